@@ -1,0 +1,615 @@
+/*
+ * db.c - the store object and its private SQLite layer: per-thread connections,
+ * the prepared-statement cache, typed binding, write transactions, error mapping and
+ * schema migrations.
+ *
+ * Why one connection per thread: SQLite connections are not meant to be shared by
+ * concurrent threads, and WAL lets each reader see a consistent snapshot while one
+ * writer commits. Writers take BEGIN IMMEDIATE so that two transactions never both read
+ * and then fight over the write lock (which SQLite reports as an immediate
+ * SQLITE_BUSY that no busy handler can resolve).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "migrations.h"
+
+struct dd_store {
+    char *path;
+    int busy_timeout_ms;
+    bool read_only;
+    pthread_key_t conn_key;     /* this thread's dd_conn */
+    pthread_mutex_t mu;         /* guards `conns` */
+    dd_conn *conns;             /* every open connection, to close them all at the end */
+};
+
+/* ---------------------------------------------------------------- errors */
+
+const char *dd_code_name(dd_code code)
+{
+    switch (code) {
+    case DD_OK: return "ok";
+    case DD_NOT_FOUND: return "not_found";
+    case DD_CONFLICT: return "conflict";
+    case DD_INVALID: return "invalid";
+    case DD_FORBIDDEN: return "forbidden";
+    case DD_READ_ONLY: return "read_only";
+    case DD_IN_USE: return "in_use";
+    case DD_NOT_EMPTY: return "not_empty";
+    case DD_TOO_LONG: return "too_long";
+    case DD_BUSY: return "busy";
+    case DD_IO: return "io";
+    }
+    return "unknown";
+}
+
+dd_code dd_fail(dd_err *err, dd_code code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->code = code;
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+dd_code db_error(dd_conn *c, int rc, const char *what, dd_err *err)
+{
+    const char *detail = c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
+    int ext = c && c->db ? sqlite3_extended_errcode(c->db) : rc;
+    switch (ext) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return dd_fail(err, DD_CONFLICT, "%s: already exists", what);
+    case SQLITE_CONSTRAINT_CHECK:
+    case SQLITE_CONSTRAINT_NOTNULL:
+        return dd_fail(err, DD_INVALID, "%s: invalid value (%s)", what, detail);
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return dd_fail(err, DD_IN_USE, "%s: still referenced", what);
+    default:
+        break;
+    }
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return dd_fail(err, DD_BUSY, "%s: database is busy (%s)", what, detail);
+    case SQLITE_READONLY:
+        return dd_fail(err, DD_READ_ONLY, "%s: database is read-only (%s)", what, detail);
+    default:
+        return dd_fail(err, DD_IO, "%s: %s", what, detail);
+    }
+}
+
+/* ---------------------------------------------------------------- connections */
+
+static void conn_free(dd_conn *c)
+{
+    for (int i = 0; i < DB_STMT_CACHE; i++)
+        if (c->cache[i].stmt)
+            sqlite3_finalize(c->cache[i].stmt);
+    sqlite3_close_v2(c->db);
+    free(c);
+}
+
+static void conn_unlink(dd_store *st, dd_conn *c)
+{
+    pthread_mutex_lock(&st->mu);
+    for (dd_conn **p = &st->conns; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* pthread key destructor: the thread is exiting, close its connection. */
+static void conn_thread_exit(void *arg)
+{
+    dd_conn *c = arg;
+    conn_unlink(c->st, c);
+    conn_free(c);
+}
+
+static dd_code conn_configure(dd_conn *c, dd_err *err)
+{
+    sqlite3_busy_timeout(c->db, c->st->busy_timeout_ms);
+    sqlite3_extended_result_codes(c->db, 1);
+    /* NORMAL in WAL mode: a commit survives a crash of this process (it is in the WAL
+     * file); only an OS crash or power loss can lose the last commits. */
+    const char *pragmas = c->st->read_only
+        ? "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;"
+        : "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
+    int rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(c, rc, "configuring the database connection", err);
+    return DD_OK;
+}
+
+static dd_code conn_open(dd_store *st, dd_conn **out, dd_err *err)
+{
+    dd_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return dd_fail(err, DD_IO, "out of memory");
+    c->st = st;
+    int flags = st->read_only ? SQLITE_OPEN_READONLY
+                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    flags |= SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(st->path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        dd_code code = dd_fail(err, DD_IO, "cannot open database %s: %s", st->path,
+                               c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        conn_free(c);
+        return code;
+    }
+    dd_code code = conn_configure(c, err);
+    if (code != DD_OK) {
+        conn_free(c);
+        return code;
+    }
+    pthread_mutex_lock(&st->mu);
+    c->next = st->conns;
+    st->conns = c;
+    pthread_mutex_unlock(&st->mu);
+    *out = c;
+    return DD_OK;
+}
+
+dd_code db_conn(dd_store *st, dd_conn **out, dd_err *err)
+{
+    dd_conn *c = pthread_getspecific(st->conn_key);
+    if (c) {
+        *out = c;
+        return DD_OK;
+    }
+    dd_code code = conn_open(st, &c, err);
+    if (code != DD_OK)
+        return code;
+    if (pthread_setspecific(st->conn_key, c) != 0) {
+        conn_unlink(st, c);
+        conn_free(c);
+        return dd_fail(err, DD_IO, "cannot register the thread's connection");
+    }
+    *out = c;
+    return DD_OK;
+}
+
+/* ---------------------------------------------------------------- statements */
+
+static db_stmt_slot *cache_slot(dd_conn *c, const char *sql)
+{
+    uintptr_t h = ((uintptr_t)sql >> 3) * 2654435761u;
+    for (int i = 0; i < DB_STMT_CACHE; i++) {
+        db_stmt_slot *slot = &c->cache[(h + (uintptr_t)i) % DB_STMT_CACHE];
+        if (slot->sql == sql || slot->sql == NULL)
+            return slot;
+    }
+    return NULL;
+}
+
+static dd_code bind_args(dd_conn *c, sqlite3_stmt *s, const char *fmt, va_list ap,
+                         dd_err *err)
+{
+    int rc = SQLITE_OK;
+    for (int i = 1; fmt && *fmt && rc == SQLITE_OK; fmt++, i++) {
+        switch (*fmt) {
+        case 'i': rc = sqlite3_bind_int64(s, i, va_arg(ap, int64_t)); break;
+        case 'I': {
+            int64_t v = va_arg(ap, int64_t);
+            rc = v ? sqlite3_bind_int64(s, i, v) : sqlite3_bind_null(s, i);
+            break;
+        }
+        case 'n': rc = sqlite3_bind_int(s, i, va_arg(ap, int)); break;
+        case 'd': rc = sqlite3_bind_double(s, i, va_arg(ap, double)); break;
+        case 't': {
+            const char *t = va_arg(ap, const char *);
+            rc = t ? sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
+            break;
+        }
+        case 'b': {
+            const void *p = va_arg(ap, const void *);
+            size_t n = va_arg(ap, size_t);
+            rc = sqlite3_bind_blob64(s, i, n ? p : "", n, SQLITE_STATIC);
+            break;
+        }
+        case 'z': rc = sqlite3_bind_zeroblob64(s, i, (sqlite3_uint64)va_arg(ap, int64_t)); break;
+        default:
+            return dd_fail(err, DD_IO, "internal error: bad bind format '%c'", *fmt);
+        }
+    }
+    if (rc != SQLITE_OK)
+        return db_error(c, rc, "binding query arguments", err);
+    return DD_OK;
+}
+
+dd_code db_vprep(dd_conn *c, sqlite3_stmt **out, dd_err *err, const char *sql,
+                 const char *fmt, va_list ap)
+{
+    db_stmt_slot *slot = cache_slot(c, sql);
+    sqlite3_stmt *s = slot && slot->stmt ? slot->stmt : NULL;
+    if (s) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    } else {
+        int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+        if (rc != SQLITE_OK)
+            return db_error(c, rc, "preparing a query", err);
+        if (!slot) {            /* cache full: should not happen, the SQL set is fixed */
+            sqlite3_finalize(s);
+            return dd_fail(err, DD_IO, "internal error: statement cache full");
+        }
+        slot->sql = sql;
+        slot->stmt = s;
+    }
+    *out = s;
+    return bind_args(c, s, fmt, ap, err);
+}
+
+dd_code db_prep(dd_conn *c, sqlite3_stmt **out, dd_err *err, const char *sql,
+                const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dd_code code = db_vprep(c, out, err, sql, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+dd_code db_step(dd_conn *c, sqlite3_stmt *s, bool *row, const char *what, dd_err *err)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *row = true;
+        return DD_OK;
+    }
+    *row = false;
+    if (rc == SQLITE_DONE)
+        return DD_OK;
+    dd_code code = db_error(c, rc, what, err);
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code db_each(dd_conn *c, sqlite3_stmt *s, const char *what, db_row_fn fn, void *ctx,
+                dd_err *err)
+{
+    bool row = true;
+    dd_code code = DD_OK;
+    while (code == DD_OK && row) {
+        code = db_step(c, s, &row, what, err);
+        if (code == DD_OK && row && fn(s, ctx))
+            break;
+    }
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code db_exec(dd_conn *c, dd_err *err, const char *what, const char *sql, const char *fmt,
+                ...)
+{
+    sqlite3_stmt *s;
+    va_list ap;
+    va_start(ap, fmt);
+    dd_code code = db_vprep(c, &s, err, sql, fmt, ap);
+    va_end(ap);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, what, err);
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code db_int(dd_conn *c, int64_t *out, dd_err *err, const char *what, const char *sql,
+               const char *fmt, ...)
+{
+    sqlite3_stmt *s;
+    va_list ap;
+    va_start(ap, fmt);
+    dd_code code = db_vprep(c, &s, err, sql, fmt, ap);
+    va_end(ap);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, what, err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "%s not found", what);
+    if (code == DD_OK)
+        *out = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return code;
+}
+
+int db_changes(dd_conn *c) { return sqlite3_changes(c->db); }
+int64_t db_last_id(dd_conn *c) { return sqlite3_last_insert_rowid(c->db); }
+
+char *db_col_dup(sqlite3_stmt *s, int col)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+    return strdup(t ? (const char *)t : "");
+}
+
+void db_col_ts(sqlite3_stmt *s, int col, char out[DD_TS_LEN])
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+    snprintf(out, DD_TS_LEN, "%s", t ? (const char *)t : "");
+}
+
+const char *db_col_text(sqlite3_stmt *s, int col)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+    return t ? (const char *)t : "";
+}
+
+/* ---------------------------------------------------------------- transactions */
+
+dd_code db_begin(dd_conn *c, dd_err *err)
+{
+    return db_exec(c, err, "starting a write transaction", "BEGIN IMMEDIATE", NULL);
+}
+
+dd_code db_end(dd_conn *c, dd_code code, dd_err *err)
+{
+    if (code == DD_OK) {
+        dd_code cc = db_exec(c, err, "committing", "COMMIT", NULL);
+        if (cc == DD_OK)
+            return DD_OK;
+        code = cc;
+    }
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return code;
+}
+
+/* ---------------------------------------------------------------- shared guards */
+
+dd_code db_iteration_writable(dd_conn *c, int64_t iteration_id, dd_err *err)
+{
+    sqlite3_stmt *s;
+    dd_code code = db_prep(c, &s, err, "SELECT end_date FROM iteration WHERE id = ?", "i",
+                           iteration_id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading an iteration", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "iteration %lld not found", (long long)iteration_id);
+    else if (code == DD_OK && sqlite3_column_type(s, 0) != SQLITE_NULL)
+        code = dd_fail(err, DD_READ_ONLY, "iteration %lld has ended and is read-only",
+                       (long long)iteration_id);
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code db_project_of_iteration(dd_conn *c, int64_t iteration_id, int64_t *out, dd_err *err)
+{
+    return db_int(c, out, err, "iteration",
+                  "SELECT e.project_id FROM iteration i JOIN experiment e ON e.id = i.experiment_id"
+                  " WHERE i.id = ?", "i", iteration_id);
+}
+
+dd_code db_project_of_resource(dd_conn *c, int64_t resource_id, int64_t *out, dd_err *err)
+{
+    return db_int(c, out, err, "resource",
+                  "SELECT e.project_id FROM resource r JOIN experiment e ON e.id = r.experiment_id"
+                  " WHERE r.id = ?", "i", resource_id);
+}
+
+dd_code db_update_text(dd_store *st, const char *sql, int64_t id, const char *value,
+                       const char *what, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code != DD_OK)
+        return code;
+    if (!value)
+        return dd_fail(err, DD_INVALID, "%s: missing value", what);
+    code = db_exec(c, err, what, sql, "ti", value, id);
+    if (code == DD_OK && db_changes(c) == 0)
+        code = dd_fail(err, DD_NOT_FOUND, "%s: %lld not found", what, (long long)id);
+    return code;
+}
+
+/* ---------------------------------------------------------------- migrations */
+
+static dd_code migrations_table(dd_conn *c, dd_err *err)
+{
+    return db_exec(c, err, "creating schema_migrations",
+                   "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                   " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+                   NULL);
+}
+
+int dd_schema_version_known(void)
+{
+    return dd_migration_count ? dd_migrations[dd_migration_count - 1].version : 0;
+}
+
+static dd_code applied_version(dd_conn *c, int64_t *out, dd_err *err)
+{
+    return db_int(c, out, err, "schema version",
+                  "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL);
+}
+
+/* Apply one migration in its own transaction, unless another process already did. */
+static dd_code apply_migration(dd_conn *c, const dd_migration *m, dd_err *err)
+{
+    dd_code code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    int64_t seen = 0;
+    code = db_int(c, &seen, err, "schema_migrations",
+                  "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", "n", m->version);
+    if (code == DD_OK && seen == 0) {
+        char *msg = NULL;
+        if (sqlite3_exec(c->db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
+            code = dd_fail(err, DD_IO, "migration %03d_%s failed: %s", m->version, m->name,
+                           msg ? msg : "unknown error");
+            sqlite3_free(msg);
+        }
+        char now[DD_TS_LEN];
+        dd_now(now);
+        if (code == DD_OK)
+            code = db_exec(c, err, "recording a migration",
+                           "INSERT INTO schema_migrations(version, name, applied_at)"
+                           " VALUES (?, ?, ?)", "ntt", m->version, m->name, now);
+    }
+    return db_end(c, code, err);
+}
+
+static dd_code seed_default_user(dd_conn *c, dd_err *err)
+{
+    int64_t n = 0;
+    dd_code code = db_int(c, &n, err, "user", "SELECT COUNT(*) FROM user WHERE username = ?",
+                          "t", DD_DEFAULT_USERNAME);
+    if (code != DD_OK || n > 0)
+        return code;
+    char *hash = NULL;
+    code = dd_password_hash("default", &hash, err);
+    if (code != DD_OK)
+        return code;
+    char now[DD_TS_LEN];
+    dd_now(now);
+    code = db_exec(c, err, "seeding the default user",
+                   "INSERT INTO user(first_name, last_name, username, password, created_date,"
+                   " is_admin) VALUES ('Default User', '', ?, ?, ?, 1)"
+                   " ON CONFLICT(username) DO NOTHING",
+                   "ttt", DD_DEFAULT_USERNAME, hash, now);
+    free(hash);
+    return code;
+}
+
+static dd_code migrate(dd_conn *c, dd_err *err)
+{
+    /* WAL is a property of the database file: set once, kept by every later open. */
+    int rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(c, rc, "opening the database", err);
+    dd_code code = migrations_table(c, err);
+    int64_t have = 0;
+    if (code == DD_OK)
+        code = applied_version(c, &have, err);
+    if (code != DD_OK)
+        return code;
+    if (have > dd_schema_version_known())
+        return dd_fail(err, DD_INVALID,
+                       "database schema version %lld is newer than this deardiary knows (%d);"
+                       " upgrade deardiary", (long long)have, dd_schema_version_known());
+    for (int i = 0; i < dd_migration_count && code == DD_OK; i++)
+        if (dd_migrations[i].version > have)
+            code = apply_migration(c, &dd_migrations[i], err);
+    if (code == DD_OK)
+        code = seed_default_user(c, err);
+    return code;
+}
+
+static dd_code check_version_read_only(dd_conn *c, dd_err *err)
+{
+    int64_t have = 0;
+    dd_code code = applied_version(c, &have, err);
+    if (code == DD_OK && have > dd_schema_version_known())
+        code = dd_fail(err, DD_INVALID,
+                       "database schema version %lld is newer than this deardiary knows (%d)",
+                       (long long)have, dd_schema_version_known());
+    return code;
+}
+
+/* ---------------------------------------------------------------- the store */
+
+dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store **out,
+                      dd_err *err)
+{
+    *out = NULL;
+    if (!path || !*path)
+        return dd_fail(err, DD_INVALID, "no database path given");
+    dd_store *st = calloc(1, sizeof *st);
+    if (!st || !(st->path = strdup(path))) {
+        free(st);
+        return dd_fail(err, DD_IO, "out of memory");
+    }
+    st->busy_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 30000;
+    st->read_only = opts && opts->read_only;
+    pthread_mutex_init(&st->mu, NULL);
+    if (pthread_key_create(&st->conn_key, conn_thread_exit) != 0) {
+        pthread_mutex_destroy(&st->mu);
+        free(st->path);
+        free(st);
+        return dd_fail(err, DD_IO, "cannot create a thread key");
+    }
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = st->read_only ? check_version_read_only(c, err) : migrate(c, err);
+    if (code != DD_OK) {
+        dd_store_close(st);
+        return code;
+    }
+    *out = st;
+    return DD_OK;
+}
+
+void dd_store_close(dd_store *st)
+{
+    if (!st)
+        return;
+    pthread_setspecific(st->conn_key, NULL);
+    pthread_key_delete(st->conn_key);
+    pthread_mutex_lock(&st->mu);
+    dd_conn *c = st->conns;
+    st->conns = NULL;
+    pthread_mutex_unlock(&st->mu);
+    while (c) {
+        dd_conn *next = c->next;
+        conn_free(c);
+        c = next;
+    }
+    pthread_mutex_destroy(&st->mu);
+    free(st->path);
+    free(st);
+}
+
+const char *dd_store_path(const dd_store *st) { return st->path; }
+
+dd_code dd_schema_version(dd_store *st, int *out, dd_err *err)
+{
+    dd_conn *c;
+    int64_t v = 0;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = applied_version(c, &v, err);
+    *out = (int)v;
+    return code;
+}
+
+dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, out, err, "data_version", "PRAGMA data_version", NULL);
+    return code;
+}
+
+dd_code dd_store_check_integrity(dd_store *st, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "PRAGMA integrity_check", NULL);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "integrity check", err);
+    if (code == DD_OK && (!row || strcmp(db_col_text(s, 0), "ok") != 0))
+        code = dd_fail(err, DD_IO, "integrity check failed: %s",
+                       row ? db_col_text(s, 0) : "no result");
+    sqlite3_reset(s);
+    return code;
+}

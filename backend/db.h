@@ -1,0 +1,112 @@
+/*
+ * db.h - the store's private SQLite layer: this thread's connection, cached prepared
+ * statements, typed binding, write transactions and the SQLite-to-dd_code mapping.
+ * Only the backend sources include this; everything above the store sees store.h alone.
+ */
+#ifndef DD_DB_H
+#define DD_DB_H
+
+#include <sqlite3.h>
+#include <stdarg.h>
+
+#include "store.h"
+
+#define DB_STMT_CACHE 256
+
+typedef struct db_stmt_slot {
+    const char *sql;        /* a string literal: the pointer is the cache key */
+    sqlite3_stmt *stmt;
+} db_stmt_slot;
+
+/* One thread's connection to the store's database. */
+typedef struct dd_conn {
+    sqlite3 *db;
+    dd_store *st;
+    db_stmt_slot cache[DB_STMT_CACHE];
+    struct dd_conn *next;   /* in the store's list of open connections */
+} dd_conn;
+
+/* Fill `err` (may be NULL) with `code` and a printf-style message; returns `code`. */
+dd_code dd_fail(dd_err *err, dd_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The calling thread's connection, opened (and configured) on first use. */
+dd_code db_conn(dd_store *st, dd_conn **out, dd_err *err);
+
+/* Map the connection's last SQLite error to a dd_code and message about `what`. */
+dd_code db_error(dd_conn *c, int rc, const char *what, dd_err *err);
+
+/*
+ * Prepare (or reuse) `sql` and bind arguments described by `fmt`, one char per
+ * parameter: 'i' int64_t, 'I' int64_t stored as NULL when 0, 'n' int, 'd' double,
+ * 't' const char * (NULL binds NULL), 'b' blob (const void *, size_t),
+ * 'z' zero-filled blob of int64_t bytes. The statement is reset when handed out.
+ * `sql` must be a string literal (its address keys the cache).
+ */
+dd_code db_prep(dd_conn *c, sqlite3_stmt **out, dd_err *err, const char *sql,
+                const char *fmt, ...);
+dd_code db_vprep(dd_conn *c, sqlite3_stmt **out, dd_err *err, const char *sql,
+                 const char *fmt, va_list ap);
+
+/* Step once: DD_OK with *row true (a row) or false (done), or an error. */
+dd_code db_step(dd_conn *c, sqlite3_stmt *s, bool *row, const char *what, dd_err *err);
+
+/* Step through every row of a prepared statement, calling fn(s, ctx) for each; a
+ * non-zero return stops early. The statement is reset afterwards, whatever happened. */
+typedef int (*db_row_fn)(sqlite3_stmt *s, void *ctx);
+dd_code db_each(dd_conn *c, sqlite3_stmt *s, const char *what, db_row_fn fn, void *ctx,
+                dd_err *err);
+
+/* What list functions hand to their db_row_fn: the caller's typed callback and context. */
+typedef struct db_list_ctx {
+    void *cb;
+    void *ctx;
+} db_list_ctx;
+
+/* Run a statement that returns no rows. */
+dd_code db_exec(dd_conn *c, dd_err *err, const char *what, const char *sql, const char *fmt,
+                ...);
+
+/* Run a query expected to return one integer. DD_NOT_FOUND (with `what` in the message)
+ * when it returns no row. */
+dd_code db_int(dd_conn *c, int64_t *out, dd_err *err, const char *what, const char *sql,
+               const char *fmt, ...);
+
+/* sqlite3_changes() of the connection's last statement. */
+int db_changes(dd_conn *c);
+int64_t db_last_id(dd_conn *c);
+
+/* BEGIN IMMEDIATE (waits for other writers up to the busy timeout), COMMIT, ROLLBACK.
+ * db_end commits when *code is DD_OK and rolls back otherwise; a failed commit turns
+ * *code into its error. Returns *code. */
+dd_code db_begin(dd_conn *c, dd_err *err);
+dd_code db_end(dd_conn *c, dd_code code, dd_err *err);
+
+/* A column as a heap copy ("" for NULL); NULL only when out of memory. */
+char *db_col_dup(sqlite3_stmt *s, int col);
+/* A column copied into a DD_TS_LEN buffer ("" for NULL). */
+void db_col_ts(sqlite3_stmt *s, int col, char out[DD_TS_LEN]);
+/* A column as text, "" for NULL; valid until the next step or reset. */
+const char *db_col_text(sqlite3_stmt *s, int col);
+
+/* Common guards used inside write transactions. */
+/* DD_NOT_FOUND unless the row exists; DD_READ_ONLY when the iteration has ended. */
+dd_code db_iteration_writable(dd_conn *c, int64_t iteration_id, dd_err *err);
+/* The project an iteration, experiment or resource belongs to. */
+dd_code db_project_of_iteration(dd_conn *c, int64_t iteration_id, int64_t *out, dd_err *err);
+dd_code db_project_of_resource(dd_conn *c, int64_t resource_id, int64_t *out, dd_err *err);
+
+/* Inside a write transaction: delete one iteration with its data (children survive,
+ * unparented), or one resource (external bytes queued in artifact_trash). DD_IN_USE when a
+ * model version references the row. */
+dd_code db_delete_iteration(dd_conn *c, int64_t id, dd_err *err);
+dd_code db_delete_resource(dd_conn *c, int64_t id, dd_err *err);
+
+/* Simple text column update: UPDATE <sql> with (value, id); DD_NOT_FOUND for no row. */
+dd_code db_update_text(dd_store *st, const char *sql, int64_t id, const char *value,
+                       const char *what, dd_err *err);
+
+/* Hash a password with bcrypt (libxcrypt). *out is malloc'd. */
+dd_code dd_password_hash(const char *password, char **out, dd_err *err);
+
+#endif /* DD_DB_H */

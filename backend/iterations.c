@@ -1,0 +1,406 @@
+/*
+ * iterations.c - iterations (runs), their environment snapshot and captured files, and
+ * their parameters.
+ *
+ * The lock: once an iteration has an end_date it is read-only, and so are its parameters,
+ * metrics, files and tags. Every write checks this inside its own write transaction, so a
+ * status change racing with a write is either before it (write refused) or after it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+#define ITER_LIST_COLS "id, experiment_id, parent_iteration_id, status_id, notes, error_message," \
+                       " created_date, end_date, julia_version, git_sha, git_dirty, entrypoint"
+#define ITER_COLS ITER_LIST_COLS ", project_toml, manifest_toml"
+
+static char *col(sqlite3_stmt *s, int i, bool copy)
+{
+    return copy ? db_col_dup(s, i) : (char *)db_col_text(s, i);
+}
+
+/* Fill *it from ITER_LIST_COLS (and the two TOML columns when `full`). */
+static void iteration_from_row(sqlite3_stmt *s, dd_iteration *it, bool copy, bool full)
+{
+    it->id = sqlite3_column_int64(s, 0);
+    it->experiment_id = sqlite3_column_int64(s, 1);
+    it->parent_iteration_id = sqlite3_column_int64(s, 2);
+    it->status_id = sqlite3_column_int(s, 3);
+    it->notes = col(s, 4, copy);
+    it->error_message = col(s, 5, copy);
+    db_col_ts(s, 6, it->created_date);
+    db_col_ts(s, 7, it->end_date);
+    it->julia_version = col(s, 8, copy);
+    it->git_sha = col(s, 9, copy);
+    it->git_dirty = sqlite3_column_int(s, 10) != 0;
+    it->entrypoint = col(s, 11, copy);
+    it->project_toml = full ? col(s, 12, copy) : (copy ? strdup("") : (char *)"");
+    it->manifest_toml = full ? col(s, 13, copy) : (copy ? strdup("") : (char *)"");
+}
+
+void dd_iteration_clear(dd_iteration *it)
+{
+    if (!it)
+        return;
+    free(it->notes);
+    free(it->error_message);
+    free(it->julia_version);
+    free(it->git_sha);
+    free(it->entrypoint);
+    free(it->project_toml);
+    free(it->manifest_toml);
+    memset(it, 0, sizeof *it);
+}
+
+dd_code dd_iteration_create(dd_store *st, int64_t experiment_id, int64_t parent_id,
+                            int64_t *id_out, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    int64_t status = 0, parent_exp = 0;
+    code = db_int(c, &status, err, "experiment", "SELECT status_id FROM experiment WHERE id = ?",
+                  "i", experiment_id);
+    if (code == DD_OK && status != DD_EXP_IN_PROGRESS)
+        code = dd_fail(err, DD_INVALID,
+                       "experiment %lld is %s; only IN_PROGRESS experiments accept new iterations",
+                       (long long)experiment_id, dd_experiment_status_name((int)status));
+    if (code == DD_OK && parent_id) {
+        code = db_int(c, &parent_exp, err, "parent iteration",
+                      "SELECT experiment_id FROM iteration WHERE id = ?", "i", parent_id);
+        if (code == DD_OK && parent_exp != experiment_id)
+            code = dd_fail(err, DD_INVALID,
+                           "parent iteration %lld belongs to another experiment",
+                           (long long)parent_id);
+    }
+    char now[DD_TS_LEN];
+    dd_now(now);
+    if (code == DD_OK)
+        code = db_exec(c, err, "iteration",
+                       "INSERT INTO iteration(experiment_id, parent_iteration_id, created_date)"
+                       " VALUES (?, ?, ?)", "iIt", experiment_id, parent_id, now);
+    if (code == DD_OK && id_out)
+        *id_out = db_last_id(c);
+    return db_end(c, code, err);
+}
+
+dd_code dd_iteration_get(dd_store *st, int64_t id, dd_iteration *out, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    memset(out, 0, sizeof *out);
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT " ITER_COLS " FROM iteration WHERE id = ?", "i", id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading an iteration", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "iteration %lld not found", (long long)id);
+    if (code == DD_OK)
+        iteration_from_row(s, out, true, true);
+    sqlite3_reset(s);
+    return code;
+}
+
+static int iteration_row(sqlite3_stmt *s, void *arg)
+{
+    db_list_ctx *l = arg;
+    dd_iteration it;
+    iteration_from_row(s, &it, false, false);
+    return ((dd_iteration_cb)l->cb)(l->ctx, &it);
+}
+
+dd_code dd_iteration_list(dd_store *st, int64_t experiment_id, dd_iteration_cb cb, void *ctx,
+                          dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT " ITER_LIST_COLS " FROM iteration"
+                       " WHERE experiment_id = ? ORDER BY id", "i", experiment_id);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "listing iterations", iteration_row, &l, err) : code;
+}
+
+dd_code dd_iteration_list_children(dd_store *st, int64_t parent_id, dd_iteration_cb cb,
+                                   void *ctx, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT " ITER_LIST_COLS " FROM iteration"
+                       " WHERE parent_iteration_id = ? ORDER BY id", "i", parent_id);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "listing child iterations", iteration_row, &l, err)
+                         : code;
+}
+
+dd_code dd_iteration_set_status(dd_store *st, int64_t id, int status, const char *error_message,
+                                dd_err *err)
+{
+    if (!dd_iteration_status_name(status))
+        return dd_fail(err, DD_INVALID, "%d is not an iteration status", status);
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_iteration_writable(c, id, err);
+    char now[DD_TS_LEN];
+    dd_now(now);
+    if (code == DD_OK)
+        code = db_exec(c, err, "iteration",
+                       "UPDATE iteration SET status_id = ?1,"
+                       " end_date = CASE WHEN ?1 = 1 THEN NULL ELSE ?2 END,"
+                       " error_message = COALESCE(?3, error_message) WHERE id = ?4",
+                       "ntti", status, now, error_message, id);
+    return db_end(c, code, err);
+}
+
+/* Update one text column of a running iteration. */
+static dd_code iteration_set_text(dd_store *st, int64_t id, const char *sql, const char *value,
+                                  const char *what, dd_err *err)
+{
+    if (!value)
+        return dd_fail(err, DD_INVALID, "%s: missing value", what);
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_iteration_writable(c, id, err);
+    if (code == DD_OK)
+        code = db_exec(c, err, what, sql, "ti", value, id);
+    return db_end(c, code, err);
+}
+
+dd_code dd_iteration_set_notes(dd_store *st, int64_t id, const char *notes, dd_err *err)
+{
+    return iteration_set_text(st, id, "UPDATE iteration SET notes = ? WHERE id = ?", notes,
+                              "iteration notes", err);
+}
+
+dd_code dd_iteration_set_error_message(dd_store *st, int64_t id, const char *message,
+                                       dd_err *err)
+{
+    return iteration_set_text(st, id, "UPDATE iteration SET error_message = ? WHERE id = ?",
+                              message, "iteration error message", err);
+}
+
+dd_code dd_iteration_set_snapshot(dd_store *st, int64_t id, const dd_snapshot *snap,
+                                  dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_iteration_writable(c, id, err);
+#define OR_EMPTY(x) ((x) ? (x) : "")
+    if (code == DD_OK)
+        code = db_exec(c, err, "iteration snapshot",
+                       "UPDATE iteration SET julia_version = ?, git_sha = ?, git_dirty = ?,"
+                       " entrypoint = ?, project_toml = ?, manifest_toml = ? WHERE id = ?",
+                       "ttnttti", OR_EMPTY(snap->julia_version), OR_EMPTY(snap->git_sha),
+                       snap->git_dirty ? 1 : 0, OR_EMPTY(snap->entrypoint),
+                       OR_EMPTY(snap->project_toml), OR_EMPTY(snap->manifest_toml), id);
+#undef OR_EMPTY
+    return db_end(c, code, err);
+}
+
+dd_code dd_iteration_file_set(dd_store *st, int64_t iteration_id, const char *name,
+                              const void *data, size_t len, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = dd_name_check(name, "file name", err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_iteration_writable(c, iteration_id, err);
+    if (code == DD_OK)
+        code = db_exec(c, err, "iteration file",
+                       "INSERT INTO iteration_file(iteration_id, name, content) VALUES (?, ?, ?)"
+                       " ON CONFLICT(iteration_id, name) DO UPDATE SET content = excluded.content",
+                       "itb", iteration_id, name, data, len);
+    return db_end(c, code, err);
+}
+
+dd_code dd_iteration_file_get(dd_store *st, int64_t iteration_id, const char *name,
+                              void **data_out, size_t *len_out, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT content FROM iteration_file"
+                       " WHERE iteration_id = ? AND name = ?", "it", iteration_id, name);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading an iteration file", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "iteration %lld has no file \"%s\"",
+                       (long long)iteration_id, name);
+    if (code == DD_OK) {
+        size_t n = (size_t)sqlite3_column_bytes(s, 0);
+        void *buf = malloc(n ? n : 1);
+        if (!buf)
+            code = dd_fail(err, DD_IO, "out of memory");
+        else {
+            if (n)
+                memcpy(buf, sqlite3_column_blob(s, 0), n);
+            *data_out = buf;
+            *len_out = n;
+        }
+    }
+    sqlite3_reset(s);
+    return code;
+}
+
+static int file_row(sqlite3_stmt *s, void *arg)
+{
+    db_list_ctx *l = arg;
+    return ((dd_iteration_file_cb)l->cb)(l->ctx, db_col_text(s, 0),
+                                          (size_t)sqlite3_column_int64(s, 1));
+}
+
+dd_code dd_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_file_cb cb,
+                               void *ctx, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT name, length(content) FROM iteration_file"
+                       " WHERE iteration_id = ? ORDER BY name", "i", iteration_id);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "listing iteration files", file_row, &l, err) : code;
+}
+
+dd_code dd_iteration_delete(dd_store *st, int64_t id, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_delete_iteration(c, id, err);
+    return db_end(c, code, err);
+}
+
+/* ---------------------------------------------------------------- parameters */
+
+static dd_code param_check(const char *key, const char *value, dd_err *err)
+{
+    dd_code code = dd_name_check(key, "parameter key", err);
+    if (code == DD_OK && (!value || !*value))
+        code = dd_fail(err, DD_INVALID, "parameter \"%s\": the value is empty", key);
+    return code;
+}
+
+static dd_code param_upsert(dd_conn *c, int64_t iteration_id, const char *key,
+                            const char *value, dd_err *err)
+{
+    return db_exec(c, err, "parameter",
+                   "INSERT INTO parameter(iteration_id, key, value) VALUES (?, ?, ?)"
+                   " ON CONFLICT(iteration_id, key) DO UPDATE SET value = excluded.value",
+                   "itt", iteration_id, key, value);
+}
+
+dd_code dd_param_set(dd_store *st, int64_t iteration_id, const char *key, const char *value,
+                     dd_err *err)
+{
+    return dd_param_set_many(st, iteration_id, &key, &value, 1, err);
+}
+
+dd_code dd_param_set_many(dd_store *st, int64_t iteration_id, const char *const *keys,
+                          const char *const *values, size_t n, dd_err *err)
+{
+    dd_code code = DD_OK;
+    for (size_t i = 0; i < n && code == DD_OK; i++)
+        code = param_check(keys[i], values[i], err);
+    dd_conn *c;
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_iteration_writable(c, iteration_id, err);
+    for (size_t i = 0; i < n && code == DD_OK; i++)
+        code = param_upsert(c, iteration_id, keys[i], values[i], err);
+    return db_end(c, code, err);
+}
+
+dd_code dd_param_get(dd_store *st, int64_t iteration_id, const char *key, char **value_out,
+                     dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT value FROM parameter WHERE iteration_id = ? AND key = ?",
+                       "it", iteration_id, key ? key : "");
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading a parameter", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "parameter \"%s\" not found", key ? key : "");
+    if (code == DD_OK && !(*value_out = db_col_dup(s, 0)))
+        code = dd_fail(err, DD_IO, "out of memory");
+    sqlite3_reset(s);
+    return code;
+}
+
+static int param_row(sqlite3_stmt *s, void *arg)
+{
+    db_list_ctx *l = arg;
+    return ((dd_param_cb)l->cb)(l->ctx, db_col_text(s, 0), db_col_text(s, 1));
+}
+
+dd_code dd_param_list(dd_store *st, int64_t iteration_id, dd_param_cb cb, void *ctx,
+                      dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT key, value FROM parameter WHERE iteration_id = ?"
+                       " ORDER BY key", "i", iteration_id);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "listing parameters", param_row, &l, err) : code;
+}
+
+dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_iteration_writable(c, iteration_id, err);
+    if (code == DD_OK)
+        code = db_exec(c, err, "parameter",
+                       "DELETE FROM parameter WHERE iteration_id = ? AND key = ?", "it",
+                       iteration_id, key ? key : "");
+    if (code == DD_OK && db_changes(c) == 0)
+        code = dd_fail(err, DD_NOT_FOUND, "parameter \"%s\" not found", key ? key : "");
+    return db_end(c, code, err);
+}

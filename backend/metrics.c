@@ -1,0 +1,227 @@
+/*
+ * metrics.c - metric series: appending points, reading a series in step order, and the
+ * per-series summary (metric_latest) that keeps listings off the metric history.
+ *
+ * A batch is one transaction: the series' summary row is read once, the points are
+ * inserted in array order (a point without a step gets max(step)+1, counting the batch's
+ * own earlier points), and the summary is written back once.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+typedef struct series_state {
+    bool exists;
+    double value;
+    int64_t step;
+    char recorded_at[DD_TS_LEN];
+    int64_t max_step;
+    int64_t count;
+} series_state;
+
+static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
+                           series_state *ss, dd_err *err)
+{
+    sqlite3_stmt *s;
+    memset(ss, 0, sizeof *ss);
+    dd_code code = db_prep(c, &s, err,
+                           "SELECT value, step, recorded_at, max_step, point_count"
+                           " FROM metric_latest WHERE iteration_id = ? AND key = ?",
+                           "it", iteration_id, key);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading a metric series", err);
+    if (code == DD_OK && row) {
+        ss->exists = true;
+        ss->value = sqlite3_column_double(s, 0);
+        ss->step = sqlite3_column_int64(s, 1);
+        db_col_ts(s, 2, ss->recorded_at);
+        ss->max_step = sqlite3_column_int64(s, 3);
+        ss->count = sqlite3_column_int64(s, 4);
+    }
+    sqlite3_reset(s);
+    return code;
+}
+
+static dd_code series_store(dd_conn *c, int64_t iteration_id, const char *key,
+                            const series_state *ss, dd_err *err)
+{
+    return db_exec(c, err, "metric series",
+                   "INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
+                   " max_step, point_count) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                   " ON CONFLICT(iteration_id, key) DO UPDATE SET value = excluded.value,"
+                   " step = excluded.step, recorded_at = excluded.recorded_at,"
+                   " max_step = excluded.max_step, point_count = excluded.point_count",
+                   "itditii", iteration_id, key, ss->value, ss->step, ss->recorded_at,
+                   ss->max_step, ss->count);
+}
+
+static dd_code point_check(const dd_metric_point *p, char ts[DD_TS_LEN], const char *now,
+                           dd_err *err)
+{
+    if (!isfinite(p->value))
+        return dd_fail(err, DD_INVALID, "metric values must be finite numbers (NaN and"
+                       " infinities are refused)");
+    if (!p->recorded_at[0]) {
+        memcpy(ts, now, DD_TS_LEN);
+        return DD_OK;
+    }
+    return dd_time_parse(p->recorded_at, ts, err);
+}
+
+dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
+                         const dd_metric_point *points, size_t n, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = dd_name_check(key, "metric key", err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    series_state ss;
+    code = db_iteration_writable(c, iteration_id, err);
+    if (code == DD_OK)
+        code = series_load(c, iteration_id, key, &ss, err);
+    char now[DD_TS_LEN], ts[DD_TS_LEN];
+    dd_now(now);
+    for (size_t i = 0; i < n && code == DD_OK; i++) {
+        const dd_metric_point *p = &points[i];
+        code = point_check(p, ts, now, err);
+        int64_t step = p->has_step ? p->step : (ss.exists ? ss.max_step + 1 : 0);
+        if (code == DD_OK)
+            code = db_exec(c, err, "metric point",
+                           "INSERT INTO metric(iteration_id, key, value, step, recorded_at)"
+                           " VALUES (?, ?, ?, ?, ?)", "itdit", iteration_id, key, p->value,
+                           step, ts);
+        if (code != DD_OK)
+            break;
+        if (!ss.exists || step >= ss.step) {
+            ss.value = p->value;
+            ss.step = step;
+            memcpy(ss.recorded_at, ts, DD_TS_LEN);
+        }
+        ss.max_step = !ss.exists || step > ss.max_step ? step : ss.max_step;
+        ss.count++;
+        ss.exists = true;
+    }
+    if (code == DD_OK && n > 0)
+        code = series_store(c, iteration_id, key, &ss, err);
+    return db_end(c, code, err);
+}
+
+static int metric_row(sqlite3_stmt *s, void *arg)
+{
+    db_list_ctx *l = arg;
+    dd_metric_row r = {
+        .id = sqlite3_column_int64(s, 0),
+        .step = sqlite3_column_int64(s, 1),
+        .value = sqlite3_column_double(s, 2),
+        .recorded_at = db_col_text(s, 3),
+    };
+    return ((dd_metric_cb)l->cb)(l->ctx, &r);
+}
+
+dd_code dd_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool resume,
+                       int64_t after_step, int64_t after_id, dd_metric_cb cb, void *ctx,
+                       dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code != DD_OK)
+        return code;
+    code = resume
+        ? db_prep(c, &s, err, "SELECT id, step, value, recorded_at FROM metric"
+                  " WHERE iteration_id = ?1 AND key = ?2 AND (step, id) > (?3, ?4)"
+                  " ORDER BY step, id", "itii", iteration_id, key, after_step, after_id)
+        : db_prep(c, &s, err, "SELECT id, step, value, recorded_at FROM metric"
+                  " WHERE iteration_id = ? AND key = ? ORDER BY step, id", "it",
+                  iteration_id, key);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "reading a metric series", metric_row, &l, err) : code;
+}
+
+static void series_from_row(sqlite3_stmt *s, dd_metric_series *m)
+{
+    m->key = db_col_text(s, 0);
+    m->value = sqlite3_column_double(s, 1);
+    m->step = sqlite3_column_int64(s, 2);
+    m->recorded_at = db_col_text(s, 3);
+    m->max_step = sqlite3_column_int64(s, 4);
+    m->point_count = sqlite3_column_int64(s, 5);
+}
+
+static int series_row(sqlite3_stmt *s, void *arg)
+{
+    db_list_ctx *l = arg;
+    dd_metric_series m;
+    series_from_row(s, &m);
+    return ((dd_series_cb)l->cb)(l->ctx, &m);
+}
+
+dd_code dd_metric_series_list(dd_store *st, int64_t iteration_id, dd_series_cb cb, void *ctx,
+                              dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT key, value, step, recorded_at, max_step, point_count"
+                       " FROM metric_latest WHERE iteration_id = ? ORDER BY key", "i",
+                       iteration_id);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "listing metric series", series_row, &l, err) : code;
+}
+
+dd_code dd_metric_series_get(dd_store *st, int64_t iteration_id, const char *key,
+                             dd_metric_series *out, char ts_buf[DD_TS_LEN], dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT key, value, step, recorded_at, max_step, point_count"
+                       " FROM metric_latest WHERE iteration_id = ? AND key = ?", "it",
+                       iteration_id, key ? key : "");
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading a metric series", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "metric \"%s\" not found", key ? key : "");
+    if (code == DD_OK) {
+        series_from_row(s, out);
+        out->key = key;
+        db_col_ts(s, 3, ts_buf);
+        out->recorded_at = ts_buf;
+    }
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_iteration_writable(c, iteration_id, err);
+    if (code == DD_OK)
+        code = db_exec(c, err, "metric series",
+                       "DELETE FROM metric_latest WHERE iteration_id = ? AND key = ?", "it",
+                       iteration_id, key ? key : "");
+    if (code == DD_OK && db_changes(c) == 0)
+        code = dd_fail(err, DD_NOT_FOUND, "metric \"%s\" not found", key ? key : "");
+    if (code == DD_OK)
+        code = db_exec(c, err, "metric points",
+                       "DELETE FROM metric WHERE iteration_id = ? AND key = ?", "it",
+                       iteration_id, key);
+    return db_end(c, code, err);
+}

@@ -1,0 +1,464 @@
+/*
+ * models.c - the model registry: models, their versions and aliases.
+ *
+ * Version numbers come from model.last_version, bumped in the registering transaction, so
+ * concurrent registrations get distinct increasing numbers and a deleted number is never
+ * handed out again. Promotion to PRODUCTION archives the incumbent in the same
+ * transaction; a partial unique index makes two PRODUCTION versions impossible anyway.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+#define MODEL_COLS "id, project_id, name, description, created_date, updated_date, last_version"
+#define VERSION_COLS "id, model_id, version, iteration_id, resource_id, stage_id, description," \
+                     " created_date, updated_date"
+
+static void model_from_row(sqlite3_stmt *s, dd_model *m, bool copy)
+{
+    m->id = sqlite3_column_int64(s, 0);
+    m->project_id = sqlite3_column_int64(s, 1);
+    m->name = copy ? db_col_dup(s, 2) : (char *)db_col_text(s, 2);
+    m->description = copy ? db_col_dup(s, 3) : (char *)db_col_text(s, 3);
+    db_col_ts(s, 4, m->created_date);
+    db_col_ts(s, 5, m->updated_date);
+    m->last_version = sqlite3_column_int64(s, 6);
+}
+
+static void version_from_row(sqlite3_stmt *s, dd_model_version *v, bool copy)
+{
+    v->id = sqlite3_column_int64(s, 0);
+    v->model_id = sqlite3_column_int64(s, 1);
+    v->version = sqlite3_column_int64(s, 2);
+    v->iteration_id = sqlite3_column_int64(s, 3);
+    v->resource_id = sqlite3_column_int64(s, 4);
+    v->stage_id = sqlite3_column_int(s, 5);
+    v->description = copy ? db_col_dup(s, 6) : (char *)db_col_text(s, 6);
+    db_col_ts(s, 7, v->created_date);
+    db_col_ts(s, 8, v->updated_date);
+}
+
+void dd_model_clear(dd_model *m)
+{
+    if (!m)
+        return;
+    free(m->name);
+    free(m->description);
+    memset(m, 0, sizeof *m);
+}
+
+void dd_version_clear(dd_model_version *v)
+{
+    if (!v)
+        return;
+    free(v->description);
+    memset(v, 0, sizeof *v);
+}
+
+/* ---------------------------------------------------------------- models */
+
+dd_code dd_model_create(dd_store *st, int64_t project_id, const char *name,
+                        const char *description, int64_t *id_out, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = dd_name_check(name, "model name", err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    int64_t n;
+    code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i", project_id);
+    char now[DD_TS_LEN];
+    dd_now(now);
+    if (code == DD_OK) {
+        code = db_exec(c, err, "model",
+                       "INSERT INTO model(project_id, name, description, created_date)"
+                       " VALUES (?, ?, ?, ?)", "ittt", project_id, name,
+                       description ? description : "", now);
+        if (code == DD_CONFLICT)
+            dd_fail(err, code, "model \"%s\" already exists in the registry", name);
+    }
+    if (code == DD_OK && id_out)
+        *id_out = db_last_id(c);
+    return db_end(c, code, err);
+}
+
+dd_code dd_model_get(dd_store *st, int64_t id, dd_model *out, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    memset(out, 0, sizeof *out);
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT " MODEL_COLS " FROM model WHERE id = ?", "i", id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading a model", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "model %lld not found", (long long)id);
+    if (code == DD_OK)
+        model_from_row(s, out, true);
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code dd_model_find(dd_store *st, const char *name, int64_t *id_out, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, id_out, err, "model", "SELECT id FROM model WHERE name = ?", "t",
+                      name ? name : "");
+    if (code == DD_NOT_FOUND)
+        dd_fail(err, code, "model \"%s\" not found", name ? name : "");
+    return code;
+}
+
+static int model_row(sqlite3_stmt *s, void *arg)
+{
+    db_list_ctx *l = arg;
+    dd_model m;
+    model_from_row(s, &m, false);
+    return ((dd_model_cb)l->cb)(l->ctx, &m);
+}
+
+dd_code dd_model_list(dd_store *st, int64_t project_id, dd_model_cb cb, void *ctx, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code != DD_OK)
+        return code;
+    code = project_id
+        ? db_prep(c, &s, err, "SELECT " MODEL_COLS " FROM model WHERE project_id = ? ORDER BY id",
+                  "i", project_id)
+        : db_prep(c, &s, err, "SELECT " MODEL_COLS " FROM model ORDER BY id", NULL);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "listing models", model_row, &l, err) : code;
+}
+
+dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
+{
+    dd_code code = dd_name_check(name, "model name", err);
+    if (code == DD_OK)
+        code = db_update_text(st, "UPDATE model SET name = ?, updated_date = strftime("
+                              "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, name, "model",
+                              err);
+    if (code == DD_CONFLICT)
+        dd_fail(err, code, "model \"%s\" already exists in the registry", name);
+    return code;
+}
+
+dd_code dd_model_set_description(dd_store *st, int64_t id, const char *description,
+                                 dd_err *err)
+{
+    return db_update_text(st, "UPDATE model SET description = ?, updated_date = strftime("
+                          "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, description,
+                          "model", err);
+}
+
+static const char *const model_delete_sql[] = {
+    "DELETE FROM model_alias WHERE model_id = ?",
+    "DELETE FROM model_version WHERE model_id = ?",
+    "DELETE FROM model WHERE id = ?",
+};
+
+dd_code dd_model_delete(dd_store *st, int64_t id, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    for (size_t i = 0; i < 3 && code == DD_OK; i++)
+        code = db_exec(c, err, "deleting a model", model_delete_sql[i], "i", id);
+    if (code == DD_OK && db_changes(c) == 0)
+        code = dd_fail(err, DD_NOT_FOUND, "model %lld not found", (long long)id);
+    return db_end(c, code, err);
+}
+
+/* ---------------------------------------------------------------- versions */
+
+/* Inside a write transaction: iteration and resource exist and share the model's project. */
+static dd_code version_lineage_ok(dd_conn *c, int64_t model_project, int64_t iteration_id,
+                                  int64_t resource_id, dd_err *err)
+{
+    int64_t p = 0;
+    dd_code code = DD_OK;
+    if (iteration_id) {
+        code = db_project_of_iteration(c, iteration_id, &p, err);
+        if (code == DD_OK && p != model_project)
+            code = dd_fail(err, DD_INVALID, "iteration %lld belongs to another project",
+                           (long long)iteration_id);
+    }
+    if (code == DD_OK && resource_id) {
+        code = db_project_of_resource(c, resource_id, &p, err);
+        if (code == DD_OK && p != model_project)
+            code = dd_fail(err, DD_INVALID, "resource %lld belongs to another project",
+                           (long long)resource_id);
+    }
+    return code;
+}
+
+dd_code dd_version_create(dd_store *st, int64_t model_id, int64_t iteration_id,
+                          int64_t resource_id, const char *description, int64_t *id_out,
+                          int64_t *version_out, dd_err *err)
+{
+    if (!iteration_id)
+        return dd_fail(err, DD_INVALID, "a model version needs the iteration that produced it");
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    int64_t project = 0, number = 0;
+    code = db_int(c, &project, err, "model", "SELECT project_id FROM model WHERE id = ?", "i",
+                  model_id);
+    if (code == DD_OK)
+        code = version_lineage_ok(c, project, iteration_id, resource_id, err);
+    if (code == DD_OK)
+        code = db_int(c, &number, err, "model",
+                      "UPDATE model SET last_version = last_version + 1 WHERE id = ?"
+                      " RETURNING last_version", "i", model_id);
+    char now[DD_TS_LEN];
+    dd_now(now);
+    if (code == DD_OK)
+        code = db_exec(c, err, "model version",
+                       "INSERT INTO model_version(model_id, version, iteration_id, resource_id,"
+                       " stage_id, description, created_date) VALUES (?, ?, ?, ?, 1, ?, ?)",
+                       "iiiItt", model_id, number, iteration_id, resource_id,
+                       description ? description : "", now);
+    int64_t id = code == DD_OK ? db_last_id(c) : 0;
+    code = db_end(c, code, err);
+    if (code == DD_OK) {
+        if (id_out)
+            *id_out = id;
+        if (version_out)
+            *version_out = number;
+    }
+    return code;
+}
+
+dd_code dd_version_get(dd_store *st, int64_t id, dd_model_version *out, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    memset(out, 0, sizeof *out);
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT " VERSION_COLS " FROM model_version WHERE id = ?",
+                       "i", id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading a model version", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "model version %lld not found", (long long)id);
+    if (code == DD_OK)
+        version_from_row(s, out, true);
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code dd_version_find(dd_store *st, int64_t model_id, int64_t version, int64_t *id_out,
+                        dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, id_out, err, "model version",
+                      "SELECT id FROM model_version WHERE model_id = ? AND version = ?", "ii",
+                      model_id, version);
+    if (code == DD_NOT_FOUND)
+        dd_fail(err, code, "version %lld not found", (long long)version);
+    return code;
+}
+
+dd_code dd_version_find_stage(dd_store *st, int64_t model_id, int stage, int64_t *id_out,
+                              dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, id_out, err, "model version",
+                      "SELECT id FROM model_version WHERE model_id = ? AND stage_id = ?"
+                      " ORDER BY version DESC LIMIT 1", "in", model_id, stage);
+    if (code == DD_NOT_FOUND)
+        dd_fail(err, code, "no version in stage %s", dd_stage_name(stage) ? dd_stage_name(stage)
+                                                                              : "?");
+    return code;
+}
+
+static int version_row(sqlite3_stmt *s, void *arg)
+{
+    db_list_ctx *l = arg;
+    dd_model_version v;
+    version_from_row(s, &v, false);
+    return ((dd_version_cb)l->cb)(l->ctx, &v);
+}
+
+dd_code dd_version_list(dd_store *st, int64_t model_id, dd_version_cb cb, void *ctx,
+                        dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT " VERSION_COLS " FROM model_version WHERE model_id = ?"
+                       " ORDER BY version", "i", model_id);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "listing model versions", version_row, &l, err) : code;
+}
+
+dd_code dd_version_set_stage(dd_store *st, int64_t id, int stage, dd_err *err)
+{
+    if (!dd_stage_name(stage))
+        return dd_fail(err, DD_INVALID, "%d is not a stage", stage);
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    char now[DD_TS_LEN];
+    dd_now(now);
+    int64_t model_id = 0;
+    code = db_int(c, &model_id, err, "model version",
+                  "SELECT model_id FROM model_version WHERE id = ?", "i", id);
+    if (code == DD_OK && stage == DD_STAGE_PRODUCTION)
+        code = db_exec(c, err, "archiving the production version",
+                       "UPDATE model_version SET stage_id = 4, updated_date = ?"
+                       " WHERE model_id = ? AND stage_id = 3 AND id <> ?", "tii", now, model_id,
+                       id);
+    if (code == DD_OK)
+        code = db_exec(c, err, "model version",
+                       "UPDATE model_version SET stage_id = ?, updated_date = ? WHERE id = ?",
+                       "nti", stage, now, id);
+    return db_end(c, code, err);
+}
+
+dd_code dd_version_set_description(dd_store *st, int64_t id, const char *description,
+                                   dd_err *err)
+{
+    return db_update_text(st, "UPDATE model_version SET description = ?, updated_date = strftime("
+                          "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, description,
+                          "model version", err);
+}
+
+dd_code dd_version_set_resource(dd_store *st, int64_t id, int64_t resource_id, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    int64_t project = 0;
+    code = db_int(c, &project, err, "model version",
+                  "SELECT m.project_id FROM model_version v JOIN model m ON m.id = v.model_id"
+                  " WHERE v.id = ?", "i", id);
+    if (code == DD_OK)
+        code = version_lineage_ok(c, project, 0, resource_id, err);
+    char now[DD_TS_LEN];
+    dd_now(now);
+    if (code == DD_OK)
+        code = db_exec(c, err, "model version",
+                       "UPDATE model_version SET resource_id = ?, updated_date = ? WHERE id = ?",
+                       "Iti", resource_id, now, id);
+    return db_end(c, code, err);
+}
+
+dd_code dd_version_delete(dd_store *st, int64_t id, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_exec(c, err, "model aliases", "DELETE FROM model_alias WHERE version_id = ?", "i",
+                   id);
+    if (code == DD_OK)
+        code = db_exec(c, err, "model version", "DELETE FROM model_version WHERE id = ?", "i", id);
+    if (code == DD_OK && db_changes(c) == 0)
+        code = dd_fail(err, DD_NOT_FOUND, "model version %lld not found", (long long)id);
+    return db_end(c, code, err);
+}
+
+/* ---------------------------------------------------------------- aliases */
+
+dd_code dd_alias_set(dd_store *st, int64_t model_id, const char *alias, int64_t version_id,
+                     dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = dd_name_check(alias, "alias", err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    int64_t owner = 0;
+    code = db_int(c, &owner, err, "model version",
+                  "SELECT model_id FROM model_version WHERE id = ?", "i", version_id);
+    if (code == DD_OK && owner != model_id)
+        code = dd_fail(err, DD_INVALID, "an alias must point at a version of its own model");
+    if (code == DD_OK)
+        code = db_exec(c, err, "alias",
+                       "INSERT INTO model_alias(model_id, alias, version_id) VALUES (?, ?, ?)"
+                       " ON CONFLICT(model_id, alias) DO UPDATE SET version_id = excluded.version_id",
+                       "iti", model_id, alias, version_id);
+    return db_end(c, code, err);
+}
+
+dd_code dd_alias_get(dd_store *st, int64_t model_id, const char *alias, int64_t *version_id_out,
+                     dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, version_id_out, err, "alias",
+                      "SELECT version_id FROM model_alias WHERE model_id = ? AND alias = ?", "it",
+                      model_id, alias ? alias : "");
+    if (code == DD_NOT_FOUND)
+        dd_fail(err, code, "alias \"%s\" not found", alias ? alias : "");
+    return code;
+}
+
+static int alias_row(sqlite3_stmt *s, void *arg)
+{
+    db_list_ctx *l = arg;
+    return ((dd_alias_cb)l->cb)(l->ctx, db_col_text(s, 0), sqlite3_column_int64(s, 1),
+                                sqlite3_column_int64(s, 2));
+}
+
+dd_code dd_alias_list(dd_store *st, int64_t model_id, dd_alias_cb cb, void *ctx, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT a.alias, a.version_id, v.version FROM model_alias a"
+                       " JOIN model_version v ON v.id = a.version_id WHERE a.model_id = ?"
+                       " ORDER BY a.alias", "i", model_id);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "listing aliases", alias_row, &l, err) : code;
+}
+
+dd_code dd_alias_delete(dd_store *st, int64_t model_id, const char *alias, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_exec(c, err, "alias", "DELETE FROM model_alias WHERE model_id = ? AND alias = ?",
+                       "it", model_id, alias ? alias : "");
+    if (code == DD_OK && db_changes(c) == 0)
+        code = dd_fail(err, DD_NOT_FOUND, "alias \"%s\" not found", alias ? alias : "");
+    return code;
+}

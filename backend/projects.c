@@ -1,0 +1,498 @@
+/*
+ * projects.c - projects and experiments, and the cascading deletes below them.
+ *
+ * Cascades run inside one write transaction: every check (a model version still using an
+ * iteration or resource) happens before the first DELETE, and any failure rolls back, so a
+ * delete either removes the whole subtree or nothing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+/* ---------------------------------------------------------------- cascades */
+
+/* Data hanging off iterations, deleted for one iteration (scope "i") or all iterations of an
+ * experiment (scope "e"). Statements are listed per scope so each stays a literal. */
+static const char *const iteration_data_sql[2][6] = {
+    {"DELETE FROM parameter WHERE iteration_id = ?",
+     "DELETE FROM metric WHERE iteration_id = ?",
+     "DELETE FROM metric_latest WHERE iteration_id = ?",
+     "DELETE FROM iteration_file WHERE iteration_id = ?",
+     "DELETE FROM iteration_tag WHERE iteration_id = ?",
+     "DELETE FROM iteration WHERE id = ?"},
+    {"DELETE FROM parameter WHERE iteration_id IN (SELECT id FROM iteration WHERE experiment_id = ?)",
+     "DELETE FROM metric WHERE iteration_id IN (SELECT id FROM iteration WHERE experiment_id = ?)",
+     "DELETE FROM metric_latest WHERE iteration_id IN"
+     " (SELECT id FROM iteration WHERE experiment_id = ?)",
+     "DELETE FROM iteration_file WHERE iteration_id IN"
+     " (SELECT id FROM iteration WHERE experiment_id = ?)",
+     "DELETE FROM iteration_tag WHERE iteration_id IN"
+     " (SELECT id FROM iteration WHERE experiment_id = ?)",
+     /* children point at parents in the same experiment: unlink first, then delete */
+     "UPDATE iteration SET parent_iteration_id = NULL WHERE experiment_id = ?"},
+};
+
+static dd_code delete_iteration_data(dd_conn *c, int scope, int64_t id, dd_err *err)
+{
+    dd_code code = DD_OK;
+    for (int i = 0; i < 6 && code == DD_OK; i++)
+        code = db_exec(c, err, "deleting iteration data", iteration_data_sql[scope][i], "i", id);
+    return code;
+}
+
+dd_code db_delete_iteration(dd_conn *c, int64_t id, dd_err *err)
+{
+    int64_t n = 0;
+    dd_code code = db_int(c, &n, err, "model version",
+                          "SELECT COUNT(*) FROM model_version WHERE iteration_id = ?", "i", id);
+    if (code == DD_OK && n > 0)
+        code = dd_fail(err, DD_IN_USE,
+                       "iteration %lld produced %lld registered model version(s); delete them"
+                       " first", (long long)id, (long long)n);
+    if (code == DD_OK)
+        code = delete_iteration_data(c, 0, id, err);
+    if (code == DD_OK && db_changes(c) == 0)
+        code = dd_fail(err, DD_NOT_FOUND, "iteration %lld not found", (long long)id);
+    return code;
+}
+
+static dd_code queue_trash_sql(dd_conn *c, const char *sql, int64_t id, dd_err *err)
+{
+    char now[DD_TS_LEN];
+    dd_now(now);
+    return db_exec(c, err, "queueing artifact bytes for removal", sql, "ti", now, id);
+}
+
+dd_code db_delete_resource(dd_conn *c, int64_t id, dd_err *err)
+{
+    int64_t n = 0;
+    dd_code code = db_int(c, &n, err, "model version",
+                          "SELECT COUNT(*) FROM model_version WHERE resource_id = ?", "i", id);
+    if (code == DD_OK && n > 0)
+        code = dd_fail(err, DD_IN_USE, "resource %lld is the artifact of %lld model version(s)",
+                       (long long)id, (long long)n);
+    if (code == DD_OK)
+        code = queue_trash_sql(c, "INSERT INTO artifact_trash(backend, uri, queued_at)"
+                               " SELECT backend, uri, ? FROM resource"
+                               " WHERE id = ? AND backend <> 'inline'", id, err);
+    if (code == DD_OK)
+        code = db_exec(c, err, "deleting a resource", "DELETE FROM resource WHERE id = ?", "i", id);
+    if (code == DD_OK && db_changes(c) == 0)
+        code = dd_fail(err, DD_NOT_FOUND, "resource %lld not found", (long long)id);
+    return code;
+}
+
+static dd_code experiment_in_use(dd_conn *c, int64_t id, dd_err *err)
+{
+    int64_t n = 0;
+    dd_code code = db_int(c, &n, err, "model version",
+                          "SELECT COUNT(*) FROM model_version v"
+                          " LEFT JOIN iteration i ON i.id = v.iteration_id"
+                          " LEFT JOIN resource r ON r.id = v.resource_id"
+                          " WHERE i.experiment_id = ?1 OR r.experiment_id = ?1", "i", id);
+    if (code == DD_OK && n > 0)
+        code = dd_fail(err, DD_IN_USE,
+                       "experiment %lld has iterations or resources used by %lld registered"
+                       " model version(s)", (long long)id, (long long)n);
+    return code;
+}
+
+static dd_code experiment_has_children(dd_conn *c, int64_t id, dd_err *err)
+{
+    int64_t n = 0;
+    dd_code code = db_int(c, &n, err, "experiment contents",
+                          "SELECT (SELECT COUNT(*) FROM iteration WHERE experiment_id = ?1)"
+                          " + (SELECT COUNT(*) FROM resource WHERE experiment_id = ?1)", "i", id);
+    if (code == DD_OK && n > 0)
+        code = dd_fail(err, DD_NOT_EMPTY, "experiment %lld still holds iterations or resources",
+                       (long long)id);
+    return code;
+}
+
+/* Called inside a write transaction: an experiment and everything in it. */
+static dd_code delete_experiment(dd_conn *c, int64_t id, bool cascade, dd_err *err)
+{
+    dd_code code = cascade ? experiment_in_use(c, id, err) : experiment_has_children(c, id, err);
+    if (code == DD_OK)
+        code = delete_iteration_data(c, 1, id, err);
+    if (code == DD_OK)
+        code = db_exec(c, err, "deleting iterations",
+                       "DELETE FROM iteration WHERE experiment_id = ?", "i", id);
+    if (code == DD_OK)
+        code = queue_trash_sql(c, "INSERT INTO artifact_trash(backend, uri, queued_at)"
+                               " SELECT backend, uri, ? FROM resource"
+                               " WHERE experiment_id = ? AND backend <> 'inline'", id, err);
+    if (code == DD_OK)
+        code = db_exec(c, err, "deleting resources",
+                       "DELETE FROM resource WHERE experiment_id = ?", "i", id);
+    if (code == DD_OK)
+        code = db_exec(c, err, "deleting experiment tags",
+                       "DELETE FROM experiment_tag WHERE experiment_id = ?", "i", id);
+    if (code == DD_OK)
+        code = db_exec(c, err, "deleting an experiment", "DELETE FROM experiment WHERE id = ?",
+                       "i", id);
+    if (code == DD_OK && db_changes(c) == 0)
+        code = dd_fail(err, DD_NOT_FOUND, "experiment %lld not found", (long long)id);
+    return code;
+}
+
+/* ---------------------------------------------------------------- projects */
+
+static void project_from_row(sqlite3_stmt *s, dd_project *p, bool copy)
+{
+    p->id = sqlite3_column_int64(s, 0);
+    p->name = copy ? db_col_dup(s, 1) : (char *)db_col_text(s, 1);
+    p->description = copy ? db_col_dup(s, 2) : (char *)db_col_text(s, 2);
+    db_col_ts(s, 3, p->created_date);
+}
+
+void dd_project_clear(dd_project *p)
+{
+    if (!p)
+        return;
+    free(p->name);
+    free(p->description);
+    memset(p, 0, sizeof *p);
+}
+
+dd_code dd_project_create(dd_store *st, int64_t user_id, const char *name, int64_t *id_out,
+                          dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = dd_name_check(name, "project name", err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    int64_t admin = 0;
+    if (user_id == 0)
+        code = db_int(c, &user_id, err, "default user", "SELECT id FROM user WHERE username = ?",
+                      "t", DD_DEFAULT_USERNAME);
+    if (code == DD_OK)
+        code = db_int(c, &admin, err, "user", "SELECT is_admin FROM user WHERE id = ?", "i",
+                      user_id);
+    if (code == DD_OK && !admin)
+        code = dd_fail(err, DD_FORBIDDEN, "only administrators may create projects");
+    char now[DD_TS_LEN];
+    dd_now(now);
+    if (code == DD_OK) {
+        code = db_exec(c, err, "project",
+                       "INSERT INTO project(name, created_date) VALUES (?, ?)", "tt", name, now);
+        if (code == DD_CONFLICT)
+            dd_fail(err, code, "project \"%s\" already exists", name);
+    }
+    int64_t id = code == DD_OK ? db_last_id(c) : 0;
+    if (code == DD_OK)
+        code = db_exec(c, err, "creator permission",
+                       "INSERT INTO user_permission(user_id, project_id) VALUES (?, ?)", "ii",
+                       user_id, id);
+    code = db_end(c, code, err);
+    if (code == DD_OK && id_out)
+        *id_out = id;
+    return code;
+}
+
+dd_code dd_project_get(dd_store *st, int64_t id, dd_project *out, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    memset(out, 0, sizeof *out);
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT id, name, description, created_date FROM project"
+                       " WHERE id = ?", "i", id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading a project", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "project %lld not found", (long long)id);
+    if (code == DD_OK)
+        project_from_row(s, out, true);
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code dd_project_find(dd_store *st, const char *name, int64_t *id_out, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, id_out, err, "project", "SELECT id FROM project WHERE name = ?", "t",
+                      name ? name : "");
+    if (code == DD_NOT_FOUND)
+        dd_fail(err, code, "project \"%s\" not found", name ? name : "");
+    return code;
+}
+
+static int project_row(sqlite3_stmt *s, void *arg)
+{
+    db_list_ctx *l = arg;
+    dd_project p;
+    project_from_row(s, &p, false);
+    return ((dd_project_cb)l->cb)(l->ctx, &p);
+}
+
+dd_code dd_project_list(dd_store *st, dd_project_cb cb, void *ctx, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT id, name, description, created_date FROM project"
+                       " ORDER BY id", NULL);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "listing projects", project_row, &l, err) : code;
+}
+
+dd_code dd_project_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
+{
+    dd_code code = dd_name_check(name, "project name", err);
+    if (code == DD_OK)
+        code = db_update_text(st, "UPDATE project SET name = ? WHERE id = ?", id, name,
+                              "project", err);
+    if (code == DD_CONFLICT)
+        dd_fail(err, code, "project \"%s\" already exists", name);
+    return code;
+}
+
+dd_code dd_project_set_description(dd_store *st, int64_t id, const char *description,
+                                   dd_err *err)
+{
+    return db_update_text(st, "UPDATE project SET description = ? WHERE id = ?", id,
+                          description, "project", err);
+}
+
+static const char *const project_sql[] = {
+    "DELETE FROM model_alias WHERE model_id IN (SELECT id FROM model WHERE project_id = ?)",
+    "DELETE FROM model_version WHERE model_id IN (SELECT id FROM model WHERE project_id = ?)",
+    "DELETE FROM model WHERE project_id = ?",
+};
+static const char *const project_tail_sql[] = {
+    "DELETE FROM user_permission WHERE project_id = ?",
+    "DELETE FROM project_tag WHERE project_id = ?",
+    "DELETE FROM project WHERE id = ?",
+};
+
+/* The experiments of a project, collected before deleting them one by one. */
+typedef struct id_vec {
+    int64_t *v;
+    size_t n, cap;
+    bool oom;
+} id_vec;
+
+static int collect_id(sqlite3_stmt *s, void *arg)
+{
+    id_vec *ids = arg;
+    if (ids->n == ids->cap) {
+        size_t cap = ids->cap ? ids->cap * 2 : 16;
+        int64_t *v = realloc(ids->v, cap * sizeof *v);
+        if (!v) {
+            ids->oom = true;
+            return 1;
+        }
+        ids->v = v;
+        ids->cap = cap;
+    }
+    ids->v[ids->n++] = sqlite3_column_int64(s, 0);
+    return 0;
+}
+
+static dd_code project_children(dd_conn *c, int64_t id, dd_err *err)
+{
+    int64_t n = 0;
+    dd_code code = db_int(c, &n, err, "project contents",
+                          "SELECT (SELECT COUNT(*) FROM experiment WHERE project_id = ?1)"
+                          " + (SELECT COUNT(*) FROM model WHERE project_id = ?1)", "i", id);
+    if (code == DD_OK && n > 0)
+        code = dd_fail(err, DD_NOT_EMPTY, "project %lld still holds experiments or models",
+                       (long long)id);
+    return code;
+}
+
+dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    if (!cascade)
+        code = project_children(c, id, err);
+    for (size_t i = 0; i < 3 && code == DD_OK; i++)
+        code = db_exec(c, err, "deleting project models", project_sql[i], "i", id);
+    id_vec ids = {0};
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT id FROM experiment WHERE project_id = ?", "i", id);
+    if (code == DD_OK)
+        code = db_each(c, s, "listing experiments", collect_id, &ids, err);
+    if (code == DD_OK && ids.oom)
+        code = dd_fail(err, DD_IO, "out of memory");
+    for (size_t i = 0; i < ids.n && code == DD_OK; i++)
+        code = delete_experiment(c, ids.v[i], true, err);
+    free(ids.v);
+    for (size_t i = 0; i < 3 && code == DD_OK; i++)
+        code = db_exec(c, err, "deleting a project", project_tail_sql[i], "i", id);
+    if (code == DD_OK && db_changes(c) == 0)
+        code = dd_fail(err, DD_NOT_FOUND, "project %lld not found", (long long)id);
+    return db_end(c, code, err);
+}
+
+/* ---------------------------------------------------------------- experiments */
+
+#define EXP_COLS "id, project_id, status_id, name, description, created_date, end_date"
+
+static void experiment_from_row(sqlite3_stmt *s, dd_experiment *e, bool copy)
+{
+    e->id = sqlite3_column_int64(s, 0);
+    e->project_id = sqlite3_column_int64(s, 1);
+    e->status_id = sqlite3_column_int(s, 2);
+    e->name = copy ? db_col_dup(s, 3) : (char *)db_col_text(s, 3);
+    e->description = copy ? db_col_dup(s, 4) : (char *)db_col_text(s, 4);
+    db_col_ts(s, 5, e->created_date);
+    db_col_ts(s, 6, e->end_date);
+}
+
+void dd_experiment_clear(dd_experiment *e)
+{
+    if (!e)
+        return;
+    free(e->name);
+    free(e->description);
+    memset(e, 0, sizeof *e);
+}
+
+dd_code dd_experiment_create(dd_store *st, int64_t project_id, const char *name,
+                             int64_t *id_out, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = dd_name_check(name, "experiment name", err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    int64_t n;
+    code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i", project_id);
+    char now[DD_TS_LEN];
+    dd_now(now);
+    if (code == DD_OK) {
+        code = db_exec(c, err, "experiment",
+                       "INSERT INTO experiment(project_id, status_id, name, created_date)"
+                       " VALUES (?, 1, ?, ?)", "itt", project_id, name, now);
+        if (code == DD_CONFLICT)
+            dd_fail(err, code, "experiment \"%s\" already exists in this project", name);
+    }
+    if (code == DD_OK && id_out)
+        *id_out = db_last_id(c);
+    return db_end(c, code, err);
+}
+
+dd_code dd_experiment_get(dd_store *st, int64_t id, dd_experiment *out, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    memset(out, 0, sizeof *out);
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT " EXP_COLS " FROM experiment WHERE id = ?", "i", id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading an experiment", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "experiment %lld not found", (long long)id);
+    if (code == DD_OK)
+        experiment_from_row(s, out, true);
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code dd_experiment_find(dd_store *st, int64_t project_id, const char *name,
+                           int64_t *id_out, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, id_out, err, "experiment",
+                      "SELECT id FROM experiment WHERE project_id = ? AND name = ?", "it",
+                      project_id, name ? name : "");
+    if (code == DD_NOT_FOUND)
+        dd_fail(err, code, "experiment \"%s\" not found", name ? name : "");
+    return code;
+}
+
+static int experiment_row(sqlite3_stmt *s, void *arg)
+{
+    db_list_ctx *l = arg;
+    dd_experiment e;
+    experiment_from_row(s, &e, false);
+    return ((dd_experiment_cb)l->cb)(l->ctx, &e);
+}
+
+dd_code dd_experiment_list(dd_store *st, int64_t project_id, dd_experiment_cb cb, void *ctx,
+                           dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT " EXP_COLS " FROM experiment WHERE project_id = ?"
+                       " ORDER BY id", "i", project_id);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "listing experiments", experiment_row, &l, err) : code;
+}
+
+dd_code dd_experiment_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
+{
+    dd_code code = dd_name_check(name, "experiment name", err);
+    if (code == DD_OK)
+        code = db_update_text(st, "UPDATE experiment SET name = ? WHERE id = ?", id, name,
+                              "experiment", err);
+    if (code == DD_CONFLICT)
+        dd_fail(err, code, "experiment \"%s\" already exists in this project", name);
+    return code;
+}
+
+dd_code dd_experiment_set_description(dd_store *st, int64_t id, const char *description,
+                                      dd_err *err)
+{
+    return db_update_text(st, "UPDATE experiment SET description = ? WHERE id = ?", id,
+                          description, "experiment", err);
+}
+
+dd_code dd_experiment_set_status(dd_store *st, int64_t id, int status, dd_err *err)
+{
+    if (!dd_experiment_status_name(status))
+        return dd_fail(err, DD_INVALID, "%d is not an experiment status", status);
+    char now[DD_TS_LEN];
+    dd_now(now);
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_exec(c, err, "experiment",
+                       "UPDATE experiment SET status_id = ?1, end_date = CASE"
+                       " WHEN ?1 = 1 THEN NULL ELSE COALESCE(end_date, ?2) END WHERE id = ?3",
+                       "nti", status, now, id);
+    if (code == DD_OK && db_changes(c) == 0)
+        code = dd_fail(err, DD_NOT_FOUND, "experiment %lld not found", (long long)id);
+    return code;
+}
+
+dd_code dd_experiment_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = delete_experiment(c, id, cascade, err);
+    return db_end(c, code, err);
+}

@@ -1,0 +1,275 @@
+/*
+ * resources.c - experiment resources (artifact rows) and the queue of artifact bytes
+ * waiting for removal.
+ *
+ * Inline bytes live in resource.data and are read with SQLite's incremental blob I/O, so
+ * a read never loads the whole artifact. Rows of external backends carry backend, uri,
+ * size and sha256; their bytes are written by the artifact stores before the row exists.
+ */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+#define RES_COLS "id, experiment_id, name, description, created_date, updated_date, backend," \
+                 " uri, size_bytes, content_hash"
+
+static void resource_from_row(sqlite3_stmt *s, dd_resource *r, bool copy)
+{
+    r->id = sqlite3_column_int64(s, 0);
+    r->experiment_id = sqlite3_column_int64(s, 1);
+    r->name = copy ? db_col_dup(s, 2) : (char *)db_col_text(s, 2);
+    r->description = copy ? db_col_dup(s, 3) : (char *)db_col_text(s, 3);
+    db_col_ts(s, 4, r->created_date);
+    db_col_ts(s, 5, r->updated_date);
+    r->backend = copy ? db_col_dup(s, 6) : (char *)db_col_text(s, 6);
+    r->uri = copy ? db_col_dup(s, 7) : (char *)db_col_text(s, 7);
+    r->size_bytes = sqlite3_column_int64(s, 8);
+    r->content_hash = copy ? db_col_dup(s, 9) : (char *)db_col_text(s, 9);
+}
+
+void dd_resource_clear(dd_resource *r)
+{
+    if (!r)
+        return;
+    free(r->name);
+    free(r->description);
+    free(r->backend);
+    free(r->uri);
+    free(r->content_hash);
+    memset(r, 0, sizeof *r);
+}
+
+static dd_code sha256_hex(const void *data, size_t len, char out[65], dd_err *err)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+        return dd_fail(err, DD_IO, "sha256 failed");
+    for (unsigned i = 0; i < mdlen; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return DD_OK;
+}
+
+/* Inside a write transaction: the experiment must exist and be IN_PROGRESS. */
+static dd_code experiment_accepts_resources(dd_conn *c, int64_t experiment_id, dd_err *err)
+{
+    int64_t status = 0;
+    dd_code code = db_int(c, &status, err, "experiment",
+                          "SELECT status_id FROM experiment WHERE id = ?", "i", experiment_id);
+    if (code == DD_OK && status != DD_EXP_IN_PROGRESS)
+        code = dd_fail(err, DD_INVALID,
+                       "experiment %lld is %s; only IN_PROGRESS experiments accept resources",
+                       (long long)experiment_id, dd_experiment_status_name((int)status));
+    return code;
+}
+
+static dd_code resource_insert(dd_store *st, int64_t experiment_id, const char *name,
+                               const void *data, size_t len, const char *backend,
+                               const char *uri, int64_t size, const char *hash,
+                               int64_t *id_out, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = dd_name_check(name, "resource name", err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = experiment_accepts_resources(c, experiment_id, err);
+    char now[DD_TS_LEN];
+    dd_now(now);
+    if (code == DD_OK) {
+        code = data
+            ? db_exec(c, err, "resource",
+                      "INSERT INTO resource(experiment_id, name, data, created_date, backend, uri,"
+                      " size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      "itbtttit", experiment_id, name, data, len, now, backend, uri, size, hash)
+            : db_exec(c, err, "resource",
+                      "INSERT INTO resource(experiment_id, name, created_date, backend, uri,"
+                      " size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      "ittttit", experiment_id, name, now, backend, uri, size, hash);
+        if (code == DD_CONFLICT)
+            dd_fail(err, code, "resource \"%s\" already exists in this experiment", name);
+    }
+    if (code == DD_OK && id_out)
+        *id_out = db_last_id(c);
+    return db_end(c, code, err);
+}
+
+dd_code dd_resource_create_inline(dd_store *st, int64_t experiment_id, const char *name,
+                                  const void *data, size_t len, int64_t *id_out, dd_err *err)
+{
+    char hash[65];
+    dd_code code = sha256_hex(data ? data : "", len, hash, err);
+    if (code != DD_OK)
+        return code;
+    return resource_insert(st, experiment_id, name, data ? data : "", len, "inline", "",
+                           (int64_t)len, hash, id_out, err);
+}
+
+dd_code dd_resource_create_external(dd_store *st, int64_t experiment_id, const char *name,
+                                    const char *backend, const char *uri, int64_t size_bytes,
+                                    const char *content_hash, int64_t *id_out, dd_err *err)
+{
+    if (!backend || (strcmp(backend, "filesystem") != 0 && strcmp(backend, "s3") != 0))
+        return dd_fail(err, DD_INVALID, "unknown external artifact backend \"%s\"",
+                       backend ? backend : "");
+    if (!uri || !*uri || size_bytes < 0 || !content_hash)
+        return dd_fail(err, DD_INVALID, "an external resource needs a uri, size and hash");
+    return resource_insert(st, experiment_id, name, NULL, 0, backend, uri, size_bytes,
+                           content_hash, id_out, err);
+}
+
+dd_code dd_resource_get(dd_store *st, int64_t id, dd_resource *out, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    memset(out, 0, sizeof *out);
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT " RES_COLS " FROM resource WHERE id = ?", "i", id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading a resource", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "resource %lld not found", (long long)id);
+    if (code == DD_OK)
+        resource_from_row(s, out, true);
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code dd_resource_find(dd_store *st, int64_t experiment_id, const char *name,
+                         int64_t *id_out, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, id_out, err, "resource",
+                      "SELECT id FROM resource WHERE experiment_id = ? AND name = ?", "it",
+                      experiment_id, name ? name : "");
+    if (code == DD_NOT_FOUND)
+        dd_fail(err, code, "resource \"%s\" not found", name ? name : "");
+    return code;
+}
+
+static int resource_row(sqlite3_stmt *s, void *arg)
+{
+    db_list_ctx *l = arg;
+    dd_resource r;
+    resource_from_row(s, &r, false);
+    return ((dd_resource_cb)l->cb)(l->ctx, &r);
+}
+
+dd_code dd_resource_list(dd_store *st, int64_t experiment_id, dd_resource_cb cb, void *ctx,
+                         dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT " RES_COLS " FROM resource WHERE experiment_id = ?"
+                       " ORDER BY id", "i", experiment_id);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "listing resources", resource_row, &l, err) : code;
+}
+
+dd_code dd_resource_read_inline(dd_store *st, int64_t id, int64_t offset, void *buf,
+                                size_t len, size_t *got_out, dd_err *err)
+{
+    dd_conn *c;
+    *got_out = 0;
+    dd_code code = db_conn(st, &c, err);
+    if (code != DD_OK)
+        return code;
+    sqlite3_blob *blob = NULL;
+    int rc = sqlite3_blob_open(c->db, "main", "resource", "data", id, 0, &blob);
+    if (rc != SQLITE_OK) {
+        /* no row, or a NULL data column (external backend) */
+        dd_resource r;
+        code = dd_resource_get(st, id, &r, err);
+        if (code == DD_OK)
+            code = strcmp(r.backend, "inline") == 0 && r.size_bytes == 0
+                ? DD_OK
+                : dd_fail(err, DD_INVALID, "resource %lld is not stored inline", (long long)id);
+        dd_resource_clear(&r);
+        return code;
+    }
+    int64_t size = sqlite3_blob_bytes(blob);
+    if (offset < size) {
+        size_t n = (size_t)(size - offset) < len ? (size_t)(size - offset) : len;
+        rc = sqlite3_blob_read(blob, buf, (int)n, (int)offset);
+        if (rc != SQLITE_OK)
+            code = db_error(c, rc, "reading resource bytes", err);
+        else
+            *got_out = n;
+    }
+    sqlite3_blob_close(blob);
+    return code;
+}
+
+dd_code dd_resource_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
+{
+    dd_code code = dd_name_check(name, "resource name", err);
+    if (code == DD_OK)
+        code = db_update_text(st, "UPDATE resource SET name = ? WHERE id = ?", id, name,
+                              "resource", err);
+    if (code == DD_CONFLICT)
+        dd_fail(err, code, "resource \"%s\" already exists in this experiment", name);
+    return code;
+}
+
+dd_code dd_resource_set_description(dd_store *st, int64_t id, const char *description,
+                                    dd_err *err)
+{
+    return db_update_text(st, "UPDATE resource SET description = ? WHERE id = ?", id,
+                          description, "resource", err);
+}
+
+dd_code dd_resource_delete(dd_store *st, int64_t id, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_delete_resource(c, id, err);
+    return db_end(c, code, err);
+}
+
+/* ---------------------------------------------------------------- trash */
+
+static int trash_row(sqlite3_stmt *s, void *arg)
+{
+    db_list_ctx *l = arg;
+    return ((dd_trash_cb)l->cb)(l->ctx, sqlite3_column_int64(s, 0), db_col_text(s, 1),
+                                db_col_text(s, 2));
+}
+
+dd_code dd_trash_list(dd_store *st, dd_trash_cb cb, void *ctx, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT id, backend, uri FROM artifact_trash ORDER BY id",
+                       NULL);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "listing the artifact trash", trash_row, &l, err) : code;
+}
+
+dd_code dd_trash_forget(dd_store *st, int64_t id, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_exec(c, err, "artifact trash", "DELETE FROM artifact_trash WHERE id = ?", "i",
+                       id);
+    return code;
+}

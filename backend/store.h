@@ -1,0 +1,553 @@
+/*
+ * store.h - the DearDiary store: one C API for every entity and every rule.
+ *
+ * The store owns the metadata database (SQLite today) and enforces, each in one
+ * transaction, the rules of DESIGN.md §2 and of the original DearDiary minus its bugs:
+ * unique names, the iteration lock once ended, per-key metric steps, version numbers that
+ * are never reused, promotion that archives the incumbent atomically, cascades that either
+ * complete or change nothing, tags that can be detached.
+ *
+ * Threads: a dd_store is shared by every thread of the process. Each thread that calls
+ * into it gets its own SQLite connection (WAL, busy_timeout, BEGIN IMMEDIATE for writes),
+ * opened on first use and closed when the thread exits or the store is closed. Writers
+ * wait for each other; "database is locked" never reaches a caller unless the wait
+ * exceeds the configured timeout, and then as DD_BUSY.
+ *
+ * Errors: every function that can fail returns a dd_code (DD_OK == 0) and, when `err` is
+ * not NULL, fills it with the same code and a human-readable message. A function that
+ * fails has changed nothing. Strings are UTF-8. Timestamps are UTC ISO-8601 with
+ * milliseconds and 'Z' ("2026-11-23T12:00:00.000Z").
+ *
+ * Ownership: dd_get_* fill a caller-owned struct whose strings are heap-allocated; free
+ * them with the matching dd_*_clear. dd_list_* call a callback once per row with a
+ * borrowed struct that is valid only during the call; a callback returning non-zero
+ * stops the listing (the function then returns DD_OK). A callback must not call back
+ * into the store (the listing's statement is still running); collect, then act.
+ *
+ * Nothing here knows about FUSE; fs/ maps dd_code to errno, a REST layer to HTTP.
+ */
+#ifndef DD_STORE_H
+#define DD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+typedef enum dd_code {
+    DD_OK = 0,
+    DD_NOT_FOUND,  /* the entity (or a parent it names) does not exist          -> ENOENT   */
+    DD_CONFLICT,   /* a unique name or key is already taken                       -> EEXIST   */
+    DD_INVALID,    /* malformed value or a rule of the data model is broken       -> EINVAL   */
+    DD_FORBIDDEN,  /* the operation is never allowed (demote `default`, ...)      -> EPERM    */
+    DD_READ_ONLY,  /* the target has ended (iteration end_date set)               -> EROFS    */
+    DD_IN_USE,     /* still referenced elsewhere (resource used by a version)     -> EBUSY    */
+    DD_NOT_EMPTY,  /* a non-cascading delete found children                        -> ENOTEMPTY*/
+    DD_TOO_LONG,   /* a name longer than DD_NAME_MAX bytes                         -> ENAMETOOLONG */
+    DD_BUSY,       /* the database stayed locked past the busy timeout           -> EAGAIN   */
+    DD_IO,         /* SQLite, disk or artifact-store failure                       -> EIO      */
+} dd_code;
+
+#define DD_ERR_MSG_MAX 256
+
+typedef struct dd_err {
+    dd_code code;
+    char msg[DD_ERR_MSG_MAX];
+} dd_err;
+
+/* The symbolic name of a code ("not_found", "conflict", ...). Never NULL. */
+const char *dd_code_name(dd_code code);
+
+/* ---------------------------------------------------------------- enums */
+
+typedef enum dd_experiment_status {
+    DD_EXP_IN_PROGRESS = 1,
+    DD_EXP_STOPPED = 2,
+    DD_EXP_FINISHED = 3,
+} dd_experiment_status;
+
+typedef enum dd_iteration_status {
+    DD_ITER_RUNNING = 1,
+    DD_ITER_SUCCEEDED = 2,
+    DD_ITER_FAILED = 3,
+    DD_ITER_KILLED = 4,
+} dd_iteration_status;
+
+typedef enum dd_stage {
+    DD_STAGE_NONE = 1,       /* NO_STAGE */
+    DD_STAGE_STAGING = 2,
+    DD_STAGE_PRODUCTION = 3,
+    DD_STAGE_ARCHIVED = 4,
+} dd_stage;
+
+/* Enum <-> text ("IN_PROGRESS", "RUNNING", "NO_STAGE", ...). The parsers accept the exact
+ * upper-case name; they return DD_INVALID for anything else. The printers return NULL for
+ * an out-of-range value. */
+const char *dd_experiment_status_name(int status);
+const char *dd_iteration_status_name(int status);
+const char *dd_stage_name(int stage);
+dd_code dd_experiment_status_parse(const char *text, int *out);
+dd_code dd_iteration_status_parse(const char *text, int *out);
+dd_code dd_stage_parse(const char *text, int *out);
+
+/* ---------------------------------------------------------------- names & time */
+
+#define DD_NAME_MAX 255   /* bytes */
+#define DD_TS_LEN 25      /* "YYYY-MM-DDTHH:MM:SS.mmmZ" + NUL */
+
+/* A name that will be a directory or file name: 1..255 bytes of valid UTF-8, no '/',
+ * no control characters (0x00-0x1f, 0x7f), not "." or "..". DD_TOO_LONG past 255 bytes,
+ * DD_INVALID otherwise. `what` names the thing in the message ("project name"). */
+dd_code dd_name_check(const char *name, const char *what, dd_err *err);
+
+/* The current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+void dd_now(char out[DD_TS_LEN]);
+
+/* Normalise a user-supplied timestamp to the canonical form. Accepts
+ * YYYY-MM-DDTHH:MM:SS[.fff][Z|+HH:MM|-HH:MM] (a missing zone means UTC; 'T' may be a
+ * space) and a Unix time in seconds with an optional fraction. DD_INVALID otherwise. */
+dd_code dd_time_parse(const char *text, char out[DD_TS_LEN], dd_err *err);
+
+/* ---------------------------------------------------------------- the store */
+
+typedef struct dd_store dd_store;
+
+typedef struct dd_store_options {
+    int busy_timeout_ms;   /* how long a writer waits for another; 0 means 30000 */
+    bool read_only;        /* open without migrating or writing (fsck, inspection) */
+} dd_store_options;
+
+/* Open (creating when absent) the database at `path`, apply pending migrations, each in
+ * its own transaction, and seed the `default` admin user. A database whose schema is
+ * newer than this binary is refused (DD_INVALID, message names both versions). `opts`
+ * may be NULL. On success *out is a store to pass to every other call. */
+dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store **out,
+                      dd_err *err);
+
+/* Close every connection and free the store. NULL is accepted. */
+void dd_store_close(dd_store *st);
+
+/* The path the store was opened with. */
+const char *dd_store_path(const dd_store *st);
+
+/* The newest migration this binary knows, and the one applied to the database. */
+int dd_schema_version_known(void);
+dd_code dd_schema_version(dd_store *st, int *out, dd_err *err);
+
+/* A number that changes whenever any connection (this process or another) commits to
+ * the database. Cheap; used to invalidate caches. */
+dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err);
+
+/* Run PRAGMA integrity_check; DD_IO with the first problem in the message if not "ok". */
+dd_code dd_store_check_integrity(dd_store *st, dd_err *err);
+
+/* ---------------------------------------------------------------- users */
+
+typedef struct dd_user {
+    int64_t id;
+    char *first_name;
+    char *last_name;
+    char *username;
+    char *password;        /* bcrypt hash, never the password */
+    char created_date[DD_TS_LEN];
+    bool is_admin;
+} dd_user;
+
+typedef struct dd_user_permission {
+    int64_t id;
+    int64_t user_id;
+    int64_t project_id;
+    bool create_permission;
+    bool read_permission;
+    bool update_permission;
+    bool delete_permission;
+} dd_user_permission;
+
+#define DD_DEFAULT_USERNAME "default"
+
+/* New non-admin user; the password is stored as a bcrypt hash. DD_CONFLICT when the
+ * username is taken, DD_INVALID for an empty username or password. */
+dd_code dd_user_create(dd_store *st, const char *first_name, const char *last_name,
+                       const char *username, const char *password, int64_t *id_out,
+                       dd_err *err);
+dd_code dd_user_get(dd_store *st, int64_t id, dd_user *out, dd_err *err);
+dd_code dd_user_find(dd_store *st, const char *username, dd_user *out, dd_err *err);
+typedef int (*dd_user_cb)(void *ctx, const dd_user *row);
+dd_code dd_user_list(dd_store *st, dd_user_cb cb, void *ctx, dd_err *err);
+/* NULL arguments leave the field unchanged; is_admin < 0 leaves it unchanged.
+ * Demoting the `default` user is DD_FORBIDDEN. */
+dd_code dd_user_update(dd_store *st, int64_t id, const char *first_name, const char *last_name,
+                       const char *password, int is_admin, dd_err *err);
+/* Removes the user and its permission rows. Deleting `default` is DD_FORBIDDEN. */
+dd_code dd_user_delete(dd_store *st, int64_t id, dd_err *err);
+/* DD_OK when the password matches the stored hash, DD_FORBIDDEN when it does not. */
+dd_code dd_user_check_password(dd_store *st, const char *username, const char *password,
+                               dd_err *err);
+void dd_user_clear(dd_user *u);
+
+/* DD_NOT_FOUND for an unknown user or project, DD_CONFLICT for a second row for the pair. */
+dd_code dd_permission_create(dd_store *st, int64_t user_id, int64_t project_id, bool c, bool r,
+                             bool u, bool d, int64_t *id_out, dd_err *err);
+dd_code dd_permission_get(dd_store *st, int64_t user_id, int64_t project_id,
+                          dd_user_permission *out, dd_err *err);
+/* Each flag: -1 unchanged, 0 or 1. */
+dd_code dd_permission_update(dd_store *st, int64_t id, int c, int r, int u, int d, dd_err *err);
+dd_code dd_permission_delete(dd_store *st, int64_t id, dd_err *err);
+typedef int (*dd_permission_cb)(void *ctx, const dd_user_permission *row);
+/* Exactly one of user_id, project_id is non-zero. */
+dd_code dd_permission_list(dd_store *st, int64_t user_id, int64_t project_id,
+                           dd_permission_cb cb, void *ctx, dd_err *err);
+
+/* ---------------------------------------------------------------- projects */
+
+typedef struct dd_project {
+    int64_t id;
+    char *name;
+    char *description;
+    char created_date[DD_TS_LEN];
+} dd_project;
+
+/* Create a project owned by `user_id` (0 means the `default` user), adding the creator's
+ * permission row (read only, as the original) in the same transaction. Only admins may
+ * create projects (DD_FORBIDDEN otherwise). DD_CONFLICT when the name is taken. */
+dd_code dd_project_create(dd_store *st, int64_t user_id, const char *name, int64_t *id_out,
+                          dd_err *err);
+dd_code dd_project_get(dd_store *st, int64_t id, dd_project *out, dd_err *err);
+dd_code dd_project_find(dd_store *st, const char *name, int64_t *id_out, dd_err *err);
+typedef int (*dd_project_cb)(void *ctx, const dd_project *row);
+dd_code dd_project_list(dd_store *st, dd_project_cb cb, void *ctx, dd_err *err);
+dd_code dd_project_rename(dd_store *st, int64_t id, const char *name, dd_err *err);
+dd_code dd_project_set_description(dd_store *st, int64_t id, const char *description,
+                                   dd_err *err);
+/* Delete the project and everything in it (experiments with their iterations, data and
+ * resources, models with their versions, permissions, tag links) in one transaction.
+ * With cascade false, a project that still holds experiments or models is DD_NOT_EMPTY. */
+dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err);
+void dd_project_clear(dd_project *p);
+
+/* ---------------------------------------------------------------- experiments */
+
+typedef struct dd_experiment {
+    int64_t id;
+    int64_t project_id;
+    int status_id;
+    char *name;
+    char *description;
+    char created_date[DD_TS_LEN];
+    char end_date[DD_TS_LEN];   /* "" while not ended */
+} dd_experiment;
+
+/* New experiment, IN_PROGRESS. DD_NOT_FOUND for an unknown project, DD_CONFLICT when the
+ * name is taken in that project. */
+dd_code dd_experiment_create(dd_store *st, int64_t project_id, const char *name,
+                             int64_t *id_out, dd_err *err);
+dd_code dd_experiment_get(dd_store *st, int64_t id, dd_experiment *out, dd_err *err);
+dd_code dd_experiment_find(dd_store *st, int64_t project_id, const char *name,
+                           int64_t *id_out, dd_err *err);
+typedef int (*dd_experiment_cb)(void *ctx, const dd_experiment *row);
+dd_code dd_experiment_list(dd_store *st, int64_t project_id, dd_experiment_cb cb, void *ctx,
+                           dd_err *err);
+dd_code dd_experiment_rename(dd_store *st, int64_t id, const char *name, dd_err *err);
+dd_code dd_experiment_set_description(dd_store *st, int64_t id, const char *description,
+                                      dd_err *err);
+/* Any status to any status (as the original). STOPPED and FINISHED set end_date when it
+ * is unset; IN_PROGRESS clears it (reopen). */
+dd_code dd_experiment_set_status(dd_store *st, int64_t id, int status, dd_err *err);
+/* Delete with its iterations, their data and the resources (bytes queued for removal).
+ * DD_IN_USE when a model version references one of its iterations or resources; nothing
+ * is removed then. With cascade false, DD_NOT_EMPTY if it holds iterations or resources. */
+dd_code dd_experiment_delete(dd_store *st, int64_t id, bool cascade, dd_err *err);
+void dd_experiment_clear(dd_experiment *e);
+
+/* ---------------------------------------------------------------- iterations */
+
+typedef struct dd_iteration {
+    int64_t id;
+    int64_t experiment_id;
+    int64_t parent_iteration_id;   /* 0 for a top-level iteration */
+    int status_id;
+    char *notes;
+    char *error_message;
+    char created_date[DD_TS_LEN];
+    char end_date[DD_TS_LEN];      /* "" while running */
+    /* environment snapshot */
+    char *julia_version;
+    char *git_sha;
+    bool git_dirty;
+    char *entrypoint;
+    char *project_toml;
+    char *manifest_toml;
+} dd_iteration;
+
+/* New RUNNING iteration. The experiment must be IN_PROGRESS (DD_INVALID otherwise);
+ * a parent (non-zero) must exist (DD_NOT_FOUND) and belong to the same experiment
+ * (DD_INVALID). */
+dd_code dd_iteration_create(dd_store *st, int64_t experiment_id, int64_t parent_id,
+                            int64_t *id_out, dd_err *err);
+dd_code dd_iteration_get(dd_store *st, int64_t id, dd_iteration *out, dd_err *err);
+typedef int (*dd_iteration_cb)(void *ctx, const dd_iteration *row);
+/* Iterations of an experiment in id order. The snapshot text fields (project_toml,
+ * manifest_toml) are not loaded by listings and are "" in the rows passed to `cb`. */
+dd_code dd_iteration_list(dd_store *st, int64_t experiment_id, dd_iteration_cb cb, void *ctx,
+                          dd_err *err);
+/* Direct children of `parent_id`, in id order; same row shape as dd_iteration_list. */
+dd_code dd_iteration_list_children(dd_store *st, int64_t parent_id, dd_iteration_cb cb,
+                                   void *ctx, dd_err *err);
+/* The status change ends the iteration (end_date = now) when `status` is SUCCEEDED,
+ * FAILED or KILLED; `error_message` (may be NULL = unchanged) is stored in the same
+ * transaction. RUNNING on a running iteration is a no-op. An ended iteration is
+ * DD_READ_ONLY for this and every other write below, except dd_iteration_delete. */
+dd_code dd_iteration_set_status(dd_store *st, int64_t id, int status, const char *error_message,
+                                dd_err *err);
+dd_code dd_iteration_set_notes(dd_store *st, int64_t id, const char *notes, dd_err *err);
+dd_code dd_iteration_set_error_message(dd_store *st, int64_t id, const char *message,
+                                       dd_err *err);
+
+typedef struct dd_snapshot {
+    const char *julia_version;
+    const char *git_sha;
+    bool git_dirty;
+    const char *entrypoint;
+    const char *project_toml;
+    const char *manifest_toml;
+} dd_snapshot;
+/* Overwrite the six snapshot columns (NULL means ""). */
+dd_code dd_iteration_set_snapshot(dd_store *st, int64_t id, const dd_snapshot *snap,
+                                  dd_err *err);
+/* Extra captured files (lock files): set replaces a file of that name. */
+dd_code dd_iteration_file_set(dd_store *st, int64_t iteration_id, const char *name,
+                              const void *data, size_t len, dd_err *err);
+/* *data_out is malloc'd (free it); *len_out its length. */
+dd_code dd_iteration_file_get(dd_store *st, int64_t iteration_id, const char *name,
+                              void **data_out, size_t *len_out, dd_err *err);
+typedef int (*dd_iteration_file_cb)(void *ctx, const char *name, size_t len);
+dd_code dd_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_file_cb cb,
+                               void *ctx, dd_err *err);
+/* Delete with its parameters, metrics, files and tag links; children become top-level.
+ * DD_IN_USE when a model version was produced by it (nothing removed). Allowed on ended
+ * iterations. */
+dd_code dd_iteration_delete(dd_store *st, int64_t id, dd_err *err);
+void dd_iteration_clear(dd_iteration *it);
+
+/* ---------------------------------------------------------------- parameters */
+
+/* Set (insert or replace) one parameter. The key is a name (dd_name_check); the value is
+ * non-empty text. DD_READ_ONLY on an ended iteration. */
+dd_code dd_param_set(dd_store *st, int64_t iteration_id, const char *key, const char *value,
+                     dd_err *err);
+/* Set several in one transaction: all or none. */
+dd_code dd_param_set_many(dd_store *st, int64_t iteration_id, const char *const *keys,
+                          const char *const *values, size_t n, dd_err *err);
+/* *value_out is malloc'd. */
+dd_code dd_param_get(dd_store *st, int64_t iteration_id, const char *key, char **value_out,
+                     dd_err *err);
+typedef int (*dd_param_cb)(void *ctx, const char *key, const char *value);
+/* In key order. */
+dd_code dd_param_list(dd_store *st, int64_t iteration_id, dd_param_cb cb, void *ctx,
+                      dd_err *err);
+dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err);
+
+/* ---------------------------------------------------------------- metrics */
+
+typedef struct dd_metric_point {
+    double value;                   /* finite; NaN and +-inf are DD_INVALID */
+    bool has_step;                  /* false: max(step)+1 for the series, 0 first */
+    int64_t step;
+    char recorded_at[DD_TS_LEN];    /* "" means now */
+} dd_metric_point;
+
+/* Append points to the series (iteration, key) in one transaction, in array order (so
+ * default steps keep counting within the batch). All or none. DD_READ_ONLY on an ended
+ * iteration. */
+dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
+                         const dd_metric_point *points, size_t n, dd_err *err);
+
+typedef struct dd_metric_row {
+    int64_t id;
+    int64_t step;
+    double value;
+    const char *recorded_at;
+} dd_metric_row;
+typedef int (*dd_metric_cb)(void *ctx, const dd_metric_row *row);
+/* Points of one series ordered by step, then id, starting after (after_step, after_id)
+ * when `resume` is true (for reading a long series in slices). */
+dd_code dd_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool resume,
+                       int64_t after_step, int64_t after_id, dd_metric_cb cb, void *ctx,
+                       dd_err *err);
+
+typedef struct dd_metric_series {
+    const char *key;
+    double value;          /* latest: greatest step, last written on ties */
+    int64_t step;
+    const char *recorded_at;
+    int64_t max_step;
+    int64_t point_count;
+} dd_metric_series;
+typedef int (*dd_series_cb)(void *ctx, const dd_metric_series *row);
+/* Every series of an iteration, in key order, from the summary table (no history scan). */
+dd_code dd_metric_series_list(dd_store *st, int64_t iteration_id, dd_series_cb cb, void *ctx,
+                              dd_err *err);
+/* One series' summary; DD_NOT_FOUND when the iteration has no such key. The key pointer
+ * in *out is the caller's `key`; recorded_at is copied into `ts_buf`. */
+dd_code dd_metric_series_get(dd_store *st, int64_t iteration_id, const char *key,
+                             dd_metric_series *out, char ts_buf[DD_TS_LEN], dd_err *err);
+/* Remove a whole series. DD_READ_ONLY on an ended iteration. */
+dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err);
+
+/* ---------------------------------------------------------------- resources */
+
+typedef struct dd_resource {
+    int64_t id;
+    int64_t experiment_id;
+    char *name;
+    char *description;
+    char created_date[DD_TS_LEN];
+    char updated_date[DD_TS_LEN];   /* "" if never updated */
+    char *backend;                  /* "inline", "filesystem", "s3" */
+    char *uri;                      /* "" for inline */
+    int64_t size_bytes;
+    char *content_hash;             /* lower-case sha256 hex */
+} dd_resource;
+
+/* A resource whose bytes are inline (backend "inline"); size and sha256 are computed
+ * here. The experiment must be IN_PROGRESS (DD_INVALID). DD_CONFLICT on a taken name. */
+dd_code dd_resource_create_inline(dd_store *st, int64_t experiment_id, const char *name,
+                                  const void *data, size_t len, int64_t *id_out, dd_err *err);
+/* A resource whose bytes already sit in an external backend at `uri`. */
+dd_code dd_resource_create_external(dd_store *st, int64_t experiment_id, const char *name,
+                                    const char *backend, const char *uri, int64_t size_bytes,
+                                    const char *content_hash, int64_t *id_out, dd_err *err);
+dd_code dd_resource_get(dd_store *st, int64_t id, dd_resource *out, dd_err *err);
+dd_code dd_resource_find(dd_store *st, int64_t experiment_id, const char *name,
+                         int64_t *id_out, dd_err *err);
+typedef int (*dd_resource_cb)(void *ctx, const dd_resource *row);
+dd_code dd_resource_list(dd_store *st, int64_t experiment_id, dd_resource_cb cb, void *ctx,
+                         dd_err *err);
+/* Copy up to `len` bytes of an inline resource from `offset` into `buf`; *got_out is the
+ * count (0 at or past the end). DD_INVALID for a non-inline resource. */
+dd_code dd_resource_read_inline(dd_store *st, int64_t id, int64_t offset, void *buf,
+                                size_t len, size_t *got_out, dd_err *err);
+dd_code dd_resource_rename(dd_store *st, int64_t id, const char *name, dd_err *err);
+dd_code dd_resource_set_description(dd_store *st, int64_t id, const char *description,
+                                    dd_err *err);
+/* Delete the row; external bytes are queued in artifact_trash in the same transaction.
+ * DD_IN_USE when a model version references it. */
+dd_code dd_resource_delete(dd_store *st, int64_t id, dd_err *err);
+void dd_resource_clear(dd_resource *r);
+
+/* Artifact bytes waiting for removal after their row went away. */
+typedef int (*dd_trash_cb)(void *ctx, int64_t id, const char *backend, const char *uri);
+dd_code dd_trash_list(dd_store *st, dd_trash_cb cb, void *ctx, dd_err *err);
+dd_code dd_trash_forget(dd_store *st, int64_t id, dd_err *err);
+
+/* ---------------------------------------------------------------- tags */
+
+typedef enum dd_tag_kind {
+    DD_TAG_PROJECT = 1,
+    DD_TAG_EXPERIMENT = 2,
+    DD_TAG_ITERATION = 3,
+} dd_tag_kind;
+
+/* Attach `value` to the entity (the tag is created when new). DD_NOT_FOUND for an unknown
+ * entity, DD_CONFLICT when already attached, DD_READ_ONLY for an ended iteration.
+ * The value is a name (dd_name_check). *link_id_out (may be NULL) is the association id. */
+dd_code dd_tag_attach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const char *value,
+                      int64_t *link_id_out, dd_err *err);
+/* Detach; DD_NOT_FOUND when not attached. */
+dd_code dd_tag_detach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const char *value,
+                      dd_err *err);
+typedef int (*dd_tag_cb)(void *ctx, int64_t tag_id, const char *value);
+/* Tags of an entity in attachment order. */
+dd_code dd_tag_list(dd_store *st, dd_tag_kind kind, int64_t entity_id, dd_tag_cb cb, void *ctx,
+                    dd_err *err);
+/* Delete a tag and every attachment of it (the original's documented, unimplemented,
+ * behaviour). Deleting an unknown tag is DD_NOT_FOUND. */
+dd_code dd_tag_delete(dd_store *st, const char *value, dd_err *err);
+
+/* ---------------------------------------------------------------- models */
+
+typedef struct dd_model {
+    int64_t id;
+    int64_t project_id;
+    char *name;
+    char *description;
+    char created_date[DD_TS_LEN];
+    char updated_date[DD_TS_LEN];
+    int64_t last_version;
+} dd_model;
+
+/* Model names are unique in the whole registry (DD_CONFLICT). */
+dd_code dd_model_create(dd_store *st, int64_t project_id, const char *name,
+                        const char *description, int64_t *id_out, dd_err *err);
+dd_code dd_model_get(dd_store *st, int64_t id, dd_model *out, dd_err *err);
+dd_code dd_model_find(dd_store *st, const char *name, int64_t *id_out, dd_err *err);
+typedef int (*dd_model_cb)(void *ctx, const dd_model *row);
+/* project_id 0 lists every model. In id order. */
+dd_code dd_model_list(dd_store *st, int64_t project_id, dd_model_cb cb, void *ctx, dd_err *err);
+dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err);
+dd_code dd_model_set_description(dd_store *st, int64_t id, const char *description,
+                                 dd_err *err);
+/* Delete the model with its versions and aliases; resources are kept. */
+dd_code dd_model_delete(dd_store *st, int64_t id, dd_err *err);
+void dd_model_clear(dd_model *m);
+
+typedef struct dd_model_version {
+    int64_t id;
+    int64_t model_id;
+    int64_t version;
+    int64_t iteration_id;
+    int64_t resource_id;     /* 0 when none */
+    int stage_id;
+    char *description;
+    char created_date[DD_TS_LEN];
+    char updated_date[DD_TS_LEN];
+} dd_model_version;
+
+/* Register a version: number = the model's last number + 1, assigned in this transaction
+ * and never reused. Starts NO_STAGE. The iteration (and the resource, when non-zero)
+ * must exist (DD_NOT_FOUND) and belong to the model's project (DD_INVALID).
+ * *version_out (may be NULL) receives the number. */
+dd_code dd_version_create(dd_store *st, int64_t model_id, int64_t iteration_id,
+                          int64_t resource_id, const char *description, int64_t *id_out,
+                          int64_t *version_out, dd_err *err);
+dd_code dd_version_get(dd_store *st, int64_t id, dd_model_version *out, dd_err *err);
+dd_code dd_version_find(dd_store *st, int64_t model_id, int64_t version, int64_t *id_out,
+                        dd_err *err);
+/* The version of the model in `stage`; DD_NOT_FOUND when none. For STAGING, several may
+ * exist: the highest version number is returned. */
+dd_code dd_version_find_stage(dd_store *st, int64_t model_id, int stage, int64_t *id_out,
+                              dd_err *err);
+typedef int (*dd_version_cb)(void *ctx, const dd_model_version *row);
+/* In version order. */
+dd_code dd_version_list(dd_store *st, int64_t model_id, dd_version_cb cb, void *ctx,
+                        dd_err *err);
+/* Any transition is allowed. PRODUCTION archives the incumbent in the same transaction,
+ * so a model never has two PRODUCTION versions, not even for a moment. */
+dd_code dd_version_set_stage(dd_store *st, int64_t id, int stage, dd_err *err);
+dd_code dd_version_set_description(dd_store *st, int64_t id, const char *description,
+                                   dd_err *err);
+/* resource_id 0 clears the link (the original could not). */
+dd_code dd_version_set_resource(dd_store *st, int64_t id, int64_t resource_id, dd_err *err);
+/* Delete the version and its aliases; the resource is kept; its number is not reused. */
+dd_code dd_version_delete(dd_store *st, int64_t id, dd_err *err);
+void dd_version_clear(dd_model_version *v);
+
+/* Aliases: `alias` is a name; setting an existing alias moves it. */
+dd_code dd_alias_set(dd_store *st, int64_t model_id, const char *alias, int64_t version_id,
+                     dd_err *err);
+dd_code dd_alias_get(dd_store *st, int64_t model_id, const char *alias, int64_t *version_id_out,
+                     dd_err *err);
+typedef int (*dd_alias_cb)(void *ctx, const char *alias, int64_t version_id, int64_t version);
+dd_code dd_alias_list(dd_store *st, int64_t model_id, dd_alias_cb cb, void *ctx, dd_err *err);
+dd_code dd_alias_delete(dd_store *st, int64_t model_id, const char *alias, dd_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DD_STORE_H */

@@ -1,0 +1,249 @@
+/*
+ * values.c - checking and formatting the store's plain values: names that become file
+ * names, timestamps, the three enums, and bcrypt password hashes.
+ */
+#include <crypt.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+
+/* ---------------------------------------------------------------- names */
+
+/* Length of the UTF-8 sequence starting at s, or 0 when it is not well formed
+ * (overlong forms, surrogates and code points past U+10FFFF are rejected). */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n;
+    unsigned cp;
+    if ((s[0] & 0xe0) == 0xc0) { n = 2; cp = s[0] & 0x1f; }
+    else if ((s[0] & 0xf0) == 0xe0) { n = 3; cp = s[0] & 0x0f; }
+    else if ((s[0] & 0xf8) == 0xf0) { n = 4; cp = s[0] & 0x07; }
+    else return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    static const unsigned min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+dd_code dd_name_check(const char *name, const char *what, dd_err *err)
+{
+    if (!name || !*name)
+        return dd_fail(err, DD_INVALID, "%s is empty", what);
+    size_t len = strlen(name);
+    if (len > DD_NAME_MAX)
+        return dd_fail(err, DD_TOO_LONG, "%s is %zu bytes long; the limit is %d", what, len,
+                       DD_NAME_MAX);
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return dd_fail(err, DD_INVALID, "%s may not be \"%s\"", what, name);
+    const unsigned char *p = (const unsigned char *)name;
+    while (*p) {
+        if (*p == '/')
+            return dd_fail(err, DD_INVALID, "%s may not contain '/'", what);
+        if (*p < 0x20 || *p == 0x7f)
+            return dd_fail(err, DD_INVALID, "%s may not contain control characters", what);
+        size_t n = utf8_seq_len(p);
+        if (n == 0)
+            return dd_fail(err, DD_INVALID, "%s is not valid UTF-8", what);
+        p += n;
+    }
+    return DD_OK;
+}
+
+/* ---------------------------------------------------------------- time */
+
+static void format_ts(time_t secs, int ms, char out[DD_TS_LEN])
+{
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    /* strftime bounds every field; years past 9999 cannot occur (callers check ranges) */
+    char date[20];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, DD_TS_LEN, "%.19s.%03dZ", date, ms < 0 ? 0 : ms % 1000);
+}
+
+void dd_now(char out[DD_TS_LEN])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    format_ts(ts.tv_sec, (int)(ts.tv_nsec / 1000000), out);
+}
+
+/* Read exactly `n` digits into *out. */
+static bool take_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i]))
+            return false;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return true;
+}
+
+static bool parse_epoch(const char *text, char out[DD_TS_LEN])
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end || errno || !isfinite(v) || v < 0 || v > 253402300799.0)
+        return false;
+    for (const char *p = text; *p; p++)
+        if (!isdigit((unsigned char)*p) && *p != '.')
+            return false;
+    time_t secs = (time_t)v;
+    int ms = (int)((v - (double)secs) * 1000.0 + 1e-6);
+    format_ts(secs, ms > 999 ? 999 : ms, out);
+    return true;
+}
+
+static bool parse_zone(const char *p, long *offset_s)
+{
+    *offset_s = 0;
+    if (*p == 0 || (p[0] == 'Z' && p[1] == 0))
+        return true;
+    if (*p != '+' && *p != '-')
+        return false;
+    int sign = *p == '-' ? -1 : 1, hh, mm;
+    p++;
+    if (!take_digits(&p, 2, &hh))
+        return false;
+    if (*p == ':')
+        p++;
+    if (!take_digits(&p, 2, &mm) || *p || hh > 23 || mm > 59)
+        return false;
+    *offset_s = sign * (hh * 3600L + mm * 60L);
+    return true;
+}
+
+dd_code dd_time_parse(const char *text, char out[DD_TS_LEN], dd_err *err)
+{
+    if (!text)
+        return dd_fail(err, DD_INVALID, "missing timestamp");
+    if (parse_epoch(text, out))
+        return DD_OK;
+    const char *p = text;
+    int y, mo, d, h, mi, s, ms = 0;
+    bool ok = take_digits(&p, 4, &y) && *p++ == '-' && take_digits(&p, 2, &mo) &&
+              *p++ == '-' && take_digits(&p, 2, &d) && (*p == 'T' || *p == ' ') && p++ &&
+              take_digits(&p, 2, &h) && *p++ == ':' && take_digits(&p, 2, &mi) &&
+              *p++ == ':' && take_digits(&p, 2, &s);
+    if (ok && *p == '.') {
+        p++;
+        int digits = 0, frac = 0;
+        while (isdigit((unsigned char)*p)) {
+            if (digits < 3)
+                frac = frac * 10 + (*p - '0');
+            digits++;
+            p++;
+        }
+        ok = digits > 0;
+        for (int i = digits; i < 3; i++)
+            frac *= 10;
+        ms = frac;
+    }
+    long offset = 0;
+    ok = ok && parse_zone(p, &offset);
+    ok = ok && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && s <= 60;
+    if (!ok)
+        return dd_fail(err, DD_INVALID,
+                       "\"%.64s\" is not a timestamp (want 2026-11-23T12:00:00.000Z or Unix"
+                       " seconds)", text);
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                    .tm_hour = h, .tm_min = mi, .tm_sec = s};
+    time_t secs = timegm(&tm);
+    struct tm back;
+    gmtime_r(&secs, &back);
+    if (s < 60 && back.tm_mday != d)   /* 2026-02-30 normalises to March: refuse */
+        return dd_fail(err, DD_INVALID, "\"%.64s\" is not a valid date", text);
+    format_ts(secs - offset, ms, out);
+    return DD_OK;
+}
+
+/* ---------------------------------------------------------------- enums */
+
+static const char *const experiment_status_names[] = {NULL, "IN_PROGRESS", "STOPPED",
+                                                      "FINISHED"};
+static const char *const iteration_status_names[] = {NULL, "RUNNING", "SUCCEEDED", "FAILED",
+                                                     "KILLED"};
+static const char *const stage_names[] = {NULL, "NO_STAGE", "STAGING", "PRODUCTION",
+                                          "ARCHIVED"};
+
+static const char *enum_name(const char *const *names, int count, int v)
+{
+    return v >= 1 && v < count ? names[v] : NULL;
+}
+
+static dd_code enum_parse(const char *const *names, int count, const char *text, int *out)
+{
+    for (int v = 1; text && v < count; v++) {
+        if (strcmp(text, names[v]) == 0) {
+            *out = v;
+            return DD_OK;
+        }
+    }
+    return DD_INVALID;
+}
+
+#define ENUM_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+const char *dd_experiment_status_name(int v)
+{
+    return enum_name(experiment_status_names, ENUM_COUNT(experiment_status_names), v);
+}
+const char *dd_iteration_status_name(int v)
+{
+    return enum_name(iteration_status_names, ENUM_COUNT(iteration_status_names), v);
+}
+const char *dd_stage_name(int v)
+{
+    return enum_name(stage_names, ENUM_COUNT(stage_names), v);
+}
+dd_code dd_experiment_status_parse(const char *text, int *out)
+{
+    return enum_parse(experiment_status_names, ENUM_COUNT(experiment_status_names), text, out);
+}
+dd_code dd_iteration_status_parse(const char *text, int *out)
+{
+    return enum_parse(iteration_status_names, ENUM_COUNT(iteration_status_names), text, out);
+}
+dd_code dd_stage_parse(const char *text, int *out)
+{
+    return enum_parse(stage_names, ENUM_COUNT(stage_names), text, out);
+}
+
+/* ---------------------------------------------------------------- passwords */
+
+dd_code dd_password_hash(const char *password, char **out, dd_err *err)
+{
+    if (!password || !*password)
+        return dd_fail(err, DD_INVALID, "password is empty");
+    char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+    if (!crypt_gensalt_rn("$2b$", 10, NULL, 0, salt, sizeof salt))
+        return dd_fail(err, DD_IO, "cannot generate a bcrypt salt: %s", strerror(errno));
+    struct crypt_data *cd = calloc(1, sizeof *cd);
+    if (!cd)
+        return dd_fail(err, DD_IO, "out of memory");
+    const char *hash = crypt_r(password, salt, cd);
+    dd_code code = DD_OK;
+    if (!hash || hash[0] == '*')
+        code = dd_fail(err, DD_IO, "bcrypt hashing failed");
+    else if (!(*out = strdup(hash)))
+        code = dd_fail(err, DD_IO, "out of memory");
+    free(cd);
+    return code;
+}

@@ -1,0 +1,29 @@
+/*
+ * commands.h - the table of `deardiary` subcommands and the helpers they share.
+ */
+#ifndef DD_COMMANDS_H
+#define DD_COMMANDS_H
+
+#include "config.h"
+#include "store.h"
+
+typedef struct dd_command {
+    const char *name;
+    /* argv[0] is the command name. Returns the process exit status. */
+    int (*run)(const char *config_file, int argc, char **argv);
+} dd_command;
+
+/* The command called `name`, or NULL. */
+const dd_command *dd_command_find(const char *name);
+
+/* Load the configuration (defaults, file, environment); prints the error and returns -1. */
+int dd_cmd_load_config(dd_config *cfg, const char *config_file);
+
+/* Open the store at `path` with the configuration's busy timeout; prints the error. */
+int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out);
+
+int dd_cmd_init(const char *config_file, int argc, char **argv);
+int dd_cmd_config(const char *config_file, int argc, char **argv);
+int dd_cmd_mount(const char *config_file, int argc, char **argv);
+
+#endif

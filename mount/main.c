@@ -1,0 +1,69 @@
+/*
+ * main.c - the `deardiary` command: parses the subcommand and hands it to the matching
+ * cmd_* function. Each subcommand loads the configuration the same way (defaults, config
+ * file, DEARDIARY_* environment, then its own options).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: deardiary [--config FILE] COMMAND [ARGS...]\n"
+            "\n"
+            "DearDiary FS: an ML experiment tracker and model registry you mount as a\n"
+            "filesystem.\n"
+            "\n"
+            "commands:\n"
+            "  init [DB]                 create (or migrate) a database; prints its path\n"
+            "  mount [DB] MOUNTPOINT     mount a database (see `deardiary mount --help`)\n"
+            "  config                    print the effective configuration as YAML\n"
+            "\n"
+            "options:\n"
+            "  --config FILE             YAML configuration file (default $DEARDIARY_CONFIG)\n"
+            "  -h, --help                this help\n"
+            "  -V, --version             print the version\n"
+            "\n"
+            "Configuration precedence, highest first: command-line options, DEARDIARY_*\n"
+            "environment variables, the config file, built-in defaults (docs/CONFIGURATION.md).\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_file = NULL;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+            printf("deardiary %s\n", DD_VERSION);
+            return 0;
+        }
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_file = argv[++i];
+            continue;
+        }
+        if (strncmp(argv[i], "--config=", 9) == 0) {
+            config_file = argv[i] + 9;
+            continue;
+        }
+        fprintf(stderr, "deardiary: unknown option %s\n", argv[i]);
+        usage(stderr);
+        return 2;
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    const dd_command *cmd = dd_command_find(argv[i]);
+    if (!cmd) {
+        fprintf(stderr, "deardiary: unknown command \"%s\"\n", argv[i]);
+        usage(stderr);
+        return 2;
+    }
+    return cmd->run(config_file, argc - i, argv + i);
+}
