@@ -26,10 +26,6 @@ typedef struct dd_conn {
     struct dd_conn *next;   /* in the store's list of open connections */
 } dd_conn;
 
-/* Fill `err` (may be NULL) with `code` and a printf-style message; returns `code`. */
-dd_code dd_fail(dd_err *err, dd_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* The calling thread's connection, opened (and configured) on first use. */
 dd_code db_conn(dd_store *st, dd_conn **out, dd_err *err);
 

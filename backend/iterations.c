@@ -274,8 +274,57 @@ dd_code dd_iteration_file_get(dd_store *st, int64_t iteration_id, const char *na
 static int file_row(sqlite3_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
-    return ((dd_iteration_file_cb)l->cb)(l->ctx, db_col_text(s, 0),
+    return ((dd_iteration_file_cb)l->cb)(l->ctx, sqlite3_column_int64(s, 2), db_col_text(s, 0),
                                           (size_t)sqlite3_column_int64(s, 1));
+}
+
+dd_code dd_iteration_file_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out,
+                                char **name_out, size_t *len_out, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT iteration_id, name, length(content) FROM iteration_file"
+                       " WHERE id = ?", "i", id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading an iteration file", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "iteration file %lld not found", (long long)id);
+    if (code == DD_OK) {
+        *iteration_id_out = sqlite3_column_int64(s, 0);
+        *len_out = (size_t)sqlite3_column_int64(s, 2);
+        if (name_out && !(*name_out = db_col_dup(s, 1)))
+            code = dd_fail(err, DD_IO, "out of memory");
+    }
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code dd_iteration_file_find(dd_store *st, int64_t iteration_id, const char *name,
+                               int64_t *id_out, size_t *len_out, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT id, length(content) FROM iteration_file"
+                       " WHERE iteration_id = ? AND name = ?", "it", iteration_id,
+                       name ? name : "");
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading an iteration file", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "no file \"%s\"", name ? name : "");
+    if (code == DD_OK) {
+        *id_out = sqlite3_column_int64(s, 0);
+        *len_out = (size_t)sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    return code;
 }
 
 dd_code dd_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_file_cb cb,
@@ -285,7 +334,7 @@ dd_code dd_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_
     sqlite3_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT name, length(content) FROM iteration_file"
+        code = db_prep(c, &s, err, "SELECT name, length(content), id FROM iteration_file"
                        " WHERE iteration_id = ? ORDER BY name", "i", iteration_id);
     db_list_ctx l = {(void *)cb, ctx};
     return code == DD_OK ? db_each(c, s, "listing iteration files", file_row, &l, err) : code;
@@ -402,5 +451,74 @@ dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_
                        iteration_id, key ? key : "");
     if (code == DD_OK && db_changes(c) == 0)
         code = dd_fail(err, DD_NOT_FOUND, "parameter \"%s\" not found", key ? key : "");
+    return db_end(c, code, err);
+}
+
+dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, char **key_out,
+                           char **value_out, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT iteration_id, key, value FROM parameter WHERE id = ?",
+                       "i", id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading a parameter", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "parameter %lld not found", (long long)id);
+    if (code == DD_OK) {
+        if (iteration_id_out)
+            *iteration_id_out = sqlite3_column_int64(s, 0);
+        if (key_out && !(*key_out = db_col_dup(s, 1)))
+            code = dd_fail(err, DD_IO, "out of memory");
+        if (code == DD_OK && value_out && !(*value_out = db_col_dup(s, 2))) {
+            if (key_out)
+                free(*key_out);
+            code = dd_fail(err, DD_IO, "out of memory");
+        }
+    }
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code dd_param_find(dd_store *st, int64_t iteration_id, const char *key, int64_t *id_out,
+                      dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, id_out, err, "parameter",
+                      "SELECT id FROM parameter WHERE iteration_id = ? AND key = ?", "it",
+                      iteration_id, key ? key : "");
+    return code;
+}
+
+dd_code dd_param_rename(dd_store *st, int64_t iteration_id, const char *old_key,
+                        const char *new_key, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = dd_name_check(new_key, "parameter key", err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_iteration_writable(c, iteration_id, err);
+    int64_t id = 0;
+    if (code == DD_OK)
+        code = db_int(c, &id, err, "parameter",
+                      "SELECT id FROM parameter WHERE iteration_id = ? AND key = ?", "it",
+                      iteration_id, old_key ? old_key : "");
+    if (code == DD_OK && strcmp(old_key, new_key) != 0)
+        code = db_exec(c, err, "parameter",
+                       "DELETE FROM parameter WHERE iteration_id = ? AND key = ?", "it",
+                       iteration_id, new_key);
+    if (code == DD_OK)
+        code = db_exec(c, err, "parameter", "UPDATE parameter SET key = ? WHERE id = ?", "ti",
+                       new_key, id);
     return db_end(c, code, err);
 }

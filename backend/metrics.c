@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "textfmt.h"
 
 typedef struct series_state {
     bool exists;
@@ -19,6 +20,7 @@ typedef struct series_state {
     char recorded_at[DD_TS_LEN];
     int64_t max_step;
     int64_t count;
+    int64_t text_bytes;
 } series_state;
 
 static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
@@ -27,7 +29,7 @@ static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
     sqlite3_stmt *s;
     memset(ss, 0, sizeof *ss);
     dd_code code = db_prep(c, &s, err,
-                           "SELECT value, step, recorded_at, max_step, point_count"
+                           "SELECT value, step, recorded_at, max_step, point_count, text_bytes"
                            " FROM metric_latest WHERE iteration_id = ? AND key = ?",
                            "it", iteration_id, key);
     if (code != DD_OK)
@@ -41,6 +43,7 @@ static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
         db_col_ts(s, 2, ss->recorded_at);
         ss->max_step = sqlite3_column_int64(s, 3);
         ss->count = sqlite3_column_int64(s, 4);
+        ss->text_bytes = sqlite3_column_int64(s, 5);
     }
     sqlite3_reset(s);
     return code;
@@ -51,12 +54,13 @@ static dd_code series_store(dd_conn *c, int64_t iteration_id, const char *key,
 {
     return db_exec(c, err, "metric series",
                    "INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
-                   " max_step, point_count) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                   " max_step, point_count, text_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                    " ON CONFLICT(iteration_id, key) DO UPDATE SET value = excluded.value,"
                    " step = excluded.step, recorded_at = excluded.recorded_at,"
-                   " max_step = excluded.max_step, point_count = excluded.point_count",
-                   "itditii", iteration_id, key, ss->value, ss->step, ss->recorded_at,
-                   ss->max_step, ss->count);
+                   " max_step = excluded.max_step, point_count = excluded.point_count,"
+                   " text_bytes = excluded.text_bytes",
+                   "itditiii", iteration_id, key, ss->value, ss->step, ss->recorded_at,
+                   ss->max_step, ss->count, ss->text_bytes);
 }
 
 static dd_code point_check(const dd_metric_point *p, char ts[DD_TS_LEN], const char *now,
@@ -107,6 +111,8 @@ dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
         }
         ss.max_step = !ss.exists || step > ss.max_step ? step : ss.max_step;
         ss.count++;
+        char line[DD_METRIC_LINE_MAX];
+        ss.text_bytes += (int64_t)dd_metric_line(step, p->value, ts, line);
         ss.exists = true;
     }
     if (code == DD_OK && n > 0)
@@ -146,6 +152,9 @@ dd_code dd_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
     return code == DD_OK ? db_each(c, s, "reading a metric series", metric_row, &l, err) : code;
 }
 
+#define SERIES_COLS "key, value, step, recorded_at, max_step, point_count, id, iteration_id," \
+                    " text_bytes"
+
 static void series_from_row(sqlite3_stmt *s, dd_metric_series *m)
 {
     m->key = db_col_text(s, 0);
@@ -154,6 +163,9 @@ static void series_from_row(sqlite3_stmt *s, dd_metric_series *m)
     m->recorded_at = db_col_text(s, 3);
     m->max_step = sqlite3_column_int64(s, 4);
     m->point_count = sqlite3_column_int64(s, 5);
+    m->id = sqlite3_column_int64(s, 6);
+    m->iteration_id = sqlite3_column_int64(s, 7);
+    m->text_bytes = sqlite3_column_int64(s, 8);
 }
 
 static int series_row(sqlite3_stmt *s, void *arg)
@@ -171,8 +183,8 @@ dd_code dd_metric_series_list(dd_store *st, int64_t iteration_id, dd_series_cb c
     sqlite3_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT key, value, step, recorded_at, max_step, point_count"
-                       " FROM metric_latest WHERE iteration_id = ? ORDER BY key", "i",
+        code = db_prep(c, &s, err, "SELECT " SERIES_COLS " FROM metric_latest WHERE iteration_id = ?"
+                       " ORDER BY key", "i",
                        iteration_id);
     db_list_ctx l = {(void *)cb, ctx};
     return code == DD_OK ? db_each(c, s, "listing metric series", series_row, &l, err) : code;
@@ -185,8 +197,8 @@ dd_code dd_metric_series_get(dd_store *st, int64_t iteration_id, const char *key
     sqlite3_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT key, value, step, recorded_at, max_step, point_count"
-                       " FROM metric_latest WHERE iteration_id = ? AND key = ?", "it",
+        code = db_prep(c, &s, err, "SELECT " SERIES_COLS " FROM metric_latest"
+                       " WHERE iteration_id = ? AND key = ?", "it",
                        iteration_id, key ? key : "");
     if (code != DD_OK)
         return code;
@@ -199,6 +211,34 @@ dd_code dd_metric_series_get(dd_store *st, int64_t iteration_id, const char *key
         out->key = key;
         db_col_ts(s, 3, ts_buf);
         out->recorded_at = ts_buf;
+    }
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series *out,
+                               char **key_out, char ts_buf[DD_TS_LEN], dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT " SERIES_COLS " FROM metric_latest WHERE id = ?",
+                       "i", series_id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading a metric series", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "metric series %lld not found", (long long)series_id);
+    if (code == DD_OK) {
+        series_from_row(s, out);
+        db_col_ts(s, 3, ts_buf);
+        out->recorded_at = ts_buf;
+        *key_out = db_col_dup(s, 0);
+        out->key = *key_out;
+        if (!*key_out)
+            code = dd_fail(err, DD_IO, "out of memory");
     }
     sqlite3_reset(s);
     return code;

@@ -496,3 +496,30 @@ dd_code dd_experiment_delete(dd_store *st, int64_t id, bool cascade, dd_err *err
     code = delete_experiment(c, id, cascade, err);
     return db_end(c, code, err);
 }
+
+dd_code dd_delete_check(dd_store *st, dd_tag_kind kind, int64_t id, dd_err *err)
+{
+    dd_conn *c;
+    int64_t n = 0;
+    dd_code code = db_conn(st, &c, err);
+    if (code != DD_OK)
+        return code;
+    switch (kind) {
+    case DD_TAG_PROJECT:
+        return db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i", id);
+    case DD_TAG_EXPERIMENT:
+        code = db_int(c, &n, err, "experiment", "SELECT id FROM experiment WHERE id = ?", "i", id);
+        return code == DD_OK ? experiment_in_use(c, id, err) : code;
+    case DD_TAG_ITERATION:
+        code = db_int(c, &n, err, "model version",
+                      "SELECT COUNT(*) FROM model_version WHERE iteration_id = ?", "i", id);
+        if (code == DD_OK && n > 0)
+            code = dd_fail(err, DD_IN_USE, "iteration %lld produced %lld registered model"
+                           " version(s)", (long long)id, (long long)n);
+        if (code == DD_OK)
+            code = db_int(c, &n, err, "iteration", "SELECT id FROM iteration WHERE id = ?", "i",
+                          id);
+        return code;
+    }
+    return dd_fail(err, DD_INVALID, "unknown entity kind");
+}

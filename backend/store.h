@@ -60,6 +60,10 @@ typedef struct dd_err {
     char msg[DD_ERR_MSG_MAX];
 } dd_err;
 
+/* Fill `err` (may be NULL) with `code` and a printf-style message; returns `code`. */
+dd_code dd_fail(dd_err *err, dd_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The symbolic name of a code ("not_found", "conflict", ...). Never NULL. */
 const char *dd_code_name(dd_code code);
 
@@ -325,7 +329,12 @@ dd_code dd_iteration_file_set(dd_store *st, int64_t iteration_id, const char *na
 /* *data_out is malloc'd (free it); *len_out its length. */
 dd_code dd_iteration_file_get(dd_store *st, int64_t iteration_id, const char *name,
                               void **data_out, size_t *len_out, dd_err *err);
-typedef int (*dd_iteration_file_cb)(void *ctx, const char *name, size_t len);
+/* The file row `id`: its iteration, name (malloc'd) and length. */
+dd_code dd_iteration_file_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out,
+                                char **name_out, size_t *len_out, dd_err *err);
+dd_code dd_iteration_file_find(dd_store *st, int64_t iteration_id, const char *name,
+                               int64_t *id_out, size_t *len_out, dd_err *err);
+typedef int (*dd_iteration_file_cb)(void *ctx, int64_t id, const char *name, size_t len);
 dd_code dd_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_file_cb cb,
                                void *ctx, dd_err *err);
 /* Delete with its parameters, metrics, files and tag links; children become top-level.
@@ -351,6 +360,17 @@ typedef int (*dd_param_cb)(void *ctx, const char *key, const char *value);
 dd_code dd_param_list(dd_store *st, int64_t iteration_id, dd_param_cb cb, void *ctx,
                       dd_err *err);
 dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err);
+/* Rename a parameter, replacing any parameter already called `new_key`, in one
+ * transaction (how `sed -i` and `mv` update a parameter file). */
+dd_code dd_param_rename(dd_store *st, int64_t iteration_id, const char *old_key,
+                        const char *new_key, dd_err *err);
+/* The parameter row `id` (its stable identity); *key_out, *value_out malloc'd (either
+ * may be NULL when not wanted). */
+dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, char **key_out,
+                           char **value_out, dd_err *err);
+/* The id of parameter (iteration, key). */
+dd_code dd_param_find(dd_store *st, int64_t iteration_id, const char *key, int64_t *id_out,
+                      dd_err *err);
 
 /* ---------------------------------------------------------------- metrics */
 
@@ -381,12 +401,15 @@ dd_code dd_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
                        dd_err *err);
 
 typedef struct dd_metric_series {
+    int64_t id;            /* stable id of the series (never reused) */
+    int64_t iteration_id;
     const char *key;
     double value;          /* latest: greatest step, last written on ties */
     int64_t step;
     const char *recorded_at;
     int64_t max_step;
     int64_t point_count;
+    int64_t text_bytes;    /* length of the series as dd_metric_line text (textfmt.h) */
 } dd_metric_series;
 typedef int (*dd_series_cb)(void *ctx, const dd_metric_series *row);
 /* Every series of an iteration, in key order, from the summary table (no history scan). */
@@ -396,6 +419,9 @@ dd_code dd_metric_series_list(dd_store *st, int64_t iteration_id, dd_series_cb c
  * in *out is the caller's `key`; recorded_at is copied into `ts_buf`. */
 dd_code dd_metric_series_get(dd_store *st, int64_t iteration_id, const char *key,
                              dd_metric_series *out, char ts_buf[DD_TS_LEN], dd_err *err);
+/* A series by its id. *key_out is malloc'd. */
+dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series *out,
+                               char **key_out, char ts_buf[DD_TS_LEN], dd_err *err);
 /* Remove a whole series. DD_READ_ONLY on an ended iteration. */
 dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err);
 
@@ -461,13 +487,25 @@ dd_code dd_tag_attach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const c
 /* Detach; DD_NOT_FOUND when not attached. */
 dd_code dd_tag_detach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const char *value,
                       dd_err *err);
+/* An attachment by its link id: the tagged entity and the tag value (malloc'd). */
+dd_code dd_tag_link_get(dd_store *st, dd_tag_kind kind, int64_t link_id, int64_t *entity_id_out,
+                        char **value_out, dd_err *err);
+/* The link id of `value` on the entity; DD_NOT_FOUND when not attached. */
+dd_code dd_tag_link_find(dd_store *st, dd_tag_kind kind, int64_t entity_id, const char *value,
+                         int64_t *link_id_out, dd_err *err);
+/* tag_id is the link id (the attachment's identity), not the shared tag's id. */
 typedef int (*dd_tag_cb)(void *ctx, int64_t tag_id, const char *value);
-/* Tags of an entity in attachment order. */
+/* Tags of an entity in attachment order; the callback gets each link id. */
 dd_code dd_tag_list(dd_store *st, dd_tag_kind kind, int64_t entity_id, dd_tag_cb cb, void *ctx,
                     dd_err *err);
 /* Delete a tag and every attachment of it (the original's documented, unimplemented,
  * behaviour). Deleting an unknown tag is DD_NOT_FOUND. */
 dd_code dd_tag_delete(dd_store *st, const char *value, dd_err *err);
+
+/* Would a cascading delete of the project, experiment or iteration (named by its tag kind)
+ * succeed? DD_OK, DD_NOT_FOUND, or DD_IN_USE when a model version still needs something in
+ * it. Nothing is changed. */
+dd_code dd_delete_check(dd_store *st, dd_tag_kind kind, int64_t id, dd_err *err);
 
 /* ---------------------------------------------------------------- models */
 

@@ -16,6 +16,8 @@ typedef struct tag_sql {
     const char *attach;
     const char *detach;
     const char *list;
+    const char *link_get;
+    const char *link_find;
 } tag_sql;
 
 static const tag_sql tag_kinds[] = {
@@ -24,8 +26,11 @@ static const tag_sql tag_kinds[] = {
         "SELECT id FROM project WHERE id = ?",
         "INSERT INTO project_tag(project_id, tag_id) VALUES (?, ?)",
         "DELETE FROM project_tag WHERE project_id = ? AND tag_id = (SELECT id FROM tag WHERE value = ?)",
-        "SELECT t.id, t.value FROM project_tag l JOIN tag t ON t.id = l.tag_id"
+        "SELECT l.id, t.value FROM project_tag l JOIN tag t ON t.id = l.tag_id"
         " WHERE l.project_id = ? ORDER BY l.id",
+        "SELECT l.project_id, t.value FROM project_tag l JOIN tag t ON t.id = l.tag_id WHERE l.id = ?",
+        "SELECT l.id FROM project_tag l JOIN tag t ON t.id = l.tag_id"
+        " WHERE l.project_id = ? AND t.value = ?",
     },
     [DD_TAG_EXPERIMENT] = {
         "experiment",
@@ -33,8 +38,11 @@ static const tag_sql tag_kinds[] = {
         "INSERT INTO experiment_tag(experiment_id, tag_id) VALUES (?, ?)",
         "DELETE FROM experiment_tag WHERE experiment_id = ?"
         " AND tag_id = (SELECT id FROM tag WHERE value = ?)",
-        "SELECT t.id, t.value FROM experiment_tag l JOIN tag t ON t.id = l.tag_id"
+        "SELECT l.id, t.value FROM experiment_tag l JOIN tag t ON t.id = l.tag_id"
         " WHERE l.experiment_id = ? ORDER BY l.id",
+        "SELECT l.experiment_id, t.value FROM experiment_tag l JOIN tag t ON t.id = l.tag_id WHERE l.id = ?",
+        "SELECT l.id FROM experiment_tag l JOIN tag t ON t.id = l.tag_id"
+        " WHERE l.experiment_id = ? AND t.value = ?",
     },
     [DD_TAG_ITERATION] = {
         "iteration",
@@ -42,8 +50,11 @@ static const tag_sql tag_kinds[] = {
         "INSERT INTO iteration_tag(iteration_id, tag_id) VALUES (?, ?)",
         "DELETE FROM iteration_tag WHERE iteration_id = ?"
         " AND tag_id = (SELECT id FROM tag WHERE value = ?)",
-        "SELECT t.id, t.value FROM iteration_tag l JOIN tag t ON t.id = l.tag_id"
+        "SELECT l.id, t.value FROM iteration_tag l JOIN tag t ON t.id = l.tag_id"
         " WHERE l.iteration_id = ? ORDER BY l.id",
+        "SELECT l.iteration_id, t.value FROM iteration_tag l JOIN tag t ON t.id = l.tag_id WHERE l.id = ?",
+        "SELECT l.id FROM iteration_tag l JOIN tag t ON t.id = l.tag_id"
+        " WHERE l.iteration_id = ? AND t.value = ?",
     },
 };
 
@@ -160,4 +171,44 @@ dd_code dd_tag_delete(dd_store *st, const char *value, dd_err *err)
     for (size_t i = 0; i < 4 && code == DD_OK; i++)
         code = db_exec(c, err, "deleting a tag", tag_delete_sql[i], "i", id);
     return db_end(c, code, err);
+}
+
+dd_code dd_tag_link_get(dd_store *st, dd_tag_kind kind, int64_t link_id, int64_t *entity_id_out,
+                        char **value_out, dd_err *err)
+{
+    const tag_sql *k = kind_sql(kind, err);
+    if (!k)
+        return DD_INVALID;
+    dd_conn *c;
+    sqlite3_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, k->link_get, "i", link_id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading a tag", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "tag link %lld not found", (long long)link_id);
+    if (code == DD_OK) {
+        *entity_id_out = sqlite3_column_int64(s, 0);
+        if (value_out && !(*value_out = db_col_dup(s, 1)))
+            code = dd_fail(err, DD_IO, "out of memory");
+    }
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code dd_tag_link_find(dd_store *st, dd_tag_kind kind, int64_t entity_id, const char *value,
+                         int64_t *link_id_out, dd_err *err)
+{
+    const tag_sql *k = kind_sql(kind, err);
+    if (!k)
+        return DD_INVALID;
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, link_id_out, err, "tag", k->link_find, "it", entity_id,
+                      value ? value : "");
+    return code;
 }

@@ -1,0 +1,37 @@
+/*
+ * textfmt.h - the canonical text forms of stored values, shared by the filesystem and
+ * any later REST or export layer: shortest round-trip doubles and metric lines.
+ *
+ * Pure functions: no allocation, no globals, thread-safe. Both use the C library's
+ * printf/strtod and so assume the "C" numeric locale (the program never changes
+ * LC_NUMERIC); under a locale with a decimal comma the text would not be canonical.
+ */
+#ifndef DD_TEXTFMT_H
+#define DD_TEXTFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The shortest decimal text that strtod reads back as exactly v, for finite v:
+ *   0.93 -> "0.93", 7.0 -> "7", 1e-05 -> "1e-05", -0.5 -> "-0.5", -0.0 -> "-0",
+ *   0.1+0.2 -> "0.30000000000000004", 1e300 -> "1e+300", 5e-324 -> "5e-324".
+ * The form is printf's "%g" (exponent when it is < -4 or >= the digit count) with the
+ * fewest significant digits among 15, 16 and 17 that round-trip (subnormals: the fewest
+ * among 1..17), so strtod(out) == v bit for bit, sign of zero included. Integral values
+ * below 1e15 in magnitude take a fast path that prints the same digits.
+ * Non-finite v (the store never holds one) gives "nan", "inf" or "-inf".
+ * Writes at most 25 bytes including the NUL; returns the length (without the NUL).
+ * Never fails. */
+size_t dd_format_double(double v, char out[32]);
+
+#define DD_METRIC_LINE_MAX 96
+
+/* One point of a metric series as text: "<step> <value> <recorded_at>\n", e.g.
+ * "3 0.93 2026-11-23T12:00:00.000Z\n"; step in decimal (INT64_MIN..INT64_MAX), value as
+ * dd_format_double. recorded_at is copied as is, at most DD_TS_LEN - 1 bytes of it (NULL
+ * counts as ""), so the line always fits: at most 72 bytes including the NUL.
+ * NUL-terminated; returns the length (without the NUL). Never fails. */
+size_t dd_metric_line(int64_t step, double value, const char *recorded_at,
+                      char out[DD_METRIC_LINE_MAX]);
+
+#endif

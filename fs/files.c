@@ -1,0 +1,403 @@
+/*
+ * files.c - open files: reading rendered snapshots and streamed metric series, and turning
+ * writes into store calls.
+ *
+ * Writes are validated and committed in write() itself, because shells ignore errors at
+ * close: a value file commits when what the handle has collected ends with a newline
+ * (flush/release commit the rest); a metric file commits every complete line of each
+ * write as one batch and keeps a trailing partial line for the next write or close.
+ * A refused write stores nothing and returns the errno the shell should print.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "parse.h"
+#include "textfmt.h"
+#include "vfs_int.h"
+
+/* Metric reads render this much per trip to the store. */
+#define METRIC_SLICE (256 * 1024)
+
+static bool kind_is_value(nk k)
+{
+    switch (k) {
+    case NK_P_DESCRIPTION: case NK_E_STATUS: case NK_E_DESCRIPTION: case NK_I_STATUS:
+    case NK_I_NOTES: case NK_I_ERROR: case NK_I_PARAM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---------------------------------------------------------------- commits */
+
+static dd_code commit_status(vfs *v, vfs_file *f, const char *value, dd_err *err)
+{
+    int status = 0;
+    if (f->kind == NK_E_STATUS) {
+        if (dd_experiment_status_parse(value, &status) != DD_OK)
+            return dd_fail(err, DD_INVALID, "\"%s\" is not IN_PROGRESS, STOPPED or FINISHED",
+                           value);
+        return dd_experiment_set_status(v->st, f->id, status, err);
+    }
+    if (dd_iteration_status_parse(value, &status) != DD_OK)
+        return dd_fail(err, DD_INVALID, "\"%s\" is not RUNNING, SUCCEEDED, FAILED or KILLED",
+                       value);
+    return dd_iteration_set_status(v->st, f->id, status, NULL, err);
+}
+
+/* Store the value a value-file handle collected. */
+static int commit_value(vfs *v, vfs_file *f)
+{
+    char *value = NULL;
+    int rc = dd_parse_value(f->wbuf.data ? f->wbuf.data : "", f->wbuf.len, &value);
+    if (rc)
+        return rc;
+    dd_err err = {0};
+    dd_code code;
+    switch (f->kind) {
+    case NK_P_DESCRIPTION: code = dd_project_set_description(v->st, f->id, value, &err); break;
+    case NK_E_DESCRIPTION: code = dd_experiment_set_description(v->st, f->id, value, &err); break;
+    case NK_E_STATUS: case NK_I_STATUS: code = commit_status(v, f, value, &err); break;
+    case NK_I_NOTES: code = dd_iteration_set_notes(v->st, f->id, value, &err); break;
+    case NK_I_ERROR: code = dd_iteration_set_error_message(v->st, f->id, value, &err); break;
+    case NK_I_PARAM: case NK_PENDING:
+        code = dd_param_set(v->st, f->iteration_id, f->key, value, &err);
+        break;
+    default: code = dd_fail(&err, DD_FORBIDDEN, "not writable"); break;
+    }
+    free(value);
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "write");
+}
+
+static int commit_params_yaml(vfs *v, vfs_file *f)
+{
+    char **keys = NULL, **values = NULL, msg[256] = "";
+    size_t n = 0;
+    int rc = dd_parse_params_yaml(f->wbuf.data ? f->wbuf.data : "", f->wbuf.len, &keys, &values,
+                                  &n, msg, sizeof msg);
+    if (rc) {
+        syslog(LOG_INFO, "params.yaml of iteration %" PRId64 ": %s", f->id, msg);
+        return rc;
+    }
+    dd_err err = {0};
+    dd_code code = dd_param_set_many(v->st, f->id, (const char *const *)keys,
+                                     (const char *const *)values, n, &err);
+    dd_params_free(keys, values, n);
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "params.yaml");
+}
+
+/* Append the complete lines in data[0..len) as one batch. */
+static int commit_metric_lines(vfs *v, vfs_file *f, const char *data, size_t len)
+{
+    dd_metric_point *pts = NULL;
+    size_t n = 0;
+    char msg[256] = "";
+    int rc = dd_parse_metric_lines(data, len, &pts, &n, msg, sizeof msg);
+    if (rc) {
+        syslog(LOG_INFO, "metric %s of iteration %" PRId64 ": %s", f->key, f->iteration_id, msg);
+        return rc;
+    }
+    dd_err err = {0};
+    dd_code code = n ? dd_metric_append(v->st, f->iteration_id, f->key, pts, n, &err) : DD_OK;
+    free(pts);
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "metric append");
+}
+
+/* Commit whatever the handle still holds (value not yet stored, partial last line). */
+static int commit_pending(vfs *v, vfs_file *f)
+{
+    if (!f->dirty)
+        return 0;
+    f->dirty = false;
+    int rc = 0;
+    if (f->mode == FM_VALUE)
+        rc = commit_value(v, f);
+    else if (f->mode == FM_PARAMS_YAML)
+        rc = commit_params_yaml(v, f);
+    else if (f->mode == FM_METRIC && f->wbuf.len)
+        rc = commit_metric_lines(v, f, f->wbuf.data, f->wbuf.len);
+    if (f->mode == FM_METRIC)
+        dd_buf_reset(&f->wbuf);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- open */
+
+static int open_clone(vfs *v, vfs_file *f)
+{
+    dd_err err = {0};
+    int64_t exp = f->id, parent = 0, id = 0;
+    dd_code code = DD_OK;
+    if (f->kind == NK_I_CHILD_NEW) {
+        dd_iteration it;
+        parent = f->id;
+        code = dd_iteration_get(v->st, parent, &it, &err);
+        exp = it.experiment_id;
+        dd_iteration_clear(&it);
+    }
+    if (code == DD_OK)
+        code = dd_iteration_create(v->st, exp, parent, &id, &err);
+    if (code != DD_OK)
+        return vfs_fail(code, &err, "new iteration");
+    f->mode = FM_CLONE;
+    return dd_buf_printf(&f->content, "%" PRId64 "\n", id) ? -ENOMEM : 0;
+}
+
+/* Where a param or metric handle writes: its iteration and key. */
+static int bind_series(vfs *v, vfs_file *f)
+{
+    dd_err err = {0};
+    dd_code code = DD_OK;
+    char *key = NULL, ts[DD_TS_LEN];
+    if (f->kind == NK_I_PARAM) {
+        code = dd_param_get_by_id(v->st, f->id, &f->iteration_id, &key, NULL, &err);
+    } else if (f->kind == NK_I_METRIC) {
+        dd_metric_series m;
+        code = dd_metric_series_by_id(v->st, f->id, &m, &key, ts, &err);
+        f->iteration_id = m.iteration_id;
+    } else if (f->kind == NK_PENDING) {
+        pending *p = pending_get(v, f->id);
+        if (!p)
+            return -ENOENT;
+        f->iteration_id = p->iteration_id;
+        snprintf(f->key, sizeof f->key, "%s", p->name);
+        f->mode = p->kind == NK_I_METRIC ? FM_METRIC : FM_VALUE;
+        return 0;
+    }
+    if (code != DD_OK)
+        return vfs_fail(code, &err, "open");
+    if (key)
+        snprintf(f->key, sizeof f->key, "%s", key);
+    free(key);
+    return 0;
+}
+
+int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *info)
+{
+    vfs_entry e;
+    int rc = node_attr(v, ino, &e);
+    if (rc)
+        return rc;
+    if (S_ISDIR(e.st.st_mode))
+        return -EISDIR;
+    vfs_file *f = calloc(1, sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    f->ino = ino;
+    f->kind = ino_kind(ino);
+    f->id = ino_id(ino);
+    f->writable = (flags & O_ACCMODE) != O_RDONLY;
+    info->direct_io = true;
+    info->keep_cache = false;
+    nk k = f->kind;
+    if (f->writable && !(e.st.st_mode & 0200))
+        rc = node_iteration(v, k, f->id) && iteration_ended(v, node_iteration(v, k, f->id))
+                 ? -EROFS : -EPERM;
+    else if (k == NK_E_NEW || k == NK_I_CHILD_NEW)
+        rc = open_clone(v, f);
+    else if (k == NK_I_METRIC || k == NK_PENDING) {
+        f->mode = FM_METRIC;
+        rc = bind_series(v, f);
+    } else if (k == NK_I_PARAMS_YAML && f->writable)
+        f->mode = FM_PARAMS_YAML;
+    else if (kind_is_value(k) && f->writable) {
+        f->mode = FM_VALUE;
+        rc = k == NK_I_PARAM ? bind_series(v, f) : 0;
+    } else
+        f->mode = FM_SNAPSHOT;
+    if (!rc && (f->mode == FM_SNAPSHOT || f->mode == FM_VALUE || f->mode == FM_PARAMS_YAML) &&
+        k != NK_PENDING)
+        rc = node_render(v, k, f->id, &f->content);
+    if (rc) {
+        dd_buf_free(&f->content);
+        free(f);
+        return rc;
+    }
+    if (k == NK_PENDING) {
+        pthread_mutex_lock(&v->mu);
+        pending *p = pending_get(v, f->id);
+        if (p)
+            p->refs++;
+        pthread_mutex_unlock(&v->mu);
+    }
+    *out = f;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- read */
+
+typedef struct metric_fill {
+    vfs_file *f;
+    size_t want;
+} metric_fill;
+
+static int metric_line_cb(void *ctx, const dd_metric_row *row)
+{
+    metric_fill *mf = ctx;
+    char *p = dd_buf_reserve(&mf->f->content, DD_METRIC_LINE_MAX);
+    if (!p)
+        return 1;
+    mf->f->content.len += dd_metric_line(row->step, row->value, row->recorded_at, p);
+    mf->f->read_resume = true;
+    mf->f->resume_step = row->step;
+    mf->f->resume_id = row->id;
+    return mf->f->content.len >= mf->want;
+}
+
+/* Make f->content cover [off, off + size) of the series text, or up to its end. */
+static int metric_window(vfs *v, vfs_file *f, off_t off, size_t size)
+{
+    if (off < f->read_off || !f->content.data) {       /* rewind: start over */
+        dd_buf_reset(&f->content);
+        f->read_off = 0;
+        f->read_resume = false;
+        f->read_eof = false;
+    }
+    while (!f->read_eof && (off_t)(f->read_off + f->content.len) < off + (off_t)size) {
+        /* drop what lies before `off`: reads are mostly sequential */
+        size_t drop = (size_t)(off - f->read_off);
+        if (drop > f->content.len)
+            drop = f->content.len;
+        if (drop) {
+            memmove(f->content.data, f->content.data + drop, f->content.len - drop);
+            f->content.len -= drop;
+            f->read_off += (off_t)drop;
+        }
+        size_t before = f->content.len;
+        metric_fill mf = {f, f->content.len + (size > METRIC_SLICE ? size : METRIC_SLICE)};
+        dd_err err = {0};
+        dd_code code = dd_metric_read(v->st, f->iteration_id, f->key, f->read_resume,
+                                      f->resume_step, f->resume_id, metric_line_cb, &mf, &err);
+        if (code != DD_OK)
+            return vfs_fail(code, &err, "metric read");
+        if (f->content.oom)
+            return -ENOMEM;
+        if (f->content.len < mf.want || f->content.len == before)
+            f->read_eof = true;
+    }
+    return 0;
+}
+
+int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out)
+{
+    if (f->mode == FM_METRIC) {
+        int rc = metric_window(v, f, off, size);
+        if (rc)
+            return rc;
+        off -= f->read_off;
+    }
+    if (off < 0 || (size_t)off >= f->content.len)
+        return 0;
+    size_t n = f->content.len - (size_t)off;
+    if (n > size)
+        n = size;
+    return dd_buf_add(out, f->content.data + off, n) ? -ENOMEM : 0;
+}
+
+/* ---------------------------------------------------------------- write */
+
+static ssize_t write_metric(vfs *v, vfs_file *f, const char *data, size_t size)
+{
+    size_t old = f->wbuf.len;
+    if (dd_buf_add(&f->wbuf, data, size))
+        return -ENOMEM;
+    char *nl = memrchr(f->wbuf.data, '\n', f->wbuf.len);
+    if (!nl) {
+        f->dirty = true;
+        return (ssize_t)size;
+    }
+    size_t complete = (size_t)(nl - f->wbuf.data) + 1;
+    int rc = commit_metric_lines(v, f, f->wbuf.data, complete);
+    if (rc) {
+        f->wbuf.len = old;          /* nothing of a refused write is kept */
+        return rc;
+    }
+    memmove(f->wbuf.data, f->wbuf.data + complete, f->wbuf.len - complete);
+    f->wbuf.len -= complete;
+    f->dirty = f->wbuf.len > 0;
+    return (ssize_t)size;
+}
+
+ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
+{
+    (void)off;   /* values are whole; metric files are append-only logs */
+    if (!f->writable)
+        return -EBADF;
+    if (f->mode == FM_METRIC)
+        return write_metric(v, f, data, size);
+    if (f->mode != FM_VALUE && f->mode != FM_PARAMS_YAML)
+        return -EPERM;
+    size_t old = f->wbuf.len;
+    if (dd_buf_add(&f->wbuf, data, size))
+        return -ENOMEM;
+    f->dirty = true;
+    if (f->wbuf.data[f->wbuf.len - 1] != '\n')
+        return (ssize_t)size;         /* more may follow: commit at the newline or close */
+    int rc = commit_pending(v, f);
+    if (rc) {
+        f->wbuf.len = old;
+        f->wbuf.data[old] = 0;
+        f->dirty = old > 0;
+        return rc;
+    }
+    return (ssize_t)size;
+}
+
+int vfs_flush(vfs *v, vfs_file *f)
+{
+    return commit_pending(v, f);
+}
+
+int vfs_release(vfs *v, vfs_file *f)
+{
+    int rc = commit_pending(v, f);
+    if (f->kind == NK_PENDING) {
+        pthread_mutex_lock(&v->mu);
+        pending *p = pending_get(v, f->id);
+        if (p && --p->refs <= 0)
+            memset(p, 0, sizeof *p);      /* stored or abandoned: the name resolves anew */
+        pthread_mutex_unlock(&v->mu);
+    }
+    dd_buf_free(&f->content);
+    dd_buf_free(&f->wbuf);
+    free(f);
+    return rc;
+}
+
+int vfs_truncate(vfs *v, uint64_t ino, vfs_file *f, off_t size)
+{
+    vfs_entry e;
+    int rc = node_attr(v, ino, &e);
+    if (rc)
+        return rc;
+    nk k = ino_kind(ino);
+    if (!(e.st.st_mode & 0200))
+        return node_iteration(v, k, ino_id(ino)) ? -EROFS : -EPERM;
+    if (k == NK_I_METRIC)
+        return -EPERM;                  /* append-only */
+    if (size != 0)
+        return -EINVAL;
+    if (f) {                            /* "a new value follows", as O_TRUNC */
+        dd_buf_reset(&f->wbuf);
+        f->dirty = false;
+    }
+    return 0;
+}
+
+int vfs_chmod(vfs *v, uint64_t ino, mode_t mode)
+{
+    vfs_entry e;
+    int rc = node_attr(v, ino, &e);
+    if (rc)
+        return rc;
+    /* a just-created file may take any mode (sed -i fchmods its temporary file) */
+    if (ino_kind(ino) == NK_PENDING)
+        return 0;
+    return (e.st.st_mode & 07777) == (mode & 07777) ? 0 : -EPERM;
+}

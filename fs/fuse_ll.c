@@ -1,0 +1,428 @@
+/*
+ * fuse_ll.c - the thin libfuse low-level adapter: translates each request into a vfs_*
+ * call and sends exactly one reply. No tree logic lives here (see vfs.h).
+ *
+ * Inodes are derived from rows (vfs_int.h), so there is no inode table: forget is a
+ * no-op. Directory listings are snapshotted at opendir so that offsets stay valid while
+ * other processes add rows.
+ */
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#include "fuse_ll.h"
+#include "vfs.h"
+
+static vfs *req_vfs(fuse_req_t req) { return fuse_req_userdata(req); }
+
+static void reply_entry(fuse_req_t req, int rc, const vfs_entry *e)
+{
+    if (rc == -ENOENT) {
+        /* not cached: rows appear from other processes at any time */
+        struct fuse_entry_param none = {0};
+        fuse_reply_entry(req, &none);
+        return;
+    }
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct fuse_entry_param p = {
+        .ino = e->ino, .generation = 1, .attr = e->st,
+        .attr_timeout = e->timeout, .entry_timeout = e->timeout,
+    };
+    fuse_reply_entry(req, &p);
+}
+
+static void dd_init(void *userdata, struct fuse_conn_info *conn)
+{
+    (void)userdata;
+    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;   /* external writers; errors at write() */
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    conn->max_background = 64;
+}
+
+static void dd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    vfs_entry e;
+    reply_entry(req, vfs_lookup(req_vfs(req), parent, name, &e), &e);
+}
+
+static void dd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    vfs_entry e;
+    int rc = vfs_getattr(req_vfs(req), ino, &e);
+    if (rc)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_attr(req, &e.st, e.timeout);
+}
+
+static void dd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+    vfs *v = req_vfs(req);
+    vfs_file *f = fi ? (vfs_file *)(uintptr_t)fi->fh : NULL;
+    int rc = 0;
+    if (to_set & FUSE_SET_ATTR_SIZE)
+        rc = vfs_truncate(v, ino, f, attr->st_size);
+    if (!rc && (to_set & FUSE_SET_ATTR_MODE))
+        rc = vfs_chmod(v, ino, attr->st_mode);
+    vfs_entry e;
+    if (!rc)
+        rc = vfs_getattr(v, ino, &e);
+    if (!rc && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+        bool same = (!(to_set & FUSE_SET_ATTR_UID) || attr->st_uid == e.st.st_uid) &&
+                    (!(to_set & FUSE_SET_ATTR_GID) || attr->st_gid == e.st.st_gid);
+        rc = same ? 0 : -EPERM;
+    }
+    /* times are accepted and not stored: they derive from the rows */
+    if (rc)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_attr(req, &e.st, e.timeout);
+}
+
+static void dd_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    char buf[256];
+    int rc = vfs_readlink(req_vfs(req), ino, buf, sizeof buf);
+    if (rc)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_readlink(req, buf);
+}
+
+static void dd_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    (void)mode;
+    vfs_entry e;
+    int rc = vfs_mkdir(req_vfs(req), parent, name, &e);
+    if (rc == -ENOENT)
+        fuse_reply_err(req, ENOENT);
+    else
+        reply_entry(req, rc, &e);
+}
+
+static void dd_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    fuse_reply_err(req, -vfs_unlink(req_vfs(req), parent, name));
+}
+
+static void dd_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    fuse_reply_err(req, -vfs_rmdir(req_vfs(req), parent, name));
+}
+
+static void dd_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+    fuse_reply_err(req, -vfs_rename(req_vfs(req), parent, name, newparent, newname, flags));
+}
+
+static void dd_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    vfs_entry e;
+    int rc = vfs_symlink(req_vfs(req), parent, name, link, &e);
+    if (rc == -ENOENT)
+        fuse_reply_err(req, ENOENT);
+    else
+        reply_entry(req, rc, &e);
+}
+
+static void set_open_info(struct fuse_file_info *fi, vfs_file *f, const vfs_open_info *info)
+{
+    fi->fh = (uint64_t)(uintptr_t)f;
+    fi->direct_io = info->direct_io;
+    fi->keep_cache = info->keep_cache;
+    fi->nonseekable = 0;
+}
+
+static void dd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    vfs_file *f = NULL;
+    vfs_open_info info = {0};
+    int rc = vfs_open(req_vfs(req), ino, fi->flags, &f, &info);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    set_open_info(fi, f, &info);
+    if (fuse_reply_open(req, fi) != 0)
+        vfs_release(req_vfs(req), f);   /* the opener went away */
+}
+
+static void dd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+    (void)mode;
+    vfs_file *f = NULL;
+    vfs_open_info info = {0};
+    vfs_entry e;
+    int rc = vfs_create(req_vfs(req), parent, name, fi->flags, &f, &e, &info);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    set_open_info(fi, f, &info);
+    struct fuse_entry_param p = {
+        .ino = e.ino, .generation = 1, .attr = e.st, .attr_timeout = 0, .entry_timeout = 0,
+    };
+    if (fuse_reply_create(req, &p, fi) != 0)
+        vfs_release(req_vfs(req), f);
+}
+
+static void dd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    (void)ino;
+    dd_buf out = {0};
+    int rc = vfs_read(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh, off, size, &out);
+    if (rc)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_buf(req, out.data, out.len);
+    dd_buf_free(&out);
+}
+
+static void dd_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    (void)ino;
+    ssize_t n = vfs_write(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh, off, buf, size);
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else
+        fuse_reply_write(req, (size_t)n);
+}
+
+static void dd_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    fuse_reply_err(req, -vfs_flush(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh));
+}
+
+static void dd_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    vfs_release(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh);
+    fuse_reply_err(req, 0);
+}
+
+static void dd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    (void)ino;
+    (void)datasync;
+    fuse_reply_err(req, -vfs_flush(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh));
+}
+
+/* ---------------------------------------------------------------- directories */
+
+typedef struct dir_item {
+    char *name;
+    vfs_entry e;
+} dir_item;
+
+typedef struct dir_snap {
+    dir_item *items;
+    size_t n, cap;
+    bool oom;
+} dir_snap;
+
+static int snap_add(void *ctx, const char *name, const vfs_entry *e)
+{
+    dir_snap *d = ctx;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 32;
+        dir_item *items = realloc(d->items, cap * sizeof *items);
+        if (!items)
+            return (d->oom = true);
+        d->items = items;
+        d->cap = cap;
+    }
+    d->items[d->n].name = strdup(name);
+    d->items[d->n].e = *e;
+    if (!d->items[d->n].name)
+        return (d->oom = true);
+    d->n++;
+    return 0;
+}
+
+static void snap_free(dir_snap *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->items[i].name);
+    free(d->items);
+    free(d);
+}
+
+static void dd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    dir_snap *d = calloc(1, sizeof *d);
+    if (!d) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    vfs_entry self;
+    int rc = vfs_getattr(req_vfs(req), ino, &self);
+    if (!rc) {
+        snap_add(d, ".", &self);
+        snap_add(d, "..", &self);    /* the kernel fills in the real parent */
+        rc = vfs_readdir(req_vfs(req), ino, snap_add, d);
+    }
+    if (!rc && d->oom)
+        rc = -ENOMEM;
+    if (rc) {
+        snap_free(d);
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    fi->fh = (uint64_t)(uintptr_t)d;
+    if (fuse_reply_open(req, fi) != 0)
+        snap_free(d);
+}
+
+static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
+                           bool plus)
+{
+    dir_snap *d = (dir_snap *)(uintptr_t)fi->fh;
+    char *buf = malloc(size);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    size_t used = 0;
+    for (size_t i = (size_t)off; i < d->n; i++) {
+        dir_item *it = &d->items[i];
+        size_t n;
+        if (plus) {
+            struct fuse_entry_param p = {
+                .ino = it->e.ino, .generation = 1, .attr = it->e.st,
+                .attr_timeout = it->e.timeout, .entry_timeout = it->e.timeout,
+            };
+            if (i < 2)   /* "." and "..": no lookup count is taken for them */
+                memset(&p, 0, sizeof p), p.attr = it->e.st;
+            n = fuse_add_direntry_plus(req, buf + used, size - used, it->name, &p, (off_t)i + 1);
+        } else {
+            n = fuse_add_direntry(req, buf + used, size - used, it->name, &it->e.st,
+                                  (off_t)i + 1);
+        }
+        if (n > size - used)
+            break;
+        used += n;
+    }
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+}
+
+static void dd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+    (void)ino;
+    readdir_common(req, size, off, fi, false);
+}
+
+static void dd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+    (void)ino;
+    readdir_common(req, size, off, fi, true);
+}
+
+static void dd_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    snap_free((dir_snap *)(uintptr_t)fi->fh);
+    fuse_reply_err(req, 0);
+}
+
+static void dd_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    struct statvfs s = {.f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255};
+    fuse_reply_statfs(req, &s);
+}
+
+static void dd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    char *buf = size ? malloc(size) : NULL;
+    ssize_t n = vfs_getxattr(req_vfs(req), ino, name, buf, size);
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else if (size == 0)
+        fuse_reply_xattr(req, (size_t)n);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
+}
+
+static void dd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    char *buf = size ? malloc(size) : NULL;
+    ssize_t n = vfs_listxattr(req_vfs(req), ino, buf, size);
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else if (size == 0)
+        fuse_reply_xattr(req, (size_t)n);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
+}
+
+static void dd_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags)
+{
+    (void)ino;
+    (void)name;
+    (void)value;
+    (void)size;
+    (void)flags;
+    fuse_reply_err(req, ENOTSUP);
+}
+
+static void dd_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    (void)ino;
+    (void)name;
+    fuse_reply_err(req, ENOTSUP);
+}
+
+static const struct fuse_lowlevel_ops dd_ops = {
+    .init = dd_init,
+    .lookup = dd_lookup,
+    .getattr = dd_getattr,
+    .setattr = dd_setattr,
+    .readlink = dd_readlink,
+    .mkdir = dd_mkdir,
+    .unlink = dd_unlink,
+    .rmdir = dd_rmdir,
+    .rename = dd_rename,
+    .symlink = dd_symlink,
+    .open = dd_open,
+    .create = dd_create,
+    .read = dd_read,
+    .write = dd_write,
+    .flush = dd_flush,
+    .release = dd_release,
+    .fsync = dd_fsync,
+    .opendir = dd_opendir,
+    .readdir = dd_readdir,
+    .readdirplus = dd_readdirplus,
+    .releasedir = dd_releasedir,
+    .statfs = dd_statfs,
+    .getxattr = dd_getxattr,
+    .listxattr = dd_listxattr,
+    .setxattr = dd_setxattr,
+    .removexattr = dd_removexattr,
+};
+
+const struct fuse_lowlevel_ops *dd_fuse_ops(void)
+{
+    return &dd_ops;
+}

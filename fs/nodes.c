@@ -1,0 +1,870 @@
+/*
+ * nodes.c - the shape of the tree: which names each directory holds, the attributes of
+ * every node, name lookup, directory listings, symlink targets, and the rendered text of
+ * small files. A `cat` of any small file is answered by node_render() here; metric series
+ * are streamed by files.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "render.h"
+#include "textfmt.h"
+#include "vfs_int.h"
+
+/* ---------------------------------------------------------------- errors */
+
+int vfs_errno(dd_code code)
+{
+    switch (code) {
+    case DD_OK: return 0;
+    case DD_NOT_FOUND: return ENOENT;
+    case DD_CONFLICT: return EEXIST;
+    case DD_INVALID: return EINVAL;
+    case DD_FORBIDDEN: return EPERM;
+    case DD_READ_ONLY: return EROFS;
+    case DD_IN_USE: return EBUSY;
+    case DD_NOT_EMPTY: return ENOTEMPTY;
+    case DD_TOO_LONG: return ENAMETOOLONG;
+    case DD_BUSY: return EAGAIN;
+    case DD_IO: return EIO;
+    }
+    return EIO;
+}
+
+/* Map a store failure to -errno; failures a user should see explained are logged, since
+ * an errno cannot carry the store's message. */
+int vfs_fail(dd_code code, const dd_err *err, const char *op)
+{
+    if (code != DD_NOT_FOUND)
+        syslog(code == DD_IO || code == DD_BUSY ? LOG_ERR : LOG_INFO, "%s: %s", op,
+               err ? err->msg : dd_code_name(code));
+    return -vfs_errno(code);
+}
+
+/* ---------------------------------------------------------------- fixed names */
+
+typedef struct fixed {
+    const char *name;
+    nk kind;
+} fixed;
+
+/* Files first, then directories: see vfs_readdir. */
+static const fixed project_fixed[] = {
+    {"created", NK_P_CREATED}, {"description", NK_P_DESCRIPTION},
+    {"experiments", NK_P_EXPERIMENTS}, {"tags", NK_P_TAGS},
+};
+static const fixed experiment_fixed[] = {
+    {"created", NK_E_CREATED}, {"description", NK_E_DESCRIPTION}, {"ended", NK_E_ENDED},
+    {"status", NK_E_STATUS}, {"iterations", NK_E_ITERATIONS}, {"tags", NK_E_TAGS},
+};
+static const fixed iteration_fixed[] = {
+    {"created", NK_I_CREATED}, {"ended", NK_I_ENDED}, {"error_message", NK_I_ERROR},
+    {"iteration.yaml", NK_I_YAML}, {"metrics.json", NK_I_METRICS_JSON}, {"notes", NK_I_NOTES},
+    {"params.yaml", NK_I_PARAMS_YAML}, {"status", NK_I_STATUS}, {"parent", NK_I_PARENT},
+    {"children", NK_I_CHILDREN}, {"env", NK_I_ENV}, {"metrics", NK_I_METRICS},
+    {"params", NK_I_PARAMS}, {"tags", NK_I_TAGS},
+};
+static const fixed env_fixed[] = {
+    {"Manifest.toml", NK_ENV_MANIFEST_TOML}, {"Project.toml", NK_ENV_PROJECT_TOML},
+    {"entrypoint", NK_ENV_ENTRYPOINT}, {"git_dirty", NK_ENV_GIT_DIRTY},
+    {"git_sha", NK_ENV_GIT_SHA}, {"julia_version", NK_ENV_JULIA_VERSION},
+};
+static const fixed root_fixed[] = {{"models", NK_MODELS}, {"projects", NK_PROJECTS}};
+
+#define NFIXED(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef struct fixed_set {
+    const fixed *v;
+    size_t n;
+} fixed_set;
+
+static fixed_set fixed_of(nk kind)
+{
+    switch (kind) {
+    case NK_ROOT: return (fixed_set){root_fixed, NFIXED(root_fixed)};
+    case NK_PROJECT: return (fixed_set){project_fixed, NFIXED(project_fixed)};
+    case NK_EXPERIMENT: return (fixed_set){experiment_fixed, NFIXED(experiment_fixed)};
+    case NK_ITERATION: return (fixed_set){iteration_fixed, NFIXED(iteration_fixed)};
+    case NK_I_ENV: return (fixed_set){env_fixed, NFIXED(env_fixed)};
+    default: return (fixed_set){NULL, 0};
+    }
+}
+
+/* ---------------------------------------------------------------- node classes */
+
+static bool kind_is_dir(nk k)
+{
+    switch (k) {
+    case NK_ROOT: case NK_PROJECTS: case NK_MODELS: case NK_PROJECT: case NK_P_EXPERIMENTS:
+    case NK_P_TAGS: case NK_EXPERIMENT: case NK_E_ITERATIONS: case NK_E_TAGS: case NK_ITERATION:
+    case NK_I_PARAMS: case NK_I_METRICS: case NK_I_ENV: case NK_I_CHILDREN: case NK_I_TAGS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool kind_is_link(nk k) { return k == NK_I_PARENT || k == NK_I_CHILD; }
+
+/* Files a user may write (while their iteration runs). */
+static bool kind_is_writable(nk k)
+{
+    switch (k) {
+    case NK_P_DESCRIPTION: case NK_E_STATUS: case NK_E_DESCRIPTION: case NK_I_STATUS:
+    case NK_I_NOTES: case NK_I_ERROR: case NK_I_PARAMS_YAML: case NK_I_PARAM: case NK_I_METRIC:
+    case NK_PENDING:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Which entity a node's id refers to, for kinds whose id is their parent entity's. */
+static nk owner_of(nk k)
+{
+    if (k >= NK_PROJECT && k <= NK_P_TAGS)
+        return k == NK_P_TAG ? NK_NONE : NK_PROJECT;
+    if (k >= NK_EXPERIMENT && k <= NK_E_TAGS)
+        return k == NK_E_TAG ? NK_NONE : NK_EXPERIMENT;
+    if (k >= NK_ITERATION && k <= NK_I_TAGS) {
+        switch (k) {
+        case NK_I_PARAM: case NK_I_METRIC: case NK_ENV_FILE: case NK_I_CHILD:
+            return NK_NONE;
+        default:
+            return NK_ITERATION;
+        }
+    }
+    return NK_NONE;
+}
+
+/* ---------------------------------------------------------------- time */
+
+static time_t ts_to_time(const char *ts)
+{
+    struct tm tm = {0};
+    int ms = 0;
+    if (!ts || sscanf(ts, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                      &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return timegm(&tm);
+}
+
+static void stat_times(struct stat *st, const char *created, const char *modified)
+{
+    time_t c = ts_to_time(created);
+    time_t m = modified && *modified ? ts_to_time(modified) : c;
+    st->st_ctim.tv_sec = m;
+    st->st_mtim.tv_sec = m;
+    st->st_atim.tv_sec = m;
+}
+
+/* ---------------------------------------------------------------- entity facts */
+
+/* What attributes need to know about the entity a node hangs off. */
+typedef struct entity_facts {
+    char created[DD_TS_LEN];
+    char modified[DD_TS_LEN];
+    bool ended;           /* iteration has ended: everything in it is read-only */
+    int64_t parent;       /* iteration's parent id (for the `parent` link) */
+} entity_facts;
+
+static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
+{
+    dd_err err = {0};
+    dd_code code = DD_OK;
+    memset(f, 0, sizeof *f);
+    if (owner == NK_PROJECT) {
+        dd_project p;
+        code = dd_project_get(v->st, id, &p, &err);
+        if (code == DD_OK)
+            memcpy(f->created, p.created_date, DD_TS_LEN);
+        dd_project_clear(&p);
+    } else if (owner == NK_EXPERIMENT) {
+        dd_experiment e;
+        code = dd_experiment_get(v->st, id, &e, &err);
+        if (code == DD_OK) {
+            memcpy(f->created, e.created_date, DD_TS_LEN);
+            memcpy(f->modified, e.end_date, DD_TS_LEN);
+        }
+        dd_experiment_clear(&e);
+    } else if (owner == NK_ITERATION) {
+        dd_iteration it;
+        code = dd_iteration_get(v->st, id, &it, &err);
+        if (code == DD_OK) {
+            memcpy(f->created, it.created_date, DD_TS_LEN);
+            memcpy(f->modified, it.end_date, DD_TS_LEN);
+            f->ended = it.end_date[0] != 0;
+            f->parent = it.parent_iteration_id;
+        }
+        dd_iteration_clear(&it);
+    }
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "getattr");
+}
+
+bool iteration_ended(vfs *v, int64_t iteration_id)
+{
+    entity_facts f;
+    return entity_load(v, NK_ITERATION, iteration_id, &f) == 0 && f.ended;
+}
+
+/* ---------------------------------------------------------------- attributes */
+
+static void fill_stat(vfs *v, vfs_entry *out, uint64_t ino, nk kind, bool read_only,
+                      off_t size, bool immutable)
+{
+    memset(out, 0, sizeof *out);
+    out->ino = ino;
+    out->st.st_ino = ino;
+    out->st.st_uid = v->uid;
+    out->st.st_gid = v->gid;
+    out->st.st_blksize = 4096;
+    if (kind_is_dir(kind)) {
+        out->st.st_mode = S_IFDIR | (read_only ? 0555 : 0755);
+        out->st.st_nlink = 2;
+        out->st.st_size = 4096;
+    } else if (kind_is_link(kind)) {
+        out->st.st_mode = S_IFLNK | 0777;
+        out->st.st_nlink = 1;
+        out->st.st_size = size;
+    } else {
+        out->st.st_mode = S_IFREG | (read_only ? 0444 : 0644);
+        out->st.st_nlink = 1;
+        out->st.st_size = size;
+    }
+    out->st.st_blocks = (out->st.st_size + 511) / 512;
+    out->timeout = immutable ? v->opts.immutable_timeout : v->opts.live_timeout;
+}
+
+static int link_target(vfs *v, nk kind, int64_t id, char *buf, size_t len)
+{
+    if (kind == NK_I_PARENT) {
+        entity_facts f;
+        int rc = entity_load(v, NK_ITERATION, id, &f);
+        if (rc)
+            return rc;
+        if (!f.parent)
+            return -ENOENT;
+        snprintf(buf, len, "../%" PRId64, f.parent);
+    } else {
+        snprintf(buf, len, "../../%" PRId64, id);
+    }
+    return 0;
+}
+
+/* Attributes of a leaf whose id is its own row (param, metric, env file, tag, child). */
+static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
+{
+    dd_err err = {0};
+    dd_code code = DD_OK;
+    int64_t iteration = 0, entity = 0;
+    off_t size = 0;
+    char *s = NULL, ts[DD_TS_LEN] = "";
+    if (kind == NK_I_PARAM) {
+        code = dd_param_get_by_id(v->st, id, &iteration, NULL, &s, &err);
+        size = s ? (off_t)strlen(s) + 1 : 0;
+    } else if (kind == NK_I_METRIC) {
+        dd_metric_series m;
+        code = dd_metric_series_by_id(v->st, id, &m, &s, ts, &err);
+        iteration = m.iteration_id;
+        size = code == DD_OK ? (off_t)m.text_bytes : 0;
+    } else if (kind == NK_ENV_FILE) {
+        size_t n = 0;
+        code = dd_iteration_file_by_id(v->st, id, &iteration, NULL, &n, &err);
+        size = (off_t)n;
+    } else if (kind == NK_P_TAG || kind == NK_E_TAG || kind == NK_I_TAG) {
+        dd_tag_kind tk = kind == NK_P_TAG ? DD_TAG_PROJECT
+                       : kind == NK_E_TAG ? DD_TAG_EXPERIMENT : DD_TAG_ITERATION;
+        code = dd_tag_link_get(v->st, tk, id, &entity, NULL, &err);
+        if (kind == NK_I_TAG)
+            iteration = entity;
+    } else if (kind == NK_I_CHILD) {
+        iteration = id;
+        char target[64];
+        size = (off_t)snprintf(target, sizeof target, "../../%" PRId64, id);
+    }
+    free(s);
+    if (code != DD_OK)
+        return vfs_fail(code, &err, "getattr");
+    entity_facts f = {0};
+    if (iteration) {
+        int rc = entity_load(v, NK_ITERATION, iteration, &f);
+        if (rc)
+            return rc;
+    }
+    fill_stat(v, out, ino, kind, f.ended || kind == NK_ENV_FILE, size, f.ended);
+    stat_times(&out->st, f.created, kind == NK_I_METRIC && ts[0] ? ts : f.modified);
+    return 0;
+}
+
+int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
+{
+    nk kind = ino_kind(ino);
+    int64_t id = ino_id(ino);
+    if (kind <= NK_NONE || kind >= NK_COUNT)
+        return -ENOENT;
+    if (kind == NK_ROOT || kind == NK_PROJECTS || kind == NK_MODELS) {
+        fill_stat(v, out, ino, kind, false, 0, false);
+        return 0;
+    }
+    if (kind == NK_PENDING) {
+        pending *p = pending_get(v, id);
+        if (!p)
+            return -ENOENT;
+        fill_stat(v, out, ino, kind, false, 0, false);
+        return 0;
+    }
+    nk owner = owner_of(kind);
+    if (owner == NK_NONE)
+        return leaf_attr(v, ino, kind, id, out);
+    entity_facts f;
+    int rc = entity_load(v, owner, id, &f);
+    if (rc)
+        return rc;
+    off_t size = 0;
+    if (kind_is_link(kind)) {
+        char target[64];
+        rc = link_target(v, kind, id, target, sizeof target);
+        if (rc)
+            return rc;
+        size = (off_t)strlen(target);
+    } else if (!kind_is_dir(kind) && kind != NK_E_NEW && kind != NK_I_CHILD_NEW) {
+        dd_buf b = {0};
+        rc = node_render(v, kind, id, &b);
+        size = (off_t)b.len;
+        dd_buf_free(&b);
+        if (rc)
+            return rc;
+    }
+    bool read_only = f.ended || (!kind_is_dir(kind) && !kind_is_writable(kind));
+    if (kind == NK_E_NEW || kind == NK_I_CHILD_NEW)
+        read_only = true;
+    fill_stat(v, out, ino, kind, read_only && !kind_is_dir(kind), size, f.ended);
+    if (kind_is_dir(kind) && f.ended)
+        out->st.st_mode = S_IFDIR | 0555;
+    stat_times(&out->st, f.created, f.modified);
+    return 0;
+}
+
+int vfs_getattr(vfs *v, uint64_t ino, vfs_entry *out)
+{
+    return node_attr(v, ino, out);
+}
+
+int64_t node_iteration(vfs *v, nk kind, int64_t id)
+{
+    if (owner_of(kind) == NK_ITERATION)
+        return id;
+    dd_err err;
+    int64_t it = 0;
+    if (kind == NK_I_PARAM)
+        dd_param_get_by_id(v->st, id, &it, NULL, NULL, &err);
+    else if (kind == NK_I_METRIC) {
+        dd_metric_series m;
+        char *key = NULL, ts[DD_TS_LEN];
+        if (dd_metric_series_by_id(v->st, id, &m, &key, ts, &err) == DD_OK)
+            it = m.iteration_id;
+        free(key);
+    }
+    return it;
+}
+
+/* ---------------------------------------------------------------- rendering */
+
+static int render_value(dd_buf *out, const char *value)
+{
+    dd_buf_adds(out, value);
+    dd_buf_add(out, "\n", 1);
+    return out->oom ? -ENOMEM : 0;
+}
+
+/* params.yaml from the parameter rows. */
+typedef struct kv_list {
+    char **keys;
+    char **values;
+    double *numbers;
+    size_t n, cap;
+    bool oom;
+} kv_list;
+
+static bool kv_grow(kv_list *l)
+{
+    if (l->n < l->cap)
+        return true;
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    char **k = realloc(l->keys, cap * sizeof *k);
+    if (k)
+        l->keys = k;
+    char **vv = realloc(l->values, cap * sizeof *vv);
+    if (vv)
+        l->values = vv;
+    double *d = realloc(l->numbers, cap * sizeof *d);
+    if (d)
+        l->numbers = d;
+    if (!k || !vv || !d)
+        return !(l->oom = true);
+    l->cap = cap;
+    return true;
+}
+
+static int kv_param(void *ctx, const char *key, const char *value)
+{
+    kv_list *l = ctx;
+    if (!kv_grow(l))
+        return 1;
+    l->keys[l->n] = strdup(key);
+    l->values[l->n] = strdup(value);
+    l->n++;
+    return 0;
+}
+
+static int kv_series(void *ctx, const dd_metric_series *m)
+{
+    kv_list *l = ctx;
+    if (!kv_grow(l))
+        return 1;
+    l->keys[l->n] = strdup(m->key);
+    l->values[l->n] = NULL;
+    l->numbers[l->n] = m->value;
+    l->n++;
+    return 0;
+}
+
+static void kv_free(kv_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->keys[i]);
+        free(l->values[i]);
+    }
+    free(l->keys);
+    free(l->values);
+    free(l->numbers);
+}
+
+static int render_params_yaml(vfs *v, int64_t id, dd_buf *out)
+{
+    kv_list l = {0};
+    dd_err err = {0};
+    dd_code code = dd_param_list(v->st, id, kv_param, &l, &err);
+    int rc = code != DD_OK ? vfs_fail(code, &err, "params.yaml") : l.oom ? -ENOMEM : 0;
+    if (!rc)
+        rc = dd_render_params_yaml(out, (const char *const *)l.keys,
+                                   (const char *const *)l.values, l.n);
+    kv_free(&l);
+    return rc;
+}
+
+static int render_metrics_json(vfs *v, int64_t id, dd_buf *out)
+{
+    kv_list l = {0};
+    dd_err err = {0};
+    dd_code code = dd_metric_series_list(v->st, id, kv_series, &l, &err);
+    int rc = code != DD_OK ? vfs_fail(code, &err, "metrics.json") : l.oom ? -ENOMEM : 0;
+    if (!rc)
+        rc = dd_render_metrics_json(out, (const char *const *)l.keys, l.numbers, l.n);
+    kv_free(&l);
+    return rc;
+}
+
+static int render_iteration_yaml(const dd_iteration *it, dd_buf *out)
+{
+    char id[24], exp[24], parent[24];
+    snprintf(id, sizeof id, "%" PRId64, it->id);
+    snprintf(exp, sizeof exp, "%" PRId64, it->experiment_id);
+    snprintf(parent, sizeof parent, "%" PRId64, it->parent_iteration_id);
+    const char *keys[] = {"id", "experiment_id", "parent_iteration_id", "status", "notes",
+                          "created_date", "end_date", "error_message", "julia_version",
+                          "git_sha", "git_dirty", "entrypoint", "project_toml", "manifest_toml"};
+    const char *values[] = {id, exp, it->parent_iteration_id ? parent : NULL,
+                            dd_iteration_status_name(it->status_id), it->notes,
+                            it->created_date, it->end_date[0] ? it->end_date : NULL,
+                            it->error_message, it->julia_version, it->git_sha,
+                            it->git_dirty ? "true" : "false", it->entrypoint, it->project_toml,
+                            it->manifest_toml};
+    const int plain[] = {1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0};
+    return dd_render_yaml_map2(out, keys, values, plain, sizeof keys / sizeof keys[0]);
+}
+
+static int render_iteration(vfs *v, nk kind, int64_t id, dd_buf *out)
+{
+    dd_iteration it;
+    dd_err err = {0};
+    dd_code code = dd_iteration_get(v->st, id, &it, &err);
+    if (code != DD_OK)
+        return vfs_fail(code, &err, "read");
+    int rc = 0;
+    switch (kind) {
+    case NK_I_STATUS: rc = render_value(out, dd_iteration_status_name(it.status_id)); break;
+    case NK_I_NOTES: rc = render_value(out, it.notes); break;
+    case NK_I_ERROR: rc = render_value(out, it.error_message); break;
+    case NK_I_CREATED: rc = render_value(out, it.created_date); break;
+    case NK_I_ENDED: rc = it.end_date[0] ? render_value(out, it.end_date) : 0; break;
+    case NK_I_YAML: rc = render_iteration_yaml(&it, out); break;
+    case NK_ENV_GIT_SHA: rc = render_value(out, it.git_sha); break;
+    case NK_ENV_GIT_DIRTY: rc = render_value(out, it.git_dirty ? "true" : "false"); break;
+    case NK_ENV_ENTRYPOINT: rc = render_value(out, it.entrypoint); break;
+    case NK_ENV_JULIA_VERSION: rc = render_value(out, it.julia_version); break;
+    case NK_ENV_PROJECT_TOML: rc = dd_buf_adds(out, it.project_toml) ? -ENOMEM : 0; break;
+    case NK_ENV_MANIFEST_TOML: rc = dd_buf_adds(out, it.manifest_toml) ? -ENOMEM : 0; break;
+    default: rc = -EINVAL; break;
+    }
+    dd_iteration_clear(&it);
+    return rc;
+}
+
+int node_render(vfs *v, nk kind, int64_t id, dd_buf *out)
+{
+    dd_err err = {0};
+    dd_code code = DD_OK;
+    int rc = 0;
+    switch (kind) {
+    case NK_P_DESCRIPTION:
+    case NK_P_CREATED: {
+        dd_project p;
+        code = dd_project_get(v->st, id, &p, &err);
+        if (code == DD_OK)
+            rc = render_value(out, kind == NK_P_CREATED ? p.created_date : p.description);
+        dd_project_clear(&p);
+        break;
+    }
+    case NK_E_STATUS: case NK_E_DESCRIPTION: case NK_E_CREATED: case NK_E_ENDED: {
+        dd_experiment e;
+        code = dd_experiment_get(v->st, id, &e, &err);
+        if (code == DD_OK) {
+            const char *val = kind == NK_E_STATUS ? dd_experiment_status_name(e.status_id)
+                            : kind == NK_E_DESCRIPTION ? e.description
+                            : kind == NK_E_CREATED ? e.created_date : e.end_date;
+            rc = kind == NK_E_ENDED && !e.end_date[0] ? 0 : render_value(out, val);
+        }
+        dd_experiment_clear(&e);
+        break;
+    }
+    case NK_I_PARAMS_YAML: return render_params_yaml(v, id, out);
+    case NK_I_METRICS_JSON: return render_metrics_json(v, id, out);
+    case NK_I_PARAM: {
+        char *value = NULL;
+        code = dd_param_get_by_id(v->st, id, NULL, NULL, &value, &err);
+        if (code == DD_OK)
+            rc = render_value(out, value);
+        free(value);
+        break;
+    }
+    case NK_ENV_FILE: {
+        int64_t it = 0;
+        char *name = NULL;
+        size_t n = 0;
+        void *data = NULL;
+        code = dd_iteration_file_by_id(v->st, id, &it, &name, &n, &err);
+        if (code == DD_OK)
+            code = dd_iteration_file_get(v->st, it, name, &data, &n, &err);
+        if (code == DD_OK)
+            rc = dd_buf_add(out, data, n) ? -ENOMEM : 0;
+        free(name);
+        free(data);
+        break;
+    }
+    default:
+        if (owner_of(kind) == NK_ITERATION)
+            return render_iteration(v, kind, id, out);
+        return -EINVAL;
+    }
+    if (code != DD_OK)
+        return vfs_fail(code, &err, "read");
+    return rc;
+}
+
+int vfs_readlink(vfs *v, uint64_t ino, char *buf, size_t len)
+{
+    nk kind = ino_kind(ino);
+    if (!kind_is_link(kind))
+        return -EINVAL;
+    return link_target(v, kind, ino_id(ino), buf, len);
+}
+
+/* ---------------------------------------------------------------- lookup */
+
+/* A decimal id as a name ("42"), or 0 when the name is not one. */
+static int64_t name_id(const char *name)
+{
+    if (!*name || *name == '0' || strlen(name) > 15)
+        return 0;
+    int64_t id = 0;
+    for (const char *p = name; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        id = id * 10 + (*p - '0');
+    }
+    return id;
+}
+
+static int lookup_fixed(vfs *v, nk parent_kind, int64_t id, const char *name, vfs_entry *out)
+{
+    fixed_set fs = fixed_of(parent_kind);
+    for (size_t i = 0; i < fs.n; i++)
+        if (strcmp(fs.v[i].name, name) == 0)
+            return node_attr(v, ino_make(fs.v[i].kind, fs.v[i].kind == NK_ROOT ? 0 : id), out);
+    return -ENOENT;
+}
+
+/* Resolve a name in a directory whose children are rows found by name. */
+static int lookup_rows(vfs *v, nk parent_kind, int64_t pid, const char *name, vfs_entry *out)
+{
+    dd_err err = {0};
+    dd_code code = DD_NOT_FOUND;
+    int64_t id = 0;
+    nk kind = NK_NONE;
+    switch (parent_kind) {
+    case NK_PROJECTS: kind = NK_PROJECT; code = dd_project_find(v->st, name, &id, &err); break;
+    case NK_P_EXPERIMENTS:
+        kind = NK_EXPERIMENT;
+        code = dd_experiment_find(v->st, pid, name, &id, &err);
+        break;
+    case NK_E_ITERATIONS:
+        if (strcmp(name, "new") == 0)
+            return node_attr(v, ino_make(NK_E_NEW, pid), out);
+        kind = NK_ITERATION;
+        id = name_id(name);
+        if (id) {
+            dd_iteration it;
+            code = dd_iteration_get(v->st, id, &it, &err);
+            if (code == DD_OK && it.experiment_id != pid)
+                code = DD_NOT_FOUND;
+            dd_iteration_clear(&it);
+        }
+        break;
+    case NK_I_CHILDREN:
+        if (strcmp(name, "new") == 0)
+            return node_attr(v, ino_make(NK_I_CHILD_NEW, pid), out);
+        kind = NK_I_CHILD;
+        id = name_id(name);
+        if (id) {
+            dd_iteration it;
+            code = dd_iteration_get(v->st, id, &it, &err);
+            if (code == DD_OK && it.parent_iteration_id != pid)
+                code = DD_NOT_FOUND;
+            dd_iteration_clear(&it);
+        }
+        break;
+    case NK_I_PARAMS: kind = NK_I_PARAM; code = dd_param_find(v->st, pid, name, &id, &err); break;
+    case NK_I_METRICS: {
+        dd_metric_series m;
+        char ts[DD_TS_LEN];
+        kind = NK_I_METRIC;
+        code = dd_metric_series_get(v->st, pid, name, &m, ts, &err);
+        id = m.id;
+        break;
+    }
+    case NK_I_ENV: {
+        size_t n;
+        kind = NK_ENV_FILE;
+        code = dd_iteration_file_find(v->st, pid, name, &id, &n, &err);
+        break;
+    }
+    case NK_P_TAGS:
+        kind = NK_P_TAG;
+        code = dd_tag_link_find(v->st, DD_TAG_PROJECT, pid, name, &id, &err);
+        break;
+    case NK_E_TAGS:
+        kind = NK_E_TAG;
+        code = dd_tag_link_find(v->st, DD_TAG_EXPERIMENT, pid, name, &id, &err);
+        break;
+    case NK_I_TAGS:
+        kind = NK_I_TAG;
+        code = dd_tag_link_find(v->st, DD_TAG_ITERATION, pid, name, &id, &err);
+        break;
+    default:
+        return -ENOENT;
+    }
+    if (code != DD_OK)
+        return vfs_fail(code, &err, "lookup");
+    return node_attr(v, ino_make(kind, id), out);
+}
+
+int vfs_lookup(vfs *v, uint64_t parent, const char *name, vfs_entry *out)
+{
+    nk pk = ino_kind(parent);
+    int64_t pid = ino_id(parent);
+    if (strlen(name) > DD_NAME_MAX)
+        return -ENAMETOOLONG;
+    if (fixed_of(pk).n) {
+        int rc = lookup_fixed(v, pk, pid, name, out);
+        if (rc != -ENOENT || pk != NK_I_ENV)
+            return rc;
+    }
+    return lookup_rows(v, pk, pid, name, out);
+}
+
+/* ---------------------------------------------------------------- listings */
+
+typedef struct dir_walk {
+    vfs *v;
+    vfs_dir_cb cb;
+    void *ctx;
+    bool ended;            /* the listed directory belongs to an ended iteration */
+    int64_t parent_id;
+    int stop;
+} dir_walk;
+
+static int walk_emit(dir_walk *w, const char *name, const vfs_entry *e)
+{
+    if (!w->stop)
+        w->stop = w->cb(w->ctx, name, e);
+    return w->stop;
+}
+
+static int walk_project(void *ctx, const dd_project *p)
+{
+    dir_walk *w = ctx;
+    vfs_entry e;
+    fill_stat(w->v, &e, ino_make(NK_PROJECT, p->id), NK_PROJECT, false, 0, false);
+    stat_times(&e.st, p->created_date, NULL);
+    return walk_emit(w, p->name, &e);
+}
+
+static int walk_experiment(void *ctx, const dd_experiment *x)
+{
+    dir_walk *w = ctx;
+    vfs_entry e;
+    fill_stat(w->v, &e, ino_make(NK_EXPERIMENT, x->id), NK_EXPERIMENT, false, 0, false);
+    stat_times(&e.st, x->created_date, x->end_date);
+    return walk_emit(w, x->name, &e);
+}
+
+static int walk_iteration(void *ctx, const dd_iteration *it)
+{
+    dir_walk *w = ctx;
+    vfs_entry e;
+    char name[24];
+    bool ended = it->end_date[0] != 0;
+    fill_stat(w->v, &e, ino_make(NK_ITERATION, it->id), NK_ITERATION, ended, 0, ended);
+    stat_times(&e.st, it->created_date, it->end_date);
+    snprintf(name, sizeof name, "%" PRId64, it->id);
+    return walk_emit(w, name, &e);
+}
+
+static int walk_child(void *ctx, const dd_iteration *it)
+{
+    dir_walk *w = ctx;
+    vfs_entry e;
+    char name[24];
+    int n = snprintf(name, sizeof name, "%" PRId64, it->id);
+    fill_stat(w->v, &e, ino_make(NK_I_CHILD, it->id), NK_I_CHILD, true, n + 6, w->ended);
+    stat_times(&e.st, it->created_date, it->end_date);
+    return walk_emit(w, name, &e);
+}
+
+static int walk_param(void *ctx, const char *key, const char *value)
+{
+    dir_walk *w = ctx;
+    (void)value;
+    vfs_entry e;
+    /* the listing has no parameter ids: resolve each (one indexed query) */
+    int rc = lookup_rows(w->v, NK_I_PARAMS, w->parent_id, key, &e);
+    return rc ? 0 : walk_emit(w, key, &e);
+}
+
+static int walk_series(void *ctx, const dd_metric_series *m)
+{
+    dir_walk *w = ctx;
+    vfs_entry e;
+    fill_stat(w->v, &e, ino_make(NK_I_METRIC, m->id), NK_I_METRIC, w->ended,
+              (off_t)m->text_bytes, w->ended);
+    stat_times(&e.st, m->recorded_at, m->recorded_at);
+    return walk_emit(w, m->key, &e);
+}
+
+static int walk_file(void *ctx, int64_t id, const char *name, size_t len)
+{
+    dir_walk *w = ctx;
+    vfs_entry e;
+    fill_stat(w->v, &e, ino_make(NK_ENV_FILE, id), NK_ENV_FILE, true, (off_t)len, w->ended);
+    return walk_emit(w, name, &e);
+}
+
+typedef struct tag_walk {
+    dir_walk *w;
+    nk kind;
+} tag_walk;
+
+static int walk_tag(void *ctx, int64_t link_id, const char *value)
+{
+    tag_walk *t = ctx;
+    vfs_entry e;
+    fill_stat(t->w->v, &e, ino_make(t->kind, link_id), t->kind, t->w->ended, 0, false);
+    return walk_emit(t->w, value, &e);
+}
+
+static int list_fixed(dir_walk *w, nk kind, int64_t id)
+{
+    fixed_set fs = fixed_of(kind);
+    for (size_t i = 0; i < fs.n && !w->stop; i++) {
+        vfs_entry e;
+        int rc = node_attr(w->v, ino_make(fs.v[i].kind, id), &e);
+        if (rc == -ENOENT)      /* e.g. `parent` of a top-level iteration */
+            continue;
+        if (rc)
+            return rc;
+        walk_emit(w, fs.v[i].name, &e);
+    }
+    return 0;
+}
+
+int vfs_readdir(vfs *v, uint64_t ino, vfs_dir_cb cb, void *ctx)
+{
+    nk kind = ino_kind(ino);
+    int64_t id = ino_id(ino);
+    dir_walk w = {v, cb, ctx, false, id, 0};
+    vfs_entry self;
+    int rc = node_attr(v, ino, &self);
+    if (rc)
+        return rc;
+    if (!S_ISDIR(self.st.st_mode))
+        return -ENOTDIR;
+    int64_t it = node_iteration(v, kind, id);
+    w.ended = it && iteration_ended(v, it);
+    rc = list_fixed(&w, kind, id);
+    if (rc)
+        return rc;
+    dd_err err = {0};
+    dd_code code = DD_OK;
+    tag_walk tw = {&w, NK_NONE};
+    switch (kind) {
+    case NK_PROJECTS: code = dd_project_list(v->st, walk_project, &w, &err); break;
+    case NK_P_EXPERIMENTS: code = dd_experiment_list(v->st, id, walk_experiment, &w, &err); break;
+    case NK_E_ITERATIONS: code = dd_iteration_list(v->st, id, walk_iteration, &w, &err); break;
+    case NK_I_CHILDREN: code = dd_iteration_list_children(v->st, id, walk_child, &w, &err); break;
+    case NK_I_PARAMS: {
+        /* collect names first: walk_param queries the store, which a listing
+         * callback must not do while the listing runs */
+        kv_list l = {0};
+        code = dd_param_list(v->st, id, kv_param, &l, &err);
+        for (size_t i = 0; code == DD_OK && i < l.n && !w.stop; i++)
+            walk_param(&w, l.keys[i], l.values[i]);
+        kv_free(&l);
+        break;
+    }
+    case NK_I_METRICS: code = dd_metric_series_list(v->st, id, walk_series, &w, &err); break;
+    case NK_I_ENV: code = dd_iteration_file_list(v->st, id, walk_file, &w, &err); break;
+    case NK_P_TAGS:
+        tw.kind = NK_P_TAG;
+        code = dd_tag_list(v->st, DD_TAG_PROJECT, id, walk_tag, &tw, &err);
+        break;
+    case NK_E_TAGS:
+        tw.kind = NK_E_TAG;
+        code = dd_tag_list(v->st, DD_TAG_EXPERIMENT, id, walk_tag, &tw, &err);
+        break;
+    case NK_I_TAGS:
+        tw.kind = NK_I_TAG;
+        code = dd_tag_list(v->st, DD_TAG_ITERATION, id, walk_tag, &tw, &err);
+        break;
+    default:
+        break;
+    }
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "readdir");
+}

@@ -1,0 +1,84 @@
+/*
+ * parse.h - what a write() to a DearDiary file means: metric lines, one sysfs-style value,
+ * DVC's params.yaml. Pure functions (no SQL, no FUSE, no globals), thread-safe.
+ *
+ * Errors are negative errno values, ready to return from a FUSE handler: -EINVAL for
+ * malformed input (nothing of it is returned; `msg`, when given, says why, naming the
+ * 1-based line), -ENOMEM when an allocation failed. `msg` may be NULL or `msglen` 0; it
+ * is set to "" on success and always NUL-terminated (messages are cut to fit).
+ * Input quoted in a message is cut after 40 bytes, with '"', '\\' and control bytes escaped.
+ */
+#ifndef DD_PARSE_H
+#define DD_PARSE_H
+
+#include <stddef.h>
+
+#include "store.h"
+
+/* The points that one write() to metrics/<key> carries.
+ *
+ * buf[0..len) is a sequence of lines ending in "\n"; a last line without "\n" is
+ * accepted, and one "\r" before a line's end is ignored. Fields are separated by one or
+ * more spaces or tabs. A line holding only spaces and tabs is skipped (it still counts
+ * for line numbers). Every other line is one point:
+ *     <value>                           has_step false, recorded_at ""
+ *     <step> <value>                    recorded_at ""
+ *     <step> <value> <timestamp>
+ * value: a finite decimal float as strtod reads it ([+-]digits[.digits][e[+-]digits],
+ *        ".5" and "5." included); "nan", "inf", "infinity", hex floats ("0x1p3") and
+ *        values that overflow a double are refused (underflow to 0 or a subnormal is
+ *        accepted).
+ * step:  a decimal int64 with an optional '+' or '-'; "1.5", "1e3" and out-of-range
+ *        numbers are refused.
+ * timestamp: anything dd_time_parse accepts, stored normalised in recorded_at. Because
+ *        dd_time_parse allows a space instead of the 'T', a line of exactly four fields
+ *        whose last two, joined by one space, form such a timestamp ("3 0.93 2026-11-23
+ *        12:00:00") is read as <step> <value> <timestamp> too; any other line of four or
+ *        more fields is refused.
+ *
+ * All or nothing: one bad line makes the whole buffer invalid: -EINVAL, *pts_out NULL,
+ * *n_out 0 and `msg` like `line 3: "abc" is not a number`.
+ * On success returns 0 with *pts_out a malloc'd array of *n_out points in input order
+ * (the caller frees it; NULL when *n_out is 0, e.g. for an empty or blank buffer).
+ * -ENOMEM when out of memory. Runs in linear time (10,000 lines in well under 5 ms;
+ * canonical "2026-11-23T12:00:00.000Z" timestamps take a fast path). buf may be NULL
+ * when len is 0. */
+int dd_parse_metric_lines(const char *buf, size_t len, dd_metric_point **pts_out,
+                          size_t *n_out, char *msg, size_t msglen);
+
+/* One value per file (the sysfs convention): buf[0..len) less exactly one trailing "\n"
+ * or "\r\n" (any other whitespace is kept). On success returns 0 and *out is a malloc'd
+ * NUL-terminated copy (possibly ""; whether empty is allowed is the caller's call).
+ * -EINVAL when the bytes contain a NUL, -ENOMEM when out of memory; *out is NULL then.
+ * buf may be NULL when len is 0. */
+int dd_parse_value(const char *buf, size_t len, char **out);
+
+/* DVC's params.yaml: a YAML mapping (parsed with libyaml) of parameter names to values.
+ *
+ * - Nested mappings are flattened with ".": `train: {lr: 0.1}` gives "train.lr".
+ * - A value keeps its source text: "0.10" stays "0.10", `yes` stays "yes", `~` stays
+ *   "~"; quoted scalars lose their quotes and escapes are decoded; block scalars give
+ *   their content (with the final newline the chomping rule keeps). Tags are ignored;
+ *   aliases give the anchored node's text.
+ * - Lists (sequences) are refused: "lists are not supported". (They would come back as
+ *   strings, which DVC would then read differently.)
+ * - Every key component and every flattened key must pass dd_name_check (1..255 bytes of
+ *   UTF-8, no '/', no control characters, not "." or ".."); keys must be scalars.
+ * - Every value must be non-empty: `lr:` or `lr: ""` is refused.
+ * - A key given twice (also "a.b" next to `a: {b: ..}`) is refused.
+ * - An empty document (nothing, comments only, "---", `~`, `{}`) gives 0 params; a second
+ *   document ("---" again) is refused; a root that is not a mapping is refused.
+ * - At most 100,000 parameters and 64 levels of nesting (alias bombs are refused).
+ * Errors: -EINVAL with `msg` naming the line (1-based), e.g. `line 2: "a/b": parameter
+ * name may not contain '/'`; -ENOMEM. Outputs are then NULL/0.
+ * On success returns 0 with *keys_out and *values_out malloc'd arrays of *n_out malloc'd
+ * strings, in document order (both arrays NULL when *n_out is 0); free with
+ * dd_params_free. */
+int dd_parse_params_yaml(const char *buf, size_t len, char ***keys_out, char ***values_out,
+                         size_t *n_out, char *msg, size_t msglen);
+
+/* Free what dd_parse_params_yaml returned (each string, then both arrays). NULL arrays
+ * are accepted. */
+void dd_params_free(char **keys, char **values, size_t n);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * vfs.h - the filesystem core: the DearDiary tree as inodes, directory listings, file
+ * contents and writes, with every operation returning 0 or -errno. It knows the store
+ * (store.h) and nothing of libfuse; fuse_ll.c adapts it to the kernel, and unit tests
+ * call it directly without mounting.
+ *
+ * Inodes are derived, not allocated: ino = (kind << 48) | row id, where kind says what
+ * the node is (a project directory, an iteration's status file, a metric series...) and
+ * the row id which entity it belongs to. The same node always has the same inode number,
+ * across lookups and across mounts.
+ */
+#ifndef DD_VFS_H
+#define DD_VFS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "store.h"
+
+typedef struct vfs vfs;
+
+/* One directory entry or lookup result. */
+typedef struct vfs_entry {
+    uint64_t ino;
+    struct stat st;
+    double timeout;       /* seconds the kernel may trust the name and attributes */
+} vfs_entry;
+
+typedef struct vfs_options {
+    double live_timeout;       /* entry/attr timeout for things that change; default 0.5 */
+    double immutable_timeout;  /* for things that never change (ended iterations); 60 */
+} vfs_options;
+
+/* Create the core over an open store (not owned). NULL on out-of-memory. */
+vfs *vfs_new(dd_store *st, const vfs_options *opts);
+void vfs_free(vfs *v);
+
+#define VFS_ROOT_INO 1
+
+int vfs_lookup(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
+int vfs_getattr(vfs *v, uint64_t ino, vfs_entry *out);
+
+/* Directory listing: the callback gets each entry (name, entry) in a stable order, files
+ * before subdirectories (so `rm -r` meets an entity's own files first); a non-zero
+ * return stops. "." and ".." are not included. */
+typedef int (*vfs_dir_cb)(void *ctx, const char *name, const vfs_entry *e);
+int vfs_readdir(vfs *v, uint64_t ino, vfs_dir_cb cb, void *ctx);
+
+int vfs_readlink(vfs *v, uint64_t ino, char *buf, size_t len);
+
+int vfs_mkdir(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
+int vfs_rmdir(vfs *v, uint64_t parent, const char *name);
+int vfs_unlink(vfs *v, uint64_t parent, const char *name);
+/* flags: RENAME_NOREPLACE / RENAME_EXCHANGE as in renameat2. */
+int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
+               const char *newname, unsigned flags);
+int vfs_symlink(vfs *v, uint64_t parent, const char *name, const char *target, vfs_entry *out);
+
+/* An open file. */
+typedef struct vfs_file vfs_file;
+
+typedef struct vfs_open_info {
+    bool direct_io;    /* generated content: bypass the page cache */
+    bool keep_cache;   /* immutable content: keep the page cache across opens */
+} vfs_open_info;
+
+/* `flags` are open(2) flags. create: make `name` in `parent` (O_CREAT) and open it. */
+int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *info);
+int vfs_create(vfs *v, uint64_t parent, const char *name, int flags, vfs_file **out,
+               vfs_entry *entry, vfs_open_info *info);
+/* Read up to `size` bytes at `off` into `out` (appended). */
+int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out);
+/* Returns the byte count accepted or -errno; a refused write stores nothing. */
+ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size);
+/* Commit what the handle still holds; may be called several times. */
+int vfs_flush(vfs *v, vfs_file *f);
+/* Commit (errors only logged by the caller) and free the handle. */
+int vfs_release(vfs *v, vfs_file *f);
+
+/* setattr: `size` >= 0 truncates (only to 0, meaning "a new value follows");
+ * mode changes must keep the mode; times are accepted and ignored. f may be NULL. */
+int vfs_truncate(vfs *v, uint64_t ino, vfs_file *f, off_t size);
+int vfs_chmod(vfs *v, uint64_t ino, mode_t mode);
+
+/* Extended attributes (user.deardiary.*). size 0 asks for the length. */
+ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t size);
+ssize_t vfs_listxattr(vfs *v, uint64_t ino, char *buf, size_t size);
+
+/* The errno that a store error becomes. */
+int vfs_errno(dd_code code);
+
+#endif /* DD_VFS_H */

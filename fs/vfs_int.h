@@ -1,0 +1,150 @@
+/*
+ * vfs_int.h - what the pieces of the filesystem core share: node kinds, inode numbers,
+ * the vfs context struct and the per-open-file handle.
+ */
+#ifndef DD_VFS_INT_H
+#define DD_VFS_INT_H
+
+#include <pthread.h>
+
+#include "vfs.h"
+
+/* What a node is. The id in its inode is the row it belongs to (noted per kind). */
+typedef enum nk {
+    NK_NONE = 0,
+    NK_ROOT,            /* /                          id 0 */
+    NK_PROJECTS,        /* /projects                  id 0 */
+    NK_MODELS,          /* /models                    id 0 */
+    NK_PROJECT,         /* projects/<p>               project */
+    NK_P_EXPERIMENTS,   /* projects/<p>/experiments   project */
+    NK_P_DESCRIPTION,
+    NK_P_CREATED,
+    NK_P_TAGS,
+    NK_P_TAG,           /* tags/<t>                   project_tag link */
+    NK_EXPERIMENT,      /* .../experiments/<e>        experiment */
+    NK_E_ITERATIONS,
+    NK_E_NEW,           /* iterations/new (clone file, not listed) */
+    NK_E_STATUS,
+    NK_E_DESCRIPTION,
+    NK_E_CREATED,
+    NK_E_ENDED,
+    NK_E_TAGS,
+    NK_E_TAG,           /* experiment_tag link */
+    NK_ITERATION,       /* iterations/<id>            iteration */
+    NK_I_STATUS,
+    NK_I_NOTES,
+    NK_I_ERROR,
+    NK_I_CREATED,
+    NK_I_ENDED,
+    NK_I_PARENT,        /* symlink to ../<parent id> */
+    NK_I_YAML,          /* iteration.yaml, read-only view of the row */
+    NK_I_PARAMS_YAML,   /* DVC params.yaml */
+    NK_I_METRICS_JSON,  /* DVC metrics.json */
+    NK_I_PARAMS,
+    NK_I_PARAM,         /* params/<key>               parameter */
+    NK_I_METRICS,
+    NK_I_METRIC,        /* metrics/<key>              metric_latest (series) */
+    NK_I_ENV,
+    NK_ENV_GIT_SHA,
+    NK_ENV_GIT_DIRTY,
+    NK_ENV_ENTRYPOINT,
+    NK_ENV_JULIA_VERSION,
+    NK_ENV_PROJECT_TOML,
+    NK_ENV_MANIFEST_TOML,
+    NK_ENV_FILE,        /* env/<lock file>            iteration_file */
+    NK_I_CHILDREN,
+    NK_I_CHILD,         /* children/<id> symlink      the child iteration */
+    NK_I_CHILD_NEW,     /* children/new (clone file, not listed) */
+    NK_I_TAGS,
+    NK_I_TAG,           /* iteration_tag link */
+    NK_PENDING,         /* a file created but not yet stored (params/<new>, metrics/<new>) */
+    NK_COUNT
+} nk;
+
+#define INO_SHIFT 48
+#define INO_ID_MASK ((UINT64_C(1) << INO_SHIFT) - 1)
+
+static inline uint64_t ino_make(nk kind, int64_t id)
+{
+    return kind == NK_ROOT ? VFS_ROOT_INO : ((uint64_t)kind << INO_SHIFT) | ((uint64_t)id & INO_ID_MASK);
+}
+static inline nk ino_kind(uint64_t ino)
+{
+    return ino == VFS_ROOT_INO ? NK_ROOT : (nk)(ino >> INO_SHIFT);
+}
+static inline int64_t ino_id(uint64_t ino)
+{
+    return ino == VFS_ROOT_INO ? 0 : (int64_t)(ino & INO_ID_MASK);
+}
+
+/* An entity directory being removed by `rm -r` (see ops.c): unlinks below it are
+ * deferred to the rmdir of the directory itself, which deletes everything at once. */
+typedef struct removal {
+    nk kind;              /* NK_PROJECT, NK_EXPERIMENT or NK_ITERATION */
+    int64_t id;
+    double expires;       /* monotonic seconds */
+} removal;
+
+#define VFS_MAX_REMOVALS 64
+#define VFS_MAX_PENDING 256
+
+/* A created file with no row yet: params/<key> or metrics/<key> before the first value. */
+typedef struct pending {
+    int64_t id;           /* the NK_PENDING inode id */
+    nk kind;              /* NK_I_PARAM or NK_I_METRIC */
+    int64_t iteration_id;
+    char name[DD_NAME_MAX + 1];
+    int refs;             /* open handles */
+} pending;
+
+struct vfs {
+    dd_store *st;
+    vfs_options opts;
+    uid_t uid;
+    gid_t gid;
+    pthread_mutex_t mu;   /* guards removals and pending */
+    removal removals[VFS_MAX_REMOVALS];
+    pending pendings[VFS_MAX_PENDING];
+    int64_t next_pending;
+};
+
+/* How an open file behaves. */
+typedef enum file_mode {
+    FM_SNAPSHOT,   /* read-only: content rendered at open */
+    FM_VALUE,      /* one value: writes collect into `wbuf`, committed as the new value */
+    FM_METRIC,     /* append-only metric log: complete lines committed at each write */
+    FM_CLONE,      /* iterations/new: the open created an iteration; reads give its id */
+    FM_PARAMS_YAML /* params.yaml: the whole file replaces the parameters it names */
+} file_mode;
+
+struct vfs_file {
+    uint64_t ino;
+    nk kind;
+    int64_t id;            /* row id (for NK_PENDING, the pending slot's inode id) */
+    file_mode mode;
+    bool writable;
+    bool dirty;            /* wbuf holds data not yet committed */
+    dd_buf content;        /* FM_SNAPSHOT / FM_CLONE: what reads return */
+    dd_buf wbuf;           /* FM_VALUE / FM_PARAMS_YAML: the new value; FM_METRIC: partial line */
+    /* metric reads stream from the store in slices */
+    int64_t iteration_id;
+    char key[DD_NAME_MAX + 1];
+    off_t read_off;        /* offset the slice in `content` starts at */
+    bool read_resume;
+    int64_t resume_step, resume_id;
+    bool read_eof;
+};
+
+/* nodes.c */
+int node_attr(vfs *v, uint64_t ino, vfs_entry *out);
+int node_render(vfs *v, nk kind, int64_t id, dd_buf *out);
+/* The iteration a node under an iteration belongs to, or 0. */
+int64_t node_iteration(vfs *v, nk kind, int64_t id);
+int vfs_fail(dd_code code, const dd_err *err, const char *op);
+bool iteration_ended(vfs *v, int64_t iteration_id);
+
+/* ops.c */
+bool removal_covers(vfs *v, nk kind, int64_t id);
+pending *pending_get(vfs *v, int64_t id);
+
+#endif

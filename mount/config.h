@@ -1,0 +1,119 @@
+/*
+ * config.h - the `deardiary` command's configuration: one dd_config built from, lowest
+ * precedence first, built-in defaults, a YAML file, DEARDIARY_* environment variables and
+ * command-line options (docs/CONFIGURATION.md lists every key).
+ *
+ * Keys are dotted paths that mirror the YAML nesting ("artifacts.s3.bucket"). Every key
+ * accepts the same text in every layer and is validated the same way: a file, a variable
+ * and an option can never disagree about what a value means.
+ *
+ * Ownership: a dd_config's strings are heap-allocated and owned by it; release them with
+ * dd_config_free(). After a successful dd_config_load() every string field is non-NULL;
+ * a key that is "not set" holds "" (e.g. s3_bucket), never NULL.
+ *
+ * Errors: functions that can fail return 0 or -1 and, when `errbuf` is not NULL and
+ * `errlen` > 0, write one NUL-terminated line (no trailing newline) into it, truncated to
+ * fit. The message says where the bad value came from:
+ *     config.yaml:7: unknown key "artifacts.s3.buckett"
+ *     config.yaml:9: mount.threads: must be between 1 and 1024, got 0
+ *     environment variable DEARDIARY_MOUNT_THREADS: expected a decimal integer, got "ten"
+ *     artifacts.backend: expected one of inline, filesystem, s3; got "gcs"
+ *
+ * Threads: no globals, no locks; a dd_config may be read by many threads once loaded.
+ * dd_config_load() reads the current directory (to make artifacts.filesystem.root
+ * absolute) but never the process environment: the caller passes `envp`.
+ */
+#ifndef DD_CONFIG_H
+#define DD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dd_config {
+    /* Each field's comment is its key; docs/CONFIGURATION.md gives limits and variables. */
+    char *db_file;                  /* database                                   */
+    int busy_timeout_ms;            /* busy_timeout_ms, >= 1                      */
+    char *log_level;                /* log_level: "error", "warn", "info", "debug" */
+
+    char *artifact_backend;         /* artifacts.backend: "inline", "filesystem", "s3" */
+    char *artifact_fs_root;         /* artifacts.filesystem.root, absolute once loaded */
+
+    char *s3_endpoint;              /* artifacts.s3.endpoint                      */
+    char *s3_bucket;                /* artifacts.s3.bucket                        */
+    char *s3_region;                /* artifacts.s3.region                        */
+    char *s3_access_key;            /* artifacts.s3.access_key                    */
+    char *s3_secret_key;            /* artifacts.s3.secret_key, printed as "***"  */
+    int64_t s3_multipart_threshold; /* artifacts.s3.multipart_threshold, bytes    */
+    int64_t s3_part_size;           /* artifacts.s3.part_size, bytes              */
+
+    int mount_threads;              /* mount.threads, >= 1                        */
+    bool mount_foreground;          /* mount.foreground                           */
+    char *mount_options;            /* mount.options: extra "-o" options          */
+} dd_config;
+
+/*
+ * Fill `cfg` with the built-in defaults, overwriting every field without freeing it (so
+ * `cfg` may be uninitialized; to reset a loaded config, dd_config_free() it first).
+ * artifacts.filesystem.root becomes "<cwd>/deardiary_artifacts".
+ *
+ * Cannot report errors: if memory runs out a string field may be left NULL, and if the
+ * current directory is unknown the root stays relative. dd_config_load() performs the
+ * same step and reports both, so prefer it when errors matter.
+ */
+void dd_config_defaults(dd_config *cfg);
+
+/*
+ * Build a complete configuration in `cfg` (which may be uninitialized): the defaults,
+ * then the YAML file `file`, then the DEARDIARY_* variables found in `envp`.
+ *
+ * `file` NULL means: the file named by DEARDIARY_CONFIG in `envp` if it is set and not
+ * empty, else no file. A file named either way must exist. An empty file is valid.
+ * `envp` is a NULL-terminated array of "NAME=value" strings (e.g. environ), or NULL for
+ * an empty environment; when a name appears twice the first one counts, as with getenv().
+ * DEARDIARY_* names that are not configuration variables are ignored.
+ *
+ * Returns 0 on success. Returns -1, with the message in `errbuf`, when the file cannot be
+ * read, is not valid YAML, has an unknown or duplicate key or a value of the wrong type
+ * or out of range (the message gives "file:line:" with 1-based lines), when a variable
+ * holds a bad value (the message names the variable), or when memory runs out. On
+ * failure `cfg` is left with every string NULL: dd_config_free() is allowed, not needed.
+ */
+int dd_config_load(dd_config *cfg, const char *file, char *const *envp,
+                   char *errbuf, size_t errlen);
+
+/*
+ * Set the key `key` (a dotted path, e.g. "artifacts.backend") of a loaded `cfg` from the
+ * text `value`, e.g. from a command-line option, validating it exactly as a file or
+ * environment value. A relative artifacts.filesystem.root is made absolute against the
+ * current directory.
+ *
+ * Returns 0, or -1 with the message in `errbuf` (an unknown key, a bad value, out of
+ * memory); on failure `cfg` is unchanged.
+ */
+int dd_config_set(dd_config *cfg, const char *key, const char *value,
+                  char *errbuf, size_t errlen);
+
+/*
+ * Write the effective configuration to `out` as YAML in the file layout, every key
+ * present, so the output can be loaded back. A non-empty secret key is shown as "***".
+ * Output errors are left for the caller to find with ferror(out).
+ */
+void dd_config_print(const dd_config *cfg, FILE *out);
+
+/*
+ * Free the strings of `cfg` and set them to NULL. Safe on a config that is zeroed,
+ * already freed or left by a failed dd_config_load(). Does not free `cfg` itself.
+ */
+void dd_config_free(dd_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,192 @@
+/*
+ * mount_cmd.c - `deardiary mount [DB] MOUNTPOINT`: checks the database, recovers a stale
+ * mountpoint left by a killed daemon, mounts, and runs the multithreaded FUSE loop until
+ * `fusermount3 -u` (or a signal) ends it.
+ *
+ * The store is opened once before daemonizing, so a bad database is reported on the
+ * terminal, then closed and opened again in the daemon: SQLite connections (and their
+ * POSIX locks) must not cross a fork.
+ */
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "fuse_ll.h"
+#include "vfs.h"
+
+typedef struct mount_args {
+    const char *db;
+    const char *mountpoint;
+    bool foreground;
+    bool debug;
+    int threads;
+    char options[1024];    /* comma-separated -o options */
+} mount_args;
+
+static void mount_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: deardiary mount [DB] MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]] [-t N]\n"
+            "\n"
+            "Mounts the registry in DB (default: the configured db_file, created when absent).\n"
+            "  -f          stay in the foreground\n"
+            "  -d          debug: foreground, and print every FUSE request\n"
+            "  -o OPTS     FUSE mount options (allow_other, default_permissions, ...)\n"
+            "  -t N        worker threads (default: mount.threads, 10)\n"
+            "Unmount with: fusermount3 -u MOUNTPOINT\n");
+}
+
+static int parse_mount_args(int argc, char **argv, const dd_config *cfg, mount_args *a)
+{
+    const char *pos[2] = {NULL, NULL};
+    int npos = 0;
+    memset(a, 0, sizeof *a);
+    a->threads = (int)cfg->mount_threads;
+    a->foreground = cfg->mount_foreground;
+    snprintf(a->options, sizeof a->options, "%s", cfg->mount_options ? cfg->mount_options : "");
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0)
+            return 1;
+        if (strcmp(s, "-f") == 0)
+            a->foreground = true;
+        else if (strcmp(s, "-d") == 0)
+            a->foreground = a->debug = true;
+        else if ((strcmp(s, "-o") == 0 || strcmp(s, "-t") == 0) && i + 1 < argc) {
+            const char *val = argv[++i];
+            if (s[1] == 't') {
+                a->threads = atoi(val);
+                if (a->threads < 1) {
+                    fprintf(stderr, "deardiary mount: -t wants a positive thread count\n");
+                    return -1;
+                }
+            } else {
+                size_t len = strlen(a->options);
+                snprintf(a->options + len, sizeof a->options - len, "%s%s", len ? "," : "", val);
+            }
+        } else if (s[0] == '-') {
+            fprintf(stderr, "deardiary mount: unknown option %s\n", s);
+            return -1;
+        } else if (npos < 2) {
+            pos[npos++] = s;
+        } else {
+            fprintf(stderr, "deardiary mount: too many arguments\n");
+            return -1;
+        }
+    }
+    if (npos == 0) {
+        fprintf(stderr, "deardiary mount: no mountpoint given\n");
+        return -1;
+    }
+    a->mountpoint = pos[npos - 1];
+    a->db = npos == 2 ? pos[0] : cfg->db_file;
+    return 0;
+}
+
+/* A daemon killed without unmounting leaves "Transport endpoint is not connected";
+ * detach that dead mount so this one can take its place. */
+static int recover_mountpoint(const char *mountpoint)
+{
+    struct stat st;
+    if (stat(mountpoint, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "deardiary mount: %s is not a directory\n", mountpoint);
+            return -1;
+        }
+        return 0;
+    }
+    if (errno != ENOTCONN) {
+        fprintf(stderr, "deardiary mount: %s: %s\n", mountpoint, strerror(errno));
+        return -1;
+    }
+    fprintf(stderr, "deardiary mount: %s is a dead mount; unmounting it first\n", mountpoint);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("fusermount3", "fusermount3", "-u", "-z", mountpoint, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0 || stat(mountpoint, &st) != 0) {
+        fprintf(stderr, "deardiary mount: could not recover %s; run fusermount3 -u %s\n",
+                mountpoint, mountpoint);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_session(const mount_args *a, const dd_config *cfg)
+{
+    char fsname[600];
+    snprintf(fsname, sizeof fsname, "-ofsname=deardiary:%s,subtype=deardiary%s%s", a->db,
+             a->options[0] ? "," : "", a->options);
+    char *argv[] = {"deardiary", fsname, a->debug ? "-d" : NULL, NULL};
+    struct fuse_args args = FUSE_ARGS_INIT(a->debug ? 3 : 2, argv);
+    struct fuse_session *se = NULL;
+    dd_store *st = NULL;
+    vfs *v = NULL;
+    int rc = 1;
+    if (fuse_daemonize(a->foreground) != 0)
+        goto out;
+    if (dd_cmd_open_store(cfg, a->db, &st) != 0)
+        goto out;
+    if (!(v = vfs_new(st, NULL)))
+        goto out;
+    se = fuse_session_new(&args, dd_fuse_ops(), sizeof *dd_fuse_ops(), v);
+    if (!se)
+        goto out;
+    if (fuse_set_signal_handlers(se) != 0)
+        goto out;
+    if (fuse_session_mount(se, a->mountpoint) != 0)
+        goto out_signals;
+    struct fuse_loop_config *lc = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(lc, (unsigned)a->threads);
+    rc = fuse_session_loop_mt(se, lc) == 0 ? 0 : 1;
+    fuse_loop_cfg_destroy(lc);
+    fuse_session_unmount(se);
+out_signals:
+    fuse_remove_signal_handlers(se);
+out:
+    if (se)
+        fuse_session_destroy(se);
+    vfs_free(v);
+    dd_store_close(st);
+    fuse_opt_free_args(&args);
+    return rc;
+}
+
+int dd_cmd_mount(const char *config_file, int argc, char **argv)
+{
+    dd_config cfg;
+    if (dd_cmd_load_config(&cfg, config_file) != 0)
+        return 1;
+    mount_args a;
+    int prc = parse_mount_args(argc, argv, &cfg, &a);
+    if (prc != 0) {
+        mount_usage(prc > 0 ? stdout : stderr);
+        dd_config_free(&cfg);
+        return prc > 0 ? 0 : 2;
+    }
+    /* report a bad database here, on the terminal, before becoming a daemon */
+    dd_store *st = NULL;
+    int rc = dd_cmd_open_store(&cfg, a.db, &st);
+    dd_store_close(st);
+    if (rc == 0)
+        rc = recover_mountpoint(a.mountpoint);
+    if (rc == 0) {
+        openlog("deardiary", LOG_PID | (a.foreground ? LOG_PERROR : 0), LOG_DAEMON);
+        rc = run_session(&a, &cfg);
+        closelog();
+    }
+    dd_config_free(&cfg);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install what DearDiary FS needs to build and test, from Debian packages only, when it
+# is missing. Safe to run again: it does nothing on a machine that has everything.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libfuse3-dev fuse3
+  libsqlite3-dev sqlite3
+  libcurl4-openssl-dev libssl-dev
+  libyaml-dev libjansson-dev libcrypt-dev
+  python3 python3-pytest
+  rsync tar findutils grep coreutils
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -e /dev/fuse ]; then
+  echo "setup: /dev/fuse is missing; FUSE mounts will not work on this machine" >&2
+  exit 1
+fi
