@@ -99,9 +99,12 @@ CREATE TABLE metric (
 CREATE INDEX metric_by_series ON metric(iteration_id, key, step, id);
 
 -- One row per (iteration, key): the latest point (greatest step, last written on ties),
--- the next default step and the point count, so listings and metrics.json never scan
--- metric history. Maintained by the store in the same transaction as the points.
+-- the next default step, the point count and the length of the series' text form (so a
+-- metric file's size is known without reading it), so listings and metrics.json never
+-- scan metric history. Maintained by the store in the same transaction as the points.
+-- Its id is the series' stable identity (the filesystem's inode for metrics/<key>).
 CREATE TABLE metric_latest (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     iteration_id  INTEGER NOT NULL REFERENCES iteration(id),
     key           TEXT NOT NULL CHECK (key <> ''),
     value         REAL NOT NULL,
@@ -109,8 +112,9 @@ CREATE TABLE metric_latest (
     recorded_at   TEXT NOT NULL,
     max_step      INTEGER NOT NULL,
     point_count   INTEGER NOT NULL,
-    PRIMARY KEY (iteration_id, key)
-) WITHOUT ROWID;
+    text_bytes    INTEGER NOT NULL,
+    UNIQUE (iteration_id, key)
+);
 
 CREATE TABLE resource (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
