@@ -293,8 +293,10 @@ static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     if (code != DD_OK)
         return vfs_fail(code, &err, "getattr");
     entity_facts f = {0};
-    if (iteration) {
-        int rc = entity_load(v, NK_ITERATION, iteration, &f);
+    nk owner = iteration ? NK_ITERATION : kind == NK_P_TAG ? NK_PROJECT
+             : kind == NK_E_TAG ? NK_EXPERIMENT : NK_NONE;
+    if (owner != NK_NONE) {
+        int rc = entity_load(v, owner, iteration ? iteration : entity, &f);
         if (rc)
             return rc;
     }
@@ -545,6 +547,8 @@ int node_render(vfs *v, nk kind, int64_t id, dd_buf *out)
         dd_experiment_clear(&e);
         break;
     }
+    case NK_P_TAG: case NK_E_TAG: case NK_I_TAG:
+        return 0;   /* a tag is its name: the file is empty */
     case NK_I_PARAMS_YAML: return render_params_yaml(v, id, out);
     case NK_I_METRICS_JSON: return render_metrics_json(v, id, out);
     case NK_I_PARAM: {

@@ -45,7 +45,7 @@ static void mount_usage(FILE *out)
             "Unmount with: fusermount3 -u MOUNTPOINT\n");
 }
 
-static int parse_mount_args(int argc, char **argv, const dd_config *cfg, mount_args *a)
+static int parse_mount_args(int argc, char **argv, dd_config *cfg, mount_args *a)
 {
     const char *pos[2] = {NULL, NULL};
     int npos = 0;
@@ -64,11 +64,13 @@ static int parse_mount_args(int argc, char **argv, const dd_config *cfg, mount_a
         else if ((strcmp(s, "-o") == 0 || strcmp(s, "-t") == 0) && i + 1 < argc) {
             const char *val = argv[++i];
             if (s[1] == 't') {
-                a->threads = atoi(val);
-                if (a->threads < 1) {
-                    fprintf(stderr, "deardiary mount: -t wants a positive thread count\n");
+                char msg[256];
+                /* the same checks as mount.threads in a config file */
+                if (dd_config_set(cfg, "mount.threads", val, msg, sizeof msg) != 0) {
+                    fprintf(stderr, "deardiary mount: -t: %s\n", msg);
                     return -1;
                 }
+                a->threads = cfg->mount_threads;
             } else {
                 size_t len = strlen(a->options);
                 snprintf(a->options + len, sizeof a->options - len, "%s%s", len ? "," : "", val);
