@@ -485,12 +485,25 @@ static dd_code seed_default_user(dd_conn *c, dd_err *err)
     return code;
 }
 
+/* WAL is a property of the database file: set once, kept by every later open. Switching
+ * needs a write lock and SQLite does not run the busy handler for it, so wait here, up to
+ * the busy timeout, for a writer (another process opening the same new file) to finish. */
+static dd_code enable_wal(dd_conn *c, dd_err *err)
+{
+    int waited_ms = 0, rc;
+    while ((rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL)) != SQLITE_OK &&
+           (rc & 0xff) == SQLITE_BUSY && waited_ms < c->st->busy_timeout_ms) {
+        sqlite3_sleep(10);
+        waited_ms += 10;
+    }
+    return rc == SQLITE_OK ? DD_OK : db_error(c, rc, "opening the database", err);
+}
+
 static dd_code migrate(dd_conn *c, dd_err *err)
 {
-    /* WAL is a property of the database file: set once, kept by every later open. */
-    int rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        return db_error(c, rc, "opening the database", err);
+    dd_code wal = enable_wal(c, err);
+    if (wal != DD_OK)
+        return wal;
     dd_code code = migrations_table(c, err);
     int64_t have = 0;
     if (code == DD_OK)
@@ -593,6 +606,10 @@ dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err)
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_int(c, out, err, "data_version", "PRAGMA data_version", NULL);
+    /* data_version moves only for other connections' commits; add this connection's own
+     * changes so that every commit moves the number */
+    if (code == DD_OK)
+        *out += (int64_t)sqlite3_total_changes64(c->db);
     return code;
 }
 

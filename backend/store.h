@@ -143,8 +143,8 @@ const char *dd_store_path(const dd_store *st);
 int dd_schema_version_known(void);
 dd_code dd_schema_version(dd_store *st, int *out, dd_err *err);
 
-/* A number that changes whenever any connection (this process or another) commits to
- * the database. Cheap; used to invalidate caches. */
+/* A number that changes whenever any connection (this thread's, another thread's or
+ * another process's) commits to the database. Cheap; used to invalidate caches. */
 dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err);
 
 /* Run PRAGMA integrity_check; DD_IO with the first problem in the message if not "ok". */
@@ -378,7 +378,8 @@ typedef struct dd_metric_point {
     double value;                   /* finite; NaN and +-inf are DD_INVALID */
     bool has_step;                  /* false: max(step)+1 for the series, 0 first */
     int64_t step;
-    char recorded_at[DD_TS_LEN];    /* "" means now */
+    char recorded_at[DD_TS_LEN];    /* "" means now; anything dd_time_parse accepts that
+                                       fits (the canonical form does) */
 } dd_metric_point;
 
 /* Append points to the series (iteration, key) in one transaction, in array order (so

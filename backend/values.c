@@ -64,21 +64,27 @@ dd_code dd_name_check(const char *name, const char *what, dd_err *err)
 
 /* ---------------------------------------------------------------- time */
 
-static void format_ts(time_t secs, int ms, char out[DD_TS_LEN])
+/* false when the instant falls outside years 0000..9999 (no canonical form). */
+static bool format_ts(time_t secs, int ms, char out[DD_TS_LEN])
 {
     struct tm tm;
-    gmtime_r(&secs, &tm);
-    /* strftime bounds every field; years past 9999 cannot occur (callers check ranges) */
-    char date[20];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, DD_TS_LEN, "%.19s.%03dZ", date, ms < 0 ? 0 : ms % 1000);
+    if (!gmtime_r(&secs, &tm) || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
+        return false;
+    /* every field is reduced to its range so the output length is known to the compiler */
+    snprintf(out, DD_TS_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
+             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
+             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
+             (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
+             (unsigned)(ms < 0 ? 0 : ms) % 1000u);
+    return true;
 }
 
 void dd_now(char out[DD_TS_LEN])
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    format_ts(ts.tv_sec, (int)(ts.tv_nsec / 1000000), out);
+    if (!format_ts(ts.tv_sec, (int)(ts.tv_nsec / 1000000), out))
+        snprintf(out, DD_TS_LEN, "9999-12-31T23:59:59.999Z");   /* a clock past 9999 */
 }
 
 /* Read exactly `n` digits into *out. */
@@ -95,20 +101,41 @@ static bool take_digits(const char **p, int n, int *out)
     return true;
 }
 
+/* Unix seconds with an optional fraction ("1700000000.5"); the fraction is read as
+ * digits, not through a double, so ".123" is exactly 123 ms. */
 static bool parse_epoch(const char *text, char out[DD_TS_LEN])
 {
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (end == text || *end || errno || !isfinite(v) || v < 0 || v > 253402300799.0)
+    const char *p = text;
+    long long secs = 0;
+    int digits = 0, ms = 0;
+    while (isdigit((unsigned char)*p) && digits < 12) {
+        secs = secs * 10 + (*p++ - '0');
+        digits++;
+    }
+    if (digits == 0)
         return false;
-    for (const char *p = text; *p; p++)
-        if (!isdigit((unsigned char)*p) && *p != '.')
+    if (*p == '.') {
+        p++;
+        int frac = 0;
+        while (isdigit((unsigned char)*p)) {
+            if (frac < 3)
+                ms = ms * 10 + (*p - '0');
+            frac++;
+            p++;
+        }
+        if (frac == 0)
             return false;
-    time_t secs = (time_t)v;
-    int ms = (int)((v - (double)secs) * 1000.0 + 1e-6);
-    format_ts(secs, ms > 999 ? 999 : ms, out);
-    return true;
+        for (; frac < 3; frac++)
+            ms *= 10;
+    }
+    return *p == 0 && format_ts((time_t)secs, ms, out);
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
 }
 
 static bool parse_zone(const char *p, long *offset_s)
@@ -158,19 +185,17 @@ dd_code dd_time_parse(const char *text, char out[DD_TS_LEN], dd_err *err)
     }
     long offset = 0;
     ok = ok && parse_zone(p, &offset);
-    ok = ok && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && s <= 60;
+    ok = ok && mo >= 1 && mo <= 12 && d >= 1 && d <= days_in_month(y, mo) && h <= 23 &&
+         mi <= 59 && s <= 60;
     if (!ok)
         return dd_fail(err, DD_INVALID,
                        "\"%.64s\" is not a timestamp (want 2026-11-23T12:00:00.000Z or Unix"
                        " seconds)", text);
     struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
                     .tm_hour = h, .tm_min = mi, .tm_sec = s};
-    time_t secs = timegm(&tm);
-    struct tm back;
-    gmtime_r(&secs, &back);
-    if (s < 60 && back.tm_mday != d)   /* 2026-02-30 normalises to March: refuse */
-        return dd_fail(err, DD_INVALID, "\"%.64s\" is not a valid date", text);
-    format_ts(secs - offset, ms, out);
+    time_t secs = timegm(&tm);      /* a leap second (:60) rolls into the next minute */
+    if (!format_ts(secs - offset, ms, out))
+        return dd_fail(err, DD_INVALID, "\"%.64s\" falls outside years 0000-9999", text);
     return DD_OK;
 }
 

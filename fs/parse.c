@@ -176,20 +176,49 @@ static int two(const char *s)
     return (s[0] - '0') * 10 + (s[1] - '0');
 }
 
-/* True when s[0..l) is already canonical ("2026-11-23T12:00:00.000Z", a valid date, no
- * leap second): dd_time_parse would give it back unchanged. */
-static bool canonical_ts(const char *s, size_t l)
+/* The UTC forms of dd_time_parse without its cost (timegm, strftime): "YYYY-MM-DD",
+ * 'T' or ' ', "HH:MM:SS", optionally '.' and 1+ digits (the first 3 are kept), optionally
+ * 'Z'; a valid date, year 1000 or later, no leap second. Writes what dd_time_parse would
+ * and returns true; false sends the text to dd_time_parse. */
+static bool fast_ts(const char *s, size_t l, char out[DD_TS_LEN])
 {
-    static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
-    if (l != DD_TS_LEN - 1)
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    if (l < 19)
         return false;
-    for (size_t i = 0; i < l; i++) {
-        if (shape[i] == 'd' ? !is_digit(s[i]) : s[i] != shape[i])
+    for (size_t i = 0; i < 19; i++) {
+        bool ok = shape[i] == 'd' ? is_digit(s[i])
+                  : i == 10       ? s[i] == 'T' || s[i] == ' '
+                                  : s[i] == shape[i];
+        if (!ok)
             return false;
     }
     int y = two(s) * 100 + two(s + 2), mo = two(s + 5), d = two(s + 8);
-    return y >= 1000 && mo >= 1 && mo <= 12 && d >= 1 && d <= days_in_month(y, mo) &&
-           two(s + 11) <= 23 && two(s + 14) <= 59 && two(s + 17) <= 59;
+    if (y < 1000 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
+        two(s + 11) > 23 || two(s + 14) > 59 || two(s + 17) > 59)
+        return false;
+    char ms[3] = {'0', '0', '0'};
+    size_t i = 19;
+    if (i < l && s[i] == '.') {
+        size_t digits = 0;
+        for (i++; i < l && is_digit(s[i]); i++, digits++) {
+            if (digits < 3)
+                ms[digits] = s[i];
+        }
+        if (!digits)
+            return false;
+    }
+    if (i < l && s[i] == 'Z')
+        i++;
+    if (i != l)
+        return false;
+    memcpy(out, s, 10);
+    out[10] = 'T';
+    memcpy(out + 11, s + 11, 8);
+    out[19] = '.';
+    memcpy(out + 20, ms, 3);
+    out[23] = 'Z';
+    out[24] = 0;
+    return true;
 }
 
 /* The last timestamp text seen and its normal form: batches often repeat one. */
@@ -201,11 +230,8 @@ typedef struct ts_cache {
 
 static bool parse_ts(ts_cache *tc, const char *s, size_t l, char out[DD_TS_LEN])
 {
-    if (canonical_ts(s, l)) {
-        memcpy(out, s, l);
-        out[l] = 0;
+    if (fast_ts(s, l, out))
         return true;
-    }
     if (tc->len == l && memcmp(tc->text, s, l) == 0) {
         memcpy(out, tc->norm, DD_TS_LEN);
         return true;

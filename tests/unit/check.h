@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "store.h"
+
 static int check_passed, check_failed;
 
 #define CHECK(expr) do {                                                          \
@@ -21,12 +23,14 @@ static int check_passed, check_failed;
     } while (0)
 
 /* A dd_code comparison that also prints the store's message on failure. */
+static inline const char *check_err_msg(const dd_err *e) { return e ? e->msg : ""; }
+
 #define CHECK_CODE(call, want, errp) do {                                         \
         dd_code got_ = (call);                                                    \
         if (got_ == (want)) check_passed++;                                       \
         else { check_failed++;                                                    \
                fprintf(stderr, "%s:%d: %s returned %s (%s), wanted %s\n", __FILE__, __LINE__, \
-                       #call, dd_code_name(got_), (errp) ? (errp)->msg : "",       \
+                       #call, dd_code_name(got_), check_err_msg(errp),             \
                        dd_code_name(want)); } \
     } while (0)
 
@@ -47,11 +51,13 @@ static inline int check_done(void)
 /* A fresh path for a test database: $DD_TEST_TMP/<name>.db, with older files removed. */
 static inline void check_db_path(char *out, size_t len, const char *name)
 {
+    if (len > 4096)
+        len = 4096;
     const char *dir = getenv("DD_TEST_TMP");
     if (!dir) dir = "/tmp";
     mkdir(dir, 0755);
     snprintf(out, len, "%s/%s.db", dir, name);
-    char extra[4096];
+    char extra[4096 + 8];
     unlink(out);
     snprintf(extra, sizeof extra, "%s-wal", out); unlink(extra);
     snprintf(extra, sizeof extra, "%s-shm", out); unlink(extra);

@@ -1,0 +1,859 @@
+/*
+ * test_store_basics.c - the store's foundations: opening and migrating a database,
+ * refusing newer or corrupted ones, the seeded `default` user, users and permissions,
+ * and the plain values (names, timestamps, enums) every other entity relies on.
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "check.h"
+#include "store.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Run one SQL statement directly on the file (no store involved); 0 on success. */
+static int raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* One integer from a query run directly on the file; -1 on any failure. */
+static int64_t raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int64_t v = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+/* One text value from a query run directly on the file, copied into out ("" on failure). */
+static void raw_text(const char *path, const char *sql, char *out, size_t len)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    out[0] = 0;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+        snprintf(out, len, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t n = fwrite(data, 1, len, f);
+    return fclose(f) == 0 && n == len ? 0 : -1;
+}
+
+typedef struct user_rows {
+    int count;
+    int defaults;           /* rows named "default" */
+    int64_t seen[16];
+} user_rows;
+
+static int collect_users(void *ctx, const dd_user *u)
+{
+    user_rows *r = ctx;
+    if (r->count < 16)
+        r->seen[r->count] = u->id;
+    r->count++;
+    if (u->username && strcmp(u->username, DD_DEFAULT_USERNAME) == 0)
+        r->defaults++;
+    return 0;
+}
+
+static int stop_after_one(void *ctx, const dd_user *u)
+{
+    (void)u;
+    (*(int *)ctx)++;
+    return 1;
+}
+
+typedef struct perm_rows {
+    int count;
+    dd_user_permission rows[16];
+} perm_rows;
+
+static int collect_perms(void *ctx, const dd_user_permission *p)
+{
+    perm_rows *r = ctx;
+    if (r->count < 16)
+        r->rows[r->count] = *p;
+    r->count++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- open & migrate */
+
+static void test_open_and_migrate(void)
+{
+    char path[1024];
+    check_db_path(path, sizeof path, "basics_open");
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_store *st = NULL;
+
+    CHECK(dd_schema_version_known() >= 1);
+    CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK_STR(dd_store_path(st), path);
+    int v = -1;
+    CHECK_CODE(dd_schema_version(st, &v, err), DD_OK, err);
+    CHECK(v == dd_schema_version_known());
+    CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
+    /* The data version changes with every commit, this thread's own included. */
+    int64_t dv1 = -1, dv2 = -1, dv3 = -1;
+    CHECK_CODE(dd_store_data_version(st, &dv1, err), DD_OK, err);
+    CHECK_CODE(dd_store_data_version(st, &dv2, err), DD_OK, err);
+    CHECK(dv1 == dv2);   /* no commit in between */
+    int64_t pid = 0;
+    CHECK_CODE(dd_project_create(st, 0, "dv-probe", &pid, err), DD_OK, err);
+    CHECK_CODE(dd_store_data_version(st, &dv3, err), DD_OK, err);
+    if (dv3 == dv2)
+        fprintf(stderr, "dd_store_data_version: %lld before and after this thread's own commit\n",
+                (long long)dv2);
+    CHECK(dv3 != dv2);
+    /* ... and another connection's commit (a second store on the same file). */
+    dd_store *other = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &other, err), DD_OK, err);
+    if (other) {
+        int64_t dv4 = -1;
+        CHECK_CODE(dd_project_create(other, 0, "dv-probe-2", &pid, err), DD_OK, err);
+        CHECK_CODE(dd_store_data_version(st, &dv4, err), DD_OK, err);
+        CHECK(dv4 != dv3);
+        dd_store_close(other);
+    }
+    CHECK_CODE(dd_project_delete(st, pid, false, err), DD_OK, err);
+    CHECK_CODE(dd_project_find(st, "dv-probe", &pid, err), DD_OK, err);
+    CHECK_CODE(dd_project_delete(st, pid, false, err), DD_OK, err);
+    dd_store_close(st);
+    st = NULL;
+
+    /* What the first open recorded. */
+    int64_t applied = raw_int(path, "SELECT COUNT(*) FROM schema_migrations");
+    int64_t max_applied = raw_int(path, "SELECT MAX(version) FROM schema_migrations");
+    char applied_at[64];
+    raw_text(path, "SELECT group_concat(applied_at, ',') FROM"
+                   " (SELECT applied_at FROM schema_migrations ORDER BY version)",
+             applied_at, sizeof applied_at);
+    CHECK(applied >= 1);
+    CHECK(max_applied == dd_schema_version_known());
+    CHECK(applied_at[0] != 0);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM user WHERE username = 'default'") == 1);
+
+    /* Reopening applies nothing new and seeds no second default user. */
+    CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
+    if (st) {
+        v = -1;
+        CHECK_CODE(dd_schema_version(st, &v, err), DD_OK, err);
+        CHECK(v == dd_schema_version_known());
+        user_rows ur = {0};
+        CHECK_CODE(dd_user_list(st, collect_users, &ur, err), DD_OK, err);
+        CHECK(ur.count == 1);
+        CHECK(ur.defaults == 1);
+        /* A callback returning non-zero stops the listing and the call still succeeds. */
+        int calls = 0;
+        CHECK_CODE(dd_user_list(st, stop_after_one, &calls, err), DD_OK, err);
+        CHECK(calls == 1);
+        dd_store_close(st);
+        st = NULL;
+    }
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM schema_migrations") == applied);
+    char applied_at2[64];
+    raw_text(path, "SELECT group_concat(applied_at, ',') FROM"
+                   " (SELECT applied_at FROM schema_migrations ORDER BY version)",
+             applied_at2, sizeof applied_at2);
+    CHECK_STR(applied_at2, applied_at);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM user WHERE username = 'default'") == 1);
+
+    /* A read-only open of the same file works and reports the same version. */
+    dd_store_options ro = {.read_only = true};
+    CHECK_CODE(dd_store_open(path, &ro, &st, err), DD_OK, err);
+    if (st) {
+        v = -1;
+        CHECK_CODE(dd_schema_version(st, &v, err), DD_OK, err);
+        CHECK(v == dd_schema_version_known());
+        /* A read-only store refuses writes. */
+        CHECK(dd_project_create(st, 0, "nope", &pid, err) != DD_OK);
+        dd_store_close(st);
+        st = NULL;
+    }
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM project") == 0);   /* both probes deleted */
+
+    /* No path: refused, no store. */
+    static int not_a_store;
+    st = (dd_store *)(void *)&not_a_store;   /* non-NULL: the call must reset it */
+    CHECK_CODE(dd_store_open("", NULL, &st, err), DD_INVALID, err);
+    CHECK(st == NULL);
+    dd_store_close(NULL);   /* accepted */
+}
+
+static void test_newer_schema_refused(void)
+{
+    char path[1024];
+    check_db_path(path, sizeof path, "basics_newer");
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
+    dd_store_close(st);
+    st = NULL;
+    CHECK(raw_exec(path, "INSERT INTO schema_migrations(version, name, applied_at)"
+                         " VALUES (999, 'from_the_future', '2099-01-01T00:00:00.000Z')") ==
+          SQLITE_OK);
+
+    memset(err, 0, sizeof *err);
+    CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_INVALID, err);
+    CHECK(st == NULL);
+    CHECK(err->code == DD_INVALID);
+    /* The message names both versions. */
+    char known[32];
+    snprintf(known, sizeof known, "%d", dd_schema_version_known());
+    CHECK(strstr(err->msg, "999") != NULL);
+    CHECK(strstr(err->msg, known) != NULL);
+    dd_store_close(st);
+    st = NULL;
+
+    /* Read-only opens refuse it too. */
+    dd_store_options ro = {.read_only = true};
+    memset(err, 0, sizeof *err);
+    CHECK_CODE(dd_store_open(path, &ro, &st, err), DD_INVALID, err);
+    CHECK(st == NULL);
+    CHECK(strstr(err->msg, "999") != NULL);
+    dd_store_close(st);
+
+    /* Nothing was migrated or written by the refused opens. */
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM schema_migrations WHERE version > 999") == 0);
+    CHECK(raw_int(path, "SELECT MAX(version) FROM schema_migrations") == 999);
+}
+
+static void test_corrupted_file_refused(void)
+{
+    char path[1024];
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_store *st = NULL;
+
+    /* Pure garbage. */
+    check_db_path(path, sizeof path, "basics_garbage");
+    unsigned char junk[8192];
+    uint32_t x = 0x12345678u;
+    for (size_t i = 0; i < sizeof junk; i++) {
+        x = x * 1103515245u + 12345u;
+        junk[i] = (unsigned char)(x >> 16);
+    }
+    CHECK(write_file(path, junk, sizeof junk) == 0);
+    memset(err, 0, sizeof *err);
+    dd_code code = dd_store_open(path, NULL, &st, err);
+    CHECK(code != DD_OK);
+    CHECK(st == NULL);
+    CHECK(err->code == code);
+    CHECK(err->msg[0] != 0);
+    dd_store_close(st);
+    st = NULL;
+
+    /* Text that is not a database. */
+    check_db_path(path, sizeof path, "basics_text");
+    const char *text = "this is not a database, just a text file that happens to be here\n";
+    char big[4096 * 2];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = text[i % strlen(text)];
+    CHECK(write_file(path, big, sizeof big) == 0);
+    memset(err, 0, sizeof *err);
+    code = dd_store_open(path, NULL, &st, err);
+    CHECK(code != DD_OK);
+    CHECK(st == NULL);
+    CHECK(err->msg[0] != 0);
+    dd_store_close(st);
+    st = NULL;
+
+    /* A real database cut short (the schema pages are gone). */
+    check_db_path(path, sizeof path, "basics_truncated");
+    CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
+    if (st) {
+        int64_t pid = 0;
+        CHECK_CODE(dd_project_create(st, 0, "soon-lost", &pid, err), DD_OK, err);
+        dd_store_close(st);
+        st = NULL;
+    }
+    char side[1100];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+    CHECK(truncate(path, 8192) == 0);
+    memset(err, 0, sizeof *err);
+    code = dd_store_open(path, NULL, &st, err);
+    CHECK(code != DD_OK);
+    CHECK(st == NULL);
+    CHECK(err->msg[0] != 0);
+    dd_store_close(st);
+    st = NULL;
+
+    /* A path that cannot be a database file. */
+    code = dd_store_open("/nonexistent-dir-for-deardiary/x.db", NULL, &st, err);
+    CHECK(code != DD_OK && st == NULL);
+    dd_store_close(st);
+    st = NULL;
+    /* A read-only open does not create the file. */
+    check_db_path(path, sizeof path, "basics_ro_absent");
+    dd_store_options ro = {.read_only = true};
+    code = dd_store_open(path, &ro, &st, err);
+    CHECK(code != DD_OK && st == NULL);
+    CHECK(access(path, F_OK) != 0);
+    dd_store_close(st);
+    st = NULL;
+
+    /* A valid SQLite header followed by garbage pages. */
+    check_db_path(path, sizeof path, "basics_badpages");
+    memcpy(junk, "SQLite format 3", 16);
+    CHECK(write_file(path, junk, sizeof junk) == 0);
+    memset(err, 0, sizeof *err);
+    code = dd_store_open(path, NULL, &st, err);
+    CHECK(code != DD_OK);
+    CHECK(st == NULL);
+    dd_store_close(st);
+}
+
+/* ---------------------------------------------------------------- opening while another writes */
+
+static void *commit_later(void *arg)
+{
+    struct timespec pause = {0, 300 * 1000000};
+    nanosleep(&pause, NULL);
+    sqlite3_exec(arg, "COMMIT", NULL, NULL, NULL);
+    return NULL;
+}
+
+/* Another connection (another process, the sqlite3 shell) is in the middle of a write when
+ * the store opens the file for the first time: the store must wait for it (busy timeout),
+ * not fail with "database is locked". Here the writer commits after 300 ms. */
+static void test_open_waits_for_writer(void)
+{
+    char path[1024];
+    check_db_path(path, sizeof path, "basics_open_busy");
+    sqlite3 *raw = NULL;
+    CHECK(sqlite3_open(path, &raw) == SQLITE_OK);
+    CHECK(sqlite3_exec(raw, "CREATE TABLE scratch(x)", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(raw, "BEGIN IMMEDIATE; INSERT INTO scratch VALUES (1)", NULL, NULL,
+                       NULL) == SQLITE_OK);
+    pthread_t th;
+    pthread_create(&th, NULL, commit_later, raw);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_store *st = NULL;
+    dd_store_options opts = {.busy_timeout_ms = 5000};
+    CHECK_CODE(dd_store_open(path, &opts, &st, err), DD_OK, err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    pthread_join(th, NULL);
+    sqlite3_close(raw);
+    if (st) {
+        CHECK(waited >= 0.2);   /* it really waited for the writer */
+        int v = 0;
+        CHECK_CODE(dd_schema_version(st, &v, err), DD_OK, err);
+        CHECK(v == dd_schema_version_known());
+        dd_store_close(st);
+    }
+}
+
+/* ---------------------------------------------------------------- users */
+
+static void test_default_user(dd_store *st)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_user u = {0};
+    CHECK_CODE(dd_user_find(st, DD_DEFAULT_USERNAME, &u, err), DD_OK, err);
+    CHECK_STR(u.username, "default");
+    CHECK(u.is_admin);
+    CHECK(u.id > 0);
+    CHECK(u.password && strcmp(u.password, "default") != 0);   /* a hash, not the password */
+    CHECK(u.password && strncmp(u.password, "$2", 2) == 0);    /* bcrypt */
+    CHECK(strlen(u.created_date) == DD_TS_LEN - 1 && u.created_date[DD_TS_LEN - 2] == 'Z');
+    int64_t default_id = u.id;
+    dd_user_clear(&u);
+    CHECK(u.username == NULL);   /* cleared */
+
+    CHECK_CODE(dd_user_get(st, default_id, &u, err), DD_OK, err);
+    CHECK_STR(u.username, "default");
+    dd_user_clear(&u);
+
+    CHECK_CODE(dd_user_check_password(st, "default", "default", err), DD_OK, err);
+    CHECK_CODE(dd_user_check_password(st, "default", "Default", err), DD_FORBIDDEN, err);
+    CHECK_CODE(dd_user_check_password(st, "default", "", err), DD_FORBIDDEN, err);
+    CHECK(dd_user_check_password(st, "nobody", "default", err) != DD_OK);
+
+    /* The default user can be neither demoted nor deleted ... */
+    CHECK_CODE(dd_user_update(st, default_id, NULL, NULL, NULL, 0, err), DD_FORBIDDEN, err);
+    CHECK_CODE(dd_user_delete(st, default_id, err), DD_FORBIDDEN, err);
+    CHECK_CODE(dd_user_get(st, default_id, &u, err), DD_OK, err);
+    CHECK(u.is_admin);
+    dd_user_clear(&u);
+    /* ... and a refused demotion changes nothing else passed with it. */
+    CHECK_CODE(dd_user_update(st, default_id, "Changed", NULL, NULL, 0, err), DD_FORBIDDEN,
+               err);
+    CHECK_CODE(dd_user_get(st, default_id, &u, err), DD_OK, err);
+    CHECK_STR(u.first_name, "Default User");
+    CHECK(u.is_admin);
+    dd_user_clear(&u);
+    /* A refused demotion also drops a password change passed with it. */
+    CHECK_CODE(dd_user_update(st, default_id, NULL, NULL, "hijack", 0, err), DD_FORBIDDEN, err);
+    CHECK_CODE(dd_user_check_password(st, "default", "default", err), DD_OK, err);
+    CHECK_CODE(dd_user_check_password(st, "default", "hijack", err), DD_FORBIDDEN, err);
+    /* Its password can be changed. */
+    CHECK_CODE(dd_user_update(st, default_id, NULL, NULL, "s3cret", -1, err), DD_OK, err);
+    CHECK_CODE(dd_user_check_password(st, "default", "s3cret", err), DD_OK, err);
+    CHECK_CODE(dd_user_check_password(st, "default", "default", err), DD_FORBIDDEN, err);
+    CHECK_CODE(dd_user_update(st, default_id, NULL, NULL, "default", 1, err), DD_OK, err);
+    CHECK_CODE(dd_user_check_password(st, "default", "default", err), DD_OK, err);
+}
+
+static void test_users(dd_store *st)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    int64_t alice = 0, bob = 0;
+    CHECK_CODE(dd_user_create(st, "Alice", "Liddell", "alice", "wonder", &alice, err), DD_OK,
+               err);
+    CHECK(alice > 0);
+    CHECK_CODE(dd_user_create(st, "Bob", NULL, "bob", "builder", &bob, err), DD_OK, err);
+    CHECK(bob > 0 && bob != alice);
+
+    dd_user u = {0};
+    CHECK_CODE(dd_user_get(st, alice, &u, err), DD_OK, err);
+    CHECK(u.id == alice);
+    CHECK_STR(u.first_name, "Alice");
+    CHECK_STR(u.last_name, "Liddell");
+    CHECK_STR(u.username, "alice");
+    CHECK(!u.is_admin);
+    CHECK(u.password && strcmp(u.password, "wonder") != 0);
+    CHECK(u.created_date[0] != 0);
+    dd_user_clear(&u);
+    CHECK_CODE(dd_user_check_password(st, "alice", "wonder", err), DD_OK, err);
+    CHECK_CODE(dd_user_check_password(st, "alice", "builder", err), DD_FORBIDDEN, err);
+
+    /* Duplicate, empty username, empty password. */
+    int64_t dup = -7;
+    CHECK_CODE(dd_user_create(st, "A", "L", "alice", "other", &dup, err), DD_CONFLICT, err);
+    CHECK(err->code == DD_CONFLICT);
+    CHECK_CODE(dd_user_create(st, "E", "M", "", "pw", &dup, err), DD_INVALID, err);
+    CHECK_CODE(dd_user_create(st, "E", "M", "emma", "", &dup, err), DD_INVALID, err);
+    CHECK_CODE(dd_user_find(st, "emma", &u, err), DD_NOT_FOUND, err);
+    /* The refused duplicate did not change alice's password. */
+    CHECK_CODE(dd_user_check_password(st, "alice", "wonder", err), DD_OK, err);
+
+    user_rows ur = {0};
+    CHECK_CODE(dd_user_list(st, collect_users, &ur, err), DD_OK, err);
+    CHECK(ur.count == 3);
+    CHECK(ur.defaults == 1);
+    CHECK(ur.count >= 3 && ur.seen[0] < ur.seen[1] && ur.seen[1] < ur.seen[2]);  /* id order */
+
+    /* Update: NULL keeps a field, is_admin < 0 keeps the flag. */
+    CHECK_CODE(dd_user_update(st, alice, "Alicia", NULL, NULL, -1, err), DD_OK, err);
+    CHECK_CODE(dd_user_get(st, alice, &u, err), DD_OK, err);
+    CHECK_STR(u.first_name, "Alicia");
+    CHECK_STR(u.last_name, "Liddell");
+    CHECK(!u.is_admin);
+    dd_user_clear(&u);
+    CHECK_CODE(dd_user_check_password(st, "alice", "wonder", err), DD_OK, err);
+
+    CHECK_CODE(dd_user_update(st, alice, NULL, "Pleasance", "rabbit", 1, err), DD_OK, err);
+    CHECK_CODE(dd_user_get(st, alice, &u, err), DD_OK, err);
+    CHECK_STR(u.first_name, "Alicia");
+    CHECK_STR(u.last_name, "Pleasance");
+    CHECK(u.is_admin);
+    dd_user_clear(&u);
+    CHECK_CODE(dd_user_check_password(st, "alice", "rabbit", err), DD_OK, err);
+    CHECK_CODE(dd_user_check_password(st, "alice", "wonder", err), DD_FORBIDDEN, err);
+
+    /* A non-default admin may be demoted. */
+    CHECK_CODE(dd_user_update(st, alice, NULL, NULL, NULL, 0, err), DD_OK, err);
+    CHECK_CODE(dd_user_get(st, alice, &u, err), DD_OK, err);
+    CHECK(!u.is_admin);
+    dd_user_clear(&u);
+
+    /* An empty new password is refused and keeps the old one. */
+    CHECK_CODE(dd_user_update(st, alice, NULL, NULL, "", -1, err), DD_INVALID, err);
+    CHECK_CODE(dd_user_check_password(st, "alice", "rabbit", err), DD_OK, err);
+
+    /* Unknown ids. */
+    CHECK_CODE(dd_user_get(st, 9999, &u, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_user_find(st, "nobody", &u, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_user_update(st, 9999, "X", NULL, NULL, -1, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_user_delete(st, 9999, err), DD_NOT_FOUND, err);
+
+    /* Delete removes the user's permission rows. */
+    int64_t proj = 0, perm = 0;
+    CHECK_CODE(dd_project_create(st, 0, "users-proj", &proj, err), DD_OK, err);
+    CHECK_CODE(dd_permission_create(st, bob, proj, true, true, false, false, &perm, err), DD_OK,
+               err);
+    perm_rows pr = {0};
+    CHECK_CODE(dd_permission_list(st, 0, proj, collect_perms, &pr, err), DD_OK, err);
+    CHECK(pr.count == 2);   /* the creator's (default) and bob's */
+    CHECK_CODE(dd_user_delete(st, bob, err), DD_OK, err);
+    CHECK_CODE(dd_user_get(st, bob, &u, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_user_find(st, "bob", &u, err), DD_NOT_FOUND, err);
+    dd_user_permission p;
+    CHECK_CODE(dd_permission_get(st, bob, proj, &p, err), DD_NOT_FOUND, err);
+    memset(&pr, 0, sizeof pr);
+    CHECK_CODE(dd_permission_list(st, 0, proj, collect_perms, &pr, err), DD_OK, err);
+    CHECK(pr.count == 1);
+    memset(&pr, 0, sizeof pr);
+    CHECK_CODE(dd_permission_list(st, bob, 0, collect_perms, &pr, err), DD_OK, err);
+    CHECK(pr.count == 0);
+    CHECK_CODE(dd_user_check_password(st, "bob", "builder", err), DD_NOT_FOUND, err);
+    /* The username is free again. */
+    int64_t bob2 = 0;
+    CHECK_CODE(dd_user_create(st, "Bob", "Two", "bob", "again", &bob2, err), DD_OK, err);
+    CHECK(bob2 != bob);
+    CHECK_CODE(dd_permission_get(st, bob2, proj, &p, err), DD_NOT_FOUND, err);
+}
+
+/* ---------------------------------------------------------------- permissions */
+
+static void test_permissions(dd_store *st)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    int64_t carol = 0, dave = 0, proj = 0, proj2 = 0, default_id = 0;
+    dd_user u = {0};
+    CHECK_CODE(dd_user_find(st, DD_DEFAULT_USERNAME, &u, err), DD_OK, err);
+    default_id = u.id;
+    dd_user_clear(&u);
+    CHECK_CODE(dd_user_create(st, "Carol", "C", "carol", "pw", &carol, err), DD_OK, err);
+    CHECK_CODE(dd_user_create(st, "Dave", "D", "dave", "pw", &dave, err), DD_OK, err);
+    CHECK_CODE(dd_project_create(st, 0, "perm-proj", &proj, err), DD_OK, err);
+    CHECK_CODE(dd_project_create(st, 0, "perm-proj-2", &proj2, err), DD_OK, err);
+
+    /* The creator's row: read only. */
+    dd_user_permission p = {0};
+    CHECK_CODE(dd_permission_get(st, default_id, proj, &p, err), DD_OK, err);
+    CHECK(p.user_id == default_id && p.project_id == proj);
+    CHECK(!p.create_permission && p.read_permission && !p.update_permission &&
+          !p.delete_permission);
+
+    int64_t pid = 0;
+    CHECK_CODE(dd_permission_create(st, carol, proj, true, false, true, false, &pid, err),
+               DD_OK, err);
+    CHECK(pid > 0);
+    memset(&p, 0, sizeof p);
+    CHECK_CODE(dd_permission_get(st, carol, proj, &p, err), DD_OK, err);
+    CHECK(p.id == pid);
+    CHECK(p.user_id == carol && p.project_id == proj);
+    CHECK(p.create_permission && !p.read_permission && p.update_permission &&
+          !p.delete_permission);
+
+    /* Duplicate pair; unknown user; unknown project. */
+    int64_t other = 0;
+    CHECK_CODE(dd_permission_create(st, carol, proj, false, true, false, false, &other, err),
+               DD_CONFLICT, err);
+    CHECK_CODE(dd_permission_create(st, default_id, proj, true, true, true, true, &other, err),
+               DD_CONFLICT, err);
+    CHECK_CODE(dd_permission_create(st, 9999, proj, false, true, false, false, &other, err),
+               DD_NOT_FOUND, err);
+    CHECK_CODE(dd_permission_create(st, carol, 9999, false, true, false, false, &other, err),
+               DD_NOT_FOUND, err);
+    CHECK_CODE(dd_permission_get(st, carol, 9999, &p, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_permission_get(st, dave, proj, &p, err), DD_NOT_FOUND, err);
+    /* The refused duplicate left the row alone. */
+    CHECK_CODE(dd_permission_get(st, carol, proj, &p, err), DD_OK, err);
+    CHECK(p.create_permission && !p.read_permission && p.update_permission);
+
+    /* Partial update: -1 keeps a flag. */
+    CHECK_CODE(dd_permission_update(st, pid, -1, 1, -1, -1, err), DD_OK, err);
+    CHECK_CODE(dd_permission_get(st, carol, proj, &p, err), DD_OK, err);
+    CHECK(p.create_permission && p.read_permission && p.update_permission &&
+          !p.delete_permission);
+    CHECK_CODE(dd_permission_update(st, pid, 0, -1, -1, 1, err), DD_OK, err);
+    CHECK_CODE(dd_permission_get(st, carol, proj, &p, err), DD_OK, err);
+    CHECK(!p.create_permission && p.read_permission && p.update_permission &&
+          p.delete_permission);
+    CHECK_CODE(dd_permission_update(st, 9999, 1, 1, 1, 1, err), DD_NOT_FOUND, err);
+
+    /* Listings by project and by user. */
+    int64_t pid2 = 0, pid3 = 0;
+    CHECK_CODE(dd_permission_create(st, carol, proj2, false, true, false, false, &pid2, err),
+               DD_OK, err);
+    CHECK_CODE(dd_permission_create(st, dave, proj, false, false, false, true, &pid3, err),
+               DD_OK, err);
+    perm_rows pr = {0};
+    CHECK_CODE(dd_permission_list(st, 0, proj, collect_perms, &pr, err), DD_OK, err);
+    CHECK(pr.count == 3);   /* default, carol, dave */
+    for (int i = 0; i < pr.count && i < 16; i++)
+        CHECK(pr.rows[i].project_id == proj);
+    memset(&pr, 0, sizeof pr);
+    CHECK_CODE(dd_permission_list(st, carol, 0, collect_perms, &pr, err), DD_OK, err);
+    CHECK(pr.count == 2);
+    CHECK(pr.count == 2 && pr.rows[0].user_id == carol && pr.rows[1].user_id == carol);
+    CHECK(pr.count == 2 && ((pr.rows[0].project_id == proj && pr.rows[1].project_id == proj2) ||
+                            (pr.rows[0].project_id == proj2 && pr.rows[1].project_id == proj)));
+    int64_t nobody = 0;
+    CHECK_CODE(dd_user_create(st, "N", "O", "noperm", "pw", &nobody, err), DD_OK, err);
+    memset(&pr, 0, sizeof pr);
+    CHECK_CODE(dd_permission_list(st, nobody, 0, collect_perms, &pr, err), DD_OK, err);
+    CHECK(pr.count == 0);
+
+    /* Delete. */
+    CHECK_CODE(dd_permission_delete(st, pid, err), DD_OK, err);
+    CHECK_CODE(dd_permission_get(st, carol, proj, &p, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_permission_delete(st, pid, err), DD_NOT_FOUND, err);
+    memset(&pr, 0, sizeof pr);
+    CHECK_CODE(dd_permission_list(st, 0, proj, collect_perms, &pr, err), DD_OK, err);
+    CHECK(pr.count == 2);
+    /* The other rows are untouched. */
+    CHECK_CODE(dd_permission_get(st, carol, proj2, &p, err), DD_OK, err);
+    CHECK(p.id == pid2);
+    CHECK_CODE(dd_permission_get(st, dave, proj, &p, err), DD_OK, err);
+    CHECK(p.id == pid3 && p.delete_permission && !p.read_permission);
+    /* Recreating the deleted pair works. */
+    CHECK_CODE(dd_permission_create(st, carol, proj, false, true, false, false, &pid, err),
+               DD_OK, err);
+}
+
+/* ---------------------------------------------------------------- names */
+
+static void test_names(void)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    char n255[256], n256[257], n254utf8[256];
+    memset(n255, 'a', 255);
+    n255[255] = 0;
+    memset(n256, 'b', 256);
+    n256[256] = 0;
+    /* 253 ASCII bytes + a 2-byte character = 255 bytes; one more byte would be 256. */
+    memset(n254utf8, 'c', 253);
+    memcpy(n254utf8 + 253, "\xc3\xa9", 3);
+
+    static const struct { const char *name; dd_code want; } cases[] = {
+        {"", DD_INVALID},
+        {".", DD_INVALID},
+        {"..", DD_INVALID},
+        {"a/b", DD_INVALID},
+        {"/", DD_INVALID},
+        {"tab\there", DD_INVALID},
+        {"new\nline", DD_INVALID},
+        {"\x7f", DD_INVALID},
+        {"del\x7f", DD_INVALID},
+        {"\x1b[31m", DD_INVALID},
+        {"\xff", DD_INVALID},
+        {"\xc0\xaf", DD_INVALID},          /* overlong '/' */
+        {"\xe0\x80\xaf", DD_INVALID},      /* overlong, 3 bytes */
+        {"\xed\xa0\x80", DD_INVALID},      /* UTF-16 surrogate */
+        {"\xf4\x90\x80\x80", DD_INVALID},  /* past U+10FFFF */
+        {"abc\xc3", DD_INVALID},           /* truncated sequence */
+        {"\x80", DD_INVALID},              /* lone continuation byte */
+        {"r\xc3\xa9sum\xc3\xa9-\xe6\xa8\xa1\xe5\x9e\x8b", DD_OK},   /* résumé-模型 */
+        {"a", DD_OK},
+        {"...", DD_OK},
+        {".hidden", DD_OK},
+        {"with space", DD_OK},
+        {"emoji-\xf0\x9f\x98\x80", DD_OK},
+        {"lr=0.01", DD_OK},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(err, 0, sizeof *err);
+        dd_code got = dd_name_check(cases[i].name, "test name", err);
+        if (got != cases[i].want)
+            fprintf(stderr, "name case %zu: got %s want %s (%s)\n", i, dd_code_name(got),
+                    dd_code_name(cases[i].want), err->msg);
+        CHECK(got == cases[i].want);
+        if (got != DD_OK) {
+            CHECK(err->code == got);
+            CHECK(err->msg[0] != 0);
+        }
+    }
+    CHECK_CODE(dd_name_check(n255, "name", err), DD_OK, err);
+    CHECK_CODE(dd_name_check(n256, "name", err), DD_TOO_LONG, err);
+    CHECK_CODE(dd_name_check(n254utf8, "name", err), DD_OK, err);
+    CHECK_CODE(dd_name_check(NULL, "name", err), DD_INVALID, err);
+    /* The message names the thing. */
+    CHECK_CODE(dd_name_check("", "project name", err), DD_INVALID, err);
+    CHECK(strstr(err->msg, "project name") != NULL);
+    /* err may be NULL. */
+    CHECK(dd_name_check("a/b", "x", NULL) == DD_INVALID);
+}
+
+/* ---------------------------------------------------------------- time */
+
+static void test_time(void)
+{
+    static const struct { const char *in; const char *out; } ok[] = {
+        {"2026-11-23T12:00:00.000Z", "2026-11-23T12:00:00.000Z"},
+        {"2026-11-23T12:00:00Z", "2026-11-23T12:00:00.000Z"},
+        {"2026-11-23T12:00:00", "2026-11-23T12:00:00.000Z"},          /* no zone = UTC */
+        {"2026-11-23 12:00:00Z", "2026-11-23T12:00:00.000Z"},         /* space for T */
+        {"2026-11-23 12:00:00.250", "2026-11-23T12:00:00.250Z"},
+        {"2026-11-23T14:00:00+02:00", "2026-11-23T12:00:00.000Z"},    /* offset converted */
+        {"2026-11-23T14:30:00.123+02:30", "2026-11-23T12:00:00.123Z"},
+        {"2026-11-23T07:00:00-05:00", "2026-11-23T12:00:00.000Z"},
+        {"2026-01-01T01:00:00+02:00", "2025-12-31T23:00:00.000Z"},    /* crosses a year */
+        {"2026-11-23T12:00:00.5Z", "2026-11-23T12:00:00.500Z"},
+        {"2026-11-23T12:00:00.12Z", "2026-11-23T12:00:00.120Z"},
+        {"2026-11-23T12:00:00.123456Z", "2026-11-23T12:00:00.123Z"},  /* truncated to ms */
+        {"2026-11-23T12:00:00.9999Z", "2026-11-23T12:00:00.999Z"},    /* truncated, not rounded */
+        {"2024-02-29T00:00:00Z", "2024-02-29T00:00:00.000Z"},         /* leap day */
+        {"1700000000", "2023-11-14T22:13:20.000Z"},
+        {"1700000000.5", "2023-11-14T22:13:20.500Z"},
+        {"0", "1970-01-01T00:00:00.000Z"},
+        {"1700000000.123", "2023-11-14T22:13:20.123Z"},   /* milliseconds kept exactly */
+        {"1700000000.001", "2023-11-14T22:13:20.001Z"},
+        {"1700000000.1239", "2023-11-14T22:13:20.123Z"},
+        {"1970-01-01T00:30:00+01:00", "1969-12-31T23:30:00.000Z"},
+    };
+    static const char *const bad[] = {
+        "2026-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "yesterday", "2026-13-01T00:00:00Z",
+        "2026-00-10T00:00:00Z", "2026-11-23T24:00:00Z", "2026-11-23T12:60:00Z", "",
+        "2026-11-23", "2026-11-23T12:00:00Zjunk", "2026-11-23T12:00:00+25:00",
+        "2026/11/23T12:00:00Z", "12:00:00", "-5", "1e9", "nan", "2026-11-23T12:00:00.Z",
+        "2026-02-30T23:59:60Z", "2026-04-31T12:00:60Z",   /* a leap second is no excuse */
+        "2026-11-23T12:00:61Z",
+    };
+    char out[DD_TS_LEN];
+    dd_err err_buf = {0}, *err = &err_buf;
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        memset(out, 0, sizeof out);
+        dd_code got = dd_time_parse(ok[i].in, out, err);
+        if (got != DD_OK || strcmp(out, ok[i].out) != 0)
+            fprintf(stderr, "time \"%s\": %s \"%s\", wanted \"%s\" (%s)\n", ok[i].in,
+                    dd_code_name(got), out, ok[i].out, got ? err->msg : "");
+        CHECK(got == DD_OK);
+        CHECK(strcmp(out, ok[i].out) == 0);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(err, 0, sizeof *err);
+        dd_code got = dd_time_parse(bad[i], out, err);
+        if (got != DD_INVALID)
+            fprintf(stderr, "time \"%s\": %s, wanted invalid\n", bad[i], dd_code_name(got));
+        CHECK(got == DD_INVALID);
+        CHECK(got == DD_OK || err->msg[0] != 0);
+    }
+    CHECK(dd_time_parse(NULL, out, err) == DD_INVALID);
+
+    /* Years outside 1000..9999: refused, or (below 1000) written with four digits. A year
+     * past 9999 has no canonical form at all. */
+    memset(out, 0, sizeof out);
+    dd_code y = dd_time_parse("0999-12-31T00:00:00Z", out, err);
+    if (y == DD_OK && strcmp(out, "0999-12-31T00:00:00.000Z") != 0)
+        fprintf(stderr, "time \"0999-12-31T00:00:00Z\": ok \"%s\" is not canonical\n", out);
+    CHECK(y == DD_INVALID || strcmp(out, "0999-12-31T00:00:00.000Z") == 0);
+    memset(out, 0, sizeof out);
+    y = dd_time_parse("9999-12-31T23:00:00-02:00", out, err);
+    if (y != DD_INVALID)
+        fprintf(stderr, "time \"9999-12-31T23:00:00-02:00\" (year 10000): %s \"%.24s\"\n",
+                dd_code_name(y), out);
+    CHECK(y == DD_INVALID);
+    y = dd_time_parse("9999-12-31T23:59:59Z", out, err);
+    CHECK(y == DD_OK && strcmp(out, "9999-12-31T23:59:59.000Z") == 0);
+
+    /* dd_now is canonical: it parses to itself. */
+    char now[DD_TS_LEN], again[DD_TS_LEN];
+    dd_now(now);
+    CHECK(strlen(now) == DD_TS_LEN - 1);
+    CHECK(now[4] == '-' && now[10] == 'T' && now[19] == '.' && now[23] == 'Z');
+    CHECK_CODE(dd_time_parse(now, again, err), DD_OK, err);
+    CHECK_STR(again, now);
+    CHECK(strncmp(now, "2025", 4) >= 0);   /* a sane clock, and UTC formatting */
+}
+
+/* ---------------------------------------------------------------- enums */
+
+static void test_enums(void)
+{
+    static const char *const exp_names[] = {"IN_PROGRESS", "STOPPED", "FINISHED"};
+    static const char *const iter_names[] = {"RUNNING", "SUCCEEDED", "FAILED", "KILLED"};
+    static const char *const stage_names[] = {"NO_STAGE", "STAGING", "PRODUCTION", "ARCHIVED"};
+    int v;
+    for (int i = 1; i <= 3; i++) {
+        CHECK_STR(dd_experiment_status_name(i), exp_names[i - 1]);
+        v = -1;
+        CHECK(dd_experiment_status_parse(exp_names[i - 1], &v) == DD_OK && v == i);
+    }
+    for (int i = 1; i <= 4; i++) {
+        CHECK_STR(dd_iteration_status_name(i), iter_names[i - 1]);
+        v = -1;
+        CHECK(dd_iteration_status_parse(iter_names[i - 1], &v) == DD_OK && v == i);
+        CHECK_STR(dd_stage_name(i), stage_names[i - 1]);
+        v = -1;
+        CHECK(dd_stage_parse(stage_names[i - 1], &v) == DD_OK && v == i);
+    }
+    CHECK(DD_EXP_IN_PROGRESS == 1 && DD_EXP_STOPPED == 2 && DD_EXP_FINISHED == 3);
+    CHECK(DD_ITER_RUNNING == 1 && DD_ITER_KILLED == 4);
+    CHECK(DD_STAGE_NONE == 1 && DD_STAGE_PRODUCTION == 3 && DD_STAGE_ARCHIVED == 4);
+
+    /* Out of range: no name. */
+    CHECK(dd_experiment_status_name(0) == NULL);
+    CHECK(dd_experiment_status_name(4) == NULL);
+    CHECK(dd_experiment_status_name(-1) == NULL);
+    CHECK(dd_iteration_status_name(0) == NULL);
+    CHECK(dd_iteration_status_name(5) == NULL);
+    CHECK(dd_stage_name(0) == NULL);
+    CHECK(dd_stage_name(5) == NULL);
+
+    /* Only the exact upper-case name parses; a rejection leaves *out alone. */
+    v = 42;
+    CHECK(dd_stage_parse("production", &v) == DD_INVALID);
+    CHECK(dd_stage_parse("Production", &v) == DD_INVALID);
+    CHECK(dd_stage_parse("PRODUCTION ", &v) == DD_INVALID);
+    CHECK(dd_stage_parse("PRODUCTION\n", &v) == DD_INVALID);
+    CHECK(dd_stage_parse("3", &v) == DD_INVALID);
+    CHECK(dd_stage_parse("", &v) == DD_INVALID);
+    CHECK(dd_stage_parse("NONE", &v) == DD_INVALID);
+    CHECK(dd_stage_parse(NULL, &v) == DD_INVALID);
+    CHECK(dd_iteration_status_parse("running", &v) == DD_INVALID);
+    CHECK(dd_iteration_status_parse("IN_PROGRESS", &v) == DD_INVALID);
+    CHECK(dd_experiment_status_parse("RUNNING", &v) == DD_INVALID);
+    CHECK(dd_experiment_status_parse("stopped", &v) == DD_INVALID);
+    CHECK(v == 42);
+
+    /* Code names. */
+    CHECK_STR(dd_code_name(DD_OK), "ok");
+    CHECK_STR(dd_code_name(DD_NOT_FOUND), "not_found");
+    CHECK_STR(dd_code_name(DD_CONFLICT), "conflict");
+    CHECK(dd_code_name((dd_code)999) != NULL);
+    const dd_code all[] = {DD_OK, DD_NOT_FOUND, DD_CONFLICT, DD_INVALID, DD_FORBIDDEN,
+                           DD_READ_ONLY, DD_IN_USE, DD_NOT_EMPTY, DD_TOO_LONG, DD_BUSY, DD_IO};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        for (size_t j = i + 1; j < sizeof all / sizeof all[0]; j++)
+            CHECK(strcmp(dd_code_name(all[i]), dd_code_name(all[j])) != 0);
+}
+
+int main(void)
+{
+    test_open_and_migrate();
+    test_newer_schema_refused();
+    test_corrupted_file_refused();
+    test_open_waits_for_writer();
+
+    char path[1024];
+    check_db_path(path, sizeof path, "basics_users");
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
+    if (st) {
+        test_default_user(st);
+        test_users(st);
+        test_permissions(st);
+        CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
+        dd_store_close(st);
+    }
+
+    test_names();
+    test_time();
+    test_enums();
+    return check_done();
+}
