@@ -98,6 +98,34 @@ dd_code db_project_of_resource(dd_conn *c, int64_t resource_id, int64_t *out, dd
 dd_code db_delete_iteration(dd_conn *c, int64_t id, dd_err *err);
 dd_code db_delete_resource(dd_conn *c, int64_t id, dd_err *err);
 
+/* Inside a write transaction: queue the bytes of resource `id` in artifact_trash (its
+ * external uri, or its inline chunk set; legacy resource.data goes with the row). */
+dd_code db_queue_resource_bytes(dd_conn *c, int64_t id, dd_err *err);
+
+/* ---- resource bytes, for the artifact stores (artifacts.c; implemented in resources.c) */
+
+/* Where a resource's bytes are. */
+typedef struct db_resource_bytes {
+    char backend[16];       /* "inline", "filesystem", "s3" */
+    char *uri;              /* malloc'd; "" for inline */
+    int64_t size;
+    int64_t chunk_set;      /* 0: none (legacy data column, empty, or external) */
+    bool legacy_data;       /* resource.data holds the bytes */
+} db_resource_bytes;
+
+/* DD_NOT_FOUND for an unknown resource. Free out->uri. */
+dd_code db_resource_locate(dd_conn *c, int64_t id, db_resource_bytes *out, dd_err *err);
+
+/* Inside a write transaction: make resource `name` of the experiment hold the described
+ * bytes (chunk_set 0 for none). A new name inserts a row (the experiment must be
+ * IN_PROGRESS); an existing one is DD_CONFLICT unless `replace`, which updates the row in
+ * place (same id; the experiment must be IN_PROGRESS; DD_IN_USE when a model version uses
+ * it), queuing the old bytes in artifact_trash and setting updated_date. */
+dd_code db_resource_put_bytes(dd_conn *c, int64_t experiment_id, const char *name, bool replace,
+                              const char *backend, const char *uri, int64_t size,
+                              const char *hash, int64_t chunk_set, int64_t *id_out,
+                              dd_err *err);
+
 /* Simple text column update: UPDATE <sql> with (value, id); DD_NOT_FOUND for no row. */
 dd_code db_update_text(dd_store *st, const char *sql, int64_t id, const char *value,
                        const char *what, dd_err *err);

@@ -97,22 +97,23 @@ dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
         const dd_metric_point *p = &points[i];
         code = point_check(p, ts, now, err);
         int64_t step = p->has_step ? p->step : (ss.exists ? ss.max_step + 1 : 0);
+        double value = p->value == 0.0 ? 0.0 : p->value;   /* SQLite keeps no -0.0 */
         if (code == DD_OK)
             code = db_exec(c, err, "metric point",
                            "INSERT INTO metric(iteration_id, key, value, step, recorded_at)"
-                           " VALUES (?, ?, ?, ?, ?)", "itdit", iteration_id, key, p->value,
+                           " VALUES (?, ?, ?, ?, ?)", "itdit", iteration_id, key, value,
                            step, ts);
         if (code != DD_OK)
             break;
         if (!ss.exists || step >= ss.step) {
-            ss.value = p->value;
+            ss.value = value;
             ss.step = step;
             memcpy(ss.recorded_at, ts, DD_TS_LEN);
         }
         ss.max_step = !ss.exists || step > ss.max_step ? step : ss.max_step;
         ss.count++;
         char line[DD_METRIC_LINE_MAX];
-        ss.text_bytes += (int64_t)dd_metric_line(step, p->value, ts, line);
+        ss.text_bytes += (int64_t)dd_metric_line(step, value, ts, line);
         ss.exists = true;
     }
     if (code == DD_OK && n > 0)

@@ -3,7 +3,9 @@
  *
  * Cascades run inside one write transaction: every check (a model version still using an
  * iteration or resource) happens before the first DELETE, and any failure rolls back, so a
- * delete either removes the whole subtree or nothing.
+ * delete either removes the whole subtree or nothing. Artifact bytes of deleted resources
+ * (external files, inline chunk sets) are queued in artifact_trash by that same transaction
+ * and removed later by dd_artifacts_gc.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +66,19 @@ static dd_code queue_trash_sql(dd_conn *c, const char *sql, int64_t id, dd_err *
     return db_exec(c, err, "queueing artifact bytes for removal", sql, "ti", now, id);
 }
 
+/* What a trash row calls the bytes: the external uri, or "chunks:<set>" for an inline
+ * chunk set (gc goes by the chunk_set column; the text is for people). Legacy inline bytes
+ * (resource.data) leave with their row and are never queued. */
+#define TRASH_URI "CASE WHEN chunk_set IS NOT NULL THEN 'chunks:' || chunk_set ELSE uri END"
+
+dd_code db_queue_resource_bytes(dd_conn *c, int64_t id, dd_err *err)
+{
+    return queue_trash_sql(c, "INSERT INTO artifact_trash(backend, uri, chunk_set, queued_at)"
+                           " SELECT backend, " TRASH_URI ", chunk_set, ? FROM resource"
+                           " WHERE id = ? AND (backend <> 'inline' OR chunk_set IS NOT NULL)",
+                           id, err);
+}
+
 dd_code db_delete_resource(dd_conn *c, int64_t id, dd_err *err)
 {
     int64_t n = 0;
@@ -73,9 +88,7 @@ dd_code db_delete_resource(dd_conn *c, int64_t id, dd_err *err)
         code = dd_fail(err, DD_IN_USE, "resource %lld is the artifact of %lld model version(s)",
                        (long long)id, (long long)n);
     if (code == DD_OK)
-        code = queue_trash_sql(c, "INSERT INTO artifact_trash(backend, uri, queued_at)"
-                               " SELECT backend, uri, ? FROM resource"
-                               " WHERE id = ? AND backend <> 'inline'", id, err);
+        code = db_queue_resource_bytes(c, id, err);
     if (code == DD_OK)
         code = db_exec(c, err, "deleting a resource", "DELETE FROM resource WHERE id = ?", "i", id);
     if (code == DD_OK && db_changes(c) == 0)
@@ -120,9 +133,10 @@ static dd_code delete_experiment(dd_conn *c, int64_t id, bool cascade, dd_err *e
         code = db_exec(c, err, "deleting iterations",
                        "DELETE FROM iteration WHERE experiment_id = ?", "i", id);
     if (code == DD_OK)
-        code = queue_trash_sql(c, "INSERT INTO artifact_trash(backend, uri, queued_at)"
-                               " SELECT backend, uri, ? FROM resource"
-                               " WHERE experiment_id = ? AND backend <> 'inline'", id, err);
+        code = queue_trash_sql(c, "INSERT INTO artifact_trash(backend, uri, chunk_set, queued_at)"
+                               " SELECT backend, " TRASH_URI ", chunk_set, ? FROM resource"
+                               " WHERE experiment_id = ?"
+                               " AND (backend <> 'inline' OR chunk_set IS NOT NULL)", id, err);
     if (code == DD_OK)
         code = db_exec(c, err, "deleting resources",
                        "DELETE FROM resource WHERE experiment_id = ?", "i", id);
@@ -506,7 +520,15 @@ dd_code dd_delete_check(dd_store *st, dd_tag_kind kind, int64_t id, dd_err *err)
         return code;
     switch (kind) {
     case DD_TAG_PROJECT:
-        return db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i", id);
+        code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i", id);
+        if (code == DD_OK)
+            code = db_int(c, &n, err, "model version",
+                          "SELECT COUNT(*) FROM model_version v JOIN model m ON m.id = v.model_id"
+                          " WHERE m.project_id = ?", "i", id);
+        if (code == DD_OK && n > 0)
+            code = dd_fail(err, DD_IN_USE, "project %lld holds %lld registered model version(s);"
+                           " delete its models first", (long long)id, (long long)n);
+        return code;
     case DD_TAG_EXPERIMENT:
         code = db_int(c, &n, err, "experiment", "SELECT id FROM experiment WHERE id = ?", "i", id);
         return code == DD_OK ? experiment_in_use(c, id, err) : code;

@@ -2,15 +2,19 @@
  * resources.c - experiment resources (artifact rows) and the queue of artifact bytes
  * waiting for removal.
  *
- * Inline bytes live in resource.data and are read with SQLite's incremental blob I/O, so
- * a read never loads the whole artifact. Rows of external backends carry backend, uri,
- * size and sha256; their bytes are written by the artifact stores before the row exists.
+ * Inline bytes live in chunk sets (artifact_chunk, written by the artifact stores in
+ * artifacts.c) or, for rows made by dd_resource_create_inline, in resource.data; both are
+ * read with SQLite's incremental blob I/O, so a read never loads the whole artifact. Rows
+ * of external backends carry backend, uri, size and sha256; their bytes are written by
+ * the artifact stores before the row exists. db_resource_put_bytes is how an upload's
+ * commit creates or replaces a row.
  */
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "art_int.h"
 #include "db.h"
 
 #define RES_COLS "id, experiment_id, name, description, created_date, updated_date, backend," \
@@ -183,33 +187,97 @@ dd_code dd_resource_read_inline(dd_store *st, int64_t id, int64_t offset, void *
                                 size_t len, size_t *got_out, dd_err *err)
 {
     dd_conn *c;
+    db_resource_bytes where = {0};
     *got_out = 0;
+    if (offset < 0)
+        return dd_fail(err, DD_INVALID, "negative offset");
     dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_resource_locate(c, id, &where, err);
+    if (code == DD_OK && strcmp(where.backend, "inline") != 0)
+        code = dd_fail(err, DD_INVALID, "resource %lld is not stored inline", (long long)id);
+    else if (code == DD_OK && where.chunk_set)
+        code = art_inline_pread(c, where.chunk_set, where.size, offset, buf, len, got_out, err);
+    else if (code == DD_OK && where.legacy_data)
+        code = art_legacy_pread(c, id, -1, offset, buf, len, got_out, err);
+    /* else: an empty inline artifact */
+    free(where.uri);
+    return code;
+}
+
+/* ---------------------------------------------------------------- artifact bytes */
+
+dd_code db_resource_locate(dd_conn *c, int64_t id, db_resource_bytes *out, dd_err *err)
+{
+    sqlite3_stmt *s;
+    memset(out, 0, sizeof *out);
+    /* typeof() reads the column's type from the record header, never the blob itself */
+    dd_code code = db_prep(c, &s, err, "SELECT backend, uri, size_bytes, chunk_set,"
+                           " typeof(data) = 'blob' FROM resource WHERE id = ?", "i", id);
     if (code != DD_OK)
         return code;
-    sqlite3_blob *blob = NULL;
-    int rc = sqlite3_blob_open(c->db, "main", "resource", "data", id, 0, &blob);
-    if (rc != SQLITE_OK) {
-        /* no row, or a NULL data column (external backend) */
-        dd_resource r;
-        code = dd_resource_get(st, id, &r, err);
-        if (code == DD_OK)
-            code = strcmp(r.backend, "inline") == 0 && r.size_bytes == 0
-                ? DD_OK
-                : dd_fail(err, DD_INVALID, "resource %lld is not stored inline", (long long)id);
-        dd_resource_clear(&r);
+    bool row;
+    code = db_step(c, s, &row, "reading a resource", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "resource %lld not found", (long long)id);
+    if (code == DD_OK) {
+        snprintf(out->backend, sizeof out->backend, "%s", db_col_text(s, 0));
+        out->uri = db_col_dup(s, 1);
+        out->size = sqlite3_column_int64(s, 2);
+        out->chunk_set = sqlite3_column_int64(s, 3);
+        out->legacy_data = sqlite3_column_int(s, 4) != 0;
+        if (!out->uri)
+            code = dd_fail(err, DD_IO, "out of memory");
+    }
+    sqlite3_reset(s);
+    return code;
+}
+
+dd_code db_resource_put_bytes(dd_conn *c, int64_t experiment_id, const char *name, bool replace,
+                              const char *backend, const char *uri, int64_t size,
+                              const char *hash, int64_t chunk_set, int64_t *id_out,
+                              dd_err *err)
+{
+    dd_code code = dd_name_check(name, "resource name", err);
+    if (code == DD_OK)
+        code = experiment_accepts_resources(c, experiment_id, err);
+    if (code != DD_OK)
         return code;
+    char now[DD_TS_LEN];
+    dd_now(now);
+    int64_t id = 0;
+    code = db_int(c, &id, err, "resource",
+                  "SELECT id FROM resource WHERE experiment_id = ? AND name = ?", "it",
+                  experiment_id, name);
+    if (code == DD_NOT_FOUND) {
+        code = db_exec(c, err, "resource",
+                       "INSERT INTO resource(experiment_id, name, created_date, backend, uri,"
+                       " size_bytes, content_hash, chunk_set) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       "ittttitI", experiment_id, name, now, backend, uri, size, hash, chunk_set);
+        if (code == DD_OK)
+            id = db_last_id(c);
+    } else if (code == DD_OK && !replace) {
+        code = dd_fail(err, DD_CONFLICT, "resource \"%s\" already exists in this experiment",
+                       name);
+    } else if (code == DD_OK) {
+        int64_t users = 0;
+        code = db_int(c, &users, err, "model version",
+                      "SELECT COUNT(*) FROM model_version WHERE resource_id = ?", "i", id);
+        if (code == DD_OK && users > 0)
+            code = dd_fail(err, DD_IN_USE, "resource \"%s\" is the artifact of %lld model"
+                           " version(s); registered artifacts are immutable", name,
+                           (long long)users);
+        if (code == DD_OK)
+            code = db_queue_resource_bytes(c, id, err);
+        if (code == DD_OK)
+            code = db_exec(c, err, "resource",
+                           "UPDATE resource SET backend = ?, uri = ?, size_bytes = ?,"
+                           " content_hash = ?, chunk_set = ?, data = NULL, updated_date = ?"
+                           " WHERE id = ?", "ttitIti", backend, uri, size, hash, chunk_set, now,
+                           id);
     }
-    int64_t size = sqlite3_blob_bytes(blob);
-    if (offset < size) {
-        size_t n = (size_t)(size - offset) < len ? (size_t)(size - offset) : len;
-        rc = sqlite3_blob_read(blob, buf, (int)n, (int)offset);
-        if (rc != SQLITE_OK)
-            code = db_error(c, rc, "reading resource bytes", err);
-        else
-            *got_out = n;
-    }
-    sqlite3_blob_close(blob);
+    if (code == DD_OK && id_out)
+        *id_out = id;
     return code;
 }
 
@@ -217,7 +285,8 @@ dd_code dd_resource_rename(dd_store *st, int64_t id, const char *name, dd_err *e
 {
     dd_code code = dd_name_check(name, "resource name", err);
     if (code == DD_OK)
-        code = db_update_text(st, "UPDATE resource SET name = ? WHERE id = ?", id, name,
+        code = db_update_text(st, "UPDATE resource SET name = ?, updated_date = strftime("
+                              "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, name,
                               "resource", err);
     if (code == DD_CONFLICT)
         dd_fail(err, code, "resource \"%s\" already exists in this experiment", name);
@@ -227,7 +296,8 @@ dd_code dd_resource_rename(dd_store *st, int64_t id, const char *name, dd_err *e
 dd_code dd_resource_set_description(dd_store *st, int64_t id, const char *description,
                                     dd_err *err)
 {
-    return db_update_text(st, "UPDATE resource SET description = ? WHERE id = ?", id,
+    return db_update_text(st, "UPDATE resource SET description = ?, updated_date = strftime("
+                          "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id,
                           description, "resource", err);
 }
 

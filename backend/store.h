@@ -455,19 +455,22 @@ dd_code dd_resource_find(dd_store *st, int64_t experiment_id, const char *name,
 typedef int (*dd_resource_cb)(void *ctx, const dd_resource *row);
 dd_code dd_resource_list(dd_store *st, int64_t experiment_id, dd_resource_cb cb, void *ctx,
                          dd_err *err);
-/* Copy up to `len` bytes of an inline resource from `offset` into `buf`; *got_out is the
- * count (0 at or past the end). DD_INVALID for a non-inline resource. */
+/* Copy up to `len` bytes of an inline resource (legacy resource.data or chunked, as
+ * written by artifacts.h) from `offset` into `buf`; *got_out is the count (0 at or past
+ * the end). DD_INVALID for a non-inline resource. */
 dd_code dd_resource_read_inline(dd_store *st, int64_t id, int64_t offset, void *buf,
                                 size_t len, size_t *got_out, dd_err *err);
 dd_code dd_resource_rename(dd_store *st, int64_t id, const char *name, dd_err *err);
 dd_code dd_resource_set_description(dd_store *st, int64_t id, const char *description,
                                     dd_err *err);
-/* Delete the row; external bytes are queued in artifact_trash in the same transaction.
- * DD_IN_USE when a model version references it. */
+/* Delete the row; its external bytes or inline chunk set are queued in artifact_trash in
+ * the same transaction (dd_artifacts_gc removes them). DD_IN_USE when a model version
+ * references it. */
 dd_code dd_resource_delete(dd_store *st, int64_t id, dd_err *err);
 void dd_resource_clear(dd_resource *r);
 
-/* Artifact bytes waiting for removal after their row went away. */
+/* Artifact bytes waiting for removal after their row went away (or were replaced). An
+ * inline chunk set shows as backend "inline", uri "chunks:<set id>". */
 typedef int (*dd_trash_cb)(void *ctx, int64_t id, const char *backend, const char *uri);
 dd_code dd_trash_list(dd_store *st, dd_trash_cb cb, void *ctx, dd_err *err);
 dd_code dd_trash_forget(dd_store *st, int64_t id, dd_err *err);
@@ -503,9 +506,10 @@ dd_code dd_tag_list(dd_store *st, dd_tag_kind kind, int64_t entity_id, dd_tag_cb
  * behaviour). Deleting an unknown tag is DD_NOT_FOUND. */
 dd_code dd_tag_delete(dd_store *st, const char *value, dd_err *err);
 
-/* Would a cascading delete of the project, experiment or iteration (named by its tag kind)
- * succeed? DD_OK, DD_NOT_FOUND, or DD_IN_USE when a model version still needs something in
- * it. Nothing is changed. */
+/* May the project, experiment or iteration (named by its tag kind) be removed with
+ * everything in it, as `rm -r` does? DD_OK, DD_NOT_FOUND, or DD_IN_USE when a model version
+ * still needs something in it -- for a project, when it holds registered model versions
+ * at all (delete the models first: serving code may be reading them). Nothing changes. */
 dd_code dd_delete_check(dd_store *st, dd_tag_kind kind, int64_t id, dd_err *err);
 
 /* ---------------------------------------------------------------- models */

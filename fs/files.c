@@ -27,7 +27,8 @@ static bool kind_is_value(nk k)
 {
     switch (k) {
     case NK_P_DESCRIPTION: case NK_E_STATUS: case NK_E_DESCRIPTION: case NK_I_STATUS:
-    case NK_I_NOTES: case NK_I_ERROR: case NK_I_PARAM:
+    case NK_I_NOTES: case NK_I_ERROR: case NK_I_PARAM: case NK_M_DESCRIPTION: case NK_V_STAGE:
+    case NK_V_DESCRIPTION:
         return true;
     default:
         return false;
@@ -69,6 +70,16 @@ static int commit_value(vfs *v, vfs_file *f)
     case NK_I_PARAM: case NK_PENDING:
         code = dd_param_set(v->st, f->iteration_id, f->key, value, &err);
         break;
+    case NK_M_DESCRIPTION: code = dd_model_set_description(v->st, f->id, value, &err); break;
+    case NK_V_DESCRIPTION: code = dd_version_set_description(v->st, f->id, value, &err); break;
+    case NK_V_STAGE: {
+        int stage = 0;
+        code = dd_stage_parse(value, &stage) == DD_OK
+            ? dd_version_set_stage(v->st, f->id, stage, &err)
+            : dd_fail(&err, DD_INVALID,
+                      "\"%s\" is not NO_STAGE, STAGING, PRODUCTION or ARCHIVED", value);
+        break;
+    }
     default: code = dd_fail(&err, DD_FORBIDDEN, "not writable"); break;
     }
     free(value);
@@ -109,9 +120,27 @@ static int commit_metric_lines(vfs *v, vfs_file *f, const char *data, size_t len
     return code == DD_OK ? 0 : vfs_fail(code, &err, "metric append");
 }
 
-/* Commit whatever the handle still holds (value not yet stored, partial last line). */
-static int commit_pending(vfs *v, vfs_file *f)
+/* Turn the handle's upload into the resource (new, or replacing the bytes of one). */
+static int commit_upload(vfs *v, vfs_file *f)
 {
+    dd_err err = {0};
+    dd_code code = dd_upload_commit(f->upload, f->experiment_id, f->key, f->replace, NULL, &err);
+    dd_upload_free(f->upload);
+    f->upload = NULL;
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "resource");
+}
+
+/* Commit whatever the handle still holds (value not yet stored, partial last line, the
+ * bytes of an upload). `last` is true at release: an upload with no bytes is committed
+ * only then, because shells flush a redirection before writing to it. */
+static int commit_pending(vfs *v, vfs_file *f, bool last)
+{
+    if (f->mode == FM_ARTIFACT) {
+        if (!f->upload || !f->dirty || (!last && dd_upload_size(f->upload) == 0))
+            return 0;
+        f->dirty = false;
+        return commit_upload(v, f);
+    }
     if (!f->dirty)
         return 0;
     f->dirty = false;
@@ -135,7 +164,7 @@ static int open_clone(vfs *v, vfs_file *f)
     int64_t exp = f->id, parent = 0, id = 0;
     dd_code code = DD_OK;
     if (f->kind == NK_I_CHILD_NEW) {
-        dd_iteration it;
+        dd_iteration it = {0};
         parent = f->id;
         code = dd_iteration_get(v->st, parent, &it, &err);
         exp = it.experiment_id;
@@ -149,6 +178,78 @@ static int open_clone(vfs *v, vfs_file *f)
     return dd_buf_printf(&f->content, "%" PRId64 "\n", id) ? -ENOMEM : 0;
 }
 
+/* versions/new/<iteration>[:<resource>]: register a version, reads give its number. */
+static int open_registration(vfs *v, vfs_file *f)
+{
+    pending *p = pending_get(v, f->id);
+    if (!p)
+        return -ENOENT;
+    int64_t model = p->iteration_id, iteration = p->iteration2, resource = 0, id = 0, number = 0;
+    const char *colon = strchr(p->name, ':');
+    dd_err err = {0};
+    dd_code code = DD_OK;
+    if (colon) {
+        dd_iteration it = {0};
+        code = dd_iteration_get(v->st, iteration, &it, &err);
+        if (code == DD_OK)
+            code = dd_resource_find(v->st, it.experiment_id, colon + 1, &resource, &err);
+        dd_iteration_clear(&it);
+    }
+    if (code == DD_OK)
+        code = dd_version_create(v->st, model, iteration, resource, "", &id, &number, &err);
+    if (code != DD_OK)
+        return vfs_fail(code, &err, "register");
+    f->mode = FM_CLONE;
+    return dd_buf_printf(&f->content, "%" PRId64 "\n", number) ? -ENOMEM : 0;
+}
+
+/* Artifact bytes: a reader for reads, an upload for writes (new or replacing). */
+static int open_artifact(vfs *v, vfs_file *f, int flags, vfs_open_info *info)
+{
+    dd_err err = {0};
+    dd_code code = DD_OK;
+    f->mode = FM_ARTIFACT;
+    if (f->kind == NK_PENDING) {
+        pending *p = pending_get(v, f->id);
+        if (!p)
+            return -ENOENT;
+        f->experiment_id = p->iteration_id;
+        snprintf(f->key, sizeof f->key, "%s", p->name);
+    }
+    int64_t resource = f->id;
+    if (f->kind == NK_V_ARTIFACT) {
+        dd_model_version ver = {0};
+        code = dd_version_get(v->st, f->id, &ver, &err);
+        resource = ver.resource_id;
+        dd_version_clear(&ver);
+    }
+    if (code == DD_OK && f->writable) {
+        if (!v->arts)
+            return -EROFS;
+        if (f->kind == NK_RESOURCE) {
+            if (!(flags & O_TRUNC))
+                return -EPERM;          /* artifacts are written whole, never patched */
+            dd_resource r = {0};
+            code = dd_resource_get(v->st, f->id, &r, &err);
+            if (code == DD_OK) {
+                f->experiment_id = r.experiment_id;
+                snprintf(f->key, sizeof f->key, "%s", r.name);
+                f->replace = true;
+            }
+            dd_resource_clear(&r);
+        }
+        if (code == DD_OK)
+            code = dd_upload_begin(v->arts, &f->upload, &err);
+        f->dirty = code == DD_OK;     /* even empty: `touch` or `: >` make an empty one */
+    } else if (code == DD_OK) {
+        code = v->arts ? dd_artifact_open(v->arts, resource, &f->reader, &err)
+                       : dd_fail(&err, DD_IO, "no artifact store configured");
+        info->direct_io = false;
+        info->keep_cache = true;      /* immutable bytes: keep the page cache */
+    }
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "open");
+}
+
 /* Where a param or metric handle writes: its iteration and key. */
 static int bind_series(vfs *v, vfs_file *f)
 {
@@ -158,7 +259,7 @@ static int bind_series(vfs *v, vfs_file *f)
     if (f->kind == NK_I_PARAM) {
         code = dd_param_get_by_id(v->st, f->id, &f->iteration_id, &key, NULL, &err);
     } else if (f->kind == NK_I_METRIC) {
-        dd_metric_series m;
+        dd_metric_series m = {0};
         code = dd_metric_series_by_id(v->st, f->id, &m, &key, ts, &err);
         f->iteration_id = m.iteration_id;
     } else if (f->kind == NK_PENDING) {
@@ -201,6 +302,12 @@ int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *inf
                  ? -EROFS : -EPERM;
     else if (k == NK_E_NEW || k == NK_I_CHILD_NEW)
         rc = open_clone(v, f);
+    else if (k == NK_V_NEW_FILE)
+        rc = f->writable ? -EPERM : open_registration(v, f);
+    else if (k == NK_RESOURCE || k == NK_V_ARTIFACT ||
+             (k == NK_PENDING && pending_get(v, f->id) &&
+              pending_get(v, f->id)->kind == NK_RESOURCE))
+        rc = open_artifact(v, f, flags, info);
     else if (k == NK_I_METRIC || k == NK_PENDING) {
         f->mode = FM_METRIC;
         rc = bind_series(v, f);
@@ -215,6 +322,8 @@ int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *inf
         k != NK_PENDING)
         rc = node_render(v, k, f->id, &f->content);
     if (rc) {
+        if (f->upload)
+            dd_upload_free(f->upload);
         dd_buf_free(&f->content);
         free(f);
         return rc;
@@ -284,8 +393,26 @@ static int metric_window(vfs *v, vfs_file *f, off_t off, size_t size)
     return 0;
 }
 
+static int read_artifact(vfs_file *f, off_t off, size_t size, dd_buf *out)
+{
+    if (!f->reader)
+        return -EBADF;
+    char *p = dd_buf_reserve(out, size);
+    if (!p)
+        return -ENOMEM;
+    size_t got = 0;
+    dd_err err = {0};
+    dd_code code = dd_artifact_pread(f->reader, off, p, size, &got, &err);
+    if (code != DD_OK)
+        return vfs_fail(code, &err, "read");
+    out->len += got;
+    return 0;
+}
+
 int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out)
 {
+    if (f->mode == FM_ARTIFACT)
+        return read_artifact(f, off, size, out);
     if (f->mode == FM_METRIC) {
         int rc = metric_window(v, f, off, size);
         if (rc)
@@ -324,6 +451,31 @@ static ssize_t write_metric(vfs *v, vfs_file *f, const char *data, size_t size)
     return (ssize_t)size;
 }
 
+/* params.yaml is set in one transaction at close, so a large file is all or nothing. Its
+ * first write is checked at once: `echo ... > params.yaml` is usually the whole file, and
+ * the shell reports errors only from write(). A first chunk that merely stops mid-document
+ * is not refused here; the whole text is judged at close. */
+static ssize_t check_params_yaml(vfs_file *f, size_t size)
+{
+    if (f->wbuf.data[f->wbuf.len - 1] != '\n')
+        return (ssize_t)size;
+    char **keys = NULL, **values = NULL, msg[256];
+    size_t n = 0;
+    int rc = dd_parse_params_yaml(f->wbuf.data, f->wbuf.len, &keys, &values, &n, msg,
+                                  sizeof msg);
+    if (rc == 0) {
+        dd_params_free(keys, values, n);
+        return (ssize_t)size;
+    }
+    if (size < 64 * 1024) {           /* a small first write is the whole file: refuse it */
+        syslog(LOG_INFO, "params.yaml of iteration %" PRId64 ": %s", f->id, msg);
+        dd_buf_reset(&f->wbuf);
+        f->dirty = false;
+        return rc;
+    }
+    return (ssize_t)size;
+}
+
 ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
 {
     (void)off;   /* values are whole; metric files are append-only logs */
@@ -331,15 +483,29 @@ ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
         return -EBADF;
     if (f->mode == FM_METRIC)
         return write_metric(v, f, data, size);
+    if (f->mode == FM_ARTIFACT) {
+        if (!f->upload)
+            return -EBADF;              /* already committed by a close of this file */
+        if (off != dd_upload_size(f->upload))
+            return -EINVAL;             /* artifacts are written sequentially */
+        dd_err err = {0};
+        dd_code code = dd_upload_write(f->upload, data, size, &err);
+        if (code != DD_OK)
+            return vfs_fail(code, &err, "write");
+        f->dirty = true;
+        return (ssize_t)size;
+    }
     if (f->mode != FM_VALUE && f->mode != FM_PARAMS_YAML)
         return -EPERM;
     size_t old = f->wbuf.len;
     if (dd_buf_add(&f->wbuf, data, size))
         return -ENOMEM;
     f->dirty = true;
+    if (f->mode == FM_PARAMS_YAML)
+        return old == 0 ? check_params_yaml(f, size) : (ssize_t)size;
     if (f->wbuf.data[f->wbuf.len - 1] != '\n')
         return (ssize_t)size;         /* more may follow: commit at the newline or close */
-    int rc = commit_pending(v, f);
+    int rc = commit_pending(v, f, false);
     if (rc) {
         f->wbuf.len = old;
         f->wbuf.data[old] = 0;
@@ -351,12 +517,12 @@ ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
 
 int vfs_flush(vfs *v, vfs_file *f)
 {
-    return commit_pending(v, f);
+    return commit_pending(v, f, false);
 }
 
 int vfs_release(vfs *v, vfs_file *f)
 {
-    int rc = commit_pending(v, f);
+    int rc = commit_pending(v, f, true);
     if (f->kind == NK_PENDING) {
         pthread_mutex_lock(&v->mu);
         pending *p = pending_get(v, f->id);
@@ -364,6 +530,10 @@ int vfs_release(vfs *v, vfs_file *f)
             memset(p, 0, sizeof *p);      /* stored or abandoned: the name resolves anew */
         pthread_mutex_unlock(&v->mu);
     }
+    if (f->upload)
+        dd_upload_free(f->upload);
+    if (f->reader)
+        dd_artifact_close(f->reader);
     dd_buf_free(&f->content);
     dd_buf_free(&f->wbuf);
     free(f);

@@ -112,12 +112,12 @@ static void dd_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void dd_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    fuse_reply_err(req, -vfs_unlink(req_vfs(req), parent, name));
+    fuse_reply_err(req, -vfs_unlink(req_vfs(req), parent, name, fuse_req_ctx(req)->pid));
 }
 
 static void dd_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    fuse_reply_err(req, -vfs_rmdir(req_vfs(req), parent, name));
+    fuse_reply_err(req, -vfs_rmdir(req_vfs(req), parent, name, fuse_req_ctx(req)->pid));
 }
 
 static void dd_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,

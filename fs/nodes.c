@@ -16,6 +16,8 @@
 #include "textfmt.h"
 #include "vfs_int.h"
 
+#define DD_LINK_MAX 1100   /* four names of up to 255 bytes and some path */
+
 /* ---------------------------------------------------------------- errors */
 
 int vfs_errno(dd_code code)
@@ -56,11 +58,22 @@ typedef struct fixed {
 /* Files first, then directories: see vfs_readdir. */
 static const fixed project_fixed[] = {
     {"created", NK_P_CREATED}, {"description", NK_P_DESCRIPTION},
-    {"experiments", NK_P_EXPERIMENTS}, {"tags", NK_P_TAGS},
+    {"experiments", NK_P_EXPERIMENTS}, {"models", NK_P_MODELS}, {"tags", NK_P_TAGS},
 };
 static const fixed experiment_fixed[] = {
     {"created", NK_E_CREATED}, {"description", NK_E_DESCRIPTION}, {"ended", NK_E_ENDED},
-    {"status", NK_E_STATUS}, {"iterations", NK_E_ITERATIONS}, {"tags", NK_E_TAGS},
+    {"status", NK_E_STATUS}, {"iterations", NK_E_ITERATIONS}, {"resources", NK_E_RESOURCES},
+    {"tags", NK_E_TAGS},
+};
+static const fixed model_fixed[] = {
+    {"created", NK_M_CREATED}, {"description", NK_M_DESCRIPTION}, {"model.yaml", NK_M_YAML},
+    {"production", NK_M_PRODUCTION}, {"project", NK_M_PROJECT}, {"staging", NK_M_STAGING},
+    {"aliases", NK_M_ALIASES}, {"versions", NK_M_VERSIONS},
+};
+static const fixed version_fixed[] = {
+    {"artifact", NK_V_ARTIFACT}, {"created", NK_V_CREATED}, {"description", NK_V_DESCRIPTION},
+    {"stage", NK_V_STAGE}, {"version.yaml", NK_V_YAML}, {"iteration", NK_V_ITERATION},
+    {"resource", NK_V_RESOURCE},
 };
 static const fixed iteration_fixed[] = {
     {"created", NK_I_CREATED}, {"ended", NK_I_ENDED}, {"error_message", NK_I_ERROR},
@@ -91,6 +104,8 @@ static fixed_set fixed_of(nk kind)
     case NK_EXPERIMENT: return (fixed_set){experiment_fixed, NFIXED(experiment_fixed)};
     case NK_ITERATION: return (fixed_set){iteration_fixed, NFIXED(iteration_fixed)};
     case NK_I_ENV: return (fixed_set){env_fixed, NFIXED(env_fixed)};
+    case NK_MODEL: return (fixed_set){model_fixed, NFIXED(model_fixed)};
+    case NK_VERSION: return (fixed_set){version_fixed, NFIXED(version_fixed)};
     default: return (fixed_set){NULL, 0};
     }
 }
@@ -103,13 +118,25 @@ static bool kind_is_dir(nk k)
     case NK_ROOT: case NK_PROJECTS: case NK_MODELS: case NK_PROJECT: case NK_P_EXPERIMENTS:
     case NK_P_TAGS: case NK_EXPERIMENT: case NK_E_ITERATIONS: case NK_E_TAGS: case NK_ITERATION:
     case NK_I_PARAMS: case NK_I_METRICS: case NK_I_ENV: case NK_I_CHILDREN: case NK_I_TAGS:
+    case NK_E_RESOURCES: case NK_P_MODELS: case NK_MODEL: case NK_M_VERSIONS:
+    case NK_M_ALIASES: case NK_V_NEW: case NK_VERSION:
         return true;
     default:
         return false;
     }
 }
 
-static bool kind_is_link(nk k) { return k == NK_I_PARENT || k == NK_I_CHILD; }
+static bool kind_is_link(nk k)
+{
+    switch (k) {
+    case NK_I_PARENT: case NK_I_CHILD: case NK_M_PROJECT: case NK_M_PRODUCTION:
+    case NK_M_STAGING: case NK_V_ITERATION: case NK_V_RESOURCE: case NK_ALIAS:
+    case NK_MODEL_LINK:
+        return true;
+    default:
+        return false;
+    }
+}
 
 /* Files a user may write (while their iteration runs). */
 static bool kind_is_writable(nk k)
@@ -117,7 +144,8 @@ static bool kind_is_writable(nk k)
     switch (k) {
     case NK_P_DESCRIPTION: case NK_E_STATUS: case NK_E_DESCRIPTION: case NK_I_STATUS:
     case NK_I_NOTES: case NK_I_ERROR: case NK_I_PARAMS_YAML: case NK_I_PARAM: case NK_I_METRIC:
-    case NK_PENDING:
+    case NK_PENDING: case NK_RESOURCE: case NK_M_DESCRIPTION: case NK_V_STAGE:
+    case NK_V_DESCRIPTION:
         return true;
     default:
         return false;
@@ -127,6 +155,21 @@ static bool kind_is_writable(nk k)
 /* Which entity a node's id refers to, for kinds whose id is their parent entity's. */
 static nk owner_of(nk k)
 {
+    switch (k) {
+    case NK_E_RESOURCES: return NK_EXPERIMENT;
+    case NK_P_MODELS: return NK_PROJECT;
+    case NK_MODEL: case NK_M_CREATED: case NK_M_DESCRIPTION: case NK_M_YAML: case NK_M_PROJECT:
+    case NK_M_PRODUCTION: case NK_M_STAGING: case NK_M_VERSIONS: case NK_M_ALIASES:
+    case NK_V_NEW:
+        return NK_MODEL;
+    case NK_VERSION: case NK_V_ARTIFACT: case NK_V_STAGE: case NK_V_DESCRIPTION:
+    case NK_V_CREATED: case NK_V_YAML: case NK_V_ITERATION: case NK_V_RESOURCE:
+        return NK_VERSION;
+    case NK_RESOURCE: case NK_ALIAS: case NK_MODEL_LINK: case NK_V_NEW_FILE:
+        return NK_NONE;
+    default:
+        break;
+    }
     if (k >= NK_PROJECT && k <= NK_P_TAGS)
         return k == NK_P_TAG ? NK_NONE : NK_PROJECT;
     if (k >= NK_EXPERIMENT && k <= NK_E_TAGS)
@@ -172,7 +215,8 @@ typedef struct entity_facts {
     char created[DD_TS_LEN];
     char modified[DD_TS_LEN];
     bool ended;           /* iteration has ended: everything in it is read-only */
-    int64_t parent;       /* iteration's parent id (for the `parent` link) */
+    int64_t parent;       /* iteration's parent; a model's project; a version's model */
+    int64_t resource;     /* a version's resource, 0 when none */
 } entity_facts;
 
 static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
@@ -181,21 +225,40 @@ static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
     dd_code code = DD_OK;
     memset(f, 0, sizeof *f);
     if (owner == NK_PROJECT) {
-        dd_project p;
+        dd_project p = {0};
         code = dd_project_get(v->st, id, &p, &err);
         if (code == DD_OK)
             memcpy(f->created, p.created_date, DD_TS_LEN);
         dd_project_clear(&p);
     } else if (owner == NK_EXPERIMENT) {
-        dd_experiment e;
+        dd_experiment e = {0};
         code = dd_experiment_get(v->st, id, &e, &err);
         if (code == DD_OK) {
             memcpy(f->created, e.created_date, DD_TS_LEN);
             memcpy(f->modified, e.end_date, DD_TS_LEN);
         }
         dd_experiment_clear(&e);
+    } else if (owner == NK_MODEL) {
+        dd_model m = {0};
+        code = dd_model_get(v->st, id, &m, &err);
+        if (code == DD_OK) {
+            memcpy(f->created, m.created_date, DD_TS_LEN);
+            memcpy(f->modified, m.updated_date, DD_TS_LEN);
+            f->parent = m.project_id;
+        }
+        dd_model_clear(&m);
+    } else if (owner == NK_VERSION) {
+        dd_model_version ver = {0};
+        code = dd_version_get(v->st, id, &ver, &err);
+        if (code == DD_OK) {
+            memcpy(f->created, ver.created_date, DD_TS_LEN);
+            memcpy(f->modified, ver.updated_date, DD_TS_LEN);
+            f->parent = ver.model_id;
+            f->resource = ver.resource_id;
+        }
+        dd_version_clear(&ver);
     } else if (owner == NK_ITERATION) {
-        dd_iteration it;
+        dd_iteration it = {0};
         code = dd_iteration_get(v->st, id, &it, &err);
         if (code == DD_OK) {
             memcpy(f->created, it.created_date, DD_TS_LEN);
@@ -242,11 +305,100 @@ static void fill_stat(vfs *v, vfs_entry *out, uint64_t ino, nk kind, bool read_o
     out->timeout = immutable ? v->opts.immutable_timeout : v->opts.live_timeout;
 }
 
+/* "../../../../experiments/<experiment>/<sub>" from a version directory. */
+static int version_lineage_link(vfs *v, int64_t version_id, bool resource, char *buf, size_t len)
+{
+    dd_err err = {0};
+    dd_model_version ver = {0};
+    dd_code code = dd_version_get(v->st, version_id, &ver, &err);
+    int64_t exp = 0;
+    char *rname = NULL;
+    if (code == DD_OK && resource && !ver.resource_id)
+        code = DD_NOT_FOUND;
+    if (code == DD_OK && resource) {
+        dd_resource r = {0};
+        code = dd_resource_get(v->st, ver.resource_id, &r, &err);
+        exp = r.experiment_id;
+        rname = code == DD_OK ? strdup(r.name) : NULL;
+        dd_resource_clear(&r);
+    } else if (code == DD_OK) {
+        dd_iteration it = {0};
+        code = dd_iteration_get(v->st, ver.iteration_id, &it, &err);
+        exp = it.experiment_id;
+        dd_iteration_clear(&it);
+    }
+    dd_experiment e = {0};
+    if (code == DD_OK)
+        code = dd_experiment_get(v->st, exp, &e, &err);
+    if (code == DD_OK) {
+        if (resource)
+            snprintf(buf, len, "../../../../experiments/%s/resources/%s", e.name,
+                     rname ? rname : "");
+        else
+            snprintf(buf, len, "../../../../experiments/%s/iterations/%" PRId64, e.name,
+                     ver.iteration_id);
+    }
+    dd_experiment_clear(&e);
+    dd_version_clear(&ver);
+    free(rname);
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "readlink");
+}
+
+/* The number of the version with row id `id`, or of the model's version in `stage`. */
+static int version_number(vfs *v, int64_t model_id, int stage, int64_t id, int64_t *number)
+{
+    dd_err err = {0};
+    dd_code code = stage ? dd_version_find_stage(v->st, model_id, stage, &id, &err) : DD_OK;
+    dd_model_version ver = {0};
+    if (code == DD_OK)
+        code = dd_version_get(v->st, id, &ver, &err);
+    if (code == DD_OK)
+        *number = ver.version;
+    dd_version_clear(&ver);
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "readlink");
+}
+
+static int model_link(vfs *v, int64_t model_id, char *buf, size_t len)
+{
+    dd_err err = {0};
+    dd_model m = {0};
+    dd_project p = {0};
+    dd_code code = dd_model_get(v->st, model_id, &m, &err);
+    if (code == DD_OK)
+        code = dd_project_get(v->st, m.project_id, &p, &err);
+    if (code == DD_OK)
+        snprintf(buf, len, "../projects/%s/models/%s", p.name, m.name);
+    dd_project_clear(&p);
+    dd_model_clear(&m);
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "readlink");
+}
+
 static int link_target(vfs *v, nk kind, int64_t id, char *buf, size_t len)
 {
+    int64_t n = 0;
+    int rc = 0;
+    switch (kind) {
+    case NK_M_PROJECT: snprintf(buf, len, "../.."); return 0;
+    case NK_M_PRODUCTION:
+    case NK_M_STAGING:
+        rc = version_number(v, id, kind == NK_M_PRODUCTION ? DD_STAGE_PRODUCTION
+                                                           : DD_STAGE_STAGING, 0, &n);
+        if (!rc)
+            snprintf(buf, len, "versions/%" PRId64, n);
+        return rc;
+    case NK_ALIAS:
+        rc = version_number(v, 0, 0, id, &n);
+        if (!rc)
+            snprintf(buf, len, "../versions/%" PRId64, n);
+        return rc;
+    case NK_V_ITERATION: return version_lineage_link(v, id, false, buf, len);
+    case NK_V_RESOURCE: return version_lineage_link(v, id, true, buf, len);
+    case NK_MODEL_LINK: return model_link(v, id, buf, len);
+    default: break;
+    }
     if (kind == NK_I_PARENT) {
         entity_facts f;
-        int rc = entity_load(v, NK_ITERATION, id, &f);
+        rc = entity_load(v, NK_ITERATION, id, &f);
         if (rc)
             return rc;
         if (!f.parent)
@@ -259,8 +411,45 @@ static int link_target(vfs *v, nk kind, int64_t id, char *buf, size_t len)
 }
 
 /* Attributes of a leaf whose id is its own row (param, metric, env file, tag, child). */
+/* A resource file: the artifact's size and times; a version's `artifact` is the same
+ * bytes, read-only. Immutable once written, so the kernel may keep its pages. */
+static int resource_attr(vfs *v, uint64_t ino, nk kind, int64_t resource_id, vfs_entry *out)
+{
+    dd_err err = {0};
+    dd_resource r = {0};
+    dd_code code = dd_resource_get(v->st, resource_id, &r, &err);
+    if (code == DD_OK) {
+        fill_stat(v, out, ino, kind, kind == NK_V_ARTIFACT, (off_t)r.size_bytes, false);
+        stat_times(&out->st, r.created_date, r.updated_date);
+    }
+    dd_resource_clear(&r);
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "getattr");
+}
+
+/* A symlink whose id is its own row (alias, /models/<m>). */
+static int link_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
+{
+    char target[DD_LINK_MAX];
+    int rc = link_target(v, kind, id, target, sizeof target);
+    if (rc)
+        return rc;
+    fill_stat(v, out, ino, kind, true, (off_t)strlen(target), false);
+    return 0;
+}
+
 static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
 {
+    if (kind == NK_RESOURCE)
+        return resource_attr(v, ino, kind, id, out);
+    if (kind == NK_ALIAS || kind == NK_MODEL_LINK)
+        return link_attr(v, ino, kind, id, out);
+    if (kind == NK_V_NEW_FILE) {
+        if (!pending_get(v, id))
+            return -ENOENT;
+        fill_stat(v, out, ino, kind, true, 0, false);
+        out->timeout = 0;
+        return 0;
+    }
     dd_err err = {0};
     dd_code code = DD_OK;
     int64_t iteration = 0, entity = 0;
@@ -270,7 +459,7 @@ static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
         code = dd_param_get_by_id(v->st, id, &iteration, NULL, &s, &err);
         size = s ? (off_t)strlen(s) + 1 : 0;
     } else if (kind == NK_I_METRIC) {
-        dd_metric_series m;
+        dd_metric_series m = {0};
         code = dd_metric_series_by_id(v->st, id, &m, &s, ts, &err);
         iteration = m.iteration_id;
         size = code == DD_OK ? (off_t)m.text_bytes : 0;
@@ -300,7 +489,7 @@ static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
         if (rc)
             return rc;
     }
-    fill_stat(v, out, ino, kind, f.ended || kind == NK_ENV_FILE, size, f.ended);
+    fill_stat(v, out, ino, kind, f.ended || !kind_is_writable(kind), size, f.ended);
     stat_times(&out->st, f.created, kind == NK_I_METRIC && ts[0] ? ts : f.modified);
     return 0;
 }
@@ -329,9 +518,11 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
     int rc = entity_load(v, owner, id, &f);
     if (rc)
         return rc;
+    if (kind == NK_V_ARTIFACT)
+        return f.resource ? resource_attr(v, ino, kind, f.resource, out) : -ENOENT;
     off_t size = 0;
     if (kind_is_link(kind)) {
-        char target[64];
+        char target[DD_LINK_MAX];
         rc = link_target(v, kind, id, target, sizeof target);
         if (rc)
             return rc;
@@ -350,6 +541,8 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
     fill_stat(v, out, ino, kind, read_only && !kind_is_dir(kind), size, f.ended);
     if (kind_is_dir(kind) && f.ended)
         out->st.st_mode = S_IFDIR | 0555;
+    if (kind == NK_V_NEW)
+        out->timeout = 0;     /* registration names are resolved anew each time */
     stat_times(&out->st, f.created, f.modified);
     return 0;
 }
@@ -368,7 +561,7 @@ int64_t node_iteration(vfs *v, nk kind, int64_t id)
     if (kind == NK_I_PARAM)
         dd_param_get_by_id(v->st, id, &it, NULL, NULL, &err);
     else if (kind == NK_I_METRIC) {
-        dd_metric_series m;
+        dd_metric_series m = {0};
         char *key = NULL, ts[DD_TS_LEN];
         if (dd_metric_series_by_id(v->st, id, &m, &key, ts, &err) == DD_OK)
             it = m.iteration_id;
@@ -495,7 +688,7 @@ static int render_iteration_yaml(const dd_iteration *it, dd_buf *out)
 
 static int render_iteration(vfs *v, nk kind, int64_t id, dd_buf *out)
 {
-    dd_iteration it;
+    dd_iteration it = {0};
     dd_err err = {0};
     dd_code code = dd_iteration_get(v->st, id, &it, &err);
     if (code != DD_OK)
@@ -520,6 +713,59 @@ static int render_iteration(vfs *v, nk kind, int64_t id, dd_buf *out)
     return rc;
 }
 
+static int render_model(vfs *v, nk kind, int64_t id, dd_buf *out)
+{
+    dd_err err = {0};
+    dd_model m = {0};
+    dd_code code = dd_model_get(v->st, id, &m, &err);
+    int rc = 0;
+    if (code == DD_OK && kind == NK_M_YAML) {
+        char sid[24], pid[24], last[24];
+        snprintf(sid, sizeof sid, "%" PRId64, m.id);
+        snprintf(pid, sizeof pid, "%" PRId64, m.project_id);
+        snprintf(last, sizeof last, "%" PRId64, m.last_version);
+        const char *keys[] = {"id", "project_id", "name", "description", "created_date",
+                              "updated_date", "last_version"};
+        const char *vals[] = {sid, pid, m.name, m.description, m.created_date,
+                              m.updated_date[0] ? m.updated_date : NULL, last};
+        const int plain[] = {1, 1, 0, 0, 0, 0, 1};
+        rc = dd_render_yaml_map2(out, keys, vals, plain, 7);
+    } else if (code == DD_OK) {
+        rc = render_value(out, kind == NK_M_CREATED ? m.created_date : m.description);
+    }
+    dd_model_clear(&m);
+    return code == DD_OK ? rc : vfs_fail(code, &err, "read");
+}
+
+static int render_version(vfs *v, nk kind, int64_t id, dd_buf *out)
+{
+    dd_err err = {0};
+    dd_model_version ver = {0};
+    dd_code code = dd_version_get(v->st, id, &ver, &err);
+    int rc = 0;
+    if (code == DD_OK && kind == NK_V_YAML) {
+        char nums[5][24];
+        snprintf(nums[0], 24, "%" PRId64, ver.id);
+        snprintf(nums[1], 24, "%" PRId64, ver.model_id);
+        snprintf(nums[2], 24, "%" PRId64, ver.version);
+        snprintf(nums[3], 24, "%" PRId64, ver.iteration_id);
+        snprintf(nums[4], 24, "%" PRId64, ver.resource_id);
+        const char *keys[] = {"id", "model_id", "version", "iteration_id", "resource_id",
+                              "stage", "description", "created_date", "updated_date"};
+        const char *vals[] = {nums[0], nums[1], nums[2], nums[3],
+                              ver.resource_id ? nums[4] : NULL, dd_stage_name(ver.stage_id),
+                              ver.description, ver.created_date,
+                              ver.updated_date[0] ? ver.updated_date : NULL};
+        const int plain[] = {1, 1, 1, 1, 1, 0, 0, 0, 0};
+        rc = dd_render_yaml_map2(out, keys, vals, plain, 9);
+    } else if (code == DD_OK) {
+        rc = render_value(out, kind == NK_V_STAGE ? dd_stage_name(ver.stage_id)
+                             : kind == NK_V_CREATED ? ver.created_date : ver.description);
+    }
+    dd_version_clear(&ver);
+    return code == DD_OK ? rc : vfs_fail(code, &err, "read");
+}
+
 int node_render(vfs *v, nk kind, int64_t id, dd_buf *out)
 {
     dd_err err = {0};
@@ -528,7 +774,7 @@ int node_render(vfs *v, nk kind, int64_t id, dd_buf *out)
     switch (kind) {
     case NK_P_DESCRIPTION:
     case NK_P_CREATED: {
-        dd_project p;
+        dd_project p = {0};
         code = dd_project_get(v->st, id, &p, &err);
         if (code == DD_OK)
             rc = render_value(out, kind == NK_P_CREATED ? p.created_date : p.description);
@@ -536,7 +782,7 @@ int node_render(vfs *v, nk kind, int64_t id, dd_buf *out)
         break;
     }
     case NK_E_STATUS: case NK_E_DESCRIPTION: case NK_E_CREATED: case NK_E_ENDED: {
-        dd_experiment e;
+        dd_experiment e = {0};
         code = dd_experiment_get(v->st, id, &e, &err);
         if (code == DD_OK) {
             const char *val = kind == NK_E_STATUS ? dd_experiment_status_name(e.status_id)
@@ -549,6 +795,10 @@ int node_render(vfs *v, nk kind, int64_t id, dd_buf *out)
     }
     case NK_P_TAG: case NK_E_TAG: case NK_I_TAG:
         return 0;   /* a tag is its name: the file is empty */
+    case NK_M_CREATED: case NK_M_DESCRIPTION: case NK_M_YAML:
+        return render_model(v, kind, id, out);
+    case NK_V_STAGE: case NK_V_DESCRIPTION: case NK_V_CREATED: case NK_V_YAML:
+        return render_version(v, kind, id, out);
     case NK_I_PARAMS_YAML: return render_params_yaml(v, id, out);
     case NK_I_METRICS_JSON: return render_metrics_json(v, id, out);
     case NK_I_PARAM: {
@@ -625,6 +875,34 @@ static int lookup_rows(vfs *v, nk parent_kind, int64_t pid, const char *name, vf
     nk kind = NK_NONE;
     switch (parent_kind) {
     case NK_PROJECTS: kind = NK_PROJECT; code = dd_project_find(v->st, name, &id, &err); break;
+    case NK_E_RESOURCES:
+        kind = NK_RESOURCE;
+        code = dd_resource_find(v->st, pid, name, &id, &err);
+        break;
+    case NK_MODELS: kind = NK_MODEL_LINK; code = dd_model_find(v->st, name, &id, &err); break;
+    case NK_P_MODELS: {
+        dd_model m = {0};
+        kind = NK_MODEL;
+        code = dd_model_find(v->st, name, &id, &err);
+        if (code == DD_OK)
+            code = dd_model_get(v->st, id, &m, &err);
+        if (code == DD_OK && m.project_id != pid)
+            code = DD_NOT_FOUND;      /* the name belongs to another project's model */
+        dd_model_clear(&m);
+        break;
+    }
+    case NK_M_VERSIONS:
+        if (strcmp(name, "new") == 0)
+            return node_attr(v, ino_make(NK_V_NEW, pid), out);
+        kind = NK_VERSION;
+        code = name_id(name) ? dd_version_find(v->st, pid, name_id(name), &id, &err)
+                             : DD_NOT_FOUND;
+        break;
+    case NK_M_ALIASES: kind = NK_ALIAS; code = dd_alias_get(v->st, pid, name, &id, &err); break;
+    case NK_V_NEW: {
+        int rc = registration_slot(v, pid, name, &id);
+        return rc ? rc : node_attr(v, ino_make(NK_V_NEW_FILE, id), out);
+    }
     case NK_P_EXPERIMENTS:
         kind = NK_EXPERIMENT;
         code = dd_experiment_find(v->st, pid, name, &id, &err);
@@ -635,7 +913,7 @@ static int lookup_rows(vfs *v, nk parent_kind, int64_t pid, const char *name, vf
         kind = NK_ITERATION;
         id = name_id(name);
         if (id) {
-            dd_iteration it;
+            dd_iteration it = {0};
             code = dd_iteration_get(v->st, id, &it, &err);
             if (code == DD_OK && it.experiment_id != pid)
                 code = DD_NOT_FOUND;
@@ -648,7 +926,7 @@ static int lookup_rows(vfs *v, nk parent_kind, int64_t pid, const char *name, vf
         kind = NK_I_CHILD;
         id = name_id(name);
         if (id) {
-            dd_iteration it;
+            dd_iteration it = {0};
             code = dd_iteration_get(v->st, id, &it, &err);
             if (code == DD_OK && it.parent_iteration_id != pid)
                 code = DD_NOT_FOUND;
@@ -657,7 +935,7 @@ static int lookup_rows(vfs *v, nk parent_kind, int64_t pid, const char *name, vf
         break;
     case NK_I_PARAMS: kind = NK_I_PARAM; code = dd_param_find(v->st, pid, name, &id, &err); break;
     case NK_I_METRICS: {
-        dd_metric_series m;
+        dd_metric_series m = {0};
         char ts[DD_TS_LEN];
         kind = NK_I_METRIC;
         code = dd_metric_series_get(v->st, pid, name, &m, ts, &err);
@@ -713,6 +991,7 @@ typedef struct dir_walk {
     bool ended;            /* the listed directory belongs to an ended iteration */
     int64_t parent_id;
     int stop;
+    dd_buf later;          /* ids to resolve once the listing's statement is done */
 } dir_walk;
 
 static int walk_emit(dir_walk *w, const char *name, const vfs_entry *e)
@@ -763,6 +1042,51 @@ static int walk_child(void *ctx, const dd_iteration *it)
     return walk_emit(w, name, &e);
 }
 
+static int walk_resource(void *ctx, const dd_resource *r)
+{
+    dir_walk *w = ctx;
+    vfs_entry e;
+    fill_stat(w->v, &e, ino_make(NK_RESOURCE, r->id), NK_RESOURCE, false, (off_t)r->size_bytes,
+              false);
+    stat_times(&e.st, r->created_date, r->updated_date);
+    return walk_emit(w, r->name, &e);
+}
+
+/* Models: directories under their project, symlinks under /models. */
+static int walk_model(void *ctx, const dd_model *m)
+{
+    dir_walk *w = ctx;
+    vfs_entry e;
+    if (w->parent_id) {
+        fill_stat(w->v, &e, ino_make(NK_MODEL, m->id), NK_MODEL, false, 0, false);
+        stat_times(&e.st, m->created_date, m->updated_date);
+        return walk_emit(w, m->name, &e);
+    }
+    /* the link's target needs the project's name: resolved after the listing */
+    return dd_buf_add(&w->later, &m->id, sizeof m->id) ? 1 : 0;
+}
+
+static int walk_version(void *ctx, const dd_model_version *ver)
+{
+    dir_walk *w = ctx;
+    vfs_entry e;
+    char name[24];
+    snprintf(name, sizeof name, "%" PRId64, ver->version);
+    fill_stat(w->v, &e, ino_make(NK_VERSION, ver->id), NK_VERSION, false, 0, false);
+    stat_times(&e.st, ver->created_date, ver->updated_date);
+    return walk_emit(w, name, &e);
+}
+
+static int walk_alias(void *ctx, const char *alias, int64_t version_id, int64_t version)
+{
+    dir_walk *w = ctx;
+    vfs_entry e;
+    char target[40];
+    int n = snprintf(target, sizeof target, "../versions/%" PRId64, version);
+    fill_stat(w->v, &e, ino_make(NK_ALIAS, version_id), NK_ALIAS, true, n, false);
+    return walk_emit(w, alias, &e);
+}
+
 static int walk_param(void *ctx, const char *key, const char *value)
 {
     dir_walk *w = ctx;
@@ -800,7 +1124,7 @@ static int walk_tag(void *ctx, int64_t link_id, const char *value)
 {
     tag_walk *t = ctx;
     vfs_entry e;
-    fill_stat(t->w->v, &e, ino_make(t->kind, link_id), t->kind, t->w->ended, 0, false);
+    fill_stat(t->w->v, &e, ino_make(t->kind, link_id), t->kind, true, 0, false);
     return walk_emit(t->w, value, &e);
 }
 
@@ -823,7 +1147,7 @@ int vfs_readdir(vfs *v, uint64_t ino, vfs_dir_cb cb, void *ctx)
 {
     nk kind = ino_kind(ino);
     int64_t id = ino_id(ino);
-    dir_walk w = {v, cb, ctx, false, id, 0};
+    dir_walk w = {v, cb, ctx, false, id, 0, {0}};
     vfs_entry self;
     int rc = node_attr(v, ino, &self);
     if (rc)
@@ -854,6 +1178,25 @@ int vfs_readdir(vfs *v, uint64_t ino, vfs_dir_cb cb, void *ctx)
         break;
     }
     case NK_I_METRICS: code = dd_metric_series_list(v->st, id, walk_series, &w, &err); break;
+    case NK_E_RESOURCES: code = dd_resource_list(v->st, id, walk_resource, &w, &err); break;
+    case NK_P_MODELS: code = dd_model_list(v->st, id, walk_model, &w, &err); break;
+    case NK_MODELS:
+        code = dd_model_list(v->st, 0, walk_model, &w, &err);
+        for (size_t i = 0; code == DD_OK && i + sizeof(int64_t) <= w.later.len && !w.stop;
+             i += sizeof(int64_t)) {
+            int64_t mid;
+            memcpy(&mid, w.later.data + i, sizeof mid);
+            dd_model m = {0};
+            vfs_entry e;
+            if (dd_model_get(v->st, mid, &m, &err) == DD_OK &&
+                link_attr(v, ino_make(NK_MODEL_LINK, mid), NK_MODEL_LINK, mid, &e) == 0)
+                walk_emit(&w, m.name, &e);
+            dd_model_clear(&m);
+        }
+        dd_buf_free(&w.later);
+        break;
+    case NK_M_VERSIONS: code = dd_version_list(v->st, id, walk_version, &w, &err); break;
+    case NK_M_ALIASES: code = dd_alias_list(v->st, id, walk_alias, &w, &err); break;
     case NK_I_ENV: code = dd_iteration_file_list(v->st, id, walk_file, &w, &err); break;
     case NK_P_TAGS:
         tw.kind = NK_P_TAG;

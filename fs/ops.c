@@ -14,6 +14,7 @@
  * interrupted `rm -r` leaves everything as it was.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +33,13 @@ static double now_mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-vfs *vfs_new(dd_store *st, const vfs_options *opts)
+vfs *vfs_new(dd_store *st, dd_artifacts *arts, const vfs_options *opts)
 {
     vfs *v = calloc(1, sizeof *v);
     if (!v)
         return NULL;
     v->st = st;
+    v->arts = arts;
     v->opts.live_timeout = opts && opts->live_timeout > 0 ? opts->live_timeout : 0.5;
     v->opts.immutable_timeout = opts && opts->immutable_timeout > 0 ? opts->immutable_timeout
                                                                      : 60.0;
@@ -45,6 +47,12 @@ vfs *vfs_new(dd_store *st, const vfs_options *opts)
     v->gid = getgid();
     pthread_mutex_init(&v->mu, NULL);
     return v;
+}
+
+void vfs_attach(vfs *v, dd_store *st, dd_artifacts *arts)
+{
+    v->st = st;
+    v->arts = arts;
 }
 
 void vfs_free(vfs *v)
@@ -87,39 +95,82 @@ static int pending_add(vfs *v, nk kind, int64_t iteration_id, const char *name, 
     return rc;
 }
 
+/* A registration name is "<iteration id>" or "<iteration id>:<resource name>". Slots are
+ * found again by (model, name) and recycled once idle, since `ls` or `stat` may create
+ * them without any open. */
+int registration_slot(vfs *v, int64_t model_id, const char *name, int64_t *id_out)
+{
+    char digits[24];
+    size_t n = strcspn(name, ":");
+    if (n == 0 || n >= sizeof digits)
+        return -ENOENT;
+    memcpy(digits, name, n);
+    digits[n] = 0;
+    char *end;
+    long long iteration = strtoll(digits, &end, 10);
+    if (*end || iteration <= 0 || (name[n] == ':' && !name[n + 1]))
+        return -ENOENT;
+    double now = now_mono();
+    pending *slot = NULL;
+    pthread_mutex_lock(&v->mu);
+    for (int i = 0; i < VFS_MAX_PENDING && !slot; i++) {
+        pending *p = &v->pendings[i];
+        if (p->id && p->kind == NK_V_NEW_FILE && p->iteration_id == model_id &&
+            strcmp(p->name, name) == 0)
+            slot = p;
+    }
+    for (int i = 0; i < VFS_MAX_PENDING && !slot; i++) {
+        pending *p = &v->pendings[i];
+        if (!p->id || (p->kind == NK_V_NEW_FILE && p->refs == 0 && p->touched < now - 30.0)) {
+            slot = p;
+            slot->id = ++v->next_pending;
+            slot->kind = NK_V_NEW_FILE;
+            slot->iteration_id = model_id;
+            slot->iteration2 = iteration;
+            slot->refs = 0;
+            snprintf(slot->name, sizeof slot->name, "%s", name);
+        }
+    }
+    if (slot) {
+        slot->touched = now;
+        *id_out = slot->id;
+    }
+    pthread_mutex_unlock(&v->mu);
+    return slot ? 0 : -ENFILE;
+}
+
 /* ---------------------------------------------------------------- removal marks */
 
-static void removal_mark(vfs *v, nk kind, int64_t id)
+static void removal_mark(vfs *v, nk kind, int64_t id, pid_t pid, bool refused)
 {
     double now = now_mono();
     pthread_mutex_lock(&v->mu);
-    removal *free_slot = NULL;
+    removal *slot = NULL;
     for (int i = 0; i < VFS_MAX_REMOVALS; i++) {
         removal *r = &v->removals[i];
-        if (r->kind == kind && r->id == id) {
-            r->expires = now + REMOVAL_TTL;
-            free_slot = NULL;
-            goto out;
+        if (r->kind == kind && r->id == id && r->pid == pid) {
+            slot = r;
+            break;
         }
-        if (!free_slot && (r->kind == NK_NONE || r->expires < now))
-            free_slot = r;
+        if (!slot && (r->kind == NK_NONE || r->expires < now))
+            slot = r;
     }
-    if (free_slot)
-        *free_slot = (removal){kind, id, now + REMOVAL_TTL};
-out:
+    if (slot)
+        *slot = (removal){kind, id, pid, refused, now + REMOVAL_TTL};
     pthread_mutex_unlock(&v->mu);
 }
 
-static bool removal_marked(vfs *v, nk kind, int64_t id)
+/* 0: not marked by `pid`; 1: marked; 2: marked as refused. Refreshes the mark. */
+static int removal_marked(vfs *v, nk kind, int64_t id, pid_t pid)
 {
     double now = now_mono();
-    bool hit = false;
+    int hit = 0;
     pthread_mutex_lock(&v->mu);
     for (int i = 0; i < VFS_MAX_REMOVALS && !hit; i++) {
         removal *r = &v->removals[i];
-        if (r->kind == kind && r->id == id && r->expires >= now) {
+        if (r->kind == kind && r->id == id && r->pid == pid && r->expires >= now) {
             r->expires = now + REMOVAL_TTL;
-            hit = true;
+            hit = r->refused ? 2 : 1;
         }
     }
     pthread_mutex_unlock(&v->mu);
@@ -146,39 +197,100 @@ static bool removals_active(vfs *v)
     return any;
 }
 
-/* Is this entity, or one above it, being removed? */
-bool removal_covers(vfs *v, nk kind, int64_t id)
+typedef enum rm_state {
+    RM_NONE,       /* no `rm -r` of this process covers the entity */
+    RM_SELF,       /* the entity itself is being removed: its rmdir deletes it */
+    RM_ANCESTOR,   /* an entity above it is: everything here waits for that rmdir */
+    RM_REFUSED,    /* the removal was refused: the rest of that rm is refused too */
+} rm_state;
+
+/* The entity above (project of an experiment, ...), or NK_NONE at the top. */
+static nk entity_up(vfs *v, nk kind, int64_t id, int64_t *up)
 {
-    if (!removals_active(v))
-        return false;
     dd_err err;
+    nk k = NK_NONE;
     if (kind == NK_ITERATION) {
-        if (removal_marked(v, NK_ITERATION, id))
-            return true;
-        dd_iteration it;
-        if (dd_iteration_get(v->st, id, &it, &err) != DD_OK)
-            return false;
-        kind = NK_EXPERIMENT;
-        id = it.experiment_id;
+        dd_iteration it = {0};
+        if (dd_iteration_get(v->st, id, &it, &err) == DD_OK) {
+            *up = it.experiment_id;
+            k = NK_EXPERIMENT;
+        }
         dd_iteration_clear(&it);
-    }
-    if (kind == NK_EXPERIMENT) {
-        if (removal_marked(v, NK_EXPERIMENT, id))
-            return true;
-        dd_experiment e;
-        if (dd_experiment_get(v->st, id, &e, &err) != DD_OK)
-            return false;
-        kind = NK_PROJECT;
-        id = e.project_id;
+    } else if (kind == NK_EXPERIMENT) {
+        dd_experiment e = {0};
+        if (dd_experiment_get(v->st, id, &e, &err) == DD_OK) {
+            *up = e.project_id;
+            k = NK_PROJECT;
+        }
         dd_experiment_clear(&e);
+    } else if (kind == NK_VERSION) {
+        dd_model_version ver = {0};
+        if (dd_version_get(v->st, id, &ver, &err) == DD_OK) {
+            *up = ver.model_id;
+            k = NK_MODEL;
+        }
+        dd_version_clear(&ver);
+    } else if (kind == NK_MODEL) {
+        dd_model m = {0};
+        if (dd_model_get(v->st, id, &m, &err) == DD_OK) {
+            *up = m.project_id;
+            k = NK_PROJECT;
+        }
+        dd_model_clear(&m);
     }
-    return kind == NK_PROJECT && removal_marked(v, NK_PROJECT, id);
+    return k;
 }
 
-/* The entity a node lives in: (NK_PROJECT|NK_EXPERIMENT|NK_ITERATION, id). */
+/* Where the entity stands with respect to `pid`'s `rm -r`, if any. */
+static rm_state removal_state(vfs *v, nk kind, int64_t id, pid_t pid)
+{
+    if (kind == NK_NONE || !removals_active(v))
+        return RM_NONE;
+    for (bool self = true; kind != NK_NONE; self = false) {
+        int m = removal_marked(v, kind, id, pid);
+        if (m == 2)
+            return RM_REFUSED;
+        if (m == 1)
+            return self ? RM_SELF : RM_ANCESTOR;
+        kind = entity_up(v, kind, id, &id);
+    }
+    return RM_NONE;
+}
+
+/* The entity a node lives in: (NK_PROJECT|NK_EXPERIMENT|NK_ITERATION|NK_MODEL|NK_VERSION,
+ * id). */
 static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
 {
     *eid = id;
+    switch (kind) {
+    case NK_E_RESOURCES: return NK_EXPERIMENT;
+    case NK_P_MODELS: return NK_PROJECT;
+    case NK_MODEL: case NK_M_CREATED: case NK_M_DESCRIPTION: case NK_M_YAML: case NK_M_PROJECT:
+    case NK_M_PRODUCTION: case NK_M_STAGING: case NK_M_VERSIONS: case NK_M_ALIASES:
+    case NK_V_NEW:
+        return NK_MODEL;
+    case NK_VERSION: case NK_V_ARTIFACT: case NK_V_STAGE: case NK_V_DESCRIPTION:
+    case NK_V_CREATED: case NK_V_YAML: case NK_V_ITERATION: case NK_V_RESOURCE:
+        return NK_VERSION;
+    case NK_ALIAS: {
+        dd_err err;
+        dd_model_version ver = {0};
+        nk k = dd_version_get(v->st, id, &ver, &err) == DD_OK ? NK_MODEL : NK_NONE;
+        *eid = ver.model_id;
+        dd_version_clear(&ver);
+        return k;
+    }
+    case NK_RESOURCE: {
+        dd_err err;
+        dd_resource r = {0};
+        nk k = dd_resource_get(v->st, id, &r, &err) == DD_OK ? NK_EXPERIMENT : NK_NONE;
+        *eid = r.experiment_id;
+        dd_resource_clear(&r);
+        return k;
+    }
+    default:
+        break;
+    }
     if (kind >= NK_PROJECT && kind <= NK_P_TAGS)
         return NK_PROJECT;
     if (kind >= NK_EXPERIMENT && kind <= NK_E_TAGS)
@@ -198,9 +310,12 @@ static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
             *eid = owner;
             return NK_ITERATION;
         }
-        if (kind == NK_I_CHILD) {
-            *eid = id;
-            return NK_ITERATION;
+        if (kind == NK_I_CHILD) {       /* children/<id> belongs to the parent */
+            dd_iteration child = {0};
+            nk k = dd_iteration_get(v->st, id, &child, &err) == DD_OK ? NK_ITERATION : NK_NONE;
+            *eid = child.parent_iteration_id;
+            dd_iteration_clear(&child);
+            return k;
         }
         dd_tag_kind tk = kind == NK_P_TAG ? DD_TAG_PROJECT
                        : kind == NK_E_TAG ? DD_TAG_EXPERIMENT : DD_TAG_ITERATION;
@@ -212,16 +327,18 @@ static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
 }
 
 /* Check that `rm -r` of the entity could succeed before marking it. */
-static int removal_begin(vfs *v, nk kind, int64_t id)
+static int removal_begin(vfs *v, nk kind, int64_t id, pid_t pid)
 {
     dd_err err = {0};
-    dd_code code = dd_delete_check(v->st, kind == NK_PROJECT ? DD_TAG_PROJECT
-                                          : kind == NK_EXPERIMENT ? DD_TAG_EXPERIMENT
-                                                                  : DD_TAG_ITERATION, id, &err);
-    if (code != DD_OK)
-        return vfs_fail(code, &err, "rm");
-    removal_mark(v, kind, id);
-    return 0;
+    dd_code code = DD_OK;
+    if (kind == NK_PROJECT || kind == NK_EXPERIMENT || kind == NK_ITERATION)
+        code = dd_delete_check(v->st, kind == NK_PROJECT ? DD_TAG_PROJECT
+                                      : kind == NK_EXPERIMENT ? DD_TAG_EXPERIMENT
+                                                              : DD_TAG_ITERATION, id, &err);
+    /* models and versions can always go; a refusal is remembered so that the rest of
+     * this rm, which goes on after an error, deletes nothing below */
+    removal_mark(v, kind, id, pid, code != DD_OK);
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "rm");
 }
 
 /* ---------------------------------------------------------------- mkdir / rmdir */
@@ -239,6 +356,9 @@ int vfs_mkdir(vfs *v, uint64_t parent, const char *name, vfs_entry *out)
     } else if (pk == NK_P_EXPERIMENTS) {
         kind = NK_EXPERIMENT;
         code = dd_experiment_create(v->st, pid, name, &id, &err);
+    } else if (pk == NK_P_MODELS) {
+        kind = NK_MODEL;
+        code = dd_model_create(v->st, pid, name, "", &id, &err);
     } else {
         return -EPERM;
     }
@@ -249,38 +369,66 @@ int vfs_mkdir(vfs *v, uint64_t parent, const char *name, vfs_entry *out)
 
 static bool iteration_has_data(vfs *v, int64_t id);
 
-int vfs_rmdir(vfs *v, uint64_t parent, const char *name)
+static bool iteration_has_data(vfs *v, int64_t id);
+
+/* rmdir of an entity directory outside any `rm -r`: only an empty one goes. */
+static dd_code rmdir_plain(vfs *v, nk kind, int64_t id, dd_err *err)
+{
+    switch (kind) {
+    case NK_PROJECT: return dd_project_delete(v->st, id, false, err);
+    case NK_EXPERIMENT: return dd_experiment_delete(v->st, id, false, err);
+    case NK_ITERATION:
+        return iteration_has_data(v, id)
+            ? dd_fail(err, DD_NOT_EMPTY, "iteration %lld holds data", (long long)id)
+            : dd_iteration_delete(v->st, id, err);
+    default:          /* models and versions always hold their own files */
+        return dd_fail(err, DD_NOT_EMPTY, "not empty");
+    }
+}
+
+/* The cascading delete at the end of an `rm -r`. */
+static dd_code rmdir_cascade(vfs *v, nk kind, int64_t id, dd_err *err)
+{
+    switch (kind) {
+    case NK_PROJECT: return dd_project_delete(v->st, id, true, err);
+    case NK_EXPERIMENT: return dd_experiment_delete(v->st, id, true, err);
+    case NK_ITERATION: return dd_iteration_delete(v->st, id, err);
+    case NK_MODEL: return dd_model_delete(v->st, id, err);
+    default: return dd_version_delete(v->st, id, err);
+    }
+}
+
+int vfs_rmdir(vfs *v, uint64_t parent, const char *name, pid_t caller)
 {
     vfs_entry e;
     int rc = vfs_lookup(v, parent, name, &e);
     if (rc)
         return rc;
     nk kind = ino_kind(e.ino);
-    int64_t id = ino_id(e.ino);
+    int64_t id = ino_id(e.ino), eid = 0;
     if (!S_ISDIR(e.st.st_mode))
         return -ENOTDIR;
     dd_err err = {0};
     dd_code code;
-    if (kind == NK_PROJECT || kind == NK_EXPERIMENT || kind == NK_ITERATION) {
-        bool cascade = removal_covers(v, kind, id);
-        if (kind == NK_PROJECT)
-            code = dd_project_delete(v->st, id, cascade, &err);
-        else if (kind == NK_EXPERIMENT)
-            code = dd_experiment_delete(v->st, id, cascade, &err);
-        else if (!cascade && iteration_has_data(v, id))
-            code = dd_fail(&err, DD_NOT_EMPTY, "iteration %lld holds data", (long long)id);
-        else
-            code = dd_iteration_delete(v->st, id, &err);
+    if (kind == NK_PROJECT || kind == NK_EXPERIMENT || kind == NK_ITERATION ||
+        kind == NK_MODEL || kind == NK_VERSION) {
+        switch (removal_state(v, kind, id, caller)) {
+        case RM_REFUSED: return -EBUSY;
+        case RM_ANCESTOR: return 0;                 /* goes with the entity above */
+        case RM_SELF: code = rmdir_cascade(v, kind, id, &err); break;
+        default: code = rmdir_plain(v, kind, id, &err); break;
+        }
         if (code == DD_OK)
             removal_clear(v, kind, id);
         return code == DD_OK ? 0 : vfs_fail(code, &err, "rmdir");
     }
     /* the fixed subdirectories go with their entity */
-    int64_t eid;
     nk ek = entity_of(v, kind, id, &eid);
-    if (ek != NK_NONE && removal_covers(v, ek, eid))
-        return 0;
-    return -EPERM;
+    switch (removal_state(v, ek, eid, caller)) {
+    case RM_REFUSED: return -EBUSY;
+    case RM_NONE: return -EPERM;
+    default: return 0;
+    }
 }
 
 static int count_cb(void *ctx, const char *key, const char *value)
@@ -309,7 +457,7 @@ static bool iteration_has_data(vfs *v, int64_t id)
 
 /* ---------------------------------------------------------------- unlink */
 
-int vfs_unlink(vfs *v, uint64_t parent, const char *name)
+int vfs_unlink(vfs *v, uint64_t parent, const char *name, pid_t caller)
 {
     vfs_entry e;
     int rc = vfs_lookup(v, parent, name, &e);
@@ -320,8 +468,11 @@ int vfs_unlink(vfs *v, uint64_t parent, const char *name)
     nk kind = ino_kind(e.ino);
     int64_t id = ino_id(e.ino), eid = 0;
     nk ek = entity_of(v, kind, id, &eid);
-    if (ek != NK_NONE && removal_covers(v, ek, eid))
-        return 0;
+    switch (removal_state(v, ek, eid, caller)) {
+    case RM_REFUSED: return -EBUSY;
+    case RM_SELF: case RM_ANCESTOR: return 0;    /* deferred to the entity's rmdir */
+    default: break;
+    }
     dd_err err = {0};
     dd_code code = DD_OK;
     char *key = NULL;
@@ -332,13 +483,17 @@ int vfs_unlink(vfs *v, uint64_t parent, const char *name)
             code = dd_param_delete(v->st, eid, key, &err);
         break;
     case NK_I_METRIC: {
-        dd_metric_series m;
+        dd_metric_series m = {0};
         char ts[DD_TS_LEN];
         code = dd_metric_series_by_id(v->st, id, &m, &key, ts, &err);
         if (code == DD_OK)
             code = dd_metric_delete(v->st, m.iteration_id, key, &err);
         break;
     }
+    case NK_RESOURCE: code = dd_resource_delete(v->st, id, &err); break;
+    case NK_ALIAS: code = dd_alias_delete(v->st, eid, name, &err); break;
+    case NK_MODEL_LINK: case NK_V_NEW_FILE:
+        return -EPERM;      /* delete a model with rm -r projects/<p>/models/<m> */
     case NK_P_TAG: code = dd_tag_detach(v->st, DD_TAG_PROJECT, eid, name, &err); break;
     case NK_E_TAG: code = dd_tag_detach(v->st, DD_TAG_EXPERIMENT, eid, name, &err); break;
     case NK_I_TAG: code = dd_tag_detach(v->st, DD_TAG_ITERATION, eid, name, &err); break;
@@ -348,7 +503,7 @@ int vfs_unlink(vfs *v, uint64_t parent, const char *name)
         /* one of an entity's own files: the start of `rm -r` of the entity */
         if (ek == NK_NONE)
             return -EPERM;
-        return removal_begin(v, ek, eid);
+        return removal_begin(v, ek, eid, caller);
     }
     free(key);
     return code == DD_OK ? 0 : vfs_fail(code, &err, "unlink");
@@ -376,6 +531,14 @@ int vfs_create(vfs *v, uint64_t parent, const char *name, int flags, vfs_file **
         if (iteration_ended(v, pid))
             return -EROFS;
         rc = pending_add(v, pk == NK_I_PARAMS ? NK_I_PARAM : NK_I_METRIC, pid, name, &id);
+        if (rc)
+            return rc;
+        rc = vfs_open(v, ino_make(NK_PENDING, id), flags, out, info);
+        if (rc == 0)
+            rc = node_attr(v, ino_make(NK_PENDING, id), entry);
+        return rc;
+    case NK_E_RESOURCES:
+        rc = pending_add(v, NK_RESOURCE, pid, name, &id);
         if (rc)
             return rc;
         rc = vfs_open(v, ino_make(NK_PENDING, id), flags, out, info);
@@ -437,6 +600,27 @@ int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
             return -ENOTEMPTY;
         code = dd_experiment_rename(v->st, id, newname, &err);
         break;
+    case NK_MODEL:
+        if (exists)
+            return -ENOTEMPTY;
+        code = dd_model_rename(v->st, id, newname, &err);
+        break;
+    case NK_RESOURCE:
+        if (exists && ino_kind(target.ino) == NK_RESOURCE) {
+            code = dd_resource_delete(v->st, ino_id(target.ino), &err);
+            if (code != DD_OK)
+                return vfs_fail(code, &err, "rename");
+        }
+        code = dd_resource_rename(v->st, id, newname, &err);
+        break;
+    case NK_ALIAS: {
+        /* `ln -sfn` makes a temporary link and renames it over the alias */
+        int64_t model = ino_id(parent);
+        code = dd_alias_set(v->st, model, newname, id, &err);
+        if (code == DD_OK)
+            code = dd_alias_delete(v->st, model, name, &err);
+        break;
+    }
     case NK_I_PARAM:
     case NK_PENDING: {
         char *key = NULL;
@@ -460,33 +644,92 @@ int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
     return code == DD_OK ? 0 : vfs_fail(code, &err, "rename");
 }
 
+/* aliases/<name> -> ../versions/<n> (or versions/<n>, or <n>, or any path ending so). */
 int vfs_symlink(vfs *v, uint64_t parent, const char *name, const char *target, vfs_entry *out)
 {
-    (void)v;
-    (void)parent;
-    (void)name;
-    (void)target;
-    (void)out;
-    return -EPERM;
+    if (ino_kind(parent) != NK_M_ALIASES)
+        return -EPERM;
+    int64_t model = ino_id(parent), version = 0, vid = 0;
+    const char *num = strrchr(target, '/');
+    num = num ? num + 1 : target;
+    char *end;
+    version = strtoll(num, &end, 10);
+    if (!*num || *end || version <= 0)
+        return -EINVAL;
+    vfs_entry existing;
+    if (vfs_lookup(v, parent, name, &existing) == 0)
+        return -EEXIST;
+    dd_err err = {0};
+    dd_code code = dd_version_find(v->st, model, version, &vid, &err);
+    if (code == DD_OK)
+        code = dd_alias_set(v->st, model, name, vid, &err);
+    if (code != DD_OK)
+        return vfs_fail(code, &err, "symlink");
+    return vfs_lookup(v, parent, name, out);
 }
 
 /* ---------------------------------------------------------------- xattrs */
 
+/* The resource behind a resource file or a version's artifact, or 0. */
+static int64_t xattr_resource(vfs *v, uint64_t ino)
+{
+    nk kind = ino_kind(ino);
+    if (kind == NK_RESOURCE)
+        return ino_id(ino);
+    if (kind != NK_V_ARTIFACT)
+        return 0;
+    dd_err err;
+    dd_model_version ver = {0};
+    int64_t r = dd_version_get(v->st, ino_id(ino), &ver, &err) == DD_OK ? ver.resource_id : 0;
+    dd_version_clear(&ver);
+    return r;
+}
+
+static const char *const xattr_names[] = {
+    "user.deardiary.sha256", "user.deardiary.size", "user.deardiary.backend",
+    "user.deardiary.uri",
+};
+
 ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t size)
 {
-    (void)v;
-    (void)ino;
-    (void)name;
-    (void)buf;
-    (void)size;
-    return -ENODATA;
+    int64_t rid = xattr_resource(v, ino);
+    if (!rid)
+        return -ENODATA;
+    dd_err err = {0};
+    dd_resource r = {0};
+    dd_code code = dd_resource_get(v->st, rid, &r, &err);
+    if (code != DD_OK)
+        return vfs_fail(code, &err, "getxattr");
+    char num[24];
+    snprintf(num, sizeof num, "%" PRId64, r.size_bytes);
+    const char *val = strcmp(name, xattr_names[0]) == 0 ? r.content_hash
+                    : strcmp(name, xattr_names[1]) == 0 ? num
+                    : strcmp(name, xattr_names[2]) == 0 ? r.backend
+                    : strcmp(name, xattr_names[3]) == 0 ? r.uri : NULL;
+    ssize_t n = val ? (ssize_t)strlen(val) : -ENODATA;
+    if (val && size && (size_t)n > size)
+        n = -ERANGE;
+    else if (val && size)
+        memcpy(buf, val, (size_t)n);
+    dd_resource_clear(&r);
+    return n;
 }
 
 ssize_t vfs_listxattr(vfs *v, uint64_t ino, char *buf, size_t size)
 {
-    (void)v;
-    (void)ino;
-    (void)buf;
-    (void)size;
-    return 0;
+    if (!xattr_resource(v, ino))
+        return 0;
+    size_t total = 0;
+    for (size_t i = 0; i < 4; i++)
+        total += strlen(xattr_names[i]) + 1;
+    if (size == 0)
+        return (ssize_t)total;
+    if (size < total)
+        return -ERANGE;
+    for (size_t i = 0, off = 0; i < 4; i++) {
+        size_t n = strlen(xattr_names[i]) + 1;
+        memcpy(buf + off, xattr_names[i], n);
+        off += n;
+    }
+    return (ssize_t)total;
 }

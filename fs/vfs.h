@@ -34,9 +34,15 @@ typedef struct vfs_options {
     double immutable_timeout;  /* for things that never change (ended iterations); 60 */
 } vfs_options;
 
-/* Create the core over an open store (not owned). NULL on out-of-memory. */
-vfs *vfs_new(dd_store *st, const vfs_options *opts);
+struct dd_artifacts;
+
+/* Create the core over an open store and its artifact stores (neither owned; arts may be
+ * NULL: resources then refuse new bytes). NULL on out-of-memory. */
+vfs *vfs_new(dd_store *st, struct dd_artifacts *arts, const vfs_options *opts);
 void vfs_free(vfs *v);
+/* Give a core created with a NULL store its store and artifacts (the daemon opens them
+ * after forking, once the mount is in place). */
+void vfs_attach(vfs *v, dd_store *st, struct dd_artifacts *arts);
 
 #define VFS_ROOT_INO 1
 
@@ -52,8 +58,10 @@ int vfs_readdir(vfs *v, uint64_t ino, vfs_dir_cb cb, void *ctx);
 int vfs_readlink(vfs *v, uint64_t ino, char *buf, size_t len);
 
 int vfs_mkdir(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
-int vfs_rmdir(vfs *v, uint64_t parent, const char *name);
-int vfs_unlink(vfs *v, uint64_t parent, const char *name);
+/* `caller` is the requesting process: an `rm -r` in progress (see ops.c) belongs to the
+ * process that started it and does not change what other processes' removals do. */
+int vfs_rmdir(vfs *v, uint64_t parent, const char *name, pid_t caller);
+int vfs_unlink(vfs *v, uint64_t parent, const char *name, pid_t caller);
 /* flags: RENAME_NOREPLACE / RENAME_EXCHANGE as in renameat2. */
 int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
                const char *newname, unsigned flags);

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "artifacts.h"
 #include "vfs.h"
 
 /* What a node is. The id in its inode is the row it belongs to (noted per kind). */
@@ -57,7 +58,34 @@ typedef enum nk {
     NK_I_CHILD_NEW,     /* children/new (clone file, not listed) */
     NK_I_TAGS,
     NK_I_TAG,           /* iteration_tag link */
-    NK_PENDING,         /* a file created but not yet stored (params/<new>, metrics/<new>) */
+    NK_PENDING,         /* a file created but not yet stored (params/<new>, metrics/<new>,
+                           resources/<new>) */
+    /* artifacts */
+    NK_E_RESOURCES,     /* .../experiments/<e>/resources   experiment */
+    NK_RESOURCE,        /* resources/<name>               resource */
+    /* the registry */
+    NK_P_MODELS,        /* projects/<p>/models            project */
+    NK_MODEL,           /* projects/<p>/models/<m>        model */
+    NK_M_CREATED,
+    NK_M_DESCRIPTION,
+    NK_M_YAML,          /* model.yaml */
+    NK_M_PROJECT,       /* symlink ../.. */
+    NK_M_PRODUCTION,    /* symlink versions/<n> */
+    NK_M_STAGING,       /* symlink versions/<n> */
+    NK_M_VERSIONS,      /* versions/                      model */
+    NK_M_ALIASES,       /* aliases/                       model */
+    NK_V_NEW,           /* versions/new/ (registration directory, not listed)   model */
+    NK_V_NEW_FILE,      /* versions/new/<iteration>[:<resource>] (pending slot)  */
+    NK_VERSION,         /* versions/<n>                   model_version */
+    NK_V_ARTIFACT,      /* the linked resource's bytes */
+    NK_V_STAGE,
+    NK_V_DESCRIPTION,
+    NK_V_CREATED,
+    NK_V_YAML,          /* version.yaml */
+    NK_V_ITERATION,     /* symlink to the producing iteration */
+    NK_V_RESOURCE,      /* symlink to the linked resource */
+    NK_ALIAS,           /* aliases/<a> symlink             model_version */
+    NK_MODEL_LINK,      /* /models/<m> symlink             model */
     NK_COUNT
 } nk;
 
@@ -80,25 +108,31 @@ static inline int64_t ino_id(uint64_t ino)
 /* An entity directory being removed by `rm -r` (see ops.c): unlinks below it are
  * deferred to the rmdir of the directory itself, which deletes everything at once. */
 typedef struct removal {
-    nk kind;              /* NK_PROJECT, NK_EXPERIMENT or NK_ITERATION */
+    nk kind;              /* NK_PROJECT, NK_EXPERIMENT, NK_ITERATION, NK_MODEL, NK_VERSION */
     int64_t id;
+    pid_t pid;            /* the process running the `rm -r` */
+    bool refused;         /* the entity cannot be deleted: refuse the rest of that rm */
     double expires;       /* monotonic seconds */
 } removal;
 
 #define VFS_MAX_REMOVALS 64
 #define VFS_MAX_PENDING 256
 
-/* A created file with no row yet: params/<key> or metrics/<key> before the first value. */
+/* A created file with no row yet (params/<key>, metrics/<key>, resources/<name> before
+ * their first bytes), or a registration file versions/new/<iteration>[:<resource>]. */
 typedef struct pending {
-    int64_t id;           /* the NK_PENDING inode id */
-    nk kind;              /* NK_I_PARAM or NK_I_METRIC */
-    int64_t iteration_id;
+    int64_t id;           /* the NK_PENDING / NK_V_NEW_FILE inode id */
+    nk kind;              /* NK_I_PARAM, NK_I_METRIC, NK_RESOURCE or NK_V_NEW_FILE */
+    int64_t iteration_id; /* or the experiment (resources) or the model (registration) */
+    int64_t iteration2;   /* registration: the iteration */
     char name[DD_NAME_MAX + 1];
     int refs;             /* open handles */
+    double touched;       /* registration slots are recycled when idle */
 } pending;
 
 struct vfs {
     dd_store *st;
+    dd_artifacts *arts;
     vfs_options opts;
     uid_t uid;
     gid_t gid;
@@ -114,7 +148,8 @@ typedef enum file_mode {
     FM_VALUE,      /* one value: writes collect into `wbuf`, committed as the new value */
     FM_METRIC,     /* append-only metric log: complete lines committed at each write */
     FM_CLONE,      /* iterations/new: the open created an iteration; reads give its id */
-    FM_PARAMS_YAML /* params.yaml: the whole file replaces the parameters it names */
+    FM_PARAMS_YAML,/* params.yaml: the whole file replaces the parameters it names */
+    FM_ARTIFACT,   /* resource bytes: reads from its backend, writes stream into an upload */
 } file_mode;
 
 struct vfs_file {
@@ -133,6 +168,11 @@ struct vfs_file {
     bool read_resume;
     int64_t resume_step, resume_id;
     bool read_eof;
+    /* artifacts */
+    dd_artifact_reader *reader;
+    dd_upload *upload;
+    int64_t experiment_id;   /* where an upload lands */
+    bool replace;            /* the upload replaces an existing resource's bytes */
 };
 
 /* nodes.c */
@@ -144,7 +184,9 @@ int vfs_fail(dd_code code, const dd_err *err, const char *op);
 bool iteration_ended(vfs *v, int64_t iteration_id);
 
 /* ops.c */
-bool removal_covers(vfs *v, nk kind, int64_t id);
 pending *pending_get(vfs *v, int64_t id);
+/* A registration file versions/new/<iteration>[:<resource>] of `model_id`: validates the
+ * name and returns its slot id (an NK_V_NEW_FILE inode id). */
+int registration_slot(vfs *v, int64_t model_id, const char *name, int64_t *id_out);
 
 #endif

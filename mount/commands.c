@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "artifacts.h"
 #include "commands.h"
 
 extern char **environ;
@@ -42,6 +43,20 @@ int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out)
         fprintf(stderr, "deardiary: %s\n", err.msg);
         return -1;
     }
+    return 0;
+}
+
+int dd_cmd_open_artifacts(const dd_config *cfg, dd_store *st, dd_artifacts **out)
+{
+    dd_err err = {0};
+    dd_artifacts_config ac = {.backend = cfg->artifact_backend, .fs_root = cfg->artifact_fs_root};
+    if (dd_artifacts_open(st, &ac, out, &err) != DD_OK) {
+        fprintf(stderr, "deardiary: %s\n", err.msg);
+        return -1;
+    }
+    int64_t removed = 0;
+    if (dd_artifacts_gc(*out, &removed, &err) != DD_OK)
+        fprintf(stderr, "deardiary: artifact clean-up: %s\n", err.msg);
     return 0;
 }
 

@@ -22,6 +22,11 @@ int dd_cmd_load_config(dd_config *cfg, const char *config_file);
 /* Open the store at `path` with the configuration's busy timeout; prints the error. */
 int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out);
 
+struct dd_artifacts;
+/* Open the configured artifact stores over `st`, and remove bytes left by interrupted
+ * copies and deleted resources; prints the error. */
+int dd_cmd_open_artifacts(const dd_config *cfg, dd_store *st, struct dd_artifacts **out);
+
 int dd_cmd_init(const char *config_file, int argc, char **argv);
 int dd_cmd_config(const char *config_file, int argc, char **argv);
 int dd_cmd_mount(const char *config_file, int argc, char **argv);

@@ -21,6 +21,7 @@
 
 #include "commands.h"
 #include "fuse_ll.h"
+#include "artifacts.h"
 #include "vfs.h"
 
 typedef struct mount_args {
@@ -135,13 +136,12 @@ static int run_session(const mount_args *a, const dd_config *cfg)
     struct fuse_args args = FUSE_ARGS_INIT(a->debug ? 3 : 2, argv);
     struct fuse_session *se = NULL;
     dd_store *st = NULL;
-    vfs *v = NULL;
+    dd_artifacts *arts = NULL;
+    vfs *v = vfs_new(NULL, NULL, NULL);
     int rc = 1;
-    if (fuse_daemonize(a->foreground) != 0)
-        goto out;
-    if (dd_cmd_open_store(cfg, a->db, &st) != 0)
-        goto out;
-    if (!(v = vfs_new(st, NULL)))
+    /* session and mount first, so that a bad -o option or mountpoint is reported on the
+     * terminal; the store is opened after the fork (SQLite state must not cross it) */
+    if (!v)
         goto out;
     se = fuse_session_new(&args, dd_fuse_ops(), sizeof *dd_fuse_ops(), v);
     if (!se)
@@ -150,10 +150,16 @@ static int run_session(const mount_args *a, const dd_config *cfg)
         goto out;
     if (fuse_session_mount(se, a->mountpoint) != 0)
         goto out_signals;
+    if (fuse_daemonize(a->foreground) != 0)
+        goto out_unmount;
+    if (dd_cmd_open_store(cfg, a->db, &st) != 0 || dd_cmd_open_artifacts(cfg, st, &arts) != 0)
+        goto out_unmount;
+    vfs_attach(v, st, arts);
     struct fuse_loop_config *lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(lc, (unsigned)a->threads);
     rc = fuse_session_loop_mt(se, lc) == 0 ? 0 : 1;
     fuse_loop_cfg_destroy(lc);
+out_unmount:
     fuse_session_unmount(se);
 out_signals:
     fuse_remove_signal_handlers(se);
@@ -161,6 +167,7 @@ out:
     if (se)
         fuse_session_destroy(se);
     vfs_free(v);
+    dd_artifacts_close(arts);
     dd_store_close(st);
     fuse_opt_free_args(&args);
     return rc;
@@ -180,7 +187,11 @@ int dd_cmd_mount(const char *config_file, int argc, char **argv)
     }
     /* report a bad database here, on the terminal, before becoming a daemon */
     dd_store *st = NULL;
+    dd_artifacts *arts = NULL;
     int rc = dd_cmd_open_store(&cfg, a.db, &st);
+    if (rc == 0)
+        rc = dd_cmd_open_artifacts(&cfg, st, &arts);
+    dd_artifacts_close(arts);
     dd_store_close(st);
     if (rc == 0)
         rc = recover_mountpoint(a.mountpoint);

@@ -569,7 +569,8 @@ static void test_cascades(dd_store *st, const world *w, int64_t resnet)
     CHECK_CODE(dd_delete_check(st, DD_TAG_EXPERIMENT, ec, err), DD_IN_USE, err);
     CHECK_CODE(dd_delete_check(st, DD_TAG_ITERATION, ic1, err), DD_IN_USE, err);
     CHECK_CODE(dd_delete_check(st, DD_TAG_ITERATION, ic2, err), DD_OK, err);
-    CHECK_CODE(dd_delete_check(st, DD_TAG_PROJECT, pc, err), DD_OK, err);
+    /* a project holding registered versions must have its models deleted first */
+    CHECK_CODE(dd_delete_check(st, DD_TAG_PROJECT, pc, err), DD_IN_USE, err);
     CHECK_CODE(dd_delete_check(st, DD_TAG_PROJECT, 999999, err), DD_NOT_FOUND, err);
     CHECK_CODE(dd_delete_check(st, DD_TAG_EXPERIMENT, 999999, err), DD_NOT_FOUND, err);
     CHECK_CODE(dd_delete_check(st, DD_TAG_ITERATION, 999999, err), DD_NOT_FOUND, err);

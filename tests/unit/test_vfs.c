@@ -100,7 +100,7 @@ int main(void)
     check_db_path(db, sizeof db, "test_vfs");
     dd_err *errp = &err;
     CHECK_CODE(dd_store_open(db, NULL, &ST, errp), DD_OK, errp);
-    V = vfs_new(ST, NULL);
+    V = vfs_new(ST, NULL, NULL);
     vfs_entry e;
 
     /* mkdir creates projects and experiments; elsewhere it is refused */
@@ -159,12 +159,12 @@ int main(void)
 
     /* rm -r protocol: a fixed file marks, nested unlinks defer, rmdir deletes all */
     uint64_t runs = walk("projects/p/experiments/e/iterations");
-    CHECK(vfs_rmdir(V, runs, "1") == -ENOTEMPTY);
-    CHECK(vfs_unlink(V, walk(run), "created") == 0);
-    CHECK(vfs_unlink(V, walk("projects/p/experiments/e/iterations/1/metrics"), "loss") == 0);
-    CHECK(vfs_rmdir(V, walk(run), "metrics") == 0);
+    CHECK(vfs_rmdir(V, runs, "1", getpid()) == -ENOTEMPTY);
+    CHECK(vfs_unlink(V, walk(run), "created", getpid()) == 0);
+    CHECK(vfs_unlink(V, walk("projects/p/experiments/e/iterations/1/metrics"), "loss", getpid()) == 0);
+    CHECK(vfs_rmdir(V, walk(run), "metrics", getpid()) == 0);
     CHECK(walk("projects/p/experiments/e/iterations/1/metrics/loss") != 0);  /* deferred */
-    CHECK(vfs_rmdir(V, runs, "1") == 0);
+    CHECK(vfs_rmdir(V, runs, "1", getpid()) == 0);
     CHECK(walk("projects/p/experiments/e/iterations/1") == 0);
 
     /* renames */

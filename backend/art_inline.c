@@ -1,0 +1,577 @@
+/*
+ * art_inline.c - the inline artifact backend: bytes inside the SQLite file as chunk sets
+ * (schema/002_artifact_chunks.sql). Uploads insert one 1 MiB chunk per short write
+ * transaction, so a long copy never holds the write lock and other writers (metric
+ * appends) keep going; reads use incremental blob I/O (sqlite3_blob_open, then
+ * sqlite3_blob_reopen from chunk to chunk) within one call, so no read transaction stays
+ * open between calls. Also here: the process registry that tells gc which uploads and
+ * chunk sets this process still uses, and the gc of abandoned uploads and unreferenced
+ * chunk sets.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "art_int.h"
+
+/* Chunks deleted per gc transaction: a few MiB of pages, then the write lock is free. */
+#define GC_BATCH 4
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* ---------------------------------------------------------------- process registry */
+
+typedef struct reg_item {
+    int64_t key;
+    int refs;
+} reg_item;
+
+typedef struct reg_vec {
+    reg_item *v;
+    size_t n, cap;
+} reg_vec;
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static reg_vec live_tokens;   /* inline uploads in progress in this process */
+static reg_vec held_sets;     /* chunk sets open by readers in this process */
+
+static bool reg_add(reg_vec *r, int64_t key)
+{
+    bool ok = true;
+    pthread_mutex_lock(&reg_mu);
+    size_t i = 0;
+    while (i < r->n && r->v[i].key != key)
+        i++;
+    if (i < r->n) {
+        r->v[i].refs++;
+    } else {
+        if (r->n == r->cap) {
+            size_t cap = r->cap ? r->cap * 2 : 16;
+            reg_item *v = realloc(r->v, cap * sizeof *v);
+            if (v) {
+                r->v = v;
+                r->cap = cap;
+            }
+        }
+        if (r->n < r->cap)
+            r->v[r->n++] = (reg_item){key, 1};
+        else
+            ok = false;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return ok;
+}
+
+static void reg_del(reg_vec *r, int64_t key)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->v[i].key == key) {
+            if (--r->v[i].refs == 0)
+                r->v[i] = r->v[--r->n];
+            break;
+        }
+    }
+    if (r->n == 0) {
+        free(r->v);
+        r->v = NULL;
+        r->cap = 0;
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static bool reg_has(reg_vec *r, int64_t key)
+{
+    bool found = false;
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < r->n && !found; i++)
+        found = r->v[i].key == key;
+    pthread_mutex_unlock(&reg_mu);
+    return found;
+}
+
+bool art_inline_hold(int64_t set_id) { return reg_add(&held_sets, set_id); }
+void art_inline_release(int64_t set_id) { reg_del(&held_sets, set_id); }
+
+/* ---------------------------------------------------------------- process identity */
+
+/* State letter and start time (clock ticks after boot) of a process, from /proc. false
+ * when unknown (no such process, no /proc). */
+static bool proc_stat(pid_t pid, char *state, int64_t *start)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');     /* the command name may hold spaces and parentheses */
+    if (!p || p[1] != ' ' || !p[2])
+        return false;
+    p += 2;                          /* field 3, the state */
+    *state = *p;
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return false;
+        p++;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(p, &end, 10);
+    if (errno || end == p)
+        return false;
+    *start = v;
+    return true;
+}
+
+static pthread_mutex_t self_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* This process: pid and start time (-1 when unknown). Recomputed after a fork. */
+static void self_owner(int64_t *pid, int64_t *start)
+{
+    static pid_t cached_pid;
+    static int64_t cached_start;
+    pid_t me = getpid();
+    pthread_mutex_lock(&self_mu);
+    if (cached_pid != me) {
+        char state;
+        if (!proc_stat(me, &state, &cached_start))
+            cached_start = -1;
+        cached_pid = me;
+    }
+    *start = cached_start;
+    pthread_mutex_unlock(&self_mu);
+    *pid = me;
+}
+
+/* Is the process that started an upload still running? When it cannot be told (no
+ * /proc), it is presumed alive: gc never removes what might still be written. */
+static bool owner_alive(int64_t pid, int64_t start)
+{
+    if (pid <= 0 || pid > INT_MAX)
+        return false;
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return false;
+    char state;
+    int64_t now;
+    if (!proc_stat((pid_t)pid, &state, &now))
+        return true;                                    /* it exists; no more is known */
+    if (state == 'Z' || state == 'X')
+        return false;                                   /* exited, not yet reaped */
+    return start < 0 || now == start;                   /* else the pid was reused */
+}
+
+/* ---------------------------------------------------------------- writing */
+
+dd_code art_inline_begin(dd_store *st, art_inline_up *u, dd_err *err)
+{
+    memset(u, 0, sizeof *u);
+    uint64_t tok = 0;
+    if (RAND_bytes((unsigned char *)&tok, sizeof tok) != 1)
+        return dd_fail(err, DD_IO, "no random bytes for an upload token");
+    u->token = (int64_t)(tok & INT64_MAX) | 1;
+    /* registered before its row exists, so gc in this process never sees it unowned */
+    if (!reg_add(&live_tokens, u->token))
+        return dd_fail(err, DD_IO, "out of memory");
+    u->registered = true;
+    int64_t pid, start;
+    self_owner(&pid, &start);
+    char now[DD_TS_LEN];
+    dd_now(now);
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code == DD_OK) {
+        code = db_exec(c, err, "starting an inline upload",
+                       "INSERT INTO artifact_upload(owner_pid, owner_start, owner_token,"
+                       " started_at) VALUES (?, ?, ?, ?)", "iiit", pid, start, u->token, now);
+        if (code == DD_OK)
+            u->set_id = db_last_id(c);
+        code = db_end(c, code, err);
+    }
+    if (code != DD_OK) {
+        reg_del(&live_tokens, u->token);
+        u->registered = false;
+        u->set_id = 0;
+    }
+    return code;
+}
+
+/* One chunk, one short write transaction. */
+static dd_code put_chunk(dd_store *st, art_inline_up *u, const void *data, size_t len,
+                         dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_begin(c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_exec(c, err, "writing an artifact chunk",
+                   "INSERT INTO artifact_chunk(set_id, seq, data) VALUES (?, ?, ?)", "iib",
+                   u->set_id, u->next_seq, data, len);
+    code = db_end(c, code, err);
+    if (code == DD_OK)
+        u->next_seq++;
+    return code;
+}
+
+dd_code art_inline_write(dd_store *st, art_inline_up *u, const void *data, size_t len,
+                         dd_err *err)
+{
+    const unsigned char *p = data;
+    while (len > 0) {
+        if (u->len == 0 && len >= ART_CHUNK) {      /* a whole chunk: no copy */
+            dd_code code = put_chunk(st, u, p, ART_CHUNK, err);
+            if (code != DD_OK)
+                return code;
+            p += ART_CHUNK;
+            len -= ART_CHUNK;
+            continue;
+        }
+        size_t take = ART_CHUNK - u->len < len ? ART_CHUNK - u->len : len;
+        if (u->len + take > u->cap) {               /* grow toward one chunk */
+            size_t cap = u->cap ? u->cap : 65536;
+            while (cap < u->len + take)
+                cap *= 2;
+            if (cap > ART_CHUNK)
+                cap = ART_CHUNK;
+            unsigned char *b = realloc(u->buf, cap);
+            if (!b)
+                return dd_fail(err, DD_IO, "out of memory");
+            u->buf = b;
+            u->cap = cap;
+        }
+        memcpy(u->buf + u->len, p, take);
+        u->len += take;
+        p += take;
+        len -= take;
+        if (u->len == ART_CHUNK) {
+            dd_code code = put_chunk(st, u, u->buf, u->len, err);
+            if (code != DD_OK)
+                return code;
+            u->len = 0;
+        }
+    }
+    return DD_OK;
+}
+
+dd_code art_inline_flush(dd_store *st, art_inline_up *u, dd_err *err)
+{
+    dd_code code = u->len ? put_chunk(st, u, u->buf, u->len, err) : DD_OK;
+    if (code == DD_OK) {
+        free(u->buf);
+        u->buf = NULL;
+        u->len = u->cap = 0;
+    }
+    return code;
+}
+
+dd_code art_inline_claim(dd_conn *c, const art_inline_up *u, int64_t size, dd_err *err)
+{
+    sqlite3_stmt *s;
+    int64_t want = (size + (int64_t)ART_CHUNK - 1) / (int64_t)ART_CHUNK;
+    /* length() of a blob comes from the record header: no chunk is read */
+    dd_code code = db_prep(c, &s, err, "SELECT COUNT(*), COALESCE(SUM(length(data)), 0),"
+                           " COALESCE(MAX(seq), -1) FROM artifact_chunk WHERE set_id = ?", "i",
+                           u->set_id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "checking an upload's chunks", err);
+    if (code == DD_OK && (!row || sqlite3_column_int64(s, 0) != want ||
+                          sqlite3_column_int64(s, 1) != size ||
+                          sqlite3_column_int64(s, 2) != want - 1))
+        code = dd_fail(err, DD_IO, "the staged chunks of upload %lld do not hold its %lld bytes",
+                       (long long)u->set_id, (long long)size);
+    sqlite3_reset(s);
+    if (code == DD_OK)
+        code = db_exec(c, err, "finishing an inline upload",
+                       "DELETE FROM artifact_upload WHERE id = ? AND owner_token = ?", "ii",
+                       u->set_id, u->token);
+    if (code == DD_OK && db_changes(c) != 1)
+        code = dd_fail(err, DD_IO, "inline upload %lld was abandoned (its bytes were removed)",
+                       (long long)u->set_id);
+    return code;
+}
+
+void art_inline_done(art_inline_up *u)
+{
+    if (u->registered)
+        reg_del(&live_tokens, u->token);
+    free(u->buf);
+    memset(u, 0, sizeof *u);
+}
+
+void art_inline_abandon(dd_store *st, art_inline_up *u)
+{
+    if (u->set_id) {
+        char now[DD_TS_LEN];
+        dd_now(now);
+        dd_conn *c;
+        dd_code code = db_conn(st, &c, NULL);
+        if (code == DD_OK)
+            code = db_begin(c, NULL);
+        if (code == DD_OK) {
+            /* the chunks, if any, are gc's to delete (a big set takes many transactions) */
+            code = db_exec(c, NULL, "abandoning an inline upload",
+                           "INSERT INTO artifact_trash(backend, uri, chunk_set, queued_at)"
+                           " SELECT 'inline', 'chunks:' || id, id, ?1 FROM artifact_upload"
+                           " WHERE id = ?2 AND owner_token = ?3"
+                           " AND EXISTS (SELECT 1 FROM artifact_chunk WHERE set_id = ?2)", "tii",
+                           now, u->set_id, u->token);
+            if (code == DD_OK)
+                code = db_exec(c, NULL, "abandoning an inline upload",
+                               "DELETE FROM artifact_upload WHERE id = ? AND owner_token = ?",
+                               "ii", u->set_id, u->token);
+            db_end(c, code, NULL);
+        }
+        /* on failure the row stays, unowned once unregistered: gc finds it */
+    }
+    art_inline_done(u);
+}
+
+/* ---------------------------------------------------------------- reading */
+
+dd_code art_inline_pread(dd_conn *c, int64_t set_id, int64_t size, int64_t off, void *buf,
+                         size_t len, size_t *got, dd_err *err)
+{
+    *got = 0;
+    if (off < 0)
+        return dd_fail(err, DD_INVALID, "negative offset");
+    if (off >= size || len == 0)
+        return DD_OK;
+    size_t n = (uint64_t)(size - off) < len ? (size_t)(size - off) : len;
+    int64_t seq = off / (int64_t)ART_CHUNK;
+    size_t in = (size_t)(off % (int64_t)ART_CHUNK);
+    sqlite3_blob *blob = NULL;
+    size_t done = 0;
+    dd_code code = DD_OK;
+    while (done < n && code == DD_OK) {
+        int64_t rowid = 0;
+        code = db_int(c, &rowid, err, "artifact chunk",
+                      "SELECT id FROM artifact_chunk WHERE set_id = ? AND seq = ?", "ii", set_id,
+                      seq);
+        if (code == DD_NOT_FOUND)
+            code = dd_fail(err, DD_IO, "chunk %lld of inline artifact bytes %lld is missing",
+                           (long long)seq, (long long)set_id);
+        if (code != DD_OK)
+            break;
+        int rc = blob ? sqlite3_blob_reopen(blob, rowid)
+                      : sqlite3_blob_open(c->db, "main", "artifact_chunk", "data", rowid, 0, &blob);
+        if (rc != SQLITE_OK) {
+            code = db_error(c, rc, "opening an artifact chunk", err);
+            break;
+        }
+        int64_t rest = size - seq * (int64_t)ART_CHUNK;
+        size_t chunk_len = rest < (int64_t)ART_CHUNK ? (size_t)rest : ART_CHUNK;
+        if ((size_t)sqlite3_blob_bytes(blob) != chunk_len) {
+            code = dd_fail(err, DD_IO, "chunk %lld of inline artifact bytes %lld holds %d bytes,"
+                           " not %zu", (long long)seq, (long long)set_id,
+                           sqlite3_blob_bytes(blob), chunk_len);
+            break;
+        }
+        size_t k = chunk_len - in < n - done ? chunk_len - in : n - done;
+        rc = sqlite3_blob_read(blob, (unsigned char *)buf + done, (int)k, (int)in);
+        if (rc != SQLITE_OK) {
+            code = db_error(c, rc, "reading an artifact chunk", err);
+            break;
+        }
+        done += k;
+        seq++;
+        in = 0;
+    }
+    if (blob)
+        sqlite3_blob_close(blob);
+    if (code == DD_OK)
+        *got = n;
+    return code;
+}
+
+dd_code art_legacy_pread(dd_conn *c, int64_t resource_id, int64_t expect, int64_t off,
+                         void *buf, size_t len, size_t *got, dd_err *err)
+{
+    *got = 0;
+    if (off < 0)
+        return dd_fail(err, DD_INVALID, "negative offset");
+    sqlite3_blob *blob = NULL;
+    int rc = sqlite3_blob_open(c->db, "main", "resource", "data", resource_id, 0, &blob);
+    if (rc != SQLITE_OK) {
+        if (blob)
+            sqlite3_blob_close(blob);
+        return dd_fail(err, DD_IO, "the bytes of resource %lld are gone (replaced or deleted)",
+                       (long long)resource_id);
+    }
+    dd_code code = DD_OK;
+    int64_t size = sqlite3_blob_bytes(blob);
+    if (expect >= 0 && size != expect) {
+        code = dd_fail(err, DD_IO, "the bytes of resource %lld were replaced",
+                       (long long)resource_id);
+    } else if (off < size && len > 0) {
+        size_t n = (uint64_t)(size - off) < len ? (size_t)(size - off) : len;
+        rc = sqlite3_blob_read(blob, buf, (int)n, (int)off);
+        if (rc != SQLITE_OK)
+            code = db_error(c, rc, "reading resource bytes", err);
+        else
+            *got = n;
+    }
+    sqlite3_blob_close(blob);
+    return code;
+}
+
+/* ---------------------------------------------------------------- gc */
+
+typedef struct i64_vec {
+    int64_t *v;
+    size_t n, cap;
+    bool oom;
+} i64_vec;
+
+static void vec_push(i64_vec *vec, int64_t x)
+{
+    if (vec->n == vec->cap) {
+        size_t cap = vec->cap ? vec->cap * 2 : 16;
+        int64_t *v = realloc(vec->v, cap * sizeof *v);
+        if (!v) {
+            vec->oom = true;
+            return;
+        }
+        vec->v = v;
+        vec->cap = cap;
+    }
+    vec->v[vec->n++] = x;
+}
+
+/* Delete every chunk of a set, GC_BATCH per write transaction. */
+static dd_code delete_chunks(dd_store *st, int64_t set_id, dd_err *err)
+{
+    for (;;) {
+        dd_conn *c;
+        dd_code code = db_conn(st, &c, err);
+        if (code == DD_OK)
+            code = db_begin(c, err);
+        if (code != DD_OK)
+            return code;
+        code = db_exec(c, err, "removing artifact chunks",
+                       "DELETE FROM artifact_chunk WHERE id IN (SELECT id FROM artifact_chunk"
+                       " WHERE set_id = ? ORDER BY seq DESC LIMIT " STR(GC_BATCH) ")", "i", set_id);
+        int changed = code == DD_OK ? db_changes(c) : 0;
+        code = db_end(c, code, err);
+        if (code != DD_OK || changed < GC_BATCH)
+            return code;
+    }
+}
+
+dd_code art_inline_remove_trashed(dd_store *st, int64_t trash_id, int64_t set_id, bool *done,
+                                  dd_err *err)
+{
+    *done = false;
+    if (reg_has(&held_sets, set_id))
+        return DD_OK;
+    dd_code code = delete_chunks(st, set_id, err);
+    dd_conn *c;
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_exec(c, err, "artifact trash", "DELETE FROM artifact_trash WHERE id = ?", "i",
+                       trash_id);
+    *done = code == DD_OK;
+    return code;
+}
+
+static int collect_upload(sqlite3_stmt *s, void *arg)
+{
+    i64_vec *v = arg;           /* id, pid, start, token per row */
+    for (int i = 0; i < 4; i++)
+        vec_push(v, sqlite3_column_int64(s, i));
+    return v->oom;
+}
+
+static int collect_one(sqlite3_stmt *s, void *arg)
+{
+    i64_vec *v = arg;
+    vec_push(v, sqlite3_column_int64(s, 0));
+    return v->oom;
+}
+
+/* Uploads whose owner is gone: their chunks, then their row. */
+static dd_code gc_dead_uploads(dd_store *st, int64_t *removed, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    i64_vec rows = {0};
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT id, owner_pid, owner_start, owner_token"
+                       " FROM artifact_upload ORDER BY id", NULL);
+    if (code == DD_OK)
+        code = db_each(c, s, "listing inline uploads", collect_upload, &rows, err);
+    if (code == DD_OK && rows.oom)
+        code = dd_fail(err, DD_IO, "out of memory");
+    int64_t me, my_start;
+    self_owner(&me, &my_start);
+    for (size_t i = 0; code == DD_OK && i + 4 <= rows.n; i += 4) {
+        int64_t id = rows.v[i], pid = rows.v[i + 1], start = rows.v[i + 2], token = rows.v[i + 3];
+        bool dead = pid == me && start == my_start ? !reg_has(&live_tokens, token)
+                                                   : !owner_alive(pid, start);
+        if (!dead)
+            continue;
+        code = delete_chunks(st, id, err);
+        if (code == DD_OK)
+            code = db_exec(c, err, "removing a dead upload",
+                           "DELETE FROM artifact_upload WHERE id = ? AND owner_token = ?", "ii",
+                           id, token);
+        if (code == DD_OK)
+            (*removed)++;
+    }
+    free(rows.v);
+    return code;
+}
+
+/* Chunk sets that nothing refers to (a trash row forgotten by hand, say). A set never
+ * comes back once unreferenced: ids are never reused. */
+static dd_code gc_orphan_sets(dd_store *st, int64_t *removed, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    i64_vec sets = {0};
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT DISTINCT set_id FROM artifact_chunk k"
+                       " WHERE NOT EXISTS (SELECT 1 FROM resource WHERE chunk_set = k.set_id)"
+                       " AND NOT EXISTS (SELECT 1 FROM artifact_upload WHERE id = k.set_id)"
+                       " AND NOT EXISTS (SELECT 1 FROM artifact_trash WHERE chunk_set = k.set_id)",
+                       NULL);
+    if (code == DD_OK)
+        code = db_each(c, s, "listing unreferenced chunk sets", collect_one, &sets, err);
+    if (code == DD_OK && sets.oom)
+        code = dd_fail(err, DD_IO, "out of memory");
+    for (size_t i = 0; code == DD_OK && i < sets.n; i++) {
+        if (reg_has(&held_sets, sets.v[i]))
+            continue;
+        code = delete_chunks(st, sets.v[i], err);
+        if (code == DD_OK)
+            (*removed)++;
+    }
+    free(sets.v);
+    return code;
+}
+
+dd_code art_inline_gc(dd_store *st, int64_t *removed, dd_err *err)
+{
+    dd_code code = gc_dead_uploads(st, removed, err);
+    if (code == DD_OK)
+        code = gc_orphan_sets(st, removed, err);
+    return code;
+}

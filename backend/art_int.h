@@ -1,0 +1,103 @@
+/*
+ * art_int.h - private interface between the artifact dispatcher (artifacts.c) and its
+ * backends: art_inline.c (chunk sets in SQLite) and art_fs.c (files under a root
+ * directory). Nothing outside backend/ includes this; the public API is artifacts.h.
+ */
+#ifndef DD_ART_INT_H
+#define DD_ART_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db.h"
+
+/* Every inline chunk holds exactly this many bytes except the last of a set (fixed: a
+ * reader finds byte `off` in chunk off / ART_CHUNK; schema/002_artifact_chunks.sql). */
+#define ART_CHUNK ((size_t)1 << 20)
+
+/* ---------------------------------------------------------------- inline (art_inline.c) */
+
+/* An inline upload in progress: its chunk set and the bytes not yet flushed. */
+typedef struct art_inline_up {
+    int64_t set_id;
+    int64_t token;          /* this upload's entry in the process registry */
+    unsigned char *buf;     /* the pending tail, < ART_CHUNK bytes after each write */
+    size_t len, cap;
+    int64_t next_seq;
+    bool registered;
+} art_inline_up;
+
+/* Register the upload and record it in artifact_upload (one short transaction). */
+dd_code art_inline_begin(dd_store *st, art_inline_up *u, dd_err *err);
+/* Append: every full chunk is inserted in its own short write transaction. */
+dd_code art_inline_write(dd_store *st, art_inline_up *u, const void *data, size_t len,
+                         dd_err *err);
+/* Insert the last, partial chunk (before the commit transaction). */
+dd_code art_inline_flush(dd_store *st, art_inline_up *u, dd_err *err);
+/* Inside the commit transaction: check that the staged chunks hold exactly `size` bytes
+ * and take the set out of artifact_upload (the caller links it to the resource). */
+dd_code art_inline_claim(dd_conn *c, const art_inline_up *u, int64_t size, dd_err *err);
+/* After a successful commit: forget the upload. */
+void art_inline_done(art_inline_up *u);
+/* An upload that did not commit: its set goes to artifact_trash (removed by gc), its
+ * artifact_upload row away. Best effort: what fails here is found by gc later. */
+void art_inline_abandon(dd_store *st, art_inline_up *u);
+
+/* Readers hold the chunk sets they read so that gc in this process leaves them alone.
+ * false when out of memory. */
+bool art_inline_hold(int64_t set_id);
+void art_inline_release(int64_t set_id);
+
+/* Copy up to `len` bytes at `off` of the chunk set (`size` bytes in all); one blob handle,
+ * reopened chunk to chunk, within this call. */
+dd_code art_inline_pread(dd_conn *c, int64_t set_id, int64_t size, int64_t off, void *buf,
+                         size_t len, size_t *got, dd_err *err);
+/* The same for a legacy row's resource.data. `expect` >= 0: the blob must be that long
+ * (else the bytes were replaced under the reader: DD_IO). */
+dd_code art_legacy_pread(dd_conn *c, int64_t resource_id, int64_t expect, int64_t off,
+                         void *buf, size_t len, size_t *got, dd_err *err);
+
+/* gc: delete a trashed chunk set (short transactions) and its trash row; false in *done
+ * when a reader of this process still holds it (left for a later gc). */
+dd_code art_inline_remove_trashed(dd_store *st, int64_t trash_id, int64_t set_id, bool *done,
+                                  dd_err *err);
+/* gc: uploads whose owner is gone (dead process, or this process without a live upload of
+ * that token), and chunk sets nothing refers to. Adds to *removed. */
+dd_code art_inline_gc(dd_store *st, int64_t *removed, dd_err *err);
+
+/* ---------------------------------------------------------------- filesystem (art_fs.c) */
+
+/* A filesystem upload: <root>/.staging/<uuid>, locked (flock) while the upload lives. */
+typedef struct art_fs_up {
+    int fd;
+    char uuid[37];
+    char *staging;          /* <root>/.staging/<uuid> */
+    char *final;            /* <root>/<aa>/<uuid> */
+    bool published;         /* `final` exists */
+    bool staging_gone;      /* `staging` was renamed (no hard links) or removed */
+} art_fs_up;
+
+/* Make `root` usable (created when absent, with .staging); *abs_out is its absolute path
+ * (malloc'd). DD_INVALID with the reason otherwise. */
+dd_code art_fs_prepare_root(const char *root, char **abs_out, dd_err *err);
+dd_code art_fs_begin(const char *root, art_fs_up *u, dd_err *err);
+dd_code art_fs_write(art_fs_up *u, const void *data, size_t len, dd_err *err);
+/* fsync the staged file (which must hold `size` bytes) and link it at its final name. */
+dd_code art_fs_publish(const char *root, art_fs_up *u, int64_t size, dd_err *err);
+/* After the commit: drop the staging name and the lock. */
+void art_fs_done(art_fs_up *u);
+/* Not committed: remove whatever this upload created. */
+void art_fs_abandon(art_fs_up *u);
+
+/* Open the file behind a "file://" uri for reading; DD_NOT_FOUND when it is missing, DD_IO
+ * when its size is not `size`. */
+dd_code art_fs_open(const char *uri, int64_t size, int *fd_out, dd_err *err);
+dd_code art_fs_pread(int fd, int64_t size, int64_t off, void *buf, size_t len, size_t *got,
+                     dd_err *err);
+/* Remove the file of a trashed uri (a missing file is fine). Only files this backend
+ * names (<dir>/<aa>/<uuid v4>) are removed; any other uri is left alone (*removed false). */
+dd_code art_fs_remove_uri(const char *uri, bool *removed, dd_err *err);
+/* gc: staged files under <root>/.staging that no live upload (of any process) holds. */
+dd_code art_fs_gc_staging(dd_store *st, const char *root, int64_t *removed, dd_err *err);
+
+#endif /* DD_ART_INT_H */

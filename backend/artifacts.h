@@ -1,0 +1,122 @@
+/*
+ * artifacts.h - artifact bytes: streaming uploads that become resources atomically, and
+ * reads that dispatch on each resource row's own backend.
+ *
+ * Backends: "inline" (bytes in the SQLite file, in chunks read and written with
+ * incremental blob I/O: SQLite caps one blob below 1 GiB) and "filesystem" (a directory,
+ * <root>/<aa>/<uuid>; names never become paths). "s3" comes later behind the same
+ * interface. New uploads go to the configured default backend; reads and deletes use the
+ * backend recorded in the row, so a database may mix backends.
+ *
+ * Inline chunks are 1 MiB each (fixed; the last one holds the rest), one chunk per short
+ * write transaction, so a long upload never holds the write lock and other writers (metric
+ * appends) keep going. Rows written by dd_resource_create_inline keep their bytes in the
+ * resource.data column and read through this API like any other. See
+ * schema/002_artifact_chunks.sql.
+ *
+ * Atomicity: an upload's bytes are staged where no reader can see them; dd_upload_commit
+ * verifies them and creates (or replaces) the resource row in one transaction. Until then
+ * the resource does not exist; an interrupted upload leaves staged bytes that
+ * dd_artifacts_gc removes at the next start. Bytes of deleted or replaced resources are
+ * queued in artifact_trash by the deleting transaction and removed by dd_artifacts_gc.
+ *
+ * Memory: bytes stream in both directions; nothing holds a whole artifact (an inline
+ * upload buffers at most one chunk). The sha256 is computed while streaming (OpenSSL EVP).
+ *
+ * Threads: a dd_artifacts is shared; each dd_upload and dd_artifact_reader is used by one
+ * thread at a time (any thread: each call uses the calling thread's store connection and
+ * keeps no SQLite handle or transaction open between calls). Free every upload and reader
+ * before dd_artifacts_close, and that before dd_store_close.
+ */
+#ifndef DD_ARTIFACTS_H
+#define DD_ARTIFACTS_H
+
+#include "store.h"
+
+typedef struct dd_artifacts dd_artifacts;
+
+typedef struct dd_artifacts_config {
+    const char *backend;   /* default for new uploads: "inline" (NULL) or "filesystem" */
+    const char *fs_root;   /* filesystem backend root; created when absent */
+} dd_artifacts_config;
+
+/* The artifact stores over an open store (not owned). DD_INVALID for an unknown backend
+ * ("s3" too, for now), "filesystem" without fs_root, or an unusable fs_root (message says
+ * why). fs_root may be given with the inline default: it is then where dd_artifacts_gc
+ * looks for staged files. Reading needs no root: a filesystem row's uri names its file. */
+dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artifacts **out,
+                          dd_err *err);
+void dd_artifacts_close(dd_artifacts *a);
+
+/* ------------------------------------------------------------------ writing */
+
+typedef struct dd_upload dd_upload;
+
+/* Start new bytes in the default backend. */
+dd_code dd_upload_begin(dd_artifacts *a, dd_upload **out, dd_err *err);
+/* Append bytes; uploads are sequential. After a failed write the upload is broken:
+ * further writes and the commit fail with DD_IO. */
+dd_code dd_upload_write(dd_upload *u, const void *data, size_t len, dd_err *err);
+/* Bytes written so far. */
+int64_t dd_upload_size(const dd_upload *u);
+/* Finish and, in one transaction, create the resource `name` in the experiment, or with
+ * `replace` true, replace the bytes of the existing resource of that name (readers see the
+ * old bytes or the new, never a mix; the old bytes are queued for removal). Errors: those
+ * of dd_resource_create_* (DD_CONFLICT when the name is taken and !replace, DD_INVALID
+ * when the experiment is not IN_PROGRESS, DD_NOT_FOUND for an unknown experiment,
+ * DD_INVALID/DD_TOO_LONG for a bad name); DD_IN_USE when replacing bytes a model version
+ * uses (artifacts are immutable once registered). On success or failure the upload is
+ * finished: call dd_upload_free next. On failure nothing is visible.
+ * Replace keeps the row (same id, so model-version links stay; created_date kept,
+ * updated_date set) and creates the resource when the name is free (like O_CREAT|O_TRUNC).
+ * Decision: replace also requires an IN_PROGRESS experiment (the original did not check on
+ * update): a stopped or finished experiment is a record, and its artifacts change only
+ * after it is reopened. */
+dd_code dd_upload_commit(dd_upload *u, int64_t experiment_id, const char *name, bool replace,
+                         int64_t *id_out, dd_err *err);
+/* Free the upload; staged bytes of an upload that was not committed are discarded: a
+ * staged file at once, staged inline chunks by queueing them in artifact_trash (deleting
+ * a large set takes many short transactions, which dd_artifacts_gc does). NULL is fine. */
+void dd_upload_free(dd_upload *u);
+
+/* ------------------------------------------------------------------ reading */
+
+typedef struct dd_artifact_reader dd_artifact_reader;
+
+/* Open the bytes of resource `resource_id` from the backend its row names. DD_NOT_FOUND
+ * for an unknown resource; DD_IO when the bytes are missing or of the wrong size, or the
+ * backend is one this build cannot read (s3).
+ * A reader keeps the bytes it opened even if the resource is replaced or deleted meanwhile
+ * (a file stays readable through its open fd; gc in this process leaves an open inline
+ * chunk set alone until the reader closes). Exceptions, which get DD_IO and never mixed
+ * bytes: a legacy row (dd_resource_create_inline) replaced or deleted under the reader,
+ * and inline bytes removed by gc run in another process. */
+dd_code dd_artifact_open(dd_artifacts *a, int64_t resource_id, dd_artifact_reader **out,
+                         dd_err *err);
+/* Copy up to `len` bytes at `off`: exactly `len` unless the end comes first; *got is 0 at
+ * or past the end. DD_INVALID for a negative offset. */
+dd_code dd_artifact_pread(dd_artifact_reader *r, int64_t off, void *buf, size_t len,
+                          size_t *got, dd_err *err);
+int64_t dd_artifact_size(const dd_artifact_reader *r);
+void dd_artifact_close(dd_artifact_reader *r);
+
+/* ------------------------------------------------------------------ upkeep */
+
+/* Remove the bytes queued in artifact_trash and the staged bytes of uploads that never
+ * committed (a crash mid-copy). Safe to run while the filesystem is mounted: uploads in
+ * progress in this process are not touched. *removed_out (may be NULL) counts items.
+ * In detail, one item each:
+ *   - a trash row: its file removed (a missing file is fine) or its chunk set deleted, a
+ *     few chunks per transaction, then the row forgotten. A filesystem uri that is not
+ *     <dir>/<aa>/<uuid> (not made by this backend) is forgotten without touching the file;
+ *     s3 rows stay queued for the s3 backend. Chunk sets open by a reader of this process
+ *     wait for a later run.
+ *   - an inline upload whose process is gone (pid and start time, from /proc) or, in this
+ *     process, that no live dd_upload owns; uploads of other live processes are left alone.
+ *   - a staged file under <fs_root>/.staging that no live upload (of any process) holds
+ *     locked (flock), with its final name too unless a committed row uses it.
+ *   - a chunk set nothing refers to.
+ * It goes on past a failed item and returns the first failure. */
+dd_code dd_artifacts_gc(dd_artifacts *a, int64_t *removed_out, dd_err *err);
+
+#endif /* DD_ARTIFACTS_H */

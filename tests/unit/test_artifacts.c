@@ -1,0 +1,1263 @@
+/*
+ * test_artifacts.c - the artifact stores (artifacts.h) on both backends, inline (chunks in
+ * SQLite) and filesystem: streamed uploads in odd-sized writes, sha256 and size against an
+ * independent digest, reads at odd offsets across chunk boundaries, nothing visible before
+ * the commit, aborts and failed commits that leave nothing after gc, replace (atomic for
+ * open readers, refused for registered artifacts), deletes and cascades that queue bytes
+ * for gc, mixed backends across reopenings, legacy inline rows, crashed uploads of another
+ * process (a real SIGKILL) and hand-made leftovers cleaned by gc while live uploads of
+ * other processes survive it, bounded memory on a 64 MiB upload, and metric appends that
+ * keep going during a long upload. DD_TEST_BIG=1 adds a 1.1 GiB inline upload.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+
+#include "artifacts.h"
+#include "check.h"
+#include "store.h"
+
+#define MIB ((size_t)1 << 20)
+#define SHA_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+static char g_tmp[1024];
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Deterministic bytes: a function of (seed, absolute offset), so any slice can be made
+ * again without keeping the whole. */
+static unsigned char byte_at(uint64_t seed, uint64_t off)
+{
+    uint64_t x = (off >> 3) * 0x9E3779B97F4A7C15ull ^ seed;
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    return (unsigned char)(x >> (8 * (off & 7)));
+}
+
+static void fill(unsigned char *p, size_t n, uint64_t seed, uint64_t off)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = byte_at(seed, off + i);
+}
+
+static unsigned char *make_bytes(size_t n, uint64_t seed)
+{
+    unsigned char *p = malloc(n ? n : 1);
+    fill(p, n, seed, 0);
+    return p;
+}
+
+static void hex32(const unsigned char *md, char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void sha_hex(const void *p, size_t n, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+    hex32(md, out);
+}
+
+static int64_t raw_int(const char *db, const char *sql)
+{
+    sqlite3 *h = NULL;
+    sqlite3_stmt *s = NULL;
+    int64_t v = -1;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+    return v;
+}
+
+static int raw_exec(const char *db, const char *sql)
+{
+    sqlite3 *h = NULL;
+    int rc = sqlite3_open(db, &h);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(h, 5000);
+        rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+    }
+    sqlite3_close(h);
+    return rc;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+    (void)sb, (void)flag, (void)f;
+    remove(path);
+    return 0;
+}
+
+static void rm_rf(const char *path)
+{
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int g_files, g_staged;
+
+static int count_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+    (void)f;
+    if (flag == FTW_F && S_ISREG(sb->st_mode)) {
+        if (strstr(path, "/.staging/"))
+            g_staged++;
+        else
+            g_files++;
+    }
+    return 0;
+}
+
+/* Regular files under root: committed-or-leftover ones, and staged ones. */
+static void count_files(const char *root, int *files, int *staged)
+{
+    g_files = g_staged = 0;
+    nftw(root, count_one, 16, FTW_PHYS);
+    *files = g_files;
+    *staged = g_staged;
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* Upload `len` bytes in `step`-byte writes and commit them as `name`. */
+static dd_code upload(dd_artifacts *a, const unsigned char *data, size_t len, size_t step,
+                      int64_t exp, const char *name, bool replace, int64_t *id, dd_err *err)
+{
+    dd_upload *u = NULL;
+    dd_code code = dd_upload_begin(a, &u, err);
+    for (size_t off = 0; code == DD_OK && off < len; off += step)
+        code = dd_upload_write(u, data + off, len - off < step ? len - off : step, err);
+    if (code == DD_OK)
+        code = dd_upload_commit(u, exp, name, replace, id, err);
+    dd_upload_free(u);
+    return code;
+}
+
+/* Read the whole resource back in `step`-byte preads and compare. */
+static bool reads_back(dd_artifacts *a, int64_t id, const unsigned char *data, size_t len,
+                       size_t step)
+{
+    dd_artifact_reader *r = NULL;
+    dd_err err = {0};
+    if (dd_artifact_open(a, id, &r, &err) != DD_OK) {
+        fprintf(stderr, "reads_back: open %lld: %s\n", (long long)id, err.msg);
+        return false;
+    }
+    bool ok = dd_artifact_size(r) == (int64_t)len;
+    unsigned char *buf = malloc(step);
+    size_t off = 0;
+    while (ok && off < len) {
+        size_t got = 0;
+        if (dd_artifact_pread(r, (int64_t)off, buf, step, &got, &err) != DD_OK || got == 0 ||
+            got > step || memcmp(buf, data + off, got) != 0) {
+            fprintf(stderr, "reads_back: at %zu: %s\n", off, err.msg);
+            ok = false;
+        }
+        off += got;
+    }
+    size_t got = 1;
+    ok = ok && dd_artifact_pread(r, (int64_t)len, buf, step, &got, NULL) == DD_OK && got == 0;
+    free(buf);
+    dd_artifact_close(r);
+    return ok;
+}
+
+/* Start time of this process (field 22 of /proc/self/stat), as the store records it. */
+static int64_t self_start(void)
+{
+    char buf[2048];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    p += 2;
+    for (int field = 3; field < 22 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    return p ? strtoll(p, NULL, 10) : -1;
+}
+
+typedef struct trash_rows {
+    int count, inline_sets, files;
+    char last_uri[512];
+} trash_rows;
+
+static int collect_trash(void *ctx, int64_t id, const char *backend, const char *uri)
+{
+    (void)id;
+    trash_rows *t = ctx;
+    t->count++;
+    if (strcmp(backend, "inline") == 0 && strncmp(uri, "chunks:", 7) == 0)
+        t->inline_sets++;
+    if (strcmp(backend, "filesystem") == 0)
+        t->files++;
+    snprintf(t->last_uri, sizeof t->last_uri, "%s", uri);
+    return 0;
+}
+
+static trash_rows trash(dd_store *st)
+{
+    trash_rows t = {0};
+    dd_trash_list(st, collect_trash, &t, NULL);
+    return t;
+}
+
+/* One backend under test: the store, its artifact stores, and a place to put things. */
+typedef struct env {
+    const char *label;      /* "inline" or "filesystem" */
+    char db[1100];
+    char root[1100];
+    dd_store *st;
+    dd_artifacts *a;
+    bool fs;
+    int64_t proj, exp;
+} env;
+
+/* Chunks that no resource owns, and inline uploads still registered. */
+static int64_t stray_chunks(const env *e)
+{
+    return raw_int(e->db, "SELECT COUNT(*) FROM artifact_chunk WHERE set_id NOT IN"
+                          " (SELECT chunk_set FROM resource WHERE chunk_set IS NOT NULL)");
+}
+
+static int64_t uploads_open(const env *e)
+{
+    return raw_int(e->db, "SELECT COUNT(*) FROM artifact_upload");
+}
+
+/* Files under the root that no row uses, plus staged files. */
+static int stray_files(const env *e)
+{
+    int files = 0, staged = 0;
+    count_files(e->root, &files, &staged);
+    int64_t rows = raw_int(e->db, "SELECT COUNT(*) FROM resource WHERE backend = 'filesystem'");
+    return files - (int)rows + staged;
+}
+
+static int64_t run_gc(const env *e)
+{
+    dd_err err = {0};
+    int64_t n = -1;
+    dd_code code = dd_artifacts_gc(e->a, &n, &err);
+    if (code != DD_OK)
+        fprintf(stderr, "gc: %s: %s\n", dd_code_name(code), err.msg);
+    return code == DD_OK ? n : -1;
+}
+
+/* ---------------------------------------------------------------- configuration */
+
+static void test_config(dd_store *st)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_artifacts *a = NULL;
+    char root[1100], file[1200];
+    snprintf(root, sizeof root, "%s/artifacts-config/a/b/c", g_tmp);
+    rm_rf(root);
+
+    dd_artifacts_config cfg = {.backend = "nope"};
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_INVALID, err);
+    CHECK(a == NULL);
+    cfg = (dd_artifacts_config){.backend = "filesystem"};
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_INVALID, err);
+    cfg = (dd_artifacts_config){.backend = "s3"};
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_INVALID, err);
+
+    /* A missing root is created, with its staging area. */
+    cfg = (dd_artifacts_config){.backend = "filesystem", .fs_root = root};
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_OK, err);
+    char staging[1300];
+    snprintf(staging, sizeof staging, "%s/.staging", root);
+    CHECK(file_exists(staging));
+    dd_artifacts_close(a);
+
+    /* A root that is a file is unusable. */
+    snprintf(file, sizeof file, "%s/plain-file", root);
+    FILE *f = fopen(file, "w");
+    if (f)
+        fclose(f);
+    cfg = (dd_artifacts_config){.backend = "filesystem", .fs_root = file};
+    a = NULL;
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_INVALID, err);
+    CHECK(a == NULL);
+
+    /* The default is inline, with or without a config. */
+    CHECK_CODE(dd_artifacts_open(st, NULL, &a, err), DD_OK, err);
+    dd_artifacts_close(a);
+    dd_artifacts_close(NULL);
+}
+
+/* ---------------------------------------------------------------- round trip */
+
+static void test_roundtrip(env *e)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    size_t len = 3 * MIB + 17, step = 65537;
+    unsigned char *data = make_bytes(len, 1);
+    char want[65];
+    sha_hex(data, len, want);
+
+    /* Stream it; nothing is visible before the commit. */
+    dd_upload *u = NULL;
+    CHECK_CODE(dd_upload_begin(e->a, &u, err), DD_OK, err);
+    bool wrote = true;
+    for (size_t off = 0; u && off < len; off += step)
+        wrote = wrote && dd_upload_write(u, data + off, len - off < step ? len - off : step,
+                                         err) == DD_OK;
+    CHECK(wrote);
+    CHECK(u && dd_upload_size(u) == (int64_t)len);
+    int64_t id = 0, x = 0;
+    CHECK_CODE(dd_resource_find(e->st, e->exp, "weights.bin", &x, err), DD_NOT_FOUND, err);
+    /* staged: three full chunks (inline) or one file, none of them a resource's */
+    CHECK(stray_chunks(e) == (e->fs ? 0 : 3));
+    CHECK(stray_files(e) == (e->fs ? 1 : 0));
+    CHECK_CODE(dd_upload_commit(u, e->exp, "weights.bin", false, &id, err), DD_OK, err);
+    /* finished: no more writes, no second commit */
+    CHECK_CODE(dd_upload_write(u, "x", 1, err), DD_INVALID, err);
+    CHECK_CODE(dd_upload_commit(u, e->exp, "other", false, &x, err), DD_INVALID, err);
+    dd_upload_free(u);
+    CHECK(id > 0);
+    CHECK_CODE(dd_resource_find(e->st, e->exp, "weights.bin", &x, err), DD_OK, err);
+    CHECK(x == id);
+
+    dd_resource r = {0};
+    CHECK_CODE(dd_resource_get(e->st, id, &r, err), DD_OK, err);
+    CHECK(r.size_bytes == (int64_t)len);
+    CHECK_STR(r.content_hash, want);
+    CHECK_STR(r.backend, e->label);
+    if (e->fs) {
+        /* file://<root>/<aa>/<uuid>, the file holds the bytes */
+        char prefix[1200];
+        snprintf(prefix, sizeof prefix, "file://%s/", e->root);
+        CHECK(strncmp(r.uri, prefix, strlen(prefix)) == 0);
+        const char *rest = r.uri + strlen(prefix);
+        CHECK(strlen(rest) == 2 + 1 + 36 && rest[2] == '/' && strncmp(rest, rest + 3, 2) == 0);
+        CHECK(rest[3 + 14] == '4');   /* uuid v4 */
+        struct stat sb;
+        CHECK(stat(r.uri + 7, &sb) == 0 && sb.st_size == (off_t)len);
+    } else {
+        CHECK_STR(r.uri, "");
+        CHECK(raw_int(e->db, "SELECT COUNT(*) FROM artifact_chunk k JOIN resource r"
+                             " ON r.chunk_set = k.set_id WHERE r.name = 'weights.bin'") == 4);
+        CHECK(raw_int(e->db, "SELECT MAX(length(data)) FROM artifact_chunk") == (int64_t)MIB);
+    }
+    dd_resource_clear(&r);
+    CHECK(uploads_open(e) == 0);
+
+    /* Whole, in odd-sized reads. */
+    CHECK(reads_back(e->a, id, data, len, 65537));
+    CHECK(reads_back(e->a, id, data, len, 3 * MIB + 1000));
+
+    /* Odd offsets and sizes across chunk boundaries, and past the end. */
+    struct { size_t off, len, want; } cases[] = {
+        {0, 1, 1},
+        {1, MIB - 1, MIB - 1},
+        {MIB - 5, 10, 10},
+        {MIB, MIB, MIB},
+        {2 * MIB - 1, MIB + 2, MIB + 2},
+        {MIB - 3, 2 * MIB + 7, 2 * MIB + 7},
+        {3 * MIB, 17, 17},
+        {3 * MIB + 16, 100, 1},
+        {len - 3, 100, 3},
+        {0, len + 100, len},
+        {len, 10, 0},
+        {len + 12345, 10, 0},
+        {12345, 0, 0},
+    };
+    dd_artifact_reader *rd = NULL;
+    CHECK_CODE(dd_artifact_open(e->a, id, &rd, err), DD_OK, err);
+    unsigned char *buf = malloc(len + 100);
+    for (size_t i = 0; rd && i < sizeof cases / sizeof cases[0]; i++) {
+        size_t got = 99;
+        dd_code code = dd_artifact_pread(rd, (int64_t)cases[i].off, buf, cases[i].len, &got, err);
+        if (code != DD_OK || got != cases[i].want ||
+            (got && memcmp(buf, data + cases[i].off, got) != 0))
+            fprintf(stderr, "%s pread case %zu: %s got %zu\n", e->label, i, dd_code_name(code),
+                    got);
+        CHECK(code == DD_OK && got == cases[i].want &&
+              (got == 0 || memcmp(buf, data + cases[i].off, got) == 0));
+    }
+    size_t got = 0;
+    CHECK_CODE(dd_artifact_pread(rd, -1, buf, 10, &got, err), DD_INVALID, err);
+    dd_artifact_close(rd);
+
+    /* The store's own inline reader reads chunked rows too; external rows are refused. */
+    got = 0;
+    dd_code code = dd_resource_read_inline(e->st, id, (int64_t)(MIB - 2), buf, 5, &got, err);
+    if (e->fs) {
+        CHECK(code == DD_INVALID);
+    } else {
+        CHECK(code == DD_OK && got == 5 && memcmp(buf, data + MIB - 2, 5) == 0);
+    }
+    free(buf);
+
+    /* An empty upload: size 0, the sha256 of nothing, reads give 0. */
+    int64_t empty = 0;
+    CHECK_CODE(upload(e->a, NULL, 0, 1, e->exp, "empty.bin", false, &empty, err), DD_OK, err);
+    CHECK_CODE(dd_resource_get(e->st, empty, &r, err), DD_OK, err);
+    CHECK(r.size_bytes == 0);
+    CHECK_STR(r.content_hash, SHA_EMPTY);
+    dd_resource_clear(&r);
+    CHECK(reads_back(e->a, empty, NULL, 0, 10));
+
+    /* A one-byte upload and an exact one-chunk upload. */
+    int64_t one = 0, exact = 0;
+    CHECK_CODE(upload(e->a, data, 1, 1, e->exp, "one.bin", false, &one, err), DD_OK, err);
+    CHECK(reads_back(e->a, one, data, 1, 7));
+    CHECK_CODE(upload(e->a, data, MIB, MIB, e->exp, "exact.bin", false, &exact, err), DD_OK, err);
+    CHECK(reads_back(e->a, exact, data, MIB, 100000));
+    CHECK(run_gc(e) == 0);
+    CHECK(stray_chunks(e) == 0 && stray_files(e) == 0);
+    free(data);
+}
+
+/* ---------------------------------------------------------------- aborts and refusals */
+
+static void test_abort(env *e)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    size_t len = 2 * MIB + MIB / 2;
+    unsigned char *data = make_bytes(len, 2);
+    int64_t id = 0, x = 0, stopped = 0;
+    CHECK(run_gc(e) >= 0);
+    int64_t trash_before = trash(e->st).count;
+
+    /* Written, then freed without a commit. */
+    dd_upload *u = NULL;
+    CHECK_CODE(dd_upload_begin(e->a, &u, err), DD_OK, err);
+    CHECK_CODE(dd_upload_write(u, data, len, err), DD_OK, err);
+    CHECK(uploads_open(e) == (e->fs ? 0 : 1));
+    dd_upload_free(u);
+    CHECK_CODE(dd_resource_find(e->st, e->exp, "aborted.bin", &x, err), DD_NOT_FOUND, err);
+    CHECK(uploads_open(e) == 0);
+    CHECK(stray_files(e) == 0);       /* the filesystem removes staged bytes at once */
+    CHECK(run_gc(e) == (e->fs ? 0 : 1));
+    CHECK(stray_chunks(e) == 0 && stray_files(e) == 0);
+    CHECK(trash(e->st).count == trash_before);
+
+    /* Commits that fail leave nothing either. */
+    CHECK_CODE(upload(e->a, data, 1000, 999, e->exp, "taken.bin", false, &id, err), DD_OK, err);
+    CHECK_CODE(upload(e->a, data, len, 65536, e->exp, "taken.bin", false, &x, err), DD_CONFLICT,
+               err);
+    CHECK_CODE(upload(e->a, data, len, 65536, e->exp, "a/b", false, &x, err), DD_INVALID, err);
+    CHECK_CODE(upload(e->a, data, len, 65536, e->exp, "", false, &x, err), DD_INVALID, err);
+    CHECK_CODE(upload(e->a, data, len, 65536, 999999, "x.bin", false, &x, err), DD_NOT_FOUND,
+               err);
+    char stop_name[64];
+    snprintf(stop_name, sizeof stop_name, "stopped-%s", e->label);
+    CHECK_CODE(dd_experiment_create(e->st, e->proj, stop_name, &stopped, err), DD_OK, err);
+    CHECK_CODE(upload(e->a, data, 10, 10, stopped, "before.bin", false, &x, err), DD_OK, err);
+    CHECK_CODE(dd_experiment_set_status(e->st, stopped, DD_EXP_STOPPED, err), DD_OK, err);
+    CHECK_CODE(upload(e->a, data, len, 65536, stopped, "late.bin", false, &x, err), DD_INVALID,
+               err);
+    /* replacing bytes in a stopped experiment is refused too */
+    CHECK_CODE(upload(e->a, data, 20, 10, stopped, "before.bin", true, &x, err), DD_INVALID, err);
+    CHECK(reads_back(e->a, x, data, 10, 3));
+    CHECK(reads_back(e->a, id, data, 1000, 333));   /* the refused duplicate changed nothing */
+    CHECK(uploads_open(e) == 0);
+    CHECK(run_gc(e) >= 0);
+    CHECK(stray_chunks(e) == 0 && stray_files(e) == 0);
+    CHECK(trash(e->st).count == trash_before);
+    free(data);
+}
+
+/* ---------------------------------------------------------------- replace */
+
+static void test_replace(env *e)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    size_t len1 = MIB + MIB / 2, len2 = 2 * MIB + 3;
+    unsigned char *v1 = make_bytes(len1, 11), *v2 = make_bytes(len2, 12);
+    char sha2[65];
+    sha_hex(v2, len2, sha2);
+    CHECK(run_gc(e) >= 0);
+    int trash_before = trash(e->st).count;
+
+    int64_t id = 0, id2 = 0;
+    CHECK_CODE(upload(e->a, v1, len1, 100003, e->exp, "model.bin", false, &id, err), DD_OK, err);
+    dd_resource before = {0}, after = {0};
+    CHECK_CODE(dd_resource_get(e->st, id, &before, err), DD_OK, err);
+    CHECK_STR(before.updated_date, "");
+
+    /* A reader opened before the replace keeps the old bytes. */
+    dd_artifact_reader *old = NULL;
+    CHECK_CODE(dd_artifact_open(e->a, id, &old, err), DD_OK, err);
+    CHECK_CODE(upload(e->a, v2, len2, 65537, e->exp, "model.bin", true, &id2, err), DD_OK, err);
+    CHECK(id2 == id);                                  /* same resource: links stay */
+    CHECK_CODE(dd_resource_get(e->st, id, &after, err), DD_OK, err);
+    CHECK(after.size_bytes == (int64_t)len2);
+    CHECK_STR(after.content_hash, sha2);
+    CHECK_STR(after.created_date, before.created_date);
+    CHECK(after.updated_date[0] != 0);
+    CHECK(strcmp(after.uri, before.uri) == 0 ? !e->fs : e->fs);
+    CHECK(reads_back(e->a, id, v2, len2, 77777));
+
+    /* The old bytes are queued... */
+    trash_rows t = trash(e->st);
+    CHECK(t.count == trash_before + 1);
+    if (e->fs)
+        CHECK_STR(t.last_uri, before.uri);
+    else
+        CHECK(strncmp(t.last_uri, "chunks:", 7) == 0);
+    /* ...and gc leaves them while this process still reads them (files: the fd keeps them) */
+    unsigned char *buf = malloc(len1);
+    size_t got = 0, off = 0;
+    CHECK(run_gc(e) == (e->fs ? 1 : 0));
+    while (old && off < len1 &&
+           dd_artifact_pread(old, (int64_t)off, buf + off, 300007, &got, err) == DD_OK && got)
+        off += got;
+    CHECK(off == len1 && memcmp(buf, v1, len1) == 0);
+    CHECK(old && dd_artifact_size(old) == (int64_t)len1);
+    dd_artifact_close(old);
+    if (e->fs)
+        CHECK(!file_exists(before.uri + 7));
+    CHECK(run_gc(e) == (e->fs ? 0 : 1));
+    CHECK(trash(e->st).count == trash_before);
+    CHECK(stray_chunks(e) == 0 && stray_files(e) == 0);
+    CHECK(reads_back(e->a, id, v2, len2, 1 << 16));
+    dd_resource_clear(&before);
+    dd_resource_clear(&after);
+
+    /* replace on a name that does not exist yet creates it */
+    int64_t fresh = 0;
+    CHECK_CODE(upload(e->a, v1, 100, 7, e->exp, "fresh.bin", true, &fresh, err), DD_OK, err);
+    CHECK(fresh > 0 && fresh != id);
+    CHECK(reads_back(e->a, fresh, v1, 100, 64));
+    free(v1);
+    free(v2);
+    free(buf);
+}
+
+/* ---------------------------------------------------------------- registered artifacts */
+
+static void test_in_use(env *e)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    size_t len = MIB + 123;
+    unsigned char *data = make_bytes(len, 21), *other = make_bytes(len, 22);
+    int64_t id = 0, x = 0, it = 0, model = 0, ver = 0;
+    char model_name[64];
+    snprintf(model_name, sizeof model_name, "model-%s", e->label);
+    CHECK_CODE(upload(e->a, data, len, 4096, e->exp, "registered.bin", false, &id, err), DD_OK,
+               err);
+    CHECK_CODE(dd_iteration_create(e->st, e->exp, 0, &it, err), DD_OK, err);
+    CHECK_CODE(dd_model_create(e->st, e->proj, model_name, NULL, &model, err), DD_OK, err);
+    CHECK_CODE(dd_version_create(e->st, model, it, id, NULL, &ver, NULL, err), DD_OK, err);
+    int trash_before = trash(e->st).count;
+
+    CHECK_CODE(upload(e->a, other, len, 4096, e->exp, "registered.bin", true, &x, err),
+               DD_IN_USE, err);
+    CHECK(reads_back(e->a, id, data, len, 5000));
+    dd_resource r = {0};
+    CHECK_CODE(dd_resource_get(e->st, id, &r, err), DD_OK, err);
+    CHECK_STR(r.updated_date, "");
+    dd_resource_clear(&r);
+    CHECK_CODE(dd_resource_delete(e->st, id, err), DD_IN_USE, err);
+    /* the registered bytes are not queued; the refused upload's staged chunks are */
+    trash_rows t = trash(e->st);
+    CHECK(t.count == trash_before + (e->fs ? 0 : 1));
+    CHECK(e->fs || strncmp(t.last_uri, "chunks:", 7) == 0);
+    CHECK(run_gc(e) == (e->fs ? 0 : 1));
+    CHECK(trash(e->st).count == trash_before);
+    CHECK(stray_chunks(e) == 0 && stray_files(e) == 0);
+    CHECK(reads_back(e->a, id, data, len, 1 << 20));
+
+    /* Once the version lets go, replace works. */
+    CHECK_CODE(dd_version_set_resource(e->st, ver, 0, err), DD_OK, err);
+    CHECK_CODE(upload(e->a, other, len, 4096, e->exp, "registered.bin", true, &x, err), DD_OK,
+               err);
+    CHECK(x == id && reads_back(e->a, id, other, len, 65536));
+    CHECK(run_gc(e) == 1);
+    free(data);
+    free(other);
+}
+
+/* ---------------------------------------------------------------- deletes */
+
+static void test_delete(env *e)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    size_t len = 2 * MIB + 1;
+    unsigned char *data = make_bytes(len, 31);
+    int64_t id = 0, exp2 = 0, r1 = 0, r2 = 0;
+    CHECK(run_gc(e) >= 0);
+    int trash_before = trash(e->st).count;
+
+    CHECK_CODE(upload(e->a, data, len, 65537, e->exp, "doomed.bin", false, &id, err), DD_OK,
+               err);
+    dd_resource r = {0};
+    CHECK_CODE(dd_resource_get(e->st, id, &r, err), DD_OK, err);
+    int64_t chunks_before = raw_int(e->db, "SELECT COUNT(*) FROM artifact_chunk");
+    CHECK_CODE(dd_resource_delete(e->st, id, err), DD_OK, err);
+    trash_rows t = trash(e->st);
+    CHECK(t.count == trash_before + 1);
+    if (e->fs) {
+        CHECK(t.files >= 1);
+        CHECK(file_exists(r.uri + 7));     /* removed by gc, not by the delete */
+    } else {
+        CHECK(t.inline_sets >= 1);
+        CHECK(raw_int(e->db, "SELECT COUNT(*) FROM artifact_chunk") == chunks_before);
+    }
+    CHECK(run_gc(e) == 1);
+    if (e->fs)
+        CHECK(!file_exists(r.uri + 7));
+    else
+        CHECK(raw_int(e->db, "SELECT COUNT(*) FROM artifact_chunk") == chunks_before - 3);
+    CHECK(trash(e->st).count == trash_before);
+    dd_resource_clear(&r);
+
+    /* A cascading experiment delete queues its resources' bytes in its transaction. */
+    char name[64];
+    snprintf(name, sizeof name, "cascade-%s", e->label);
+    CHECK_CODE(dd_experiment_create(e->st, e->proj, name, &exp2, err), DD_OK, err);
+    CHECK_CODE(upload(e->a, data, len, 65537, exp2, "a.bin", false, &r1, err), DD_OK, err);
+    CHECK_CODE(upload(e->a, data, 10, 3, exp2, "b.bin", false, &r2, err), DD_OK, err);
+    CHECK_CODE(dd_resource_create_inline(e->st, exp2, "legacy.txt", "legacy", 6, NULL, err),
+               DD_OK, err);
+    CHECK_CODE(dd_experiment_delete(e->st, exp2, true, err), DD_OK, err);
+    CHECK(trash(e->st).count == trash_before + 2);   /* legacy bytes leave with their row */
+    CHECK(stray_chunks(e) == (e->fs ? 0 : 4) && stray_files(e) == (e->fs ? 2 : 0));
+    CHECK(run_gc(e) == 2);
+    CHECK(stray_chunks(e) == 0 && stray_files(e) == 0);
+    CHECK(trash(e->st).count == trash_before);
+    free(data);
+}
+
+/* ---------------------------------------------------------------- gc safety and leftovers */
+
+static void test_leftovers(env *e)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    char sql[1024], path[1400], final[1400];
+    CHECK(run_gc(e) >= 0);
+
+    /* A live upload of this process is never touched by gc. */
+    unsigned char *data = make_bytes(MIB + 5, 41);
+    dd_upload *live = NULL;
+    CHECK_CODE(dd_upload_begin(e->a, &live, err), DD_OK, err);
+    CHECK_CODE(dd_upload_write(live, data, MIB + 5, err), DD_OK, err);
+
+    /* An upload row of this process that no live upload owns (as after a failed abort),
+     * with a chunk; and a chunk set nothing refers to at all. */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO artifact_upload(owner_pid, owner_start, owner_token, started_at)"
+             " VALUES (%d, %lld, 777, '2026-01-01T00:00:00.000Z');"
+             "INSERT INTO artifact_chunk(set_id, seq, data)"
+             " VALUES (last_insert_rowid(), 0, zeroblob(10));"
+             "INSERT INTO artifact_chunk(set_id, seq, data) VALUES (987654321, 0, zeroblob(5));",
+             (int)getpid(), (long long)self_start());
+    CHECK(raw_exec(e->db, sql) == SQLITE_OK);
+    int64_t expect = 2;
+
+    if (e->fs) {
+        /* A staged file nobody locks, another that reached its final name uncommitted, and
+         * the staging name of a committed artifact (crash after the commit). */
+        const char *u1 = "0a1b2c3d-0000-4000-8000-000000000001";
+        const char *u2 = "7f1b2c3d-0000-4000-8000-000000000002";
+        snprintf(path, sizeof path, "%s/.staging/%s", e->root, u1);
+        FILE *f = fopen(path, "w");
+        if (f)
+            fclose(f);
+        snprintf(path, sizeof path, "%s/.staging/%s", e->root, u2);
+        f = fopen(path, "w");
+        if (f)
+            fclose(f);
+        snprintf(final, sizeof final, "%s/7f", e->root);
+        mkdir(final, 0755);
+        snprintf(final, sizeof final, "%s/7f/%s", e->root, u2);
+        CHECK(link(path, final) == 0);
+        int64_t committed = 0;
+        CHECK_CODE(upload(e->a, data, 1000, 1000, e->exp, "committed.bin", false, &committed,
+                          err), DD_OK, err);
+        dd_resource r = {0};
+        CHECK_CODE(dd_resource_get(e->st, committed, &r, err), DD_OK, err);
+        const char *uuid = strrchr(r.uri, '/') + 1;
+        snprintf(path, sizeof path, "%s/.staging/%s", e->root, uuid);
+        CHECK(link(r.uri + 7, path) == 0);
+        /* A file that is not this backend's name is never touched, even when trashed. */
+        char mine[1400];
+        snprintf(mine, sizeof mine, "%s/notours.txt", e->root);
+        f = fopen(mine, "w");
+        if (f)
+            fclose(f);
+        char mine_uri[1500];
+        snprintf(mine_uri, sizeof mine_uri, "file://%s", mine);
+        int64_t ext = 0;
+        CHECK_CODE(dd_resource_create_external(e->st, e->exp, "user-file", "filesystem",
+                                               mine_uri, 0, SHA_EMPTY, &ext, err), DD_OK, err);
+        CHECK_CODE(dd_resource_delete(e->st, ext, err), DD_OK, err);
+        expect += 3 + 1;
+
+        CHECK(run_gc(e) == expect);
+        CHECK(file_exists(mine));
+        unlink(mine);
+        snprintf(path, sizeof path, "%s/.staging/%s", e->root, uuid);
+        CHECK(!file_exists(path));
+        CHECK(!file_exists(final));
+        CHECK(file_exists(r.uri + 7));
+        CHECK(reads_back(e->a, committed, data, 1000, 999));
+        dd_resource_clear(&r);
+    } else {
+        CHECK(run_gc(e) == expect);
+    }
+    CHECK(raw_int(e->db, "SELECT COUNT(*) FROM artifact_chunk WHERE set_id = 987654321") == 0);
+    CHECK(uploads_open(e) == (e->fs ? 0 : 1));       /* the live one */
+
+    /* The live upload survived all of it. */
+    int64_t id = 0;
+    CHECK_CODE(dd_upload_write(live, data + MIB + 5, 0, err), DD_OK, err);
+    CHECK_CODE(dd_upload_commit(live, e->exp, "survivor.bin", false, &id, err), DD_OK, err);
+    dd_upload_free(live);
+    CHECK(reads_back(e->a, id, data, MIB + 5, 4096 * 3));
+    CHECK(run_gc(e) == 0);
+    CHECK(stray_chunks(e) == 0 && stray_files(e) == 0 && uploads_open(e) == 0);
+    free(data);
+}
+
+/* ---------------------------------------------------------------- legacy rows */
+
+static void test_legacy(env *e)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    size_t len = 200001;
+    unsigned char *data = make_bytes(len, 51), *next = make_bytes(MIB + 1, 52);
+    int64_t id = 0, empty = 0, x = 0;
+    CHECK_CODE(dd_resource_create_inline(e->st, e->exp, "legacy.bin", data, len, &id, err),
+               DD_OK, err);
+    CHECK_CODE(dd_resource_create_inline(e->st, e->exp, "legacy-empty", "", 0, &empty, err),
+               DD_OK, err);
+    CHECK(reads_back(e->a, id, data, len, 65537));
+    CHECK(reads_back(e->a, empty, NULL, 0, 16));
+    dd_artifact_reader *r = NULL;
+    unsigned char buf[64];
+    size_t got = 0;
+    CHECK_CODE(dd_artifact_open(e->a, id, &r, err), DD_OK, err);
+    CHECK_CODE(dd_artifact_pread(r, 199990, buf, 64, &got, err), DD_OK, err);
+    CHECK(got == 11 && memcmp(buf, data + 199990, 11) == 0);
+
+    /* Replacing a legacy row: the row moves to the upload's backend; a reader that was
+     * open on the legacy bytes gets an error, never a mix of old and new. */
+    CHECK_CODE(upload(e->a, next, MIB + 1, 65536, e->exp, "legacy.bin", true, &x, err), DD_OK,
+               err);
+    CHECK(x == id);
+    dd_code code = dd_artifact_pread(r, 0, buf, 64, &got, err);
+    CHECK(code == DD_IO || (code == DD_OK && memcmp(buf, data, got) == 0));
+    dd_artifact_close(r);
+    CHECK(reads_back(e->a, id, next, MIB + 1, 100000));
+    CHECK(raw_int(e->db, "SELECT COUNT(*) FROM resource WHERE name = 'legacy.bin'"
+                         " AND data IS NOT NULL") == 0);
+    CHECK(run_gc(e) == 0);   /* legacy bytes are not queued */
+    free(data);
+    free(next);
+}
+
+/* ---------------------------------------------------------------- bounded memory */
+
+static long status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t klen = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':')
+            v = strtol(line + klen + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* Under ASan (quarantine) or valgrind the process's RSS says nothing about our buffers. */
+static bool rss_meaningful(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return false;
+#endif
+#endif
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    bool tool = false;
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, "vgpreload"))
+            tool = true;
+    if (f)
+        fclose(f);
+    return !tool;
+}
+
+static void test_memory(env *e)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    const size_t total = 64 * MIB, step = 65536;
+    unsigned char *buf = malloc(step), *back = malloc(131072), *want = malloc(131072);
+    /* Peak RSS from here on (writing 5 to clear_refs resets VmHWM). */
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    bool reset = f && fputs("5", f) >= 0;
+    if (f)
+        reset = fclose(f) == 0 && reset;
+    long base = reset ? status_kb("VmRSS") : status_kb("VmHWM");
+
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    dd_upload *u = NULL;
+    CHECK_CODE(dd_upload_begin(e->a, &u, err), DD_OK, err);
+    bool ok = u != NULL;
+    for (size_t off = 0; ok && off < total; off += step) {
+        fill(buf, step, 61, off);
+        EVP_DigestUpdate(md, buf, step);
+        ok = dd_upload_write(u, buf, step, err) == DD_OK;
+    }
+    CHECK(ok);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    EVP_DigestFinal_ex(md, digest, &dlen);
+    EVP_MD_CTX_free(md);
+    char want_hex[65];
+    hex32(digest, want_hex);
+    int64_t id = 0;
+    CHECK_CODE(dd_upload_commit(u, e->exp, "big.bin", false, &id, err), DD_OK, err);
+    dd_upload_free(u);
+    dd_resource r = {0};
+    CHECK_CODE(dd_resource_get(e->st, id, &r, err), DD_OK, err);
+    CHECK(r.size_bytes == (int64_t)total);
+    CHECK_STR(r.content_hash, want_hex);
+    dd_resource_clear(&r);
+
+    dd_artifact_reader *rd = NULL;
+    CHECK_CODE(dd_artifact_open(e->a, id, &rd, err), DD_OK, err);
+    ok = rd != NULL;
+    for (size_t off = 0; ok && off < total; off += 131072) {
+        size_t got = 0;
+        fill(want, 131072, 61, off);
+        ok = dd_artifact_pread(rd, (int64_t)off, back, 131072, &got, err) == DD_OK &&
+             got == 131072 && memcmp(back, want, got) == 0;
+    }
+    CHECK(ok);
+    dd_artifact_close(rd);
+    long peak = status_kb("VmHWM");
+    long grew = peak - base;
+    printf("%s: 64 MiB upload and read: peak RSS grew by %ld KiB%s\n", e->label, grew,
+           reset ? "" : " (peak not resettable)");
+    if (rss_meaningful())
+        CHECK(base > 0 && grew < 8 * 1024);
+    CHECK_CODE(dd_resource_delete(e->st, id, err), DD_OK, err);
+    CHECK(run_gc(e) == 1);
+    free(buf);
+    free(back);
+    free(want);
+}
+
+/* ---------------------------------------------------------------- concurrent writers */
+
+typedef struct up_job {
+    env *e;
+    size_t len;
+    dd_code code;
+    int64_t id;
+    volatile int done;
+} up_job;
+
+static void *upload_thread(void *arg)
+{
+    up_job *j = arg;
+    unsigned char *buf = malloc(MIB);
+    dd_upload *u = NULL;
+    dd_err err = {0};
+    j->code = dd_upload_begin(j->e->a, &u, &err);
+    for (size_t off = 0; j->code == DD_OK && off < j->len; off += MIB) {
+        fill(buf, MIB, 71, off);
+        j->code = dd_upload_write(u, buf, MIB, &err);
+    }
+    if (j->code == DD_OK)
+        j->code = dd_upload_commit(u, j->e->exp, "concurrent.bin", false, &j->id, &err);
+    if (j->code != DD_OK)
+        fprintf(stderr, "upload thread: %s\n", err.msg);
+    dd_upload_free(u);
+    free(buf);
+    __atomic_store_n(&j->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void test_concurrent_metrics(env *e)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    int64_t it = 0;
+    CHECK_CODE(dd_iteration_create(e->st, e->exp, 0, &it, err), DD_OK, err);
+    up_job job = {.e = e, .len = 48 * MIB};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, upload_thread, &job) == 0);
+    int during = 0, failed = 0;
+    while (!__atomic_load_n(&job.done, __ATOMIC_SEQ_CST)) {
+        dd_metric_point p = {.value = during};
+        if (dd_metric_append(e->st, it, "loss", &p, 1, err) == DD_OK)
+            during++;
+        else
+            failed++;
+        if (during > 100000)
+            break;
+    }
+    pthread_join(th, NULL);
+    CHECK(job.code == DD_OK);
+    CHECK(failed == 0);
+    printf("%s: %d metric appends committed during a 48 MiB upload\n", e->label, during);
+    CHECK(during >= 3);
+    if (job.code == DD_OK) {
+        CHECK_CODE(dd_resource_delete(e->st, job.id, err), DD_OK, err);
+        CHECK(run_gc(e) == 1);
+    }
+}
+
+/* ---------------------------------------------------------------- other processes */
+
+/* A child that begins uploads, writes, and dies by SIGKILL before committing. */
+static void crash_child(const char *db, const char *root, bool fs)
+{
+    dd_store *st = NULL;
+    dd_artifacts *a = NULL;
+    dd_upload *u = NULL;
+    dd_artifacts_config cfg = {.backend = fs ? "filesystem" : "inline", .fs_root = root};
+    unsigned char *data = make_bytes(2 * MIB + MIB / 2, 81);
+    if (dd_store_open(db, NULL, &st, NULL) != DD_OK || dd_artifacts_open(st, &cfg, &a, NULL) ||
+        dd_upload_begin(a, &u, NULL) || dd_upload_write(u, data, 2 * MIB + MIB / 2, NULL))
+        _exit(2);
+    /* The upload is neither committed nor freed. Closing the store first changes nothing
+     * in the database; it only keeps valgrind's report on this child quiet. */
+    dd_store_close(st);
+    free(data);
+    kill(getpid(), SIGKILL);
+    _exit(3);
+}
+
+static void test_crash(void)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    char db[1100], root[1100];
+    check_db_path(db, sizeof db, "artifacts_crash");
+    snprintf(root, sizeof root, "%s/artifacts-crash-root", g_tmp);
+    rm_rf(root);
+    fflush(NULL);
+    for (int fs = 0; fs < 2; fs++) {
+        pid_t pid = fork();
+        if (pid == 0)
+            crash_child(db, root, fs);
+        int status = 0;
+        CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    }
+    /* What the dead uploads left: an upload row with two flushed chunks, a staged file. */
+    CHECK(raw_int(db, "SELECT COUNT(*) FROM artifact_upload") == 1);
+    CHECK(raw_int(db, "SELECT COUNT(*) FROM artifact_chunk") == 2);
+    int files = 0, staged = 0;
+    count_files(root, &files, &staged);
+    CHECK(files == 0 && staged == 1);
+
+    env e = {.label = "crash", .fs = true};
+    snprintf(e.db, sizeof e.db, "%s", db);
+    snprintf(e.root, sizeof e.root, "%s", root);
+    dd_artifacts_config cfg = {.backend = "inline", .fs_root = root};
+    CHECK_CODE(dd_store_open(db, NULL, &e.st, err), DD_OK, err);
+    if (!e.st)
+        return;
+    CHECK_CODE(dd_artifacts_open(e.st, &cfg, &e.a, err), DD_OK, err);
+    if (e.a) {
+        CHECK(run_gc(&e) == 2);
+        CHECK(raw_int(db, "SELECT COUNT(*) FROM artifact_upload") == 0);
+        CHECK(raw_int(db, "SELECT COUNT(*) FROM artifact_chunk") == 0);
+        count_files(root, &files, &staged);
+        CHECK(files == 0 && staged == 0);
+        CHECK(run_gc(&e) == 0);
+    }
+    dd_artifacts_close(e.a);
+    dd_store_close(e.st);
+}
+
+/* A child whose uploads are live while the parent runs gc, then commits them. */
+static void live_child(const char *db, const char *root, int go_fd, int report_fd)
+{
+    dd_store *st = NULL;
+    dd_artifacts *in = NULL, *fsa = NULL;
+    dd_upload *u1 = NULL, *u2 = NULL;
+    dd_artifacts_config ci = {.backend = "inline"}, cf = {.backend = "filesystem", .fs_root = root};
+    size_t len = 3 * MIB / 2;
+    unsigned char *data = make_bytes(len, 91);
+    int64_t proj = 0, exp = 0, id1 = 0, id2 = 0;
+    char msg = 'x';
+    if (dd_store_open(db, NULL, &st, NULL) || dd_artifacts_open(st, &ci, &in, NULL) ||
+        dd_artifacts_open(st, &cf, &fsa, NULL) || dd_project_create(st, 0, "xp", &proj, NULL) ||
+        dd_experiment_create(st, proj, "xe", &exp, NULL) || dd_upload_begin(in, &u1, NULL) ||
+        dd_upload_begin(fsa, &u2, NULL) || dd_upload_write(u1, data, len - 10, NULL) ||
+        dd_upload_write(u2, data, len - 10, NULL)) {
+        (void)!write(report_fd, &msg, 1);
+        _exit(2);
+    }
+    msg = 'w';
+    (void)!write(report_fd, &msg, 1);
+    if (read(go_fd, &msg, 1) != 1)
+        _exit(3);
+    bool ok = dd_upload_write(u1, data + len - 10, 10, NULL) == DD_OK &&
+              dd_upload_write(u2, data + len - 10, 10, NULL) == DD_OK &&
+              dd_upload_commit(u1, exp, "inline.bin", false, &id1, NULL) == DD_OK &&
+              dd_upload_commit(u2, exp, "file.bin", false, &id2, NULL) == DD_OK;
+    dd_upload_free(u1);
+    dd_upload_free(u2);
+    dd_artifacts_close(in);
+    dd_artifacts_close(fsa);
+    dd_store_close(st);
+    free(data);
+    msg = ok ? 'c' : 'f';
+    (void)!write(report_fd, &msg, 1);
+    _exit(0);
+}
+
+static void test_other_process_live(void)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    char db[1100], root[1100];
+    check_db_path(db, sizeof db, "artifacts_xproc");
+    snprintf(root, sizeof root, "%s/artifacts-xproc-root", g_tmp);
+    rm_rf(root);
+    int go[2], report[2];
+    CHECK(pipe(go) == 0 && pipe(report) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(go[1]);
+        close(report[0]);
+        live_child(db, root, go[0], report[1]);
+    }
+    close(go[0]);
+    close(report[1]);
+    char msg = 0;
+    CHECK(read(report[0], &msg, 1) == 1 && msg == 'w');
+
+    env e = {.label = "xproc", .fs = true};
+    snprintf(e.db, sizeof e.db, "%s", db);
+    snprintf(e.root, sizeof e.root, "%s", root);
+    dd_artifacts_config cfg = {.backend = "filesystem", .fs_root = root};
+    CHECK_CODE(dd_store_open(db, NULL, &e.st, err), DD_OK, err);
+    if (e.st)
+        CHECK_CODE(dd_artifacts_open(e.st, &cfg, &e.a, err), DD_OK, err);
+    if (e.a) {
+        /* the child's uploads are alive: gc takes nothing */
+        CHECK(run_gc(&e) == 0);
+        CHECK(raw_int(db, "SELECT COUNT(*) FROM artifact_upload") == 1);
+        CHECK(raw_int(db, "SELECT COUNT(*) FROM artifact_chunk") == 1);
+        int files = 0, staged = 0;
+        count_files(root, &files, &staged);
+        CHECK(staged == 1);
+    }
+    msg = 'g';
+    CHECK(write(go[1], &msg, 1) == 1);
+    CHECK(read(report[0], &msg, 1) == 1 && msg == 'c');
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    if (e.a) {
+        size_t len = 3 * MIB / 2;
+        unsigned char *data = make_bytes(len, 91);
+        int64_t proj = 0, exp = 0, id1 = 0, id2 = 0;
+        CHECK_CODE(dd_project_find(e.st, "xp", &proj, err), DD_OK, err);
+        CHECK_CODE(dd_experiment_find(e.st, proj, "xe", &exp, err), DD_OK, err);
+        CHECK_CODE(dd_resource_find(e.st, exp, "inline.bin", &id1, err), DD_OK, err);
+        CHECK_CODE(dd_resource_find(e.st, exp, "file.bin", &id2, err), DD_OK, err);
+        CHECK(reads_back(e.a, id1, data, len, 65537));
+        CHECK(reads_back(e.a, id2, data, len, 65537));
+        CHECK(run_gc(&e) == 0);
+        CHECK(stray_chunks(&e) == 0 && stray_files(&e) == 0 && uploads_open(&e) == 0);
+        free(data);
+    }
+    close(go[1]);
+    close(report[0]);
+    dd_artifacts_close(e.a);
+    dd_store_close(e.st);
+}
+
+/* ---------------------------------------------------------------- mixed backends */
+
+static void test_mixed(const char *db, const char *root)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    size_t len = MIB + 77;
+    unsigned char *a_bytes = make_bytes(len, 101), *b_bytes = make_bytes(len, 102);
+    int64_t proj = 0, exp = 0, ida = 0, idb = 0;
+    dd_store *st = NULL;
+    dd_artifacts *a = NULL;
+    dd_artifacts_config inl = {.backend = "inline"};
+    dd_artifacts_config fs = {.backend = "filesystem", .fs_root = root};
+
+    CHECK_CODE(dd_store_open(db, NULL, &st, err), DD_OK, err);
+    if (!st)
+        return;
+    CHECK_CODE(dd_project_find(st, "art", &proj, err), DD_OK, err);
+    CHECK_CODE(dd_experiment_create(st, proj, "mixed", &exp, err), DD_OK, err);
+    CHECK_CODE(dd_artifacts_open(st, &inl, &a, err), DD_OK, err);
+    CHECK_CODE(upload(a, a_bytes, len, 4099, exp, "inline-made", false, &ida, err), DD_OK, err);
+    dd_artifacts_close(a);
+    dd_store_close(st);
+
+    /* reopened with the filesystem as default: old inline rows still read */
+    st = NULL;
+    a = NULL;
+    CHECK_CODE(dd_store_open(db, NULL, &st, err), DD_OK, err);
+    CHECK_CODE(dd_artifacts_open(st, &fs, &a, err), DD_OK, err);
+    CHECK(reads_back(a, ida, a_bytes, len, 65537));
+    CHECK_CODE(upload(a, b_bytes, len, 4099, exp, "fs-made", false, &idb, err), DD_OK, err);
+    CHECK(reads_back(a, idb, b_bytes, len, 65537));
+    dd_artifacts_close(a);
+    dd_store_close(st);
+
+    /* and back to inline, with no root configured at all: file rows still read */
+    st = NULL;
+    a = NULL;
+    CHECK_CODE(dd_store_open(db, NULL, &st, err), DD_OK, err);
+    CHECK_CODE(dd_artifacts_open(st, &inl, &a, err), DD_OK, err);
+    CHECK(reads_back(a, ida, a_bytes, len, 100000));
+    CHECK(reads_back(a, idb, b_bytes, len, 100000));
+    /* deletes dispatch on the row too: the inline gc removes the file */
+    char uri[1400];
+    dd_resource r = {0};
+    CHECK_CODE(dd_resource_get(st, idb, &r, err), DD_OK, err);
+    snprintf(uri, sizeof uri, "%s", r.uri);
+    dd_resource_clear(&r);
+    CHECK_CODE(dd_experiment_delete(st, exp, true, err), DD_OK, err);
+    int64_t n = 0;
+    CHECK_CODE(dd_artifacts_gc(a, &n, err), DD_OK, err);
+    CHECK(n == 2);
+    CHECK(!file_exists(uri + 7));
+    dd_artifacts_close(a);
+    dd_store_close(st);
+    free(a_bytes);
+    free(b_bytes);
+}
+
+/* ---------------------------------------------------------------- a 1.1 GiB artifact */
+
+static void test_big(env *e)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    const size_t total = 1100 * MIB + 3, step = 4 * MIB;
+    unsigned char *buf = malloc(step);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    dd_upload *u = NULL;
+    CHECK_CODE(dd_upload_begin(e->a, &u, err), DD_OK, err);
+    bool ok = u != NULL;
+    for (size_t off = 0; ok && off < total; off += step) {
+        size_t n = total - off < step ? total - off : step;
+        fill(buf, n, 111, off);
+        EVP_DigestUpdate(md, buf, n);
+        ok = dd_upload_write(u, buf, n, err) == DD_OK;
+    }
+    CHECK(ok);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen;
+    EVP_DigestFinal_ex(md, digest, &dlen);
+    char want[65];
+    hex32(digest, want);
+    int64_t id = 0;
+    CHECK_CODE(dd_upload_commit(u, e->exp, "huge.bin", false, &id, err), DD_OK, err);
+    dd_upload_free(u);
+    dd_resource r = {0};
+    CHECK_CODE(dd_resource_get(e->st, id, &r, err), DD_OK, err);
+    CHECK(r.size_bytes == (int64_t)total);
+    CHECK_STR(r.content_hash, want);
+    dd_resource_clear(&r);
+    /* read it all back through the reader and hash again */
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    dd_artifact_reader *rd = NULL;
+    CHECK_CODE(dd_artifact_open(e->a, id, &rd, err), DD_OK, err);
+    size_t off = 0, got = 0;
+    while (rd && dd_artifact_pread(rd, (int64_t)off, buf, step - 1, &got, err) == DD_OK && got) {
+        EVP_DigestUpdate(md, buf, got);
+        off += got;
+    }
+    dd_artifact_close(rd);
+    EVP_DigestFinal_ex(md, digest, &dlen);
+    char again[65];
+    hex32(digest, again);
+    CHECK(off == total);
+    CHECK_STR(again, want);
+    EVP_MD_CTX_free(md);
+    CHECK_CODE(dd_resource_delete(e->st, id, err), DD_OK, err);
+    CHECK(run_gc(e) == 1);
+    CHECK(stray_chunks(e) == 0);
+    free(buf);
+}
+
+/* ---------------------------------------------------------------- main */
+
+int main(void)
+{
+    const char *t = getenv("DD_TEST_TMP");
+    snprintf(g_tmp, sizeof g_tmp, "%s", t ? t : "/tmp");
+    mkdir(g_tmp, 0755);
+    char db[1100], root[1100];
+    check_db_path(db, sizeof db, "artifacts");
+    snprintf(root, sizeof root, "%s/artifacts-root", g_tmp);
+    rm_rf(root);
+    /* Forking first: children start from a process with no threads or connections yet. */
+    test_crash();
+    test_other_process_live();
+
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(db, NULL, &st, err), DD_OK, err);
+    if (!st)
+        return check_done();
+    int64_t proj = 0;
+    CHECK_CODE(dd_project_create(st, 0, "art", &proj, err), DD_OK, err);
+    test_config(st);
+
+    const char *names[2] = {"inline", "filesystem"};
+    for (int i = 0; i < 2; i++) {
+        env e = {.label = names[i], .st = st, .fs = i == 1, .proj = proj};
+        snprintf(e.db, sizeof e.db, "%s", db);
+        snprintf(e.root, sizeof e.root, "%s", root);
+        dd_artifacts_config cfg = {.backend = names[i], .fs_root = root};
+        char exp_name[64];
+        snprintf(exp_name, sizeof exp_name, "exp-%s", names[i]);
+        CHECK_CODE(dd_experiment_create(st, proj, exp_name, &e.exp, err), DD_OK, err);
+        CHECK_CODE(dd_artifacts_open(st, &cfg, &e.a, err), DD_OK, err);
+        if (!e.a)
+            continue;
+        test_memory(&e);
+        test_roundtrip(&e);
+        test_abort(&e);
+        test_replace(&e);
+        test_in_use(&e);
+        test_delete(&e);
+        test_leftovers(&e);
+        test_legacy(&e);
+        test_concurrent_metrics(&e);
+        if (getenv("DD_TEST_BIG") && !e.fs)
+            test_big(&e);
+        dd_artifacts_close(e.a);
+    }
+    dd_store_close(st);
+    test_mixed(db, root);
+    return check_done();
+}
