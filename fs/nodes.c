@@ -434,6 +434,9 @@ static int link_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     if (rc)
         return rc;
     fill_stat(v, out, ino, kind, true, (off_t)strlen(target), false);
+    entity_facts f;
+    if (entity_load(v, kind == NK_ALIAS ? NK_VERSION : NK_MODEL, id, &f) == 0)
+        stat_times(&out->st, f.created, f.modified);
     return 0;
 }
 

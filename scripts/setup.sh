@@ -10,7 +10,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev
   libyaml-dev libjansson-dev libcrypt-dev
   python3 python3-pytest
-  rsync tar findutils grep coreutils
+  rsync tar findutils grep coreutils attr
 )
 
 missing=()
