@@ -15,6 +15,7 @@ static const dd_command commands[] = {
     {"init", dd_cmd_init},
     {"config", dd_cmd_config},
     {"mount", dd_cmd_mount},
+    {"register", dd_cmd_register},
 };
 
 const dd_command *dd_command_find(const char *name)

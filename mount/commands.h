@@ -30,5 +30,6 @@ int dd_cmd_open_artifacts(const dd_config *cfg, dd_store *st, struct dd_artifact
 int dd_cmd_init(const char *config_file, int argc, char **argv);
 int dd_cmd_config(const char *config_file, int argc, char **argv);
 int dd_cmd_mount(const char *config_file, int argc, char **argv);
+int dd_cmd_register(const char *config_file, int argc, char **argv);
 
 #endif

@@ -19,6 +19,8 @@ static void usage(FILE *out)
             "commands:\n"
             "  init [DB]                 create (or migrate) a database; prints its path\n"
             "  mount [DB] MOUNTPOINT     mount a database (see `deardiary mount --help`)\n"
+            "  register MODEL ITERATION [RESOURCE]\n"
+            "                            register a model version; prints its number\n"
             "  config                    print the effective configuration as YAML\n"
             "\n"
             "options:\n"
