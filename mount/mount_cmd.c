@@ -26,6 +26,7 @@
 
 typedef struct mount_args {
     const char *db;
+    char db_abs[4096];     /* db made absolute: the daemon changes directory to / */
     const char *mountpoint;
     bool foreground;
     bool debug;
@@ -92,6 +93,16 @@ static int parse_mount_args(int argc, char **argv, dd_config *cfg, mount_args *a
     }
     a->mountpoint = pos[npos - 1];
     a->db = npos == 2 ? pos[0] : cfg->db_file;
+    if (a->db[0] != '/') {
+        char cwd[2048];
+        if (!getcwd(cwd, sizeof cwd) ||
+            (size_t)snprintf(a->db_abs, sizeof a->db_abs, "%s/%s", cwd, a->db) >=
+                sizeof a->db_abs) {
+            fprintf(stderr, "deardiary mount: cannot make %s absolute\n", a->db);
+            return -1;
+        }
+        a->db = a->db_abs;
+    }
     return 0;
 }
 
@@ -129,10 +140,12 @@ static int recover_mountpoint(const char *mountpoint)
 
 static int run_session(const mount_args *a, const dd_config *cfg)
 {
-    char fsname[600];
-    snprintf(fsname, sizeof fsname, "-ofsname=deardiary:%s,subtype=deardiary%s%s", a->db,
-             a->options[0] ? "," : "", a->options);
-    char *argv[] = {"deardiary", fsname, a->debug ? "-d" : NULL, NULL};
+    /* the database path stays out of the option string: a comma in it would split it */
+    char *opts = NULL;
+    if (asprintf(&opts, "-ofsname=deardiary,subtype=deardiary%s%s", a->options[0] ? "," : "",
+                 a->options) < 0)
+        return 1;
+    char *argv[] = {"deardiary", opts, a->debug ? "-d" : NULL, NULL};
     struct fuse_args args = FUSE_ARGS_INIT(a->debug ? 3 : 2, argv);
     struct fuse_session *se = NULL;
     dd_store *st = NULL;
@@ -170,6 +183,7 @@ out:
     dd_artifacts_close(arts);
     dd_store_close(st);
     fuse_opt_free_args(&args);
+    free(opts);
     return rc;
 }
 
