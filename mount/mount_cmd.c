@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -111,7 +112,10 @@ static int parse_mount_args(int argc, char **argv, dd_config *cfg, mount_args *a
 static int recover_mountpoint(const char *mountpoint)
 {
     struct stat st;
-    if (stat(mountpoint, &st) == 0) {
+    struct statvfs sv;
+    /* statfs is never answered from a cache: it tells a dead FUSE mount even when the
+     * kernel still holds the root's attributes (a daemon restarted right away) */
+    if (stat(mountpoint, &st) == 0 && statvfs(mountpoint, &sv) == 0) {
         if (!S_ISDIR(st.st_mode)) {
             fprintf(stderr, "deardiary mount: %s is not a directory\n", mountpoint);
             return -1;
