@@ -165,7 +165,7 @@ dd_code dd_upload_commit(dd_upload *u, int64_t experiment_id, const char *name, 
         code = art_inline_flush(st, &u->in, err);
     }
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK) {
         free(uri);
         return code;     /* dd_upload_free removes what was staged or published */

@@ -25,6 +25,12 @@ struct dd_store {
     pthread_key_t conn_key;     /* this thread's dd_conn */
     pthread_mutex_t mu;         /* guards `conns` */
     dd_conn *conns;             /* every open connection, to close them all at the end */
+    /* Every write transaction of this process runs on one connection, held under
+     * write_mu from db_begin to db_end. Writers are serialized by SQLite anyway; sharing
+     * the connection keeps its page cache warm, where per-thread writers would each find
+     * their cache invalidated by the others' commits. */
+    pthread_mutex_t write_mu;
+    dd_conn *writer;
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -349,21 +355,31 @@ const char *db_col_text(sqlite3_stmt *s, int col)
 
 /* ---------------------------------------------------------------- transactions */
 
-dd_code db_begin(dd_conn *c, dd_err *err)
+dd_code db_begin(dd_conn **c, dd_err *err)
 {
-    return db_exec(c, err, "starting a write transaction", "BEGIN IMMEDIATE", NULL);
+    dd_store *st = (*c)->st;
+    pthread_mutex_lock(&st->write_mu);
+    dd_code code = st->writer ? DD_OK : conn_open(st, &st->writer, err);
+    if (code == DD_OK) {
+        *c = st->writer;
+        code = db_exec(*c, err, "starting a write transaction", "BEGIN IMMEDIATE", NULL);
+    }
+    if (code != DD_OK)
+        pthread_mutex_unlock(&st->write_mu);
+    return code;
 }
 
 dd_code db_end(dd_conn *c, dd_code code, dd_err *err)
 {
     if (code == DD_OK) {
         dd_code cc = db_exec(c, err, "committing", "COMMIT", NULL);
-        if (cc == DD_OK)
-            return DD_OK;
-        code = cc;
+        if (cc != DD_OK)
+            code = cc;
     }
-    if (!sqlite3_get_autocommit(c->db))
+    if (code != DD_OK && !sqlite3_get_autocommit(c->db))
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    if (c == c->st->writer)
+        pthread_mutex_unlock(&c->st->write_mu);
     return code;
 }
 
@@ -440,7 +456,7 @@ static dd_code applied_version(dd_conn *c, int64_t *out, dd_err *err)
 /* Apply one migration in its own transaction, unless another process already did. */
 static dd_code apply_migration(dd_conn *c, const dd_migration *m, dd_err *err)
 {
-    dd_code code = db_begin(c, err);
+    dd_code code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     int64_t seen = 0;
@@ -549,8 +565,10 @@ dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store *
     st->busy_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 30000;
     st->read_only = opts && opts->read_only;
     pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_init(&st->write_mu, NULL);
     if (pthread_key_create(&st->conn_key, conn_thread_exit) != 0) {
         pthread_mutex_destroy(&st->mu);
+        pthread_mutex_destroy(&st->write_mu);
         free(st->path);
         free(st);
         return dd_fail(err, DD_IO, "cannot create a thread key");
@@ -583,6 +601,7 @@ void dd_store_close(dd_store *st)
         c = next;
     }
     pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->write_mu);
     free(st->path);
     free(st);
 }

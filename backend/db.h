@@ -73,9 +73,11 @@ int db_changes(dd_conn *c);
 int64_t db_last_id(dd_conn *c);
 
 /* BEGIN IMMEDIATE (waits for other writers up to the busy timeout), COMMIT, ROLLBACK.
- * db_end commits when *code is DD_OK and rolls back otherwise; a failed commit turns
- * *code into its error. Returns *code. */
-dd_code db_begin(dd_conn *c, dd_err *err);
+ * db_begin replaces *c with the store's writer connection, held by this thread until
+ * db_end: use *c for everything inside the transaction, and never start a second write
+ * transaction inside one. db_end commits when `code` is DD_OK and rolls back otherwise;
+ * a failed commit turns `code` into its error. Returns the final code. */
+dd_code db_begin(dd_conn **c, dd_err *err);
 dd_code db_end(dd_conn *c, dd_code code, dd_err *err);
 
 /* A column as a heap copy ("" for NULL); NULL only when out of memory. */

@@ -59,7 +59,7 @@ dd_code dd_iteration_create(dd_store *st, int64_t experiment_id, int64_t parent_
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     int64_t status = 0, parent_exp = 0;
@@ -151,7 +151,7 @@ dd_code dd_iteration_set_status(dd_store *st, int64_t id, int status, const char
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, id, err);
@@ -175,7 +175,7 @@ static dd_code iteration_set_text(dd_store *st, int64_t id, const char *sql, con
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, id, err);
@@ -203,7 +203,7 @@ dd_code dd_iteration_set_snapshot(dd_store *st, int64_t id, const dd_snapshot *s
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, id, err);
@@ -227,7 +227,7 @@ dd_code dd_iteration_file_set(dd_store *st, int64_t iteration_id, const char *na
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, iteration_id, err);
@@ -345,7 +345,7 @@ dd_code dd_iteration_delete(dd_store *st, int64_t id, dd_err *err)
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = db_delete_iteration(c, id, err);
@@ -387,7 +387,7 @@ dd_code dd_param_set_many(dd_store *st, int64_t iteration_id, const char *const 
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, iteration_id, err);
@@ -441,7 +441,7 @@ dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, iteration_id, err);
@@ -504,7 +504,7 @@ dd_code dd_param_rename(dd_store *st, int64_t iteration_id, const char *old_key,
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, iteration_id, err);

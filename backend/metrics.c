@@ -84,7 +84,7 @@ dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     series_state ss;
@@ -250,7 +250,7 @@ dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, iteration_id, err);

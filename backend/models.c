@@ -66,7 +66,7 @@ dd_code dd_model_create(dd_store *st, int64_t project_id, const char *name,
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     int64_t n;
@@ -172,7 +172,7 @@ dd_code dd_model_delete(dd_store *st, int64_t id, dd_err *err)
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     for (size_t i = 0; i < 3 && code == DD_OK; i++)
@@ -214,7 +214,7 @@ dd_code dd_version_create(dd_store *st, int64_t model_id, int64_t iteration_id,
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     int64_t project = 0, number = 0;
@@ -323,7 +323,7 @@ dd_code dd_version_set_stage(dd_store *st, int64_t id, int stage, dd_err *err)
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     char now[DD_TS_LEN];
@@ -356,7 +356,7 @@ dd_code dd_version_set_resource(dd_store *st, int64_t id, int64_t resource_id, d
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     int64_t project = 0;
@@ -379,7 +379,7 @@ dd_code dd_version_delete(dd_store *st, int64_t id, dd_err *err)
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = db_exec(c, err, "model aliases", "DELETE FROM model_alias WHERE version_id = ?", "i",
@@ -401,7 +401,7 @@ dd_code dd_alias_set(dd_store *st, int64_t model_id, const char *alias, int64_t 
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     int64_t owner = 0;

@@ -178,7 +178,7 @@ dd_code dd_project_create(dd_store *st, int64_t user_id, const char *name, int64
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     int64_t admin = 0;
@@ -333,7 +333,7 @@ dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
     sqlite3_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     if (!cascade)
@@ -389,7 +389,7 @@ dd_code dd_experiment_create(dd_store *st, int64_t project_id, const char *name,
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     int64_t n;
@@ -504,7 +504,7 @@ dd_code dd_experiment_delete(dd_store *st, int64_t id, bool cascade, dd_err *err
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = delete_experiment(c, id, cascade, err);

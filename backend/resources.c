@@ -80,7 +80,7 @@ static dd_code resource_insert(dd_store *st, int64_t experiment_id, const char *
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = experiment_accepts_resources(c, experiment_id, err);
@@ -306,7 +306,7 @@ dd_code dd_resource_delete(dd_store *st, int64_t id, dd_err *err)
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = db_delete_resource(c, id, err);

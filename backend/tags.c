@@ -88,7 +88,7 @@ dd_code dd_tag_attach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const c
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = entity_taggable(c, k, kind, entity_id, err);
@@ -117,7 +117,7 @@ dd_code dd_tag_detach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const c
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     code = entity_taggable(c, k, kind, entity_id, err);
@@ -162,7 +162,7 @@ dd_code dd_tag_delete(dd_store *st, const char *value, dd_err *err)
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     int64_t id = 0;

@@ -131,7 +131,7 @@ dd_code dd_user_update(dd_store *st, int64_t id, const char *first_name, const c
         free(hash);
         return code;
     }
-    code = db_begin(c, err);
+    code = db_begin(&c, err);
     if (code != DD_OK) {
         free(hash);
         return code;
@@ -156,7 +156,7 @@ dd_code dd_user_delete(dd_store *st, int64_t id, dd_err *err)
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     dd_user u;
@@ -222,7 +222,7 @@ dd_code dd_permission_create(dd_store *st, int64_t user_id, int64_t project_id, 
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_begin(c, err);
+        code = db_begin(&c, err);
     if (code != DD_OK)
         return code;
     int64_t n;

@@ -86,7 +86,7 @@ static const config_key keys[] = {
          KT_SIZE, s3_multipart_threshold, "67108864"), .min = 1, .max = 5 * GIB},
     {ROW("artifacts.s3.part_size", "DEARDIARY_ARTIFACT_S3_PART_SIZE", KT_SIZE, s3_part_size,
          "16777216"), .min = 5 * MIB, .max = 5 * GIB},
-    {ROW("mount.threads", "DEARDIARY_MOUNT_THREADS", KT_INT, mount_threads, "10"),
+    {ROW("mount.threads", "DEARDIARY_MOUNT_THREADS", KT_INT, mount_threads, "4"),
      .min = 1, .max = 1024},
     {ROW("mount.foreground", NULL, KT_BOOL, mount_foreground, "false")},
     {ROW("mount.options", NULL, KT_STRING, mount_options, "")},

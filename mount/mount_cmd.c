@@ -44,7 +44,7 @@ static void mount_usage(FILE *out)
             "  -f          stay in the foreground\n"
             "  -d          debug: foreground, and print every FUSE request\n"
             "  -o OPTS     FUSE mount options (allow_other, default_permissions, ...)\n"
-            "  -t N        worker threads (default: mount.threads, 10)\n"
+            "  -t N        worker threads (default: mount.threads, 4)\n"
             "Unmount with: fusermount3 -u MOUNTPOINT\n");
 }
 

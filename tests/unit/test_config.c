@@ -64,7 +64,7 @@ static void test_defaults(void)
     CHECK_STR(cfg.s3_secret_key, "");
     CHECK(cfg.s3_multipart_threshold == 67108864);
     CHECK(cfg.s3_part_size == 16777216);
-    CHECK(cfg.mount_threads == 10);
+    CHECK(cfg.mount_threads == 4);
     CHECK(cfg.mount_foreground == false);
     CHECK_STR(cfg.mount_options, "");
     dd_config_free(&cfg);
@@ -76,7 +76,7 @@ static void test_defaults(void)
     CHECK(dd_config_load(&cfg, NULL, NULL, err, sizeof err) == 0);
     CHECK_STR(cfg.db_file, "deardiary.db");
     CHECK_STR(cfg.artifact_fs_root, root);
-    CHECK(cfg.mount_threads == 10);
+    CHECK(cfg.mount_threads == 4);
     dd_config_free(&cfg);
 }
 
@@ -234,7 +234,7 @@ static void test_empty_and_missing(void)
             continue;
         }
         CHECK_STR(cfg.db_file, "deardiary.db");
-        CHECK(cfg.mount_threads == 10);
+        CHECK(cfg.mount_threads == 4);
         dd_config_free(&cfg);
     }
 
