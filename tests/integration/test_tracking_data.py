@@ -1,10 +1,12 @@
 """Parameters, params.yaml, metrics, metrics.json, env/ and iteration.yaml - driven with
 bash, coreutils, sed and Python's open()."""
+import errno
 import json
 import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from conftest import sqlite_rows
@@ -106,6 +108,27 @@ def test_cat_yaml_into_params_yaml(mnt):
     ok(mnt, "cat '%s' > %s/params.yaml" % (src, run))
     assert read(mnt, run + "/params/max_depth") == b"9\n"
     assert counts(mnt.db)["parameter"] == 7
+
+
+def test_params_yaml_written_in_several_writes(mnt):
+    # bash's printf builtin writes line by line; a program may flush per line: the
+    # document is what the whole open-write-close says, not each write.
+    exp, run, iid = make_run(mnt)
+    ok(mnt, "printf 'a: 1\\nb:\\n  c: two\\n  d: 3\\n' > %s/params.yaml" % run)
+    assert params(mnt, iid) == [["a", "1"], ["b.c", "two"], ["b.d", "3"]]
+    with open(mnt.p(run, "params.yaml"), "w") as f:
+        for line in ("x: 1\n", "y:\n", "  z: 2\n"):
+            f.write(line)
+            f.flush()
+    assert params(mnt, iid) == [["a", "1"], ["b.c", "two"], ["b.d", "3"], ["x", "1"],
+                                ["y.z", "2"]]
+    with pytest.raises(OSError) as ei:
+        with open(mnt.p(run, "params.yaml"), "w") as f:
+            f.write("p: 1\n")
+            f.flush()
+            f.write("q: [1, 2]\n")
+    assert ei.value.errno == errno.EINVAL
+    assert counts(mnt.db)["parameter"] == 5          # nothing of that document
 
 
 def test_bad_params_yaml_stores_nothing(mnt):

@@ -135,17 +135,12 @@ def test_mv_to_bad_name(world):
 
 # ---------------------------------------------------------------- rm -r / rmdir
 
-def register_model_version(mnt, iteration_id):
-    """Models are the next issue: a model version using the iteration is inserted with the
-    sqlite3 CLI (the mount is up; SQLite WAL allows it)."""
-    r = sh(mnt, """sqlite3 '%s' "
-        INSERT INTO model (project_id, name, created_date) SELECT e.project_id, 'm',
-            '2026-01-01T00:00:00.000Z' FROM iteration i JOIN experiment e
-            ON e.id = i.experiment_id WHERE i.id = %s;
-        INSERT INTO model_version (model_id, version, iteration_id, created_date)
-            VALUES ((SELECT id FROM model WHERE name = 'm'), 1, %s,
-                    '2026-01-01T00:00:00.000Z');" """ % (mnt.db, iteration_id, iteration_id))
-    assert r.returncode == 0, r.stderr
+def register_model_version(mnt, iteration_id, project="p"):
+    """Register a version of model m produced by the iteration, through the mount."""
+    out = ok(mnt, "mkdir projects/%s/models/m\ncat models/m/versions/new/%s"
+             % (project, iteration_id))
+    assert out.strip() == "1", out
+    assert sqlite_rows(mnt.db, "SELECT iteration_id FROM model_version") == [[iteration_id]]
 
 
 def test_rm_r_iteration_used_by_model_version(mnt):
