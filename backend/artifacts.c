@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -45,7 +46,10 @@ dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artif
         return dd_fail(err, DD_IO, "out of memory");
     a->st = st;
     a->fs_default = fs;
-    if (root) {
+    /* with another default backend, an absent root is not created: it is only needed to
+     * clean up after filesystem uploads, which then cannot exist */
+    struct stat rst;
+    if (root && (fs || (stat(root, &rst) == 0 && S_ISDIR(rst.st_mode)))) {
         dd_code code = art_fs_prepare_root(root, &a->fs_root, err);
         if (code != DD_OK) {
             free(a);

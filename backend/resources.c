@@ -18,7 +18,7 @@
 #include "db.h"
 
 #define RES_COLS "id, experiment_id, name, description, created_date, updated_date, backend," \
-                 " uri, size_bytes, content_hash"
+                 " uri, size_bytes, content_hash, generation"
 
 static void resource_from_row(sqlite3_stmt *s, dd_resource *r, bool copy)
 {
@@ -32,6 +32,7 @@ static void resource_from_row(sqlite3_stmt *s, dd_resource *r, bool copy)
     r->uri = copy ? db_col_dup(s, 7) : (char *)db_col_text(s, 7);
     r->size_bytes = sqlite3_column_int64(s, 8);
     r->content_hash = copy ? db_col_dup(s, 9) : (char *)db_col_text(s, 9);
+    r->generation = sqlite3_column_int64(s, 10);
 }
 
 void dd_resource_clear(dd_resource *r)
@@ -272,8 +273,8 @@ dd_code db_resource_put_bytes(dd_conn *c, int64_t experiment_id, const char *nam
         if (code == DD_OK)
             code = db_exec(c, err, "resource",
                            "UPDATE resource SET backend = ?, uri = ?, size_bytes = ?,"
-                           " content_hash = ?, chunk_set = ?, data = NULL, updated_date = ?"
-                           " WHERE id = ?", "ttitIti", backend, uri, size, hash, chunk_set, now,
+                           " content_hash = ?, chunk_set = ?, data = NULL, updated_date = ?,"
+                           " generation = generation + 1 WHERE id = ?", "ttitIti", backend, uri, size, hash, chunk_set, now,
                            id);
     }
     if (code == DD_OK && id_out)
@@ -341,5 +342,21 @@ dd_code dd_trash_forget(dd_store *st, int64_t id, dd_err *err)
     if (code == DD_OK)
         code = db_exec(c, err, "artifact trash", "DELETE FROM artifact_trash WHERE id = ?", "i",
                        id);
+    return code;
+}
+
+dd_code dd_resource_check_replaceable(dd_store *st, int64_t id, dd_err *err)
+{
+    dd_conn *c;
+    int64_t n = 0;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, &n, err, "resource", "SELECT id FROM resource WHERE id = ?", "i", id);
+    if (code == DD_OK)
+        code = db_int(c, &n, err, "model version",
+                      "SELECT COUNT(*) FROM model_version WHERE resource_id = ?", "i", id);
+    if (code == DD_OK && n > 0)
+        code = dd_fail(err, DD_IN_USE, "resource %lld is the artifact of %lld model version(s);"
+                       " registered artifacts are immutable", (long long)id, (long long)n);
     return code;
 }

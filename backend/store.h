@@ -439,6 +439,7 @@ typedef struct dd_resource {
     char *uri;                      /* "" for inline */
     int64_t size_bytes;
     char *content_hash;             /* lower-case sha256 hex */
+    int64_t generation;             /* bumped each time the bytes are replaced */
 } dd_resource;
 
 /* A resource whose bytes are inline (backend "inline"); size and sha256 are computed
@@ -467,6 +468,9 @@ dd_code dd_resource_set_description(dd_store *st, int64_t id, const char *descri
  * the same transaction (dd_artifacts_gc removes them). DD_IN_USE when a model version
  * references it. */
 dd_code dd_resource_delete(dd_store *st, int64_t id, dd_err *err);
+/* DD_IN_USE when a model version uses the resource (its bytes are then immutable),
+ * DD_NOT_FOUND when there is no such resource, DD_OK otherwise. */
+dd_code dd_resource_check_replaceable(dd_store *st, int64_t id, dd_err *err);
 void dd_resource_clear(dd_resource *r);
 
 /* Artifact bytes waiting for removal after their row went away (or were replaced). An

@@ -136,7 +136,8 @@ static int commit_upload(vfs *v, vfs_file *f)
 static int commit_pending(vfs *v, vfs_file *f, bool last)
 {
     if (f->mode == FM_ARTIFACT) {
-        if (!f->upload || !f->dirty || (!last && dd_upload_size(f->upload) == 0))
+        if (!f->upload || !f->dirty || f->abandoned ||
+            (!last && dd_upload_size(f->upload) == 0))
             return 0;
         f->dirty = false;
         return commit_upload(v, f);
@@ -230,7 +231,9 @@ static int open_artifact(vfs *v, vfs_file *f, int flags, vfs_open_info *info)
             if (!(flags & O_TRUNC))
                 return -EPERM;          /* artifacts are written whole, never patched */
             dd_resource r = {0};
-            code = dd_resource_get(v->st, f->id, &r, &err);
+            code = dd_resource_check_replaceable(v->st, f->id, &err);   /* refuse at open */
+            if (code == DD_OK)
+                code = dd_resource_get(v->st, f->id, &r, &err);
             if (code == DD_OK) {
                 f->experiment_id = r.experiment_id;
                 snprintf(f->key, sizeof f->key, "%s", r.name);
@@ -241,11 +244,16 @@ static int open_artifact(vfs *v, vfs_file *f, int flags, vfs_open_info *info)
         if (code == DD_OK)
             code = dd_upload_begin(v->arts, &f->upload, &err);
         f->dirty = code == DD_OK;     /* even empty: `touch` or `: >` make an empty one */
+        /* the new bytes must not land in the page cache of the old bytes' inode */
+        info->direct_io = true;
     } else if (code == DD_OK) {
         code = v->arts ? dd_artifact_open(v->arts, resource, &f->reader, &err)
                        : dd_fail(&err, DD_IO, "no artifact store configured");
-        info->direct_io = false;
-        info->keep_cache = true;      /* immutable bytes: keep the page cache */
+        /* A version's artifact can never change: the kernel keeps its pages. A resource
+         * may still be replaced, and the kernel's size and pages of one inode are shared
+         * by all its readers, so each open reads its own snapshot directly instead. */
+        info->direct_io = f->kind != NK_V_ARTIFACT;
+        info->keep_cache = f->kind == NK_V_ARTIFACT;
     }
     return code == DD_OK ? 0 : vfs_fail(code, &err, "open");
 }
@@ -279,9 +287,55 @@ static int bind_series(vfs *v, vfs_file *f)
     return 0;
 }
 
+int vfs_getattr_open(vfs *v, uint64_t ino, vfs_file *f, vfs_entry *out)
+{
+    int rc = node_attr(v, ino, out);
+    if (!f || f->mode != FM_ARTIFACT || !f->reader || (rc && rc != -ENOENT))
+        return rc;
+    if (rc == -ENOENT) {          /* replaced or deleted since: still the bytes we read */
+        memset(out, 0, sizeof *out);
+        out->ino = ino;
+        out->st.st_ino = ino;
+        out->st.st_mode = S_IFREG | 0444;
+        out->st.st_nlink = 1;
+        out->st.st_uid = v->uid;
+        out->st.st_gid = v->gid;
+    }
+    out->st.st_size = dd_artifact_size(f->reader);
+    out->st.st_blocks = (out->st.st_size + 511) / 512;
+    return 0;
+}
+
+/* A metric file opened for appending: one query finds the series, and the store refuses
+ * writes to an ended iteration itself (EROFS at write), so open reads nothing more. */
+static int open_metric_fast(vfs *v, uint64_t ino, int flags, vfs_file **out,
+                            vfs_open_info *info)
+{
+    vfs_file *f = calloc(1, sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    f->ino = ino;
+    f->kind = NK_I_METRIC;
+    f->id = ino_id(ino);
+    f->writable = true;
+    f->mode = FM_METRIC;
+    int rc = bind_series(v, f);
+    if (rc) {
+        free(f);
+        return rc;
+    }
+    (void)flags;
+    info->direct_io = true;
+    info->keep_cache = false;
+    *out = f;
+    return 0;
+}
+
 int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *info)
 {
-    vfs_entry e;
+    if (ino_kind(ino) == NK_I_METRIC && (flags & O_ACCMODE) == O_WRONLY)
+        return open_metric_fast(v, ino, flags, out, info);
+    vfs_entry e = {0};
     int rc = node_attr(v, ino, &e);
     if (rc)
         return rc;
@@ -476,6 +530,42 @@ static ssize_t check_params_yaml(vfs_file *f, size_t size)
     return (ssize_t)size;
 }
 
+/* Append zeros up to `size`: a forward gap, as `cp` leaves over the holes of a sparse
+ * file by seeking, or a final ftruncate that extends the file. */
+static int upload_fill(vfs_file *f, off_t size)
+{
+    static const char zeros[65536];
+    dd_err err = {0};
+    while (dd_upload_size(f->upload) < size) {
+        int64_t n = size - dd_upload_size(f->upload);
+        dd_code code = dd_upload_write(f->upload, zeros,
+                                       (size_t)(n < (int64_t)sizeof zeros ? n : (int64_t)sizeof zeros),
+                                       &err);
+        if (code != DD_OK)
+            return vfs_fail(code, &err, "write");
+    }
+    return 0;
+}
+
+/* Artifacts are written front to back; going back is refused and discards the whole copy
+ * (a refused write stores nothing, and a resource with a hole in it must not appear). */
+static ssize_t write_artifact(vfs_file *f, off_t off, const char *data, size_t size)
+{
+    if (!f->upload || f->abandoned)
+        return -EBADF;                  /* committed by an earlier close, or refused */
+    int rc = off < dd_upload_size(f->upload) ? -EINVAL : upload_fill(f, off);
+    dd_err err = {0};
+    dd_code code = rc ? DD_OK : dd_upload_write(f->upload, data, size, &err);
+    if (!rc && code != DD_OK)
+        rc = vfs_fail(code, &err, "write");
+    if (rc) {
+        f->abandoned = true;
+        return rc;
+    }
+    f->dirty = true;
+    return (ssize_t)size;
+}
+
 ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
 {
     (void)off;   /* values are whole; metric files are append-only logs */
@@ -483,18 +573,8 @@ ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
         return -EBADF;
     if (f->mode == FM_METRIC)
         return write_metric(v, f, data, size);
-    if (f->mode == FM_ARTIFACT) {
-        if (!f->upload)
-            return -EBADF;              /* already committed by a close of this file */
-        if (off != dd_upload_size(f->upload))
-            return -EINVAL;             /* artifacts are written sequentially */
-        dd_err err = {0};
-        dd_code code = dd_upload_write(f->upload, data, size, &err);
-        if (code != DD_OK)
-            return vfs_fail(code, &err, "write");
-        f->dirty = true;
-        return (ssize_t)size;
-    }
+    if (f->mode == FM_ARTIFACT)
+        return write_artifact(f, off, data, size);
     if (f->mode != FM_VALUE && f->mode != FM_PARAMS_YAML)
         return -EPERM;
     size_t old = f->wbuf.len;
@@ -515,8 +595,41 @@ ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
     return (ssize_t)size;
 }
 
-int vfs_flush(vfs *v, vfs_file *f)
+/* Is `pid` exiting because a signal killed it? Its kernel flags carry PF_EXITING while it
+ * closes its files, and its exit code then holds the signal (/proc/<pid>/stat fields 9
+ * and 52). */
+static bool killed_by_signal(pid_t pid)
 {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = pid > 0 ? fopen(path, "r") : NULL;
+    if (!fp)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');     /* the command name may hold spaces */
+    unsigned long long flags = 0;
+    long long exit_code = 0;
+    for (int field = 3; p && *p; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p)
+            break;
+        if (field == 9)
+            flags = strtoull(p + 1, NULL, 10);
+        if (field == 52)
+            exit_code = strtoll(p + 1, NULL, 10);
+    }
+    return (flags & 0x4) && (exit_code & 0x7f);   /* PF_EXITING, termination signal */
+}
+
+int vfs_flush(vfs *v, vfs_file *f, pid_t caller)
+{
+    if (f->mode == FM_ARTIFACT && f->upload && killed_by_signal(caller)) {
+        f->abandoned = true;
+        syslog(LOG_INFO, "resource %s: the writer was killed; the copy is discarded", f->key);
+        return 0;
+    }
     return commit_pending(v, f, false);
 }
 
@@ -551,6 +664,9 @@ int vfs_truncate(vfs *v, uint64_t ino, vfs_file *f, off_t size)
         return node_iteration(v, k, ino_id(ino)) ? -EROFS : -EPERM;
     if (k == NK_I_METRIC)
         return -EPERM;                  /* append-only */
+    if (f && f->mode == FM_ARTIFACT && f->upload && !f->abandoned &&
+        size >= dd_upload_size(f->upload))
+        return upload_fill(f, size);    /* cp extending a sparse file's last hole */
     if (size != 0)
         return -EINVAL;
     if (f) {                            /* "a new value follows", as O_TRUNC */

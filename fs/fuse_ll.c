@@ -55,9 +55,8 @@ static void dd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void dd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)fi;
     vfs_entry e;
-    int rc = vfs_getattr(req_vfs(req), ino, &e);
+    int rc = vfs_getattr_open(req_vfs(req), ino, fi ? (vfs_file *)(uintptr_t)fi->fh : NULL, &e);
     if (rc)
         fuse_reply_err(req, -rc);
     else
@@ -205,7 +204,8 @@ static void dd_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 static void dd_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
-    fuse_reply_err(req, -vfs_flush(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh));
+    fuse_reply_err(req, -vfs_flush(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh,
+                                   fuse_req_ctx(req)->pid));
 }
 
 static void dd_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -219,7 +219,8 @@ static void dd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 {
     (void)ino;
     (void)datasync;
-    fuse_reply_err(req, -vfs_flush(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh));
+    fuse_reply_err(req, -vfs_flush(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh,
+                                   fuse_req_ctx(req)->pid));
 }
 
 /* ---------------------------------------------------------------- directories */

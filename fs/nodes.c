@@ -418,9 +418,14 @@ static int resource_attr(vfs *v, uint64_t ino, nk kind, int64_t resource_id, vfs
     dd_err err = {0};
     dd_resource r = {0};
     dd_code code = dd_resource_get(v->st, resource_id, &r, &err);
+    /* An inode of since-replaced bytes (the name now leads to a new inode) still answers,
+     * with the current bytes' attributes: resources are read without the page cache, so
+     * nothing of the old bytes can linger, and fstat of an open file must not fail. */
     if (code == DD_OK) {
         fill_stat(v, out, ino, kind, kind == NK_V_ARTIFACT, (off_t)r.size_bytes, false);
         stat_times(&out->st, r.created_date, r.updated_date);
+        if (kind == NK_RESOURCE)
+            out->timeout = 0;     /* a replacement anywhere must be seen by the next open */
     }
     dd_resource_clear(&r);
     return code == DD_OK ? 0 : vfs_fail(code, &err, "getattr");
@@ -434,6 +439,8 @@ static int link_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     if (rc)
         return rc;
     fill_stat(v, out, ino, kind, true, (off_t)strlen(target), false);
+    if (kind == NK_MODEL_LINK)
+        out->timeout = 0;   /* a model deleted and made again must resolve at once */
     entity_facts f;
     if (entity_load(v, kind == NK_ALIAS ? NK_VERSION : NK_MODEL, id, &f) == 0)
         stat_times(&out->st, f.created, f.modified);
@@ -878,10 +885,17 @@ static int lookup_rows(vfs *v, nk parent_kind, int64_t pid, const char *name, vf
     nk kind = NK_NONE;
     switch (parent_kind) {
     case NK_PROJECTS: kind = NK_PROJECT; code = dd_project_find(v->st, name, &id, &err); break;
-    case NK_E_RESOURCES:
-        kind = NK_RESOURCE;
+    case NK_E_RESOURCES: {
+        dd_resource r = {0};
         code = dd_resource_find(v->st, pid, name, &id, &err);
-        break;
+        if (code == DD_OK)
+            code = dd_resource_get(v->st, id, &r, &err);
+        int64_t gen = r.generation;
+        dd_resource_clear(&r);
+        if (code != DD_OK)
+            return vfs_fail(code, &err, "lookup");
+        return node_attr(v, res_ino(id, gen), out);
+    }
     case NK_MODELS: kind = NK_MODEL_LINK; code = dd_model_find(v->st, name, &id, &err); break;
     case NK_P_MODELS: {
         dd_model m = {0};
@@ -1049,8 +1063,8 @@ static int walk_resource(void *ctx, const dd_resource *r)
 {
     dir_walk *w = ctx;
     vfs_entry e;
-    fill_stat(w->v, &e, ino_make(NK_RESOURCE, r->id), NK_RESOURCE, false, (off_t)r->size_bytes,
-              false);
+    fill_stat(w->v, &e, res_ino(r->id, r->generation), NK_RESOURCE, false,
+              (off_t)r->size_bytes, false);
     stat_times(&e.st, r->created_date, r->updated_date);
     return walk_emit(w, r->name, &e);
 }

@@ -48,6 +48,11 @@ void vfs_attach(vfs *v, dd_store *st, struct dd_artifacts *arts);
 
 int vfs_lookup(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
 int vfs_getattr(vfs *v, uint64_t ino, vfs_entry *out);
+struct vfs_file;
+/* getattr through an open file (fstat, or the kernel checking the size while reading):
+ * an artifact reader answers with the size of the bytes it reads, even when the
+ * resource has since been replaced (f may be NULL). */
+int vfs_getattr_open(vfs *v, uint64_t ino, struct vfs_file *f, vfs_entry *out);
 
 /* Directory listing: the callback gets each entry (name, entry) in a stable order, files
  * before subdirectories (so `rm -r` meets an entity's own files first); a non-zero
@@ -83,8 +88,10 @@ int vfs_create(vfs *v, uint64_t parent, const char *name, int flags, vfs_file **
 int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out);
 /* Returns the byte count accepted or -errno; a refused write stores nothing. */
 ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size);
-/* Commit what the handle still holds; may be called several times. */
-int vfs_flush(vfs *v, vfs_file *f);
+/* Commit what the handle still holds; may be called several times. `caller` is the
+ * process closing the file: an artifact upload closed because its writer was killed by a
+ * signal is discarded, not committed (an interrupted `cp` leaves nothing). */
+int vfs_flush(vfs *v, vfs_file *f, pid_t caller);
 /* Commit (errors only logged by the caller) and free the handle. */
 int vfs_release(vfs *v, vfs_file *f);
 

@@ -100,9 +100,22 @@ static inline nk ino_kind(uint64_t ino)
 {
     return ino == VFS_ROOT_INO ? NK_ROOT : (nk)(ino >> INO_SHIFT);
 }
+/* A resource file's inode also carries the generation of its bytes (16 bits above a
+ * 32-bit row id): new bytes show as a new inode number to `stat`, as a replaced file
+ * would on a disk (tools like rsync and make notice the change). */
+#define RES_ID_MASK UINT64_C(0xffffffff)
+
 static inline int64_t ino_id(uint64_t ino)
 {
-    return ino == VFS_ROOT_INO ? 0 : (int64_t)(ino & INO_ID_MASK);
+    if (ino == VFS_ROOT_INO)
+        return 0;
+    uint64_t id = ino & INO_ID_MASK;
+    return (int64_t)((ino >> INO_SHIFT) == NK_RESOURCE ? id & RES_ID_MASK : id);
+}
+static inline uint64_t res_ino(int64_t resource_id, int64_t generation)
+{
+    return ino_make(NK_RESOURCE, (int64_t)(((uint64_t)generation & 0xffff) << 32 |
+                                           ((uint64_t)resource_id & RES_ID_MASK)));
 }
 
 /* An entity directory being removed by `rm -r` (see ops.c): unlinks below it are
@@ -173,6 +186,7 @@ struct vfs_file {
     dd_upload *upload;
     int64_t experiment_id;   /* where an upload lands */
     bool replace;            /* the upload replaces an existing resource's bytes */
+    bool abandoned;          /* its writer was killed: never commit the upload */
 };
 
 /* nodes.c */

@@ -28,6 +28,7 @@
 typedef struct mount_args {
     const char *db;
     char db_abs[4096];     /* db made absolute: the daemon changes directory to / */
+    char mnt_abs[4096];    /* the mountpoint made absolute, for the same reason */
     const char *mountpoint;
     bool foreground;
     bool debug;
@@ -93,6 +94,19 @@ static int parse_mount_args(int argc, char **argv, dd_config *cfg, mount_args *a
         return -1;
     }
     a->mountpoint = pos[npos - 1];
+    /* libfuse changes directory to / even in the foreground, and unmounts by path at exit */
+    if (!realpath(a->mountpoint, a->mnt_abs)) {
+        if (errno != ENOTCONN) {
+            fprintf(stderr, "deardiary mount: %s: %s\n", a->mountpoint, strerror(errno));
+            return -1;
+        }
+        char cwd[2048] = "";          /* a dead mount: no realpath, join by hand */
+        if (a->mountpoint[0] != '/' && !getcwd(cwd, sizeof cwd))
+            return -1;
+        snprintf(a->mnt_abs, sizeof a->mnt_abs, "%s%s%s", cwd, cwd[0] ? "/" : "",
+                 a->mountpoint);
+    }
+    a->mountpoint = a->mnt_abs;
     a->db = npos == 2 ? pos[0] : cfg->db_file;
     if (a->db[0] != '/') {
         char cwd[2048];

@@ -87,8 +87,10 @@ CREATE TABLE parameter (
     UNIQUE (iteration_id, key)
 );
 
+-- Plain rowid ids (no AUTOINCREMENT): they are never exposed, and AUTOINCREMENT would
+-- write sqlite_sequence on every append, the filesystem's hottest path.
 CREATE TABLE metric (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            INTEGER PRIMARY KEY,
     iteration_id  INTEGER NOT NULL REFERENCES iteration(id),
     key           TEXT NOT NULL CHECK (key <> ''),
     value         REAL NOT NULL,

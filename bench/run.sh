@@ -1,0 +1,467 @@
+#!/usr/bin/env bash
+# bench/run.sh - DearDiary FS benchmarks. Not tests: each figure is printed next to a
+# baseline measured in the same run, as a ratio, with the issue's target.
+#
+#   bench/run.sh [BENCH...]      BENCH: append write ls cat (default: all of them)
+#   bench/run.sh --list | -h
+#
+# Baselines (DESIGN.md §6): libfuse's passthrough_ll, compiled here from
+# /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c into build/bench/bin (never
+# committed) and mounted over a temporary directory on local disk; a plain SQLite insert
+# loop (bench/loops.c: WAL, synchronous=NORMAL, the store's metric table); the same
+# operation on the local disk.
+#
+# Knobs (environment):
+#   DD_BIN=PATH           use this deardiary binary instead of building build/bench/dd
+#   BENCH_REV=REV         build a git revision (git archive REV, into build/bench/src)
+#                         instead of the working tree, e.g. when the tree is mid-edit
+#   BENCH_TMPDIR=DIR      where temporary databases, mounts and files go (default /var/tmp;
+#                         must be local disk, not tmpfs)
+#   BENCH_REPEAT=3        runs per figure; the median is reported
+#   APPEND_N=20000 APPEND_SECS=20            bench "append" (whichever ends first)
+#   WRITE1_N=200000 WRITE1_SECS=10           bench "write": one point per write()
+#   BATCH_LINES=10000 BATCH_REPS=100         bench "write": lines per write(), writes
+#   LS_ITERS=100000 LS_HEAVY_ITERS=1000 LS_HEAVY_POINTS=1000   bench "ls"
+#   CAT_POINTS=1000000 CAT_MEM_CATS=10       bench "cat" (memory: after 1 and after 10 cats)
+#   BENCH_PERF=1          also `perf record -g` the deardiary daemon during each of its
+#                         measurements (build/bench/perf-<figure>.data)
+#
+# Everything it mounts is unmounted, and every temporary file removed, on every exit path.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+OUT=$ROOT/build/bench
+PY=/usr/bin/python3
+PT_SRC=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
+ALL=(append write ls cat)
+
+REPEAT=${BENCH_REPEAT:-3}
+APPEND_N=${APPEND_N:-20000}
+APPEND_SECS=${APPEND_SECS:-20}
+WRITE1_N=${WRITE1_N:-200000}
+WRITE1_SECS=${WRITE1_SECS:-10}
+BATCH_LINES=${BATCH_LINES:-10000}
+BATCH_REPS=${BATCH_REPS:-100}
+LS_ITERS=${LS_ITERS:-100000}
+LS_HEAVY_ITERS=${LS_HEAVY_ITERS:-1000}
+LS_HEAVY_POINTS=${LS_HEAVY_POINTS:-1000}
+CAT_POINTS=${CAT_POINTS:-1000000}
+CAT_MEM_CATS=${CAT_MEM_CATS:-10}
+BENCH_PERF=${BENCH_PERF:-0}
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+selected=()
+for a in "$@"; do
+    case $a in
+    -h|--help) usage; exit 0 ;;
+    --list) printf '%s\n' "${ALL[@]}"; exit 0 ;;
+    append|write|ls|cat) selected+=("$a") ;;
+    *) echo "bench/run.sh: unknown benchmark '$a' (one of: ${ALL[*]})" >&2; exit 2 ;;
+    esac
+done
+[[ ${#selected[@]} -gt 0 ]] || selected=("${ALL[@]}")
+
+# The daemon reads DEARDIARY_* and $DEARDIARY_CONFIG: measure the defaults.
+for v in $(compgen -e | grep '^DEARDIARY_' || true); do unset "$v"; done
+export LC_ALL=C
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "bench/run.sh: $*"; exit 1; }
+
+# ------------------------------------------------------------------ cleanup
+
+WORK=""
+MOUNTS=()      # mountpoints we mounted, index-aligned with PIDS
+PIDS=()
+PERF_PID=""
+
+is_mounted() {   # MOUNTPOINT: in the mount table, alive or dead ("Transport endpoint ...")
+    awk -v m="$1" '$2 == m {found = 1} END {exit !found}' /proc/self/mounts
+}
+
+stop_daemon() {   # MOUNTPOINT PID: unmount, wait for the daemon; force both if needed
+    local mnt=$1 pid=$2 i
+    if is_mounted "$mnt"; then
+        fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -u -z "$mnt" 2>/dev/null || true
+    fi
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        sleep 0.5
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    if is_mounted "$mnt"; then fusermount3 -u -z "$mnt" 2>/dev/null || true; fi
+    for ((i = 0; i < ${#MOUNTS[@]}; i++)); do
+        [[ ${MOUNTS[i]} == "$mnt" ]] && MOUNTS[i]="" && PIDS[i]=""
+    done
+    return 0
+}
+
+cleanup() {
+    local rc=$? i
+    set +e
+    if [[ -n $PERF_PID ]]; then kill -INT "$PERF_PID" 2>/dev/null; wait "$PERF_PID" 2>/dev/null; fi
+    for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+        [[ -n ${MOUNTS[i]} ]] && stop_daemon "${MOUNTS[i]}" "${PIDS[i]}"
+    done
+    [[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------ build
+
+build() {
+    mkdir -p "$OUT/bin"
+    if [[ -n ${DD_BIN:-} ]]; then
+        DD=$DD_BIN
+    else
+        local src=$ROOT bdir=$OUT/dd
+        if [[ -n ${BENCH_REV:-} ]]; then
+            src=$OUT/src
+            bdir=$OUT/dd-rev
+            rm -rf "$src" "$bdir"
+            mkdir -p "$src"
+            git -C "$ROOT" archive "$BENCH_REV" | tar -x -C "$src" || die "git archive $BENCH_REV failed"
+        fi
+        log "building deardiary (RelWithDebInfo) from $src in $bdir ..."
+        if ! { cmake -S "$src" -B "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$OUT/build.log" 2>&1 &&
+               cmake --build "$bdir" --target deardiary -j"$(nproc)" >>"$OUT/build.log" 2>&1; }; then
+            tail -30 "$OUT/build.log" >&2
+            die "building deardiary failed (see $OUT/build.log; DD_BIN or BENCH_REV=HEAD avoid it)"
+        fi
+        DD=$bdir/deardiary
+    fi
+    [[ -x $DD ]] || die "no deardiary binary at $DD"
+    [[ -f $PT_SRC ]] || die "$PT_SRC is missing (apt-get install libfuse3-dev)"
+    PT=$OUT/bin/passthrough_ll
+    # shellcheck disable=SC2046
+    gcc -O2 -Wall -I"$(dirname "$PT_SRC")" -o "$PT" "$PT_SRC" $(pkg-config fuse3 --cflags --libs) ||
+        die "building passthrough_ll failed"
+    LOOPS=$OUT/bin/loops
+    gcc -O2 -Wall -Wextra -o "$LOOPS" "$BENCH/loops.c" -lsqlite3 || die "building loops failed"
+}
+
+# ------------------------------------------------------------------ mounts
+
+DAEMON_PID=""
+start_daemon() {   # MOUNTPOINT CMD...: run CMD (a foreground FUSE daemon), wait for the mount
+    local mnt=$1 i
+    shift
+    mkdir -p "$mnt"
+    "$@" >"$mnt.log" 2>&1 &
+    DAEMON_PID=$!
+    MOUNTS+=("$mnt")
+    PIDS+=("$DAEMON_PID")
+    for ((i = 0; i < 300; i++)); do
+        is_mounted "$mnt" && return 0
+        kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$mnt.log" >&2; die "$1 exited before mounting $mnt"; }
+        sleep 0.1
+    done
+    die "$mnt not mounted after 30 s"
+}
+
+mount_dd() {   # DB MOUNTPOINT
+    "$DD" init "$1" >/dev/null || die "deardiary init $1 failed"
+    start_daemon "$2" "$DD" mount "$1" "$2" -f
+}
+
+mount_pt() {   # SOURCE MOUNTPOINT
+    mkdir -p "$1"
+    # passthrough_ll holds an O_PATH descriptor per inode the kernel knows: give it all we may
+    # shellcheck disable=SC2016
+    start_daemon "$2" bash -c 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"' \
+        passthrough_ll "$PT" -o source="$1" "$2" -f
+}
+
+# ------------------------------------------------------------------ measuring
+
+RESULTS=""
+record() {   # BENCH FIGURE UNIT hi|lo OURS BASELINE_NAME BASELINE TARGET
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"
+}
+
+field() {   # KEY LINE: the value of KEY=... in a "k=v k=v" line
+    local kv
+    for kv in $2; do [[ ${kv%%=*} == "$1" ]] && { printf '%s\n' "${kv#*=}"; return 0; }; done
+    die "no $1 in: $2"
+}
+
+points_check() {   # FILE: the metric holds 1 + every unit counted since the last check
+    local want got
+    want=$(awk '{s += $1} END {print 1 + s}' "$WORK/counts")
+    : >"$WORK/counts"
+    got=$(wc -l <"$1")
+    [[ $got == "$want" ]] || die "$1 holds $got points, expected $want"
+    log "  (${1##*/iterations/} holds $got points, as written)"
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+perf_start() {   # NAME PID
+    [[ $BENCH_PERF == 1 ]] || return 0
+    perf record -g -o "$OUT/perf-$1.data" -p "$2" >/dev/null 2>&1 &
+    PERF_PID=$!
+    sleep 0.5
+}
+perf_stop() {
+    [[ -n $PERF_PID ]] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=""
+}
+
+rate_of() {   # LABEL LOOPS-ARGS...: median rate over REPEAT runs of bench/loops.c
+    local label=$1 i line rates=()
+    shift
+    for ((i = 0; i < REPEAT; i++)); do
+        line=$("$LOOPS" "$@") || die "$label: loops $* failed"
+        rates+=("$(field rate "$line")")
+        field count "$line" >>"$WORK/counts"    # units done, for points_check
+    done
+    log "  $(printf '%-44s' "$label") median $(median "${rates[@]}")/s  runs: ${rates[*]}"
+    median "${rates[@]}"
+}
+
+time_of() {   # LABEL TIMECMD-ARGS...: median wall time over REPEAT runs
+    local label=$1 line
+    shift
+    line=$("$PY" "$BENCH/timecmd.py" "$REPEAT" "$@") || die "$label: $* failed"
+    log "  $(printf '%-44s' "$label") $line"
+    field median "$line"
+}
+
+time_or_skip() {   # like time_of, but a failure prints why and yields "" (a baseline we lack)
+    local label=$1 line
+    shift
+    if line=$("$PY" "$BENCH/timecmd.py" "$REPEAT" "$@" 2>&1); then
+        log "  $(printf '%-44s' "$label") $line"
+        field median "$line"
+    else
+        log "  $(printf '%-44s' "$label") FAILED, no baseline: $(tail -1 <<<"$line")"
+    fi
+}
+
+mem_kb() {   # PID FIELD (VmRSS, VmHWM: kB; Threads)
+    awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"
+}
+mbs() { awk -v b="$1" -v t="$2" 'BEGIN{print b/1e6/t}'; }       # BYTES SECONDS: MB/s
+mb() { awk -v a="$1" -v b="$2" 'BEGIN{print (a-b)/1024}'; }      # KB_AFTER KB_BEFORE: MB
+
+new_iteration() {   # MOUNTPOINT EXPERIMENT: a RUNNING iteration's directory
+    local exp=$1/projects/bench/experiments/$2
+    mkdir -p "$exp"
+    echo "$exp/iterations/$(cat "$exp/iterations/new")"
+}
+
+# ------------------------------------------------------------------ benchmarks
+
+bench_append() {
+    log "[append] open(O_WRONLY|O_APPEND) + write(\"0.5\\n\") + close, N=$APPEND_N or ${APPEND_SECS}s"
+    local mnt=$WORK/append.mnt src=$WORK/append.src pmnt=$WORK/append.pt
+    mount_dd "$WORK/append.db" "$mnt"
+    local dd_pid=$DAEMON_PID it f
+    it=$(new_iteration "$mnt" append)
+    f=$it/metrics/loss
+    echo 0.5 >>"$f"
+    mount_pt "$src" "$pmnt"
+    : >"$pmnt/loss"
+    : >"$WORK/append.local"
+
+    local local_rate pt_rate ours
+    local_rate=$(rate_of "local disk file" append "$WORK/append.local" "$APPEND_N" "$APPEND_SECS")
+    pt_rate=$(rate_of "passthrough_ll file" append "$pmnt/loss" "$APPEND_N" "$APPEND_SECS")
+    : >"$WORK/counts"
+    perf_start append "$dd_pid"
+    ours=$(rate_of "deardiary metrics/loss" append "$f" "$APPEND_N" "$APPEND_SECS")
+    perf_stop
+    points_check "$f"
+    record append "open/append/close of 1 point" "ops/s" hi "$ours" "passthrough_ll" "$pt_rate" "ratio>=0.7"
+    record append "open/append/close of 1 point" "ops/s" hi "$ours" "local disk" "$local_rate" ""
+    stop_daemon "$pmnt" "$(pid_of "$pmnt")"
+    stop_daemon "$mnt" "$dd_pid"
+}
+
+pid_of() {   # MOUNTPOINT: the daemon we started for it
+    local i
+    for ((i = 0; i < ${#MOUNTS[@]}; i++)); do
+        [[ ${MOUNTS[i]} == "$1" ]] && { echo "${PIDS[i]}"; return 0; }
+    done
+    die "no daemon for $1"
+}
+
+bench_write() {
+    log "[write] held-open metric file: 1 point per write() (N=$WRITE1_N or ${WRITE1_SECS}s);" \
+        "$BATCH_LINES lines per write() x $BATCH_REPS"
+    local mnt=$WORK/write.mnt src=$WORK/write.src pmnt=$WORK/write.pt
+    mount_dd "$WORK/write.db" "$mnt"
+    local dd_pid=$DAEMON_PID it
+    it=$(new_iteration "$mnt" write)
+    echo 0.5 >>"$it/metrics/one"
+    echo 0.5 >>"$it/metrics/batch"
+    mount_pt "$src" "$pmnt"
+    : >"$pmnt/points"
+    : >"$WORK/write.local"
+
+    local l1 p1 s1 o1 lb pb sb ob i
+    l1=$(rate_of "local disk: 1 line/write" write1 "$WORK/write.local" "$WRITE1_N" "$WRITE1_SECS")
+    p1=$(rate_of "passthrough_ll: 1 line/write" write1 "$pmnt/points" "$WRITE1_N" "$WRITE1_SECS")
+    s1=$(rate_of "SQLite: 1 insert/transaction" sqlite1 "$WORK/plain1.db" "$WRITE1_N" "$WRITE1_SECS")
+    : >"$WORK/counts"
+    perf_start write1 "$dd_pid"
+    o1=$(rate_of "deardiary: 1 point/write" write1 "$it/metrics/one" "$WRITE1_N" "$WRITE1_SECS")
+    perf_stop
+    points_check "$it/metrics/one"
+    lb=$(rate_of "local disk: $BATCH_LINES lines/write" writebatch "$WORK/write.local" "$BATCH_LINES" "$BATCH_REPS")
+    pb=$(rate_of "passthrough_ll: $BATCH_LINES lines/write" writebatch "$pmnt/points" "$BATCH_LINES" "$BATCH_REPS")
+    sb=$(rate_of "SQLite: $BATCH_LINES inserts/transaction" sqlitebatch "$WORK/plainb.db" "$BATCH_LINES" "$BATCH_REPS")
+    : >"$WORK/counts"
+    perf_start writebatch "$dd_pid"
+    ob=$(rate_of "deardiary: $BATCH_LINES points/write" writebatch "$it/metrics/batch" "$BATCH_LINES" "$BATCH_REPS")
+    perf_stop
+    points_check "$it/metrics/batch"
+    record write "1 point per write(), held open" "points/s" hi "$o1" "local disk" "$l1" "ours>=50000"
+    record write "1 point per write(), held open" "points/s" hi "$o1" "SQLite 1 insert/txn" "$s1" "ours>=50000"
+    record write "1 point per write(), held open" "points/s" hi "$o1" "passthrough_ll" "$p1" ""
+    record write "$BATCH_LINES points in one write()" "points/s" hi "$ob" "local disk" "$lb" "ours>=300000"
+    record write "$BATCH_LINES points in one write()" "points/s" hi "$ob" "SQLite $BATCH_LINES inserts/txn" "$sb" "ours>=300000"
+    record write "$BATCH_LINES points in one write()" "points/s" hi "$ob" "passthrough_ll" "$pb" ""
+    stop_daemon "$pmnt" "$(pid_of "$pmnt")"
+    stop_daemon "$mnt" "$dd_pid"
+}
+
+bench_ls() {
+    log "[ls] iterations/ with $LS_ITERS iterations; 'heavy': $LS_HEAVY_ITERS of them hold $LS_HEAVY_POINTS points each"
+    local db=$WORK/ls.db mnt=$WORK/ls.mnt local=$WORK/ls.local pmnt=$WORK/ls.pt t0
+    "$DD" init "$db" >/dev/null || die "deardiary init failed"
+    t0=$(date +%s.%N)
+    "$PY" "$BENCH/seed.py" ls "$db" "$LS_ITERS" "$LS_HEAVY_ITERS" "$LS_HEAVY_POINTS" || die "seeding failed"
+    "$PY" "$BENCH/seed.py" localdirs "$local" "$LS_ITERS" || die "creating $local failed"
+    log "  seeded in $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s"
+    mount_dd "$db" "$mnt"
+    local dd_pid=$DAEMON_PID
+    local flat=$mnt/projects/bench/experiments/flat/iterations
+    local heavy=$mnt/projects/bench/experiments/heavy/iterations
+    local n
+    for d in "$flat" "$heavy" "$local"; do   # the seeding is what the mount shows
+        n=$("$PY" -c 'import os, sys; print(len(os.listdir(sys.argv[1])))' "$d")
+        [[ $n == "$LS_ITERS" ]] || die "$d lists $n entries, expected $LS_ITERS"
+    done
+    mount_pt "$local" "$pmnt"
+    local pt_pid=$DAEMON_PID
+    local kind cmd label base pt ours_f ours_h target
+    for kind in ls ls-f ls-l; do
+        case $kind in
+        ls) cmd=(ls); label="ls"; target="ours<1" ;;
+        ls-f) cmd=(ls -f); label="ls -f"; target="ours<1" ;;
+        ls-l) cmd=(ls -l); label="ls -l"; target="ours<3" ;;
+        esac
+        base=$(time_of "local disk: $label" "${cmd[@]}" "$local")
+        # passthrough_ll needs a descriptor per entry `ls -l` stats: over RLIMIT_NOFILE it fails
+        pt=$(time_or_skip "passthrough_ll: $label" "${cmd[@]}" "$pmnt")
+        perf_start "$kind-flat" "$dd_pid"
+        ours_f=$(time_of "deardiary flat: $label" "${cmd[@]}" "$flat")
+        perf_stop
+        perf_start "$kind-heavy" "$dd_pid"
+        ours_h=$(time_of "deardiary heavy: $label" "${cmd[@]}" "$heavy")
+        perf_stop
+        record ls "$label iterations/ ($LS_ITERS iterations, no metrics)" s lo "$ours_f" "local disk" "$base" "$target"
+        record ls "$label iterations/ ($LS_ITERS iterations, no metrics)" s lo "$ours_f" "passthrough_ll" "$pt" "$target"
+        record ls "$label iterations/ ($LS_ITERS iterations; $LS_HEAVY_ITERS of them x $LS_HEAVY_POINTS points)" s lo "$ours_h" "same, no metrics" "$ours_f" "$target"
+    done
+    stop_daemon "$pmnt" "$pt_pid"
+    stop_daemon "$mnt" "$dd_pid"
+}
+
+bench_cat() {
+    log "[cat] a metric of $CAT_POINTS points"
+    local db=$WORK/cat.db mnt=$WORK/cat.mnt src=$WORK/cat.src pmnt=$WORK/cat.pt
+    "$DD" init "$db" >/dev/null || die "deardiary init failed"
+    local seeded id bytes
+    seeded=$("$PY" "$BENCH/seed.py" cat "$db" "$CAT_POINTS") || die "seeding failed"
+    read -r id bytes <<<"$seeded"
+    mount_dd "$db" "$mnt"
+    local dd_pid=$DAEMON_PID f
+    f=$mnt/projects/bench/experiments/cat/iterations/$id/metrics/loss
+    local size
+    size=$(stat -c %s "$f")
+    [[ $size == "$bytes" ]] || die "metrics/loss has st_size $size, expected $bytes"
+
+    # memory: VmRSS before the first cat, VmHWM after it, and after CAT_MEM_CATS cats in all
+    # (each FUSE worker thread that serves a read keeps its own SQLite connection)
+    local rss0 hwm1 t hwmn rssn i
+    rss0=$(mem_kb "$dd_pid" VmRSS)
+    cat "$f" >/dev/null
+    hwm1=$(mem_kb "$dd_pid" VmHWM)
+    perf_start cat "$dd_pid"
+    t=$(time_of "deardiary: cat metrics/loss" cat "$f")
+    perf_stop
+    for ((i = 1 + REPEAT; i < CAT_MEM_CATS; i++)); do cat "$f" >/dev/null; done
+    hwmn=$(mem_kb "$dd_pid" VmHWM)
+    rssn=$(mem_kb "$dd_pid" VmRSS)
+    log "  deardiary daemon: VmRSS ${rss0} kB before; VmHWM ${hwm1} kB after 1 cat;" \
+        "VmHWM ${hwmn} kB, VmRSS ${rssn} kB after $CAT_MEM_CATS cats;" \
+        "$(($(mem_kb "$dd_pid" Threads) - 1)) worker threads"
+    # the same bytes on local disk (and the check that a cat returns exactly st_size bytes)
+    mkdir -p "$src"
+    cat "$f" >"$src/loss"
+    local got
+    got=$(stat -c %s "$src/loss")
+    [[ $got == "$bytes" ]] || die "cat returned $got bytes, expected $bytes"
+    cat "$src/loss" >/dev/null   # page cache
+    local tl tp prss0 phwm pid
+    tl=$(time_of "local disk (page cache): cat" cat "$src/loss")
+    mount_pt "$src" "$pmnt"
+    pid=$DAEMON_PID
+    prss0=$(mem_kb "$pid" VmRSS)
+    tp=$(time_of "passthrough_ll: cat" cat "$pmnt/loss")
+    for ((i = REPEAT; i < CAT_MEM_CATS; i++)); do cat "$pmnt/loss" >/dev/null; done
+    phwm=$(mem_kb "$pid" VmHWM)
+    log "  passthrough_ll daemon: VmRSS ${prss0} kB before; VmHWM ${phwm} kB after $CAT_MEM_CATS cats"
+    record cat "cat of $CAT_POINTS points ($(awk -v b="$bytes" 'BEGIN{printf "%.1f", b/1e6}') MB)" \
+        "MB/s" hi "$(mbs "$bytes" "$t")" "local disk, page cache" "$(mbs "$bytes" "$tl")" "ours>=100"
+    record cat "cat of $CAT_POINTS points" "MB/s" hi "$(mbs "$bytes" "$t")" "passthrough_ll" "$(mbs "$bytes" "$tp")" "ours>=100"
+    record cat "daemon memory growth, 1 cat (VmHWM after - VmRSS before)" "MB" lo \
+        "$(mb "$hwm1" "$rss0")" "passthrough_ll, $CAT_MEM_CATS cats" "$(mb "$phwm" "$prss0")" "ours<20"
+    record cat "daemon memory growth, $CAT_MEM_CATS cats (VmHWM after - VmRSS before)" "MB" lo \
+        "$(mb "$hwmn" "$rss0")" "passthrough_ll, $CAT_MEM_CATS cats" "$(mb "$phwm" "$prss0")" "ours<20"
+    stop_daemon "$pmnt" "$pid"
+    stop_daemon "$mnt" "$dd_pid"
+}
+
+# ------------------------------------------------------------------ main
+
+build
+mkdir -p "${BENCH_TMPDIR:-/var/tmp}"
+WORK=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/ddbench.XXXXXX")
+fstype=$(stat -f -c %T "$WORK")
+[[ $fstype != tmpfs ]] || log "warning: $WORK is on tmpfs, not local disk"
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+if [[ -n ${DD_BIN:-} ]]; then
+    source_of="prebuilt"
+elif [[ -n ${BENCH_REV:-} ]]; then
+    source_of="git revision $BENCH_REV"
+else
+    source_of="working tree of $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
+fi
+log "deardiary: $DD ($source_of)"
+log "machine: $(nproc) CPUs, $(uname -sr), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo);" \
+    "temp dir $WORK ($fstype); SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1); libfuse $(pkg-config fuse3 --modversion)"
+for b in "${selected[@]}"; do
+    log "($(cut -d' ' -f1-3 /proc/loadavg): load average before '$b')"
+    "bench_$b"
+done
+log "($(cut -d' ' -f1-3 /proc/loadavg): load average at the end)"
+echo
+"$PY" "$BENCH/report.py" "$RESULTS" | tee "$OUT/results.md"

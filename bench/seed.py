@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""seed.py - fill a database (or a local directory) for bench/run.sh, before mounting.
+
+  seed.py ls DB ITERS HEAVY_ITERS POINTS
+      project "bench" with experiments "flat" (ITERS iterations, no metrics) and "heavy"
+      (ITERS iterations; the first HEAVY_ITERS hold POINTS points of metric "loss" each)
+  seed.py cat DB POINTS
+      project "bench", experiment "cat", one RUNNING iteration whose metric "loss" holds
+      POINTS points; prints "<iteration id> <bytes of the rendered series>"
+  seed.py localdirs DIR N
+      N empty subdirectories of DIR (the local-disk baseline of `ls`)
+
+DB must exist with the schema (`deardiary init DB`). Rows are inserted with the values the
+store would write (schema/001_baseline.sql): timestamps "YYYY-MM-DDTHH:MM:SS.mmmZ",
+status_id 1, and one metric_latest row per series with its max_step, point_count and
+text_bytes (the length of the lines "<step> <value> <recorded_at>\\n" a cat renders).
+"""
+import os
+import sqlite3
+import sys
+
+TS = "2026-11-23T12:00:00.000Z"
+
+
+def value(i):
+    # 0.001 .. 0.999: three significant digits at most, so Python's repr (shortest
+    # round-trip) is the text the store renders (its shortest "%.15g"-style form)
+    return ((i % 999) + 1) / 1000.0
+
+
+def line_len(step, v):
+    return len("%d %r %s\n" % (step, v, TS))
+
+
+def connect(path):
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("BEGIN")
+    return db
+
+
+def project(db, name):
+    return db.execute("INSERT INTO project(name, created_date) VALUES (?, ?)",
+                      (name, TS)).lastrowid
+
+
+def experiment(db, pid, name):
+    return db.execute("INSERT INTO experiment(project_id, status_id, name, created_date)"
+                      " VALUES (?, 1, ?, ?)", (pid, name, TS)).lastrowid
+
+
+def iterations(db, eid, n):
+    first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM iteration").fetchone()[0]
+    db.executemany("INSERT INTO iteration(id, experiment_id, created_date, status_id)"
+                   " VALUES (?, ?, ?, 1)", ((first + i, eid, TS) for i in range(n)))
+    return list(range(first, first + n))
+
+
+def series(db, iteration_id, key, points):
+    db.executemany("INSERT INTO metric(iteration_id, key, value, step, recorded_at)"
+                   " VALUES (?, ?, ?, ?, ?)",
+                   ((iteration_id, key, value(i), i, TS) for i in range(points)))
+    text_bytes = sum(line_len(i, value(i)) for i in range(points))
+    last = points - 1
+    db.execute("INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
+               " max_step, point_count, text_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               (iteration_id, key, value(last), last, TS, last, points, text_bytes))
+    return text_bytes
+
+
+def seed_ls(path, iters, heavy_iters, points):
+    db = connect(path)
+    pid = project(db, "bench")
+    iterations(db, experiment(db, pid, "flat"), iters)
+    heavy = iterations(db, experiment(db, pid, "heavy"), iters)
+    for it in heavy[:heavy_iters]:
+        series(db, it, "loss", points)
+    db.execute("COMMIT")
+    db.close()
+
+
+def seed_cat(path, points):
+    db = connect(path)
+    pid = project(db, "bench")
+    (it,) = iterations(db, experiment(db, pid, "cat"), 1)
+    n = series(db, it, "loss", points)
+    db.execute("COMMIT")
+    db.close()
+    print(it, n)
+
+
+def localdirs(path, n):
+    os.makedirs(path, exist_ok=True)
+    for i in range(1, n + 1):
+        os.mkdir(os.path.join(path, str(i)))
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "ls" and len(argv) == 6:
+        seed_ls(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
+    elif len(argv) >= 2 and argv[1] == "cat" and len(argv) == 4:
+        seed_cat(argv[2], int(argv[3]))
+    elif len(argv) >= 2 and argv[1] == "localdirs" and len(argv) == 4:
+        localdirs(argv[2], int(argv[3]))
+    else:
+        sys.stderr.write(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
