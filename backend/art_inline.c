@@ -189,9 +189,7 @@ dd_code art_inline_begin(dd_store *st, art_inline_up *u, dd_err *err)
     char now[DD_TS_LEN];
     dd_now(now);
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code == DD_OK) {
         code = db_exec(c, err, "starting an inline upload",
                        "INSERT INTO artifact_upload(owner_pid, owner_start, owner_token,"
@@ -213,9 +211,7 @@ static dd_code put_chunk(dd_store *st, art_inline_up *u, const void *data, size_
                          dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = db_exec(c, err, "writing an artifact chunk",
@@ -320,9 +316,7 @@ void art_inline_abandon(dd_store *st, art_inline_up *u)
         char now[DD_TS_LEN];
         dd_now(now);
         dd_conn *c;
-        dd_code code = db_conn(st, &c, NULL);
-        if (code == DD_OK)
-            code = db_begin(&c, NULL);
+        dd_code code = db_write_begin(st, &c, NULL);
         if (code == DD_OK) {
             /* the chunks, if any, are gc's to delete (a big set takes many transactions) */
             code = db_exec(c, NULL, "abandoning an inline upload",
@@ -458,9 +452,7 @@ static dd_code delete_chunks(dd_store *st, int64_t set_id, dd_err *err)
 {
     for (;;) {
         dd_conn *c;
-        dd_code code = db_conn(st, &c, err);
-        if (code == DD_OK)
-            code = db_begin(&c, err);
+        dd_code code = db_write_begin(st, &c, err);
         if (code != DD_OK)
             return code;
         code = db_exec(c, err, "removing artifact chunks",

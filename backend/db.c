@@ -369,6 +369,12 @@ dd_code db_begin(dd_conn **c, dd_err *err)
     return code;
 }
 
+dd_code db_write_begin(dd_store *st, dd_conn **c, dd_err *err)
+{
+    dd_code code = db_conn(st, c, err);
+    return code == DD_OK ? db_begin(c, err) : code;
+}
+
 dd_code db_end(dd_conn *c, dd_code code, dd_err *err)
 {
     if (code == DD_OK) {

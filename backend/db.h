@@ -78,6 +78,8 @@ int64_t db_last_id(dd_conn *c);
  * transaction inside one. db_end commits when `code` is DD_OK and rolls back otherwise;
  * a failed commit turns `code` into its error. Returns the final code. */
 dd_code db_begin(dd_conn **c, dd_err *err);
+/* db_conn then db_begin: the opening of every write function. */
+dd_code db_write_begin(dd_store *st, dd_conn **c, dd_err *err);
 dd_code db_end(dd_conn *c, dd_code code, dd_err *err);
 
 /* A column as a heap copy ("" for NULL); NULL only when out of memory. */

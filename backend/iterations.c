@@ -57,9 +57,7 @@ dd_code dd_iteration_create(dd_store *st, int64_t experiment_id, int64_t parent_
                             int64_t *id_out, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     int64_t status = 0, parent_exp = 0;
@@ -149,9 +147,7 @@ dd_code dd_iteration_set_status(dd_store *st, int64_t id, int status, const char
     if (!dd_iteration_status_name(status))
         return dd_fail(err, DD_INVALID, "%d is not an iteration status", status);
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, id, err);
@@ -173,9 +169,7 @@ static dd_code iteration_set_text(dd_store *st, int64_t id, const char *sql, con
     if (!value)
         return dd_fail(err, DD_INVALID, "%s: missing value", what);
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, id, err);
@@ -201,9 +195,7 @@ dd_code dd_iteration_set_snapshot(dd_store *st, int64_t id, const dd_snapshot *s
                                   dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, id, err);
@@ -225,9 +217,7 @@ dd_code dd_iteration_file_set(dd_store *st, int64_t iteration_id, const char *na
     dd_conn *c;
     dd_code code = dd_name_check(name, "file name", err);
     if (code == DD_OK)
-        code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, iteration_id, err);
@@ -343,9 +333,7 @@ dd_code dd_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_
 dd_code dd_iteration_delete(dd_store *st, int64_t id, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = db_delete_iteration(c, id, err);
@@ -385,9 +373,7 @@ dd_code dd_param_set_many(dd_store *st, int64_t iteration_id, const char *const 
         code = param_check(keys[i], values[i], err);
     dd_conn *c;
     if (code == DD_OK)
-        code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, iteration_id, err);
@@ -439,9 +425,7 @@ dd_code dd_param_list(dd_store *st, int64_t iteration_id, dd_param_cb cb, void *
 dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, iteration_id, err);
@@ -502,9 +486,7 @@ dd_code dd_param_rename(dd_store *st, int64_t iteration_id, const char *old_key,
     dd_conn *c;
     dd_code code = dd_name_check(new_key, "parameter key", err);
     if (code == DD_OK)
-        code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, iteration_id, err);

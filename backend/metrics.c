@@ -82,9 +82,7 @@ dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
     dd_conn *c;
     dd_code code = dd_name_check(key, "metric key", err);
     if (code == DD_OK)
-        code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     series_state ss;
@@ -248,9 +246,7 @@ dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series
 dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = db_iteration_writable(c, iteration_id, err);

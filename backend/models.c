@@ -64,9 +64,7 @@ dd_code dd_model_create(dd_store *st, int64_t project_id, const char *name,
     dd_conn *c;
     dd_code code = dd_name_check(name, "model name", err);
     if (code == DD_OK)
-        code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     int64_t n;
@@ -170,9 +168,7 @@ static const char *const model_delete_sql[] = {
 dd_code dd_model_delete(dd_store *st, int64_t id, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     for (size_t i = 0; i < 3 && code == DD_OK; i++)
@@ -212,9 +208,7 @@ dd_code dd_version_create(dd_store *st, int64_t model_id, int64_t iteration_id,
     if (!iteration_id)
         return dd_fail(err, DD_INVALID, "a model version needs the iteration that produced it");
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     int64_t project = 0, number = 0;
@@ -321,9 +315,7 @@ dd_code dd_version_set_stage(dd_store *st, int64_t id, int stage, dd_err *err)
     if (!dd_stage_name(stage))
         return dd_fail(err, DD_INVALID, "%d is not a stage", stage);
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     char now[DD_TS_LEN];
@@ -354,9 +346,7 @@ dd_code dd_version_set_description(dd_store *st, int64_t id, const char *descrip
 dd_code dd_version_set_resource(dd_store *st, int64_t id, int64_t resource_id, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     int64_t project = 0;
@@ -377,9 +367,7 @@ dd_code dd_version_set_resource(dd_store *st, int64_t id, int64_t resource_id, d
 dd_code dd_version_delete(dd_store *st, int64_t id, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = db_exec(c, err, "model aliases", "DELETE FROM model_alias WHERE version_id = ?", "i",
@@ -399,9 +387,7 @@ dd_code dd_alias_set(dd_store *st, int64_t model_id, const char *alias, int64_t 
     dd_conn *c;
     dd_code code = dd_name_check(alias, "alias", err);
     if (code == DD_OK)
-        code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     int64_t owner = 0;

@@ -176,9 +176,7 @@ dd_code dd_project_create(dd_store *st, int64_t user_id, const char *name, int64
     dd_conn *c;
     dd_code code = dd_name_check(name, "project name", err);
     if (code == DD_OK)
-        code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     int64_t admin = 0;
@@ -331,9 +329,7 @@ dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 {
     dd_conn *c;
     sqlite3_stmt *s;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     if (!cascade)
@@ -387,9 +383,7 @@ dd_code dd_experiment_create(dd_store *st, int64_t project_id, const char *name,
     dd_conn *c;
     dd_code code = dd_name_check(name, "experiment name", err);
     if (code == DD_OK)
-        code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     int64_t n;
@@ -502,9 +496,7 @@ dd_code dd_experiment_set_status(dd_store *st, int64_t id, int status, dd_err *e
 dd_code dd_experiment_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = delete_experiment(c, id, cascade, err);

@@ -79,9 +79,7 @@ static dd_code resource_insert(dd_store *st, int64_t experiment_id, const char *
     dd_conn *c;
     dd_code code = dd_name_check(name, "resource name", err);
     if (code == DD_OK)
-        code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = experiment_accepts_resources(c, experiment_id, err);
@@ -305,9 +303,7 @@ dd_code dd_resource_set_description(dd_store *st, int64_t id, const char *descri
 dd_code dd_resource_delete(dd_store *st, int64_t id, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = db_delete_resource(c, id, err);

@@ -86,9 +86,7 @@ dd_code dd_tag_attach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const c
     dd_conn *c;
     dd_code code = dd_name_check(value, "tag", err);
     if (code == DD_OK)
-        code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = entity_taggable(c, k, kind, entity_id, err);
@@ -115,9 +113,7 @@ dd_code dd_tag_detach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const c
     if (!k)
         return DD_INVALID;
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     code = entity_taggable(c, k, kind, entity_id, err);
@@ -160,9 +156,7 @@ static const char *const tag_delete_sql[] = {
 dd_code dd_tag_delete(dd_store *st, const char *value, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     int64_t id = 0;

@@ -154,9 +154,7 @@ dd_code dd_user_update(dd_store *st, int64_t id, const char *first_name, const c
 dd_code dd_user_delete(dd_store *st, int64_t id, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     dd_user u;
@@ -220,9 +218,7 @@ dd_code dd_permission_create(dd_store *st, int64_t user_id, int64_t project_id, 
                              bool r, bool u, bool d, int64_t *id_out, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
+    dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
     int64_t n;
