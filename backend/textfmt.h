@@ -35,4 +35,9 @@ size_t dd_format_double(double v, char out[32]);
 size_t dd_metric_line(int64_t step, double value, const char *recorded_at,
                       char out[DD_METRIC_LINE_MAX]);
 
+/* The length of the well-formed UTF-8 sequence at s (at most `avail` bytes readable), or 0
+ * when it is not one (overlong forms, surrogates, code points past U+10FFFF, cut
+ * sequences). */
+size_t dd_utf8_seq(const unsigned char *s, size_t avail);
+
 #endif

@@ -12,31 +12,9 @@
 #include <time.h>
 
 #include "db.h"
+#include "textfmt.h"
 
 /* ---------------------------------------------------------------- names */
-
-/* Length of the UTF-8 sequence starting at s, or 0 when it is not well formed
- * (overlong forms, surrogates and code points past U+10FFFF are rejected). */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t n;
-    unsigned cp;
-    if ((s[0] & 0xe0) == 0xc0) { n = 2; cp = s[0] & 0x1f; }
-    else if ((s[0] & 0xf0) == 0xe0) { n = 3; cp = s[0] & 0x0f; }
-    else if ((s[0] & 0xf8) == 0xf0) { n = 4; cp = s[0] & 0x07; }
-    else return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    static const unsigned min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
 
 dd_code dd_name_check(const char *name, const char *what, dd_err *err)
 {
@@ -54,7 +32,7 @@ dd_code dd_name_check(const char *name, const char *what, dd_err *err)
             return dd_fail(err, DD_INVALID, "%s may not contain '/'", what);
         if (*p < 0x20 || *p == 0x7f)
             return dd_fail(err, DD_INVALID, "%s may not contain control characters", what);
-        size_t n = utf8_seq_len(p);
+        size_t n = dd_utf8_seq(p, strlen((const char *)p));
         if (n == 0)
             return dd_fail(err, DD_INVALID, "%s is not valid UTF-8", what);
         p += n;

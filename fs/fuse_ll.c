@@ -350,29 +350,28 @@ static void dd_statfs(fuse_req_t req, fuse_ino_t ino)
     fuse_reply_statfs(req, &s);
 }
 
-static void dd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* Reply to getxattr/listxattr: the length when asked for it (size 0), else the bytes. */
+static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 {
-    char *buf = size ? malloc(size) : NULL;
-    ssize_t n = vfs_getxattr(req_vfs(req), ino, name, buf, size);
     if (n < 0)
         fuse_reply_err(req, (int)-n);
     else if (size == 0)
         fuse_reply_xattr(req, (size_t)n);
     else
         fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void dd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    char *buf = size ? malloc(size) : NULL;
+    reply_xattr(req, vfs_getxattr(req_vfs(req), ino, name, buf, size), buf, size);
     free(buf);
 }
 
 static void dd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
     char *buf = size ? malloc(size) : NULL;
-    ssize_t n = vfs_listxattr(req_vfs(req), ino, buf, size);
-    if (n < 0)
-        fuse_reply_err(req, (int)-n);
-    else if (size == 0)
-        fuse_reply_xattr(req, (size_t)n);
-    else
-        fuse_reply_buf(req, buf, (size_t)n);
+    reply_xattr(req, vfs_listxattr(req_vfs(req), ino, buf, size), buf, size);
     free(buf);
 }
 

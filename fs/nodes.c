@@ -153,7 +153,7 @@ static bool kind_is_writable(nk k)
 }
 
 /* Which entity a node's id refers to, for kinds whose id is their parent entity's. */
-static nk owner_of(nk k)
+nk node_owner(nk k)
 {
     switch (k) {
     case NK_E_RESOURCES: return NK_EXPERIMENT;
@@ -521,7 +521,7 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
         fill_stat(v, out, ino, kind, false, 0, false);
         return 0;
     }
-    nk owner = owner_of(kind);
+    nk owner = node_owner(kind);
     if (owner == NK_NONE)
         return leaf_attr(v, ino, kind, id, out);
     entity_facts f;
@@ -564,7 +564,7 @@ int vfs_getattr(vfs *v, uint64_t ino, vfs_entry *out)
 
 int64_t node_iteration(vfs *v, nk kind, int64_t id)
 {
-    if (owner_of(kind) == NK_ITERATION)
+    if (node_owner(kind) == NK_ITERATION)
         return id;
     dd_err err;
     int64_t it = 0;
@@ -834,7 +834,7 @@ int node_render(vfs *v, nk kind, int64_t id, dd_buf *out)
         break;
     }
     default:
-        if (owner_of(kind) == NK_ITERATION)
+        if (node_owner(kind) == NK_ITERATION)
             return render_iteration(v, kind, id, out);
         return -EINVAL;
     }

@@ -262,16 +262,10 @@ static rm_state removal_state(vfs *v, nk kind, int64_t id, pid_t pid)
 static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
 {
     *eid = id;
+    nk owner = node_owner(kind);
+    if (owner != NK_NONE)
+        return owner;
     switch (kind) {
-    case NK_E_RESOURCES: return NK_EXPERIMENT;
-    case NK_P_MODELS: return NK_PROJECT;
-    case NK_MODEL: case NK_M_CREATED: case NK_M_DESCRIPTION: case NK_M_YAML: case NK_M_PROJECT:
-    case NK_M_PRODUCTION: case NK_M_STAGING: case NK_M_VERSIONS: case NK_M_ALIASES:
-    case NK_V_NEW:
-        return NK_MODEL;
-    case NK_VERSION: case NK_V_ARTIFACT: case NK_V_STAGE: case NK_V_DESCRIPTION:
-    case NK_V_CREATED: case NK_V_YAML: case NK_V_ITERATION: case NK_V_RESOURCE:
-        return NK_VERSION;
     case NK_ALIAS: {
         dd_err err;
         dd_model_version ver = {0};
@@ -291,10 +285,6 @@ static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
     default:
         break;
     }
-    if (kind >= NK_PROJECT && kind <= NK_P_TAGS)
-        return NK_PROJECT;
-    if (kind >= NK_EXPERIMENT && kind <= NK_E_TAGS)
-        return NK_EXPERIMENT;
     int64_t it = node_iteration(v, kind, id);
     if (it) {
         *eid = it;
@@ -303,11 +293,11 @@ static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
     if (kind == NK_E_TAG || kind == NK_P_TAG || kind == NK_ENV_FILE || kind == NK_I_TAG ||
         kind == NK_I_CHILD) {
         dd_err err;
-        int64_t owner = 0;
+        int64_t holder = 0;
         if (kind == NK_ENV_FILE) {
             size_t n;
-            dd_iteration_file_by_id(v->st, id, &owner, NULL, &n, &err);
-            *eid = owner;
+            dd_iteration_file_by_id(v->st, id, &holder, NULL, &n, &err);
+            *eid = holder;
             return NK_ITERATION;
         }
         if (kind == NK_I_CHILD) {       /* children/<id> belongs to the parent */
@@ -319,8 +309,8 @@ static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
         }
         dd_tag_kind tk = kind == NK_P_TAG ? DD_TAG_PROJECT
                        : kind == NK_E_TAG ? DD_TAG_EXPERIMENT : DD_TAG_ITERATION;
-        dd_tag_link_get(v->st, tk, id, &owner, NULL, &err);
-        *eid = owner;
+        dd_tag_link_get(v->st, tk, id, &holder, NULL, &err);
+        *eid = holder;
         return kind == NK_P_TAG ? NK_PROJECT : kind == NK_E_TAG ? NK_EXPERIMENT : NK_ITERATION;
     }
     return NK_NONE;

@@ -16,31 +16,6 @@
 
 /* ---------------------------------------------------------------- UTF-8 */
 
-/* Length of the well-formed UTF-8 sequence at s[0..avail), or 0 (overlong forms,
- * surrogates, code points past U+10FFFF and cut sequences are not well formed). */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t n;
-    unsigned cp;
-    if ((s[0] & 0xe0) == 0xc0) { n = 2; cp = s[0] & 0x1f; }
-    else if ((s[0] & 0xf0) == 0xe0) { n = 3; cp = s[0] & 0x0f; }
-    else if ((s[0] & 0xf8) == 0xf0) { n = 4; cp = s[0] & 0x07; }
-    else return 0;
-    if (n > avail)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    static const unsigned min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 static bool utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -49,7 +24,7 @@ static bool utf8_valid(const char *s, size_t len)
             i++;
             continue;
         }
-        size_t n = utf8_seq(p + i, len - i);
+        size_t n = dd_utf8_seq(p + i, len - i);
         if (!n)
             return false;
         i += n;
@@ -65,7 +40,7 @@ static char *utf8_fix(const char *s, size_t len, size_t *len_out)
     if (!out)
         return NULL;
     for (size_t i = 0; i < len;) {
-        size_t n = utf8_seq(p + i, len - i);
+        size_t n = dd_utf8_seq(p + i, len - i);
         if (n) {
             memcpy(o, s + i, n);
             o += n;
@@ -259,7 +234,7 @@ static char *json_string(char *p, const char *s)
             *p++ = (char)c;
             i++;
         } else {
-            size_t n = utf8_seq(u + i, len - i);
+            size_t n = dd_utf8_seq(u + i, len - i);
             if (n) {
                 memcpy(p, s + i, n);
                 p += n;

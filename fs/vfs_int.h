@@ -190,6 +190,9 @@ struct vfs_file {
 };
 
 /* nodes.c */
+/* The entity (NK_PROJECT ... NK_VERSION) whose row id a node of this kind carries, or
+ * NK_NONE for kinds that carry their own row (params, metrics, resources, links...). */
+nk node_owner(nk kind);
 int node_attr(vfs *v, uint64_t ino, vfs_entry *out);
 int node_render(vfs *v, nk kind, int64_t id, dd_buf *out);
 /* The iteration a node under an iteration belongs to, or 0. */
