@@ -7,7 +7,7 @@ DEMO_MNT ?= demo/mnt
 JOBS ?= $(shell nproc)
 PYTHON ?= /usr/bin/python3
 
-.PHONY: all setup build mount unmount test unit integration clean
+.PHONY: all setup build asan mount unmount test clean
 
 all: build
 
@@ -29,9 +29,18 @@ mount: build
 unmount:
 	fusermount3 -u $(DEMO_MNT)
 
-test: build
+# Every test, on the normal build, then again under AddressSanitizer + UBSan (the big
+# 1 GiB artifact copies run at 64 MiB there: the sanitizers make them slow, not different).
+test: build asan
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	DEARDIARY_BIN=$(CURDIR)/$(BUILD)/deardiary $(PYTHON) -m pytest -q tests/integration
+	cd build-asan && DD_TEST_QUICK=1 ctest --output-on-failure -j$(JOBS)
+	DEARDIARY_BIN=$(CURDIR)/build-asan/deardiary DD_TEST_BIG_BYTES=67108864 \
+		$(PYTHON) -m pytest -q tests/integration
+
+asan: setup
+	cmake -S . -B build-asan -DDD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build build-asan -j$(JOBS)
 
 clean:
 	rm -rf $(BUILD) build-asan
