@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 #include "migrations.h"
@@ -510,14 +511,21 @@ static dd_code seed_default_user(dd_conn *c, dd_err *err)
 /* WAL is a property of the database file: set once, kept by every later open. Switching
  * needs a write lock and SQLite does not run the busy handler for it, so wait here, up to
  * the busy timeout, for a writer (another process opening the same new file) to finish. */
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static dd_code enable_wal(dd_conn *c, dd_err *err)
 {
-    int waited_ms = 0, rc;
+    /* the budget is wall time: one attempt may itself wait in SQLite's busy handler */
+    double deadline = mono_ms() + c->st->busy_timeout_ms;
+    int rc;
     while ((rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL)) != SQLITE_OK &&
-           (rc & 0xff) == SQLITE_BUSY && waited_ms < c->st->busy_timeout_ms) {
+           (rc & 0xff) == SQLITE_BUSY && mono_ms() < deadline)
         sqlite3_sleep(10);
-        waited_ms += 10;
-    }
     return rc == SQLITE_OK ? DD_OK : db_error(c, rc, "opening the database", err);
 }
 
