@@ -2,14 +2,14 @@
 # bench/run.sh - DearDiary FS benchmarks. Not tests: each figure is printed next to a
 # baseline measured in the same run, as a ratio, with the issue's target.
 #
-#   bench/run.sh [BENCH...]      BENCH: append write ls cat (default: all of them)
+#   bench/run.sh [BENCH...]      BENCH: append write ls cat artifacts (default: all of them)
 #   bench/run.sh --list | -h
 #
 # Baselines (DESIGN.md §6): libfuse's passthrough_ll, compiled here from
 # /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c into build/bench/bin (never
 # committed) and mounted over a temporary directory on local disk; a plain SQLite insert
 # loop (bench/loops.c: WAL, synchronous=NORMAL, the store's metric table); the same
-# operation on the local disk.
+# operation on the local disk. "artifacts" runs once per artifact backend (a daemon each).
 #
 # Knobs (environment):
 #   DD_BIN=PATH           use this deardiary binary instead of building build/bench/dd
@@ -23,6 +23,11 @@
 #   BATCH_LINES=10000 BATCH_REPS=100         bench "write": lines per write(), writes
 #   LS_ITERS=100000 LS_HEAVY_ITERS=1000 LS_HEAVY_POINTS=1000   bench "ls"
 #   CAT_POINTS=1000000 CAT_MEM_CATS=10       bench "cat" (memory: after 1 and after 10 cats)
+#   BENCH_ARTIFACT_BYTES=1073741824          bench "artifacts": size of the file (made once
+#                                            from /dev/urandom in the temp dir)
+#   BENCH_ARTIFACT_BACKENDS="inline filesystem"   bench "artifacts": backends, in order
+#                         (cold reads drop the page cache: `echo 3 > /proc/sys/vm/drop_caches`,
+#                         so "artifacts" needs root)
 #   BENCH_PERF=1          also `perf record -g` the deardiary daemon during each of its
 #                         measurements (build/bench/perf-<figure>.data)
 #
@@ -34,7 +39,7 @@ BENCH=$ROOT/bench
 OUT=$ROOT/build/bench
 PY=/usr/bin/python3
 PT_SRC=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
-ALL=(append write ls cat)
+ALL=(append write ls cat artifacts)
 
 REPEAT=${BENCH_REPEAT:-3}
 APPEND_N=${APPEND_N:-20000}
@@ -48,6 +53,8 @@ LS_HEAVY_ITERS=${LS_HEAVY_ITERS:-1000}
 LS_HEAVY_POINTS=${LS_HEAVY_POINTS:-1000}
 CAT_POINTS=${CAT_POINTS:-1000000}
 CAT_MEM_CATS=${CAT_MEM_CATS:-10}
+ART_BYTES=${BENCH_ARTIFACT_BYTES:-1073741824}
+ART_BACKENDS=${BENCH_ARTIFACT_BACKENDS:-inline filesystem}
 BENCH_PERF=${BENCH_PERF:-0}
 
 usage() {
@@ -59,7 +66,7 @@ for a in "$@"; do
     case $a in
     -h|--help) usage; exit 0 ;;
     --list) printf '%s\n' "${ALL[@]}"; exit 0 ;;
-    append|write|ls|cat) selected+=("$a") ;;
+    append|write|ls|cat|artifacts) selected+=("$a") ;;
     *) echo "bench/run.sh: unknown benchmark '$a' (one of: ${ALL[*]})" >&2; exit 2 ;;
     esac
 done
@@ -171,9 +178,9 @@ start_daemon() {   # MOUNTPOINT CMD...: run CMD (a foreground FUSE daemon), wait
     die "$mnt not mounted after 30 s"
 }
 
-mount_dd() {   # DB MOUNTPOINT
+mount_dd() {   # DB MOUNTPOINT [VAR=VALUE...]: the daemon with these in its environment
     "$DD" init "$1" >/dev/null || die "deardiary init $1 failed"
-    start_daemon "$2" "$DD" mount "$1" "$2" -f
+    start_daemon "$2" env "${@:3}" "$DD" mount "$1" "$2" -f    # env execs: same pid
 }
 
 mount_pt() {   # SOURCE MOUNTPOINT
@@ -437,6 +444,137 @@ bench_cat() {
         "$(mb "$hwmn" "$rss0")" "passthrough_ll, $CAT_MEM_CATS cats" "$(mb "$phwm" "$prss0")" "ours<20"
     stop_daemon "$pmnt" "$pid"
     stop_daemon "$mnt" "$dd_pid"
+}
+
+# Commands timed interleaved (timecmd.py CMD --- CMD ...: run 1 of each, then run 2 of
+# each, ...), so drift of the machine's speed during the group weighs on each alike.
+time_alt() {   # N LABEL1..LABELN TIMECMD-ARGS...: logs each command's line, prints the lines
+    local n=$1 k out
+    shift
+    local labels=("${@:1:n}")
+    shift "$n"
+    out=$("$PY" "$BENCH/timecmd.py" "$REPEAT" "$@") || die "${labels[*]}: timecmd $* failed"
+    local lines=()
+    mapfile -t lines <<<"$out"
+    [[ ${#lines[@]} == "$n" ]] || die "timecmd printed ${#lines[@]} lines, expected $n"
+    for ((k = 0; k < n; k++)); do log "  $(printf '%-44s' "${labels[k]}") ${lines[k]}"; done
+    printf '%s\n' "${lines[@]}"
+}
+
+rss_growth() {   # TIMECMD-LINE: peak VmRSS over all runs minus VmRSS before the first, kB
+    echo $(($(field rss_peak_kb "$1") - $(field rss_before_kb "$1")))
+}
+
+bench_artifacts() {
+    local mib
+    mib=$(awk -v b="$ART_BYTES" 'BEGIN{printf "%g", b/1048576}')
+    log "[artifacts] a $mib MiB file from /dev/urandom: cp in, cat out, registry artifact read" \
+        "twice; backends: $ART_BACKENDS; ours and its baselines interleaved run by run"
+    [[ -w /proc/sys/vm/drop_caches ]] || die "artifacts: cold reads need root (/proc/sys/vm/drop_caches)"
+    local srcf=$WORK/art.bin
+    if [[ ! -f $srcf ]]; then
+        head -c "$ART_BYTES" /dev/urandom >"$srcf" || die "cannot write $srcf"
+    fi
+    [[ $(stat -c %s "$srcf") == "$ART_BYTES" ]] || die "$srcf is not $ART_BYTES bytes"
+    local be
+    for be in $ART_BACKENDS; do
+        bench_artifacts_one "$be" "$srcf"
+    done
+}
+
+bench_artifacts_one() {   # BACKEND SOURCE_FILE
+    local be=$1 srcf=$2 mib
+    mib=$(awk -v b="$ART_BYTES" 'BEGIN{printf "%g", b/1048576}')
+    local db=$WORK/art-$be.db mnt=$WORK/art-$be.mnt psrc=$WORK/art-$be.src pmnt=$WORK/art-$be.pt
+    local env=()
+    case $be in
+    inline) ;;
+    filesystem) env=(DEARDIARY_ARTIFACT_BACKEND=filesystem DEARDIARY_ARTIFACT_FS_ROOT="$WORK/art-$be.root") ;;
+    *) die "artifacts: unknown backend '$be' (inline, filesystem)" ;;
+    esac
+    log " backend $be"
+    mount_dd "$db" "$mnt" "${env[@]}"
+    local dd_pid=$DAEMON_PID it id res
+    it=$(new_iteration "$mnt" "art")
+    id=${it##*/}
+    res=$mnt/projects/bench/experiments/art/resources
+    mount_pt "$psrc" "$pmnt"
+    local pt_pid=$DAEMON_PID out lines=() i
+
+    # 1. cp into a new name per run (art1, art2, ...). Each run starts with no dirty pages
+    #    (--sync): the page cache takes passthrough_ll's 1 GiB whole, ours syncs. The daemons'
+    #    VmRSS is sampled every 50 ms during their cp.
+    cat "$srcf" >/dev/null
+    perf_start "artifacts-$be-cp" "$dd_pid"
+    out=$(time_alt 3 "passthrough_ll: cp" "passthrough_ll: cp, then sync FILE" \
+        "deardiary ($be): cp into resources/" \
+        --sync --rss "$pt_pid" cp "$srcf" "$pmnt/art{i}" --- \
+        --sync sh -c 'cp "$1" "$2" && sync "$2"' sh "$srcf" "$pmnt/sync{i}" --- \
+        --sync --rss "$dd_pid" cp "$srcf" "$res/art{i}")
+    perf_stop
+    mapfile -t lines <<<"$out"
+    local pt_cp pt_cps ours_cp pt_mem ours_mem
+    pt_cp=$(field median "${lines[0]}")
+    pt_cps=$(field median "${lines[1]}")
+    ours_cp=$(field median "${lines[2]}")
+    pt_mem=$(rss_growth "${lines[0]}")
+    ours_mem=$(rss_growth "${lines[2]}")
+    for ((i = 1; i <= REPEAT; i++)); do   # complete, and what was copied
+        [[ $(stat -c %s "$res/art$i") == "$ART_BYTES" ]] || die "resources/art$i is not $ART_BYTES bytes"
+        [[ $(stat -c %s "$pmnt/art$i") == "$ART_BYTES" ]] || die "passthrough_ll art$i is not $ART_BYTES bytes"
+    done
+    cmp "$srcf" "$res/art1" || die "resources/art1 differs from $srcf"
+    for ((i = 2; i <= REPEAT; i++)); do rm -f "$res/art$i" "$psrc/art$i"; done   # disk space
+    rm -f "$psrc"/sync*
+
+    # 2. cat of the resource (direct I/O) and of the same bytes through passthrough_ll and
+    #    on local disk, each run cold (--drop-caches: sync, echo 3 > drop_caches)
+    perf_start "artifacts-$be-cat" "$dd_pid"
+    out=$(time_alt 3 "local disk: cat, cold" "passthrough_ll: cat, cold" \
+        "deardiary ($be): cat resources/art1, cold" \
+        --drop-caches cat "$srcf" --- --drop-caches cat "$pmnt/art1" --- \
+        --drop-caches cat "$res/art1")
+    perf_stop
+    mapfile -t lines <<<"$out"
+    local local_cold pt_cold ours_cold
+    local_cold=$(field median "${lines[0]}")
+    pt_cold=$(field median "${lines[1]}")
+    ours_cold=$(field median "${lines[2]}")
+
+    # 3. a registered version's artifact: the first read (a cmp, which checks the bytes)
+    #    fills the page cache, the timed ones read it again; baseline: the local file, twice
+    local n art
+    mkdir "$mnt/projects/bench/models/m"
+    n=$(cat "$mnt/models/m/versions/new/$id:art1") || die "registering art1 failed"
+    art=$mnt/models/m/versions/$n/artifact
+    [[ $(stat -c %s "$art") == "$ART_BYTES" ]] || die "$art is not $ART_BYTES bytes"
+    cmp "$srcf" "$art" || die "$art differs from $srcf"
+    cat "$srcf" >/dev/null
+    perf_start "artifacts-$be-artifact" "$dd_pid"
+    out=$(time_alt 2 "local disk: cat, page cache" "deardiary ($be): cat versions/$n/artifact, 2nd+" \
+        cat "$srcf" --- cat "$art")
+    perf_stop
+    mapfile -t lines <<<"$out"
+    local local_warm ours_warm
+    local_warm=$(field median "${lines[0]}")
+    ours_warm=$(field median "${lines[1]}")
+
+    local fig="$mib MiB, $be backend"
+    record artifacts "cp into resources/ ($fig)" "MB/s" hi "$(mbs "$ART_BYTES" "$ours_cp")" \
+        "passthrough_ll cp" "$(mbs "$ART_BYTES" "$pt_cp")" "ratio>=0.8"
+    record artifacts "cp into resources/ ($fig)" "MB/s" hi "$(mbs "$ART_BYTES" "$ours_cp")" \
+        "passthrough_ll cp + sync FILE" "$(mbs "$ART_BYTES" "$pt_cps")" ""
+    record artifacts "cat resources/<name>, cold ($fig)" "MB/s" hi "$(mbs "$ART_BYTES" "$ours_cold")" \
+        "passthrough_ll cat, cold" "$(mbs "$ART_BYTES" "$pt_cold")" "ratio>=0.8"
+    record artifacts "cat resources/<name>, cold ($fig)" "MB/s" hi "$(mbs "$ART_BYTES" "$ours_cold")" \
+        "local disk cat, cold" "$(mbs "$ART_BYTES" "$local_cold")" ""
+    record artifacts "cat versions/$n/artifact, 2nd read ($fig)" "MB/s" hi "$(mbs "$ART_BYTES" "$ours_warm")" \
+        "local disk, page cache" "$(mbs "$ART_BYTES" "$local_warm")" "ratio>=0.5"
+    record artifacts "daemon VmRSS growth during cp (peak - before; $fig)" "MB" lo "$(mb "$ours_mem" 0)" \
+        "passthrough_ll during cp" "$(mb "$pt_mem" 0)" "ours<64"
+    stop_daemon "$pmnt" "$pt_pid"
+    stop_daemon "$mnt" "$dd_pid"
+    rm -rf "$db" "$db-wal" "$db-shm" "$psrc" "$WORK/art-$be.root"
 }
 
 # ------------------------------------------------------------------ main
