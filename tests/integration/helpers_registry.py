@@ -12,6 +12,7 @@ import subprocess
 import time
 
 from conftest import Mount, run, sqlite_rows
+from helpers_tracking import refused, sh  # noqa: F401 (re-exported)
 
 # Tables a registry or artifact operation may create, change or delete. `resource` is
 # listed without its BLOB column so that snapshots stay small.
@@ -38,30 +39,12 @@ MiB = 1024 * 1024
 
 # ---------------------------------------------------------------- shell
 
-def sh(mnt, script, **kw):
-    """Run a bash script with the working directory at the mount root ($MNT set)."""
-    env = {**os.environ, "MNT": mnt.path, "LC_ALL": "C"}
-    env.update(kw.pop("env", {}))
-    kw.setdefault("errors", "replace")
-    return run(script, cwd=mnt.path, env=env, **kw)
-
-
 def ok(mnt, script):
     """Run a bash script that must succeed (set -e); return its stdout."""
     r = sh(mnt, "set -e -o pipefail\n" + script)
     assert r.returncode == 0, "script failed (%d):\n%s\nstderr:\n%s" % (r.returncode, script,
                                                                          r.stderr)
     return r.stdout
-
-
-def refused(mnt, script, message):
-    """Run a bash command line that must fail and print `message` on stderr."""
-    r = sh(mnt, script)
-    assert r.returncode != 0, "expected %r to fail, it succeeded (stdout %r)" % (script,
-                                                                                r.stdout)
-    assert message in r.stderr, "expected %r in the error of %r, got %r" % (message, script,
-                                                                            r.stderr)
-    return r
 
 
 def poll(fn, timeout, interval=0.02):
