@@ -279,6 +279,17 @@ bool iteration_ended(vfs *v, int64_t iteration_id)
 
 /* ---------------------------------------------------------------- attributes */
 
+/* The preferred I/O size reported in st_blksize. Artifact bytes say 1 MiB, one inline
+ * chunk (ART_CHUNK): cp, cat and Python's open() size their buffers from st_blksize, so
+ * each FUSE request then moves 1 MiB instead of 128 KiB (libfuse negotiates max_pages 256),
+ * and an inline read walks a chunk's overflow pages once instead of once per 128 KiB.
+ * Everything else keeps 4096: a Python writer of a metric file that never flushes should
+ * still see its points land every 4 KiB, as on a local disk. */
+static blksize_t blksize_of(nk kind)
+{
+    return kind == NK_RESOURCE || kind == NK_V_ARTIFACT ? 1 << 20 : 4096;
+}
+
 static void fill_stat(vfs *v, vfs_entry *out, uint64_t ino, nk kind, bool read_only,
                       off_t size, bool immutable)
 {
@@ -287,7 +298,7 @@ static void fill_stat(vfs *v, vfs_entry *out, uint64_t ino, nk kind, bool read_o
     out->st.st_ino = ino;
     out->st.st_uid = v->uid;
     out->st.st_gid = v->gid;
-    out->st.st_blksize = 4096;
+    out->st.st_blksize = blksize_of(kind);
     if (kind_is_dir(kind)) {
         out->st.st_mode = S_IFDIR | (read_only ? 0555 : 0755);
         out->st.st_nlink = 2;
@@ -519,6 +530,7 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
         if (!p)
             return -ENOENT;
         fill_stat(v, out, ino, kind, false, 0, false);
+        out->st.st_blksize = blksize_of(p->kind);   /* a resource being copied in */
         return 0;
     }
     nk owner = node_owner(kind);

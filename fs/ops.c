@@ -680,8 +680,27 @@ static const char *const xattr_names[] = {
     "user.deardiary.uri",
 };
 
+/* Index of `name` in xattr_names, or -1. */
+static int xattr_index(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, xattr_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Only the "user." namespace exists here. Any other (security.selinux, system.posix_acl_*)
+ * answers EOPNOTSUPP rather than ENODATA: GNU ls -l asks for those three names on every
+ * entry, and remembers "unsupported" per device after the first, which turns three FUSE
+ * round trips per entry into three per listing (ENOSYS would do the same but make the
+ * kernel stop sending getxattr at all, losing user.deardiary.*). */
 ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t size)
 {
+    if (strncmp(name, "user.", 5) != 0)
+        return -EOPNOTSUPP;
+    int which = xattr_index(name);
+    if (which < 0)
+        return -ENODATA;
     int64_t rid = xattr_resource(v, ino);
     if (!rid)
         return -ENODATA;
@@ -692,10 +711,8 @@ ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t s
         return vfs_fail(code, &err, "getxattr");
     char num[24];
     snprintf(num, sizeof num, "%" PRId64, r.size_bytes);
-    const char *val = strcmp(name, xattr_names[0]) == 0 ? r.content_hash
-                    : strcmp(name, xattr_names[1]) == 0 ? num
-                    : strcmp(name, xattr_names[2]) == 0 ? r.backend
-                    : strcmp(name, xattr_names[3]) == 0 ? r.uri : NULL;
+    const char *const vals[] = {r.content_hash, num, r.backend, r.uri};
+    const char *val = vals[which];
     ssize_t n = val ? (ssize_t)strlen(val) : -ENODATA;
     if (val && size && (size_t)n > size)
         n = -ERANGE;
