@@ -96,11 +96,12 @@ dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
         code = point_check(p, ts, now, err);
         int64_t step = p->has_step ? p->step : (ss.exists ? ss.max_step + 1 : 0);
         double value = p->value == 0.0 ? 0.0 : p->value;   /* SQLite keeps no -0.0 */
+        /* The point's id is its position in the series (schema/004_metric_clustered.sql). */
         if (code == DD_OK)
             code = db_exec(c, err, "metric point",
-                           "INSERT INTO metric(iteration_id, key, value, step, recorded_at)"
-                           " VALUES (?, ?, ?, ?, ?)", "itdit", iteration_id, key, value,
-                           step, ts);
+                           "INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)"
+                           " VALUES (?, ?, ?, ?, ?, ?)", "itiidt", iteration_id, key, step,
+                           ss.count, value, ts);
         if (code != DD_OK)
             break;
         if (!ss.exists || step >= ss.step) {

@@ -389,7 +389,7 @@ dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
                          const dd_metric_point *points, size_t n, dd_err *err);
 
 typedef struct dd_metric_row {
-    int64_t id;
+    int64_t id;             /* position in its series: 0, 1, ... in write order */
     int64_t step;
     double value;
     const char *recorded_at;

@@ -206,6 +206,65 @@ static void test_open_and_migrate(void)
     dd_store_close(NULL);   /* accepted */
 }
 
+/* 004_metric_clustered on a database that holds points in the old layout (a rowid table,
+ * ids global across series): every point survives with its value, step and recorded_at,
+ * each series is renumbered 0, 1, ... in its old write order, and appends continue it. */
+static void test_metric_migration(void)
+{
+    char path[1024];
+    check_db_path(path, sizeof path, "basics_metric_migration");
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
+    dd_store_close(st);
+    CHECK(raw_exec(path,
+        "BEGIN;"
+        "INSERT INTO project(id, name, created_date) VALUES (1, 'p', '2026-01-01T00:00:00.000Z');"
+        "INSERT INTO experiment(id, project_id, name, created_date)"
+        " VALUES (1, 1, 'e', '2026-01-01T00:00:00.000Z');"
+        "INSERT INTO iteration(id, experiment_id, created_date)"
+        " VALUES (1, 1, '2026-01-01T00:00:00.000Z');"
+        "DROP TABLE metric;"
+        "CREATE TABLE metric (id INTEGER PRIMARY KEY, iteration_id INTEGER NOT NULL"
+        " REFERENCES iteration(id), key TEXT NOT NULL, value REAL NOT NULL,"
+        " step INTEGER NOT NULL DEFAULT 0, recorded_at TEXT NOT NULL);"
+        "CREATE INDEX metric_by_series ON metric(iteration_id, key, step, id);"
+        /* two series interleaved; loss has two points at step 1, written 12 then 14 */
+        "INSERT INTO metric VALUES (10, 1, 'loss', 0.5, 0, '2026-01-01T00:00:00.000Z');"
+        "INSERT INTO metric VALUES (11, 1, 'acc', 0.1, 0, '2026-01-01T00:00:01.000Z');"
+        "INSERT INTO metric VALUES (12, 1, 'loss', 0.4, 1, '2026-01-01T00:00:02.000Z');"
+        "INSERT INTO metric VALUES (13, 1, 'acc', 0.2, 1, '2026-01-01T00:00:03.000Z');"
+        "INSERT INTO metric VALUES (14, 1, 'loss', 0.3, 1, '2026-01-01T00:00:04.000Z');"
+        "INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at, max_step,"
+        " point_count, text_bytes) VALUES"
+        " (1, 'loss', 0.3, 1, '2026-01-01T00:00:04.000Z', 1, 3, 0),"
+        " (1, 'acc', 0.2, 1, '2026-01-01T00:00:03.000Z', 1, 2, 0);"
+        "DELETE FROM schema_migrations WHERE version >= 4;"
+        "COMMIT;") == SQLITE_OK);
+    st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'metric_by_series'")
+          == 0);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric") == 5);
+    char got[256];
+    raw_text(path, "SELECT group_concat(id || ':' || step || ':' || value || ':' ||"
+             " substr(recorded_at, 18, 2), ' ') FROM (SELECT * FROM metric"
+             " WHERE key = 'loss' ORDER BY step, id)", got, sizeof got);
+    CHECK_STR(got, "0:0:0.5:00 1:1:0.4:02 2:1:0.3:04");
+    raw_text(path, "SELECT group_concat(id || ':' || value, ' ') FROM (SELECT * FROM metric"
+             " WHERE key = 'acc' ORDER BY step, id)", got, sizeof got);
+    CHECK_STR(got, "0:0.1 1:0.2");
+    if (st) {
+        dd_metric_point pt = {.value = 0.25, .has_step = true, .step = 1};
+        CHECK_CODE(dd_metric_append(st, 1, "loss", &pt, 1, err), DD_OK, err);
+        CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
+        dd_store_close(st);
+    }
+    raw_text(path, "SELECT group_concat(id || ':' || value, ' ') FROM (SELECT * FROM metric"
+             " WHERE key = 'loss' AND step = 1 ORDER BY step, id)", got, sizeof got);
+    CHECK_STR(got, "1:0.4 2:0.3 3:0.25");
+}
+
 static void test_newer_schema_refused(void)
 {
     char path[1024];
@@ -837,6 +896,7 @@ static void test_enums(void)
 int main(void)
 {
     test_open_and_migrate();
+    test_metric_migration();
     test_newer_schema_refused();
     test_corrupted_file_refused();
     test_open_waits_for_writer();
