@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,9 @@ struct dd_store {
      * their cache invalidated by the others' commits. */
     pthread_mutex_t write_mu;
     dd_conn *writer;
+    _Atomic pthread_t write_owner;  /* the thread between db_begin and db_end ... */
+    _Atomic bool write_owned;       /* ... when this is true (set under write_mu) */
+    struct metric_log *mlog;        /* group commit for metric appends (metric_log.c) */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -359,14 +363,23 @@ const char *db_col_text(sqlite3_stmt *s, int col)
 dd_code db_begin(dd_conn **c, dd_err *err)
 {
     dd_store *st = (*c)->st;
+    /* Points accepted by the metric log go first: a write (ending or deleting the
+     * iteration, say) must find them committed, as the writer who saw success expects. */
+    dd_code drained = dd_metric_log_drain(st, err);
+    if (drained != DD_OK)
+        return drained;
     pthread_mutex_lock(&st->write_mu);
+    st->write_owner = pthread_self();
+    st->write_owned = true;
     dd_code code = st->writer ? DD_OK : conn_open(st, &st->writer, err);
     if (code == DD_OK) {
         *c = st->writer;
         code = db_exec(*c, err, "starting a write transaction", "BEGIN IMMEDIATE", NULL);
     }
-    if (code != DD_OK)
+    if (code != DD_OK) {
+        st->write_owned = false;
         pthread_mutex_unlock(&st->write_mu);
+    }
     return code;
 }
 
@@ -385,8 +398,10 @@ dd_code db_end(dd_conn *c, dd_code code, dd_err *err)
     }
     if (code != DD_OK && !sqlite3_get_autocommit(c->db))
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-    if (c == c->st->writer)
+    if (c == c->st->writer) {
+        c->st->write_owned = false;
         pthread_mutex_unlock(&c->st->write_mu);
+    }
     return code;
 }
 
@@ -591,6 +606,9 @@ dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store *
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = st->read_only ? check_version_read_only(c, err) : migrate(c, err);
+    int replayed = 0;
+    if (code == DD_OK && !st->read_only)
+        code = dd_metric_log_recover(st, &replayed, err);
     if (code != DD_OK) {
         dd_store_close(st);
         return code;
@@ -603,6 +621,7 @@ void dd_store_close(dd_store *st)
 {
     if (!st)
         return;
+    dd_metric_log_stop(st);
     pthread_setspecific(st->conn_key, NULL);
     pthread_key_delete(st->conn_key);
     pthread_mutex_lock(&st->mu);
@@ -621,6 +640,17 @@ void dd_store_close(dd_store *st)
 }
 
 const char *dd_store_path(const dd_store *st) { return st->path; }
+
+struct metric_log **db_metric_log_slot(dd_store *st) { return &st->mlog; }
+
+int db_busy_timeout_ms(const dd_store *st) { return st->busy_timeout_ms; }
+
+bool db_in_write_txn(dd_store *st)
+{
+    /* write_owner is only meaningful to the thread that set it: another thread may read a
+     * stale value, but never its own id unless it set it. */
+    return st->write_owned && pthread_equal(st->write_owner, pthread_self());
+}
 
 dd_code dd_schema_version(dd_store *st, int *out, dd_err *err)
 {

@@ -82,6 +82,19 @@ dd_code db_begin(dd_conn **c, dd_err *err);
 dd_code db_write_begin(dd_store *st, dd_conn **c, dd_err *err);
 dd_code db_end(dd_conn *c, dd_code code, dd_err *err);
 
+/* The store's metric log slot (metric_log.c), its busy timeout, and whether the calling
+ * thread is inside a write transaction (between db_begin and db_end). */
+struct metric_log **db_metric_log_slot(dd_store *st);
+int db_busy_timeout_ms(const dd_store *st);
+bool db_in_write_txn(dd_store *st);
+
+/* Append points inside the caller's write transaction (metrics.c): the body of
+ * dd_metric_append. `check_writable` false lets points accepted before their iteration
+ * ended in (the metric log's replay and batches). */
+dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
+                            const dd_metric_point *points, size_t n, bool check_writable,
+                            dd_err *err);
+
 /* A column as a heap copy ("" for NULL); NULL only when out of memory. */
 char *db_col_dup(sqlite3_stmt *s, int col);
 /* A column copied into a DD_TS_LEN buffer ("" for NULL). */

@@ -76,17 +76,12 @@ static dd_code point_check(const dd_metric_point *p, char ts[DD_TS_LEN], const c
     return dd_time_parse(p->recorded_at, ts, err);
 }
 
-dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
-                         const dd_metric_point *points, size_t n, dd_err *err)
+dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
+                            const dd_metric_point *points, size_t n, bool check_writable,
+                            dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = dd_name_check(key, "metric key", err);
-    if (code == DD_OK)
-        code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
     series_state ss;
-    code = db_iteration_writable(c, iteration_id, err);
+    dd_code code = check_writable ? db_iteration_writable(c, iteration_id, err) : DD_OK;
     if (code == DD_OK)
         code = series_load(c, iteration_id, key, &ss, err);
     char now[DD_TS_LEN], ts[DD_TS_LEN];
@@ -117,6 +112,34 @@ dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
     }
     if (code == DD_OK && n > 0)
         code = series_store(c, iteration_id, key, &ss, err);
+    return code;
+}
+
+dd_code dd_metric_points_check(const char *key, dd_metric_point *points, size_t n,
+                               dd_err *err)
+{
+    dd_code code = dd_name_check(key, "metric key", err);
+    char now[DD_TS_LEN];
+    dd_now(now);
+    for (size_t i = 0; i < n && code == DD_OK; i++) {
+        char ts[DD_TS_LEN];
+        code = point_check(&points[i], ts, now, err);
+        if (code == DD_OK)
+            memcpy(points[i].recorded_at, ts, DD_TS_LEN);
+    }
+    return code;
+}
+
+dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
+                         const dd_metric_point *points, size_t n, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = dd_name_check(key, "metric key", err);
+    if (code == DD_OK)
+        code = db_write_begin(st, &c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_metric_append_in(c, iteration_id, key, points, n, true, err);
     return db_end(c, code, err);
 }
 
@@ -138,7 +161,9 @@ dd_code dd_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
 {
     dd_conn *c;
     sqlite3_stmt *s;
-    dd_code code = db_conn(st, &c, err);
+    dd_code code = dd_metric_log_drain(st, err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
     if (code != DD_OK)
         return code;
     code = resume
@@ -181,7 +206,9 @@ dd_code dd_metric_series_list(dd_store *st, int64_t iteration_id, dd_series_cb c
 {
     dd_conn *c;
     sqlite3_stmt *s;
-    dd_code code = db_conn(st, &c, err);
+    dd_code code = dd_metric_log_drain(st, err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " SERIES_COLS " FROM metric_latest WHERE iteration_id = ?"
                        " ORDER BY key", "i",
@@ -195,7 +222,9 @@ dd_code dd_metric_series_get(dd_store *st, int64_t iteration_id, const char *key
 {
     dd_conn *c;
     sqlite3_stmt *s;
-    dd_code code = db_conn(st, &c, err);
+    dd_code code = dd_metric_log_drain(st, err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " SERIES_COLS " FROM metric_latest"
                        " WHERE iteration_id = ? AND key = ?", "it",
@@ -221,7 +250,9 @@ dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series
 {
     dd_conn *c;
     sqlite3_stmt *s;
-    dd_code code = db_conn(st, &c, err);
+    dd_code code = dd_metric_log_drain(st, err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " SERIES_COLS " FROM metric_latest WHERE id = ?",
                        "i", series_id);

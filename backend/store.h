@@ -388,6 +388,33 @@ typedef struct dd_metric_point {
 dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
                          const dd_metric_point *points, size_t n, dd_err *err);
 
+/* Check and complete points as dd_metric_append would, without storing them: the key is
+ * a valid name, every value finite, and each recorded_at is made canonical ("" becomes
+ * now). */
+dd_code dd_metric_points_check(const char *key, dd_metric_point *points, size_t n,
+                               dd_err *err);
+
+/* The metric log (metric_log.c): group commit for a process that appends many small
+ * batches, such as the filesystem. After dd_metric_log_start, dd_metric_append_logged
+ * checks the points and the iteration (the errors of dd_metric_append), writes them to a
+ * journal next to the database and returns; a thread commits everything accepted
+ * meanwhile in one transaction. Every read of metrics and every write transaction of this
+ * store drains the log first, so this process never sees the difference; other processes
+ * see the points once committed (at once after dd_metric_log_drain). A killed process's
+ * journal is replayed exactly once by dd_metric_log_recover, which dd_store_open runs. */
+dd_code dd_metric_log_start(dd_store *st, dd_err *err);
+/* Without a started log (or for a batch of more than 256 points) this is
+ * dd_metric_append after a drain. */
+dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
+                                const dd_metric_point *points, size_t n, dd_err *err);
+/* Wait until every point accepted so far is committed (DD_IO when commits keep failing
+ * for longer than the busy timeout; the points stay in the journal). */
+dd_code dd_metric_log_drain(dd_store *st, dd_err *err);
+/* Drain, stop the thread and remove the journal (dd_store_close does this). */
+void dd_metric_log_stop(dd_store *st);
+/* Replay the journals of dead processes; *replayed counts the batches applied. */
+dd_code dd_metric_log_recover(dd_store *st, int *replayed, dd_err *err);
+
 typedef struct dd_metric_row {
     int64_t id;             /* position in its series: 0, 1, ... in write order */
     int64_t step;

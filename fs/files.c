@@ -115,7 +115,8 @@ static int commit_metric_lines(vfs *v, vfs_file *f, const char *data, size_t len
         return rc;
     }
     dd_err err = {0};
-    dd_code code = n ? dd_metric_append(v->st, f->iteration_id, f->key, pts, n, &err) : DD_OK;
+    dd_code code = n ? dd_metric_append_logged(v->st, f->iteration_id, f->key, pts, n, &err)
+                     : DD_OK;
     free(pts);
     return code == DD_OK ? 0 : vfs_fail(code, &err, "metric append");
 }
@@ -155,6 +156,17 @@ static int commit_pending(vfs *v, vfs_file *f, bool last)
     if (f->mode == FM_METRIC)
         dd_buf_reset(&f->wbuf);
     return rc;
+}
+
+/* A metric handle's points are group-committed (backend/metric_log.c); close and fsync
+ * wait for them, so that once `echo 0.9 >> loss` returns every other process sees it. */
+static int drain_metrics(vfs *v, vfs_file *f)
+{
+    if (f->mode != FM_METRIC)
+        return 0;
+    dd_err err = {0};
+    dd_code code = dd_metric_log_drain(v->st, &err);
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "metric commit");
 }
 
 /* ---------------------------------------------------------------- open */
@@ -630,12 +642,15 @@ int vfs_flush(vfs *v, vfs_file *f, pid_t caller)
         syslog(LOG_INFO, "resource %s: the writer was killed; the copy is discarded", f->key);
         return 0;
     }
-    return commit_pending(v, f, false);
+    int rc = commit_pending(v, f, false);
+    return rc ? rc : drain_metrics(v, f);
 }
 
 int vfs_release(vfs *v, vfs_file *f)
 {
     int rc = commit_pending(v, f, true);
+    if (rc == 0)
+        rc = drain_metrics(v, f);
     if (f->kind == NK_PENDING) {
         pthread_mutex_lock(&v->mu);
         pending *p = pending_get(v, f->id);

@@ -156,6 +156,18 @@ static int recover_mountpoint(const char *mountpoint)
     return 0;
 }
 
+/* Metric appends through the mount are group-committed (backend/metric_log.c): a training
+ * loop writing one point per write() would otherwise pay a transaction per point. */
+static int start_metric_log(dd_store *st)
+{
+    dd_err err = {0};
+    if (dd_metric_log_start(st, &err) != DD_OK) {
+        fprintf(stderr, "deardiary: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 static int run_session(const mount_args *a, const dd_config *cfg)
 {
     /* the database path stays out of the option string: a comma in it would split it */
@@ -183,7 +195,8 @@ static int run_session(const mount_args *a, const dd_config *cfg)
         goto out_signals;
     if (fuse_daemonize(a->foreground) != 0)
         goto out_unmount;
-    if (dd_cmd_open_store(cfg, a->db, &st) != 0 || dd_cmd_open_artifacts(cfg, st, &arts) != 0)
+    if (dd_cmd_open_store(cfg, a->db, &st) != 0 || dd_cmd_open_artifacts(cfg, st, &arts) != 0 ||
+        start_metric_log(st) != 0)
         goto out_unmount;
     vfs_attach(v, st, arts);
     struct fuse_loop_config *lc = fuse_loop_cfg_create();

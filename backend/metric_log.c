@@ -1,0 +1,586 @@
+/*
+ * metric_log.c - group commit for metric appends: a point accepted here is in a local
+ * journal file before the call returns, and in SQLite moments later, committed with
+ * every other point accepted meanwhile in one transaction.
+ *
+ * Why: a training loop that keeps its metric file open and writes one point per write()
+ * would otherwise pay one SQLite transaction per point (BENCHMARKS.md, "write"). The
+ * journal keeps the durability contract: a point whose write() returned success survives
+ * the daemon being killed, because the journal is replayed (exactly once) by the next
+ * process that opens the database for writing. It is as durable as SQLite's own WAL at
+ * synchronous=NORMAL, which is what every other write here gets: it survives any process
+ * crash, not a power cut.
+ *
+ * The journal is `<database>-mlog.<16 hex digits>`, one per process that started a log,
+ * held with flock(LOCK_EX) while that process lives: a file nobody holds belongs to a dead
+ * process and is replayed. Each batch commit records the highest sequence number it
+ * applied in metric_log_state (in the same transaction), so a replay skips what was
+ * already committed; the file is truncated whenever everything in it is committed and it
+ * has grown past JOURNAL_TRUNCATE_BYTES.
+ *
+ * Ordering and visibility: points of one series are committed in the order they were
+ * accepted. Anything in this process that reads metrics, and every write transaction,
+ * first drains the log (store.h: dd_metric_log_drain), so within the process the deferral
+ * is invisible. Other processes (the sqlite3 shell, a second mount) see a point when its
+ * batch commits: at once when its writer closes or fsyncs the file (the filesystem drains
+ * then), otherwise within milliseconds.
+ *
+ * Who commits: a dedicated thread, or any thread that drains while no commit is running
+ * (it takes the queue and commits it itself rather than wait for a thread switch).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+
+/* Batches larger than this are appended synchronously (after a drain): they are already
+ * one transaction each, and copying them through the journal would only add work. */
+#define LOG_MAX_POINTS 256
+/* Past this size a fully committed journal is truncated (not after every batch: that
+ * would add a syscall to every single-point append). */
+#define JOURNAL_TRUNCATE_BYTES ((off_t)1 << 20)
+
+#define REC_MAGIC 0x4d4c4f47u   /* "MLOG" */
+#define REC_END 0x454e4421u     /* "END!" */
+
+/* One accepted batch of points for one series. */
+typedef struct ml_rec {
+    struct ml_rec *next;
+    uint64_t seq;
+    int64_t iteration_id;
+    char *key;
+    size_t n;
+    dd_metric_point *points;   /* recorded_at filled in when accepted */
+} ml_rec;
+
+struct metric_log {
+    dd_store *st;
+    int fd;                    /* the journal, O_APPEND, flock'd */
+    char *path;
+    char *name;                /* its base name: the key in metric_log_state */
+    pthread_mutex_t mu;
+    pthread_cond_t work;       /* the queue is not empty, or stop */
+    pthread_cond_t done;       /* committed_seq moved, or a commit failed */
+    ml_rec *head, *tail;       /* accepted, not yet taken by a committer */
+    uint64_t accepted_seq;     /* last sequence number handed out */
+    uint64_t committed_seq;    /* every record up to here is in SQLite */
+    bool committing;           /* a committer holds a batch taken from the queue */
+    pthread_t committer;       /* ... this thread */
+    dd_code failure;           /* the last batch's error, DD_OK once one succeeds */
+    char failure_msg[DD_ERR_MSG_MAX];
+    bool stop;
+    pthread_t thread;
+};
+
+/* ---------------------------------------------------------------- records */
+
+static void rec_free(ml_rec *r)
+{
+    while (r) {
+        ml_rec *next = r->next;
+        free(r->key);
+        free(r->points);
+        free(r);
+        r = next;
+    }
+}
+
+static size_t point_bytes(void) { return sizeof(double) + sizeof(int64_t) + 1 + DD_TS_LEN; }
+
+/* The journal form of a record: magic, length, seq, iteration, key length, point count,
+ * key, points, end marker. Native byte order: the journal never leaves this machine's
+ * database directory. Returns a malloc'd buffer, its length in *len. */
+static unsigned char *rec_encode(const ml_rec *r, size_t *len)
+{
+    uint32_t klen = (uint32_t)strlen(r->key), n = (uint32_t)r->n;
+    size_t total = 4 + 4 + 8 + 8 + 4 + 4 + klen + r->n * point_bytes() + 4;
+    unsigned char *buf = malloc(total), *p = buf;
+    if (!buf)
+        return NULL;
+    uint32_t magic = REC_MAGIC, end = REC_END, tl = (uint32_t)total;
+    memcpy(p, &magic, 4), p += 4;
+    memcpy(p, &tl, 4), p += 4;
+    memcpy(p, &r->seq, 8), p += 8;
+    memcpy(p, &r->iteration_id, 8), p += 8;
+    memcpy(p, &klen, 4), p += 4;
+    memcpy(p, &n, 4), p += 4;
+    memcpy(p, r->key, klen), p += klen;
+    for (size_t i = 0; i < r->n; i++) {
+        const dd_metric_point *pt = &r->points[i];
+        unsigned char has = pt->has_step;
+        memcpy(p, &pt->value, 8), p += 8;
+        memcpy(p, &pt->step, 8), p += 8;
+        *p++ = has;
+        memcpy(p, pt->recorded_at, DD_TS_LEN), p += DD_TS_LEN;
+    }
+    memcpy(p, &end, 4);
+    *len = total;
+    return buf;
+}
+
+/* Decode the record at buf[0..avail); NULL when it is incomplete or damaged (the torn
+ * tail of a journal whose writer died inside write(): that write never returned). */
+static ml_rec *rec_decode(const unsigned char *buf, size_t avail, size_t *used)
+{
+    uint32_t magic, tl, klen, n, end;
+    if (avail < 32)
+        return NULL;
+    memcpy(&magic, buf, 4);
+    memcpy(&tl, buf + 4, 4);
+    memcpy(&klen, buf + 24, 4);
+    memcpy(&n, buf + 28, 4);
+    if (magic != REC_MAGIC || tl > avail || klen == 0 || klen > DD_NAME_MAX ||
+        tl != 32 + klen + (size_t)n * point_bytes() + 4)
+        return NULL;
+    memcpy(&end, buf + tl - 4, 4);
+    ml_rec *r = calloc(1, sizeof *r);
+    if (end != REC_END || !r)
+        return free(r), NULL;
+    memcpy(&r->seq, buf + 8, 8);
+    memcpy(&r->iteration_id, buf + 16, 8);
+    r->key = strndup((const char *)buf + 32, klen);
+    r->n = n;
+    r->points = calloc(n ? n : 1, sizeof *r->points);
+    if (!r->key || !r->points)
+        return rec_free(r), NULL;
+    const unsigned char *p = buf + 32 + klen;
+    for (uint32_t i = 0; i < n; i++) {
+        dd_metric_point *pt = &r->points[i];
+        memcpy(&pt->value, p, 8), p += 8;
+        memcpy(&pt->step, p, 8), p += 8;
+        pt->has_step = *p++ != 0;
+        memcpy(pt->recorded_at, p, DD_TS_LEN), p += DD_TS_LEN;
+        pt->recorded_at[DD_TS_LEN - 1] = 0;
+    }
+    *used = tl;
+    return r;
+}
+
+/* ---------------------------------------------------------------- applying batches */
+
+/* Apply a list of records in one transaction: consecutive records of one series become
+ * one append. A record whose iteration is gone is dropped (deleting the iteration would
+ * have deleted its points); an ended iteration still takes points accepted before it
+ * ended. Marks the last seq in metric_log_state under `name`. */
+static dd_code apply_batch(dd_store *st, const char *name, ml_rec *list, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_write_begin(st, &c, err);
+    if (code != DD_OK)
+        return code;
+    uint64_t last = 0;
+    for (ml_rec *r = list; r && code == DD_OK;) {
+        ml_rec *run_end = r->next;
+        size_t n = r->n;
+        while (run_end && run_end->iteration_id == r->iteration_id &&
+               strcmp(run_end->key, r->key) == 0)
+            n += run_end->n, run_end = run_end->next;
+        dd_metric_point *pts = r->next == run_end ? r->points : malloc(n * sizeof *pts);
+        if (!pts) {
+            code = dd_fail(err, DD_IO, "out of memory");
+            break;
+        }
+        size_t k = 0;
+        for (ml_rec *q = r; pts != r->points && q != run_end; q = q->next)
+            memcpy(pts + k, q->points, q->n * sizeof *pts), k += q->n;
+        int64_t exists = 0;
+        code = db_int(c, &exists, err, "iteration",
+                      "SELECT COUNT(*) FROM iteration WHERE id = ?", "i", r->iteration_id);
+        if (code == DD_OK && exists)
+            code = db_metric_append_in(c, r->iteration_id, r->key, pts, n, false, err);
+        else if (code == DD_OK)
+            syslog(LOG_WARNING, "metric %s: iteration %lld was deleted before its points were"
+                   " committed; they are dropped with it", r->key, (long long)r->iteration_id);
+        if (pts != r->points)
+            free(pts);
+        for (ml_rec *q = r; q != run_end; q = q->next)
+            last = q->seq;
+        r = run_end;
+    }
+    if (code == DD_OK && last)
+        code = db_exec(c, err, "metric log state",
+                       "INSERT INTO metric_log_state(name, seq) VALUES (?, ?)"
+                       " ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+                       "ti", name, (int64_t)last);
+    return db_end(c, code, err);
+}
+
+/* Take the queue (mu held) and commit it in this thread (mu released meanwhile). On
+ * failure the batch goes back to the front of the queue, in order. */
+static void commit_queue(struct metric_log *ml)
+{
+    ml_rec *list = ml->head;
+    ml->head = ml->tail = NULL;
+    ml->committing = true;
+    ml->committer = pthread_self();
+    pthread_mutex_unlock(&ml->mu);
+
+    dd_err err = {0};
+    uint64_t last = 0;
+    for (ml_rec *r = list; r; r = r->next)
+        last = r->seq;
+    dd_code code = apply_batch(ml->st, ml->name, list, &err);
+
+    pthread_mutex_lock(&ml->mu);
+    ml->committing = false;
+    ml->failure = code;
+    if (code == DD_OK) {
+        ml->committed_seq = last;
+        rec_free(list);
+        struct stat sb;
+        if (!ml->head && fstat(ml->fd, &sb) == 0 && sb.st_size > JOURNAL_TRUNCATE_BYTES &&
+            ftruncate(ml->fd, 0) != 0)
+            syslog(LOG_WARNING, "metric log %s: truncate: %s", ml->path, strerror(errno));
+    } else {
+        snprintf(ml->failure_msg, sizeof ml->failure_msg, "%s", err.msg);
+        syslog(LOG_ERR, "metric log: committing points failed (will retry): %s", err.msg);
+        ml_rec *t = list;
+        while (t->next)
+            t = t->next;
+        t->next = ml->head;
+        if (!ml->head)
+            ml->tail = t;
+        ml->head = list;
+    }
+    pthread_cond_broadcast(&ml->done);
+}
+
+static void *committer_main(void *arg)
+{
+    struct metric_log *ml = arg;
+    unsigned backoff_ms = 0;
+    pthread_mutex_lock(&ml->mu);
+    for (;;) {
+        while (!ml->stop && (!ml->head || ml->committing))
+            pthread_cond_wait(&ml->work, &ml->mu);
+        if (ml->stop && (!ml->head || ml->committing))
+            break;
+        commit_queue(ml);
+        if (ml->failure == DD_OK) {
+            backoff_ms = 0;
+            continue;
+        }
+        /* Back off before retrying a failed batch (SQLite busy past its timeout, disk
+         * full): 10 ms doubling to 1 s. The points stay in the journal meanwhile. */
+        backoff_ms = backoff_ms ? (backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2) : 10;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)(backoff_ms % 1000) * 1000000L;
+        until.tv_sec += backoff_ms / 1000 + until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        if (!ml->stop)
+            pthread_cond_timedwait(&ml->work, &ml->mu, &until);
+        else
+            break;
+    }
+    pthread_mutex_unlock(&ml->mu);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- the public calls */
+
+static dd_code journal_create(struct metric_log *ml, const char *db_path, dd_err *err)
+{
+    unsigned char rnd[8];
+    if (RAND_bytes(rnd, sizeof rnd) != 1)
+        return dd_fail(err, DD_IO, "metric log: no random bytes for the journal name");
+    size_t len = strlen(db_path) + 32;
+    ml->path = malloc(len);
+    if (!ml->path)
+        return dd_fail(err, DD_IO, "out of memory");
+    int k = snprintf(ml->path, len, "%s-mlog.", db_path);
+    for (size_t i = 0; i < sizeof rnd; i++)
+        k += snprintf(ml->path + k, len - (size_t)k, "%02x", rnd[i]);
+    const char *slash = strrchr(ml->path, '/');
+    ml->name = strdup(slash ? slash + 1 : ml->path);
+    ml->fd = open(ml->path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    if (!ml->name || ml->fd < 0)
+        return dd_fail(err, DD_IO, "cannot create the metric journal %s: %s", ml->path,
+                       strerror(errno));
+    if (flock(ml->fd, LOCK_EX | LOCK_NB) != 0)
+        return dd_fail(err, DD_IO, "cannot lock the metric journal %s: %s", ml->path,
+                       strerror(errno));
+    return DD_OK;
+}
+
+static void log_free(struct metric_log *ml)
+{
+    if (ml->fd >= 0) {
+        unlink(ml->path);
+        close(ml->fd);
+    }
+    rec_free(ml->head);
+    pthread_mutex_destroy(&ml->mu);
+    pthread_cond_destroy(&ml->work);
+    pthread_cond_destroy(&ml->done);
+    free(ml->path);
+    free(ml->name);
+    free(ml);
+}
+
+dd_code dd_metric_log_start(dd_store *st, dd_err *err)
+{
+    struct metric_log **slot = db_metric_log_slot(st);
+    if (*slot)
+        return DD_OK;
+    struct metric_log *ml = calloc(1, sizeof *ml);
+    if (!ml)
+        return dd_fail(err, DD_IO, "out of memory");
+    ml->st = st;
+    ml->fd = -1;
+    pthread_mutex_init(&ml->mu, NULL);
+    pthread_cond_init(&ml->work, NULL);
+    pthread_cond_init(&ml->done, NULL);
+    dd_code code = journal_create(ml, dd_store_path(st), err);
+    if (code == DD_OK && pthread_create(&ml->thread, NULL, committer_main, ml) != 0)
+        code = dd_fail(err, DD_IO, "cannot start the metric log's thread");
+    if (code != DD_OK) {
+        log_free(ml);
+        return code;
+    }
+    *slot = ml;
+    return DD_OK;
+}
+
+/* Wait (mu held) until everything accepted up to `target` is committed, committing the
+ * queue in this thread whenever no one else is. Gives up after the store's busy timeout
+ * if commits keep failing. */
+static dd_code drain_locked(struct metric_log *ml, uint64_t target, dd_err *err)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (ml->committed_seq < target) {
+        if (!ml->committing && ml->head && ml->failure == DD_OK) {
+            commit_queue(ml);
+            continue;
+        }
+        if (ml->failure != DD_OK) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            double waited = (double)(now.tv_sec - start.tv_sec) +
+                            (double)(now.tv_nsec - start.tv_nsec) / 1e9;
+            if (waited * 1000 > db_busy_timeout_ms(ml->st))
+                return dd_fail(err, DD_IO, "metric points are waiting to be committed: %s",
+                               ml->failure_msg);
+            pthread_cond_signal(&ml->work);   /* let the thread retry now */
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&ml->done, &ml->mu, &until);
+    }
+    return DD_OK;
+}
+
+dd_code dd_metric_log_drain(dd_store *st, dd_err *err)
+{
+    struct metric_log *ml = *db_metric_log_slot(st);
+    if (!ml)
+        return DD_OK;
+    pthread_mutex_lock(&ml->mu);
+    dd_code code = DD_OK;
+    /* The committing thread must not wait for itself; nor may a thread inside a write
+     * transaction wait, since the committer needs the writer. Its reads then miss the
+     * points still queued, as any reader inside a transaction misses later commits. */
+    bool committing_here = ml->committing && pthread_equal(ml->committer, pthread_self());
+    if (!committing_here && !db_in_write_txn(st))
+        code = drain_locked(ml, ml->accepted_seq, err);
+    pthread_mutex_unlock(&ml->mu);
+    return code;
+}
+
+void dd_metric_log_stop(dd_store *st)
+{
+    struct metric_log **slot = db_metric_log_slot(st);
+    struct metric_log *ml = *slot;
+    if (!ml)
+        return;
+    dd_err err = {0};
+    pthread_mutex_lock(&ml->mu);
+    dd_code code = drain_locked(ml, ml->accepted_seq, &err);
+    ml->stop = true;
+    pthread_cond_broadcast(&ml->work);
+    pthread_mutex_unlock(&ml->mu);
+    pthread_join(ml->thread, NULL);
+    *slot = NULL;
+    if (code != DD_OK) {
+        /* Keep the journal: the next process to open the database replays it. */
+        syslog(LOG_ERR, "metric log: %s; %s is kept for replay", err.msg, ml->path);
+        close(ml->fd);
+        ml->fd = -1;
+    } else {
+        dd_conn *c;
+        if (db_write_begin(st, &c, &err) == DD_OK)
+            db_end(c, db_exec(c, &err, "metric log state",
+                              "DELETE FROM metric_log_state WHERE name = ?", "t", ml->name),
+                   &err);
+    }
+    log_free(ml);
+}
+
+dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
+                                const dd_metric_point *points, size_t n, dd_err *err)
+{
+    struct metric_log *ml = *db_metric_log_slot(st);
+    if (n == 0)
+        return DD_OK;
+    if (!ml || n > LOG_MAX_POINTS) {
+        dd_code code = dd_metric_log_drain(st, err);
+        return code == DD_OK ? dd_metric_append(st, iteration_id, key, points, n, err) : code;
+    }
+    /* Everything the synchronous append would refuse is refused now, before the journal:
+     * a bad key or value, an ended or missing iteration. */
+    ml_rec *r = calloc(1, sizeof *r);
+    if (!r || !(r->key = strdup(key)) || !(r->points = malloc(n * sizeof *points))) {
+        rec_free(r);
+        return dd_fail(err, DD_IO, "out of memory");
+    }
+    memcpy(r->points, points, n * sizeof *points);
+    r->n = n;
+    r->iteration_id = iteration_id;
+    dd_conn *c;
+    dd_code code = dd_metric_points_check(key, r->points, n, err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_iteration_writable(c, iteration_id, err);
+    if (code != DD_OK) {
+        rec_free(r);
+        return code;
+    }
+    pthread_mutex_lock(&ml->mu);
+    r->seq = ml->accepted_seq + 1;
+    size_t len = 0;
+    unsigned char *buf = rec_encode(r, &len);
+    ssize_t w = buf ? write(ml->fd, buf, len) : -1;
+    if (w == (ssize_t)len) {
+        ml->accepted_seq = r->seq;
+        if (ml->tail)
+            ml->tail->next = r;
+        else
+            ml->head = r;
+        ml->tail = r;
+        pthread_cond_signal(&ml->work);
+    } else {
+        code = dd_fail(err, DD_IO, "metric journal %s: %s", ml->path,
+                       w < 0 ? strerror(errno) : "short write");
+        if (w > 0 && ftruncate(ml->fd, lseek(ml->fd, 0, SEEK_END) - w) != 0)
+            syslog(LOG_ERR, "metric journal %s: cannot drop a torn record", ml->path);
+        rec_free(r);
+    }
+    pthread_mutex_unlock(&ml->mu);
+    free(buf);
+    return code;
+}
+
+/* ---------------------------------------------------------------- replay */
+
+/* Read a whole journal file into memory: its records, in order, up to a torn tail. */
+static ml_rec *journal_read(int fd)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || sb.st_size <= 0)
+        return NULL;
+    unsigned char *buf = malloc((size_t)sb.st_size);
+    ssize_t got = buf ? pread(fd, buf, (size_t)sb.st_size, 0) : -1;
+    ml_rec *head = NULL, **tail = &head;
+    for (size_t off = 0, used = 0; got > 0 && off < (size_t)got; off += used) {
+        ml_rec *r = rec_decode(buf + off, (size_t)got - off, &used);
+        if (!r)
+            break;
+        *tail = r;
+        tail = &r->next;
+    }
+    free(buf);
+    return head;
+}
+
+/* Replay one journal whose owner is gone: apply the records after the recorded seq in
+ * one transaction, then remove the file, then its state row. */
+static dd_code replay_one(dd_store *st, const char *path, const char *name, int *replayed,
+                          dd_err *err)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return DD_OK;                 /* replayed and removed by someone else meanwhile */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return DD_OK;                 /* its process is alive */
+    }
+    dd_conn *c;
+    int64_t done = 0;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK) {
+        code = db_int(c, &done, err, "metric log state",
+                      "SELECT seq FROM metric_log_state WHERE name = ?", "t", name);
+        if (code == DD_NOT_FOUND)
+            code = DD_OK, done = 0;
+    }
+    ml_rec *all = code == DD_OK ? journal_read(fd) : NULL, *todo = all, *prev = NULL;
+    while (todo && todo->seq <= (uint64_t)done)
+        prev = todo, todo = todo->next;
+    if (prev)
+        prev->next = NULL;
+    int count = 0;
+    for (ml_rec *r = todo; r; r = r->next)
+        count++;
+    if (code == DD_OK && todo)
+        code = apply_batch(st, name, todo, err);
+    if (code == DD_OK) {
+        unlink(path);
+        if (db_write_begin(st, &c, err) == DD_OK)
+            code = db_end(c, db_exec(c, err, "metric log state",
+                                     "DELETE FROM metric_log_state WHERE name = ?", "t", name),
+                          err);
+        *replayed += count;
+        if (count)
+            syslog(LOG_NOTICE, "metric log: replayed %d batch(es) from %s", count, path);
+    }
+    if (todo != all)
+        rec_free(todo);
+    rec_free(all);
+    close(fd);
+    return code;
+}
+
+dd_code dd_metric_log_recover(dd_store *st, int *replayed, dd_err *err)
+{
+    *replayed = 0;
+    char *copy = strdup(dd_store_path(st)), *copy2 = strdup(dd_store_path(st));
+    if (!copy || !copy2) {
+        free(copy), free(copy2);
+        return dd_fail(err, DD_IO, "out of memory");
+    }
+    const char *dir = dirname(copy), *base = basename(copy2);
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "%s-mlog.", base);
+    size_t plen = strlen(prefix);
+    DIR *d = opendir(dir);
+    dd_code code = DD_OK;
+    for (struct dirent *e; d && code == DD_OK && (e = readdir(d)) != NULL;) {
+        if (strncmp(e->d_name, prefix, plen) != 0 || strlen(e->d_name) != plen + 16)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        code = replay_one(st, path, e->d_name, replayed, err);
+    }
+    if (d)
+        closedir(d);
+    free(copy);
+    free(copy2);
+    return code;
+}

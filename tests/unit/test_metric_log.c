@@ -1,0 +1,198 @@
+/*
+ * test_metric_log.c - the metric log (backend/metric_log.c): points accepted through it
+ * are readable at once in this process, land in SQLite exactly once, keep their order,
+ * and survive the process dying before they were committed (the next open replays the
+ * journal). A child process stands in for a killed daemon: it accepts points while a raw
+ * SQLite connection holds the write lock, so nothing it accepted can be committed, and
+ * then exits without closing anything.
+ */
+#include <dirent.h>
+#include <math.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <sys/wait.h>
+
+#include "check.h"
+#include "store.h"
+
+static int64_t raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int64_t v = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+/* How many journals of `db` exist next to it. */
+static int journals(const char *db)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", db);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : db;
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "%s-mlog.", base);
+    if (slash)
+        *slash = 0;
+    DIR *d = opendir(slash ? dir : ".");
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int64_t make_iteration(dd_store *st, const char *project)
+{
+    dd_err err = {0};
+    int64_t p = 0, e = 0, it = 0;
+    CHECK_CODE(dd_project_create(st, 1, project, &p, &err), DD_OK, &err);
+    CHECK_CODE(dd_experiment_create(st, p, "e", &e, &err), DD_OK, &err);
+    CHECK_CODE(dd_iteration_create(st, e, 0, &it, &err), DD_OK, &err);
+    return it;
+}
+
+static dd_code append_one(dd_store *st, int64_t it, const char *key, double v, dd_err *err)
+{
+    dd_metric_point pt = {.value = v};
+    return dd_metric_append_logged(st, it, key, &pt, 1, err);
+}
+
+/* In this process: accepted points read back at once, in order, with default steps; a
+ * refused point (NaN, bad key, ended iteration) is refused at once and stores nothing;
+ * closing the store commits everything and removes the journal. */
+static void test_in_process(const char *path)
+{
+    dd_err err = {0};
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, &err), DD_OK, &err);
+    if (!st)
+        return;
+    int64_t it = make_iteration(st, "inproc");
+    CHECK_CODE(dd_metric_log_start(st, &err), DD_OK, &err);
+    CHECK(journals(path) == 1);
+    for (int i = 0; i < 500; i++)
+        CHECK_CODE(append_one(st, it, "loss", 1.0 / (i + 1), &err), DD_OK, &err);
+    CHECK_CODE(append_one(st, it, "loss", (double)NAN, &err), DD_INVALID, &err);
+    CHECK_CODE(append_one(st, it, "bad/key", 1, &err), DD_INVALID, &err);
+    CHECK_CODE(append_one(st, it + 1000, "loss", 1, &err), DD_NOT_FOUND, &err);
+    dd_metric_series m;
+    char ts[DD_TS_LEN];
+    CHECK_CODE(dd_metric_series_get(st, it, "loss", &m, ts, &err), DD_OK, &err);
+    CHECK(m.point_count == 500 && m.max_step == 499 && m.step == 499);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE key = 'loss'") == 500);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE key = 'loss' AND id = step") == 500);
+    /* Ending the iteration is a write: it drains first, then later points are refused. */
+    CHECK_CODE(append_one(st, it, "acc", 0.5, &err), DD_OK, &err);
+    CHECK_CODE(dd_iteration_set_status(st, it, DD_ITER_SUCCEEDED, NULL, &err), DD_OK, &err);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE key = 'acc'") == 1);
+    CHECK_CODE(append_one(st, it, "acc", 0.6, &err), DD_READ_ONLY, &err);
+    dd_store_close(st);
+    CHECK(journals(path) == 0);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_log_state") == 0);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE key = 'acc'") == 1);
+}
+
+/* The child: accept `committed` points and drain, then hold SQLite's write lock from a
+ * raw connection and accept `pending` more (they reach only the journal), then die. */
+static void child_accepts_and_dies(const char *path, int64_t it, int committed, int pending)
+{
+    dd_err err = {0};
+    dd_store *st = NULL;
+    if (dd_store_open(path, NULL, &st, &err) != DD_OK || dd_metric_log_start(st, &err) != DD_OK)
+        _exit(10);
+    for (int i = 0; i < committed; i++)
+        if (append_one(st, it, "loss", i, &err) != DD_OK)
+            _exit(11);
+    if (dd_metric_log_drain(st, &err) != DD_OK)
+        _exit(12);
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        _exit(13);
+    for (int i = 0; i < pending; i++) {
+        dd_metric_point pt = {.value = committed + i, .has_step = true, .step = committed + i};
+        if (dd_metric_append_logged(st, it, "loss", &pt, 1, &err) != DD_OK)
+            _exit(14);
+    }
+    if (raw_int(path, "SELECT COUNT(*) FROM metric") != committed)
+        _exit(15);
+    _exit(0);   /* no close: the journal stays, unlocked, as a killed daemon leaves it */
+}
+
+/* Across processes: what a dead process accepted is replayed exactly once by the next
+ * open (the committed part is not applied twice), a torn record at the end of the
+ * journal is ignored, and the journal is gone afterwards. */
+static void test_replay(const char *path)
+{
+    dd_err err = {0};
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, &err), DD_OK, &err);
+    if (!st)
+        return;
+    int64_t it = make_iteration(st, "replay");
+    dd_store_close(st);
+
+    pid_t pid = fork();
+    if (pid == 0)
+        child_accepts_and_dies(path, it, 30, 70);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(journals(path) == 1);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE key = 'loss'") == 30);
+
+    /* a torn record: the beginning of a write() that never returned */
+    char jpath[1600] = "";
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    *slash = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        if (strstr(e->d_name, "-mlog.") && strncmp(e->d_name, slash + 1, strlen(slash + 1)) == 0)
+            snprintf(jpath, sizeof jpath, "%s/%s", dir, e->d_name);
+    if (d)
+        closedir(d);
+    int fd = open(jpath, O_WRONLY | O_APPEND);
+    CHECK(fd >= 0 && write(fd, "GOLM\x40\x00\x00\x00partial", 15) == 15);
+    if (fd >= 0)
+        close(fd);
+
+    st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, &err), DD_OK, &err);
+    CHECK(journals(path) == 0);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE key = 'loss'") == 100);
+    CHECK(raw_int(path, "SELECT COUNT(DISTINCT step) FROM metric WHERE key = 'loss'") == 100);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE key = 'loss' AND value = step") ==
+          100);
+    CHECK(raw_int(path, "SELECT point_count FROM metric_latest WHERE key = 'loss'") == 100);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_log_state") == 0);
+    if (st) {
+        CHECK_CODE(dd_store_check_integrity(st, &err), DD_OK, &err);
+        dd_store_close(st);
+    }
+    /* opening again replays nothing more */
+    st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, &err), DD_OK, &err);
+    dd_store_close(st);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE key = 'loss'") == 100);
+}
+
+int main(void)
+{
+    char path[1024];
+    check_db_path(path, sizeof path, "metric_log_inproc");
+    test_in_process(path);
+    check_db_path(path, sizeof path, "metric_log_replay");
+    test_replay(path);
+    return check_done();
+}
