@@ -52,6 +52,10 @@
  * would add a syscall to every single-point append). */
 #define JOURNAL_TRUNCATE_BYTES ((off_t)1 << 20)
 
+/* How long the committer thread lets points gather before committing them. Bounds how
+ * stale another process's view of a held-open metric file can be. */
+#define GROUP_WINDOW_NS 1000000L
+
 #define REC_MAGIC 0x4d4c4f47u   /* "MLOG" */
 #define REC_END 0x454e4421u     /* "END!" */
 
@@ -267,6 +271,20 @@ static void *committer_main(void *arg)
             pthread_cond_wait(&ml->work, &ml->mu);
         if (ml->stop && (!ml->head || ml->committing))
             break;
+        /* The group window: let points gather for a moment, and let a writer that is
+         * closing its file commit its own points in its own thread (no thread switch on
+         * the `echo >> file` path). */
+        if (!ml->stop) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += GROUP_WINDOW_NS;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            while (!ml->stop && pthread_cond_timedwait(&ml->work, &ml->mu, &until) == 0)
+                ;
+        }
+        if (!ml->head || ml->committing)
+            continue;
         commit_queue(ml);
         if (ml->failure == DD_OK) {
             backoff_ms = 0;
@@ -474,7 +492,8 @@ dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *
         else
             ml->head = r;
         ml->tail = r;
-        pthread_cond_signal(&ml->work);
+        if (ml->head == r)
+            pthread_cond_signal(&ml->work);   /* the queue was empty: start a window */
     } else {
         code = dd_fail(err, DD_IO, "metric journal %s: %s", ml->path,
                        w < 0 ? strerror(errno) : "short write");

@@ -115,8 +115,15 @@ static int commit_metric_lines(vfs *v, vfs_file *f, const char *data, size_t len
         return rc;
     }
     dd_err err = {0};
-    dd_code code = n ? dd_metric_append_logged(v->st, f->iteration_id, f->key, pts, n, &err)
-                     : DD_OK;
+    /* The first batch of a handle is committed at once: `echo 0.9 >> loss` writes once
+     * and closes, and the group commit would only add a journal write to it. A writer
+     * that keeps the file open goes through the metric log from its second batch on. */
+    dd_code code = DD_OK;
+    if (n && f->metric_written)
+        code = dd_metric_append_logged(v->st, f->iteration_id, f->key, pts, n, &err);
+    else if (n)
+        code = dd_metric_append(v->st, f->iteration_id, f->key, pts, n, &err);
+    f->metric_written = f->metric_written || (n && code == DD_OK);
     free(pts);
     return code == DD_OK ? 0 : vfs_fail(code, &err, "metric append");
 }

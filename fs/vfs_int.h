@@ -181,6 +181,7 @@ struct vfs_file {
     bool read_resume;
     int64_t resume_step, resume_id;
     bool read_eof;
+    bool metric_written;   /* a first batch went in: later ones are group-committed */
     /* artifacts */
     dd_artifact_reader *reader;
     dd_upload *upload;
