@@ -680,8 +680,26 @@ static const char *const xattr_names[] = {
     "user.deardiary.uri",
 };
 
+/* The mount root names its database file, so that `deardiary run` given a path inside a
+ * mount can open the same store (run_cmd.c). */
+#define XATTR_DATABASE "user.deardiary.database"
+
+/* Copy `val` out as an xattr value: its length when size is 0, ERANGE when too small. */
+static ssize_t xattr_copy(const char *val, char *buf, size_t size)
+{
+    size_t n = strlen(val);
+    if (size && n > size)
+        return -ERANGE;
+    if (size)
+        memcpy(buf, val, n);
+    return (ssize_t)n;
+}
+
 ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t size)
 {
+    if (ino == VFS_ROOT_INO)
+        return strcmp(name, XATTR_DATABASE) == 0 ? xattr_copy(dd_store_path(v->st), buf, size)
+                                                 : -ENODATA;
     int64_t rid = xattr_resource(v, ino);
     if (!rid)
         return -ENODATA;
@@ -707,6 +725,13 @@ ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t s
 
 ssize_t vfs_listxattr(vfs *v, uint64_t ino, char *buf, size_t size)
 {
+    if (ino == VFS_ROOT_INO) {
+        if (size && size < sizeof XATTR_DATABASE)
+            return -ERANGE;
+        if (size)
+            memcpy(buf, XATTR_DATABASE, sizeof XATTR_DATABASE);
+        return (ssize_t)sizeof XATTR_DATABASE;
+    }
     if (!xattr_resource(v, ino))
         return 0;
     size_t total = 0;

@@ -21,6 +21,8 @@ static void usage(FILE *out)
             "  mount [DB] MOUNTPOINT     mount a database (see `deardiary mount --help`)\n"
             "  register MODEL ITERATION [RESOURCE]\n"
             "                            register a model version; prints its number\n"
+            "  run EXPERIMENT -- COMMAND  run COMMAND as a new iteration (`deardiary run --help`)\n"
+            "  restore ITERATION DIR     write an iteration's captured environment into DIR\n"
             "  config                    print the effective configuration as YAML\n"
             "\n"
             "options:\n"
