@@ -563,7 +563,10 @@ int dd_cmd_run(const char *config_file, int argc, char **argv)
         goto out;
     }
     if (dd_iteration_create(st, t.experiment_id, parent, &id, &err) != DD_OK) {
-        fprintf(stderr, "deardiary run: %s\n", err.msg);
+        if (parent)
+            fprintf(stderr, "deardiary run: --parent %lld: %s\n", (long long)parent, err.msg);
+        else
+            fprintf(stderr, "deardiary run: %s/%s: %s\n", t.project, t.experiment, err.msg);
         goto out;
     }
     if (a.snapshot == 1 || (a.snapshot == -1 && parent == 0))
