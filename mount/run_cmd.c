@@ -415,8 +415,11 @@ static void supervise(pid_t child, int err_r, int sig_r, run_outcome *o)
     for (;;) {
         struct pollfd fds[2] = {{sig_r, POLLIN, 0}, {err_open ? err_r : -1, POLLIN, 0}};
         int n = poll(fds, 2, err_open ? -1 : 1000);
-        if (n < 0 && errno != EINTR)
+        if (n < 0 && errno != EINTR) {   /* cannot watch any more: just wait for it */
+            while (waitpid(child, &o->status, 0) < 0 && errno == EINTR)
+                ;
             break;
+        }
         if (err_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
             err_open = pump_stderr(o, err_r) == 1;
         if (handle_signals(sig_r, child, o))

@@ -2,13 +2,16 @@
  * test_run_snapshot.c - the pieces of `deardiary run` below the process handling: the
  * one-transaction snapshot save of the store, shell quoting of the entrypoint, and the
  * capture of a working directory's Julia project and lock files (real files, a real
- * SQLite database; git is asked for real, in a directory that is no repository).
+ * SQLite database; git is asked for real, in a directory that is no repository), and the
+ * mount root's user.deardiary.database attribute that `run` finds a mount's database by.
  */
+#include <errno.h>
 #include <stdint.h>
 
 #include "check.h"
 #include "snapshot.h"
 #include "store.h"
+#include "vfs.h"
 
 typedef struct file_rows {
     int count;
@@ -149,6 +152,27 @@ static void test_capture(void)
     CHECK(chdir(old) == 0);
 }
 
+/* The root names its database; nothing else has that attribute. */
+static void test_root_xattr(dd_store *st)
+{
+    vfs *v = vfs_new(st, NULL, NULL);
+    CHECK(v != NULL);
+    if (!v)
+        return;
+    char buf[4096];
+    const char *want = dd_store_path(st);
+    ssize_t n = vfs_getxattr(v, VFS_ROOT_INO, "user.deardiary.database", buf, 0);
+    CHECK(n == (ssize_t)strlen(want));
+    n = vfs_getxattr(v, VFS_ROOT_INO, "user.deardiary.database", buf, sizeof buf);
+    CHECK(n == (ssize_t)strlen(want) && memcmp(buf, want, strlen(want)) == 0);
+    CHECK(vfs_getxattr(v, VFS_ROOT_INO, "user.deardiary.database", buf, 3) == -ERANGE);
+    CHECK(vfs_getxattr(v, VFS_ROOT_INO, "user.other", buf, sizeof buf) == -ENODATA);
+    n = vfs_listxattr(v, VFS_ROOT_INO, buf, sizeof buf);
+    CHECK(n == (ssize_t)sizeof "user.deardiary.database" &&
+          strcmp(buf, "user.deardiary.database") == 0);
+    vfs_free(v);
+}
+
 int main(void)
 {
     char path[1024];
@@ -156,8 +180,10 @@ int main(void)
     dd_err err = {0};
     dd_store *st = NULL;
     CHECK_CODE(dd_store_open(path, NULL, &st, &err), DD_OK, &err);
-    if (st)
+    if (st) {
         test_snapshot_save(st);
+        test_root_xattr(st);
+    }
     dd_store_close(st);
     test_command_line();
     test_capture();
