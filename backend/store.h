@@ -323,6 +323,17 @@ typedef struct dd_snapshot {
 /* Overwrite the six snapshot columns (NULL means ""). */
 dd_code dd_iteration_set_snapshot(dd_store *st, int64_t id, const dd_snapshot *snap,
                                   dd_err *err);
+/* One captured file of a snapshot (a lock file): its name in env/ and its bytes. */
+typedef struct dd_snapshot_file {
+    const char *name;
+    const void *data;
+    size_t len;
+} dd_snapshot_file;
+/* Replace the whole snapshot of a running iteration in one transaction: the six columns
+ * and exactly these files (earlier captured files are removed). DD_NOT_FOUND, DD_READ_ONLY
+ * on an ended iteration, DD_INVALID for a bad file name (nothing stored then). */
+dd_code dd_iteration_snapshot_save(dd_store *st, int64_t id, const dd_snapshot *snap,
+                                   const dd_snapshot_file *files, size_t nfiles, dd_err *err);
 /* Extra captured files (lock files): set replaces a file of that name. */
 dd_code dd_iteration_file_set(dd_store *st, int64_t iteration_id, const char *name,
                               const void *data, size_t len, dd_err *err);

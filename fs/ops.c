@@ -689,6 +689,21 @@ static int xattr_index(const char *name)
     return -1;
 }
 
+/* The mount root names its database file, so that `deardiary run` given a path inside a
+ * mount can open the same store (run_cmd.c). */
+#define XATTR_DATABASE "user.deardiary.database"
+
+/* Copy `val` out as an xattr value: its length when size is 0, ERANGE when too small. */
+static ssize_t xattr_copy(const char *val, char *buf, size_t size)
+{
+    size_t n = strlen(val);
+    if (size && n > size)
+        return -ERANGE;
+    if (size)
+        memcpy(buf, val, n);
+    return (ssize_t)n;
+}
+
 /* Only the "user." namespace exists here. Any other (security.selinux, system.posix_acl_*)
  * answers EOPNOTSUPP rather than ENODATA: GNU ls -l asks for those three names on every
  * entry, and remembers "unsupported" per device after the first, which turns three FUSE
@@ -698,6 +713,9 @@ ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t s
 {
     if (strncmp(name, "user.", 5) != 0)
         return -EOPNOTSUPP;
+    if (ino == VFS_ROOT_INO)
+        return strcmp(name, XATTR_DATABASE) == 0 ? xattr_copy(dd_store_path(v->st), buf, size)
+                                                 : -ENODATA;
     int which = xattr_index(name);
     if (which < 0)
         return -ENODATA;
@@ -712,18 +730,20 @@ ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t s
     char num[24];
     snprintf(num, sizeof num, "%" PRId64, r.size_bytes);
     const char *const vals[] = {r.content_hash, num, r.backend, r.uri};
-    const char *val = vals[which];
-    ssize_t n = val ? (ssize_t)strlen(val) : -ENODATA;
-    if (val && size && (size_t)n > size)
-        n = -ERANGE;
-    else if (val && size)
-        memcpy(buf, val, (size_t)n);
+    ssize_t n = vals[which] ? xattr_copy(vals[which], buf, size) : -ENODATA;
     dd_resource_clear(&r);
     return n;
 }
 
 ssize_t vfs_listxattr(vfs *v, uint64_t ino, char *buf, size_t size)
 {
+    if (ino == VFS_ROOT_INO) {
+        if (size && size < sizeof XATTR_DATABASE)
+            return -ERANGE;
+        if (size)
+            memcpy(buf, XATTR_DATABASE, sizeof XATTR_DATABASE);
+        return (ssize_t)sizeof XATTR_DATABASE;
+    }
     if (!xattr_resource(v, ino))
         return 0;
     size_t total = 0;

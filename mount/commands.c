@@ -16,6 +16,8 @@ static const dd_command commands[] = {
     {"config", dd_cmd_config},
     {"mount", dd_cmd_mount},
     {"register", dd_cmd_register},
+    {"run", dd_cmd_run},
+    {"restore", dd_cmd_restore},
 };
 
 const dd_command *dd_command_find(const char *name)

@@ -31,5 +31,7 @@ int dd_cmd_init(const char *config_file, int argc, char **argv);
 int dd_cmd_config(const char *config_file, int argc, char **argv);
 int dd_cmd_mount(const char *config_file, int argc, char **argv);
 int dd_cmd_register(const char *config_file, int argc, char **argv);
+int dd_cmd_run(const char *config_file, int argc, char **argv);
+int dd_cmd_restore(const char *config_file, int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ packages=(
   libyaml-dev libjansson-dev libcrypt-dev
   python3 python3-pytest
   rsync tar findutils grep coreutils attr
+  git   # deardiary run's snapshot and its tests (a run without git just records no SHA)
 )
 
 missing=()
