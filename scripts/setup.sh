@@ -11,6 +11,7 @@ packages=(
   libyaml-dev libjansson-dev libcrypt-dev
   python3 python3-pytest
   rsync tar findutils grep coreutils attr
+  valgrind clang libclang-rt-14-dev
 )
 
 missing=()
