@@ -1,6 +1,7 @@
 /*
- * mount_cmd.c - `deardiary mount [DB] MOUNTPOINT`: checks the database, recovers a stale
- * mountpoint left by a killed daemon, mounts, and runs the multithreaded FUSE loop until
+ * mount_cmd.c - `deardiary mount [DB] MOUNTPOINT`: checks the mountpoint (refusing one a
+ * live FUSE daemon holds, recovering a stale one left by a killed daemon) and the
+ * database, mounts, and runs the multithreaded FUSE loop until
  * `fusermount3 -u` (or a signal) ends it.
  *
  * The store is opened once before daemonizing, so a bad database is reported on the
@@ -185,10 +186,11 @@ static int recover_mountpoint(const char *mountpoint)
             fprintf(stderr, "deardiary mount: %s is not a directory\n", mountpoint);
             return -1;
         }
-        /* libfuse3 would stack a second mount on a live one (the first daemon's files
-         * hidden, still running): refuse, as a busy mountpoint, like mount(8) does. */
+        /* libfuse3 would stack a second mount on a live FUSE one (its daemon still
+         * running, its files hidden): refuse, as a busy mountpoint. A directory that is
+         * the mount point of a disk, tmpfs or volume is an ordinary place to mount. */
         char fstype[64];
-        if (is_mounted(mountpoint, fstype, sizeof fstype)) {
+        if (is_mounted(mountpoint, fstype, sizeof fstype) && strncmp(fstype, "fuse", 4) == 0) {
             fprintf(stderr, "deardiary mount: %s is busy: already mounted (%s); unmount it "
                     "first: fusermount3 -u %s\n", mountpoint, fstype, mountpoint);
             return -1;
