@@ -6,8 +6,9 @@ DEMO_DB ?= demo/registry.db
 DEMO_MNT ?= demo/mnt
 JOBS ?= $(shell nproc)
 PYTHON ?= /usr/bin/python3
+FUZZ_SECONDS ?= 20
 
-.PHONY: all setup build asan mount unmount test clean
+.PHONY: all setup build asan mount unmount test clean valgrind fuzz
 
 all: build
 
@@ -37,10 +38,23 @@ test: build asan
 	cd build-asan && DD_TEST_QUICK=1 ctest --output-on-failure -j$(JOBS)
 	DEARDIARY_BIN=$(CURDIR)/build-asan/deardiary DD_TEST_BIG_BYTES=67108864 \
 		$(PYTHON) -m pytest -q tests/integration
+	$(MAKE) --no-print-directory valgrind fuzz
 
 asan: setup
 	cmake -S . -B build-asan -DDD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build-asan -j$(JOBS)
 
+# The unit tests of the normal build under valgrind's memcheck: any error or definite
+# leak fails (scripts/valgrind_unit.sh; about two minutes).
+valgrind: build
+	bash scripts/valgrind_unit.sh $(BUILD)
+
+# libFuzzer targets (fuzz/, clang) for every parser of user input: each replays its
+# seed corpus, then fuzzes FUZZ_SECONDS from a copy of it; any crash fails.
+fuzz: setup
+	CC=clang cmake -S . -B build-fuzz -DDD_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build-fuzz -j$(JOBS) --target fuzzers
+	bash scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

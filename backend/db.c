@@ -138,8 +138,11 @@ static dd_code conn_configure(dd_conn *c, dd_err *err)
         ? "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;"
         : "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
     int rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+    /* the first statement reads the file's header: a damaged file is found here */
+    bool damaged = (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
     if (rc != SQLITE_OK)
-        return db_error(c, rc, "configuring the database connection", err);
+        return db_error(c, rc, damaged ? "not a valid DearDiary database"
+                                       : "configuring the database connection", err);
     return DD_OK;
 }
 

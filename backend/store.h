@@ -139,6 +139,11 @@ void dd_store_close(dd_store *st);
 /* The path the store was opened with. */
 const char *dd_store_path(const dd_store *st);
 
+/* SQLite's quick_check of the whole file (reads every page: ~1 s per GB). DD_OK when the
+ * file is sound, DD_IO naming the first problem otherwise ("database disk image is
+ * malformed (...)"). The commands that open a user's database call it first. */
+dd_code dd_store_quick_check(dd_store *st, dd_err *err);
+
 /* The newest migration this binary knows, and the one applied to the database. */
 int dd_schema_version_known(void);
 dd_code dd_schema_version(dd_store *st, int *out, dd_err *err);

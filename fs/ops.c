@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parse.h"
 #include "vfs_int.h"
 
 #define REMOVAL_TTL 10.0
@@ -100,16 +101,11 @@ static int pending_add(vfs *v, nk kind, int64_t iteration_id, const char *name, 
  * them without any open. */
 int registration_slot(vfs *v, int64_t model_id, const char *name, int64_t *id_out)
 {
-    char digits[24];
-    size_t n = strcspn(name, ":");
-    if (n == 0 || n >= sizeof digits)
-        return -ENOENT;
-    memcpy(digits, name, n);
-    digits[n] = 0;
-    char *end;
-    long long iteration = strtoll(digits, &end, 10);
-    if (*end || iteration <= 0 || (name[n] == ':' && !name[n + 1]))
-        return -ENOENT;
+    int64_t iteration = 0;
+    const char *resource = NULL;   /* looked up at open (open_registration) */
+    int rc = dd_parse_registration_name(name, &iteration, &resource);
+    if (rc)
+        return rc;
     double now = now_mono();
     pending *slot = NULL;
     pthread_mutex_lock(&v->mu);
@@ -640,11 +636,7 @@ int vfs_symlink(vfs *v, uint64_t parent, const char *name, const char *target, v
     if (ino_kind(parent) != NK_M_ALIASES)
         return -EPERM;
     int64_t model = ino_id(parent), version = 0, vid = 0;
-    const char *num = strrchr(target, '/');
-    num = num ? num + 1 : target;
-    char *end;
-    version = strtoll(num, &end, 10);
-    if (!*num || *end || version <= 0)
+    if (dd_parse_alias_target(target, &version) != 0)
         return -EINVAL;
     vfs_entry existing;
     if (vfs_lookup(v, parent, name, &existing) == 0)

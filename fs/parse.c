@@ -684,3 +684,39 @@ int dd_parse_params_yaml(const char *buf, size_t len, char ***keys_out, char ***
     *n_out = c.n;
     return 0;
 }
+
+/* ---------------------------------------------------------------- path components */
+
+/* s[0..l) as a canonical positive decimal int64: digits only, no leading zero, at most
+ * INT64_MAX. Sign, spaces and zero padding are refused so that one number has one name. */
+static bool canonical_id(const char *s, size_t l, int64_t *out)
+{
+    if (l == 0 || l > 19 || s[0] == '0')
+        return false;
+    int64_t v = 0;
+    if (parse_step(s, l, &v) != NUM_OK || s[0] == '+' || s[0] == '-')
+        return false;
+    *out = v;
+    return true;
+}
+
+int dd_parse_registration_name(const char *name, int64_t *iteration, const char **resource)
+{
+    size_t n = strcspn(name, ":");
+    if (!canonical_id(name, n, iteration))
+        return -ENOENT;
+    *resource = NULL;
+    if (name[n] == ':') {
+        if (!name[n + 1])
+            return -ENOENT;
+        *resource = name + n + 1;
+    }
+    return 0;
+}
+
+int dd_parse_alias_target(const char *target, int64_t *version)
+{
+    const char *num = strrchr(target, '/');
+    num = num ? num + 1 : target;
+    return canonical_id(num, strlen(num), version) ? 0 : -EINVAL;
+}

@@ -12,6 +12,7 @@
 #define DD_PARSE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store.h"
 
@@ -81,5 +82,18 @@ int dd_parse_params_yaml(const char *buf, size_t len, char ***keys_out, char ***
 /* Free what dd_parse_params_yaml returned (each string, then both arrays). NULL arrays
  * are accepted. */
 void dd_params_free(char **keys, char **values, size_t n);
+
+/* A registration file's name, versions/new/<iteration>[:<resource>]: the iteration id in
+ * canonical decimal (1..INT64_MAX: no sign, spaces or leading zeros), then optionally ':'
+ * and a non-empty resource name (everything after the first ':'; the store checks it).
+ * Returns 0 with *iteration and *resource (a pointer into name, NULL without ':'), or
+ * -ENOENT: such a file does not exist. The promise: accepted names are exactly those
+ * that printf("%" PRId64 "[:%s]", *iteration, *resource) gives back. */
+int dd_parse_registration_name(const char *name, int64_t *iteration, const char **resource);
+
+/* An alias's symlink target: "[any/path/]<n>" ("../versions/3", "versions/3", "3"), the
+ * version number n after the last '/' in canonical decimal (1..INT64_MAX). Returns 0
+ * with *version, or -EINVAL. */
+int dd_parse_alias_target(const char *target, int64_t *version);
 
 #endif

@@ -43,7 +43,18 @@ int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out)
     dd_err err = {0};
     dd_store_options opts = {.busy_timeout_ms = (int)cfg->busy_timeout_ms};
     if (dd_store_open(path, &opts, out, &err) != DD_OK) {
-        fprintf(stderr, "deardiary: %s\n", err.msg);
+        fprintf(stderr, "deardiary: %s: %s\n", path, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+int dd_cmd_check_store(dd_store *st, const char *path)
+{
+    dd_err err = {0};
+    if (dd_store_quick_check(st, &err) != DD_OK) {
+        fprintf(stderr, "deardiary: %s: not a valid DearDiary database: %s\n", path,
+                err.msg);
         return -1;
     }
     return 0;
@@ -78,6 +89,8 @@ int dd_cmd_init(const char *config_file, int argc, char **argv)
     const char *path = argc == 2 ? argv[1] : cfg.db_file;
     dd_store *st = NULL;
     int rc = dd_cmd_open_store(&cfg, path, &st);
+    if (rc == 0)
+        rc = dd_cmd_check_store(st, path);
     if (rc == 0) {
         int version = 0;
         dd_err err = {0};

@@ -22,6 +22,11 @@ int dd_cmd_load_config(dd_config *cfg, const char *config_file);
 /* Open the store at `path` with the configuration's busy timeout; prints the error. */
 int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out);
 
+/* SQLite's quick_check of an opened store (dd_store_quick_check); prints
+ * "deardiary: PATH: not a valid DearDiary database: ..." and returns -1 when the file
+ * is damaged, 0 when sound. */
+int dd_cmd_check_store(dd_store *st, const char *path);
+
 struct dd_artifacts;
 /* Open the configured artifact stores over `st`, and remove bytes left by interrupted
  * copies and deleted resources; prints the error. */

@@ -147,6 +147,11 @@ static int fail(char *buf, size_t len, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(buf, len, fmt, ap);
         va_end(ap);
+        /* A quoted value or key may hold control characters (a YAML "\n" or "\t"
+         * escape); they are shown as '?' so the message stays one line, as promised. */
+        for (char *p = buf; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
     }
     return -1;
 }
@@ -549,6 +554,21 @@ static int load_file(dd_config *cfg, const char *file, const char *named_by,
     return rc;
 }
 
+/* The YAML layer from bytes in memory: the same walk as load_file, messages prefixed
+ * with `name` instead of a file name. */
+static int load_buffer(dd_config *cfg, const char *name, const char *buf, size_t len,
+                       char *errbuf, size_t errlen)
+{
+    yaml_walk w = {.file = name, .cfg = cfg, .errbuf = errbuf, .errlen = errlen};
+    if (!yaml_parser_initialize(&w.parser))
+        return fail(errbuf, errlen, "%s: out of memory", name);
+    yaml_parser_set_input_string(&w.parser, (const unsigned char *)(buf ? buf : ""),
+                                 buf ? len : 0);
+    int rc = walk_stream(&w);
+    yaml_parser_delete(&w.parser);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ the environment */
 
 /* The value of `name` in `envp`, first match as getenv() would, or NULL. */
@@ -587,6 +607,17 @@ int dd_config_load(dd_config *cfg, const char *file, char *const *envp,
     if (load_defaults(cfg, errbuf, errlen) == 0
         && (!file || load_file(cfg, file, named_by, errbuf, errlen) == 0)
         && load_env(cfg, envp, errbuf, errlen) == 0
+        && finish_paths(cfg, errbuf, errlen) == 0)
+        return 0;
+    dd_config_free(cfg);
+    return -1;
+}
+
+int dd_config_load_buffer(dd_config *cfg, const char *name, const char *buf, size_t len,
+                          char *errbuf, size_t errlen)
+{
+    if (load_defaults(cfg, errbuf, errlen) == 0
+        && load_buffer(cfg, name, buf, len, errbuf, errlen) == 0
         && finish_paths(cfg, errbuf, errlen) == 0)
         return 0;
     dd_config_free(cfg);

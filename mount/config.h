@@ -88,6 +88,16 @@ int dd_config_load(dd_config *cfg, const char *file, char *const *envp,
                    char *errbuf, size_t errlen);
 
 /*
+ * dd_config_load without a file or environment: the defaults, then the YAML document in
+ * buf[0..len) (buf may be NULL when len is 0), validated exactly as a config file, with
+ * messages saying "name:line:" where a file's would say "file:line:". For checking YAML
+ * that does not come from a file (the fuzz target fuzz/fuzz_config.c uses it).
+ * Same results and failure state as dd_config_load.
+ */
+int dd_config_load_buffer(dd_config *cfg, const char *name, const char *buf, size_t len,
+                          char *errbuf, size_t errlen);
+
+/*
  * Set the key `key` (a dotted path, e.g. "artifacts.backend") of a loaded `cfg` from the
  * text `value`, e.g. from a command-line option, validating it exactly as a file or
  * environment value. A relative artifacts.filesystem.root is made absolute against the

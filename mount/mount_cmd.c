@@ -1,6 +1,7 @@
 /*
- * mount_cmd.c - `deardiary mount [DB] MOUNTPOINT`: checks the database, recovers a stale
- * mountpoint left by a killed daemon, mounts, and runs the multithreaded FUSE loop until
+ * mount_cmd.c - `deardiary mount [DB] MOUNTPOINT`: checks the mountpoint (refusing one a
+ * live FUSE daemon holds, recovering a stale one left by a killed daemon) and the
+ * database, mounts, and runs the multithreaded FUSE loop until
  * `fusermount3 -u` (or a signal) ends it.
  *
  * The store is opened once before daemonizing, so a bad database is reported on the
@@ -49,6 +50,7 @@ static void mount_usage(FILE *out)
             "Unmount with: fusermount3 -u MOUNTPOINT\n");
 }
 
+/* 0, 1 for --help, -1 for a usage error, -2 for an error already reported. */
 static int parse_mount_args(int argc, char **argv, dd_config *cfg, mount_args *a)
 {
     const char *pos[2] = {NULL, NULL};
@@ -97,8 +99,9 @@ static int parse_mount_args(int argc, char **argv, dd_config *cfg, mount_args *a
     /* libfuse changes directory to / even in the foreground, and unmounts by path at exit */
     if (!realpath(a->mountpoint, a->mnt_abs)) {
         if (errno != ENOTCONN) {
-            fprintf(stderr, "deardiary mount: %s: %s\n", a->mountpoint, strerror(errno));
-            return -1;
+            fprintf(stderr, "deardiary mount: %s: %s (the mountpoint must be an existing "
+                    "directory)\n", a->mountpoint, strerror(errno));
+            return -2;   /* not a usage error: no usage text */
         }
         char cwd[2048] = "";          /* a dead mount: no realpath, join by hand */
         if (a->mountpoint[0] != '/' && !getcwd(cwd, sizeof cwd))
@@ -121,6 +124,55 @@ static int parse_mount_args(int argc, char **argv, dd_config *cfg, mount_args *a
     return 0;
 }
 
+/* Undo /proc/self/mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void unescape_mountinfo(char *s)
+{
+    char *out = s;
+    for (; *s; s++) {
+        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+            s[3] >= '0' && s[3] <= '7') {
+            *out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+            s += 3;
+        } else {
+            *out++ = *s;
+        }
+    }
+    *out = 0;
+}
+
+/* Whether `path` (absolute, resolved) is the mount point of a live mount; its type
+ * ("fuse.deardiary", "ext4", ...) in fstype. Reads /proc/self/mountinfo. */
+static bool is_mounted(const char *path, char *fstype, size_t len)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return false;
+    char *line = NULL;
+    size_t cap = 0;
+    bool found = false;
+    while (!found && getline(&line, &cap, f) > 0) {
+        /* id parent major:minor root MOUNTPOINT options... - TYPE source superoptions */
+        char *save = NULL, *field = strtok_r(line, " ", &save);
+        for (int i = 1; field && i < 5; i++)
+            field = strtok_r(NULL, " ", &save);
+        if (!field)
+            continue;
+        unescape_mountinfo(field);
+        if (strcmp(field, path) != 0)
+            continue;
+        found = true;
+        const char *type = "unknown";
+        while ((field = strtok_r(NULL, " ", &save)) && strcmp(field, "-") != 0) {
+        }
+        if (field && (field = strtok_r(NULL, " ", &save)))
+            type = field;
+        snprintf(fstype, len, "%s", type);
+    }
+    free(line);
+    fclose(f);
+    return found;
+}
+
 /* A daemon killed without unmounting leaves "Transport endpoint is not connected";
  * detach that dead mount so this one can take its place. */
 static int recover_mountpoint(const char *mountpoint)
@@ -132,6 +184,15 @@ static int recover_mountpoint(const char *mountpoint)
     if (stat(mountpoint, &st) == 0 && statvfs(mountpoint, &sv) == 0) {
         if (!S_ISDIR(st.st_mode)) {
             fprintf(stderr, "deardiary mount: %s is not a directory\n", mountpoint);
+            return -1;
+        }
+        /* libfuse3 would stack a second mount on a live FUSE one (its daemon still
+         * running, its files hidden): refuse, as a busy mountpoint. A directory that is
+         * the mount point of a disk, tmpfs or volume is an ordinary place to mount. */
+        char fstype[64];
+        if (is_mounted(mountpoint, fstype, sizeof fstype) && strncmp(fstype, "fuse", 4) == 0) {
+            fprintf(stderr, "deardiary mount: %s is busy: already mounted (%s); unmount it "
+                    "first: fusermount3 -u %s\n", mountpoint, fstype, mountpoint);
             return -1;
         }
         return 0;
@@ -226,20 +287,24 @@ int dd_cmd_mount(const char *config_file, int argc, char **argv)
     mount_args a;
     int prc = parse_mount_args(argc, argv, &cfg, &a);
     if (prc != 0) {
-        mount_usage(prc > 0 ? stdout : stderr);
+        if (prc != -2)
+            mount_usage(prc > 0 ? stdout : stderr);
         dd_config_free(&cfg);
-        return prc > 0 ? 0 : 2;
+        return prc > 0 ? 0 : prc == -2 ? 1 : 2;
     }
-    /* report a bad database here, on the terminal, before becoming a daemon */
+    /* The mountpoint first: a missing or busy one must not create the database. Then
+     * report a bad database here, on the terminal, before becoming a daemon. */
     dd_store *st = NULL;
     dd_artifacts *arts = NULL;
-    int rc = dd_cmd_open_store(&cfg, a.db, &st);
+    int rc = recover_mountpoint(a.mountpoint);
+    if (rc == 0)
+        rc = dd_cmd_open_store(&cfg, a.db, &st);
+    if (rc == 0)
+        rc = dd_cmd_check_store(st, a.db);
     if (rc == 0)
         rc = dd_cmd_open_artifacts(&cfg, st, &arts);
     dd_artifacts_close(arts);
     dd_store_close(st);
-    if (rc == 0)
-        rc = recover_mountpoint(a.mountpoint);
     if (rc == 0) {
         openlog("deardiary", LOG_PID | (a.foreground ? LOG_PERROR : 0), LOG_DAEMON);
         rc = run_session(&a, &cfg);

@@ -78,7 +78,8 @@ int dd_cmd_register(const char *config_file, int argc, char **argv)
     if (dd_cmd_load_config(&cfg, config_file) != 0)
         return 1;
     dd_store *st = NULL;
-    int rc = dd_cmd_open_store(&cfg, db ? db : cfg.db_file, &st) == 0
+    const char *path = db ? db : cfg.db_file;
+    int rc = dd_cmd_open_store(&cfg, path, &st) == 0 && dd_cmd_check_store(st, path) == 0
                  ? do_register(st, pos[0], pos[1], pos[2], description) : 1;
     dd_store_close(st);
     dd_config_free(&cfg);

@@ -12,6 +12,7 @@ packages=(
   python3 python3-pytest
   rsync tar findutils grep coreutils attr
   git   # deardiary run's snapshot and its tests (a run without git just records no SHA)
+  valgrind clang libclang-rt-14-dev
 )
 
 missing=()

@@ -21,6 +21,14 @@ static uint64_t rng(void)   /* xorshift64* */
     return rng_state * 0x2545f4914f6cdd1dull;
 }
 
+/* Loop counts: a twentieth with DD_TEST_QUICK=1 (make test's valgrind and sanitizer
+ * phases, where these random sweeps are 20-50x slower; the normal build runs them all). */
+static int rounds(int n)
+{
+    const char *q = getenv("DD_TEST_QUICK");
+    return q && *q && strcmp(q, "0") != 0 ? n / 20 : n;
+}
+
 static double bits_to_double(uint64_t b)
 {
     double d;
@@ -71,7 +79,7 @@ static void reference(double v, char out[32])
 static void test_format_reference(void)
 {
     int bad = 0;
-    for (int i = 0; i < 300000; i++) {
+    for (int i = 0; i < rounds(300000); i++) {
         double v;
         char src[64];
         switch (i % 3) {
@@ -169,7 +177,7 @@ static void test_format_table(void)
 static void test_format_random_bits(void)
 {
     int bad = 0, too_long = 0;
-    for (int i = 0; i < 100000; i++) {
+    for (int i = 0; i < rounds(100000); i++) {
         double v = bits_to_double(rng());
         if (!isfinite(v)) {
             i--;
@@ -193,7 +201,7 @@ static void test_format_random_bits(void)
 static void test_format_shortest(void)
 {
     int bad = 0;
-    for (int i = 0; i < 100000; i++) {
+    for (int i = 0; i < rounds(100000); i++) {
         char src[64], out[32];
         int digits = 1 + (int)(rng() % 15);
         uint64_t mant = rng() % 1000000000000000ull;
@@ -212,7 +220,7 @@ static void test_format_shortest(void)
     CHECK(bad == 0);
     /* integers: same digits as %.15g, and back */
     bad = 0;
-    for (int i = 0; i < 100000; i++) {
+    for (int i = 0; i < rounds(100000); i++) {
         int64_t k = (int64_t)(rng() % 2000000000000000ull) - 1000000000000000ll;
         char want[32], out[32];
         snprintf(want, sizeof want, "%.15g", (double)k);
@@ -223,7 +231,7 @@ static void test_format_shortest(void)
     CHECK(bad == 0);
     /* subnormals: exact, and never longer than needed for the smallest ones */
     bad = 0;
-    for (int i = 0; i < 10000; i++) {
+    for (int i = 0; i < rounds(10000); i++) {
         double v = bits_to_double(rng() % 0x000fffffffffffffull + 1);
         char out[32];
         dd_format_double(v, out);
@@ -238,10 +246,10 @@ static void test_format_speed(void)
     char out[32];
     size_t total = 0;
     double t0 = now_ms();
-    for (int i = 0; i < 1000000; i++)
+    for (int i = 0; i < rounds(1000000); i++)
         total += dd_format_double((double)(i % 1000) / 1000.0, out);
     double t1 = now_ms();
-    for (int i = 0; i < 1000000; i++)
+    for (int i = 0; i < rounds(1000000); i++)
         total += dd_format_double(1.0 / (i + 3), out);
     double t2 = now_ms();
     printf("dd_format_double: 1M short decimals in %.0f ms, 1M 16-17 digit values in %.0f ms\n",
@@ -280,7 +288,7 @@ static void test_metric_line(void)
     CHECK(n + 1 <= 72);
     /* random lines parse back */
     int bad = 0;
-    for (int i = 0; i < 100000; i++) {
+    for (int i = 0; i < rounds(100000); i++) {
         int64_t step = (int64_t)rng();
         double v = bits_to_double(rng());
         if (!isfinite(v))
