@@ -16,6 +16,7 @@ static const dd_command commands[] = {
     {"config", dd_cmd_config},
     {"mount", dd_cmd_mount},
     {"register", dd_cmd_register},
+    {"fsck", dd_cmd_fsck},
 };
 
 const dd_command *dd_command_find(const char *name)

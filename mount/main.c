@@ -22,6 +22,7 @@ static void usage(FILE *out)
             "  register MODEL ITERATION [RESOURCE]\n"
             "                            register a model version; prints its number\n"
             "  config                    print the effective configuration as YAML\n"
+            "  fsck [--repair] [DB]      check the database and artifact bytes; repair\n"
             "\n"
             "options:\n"
             "  --config FILE             YAML configuration file (default $DEARDIARY_CONFIG)\n"
