@@ -257,7 +257,7 @@ done
 """
 
 
-@pytest.mark.parametrize("delay", [0.05, 0.3])
+@pytest.mark.parametrize("delay", [0.05, 0.15, 0.3])
 def test_kill_mid_rm_r(delay, tmp_path):
     with crashable(str(tmp_path)) as box:
         m = box[0]
