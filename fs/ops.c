@@ -570,9 +570,12 @@ int vfs_create(vfs *v, uint64_t parent, const char *name, int flags, vfs_file **
     case NK_I_TAGS:
         code = dd_tag_attach(v->st, DD_TAG_ITERATION, pid, name, NULL, &err);
         break;
-    default:
-        /* fixed-schema directories: editors' and tools' temporary files are refused */
-        return -EACCES;
+    default: {
+        /* fixed-schema directories: editors' and tools' temporary files are refused; in
+         * a directory deleted meanwhile (its entity is gone) the name does not exist */
+        vfs_entry dir;
+        return node_attr(v, parent, &dir) == -ENOENT ? -ENOENT : -EACCES;
+    }
     }
     if (code != DD_OK)
         return vfs_fail(code, &err, "create");

@@ -42,14 +42,16 @@ ALLOWED = {
     "resource write": {E.EBUSY, E.EINVAL},       # used by a version / not IN_PROGRESS
     "register version": {E.EINVAL},              # iteration of another project
     "promote": set(),
-    "alias": set(),
+    "alias": {E.EEXIST},                         # ln -sfn is unlink + symlink: racy
     "rename experiment": {E.ENOTEMPTY},          # target exists
     "rename resource": {E.EBUSY, E.ENOTEMPTY, E.EEXIST},
     "rm -r iteration": {E.EBUSY, E.ENOTEMPTY},
     "rm -r experiment": {E.EBUSY, E.ENOTEMPTY},
     "rm -r project": {E.EBUSY, E.ENOTEMPTY},
-    "rm -r version": set(),
-    "rm -r model": set(),
+    # a model deleted and made again by others reuses the names (versions restart at 1):
+    # the directory rm finally removes is then a new one, not empty
+    "rm -r version": {E.ENOTEMPTY},
+    "rm -r model": {E.ENOTEMPTY},
     "rm metric": {E.EROFS},
     "read": set(),
 }
@@ -82,8 +84,15 @@ def rm_r(op, path):
     def run():
         r = subprocess.run(["rm", "-r", path], capture_output=True, text=True)
         if r.returncode:
-            msg = r.stderr.strip().rsplit(": ", 1)[-1]
-            raise OSError(MESSAGES.get(msg, -1), r.stderr.strip())
+            # rm goes on after an error; its first one is the refusal (a refused rm -r
+            # refuses the rest of itself), what follows is that refusal repeated below
+            first = r.stderr.strip().splitlines()[0]
+            code = MESSAGES.get(first.rsplit(": ", 1)[-1], -1)
+            # another worker deleted the tree under this rm: the kernel may still hold a
+            # directory's cached name and answer rm's unlink of it with EISDIR itself
+            if code == E.EISDIR and not os.path.lexists(path):
+                code = E.ENOENT
+            raise OSError(code, first)
     attempt(op, run)
 
 def write(path, text, mode="w"):
@@ -161,10 +170,14 @@ def step():
         model = "%sm%d" % (pr, rnd.randrange(2))
         v = pick(ls(p("projects", pr, "models", model, "versions")))
         if v:
-            attempt("alias", lambda: subprocess.run(
-                ["ln", "-sfn", "../versions/" + v,
-                 p("projects", pr, "models", model, "aliases", "champion")],
-                check=True, capture_output=True))
+            def alias():
+                r = subprocess.run(["ln", "-sfn", "../versions/" + v,
+                                    p("projects", pr, "models", model, "aliases", "champion")],
+                                   capture_output=True, text=True)
+                if r.returncode:
+                    first = r.stderr.strip().splitlines()[0]
+                    raise OSError(MESSAGES.get(first.rsplit(": ", 1)[-1], -1), first)
+            attempt("alias", alias)
     elif r < 0.84 and e:
         attempt("rename experiment", lambda: os.rename(
             exp, p("projects", pr, "experiments", "e%d" % rnd.randrange(6))))
