@@ -469,7 +469,7 @@ static dd_code fs_stale_staging(const char *root, art_orphan_fn fn, void *ctx, d
         if (fd < 0)
             continue;
         if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
-            char what[PATH_MAX + 64];
+            char what[PATH_MAX + NAME_MAX + 64];
             snprintf(what, sizeof what, "%s/%s: staged file of an upload that is gone", dir,
                      e->d_name);
             fn(ctx, what);

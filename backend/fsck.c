@@ -120,8 +120,11 @@ static dd_code check_sqlite(fsck *f, dd_err *err)
     if (code == DD_OK)
         code = db_each(c, s, "PRAGMA integrity_check", collect_text, &ic, err);
     if (code == DD_OK)
+        /* an alias's dangling version is the alias rule's (check_registry), which can
+         * repair it */
         code = db_prep(c, &s, err, "SELECT \"table\", 'row', rowid, 'refers to a missing',"
-                       " parent, 'row' FROM pragma_foreign_key_check", NULL);
+                       " parent, 'row' FROM pragma_foreign_key_check WHERE NOT"
+                       " (\"table\" = 'model_alias' AND parent = 'model_version')", NULL);
     if (code == DD_OK)
         code = db_each(c, s, "PRAGMA foreign_key_check", collect_text, &fk, err);
     if (code == DD_OK && (ic.oom || fk.oom))
