@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "artifacts.h"
 #include "check.h"
 #include "store.h"
 #include "vfs.h"
@@ -111,7 +112,31 @@ int main(void)
     }
     CHECK(write_at(run1, "fresh", "1\n") == 0);
 
+    /* two copies to the same new resource name at once: both created while the name was
+     * free; the one closed last replaces the first (no EEXIST at close), unless O_EXCL */
+    dd_artifacts *arts = NULL;
+    CHECK_CODE(dd_artifacts_open(ST, NULL, &arts, errp), DD_OK, errp);
+    vfs_attach(V, ST, arts);
+    uint64_t res = walk("projects/p/experiments/e/resources");
+    vfs_file *f1 = NULL, *f2 = NULL, *f3 = NULL;
+    vfs_open_info info;
+    CHECK(vfs_create(V, res, "m.bin", O_WRONLY | O_CREAT | O_TRUNC, &f1, &e, &info) == 0);
+    CHECK(vfs_create(V, res, "m.bin", O_WRONLY | O_CREAT | O_TRUNC, &f2, &e, &info) == 0);
+    CHECK(vfs_create(V, res, "m.bin", O_WRONLY | O_CREAT | O_EXCL, &f3, &e, &info) == 0);
+    CHECK(f1 && vfs_write(V, f1, 0, "first", 5) == 5);
+    CHECK(f2 && vfs_write(V, f2, 0, "second", 6) == 6);
+    CHECK(f3 && vfs_write(V, f3, 0, "third", 5) == 5);
+    CHECK(f1 && vfs_release(V, f1) == 0);
+    CHECK(f2 && vfs_release(V, f2) == 0);
+    CHECK(f3 && vfs_release(V, f3) == -EEXIST);
+    int64_t rid = 0;
+    CHECK_CODE(dd_resource_find(ST, 1, "m.bin", &rid, errp), DD_OK, errp);
+    dd_resource r = {0};
+    CHECK_CODE(dd_resource_get(ST, rid, &r, errp), DD_OK, errp);
+    CHECK(r.size_bytes == 6);
+    dd_resource_clear(&r);
     vfs_free(V);
+    dd_artifacts_close(arts);
     dd_store_close(ST);
     return check_done();
 }
