@@ -93,10 +93,22 @@ def test_kill_mid_big_copy(backend, big_src, tmp_path):
             # a third of the way through the copy (or its end, on a very fast machine)
             assert poll(lambda: proc_wchar(cp.pid) >= BIG // 3 or cp.poll() is not None, 600)
             finished = cp.poll() == 0
-            restart(box, backend)
+            kill_daemon(m)
             cp.wait(timeout=60)
         finally:
             kill9(cp)
+        # before any restart, fsck finds the dead copy's staged bytes as orphans (and
+        # nothing else), and --repair removes them
+        r = fsck(m.db, fs_root=m.fs_root)
+        problems = [line for line in r.stdout.splitlines() if line.startswith("PROBLEM")]
+        assert r.returncode == (1 if problems else 0), r.stdout + r.stderr
+        assert all(line.startswith("PROBLEM: orphan: ") for line in problems), r.stdout
+        assert finished or problems, r.stdout
+        if problems:
+            r = fsck(m.db, "--repair", fs_root=m.fs_root)
+            assert "problems, all repaired" in r.stdout, r.stdout
+        box[0] = start_mount(m.root, backend, fs_root=m.fs_root, db=m.db)
+        assert poll(lambda: live_mount(box[0].path), 30)
         m = box[0]
         names = os.listdir(m.p(exp, "resources"))
         if names:

@@ -88,9 +88,12 @@ def rm_r(op, path):
             # refuses the rest of itself), what follows is that refusal repeated below
             first = r.stderr.strip().splitlines()[0]
             code = MESSAGES.get(first.rsplit(": ", 1)[-1], -1)
-            # another worker deleted the tree under this rm: the kernel may still hold a
-            # directory's cached name and answer rm's unlink of it with EISDIR itself
-            if code == E.EISDIR and not os.path.lexists(path):
+            # another worker deleted (part of) the tree under this rm: rm's stat of an
+            # entry failed, so it unlinks it as a file, and the kernel, still holding the
+            # directory's cached name, answers EISDIR itself. rm only ever unlinks a
+            # directory after such a failed stat (readdir types are right: every other
+            # test's rm -r would fail otherwise), so EISDIR here is that race's ENOENT.
+            if code == E.EISDIR:
                 code = E.ENOENT
             raise OSError(code, first)
     attempt(op, run)
