@@ -633,33 +633,32 @@ static int collect_key(sqlite3_stmt *s, void *arg)
 }
 
 /* Registry rows that break a rule, found by one query each: the text to report, and how
- * to repair (NULL: reported only). Repair statements take the query's first columns. */
+ * to repair (NULL: reported only; see rule_repair for the arguments each one takes). */
 typedef struct rule {
     const char *query;      /* columns: the report text, then the repair's arguments */
     const char *repair;
-    const char *fmt;        /* the repair's argument types (db_prep) */
 } rule;
 
 static const rule rules[] = {
     {"SELECT 'model ' || m.name || ': ' || COUNT(*) || ' versions in PRODUCTION'"
      " FROM model_version v JOIN model m ON m.id = v.model_id WHERE v.stage_id = 3"
-     " GROUP BY v.model_id HAVING COUNT(*) > 1", NULL, NULL},
+     " GROUP BY v.model_id HAVING COUNT(*) > 1", NULL},
     {"SELECT 'model ' || m.name || ': version number ' || v.version || ' used ' || COUNT(*)"
      " || ' times' FROM model_version v JOIN model m ON m.id = v.model_id"
-     " GROUP BY v.model_id, v.version HAVING COUNT(*) > 1", NULL, NULL},
+     " GROUP BY v.model_id, v.version HAVING COUNT(*) > 1", NULL},
     {"SELECT 'model ' || m.name || ': version ' || MAX(v.version) || ' is above the counter ("
      "' || m.last_version || '), so a number could be reused', m.id"
      " FROM model m JOIN model_version v ON v.model_id = m.id"
      " GROUP BY m.id HAVING MAX(v.version) > m.last_version",
      "UPDATE model SET last_version = (SELECT MAX(version) FROM model_version"
-     " WHERE model_id = model.id) WHERE id = ?", "i"},
+     " WHERE model_id = model.id) WHERE id = ?"},
     {"SELECT 'model ' || coalesce(m.name, a.model_id) || ': alias ' || a.alias ||"
      " ' points at version row ' || a.version_id || CASE WHEN v.id IS NULL"
      " THEN ', which does not exist' ELSE ', of another model' END, a.model_id, a.alias"
      " FROM model_alias a LEFT JOIN model m ON m.id = a.model_id"
      " LEFT JOIN model_version v ON v.id = a.version_id"
      " WHERE v.id IS NULL OR v.model_id <> a.model_id",
-     "DELETE FROM model_alias WHERE model_id = ? AND alias = ?", "it"},
+     "DELETE FROM model_alias WHERE model_id = ? AND alias = ?"},
 };
 
 /* One finding of a rule, kept until the read transaction is over. */
@@ -693,6 +692,7 @@ static int collect_finding(sqlite3_stmt *s, void *arg)
     finding *x = &fv->v[fv->n];
     x->r = fv->r;
     x->text = db_col_dup(s, 0);
+    /* up to two repair arguments: an id, then a text (the report text when none) */
     x->id = sqlite3_column_count(s) > 1 ? sqlite3_column_int64(s, 1) : 0;
     x->arg = db_col_dup(s, sqlite3_column_count(s) > 2 ? 2 : 0);
     if (!x->text || !x->arg) {
@@ -705,6 +705,7 @@ static int collect_finding(sqlite3_stmt *s, void *arg)
     return 0;
 }
 
+/* Repair one finding in its own transaction; *done when it changed exactly one row. */
 static dd_code rule_repair(fsck *f, const finding *x, bool *done, dd_err *err)
 {
     dd_conn *c;
