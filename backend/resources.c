@@ -18,7 +18,7 @@
 #include "db.h"
 
 #define RES_COLS "id, experiment_id, name, description, created_date, updated_date, backend," \
-                 " uri, size_bytes, content_hash, generation"
+                 " uri, size_bytes, content_hash, generation, broken"
 
 static void resource_from_row(sqlite3_stmt *s, dd_resource *r, bool copy)
 {
@@ -33,6 +33,7 @@ static void resource_from_row(sqlite3_stmt *s, dd_resource *r, bool copy)
     r->size_bytes = sqlite3_column_int64(s, 8);
     r->content_hash = copy ? db_col_dup(s, 9) : (char *)db_col_text(s, 9);
     r->generation = sqlite3_column_int64(s, 10);
+    r->broken = sqlite3_column_int(s, 11) != 0;
 }
 
 void dd_resource_clear(dd_resource *r)

@@ -706,8 +706,10 @@ static int64_t xattr_resource(vfs *v, uint64_t ino)
 
 static const char *const xattr_names[] = {
     "user.deardiary.sha256", "user.deardiary.size", "user.deardiary.backend",
-    "user.deardiary.uri",
+    "user.deardiary.uri", "user.deardiary.broken",
 };
+#define XATTR_BROKEN 4      /* present only on a resource fsck marked broken */
+#define BROKEN_TEXT "bytes missing or damaged (deardiary fsck); reads fail with EIO"
 
 ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t size)
 {
@@ -724,7 +726,9 @@ ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t s
     const char *val = strcmp(name, xattr_names[0]) == 0 ? r.content_hash
                     : strcmp(name, xattr_names[1]) == 0 ? num
                     : strcmp(name, xattr_names[2]) == 0 ? r.backend
-                    : strcmp(name, xattr_names[3]) == 0 ? r.uri : NULL;
+                    : strcmp(name, xattr_names[3]) == 0 ? r.uri
+                    : strcmp(name, xattr_names[XATTR_BROKEN]) == 0 && r.broken ? BROKEN_TEXT
+                    : NULL;
     ssize_t n = val ? (ssize_t)strlen(val) : -ENODATA;
     if (val && size && (size_t)n > size)
         n = -ERANGE;
@@ -736,16 +740,21 @@ ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t s
 
 ssize_t vfs_listxattr(vfs *v, uint64_t ino, char *buf, size_t size)
 {
-    if (!xattr_resource(v, ino))
+    int64_t rid = xattr_resource(v, ino);
+    if (!rid)
         return 0;
+    dd_err err = {0};
+    dd_resource r = {0};
+    size_t names = dd_resource_get(v->st, rid, &r, &err) == DD_OK && r.broken ? 5 : 4;
+    dd_resource_clear(&r);
     size_t total = 0;
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < names; i++)
         total += strlen(xattr_names[i]) + 1;
     if (size == 0)
         return (ssize_t)total;
     if (size < total)
         return -ERANGE;
-    for (size_t i = 0, off = 0; i < 4; i++) {
+    for (size_t i = 0, off = 0; i < names; i++) {
         size_t n = strlen(xattr_names[i]) + 1;
         memcpy(buf + off, xattr_names[i], n);
         off += n;

@@ -2,6 +2,7 @@
 daemon's back (with the sqlite3 CLI and plain file tools) is found, reported and, with
 --repair, repaired; the exit status says which (0 clean, 1 problems, 2 usage or I/O).
 """
+import errno
 import os
 import subprocess
 
@@ -28,6 +29,12 @@ def build(root, backend):
               "ln -sfn ../versions/1 models/m/aliases/champion\n"
               "printf '0.5\\n0.25\\n7 0.125\\n' >> %s/metrics/loss\n"
               "echo 3 > %s/params/depth" % (run, run))
+        # a sound resource has no "broken" attribute
+        res = m.p(exp, "resources", "a.bin")
+        assert "user.deardiary.broken" not in os.listxattr(res)
+        with pytest.raises(OSError) as e:
+            os.getxattr(res, "user.deardiary.broken")
+        assert e.value.errno == errno.ENODATA
         return m, exp
 
 
@@ -119,6 +126,14 @@ def test_inline_damage_found_and_repaired(tmp_path):
         r = subprocess.run(["cat", m2.p(exp, "resources", "a.bin")], capture_output=True,
                            text=True)
         assert "Input/output error" in r.stderr
+        # the mark shows as an extended attribute, on the resource and the version's artifact
+        for rel in (exp + "/resources/a.bin", "models/m/versions/1/artifact"):
+            assert "user.deardiary.broken" in os.listxattr(m2.p(rel))
+            assert os.getxattr(m2.p(rel), "user.deardiary.broken").decode().startswith(
+                "bytes missing or damaged")
+        r = subprocess.run(["getfattr", "-d", "-m", "user", m2.p(exp, "resources", "b.bin")],
+                           capture_output=True, text=True)
+        assert 'user.deardiary.broken="bytes missing or damaged' in r.stdout, r.stdout
 
 
 def test_filesystem_damage_and_orphans(tmp_path):
