@@ -6,7 +6,6 @@ import os
 import subprocess
 
 from conftest import BIN, sqlite_rows
-from helpers_registry import environ
 
 
 def fsck(db, *args, fs_root=None):
@@ -81,4 +80,4 @@ def kill_daemon(m):
 
 
 __all__ = ["fsck", "assert_fsck_clean", "integrity_ok", "invariant_violations",
-           "kill_daemon", "environ"]
+           "kill_daemon"]
