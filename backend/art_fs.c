@@ -390,3 +390,134 @@ dd_code art_fs_gc_staging(dd_store *st, const char *root, int64_t *removed, dd_e
     closedir(d);
     return first;
 }
+
+/* ---------------------------------------------------------------- fsck */
+
+dd_code art_fs_check(const char *uri, int64_t size, char *why, size_t why_len, dd_err *err)
+{
+    (void)err;
+    why[0] = 0;
+    if (strncmp(uri, URI_PREFIX, strlen(URI_PREFIX)) != 0) {
+        snprintf(why, why_len, "\"%s\" is not a file:// uri", uri);
+        return DD_OK;
+    }
+    const char *path = uri + strlen(URI_PREFIX);
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        snprintf(why, why_len, "%s: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode))
+        snprintf(why, why_len, "%s is not a regular file", path);
+    else if (sb.st_size != size)
+        snprintf(why, why_len, "%s holds %lld bytes, the row says %lld", path,
+                 (long long)sb.st_size, (long long)size);
+    return DD_OK;
+}
+
+bool art_fs_root_of(const char *uri, char *root, size_t root_len)
+{
+    if (strncmp(uri, URI_PREFIX, strlen(URI_PREFIX)) != 0)
+        return false;
+    const char *path = uri + strlen(URI_PREFIX);
+    const char *base = strrchr(path, '/');
+    if (!base || base - path < 3 || !is_uuid(base + 1) || base[-3] != '/' ||
+        base[-2] != base[1] || base[-1] != base[2])
+        return false;
+    int n = snprintf(root, root_len, "%.*s", (int)(base - 3 - path), path);
+    return n > 0 && (size_t)n < root_len;
+}
+
+/* Is the file <uuid> still wanted: staged by an upload (live or not: a stale staging file
+ * is gc's, and takes its final name along), or named by a resource or trash row? The
+ * staging name is looked at first: an upload removes it only after its row committed. */
+static dd_code fs_file_wanted(dd_store *st, const char *root, const char *uuid, bool *wanted,
+                              dd_err *err)
+{
+    char staged[PATH_MAX];
+    snprintf(staged, sizeof staged, "%s/" STAGING "/%s", root, uuid);
+    *wanted = access(staged, F_OK) == 0;
+    if (*wanted)
+        return DD_OK;
+    dd_code code = uuid_in_use(st, uuid, wanted, err);
+    if (code != DD_OK || *wanted)
+        return code;
+    char tail[NAME_MAX + 2];
+    snprintf(tail, sizeof tail, "/%s", uuid);
+    dd_conn *c;
+    int64_t n = 0;
+    code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, &n, err, "artifact_trash",
+                      "SELECT COUNT(*) FROM artifact_trash WHERE backend = 'filesystem'"
+                      " AND substr(uri, -37) = ?", "t", tail);
+    *wanted = n > 0;
+    return code;
+}
+
+/* Stale staged files: those no live upload holds locked. */
+static dd_code fs_stale_staging(const char *root, art_orphan_fn fn, void *ctx, dd_err *err)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/" STAGING, root);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? DD_OK : errno_fail(err, "cannot list", dir);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_uuid(e->d_name))
+            continue;
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+            char what[PATH_MAX + NAME_MAX + 64];
+            snprintf(what, sizeof what, "%s/%s: staged file of an upload that is gone", dir,
+                     e->d_name);
+            fn(ctx, what);
+        }
+        close(fd);
+    }
+    closedir(d);
+    return DD_OK;
+}
+
+dd_code art_fs_orphans(dd_store *st, const char *root, bool remove, art_orphan_fn fn,
+                       void *ctx, int64_t *removed, dd_err *err)
+{
+    dd_code code = fs_stale_staging(root, fn, ctx, err);
+    DIR *d = code == DD_OK ? opendir(root) : NULL;
+    if (code == DD_OK && !d)
+        return errno == ENOENT ? DD_OK : errno_fail(err, "cannot list", root);
+    struct dirent *e;
+    while (code == DD_OK && (e = readdir(d)) != NULL) {
+        const char *hx = "0123456789abcdef";
+        if (strlen(e->d_name) != 2 || !strchr(hx, e->d_name[0]) || !strchr(hx, e->d_name[1]))
+            continue;
+        char sub[PATH_MAX];
+        snprintf(sub, sizeof sub, "%s/%s", root, e->d_name);
+        DIR *sd = opendir(sub);
+        if (!sd)
+            continue;
+        struct dirent *f;
+        while (code == DD_OK && (f = readdir(sd)) != NULL) {
+            if (!is_uuid(f->d_name) || strncmp(f->d_name, e->d_name, 2) != 0)
+                continue;
+            bool wanted = true;
+            code = fs_file_wanted(st, root, f->d_name, &wanted, err);
+            if (code != DD_OK || wanted)
+                continue;
+            char what[PATH_MAX * 2 + 64];
+            snprintf(what, sizeof what, "%s/%s: no resource or trash row names this file",
+                     sub, f->d_name);
+            fn(ctx, what);
+            if (remove && unlinkat(dirfd(sd), f->d_name, 0) == 0)
+                (*removed)++;
+            else if (remove && errno != ENOENT)
+                code = dd_fail(err, DD_IO, "cannot remove %s/%s: %s", sub, f->d_name,
+                               strerror(errno));
+        }
+        closedir(sd);
+    }
+    if (d)
+        closedir(d);
+    return code;
+}

@@ -567,3 +567,96 @@ dd_code art_inline_gc(dd_store *st, int64_t *removed, dd_err *err)
         code = gc_orphan_sets(st, removed, err);
     return code;
 }
+
+/* ---------------------------------------------------------------- fsck */
+
+dd_code art_inline_check(dd_conn *c, int64_t resource_id, int64_t set_id, bool legacy,
+                         int64_t size, char *why, size_t why_len, dd_err *err)
+{
+    why[0] = 0;
+    sqlite3_stmt *s;
+    bool row;
+    if (!set_id) {
+        if (!legacy) {
+            if (size != 0)
+                snprintf(why, why_len, "no bytes stored for %lld bytes", (long long)size);
+            return DD_OK;
+        }
+        int64_t len = 0;
+        dd_code code = db_int(c, &len, err, "resource", "SELECT length(data) FROM resource"
+                              " WHERE id = ?", "i", resource_id);
+        if (code == DD_OK && len != size)
+            snprintf(why, why_len, "resource.data holds %lld bytes, the row says %lld",
+                     (long long)len, (long long)size);
+        return code;
+    }
+    /* length() of a blob reads its record header, not the bytes */
+    dd_code code = db_prep(c, &s, err, "SELECT seq, length(data) FROM artifact_chunk"
+                           " WHERE set_id = ? ORDER BY seq", "i", set_id);
+    int64_t expect_seq = 0, total = 0, last_len = (int64_t)ART_CHUNK;
+    while (code == DD_OK) {
+        code = db_step(c, s, &row, "reading artifact chunks", err);
+        if (code != DD_OK || !row)
+            break;
+        int64_t seq = sqlite3_column_int64(s, 0), len = sqlite3_column_int64(s, 1);
+        if (!why[0] && seq != expect_seq)
+            snprintf(why, why_len, "chunk %lld of set %lld is missing", (long long)expect_seq,
+                     (long long)set_id);
+        else if (!why[0] && last_len != (int64_t)ART_CHUNK)
+            snprintf(why, why_len, "chunk %lld of set %lld is short (%lld bytes)",
+                     (long long)(seq - 1), (long long)set_id, (long long)last_len);
+        expect_seq = seq + 1;
+        last_len = len;
+        total += len;
+    }
+    sqlite3_reset(s);
+    if (code == DD_OK && !why[0] && total != size)
+        snprintf(why, why_len, "chunk set %lld holds %lld bytes, the row says %lld",
+                 (long long)set_id, (long long)total, (long long)size);
+    return code;
+}
+
+dd_code art_inline_orphans(dd_store *st, art_orphan_fn fn, void *ctx, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    i64_vec rows = {0}, sets = {0};
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT id, owner_pid, owner_start, owner_token"
+                       " FROM artifact_upload ORDER BY id", NULL);
+    if (code == DD_OK)
+        code = db_each(c, s, "listing inline uploads", collect_upload, &rows, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT DISTINCT set_id FROM artifact_chunk k"
+                       " WHERE NOT EXISTS (SELECT 1 FROM resource WHERE chunk_set = k.set_id)"
+                       " AND NOT EXISTS (SELECT 1 FROM artifact_upload WHERE id = k.set_id)"
+                       " AND NOT EXISTS (SELECT 1 FROM artifact_trash WHERE chunk_set = k.set_id)"
+                       " ORDER BY set_id", NULL);
+    if (code == DD_OK)
+        code = db_each(c, s, "listing unreferenced chunk sets", collect_one, &sets, err);
+    if (code == DD_OK && (rows.oom || sets.oom))
+        code = dd_fail(err, DD_IO, "out of memory");
+    int64_t me, my_start;
+    self_owner(&me, &my_start);
+    char what[160];
+    for (size_t i = 0; code == DD_OK && i + 4 <= rows.n; i += 4) {
+        int64_t id = rows.v[i], pid = rows.v[i + 1], start = rows.v[i + 2], token = rows.v[i + 3];
+        bool dead = pid == me && start == my_start ? !reg_has(&live_tokens, token)
+                                                   : !owner_alive(pid, start);
+        if (!dead)
+            continue;
+        snprintf(what, sizeof what, "inline upload %lld (chunk set %lld) of process %lld,"
+                 " which is gone: stale staged chunks", (long long)id, (long long)id,
+                 (long long)pid);
+        fn(ctx, what);
+    }
+    for (size_t i = 0; code == DD_OK && i < sets.n; i++) {
+        snprintf(what, sizeof what, "inline chunk set %lld: no resource, upload or trash"
+                 " entry refers to it", (long long)sets.v[i]);
+        fn(ctx, what);
+    }
+    free(rows.v);
+    free(sets.v);
+    return code;
+}

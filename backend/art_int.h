@@ -100,4 +100,30 @@ dd_code art_fs_remove_uri(const char *uri, bool *removed, dd_err *err);
 /* gc: staged files under <root>/.staging that no live upload (of any process) holds. */
 dd_code art_fs_gc_staging(dd_store *st, const char *root, int64_t *removed, dd_err *err);
 
+/* ---------------------------------------------------------------- fsck (fsck.c) */
+
+/* What a backend's fsck functions report: one orphan (bytes no row, upload or trash entry
+ * refers to), described for people. */
+typedef void (*art_orphan_fn)(void *ctx, const char *what);
+
+/* Do the chunks of an inline set (or a legacy resource.data when set_id is 0 and `legacy`)
+ * hold exactly `size` bytes, as contiguous chunks of ART_CHUNK bytes but the last? *why is
+ * "" when they do, else says what is wrong. DD_OK unless the check itself failed. */
+dd_code art_inline_check(dd_conn *c, int64_t resource_id, int64_t set_id, bool legacy,
+                         int64_t size, char *why, size_t why_len, dd_err *err);
+/* Inline orphans: chunk sets nothing refers to, and uploads whose process is gone. */
+dd_code art_inline_orphans(dd_store *st, art_orphan_fn fn, void *ctx, dd_err *err);
+
+/* Is the file behind a "file://" uri there, a regular file of `size` bytes? As above. */
+dd_code art_fs_check(const char *uri, int64_t size, char *why, size_t why_len, dd_err *err);
+/* The root a "file://<root>/<aa>/<uuid>" uri this backend made lives under; false for any
+ * other uri. */
+bool art_fs_root_of(const char *uri, char *root, size_t root_len);
+/* Filesystem orphans under `root`: staged files no live upload holds, and files
+ * <root>/<aa>/<uuid> that no resource or trash row names and no upload is staging. With
+ * `remove`, the second kind are removed as found (the first is dd_artifacts_gc's job:
+ * art_fs_gc_staging); *removed counts them. */
+dd_code art_fs_orphans(dd_store *st, const char *root, bool remove, art_orphan_fn fn,
+                       void *ctx, int64_t *removed, dd_err *err);
+
 #endif /* DD_ART_INT_H */

@@ -227,7 +227,8 @@ struct dd_artifact_reader {
 
 /* Pin the bytes the row names. A replace or delete may commit between reading the row and
  * pinning its bytes: then the row is read again, and the pin follows it. */
-static dd_code reader_pin(dd_artifacts *a, dd_artifact_reader *r, dd_err *err)
+static dd_code reader_pin(dd_artifacts *a, dd_artifact_reader *r, bool allow_broken,
+                          dd_err *err)
 {
     dd_conn *c;
     dd_code code = db_conn(a->st, &c, err);
@@ -238,7 +239,10 @@ static dd_code reader_pin(dd_artifacts *a, dd_artifact_reader *r, dd_err *err)
             return code;
         r->size = w.size;
         bool again = false;
-        if (strcmp(w.backend, "inline") == 0 && w.chunk_set) {
+        if (w.broken && !allow_broken) {
+            code = dd_fail(err, DD_IO, "resource %lld is marked broken: deardiary fsck found"
+                           " its bytes missing or damaged", (long long)r->id);
+        } else if (strcmp(w.backend, "inline") == 0 && w.chunk_set) {
             if (!art_inline_hold(w.chunk_set)) {
                 code = dd_fail(err, DD_IO, "out of memory");
             } else {
@@ -281,8 +285,8 @@ static dd_code reader_pin(dd_artifacts *a, dd_artifact_reader *r, dd_err *err)
     return code;
 }
 
-dd_code dd_artifact_open(dd_artifacts *a, int64_t resource_id, dd_artifact_reader **out,
-                         dd_err *err)
+static dd_code reader_open(dd_artifacts *a, int64_t resource_id, bool allow_broken,
+                           dd_artifact_reader **out, dd_err *err)
 {
     *out = NULL;
     dd_artifact_reader *r = calloc(1, sizeof *r);
@@ -291,7 +295,7 @@ dd_code dd_artifact_open(dd_artifacts *a, int64_t resource_id, dd_artifact_reade
     r->a = a;
     r->id = resource_id;
     r->fd = -1;
-    dd_code code = reader_pin(a, r, err);
+    dd_code code = reader_pin(a, r, allow_broken, err);
     if (code != DD_OK) {
         free(r);
         return code;
@@ -299,6 +303,22 @@ dd_code dd_artifact_open(dd_artifacts *a, int64_t resource_id, dd_artifact_reade
     *out = r;
     return DD_OK;
 }
+
+dd_code dd_artifact_open(dd_artifacts *a, int64_t resource_id, dd_artifact_reader **out,
+                         dd_err *err)
+{
+    return reader_open(a, resource_id, false, out, err);
+}
+
+dd_code dd_artifact_open_any(dd_artifacts *a, int64_t resource_id, dd_artifact_reader **out,
+                             dd_err *err)
+{
+    return reader_open(a, resource_id, true, out, err);
+}
+
+dd_store *dd_artifacts_store(const dd_artifacts *a) { return a->st; }
+
+const char *dd_artifacts_fs_root(const dd_artifacts *a) { return a->fs_root; }
 
 dd_code dd_artifact_pread(dd_artifact_reader *r, int64_t off, void *buf, size_t len,
                           size_t *got, dd_err *err)

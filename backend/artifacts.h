@@ -47,6 +47,10 @@ typedef struct dd_artifacts_config {
 dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artifacts **out,
                           dd_err *err);
 void dd_artifacts_close(dd_artifacts *a);
+/* The store the artifact stores were opened over, and the filesystem backend's absolute
+ * root (NULL when none is configured). */
+dd_store *dd_artifacts_store(const dd_artifacts *a);
+const char *dd_artifacts_fs_root(const dd_artifacts *a);
 
 /* ------------------------------------------------------------------ writing */
 
@@ -93,6 +97,11 @@ typedef struct dd_artifact_reader dd_artifact_reader;
  * and inline bytes removed by gc run in another process. */
 dd_code dd_artifact_open(dd_artifacts *a, int64_t resource_id, dd_artifact_reader **out,
                          dd_err *err);
+/* A resource marked broken by `deardiary fsck --repair` (schema/004_resource_broken.sql)
+ * gets DD_IO from dd_artifact_open; dd_artifact_open_any opens it anyway, for fsck to
+ * check whether its bytes came back. */
+dd_code dd_artifact_open_any(dd_artifacts *a, int64_t resource_id, dd_artifact_reader **out,
+                             dd_err *err);
 /* Copy up to `len` bytes at `off`: exactly `len` unless the end comes first; *got is 0 at
  * or past the end. DD_INVALID for a negative offset. */
 dd_code dd_artifact_pread(dd_artifact_reader *r, int64_t off, void *buf, size_t len,

@@ -128,6 +128,9 @@ typedef struct db_resource_bytes {
     int64_t size;
     int64_t chunk_set;      /* 0: none (legacy data column, empty, or external) */
     bool legacy_data;       /* resource.data holds the bytes */
+    bool broken;            /* marked by fsck --repair: the bytes are missing or damaged */
+    char hash[65];          /* the recorded sha256 (lower-case hex; "" when none) */
+    int64_t generation;     /* bumped each time the bytes are replaced */
 } db_resource_bytes;
 
 /* DD_NOT_FOUND for an unknown resource. Free out->uri. */

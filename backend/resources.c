@@ -18,7 +18,7 @@
 #include "db.h"
 
 #define RES_COLS "id, experiment_id, name, description, created_date, updated_date, backend," \
-                 " uri, size_bytes, content_hash, generation"
+                 " uri, size_bytes, content_hash, generation, broken"
 
 static void resource_from_row(sqlite3_stmt *s, dd_resource *r, bool copy)
 {
@@ -33,6 +33,7 @@ static void resource_from_row(sqlite3_stmt *s, dd_resource *r, bool copy)
     r->size_bytes = sqlite3_column_int64(s, 8);
     r->content_hash = copy ? db_col_dup(s, 9) : (char *)db_col_text(s, 9);
     r->generation = sqlite3_column_int64(s, 10);
+    r->broken = sqlite3_column_int(s, 11) != 0;
 }
 
 void dd_resource_clear(dd_resource *r)
@@ -195,6 +196,8 @@ dd_code dd_resource_read_inline(dd_store *st, int64_t id, int64_t offset, void *
         code = db_resource_locate(c, id, &where, err);
     if (code == DD_OK && strcmp(where.backend, "inline") != 0)
         code = dd_fail(err, DD_INVALID, "resource %lld is not stored inline", (long long)id);
+    else if (code == DD_OK && where.broken)
+        code = dd_fail(err, DD_IO, "resource %lld is marked broken by fsck", (long long)id);
     else if (code == DD_OK && where.chunk_set)
         code = art_inline_pread(c, where.chunk_set, where.size, offset, buf, len, got_out, err);
     else if (code == DD_OK && where.legacy_data)
@@ -212,7 +215,8 @@ dd_code db_resource_locate(dd_conn *c, int64_t id, db_resource_bytes *out, dd_er
     memset(out, 0, sizeof *out);
     /* typeof() reads the column's type from the record header, never the blob itself */
     dd_code code = db_prep(c, &s, err, "SELECT backend, uri, size_bytes, chunk_set,"
-                           " typeof(data) = 'blob' FROM resource WHERE id = ?", "i", id);
+                           " typeof(data) = 'blob', broken, content_hash, generation"
+                           " FROM resource WHERE id = ?", "i", id);
     if (code != DD_OK)
         return code;
     bool row;
@@ -225,6 +229,9 @@ dd_code db_resource_locate(dd_conn *c, int64_t id, db_resource_bytes *out, dd_er
         out->size = sqlite3_column_int64(s, 2);
         out->chunk_set = sqlite3_column_int64(s, 3);
         out->legacy_data = sqlite3_column_int(s, 4) != 0;
+        out->broken = sqlite3_column_int(s, 5) != 0;
+        snprintf(out->hash, sizeof out->hash, "%s", db_col_text(s, 6));
+        out->generation = sqlite3_column_int64(s, 7);
         if (!out->uri)
             code = dd_fail(err, DD_IO, "out of memory");
     }

@@ -483,6 +483,7 @@ typedef struct dd_resource {
     int64_t size_bytes;
     char *content_hash;             /* lower-case sha256 hex */
     int64_t generation;             /* bumped each time the bytes are replaced */
+    bool broken;                    /* marked by `deardiary fsck --repair`: bytes lost */
 } dd_resource;
 
 /* A resource whose bytes are inline (backend "inline"); size and sha256 are computed

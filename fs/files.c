@@ -235,6 +235,10 @@ static int open_artifact(vfs *v, vfs_file *f, int flags, vfs_open_info *info)
             return -ENOENT;
         f->experiment_id = p->iteration_id;
         snprintf(f->key, sizeof f->key, "%s", p->name);
+        /* O_CREAT|O_TRUNC: if another writer creates the name first, this copy replaces
+         * it at close, as it would have had it opened the file a moment later (and the
+         * same refusals apply); only O_EXCL insists on a new name */
+        f->replace = !(flags & O_EXCL);
     }
     int64_t resource = f->id;
     if (f->kind == NK_V_ARTIFACT) {

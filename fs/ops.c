@@ -61,6 +61,7 @@ void vfs_free(vfs *v)
     if (!v)
         return;
     pthread_mutex_destroy(&v->mu);
+    free(v->removals);
     free(v);
 }
 
@@ -75,30 +76,44 @@ pending *pending_get(vfs *v, int64_t id)
     return NULL;
 }
 
-static int pending_add(vfs *v, nk kind, int64_t iteration_id, const char *name, int64_t *id_out)
+/* A slot for a new pending file; caller holds v->mu. A free slot, else the registration
+ * slot idle longest (no open handle): registration slots only remember a name looked up
+ * (by `ls`, a shell's stat, or the `cat` about to open it), and one recycled early is
+ * simply created again by the next lookup of its name. NULL when every slot is open. */
+static pending *pending_take(vfs *v)
 {
-    int rc = -ENFILE;
-    pthread_mutex_lock(&v->mu);
+    pending *idle = NULL;
     for (int i = 0; i < VFS_MAX_PENDING; i++) {
         pending *p = &v->pendings[i];
-        if (p->id == 0) {
-            p->id = ++v->next_pending;
-            p->kind = kind;
-            p->iteration_id = iteration_id;
-            snprintf(p->name, sizeof p->name, "%s", name);
-            p->refs = 0;
-            *id_out = p->id;
-            rc = 0;
-            break;
-        }
+        if (p->id == 0)
+            return p;
+        if (p->kind == NK_V_NEW_FILE && p->refs == 0 && (!idle || p->touched < idle->touched))
+            idle = p;
+    }
+    return idle;
+}
+
+static int pending_add(vfs *v, nk kind, int64_t iteration_id, const char *name, int64_t *id_out)
+{
+    int rc = -ENFILE;      /* VFS_MAX_PENDING files being created and held open at once */
+    pthread_mutex_lock(&v->mu);
+    pending *p = pending_take(v);
+    if (p) {
+        memset(p, 0, sizeof *p);
+        p->id = ++v->next_pending;
+        p->kind = kind;
+        p->iteration_id = iteration_id;
+        snprintf(p->name, sizeof p->name, "%s", name);
+        *id_out = p->id;
+        rc = 0;
     }
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
 
 /* A registration name is "<iteration id>" or "<iteration id>:<resource name>". Slots are
- * found again by (model, name) and recycled once idle, since `ls` or `stat` may create
- * them without any open. */
+ * found again by (model, name) and recycled when another slot is needed and they are
+ * idle, since `ls` or `stat` may create them without any open. */
 int registration_slot(vfs *v, int64_t model_id, const char *name, int64_t *id_out)
 {
     int64_t iteration = 0;
@@ -115,17 +130,13 @@ int registration_slot(vfs *v, int64_t model_id, const char *name, int64_t *id_ou
             strcmp(p->name, name) == 0)
             slot = p;
     }
-    for (int i = 0; i < VFS_MAX_PENDING && !slot; i++) {
-        pending *p = &v->pendings[i];
-        if (!p->id || (p->kind == NK_V_NEW_FILE && p->refs == 0 && p->touched < now - 30.0)) {
-            slot = p;
-            slot->id = ++v->next_pending;
-            slot->kind = NK_V_NEW_FILE;
-            slot->iteration_id = model_id;
-            slot->iteration2 = iteration;
-            slot->refs = 0;
-            snprintf(slot->name, sizeof slot->name, "%s", name);
-        }
+    if (!slot && (slot = pending_take(v)) != NULL) {
+        memset(slot, 0, sizeof *slot);
+        slot->id = ++v->next_pending;
+        slot->kind = NK_V_NEW_FILE;
+        slot->iteration_id = model_id;
+        slot->iteration2 = iteration;
+        snprintf(slot->name, sizeof slot->name, "%s", name);
     }
     if (slot) {
         slot->touched = now;
@@ -137,12 +148,15 @@ int registration_slot(vfs *v, int64_t model_id, const char *name, int64_t *id_ou
 
 /* ---------------------------------------------------------------- removal marks */
 
-static void removal_mark(vfs *v, nk kind, int64_t id, pid_t pid, bool refused)
+/* Record (or refresh) a mark. The table grows as needed: a mark must never be dropped,
+ * since without it the rest of a refused `rm -r` would really delete what lies below.
+ * false only when out of memory. */
+static bool removal_mark(vfs *v, nk kind, int64_t id, pid_t pid, bool refused)
 {
     double now = now_mono();
     pthread_mutex_lock(&v->mu);
     removal *slot = NULL;
-    for (int i = 0; i < VFS_MAX_REMOVALS; i++) {
+    for (size_t i = 0; i < v->n_removals; i++) {
         removal *r = &v->removals[i];
         if (r->kind == kind && r->id == id && r->pid == pid) {
             slot = r;
@@ -151,9 +165,20 @@ static void removal_mark(vfs *v, nk kind, int64_t id, pid_t pid, bool refused)
         if (!slot && (r->kind == NK_NONE || r->expires < now))
             slot = r;
     }
+    if (!slot) {
+        size_t n = v->n_removals ? v->n_removals * 2 : VFS_MAX_REMOVALS;
+        removal *grown = realloc(v->removals, n * sizeof *grown);
+        if (grown) {
+            memset(grown + v->n_removals, 0, (n - v->n_removals) * sizeof *grown);
+            slot = &grown[v->n_removals];
+            v->removals = grown;
+            v->n_removals = n;
+        }
+    }
     if (slot)
         *slot = (removal){kind, id, pid, refused, now + REMOVAL_TTL};
     pthread_mutex_unlock(&v->mu);
+    return slot != NULL;
 }
 
 /* 0: not marked by `pid`; 1: marked; 2: marked as refused. Refreshes the mark. */
@@ -162,7 +187,7 @@ static int removal_marked(vfs *v, nk kind, int64_t id, pid_t pid)
     double now = now_mono();
     int hit = 0;
     pthread_mutex_lock(&v->mu);
-    for (int i = 0; i < VFS_MAX_REMOVALS && !hit; i++) {
+    for (size_t i = 0; i < v->n_removals && !hit; i++) {
         removal *r = &v->removals[i];
         if (r->kind == kind && r->id == id && r->pid == pid && r->expires >= now) {
             r->expires = now + REMOVAL_TTL;
@@ -176,7 +201,7 @@ static int removal_marked(vfs *v, nk kind, int64_t id, pid_t pid)
 static void removal_clear(vfs *v, nk kind, int64_t id)
 {
     pthread_mutex_lock(&v->mu);
-    for (int i = 0; i < VFS_MAX_REMOVALS; i++)
+    for (size_t i = 0; i < v->n_removals; i++)
         if (v->removals[i].kind == kind && v->removals[i].id == id)
             v->removals[i].kind = NK_NONE;
     pthread_mutex_unlock(&v->mu);
@@ -187,7 +212,7 @@ static bool removals_active(vfs *v)
     double now = now_mono();
     bool any = false;
     pthread_mutex_lock(&v->mu);
-    for (int i = 0; i < VFS_MAX_REMOVALS && !any; i++)
+    for (size_t i = 0; i < v->n_removals && !any; i++)
         any = v->removals[i].kind != NK_NONE && v->removals[i].expires >= now;
     pthread_mutex_unlock(&v->mu);
     return any;
@@ -323,7 +348,8 @@ static int removal_begin(vfs *v, nk kind, int64_t id, pid_t pid)
                                                               : DD_TAG_ITERATION, id, &err);
     /* models and versions can always go; a refusal is remembered so that the rest of
      * this rm, which goes on after an error, deletes nothing below */
-    removal_mark(v, kind, id, pid, code != DD_OK);
+    if (!removal_mark(v, kind, id, pid, code != DD_OK))
+        return -ENOMEM;
     return code == DD_OK ? 0 : vfs_fail(code, &err, "rm");
 }
 
@@ -540,9 +566,12 @@ int vfs_create(vfs *v, uint64_t parent, const char *name, int flags, vfs_file **
     case NK_I_TAGS:
         code = dd_tag_attach(v->st, DD_TAG_ITERATION, pid, name, NULL, &err);
         break;
-    default:
-        /* fixed-schema directories: editors' and tools' temporary files are refused */
-        return -EACCES;
+    default: {
+        /* fixed-schema directories: editors' and tools' temporary files are refused; in
+         * a directory deleted meanwhile (its entity is gone) the name does not exist */
+        vfs_entry dir;
+        return node_attr(v, parent, &dir) == -ENOENT ? -ENOENT : -EACCES;
+    }
     }
     if (code != DD_OK)
         return vfs_fail(code, &err, "create");
@@ -669,13 +698,15 @@ static int64_t xattr_resource(vfs *v, uint64_t ino)
 
 static const char *const xattr_names[] = {
     "user.deardiary.sha256", "user.deardiary.size", "user.deardiary.backend",
-    "user.deardiary.uri",
+    "user.deardiary.uri", "user.deardiary.broken",
 };
+#define XATTR_BROKEN 4      /* present only on a resource fsck marked broken */
+#define BROKEN_TEXT "bytes missing or damaged (deardiary fsck); reads fail with EIO"
 
 /* Index of `name` in xattr_names, or -1. */
 static int xattr_index(const char *name)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < (int)(sizeof xattr_names / sizeof *xattr_names); i++)
         if (strcmp(name, xattr_names[i]) == 0)
             return i;
     return -1;
@@ -721,7 +752,8 @@ ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t s
         return vfs_fail(code, &err, "getxattr");
     char num[24];
     snprintf(num, sizeof num, "%" PRId64, r.size_bytes);
-    const char *const vals[] = {r.content_hash, num, r.backend, r.uri};
+    const char *const vals[] = {r.content_hash, num, r.backend, r.uri,
+                                r.broken ? BROKEN_TEXT : NULL};
     ssize_t n = vals[which] ? xattr_copy(vals[which], buf, size) : -ENODATA;
     dd_resource_clear(&r);
     return n;
@@ -736,16 +768,21 @@ ssize_t vfs_listxattr(vfs *v, uint64_t ino, char *buf, size_t size)
             memcpy(buf, XATTR_DATABASE, sizeof XATTR_DATABASE);
         return (ssize_t)sizeof XATTR_DATABASE;
     }
-    if (!xattr_resource(v, ino))
+    int64_t rid = xattr_resource(v, ino);
+    if (!rid)
         return 0;
+    dd_err err = {0};
+    dd_resource r = {0};
+    size_t names = dd_resource_get(v->st, rid, &r, &err) == DD_OK && r.broken ? 5 : 4;
+    dd_resource_clear(&r);
     size_t total = 0;
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < names; i++)
         total += strlen(xattr_names[i]) + 1;
     if (size == 0)
         return (ssize_t)total;
     if (size < total)
         return -ERANGE;
-    for (size_t i = 0, off = 0; i < 4; i++) {
+    for (size_t i = 0, off = 0; i < names; i++) {
         size_t n = strlen(xattr_names[i]) + 1;
         memcpy(buf + off, xattr_names[i], n);
         off += n;

@@ -128,7 +128,7 @@ typedef struct removal {
     double expires;       /* monotonic seconds */
 } removal;
 
-#define VFS_MAX_REMOVALS 64
+#define VFS_MAX_REMOVALS 64   /* the removal table's first size */
 #define VFS_MAX_PENDING 256
 
 /* A created file with no row yet (params/<key>, metrics/<key>, resources/<name> before
@@ -150,7 +150,8 @@ struct vfs {
     uid_t uid;
     gid_t gid;
     pthread_mutex_t mu;   /* guards removals and pending */
-    removal removals[VFS_MAX_REMOVALS];
+    removal *removals;    /* grown as needed (ops.c, removal_mark) */
+    size_t n_removals;
     pending pendings[VFS_MAX_PENDING];
     int64_t next_pending;
 };

@@ -18,6 +18,7 @@ static const dd_command commands[] = {
     {"register", dd_cmd_register},
     {"run", dd_cmd_run},
     {"restore", dd_cmd_restore},
+    {"fsck", dd_cmd_fsck},
 };
 
 const dd_command *dd_command_find(const char *name)

@@ -38,5 +38,6 @@ int dd_cmd_mount(const char *config_file, int argc, char **argv);
 int dd_cmd_register(const char *config_file, int argc, char **argv);
 int dd_cmd_run(const char *config_file, int argc, char **argv);
 int dd_cmd_restore(const char *config_file, int argc, char **argv);
+int dd_cmd_fsck(const char *config_file, int argc, char **argv);
 
 #endif

@@ -25,6 +25,7 @@ static void usage(FILE *out)
             "                            run COMMAND as a new iteration (see run --help)\n"
             "  restore ITERATION DIR     write an iteration's captured environment into DIR\n"
             "  config                    print the effective configuration as YAML\n"
+            "  fsck [--repair] [DB]      check the database and artifact bytes; repair\n"
             "\n"
             "options:\n"
             "  --config FILE             YAML configuration file (default $DEARDIARY_CONFIG)\n"

@@ -31,7 +31,10 @@ class Mount:
         self.root = root
         self.db = db or os.path.join(root, "registry.db")
         self.path = os.path.join(root, "mnt")
-        os.makedirs(self.path, exist_ok=True)
+        try:
+            os.makedirs(self.path, exist_ok=True)
+        except FileExistsError:
+            pass    # a dead mount left by a killed daemon: `deardiary mount` recovers it
         self.log = open(os.path.join(root, "daemon.log"), "w+")
         self.proc = subprocess.Popen([BIN, "mount", self.db, self.path, "-f", *extra_args],
                                      stdout=self.log, stderr=subprocess.STDOUT)
