@@ -22,6 +22,7 @@
 
 #include "artifacts.h"
 #include "check.h"
+#include "check_sql.h"
 #include "store.h"
 
 #define MIB ((size_t)1 << 20)
@@ -67,31 +68,6 @@ static void sha_hex(const void *p, size_t n, char out[65])
     unsigned int len = 0;
     EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
     hex32(md, out);
-}
-
-static int64_t raw_int(const char *db, const char *sql)
-{
-    sqlite3 *h = NULL;
-    sqlite3_stmt *s = NULL;
-    int64_t v = -1;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(h);
-    return v;
-}
-
-static int raw_exec(const char *db, const char *sql)
-{
-    sqlite3 *h = NULL;
-    int rc = sqlite3_open(db, &h);
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(h, 5000);
-        rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
-    }
-    sqlite3_close(h);
-    return rc;
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *f)

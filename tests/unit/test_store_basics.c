@@ -9,50 +9,11 @@
 #include <time.h>
 
 #include "check.h"
+#include "check_sql.h"
 #include "migrations.h"
 #include "store.h"
 
 /* ---------------------------------------------------------------- helpers */
-
-/* Run one SQL statement directly on the file (no store involved); 0 on success. */
-static int raw_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open(path, &db);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    sqlite3_close(db);
-    return rc;
-}
-
-/* One integer from a query run directly on the file; -1 on any failure. */
-static int64_t raw_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *s = NULL;
-    int64_t v = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
-}
-
-/* One text value from a query run directly on the file, copied into out ("" on failure). */
-static void raw_text(const char *path, const char *sql, char *out, size_t len)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *s = NULL;
-    out[0] = 0;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
-        snprintf(out, len, "%s", (const char *)sqlite3_column_text(s, 0));
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-}
 
 static int write_file(const char *path, const void *data, size_t len)
 {

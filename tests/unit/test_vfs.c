@@ -7,26 +7,14 @@
 #include <string.h>
 
 #include "check.h"
+#include "check_vfs.h"
 #include "store.h"
 #include "vfs.h"
 
 static vfs *V;
 static dd_store *ST;
 
-static uint64_t walk(const char *path)
-{
-    uint64_t ino = VFS_ROOT_INO;
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *save = NULL, *part = strtok_r(buf, "/", &save); part;
-         part = strtok_r(NULL, "/", &save)) {
-        vfs_entry e;
-        if (vfs_lookup(V, ino, part, &e) != 0)
-            return 0;
-        ino = e.ino;
-    }
-    return ino;
-}
+static uint64_t walk(const char *path) { return check_walk(V, path); }
 
 /* Split "a/b/c" into the directory inode of "a/b" and the name "c". */
 static uint64_t parent_of(const char *path, const char **name)

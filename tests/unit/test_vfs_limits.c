@@ -14,26 +14,14 @@
 
 #include "artifacts.h"
 #include "check.h"
+#include "check_vfs.h"
 #include "store.h"
 #include "vfs.h"
 
 static vfs *V;
 static dd_store *ST;
 
-static uint64_t walk(const char *path)
-{
-    uint64_t ino = VFS_ROOT_INO;
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *save = NULL, *part = strtok_r(buf, "/", &save); part;
-         part = strtok_r(NULL, "/", &save)) {
-        vfs_entry e;
-        if (vfs_lookup(V, ino, part, &e) != 0)
-            return 0;
-        ino = e.ino;
-    }
-    return ino;
-}
+static uint64_t walk(const char *path) { return check_walk(V, path); }
 
 /* Create (or open) dir/name and write text in one write; the write's or close's error. */
 static int write_at(const char *dir, const char *name, const char *text)
