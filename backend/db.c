@@ -392,6 +392,15 @@ dd_code db_write_begin(dd_store *st, dd_conn **c, dd_err *err)
     return code == DD_OK ? db_begin(c, err) : code;
 }
 
+dd_code db_iteration_begin(dd_store *st, int64_t iteration_id, dd_conn **c, dd_err *err)
+{
+    dd_code code = db_write_begin(st, c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_iteration_writable(*c, iteration_id, err);
+    return code == DD_OK ? DD_OK : db_end(*c, code, err);
+}
+
 dd_code db_end(dd_conn *c, dd_code code, dd_err *err)
 {
     if (code == DD_OK) {

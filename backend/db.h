@@ -80,6 +80,9 @@ int64_t db_last_id(dd_conn *c);
 dd_code db_begin(dd_conn **c, dd_err *err);
 /* db_conn then db_begin: the opening of every write function. */
 dd_code db_write_begin(dd_store *st, dd_conn **c, dd_err *err);
+/* db_write_begin, then db_iteration_writable: the opening of every write to an
+ * iteration's own data. On an error nothing is left open (the caller just returns it). */
+dd_code db_iteration_begin(dd_store *st, int64_t iteration_id, dd_conn **c, dd_err *err);
 dd_code db_end(dd_conn *c, dd_code code, dd_err *err);
 
 /* The store's metric log slot (metric_log.c), its busy timeout, and whether the calling

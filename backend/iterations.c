@@ -147,10 +147,9 @@ dd_code dd_iteration_set_status(dd_store *st, int64_t id, int status, const char
     if (!dd_iteration_status_name(status))
         return dd_fail(err, DD_INVALID, "%d is not an iteration status", status);
     dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
+    dd_code code = db_iteration_begin(st, id, &c, err);
     if (code != DD_OK)
         return code;
-    code = db_iteration_writable(c, id, err);
     char now[DD_TS_LEN];
     dd_now(now);
     if (code == DD_OK)
@@ -169,10 +168,9 @@ static dd_code iteration_set_text(dd_store *st, int64_t id, const char *sql, con
     if (!value)
         return dd_fail(err, DD_INVALID, "%s: missing value", what);
     dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
+    dd_code code = db_iteration_begin(st, id, &c, err);
     if (code != DD_OK)
         return code;
-    code = db_iteration_writable(c, id, err);
     if (code == DD_OK)
         code = db_exec(c, err, what, sql, "ti", value, id);
     return db_end(c, code, err);
@@ -195,10 +193,9 @@ dd_code dd_iteration_set_snapshot(dd_store *st, int64_t id, const dd_snapshot *s
                                   dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
+    dd_code code = db_iteration_begin(st, id, &c, err);
     if (code != DD_OK)
         return code;
-    code = db_iteration_writable(c, id, err);
 #define OR_EMPTY(x) ((x) ? (x) : "")
     if (code == DD_OK)
         code = db_exec(c, err, "iteration snapshot",
@@ -217,10 +214,9 @@ dd_code dd_iteration_file_set(dd_store *st, int64_t iteration_id, const char *na
     dd_conn *c;
     dd_code code = dd_name_check(name, "file name", err);
     if (code == DD_OK)
-        code = db_write_begin(st, &c, err);
+        code = db_iteration_begin(st, iteration_id, &c, err);
     if (code != DD_OK)
         return code;
-    code = db_iteration_writable(c, iteration_id, err);
     if (code == DD_OK)
         code = db_exec(c, err, "iteration file",
                        "INSERT INTO iteration_file(iteration_id, name, content) VALUES (?, ?, ?)"
@@ -373,10 +369,9 @@ dd_code dd_param_set_many(dd_store *st, int64_t iteration_id, const char *const 
         code = param_check(keys[i], values[i], err);
     dd_conn *c;
     if (code == DD_OK)
-        code = db_write_begin(st, &c, err);
+        code = db_iteration_begin(st, iteration_id, &c, err);
     if (code != DD_OK)
         return code;
-    code = db_iteration_writable(c, iteration_id, err);
     for (size_t i = 0; i < n && code == DD_OK; i++)
         code = param_upsert(c, iteration_id, keys[i], values[i], err);
     return db_end(c, code, err);
@@ -425,10 +420,9 @@ dd_code dd_param_list(dd_store *st, int64_t iteration_id, dd_param_cb cb, void *
 dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
+    dd_code code = db_iteration_begin(st, iteration_id, &c, err);
     if (code != DD_OK)
         return code;
-    code = db_iteration_writable(c, iteration_id, err);
     if (code == DD_OK)
         code = db_exec(c, err, "parameter",
                        "DELETE FROM parameter WHERE iteration_id = ? AND key = ?", "it",
@@ -486,10 +480,9 @@ dd_code dd_param_rename(dd_store *st, int64_t iteration_id, const char *old_key,
     dd_conn *c;
     dd_code code = dd_name_check(new_key, "parameter key", err);
     if (code == DD_OK)
-        code = db_write_begin(st, &c, err);
+        code = db_iteration_begin(st, iteration_id, &c, err);
     if (code != DD_OK)
         return code;
-    code = db_iteration_writable(c, iteration_id, err);
     int64_t id = 0;
     if (code == DD_OK)
         code = db_int(c, &id, err, "parameter",

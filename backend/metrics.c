@@ -278,10 +278,9 @@ dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series
 dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
+    dd_code code = db_iteration_begin(st, iteration_id, &c, err);
     if (code != DD_OK)
         return code;
-    code = db_iteration_writable(c, iteration_id, err);
     if (code == DD_OK)
         code = db_exec(c, err, "metric series",
                        "DELETE FROM metric_latest WHERE iteration_id = ? AND key = ?", "it",

@@ -21,10 +21,9 @@ dd_code dd_iteration_snapshot_save(dd_store *st, int64_t id, const dd_snapshot *
             return code;
     }
     dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
+    dd_code code = db_iteration_begin(st, id, &c, err);
     if (code != DD_OK)
         return code;
-    code = db_iteration_writable(c, id, err);
     if (code == DD_OK)
         code = db_exec(c, err, "iteration snapshot",
                        "UPDATE iteration SET julia_version = ?, git_sha = ?, git_dirty = ?,"
