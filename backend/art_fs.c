@@ -310,16 +310,24 @@ dd_code art_fs_pread(int fd, int64_t size, int64_t off, void *buf, size_t len, s
 
 /* ---------------------------------------------------------------- removal and gc */
 
+/* Whether `uri` names a file this backend made: file://<dir>/<aa>/<uuid> with aa the
+ * uuid's first two digits (never a user's file). Sets the path and its last '/'. */
+static bool own_uri(const char *uri, const char **path, const char **base)
+{
+    if (strncmp(uri, URI_PREFIX, strlen(URI_PREFIX)) != 0)
+        return false;
+    *path = uri + strlen(URI_PREFIX);
+    *base = strrchr(*path, '/');
+    const char *b = *base;
+    return b && b - *path >= 3 && is_uuid(b + 1) && b[-3] == '/' && b[-2] == b[1] &&
+           b[-1] == b[2];
+}
+
 dd_code art_fs_remove_uri(const char *uri, bool *removed, dd_err *err)
 {
     *removed = false;
-    if (strncmp(uri, URI_PREFIX, strlen(URI_PREFIX)) != 0)
-        return DD_OK;
-    const char *path = uri + strlen(URI_PREFIX);
-    const char *base = strrchr(path, '/');
-    /* only <dir>/<aa>/<uuid> with aa the uuid's first two digits: never a user's file */
-    if (!base || base - path < 3 || !is_uuid(base + 1) || base[-3] != '/' ||
-        base[-2] != base[1] || base[-1] != base[2])
+    const char *path, *base;
+    if (!own_uri(uri, &path, &base))
         return DD_OK;
     if (unlink(path) != 0 && errno != ENOENT)
         return errno_fail(err, "cannot remove", path);
@@ -415,12 +423,8 @@ dd_code art_fs_check(const char *uri, int64_t size, char *why, size_t why_len, d
 
 bool art_fs_root_of(const char *uri, char *root, size_t root_len)
 {
-    if (strncmp(uri, URI_PREFIX, strlen(URI_PREFIX)) != 0)
-        return false;
-    const char *path = uri + strlen(URI_PREFIX);
-    const char *base = strrchr(path, '/');
-    if (!base || base - path < 3 || !is_uuid(base + 1) || base[-3] != '/' ||
-        base[-2] != base[1] || base[-1] != base[2])
+    const char *path, *base;
+    if (!own_uri(uri, &path, &base))
         return false;
     int n = snprintf(root, root_len, "%.*s", (int)(base - 3 - path), path);
     return n > 0 && (size_t)n < root_len;

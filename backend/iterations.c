@@ -189,25 +189,6 @@ dd_code dd_iteration_set_error_message(dd_store *st, int64_t id, const char *mes
                               message, "iteration error message", err);
 }
 
-dd_code dd_iteration_set_snapshot(dd_store *st, int64_t id, const dd_snapshot *snap,
-                                  dd_err *err)
-{
-    dd_conn *c;
-    dd_code code = db_iteration_begin(st, id, &c, err);
-    if (code != DD_OK)
-        return code;
-#define OR_EMPTY(x) ((x) ? (x) : "")
-    if (code == DD_OK)
-        code = db_exec(c, err, "iteration snapshot",
-                       "UPDATE iteration SET julia_version = ?, git_sha = ?, git_dirty = ?,"
-                       " entrypoint = ?, project_toml = ?, manifest_toml = ? WHERE id = ?",
-                       "ttnttti", OR_EMPTY(snap->julia_version), OR_EMPTY(snap->git_sha),
-                       snap->git_dirty ? 1 : 0, OR_EMPTY(snap->entrypoint),
-                       OR_EMPTY(snap->project_toml), OR_EMPTY(snap->manifest_toml), id);
-#undef OR_EMPTY
-    return db_end(c, code, err);
-}
-
 dd_code dd_iteration_file_set(dd_store *st, int64_t iteration_id, const char *name,
                               const void *data, size_t len, dd_err *err)
 {

@@ -2,15 +2,35 @@
  * snapshots.c - saving an iteration's whole environment snapshot (the six snapshot
  * columns and the captured lock files) in one transaction, for `deardiary run`.
  *
- * dd_iteration_set_snapshot and dd_iteration_file_set write one part each; a run's
- * snapshot is one multi-row change, so it gets its own function: a reader of env/ sees
- * either no snapshot or all of it, never the columns without the files.
+ * dd_iteration_set_snapshot writes the columns alone (and dd_iteration_file_set, in
+ * iterations.c, one file); a run's snapshot is one multi-row change, so it gets its own
+ * function: a reader of env/ sees either no snapshot or all of it, never the columns
+ * without the files.
  */
 #include <string.h>
 
 #include "db.h"
 
 #define OR_EMPTY(x) ((x) ? (x) : "")
+
+/* Inside a write transaction: overwrite the six snapshot columns. */
+static dd_code snapshot_columns(dd_conn *c, int64_t id, const dd_snapshot *snap, dd_err *err)
+{
+    return db_exec(c, err, "iteration snapshot",
+                   "UPDATE iteration SET julia_version = ?, git_sha = ?, git_dirty = ?,"
+                   " entrypoint = ?, project_toml = ?, manifest_toml = ? WHERE id = ?",
+                   "ttnttti", OR_EMPTY(snap->julia_version), OR_EMPTY(snap->git_sha),
+                   snap->git_dirty ? 1 : 0, OR_EMPTY(snap->entrypoint),
+                   OR_EMPTY(snap->project_toml), OR_EMPTY(snap->manifest_toml), id);
+}
+
+dd_code dd_iteration_set_snapshot(dd_store *st, int64_t id, const dd_snapshot *snap,
+                                  dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_iteration_begin(st, id, &c, err);
+    return code == DD_OK ? db_end(c, snapshot_columns(c, id, snap, err), err) : code;
+}
 
 dd_code dd_iteration_snapshot_save(dd_store *st, int64_t id, const dd_snapshot *snap,
                                    const dd_snapshot_file *files, size_t nfiles, dd_err *err)
@@ -24,13 +44,7 @@ dd_code dd_iteration_snapshot_save(dd_store *st, int64_t id, const dd_snapshot *
     dd_code code = db_iteration_begin(st, id, &c, err);
     if (code != DD_OK)
         return code;
-    if (code == DD_OK)
-        code = db_exec(c, err, "iteration snapshot",
-                       "UPDATE iteration SET julia_version = ?, git_sha = ?, git_dirty = ?,"
-                       " entrypoint = ?, project_toml = ?, manifest_toml = ? WHERE id = ?",
-                       "ttnttti", OR_EMPTY(snap->julia_version), OR_EMPTY(snap->git_sha),
-                       snap->git_dirty ? 1 : 0, OR_EMPTY(snap->entrypoint),
-                       OR_EMPTY(snap->project_toml), OR_EMPTY(snap->manifest_toml), id);
+    code = snapshot_columns(c, id, snap, err);
     /* a snapshot replaces the previous one whole: files it did not find go away */
     if (code == DD_OK)
         code = db_exec(c, err, "iteration files",
