@@ -497,37 +497,68 @@ static int collect_one(sqlite3_stmt *s, void *arg)
     return v->oom;
 }
 
-/* Uploads whose owner is gone: their chunks, then their row. */
-static dd_code gc_dead_uploads(dd_store *st, int64_t *removed, dd_err *err)
+/* Uploads whose owner is gone (a dead process, or this process without a live upload of
+ * that token), as (id, owner_pid, owner_token) triples in *dead. */
+static dd_code list_dead_uploads(dd_conn *c, i64_vec *dead, dd_err *err)
 {
-    dd_conn *c;
     sqlite3_stmt *s;
     i64_vec rows = {0};
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT id, owner_pid, owner_start, owner_token"
-                       " FROM artifact_upload ORDER BY id", NULL);
+    dd_code code = db_prep(c, &s, err, "SELECT id, owner_pid, owner_start, owner_token"
+                           " FROM artifact_upload ORDER BY id", NULL);
     if (code == DD_OK)
         code = db_each(c, s, "listing inline uploads", collect_upload, &rows, err);
-    if (code == DD_OK && rows.oom)
-        code = dd_fail(err, DD_IO, "out of memory");
     int64_t me, my_start;
     self_owner(&me, &my_start);
     for (size_t i = 0; code == DD_OK && i + 4 <= rows.n; i += 4) {
         int64_t id = rows.v[i], pid = rows.v[i + 1], start = rows.v[i + 2], token = rows.v[i + 3];
-        bool dead = pid == me && start == my_start ? !reg_has(&live_tokens, token)
+        bool gone = pid == me && start == my_start ? !reg_has(&live_tokens, token)
                                                    : !owner_alive(pid, start);
-        if (!dead)
-            continue;
-        code = delete_chunks(st, id, err);
+        if (gone) {
+            vec_push(dead, id);
+            vec_push(dead, pid);
+            vec_push(dead, token);
+        }
+    }
+    if (code == DD_OK && (rows.oom || dead->oom))
+        code = dd_fail(err, DD_IO, "out of memory");
+    free(rows.v);
+    return code;
+}
+
+/* Chunk sets that no resource, upload or trash row refers to, in *sets. */
+static dd_code list_orphan_sets(dd_conn *c, i64_vec *sets, dd_err *err)
+{
+    sqlite3_stmt *s;
+    dd_code code = db_prep(c, &s, err, "SELECT DISTINCT set_id FROM artifact_chunk k"
+                           " WHERE NOT EXISTS (SELECT 1 FROM resource WHERE chunk_set = k.set_id)"
+                           " AND NOT EXISTS (SELECT 1 FROM artifact_upload WHERE id = k.set_id)"
+                           " AND NOT EXISTS (SELECT 1 FROM artifact_trash"
+                           " WHERE chunk_set = k.set_id) ORDER BY set_id", NULL);
+    if (code == DD_OK)
+        code = db_each(c, s, "listing unreferenced chunk sets", collect_one, sets, err);
+    if (code == DD_OK && sets->oom)
+        code = dd_fail(err, DD_IO, "out of memory");
+    return code;
+}
+
+/* Uploads whose owner is gone: their chunks, then their row. */
+static dd_code gc_dead_uploads(dd_store *st, int64_t *removed, dd_err *err)
+{
+    dd_conn *c;
+    i64_vec dead = {0};
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = list_dead_uploads(c, &dead, err);
+    for (size_t i = 0; code == DD_OK && i + 3 <= dead.n; i += 3) {
+        code = delete_chunks(st, dead.v[i], err);
         if (code == DD_OK)
             code = db_exec(c, err, "removing a dead upload",
                            "DELETE FROM artifact_upload WHERE id = ? AND owner_token = ?", "ii",
-                           id, token);
+                           dead.v[i], dead.v[i + 2]);
         if (code == DD_OK)
             (*removed)++;
     }
-    free(rows.v);
+    free(dead.v);
     return code;
 }
 
@@ -536,19 +567,10 @@ static dd_code gc_dead_uploads(dd_store *st, int64_t *removed, dd_err *err)
 static dd_code gc_orphan_sets(dd_store *st, int64_t *removed, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
     i64_vec sets = {0};
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT DISTINCT set_id FROM artifact_chunk k"
-                       " WHERE NOT EXISTS (SELECT 1 FROM resource WHERE chunk_set = k.set_id)"
-                       " AND NOT EXISTS (SELECT 1 FROM artifact_upload WHERE id = k.set_id)"
-                       " AND NOT EXISTS (SELECT 1 FROM artifact_trash WHERE chunk_set = k.set_id)",
-                       NULL);
-    if (code == DD_OK)
-        code = db_each(c, s, "listing unreferenced chunk sets", collect_one, &sets, err);
-    if (code == DD_OK && sets.oom)
-        code = dd_fail(err, DD_IO, "out of memory");
+        code = list_orphan_sets(c, &sets, err);
     for (size_t i = 0; code == DD_OK && i < sets.n; i++) {
         if (reg_has(&held_sets, sets.v[i]))
             continue;
@@ -619,36 +641,17 @@ dd_code art_inline_check(dd_conn *c, int64_t resource_id, int64_t set_id, bool l
 dd_code art_inline_orphans(dd_store *st, art_orphan_fn fn, void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
-    i64_vec rows = {0}, sets = {0};
+    i64_vec dead = {0}, sets = {0};
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT id, owner_pid, owner_start, owner_token"
-                       " FROM artifact_upload ORDER BY id", NULL);
+        code = list_dead_uploads(c, &dead, err);
     if (code == DD_OK)
-        code = db_each(c, s, "listing inline uploads", collect_upload, &rows, err);
-    if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT DISTINCT set_id FROM artifact_chunk k"
-                       " WHERE NOT EXISTS (SELECT 1 FROM resource WHERE chunk_set = k.set_id)"
-                       " AND NOT EXISTS (SELECT 1 FROM artifact_upload WHERE id = k.set_id)"
-                       " AND NOT EXISTS (SELECT 1 FROM artifact_trash WHERE chunk_set = k.set_id)"
-                       " ORDER BY set_id", NULL);
-    if (code == DD_OK)
-        code = db_each(c, s, "listing unreferenced chunk sets", collect_one, &sets, err);
-    if (code == DD_OK && (rows.oom || sets.oom))
-        code = dd_fail(err, DD_IO, "out of memory");
-    int64_t me, my_start;
-    self_owner(&me, &my_start);
+        code = list_orphan_sets(c, &sets, err);
     char what[160];
-    for (size_t i = 0; code == DD_OK && i + 4 <= rows.n; i += 4) {
-        int64_t id = rows.v[i], pid = rows.v[i + 1], start = rows.v[i + 2], token = rows.v[i + 3];
-        bool dead = pid == me && start == my_start ? !reg_has(&live_tokens, token)
-                                                   : !owner_alive(pid, start);
-        if (!dead)
-            continue;
+    for (size_t i = 0; code == DD_OK && i + 3 <= dead.n; i += 3) {
         snprintf(what, sizeof what, "inline upload %lld (chunk set %lld) of process %lld,"
-                 " which is gone: stale staged chunks", (long long)id, (long long)id,
-                 (long long)pid);
+                 " which is gone: stale staged chunks", (long long)dead.v[i],
+                 (long long)dead.v[i], (long long)dead.v[i + 1]);
         fn(ctx, what);
     }
     for (size_t i = 0; code == DD_OK && i < sets.n; i++) {
@@ -656,7 +659,7 @@ dd_code art_inline_orphans(dd_store *st, art_orphan_fn fn, void *ctx, dd_err *er
                  " entry refers to it", (long long)sets.v[i]);
         fn(ctx, what);
     }
-    free(rows.v);
+    free(dead.v);
     free(sets.v);
     return code;
 }
