@@ -16,6 +16,7 @@ static const dd_command commands[] = {
     {"config", dd_cmd_config},
     {"mount", dd_cmd_mount},
     {"register", dd_cmd_register},
+    {"migrate-artifacts", dd_cmd_migrate_artifacts},
 };
 
 const dd_command *dd_command_find(const char *name)
@@ -50,7 +51,12 @@ int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out)
 int dd_cmd_open_artifacts(const dd_config *cfg, dd_store *st, dd_artifacts **out)
 {
     dd_err err = {0};
-    dd_artifacts_config ac = {.backend = cfg->artifact_backend, .fs_root = cfg->artifact_fs_root};
+    dd_artifacts_config ac = {.backend = cfg->artifact_backend, .fs_root = cfg->artifact_fs_root,
+                              .s3_endpoint = cfg->s3_endpoint, .s3_bucket = cfg->s3_bucket,
+                              .s3_region = cfg->s3_region, .s3_access_key = cfg->s3_access_key,
+                              .s3_secret_key = cfg->s3_secret_key,
+                              .s3_multipart_threshold = cfg->s3_multipart_threshold,
+                              .s3_part_size = cfg->s3_part_size};
     if (dd_artifacts_open(st, &ac, out, &err) != DD_OK) {
         fprintf(stderr, "deardiary: %s\n", err.msg);
         return -1;

@@ -31,5 +31,6 @@ int dd_cmd_init(const char *config_file, int argc, char **argv);
 int dd_cmd_config(const char *config_file, int argc, char **argv);
 int dd_cmd_mount(const char *config_file, int argc, char **argv);
 int dd_cmd_register(const char *config_file, int argc, char **argv);
+int dd_cmd_migrate_artifacts(const char *config_file, int argc, char **argv);
 
 #endif

@@ -22,6 +22,8 @@ static void usage(FILE *out)
             "  register MODEL ITERATION [RESOURCE]\n"
             "                            register a model version; prints its number\n"
             "  config                    print the effective configuration as YAML\n"
+            "  migrate-artifacts --to BACKEND\n"
+            "                            move every artifact's bytes to another backend\n"
             "\n"
             "options:\n"
             "  --config FILE             YAML configuration file (default $DEARDIARY_CONFIG)\n"
