@@ -13,9 +13,9 @@
  * size. A failed or abandoned upload aborts its multipart upload and deletes a published
  * object (best effort: the service may be unreachable; see docs/ARCHITECTURE.md).
  *
- * Readers fetch ranged GETs into a read-ahead window that grows while reads are
- * sequential; each reader keeps one curl easy handle, so its requests reuse one
- * connection.
+ * Readers fetch ranged GETs into a window that grows while reads are sequential, and a
+ * read-ahead thread per sequential reader fetches the next window meanwhile; each keeps
+ * its curl easy handle, so its requests reuse one connection.
  *
  * Every request is retried with exponential backoff on connection errors, 5xx and 429.
  * Other failures become DD_IO with the S3 error code and message from the response body
@@ -39,7 +39,7 @@
 #define S3_SENDERS 2                    /* parts in flight per multipart upload */
 #define S3_MAX_PARTS 10000              /* S3's limit */
 #define S3_WIN_MIN ((size_t)1 << 20)    /* first read-ahead window, and after a seek */
-#define S3_WIN_MAX ((size_t)16 << 20)   /* sequential readers grow to this */
+#define S3_WIN_MAX ((size_t)8 << 20)    /* sequential readers grow to this */
 #define S3_TEXT_MAX 65536               /* response bodies kept for XML (errors, ids) */
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define URI_PREFIX "s3://"
@@ -945,54 +945,167 @@ void art_s3_abandon(art_s3_up *u)
 
 /* ---------------------------------------------------------------- readers */
 
+/*
+ * A reader serves reads from a window of the object fetched with one ranged GET. While
+ * reads are sequential the window doubles (S3_WIN_MIN to S3_WIN_MAX) and the next window
+ * is fetched in the background by a read-ahead thread (its own handle and connection)
+ * while the current one is served, so the network and FUSE work overlap. A seek drops
+ * back to a small window fetched in the caller's thread.
+ */
+enum { RA_IDLE, RA_WANTED, RA_RUNNING, RA_DONE };
+
+typedef struct s3_win {
+    unsigned char *buf;
+    size_t cap;
+    int64_t off;
+    size_t len;
+} s3_win;
+
 struct art_s3_rd {
     art_s3 *s;
-    CURL *h;
+    CURL *h;                        /* the callers' handle */
     char key[40];
     int64_t size;
     pthread_mutex_t mu;             /* FUSE may read one open file from several threads */
-    unsigned char *win;
-    size_t cap;
-    int64_t win_off;
-    size_t win_len;
-    size_t want;                    /* next window's size */
+    s3_win win;                     /* what reads are served from */
+    size_t want;                    /* the next window's size */
+    /* read-ahead: `ahead` belongs to the thread while ra_state is RA_RUNNING */
+    pthread_mutex_t ra_mu;
+    pthread_cond_t ra_cv;
+    pthread_t ra_thread;
+    bool ra_started, ra_stop;
+    int ra_state;
+    s3_win ahead;
+    size_t ra_len;                  /* bytes wanted at ahead.off */
+    dd_code ra_code;
+    dd_err ra_err;
 };
 
-/* Fill the window with the bytes at `off` (at least `need`, at most the object's end). */
-static dd_code fetch(art_s3_rd *r, int64_t off, size_t need, dd_err *err)
+static bool win_reserve(s3_win *w, size_t n)
 {
-    bool sequential = r->win_len && off == r->win_off + (int64_t)r->win_len;
-    r->want = sequential ? (r->want * 2 > S3_WIN_MAX ? S3_WIN_MAX : r->want * 2) : S3_WIN_MIN;
-    size_t n = r->want > need ? r->want : need;
-    if ((int64_t)n > r->size - off)
-        n = (size_t)(r->size - off);
-    if (n > r->cap) {
-        unsigned char *w = realloc(r->win, n);
-        if (!w)
-            return dd_fail(err, DD_IO, "out of memory");
-        r->win = w;
-        r->cap = n;
-    }
-    r->win_len = 0;
-    s3_req *q = req_new("GET", r->key, err);
+    if (n <= w->cap)
+        return true;
+    unsigned char *b = realloc(w->buf, n);
+    if (!b)
+        return false;
+    w->buf = b;
+    w->cap = n;
+    return true;
+}
+
+/* One ranged GET of `n` bytes at `off` into `w`, with handle `h`. */
+static dd_code get_range(art_s3 *s, CURL *h, const char *key, int64_t size, int64_t off,
+                         size_t n, s3_win *w, dd_err *err)
+{
+    w->len = 0;
+    if (!win_reserve(w, n))
+        return dd_fail(err, DD_IO, "out of memory");
+    s3_req *q = req_new("GET", key, err);
     if (!q)
         return DD_IO;
     q->range_lo = off;
     q->range_len = (int64_t)n;
-    q->sink = r->win;
+    q->sink = w->buf;
     q->sink_cap = n;
-    dd_code code = s3_ok(r->s, r->h, q, err);
-    if (code == DD_OK && q->total >= 0 && q->total != r->size)
+    dd_code code = s3_ok(s, h, q, err);
+    if (code == DD_OK && q->total >= 0 && q->total != size)
         code = dd_fail(err, DD_IO, "s3 object %s/%s holds %lld bytes, its resource says %lld",
-                       r->s->bucket, r->key, (long long)q->total, (long long)r->size);
+                       s->bucket, key, (long long)q->total, (long long)size);
     else if (code == DD_OK && q->sink_len != n)
-        code = dd_fail(err, DD_IO, "s3 GET %s/%s: %zu bytes at %lld, expected %zu",
-                       r->s->bucket, r->key, q->sink_len, (long long)off, n);
+        code = dd_fail(err, DD_IO, "s3 GET %s/%s: %zu bytes at %lld, expected %zu", s->bucket,
+                       key, q->sink_len, (long long)off, n);
     free(q);
     if (code == DD_OK) {
-        r->win_off = off;
-        r->win_len = n;
+        w->off = off;
+        w->len = n;
     }
+    return code;
+}
+
+static void *ra_main(void *arg)
+{
+    art_s3_rd *r = arg;
+    CURL *h = curl_easy_init();
+    pthread_mutex_lock(&r->ra_mu);
+    for (;;) {
+        while (!r->ra_stop && r->ra_state != RA_WANTED)
+            pthread_cond_wait(&r->ra_cv, &r->ra_mu);
+        if (r->ra_stop)
+            break;
+        r->ra_state = RA_RUNNING;
+        int64_t off = r->ahead.off;
+        size_t n = r->ra_len;
+        pthread_mutex_unlock(&r->ra_mu);
+        dd_err e = {0};
+        dd_code code = h ? get_range(r->s, h, r->key, r->size, off, n, &r->ahead, &e)
+                         : dd_fail(&e, DD_IO, "cannot create a curl handle");
+        pthread_mutex_lock(&r->ra_mu);
+        r->ahead.off = off;
+        r->ra_code = code;
+        r->ra_err = e;
+        r->ra_state = RA_DONE;
+        pthread_cond_broadcast(&r->ra_cv);
+    }
+    pthread_mutex_unlock(&r->ra_mu);
+    if (h)
+        curl_easy_cleanup(h);
+    return NULL;
+}
+
+/* Ask for the window after the current one, if reads are sequential and there is one. */
+static void ra_request(art_s3_rd *r)
+{
+    int64_t next = r->win.off + (int64_t)r->win.len;
+    if (r->want < 2 * S3_WIN_MIN || next >= r->size)
+        return;
+    pthread_mutex_lock(&r->ra_mu);
+    if (!r->ra_started && !r->ra_stop) {
+        r->ra_started = pthread_create(&r->ra_thread, NULL, ra_main, r) == 0;
+        r->ra_stop = !r->ra_started;    /* no thread: no read-ahead, reads still work */
+    }
+    if (r->ra_started && (r->ra_state == RA_IDLE || r->ra_state == RA_DONE)) {
+        size_t n = r->want;
+        if ((int64_t)n > r->size - next)
+            n = (size_t)(r->size - next);
+        r->ahead.off = next;
+        r->ra_len = n;
+        r->ra_state = RA_WANTED;
+        pthread_cond_signal(&r->ra_cv);
+    }
+    pthread_mutex_unlock(&r->ra_mu);
+}
+
+/* Make the window hold the bytes at `off` (at least `need` of them, up to the end). */
+static dd_code fetch(art_s3_rd *r, int64_t off, size_t need, dd_err *err)
+{
+    bool sequential = r->win.len && off == r->win.off + (int64_t)r->win.len;
+    r->want = sequential ? (r->want * 2 > S3_WIN_MAX ? S3_WIN_MAX : r->want * 2) : S3_WIN_MIN;
+    /* the read-ahead thread may already have (or be getting) exactly these bytes */
+    pthread_mutex_lock(&r->ra_mu);
+    if (r->ra_state != RA_IDLE && r->ahead.off == off && r->ra_len >= need) {
+        while (r->ra_state != RA_DONE)
+            pthread_cond_wait(&r->ra_cv, &r->ra_mu);
+        dd_code code = r->ra_code;
+        r->ra_state = RA_IDLE;
+        if (code == DD_OK) {
+            s3_win t = r->win;
+            r->win = r->ahead;
+            r->ahead = t;
+            pthread_mutex_unlock(&r->ra_mu);
+            ra_request(r);
+            return DD_OK;
+        }
+        /* failed in the background: try again here, where the error can be reported */
+    } else if (r->ra_state == RA_DONE) {
+        r->ra_state = RA_IDLE;          /* bytes nobody wants any more */
+    }
+    pthread_mutex_unlock(&r->ra_mu);
+    size_t n = r->want > need ? r->want : need;
+    if ((int64_t)n > r->size - off)
+        n = (size_t)(r->size - off);
+    dd_code code = get_range(r->s, r->h, r->key, r->size, off, n, &r->win, err);
+    if (code == DD_OK)
+        ra_request(r);
     return code;
 }
 
@@ -1000,10 +1113,19 @@ void art_s3_close(art_s3_rd *r)
 {
     if (!r)
         return;
+    pthread_mutex_lock(&r->ra_mu);
+    r->ra_stop = true;
+    pthread_cond_broadcast(&r->ra_cv);
+    pthread_mutex_unlock(&r->ra_mu);
+    if (r->ra_started)
+        pthread_join(r->ra_thread, NULL);
     if (r->h)
         curl_easy_cleanup(r->h);
-    free(r->win);
+    free(r->win.buf);
+    free(r->ahead.buf);
     pthread_mutex_destroy(&r->mu);
+    pthread_mutex_destroy(&r->ra_mu);
+    pthread_cond_destroy(&r->ra_cv);
     free(r);
 }
 
@@ -1023,6 +1145,8 @@ dd_code art_s3_open(art_s3 *s, const char *uri, int64_t size, art_s3_rd **out, d
     r->size = size;
     snprintf(r->key, sizeof r->key, "%s", key);
     pthread_mutex_init(&r->mu, NULL);
+    pthread_mutex_init(&r->ra_mu, NULL);
+    pthread_cond_init(&r->ra_cv, NULL);
     dd_code code = (r->h = curl_easy_init()) ? DD_OK
                                               : dd_fail(err, DD_IO, "cannot create a curl handle");
     if (code == DD_OK && size > 0) {
@@ -1064,13 +1188,13 @@ dd_code art_s3_pread(art_s3_rd *r, int64_t off, void *buf, size_t len, size_t *g
     size_t done = 0;
     while (done < len && code == DD_OK) {
         int64_t at = off + (int64_t)done;
-        if (at < r->win_off || at >= r->win_off + (int64_t)r->win_len) {
+        if (at < r->win.off || at >= r->win.off + (int64_t)r->win.len) {
             code = fetch(r, at, len - done, err);
             continue;
         }
-        size_t in = (size_t)(r->win_off + (int64_t)r->win_len - at);
+        size_t in = (size_t)(r->win.off + (int64_t)r->win.len - at);
         size_t k = in < len - done ? in : len - done;
-        memcpy((char *)buf + done, r->win + (at - r->win_off), k);
+        memcpy((char *)buf + done, r->win.buf + (at - r->win.off), k);
         done += k;
     }
     pthread_mutex_unlock(&r->mu);
