@@ -969,14 +969,16 @@ struct art_s3_rd {
     pthread_mutex_t mu;             /* FUSE may read one open file from several threads */
     s3_win win;                     /* what reads are served from */
     size_t want;                    /* the next window's size */
-    /* read-ahead: `ahead` belongs to the thread while ra_state is RA_RUNNING */
+    /* read-ahead: `ahead` belongs to the thread while ra_state is RA_RUNNING; the rest of
+     * these fields are guarded by ra_mu */
     pthread_mutex_t ra_mu;
     pthread_cond_t ra_cv;
     pthread_t ra_thread;
     bool ra_started, ra_stop;
     int ra_state;
     s3_win ahead;
-    size_t ra_len;                  /* bytes wanted at ahead.off */
+    int64_t ra_off;                 /* what the thread was asked for */
+    size_t ra_len;
     dd_code ra_code;
     dd_err ra_err;
 };
@@ -1033,14 +1035,15 @@ static void *ra_main(void *arg)
         if (r->ra_stop)
             break;
         r->ra_state = RA_RUNNING;
-        int64_t off = r->ahead.off;
+        int64_t off = r->ra_off;
         size_t n = r->ra_len;
+        s3_win w = r->ahead;            /* the thread's own until RA_DONE */
         pthread_mutex_unlock(&r->ra_mu);
         dd_err e = {0};
-        dd_code code = h ? get_range(r->s, h, r->key, r->size, off, n, &r->ahead, &e)
+        dd_code code = h ? get_range(r->s, h, r->key, r->size, off, n, &w, &e)
                          : dd_fail(&e, DD_IO, "cannot create a curl handle");
         pthread_mutex_lock(&r->ra_mu);
-        r->ahead.off = off;
+        r->ahead = w;
         r->ra_code = code;
         r->ra_err = e;
         r->ra_state = RA_DONE;
@@ -1067,7 +1070,7 @@ static void ra_request(art_s3_rd *r)
         size_t n = r->want;
         if ((int64_t)n > r->size - next)
             n = (size_t)(r->size - next);
-        r->ahead.off = next;
+        r->ra_off = next;
         r->ra_len = n;
         r->ra_state = RA_WANTED;
         pthread_cond_signal(&r->ra_cv);
@@ -1082,7 +1085,7 @@ static dd_code fetch(art_s3_rd *r, int64_t off, size_t need, dd_err *err)
     r->want = sequential ? (r->want * 2 > S3_WIN_MAX ? S3_WIN_MAX : r->want * 2) : S3_WIN_MIN;
     /* the read-ahead thread may already have (or be getting) exactly these bytes */
     pthread_mutex_lock(&r->ra_mu);
-    if (r->ra_state != RA_IDLE && r->ahead.off == off && r->ra_len >= need) {
+    if (r->ra_state != RA_IDLE && r->ra_off == off && r->ra_len >= need) {
         while (r->ra_state != RA_DONE)
             pthread_cond_wait(&r->ra_cv, &r->ra_mu);
         dd_code code = r->ra_code;

@@ -573,10 +573,15 @@ dd_code dd_artifacts_gc(dd_artifacts *a, int64_t *removed_out, dd_err *err)
     /* Keep going past a failed item or phase; report the first failure. */
     dd_code first = code;
     dd_err item_err = {0};
+    bool s3_down = false;   /* after one failed s3 item, leave the rest for a later run */
     for (size_t i = 0; i < trash.n; i++) {
         bool done;
+        bool s3 = strcmp(trash.v[i].backend, "s3") == 0;
+        if (s3 && s3_down)
+            continue;
         dd_code ic = gc_trash_item(a, &trash.v[i], &done, &item_err);
         keep_first(&first, ic, &item_err, err);
+        s3_down = s3_down || (s3 && ic != DD_OK);
         if (done)
             removed++;
     }

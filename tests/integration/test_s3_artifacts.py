@@ -80,6 +80,8 @@ def test_big_artifact_through_the_mount(tmp_path, s3srv, bucket, big_src):
         # a small one goes in one PUT; an empty one is an empty object
         ok(m, 'echo hello > "%s/resources/small" && : > "%s/resources/empty"' % (exp, exp))
         assert ok(m, 'cat "%s/resources/small"' % exp) == "hello\n"
+        # an empty copy commits at release, which the kernel sends after close returned
+        assert poll(lambda: resource_row(m.db, "empty") is not None, 30)
         assert ok(m, 'cat "%s/resources/empty"' % exp) == ""
         check_object(s3srv, bucket, resource_row(m.db, "small"), 6,
                      "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03")
