@@ -121,11 +121,12 @@ def test_server_stopped_mid_upload(tmp_path, s3srv, bucket):
         finally:
             if s3srv.proc is None:
                 s3srv.start()
-        assert failed is not None and failed.errno == 5, failed       # EIO
-        assert resource_row(m.db, "model.bin") is None
+        log = m.output()
+        assert failed is not None and failed.errno == 5, (failed, log)      # EIO
+        assert resource_row(m.db, "model.bin") is None, log
         assert not os.path.exists(dst)
-        assert s3srv.objects(bucket) == {}
-        assert "s3 " in m.output()          # the reason is in the daemon's log
+        assert s3srv.objects(bucket) == {}, log
+        assert "s3 " in log                 # the reason is in the daemon's log
         # the retry after the restart goes through
         ok(m, 'cp "%s" "%s/resources/model.bin"' % (src, exp))
         key = check_object(s3srv, bucket, resource_row(m.db, "model.bin"), size,

@@ -73,7 +73,14 @@ def test_migrate_round_trip_on_a_live_mount(tmp_path, s3srv, bucket):
         ids = {r[0]: r[1] for r in sqlite_rows(m.db, "SELECT name, id FROM resource")}
 
         for to in ("s3", "filesystem", "inline"):
+            held = None
+            if to == "inline":      # a file open on the old (filesystem) bytes
+                held = open(m.p(m.exp, "resources", "multi"), "rb")
+                first = held.read(1)
             r = migrate(m, to)
+            if held:                # reads on: the old file went, its descriptor did not
+                assert first + held.read() == want["multi"]
+                held.close()
             assert r.returncode == 0, r.stderr
             assert r.stdout == "moved 5, skipped 0, failed 0\n", r.stdout
             assert "\r" not in r.stderr          # no progress bar when stderr is no terminal
