@@ -13,9 +13,8 @@
  * size. A failed or abandoned upload aborts its multipart upload and deletes a published
  * object (best effort: the service may be unreachable; see docs/ARCHITECTURE.md).
  *
- * Readers fetch ranged GETs into a window that grows while reads are sequential, and a
- * read-ahead thread per sequential reader fetches the next window meanwhile; each keeps
- * its curl easy handle, so its requests reuse one connection.
+ * Readers stream: a sequential reader's bytes come from one GET to the end of the object,
+ * run ahead of the reads by the reader's own thread into a bounded ring buffer.
  *
  * Every request is retried with exponential backoff on connection errors, 5xx and 429.
  * Other failures become DD_IO with the S3 error code and message from the response body
@@ -38,8 +37,7 @@
 #define S3_BACKOFF_MS 200
 #define S3_SENDERS 2                    /* parts in flight per multipart upload */
 #define S3_MAX_PARTS 10000              /* S3's limit */
-#define S3_WIN_MIN ((size_t)1 << 20)    /* first read-ahead window, and after a seek */
-#define S3_WIN_MAX ((size_t)8 << 20)    /* sequential readers grow to this */
+#define S3_WIN_MIN ((size_t)1 << 20)    /* the first bytes, and a read after a seek */
 #define S3_TEXT_MAX 65536               /* response bodies kept for XML (errors, ids) */
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define URI_PREFIX "s3://"
@@ -67,6 +65,9 @@ typedef struct s3_req {
     const char *post;
     const char *payload_sha;            /* x-amz-content-sha256; NULL: the empty body's */
     int64_t range_lo, range_len;        /* range_len > 0: "Range: bytes=lo-(lo+len-1)" */
+    size_t (*stream)(void *ctx, const char *data, size_t len);   /* or a 2xx body here */
+    void *stream_ctx;
+    bool once;                          /* no retry (a stream cannot be taken back) */
     unsigned char *sink;                /* a 2xx GET body goes here (sink_cap bytes) */
     size_t sink_cap;
     /* results */
@@ -86,6 +87,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
     s3_req *q = arg;
     size_t len = size * n;
+    if (q->stream && q->status >= 200 && q->status < 300)
+        return q->stream(q->stream_ctx, data, len);
     if (q->sink && q->status >= 200 && q->status < 300) {
         if (len > q->sink_cap - q->sink_len) {
             q->overflow = true;
@@ -245,7 +248,7 @@ static dd_code s3_do(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
         body += (int64_t)q->piece_len[i];
     char cerr[CURL_ERROR_SIZE];
     dd_code code = DD_IO;
-    for (int attempt = 0; attempt < S3_ATTEMPTS; attempt++) {
+    for (int attempt = 0; attempt < (q->once ? 1 : S3_ATTEMPTS); attempt++) {
         if (attempt > 0)
             sleep_ms((long)S3_BACKOFF_MS << (attempt - 1));
         q->status = 0;
@@ -263,6 +266,9 @@ static dd_code s3_do(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
         curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
         curl_easy_setopt(h, CURLOPT_USERPWD, s->userpwd);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        /* big buffers: fewer syscalls and callbacks per byte at hundreds of MB/s */
+        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
+        curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);     /* a stalled transfer: */
@@ -946,190 +952,180 @@ void art_s3_abandon(art_s3_up *u)
 /* ---------------------------------------------------------------- readers */
 
 /*
- * A reader serves reads from a window of the object fetched with one ranged GET. While
- * reads are sequential the window doubles (S3_WIN_MIN to S3_WIN_MAX) and the next window
- * is fetched in the background by a read-ahead thread (its own handle and connection)
- * while the current one is served, so the network and FUSE work overlap. A seek drops
- * back to a small window fetched in the caller's thread.
+ * A reader streams: one GET from the first byte wanted to the end of the object
+ * ("Range: bytes=N-"), run by the reader's stream thread, fills a ring buffer of at most
+ * S3_RING bytes; reads copy out of it and free the space, which lets the stream go on.
+ * So a sequential reader costs one request, like a plain GET, and the network, the
+ * copy and FUSE overlap. The last S3_KEEP bytes before the latest read stay in the ring,
+ * so slightly out-of-order reads (the kernel's readahead) are still served. A read
+ * elsewhere (a seek) cancels the stream and is served by one ranged GET of at least
+ * 1 MiB; reading on from there starts a new stream. A stream that fails is started again
+ * from where it stopped by the read that needs it, with the usual backoff; after
+ * S3_ATTEMPTS failures that read gets the error.
  */
-enum { RA_IDLE, RA_WANTED, RA_RUNNING, RA_DONE };
-
-typedef struct s3_win {
-    unsigned char *buf;
-    size_t cap;
-    int64_t off;
-    size_t len;
-} s3_win;
-
 struct art_s3_rd {
     art_s3 *s;
-    CURL *h;                        /* the callers' handle */
     char key[40];
     int64_t size;
-    pthread_mutex_t mu;             /* FUSE may read one open file from several threads */
-    s3_win win;                     /* what reads are served from */
-    size_t want;                    /* the next window's size */
-    /* read-ahead: `ahead` belongs to the thread while ra_state is RA_RUNNING; the rest of
-     * these fields are guarded by ra_mu */
-    pthread_mutex_t ra_mu;
-    pthread_cond_t ra_cv;
-    pthread_t ra_thread;
-    bool ra_started, ra_stop;
-    int ra_state;
-    s3_win ahead;
-    int64_t ra_off;                 /* what the thread was asked for */
-    size_t ra_len;
-    dd_code ra_code;
-    dd_err ra_err;
+    pthread_mutex_t mu;         /* everything below */
+    pthread_cond_t cv;          /* data arrived, space freed, stream state changed */
+    unsigned char *ring;
+    size_t cap;
+    size_t head;                /* ring index of the byte at `first` */
+    int64_t first;              /* object offset of the oldest byte held */
+    size_t len;                 /* bytes held */
+    /* the stream */
+    pthread_t thread;
+    bool started, stop;
+    bool want;                  /* a stream from first + len is asked for */
+    bool running;
+    bool cancel;                /* the running stream must end */
+    dd_code code;               /* how the last stream ended */
+    int64_t next;               /* where a sequential reader reads next */
+    dd_err err;
 };
 
-static bool win_reserve(s3_win *w, size_t n)
-{
-    if (n <= w->cap)
-        return true;
-    unsigned char *b = realloc(w->buf, n);
-    if (!b)
-        return false;
-    w->buf = b;
-    w->cap = n;
-    return true;
-}
+#define S3_RING ((size_t)16 << 20)
+#define S3_KEEP ((size_t)2 << 20)
 
-/* One ranged GET of `n` bytes at `off` into `w`, with handle `h`. */
-static dd_code get_range(art_s3 *s, CURL *h, const char *key, int64_t size, int64_t off,
-                         size_t n, s3_win *w, dd_err *err)
+/* Stream write callback: append to the ring, waiting for space; 0 (abort) on cancel. */
+static size_t ring_put(void *arg, const char *data, size_t n)
 {
-    w->len = 0;
-    if (!win_reserve(w, n))
-        return dd_fail(err, DD_IO, "out of memory");
-    s3_req *q = req_new("GET", key, err);
-    if (!q)
-        return DD_IO;
-    q->range_lo = off;
-    q->range_len = (int64_t)n;
-    q->sink = w->buf;
-    q->sink_cap = n;
-    dd_code code = s3_ok(s, h, q, err);
-    if (code == DD_OK && q->total >= 0 && q->total != size)
-        code = dd_fail(err, DD_IO, "s3 object %s/%s holds %lld bytes, its resource says %lld",
-                       s->bucket, key, (long long)q->total, (long long)size);
-    else if (code == DD_OK && q->sink_len != n)
-        code = dd_fail(err, DD_IO, "s3 GET %s/%s: %zu bytes at %lld, expected %zu", s->bucket,
-                       key, q->sink_len, (long long)off, n);
-    free(q);
-    if (code == DD_OK) {
-        w->off = off;
-        w->len = n;
+    art_s3_rd *r = arg;
+    size_t done = 0;
+    pthread_mutex_lock(&r->mu);
+    while (done < n) {
+        if (r->cancel || r->stop)
+            break;
+        if (r->len == r->cap) {
+            pthread_cond_wait(&r->cv, &r->mu);
+            continue;
+        }
+        size_t tail = (r->head + r->len) % r->cap;
+        size_t room = r->cap - r->len;
+        size_t seg = r->cap - tail < room ? r->cap - tail : room;
+        size_t k = n - done < seg ? n - done : seg;
+        memcpy(r->ring + tail, data + done, k);
+        r->len += k;
+        done += k;
+        pthread_cond_broadcast(&r->cv);
     }
-    return code;
+    pthread_mutex_unlock(&r->mu);
+    return done;
 }
 
-static void *ra_main(void *arg)
+static void *stream_main(void *arg)
 {
     art_s3_rd *r = arg;
     CURL *h = curl_easy_init();
-    pthread_mutex_lock(&r->ra_mu);
+    s3_req *q = calloc(1, sizeof *q);
+    pthread_mutex_lock(&r->mu);
     for (;;) {
-        while (!r->ra_stop && r->ra_state != RA_WANTED)
-            pthread_cond_wait(&r->ra_cv, &r->ra_mu);
-        if (r->ra_stop)
+        while (!r->stop && !r->want)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (r->stop)
             break;
-        r->ra_state = RA_RUNNING;
-        int64_t off = r->ra_off;
-        size_t n = r->ra_len;
-        s3_win w = r->ahead;            /* the thread's own until RA_DONE */
-        pthread_mutex_unlock(&r->ra_mu);
+        r->want = false;
+        r->running = true;
+        int64_t from = r->first + (int64_t)r->len;
+        pthread_mutex_unlock(&r->mu);
         dd_err e = {0};
-        dd_code code = h ? get_range(r->s, h, r->key, r->size, off, n, &w, &e)
-                         : dd_fail(&e, DD_IO, "cannot create a curl handle");
-        pthread_mutex_lock(&r->ra_mu);
-        r->ahead = w;
-        r->ra_code = code;
-        r->ra_err = e;
-        r->ra_state = RA_DONE;
-        pthread_cond_broadcast(&r->ra_cv);
+        dd_code code;
+        if (!h || !q) {
+            code = dd_fail(&e, DD_IO, "out of memory");
+        } else {
+            memset(q, 0, sizeof *q);
+            q->method = "GET";
+            q->key = r->key;
+            q->range_lo = from;
+            q->range_len = r->size - from;
+            q->stream = ring_put;
+            q->stream_ctx = r;
+            q->once = true;             /* bytes already streamed cannot be taken back */
+            code = s3_ok(r->s, h, q, &e);
+            if (code == DD_OK && q->total >= 0 && q->total != r->size)
+                code = dd_fail(&e, DD_IO, "s3 object %s/%s holds %lld bytes, its resource"
+                               " says %lld", r->s->bucket, r->key, (long long)q->total,
+                               (long long)r->size);
+        }
+        pthread_mutex_lock(&r->mu);
+        if (code == DD_OK && r->first + (int64_t)r->len < r->size && !r->cancel)
+            code = dd_fail(&e, DD_IO, "s3 GET %s/%s ended at %lld of %lld bytes",
+                           r->s->bucket, r->key, (long long)(r->first + (int64_t)r->len),
+                           (long long)r->size);
+        r->code = code;
+        r->err = e;
+        r->running = false;
+        pthread_cond_broadcast(&r->cv);
     }
-    pthread_mutex_unlock(&r->ra_mu);
+    pthread_mutex_unlock(&r->mu);
+    free(q);
     if (h)
         curl_easy_cleanup(h);
     return NULL;
-}
-
-/* Ask for the window after the current one, if reads are sequential and there is one. */
-static void ra_request(art_s3_rd *r)
-{
-    int64_t next = r->win.off + (int64_t)r->win.len;
-    if (r->want < 2 * S3_WIN_MIN || next >= r->size)
-        return;
-    pthread_mutex_lock(&r->ra_mu);
-    if (!r->ra_started && !r->ra_stop) {
-        r->ra_started = pthread_create(&r->ra_thread, NULL, ra_main, r) == 0;
-        r->ra_stop = !r->ra_started;    /* no thread: no read-ahead, reads still work */
-    }
-    if (r->ra_started && (r->ra_state == RA_IDLE || r->ra_state == RA_DONE)) {
-        size_t n = r->want;
-        if ((int64_t)n > r->size - next)
-            n = (size_t)(r->size - next);
-        r->ra_off = next;
-        r->ra_len = n;
-        r->ra_state = RA_WANTED;
-        pthread_cond_signal(&r->ra_cv);
-    }
-    pthread_mutex_unlock(&r->ra_mu);
-}
-
-/* Make the window hold the bytes at `off` (at least `need` of them, up to the end). */
-static dd_code fetch(art_s3_rd *r, int64_t off, size_t need, dd_err *err)
-{
-    bool sequential = r->win.len && off == r->win.off + (int64_t)r->win.len;
-    r->want = sequential ? (r->want * 2 > S3_WIN_MAX ? S3_WIN_MAX : r->want * 2) : S3_WIN_MIN;
-    /* the read-ahead thread may already have (or be getting) exactly these bytes */
-    pthread_mutex_lock(&r->ra_mu);
-    if (r->ra_state != RA_IDLE && r->ra_off == off && r->ra_len >= need) {
-        while (r->ra_state != RA_DONE)
-            pthread_cond_wait(&r->ra_cv, &r->ra_mu);
-        dd_code code = r->ra_code;
-        r->ra_state = RA_IDLE;
-        if (code == DD_OK) {
-            s3_win t = r->win;
-            r->win = r->ahead;
-            r->ahead = t;
-            pthread_mutex_unlock(&r->ra_mu);
-            ra_request(r);
-            return DD_OK;
-        }
-        /* failed in the background: try again here, where the error can be reported */
-    } else if (r->ra_state == RA_DONE) {
-        r->ra_state = RA_IDLE;          /* bytes nobody wants any more */
-    }
-    pthread_mutex_unlock(&r->ra_mu);
-    size_t n = r->want > need ? r->want : need;
-    if ((int64_t)n > r->size - off)
-        n = (size_t)(r->size - off);
-    dd_code code = get_range(r->s, r->h, r->key, r->size, off, n, &r->win, err);
-    if (code == DD_OK)
-        ra_request(r);
-    return code;
 }
 
 void art_s3_close(art_s3_rd *r)
 {
     if (!r)
         return;
-    pthread_mutex_lock(&r->ra_mu);
-    r->ra_stop = true;
-    pthread_cond_broadcast(&r->ra_cv);
-    pthread_mutex_unlock(&r->ra_mu);
-    if (r->ra_started)
-        pthread_join(r->ra_thread, NULL);
-    if (r->h)
-        curl_easy_cleanup(r->h);
-    free(r->win.buf);
-    free(r->ahead.buf);
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    r->cancel = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    if (r->started)
+        pthread_join(r->thread, NULL);
+    free(r->ring);
     pthread_mutex_destroy(&r->mu);
-    pthread_mutex_destroy(&r->ra_mu);
-    pthread_cond_destroy(&r->ra_cv);
+    pthread_cond_destroy(&r->cv);
     free(r);
+}
+
+/* Is the object there, and of the resource's size? The first bytes (at most 1 MiB, one
+ * ranged GET) land in the ring; an empty object is asked with HEAD. */
+static dd_code first_bytes(art_s3_rd *r, dd_err *err)
+{
+    CURL *h = curl_easy_init();
+    s3_req *q = h ? req_new(r->size > 0 ? "GET" : "HEAD", r->key, err) : NULL;
+    if (!q) {
+        if (h)
+            curl_easy_cleanup(h);
+        return dd_fail(err, DD_IO, "out of memory");
+    }
+    size_t n = r->size < (int64_t)S3_WIN_MIN ? (size_t)r->size : S3_WIN_MIN;
+    dd_code code;
+    if (r->size > 0) {
+        q->range_lo = 0;
+        q->range_len = (int64_t)n;
+        q->sink = r->ring;
+        q->sink_cap = n;
+        code = s3_ok(r->s, h, q, err);
+        if (code == DD_OK && q->total >= 0 && q->total != r->size)
+            code = dd_fail(err, DD_IO, "s3 object %s/%s holds %lld bytes, its resource says"
+                           " %lld", r->s->bucket, r->key, (long long)q->total,
+                           (long long)r->size);
+        else if (code == DD_OK && q->sink_len != n)
+            code = dd_fail(err, DD_IO, "s3 GET %s/%s: %zu bytes, expected %zu", r->s->bucket,
+                           r->key, q->sink_len, n);
+        if (code == DD_OK)
+            r->len = n;
+    } else {
+        code = s3_do(r->s, h, q, err);
+        curl_off_t len = -1;
+        if (code == DD_OK && q->status == 404)
+            code = dd_fail(err, DD_NOT_FOUND, "s3 object %s/%s is missing", r->s->bucket,
+                           r->key);
+        else if (code == DD_OK && (q->status < 200 || q->status >= 300))
+            code = http_fail(r->s, q, DD_IO, err);
+        if (code == DD_OK && (curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len),
+                              len != 0))
+            code = dd_fail(err, DD_IO, "s3 object %s/%s holds %lld bytes, its resource says 0",
+                           r->s->bucket, r->key, (long long)len);
+    }
+    free(q);
+    curl_easy_cleanup(h);
+    return code;
 }
 
 dd_code art_s3_open(art_s3 *s, const char *uri, int64_t size, art_s3_rd **out, dd_err *err)
@@ -1148,31 +1144,79 @@ dd_code art_s3_open(art_s3 *s, const char *uri, int64_t size, art_s3_rd **out, d
     r->size = size;
     snprintf(r->key, sizeof r->key, "%s", key);
     pthread_mutex_init(&r->mu, NULL);
-    pthread_mutex_init(&r->ra_mu, NULL);
-    pthread_cond_init(&r->ra_cv, NULL);
-    dd_code code = (r->h = curl_easy_init()) ? DD_OK
-                                              : dd_fail(err, DD_IO, "cannot create a curl handle");
-    if (code == DD_OK && size > 0) {
-        code = fetch(r, 0, 1, err);      /* is it there, and that long? (and the first bytes) */
-    } else if (code == DD_OK) {
-        s3_req *q = req_new("HEAD", r->key, err);
-        code = q ? s3_do(s, r->h, q, err) : DD_IO;
-        curl_off_t len = -1;
-        if (code == DD_OK && q->status == 404)
-            code = dd_fail(err, DD_NOT_FOUND, "s3 object %s/%s is missing", s->bucket, r->key);
-        else if (code == DD_OK && (q->status < 200 || q->status >= 300))
-            code = http_fail(s, q, DD_IO, err);
-        if (code == DD_OK && (curl_easy_getinfo(r->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len),
-                              len != 0))
-            code = dd_fail(err, DD_IO, "s3 object %s/%s holds %lld bytes, its resource says 0",
-                           s->bucket, r->key, (long long)len);
-        free(q);
-    }
+    pthread_cond_init(&r->cv, NULL);
+    r->cap = size < (int64_t)S3_RING ? (size_t)size : S3_RING;
+    if (r->cap < S3_WIN_MIN)
+        r->cap = size > 0 ? (size_t)size : 1;
+    dd_code code = (r->ring = malloc(r->cap)) ? first_bytes(r, err)
+                                               : dd_fail(err, DD_IO, "out of memory");
     if (code != DD_OK) {
         art_s3_close(r);
         return code;
     }
     *out = r;
+    return DD_OK;
+}
+
+/* With r->mu held: forget what the ring holds before `upto` (never past its end). */
+static void ring_drop(art_s3_rd *r, int64_t upto)
+{
+    int64_t end = r->first + (int64_t)r->len;
+    if (upto > end)
+        upto = end;
+    if (upto <= r->first)
+        return;
+    size_t drop = (size_t)(upto - r->first);
+    r->head = (r->head + drop) % r->cap;
+    r->first = upto;
+    r->len -= drop;
+    pthread_cond_broadcast(&r->cv);
+}
+
+/* With r->mu held and no stream running: hold the `n` bytes at `at` (one ranged GET in
+ * the caller's thread), for a read that is not where the stream was. */
+static dd_code ring_seek(art_s3_rd *r, int64_t at, size_t n, dd_err *err)
+{
+    r->first = at;
+    r->head = 0;
+    r->len = 0;
+    r->code = DD_OK;
+    if (n > r->cap)
+        n = r->cap;
+    if ((int64_t)n > r->size - at)
+        n = (size_t)(r->size - at);
+    CURL *h = curl_easy_init();
+    s3_req *q = h ? req_new("GET", r->key, err) : NULL;
+    dd_code code = q ? DD_OK : dd_fail(err, DD_IO, "out of memory");
+    if (q) {
+        q->range_lo = at;
+        q->range_len = (int64_t)n;
+        q->sink = r->ring;
+        q->sink_cap = n;
+        code = s3_ok(r->s, h, q, err);
+        if (code == DD_OK && q->sink_len != n)
+            code = dd_fail(err, DD_IO, "s3 GET %s/%s: %zu bytes at %lld, expected %zu",
+                           r->s->bucket, r->key, q->sink_len, (long long)at, n);
+        if (code == DD_OK)
+            r->len = n;
+    }
+    free(q);
+    if (h)
+        curl_easy_cleanup(h);
+    return code;
+}
+
+/* With r->mu held: have the stream thread continue from the ring's end. */
+static dd_code stream_more(art_s3_rd *r, dd_err *err)
+{
+    if (!r->started) {
+        r->started = pthread_create(&r->thread, NULL, stream_main, r) == 0;
+        if (!r->started)
+            return dd_fail(err, DD_IO, "cannot start a reader thread");
+    }
+    r->code = DD_OK;
+    r->want = true;
+    pthread_cond_broadcast(&r->cv);
     return DD_OK;
 }
 
@@ -1189,17 +1233,57 @@ dd_code art_s3_pread(art_s3_rd *r, int64_t off, void *buf, size_t len, size_t *g
     pthread_mutex_lock(&r->mu);
     dd_code code = DD_OK;
     size_t done = 0;
+    int failures = 0;
+    bool sequential = off == r->next;
     while (done < len && code == DD_OK) {
         int64_t at = off + (int64_t)done;
-        if (at < r->win.off || at >= r->win.off + (int64_t)r->win.len) {
-            code = fetch(r, at, len - done, err);
+        int64_t end = r->first + (int64_t)r->len;
+        if (at >= r->first && at < end) {
+            size_t pos = (r->head + (size_t)(at - r->first)) % r->cap;
+            size_t avail = (size_t)(end - at);
+            size_t seg = r->cap - pos < avail ? r->cap - pos : avail;
+            size_t k = len - done < seg ? len - done : seg;
+            memcpy((char *)buf + done, r->ring + pos, k);
+            done += k;
             continue;
         }
-        size_t in = (size_t)(r->win.off + (int64_t)r->win.len - at);
-        size_t k = in < len - done ? in : len - done;
-        memcpy((char *)buf + done, r->win.buf + (at - r->win.off), k);
-        done += k;
+        ring_drop(r, at - (int64_t)S3_KEEP);         /* room for the stream */
+        bool on_its_way = at >= r->first && at < r->first + (int64_t)r->cap;
+        if (on_its_way && (r->running || r->want)) {
+            pthread_cond_wait(&r->cv, &r->mu);
+            continue;
+        }
+        if (at == end && (sequential || r->code != DD_OK)) {
+            if (r->code != DD_OK) {                  /* the stream failed here */
+                if (++failures >= S3_ATTEMPTS) {
+                    code = r->code;
+                    if (err)
+                        *err = r->err;
+                    break;
+                }
+                pthread_mutex_unlock(&r->mu);
+                sleep_ms((long)S3_BACKOFF_MS << (failures - 1));
+                pthread_mutex_lock(&r->mu);
+            }
+            code = stream_more(r, err);
+            continue;
+        }
+        /* a seek: stop the stream, read what is asked here */
+        r->cancel = true;
+        r->want = false;
+        pthread_cond_broadcast(&r->cv);
+        while (r->running)
+            pthread_cond_wait(&r->cv, &r->mu);
+        r->cancel = false;
+        size_t want = len - done > S3_WIN_MIN ? len - done : S3_WIN_MIN;
+        code = ring_seek(r, at, want, err);
     }
+    ring_drop(r, off + (int64_t)done - (int64_t)S3_KEEP);
+    r->next = off + (int64_t)done;
+    /* a sequential reader: the stream runs ahead of its next read */
+    if (code == DD_OK && sequential && !r->running && !r->want && r->code == DD_OK &&
+        r->first + (int64_t)r->len < r->size)
+        code = stream_more(r, err);
     pthread_mutex_unlock(&r->mu);
     if (code == DD_OK)
         *got = done;

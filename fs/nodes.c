@@ -423,6 +423,7 @@ static int resource_attr(vfs *v, uint64_t ino, nk kind, int64_t resource_id, vfs
      * nothing of the old bytes can linger, and fstat of an open file must not fail. */
     if (code == DD_OK) {
         fill_stat(v, out, ino, kind, kind == NK_V_ARTIFACT, (off_t)r.size_bytes, false);
+        out->st.st_blksize = 1 << 20;   /* cp and cat then move 1 MiB per request */
         stat_times(&out->st, r.created_date, r.updated_date);
         if (kind == NK_RESOURCE)
             out->timeout = 0;     /* a replacement anywhere must be seen by the next open */
@@ -519,6 +520,8 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
         if (!p)
             return -ENOENT;
         fill_stat(v, out, ino, kind, false, 0, false);
+        if (p->kind == NK_RESOURCE)
+            out->st.st_blksize = 1 << 20;   /* a copy in progress: 1 MiB writes */
         return 0;
     }
     nk owner = node_owner(kind);
