@@ -743,7 +743,9 @@ dd_code art_s3_write(art_s3_up *u, const void *data, size_t len, dd_err *err)
             return dd_fail(err, DD_IO, "out of memory");
         size_t room = u->s->part_size - u->fill->len;
         size_t k = len < room ? len : room;
-        if (!part_reserve(u->fill, u->fill->len + k, u->s->part_size))
+        /* after a full part, the next one will be full too: no growing by doubling */
+        size_t need = u->parts || u->held ? u->s->part_size : u->fill->len + k;
+        if (!part_reserve(u->fill, need, u->s->part_size))
             return dd_fail(err, DD_IO, "out of memory");
         memcpy(u->fill->data + u->fill->len, p, k);
         u->fill->len += k;
