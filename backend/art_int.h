@@ -121,7 +121,6 @@ typedef struct art_s3_rd art_s3_rd;     /* one reader (thread-safe) */
  * 5 MiB. Contacts nothing. */
 dd_code art_s3_new(const art_s3_config *cfg, art_s3 **out, dd_err *err);
 void art_s3_free(art_s3 *s);
-const char *art_s3_bucket(const art_s3 *s);
 
 /* Start an upload under a new key <aa>/<uuid>. Asks the bucket first (GetBucketLocation),
  * so a missing bucket, wrong credentials or an unreachable endpoint fail here, with the S3

@@ -439,8 +439,6 @@ static const char *uri_key(const art_s3 *s, const char *uri)
     return key;
 }
 
-const char *art_s3_bucket(const art_s3 *s) { return s->bucket; }
-
 /* ---------------------------------------------------------------- uploads */
 
 typedef struct s3_part {
@@ -486,8 +484,8 @@ static void parts_free(s3_part *p)
     }
 }
 
-/* A part with room for at least `want` bytes (a spare one when there is one). Buffers
- * grow by doubling up to part_size, so a small artifact never costs a whole part. */
+/* A part to fill: a spare one (already sent) when there is one, else an empty one that
+ * part_reserve grows by doubling, so a small artifact never costs a whole part. */
 static s3_part *part_get(art_s3_up *u)
 {
     s3_part *p = NULL;
