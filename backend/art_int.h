@@ -1,7 +1,7 @@
 /*
  * art_int.h - private interface between the artifact dispatcher (artifacts.c) and its
  * backends: art_inline.c (chunk sets in SQLite), art_fs.c (files under a root
- * directory) and art_s3.c (objects in an S3-compatible bucket). Nothing outside backend/ includes this; the public API is artifacts.h.
+ * directory) and art_s3.c + art_s3_read.c (objects in an S3-compatible bucket). Nothing outside backend/ includes this; the public API is artifacts.h.
  */
 #ifndef DD_ART_INT_H
 #define DD_ART_INT_H

@@ -13,8 +13,9 @@
  * size. A failed or abandoned upload aborts its multipart upload and deletes a published
  * object (best effort: the service may be unreachable; see docs/ARCHITECTURE.md).
  *
- * Readers stream: a sequential reader's bytes come from one GET to the end of the object,
- * run ahead of the reads by the reader's own thread into a bounded ring buffer.
+ * Readers are in art_s3_read.c: a sequential reader's bytes come from one GET to the
+ * end of the object, run ahead of the reads by the reader's own thread into a bounded
+ * ring buffer.
  *
  * Every request is retried with exponential backoff on connection errors, 5xx and 429.
  * Other failures become DD_IO with the S3 error code and message from the response body
@@ -31,57 +32,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "art_int.h"
-
-#define S3_ATTEMPTS 5                   /* first try and 4 retries: 0.2+0.4+0.8+1.6 s */
-#define S3_BACKOFF_MS 200
-#define S3_SENDERS 2                    /* parts in flight per multipart upload */
-#define S3_MAX_PARTS 10000              /* S3's limit */
-#define S3_WIN_MIN ((size_t)1 << 20)    /* the first bytes, and a read after a seek */
-#define S3_TEXT_MAX 65536               /* response bodies kept for XML (errors, ids) */
-#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define URI_PREFIX "s3://"
-
-struct art_s3 {
-    char *endpoint;          /* without a trailing '/' */
-    char *bucket;
-    char *sigv4;             /* "aws:amz:<region>:s3" */
-    char *userpwd;           /* "<access key>:<secret key>" */
-    size_t threshold;
-    size_t part_size;
-};
+#include "art_s3_int.h"
 
 /* ---------------------------------------------------------------- requests */
 
-/* One HTTP request and what came back. */
-typedef struct s3_req {
-    const char *method;                 /* GET PUT POST DELETE HEAD */
-    const char *key;                    /* NULL: the bucket itself */
-    const char *query;                  /* NULL or "a=b&c=d", parameters sorted */
-    /* body: PUT from pieces, POST from `post` */
-    const unsigned char *const *piece;
-    const size_t *piece_len;
-    int npieces;
-    const char *post;
-    const char *payload_sha;            /* x-amz-content-sha256; NULL: the empty body's */
-    int64_t range_lo, range_len;        /* range_len > 0: "Range: bytes=lo-(lo+len-1)" */
-    size_t (*stream)(void *ctx, const char *data, size_t len);   /* or a 2xx body here */
-    void *stream_ctx;
-    bool once;                          /* no retry (a stream cannot be taken back) */
-    unsigned char *sink;                /* a 2xx GET body goes here (sink_cap bytes) */
-    size_t sink_cap;
-    /* results */
-    long status;
-    size_t sink_len;
-    char text[S3_TEXT_MAX + 1];         /* other response bodies, truncated */
-    size_t text_len;
-    char etag[128];
-    int64_t total;                      /* from Content-Range "bytes a-b/total", else -1 */
-    /* upload position (reset for each attempt) */
-    int cur_piece;
-    size_t cur_off;
-    bool overflow;
-} s3_req;
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
@@ -190,7 +144,7 @@ static bool curl_retryable(CURLcode rc)
     }
 }
 
-static void sleep_ms(long ms)
+void s3_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0)
@@ -198,7 +152,7 @@ static void sleep_ms(long ms)
 }
 
 /* Describe a failed response: "HTTP 404 NoSuchBucket: The specified bucket ...". */
-static dd_code http_fail(const art_s3 *s, const s3_req *q, dd_code code, dd_err *err)
+dd_code s3_http_fail(const art_s3 *s, const s3_req *q, dd_code code, dd_err *err)
 {
     char c[64], m[160];
     xml_field(q->text, "Code", c, sizeof c);
@@ -213,7 +167,7 @@ static dd_code http_fail(const art_s3 *s, const s3_req *q, dd_code code, dd_err 
  * connection errors, 5xx and 429. DD_OK once a response other than those came back (the
  * caller judges q->status); DD_IO when every attempt failed.
  */
-static dd_code s3_do(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
+dd_code s3_do(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
 {
     char url[1024], range[96], sha[128];
     int n = snprintf(url, sizeof url, "%s/%s%s%s%s%s", s->endpoint, s->bucket,
@@ -250,7 +204,7 @@ static dd_code s3_do(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
     dd_code code = DD_IO;
     for (int attempt = 0; attempt < (q->once ? 1 : S3_ATTEMPTS); attempt++) {
         if (attempt > 0)
-            sleep_ms((long)S3_BACKOFF_MS << (attempt - 1));
+            s3_sleep_ms((long)S3_BACKOFF_MS << (attempt - 1));
         q->status = 0;
         q->sink_len = q->text_len = 0;
         q->text[0] = 0;
@@ -295,7 +249,7 @@ static dd_code s3_do(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
         if (rc == CURLE_OK) {
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &q->status);
             if (q->status >= 500 || q->status == 429) {
-                code = http_fail(s, q, DD_IO, err);
+                code = s3_http_fail(s, q, DD_IO, err);
                 continue;
             }
             code = DD_OK;
@@ -316,16 +270,16 @@ static dd_code s3_do(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
 }
 
 /* s3_do, then any status outside 2xx is a failure described from the response. */
-static dd_code s3_ok(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
+dd_code s3_ok(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
 {
     dd_code code = s3_do(s, h, q, err);
     if (code == DD_OK && (q->status < 200 || q->status >= 300))
-        code = http_fail(s, q, q->status == 404 && q->key && strstr(q->text, "NoSuchKey")
+        code = s3_http_fail(s, q, q->status == 404 && q->key && strstr(q->text, "NoSuchKey")
                                ? DD_NOT_FOUND : DD_IO, err);
     return code;
 }
 
-static s3_req *req_new(const char *method, const char *key, dd_err *err)
+s3_req *s3_req_new(const char *method, const char *key, dd_err *err)
 {
     s3_req *q = calloc(1, sizeof *q);
     if (!q) {
@@ -420,7 +374,7 @@ static dd_code new_key(char key[40], dd_err *err)
 }
 
 /* "s3://<our bucket>/<aa>/<uuid>": the key, or NULL for a uri this backend did not make. */
-static const char *uri_key(const art_s3 *s, const char *uri)
+const char *s3_uri_key(const art_s3 *s, const char *uri)
 {
     size_t pl = strlen(URI_PREFIX), bl = strlen(s->bucket);
     if (strncmp(uri, URI_PREFIX, pl) != 0 || strncmp(uri + pl, s->bucket, bl) != 0 ||
@@ -623,7 +577,7 @@ static dd_code enqueue(art_s3_up *u, s3_part *p, bool wait, dd_err *err)
 /* Start the multipart upload and its senders; the held parts go first. */
 static dd_code mpu_start(art_s3_up *u, dd_err *err)
 {
-    s3_req *q = req_new("POST", u->key, err);
+    s3_req *q = s3_req_new("POST", u->key, err);
     if (!q)
         return DD_IO;
     q->query = "uploads=";
@@ -697,14 +651,14 @@ static dd_code seal(art_s3_up *u, dd_err *err)
  * (GetBucketLocation): the upload may still be allowed, so it goes on. */
 static dd_code probe(art_s3_up *u, dd_err *err)
 {
-    s3_req *q = req_new("GET", NULL, err);
+    s3_req *q = s3_req_new("GET", NULL, err);
     if (!q)
         return DD_IO;
     q->query = "location=";
     dd_code code = s3_do(u->s, u->h, q, err);
     if (code == DD_OK && (q->status < 200 || q->status >= 300) &&
         !(q->status == 403 && strstr(q->text, "<Code>AccessDenied</Code>")))
-        code = http_fail(u->s, q, DD_IO, err);
+        code = s3_http_fail(u->s, q, DD_IO, err);
     free(q);
     return code;
 }
@@ -790,7 +744,7 @@ static dd_code mpu_complete(art_s3_up *u, dd_err *err)
     char hex[65], query[1100];
     sha256_hex(xml, strlen(xml), hex);
     snprintf(query, sizeof query, "uploadId=%s", u->upload_id);
-    s3_req *q = req_new("POST", u->key, err);
+    s3_req *q = s3_req_new("POST", u->key, err);
     dd_code code = q ? DD_OK : DD_IO;
     if (q) {
         q->query = query;
@@ -799,7 +753,7 @@ static dd_code mpu_complete(art_s3_up *u, dd_err *err)
         code = s3_ok(u->s, u->h, q, err);
         /* S3 may answer 200 and report the failure in the body */
         if (code == DD_OK && strstr(q->text, "<Error>"))
-            code = http_fail(u->s, q, DD_IO, err);
+            code = s3_http_fail(u->s, q, DD_IO, err);
         free(q);
     }
     free(xml);
@@ -809,7 +763,7 @@ static dd_code mpu_complete(art_s3_up *u, dd_err *err)
 /* The published object must hold `size` bytes. */
 static dd_code check_size(art_s3_up *u, int64_t size, dd_err *err)
 {
-    s3_req *q = req_new("HEAD", u->key, err);
+    s3_req *q = s3_req_new("HEAD", u->key, err);
     if (!q)
         return DD_IO;
     dd_code code = s3_ok(u->s, u->h, q, err);
@@ -838,7 +792,7 @@ dd_code art_s3_publish(art_s3_up *u, int64_t size, const char *sha256_hex_all, c
             n++;
         const unsigned char **piece = calloc((size_t)n + 1, sizeof *piece);
         size_t *plen = calloc((size_t)n + 1, sizeof *plen);
-        s3_req *q = piece && plen ? req_new("PUT", u->key, err) : NULL;
+        s3_req *q = piece && plen ? s3_req_new("PUT", u->key, err) : NULL;
         if (!q) {
             code = dd_fail(err, DD_IO, "out of memory");
         } else {
@@ -933,7 +887,7 @@ void art_s3_abandon(art_s3_up *u)
     }
     dd_err ignored;
     if (u->h && (u->upload_id || u->published)) {
-        s3_req *q = req_new("DELETE", u->key, &ignored);
+        s3_req *q = s3_req_new("DELETE", u->key, &ignored);
         char query[1100];
         if (q && u->upload_id) {        /* best effort: a dead service keeps it (see docs) */
             snprintf(query, sizeof query, "uploadId=%s", u->upload_id);
@@ -949,358 +903,17 @@ void art_s3_abandon(art_s3_up *u)
     up_free(u);
 }
 
-/* ---------------------------------------------------------------- readers */
-
-/*
- * A reader streams: one GET from the first byte wanted to the end of the object
- * ("Range: bytes=N-"), run by the reader's stream thread, fills a ring buffer of at most
- * S3_RING bytes; reads copy out of it and free the space, which lets the stream go on.
- * So a sequential reader costs one request, like a plain GET, and the network, the
- * copy and FUSE overlap. The last S3_KEEP bytes before the latest read stay in the ring,
- * so slightly out-of-order reads (the kernel's readahead) are still served. A read
- * elsewhere (a seek) cancels the stream and is served by one ranged GET of at least
- * 1 MiB; reading on from there starts a new stream. A stream that fails is started again
- * from where it stopped by the read that needs it, with the usual backoff; after
- * S3_ATTEMPTS failures that read gets the error.
- */
-struct art_s3_rd {
-    art_s3 *s;
-    char key[40];
-    int64_t size;
-    pthread_mutex_t mu;         /* everything below */
-    pthread_cond_t cv;          /* data arrived, space freed, stream state changed */
-    unsigned char *ring;
-    size_t cap;
-    size_t head;                /* ring index of the byte at `first` */
-    int64_t first;              /* object offset of the oldest byte held */
-    size_t len;                 /* bytes held */
-    /* the stream */
-    pthread_t thread;
-    bool started, stop;
-    bool want;                  /* a stream from first + len is asked for */
-    bool running;
-    bool cancel;                /* the running stream must end */
-    dd_code code;               /* how the last stream ended */
-    int64_t next;               /* where a sequential reader reads next */
-    dd_err err;
-};
-
-#define S3_RING ((size_t)16 << 20)
-#define S3_KEEP ((size_t)2 << 20)
-
-/* Stream write callback: append to the ring, waiting for space; 0 (abort) on cancel. */
-static size_t ring_put(void *arg, const char *data, size_t n)
-{
-    art_s3_rd *r = arg;
-    size_t done = 0;
-    pthread_mutex_lock(&r->mu);
-    while (done < n) {
-        if (r->cancel || r->stop)
-            break;
-        if (r->len == r->cap) {
-            pthread_cond_wait(&r->cv, &r->mu);
-            continue;
-        }
-        size_t tail = (r->head + r->len) % r->cap;
-        size_t room = r->cap - r->len;
-        size_t seg = r->cap - tail < room ? r->cap - tail : room;
-        size_t k = n - done < seg ? n - done : seg;
-        memcpy(r->ring + tail, data + done, k);
-        r->len += k;
-        done += k;
-        pthread_cond_broadcast(&r->cv);
-    }
-    pthread_mutex_unlock(&r->mu);
-    return done;
-}
-
-static void *stream_main(void *arg)
-{
-    art_s3_rd *r = arg;
-    CURL *h = curl_easy_init();
-    s3_req *q = calloc(1, sizeof *q);
-    pthread_mutex_lock(&r->mu);
-    for (;;) {
-        while (!r->stop && !r->want)
-            pthread_cond_wait(&r->cv, &r->mu);
-        if (r->stop)
-            break;
-        r->want = false;
-        r->running = true;
-        int64_t from = r->first + (int64_t)r->len;
-        pthread_mutex_unlock(&r->mu);
-        dd_err e = {0};
-        dd_code code;
-        if (!h || !q) {
-            code = dd_fail(&e, DD_IO, "out of memory");
-        } else {
-            memset(q, 0, sizeof *q);
-            q->method = "GET";
-            q->key = r->key;
-            q->range_lo = from;
-            q->range_len = r->size - from;
-            q->stream = ring_put;
-            q->stream_ctx = r;
-            q->once = true;             /* bytes already streamed cannot be taken back */
-            code = s3_ok(r->s, h, q, &e);
-            if (code == DD_OK && q->total >= 0 && q->total != r->size)
-                code = dd_fail(&e, DD_IO, "s3 object %s/%s holds %lld bytes, its resource"
-                               " says %lld", r->s->bucket, r->key, (long long)q->total,
-                               (long long)r->size);
-        }
-        pthread_mutex_lock(&r->mu);
-        if (code == DD_OK && r->first + (int64_t)r->len < r->size && !r->cancel)
-            code = dd_fail(&e, DD_IO, "s3 GET %s/%s ended at %lld of %lld bytes",
-                           r->s->bucket, r->key, (long long)(r->first + (int64_t)r->len),
-                           (long long)r->size);
-        r->code = code;
-        r->err = e;
-        r->running = false;
-        pthread_cond_broadcast(&r->cv);
-    }
-    pthread_mutex_unlock(&r->mu);
-    free(q);
-    if (h)
-        curl_easy_cleanup(h);
-    return NULL;
-}
-
-void art_s3_close(art_s3_rd *r)
-{
-    if (!r)
-        return;
-    pthread_mutex_lock(&r->mu);
-    r->stop = true;
-    r->cancel = true;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-    if (r->started)
-        pthread_join(r->thread, NULL);
-    free(r->ring);
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->cv);
-    free(r);
-}
-
-/* Is the object there, and of the resource's size? The first bytes (at most 1 MiB, one
- * ranged GET) land in the ring; an empty object is asked with HEAD. */
-static dd_code first_bytes(art_s3_rd *r, dd_err *err)
-{
-    CURL *h = curl_easy_init();
-    s3_req *q = h ? req_new(r->size > 0 ? "GET" : "HEAD", r->key, err) : NULL;
-    if (!q) {
-        if (h)
-            curl_easy_cleanup(h);
-        return dd_fail(err, DD_IO, "out of memory");
-    }
-    size_t n = r->size < (int64_t)S3_WIN_MIN ? (size_t)r->size : S3_WIN_MIN;
-    dd_code code;
-    if (r->size > 0) {
-        q->range_lo = 0;
-        q->range_len = (int64_t)n;
-        q->sink = r->ring;
-        q->sink_cap = n;
-        code = s3_ok(r->s, h, q, err);
-        if (code == DD_OK && q->total >= 0 && q->total != r->size)
-            code = dd_fail(err, DD_IO, "s3 object %s/%s holds %lld bytes, its resource says"
-                           " %lld", r->s->bucket, r->key, (long long)q->total,
-                           (long long)r->size);
-        else if (code == DD_OK && q->sink_len != n)
-            code = dd_fail(err, DD_IO, "s3 GET %s/%s: %zu bytes, expected %zu", r->s->bucket,
-                           r->key, q->sink_len, n);
-        if (code == DD_OK)
-            r->len = n;
-    } else {
-        code = s3_do(r->s, h, q, err);
-        curl_off_t len = -1;
-        if (code == DD_OK && q->status == 404)
-            code = dd_fail(err, DD_NOT_FOUND, "s3 object %s/%s is missing", r->s->bucket,
-                           r->key);
-        else if (code == DD_OK && (q->status < 200 || q->status >= 300))
-            code = http_fail(r->s, q, DD_IO, err);
-        if (code == DD_OK && (curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len),
-                              len != 0))
-            code = dd_fail(err, DD_IO, "s3 object %s/%s holds %lld bytes, its resource says 0",
-                           r->s->bucket, r->key, (long long)len);
-    }
-    free(q);
-    curl_easy_cleanup(h);
-    return code;
-}
-
-dd_code art_s3_open(art_s3 *s, const char *uri, int64_t size, art_s3_rd **out, dd_err *err)
-{
-    *out = NULL;
-    const char *key = s ? uri_key(s, uri) : NULL;
-    if (!s)
-        return dd_fail(err, DD_IO, "%s is in s3, and no s3 endpoint is configured", uri);
-    if (!key)
-        return dd_fail(err, DD_IO, "\"%s\" is not an object of the configured bucket \"%s\"",
-                       uri, s->bucket);
-    art_s3_rd *r = calloc(1, sizeof *r);
-    if (!r)
-        return dd_fail(err, DD_IO, "out of memory");
-    r->s = s;
-    r->size = size;
-    snprintf(r->key, sizeof r->key, "%s", key);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
-    r->cap = size < (int64_t)S3_RING ? (size_t)size : S3_RING;
-    if (r->cap < S3_WIN_MIN)
-        r->cap = size > 0 ? (size_t)size : 1;
-    dd_code code = (r->ring = malloc(r->cap)) ? first_bytes(r, err)
-                                               : dd_fail(err, DD_IO, "out of memory");
-    if (code != DD_OK) {
-        art_s3_close(r);
-        return code;
-    }
-    *out = r;
-    return DD_OK;
-}
-
-/* With r->mu held: forget what the ring holds before `upto` (never past its end). */
-static void ring_drop(art_s3_rd *r, int64_t upto)
-{
-    int64_t end = r->first + (int64_t)r->len;
-    if (upto > end)
-        upto = end;
-    if (upto <= r->first)
-        return;
-    size_t drop = (size_t)(upto - r->first);
-    r->head = (r->head + drop) % r->cap;
-    r->first = upto;
-    r->len -= drop;
-    pthread_cond_broadcast(&r->cv);
-}
-
-/* With r->mu held and no stream running: hold the `n` bytes at `at` (one ranged GET in
- * the caller's thread), for a read that is not where the stream was. */
-static dd_code ring_seek(art_s3_rd *r, int64_t at, size_t n, dd_err *err)
-{
-    r->first = at;
-    r->head = 0;
-    r->len = 0;
-    r->code = DD_OK;
-    if (n > r->cap)
-        n = r->cap;
-    if ((int64_t)n > r->size - at)
-        n = (size_t)(r->size - at);
-    CURL *h = curl_easy_init();
-    s3_req *q = h ? req_new("GET", r->key, err) : NULL;
-    dd_code code = q ? DD_OK : dd_fail(err, DD_IO, "out of memory");
-    if (q) {
-        q->range_lo = at;
-        q->range_len = (int64_t)n;
-        q->sink = r->ring;
-        q->sink_cap = n;
-        code = s3_ok(r->s, h, q, err);
-        if (code == DD_OK && q->sink_len != n)
-            code = dd_fail(err, DD_IO, "s3 GET %s/%s: %zu bytes at %lld, expected %zu",
-                           r->s->bucket, r->key, q->sink_len, (long long)at, n);
-        if (code == DD_OK)
-            r->len = n;
-    }
-    free(q);
-    if (h)
-        curl_easy_cleanup(h);
-    return code;
-}
-
-/* With r->mu held: have the stream thread continue from the ring's end. */
-static dd_code stream_more(art_s3_rd *r, dd_err *err)
-{
-    if (!r->started) {
-        r->started = pthread_create(&r->thread, NULL, stream_main, r) == 0;
-        if (!r->started)
-            return dd_fail(err, DD_IO, "cannot start a reader thread");
-    }
-    r->code = DD_OK;
-    r->want = true;
-    pthread_cond_broadcast(&r->cv);
-    return DD_OK;
-}
-
-dd_code art_s3_pread(art_s3_rd *r, int64_t off, void *buf, size_t len, size_t *got,
-                     dd_err *err)
-{
-    *got = 0;
-    if (off < 0)
-        return dd_fail(err, DD_INVALID, "negative offset");
-    if (off >= r->size || len == 0)
-        return DD_OK;
-    if ((int64_t)len > r->size - off)
-        len = (size_t)(r->size - off);
-    pthread_mutex_lock(&r->mu);
-    dd_code code = DD_OK;
-    size_t done = 0;
-    int failures = 0;
-    bool sequential = off == r->next;
-    while (done < len && code == DD_OK) {
-        int64_t at = off + (int64_t)done;
-        int64_t end = r->first + (int64_t)r->len;
-        if (at >= r->first && at < end) {
-            size_t pos = (r->head + (size_t)(at - r->first)) % r->cap;
-            size_t avail = (size_t)(end - at);
-            size_t seg = r->cap - pos < avail ? r->cap - pos : avail;
-            size_t k = len - done < seg ? len - done : seg;
-            memcpy((char *)buf + done, r->ring + pos, k);
-            done += k;
-            continue;
-        }
-        ring_drop(r, at - (int64_t)S3_KEEP);         /* room for the stream */
-        bool on_its_way = at >= r->first && at < r->first + (int64_t)r->cap;
-        if (on_its_way && (r->running || r->want)) {
-            pthread_cond_wait(&r->cv, &r->mu);
-            continue;
-        }
-        if (at == end && (sequential || r->code != DD_OK)) {
-            if (r->code != DD_OK) {                  /* the stream failed here */
-                if (++failures >= S3_ATTEMPTS) {
-                    code = r->code;
-                    if (err)
-                        *err = r->err;
-                    break;
-                }
-                pthread_mutex_unlock(&r->mu);
-                sleep_ms((long)S3_BACKOFF_MS << (failures - 1));
-                pthread_mutex_lock(&r->mu);
-            }
-            code = stream_more(r, err);
-            continue;
-        }
-        /* a seek: stop the stream, read what is asked here */
-        r->cancel = true;
-        r->want = false;
-        pthread_cond_broadcast(&r->cv);
-        while (r->running)
-            pthread_cond_wait(&r->cv, &r->mu);
-        r->cancel = false;
-        size_t want = len - done > S3_WIN_MIN ? len - done : S3_WIN_MIN;
-        code = ring_seek(r, at, want, err);
-    }
-    ring_drop(r, off + (int64_t)done - (int64_t)S3_KEEP);
-    r->next = off + (int64_t)done;
-    /* a sequential reader: the stream runs ahead of its next read */
-    if (code == DD_OK && sequential && !r->running && !r->want && r->code == DD_OK &&
-        r->first + (int64_t)r->len < r->size)
-        code = stream_more(r, err);
-    pthread_mutex_unlock(&r->mu);
-    if (code == DD_OK)
-        *got = done;
-    return code;
-}
-
 /* ---------------------------------------------------------------- removal */
 
 dd_code art_s3_remove_uri(art_s3 *s, const char *uri, bool *ours, dd_err *err)
 {
     *ours = false;
-    const char *key = s ? uri_key(s, uri) : NULL;
+    const char *key = s ? s3_uri_key(s, uri) : NULL;
     if (!key)
         return DD_OK;
     *ours = true;
     CURL *h = curl_easy_init();
-    s3_req *q = h ? req_new("DELETE", key, err) : NULL;
+    s3_req *q = h ? s3_req_new("DELETE", key, err) : NULL;
     dd_code code = q ? s3_ok(s, h, q, err) : dd_fail(err, DD_IO, "out of memory");
     if (code == DD_NOT_FOUND)
         code = DD_OK;                   /* already gone */
