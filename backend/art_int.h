@@ -1,7 +1,7 @@
 /*
  * art_int.h - private interface between the artifact dispatcher (artifacts.c) and its
- * backends: art_inline.c (chunk sets in SQLite) and art_fs.c (files under a root
- * directory). Nothing outside backend/ includes this; the public API is artifacts.h.
+ * backends: art_inline.c (chunk sets in SQLite), art_fs.c (files under a root
+ * directory) and art_s3.c + art_s3_read.c (objects in an S3-compatible bucket). Nothing outside backend/ includes this; the public API is artifacts.h.
  */
 #ifndef DD_ART_INT_H
 #define DD_ART_INT_H
@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "artifacts.h"
 #include "db.h"
 
 /* Every inline chunk holds exactly this many bytes except the last of a set (fixed: a
@@ -125,5 +126,86 @@ bool art_fs_root_of(const char *uri, char *root, size_t root_len);
  * art_fs_gc_staging); *removed counts them. */
 dd_code art_fs_orphans(dd_store *st, const char *root, bool remove, art_orphan_fn fn,
                        void *ctx, int64_t *removed, dd_err *err);
+/* ---------------------------------------------------------------- s3 (art_s3.c) */
+
+typedef struct art_s3_config {
+    const char *endpoint;       /* http(s)://host[:port], path-style */
+    const char *bucket;
+    const char *region;         /* for signing; "" or NULL: us-east-1 */
+    const char *access_key;
+    const char *secret_key;
+    size_t threshold;           /* artifacts this large or larger go in parts */
+    size_t part_size;           /* >= 5 MiB */
+} art_s3_config;
+
+typedef struct art_s3 art_s3;           /* the configured service (immutable, shared) */
+typedef struct art_s3_up art_s3_up;     /* one upload (one thread at a time) */
+typedef struct art_s3_rd art_s3_rd;     /* one reader (thread-safe) */
+
+/* DD_INVALID for a missing endpoint or bucket, a non-http(s) endpoint, a part size below
+ * 5 MiB. Contacts nothing. */
+dd_code art_s3_new(const art_s3_config *cfg, art_s3 **out, dd_err *err);
+void art_s3_free(art_s3 *s);
+
+/* Start an upload under a new key <aa>/<uuid>. Asks the bucket first (GetBucketLocation),
+ * so a missing bucket, wrong credentials or an unreachable endpoint fail here, with the S3
+ * error code and message (DD_IO). */
+dd_code art_s3_begin(art_s3 *s, art_s3_up **out, dd_err *err);
+/* Buffer bytes; every full part past the multipart threshold is sent in the background.
+ * DD_IO once a part failed (after retries). */
+dd_code art_s3_write(art_s3_up *u, const void *data, size_t len, dd_err *err);
+/* Make the object exist: one PUT (below the threshold; `sha256_hex_all` is the payload
+ * hash) or the last part and CompleteMultipartUpload; then check its size. *uri_out
+ * (malloc'd) is "s3://<bucket>/<key>". On failure the upload must be abandoned. */
+dd_code art_s3_publish(art_s3_up *u, int64_t size, const char *sha256_hex_all, char **uri_out,
+                       dd_err *err);
+/* After the commit: free the upload (the object stays). */
+void art_s3_done(art_s3_up *u);
+/* Not committed: abort the multipart upload, delete a published object (best effort),
+ * free. NULL is fine. */
+void art_s3_abandon(art_s3_up *u);
+
+/* Open an object by uri: fetches the first read-ahead window, so a missing object is
+ * DD_NOT_FOUND and one of the wrong size DD_IO here. `s` NULL (no s3 configured) or a uri
+ * of another bucket: DD_IO. */
+dd_code art_s3_open(art_s3 *s, const char *uri, int64_t size, art_s3_rd **out, dd_err *err);
+dd_code art_s3_pread(art_s3_rd *r, int64_t off, void *buf, size_t len, size_t *got,
+                     dd_err *err);
+void art_s3_close(art_s3_rd *r);
+
+/* Delete the object of a trashed uri (a missing object is fine). *ours false, and nothing
+ * done, for a uri this backend did not make in the configured bucket (or no s3 at all). */
+dd_code art_s3_remove_uri(art_s3 *s, const char *uri, bool *ours, dd_err *err);
+
+/* ------------------------------------------- the dispatcher's own, for migrate.c (artifacts.c) */
+
+/* Where bytes are: a row's columns, or an upload's staged destination. */
+typedef struct art_loc {
+    char backend[16];
+    char *uri;              /* malloc'd; "" for inline */
+    int64_t chunk_set;      /* inline: the chunk set, 0 for none */
+    bool legacy;            /* inline: resource.data */
+    int64_t size;
+} art_loc;
+void art_loc_clear(art_loc *l);
+
+dd_store *art_store(const dd_artifacts *a);
+/* Is `backend` one this dd_artifacts can write? DD_INVALID with the reason otherwise. */
+dd_code art_backend_check(const dd_artifacts *a, const char *backend, dd_err *err);
+/* dd_upload_begin into a given backend. */
+dd_code art_upload_begin_in(dd_artifacts *a, const char *backend, dd_upload **out, dd_err *err);
+/* Finish the bytes where no row sees them yet: the sha256 in hex and the location. The
+ * upload then either gets art_upload_claim inside the switching transaction and
+ * art_upload_committed after it, or dd_upload_free (which removes the bytes). */
+dd_code art_upload_stage(dd_upload *u, char hash[65], art_loc *dst, dd_err *err);
+dd_code art_upload_claim(dd_conn *c, dd_upload *u, dd_err *err);
+void art_upload_committed(dd_upload *u);
+/* A reader of the bytes at a location (a staged upload's, to verify them). */
+dd_code art_reader_open_at(dd_artifacts *a, const art_loc *loc, dd_artifact_reader **out,
+                           dd_err *err);
+/* The location a reader opened by resource id has pinned. */
+const art_loc *art_reader_loc(const dd_artifact_reader *r);
+/* Remove the bytes of one artifact_trash row and forget it (as dd_artifacts_gc would). */
+dd_code art_trash_remove(dd_artifacts *a, int64_t trash_id, dd_err *err);
 
 #endif /* DD_ART_INT_H */

@@ -2,7 +2,9 @@
  * artifacts.c - the artifact stores' dispatcher (artifacts.h): configuration, streaming
  * uploads (sha256 while streaming, then the one committing transaction that creates or
  * replaces the resource row), readers that dispatch on the row's own backend, and gc of
- * trashed and abandoned bytes. The backends themselves are art_inline.c and art_fs.c.
+ * trashed and abandoned bytes. The backends themselves are art_inline.c, art_fs.c and
+ * art_s3.c; migrate.c moves rows between them with the art_upload_* / art_reader_*
+ * functions at the end of art_int.h.
  */
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -16,9 +18,17 @@
 
 struct dd_artifacts {
     dd_store *st;
-    bool fs_default;        /* new uploads go to the filesystem backend */
-    char *fs_root;          /* absolute; NULL when none is configured */
+    char default_backend[16];   /* "inline", "filesystem" or "s3" */
+    char *fs_root;              /* absolute; NULL when none is configured */
+    art_s3 *s3;                 /* NULL when no s3 service is configured */
 };
+
+enum { BK_INLINE, BK_FS, BK_S3 };
+
+static int backend_kind(const char *b)
+{
+    return strcmp(b, "filesystem") == 0 ? BK_FS : strcmp(b, "s3") == 0 ? BK_S3 : BK_INLINE;
+}
 
 dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artifacts **out,
                           dd_err *err)
@@ -28,33 +38,40 @@ dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artif
         return dd_fail(err, DD_INVALID, "no store");
     const char *backend = cfg && cfg->backend && *cfg->backend ? cfg->backend : "inline";
     const char *root = cfg && cfg->fs_root && *cfg->fs_root ? cfg->fs_root : NULL;
-    bool fs;
-    if (strcmp(backend, "inline") == 0)
-        fs = false;
-    else if (strcmp(backend, "filesystem") == 0)
-        fs = true;
-    else if (strcmp(backend, "s3") == 0)
-        return dd_fail(err, DD_INVALID, "the s3 artifact backend is not available yet");
-    else
-        return dd_fail(err, DD_INVALID, "unknown artifact backend \"%s\" (inline, filesystem)",
-                       backend);
+    if (strcmp(backend, "inline") != 0 && strcmp(backend, "filesystem") != 0 &&
+        strcmp(backend, "s3") != 0)
+        return dd_fail(err, DD_INVALID, "unknown artifact backend \"%s\" (inline, filesystem,"
+                       " s3)", backend);
+    bool fs = strcmp(backend, "filesystem") == 0;
     if (fs && !root)
         return dd_fail(err, DD_INVALID,
                        "the filesystem artifact backend needs a root directory (fs_root)");
+    bool want_s3 = strcmp(backend, "s3") == 0 ||
+        (cfg && cfg->s3_endpoint && *cfg->s3_endpoint && cfg->s3_bucket && *cfg->s3_bucket);
     dd_artifacts *a = calloc(1, sizeof *a);
     if (!a)
         return dd_fail(err, DD_IO, "out of memory");
     a->st = st;
-    a->fs_default = fs;
+    snprintf(a->default_backend, sizeof a->default_backend, "%s", backend);
+    dd_code code = DD_OK;
+    if (want_s3) {
+        art_s3_config sc = {
+            .endpoint = cfg->s3_endpoint, .bucket = cfg->s3_bucket, .region = cfg->s3_region,
+            .access_key = cfg->s3_access_key, .secret_key = cfg->s3_secret_key,
+            .threshold = cfg->s3_multipart_threshold > 0 ? (size_t)cfg->s3_multipart_threshold
+                                                         : (size_t)64 << 20,
+            .part_size = cfg->s3_part_size > 0 ? (size_t)cfg->s3_part_size : (size_t)16 << 20,
+        };
+        code = art_s3_new(&sc, &a->s3, err);
+    }
     /* with another default backend, an absent root is not created: it is only needed to
      * clean up after filesystem uploads, which then cannot exist */
     struct stat rst;
-    if (root && (fs || (stat(root, &rst) == 0 && S_ISDIR(rst.st_mode)))) {
-        dd_code code = art_fs_prepare_root(root, &a->fs_root, err);
-        if (code != DD_OK) {
-            free(a);
-            return code;
-        }
+    if (code == DD_OK && root && (fs || (stat(root, &rst) == 0 && S_ISDIR(rst.st_mode))))
+        code = art_fs_prepare_root(root, &a->fs_root, err);
+    if (code != DD_OK) {
+        dd_artifacts_close(a);
+        return code;
     }
     *out = a;
     return DD_OK;
@@ -64,39 +81,68 @@ void dd_artifacts_close(dd_artifacts *a)
 {
     if (!a)
         return;
+    art_s3_free(a->s3);
     free(a->fs_root);
     free(a);
 }
 
+dd_store *art_store(const dd_artifacts *a) { return a->st; }
+
+dd_code art_backend_check(const dd_artifacts *a, const char *backend, dd_err *err)
+{
+    if (strcmp(backend, "inline") == 0)
+        return DD_OK;
+    if (strcmp(backend, "filesystem") == 0)
+        return a->fs_root ? DD_OK : dd_fail(err, DD_INVALID, "the filesystem artifact backend"
+                                            " needs a root directory (artifacts.filesystem.root)");
+    if (strcmp(backend, "s3") == 0)
+        return a->s3 ? DD_OK : dd_fail(err, DD_INVALID, "the s3 artifact backend needs an"
+                                       " endpoint and a bucket (artifacts.s3.*)");
+    return dd_fail(err, DD_INVALID, "unknown artifact backend \"%s\" (inline, filesystem, s3)",
+                   backend);
+}
+
+void art_loc_clear(art_loc *l)
+{
+    free(l->uri);
+    memset(l, 0, sizeof *l);
+}
+
 /* ---------------------------------------------------------------- uploads */
 
-enum { UP_OPEN, UP_BROKEN, UP_FINISHED, UP_COMMITTED };
+enum { UP_OPEN, UP_BROKEN, UP_FINISHED, UP_STAGED, UP_COMMITTED };
 
 struct dd_upload {
     dd_artifacts *a;
-    bool fs;
+    int kind;               /* BK_* */
     int state;
     int64_t size;
     EVP_MD_CTX *md;
     art_inline_up in;
     art_fs_up file;
+    art_s3_up *s3;
+    char *uri;              /* fs/s3: once published */
 };
 
-dd_code dd_upload_begin(dd_artifacts *a, dd_upload **out, dd_err *err)
+dd_code art_upload_begin_in(dd_artifacts *a, const char *backend, dd_upload **out, dd_err *err)
 {
     *out = NULL;
+    dd_code code = art_backend_check(a, backend, err);
+    if (code != DD_OK)
+        return code;
     dd_upload *u = calloc(1, sizeof *u);
     if (!u)
         return dd_fail(err, DD_IO, "out of memory");
     u->a = a;
-    u->fs = a->fs_default;
+    u->kind = backend_kind(backend);
     u->file.fd = -1;
     u->md = EVP_MD_CTX_new();
-    dd_code code = u->md && EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) == 1
+    code = u->md && EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) == 1
         ? DD_OK : dd_fail(err, DD_IO, "cannot start a sha256 digest");
     if (code == DD_OK)
-        code = u->fs ? art_fs_begin(a->fs_root, &u->file, err)
-                     : art_inline_begin(a->st, &u->in, err);
+        code = u->kind == BK_FS ? art_fs_begin(a->fs_root, &u->file, err)
+             : u->kind == BK_S3 ? art_s3_begin(a->s3, &u->s3, err)
+                                : art_inline_begin(a->st, &u->in, err);
     if (code != DD_OK) {
         EVP_MD_CTX_free(u->md);
         free(u);
@@ -104,6 +150,11 @@ dd_code dd_upload_begin(dd_artifacts *a, dd_upload **out, dd_err *err)
     }
     *out = u;
     return DD_OK;
+}
+
+dd_code dd_upload_begin(dd_artifacts *a, dd_upload **out, dd_err *err)
+{
+    return art_upload_begin_in(a, a->default_backend, out, err);
 }
 
 dd_code dd_upload_write(dd_upload *u, const void *data, size_t len, dd_err *err)
@@ -116,8 +167,9 @@ dd_code dd_upload_write(dd_upload *u, const void *data, size_t len, dd_err *err)
         return DD_OK;
     if (!data)
         return dd_fail(err, DD_INVALID, "no bytes to write");
-    dd_code code = u->fs ? art_fs_write(&u->file, data, len, err)
-                         : art_inline_write(u->a->st, &u->in, data, len, err);
+    dd_code code = u->kind == BK_FS ? art_fs_write(&u->file, data, len, err)
+                 : u->kind == BK_S3 ? art_s3_write(u->s3, data, len, err)
+                                    : art_inline_write(u->a->st, &u->in, data, len, err);
     if (code == DD_OK && EVP_DigestUpdate(u->md, data, len) != 1)
         code = dd_fail(err, DD_IO, "sha256 failed");
     if (code != DD_OK) {
@@ -141,58 +193,89 @@ static dd_code finish_digest(dd_upload *u, char hex[65], dd_err *err)
     return DD_OK;
 }
 
-dd_code dd_upload_commit(dd_upload *u, int64_t experiment_id, const char *name, bool replace,
-                         int64_t *id_out, dd_err *err)
+dd_code art_upload_stage(dd_upload *u, char hash[65], art_loc *dst, dd_err *err)
 {
-    if (u->state == UP_FINISHED || u->state == UP_COMMITTED)
+    memset(dst, 0, sizeof *dst);
+    if (u->state != UP_OPEN && u->state != UP_BROKEN)
         return dd_fail(err, DD_INVALID, "the upload is finished");
     bool broken = u->state == UP_BROKEN;
     u->state = UP_FINISHED;
     if (broken)
         return dd_fail(err, DD_IO, "an earlier write of this upload failed");
-    char hash[65];
-    dd_code code = dd_name_check(name, "resource name", err);
-    if (code == DD_OK)
-        code = finish_digest(u, hash, err);
-    dd_store *st = u->a->st;
-    dd_conn *c = NULL;
-    if (code == DD_OK)
-        code = db_conn(st, &c, err);
-    char *uri = NULL;
-    if (code == DD_OK && u->fs) {
+    dd_code code = finish_digest(u, hash, err);
+    if (code == DD_OK && u->kind == BK_FS) {
         code = art_fs_publish(u->a->fs_root, &u->file, u->size, err);
-        if (code == DD_OK && asprintf(&uri, "file://%s", u->file.final) < 0) {
-            uri = NULL;
+        if (code == DD_OK && asprintf(&u->uri, "file://%s", u->file.final) < 0) {
+            u->uri = NULL;
             code = dd_fail(err, DD_IO, "out of memory");
         }
+    } else if (code == DD_OK && u->kind == BK_S3) {
+        code = art_s3_publish(u->s3, u->size, hash, &u->uri, err);
     } else if (code == DD_OK) {
-        code = art_inline_flush(st, &u->in, err);
+        code = art_inline_flush(u->a->st, &u->in, err);
     }
+    if (code != DD_OK)
+        return code;     /* dd_upload_free removes what was staged or published */
+    snprintf(dst->backend, sizeof dst->backend, "%s",
+             u->kind == BK_FS ? "filesystem" : u->kind == BK_S3 ? "s3" : "inline");
+    dst->uri = strdup(u->uri ? u->uri : "");
+    dst->chunk_set = u->kind == BK_INLINE && u->size ? u->in.set_id : 0;
+    dst->size = u->size;
+    if (!dst->uri)
+        return dd_fail(err, DD_IO, "out of memory");
+    u->state = UP_STAGED;
+    return DD_OK;
+}
+
+dd_code art_upload_claim(dd_conn *c, dd_upload *u, dd_err *err)
+{
+    return u->kind == BK_INLINE ? art_inline_claim(c, &u->in, u->size, err) : DD_OK;
+}
+
+void art_upload_committed(dd_upload *u)
+{
+    if (u->kind == BK_FS)
+        art_fs_done(&u->file);
+    else if (u->kind == BK_S3)
+        art_s3_done(u->s3);
+    else
+        art_inline_done(&u->in);
+    u->s3 = NULL;
+    u->state = UP_COMMITTED;
+}
+
+dd_code dd_upload_commit(dd_upload *u, int64_t experiment_id, const char *name, bool replace,
+                         int64_t *id_out, dd_err *err)
+{
+    if (u->state != UP_OPEN && u->state != UP_BROKEN)
+        return dd_fail(err, DD_INVALID, "the upload is finished");
+    dd_code code = dd_name_check(name, "resource name", err);
+    if (code != DD_OK) {
+        u->state = UP_FINISHED;
+        return code;
+    }
+    char hash[65];
+    art_loc dst;
+    code = art_upload_stage(u, hash, &dst, err);
+    dd_conn *c = NULL;
+    if (code == DD_OK)
+        code = db_conn(u->a->st, &c, err);
     if (code == DD_OK)
         code = db_begin(&c, err);
     if (code != DD_OK) {
-        free(uri);
+        art_loc_clear(&dst);
         return code;     /* dd_upload_free removes what was staged or published */
     }
     int64_t id = 0;
-    if (u->fs) {
-        code = db_resource_put_bytes(c, experiment_id, name, replace, "filesystem", uri, u->size,
-                                     hash, 0, &id, err);
-    } else {
-        code = art_inline_claim(c, &u->in, u->size, err);
-        if (code == DD_OK)
-            code = db_resource_put_bytes(c, experiment_id, name, replace, "inline", "", u->size,
-                                         hash, u->size ? u->in.set_id : 0, &id, err);
-    }
+    code = art_upload_claim(c, u, err);
+    if (code == DD_OK)
+        code = db_resource_put_bytes(c, experiment_id, name, replace, dst.backend, dst.uri,
+                                     u->size, hash, dst.chunk_set, &id, err);
     code = db_end(c, code, err);
-    free(uri);
+    art_loc_clear(&dst);
     if (code != DD_OK)
         return code;
-    if (u->fs)
-        art_fs_done(&u->file);
-    else
-        art_inline_done(&u->in);
-    u->state = UP_COMMITTED;
+    art_upload_committed(u);
     if (id_out)
         *id_out = id;
     return DD_OK;
@@ -203,30 +286,89 @@ void dd_upload_free(dd_upload *u)
     if (!u)
         return;
     if (u->state != UP_COMMITTED) {
-        if (u->fs)
+        if (u->kind == BK_FS)
             art_fs_abandon(&u->file);
+        else if (u->kind == BK_S3)
+            art_s3_abandon(u->s3);
         else
             art_inline_abandon(u->a->st, &u->in);
     }
     EVP_MD_CTX_free(u->md);
+    free(u->uri);
     free(u);
 }
 
 /* ---------------------------------------------------------------- readers */
 
-enum { RD_EMPTY, RD_LEGACY, RD_CHUNKS, RD_FILE };
+enum { RD_EMPTY, RD_LEGACY, RD_CHUNKS, RD_FILE, RD_S3 };
 
 struct dd_artifact_reader {
     dd_artifacts *a;
     int kind;
-    int64_t id;
+    int64_t id;             /* the resource (RD_LEGACY reads it by id) */
     int64_t size;
     int64_t set_id;         /* RD_CHUNKS: held against gc until closed */
     int fd;                 /* RD_FILE */
+    art_s3_rd *s3;          /* RD_S3 */
+    art_loc loc;            /* what is pinned */
 };
 
-/* Pin the bytes the row names. A replace or delete may commit between reading the row and
- * pinning its bytes: then the row is read again, and the pin follows it. */
+/* Open the bytes at `w` (one attempt). *again when they went away in the meantime (a
+ * replace or delete committed between reading the row and pinning): read the row again. */
+static dd_code pin_loc(dd_artifacts *a, dd_artifact_reader *r, const art_loc *w, bool by_row,
+                       bool *again, dd_err *err)
+{
+    *again = false;
+    r->size = w->size;
+    dd_code code = DD_OK;
+    if (strcmp(w->backend, "inline") == 0 && w->chunk_set) {
+        if (!art_inline_hold(w->chunk_set))
+            return dd_fail(err, DD_IO, "out of memory");
+        if (by_row) {
+            dd_conn *c;
+            db_resource_bytes now;
+            code = db_conn(a->st, &c, err);
+            if (code == DD_OK)
+                code = db_resource_locate(c, r->id, &now, err);
+            if (code == DD_OK) {
+                *again = now.chunk_set != w->chunk_set;
+                free(now.uri);
+            }
+        }
+        if (code == DD_OK && !*again) {
+            r->kind = RD_CHUNKS;
+            r->set_id = w->chunk_set;
+        } else {
+            art_inline_release(w->chunk_set);
+        }
+    } else if (strcmp(w->backend, "inline") == 0) {
+        r->kind = w->legacy ? RD_LEGACY : RD_EMPTY;
+        if (!w->legacy && w->size != 0)
+            code = dd_fail(err, DD_IO, "resource %lld has no bytes stored", (long long)r->id);
+    } else if (strcmp(w->backend, "filesystem") == 0) {
+        code = art_fs_open(w->uri, w->size, &r->fd, err);
+        if (code == DD_OK)
+            r->kind = RD_FILE;
+        *again = by_row && code == DD_NOT_FOUND;   /* removed by gc after a replace? */
+    } else if (strcmp(w->backend, "s3") == 0) {
+        code = art_s3_open(a->s3, w->uri, w->size, &r->s3, err);
+        if (code == DD_OK)
+            r->kind = RD_S3;
+        *again = by_row && code == DD_NOT_FOUND;
+    } else {
+        code = dd_fail(err, DD_IO, "resource %lld is stored in \"%s\", which this build"
+                       " cannot read", (long long)r->id, w->backend);
+    }
+    if (code == DD_OK) {
+        r->loc = *w;
+        r->loc.uri = strdup(w->uri);
+        if (!r->loc.uri)
+            code = dd_fail(err, DD_IO, "out of memory");
+    }
+    return code;
+}
+
+/* Pin the bytes the row names, following a replace or delete that commits meanwhile. */
 static dd_code reader_pin(dd_artifacts *a, dd_artifact_reader *r, bool allow_broken,
                           dd_err *err)
 {
@@ -237,41 +379,16 @@ static dd_code reader_pin(dd_artifacts *a, dd_artifact_reader *r, bool allow_bro
         code = db_resource_locate(c, r->id, &w, err);
         if (code != DD_OK)
             return code;
-        r->size = w.size;
-        bool again = false;
         if (w.broken && !allow_broken) {
-            code = dd_fail(err, DD_IO, "resource %lld is marked broken: deardiary fsck found"
+            free(w.uri);
+            return dd_fail(err, DD_IO, "resource %lld is marked broken: deardiary fsck found"
                            " its bytes missing or damaged", (long long)r->id);
-        } else if (strcmp(w.backend, "inline") == 0 && w.chunk_set) {
-            if (!art_inline_hold(w.chunk_set)) {
-                code = dd_fail(err, DD_IO, "out of memory");
-            } else {
-                db_resource_bytes now;
-                code = db_resource_locate(c, r->id, &now, err);
-                if (code == DD_OK && now.chunk_set == w.chunk_set) {
-                    r->kind = RD_CHUNKS;
-                    r->set_id = w.chunk_set;
-                } else {
-                    art_inline_release(w.chunk_set);
-                    again = code == DD_OK;
-                }
-                if (code == DD_OK)
-                    free(now.uri);
-            }
-        } else if (strcmp(w.backend, "inline") == 0) {
-            r->kind = w.legacy_data ? RD_LEGACY : RD_EMPTY;
-            if (!w.legacy_data && w.size != 0)
-                code = dd_fail(err, DD_IO, "resource %lld has no bytes stored",
-                               (long long)r->id);
-        } else if (strcmp(w.backend, "filesystem") == 0) {
-            code = art_fs_open(w.uri, w.size, &r->fd, err);
-            if (code == DD_OK)
-                r->kind = RD_FILE;
-            again = code == DD_NOT_FOUND;   /* removed by gc after a replace? look again */
-        } else {
-            code = dd_fail(err, DD_IO, "resource %lld is stored in \"%s\", which this build"
-                           " cannot read", (long long)r->id, w.backend);
         }
+        art_loc l = {.uri = w.uri, .chunk_set = w.chunk_set, .legacy = w.legacy_data,
+                     .size = w.size};
+        snprintf(l.backend, sizeof l.backend, "%s", w.backend);
+        bool again = false;
+        code = pin_loc(a, r, &l, true, &again, err);
         free(w.uri);
         if (!again)
             return code;
@@ -285,19 +402,27 @@ static dd_code reader_pin(dd_artifacts *a, dd_artifact_reader *r, bool allow_bro
     return code;
 }
 
+static dd_artifact_reader *reader_new(dd_artifacts *a, int64_t id)
+{
+    dd_artifact_reader *r = calloc(1, sizeof *r);
+    if (r) {
+        r->a = a;
+        r->id = id;
+        r->fd = -1;
+    }
+    return r;
+}
+
 static dd_code reader_open(dd_artifacts *a, int64_t resource_id, bool allow_broken,
                            dd_artifact_reader **out, dd_err *err)
 {
     *out = NULL;
-    dd_artifact_reader *r = calloc(1, sizeof *r);
+    dd_artifact_reader *r = reader_new(a, resource_id);
     if (!r)
         return dd_fail(err, DD_IO, "out of memory");
-    r->a = a;
-    r->id = resource_id;
-    r->fd = -1;
     dd_code code = reader_pin(a, r, allow_broken, err);
     if (code != DD_OK) {
-        free(r);
+        dd_artifact_close(r);
         return code;
     }
     *out = r;
@@ -320,6 +445,27 @@ dd_store *dd_artifacts_store(const dd_artifacts *a) { return a->st; }
 
 const char *dd_artifacts_fs_root(const dd_artifacts *a) { return a->fs_root; }
 
+dd_code art_reader_open_at(dd_artifacts *a, const art_loc *loc, dd_artifact_reader **out,
+                           dd_err *err)
+{
+    *out = NULL;
+    if (loc->legacy)
+        return dd_fail(err, DD_INVALID, "legacy bytes are read through their row");
+    dd_artifact_reader *r = reader_new(a, 0);
+    if (!r)
+        return dd_fail(err, DD_IO, "out of memory");
+    bool again;
+    dd_code code = pin_loc(a, r, loc, false, &again, err);
+    if (code != DD_OK) {
+        dd_artifact_close(r);
+        return code;
+    }
+    *out = r;
+    return DD_OK;
+}
+
+const art_loc *art_reader_loc(const dd_artifact_reader *r) { return &r->loc; }
+
 dd_code dd_artifact_pread(dd_artifact_reader *r, int64_t off, void *buf, size_t len,
                           size_t *got, dd_err *err)
 {
@@ -330,6 +476,8 @@ dd_code dd_artifact_pread(dd_artifact_reader *r, int64_t off, void *buf, size_t 
         return DD_OK;
     if (r->kind == RD_FILE)
         return art_fs_pread(r->fd, r->size, off, buf, len, got, err);
+    if (r->kind == RD_S3)
+        return art_s3_pread(r->s3, off, buf, len, got, err);
     dd_conn *c;
     dd_code code = db_conn(r->a->st, &c, err);
     if (code != DD_OK)
@@ -351,6 +499,8 @@ void dd_artifact_close(dd_artifact_reader *r)
         art_inline_release(r->set_id);
     if (r->fd >= 0)
         close(r->fd);
+    art_s3_close(r->s3);
+    free(r->loc.uri);
     free(r);
 }
 
@@ -405,8 +555,13 @@ static dd_code gc_trash_item(dd_artifacts *a, const trash_item *it, bool *done, 
     if (strcmp(it->backend, "filesystem") == 0) {
         bool removed;   /* false for a uri this backend never made: forget it, touch nothing */
         code = art_fs_remove_uri(it->uri, &removed, err);
+    } else if (strcmp(it->backend, "s3") == 0) {
+        bool ours;      /* another bucket, or no s3 configured: leave it queued */
+        code = art_s3_remove_uri(a->s3, it->uri, &ours, err);
+        if (code == DD_OK && !ours)
+            return DD_OK;
     } else if (strcmp(it->backend, "inline") != 0) {
-        return DD_OK;   /* s3: left queued for the backend that can remove it */
+        return DD_OK;   /* a backend this build does not know: left queued */
     }
     if (code == DD_OK)
         code = dd_trash_forget(a->st, it->id, err);
@@ -440,10 +595,15 @@ dd_code dd_artifacts_gc(dd_artifacts *a, int64_t *removed_out, dd_err *err)
     /* Keep going past a failed item or phase; report the first failure. */
     dd_code first = code;
     dd_err item_err = {0};
+    bool s3_down = false;   /* after one failed s3 item, leave the rest for a later run */
     for (size_t i = 0; i < trash.n; i++) {
         bool done;
+        bool s3 = strcmp(trash.v[i].backend, "s3") == 0;
+        if (s3 && s3_down)
+            continue;
         dd_code ic = gc_trash_item(a, &trash.v[i], &done, &item_err);
         keep_first(&first, ic, &item_err, err);
+        s3_down = s3_down || (s3 && ic != DD_OK);
         if (done)
             removed++;
     }
@@ -457,4 +617,27 @@ dd_code dd_artifacts_gc(dd_artifacts *a, int64_t *removed_out, dd_err *err)
     if (removed_out)
         *removed_out = removed;
     return first;
+}
+
+dd_code art_trash_remove(dd_artifacts *a, int64_t trash_id, dd_err *err)
+{
+    dd_conn *c;
+    sqlite3_stmt *s;
+    trash_vec trash = {0};
+    dd_code code = db_conn(a->st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT id, backend, uri, chunk_set FROM artifact_trash"
+                       " WHERE id = ?", "i", trash_id);
+    if (code == DD_OK)
+        code = db_each(c, s, "reading the artifact trash", collect_trash, &trash, err);
+    if (code == DD_OK && trash.oom)
+        code = dd_fail(err, DD_IO, "out of memory");
+    for (size_t i = 0; i < trash.n; i++) {
+        bool done;
+        if (code == DD_OK)
+            code = gc_trash_item(a, &trash.v[i], &done, err);
+        free(trash.v[i].uri);
+    }
+    free(trash.v);
+    return code;
 }

@@ -3,10 +3,12 @@
  * reads that dispatch on each resource row's own backend.
  *
  * Backends: "inline" (bytes in the SQLite file, in chunks read and written with
- * incremental blob I/O: SQLite caps one blob below 1 GiB) and "filesystem" (a directory,
- * <root>/<aa>/<uuid>; names never become paths). "s3" comes later behind the same
- * interface. New uploads go to the configured default backend; reads and deletes use the
- * backend recorded in the row, so a database may mix backends.
+ * incremental blob I/O: SQLite caps one blob below 1 GiB), "filesystem" (a directory,
+ * <root>/<aa>/<uuid>; names never become paths) and "s3" (an S3-compatible bucket, keys
+ * <aa>/<uuid>, path-style, libcurl's SigV4; multipart above a threshold; art_s3.c). New
+ * uploads go to the configured default backend; reads and deletes use the backend
+ * recorded in the row, so a database may mix backends. dd_artifacts_migrate moves rows
+ * between backends.
  *
  * Inline chunks are 1 MiB each (fixed; the last one holds the rest), one chunk per short
  * write transaction, so a long upload never holds the write lock and other writers (metric
@@ -36,14 +38,24 @@
 typedef struct dd_artifacts dd_artifacts;
 
 typedef struct dd_artifacts_config {
-    const char *backend;   /* default for new uploads: "inline" (NULL) or "filesystem" */
+    const char *backend;   /* default for new uploads: "inline" (NULL), "filesystem", "s3" */
     const char *fs_root;   /* filesystem backend root; created when absent */
+    /* s3: endpoint and bucket given (with any default backend) make s3 rows readable */
+    const char *s3_endpoint;        /* http(s)://host[:port] */
+    const char *s3_bucket;
+    const char *s3_region;          /* NULL or "": us-east-1 */
+    const char *s3_access_key;
+    const char *s3_secret_key;
+    int64_t s3_multipart_threshold; /* 0: 64 MiB */
+    int64_t s3_part_size;           /* 0: 16 MiB; at least 5 MiB */
 } dd_artifacts_config;
 
-/* The artifact stores over an open store (not owned). DD_INVALID for an unknown backend
- * ("s3" too, for now), "filesystem" without fs_root, or an unusable fs_root (message says
- * why). fs_root may be given with the inline default: it is then where dd_artifacts_gc
- * looks for staged files. Reading needs no root: a filesystem row's uri names its file. */
+/* The artifact stores over an open store (not owned). DD_INVALID for an unknown backend,
+ * "filesystem" without fs_root, or an unusable fs_root, "s3" without endpoint or bucket
+ * (message says why). fs_root may be given with another default: it is then where
+ * dd_artifacts_gc looks for staged files. Reading needs no root: a filesystem row's uri
+ * names its file; an s3 row's uri names bucket and key, the endpoint is the configured
+ * one. Opening contacts no s3 service (an unreachable one fails the first upload). */
 dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artifacts **out,
                           dd_err *err);
 void dd_artifacts_close(dd_artifacts *a);
@@ -56,7 +68,9 @@ const char *dd_artifacts_fs_root(const dd_artifacts *a);
 
 typedef struct dd_upload dd_upload;
 
-/* Start new bytes in the default backend. */
+/* Start new bytes in the default backend. s3: the bucket is asked first, so a missing
+ * bucket, wrong credentials or an unreachable endpoint fail here (DD_IO, the S3 error code
+ * and message in err). */
 dd_code dd_upload_begin(dd_artifacts *a, dd_upload **out, dd_err *err);
 /* Append bytes; uploads are sequential. After a failed write the upload is broken:
  * further writes and the commit fail with DD_IO. */
@@ -89,7 +103,7 @@ typedef struct dd_artifact_reader dd_artifact_reader;
 
 /* Open the bytes of resource `resource_id` from the backend its row names. DD_NOT_FOUND
  * for an unknown resource; DD_IO when the bytes are missing or of the wrong size, or the
- * backend is one this build cannot read (s3).
+ * row is in s3 and no s3 service is configured.
  * A reader keeps the bytes it opened even if the resource is replaced or deleted meanwhile
  * (a file stays readable through its open fd; gc in this process leaves an open inline
  * chunk set alone until the reader closes). Exceptions, which get DD_IO and never mixed
@@ -118,8 +132,9 @@ void dd_artifact_close(dd_artifact_reader *r);
  *   - a trash row: its file removed (a missing file is fine) or its chunk set deleted, a
  *     few chunks per transaction, then the row forgotten. A filesystem uri that is not
  *     <dir>/<aa>/<uuid> (not made by this backend) is forgotten without touching the file;
- *     s3 rows stay queued for the s3 backend. Chunk sets open by a reader of this process
- *     wait for a later run.
+ *     an s3 object is deleted when it is in the configured bucket; other s3 rows (another
+ *     bucket, or no s3 configured) stay queued. Chunk sets open by a reader of this
+ *     process wait for a later run.
  *   - an inline upload whose process is gone (pid and start time, from /proc) or, in this
  *     process, that no live dd_upload owns; uploads of other live processes are left alone.
  *   - a staged file under <fs_root>/.staging that no live upload (of any process) holds
@@ -127,5 +142,40 @@ void dd_artifact_close(dd_artifact_reader *r);
  *   - a chunk set nothing refers to.
  * It goes on past a failed item and returns the first failure. */
 dd_code dd_artifacts_gc(dd_artifacts *a, int64_t *removed_out, dd_err *err);
+
+/* ------------------------------------------------------------------ migration */
+
+typedef struct dd_migrate_stats {
+    int64_t rows;           /* resource rows seen */
+    int64_t moved;          /* switched to the target backend */
+    int64_t skipped;        /* already there, or changed by someone else while copying */
+    int64_t failed;         /* kept their old backend (see the failure callback) */
+    int64_t bytes_total;    /* bytes of the rows to move */
+    int64_t bytes_done;     /* bytes copied so far */
+} dd_migrate_stats;
+
+typedef struct dd_migrate_hooks {
+    /* after each chunk copied and each row finished; may be NULL */
+    void (*progress)(void *ctx, const dd_migrate_stats *s);
+    /* a row that failed and keeps its backend; may be NULL */
+    void (*failure)(void *ctx, int64_t resource_id, const char *name, const dd_err *err);
+    void *ctx;
+    bool keep_old;          /* leave the old bytes in artifact_trash for the next gc */
+} dd_migrate_hooks;
+
+/*
+ * Move every resource row's bytes to backend `to` ("inline", "filesystem", "s3"), on a
+ * live database (other processes may read, write and mount it meanwhile). Idempotent and
+ * restartable: rows already in `to` are skipped, and an interrupted run leaves every row
+ * on one backend or the other, never neither. For each row: stream its bytes into `to`,
+ * read them back from `to` and check their sha256 against the row's content_hash, then
+ * switch the row in one transaction (only if it still names the bytes that were copied;
+ * a row replaced or deleted meanwhile is skipped and the copy discarded). The old bytes
+ * are queued in artifact_trash by that transaction and, unless keep_old, removed right
+ * after it commits. A row that fails keeps its backend and the run goes on.
+ * DD_INVALID for an unknown or unconfigured `to`; DD_OK otherwise (see out->failed).
+ */
+dd_code dd_artifacts_migrate(dd_artifacts *a, const char *to, const dd_migrate_hooks *hooks,
+                             dd_migrate_stats *out, dd_err *err);
 
 #endif /* DD_ARTIFACTS_H */

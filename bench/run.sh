@@ -2,7 +2,7 @@
 # bench/run.sh - DearDiary FS benchmarks. Not tests: each figure is printed next to a
 # baseline measured in the same run, as a ratio, with the issue's target.
 #
-#   bench/run.sh [BENCH...]      BENCH: append write ls cat artifacts (default: all of them)
+#   bench/run.sh [BENCH...]      BENCH: append write ls cat artifacts s3 (default: all of them)
 #   bench/run.sh --list | -h
 #
 # Baselines (DESIGN.md §6): libfuse's passthrough_ll, compiled here from
@@ -28,6 +28,10 @@
 #   BENCH_ARTIFACT_BACKENDS="inline filesystem"   bench "artifacts": backends, in order
 #                         (cold reads drop the page cache: `echo 3 > /proc/sys/vm/drop_caches`,
 #                         so "artifacts" needs root)
+#   BENCH_S3_BYTES=1073741824                bench "s3": size of the file (made once)
+#   BENCH_S3_THRESHOLDS="67108864 2147483648"  bench "s3": artifacts.s3.multipart_threshold
+#                         of each daemon, in order (the default 64 MiB: multipart upload;
+#                         2 GiB: the 1 GiB file goes in one PUT, buffered in memory)
 #   BENCH_PERF=1          also `perf record -g` the deardiary daemon during each of its
 #                         measurements (build/bench/perf-<figure>.data)
 #
@@ -39,7 +43,7 @@ BENCH=$ROOT/bench
 OUT=$ROOT/build/bench
 PY=/usr/bin/python3
 PT_SRC=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
-ALL=(append write ls cat artifacts)
+ALL=(append write ls cat artifacts s3)
 
 REPEAT=${BENCH_REPEAT:-3}
 APPEND_N=${APPEND_N:-20000}
@@ -56,6 +60,8 @@ CAT_MEM_CATS=${CAT_MEM_CATS:-10}
 ART_BYTES=${BENCH_ARTIFACT_BYTES:-1073741824}
 ART_BACKENDS=${BENCH_ARTIFACT_BACKENDS:-inline filesystem}
 BENCH_PERF=${BENCH_PERF:-0}
+S3_BYTES=${BENCH_S3_BYTES:-1073741824}
+S3_THRESHOLDS=${BENCH_S3_THRESHOLDS:-67108864 2147483648}
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -66,7 +72,7 @@ for a in "$@"; do
     case $a in
     -h|--help) usage; exit 0 ;;
     --list) printf '%s\n' "${ALL[@]}"; exit 0 ;;
-    append|write|ls|cat|artifacts) selected+=("$a") ;;
+    append|write|ls|cat|artifacts|s3) selected+=("$a") ;;
     *) echo "bench/run.sh: unknown benchmark '$a' (one of: ${ALL[*]})" >&2; exit 2 ;;
     esac
 done
@@ -85,6 +91,7 @@ WORK=""
 MOUNTS=()      # mountpoints we mounted, index-aligned with PIDS
 PIDS=()
 PERF_PID=""
+S3_PID=""      # the s3rver of bench "s3"
 
 is_mounted() {   # MOUNTPOINT: in the mount table, alive or dead ("Transport endpoint ...")
     awk -v m="$1" '$2 == m {found = 1} END {exit !found}' /proc/self/mounts
@@ -119,6 +126,7 @@ cleanup() {
     for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
         [[ -n ${MOUNTS[i]} ]] && stop_daemon "${MOUNTS[i]}" "${PIDS[i]}"
     done
+    if [[ -n $S3_PID ]]; then kill "$S3_PID" 2>/dev/null; wait "$S3_PID" 2>/dev/null; fi
     [[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
     exit "$rc"
 }
@@ -226,6 +234,7 @@ perf_stop() {
     kill -INT "$PERF_PID" 2>/dev/null || true
     wait "$PERF_PID" 2>/dev/null || true
     PERF_PID=""
+S3_PID=""      # the s3rver of bench "s3"
 }
 
 rate_of() {   # LABEL LOOPS-ARGS...: median rate over REPEAT runs of bench/loops.c
@@ -575,6 +584,93 @@ bench_artifacts_one() {   # BACKEND SOURCE_FILE
     stop_daemon "$pmnt" "$pt_pid"
     stop_daemon "$mnt" "$dd_pid"
     rm -rf "$db" "$db-wal" "$db-shm" "$psrc" "$WORK/art-$be.root"
+}
+
+# bench "s3": the s3 backend against s3rver (tests/s3, on 127.0.0.1), baselines curl in
+# the same run: `curl --aws-sigv4 -T FILE` (one signed PUT of the same file to the same
+# server) for cp into the mount, and a plain `curl -o /dev/null` GET of that object for cat
+# out of it. One daemon per multipart threshold (BENCH_S3_THRESHOLDS).
+bench_s3() {
+    local s3js=$ROOT/tests/s3/node_modules/s3rver/bin/s3rver.js
+    [[ -f $s3js ]] || die "s3: s3rver is not installed (scripts/setup.sh runs npm ci in tests/s3)"
+    local mib srcf=$WORK/s3src.bin port data=$WORK/s3data
+    mib=$(awk -v b="$S3_BYTES" 'BEGIN{printf "%g", b/1048576}')
+    log "[s3] a $mib MiB file: cp into the s3 backend vs curl --aws-sigv4 -T, cat vs curl GET;" \
+        "s3rver $(node -p "require('$ROOT/tests/s3/node_modules/s3rver/package.json').version")," \
+        "node $(node --version), thresholds: $S3_THRESHOLDS"
+    [[ -f $srcf ]] || head -c "$S3_BYTES" /dev/urandom >"$srcf" || die "cannot write $srcf"
+    port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$data"
+    node "$s3js" -d "$data" -a 127.0.0.1 -p "$port" --silent --configure-bucket bench \
+        >"$WORK/s3rver.log" 2>&1 &
+    S3_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+        sleep 0.1
+    done
+    local ep=http://127.0.0.1:$port th
+    for th in $S3_THRESHOLDS; do
+        bench_s3_one "$ep" "$srcf" "$th"
+    done
+    kill "$S3_PID" 2>/dev/null
+    wait "$S3_PID" 2>/dev/null || true
+    S3_PID=""
+}
+
+bench_s3_one() {   # ENDPOINT SOURCE_FILE THRESHOLD
+    local ep=$1 srcf=$2 th=$3 mib out lines=()
+    mib=$(awk -v b="$S3_BYTES" 'BEGIN{printf "%g", b/1048576}')
+    local db=$WORK/s3-$th.db mnt=$WORK/s3-$th.mnt
+    local how="multipart, 16 MiB parts"
+    (( S3_BYTES < th )) && how="one PUT"
+    log " multipart_threshold $th: the file goes in $how"
+    mount_dd "$db" "$mnt" DEARDIARY_ARTIFACT_BACKEND=s3 DEARDIARY_ARTIFACT_S3_ENDPOINT="$ep" \
+        DEARDIARY_ARTIFACT_S3_BUCKET=bench DEARDIARY_ARTIFACT_S3_ACCESS_KEY=S3RVER \
+        DEARDIARY_ARTIFACT_S3_SECRET_KEY=S3RVER DEARDIARY_ARTIFACT_S3_MULTIPART_THRESHOLD="$th" \
+        DEARDIARY_ARTIFACT_FS_ROOT="$WORK/s3-$th.root"
+    local dd_pid=$DAEMON_PID res
+    new_iteration "$mnt" "s3" >/dev/null
+    res=$mnt/projects/bench/experiments/s3/resources
+    cat "$srcf" >/dev/null
+    perf_start "s3-$th-cp" "$dd_pid"
+    out=$(time_alt 2 "curl --aws-sigv4 -T (one PUT)" "deardiary (s3): cp into resources/" \
+        curl -sS -f -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER \
+            -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -T "$srcf" "$ep/bench/base-$th-{i}" --- \
+        --rss "$dd_pid" cp "$srcf" "$res/f{i}")
+    perf_stop
+    mapfile -t lines <<<"$out"
+    local curl_put ours_cp ours_mem
+    curl_put=$(field median "${lines[0]}")
+    ours_cp=$(field median "${lines[1]}")
+    ours_mem=$(rss_growth "${lines[1]}")
+    cmp "$srcf" "$res/f1" || die "resources/f1 differs from $srcf"
+    local key
+    key=$(getfattr --absolute-names --only-values -n user.deardiary.uri "$res/f1") || die "no uri for f1"
+    key=${key#s3://bench/}
+    perf_start "s3-$th-cat" "$dd_pid"
+    out=$(time_alt 2 "curl GET -o /dev/null" "deardiary (s3): cat resources/f1" \
+        curl -sS -f -o /dev/null "$ep/bench/$key" --- cat "$res/f1")
+    perf_stop
+    mapfile -t lines <<<"$out"
+    local curl_get ours_cat
+    curl_get=$(field median "${lines[0]}")
+    ours_cat=$(field median "${lines[1]}")
+    local fig="$mib MiB, threshold $th: $how"
+    record s3 "cp into resources/ ($fig)" "MB/s" hi "$(mbs "$S3_BYTES" "$ours_cp")" \
+        "curl --aws-sigv4 -T" "$(mbs "$S3_BYTES" "$curl_put")" "ratio>=0.7"
+    record s3 "cat resources/<name> ($fig)" "MB/s" hi "$(mbs "$S3_BYTES" "$ours_cat")" \
+        "curl GET" "$(mbs "$S3_BYTES" "$curl_get")" "ratio>=0.7"
+    record s3 "daemon VmRSS growth during cp (peak - before; $fig)" "MB" lo "$(mb "$ours_mem" 0)" \
+        "" "" ""
+    stop_daemon "$mnt" "$dd_pid"
+    # the bucket's objects (ours and curl's) go with the data directory; free the disk now
+    for ((i = 1; i <= REPEAT; i++)); do
+        curl -s -o /dev/null -X DELETE --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER \
+            -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+            "$ep/bench/base-$th-$i" || true
+    done
+    rm -rf "$db" "$db-wal" "$db-shm" "$WORK/s3-$th.root"
 }
 
 # ------------------------------------------------------------------ main

@@ -45,6 +45,7 @@ static void dd_init(void *userdata, struct fuse_conn_info *conn)
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     conn->max_background = 64;
+    conn->max_write = 1 << 20;   /* artifacts: 1 MiB per write request (max_pages) */
 }
 
 static void dd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -19,6 +19,7 @@ static const dd_command commands[] = {
     {"run", dd_cmd_run},
     {"restore", dd_cmd_restore},
     {"fsck", dd_cmd_fsck},
+    {"migrate-artifacts", dd_cmd_migrate_artifacts},
 };
 
 const dd_command *dd_command_find(const char *name)
@@ -61,10 +62,21 @@ int dd_cmd_check_store(dd_store *st, const char *path)
     return 0;
 }
 
+dd_artifacts_config dd_cmd_artifacts_config(const dd_config *cfg)
+{
+    dd_artifacts_config ac = {.backend = cfg->artifact_backend, .fs_root = cfg->artifact_fs_root,
+                              .s3_endpoint = cfg->s3_endpoint, .s3_bucket = cfg->s3_bucket,
+                              .s3_region = cfg->s3_region, .s3_access_key = cfg->s3_access_key,
+                              .s3_secret_key = cfg->s3_secret_key,
+                              .s3_multipart_threshold = cfg->s3_multipart_threshold,
+                              .s3_part_size = cfg->s3_part_size};
+    return ac;
+}
+
 int dd_cmd_open_artifacts(const dd_config *cfg, dd_store *st, dd_artifacts **out)
 {
     dd_err err = {0};
-    dd_artifacts_config ac = {.backend = cfg->artifact_backend, .fs_root = cfg->artifact_fs_root};
+    dd_artifacts_config ac = dd_cmd_artifacts_config(cfg);
     if (dd_artifacts_open(st, &ac, out, &err) != DD_OK) {
         fprintf(stderr, "deardiary: %s\n", err.msg);
         return -1;

@@ -27,6 +27,11 @@ int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out);
  * is damaged, 0 when sound. */
 int dd_cmd_check_store(dd_store *st, const char *path);
 
+#include "artifacts.h"
+
+/* The artifact stores' part of the configuration. */
+dd_artifacts_config dd_cmd_artifacts_config(const dd_config *cfg);
+
 struct dd_artifacts;
 /* Open the configured artifact stores over `st`, and remove bytes left by interrupted
  * copies and deleted resources; prints the error. */
@@ -39,5 +44,6 @@ int dd_cmd_register(const char *config_file, int argc, char **argv);
 int dd_cmd_run(const char *config_file, int argc, char **argv);
 int dd_cmd_restore(const char *config_file, int argc, char **argv);
 int dd_cmd_fsck(const char *config_file, int argc, char **argv);
+int dd_cmd_migrate_artifacts(const char *config_file, int argc, char **argv);
 
 #endif

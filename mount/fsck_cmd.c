@@ -104,12 +104,12 @@ int dd_cmd_fsck(const char *config_file, int argc, char **argv)
     if (access(path, R_OK) != 0) {
         fprintf(stderr, "deardiary fsck: %s: %s\n", path, strerror(errno));
     } else if (dd_cmd_open_store(&cfg, path, &st) == 0) {
-        dd_artifacts_config ac = {.backend = cfg.artifact_backend,
-                                  .fs_root = cfg.artifact_fs_root};
+        dd_artifacts_config ac = dd_cmd_artifacts_config(&cfg);
         /* not dd_cmd_open_artifacts: it cleans up, and without --repair fsck changes
-         * nothing. An s3 default is not an error here: rows are checked by their own
-         * backend, and this build reports s3 rows as not checked. */
-        if (ac.backend && strcmp(ac.backend, "s3") == 0)
+         * nothing. The default backend does not matter (fsck writes no new bytes), so an
+         * s3 default without a service configured is no error: s3 rows are then noted
+         * as not checked. */
+        if (ac.backend && strcmp(ac.backend, "s3") == 0 && !(ac.s3_endpoint && *ac.s3_endpoint))
             ac.backend = NULL;
         if (dd_artifacts_open(st, &ac, &arts, &err) != DD_OK) {
             fprintf(stderr, "deardiary fsck: %s\n", err.msg);

@@ -26,6 +26,8 @@ static void usage(FILE *out)
             "  restore ITERATION DIR     write an iteration's captured environment into DIR\n"
             "  config                    print the effective configuration as YAML\n"
             "  fsck [--repair] [DB]      check the database and artifact bytes; repair\n"
+            "  migrate-artifacts --to BACKEND\n"
+            "                            move every artifact's bytes to another backend\n"
             "\n"
             "options:\n"
             "  --config FILE             YAML configuration file (default $DEARDIARY_CONFIG)\n"

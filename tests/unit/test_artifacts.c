@@ -260,6 +260,21 @@ static void test_config(dd_store *st)
     CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_INVALID, err);
     cfg = (dd_artifacts_config){.backend = "s3"};
     CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_INVALID, err);
+    /* s3: endpoint and bucket required, an http(s) endpoint, parts of at least 5 MiB;
+     * opening contacts nothing (no server listens at this endpoint) */
+    cfg = (dd_artifacts_config){.backend = "s3", .s3_endpoint = "http://127.0.0.1:9"};
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_INVALID, err);
+    CHECK(strstr(err->msg, "bucket") != NULL);
+    cfg = (dd_artifacts_config){.backend = "s3", .s3_endpoint = "ftp://x", .s3_bucket = "b"};
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_INVALID, err);
+    cfg = (dd_artifacts_config){.backend = "s3", .s3_endpoint = "http://127.0.0.1:9",
+                                .s3_bucket = "b", .s3_part_size = 1 << 20};
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_INVALID, err);
+    cfg = (dd_artifacts_config){.backend = "s3", .s3_endpoint = "http://127.0.0.1:9/",
+                                .s3_bucket = "b"};
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_OK, err);
+    dd_artifacts_close(a);
+    a = NULL;
 
     /* A missing root is created, with its staging area. */
     cfg = (dd_artifacts_config){.backend = "filesystem", .fs_root = root};
