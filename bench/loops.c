@@ -137,16 +137,30 @@ static sqlite3 *sql_open(const char *path, sqlite3_stmt **ins)
     sql_check(NULL, sqlite3_open(path, &db), "open");
     sql_check(db, sqlite3_exec(db,
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+        /* the store's metric table (schema/004_metric_clustered.sql) */
         "CREATE TABLE IF NOT EXISTS metric ("
-        " id INTEGER PRIMARY KEY AUTOINCREMENT, iteration_id INTEGER NOT NULL,"
-        " key TEXT NOT NULL CHECK (key <> ''), value REAL NOT NULL,"
-        " step INTEGER NOT NULL DEFAULT 0, recorded_at TEXT NOT NULL CHECK (recorded_at <> ''));"
-        "CREATE INDEX IF NOT EXISTS metric_by_series ON metric(iteration_id, key, step, id);",
+        " iteration_id INTEGER NOT NULL, key TEXT NOT NULL CHECK (key <> ''),"
+        " step INTEGER NOT NULL, id INTEGER NOT NULL CHECK (id >= 0), value REAL NOT NULL,"
+        " recorded_at TEXT NOT NULL CHECK (recorded_at <> ''),"
+        " PRIMARY KEY (iteration_id, key, step, id)) WITHOUT ROWID;",
         NULL, NULL, NULL), "schema");
     sql_check(db, sqlite3_prepare_v2(db,
-        "INSERT INTO metric(iteration_id, key, value, step, recorded_at) VALUES (1, 'loss', ?, ?,"
-        " '2026-11-23T12:00:00.000Z')", -1, ins, NULL), "prepare");
+        "INSERT INTO metric(iteration_id, key, value, step, id, recorded_at) VALUES (1, 'loss',"
+        " ?1, ?2, ?2, '2026-11-23T12:00:00.000Z')", -1, ins, NULL), "prepare");
     return db;
+}
+
+/* The next step of the series: a rerun on the same file appends, as the store would. */
+static long long sql_next_step(sqlite3 *db)
+{
+    sqlite3_stmt *s;
+    long long next = 0;
+    sql_check(db, sqlite3_prepare_v2(db, "SELECT coalesce(max(step) + 1, 0) FROM metric", -1,
+                                     &s, NULL), "prepare");
+    if (sqlite3_step(s) == SQLITE_ROW)
+        next = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return next;
 }
 
 static void sql_insert(sqlite3 *db, sqlite3_stmt *ins, long long step)
@@ -161,10 +175,11 @@ static int run_sqlite1(const char *path, long long n, double secs)
 {
     sqlite3_stmt *ins;
     sqlite3 *db = sql_open(path, &ins);
+    long long first = sql_next_step(db);
     double t0 = now(), deadline = t0 + secs;
     long long i;
     for (i = 0; i < n; i++) {
-        sql_insert(db, ins, i);
+        sql_insert(db, ins, first + i);
         if ((i & 255) == 255 && now() > deadline) {
             i++;
             break;
@@ -181,7 +196,7 @@ static int run_sqlitebatch(const char *path, long long lines, long long reps)
 {
     sqlite3_stmt *ins;
     sqlite3 *db = sql_open(path, &ins);
-    long long step = 0;
+    long long step = sql_next_step(db);
     double t0 = now();
     for (long long r = 0; r < reps; r++) {
         sql_check(db, sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), "begin");

@@ -57,9 +57,9 @@ def iterations(db, eid, n):
 
 
 def series(db, iteration_id, key, points):
-    db.executemany("INSERT INTO metric(iteration_id, key, value, step, recorded_at)"
-                   " VALUES (?, ?, ?, ?, ?)",
-                   ((iteration_id, key, value(i), i, TS) for i in range(points)))
+    db.executemany("INSERT INTO metric(iteration_id, key, value, step, id, recorded_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?)",
+                   ((iteration_id, key, value(i), i, i, TS) for i in range(points)))
     text_bytes = sum(line_len(i, value(i)) for i in range(points))
     last = points - 1
     db.execute("INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
