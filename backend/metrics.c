@@ -15,6 +15,7 @@
 
 typedef struct series_state {
     bool exists;
+    int64_t id;             /* metric_latest's rowid, when it exists */
     double value;
     int64_t step;
     char recorded_at[DD_TS_LEN];
@@ -29,8 +30,8 @@ static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
     sqlite3_stmt *s;
     memset(ss, 0, sizeof *ss);
     dd_code code = db_prep(c, &s, err,
-                           "SELECT value, step, recorded_at, max_step, point_count, text_bytes"
-                           " FROM metric_latest WHERE iteration_id = ? AND key = ?",
+                           "SELECT value, step, recorded_at, max_step, point_count, text_bytes,"
+                           " id FROM metric_latest WHERE iteration_id = ? AND key = ?",
                            "it", iteration_id, key);
     if (code != DD_OK)
         return code;
@@ -44,14 +45,23 @@ static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
         ss->max_step = sqlite3_column_int64(s, 3);
         ss->count = sqlite3_column_int64(s, 4);
         ss->text_bytes = sqlite3_column_int64(s, 5);
+        ss->id = sqlite3_column_int64(s, 6);
     }
     sqlite3_reset(s);
     return code;
 }
 
+/* Write the summary back: an UPDATE by rowid for a series that existed when loaded (the
+ * append path's common case: no unique-index probe), else an upsert. */
 static dd_code series_store(dd_conn *c, int64_t iteration_id, const char *key,
-                            const series_state *ss, dd_err *err)
+                            const series_state *ss, bool existed, dd_err *err)
 {
+    if (existed)
+        return db_exec(c, err, "metric series",
+                       "UPDATE metric_latest SET value = ?, step = ?, recorded_at = ?,"
+                       " max_step = ?, point_count = ?, text_bytes = ? WHERE id = ?",
+                       "ditiiii", ss->value, ss->step, ss->recorded_at, ss->max_step,
+                       ss->count, ss->text_bytes, ss->id);
     return db_exec(c, err, "metric series",
                    "INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
                    " max_step, point_count, text_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -80,10 +90,11 @@ dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
                             const dd_metric_point *points, size_t n, bool check_writable,
                             dd_err *err)
 {
-    series_state ss;
+    series_state ss = {0};
     dd_code code = check_writable ? db_iteration_writable(c, iteration_id, err) : DD_OK;
     if (code == DD_OK)
         code = series_load(c, iteration_id, key, &ss, err);
+    bool existed = ss.exists;
     char now[DD_TS_LEN], ts[DD_TS_LEN];
     dd_now(now);
     for (size_t i = 0; i < n && code == DD_OK; i++) {
@@ -111,7 +122,7 @@ dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
         ss.exists = true;
     }
     if (code == DD_OK && n > 0)
-        code = series_store(c, iteration_id, key, &ss, err);
+        code = series_store(c, iteration_id, key, &ss, existed, err);
     return code;
 }
 
