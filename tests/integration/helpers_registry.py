@@ -145,9 +145,9 @@ def finish_mount(m):
 
 
 @contextlib.contextmanager
-def mounted(root, backend="inline", fs_root=None, db=None):
-    """A mount for the block; unmounted afterwards (killed and detached on failure)."""
-    m = start_mount(root, backend, fs_root, db)
+def managed(m):
+    """A started mount for the block; unmounted afterwards (killed and detached on
+    failure)."""
     try:
         yield m
     except BaseException:
@@ -158,6 +158,11 @@ def mounted(root, backend="inline", fs_root=None, db=None):
     except BaseException:
         m.kill()
         raise
+
+
+def mounted(root, backend="inline", fs_root=None, db=None):
+    """A mount for the block; unmounted afterwards (killed and detached on failure)."""
+    return managed(start_mount(root, backend, fs_root, db))
 
 
 # ---------------------------------------------------------------- registry building

@@ -7,7 +7,6 @@ variables, as a user would set them.
 s3rver accepts any SigV4 signature of a known access key (it checks the key, not the
 signature), so these tests cover the protocol; signing itself is libcurl's.
 """
-import contextlib
 import os
 import re
 import socket
@@ -18,7 +17,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from helpers_registry import environ, finish_mount
+from helpers_registry import environ, finish_mount, managed
 from conftest import Mount
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -149,20 +148,9 @@ def start_s3_mount(root, srv, bucket, backend="s3", **extra):
     return m
 
 
-@contextlib.contextmanager
 def s3_mounted(root, srv, bucket, backend="s3", **extra):
     """A mount for the block; unmounted afterwards (killed and detached on failure)."""
-    m = start_s3_mount(root, srv, bucket, backend, **extra)
-    try:
-        yield m
-    except BaseException:
-        m.kill()
-        raise
-    try:
-        finish_mount(m)
-    except BaseException:
-        m.kill()
-        raise
+    return managed(start_s3_mount(root, srv, bucket, backend, **extra))
 
 
 __all__ = ["S3Server", "s3srv", "bucket", "s3_env", "start_s3_mount", "s3_mounted", "finish_mount", "KEY_RE"]

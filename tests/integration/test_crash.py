@@ -51,6 +51,21 @@ def restart(box, backend="inline"):
     assert new.proc.poll() is None, new.output()
 
 
+def restart_under(box, procs, ready, pause=0.0):
+    """Once `ready()` holds (and `pause` s more), kill the daemon under the running client
+    processes and remount; then wait for the clients (their writes to the dead mount
+    fail), killing any that hang."""
+    try:
+        assert poll(ready, 60)
+        time.sleep(pause)
+        restart(box)
+        for p in procs:
+            p.wait(timeout=60)
+    finally:
+        for p in procs:
+            kill9(p)
+
+
 def live_mount(path):
     try:
         os.statvfs(path)
@@ -151,15 +166,8 @@ def test_kill_mid_metric_appends(tmp_path):
         logs = [str(tmp_path / ("w%d.log" % w)) for w in range(4)]
         procs = [subprocess.Popen([sys.executable, "-c", APPENDER, metric, logs[w], str(w)])
                  for w in range(4)]
-        try:
-            assert poll(lambda: all(os.path.exists(p) and os.path.getsize(p) > 2000
-                                    for p in logs), 60)
-            restart(box)
-            for p in procs:
-                p.wait(timeout=60)
-        finally:
-            for p in procs:
-                kill9(p)
+        restart_under(box, procs, lambda: all(os.path.exists(p) and os.path.getsize(p) > 2000
+                                              for p in logs))
         m = box[0]
         logged = set()
         for p in logs:
@@ -211,15 +219,7 @@ def test_kill_mid_promotion_storm(tmp_path):
             versions = " ".join(str(v) for v in random.Random(w).sample(range(1, 7), 6))
             env = {**os.environ, "VERSIONS": versions, "READY": ready}
             procs.append(subprocess.Popen(["bash", "-c", PROMOTER], cwd=m.path, env=env))
-        try:
-            assert poll(lambda: all(os.path.exists(r) for r in readies), 60)
-            time.sleep(0.2)
-            restart(box)
-            for p in procs:
-                p.wait(timeout=60)
-        finally:
-            for p in procs:
-                kill9(p)
+        restart_under(box, procs, lambda: all(os.path.exists(r) for r in readies), pause=0.2)
         m = box[0]
         prod = sqlite_rows(m.db, "SELECT m.name, COUNT(*) FROM model_version v JOIN model m"
                                  " ON m.id = v.model_id WHERE v.stage_id = 3 GROUP BY m.name")
