@@ -578,20 +578,27 @@ static void keep_first(dd_code *first, dd_code code, const dd_err *got, dd_err *
     }
 }
 
-dd_code dd_artifacts_gc(dd_artifacts *a, int64_t *removed_out, dd_err *err)
+/* The artifact_trash rows, in id order: all of them, or the one `only_id` names. */
+static dd_code list_trash(dd_artifacts *a, int64_t only_id, trash_vec *out, dd_err *err)
 {
-    int64_t removed = 0;
     dd_conn *c;
     sqlite3_stmt *s;
-    trash_vec trash = {0};
     dd_code code = db_conn(a->st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT id, backend, uri, chunk_set FROM artifact_trash"
-                       " ORDER BY id", NULL);
+                       " WHERE ?1 = 0 OR id = ?1 ORDER BY id", "i", only_id);
     if (code == DD_OK)
-        code = db_each(c, s, "listing the artifact trash", collect_trash, &trash, err);
-    if (code == DD_OK && trash.oom)
+        code = db_each(c, s, "listing the artifact trash", collect_trash, out, err);
+    if (code == DD_OK && out->oom)
         code = dd_fail(err, DD_IO, "out of memory");
+    return code;
+}
+
+dd_code dd_artifacts_gc(dd_artifacts *a, int64_t *removed_out, dd_err *err)
+{
+    int64_t removed = 0;
+    trash_vec trash = {0};
+    dd_code code = list_trash(a, 0, &trash, err);
     /* Keep going past a failed item or phase; report the first failure. */
     dd_code first = code;
     dd_err item_err = {0};
@@ -621,17 +628,8 @@ dd_code dd_artifacts_gc(dd_artifacts *a, int64_t *removed_out, dd_err *err)
 
 dd_code art_trash_remove(dd_artifacts *a, int64_t trash_id, dd_err *err)
 {
-    dd_conn *c;
-    sqlite3_stmt *s;
     trash_vec trash = {0};
-    dd_code code = db_conn(a->st, &c, err);
-    if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT id, backend, uri, chunk_set FROM artifact_trash"
-                       " WHERE id = ?", "i", trash_id);
-    if (code == DD_OK)
-        code = db_each(c, s, "reading the artifact trash", collect_trash, &trash, err);
-    if (code == DD_OK && trash.oom)
-        code = dd_fail(err, DD_IO, "out of memory");
+    dd_code code = list_trash(a, trash_id, &trash, err);
     for (size_t i = 0; i < trash.n; i++) {
         bool done;
         if (code == DD_OK)
