@@ -197,13 +197,12 @@ static int collect_resource(sqlite3_stmt *s, void *arg)
 
 /* ---- the per-backend dispatch */
 
-/* What s3_check says when no s3 service is configured: the row is noted, not judged. */
-#define S3_UNCHECKED "no s3 service configured (artifacts.s3.*)"
-
 typedef struct fsck_backend {
     const char *name;
-    /* Structural check of one row's bytes: *why "" when fine. NULL: this build cannot
-     * read the backend, and its rows are noted as not checked. */
+    /* NULL when rows can always be checked; else why this run cannot ("" when it can),
+     * and its rows are noted as not checked. */
+    void (*unavailable)(fsck *f, char *why, size_t why_len);
+    /* Structural check of one row's bytes: *why "" when fine. */
     dd_code (*check)(fsck *f, const res_row *r, char *why, size_t why_len, dd_err *err);
     /* Report each orphan to fn; with `remove`, remove what only fsck removes (gc does
      * the rest). NULL: the backend's orphans cannot be listed in this build. */
@@ -252,23 +251,27 @@ static dd_code fs_orphans(fsck *f, bool remove, art_orphan_fn fn, void *ctx, dd_
 }
 
 /* An s3 row is checked by reading it back (hash_bytes): opening the object checks that
- * it exists with the row's size, the hash checks the bytes. That needs the service
- * configured (artifacts.s3.*); without it the row is noted as not checked. Orphans are not
+ * it exists with the row's size, the hash checks the bytes, so there is no structural
+ * check of its own. That needs the service configured (artifacts.s3.*). Orphans are not
  * listed: that needs ListObjects, and a bucket lifecycle rule is the tool for abandoned
  * uploads (docs/ARCHITECTURE.md, "The s3 backend"). */
-static dd_code s3_check(fsck *f, const res_row *r, char *why, size_t why_len, dd_err *err)
+static void s3_unavailable(fsck *f, char *why, size_t why_len)
 {
-    (void)r, (void)err;
     dd_err none = {0};
     if (art_backend_check(f->a, "s3", &none) != DD_OK)
-        snprintf(why, why_len, "%s", S3_UNCHECKED);
+        snprintf(why, why_len, "no s3 service configured (artifacts.s3.*)");
+}
+
+static dd_code s3_check(fsck *f, const res_row *r, char *why, size_t why_len, dd_err *err)
+{
+    (void)f, (void)r, (void)why, (void)why_len, (void)err;
     return DD_OK;
 }
 
 static const fsck_backend fsck_backends[] = {
-    {"inline", inline_check, inline_orphans},
-    {"filesystem", fs_check, fs_orphans},
-    {"s3", s3_check, NULL},
+    {"inline", NULL, inline_check, inline_orphans},
+    {"filesystem", NULL, fs_check, fs_orphans},
+    {"s3", s3_unavailable, s3_check, NULL},
 };
 
 static const fsck_backend *backend_of(const char *name)
@@ -370,21 +373,19 @@ static dd_code set_broken(fsck *f, const res_row *r, bool broken, bool *done, dd
 static dd_code check_resource(fsck *f, const res_row *r, dd_err *err)
 {
     const fsck_backend *b = backend_of(r->backend);
-    if (!b || !b->check) {
-        f->sum.not_checked++;
-        say(f, DD_FSCK_NOTE, "resource %lld (%s): not checked (%s backend unavailable in this"
-            " build)", (long long)r->id, r->path, r->backend);
-        return DD_OK;
-    }
     char why[1024] = "";
-    bool gone = false, changed = false;
-    dd_code code = b->check(f, r, why, sizeof why, err);
-    if (code == DD_OK && strcmp(why, S3_UNCHECKED) == 0) {
+    if (!b)
+        snprintf(why, sizeof why, "%s backend unavailable in this build", r->backend);
+    else if (b->unavailable)
+        b->unavailable(f, why, sizeof why);
+    if (why[0]) {
         f->sum.not_checked++;
         say(f, DD_FSCK_NOTE, "resource %lld (%s): not checked (%s)", (long long)r->id,
             r->path, why);
         return DD_OK;
     }
+    bool gone = false, changed = false;
+    dd_code code = b->check(f, r, why, sizeof why, err);
     if (code == DD_OK && !why[0])
         code = hash_bytes(f, r, why, sizeof why, &gone, err);
     if (code != DD_OK || gone)

@@ -26,8 +26,19 @@ def run(cmd, **kw):
                           executable="/bin/bash", **kw)
 
 
+def answers(path):
+    """Is a live filesystem mounted at path? statfs is never answered from a cache, so a
+    dead mount left by a killed daemon (whose root attributes the kernel may still have,
+    so that os.path.ismount passes) says no."""
+    try:
+        os.statvfs(path)
+    except OSError:
+        return False
+    return os.path.ismount(path)
+
+
 class Mount:
-    def __init__(self, root, db=None, extra_args=()):
+    def __init__(self, root, db=None, extra_args=(), log="daemon.log"):
         self.root = root
         self.db = db or os.path.join(root, "registry.db")
         self.path = os.path.join(root, "mnt")
@@ -35,11 +46,11 @@ class Mount:
             os.makedirs(self.path, exist_ok=True)
         except FileExistsError:
             pass    # a dead mount left by a killed daemon: `deardiary mount` recovers it
-        self.log = open(os.path.join(root, "daemon.log"), "w+")
+        self.log = open(os.path.join(root, log), "w+")
         self.proc = subprocess.Popen([BIN, "mount", self.db, self.path, "-f", *extra_args],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
-        while not os.path.ismount(self.path):
+        while not answers(self.path):
             if self.proc.poll() is not None:
                 raise RuntimeError("daemon exited with %s:\n%s" % (self.proc.returncode,
                                                                   self.output()))

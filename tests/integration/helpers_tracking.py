@@ -9,7 +9,7 @@ import stat
 import subprocess
 import time
 
-from conftest import BIN, Mount, run, sqlite_rows
+from conftest import run, sqlite_rows
 
 # Tables whose rows a tracking operation may create, change or delete.
 TABLES = ("project", "experiment", "iteration", "iteration_file", "parameter", "metric",
@@ -130,37 +130,6 @@ def walk(root):
             else:
                 out[rel] = ("other", st.st_mode)
     return out
-
-
-class MountAt(Mount):
-    """conftest.Mount, but on a mountpoint that may be a dead FUSE mount (where
-    os.makedirs raises): the daemon is expected to detach it first."""
-
-    def __init__(self, root, db=None, extra_args=()):
-        self.root = root
-        self.db = db or os.path.join(root, "registry.db")
-        self.path = os.path.join(root, "mnt")
-        self.log = open(os.path.join(root, "daemon2.log"), "w+")
-        self.proc = subprocess.Popen([BIN, "mount", self.db, self.path, "-f", *extra_args],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        # os.path.ismount() may be true for the dead mount itself (the kernel still has
-        # its attributes cached): wait until the mountpoint answers.
-        while not self.answers():
-            if self.proc.poll() is not None:
-                raise RuntimeError("daemon exited with %s:\n%s" % (self.proc.returncode,
-                                                                  self.output()))
-            if time.time() > deadline:
-                self.kill()
-                raise RuntimeError("mount did not appear in 30 s")
-            time.sleep(0.05)
-
-    def answers(self):
-        try:
-            os.listdir(self.path)
-        except OSError:
-            return False
-        return os.path.ismount(self.path)
 
 
 def mounted_in_proc(path):

@@ -44,11 +44,7 @@ def restart(box, backend="inline"):
     """Kill the current daemon with SIGKILL and mount the same database again."""
     old = box[0]
     kill_daemon(old)
-    box[0] = new = start_mount(old.root, backend, fs_root=old.fs_root, db=old.db)
-    # conftest.Mount waits for os.path.ismount, which the dead mount can still pass (the
-    # kernel keeps its root's attributes): wait until statfs, never cached, answers too
-    assert poll(lambda: live_mount(new.path) or new.proc.poll() is not None, 30)
-    assert new.proc.poll() is None, new.output()
+    box[0] = start_mount(old.root, backend, fs_root=old.fs_root, db=old.db)
 
 
 def restart_under(box, procs, ready, pause=0.0):
@@ -64,14 +60,6 @@ def restart_under(box, procs, ready, pause=0.0):
     finally:
         for p in procs:
             kill9(p)
-
-
-def live_mount(path):
-    try:
-        os.statvfs(path)
-    except OSError:
-        return False
-    return os.path.ismount(path)
 
 
 def after_restart_checks(m):
@@ -123,7 +111,6 @@ def test_kill_mid_big_copy(backend, big_src, tmp_path):
             r = fsck(m.db, "--repair", fs_root=m.fs_root)
             assert "problems, all repaired" in r.stdout, r.stdout
         box[0] = start_mount(m.root, backend, fs_root=m.fs_root, db=m.db)
-        assert poll(lambda: live_mount(box[0].path), 30)
         m = box[0]
         names = os.listdir(m.p(exp, "resources"))
         if names:

@@ -6,7 +6,7 @@ import subprocess
 import uuid
 
 from conftest import BIN, Mount, sqlite_rows
-from helpers_tracking import (MountAt, detach_all, make_run, mounted_in_proc, ok, poll,
+from helpers_tracking import (detach_all, make_run, mounted_in_proc, ok, poll,
                               read, run, sh)
 
 
@@ -79,7 +79,7 @@ def kill_and_remount(tmp_path, wait_for_stat):
             assert poll(lambda: stat_errno(m.path) == errno.ENOTCONN, 2.0)
         # a write that returned survived the crash
         assert sqlite_rows(m.db, "SELECT key, value FROM parameter") == [["a", "7"]]
-        m2 = MountAt(root, db=m.db)
+        m2 = Mount(root, db=m.db, log="daemon2.log")
         assert sorted(os.listdir(m2.path)) == ["models", "projects"]
         assert read(m2, r + "/params/a") == b"7\n"
         ok(m2, "echo 0.6 >> %s/metrics/m\nmkdir projects/after" % r)
