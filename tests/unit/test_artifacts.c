@@ -809,6 +809,40 @@ static bool rss_meaningful(void)
     return !tool;
 }
 
+/* Upload `total` bytes of fill(seed) in writes of `step` bytes (through `buf`), commit
+ * them as resource `name`, and check that its row has that size and sha256 (hex_out).
+ * Returns the resource id (0 when the upload failed). */
+static int64_t upload_pattern(env *e, const char *name, size_t total, size_t step, int seed,
+                              unsigned char *buf, char hex_out[65], dd_err *err)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    dd_upload *u = NULL;
+    CHECK_CODE(dd_upload_begin(e->a, &u, err), DD_OK, err);
+    bool ok = u != NULL;
+    for (size_t off = 0; ok && off < total; off += step) {
+        size_t n = total - off < step ? total - off : step;
+        fill(buf, n, seed, off);
+        EVP_DigestUpdate(md, buf, n);
+        ok = dd_upload_write(u, buf, n, err) == DD_OK;
+    }
+    CHECK(ok);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    EVP_DigestFinal_ex(md, digest, &dlen);
+    EVP_MD_CTX_free(md);
+    hex32(digest, hex_out);
+    int64_t id = 0;
+    CHECK_CODE(dd_upload_commit(u, e->exp, name, false, &id, err), DD_OK, err);
+    dd_upload_free(u);
+    dd_resource r = {0};
+    CHECK_CODE(dd_resource_get(e->st, id, &r, err), DD_OK, err);
+    CHECK(r.size_bytes == (int64_t)total);
+    CHECK_STR(r.content_hash, hex_out);
+    dd_resource_clear(&r);
+    return id;
+}
+
 static void test_memory(env *e)
 {
     dd_err err_buf = {0}, *err = &err_buf;
@@ -821,31 +855,9 @@ static void test_memory(env *e)
         reset = fclose(f) == 0 && reset;
     long base = reset ? status_kb("VmRSS") : status_kb("VmHWM");
 
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    dd_upload *u = NULL;
-    CHECK_CODE(dd_upload_begin(e->a, &u, err), DD_OK, err);
-    bool ok = u != NULL;
-    for (size_t off = 0; ok && off < total; off += step) {
-        fill(buf, step, 61, off);
-        EVP_DigestUpdate(md, buf, step);
-        ok = dd_upload_write(u, buf, step, err) == DD_OK;
-    }
-    CHECK(ok);
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-    EVP_DigestFinal_ex(md, digest, &dlen);
-    EVP_MD_CTX_free(md);
     char want_hex[65];
-    hex32(digest, want_hex);
-    int64_t id = 0;
-    CHECK_CODE(dd_upload_commit(u, e->exp, "big.bin", false, &id, err), DD_OK, err);
-    dd_upload_free(u);
-    dd_resource r = {0};
-    CHECK_CODE(dd_resource_get(e->st, id, &r, err), DD_OK, err);
-    CHECK(r.size_bytes == (int64_t)total);
-    CHECK_STR(r.content_hash, want_hex);
-    dd_resource_clear(&r);
+    int64_t id = upload_pattern(e, "big.bin", total, step, 61, buf, want_hex, err);
+    bool ok;
 
     dd_artifact_reader *rd = NULL;
     CHECK_CODE(dd_artifact_open(e->a, id, &rd, err), DD_OK, err);
@@ -1161,31 +1173,11 @@ static void test_big(env *e)
     dd_err err_buf = {0}, *err = &err_buf;
     const size_t total = 1100 * MIB + 3, step = 4 * MIB;
     unsigned char *buf = malloc(step);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    dd_upload *u = NULL;
-    CHECK_CODE(dd_upload_begin(e->a, &u, err), DD_OK, err);
-    bool ok = u != NULL;
-    for (size_t off = 0; ok && off < total; off += step) {
-        size_t n = total - off < step ? total - off : step;
-        fill(buf, n, 111, off);
-        EVP_DigestUpdate(md, buf, n);
-        ok = dd_upload_write(u, buf, n, err) == DD_OK;
-    }
-    CHECK(ok);
+    char want[65];
+    int64_t id = upload_pattern(e, "huge.bin", total, step, 111, buf, want, err);
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen;
-    EVP_DigestFinal_ex(md, digest, &dlen);
-    char want[65];
-    hex32(digest, want);
-    int64_t id = 0;
-    CHECK_CODE(dd_upload_commit(u, e->exp, "huge.bin", false, &id, err), DD_OK, err);
-    dd_upload_free(u);
-    dd_resource r = {0};
-    CHECK_CODE(dd_resource_get(e->st, id, &r, err), DD_OK, err);
-    CHECK(r.size_bytes == (int64_t)total);
-    CHECK_STR(r.content_hash, want);
-    dd_resource_clear(&r);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
     /* read it all back through the reader and hash again */
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
     dd_artifact_reader *rd = NULL;
