@@ -241,7 +241,9 @@ rate_of() {   # LABEL LOOPS-ARGS...: median rate over REPEAT runs of bench/loops
     local label=$1 i line rates=()
     shift
     for ((i = 0; i < REPEAT; i++)); do
-        line=$("$LOOPS" "$@") || die "$label: loops $* failed"
+        # LOOPS_PIN: an optional command prefix, e.g. "taskset -c 1" (split on purpose)
+        # shellcheck disable=SC2086
+        line=$(${LOOPS_PIN:-} "$LOOPS" "$@") || die "$label: loops $* failed"
         rates+=("$(field rate "$line")")
         field count "$line" >>"$WORK/counts"    # units done, for points_check
     done
@@ -325,6 +327,7 @@ bench_write() {
     it=$(new_iteration "$mnt" write)
     echo 0.5 >>"$it/metrics/one"
     echo 0.5 >>"$it/metrics/batch"
+    echo 0.5 >>"$it/metrics/pinned"
     mount_pt "$src" "$pmnt"
     : >"$pmnt/points"
     : >"$WORK/write.local"
@@ -338,6 +341,16 @@ bench_write() {
     o1=$(rate_of "deardiary: 1 point/write" write1 "$it/metrics/one" "$WRITE1_N" "$WRITE1_SECS")
     perf_stop
     points_check "$it/metrics/one"
+    # the same with the writer pinned to one CPU, as training jobs often are: the
+    # daemon's workers then follow it there (fs/placement.h)
+    local cpu p1p o1p
+    cpu=$("$PY" -c 'import os; print(max(os.sched_getaffinity(0)))')
+    p1p=$(LOOPS_PIN="taskset -c $cpu" rate_of "passthrough_ll: 1 line/write, pinned" \
+        write1 "$pmnt/points" "$WRITE1_N" "$WRITE1_SECS")
+    : >"$WORK/counts"
+    o1p=$(LOOPS_PIN="taskset -c $cpu" rate_of "deardiary: 1 point/write, pinned" \
+        write1 "$it/metrics/pinned" "$WRITE1_N" "$WRITE1_SECS")
+    points_check "$it/metrics/pinned"
     lb=$(rate_of "local disk: $BATCH_LINES lines/write" writebatch "$WORK/write.local" "$BATCH_LINES" "$BATCH_REPS")
     pb=$(rate_of "passthrough_ll: $BATCH_LINES lines/write" writebatch "$pmnt/points" "$BATCH_LINES" "$BATCH_REPS")
     sb=$(rate_of "SQLite: $BATCH_LINES inserts/transaction" sqlitebatch "$WORK/plainb.db" "$BATCH_LINES" "$BATCH_REPS")
@@ -349,6 +362,8 @@ bench_write() {
     record write "1 point per write(), held open" "points/s" hi "$o1" "local disk" "$l1" "ours>=50000"
     record write "1 point per write(), held open" "points/s" hi "$o1" "SQLite 1 insert/txn" "$s1" "ours>=50000"
     record write "1 point per write(), held open" "points/s" hi "$o1" "passthrough_ll" "$p1" ""
+    record write "1 point per write(), held open, writer pinned (taskset -c $cpu)" "points/s" hi \
+        "$o1p" "passthrough_ll, writer pinned" "$p1p" "ours>=50000"
     record write "$BATCH_LINES points in one write()" "points/s" hi "$ob" "local disk" "$lb" "ours>=300000"
     record write "$BATCH_LINES points in one write()" "points/s" hi "$ob" "SQLite $BATCH_LINES inserts/txn" "$sb" "ours>=300000"
     record write "$BATCH_LINES points in one write()" "points/s" hi "$ob" "passthrough_ll" "$pb" ""

@@ -15,9 +15,18 @@
 #include <sys/xattr.h>
 
 #include "fuse_ll.h"
+#include "placement.h"
 #include "vfs.h"
 
-static vfs *req_vfs(fuse_req_t req) { return fuse_req_userdata(req); }
+/* The vfs a request runs against. Every handler starts here, so this is also where a
+ * worker catches up with the wanted placement (placement.h). */
+static vfs *req_vfs(fuse_req_t req)
+{
+    dd_fuse_ctx *c = fuse_req_userdata(req);
+    if (c->place)
+        dd_placement_request(c->place, (uint32_t)fuse_req_ctx(req)->pid);
+    return c->v;
+}
 
 static void reply_entry(fuse_req_t req, int rc, const vfs_entry *e)
 {
@@ -195,6 +204,9 @@ static void dd_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
                      struct fuse_file_info *fi)
 {
     (void)ino;
+    dd_fuse_ctx *c = fuse_req_userdata(req);
+    if (c->place)
+        dd_placement_write(c->place, (uint32_t)fuse_req_ctx(req)->pid, size);
     ssize_t n = vfs_write(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh, off, buf, size);
     if (n < 0)
         fuse_reply_err(req, (int)-n);

@@ -90,6 +90,8 @@ static const config_key keys[] = {
      .min = 1, .max = 1024},
     {ROW("mount.foreground", NULL, KT_BOOL, mount_foreground, "false")},
     {ROW("mount.options", NULL, KT_STRING, mount_options, "")},
+    {ROW("mount.follow_writer", "DEARDIARY_MOUNT_FOLLOW_WRITER", KT_BOOL, mount_follow_writer,
+         "true")},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -55,6 +55,7 @@ typedef struct dd_config {
     int mount_threads;              /* mount.threads, >= 1                        */
     bool mount_foreground;          /* mount.foreground                           */
     char *mount_options;            /* mount.options: extra "-o" options          */
+    bool mount_follow_writer;       /* mount.follow_writer (fs/placement.h)       */
 } dd_config;
 
 /*

@@ -23,6 +23,7 @@
 
 #include "commands.h"
 #include "fuse_ll.h"
+#include "placement.h"
 #include "artifacts.h"
 #include "vfs.h"
 
@@ -242,12 +243,13 @@ static int run_session(const mount_args *a, const dd_config *cfg)
     dd_store *st = NULL;
     dd_artifacts *arts = NULL;
     vfs *v = vfs_new(NULL, NULL, NULL);
+    dd_fuse_ctx fc = {v, cfg->mount_follow_writer ? dd_placement_new() : NULL};
     int rc = 1;
     /* session and mount first, so that a bad -o option or mountpoint is reported on the
      * terminal; the store is opened after the fork (SQLite state must not cross it) */
-    if (!v)
+    if (!v || (cfg->mount_follow_writer && !fc.place))
         goto out;
-    se = fuse_session_new(&args, dd_fuse_ops(), sizeof *dd_fuse_ops(), v);
+    se = fuse_session_new(&args, dd_fuse_ops(), sizeof *dd_fuse_ops(), &fc);
     if (!se)
         goto out;
     if (fuse_set_signal_handlers(se) != 0)
@@ -272,6 +274,7 @@ out:
     if (se)
         fuse_session_destroy(se);
     vfs_free(v);
+    dd_placement_free(fc.place);
     dd_artifacts_close(arts);
     dd_store_close(st);
     fuse_opt_free_args(&args);
