@@ -9,7 +9,9 @@
 # /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c into build/bench/bin (never
 # committed) and mounted over a temporary directory on local disk; a plain SQLite insert
 # loop (bench/loops.c: WAL, synchronous=NORMAL, the store's metric table); the same
-# operation on the local disk. "artifacts" runs once per artifact backend (a daemon each).
+# operation on the local disk; for held-open writes also bench/noop_ll.c, a FUSE server
+# that accepts writes and does nothing (the most one round trip per write allows here).
+# "artifacts" runs once per artifact backend (a daemon each).
 #
 # Knobs (environment):
 #   DD_BIN=PATH           use this deardiary binary instead of building build/bench/dd
@@ -163,6 +165,10 @@ build() {
     # shellcheck disable=SC2046
     gcc -O2 -Wall -I"$(dirname "$PT_SRC")" -o "$PT" "$PT_SRC" $(pkg-config fuse3 --cflags --libs) ||
         die "building passthrough_ll failed"
+    NOOP=$OUT/bin/noop_ll
+    # shellcheck disable=SC2046
+    gcc -O2 -Wall -Wextra -o "$NOOP" "$BENCH/noop_ll.c" $(pkg-config fuse3 --cflags --libs) ||
+        die "building noop_ll failed"
     LOOPS=$OUT/bin/loops
     gcc -O2 -Wall -Wextra -o "$LOOPS" "$BENCH/loops.c" -lsqlite3 || die "building loops failed"
 }
@@ -331,10 +337,13 @@ bench_write() {
     mount_pt "$src" "$pmnt"
     : >"$pmnt/points"
     : >"$WORK/write.local"
+    local nmnt=$WORK/write.noop
+    start_daemon "$nmnt" "$NOOP" "$nmnt" -f
 
-    local l1 p1 s1 o1 lb pb sb ob i
+    local l1 p1 n1 s1 o1 lb pb sb ob i
     l1=$(rate_of "local disk: 1 line/write" write1 "$WORK/write.local" "$WRITE1_N" "$WRITE1_SECS")
     p1=$(rate_of "passthrough_ll: 1 line/write" write1 "$pmnt/points" "$WRITE1_N" "$WRITE1_SECS")
+    n1=$(rate_of "no-op FUSE server: 1 line/write" write1 "$nmnt/points" "$WRITE1_N" "$WRITE1_SECS")
     s1=$(rate_of "SQLite: 1 insert/transaction" sqlite1 "$WORK/plain1.db" "$WRITE1_N" "$WRITE1_SECS")
     : >"$WORK/counts"
     perf_start write1 "$dd_pid"
@@ -343,10 +352,12 @@ bench_write() {
     points_check "$it/metrics/one"
     # the same with the writer pinned to one CPU, as training jobs often are: the
     # daemon's workers then follow it there (fs/placement.h)
-    local cpu p1p o1p
+    local cpu p1p o1p n1p
     cpu=$("$PY" -c 'import os; print(max(os.sched_getaffinity(0)))')
     p1p=$(LOOPS_PIN="taskset -c $cpu" rate_of "passthrough_ll: 1 line/write, pinned" \
         write1 "$pmnt/points" "$WRITE1_N" "$WRITE1_SECS")
+    n1p=$(LOOPS_PIN="taskset -c $cpu" rate_of "no-op FUSE server: 1 line/write, pinned" \
+        write1 "$nmnt/points" "$WRITE1_N" "$WRITE1_SECS")
     : >"$WORK/counts"
     o1p=$(LOOPS_PIN="taskset -c $cpu" rate_of "deardiary: 1 point/write, pinned" \
         write1 "$it/metrics/pinned" "$WRITE1_N" "$WRITE1_SECS")
@@ -362,11 +373,15 @@ bench_write() {
     record write "1 point per write(), held open" "points/s" hi "$o1" "local disk" "$l1" "ours>=50000"
     record write "1 point per write(), held open" "points/s" hi "$o1" "SQLite 1 insert/txn" "$s1" "ours>=50000"
     record write "1 point per write(), held open" "points/s" hi "$o1" "passthrough_ll" "$p1" ""
+    record write "1 point per write(), held open" "points/s" hi "$o1" "no-op FUSE server (noop_ll.c)" "$n1" ""
     record write "1 point per write(), held open, writer pinned (taskset -c $cpu)" "points/s" hi \
         "$o1p" "passthrough_ll, writer pinned" "$p1p" "ours>=50000"
+    record write "1 point per write(), held open, writer pinned (taskset -c $cpu)" "points/s" hi \
+        "$o1p" "no-op FUSE server, writer pinned" "$n1p" ""
     record write "$BATCH_LINES points in one write()" "points/s" hi "$ob" "local disk" "$lb" "ours>=300000"
     record write "$BATCH_LINES points in one write()" "points/s" hi "$ob" "SQLite $BATCH_LINES inserts/txn" "$sb" "ours>=300000"
     record write "$BATCH_LINES points in one write()" "points/s" hi "$ob" "passthrough_ll" "$pb" ""
+    stop_daemon "$nmnt" "$(pid_of "$nmnt")"
     stop_daemon "$pmnt" "$(pid_of "$pmnt")"
     stop_daemon "$mnt" "$dd_pid"
 }
