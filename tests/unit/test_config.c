@@ -62,7 +62,7 @@ static void test_defaults(void)
     CHECK_STR(cfg.s3_region, "us-east-1");
     CHECK_STR(cfg.s3_access_key, "");
     CHECK_STR(cfg.s3_secret_key, "");
-    CHECK(cfg.s3_multipart_threshold == 67108864);
+    CHECK(cfg.s3_multipart_threshold == 2147483648LL);
     CHECK(cfg.s3_part_size == 16777216);
     CHECK(cfg.mount_threads == 4);
     CHECK(cfg.mount_foreground == false);
