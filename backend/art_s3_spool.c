@@ -42,6 +42,7 @@ struct s3_spool {
     /* under mu */
     int64_t written, hashed;
     bool stop;                  /* no more writes: hash the rest and end */
+    bool quit;                  /* the spool is closed: end now */
     int read_errno;             /* the hasher could not read the file (it ended) */
 };
 
@@ -91,10 +92,10 @@ static void *hasher_main(void *arg)
     if (!buf)
         sp->read_errno = ENOMEM;
     while (buf && !sp->read_errno) {
-        while (!sp->stop && sp->hashed == sp->written)
+        while (!sp->stop && !sp->quit && sp->hashed == sp->written)
             pthread_cond_wait(&sp->cv, &sp->mu);
-        if (sp->hashed == sp->written)
-            break;                                  /* stopped, all hashed */
+        if (sp->quit || sp->hashed == sp->written)
+            break;                                  /* closed, or stopped and all hashed */
         int64_t off = sp->hashed, avail = sp->written - sp->hashed;
         size_t n = (uint64_t)avail < HASH_BLOCK ? (size_t)avail : HASH_BLOCK;
         pthread_mutex_unlock(&sp->mu);
@@ -208,13 +209,15 @@ int s3_spool_fd(const s3_spool *sp)
     return sp->fd;
 }
 
-/* Tell the hasher that no more bytes come and wait for it to end. */
-static void hasher_join(s3_spool *sp)
+/* Tell the hasher that no more bytes come (`now`: that its work is not wanted any more)
+ * and wait for it to end. */
+static void hasher_join(s3_spool *sp, bool now)
 {
     if (!sp->running)
         return;
     pthread_mutex_lock(&sp->mu);
     sp->stop = true;
+    sp->quit = now;
     pthread_cond_signal(&sp->cv);
     pthread_mutex_unlock(&sp->mu);
     pthread_join(sp->hasher, NULL);
@@ -223,7 +226,7 @@ static void hasher_join(s3_spool *sp)
 
 dd_code s3_spool_hashed(s3_spool *sp, dd_err *err)
 {
-    hasher_join(sp);
+    hasher_join(sp, false);
     if (sp->read_errno)
         return dd_fail(err, DD_IO, "cannot read back the s3 upload's spool file in %s: %s",
                        sp->dir, strerror(sp->read_errno));
@@ -241,7 +244,7 @@ void s3_spool_close(s3_spool *sp)
 {
     if (!sp)
         return;
-    hasher_join(sp);
+    hasher_join(sp, true);
     if (sp->fd >= 0 && !sp->failed)
         pool_give(sp->pool, sp->fd, sp->written);
     else if (sp->fd >= 0)

@@ -326,6 +326,21 @@ static void test_env(void)
                          sizeof err) == 0);
     CHECK_STR(cfg.artifact_fs_root, want);
     dd_config_free(&cfg);
+
+    /* The s3 spool directory: unset is "" (the backend then uses $TMPDIR or /var/tmp),
+     * a relative one is made absolute like the root, an absolute one stays. */
+    CHECK(dd_config_load(&cfg, NULL, ENV("PATH=/usr/bin"), err, sizeof err) == 0);
+    CHECK_STR(cfg.s3_spool_dir, "");
+    dd_config_free(&cfg);
+    snprintf(want, sizeof want, "%s/spool", cwd);
+    CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_ARTIFACT_S3_SPOOL_DIR=spool"), err,
+                         sizeof err) == 0);
+    CHECK_STR(cfg.s3_spool_dir, want);
+    dd_config_free(&cfg);
+    CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_ARTIFACT_S3_SPOOL_DIR=/srv/spool"), err,
+                         sizeof err) == 0);
+    CHECK_STR(cfg.s3_spool_dir, "/srv/spool");
+    dd_config_free(&cfg);
 }
 
 /* A bad variable fails the load with a message naming the variable and the problem. */
