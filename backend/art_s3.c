@@ -5,16 +5,18 @@
  * "s3://<bucket>/<aa>/<uuid>"; the endpoint comes from the configuration, so a bucket
  * can move between endpoints without rewriting rows.
  *
- * Uploads spool to an unlinked temporary file in the spool directory: below the
- * multipart threshold the whole artifact goes in one PUT streamed from that file when it
- * is published (a single PUT needs its Content-Length before its first byte, and `cp`
- * does not announce its size; the payload's sha256 was computed by artifacts.c while the
- * bytes came in), so memory stays one curl buffer whatever the size. When the artifact
- * reaches the threshold, a multipart upload is started: the spooled bytes go first, then
- * every full part is handed to sender threads (S3_SENDERS, each with its own curl handle
- * and connection) while the writer fills the next one, so at most (2 * S3_SENDERS + 1)
- * parts are in memory whatever the artifact's size. A failed or abandoned upload aborts its multipart upload and deletes a published
- * object (best effort: the service may be unreachable; see docs/ARCHITECTURE.md).
+ * Uploads spool to an unnamed file (art_s3_spool.c, which also hashes the bytes behind the
+ * writer): below the multipart threshold the whole artifact goes in one PUT read from that
+ * file when it is published (a single PUT needs its Content-Length before its first byte,
+ * and `cp` does not announce its size), with the artifact's sha256 as its payload hash, so
+ * memory stays a few buffers whatever the size. When the artifact reaches the threshold,
+ * a multipart upload is started: the spooled bytes become the first parts, then every
+ * full part is handed to sender threads (S3_SENDERS, each with its own curl handle and
+ * connection) while the writer fills the next one, so at most (2 * S3_SENDERS + 1) parts
+ * are in memory whatever the artifact's size. This backend computes the artifact's sha256
+ * itself and hands it to artifacts.c. A failed or abandoned upload aborts its multipart
+ * upload and deletes a published object (best effort: the service may be unreachable;
+ * see docs/ARCHITECTURE.md).
  *
  * Readers are in art_s3_read.c: a sequential reader's bytes come from one GET to the
  * end of the object, run ahead of the reads by the reader's own thread into a bounded
@@ -701,7 +703,8 @@ dd_code art_s3_begin(art_s3 *s, art_s3_up **out, dd_err *err)
     u->queue_tail = &u->queue;
     pthread_mutex_init(&u->mu, NULL);
     pthread_cond_init(&u->cv, NULL);
-    dd_code code = (u->md = EVP_MD_CTX_new()) && EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) == 1
+    u->md = EVP_MD_CTX_new();
+    dd_code code = u->md && EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) == 1
         ? DD_OK : dd_fail(err, DD_IO, "cannot start a sha256 digest");
     if (code == DD_OK)
         code = s3_spool_open(&s->pool, s->spool_dir, u->md, &u->spool, err);

@@ -16,7 +16,7 @@
 #define S3_SENDERS 2                    /* parts in flight per multipart upload */
 #define S3_MAX_PARTS 10000              /* S3's limit */
 #define S3_WIN_MIN ((size_t)1 << 20)    /* the first bytes, and a read after a seek */
-#define S3_UPLOAD_BUFFER (512L << 10)   /* libcurl's upload buffer (64 KiB to 2 MiB: no better) */
+#define S3_UPLOAD_BUFFER (512L << 10)   /* libcurl's upload buffer (BENCHMARKS.md) */
 #define S3_TEXT_MAX 65536               /* response bodies kept for XML (errors, ids) */
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define URI_PREFIX "s3://"
@@ -86,7 +86,7 @@ void s3_sleep_ms(long ms);
 /* The key of "s3://<our bucket>/<aa>/<uuid>", or NULL for a uri this backend did not make. */
 const char *s3_uri_key(const art_s3 *s, const char *uri);
 
-/* ---------------------------------------------------------------- the spool (art_s3_spool.c) */
+/* ------------------------------------------------------- the spool (art_s3_spool.c) */
 
 /* An upload's bytes below the multipart threshold, in an unnamed file, and a hasher thread
  * feeding them to a digest behind the writer. One writer thread. */
