@@ -101,7 +101,8 @@ void s3_spool_pool_destroy(s3_spool_pool *pool);
  * not writable). */
 dd_code s3_spool_open(s3_spool_pool *pool, const char *dir, EVP_MD_CTX *md, s3_spool **out,
                       dd_err *err);
-/* Append all of `data`; DD_IO with the reason (ENOSPC...) otherwise. */
+/* Append all of `data`; DD_IO with the reason (ENOSPC...) otherwise, and then the pool's
+ * idle file is closed too (its space may be what is missing). */
 dd_code s3_spool_write(s3_spool *sp, const void *data, size_t len, dd_err *err);
 /* After the last write: wait until every byte is in the digest (which is then the
  * caller's again). DD_IO when the hasher could not read the file back. */

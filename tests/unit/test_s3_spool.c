@@ -162,16 +162,21 @@ static void test_bad_dirs(void)
 }
 
 /* A write the filesystem refuses (here the file size limit; ENOSPC takes the same path):
- * DD_IO with the reason, and the file is closed, not kept for reuse. */
+ * DD_IO with the reason; the pool's idle file is closed at once (its space may be what is
+ * missing) and the failed file is closed, not kept for reuse. */
 static void test_write_failure(void)
 {
     s3_spool_pool pool;
     s3_spool_pool_init(&pool);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     CHECK(md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1);
-    s3_spool *sp = NULL;
+    s3_spool *sp = NULL, *other = NULL;
     dd_err e = {0};
     CHECK_CODE(s3_spool_open(&pool, g_dir, md, &sp, &e), DD_OK, &e);
+    EVP_MD_CTX *md2 = EVP_MD_CTX_new();
+    CHECK_CODE(s3_spool_open(&pool, g_dir, md2, &other, &e), DD_OK, &e);
+    s3_spool_close(other);                      /* now the pool's idle file */
+    CHECK(pool.idle_fd >= 0);
     struct rlimit old, lim;
     getrlimit(RLIMIT_FSIZE, &old);
     lim = old;
@@ -184,12 +189,14 @@ static void test_write_failure(void)
     if (sp && buf) {
         CHECK_CODE(s3_spool_write(sp, buf, n, &e), DD_IO, &e);
         CHECK(strstr(e.msg, "File too large") != NULL && strstr(e.msg, g_dir) != NULL);
+        CHECK(pool.idle_fd == -1);
     }
     setrlimit(RLIMIT_FSIZE, &old);
     s3_spool_close(sp);
     CHECK(pool.idle_fd == -1);
     s3_spool_pool_destroy(&pool);
     EVP_MD_CTX_free(md);
+    EVP_MD_CTX_free(md2);
     free(buf);
 }
 
