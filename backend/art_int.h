@@ -136,6 +136,7 @@ typedef struct art_s3_config {
     const char *secret_key;
     size_t threshold;           /* artifacts this large or larger go in parts */
     size_t part_size;           /* >= 5 MiB */
+    const char *spool_dir;      /* uploads below the threshold; NULL or "": $TMPDIR, /var/tmp */
 } art_s3_config;
 
 typedef struct art_s3 art_s3;           /* the configured service (immutable, shared) */
@@ -147,17 +148,22 @@ typedef struct art_s3_rd art_s3_rd;     /* one reader (thread-safe) */
 dd_code art_s3_new(const art_s3_config *cfg, art_s3 **out, dd_err *err);
 void art_s3_free(art_s3 *s);
 
-/* Start an upload under a new key <aa>/<uuid>. Asks the bucket first (GetBucketLocation),
- * so a missing bucket, wrong credentials or an unreachable endpoint fail here, with the S3
- * error code and message (DD_IO). */
+/* Start an upload under a new key <aa>/<uuid>: create its spool file (unlinked, so it
+ * goes away with the upload whatever happens), then ask the bucket (GetBucketLocation), so
+ * an unusable spool directory, a missing bucket, wrong credentials or an unreachable
+ * endpoint fail here, with the reason or the S3 error code and message (DD_IO). */
 dd_code art_s3_begin(art_s3 *s, art_s3_up **out, dd_err *err);
-/* Buffer bytes; every full part past the multipart threshold is sent in the background.
- * DD_IO once a part failed (after retries). */
+/* Spool bytes to the upload's unlinked temporary file in the spool directory while the
+ * artifact is below the multipart threshold; from the threshold on, every full part is sent
+ * in the background. DD_IO once the spool cannot be written (ENOSPC, ...) or a part failed
+ * (after retries). */
 dd_code art_s3_write(art_s3_up *u, const void *data, size_t len, dd_err *err);
-/* Make the object exist: one PUT (below the threshold; `sha256_hex_all` is the payload
- * hash) or the last part and CompleteMultipartUpload; then check its size. *uri_out
- * (malloc'd) is "s3://<bucket>/<key>". On failure the upload must be abandoned. */
-dd_code art_s3_publish(art_s3_up *u, int64_t size, const char *sha256_hex_all, char **uri_out,
+/* Make the object exist: one PUT streamed from the spool (below the threshold; the
+ * artifact's sha256, computed by the spool's hasher while the bytes came in, is its payload
+ * hash) or the last part and CompleteMultipartUpload; then check its size. `sha256_hex`
+ * gets the artifact's sha256 (this backend computes it: artifacts.c does not for s3).
+ * *uri_out (malloc'd) is "s3://<bucket>/<key>". On failure the upload must be abandoned. */
+dd_code art_s3_publish(art_s3_up *u, int64_t size, char sha256_hex[65], char **uri_out,
                        dd_err *err);
 /* After the commit: free the upload (the object stays). */
 void art_s3_done(art_s3_up *u);

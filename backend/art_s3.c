@@ -5,13 +5,18 @@
  * "s3://<bucket>/<aa>/<uuid>"; the endpoint comes from the configuration, so a bucket
  * can move between endpoints without rewriting rows.
  *
- * Uploads buffer in memory: below the multipart threshold the whole artifact (at most
- * threshold bytes) goes in one PUT when it is published; from the threshold on, a
- * multipart upload is started and every full part is handed to sender threads
- * (S3_SENDERS, each with its own curl handle and connection) while the writer fills the
- * next one, so at most (2 * S3_SENDERS + 1) parts are in memory whatever the artifact's
- * size. A failed or abandoned upload aborts its multipart upload and deletes a published
- * object (best effort: the service may be unreachable; see docs/ARCHITECTURE.md).
+ * Uploads spool to an unnamed file (art_s3_spool.c, which also hashes the bytes behind the
+ * writer): below the multipart threshold the whole artifact goes in one PUT read from that
+ * file when it is published (a single PUT needs its Content-Length before its first byte,
+ * and `cp` does not announce its size), with the artifact's sha256 as its payload hash, so
+ * memory stays a few buffers whatever the size. When the artifact reaches the threshold,
+ * a multipart upload is started: the spooled bytes become the first parts, then every
+ * full part is handed to sender threads (S3_SENDERS, each with its own curl handle and
+ * connection) while the writer fills the next one, so at most (2 * S3_SENDERS + 1) parts
+ * are in memory whatever the artifact's size. This backend computes the artifact's sha256
+ * itself and hands it to artifacts.c. A failed or abandoned upload aborts its multipart
+ * upload and deletes a published object (best effort: the service may be unreachable;
+ * see docs/ARCHITECTURE.md).
  *
  * Readers are in art_s3_read.c: a sequential reader's bytes come from one GET to the
  * end of the object, run ahead of the reads by the reader's own thread into a bounded
@@ -23,6 +28,8 @@
  * missing object where callers need to tell.
  */
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -31,6 +38,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "art_s3_int.h"
 
@@ -91,22 +99,31 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* The next bytes of a PUT body, from memory or with one pread of the body file (curl asks
+ * for its whole upload buffer at a time). A failed read aborts the request. */
 static size_t on_read(char *buf, size_t size, size_t n, void *arg)
 {
     s3_req *q = arg;
-    size_t want = size * n, done = 0;
-    while (done < want && q->cur_piece < q->npieces) {
-        size_t left = q->piece_len[q->cur_piece] - q->cur_off;
-        size_t k = left < want - done ? left : want - done;
-        memcpy(buf + done, q->piece[q->cur_piece] + q->cur_off, k);
-        done += k;
-        q->cur_off += k;
-        if (q->cur_off == q->piece_len[q->cur_piece]) {
-            q->cur_piece++;
-            q->cur_off = 0;
-        }
+    size_t want = size * n, left = q->body_len - q->cur_off;
+    if (want > left)
+        want = left;
+    if (want == 0)
+        return 0;
+    if (!q->from_fd) {
+        memcpy(buf, q->body + q->cur_off, want);
+        q->cur_off += want;
+        return want;
     }
-    return done;
+    ssize_t got;
+    do
+        got = pread(q->body_fd, buf, want, (off_t)q->cur_off);
+    while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+        q->read_errno = got < 0 ? errno : EIO;      /* a spool shorter than it should be */
+        return CURL_READFUNC_ABORT;
+    }
+    q->cur_off += (size_t)got;
+    return (size_t)got;
 }
 
 /* The text between <tag> and </tag> in an XML body, or "" (copied into out). */
@@ -197,9 +214,6 @@ dd_code s3_do(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
         }
         hdr = tmp;
     }
-    int64_t body = 0;
-    for (int i = 0; i < q->npieces; i++)
-        body += (int64_t)q->piece_len[i];
     char cerr[CURL_ERROR_SIZE];
     dd_code code = DD_IO;
     for (int attempt = 0; attempt < (q->once ? 1 : S3_ATTEMPTS); attempt++) {
@@ -210,8 +224,8 @@ dd_code s3_do(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
         q->text[0] = 0;
         q->etag[0] = 0;
         q->total = -1;
-        q->cur_piece = 0;
         q->cur_off = 0;
+        q->read_errno = 0;
         q->overflow = false;
         cerr[0] = 0;
         curl_easy_reset(h);
@@ -222,7 +236,7 @@ dd_code s3_do(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         /* big buffers: fewer syscalls and callbacks per byte at hundreds of MB/s */
         curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
-        curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
+        curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, S3_UPLOAD_BUFFER);
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);     /* a stalled transfer: */
@@ -235,7 +249,7 @@ dd_code s3_do(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
             curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
             curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
             curl_easy_setopt(h, CURLOPT_READDATA, q);
-            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body);
+            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body_len);
         } else if (strcmp(q->method, "POST") == 0) {
             curl_easy_setopt(h, CURLOPT_POST, 1L);
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->post);
@@ -253,6 +267,11 @@ dd_code s3_do(const art_s3 *s, CURL *h, s3_req *q, dd_err *err)
                 continue;
             }
             code = DD_OK;
+            break;
+        }
+        if (q->read_errno) {
+            code = dd_fail(err, DD_IO, "s3 %s %s/%s: reading the upload's spool file: %s",
+                           q->method, s->bucket, q->key ? q->key : "", strerror(q->read_errno));
             break;
         }
         if (q->overflow) {
@@ -322,13 +341,18 @@ dd_code art_s3_new(const art_s3_config *cfg, art_s3 **out, dd_err *err)
         return dd_fail(err, DD_IO, "cannot initialize libcurl");
     art_s3 *s = calloc(1, sizeof *s);
     const char *region = cfg->region && *cfg->region ? cfg->region : "us-east-1";
+    const char *tmpdir = getenv("TMPDIR");
+    const char *spool = cfg->spool_dir && *cfg->spool_dir ? cfg->spool_dir
+                      : tmpdir && *tmpdir ? tmpdir : "/var/tmp";
     if (!s || !(s->endpoint = strdup(cfg->endpoint)) || !(s->bucket = strdup(cfg->bucket)) ||
+        !(s->spool_dir = strdup(spool)) ||
         asprintf(&s->sigv4, "aws:amz:%s:s3", region) < 0 ||
         asprintf(&s->userpwd, "%s:%s", cfg->access_key ? cfg->access_key : "",
                  cfg->secret_key ? cfg->secret_key : "") < 0) {
         if (s) {
             free(s->endpoint);
             free(s->bucket);
+            free(s->spool_dir);
             free(s);
         }
         curl_global_cleanup();
@@ -337,7 +361,8 @@ dd_code art_s3_new(const art_s3_config *cfg, art_s3 **out, dd_err *err)
     size_t l = strlen(s->endpoint);
     while (l > 0 && s->endpoint[l - 1] == '/')
         s->endpoint[--l] = 0;
-    s->threshold = cfg->threshold ? cfg->threshold : (size_t)64 << 20;
+    s->threshold = cfg->threshold ? cfg->threshold : (size_t)2 << 30;
+    s3_spool_pool_init(&s->pool);
     s->part_size = cfg->part_size;
     *out = s;
     return DD_OK;
@@ -349,6 +374,8 @@ void art_s3_free(art_s3 *s)
         return;
     free(s->endpoint);
     free(s->bucket);
+    free(s->spool_dir);
+    s3_spool_pool_destroy(&s->pool);
     free(s->sigv4);
     if (s->userpwd) {
         OPENSSL_cleanse(s->userpwd, strlen(s->userpwd));
@@ -407,9 +434,9 @@ struct art_s3_up {
     CURL *h;                        /* the writer's: probe, single PUT, create/complete */
     char key[40];
     int64_t size;
-    s3_part *fill;                  /* being filled */
-    s3_part *held, **held_tail;     /* full parts kept before the multipart upload starts */
-    size_t held_bytes;
+    EVP_MD_CTX *md;                 /* the artifact's sha256 (the spool's hasher's first) */
+    s3_spool *spool;                /* until a multipart upload starts (art_s3_spool.c) */
+    s3_part *fill;                  /* being filled (multipart) */
     char *upload_id;                /* a multipart upload is in progress */
     int parts;                      /* parts numbered so far */
     bool published;                 /* the object exists */
@@ -514,15 +541,12 @@ static void *sender_main(void *arg)
             char hex[65], query[256];
             sha256_hex(p->data, p->len, hex);
             snprintf(query, sizeof query, "partNumber=%d&uploadId=%s", p->number, u->upload_id);
-            const unsigned char *piece[1] = {p->data};
-            size_t plen[1] = {p->len};
             memset(q, 0, sizeof *q);
             q->method = "PUT";
             q->key = u->key;
             q->query = query;
-            q->piece = piece;
-            q->piece_len = plen;
-            q->npieces = 1;
+            q->body = p->data;
+            q->body_len = p->len;
             q->payload_sha = hex;
             code = s3_ok(u->s, h, q, &e);
             if (code == DD_OK && !q->etag[0])
@@ -574,7 +598,54 @@ static dd_code enqueue(art_s3_up *u, s3_part *p, bool wait, dd_err *err)
     return code;
 }
 
-/* Start the multipart upload and its senders; the held parts go first. */
+/* A full part: queued for the senders. */
+static dd_code seal(art_s3_up *u, dd_err *err)
+{
+    s3_part *p = u->fill;
+    u->fill = NULL;
+    if (u->parts >= u->etag_cap) {
+        int cap = u->etag_cap * 2;
+        pthread_mutex_lock(&u->mu);
+        char (*e)[128] = cap <= S3_MAX_PARTS + 64 ? realloc(u->etag, (size_t)cap * sizeof *e)
+                                                  : NULL;
+        if (e) {
+            memset(e + u->etag_cap, 0, (size_t)(cap - u->etag_cap) * sizeof *e);
+            u->etag = e;
+            u->etag_cap = cap;
+        }
+        pthread_mutex_unlock(&u->mu);
+        if (!e) {
+            parts_free(p);
+            return dd_fail(err, DD_IO, "out of memory");
+        }
+    }
+    return enqueue(u, p, true, err);
+}
+
+/* The spooled bytes become the first parts (each full one queued as it is read, so memory
+ * stays bounded; the rest is the part being filled), and the spool goes away. */
+static dd_code spool_to_parts(art_s3_up *u, dd_err *err)
+{
+    dd_code code = s3_spool_hashed(u->spool, err);
+    size_t total = (size_t)u->size, off = 0;
+    while (code == DD_OK && off < total) {
+        size_t n = total - off < u->s->part_size ? total - off : u->s->part_size;
+        if (!(u->fill = part_get(u)) || !part_reserve(u->fill, n, u->s->part_size))
+            return dd_fail(err, DD_IO, "out of memory");
+        code = s3_spool_read(u->spool, u->fill->data, n, (int64_t)off, err);
+        u->fill->len = code == DD_OK ? n : 0;
+        off += n;
+        if (code == DD_OK && n == u->s->part_size)
+            code = seal(u, err);
+    }
+    if (code == DD_OK) {
+        s3_spool_close(u->spool);
+        u->spool = NULL;
+    }
+    return code;
+}
+
+/* Start the multipart upload and its senders; the spooled bytes go first. */
 static dd_code mpu_start(art_s3_up *u, dd_err *err)
 {
     s3_req *q = s3_req_new("POST", u->key, err);
@@ -593,7 +664,7 @@ static dd_code mpu_start(art_s3_up *u, dd_err *err)
     free(q);
     if (code != DD_OK)
         return code;
-    int cap = (int)((u->held_bytes + u->s->part_size - 1) / u->s->part_size) + 64;
+    int cap = (int)(((size_t)u->size + u->s->part_size - 1) / u->s->part_size) + 64;
     if (!(u->upload_id = strdup(id)) || !(u->etag = calloc((size_t)cap, sizeof *u->etag)))
         return dd_fail(err, DD_IO, "out of memory");
     u->etag_cap = cap;
@@ -602,48 +673,7 @@ static dd_code mpu_start(art_s3_up *u, dd_err *err)
             return dd_fail(err, DD_IO, "cannot start an upload thread");
         u->nthreads++;
     }
-    while (u->held) {
-        s3_part *p = u->held;
-        u->held = p->next;
-        code = enqueue(u, p, false, err);
-        if (code != DD_OK)
-            return code;
-    }
-    u->held_tail = &u->held;
-    u->held_bytes = 0;
-    return DD_OK;
-}
-
-/* A full part: held before the threshold, sent after it. */
-static dd_code seal(art_s3_up *u, dd_err *err)
-{
-    s3_part *p = u->fill;
-    u->fill = NULL;
-    if (!u->upload_id) {
-        *u->held_tail = p;
-        u->held_tail = &p->next;
-        u->held_bytes += p->len;
-        if (u->held_bytes < u->s->threshold)
-            return DD_OK;
-        return mpu_start(u, err);
-    }
-    if (u->parts >= u->etag_cap) {
-        int cap = u->etag_cap * 2;
-        pthread_mutex_lock(&u->mu);
-        char (*e)[128] = cap <= S3_MAX_PARTS + 64 ? realloc(u->etag, (size_t)cap * sizeof *e)
-                                                  : NULL;
-        if (e) {
-            memset(e + u->etag_cap, 0, (size_t)(cap - u->etag_cap) * sizeof *e);
-            u->etag = e;
-            u->etag_cap = cap;
-        }
-        pthread_mutex_unlock(&u->mu);
-        if (!e) {
-            parts_free(p);
-            return dd_fail(err, DD_IO, "out of memory");
-        }
-    }
-    return enqueue(u, p, true, err);
+    return spool_to_parts(u, err);
 }
 
 /* Does the bucket answer, with these credentials? An early, clear error at open instead of
@@ -670,11 +700,16 @@ dd_code art_s3_begin(art_s3 *s, art_s3_up **out, dd_err *err)
     if (!u)
         return dd_fail(err, DD_IO, "out of memory");
     u->s = s;
-    u->held_tail = &u->held;
     u->queue_tail = &u->queue;
     pthread_mutex_init(&u->mu, NULL);
     pthread_cond_init(&u->cv, NULL);
-    dd_code code = new_key(u->key, err);
+    u->md = EVP_MD_CTX_new();
+    dd_code code = u->md && EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) == 1
+        ? DD_OK : dd_fail(err, DD_IO, "cannot start a sha256 digest");
+    if (code == DD_OK)
+        code = s3_spool_open(&s->pool, s->spool_dir, u->md, &u->spool, err);
+    if (code == DD_OK)
+        code = new_key(u->key, err);
     if (code == DD_OK && !(u->h = curl_easy_init()))
         code = dd_fail(err, DD_IO, "cannot create a curl handle");
     if (code == DD_OK)
@@ -690,13 +725,22 @@ dd_code art_s3_begin(art_s3 *s, art_s3_up **out, dd_err *err)
 dd_code art_s3_write(art_s3_up *u, const void *data, size_t len, dd_err *err)
 {
     const unsigned char *p = data;
+    if (u->spool) {
+        dd_code code = s3_spool_write(u->spool, p, len, err);
+        if (code != DD_OK)
+            return code;
+        u->size += (int64_t)len;
+        return (size_t)u->size < u->s->threshold ? DD_OK : mpu_start(u, err);
+    }
+    if (EVP_DigestUpdate(u->md, data, len) != 1)
+        return dd_fail(err, DD_IO, "sha256 failed");
     while (len > 0) {
         if (!u->fill && !(u->fill = part_get(u)))
             return dd_fail(err, DD_IO, "out of memory");
         size_t room = u->s->part_size - u->fill->len;
         size_t k = len < room ? len : room;
         /* after a full part, the next one will be full too: no growing by doubling */
-        size_t need = u->parts || u->held ? u->s->part_size : u->fill->len + k;
+        size_t need = u->parts ? u->s->part_size : u->fill->len + k;
         if (!part_reserve(u->fill, need, u->s->part_size))
             return dd_fail(err, DD_IO, "out of memory");
         memcpy(u->fill->data + u->fill->len, p, k);
@@ -777,7 +821,42 @@ static dd_code check_size(art_s3_up *u, int64_t size, dd_err *err)
     return code;
 }
 
-dd_code art_s3_publish(art_s3_up *u, int64_t size, const char *sha256_hex_all, char **uri_out,
+/* The artifact's sha256 in hex, once every byte is in the digest. */
+static dd_code digest_hex(art_s3_up *u, char hex[65], dd_err *err)
+{
+    dd_code code = u->spool ? s3_spool_hashed(u->spool, err) : DD_OK;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (code == DD_OK && (EVP_DigestFinal_ex(u->md, md, &n) != 1 || n != 32))
+        code = dd_fail(err, DD_IO, "sha256 failed");
+    for (unsigned i = 0; code == DD_OK && i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return code;
+}
+
+/* One PUT streamed from the spool, whose payload hash is the artifact's own; the spool goes
+ * once the object exists (its disk space is not needed any longer). */
+static dd_code put_spool(art_s3_up *u, const char *hex, dd_err *err)
+{
+    s3_req *q = s3_req_new("PUT", u->key, err);
+    if (!q)
+        return DD_IO;
+    int fd = s3_spool_fd(u->spool);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);     /* a hint only */
+    q->from_fd = true;
+    q->body_fd = fd;
+    q->body_len = (size_t)u->size;
+    q->payload_sha = hex;
+    dd_code code = s3_ok(u->s, u->h, q, err);
+    free(q);
+    if (code == DD_OK) {
+        s3_spool_close(u->spool);
+        u->spool = NULL;
+    }
+    return code;
+}
+
+dd_code art_s3_publish(art_s3_up *u, int64_t size, char sha256_hex[65], char **uri_out,
                        dd_err *err)
 {
     *uri_out = NULL;
@@ -785,35 +864,10 @@ dd_code art_s3_publish(art_s3_up *u, int64_t size, const char *sha256_hex_all, c
         return dd_fail(err, DD_IO, "the s3 upload holds %lld bytes, not %lld",
                        (long long)u->size, (long long)size);
     dd_code code = DD_OK;
-    if (!u->upload_id && (size_t)size < u->s->threshold) {
-        /* one PUT of everything held: its payload hash is the artifact's own */
-        int n = 0;
-        for (s3_part *p = u->held; p; p = p->next)
-            n++;
-        const unsigned char **piece = calloc((size_t)n + 1, sizeof *piece);
-        size_t *plen = calloc((size_t)n + 1, sizeof *plen);
-        s3_req *q = piece && plen ? s3_req_new("PUT", u->key, err) : NULL;
-        if (!q) {
-            code = dd_fail(err, DD_IO, "out of memory");
-        } else {
-            int i = 0;
-            for (s3_part *p = u->held; p; p = p->next, i++) {
-                piece[i] = p->data;
-                plen[i] = p->len;
-            }
-            if (u->fill && u->fill->len) {
-                piece[i] = u->fill->data;
-                plen[i++] = u->fill->len;
-            }
-            q->piece = piece;
-            q->piece_len = plen;
-            q->npieces = i;
-            q->payload_sha = sha256_hex_all;
-            code = s3_ok(u->s, u->h, q, err);
-        }
-        free(q);
-        free(piece);
-        free(plen);
+    if (u->spool && (size_t)size < u->s->threshold) {
+        code = digest_hex(u, sha256_hex, err);
+        if (code == DD_OK)
+            code = put_spool(u, sha256_hex, err);
     } else {
         if (!u->upload_id)
             code = mpu_start(u, err);
@@ -823,6 +877,8 @@ dd_code art_s3_publish(art_s3_up *u, int64_t size, const char *sha256_hex_all, c
             code = senders_finish(u, err);
         if (code == DD_OK)
             code = mpu_complete(u, err);
+        if (code == DD_OK)
+            code = digest_hex(u, sha256_hex, err);
         if (code == DD_OK) {
             free(u->upload_id);      /* completed: nothing left to abort */
             u->upload_id = NULL;
@@ -853,8 +909,9 @@ static void up_free(art_s3_up *u)
         for (int i = 0; i < u->nthreads; i++)
             pthread_join(u->thread[i], NULL);
     }
+    s3_spool_close(u->spool);
+    EVP_MD_CTX_free(u->md);
     parts_free(u->fill);
-    parts_free(u->held);
     parts_free(u->queue);
     parts_free(u->spare);
     if (u->h)

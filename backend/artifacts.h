@@ -46,8 +46,9 @@ typedef struct dd_artifacts_config {
     const char *s3_region;          /* NULL or "": us-east-1 */
     const char *s3_access_key;
     const char *s3_secret_key;
-    int64_t s3_multipart_threshold; /* 0: 64 MiB */
+    int64_t s3_multipart_threshold; /* 0: 2 GiB */
     int64_t s3_part_size;           /* 0: 16 MiB; at least 5 MiB */
+    const char *s3_spool_dir;       /* uploads below the threshold; NULL or "": $TMPDIR, /var/tmp */
 } dd_artifacts_config;
 
 /* The artifact stores over an open store (not owned). DD_INVALID for an unknown backend,

@@ -34,6 +34,7 @@ static void check_limits(const dd_config *c)
     PROMISE(c->s3_region && c->s3_region[0]);
     PROMISE(c->s3_multipart_threshold >= 1 && c->s3_multipart_threshold <= 5LL << 30);
     PROMISE(c->s3_part_size >= 5LL << 20 && c->s3_part_size <= 5LL << 30);
+    PROMISE(c->s3_spool_dir && (!c->s3_spool_dir[0] || c->s3_spool_dir[0] == '/'));
     PROMISE(c->mount_threads >= 1 && c->mount_threads <= 1024);
     PROMISE(c->mount_options != NULL);
 }
@@ -51,6 +52,7 @@ static void check_same(const dd_config *a, const dd_config *b)
     PROMISE(strcmp(a->s3_access_key, b->s3_access_key) == 0);
     PROMISE(a->s3_multipart_threshold == b->s3_multipart_threshold);
     PROMISE(a->s3_part_size == b->s3_part_size);
+    PROMISE(strcmp(a->s3_spool_dir, b->s3_spool_dir) == 0);
     PROMISE(a->mount_threads == b->mount_threads);
     PROMISE(a->mount_foreground == b->mount_foreground);
     PROMISE(strcmp(a->mount_options, b->mount_options) == 0);

@@ -69,7 +69,8 @@ dd_artifacts_config dd_cmd_artifacts_config(const dd_config *cfg)
                               .s3_region = cfg->s3_region, .s3_access_key = cfg->s3_access_key,
                               .s3_secret_key = cfg->s3_secret_key,
                               .s3_multipart_threshold = cfg->s3_multipart_threshold,
-                              .s3_part_size = cfg->s3_part_size};
+                              .s3_part_size = cfg->s3_part_size,
+                              .s3_spool_dir = cfg->s3_spool_dir};
     return ac;
 }
 

@@ -83,9 +83,11 @@ static const config_key keys[] = {
     {ROW("artifacts.s3.secret_key", "DEARDIARY_ARTIFACT_S3_SECRET_KEY", KT_STRING,
          s3_secret_key, ""), .secret = true},
     {ROW("artifacts.s3.multipart_threshold", "DEARDIARY_ARTIFACT_S3_MULTIPART_THRESHOLD",
-         KT_SIZE, s3_multipart_threshold, "67108864"), .min = 1, .max = 5 * GIB},
+         KT_SIZE, s3_multipart_threshold, "2147483648"), .min = 1, .max = 5 * GIB},
     {ROW("artifacts.s3.part_size", "DEARDIARY_ARTIFACT_S3_PART_SIZE", KT_SIZE, s3_part_size,
          "16777216"), .min = 5 * MIB, .max = 5 * GIB},
+    {ROW("artifacts.s3.spool_dir", "DEARDIARY_ARTIFACT_S3_SPOOL_DIR", KT_PATH, s3_spool_dir,
+         "")},
     {ROW("mount.threads", "DEARDIARY_MOUNT_THREADS", KT_INT, mount_threads, "4"),
      .min = 1, .max = 1024},
     {ROW("mount.foreground", NULL, KT_BOOL, mount_foreground, "false")},
@@ -210,10 +212,11 @@ static int parse_choice(const config_key *k, const char *text, const char **out,
     return fail(why, whylen, "expected one of %s; got \"%s\"", list, text);
 }
 
-/* `path` joined to the current directory unless it is absolute; NULL with errno set. */
+/* `path` joined to the current directory unless it is absolute (or "", kept as it is: an
+ * empty path means "use the default" for keys that allow it); NULL with errno set. */
 static char *absolute_path(const char *path)
 {
-    if (path[0] == '/')
+    if (path[0] == '/' || path[0] == '\0')     /* "": the key's own default applies */
         return strdup(path);
     char *cwd = getcwd(NULL, 0);
     if (!cwd)

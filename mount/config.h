@@ -51,6 +51,7 @@ typedef struct dd_config {
     char *s3_secret_key;            /* artifacts.s3.secret_key, printed as "***"  */
     int64_t s3_multipart_threshold; /* artifacts.s3.multipart_threshold, bytes    */
     int64_t s3_part_size;           /* artifacts.s3.part_size, bytes              */
+    char *s3_spool_dir;             /* artifacts.s3.spool_dir, absolute; "": $TMPDIR or /var/tmp */
 
     int mount_threads;              /* mount.threads, >= 1                        */
     bool mount_foreground;          /* mount.foreground                           */

@@ -53,7 +53,8 @@ def test_big_artifact_through_the_mount(tmp_path, s3srv, bucket, big_src):
         exp, iid = make_run(m)
         res = m.p(exp, "resources", "big")
         ok(m, 'cp "%s" "%s/resources/big"' % (src, exp))
-        # the object: one key <aa>/<uuid>, the size and the bytes (multipart: above 64 MiB)
+        # the object: one key <aa>/<uuid>, the size and the bytes (the default threshold,
+        # 2 GiB: one PUT streamed from the spool file)
         key = check_object(s3srv, bucket, resource_row(m.db, "big"), BIG, digest)
         assert list(s3srv.objects(bucket)) == [key]
         assert xattr(res, "backend") == "s3"

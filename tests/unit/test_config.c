@@ -62,7 +62,7 @@ static void test_defaults(void)
     CHECK_STR(cfg.s3_region, "us-east-1");
     CHECK_STR(cfg.s3_access_key, "");
     CHECK_STR(cfg.s3_secret_key, "");
-    CHECK(cfg.s3_multipart_threshold == 67108864);
+    CHECK(cfg.s3_multipart_threshold == 2147483648LL);
     CHECK(cfg.s3_part_size == 16777216);
     CHECK(cfg.mount_threads == 4);
     CHECK(cfg.mount_foreground == false);
@@ -325,6 +325,21 @@ static void test_env(void)
     CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_ARTIFACT_FS_ROOT=./rel/art"), err,
                          sizeof err) == 0);
     CHECK_STR(cfg.artifact_fs_root, want);
+    dd_config_free(&cfg);
+
+    /* The s3 spool directory: unset is "" (the backend then uses $TMPDIR or /var/tmp),
+     * a relative one is made absolute like the root, an absolute one stays. */
+    CHECK(dd_config_load(&cfg, NULL, ENV("PATH=/usr/bin"), err, sizeof err) == 0);
+    CHECK_STR(cfg.s3_spool_dir, "");
+    dd_config_free(&cfg);
+    snprintf(want, sizeof want, "%s/spool", cwd);
+    CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_ARTIFACT_S3_SPOOL_DIR=spool"), err,
+                         sizeof err) == 0);
+    CHECK_STR(cfg.s3_spool_dir, want);
+    dd_config_free(&cfg);
+    CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_ARTIFACT_S3_SPOOL_DIR=/srv/spool"), err,
+                         sizeof err) == 0);
+    CHECK_STR(cfg.s3_spool_dir, "/srv/spool");
     dd_config_free(&cfg);
 }
 
