@@ -201,8 +201,8 @@ dd_code art_fs_write(art_fs_up *u, const void *data, size_t len, dd_err *err)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return dd_fail(err, DD_IO, "writing artifact bytes: %s",
-                           n < 0 ? strerror(errno) : "no progress");
+            return dd_fail(err, n < 0 ? dd_errno_code(errno) : DD_IO,
+                           "writing artifact bytes: %s", n < 0 ? strerror(errno) : "no progress");
         p += n;
         len -= (size_t)n;
     }

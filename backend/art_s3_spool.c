@@ -190,13 +190,15 @@ dd_code s3_spool_write(s3_spool *sp, const void *data, size_t len, dd_err *err)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
+            int e = n < 0 ? errno : 0;          /* before close() can change it */
             sp->failed = true;
             int idle = pool_take(sp->pool);     /* a full disk: give back all we can */
             if (idle >= 0)
                 close(idle);
-            return dd_fail(err, DD_IO, "cannot write the s3 upload's spool file in %s"
+            return dd_fail(err, e ? dd_errno_code(e) : DD_IO,
+                           "cannot write the s3 upload's spool file in %s"
                            " (artifacts.s3.spool_dir): %s", sp->dir,
-                           n < 0 ? strerror(errno) : "no progress");
+                           e ? strerror(e) : "no progress");
         }
         done += (size_t)n;
     }

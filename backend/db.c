@@ -54,8 +54,14 @@ const char *dd_code_name(dd_code code)
     case DD_TOO_LONG: return "too_long";
     case DD_BUSY: return "busy";
     case DD_IO: return "io";
+    case DD_NO_SPACE: return "no_space";
     }
     return "unknown";
+}
+
+dd_code dd_errno_code(int e)
+{
+    return e == ENOSPC || e == EDQUOT ? DD_NO_SPACE : DD_IO;
 }
 
 dd_code dd_fail(dd_err *err, dd_code code, const char *fmt, ...)
@@ -92,6 +98,8 @@ dd_code db_error(dd_conn *c, int rc, const char *what, dd_err *err)
         return dd_fail(err, DD_BUSY, "%s: database is busy (%s)", what, detail);
     case SQLITE_READONLY:
         return dd_fail(err, DD_READ_ONLY, "%s: database is read-only (%s)", what, detail);
+    case SQLITE_FULL:
+        return dd_fail(err, DD_NO_SPACE, "%s: %s", what, detail);
     default:
         return dd_fail(err, DD_IO, "%s: %s", what, detail);
     }

@@ -495,8 +495,9 @@ dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *
         if (ml->head == r)
             pthread_cond_signal(&ml->work);   /* the queue was empty: start a window */
     } else {
-        code = dd_fail(err, DD_IO, "metric journal %s: %s", ml->path,
-                       w < 0 ? strerror(errno) : "short write");
+        int e = w < 0 && buf ? errno : 0;
+        code = dd_fail(err, e ? dd_errno_code(e) : DD_IO, "metric journal %s: %s", ml->path,
+                       e ? strerror(e) : buf ? "short write" : "out of memory");
         if (w > 0 && ftruncate(ml->fd, lseek(ml->fd, 0, SEEK_END) - w) != 0)
             syslog(LOG_ERR, "metric journal %s: cannot drop a torn record", ml->path);
         rec_free(r);

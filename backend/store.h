@@ -51,6 +51,7 @@ typedef enum dd_code {
     DD_TOO_LONG,   /* a name longer than DD_NAME_MAX bytes                         -> ENAMETOOLONG */
     DD_BUSY,       /* the database stayed locked past the busy timeout           -> EAGAIN   */
     DD_IO,         /* SQLite, disk or artifact-store failure                       -> EIO      */
+    DD_NO_SPACE,   /* a disk or quota is full (database, artifact root, s3 spool)  -> ENOSPC   */
 } dd_code;
 
 #define DD_ERR_MSG_MAX 256
@@ -66,6 +67,9 @@ dd_code dd_fail(dd_err *err, dd_code code, const char *fmt, ...)
 
 /* The symbolic name of a code ("not_found", "conflict", ...). Never NULL. */
 const char *dd_code_name(dd_code code);
+/* The code for a failed write's errno: DD_NO_SPACE for a full disk or quota (ENOSPC,
+ * EDQUOT), so the writer's shell says "No space left on device"; else DD_IO. */
+dd_code dd_errno_code(int e);
 
 /* ---------------------------------------------------------------- enums */
 

@@ -34,6 +34,7 @@ int vfs_errno(dd_code code)
     case DD_TOO_LONG: return ENAMETOOLONG;
     case DD_BUSY: return EAGAIN;
     case DD_IO: return EIO;
+    case DD_NO_SPACE: return ENOSPC;
     }
     return EIO;
 }
@@ -43,7 +44,8 @@ int vfs_errno(dd_code code)
 int vfs_fail(dd_code code, const dd_err *err, const char *op)
 {
     if (code != DD_NOT_FOUND)
-        syslog(code == DD_IO || code == DD_BUSY ? LOG_ERR : LOG_INFO, "%s: %s", op,
+        syslog(code == DD_IO || code == DD_BUSY || code == DD_NO_SPACE ? LOG_ERR : LOG_INFO,
+               "%s: %s", op,
                err ? err->msg : dd_code_name(code));
     return -vfs_errno(code);
 }

@@ -3,8 +3,8 @@ s3rver, checked with boto3: uploads below the multipart threshold live in an unn
 in the spool directory while they are written (the daemon's open files say so; the
 directory stays empty), and at most one idle spool file stays open after uploads end,
 failed ones included; sizes around the threshold go in one PUT or in parts with the right
-bytes; a spool_dir that is missing or not a directory, or a full one (a small tmpfs),
-fails the write with EIO, the reason in the log, and nothing stored."""
+bytes; a spool_dir that is missing or not a directory fails the write with EIO, a full
+one (a small tmpfs) with ENOSPC, the reason in the log, and nothing stored."""
 import hashlib
 import os
 import subprocess
@@ -118,8 +118,8 @@ def test_spool_dir_not_a_directory(tmp_path, s3srv, bucket):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
 def test_spool_dir_full(tmp_path, s3srv, bucket):
-    """A spool directory without room (a 4 MiB tmpfs): the copy of 8 MiB fails with EIO and
-    "No space left on device" in the log, nothing is stored, the space comes back, and a
+    """A spool directory without room (a 4 MiB tmpfs): the copy of 8 MiB fails with ENOSPC
+    ("No space left on device" from cp, and in the log), nothing is stored, the space comes back, and a
     copy that fits goes through."""
     spool = str(tmp_path / "tiny")
     os.mkdir(spool)
@@ -133,7 +133,7 @@ def test_spool_dir_full(tmp_path, s3srv, bucket):
                         DEARDIARY_ARTIFACT_S3_SPOOL_DIR=spool) as m:
             exp, _ = make_run(m)
             r = sh(m, 'cp "%s" "%s/resources/big"' % (src, exp))
-            assert r.returncode != 0 and "Input/output error" in r.stderr, r.stderr
+            assert r.returncode != 0 and "No space left on device" in r.stderr, r.stderr
             assert resource_row(m.db, "big") is None
             assert "No space left on device" in m.output()
             assert s3srv.objects(bucket) == {}
