@@ -351,7 +351,13 @@ static dd_code uuid_in_use(dd_store *st, const char *uuid, bool *used, dd_err *e
     return code;
 }
 
-dd_code art_fs_gc_staging(dd_store *st, const char *root, int64_t *removed, dd_err *err)
+/* Call fn(ctx, dirfd, name) for every staged file under <root>/.staging whose upload is
+ * gone: no live upload holds its lock (taken here, exclusively, for the call) and it is
+ * still linked. A failure of fn does not stop the walk: the first one is returned. */
+typedef dd_code (*dead_staged_fn)(void *ctx, int dirfd, const char *dir, const char *name,
+                                  dd_err *err);
+
+static dd_code each_dead_staged(const char *root, dead_staged_fn fn, void *ctx, dd_err *err)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s/" STAGING, root);
@@ -369,34 +375,52 @@ dd_code art_fs_gc_staging(dd_store *st, const char *root, int64_t *removed, dd_e
             continue;
         struct stat sb;
         /* locked: a live upload; no links: someone else removed it already */
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &sb) != 0 || sb.st_nlink == 0 ||
-            !S_ISREG(sb.st_mode)) {
-            close(fd);
-            continue;
-        }
-        /* Dead. If it got as far as its final name, keep that only if a row commits it. */
-        bool used = false;
-        dd_code code = uuid_in_use(st, e->d_name, &used, &one);
-        if (code == DD_OK && !used) {
-            char final[PATH_MAX];
-            snprintf(final, sizeof final, "%s/%.2s/%s", root, e->d_name, e->d_name);
-            if (unlink(final) != 0 && errno != ENOENT)
-                code = errno_fail(&one, "cannot remove", final);
-        }
-        if (code == DD_OK && unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT)
-            code = dd_fail(&one, DD_IO, "cannot remove %s/%s: %s", dir, e->d_name,
-                           strerror(errno));
-        if (code == DD_OK) {
-            (*removed)++;
-        } else if (first == DD_OK) {
-            first = code;
-            if (err)
-                *err = one;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &sb) == 0 && sb.st_nlink > 0 &&
+            S_ISREG(sb.st_mode)) {
+            dd_code code = fn(ctx, dirfd(d), dir, e->d_name, &one);
+            if (code != DD_OK && first == DD_OK) {
+                first = code;
+                if (err)
+                    *err = one;
+            }
         }
         close(fd);
     }
     closedir(d);
     return first;
+}
+
+typedef struct gc_staging {
+    dd_store *st;
+    const char *root;
+    int64_t *removed;
+} gc_staging;
+
+/* Remove a dead staged file; if it got as far as its final name, keep that only if a row
+ * commits it. */
+static dd_code remove_dead_staged(void *ctx, int dfd, const char *dir, const char *name,
+                                  dd_err *err)
+{
+    gc_staging *g = ctx;
+    bool used = false;
+    dd_code code = uuid_in_use(g->st, name, &used, err);
+    if (code == DD_OK && !used) {
+        char final[PATH_MAX];
+        snprintf(final, sizeof final, "%s/%.2s/%s", g->root, name, name);
+        if (unlink(final) != 0 && errno != ENOENT)
+            code = errno_fail(err, "cannot remove", final);
+    }
+    if (code == DD_OK && unlinkat(dfd, name, 0) != 0 && errno != ENOENT)
+        code = dd_fail(err, DD_IO, "cannot remove %s/%s: %s", dir, name, strerror(errno));
+    if (code == DD_OK)
+        (*g->removed)++;
+    return code;
+}
+
+dd_code art_fs_gc_staging(dd_store *st, const char *root, int64_t *removed, dd_err *err)
+{
+    gc_staging g = {st, root, removed};
+    return each_dead_staged(root, remove_dead_staged, &g, err);
 }
 
 /* ---------------------------------------------------------------- fsck */
@@ -457,31 +481,27 @@ static dd_code fs_file_wanted(dd_store *st, const char *root, const char *uuid, 
     return code;
 }
 
+typedef struct report_staged {
+    art_orphan_fn fn;
+    void *ctx;
+} report_staged;
+
+static dd_code report_dead_staged(void *ctx, int dfd, const char *dir, const char *name,
+                                  dd_err *err)
+{
+    (void)dfd, (void)err;
+    report_staged *r = ctx;
+    char what[PATH_MAX + NAME_MAX + 64];
+    snprintf(what, sizeof what, "%s/%s: staged file of an upload that is gone", dir, name);
+    r->fn(r->ctx, what);
+    return DD_OK;
+}
+
 /* Stale staged files: those no live upload holds locked. */
 static dd_code fs_stale_staging(const char *root, art_orphan_fn fn, void *ctx, dd_err *err)
 {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/" STAGING, root);
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? DD_OK : errno_fail(err, "cannot list", dir);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!is_uuid(e->d_name))
-            continue;
-        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-        if (fd < 0)
-            continue;
-        if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
-            char what[PATH_MAX + NAME_MAX + 64];
-            snprintf(what, sizeof what, "%s/%s: staged file of an upload that is gone", dir,
-                     e->d_name);
-            fn(ctx, what);
-        }
-        close(fd);
-    }
-    closedir(d);
-    return DD_OK;
+    report_staged r = {fn, ctx};
+    return each_dead_staged(root, report_dead_staged, &r, err);
 }
 
 dd_code art_fs_orphans(dd_store *st, const char *root, bool remove, art_orphan_fn fn,

@@ -119,10 +119,12 @@ static int commit_metric_lines(vfs *v, vfs_file *f, const char *data, size_t len
      * and closes, and the group commit would only add a journal write to it. A writer
      * that keeps the file open goes through the metric log from its second batch on. */
     dd_code code = DD_OK;
-    if (n && f->metric_written)
+    if (n && f->metric_written) {
         code = dd_metric_append_logged(v->st, f->iteration_id, f->key, pts, n, &err);
-    else if (n)
+        f->metric_logged = f->metric_logged || code == DD_OK;
+    } else if (n) {
         code = dd_metric_append(v->st, f->iteration_id, f->key, pts, n, &err);
+    }
     f->metric_written = f->metric_written || (n && code == DD_OK);
     free(pts);
     return code == DD_OK ? 0 : vfs_fail(code, &err, "metric append");
@@ -165,11 +167,13 @@ static int commit_pending(vfs *v, vfs_file *f, bool last)
     return rc;
 }
 
-/* A metric handle's points are group-committed (backend/metric_log.c); close and fsync
- * wait for them, so that once `echo 0.9 >> loss` returns every other process sees it. */
+/* A metric handle's points after its first batch are group-committed
+ * (backend/metric_log.c); close and fsync wait for them, so that once a writer has closed
+ * its file every other process sees its points. A handle that only read, or wrote one
+ * batch (committed at once), has nothing to wait for. */
 static int drain_metrics(vfs *v, vfs_file *f)
 {
-    if (f->mode != FM_METRIC)
+    if (f->mode != FM_METRIC || !f->metric_logged)
         return 0;
     dd_err err = {0};
     dd_code code = dd_metric_log_drain(v->st, &err);

@@ -183,6 +183,7 @@ struct vfs_file {
     int64_t resume_step, resume_id;
     bool read_eof;
     bool metric_written;   /* a first batch went in: later ones are group-committed */
+    bool metric_logged;    /* a batch went through the metric log: close waits for it */
     /* artifacts */
     dd_artifact_reader *reader;
     dd_upload *upload;

@@ -223,6 +223,18 @@ def pattern(seed, size):
     return bytes(out[:size])
 
 
+def random_file(tmp_path_factory, size):
+    """A `size`-byte random file on local disk and its sha256 by sha256sum, for a
+    module-scoped fixture to yield (and remove afterwards)."""
+    d = tmp_path_factory.mktemp("bigsrc")
+    path = str(d / "big.bin")
+    r = subprocess.run("head -c %d /dev/urandom > '%s' && sha256sum '%s'" % (size, path, path),
+                       shell=True, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert os.path.getsize(path) == size
+    return path, r.stdout.split()[0]
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import sqlite_rows
 from helpers_registry import (MiB, counts, db_file_uris, files_under, inline_orphans, kill9,
-                              make_run, mounted, ok, pattern, poll, proc_wchar, put, read,
+                              make_run, mounted, ok, pattern, poll, proc_wchar, put, random_file, read,
                               refused, register, resource_row, sh, sha256_file, snapshot,
                               start_mount)
 
@@ -25,13 +25,8 @@ XATTRS = ("user.deardiary.sha256", "user.deardiary.size", "user.deardiary.backen
 @pytest.fixture(scope="module")
 def big_src(tmp_path_factory):
     """A BIG-byte random file on local disk, and its sha256 (by sha256sum)."""
-    d = tmp_path_factory.mktemp("bigsrc")
-    path = str(d / "big.bin")
-    r = subprocess.run("head -c %d /dev/urandom > '%s' && sha256sum '%s'" % (BIG, path, path),
-                       shell=True, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert os.path.getsize(path) == BIG
-    yield path, r.stdout.split()[0]
+    path, digest = random_file(tmp_path_factory, BIG)
+    yield path, digest
     os.unlink(path)
 
 

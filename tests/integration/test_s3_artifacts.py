@@ -6,12 +6,12 @@ retry after restart works), and a missing bucket, wrong credentials and an unrea
 endpoint (EIO to the caller, the S3 error in the daemon's log, nothing stored)."""
 import os
 import random
-import subprocess
 
 import pytest
 
 from conftest import sqlite_rows
-from helpers_registry import MiB, make_run, ok, pattern, poll, register, resource_row, sh
+from helpers_registry import (MiB, make_run, ok, pattern, poll, random_file, register,
+                              resource_row, sh)
 from s3_server import KEY_RE, bucket, free_port, s3_mounted, s3srv  # noqa: F401 (fixtures)
 
 BIG = int(os.environ.get("DD_TEST_BIG_BYTES", str(200 * 1000 * 1000)))
@@ -38,12 +38,8 @@ def check_object(srv, bucket, row, size, digest):
 
 @pytest.fixture(scope="module")
 def big_src(tmp_path_factory):
-    d = tmp_path_factory.mktemp("s3big")
-    path = str(d / "big.bin")
-    r = subprocess.run("head -c %d /dev/urandom > '%s' && sha256sum '%s'" % (BIG, path, path),
-                       shell=True, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    yield path, r.stdout.split()[0]
+    path, digest = random_file(tmp_path_factory, BIG)
+    yield path, digest
     os.unlink(path)
 
 
