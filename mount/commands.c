@@ -53,23 +53,45 @@ int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out)
     return 0;
 }
 
+/* Do paths `a` and `b` name the same existing file? */
+static bool same_file(const char *a, const char *b)
+{
+    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+    bool same = ra && rb && strcmp(ra, rb) == 0;
+    free(ra);
+    free(rb);
+    return same;
+}
+
 char *dd_cmd_registry(const dd_config *cfg, const char *db_opt, const char *cmd)
 {
     if (db_opt)
         return strdup(db_opt);
     dd_located here;
+    char *mount_db = NULL;
     if (dd_locate_path(".", &here) == 1) {
-        char *db = here.db;
+        mount_db = here.db;
         here.db = NULL;
         dd_located_free(&here);
-        return db;
     }
-    if (cfg->db_file_configured)
+    if (!cfg->db_file_configured && !mount_db) {
+        fprintf(stderr, "deardiary %s: no registry named: give --db DB, set `database` in the "
+                        "configuration (--config FILE, $DEARDIARY_CONFIG) or DEARDIARY_DB_FILE, "
+                        "or work inside a mount\n", cmd);
+        return NULL;
+    }
+    if (!mount_db)
         return strdup(cfg->db_file);
-    fprintf(stderr, "deardiary %s: no registry named: give --db DB, set `database` in the "
-                    "configuration (--config FILE, $DEARDIARY_CONFIG) or DEARDIARY_DB_FILE, "
-                    "or work inside a mount\n", cmd);
-    return NULL;
+    /* standing in one registry's mount while another is configured (an exported
+     * DEARDIARY_DB_FILE, a nested run): either guess could be the wrong registry */
+    if (cfg->db_file_configured && !same_file(mount_db, cfg->db_file)) {
+        fprintf(stderr, "deardiary %s: the current directory is in the mount of %s, but the "
+                        "configured database is %s: say which with --db\n", cmd, mount_db,
+                cfg->db_file);
+        free(mount_db);
+        return NULL;
+    }
+    return mount_db;
 }
 
 int dd_cmd_open_existing(const dd_config *cfg, const char *path, const char *cmd,

@@ -24,11 +24,12 @@ int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out);
 
 /*
  * The registry of a command that works on an existing one (run, restore, register) when
- * its arguments name no mount, in this order: `db_opt` (its --db); the mount the current
- * directory is in; the configured `database`, if one was configured (config.h
+ * its arguments name no mount: `db_opt` (its --db); else the mount the current directory
+ * is in, or the configured `database` if one was configured (config.h
  * db_file_configured: never the built-in default, which would record a run in a stray
- * ./deardiary.db where nobody looks). Returns a malloc'd path, or NULL after printing
- * "deardiary CMD: no registry named: ..." with the ways to name one.
+ * ./deardiary.db where nobody looks); when both are there they must be the same file.
+ * Returns a malloc'd path, or NULL after printing "deardiary CMD: ..." with the ways to
+ * name one (or the two that disagree).
  */
 char *dd_cmd_registry(const dd_config *cfg, const char *db_opt, const char *cmd);
 

@@ -97,6 +97,24 @@ def test_register_inside_a_mount_uses_its_database(mnt, tmp_path):
         assert f.read() == "from a path\n"
 
 
+def test_mount_and_configured_database_must_agree(mnt, tmp_path):
+    """Inside a mount with another database configured, register refuses to guess; the
+    same database configured (a nested run's DEARDIARY_DB_FILE) is fine."""
+    make_iteration(mnt)
+    os.mkdir(mnt.p("projects", "p", "models", "m"))
+    other = str(tmp_path / "other.db")
+    assert dd("init", other, cwd=tmp_path).returncode == 0
+    r = dd("register", "m", "1", cwd=mnt.path, env=clean_env(DEARDIARY_DB_FILE=other))
+    assert r.returncode == 2 and "say which with --db" in r.stderr, r.stderr
+    assert other in r.stderr and mnt.db in r.stderr
+    assert sqlite_rows(mnt.db, "SELECT count(*) FROM model_version") == [["0"]]
+    r = dd("register", "m", "1", cwd=mnt.path, env=clean_env(DEARDIARY_DB_FILE=mnt.db))
+    assert (r.returncode, r.stdout) == (0, "1\n"), r.stderr
+    r = dd("register", "--db", mnt.db, "m", "1", cwd=mnt.path,
+           env=clean_env(DEARDIARY_DB_FILE=other))
+    assert (r.returncode, r.stdout) == (0, "2\n"), r.stderr
+
+
 def test_restore_inside_a_mount_by_id(mnt, tmp_path):
     """`restore ID DIR` inside a mount reads the mount's database, and a top-level
     iteration without a snapshot is refused with the reason that fits it."""
