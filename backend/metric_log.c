@@ -373,30 +373,31 @@ dd_code dd_metric_log_start(dd_store *st, dd_err *err)
 }
 
 /* Wait (mu held) until everything accepted up to `target` is committed, committing the
- * queue in this thread whenever no one else is. Gives up after the store's busy timeout
- * if commits keep failing. */
+ * queue in this thread whenever no one else is. A commit that fails for any reason but a
+ * busy database (a full disk, an I/O error) is answered at once; a busy database after the
+ * calling thread's deadline (db.h, "Bounded waits"): DD_BUSY. Either way the points stay
+ * in the journal and the committer thread keeps retrying. */
 static dd_code drain_locked(struct metric_log *ml, uint64_t target, dd_err *err)
 {
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    double deadline = db_wait_deadline(ml->st);
     while (ml->committed_seq < target) {
-        if (!ml->committing && ml->head && ml->failure == DD_OK) {
+        if (!ml->committing && ml->head) {
             commit_queue(ml);
-            continue;
+            if (ml->failure != DD_OK && ml->failure != DD_BUSY)
+                return dd_fail(err, ml->failure, "metric points are waiting to be committed:"
+                               " %s", ml->failure_msg);
+            if (ml->failure == DD_OK)
+                continue;
         }
-        if (ml->failure != DD_OK) {
-            struct timespec now;
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            double waited = (double)(now.tv_sec - start.tv_sec) +
-                            (double)(now.tv_nsec - start.tv_nsec) / 1e9;
-            if (waited * 1000 > db_busy_timeout_ms(ml->st))
-                return dd_fail(err, DD_IO, "metric points are waiting to be committed: %s",
-                               ml->failure_msg);
-            pthread_cond_signal(&ml->work);   /* let the thread retry now */
-        }
+        double now = db_mono_ms();
+        if (now >= deadline)
+            return dd_fail(err, DD_BUSY, "metric points are waiting to be committed: %s",
+                           ml->failure != DD_OK ? ml->failure_msg : "database is busy");
+        /* another thread is committing: wait for it, 50 ms at a time */
+        double wait_ms = deadline - now < 50 ? deadline - now : 50;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 50 * 1000000L;
+        until.tv_nsec += (long)(wait_ms * 1e6);
         until.tv_sec += until.tv_nsec / 1000000000L;
         until.tv_nsec %= 1000000000L;
         pthread_cond_timedwait(&ml->done, &ml->mu, &until);
@@ -409,6 +410,7 @@ dd_code dd_metric_log_drain(dd_store *st, dd_err *err)
     struct metric_log *ml = *db_metric_log_slot(st);
     if (!ml)
         return DD_OK;
+    dd_conn *scope = db_wait_begin(st);
     pthread_mutex_lock(&ml->mu);
     dd_code code = DD_OK;
     /* The committing thread must not wait for itself; nor may a thread inside a write
@@ -418,6 +420,7 @@ dd_code dd_metric_log_drain(dd_store *st, dd_err *err)
     if (!committing_here && !db_in_write_txn(st))
         code = drain_locked(ml, ml->accepted_seq, err);
     pthread_mutex_unlock(&ml->mu);
+    db_wait_end(scope);
     return code;
 }
 
@@ -428,8 +431,10 @@ void dd_metric_log_stop(dd_store *st)
     if (!ml)
         return;
     dd_err err = {0};
+    dd_conn *scope = db_wait_begin(st);
     pthread_mutex_lock(&ml->mu);
     dd_code code = drain_locked(ml, ml->accepted_seq, &err);
+    db_wait_end(scope);
     ml->stop = true;
     pthread_cond_broadcast(&ml->work);
     pthread_mutex_unlock(&ml->mu);
@@ -448,6 +453,26 @@ void dd_metric_log_stop(dd_store *st)
                    &err);
     }
     log_free(ml);
+}
+
+/* Append a record to the journal; returns the bytes written, len unless a write failed,
+ * with errno then set (a full disk first takes part of a record: its ENOSPC comes from
+ * the next write, which is what the caller must report). */
+static ssize_t journal_append(int fd, const unsigned char *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, buf + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = ENOSPC;
+            return (ssize_t)done;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)len;
 }
 
 dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
@@ -484,7 +509,7 @@ dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *
     r->seq = ml->accepted_seq + 1;
     size_t len = 0;
     unsigned char *buf = rec_encode(r, &len);
-    ssize_t w = buf ? write(ml->fd, buf, len) : -1;
+    ssize_t w = buf ? journal_append(ml->fd, buf, len) : -1;
     if (w == (ssize_t)len) {
         ml->accepted_seq = r->seq;
         if (ml->tail)
@@ -495,9 +520,9 @@ dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *
         if (ml->head == r)
             pthread_cond_signal(&ml->work);   /* the queue was empty: start a window */
     } else {
-        int e = w < 0 && buf ? errno : 0;
+        int e = buf ? errno : 0;
         code = dd_fail(err, e ? dd_errno_code(e) : DD_IO, "metric journal %s: %s", ml->path,
-                       e ? strerror(e) : buf ? "short write" : "out of memory");
+                       e ? strerror(e) : "out of memory");
         if (w > 0 && ftruncate(ml->fd, lseek(ml->fd, 0, SEEK_END) - w) != 0)
             syslog(LOG_ERR, "metric journal %s: cannot drop a torn record", ml->path);
         rec_free(r);

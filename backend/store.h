@@ -11,7 +11,9 @@
  * into it gets its own SQLite connection (WAL, busy_timeout, BEGIN IMMEDIATE for writes),
  * opened on first use and closed when the thread exits or the store is closed. Writers
  * wait for each other; "database is locked" never reaches a caller unless the wait
- * exceeds the configured timeout, and then as DD_BUSY.
+ * exceeds the configured timeout, and then as DD_BUSY: one timeout per operation, counted
+ * from its first wait, whether it waited for the metric log, for another thread of this
+ * process or for another process (db.h, "Bounded waits").
  *
  * Errors: every function that can fail returns a dd_code (DD_OK == 0) and, when `err` is
  * not NULL, fills it with the same code and a human-readable message. A function that
@@ -52,7 +54,13 @@ typedef enum dd_code {
     DD_BUSY,       /* the database stayed locked past the busy timeout           -> EAGAIN   */
     DD_IO,         /* SQLite, disk or artifact-store failure                       -> EIO      */
     DD_NO_SPACE,   /* a disk or quota is full (database, artifact root, s3 spool)  -> ENOSPC   */
+    DD_TOO_BIG,    /* a value longer than DD_VALUE_MAX bytes                       -> EFBIG    */
 } dd_code;
+
+/* The most bytes one value (a parameter, a description, notes, params.yaml as a whole)
+ * may hold: SQLite stores a row of at most 10^9 bytes (SQLITE_MAX_LENGTH, its default),
+ * and this leaves room for the row's other columns. */
+#define DD_VALUE_MAX 999000000
 
 #define DD_ERR_MSG_MAX 256
 

@@ -1,0 +1,145 @@
+"""Errors a program can act on (issue 12, items 7, 8, 17, 18): a database another
+process holds locked answers EAGAIN after one bounded wait, a full disk answers ENOSPC at
+once, a value over SQLite's limit EFBIG; deleted artifact bytes are freed at once; a
+surviving daemon replays a killed one's metric journal.
+
+Real parts only: a real mount, a real SQLite file locked by a real `sqlite3` client in
+another process, a real full tmpfs.
+"""
+import errno
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import Mount, sqlite_rows
+
+BUSY_MS = 1500
+
+# Holds the database's write lock (BEGIN EXCLUSIVE: in WAL mode, the write lock) until a
+# line arrives on stdin.
+LOCKER = r"""
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)
+c.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()
+c.execute("ROLLBACK")
+"""
+
+
+class Locker:
+    """Another process holding the database's write lock."""
+
+    def __init__(self, db):
+        self.proc = subprocess.Popen([sys.executable, "-c", LOCKER, db], text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.proc.stdout.readline().strip() == "locked"
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("\n")
+            self.proc.stdin.flush()
+            assert self.proc.wait(timeout=30) == 0
+
+
+def new_run(m):
+    """A project, an experiment and a running iteration; returns the iteration's dir."""
+    os.mkdir(m.p("projects", "p"))
+    os.mkdir(m.p("projects", "p", "experiments", "e"))
+    exp = m.p("projects", "p", "experiments", "e")
+    with open(os.path.join(exp, "iterations", "new")) as f:
+        return os.path.join(exp, "iterations", f.read().strip())
+
+
+@pytest.fixture
+def busy_mnt(tmp_path, monkeypatch):
+    """A mount whose busy timeout is BUSY_MS, with more FUSE workers (8) than the writers
+    of a test (6): a request no worker has taken yet waits in the kernel's queue, where
+    the daemon cannot count its time."""
+    monkeypatch.setenv("DEARDIARY_BUSY_TIMEOUT_MS", str(BUSY_MS))
+    m = Mount(str(tmp_path), extra_args=("-t", "8"))
+    try:
+        yield m
+    except BaseException:
+        m.kill()
+        raise
+    m.unmount()
+
+
+def timed_errno(fn):
+    """Run fn; returns (errno or 0, seconds it took)."""
+    t0 = time.monotonic()
+    try:
+        fn()
+        e = 0
+    except OSError as ex:
+        e = ex.errno
+    return e, time.monotonic() - t0
+
+
+def points(db, key):
+    return int(sqlite_rows(db, "SELECT COUNT(*) FROM metric WHERE key = '%s'" % key)[0][0])
+
+
+# ---------------------------------------------------------------- item 7: busy is EAGAIN
+
+
+def test_busy_held_metric_file_fsync_close_and_readers_get_eagain(busy_mnt):
+    """Points accepted by a held metric file while another process holds the database:
+    fsync, `ls` of the iteration and `cat metrics.json` answer EAGAIN (not EIO) after one
+    busy timeout; the points land exactly once when the lock goes, and close succeeds."""
+    m = busy_mnt
+    run = new_run(m)
+    fd = os.open(os.path.join(run, "metrics", "loss"), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.write(fd, b"0.5\n")                        # the first batch: committed at once
+    lock = Locker(m.db)
+    try:
+        os.write(fd, b"0.4\n")                    # journaled: accepted while locked
+        for what, fn in [("fsync", lambda: os.fsync(fd)),
+                         ("ls", lambda: os.listdir(os.path.join(run, "metrics"))),
+                         ("metrics.json",
+                          lambda: open(os.path.join(run, "metrics.json")).read())]:
+            e, took = timed_errno(fn)
+            assert e == errno.EAGAIN, (what, errno.errorcode.get(e, e))
+            assert BUSY_MS / 1000 * 0.8 <= took < BUSY_MS / 1000 * 2, (what, took)
+    finally:
+        lock.release()
+    os.fsync(fd)
+    os.close(fd)
+    assert points(m.db, "loss") == 2               # once each: nothing stored twice
+    with open(os.path.join(run, "metrics", "loss")) as f:
+        assert [l.split()[1] for l in f.read().splitlines()] == ["0.5", "0.4"]
+
+
+def test_busy_queued_writers_each_wait_one_timeout(busy_mnt):
+    """Writers of one daemon queued behind each other while the database is locked: each
+    gets EAGAIN within one busy timeout of its own start (the time queued behind the
+    daemon's writer mutex counts), not one timeout per writer ahead of it."""
+    m = busy_mnt
+    run = new_run(m)
+    fds = [os.open(os.path.join(run, "params", "p%d" % i), os.O_WRONLY | os.O_CREAT)
+           for i in range(6)]
+    results = [None] * len(fds)
+
+    def write(i):
+        results[i] = timed_errno(lambda: os.write(fds[i], b"1\n"))
+
+    lock = Locker(m.db)
+    try:
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(len(fds))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        lock.release()
+    for fd in fds:
+        os.close(fd)
+    for e, took in results:
+        assert e == errno.EAGAIN, errno.errorcode.get(e, e)
+        assert took < BUSY_MS / 1000 * 1.7, results
+    assert sqlite_rows(m.db, "SELECT COUNT(*) FROM parameter")[0][0] == "0"
