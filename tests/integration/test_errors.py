@@ -67,7 +67,16 @@ def busy_mnt(tmp_path, monkeypatch):
     except BaseException:
         m.kill()
         raise
-    m.unmount()
+    unmount_or_kill(m)
+
+
+def unmount_or_kill(m):
+    """Unmount; a failed test may have left a file open, so detach lazily then."""
+    try:
+        m.unmount()
+    except subprocess.CalledProcessError:
+        m.kill()
+        raise
 
 
 def timed_errno(fn):
@@ -143,3 +152,95 @@ def test_busy_queued_writers_each_wait_one_timeout(busy_mnt):
         assert e == errno.EAGAIN, errno.errorcode.get(e, e)
         assert took < BUSY_MS / 1000 * 1.7, results
     assert sqlite_rows(m.db, "SELECT COUNT(*) FROM parameter")[0][0] == "0"
+
+
+# ---------------------------------------------------------------- item 8: full disk, too big
+
+
+@pytest.fixture
+def full_disk(tmp_path, monkeypatch):
+    """A mount whose database (and metric journal) live on a 16 MiB tmpfs, with a busy
+    timeout of 20 s (a full disk must not wait for it); yields (mount, fill) where fill()
+    takes every free byte of that tmpfs and returns a function that gives them back."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], check=True)
+    monkeypatch.setenv("DEARDIARY_BUSY_TIMEOUT_MS", "20000")
+    m = None
+    try:
+        m = Mount(str(tmp_path), db=str(disk / "registry.db"))
+        filler = disk / "filler"
+
+        def fill():
+            with open(filler, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError as ex:
+                    assert ex.errno == errno.ENOSPC
+                try:    # the last partial block
+                    while True:
+                        os.write(f.fileno(), b"\0")
+                except OSError:
+                    pass
+            return lambda: os.unlink(filler)
+
+        yield m, fill
+        unmount_or_kill(m)
+    except BaseException:
+        if m:
+            m.kill()
+        raise
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_full_disk_held_metric_writer_and_other_writers_get_enospc_at_once(full_disk):
+    """The database's disk is full: a held metric file's writes, its fsync and another
+    writer's value get ENOSPC "No space left on device" at once (not EIO, not after the
+    busy timeout); every point whose write() returned is stored once space is back, and
+    the refused value is not."""
+    m, fill = full_disk
+    run = new_run(m)
+    fd = os.open(os.path.join(run, "metrics", "acc"), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.write(fd, b"0.1\n")
+    os.write(fd, b"0.2\n")
+    os.fsync(fd)
+    free_again = fill()
+    accepted, e = 2, 0
+    for i in range(2000):
+        e, took = timed_errno(lambda: os.write(fd, b"%d 0.5\n" % (i + 10)))
+        assert took < 5, took
+        if e:
+            break
+        accepted += 1
+    assert e == errno.ENOSPC, errno.errorcode.get(e, e)
+    e, took = timed_errno(lambda: os.fsync(fd))
+    assert e in (0, errno.ENOSPC) and took < 5, (errno.errorcode.get(e, e), took)
+
+    def other_writer():
+        with open(os.path.join(run, "params", "big"), "w") as f:
+            f.write("x" * 300000 + "\n")
+    e, took = timed_errno(other_writer)
+    assert e == errno.ENOSPC and took < 5, (errno.errorcode.get(e, e), took)
+
+    free_again()
+    os.fsync(fd)
+    os.close(fd)
+    assert points(m.db, "acc") == accepted
+    assert sqlite_rows(m.db, "SELECT COUNT(*) FROM parameter")[0][0] == "0"
+
+
+def test_value_over_the_limit_is_efbig(mnt):
+    """`dd bs=1M count=1100 of=params/x` (as `head -c 1100M /dev/zero > params/x`, in
+    fewer FUSE requests): a value over DD_VALUE_MAX (999,000,000 bytes,
+    below SQLite's 10^9-byte row) is refused with EFBIG "File too large" by the write that
+    passes the limit, not EIO at close; nothing is stored."""
+    run = new_run(mnt)
+    r = subprocess.run(["dd", "if=/dev/zero", "of=%s/params/x" % run, "bs=1M", "count=1100"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "File too large" in r.stderr, r.stderr
+    assert sqlite_rows(mnt.db, "SELECT COUNT(*) FROM parameter")[0][0] == "0"
+    assert "x" not in os.listdir(os.path.join(run, "params"))
