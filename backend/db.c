@@ -36,6 +36,8 @@ struct dd_store {
     _Atomic pthread_t write_owner;  /* the thread between db_begin and db_end ... */
     _Atomic bool write_owned;       /* ... when this is true (set under write_mu) */
     struct metric_log *mlog;        /* group commit for metric appends (metric_log.c) */
+    db_trash_hook trash_hook;       /* frees queued artifact bytes (artifacts.c) ... */
+    void *trash_ctx;                /* ... with this */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -506,11 +508,33 @@ dd_code db_end(dd_conn *c, dd_code code, dd_err *err)
     }
     if (code != DD_OK && !sqlite3_get_autocommit(c->db))
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    int64_t lo = c->trash_lo, hi = c->trash_hi;
+    c->trash_lo = c->trash_hi = 0;
     if (c == c->st->writer) {
         c->st->write_owned = false;
         pthread_mutex_unlock(&c->st->write_mu);
     }
+    if (code == DD_OK && lo && c->st->trash_hook)
+        c->st->trash_hook(c->st->trash_ctx, lo, hi);
     return code;
+}
+
+void db_set_trash_hook(dd_store *st, db_trash_hook hook, void *ctx)
+{
+    st->trash_hook = hook;
+    st->trash_ctx = ctx;
+}
+
+void db_trash_queued(dd_conn *c)
+{
+    int n = sqlite3_changes(c->db);
+    if (n <= 0)
+        return;
+    int64_t hi = sqlite3_last_insert_rowid(c->db), lo = hi - n + 1;
+    if (!c->trash_lo || lo < c->trash_lo)
+        c->trash_lo = lo;
+    if (hi > c->trash_hi)
+        c->trash_hi = hi;
 }
 
 /* ---------------------------------------------------------------- shared guards */

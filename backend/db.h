@@ -31,6 +31,9 @@ typedef struct dd_conn {
     double wait_deadline;
     int wait_depth;
     double busy_until;
+    /* artifact_trash rows queued by the write transaction under way (db_trash_queued):
+     * ids trash_lo..trash_hi, 0 when none; handed to the trash hook once it commits. */
+    int64_t trash_lo, trash_hi;
 } dd_conn;
 
 /* The calling thread's connection, opened (and configured) on first use. */
@@ -107,6 +110,18 @@ dd_conn *db_wait_begin(dd_store *st);
 void db_wait_end(dd_conn *c);
 double db_wait_deadline(dd_store *st);
 double db_mono_ms(void);
+
+/*
+ * Freeing deleted artifact bytes at once. Whoever queues rows in artifact_trash inside a
+ * write transaction reports them with db_trash_queued (the ids of the rows its last
+ * INSERT made); when that transaction commits, db_end calls the store's trash hook with
+ * their id range, after releasing the writer, so the hook may run its own transactions.
+ * The artifact stores install the hook (dd_artifacts_open); NULL removes it. A caller
+ * that disposes of its trash rows itself (migrate.c) reports nothing.
+ */
+typedef void (*db_trash_hook)(void *ctx, int64_t lo, int64_t hi);
+void db_set_trash_hook(dd_store *st, db_trash_hook hook, void *ctx);
+void db_trash_queued(dd_conn *c);
 
 /* The store's metric log slot (metric_log.c), its busy timeout, and whether the calling
  * thread is inside a write transaction (between db_begin and db_end). */

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from conftest import Mount, sqlite_rows
+from helpers_registry import MiB, files_under, make_run, mounted, ok, one, pattern, poll, put
 
 BUSY_MS = 1500
 
@@ -244,3 +245,47 @@ def test_value_over_the_limit_is_efbig(mnt):
     assert "File too large" in r.stderr, r.stderr
     assert sqlite_rows(mnt.db, "SELECT COUNT(*) FROM parameter")[0][0] == "0"
     assert "x" not in os.listdir(os.path.join(run, "params"))
+
+
+# ---------------------------------------------------------------- item 17: rm frees bytes
+
+
+@pytest.mark.parametrize("backend", ["inline", "filesystem"])
+def test_rm_resource_frees_its_bytes_once_no_reader_holds_them(tmp_path, backend):
+    """`rm resources/x` (and `rm -r` of its experiment) frees the bytes as soon as no open
+    file of the daemon reads them, not at the next mount: a filesystem file is gone from
+    the root at once (a reader's open fd keeps reading it), inline chunks go when the last
+    reader closes. A reader open across the rm still reads every byte."""
+    data = pattern(7, 3 * MiB + 5)
+    with mounted(str(tmp_path), backend) as m:
+        exp, _ = make_run(m)
+        put(m, "%s/resources/a" % exp, data)
+        put(m, "%s/resources/b" % exp, data)
+        chunks = lambda: int(one(m.db, "SELECT COUNT(*) FROM artifact_chunk"))
+        trash = lambda: int(one(m.db, "SELECT COUNT(*) FROM artifact_trash"))
+        if backend == "filesystem":
+            assert len(files_under(m.fs_root)) == 2
+        else:
+            assert chunks() == 8                  # 4 chunks of 1 MiB (the last: 5 bytes) each
+
+        # a: deleted while a reader holds it
+        reader = open(m.p(exp, "resources", "a"), "rb")
+        head = reader.read(MiB)
+        ok(m, "rm %s/resources/a" % exp)
+        if backend == "filesystem":
+            assert len(files_under(m.fs_root)) == 1       # unlinked at once
+            assert trash() == 0
+        else:
+            assert chunks() == 8 and trash() == 1         # the reader still holds them
+        assert head + reader.read() == data
+        reader.close()
+        assert poll(lambda: trash() == 0, 5)
+        assert backend == "filesystem" or chunks() == 4
+
+        # b: deleted with its experiment, nobody reading
+        ok(m, "rm -r projects/p")
+        assert trash() == 0
+        if backend == "filesystem":
+            assert files_under(m.fs_root) == set()
+        else:
+            assert chunks() == 0
