@@ -54,7 +54,11 @@
 
 /* How long the committer thread lets points gather before committing them. Bounds how
  * stale another process's view of a held-open metric file can be. */
-#define GROUP_WINDOW_NS 1000000L
+#define GROUP_WINDOW_MS 1
+/* How often the committer thread looks for journals of dead processes (another daemon on
+ * the same database killed while holding accepted points): they are replayed within a
+ * second, not only when some process next opens the database. One readdir each time. */
+#define RECOVER_PERIOD_MS 250
 
 #define REC_MAGIC 0x4d4c4f47u   /* "MLOG" */
 #define REC_END 0x454e4421u     /* "END!" */
@@ -261,25 +265,47 @@ static void commit_queue(struct metric_log *ml)
     pthread_cond_broadcast(&ml->done);
 }
 
+/* An absolute CLOCK_REALTIME time `ms` from now, for pthread_cond_timedwait. */
+static struct timespec realtime_in(long ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    t.tv_sec += ms / 1000 + t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    return t;
+}
+
+/* Replay the journals of dead processes (mu held; released meanwhile). */
+static void recover_dead(struct metric_log *ml)
+{
+    pthread_mutex_unlock(&ml->mu);
+    int replayed = 0;
+    dd_err err = {0};
+    if (dd_metric_log_recover(ml->st, &replayed, &err) != DD_OK)
+        syslog(LOG_WARNING, "metric log: replaying a dead process's journal (will retry): %s",
+               err.msg);
+    pthread_mutex_lock(&ml->mu);
+}
+
 static void *committer_main(void *arg)
 {
     struct metric_log *ml = arg;
     unsigned backoff_ms = 0;
     pthread_mutex_lock(&ml->mu);
     for (;;) {
-        while (!ml->stop && (!ml->head || ml->committing))
-            pthread_cond_wait(&ml->work, &ml->mu);
+        while (!ml->stop && (!ml->head || ml->committing)) {
+            struct timespec until = realtime_in(RECOVER_PERIOD_MS);
+            if (pthread_cond_timedwait(&ml->work, &ml->mu, &until) == ETIMEDOUT && !ml->stop)
+                recover_dead(ml);
+        }
         if (ml->stop && (!ml->head || ml->committing))
             break;
         /* The group window: let points gather for a moment, and let a writer that is
          * closing its file commit its own points in its own thread (no thread switch on
          * the `echo >> file` path). */
         if (!ml->stop) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += GROUP_WINDOW_NS;
-            until.tv_sec += until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
+            struct timespec until = realtime_in(GROUP_WINDOW_MS);
             while (!ml->stop && pthread_cond_timedwait(&ml->work, &ml->mu, &until) == 0)
                 ;
         }
@@ -293,11 +319,7 @@ static void *committer_main(void *arg)
         /* Back off before retrying a failed batch (SQLite busy past its timeout, disk
          * full): 10 ms doubling to 1 s. The points stay in the journal meanwhile. */
         backoff_ms = backoff_ms ? (backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2) : 10;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)(backoff_ms % 1000) * 1000000L;
-        until.tv_sec += backoff_ms / 1000 + until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        struct timespec until = realtime_in((long)backoff_ms);
         if (!ml->stop)
             pthread_cond_timedwait(&ml->work, &ml->mu, &until);
         else
@@ -323,13 +345,21 @@ static dd_code journal_create(struct metric_log *ml, const char *db_path, dd_err
         k += snprintf(ml->path + k, len - (size_t)k, "%02x", rnd[i]);
     const char *slash = strrchr(ml->path, '/');
     ml->name = strdup(slash ? slash + 1 : ml->path);
-    ml->fd = open(ml->path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    /* Made under a name the replay ignores and renamed once locked: other processes look
+     * for dead journals all the time (RECOVER_PERIOD_MS), and must never take a new one,
+     * not yet locked, for a dead one. */
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.new", ml->path);
+    ml->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
     if (!ml->name || ml->fd < 0)
-        return dd_fail(err, DD_IO, "cannot create the metric journal %s: %s", ml->path,
-                       strerror(errno));
-    if (flock(ml->fd, LOCK_EX | LOCK_NB) != 0)
-        return dd_fail(err, DD_IO, "cannot lock the metric journal %s: %s", ml->path,
-                       strerror(errno));
+        return dd_fail(err, dd_errno_code(errno), "cannot create the metric journal %s: %s",
+                       tmp, strerror(errno));
+    if (flock(ml->fd, LOCK_EX | LOCK_NB) != 0 || rename(tmp, ml->path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return dd_fail(err, DD_IO, "cannot lock and name the metric journal %s: %s", ml->path,
+                       strerror(e));
+    }
     return DD_OK;
 }
 
@@ -395,11 +425,7 @@ static dd_code drain_locked(struct metric_log *ml, uint64_t target, dd_err *err)
                            ml->failure != DD_OK ? ml->failure_msg : "database is busy");
         /* another thread is committing: wait for it, 50 ms at a time */
         double wait_ms = deadline - now < 50 ? deadline - now : 50;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)(wait_ms * 1e6);
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        struct timespec until = realtime_in(wait_ms < 1 ? 1 : (long)wait_ms);
         pthread_cond_timedwait(&ml->done, &ml->mu, &until);
     }
     return DD_OK;
@@ -562,9 +588,11 @@ static dd_code replay_one(dd_store *st, const char *path, const char *name, int 
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return DD_OK;                 /* replayed and removed by someone else meanwhile */
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    struct stat sb;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &sb) != 0 || sb.st_nlink == 0) {
         close(fd);
-        return DD_OK;                 /* its process is alive */
+        return DD_OK;   /* its process is alive, or another one replayed it meanwhile
+                         * (and removed it before letting go of the lock) */
     }
     dd_conn *c;
     int64_t done = 0;

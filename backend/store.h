@@ -429,14 +429,18 @@ dd_code dd_metric_points_check(const char *key, dd_metric_point *points, size_t 
  * meanwhile in one transaction. Every read of metrics and every write transaction of this
  * store drains the log first, so this process never sees the difference; other processes
  * see the points once committed (at once after dd_metric_log_drain). A killed process's
- * journal is replayed exactly once by dd_metric_log_recover, which dd_store_open runs. */
+ * journal is replayed exactly once by dd_metric_log_recover, which dd_store_open runs,
+ * and which the log's thread runs every RECOVER_PERIOD_MS (metric_log.c: 250 ms), so a
+ * process whose log is started replays a killed neighbour's journal within a second. */
 dd_code dd_metric_log_start(dd_store *st, dd_err *err);
 /* Without a started log (or for a batch of more than 256 points) this is
  * dd_metric_append after a drain. */
 dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
                                 const dd_metric_point *points, size_t n, dd_err *err);
-/* Wait until every point accepted so far is committed (DD_IO when commits keep failing
- * for longer than the busy timeout; the points stay in the journal). */
+/* Wait until every point accepted so far is committed. DD_BUSY when the database stays
+ * locked past the busy timeout (counted from the calling operation's first wait); at once
+ * the failure's own code (DD_NO_SPACE for a full disk, DD_IO) when a commit fails for
+ * another reason. Either way the points stay in the journal and are committed later. */
 dd_code dd_metric_log_drain(dd_store *st, dd_err *err);
 /* Drain, stop the thread and remove the journal (dd_store_close does this). */
 void dd_metric_log_stop(dd_store *st);

@@ -289,3 +289,56 @@ def test_rm_resource_frees_its_bytes_once_no_reader_holds_them(tmp_path, backend
             assert files_under(m.fs_root) == set()
         else:
             assert chunks() == 0
+
+
+# ---------------------------------------------------------------- item 18: a killed neighbour
+
+
+def test_surviving_daemon_replays_a_killed_daemons_journal_within_a_second(tmp_path):
+    """Two mounts of one database; the first accepts points on a held metric file while a
+    third process holds the database (so they are only in its journal), then is SIGKILLed.
+    Once the lock goes, the surviving mount replays the dead journal within a second
+    (exactly once): the points are in SQLite and in the survivor's `cat`, without any
+    process reopening the database."""
+    db = str(tmp_path / "registry.db")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = Mount(str(tmp_path / "a"), db=db)
+    b = None
+    try:
+        b = Mount(str(tmp_path / "b"), db=db)
+        run = new_run(a)
+        rel = os.path.relpath(run, a.path)
+        fd = os.open(os.path.join(run, "metrics", "loss"), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, b"0.1\n")                    # committed at once
+        lock = Locker(db)
+        try:
+            os.write(fd, b"0.2\n")                # accepted: in a's journal only
+            os.write(fd, b"0.3\n")
+            journals = [n for n in os.listdir(str(tmp_path)) if "-mlog." in n]
+            a.proc.kill()
+            a.proc.wait()
+        finally:
+            lock.release()
+        try:
+            os.close(fd)
+        except OSError:
+            pass                                   # the mount is dead: ENOTCONN
+        a.kill()                                   # detach the dead mount
+        assert points(db, "loss") == 1
+        t0 = time.monotonic()
+        assert poll(lambda: points(db, "loss") == 3, 3), points(db, "loss")
+        assert time.monotonic() - t0 < 1.5
+        with open(os.path.join(b.path, rel, "metrics", "loss")) as f:
+            assert [l.split()[1] for l in f.read().splitlines()] == ["0.1", "0.2", "0.3"]
+        time.sleep(0.6)                            # a later scan replays nothing again
+        assert points(db, "loss") == 3
+        assert len(journals) == 2                  # a's and b's
+        left = [n for n in os.listdir(str(tmp_path)) if "-mlog." in n]
+        assert len(left) == 1 and left[0] in journals   # b's own
+        unmount_or_kill(b)
+    except BaseException:
+        a.kill()
+        if b:
+            b.kill()
+        raise
