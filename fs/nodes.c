@@ -35,6 +35,7 @@ int vfs_errno(dd_code code)
     case DD_BUSY: return EAGAIN;
     case DD_IO: return EIO;
     case DD_NO_SPACE: return ENOSPC;
+    case DD_TOO_BIG: return EFBIG;
     }
     return EIO;
 }

@@ -184,6 +184,7 @@ struct vfs_file {
     bool read_eof;
     bool metric_written;   /* a first batch went in: later ones are group-committed */
     bool metric_logged;    /* a batch went through the metric log: close waits for it */
+    bool too_big;          /* FM_VALUE / FM_PARAMS_YAML: past DD_VALUE_MAX, nothing is kept */
     /* artifacts */
     dd_artifact_reader *reader;
     dd_upload *upload;
