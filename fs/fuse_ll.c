@@ -100,7 +100,7 @@ static void dd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void dd_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-    char buf[256];
+    char buf[VFS_LINK_MAX];
     int rc = vfs_readlink(req_vfs(req), ino, buf, sizeof buf);
     if (rc)
         fuse_reply_err(req, -rc);

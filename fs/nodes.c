@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,6 @@
 #include "textfmt.h"
 #include "vfs_int.h"
 
-#define DD_LINK_MAX 1100   /* four names of up to 255 bytes and some path */
 
 /* ---------------------------------------------------------------- errors */
 
@@ -318,6 +318,19 @@ static void fill_stat(vfs *v, vfs_entry *out, uint64_t ino, nk kind, bool read_o
     out->timeout = immutable ? v->opts.immutable_timeout : v->opts.live_timeout;
 }
 
+/* Print a symlink target: 0, or -ENAMETOOLONG when it does not fit whole (a cut target
+ * would resolve to another file, or dangle). */
+static int link_print(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int link_print(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    return n >= 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
 /* "../../../../experiments/<experiment>/<sub>" from a version directory. */
 static int version_lineage_link(vfs *v, int64_t version_id, bool resource, char *buf, size_t len)
 {
@@ -343,18 +356,17 @@ static int version_lineage_link(vfs *v, int64_t version_id, bool resource, char 
     dd_experiment e = {0};
     if (code == DD_OK)
         code = dd_experiment_get(v->st, exp, &e, &err);
-    if (code == DD_OK) {
-        if (resource)
-            snprintf(buf, len, "../../../../experiments/%s/resources/%s", e.name,
-                     rname ? rname : "");
-        else
-            snprintf(buf, len, "../../../../experiments/%s/iterations/%" PRId64, e.name,
-                     ver.iteration_id);
-    }
+    int rc = 0;
+    if (code == DD_OK && resource)
+        rc = link_print(buf, len, "../../../../experiments/%s/resources/%s", e.name,
+                        rname ? rname : "");
+    else if (code == DD_OK)
+        rc = link_print(buf, len, "../../../../experiments/%s/iterations/%" PRId64, e.name,
+                        ver.iteration_id);
     dd_experiment_clear(&e);
     dd_version_clear(&ver);
     free(rname);
-    return code == DD_OK ? 0 : vfs_fail(code, &err, "readlink");
+    return code == DD_OK ? rc : vfs_fail(code, &err, "readlink");
 }
 
 /* The number of the version with row id `id`, or of the model's version in `stage`. */
@@ -379,11 +391,11 @@ static int model_link(vfs *v, int64_t model_id, char *buf, size_t len)
     dd_code code = dd_model_get(v->st, model_id, &m, &err);
     if (code == DD_OK)
         code = dd_project_get(v->st, m.project_id, &p, &err);
-    if (code == DD_OK)
-        snprintf(buf, len, "../projects/%s/models/%s", p.name, m.name);
+    int rc = code == DD_OK ? link_print(buf, len, "../projects/%s/models/%s", p.name, m.name)
+                           : 0;
     dd_project_clear(&p);
     dd_model_clear(&m);
-    return code == DD_OK ? 0 : vfs_fail(code, &err, "readlink");
+    return code == DD_OK ? rc : vfs_fail(code, &err, "readlink");
 }
 
 static int link_target(vfs *v, nk kind, int64_t id, char *buf, size_t len)
@@ -391,19 +403,15 @@ static int link_target(vfs *v, nk kind, int64_t id, char *buf, size_t len)
     int64_t n = 0;
     int rc = 0;
     switch (kind) {
-    case NK_M_PROJECT: snprintf(buf, len, "../.."); return 0;
+    case NK_M_PROJECT: return link_print(buf, len, "../..");
     case NK_M_PRODUCTION:
     case NK_M_STAGING:
         rc = version_number(v, id, kind == NK_M_PRODUCTION ? DD_STAGE_PRODUCTION
                                                            : DD_STAGE_STAGING, 0, &n);
-        if (!rc)
-            snprintf(buf, len, "versions/%" PRId64, n);
-        return rc;
+        return rc ? rc : link_print(buf, len, "versions/%" PRId64, n);
     case NK_ALIAS:
         rc = version_number(v, 0, 0, id, &n);
-        if (!rc)
-            snprintf(buf, len, "../versions/%" PRId64, n);
-        return rc;
+        return rc ? rc : link_print(buf, len, "../versions/%" PRId64, n);
     case NK_V_ITERATION: return version_lineage_link(v, id, false, buf, len);
     case NK_V_RESOURCE: return version_lineage_link(v, id, true, buf, len);
     case NK_MODEL_LINK: return model_link(v, id, buf, len);
@@ -416,11 +424,9 @@ static int link_target(vfs *v, nk kind, int64_t id, char *buf, size_t len)
             return rc;
         if (!f.parent)
             return -ENOENT;
-        snprintf(buf, len, "../%" PRId64, f.parent);
-    } else {
-        snprintf(buf, len, "../../%" PRId64, id);
+        return link_print(buf, len, "../%" PRId64, f.parent);
     }
-    return 0;
+    return link_print(buf, len, "../../%" PRId64, id);
 }
 
 /* Attributes of a leaf whose id is its own row (param, metric, env file, tag, child). */
@@ -447,7 +453,7 @@ static int resource_attr(vfs *v, uint64_t ino, nk kind, int64_t resource_id, vfs
 /* A symlink whose id is its own row (alias, /models/<m>). */
 static int link_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
 {
-    char target[DD_LINK_MAX];
+    char target[VFS_LINK_MAX];
     int rc = link_target(v, kind, id, target, sizeof target);
     if (rc)
         return rc;
@@ -546,7 +552,7 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
         return f.resource ? resource_attr(v, ino, kind, f.resource, out) : -ENOENT;
     off_t size = 0;
     if (kind_is_link(kind)) {
-        char target[DD_LINK_MAX];
+        char target[VFS_LINK_MAX];
         rc = link_target(v, kind, id, target, sizeof target);
         if (rc)
             return rc;

@@ -60,6 +60,10 @@ int vfs_getattr_open(vfs *v, uint64_t ino, struct vfs_file *f, vfs_entry *out);
 typedef int (*vfs_dir_cb)(void *ctx, const char *name, const vfs_entry *e);
 int vfs_readdir(vfs *v, uint64_t ino, vfs_dir_cb cb, void *ctx);
 
+/* A symlink's complete target, NUL-terminated, into buf: never cut short. A target that
+ * does not fit in len bytes fails with -ENAMETOOLONG; VFS_LINK_MAX bytes always suffice
+ * (the longest target, a version's `resource`, holds two names of at most DD_NAME_MAX). */
+#define VFS_LINK_MAX 4096
 int vfs_readlink(vfs *v, uint64_t ino, char *buf, size_t len);
 
 int vfs_mkdir(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
