@@ -383,6 +383,14 @@ static int version_number(vfs *v, int64_t model_id, int stage, int64_t id, int64
     return code == DD_OK ? 0 : vfs_fail(code, &err, "readlink");
 }
 
+/* The version row an alias (an NK_ALIAS inode's id: the alias's own row) points at. */
+static int alias_version(vfs *v, int64_t alias_id, int64_t *version_id)
+{
+    dd_err err = {0};
+    dd_code code = dd_alias_by_id(v->st, alias_id, NULL, version_id, &err);
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "readlink");
+}
+
 static int model_link(vfs *v, int64_t model_id, char *buf, size_t len)
 {
     dd_err err = {0};
@@ -410,7 +418,9 @@ static int link_target(vfs *v, nk kind, int64_t id, char *buf, size_t len)
                                                            : DD_STAGE_STAGING, 0, &n);
         return rc ? rc : link_print(buf, len, "versions/%" PRId64, n);
     case NK_ALIAS:
-        rc = version_number(v, 0, 0, id, &n);
+        rc = alias_version(v, id, &n);
+        if (!rc)
+            rc = version_number(v, 0, 0, n, &n);
         return rc ? rc : link_print(buf, len, "../versions/%" PRId64, n);
     case NK_V_ITERATION: return version_lineage_link(v, id, false, buf, len);
     case NK_V_RESOURCE: return version_lineage_link(v, id, true, buf, len);
@@ -461,7 +471,9 @@ static int link_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     if (kind == NK_MODEL_LINK)
         out->timeout = 0;   /* a model deleted and made again must resolve at once */
     entity_facts f;
-    if (entity_load(v, kind == NK_ALIAS ? NK_VERSION : NK_MODEL, id, &f) == 0)
+    int64_t owner = id;     /* an alias has its version's times, /models/<m> its model's */
+    if ((kind != NK_ALIAS || alias_version(v, id, &owner) == 0) &&
+        entity_load(v, kind == NK_ALIAS ? NK_VERSION : NK_MODEL, owner, &f) == 0)
         stat_times(&out->st, f.created, f.modified);
     return 0;
 }
@@ -935,7 +947,7 @@ static int lookup_rows(vfs *v, nk parent_kind, int64_t pid, const char *name, vf
         code = name_id(name) ? dd_version_find(v->st, pid, name_id(name), &id, &err)
                              : DD_NOT_FOUND;
         break;
-    case NK_M_ALIASES: kind = NK_ALIAS; code = dd_alias_get(v->st, pid, name, &id, &err); break;
+    case NK_M_ALIASES: kind = NK_ALIAS; code = dd_alias_find(v->st, pid, name, &id, &err); break;
     case NK_V_NEW: {
         int rc = registration_slot(v, pid, name, &id);
         return rc ? rc : node_attr(v, ino_make(NK_V_NEW_FILE, id), out);
@@ -1114,13 +1126,15 @@ static int walk_version(void *ctx, const dd_model_version *ver)
     return walk_emit(w, name, &e);
 }
 
-static int walk_alias(void *ctx, const char *alias, int64_t version_id, int64_t version)
+static int walk_alias(void *ctx, int64_t id, const char *alias, int64_t version_id,
+                      int64_t version)
 {
     dir_walk *w = ctx;
     vfs_entry e;
     char target[40];
+    (void)version_id;
     int n = snprintf(target, sizeof target, "../versions/%" PRId64, version);
-    fill_stat(w->v, &e, ino_make(NK_ALIAS, version_id), NK_ALIAS, true, n, false);
+    fill_stat(w->v, &e, ino_make(NK_ALIAS, id), NK_ALIAS, true, n, false);
     return walk_emit(w, alias, &e);
 }
 

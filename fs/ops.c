@@ -289,11 +289,7 @@ static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
     switch (kind) {
     case NK_ALIAS: {
         dd_err err;
-        dd_model_version ver = {0};
-        nk k = dd_version_get(v->st, id, &ver, &err) == DD_OK ? NK_MODEL : NK_NONE;
-        *eid = ver.model_id;
-        dd_version_clear(&ver);
-        return k;
+        return dd_alias_by_id(v->st, id, eid, NULL, &err) == DD_OK ? NK_MODEL : NK_NONE;
     }
     case NK_RESOURCE: {
         dd_err err;
@@ -628,14 +624,11 @@ int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
         }
         code = dd_resource_rename(v->st, id, newname, &err);
         break;
-    case NK_ALIAS: {
-        /* `ln -sfn` makes a temporary link and renames it over the alias */
-        int64_t model = ino_id(parent);
-        code = dd_alias_set(v->st, model, newname, id, &err);
-        if (code == DD_OK)
-            code = dd_alias_delete(v->st, model, name, &err);
+    case NK_ALIAS:
+        /* `ln -sfn` makes a temporary link and renames it over the alias; every alias is
+         * its own inode, so the kernel sends this even when both point at one version */
+        code = dd_alias_rename(v->st, ino_id(parent), name, newname, &err);
         break;
-    }
     case NK_I_PARAM:
     case NK_PENDING: {
         char *key = NULL;
@@ -659,7 +652,9 @@ int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
     return code == DD_OK ? 0 : vfs_fail(code, &err, "rename");
 }
 
-/* aliases/<name> -> ../versions/<n> (or versions/<n>, or <n>, or any path ending so). */
+/* aliases/<name> -> ../versions/<n>, exactly: the only spelling that resolves from
+ * aliases/ to a version of this model (anything else, another model's version included,
+ * is EINVAL rather than read by its last part). */
 int vfs_symlink(vfs *v, uint64_t parent, const char *name, const char *target, vfs_entry *out)
 {
     if (ino_kind(parent) != NK_M_ALIASES)

@@ -39,3 +39,58 @@ def test_long_names_give_complete_link_targets(mnt):
     assert ok(mnt, 'readlink "models/%s/versions/%d/resource"' % (model, n)) == want + "\n"
     assert ok(mnt, 'cmp "models/%s/versions/%d/resource" "%s/resources/%s" && echo same'
               % (model, n, exp, long_)) == "same\n"
+
+
+def two_models(mnt):
+    """Model m with versions 1 and 2, model other with version 1."""
+    exp, iid = make_run(mnt)
+    put(mnt, "%s/resources/r" % exp, pattern(3, 1000))
+    ok(mnt, "mkdir projects/p/models/m projects/p/models/other")
+    assert [register(mnt, "m", iid, "r"), register(mnt, "m", iid, "r"),
+            register(mnt, "other", iid, "r")] == [1, 2, 1]
+
+
+def test_ln_sfn_to_the_same_version_leaves_one_alias(mnt):
+    """`ln -sfn` makes a temporary link and renames it over the alias; when both point at
+    the same version, that rename used to be skipped by the kernel (one inode) and the
+    temporary alias stayed: three runs left four aliases."""
+    two_models(mnt)
+    for _ in range(3):
+        ok(mnt, "ln -sfn ../versions/1 models/m/aliases/champion")
+    assert os.listdir(mnt.p("models/m/aliases")) == ["champion"]
+    assert os.readlink(mnt.p("models/m/aliases/champion")) == "../versions/1"
+    ok(mnt, "ln -sfn ../versions/2 models/m/aliases/champion\n"
+            "ln -sfn ../versions/2 models/m/aliases/champion\n"
+            "ln -sfn ../versions/2 models/m/aliases/challenger")
+    assert sorted(os.listdir(mnt.p("models/m/aliases"))) == ["challenger", "champion"]
+    assert os.readlink(mnt.p("models/m/aliases/champion")) == "../versions/2"
+    rows = snapshot(mnt.db)["model_alias"]
+    assert sorted(r[2] for r in rows) == ["challenger", "champion"], rows
+    # two aliases of one version are two files, not two names of one inode
+    a, b = (os.lstat(mnt.p("models/m/aliases", n)) for n in ("champion", "challenger"))
+    assert a.st_ino != b.st_ino
+    # mv of one alias over another is rename(2): the target name is replaced
+    ok(mnt, "ln -sfn ../versions/1 models/m/aliases/old\n"
+            "mv -T models/m/aliases/old models/m/aliases/champion")
+    assert sorted(os.listdir(mnt.p("models/m/aliases"))) == ["challenger", "champion"]
+    assert os.readlink(mnt.p("models/m/aliases/champion")) == "../versions/1"
+    assert read(mnt, "models/m/aliases/champion/artifact") == pattern(3, 1000)
+
+
+def test_alias_targets_other_than_versions_n_are_refused(mnt):
+    """Only `../versions/N` resolves from aliases/ to a version of this model; another
+    model's version, or another spelling, was read by its last part and aliased the
+    wrong version."""
+    two_models(mnt)
+    ok(mnt, "ln -sfn ../versions/2 models/m/aliases/champion")
+    before = snapshot(mnt.db)
+    for target in (mnt.p("models/other/versions/1"), "../../other/versions/1",
+                   "versions/1", "1", "../versions/01", "./../versions/1",
+                   mnt.p("models/m/versions/1")):
+        for cmd in ("ln -s", "ln -sfn"):
+            r = sh(mnt, '%s "%s" models/m/aliases/champion' % (cmd, target)
+                   if cmd == "ln -sfn" else '%s "%s" models/m/aliases/new' % (cmd, target))
+            assert r.returncode != 0 and "Invalid argument" in r.stderr, (target, r.stderr)
+    assert snapshot(mnt.db) == before
+    assert sorted(os.listdir(mnt.p("models/m/aliases"))) == ["champion"]
+    assert os.readlink(mnt.p("models/m/aliases/champion")) == "../versions/2"
