@@ -131,9 +131,8 @@ static bool kind_is_dir(nk k)
 static bool kind_is_link(nk k)
 {
     switch (k) {
-    case NK_I_PARENT: case NK_I_CHILD: case NK_M_PROJECT: case NK_M_PRODUCTION:
-    case NK_M_STAGING: case NK_V_ITERATION: case NK_V_RESOURCE: case NK_ALIAS:
-    case NK_MODEL_LINK:
+    case NK_I_PARENT: case NK_M_PRODUCTION: case NK_M_STAGING: case NK_V_ITERATION:
+    case NK_V_RESOURCE: case NK_ALIAS: case NK_MODEL_LINK:
         return true;
     default:
         return false;
@@ -411,7 +410,6 @@ static int link_target(vfs *v, nk kind, int64_t id, char *buf, size_t len)
     int64_t n = 0;
     int rc = 0;
     switch (kind) {
-    case NK_M_PROJECT: return link_print(buf, len, "../..");
     case NK_M_PRODUCTION:
     case NK_M_STAGING:
         rc = version_number(v, id, kind == NK_M_PRODUCTION ? DD_STAGE_PRODUCTION
@@ -427,16 +425,15 @@ static int link_target(vfs *v, nk kind, int64_t id, char *buf, size_t len)
     case NK_MODEL_LINK: return model_link(v, id, buf, len);
     default: break;
     }
-    if (kind == NK_I_PARENT) {
-        entity_facts f;
-        rc = entity_load(v, NK_ITERATION, id, &f);
-        if (rc)
-            return rc;
-        if (!f.parent)
-            return -ENOENT;
-        return link_print(buf, len, "../%" PRId64, f.parent);
-    }
-    return link_print(buf, len, "../../%" PRId64, id);
+    if (kind != NK_I_PARENT)
+        return -EINVAL;
+    entity_facts f;
+    rc = entity_load(v, NK_ITERATION, id, &f);
+    if (rc)
+        return rc;
+    if (!f.parent)
+        return -ENOENT;
+    return link_print(buf, len, "../%" PRId64, f.parent);
 }
 
 /* Attributes of a leaf whose id is its own row (param, metric, env file, tag, child). */
@@ -516,8 +513,8 @@ static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
             iteration = entity;
     } else if (kind == NK_I_CHILD) {
         iteration = id;
-        char target[64];
-        size = (off_t)snprintf(target, sizeof target, "../../%" PRId64, id);
+        char text[24];
+        size = (off_t)snprintf(text, sizeof text, "%" PRId64 "\n", id);
     }
     free(s);
     if (code != DD_OK)
@@ -772,6 +769,12 @@ static int render_model(vfs *v, nk kind, int64_t id, dd_buf *out)
                               m.updated_date[0] ? m.updated_date : NULL, last};
         const int plain[] = {1, 1, 0, 0, 0, 0, 1};
         rc = dd_render_yaml_map2(out, keys, vals, plain, 7);
+    } else if (code == DD_OK && kind == NK_M_PROJECT) {
+        dd_project p = {0};
+        code = dd_project_get(v->st, m.project_id, &p, &err);
+        if (code == DD_OK)
+            rc = render_value(out, p.name);
+        dd_project_clear(&p);
     } else if (code == DD_OK) {
         rc = render_value(out, kind == NK_M_CREATED ? m.created_date : m.description);
     }
@@ -837,8 +840,13 @@ int node_render(vfs *v, nk kind, int64_t id, dd_buf *out)
     }
     case NK_P_TAG: case NK_E_TAG: case NK_I_TAG:
         return 0;   /* a tag is its name: the file is empty */
-    case NK_M_CREATED: case NK_M_DESCRIPTION: case NK_M_YAML:
+    case NK_M_CREATED: case NK_M_DESCRIPTION: case NK_M_YAML: case NK_M_PROJECT:
         return render_model(v, kind, id, out);
+    case NK_I_CHILD: {
+        char text[24];
+        snprintf(text, sizeof text, "%" PRId64, id);
+        return render_value(out, text);
+    }
     case NK_V_STAGE: case NK_V_DESCRIPTION: case NK_V_CREATED: case NK_V_YAML:
         return render_version(v, kind, id, out);
     case NK_I_PARAMS_YAML: return render_params_yaml(v, id, out);
@@ -1086,7 +1094,7 @@ static int walk_child(void *ctx, const dd_iteration *it)
     vfs_entry e;
     char name[24];
     int n = snprintf(name, sizeof name, "%" PRId64, it->id);
-    fill_stat(w->v, &e, ino_make(NK_I_CHILD, it->id), NK_I_CHILD, true, n + 6, w->ended);
+    fill_stat(w->v, &e, ino_make(NK_I_CHILD, it->id), NK_I_CHILD, true, n + 1, w->ended);
     stat_times(&e.st, it->created_date, it->end_date);
     return walk_emit(w, name, &e);
 }

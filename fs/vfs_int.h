@@ -54,7 +54,8 @@ typedef enum nk {
     NK_ENV_MANIFEST_TOML,
     NK_ENV_FILE,        /* env/<lock file>            iteration_file */
     NK_I_CHILDREN,
-    NK_I_CHILD,         /* children/<id> symlink      the child iteration */
+    NK_I_CHILD,         /* children/<id> file: its id  the child iteration (not a
+                           symlink: with `parent` it made a cycle for find -L) */
     NK_I_CHILD_NEW,     /* children/new (clone file, not listed) */
     NK_I_TAGS,
     NK_I_TAG,           /* iteration_tag link */
@@ -69,7 +70,7 @@ typedef enum nk {
     NK_M_CREATED,
     NK_M_DESCRIPTION,
     NK_M_YAML,          /* model.yaml */
-    NK_M_PROJECT,       /* symlink ../.. */
+    NK_M_PROJECT,       /* project: the project's name (a symlink ../.. was a cycle) */
     NK_M_PRODUCTION,    /* symlink versions/<n> */
     NK_M_STAGING,       /* symlink versions/<n> */
     NK_M_VERSIONS,      /* versions/                      model */

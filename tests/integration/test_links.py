@@ -94,3 +94,37 @@ def test_alias_targets_other_than_versions_n_are_refused(mnt):
     assert snapshot(mnt.db) == before
     assert sorted(os.listdir(mnt.p("models/m/aliases"))) == ["champion"]
     assert os.readlink(mnt.p("models/m/aliases/champion")) == "../versions/2"
+
+
+def test_no_symlink_cycles_for_tools_that_follow_links(mnt, tmp_path):
+    """find -L, grep -R, du -L and cp -rL walk the whole tree without a directory loop:
+    `models/<m>/project` was a link to `../..` (the project holding the model), and an
+    iteration's `parent` link with the parent's `children/<id>` link made a cycle."""
+    exp, iid = make_run(mnt)
+    ok(mnt, "echo 0.1 > %s/iterations/%s/params/lr" % (exp, iid))
+    child = ok(mnt, "cat %s/iterations/%s/children/new" % (exp, iid)).strip()
+    put(mnt, "%s/resources/r" % exp, pattern(4, 3000))
+    ok(mnt, "mkdir projects/p/models/m")
+    n = register(mnt, "m", iid, "r")
+    ok(mnt, "echo PRODUCTION > models/m/versions/%d/stage\n"
+            "ln -sfn ../versions/%d models/m/aliases/champion" % (n, n))
+    kid = "%s/iterations/%s" % (exp, child)
+    # tools that follow every link
+    out = tmp_path / "copy"
+    for cmd in ("find -L . > /dev/null", "grep -R -q 0.1 projects", "du -L -s . > /dev/null",
+                "cp -rL projects/p %s" % out, "find -L projects/p/models/m > /dev/null",
+                "find -L %s > /dev/null" % kid, "find -L models/ > /dev/null"):
+        r = sh(mnt, cmd)
+        assert r.returncode == 0 and "loop" not in r.stderr, (cmd, r.stderr)
+    # what users rely on still works
+    assert ok(mnt, "cat %s/parent/params/lr" % kid) == "0.1\n"
+    assert ok(mnt, "cat %s/iterations/%s/children/%s" % (exp, iid, child)) == child + "\n"
+    assert ok(mnt, "ls %s/iterations/%s/children" % (exp, iid)) == child + "\n"
+    assert ok(mnt, "cat models/m/project") == "p\n"
+    assert not os.path.islink(mnt.p("projects/p/models/m/project"))
+    assert os.stat(mnt.p("models/m/project")).st_size == 2
+    assert read(mnt, "models/m/production/artifact") == pattern(4, 3000)
+    # the copy holds the real bytes, the parent's values through `parent`
+    assert (out / "models/m/versions/1/artifact").read_bytes() == pattern(4, 3000)
+    assert (out / "experiments/e/iterations" / child / "parent/params/lr").read_text() == "0.1\n"
+    assert (out / "models/m/project").read_text() == "p\n"
