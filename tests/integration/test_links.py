@@ -2,9 +2,9 @@
 complete for every legal name, `ln -sfn` moves an alias without leaving its temporary
 link behind, aliases only take `../versions/N`, the tree has no symlink cycles for
 `find -L` and friends, and `rm` deletes what it says it deleted."""
+import errno
 import os
 import subprocess
-import threading
 
 from helpers_registry import make_run, ok, pattern, put, read, register, sh, snapshot
 
@@ -128,3 +128,87 @@ def test_no_symlink_cycles_for_tools_that_follow_links(mnt, tmp_path):
     assert (out / "models/m/versions/1/artifact").read_bytes() == pattern(4, 3000)
     assert (out / "experiments/e/iterations" / child / "parent/params/lr").read_text() == "0.1\n"
     assert (out / "models/m/project").read_text() == "p\n"
+
+
+def test_rm_of_files_deletes_them_and_reports_honestly(mnt):
+    """`rm -v R/notes R/params/k1 R/metrics/loss` printed "removed" three times and
+    deleted nothing: the unlink of `notes` marked R as being removed by `rm -r`, which
+    deferred the other two. A lone unlink of an entity's own file is now EPERM, and the
+    parameter and metric are really deleted."""
+    exp, iid = make_run(mnt)
+    run = "%s/iterations/%s" % (exp, iid)
+    ok(mnt, "echo keep > {r}/notes; echo 1 > {r}/params/k1; echo 2 > {r}/params/k2\n"
+            "echo 0.5 >> {r}/metrics/loss".format(r=run))
+    r = sh(mnt, "rm -v {r}/notes {r}/params/k1 {r}/metrics/loss".format(r=run))
+    assert r.returncode == 1
+    assert "cannot remove '%s/notes': Operation not permitted" % run in r.stderr
+    assert r.stdout.count("removed") == 2 and "notes" not in r.stdout, r.stdout
+    rows = snapshot(mnt.db)
+    assert [p[2] for p in rows["parameter"]] == ["k2"], rows["parameter"]
+    assert rows["metric"] == []
+    assert sorted(os.listdir(mnt.p(run, "params"))) == ["k2"]
+    assert os.listdir(mnt.p(run, "metrics")) == []
+    assert read(mnt, run + "/notes") == b"keep\n"
+    # a lone rm of any other own file changes nothing either, and marks nothing: the next
+    # plain rm of a parameter deletes it at once
+    for f in ("status", "created", "iteration.yaml"):
+        r = sh(mnt, "rm -f %s/%s" % (run, f))
+        assert r.returncode == 1 and "Operation not permitted" in r.stderr, (f, r.stderr)
+    ok(mnt, "rm %s/params/k2" % run)
+    assert snapshot(mnt.db)["parameter"] == []
+    # recursive removers still delete the whole iteration, in one transaction
+    ok(mnt, "echo 3 > {r}/params/k3; rm -r {r}".format(r=run))
+    assert not os.path.exists(mnt.p(run))
+    for remover in ('python3 -c "import shutil, sys; shutil.rmtree(sys.argv[1])" {r}',
+                    "find {r} -delete"):
+        iid = ok(mnt, "cat %s/iterations/new" % exp).strip()
+        run = "%s/iterations/%s" % (exp, iid)
+        ok(mnt, "echo 1 > {r}/params/a; echo 0.1 >> {r}/metrics/m; touch {r}/tags/t"
+                .format(r=run))
+        ok(mnt, remover.format(r=run))
+        assert not os.path.exists(mnt.p(run)), remover
+        assert snapshot(mnt.db)["iteration"] == [], remover
+
+
+THREADED_RM = r"""
+import errno, os, sys, threading
+run = sys.argv[1]
+out = {}
+def start():            # one thread lists the iteration and starts removing it
+    os.listdir(run)
+    try:
+        os.unlink(os.path.join(run, "created"))
+        out["created"] = 0
+    except OSError as e:
+        out["created"] = e.errno
+def sibling():          # another thread of the same process removes a parameter below
+    try:
+        os.unlink(os.path.join(run, "params", "lr"))
+        out["lr"] = 0
+    except OSError as e:
+        out["lr"] = e.errno
+for fn in (start, sibling):
+    t = threading.Thread(target=fn)
+    t.start()
+    t.join()
+print(out["created"], out["lr"])
+"""
+
+
+def test_refused_rm_in_one_thread_refuses_the_whole_process(mnt):
+    """Marks were keyed by the request's thread id: after one thread's unlink found the
+    iteration in use (EBUSY), another thread of the same deleter really deleted the
+    parameters below. Now a refusal covers every thread of that process."""
+    exp, iid = make_run(mnt)
+    run = "%s/iterations/%s" % (exp, iid)
+    ok(mnt, "echo 0.1 > %s/params/lr" % run)
+    put(mnt, "%s/resources/r" % exp, pattern(5, 100))
+    ok(mnt, "mkdir projects/p/models/m")
+    register(mnt, "m", iid, "r")                  # the iteration is now in use
+    before = snapshot(mnt.db)
+    r = subprocess.run(["python3", "-c", THREADED_RM, mnt.p(run)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(errno.EBUSY), str(errno.EBUSY)], r.stdout
+    assert snapshot(mnt.db) == before
+    assert read(mnt, run + "/params/lr") == b"0.1\n"
