@@ -403,30 +403,31 @@ dd_code dd_alias_set(dd_store *st, int64_t model_id, const char *alias, int64_t 
     return db_end(c, code, err);
 }
 
-dd_code dd_alias_get(dd_store *st, int64_t model_id, const char *alias, int64_t *version_id_out,
-                     dd_err *err)
+/* One integer column of the alias (model_id, alias), with a "not found" message. */
+static dd_code alias_int(dd_store *st, const char *sql, int64_t model_id, const char *alias,
+                         int64_t *out, dd_err *err)
 {
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_int(c, version_id_out, err, "alias",
-                      "SELECT version_id FROM model_alias WHERE model_id = ? AND alias = ?", "it",
-                      model_id, alias ? alias : "");
+        code = db_int(c, out, err, "alias", sql, "it", model_id, alias ? alias : "");
     if (code == DD_NOT_FOUND)
         dd_fail(err, code, "alias \"%s\" not found", alias ? alias : "");
     return code;
 }
 
+dd_code dd_alias_get(dd_store *st, int64_t model_id, const char *alias, int64_t *version_id_out,
+                     dd_err *err)
+{
+    return alias_int(st, "SELECT version_id FROM model_alias WHERE model_id = ? AND alias = ?",
+                     model_id, alias, version_id_out, err);
+}
+
 dd_code dd_alias_find(dd_store *st, int64_t model_id, const char *alias, int64_t *id_out,
                       dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_int(c, id_out, err, "alias",
-                      "SELECT id FROM model_alias WHERE model_id = ? AND alias = ?", "it",
-                      model_id, alias ? alias : "");
-    return code;
+    return alias_int(st, "SELECT id FROM model_alias WHERE model_id = ? AND alias = ?",
+                     model_id, alias, id_out, err);
 }
 
 dd_code dd_alias_by_id(dd_store *st, int64_t id, int64_t *model_id_out,
