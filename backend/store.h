@@ -644,14 +644,26 @@ dd_code dd_version_set_resource(dd_store *st, int64_t id, int64_t resource_id, d
 dd_code dd_version_delete(dd_store *st, int64_t id, dd_err *err);
 void dd_version_clear(dd_model_version *v);
 
-/* Aliases: `alias` is a name; setting an existing alias moves it. */
+/* Aliases: `alias` is a name; setting an existing alias moves it (keeping its id). Each
+ * alias has its own row id (never reused), which the filesystem uses as its inode. */
 dd_code dd_alias_set(dd_store *st, int64_t model_id, const char *alias, int64_t version_id,
                      dd_err *err);
 dd_code dd_alias_get(dd_store *st, int64_t model_id, const char *alias, int64_t *version_id_out,
                      dd_err *err);
-typedef int (*dd_alias_cb)(void *ctx, const char *alias, int64_t version_id, int64_t version);
+/* The alias's row id. */
+dd_code dd_alias_find(dd_store *st, int64_t model_id, const char *alias, int64_t *id_out,
+                      dd_err *err);
+/* The model and version of the alias with row id `id` (either out may be NULL). */
+dd_code dd_alias_by_id(dd_store *st, int64_t id, int64_t *model_id_out,
+                       int64_t *version_id_out, dd_err *err);
+typedef int (*dd_alias_cb)(void *ctx, int64_t id, const char *alias, int64_t version_id,
+                           int64_t version);
 dd_code dd_alias_list(dd_store *st, int64_t model_id, dd_alias_cb cb, void *ctx, dd_err *err);
 dd_code dd_alias_delete(dd_store *st, int64_t model_id, const char *alias, dd_err *err);
+/* rename(2) of an alias, in one transaction: `from` takes the name `to` (keeping its id
+ * and version), replacing an alias already called `to`. DD_NOT_FOUND without `from`. */
+dd_code dd_alias_rename(dd_store *st, int64_t model_id, const char *from, const char *to,
+                        dd_err *err);
 
 #ifdef __cplusplus
 }
