@@ -88,6 +88,8 @@ static int commit_value(vfs *v, vfs_file *f)
 
 static int commit_params_yaml(vfs *v, vfs_file *f)
 {
+    if (f->refused)
+        return -EINVAL;               /* a write was refused: nothing of it is stored */
     char **keys = NULL, **values = NULL, msg[256] = "";
     size_t n = 0;
     int rc = dd_parse_params_yaml(f->wbuf.data ? f->wbuf.data : "", f->wbuf.len, &keys, &values,
@@ -532,29 +534,29 @@ static ssize_t write_metric(vfs *v, vfs_file *f, const char *data, size_t size)
     return (ssize_t)size;
 }
 
-/* params.yaml is set in one transaction at close, so a large file is all or nothing. Its
- * first write is checked at once: `echo ... > params.yaml` is usually the whole file, and
- * the shell reports errors only from write(). A first chunk that merely stops mid-document
- * is not refused here; the whole text is judged at close. */
-static ssize_t check_params_yaml(vfs_file *f, size_t size)
+/* Up to this size a params.yaml being written is re-checked at each write that ends a
+ * line; a larger one is judged only at close (the checks re-parse the whole text). */
+#define PARAMS_CHECK_MAX (256 * 1024)
+
+/* params.yaml is stored whole at close, in one transaction, however many write()s carried
+ * it. Each write that ends a line re-checks the text so far: as soon as no continuation
+ * can make it valid (a list, a key given twice, a bad name...) the write is refused, and
+ * so is every later write and the close, so nothing of that document is stored. The
+ * shell reports errors only from write(), and bash writes `{ echo a:; echo '  b: 1'; }`
+ * line by line: a text that merely stops mid-document ("train:") is not refused. */
+static ssize_t write_params_yaml(vfs_file *f, size_t size)
 {
-    if (f->wbuf.data[f->wbuf.len - 1] != '\n')
+    if (f->wbuf.data[f->wbuf.len - 1] != '\n' || f->wbuf.len > PARAMS_CHECK_MAX)
         return (ssize_t)size;
-    char **keys = NULL, **values = NULL, msg[256];
-    size_t n = 0;
-    int rc = dd_parse_params_yaml(f->wbuf.data, f->wbuf.len, &keys, &values, &n, msg,
-                                  sizeof msg);
-    if (rc == 0) {
-        dd_params_free(keys, values, n);
+    char msg[256];
+    int rc = dd_params_yaml_prefix_check(f->wbuf.data, f->wbuf.len, msg, sizeof msg);
+    if (rc == 0)
         return (ssize_t)size;
-    }
-    if (size < 64 * 1024) {           /* a small first write is the whole file: refuse it */
-        syslog(LOG_INFO, "params.yaml of iteration %" PRId64 ": %s", f->id, msg);
-        dd_buf_reset(&f->wbuf);
-        f->dirty = false;
-        return rc;
-    }
-    return (ssize_t)size;
+    syslog(LOG_INFO, "params.yaml of iteration %" PRId64 ": %s", f->id, msg);
+    f->refused = rc == -EINVAL;
+    dd_buf_reset(&f->wbuf);
+    f->dirty = f->refused;            /* the close reports the refusal once more */
+    return rc;
 }
 
 /* Append zeros up to `size`: a forward gap, as `cp` leaves over the holes of a sparse
@@ -604,12 +606,14 @@ ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
         return write_artifact(f, off, data, size);
     if (f->mode != FM_VALUE && f->mode != FM_PARAMS_YAML)
         return -EPERM;
+    if (f->refused)
+        return -EINVAL;               /* params.yaml: the document was refused already */
     size_t old = f->wbuf.len;
     if (dd_buf_add(&f->wbuf, data, size))
         return -ENOMEM;
     f->dirty = true;
     if (f->mode == FM_PARAMS_YAML)
-        return old == 0 ? check_params_yaml(f, size) : (ssize_t)size;
+        return write_params_yaml(f, size);
     if (f->wbuf.data[f->wbuf.len - 1] != '\n')
         return (ssize_t)size;         /* more may follow: commit at the newline or close */
     int rc = commit_pending(v, f, false);
@@ -702,6 +706,7 @@ int vfs_truncate(vfs *v, uint64_t ino, vfs_file *f, off_t size)
     if (f) {                            /* "a new value follows", as O_TRUNC */
         dd_buf_reset(&f->wbuf);
         f->dirty = false;
+        f->refused = false;
     }
     return 0;
 }

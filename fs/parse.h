@@ -79,6 +79,17 @@ int dd_parse_value(const char *buf, size_t len, char **out);
 int dd_parse_params_yaml(const char *buf, size_t len, char ***keys_out, char ***values_out,
                          size_t *n_out, char *msg, size_t msglen);
 
+/* The beginning of a params.yaml still being written (a program writing it line by line:
+ * `{ echo train:; echo '  lr: 0.1'; } > params.yaml`). Returns 0 when buf[0..len) is a
+ * valid document or may still become one when more text follows: libyaml stopped at the
+ * end of the text (an unterminated quote or flow collection), or the first error is a key
+ * with no value that only white space and comments follow (an indented block may follow
+ * and give it one). -EINVAL, with `msg` as dd_parse_params_yaml sets it, when no
+ * continuation can make it valid (a list, a key given twice, a bad name, a second
+ * document, a value missing before another key...); -ENOMEM. The whole text is still to be
+ * judged with dd_parse_params_yaml once complete. */
+int dd_params_yaml_prefix_check(const char *buf, size_t len, char *msg, size_t msglen);
+
 /* Free what dd_parse_params_yaml returned (each string, then both arrays). NULL arrays
  * are accepted. */
 void dd_params_free(char **keys, char **values, size_t n);

@@ -173,6 +173,7 @@ struct vfs_file {
     file_mode mode;
     bool writable;
     bool dirty;            /* wbuf holds data not yet committed */
+    bool refused;          /* FM_PARAMS_YAML: a write was refused; the document is void */
     dd_buf content;        /* FM_SNAPSHOT / FM_CLONE: what reads return */
     dd_buf wbuf;           /* FM_VALUE / FM_PARAMS_YAML: the new value; FM_METRIC: partial line */
     /* metric reads stream from the store in slices */

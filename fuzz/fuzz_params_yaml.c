@@ -6,6 +6,8 @@
  * success returns at most 100,000 parameters whose keys pass dd_name_check and are
  * distinct and whose values are non-empty C strings; and what params.yaml then shows
  * (dd_render_params_yaml) parses back to exactly the same keys and values in order.
+ * dd_params_yaml_prefix_check (a file still being written) accepts every valid document
+ * and refuses only documents the parser refuses.
  */
 #include <errno.h>
 #include <string.h>
@@ -46,6 +48,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                   sizeof msg);
     PROMISE(rc == 0 || rc == -EINVAL || rc == -ENOMEM);
     PROMISE(memchr(msg, 0, sizeof msg) != NULL);
+    char pmsg[256];
+    int prc = dd_params_yaml_prefix_check((const char *)data, size, pmsg, sizeof pmsg);
+    PROMISE(prc == 0 || prc == -EINVAL || prc == -ENOMEM);
+    PROMISE(rc != 0 || prc == 0 || prc == -ENOMEM);
+    PROMISE(prc != -EINVAL || (rc == -EINVAL && strcmp(msg, pmsg) == 0));
     if (rc != 0) {
         PROMISE(keys == NULL && values == NULL && n == 0);
         PROMISE(rc != -EINVAL || msg[0] != 0);
