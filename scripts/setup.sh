@@ -13,6 +13,7 @@ packages=(
   rsync tar findutils grep coreutils attr
   git   # deardiary run's snapshot and its tests (a run without git just records no SHA)
   valgrind clang libclang-rt-14-dev
+  vim nano perl tmux python3-yaml   # editors and in-place tools on the mount (test_editors.py)
 )
 
 missing=()
