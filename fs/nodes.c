@@ -146,7 +146,7 @@ static bool kind_is_writable(nk k)
     switch (k) {
     case NK_P_DESCRIPTION: case NK_E_STATUS: case NK_E_DESCRIPTION: case NK_I_STATUS:
     case NK_I_NOTES: case NK_I_ERROR: case NK_I_PARAMS_YAML: case NK_I_PARAM: case NK_I_METRIC:
-    case NK_PENDING: case NK_RESOURCE: case NK_M_DESCRIPTION: case NK_V_STAGE:
+    case NK_I_METRICS_JSON: case NK_PENDING: case NK_RESOURCE: case NK_M_DESCRIPTION: case NK_V_STAGE:
     case NK_V_DESCRIPTION:
         return true;
     default:

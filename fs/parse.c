@@ -733,13 +733,57 @@ int dd_parse_params_yaml(const char *buf, size_t len, char ***keys_out, char ***
     return params_parse(buf, len, keys_out, values_out, n_out, msg, msglen, &open_end);
 }
 
-int dd_params_yaml_prefix_check(const char *buf, size_t len, char *msg, size_t msglen)
+int dd_parse_metrics_json(const char *buf, size_t len, char ***keys_out,
+                          dd_metric_point **points_out, size_t *n_out, char *msg,
+                          size_t msglen)
+{
+    char **keys = NULL, **values = NULL;
+    size_t n = 0;
+    *keys_out = NULL;
+    *points_out = NULL;
+    *n_out = 0;
+    int rc = dd_parse_params_yaml(buf, len, &keys, &values, &n, msg, msglen);
+    dd_metric_point *pts = rc || !n ? NULL : calloc(n, sizeof *pts);
+    if (!rc && n && !pts) {
+        set_msg(msg, msglen, "%s", "out of memory");
+        rc = -ENOMEM;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        char q[QUOTE_MAX], vq[QUOTE_MAX];
+        dd_metric_point *one = NULL;
+        size_t got = 0;
+        rc = strpbrk(values[i], " \t\n") ? -EINVAL
+             : dd_parse_metric_lines(values[i], strlen(values[i]), &one, &got, NULL, 0);
+        if (!rc && (got != 1 || one[0].has_step))
+            rc = -EINVAL;
+        if (!rc)
+            pts[i] = one[0];
+        else if (rc == -EINVAL)
+            set_msg(msg, msglen, "metric %s: %s is not a finite number",
+                    quote(q, keys[i], strlen(keys[i])), quote(vq, values[i], strlen(values[i])));
+        free(one);
+    }
+    dd_params_free(NULL, values, n);
+    if (rc) {
+        dd_params_free(keys, NULL, n);
+        free(pts);
+        return rc;
+    }
+    *keys_out = keys;
+    *points_out = pts;
+    *n_out = n;
+    return 0;
+}
+
+int dd_params_yaml_prefix_check(const char *buf, size_t len, bool *complete, char *msg,
+                                size_t msglen)
 {
     char **keys, **values;
     size_t n;
     bool open_end;
     int rc = params_parse(buf, len, &keys, &values, &n, msg, msglen, &open_end);
     dd_params_free(keys, values, n);
+    *complete = rc == 0;
     if (rc == -EINVAL && open_end) {
         set_msg(msg, msglen, "%s", "");
         return 0;

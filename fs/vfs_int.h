@@ -179,6 +179,7 @@ typedef enum file_mode {
     FM_METRIC,     /* append-only metric log: complete lines committed at each write */
     FM_CLONE,      /* iterations/new: the open created an iteration; reads give its id */
     FM_PARAMS_YAML,/* params.yaml: the whole file replaces the parameters it names */
+    FM_METRICS_JSON,/* metrics.json written: each number in it is logged as a point */
     FM_ARTIFACT,   /* resource bytes: reads from its backend, writes stream into an upload */
     FM_SCRATCH,    /* an editor's temporary file: bytes in memory (scratch.c) */
 } file_mode;
@@ -190,7 +191,8 @@ struct vfs_file {
     file_mode mode;
     bool writable;
     bool dirty;            /* wbuf holds data not yet committed */
-    bool refused;          /* FM_PARAMS_YAML: a write was refused; the document is void */
+    bool refused;          /* params.yaml, metrics.json: a write was refused; the document
+                              is void */
     dd_buf content;        /* FM_SNAPSHOT / FM_CLONE: what reads return */
     dd_buf wbuf;           /* FM_VALUE / FM_PARAMS_YAML: the new value; FM_METRIC: partial line */
     /* metric reads stream from the store in slices */
@@ -206,7 +208,9 @@ struct vfs_file {
     dd_artifact_reader *reader;
     dd_upload *upload;
     int64_t experiment_id;   /* where an upload lands */
-    bool replace;            /* the upload replaces an existing resource's bytes */
+    bool replace;            /* the upload replaces an existing resource's bytes;
+                                params.yaml: the document is the whole parameter set
+                                (opened with O_TRUNC or truncated), not an addition */
     bool abandoned;          /* its writer was killed: never commit the upload */
 };
 

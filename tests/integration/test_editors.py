@@ -5,12 +5,13 @@ writes and reads them."""
 import errno
 import os
 import subprocess
+import sys
 
 import pytest
 import yaml
 
 from conftest import sqlite_rows
-from helpers_tracking import counts, make_run, ok, read, refused, sh, snapshot
+from helpers_tracking import counts, make_run, ok, poll, read, refused, sh, snapshot
 
 
 def params(mnt, iid):
@@ -72,3 +73,173 @@ def test_params_yaml_invalid_in_several_writes_changes_nothing(mnt):
     # syslog names the line (the foreground daemon copies it to its stderr)
     assert 'line 2: "x" is given twice' in mnt.output()
     assert 'line 3: "last" has no value' in mnt.output()
+
+
+# ---------------------------------------------------------------- item 12: editors and tools
+
+class Tmux:
+    """A real terminal (a tmux server of this test's own, on its own socket) to drive
+    interactive editors with keystrokes, as a user types them."""
+
+    def __init__(self, mnt, name):
+        self.sock = os.path.join(mnt.root, name + ".tmux")
+        self.mnt = mnt
+        subprocess.run(["tmux", "-S", self.sock, "new-session", "-d", "-x", "150", "-y", "40",
+                        "-c", mnt.path, "env -i PATH=/usr/bin:/bin TERM=xterm HOME=%s "
+                        "bash --norc --noprofile" % mnt.root], check=True)
+        self.shell = int(subprocess.run(["tmux", "-S", self.sock, "display", "-p", "-t", "0",
+                                         "#{pane_pid}"], capture_output=True, text=True,
+                                        check=True).stdout)
+
+    def keys(self, *keys):
+        subprocess.run(["tmux", "-S", self.sock, "send-keys", "-t", "0", *keys], check=True)
+
+    def screen(self):
+        return subprocess.run(["tmux", "-S", self.sock, "capture-pane", "-p", "-t", "0"],
+                              capture_output=True, text=True, check=True).stdout
+
+    def wait(self, text, timeout=10):
+        """Poll the screen until `text` shows (no fixed sleeps); returns the screen."""
+        return poll(lambda: text in self.screen() and self.screen(), timeout) or self.screen()
+
+    def close(self):
+        """Stop this test's tmux server and wait for its shell (whose working directory
+        is in the mount) to be gone, so that the mount can be unmounted."""
+        subprocess.run(["tmux", "-S", self.sock, "kill-server"], capture_output=True)
+        poll(lambda: not os.path.exists("/proc/%d" % self.shell), 10)
+
+
+@pytest.fixture
+def term(mnt):
+    t = Tmux(mnt, "term")
+    yield t
+    t.close()
+
+
+def writable_files(run, exp):
+    """Every kind of writable file with a first value: (path, old text, new text)."""
+    return [(run + "/notes", "first note\n", "second note\n"),
+            (run + "/params/depth", "7\n", "8\n"),
+            (run + "/params.yaml", "train:\n  lr: 0.1\n", "train:\n  lr: 0.2\n"),
+            (run + "/status", "RUNNING\n", "FAILED\n"),
+            (exp + "/description", "sweep\n", "grid sweep\n")]
+
+
+def only_registry_names(mnt, run):
+    """No temporary or swap file is listed, in the run or its params/ and metrics/."""
+    names = os.listdir(mnt.p(run)) + os.listdir(mnt.p(run, "params")) + \
+        os.listdir(mnt.p(run, "metrics"))
+    odd = [n for n in names if n.startswith((".", "sed", "XX", "tmp")) or n.endswith("~")
+           or n.isdigit()]
+    assert odd == [], odd
+
+
+def test_vim_edits_every_writable_file(mnt, term):
+    exp, run, iid = make_run(mnt)
+    for path, old, new in writable_files(run, exp):
+        if not path.endswith("status"):
+            ok(mnt, "printf '%s' > %s" % (old.replace("\n", "\\n"), path))
+        term.keys("vim -u NONE -N -i NONE %s" % path, "Enter")
+        term.wait('"%s"' % path)
+        # while vim runs, its swap file exists and is no registry data
+        assert poll(lambda: os.path.exists(mnt.p(os.path.dirname(path), "." +
+                                                 os.path.basename(path) + ".swp")), 5)
+        assert "ended" in os.listdir(mnt.p(run))       # the listing still works
+        term.keys("ggdG", "i", new.rstrip("\n").replace("\n", "\r"), "Escape", ":wq", "Enter")
+        screen = term.wait("$ ", 10)
+        assert "E72" not in screen and "E212" not in screen and "E5" not in screen, screen
+        assert read(mnt, path).decode() == new, (path, screen)
+        assert not os.path.exists(mnt.p(os.path.dirname(path),
+                                        "." + os.path.basename(path) + ".swp"))
+        term.keys("clear", "Enter")
+    assert params(mnt, iid) == [["depth", "8"], ["train.lr", "0.2"]]
+    assert read(mnt, run + "/status") == b"FAILED\n"
+    assert read(mnt, run + "/notes") == b"second note\n"
+    only_registry_names(mnt, run)
+
+
+def test_sed_perl_python_edit_in_place(mnt):
+    exp, run, iid = make_run(mnt)
+    for path, old, new in writable_files(run, exp):
+        if not path.endswith("status"):
+            ok(mnt, "printf '%s' > %s" % (old.replace("\n", "\\n"), path))
+    ok(mnt, "echo 0.5 >> %s/metrics/acc" % run)
+    # sed -i and perl -pi: a temporary file in the same directory, renamed over the file
+    ok(mnt, "sed -i s/first/second/ %s/notes" % run)
+    ok(mnt, "sed -i s/0.1/0.2/ %s/params.yaml" % run)
+    ok(mnt, "perl -pi -e s/7/8/ %s/params/depth" % run)
+    ok(mnt, "perl -pi -e s/sweep/grid/ %s/description" % exp)
+    r = sh(mnt, "sed -i s/0.5/0.5/ %s/metrics/acc" % run)
+    assert "couldn't" not in r.stderr and r.returncode == 0, r.stderr
+    assert read(mnt, run + "/notes") == b"second note\n"
+    assert read(mnt, exp + "/description") == b"grid\n"
+    assert params(mnt, iid) == [["depth", "8"], ["train.lr", "0.2"]]
+    # Python's atomic write: tempfile in the same directory + os.replace
+    code = r"""
+import os, sys, tempfile
+for target, text in ((sys.argv[1] + "/params.yaml", "train:\n  lr: 0.3\n"),
+                     (sys.argv[1] + "/params/depth", "9\n"),
+                     (sys.argv[1] + "/notes", "third\n")):
+    with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(target), delete=False) as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(f.name, target)
+"""
+    subprocess.run([sys.executable, "-c", code, mnt.p(run)], check=True)
+    assert params(mnt, iid) == [["depth", "9"], ["train.lr", "0.3"]]
+    assert read(mnt, run + "/notes") == b"third\n"
+    only_registry_names(mnt, run)
+    assert counts(mnt.db)["parameter"] == 2
+
+
+def test_rename_commit_refused_keeps_everything(mnt):
+    # A refused commit is the rename's errno; the real file keeps its value and the
+    # temporary file stays (as after any failed rename) until the tool removes it.
+    exp, run, iid = make_run(mnt)
+    ok(mnt, "echo 7 > %s/params/depth\nprintf 'a: 1\\n' > %s/params.yaml" % (run, run))
+    before = snapshot(mnt.db)
+    for name, text, target, err in ((".status.tmp", "BOGUS\n", "status", errno.EINVAL),
+                                    ("tmpabcdefgh", "x: [1]\n", "params.yaml", errno.EINVAL),
+                                    ("sedAAAAAA", "\n", "params/depth", errno.EINVAL)):
+        d = os.path.dirname(mnt.p(run, target))
+        tmp = os.path.join(d, name)
+        with open(tmp, "x") as f:
+            f.write(text)
+        with pytest.raises(OSError) as ei:
+            os.replace(tmp, mnt.p(run, target))
+        assert ei.value.errno == err, name
+        assert snapshot(mnt.db) == before, name
+        assert open(tmp).read() == text
+        os.unlink(tmp)
+        assert not os.path.exists(tmp)
+    # scratch files never reach the database, and a scratch rename stays a scratch
+    with open(mnt.p(run, ".a.swp"), "w") as f:
+        f.write("x" * 10000)
+    os.rename(mnt.p(run, ".a.swp"), mnt.p(run, ".b.swp"))
+    assert os.path.getsize(mnt.p(run, ".b.swp")) == 10000
+    assert not os.path.exists(mnt.p(run, ".a.swp"))
+    assert snapshot(mnt.db) == before
+    only_registry_names(mnt, run)
+    # an ended iteration: the tool's temporary file works, the commit is EROFS
+    ok(mnt, "echo SUCCEEDED > %s/status" % run)
+    refused(mnt, "sed -i s/a/b/ %s/params.yaml" % run, "Read-only file system")
+    assert params(mnt, iid) == [["a", "1"], ["depth", "7"]]
+
+
+def test_nano_saves_a_param(mnt, term):
+    exp, run, iid = make_run(mnt)
+    ok(mnt, "echo 7 > %s/params/depth\necho hi > %s/notes" % (run, run))
+    for path, want in ((run + "/params/depth", b"17\n"), (run + "/notes", b"1hi\n")):
+        term.keys("nano --ignorercfiles %s" % path, "Enter")
+        term.wait("^X")
+        term.keys("1", "C-o")
+        term.wait("File Name to Write")
+        term.keys("Enter")
+        screen = term.wait("Wrote 1 line")
+        assert "Error" not in screen and "Permission" not in screen, screen
+        term.keys("C-x")
+        term.wait("$ ")
+        assert read(mnt, path) == want
+        term.keys("clear", "Enter")
+    only_registry_names(mnt, run)

@@ -600,12 +600,14 @@ static void test_params_prefix(void)
         "a: 'open\n", "a: [1,\n", "x: 1\nx:\n", "a:\n  b:\n", "", "lr: 0.1\n",
     };
     char msg[256];
+    bool complete;
     for (size_t i = 0; i < sizeof unfinished / sizeof unfinished[0]; i++) {
-        int rc = dd_params_yaml_prefix_check(unfinished[i], strlen(unfinished[i]), msg,
-                                             sizeof msg);
+        int rc = dd_params_yaml_prefix_check(unfinished[i], strlen(unfinished[i]), &complete,
+                                             msg, sizeof msg);
         if (rc != 0)
             fprintf(stderr, "refused %s: %s\n", unfinished[i], msg);
         CHECK(rc == 0 && msg[0] == 0);
+        CHECK(complete == (i == 1 || i >= 8));   /* whole documents as they stand */
     }
     static const char *const bad[][2] = {
         {"x: 1\nx: 2\n", "line 2: \"x\" is given twice"},
@@ -618,7 +620,8 @@ static void test_params_prefix(void)
         {"just text\n", "line 1: params.yaml must be a mapping of names to values"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        int rc = dd_params_yaml_prefix_check(bad[i][0], strlen(bad[i][0]), msg, sizeof msg);
+        int rc = dd_params_yaml_prefix_check(bad[i][0], strlen(bad[i][0]), &complete, msg,
+                                             sizeof msg);
         if (rc != -EINVAL || strcmp(msg, bad[i][1]) != 0)
             fprintf(stderr, "%s: rc %d, msg %s\n", bad[i][0], rc, msg);
         CHECK(rc == -EINVAL && strcmp(msg, bad[i][1]) == 0);
