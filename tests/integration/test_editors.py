@@ -3,6 +3,7 @@ params.yaml written in any number of write()s, vim, sed -i, perl -pi, nano and P
 atomic-write pattern on every writable file, and params.yaml / metrics.json as DVC
 writes and reads them."""
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -118,9 +119,9 @@ def term(mnt):
 
 def writable_files(run, exp):
     """Every kind of writable file with a first value: (path, old text, new text)."""
-    return [(run + "/notes", "first note\n", "second note\n"),
+    return [(run + "/params.yaml", "train:\n  lr: 0.1\n", "train:\n  lr: 0.2\n"),
+            (run + "/notes", "first note\n", "second note\n"),
             (run + "/params/depth", "7\n", "8\n"),
-            (run + "/params.yaml", "train:\n  lr: 0.1\n", "train:\n  lr: 0.2\n"),
             (run + "/status", "RUNNING\n", "FAILED\n"),
             (exp + "/description", "sweep\n", "grid sweep\n")]
 
@@ -197,7 +198,7 @@ def test_rename_commit_refused_keeps_everything(mnt):
     # A refused commit is the rename's errno; the real file keeps its value and the
     # temporary file stays (as after any failed rename) until the tool removes it.
     exp, run, iid = make_run(mnt)
-    ok(mnt, "echo 7 > %s/params/depth\nprintf 'a: 1\\n' > %s/params.yaml" % (run, run))
+    ok(mnt, "printf 'a: 1\\n' > %s/params.yaml\necho 7 > %s/params/depth" % (run, run))
     before = snapshot(mnt.db)
     for name, text, target, err in ((".status.tmp", "BOGUS\n", "status", errno.EINVAL),
                                     ("tmpabcdefgh", "x: [1]\n", "params.yaml", errno.EINVAL),
@@ -243,3 +244,86 @@ def test_nano_saves_a_param(mnt, term):
         assert read(mnt, path) == want
         term.keys("clear", "Enter")
     only_registry_names(mnt, run)
+
+
+# ---------------------------------------------------------------- item 13: DVC and YAML
+
+def keyable(text):
+    """Can the text be tried as a top-level key? A dot nests ("1.0e3" is 1 -> 0e3, as
+    DVC reads it) and a name ending in "~" is an editor's backup (a scratch file)."""
+    return "." not in text and not text.endswith("~")
+
+
+def test_params_yaml_reads_back_nested_and_quoted(mnt):
+    exp, run, iid = make_run(mnt)
+    ok(mnt, "printf 'train:\\n  lr: 0.1\\n  epochs: 10\\nseed: 42\\n' > %s/params.yaml" % run)
+    assert read(mnt, run + "/params.yaml") == b"seed: 42\ntrain:\n  epochs: 10\n  lr: 0.1\n"
+    # strings YAML readers would turn into something else, as values and as keys
+    tricky = ["yes", "no", "null", "~", "07", "1e3", "1.0e3", "on", "True", "2026-01-01", "0x1F"]
+    for i, text in enumerate(tricky):
+        ok(mnt, "printf '%%s\\n' '%s' > %s/params/v%d" % (text, run, i))
+        if keyable(text):
+            ok(mnt, "echo k > '%s/params/%s'" % (run, text))
+    ok(mnt, "echo true > %s/params/flag\necho -1.5 > %s/params/neg" % (run, run))
+    data = yaml.safe_load(read(mnt, run + "/params.yaml"))
+    for i, text in enumerate(tricky):
+        assert data["v%d" % i] == text, (text, read(mnt, run + "/params.yaml"))
+        assert not keyable(text) or data[text] == "k", text
+    # numbers and true/false stay typed, for DVC's comparisons
+    assert data["seed"] == 42 and data["train"] == {"lr": 0.1, "epochs": 10}
+    assert data["flag"] is True and data["neg"] == -1.5
+    # what it shows parses back to exactly the stored strings
+    before = params(mnt, iid)
+    ok(mnt, "cp %s/params.yaml %s/p.yaml && cat %s/p.yaml > %s/params.yaml"
+       % (run, mnt.root, mnt.root, run))
+    assert params(mnt, iid) == before
+
+
+def test_params_yaml_truncate_replaces_append_merges(mnt):
+    exp, run, iid = make_run(mnt)
+    ok(mnt, "echo 7 > %s/params/depth" % run)
+    depth_ino = os.stat(mnt.p(run, "params", "depth")).st_ino
+    ok(mnt, "printf 'depth: 7\\nlr: 0.1\\n' > %s/params.yaml" % run)
+    assert params(mnt, iid) == [["depth", "7"], ["lr", "0.1"]]
+    assert os.stat(mnt.p(run, "params", "depth")).st_ino == depth_ino   # kept, not re-made
+    ok(mnt, "printf 'opt: adam\\n' >> %s/params.yaml" % run)
+    assert params(mnt, iid) == [["depth", "7"], ["lr", "0.1"], ["opt", "adam"]]
+    ok(mnt, "printf 'lr: 0.2\\n' > %s/params.yaml" % run)
+    assert params(mnt, iid) == [["lr", "0.2"]]
+    # Python's open("w") is O_TRUNC too; a refused document changes nothing
+    with open(mnt.p(run, "params.yaml"), "w") as f:
+        f.write("a:\n  b: 1\n")
+    assert params(mnt, iid) == [["a.b", "1"]]
+    refused(mnt, "printf 'x: [1]\\n' > %s/params.yaml" % run, "Invalid argument")
+    assert params(mnt, iid) == [["a.b", "1"]]
+
+
+def test_script_writes_its_own_metrics_json(mnt):
+    exp, run, iid = make_run(mnt)
+    ok(mnt, "echo 0.5 >> %s/metrics/acc" % run)
+    # as a DVC stage does: json.dump into metrics.json
+    code = ("import json, sys\n"
+            "with open(sys.argv[1], 'w') as f:\n"
+            "    json.dump({'acc': 0.75, 'train': {'loss': 0.25, 'n': 3}}, f)\n")
+    subprocess.run([sys.executable, "-c", code, mnt.p(run, "metrics.json")], check=True)
+    rows = sqlite_rows(mnt.db, "SELECT key, step, value FROM metric ORDER BY key, step")
+    assert rows == [["acc", "0", "0.5"], ["acc", "1", "0.75"], ["train.loss", "0", "0.25"],
+                    ["train.n", "0", "3.0"]]
+    assert json.loads(read(mnt, run + "/metrics.json")) == {"acc": 0.75, "train.loss": 0.25,
+                                                             "train.n": 3}
+    ok(mnt, """echo '{"acc": 0.8}' > %s/metrics.json""" % run)
+    assert read(mnt, run + "/metrics/acc").decode().splitlines()[-1].startswith("2 0.8 ")
+    # a value that is no number, a list: refused, nothing logged
+    before = snapshot(mnt.db)
+    refused(mnt, """echo '{"acc": 0.9, "name": "x"}' > %s/metrics.json""" % run,
+            "Invalid argument")
+    refused(mnt, """echo '{"acc": [1, 2]}' > %s/metrics.json""" % run, "Invalid argument")
+    with pytest.raises(OSError) as ei:
+        with open(mnt.p(run, "metrics.json"), "w") as f:
+            json.dump({"acc": None}, f)
+    assert ei.value.errno == errno.EINVAL
+    assert snapshot(mnt.db) == before
+    assert 'metric "name": "x" is not a finite number' in mnt.output()
+    # ended: read-only as before
+    ok(mnt, "echo SUCCEEDED > %s/status" % run)
+    refused(mnt, """echo '{"acc": 1}' > %s/metrics.json""" % run, "Read-only file system")
