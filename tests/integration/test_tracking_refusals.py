@@ -341,7 +341,7 @@ def test_tag_bad_name(world, where):
 
 @pytest.mark.parametrize("path", ["projects/p/created", "{exp}/created", "{exp}/ended",
                                   "{R}/created", "{R}/ended", "{R}/iteration.yaml",
-                                  "{R}/metrics.json", "{R}/env/git_sha", "{R}/env/git_dirty",
+                                  "{R}/env/git_sha", "{R}/env/git_dirty",
                                   "{R}/env/entrypoint", "{R}/env/julia_version",
                                   "{R}/env/Project.toml", "{R}/env/Manifest.toml"])
 def test_write_read_only_file(world, path):
