@@ -14,10 +14,11 @@
  * gone at unmount. Bounded: VFS_MAX_SCRATCH files, SCRATCH_FILE_MAX bytes each,
  * SCRATCH_TOTAL_MAX in all (EFBIG / ENOSPC past them, ENFILE when every slot is open).
  *
- * Which names are scratch: in a directory of fixed files (an iteration's, an
- * experiment's, a project's, a model's, a version's) any name that is not one of them;
- * in params/ and metrics/, where any other name is a new parameter or metric, only the
- * shapes these tools use (scratch_name_is_temporary).
+ * Which names are scratch: in the directories that hold writable files (an iteration's,
+ * its params/ and metrics/, an experiment's, a project's, a model's, a version's), the
+ * shapes those tools give their files (scratch_name_is_temporary). Any other name keeps
+ * its meaning: a new parameter or metric in params/ and metrics/, EACCES elsewhere, so
+ * that `cp data.csv <iteration>/` is refused rather than kept in memory and lost.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -85,6 +86,10 @@ bool scratch_name_is_temporary(const char *name)
     size_t n = strlen(name);
     if (name[0] == '.' || (n && name[n - 1] == '~'))  /* swap, rsync, mkstemp(".x."); x~ */
         return true;
+    if (n >= 2 && name[0] == '#' && name[n - 1] == '#')               /* emacs' auto-save */
+        return true;
+    if (n > 4 && !strcmp(name + n - 4, ".tmp"))                        /* params.yaml.tmp */
+        return true;
     if (!strncmp(name, "sed", 3) && all_of(name + 3, 6, ALNUM))       /* sed -i */
         return true;
     if (!strncmp(name, "XX", 2) && all_of(name + 2, 6, ALNUM))        /* perl -i */
@@ -102,7 +107,6 @@ bool scratch_dir_allows(nk parent_kind, const char *name)
 {
     switch (parent_kind) {
     case NK_PROJECT: case NK_EXPERIMENT: case NK_ITERATION: case NK_MODEL: case NK_VERSION:
-        return true;
     case NK_I_PARAMS: case NK_I_METRICS:
         return scratch_name_is_temporary(name);
     default:

@@ -233,7 +233,8 @@ int registration_slot(vfs *v, int64_t model_id, const char *name, int64_t *id_ou
 
 /* scratch.c: editors' temporary files (see there for what they are and their bounds).
  * All return 0 or -errno and lock v->mu themselves. */
-/* Is `name` one of the shapes tools give temporary files (.x.swp, x~, sedXXXXXX, ...)? */
+/* Is `name` one of the shapes tools give temporary files (.x.swp, x~, #x#, x.tmp,
+ * sedXXXXXX, ...)? */
 bool scratch_name_is_temporary(const char *name);
 /* May a new file `name` in a directory of kind `parent_kind` be a scratch file? */
 bool scratch_dir_allows(nk parent_kind, const char *name);

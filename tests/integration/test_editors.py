@@ -327,3 +327,31 @@ def test_script_writes_its_own_metrics_json(mnt):
     # ended: read-only as before
     ok(mnt, "echo SUCCEEDED > %s/status" % run)
     refused(mnt, """echo '{"acc": 1}' > %s/metrics.json""" % run, "Read-only file system")
+
+
+def test_scratch_names(mnt):
+    # The names tools give temporary files are scratch files where writable files live:
+    # they work as files, are never listed nor stored, and go with rm. Other names keep
+    # their meaning: a new parameter in params/, EACCES in an iteration's directory.
+    exp, run, iid = make_run(mnt)
+    ok(mnt, "echo 7 > %s/params/depth" % run)
+    before = snapshot(mnt.db)
+    listing = {d: sorted(os.listdir(mnt.p(d))) for d in (run, run + "/params",
+                                                          run + "/metrics", exp)}
+    names = [run + "/" + n for n in (".notes.swp", "notes~", "4913", "#notes#", "x.tmp",
+                                     "sedAb12Cd", "XXab12Cd", "tmpab_12cde")]
+    names += [run + "/params/.depth.swp", run + "/params/depth~", run + "/metrics/.m.swx",
+              exp + "/.description.swp"]
+    for n in names:
+        ok(mnt, "echo scratch > '%s'\nprintf more >> '%s'" % (n, n))
+        assert read(mnt, n) == b"scratch\nmore"
+        assert oct(os.stat(mnt.p(n)).st_mode & 0o777) == "0o600"
+    assert {d: sorted(os.listdir(mnt.p(d))) for d in listing} == listing
+    assert snapshot(mnt.db) == before
+    # a scratch file renamed to a name that is no file and no temporary name: refused
+    refused(mnt, "mv '%s' %s/stray" % (names[0], run), "Operation not permitted")
+    for n in names:
+        ok(mnt, "rm '%s'" % n)
+        assert not os.path.exists(mnt.p(n))
+    refused(mnt, "touch %s/stray" % run, "Permission denied")
+    assert snapshot(mnt.db) == before
