@@ -16,6 +16,11 @@
 
 #include "store.h"
 
+/* The longest metric line, its "\n" included: longer ones are refused (so a writer
+ * cannot make the filesystem keep an endless partial line). A line as `cat` prints it
+ * takes at most 71 bytes. */
+#define DD_METRIC_LINE_BYTES 4096
+
 /* The points that one write() to metrics/<key> carries.
  *
  * buf[0..len) is a sequence of lines ending in "\n"; a last line without "\n" is
@@ -37,6 +42,8 @@
  *        12:00:00") is read as <step> <value> <timestamp> too; any other line of four or
  *        more fields is refused.
  *
+ * A line longer than DD_METRIC_LINE_BYTES (with its "\n") is refused ("line 3 is longer
+ * than 4096 bytes").
  * All or nothing: one bad line makes the whole buffer invalid: -EINVAL, *pts_out NULL,
  * *n_out 0 and `msg` like `line 3: "abc" is not a number`.
  * On success returns 0 with *pts_out a malloc'd array of *n_out points in input order
