@@ -768,6 +768,16 @@ ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
     if (f->mode != FM_VALUE && f->mode != FM_PARAMS_YAML)
         return -EPERM;
     size_t old = f->wbuf.len;
+    /* what a handle collects before its commit is bounded: no writer can make the daemon
+     * hold an endless value. A value is whole, so the handle drops what it collected and
+     * refuses the rest. */
+    if (f->abandoned ||
+        old + size > (f->mode == FM_VALUE ? DD_VALUE_BYTES : DD_PARAMS_YAML_BYTES)) {
+        dd_buf_reset(&f->wbuf);
+        f->dirty = false;
+        f->abandoned = true;
+        return -EFBIG;
+    }
     if (dd_buf_add(&f->wbuf, data, size))
         return -ENOMEM;
     f->dirty = true;

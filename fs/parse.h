@@ -55,6 +55,11 @@
 int dd_parse_metric_lines(const char *buf, size_t len, dd_metric_point **pts_out,
                           size_t *n_out, char *msg, size_t msglen);
 
+/* The largest value file (a parameter, notes, a description...) and params.yaml that a
+ * write may deliver: the filesystem refuses more with EFBIG. */
+#define DD_VALUE_BYTES ((size_t)1 << 20)
+#define DD_PARAMS_YAML_BYTES ((size_t)16 << 20)
+
 /* One value per file (the sysfs convention): buf[0..len) less exactly one trailing "\n"
  * or "\r\n" (any other whitespace is kept). On success returns 0 and *out is a malloc'd
  * NUL-terminated copy (possibly ""; whether empty is allowed is the caller's call).

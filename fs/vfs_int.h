@@ -205,7 +205,8 @@ struct vfs_file {
     dd_upload *upload;
     int64_t experiment_id;   /* where an upload lands */
     bool replace;            /* the upload replaces an existing resource's bytes */
-    bool abandoned;          /* its writer was killed: never commit the upload */
+    bool abandoned;          /* its writer was killed: never commit the upload; a value
+                                past its bound: never commit it */
 };
 
 /* nodes.c */

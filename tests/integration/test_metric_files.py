@@ -242,15 +242,15 @@ def test_default_step_after_the_last_step_is_refused(run_dir, held_open):
     mnt, _, run = run_dir
     path = os.path.join(run, "metrics", "last")
     if held_open:    # the second write of a held-open file goes through the group commit
-        f = open(path, "a", buffering=1)
-        f.write("0.1\n")
-        f.write("%d 0.5\n" % STEP_MAX)
-        f.flush()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.write(fd, b"0.1\n")
+        os.write(fd, b"%d 0.5\n" % STEP_MAX)
+        os.fsync(fd)
         before = snapshot(mnt.db)
         with pytest.raises(OSError) as e:
-            f.write("0.6\n")
+            os.write(fd, b"0.6\n")
         assert e.value.errno == errno.EINVAL
-        f.close()
+        os.close(fd)
     else:
         append(path, "%d 0.5\n" % STEP_MAX)
         before = snapshot(mnt.db)
@@ -307,3 +307,37 @@ def test_reader_at_eof_sees_appended_points(acc):
                 assert len(got.splitlines()) == 4 + i
                 assert wait_for(lambda: os.fstat(r.fileno()).st_size == len(got.encode()))
     assert got == read(path)
+
+
+def test_fsck_reports_a_wrapped_default_step(run_dir):
+    """Before the refusal, a point without a step after step INT64_MAX got step INT64_MIN
+    (signed overflow): fsck names such a point, and sums up a series at INT64_MAX without
+    overflowing itself."""
+    mnt, _, run = run_dir
+    from conftest import BIN
+    append(os.path.join(run, "metrics", "last"), "%d 0.5\n" % STEP_MAX)
+    clean = subprocess.run([BIN, "fsck", mnt.db], capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    subprocess.run(["sqlite3", mnt.db, "INSERT INTO metric(iteration_id, key, step, id, value,"
+                    " recorded_at) SELECT iteration_id, key, -9223372036854775807 - 1, 1, 0.6,"
+                    " recorded_at FROM metric WHERE key = 'last'"], check=True)
+    r = subprocess.run([BIN, "fsck", mnt.db], capture_output=True, text=True)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert ("metric last of iteration 1: point 1 has step -9223372036854775808 after step"
+            " 9223372036854775807 (a default step that overflowed)") in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("name,limit", [("params/lr", 1 << 20), ("notes", 1 << 20),
+                                        ("params.yaml", 16 << 20)])
+def test_endless_value_is_refused(run_dir, name, limit):
+    """A value file (or params.yaml) that never ends is refused past its bound (EFBIG)."""
+    mnt, _, run = run_dir
+    before = snapshot(mnt.db)
+    r = subprocess.run("head -c %d /dev/zero | tr '\\0' x > '%s'" % (limit + 1,
+                       os.path.join(run, name)), shell=True, capture_output=True, text=True)
+    assert r.returncode != 0 and "File too large" in r.stderr, r.stderr
+    assert snapshot(mnt.db) == before
+    if name != "params.yaml":       # up to the bound is fine
+        subprocess.run("head -c %d /dev/zero | tr '\\0' 7 > '%s'" % (limit - 1,
+                       os.path.join(run, name)), shell=True, check=True)
+        assert os.path.getsize(os.path.join(run, name)) == limit    # and its newline
