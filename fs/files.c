@@ -145,11 +145,13 @@ static int rewrite_row_cb(void *ctx, const dd_metric_row *row)
     return ++rc->i == rc->n;
 }
 
-/* Decide at a handle's first batch whether its writes are a rewrite (see above). */
+/* Decide at a handle's first batch whether its writes are a rewrite (see above); `first`
+ * NULL: they are whatever their first line (the whole text of a rename over the file). */
 static int rewrite_decide(vfs *v, vfs_file *f, const dd_metric_point *first)
 {
     f->rewrite = RW_APPEND;
-    if (f->append_flag || f->first_off != 0 || !first->has_step || !first->recorded_at[0])
+    if (first && (f->append_flag || f->first_off != 0 || !first->has_step ||
+                  !first->recorded_at[0]))
         return 0;
     dd_metric_series m = {0};
     char ts[DD_TS_LEN];
@@ -251,6 +253,18 @@ static int commit_metric_lines(vfs *v, vfs_file *f, const char *data, size_t len
     }
     free(pts);
     return code == DD_OK ? 0 : vfs_fail(code, &err, "metric append");
+}
+
+int vfs_metric_rewrite(vfs *v, int64_t iteration_id, const char *key, const char *text,
+                       size_t len)
+{
+    vfs_file f = {.kind = NK_I_METRIC, .mode = FM_METRIC, .writable = true,
+                  .iteration_id = iteration_id};
+    snprintf(f.key, sizeof f.key, "%s", key);
+    int rc = rewrite_decide(v, &f, NULL);
+    if (!rc)
+        rc = commit_metric_lines(v, &f, text, len);
+    return rc ? rc : rewrite_finish(&f);
 }
 
 /* Turn the handle's upload into the resource (new, or replacing the bytes of one). */

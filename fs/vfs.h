@@ -100,6 +100,13 @@ int vfs_flush(vfs *v, vfs_file *f, pid_t caller);
 /* fsync: commit what the handle holds, as flush does, without closing anything (a metric
  * rewrite is judged complete at flush, not here). */
 int vfs_fsync(vfs *v, vfs_file *f);
+/* The whole new text of metrics/<key> of an iteration, as a rename over the file delivers
+ * it (an editor's or `sed -i`'s temporary file): a rewrite (files.c, "rewrites") whatever
+ * its first line. Points it repeats are skipped, lines past the last point appended in one
+ * transaction; -EINVAL, nothing stored, when it changes, reorders or leaves out points or
+ * holds a bad line. A key with no points takes every line as new. */
+int vfs_metric_rewrite(vfs *v, int64_t iteration_id, const char *key, const char *text,
+                       size_t len);
 /* Commit (errors only logged by the caller) and free the handle. */
 int vfs_release(vfs *v, vfs_file *f);
 
