@@ -159,8 +159,10 @@ static int rewrite_decide(vfs *v, vfs_file *f, const dd_metric_point *first)
     dd_code code = dd_metric_series_get(v->st, f->iteration_id, f->key, &m, ts, &err);
     if (code == DD_NOT_FOUND || (code == DD_OK && m.point_count == 0))
         return 0;
-    if (code != DD_OK)
+    if (code != DD_OK) {
+        f->rewrite = RW_UNDECIDED;      /* not known: the next batch asks again */
         return vfs_fail(code, &err, "metric read");
+    }
     f->rewrite = RW_ACTIVE;
     f->rw_total = m.point_count;
     f->rw_matched = 0;
@@ -185,10 +187,9 @@ static int rewrite_compare(vfs *v, vfs_file *f, const dd_metric_point *pts, size
     }
     if (rc.differs || rc.i < rc.n) {
         syslog(LOG_INFO, "metric %s of iteration %" PRId64 ": the rewrite changes point %"
-               PRId64 " of %" PRId64 " (line %" PRId64 " of the file): metric points are"
-               " append-only; nothing is stored", f->key, f->iteration_id,
-               f->rw_matched + (int64_t)rc.i + 1, f->rw_total,
-               f->rw_matched + (int64_t)rc.i + 1);
+               PRId64 " of %" PRId64 " (its line in the file): metric points are append-only;"
+               " nothing is stored", f->key, f->iteration_id,
+               f->rw_matched + (int64_t)rc.i + 1, f->rw_total);
         return -EINVAL;
     }
     *skip = rc.n;
