@@ -100,7 +100,12 @@ dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
     for (size_t i = 0; i < n && code == DD_OK; i++) {
         const dd_metric_point *p = &points[i];
         code = point_check(p, ts, now, err);
-        int64_t step = p->has_step ? p->step : (ss.exists ? ss.max_step + 1 : 0);
+        bool last = ss.exists && ss.max_step == INT64_MAX;   /* no max_step + 1 */
+        if (code == DD_OK && !p->has_step && last)
+            code = dd_fail(err, DD_INVALID, "metric %s: step %lld is the last one, so a"
+                           " point without a step has no next step (give it a step)", key,
+                           (long long)INT64_MAX);
+        int64_t step = p->has_step || last ? p->step : (ss.exists ? ss.max_step + 1 : 0);
         double value = p->value == 0.0 ? 0.0 : p->value;   /* SQLite keeps no -0.0 */
         /* The point's id is its position in the series (schema/004_metric_clustered.sql). */
         if (code == DD_OK)

@@ -417,7 +417,8 @@ typedef struct dd_metric_point {
 
 /* Append points to the series (iteration, key) in one transaction, in array order (so
  * default steps keep counting within the batch). All or none. DD_READ_ONLY on an ended
- * iteration. */
+ * iteration; DD_INVALID for a point without a step once the series holds step INT64_MAX
+ * (there is no next step). */
 dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
                          const dd_metric_point *points, size_t n, dd_err *err);
 
@@ -444,8 +445,8 @@ dd_code dd_metric_points_check(const char *key, dd_metric_point *points, size_t 
  * and which the log's thread runs every RECOVER_PERIOD_MS (metric_log.c: 250 ms), so a
  * process whose log is started replays a killed neighbour's journal within a second. */
 dd_code dd_metric_log_start(dd_store *st, dd_err *err);
-/* Without a started log (or for a batch of more than 256 points) this is
- * dd_metric_append after a drain. */
+/* Without a started log (or for a batch of more than 256 points, or one whose steps come
+ * near INT64_MAX) this is dd_metric_append after a drain. */
 dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
                                 const dd_metric_point *points, size_t n, dd_err *err);
 /* Wait until every point accepted so far is committed. DD_BUSY when the database stays

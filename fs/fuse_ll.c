@@ -54,7 +54,7 @@ static void dd_init(void *userdata, struct fuse_conn_info *conn)
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     conn->max_background = 64;
-    conn->max_write = 1 << 20;   /* artifacts: 1 MiB per write request (max_pages) */
+    conn->max_write = DD_FUSE_MAX_WRITE;   /* artifacts: 1 MiB per request (max_pages) */
 }
 
 static void dd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -232,8 +232,7 @@ static void dd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 {
     (void)ino;
     (void)datasync;
-    fuse_reply_err(req, -vfs_flush(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh,
-                                   fuse_req_ctx(req)->pid));
+    fuse_reply_err(req, -vfs_fsync(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh));
 }
 
 /* ---------------------------------------------------------------- directories */

@@ -680,7 +680,12 @@ static int scratch_commit(vfs *v, int64_t id, const vfs_entry *target, uint64_t 
                     : vfs_create(v, newparent, newname, O_WRONLY | O_CREAT | O_TRUNC, &f, &e,
                                  &info);
     if (rc == 0) {
-        ssize_t n = content.len ? vfs_write(v, f, 0, content.data, content.len) : 0;
+        /* a metric file's new text goes through the rewrite rules whole (repeats skipped,
+         * changes refused), not through one write() and its request-size bound */
+        bool rewrite = f->mode == FM_METRIC;
+        ssize_t n = rewrite ? vfs_metric_rewrite(v, f->iteration_id, f->key, content.data,
+                                                 content.len)
+                  : content.len ? vfs_write(v, f, 0, content.data, content.len) : 0;
         if (!content.len && f->mode == FM_VALUE)
             f->dirty = true;           /* an emptied file is an empty value, as `: >` */
         rc = n < 0 ? (int)n : vfs_flush(v, f, 0);

@@ -193,6 +193,14 @@ typedef enum file_mode {
     FM_SCRATCH,    /* an editor's temporary file: bytes in memory (scratch.c) */
 } file_mode;
 
+/* What a metric handle's writes are (files.c, "rewrites"). */
+typedef enum rewrite_state {
+    RW_UNDECIDED,          /* no batch yet */
+    RW_APPEND,             /* appends: the usual case */
+    RW_ACTIVE,             /* the file's text written back: repeats are compared, not stored */
+    RW_REFUSED,            /* a rewrite that changed points: every later write is refused */
+} rewrite_state;
+
 struct vfs_file {
     uint64_t ino;
     nk kind;
@@ -213,7 +221,14 @@ struct vfs_file {
     bool read_eof;
     bool metric_written;   /* a first batch went in: later ones are group-committed */
     bool metric_logged;    /* a batch went through the metric log: close waits for it */
-    bool too_big;          /* FM_VALUE / FM_PARAMS_YAML: past DD_VALUE_MAX, nothing is kept */
+    /* metric rewrites: a tool writing the file's text back (files.c, "rewrites") */
+    bool append_flag;      /* opened O_APPEND: every write is an append */
+    bool wrote;            /* a write came in; the first one's offset is first_off */
+    off_t first_off;
+    rewrite_state rewrite;
+    int64_t rw_total;      /* the series' points when the rewrite began */
+    int64_t rw_matched;    /* how many of them the rewrite has repeated so far */
+    int64_t rw_step, rw_id;   /* the last one repeated (where the comparison resumes) */
     /* artifacts */
     dd_artifact_reader *reader;
     dd_upload *upload;
@@ -221,7 +236,8 @@ struct vfs_file {
     bool replace;            /* the upload replaces an existing resource's bytes;
                                 params.yaml: the document is the whole parameter set
                                 (opened with O_TRUNC or truncated), not an addition */
-    bool abandoned;          /* its writer was killed: never commit the upload */
+    bool abandoned;          /* its writer was killed: never commit the upload; a value
+                                past its bound: never commit it */
 };
 
 /* nodes.c */
