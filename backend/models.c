@@ -11,7 +11,8 @@
 
 #include "db.h"
 
-#define MODEL_COLS "id, project_id, name, description, created_date, updated_date, last_version"
+#define MODEL_COLS "id, project_id, name, description, created_date, updated_date, last_version," \
+                   " coalesce(entries_date, created_date)"
 #define VERSION_COLS "id, model_id, version, iteration_id, resource_id, stage_id, description," \
                      " created_date, updated_date"
 
@@ -24,6 +25,7 @@ static void model_from_row(sqlite3_stmt *s, dd_model *m, bool copy)
     db_col_ts(s, 4, m->created_date);
     db_col_ts(s, 5, m->updated_date);
     m->last_version = sqlite3_column_int64(s, 6);
+    db_col_ts(s, 7, m->entries_date);
 }
 
 static void version_from_row(sqlite3_stmt *s, dd_model_version *v, bool copy)
@@ -143,8 +145,8 @@ dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 {
     dd_code code = dd_name_check(name, "model name", err);
     if (code == DD_OK)
-        code = db_update_text(st, "UPDATE model SET name = ?, updated_date = strftime("
-                              "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, name, "model",
+        code = db_update_text(st, "UPDATE model SET name = ?, updated_date = " DB_NOW_SQL
+                              " WHERE id = ?", id, name, "model",
                               err);
     if (code == DD_CONFLICT)
         dd_fail(err, code, "model \"%s\" already exists in the registry", name);
@@ -154,8 +156,8 @@ dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 dd_code dd_model_set_description(dd_store *st, int64_t id, const char *description,
                                  dd_err *err)
 {
-    return db_update_text(st, "UPDATE model SET description = ?, updated_date = strftime("
-                          "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, description,
+    return db_update_text(st, "UPDATE model SET description = ?, updated_date = " DB_NOW_SQL
+                          " WHERE id = ?", id, description,
                           "model", err);
 }
 
@@ -338,8 +340,8 @@ dd_code dd_version_set_stage(dd_store *st, int64_t id, int stage, dd_err *err)
 dd_code dd_version_set_description(dd_store *st, int64_t id, const char *description,
                                    dd_err *err)
 {
-    return db_update_text(st, "UPDATE model_version SET description = ?, updated_date = strftime("
-                          "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, description,
+    return db_update_text(st, "UPDATE model_version SET description = ?, updated_date = " DB_NOW_SQL
+                          " WHERE id = ?", id, description,
                           "model version", err);
 }
 

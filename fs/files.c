@@ -292,7 +292,7 @@ static int bind_series(vfs *v, vfs_file *f)
     dd_code code = DD_OK;
     char *key = NULL, ts[DD_TS_LEN];
     if (f->kind == NK_I_PARAM) {
-        code = dd_param_get_by_id(v->st, f->id, &f->iteration_id, &key, NULL, &err);
+        code = dd_param_get_by_id(v->st, f->id, &f->iteration_id, &key, NULL, NULL, &err);
     } else if (f->kind == NK_I_METRIC) {
         dd_metric_series m = {0};
         code = dd_metric_series_by_id(v->st, f->id, &m, &key, ts, &err);

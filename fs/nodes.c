@@ -189,25 +189,38 @@ nk node_owner(nk k)
 
 /* ---------------------------------------------------------------- time */
 
-static time_t ts_to_time(const char *ts)
+/* A store timestamp as a timespec, milliseconds included: two changes within one second
+ * must still show different mtimes (rsync and make compare them to the nanosecond). */
+static struct timespec ts_to_time(const char *ts)
 {
     struct tm tm = {0};
     int ms = 0;
     if (!ts || sscanf(ts, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
                       &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6)
-        return 0;
+        return (struct timespec){0};
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    return timegm(&tm);
+    return (struct timespec){.tv_sec = timegm(&tm), .tv_nsec = (long)ms * 1000000L};
 }
 
+/* mtime, ctime and atime: `modified` when the row has one, else `created`. A file's data
+ * and its metadata change together here (every change is a row update), so ctime is
+ * mtime; atime is not tracked. */
 static void stat_times(struct stat *st, const char *created, const char *modified)
 {
-    time_t c = ts_to_time(created);
-    time_t m = modified && *modified ? ts_to_time(modified) : c;
-    st->st_ctim.tv_sec = m;
-    st->st_mtim.tv_sec = m;
-    st->st_atim.tv_sec = m;
+    struct timespec t = ts_to_time(modified && *modified ? modified : created);
+    st->st_ctim = t;
+    st->st_mtim = t;
+    st->st_atim = t;
+}
+
+/* Nodes that are no row yet (a file being created, a clone or registration file) show
+ * the current time, as a file just made would. */
+static void stat_now(struct stat *st)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    st->st_ctim = st->st_mtim = st->st_atim = t;
 }
 
 /* ---------------------------------------------------------------- entity facts */
@@ -215,7 +228,9 @@ static void stat_times(struct stat *st, const char *created, const char *modifie
 /* What attributes need to know about the entity a node hangs off. */
 typedef struct entity_facts {
     char created[DD_TS_LEN];
-    char modified[DD_TS_LEN];
+    char modified[DD_TS_LEN];   /* the row's values last changed: its files' mtime */
+    char entries[DD_TS_LEN];    /* an entry below it came or went: its directories' and
+                                   links' mtime */
     bool ended;           /* iteration has ended: everything in it is read-only */
     int64_t parent;       /* iteration's parent; a model's project; a version's model */
     int64_t resource;     /* a version's resource, 0 when none */
@@ -229,15 +244,19 @@ static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
     if (owner == NK_PROJECT) {
         dd_project p = {0};
         code = dd_project_get(v->st, id, &p, &err);
-        if (code == DD_OK)
+        if (code == DD_OK) {
             memcpy(f->created, p.created_date, DD_TS_LEN);
+            memcpy(f->modified, p.updated_date, DD_TS_LEN);
+            memcpy(f->entries, p.entries_date, DD_TS_LEN);
+        }
         dd_project_clear(&p);
     } else if (owner == NK_EXPERIMENT) {
         dd_experiment e = {0};
         code = dd_experiment_get(v->st, id, &e, &err);
         if (code == DD_OK) {
             memcpy(f->created, e.created_date, DD_TS_LEN);
-            memcpy(f->modified, e.end_date, DD_TS_LEN);
+            memcpy(f->modified, e.updated_date, DD_TS_LEN);
+            memcpy(f->entries, e.entries_date, DD_TS_LEN);
         }
         dd_experiment_clear(&e);
     } else if (owner == NK_MODEL) {
@@ -246,6 +265,7 @@ static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
         if (code == DD_OK) {
             memcpy(f->created, m.created_date, DD_TS_LEN);
             memcpy(f->modified, m.updated_date, DD_TS_LEN);
+            memcpy(f->entries, m.entries_date, DD_TS_LEN);
             f->parent = m.project_id;
         }
         dd_model_clear(&m);
@@ -255,6 +275,7 @@ static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
         if (code == DD_OK) {
             memcpy(f->created, ver.created_date, DD_TS_LEN);
             memcpy(f->modified, ver.updated_date, DD_TS_LEN);
+            memcpy(f->entries, ver.updated_date, DD_TS_LEN);   /* its entries are fixed */
             f->parent = ver.model_id;
             f->resource = ver.resource_id;
         }
@@ -264,7 +285,8 @@ static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
         code = dd_iteration_get(v->st, id, &it, &err);
         if (code == DD_OK) {
             memcpy(f->created, it.created_date, DD_TS_LEN);
-            memcpy(f->modified, it.end_date, DD_TS_LEN);
+            memcpy(f->modified, it.updated_date, DD_TS_LEN);
+            memcpy(f->entries, it.entries_date, DD_TS_LEN);
             f->ended = it.end_date[0] != 0;
             f->parent = it.parent_iteration_id;
         }
@@ -454,9 +476,14 @@ static int link_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     fill_stat(v, out, ino, kind, true, (off_t)strlen(target), false);
     if (kind == NK_MODEL_LINK)
         out->timeout = 0;   /* a model deleted and made again must resolve at once */
+    /* /models/<m> follows its model's row (a rename moves its target); an alias is an
+     * entry of its model's aliases/, which records when aliases last came or went */
     entity_facts f;
-    if (entity_load(v, kind == NK_ALIAS ? NK_VERSION : NK_MODEL, id, &f) == 0)
+    if (kind == NK_MODEL_LINK && entity_load(v, NK_MODEL, id, &f) == 0)
         stat_times(&out->st, f.created, f.modified);
+    if (kind == NK_ALIAS && entity_load(v, NK_VERSION, id, &f) == 0 &&
+        entity_load(v, NK_MODEL, f.parent, &f) == 0)
+        stat_times(&out->st, f.created, f.entries);
     return 0;
 }
 
@@ -470,6 +497,7 @@ static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
         if (!pending_get(v, id))
             return -ENOENT;
         fill_stat(v, out, ino, kind, true, 0, false);
+        stat_now(&out->st);
         out->timeout = 0;
         return 0;
     }
@@ -477,15 +505,16 @@ static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     dd_code code = DD_OK;
     int64_t iteration = 0, entity = 0;
     off_t size = 0;
-    char *s = NULL, ts[DD_TS_LEN] = "";
+    char *s = NULL, ts[DD_TS_LEN] = "", updated[DD_TS_LEN] = "";
     if (kind == NK_I_PARAM) {
-        code = dd_param_get_by_id(v->st, id, &iteration, NULL, &s, &err);
+        code = dd_param_get_by_id(v->st, id, &iteration, NULL, &s, updated, &err);
         size = s ? (off_t)strlen(s) + 1 : 0;
     } else if (kind == NK_I_METRIC) {
         dd_metric_series m = {0};
         code = dd_metric_series_by_id(v->st, id, &m, &s, ts, &err);
         iteration = m.iteration_id;
         size = code == DD_OK ? (off_t)m.text_bytes : 0;
+        memcpy(updated, m.updated_date, DD_TS_LEN);
     } else if (kind == NK_ENV_FILE) {
         size_t n = 0;
         code = dd_iteration_file_by_id(v->st, id, &iteration, NULL, &n, &err);
@@ -513,8 +542,40 @@ static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
             return rc;
     }
     fill_stat(v, out, ino, kind, f.ended || !kind_is_writable(kind), size, f.ended);
-    stat_times(&out->st, f.created, kind == NK_I_METRIC && ts[0] ? ts : f.modified);
+    /* a parameter or series: its own row; a child link: made with the child; a tag or an
+     * env/ file: an entry of its owner's directories */
+    stat_times(&out->st, f.created, updated[0] ? updated : kind == NK_I_CHILD ? NULL
+                                                                             : f.entries);
     return 0;
+}
+
+/* The root, /projects and /models belong to no row: the store keeps their times. */
+static void toplevel_times(vfs *v, nk kind, struct stat *st)
+{
+    char ts[DD_TS_LEN] = "";
+    dd_err err;
+    if (dd_dir_time(v->st, kind == NK_ROOT ? "root" : kind == NK_PROJECTS ? "projects"
+                                                                           : "models",
+                    ts, &err) == DD_OK && ts[0])
+        stat_times(st, ts, NULL);
+    else
+        stat_now(st);
+}
+
+/* params.yaml and metrics.json change with any parameter or series of the iteration,
+ * and when one goes (an entry of params/ or metrics/): the latest of those. */
+static void view_times(vfs *v, nk kind, int64_t iteration, const entity_facts *f,
+                       struct stat *st)
+{
+    char params[DD_TS_LEN], metrics[DD_TS_LEN];
+    dd_err err;
+    const char *t = f->entries;
+    if (dd_iteration_values_updated(v->st, iteration, params, metrics, &err) == DD_OK) {
+        const char *own = kind == NK_I_PARAMS_YAML ? params : metrics;
+        if (strcmp(own, t) > 0)   /* canonical timestamps sort as text */
+            t = own;
+    }
+    stat_times(st, f->created, t);
 }
 
 int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
@@ -525,6 +586,7 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
         return -ENOENT;
     if (kind == NK_ROOT || kind == NK_PROJECTS || kind == NK_MODELS) {
         fill_stat(v, out, ino, kind, false, 0, false);
+        toplevel_times(v, kind, &out->st);
         return 0;
     }
     if (kind == NK_PENDING) {
@@ -533,6 +595,7 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
             return -ENOENT;
         fill_stat(v, out, ino, kind, false, 0, false);
         out->st.st_blksize = blksize_of(p->kind);   /* a resource being copied in */
+        stat_now(&out->st);
         return 0;
     }
     nk owner = node_owner(kind);
@@ -567,7 +630,13 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
         out->st.st_mode = S_IFDIR | 0555;
     if (kind == NK_V_NEW)
         out->timeout = 0;     /* registration names are resolved anew each time */
-    stat_times(&out->st, f.created, f.modified);
+    if (kind == NK_I_PARAMS_YAML || kind == NK_I_METRICS_JSON)
+        view_times(v, kind, id, &f, &out->st);
+    else if (kind == NK_E_NEW || kind == NK_I_CHILD_NEW)
+        stat_now(&out->st);   /* each read makes a new iteration */
+    else
+        stat_times(&out->st, f.created, kind_is_dir(kind) || kind_is_link(kind) ? f.entries
+                                                                              : f.modified);
     return 0;
 }
 
@@ -583,7 +652,7 @@ int64_t node_iteration(vfs *v, nk kind, int64_t id)
     dd_err err;
     int64_t it = 0;
     if (kind == NK_I_PARAM)
-        dd_param_get_by_id(v->st, id, &it, NULL, NULL, &err);
+        dd_param_get_by_id(v->st, id, &it, NULL, NULL, NULL, &err);
     else if (kind == NK_I_METRIC) {
         dd_metric_series m = {0};
         char *key = NULL, ts[DD_TS_LEN];
@@ -827,7 +896,7 @@ int node_render(vfs *v, nk kind, int64_t id, dd_buf *out)
     case NK_I_METRICS_JSON: return render_metrics_json(v, id, out);
     case NK_I_PARAM: {
         char *value = NULL;
-        code = dd_param_get_by_id(v->st, id, NULL, NULL, &value, &err);
+        code = dd_param_get_by_id(v->st, id, NULL, NULL, &value, NULL, &err);
         if (code == DD_OK)
             rc = render_value(out, value);
         free(value);
@@ -1023,7 +1092,15 @@ typedef struct dir_walk {
     int64_t parent_id;
     int stop;
     dd_buf later;          /* ids to resolve once the listing's statement is done */
+    struct timespec dir_mtime;   /* the listed directory's */
 } dir_walk;
+
+/* Entries without a time of their own (tags, aliases, env/ files) show when their
+ * directory's entries last came or went, as their getattr does: no query per entry. */
+static void walk_dir_times(const dir_walk *w, vfs_entry *e)
+{
+    e->st.st_mtim = e->st.st_ctim = e->st.st_atim = w->dir_mtime;
+}
 
 static int walk_emit(dir_walk *w, const char *name, const vfs_entry *e)
 {
@@ -1037,7 +1114,7 @@ static int walk_project(void *ctx, const dd_project *p)
     dir_walk *w = ctx;
     vfs_entry e;
     fill_stat(w->v, &e, ino_make(NK_PROJECT, p->id), NK_PROJECT, false, 0, false);
-    stat_times(&e.st, p->created_date, NULL);
+    stat_times(&e.st, p->created_date, p->entries_date);
     return walk_emit(w, p->name, &e);
 }
 
@@ -1046,7 +1123,7 @@ static int walk_experiment(void *ctx, const dd_experiment *x)
     dir_walk *w = ctx;
     vfs_entry e;
     fill_stat(w->v, &e, ino_make(NK_EXPERIMENT, x->id), NK_EXPERIMENT, false, 0, false);
-    stat_times(&e.st, x->created_date, x->end_date);
+    stat_times(&e.st, x->created_date, x->entries_date);
     return walk_emit(w, x->name, &e);
 }
 
@@ -1057,7 +1134,7 @@ static int walk_iteration(void *ctx, const dd_iteration *it)
     char name[24];
     bool ended = it->end_date[0] != 0;
     fill_stat(w->v, &e, ino_make(NK_ITERATION, it->id), NK_ITERATION, ended, 0, ended);
-    stat_times(&e.st, it->created_date, it->end_date);
+    stat_times(&e.st, it->created_date, it->entries_date);
     snprintf(name, sizeof name, "%" PRId64, it->id);
     return walk_emit(w, name, &e);
 }
@@ -1069,7 +1146,7 @@ static int walk_child(void *ctx, const dd_iteration *it)
     char name[24];
     int n = snprintf(name, sizeof name, "%" PRId64, it->id);
     fill_stat(w->v, &e, ino_make(NK_I_CHILD, it->id), NK_I_CHILD, true, n + 6, w->ended);
-    stat_times(&e.st, it->created_date, it->end_date);
+    stat_times(&e.st, it->created_date, NULL);
     return walk_emit(w, name, &e);
 }
 
@@ -1090,7 +1167,7 @@ static int walk_model(void *ctx, const dd_model *m)
     vfs_entry e;
     if (w->parent_id) {
         fill_stat(w->v, &e, ino_make(NK_MODEL, m->id), NK_MODEL, false, 0, false);
-        stat_times(&e.st, m->created_date, m->updated_date);
+        stat_times(&e.st, m->created_date, m->entries_date);
         return walk_emit(w, m->name, &e);
     }
     /* the link's target needs the project's name: resolved after the listing */
@@ -1115,6 +1192,7 @@ static int walk_alias(void *ctx, const char *alias, int64_t version_id, int64_t 
     char target[40];
     int n = snprintf(target, sizeof target, "../versions/%" PRId64, version);
     fill_stat(w->v, &e, ino_make(NK_ALIAS, version_id), NK_ALIAS, true, n, false);
+    walk_dir_times(w, &e);
     return walk_emit(w, alias, &e);
 }
 
@@ -1134,7 +1212,7 @@ static int walk_series(void *ctx, const dd_metric_series *m)
     vfs_entry e;
     fill_stat(w->v, &e, ino_make(NK_I_METRIC, m->id), NK_I_METRIC, w->ended,
               (off_t)m->text_bytes, w->ended);
-    stat_times(&e.st, m->recorded_at, m->recorded_at);
+    stat_times(&e.st, m->updated_date, NULL);
     return walk_emit(w, m->key, &e);
 }
 
@@ -1143,6 +1221,7 @@ static int walk_file(void *ctx, int64_t id, const char *name, size_t len)
     dir_walk *w = ctx;
     vfs_entry e;
     fill_stat(w->v, &e, ino_make(NK_ENV_FILE, id), NK_ENV_FILE, true, (off_t)len, w->ended);
+    walk_dir_times(w, &e);
     return walk_emit(w, name, &e);
 }
 
@@ -1156,6 +1235,7 @@ static int walk_tag(void *ctx, int64_t link_id, const char *value)
     tag_walk *t = ctx;
     vfs_entry e;
     fill_stat(t->w->v, &e, ino_make(t->kind, link_id), t->kind, true, 0, false);
+    walk_dir_times(t->w, &e);
     return walk_emit(t->w, value, &e);
 }
 
@@ -1178,13 +1258,14 @@ int vfs_readdir(vfs *v, uint64_t ino, vfs_dir_cb cb, void *ctx)
 {
     nk kind = ino_kind(ino);
     int64_t id = ino_id(ino);
-    dir_walk w = {v, cb, ctx, false, id, 0, {0}};
+    dir_walk w = {v, cb, ctx, false, id, 0, {0}, {0}};
     vfs_entry self;
     int rc = node_attr(v, ino, &self);
     if (rc)
         return rc;
     if (!S_ISDIR(self.st.st_mode))
         return -ENOTDIR;
+    w.dir_mtime = self.st.st_mtim;
     int64_t it = node_iteration(v, kind, id);
     w.ended = it && iteration_ended(v, it);
     rc = list_fixed(&w, kind, id);

@@ -490,7 +490,7 @@ int vfs_unlink(vfs *v, uint64_t parent, const char *name, pid_t caller)
     char *key = NULL;
     switch (kind) {
     case NK_I_PARAM:
-        code = dd_param_get_by_id(v->st, id, &eid, &key, NULL, &err);
+        code = dd_param_get_by_id(v->st, id, &eid, &key, NULL, NULL, &err);
         if (code == DD_OK)
             code = dd_param_delete(v->st, eid, key, &err);
         break;
@@ -646,7 +646,7 @@ int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
             code = key ? dd_param_rename(v->st, it, key, newname, &err)
                        : dd_fail(&err, DD_NOT_FOUND, "no such file");
         } else {
-            code = dd_param_get_by_id(v->st, id, NULL, &key, NULL, &err);
+            code = dd_param_get_by_id(v->st, id, NULL, &key, NULL, NULL, &err);
             if (code == DD_OK)
                 code = dd_param_rename(v->st, it, key, newname, &err);
         }
