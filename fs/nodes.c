@@ -634,6 +634,12 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
         view_times(v, kind, id, &f, &out->st);
     else if (kind == NK_E_NEW || kind == NK_I_CHILD_NEW)
         stat_now(&out->st);   /* each read makes a new iteration */
+    else if (kind == owner && kind != NK_MODEL)
+        /* a project's, experiment's, iteration's or version's own directory holds a
+         * fixed set of entries (what changes is below them), so it keeps its creation
+         * time: the kernel drops a directory's cached attributes only for changes made
+         * in it, and `tar` says "file changed as we read it" when a stale time refreshes */
+        stat_times(&out->st, f.created, NULL);
     else
         stat_times(&out->st, f.created, kind_is_dir(kind) || kind_is_link(kind) ? f.entries
                                                                               : f.modified);
@@ -1114,7 +1120,7 @@ static int walk_project(void *ctx, const dd_project *p)
     dir_walk *w = ctx;
     vfs_entry e;
     fill_stat(w->v, &e, ino_make(NK_PROJECT, p->id), NK_PROJECT, false, 0, false);
-    stat_times(&e.st, p->created_date, p->entries_date);
+    stat_times(&e.st, p->created_date, NULL);
     return walk_emit(w, p->name, &e);
 }
 
@@ -1123,7 +1129,7 @@ static int walk_experiment(void *ctx, const dd_experiment *x)
     dir_walk *w = ctx;
     vfs_entry e;
     fill_stat(w->v, &e, ino_make(NK_EXPERIMENT, x->id), NK_EXPERIMENT, false, 0, false);
-    stat_times(&e.st, x->created_date, x->entries_date);
+    stat_times(&e.st, x->created_date, NULL);
     return walk_emit(w, x->name, &e);
 }
 
@@ -1134,7 +1140,7 @@ static int walk_iteration(void *ctx, const dd_iteration *it)
     char name[24];
     bool ended = it->end_date[0] != 0;
     fill_stat(w->v, &e, ino_make(NK_ITERATION, it->id), NK_ITERATION, ended, 0, ended);
-    stat_times(&e.st, it->created_date, it->entries_date);
+    stat_times(&e.st, it->created_date, NULL);
     snprintf(name, sizeof name, "%" PRId64, it->id);
     return walk_emit(w, name, &e);
 }
@@ -1181,7 +1187,7 @@ static int walk_version(void *ctx, const dd_model_version *ver)
     char name[24];
     snprintf(name, sizeof name, "%" PRId64, ver->version);
     fill_stat(w->v, &e, ino_make(NK_VERSION, ver->id), NK_VERSION, false, 0, false);
-    stat_times(&e.st, ver->created_date, ver->updated_date);
+    stat_times(&e.st, ver->created_date, NULL);
     return walk_emit(w, name, &e);
 }
 
