@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -788,4 +789,21 @@ ssize_t vfs_listxattr(vfs *v, uint64_t ino, char *buf, size_t size)
         off += n;
     }
     return (ssize_t)total;
+}
+
+int vfs_statfs(vfs *v, struct statvfs *out)
+{
+    /* the database's directory, not the file: statvfs of the directory works even while
+     * the file is being replaced, and it is the same filesystem */
+    const char *db = dd_store_path(v->st);
+    const char *slash = strrchr(db, '/');
+    char dir[4096];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == db ? 1 : (int)(slash - db), db);
+    if (statvfs(dir, out) != 0)
+        return -errno;
+    out->f_namemax = DD_NAME_MAX;
+    return 0;
 }
