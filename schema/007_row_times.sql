@@ -14,7 +14,9 @@
 -- dir_time      the mount root, /projects and /models, which belong to no row.
 --
 -- Triggers do the bookkeeping so that every writer (the mount, `deardiary run`, `register`,
--- fsck) keeps it, and so that a cascade (`rm -r`) marks the parents it empties.
+-- fsck) keeps it, and so that a cascade (`rm -r`) marks the parents it empties. 'now' is
+-- one value for a whole statement, so the "IS NOT now" guards make a bulk delete (200k
+-- parameters of a project removed by `rm -r`) write each parent once, not once per row.
 -- The timestamps are the store's format: UTC ISO-8601 with milliseconds and 'Z'.
 
 ALTER TABLE project ADD COLUMN updated_date TEXT;
@@ -50,161 +52,161 @@ SELECT 'models', coalesce((SELECT max(created_date) FROM model),
 
 CREATE TRIGGER project_listed AFTER INSERT ON project BEGIN
     UPDATE dir_time SET updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE name = 'projects';
+    WHERE name = 'projects' AND updated_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER project_unlisted AFTER DELETE ON project BEGIN
     UPDATE dir_time SET updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE name = 'projects';
+    WHERE name = 'projects' AND updated_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER project_renamed AFTER UPDATE OF name ON project BEGIN
     UPDATE dir_time SET updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE name = 'projects';
+    WHERE name = 'projects' AND updated_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER project_changed AFTER UPDATE OF name, description ON project BEGIN
     UPDATE project SET updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.id;
+    WHERE id = NEW.id AND updated_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 
 CREATE TRIGGER model_listed AFTER INSERT ON model BEGIN
     UPDATE dir_time SET updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE name = 'models';
+    WHERE name = 'models' AND updated_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
     UPDATE project SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.project_id;
+    WHERE id = NEW.project_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER model_unlisted AFTER DELETE ON model BEGIN
     UPDATE dir_time SET updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE name = 'models';
+    WHERE name = 'models' AND updated_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
     UPDATE project SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = OLD.project_id;
+    WHERE id = OLD.project_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER model_renamed AFTER UPDATE OF name ON model BEGIN
     UPDATE dir_time SET updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE name = 'models';
+    WHERE name = 'models' AND updated_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
     UPDATE project SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.project_id;
+    WHERE id = NEW.project_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 
 -- ---------------------------------------------------------------- experiments
 
 CREATE TRIGGER experiment_listed AFTER INSERT ON experiment BEGIN
     UPDATE project SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.project_id;
+    WHERE id = NEW.project_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER experiment_unlisted AFTER DELETE ON experiment BEGIN
     UPDATE project SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = OLD.project_id;
+    WHERE id = OLD.project_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER experiment_renamed AFTER UPDATE OF name ON experiment BEGIN
     UPDATE project SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.project_id;
+    WHERE id = NEW.project_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER experiment_changed
 AFTER UPDATE OF name, description, status_id, end_date ON experiment BEGIN
     UPDATE experiment SET updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.id;
+    WHERE id = NEW.id AND updated_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 
 -- ---------------------------------------------------------------- iterations
 
 CREATE TRIGGER iteration_listed AFTER INSERT ON iteration BEGIN
     UPDATE experiment SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.experiment_id;
+    WHERE id = NEW.experiment_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
     UPDATE iteration SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.parent_iteration_id;
+    WHERE id = NEW.parent_iteration_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER iteration_unlisted AFTER DELETE ON iteration BEGIN
     UPDATE experiment SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = OLD.experiment_id;
+    WHERE id = OLD.experiment_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
     UPDATE iteration SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = OLD.parent_iteration_id;
+    WHERE id = OLD.parent_iteration_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER iteration_changed
 AFTER UPDATE OF notes, status_id, end_date, error_message, julia_version, git_sha, git_dirty,
                 entrypoint, project_toml, manifest_toml ON iteration BEGIN
     UPDATE iteration SET updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.id;
+    WHERE id = NEW.id AND updated_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 -- `parent` appears or goes (a parent deleted: ON DELETE SET NULL).
 CREATE TRIGGER iteration_reparented AFTER UPDATE OF parent_iteration_id ON iteration BEGIN
     UPDATE iteration SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.id;
+    WHERE id = NEW.id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 
 -- An iteration's entries: params/, metrics/, env/, tags/.
 CREATE TRIGGER parameter_listed AFTER INSERT ON parameter BEGIN
     UPDATE iteration SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.iteration_id;
+    WHERE id = NEW.iteration_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER parameter_unlisted AFTER DELETE ON parameter BEGIN
     UPDATE iteration SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = OLD.iteration_id;
+    WHERE id = OLD.iteration_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER parameter_renamed AFTER UPDATE OF key ON parameter BEGIN
     UPDATE iteration SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.iteration_id;
+    WHERE id = NEW.iteration_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER metric_series_listed AFTER INSERT ON metric_latest BEGIN
     UPDATE iteration SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.iteration_id;
+    WHERE id = NEW.iteration_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER metric_series_unlisted AFTER DELETE ON metric_latest BEGIN
     UPDATE iteration SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = OLD.iteration_id;
+    WHERE id = OLD.iteration_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER iteration_file_listed AFTER INSERT ON iteration_file BEGIN
     UPDATE iteration SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.iteration_id;
+    WHERE id = NEW.iteration_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER iteration_file_unlisted AFTER DELETE ON iteration_file BEGIN
     UPDATE iteration SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = OLD.iteration_id;
+    WHERE id = OLD.iteration_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 -- env/<file> shows its directory's time (the file rows keep none).
 CREATE TRIGGER iteration_file_changed AFTER UPDATE OF content ON iteration_file BEGIN
     UPDATE iteration SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.iteration_id;
+    WHERE id = NEW.iteration_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 
 -- ---------------------------------------------------------------- tags
 
 CREATE TRIGGER project_tag_listed AFTER INSERT ON project_tag BEGIN
     UPDATE project SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.project_id;
+    WHERE id = NEW.project_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER project_tag_unlisted AFTER DELETE ON project_tag BEGIN
     UPDATE project SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = OLD.project_id;
+    WHERE id = OLD.project_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER experiment_tag_listed AFTER INSERT ON experiment_tag BEGIN
     UPDATE experiment SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.experiment_id;
+    WHERE id = NEW.experiment_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER experiment_tag_unlisted AFTER DELETE ON experiment_tag BEGIN
     UPDATE experiment SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = OLD.experiment_id;
+    WHERE id = OLD.experiment_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER iteration_tag_listed AFTER INSERT ON iteration_tag BEGIN
     UPDATE iteration SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.iteration_id;
+    WHERE id = NEW.iteration_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER iteration_tag_unlisted AFTER DELETE ON iteration_tag BEGIN
     UPDATE iteration SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = OLD.iteration_id;
+    WHERE id = OLD.iteration_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 
 -- ---------------------------------------------------------------- resources
 
 CREATE TRIGGER resource_listed AFTER INSERT ON resource BEGIN
     UPDATE experiment SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.experiment_id;
+    WHERE id = NEW.experiment_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER resource_unlisted AFTER DELETE ON resource BEGIN
     UPDATE experiment SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = OLD.experiment_id;
+    WHERE id = OLD.experiment_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER resource_renamed AFTER UPDATE OF name ON resource BEGIN
     UPDATE experiment SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.experiment_id;
+    WHERE id = NEW.experiment_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 
 -- ---------------------------------------------------------------- the registry
@@ -212,25 +214,25 @@ END;
 -- A model's directories: versions/, aliases/, and the production/staging links.
 CREATE TRIGGER version_listed AFTER INSERT ON model_version BEGIN
     UPDATE model SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.model_id;
+    WHERE id = NEW.model_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER version_unlisted AFTER DELETE ON model_version BEGIN
     UPDATE model SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = OLD.model_id;
+    WHERE id = OLD.model_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER version_staged AFTER UPDATE OF stage_id ON model_version BEGIN
     UPDATE model SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.model_id;
+    WHERE id = NEW.model_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER alias_listed AFTER INSERT ON model_alias BEGIN
     UPDATE model SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.model_id;
+    WHERE id = NEW.model_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER alias_unlisted AFTER DELETE ON model_alias BEGIN
     UPDATE model SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = OLD.model_id;
+    WHERE id = OLD.model_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
 CREATE TRIGGER alias_moved AFTER UPDATE ON model_alias BEGIN
     UPDATE model SET entries_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE id = NEW.model_id;
+    WHERE id = NEW.model_id AND entries_date IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
 END;
