@@ -13,8 +13,7 @@
 
 #define ITER_LIST_COLS "id, experiment_id, parent_iteration_id, status_id, notes, error_message," \
                        " created_date, end_date, julia_version, git_sha, git_dirty, entrypoint," \
-                       " coalesce(updated_date, end_date, created_date)," \
-                       " coalesce(entries_date, created_date)"
+                       " coalesce(updated_date, end_date, created_date)"
 #define ITER_COLS ITER_LIST_COLS ", project_toml, manifest_toml"
 
 static char *col(sqlite3_stmt *s, int i, bool copy)
@@ -38,9 +37,8 @@ static void iteration_from_row(sqlite3_stmt *s, dd_iteration *it, bool copy, boo
     it->git_dirty = sqlite3_column_int(s, 10) != 0;
     it->entrypoint = col(s, 11, copy);
     db_col_ts(s, 12, it->updated_date);
-    db_col_ts(s, 13, it->entries_date);
-    it->project_toml = full ? col(s, 14, copy) : (copy ? strdup("") : (char *)"");
-    it->manifest_toml = full ? col(s, 15, copy) : (copy ? strdup("") : (char *)"");
+    it->project_toml = full ? col(s, 13, copy) : (copy ? strdup("") : (char *)"");
+    it->manifest_toml = full ? col(s, 14, copy) : (copy ? strdup("") : (char *)"");
 }
 
 void dd_iteration_clear(dd_iteration *it)

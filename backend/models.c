@@ -11,8 +11,7 @@
 
 #include "db.h"
 
-#define MODEL_COLS "id, project_id, name, description, created_date, updated_date, last_version," \
-                   " coalesce(entries_date, created_date)"
+#define MODEL_COLS "id, project_id, name, description, created_date, updated_date, last_version"
 #define VERSION_COLS "id, model_id, version, iteration_id, resource_id, stage_id, description," \
                      " created_date, updated_date"
 
@@ -25,7 +24,6 @@ static void model_from_row(sqlite3_stmt *s, dd_model *m, bool copy)
     db_col_ts(s, 4, m->created_date);
     db_col_ts(s, 5, m->updated_date);
     m->last_version = sqlite3_column_int64(s, 6);
-    db_col_ts(s, 7, m->entries_date);
 }
 
 static void version_from_row(sqlite3_stmt *s, dd_model_version *v, bool copy)

@@ -154,8 +154,7 @@ static dd_code delete_experiment(dd_conn *c, int64_t id, bool cascade, dd_err *e
 /* ---------------------------------------------------------------- projects */
 
 /* The times fall back as dd_project documents (schema/007_row_times.sql). */
-#define PROJECT_COLS "id, name, description, created_date," \
-                     " coalesce(updated_date, created_date), coalesce(entries_date, created_date)"
+#define PROJECT_COLS "id, name, description, created_date, coalesce(updated_date, created_date)"
 
 static void project_from_row(sqlite3_stmt *s, dd_project *p, bool copy)
 {
@@ -164,7 +163,6 @@ static void project_from_row(sqlite3_stmt *s, dd_project *p, bool copy)
     p->description = copy ? db_col_dup(s, 2) : (char *)db_col_text(s, 2);
     db_col_ts(s, 3, p->created_date);
     db_col_ts(s, 4, p->updated_date);
-    db_col_ts(s, 5, p->entries_date);
 }
 
 void dd_project_clear(dd_project *p)
@@ -362,8 +360,7 @@ dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 /* ---------------------------------------------------------------- experiments */
 
 #define EXP_COLS "id, project_id, status_id, name, description, created_date, end_date," \
-                 " coalesce(updated_date, end_date, created_date)," \
-                 " coalesce(entries_date, created_date)"
+                 " coalesce(updated_date, end_date, created_date)"
 
 static void experiment_from_row(sqlite3_stmt *s, dd_experiment *e, bool copy)
 {
@@ -375,7 +372,6 @@ static void experiment_from_row(sqlite3_stmt *s, dd_experiment *e, bool copy)
     db_col_ts(s, 5, e->created_date);
     db_col_ts(s, 6, e->end_date);
     db_col_ts(s, 7, e->updated_date);
-    db_col_ts(s, 8, e->entries_date);
 }
 
 void dd_experiment_clear(dd_experiment *e)

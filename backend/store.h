@@ -156,9 +156,12 @@ dd_code dd_schema_version(dd_store *st, int *out, dd_err *err);
  * another process's) commits to the database. Cheap; used to invalidate caches. */
 dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err);
 
-/* When the entries of a directory that belongs to no row last came or went: `name` is
- * "root" (never: when the registry was created), "projects" or "models". */
-dd_code dd_dir_time(dd_store *st, const char *name, char out[DD_TS_LEN], dd_err *err);
+/* When an entry of a directory last came or went (schema/007_row_times.sql): `name` says
+ * which directory of its owner row ("params" of iteration `owner_id`, "aliases" of a
+ * model...), or is "root", "projects" or "models" with owner_id 0. "" in `out` when
+ * nothing came or went since the owner was created. */
+dd_code dd_dir_time(dd_store *st, const char *name, int64_t owner_id, char out[DD_TS_LEN],
+                    dd_err *err);
 
 /* Run PRAGMA integrity_check; DD_IO with the first problem in the message if not "ok". */
 dd_code dd_store_check_integrity(dd_store *st, dd_err *err);
@@ -227,11 +230,9 @@ typedef struct dd_project {
     char *name;
     char *description;
     char created_date[DD_TS_LEN];
-    /* When the row's own values last changed (created_date, or end_date, if never since),
-     * and when an entry of one of its directories last came or went (created_date if
-     * never): a value file's mtime and a directory's (schema/007_row_times.sql). */
+    /* When the row's own values last changed (end_date, else created_date, if never
+     * since): its value files' mtime (schema/007_row_times.sql). */
     char updated_date[DD_TS_LEN];
-    char entries_date[DD_TS_LEN];
 } dd_project;
 
 /* Create a project owned by `user_id` (0 means the `default` user), adding the creator's
@@ -262,11 +263,9 @@ typedef struct dd_experiment {
     char *description;
     char created_date[DD_TS_LEN];
     char end_date[DD_TS_LEN];   /* "" while not ended */
-    /* When the row's own values last changed (created_date, or end_date, if never since),
-     * and when an entry of one of its directories last came or went (created_date if
-     * never): a value file's mtime and a directory's (schema/007_row_times.sql). */
+    /* When the row's own values last changed (end_date, else created_date, if never
+     * since): its value files' mtime (schema/007_row_times.sql). */
     char updated_date[DD_TS_LEN];
-    char entries_date[DD_TS_LEN];
 } dd_experiment;
 
 /* New experiment, IN_PROGRESS. DD_NOT_FOUND for an unknown project, DD_CONFLICT when the
@@ -302,11 +301,9 @@ typedef struct dd_iteration {
     char *error_message;
     char created_date[DD_TS_LEN];
     char end_date[DD_TS_LEN];      /* "" while running */
-    /* When the row's own values last changed (created_date, or end_date, if never since),
-     * and when an entry of one of its directories last came or went (created_date if
-     * never): a value file's mtime and a directory's (schema/007_row_times.sql). */
+    /* When the row's own values last changed (end_date, else created_date, if never
+     * since): its value files' mtime (schema/007_row_times.sql). */
     char updated_date[DD_TS_LEN];
-    char entries_date[DD_TS_LEN];
     /* environment snapshot */
     char *julia_version;
     char *git_sha;
@@ -598,8 +595,6 @@ typedef struct dd_model {
     char *description;
     char created_date[DD_TS_LEN];
     char updated_date[DD_TS_LEN];
-    char entries_date[DD_TS_LEN];   /* a version or alias last came or went (created_date
-                                       if never): its directories' mtime */
     int64_t last_version;
 } dd_model;
 

@@ -223,14 +223,57 @@ static void stat_now(struct stat *st)
     st->st_ctim = st->st_mtim = st->st_atim = t;
 }
 
+/* The dir_time row (schema/007_row_times.sql) of a directory whose entries come and go,
+ * or NULL for one whose entries are fixed. Each has its own: the kernel drops a
+ * directory's cached attributes only for changes made in it, so a time shared with a
+ * sibling would be seen stale, and `tar` says "file changed as we read it" when a stale
+ * time refreshes under it. */
+static const char *dir_time_name(nk kind)
+{
+    switch (kind) {
+    case NK_ROOT: return "root";
+    case NK_PROJECTS: return "projects";
+    case NK_MODELS: return "models";
+    case NK_P_EXPERIMENTS: return "experiments";
+    case NK_P_MODELS: return "p_models";
+    case NK_P_TAGS: case NK_P_TAG: return "p_tags";
+    case NK_E_ITERATIONS: return "iterations";
+    case NK_E_RESOURCES: return "resources";
+    case NK_E_TAGS: case NK_E_TAG: return "e_tags";
+    case NK_I_PARAMS: return "params";
+    case NK_I_METRICS: return "metrics";
+    case NK_I_ENV: case NK_ENV_FILE: return "env";
+    case NK_I_CHILDREN: return "children";
+    case NK_I_TAGS: case NK_I_TAG: return "i_tags";
+    case NK_M_VERSIONS: return "versions";
+    case NK_M_ALIASES: case NK_ALIAS: return "aliases";
+    default: return NULL;
+    }
+}
+
+/* A directory's times (and those of the entries that keep none: tags, aliases, env/
+ * files): when its entries last came or went, else its owner's creation `created`.
+ * Directories with fixed entries (a project's, an iteration's own...) keep `created`. */
+static void dir_times(vfs *v, nk kind, int64_t owner_id, const char *created,
+                      struct stat *st)
+{
+    char ts[DD_TS_LEN] = "";
+    dd_err err;
+    const char *name = dir_time_name(kind);
+    if (name && dd_dir_time(v->st, name, owner_id, ts, &err) != DD_OK)
+        ts[0] = 0;
+    if (ts[0] || (created && created[0]))
+        stat_times(st, created, ts);
+    else
+        stat_now(st);
+}
+
 /* ---------------------------------------------------------------- entity facts */
 
 /* What attributes need to know about the entity a node hangs off. */
 typedef struct entity_facts {
     char created[DD_TS_LEN];
     char modified[DD_TS_LEN];   /* the row's values last changed: its files' mtime */
-    char entries[DD_TS_LEN];    /* an entry below it came or went: its directories' and
-                                   links' mtime */
     bool ended;           /* iteration has ended: everything in it is read-only */
     int64_t parent;       /* iteration's parent; a model's project; a version's model */
     int64_t resource;     /* a version's resource, 0 when none */
@@ -247,7 +290,6 @@ static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
         if (code == DD_OK) {
             memcpy(f->created, p.created_date, DD_TS_LEN);
             memcpy(f->modified, p.updated_date, DD_TS_LEN);
-            memcpy(f->entries, p.entries_date, DD_TS_LEN);
         }
         dd_project_clear(&p);
     } else if (owner == NK_EXPERIMENT) {
@@ -256,7 +298,6 @@ static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
         if (code == DD_OK) {
             memcpy(f->created, e.created_date, DD_TS_LEN);
             memcpy(f->modified, e.updated_date, DD_TS_LEN);
-            memcpy(f->entries, e.entries_date, DD_TS_LEN);
         }
         dd_experiment_clear(&e);
     } else if (owner == NK_MODEL) {
@@ -265,7 +306,6 @@ static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
         if (code == DD_OK) {
             memcpy(f->created, m.created_date, DD_TS_LEN);
             memcpy(f->modified, m.updated_date, DD_TS_LEN);
-            memcpy(f->entries, m.entries_date, DD_TS_LEN);
             f->parent = m.project_id;
         }
         dd_model_clear(&m);
@@ -275,7 +315,6 @@ static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
         if (code == DD_OK) {
             memcpy(f->created, ver.created_date, DD_TS_LEN);
             memcpy(f->modified, ver.updated_date, DD_TS_LEN);
-            memcpy(f->entries, ver.updated_date, DD_TS_LEN);   /* its entries are fixed */
             f->parent = ver.model_id;
             f->resource = ver.resource_id;
         }
@@ -286,7 +325,6 @@ static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
         if (code == DD_OK) {
             memcpy(f->created, it.created_date, DD_TS_LEN);
             memcpy(f->modified, it.updated_date, DD_TS_LEN);
-            memcpy(f->entries, it.entries_date, DD_TS_LEN);
             f->ended = it.end_date[0] != 0;
             f->parent = it.parent_iteration_id;
         }
@@ -476,14 +514,16 @@ static int link_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     fill_stat(v, out, ino, kind, true, (off_t)strlen(target), false);
     if (kind == NK_MODEL_LINK)
         out->timeout = 0;   /* a model deleted and made again must resolve at once */
-    /* /models/<m> follows its model's row (a rename moves its target); an alias is an
-     * entry of its model's aliases/, which records when aliases last came or went */
+    /* /models/<m> follows its model's row (a rename moves its target); an alias has
+     * its directory's time (aliases keep none of their own) */
     entity_facts f;
     if (kind == NK_MODEL_LINK && entity_load(v, NK_MODEL, id, &f) == 0)
         stat_times(&out->st, f.created, f.modified);
-    if (kind == NK_ALIAS && entity_load(v, NK_VERSION, id, &f) == 0 &&
-        entity_load(v, NK_MODEL, f.parent, &f) == 0)
-        stat_times(&out->st, f.created, f.entries);
+    if (kind == NK_ALIAS && entity_load(v, NK_VERSION, id, &f) == 0) {
+        int64_t model = f.parent;
+        if (entity_load(v, NK_MODEL, model, &f) == 0)
+            dir_times(v, kind, model, f.created, &out->st);
+    }
     return 0;
 }
 
@@ -543,23 +583,12 @@ static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     }
     fill_stat(v, out, ino, kind, f.ended || !kind_is_writable(kind), size, f.ended);
     /* a parameter or series: its own row; a child link: made with the child; a tag or an
-     * env/ file: an entry of its owner's directories */
-    stat_times(&out->st, f.created, updated[0] ? updated : kind == NK_I_CHILD ? NULL
-                                                                             : f.entries);
-    return 0;
-}
-
-/* The root, /projects and /models belong to no row: the store keeps their times. */
-static void toplevel_times(vfs *v, nk kind, struct stat *st)
-{
-    char ts[DD_TS_LEN] = "";
-    dd_err err;
-    if (dd_dir_time(v->st, kind == NK_ROOT ? "root" : kind == NK_PROJECTS ? "projects"
-                                                                           : "models",
-                    ts, &err) == DD_OK && ts[0])
-        stat_times(st, ts, NULL);
+     * env/ file: its directory's */
+    if (dir_time_name(kind))
+        dir_times(v, kind, iteration ? iteration : entity, f.created, &out->st);
     else
-        stat_now(st);
+        stat_times(&out->st, f.created, updated);
+    return 0;
 }
 
 /* params.yaml and metrics.json change with any parameter or series of the iteration,
@@ -569,13 +598,15 @@ static void view_times(vfs *v, nk kind, int64_t iteration, const entity_facts *f
 {
     char params[DD_TS_LEN], metrics[DD_TS_LEN];
     dd_err err;
-    const char *t = f->entries;
-    if (dd_iteration_values_updated(v->st, iteration, params, metrics, &err) == DD_OK) {
-        const char *own = kind == NK_I_PARAMS_YAML ? params : metrics;
-        if (strcmp(own, t) > 0)   /* canonical timestamps sort as text */
-            t = own;
-    }
-    stat_times(st, f->created, t);
+    dir_times(v, kind == NK_I_PARAMS_YAML ? NK_I_PARAMS : NK_I_METRICS, iteration,
+              f->created, st);
+    if (dd_iteration_values_updated(v->st, iteration, params, metrics, &err) != DD_OK)
+        return;
+    const char *own = kind == NK_I_PARAMS_YAML ? params : metrics;
+    struct timespec t = ts_to_time(own);
+    if (t.tv_sec > st->st_mtim.tv_sec ||
+        (t.tv_sec == st->st_mtim.tv_sec && t.tv_nsec > st->st_mtim.tv_nsec))
+        stat_times(st, own, NULL);
 }
 
 int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
@@ -586,7 +617,7 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
         return -ENOENT;
     if (kind == NK_ROOT || kind == NK_PROJECTS || kind == NK_MODELS) {
         fill_stat(v, out, ino, kind, false, 0, false);
-        toplevel_times(v, kind, &out->st);
+        dir_times(v, kind, 0, NULL, &out->st);
         return 0;
     }
     if (kind == NK_PENDING) {
@@ -634,15 +665,10 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
         view_times(v, kind, id, &f, &out->st);
     else if (kind == NK_E_NEW || kind == NK_I_CHILD_NEW)
         stat_now(&out->st);   /* each read makes a new iteration */
-    else if (kind == owner && kind != NK_MODEL)
-        /* a project's, experiment's, iteration's or version's own directory holds a
-         * fixed set of entries (what changes is below them), so it keeps its creation
-         * time: the kernel drops a directory's cached attributes only for changes made
-         * in it, and `tar` says "file changed as we read it" when a stale time refreshes */
-        stat_times(&out->st, f.created, NULL);
-    else
-        stat_times(&out->st, f.created, kind_is_dir(kind) || kind_is_link(kind) ? f.entries
-                                                                              : f.modified);
+    else if (kind_is_dir(kind))
+        dir_times(v, kind, id, f.created, &out->st);
+    else   /* a file of the row; a link made with it (production/staging: the model's) */
+        stat_times(&out->st, f.created, kind_is_link(kind) ? NULL : f.modified);
     return 0;
 }
 
@@ -1173,7 +1199,7 @@ static int walk_model(void *ctx, const dd_model *m)
     vfs_entry e;
     if (w->parent_id) {
         fill_stat(w->v, &e, ino_make(NK_MODEL, m->id), NK_MODEL, false, 0, false);
-        stat_times(&e.st, m->created_date, m->entries_date);
+        stat_times(&e.st, m->created_date, NULL);
         return walk_emit(w, m->name, &e);
     }
     /* the link's target needs the project's name: resolved after the listing */
