@@ -153,7 +153,7 @@ static dd_code delete_experiment(dd_conn *c, int64_t id, bool cascade, dd_err *e
 
 /* ---------------------------------------------------------------- projects */
 
-/* The times fall back as dd_project documents (schema/007_row_times.sql). */
+/* The times fall back as dd_project documents (schema/008_row_times.sql). */
 #define PROJECT_COLS "id, name, description, created_date, coalesce(updated_date, created_date)"
 
 static void project_from_row(sqlite3_stmt *s, dd_project *p, bool copy)

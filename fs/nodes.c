@@ -223,7 +223,7 @@ static void stat_now(struct stat *st)
     st->st_ctim = st->st_mtim = st->st_atim = t;
 }
 
-/* The dir_time row (schema/007_row_times.sql) of a directory whose entries come and go,
+/* The dir_time row (schema/008_row_times.sql) of a directory whose entries come and go,
  * or NULL for one whose entries are fixed. Each has its own: the kernel drops a
  * directory's cached attributes only for changes made in it, so a time shared with a
  * sibling would be seen stale, and `tar` says "file changed as we read it" when a stale

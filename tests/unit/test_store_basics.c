@@ -238,7 +238,7 @@ static void test_metric_migration(void)
     CHECK_STR(got, "1:0.4 2:0.3 3:0.25");
 }
 
-/* 007_row_times on a database of schema 6 holding rows: the rows get their last known
+/* 008_row_times on a database of schema 6 holding rows: the rows get their last known
  * change (a parameter its iteration's end, else its creation; a series its latest point),
  * the root and /projects the first and last project's creation, and from then on the
  * triggers keep the times: a parameter set stamps its row, a new one the iteration's
@@ -248,7 +248,7 @@ static void test_row_times_migration(void)
     char path[1024];
     check_db_path(path, sizeof path, "basics_row_times_migration");
     dd_err err_buf = {0}, *err = &err_buf;
-    CHECK(raw_schema_up_to(path, 6) == SQLITE_OK);
+    CHECK(raw_schema_up_to(path, 7) == SQLITE_OK);
     CHECK(raw_exec(path,
         "BEGIN;"
         "INSERT INTO project(id, name, created_date) VALUES (1, 'p', '2026-01-01T00:00:00.000Z'),"

@@ -1,4 +1,4 @@
--- 007_row_times: every row the filesystem shows records when it last changed, so a file's
+-- 008_row_times: every row the filesystem shows records when it last changed, so a file's
 -- mtime/ctime follow its data (a second `rsync -a` copies what changed, and only that) and a
 -- directory's mtime moves when its entries come and go, as on a disk.
 --
