@@ -213,5 +213,8 @@ dd_code art_reader_open_at(dd_artifacts *a, const art_loc *loc, dd_artifact_read
 const art_loc *art_reader_loc(const dd_artifact_reader *r);
 /* Remove the bytes of one artifact_trash row and forget it (as dd_artifacts_gc would). */
 dd_code art_trash_remove(dd_artifacts *a, int64_t trash_id, dd_err *err);
+/* dd_artifact_close without freeing the trashed bytes the reader held: for the migrator,
+ * which decides about the old bytes itself (--keep-old). */
+void art_reader_close_keep(dd_artifact_reader *r);
 
 #endif /* DD_ART_INT_H */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "art_int.h"
@@ -29,6 +30,8 @@ static int backend_kind(const char *b)
 {
     return strcmp(b, "filesystem") == 0 ? BK_FS : strcmp(b, "s3") == 0 ? BK_S3 : BK_INLINE;
 }
+
+static void free_trash_range(void *ctx, int64_t lo, int64_t hi);
 
 dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artifacts **out,
                           dd_err *err)
@@ -74,6 +77,7 @@ dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artif
         dd_artifacts_close(a);
         return code;
     }
+    db_set_trash_hook(st, free_trash_range, a);
     *out = a;
     return DD_OK;
 }
@@ -82,6 +86,7 @@ void dd_artifacts_close(dd_artifacts *a)
 {
     if (!a)
         return;
+    db_set_trash_hook(a->st, NULL, NULL);
     art_s3_free(a->s3);
     free(a->fs_root);
     free(a);
@@ -493,7 +498,7 @@ dd_code dd_artifact_pread(dd_artifact_reader *r, int64_t off, void *buf, size_t 
 
 int64_t dd_artifact_size(const dd_artifact_reader *r) { return r->size; }
 
-void dd_artifact_close(dd_artifact_reader *r)
+void art_reader_close_keep(dd_artifact_reader *r)
 {
     if (!r)
         return;
@@ -504,6 +509,22 @@ void dd_artifact_close(dd_artifact_reader *r)
     art_s3_close(r->s3);
     free(r->loc.uri);
     free(r);
+}
+
+static void free_trash_logged(dd_artifacts *a, int64_t lo, int64_t hi, int64_t set_id);
+
+/* The last reader of a deleted resource's inline chunks frees them: delete and replace
+ * leave a chunk set a reader of this process holds in the trash (see free_trash_range).
+ * A file needs nothing: it was unlinked at the delete, and closing its fd frees it. */
+void dd_artifact_close(dd_artifact_reader *r)
+{
+    if (!r)
+        return;
+    dd_artifacts *a = r->a;
+    int64_t set_id = r->kind == RD_CHUNKS ? r->set_id : 0;
+    art_reader_close_keep(r);
+    if (set_id)
+        free_trash_logged(a, 0, INT64_MAX, set_id);
 }
 
 /* ---------------------------------------------------------------- gc */
@@ -580,15 +601,18 @@ static void keep_first(dd_code *first, dd_code code, const dd_err *got, dd_err *
     }
 }
 
-/* The artifact_trash rows, in id order: all of them, or the one `only_id` names. */
-static dd_code list_trash(dd_artifacts *a, int64_t only_id, trash_vec *out, dd_err *err)
+/* The artifact_trash rows with ids lo..hi, in id order; with set_id, only those of that
+ * inline chunk set. */
+static dd_code list_trash(dd_artifacts *a, int64_t lo, int64_t hi, int64_t set_id,
+                          trash_vec *out, dd_err *err)
 {
     dd_conn *c;
     sqlite3_stmt *s;
     dd_code code = db_conn(a->st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT id, backend, uri, chunk_set FROM artifact_trash"
-                       " WHERE ?1 = 0 OR id = ?1 ORDER BY id", "i", only_id);
+                       " WHERE id BETWEEN ?1 AND ?2 AND (?3 = 0 OR chunk_set = ?3)"
+                       " ORDER BY id", "iii", lo, hi, set_id);
     if (code == DD_OK)
         code = db_each(c, s, "listing the artifact trash", collect_trash, out, err);
     if (code == DD_OK && out->oom)
@@ -600,7 +624,7 @@ dd_code dd_artifacts_gc(dd_artifacts *a, int64_t *removed_out, dd_err *err)
 {
     int64_t removed = 0;
     trash_vec trash = {0};
-    dd_code code = list_trash(a, 0, &trash, err);
+    dd_code code = list_trash(a, 0, INT64_MAX, 0, &trash, err);
     /* Keep going past a failed item or phase; report the first failure. */
     dd_code first = code;
     dd_err item_err = {0};
@@ -628,16 +652,43 @@ dd_code dd_artifacts_gc(dd_artifacts *a, int64_t *removed_out, dd_err *err)
     return first;
 }
 
-dd_code art_trash_remove(dd_artifacts *a, int64_t trash_id, dd_err *err)
+/* Remove the bytes of the listed trash rows (s3 objects too, unless skip_s3), stopping
+ * at the first failure. */
+static dd_code remove_trash(dd_artifacts *a, int64_t lo, int64_t hi, int64_t set_id,
+                           bool skip_s3, dd_err *err)
 {
     trash_vec trash = {0};
-    dd_code code = list_trash(a, trash_id, &trash, err);
+    dd_code code = list_trash(a, lo, hi, set_id, &trash, err);
     for (size_t i = 0; i < trash.n; i++) {
         bool done;
-        if (code == DD_OK)
+        if (code == DD_OK && !(skip_s3 && strcmp(trash.v[i].backend, "s3") == 0))
             code = gc_trash_item(a, &trash.v[i], &done, err);
         free(trash.v[i].uri);
     }
     free(trash.v);
     return code;
+}
+
+dd_code art_trash_remove(dd_artifacts *a, int64_t trash_id, dd_err *err)
+{
+    return remove_trash(a, trash_id, trash_id, 0, false, err);
+}
+
+/* The store's trash hook (db.h): a delete or replace committed, so its bytes go now: a
+ * file is unlinked (a reader's open fd keeps reading it, and the kernel frees it when the
+ * last one closes); an inline chunk set no reader of this process holds is deleted, and
+ * one a reader holds waits for that reader's close (dd_artifact_close). An s3 object
+ * stays queued for gc at the next start: a reader here may be streaming it, and deleting
+ * it frees no space on this machine. A failure leaves the row queued for gc. */
+static void free_trash_logged(dd_artifacts *a, int64_t lo, int64_t hi, int64_t set_id)
+{
+    dd_err err = {0};
+    if (remove_trash(a, lo, hi, set_id, true, &err) != DD_OK)
+        syslog(LOG_WARNING, "freeing deleted artifact bytes (left for the next start): %s",
+               err.msg);
+}
+
+static void free_trash_range(void *ctx, int64_t lo, int64_t hi)
+{
+    free_trash_logged(ctx, lo, hi, 0);
 }

@@ -20,7 +20,10 @@
  * verifies them and creates (or replaces) the resource row in one transaction. Until then
  * the resource does not exist; an interrupted upload leaves staged bytes that
  * dd_artifacts_gc removes at the next start. Bytes of deleted or replaced resources are
- * queued in artifact_trash by the deleting transaction and removed by dd_artifacts_gc.
+ * queued in artifact_trash by the deleting transaction and, while a dd_artifacts is open
+ * over the store, freed as soon as it commits (db.h, the trash hook): files and inline
+ * chunk sets no reader of this process holds at once, held sets at their last reader's
+ * dd_artifact_close. s3 objects, and whatever a failure left, wait for dd_artifacts_gc.
  *
  * Memory: bytes stream in both directions; nothing holds a whole artifact (an inline
  * upload buffers at most one chunk). The sha256 is computed while streaming (OpenSSL EVP).

@@ -36,6 +36,8 @@ struct dd_store {
     _Atomic pthread_t write_owner;  /* the thread between db_begin and db_end ... */
     _Atomic bool write_owned;       /* ... when this is true (set under write_mu) */
     struct metric_log *mlog;        /* group commit for metric appends (metric_log.c) */
+    db_trash_hook trash_hook;       /* frees queued artifact bytes (artifacts.c) ... */
+    void *trash_ctx;                /* ... with this */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -55,6 +57,7 @@ const char *dd_code_name(dd_code code)
     case DD_BUSY: return "busy";
     case DD_IO: return "io";
     case DD_NO_SPACE: return "no_space";
+    case DD_TOO_BIG: return "too_big";
     }
     return "unknown";
 }
@@ -100,9 +103,89 @@ dd_code db_error(dd_conn *c, int rc, const char *what, dd_err *err)
         return dd_fail(err, DD_READ_ONLY, "%s: database is read-only (%s)", what, detail);
     case SQLITE_FULL:
         return dd_fail(err, DD_NO_SPACE, "%s: %s", what, detail);
+    case SQLITE_TOOBIG:
+        return dd_fail(err, DD_TOO_BIG, "%s: %s (a value holds at most %d bytes)", what,
+                       detail, DD_VALUE_MAX);
     default:
-        return dd_fail(err, DD_IO, "%s: %s", what, detail);
+        break;
     }
+    /* A full disk met while growing the -shm or -wal file comes back as an I/O error
+     * whose system errno says what happened. */
+    int sys = c && c->db ? sqlite3_system_errno(c->db) : 0;
+    return dd_fail(err, sys == ENOSPC || sys == EDQUOT ? DD_NO_SPACE : DD_IO, "%s: %s", what,
+                   detail);
+}
+
+/* ---------------------------------------------------------------- bounded waits */
+
+double db_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+dd_conn *db_wait_begin(dd_store *st)
+{
+    dd_conn *c;
+    if (db_conn(st, &c, NULL) != DD_OK)
+        return NULL;
+    if (c->wait_depth++ == 0)
+        c->wait_deadline = db_mono_ms() + st->busy_timeout_ms;
+    return c;
+}
+
+void db_wait_end(dd_conn *c)
+{
+    if (c && --c->wait_depth == 0)
+        c->wait_deadline = 0;
+}
+
+double db_wait_deadline(dd_store *st)
+{
+    dd_conn *c = pthread_getspecific(st->conn_key);
+    return c && c->wait_depth ? c->wait_deadline : db_mono_ms() + st->busy_timeout_ms;
+}
+
+/* SQLite's busy handler on every connection: sleep (SQLite's own back-off, 1 ms up to
+ * 100 ms) until the calling thread's operation deadline, or, outside any scope, until
+ * the busy timeout after this episode began. Returns 0 (give up: SQLITE_BUSY) then. */
+static int busy_wait(void *arg, int count)
+{
+    static const int delays[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+    dd_conn *c = arg;
+    dd_conn *mine = pthread_getspecific(c->st->conn_key);
+    double now = db_mono_ms();
+    if (count == 0)
+        c->busy_until = now + c->st->busy_timeout_ms;
+    double deadline = mine && mine->wait_depth ? mine->wait_deadline : c->busy_until;
+    if (now >= deadline)
+        return 0;
+    int n = (int)(sizeof delays / sizeof delays[0]);
+    double ms = delays[count < n ? count : n - 1];
+    if (ms > deadline - now)
+        ms = deadline - now;
+    sqlite3_sleep(ms < 1 ? 1 : (int)ms);
+    return 1;
+}
+
+/* Take the writer mutex, waiting no later than this thread's deadline. */
+static dd_code writer_lock(dd_store *st, dd_err *err)
+{
+    double deadline = db_wait_deadline(st);
+    struct timespec until = {
+        .tv_sec = (time_t)(deadline / 1e3),
+        .tv_nsec = (long)((deadline - (double)(time_t)(deadline / 1e3) * 1e3) * 1e6),
+    };
+    if (until.tv_nsec >= 1000000000L)
+        until.tv_nsec = 999999999L;
+    int rc = pthread_mutex_clocklock(&st->write_mu, CLOCK_MONOTONIC, &until);
+    if (rc == 0)
+        return DD_OK;
+    return dd_fail(err, rc == ETIMEDOUT ? DD_BUSY : DD_IO,
+                   "starting a write transaction: %s", rc == ETIMEDOUT
+                   ? "database is busy (another write of this process held it too long)"
+                   : strerror(rc));
 }
 
 /* ---------------------------------------------------------------- connections */
@@ -138,7 +221,7 @@ static void conn_thread_exit(void *arg)
 
 static dd_code conn_configure(dd_conn *c, dd_err *err)
 {
-    sqlite3_busy_timeout(c->db, c->st->busy_timeout_ms);
+    sqlite3_busy_handler(c->db, busy_wait, c);
     sqlite3_extended_result_codes(c->db, 1);
     /* NORMAL in WAL mode: a commit survives a crash of this process (it is in the WAL
      * file); only an OS crash or power loss can lose the last commits. */
@@ -371,18 +454,24 @@ const char *db_col_text(sqlite3_stmt *s, int col)
 
 /* ---------------------------------------------------------------- transactions */
 
+/* The three waits of a write's start (the metric log, the writer mutex, SQLite's write
+ * lock) share one deadline: db_wait_begin's scope. */
 dd_code db_begin(dd_conn **c, dd_err *err)
 {
     dd_store *st = (*c)->st;
+    dd_conn *scope = db_wait_begin(st);
     /* Points accepted by the metric log go first: a write (ending or deleting the
      * iteration, say) must find them committed, as the writer who saw success expects. */
-    dd_code drained = dd_metric_log_drain(st, err);
-    if (drained != DD_OK)
-        return drained;
-    pthread_mutex_lock(&st->write_mu);
+    dd_code code = dd_metric_log_drain(st, err);
+    if (code == DD_OK)
+        code = writer_lock(st, err);
+    if (code != DD_OK) {
+        db_wait_end(scope);
+        return code;
+    }
     st->write_owner = pthread_self();
     st->write_owned = true;
-    dd_code code = st->writer ? DD_OK : conn_open(st, &st->writer, err);
+    code = st->writer ? DD_OK : conn_open(st, &st->writer, err);
     if (code == DD_OK) {
         *c = st->writer;
         code = db_exec(*c, err, "starting a write transaction", "BEGIN IMMEDIATE", NULL);
@@ -391,6 +480,7 @@ dd_code db_begin(dd_conn **c, dd_err *err)
         st->write_owned = false;
         pthread_mutex_unlock(&st->write_mu);
     }
+    db_wait_end(scope);
     return code;
 }
 
@@ -418,11 +508,33 @@ dd_code db_end(dd_conn *c, dd_code code, dd_err *err)
     }
     if (code != DD_OK && !sqlite3_get_autocommit(c->db))
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    int64_t lo = c->trash_lo, hi = c->trash_hi;
+    c->trash_lo = c->trash_hi = 0;
     if (c == c->st->writer) {
         c->st->write_owned = false;
         pthread_mutex_unlock(&c->st->write_mu);
     }
+    if (code == DD_OK && lo && c->st->trash_hook)
+        c->st->trash_hook(c->st->trash_ctx, lo, hi);
     return code;
+}
+
+void db_set_trash_hook(dd_store *st, db_trash_hook hook, void *ctx)
+{
+    st->trash_hook = hook;
+    st->trash_ctx = ctx;
+}
+
+void db_trash_queued(dd_conn *c)
+{
+    int n = sqlite3_changes(c->db);
+    if (n <= 0)
+        return;
+    int64_t hi = sqlite3_last_insert_rowid(c->db), lo = hi - n + 1;
+    if (!c->trash_lo || lo < c->trash_lo)
+        c->trash_lo = lo;
+    if (hi > c->trash_hi)
+        c->trash_hi = hi;
 }
 
 /* ---------------------------------------------------------------- shared guards */
@@ -546,20 +658,13 @@ static dd_code seed_default_user(dd_conn *c, dd_err *err)
 /* WAL is a property of the database file: set once, kept by every later open. Switching
  * needs a write lock and SQLite does not run the busy handler for it, so wait here, up to
  * the busy timeout, for a writer (another process opening the same new file) to finish. */
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static dd_code enable_wal(dd_conn *c, dd_err *err)
 {
     /* the budget is wall time: one attempt may itself wait in SQLite's busy handler */
-    double deadline = mono_ms() + c->st->busy_timeout_ms;
+    double deadline = db_mono_ms() + c->st->busy_timeout_ms;
     int rc;
     while ((rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL)) != SQLITE_OK &&
-           (rc & 0xff) == SQLITE_BUSY && mono_ms() < deadline)
+           (rc & 0xff) == SQLITE_BUSY && db_mono_ms() < deadline)
         sqlite3_sleep(10);
     return rc == SQLITE_OK ? DD_OK : db_error(c, rc, "opening the database", err);
 }

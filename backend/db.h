@@ -28,6 +28,16 @@ typedef struct dd_conn {
     dd_store *st;
     db_stmt_slot cache[DB_STMT_CACHE];
     struct dd_conn *next;   /* in the store's list of open connections */
+    /* Bounded waits (db_wait_begin): on a thread's own connection, the monotonic time in
+     * ms at which every wait of the operation under way gives up (0: none under way);
+     * wait_depth counts nested scopes. busy_until is the deadline of a busy episode met
+     * outside any scope (set by the busy handler on this connection). */
+    double wait_deadline;
+    int wait_depth;
+    double busy_until;
+    /* artifact_trash rows queued by the write transaction under way (db_trash_queued):
+     * ids trash_lo..trash_hi, 0 when none; handed to the trash hook once it commits. */
+    int64_t trash_lo, trash_hi;
 } dd_conn;
 
 /* The calling thread's connection, opened (and configured) on first use. */
@@ -88,6 +98,34 @@ dd_code db_write_begin(dd_store *st, dd_conn **c, dd_err *err);
  * iteration's own data. On an error nothing is left open (the caller just returns it). */
 dd_code db_iteration_begin(dd_store *st, int64_t iteration_id, dd_conn **c, dd_err *err);
 dd_code db_end(dd_conn *c, dd_code code, dd_err *err);
+
+/*
+ * Bounded waits. Every wait of one store operation (draining the metric log, queueing
+ * behind this process's writer mutex, SQLite's busy handler) shares one deadline, the
+ * store's busy timeout after the operation's first wait began, so an operation that meets
+ * a locked database answers DD_BUSY after one timeout, however many waits it queues in.
+ * db_wait_begin opens a scope on the calling thread (a nested scope keeps the outer
+ * deadline) and returns this thread's connection, NULL when it cannot be opened (the
+ * caller's next db_conn reports why); db_wait_end closes it. db_wait_deadline is the
+ * calling thread's deadline (now + timeout outside any scope). db_mono_ms: CLOCK_MONOTONIC
+ * in milliseconds.
+ */
+dd_conn *db_wait_begin(dd_store *st);
+void db_wait_end(dd_conn *c);
+double db_wait_deadline(dd_store *st);
+double db_mono_ms(void);
+
+/*
+ * Freeing deleted artifact bytes at once. Whoever queues rows in artifact_trash inside a
+ * write transaction reports them with db_trash_queued (the ids of the rows its last
+ * INSERT made); when that transaction commits, db_end calls the store's trash hook with
+ * their id range, after releasing the writer, so the hook may run its own transactions.
+ * The artifact stores install the hook (dd_artifacts_open); NULL removes it. A caller
+ * that disposes of its trash rows itself (migrate.c) reports nothing.
+ */
+typedef void (*db_trash_hook)(void *ctx, int64_t lo, int64_t hi);
+void db_set_trash_hook(dd_store *st, db_trash_hook hook, void *ctx);
+void db_trash_queued(dd_conn *c);
 
 /* The store's metric log slot (metric_log.c), its busy timeout, and whether the calling
  * thread is inside a write transaction (between db_begin and db_end). */

@@ -54,7 +54,11 @@
 
 /* How long the committer thread lets points gather before committing them. Bounds how
  * stale another process's view of a held-open metric file can be. */
-#define GROUP_WINDOW_NS 1000000L
+#define GROUP_WINDOW_MS 1
+/* How often the committer thread looks for journals of dead processes (another daemon on
+ * the same database killed while holding accepted points): they are replayed within a
+ * second, not only when some process next opens the database. One readdir each time. */
+#define RECOVER_PERIOD_MS 250
 
 #define REC_MAGIC 0x4d4c4f47u   /* "MLOG" */
 #define REC_END 0x454e4421u     /* "END!" */
@@ -261,25 +265,47 @@ static void commit_queue(struct metric_log *ml)
     pthread_cond_broadcast(&ml->done);
 }
 
+/* An absolute CLOCK_REALTIME time `ms` from now, for pthread_cond_timedwait. */
+static struct timespec realtime_in(long ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    t.tv_sec += ms / 1000 + t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    return t;
+}
+
+/* Replay the journals of dead processes (mu held; released meanwhile). */
+static void recover_dead(struct metric_log *ml)
+{
+    pthread_mutex_unlock(&ml->mu);
+    int replayed = 0;
+    dd_err err = {0};
+    if (dd_metric_log_recover(ml->st, &replayed, &err) != DD_OK)
+        syslog(LOG_WARNING, "metric log: replaying a dead process's journal (will retry): %s",
+               err.msg);
+    pthread_mutex_lock(&ml->mu);
+}
+
 static void *committer_main(void *arg)
 {
     struct metric_log *ml = arg;
     unsigned backoff_ms = 0;
     pthread_mutex_lock(&ml->mu);
     for (;;) {
-        while (!ml->stop && (!ml->head || ml->committing))
-            pthread_cond_wait(&ml->work, &ml->mu);
+        while (!ml->stop && (!ml->head || ml->committing)) {
+            struct timespec until = realtime_in(RECOVER_PERIOD_MS);
+            if (pthread_cond_timedwait(&ml->work, &ml->mu, &until) == ETIMEDOUT && !ml->stop)
+                recover_dead(ml);
+        }
         if (ml->stop && (!ml->head || ml->committing))
             break;
         /* The group window: let points gather for a moment, and let a writer that is
          * closing its file commit its own points in its own thread (no thread switch on
          * the `echo >> file` path). */
         if (!ml->stop) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += GROUP_WINDOW_NS;
-            until.tv_sec += until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
+            struct timespec until = realtime_in(GROUP_WINDOW_MS);
             while (!ml->stop && pthread_cond_timedwait(&ml->work, &ml->mu, &until) == 0)
                 ;
         }
@@ -293,11 +319,7 @@ static void *committer_main(void *arg)
         /* Back off before retrying a failed batch (SQLite busy past its timeout, disk
          * full): 10 ms doubling to 1 s. The points stay in the journal meanwhile. */
         backoff_ms = backoff_ms ? (backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2) : 10;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)(backoff_ms % 1000) * 1000000L;
-        until.tv_sec += backoff_ms / 1000 + until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        struct timespec until = realtime_in((long)backoff_ms);
         if (!ml->stop)
             pthread_cond_timedwait(&ml->work, &ml->mu, &until);
         else
@@ -323,13 +345,21 @@ static dd_code journal_create(struct metric_log *ml, const char *db_path, dd_err
         k += snprintf(ml->path + k, len - (size_t)k, "%02x", rnd[i]);
     const char *slash = strrchr(ml->path, '/');
     ml->name = strdup(slash ? slash + 1 : ml->path);
-    ml->fd = open(ml->path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    /* Made under a name the replay ignores and renamed once locked: other processes look
+     * for dead journals all the time (RECOVER_PERIOD_MS), and must never take a new one,
+     * not yet locked, for a dead one. */
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.new", ml->path);
+    ml->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
     if (!ml->name || ml->fd < 0)
-        return dd_fail(err, DD_IO, "cannot create the metric journal %s: %s", ml->path,
-                       strerror(errno));
-    if (flock(ml->fd, LOCK_EX | LOCK_NB) != 0)
-        return dd_fail(err, DD_IO, "cannot lock the metric journal %s: %s", ml->path,
-                       strerror(errno));
+        return dd_fail(err, dd_errno_code(errno), "cannot create the metric journal %s: %s",
+                       tmp, strerror(errno));
+    if (flock(ml->fd, LOCK_EX | LOCK_NB) != 0 || rename(tmp, ml->path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return dd_fail(err, DD_IO, "cannot lock and name the metric journal %s: %s", ml->path,
+                       strerror(e));
+    }
     return DD_OK;
 }
 
@@ -373,32 +403,29 @@ dd_code dd_metric_log_start(dd_store *st, dd_err *err)
 }
 
 /* Wait (mu held) until everything accepted up to `target` is committed, committing the
- * queue in this thread whenever no one else is. Gives up after the store's busy timeout
- * if commits keep failing. */
+ * queue in this thread whenever no one else is. A commit that fails for any reason but a
+ * busy database (a full disk, an I/O error) is answered at once; a busy database after the
+ * calling thread's deadline (db.h, "Bounded waits"): DD_BUSY. Either way the points stay
+ * in the journal and the committer thread keeps retrying. */
 static dd_code drain_locked(struct metric_log *ml, uint64_t target, dd_err *err)
 {
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    double deadline = db_wait_deadline(ml->st);
     while (ml->committed_seq < target) {
-        if (!ml->committing && ml->head && ml->failure == DD_OK) {
+        if (!ml->committing && ml->head) {
             commit_queue(ml);
-            continue;
+            if (ml->failure != DD_OK && ml->failure != DD_BUSY)
+                return dd_fail(err, ml->failure, "metric points are waiting to be committed:"
+                               " %s", ml->failure_msg);
+            if (ml->failure == DD_OK)
+                continue;
         }
-        if (ml->failure != DD_OK) {
-            struct timespec now;
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            double waited = (double)(now.tv_sec - start.tv_sec) +
-                            (double)(now.tv_nsec - start.tv_nsec) / 1e9;
-            if (waited * 1000 > db_busy_timeout_ms(ml->st))
-                return dd_fail(err, DD_IO, "metric points are waiting to be committed: %s",
-                               ml->failure_msg);
-            pthread_cond_signal(&ml->work);   /* let the thread retry now */
-        }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 50 * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        double now = db_mono_ms();
+        if (now >= deadline)
+            return dd_fail(err, DD_BUSY, "metric points are waiting to be committed: %s",
+                           ml->failure != DD_OK ? ml->failure_msg : "database is busy");
+        /* another thread is committing: wait for it, 50 ms at a time */
+        double wait_ms = deadline - now < 50 ? deadline - now : 50;
+        struct timespec until = realtime_in(wait_ms < 1 ? 1 : (long)wait_ms);
         pthread_cond_timedwait(&ml->done, &ml->mu, &until);
     }
     return DD_OK;
@@ -409,6 +436,7 @@ dd_code dd_metric_log_drain(dd_store *st, dd_err *err)
     struct metric_log *ml = *db_metric_log_slot(st);
     if (!ml)
         return DD_OK;
+    dd_conn *scope = db_wait_begin(st);
     pthread_mutex_lock(&ml->mu);
     dd_code code = DD_OK;
     /* The committing thread must not wait for itself; nor may a thread inside a write
@@ -418,6 +446,7 @@ dd_code dd_metric_log_drain(dd_store *st, dd_err *err)
     if (!committing_here && !db_in_write_txn(st))
         code = drain_locked(ml, ml->accepted_seq, err);
     pthread_mutex_unlock(&ml->mu);
+    db_wait_end(scope);
     return code;
 }
 
@@ -428,8 +457,10 @@ void dd_metric_log_stop(dd_store *st)
     if (!ml)
         return;
     dd_err err = {0};
+    dd_conn *scope = db_wait_begin(st);
     pthread_mutex_lock(&ml->mu);
     dd_code code = drain_locked(ml, ml->accepted_seq, &err);
+    db_wait_end(scope);
     ml->stop = true;
     pthread_cond_broadcast(&ml->work);
     pthread_mutex_unlock(&ml->mu);
@@ -448,6 +479,26 @@ void dd_metric_log_stop(dd_store *st)
                    &err);
     }
     log_free(ml);
+}
+
+/* Append a record to the journal; returns the bytes written, len unless a write failed,
+ * with errno then set (a full disk first takes part of a record: its ENOSPC comes from
+ * the next write, which is what the caller must report). */
+static ssize_t journal_append(int fd, const unsigned char *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, buf + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = ENOSPC;
+            return (ssize_t)done;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)len;
 }
 
 dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
@@ -484,7 +535,7 @@ dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *
     r->seq = ml->accepted_seq + 1;
     size_t len = 0;
     unsigned char *buf = rec_encode(r, &len);
-    ssize_t w = buf ? write(ml->fd, buf, len) : -1;
+    ssize_t w = buf ? journal_append(ml->fd, buf, len) : -1;
     if (w == (ssize_t)len) {
         ml->accepted_seq = r->seq;
         if (ml->tail)
@@ -495,9 +546,9 @@ dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *
         if (ml->head == r)
             pthread_cond_signal(&ml->work);   /* the queue was empty: start a window */
     } else {
-        int e = w < 0 && buf ? errno : 0;
+        int e = buf ? errno : 0;
         code = dd_fail(err, e ? dd_errno_code(e) : DD_IO, "metric journal %s: %s", ml->path,
-                       e ? strerror(e) : buf ? "short write" : "out of memory");
+                       e ? strerror(e) : "out of memory");
         if (w > 0 && ftruncate(ml->fd, lseek(ml->fd, 0, SEEK_END) - w) != 0)
             syslog(LOG_ERR, "metric journal %s: cannot drop a torn record", ml->path);
         rec_free(r);
@@ -537,9 +588,11 @@ static dd_code replay_one(dd_store *st, const char *path, const char *name, int 
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return DD_OK;                 /* replayed and removed by someone else meanwhile */
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    struct stat sb;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &sb) != 0 || sb.st_nlink == 0) {
         close(fd);
-        return DD_OK;                 /* its process is alive */
+        return DD_OK;   /* its process is alive, or another one replayed it meanwhile
+                         * (and removed it before letting go of the lock) */
     }
     dd_conn *c;
     int64_t done = 0;

@@ -168,6 +168,8 @@ static dd_code switch_row(mig *m, int64_t id, const art_loc *src, dd_upload *u,
         code = db_queue_resource_bytes(c, id, err);
     if (code == DD_OK && db_changes(c) > 0)
         *trash_id = db_last_id(c);
+    /* the migrator removes (or, --keep-old, keeps) the old bytes itself, after checking */
+    c->trash_lo = c->trash_hi = 0;
     /* same bytes, so the same generation: open files and cached pages stay valid */
     if (code == DD_OK)
         code = db_exec(c, err, "resource", "UPDATE resource SET backend = ?, uri = ?,"
@@ -215,7 +217,7 @@ static dd_code move_row(mig *m, const mig_row *row, int *outcome, dd_err *err)
     if (code == DD_OK && !changed)
         art_upload_committed(u);
     dd_upload_free(u);                    /* not committed: removes the copy */
-    dd_artifact_close(r);                 /* before removing what it read */
+    art_reader_close_keep(r);             /* before removing what it read */
     art_loc_clear(&dst);
     if (code != DD_OK)
         return code;

@@ -403,25 +403,77 @@ dd_code dd_alias_set(dd_store *st, int64_t model_id, const char *alias, int64_t 
     return db_end(c, code, err);
 }
 
-dd_code dd_alias_get(dd_store *st, int64_t model_id, const char *alias, int64_t *version_id_out,
-                     dd_err *err)
+/* One integer column of the alias (model_id, alias), with a "not found" message. */
+static dd_code alias_int(dd_store *st, const char *sql, int64_t model_id, const char *alias,
+                         int64_t *out, dd_err *err)
 {
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_int(c, version_id_out, err, "alias",
-                      "SELECT version_id FROM model_alias WHERE model_id = ? AND alias = ?", "it",
-                      model_id, alias ? alias : "");
+        code = db_int(c, out, err, "alias", sql, "it", model_id, alias ? alias : "");
     if (code == DD_NOT_FOUND)
         dd_fail(err, code, "alias \"%s\" not found", alias ? alias : "");
     return code;
 }
 
+dd_code dd_alias_get(dd_store *st, int64_t model_id, const char *alias, int64_t *version_id_out,
+                     dd_err *err)
+{
+    return alias_int(st, "SELECT version_id FROM model_alias WHERE model_id = ? AND alias = ?",
+                     model_id, alias, version_id_out, err);
+}
+
+dd_code dd_alias_find(dd_store *st, int64_t model_id, const char *alias, int64_t *id_out,
+                      dd_err *err)
+{
+    return alias_int(st, "SELECT id FROM model_alias WHERE model_id = ? AND alias = ?",
+                     model_id, alias, id_out, err);
+}
+
+dd_code dd_alias_by_id(dd_store *st, int64_t id, int64_t *model_id_out,
+                       int64_t *version_id_out, dd_err *err)
+{
+    dd_conn *c;
+    int64_t model = 0, version = 0;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, &model, err, "alias", "SELECT model_id FROM model_alias WHERE id = ?",
+                      "i", id);
+    if (code == DD_OK)
+        code = db_int(c, &version, err, "alias",
+                      "SELECT version_id FROM model_alias WHERE id = ?", "i", id);
+    if (code == DD_OK && model_id_out)
+        *model_id_out = model;
+    if (code == DD_OK && version_id_out)
+        *version_id_out = version;
+    return code;
+}
+
+dd_code dd_alias_rename(dd_store *st, int64_t model_id, const char *from, const char *to,
+                        dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = dd_name_check(to, "alias", err);
+    if (code == DD_OK)
+        code = db_write_begin(st, &c, err);
+    if (code != DD_OK)
+        return code;
+    code = db_exec(c, err, "alias", "DELETE FROM model_alias WHERE model_id = ? AND alias = ?",
+                   "it", model_id, to);
+    if (code == DD_OK)
+        code = db_exec(c, err, "alias",
+                       "UPDATE model_alias SET alias = ? WHERE model_id = ? AND alias = ?",
+                       "tit", to, model_id, from);
+    if (code == DD_OK && db_changes(c) == 0)
+        code = dd_fail(err, DD_NOT_FOUND, "alias \"%s\" not found", from);
+    return db_end(c, code, err);
+}
+
 static int alias_row(sqlite3_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
-    return ((dd_alias_cb)l->cb)(l->ctx, db_col_text(s, 0), sqlite3_column_int64(s, 1),
-                                sqlite3_column_int64(s, 2));
+    return ((dd_alias_cb)l->cb)(l->ctx, sqlite3_column_int64(s, 3), db_col_text(s, 0),
+                                sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2));
 }
 
 dd_code dd_alias_list(dd_store *st, int64_t model_id, dd_alias_cb cb, void *ctx, dd_err *err)
@@ -430,7 +482,7 @@ dd_code dd_alias_list(dd_store *st, int64_t model_id, dd_alias_cb cb, void *ctx,
     sqlite3_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT a.alias, a.version_id, v.version FROM model_alias a"
+        code = db_prep(c, &s, err, "SELECT a.alias, a.version_id, v.version, a.id FROM model_alias a"
                        " JOIN model_version v ON v.id = a.version_id WHERE a.model_id = ?"
                        " ORDER BY a.alias", "i", model_id);
     db_list_ctx l = {(void *)cb, ctx};

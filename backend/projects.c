@@ -59,11 +59,16 @@ dd_code db_delete_iteration(dd_conn *c, int64_t id, dd_err *err)
     return code;
 }
 
+/* Queue rows in artifact_trash; they are freed as soon as this transaction commits
+ * (db_trash_queued), or when the last reader of this process lets go of them. */
 static dd_code queue_trash_sql(dd_conn *c, const char *sql, int64_t id, dd_err *err)
 {
     char now[DD_TS_LEN];
     dd_now(now);
-    return db_exec(c, err, "queueing artifact bytes for removal", sql, "ti", now, id);
+    dd_code code = db_exec(c, err, "queueing artifact bytes for removal", sql, "ti", now, id);
+    if (code == DD_OK)
+        db_trash_queued(c);
+    return code;
 }
 
 /* What a trash row calls the bytes: the external uri, or "chunks:<set>" for an inline

@@ -11,7 +11,9 @@
  * into it gets its own SQLite connection (WAL, busy_timeout, BEGIN IMMEDIATE for writes),
  * opened on first use and closed when the thread exits or the store is closed. Writers
  * wait for each other; "database is locked" never reaches a caller unless the wait
- * exceeds the configured timeout, and then as DD_BUSY.
+ * exceeds the configured timeout, and then as DD_BUSY: one timeout per operation, counted
+ * from its first wait, whether it waited for the metric log, for another thread of this
+ * process or for another process (db.h, "Bounded waits").
  *
  * Errors: every function that can fail returns a dd_code (DD_OK == 0) and, when `err` is
  * not NULL, fills it with the same code and a human-readable message. A function that
@@ -52,7 +54,13 @@ typedef enum dd_code {
     DD_BUSY,       /* the database stayed locked past the busy timeout           -> EAGAIN   */
     DD_IO,         /* SQLite, disk or artifact-store failure                       -> EIO      */
     DD_NO_SPACE,   /* a disk or quota is full (database, artifact root, s3 spool)  -> ENOSPC   */
+    DD_TOO_BIG,    /* a value longer than DD_VALUE_MAX bytes                       -> EFBIG    */
 } dd_code;
+
+/* The most bytes one value (a parameter, a description, notes, params.yaml as a whole)
+ * may hold: SQLite stores a row of at most 10^9 bytes (SQLITE_MAX_LENGTH, its default),
+ * and this leaves room for the row's other columns. */
+#define DD_VALUE_MAX 999000000
 
 #define DD_ERR_MSG_MAX 256
 
@@ -442,14 +450,18 @@ dd_code dd_metric_points_check(const char *key, dd_metric_point *points, size_t 
  * meanwhile in one transaction. Every read of metrics and every write transaction of this
  * store drains the log first, so this process never sees the difference; other processes
  * see the points once committed (at once after dd_metric_log_drain). A killed process's
- * journal is replayed exactly once by dd_metric_log_recover, which dd_store_open runs. */
+ * journal is replayed exactly once by dd_metric_log_recover, which dd_store_open runs,
+ * and which the log's thread runs every RECOVER_PERIOD_MS (metric_log.c: 250 ms), so a
+ * process whose log is started replays a killed neighbour's journal within a second. */
 dd_code dd_metric_log_start(dd_store *st, dd_err *err);
 /* Without a started log (or for a batch of more than 256 points) this is
  * dd_metric_append after a drain. */
 dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
                                 const dd_metric_point *points, size_t n, dd_err *err);
-/* Wait until every point accepted so far is committed (DD_IO when commits keep failing
- * for longer than the busy timeout; the points stay in the journal). */
+/* Wait until every point accepted so far is committed. DD_BUSY when the database stays
+ * locked past the busy timeout (counted from the calling operation's first wait); at once
+ * the failure's own code (DD_NO_SPACE for a full disk, DD_IO) when a commit fails for
+ * another reason. Either way the points stay in the journal and are committed later. */
 dd_code dd_metric_log_drain(dd_store *st, dd_err *err);
 /* Drain, stop the thread and remove the journal (dd_store_close does this). */
 void dd_metric_log_stop(dd_store *st);
@@ -654,14 +666,26 @@ dd_code dd_version_set_resource(dd_store *st, int64_t id, int64_t resource_id, d
 dd_code dd_version_delete(dd_store *st, int64_t id, dd_err *err);
 void dd_version_clear(dd_model_version *v);
 
-/* Aliases: `alias` is a name; setting an existing alias moves it. */
+/* Aliases: `alias` is a name; setting an existing alias moves it (keeping its id). Each
+ * alias has its own row id (never reused), which the filesystem uses as its inode. */
 dd_code dd_alias_set(dd_store *st, int64_t model_id, const char *alias, int64_t version_id,
                      dd_err *err);
 dd_code dd_alias_get(dd_store *st, int64_t model_id, const char *alias, int64_t *version_id_out,
                      dd_err *err);
-typedef int (*dd_alias_cb)(void *ctx, const char *alias, int64_t version_id, int64_t version);
+/* The alias's row id. */
+dd_code dd_alias_find(dd_store *st, int64_t model_id, const char *alias, int64_t *id_out,
+                      dd_err *err);
+/* The model and version of the alias with row id `id` (either out may be NULL). */
+dd_code dd_alias_by_id(dd_store *st, int64_t id, int64_t *model_id_out,
+                       int64_t *version_id_out, dd_err *err);
+typedef int (*dd_alias_cb)(void *ctx, int64_t id, const char *alias, int64_t version_id,
+                           int64_t version);
 dd_code dd_alias_list(dd_store *st, int64_t model_id, dd_alias_cb cb, void *ctx, dd_err *err);
 dd_code dd_alias_delete(dd_store *st, int64_t model_id, const char *alias, dd_err *err);
+/* rename(2) of an alias, in one transaction: `from` takes the name `to` (keeping its id
+ * and version), replacing an alias already called `to`. DD_NOT_FOUND without `from`. */
+dd_code dd_alias_rename(dd_store *st, int64_t model_id, const char *from, const char *to,
+                        dd_err *err);
 
 #ifdef __cplusplus
 }

@@ -625,6 +625,23 @@ static ssize_t write_artifact(vfs_file *f, off_t off, const char *data, size_t s
     return (ssize_t)size;
 }
 
+/* A value longer than the store can hold (DD_VALUE_MAX) is refused by the write that
+ * passes the limit, and every later write of the handle: the part already written is
+ * dropped, so the close stores nothing instead of a cut value. */
+static bool value_too_big(vfs_file *f, size_t size)
+{
+    if (!f->too_big && f->wbuf.len + size <= DD_VALUE_MAX)
+        return false;
+    if (!f->too_big)
+        syslog(LOG_INFO, "%s: a value holds at most %d bytes; nothing is stored",
+               f->key[0] ? f->key : "value file",
+               DD_VALUE_MAX);
+    f->too_big = true;
+    dd_buf_free(&f->wbuf);
+    f->dirty = false;
+    return true;
+}
+
 ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
 {
     (void)off;   /* values are whole; metric files are append-only logs */
@@ -636,6 +653,8 @@ ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
         return write_artifact(f, off, data, size);
     if (f->mode != FM_VALUE && f->mode != FM_PARAMS_YAML)
         return -EPERM;
+    if (value_too_big(f, size))
+        return -EFBIG;
     size_t old = f->wbuf.len;
     if (dd_buf_add(&f->wbuf, data, size))
         return -ENOMEM;
@@ -736,6 +755,7 @@ int vfs_truncate(vfs *v, uint64_t ino, vfs_file *f, off_t size)
     if (f) {                            /* "a new value follows", as O_TRUNC */
         dd_buf_reset(&f->wbuf);
         f->dirty = false;
+        f->too_big = false;
     }
     return 0;
 }

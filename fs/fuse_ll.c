@@ -100,7 +100,7 @@ static void dd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void dd_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-    char buf[256];
+    char buf[VFS_LINK_MAX];
     int rc = vfs_readlink(req_vfs(req), ino, buf, sizeof buf);
     if (rc)
         fuse_reply_err(req, -rc);
@@ -290,6 +290,8 @@ static void dd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         snap_add(d, "..", &self);    /* the kernel fills in the real parent */
         rc = vfs_readdir(req_vfs(req), ino, snap_add, d);
     }
+    if (!rc)      /* a recursive remover lists a directory before removing it (ops.c) */
+        vfs_listed(req_vfs(req), ino, fuse_req_ctx(req)->pid);
     if (!rc && d->oom)
         rc = -ENOMEM;
     if (rc) {

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,6 @@
 #include "textfmt.h"
 #include "vfs_int.h"
 
-#define DD_LINK_MAX 1100   /* four names of up to 255 bytes and some path */
 
 /* ---------------------------------------------------------------- errors */
 
@@ -35,6 +35,7 @@ int vfs_errno(dd_code code)
     case DD_BUSY: return EAGAIN;
     case DD_IO: return EIO;
     case DD_NO_SPACE: return ENOSPC;
+    case DD_TOO_BIG: return EFBIG;
     }
     return EIO;
 }
@@ -131,9 +132,8 @@ static bool kind_is_dir(nk k)
 static bool kind_is_link(nk k)
 {
     switch (k) {
-    case NK_I_PARENT: case NK_I_CHILD: case NK_M_PROJECT: case NK_M_PRODUCTION:
-    case NK_M_STAGING: case NK_V_ITERATION: case NK_V_RESOURCE: case NK_ALIAS:
-    case NK_MODEL_LINK:
+    case NK_I_PARENT: case NK_M_PRODUCTION: case NK_M_STAGING: case NK_V_ITERATION:
+    case NK_V_RESOURCE: case NK_ALIAS: case NK_MODEL_LINK:
         return true;
     default:
         return false;
@@ -378,6 +378,19 @@ static void fill_stat(vfs *v, vfs_entry *out, uint64_t ino, nk kind, bool read_o
     out->timeout = immutable ? v->opts.immutable_timeout : v->opts.live_timeout;
 }
 
+/* Print a symlink target: 0, or -ENAMETOOLONG when it does not fit whole (a cut target
+ * would resolve to another file, or dangle). */
+static int link_print(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int link_print(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    return n >= 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
 /* "../../../../experiments/<experiment>/<sub>" from a version directory. */
 static int version_lineage_link(vfs *v, int64_t version_id, bool resource, char *buf, size_t len)
 {
@@ -403,18 +416,17 @@ static int version_lineage_link(vfs *v, int64_t version_id, bool resource, char 
     dd_experiment e = {0};
     if (code == DD_OK)
         code = dd_experiment_get(v->st, exp, &e, &err);
-    if (code == DD_OK) {
-        if (resource)
-            snprintf(buf, len, "../../../../experiments/%s/resources/%s", e.name,
-                     rname ? rname : "");
-        else
-            snprintf(buf, len, "../../../../experiments/%s/iterations/%" PRId64, e.name,
-                     ver.iteration_id);
-    }
+    int rc = 0;
+    if (code == DD_OK && resource)
+        rc = link_print(buf, len, "../../../../experiments/%s/resources/%s", e.name,
+                        rname ? rname : "");
+    else if (code == DD_OK)
+        rc = link_print(buf, len, "../../../../experiments/%s/iterations/%" PRId64, e.name,
+                        ver.iteration_id);
     dd_experiment_clear(&e);
     dd_version_clear(&ver);
     free(rname);
-    return code == DD_OK ? 0 : vfs_fail(code, &err, "readlink");
+    return code == DD_OK ? rc : vfs_fail(code, &err, "readlink");
 }
 
 /* The number of the version with row id `id`, or of the model's version in `stage`. */
@@ -431,6 +443,14 @@ static int version_number(vfs *v, int64_t model_id, int stage, int64_t id, int64
     return code == DD_OK ? 0 : vfs_fail(code, &err, "readlink");
 }
 
+/* The version row an alias (an NK_ALIAS inode's id: the alias's own row) points at. */
+static int alias_version(vfs *v, int64_t alias_id, int64_t *version_id)
+{
+    dd_err err = {0};
+    dd_code code = dd_alias_by_id(v->st, alias_id, NULL, version_id, &err);
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "readlink");
+}
+
 static int model_link(vfs *v, int64_t model_id, char *buf, size_t len)
 {
     dd_err err = {0};
@@ -439,11 +459,11 @@ static int model_link(vfs *v, int64_t model_id, char *buf, size_t len)
     dd_code code = dd_model_get(v->st, model_id, &m, &err);
     if (code == DD_OK)
         code = dd_project_get(v->st, m.project_id, &p, &err);
-    if (code == DD_OK)
-        snprintf(buf, len, "../projects/%s/models/%s", p.name, m.name);
+    int rc = code == DD_OK ? link_print(buf, len, "../projects/%s/models/%s", p.name, m.name)
+                           : 0;
     dd_project_clear(&p);
     dd_model_clear(&m);
-    return code == DD_OK ? 0 : vfs_fail(code, &err, "readlink");
+    return code == DD_OK ? rc : vfs_fail(code, &err, "readlink");
 }
 
 static int link_target(vfs *v, nk kind, int64_t id, char *buf, size_t len)
@@ -451,36 +471,30 @@ static int link_target(vfs *v, nk kind, int64_t id, char *buf, size_t len)
     int64_t n = 0;
     int rc = 0;
     switch (kind) {
-    case NK_M_PROJECT: snprintf(buf, len, "../.."); return 0;
     case NK_M_PRODUCTION:
     case NK_M_STAGING:
         rc = version_number(v, id, kind == NK_M_PRODUCTION ? DD_STAGE_PRODUCTION
                                                            : DD_STAGE_STAGING, 0, &n);
-        if (!rc)
-            snprintf(buf, len, "versions/%" PRId64, n);
-        return rc;
+        return rc ? rc : link_print(buf, len, "versions/%" PRId64, n);
     case NK_ALIAS:
-        rc = version_number(v, 0, 0, id, &n);
+        rc = alias_version(v, id, &n);
         if (!rc)
-            snprintf(buf, len, "../versions/%" PRId64, n);
-        return rc;
+            rc = version_number(v, 0, 0, n, &n);
+        return rc ? rc : link_print(buf, len, "../versions/%" PRId64, n);
     case NK_V_ITERATION: return version_lineage_link(v, id, false, buf, len);
     case NK_V_RESOURCE: return version_lineage_link(v, id, true, buf, len);
     case NK_MODEL_LINK: return model_link(v, id, buf, len);
     default: break;
     }
-    if (kind == NK_I_PARENT) {
-        entity_facts f;
-        rc = entity_load(v, NK_ITERATION, id, &f);
-        if (rc)
-            return rc;
-        if (!f.parent)
-            return -ENOENT;
-        snprintf(buf, len, "../%" PRId64, f.parent);
-    } else {
-        snprintf(buf, len, "../../%" PRId64, id);
-    }
-    return 0;
+    if (kind != NK_I_PARENT)
+        return -EINVAL;
+    entity_facts f;
+    rc = entity_load(v, NK_ITERATION, id, &f);
+    if (rc)
+        return rc;
+    if (!f.parent)
+        return -ENOENT;
+    return link_print(buf, len, "../%" PRId64, f.parent);
 }
 
 /* Attributes of a leaf whose id is its own row (param, metric, env file, tag, child). */
@@ -507,7 +521,7 @@ static int resource_attr(vfs *v, uint64_t ino, nk kind, int64_t resource_id, vfs
 /* A symlink whose id is its own row (alias, /models/<m>). */
 static int link_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
 {
-    char target[DD_LINK_MAX];
+    char target[VFS_LINK_MAX];
     int rc = link_target(v, kind, id, target, sizeof target);
     if (rc)
         return rc;
@@ -517,13 +531,16 @@ static int link_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     /* /models/<m> follows its model's row (a rename moves its target); an alias has
      * its directory's time (aliases keep none of their own) */
     entity_facts f;
-    if (kind == NK_MODEL_LINK && entity_load(v, NK_MODEL, id, &f) == 0)
+    dd_err err = {0};
+    int64_t model = id;
+    if (kind == NK_ALIAS && dd_alias_by_id(v->st, id, &model, NULL, &err) != DD_OK)
+        return 0;
+    if (entity_load(v, NK_MODEL, model, &f) != 0)
+        return 0;
+    if (kind == NK_MODEL_LINK)
         stat_times(&out->st, f.created, f.modified);
-    if (kind == NK_ALIAS && entity_load(v, NK_VERSION, id, &f) == 0) {
-        int64_t model = f.parent;
-        if (entity_load(v, NK_MODEL, model, &f) == 0)
-            dir_times(v, kind, model, f.created, &out->st);
-    }
+    else
+        dir_times(v, kind, model, f.created, &out->st);
     return 0;
 }
 
@@ -567,8 +584,8 @@ static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
             iteration = entity;
     } else if (kind == NK_I_CHILD) {
         iteration = id;
-        char target[64];
-        size = (off_t)snprintf(target, sizeof target, "../../%" PRId64, id);
+        char text[24];
+        size = (off_t)snprintf(text, sizeof text, "%" PRId64 "\n", id);
     }
     free(s);
     if (code != DD_OK)
@@ -640,7 +657,7 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
         return f.resource ? resource_attr(v, ino, kind, f.resource, out) : -ENOENT;
     off_t size = 0;
     if (kind_is_link(kind)) {
-        char target[DD_LINK_MAX];
+        char target[VFS_LINK_MAX];
         rc = link_target(v, kind, id, target, sizeof target);
         if (rc)
             return rc;
@@ -855,6 +872,12 @@ static int render_model(vfs *v, nk kind, int64_t id, dd_buf *out)
                               m.updated_date[0] ? m.updated_date : NULL, last};
         const int plain[] = {1, 1, 0, 0, 0, 0, 1};
         rc = dd_render_yaml_map2(out, keys, vals, plain, 7);
+    } else if (code == DD_OK && kind == NK_M_PROJECT) {
+        dd_project p = {0};
+        code = dd_project_get(v->st, m.project_id, &p, &err);
+        if (code == DD_OK)
+            rc = render_value(out, p.name);
+        dd_project_clear(&p);
     } else if (code == DD_OK) {
         rc = render_value(out, kind == NK_M_CREATED ? m.created_date : m.description);
     }
@@ -920,8 +943,13 @@ int node_render(vfs *v, nk kind, int64_t id, dd_buf *out)
     }
     case NK_P_TAG: case NK_E_TAG: case NK_I_TAG:
         return 0;   /* a tag is its name: the file is empty */
-    case NK_M_CREATED: case NK_M_DESCRIPTION: case NK_M_YAML:
+    case NK_M_CREATED: case NK_M_DESCRIPTION: case NK_M_YAML: case NK_M_PROJECT:
         return render_model(v, kind, id, out);
+    case NK_I_CHILD: {
+        char text[24];
+        snprintf(text, sizeof text, "%" PRId64, id);
+        return render_value(out, text);
+    }
     case NK_V_STAGE: case NK_V_DESCRIPTION: case NK_V_CREATED: case NK_V_YAML:
         return render_version(v, kind, id, out);
     case NK_I_PARAMS_YAML: return render_params_yaml(v, id, out);
@@ -1030,7 +1058,7 @@ static int lookup_rows(vfs *v, nk parent_kind, int64_t pid, const char *name, vf
         code = name_id(name) ? dd_version_find(v->st, pid, name_id(name), &id, &err)
                              : DD_NOT_FOUND;
         break;
-    case NK_M_ALIASES: kind = NK_ALIAS; code = dd_alias_get(v->st, pid, name, &id, &err); break;
+    case NK_M_ALIASES: kind = NK_ALIAS; code = dd_alias_find(v->st, pid, name, &id, &err); break;
     case NK_V_NEW: {
         int rc = registration_slot(v, pid, name, &id);
         return rc ? rc : node_attr(v, ino_make(NK_V_NEW_FILE, id), out);
@@ -1177,7 +1205,7 @@ static int walk_child(void *ctx, const dd_iteration *it)
     vfs_entry e;
     char name[24];
     int n = snprintf(name, sizeof name, "%" PRId64, it->id);
-    fill_stat(w->v, &e, ino_make(NK_I_CHILD, it->id), NK_I_CHILD, true, n + 6, w->ended);
+    fill_stat(w->v, &e, ino_make(NK_I_CHILD, it->id), NK_I_CHILD, true, n + 1, w->ended);
     stat_times(&e.st, it->created_date, NULL);
     return walk_emit(w, name, &e);
 }
@@ -1217,13 +1245,15 @@ static int walk_version(void *ctx, const dd_model_version *ver)
     return walk_emit(w, name, &e);
 }
 
-static int walk_alias(void *ctx, const char *alias, int64_t version_id, int64_t version)
+static int walk_alias(void *ctx, int64_t id, const char *alias, int64_t version_id,
+                      int64_t version)
 {
     dir_walk *w = ctx;
     vfs_entry e;
     char target[40];
+    (void)version_id;
     int n = snprintf(target, sizeof target, "../versions/%" PRId64, version);
-    fill_stat(w->v, &e, ino_make(NK_ALIAS, version_id), NK_ALIAS, true, n, false);
+    fill_stat(w->v, &e, ino_make(NK_ALIAS, id), NK_ALIAS, true, n, false);
     walk_dir_times(w, &e);
     return walk_emit(w, alias, &e);
 }

@@ -12,6 +12,12 @@
  * and the final rmdir of the entity's directory deletes it and everything below in one
  * transaction. A mark expires after REMOVAL_TTL seconds without activity, so an
  * interrupted `rm -r` leaves everything as it was.
+ *
+ * So that a success reported by `rm` is a deletion: only a process that listed the
+ * entity's directory (as every recursive remover does first) starts a removal this way;
+ * a lone `rm R/notes` is EPERM, and `rm R/params/k` outside an `rm -r` deletes at once.
+ * Marks belong to processes, not threads: a refusal met by one thread of a deleter
+ * refuses the rest of that process's removal.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -149,50 +155,86 @@ int registration_slot(vfs *v, int64_t model_id, const char *name, int64_t *id_ou
 
 /* ---------------------------------------------------------------- removal marks */
 
-/* Record (or refresh) a mark. The table grows as needed: a mark must never be dropped,
- * since without it the rest of a refused `rm -r` would really delete what lies below.
- * false only when out of memory. */
-static bool removal_mark(vfs *v, nk kind, int64_t id, pid_t pid, bool refused)
+/* The process (thread group) a request's thread belongs to. The kernel reports the
+ * calling thread, but an `rm` is a process: keyed by thread, one thread's refused start
+ * let another thread of the same deleter really remove what lies below. Falls back to
+ * the id itself when /proc does not know it (a process gone, a unit test's made-up id). */
+static pid_t process_of(pid_t tid)
+{
+    char path[40], line[128];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    FILE *f = fopen(path, "re");
+    int tgid = (int)tid;
+    while (f && fgets(line, sizeof line, f) && sscanf(line, "Tgid: %d", &tgid) != 1)
+        ;
+    if (f)
+        fclose(f);
+    return (pid_t)tgid;
+}
+
+/* Find the entry of (kind, id, process) or a free one (caller holds v->mu). The table
+ * grows as needed: a mark must never be dropped, since without it the rest of a refused
+ * `rm -r` would really delete what lies below. A process keeps at most
+ * LISTINGS_PER_PROCESS listings (its oldest is reused), so a `find` over thousands of
+ * iterations does not grow the table. NULL only when out of memory. */
+#define LISTINGS_PER_PROCESS 8
+static removal *removal_slot(vfs *v, nk kind, int64_t id, pid_t pid, double now)
+{
+    removal *free_slot = NULL, *oldest = NULL;
+    int listings = 0;
+    for (size_t i = 0; i < v->n_removals; i++) {
+        removal *r = &v->removals[i];
+        if (r->kind == kind && r->id == id && r->pid == pid)
+            return r;
+        if (!free_slot && (r->kind == NK_NONE || r->expires < now))
+            free_slot = r;
+        if (r->kind != NK_NONE && r->pid == pid && r->state == RS_LISTED) {
+            listings++;
+            if (!oldest || r->expires < oldest->expires)
+                oldest = r;
+        }
+    }
+    if (listings >= LISTINGS_PER_PROCESS)
+        return oldest;
+    if (free_slot)
+        return free_slot;
+    size_t had = v->n_removals, n = had ? had * 2 : VFS_MAX_REMOVALS;
+    removal *grown = realloc(v->removals, n * sizeof *grown);
+    if (!grown)
+        return NULL;
+    memset(grown + had, 0, (n - had) * sizeof *grown);
+    v->removals = grown;
+    v->n_removals = n;
+    return &grown[had];
+}
+
+/* Record (or refresh) an entry; a listing never downgrades a mark. false when out of
+ * memory. */
+static bool removal_mark(vfs *v, nk kind, int64_t id, pid_t pid, rm_mark state)
 {
     double now = now_mono();
     pthread_mutex_lock(&v->mu);
-    removal *slot = NULL;
-    for (size_t i = 0; i < v->n_removals; i++) {
-        removal *r = &v->removals[i];
-        if (r->kind == kind && r->id == id && r->pid == pid) {
-            slot = r;
-            break;
-        }
-        if (!slot && (r->kind == NK_NONE || r->expires < now))
-            slot = r;
+    removal *slot = removal_slot(v, kind, id, pid, now);
+    if (slot) {
+        bool keep = state == RS_LISTED && slot->kind == kind && slot->id == id &&
+                    slot->pid == pid && slot->expires >= now && slot->state != RS_LISTED;
+        *slot = (removal){kind, id, pid, keep ? slot->state : state, now + REMOVAL_TTL};
     }
-    if (!slot) {
-        size_t n = v->n_removals ? v->n_removals * 2 : VFS_MAX_REMOVALS;
-        removal *grown = realloc(v->removals, n * sizeof *grown);
-        if (grown) {
-            memset(grown + v->n_removals, 0, (n - v->n_removals) * sizeof *grown);
-            slot = &grown[v->n_removals];
-            v->removals = grown;
-            v->n_removals = n;
-        }
-    }
-    if (slot)
-        *slot = (removal){kind, id, pid, refused, now + REMOVAL_TTL};
     pthread_mutex_unlock(&v->mu);
     return slot != NULL;
 }
 
-/* 0: not marked by `pid`; 1: marked; 2: marked as refused. Refreshes the mark. */
-static int removal_marked(vfs *v, nk kind, int64_t id, pid_t pid)
+/* The live entry of (kind, id) for `pid`, refreshed, or RS_NONE. */
+static rm_mark removal_marked(vfs *v, nk kind, int64_t id, pid_t pid)
 {
     double now = now_mono();
-    int hit = 0;
+    rm_mark hit = RS_NONE;
     pthread_mutex_lock(&v->mu);
-    for (size_t i = 0; i < v->n_removals && !hit; i++) {
+    for (size_t i = 0; i < v->n_removals && hit == RS_NONE; i++) {
         removal *r = &v->removals[i];
         if (r->kind == kind && r->id == id && r->pid == pid && r->expires >= now) {
             r->expires = now + REMOVAL_TTL;
-            hit = r->refused ? 2 : 1;
+            hit = r->state;
         }
     }
     pthread_mutex_unlock(&v->mu);
@@ -208,15 +250,29 @@ static void removal_clear(vfs *v, nk kind, int64_t id)
     pthread_mutex_unlock(&v->mu);
 }
 
+/* Is any removal (not a mere listing) in progress? Spares unlinks the walk up. */
 static bool removals_active(vfs *v)
 {
     double now = now_mono();
     bool any = false;
     pthread_mutex_lock(&v->mu);
     for (size_t i = 0; i < v->n_removals && !any; i++)
-        any = v->removals[i].kind != NK_NONE && v->removals[i].expires >= now;
+        any = v->removals[i].kind != NK_NONE && v->removals[i].state != RS_LISTED &&
+              v->removals[i].expires >= now;
     pthread_mutex_unlock(&v->mu);
     return any;
+}
+
+static bool is_entity(nk kind)
+{
+    return kind == NK_PROJECT || kind == NK_EXPERIMENT || kind == NK_ITERATION ||
+           kind == NK_MODEL || kind == NK_VERSION;
+}
+
+void vfs_listed(vfs *v, uint64_t ino, pid_t caller)
+{
+    if (is_entity(ino_kind(ino)))
+        removal_mark(v, ino_kind(ino), ino_id(ino), process_of(caller), RS_LISTED);
 }
 
 typedef enum rm_state {
@@ -269,10 +325,10 @@ static rm_state removal_state(vfs *v, nk kind, int64_t id, pid_t pid)
     if (kind == NK_NONE || !removals_active(v))
         return RM_NONE;
     for (bool self = true; kind != NK_NONE; self = false) {
-        int m = removal_marked(v, kind, id, pid);
-        if (m == 2)
+        rm_mark m = removal_marked(v, kind, id, pid);
+        if (m == RS_REFUSED)
             return RM_REFUSED;
-        if (m == 1)
+        if (m == RS_MARKED)
             return self ? RM_SELF : RM_ANCESTOR;
         kind = entity_up(v, kind, id, &id);
     }
@@ -290,11 +346,7 @@ static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
     switch (kind) {
     case NK_ALIAS: {
         dd_err err;
-        dd_model_version ver = {0};
-        nk k = dd_version_get(v->st, id, &ver, &err) == DD_OK ? NK_MODEL : NK_NONE;
-        *eid = ver.model_id;
-        dd_version_clear(&ver);
-        return k;
+        return dd_alias_by_id(v->st, id, eid, NULL, &err) == DD_OK ? NK_MODEL : NK_NONE;
     }
     case NK_RESOURCE: {
         dd_err err;
@@ -338,9 +390,14 @@ static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
     return NK_NONE;
 }
 
-/* Check that `rm -r` of the entity could succeed before marking it. */
+/* Check that `rm -r` of the entity could succeed before marking it. Only a process that
+ * listed the entity's directory is running an `rm -r` of it (rm, shutil.rmtree and
+ * find -delete all read a directory before removing what it holds): a lone `rm R/notes`
+ * is refused with EPERM instead of reporting a removal that would never happen. */
 static int removal_begin(vfs *v, nk kind, int64_t id, pid_t pid)
 {
+    if (removal_marked(v, kind, id, pid) != RS_LISTED)
+        return -EPERM;
     dd_err err = {0};
     dd_code code = DD_OK;
     if (kind == NK_PROJECT || kind == NK_EXPERIMENT || kind == NK_ITERATION)
@@ -349,7 +406,7 @@ static int removal_begin(vfs *v, nk kind, int64_t id, pid_t pid)
                                                               : DD_TAG_ITERATION, id, &err);
     /* models and versions can always go; a refusal is remembered so that the rest of
      * this rm, which goes on after an error, deletes nothing below */
-    if (!removal_mark(v, kind, id, pid, code != DD_OK))
+    if (!removal_mark(v, kind, id, pid, code != DD_OK ? RS_REFUSED : RS_MARKED))
         return -ENOMEM;
     return code == DD_OK ? 0 : vfs_fail(code, &err, "rm");
 }
@@ -423,9 +480,9 @@ int vfs_rmdir(vfs *v, uint64_t parent, const char *name, pid_t caller)
         return -ENOTDIR;
     dd_err err = {0};
     dd_code code;
-    if (kind == NK_PROJECT || kind == NK_EXPERIMENT || kind == NK_ITERATION ||
-        kind == NK_MODEL || kind == NK_VERSION) {
-        switch (removal_state(v, kind, id, caller)) {
+    pid_t proc = process_of(caller);
+    if (is_entity(kind)) {
+        switch (removal_state(v, kind, id, proc)) {
         case RM_REFUSED: return -EBUSY;
         case RM_ANCESTOR: return 0;                 /* goes with the entity above */
         case RM_SELF: code = rmdir_cascade(v, kind, id, &err); break;
@@ -437,7 +494,7 @@ int vfs_rmdir(vfs *v, uint64_t parent, const char *name, pid_t caller)
     }
     /* the fixed subdirectories go with their entity */
     nk ek = entity_of(v, kind, id, &eid);
-    switch (removal_state(v, ek, eid, caller)) {
+    switch (removal_state(v, ek, eid, proc)) {
     case RM_REFUSED: return -EBUSY;
     case RM_NONE: return -EPERM;
     default: return 0;
@@ -481,7 +538,8 @@ int vfs_unlink(vfs *v, uint64_t parent, const char *name, pid_t caller)
     nk kind = ino_kind(e.ino);
     int64_t id = ino_id(e.ino), eid = 0;
     nk ek = entity_of(v, kind, id, &eid);
-    switch (removal_state(v, ek, eid, caller)) {
+    pid_t proc = process_of(caller);
+    switch (removal_state(v, ek, eid, proc)) {
     case RM_REFUSED: return -EBUSY;
     case RM_SELF: case RM_ANCESTOR: return 0;    /* deferred to the entity's rmdir */
     default: break;
@@ -516,7 +574,7 @@ int vfs_unlink(vfs *v, uint64_t parent, const char *name, pid_t caller)
         /* one of an entity's own files: the start of `rm -r` of the entity */
         if (ek == NK_NONE)
             return -EPERM;
-        return removal_begin(v, ek, eid, caller);
+        return removal_begin(v, ek, eid, proc);
     }
     free(key);
     return code == DD_OK ? 0 : vfs_fail(code, &err, "unlink");
@@ -629,14 +687,11 @@ int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
         }
         code = dd_resource_rename(v->st, id, newname, &err);
         break;
-    case NK_ALIAS: {
-        /* `ln -sfn` makes a temporary link and renames it over the alias */
-        int64_t model = ino_id(parent);
-        code = dd_alias_set(v->st, model, newname, id, &err);
-        if (code == DD_OK)
-            code = dd_alias_delete(v->st, model, name, &err);
+    case NK_ALIAS:
+        /* `ln -sfn` makes a temporary link and renames it over the alias; every alias is
+         * its own inode, so the kernel sends this even when both point at one version */
+        code = dd_alias_rename(v->st, ino_id(parent), name, newname, &err);
         break;
-    }
     case NK_I_PARAM:
     case NK_PENDING: {
         char *key = NULL;
@@ -660,7 +715,9 @@ int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
     return code == DD_OK ? 0 : vfs_fail(code, &err, "rename");
 }
 
-/* aliases/<name> -> ../versions/<n> (or versions/<n>, or <n>, or any path ending so). */
+/* aliases/<name> -> ../versions/<n>, exactly: the only spelling that resolves from
+ * aliases/ to a version of this model (anything else, another model's version included,
+ * is EINVAL rather than read by its last part). */
 int vfs_symlink(vfs *v, uint64_t parent, const char *name, const char *target, vfs_entry *out)
 {
     if (ino_kind(parent) != NK_M_ALIASES)

@@ -716,7 +716,9 @@ int dd_parse_registration_name(const char *name, int64_t *iteration, const char 
 
 int dd_parse_alias_target(const char *target, int64_t *version)
 {
-    const char *num = strrchr(target, '/');
-    num = num ? num + 1 : target;
+    static const char prefix[] = "../versions/";
+    if (strncmp(target, prefix, sizeof prefix - 1) != 0)
+        return -EINVAL;
+    const char *num = target + sizeof prefix - 1;
     return canonical_id(num, strlen(num), version) ? 0 : -EINVAL;
 }

@@ -91,9 +91,10 @@ void dd_params_free(char **keys, char **values, size_t n);
  * that printf("%" PRId64 "[:%s]", *iteration, *resource) gives back. */
 int dd_parse_registration_name(const char *name, int64_t *iteration, const char **resource);
 
-/* An alias's symlink target: "[any/path/]<n>" ("../versions/3", "versions/3", "3"), the
- * version number n after the last '/' in canonical decimal (1..INT64_MAX). Returns 0
- * with *version, or -EINVAL. */
+/* An alias's symlink target: exactly "../versions/<n>", n in canonical decimal
+ * (1..INT64_MAX), the one spelling that resolves from aliases/ to a version of the same
+ * model. Returns 0 with *version, or -EINVAL. The promise: accepted targets are exactly
+ * those printf("../versions/%" PRId64, *version) gives back. */
 int dd_parse_alias_target(const char *target, int64_t *version);
 
 #endif

@@ -60,11 +60,20 @@ int vfs_getattr_open(vfs *v, uint64_t ino, struct vfs_file *f, vfs_entry *out);
 typedef int (*vfs_dir_cb)(void *ctx, const char *name, const vfs_entry *e);
 int vfs_readdir(vfs *v, uint64_t ino, vfs_dir_cb cb, void *ctx);
 
+/* A symlink's complete target, NUL-terminated, into buf: never cut short. A target that
+ * does not fit in len bytes fails with -ENAMETOOLONG; VFS_LINK_MAX bytes always suffice
+ * (the longest target, a version's `resource`, holds two names of at most DD_NAME_MAX). */
+#define VFS_LINK_MAX 4096
 int vfs_readlink(vfs *v, uint64_t ino, char *buf, size_t len);
 
 int vfs_mkdir(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
-/* `caller` is the requesting process: an `rm -r` in progress (see ops.c) belongs to the
- * process that started it and does not change what other processes' removals do. */
+/* `caller` is the requesting thread (as FUSE reports it): an `rm -r` in progress (see
+ * ops.c) belongs to the process (thread group) that started it, all of its threads, and
+ * does not change what other processes' removals do. vfs_listed records that `caller`
+ * opened directory `ino` for listing (opendir): only a process that listed an entity's
+ * directory may start its `rm -r` by unlinking one of the entity's own files; a lone
+ * unlink of such a file (`rm R/notes`) is EPERM. */
+void vfs_listed(vfs *v, uint64_t ino, pid_t caller);
 int vfs_rmdir(vfs *v, uint64_t parent, const char *name, pid_t caller);
 int vfs_unlink(vfs *v, uint64_t parent, const char *name, pid_t caller);
 /* flags: RENAME_NOREPLACE / RENAME_EXCHANGE as in renameat2. */

@@ -54,7 +54,8 @@ typedef enum nk {
     NK_ENV_MANIFEST_TOML,
     NK_ENV_FILE,        /* env/<lock file>            iteration_file */
     NK_I_CHILDREN,
-    NK_I_CHILD,         /* children/<id> symlink      the child iteration */
+    NK_I_CHILD,         /* children/<id> file: its id  the child iteration (not a
+                           symlink: with `parent` it made a cycle for find -L) */
     NK_I_CHILD_NEW,     /* children/new (clone file, not listed) */
     NK_I_TAGS,
     NK_I_TAG,           /* iteration_tag link */
@@ -69,7 +70,7 @@ typedef enum nk {
     NK_M_CREATED,
     NK_M_DESCRIPTION,
     NK_M_YAML,          /* model.yaml */
-    NK_M_PROJECT,       /* symlink ../.. */
+    NK_M_PROJECT,       /* project: the project's name (a symlink ../.. was a cycle) */
     NK_M_PRODUCTION,    /* symlink versions/<n> */
     NK_M_STAGING,       /* symlink versions/<n> */
     NK_M_VERSIONS,      /* versions/                      model */
@@ -118,13 +119,21 @@ static inline uint64_t res_ino(int64_t resource_id, int64_t generation)
                                            ((uint64_t)resource_id & RES_ID_MASK)));
 }
 
-/* An entity directory being removed by `rm -r` (see ops.c): unlinks below it are
- * deferred to the rmdir of the directory itself, which deletes everything at once. */
+/* What a process is doing to an entity directory (see ops.c, removal protocol). */
+typedef enum rm_mark {
+    RS_NONE = 0,
+    RS_LISTED,            /* it listed the directory: an unlink of an entity's own file
+                             may now start an `rm -r` (a lone `rm R/notes` may not) */
+    RS_MARKED,            /* `rm -r` under way: unlinks below are deferred to the rmdir of
+                             the directory itself, which deletes everything at once */
+    RS_REFUSED,           /* the entity cannot be deleted: refuse the rest of that rm */
+} rm_mark;
+
 typedef struct removal {
     nk kind;              /* NK_PROJECT, NK_EXPERIMENT, NK_ITERATION, NK_MODEL, NK_VERSION */
     int64_t id;
-    pid_t pid;            /* the process running the `rm -r` */
-    bool refused;         /* the entity cannot be deleted: refuse the rest of that rm */
+    pid_t pid;            /* the process (thread group, not thread) running the `rm` */
+    rm_mark state;
     double expires;       /* monotonic seconds */
 } removal;
 
@@ -185,6 +194,7 @@ struct vfs_file {
     bool read_eof;
     bool metric_written;   /* a first batch went in: later ones are group-committed */
     bool metric_logged;    /* a batch went through the metric log: close waits for it */
+    bool too_big;          /* FM_VALUE / FM_PARAMS_YAML: past DD_VALUE_MAX, nothing is kept */
     /* artifacts */
     dd_artifact_reader *reader;
     dd_upload *upload;

@@ -71,10 +71,9 @@ static void check_numbers(const char *name)
     rc = dd_parse_alias_target(name, &version);
     PROMISE(rc == 0 || rc == -EINVAL);
     if (rc == 0) {
-        const char *slash = strrchr(name, '/');
         PROMISE(version >= 1);
-        snprintf(back, sizeof back, "%" PRId64, version);
-        PROMISE(strcmp(back, slash ? slash + 1 : name) == 0);
+        snprintf(back, sizeof back, "../versions/%" PRId64, version);
+        PROMISE(strcmp(back, name) == 0);
     }
 }
 

@@ -1,6 +1,7 @@
 /*
  * commands.c - the subcommand table and the simple subcommands (init, config).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "artifacts.h"
 #include "commands.h"
+#include "locate.h"
 
 extern char **environ;
 
@@ -51,6 +53,94 @@ int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out)
     return 0;
 }
 
+/* Do paths `a` and `b` name the same existing file? */
+static bool same_file(const char *a, const char *b)
+{
+    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+    bool same = ra && rb && strcmp(ra, rb) == 0;
+    free(ra);
+    free(rb);
+    return same;
+}
+
+char *dd_cmd_registry(const dd_config *cfg, const char *db_opt, const char *cmd)
+{
+    if (db_opt)
+        return strdup(db_opt);
+    dd_located here;
+    char *mount_db = NULL;
+    if (dd_locate_path(".", &here) == 1) {
+        mount_db = here.db;
+        here.db = NULL;
+        dd_located_free(&here);
+    }
+    if (!cfg->db_file_configured && !mount_db) {
+        fprintf(stderr, "deardiary %s: no registry named: give --db DB, set `database` in the "
+                        "configuration (--config FILE, $DEARDIARY_CONFIG) or DEARDIARY_DB_FILE, "
+                        "or work inside a mount\n", cmd);
+        return NULL;
+    }
+    if (!mount_db)
+        return strdup(cfg->db_file);
+    /* standing in one registry's mount while another is configured (an exported
+     * DEARDIARY_DB_FILE, a nested run): either guess could be the wrong registry */
+    if (cfg->db_file_configured && !same_file(mount_db, cfg->db_file)) {
+        fprintf(stderr, "deardiary %s: the current directory is in the mount of %s, but the "
+                        "configured database is %s: say which with --db\n", cmd, mount_db,
+                cfg->db_file);
+        free(mount_db);
+        return NULL;
+    }
+    return mount_db;
+}
+
+int dd_cmd_open_existing(const dd_config *cfg, const char *path, const char *cmd,
+                         dd_store **out)
+{
+    /* opening a store creates a missing file: only init and mount may */
+    if (access(path, F_OK) != 0) {
+        int e = errno;
+        fprintf(stderr, "deardiary %s: %s: %s%s%s%s\n", cmd, path, strerror(e),
+                e == ENOENT ? " (create a registry with `deardiary init " : "",
+                e == ENOENT ? path : "", e == ENOENT ? "`)" : "");
+        return -1;
+    }
+    return dd_cmd_open_store(cfg, path, out);
+}
+
+int dd_cmd_iteration_arg(const char *text, const char *cmd, int64_t *id_out, char **db_out)
+{
+    dd_located loc;
+    const char *idtext = text;
+    *db_out = NULL;
+    int found = dd_locate_path(text, &loc);
+    if (found < 0)
+        return -1;
+    if (found) {
+        const char *slash = strrchr(loc.rel, '/');
+        idtext = slash ? slash + 1 : loc.rel;
+        if (strncmp(loc.rel, "projects/", 9) != 0 || !strstr(loc.rel, "/iterations/")) {
+            fprintf(stderr, "deardiary %s: %s is not an iteration directory\n", cmd, text);
+            dd_located_free(&loc);
+            return -1;
+        }
+    }
+    char *end;
+    long long v = strtoll(idtext, &end, 10);
+    int ok = *idtext >= '0' && *idtext <= '9' && !*end && v > 0;
+    if (!ok)
+        fprintf(stderr, "deardiary %s: \"%s\" is neither an iteration id nor an iteration's "
+                        "directory in a mount\n", cmd, text);
+    if (found && ok) {
+        *db_out = loc.db;
+        loc.db = NULL;
+    }
+    if (found)
+        dd_located_free(&loc);
+    *id_out = v;
+    return ok ? 0 : -1;
+}
+
 int dd_cmd_check_store(dd_store *st, const char *path)
 {
     dd_err err = {0};
@@ -92,7 +182,7 @@ int dd_cmd_init(const char *config_file, int argc, char **argv)
 {
     if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
         fprintf(stderr, "usage: deardiary init [DB]\n"
-                        "Creates the database (default: the configured db_file) or applies"
+                        "Creates the database (default: the configured `database`) or applies"
                         " pending migrations.\n");
         return argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
                    ? 0 : 2;
@@ -118,6 +208,17 @@ int dd_cmd_init(const char *config_file, int argc, char **argv)
 
 int dd_cmd_config(const char *config_file, int argc, char **argv)
 {
+    if (argc > 1) {
+        bool help = strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0;
+        fprintf(help ? stdout : stderr,
+                "usage: deardiary [--config FILE] config\n"
+                "\n"
+                "Prints the effective configuration as YAML, every key: the built-in defaults,\n"
+                "overridden by the config file (--config FILE or $DEARDIARY_CONFIG), then by\n"
+                "DEARDIARY_* variables. The output is a valid config file; a secret key is\n"
+                "shown as ***. Keys and variables: docs/CONFIGURATION.md.\n");
+        return help ? 0 : 2;
+    }
     dd_config cfg;
     if (dd_cmd_load_config(&cfg, config_file) != 0)
         return 1;

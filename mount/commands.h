@@ -22,6 +22,27 @@ int dd_cmd_load_config(dd_config *cfg, const char *config_file);
 /* Open the store at `path` with the configuration's busy timeout; prints the error. */
 int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out);
 
+/*
+ * The registry of a command that works on an existing one (run, restore, register) when
+ * its arguments name no mount: `db_opt` (its --db); else the mount the current directory
+ * is in, or the configured `database` if one was configured (config.h
+ * db_file_configured: never the built-in default, which would record a run in a stray
+ * ./deardiary.db where nobody looks); when both are there they must be the same file.
+ * Returns a malloc'd path, or NULL after printing "deardiary CMD: ..." with the ways to
+ * name one (or the two that disagree).
+ */
+char *dd_cmd_registry(const dd_config *cfg, const char *db_opt, const char *cmd);
+
+/* dd_cmd_open_store for a database that must already exist (only init and mount create
+ * one): a missing file is refused, naming `deardiary init`, and nothing is created. */
+int dd_cmd_open_existing(const dd_config *cfg, const char *path, const char *cmd,
+                         dd_store **out);
+
+/* A command's ITERATION argument: an iteration's directory in a mount (then *db_out is
+ * that mount's database, malloc'd) or an id (then *db_out is left NULL). Prints
+ * "deardiary CMD: ..." and returns -1 when it is neither. */
+int dd_cmd_iteration_arg(const char *text, const char *cmd, int64_t *id_out, char **db_out);
+
 /* SQLite's quick_check of an opened store (dd_store_quick_check); prints
  * "deardiary: PATH: not a valid DearDiary database: ..." and returns -1 when the file
  * is damaged, 0 when sound. */

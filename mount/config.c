@@ -287,6 +287,14 @@ static int apply(dd_config *cfg, const config_key *k, const char *text,
     return fail(why, whylen, "internal error: unknown key type");
 }
 
+/* A layer above the defaults set key `k`: remember it where a command needs to know
+ * (config.h: db_file_configured). */
+static void note_configured(dd_config *cfg, const config_key *k)
+{
+    if (k->offset == offsetof(dd_config, db_file))
+        cfg->db_file_configured = true;
+}
+
 /* ------------------------------------------------------------------ defaults */
 
 void dd_config_defaults(dd_config *cfg)
@@ -412,6 +420,7 @@ static int walk_leaf(yaml_walk *w, const config_key *k, const yaml_event_t *valu
     if (apply(w->cfg, k, text, why, sizeof why) != 0)
         return fail(w->errbuf, w->errlen, "%s:%zu: %s: %s", w->file, line_of(value), k->path,
                     why);
+    note_configured(w->cfg, k);
     return 0;
 }
 
@@ -591,8 +600,11 @@ static int load_env(dd_config *cfg, char *const *envp, char *errbuf, size_t errl
     char why[WHY_MAX];
     for (size_t i = 0; i < NKEYS; i++) {
         const char *value = keys[i].env ? env_get(envp, keys[i].env) : NULL;
-        if (value && apply(cfg, &keys[i], value, why, sizeof why) != 0)
+        if (!value)
+            continue;
+        if (apply(cfg, &keys[i], value, why, sizeof why) != 0)
             return fail(errbuf, errlen, "environment variable %s: %s", keys[i].env, why);
+        note_configured(cfg, &keys[i]);
     }
     return 0;
 }
@@ -638,6 +650,7 @@ int dd_config_set(dd_config *cfg, const char *key, const char *value,
     char why[WHY_MAX];
     if (apply(cfg, k, value, why, sizeof why) != 0)
         return fail(errbuf, errlen, "%s: %s", key, why);
+    note_configured(cfg, k);
     return 0;
 }
 

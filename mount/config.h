@@ -38,6 +38,10 @@ extern "C" {
 typedef struct dd_config {
     /* Each field's comment is its key; docs/CONFIGURATION.md gives limits and variables. */
     char *db_file;                  /* database                                   */
+    bool db_file_configured;        /* `database` came from the file, the environment
+                                     * or dd_config_set, not the built-in default: the
+                                     * commands that never create a registry (run,
+                                     * restore, register) use only a named one        */
     int busy_timeout_ms;            /* busy_timeout_ms, >= 1                      */
     char *log_level;                /* log_level: "error", "warn", "info", "debug" */
 

@@ -6,7 +6,6 @@
  * --repair the summary says whether all of them were repaired); 2 usage error, or the
  * checks could not run (no such database, unreadable file, I/O error).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,7 +22,7 @@ static void fsck_usage(FILE *out)
             "Checks the database (SQLite integrity and foreign keys), every resource's\n"
             "bytes against its backend and sha256, orphaned artifact bytes, and the registry\n"
             "invariants (one PRODUCTION version per model, version numbers, aliases, metric\n"
-            "summaries). DB defaults to the configured db_file; the filesystem artifact root\n"
+            "summaries). DB defaults to the configured `database`; the filesystem artifact root\n"
             "comes from the configuration too.\n"
             "  --repair    remove orphaned bytes, mark resources with missing or damaged bytes\n"
             "              broken (reads fail with EIO), fix counters, aliases and summaries\n"
@@ -100,10 +99,7 @@ int dd_cmd_fsck(const char *config_file, int argc, char **argv)
     dd_store *st = NULL;
     dd_artifacts *arts = NULL;
     dd_err err = {0};
-    /* opening a store creates a missing file: a checker must not */
-    if (access(path, R_OK) != 0) {
-        fprintf(stderr, "deardiary fsck: %s: %s\n", path, strerror(errno));
-    } else if (dd_cmd_open_store(&cfg, path, &st) == 0) {
+    if (dd_cmd_open_existing(&cfg, path, "fsck", &st) == 0) {
         dd_artifacts_config ac = dd_cmd_artifacts_config(&cfg);
         /* not dd_cmd_open_artifacts: it cleans up, and without --repair fsck changes
          * nothing. The default backend does not matter (fsck writes no new bytes), so an

@@ -112,7 +112,8 @@ int dd_cmd_migrate_artifacts(const char *config_file, int argc, char **argv)
     dd_store *st = NULL;
     dd_artifacts *arts = NULL;
     dd_err err = {0};
-    int rc = dd_cmd_open_store(&cfg, db ? db : cfg.db_file, &st) == 0 ? 0 : 1;
+    int rc = dd_cmd_open_existing(&cfg, db ? db : cfg.db_file, "migrate-artifacts", &st) == 0
+                 ? 0 : 1;
     /* the configured default backend does not matter here: `to` is the target */
     dd_artifacts_config ac = dd_cmd_artifacts_config(&cfg);
     ac.backend = "inline";

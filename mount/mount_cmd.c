@@ -43,7 +43,8 @@ static void mount_usage(FILE *out)
     fprintf(out,
             "usage: deardiary mount [DB] MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]] [-t N]\n"
             "\n"
-            "Mounts the registry in DB (default: the configured db_file, created when absent).\n"
+            "Mounts the registry in DB (default: the configured `database`, created when\n"
+            "absent).\n"
             "  -f          stay in the foreground\n"
             "  -d          debug: foreground, and print every FUSE request\n"
             "  -o OPTS     FUSE mount options (allow_other, default_permissions, ...)\n"

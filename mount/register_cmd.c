@@ -2,6 +2,8 @@
  * register_cmd.c - `deardiary register`: register a model version from the command line,
  * straight on the database (no mount needed), printing the new version number like
  * `cat models/<m>/versions/new/<iteration>[:<resource>]` does through the filesystem.
+ * The database is the one ITERATION's directory is mounted from, else --db, the mount
+ * the current directory is in, or the configured one (dd_cmd_registry): never a new one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,23 +16,19 @@ static void register_usage(FILE *out)
     fprintf(out,
             "usage: deardiary register [--db DB] [--description TEXT] MODEL ITERATION [RESOURCE]\n"
             "\n"
-            "Registers a new version of MODEL produced by iteration ITERATION (its id), with\n"
-            "the artifact RESOURCE (a resource name in the iteration's experiment), and prints\n"
-            "the version number. DB defaults to the configured database.\n");
+            "Registers a new version of MODEL produced by ITERATION (its directory in a mount,\n"
+            "or its id), with the artifact RESOURCE (a resource name in the iteration's\n"
+            "experiment), and prints the version number. The registry is the one ITERATION's\n"
+            "directory belongs to; else DB; else the mount the current directory is in; else\n"
+            "the configured `database`. A registry is never created here.\n");
 }
 
 /* Resolve the arguments and register; prints the number or the error. */
-static int do_register(dd_store *st, const char *model, const char *iteration,
+static int do_register(dd_store *st, const char *model, int64_t iteration_id,
                        const char *resource, const char *description)
 {
     dd_err err = {0};
     int64_t model_id = 0, resource_id = 0, id = 0, number = 0;
-    char *end;
-    long long iteration_id = strtoll(iteration, &end, 10);
-    if (*end || iteration_id <= 0) {
-        fprintf(stderr, "deardiary register: \"%s\" is not an iteration id\n", iteration);
-        return 2;
-    }
     dd_code code = dd_model_find(st, model, &model_id, &err);
     if (code == DD_OK && resource) {
         dd_iteration it;
@@ -74,14 +72,25 @@ int dd_cmd_register(const char *config_file, int argc, char **argv)
         register_usage(stderr);
         return 2;
     }
+    int64_t iteration_id = 0;
+    char *path = NULL;
+    if (dd_cmd_iteration_arg(pos[1], "register", &iteration_id, &path) != 0)
+        return 2;
     dd_config cfg;
-    if (dd_cmd_load_config(&cfg, config_file) != 0)
+    if (dd_cmd_load_config(&cfg, config_file) != 0) {
+        free(path);
         return 1;
+    }
+    if (!path)
+        path = dd_cmd_registry(&cfg, db, "register");
     dd_store *st = NULL;
-    const char *path = db ? db : cfg.db_file;
-    int rc = dd_cmd_open_store(&cfg, path, &st) == 0 && dd_cmd_check_store(st, path) == 0
-                 ? do_register(st, pos[0], pos[1], pos[2], description) : 1;
+    int rc = !path ? 2
+             : dd_cmd_open_existing(&cfg, path, "register", &st) == 0 &&
+                       dd_cmd_check_store(st, path) == 0
+                   ? do_register(st, pos[0], iteration_id, pos[2], description)
+                   : 1;
     dd_store_close(st);
     dd_config_free(&cfg);
+    free(path);
     return rc;
 }

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "locate.h"
 
 static void restore_usage(FILE *out)
 {
@@ -26,7 +25,8 @@ static void restore_usage(FILE *out)
             "Writes the environment captured for ITERATION (Project.toml, Manifest.toml and\n"
             "lock files) into DIR, created if missing, and prints its git SHA, dirty flag,\n"
             "entrypoint and Julia version. ITERATION is an iteration's directory in a mount\n"
-            "or its id in DB (default: the configured database).\n");
+            "or its id in DB; without --db, the database of the mount the current directory\n"
+            "is in, else the configured `database` (a registry is never created here).\n");
 }
 
 /* Write `len` bytes to DIR/name through a temporary file and rename, so that DIR/name
@@ -100,37 +100,6 @@ static int restore_one(void *ctx, int64_t file_id, const char *name, size_t len)
     return r->failed;
 }
 
-/* The iteration id named by ITERATION: a directory in a mount (then *db_out is its
- * database) or a number. */
-static int parse_iteration(const char *text, int64_t *id_out, char **db_out)
-{
-    dd_located loc;
-    const char *idtext = text;
-    int found = dd_locate_path(text, &loc);
-    if (found < 0)
-        return -1;
-    if (found) {
-        idtext = strrchr(loc.rel, '/') ? strrchr(loc.rel, '/') + 1 : loc.rel;
-        if (strncmp(loc.rel, "projects/", 9) != 0 || !strstr(loc.rel, "/iterations/")) {
-            fprintf(stderr, "deardiary restore: %s is not an iteration directory\n", text);
-            dd_located_free(&loc);
-            return -1;
-        }
-    }
-    char *end;
-    long long v = strtoll(idtext, &end, 10);
-    int ok = *idtext >= '0' && *idtext <= '9' && !*end && v > 0;
-    if (!ok)
-        fprintf(stderr, "deardiary restore: \"%s\" is not an iteration\n", text);
-    if (found) {
-        *db_out = loc.db;
-        loc.db = NULL;
-        dd_located_free(&loc);
-    }
-    *id_out = v;
-    return ok ? 0 : -1;
-}
-
 /* Restore iteration `id` of `st` into `dir`; the exit status. */
 static int do_restore(dd_store *st, int64_t id, const char *dir)
 {
@@ -144,9 +113,10 @@ static int do_restore(dd_store *st, int64_t id, const char *dir)
     int rc = 1;
     if (!it.git_sha[0] && !it.entrypoint[0] && !it.julia_version[0] && !it.project_toml[0] &&
         !it.manifest_toml[0]) {
-        fprintf(stderr, "deardiary restore: iteration %lld has no captured environment (a "
-                        "child iteration is captured only with deardiary run --snapshot)\n",
-                (long long)id);
+        fprintf(stderr, "deardiary restore: iteration %lld has no captured environment (%s)\n",
+                (long long)id, it.parent_iteration_id
+                    ? "a child iteration is captured only with deardiary run --snapshot"
+                    : "it was not started by deardiary run, or ran with --no-snapshot");
         goto out;
     }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
@@ -193,21 +163,22 @@ int dd_cmd_restore(const char *config_file, int argc, char **argv)
         return 2;
     }
     int64_t id = 0;
-    char *mount_db = NULL;
-    if (parse_iteration(pos[0], &id, &mount_db) != 0) {
-        free(mount_db);
+    char *path = NULL;
+    if (dd_cmd_iteration_arg(pos[0], "restore", &id, &path) != 0)
         return 1;
-    }
     dd_config cfg;
     if (dd_cmd_load_config(&cfg, config_file) != 0) {
-        free(mount_db);
+        free(path);
         return 1;
     }
+    if (!path)
+        path = dd_cmd_registry(&cfg, db, "restore");
     dd_store *st = NULL;
-    const char *path = mount_db ? mount_db : db ? db : cfg.db_file;
-    int rc = dd_cmd_open_store(&cfg, path, &st) == 0 ? do_restore(st, id, pos[1]) : 1;
+    int rc = !path ? 2
+             : dd_cmd_open_existing(&cfg, path, "restore", &st) == 0 ? do_restore(st, id, pos[1])
+                                                                     : 1;
     dd_store_close(st);
     dd_config_free(&cfg);
-    free(mount_db);
+    free(path);
     return rc;
 }

@@ -91,8 +91,9 @@ static void run_usage(FILE *out)
             "child, --no-snapshot to skip). The exit status is the command's.\n"
             "\n"
             "EXPERIMENT is the experiment's directory in a mount (<mnt>/projects/P/experiments/E)\n"
-            "or P/E in the database DB (default: the configured database), where a missing\n"
-            "project or experiment is created. The command sees DEARDIARY_ITERATION (the\n"
+            "or P/E in the database DB (without --db: the database of the mount the current\n"
+            "directory is in, else the configured `database`; never a new database), where a\n"
+            "missing project or experiment is created (unless the database is mounted). The command sees DEARDIARY_ITERATION (the\n"
             "iteration's directory, when the database is mounted), DEARDIARY_ITERATION_ID,\n"
             "DEARDIARY_EXPERIMENT and DEARDIARY_DB_FILE.\n");
 }
@@ -193,7 +194,7 @@ static int resolve_target(const run_args *a, const dd_config *cfg, run_target *t
     }
     t->project = strndup(a->experiment, (size_t)(slash - a->experiment));
     t->experiment = strdup(slash + 1);
-    t->db = strdup(a->db ? a->db : cfg->db_file);
+    t->db = dd_cmd_registry(cfg, a->db, "run");
     if (!t->project || !t->experiment || !t->db)
         return -1;
     t->mnt = dd_locate_mount_of(t->db);   /* so the command still gets a directory */
@@ -552,8 +553,8 @@ int dd_cmd_run(const char *config_file, int argc, char **argv)
     dd_store *st = NULL;
     dd_err err = {0};
     int rc = EXIT_RUN_FAILED, sig_pipe[2] = {-1, -1};
-    if (resolve_target(&a, &cfg, &t) != 0 || dd_cmd_open_store(&cfg, t.db, &st) != 0 ||
-        find_experiment(st, &t) != 0)
+    if (resolve_target(&a, &cfg, &t) != 0 ||
+        dd_cmd_open_existing(&cfg, t.db, "run", &st) != 0 || find_experiment(st, &t) != 0)
         goto out;
     char *db_abs = realpath(t.db, NULL);   /* the command may change directory */
     if (db_abs) {

@@ -1,46 +1,74 @@
 #!/usr/bin/env bash
-# Install what DearDiary FS needs to build and test, from Debian packages only, when it
-# is missing. Safe to run again: it does nothing on a machine that has everything.
+# Install what DearDiary FS needs, from Debian packages only, when it is missing. Safe to
+# run again: it does nothing on a machine that has everything.
+#
+#   scripts/setup.sh          what building and mounting need (`make`, `make mount`):
+#                             the compiler, the libraries, fuse3, python3 and git for
+#                             the demo's example runs
+#   scripts/setup.sh --test   that, plus what the tests need (`make test`): pytest,
+#                             boto3, the sqlite3 CLI, shell tools, valgrind, clang, and
+#                             the npm S3 test server
+#   --list                    print what it would ensure, one name a line, and stop
 set -euo pipefail
+
+want_tests=0 list_only=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_tests=1 ;;
+    --list) list_only=1 ;;
+    *) echo "usage: scripts/setup.sh [--test] [--list]" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential cmake pkg-config
   libfuse3-dev fuse3
-  libsqlite3-dev sqlite3
+  libsqlite3-dev
   libcurl4-openssl-dev libssl-dev
   libyaml-dev libjansson-dev libcrypt-dev
-  python3 python3-pytest python3-boto3
-  rsync tar findutils grep coreutils attr
-  git   # deardiary run's snapshot and its tests (a run without git just records no SHA)
+  python3   # the demo registry's example training loop (examples/train.py)
+  git       # deardiary run's snapshot (a run without git just records no SHA)
+)
+test_packages=(
+  python3-pytest python3-boto3 sqlite3
+  rsync tar findutils grep coreutils attr man-db
   valgrind clang libclang-rt-14-dev
 )
+[ "$want_tests" -eq 1 ] && packages+=("${test_packages[@]}")
+if [ "$list_only" -eq 1 ]; then
+  printf '%s\n' "${packages[@]}"
+  [ "$want_tests" -eq 0 ] || printf '%s\n' nodejs npm npm:s3rver
+  exit 0
+fi
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 
-if [ ${#missing[@]} -gt 0 ]; then
+# apt-get install the packages named, when any is not installed yet.
+install_missing() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
   echo "setup: installing ${missing[*]}"
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+}
 
-# The S3-compatible server of the s3 tests and benchmarks: s3rver from npm, the version
-# pinned in tests/s3/package-lock.json. Node and npm from Debian only when absent.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "setup: installing nodejs npm"
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq nodejs npm >/dev/null
-fi
-s3dir="$(cd "$(dirname "$0")/.." && pwd)/tests/s3"
-if [ ! -d "$s3dir/node_modules" ]; then
-  echo "setup: installing the s3 test server (npm ci in tests/s3)"
-  (cd "$s3dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+install_missing "${packages[@]}"
+
+if [ "$want_tests" -eq 1 ]; then
+  # The S3-compatible server of the s3 tests and benchmarks: s3rver from npm, the version
+  # pinned in tests/s3/package-lock.json. Node and npm from Debian only when absent.
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    install_missing nodejs npm
+  fi
+  s3dir="$(cd "$(dirname "$0")/.." && pwd)/tests/s3"
+  if [ ! -d "$s3dir/node_modules" ]; then
+    echo "setup: installing the s3 test server (npm ci in tests/s3)"
+    (cd "$s3dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
 fi
 
 if [ ! -e /dev/fuse ]; then

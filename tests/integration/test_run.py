@@ -307,6 +307,8 @@ def test_refusals_change_nothing(mnt, tmp_path):
 
 def test_database_reference_without_a_mount(tmp_path):
     db = str(tmp_path / "plain.db")
+    # only init and mount create a registry (tests/integration/test_cli.py)
+    assert subprocess.run([BIN, "init", db], capture_output=True).returncode == 0
     env = dict(NO_GIT, DEARDIARY_ITERATION="/stale/from/outer/run")
     r = dd_run(["--db", db, "fraud/sweep", "--", "sh", "-c",
                 'echo "[${DEARDIARY_ITERATION-unset}] $DEARDIARY_ITERATION_ID '

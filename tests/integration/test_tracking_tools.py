@@ -26,7 +26,7 @@ def test_tar_out_and_extract_byte_equal(mnt):
     tree = assert_same_tree(mnt.p("projects", "alpha"), os.path.join(out, "projects",
                                                                        "alpha"))
     kinds = [k for k, _ in tree.values()]
-    assert kinds.count("link") >= 2 and kinds.count("file") > 30
+    assert kinds.count("link") >= 1 and kinds.count("file") > 30    # parent (children/<id> are files)
     r = run("diff -r --no-dereference '%s' '%s'" % (mnt.p("projects", "alpha"),
                                                    os.path.join(out, "projects", "alpha")))
     assert r.returncode == 0, r.stdout + r.stderr
@@ -63,7 +63,7 @@ def test_find_lists_everything(mnt):
         assert p in listed, p
     assert not any(p.endswith("/new") for p in listed)
     out = ok(mnt, "find projects -type l")
-    assert len(out.splitlines()) == 2          # parent and children/<id>
+    assert len(out.splitlines()) == 1          # parent (children/<id> are files: no cycle)
     out = ok(mnt, "find projects -name max_depth -type f | wc -l")
     assert out.strip() == "2"
 

@@ -137,8 +137,9 @@ def test_children_new_makes_a_child(mnt):
     # the symlink resolves to the parent's directory
     assert os.path.samefile(mnt.p(child, "parent"), mnt.p(run))
     assert os.listdir(mnt.p(run, "children")) == [cid]
-    assert os.readlink(mnt.p(run, "children", cid)) == "../../" + cid
-    assert os.path.samefile(mnt.p(run, "children", cid), mnt.p(child))
+    # children/<id> is a file holding the id, not a link back (no cycle with `parent`)
+    assert not os.path.islink(mnt.p(run, "children", cid))
+    assert read(mnt, "%s/children/%s" % (run, cid)) == (cid + "\n").encode()
     assert not os.path.lexists(mnt.p(run, "parent"))
     assert sqlite_rows(mnt.db, "SELECT experiment_id = (SELECT experiment_id FROM iteration "
                                "WHERE id = %s), parent_iteration_id FROM iteration WHERE "

@@ -53,6 +53,7 @@ static void test_defaults(void)
     snprintf(root, sizeof root, "%s/deardiary_artifacts", cwd);
 
     CHECK_STR(cfg.db_file, "deardiary.db");
+    CHECK(!cfg.db_file_configured);   /* the default names no registry for run/restore */
     CHECK(cfg.busy_timeout_ms == 30000);
     CHECK_STR(cfg.log_level, "info");
     CHECK_STR(cfg.artifact_backend, "inline");
@@ -292,6 +293,7 @@ static void test_env(void)
         return;
     }
     CHECK_STR(cfg.db_file, "/tmp/env.db");
+    CHECK(cfg.db_file_configured);
     CHECK(cfg.busy_timeout_ms == 250);
     CHECK_STR(cfg.log_level, "warn");   /* stored in canonical spelling */
     CHECK_STR(cfg.artifact_backend, "filesystem");
@@ -382,6 +384,7 @@ static void test_config_file_variable(void)
 
     CHECK(dd_config_load(&cfg, NULL, ENV(var), err, sizeof err) == 0);
     CHECK_STR(cfg.db_file, "a.db");
+    CHECK(cfg.db_file_configured);
     dd_config_free(&cfg);
 
     /* An explicit file wins over DEARDIARY_CONFIG. */
@@ -392,6 +395,7 @@ static void test_config_file_variable(void)
     /* An empty DEARDIARY_CONFIG means no file. */
     CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_CONFIG="), err, sizeof err) == 0);
     CHECK_STR(cfg.db_file, "deardiary.db");
+    CHECK(!cfg.db_file_configured);
     dd_config_free(&cfg);
 }
 
@@ -415,6 +419,9 @@ static void test_set(void)
     CHECK_STR(cfg.mount_options, "ro,allow_other");
     CHECK(dd_config_set(&cfg, "artifacts.filesystem.root", "/abs/root", err, sizeof err) == 0);
     CHECK_STR(cfg.artifact_fs_root, "/abs/root");
+    CHECK(!cfg.db_file_configured);
+    CHECK(dd_config_set(&cfg, "database", "x.db", err, sizeof err) == 0);
+    CHECK(cfg.db_file_configured);
 
     /* Failures name the key and leave the value alone. */
     CHECK(dd_config_set(&cfg, "artifacts.backend", "tape", err, sizeof err) == -1);

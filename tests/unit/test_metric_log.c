@@ -9,7 +9,9 @@
 #include <dirent.h>
 #include <math.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <time.h>
 #include <stdint.h>
 #include <sys/wait.h>
 
@@ -174,6 +176,79 @@ static void test_replay(const char *path)
     CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE key = 'loss'") == 100);
 }
 
+/* ---------------------------------------------------------------- a locked database */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+typedef struct busy_job {
+    dd_store *st;
+    int64_t it;
+    int k;
+    dd_code code;
+    double ms;
+} busy_job;
+
+static void *busy_writer(void *arg)
+{
+    busy_job *j = arg;
+    char key[16];
+    snprintf(key, sizeof key, "p%d", j->k);
+    dd_err err = {0};
+    double t0 = now_ms();
+    j->code = dd_param_set(j->st, j->it, key, "1", &err);
+    j->ms = now_ms() - t0;
+    return NULL;
+}
+
+#define BUSY_MS 300
+
+/* Another connection holds the write lock: a drain of accepted points answers DD_BUSY
+ * after one busy timeout (not DD_IO), and four writers queued behind this process's
+ * writer mutex each answer DD_BUSY within about one timeout of their own start, not one
+ * per writer ahead of them. Once the lock goes, the accepted points land exactly once. */
+static void test_busy_bounded(const char *path)
+{
+    dd_err err = {0};
+    dd_store *st = NULL;
+    dd_store_options o = {.busy_timeout_ms = BUSY_MS};
+    CHECK_CODE(dd_store_open(path, &o, &st, &err), DD_OK, &err);
+    if (!st)
+        return;
+    int64_t it = make_iteration(st, "busy");
+    CHECK_CODE(dd_metric_log_start(st, &err), DD_OK, &err);
+    CHECK_CODE(append_one(st, it, "loss", 1, &err), DD_OK, &err);
+    CHECK_CODE(dd_metric_log_drain(st, &err), DD_OK, &err);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK &&
+          sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK_CODE(append_one(st, it, "loss", 2, &err), DD_OK, &err);   /* accepted */
+    double t0 = now_ms();
+    CHECK_CODE(dd_metric_log_drain(st, &err), DD_BUSY, &err);
+    double took = now_ms() - t0;
+    CHECK(took >= BUSY_MS * 0.9 && took < BUSY_MS * 1.8);
+    busy_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (busy_job){.st = st, .it = it, .k = i};
+        CHECK(pthread_create(&th[i], NULL, busy_writer, &jobs[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(jobs[i].code == DD_BUSY && jobs[i].ms < BUSY_MS * 1.8);
+    }
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    CHECK_CODE(dd_metric_log_drain(st, &err), DD_OK, &err);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE key = 'loss'") == 2);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM parameter") == 0);
+    dd_store_close(st);
+}
+
 int main(void)
 {
     char path[1024];
@@ -181,5 +256,7 @@ int main(void)
     test_in_process(path);
     check_db_path(path, sizeof path, "metric_log_replay");
     test_replay(path);
+    check_db_path(path, sizeof path, "metric_log_busy");
+    test_busy_bounded(path);
     return check_done();
 }

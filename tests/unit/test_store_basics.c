@@ -934,7 +934,7 @@ static void test_enums(void)
     CHECK(dd_code_name((dd_code)999) != NULL);
     const dd_code all[] = {DD_OK, DD_NOT_FOUND, DD_CONFLICT, DD_INVALID, DD_FORBIDDEN,
                            DD_READ_ONLY, DD_IN_USE, DD_NOT_EMPTY, DD_TOO_LONG, DD_BUSY, DD_IO,
-                           DD_NO_SPACE};
+                           DD_NO_SPACE, DD_TOO_BIG};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         for (size_t j = i + 1; j < sizeof all / sizeof all[0]; j++)
             CHECK(strcmp(dd_code_name(all[i]), dd_code_name(all[j])) != 0);

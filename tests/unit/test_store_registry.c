@@ -53,8 +53,10 @@ static int collect_model(void *ctx, const dd_model *m)
     return 0;
 }
 
-static int collect_alias(void *ctx, const char *alias, int64_t version_id, int64_t version)
+static int collect_alias(void *ctx, int64_t id, const char *alias, int64_t version_id,
+                         int64_t version)
 {
+    (void)id;
     add_row(ctx, version_id, version, alias);
     return 0;
 }
@@ -123,8 +125,9 @@ static int count_any_version(void *ctx, const dd_model_version *v)
     (*(int *)ctx)++;
     return 0;
 }
-static int count_any_alias(void *ctx, const char *a, int64_t vid, int64_t v)
+static int count_any_alias(void *ctx, int64_t id, const char *a, int64_t vid, int64_t v)
 {
+    (void)id;
     (void)a;
     (void)vid;
     (void)v;
@@ -442,6 +445,26 @@ static void test_versions(dd_store *st, const world *w, int64_t resnet, int64_t 
     CHECK_CODE(dd_alias_set(st, bert, "champion", b1, err), DD_OK, err);
     CHECK_CODE(dd_alias_get(st, resnet, "champion", &x, err), DD_OK, err);
     CHECK(x == v4);
+    /* Each alias is its own row (its inode): moving keeps the id; rename replaces the
+     * target name in one transaction and the renamed alias keeps its id and version. */
+    int64_t champ_id = 0, chall_id = 0, model_of = 0, ver_of = 0;
+    CHECK_CODE(dd_alias_find(st, resnet, "champion", &champ_id, err), DD_OK, err);
+    CHECK_CODE(dd_alias_find(st, resnet, "challenger", &chall_id, err), DD_OK, err);
+    CHECK(champ_id > 0 && chall_id > 0 && champ_id != chall_id);
+    CHECK_CODE(dd_alias_by_id(st, champ_id, &model_of, &ver_of, err), DD_OK, err);
+    CHECK(model_of == resnet && ver_of == v4);
+    CHECK_CODE(dd_alias_set(st, resnet, "tmp1", v2, err), DD_OK, err);
+    int64_t tmp_id = 0;
+    CHECK_CODE(dd_alias_find(st, resnet, "tmp1", &tmp_id, err), DD_OK, err);
+    CHECK_CODE(dd_alias_rename(st, resnet, "tmp1", "challenger", err), DD_OK, err);
+    CHECK_CODE(dd_alias_find(st, resnet, "challenger", &x, err), DD_OK, err);
+    CHECK(x == tmp_id);
+    CHECK_CODE(dd_alias_find(st, resnet, "tmp1", &x, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_alias_by_id(st, chall_id, NULL, NULL, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_alias_rename(st, resnet, "nobody", "challenger", err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_alias_find(st, resnet, "challenger", &x, err), DD_OK, err);   /* untouched */
+    CHECK(x == tmp_id);
+    CHECK_CODE(dd_alias_rename(st, resnet, "challenger", "a/b", err), DD_INVALID, err);
     /* Delete. */
     CHECK_CODE(dd_alias_delete(st, resnet, "challenger", err), DD_OK, err);
     CHECK_CODE(dd_alias_get(st, resnet, "challenger", &x, err), DD_NOT_FOUND, err);

@@ -148,6 +148,12 @@ int main(void)
     /* rm -r protocol: a fixed file marks, nested unlinks defer, rmdir deletes all */
     uint64_t runs = walk("projects/p/experiments/e/iterations");
     CHECK(vfs_rmdir(V, runs, "1", getpid()) == -ENOTEMPTY);
+    /* a lone unlink of an entity's own file (no listing of its directory first) is not
+     * the start of an `rm -r`: refused, nothing marked, nothing deferred */
+    CHECK(vfs_unlink(V, walk(run), "created", getpid()) == -EPERM);
+    CHECK(vfs_unlink(V, walk(run), "notes", getpid()) == -EPERM);
+    CHECK(walk("projects/p/experiments/e/iterations/1/metrics/loss") != 0);
+    vfs_listed(V, walk(run), getpid());              /* rm -r lists the directory first */
     CHECK(vfs_unlink(V, walk(run), "created", getpid()) == 0);
     CHECK(vfs_unlink(V, walk("projects/p/experiments/e/iterations/1/metrics"), "loss", getpid()) == 0);
     CHECK(vfs_rmdir(V, walk(run), "metrics", getpid()) == 0);

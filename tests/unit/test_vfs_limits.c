@@ -9,8 +9,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "artifacts.h"
 #include "check.h"
@@ -39,6 +42,16 @@ static int write_at(const char *dir, const char *name, const char *text)
     ssize_t n = vfs_write(V, f, 0, text, strlen(text));
     int frc = vfs_release(V, f);
     return n < 0 ? (int)n : frc;
+}
+
+/* One thread of a deleter starts `rm -r` of iteration 2 (used by a model version, so
+ * refused); the FUSE request carries that thread's id. */
+static void *refuse_in_thread(void *arg)
+{
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    vfs_listed(V, walk("projects/p/experiments/e/iterations/2"), tid);
+    *(int *)arg = vfs_unlink(V, walk("projects/p/experiments/e/iterations/2"), "created", tid);
+    return NULL;
 }
 
 int main(void)
@@ -70,21 +83,36 @@ int main(void)
                    errp);
     }
 
-    /* 200 concurrent `rm -r` (one pid each), all refused: every one stays refused, and
-     * none of them deletes the parameter below */
+    /* 200 concurrent `rm -r` (one pid each, above any pid_max so that no real process
+     * owns it), all refused: every one stays refused, and none of them deletes the
+     * parameter below */
+    enum { PID0 = 5000000 };
     for (int i = 1; i <= N; i++) {
         char run[256];
         snprintf(run, sizeof run, "%s/%d", exp, i);
-        CHECK(vfs_unlink(V, walk(run), "created", 10000 + i) == -EBUSY);
+        vfs_listed(V, walk(run), PID0 + i);
+        CHECK(vfs_unlink(V, walk(run), "created", PID0 + i) == -EBUSY);
     }
     for (int i = 1; i <= N; i++) {
         char params[256];
         snprintf(params, sizeof params, "%s/%d/params", exp, i);
-        CHECK(vfs_unlink(V, walk(params), "lr", 10000 + i) == -EBUSY);
+        CHECK(vfs_unlink(V, walk(params), "lr", PID0 + i) == -EBUSY);
         char path[300];
         snprintf(path, sizeof path, "%s/lr", params);
         CHECK(walk(path) != 0);
     }
+
+    /* marks belong to the process, not the thread: after one thread's refused start,
+     * another thread of the same process deletes nothing below (keyed by thread id it
+     * deleted the parameter) */
+    pthread_t th;
+    int refused = 0;
+    CHECK(pthread_create(&th, NULL, refuse_in_thread, &refused) == 0);
+    pthread_join(th, NULL);
+    CHECK(refused == -EBUSY);
+    CHECK(vfs_unlink(V, walk("projects/p/experiments/e/iterations/2/params"), "lr",
+                     (pid_t)syscall(SYS_gettid)) == -EBUSY);
+    CHECK(walk("projects/p/experiments/e/iterations/2/params/lr") != 0);
 
     /* many registration names looked up (as `ls` or a shell's stat would) do not stop a
      * new parameter from being created */
