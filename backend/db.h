@@ -13,6 +13,10 @@
 
 #define DB_STMT_CACHE 256
 
+/* SQL for the current time in the store's timestamp format (as dd_now), for statements
+ * that stamp a row themselves. */
+#define DB_NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
 typedef struct db_stmt_slot {
     const char *sql;        /* a string literal: the pointer is the cache key */
     sqlite3_stmt *stmt;

@@ -143,8 +143,8 @@ dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 {
     dd_code code = dd_name_check(name, "model name", err);
     if (code == DD_OK)
-        code = db_update_text(st, "UPDATE model SET name = ?, updated_date = strftime("
-                              "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, name, "model",
+        code = db_update_text(st, "UPDATE model SET name = ?, updated_date = " DB_NOW_SQL
+                              " WHERE id = ?", id, name, "model",
                               err);
     if (code == DD_CONFLICT)
         dd_fail(err, code, "model \"%s\" already exists in the registry", name);
@@ -154,8 +154,8 @@ dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 dd_code dd_model_set_description(dd_store *st, int64_t id, const char *description,
                                  dd_err *err)
 {
-    return db_update_text(st, "UPDATE model SET description = ?, updated_date = strftime("
-                          "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, description,
+    return db_update_text(st, "UPDATE model SET description = ?, updated_date = " DB_NOW_SQL
+                          " WHERE id = ?", id, description,
                           "model", err);
 }
 
@@ -338,8 +338,8 @@ dd_code dd_version_set_stage(dd_store *st, int64_t id, int stage, dd_err *err)
 dd_code dd_version_set_description(dd_store *st, int64_t id, const char *description,
                                    dd_err *err)
 {
-    return db_update_text(st, "UPDATE model_version SET description = ?, updated_date = strftime("
-                          "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, description,
+    return db_update_text(st, "UPDATE model_version SET description = ?, updated_date = " DB_NOW_SQL
+                          " WHERE id = ?", id, description,
                           "model version", err);
 }
 

@@ -291,8 +291,8 @@ dd_code dd_resource_rename(dd_store *st, int64_t id, const char *name, dd_err *e
 {
     dd_code code = dd_name_check(name, "resource name", err);
     if (code == DD_OK)
-        code = db_update_text(st, "UPDATE resource SET name = ?, updated_date = strftime("
-                              "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, name,
+        code = db_update_text(st, "UPDATE resource SET name = ?, updated_date = " DB_NOW_SQL
+                              " WHERE id = ?", id, name,
                               "resource", err);
     if (code == DD_CONFLICT)
         dd_fail(err, code, "resource \"%s\" already exists in this experiment", name);
@@ -302,8 +302,8 @@ dd_code dd_resource_rename(dd_store *st, int64_t id, const char *name, dd_err *e
 dd_code dd_resource_set_description(dd_store *st, int64_t id, const char *description,
                                     dd_err *err)
 {
-    return db_update_text(st, "UPDATE resource SET description = ?, updated_date = strftime("
-                          "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id,
+    return db_update_text(st, "UPDATE resource SET description = ?, updated_date = " DB_NOW_SQL
+                          " WHERE id = ?", id,
                           description, "resource", err);
 }
 

@@ -164,6 +164,13 @@ dd_code dd_schema_version(dd_store *st, int *out, dd_err *err);
  * another process's) commits to the database. Cheap; used to invalidate caches. */
 dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err);
 
+/* When an entry of a directory last came or went (schema/008_row_times.sql): `name` says
+ * which directory of its owner row ("params" of iteration `owner_id`, "aliases" of a
+ * model...), or is "root", "projects" or "models" with owner_id 0. "" in `out` when
+ * nothing came or went since the owner was created. */
+dd_code dd_dir_time(dd_store *st, const char *name, int64_t owner_id, char out[DD_TS_LEN],
+                    dd_err *err);
+
 /* Run PRAGMA integrity_check; DD_IO with the first problem in the message if not "ok". */
 dd_code dd_store_check_integrity(dd_store *st, dd_err *err);
 
@@ -231,6 +238,9 @@ typedef struct dd_project {
     char *name;
     char *description;
     char created_date[DD_TS_LEN];
+    /* When the row's own values last changed (end_date, else created_date, if never
+     * since): its value files' mtime (schema/008_row_times.sql). */
+    char updated_date[DD_TS_LEN];
 } dd_project;
 
 /* Create a project owned by `user_id` (0 means the `default` user), adding the creator's
@@ -261,6 +271,9 @@ typedef struct dd_experiment {
     char *description;
     char created_date[DD_TS_LEN];
     char end_date[DD_TS_LEN];   /* "" while not ended */
+    /* When the row's own values last changed (end_date, else created_date, if never
+     * since): its value files' mtime (schema/008_row_times.sql). */
+    char updated_date[DD_TS_LEN];
 } dd_experiment;
 
 /* New experiment, IN_PROGRESS. DD_NOT_FOUND for an unknown project, DD_CONFLICT when the
@@ -296,6 +309,9 @@ typedef struct dd_iteration {
     char *error_message;
     char created_date[DD_TS_LEN];
     char end_date[DD_TS_LEN];      /* "" while running */
+    /* When the row's own values last changed (end_date, else created_date, if never
+     * since): its value files' mtime (schema/008_row_times.sql). */
+    char updated_date[DD_TS_LEN];
     /* environment snapshot */
     char *julia_version;
     char *git_sha;
@@ -365,6 +381,10 @@ dd_code dd_iteration_file_find(dd_store *st, int64_t iteration_id, const char *n
 typedef int (*dd_iteration_file_cb)(void *ctx, int64_t id, const char *name, size_t len);
 dd_code dd_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_file_cb cb,
                                void *ctx, dd_err *err);
+/* When a parameter, and a metric series, of the iteration was last set or appended to
+ * ("" when it has none): the mtimes of params.yaml and metrics.json. */
+dd_code dd_iteration_values_updated(dd_store *st, int64_t id, char params_out[DD_TS_LEN],
+                                    char metrics_out[DD_TS_LEN], dd_err *err);
 /* Delete with its parameters, metrics, files and tag links; children become top-level.
  * DD_IN_USE when a model version was produced by it (nothing removed). Allowed on ended
  * iterations. */
@@ -397,10 +417,11 @@ dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_
  * transaction (how `sed -i` and `mv` update a parameter file). */
 dd_code dd_param_rename(dd_store *st, int64_t iteration_id, const char *old_key,
                         const char *new_key, dd_err *err);
-/* The parameter row `id` (its stable identity); *key_out, *value_out malloc'd (either
- * may be NULL when not wanted). */
+/* The parameter row `id` (its stable identity); *key_out, *value_out malloc'd, and into
+ * updated_out (DD_TS_LEN bytes) when its value was last set (any may be NULL when not
+ * wanted). */
 dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, char **key_out,
-                           char **value_out, dd_err *err);
+                           char **value_out, char *updated_out, dd_err *err);
 /* The id of parameter (iteration, key). */
 dd_code dd_param_find(dd_store *st, int64_t iteration_id, const char *key, int64_t *id_out,
                       dd_err *err);
@@ -482,6 +503,7 @@ typedef struct dd_metric_series {
     int64_t max_step;
     int64_t point_count;
     int64_t text_bytes;    /* length of the series as dd_metric_line text (textfmt.h) */
+    char updated_date[DD_TS_LEN];   /* when its last batch was appended: the file's mtime */
 } dd_metric_series;
 typedef int (*dd_series_cb)(void *ctx, const dd_metric_series *row);
 /* Every series of an iteration, in key order, from the summary table (no history scan). */

@@ -354,7 +354,24 @@ static int drain_metrics(vfs *v, vfs_file *f)
 
 /* ---------------------------------------------------------------- open */
 
+/* Clone files create on the first read(), not at open: a stat-then-open by a file
+ * manager or indexer, `head -c0` or Python's open() + close() must not leave a RUNNING
+ * iteration (or a model version) behind; only a reader of the id gets one. */
 static int open_clone(vfs *v, vfs_file *f)
+{
+    if (f->kind == NK_V_NEW_FILE) {      /* the slot may be recycled once the name is open */
+        pending *p = pending_get(v, f->id);
+        if (!p)
+            return -ENOENT;
+        f->reg_model = p->iteration_id;
+        f->reg_iteration = p->iteration2;
+        snprintf(f->key, sizeof f->key, "%s", p->name);
+    }
+    f->mode = FM_CLONE;
+    return pthread_mutex_init(&f->clone_mu, NULL) ? -ENOMEM : 0;
+}
+
+static int create_iteration(vfs *v, vfs_file *f)
 {
     dd_err err = {0};
     int64_t exp = f->id, parent = 0, id = 0;
@@ -370,18 +387,14 @@ static int open_clone(vfs *v, vfs_file *f)
         code = dd_iteration_create(v->st, exp, parent, &id, &err);
     if (code != DD_OK)
         return vfs_fail(code, &err, "new iteration");
-    f->mode = FM_CLONE;
     return dd_buf_printf(&f->content, "%" PRId64 "\n", id) ? -ENOMEM : 0;
 }
 
 /* versions/new/<iteration>[:<resource>]: register a version, reads give its number. */
-static int open_registration(vfs *v, vfs_file *f)
+static int register_version(vfs *v, vfs_file *f)
 {
-    pending *p = pending_get(v, f->id);
-    if (!p)
-        return -ENOENT;
-    int64_t model = p->iteration_id, iteration = p->iteration2, resource = 0, id = 0, number = 0;
-    const char *colon = strchr(p->name, ':');
+    int64_t model = f->reg_model, iteration = f->reg_iteration, resource = 0, id = 0, number = 0;
+    const char *colon = strchr(f->key, ':');
     dd_err err = {0};
     dd_code code = DD_OK;
     if (colon) {
@@ -395,8 +408,22 @@ static int open_registration(vfs *v, vfs_file *f)
         code = dd_version_create(v->st, model, iteration, resource, "", &id, &number, &err);
     if (code != DD_OK)
         return vfs_fail(code, &err, "register");
-    f->mode = FM_CLONE;
     return dd_buf_printf(&f->content, "%" PRId64 "\n", number) ? -ENOMEM : 0;
+}
+
+/* The first read of a clone file creates; every later one (rereads, concurrent reads of
+ * the same handle) returns the same id. A failed creation is tried again by the next. */
+static int clone_once(vfs *v, vfs_file *f)
+{
+    pthread_mutex_lock(&f->clone_mu);
+    int rc = 0;
+    if (!f->cloned) {
+        dd_buf_reset(&f->content);
+        rc = f->kind == NK_V_NEW_FILE ? register_version(v, f) : create_iteration(v, f);
+        f->cloned = rc == 0;
+    }
+    pthread_mutex_unlock(&f->clone_mu);
+    return rc;
 }
 
 /* Artifact bytes: a reader for reads, an upload for writes (new or replacing). */
@@ -464,7 +491,7 @@ static int bind_series(vfs *v, vfs_file *f)
     dd_code code = DD_OK;
     char *key = NULL, ts[DD_TS_LEN];
     if (f->kind == NK_I_PARAM) {
-        code = dd_param_get_by_id(v->st, f->id, &f->iteration_id, &key, NULL, &err);
+        code = dd_param_get_by_id(v->st, f->id, &f->iteration_id, &key, NULL, NULL, &err);
     } else if (f->kind == NK_I_METRIC) {
         dd_metric_series m = {0};
         code = dd_metric_series_by_id(v->st, f->id, &m, &key, ts, &err);
@@ -559,7 +586,7 @@ int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *inf
     } else if (k == NK_E_NEW || k == NK_I_CHILD_NEW)
         rc = open_clone(v, f);
     else if (k == NK_V_NEW_FILE)
-        rc = f->writable ? -EPERM : open_registration(v, f);
+        rc = f->writable ? -EPERM : open_clone(v, f);
     else if (k == NK_RESOURCE || k == NK_V_ARTIFACT ||
              (k == NK_PENDING && pending_get(v, f->id) &&
               pending_get(v, f->id)->kind == NK_RESOURCE))
@@ -682,6 +709,11 @@ int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out)
         return scratch_read(v, f->id, off, size, out);
     if (f->mode == FM_ARTIFACT)
         return read_artifact(f, off, size, out);
+    if (f->mode == FM_CLONE) {
+        int rc = clone_once(v, f);
+        if (rc)
+            return rc;
+    }
     if (f->mode == FM_METRIC) {
         int rc = metric_window(v, f, off, size);
         if (rc)
@@ -932,6 +964,8 @@ int vfs_release(vfs *v, vfs_file *f)
         dd_upload_free(f->upload);
     if (f->reader)
         dd_artifact_close(f->reader);
+    if (f->mode == FM_CLONE)
+        pthread_mutex_destroy(&f->clone_mu);
     dd_buf_free(&f->content);
     dd_buf_free(&f->wbuf);
     free(f);

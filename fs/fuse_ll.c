@@ -360,8 +360,12 @@ static void dd_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static void dd_statfs(fuse_req_t req, fuse_ino_t ino)
 {
     (void)ino;
-    struct statvfs s = {.f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255};
-    fuse_reply_statfs(req, &s);
+    struct statvfs s;
+    int rc = vfs_statfs(req_vfs(req), &s);
+    if (rc)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_statfs(req, &s);
 }
 
 /* Reply to getxattr/listxattr: the length when asked for it (size 0), else the bytes. */

@@ -128,6 +128,11 @@ int vfs_chmod(vfs *v, uint64_t ino, mode_t mode);
 ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t size);
 ssize_t vfs_listxattr(vfs *v, uint64_t ino, char *buf, size_t size);
 
+/* statfs: the filesystem that holds the database (its directory), so `df` on the mount
+ * shows the space the registry can still grow into; names up to DD_NAME_MAX. */
+struct statvfs;
+int vfs_statfs(vfs *v, struct statvfs *out);
+
 /* The errno that a store error becomes. */
 int vfs_errno(dd_code code);
 

@@ -186,7 +186,8 @@ typedef enum file_mode {
     FM_SNAPSHOT,   /* read-only: content rendered at open */
     FM_VALUE,      /* one value: writes collect into `wbuf`, committed as the new value */
     FM_METRIC,     /* append-only metric log: complete lines committed at each write */
-    FM_CLONE,      /* iterations/new: the open created an iteration; reads give its id */
+    FM_CLONE,      /* iterations/new, children/new, versions/new/...: the first read
+                      creates the iteration (registers the version); reads give its id */
     FM_PARAMS_YAML,/* params.yaml: the whole file replaces the parameters it names */
     FM_METRICS_JSON,/* metrics.json written: each number in it is logged as a point */
     FM_ARTIFACT,   /* resource bytes: reads from its backend, writes stream into an upload */
@@ -238,6 +239,10 @@ struct vfs_file {
                                 (opened with O_TRUNC or truncated), not an addition */
     bool abandoned;          /* its writer was killed: never commit the upload; a value
                                 past its bound: never commit it */
+    /* clone files: what the first read creates, once for the handle (clone_mu) */
+    pthread_mutex_t clone_mu;
+    bool cloned;
+    int64_t reg_model, reg_iteration;   /* a registration: versions/new/<iteration>... */
 };
 
 /* nodes.c */

@@ -173,7 +173,8 @@ def full_disk(tmp_path, monkeypatch):
         filler = disk / "filler"
 
         def fill():
-            with open(filler, "wb") as f:
+            # unbuffered: a short last write must not leave bytes for close() to flush
+            with open(filler, "wb", buffering=0) as f:
                 try:
                     while True:
                         f.write(b"\0" * 65536)
