@@ -124,14 +124,14 @@ static void dd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     vfs_entry e;
     if (!rc)
         rc = vfs_getattr(v, ino, &e);
+    if (!rc)   /* the owner a shared mount shows its caller is the one chown may keep */
+        rc = req_check(req, ino, ACC_SEE, &e.st);
     if (!rc && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
         bool same = (!(to_set & FUSE_SET_ATTR_UID) || attr->st_uid == e.st.st_uid) &&
                     (!(to_set & FUSE_SET_ATTR_GID) || attr->st_gid == e.st.st_gid);
         rc = same ? 0 : -EPERM;
     }
     /* times are accepted and not stored: they derive from the rows */
-    if (!rc)
-        rc = req_check(req, ino, ACC_SEE, &e.st);
     if (rc)
         fuse_reply_err(req, -rc);
     else

@@ -130,3 +130,13 @@ def test_password_prompt_without_echo(db, tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0, out
     assert b"s3cret" not in out
     assert sqlite_rows(db, "SELECT COUNT(*) FROM user WHERE username='carol'") == [["1"]]
+
+
+def test_db_may_be_a_path_in_a_mount(mnt):
+    """--db names the database or any path in a mount of it (the mount's database)."""
+    os.mkdir(mnt.p("projects", "fraud"))
+    r = dd(mnt.p("projects", "fraud"), "add", "dora", "--password-stdin", stdin="pw\n")
+    assert r.returncode == 0, r.stderr
+    assert dd(mnt.path, "grant", "dora", "fraud", "--read").returncode == 0
+    assert sqlite_rows(mnt.db, "SELECT read_permission FROM user_permission p JOIN user u"
+                               " ON u.id = p.user_id WHERE username = 'dora'") == [["1"]]

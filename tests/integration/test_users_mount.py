@@ -374,6 +374,12 @@ def test_stat_shows_the_callers_rights(shared, accounts):
         r = as_user(accounts[role], fmt, m.path)
         assert r.returncode == 0, r.stderr
         assert r.stdout.split("\n")[:3] == ["%s %s" % (accounts[role], x) for x in modes]
+    # chown to the owner it shows is a no-op, as on a disk; to anyone else EPERM
+    upd = accounts["updater"]
+    r = as_user(upd, "chown %s %s/params/lr && touch %s/params/lr" % (upd, it, it), m.path)
+    assert r.returncode == 0, r.stderr
+    r = as_user(upd, "chown root %s/params/lr" % it, m.path)
+    assert refused(r, "Operation not permitted")
 
 
 def test_users_map_unknown_read_and_as(shared_dir, accounts):
