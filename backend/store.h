@@ -231,6 +231,31 @@ typedef int (*dd_permission_cb)(void *ctx, const dd_user_permission *row);
 dd_code dd_permission_list(dd_store *st, int64_t user_id, int64_t project_id,
                            dd_permission_cb cb, void *ctx, dd_err *err);
 
+/* Set `username`'s rights on the project named `project` in one transaction (the
+ * `deardiary user grant|revoke` commands): each flag -1 unchanged, 0 or 1. A user with no
+ * row for the project gets one first, holding no rights at all (so a grant of create alone
+ * gives create alone). DD_NOT_FOUND for an unknown user or project, naming it. */
+dd_code dd_permission_set(dd_store *st, const char *username, const char *project, int c,
+                          int r, int u, int d, dd_err *err);
+/* Remove `username`'s row for `project` (every right) in one transaction; DD_NOT_FOUND for
+ * an unknown user or project; a user without a row is left as it is (DD_OK). */
+dd_code dd_permission_remove(dd_store *st, const char *username, const char *project,
+                             dd_err *err);
+
+/* What a row id names, for dd_project_of. */
+typedef enum dd_entity {
+    DD_ENT_PROJECT, DD_ENT_EXPERIMENT, DD_ENT_ITERATION, DD_ENT_PARAMETER,
+    DD_ENT_METRIC_SERIES,   /* metric_latest */
+    DD_ENT_ITERATION_FILE, DD_ENT_RESOURCE, DD_ENT_PROJECT_TAG, DD_ENT_EXPERIMENT_TAG,
+    DD_ENT_ITERATION_TAG, DD_ENT_MODEL, DD_ENT_VERSION,
+    DD_ENT_COUNT
+} dd_entity;
+
+/* The project the row `id` of kind `kind` belongs to: one indexed lookup (the permission
+ * checks of a shared mount call it per request). DD_NOT_FOUND when the row is gone. */
+dd_code dd_project_of(dd_store *st, dd_entity kind, int64_t id, int64_t *project_id,
+                      dd_err *err);
+
 /* ---------------------------------------------------------------- projects */
 
 typedef struct dd_project {

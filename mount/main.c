@@ -28,6 +28,7 @@ static void usage(FILE *out)
             "  fsck [--repair] [DB]      check the database and artifact bytes; repair\n"
             "  migrate-artifacts --to BACKEND\n"
             "                            move every artifact's bytes to another backend\n"
+            "  user add|passwd|list|delete|admin|grant|revoke|show  users and rights\n"
             "\n"
             "options:\n"
             "  --config FILE             YAML configuration file (default $DEARDIARY_CONFIG)\n"
