@@ -248,6 +248,7 @@ typedef enum dd_entity {
     DD_ENT_METRIC_SERIES,   /* metric_latest */
     DD_ENT_ITERATION_FILE, DD_ENT_RESOURCE, DD_ENT_PROJECT_TAG, DD_ENT_EXPERIMENT_TAG,
     DD_ENT_ITERATION_TAG, DD_ENT_MODEL, DD_ENT_VERSION,
+    DD_ENT_ALIAS,           /* model_alias (an alias's own row, its inode id) */
     DD_ENT_COUNT
 } dd_entity;
 

@@ -399,6 +399,8 @@ static const char *const project_of_sql[DD_ENT_COUNT] = {
     [DD_ENT_MODEL] = "SELECT project_id FROM model WHERE id = ?",
     [DD_ENT_VERSION] = "SELECT m.project_id FROM model_version v"
                        " JOIN model m ON m.id = v.model_id WHERE v.id = ?",
+    [DD_ENT_ALIAS] = "SELECT m.project_id FROM model_alias a"
+                     " JOIN model m ON m.id = a.model_id WHERE a.id = ?",
 };
 
 dd_code dd_project_of(dd_store *st, dd_entity kind, int64_t id, int64_t *project_id,

@@ -295,7 +295,7 @@ static bool own_row(nk kind, dd_entity *out)
         {NK_I_TAG, DD_ENT_ITERATION_TAG},  {NK_I_PARAM, DD_ENT_PARAMETER},
         {NK_I_METRIC, DD_ENT_METRIC_SERIES}, {NK_ENV_FILE, DD_ENT_ITERATION_FILE},
         {NK_I_CHILD, DD_ENT_ITERATION},    {NK_RESOURCE, DD_ENT_RESOURCE},
-        {NK_ALIAS, DD_ENT_VERSION},        {NK_MODEL_LINK, DD_ENT_MODEL},
+        {NK_ALIAS, DD_ENT_ALIAS},        {NK_MODEL_LINK, DD_ENT_MODEL},
         {NK_EXPERIMENT, DD_ENT_EXPERIMENT}, {NK_ITERATION, DD_ENT_ITERATION},
         {NK_MODEL, DD_ENT_MODEL},          {NK_VERSION, DD_ENT_VERSION},
     };
@@ -333,6 +333,11 @@ static int node_project(vfs *v, uint64_t ino, int64_t *out)
     if (owner == NK_PROJECT) {
         *out = id;
         return 0;
+    }
+    if (kind == NK_SCRATCH) {          /* an editor's temporary file: its directory's */
+        uint64_t parent;
+        int rc = scratch_parent(v, id, &parent);
+        return rc ? rc : node_project(v, parent, out);
     }
     dd_entity ent;
     int rc = 0;

@@ -271,6 +271,8 @@ bool scratch_name_is_temporary(const char *name);
 bool scratch_dir_allows(nk parent_kind, const char *name);
 int scratch_lookup(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
 int scratch_attr(vfs *v, int64_t id, vfs_entry *out);
+/* The directory a scratch file was made in (its rights are that directory's). */
+int scratch_parent(vfs *v, int64_t id, uint64_t *parent);
 int scratch_create(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
 int scratch_open(vfs *v, int64_t id, bool truncate);      /* one more handle */
 void scratch_release(vfs *v, int64_t id);                  /* one handle less */
