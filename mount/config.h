@@ -57,6 +57,14 @@ typedef struct dd_config {
     bool mount_foreground;          /* mount.foreground                           */
     char *mount_options;            /* mount.options: extra "-o" options          */
     bool mount_follow_writer;       /* mount.follow_writer (fs/placement.h)       */
+
+    char *server_host;              /* server.host: address `deardiary serve` binds */
+    int server_port;                /* server.port, 1..65535                      */
+    bool server_enable_auth;        /* server.enable_auth: JWT tokens required     */
+    char *server_jwt_secret;        /* server.jwt_secret, printed as "***"        */
+    char *server_cors_origins;      /* server.cors_origins: comma-separated, "*"  */
+    int server_max_connections;     /* server.max_connections: more are refused   */
+    int server_threads;             /* server.threads: HTTP worker threads        */
 } dd_config;
 
 /*

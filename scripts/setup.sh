@@ -10,6 +10,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev
   libyaml-dev libjansson-dev libcrypt-dev
   python3 python3-pytest python3-boto3
+  libmicrohttpd-dev python3-requests   # deardiary serve (GnuTLS inside) and its tests
   rsync tar findutils grep coreutils attr
   git   # deardiary run's snapshot and its tests (a run without git just records no SHA)
   valgrind clang libclang-rt-14-dev
