@@ -110,6 +110,11 @@ static bool signature_ok(const char *token, size_t signed_len, const char *sig, 
         return false;
     if (b64url_decode(sig, siglen, got) != 32)
         return false;
+    /* Only the canonical encoding: the last character's two spare bits must be zero, so
+     * one signature has exactly one text. */
+    char canon[48];
+    if (b64url_encode(got, 32, canon) != siglen || memcmp(canon, sig, siglen) != 0)
+        return false;
     hs256(key, token, signed_len, want);
     return CRYPTO_memcmp(want, got, 32) == 0;
 }

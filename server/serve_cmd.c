@@ -35,7 +35,7 @@ typedef struct serve_opts {
 static int parse_options(int argc, char **argv, dd_config *cfg, serve_opts *o)
 {
     char msg[512];
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {   /* every option takes a value */
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         const char *key = strcmp(a, "--host") == 0 ? "server.host"
                           : strcmp(a, "--port") == 0 ? "server.port" : NULL;
@@ -53,7 +53,6 @@ static int parse_options(int argc, char **argv, dd_config *cfg, serve_opts *o)
             o->tls_key = val;
         else if (!key)
             return 2;
-        i++;
     }
     return 0;
 }
