@@ -473,6 +473,35 @@ dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series
 /* Remove a whole series. DD_READ_ONLY on an ended iteration. */
 dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err);
 
+/* Points one by one (metric_points.c), for the REST API. A point is named by its series id
+ * and its position in that series (0, 1, ... in write order); neither is ever reused. */
+typedef struct dd_metric_item {
+    const char *key;
+    dd_metric_point point;
+} dd_metric_item;
+/* Append items (any keys, in array order) to one iteration in one transaction: all or
+ * none. Errors as dd_metric_append. series_out[i] and position_out[i] (either may be
+ * NULL) receive each point's series id and position. */
+dd_code dd_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metric_item *items,
+                               size_t n, int64_t *series_out, int64_t *position_out,
+                               dd_err *err);
+typedef struct dd_metric_point_row {
+    int64_t series_id;
+    int64_t position;
+    int64_t iteration_id;
+    const char *key;
+    int64_t step;
+    double value;
+    const char *recorded_at;
+} dd_metric_point_row;
+typedef int (*dd_metric_point_cb)(void *ctx, const dd_metric_point_row *row);
+/* Every point of an iteration, ordered by step, then series id, then position. */
+dd_code dd_metric_points_list(dd_store *st, int64_t iteration_id, dd_metric_point_cb cb,
+                              void *ctx, dd_err *err);
+/* One point (cb called once); DD_NOT_FOUND when there is none. */
+dd_code dd_metric_point_get(dd_store *st, int64_t series_id, int64_t position,
+                            dd_metric_point_cb cb, void *ctx, dd_err *err);
+
 /* ---------------------------------------------------------------- resources */
 
 typedef struct dd_resource {

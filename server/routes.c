@@ -52,6 +52,17 @@ static const dd_route routes[] = {
       dd_resolve_experiment),
     P("PATCH", "/iteration/{id}", h_iteration_update, A_UPDATE, dd_resolve_iteration),
     P("DELETE", "/iteration/{id}", h_iteration_delete, A_DELETE, dd_resolve_iteration),
+    P("GET", "/parameter/{id}", h_param_get, A_READ, dd_resolve_parameter),
+    P("GET", "/parameter/iteration/{iid}", h_param_list, A_READ, dd_resolve_iteration),
+    P("POST", "/parameter/iteration/{iid}", h_param_create, A_CREATE, dd_resolve_iteration),
+    P("PATCH", "/parameter/{id}", h_param_update, A_UPDATE, dd_resolve_parameter),
+    P("DELETE", "/parameter/{id}", h_param_delete, A_DELETE, dd_resolve_parameter),
+    P("GET", "/metric/{id}", h_metric_get, A_READ, dd_resolve_metric),
+    P("GET", "/metric/iteration/{iid}", h_metric_list, A_READ, dd_resolve_iteration),
+    P("POST", "/metric/iteration/{iid}", h_metric_create, A_CREATE, dd_resolve_iteration),
+    P("POST", "/metric/iteration/{iid}/batch", h_metric_batch, A_CREATE, dd_resolve_iteration),
+    P("PATCH", "/metric/{id}", h_metric_immutable, A_UPDATE, dd_resolve_metric),
+    P("DELETE", "/metric/{id}", h_metric_immutable, A_DELETE, dd_resolve_metric),
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])

@@ -237,11 +237,23 @@ void h_iteration_snapshot(dd_req *r);
 void h_iteration_create(dd_req *r);
 void h_iteration_update(dd_req *r);
 void h_iteration_delete(dd_req *r);
+void h_param_get(dd_req *r);
+void h_param_list(dd_req *r);
+void h_param_create(dd_req *r);
+void h_param_update(dd_req *r);
+void h_param_delete(dd_req *r);
+void h_metric_get(dd_req *r);
+void h_metric_list(dd_req *r);
+void h_metric_create(dd_req *r);
+void h_metric_batch(dd_req *r);
+void h_metric_immutable(dd_req *r);
 
 /* Project of the entity named by path parameter 0; 0 when unknown or not an id. */
 int64_t dd_resolve_project(dd_req *r);
 int64_t dd_resolve_experiment(dd_req *r);
 int64_t dd_resolve_iteration(dd_req *r);
+int64_t dd_resolve_parameter(dd_req *r);
+int64_t dd_resolve_metric(dd_req *r);
 /* The same walks, for handlers: 0 when unknown. */
 int64_t dd_project_of_experiment(dd_store *st, int64_t experiment_id);
 int64_t dd_project_of_iteration(dd_store *st, int64_t iteration_id);

@@ -149,7 +149,11 @@ def world(s, admin, n):
     eid = s.post("/experiment/project/%d" % pid, token=admin,
                  json={"status_id": 1, "name": "e"}).json()["experiment_id"]
     iid = s.post("/iteration/experiment/%d" % eid, token=admin).json()["iteration_id"]
-    return pid, eid, iid
+    pa = s.post("/parameter/iteration/%d" % iid, token=admin,
+                json={"key": "lr", "value": "1"}).json()["parameter_id"]
+    m = s.post("/metric/iteration/%d" % iid, token=admin,
+               json={"key": "loss", "value": 1}).json()["metric_id"]
+    return pid, eid, iid, pa, m
 
 
 SNAP = {"julia_version": "1", "git_sha": "", "git_dirty": False, "entrypoint": "",
@@ -171,6 +175,15 @@ MATRIX = [
     ("update", "PATCH", "/iteration/{i}", {"notes": "n"}),
     ("update", "POST", "/iteration/{i}/snapshot", SNAP),
     ("delete", "DELETE", "/iteration/{i}", None),
+    ("read", "GET", "/parameter/{pa}", None),
+    ("read", "GET", "/parameter/iteration/{i}", None),
+    ("create", "POST", "/parameter/iteration/{i}", {"key": "new", "value": "1"}),
+    ("update", "PATCH", "/parameter/{pa}", {"value": "2"}),
+    ("delete", "DELETE", "/parameter/{pa}", None),
+    ("read", "GET", "/metric/{m}", None),
+    ("read", "GET", "/metric/iteration/{i}", None),
+    ("create", "POST", "/metric/iteration/{i}", {"key": "acc", "value": 1}),
+    ("create", "POST", "/metric/iteration/{i}/batch", {"metrics": [{"key": "acc", "value": 1}]}),
 ]
 
 
@@ -178,8 +191,8 @@ def test_permission_matrix(asrv):
     admin = asrv.login()
     bob_id, bob = mk_user(asrv, admin, "bob")
     for n, (action, method, tmpl, body) in enumerate(MATRIX):
-        pid, eid, iid = world(asrv, admin, n)
-        path = tmpl.format(p=pid, e=eid, i=iid)
+        pid, eid, iid, pa, m = world(asrv, admin, n)
+        path = tmpl.format(p=pid, e=eid, i=iid, pa=pa, m=m)
         # non-member: 403
         assert_error(asrv.req(method, path, token=bob, json=body), 403,
                      "PROJECT_PERMISSION_REQUIRED")
@@ -202,7 +215,7 @@ def test_missing_entity_is_404_for_non_admin(asrv):
     admin = asrv.login()
     _, bob = mk_user(asrv, admin, "bob")
     for path in ("/experiment/9999", "/iteration/9999", "/iteration/experiment/9999",
-                 "/experiment/abc"):
+                 "/experiment/abc", "/parameter/9999", "/metric/9999", "/metric/iteration/9999"):
         assert_error(asrv.get(path, token=bob), 404, "NOT_FOUND")
     assert_error(asrv.get("/experiment/9999", token=admin), 404, "NOT_FOUND")
     # the "project" path form is not checked for existence: 403, as the original
@@ -215,7 +228,7 @@ def test_members_and_project_listing(asrv):
     admin = asrv.login()
     bob_id, bob = mk_user(asrv, admin, "bob")
     _, carl = mk_user(asrv, admin, "carl")
-    p1, _, _ = world(asrv, admin, 1)
+    p1 = world(asrv, admin, 1)[0]
     world(asrv, admin, 2)
     grant(asrv, admin, bob_id, p1, r=True)
     assert asrv.get("/project/%d/members" % p1, token=admin).status_code == 200
