@@ -587,6 +587,13 @@ dd_code dd_tag_list(dd_store *st, dd_tag_kind kind, int64_t entity_id, dd_tag_cb
  * behaviour). Deleting an unknown tag is DD_NOT_FOUND. */
 dd_code dd_tag_delete(dd_store *st, const char *value, dd_err *err);
 
+/* Tags by their own id (tag_ids.c; the REST API's): the value (malloc'd), the id of a
+ * value, and deleting a tag only when nothing has it attached (DD_IN_USE otherwise,
+ * DD_NOT_FOUND for an unknown id). */
+dd_code dd_tag_get(dd_store *st, int64_t id, char **value_out, dd_err *err);
+dd_code dd_tag_id(dd_store *st, const char *value, int64_t *id_out, dd_err *err);
+dd_code dd_tag_delete_unused(dd_store *st, int64_t id, dd_err *err);
+
 /* May the project, experiment or iteration (named by its tag kind) be removed with
  * everything in it, as `rm -r` does? DD_OK, DD_NOT_FOUND, or DD_IN_USE when a model version
  * still needs something in it -- for a project, when it holds registered model versions

@@ -63,6 +63,14 @@ static const dd_route routes[] = {
     P("POST", "/metric/iteration/{iid}/batch", h_metric_batch, A_CREATE, dd_resolve_iteration),
     P("PATCH", "/metric/{id}", h_metric_immutable, A_UPDATE, dd_resolve_metric),
     P("DELETE", "/metric/{id}", h_metric_immutable, A_DELETE, dd_resolve_metric),
+    R("GET", "/tag/{id}", h_tag_get, G_ADMIN),
+    P("GET", "/tag/project/{pid}", h_tag_list, A_READ, dd_resolve_project),
+    P("GET", "/tag/experiment/{eid}", h_tag_list, A_READ, dd_resolve_experiment),
+    P("GET", "/tag/iteration/{iid}", h_tag_list, A_READ, dd_resolve_iteration),
+    P("POST", "/tag/project/{pid}", h_tag_attach, A_CREATE, dd_resolve_project),
+    P("POST", "/tag/experiment/{eid}", h_tag_attach, A_CREATE, dd_resolve_experiment),
+    P("POST", "/tag/iteration/{iid}", h_tag_attach, A_CREATE, dd_resolve_iteration),
+    R("DELETE", "/tag/{id}", h_tag_delete, G_ADMIN),
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])

@@ -247,6 +247,10 @@ void h_metric_list(dd_req *r);
 void h_metric_create(dd_req *r);
 void h_metric_batch(dd_req *r);
 void h_metric_immutable(dd_req *r);
+void h_tag_get(dd_req *r);
+void h_tag_list(dd_req *r);
+void h_tag_attach(dd_req *r);
+void h_tag_delete(dd_req *r);
 
 /* Project of the entity named by path parameter 0; 0 when unknown or not an id. */
 int64_t dd_resolve_project(dd_req *r);

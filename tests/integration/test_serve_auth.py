@@ -129,6 +129,8 @@ def test_admin_and_same_user_guards(asrv):
     assert_error(asrv.delete("/user/%d" % bob_id, token=carl), 403, "SAME_USER_REQUIRED")
     for path in ("/project/", "/userpermission/user/1/project/1"):
         assert_error(asrv.post(path, token=carl, json={"name": "x"}), 403, "ADMIN_REQUIRED")
+    assert_error(asrv.get("/tag/1", token=carl), 403, "ADMIN_REQUIRED")
+    assert_error(asrv.delete("/tag/1", token=carl), 403, "ADMIN_REQUIRED")
 
 
 def grant(s, admin, uid, pid, c=False, r=False, u=False, d=False):
@@ -184,6 +186,12 @@ MATRIX = [
     ("read", "GET", "/metric/iteration/{i}", None),
     ("create", "POST", "/metric/iteration/{i}", {"key": "acc", "value": 1}),
     ("create", "POST", "/metric/iteration/{i}/batch", {"metrics": [{"key": "acc", "value": 1}]}),
+    ("read", "GET", "/tag/project/{p}", None),
+    ("read", "GET", "/tag/experiment/{e}", None),
+    ("read", "GET", "/tag/iteration/{i}", None),
+    ("create", "POST", "/tag/project/{p}", {"value": "t"}),
+    ("create", "POST", "/tag/experiment/{e}", {"value": "t"}),
+    ("create", "POST", "/tag/iteration/{i}", {"value": "t"}),
 ]
 
 
