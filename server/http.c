@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -70,6 +71,7 @@ static enum MHD_Result send_reply(dd_req *r)
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
     MHD_destroy_response(r->resp);
     r->resp = NULL;
+    r->answered = true;
     return ok;
 }
 
@@ -92,6 +94,8 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     if (!r)
         return;
     log_request(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? r->status : 0);
+    if (r->pp)
+        MHD_destroy_post_processor(r->pp);
     if (r->stream_free)
         r->stream_free(r->stream);
     if (r->resp)
@@ -127,37 +131,122 @@ static bool declared_too_large(struct MHD_Connection *conn)
     return cl && dd_parse_id(cl, &n) && n > DD_SERVER_BODY_MAX;
 }
 
+static enum MHD_Result part_iterator(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *filename, const char *content_type,
+                                    const char *transfer_encoding, const char *data,
+                                    uint64_t off, size_t size)
+{
+    dd_req *r = cls;
+    return r->on_part(r, key, data, size) == 0 ? MHD_YES : MHD_NO;
+}
+
+int dd_req_multipart(dd_req *r)
+{
+    const char *ct = dd_req_header(r, "Content-Type");
+    if (!ct || strncasecmp(ct, "multipart/form-data", 19) != 0)
+        return -1;
+    r->pp = MHD_create_post_processor(r->conn, 64 * 1024, part_iterator, r);
+    return r->pp ? 0 : -1;
+}
+
+void dd_req_add_header(dd_req *r, const char *name, const char *value)
+{
+    if (r->resp)
+        MHD_add_response_header(r->resp, name, value);
+}
+
+typedef struct stream_cls {
+    dd_stream_read read;
+    void (*done)(void *);
+    void *cls;
+} stream_cls;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    stream_cls *s = cls;
+    long n = s->read(s->cls, pos, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : (ssize_t)n;
+}
+
+static void stream_done(void *cls)
+{
+    stream_cls *s = cls;
+    s->done(s->cls);
+    free(s);
+}
+
+void dd_reply_stream(dd_req *r, int status, uint64_t len, dd_stream_read read,
+                     void (*done)(void *cls), void *cls, const char *content_range)
+{
+    stream_cls *s = malloc(sizeof *s);
+    if (!s) {
+        done(cls);
+        return dd_reply_error(r, 500, "SERVER_ERROR", "out of memory");
+    }
+    *s = (stream_cls){read, done, cls};
+    r->resp = MHD_create_response_from_callback(len, 256 * 1024, stream_read, s, stream_done);
+    if (!r->resp)
+        return stream_done(s), dd_reply_error(r, 500, "SERVER_ERROR", "out of memory");
+    MHD_add_response_header(r->resp, "Content-Type", "application/octet-stream");
+    MHD_add_response_header(r->resp, "Accept-Ranges", "bytes");
+    if (content_range)
+        MHD_add_response_header(r->resp, "Content-Range", content_range);
+    r->status = status;
+}
+
+/* The first call for a request: only its headers are in. Streaming routes are dispatched
+ * now, so authentication and the guard run before any byte of the body is read. */
+static enum MHD_Result on_headers(dd_server *srv, struct MHD_Connection *conn, const char *url,
+                                  const char *method, void **con_cls)
+{
+    dd_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return MHD_NO;
+    r->srv = srv, r->conn = conn, r->method = method, r->url = url;
+    clock_gettime(CLOCK_MONOTONIC, &r->start);
+    *con_cls = r;
+    if (dd_route_streams(method, url)) {
+        dd_dispatch(r);
+        return r->resp ? send_reply(r) : MHD_YES;
+    }
+    if (declared_too_large(conn)) {
+        dd_reply_error(r, 413, "PAYLOAD_TOO_LARGE", "request bodies are limited to %d bytes",
+                       DD_SERVER_BODY_MAX);
+        return send_reply(r);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_body(dd_req *r, const char *data, size_t *size)
+{
+    size_t n = *size;
+    *size = 0;
+    if (r->pp) {
+        /* A part handler that stopped (a failed write) has stored its answer for
+         * on_done; the rest of the body is read and dropped. */
+        if (!r->stream_failed && MHD_post_process(r->pp, data, n) != MHD_YES)
+            r->stream_failed = true;
+        return MHD_YES;
+    }
+    return body_append(r, data, n) ? MHD_YES : MHD_NO;   /* chunked past the limit: close */
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    dd_server *srv = cls;
     dd_req *r = *con_cls;
-    if (!r) {   /* first call: headers only */
-        r = calloc(1, sizeof *r);
-        if (!r)
-            return MHD_NO;
-        r->srv = srv, r->conn = conn, r->method = method, r->url = url;
-        clock_gettime(CLOCK_MONOTONIC, &r->start);
-        *con_cls = r;
-        if (!dd_route_streams(method, url) && declared_too_large(conn)) {
-            dd_reply_error(r, 413, "PAYLOAD_TOO_LARGE", "request bodies are limited to %d bytes",
-                           DD_SERVER_BODY_MAX);
-            return send_reply(r);
-        }
-        return MHD_YES;
-    }
-    if (*upload_data_size > 0) {
-        if (r->resp)   /* already answered (413): drop the rest */
-            return *upload_data_size = 0, MHD_YES;
-        bool ok = body_append(r, upload_data, *upload_data_size);
-        *upload_data_size = 0;
-        return ok ? MHD_YES : MHD_NO;   /* a chunked body past the limit: close */
-    }
-    if (r->resp)
-        return send_reply(r);
-    dd_dispatch(r);
+    if (!r)
+        return on_headers(cls, conn, url, method, con_cls);
+    if (r->answered)   /* answered before the body (401, 403, 413): drop whatever comes */
+        return *upload_data_size = 0, MHD_YES;
+    if (*upload_data_size > 0)
+        return on_body(r, upload_data, upload_data_size);
+    if (!r->resp && r->on_done)
+        r->on_done(r);
+    else if (!r->resp)
+        dd_dispatch(r);
     return send_reply(r);
 }
 

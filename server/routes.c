@@ -10,13 +10,15 @@
  * -> 401 TOKEN_PAYLOAD_INVALID; exp past -> 401 TOKEN_EXPIRED; the user gone -> 401
  * USER_NOT_FOUND. Disabled, every request acts as the seeded `default` admin.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "server.h"
 
-#define R(m, p, h, g) {m, p, h, g, A_NONE, NULL}
-#define P(m, p, h, a, res) {m, p, h, G_PROJECT, a, res}
+#define R(m, p, h, g) {m, p, false, h, g, A_NONE, NULL}
+#define P(m, p, h, a, res) {m, p, false, h, G_PROJECT, a, res}
+#define S(m, p, h, a, res) {m, p, true, h, G_PROJECT, a, res}   /* streamed body */
 
 static const dd_route routes[] = {
     R("GET", "/health", h_health, G_NONE),
@@ -71,6 +73,12 @@ static const dd_route routes[] = {
     P("POST", "/tag/experiment/{eid}", h_tag_attach, A_CREATE, dd_resolve_experiment),
     P("POST", "/tag/iteration/{iid}", h_tag_attach, A_CREATE, dd_resolve_iteration),
     R("DELETE", "/tag/{id}", h_tag_delete, G_ADMIN),
+    P("GET", "/resource/{id}", h_resource_get, A_READ, dd_resolve_resource),
+    P("GET", "/resource/{id}/data", h_resource_data, A_READ, dd_resolve_resource),
+    P("GET", "/resource/experiment/{eid}", h_resource_list, A_READ, dd_resolve_experiment),
+    S("POST", "/resource/experiment/{eid}", h_resource_create, A_CREATE, dd_resolve_experiment),
+    S("PATCH", "/resource/{id}", h_resource_update, A_UPDATE, dd_resolve_resource),
+    P("DELETE", "/resource/{id}", h_resource_delete, A_DELETE, dd_resolve_resource),
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -123,8 +131,7 @@ static int literal_count(const char *pattern)
     return n;
 }
 
-/* The route for the request, preferring the most literal match; *path_found tells
- * whether some route has that path with another method. */
+/* The route for the request, preferring the most literal match. */
 static const dd_route *find_route(dd_req *r, char **segs, int n)
 {
     const dd_route *best = NULL;
@@ -147,8 +154,12 @@ static const dd_route *find_route(dd_req *r, char **segs, int n)
 
 bool dd_route_streams(const char *method, const char *url)
 {
-    (void)method, (void)url;
-    return false;
+    dd_req probe = {.method = method};
+    char *copy = strdup(url), *segs[MAX_SEGS];
+    int n = copy ? split_path(copy, segs) : -1;
+    const dd_route *rt = n >= 0 ? find_route(&probe, segs, n) : NULL;
+    free(copy);
+    return rt && rt->streams;
 }
 
 /* ---------------------------------------------------------------- authentication */

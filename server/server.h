@@ -57,6 +57,7 @@ typedef int64_t (*dd_resolver)(dd_req *r);
 typedef struct dd_route {
     const char *method;
     const char *pattern;   /* "/user/{id}/permissions": {x} is one path parameter */
+    bool streams;          /* multipart body, streamed (not held in memory)       */
     dd_handler handler;
     dd_guard guard;
     dd_action action;      /* G_PROJECT only */
@@ -87,7 +88,15 @@ struct dd_req {
     /* the answer */
     int status;
     struct MHD_Response *resp;
-    /* streaming handlers (resource upload) keep their state here */
+    bool answered;         /* the response is queued */
+    /* Streaming routes (multipart uploads): the handler runs once the headers are in
+     * (after authentication and the guard, so a refused upload is never read), calls
+     * dd_req_multipart, and answers from on_done once the body is complete. `stream` is
+     * its state, freed with stream_free when the request ends, however it ends. */
+    struct MHD_PostProcessor *pp;
+    int (*on_part)(dd_req *r, const char *key, const char *data, size_t size);
+    void (*on_done)(dd_req *r);
+    bool stream_failed;    /* the parser or on_part stopped; on_done answers */
     void *stream;
     void (*stream_free)(void *stream);
 };
@@ -102,6 +111,18 @@ void dd_http_stop(dd_server *srv);
 const char *dd_req_query(dd_req *r, const char *name);
 /* A request header (case-insensitive name), or NULL. */
 const char *dd_req_header(dd_req *r, const char *name);
+/* Parse the body as multipart/form-data as it arrives: r->on_part gets each piece of each
+ * part in order (non-zero from it stops the parsing; the rest of the body is discarded),
+ * then r->on_done runs. -1 (nothing set up) when the body is not multipart. */
+int dd_req_multipart(dd_req *r);
+/* Answer `status` with `len` bytes produced by `read(cls, offset, buf, max)` (returns the
+ * count, or -1 on error, which aborts the connection), then `done(cls)`. Content-Type
+ * application/octet-stream; `content_range` (may be NULL) is sent as Content-Range. */
+/* Add a header to the reply the handler has built. */
+void dd_req_add_header(dd_req *r, const char *name, const char *value);
+typedef long (*dd_stream_read)(void *cls, uint64_t off, char *buf, size_t max);
+void dd_reply_stream(dd_req *r, int status, uint64_t len, dd_stream_read read,
+                     void (*done)(void *cls), void *cls, const char *content_range);
 
 /* ---------------------------------------------------------------- replies (json.c) */
 
@@ -251,6 +272,12 @@ void h_tag_get(dd_req *r);
 void h_tag_list(dd_req *r);
 void h_tag_attach(dd_req *r);
 void h_tag_delete(dd_req *r);
+void h_resource_get(dd_req *r);
+void h_resource_data(dd_req *r);
+void h_resource_list(dd_req *r);
+void h_resource_create(dd_req *r);
+void h_resource_update(dd_req *r);
+void h_resource_delete(dd_req *r);
 
 /* Project of the entity named by path parameter 0; 0 when unknown or not an id. */
 int64_t dd_resolve_project(dd_req *r);
@@ -258,6 +285,7 @@ int64_t dd_resolve_experiment(dd_req *r);
 int64_t dd_resolve_iteration(dd_req *r);
 int64_t dd_resolve_parameter(dd_req *r);
 int64_t dd_resolve_metric(dd_req *r);
+int64_t dd_resolve_resource(dd_req *r);
 /* The same walks, for handlers: 0 when unknown. */
 int64_t dd_project_of_experiment(dd_store *st, int64_t experiment_id);
 int64_t dd_project_of_iteration(dd_store *st, int64_t iteration_id);

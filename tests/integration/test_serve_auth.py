@@ -155,7 +155,9 @@ def world(s, admin, n):
                 json={"key": "lr", "value": "1"}).json()["parameter_id"]
     m = s.post("/metric/iteration/%d" % iid, token=admin,
                json={"key": "loss", "value": 1}).json()["metric_id"]
-    return pid, eid, iid, pa, m
+    res = s.post("/resource/experiment/%d" % eid, token=admin,
+                 files={"name": (None, "r"), "data": ("r", b"bytes")}).json()["resource_id"]
+    return pid, eid, iid, pa, m, res
 
 
 SNAP = {"julia_version": "1", "git_sha": "", "git_dirty": False, "entrypoint": "",
@@ -192,27 +194,35 @@ MATRIX = [
     ("create", "POST", "/tag/project/{p}", {"value": "t"}),
     ("create", "POST", "/tag/experiment/{e}", {"value": "t"}),
     ("create", "POST", "/tag/iteration/{i}", {"value": "t"}),
+    ("read", "GET", "/resource/{r}", None),
+    ("read", "GET", "/resource/{r}/data", None),
+    ("read", "GET", "/resource/experiment/{e}", None),
+    ("create", "POST", "/resource/experiment/{e}", {"files": {"name": (None, "n"),
+                                                             "data": ("n", b"x")}}),
+    ("update", "PATCH", "/resource/{r}", {"files": {"description": (None, "d")}}),
+    ("delete", "DELETE", "/resource/{r}", None),
 ]
 
 
 def test_permission_matrix(asrv):
     admin = asrv.login()
     bob_id, bob = mk_user(asrv, admin, "bob")
-    for n, (action, method, tmpl, body) in enumerate(MATRIX):
-        pid, eid, iid, pa, m = world(asrv, admin, n)
-        path = tmpl.format(p=pid, e=eid, i=iid, pa=pa, m=m)
+    for n, (action, method, tmpl, spec) in enumerate(MATRIX):
+        body = {"files": spec["files"]} if spec and "files" in spec else {"json": spec}
+        pid, eid, iid, pa, m, res = world(asrv, admin, n)
+        path = tmpl.format(p=pid, e=eid, i=iid, pa=pa, m=m, r=res)
         # non-member: 403
-        assert_error(asrv.req(method, path, token=bob, json=body), 403,
+        assert_error(asrv.req(method, path, token=bob, **body), 403,
                      "PROJECT_PERMISSION_REQUIRED")
         # every flag but the one needed: 403
         others = {a: a != action for a in ("create", "read", "update", "delete")}
         grant(asrv, admin, bob_id, pid, c=others["create"], r=others["read"],
               u=others["update"], d=others["delete"])
-        assert_error(asrv.req(method, path, token=bob, json=body), 403,
+        assert_error(asrv.req(method, path, token=bob, **body), 403,
                      "PROJECT_PERMISSION_REQUIRED")
         # only the one needed: through
         grant(asrv, admin, bob_id, pid, **{action[0]: True})
-        r = asrv.req(method, path, token=bob, json=body)
+        r = asrv.req(method, path, token=bob, **body)
         assert r.status_code in (200, 201), (method, path, r.text)
         # the admin passes without any row
         if method == "GET":
