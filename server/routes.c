@@ -79,6 +79,16 @@ static const dd_route routes[] = {
     S("POST", "/resource/experiment/{eid}", h_resource_create, A_CREATE, dd_resolve_experiment),
     S("PATCH", "/resource/{id}", h_resource_update, A_UPDATE, dd_resolve_resource),
     P("DELETE", "/resource/{id}", h_resource_delete, A_DELETE, dd_resolve_resource),
+    P("GET", "/model/{id}", h_model_get, A_READ, dd_resolve_model),
+    P("GET", "/model/project/{pid}", h_model_list, A_READ, dd_resolve_project),
+    P("POST", "/model/project/{pid}", h_model_create, A_CREATE, dd_resolve_project),
+    P("PATCH", "/model/{id}", h_model_update, A_UPDATE, dd_resolve_model),
+    P("DELETE", "/model/{id}", h_model_delete, A_DELETE, dd_resolve_model),
+    P("GET", "/modelversion/{id}", h_version_get, A_READ, dd_resolve_version),
+    P("GET", "/modelversion/model/{mid}", h_version_list, A_READ, dd_resolve_model),
+    P("POST", "/modelversion/model/{mid}", h_version_create, A_CREATE, dd_resolve_model),
+    P("PATCH", "/modelversion/{id}", h_version_update, A_UPDATE, dd_resolve_version),
+    P("DELETE", "/modelversion/{id}", h_version_delete, A_DELETE, dd_resolve_version),
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])

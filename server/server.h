@@ -278,6 +278,16 @@ void h_resource_list(dd_req *r);
 void h_resource_create(dd_req *r);
 void h_resource_update(dd_req *r);
 void h_resource_delete(dd_req *r);
+void h_model_get(dd_req *r);
+void h_model_list(dd_req *r);
+void h_model_create(dd_req *r);
+void h_model_update(dd_req *r);
+void h_model_delete(dd_req *r);
+void h_version_get(dd_req *r);
+void h_version_list(dd_req *r);
+void h_version_create(dd_req *r);
+void h_version_update(dd_req *r);
+void h_version_delete(dd_req *r);
 
 /* Project of the entity named by path parameter 0; 0 when unknown or not an id. */
 int64_t dd_resolve_project(dd_req *r);
@@ -286,6 +296,8 @@ int64_t dd_resolve_iteration(dd_req *r);
 int64_t dd_resolve_parameter(dd_req *r);
 int64_t dd_resolve_metric(dd_req *r);
 int64_t dd_resolve_resource(dd_req *r);
+int64_t dd_resolve_model(dd_req *r);
+int64_t dd_resolve_version(dd_req *r);
 /* The same walks, for handlers: 0 when unknown. */
 int64_t dd_project_of_experiment(dd_store *st, int64_t experiment_id);
 int64_t dd_project_of_iteration(dd_store *st, int64_t iteration_id);

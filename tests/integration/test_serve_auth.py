@@ -145,7 +145,7 @@ def grant(s, admin, uid, pid, c=False, r=False, u=False, d=False):
                        json=flags).status_code == 200
 
 
-def world(s, admin, n):
+def world(s, admin, n, with_version=False):
     """A project with an experiment and an iteration, named by n."""
     pid = s.post("/project/", token=admin, json={"name": "p%d" % n}).json()["project_id"]
     eid = s.post("/experiment/project/%d" % pid, token=admin,
@@ -157,7 +157,12 @@ def world(s, admin, n):
                json={"key": "loss", "value": 1}).json()["metric_id"]
     res = s.post("/resource/experiment/%d" % eid, token=admin,
                  files={"name": (None, "r"), "data": ("r", b"bytes")}).json()["resource_id"]
-    return pid, eid, iid, pa, m, res
+    mo = s.post("/model/project/%d" % pid, token=admin, json={"name": "m%d" % n}).json()["model_id"]
+    v = None    # a registered version pins its iteration: only where the route needs one
+    if with_version:
+        v = s.post("/modelversion/model/%d" % mo, token=admin,
+                   json={"iteration_id": iid}).json()["modelversion_id"]
+    return pid, eid, iid, pa, m, res, mo, v
 
 
 SNAP = {"julia_version": "1", "git_sha": "", "git_dirty": False, "entrypoint": "",
@@ -201,6 +206,16 @@ MATRIX = [
                                                              "data": ("n", b"x")}}),
     ("update", "PATCH", "/resource/{r}", {"files": {"description": (None, "d")}}),
     ("delete", "DELETE", "/resource/{r}", None),
+    ("read", "GET", "/model/{mo}", None),
+    ("read", "GET", "/model/project/{p}", None),
+    ("create", "POST", "/model/project/{p}", {"name": "another"}),
+    ("update", "PATCH", "/model/{mo}", {"description": "d"}),
+    ("delete", "DELETE", "/model/{mo}", None),
+    ("read", "GET", "/modelversion/{v}", None),
+    ("read", "GET", "/modelversion/model/{mo}", None),
+    ("create", "POST", "/modelversion/model/{mo}", {"iteration_id": "{i}"}),
+    ("update", "PATCH", "/modelversion/{v}", {"stage_id": 2}),
+    ("delete", "DELETE", "/modelversion/{v}", None),
 ]
 
 
@@ -208,9 +223,11 @@ def test_permission_matrix(asrv):
     admin = asrv.login()
     bob_id, bob = mk_user(asrv, admin, "bob")
     for n, (action, method, tmpl, spec) in enumerate(MATRIX):
+        pid, eid, iid, pa, m, res, mo, v = world(asrv, admin, n, "{v}" in tmpl)
+        if spec and spec.get("iteration_id") == "{i}":
+            spec = {"iteration_id": iid}
         body = {"files": spec["files"]} if spec and "files" in spec else {"json": spec}
-        pid, eid, iid, pa, m, res = world(asrv, admin, n)
-        path = tmpl.format(p=pid, e=eid, i=iid, pa=pa, m=m, r=res)
+        path = tmpl.format(p=pid, e=eid, i=iid, pa=pa, m=m, r=res, mo=mo, v=v)
         # non-member: 403
         assert_error(asrv.req(method, path, token=bob, **body), 403,
                      "PROJECT_PERMISSION_REQUIRED")
