@@ -285,7 +285,7 @@ static bool upload_start(dd_req *r, int64_t experiment_id, int64_t resource_id,
     s->experiment_id = experiment_id, s->resource_id = resource_id;
     r->stream = s, r->stream_free = upload_free, r->on_part = on_part, r->on_done = done;
     if (dd_req_multipart(r) != 0)
-        return dd_reply_error(r, 400, "BAD_REQUEST", "a multipart/form-data body is expected"),
+        return dd_reply_error(r, 400, "BAD_REQUEST", "a multipart/form-data body (with a boundary of 2 or more characters) is expected"),
                false;
     return true;
 }

@@ -32,11 +32,14 @@ def free_port():
 
 
 class Server:
-    def __init__(self, root, auth=False, db=None, env=None, args=()):
+    def __init__(self, root, auth=False, db=None, env=None, args=(), tls=None):
+        """tls: (cert, key) PEM paths to serve HTTPS (the session then trusts cert)."""
         self.root = root
         self.db = db or os.path.join(root, "registry.db")
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
+        if tls:
+            args = (*args, "--tls-cert", tls[0], "--tls-key", tls[1])
         e = dict(os.environ)
         e.update({"DEARDIARY_ENABLE_AUTH": "true" if auth else "false",
                   "DEARDIARY_JWT_SECRET": SECRET,
@@ -47,13 +50,16 @@ class Server:
             [BIN, "serve", "--db", self.db, "--port", str(self.port), *args],
             stdout=self.log, stderr=subprocess.STDOUT, env=e)
         self.s = requests.Session()
+        # per request: requests lets REQUESTS_CA_BUNDLE override a session's verify
+        self.verify = tls[0] if tls else True
         deadline = time.time() + 30
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError("serve exited with %s:\n%s" % (self.proc.returncode,
                                                                  self.output()))
             try:
-                if self.s.get(self.url + "/health", timeout=2).status_code == 200:
+                if self.s.get(self.url + "/health", timeout=2,
+                              verify=self.verify).status_code == 200:
                     break
             except requests.ConnectionError:
                 pass
@@ -71,6 +77,7 @@ class Server:
         headers = kw.pop("headers", {})
         if token:
             headers["Authorization"] = "Bearer " + token
+        kw.setdefault("verify", self.verify)
         return self.s.request(method, self.url + path, headers=headers, timeout=30, **kw)
 
     def get(self, path, **kw):

@@ -57,6 +57,28 @@ def test_cors_listed_origins_allow_credentials(tmp_path):
         s.stop()
 
 
+def test_https(tmp_path):
+    """--tls-cert/--tls-key: HTTPS through libmicrohttpd's GnuTLS; plain HTTP is refused."""
+    import subprocess
+    import requests
+    from helpers_serve import Server
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    s = Server(str(tmp_path), tls=(cert, key))
+    try:
+        assert s.get("/health").status_code == 200
+        assert s.post("/auth", json={"username": "default", "password": "default"}).status_code == 200
+        try:
+            plain = requests.get("http://127.0.0.1:%d/health" % s.port, timeout=10)
+            assert plain.status_code != 200
+        except requests.RequestException:
+            pass
+    finally:
+        s.stop()
+
+
 def test_unknown_route_is_404_envelope(srv):
     assert_error(srv.get("/nothing/here"), 404, "NOT_FOUND")
     assert_error(srv.req("PUT", "/project/"), 404, "NOT_FOUND")

@@ -130,3 +130,35 @@ def test_metric_batch_is_atomic(srv):
     assert_error(srv.post("/metric/iteration/%d" % iid, json={"key": "a", "value": 1}), 422,
                  "INVALID_PAYLOAD")
     assert db_dump(srv.db) == before
+
+
+def test_sigkill_during_batches_never_partial(tmp_path):
+    """SIGKILL at varying moments while 5000-point batches arrive: after a restart every
+    batch is there whole or not at all, and the server serves."""
+    import socket
+    import time
+    import json
+    from helpers_serve import Server
+    root = str(tmp_path)
+    s = Server(root)
+    iid = running(s)
+    body = json.dumps({"metrics": [{"key": "k%d" % (i % 50), "value": i}
+                                   for i in range(5000)]}).encode()
+    req = (b"POST /metric/iteration/%d/batch HTTP/1.1\r\nHost: x\r\nContent-Type: "
+           b"application/json\r\nContent-Length: %d\r\n\r\n" % (iid, len(body)) + body)
+    try:
+        for delay in (0.0, 0.01, 0.03, 0.08):
+            socks = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(4)]
+            for c in socks:
+                c.sendall(req)
+            time.sleep(delay)
+            s.kill()                     # SIGKILL
+            for c in socks:
+                c.close()
+            s = Server(root, db=s.db)
+            total = s.get("/metric/iteration/%d?limit=1" % iid).json()["total"]
+            assert total % 5000 == 0, total
+    except BaseException:
+        s.kill()
+        raise
+    s.stop()
