@@ -124,7 +124,10 @@ void h_project_delete(dd_req *r)
     if (dd_req_id(r, 0, &id) != 0)
         return;
     dd_err err = {0};
-    if (dd_project_delete(r->srv->st, id, true, &err) == DD_OK)
+    /* As `rm -r` on the mount: a project whose models have registered versions stays
+     * (serving code may be reading them); delete the models first. */
+    if (dd_delete_check(r->srv->st, DD_TAG_PROJECT, id, &err) == DD_OK
+        && dd_project_delete(r->srv->st, id, true, &err) == DD_OK)
         dd_reply_ok(r);
     else
         dd_reply_store_error(r, "delete", "project", &err);

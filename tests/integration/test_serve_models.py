@@ -96,3 +96,16 @@ def test_version_refusals(srv):
     assert_error(srv.patch("/modelversion/%d" % vid, json={"resource_id": r2, "stage_id": 3}), 422,
                  "INVALID_PAYLOAD")
     assert db_dump(srv.db) == before
+
+
+def test_project_with_registered_versions_is_not_deleted(srv):
+    pid = mk_project(srv)
+    iid = mk_iteration(srv, mk_experiment(srv, pid))
+    mid = mk_model(srv, pid)
+    srv.post("/modelversion/model/%d" % mid, json={"iteration_id": iid})
+    before = db_dump(srv.db)
+    assert_error(srv.delete("/project/%d" % pid), 409, "CONFLICT")
+    assert_error(srv.delete("/iteration/%d" % iid), 409, "CONFLICT")
+    assert db_dump(srv.db) == before
+    assert srv.delete("/model/%d" % mid).status_code == 200
+    assert srv.delete("/project/%d" % pid).status_code == 200
