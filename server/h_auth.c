@@ -19,8 +19,10 @@ static void reply_token(dd_req *r, const dd_user *u)
 {
     int64_t exp = (int64_t)time(NULL) + DD_TOKEN_TTL_S;
     char *tok = dd_jwt_sign(u->username, u->id, exp, r->srv->jwt_secret);
-    if (!tok)
-        return dd_reply_error(r, 500, "SERVER_ERROR", "cannot sign a token");
+    if (!tok) {
+        dd_reply_error(r, 500, "SERVER_ERROR", "cannot sign a token");
+        return;
+    }
     dd_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:o}", "access_token", tok, "token_type",
                                     "Bearer", "expires_at", (json_int_t)exp, "user",
                                     dd_json_user(u)));

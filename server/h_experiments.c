@@ -21,10 +21,14 @@ void h_experiment_get(dd_req *r)
     dd_experiment e;
     dd_err err = {0};
     dd_code code = dd_experiment_get(r->srv->st, id, &e, &err);
-    if (code == DD_NOT_FOUND)
-        return dd_reply_error(r, 404, "NOT_FOUND", "Experiment not found");
-    if (code != DD_OK)
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+    if (code == DD_NOT_FOUND) {
+        dd_reply_error(r, 404, "NOT_FOUND", "Experiment not found");
+        return;
+    }
+    if (code != DD_OK) {
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
     dd_reply_json(r, 200, dd_json_experiment(&e));
     dd_experiment_clear(&e);
 }
@@ -47,7 +51,8 @@ void h_experiment_list(dd_req *r)
     dd_err err = {0};
     if (dd_experiment_list(r->srv->st, pid, page_experiment, &p, &err) != DD_OK) {
         json_decref(p.data);
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
     }
     dd_page_reply(r, &p);
 }
@@ -62,8 +67,11 @@ void h_experiment_create(dd_req *r)
     dd_err err = {0};
     if (json_integer_value(v[0]) != DD_EXP_IN_PROGRESS)
         dd_fail(&err, DD_INVALID, "a new experiment's status_id must be 1 (IN_PROGRESS)");
-    else if (dd_experiment_create(r->srv->st, pid, json_string_value(v[1]), &id, &err) == DD_OK)
-        return json_decref(root), dd_reply_created(r, "experiment_id", id);
+    else if (dd_experiment_create(r->srv->st, pid, json_string_value(v[1]), &id, &err) == DD_OK) {
+        json_decref(root);
+        dd_reply_created(r, "experiment_id", id);
+        return;
+    }
     dd_reply_store_error(r, "create", "experiment", &err);
     json_decref(root);
 }
@@ -135,10 +143,14 @@ void h_iteration_get(dd_req *r)
     dd_iteration it;
     dd_err err = {0};
     dd_code code = dd_iteration_get(r->srv->st, id, &it, &err);
-    if (code == DD_NOT_FOUND)
-        return dd_reply_error(r, 404, "NOT_FOUND", "Iteration not found");
-    if (code != DD_OK)
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+    if (code == DD_NOT_FOUND) {
+        dd_reply_error(r, 404, "NOT_FOUND", "Iteration not found");
+        return;
+    }
+    if (code != DD_OK) {
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
     dd_reply_json(r, 200, dd_json_iteration(&it));
     dd_iteration_clear(&it);
 }
@@ -161,7 +173,8 @@ void h_iteration_list(dd_req *r)
     dd_err err = {0};
     if (dd_iteration_list(r->srv->st, eid, page_iteration, &p, &err) != DD_OK) {
         json_decref(p.data);
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
     }
     dd_page_reply(r, &p);
 }
@@ -181,7 +194,8 @@ void h_iteration_children(dd_req *r)
     dd_err err = {0};
     if (dd_iteration_list_children(r->srv->st, id, append_iteration, arr, &err) != DD_OK) {
         json_decref(arr);
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
     }
     dd_reply_json(r, 200, arr);
 }
@@ -216,11 +230,15 @@ void h_iteration_create(dd_req *r)
     if (dd_req_id(r, 0, &eid) != 0)
         return;
     const char *q = dd_req_query(r, "parent_iteration_id");
-    if (q && !dd_parse_id(q, &parent))
-        return dd_reply_error(r, 422, "INVALID_PAYLOAD", "parent_iteration_id must be an integer");
-    if (q && parent <= 0)   /* 0 would mean "no parent" to the store */
-        return dd_reply_error(r, 422, "INVALID_PAYLOAD", "Failed to create iteration: "
-                              "parent iteration %lld not found", (long long)parent);
+    if (q && !dd_parse_id(q, &parent)) {
+        dd_reply_error(r, 422, "INVALID_PAYLOAD", "parent_iteration_id must be an integer");
+        return;
+    }
+    if (q && parent <= 0) {   /* 0 would mean "no parent" to the store */
+        dd_reply_error(r, 422, "INVALID_PAYLOAD", "Failed to create iteration: "
+                       "parent iteration %lld not found", (long long)parent);
+        return;
+    }
     dd_err err = {0};
     if (dd_iteration_create(r->srv->st, eid, parent, &id, &err) == DD_OK)
         dd_reply_created(r, "iteration_id", id);

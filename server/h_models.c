@@ -64,10 +64,14 @@ void h_model_get(dd_req *r)
     dd_model m;
     dd_err err = {0};
     dd_code code = dd_model_get(r->srv->st, id, &m, &err);
-    if (code == DD_NOT_FOUND)
-        return dd_reply_error(r, 404, "NOT_FOUND", "Model not found");
-    if (code != DD_OK)
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+    if (code == DD_NOT_FOUND) {
+        dd_reply_error(r, 404, "NOT_FOUND", "Model not found");
+        return;
+    }
+    if (code != DD_OK) {
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
     dd_reply_json(r, 200, model_json(&m));
     dd_model_clear(&m);
 }
@@ -91,7 +95,8 @@ void h_model_list(dd_req *r)
     /* project_id 0 would list every model: no project has id 0 */
     if (pid != 0 && dd_model_list(r->srv->st, pid, page_model, &p, &err) != DD_OK) {
         json_decref(p.data);
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
     }
     dd_page_reply(r, &p);
 }
@@ -161,10 +166,14 @@ void h_version_get(dd_req *r)
     dd_model_version v;
     dd_err err = {0};
     dd_code code = dd_version_get(r->srv->st, id, &v, &err);
-    if (code == DD_NOT_FOUND)
-        return dd_reply_error(r, 404, "NOT_FOUND", "Model version not found");
-    if (code != DD_OK)
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+    if (code == DD_NOT_FOUND) {
+        dd_reply_error(r, 404, "NOT_FOUND", "Model version not found");
+        return;
+    }
+    if (code != DD_OK) {
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
     dd_reply_json(r, 200, version_json(&v));
     dd_version_clear(&v);
 }
@@ -187,7 +196,8 @@ void h_version_list(dd_req *r)
     dd_err err = {0};
     if (dd_version_list(r->srv->st, mid, page_version, &p, &err) != DD_OK) {
         json_decref(p.data);
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
     }
     dd_page_reply(r, &p);
 }

@@ -58,7 +58,8 @@ void h_project_list(dd_req *r)
     free(rd.ids);
     if (code != DD_OK) {
         json_decref(rd.arr);
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
     }
     dd_reply_json(r, 200, rd.arr);
 }
@@ -71,10 +72,14 @@ void h_project_get(dd_req *r)
     dd_project p;
     dd_err err = {0};
     dd_code code = dd_project_get(r->srv->st, id, &p, &err);
-    if (code == DD_NOT_FOUND)
-        return dd_reply_error(r, 404, "NOT_FOUND", "Project not found");
-    if (code != DD_OK)
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+    if (code == DD_NOT_FOUND) {
+        dd_reply_error(r, 404, "NOT_FOUND", "Project not found");
+        return;
+    }
+    if (code != DD_OK) {
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
     dd_reply_json(r, 200, dd_json_project(&p));
     dd_project_clear(&p);
 }

@@ -56,10 +56,14 @@ void h_resource_get(dd_req *r)
     dd_resource x;
     dd_err err = {0};
     dd_code code = dd_resource_get(r->srv->st, id, &x, &err);
-    if (code == DD_NOT_FOUND)
-        return dd_reply_error(r, 404, "NOT_FOUND", "Resource not found");
-    if (code != DD_OK)
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+    if (code == DD_NOT_FOUND) {
+        dd_reply_error(r, 404, "NOT_FOUND", "Resource not found");
+        return;
+    }
+    if (code != DD_OK) {
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
     dd_reply_json(r, 200, resource_json(&x));
     dd_resource_clear(&x);
 }
@@ -82,7 +86,8 @@ void h_resource_list(dd_req *r)
     dd_err err = {0};
     if (dd_resource_list(r->srv->st, eid, page_resource, &p, &err) != DD_OK) {
         json_decref(p.data);
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
     }
     dd_page_reply(r, &p);
 }
@@ -166,9 +171,12 @@ void h_resource_data(dd_req *r)
                       : dd_fail(&err, DD_IO, "out of memory");
     if (code != DD_OK) {
         free(rd);
-        if (code == DD_NOT_FOUND)
-            return dd_reply_error(r, 404, "NOT_FOUND", "Resource not found");
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        if (code == DD_NOT_FOUND) {
+            dd_reply_error(r, 404, "NOT_FOUND", "Resource not found");
+            return;
+        }
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
     }
     int64_t size = dd_artifact_size(rd->ar), first = 0, last = size - 1;
     char cr[96];
@@ -285,7 +293,8 @@ static bool upload_start(dd_req *r, int64_t experiment_id, int64_t resource_id,
     s->experiment_id = experiment_id, s->resource_id = resource_id;
     r->stream = s, r->stream_free = upload_free, r->on_part = on_part, r->on_done = done;
     if (dd_req_multipart(r) != 0)
-        return dd_reply_error(r, 400, "BAD_REQUEST", "a multipart/form-data body (with a boundary of 2 or more characters) is expected"),
+        return dd_reply_error(r, 400, "BAD_REQUEST", "a multipart/form-data body (with a "
+                              "boundary of 2 or more characters) is expected"),
                false;
     return true;
 }
@@ -307,13 +316,19 @@ static void create_done(dd_req *r)
     int64_t id;
     if (stream_error(r, "create"))
         return;
-    if (!s->has_name || !s->has_data)
-        return dd_reply_error(r, 422, "INVALID_PAYLOAD",
-                              "Multipart fields 'name' and 'data' are required");
-    if (!s->u && dd_upload_begin(r->srv->art, &s->u, &s->err) != DD_OK)   /* empty data */
-        return dd_reply_store_error(r, "create", "resource", &s->err);
-    if (dd_upload_commit(s->u, s->experiment_id, s->name, false, &id, &s->err) != DD_OK)
-        return dd_reply_store_error(r, "create", "resource", &s->err);
+    if (!s->has_name || !s->has_data) {
+        dd_reply_error(r, 422, "INVALID_PAYLOAD",
+                       "Multipart fields 'name' and 'data' are required");
+        return;
+    }
+    if (!s->u && dd_upload_begin(r->srv->art, &s->u, &s->err) != DD_OK) {   /* empty data */
+        dd_reply_store_error(r, "create", "resource", &s->err);
+        return;
+    }
+    if (dd_upload_commit(s->u, s->experiment_id, s->name, false, &id, &s->err) != DD_OK) {
+        dd_reply_store_error(r, "create", "resource", &s->err);
+        return;
+    }
     s->committed = true;
     dd_reply_created(r, "resource_id", id);
 }
@@ -377,8 +392,10 @@ void h_resource_update(dd_req *r)
     dd_resource cur;
     dd_err err = {0};
     /* Refuse an unknown resource before reading its body. */
-    if (dd_resource_get(r->srv->st, id, &cur, &err) != DD_OK)
-        return dd_reply_store_error(r, "update", "resource", &err);
+    if (dd_resource_get(r->srv->st, id, &cur, &err) != DD_OK) {
+        dd_reply_store_error(r, "update", "resource", &err);
+        return;
+    }
     dd_resource_clear(&cur);
     upload_start(r, 0, id, update_done);
 }

@@ -64,8 +64,11 @@ void h_tag_list(dd_req *r)
             json_array_append_new(out, tag_json(id, json_string_value(v)));
     }
     json_decref(values);
-    if (code != DD_OK)
-        return json_decref(out), dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+    if (code != DD_OK) {
+        json_decref(out);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
     dd_reply_json(r, 200, out);
 }
 

@@ -27,7 +27,8 @@ void h_user_list(dd_req *r)
     dd_err err = {0};
     if (dd_user_list(r->srv->st, append_user, arr, &err) != DD_OK) {
         json_decref(arr);
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
     }
     dd_reply_json(r, 200, arr);
 }
@@ -61,10 +62,14 @@ void h_user_get(dd_req *r)
     dd_user u;
     dd_err err = {0};
     dd_code code = dd_user_get(r->srv->st, id, &u, &err);
-    if (code == DD_NOT_FOUND)
-        return dd_reply_error(r, 404, "USER_NOT_FOUND", "User not found");
-    if (code != DD_OK)
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+    if (code == DD_NOT_FOUND) {
+        dd_reply_error(r, 404, "USER_NOT_FOUND", "User not found");
+        return;
+    }
+    if (code != DD_OK) {
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
     dd_reply_json(r, 200, dd_json_user(&u));
     dd_user_clear(&u);
 }
@@ -78,7 +83,8 @@ void h_user_permissions(dd_req *r)
     dd_err err = {0};
     if (dd_permission_list(r->srv->st, id, 0, append_perm, arr, &err) != DD_OK) {
         json_decref(arr);
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
     }
     dd_reply_json(r, 200, arr);
 }
@@ -133,7 +139,8 @@ void h_project_members(dd_req *r)
     dd_err err = {0};
     if (dd_permission_list(r->srv->st, 0, pid, append_perm, arr, &err) != DD_OK) {
         json_decref(arr);
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
     }
     dd_reply_json(r, 200, arr);
 }
@@ -146,10 +153,14 @@ void h_perm_get(dd_req *r)
     dd_user_permission p;
     dd_err err = {0};
     dd_code code = dd_permission_get(r->srv->st, uid, pid, &p, &err);
-    if (code == DD_NOT_FOUND)
-        return dd_reply_error(r, 404, "NOT_FOUND", "User permission not found");
-    if (code != DD_OK)
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+    if (code == DD_NOT_FOUND) {
+        dd_reply_error(r, 404, "NOT_FOUND", "User permission not found");
+        return;
+    }
+    if (code != DD_OK) {
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
     dd_reply_json(r, 200, dd_json_permission(&p));
 }
 

@@ -96,7 +96,8 @@ void h_param_list(dd_req *r)
     free(pp.rows);
     if (code != DD_OK) {
         json_decref(pp.page.data);
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
     }
     dd_page_reply(r, &pp.page);
 }
@@ -232,10 +233,15 @@ void h_metric_get(dd_req *r)
     dd_code code = split_metric_id(id, &series, &pos)
                        ? dd_metric_point_get(r->srv->st, series, pos, store_metric_json, &m, &err)
                        : DD_NOT_FOUND;
-    if (code == DD_NOT_FOUND)
-        return dd_reply_error(r, 404, "NOT_FOUND", "Metric not found");
-    if (code != DD_OK)
-        return json_decref(m), dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+    if (code == DD_NOT_FOUND) {
+        dd_reply_error(r, 404, "NOT_FOUND", "Metric not found");
+        return;
+    }
+    if (code != DD_OK) {
+        json_decref(m);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
     dd_reply_json(r, 200, m);
 }
 
@@ -257,7 +263,8 @@ void h_metric_list(dd_req *r)
     dd_err err = {0};
     if (dd_metric_points_list(r->srv->st, iid, page_metric, &p, &err) != DD_OK) {
         json_decref(p.data);
-        return dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
     }
     dd_page_reply(r, &p);
 }

@@ -43,8 +43,10 @@ static void add_cors(dd_server *srv, struct MHD_Response *resp)
 
 void dd_reply_json(dd_req *r, int status, json_t *body)
 {
-    if (r->resp)   /* a handler answers once; a second answer is a bug, keep the first */
-        return (void)json_decref(body);
+    if (r->resp) {   /* a handler answers once; a second answer is a bug, keep the first */
+        json_decref(body);
+        return;
+    }
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) {
@@ -54,8 +56,10 @@ void dd_reply_json(dd_req *r, int status, json_t *body)
             return;
     }
     r->resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r->resp)
-        return free(text);
+    if (!r->resp) {
+        free(text);
+        return;
+    }
     MHD_add_response_header(r->resp, "Content-Type", "application/json");
     r->status = status;
 }
@@ -181,12 +185,16 @@ void dd_reply_stream(dd_req *r, int status, uint64_t len, dd_stream_read read,
     stream_cls *s = malloc(sizeof *s);
     if (!s) {
         done(cls);
-        return dd_reply_error(r, 500, "SERVER_ERROR", "out of memory");
+        dd_reply_error(r, 500, "SERVER_ERROR", "out of memory");
+        return;
     }
     *s = (stream_cls){read, done, cls};
     r->resp = MHD_create_response_from_callback(len, 256 * 1024, stream_read, s, stream_done);
-    if (!r->resp)
-        return stream_done(s), dd_reply_error(r, 500, "SERVER_ERROR", "out of memory");
+    if (!r->resp) {
+        stream_done(s);
+        dd_reply_error(r, 500, "SERVER_ERROR", "out of memory");
+        return;
+    }
     MHD_add_response_header(r->resp, "Content-Type", "application/octet-stream");
     MHD_add_response_header(r->resp, "Accept-Ranges", "bytes");
     if (content_range)
