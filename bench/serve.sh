@@ -76,12 +76,12 @@ mb=$((bytes / 1048576))
 echo "upload: ${mb} MiB in ${up_s}s vs dd ${dd_s}s, ratio $(ratio "$dd_s" "$up_s") (target 0.5)"
 ngp=$(free_port)
 cat > "$tmp/nginx.conf" <<NG
-daemon off; worker_processes 1; pid $tmp/nginx.pid; error_log $tmp/nginx.err;
+user root; daemon off; worker_processes 1; pid $tmp/nginx.pid; error_log $tmp/nginx.err;
 events { worker_connections 64; }
 http { access_log off; sendfile on; server { listen 127.0.0.1:$ngp; root $tmp; } }
 NG
 nginx -c "$tmp/nginx.conf" -p "$tmp" & pids+=($!)
-wait_up "http://127.0.0.1:$ngp/big" 2>/dev/null || true
+wait_up "http://127.0.0.1:$ngp/big"   # the temp dir is 0700: nginx workers run as root
 dl() { local t0 t1; t0=$(date +%s.%N); curl -sf -o /dev/null "$1"; t1=$(date +%s.%N); python3 -c "print($t1-$t0)"; }
 dl "$url/resource/1/data" >/dev/null; dl "http://127.0.0.1:$ngp/big" >/dev/null   # warm both
 s1=$(dl "$url/resource/1/data"); s2=$(dl "http://127.0.0.1:$ngp/big")

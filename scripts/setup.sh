@@ -11,6 +11,7 @@ packages=(
   libyaml-dev libjansson-dev libcrypt-dev
   python3 python3-pytest python3-boto3
   libmicrohttpd-dev python3-requests   # deardiary serve (GnuTLS inside) and its tests
+  wrk nginx-light   # bench/serve.sh: the load generator and the download baseline
   rsync tar findutils grep coreutils attr
   git   # deardiary run's snapshot and its tests (a run without git just records no SHA)
   valgrind clang libclang-rt-14-dev
