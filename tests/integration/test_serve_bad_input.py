@@ -165,3 +165,31 @@ def test_slow_client_does_not_block_others(srv):
         assert time.time() - start < 45
     finally:
         slow.close()
+
+
+def test_connection_limit(tmp_path):
+    """server.max_connections: connections past the limit are closed unanswered; once the
+    idle ones go, requests are served again."""
+    import requests
+    from helpers_serve import Server
+    s = Server(str(tmp_path), env={"DEARDIARY_SERVER_MAX_CONNECTIONS": "8"})
+    idle = []
+    try:
+        s.s.close()          # the harness's own keep-alive connection would count
+        idle = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(8)]
+        time.sleep(0.3)
+        refused = False
+        try:
+            r = requests.get(s.url + "/health", timeout=5)
+        except requests.RequestException:
+            refused = True
+        assert refused, r.status_code
+        for c in idle:
+            c.close()
+        idle = []
+        time.sleep(0.3)
+        assert requests.get(s.url + "/health", timeout=5).status_code == 200
+    finally:
+        for c in idle:
+            c.close()
+        s.stop()
