@@ -545,6 +545,35 @@ dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series
 /* Remove a whole series. DD_READ_ONLY on an ended iteration. */
 dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err);
 
+/* Points one by one (metric_points.c), for the REST API. A point is named by its series id
+ * and its position in that series (0, 1, ... in write order); neither is ever reused. */
+typedef struct dd_metric_item {
+    const char *key;
+    dd_metric_point point;
+} dd_metric_item;
+/* Append items (any keys, in array order) to one iteration in one transaction: all or
+ * none. Errors as dd_metric_append. series_out[i] and position_out[i] (either may be
+ * NULL) receive each point's series id and position. */
+dd_code dd_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metric_item *items,
+                               size_t n, int64_t *series_out, int64_t *position_out,
+                               dd_err *err);
+typedef struct dd_metric_point_row {
+    int64_t series_id;
+    int64_t position;
+    int64_t iteration_id;
+    const char *key;
+    int64_t step;
+    double value;
+    const char *recorded_at;
+} dd_metric_point_row;
+typedef int (*dd_metric_point_cb)(void *ctx, const dd_metric_point_row *row);
+/* Every point of an iteration, ordered by step, then series id, then position. */
+dd_code dd_metric_points_list(dd_store *st, int64_t iteration_id, dd_metric_point_cb cb,
+                              void *ctx, dd_err *err);
+/* One point (cb called once); DD_NOT_FOUND when there is none. */
+dd_code dd_metric_point_get(dd_store *st, int64_t series_id, int64_t position,
+                            dd_metric_point_cb cb, void *ctx, dd_err *err);
+
 /* ---------------------------------------------------------------- resources */
 
 typedef struct dd_resource {
@@ -629,6 +658,13 @@ dd_code dd_tag_list(dd_store *st, dd_tag_kind kind, int64_t entity_id, dd_tag_cb
 /* Delete a tag and every attachment of it (the original's documented, unimplemented,
  * behaviour). Deleting an unknown tag is DD_NOT_FOUND. */
 dd_code dd_tag_delete(dd_store *st, const char *value, dd_err *err);
+
+/* Tags by their own id (tag_ids.c; the REST API's): the value (malloc'd), the id of a
+ * value, and deleting a tag only when nothing has it attached (DD_IN_USE otherwise,
+ * DD_NOT_FOUND for an unknown id). */
+dd_code dd_tag_get(dd_store *st, int64_t id, char **value_out, dd_err *err);
+dd_code dd_tag_id(dd_store *st, const char *value, int64_t *id_out, dd_err *err);
+dd_code dd_tag_delete_unused(dd_store *st, int64_t id, dd_err *err);
 
 /* May the project, experiment or iteration (named by its tag kind) be removed with
  * everything in it, as `rm -r` does? DD_OK, DD_NOT_FOUND, or DD_IN_USE when a model version

@@ -101,6 +101,21 @@ static const config_key keys[] = {
      .choices = unknown_users},
     {ROW("users.mount_as", "DEARDIARY_USERS_MOUNT_AS", KT_STRING, users_mount_as, "default"),
      .nonempty = true},
+    /* `deardiary serve`; the variables without _SERVER_ are the original's names. */
+    {ROW("server.host", "DEARDIARY_HOST", KT_STRING, server_host, "127.0.0.1"),
+     .nonempty = true},
+    {ROW("server.port", "DEARDIARY_PORT", KT_INT, server_port, "9000"), .min = 1,
+     .max = 65535},
+    {ROW("server.enable_auth", "DEARDIARY_ENABLE_AUTH", KT_BOOL, server_enable_auth,
+         "false")},
+    {ROW("server.jwt_secret", "DEARDIARY_JWT_SECRET", KT_STRING, server_jwt_secret,
+         "deardiary_secret"), .nonempty = true, .secret = true},
+    {ROW("server.cors_origins", "DEARDIARY_CORS_ORIGINS", KT_STRING, server_cors_origins,
+         "*"), .nonempty = true},
+    {ROW("server.max_connections", "DEARDIARY_SERVER_MAX_CONNECTIONS", KT_INT,
+         server_max_connections, "2048"), .min = 1, .max = 65536},
+    {ROW("server.threads", "DEARDIARY_SERVER_THREADS", KT_INT, server_threads, "4"),
+     .min = 1, .max = 256},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -67,6 +67,13 @@ typedef struct dd_config {
                                        "1001:alice,1002:bob" (the env/option form) */
     char *users_unknown;            /* users.unknown: "deny" or "read"             */
     char *users_mount_as;           /* users.mount_as: the mounting account's user */
+    char *server_host;              /* server.host: address `deardiary serve` binds */
+    int server_port;                /* server.port, 1..65535                      */
+    bool server_enable_auth;        /* server.enable_auth: JWT tokens required     */
+    char *server_jwt_secret;        /* server.jwt_secret, printed as "***"        */
+    char *server_cors_origins;      /* server.cors_origins: comma-separated, "*"  */
+    int server_max_connections;     /* server.max_connections: more are refused   */
+    int server_threads;             /* server.threads: HTTP worker threads        */
 } dd_config;
 
 /*

@@ -639,6 +639,47 @@ static void test_no_cwd(void)
     CHECK(chdir(here) == 0);
 }
 
+/* The server.* keys of `deardiary serve`: defaults as the original's, its variable names
+ * (DEARDIARY_HOST, _PORT, _ENABLE_AUTH, _JWT_SECRET, _CORS_ORIGINS), type and range checks. */
+static void test_server_keys(void)
+{
+    dd_config cfg;
+    char err[512], path[2048];
+    CHECK(dd_config_load(&cfg, NULL, NULL, err, sizeof err) == 0);
+    CHECK_STR(cfg.server_host, "127.0.0.1");
+    CHECK(cfg.server_port == 9000);
+    CHECK(cfg.server_enable_auth == false);
+    CHECK_STR(cfg.server_jwt_secret, "deardiary_secret");
+    CHECK_STR(cfg.server_cors_origins, "*");
+    dd_config_free(&cfg);
+
+    CHECK(dd_config_load(&cfg, NULL,
+                         ENV("DEARDIARY_HOST=0.0.0.0", "DEARDIARY_PORT=8080",
+                             "DEARDIARY_ENABLE_AUTH=true", "DEARDIARY_JWT_SECRET=s3cret",
+                             "DEARDIARY_CORS_ORIGINS=https://a.example, https://b.example"),
+                         err, sizeof err) == 0);
+    CHECK_STR(cfg.server_host, "0.0.0.0");
+    CHECK(cfg.server_port == 8080);
+    CHECK(cfg.server_enable_auth == true);
+    CHECK_STR(cfg.server_jwt_secret, "s3cret");
+    CHECK_STR(cfg.server_cors_origins, "https://a.example, https://b.example");
+    dd_config_free(&cfg);
+
+    const char *f = write_file(path, sizeof path, "server.yaml",
+                               "server:\n  port: 9100\n  threads: 2\n  enable_auth: yes\n");
+    CHECK(dd_config_load(&cfg, f, NULL, err, sizeof err) == 0);
+    CHECK(cfg.server_port == 9100 && cfg.server_threads == 2 && cfg.server_enable_auth);
+    dd_config_free(&cfg);
+
+    CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_PORT=70000"), err, sizeof err) == -1);
+    CHECK(strstr(err, "DEARDIARY_PORT") != NULL);
+    CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_ENABLE_AUTH=maybe"), err, sizeof err) == -1);
+    CHECK(strstr(err, "DEARDIARY_ENABLE_AUTH") != NULL);
+    f = write_file(path, sizeof path, "server_bad.yaml", "server:\n  portt: 1\n");
+    CHECK(dd_config_load(&cfg, f, NULL, err, sizeof err) == -1);
+    CHECK(strstr(err, "server.portt") != NULL);
+}
+
 int main(void)
 {
     const char *dir = getenv("DD_TEST_TMP");
@@ -661,5 +702,6 @@ int main(void)
     test_print();
     test_no_cwd();
     test_users_keys();
+    test_server_keys();
     return check_done();
 }
