@@ -1,6 +1,6 @@
 /*
  * crud.c - the answers most handlers share: get one row by its path id, list the rows
- * under a parent (paginated or whole), delete by path id.
+ * under a parent (paginated or whole), delete by path id, PATCH a name and description.
  *
  * The store's functions are typed per entity (dd_model_get fills a dd_model), so each
  * handler file adapts its entity with a small dd_fetch_fn / dd_list_fn / dd_delete_fn
@@ -80,4 +80,27 @@ void dd_serve_delete(dd_req *r, dd_delete_fn del, const char *what, bool missing
         dd_reply_ok(r);
     else
         dd_reply_store_error(r, "delete", what, &err);
+}
+
+void dd_serve_name_update(dd_req *r, dd_set_text_fn rename, dd_set_text_fn describe,
+                          const char *what)
+{
+    static const dd_field spec[] = {{"name", F_STRING, false}, {"description", F_STRING, false}};
+    int64_t id;
+    json_t *root, *v[2];
+    if (dd_req_id(r, 0, &id) != 0 || dd_req_body(r, spec, 2, &root, v) != 0)
+        return;
+    dd_err err = {0};
+    dd_code code = !v[0] && !v[1] ? dd_fail(&err, DD_INVALID, "no field to update") : DD_OK;
+    /* The rename first: it is the step that can break a rule (a taken or bad name), so a
+     * refused PATCH changes nothing. */
+    if (code == DD_OK && v[0])
+        code = rename(r->srv->st, id, json_string_value(v[0]), &err);
+    if (code == DD_OK && v[1])
+        code = describe(r->srv->st, id, json_string_value(v[1]), &err);
+    if (code == DD_OK)
+        dd_reply_updated(r);
+    else
+        dd_reply_store_error(r, "update", what, &err);
+    json_decref(root);
 }

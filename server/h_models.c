@@ -100,22 +100,7 @@ void h_model_create(dd_req *r)
 
 void h_model_update(dd_req *r)
 {
-    static const dd_field spec[] = {{"name", F_STRING, false}, {"description", F_STRING, false}};
-    int64_t id;
-    json_t *root, *v[2];
-    if (dd_req_id(r, 0, &id) != 0 || dd_req_body(r, spec, 2, &root, v) != 0)
-        return;
-    dd_err err = {0};
-    dd_code code = !v[0] && !v[1] ? dd_fail(&err, DD_INVALID, "no field to update") : DD_OK;
-    if (code == DD_OK && v[0])   /* the rename first: the step a taken name refuses */
-        code = dd_model_rename(r->srv->st, id, json_string_value(v[0]), &err);
-    if (code == DD_OK && v[1])
-        code = dd_model_set_description(r->srv->st, id, json_string_value(v[1]), &err);
-    if (code == DD_OK)
-        dd_reply_updated(r);
-    else
-        dd_reply_store_error(r, "update", "model", &err);
-    json_decref(root);
+    dd_serve_name_update(r, dd_model_rename, dd_model_set_description, "model");
 }
 
 void h_model_delete(dd_req *r)

@@ -83,26 +83,7 @@ void h_project_create(dd_req *r)
 
 void h_project_update(dd_req *r)
 {
-    static const dd_field spec[] = {{"name", F_STRING, false}, {"description", F_STRING, false}};
-    int64_t id;
-    json_t *root, *v[2];
-    if (dd_req_id(r, 0, &id) != 0 || dd_req_body(r, spec, 2, &root, v) != 0)
-        return;
-    dd_err err = {0};
-    dd_code code = DD_OK;
-    /* The rename first: it is the step that can break a rule (a taken or bad name), so a
-     * refused PATCH changes nothing. */
-    if (!v[0] && !v[1])
-        code = dd_fail(&err, DD_INVALID, "no field to update");
-    if (code == DD_OK && v[0])
-        code = dd_project_rename(r->srv->st, id, json_string_value(v[0]), &err);
-    if (code == DD_OK && v[1])
-        code = dd_project_set_description(r->srv->st, id, json_string_value(v[1]), &err);
-    if (code == DD_OK)
-        dd_reply_updated(r);
-    else
-        dd_reply_store_error(r, "update", "project", &err);
-    json_decref(root);
+    dd_serve_name_update(r, dd_project_rename, dd_project_set_description, "project");
 }
 
 /* As `rm -r` on the mount: a project whose models have registered versions stays

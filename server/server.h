@@ -217,6 +217,12 @@ void dd_serve_list(dd_req *r, dd_list_fn list);
 /* DELETE by path parameter 0: 200 OK, or dd_reply_store_error(r, "delete", what, ...).
  * `missing_ok`: an unknown id is 200 OK too (the original's answer for some routes). */
 void dd_serve_delete(dd_req *r, dd_delete_fn del, const char *what, bool missing_ok);
+/* Set one text field of entity `id` (its name, its description). */
+typedef dd_code (*dd_set_text_fn)(dd_store *st, int64_t id, const char *text, dd_err *err);
+/* PATCH {"name"?, "description"?} of the entity named by path parameter 0: 200 UPDATED,
+ * 422 when neither is given, else dd_reply_store_error(r, "update", what, ...). */
+void dd_serve_name_update(dd_req *r, dd_set_text_fn rename, dd_set_text_fn describe,
+                          const char *what);
 
 /* Define `name`, a dd_fetch_fn for an entity the store reads into a `type` with
  * get(st, id, &row, err), renders with render(&row) and frees with clear(&row). A macro
