@@ -191,11 +191,10 @@ dd_code art_inline_begin(dd_store *st, art_inline_up *u, dd_err *err)
     dd_conn *c;
     dd_code code = db_write_begin(st, &c, err);
     if (code == DD_OK) {
-        code = db_exec(c, err, "starting an inline upload",
-                       "INSERT INTO artifact_upload(owner_pid, owner_start, owner_token,"
-                       " started_at) VALUES (?, ?, ?, ?)", "iiit", pid, start, u->token, now);
-        if (code == DD_OK)
-            u->set_id = db_last_id(c);
+        code = db_insert_id(c, &u->set_id, err, "starting an inline upload",
+                            "INSERT INTO artifact_upload(owner_pid, owner_start, owner_token,"
+                            " started_at) VALUES (?, ?, ?, ?) RETURNING id", "iiit", pid, start,
+                            u->token, now);
         code = db_end(c, code, err);
     }
     if (code != DD_OK) {
@@ -279,7 +278,8 @@ dd_code art_inline_claim(dd_conn *c, const art_inline_up *u, int64_t size, dd_er
     sqlite3_stmt *s;
     int64_t want = (size + (int64_t)ART_CHUNK - 1) / (int64_t)ART_CHUNK;
     /* length() of a blob comes from the record header: no chunk is read */
-    dd_code code = db_prep(c, &s, err, "SELECT COUNT(*), COALESCE(SUM(length(data)), 0),"
+    dd_code code = db_prep(c, &s, err, "SELECT COUNT(*),"
+                           " CAST(COALESCE(SUM(length(data)), 0) AS BIGINT),"
                            " COALESCE(MAX(seq), -1) FROM artifact_chunk WHERE set_id = ?", "i",
                            u->set_id);
     if (code != DD_OK)

@@ -431,8 +431,24 @@ dd_code db_int(dd_conn *c, int64_t *out, dd_err *err, const char *what, const ch
     return code;
 }
 
+dd_code db_int_opt(dd_conn *c, int64_t *out, dd_err *err, const char *what, const char *sql,
+                   const char *fmt, ...)
+{
+    sqlite3_stmt *s;
+    va_list ap;
+    va_start(ap, fmt);
+    dd_code code = db_vprep(c, &s, err, sql, fmt, ap);
+    va_end(ap);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, what, err);
+    *out = code == DD_OK && row ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return code;
+}
+
 int db_changes(dd_conn *c) { return sqlite3_changes(c->db); }
-int64_t db_last_id(dd_conn *c) { return sqlite3_last_insert_rowid(c->db); }
 
 char *db_col_dup(sqlite3_stmt *s, int col)
 {
@@ -525,16 +541,19 @@ void db_set_trash_hook(dd_store *st, db_trash_hook hook, void *ctx)
     st->trash_ctx = ctx;
 }
 
-void db_trash_queued(dd_conn *c)
+void db_trash_queued(dd_conn *c, int64_t trash_id)
 {
-    int n = sqlite3_changes(c->db);
-    if (n <= 0)
-        return;
-    int64_t hi = sqlite3_last_insert_rowid(c->db), lo = hi - n + 1;
-    if (!c->trash_lo || lo < c->trash_lo)
-        c->trash_lo = lo;
-    if (hi > c->trash_hi)
-        c->trash_hi = hi;
+    if (!c->trash_lo || trash_id < c->trash_lo)
+        c->trash_lo = trash_id;
+    if (trash_id > c->trash_hi)
+        c->trash_hi = trash_id;
+}
+
+int64_t db_trash_take(dd_conn *c)
+{
+    int64_t hi = c->trash_hi;
+    c->trash_lo = c->trash_hi = 0;
+    return hi;
 }
 
 /* ---------------------------------------------------------------- shared guards */
@@ -571,8 +590,9 @@ dd_code db_project_of_resource(dd_conn *c, int64_t resource_id, int64_t *out, dd
                   " WHERE r.id = ?", "i", resource_id);
 }
 
-dd_code db_update_text(dd_store *st, const char *sql, int64_t id, const char *value,
-                       const char *what, dd_err *err)
+/* db_update_text and db_update_text_ts: `stamp` binds dd_now() between value and id. */
+static dd_code update_text(dd_store *st, const char *sql, int64_t id, const char *value,
+                           bool stamp, const char *what, dd_err *err)
 {
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
@@ -580,10 +600,25 @@ dd_code db_update_text(dd_store *st, const char *sql, int64_t id, const char *va
         return code;
     if (!value)
         return dd_fail(err, DD_INVALID, "%s: missing value", what);
-    code = db_exec(c, err, what, sql, "ti", value, id);
+    char now[DD_TS_LEN];
+    dd_now(now);
+    code = stamp ? db_exec(c, err, what, sql, "tti", value, now, id)
+                 : db_exec(c, err, what, sql, "ti", value, id);
     if (code == DD_OK && db_changes(c) == 0)
         code = dd_fail(err, DD_NOT_FOUND, "%s: %lld not found", what, (long long)id);
     return code;
+}
+
+dd_code db_update_text(dd_store *st, const char *sql, int64_t id, const char *value,
+                       const char *what, dd_err *err)
+{
+    return update_text(st, sql, id, value, false, what, err);
+}
+
+dd_code db_update_text_ts(dd_store *st, const char *sql, int64_t id, const char *value,
+                          const char *what, dd_err *err)
+{
+    return update_text(st, sql, id, value, true, what, err);
 }
 
 /* ---------------------------------------------------------------- migrations */
@@ -636,7 +671,7 @@ static dd_code apply_migration(dd_conn *c, const dd_migration *m, dd_err *err)
 static dd_code seed_default_user(dd_conn *c, dd_err *err)
 {
     int64_t n = 0;
-    dd_code code = db_int(c, &n, err, "user", "SELECT COUNT(*) FROM user WHERE username = ?",
+    dd_code code = db_int(c, &n, err, "user", "SELECT COUNT(*) FROM \"user\" WHERE username = ?",
                           "t", DD_DEFAULT_USERNAME);
     if (code != DD_OK || n > 0)
         return code;
@@ -647,7 +682,7 @@ static dd_code seed_default_user(dd_conn *c, dd_err *err)
     char now[DD_TS_LEN];
     dd_now(now);
     code = db_exec(c, err, "seeding the default user",
-                   "INSERT INTO user(first_name, last_name, username, password, created_date,"
+                   "INSERT INTO \"user\"(first_name, last_name, username, password, created_date,"
                    " is_admin) VALUES ('Default User', '', ?, ?, ?, 1)"
                    " ON CONFLICT(username) DO NOTHING",
                    "ttt", DD_DEFAULT_USERNAME, hash, now);

@@ -78,9 +78,16 @@ dd_code db_exec(dd_conn *c, dd_err *err, const char *what, const char *sql, cons
 dd_code db_int(dd_conn *c, int64_t *out, dd_err *err, const char *what, const char *sql,
                const char *fmt, ...);
 
-/* sqlite3_changes() of the connection's last statement. */
+/* db_int that yields 0 instead of DD_NOT_FOUND when no row comes back (an
+ * INSERT ... SELECT ... RETURNING id that inserted nothing). */
+dd_code db_int_opt(dd_conn *c, int64_t *out, dd_err *err, const char *what, const char *sql,
+                   const char *fmt, ...);
+/* New rows' ids come from INSERT ... RETURNING id through db_int (both engines accept
+ * it; there is no last-insert-id call). */
+#define db_insert_id db_int
+
+/* Rows changed by the connection's last statement. */
 int db_changes(dd_conn *c);
-int64_t db_last_id(dd_conn *c);
 
 /* BEGIN IMMEDIATE (waits for other writers up to the busy timeout), COMMIT, ROLLBACK.
  * db_begin replaces *c with the store's writer connection, held by this thread until
@@ -113,15 +120,18 @@ double db_mono_ms(void);
 
 /*
  * Freeing deleted artifact bytes at once. Whoever queues rows in artifact_trash inside a
- * write transaction reports them with db_trash_queued (the ids of the rows its last
- * INSERT made); when that transaction commits, db_end calls the store's trash hook with
+ * write transaction reports them with db_trash_queued (each row's id, from
+ * INSERT ... RETURNING id); when that transaction commits, db_end calls the store's trash hook with
  * their id range, after releasing the writer, so the hook may run its own transactions.
  * The artifact stores install the hook (dd_artifacts_open); NULL removes it. A caller
  * that disposes of its trash rows itself (migrate.c) reports nothing.
  */
 typedef void (*db_trash_hook)(void *ctx, int64_t lo, int64_t hi);
 void db_set_trash_hook(dd_store *st, db_trash_hook hook, void *ctx);
-void db_trash_queued(dd_conn *c);
+void db_trash_queued(dd_conn *c, int64_t trash_id);
+/* Forget the trash rows queued so far in this transaction (the caller disposes of them
+ * itself); returns the highest queued id, 0 when none. */
+int64_t db_trash_take(dd_conn *c);
 
 /* The store's metric log slot (metric_log.c), its busy timeout, and whether the calling
  * thread is inside a write transaction (between db_begin and db_end). */
@@ -190,6 +200,10 @@ dd_code db_resource_put_bytes(dd_conn *c, int64_t experiment_id, const char *nam
 /* Simple text column update: UPDATE <sql> with (value, id); DD_NOT_FOUND for no row. */
 dd_code db_update_text(dd_store *st, const char *sql, int64_t id, const char *value,
                        const char *what, dd_err *err);
+/* The same, with updated_date: <sql> binds (value, dd_now(), id). The time comes from C,
+ * never from SQL, so every engine stores the same canonical text. */
+dd_code db_update_text_ts(dd_store *st, const char *sql, int64_t id, const char *value,
+                          const char *what, dd_err *err);
 
 /* Hash a password with bcrypt (libxcrypt). *out is malloc'd. */
 dd_code dd_password_hash(const char *password, char **out, dd_err *err);

@@ -441,7 +441,7 @@ static dd_code check_resources(fsck *f, dd_err *err)
     dd_code code = db_conn(f->st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT r.id, r.backend, r.uri, r.size_bytes,"
-                       " r.content_hash, r.chunk_set, typeof(r.data) = 'blob', r.broken,"
+                       " r.content_hash, r.chunk_set, length(r.data) IS NOT NULL, r.broken,"
                        " r.generation, coalesce(p.name, '?') || '/' || coalesce(e.name, '?')"
                        " || '/' || r.name FROM resource r"
                        " LEFT JOIN experiment e ON e.id = r.experiment_id"
@@ -666,17 +666,17 @@ typedef struct rule {
 static const rule rules[] = {
     {"SELECT 'model ' || m.name || ': ' || COUNT(*) || ' versions in PRODUCTION'"
      " FROM model_version v JOIN model m ON m.id = v.model_id WHERE v.stage_id = 3"
-     " GROUP BY v.model_id HAVING COUNT(*) > 1", NULL},
+     " GROUP BY m.id, m.name HAVING COUNT(*) > 1", NULL},
     {"SELECT 'model ' || m.name || ': version number ' || v.version || ' used ' || COUNT(*)"
      " || ' times' FROM model_version v JOIN model m ON m.id = v.model_id"
-     " GROUP BY v.model_id, v.version HAVING COUNT(*) > 1", NULL},
+     " GROUP BY m.id, m.name, v.version HAVING COUNT(*) > 1", NULL},
     {"SELECT 'model ' || m.name || ': version ' || MAX(v.version) || ' is above the counter ("
      "' || m.last_version || '), so a number could be reused', m.id"
      " FROM model m JOIN model_version v ON v.model_id = m.id"
      " GROUP BY m.id HAVING MAX(v.version) > m.last_version",
      "UPDATE model SET last_version = (SELECT MAX(version) FROM model_version"
      " WHERE model_id = model.id) WHERE id = ?"},
-    {"SELECT 'model ' || coalesce(m.name, a.model_id) || ': alias ' || a.alias ||"
+    {"SELECT 'model ' || coalesce(m.name, CAST(a.model_id AS TEXT)) || ': alias ' || a.alias ||"
      " ' points at version row ' || a.version_id || CASE WHEN v.id IS NULL"
      " THEN ', which does not exist' ELSE ', of another model' END, a.model_id, a.alias"
      " FROM model_alias a LEFT JOIN model m ON m.id = a.model_id"

@@ -77,12 +77,14 @@ dd_code dd_iteration_create(dd_store *st, int64_t experiment_id, int64_t parent_
     }
     char now[DD_TS_LEN];
     dd_now(now);
+    int64_t id = 0;
     if (code == DD_OK)
-        code = db_exec(c, err, "iteration",
-                       "INSERT INTO iteration(experiment_id, parent_iteration_id, created_date)"
-                       " VALUES (?, ?, ?)", "iIt", experiment_id, parent_id, now);
+        code = db_insert_id(c, &id, err, "iteration",
+                            "INSERT INTO iteration(experiment_id, parent_iteration_id,"
+                            " created_date) VALUES (?, ?, ?) RETURNING id", "iIt", experiment_id,
+                            parent_id, now);
     if (code == DD_OK && id_out)
-        *id_out = db_last_id(c);
+        *id_out = id;
     return db_end(c, code, err);
 }
 

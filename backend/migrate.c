@@ -166,10 +166,10 @@ static dd_code switch_row(mig *m, int64_t id, const art_loc *src, dd_upload *u,
         code = art_upload_claim(c, u, err);
     if (code == DD_OK)
         code = db_queue_resource_bytes(c, id, err);
-    if (code == DD_OK && db_changes(c) > 0)
-        *trash_id = db_last_id(c);
     /* the migrator removes (or, --keep-old, keeps) the old bytes itself, after checking */
-    c->trash_lo = c->trash_hi = 0;
+    int64_t queued = db_trash_take(c);
+    if (code == DD_OK && queued)
+        *trash_id = queued;
     /* same bytes, so the same generation: open files and cached pages stay valid */
     if (code == DD_OK)
         code = db_exec(c, err, "resource", "UPDATE resource SET backend = ?, uri = ?,"

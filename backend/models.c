@@ -71,16 +71,17 @@ dd_code dd_model_create(dd_store *st, int64_t project_id, const char *name,
     code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i", project_id);
     char now[DD_TS_LEN];
     dd_now(now);
+    int64_t id = 0;
     if (code == DD_OK) {
-        code = db_exec(c, err, "model",
-                       "INSERT INTO model(project_id, name, description, created_date)"
-                       " VALUES (?, ?, ?, ?)", "ittt", project_id, name,
-                       description ? description : "", now);
+        code = db_insert_id(c, &id, err, "model",
+                            "INSERT INTO model(project_id, name, description, created_date)"
+                            " VALUES (?, ?, ?, ?) RETURNING id", "ittt", project_id, name,
+                            description ? description : "", now);
         if (code == DD_CONFLICT)
             dd_fail(err, code, "model \"%s\" already exists in the registry", name);
     }
     if (code == DD_OK && id_out)
-        *id_out = db_last_id(c);
+        *id_out = id;
     return db_end(c, code, err);
 }
 
@@ -143,9 +144,8 @@ dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 {
     dd_code code = dd_name_check(name, "model name", err);
     if (code == DD_OK)
-        code = db_update_text(st, "UPDATE model SET name = ?, updated_date = strftime("
-                              "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, name, "model",
-                              err);
+        code = db_update_text_ts(st, "UPDATE model SET name = ?, updated_date = ?"
+                             " WHERE id = ?", id, name, "model", err);
     if (code == DD_CONFLICT)
         dd_fail(err, code, "model \"%s\" already exists in the registry", name);
     return code;
@@ -154,9 +154,8 @@ dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 dd_code dd_model_set_description(dd_store *st, int64_t id, const char *description,
                                  dd_err *err)
 {
-    return db_update_text(st, "UPDATE model SET description = ?, updated_date = strftime("
-                          "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, description,
-                          "model", err);
+    return db_update_text_ts(st, "UPDATE model SET description = ?, updated_date = ?"
+                             " WHERE id = ?", id, description, "model", err);
 }
 
 static const char *const model_delete_sql[] = {
@@ -222,13 +221,14 @@ dd_code dd_version_create(dd_store *st, int64_t model_id, int64_t iteration_id,
                       " RETURNING last_version", "i", model_id);
     char now[DD_TS_LEN];
     dd_now(now);
+    int64_t id = 0;
     if (code == DD_OK)
-        code = db_exec(c, err, "model version",
-                       "INSERT INTO model_version(model_id, version, iteration_id, resource_id,"
-                       " stage_id, description, created_date) VALUES (?, ?, ?, ?, 1, ?, ?)",
-                       "iiiItt", model_id, number, iteration_id, resource_id,
-                       description ? description : "", now);
-    int64_t id = code == DD_OK ? db_last_id(c) : 0;
+        code = db_insert_id(c, &id, err, "model version",
+                            "INSERT INTO model_version(model_id, version, iteration_id,"
+                            " resource_id, stage_id, description, created_date)"
+                            " VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING id",
+                            "iiiItt", model_id, number, iteration_id, resource_id,
+                            description ? description : "", now);
     code = db_end(c, code, err);
     if (code == DD_OK) {
         if (id_out)
@@ -338,9 +338,8 @@ dd_code dd_version_set_stage(dd_store *st, int64_t id, int stage, dd_err *err)
 dd_code dd_version_set_description(dd_store *st, int64_t id, const char *description,
                                    dd_err *err)
 {
-    return db_update_text(st, "UPDATE model_version SET description = ?, updated_date = strftime("
-                          "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, description,
-                          "model version", err);
+    return db_update_text_ts(st, "UPDATE model_version SET description = ?, updated_date = ?"
+                             " WHERE id = ?", id, description, "model version", err);
 }
 
 dd_code dd_version_set_resource(dd_store *st, int64_t id, int64_t resource_id, dd_err *err)

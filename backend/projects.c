@@ -59,15 +59,23 @@ dd_code db_delete_iteration(dd_conn *c, int64_t id, dd_err *err)
     return code;
 }
 
-/* Queue rows in artifact_trash; they are freed as soon as this transaction commits
- * (db_trash_queued), or when the last reader of this process lets go of them. */
+static int note_trash_row(sqlite3_stmt *s, void *ctx)
+{
+    db_trash_queued(ctx, sqlite3_column_int64(s, 0));
+    return 0;
+}
+
+/* Queue rows in artifact_trash (`sql` ends in RETURNING id); they are freed as soon as
+ * this transaction commits (db_trash_queued), or when the last reader of this process lets
+ * go of them. */
 static dd_code queue_trash_sql(dd_conn *c, const char *sql, int64_t id, dd_err *err)
 {
     char now[DD_TS_LEN];
     dd_now(now);
-    dd_code code = db_exec(c, err, "queueing artifact bytes for removal", sql, "ti", now, id);
+    sqlite3_stmt *s;
+    dd_code code = db_prep(c, &s, err, sql, "ti", now, id);
     if (code == DD_OK)
-        db_trash_queued(c);
+        code = db_each(c, s, "queueing artifact bytes for removal", note_trash_row, c, err);
     return code;
 }
 
@@ -80,7 +88,8 @@ dd_code db_queue_resource_bytes(dd_conn *c, int64_t id, dd_err *err)
 {
     return queue_trash_sql(c, "INSERT INTO artifact_trash(backend, uri, chunk_set, queued_at)"
                            " SELECT backend, " TRASH_URI ", chunk_set, ? FROM resource"
-                           " WHERE id = ? AND (backend <> 'inline' OR chunk_set IS NOT NULL)",
+                           " WHERE id = ? AND (backend <> 'inline' OR chunk_set IS NOT NULL)"
+                           " RETURNING id",
                            id, err);
 }
 
@@ -141,7 +150,8 @@ static dd_code delete_experiment(dd_conn *c, int64_t id, bool cascade, dd_err *e
         code = queue_trash_sql(c, "INSERT INTO artifact_trash(backend, uri, chunk_set, queued_at)"
                                " SELECT backend, " TRASH_URI ", chunk_set, ? FROM resource"
                                " WHERE experiment_id = ?"
-                               " AND (backend <> 'inline' OR chunk_set IS NOT NULL)", id, err);
+                               " AND (backend <> 'inline' OR chunk_set IS NOT NULL)"
+                               " RETURNING id", id, err);
     if (code == DD_OK)
         code = db_exec(c, err, "deleting resources",
                        "DELETE FROM resource WHERE experiment_id = ?", "i", id);
@@ -186,22 +196,23 @@ dd_code dd_project_create(dd_store *st, int64_t user_id, const char *name, int64
         return code;
     int64_t admin = 0;
     if (user_id == 0)
-        code = db_int(c, &user_id, err, "default user", "SELECT id FROM user WHERE username = ?",
-                      "t", DD_DEFAULT_USERNAME);
+        code = db_int(c, &user_id, err, "default user",
+                      "SELECT id FROM \"user\" WHERE username = ?", "t", DD_DEFAULT_USERNAME);
     if (code == DD_OK)
-        code = db_int(c, &admin, err, "user", "SELECT is_admin FROM user WHERE id = ?", "i",
+        code = db_int(c, &admin, err, "user", "SELECT is_admin FROM \"user\" WHERE id = ?", "i",
                       user_id);
     if (code == DD_OK && !admin)
         code = dd_fail(err, DD_FORBIDDEN, "only administrators may create projects");
     char now[DD_TS_LEN];
     dd_now(now);
+    int64_t id = 0;
     if (code == DD_OK) {
-        code = db_exec(c, err, "project",
-                       "INSERT INTO project(name, created_date) VALUES (?, ?)", "tt", name, now);
+        code = db_insert_id(c, &id, err, "project",
+                            "INSERT INTO project(name, created_date) VALUES (?, ?) RETURNING id",
+                            "tt", name, now);
         if (code == DD_CONFLICT)
             dd_fail(err, code, "project \"%s\" already exists", name);
     }
-    int64_t id = code == DD_OK ? db_last_id(c) : 0;
     if (code == DD_OK)
         code = db_exec(c, err, "creator permission",
                        "INSERT INTO user_permission(user_id, project_id) VALUES (?, ?)", "ii",
@@ -395,15 +406,16 @@ dd_code dd_experiment_create(dd_store *st, int64_t project_id, const char *name,
     code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i", project_id);
     char now[DD_TS_LEN];
     dd_now(now);
+    int64_t id = 0;
     if (code == DD_OK) {
-        code = db_exec(c, err, "experiment",
-                       "INSERT INTO experiment(project_id, status_id, name, created_date)"
-                       " VALUES (?, 1, ?, ?)", "itt", project_id, name, now);
+        code = db_insert_id(c, &id, err, "experiment",
+                            "INSERT INTO experiment(project_id, status_id, name, created_date)"
+                            " VALUES (?, 1, ?, ?) RETURNING id", "itt", project_id, name, now);
         if (code == DD_CONFLICT)
             dd_fail(err, code, "experiment \"%s\" already exists in this project", name);
     }
     if (code == DD_OK && id_out)
-        *id_out = db_last_id(c);
+        *id_out = id;
     return db_end(c, code, err);
 }
 

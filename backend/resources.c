@@ -86,21 +86,24 @@ static dd_code resource_insert(dd_store *st, int64_t experiment_id, const char *
     code = experiment_accepts_resources(c, experiment_id, err);
     char now[DD_TS_LEN];
     dd_now(now);
+    int64_t id = 0;
     if (code == DD_OK) {
         code = data
-            ? db_exec(c, err, "resource",
-                      "INSERT INTO resource(experiment_id, name, data, created_date, backend, uri,"
-                      " size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                      "itbtttit", experiment_id, name, data, len, now, backend, uri, size, hash)
-            : db_exec(c, err, "resource",
-                      "INSERT INTO resource(experiment_id, name, created_date, backend, uri,"
-                      " size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                      "ittttit", experiment_id, name, now, backend, uri, size, hash);
+            ? db_insert_id(c, &id, err, "resource",
+                           "INSERT INTO resource(experiment_id, name, data, created_date, backend,"
+                           " uri, size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                           " RETURNING id",
+                           "itbtttit", experiment_id, name, data, len, now, backend, uri, size,
+                           hash)
+            : db_insert_id(c, &id, err, "resource",
+                           "INSERT INTO resource(experiment_id, name, created_date, backend, uri,"
+                           " size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                           "ittttit", experiment_id, name, now, backend, uri, size, hash);
         if (code == DD_CONFLICT)
             dd_fail(err, code, "resource \"%s\" already exists in this experiment", name);
     }
     if (code == DD_OK && id_out)
-        *id_out = db_last_id(c);
+        *id_out = id;
     return db_end(c, code, err);
 }
 
@@ -213,9 +216,10 @@ dd_code db_resource_locate(dd_conn *c, int64_t id, db_resource_bytes *out, dd_er
 {
     sqlite3_stmt *s;
     memset(out, 0, sizeof *out);
-    /* typeof() reads the column's type from the record header, never the blob itself */
+    /* length() of a blob reads the record header (SQLite) or the TOAST header
+     * (PostgreSQL), never the bytes themselves */
     dd_code code = db_prep(c, &s, err, "SELECT backend, uri, size_bytes, chunk_set,"
-                           " typeof(data) = 'blob', broken, content_hash, generation"
+                           " length(data) IS NOT NULL, broken, content_hash, generation"
                            " FROM resource WHERE id = ?", "i", id);
     if (code != DD_OK)
         return code;
@@ -256,12 +260,12 @@ dd_code db_resource_put_bytes(dd_conn *c, int64_t experiment_id, const char *nam
                   "SELECT id FROM resource WHERE experiment_id = ? AND name = ?", "it",
                   experiment_id, name);
     if (code == DD_NOT_FOUND) {
-        code = db_exec(c, err, "resource",
-                       "INSERT INTO resource(experiment_id, name, created_date, backend, uri,"
-                       " size_bytes, content_hash, chunk_set) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       "ittttitI", experiment_id, name, now, backend, uri, size, hash, chunk_set);
-        if (code == DD_OK)
-            id = db_last_id(c);
+        code = db_insert_id(c, &id, err, "resource",
+                            "INSERT INTO resource(experiment_id, name, created_date, backend, uri,"
+                            " size_bytes, content_hash, chunk_set)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                            "ittttitI", experiment_id, name, now, backend, uri, size, hash,
+                            chunk_set);
     } else if (code == DD_OK && !replace) {
         code = dd_fail(err, DD_CONFLICT, "resource \"%s\" already exists in this experiment",
                        name);
@@ -291,9 +295,8 @@ dd_code dd_resource_rename(dd_store *st, int64_t id, const char *name, dd_err *e
 {
     dd_code code = dd_name_check(name, "resource name", err);
     if (code == DD_OK)
-        code = db_update_text(st, "UPDATE resource SET name = ?, updated_date = strftime("
-                              "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id, name,
-                              "resource", err);
+        code = db_update_text_ts(st, "UPDATE resource SET name = ?, updated_date = ?"
+                             " WHERE id = ?", id, name, "resource", err);
     if (code == DD_CONFLICT)
         dd_fail(err, code, "resource \"%s\" already exists in this experiment", name);
     return code;
@@ -302,9 +305,8 @@ dd_code dd_resource_rename(dd_store *st, int64_t id, const char *name, dd_err *e
 dd_code dd_resource_set_description(dd_store *st, int64_t id, const char *description,
                                     dd_err *err)
 {
-    return db_update_text(st, "UPDATE resource SET description = ?, updated_date = strftime("
-                          "'%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", id,
-                          description, "resource", err);
+    return db_update_text_ts(st, "UPDATE resource SET description = ?, updated_date = ?"
+                             " WHERE id = ?", id, description, "resource", err);
 }
 
 dd_code dd_resource_delete(dd_store *st, int64_t id, dd_err *err)

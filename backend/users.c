@@ -53,29 +53,28 @@ dd_code dd_user_create(dd_store *st, const char *first_name, const char *last_na
     if (code == DD_OK) {
         char now[DD_TS_LEN];
         dd_now(now);
-        code = db_exec(c, err, "user",
-                       "INSERT INTO user(first_name, last_name, username, password, created_date,"
-                       " is_admin) VALUES (?, ?, ?, ?, ?, 0)",
-                       "ttttt", first_name ? first_name : "", last_name ? last_name : "",
-                       username, hash, now);
+        int64_t id = 0;
+        code = db_insert_id(c, &id, err, "user",
+                            "INSERT INTO \"user\"(first_name, last_name, username, password,"
+                            " created_date, is_admin) VALUES (?, ?, ?, ?, ?, 0) RETURNING id",
+                            "ttttt", first_name ? first_name : "", last_name ? last_name : "",
+                            username, hash, now);
         if (code == DD_CONFLICT)
             dd_fail(err, code, "user \"%s\" already exists", username);
         if (code == DD_OK && id_out)
-            *id_out = db_last_id(c);
+            *id_out = id;
     }
     free(hash);
     return code;
 }
 
-static dd_code user_get_by(dd_store *st, const char *sql, int64_t id, const char *name,
+/* One user by id (name NULL) or by name, read on connection c. */
+static dd_code user_get_on(dd_conn *c, const char *sql, int64_t id, const char *name,
                            dd_user *out, dd_err *err)
 {
-    dd_conn *c;
     sqlite3_stmt *s;
     memset(out, 0, sizeof *out);
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = name ? db_prep(c, &s, err, sql, "t", name) : db_prep(c, &s, err, sql, "i", id);
+    dd_code code = name ? db_prep(c, &s, err, sql, "t", name) : db_prep(c, &s, err, sql, "i", id);
     if (code != DD_OK)
         return code;
     bool row;
@@ -89,14 +88,25 @@ static dd_code user_get_by(dd_store *st, const char *sql, int64_t id, const char
     return code;
 }
 
+#define USER_BY_ID "SELECT " USER_COLS " FROM \"user\" WHERE id = ?"
+
+static dd_code user_get_by(dd_store *st, const char *sql, int64_t id, const char *name,
+                           dd_user *out, dd_err *err)
+{
+    dd_conn *c;
+    memset(out, 0, sizeof *out);
+    dd_code code = db_conn(st, &c, err);
+    return code == DD_OK ? user_get_on(c, sql, id, name, out, err) : code;
+}
+
 dd_code dd_user_get(dd_store *st, int64_t id, dd_user *out, dd_err *err)
 {
-    return user_get_by(st, "SELECT " USER_COLS " FROM user WHERE id = ?", id, NULL, out, err);
+    return user_get_by(st, USER_BY_ID, id, NULL, out, err);
 }
 
 dd_code dd_user_find(dd_store *st, const char *username, dd_user *out, dd_err *err)
 {
-    return user_get_by(st, "SELECT " USER_COLS " FROM user WHERE username = ?", 0,
+    return user_get_by(st, "SELECT " USER_COLS " FROM \"user\" WHERE username = ?", 0,
                        username ? username : "", out, err);
 }
 
@@ -114,7 +124,7 @@ dd_code dd_user_list(dd_store *st, dd_user_cb cb, void *ctx, dd_err *err)
     sqlite3_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT " USER_COLS " FROM user ORDER BY id", NULL);
+        code = db_prep(c, &s, err, "SELECT " USER_COLS " FROM \"user\" ORDER BY id", NULL);
     db_list_ctx l = {(void *)cb, ctx};
     return code == DD_OK ? db_each(c, s, "listing users", user_row, &l, err) : code;
 }
@@ -137,12 +147,13 @@ dd_code dd_user_update(dd_store *st, int64_t id, const char *first_name, const c
         return code;
     }
     dd_user u;
-    code = dd_user_get(st, id, &u, err);
+    /* on c: inside the transaction, not on this thread's own connection */
+    code = user_get_on(c, USER_BY_ID, id, NULL, &u, err);
     if (code == DD_OK && is_admin == 0 && strcmp(u.username, DD_DEFAULT_USERNAME) == 0)
         code = dd_fail(err, DD_FORBIDDEN, "the default user cannot be demoted");
     if (code == DD_OK)
         code = db_exec(c, err, "user",
-                       "UPDATE user SET first_name = COALESCE(?, first_name),"
+                       "UPDATE \"user\" SET first_name = COALESCE(?, first_name),"
                        " last_name = COALESCE(?, last_name), password = COALESCE(?, password),"
                        " is_admin = CASE WHEN ? < 0 THEN is_admin ELSE ? END WHERE id = ?",
                        "tttnni", first_name, last_name, hash, is_admin, is_admin ? 1 : 0, id);
@@ -158,14 +169,15 @@ dd_code dd_user_delete(dd_store *st, int64_t id, dd_err *err)
     if (code != DD_OK)
         return code;
     dd_user u;
-    code = dd_user_get(st, id, &u, err);
+    /* on c: inside the transaction, not on this thread's own connection */
+    code = user_get_on(c, USER_BY_ID, id, NULL, &u, err);
     if (code == DD_OK && strcmp(u.username, DD_DEFAULT_USERNAME) == 0)
         code = dd_fail(err, DD_FORBIDDEN, "the default user cannot be deleted");
     if (code == DD_OK)
         code = db_exec(c, err, "user permissions",
                        "DELETE FROM user_permission WHERE user_id = ?", "i", id);
     if (code == DD_OK)
-        code = db_exec(c, err, "user", "DELETE FROM user WHERE id = ?", "i", id);
+        code = db_exec(c, err, "user", "DELETE FROM \"user\" WHERE id = ?", "i", id);
     dd_user_clear(&u);
     return db_end(c, code, err);
 }
@@ -222,18 +234,19 @@ dd_code dd_permission_create(dd_store *st, int64_t user_id, int64_t project_id, 
     if (code != DD_OK)
         return code;
     int64_t n;
-    code = db_int(c, &n, err, "user", "SELECT id FROM user WHERE id = ?", "i", user_id);
+    code = db_int(c, &n, err, "user", "SELECT id FROM \"user\" WHERE id = ?", "i", user_id);
     if (code == DD_OK)
         code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i",
                       project_id);
+    int64_t id = 0;
     if (code == DD_OK)
-        code = db_exec(c, err, "user permission",
-                       "INSERT INTO user_permission(user_id, project_id, create_permission,"
-                       " read_permission, update_permission, delete_permission)"
-                       " VALUES (?, ?, ?, ?, ?, ?)",
-                       "iinnnn", user_id, project_id, (int)cr, (int)r, (int)u, (int)d);
+        code = db_insert_id(c, &id, err, "user permission",
+                            "INSERT INTO user_permission(user_id, project_id, create_permission,"
+                            " read_permission, update_permission, delete_permission)"
+                            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                            "iinnnn", user_id, project_id, (int)cr, (int)r, (int)u, (int)d);
     if (code == DD_OK && id_out)
-        *id_out = db_last_id(c);
+        *id_out = id;
     return db_end(c, code, err);
 }
 
