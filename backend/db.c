@@ -431,23 +431,6 @@ dd_code db_int(dd_conn *c, int64_t *out, dd_err *err, const char *what, const ch
     return code;
 }
 
-dd_code db_int_opt(dd_conn *c, int64_t *out, dd_err *err, const char *what, const char *sql,
-                   const char *fmt, ...)
-{
-    sqlite3_stmt *s;
-    va_list ap;
-    va_start(ap, fmt);
-    dd_code code = db_vprep(c, &s, err, sql, fmt, ap);
-    va_end(ap);
-    if (code != DD_OK)
-        return code;
-    bool row;
-    code = db_step(c, s, &row, what, err);
-    *out = code == DD_OK && row ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    return code;
-}
-
 int db_changes(dd_conn *c) { return sqlite3_changes(c->db); }
 
 char *db_col_dup(sqlite3_stmt *s, int col)

@@ -78,10 +78,6 @@ dd_code db_exec(dd_conn *c, dd_err *err, const char *what, const char *sql, cons
 dd_code db_int(dd_conn *c, int64_t *out, dd_err *err, const char *what, const char *sql,
                const char *fmt, ...);
 
-/* db_int that yields 0 instead of DD_NOT_FOUND when no row comes back (an
- * INSERT ... SELECT ... RETURNING id that inserted nothing). */
-dd_code db_int_opt(dd_conn *c, int64_t *out, dd_err *err, const char *what, const char *sql,
-                   const char *fmt, ...);
 /* New rows' ids come from INSERT ... RETURNING id through db_int (both engines accept
  * it; there is no last-insert-id call). */
 #define db_insert_id db_int
