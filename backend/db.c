@@ -17,8 +17,37 @@
 #include <string.h>
 #include <time.h>
 
+#include <sqlite3.h>
+
 #include "db.h"
 #include "migrations.h"
+
+#define DB_STMT_CACHE 256
+
+/* A prepared statement: one slot of its connection's cache. Entity files see only the
+ * opaque db_stmt (db.h); the slot never moves, so a pointer to it stays valid. */
+struct db_stmt {
+    const char *sql;        /* a string literal: the pointer is the cache key */
+    sqlite3_stmt *stmt;
+};
+
+/* One thread's connection to the store's database. */
+struct dd_conn {
+    sqlite3 *db;
+    dd_store *st;
+    db_stmt cache[DB_STMT_CACHE];
+    struct dd_conn *next;   /* in the store's list of open connections */
+    /* Bounded waits (db_wait_begin): on a thread's own connection, the monotonic time in
+     * ms at which every wait of the operation under way gives up (0: none under way);
+     * wait_depth counts nested scopes. busy_until is the deadline of a busy episode met
+     * outside any scope (set by the busy handler on this connection). */
+    double wait_deadline;
+    int wait_depth;
+    double busy_until;
+    /* artifact_trash rows queued by the write transaction under way (db_trash_queued):
+     * ids trash_lo..trash_hi, 0 when none; handed to the trash hook once it commits. */
+    int64_t trash_lo, trash_hi;
+};
 
 struct dd_store {
     char *path;
@@ -79,7 +108,8 @@ dd_code dd_fail(dd_err *err, dd_code code, const char *fmt, ...)
     return code;
 }
 
-dd_code db_error(dd_conn *c, int rc, const char *what, dd_err *err)
+/* Map the connection's last SQLite error to a dd_code and message about `what`. */
+static dd_code db_error(dd_conn *c, int rc, const char *what, dd_err *err)
 {
     const char *detail = c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
     int ext = c && c->db ? sqlite3_extended_errcode(c->db) : rc;
@@ -287,11 +317,11 @@ dd_code db_conn(dd_store *st, dd_conn **out, dd_err *err)
 
 /* ---------------------------------------------------------------- statements */
 
-static db_stmt_slot *cache_slot(dd_conn *c, const char *sql)
+static db_stmt *cache_slot(dd_conn *c, const char *sql)
 {
     uintptr_t h = ((uintptr_t)sql >> 3) * 2654435761u;
     for (int i = 0; i < DB_STMT_CACHE; i++) {
-        db_stmt_slot *slot = &c->cache[(h + (uintptr_t)i) % DB_STMT_CACHE];
+        db_stmt *slot = &c->cache[(h + (uintptr_t)i) % DB_STMT_CACHE];
         if (slot->sql == sql || slot->sql == NULL)
             return slot;
     }
@@ -333,30 +363,28 @@ static dd_code bind_args(dd_conn *c, sqlite3_stmt *s, const char *fmt, va_list a
     return DD_OK;
 }
 
-dd_code db_vprep(dd_conn *c, sqlite3_stmt **out, dd_err *err, const char *sql,
+dd_code db_vprep(dd_conn *c, db_stmt **out, dd_err *err, const char *sql,
                  const char *fmt, va_list ap)
 {
-    db_stmt_slot *slot = cache_slot(c, sql);
-    sqlite3_stmt *s = slot && slot->stmt ? slot->stmt : NULL;
-    if (s) {
-        sqlite3_reset(s);
-        sqlite3_clear_bindings(s);
+    db_stmt *slot = cache_slot(c, sql);
+    if (!slot)                  /* cache full: should not happen, the SQL set is fixed */
+        return dd_fail(err, DD_IO, "internal error: statement cache full");
+    if (slot->stmt) {
+        sqlite3_reset(slot->stmt);
+        sqlite3_clear_bindings(slot->stmt);
     } else {
+        sqlite3_stmt *s;
         int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
         if (rc != SQLITE_OK)
             return db_error(c, rc, "preparing a query", err);
-        if (!slot) {            /* cache full: should not happen, the SQL set is fixed */
-            sqlite3_finalize(s);
-            return dd_fail(err, DD_IO, "internal error: statement cache full");
-        }
         slot->sql = sql;
         slot->stmt = s;
     }
-    *out = s;
-    return bind_args(c, s, fmt, ap, err);
+    *out = slot;
+    return bind_args(c, slot->stmt, fmt, ap, err);
 }
 
-dd_code db_prep(dd_conn *c, sqlite3_stmt **out, dd_err *err, const char *sql,
+dd_code db_prep(dd_conn *c, db_stmt **out, dd_err *err, const char *sql,
                 const char *fmt, ...)
 {
     va_list ap;
@@ -366,9 +394,11 @@ dd_code db_prep(dd_conn *c, sqlite3_stmt **out, dd_err *err, const char *sql,
     return code;
 }
 
-dd_code db_step(dd_conn *c, sqlite3_stmt *s, bool *row, const char *what, dd_err *err)
+void db_reset(db_stmt *s) { sqlite3_reset(s->stmt); }
+
+dd_code db_step(dd_conn *c, db_stmt *s, bool *row, const char *what, dd_err *err)
 {
-    int rc = sqlite3_step(s);
+    int rc = sqlite3_step(s->stmt);
     if (rc == SQLITE_ROW) {
         *row = true;
         return DD_OK;
@@ -377,11 +407,11 @@ dd_code db_step(dd_conn *c, sqlite3_stmt *s, bool *row, const char *what, dd_err
     if (rc == SQLITE_DONE)
         return DD_OK;
     dd_code code = db_error(c, rc, what, err);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
-dd_code db_each(dd_conn *c, sqlite3_stmt *s, const char *what, db_row_fn fn, void *ctx,
+dd_code db_each(dd_conn *c, db_stmt *s, const char *what, db_row_fn fn, void *ctx,
                 dd_err *err)
 {
     bool row = true;
@@ -391,14 +421,14 @@ dd_code db_each(dd_conn *c, sqlite3_stmt *s, const char *what, db_row_fn fn, voi
         if (code == DD_OK && row && fn(s, ctx))
             break;
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
 dd_code db_exec(dd_conn *c, dd_err *err, const char *what, const char *sql, const char *fmt,
                 ...)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     va_list ap;
     va_start(ap, fmt);
     dd_code code = db_vprep(c, &s, err, sql, fmt, ap);
@@ -407,14 +437,14 @@ dd_code db_exec(dd_conn *c, dd_err *err, const char *what, const char *sql, cons
         return code;
     bool row;
     code = db_step(c, s, &row, what, err);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
 dd_code db_int(dd_conn *c, int64_t *out, dd_err *err, const char *what, const char *sql,
                const char *fmt, ...)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     va_list ap;
     va_start(ap, fmt);
     dd_code code = db_vprep(c, &s, err, sql, fmt, ap);
@@ -426,29 +456,43 @@ dd_code db_int(dd_conn *c, int64_t *out, dd_err *err, const char *what, const ch
     if (code == DD_OK && !row)
         code = dd_fail(err, DD_NOT_FOUND, "%s not found", what);
     if (code == DD_OK)
-        *out = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
+        *out = db_col_int64(s, 0);
+    db_reset(s);
     return code;
 }
 
 int db_changes(dd_conn *c) { return sqlite3_changes(c->db); }
 
-char *db_col_dup(sqlite3_stmt *s, int col)
+/* ---------------------------------------------------------------- columns */
+
+int db_col_count(db_stmt *s) { return sqlite3_column_count(s->stmt); }
+bool db_col_is_null(db_stmt *s, int col)
 {
-    const unsigned char *t = sqlite3_column_text(s, col);
-    return strdup(t ? (const char *)t : "");
+    return sqlite3_column_type(s->stmt, col) == SQLITE_NULL;
+}
+int64_t db_col_int64(db_stmt *s, int col) { return sqlite3_column_int64(s->stmt, col); }
+int db_col_int(db_stmt *s, int col) { return sqlite3_column_int(s->stmt, col); }
+double db_col_double(db_stmt *s, int col) { return sqlite3_column_double(s->stmt, col); }
+
+const void *db_col_blob(db_stmt *s, int col, size_t *len)
+{
+    const void *p = sqlite3_column_blob(s->stmt, col);
+    /* bytes after blob: the pointer may move while the value is converted */
+    *len = (size_t)sqlite3_column_bytes(s->stmt, col);
+    return p;
 }
 
-void db_col_ts(sqlite3_stmt *s, int col, char out[DD_TS_LEN])
+const char *db_col_text(db_stmt *s, int col)
 {
-    const unsigned char *t = sqlite3_column_text(s, col);
-    snprintf(out, DD_TS_LEN, "%s", t ? (const char *)t : "");
-}
-
-const char *db_col_text(sqlite3_stmt *s, int col)
-{
-    const unsigned char *t = sqlite3_column_text(s, col);
+    const unsigned char *t = sqlite3_column_text(s->stmt, col);
     return t ? (const char *)t : "";
+}
+
+char *db_col_dup(db_stmt *s, int col) { return strdup(db_col_text(s, col)); }
+
+void db_col_ts(db_stmt *s, int col, char out[DD_TS_LEN])
+{
+    snprintf(out, DD_TS_LEN, "%s", db_col_text(s, col));
 }
 
 /* ---------------------------------------------------------------- transactions */
@@ -543,7 +587,7 @@ int64_t db_trash_take(dd_conn *c)
 
 dd_code db_iteration_writable(dd_conn *c, int64_t iteration_id, dd_err *err)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_prep(c, &s, err, "SELECT end_date FROM iteration WHERE id = ?", "i",
                            iteration_id);
     if (code != DD_OK)
@@ -552,10 +596,10 @@ dd_code db_iteration_writable(dd_conn *c, int64_t iteration_id, dd_err *err)
     code = db_step(c, s, &row, "reading an iteration", err);
     if (code == DD_OK && !row)
         code = dd_fail(err, DD_NOT_FOUND, "iteration %lld not found", (long long)iteration_id);
-    else if (code == DD_OK && sqlite3_column_type(s, 0) != SQLITE_NULL)
+    else if (code == DD_OK && !db_col_is_null(s, 0))
         code = dd_fail(err, DD_READ_ONLY, "iteration %lld has ended and is read-only",
                        (long long)iteration_id);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -822,7 +866,7 @@ dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err)
 dd_code dd_store_check_integrity(dd_store *st, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "PRAGMA integrity_check", NULL);
@@ -833,6 +877,129 @@ dd_code dd_store_check_integrity(dd_store *st, dd_err *err)
     if (code == DD_OK && (!row || strcmp(db_col_text(s, 0), "ok") != 0))
         code = dd_fail(err, DD_IO, "integrity check failed: %s",
                        row ? db_col_text(s, 0) : "no result");
-    sqlite3_reset(s);
+    db_reset(s);
+    return code;
+}
+
+/* ---------------------------------------------------------------- whole-database checks */
+
+/* SQLite's quick_check: every page of every b-tree is read and its structure checked
+ * (O(file size), ~1 s per GB; not the index-vs-table cross-check of integrity_check).
+ * Reads only. DD_OK when sound; DD_IO with SQLite's first finding otherwise. The
+ * commands that open a user's database (init, mount, register) ask before they use it, so
+ * a truncated or overwritten file is refused with a clear message instead of failing
+ * later, halfway through a write. A one-off statement: it runs once per open. */
+dd_code dd_store_quick_check(dd_store *st, dd_err *err)
+{
+    dd_conn *c = NULL;
+    dd_code code = db_conn(st, &c, err);
+    if (code != DD_OK)
+        return code;
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA quick_check(1)", -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(c, rc, "checking the database", err);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        const char *first = (const char *)sqlite3_column_text(stmt, 0);
+        if (first && strcmp(first, "ok") == 0) {
+            code = DD_OK;
+        } else {
+            /* one line: drop SQLite's "*** in database main ***" heading, join the rest */
+            const char *detail = first ? first : "no detail";
+            const char *heading = strstr(detail, "***\n");
+            detail = heading ? heading + 4 : detail;
+            code = dd_fail(err, DD_IO, "database disk image is malformed (%.160s)", detail);
+            for (char *p = err ? err->msg : NULL; p && *p; p++)
+                if (*p == '\n')
+                    *p = ' ';
+        }
+    } else {
+        code = db_error(c, rc, "checking the database", err);
+    }
+    sqlite3_finalize(stmt);
+    return code;
+}
+
+typedef struct line_ctx {
+    db_line_fn fn;
+    void *ctx;
+    const char *prefix;     /* "integrity_check" or "foreign key" */
+    bool skip_ok;           /* integrity_check's one "ok" row means sound */
+} line_ctx;
+
+/* One finding: the row's columns joined by spaces, after the check's name. */
+static int emit_line(db_stmt *s, void *arg)
+{
+    line_ctx *lc = arg;
+    char line[1024], out[1100];
+    int cols = db_col_count(s);
+    size_t off = 0;
+    line[0] = 0;
+    for (int i = 0; i < cols && off < sizeof line; i++)
+        off += (size_t)snprintf(line + off, sizeof line - off, "%s%s", i ? " " : "",
+                                db_col_text(s, i));
+    if (lc->skip_ok && strcmp(line, "ok") == 0)
+        return 0;
+    snprintf(out, sizeof out, "%s: %s", lc->prefix, line);
+    return lc->fn(lc->ctx, out);
+}
+
+dd_code db_integrity_lines(dd_store *st, db_line_fn fn, void *ctx, dd_err *err)
+{
+    dd_conn *c;
+    db_stmt *s;
+    line_ctx ic = {fn, ctx, "integrity_check", true}, fk = {fn, ctx, "foreign key", false};
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "PRAGMA integrity_check", NULL);
+    if (code == DD_OK)
+        code = db_each(c, s, "PRAGMA integrity_check", emit_line, &ic, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT \"table\", 'row', rowid, 'refers to a missing',"
+                       " parent, 'row' FROM pragma_foreign_key_check WHERE NOT"
+                       " (\"table\" = 'model_alias' AND parent = 'model_version')", NULL);
+    if (code == DD_OK)
+        code = db_each(c, s, "PRAGMA foreign_key_check", emit_line, &fk, err);
+    return code;
+}
+
+/* ---------------------------------------------------------------- blob reads */
+
+/* Incremental blob I/O: only the bytes asked for are read, never the whole value. */
+dd_code db_blob_read(dd_conn *c, db_blob which, int64_t key, int64_t seq, int64_t off,
+                     void *buf, size_t len, size_t *got, int64_t *total, dd_err *err)
+{
+    *got = 0;
+    *total = 0;
+    int64_t rowid = key;
+    const char *table = "resource", *reading = "reading resource bytes";
+    if (which == DB_BLOB_CHUNK) {
+        table = "artifact_chunk";
+        reading = "reading an artifact chunk";
+        dd_code code = db_int(c, &rowid, err, "artifact chunk",
+                              "SELECT id FROM artifact_chunk WHERE set_id = ? AND seq = ?",
+                              "ii", key, seq);
+        if (code != DD_OK)
+            return code;
+    }
+    sqlite3_blob *blob = NULL;
+    int rc = sqlite3_blob_open(c->db, "main", table, "data", rowid, 0, &blob);
+    dd_code code = DD_OK;
+    if (rc != SQLITE_OK)        /* a chunk row just found: a real error; resource: gone */
+        code = which == DB_BLOB_CHUNK ? db_error(c, rc, "opening an artifact chunk", err)
+                                      : dd_fail(err, DD_NOT_FOUND, "no resource data");
+    if (code == DD_OK)
+        *total = sqlite3_blob_bytes(blob);
+    if (code == DD_OK && off < *total && len > 0) {
+        size_t n = (uint64_t)(*total - off) < len ? (size_t)(*total - off) : len;
+        rc = sqlite3_blob_read(blob, buf, (int)n, (int)off);
+        if (rc != SQLITE_OK)
+            code = db_error(c, rc, reading, err);
+        else
+            *got = n;
+    }
+    if (blob)
+        sqlite3_blob_close(blob);
     return code;
 }

@@ -15,25 +15,25 @@
                        " created_date, end_date, julia_version, git_sha, git_dirty, entrypoint"
 #define ITER_COLS ITER_LIST_COLS ", project_toml, manifest_toml"
 
-static char *col(sqlite3_stmt *s, int i, bool copy)
+static char *col(db_stmt *s, int i, bool copy)
 {
     return copy ? db_col_dup(s, i) : (char *)db_col_text(s, i);
 }
 
 /* Fill *it from ITER_LIST_COLS (and the two TOML columns when `full`). */
-static void iteration_from_row(sqlite3_stmt *s, dd_iteration *it, bool copy, bool full)
+static void iteration_from_row(db_stmt *s, dd_iteration *it, bool copy, bool full)
 {
-    it->id = sqlite3_column_int64(s, 0);
-    it->experiment_id = sqlite3_column_int64(s, 1);
-    it->parent_iteration_id = sqlite3_column_int64(s, 2);
-    it->status_id = sqlite3_column_int(s, 3);
+    it->id = db_col_int64(s, 0);
+    it->experiment_id = db_col_int64(s, 1);
+    it->parent_iteration_id = db_col_int64(s, 2);
+    it->status_id = db_col_int(s, 3);
     it->notes = col(s, 4, copy);
     it->error_message = col(s, 5, copy);
     db_col_ts(s, 6, it->created_date);
     db_col_ts(s, 7, it->end_date);
     it->julia_version = col(s, 8, copy);
     it->git_sha = col(s, 9, copy);
-    it->git_dirty = sqlite3_column_int(s, 10) != 0;
+    it->git_dirty = db_col_int(s, 10) != 0;
     it->entrypoint = col(s, 11, copy);
     it->project_toml = full ? col(s, 12, copy) : (copy ? strdup("") : (char *)"");
     it->manifest_toml = full ? col(s, 13, copy) : (copy ? strdup("") : (char *)"");
@@ -91,7 +91,7 @@ dd_code dd_iteration_create(dd_store *st, int64_t experiment_id, int64_t parent_
 dd_code dd_iteration_get(dd_store *st, int64_t id, dd_iteration *out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(out, 0, sizeof *out);
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -104,11 +104,11 @@ dd_code dd_iteration_get(dd_store *st, int64_t id, dd_iteration *out, dd_err *er
         code = dd_fail(err, DD_NOT_FOUND, "iteration %lld not found", (long long)id);
     if (code == DD_OK)
         iteration_from_row(s, out, true, true);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
-static int iteration_row(sqlite3_stmt *s, void *arg)
+static int iteration_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_iteration it;
@@ -120,7 +120,7 @@ dd_code dd_iteration_list(dd_store *st, int64_t experiment_id, dd_iteration_cb c
                           dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " ITER_LIST_COLS " FROM iteration"
@@ -133,7 +133,7 @@ dd_code dd_iteration_list_children(dd_store *st, int64_t parent_id, dd_iteration
                                    void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " ITER_LIST_COLS " FROM iteration"
@@ -212,7 +212,7 @@ dd_code dd_iteration_file_get(dd_store *st, int64_t iteration_id, const char *na
                               void **data_out, size_t *len_out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT content FROM iteration_file"
@@ -225,33 +225,34 @@ dd_code dd_iteration_file_get(dd_store *st, int64_t iteration_id, const char *na
         code = dd_fail(err, DD_NOT_FOUND, "iteration %lld has no file \"%s\"",
                        (long long)iteration_id, name);
     if (code == DD_OK) {
-        size_t n = (size_t)sqlite3_column_bytes(s, 0);
+        size_t n = 0;
+        const void *content = db_col_blob(s, 0, &n);
         void *buf = malloc(n ? n : 1);
         if (!buf)
             code = dd_fail(err, DD_IO, "out of memory");
         else {
             if (n)
-                memcpy(buf, sqlite3_column_blob(s, 0), n);
+                memcpy(buf, content, n);
             *data_out = buf;
             *len_out = n;
         }
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
-static int file_row(sqlite3_stmt *s, void *arg)
+static int file_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
-    return ((dd_iteration_file_cb)l->cb)(l->ctx, sqlite3_column_int64(s, 2), db_col_text(s, 0),
-                                          (size_t)sqlite3_column_int64(s, 1));
+    return ((dd_iteration_file_cb)l->cb)(l->ctx, db_col_int64(s, 2), db_col_text(s, 0),
+                                          (size_t)db_col_int64(s, 1));
 }
 
 dd_code dd_iteration_file_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out,
                                 char **name_out, size_t *len_out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT iteration_id, name, length(content) FROM iteration_file"
@@ -263,12 +264,12 @@ dd_code dd_iteration_file_by_id(dd_store *st, int64_t id, int64_t *iteration_id_
     if (code == DD_OK && !row)
         code = dd_fail(err, DD_NOT_FOUND, "iteration file %lld not found", (long long)id);
     if (code == DD_OK) {
-        *iteration_id_out = sqlite3_column_int64(s, 0);
-        *len_out = (size_t)sqlite3_column_int64(s, 2);
+        *iteration_id_out = db_col_int64(s, 0);
+        *len_out = (size_t)db_col_int64(s, 2);
         if (name_out && !(*name_out = db_col_dup(s, 1)))
             code = dd_fail(err, DD_IO, "out of memory");
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -276,7 +277,7 @@ dd_code dd_iteration_file_find(dd_store *st, int64_t iteration_id, const char *n
                                int64_t *id_out, size_t *len_out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT id, length(content) FROM iteration_file"
@@ -289,10 +290,10 @@ dd_code dd_iteration_file_find(dd_store *st, int64_t iteration_id, const char *n
     if (code == DD_OK && !row)
         code = dd_fail(err, DD_NOT_FOUND, "no file \"%s\"", name ? name : "");
     if (code == DD_OK) {
-        *id_out = sqlite3_column_int64(s, 0);
-        *len_out = (size_t)sqlite3_column_int64(s, 1);
+        *id_out = db_col_int64(s, 0);
+        *len_out = (size_t)db_col_int64(s, 1);
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -300,7 +301,7 @@ dd_code dd_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_
                                void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT name, length(content), id FROM iteration_file"
@@ -364,7 +365,7 @@ dd_code dd_param_get(dd_store *st, int64_t iteration_id, const char *key, char *
                      dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT value FROM parameter WHERE iteration_id = ? AND key = ?",
@@ -377,11 +378,11 @@ dd_code dd_param_get(dd_store *st, int64_t iteration_id, const char *key, char *
         code = dd_fail(err, DD_NOT_FOUND, "parameter \"%s\" not found", key ? key : "");
     if (code == DD_OK && !(*value_out = db_col_dup(s, 0)))
         code = dd_fail(err, DD_IO, "out of memory");
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
-static int param_row(sqlite3_stmt *s, void *arg)
+static int param_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     return ((dd_param_cb)l->cb)(l->ctx, db_col_text(s, 0), db_col_text(s, 1));
@@ -391,7 +392,7 @@ dd_code dd_param_list(dd_store *st, int64_t iteration_id, dd_param_cb cb, void *
                       dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT key, value FROM parameter WHERE iteration_id = ?"
@@ -419,7 +420,7 @@ dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, 
                            char **value_out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT iteration_id, key, value FROM parameter WHERE id = ?",
@@ -432,7 +433,7 @@ dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, 
         code = dd_fail(err, DD_NOT_FOUND, "parameter %lld not found", (long long)id);
     if (code == DD_OK) {
         if (iteration_id_out)
-            *iteration_id_out = sqlite3_column_int64(s, 0);
+            *iteration_id_out = db_col_int64(s, 0);
         if (key_out && !(*key_out = db_col_dup(s, 1)))
             code = dd_fail(err, DD_IO, "out of memory");
         if (code == DD_OK && value_out && !(*value_out = db_col_dup(s, 2))) {
@@ -441,7 +442,7 @@ dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, 
             code = dd_fail(err, DD_IO, "out of memory");
         }
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 

@@ -59,9 +59,9 @@ dd_code db_delete_iteration(dd_conn *c, int64_t id, dd_err *err)
     return code;
 }
 
-static int note_trash_row(sqlite3_stmt *s, void *ctx)
+static int note_trash_row(db_stmt *s, void *ctx)
 {
-    db_trash_queued(ctx, sqlite3_column_int64(s, 0));
+    db_trash_queued(ctx, db_col_int64(s, 0));
     return 0;
 }
 
@@ -72,7 +72,7 @@ static dd_code queue_trash_sql(dd_conn *c, const char *sql, int64_t id, dd_err *
 {
     char now[DD_TS_LEN];
     dd_now(now);
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_prep(c, &s, err, sql, "ti", now, id);
     if (code == DD_OK)
         code = db_each(c, s, "queueing artifact bytes for removal", note_trash_row, c, err);
@@ -168,9 +168,9 @@ static dd_code delete_experiment(dd_conn *c, int64_t id, bool cascade, dd_err *e
 
 /* ---------------------------------------------------------------- projects */
 
-static void project_from_row(sqlite3_stmt *s, dd_project *p, bool copy)
+static void project_from_row(db_stmt *s, dd_project *p, bool copy)
 {
-    p->id = sqlite3_column_int64(s, 0);
+    p->id = db_col_int64(s, 0);
     p->name = copy ? db_col_dup(s, 1) : (char *)db_col_text(s, 1);
     p->description = copy ? db_col_dup(s, 2) : (char *)db_col_text(s, 2);
     db_col_ts(s, 3, p->created_date);
@@ -226,7 +226,7 @@ dd_code dd_project_create(dd_store *st, int64_t user_id, const char *name, int64
 dd_code dd_project_get(dd_store *st, int64_t id, dd_project *out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(out, 0, sizeof *out);
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -240,7 +240,7 @@ dd_code dd_project_get(dd_store *st, int64_t id, dd_project *out, dd_err *err)
         code = dd_fail(err, DD_NOT_FOUND, "project %lld not found", (long long)id);
     if (code == DD_OK)
         project_from_row(s, out, true);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -256,7 +256,7 @@ dd_code dd_project_find(dd_store *st, const char *name, int64_t *id_out, dd_err 
     return code;
 }
 
-static int project_row(sqlite3_stmt *s, void *arg)
+static int project_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_project p;
@@ -267,7 +267,7 @@ static int project_row(sqlite3_stmt *s, void *arg)
 dd_code dd_project_list(dd_store *st, dd_project_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT id, name, description, created_date FROM project"
@@ -312,7 +312,7 @@ typedef struct id_vec {
     bool oom;
 } id_vec;
 
-static int collect_id(sqlite3_stmt *s, void *arg)
+static int collect_id(db_stmt *s, void *arg)
 {
     id_vec *ids = arg;
     if (ids->n == ids->cap) {
@@ -325,7 +325,7 @@ static int collect_id(sqlite3_stmt *s, void *arg)
         ids->v = v;
         ids->cap = cap;
     }
-    ids->v[ids->n++] = sqlite3_column_int64(s, 0);
+    ids->v[ids->n++] = db_col_int64(s, 0);
     return 0;
 }
 
@@ -344,7 +344,7 @@ static dd_code project_children(dd_conn *c, int64_t id, dd_err *err)
 dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
@@ -373,11 +373,11 @@ dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 
 #define EXP_COLS "id, project_id, status_id, name, description, created_date, end_date"
 
-static void experiment_from_row(sqlite3_stmt *s, dd_experiment *e, bool copy)
+static void experiment_from_row(db_stmt *s, dd_experiment *e, bool copy)
 {
-    e->id = sqlite3_column_int64(s, 0);
-    e->project_id = sqlite3_column_int64(s, 1);
-    e->status_id = sqlite3_column_int(s, 2);
+    e->id = db_col_int64(s, 0);
+    e->project_id = db_col_int64(s, 1);
+    e->status_id = db_col_int(s, 2);
     e->name = copy ? db_col_dup(s, 3) : (char *)db_col_text(s, 3);
     e->description = copy ? db_col_dup(s, 4) : (char *)db_col_text(s, 4);
     db_col_ts(s, 5, e->created_date);
@@ -422,7 +422,7 @@ dd_code dd_experiment_create(dd_store *st, int64_t project_id, const char *name,
 dd_code dd_experiment_get(dd_store *st, int64_t id, dd_experiment *out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(out, 0, sizeof *out);
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -435,7 +435,7 @@ dd_code dd_experiment_get(dd_store *st, int64_t id, dd_experiment *out, dd_err *
         code = dd_fail(err, DD_NOT_FOUND, "experiment %lld not found", (long long)id);
     if (code == DD_OK)
         experiment_from_row(s, out, true);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -453,7 +453,7 @@ dd_code dd_experiment_find(dd_store *st, int64_t project_id, const char *name,
     return code;
 }
 
-static int experiment_row(sqlite3_stmt *s, void *arg)
+static int experiment_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_experiment e;
@@ -465,7 +465,7 @@ dd_code dd_experiment_list(dd_store *st, int64_t project_id, dd_experiment_cb cb
                            dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " EXP_COLS " FROM experiment WHERE project_id = ?"

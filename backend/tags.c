@@ -126,10 +126,10 @@ dd_code dd_tag_detach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const c
     return db_end(c, code, err);
 }
 
-static int tag_row(sqlite3_stmt *s, void *arg)
+static int tag_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
-    return ((dd_tag_cb)l->cb)(l->ctx, sqlite3_column_int64(s, 0), db_col_text(s, 1));
+    return ((dd_tag_cb)l->cb)(l->ctx, db_col_int64(s, 0), db_col_text(s, 1));
 }
 
 dd_code dd_tag_list(dd_store *st, dd_tag_kind kind, int64_t entity_id, dd_tag_cb cb, void *ctx,
@@ -139,7 +139,7 @@ dd_code dd_tag_list(dd_store *st, dd_tag_kind kind, int64_t entity_id, dd_tag_cb
     if (!k)
         return DD_INVALID;
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, k->list, "i", entity_id);
@@ -175,7 +175,7 @@ dd_code dd_tag_link_get(dd_store *st, dd_tag_kind kind, int64_t link_id, int64_t
     if (!k)
         return DD_INVALID;
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, k->link_get, "i", link_id);
@@ -186,11 +186,11 @@ dd_code dd_tag_link_get(dd_store *st, dd_tag_kind kind, int64_t link_id, int64_t
     if (code == DD_OK && !row)
         code = dd_fail(err, DD_NOT_FOUND, "tag link %lld not found", (long long)link_id);
     if (code == DD_OK) {
-        *entity_id_out = sqlite3_column_int64(s, 0);
+        *entity_id_out = db_col_int64(s, 0);
         if (value_out && !(*value_out = db_col_dup(s, 1)))
             code = dd_fail(err, DD_IO, "out of memory");
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 

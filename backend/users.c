@@ -14,9 +14,9 @@
 
 /* Fill *u from a row of USER_COLS; with `copy` the strings are heap copies, otherwise
  * they borrow the statement's memory. */
-static void user_from_row(sqlite3_stmt *s, dd_user *u, bool copy)
+static void user_from_row(db_stmt *s, dd_user *u, bool copy)
 {
-    u->id = sqlite3_column_int64(s, 0);
+    u->id = db_col_int64(s, 0);
     for (int i = 1; i <= 4; i++) {
         char *v = copy ? db_col_dup(s, i) : (char *)db_col_text(s, i);
         if (i == 1) u->first_name = v;
@@ -25,7 +25,7 @@ static void user_from_row(sqlite3_stmt *s, dd_user *u, bool copy)
         else u->password = v;
     }
     db_col_ts(s, 5, u->created_date);
-    u->is_admin = sqlite3_column_int(s, 6) != 0;
+    u->is_admin = db_col_int(s, 6) != 0;
 }
 
 void dd_user_clear(dd_user *u)
@@ -72,7 +72,7 @@ dd_code dd_user_create(dd_store *st, const char *first_name, const char *last_na
 static dd_code user_get_on(dd_conn *c, const char *sql, int64_t id, const char *name,
                            dd_user *out, dd_err *err)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(out, 0, sizeof *out);
     dd_code code = name ? db_prep(c, &s, err, sql, "t", name) : db_prep(c, &s, err, sql, "i", id);
     if (code != DD_OK)
@@ -84,7 +84,7 @@ static dd_code user_get_on(dd_conn *c, const char *sql, int64_t id, const char *
                     : dd_fail(err, DD_NOT_FOUND, "user %lld not found", (long long)id);
     if (code == DD_OK)
         user_from_row(s, out, true);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -110,7 +110,7 @@ dd_code dd_user_find(dd_store *st, const char *username, dd_user *out, dd_err *e
                        username ? username : "", out, err);
 }
 
-static int user_row(sqlite3_stmt *s, void *arg)
+static int user_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_user u;
@@ -121,7 +121,7 @@ static int user_row(sqlite3_stmt *s, void *arg)
 dd_code dd_user_list(dd_store *st, dd_user_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " USER_COLS " FROM \"user\" ORDER BY id", NULL);
@@ -207,18 +207,18 @@ dd_code dd_user_check_password(dd_store *st, const char *username, const char *p
 #define PERM_COLS "id, user_id, project_id, create_permission, read_permission," \
                   " update_permission, delete_permission"
 
-static void perm_from_row(sqlite3_stmt *s, dd_user_permission *p)
+static void perm_from_row(db_stmt *s, dd_user_permission *p)
 {
-    p->id = sqlite3_column_int64(s, 0);
-    p->user_id = sqlite3_column_int64(s, 1);
-    p->project_id = sqlite3_column_int64(s, 2);
-    p->create_permission = sqlite3_column_int(s, 3) != 0;
-    p->read_permission = sqlite3_column_int(s, 4) != 0;
-    p->update_permission = sqlite3_column_int(s, 5) != 0;
-    p->delete_permission = sqlite3_column_int(s, 6) != 0;
+    p->id = db_col_int64(s, 0);
+    p->user_id = db_col_int64(s, 1);
+    p->project_id = db_col_int64(s, 2);
+    p->create_permission = db_col_int(s, 3) != 0;
+    p->read_permission = db_col_int(s, 4) != 0;
+    p->update_permission = db_col_int(s, 5) != 0;
+    p->delete_permission = db_col_int(s, 6) != 0;
 }
 
-static int perm_row(sqlite3_stmt *s, void *arg)
+static int perm_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_user_permission p;
@@ -254,7 +254,7 @@ dd_code dd_permission_get(dd_store *st, int64_t user_id, int64_t project_id,
                           dd_user_permission *out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " PERM_COLS " FROM user_permission"
@@ -268,7 +268,7 @@ dd_code dd_permission_get(dd_store *st, int64_t user_id, int64_t project_id,
                        (long long)user_id, (long long)project_id);
     if (code == DD_OK)
         perm_from_row(s, out);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -306,7 +306,7 @@ dd_code dd_permission_list(dd_store *st, int64_t user_id, int64_t project_id,
                            dd_permission_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code != DD_OK)
         return code;
