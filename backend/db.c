@@ -1,13 +1,8 @@
 /*
- * db.c - the store object and its private SQLite layer: per-thread connections,
- * the prepared-statement cache, typed binding, write transactions, error mapping and
- * schema migrations.
- *
- * Why one connection per thread: SQLite connections are not meant to be shared by
- * concurrent threads, and WAL lets each reader see a consistent snapshot while one
- * writer commits. Writers take BEGIN IMMEDIATE so that two transactions never both read
- * and then fight over the write lock (which SQLite reports as an immediate
- * SQLITE_BUSY that no busy handler can resolve).
+ * db.c - the store object and its private statement layer: per-thread connections,
+ * the prepared-statement cache, typed binding and columns, write transactions and schema
+ * migrations. Every engine call goes through the store's engine table (engine.h,
+ * st->eng); this file names no engine library (docs/ENGINES.md §2.3).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,9 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "db.h"
+#include "engine.h"
 #include "migrations.h"
 
 #define DB_STMT_CACHE 256
@@ -28,12 +22,13 @@
  * opaque db_stmt (db.h); the slot never moves, so a pointer to it stays valid. */
 struct db_stmt {
     const char *sql;        /* a string literal: the pointer is the cache key */
-    sqlite3_stmt *stmt;
+    db_estmt *stmt;
+    const struct dd_engine *eng;
 };
 
 /* One thread's connection to the store's database. */
 struct dd_conn {
-    sqlite3 *db;
+    db_econn *e;
     dd_store *st;
     db_stmt cache[DB_STMT_CACHE];
     struct dd_conn *next;   /* in the store's list of open connections */
@@ -51,6 +46,7 @@ struct dd_conn {
 
 struct dd_store {
     char *path;
+    const struct dd_engine *eng;
     int busy_timeout_ms;
     bool read_only;
     pthread_key_t conn_key;     /* this thread's dd_conn */
@@ -108,44 +104,6 @@ dd_code dd_fail(dd_err *err, dd_code code, const char *fmt, ...)
     return code;
 }
 
-/* Map the connection's last SQLite error to a dd_code and message about `what`. */
-static dd_code db_error(dd_conn *c, int rc, const char *what, dd_err *err)
-{
-    const char *detail = c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
-    int ext = c && c->db ? sqlite3_extended_errcode(c->db) : rc;
-    switch (ext) {
-    case SQLITE_CONSTRAINT_UNIQUE:
-    case SQLITE_CONSTRAINT_PRIMARYKEY:
-        return dd_fail(err, DD_CONFLICT, "%s: already exists", what);
-    case SQLITE_CONSTRAINT_CHECK:
-    case SQLITE_CONSTRAINT_NOTNULL:
-        return dd_fail(err, DD_INVALID, "%s: invalid value (%s)", what, detail);
-    case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return dd_fail(err, DD_IN_USE, "%s: still referenced", what);
-    default:
-        break;
-    }
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return dd_fail(err, DD_BUSY, "%s: database is busy (%s)", what, detail);
-    case SQLITE_READONLY:
-        return dd_fail(err, DD_READ_ONLY, "%s: database is read-only (%s)", what, detail);
-    case SQLITE_FULL:
-        return dd_fail(err, DD_NO_SPACE, "%s: %s", what, detail);
-    case SQLITE_TOOBIG:
-        return dd_fail(err, DD_TOO_BIG, "%s: %s (a value holds at most %d bytes)", what,
-                       detail, DD_VALUE_MAX);
-    default:
-        break;
-    }
-    /* A full disk met while growing the -shm or -wal file comes back as an I/O error
-     * whose system errno says what happened. */
-    int sys = c && c->db ? sqlite3_system_errno(c->db) : 0;
-    return dd_fail(err, sys == ENOSPC || sys == EDQUOT ? DD_NO_SPACE : DD_IO, "%s: %s", what,
-                   detail);
-}
-
 /* ---------------------------------------------------------------- bounded waits */
 
 double db_mono_ms(void)
@@ -177,26 +135,16 @@ double db_wait_deadline(dd_store *st)
     return c && c->wait_depth ? c->wait_deadline : db_mono_ms() + st->busy_timeout_ms;
 }
 
-/* SQLite's busy handler on every connection: sleep (SQLite's own back-off, 1 ms up to
- * 100 ms) until the calling thread's operation deadline, or, outside any scope, until
- * the busy timeout after this episode began. Returns 0 (give up: SQLITE_BUSY) then. */
-static int busy_wait(void *arg, int count)
+/* The engine's lock waits on connection c (SQLite's busy handler) give up at the calling
+ * thread's operation deadline, or, outside any scope, at the busy timeout after this
+ * episode (`first`: its first wait) began. */
+static double busy_deadline(void *arg, bool first)
 {
-    static const int delays[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
     dd_conn *c = arg;
     dd_conn *mine = pthread_getspecific(c->st->conn_key);
-    double now = db_mono_ms();
-    if (count == 0)
-        c->busy_until = now + c->st->busy_timeout_ms;
-    double deadline = mine && mine->wait_depth ? mine->wait_deadline : c->busy_until;
-    if (now >= deadline)
-        return 0;
-    int n = (int)(sizeof delays / sizeof delays[0]);
-    double ms = delays[count < n ? count : n - 1];
-    if (ms > deadline - now)
-        ms = deadline - now;
-    sqlite3_sleep(ms < 1 ? 1 : (int)ms);
-    return 1;
+    if (first)
+        c->busy_until = db_mono_ms() + c->st->busy_timeout_ms;
+    return mine && mine->wait_depth ? mine->wait_deadline : c->busy_until;
 }
 
 /* Take the writer mutex, waiting no later than this thread's deadline. */
@@ -224,8 +172,8 @@ static void conn_free(dd_conn *c)
 {
     for (int i = 0; i < DB_STMT_CACHE; i++)
         if (c->cache[i].stmt)
-            sqlite3_finalize(c->cache[i].stmt);
-    sqlite3_close_v2(c->db);
+            c->st->eng->finalize(c->cache[i].stmt);
+    c->st->eng->close(c->e);
     free(c);
 }
 
@@ -249,43 +197,15 @@ static void conn_thread_exit(void *arg)
     conn_free(c);
 }
 
-static dd_code conn_configure(dd_conn *c, dd_err *err)
-{
-    sqlite3_busy_handler(c->db, busy_wait, c);
-    sqlite3_extended_result_codes(c->db, 1);
-    /* NORMAL in WAL mode: a commit survives a crash of this process (it is in the WAL
-     * file); only an OS crash or power loss can lose the last commits. */
-    const char *pragmas = c->st->read_only
-        ? "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;"
-        : "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
-    int rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
-    /* the first statement reads the file's header: a damaged file is found here */
-    bool damaged = (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
-    if (rc != SQLITE_OK)
-        return db_error(c, rc, damaged ? "not a valid DearDiary database"
-                                       : "configuring the database connection", err);
-    return DD_OK;
-}
-
 static dd_code conn_open(dd_store *st, dd_conn **out, dd_err *err)
 {
     dd_conn *c = calloc(1, sizeof *c);
     if (!c)
         return dd_fail(err, DD_IO, "out of memory");
     c->st = st;
-    int flags = st->read_only ? SQLITE_OPEN_READONLY
-                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    flags |= SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(st->path, &c->db, flags, NULL);
-    if (rc != SQLITE_OK) {
-        dd_code code = dd_fail(err, DD_IO, "cannot open database %s: %s", st->path,
-                               c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
-        conn_free(c);
-        return code;
-    }
-    dd_code code = conn_configure(c, err);
+    dd_code code = st->eng->open(st->path, st->read_only, busy_deadline, c, &c->e, err);
     if (code != DD_OK) {
-        conn_free(c);
+        free(c);
         return code;
     }
     pthread_mutex_lock(&st->mu);
@@ -328,60 +248,24 @@ static db_stmt *cache_slot(dd_conn *c, const char *sql)
     return NULL;
 }
 
-static dd_code bind_args(dd_conn *c, sqlite3_stmt *s, const char *fmt, va_list ap,
-                         dd_err *err)
-{
-    int rc = SQLITE_OK;
-    for (int i = 1; fmt && *fmt && rc == SQLITE_OK; fmt++, i++) {
-        switch (*fmt) {
-        case 'i': rc = sqlite3_bind_int64(s, i, va_arg(ap, int64_t)); break;
-        case 'I': {
-            int64_t v = va_arg(ap, int64_t);
-            rc = v ? sqlite3_bind_int64(s, i, v) : sqlite3_bind_null(s, i);
-            break;
-        }
-        case 'n': rc = sqlite3_bind_int(s, i, va_arg(ap, int)); break;
-        case 'd': rc = sqlite3_bind_double(s, i, va_arg(ap, double)); break;
-        case 't': {
-            const char *t = va_arg(ap, const char *);
-            rc = t ? sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
-            break;
-        }
-        case 'b': {
-            const void *p = va_arg(ap, const void *);
-            size_t n = va_arg(ap, size_t);
-            rc = sqlite3_bind_blob64(s, i, n ? p : "", n, SQLITE_STATIC);
-            break;
-        }
-        case 'z': rc = sqlite3_bind_zeroblob64(s, i, (sqlite3_uint64)va_arg(ap, int64_t)); break;
-        default:
-            return dd_fail(err, DD_IO, "internal error: bad bind format '%c'", *fmt);
-        }
-    }
-    if (rc != SQLITE_OK)
-        return db_error(c, rc, "binding query arguments", err);
-    return DD_OK;
-}
-
 dd_code db_vprep(dd_conn *c, db_stmt **out, dd_err *err, const char *sql,
                  const char *fmt, va_list ap)
 {
+    const struct dd_engine *eng = c->st->eng;
     db_stmt *slot = cache_slot(c, sql);
     if (!slot)                  /* cache full: should not happen, the SQL set is fixed */
         return dd_fail(err, DD_IO, "internal error: statement cache full");
     if (slot->stmt) {
-        sqlite3_reset(slot->stmt);
-        sqlite3_clear_bindings(slot->stmt);
+        eng->reset(slot->stmt);
     } else {
-        sqlite3_stmt *s;
-        int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
-        if (rc != SQLITE_OK)
-            return db_error(c, rc, "preparing a query", err);
+        dd_code code = eng->prepare(c->e, sql, &slot->stmt, err);
+        if (code != DD_OK)
+            return code;
         slot->sql = sql;
-        slot->stmt = s;
+        slot->eng = eng;
     }
     *out = slot;
-    return bind_args(c, slot->stmt, fmt, ap, err);
+    return eng->bind(c->e, slot->stmt, fmt, ap, err);
 }
 
 dd_code db_prep(dd_conn *c, db_stmt **out, dd_err *err, const char *sql,
@@ -394,21 +278,11 @@ dd_code db_prep(dd_conn *c, db_stmt **out, dd_err *err, const char *sql,
     return code;
 }
 
-void db_reset(db_stmt *s) { sqlite3_reset(s->stmt); }
+void db_reset(db_stmt *s) { s->eng->reset(s->stmt); }
 
 dd_code db_step(dd_conn *c, db_stmt *s, bool *row, const char *what, dd_err *err)
 {
-    int rc = sqlite3_step(s->stmt);
-    if (rc == SQLITE_ROW) {
-        *row = true;
-        return DD_OK;
-    }
-    *row = false;
-    if (rc == SQLITE_DONE)
-        return DD_OK;
-    dd_code code = db_error(c, rc, what, err);
-    db_reset(s);
-    return code;
+    return s->eng->step(c->e, s->stmt, row, what, err);
 }
 
 dd_code db_each(dd_conn *c, db_stmt *s, const char *what, db_row_fn fn, void *ctx,
@@ -461,31 +335,25 @@ dd_code db_int(dd_conn *c, int64_t *out, dd_err *err, const char *what, const ch
     return code;
 }
 
-int db_changes(dd_conn *c) { return sqlite3_changes(c->db); }
+int db_changes(dd_conn *c) { return (int)c->st->eng->changes(c->e); }
 
 /* ---------------------------------------------------------------- columns */
 
-int db_col_count(db_stmt *s) { return sqlite3_column_count(s->stmt); }
-bool db_col_is_null(db_stmt *s, int col)
-{
-    return sqlite3_column_type(s->stmt, col) == SQLITE_NULL;
-}
-int64_t db_col_int64(db_stmt *s, int col) { return sqlite3_column_int64(s->stmt, col); }
-int db_col_int(db_stmt *s, int col) { return sqlite3_column_int(s->stmt, col); }
-double db_col_double(db_stmt *s, int col) { return sqlite3_column_double(s->stmt, col); }
+int db_col_count(db_stmt *s) { return s->eng->col_count(s->stmt); }
+bool db_col_is_null(db_stmt *s, int col) { return s->eng->col_null(s->stmt, col); }
+int64_t db_col_int64(db_stmt *s, int col) { return s->eng->col_int64(s->stmt, col); }
+int db_col_int(db_stmt *s, int col) { return (int)s->eng->col_int64(s->stmt, col); }
+double db_col_double(db_stmt *s, int col) { return s->eng->col_double(s->stmt, col); }
 
 const void *db_col_blob(db_stmt *s, int col, size_t *len)
 {
-    const void *p = sqlite3_column_blob(s->stmt, col);
-    /* bytes after blob: the pointer may move while the value is converted */
-    *len = (size_t)sqlite3_column_bytes(s->stmt, col);
-    return p;
+    return s->eng->col_blob(s->stmt, col, len);
 }
 
 const char *db_col_text(db_stmt *s, int col)
 {
-    const unsigned char *t = sqlite3_column_text(s->stmt, col);
-    return t ? (const char *)t : "";
+    const char *t = s->eng->col_text(s->stmt, col);
+    return t ? t : "";
 }
 
 char *db_col_dup(db_stmt *s, int col) { return strdup(db_col_text(s, col)); }
@@ -517,7 +385,7 @@ dd_code db_begin(dd_conn **c, dd_err *err)
     code = st->writer ? DD_OK : conn_open(st, &st->writer, err);
     if (code == DD_OK) {
         *c = st->writer;
-        code = db_exec(*c, err, "starting a write transaction", "BEGIN IMMEDIATE", NULL);
+        code = st->eng->begin((*c)->e, DB_TXN_WRITE, err);
     }
     if (code != DD_OK) {
         st->write_owned = false;
@@ -545,12 +413,12 @@ dd_code db_iteration_begin(dd_store *st, int64_t iteration_id, dd_conn **c, dd_e
 dd_code db_end(dd_conn *c, dd_code code, dd_err *err)
 {
     if (code == DD_OK) {
-        dd_code cc = db_exec(c, err, "committing", "COMMIT", NULL);
+        dd_code cc = c->st->eng->commit(c->e, err);
         if (cc != DD_OK)
             code = cc;
     }
-    if (code != DD_OK && !sqlite3_get_autocommit(c->db))
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    if (code != DD_OK)
+        c->st->eng->rollback(c->e);
     int64_t lo = c->trash_lo, hi = c->trash_hi;
     c->trash_lo = c->trash_hi = 0;
     if (c == c->st->writer) {
@@ -679,12 +547,10 @@ static dd_code apply_migration(dd_conn *c, const dd_migration *m, dd_err *err)
     code = db_int(c, &seen, err, "schema_migrations",
                   "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", "n", m->version);
     if (code == DD_OK && seen == 0) {
-        char *msg = NULL;
-        if (sqlite3_exec(c->db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
+        dd_err why = {0};
+        if (c->st->eng->exec_script(c->e, m->sql, &why) != DD_OK)
             code = dd_fail(err, DD_IO, "migration %03d_%s failed: %s", m->version, m->name,
-                           msg ? msg : "unknown error");
-            sqlite3_free(msg);
-        }
+                           why.msg);
         char now[DD_TS_LEN];
         dd_now(now);
         if (code == DD_OK)
@@ -717,25 +583,12 @@ static dd_code seed_default_user(dd_conn *c, dd_err *err)
     return code;
 }
 
-/* WAL is a property of the database file: set once, kept by every later open. Switching
- * needs a write lock and SQLite does not run the busy handler for it, so wait here, up to
- * the busy timeout, for a writer (another process opening the same new file) to finish. */
-static dd_code enable_wal(dd_conn *c, dd_err *err)
-{
-    /* the budget is wall time: one attempt may itself wait in SQLite's busy handler */
-    double deadline = db_mono_ms() + c->st->busy_timeout_ms;
-    int rc;
-    while ((rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL)) != SQLITE_OK &&
-           (rc & 0xff) == SQLITE_BUSY && db_mono_ms() < deadline)
-        sqlite3_sleep(10);
-    return rc == SQLITE_OK ? DD_OK : db_error(c, rc, "opening the database", err);
-}
-
 static dd_code migrate(dd_conn *c, dd_err *err)
 {
-    dd_code wal = enable_wal(c, err);
-    if (wal != DD_OK)
-        return wal;
+    /* SQLite: WAL, a property of the file, set by the first opener */
+    dd_code ready = c->st->eng->prepare_schema(c->e, c->st->busy_timeout_ms, err);
+    if (ready != DD_OK)
+        return ready;
     dd_code code = migrations_table(c, err);
     int64_t have = 0;
     if (code == DD_OK)
@@ -777,6 +630,12 @@ dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store *
     if (!st || !(st->path = strdup(path))) {
         free(st);
         return dd_fail(err, DD_IO, "out of memory");
+    }
+    st->eng = dd_engine_for(path);
+    if (!st->eng) {
+        free(st->path);
+        free(st);
+        return dd_fail(err, DD_INVALID, "%s: no store engine of this build opens it", path);
     }
     st->busy_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 30000;
     st->read_only = opts && opts->read_only;
@@ -850,156 +709,54 @@ dd_code dd_schema_version(dd_store *st, int *out, dd_err *err)
     return code;
 }
 
-dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err)
+/* The calling thread's engine connection; NULL (with *code and err set) when it cannot
+ * be opened. */
+static db_econn *thread_econn(dd_store *st, dd_code *code, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_int(c, out, err, "data_version", "PRAGMA data_version", NULL);
-    /* data_version moves only for other connections' commits; add this connection's own
-     * changes so that every commit moves the number */
-    if (code == DD_OK)
-        *out += (int64_t)sqlite3_total_changes64(c->db);
-    return code;
+    *code = db_conn(st, &c, err);
+    return *code == DD_OK ? c->e : NULL;
+}
+
+dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err)
+{
+    dd_code code;
+    db_econn *e = thread_econn(st, &code, err);
+    return e ? st->eng->data_version(e, out, err) : code;
 }
 
 dd_code dd_store_check_integrity(dd_store *st, dd_err *err)
 {
-    dd_conn *c;
-    db_stmt *s;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_prep(c, &s, err, "PRAGMA integrity_check", NULL);
-    if (code != DD_OK)
-        return code;
-    bool row;
-    code = db_step(c, s, &row, "integrity check", err);
-    if (code == DD_OK && (!row || strcmp(db_col_text(s, 0), "ok") != 0))
-        code = dd_fail(err, DD_IO, "integrity check failed: %s",
-                       row ? db_col_text(s, 0) : "no result");
-    db_reset(s);
-    return code;
+    dd_code code;
+    db_econn *e = thread_econn(st, &code, err);
+    return e ? st->eng->check_integrity(e, err) : code;
 }
 
-/* ---------------------------------------------------------------- whole-database checks */
-
-/* SQLite's quick_check: every page of every b-tree is read and its structure checked
- * (O(file size), ~1 s per GB; not the index-vs-table cross-check of integrity_check).
- * Reads only. DD_OK when sound; DD_IO with SQLite's first finding otherwise. The
- * commands that open a user's database (init, mount, register) ask before they use it, so
- * a truncated or overwritten file is refused with a clear message instead of failing
- * later, halfway through a write. A one-off statement: it runs once per open. */
 dd_code dd_store_quick_check(dd_store *st, dd_err *err)
 {
-    dd_conn *c = NULL;
-    dd_code code = db_conn(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(c->db, "PRAGMA quick_check(1)", -1, &stmt, NULL);
-    if (rc != SQLITE_OK)
-        return db_error(c, rc, "checking the database", err);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        const char *first = (const char *)sqlite3_column_text(stmt, 0);
-        if (first && strcmp(first, "ok") == 0) {
-            code = DD_OK;
-        } else {
-            /* one line: drop SQLite's "*** in database main ***" heading, join the rest */
-            const char *detail = first ? first : "no detail";
-            const char *heading = strstr(detail, "***\n");
-            detail = heading ? heading + 4 : detail;
-            code = dd_fail(err, DD_IO, "database disk image is malformed (%.160s)", detail);
-            for (char *p = err ? err->msg : NULL; p && *p; p++)
-                if (*p == '\n')
-                    *p = ' ';
-        }
-    } else {
-        code = db_error(c, rc, "checking the database", err);
-    }
-    sqlite3_finalize(stmt);
-    return code;
-}
-
-typedef struct line_ctx {
-    db_line_fn fn;
-    void *ctx;
-    const char *prefix;     /* "integrity_check" or "foreign key" */
-    bool skip_ok;           /* integrity_check's one "ok" row means sound */
-} line_ctx;
-
-/* One finding: the row's columns joined by spaces, after the check's name. */
-static int emit_line(db_stmt *s, void *arg)
-{
-    line_ctx *lc = arg;
-    char line[1024], out[1100];
-    int cols = db_col_count(s);
-    size_t off = 0;
-    line[0] = 0;
-    for (int i = 0; i < cols && off < sizeof line; i++)
-        off += (size_t)snprintf(line + off, sizeof line - off, "%s%s", i ? " " : "",
-                                db_col_text(s, i));
-    if (lc->skip_ok && strcmp(line, "ok") == 0)
-        return 0;
-    snprintf(out, sizeof out, "%s: %s", lc->prefix, line);
-    return lc->fn(lc->ctx, out);
+    dd_code code;
+    db_econn *e = thread_econn(st, &code, err);
+    return e ? st->eng->quick_check(e, err) : code;
 }
 
 dd_code db_integrity_lines(dd_store *st, db_line_fn fn, void *ctx, dd_err *err)
 {
-    dd_conn *c;
-    db_stmt *s;
-    line_ctx ic = {fn, ctx, "integrity_check", true}, fk = {fn, ctx, "foreign key", false};
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_prep(c, &s, err, "PRAGMA integrity_check", NULL);
-    if (code == DD_OK)
-        code = db_each(c, s, "PRAGMA integrity_check", emit_line, &ic, err);
-    if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT \"table\", 'row', rowid, 'refers to a missing',"
-                       " parent, 'row' FROM pragma_foreign_key_check WHERE NOT"
-                       " (\"table\" = 'model_alias' AND parent = 'model_version')", NULL);
-    if (code == DD_OK)
-        code = db_each(c, s, "PRAGMA foreign_key_check", emit_line, &fk, err);
-    return code;
+    dd_code code;
+    db_econn *e = thread_econn(st, &code, err);
+    return e ? st->eng->integrity(e, fn, ctx, err) : code;
 }
 
-/* ---------------------------------------------------------------- blob reads */
-
-/* Incremental blob I/O: only the bytes asked for are read, never the whole value. */
 dd_code db_blob_read(dd_conn *c, db_blob which, int64_t key, int64_t seq, int64_t off,
                      void *buf, size_t len, size_t *got, int64_t *total, dd_err *err)
 {
-    *got = 0;
-    *total = 0;
-    int64_t rowid = key;
-    const char *table = "resource", *reading = "reading resource bytes";
-    if (which == DB_BLOB_CHUNK) {
-        table = "artifact_chunk";
-        reading = "reading an artifact chunk";
-        dd_code code = db_int(c, &rowid, err, "artifact chunk",
-                              "SELECT id FROM artifact_chunk WHERE set_id = ? AND seq = ?",
-                              "ii", key, seq);
-        if (code != DD_OK)
-            return code;
-    }
-    sqlite3_blob *blob = NULL;
-    int rc = sqlite3_blob_open(c->db, "main", table, "data", rowid, 0, &blob);
-    dd_code code = DD_OK;
-    if (rc != SQLITE_OK)        /* a chunk row just found: a real error; resource: gone */
-        code = which == DB_BLOB_CHUNK ? db_error(c, rc, "opening an artifact chunk", err)
-                                      : dd_fail(err, DD_NOT_FOUND, "no resource data");
-    if (code == DD_OK)
-        *total = sqlite3_blob_bytes(blob);
-    if (code == DD_OK && off < *total && len > 0) {
-        size_t n = (uint64_t)(*total - off) < len ? (size_t)(*total - off) : len;
-        rc = sqlite3_blob_read(blob, buf, (int)n, (int)off);
-        if (rc != SQLITE_OK)
-            code = db_error(c, rc, reading, err);
-        else
-            *got = n;
-    }
-    if (blob)
-        sqlite3_blob_close(blob);
-    return code;
+    return c->st->eng->blob_read(c->e, which, key, seq, off, buf, len, got, total, err);
+}
+
+const struct dd_engine *dd_engine_for(const char *locator)
+{
+    static const struct dd_engine *const engines[] = {&dd_engine_sqlite};
+    for (size_t i = 0; i < sizeof engines / sizeof engines[0]; i++)
+        if (engines[i]->accepts(locator))
+            return engines[i];
+    return NULL;
 }
