@@ -345,8 +345,71 @@ dd_code dd_param_set(dd_store *st, int64_t iteration_id, const char *key, const 
     return dd_param_set_many(st, iteration_id, &key, &value, 1, err);
 }
 
-dd_code dd_param_set_many(dd_store *st, int64_t iteration_id, const char *const *keys,
-                          const char *const *values, size_t n, dd_err *err)
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The iteration's parameter keys that are not among `keep` (sorted). */
+typedef struct param_gone {
+    const char **keep;
+    size_t n_keep;
+    char **gone;
+    size_t n, cap;
+    bool oom;
+} param_gone;
+
+static int param_gone_row(db_stmt *s, void *arg)
+{
+    param_gone *g = arg;
+    const char *key = db_col_text(s, 0);
+    if (bsearch(&key, g->keep, g->n_keep, sizeof *g->keep, str_cmp))
+        return 0;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 16;
+        char **grown = realloc(g->gone, cap * sizeof *grown);
+        if (!grown)
+            return g->oom = true;
+        g->gone = grown;
+        g->cap = cap;
+    }
+    if (!(g->gone[g->n] = strdup(key)))
+        return g->oom = true;
+    g->n++;
+    return 0;
+}
+
+/* Delete, in the open transaction, every parameter of the iteration not named in
+ * keys[0..n): the rows that stay keep their ids (their files' inode numbers). */
+static dd_code param_delete_others(dd_conn *c, int64_t iteration_id, const char *const *keys,
+                                   size_t n, dd_err *err)
+{
+    param_gone g = {.keep = malloc((n ? n : 1) * sizeof *g.keep), .n_keep = n};
+    if (!g.keep)
+        return dd_fail(err, DD_IO, "out of memory");
+    memcpy(g.keep, keys, n * sizeof *keys);
+    qsort(g.keep, n, sizeof *g.keep, str_cmp);
+    db_stmt *s;
+    dd_code code = db_prep(c, &s, err, "SELECT key FROM parameter WHERE iteration_id = ?", "i",
+                           iteration_id);
+    if (code == DD_OK)
+        code = db_each(c, s, "listing parameters", param_gone_row, &g, err);
+    if (code == DD_OK && g.oom)
+        code = dd_fail(err, DD_IO, "out of memory");
+    for (size_t i = 0; i < g.n && code == DD_OK; i++)
+        code = db_exec(c, err, "parameter",
+                       "DELETE FROM parameter WHERE iteration_id = ? AND key = ?", "it",
+                       iteration_id, g.gone[i]);
+    for (size_t i = 0; i < g.n; i++)
+        free(g.gone[i]);
+    free(g.gone);
+    free(g.keep);
+    return code;
+}
+
+static dd_code param_write_many(dd_store *st, int64_t iteration_id, const char *const *keys,
+                                const char *const *values, size_t n, bool replace,
+                                dd_err *err)
 {
     dd_code code = DD_OK;
     for (size_t i = 0; i < n && code == DD_OK; i++)
@@ -356,9 +419,23 @@ dd_code dd_param_set_many(dd_store *st, int64_t iteration_id, const char *const 
         code = db_iteration_begin(st, iteration_id, &c, err);
     if (code != DD_OK)
         return code;
+    if (replace)
+        code = param_delete_others(c, iteration_id, keys, n, err);
     for (size_t i = 0; i < n && code == DD_OK; i++)
         code = param_upsert(c, iteration_id, keys[i], values[i], err);
     return db_end(c, code, err);
+}
+
+dd_code dd_param_set_many(dd_store *st, int64_t iteration_id, const char *const *keys,
+                          const char *const *values, size_t n, dd_err *err)
+{
+    return param_write_many(st, iteration_id, keys, values, n, false, err);
+}
+
+dd_code dd_param_replace_all(dd_store *st, int64_t iteration_id, const char *const *keys,
+                             const char *const *values, size_t n, dd_err *err)
+{
+    return param_write_many(st, iteration_id, keys, values, n, true, err);
 }
 
 dd_code dd_param_get(dd_store *st, int64_t iteration_id, const char *key, char **value_out,

@@ -380,6 +380,11 @@ dd_code dd_param_set(dd_store *st, int64_t iteration_id, const char *key, const 
 /* Set several in one transaction: all or none. */
 dd_code dd_param_set_many(dd_store *st, int64_t iteration_id, const char *const *keys,
                           const char *const *values, size_t n, dd_err *err);
+/* Make keys[0..n) the iteration's whole parameter set, in one transaction: set them as
+ * dd_param_set_many does and delete every other parameter (`> params.yaml`). Parameters
+ * that stay keep their row ids. All or none. */
+dd_code dd_param_replace_all(dd_store *st, int64_t iteration_id, const char *const *keys,
+                             const char *const *values, size_t n, dd_err *err);
 /* *value_out is malloc'd. */
 dd_code dd_param_get(dd_store *st, int64_t iteration_id, const char *key, char **value_out,
                      dd_err *err);
@@ -415,6 +420,12 @@ typedef struct dd_metric_point {
  * iteration. */
 dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
                          const dd_metric_point *points, size_t n, dd_err *err);
+
+/* Append one point to each series (iteration, keys[i]) in one transaction (a script's
+ * own metrics.json: every number in it logged at once). All or none, as
+ * dd_metric_append. */
+dd_code dd_metric_append_each(dd_store *st, int64_t iteration_id, const char *const *keys,
+                              const dd_metric_point *points, size_t n, dd_err *err);
 
 /* Check and complete points as dd_metric_append would, without storing them: the key is
  * a valid name, every value finite, and each recorded_at is made canonical ("" becomes

@@ -86,8 +86,39 @@ static int commit_value(vfs *v, vfs_file *f)
     return code == DD_OK ? 0 : vfs_fail(code, &err, "write");
 }
 
+static const char *document_name(const vfs_file *f)
+{
+    return f->mode == FM_METRICS_JSON ? "metrics.json" : "params.yaml";
+}
+
+/* A metrics.json a program wrote: one point per number, in one transaction. The text is
+ * then spent: later writes on the handle make a new document. */
+static int commit_metrics_json(vfs *v, vfs_file *f)
+{
+    if (f->refused)
+        return -EINVAL;
+    char **keys = NULL, msg[256] = "";
+    dd_metric_point *pts = NULL;
+    size_t n = 0;
+    int rc = dd_parse_metrics_json(f->wbuf.data ? f->wbuf.data : "", f->wbuf.len, &keys, &pts,
+                                   &n, msg, sizeof msg);
+    if (rc) {
+        syslog(LOG_INFO, "metrics.json of iteration %" PRId64 ": %s", f->id, msg);
+        return rc;
+    }
+    dd_err err = {0};
+    dd_code code = dd_metric_append_each(v->st, f->id, (const char *const *)keys, pts, n, &err);
+    dd_params_free(keys, NULL, n);
+    free(pts);
+    if (code == DD_OK)
+        dd_buf_reset(&f->wbuf);
+    return code == DD_OK ? 0 : vfs_fail(code, &err, "metrics.json");
+}
+
 static int commit_params_yaml(vfs *v, vfs_file *f)
 {
+    if (f->refused)
+        return -EINVAL;               /* a write was refused: nothing of it is stored */
     char **keys = NULL, **values = NULL, msg[256] = "";
     size_t n = 0;
     int rc = dd_parse_params_yaml(f->wbuf.data ? f->wbuf.data : "", f->wbuf.len, &keys, &values,
@@ -97,8 +128,9 @@ static int commit_params_yaml(vfs *v, vfs_file *f)
         return rc;
     }
     dd_err err = {0};
-    dd_code code = dd_param_set_many(v->st, f->id, (const char *const *)keys,
-                                     (const char *const *)values, n, &err);
+    /* `> params.yaml` (O_TRUNC) is the whole parameter set; `>>` adds to it */
+    dd_code code = (f->replace ? dd_param_replace_all : dd_param_set_many)(
+        v->st, f->id, (const char *const *)keys, (const char *const *)values, n, &err);
     dd_params_free(keys, values, n);
     return code == DD_OK ? 0 : vfs_fail(code, &err, "params.yaml");
 }
@@ -160,6 +192,8 @@ static int commit_pending(vfs *v, vfs_file *f, bool last)
         rc = commit_value(v, f);
     else if (f->mode == FM_PARAMS_YAML)
         rc = commit_params_yaml(v, f);
+    else if (f->mode == FM_METRICS_JSON)
+        rc = commit_metrics_json(v, f);
     else if (f->mode == FM_METRIC && f->wbuf.len)
         rc = commit_metric_lines(v, f, f->wbuf.data, f->wbuf.len);
     if (f->mode == FM_METRIC)
@@ -381,7 +415,10 @@ int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *inf
     if (f->writable && !(e.st.st_mode & 0200))
         rc = node_iteration(v, k, f->id) && iteration_ended(v, node_iteration(v, k, f->id))
                  ? -EROFS : -EPERM;
-    else if (k == NK_E_NEW || k == NK_I_CHILD_NEW)
+    else if (k == NK_SCRATCH) {
+        f->mode = FM_SCRATCH;
+        rc = scratch_open(v, f->id, f->writable && (flags & O_TRUNC));
+    } else if (k == NK_E_NEW || k == NK_I_CHILD_NEW)
         rc = open_clone(v, f);
     else if (k == NK_V_NEW_FILE)
         rc = f->writable ? -EPERM : open_registration(v, f);
@@ -392,14 +429,18 @@ int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *inf
     else if (k == NK_I_METRIC || k == NK_PENDING) {
         f->mode = FM_METRIC;
         rc = bind_series(v, f);
-    } else if (k == NK_I_PARAMS_YAML && f->writable)
+    } else if (k == NK_I_PARAMS_YAML && f->writable) {
         f->mode = FM_PARAMS_YAML;
+        f->replace = flags & O_TRUNC;
+    } else if (k == NK_I_METRICS_JSON && f->writable)
+        f->mode = FM_METRICS_JSON;
     else if (kind_is_value(k) && f->writable) {
         f->mode = FM_VALUE;
         rc = k == NK_I_PARAM ? bind_series(v, f) : 0;
     } else
         f->mode = FM_SNAPSHOT;
-    if (!rc && (f->mode == FM_SNAPSHOT || f->mode == FM_VALUE || f->mode == FM_PARAMS_YAML) &&
+    if (!rc && (f->mode == FM_SNAPSHOT || f->mode == FM_VALUE || f->mode == FM_PARAMS_YAML ||
+                f->mode == FM_METRICS_JSON) &&
         k != NK_PENDING)
         rc = node_render(v, k, f->id, &f->content);
     if (rc) {
@@ -492,6 +533,8 @@ static int read_artifact(vfs_file *f, off_t off, size_t size, dd_buf *out)
 
 int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out)
 {
+    if (f->mode == FM_SCRATCH)
+        return scratch_read(v, f->id, off, size, out);
     if (f->mode == FM_ARTIFACT)
         return read_artifact(f, off, size, out);
     if (f->mode == FM_METRIC) {
@@ -532,29 +575,39 @@ static ssize_t write_metric(vfs *v, vfs_file *f, const char *data, size_t size)
     return (ssize_t)size;
 }
 
-/* params.yaml is set in one transaction at close, so a large file is all or nothing. Its
- * first write is checked at once: `echo ... > params.yaml` is usually the whole file, and
- * the shell reports errors only from write(). A first chunk that merely stops mid-document
- * is not refused here; the whole text is judged at close. */
-static ssize_t check_params_yaml(vfs_file *f, size_t size)
+/* Up to this size a params.yaml being written is re-checked at each write that ends a
+ * line; a larger one is judged only at close (the checks re-parse the whole text). */
+#define PARAMS_CHECK_MAX (256 * 1024)
+
+/* params.yaml and a written metrics.json are stored whole at close, in one transaction,
+ * however many write()s carried them. Each write that ends a line re-checks the text so
+ * far: as soon as no continuation can make it valid (a list, a key given twice, a bad
+ * name, in metrics.json a value that is no number...) the write is refused, and so is
+ * every later write and the close, so nothing of that document is stored. The shell
+ * reports errors only from write(), and bash writes `{ echo a:; echo '  b: 1'; }` line by
+ * line: a text that merely stops mid-document ("train:") is not refused. */
+static ssize_t write_document(vfs_file *f, size_t size)
 {
-    if (f->wbuf.data[f->wbuf.len - 1] != '\n')
+    if (f->wbuf.data[f->wbuf.len - 1] != '\n' || f->wbuf.len > PARAMS_CHECK_MAX)
         return (ssize_t)size;
-    char **keys = NULL, **values = NULL, msg[256];
-    size_t n = 0;
-    int rc = dd_parse_params_yaml(f->wbuf.data, f->wbuf.len, &keys, &values, &n, msg,
-                                  sizeof msg);
-    if (rc == 0) {
-        dd_params_free(keys, values, n);
+    char msg[256];
+    bool complete = false;
+    int rc = dd_params_yaml_prefix_check(f->wbuf.data, f->wbuf.len, &complete, msg, sizeof msg);
+    if (rc == 0 && complete && f->mode == FM_METRICS_JSON) {
+        char **keys = NULL;
+        dd_metric_point *pts = NULL;
+        size_t n = 0;
+        rc = dd_parse_metrics_json(f->wbuf.data, f->wbuf.len, &keys, &pts, &n, msg, sizeof msg);
+        dd_params_free(keys, NULL, n);
+        free(pts);
+    }
+    if (rc == 0)
         return (ssize_t)size;
-    }
-    if (size < 64 * 1024) {           /* a small first write is the whole file: refuse it */
-        syslog(LOG_INFO, "params.yaml of iteration %" PRId64 ": %s", f->id, msg);
-        dd_buf_reset(&f->wbuf);
-        f->dirty = false;
-        return rc;
-    }
-    return (ssize_t)size;
+    syslog(LOG_INFO, "%s of iteration %" PRId64 ": %s", document_name(f), f->id, msg);
+    f->refused = rc == -EINVAL;
+    dd_buf_reset(&f->wbuf);
+    f->dirty = f->refused;            /* the close reports the refusal once more */
+    return rc;
 }
 
 /* Append zeros up to `size`: a forward gap, as `cp` leaves over the holes of a sparse
@@ -619,16 +672,20 @@ ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
         return write_metric(v, f, data, size);
     if (f->mode == FM_ARTIFACT)
         return write_artifact(f, off, data, size);
-    if (f->mode != FM_VALUE && f->mode != FM_PARAMS_YAML)
+    if (f->mode == FM_SCRATCH)
+        return scratch_write(v, f->id, off, data, size);
+    if (f->mode != FM_VALUE && f->mode != FM_PARAMS_YAML && f->mode != FM_METRICS_JSON)
         return -EPERM;
+    if (f->refused)
+        return -EINVAL;               /* a document (params.yaml...) was refused already */
     if (value_too_big(f, size))
         return -EFBIG;
     size_t old = f->wbuf.len;
     if (dd_buf_add(&f->wbuf, data, size))
         return -ENOMEM;
     f->dirty = true;
-    if (f->mode == FM_PARAMS_YAML)
-        return old == 0 ? check_params_yaml(f, size) : (ssize_t)size;
+    if (f->mode == FM_PARAMS_YAML || f->mode == FM_METRICS_JSON)
+        return write_document(f, size);
     if (f->wbuf.data[f->wbuf.len - 1] != '\n')
         return (ssize_t)size;         /* more may follow: commit at the newline or close */
     int rc = commit_pending(v, f, false);
@@ -685,6 +742,8 @@ int vfs_release(vfs *v, vfs_file *f)
     int rc = commit_pending(v, f, true);
     if (rc == 0)
         rc = drain_metrics(v, f);
+    if (f->mode == FM_SCRATCH)
+        scratch_release(v, f->id);
     if (f->kind == NK_PENDING) {
         pthread_mutex_lock(&v->mu);
         pending *p = pending_get(v, f->id);
@@ -709,6 +768,8 @@ int vfs_truncate(vfs *v, uint64_t ino, vfs_file *f, off_t size)
     if (rc)
         return rc;
     nk k = ino_kind(ino);
+    if (k == NK_SCRATCH)
+        return scratch_truncate(v, ino_id(ino), size);
     if (!(e.st.st_mode & 0200))
         return node_iteration(v, k, ino_id(ino)) ? -EROFS : -EPERM;
     if (k == NK_I_METRIC)
@@ -722,6 +783,8 @@ int vfs_truncate(vfs *v, uint64_t ino, vfs_file *f, off_t size)
         dd_buf_reset(&f->wbuf);
         f->dirty = false;
         f->too_big = false;
+        f->refused = false;
+        f->replace = f->replace || f->mode == FM_PARAMS_YAML;
     }
     return 0;
 }
@@ -732,8 +795,9 @@ int vfs_chmod(vfs *v, uint64_t ino, mode_t mode)
     int rc = node_attr(v, ino, &e);
     if (rc)
         return rc;
-    /* a just-created file may take any mode (sed -i fchmods its temporary file) */
-    if (ino_kind(ino) == NK_PENDING)
+    /* a just-created file may take any mode (sed -i fchmods its temporary file); a
+     * scratch file keeps showing 0600 (scratch.c says why) */
+    if (ino_kind(ino) == NK_PENDING || ino_kind(ino) == NK_SCRATCH)
         return 0;
     return (e.st.st_mode & 07777) == (mode & 07777) ? 0 : -EPERM;
 }

@@ -146,7 +146,7 @@ static bool kind_is_writable(nk k)
     switch (k) {
     case NK_P_DESCRIPTION: case NK_E_STATUS: case NK_E_DESCRIPTION: case NK_I_STATUS:
     case NK_I_NOTES: case NK_I_ERROR: case NK_I_PARAMS_YAML: case NK_I_PARAM: case NK_I_METRIC:
-    case NK_PENDING: case NK_RESOURCE: case NK_M_DESCRIPTION: case NK_V_STAGE:
+    case NK_I_METRICS_JSON: case NK_PENDING: case NK_RESOURCE: case NK_M_DESCRIPTION: case NK_V_STAGE:
     case NK_V_DESCRIPTION:
         return true;
     default:
@@ -543,6 +543,8 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
         fill_stat(v, out, ino, kind, false, 0, false);
         return 0;
     }
+    if (kind == NK_SCRATCH)
+        return scratch_attr(v, id, out);
     if (kind == NK_PENDING) {
         pending *p = pending_get(v, id);
         if (!p)
@@ -1032,12 +1034,14 @@ int vfs_lookup(vfs *v, uint64_t parent, const char *name, vfs_entry *out)
     int64_t pid = ino_id(parent);
     if (strlen(name) > DD_NAME_MAX)
         return -ENAMETOOLONG;
-    if (fixed_of(pk).n) {
-        int rc = lookup_fixed(v, pk, pid, name, out);
-        if (rc != -ENOENT || pk != NK_I_ENV)
-            return rc;
-    }
-    return lookup_rows(v, pk, pid, name, out);
+    int rc = -ENOENT;
+    if (fixed_of(pk).n)
+        rc = lookup_fixed(v, pk, pid, name, out);
+    if (rc == -ENOENT && (!fixed_of(pk).n || pk == NK_I_ENV))
+        rc = lookup_rows(v, pk, pid, name, out);
+    /* registry data first: a scratch file never hides a parameter of the same name */
+    return rc == -ENOENT && scratch_dir_allows(pk, name) ? scratch_lookup(v, parent, name, out)
+                                                         : rc;
 }
 
 /* ---------------------------------------------------------------- listings */

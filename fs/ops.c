@@ -67,6 +67,7 @@ void vfs_free(vfs *v)
     if (!v)
         return;
     pthread_mutex_destroy(&v->mu);
+    scratch_free_all(v);
     free(v->removals);
     free(v);
 }
@@ -535,6 +536,8 @@ int vfs_unlink(vfs *v, uint64_t parent, const char *name, pid_t caller)
     if (S_ISDIR(e.st.st_mode))
         return -EISDIR;
     nk kind = ino_kind(e.ino);
+    if (kind == NK_SCRATCH)
+        return scratch_unlink(v, parent, name);
     int64_t id = ino_id(e.ino), eid = 0;
     nk ek = entity_of(v, kind, id, &eid);
     pid_t proc = process_of(caller);
@@ -581,6 +584,19 @@ int vfs_unlink(vfs *v, uint64_t parent, const char *name, pid_t caller)
 
 /* ---------------------------------------------------------------- create */
 
+/* A new scratch file (scratch.c) in `parent`, opened. */
+static int create_scratch(vfs *v, uint64_t parent, const char *name, int flags,
+                          vfs_file **out, vfs_entry *entry, vfs_open_info *info)
+{
+    vfs_entry dir;
+    int rc = node_attr(v, parent, &dir);     /* not in a directory deleted meanwhile */
+    if (rc == 0)
+        rc = scratch_create(v, parent, name, entry);
+    if (rc == 0 && (rc = vfs_open(v, entry->ino, flags, out, info)) != 0)
+        scratch_unlink(v, parent, name);
+    return rc;
+}
+
 int vfs_create(vfs *v, uint64_t parent, const char *name, int flags, vfs_file **out,
                vfs_entry *entry, vfs_open_info *info)
 {
@@ -595,6 +611,8 @@ int vfs_create(vfs *v, uint64_t parent, const char *name, int flags, vfs_file **
     dd_code code = dd_name_check(name, "name", &err);
     if (code != DD_OK)
         return vfs_fail(code, &err, "create");
+    if (scratch_dir_allows(pk, name))
+        return create_scratch(v, parent, name, flags, out, entry, info);
     switch (pk) {
     case NK_I_PARAMS:
     case NK_I_METRICS:
@@ -625,7 +643,7 @@ int vfs_create(vfs *v, uint64_t parent, const char *name, int flags, vfs_file **
         code = dd_tag_attach(v->st, DD_TAG_ITERATION, pid, name, NULL, &err);
         break;
     default: {
-        /* fixed-schema directories: editors' and tools' temporary files are refused; in
+        /* other fixed-schema directories (env/, versions/, ...) take no new files; in
          * a directory deleted meanwhile (its entity is gone) the name does not exist */
         vfs_entry dir;
         return node_attr(v, parent, &dir) == -ENOENT ? -ENOENT : -EACCES;
@@ -641,6 +659,58 @@ int vfs_create(vfs *v, uint64_t parent, const char *name, int flags, vfs_file **
 
 /* ---------------------------------------------------------------- rename */
 
+/* rename(scratch, real file): the scratch's bytes become the file's content through the
+ * path a write() takes (open with O_TRUNC, one write, close: one transaction), so every
+ * rule and refusal of a write applies, and the refusal is the rename's errno. A missing
+ * target in params/, metrics/ or resources/ is created as `echo > new` would. The
+ * scratch file is gone only when the commit succeeded. */
+static int scratch_commit(vfs *v, int64_t id, const vfs_entry *target, uint64_t newparent,
+                          const char *newname)
+{
+    nk pk = ino_kind(newparent);
+    if (!target && pk != NK_I_PARAMS && pk != NK_I_METRICS && pk != NK_E_RESOURCES)
+        return -EPERM;
+    dd_buf content = {0};
+    vfs_file *f = NULL;
+    vfs_open_info info = {0};
+    vfs_entry e;
+    int rc = scratch_copy(v, id, &content);
+    if (rc == 0)
+        rc = target ? vfs_open(v, target->ino, O_WRONLY | O_TRUNC, &f, &info)
+                    : vfs_create(v, newparent, newname, O_WRONLY | O_CREAT | O_TRUNC, &f, &e,
+                                 &info);
+    if (rc == 0) {
+        ssize_t n = content.len ? vfs_write(v, f, 0, content.data, content.len) : 0;
+        if (!content.len && f->mode == FM_VALUE)
+            f->dirty = true;           /* an emptied file is an empty value, as `: >` */
+        rc = n < 0 ? (int)n : vfs_flush(v, f, 0);
+        int rrc = vfs_release(v, f);
+        rc = rc ? rc : rrc;
+    }
+    dd_buf_free(&content);
+    if (rc == 0)
+        scratch_forget(v, id);
+    return rc;
+}
+
+/* Renaming a scratch file: onto another scratch name it stays a scratch file; onto a
+ * real file it commits (scratch_commit). */
+static int rename_scratch(vfs *v, int64_t id, uint64_t newparent, const char *newname,
+                          unsigned flags)
+{
+    vfs_entry target, dir;
+    int rc = vfs_lookup(v, newparent, newname, &target);
+    if (rc == 0 && (flags & 1u))
+        return -EEXIST;
+    if (rc && rc != -ENOENT)
+        return rc;
+    if (rc == 0 && ino_kind(target.ino) == NK_SCRATCH)
+        return ino_id(target.ino) == id ? 0 : scratch_move(v, id, newparent, newname);
+    if (rc == -ENOENT && scratch_dir_allows(ino_kind(newparent), newname))
+        return node_attr(v, newparent, &dir) ? -ENOENT : scratch_move(v, id, newparent, newname);
+    return scratch_commit(v, id, rc == 0 ? &target : NULL, newparent, newname);
+}
+
 int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
                const char *newname, unsigned flags)
 {
@@ -652,6 +722,8 @@ int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
         return -EINVAL;
     nk kind = ino_kind(e.ino);
     int64_t id = ino_id(e.ino);
+    if (kind == NK_SCRATCH)
+        return rename_scratch(v, id, newparent, newname, flags);
     vfs_entry target;
     bool exists = vfs_lookup(v, newparent, newname, &target) == 0;
     if (exists && (flags & 1u))

@@ -401,6 +401,9 @@ int dd_parse_value(const char *buf, size_t len, char **out)
 
 typedef struct params_ctx {
     yaml_document_t *doc;
+    const char *buf;       /* the input, to tell an unfinished document from a bad one */
+    size_t len;
+    bool open_end;         /* the first error is one more text could still mend */
     char **keys, **values;
     size_t *lines;
     size_t n, cap, visits;
@@ -448,6 +451,23 @@ static int params_add(params_ctx *c, const char *key, size_t klen, const char *v
 oom:
     set_msg(c->msg, c->msglen, "%s", "out of memory");
     return -ENOMEM;
+}
+
+/* Does buf[from..len) hold nothing but a ':' after a key, white space and comments? Then
+ * the document ends with that key, and a continuation may still give it its value. */
+static bool only_blank_after(const char *buf, size_t len, size_t from)
+{
+    bool comment = false;
+    for (size_t i = from; i < len; i++) {
+        char ch = buf[i];
+        if (ch == '\n')
+            comment = false;
+        else if (ch == '#')
+            comment = true;
+        else if (!comment && ch != ' ' && ch != '\t' && ch != '\r' && !(ch == ':' && i == from))
+            return false;
+    }
+    return true;
 }
 
 static int params_walk(params_ctx *c, yaml_node_t *map, const char *prefix, size_t plen,
@@ -517,6 +537,8 @@ static int params_walk(params_ctx *c, yaml_node_t *map, const char *prefix, size
             if (!vl) {
                 set_msg(c->msg, c->msglen, "line %zu: %s has no value", line,
                         quote(q, key, full));
+                c->open_end = v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                              only_blank_after(c->buf, c->len, k->end_mark.index);
                 rc = -EINVAL;
             } else if (memchr(vs, 0, vl)) {
                 set_msg(c->msg, c->msglen, "line %zu: the value of %s contains a NUL",
@@ -529,6 +551,7 @@ static int params_walk(params_ctx *c, yaml_node_t *map, const char *prefix, size
         }
         default:
             set_msg(c->msg, c->msglen, "line %zu: %s has no value", line, quote(q, key, full));
+            c->open_end = only_blank_after(c->buf, c->len, k->end_mark.index);
             rc = -EINVAL;
             break;
         }
@@ -621,9 +644,23 @@ void dd_params_free(char **keys, char **values, size_t n)
     free(values);
 }
 
-int dd_parse_params_yaml(const char *buf, size_t len, char ***keys_out, char ***values_out,
-                         size_t *n_out, char *msg, size_t msglen)
+/* Did libyaml stop at the end of the text (an unterminated quote, flow collection or
+ * block), so that more text might complete the document? */
+static bool error_at_end(const yaml_parser_t *p, const char *buf, size_t len)
 {
+    size_t tail = len;
+    while (tail && (buf[tail - 1] == ' ' || buf[tail - 1] == '\n' || buf[tail - 1] == '\t' ||
+                    buf[tail - 1] == '\r'))
+        tail--;
+    return p->error != YAML_MEMORY_ERROR && p->error != YAML_READER_ERROR &&
+           p->problem_mark.index >= tail;
+}
+
+/* dd_parse_params_yaml; *open_end tells a refusal that more text could mend. */
+static int params_parse(const char *buf, size_t len, char ***keys_out, char ***values_out,
+                        size_t *n_out, char *msg, size_t msglen, bool *open_end)
+{
+    *open_end = false;
     *keys_out = NULL;
     *values_out = NULL;
     *n_out = 0;
@@ -638,12 +675,14 @@ int dd_parse_params_yaml(const char *buf, size_t len, char ***keys_out, char ***
                                  buf ? len : 0);
     yaml_document_t doc;
     if (!yaml_parser_load(&parser, &doc)) {
+        *open_end = buf && error_at_end(&parser, buf, len);
         int rc = parser_fail(&parser, buf, len, msg, msglen);
         yaml_parser_delete(&parser);
         return rc;
     }
 
-    params_ctx c = {.doc = &doc, .msg = msg, .msglen = msglen};
+    params_ctx c = {.doc = &doc, .buf = buf, .len = buf ? len : 0, .msg = msg,
+                    .msglen = msglen};
     int rc = 0;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root && root->type == YAML_MAPPING_NODE) {
@@ -656,6 +695,7 @@ int dd_parse_params_yaml(const char *buf, size_t len, char ***keys_out, char ***
     if (!rc && root) {
         yaml_document_t more;
         if (!yaml_parser_load(&parser, &more)) {
+            c.open_end = error_at_end(&parser, buf, len);
             rc = parser_fail(&parser, buf, len, msg, msglen);
         } else {
             if (yaml_document_get_root_node(&more)) {
@@ -672,6 +712,7 @@ int dd_parse_params_yaml(const char *buf, size_t len, char ***keys_out, char ***
         rc = params_dups(&c);
     free(c.lines);
     if (rc) {
+        *open_end = rc == -EINVAL && c.open_end;
         dd_params_free(c.keys, c.values, c.n);
         return rc;
     }
@@ -683,6 +724,71 @@ int dd_parse_params_yaml(const char *buf, size_t len, char ***keys_out, char ***
     *values_out = c.values;
     *n_out = c.n;
     return 0;
+}
+
+int dd_parse_params_yaml(const char *buf, size_t len, char ***keys_out, char ***values_out,
+                         size_t *n_out, char *msg, size_t msglen)
+{
+    bool open_end;
+    return params_parse(buf, len, keys_out, values_out, n_out, msg, msglen, &open_end);
+}
+
+int dd_parse_metrics_json(const char *buf, size_t len, char ***keys_out,
+                          dd_metric_point **points_out, size_t *n_out, char *msg,
+                          size_t msglen)
+{
+    char **keys = NULL, **values = NULL;
+    size_t n = 0;
+    *keys_out = NULL;
+    *points_out = NULL;
+    *n_out = 0;
+    int rc = dd_parse_params_yaml(buf, len, &keys, &values, &n, msg, msglen);
+    dd_metric_point *pts = rc || !n ? NULL : calloc(n, sizeof *pts);
+    if (!rc && n && !pts) {
+        set_msg(msg, msglen, "%s", "out of memory");
+        rc = -ENOMEM;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        char q[QUOTE_MAX], vq[QUOTE_MAX];
+        dd_metric_point *one = NULL;
+        size_t got = 0;
+        rc = strpbrk(values[i], " \t\n") ? -EINVAL
+             : dd_parse_metric_lines(values[i], strlen(values[i]), &one, &got, NULL, 0);
+        if (!rc && (got != 1 || one[0].has_step))
+            rc = -EINVAL;
+        if (!rc)
+            pts[i] = one[0];
+        else if (rc == -EINVAL)
+            set_msg(msg, msglen, "metric %s: %s is not a finite number",
+                    quote(q, keys[i], strlen(keys[i])), quote(vq, values[i], strlen(values[i])));
+        free(one);
+    }
+    dd_params_free(NULL, values, n);
+    if (rc) {
+        dd_params_free(keys, NULL, n);
+        free(pts);
+        return rc;
+    }
+    *keys_out = keys;
+    *points_out = pts;
+    *n_out = n;
+    return 0;
+}
+
+int dd_params_yaml_prefix_check(const char *buf, size_t len, bool *complete, char *msg,
+                                size_t msglen)
+{
+    char **keys, **values;
+    size_t n;
+    bool open_end;
+    int rc = params_parse(buf, len, &keys, &values, &n, msg, msglen, &open_end);
+    dd_params_free(keys, values, n);
+    *complete = rc == 0;
+    if (rc == -EINVAL && open_end) {
+        set_msg(msg, msglen, "%s", "");
+        return 0;
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------- path components */

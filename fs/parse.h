@@ -11,6 +11,7 @@
 #ifndef DD_PARSE_H
 #define DD_PARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,6 +79,32 @@ int dd_parse_value(const char *buf, size_t len, char **out);
  * dd_params_free. */
 int dd_parse_params_yaml(const char *buf, size_t len, char ***keys_out, char ***values_out,
                          size_t *n_out, char *msg, size_t msglen);
+
+/* The beginning of a params.yaml still being written (a program writing it line by line:
+ * `{ echo train:; echo '  lr: 0.1'; } > params.yaml`). Returns 0 when buf[0..len) is a
+ * valid document or may still become one when more text follows: libyaml stopped at the
+ * end of the text (an unterminated quote or flow collection), or the first error is a key
+ * with no value that only white space and comments follow (an indented block may follow
+ * and give it one). -EINVAL, with `msg` as dd_parse_params_yaml sets it, when no
+ * continuation can make it valid (a list, a key given twice, a bad name, a second
+ * document, a value missing before another key...); -ENOMEM. The whole text is still to be
+ * judged with dd_parse_params_yaml once complete. *complete is true when buf is a valid
+ * document as it stands. */
+int dd_params_yaml_prefix_check(const char *buf, size_t len, bool *complete, char *msg,
+                                size_t msglen);
+
+/* A metrics.json a program writes (DVC stages write their own): a JSON object whose
+ * leaves are numbers, nested objects flattened with "." as params.yaml's mappings are
+ * (`{"train": {"loss": 0.1}}` gives "train.loss"). Read with the params.yaml parser (JSON
+ * is YAML), so keys follow its rules (names, no key twice, no lists); each value must be
+ * a finite number as a metric line's <value> (strings, true, null are refused).
+ * Returns 0 with *keys_out and *points_out (malloc'd, *n_out entries, both NULL when 0;
+ * free keys with dd_params_free(keys, NULL, n) and points with free()), each point with
+ * no step and no time (the store's defaults: the next step, now). -EINVAL with `msg`
+ * naming the line (structure) or the metric (a value that is no number), or -ENOMEM. */
+int dd_parse_metrics_json(const char *buf, size_t len, char ***keys_out,
+                          dd_metric_point **points_out, size_t *n_out, char *msg,
+                          size_t msglen);
 
 /* Free what dd_parse_params_yaml returned (each string, then both arrays). NULL arrays
  * are accepted. */

@@ -113,11 +113,41 @@ static bool yaml_ambiguous(const char *s)
 
 enum map_mode { MODE_PARAMS, MODE_VIEW };
 
+/* Keys are strings in every mode: `yes: 1` or `07: 1` would read back as a bool or
+ * number key. */
 static yaml_scalar_style_t key_style(enum map_mode mode, const char *k)
 {
-    if (mode == MODE_VIEW && yaml_ambiguous(k))
-        return YAML_SINGLE_QUOTED_SCALAR_STYLE;
-    return YAML_PLAIN_SCALAR_STYLE;
+    (void)mode;
+    return yaml_ambiguous(k) ? YAML_SINGLE_QUOTED_SCALAR_STYLE : YAML_PLAIN_SCALAR_STYLE;
+}
+
+/* "0", "-12", "0.5", "-1.25e+3", "true", "false": text that PyYAML (YAML 1.1) and YAML
+ * 1.2 readers (ruamel.yaml, which DVC uses) both read as the same int, float or bool.
+ * Floats need a '.' and digits on both sides, and a signed exponent (1.1's rule);
+ * integers no leading zero (1.1 reads 07 as octal). */
+static bool yaml_typed_alike(const char *s)
+{
+    if (!strcmp(s, "true") || !strcmp(s, "false"))
+        return true;
+    const char *p = s + (*s == '-');
+    size_t d = strspn(p, "0123456789");
+    if (!d || (d > 1 && *p == '0'))
+        return false;
+    p += d;
+    if (!*p)
+        return true;
+    if (*p++ != '.' || !(d = strspn(p, "0123456789")))
+        return false;
+    p += d;
+    if (*p == 'e' || *p == 'E') {
+        if (p[1] != '+' && p[1] != '-')
+            return false;
+        p += 2;
+        if (!(d = strspn(p, "0123456789")))
+            return false;
+        p += d;
+    }
+    return !*p;
 }
 
 static yaml_scalar_style_t value_style(enum map_mode mode, const char *v, bool plain)
@@ -128,7 +158,104 @@ static yaml_scalar_style_t value_style(enum map_mode mode, const char *v, bool p
         return YAML_LITERAL_SCALAR_STYLE;         /* the emitter falls back to quotes */
     if (mode == MODE_VIEW && !plain && yaml_ambiguous(v))
         return YAML_SINGLE_QUOTED_SCALAR_STYLE;
+    if (mode == MODE_PARAMS && yaml_ambiguous(v) && !yaml_typed_alike(v))
+        return YAML_SINGLE_QUOTED_SCALAR_STYLE;   /* yes, no, null, ~, 07, 1e3, 1.0e3... */
     return YAML_PLAIN_SCALAR_STYLE;               /* the emitter quotes when it must */
+}
+
+/* One key/value pair; k may be a slice k[0..klen). */
+static int emit_pair(yaml_emitter_t *e, const dd_buf *out, enum map_mode mode, const char *k,
+                     size_t klen, const char *v, bool plain)
+{
+    char *key = strndup(k, klen);
+    if (!key)
+        return -ENOMEM;
+    int rc = emit_scalar(e, out, key, key_style(mode, key));
+    free(key);
+    if (rc)
+        return rc;
+    if (!v && mode == MODE_VIEW)
+        return emit_scalar(e, out, "null", YAML_PLAIN_SCALAR_STYLE);
+    v = v ? v : "";
+    return emit_scalar(e, out, v, value_style(mode, v, plain));
+}
+
+/* The params idx[0..m), whose keys all start with the same `skip` bytes (a parent's
+ * "a.b." or nothing), as the pairs of one block mapping, nested as DVC writes them:
+ * "train.lr" and "train.epochs" become `train:` with `lr` and `epochs` under it. Keys
+ * are grouped by their next component in order of first appearance; a group stays flat
+ * ("train.lr: 0.1" at this level) when one of its keys is the component itself ("train"
+ * is a parameter too) or has an empty component ("a..b", "a.", ".a"), since a mapping
+ * cannot hold both. The parser flattens either form to the same keys. */
+static int emit_params(yaml_emitter_t *e, const dd_buf *out, const char *const *keys,
+                       const char *const *values, const size_t *idx, size_t m, size_t skip)
+{
+    size_t *group = malloc((m ? m : 1) * sizeof *group);
+    bool *done = calloc(m ? m : 1, sizeof *done);
+    int rc = group && done ? 0 : -ENOMEM;
+    for (size_t i = 0; i < m && !rc; i++) {
+        if (done[i])
+            continue;
+        const char *first = keys[idx[i]] + skip;
+        size_t cl = strcspn(first, "."), g = 0;
+        bool nest = cl > 0;
+        for (size_t j = i; j < m; j++) {
+            const char *rest = keys[idx[j]] + skip;
+            if (done[j] || strncmp(rest, first, cl) != 0 || (rest[cl] && rest[cl] != '.'))
+                continue;
+            done[j] = true;
+            group[g++] = idx[j];
+            nest = nest && rest[cl] == '.' && rest[cl + 1] && rest[cl + 1] != '.';
+        }
+        yaml_event_t ev;
+        if (!nest) {
+            for (size_t j = 0; j < g && !rc; j++) {
+                const char *k = keys[group[j]] + skip;
+                rc = emit_pair(e, out, MODE_PARAMS, k, strlen(k), values[group[j]], false);
+            }
+            continue;
+        }
+        char *name = strndup(first, cl);
+        rc = name ? emit_scalar(e, out, name, key_style(MODE_PARAMS, name)) : -ENOMEM;
+        free(name);
+        if (!rc && !yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
+                                                        YAML_BLOCK_MAPPING_STYLE))
+            rc = -ENOMEM;
+        if (!rc && !yaml_emitter_emit(e, &ev))
+            rc = emitter_rc(e, out);
+        if (!rc)
+            rc = emit_params(e, out, keys, values, group, g, skip + cl + 1);
+        if (!rc && !yaml_mapping_end_event_initialize(&ev))
+            rc = -ENOMEM;
+        if (!rc && !yaml_emitter_emit(e, &ev))
+            rc = emitter_rc(e, out);
+    }
+    free(group);
+    free(done);
+    return rc;
+}
+
+/* The pairs of the document's mapping: nested params, or one flat pair per key. */
+static int emit_pairs(yaml_emitter_t *e, const dd_buf *out, enum map_mode mode,
+                      const char *const *keys, const char *const *values, const int *plain,
+                      size_t n)
+{
+    if (mode == MODE_PARAMS) {
+        size_t *idx = malloc(n * sizeof *idx);
+        if (!idx)
+            return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+            idx[i] = i;
+        int rc = emit_params(e, out, keys, values, idx, n, 0);
+        free(idx);
+        return rc;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const char *k = keys[i] ? keys[i] : "";
+        rc = emit_pair(e, out, mode, k, strlen(k), values[i], plain && plain[i]);
+    }
+    return rc;
 }
 
 /* One block mapping as a YAML document appended to out. */
@@ -161,19 +288,8 @@ static int emit_map(dd_buf *out, enum map_mode mode, const char *const *keys,
     EMIT(yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING));
     EMIT(yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1));
     EMIT(yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE));
-    for (size_t i = 0; i < n && !rc; i++) {
-        const char *k = keys[i] ? keys[i] : "";
-        rc = emit_scalar(&e, out, k, key_style(mode, k));
-        if (rc)
-            break;
-        const char *v = values[i];
-        if (!v && mode == MODE_VIEW)
-            rc = emit_scalar(&e, out, "null", YAML_PLAIN_SCALAR_STYLE);
-        else {
-            v = v ? v : "";
-            rc = emit_scalar(&e, out, v, value_style(mode, v, plain && plain[i]));
-        }
-    }
+    if (!rc)
+        rc = emit_pairs(&e, out, mode, keys, values, plain, n);
     EMIT(yaml_mapping_end_event_initialize(&ev));
     EMIT(yaml_document_end_event_initialize(&ev, 1));
     EMIT(yaml_stream_end_event_initialize(&ev));

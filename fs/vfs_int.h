@@ -87,6 +87,7 @@ typedef enum nk {
     NK_V_RESOURCE,      /* symlink to the linked resource */
     NK_ALIAS,           /* aliases/<a> symlink             model_version */
     NK_MODEL_LINK,      /* /models/<m> symlink             model */
+    NK_SCRATCH,         /* an editor's temporary file (scratch.c)   scratch slot */
     NK_COUNT
 } nk;
 
@@ -152,6 +153,18 @@ typedef struct pending {
     double touched;       /* registration slots are recycled when idle */
 } pending;
 
+/* An editor's or tool's temporary file, in memory only (scratch.c). */
+typedef struct scratch {
+    int64_t id;           /* the NK_SCRATCH inode id; 0: free slot */
+    uint64_t parent;      /* the directory's inode */
+    char name[DD_NAME_MAX + 1];   /* "" once unlinked or renamed onto a real file */
+    dd_buf data;
+    int refs;             /* open handles */
+    double mtime;         /* wall-clock seconds of the last change */
+} scratch;
+
+#define VFS_MAX_SCRATCH 64
+
 struct vfs {
     dd_store *st;
     dd_artifacts *arts;
@@ -163,6 +176,9 @@ struct vfs {
     size_t n_removals;
     pending pendings[VFS_MAX_PENDING];
     int64_t next_pending;
+    scratch scratches[VFS_MAX_SCRATCH];   /* guarded by mu */
+    int64_t next_scratch;
+    size_t scratch_bytes;
 };
 
 /* How an open file behaves. */
@@ -172,7 +188,9 @@ typedef enum file_mode {
     FM_METRIC,     /* append-only metric log: complete lines committed at each write */
     FM_CLONE,      /* iterations/new: the open created an iteration; reads give its id */
     FM_PARAMS_YAML,/* params.yaml: the whole file replaces the parameters it names */
+    FM_METRICS_JSON,/* metrics.json written: each number in it is logged as a point */
     FM_ARTIFACT,   /* resource bytes: reads from its backend, writes stream into an upload */
+    FM_SCRATCH,    /* an editor's temporary file: bytes in memory (scratch.c) */
 } file_mode;
 
 struct vfs_file {
@@ -182,6 +200,8 @@ struct vfs_file {
     file_mode mode;
     bool writable;
     bool dirty;            /* wbuf holds data not yet committed */
+    bool refused;          /* params.yaml, metrics.json: a write was refused; the document
+                              is void */
     dd_buf content;        /* FM_SNAPSHOT / FM_CLONE: what reads return */
     dd_buf wbuf;           /* FM_VALUE / FM_PARAMS_YAML: the new value; FM_METRIC: partial line */
     /* metric reads stream from the store in slices */
@@ -198,7 +218,9 @@ struct vfs_file {
     dd_artifact_reader *reader;
     dd_upload *upload;
     int64_t experiment_id;   /* where an upload lands */
-    bool replace;            /* the upload replaces an existing resource's bytes */
+    bool replace;            /* the upload replaces an existing resource's bytes;
+                                params.yaml: the document is the whole parameter set
+                                (opened with O_TRUNC or truncated), not an addition */
     bool abandoned;          /* its writer was killed: never commit the upload */
 };
 
@@ -218,5 +240,29 @@ pending *pending_get(vfs *v, int64_t id);
 /* A registration file versions/new/<iteration>[:<resource>] of `model_id`: validates the
  * name and returns its slot id (an NK_V_NEW_FILE inode id). */
 int registration_slot(vfs *v, int64_t model_id, const char *name, int64_t *id_out);
+
+/* scratch.c: editors' temporary files (see there for what they are and their bounds).
+ * All return 0 or -errno and lock v->mu themselves. */
+/* Is `name` one of the shapes tools give temporary files (.x.swp, x~, #x#, x.tmp,
+ * sedXXXXXX, ...)? */
+bool scratch_name_is_temporary(const char *name);
+/* May a new file `name` in a directory of kind `parent_kind` be a scratch file? */
+bool scratch_dir_allows(nk parent_kind, const char *name);
+int scratch_lookup(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
+int scratch_attr(vfs *v, int64_t id, vfs_entry *out);
+int scratch_create(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
+int scratch_open(vfs *v, int64_t id, bool truncate);      /* one more handle */
+void scratch_release(vfs *v, int64_t id);                  /* one handle less */
+int scratch_read(vfs *v, int64_t id, off_t off, size_t size, dd_buf *out);
+ssize_t scratch_write(vfs *v, int64_t id, off_t off, const char *data, size_t size);
+int scratch_truncate(vfs *v, int64_t id, off_t size);
+int scratch_unlink(vfs *v, uint64_t parent, const char *name);
+/* Rename a scratch file to another scratch name (replacing a scratch file there). */
+int scratch_move(vfs *v, int64_t id, uint64_t newparent, const char *newname);
+/* Append its bytes to out. */
+int scratch_copy(vfs *v, int64_t id, dd_buf *out);
+/* Its name goes (its bytes were committed to a real file by a rename). */
+void scratch_forget(vfs *v, int64_t id);
+void scratch_free_all(vfs *v);     /* vfs_free */
 
 #endif

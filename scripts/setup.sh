@@ -33,6 +33,7 @@ test_packages=(
   python3-pytest python3-boto3 sqlite3
   rsync tar findutils grep coreutils attr man-db
   valgrind clang libclang-rt-14-dev
+  vim nano perl tmux python3-yaml   # editors and in-place tools on the mount (test_editors.py)
 )
 [ "$want_tests" -eq 1 ] && packages+=("${test_packages[@]}")
 if [ "$list_only" -eq 1 ]; then

@@ -95,19 +95,19 @@ def test_cat_yaml_into_params_yaml(mnt):
     with open(src, "w") as f:
         f.write("max_depth: 7\ncriterion: gini\nopt:\n  name: adam\n  betas:\n"
                 "    b1: 0.9\n    b2: 0.999\nlr: 0.01\n")
-    ok(mnt, "cat '%s' > %s/params.yaml" % (src, run))
+    ok(mnt, "cat '%s' >> %s/params.yaml" % (src, run))        # >> adds to the set
     assert params(mnt, iid) == [["criterion", "gini"], ["lr", "0.01"], ["max_depth", "7"],
                                 ["opt.betas.b1", "0.9"], ["opt.betas.b2", "0.999"],
                                 ["opt.name", "adam"], ["untouched", "old"]]
     assert read(mnt, run + "/params/opt.betas.b2") == b"0.999\n"
-    data = yaml.safe_load(read(mnt, run + "/params.yaml"))
-    assert data["opt.name"] == "adam" and data["max_depth"] == 7
-    # overwriting through params.yaml
+    data = yaml.safe_load(read(mnt, run + "/params.yaml"))     # nested, as DVC writes it
+    assert data["opt"]["name"] == "adam" and data["max_depth"] == 7
+    # > replaces the whole parameter set
     with open(src, "w") as f:
         f.write("max_depth: 9\n")
     ok(mnt, "cat '%s' > %s/params.yaml" % (src, run))
     assert read(mnt, run + "/params/max_depth") == b"9\n"
-    assert counts(mnt.db)["parameter"] == 7
+    assert params(mnt, iid) == [["max_depth", "9"]]
 
 
 def test_params_yaml_written_in_several_writes(mnt):
@@ -120,15 +120,14 @@ def test_params_yaml_written_in_several_writes(mnt):
         for line in ("x: 1\n", "y:\n", "  z: 2\n"):
             f.write(line)
             f.flush()
-    assert params(mnt, iid) == [["a", "1"], ["b.c", "two"], ["b.d", "3"], ["x", "1"],
-                                ["y.z", "2"]]
+    assert params(mnt, iid) == [["x", "1"], ["y.z", "2"]]     # "w" (O_TRUNC): the whole set
     with pytest.raises(OSError) as ei:
         with open(mnt.p(run, "params.yaml"), "w") as f:
             f.write("p: 1\n")
             f.flush()
             f.write("q: [1, 2]\n")
     assert ei.value.errno == errno.EINVAL
-    assert counts(mnt.db)["parameter"] == 5          # nothing of that document
+    assert counts(mnt.db)["parameter"] == 2          # nothing of that document
 
 
 def test_bad_params_yaml_stores_nothing(mnt):

@@ -346,9 +346,9 @@ def test_ls_l_modes(mnt):
     ok(mnt, "echo 1 > %s/params/a\necho 0.5 >> %s/metrics/m" % (run, run))
     writable = ["projects/p/description", exp + "/description", exp + "/status",
                 run + "/status", run + "/notes", run + "/error_message", run + "/params/a",
-                run + "/metrics/m", run + "/params.yaml"]
+                run + "/metrics/m", run + "/params.yaml", run + "/metrics.json"]
     readonly = ["projects/p/created", exp + "/created", exp + "/ended", run + "/created",
-                run + "/ended", run + "/iteration.yaml", run + "/metrics.json"]
+                run + "/ended", run + "/iteration.yaml"]
     readonly += [run + "/env/" + f for f in os.listdir(mnt.p(run, "env"))]
     out = ok(mnt, "ls -ld " + " ".join("'%s'" % p for p in writable + readonly))
     by_path = {line.split()[-1]: line.split()[0] for line in out.splitlines()}

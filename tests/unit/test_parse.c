@@ -595,6 +595,42 @@ static void test_path_numbers(void)
         CHECK(dd_parse_alias_target(bad_targets[i], &ver) == -EINVAL);
 }
 
+/* A params.yaml still being written: unfinished is not bad, bad is bad at once. */
+static void test_params_prefix(void)
+{
+    static const char *const unfinished[] = {
+        "train:\n", "train:\n  lr: 0.1\n", "a: 1\nb:   # later\n\n", "a: {b: 1,\n",
+        "a: 'open\n", "a: [1,\n", "x: 1\nx:\n", "a:\n  b:\n", "", "lr: 0.1\n",
+    };
+    char msg[256];
+    bool complete;
+    for (size_t i = 0; i < sizeof unfinished / sizeof unfinished[0]; i++) {
+        int rc = dd_params_yaml_prefix_check(unfinished[i], strlen(unfinished[i]), &complete,
+                                             msg, sizeof msg);
+        if (rc != 0)
+            fprintf(stderr, "refused %s: %s\n", unfinished[i], msg);
+        CHECK(rc == 0 && msg[0] == 0);
+        CHECK(complete == (i == 1 || i >= 8));   /* whole documents as they stand */
+    }
+    static const char *const bad[][2] = {
+        {"x: 1\nx: 2\n", "line 2: \"x\" is given twice"},
+        {"a: 1\nb:\n  - x\n", "line 2: \"b\" is a list; lists are not supported"},
+        {"a:\nb: 1\n", "line 1: \"a\" has no value"},
+        {"lr: \"\"\n", "line 1: \"lr\" has no value"},
+        {"a: b: c\n", "line 1: mapping values are not allowed in this context"},
+        {"\"a/b\": 1\n", "line 1: \"a/b\": parameter name may not contain '/'"},
+        {"a: 1\n---\nb: 2\n", "line 2: only one YAML document is allowed"},
+        {"just text\n", "line 1: params.yaml must be a mapping of names to values"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = dd_params_yaml_prefix_check(bad[i][0], strlen(bad[i][0]), &complete, msg,
+                                             sizeof msg);
+        if (rc != -EINVAL || strcmp(msg, bad[i][1]) != 0)
+            fprintf(stderr, "%s: rc %d, msg %s\n", bad[i][0], rc, msg);
+        CHECK(rc == -EINVAL && strcmp(msg, bad[i][1]) == 0);
+    }
+}
+
 int main(void)
 {
     test_metric_lines_ok();
@@ -605,6 +641,7 @@ int main(void)
     test_params_ok();
     test_params_bad();
     test_params_many();
+    test_params_prefix();
     test_path_numbers();
     return check_done();
 }

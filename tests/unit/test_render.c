@@ -88,8 +88,11 @@ static int params_round_trip(const char *const *keys, const char *const *values,
     size_t n2 = 0;
     int prc = rc ? -1 : dd_parse_params_yaml(b.data, b.len, &k2, &v2, &n2, msg, sizeof msg);
     int ok = rc == 0 && prc == 0 && n2 == n;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = strcmp(k2[i], keys[i]) == 0 && strcmp(v2[i], values[i]) == 0;
+    for (size_t i = 0; ok && i < n; i++) {     /* the same pairs; nesting groups them */
+        ok = 0;
+        for (size_t j = 0; j < n2 && !ok; j++)
+            ok = strcmp(k2[j], keys[i]) == 0 && strcmp(v2[j], values[i]) == 0;
+    }
     if (!ok && verbose) {
         fprintf(stderr, "round trip failed (render %d, parse %d: %s):\n%s\n", rc, prc, msg,
                 b.data ? b.data : "");
@@ -116,7 +119,20 @@ static void test_params_exact(void)
     const char *k1[] = {"lr", "epochs", "train.opt", "flag", "none"};
     const char *v1[] = {"0.10", "10", "adam", "yes", "~"};
     CHECK(dd_render_params_yaml(&b, k1, v1, 5) == 0);
-    CHECK_STR(b.data, "lr: 0.10\nepochs: 10\ntrain.opt: adam\nflag: yes\nnone: ~\n");
+    CHECK_STR(b.data, "lr: 0.10\nepochs: 10\ntrain:\n  opt: adam\nflag: 'yes'\nnone: '~'\n");
+
+    /* nested as DVC writes it, grouped by first appearance; flat where a mapping cannot
+     * hold it (a key that is also a parent, empty components); ambiguous text quoted,
+     * numbers and true/false plain, keys always strings */
+    dd_buf_reset(&b);
+    const char *kn[] = {"train.lr", "seed", "train.opt.name", "train.epochs", "a", "a.b",
+                        "x..y", "07", "yes", "n.1e3"};
+    const char *vn[] = {"0.1", "07", "adam", "3", "1", "2", "null", "1e3", "true", "-1.5e+3"};
+    CHECK(dd_render_params_yaml(&b, kn, vn, 10) == 0);
+    CHECK_STR(b.data, "train:\n  lr: 0.1\n  opt:\n    name: adam\n  epochs: 3\nseed: '07'\n"
+                      "a: 1\na.b: 2\nx..y: 'null'\n'07': '1e3'\n'yes': true\n'n':\n"
+                      "  '1e3': -1.5e+3\n");
+    CHECK(params_round_trip(kn, vn, 10, 1));
 
     dd_buf_reset(&b);
     const char *k2[] = {"a", "b", "c", "d", "e", "f"};
