@@ -366,7 +366,7 @@ static dd_code pin_loc(dd_artifacts *a, dd_artifact_reader *r, const art_loc *w,
         code = dd_fail(err, DD_IO, "resource %lld is stored in \"%s\", which this build"
                        " cannot read", (long long)r->id, w->backend);
     }
-    if (code == DD_OK) {
+    if (code == DD_OK && !*again) {     /* a retry pins again: record only what is held */
         r->loc = *w;
         r->loc.uri = strdup(w->uri);
         if (!r->loc.uri)
