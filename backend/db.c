@@ -725,6 +725,26 @@ dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err)
     return e ? st->eng->data_version(e, out, err) : code;
 }
 
+dd_code dd_dir_time(dd_store *st, const char *name, int64_t owner_id, char out[DD_TS_LEN],
+                    dd_err *err)
+{
+    dd_conn *c;
+    db_stmt *s;
+    out[0] = 0;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT updated_date FROM dir_time"
+                       " WHERE name = ? AND owner_id = ?", "ti", name, owner_id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading a directory's time", err);
+    if (code == DD_OK && row)
+        db_col_ts(s, 0, out);
+    db_reset(s);
+    return code;
+}
+
 dd_code dd_store_check_integrity(dd_store *st, dd_err *err)
 {
     dd_code code;

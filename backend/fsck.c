@@ -565,9 +565,9 @@ static dd_code series_check(dd_conn *c, int64_t iteration_id, const char *key, c
                      strcmp(db_col_text(s, 2), t.recorded_at) != 0))
         snprintf(why, why_len, "summary's latest point is step %lld, the points' is step %lld",
                  (long long)db_col_int64(s, 1), (long long)t.step);
-    else if (row && db_col_int64(s, 3) != t.max_step)
-        snprintf(why, why_len, "summary's next step is %lld, the points say %lld",
-                 (long long)db_col_int64(s, 3) + 1, (long long)t.max_step + 1);
+    else if (row && db_col_int64(s, 3) != t.max_step)   /* (no +1: it may be INT64_MAX) */
+        snprintf(why, why_len, "summary's highest step is %lld, the points' is %lld",
+                 (long long)db_col_int64(s, 3), (long long)t.max_step);
     else if (row && db_col_int64(s, 5) != t.text_bytes)
         snprintf(why, why_len, "summary's text length is %lld, the points' is %lld",
                  (long long)db_col_int64(s, 5), (long long)t.text_bytes);
@@ -659,6 +659,16 @@ static const rule rules[] = {
      " LEFT JOIN model_version v ON v.id = a.version_id"
      " WHERE v.id IS NULL OR v.model_id <> a.model_id",
      "DELETE FROM model_alias WHERE model_id = ? AND alias = ?"},
+    /* a point without a step after step INT64_MAX is refused; before that was, its step
+     * wrapped around to INT64_MIN: reported, since the intended step cannot be known */
+    {"SELECT 'metric ' || l.key || ' of iteration ' || l.iteration_id || ': point ' || b.id"
+     " || ' has step ' || b.step || ' after step ' || a.step || ' (a default step that"
+     " overflowed)' FROM metric_latest l"
+     " JOIN metric a ON a.iteration_id = l.iteration_id AND a.key = l.key"
+     " AND a.step = 9223372036854775807"
+     " JOIN metric b ON b.iteration_id = l.iteration_id AND b.key = l.key"
+     " AND b.step = -9223372036854775807 - 1 AND b.id > a.id"
+     " WHERE l.max_step = 9223372036854775807 GROUP BY b.iteration_id, b.key, b.id", NULL},
 };
 
 /* One finding of a rule, kept until the read transaction is over. */

@@ -12,7 +12,8 @@
 #include "db.h"
 
 #define ITER_LIST_COLS "id, experiment_id, parent_iteration_id, status_id, notes, error_message," \
-                       " created_date, end_date, julia_version, git_sha, git_dirty, entrypoint"
+                       " created_date, end_date, julia_version, git_sha, git_dirty, entrypoint," \
+                       " coalesce(updated_date, end_date, created_date)"
 #define ITER_COLS ITER_LIST_COLS ", project_toml, manifest_toml"
 
 static char *col(db_stmt *s, int i, bool copy)
@@ -35,8 +36,9 @@ static void iteration_from_row(db_stmt *s, dd_iteration *it, bool copy, bool ful
     it->git_sha = col(s, 9, copy);
     it->git_dirty = db_col_int(s, 10) != 0;
     it->entrypoint = col(s, 11, copy);
-    it->project_toml = full ? col(s, 12, copy) : (copy ? strdup("") : (char *)"");
-    it->manifest_toml = full ? col(s, 13, copy) : (copy ? strdup("") : (char *)"");
+    db_col_ts(s, 12, it->updated_date);
+    it->project_toml = full ? col(s, 13, copy) : (copy ? strdup("") : (char *)"");
+    it->manifest_toml = full ? col(s, 14, copy) : (copy ? strdup("") : (char *)"");
 }
 
 void dd_iteration_clear(dd_iteration *it)
@@ -320,6 +322,32 @@ dd_code dd_iteration_delete(dd_store *st, int64_t id, dd_err *err)
     return db_end(c, code, err);
 }
 
+dd_code dd_iteration_values_updated(dd_store *st, int64_t id, char params_out[DD_TS_LEN],
+                                    char metrics_out[DD_TS_LEN], dd_err *err)
+{
+    dd_conn *c;
+    db_stmt *s;
+    params_out[0] = metrics_out[0] = 0;
+    dd_code code = dd_metric_log_drain(st, err);
+    if (code == DD_OK)
+        code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err,
+                       "SELECT (SELECT max(updated_date) FROM parameter WHERE iteration_id = ?1),"
+                       " (SELECT max(coalesce(updated_date, recorded_at)) FROM metric_latest"
+                       " WHERE iteration_id = ?1)", "i", id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading an iteration's times", err);
+    if (code == DD_OK && row) {
+        db_col_ts(s, 0, params_out);
+        db_col_ts(s, 1, metrics_out);
+    }
+    db_reset(s);
+    return code;
+}
+
 /* ---------------------------------------------------------------- parameters */
 
 static dd_code param_check(const char *key, const char *value, dd_err *err)
@@ -333,10 +361,13 @@ static dd_code param_check(const char *key, const char *value, dd_err *err)
 static dd_code param_upsert(dd_conn *c, int64_t iteration_id, const char *key,
                             const char *value, dd_err *err)
 {
+    char now[DD_TS_LEN];
+    dd_now(now);
     return db_exec(c, err, "parameter",
-                   "INSERT INTO parameter(iteration_id, key, value) VALUES (?, ?, ?)"
-                   " ON CONFLICT(iteration_id, key) DO UPDATE SET value = excluded.value",
-                   "itt", iteration_id, key, value);
+                   "INSERT INTO parameter(iteration_id, key, value, updated_date)"
+                   " VALUES (?, ?, ?, ?) ON CONFLICT(iteration_id, key)"
+                   " DO UPDATE SET value = excluded.value, updated_date = excluded.updated_date",
+                   "ittt", iteration_id, key, value, now);
 }
 
 dd_code dd_param_set(dd_store *st, int64_t iteration_id, const char *key, const char *value,
@@ -494,13 +525,14 @@ dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_
 }
 
 dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, char **key_out,
-                           char **value_out, dd_err *err)
+                           char **value_out, char *updated_out, dd_err *err)
 {
     dd_conn *c;
     db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT iteration_id, key, value FROM parameter WHERE id = ?",
+        code = db_prep(c, &s, err, "SELECT iteration_id, key, value, updated_date FROM parameter"
+                       " WHERE id = ?",
                        "i", id);
     if (code != DD_OK)
         return code;
@@ -511,6 +543,8 @@ dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, 
     if (code == DD_OK) {
         if (iteration_id_out)
             *iteration_id_out = db_col_int64(s, 0);
+        if (updated_out)
+            db_col_ts(s, 3, updated_out);
         if (key_out && !(*key_out = db_col_dup(s, 1)))
             code = dd_fail(err, DD_IO, "out of memory");
         if (code == DD_OK && value_out && !(*value_out = db_col_dup(s, 2))) {
@@ -553,8 +587,11 @@ dd_code dd_param_rename(dd_store *st, int64_t iteration_id, const char *old_key,
         code = db_exec(c, err, "parameter",
                        "DELETE FROM parameter WHERE iteration_id = ? AND key = ?", "it",
                        iteration_id, new_key);
+    char now[DD_TS_LEN];
+    dd_now(now);
     if (code == DD_OK)
-        code = db_exec(c, err, "parameter", "UPDATE parameter SET key = ? WHERE id = ?", "ti",
-                       new_key, id);
+        code = db_exec(c, err, "parameter",
+                       "UPDATE parameter SET key = ?, updated_date = ? WHERE id = ?", "tti",
+                       new_key, now, id);
     return db_end(c, code, err);
 }

@@ -48,6 +48,12 @@
 /* Batches larger than this are appended synchronously (after a drain): they are already
  * one transaction each, and copying them through the journal would only add work. */
 #define LOG_MAX_POINTS 256
+/* Steps this close to INT64_MAX are appended synchronously too, so the journal never holds
+ * a point that could not be committed: a point without a step after step INT64_MAX has no
+ * next step (DD_INVALID), and that must be refused in write(), not found by the committer
+ * after write() returned. Points queued by this process can raise a series' committed
+ * max_step by at most their number, far below this margin. */
+#define STEP_MARGIN ((int64_t)1 << 40)
 /* Past this size a fully committed journal is truncated (not after every batch: that
  * would add a syscall to every single-point append). */
 #define JOURNAL_TRUNCATE_BYTES ((off_t)1 << 20)
@@ -501,16 +507,47 @@ static ssize_t journal_append(int fd, const unsigned char *buf, size_t len)
     return (ssize_t)len;
 }
 
+/* May this batch go through the journal as far as steps go? An explicit step near
+ * INT64_MAX may not; a batch with points without a step may not when the series' highest
+ * committed step is near it (one indexed read, only for such batches). */
+static dd_code steps_loggable(dd_conn *c, int64_t iteration_id, const char *key,
+                              const dd_metric_point *points, size_t n, bool *ok, dd_err *err)
+{
+    bool defaults = false;
+    *ok = true;
+    for (size_t i = 0; i < n; i++) {
+        if (points[i].has_step && points[i].step > INT64_MAX - STEP_MARGIN)
+            *ok = false;
+        defaults = defaults || !points[i].has_step;
+    }
+    if (!*ok || !defaults)
+        return DD_OK;
+    int64_t max_step = 0;
+    dd_code code = db_int(c, &max_step, err, "metric series", "SELECT max_step FROM"
+                          " metric_latest WHERE iteration_id = ? AND key = ?", "it",
+                          iteration_id, key);
+    if (code == DD_NOT_FOUND)
+        return DD_OK;
+    *ok = code == DD_OK && max_step <= INT64_MAX - STEP_MARGIN;
+    return code;
+}
+
+/* The synchronous append, after everything accepted before it. */
+static dd_code append_now(dd_store *st, int64_t iteration_id, const char *key,
+                          const dd_metric_point *points, size_t n, dd_err *err)
+{
+    dd_code code = dd_metric_log_drain(st, err);
+    return code == DD_OK ? dd_metric_append(st, iteration_id, key, points, n, err) : code;
+}
+
 dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
                                 const dd_metric_point *points, size_t n, dd_err *err)
 {
     struct metric_log *ml = *db_metric_log_slot(st);
     if (n == 0)
         return DD_OK;
-    if (!ml || n > LOG_MAX_POINTS) {
-        dd_code code = dd_metric_log_drain(st, err);
-        return code == DD_OK ? dd_metric_append(st, iteration_id, key, points, n, err) : code;
-    }
+    if (!ml || n > LOG_MAX_POINTS)
+        return append_now(st, iteration_id, key, points, n, err);
     /* Everything the synchronous append would refuse is refused now, before the journal:
      * a bad key or value, an ended or missing iteration. */
     ml_rec *r = calloc(1, sizeof *r);
@@ -522,14 +559,17 @@ dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *
     r->n = n;
     r->iteration_id = iteration_id;
     dd_conn *c;
+    bool loggable = true;
     dd_code code = dd_metric_points_check(key, r->points, n, err);
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_iteration_writable(c, iteration_id, err);
-    if (code != DD_OK) {
+    if (code == DD_OK)
+        code = steps_loggable(c, iteration_id, key, points, n, &loggable, err);
+    if (code != DD_OK || !loggable) {
         rec_free(r);
-        return code;
+        return code == DD_OK ? append_now(st, iteration_id, key, points, n, err) : code;
     }
     pthread_mutex_lock(&ml->mu);
     r->seq = ml->accepted_seq + 1;

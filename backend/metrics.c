@@ -54,23 +54,25 @@ static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
 /* Write the summary back: an UPDATE by rowid for a series that existed when loaded (the
  * append path's common case: no unique-index probe), else an upsert. */
 static dd_code series_store(dd_conn *c, int64_t iteration_id, const char *key,
-                            const series_state *ss, bool existed, dd_err *err)
+                            const series_state *ss, bool existed, const char *now, dd_err *err)
 {
     if (existed)
         return db_exec(c, err, "metric series",
                        "UPDATE metric_latest SET value = ?, step = ?, recorded_at = ?,"
-                       " max_step = ?, point_count = ?, text_bytes = ? WHERE id = ?",
-                       "ditiiii", ss->value, ss->step, ss->recorded_at, ss->max_step,
-                       ss->count, ss->text_bytes, ss->id);
+                       " max_step = ?, point_count = ?, text_bytes = ?, updated_date = ?"
+                       " WHERE id = ?",
+                       "ditiiiti", ss->value, ss->step, ss->recorded_at, ss->max_step,
+                       ss->count, ss->text_bytes, now, ss->id);
     return db_exec(c, err, "metric series",
                    "INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
-                   " max_step, point_count, text_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                   " max_step, point_count, text_bytes, updated_date)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                    " ON CONFLICT(iteration_id, key) DO UPDATE SET value = excluded.value,"
                    " step = excluded.step, recorded_at = excluded.recorded_at,"
                    " max_step = excluded.max_step, point_count = excluded.point_count,"
-                   " text_bytes = excluded.text_bytes",
-                   "itditiii", iteration_id, key, ss->value, ss->step, ss->recorded_at,
-                   ss->max_step, ss->count, ss->text_bytes);
+                   " text_bytes = excluded.text_bytes, updated_date = excluded.updated_date",
+                   "itditiiit", iteration_id, key, ss->value, ss->step, ss->recorded_at,
+                   ss->max_step, ss->count, ss->text_bytes, now);
 }
 
 static dd_code point_check(const dd_metric_point *p, char ts[DD_TS_LEN], const char *now,
@@ -100,7 +102,12 @@ dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
     for (size_t i = 0; i < n && code == DD_OK; i++) {
         const dd_metric_point *p = &points[i];
         code = point_check(p, ts, now, err);
-        int64_t step = p->has_step ? p->step : (ss.exists ? ss.max_step + 1 : 0);
+        bool last = ss.exists && ss.max_step == INT64_MAX;   /* no max_step + 1 */
+        if (code == DD_OK && !p->has_step && last)
+            code = dd_fail(err, DD_INVALID, "metric %s: step %lld is the last one, so a"
+                           " point without a step has no next step (give it a step)", key,
+                           (long long)INT64_MAX);
+        int64_t step = p->has_step || last ? p->step : (ss.exists ? ss.max_step + 1 : 0);
         double value = p->value == 0.0 ? 0.0 : p->value;   /* SQLite keeps no -0.0 */
         /* The point's id is its position in the series (schema/004_metric_clustered.sql). */
         if (code == DD_OK)
@@ -122,7 +129,7 @@ dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
         ss.exists = true;
     }
     if (code == DD_OK && n > 0)
-        code = series_store(c, iteration_id, key, &ss, existed, err);
+        code = series_store(c, iteration_id, key, &ss, existed, now, err);
     return code;
 }
 
@@ -205,7 +212,7 @@ dd_code dd_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
 }
 
 #define SERIES_COLS "key, value, step, recorded_at, max_step, point_count, id, iteration_id," \
-                    " text_bytes"
+                    " text_bytes, coalesce(updated_date, recorded_at)"
 
 static void series_from_row(db_stmt *s, dd_metric_series *m)
 {
@@ -218,6 +225,7 @@ static void series_from_row(db_stmt *s, dd_metric_series *m)
     m->id = db_col_int64(s, 6);
     m->iteration_id = db_col_int64(s, 7);
     m->text_bytes = db_col_int64(s, 8);
+    db_col_ts(s, 9, m->updated_date);
 }
 
 static int series_row(db_stmt *s, void *arg)

@@ -168,12 +168,16 @@ static dd_code delete_experiment(dd_conn *c, int64_t id, bool cascade, dd_err *e
 
 /* ---------------------------------------------------------------- projects */
 
+/* The times fall back as dd_project documents (schema/008_row_times.sql). */
+#define PROJECT_COLS "id, name, description, created_date, coalesce(updated_date, created_date)"
+
 static void project_from_row(db_stmt *s, dd_project *p, bool copy)
 {
     p->id = db_col_int64(s, 0);
     p->name = copy ? db_col_dup(s, 1) : (char *)db_col_text(s, 1);
     p->description = copy ? db_col_dup(s, 2) : (char *)db_col_text(s, 2);
     db_col_ts(s, 3, p->created_date);
+    db_col_ts(s, 4, p->updated_date);
 }
 
 void dd_project_clear(dd_project *p)
@@ -230,7 +234,7 @@ dd_code dd_project_get(dd_store *st, int64_t id, dd_project *out, dd_err *err)
     memset(out, 0, sizeof *out);
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT id, name, description, created_date FROM project"
+        code = db_prep(c, &s, err, "SELECT " PROJECT_COLS " FROM project"
                        " WHERE id = ?", "i", id);
     if (code != DD_OK)
         return code;
@@ -270,7 +274,7 @@ dd_code dd_project_list(dd_store *st, dd_project_cb cb, void *ctx, dd_err *err)
     db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT id, name, description, created_date FROM project"
+        code = db_prep(c, &s, err, "SELECT " PROJECT_COLS " FROM project"
                        " ORDER BY id", NULL);
     db_list_ctx l = {(void *)cb, ctx};
     return code == DD_OK ? db_each(c, s, "listing projects", project_row, &l, err) : code;
@@ -371,7 +375,8 @@ dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 
 /* ---------------------------------------------------------------- experiments */
 
-#define EXP_COLS "id, project_id, status_id, name, description, created_date, end_date"
+#define EXP_COLS "id, project_id, status_id, name, description, created_date, end_date," \
+                 " coalesce(updated_date, end_date, created_date)"
 
 static void experiment_from_row(db_stmt *s, dd_experiment *e, bool copy)
 {
@@ -382,6 +387,7 @@ static void experiment_from_row(db_stmt *s, dd_experiment *e, bool copy)
     e->description = copy ? db_col_dup(s, 4) : (char *)db_col_text(s, 4);
     db_col_ts(s, 5, e->created_date);
     db_col_ts(s, 6, e->end_date);
+    db_col_ts(s, 7, e->updated_date);
 }
 
 void dd_experiment_clear(dd_experiment *e)

@@ -164,6 +164,13 @@ dd_code dd_schema_version(dd_store *st, int *out, dd_err *err);
  * another process's) commits to the database. Cheap; used to invalidate caches. */
 dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err);
 
+/* When an entry of a directory last came or went (schema/008_row_times.sql): `name` says
+ * which directory of its owner row ("params" of iteration `owner_id`, "aliases" of a
+ * model...), or is "root", "projects" or "models" with owner_id 0. "" in `out` when
+ * nothing came or went since the owner was created. */
+dd_code dd_dir_time(dd_store *st, const char *name, int64_t owner_id, char out[DD_TS_LEN],
+                    dd_err *err);
+
 /* Run PRAGMA integrity_check; DD_IO with the first problem in the message if not "ok". */
 dd_code dd_store_check_integrity(dd_store *st, dd_err *err);
 
@@ -224,6 +231,32 @@ typedef int (*dd_permission_cb)(void *ctx, const dd_user_permission *row);
 dd_code dd_permission_list(dd_store *st, int64_t user_id, int64_t project_id,
                            dd_permission_cb cb, void *ctx, dd_err *err);
 
+/* Set `username`'s rights on the project named `project` in one transaction (the
+ * `deardiary user grant|revoke` commands): each flag -1 unchanged, 0 or 1. A user with no
+ * row for the project gets one first, holding no rights at all (so a grant of create alone
+ * gives create alone). DD_NOT_FOUND for an unknown user or project, naming it. */
+dd_code dd_permission_set(dd_store *st, const char *username, const char *project, int c,
+                          int r, int u, int d, dd_err *err);
+/* Remove `username`'s row for `project` (every right) in one transaction; DD_NOT_FOUND for
+ * an unknown user or project; a user without a row is left as it is (DD_OK). */
+dd_code dd_permission_remove(dd_store *st, const char *username, const char *project,
+                             dd_err *err);
+
+/* What a row id names, for dd_project_of. */
+typedef enum dd_entity {
+    DD_ENT_PROJECT, DD_ENT_EXPERIMENT, DD_ENT_ITERATION, DD_ENT_PARAMETER,
+    DD_ENT_METRIC_SERIES,   /* metric_latest */
+    DD_ENT_ITERATION_FILE, DD_ENT_RESOURCE, DD_ENT_PROJECT_TAG, DD_ENT_EXPERIMENT_TAG,
+    DD_ENT_ITERATION_TAG, DD_ENT_MODEL, DD_ENT_VERSION,
+    DD_ENT_ALIAS,           /* model_alias (an alias's own row, its inode id) */
+    DD_ENT_COUNT
+} dd_entity;
+
+/* The project the row `id` of kind `kind` belongs to: one indexed lookup (the permission
+ * checks of a shared mount call it per request). DD_NOT_FOUND when the row is gone. */
+dd_code dd_project_of(dd_store *st, dd_entity kind, int64_t id, int64_t *project_id,
+                      dd_err *err);
+
 /* ---------------------------------------------------------------- projects */
 
 typedef struct dd_project {
@@ -231,6 +264,9 @@ typedef struct dd_project {
     char *name;
     char *description;
     char created_date[DD_TS_LEN];
+    /* When the row's own values last changed (end_date, else created_date, if never
+     * since): its value files' mtime (schema/008_row_times.sql). */
+    char updated_date[DD_TS_LEN];
 } dd_project;
 
 /* Create a project owned by `user_id` (0 means the `default` user), adding the creator's
@@ -261,6 +297,9 @@ typedef struct dd_experiment {
     char *description;
     char created_date[DD_TS_LEN];
     char end_date[DD_TS_LEN];   /* "" while not ended */
+    /* When the row's own values last changed (end_date, else created_date, if never
+     * since): its value files' mtime (schema/008_row_times.sql). */
+    char updated_date[DD_TS_LEN];
 } dd_experiment;
 
 /* New experiment, IN_PROGRESS. DD_NOT_FOUND for an unknown project, DD_CONFLICT when the
@@ -296,6 +335,9 @@ typedef struct dd_iteration {
     char *error_message;
     char created_date[DD_TS_LEN];
     char end_date[DD_TS_LEN];      /* "" while running */
+    /* When the row's own values last changed (end_date, else created_date, if never
+     * since): its value files' mtime (schema/008_row_times.sql). */
+    char updated_date[DD_TS_LEN];
     /* environment snapshot */
     char *julia_version;
     char *git_sha;
@@ -365,6 +407,10 @@ dd_code dd_iteration_file_find(dd_store *st, int64_t iteration_id, const char *n
 typedef int (*dd_iteration_file_cb)(void *ctx, int64_t id, const char *name, size_t len);
 dd_code dd_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_file_cb cb,
                                void *ctx, dd_err *err);
+/* When a parameter, and a metric series, of the iteration was last set or appended to
+ * ("" when it has none): the mtimes of params.yaml and metrics.json. */
+dd_code dd_iteration_values_updated(dd_store *st, int64_t id, char params_out[DD_TS_LEN],
+                                    char metrics_out[DD_TS_LEN], dd_err *err);
 /* Delete with its parameters, metrics, files and tag links; children become top-level.
  * DD_IN_USE when a model version was produced by it (nothing removed). Allowed on ended
  * iterations. */
@@ -397,10 +443,11 @@ dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_
  * transaction (how `sed -i` and `mv` update a parameter file). */
 dd_code dd_param_rename(dd_store *st, int64_t iteration_id, const char *old_key,
                         const char *new_key, dd_err *err);
-/* The parameter row `id` (its stable identity); *key_out, *value_out malloc'd (either
- * may be NULL when not wanted). */
+/* The parameter row `id` (its stable identity); *key_out, *value_out malloc'd, and into
+ * updated_out (DD_TS_LEN bytes) when its value was last set (any may be NULL when not
+ * wanted). */
 dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, char **key_out,
-                           char **value_out, dd_err *err);
+                           char **value_out, char *updated_out, dd_err *err);
 /* The id of parameter (iteration, key). */
 dd_code dd_param_find(dd_store *st, int64_t iteration_id, const char *key, int64_t *id_out,
                       dd_err *err);
@@ -417,7 +464,8 @@ typedef struct dd_metric_point {
 
 /* Append points to the series (iteration, key) in one transaction, in array order (so
  * default steps keep counting within the batch). All or none. DD_READ_ONLY on an ended
- * iteration. */
+ * iteration; DD_INVALID for a point without a step once the series holds step INT64_MAX
+ * (there is no next step). */
 dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
                          const dd_metric_point *points, size_t n, dd_err *err);
 
@@ -444,8 +492,8 @@ dd_code dd_metric_points_check(const char *key, dd_metric_point *points, size_t 
  * and which the log's thread runs every RECOVER_PERIOD_MS (metric_log.c: 250 ms), so a
  * process whose log is started replays a killed neighbour's journal within a second. */
 dd_code dd_metric_log_start(dd_store *st, dd_err *err);
-/* Without a started log (or for a batch of more than 256 points) this is
- * dd_metric_append after a drain. */
+/* Without a started log (or for a batch of more than 256 points, or one whose steps come
+ * near INT64_MAX) this is dd_metric_append after a drain. */
 dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
                                 const dd_metric_point *points, size_t n, dd_err *err);
 /* Wait until every point accepted so far is committed. DD_BUSY when the database stays
@@ -481,6 +529,7 @@ typedef struct dd_metric_series {
     int64_t max_step;
     int64_t point_count;
     int64_t text_bytes;    /* length of the series as dd_metric_line text (textfmt.h) */
+    char updated_date[DD_TS_LEN];   /* when its last batch was appended: the file's mtime */
 } dd_metric_series;
 typedef int (*dd_series_cb)(void *ctx, const dd_metric_series *row);
 /* Every series of an iteration, in key order, from the summary table (no history scan). */
@@ -495,6 +544,35 @@ dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series
                                char **key_out, char ts_buf[DD_TS_LEN], dd_err *err);
 /* Remove a whole series. DD_READ_ONLY on an ended iteration. */
 dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err);
+
+/* Points one by one (metric_points.c), for the REST API. A point is named by its series id
+ * and its position in that series (0, 1, ... in write order); neither is ever reused. */
+typedef struct dd_metric_item {
+    const char *key;
+    dd_metric_point point;
+} dd_metric_item;
+/* Append items (any keys, in array order) to one iteration in one transaction: all or
+ * none. Errors as dd_metric_append. series_out[i] and position_out[i] (either may be
+ * NULL) receive each point's series id and position. */
+dd_code dd_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metric_item *items,
+                               size_t n, int64_t *series_out, int64_t *position_out,
+                               dd_err *err);
+typedef struct dd_metric_point_row {
+    int64_t series_id;
+    int64_t position;
+    int64_t iteration_id;
+    const char *key;
+    int64_t step;
+    double value;
+    const char *recorded_at;
+} dd_metric_point_row;
+typedef int (*dd_metric_point_cb)(void *ctx, const dd_metric_point_row *row);
+/* Every point of an iteration, ordered by step, then series id, then position. */
+dd_code dd_metric_points_list(dd_store *st, int64_t iteration_id, dd_metric_point_cb cb,
+                              void *ctx, dd_err *err);
+/* One point (cb called once); DD_NOT_FOUND when there is none. */
+dd_code dd_metric_point_get(dd_store *st, int64_t series_id, int64_t position,
+                            dd_metric_point_cb cb, void *ctx, dd_err *err);
 
 /* ---------------------------------------------------------------- resources */
 
@@ -580,6 +658,13 @@ dd_code dd_tag_list(dd_store *st, dd_tag_kind kind, int64_t entity_id, dd_tag_cb
 /* Delete a tag and every attachment of it (the original's documented, unimplemented,
  * behaviour). Deleting an unknown tag is DD_NOT_FOUND. */
 dd_code dd_tag_delete(dd_store *st, const char *value, dd_err *err);
+
+/* Tags by their own id (tag_ids.c; the REST API's): the value (malloc'd), the id of a
+ * value, and deleting a tag only when nothing has it attached (DD_IN_USE otherwise,
+ * DD_NOT_FOUND for an unknown id). */
+dd_code dd_tag_get(dd_store *st, int64_t id, char **value_out, dd_err *err);
+dd_code dd_tag_id(dd_store *st, const char *value, int64_t *id_out, dd_err *err);
+dd_code dd_tag_delete_unused(dd_store *st, int64_t id, dd_err *err);
 
 /* May the project, experiment or iteration (named by its tag kind) be removed with
  * everything in it, as `rm -r` does? DD_OK, DD_NOT_FOUND, or DD_IN_USE when a model version

@@ -320,3 +320,109 @@ dd_code dd_permission_list(dd_store *st, int64_t user_id, int64_t project_id,
     db_list_ctx l = {(void *)cb, ctx};
     return code == DD_OK ? db_each(c, s, "listing permissions", perm_row, &l, err) : code;
 }
+
+/* ---------------------------------------------------------------- by name */
+
+/* Inside a write transaction: the ids of a user and a project named on a command line. */
+static dd_code user_and_project(dd_conn *c, const char *username, const char *project,
+                                int64_t *uid, int64_t *pid, dd_err *err)
+{
+    dd_code code = db_int(c, uid, err, "user", "SELECT id FROM \"user\" WHERE username = ?", "t",
+                          username ? username : "");
+    if (code == DD_NOT_FOUND)
+        return dd_fail(err, code, "user \"%s\" not found", username ? username : "");
+    if (code == DD_OK)
+        code = db_int(c, pid, err, "project", "SELECT id FROM project WHERE name = ?", "t",
+                      project ? project : "");
+    if (code == DD_NOT_FOUND)
+        dd_fail(err, code, "project \"%s\" not found", project ? project : "");
+    return code;
+}
+
+dd_code dd_permission_set(dd_store *st, const char *username, const char *project, int cr,
+                          int r, int u, int d, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_write_begin(st, &c, err);
+    if (code != DD_OK)
+        return code;
+    int64_t uid = 0, pid = 0;
+    code = user_and_project(c, username, project, &uid, &pid, err);
+    /* a new row holds nothing until this grant says so (the column defaults are the
+     * creator's row of dd_project_create: read only) */
+    if (code == DD_OK)
+        code = db_exec(c, err, "user permission",
+                       "INSERT INTO user_permission(user_id, project_id, create_permission,"
+                       " read_permission, update_permission, delete_permission)"
+                       " VALUES (?, ?, 0, 0, 0, 0) ON CONFLICT(user_id, project_id) DO NOTHING",
+                       "ii", uid, pid);
+    if (code == DD_OK)
+        code = db_exec(c, err, "user permission",
+                       "UPDATE user_permission SET"
+                       " create_permission = CASE WHEN ?1 < 0 THEN create_permission ELSE ?1 END,"
+                       " read_permission = CASE WHEN ?2 < 0 THEN read_permission ELSE ?2 END,"
+                       " update_permission = CASE WHEN ?3 < 0 THEN update_permission ELSE ?3 END,"
+                       " delete_permission = CASE WHEN ?4 < 0 THEN delete_permission ELSE ?4 END"
+                       " WHERE user_id = ?5 AND project_id = ?6", "nnnnii", cr, r, u, d, uid,
+                       pid);
+    return db_end(c, code, err);
+}
+
+dd_code dd_permission_remove(dd_store *st, const char *username, const char *project,
+                             dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_write_begin(st, &c, err);
+    if (code != DD_OK)
+        return code;
+    int64_t uid = 0, pid = 0;
+    code = user_and_project(c, username, project, &uid, &pid, err);
+    if (code == DD_OK)
+        code = db_exec(c, err, "user permission",
+                       "DELETE FROM user_permission WHERE user_id = ? AND project_id = ?", "ii",
+                       uid, pid);
+    return db_end(c, code, err);
+}
+
+/* ---------------------------------------------------------------- ownership */
+
+/* One query per kind: from a row to its project through the ownership chain. */
+static const char *const project_of_sql[DD_ENT_COUNT] = {
+    [DD_ENT_PROJECT] = "SELECT id FROM project WHERE id = ?",
+    [DD_ENT_EXPERIMENT] = "SELECT project_id FROM experiment WHERE id = ?",
+    [DD_ENT_ITERATION] = "SELECT e.project_id FROM iteration i"
+                         " JOIN experiment e ON e.id = i.experiment_id WHERE i.id = ?",
+    [DD_ENT_PARAMETER] = "SELECT e.project_id FROM parameter x JOIN iteration i"
+                         " ON i.id = x.iteration_id JOIN experiment e"
+                         " ON e.id = i.experiment_id WHERE x.id = ?",
+    [DD_ENT_METRIC_SERIES] = "SELECT e.project_id FROM metric_latest x JOIN iteration i"
+                             " ON i.id = x.iteration_id JOIN experiment e"
+                             " ON e.id = i.experiment_id WHERE x.id = ?",
+    [DD_ENT_ITERATION_FILE] = "SELECT e.project_id FROM iteration_file x JOIN iteration i"
+                              " ON i.id = x.iteration_id JOIN experiment e"
+                              " ON e.id = i.experiment_id WHERE x.id = ?",
+    [DD_ENT_RESOURCE] = "SELECT e.project_id FROM resource r"
+                        " JOIN experiment e ON e.id = r.experiment_id WHERE r.id = ?",
+    [DD_ENT_PROJECT_TAG] = "SELECT project_id FROM project_tag WHERE id = ?",
+    [DD_ENT_EXPERIMENT_TAG] = "SELECT e.project_id FROM experiment_tag x"
+                              " JOIN experiment e ON e.id = x.experiment_id WHERE x.id = ?",
+    [DD_ENT_ITERATION_TAG] = "SELECT e.project_id FROM iteration_tag x JOIN iteration i"
+                             " ON i.id = x.iteration_id JOIN experiment e"
+                             " ON e.id = i.experiment_id WHERE x.id = ?",
+    [DD_ENT_MODEL] = "SELECT project_id FROM model WHERE id = ?",
+    [DD_ENT_VERSION] = "SELECT m.project_id FROM model_version v"
+                       " JOIN model m ON m.id = v.model_id WHERE v.id = ?",
+    [DD_ENT_ALIAS] = "SELECT m.project_id FROM model_alias a"
+                     " JOIN model m ON m.id = a.model_id WHERE a.id = ?",
+};
+
+dd_code dd_project_of(dd_store *st, dd_entity kind, int64_t id, int64_t *project_id,
+                      dd_err *err)
+{
+    if ((unsigned)kind >= DD_ENT_COUNT)
+        return dd_fail(err, DD_INVALID, "unknown entity kind %d", (int)kind);
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    return code == DD_OK ? db_int(c, project_id, err, "row", project_of_sql[kind], "i", id)
+                         : code;
+}

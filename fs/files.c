@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "parse.h"
 #include "textfmt.h"
@@ -135,15 +136,133 @@ static int commit_params_yaml(vfs *v, vfs_file *f)
     return code == DD_OK ? 0 : vfs_fail(code, &err, "params.yaml");
 }
 
-/* Append the complete lines in data[0..len) as one batch. */
+/* ---------------------------------------------------------------- metric rewrites
+ *
+ * Tools that save a file write its whole text back: `vim` (open, ftruncate, write from
+ * offset 0), `sed -i` and editors through a rename, Python's open(path, "w"). A metric
+ * file is an append-only log, so such a rewrite must neither store the points it repeats
+ * a second time nor change them. A handle's writes are a rewrite when its first write
+ * comes at offset 0 without O_APPEND, the series already has points, and the first line
+ * is a whole point as `cat` prints it (`<step> <value> <timestamp>`: a new value written
+ * with `echo 0.9 > acc` has no timestamp and stays an append). The rewrite's lines are
+ * then compared, in order, with the series' points in the order `cat` shows them: a line
+ * equal to the point at its position (same step, value and instant) is skipped, lines
+ * past the last point are appended, and any other difference refuses the write with
+ * EINVAL (the handle then refuses every later write). A rewrite that ends before
+ * repeating every point (points deleted) is refused at close; nothing was stored. */
+
+typedef struct rewrite_cmp {
+    const dd_metric_point *pts;
+    size_t n, i;          /* points to compare, and how many matched */
+    bool differs;
+    int64_t step, id;     /* the last row matched */
+} rewrite_cmp;
+
+static bool point_is_row(const dd_metric_point *p, const dd_metric_row *row)
+{
+    double value = p->value == 0.0 ? 0.0 : p->value;   /* as stored: no -0.0 */
+    return p->has_step && p->step == row->step && value == row->value && p->recorded_at[0] &&
+           row->recorded_at && strcmp(p->recorded_at, row->recorded_at) == 0;
+}
+
+static int rewrite_row_cb(void *ctx, const dd_metric_row *row)
+{
+    rewrite_cmp *rc = ctx;
+    if (!point_is_row(&rc->pts[rc->i], row)) {
+        rc->differs = true;
+        return 1;
+    }
+    rc->step = row->step;
+    rc->id = row->id;
+    return ++rc->i == rc->n;
+}
+
+/* Decide at a handle's first batch whether its writes are a rewrite (see above); `first`
+ * NULL: they are whatever their first line (the whole text of a rename over the file). */
+static int rewrite_decide(vfs *v, vfs_file *f, const dd_metric_point *first)
+{
+    f->rewrite = RW_APPEND;
+    if (first && (f->append_flag || f->first_off != 0 || !first->has_step ||
+                  !first->recorded_at[0]))
+        return 0;
+    dd_metric_series m = {0};
+    char ts[DD_TS_LEN];
+    dd_err err = {0};
+    dd_code code = dd_metric_series_get(v->st, f->iteration_id, f->key, &m, ts, &err);
+    if (code == DD_NOT_FOUND || (code == DD_OK && m.point_count == 0))
+        return 0;
+    if (code != DD_OK) {
+        f->rewrite = RW_UNDECIDED;      /* not known: the next batch asks again */
+        return vfs_fail(code, &err, "metric read");
+    }
+    f->rewrite = RW_ACTIVE;
+    f->rw_total = m.point_count;
+    f->rw_matched = 0;
+    return 0;
+}
+
+/* Compare a rewrite's batch with the points at its position; *skip is how many of the
+ * batch repeat existing points (the rest are new). Changes no state of the handle. */
+static int rewrite_compare(vfs *v, vfs_file *f, const dd_metric_point *pts, size_t n,
+                           size_t *skip, rewrite_cmp *out)
+{
+    size_t left = (size_t)(f->rw_total - f->rw_matched);
+    rewrite_cmp rc = {.pts = pts, .n = n < left ? n : left, .step = f->rw_step,
+                      .id = f->rw_id};
+    *skip = 0;
+    if (rc.n) {
+        dd_err err = {0};
+        dd_code code = dd_metric_read(v->st, f->iteration_id, f->key, f->rw_matched > 0,
+                                      f->rw_step, f->rw_id, rewrite_row_cb, &rc, &err);
+        if (code != DD_OK)
+            return vfs_fail(code, &err, "metric read");
+    }
+    if (rc.differs || rc.i < rc.n) {
+        syslog(LOG_INFO, "metric %s of iteration %" PRId64 ": the rewrite changes point %"
+               PRId64 " of %" PRId64 " (its line in the file): metric points are append-only;"
+               " nothing is stored", f->key, f->iteration_id,
+               f->rw_matched + (int64_t)rc.i + 1, f->rw_total);
+        return -EINVAL;
+    }
+    *skip = rc.n;
+    *out = rc;
+    return 0;
+}
+
+/* At close: a rewrite that stopped before repeating every point deleted some. */
+static int rewrite_finish(vfs_file *f)
+{
+    if (f->rewrite != RW_ACTIVE || f->rw_matched == f->rw_total)
+        return 0;
+    f->rewrite = RW_REFUSED;
+    syslog(LOG_INFO, "metric %s of iteration %" PRId64 ": the rewrite leaves out %" PRId64
+           " of its %" PRId64 " points: metric points are append-only; nothing is stored",
+           f->key, f->iteration_id, f->rw_total - f->rw_matched, f->rw_total);
+    return -EINVAL;
+}
+
+/* Append the complete lines in data[0..len) as one batch (less what a rewrite repeats). */
 static int commit_metric_lines(vfs *v, vfs_file *f, const char *data, size_t len)
 {
     dd_metric_point *pts = NULL;
-    size_t n = 0;
+    size_t n = 0, skip = 0;
     char msg[256] = "";
+    if (f->rewrite == RW_REFUSED)
+        return -EINVAL;
     int rc = dd_parse_metric_lines(data, len, &pts, &n, msg, sizeof msg);
     if (rc) {
         syslog(LOG_INFO, "metric %s of iteration %" PRId64 ": %s", f->key, f->iteration_id, msg);
+        return rc;
+    }
+    if (n && f->rewrite == RW_UNDECIDED)
+        rc = rewrite_decide(v, f, &pts[0]);
+    rewrite_cmp cmp = {0};
+    if (!rc && n && f->rewrite == RW_ACTIVE)
+        rc = rewrite_compare(v, f, pts, n, &skip, &cmp);
+    if (rc) {
+        if (f->rewrite == RW_ACTIVE && rc == -EINVAL)
+            f->rewrite = RW_REFUSED;
+        free(pts);
         return rc;
     }
     dd_err err = {0};
@@ -151,15 +270,34 @@ static int commit_metric_lines(vfs *v, vfs_file *f, const char *data, size_t len
      * and closes, and the group commit would only add a journal write to it. A writer
      * that keeps the file open goes through the metric log from its second batch on. */
     dd_code code = DD_OK;
-    if (n && f->metric_written) {
-        code = dd_metric_append_logged(v->st, f->iteration_id, f->key, pts, n, &err);
+    const dd_metric_point *fresh = pts + skip;
+    size_t nfresh = n - skip;
+    if (nfresh && f->metric_written) {
+        code = dd_metric_append_logged(v->st, f->iteration_id, f->key, fresh, nfresh, &err);
         f->metric_logged = f->metric_logged || code == DD_OK;
-    } else if (n) {
-        code = dd_metric_append(v->st, f->iteration_id, f->key, pts, n, &err);
+    } else if (nfresh) {
+        code = dd_metric_append(v->st, f->iteration_id, f->key, fresh, nfresh, &err);
     }
-    f->metric_written = f->metric_written || (n && code == DD_OK);
+    f->metric_written = f->metric_written || (nfresh && code == DD_OK);
+    if (code == DD_OK && skip) {
+        f->rw_matched += (int64_t)skip;
+        f->rw_step = cmp.step;
+        f->rw_id = cmp.id;
+    }
     free(pts);
     return code == DD_OK ? 0 : vfs_fail(code, &err, "metric append");
+}
+
+int vfs_metric_rewrite(vfs *v, int64_t iteration_id, const char *key, const char *text,
+                       size_t len)
+{
+    vfs_file f = {.kind = NK_I_METRIC, .mode = FM_METRIC, .writable = true,
+                  .iteration_id = iteration_id};
+    snprintf(f.key, sizeof f.key, "%s", key);
+    int rc = rewrite_decide(v, &f, NULL);
+    if (!rc)
+        rc = commit_metric_lines(v, &f, text, len);
+    return rc ? rc : rewrite_finish(&f);
 }
 
 /* Turn the handle's upload into the resource (new, or replacing the bytes of one). */
@@ -216,7 +354,24 @@ static int drain_metrics(vfs *v, vfs_file *f)
 
 /* ---------------------------------------------------------------- open */
 
+/* Clone files create on the first read(), not at open: a stat-then-open by a file
+ * manager or indexer, `head -c0` or Python's open() + close() must not leave a RUNNING
+ * iteration (or a model version) behind; only a reader of the id gets one. */
 static int open_clone(vfs *v, vfs_file *f)
+{
+    if (f->kind == NK_V_NEW_FILE) {      /* the slot may be recycled once the name is open */
+        pending *p = pending_get(v, f->id);
+        if (!p)
+            return -ENOENT;
+        f->reg_model = p->iteration_id;
+        f->reg_iteration = p->iteration2;
+        snprintf(f->key, sizeof f->key, "%s", p->name);
+    }
+    f->mode = FM_CLONE;
+    return pthread_mutex_init(&f->clone_mu, NULL) ? -ENOMEM : 0;
+}
+
+static int create_iteration(vfs *v, vfs_file *f)
 {
     dd_err err = {0};
     int64_t exp = f->id, parent = 0, id = 0;
@@ -232,18 +387,14 @@ static int open_clone(vfs *v, vfs_file *f)
         code = dd_iteration_create(v->st, exp, parent, &id, &err);
     if (code != DD_OK)
         return vfs_fail(code, &err, "new iteration");
-    f->mode = FM_CLONE;
     return dd_buf_printf(&f->content, "%" PRId64 "\n", id) ? -ENOMEM : 0;
 }
 
 /* versions/new/<iteration>[:<resource>]: register a version, reads give its number. */
-static int open_registration(vfs *v, vfs_file *f)
+static int register_version(vfs *v, vfs_file *f)
 {
-    pending *p = pending_get(v, f->id);
-    if (!p)
-        return -ENOENT;
-    int64_t model = p->iteration_id, iteration = p->iteration2, resource = 0, id = 0, number = 0;
-    const char *colon = strchr(p->name, ':');
+    int64_t model = f->reg_model, iteration = f->reg_iteration, resource = 0, id = 0, number = 0;
+    const char *colon = strchr(f->key, ':');
     dd_err err = {0};
     dd_code code = DD_OK;
     if (colon) {
@@ -257,8 +408,22 @@ static int open_registration(vfs *v, vfs_file *f)
         code = dd_version_create(v->st, model, iteration, resource, "", &id, &number, &err);
     if (code != DD_OK)
         return vfs_fail(code, &err, "register");
-    f->mode = FM_CLONE;
     return dd_buf_printf(&f->content, "%" PRId64 "\n", number) ? -ENOMEM : 0;
+}
+
+/* The first read of a clone file creates; every later one (rereads, concurrent reads of
+ * the same handle) returns the same id. A failed creation is tried again by the next. */
+static int clone_once(vfs *v, vfs_file *f)
+{
+    pthread_mutex_lock(&f->clone_mu);
+    int rc = 0;
+    if (!f->cloned) {
+        dd_buf_reset(&f->content);
+        rc = f->kind == NK_V_NEW_FILE ? register_version(v, f) : create_iteration(v, f);
+        f->cloned = rc == 0;
+    }
+    pthread_mutex_unlock(&f->clone_mu);
+    return rc;
 }
 
 /* Artifact bytes: a reader for reads, an upload for writes (new or replacing). */
@@ -326,7 +491,7 @@ static int bind_series(vfs *v, vfs_file *f)
     dd_code code = DD_OK;
     char *key = NULL, ts[DD_TS_LEN];
     if (f->kind == NK_I_PARAM) {
-        code = dd_param_get_by_id(v->st, f->id, &f->iteration_id, &key, NULL, &err);
+        code = dd_param_get_by_id(v->st, f->id, &f->iteration_id, &key, NULL, NULL, &err);
     } else if (f->kind == NK_I_METRIC) {
         dd_metric_series m = {0};
         code = dd_metric_series_by_id(v->st, f->id, &m, &key, ts, &err);
@@ -385,7 +550,7 @@ static int open_metric_fast(vfs *v, uint64_t ino, int flags, vfs_file **out,
         free(f);
         return rc;
     }
-    (void)flags;
+    f->append_flag = (flags & O_APPEND) != 0;
     info->direct_io = true;
     info->keep_cache = false;
     *out = f;
@@ -421,13 +586,14 @@ int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *inf
     } else if (k == NK_E_NEW || k == NK_I_CHILD_NEW)
         rc = open_clone(v, f);
     else if (k == NK_V_NEW_FILE)
-        rc = f->writable ? -EPERM : open_registration(v, f);
+        rc = f->writable ? -EPERM : open_clone(v, f);
     else if (k == NK_RESOURCE || k == NK_V_ARTIFACT ||
              (k == NK_PENDING && pending_get(v, f->id) &&
               pending_get(v, f->id)->kind == NK_RESOURCE))
         rc = open_artifact(v, f, flags, info);
     else if (k == NK_I_METRIC || k == NK_PENDING) {
         f->mode = FM_METRIC;
+        f->append_flag = (flags & O_APPEND) != 0;
         rc = bind_series(v, f);
     } else if (k == NK_I_PARAMS_YAML && f->writable) {
         f->mode = FM_PARAMS_YAML;
@@ -481,7 +647,11 @@ static int metric_line_cb(void *ctx, const dd_metric_row *row)
     return mf->f->content.len >= mf->want;
 }
 
-/* Make f->content cover [off, off + size) of the series text, or up to its end. */
+/* Make f->content cover [off, off + size) of the series text, or up to its end. A read
+ * past what the handle has seen asks the store again from the last point read, so a
+ * reader at the end (`tail -f`, `less +F`) gets the points appended since: the series is
+ * a log that grows at its end, as its size says. (A point appended with a step below the
+ * last one read belongs earlier in the text; such a reader does not see it.) */
 static int metric_window(vfs *v, vfs_file *f, off_t off, size_t size)
 {
     if (off < f->read_off || !f->content.data) {       /* rewind: start over */
@@ -490,6 +660,8 @@ static int metric_window(vfs *v, vfs_file *f, off_t off, size_t size)
         f->read_resume = false;
         f->read_eof = false;
     }
+    if (f->read_eof && (off_t)(f->read_off + f->content.len) < off + (off_t)size)
+        f->read_eof = false;
     while (!f->read_eof && (off_t)(f->read_off + f->content.len) < off + (off_t)size) {
         /* drop what lies before `off`: reads are mostly sequential */
         size_t drop = (size_t)(off - f->read_off);
@@ -537,6 +709,11 @@ int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out)
         return scratch_read(v, f->id, off, size, out);
     if (f->mode == FM_ARTIFACT)
         return read_artifact(f, off, size, out);
+    if (f->mode == FM_CLONE) {
+        int rc = clone_once(v, f);
+        if (rc)
+            return rc;
+    }
     if (f->mode == FM_METRIC) {
         int rc = metric_window(v, f, off, size);
         if (rc)
@@ -553,17 +730,51 @@ int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out)
 
 /* ---------------------------------------------------------------- write */
 
-static ssize_t write_metric(vfs *v, vfs_file *f, const char *data, size_t size)
+/* The largest write() to a metric file that is all or nothing. FUSE hands the filesystem
+ * a direct-I/O write() in requests of at most max_write bytes (DD_FUSE_MAX_WRITE) and as
+ * many pages of the caller's buffer as one request holds (max_write / page size): a
+ * buffer that does not start on a page boundary is cut at the last page, so the first
+ * piece of a split write() is longer than max_write - page size, and any write() up to
+ * that length fits one request whatever its alignment. Nothing tells the pieces of one
+ * write() from separate writes, and each piece's reply is final; so a request longer than
+ * this bound may be the first piece of a longer write() and is refused whole: the caller's
+ * write() then fails with EINVAL and stores nothing (never a short count with a part
+ * committed). 1,044,480 bytes with 4 KiB pages. */
+static size_t metric_write_max(void)
 {
+    long page = sysconf(_SC_PAGESIZE);
+    return DD_FUSE_MAX_WRITE - (size_t)(page > 0 ? page : 4096);
+}
+
+static ssize_t write_metric(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
+{
+    if (size > metric_write_max()) {
+        syslog(LOG_INFO, "metric %s of iteration %" PRId64 ": a write() of more than %zu"
+               " bytes is refused (the kernel would hand it over in pieces)", f->key,
+               f->iteration_id, metric_write_max());
+        return -EINVAL;
+    }
+    if (!f->wrote) {
+        f->wrote = true;
+        f->first_off = off;
+    }
     size_t old = f->wbuf.len;
     if (dd_buf_add(&f->wbuf, data, size))
         return -ENOMEM;
     char *nl = memrchr(f->wbuf.data, '\n', f->wbuf.len);
+    size_t complete = nl ? (size_t)(nl - f->wbuf.data) + 1 : 0;
+    if (f->wbuf.len - complete >= DD_METRIC_LINE_BYTES) {
+        /* the partial line kept for the next write is bounded, so no writer can make
+         * the daemon hold an endless line */
+        syslog(LOG_INFO, "metric %s of iteration %" PRId64 ": a line longer than %d bytes",
+               f->key, f->iteration_id, DD_METRIC_LINE_BYTES);
+        f->wbuf.len = old;
+        return -EINVAL;
+    }
     if (!nl) {
         f->dirty = true;
         return (ssize_t)size;
     }
-    size_t complete = (size_t)(nl - f->wbuf.data) + 1;
     int rc = commit_metric_lines(v, f, f->wbuf.data, complete);
     if (rc) {
         f->wbuf.len = old;          /* nothing of a refused write is kept */
@@ -646,30 +857,12 @@ static ssize_t write_artifact(vfs_file *f, off_t off, const char *data, size_t s
     return (ssize_t)size;
 }
 
-/* A value longer than the store can hold (DD_VALUE_MAX) is refused by the write that
- * passes the limit, and every later write of the handle: the part already written is
- * dropped, so the close stores nothing instead of a cut value. */
-static bool value_too_big(vfs_file *f, size_t size)
-{
-    if (!f->too_big && f->wbuf.len + size <= DD_VALUE_MAX)
-        return false;
-    if (!f->too_big)
-        syslog(LOG_INFO, "%s: a value holds at most %d bytes; nothing is stored",
-               f->key[0] ? f->key : "value file",
-               DD_VALUE_MAX);
-    f->too_big = true;
-    dd_buf_free(&f->wbuf);
-    f->dirty = false;
-    return true;
-}
-
 ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
 {
-    (void)off;   /* values are whole; metric files are append-only logs */
     if (!f->writable)
         return -EBADF;
     if (f->mode == FM_METRIC)
-        return write_metric(v, f, data, size);
+        return write_metric(v, f, off, data, size);
     if (f->mode == FM_ARTIFACT)
         return write_artifact(f, off, data, size);
     if (f->mode == FM_SCRATCH)
@@ -678,9 +871,17 @@ ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size)
         return -EPERM;
     if (f->refused)
         return -EINVAL;               /* a document (params.yaml...) was refused already */
-    if (value_too_big(f, size))
-        return -EFBIG;
     size_t old = f->wbuf.len;
+    /* what a handle collects before its commit is bounded: no writer can make the daemon
+     * hold an endless value. A value is whole, so the handle drops what it collected and
+     * refuses the rest. */
+    if (f->abandoned ||
+        old + size > (f->mode == FM_VALUE ? DD_VALUE_BYTES : DD_PARAMS_YAML_BYTES)) {
+        dd_buf_reset(&f->wbuf);
+        f->dirty = false;
+        f->abandoned = true;
+        return -EFBIG;
+    }
     if (dd_buf_add(&f->wbuf, data, size))
         return -ENOMEM;
     f->dirty = true;
@@ -734,6 +935,14 @@ int vfs_flush(vfs *v, vfs_file *f, pid_t caller)
         return 0;
     }
     int rc = commit_pending(v, f, false);
+    if (!rc)
+        rc = drain_metrics(v, f);
+    return rc ? rc : rewrite_finish(f);
+}
+
+int vfs_fsync(vfs *v, vfs_file *f)
+{
+    int rc = commit_pending(v, f, false);
     return rc ? rc : drain_metrics(v, f);
 }
 
@@ -755,6 +964,8 @@ int vfs_release(vfs *v, vfs_file *f)
         dd_upload_free(f->upload);
     if (f->reader)
         dd_artifact_close(f->reader);
+    if (f->mode == FM_CLONE)
+        pthread_mutex_destroy(&f->clone_mu);
     dd_buf_free(&f->content);
     dd_buf_free(&f->wbuf);
     free(f);
@@ -772,8 +983,8 @@ int vfs_truncate(vfs *v, uint64_t ino, vfs_file *f, off_t size)
         return scratch_truncate(v, ino_id(ino), size);
     if (!(e.st.st_mode & 0200))
         return node_iteration(v, k, ino_id(ino)) ? -EROFS : -EPERM;
-    if (k == NK_I_METRIC)
-        return -EPERM;                  /* append-only */
+    if (k == NK_I_METRIC)               /* append-only: ftruncate(fd, 0) announces a */
+        return f && size == 0 ? 0 : -EPERM;   /* rewrite, as O_TRUNC does (vim) */
     if (f && f->mode == FM_ARTIFACT && f->upload && !f->abandoned &&
         size >= dd_upload_size(f->upload))
         return upload_fill(f, size);    /* cp extending a sparse file's last hole */
@@ -782,7 +993,7 @@ int vfs_truncate(vfs *v, uint64_t ino, vfs_file *f, off_t size)
     if (f) {                            /* "a new value follows", as O_TRUNC */
         dd_buf_reset(&f->wbuf);
         f->dirty = false;
-        f->too_big = false;
+        f->abandoned = f->abandoned && f->mode == FM_ARTIFACT;  /* a value starts anew */
         f->refused = false;
         f->replace = f->replace || f->mode == FM_PARAMS_YAML;
     }

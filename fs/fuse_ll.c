@@ -5,6 +5,12 @@
  * Inodes are derived from rows (vfs_int.h), so there is no inode table: forget is a
  * no-op. Directory listings are snapshotted at opendir so that offsets stay valid while
  * other processes add rows.
+ *
+ * On a shared mount (dd_fuse_ctx.acc set: `-o allow_other`) every request that names a
+ * node is checked for its caller first (access.h), and the kernel is told to cache
+ * nothing: entry and attribute timeouts 0 and direct I/O, so every lookup, stat and read
+ * reaches the daemon as its own caller and nothing one user's access brought into the
+ * kernel answers another user.
  */
 #define FUSE_USE_VERSION 312
 
@@ -14,6 +20,7 @@
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "access.h"
 #include "fuse_ll.h"
 #include "placement.h"
 #include "vfs.h"
@@ -28,6 +35,28 @@ static vfs *req_vfs(fuse_req_t req)
     return c->v;
 }
 
+static bool shared(fuse_req_t req)
+{
+    return ((dd_fuse_ctx *)fuse_req_userdata(req))->acc != NULL;
+}
+
+/* A shared mount's check of `op` on `ino` for the request's caller; with `st`, the
+ * attributes become what that caller sees (owner, write bits). 0 on a single-user mount. */
+static int req_check(fuse_req_t req, uint64_t ino, acc_op op, struct stat *st)
+{
+    dd_fuse_ctx *c = fuse_req_userdata(req);
+    if (!c->acc)
+        return 0;
+    const struct fuse_ctx *x = fuse_req_ctx(req);
+    return acc_check(c->acc, c->v, x->uid, x->gid, ino, op, st);
+}
+
+/* How long the kernel may keep a name or attributes: never on a shared mount. */
+static double req_timeout(fuse_req_t req, double t)
+{
+    return shared(req) ? 0 : t;
+}
+
 static void reply_entry(fuse_req_t req, int rc, const vfs_entry *e)
 {
     if (rc == -ENOENT) {
@@ -40,9 +69,9 @@ static void reply_entry(fuse_req_t req, int rc, const vfs_entry *e)
         fuse_reply_err(req, -rc);
         return;
     }
+    double t = req_timeout(req, e->timeout);
     struct fuse_entry_param p = {
-        .ino = e->ino, .generation = 1, .attr = e->st,
-        .attr_timeout = e->timeout, .entry_timeout = e->timeout,
+        .ino = e->ino, .generation = 1, .attr = e->st, .attr_timeout = t, .entry_timeout = t,
     };
     fuse_reply_entry(req, &p);
 }
@@ -54,23 +83,30 @@ static void dd_init(void *userdata, struct fuse_conn_info *conn)
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     conn->max_background = 64;
-    conn->max_write = 1 << 20;   /* artifacts: 1 MiB per write request (max_pages) */
+    conn->max_write = DD_FUSE_MAX_WRITE;   /* artifacts: 1 MiB per request (max_pages) */
 }
 
 static void dd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     vfs_entry e;
-    reply_entry(req, vfs_lookup(req_vfs(req), parent, name, &e), &e);
+    int rc = req_check(req, parent, acc_lookup_op(parent), NULL);
+    if (!rc)
+        rc = vfs_lookup(req_vfs(req), parent, name, &e);
+    if (!rc)
+        rc = req_check(req, e.ino, ACC_SEE, &e.st);
+    reply_entry(req, rc, &e);
 }
 
 static void dd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     vfs_entry e;
     int rc = vfs_getattr_open(req_vfs(req), ino, fi ? (vfs_file *)(uintptr_t)fi->fh : NULL, &e);
+    if (!rc)
+        rc = req_check(req, ino, ACC_SEE, &e.st);
     if (rc)
         fuse_reply_err(req, -rc);
     else
-        fuse_reply_attr(req, &e.st, e.timeout);
+        fuse_reply_attr(req, &e.st, req_timeout(req, e.timeout));
 }
 
 static void dd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -78,14 +114,18 @@ static void dd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 {
     vfs *v = req_vfs(req);
     vfs_file *f = fi ? (vfs_file *)(uintptr_t)fi->fh : NULL;
-    int rc = 0;
-    if (to_set & FUSE_SET_ATTR_SIZE)
+    /* truncating is writing (O_TRUNC of a new value): as open for writing */
+    int rc = req_check(req, ino, (to_set & FUSE_SET_ATTR_SIZE) ? acc_open_op(ino, O_WRONLY)
+                                                                : ACC_SEE, NULL);
+    if (!rc && (to_set & FUSE_SET_ATTR_SIZE))
         rc = vfs_truncate(v, ino, f, attr->st_size);
     if (!rc && (to_set & FUSE_SET_ATTR_MODE))
         rc = vfs_chmod(v, ino, attr->st_mode);
     vfs_entry e;
     if (!rc)
         rc = vfs_getattr(v, ino, &e);
+    if (!rc)   /* the owner a shared mount shows its caller is the one chown may keep */
+        rc = req_check(req, ino, ACC_SEE, &e.st);
     if (!rc && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
         bool same = (!(to_set & FUSE_SET_ATTR_UID) || attr->st_uid == e.st.st_uid) &&
                     (!(to_set & FUSE_SET_ATTR_GID) || attr->st_gid == e.st.st_gid);
@@ -95,13 +135,15 @@ static void dd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     if (rc)
         fuse_reply_err(req, -rc);
     else
-        fuse_reply_attr(req, &e.st, e.timeout);
+        fuse_reply_attr(req, &e.st, req_timeout(req, e.timeout));
 }
 
 static void dd_readlink(fuse_req_t req, fuse_ino_t ino)
 {
     char buf[VFS_LINK_MAX];
-    int rc = vfs_readlink(req_vfs(req), ino, buf, sizeof buf);
+    int rc = req_check(req, ino, ACC_SEE, NULL);
+    if (!rc)
+        rc = vfs_readlink(req_vfs(req), ino, buf, sizeof buf);
     if (rc)
         fuse_reply_err(req, -rc);
     else
@@ -112,44 +154,80 @@ static void dd_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
     (void)mode;
     vfs_entry e;
-    int rc = vfs_mkdir(req_vfs(req), parent, name, &e);
+    int rc = req_check(req, parent, acc_mkdir_op(parent), NULL);
+    if (!rc)
+        rc = vfs_mkdir(req_vfs(req), parent, name, &e);
+    if (!rc)
+        rc = req_check(req, e.ino, ACC_SEE, &e.st);
     if (rc == -ENOENT)
         fuse_reply_err(req, ENOENT);
     else
         reply_entry(req, rc, &e);
 }
 
+/* A shared mount's check of removing or renaming `name` in `parent`: on the node itself
+ * (a project in /projects is its own), or on `parent` when there is no such node (the
+ * vfs call then gives its own error). `admin_op` applies in /projects, `op` elsewhere. */
+static int check_child(fuse_req_t req, fuse_ino_t parent, const char *name, acc_op op,
+                       acc_op admin_op)
+{
+    if (!shared(req))
+        return 0;
+    vfs_entry e;
+    if (vfs_lookup(req_vfs(req), parent, name, &e) != 0)
+        return req_check(req, parent, acc_is_project_list(parent) ? admin_op : op, NULL);
+    return req_check(req, e.ino, acc_is_project_list(parent) ? admin_op
+                                 : op == ACC_DELETE ? acc_remove_op(e.ino) : op, NULL);
+}
+
 static void dd_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    fuse_reply_err(req, -vfs_unlink(req_vfs(req), parent, name, fuse_req_ctx(req)->pid));
+    int rc = check_child(req, parent, name, ACC_DELETE, ACC_DELETE);
+    fuse_reply_err(req, rc ? -rc : -vfs_unlink(req_vfs(req), parent, name,
+                                               fuse_req_ctx(req)->pid));
 }
 
 static void dd_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    fuse_reply_err(req, -vfs_rmdir(req_vfs(req), parent, name, fuse_req_ctx(req)->pid));
+    int rc = check_child(req, parent, name, ACC_DELETE, ACC_DELETE);
+    fuse_reply_err(req, rc ? -rc : -vfs_rmdir(req_vfs(req), parent, name,
+                                              fuse_req_ctx(req)->pid));
 }
 
+/* A rename updates both directories; in /projects it renames a project (admins only). */
 static void dd_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
-    fuse_reply_err(req, -vfs_rename(req_vfs(req), parent, name, newparent, newname, flags));
+    int rc = check_child(req, parent, name, ACC_UPDATE, ACC_ADMIN);
+    if (!rc)
+        rc = req_check(req, newparent, acc_is_project_list(newparent) ? ACC_ADMIN : ACC_UPDATE,
+                       NULL);
+    if (!rc)
+        rc = vfs_rename(req_vfs(req), parent, name, newparent, newname, flags);
+    fuse_reply_err(req, -rc);
 }
 
 static void dd_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
     vfs_entry e;
-    int rc = vfs_symlink(req_vfs(req), parent, name, link, &e);
+    int rc = req_check(req, parent, ACC_UPDATE, NULL);   /* aliases: an update */
+    if (!rc)
+        rc = vfs_symlink(req_vfs(req), parent, name, link, &e);
+    if (!rc)
+        rc = req_check(req, e.ino, ACC_SEE, &e.st);
     if (rc == -ENOENT)
         fuse_reply_err(req, ENOENT);
     else
         reply_entry(req, rc, &e);
 }
 
-static void set_open_info(struct fuse_file_info *fi, vfs_file *f, const vfs_open_info *info)
+/* On a shared mount no page is cached: a reader's pages must not serve another user. */
+static void set_open_info(fuse_req_t req, struct fuse_file_info *fi, vfs_file *f,
+                          const vfs_open_info *info)
 {
     fi->fh = (uint64_t)(uintptr_t)f;
-    fi->direct_io = info->direct_io;
-    fi->keep_cache = info->keep_cache;
+    fi->direct_io = info->direct_io || shared(req);
+    fi->keep_cache = info->keep_cache && !shared(req);
     fi->nonseekable = 0;
 }
 
@@ -157,12 +235,14 @@ static void dd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     vfs_file *f = NULL;
     vfs_open_info info = {0};
-    int rc = vfs_open(req_vfs(req), ino, fi->flags, &f, &info);
+    int rc = req_check(req, ino, acc_open_op(ino, fi->flags), NULL);
+    if (!rc)
+        rc = vfs_open(req_vfs(req), ino, fi->flags, &f, &info);
     if (rc) {
         fuse_reply_err(req, -rc);
         return;
     }
-    set_open_info(fi, f, &info);
+    set_open_info(req, fi, f, &info);
     if (fuse_reply_open(req, fi) != 0)
         vfs_release(req_vfs(req), f);   /* the opener went away */
 }
@@ -174,12 +254,16 @@ static void dd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     vfs_file *f = NULL;
     vfs_open_info info = {0};
     vfs_entry e;
-    int rc = vfs_create(req_vfs(req), parent, name, fi->flags, &f, &e, &info);
+    int rc = req_check(req, parent, ACC_CREATE, NULL);
+    if (!rc)
+        rc = vfs_create(req_vfs(req), parent, name, fi->flags, &f, &e, &info);
+    if (!rc)
+        req_check(req, parent, ACC_SEE, &e.st);   /* the new file's owner and mode */
     if (rc) {
         fuse_reply_err(req, -rc);
         return;
     }
-    set_open_info(fi, f, &info);
+    set_open_info(req, fi, f, &info);
     struct fuse_entry_param p = {
         .ino = e.ino, .generation = 1, .attr = e.st, .attr_timeout = 0, .entry_timeout = 0,
     };
@@ -232,8 +316,7 @@ static void dd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 {
     (void)ino;
     (void)datasync;
-    fuse_reply_err(req, -vfs_flush(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh,
-                                   fuse_req_ctx(req)->pid));
+    fuse_reply_err(req, -vfs_fsync(req_vfs(req), (vfs_file *)(uintptr_t)fi->fh));
 }
 
 /* ---------------------------------------------------------------- directories */
@@ -276,6 +359,42 @@ static void snap_free(dir_snap *d)
     free(d);
 }
 
+/* A listing on a shared mount: every entry as its caller sees it. Entries of a directory
+ * inside a project share its rights; those of /projects and /models (project 0) each
+ * belong to their own project, and the ones the caller cannot read are left out. */
+typedef struct dir_filter {
+    dir_snap *d;
+    fuse_req_t req;
+    int64_t project;    /* the directory's */
+    acc_rights rights;
+} dir_filter;
+
+static int filter_add(void *ctx, const char *name, const vfs_entry *e)
+{
+    dir_filter *f = ctx;
+    vfs_entry mine = *e;
+    mine.timeout = 0;
+    const struct fuse_ctx *x = fuse_req_ctx(f->req);
+    if (f->project == 0) {
+        if (req_check(f->req, e->ino, ACC_SEE, &mine.st) != 0)
+            return 0;
+    } else {
+        acc_mode(f->rights, f->project, x->uid, x->gid, &mine.st);
+    }
+    return snap_add(f->d, name, &mine);
+}
+
+/* vfs_readdir into `d`, through the filter on a shared mount. */
+static int list_dir(fuse_req_t req, fuse_ino_t ino, dir_snap *d)
+{
+    dd_fuse_ctx *c = fuse_req_userdata(req);
+    if (!c->acc)
+        return vfs_readdir(c->v, ino, snap_add, d);
+    dir_filter f = {.d = d, .req = req};
+    int rc = acc_resolve(c->acc, c->v, fuse_req_ctx(req)->uid, ino, &f.project, &f.rights);
+    return rc ? rc : vfs_readdir(c->v, ino, filter_add, &f);
+}
+
 static void dd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     dir_snap *d = calloc(1, sizeof *d);
@@ -285,10 +404,12 @@ static void dd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     }
     vfs_entry self;
     int rc = vfs_getattr(req_vfs(req), ino, &self);
+    if (!rc)
+        rc = req_check(req, ino, ACC_READ, &self.st);
     if (!rc) {
         snap_add(d, ".", &self);
         snap_add(d, "..", &self);    /* the kernel fills in the real parent */
-        rc = vfs_readdir(req_vfs(req), ino, snap_add, d);
+        rc = list_dir(req, ino, d);
     }
     if (!rc)      /* a recursive remover lists a directory before removing it (ops.c) */
         vfs_listed(req_vfs(req), ino, fuse_req_ctx(req)->pid);
@@ -361,8 +482,12 @@ static void dd_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static void dd_statfs(fuse_req_t req, fuse_ino_t ino)
 {
     (void)ino;
-    struct statvfs s = {.f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255};
-    fuse_reply_statfs(req, &s);
+    struct statvfs s;
+    int rc = vfs_statfs(req_vfs(req), &s);
+    if (rc)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_statfs(req, &s);
 }
 
 /* Reply to getxattr/listxattr: the length when asked for it (size 0), else the bytes. */
@@ -379,14 +504,16 @@ static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 static void dd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     char *buf = size ? malloc(size) : NULL;
-    reply_xattr(req, vfs_getxattr(req_vfs(req), ino, name, buf, size), buf, size);
+    int rc = req_check(req, ino, ACC_READ, NULL);
+    reply_xattr(req, rc ? rc : vfs_getxattr(req_vfs(req), ino, name, buf, size), buf, size);
     free(buf);
 }
 
 static void dd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
     char *buf = size ? malloc(size) : NULL;
-    reply_xattr(req, vfs_listxattr(req_vfs(req), ino, buf, size), buf, size);
+    int rc = req_check(req, ino, ACC_READ, NULL);
+    reply_xattr(req, rc ? rc : vfs_listxattr(req_vfs(req), ino, buf, size), buf, size);
     free(buf);
 }
 

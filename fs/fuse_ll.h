@@ -9,10 +9,13 @@
 struct fuse_lowlevel_ops;
 struct vfs;
 struct dd_placement;
+struct dd_access;
 
 typedef struct dd_fuse_ctx {
     struct vfs *v;
     struct dd_placement *place;   /* NULL: workers run wherever the scheduler puts them */
+    struct dd_access *acc;        /* a shared mount's checks (access.h); NULL: none, and
+                                     the kernel caches as on any single-user mount */
 } dd_fuse_ctx;
 
 const struct fuse_lowlevel_ops *dd_fuse_ops(void);

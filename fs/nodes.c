@@ -189,25 +189,83 @@ nk node_owner(nk k)
 
 /* ---------------------------------------------------------------- time */
 
-static time_t ts_to_time(const char *ts)
+/* A store timestamp as a timespec, milliseconds included: two changes within one second
+ * must still show different mtimes (rsync and make compare them to the nanosecond). */
+static struct timespec ts_to_time(const char *ts)
 {
     struct tm tm = {0};
     int ms = 0;
     if (!ts || sscanf(ts, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
                       &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6)
-        return 0;
+        return (struct timespec){0};
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    return timegm(&tm);
+    return (struct timespec){.tv_sec = timegm(&tm), .tv_nsec = (long)ms * 1000000L};
 }
 
+/* mtime, ctime and atime: `modified` when the row has one, else `created`. A file's data
+ * and its metadata change together here (every change is a row update), so ctime is
+ * mtime; atime is not tracked. */
 static void stat_times(struct stat *st, const char *created, const char *modified)
 {
-    time_t c = ts_to_time(created);
-    time_t m = modified && *modified ? ts_to_time(modified) : c;
-    st->st_ctim.tv_sec = m;
-    st->st_mtim.tv_sec = m;
-    st->st_atim.tv_sec = m;
+    struct timespec t = ts_to_time(modified && *modified ? modified : created);
+    st->st_ctim = t;
+    st->st_mtim = t;
+    st->st_atim = t;
+}
+
+/* Nodes that are no row yet (a file being created, a clone or registration file) show
+ * the current time, as a file just made would. */
+static void stat_now(struct stat *st)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    st->st_ctim = st->st_mtim = st->st_atim = t;
+}
+
+/* The dir_time row (schema/008_row_times.sql) of a directory whose entries come and go,
+ * or NULL for one whose entries are fixed. Each has its own: the kernel drops a
+ * directory's cached attributes only for changes made in it, so a time shared with a
+ * sibling would be seen stale, and `tar` says "file changed as we read it" when a stale
+ * time refreshes under it. */
+static const char *dir_time_name(nk kind)
+{
+    switch (kind) {
+    case NK_ROOT: return "root";
+    case NK_PROJECTS: return "projects";
+    case NK_MODELS: return "models";
+    case NK_P_EXPERIMENTS: return "experiments";
+    case NK_P_MODELS: return "p_models";
+    case NK_P_TAGS: case NK_P_TAG: return "p_tags";
+    case NK_E_ITERATIONS: return "iterations";
+    case NK_E_RESOURCES: return "resources";
+    case NK_E_TAGS: case NK_E_TAG: return "e_tags";
+    case NK_I_PARAMS: return "params";
+    case NK_I_METRICS: return "metrics";
+    case NK_I_ENV: case NK_ENV_FILE: return "env";
+    case NK_I_CHILDREN: return "children";
+    case NK_I_TAGS: case NK_I_TAG: return "i_tags";
+    case NK_M_VERSIONS: return "versions";
+    case NK_M_ALIASES: case NK_ALIAS: return "aliases";
+    default: return NULL;
+    }
+}
+
+/* A directory's times (and those of the entries that keep none: tags, aliases, env/
+ * files): when its entries last came or went, else its owner's creation `created`.
+ * Directories with fixed entries (a project's, an iteration's own...) keep `created`. */
+static void dir_times(vfs *v, nk kind, int64_t owner_id, const char *created,
+                      struct stat *st)
+{
+    char ts[DD_TS_LEN] = "";
+    dd_err err;
+    const char *name = dir_time_name(kind);
+    if (name && dd_dir_time(v->st, name, owner_id, ts, &err) != DD_OK)
+        ts[0] = 0;
+    if (ts[0] || (created && created[0]))
+        stat_times(st, created, ts);
+    else
+        stat_now(st);
 }
 
 /* ---------------------------------------------------------------- entity facts */
@@ -215,7 +273,7 @@ static void stat_times(struct stat *st, const char *created, const char *modifie
 /* What attributes need to know about the entity a node hangs off. */
 typedef struct entity_facts {
     char created[DD_TS_LEN];
-    char modified[DD_TS_LEN];
+    char modified[DD_TS_LEN];   /* the row's values last changed: its files' mtime */
     bool ended;           /* iteration has ended: everything in it is read-only */
     int64_t parent;       /* iteration's parent; a model's project; a version's model */
     int64_t resource;     /* a version's resource, 0 when none */
@@ -229,15 +287,17 @@ static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
     if (owner == NK_PROJECT) {
         dd_project p = {0};
         code = dd_project_get(v->st, id, &p, &err);
-        if (code == DD_OK)
+        if (code == DD_OK) {
             memcpy(f->created, p.created_date, DD_TS_LEN);
+            memcpy(f->modified, p.updated_date, DD_TS_LEN);
+        }
         dd_project_clear(&p);
     } else if (owner == NK_EXPERIMENT) {
         dd_experiment e = {0};
         code = dd_experiment_get(v->st, id, &e, &err);
         if (code == DD_OK) {
             memcpy(f->created, e.created_date, DD_TS_LEN);
-            memcpy(f->modified, e.end_date, DD_TS_LEN);
+            memcpy(f->modified, e.updated_date, DD_TS_LEN);
         }
         dd_experiment_clear(&e);
     } else if (owner == NK_MODEL) {
@@ -264,7 +324,7 @@ static int entity_load(vfs *v, nk owner, int64_t id, entity_facts *f)
         code = dd_iteration_get(v->st, id, &it, &err);
         if (code == DD_OK) {
             memcpy(f->created, it.created_date, DD_TS_LEN);
-            memcpy(f->modified, it.end_date, DD_TS_LEN);
+            memcpy(f->modified, it.updated_date, DD_TS_LEN);
             f->ended = it.end_date[0] != 0;
             f->parent = it.parent_iteration_id;
         }
@@ -468,11 +528,19 @@ static int link_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     fill_stat(v, out, ino, kind, true, (off_t)strlen(target), false);
     if (kind == NK_MODEL_LINK)
         out->timeout = 0;   /* a model deleted and made again must resolve at once */
+    /* /models/<m> follows its model's row (a rename moves its target); an alias has
+     * its directory's time (aliases keep none of their own) */
     entity_facts f;
-    int64_t owner = id;     /* an alias has its version's times, /models/<m> its model's */
-    if ((kind != NK_ALIAS || alias_version(v, id, &owner) == 0) &&
-        entity_load(v, kind == NK_ALIAS ? NK_VERSION : NK_MODEL, owner, &f) == 0)
+    dd_err err = {0};
+    int64_t model = id;
+    if (kind == NK_ALIAS && dd_alias_by_id(v->st, id, &model, NULL, &err) != DD_OK)
+        return 0;
+    if (entity_load(v, NK_MODEL, model, &f) != 0)
+        return 0;
+    if (kind == NK_MODEL_LINK)
         stat_times(&out->st, f.created, f.modified);
+    else
+        dir_times(v, kind, model, f.created, &out->st);
     return 0;
 }
 
@@ -486,6 +554,7 @@ static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
         if (!pending_get(v, id))
             return -ENOENT;
         fill_stat(v, out, ino, kind, true, 0, false);
+        stat_now(&out->st);
         out->timeout = 0;
         return 0;
     }
@@ -493,15 +562,16 @@ static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     dd_code code = DD_OK;
     int64_t iteration = 0, entity = 0;
     off_t size = 0;
-    char *s = NULL, ts[DD_TS_LEN] = "";
+    char *s = NULL, ts[DD_TS_LEN] = "", updated[DD_TS_LEN] = "";
     if (kind == NK_I_PARAM) {
-        code = dd_param_get_by_id(v->st, id, &iteration, NULL, &s, &err);
+        code = dd_param_get_by_id(v->st, id, &iteration, NULL, &s, updated, &err);
         size = s ? (off_t)strlen(s) + 1 : 0;
     } else if (kind == NK_I_METRIC) {
         dd_metric_series m = {0};
         code = dd_metric_series_by_id(v->st, id, &m, &s, ts, &err);
         iteration = m.iteration_id;
         size = code == DD_OK ? (off_t)m.text_bytes : 0;
+        memcpy(updated, m.updated_date, DD_TS_LEN);
     } else if (kind == NK_ENV_FILE) {
         size_t n = 0;
         code = dd_iteration_file_by_id(v->st, id, &iteration, NULL, &n, &err);
@@ -529,8 +599,31 @@ static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
             return rc;
     }
     fill_stat(v, out, ino, kind, f.ended || !kind_is_writable(kind), size, f.ended);
-    stat_times(&out->st, f.created, kind == NK_I_METRIC && ts[0] ? ts : f.modified);
+    /* a parameter or series: its own row; a child link: made with the child; a tag or an
+     * env/ file: its directory's */
+    if (dir_time_name(kind))
+        dir_times(v, kind, iteration ? iteration : entity, f.created, &out->st);
+    else
+        stat_times(&out->st, f.created, updated);
     return 0;
+}
+
+/* params.yaml and metrics.json change with any parameter or series of the iteration,
+ * and when one goes (an entry of params/ or metrics/): the latest of those. */
+static void view_times(vfs *v, nk kind, int64_t iteration, const entity_facts *f,
+                       struct stat *st)
+{
+    char params[DD_TS_LEN], metrics[DD_TS_LEN];
+    dd_err err;
+    dir_times(v, kind == NK_I_PARAMS_YAML ? NK_I_PARAMS : NK_I_METRICS, iteration,
+              f->created, st);
+    if (dd_iteration_values_updated(v->st, iteration, params, metrics, &err) != DD_OK)
+        return;
+    const char *own = kind == NK_I_PARAMS_YAML ? params : metrics;
+    struct timespec t = ts_to_time(own);
+    if (t.tv_sec > st->st_mtim.tv_sec ||
+        (t.tv_sec == st->st_mtim.tv_sec && t.tv_nsec > st->st_mtim.tv_nsec))
+        stat_times(st, own, NULL);
 }
 
 int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
@@ -541,6 +634,7 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
         return -ENOENT;
     if (kind == NK_ROOT || kind == NK_PROJECTS || kind == NK_MODELS) {
         fill_stat(v, out, ino, kind, false, 0, false);
+        dir_times(v, kind, 0, NULL, &out->st);
         return 0;
     }
     if (kind == NK_SCRATCH)
@@ -551,6 +645,7 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
             return -ENOENT;
         fill_stat(v, out, ino, kind, false, 0, false);
         out->st.st_blksize = blksize_of(p->kind);   /* a resource being copied in */
+        stat_now(&out->st);
         return 0;
     }
     nk owner = node_owner(kind);
@@ -585,7 +680,14 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
         out->st.st_mode = S_IFDIR | 0555;
     if (kind == NK_V_NEW)
         out->timeout = 0;     /* registration names are resolved anew each time */
-    stat_times(&out->st, f.created, f.modified);
+    if (kind == NK_I_PARAMS_YAML || kind == NK_I_METRICS_JSON)
+        view_times(v, kind, id, &f, &out->st);
+    else if (kind == NK_E_NEW || kind == NK_I_CHILD_NEW)
+        stat_now(&out->st);   /* each read makes a new iteration */
+    else if (kind_is_dir(kind))
+        dir_times(v, kind, id, f.created, &out->st);
+    else   /* a file of the row; a link made with it (production/staging: the model's) */
+        stat_times(&out->st, f.created, kind_is_link(kind) ? NULL : f.modified);
     return 0;
 }
 
@@ -601,7 +703,7 @@ int64_t node_iteration(vfs *v, nk kind, int64_t id)
     dd_err err;
     int64_t it = 0;
     if (kind == NK_I_PARAM)
-        dd_param_get_by_id(v->st, id, &it, NULL, NULL, &err);
+        dd_param_get_by_id(v->st, id, &it, NULL, NULL, NULL, &err);
     else if (kind == NK_I_METRIC) {
         dd_metric_series m = {0};
         char *key = NULL, ts[DD_TS_LEN];
@@ -856,7 +958,7 @@ int node_render(vfs *v, nk kind, int64_t id, dd_buf *out)
     case NK_I_METRICS_JSON: return render_metrics_json(v, id, out);
     case NK_I_PARAM: {
         char *value = NULL;
-        code = dd_param_get_by_id(v->st, id, NULL, NULL, &value, &err);
+        code = dd_param_get_by_id(v->st, id, NULL, NULL, &value, NULL, &err);
         if (code == DD_OK)
             rc = render_value(out, value);
         free(value);
@@ -1054,7 +1156,15 @@ typedef struct dir_walk {
     int64_t parent_id;
     int stop;
     dd_buf later;          /* ids to resolve once the listing's statement is done */
+    struct timespec dir_mtime;   /* the listed directory's */
 } dir_walk;
+
+/* Entries without a time of their own (tags, aliases, env/ files) show when their
+ * directory's entries last came or went, as their getattr does: no query per entry. */
+static void walk_dir_times(const dir_walk *w, vfs_entry *e)
+{
+    e->st.st_mtim = e->st.st_ctim = e->st.st_atim = w->dir_mtime;
+}
 
 static int walk_emit(dir_walk *w, const char *name, const vfs_entry *e)
 {
@@ -1077,7 +1187,7 @@ static int walk_experiment(void *ctx, const dd_experiment *x)
     dir_walk *w = ctx;
     vfs_entry e;
     fill_stat(w->v, &e, ino_make(NK_EXPERIMENT, x->id), NK_EXPERIMENT, false, 0, false);
-    stat_times(&e.st, x->created_date, x->end_date);
+    stat_times(&e.st, x->created_date, NULL);
     return walk_emit(w, x->name, &e);
 }
 
@@ -1088,7 +1198,7 @@ static int walk_iteration(void *ctx, const dd_iteration *it)
     char name[24];
     bool ended = it->end_date[0] != 0;
     fill_stat(w->v, &e, ino_make(NK_ITERATION, it->id), NK_ITERATION, ended, 0, ended);
-    stat_times(&e.st, it->created_date, it->end_date);
+    stat_times(&e.st, it->created_date, NULL);
     snprintf(name, sizeof name, "%" PRId64, it->id);
     return walk_emit(w, name, &e);
 }
@@ -1100,7 +1210,7 @@ static int walk_child(void *ctx, const dd_iteration *it)
     char name[24];
     int n = snprintf(name, sizeof name, "%" PRId64, it->id);
     fill_stat(w->v, &e, ino_make(NK_I_CHILD, it->id), NK_I_CHILD, true, n + 1, w->ended);
-    stat_times(&e.st, it->created_date, it->end_date);
+    stat_times(&e.st, it->created_date, NULL);
     return walk_emit(w, name, &e);
 }
 
@@ -1121,7 +1231,7 @@ static int walk_model(void *ctx, const dd_model *m)
     vfs_entry e;
     if (w->parent_id) {
         fill_stat(w->v, &e, ino_make(NK_MODEL, m->id), NK_MODEL, false, 0, false);
-        stat_times(&e.st, m->created_date, m->updated_date);
+        stat_times(&e.st, m->created_date, NULL);
         return walk_emit(w, m->name, &e);
     }
     /* the link's target needs the project's name: resolved after the listing */
@@ -1135,7 +1245,7 @@ static int walk_version(void *ctx, const dd_model_version *ver)
     char name[24];
     snprintf(name, sizeof name, "%" PRId64, ver->version);
     fill_stat(w->v, &e, ino_make(NK_VERSION, ver->id), NK_VERSION, false, 0, false);
-    stat_times(&e.st, ver->created_date, ver->updated_date);
+    stat_times(&e.st, ver->created_date, NULL);
     return walk_emit(w, name, &e);
 }
 
@@ -1148,6 +1258,7 @@ static int walk_alias(void *ctx, int64_t id, const char *alias, int64_t version_
     (void)version_id;
     int n = snprintf(target, sizeof target, "../versions/%" PRId64, version);
     fill_stat(w->v, &e, ino_make(NK_ALIAS, id), NK_ALIAS, true, n, false);
+    walk_dir_times(w, &e);
     return walk_emit(w, alias, &e);
 }
 
@@ -1167,7 +1278,7 @@ static int walk_series(void *ctx, const dd_metric_series *m)
     vfs_entry e;
     fill_stat(w->v, &e, ino_make(NK_I_METRIC, m->id), NK_I_METRIC, w->ended,
               (off_t)m->text_bytes, w->ended);
-    stat_times(&e.st, m->recorded_at, m->recorded_at);
+    stat_times(&e.st, m->updated_date, NULL);
     return walk_emit(w, m->key, &e);
 }
 
@@ -1176,6 +1287,7 @@ static int walk_file(void *ctx, int64_t id, const char *name, size_t len)
     dir_walk *w = ctx;
     vfs_entry e;
     fill_stat(w->v, &e, ino_make(NK_ENV_FILE, id), NK_ENV_FILE, true, (off_t)len, w->ended);
+    walk_dir_times(w, &e);
     return walk_emit(w, name, &e);
 }
 
@@ -1189,6 +1301,7 @@ static int walk_tag(void *ctx, int64_t link_id, const char *value)
     tag_walk *t = ctx;
     vfs_entry e;
     fill_stat(t->w->v, &e, ino_make(t->kind, link_id), t->kind, true, 0, false);
+    walk_dir_times(t->w, &e);
     return walk_emit(t->w, value, &e);
 }
 
@@ -1211,13 +1324,14 @@ int vfs_readdir(vfs *v, uint64_t ino, vfs_dir_cb cb, void *ctx)
 {
     nk kind = ino_kind(ino);
     int64_t id = ino_id(ino);
-    dir_walk w = {v, cb, ctx, false, id, 0, {0}};
+    dir_walk w = {v, cb, ctx, false, id, 0, {0}, {0}};
     vfs_entry self;
     int rc = node_attr(v, ino, &self);
     if (rc)
         return rc;
     if (!S_ISDIR(self.st.st_mode))
         return -ENOTDIR;
+    w.dir_mtime = self.st.st_mtim;
     int64_t it = node_iteration(v, kind, id);
     w.ended = it && iteration_ended(v, it);
     rc = list_fixed(&w, kind, id);

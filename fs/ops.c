@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -551,7 +552,7 @@ int vfs_unlink(vfs *v, uint64_t parent, const char *name, pid_t caller)
     char *key = NULL;
     switch (kind) {
     case NK_I_PARAM:
-        code = dd_param_get_by_id(v->st, id, &eid, &key, NULL, &err);
+        code = dd_param_get_by_id(v->st, id, &eid, &key, NULL, NULL, &err);
         if (code == DD_OK)
             code = dd_param_delete(v->st, eid, key, &err);
         break;
@@ -680,7 +681,12 @@ static int scratch_commit(vfs *v, int64_t id, const vfs_entry *target, uint64_t 
                     : vfs_create(v, newparent, newname, O_WRONLY | O_CREAT | O_TRUNC, &f, &e,
                                  &info);
     if (rc == 0) {
-        ssize_t n = content.len ? vfs_write(v, f, 0, content.data, content.len) : 0;
+        /* a metric file's new text goes through the rewrite rules whole (repeats skipped,
+         * changes refused), not through one write() and its request-size bound */
+        bool rewrite = f->mode == FM_METRIC;
+        ssize_t n = rewrite ? vfs_metric_rewrite(v, f->iteration_id, f->key, content.data,
+                                                 content.len)
+                  : content.len ? vfs_write(v, f, 0, content.data, content.len) : 0;
         if (!content.len && f->mode == FM_VALUE)
             f->dirty = true;           /* an emptied file is an empty value, as `: >` */
         rc = n < 0 ? (int)n : vfs_flush(v, f, 0);
@@ -773,7 +779,7 @@ int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
             code = key ? dd_param_rename(v->st, it, key, newname, &err)
                        : dd_fail(&err, DD_NOT_FOUND, "no such file");
         } else {
-            code = dd_param_get_by_id(v->st, id, NULL, &key, NULL, &err);
+            code = dd_param_get_by_id(v->st, id, NULL, &key, NULL, NULL, &err);
             if (code == DD_OK)
                 code = dd_param_rename(v->st, it, key, newname, &err);
         }
@@ -917,4 +923,21 @@ ssize_t vfs_listxattr(vfs *v, uint64_t ino, char *buf, size_t size)
         off += n;
     }
     return (ssize_t)total;
+}
+
+int vfs_statfs(vfs *v, struct statvfs *out)
+{
+    /* the database's directory, not the file: statvfs of the directory works even while
+     * the file is being replaced, and it is the same filesystem */
+    const char *db = dd_store_path(v->st);
+    const char *slash = strrchr(db, '/');
+    char dir[4096];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == db ? 1 : (int)(slash - db), db);
+    if (statvfs(dir, out) != 0)
+        return -errno;
+    out->f_namemax = DD_NAME_MAX;
+    return 0;
 }

@@ -269,6 +269,12 @@ int dd_parse_metric_lines(const char *buf, size_t len, dd_metric_point **pts_out
         lineno++;
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end, *next = nl ? nl + 1 : end;
+        if (next - p > DD_METRIC_LINE_BYTES) {
+            set_msg(msg, msglen, "line %zu is longer than %d bytes", lineno,
+                    DD_METRIC_LINE_BYTES);
+            rc = -EINVAL;
+            break;
+        }
         if (le > p && le[-1] == '\r')
             le--;
 

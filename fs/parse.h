@@ -17,6 +17,11 @@
 
 #include "store.h"
 
+/* The longest metric line, its "\n" included: longer ones are refused (so a writer
+ * cannot make the filesystem keep an endless partial line). A line as `cat` prints it
+ * takes at most 71 bytes. */
+#define DD_METRIC_LINE_BYTES 4096
+
 /* The points that one write() to metrics/<key> carries.
  *
  * buf[0..len) is a sequence of lines ending in "\n"; a last line without "\n" is
@@ -38,6 +43,8 @@
  *        12:00:00") is read as <step> <value> <timestamp> too; any other line of four or
  *        more fields is refused.
  *
+ * A line longer than DD_METRIC_LINE_BYTES (with its "\n") is refused ("line 3 is longer
+ * than 4096 bytes").
  * All or nothing: one bad line makes the whole buffer invalid: -EINVAL, *pts_out NULL,
  * *n_out 0 and `msg` like `line 3: "abc" is not a number`.
  * On success returns 0 with *pts_out a malloc'd array of *n_out points in input order
@@ -48,6 +55,11 @@
  * is 0. */
 int dd_parse_metric_lines(const char *buf, size_t len, dd_metric_point **pts_out,
                           size_t *n_out, char *msg, size_t msglen);
+
+/* The largest value file (a parameter, notes, a description...) and params.yaml that a
+ * write may deliver: the filesystem refuses more with EFBIG. */
+#define DD_VALUE_BYTES ((size_t)1 << 20)
+#define DD_PARAMS_YAML_BYTES ((size_t)16 << 20)
 
 /* One value per file (the sysfs convention): buf[0..len) less exactly one trailing "\n"
  * or "\r\n" (any other whitespace is kept). On success returns 0 and *out is a malloc'd

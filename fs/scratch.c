@@ -144,6 +144,15 @@ int scratch_attr(vfs *v, int64_t id, vfs_entry *out)
     return s ? 0 : -ENOENT;
 }
 
+int scratch_parent(vfs *v, int64_t id, uint64_t *parent)
+{
+    pthread_mutex_lock(&v->mu);
+    scratch *s = scratch_by_id(v, id);
+    *parent = s ? s->parent : 0;
+    pthread_mutex_unlock(&v->mu);
+    return s ? 0 : -ENOENT;
+}
+
 int scratch_lookup(vfs *v, uint64_t parent, const char *name, vfs_entry *out)
 {
     pthread_mutex_lock(&v->mu);

@@ -46,6 +46,10 @@ void vfs_attach(vfs *v, dd_store *st, struct dd_artifacts *arts);
 
 #define VFS_ROOT_INO 1
 
+/* The largest write request the filesystem takes (FUSE max_write; fuse_ll.c asks for it):
+ * a longer write() reaches vfs_write in pieces of at most this size. */
+#define DD_FUSE_MAX_WRITE ((size_t)1 << 20)
+
 int vfs_lookup(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
 int vfs_getattr(vfs *v, uint64_t ino, vfs_entry *out);
 struct vfs_file;
@@ -99,8 +103,19 @@ int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out);
 ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size);
 /* Commit what the handle still holds; may be called several times. `caller` is the
  * process closing the file: an artifact upload closed because its writer was killed by a
- * signal is discarded, not committed (an interrupted `cp` leaves nothing). */
+ * signal is discarded, not committed (an interrupted `cp` leaves nothing). A metric
+ * rewrite that left out points is refused here with -EINVAL (files.c, "rewrites"). */
 int vfs_flush(vfs *v, vfs_file *f, pid_t caller);
+/* fsync: commit what the handle holds, as flush does, without closing anything (a metric
+ * rewrite is judged complete at flush, not here). */
+int vfs_fsync(vfs *v, vfs_file *f);
+/* The whole new text of metrics/<key> of an iteration, as a rename over the file delivers
+ * it (an editor's or `sed -i`'s temporary file): a rewrite (files.c, "rewrites") whatever
+ * its first line. Points it repeats are skipped, lines past the last point appended in one
+ * transaction; -EINVAL, nothing stored, when it changes, reorders or leaves out points or
+ * holds a bad line. A key with no points takes every line as new. */
+int vfs_metric_rewrite(vfs *v, int64_t iteration_id, const char *key, const char *text,
+                       size_t len);
 /* Commit (errors only logged by the caller) and free the handle. */
 int vfs_release(vfs *v, vfs_file *f);
 
@@ -112,6 +127,11 @@ int vfs_chmod(vfs *v, uint64_t ino, mode_t mode);
 /* Extended attributes (user.deardiary.*). size 0 asks for the length. */
 ssize_t vfs_getxattr(vfs *v, uint64_t ino, const char *name, char *buf, size_t size);
 ssize_t vfs_listxattr(vfs *v, uint64_t ino, char *buf, size_t size);
+
+/* statfs: the filesystem that holds the database (its directory), so `df` on the mount
+ * shows the space the registry can still grow into; names up to DD_NAME_MAX. */
+struct statvfs;
+int vfs_statfs(vfs *v, struct statvfs *out);
 
 /* The errno that a store error becomes. */
 int vfs_errno(dd_code code);

@@ -186,12 +186,21 @@ typedef enum file_mode {
     FM_SNAPSHOT,   /* read-only: content rendered at open */
     FM_VALUE,      /* one value: writes collect into `wbuf`, committed as the new value */
     FM_METRIC,     /* append-only metric log: complete lines committed at each write */
-    FM_CLONE,      /* iterations/new: the open created an iteration; reads give its id */
+    FM_CLONE,      /* iterations/new, children/new, versions/new/...: the first read
+                      creates the iteration (registers the version); reads give its id */
     FM_PARAMS_YAML,/* params.yaml: the whole file replaces the parameters it names */
     FM_METRICS_JSON,/* metrics.json written: each number in it is logged as a point */
     FM_ARTIFACT,   /* resource bytes: reads from its backend, writes stream into an upload */
     FM_SCRATCH,    /* an editor's temporary file: bytes in memory (scratch.c) */
 } file_mode;
+
+/* What a metric handle's writes are (files.c, "rewrites"). */
+typedef enum rewrite_state {
+    RW_UNDECIDED,          /* no batch yet */
+    RW_APPEND,             /* appends: the usual case */
+    RW_ACTIVE,             /* the file's text written back: repeats are compared, not stored */
+    RW_REFUSED,            /* a rewrite that changed points: every later write is refused */
+} rewrite_state;
 
 struct vfs_file {
     uint64_t ino;
@@ -213,7 +222,14 @@ struct vfs_file {
     bool read_eof;
     bool metric_written;   /* a first batch went in: later ones are group-committed */
     bool metric_logged;    /* a batch went through the metric log: close waits for it */
-    bool too_big;          /* FM_VALUE / FM_PARAMS_YAML: past DD_VALUE_MAX, nothing is kept */
+    /* metric rewrites: a tool writing the file's text back (files.c, "rewrites") */
+    bool append_flag;      /* opened O_APPEND: every write is an append */
+    bool wrote;            /* a write came in; the first one's offset is first_off */
+    off_t first_off;
+    rewrite_state rewrite;
+    int64_t rw_total;      /* the series' points when the rewrite began */
+    int64_t rw_matched;    /* how many of them the rewrite has repeated so far */
+    int64_t rw_step, rw_id;   /* the last one repeated (where the comparison resumes) */
     /* artifacts */
     dd_artifact_reader *reader;
     dd_upload *upload;
@@ -221,7 +237,12 @@ struct vfs_file {
     bool replace;            /* the upload replaces an existing resource's bytes;
                                 params.yaml: the document is the whole parameter set
                                 (opened with O_TRUNC or truncated), not an addition */
-    bool abandoned;          /* its writer was killed: never commit the upload */
+    bool abandoned;          /* its writer was killed: never commit the upload; a value
+                                past its bound: never commit it */
+    /* clone files: what the first read creates, once for the handle (clone_mu) */
+    pthread_mutex_t clone_mu;
+    bool cloned;
+    int64_t reg_model, reg_iteration;   /* a registration: versions/new/<iteration>... */
 };
 
 /* nodes.c */
@@ -250,6 +271,8 @@ bool scratch_name_is_temporary(const char *name);
 bool scratch_dir_allows(nk parent_kind, const char *name);
 int scratch_lookup(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
 int scratch_attr(vfs *v, int64_t id, vfs_entry *out);
+/* The directory a scratch file was made in (its rights are that directory's). */
+int scratch_parent(vfs *v, int64_t id, uint64_t *parent);
 int scratch_create(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
 int scratch_open(vfs *v, int64_t id, bool truncate);      /* one more handle */
 void scratch_release(vfs *v, int64_t id);                  /* one handle less */

@@ -37,6 +37,10 @@ static void check_limits(const dd_config *c)
     PROMISE(c->s3_spool_dir && (!c->s3_spool_dir[0] || c->s3_spool_dir[0] == '/'));
     PROMISE(c->mount_threads >= 1 && c->mount_threads <= 1024);
     PROMISE(c->mount_options != NULL);
+    PROMISE(c->users_map && dd_config_users_map_each(c->users_map, NULL, NULL) == 0);
+    PROMISE(c->users_unknown && (strcmp(c->users_unknown, "deny") == 0 ||
+                                 strcmp(c->users_unknown, "read") == 0));
+    PROMISE(c->users_mount_as && c->users_mount_as[0]);
 }
 
 static void check_same(const dd_config *a, const dd_config *b)
@@ -56,6 +60,9 @@ static void check_same(const dd_config *a, const dd_config *b)
     PROMISE(a->mount_threads == b->mount_threads);
     PROMISE(a->mount_foreground == b->mount_foreground);
     PROMISE(strcmp(a->mount_options, b->mount_options) == 0);
+    PROMISE(strcmp(a->users_map, b->users_map) == 0);
+    PROMISE(strcmp(a->users_unknown, b->users_unknown) == 0);
+    PROMISE(strcmp(a->users_mount_as, b->users_mount_as) == 0);
 }
 
 static void check_print_round_trip(const dd_config *cfg)

@@ -22,6 +22,7 @@ static const dd_command commands[] = {
     {"restore", dd_cmd_restore},
     {"fsck", dd_cmd_fsck},
     {"migrate-artifacts", dd_cmd_migrate_artifacts},
+    {"user", dd_cmd_user},
 };
 
 const dd_command *dd_command_find(const char *name)

@@ -31,6 +31,7 @@ typedef enum key_type {
     KT_INT,    /* int: decimal within [min, max] */
     KT_SIZE,   /* int64_t: decimal byte count within [min, max] */
     KT_BOOL,   /* bool: true/false, yes/no, on/off, 1/0 */
+    KT_UIDMAP, /* char *: {uid: name} in YAML, "uid:name,uid:name" as text (users.map) */
 } key_type;
 
 typedef struct config_key {
@@ -47,6 +48,7 @@ typedef struct config_key {
 
 static const char *const backends[] = {"inline", "filesystem", "s3", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const unknown_users[] = {"deny", "read", NULL};
 
 #define MIB (1024LL * 1024)
 #define GIB (1024LL * MIB)
@@ -94,6 +96,26 @@ static const config_key keys[] = {
     {ROW("mount.options", NULL, KT_STRING, mount_options, "")},
     {ROW("mount.follow_writer", "DEARDIARY_MOUNT_FOLLOW_WRITER", KT_BOOL, mount_follow_writer,
          "true")},
+    {ROW("users.map", "DEARDIARY_USERS_MAP", KT_UIDMAP, users_map, "")},
+    {ROW("users.unknown", "DEARDIARY_USERS_UNKNOWN", KT_CHOICE, users_unknown, "deny"),
+     .choices = unknown_users},
+    {ROW("users.mount_as", "DEARDIARY_USERS_MOUNT_AS", KT_STRING, users_mount_as, "default"),
+     .nonempty = true},
+    /* `deardiary serve`; the variables without _SERVER_ are the original's names. */
+    {ROW("server.host", "DEARDIARY_HOST", KT_STRING, server_host, "127.0.0.1"),
+     .nonempty = true},
+    {ROW("server.port", "DEARDIARY_PORT", KT_INT, server_port, "9000"), .min = 1,
+     .max = 65535},
+    {ROW("server.enable_auth", "DEARDIARY_ENABLE_AUTH", KT_BOOL, server_enable_auth,
+         "false")},
+    {ROW("server.jwt_secret", "DEARDIARY_JWT_SECRET", KT_STRING, server_jwt_secret,
+         "deardiary_secret"), .nonempty = true, .secret = true},
+    {ROW("server.cors_origins", "DEARDIARY_CORS_ORIGINS", KT_STRING, server_cors_origins,
+         "*"), .nonempty = true},
+    {ROW("server.max_connections", "DEARDIARY_SERVER_MAX_CONNECTIONS", KT_INT,
+         server_max_connections, "2048"), .min = 1, .max = 65536},
+    {ROW("server.threads", "DEARDIARY_SERVER_THREADS", KT_INT, server_threads, "4"),
+     .min = 1, .max = 256},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -127,7 +149,7 @@ static bool is_section(const char *path)
 
 static bool is_string_type(key_type t)
 {
-    return t == KT_STRING || t == KT_PATH || t == KT_CHOICE;
+    return t == KT_STRING || t == KT_PATH || t == KT_CHOICE || t == KT_UIDMAP;
 }
 
 static char **string_field(dd_config *cfg, const config_key *k)
@@ -232,6 +254,66 @@ static char *absolute_path(const char *path)
     return out;
 }
 
+/* ------------------------------------------------------------------ users.map */
+
+/* One "uid:name" item of a users.map text, [s, end): 0 and the parts, or -1 with `why`. */
+static int uidmap_item(const char *s, const char *end, unsigned *uid, char *name,
+                       size_t namelen, char *why, size_t whylen)
+{
+    const char *colon = memchr(s, ':', (size_t)(end - s));
+    size_t n = colon ? (size_t)(end - colon - 1) : 0;
+    bool digits = colon && colon > s && colon - s <= 10;
+    for (const char *p = s; digits && p < colon; p++)
+        digits = isdigit((unsigned char)*p) != 0;
+    unsigned long long v = digits ? strtoull(s, NULL, 10) : 0;
+    if (!digits || v >= 0xffffffffULL || n == 0 || n >= namelen || memchr(colon + 1, ':', n))
+        return fail(why, whylen, "expected uid:username items separated by commas, got \"%.*s\"",
+                    (int)(end - s), s);
+    *uid = (unsigned)v;
+    memcpy(name, colon + 1, n);
+    name[n] = '\0';
+    return 0;
+}
+
+/* Walk the items of `map`; with `cb` NULL only validate (and refuse a uid given twice). */
+static int uidmap_walk(const char *map, int (*cb)(void *, unsigned, const char *), void *ctx,
+                       char *why, size_t whylen)
+{
+    unsigned seen[64];
+    size_t nseen = 0;
+    for (const char *s = map; *s;) {
+        const char *end = strchr(s, ',');
+        if (!end)
+            end = s + strlen(s);
+        unsigned uid = 0;
+        char name[256];
+        if (uidmap_item(s, end, &uid, name, sizeof name, why, whylen) != 0)
+            return -1;
+        for (size_t i = 0; !cb && i < nseen; i++)
+            if (seen[i] == uid)
+                return fail(why, whylen, "uid %u is mapped twice", uid);
+        if (!cb && nseen == sizeof seen / sizeof seen[0])
+            return fail(why, whylen, "more than %zu uids", sizeof seen / sizeof seen[0]);
+        if (!cb)
+            seen[nseen++] = uid;
+        if (cb && cb(ctx, uid, name))
+            return 0;
+        s = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+static int check_uidmap(const char *text, char *why, size_t whylen)
+{
+    return uidmap_walk(text, NULL, NULL, why, whylen);
+}
+
+int dd_config_users_map_each(const char *map, int (*cb)(void *ctx, unsigned uid,
+                                                       const char *name), void *ctx)
+{
+    return map ? uidmap_walk(map, cb, ctx, NULL, 0) : 0;
+}
+
 static int apply_string(dd_config *cfg, const config_key *k, const char *text,
                         char *why, size_t whylen)
 {
@@ -239,6 +321,8 @@ static int apply_string(dd_config *cfg, const config_key *k, const char *text,
         return fail(why, whylen, "must not be empty");
     const char *canonical = text;
     if (k->type == KT_CHOICE && parse_choice(k, text, &canonical, why, whylen) != 0)
+        return -1;
+    if (k->type == KT_UIDMAP && check_uidmap(text, why, whylen) != 0)
         return -1;
     char *fresh = k->type == KT_PATH ? absolute_path(text) : strdup(canonical);
     if (!fresh) {
@@ -267,6 +351,7 @@ static int apply(dd_config *cfg, const config_key *k, const char *text,
     case KT_STRING:
     case KT_PATH:
     case KT_CHOICE:
+    case KT_UIDMAP:
         return apply_string(cfg, k, text, why, whylen);
     case KT_INT:
         if (parse_integer(k, text, &n, why, whylen) != 0)
@@ -406,8 +491,43 @@ static int next_event(yaml_walk *w, yaml_event_t *ev)
 
 static int walk_mapping(yaml_walk *w, const char *prefix);
 
+/* users.map as a YAML mapping {1001: alice}: its pairs become the text form, checked by
+ * apply() like the variable's. */
+static int walk_uidmap(yaml_walk *w, const config_key *k, size_t line)
+{
+    char text[4096] = "";
+    size_t used = 0;
+    for (int i = 0;; i++) {
+        yaml_event_t ev;
+        if (next_event(w, &ev) != 0)
+            return -1;
+        bool end = ev.type == YAML_MAPPING_END_EVENT, scalar = ev.type == YAML_SCALAR_EVENT;
+        const char *s = scalar ? (const char *)ev.data.scalar.value : "";
+        bool clean = scalar && strlen(s) == ev.data.scalar.length && !strpbrk(s, ",:");
+        int n = clean ? snprintf(text + used, sizeof text - used, "%s%s", i == 0 ? "" :
+                                 i % 2 ? ":" : ",", s) : 0;
+        size_t evline = line_of(&ev);
+        const char *kind = event_kind(&ev);
+        yaml_event_delete(&ev);
+        if (end)
+            break;
+        if (!clean)
+            return fail(w->errbuf, w->errlen, "%s:%zu: %s: expected uid: username pairs, got %s",
+                        w->file, evline, k->path, scalar ? "a value with ',' or ':'" : kind);
+        if (n < 0 || (size_t)n >= sizeof text - used)
+            return fail(w->errbuf, w->errlen, "%s:%zu: %s: too long", w->file, evline, k->path);
+        used += (size_t)n;
+    }
+    char why[WHY_MAX];
+    if (apply(w->cfg, k, text, why, sizeof why) != 0)
+        return fail(w->errbuf, w->errlen, "%s:%zu: %s: %s", w->file, line, k->path, why);
+    return 0;
+}
+
 static int walk_leaf(yaml_walk *w, const config_key *k, const yaml_event_t *value)
 {
+    if (k->type == KT_UIDMAP && value->type == YAML_MAPPING_START_EVENT)
+        return walk_uidmap(w, k, line_of(value));
     if (value->type != YAML_SCALAR_EVENT)
         return fail(w->errbuf, w->errlen, "%s:%zu: %s: expected a single value, got %s",
                     w->file, line_of(value), k->path, event_kind(value));

@@ -61,6 +61,19 @@ typedef struct dd_config {
     bool mount_foreground;          /* mount.foreground                           */
     char *mount_options;            /* mount.options: extra "-o" options          */
     bool mount_follow_writer;       /* mount.follow_writer (fs/placement.h)       */
+
+    /* A mount with allow_other: who is who (README "Users and permissions"). */
+    char *users_map;                /* users.map: {uid: username}; as text
+                                       "1001:alice,1002:bob" (the env/option form) */
+    char *users_unknown;            /* users.unknown: "deny" or "read"             */
+    char *users_mount_as;           /* users.mount_as: the mounting account's user */
+    char *server_host;              /* server.host: address `deardiary serve` binds */
+    int server_port;                /* server.port, 1..65535                      */
+    bool server_enable_auth;        /* server.enable_auth: JWT tokens required     */
+    char *server_jwt_secret;        /* server.jwt_secret, printed as "***"        */
+    char *server_cors_origins;      /* server.cors_origins: comma-separated, "*"  */
+    int server_max_connections;     /* server.max_connections: more are refused   */
+    int server_threads;             /* server.threads: HTTP worker threads        */
 } dd_config;
 
 /*
@@ -121,6 +134,14 @@ int dd_config_set(dd_config *cfg, const char *key, const char *value,
  * Output errors are left for the caller to find with ferror(out).
  */
 void dd_config_print(const dd_config *cfg, FILE *out);
+
+/*
+ * Call `cb` for each entry of a users.map text (as validated by the loader: "uid:name"
+ * items separated by commas, or ""), in order; a non-zero return stops. Returns 0, or -1
+ * if `map` is malformed (never for a loaded configuration's users_map).
+ */
+int dd_config_users_map_each(const char *map, int (*cb)(void *ctx, unsigned uid,
+                                                       const char *name), void *ctx);
 
 /*
  * Free the strings of `cfg` and set them to NULL. Safe on a config that is zeroed,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "server.h"   /* dd_cmd_serve: server/ links into the command, not into dd_mount */
 
 static void usage(FILE *out)
 {
@@ -26,8 +27,11 @@ static void usage(FILE *out)
             "  restore ITERATION DIR     write an iteration's captured environment into DIR\n"
             "  config                    print the effective configuration as YAML\n"
             "  fsck [--repair] [DB]      check the database and artifact bytes; repair\n"
+            "  serve [--db DB] [--host H] [--port P]\n"
+            "                            serve the REST API (see `deardiary serve --help`)\n"
             "  migrate-artifacts --to BACKEND\n"
             "                            move every artifact's bytes to another backend\n"
+            "  user add|passwd|list|delete|admin|grant|revoke|show  users and rights\n"
             "\n"
             "options:\n"
             "  --config FILE             YAML configuration file (default $DEARDIARY_CONFIG)\n"
@@ -67,6 +71,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (strcmp(argv[i], "serve") == 0)
+        return dd_cmd_serve(config_file, argc - i, argv + i);
     const dd_command *cmd = dd_command_find(argv[i]);
     if (!cmd) {
         fprintf(stderr, "deardiary: unknown command \"%s\"\n", argv[i]);

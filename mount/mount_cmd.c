@@ -21,6 +21,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "commands.h"
 #include "fuse_ll.h"
 #include "placement.h"
@@ -49,6 +50,8 @@ static void mount_usage(FILE *out)
             "  -d          debug: foreground, and print every FUSE request\n"
             "  -o OPTS     FUSE mount options (allow_other, default_permissions, ...)\n"
             "  -t N        worker threads (default: mount.threads, 4)\n"
+            "  --as USER   with allow_other: the DearDiary user the mounting account (and\n"
+            "              root) act as (default: users.mount_as, `default`)\n"
             "Unmount with: fusermount3 -u MOUNTPOINT\n");
 }
 
@@ -65,7 +68,13 @@ static int parse_mount_args(int argc, char **argv, dd_config *cfg, mount_args *a
         const char *s = argv[i];
         if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0)
             return 1;
-        if (strcmp(s, "-f") == 0)
+        if (strcmp(s, "--as") == 0 && i + 1 < argc) {
+            char msg[256];
+            if (dd_config_set(cfg, "users.mount_as", argv[++i], msg, sizeof msg) != 0) {
+                fprintf(stderr, "deardiary mount: --as: %s\n", msg);
+                return -1;
+            }
+        } else if (strcmp(s, "-f") == 0)
             a->foreground = true;
         else if (strcmp(s, "-d") == 0)
             a->foreground = a->debug = true;
@@ -231,6 +240,82 @@ static int start_metric_log(dd_store *st)
     return 0;
 }
 
+/* Is `opt` one of the comma-separated options? */
+static bool has_option(const char *options, const char *opt)
+{
+    size_t n = strlen(opt);
+    for (const char *s = options; s && *s;) {
+        const char *end = strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        if (len == n && strncmp(s, opt, n) == 0)
+            return true;
+        s = end ? end + 1 : s + len;
+    }
+    return false;
+}
+
+typedef struct map_list {
+    acc_map_entry items[64];   /* users.map holds at most 64 (config.c) */
+    size_t n;
+} map_list;
+
+static int add_map_entry(void *ctx, unsigned uid, const char *name)
+{
+    map_list *l = ctx;
+    if (l->n < sizeof l->items / sizeof l->items[0])
+        l->items[l->n++] = (acc_map_entry){(uid_t)uid, (char *)name};
+    return 0;
+}
+
+static void free_map(map_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i].username);
+}
+
+static int dup_map_entry(void *ctx, unsigned uid, const char *name)
+{
+    char *copy = strdup(name);
+    return copy ? add_map_entry(ctx, uid, copy) : 1;
+}
+
+/* A shared mount's checks (`-o allow_other`: other accounts reach the files), or NULL for
+ * a single-user mount. *out NULL and 0 returned when not shared; -1 when out of memory. */
+static int make_access(const mount_args *a, const dd_config *cfg, dd_access **out)
+{
+    *out = NULL;
+    if (!has_option(a->options, "allow_other"))
+        return 0;
+    map_list l = {.n = 0};
+    if (dd_config_users_map_each(cfg->users_map, dup_map_entry, &l) != 0) {
+        free_map(&l);
+        return -1;
+    }
+    acc_options o = {
+        .mount_uid = getuid(), .mount_as = cfg->users_mount_as,
+        .unknown_read = strcmp(cfg->users_unknown, "read") == 0,
+        .map = l.items, .n_map = l.n,
+    };
+    *out = acc_new(&o);
+    free_map(&l);
+    return *out ? 0 : -1;
+}
+
+/* On a shared mount the mounting account acts as users.mount_as: it must exist. */
+static int check_mount_as(const mount_args *a, const dd_config *cfg, dd_store *st)
+{
+    if (!has_option(a->options, "allow_other"))
+        return 0;
+    dd_user u;
+    dd_err err = {0};
+    if (dd_user_find(st, cfg->users_mount_as, &u, &err) != DD_OK) {
+        fprintf(stderr, "deardiary mount: --as: %s\n", err.msg);
+        return -1;
+    }
+    dd_user_clear(&u);
+    return 0;
+}
+
 static int run_session(const mount_args *a, const dd_config *cfg)
 {
     /* the database path stays out of the option string: a comma in it would split it */
@@ -244,11 +329,11 @@ static int run_session(const mount_args *a, const dd_config *cfg)
     dd_store *st = NULL;
     dd_artifacts *arts = NULL;
     vfs *v = vfs_new(NULL, NULL, NULL);
-    dd_fuse_ctx fc = {v, cfg->mount_follow_writer ? dd_placement_new() : NULL};
+    dd_fuse_ctx fc = {v, cfg->mount_follow_writer ? dd_placement_new() : NULL, NULL};
     int rc = 1;
     /* session and mount first, so that a bad -o option or mountpoint is reported on the
      * terminal; the store is opened after the fork (SQLite state must not cross it) */
-    if (!v || (cfg->mount_follow_writer && !fc.place))
+    if (!v || (cfg->mount_follow_writer && !fc.place) || make_access(a, cfg, &fc.acc) != 0)
         goto out;
     se = fuse_session_new(&args, dd_fuse_ops(), sizeof *dd_fuse_ops(), &fc);
     if (!se)
@@ -276,6 +361,7 @@ out:
         fuse_session_destroy(se);
     vfs_free(v);
     dd_placement_free(fc.place);
+    acc_free(fc.acc);
     dd_artifacts_close(arts);
     dd_store_close(st);
     fuse_opt_free_args(&args);
@@ -305,6 +391,8 @@ int dd_cmd_mount(const char *config_file, int argc, char **argv)
         rc = dd_cmd_open_store(&cfg, a.db, &st);
     if (rc == 0)
         rc = dd_cmd_check_store(st, a.db);
+    if (rc == 0)
+        rc = check_mount_as(&a, &cfg, st);
     if (rc == 0)
         rc = dd_cmd_open_artifacts(&cfg, st, &arts);
     dd_artifacts_close(arts);

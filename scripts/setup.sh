@@ -28,12 +28,15 @@ packages=(
   libyaml-dev libjansson-dev libcrypt-dev
   python3   # the demo registry's example training loop (examples/train.py)
   git       # deardiary run's snapshot (a run without git just records no SHA)
+  libmicrohttpd-dev   # deardiary serve (GnuTLS inside)
 )
 test_packages=(
   python3-pytest python3-boto3 sqlite3
   rsync tar findutils grep coreutils attr man-db
   valgrind clang libclang-rt-14-dev
   vim nano perl tmux python3-yaml   # editors and in-place tools on the mount (test_editors.py)
+  python3-requests   # the deardiary serve tests
+  wrk nginx-light    # bench/serve.sh: the load generator and the download baseline
 )
 [ "$want_tests" -eq 1 ] && packages+=("${test_packages[@]}")
 if [ "$list_only" -eq 1 ]; then

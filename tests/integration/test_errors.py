@@ -173,7 +173,8 @@ def full_disk(tmp_path, monkeypatch):
         filler = disk / "filler"
 
         def fill():
-            with open(filler, "wb") as f:
+            # unbuffered: a short last write must not leave bytes for close() to flush
+            with open(filler, "wb", buffering=0) as f:
                 try:
                     while True:
                         f.write(b"\0" * 65536)
@@ -235,9 +236,10 @@ def test_full_disk_held_metric_writer_and_other_writers_get_enospc_at_once(full_
 
 def test_value_over_the_limit_is_efbig(mnt):
     """`dd bs=1M count=1100 of=params/x` (as `head -c 1100M /dev/zero > params/x`, in
-    fewer FUSE requests): a value over DD_VALUE_MAX (999,000,000 bytes,
-    below SQLite's 10^9-byte row) is refused with EFBIG "File too large" by the write that
-    passes the limit, not EIO at close; nothing is stored."""
+    fewer FUSE requests): a value over the bound (1 MiB for a value file, DD_VALUE_BYTES;
+    the store's own DD_VALUE_MAX, below SQLite's 10^9-byte row, is never reached) is
+    refused with EFBIG "File too large" by the write that passes the bound, not EIO at
+    close; dd stops there, and nothing is stored."""
     run = new_run(mnt)
     r = subprocess.run(["dd", "if=/dev/zero", "of=%s/params/x" % run, "bs=1M", "count=1100"],
                        capture_output=True, text=True)

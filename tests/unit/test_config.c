@@ -532,6 +532,81 @@ static void test_print(void)
     dd_config_free(&cfg);
 }
 
+/* users.map/unknown/mount_as: a YAML mapping or the text form, the same checks in every
+ * layer, and a printout that loads back. */
+static int collect_map(void *ctx, unsigned uid, const char *name)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "[%u=%s]", uid, name);
+    return 0;
+}
+
+static void test_users_keys(void)
+{
+    char path[PATH_MAX], err[512] = "", seen[256] = "";
+    dd_config cfg;
+    CHECK(dd_config_load(&cfg, NULL, no_env, err, sizeof err) == 0);
+    CHECK_STR(cfg.users_map, "");
+    CHECK_STR(cfg.users_unknown, "deny");
+    CHECK_STR(cfg.users_mount_as, "default");
+    dd_config_free(&cfg);
+
+    write_file(path, sizeof path, "users.yaml",
+               "users:\n  map:\n    1001: alice\n    \"1002\": bob\n  unknown: READ\n"
+               "  mount_as: ops\n");
+    CHECK(dd_config_load(&cfg, path, no_env, err, sizeof err) == 0);
+    CHECK_STR(cfg.users_map, "1001:alice,1002:bob");
+    CHECK_STR(cfg.users_unknown, "read");
+    CHECK_STR(cfg.users_mount_as, "ops");
+    CHECK(dd_config_users_map_each(cfg.users_map, collect_map, seen) == 0);
+    CHECK_STR(seen, "[1001=alice][1002=bob]");
+
+    /* the printout holds the text form, which loads back to the same map */
+    char out[PATH_MAX];
+    snprintf(out, sizeof out, "%s/users_out.yaml", tmpdir);
+    FILE *f = fopen(out, "w");
+    CHECK(f != NULL);
+    if (f) {
+        dd_config_print(&cfg, f);
+        fclose(f);
+        dd_config back;
+        CHECK(dd_config_load(&back, out, no_env, err, sizeof err) == 0);
+        CHECK_STR(back.users_map, "1001:alice,1002:bob");
+        CHECK_STR(back.users_unknown, "read");
+        dd_config_free(&back);
+    }
+    dd_config_free(&cfg);
+
+    CHECK(dd_config_load(&cfg, path, ENV("DEARDIARY_USERS_MAP=7:carol",
+                                         "DEARDIARY_USERS_UNKNOWN=deny"), err, sizeof err) == 0);
+    CHECK_STR(cfg.users_map, "7:carol");
+    CHECK_STR(cfg.users_unknown, "deny");
+    CHECK(dd_config_set(&cfg, "users.map", "1001:x,1001:y", err, sizeof err) == -1);
+    CHECK(contains(err, "users.map: uid 1001 is mapped twice"));
+    CHECK(dd_config_set(&cfg, "users.mount_as", "", err, sizeof err) == -1);
+    CHECK_STR(cfg.users_map, "7:carol");   /* unchanged by the refusals */
+    CHECK_STR(cfg.users_mount_as, "ops");
+    dd_config_free(&cfg);
+    CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_USERS_MAP=alice"), err, sizeof err) == -1);
+    CHECK(contains(err, "DEARDIARY_USERS_MAP: expected uid:username items"));
+
+    expect_file_error("users_bad_uid.yaml", "users:\n  map:\n    abc: alice\n", 3,
+                      "users.map: expected uid:username items separated by commas, got \"abc:alice\"");
+    expect_file_error("users_dup.yaml", "users:\n  map: {5: a, 5: b}\n", 2,
+                      "users.map: uid 5 is mapped twice");
+    expect_file_error("users_list.yaml", "users:\n  map:\n    - alice\n", 3,
+                      "users.map: expected a single value, got a list");
+    expect_file_error("users_nested.yaml", "users:\n  map:\n    5: {a: b}\n", 3,
+                      "users.map: expected uid: username pairs, got a mapping");
+    expect_file_error("users_colon.yaml", "users:\n  map:\n    5: \"a:b\"\n", 3,
+                      "users.map: expected uid: username pairs");
+    expect_file_error("users_unknown.yaml", "users:\n  unknown: write\n", 2,
+                      "users.unknown: expected one of deny, read; got \"write\"");
+    expect_file_error("users_typo.yaml", "users:\n  maps: {}\n", 2,
+                      "unknown key \"users.maps\"");
+}
+
 /* With the current directory deleted the default root cannot be made absolute: defaults
  * keep it relative, load reports it unless a layer gives an absolute root. */
 static void test_no_cwd(void)
@@ -564,6 +639,47 @@ static void test_no_cwd(void)
     CHECK(chdir(here) == 0);
 }
 
+/* The server.* keys of `deardiary serve`: defaults as the original's, its variable names
+ * (DEARDIARY_HOST, _PORT, _ENABLE_AUTH, _JWT_SECRET, _CORS_ORIGINS), type and range checks. */
+static void test_server_keys(void)
+{
+    dd_config cfg;
+    char err[512], path[2048];
+    CHECK(dd_config_load(&cfg, NULL, NULL, err, sizeof err) == 0);
+    CHECK_STR(cfg.server_host, "127.0.0.1");
+    CHECK(cfg.server_port == 9000);
+    CHECK(cfg.server_enable_auth == false);
+    CHECK_STR(cfg.server_jwt_secret, "deardiary_secret");
+    CHECK_STR(cfg.server_cors_origins, "*");
+    dd_config_free(&cfg);
+
+    CHECK(dd_config_load(&cfg, NULL,
+                         ENV("DEARDIARY_HOST=0.0.0.0", "DEARDIARY_PORT=8080",
+                             "DEARDIARY_ENABLE_AUTH=true", "DEARDIARY_JWT_SECRET=s3cret",
+                             "DEARDIARY_CORS_ORIGINS=https://a.example, https://b.example"),
+                         err, sizeof err) == 0);
+    CHECK_STR(cfg.server_host, "0.0.0.0");
+    CHECK(cfg.server_port == 8080);
+    CHECK(cfg.server_enable_auth == true);
+    CHECK_STR(cfg.server_jwt_secret, "s3cret");
+    CHECK_STR(cfg.server_cors_origins, "https://a.example, https://b.example");
+    dd_config_free(&cfg);
+
+    const char *f = write_file(path, sizeof path, "server.yaml",
+                               "server:\n  port: 9100\n  threads: 2\n  enable_auth: yes\n");
+    CHECK(dd_config_load(&cfg, f, NULL, err, sizeof err) == 0);
+    CHECK(cfg.server_port == 9100 && cfg.server_threads == 2 && cfg.server_enable_auth);
+    dd_config_free(&cfg);
+
+    CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_PORT=70000"), err, sizeof err) == -1);
+    CHECK(strstr(err, "DEARDIARY_PORT") != NULL);
+    CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_ENABLE_AUTH=maybe"), err, sizeof err) == -1);
+    CHECK(strstr(err, "DEARDIARY_ENABLE_AUTH") != NULL);
+    f = write_file(path, sizeof path, "server_bad.yaml", "server:\n  portt: 1\n");
+    CHECK(dd_config_load(&cfg, f, NULL, err, sizeof err) == -1);
+    CHECK(strstr(err, "server.portt") != NULL);
+}
+
 int main(void)
 {
     const char *dir = getenv("DD_TEST_TMP");
@@ -585,5 +701,7 @@ int main(void)
     test_precedence();
     test_print();
     test_no_cwd();
+    test_users_keys();
+    test_server_keys();
     return check_done();
 }

@@ -197,6 +197,17 @@ static void test_metric_lines_bad(void)
     char msg[256];
     CHECK(dd_parse_metric_lines(longv, strlen(longv), &pts, &n, msg, sizeof msg) == -EINVAL);
     CHECK(strstr(msg, "is too long") != NULL);
+    /* a line holds at most DD_METRIC_LINE_BYTES with its newline, padding included */
+    static char wide[DD_METRIC_LINE_BYTES + 2];
+    memset(wide, ' ', sizeof wide);
+    memcpy(wide + DD_METRIC_LINE_BYTES - 4, "0.5\n", 4);
+    CHECK(dd_parse_metric_lines(wide, DD_METRIC_LINE_BYTES, &pts, &n, msg, sizeof msg) == 0 &&
+          n == 1);
+    free(pts);
+    memcpy(wide + DD_METRIC_LINE_BYTES - 3, "0.5\n", 4);
+    CHECK(dd_parse_metric_lines(wide, DD_METRIC_LINE_BYTES + 1, &pts, &n, msg, sizeof msg) ==
+          -EINVAL && !pts);
+    CHECK(strcmp(msg, "line 1 is longer than 4096 bytes") == 0);
     /* the whole buffer is refused, even after many good lines */
     char many[4096] = "";
     for (int i = 0; i < 100; i++)

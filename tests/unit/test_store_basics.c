@@ -238,6 +238,79 @@ static void test_metric_migration(void)
     CHECK_STR(got, "1:0.4 2:0.3 3:0.25");
 }
 
+/* 008_row_times on a database of schema 6 holding rows: the rows get their last known
+ * change (a parameter its iteration's end, else its creation; a series its latest point),
+ * the root and /projects the first and last project's creation, and from then on the
+ * triggers keep the times: a parameter set stamps its row, a new one the iteration's
+ * params/ (and no other directory), a deleted project /projects. */
+static void test_row_times_migration(void)
+{
+    char path[1024];
+    check_db_path(path, sizeof path, "basics_row_times_migration");
+    dd_err err_buf = {0}, *err = &err_buf;
+    CHECK(raw_schema_up_to(path, 7) == SQLITE_OK);
+    CHECK(raw_exec(path,
+        "BEGIN;"
+        "INSERT INTO project(id, name, created_date) VALUES (1, 'p', '2026-01-01T00:00:00.000Z'),"
+        " (2, 'q', '2026-01-05T00:00:00.000Z');"
+        "INSERT INTO experiment(id, project_id, name, created_date)"
+        " VALUES (1, 1, 'e', '2026-01-01T00:00:00.000Z');"
+        "INSERT INTO iteration(id, experiment_id, created_date, end_date)"
+        " VALUES (1, 1, '2026-01-02T00:00:00.000Z', '2026-01-03T00:00:00.000Z'),"
+        " (2, 1, '2026-01-04T00:00:00.000Z', NULL);"
+        "INSERT INTO parameter(iteration_id, key, value) VALUES (1, 'lr', '0.1'), (2, 'lr', '0.2');"
+        "INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at, max_step,"
+        " point_count, text_bytes) VALUES (2, 'loss', 0.3, 1, '2026-01-04T00:00:09.000Z', 1, 2, 0);"
+        "COMMIT;") == SQLITE_OK);
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
+    char got[256];
+    raw_text(path, "SELECT group_concat(updated_date, ' ') FROM (SELECT updated_date"
+             " FROM parameter ORDER BY iteration_id)", got, sizeof got);
+    CHECK_STR(got, "2026-01-03T00:00:00.000Z 2026-01-04T00:00:00.000Z");
+    raw_text(path, "SELECT updated_date FROM metric_latest", got, sizeof got);
+    CHECK_STR(got, "2026-01-04T00:00:09.000Z");
+    raw_text(path, "SELECT group_concat(name || '=' || updated_date, ' ') FROM (SELECT *"
+             " FROM dir_time WHERE name <> 'models' AND owner_id = 0 ORDER BY name)", got,
+             sizeof got);
+    CHECK_STR(got, "projects=2026-01-05T00:00:00.000Z root=2026-01-01T00:00:00.000Z");
+    if (st) {
+        dd_project p = {0};
+        CHECK_CODE(dd_project_get(st, 1, &p, err), DD_OK, err);
+        CHECK_STR(p.updated_date, "2026-01-01T00:00:00.000Z");   /* never changed */
+        dd_project_clear(&p);
+        char ts[DD_TS_LEN];
+        CHECK_CODE(dd_dir_time(st, "experiments", 1, ts, err), DD_OK, err);
+        CHECK_STR(ts, "");                                       /* nothing came or went */
+        dd_iteration it = {0};
+        CHECK_CODE(dd_iteration_get(st, 1, &it, err), DD_OK, err);
+        CHECK_STR(it.updated_date, "2026-01-03T00:00:00.000Z");  /* its end */
+        dd_iteration_clear(&it);
+        char params[DD_TS_LEN], metrics[DD_TS_LEN];
+        CHECK_CODE(dd_param_set(st, 2, "lr", "0.25", err), DD_OK, err);
+        CHECK_CODE(dd_iteration_values_updated(st, 2, params, metrics, err), DD_OK, err);
+        CHECK(strcmp(params, "2026-02-01") > 0);                 /* stamped now */
+        CHECK_STR(metrics, "2026-01-04T00:00:09.000Z");
+        CHECK_CODE(dd_dir_time(st, "params", 2, ts, err), DD_OK, err);
+        CHECK_STR(ts, "");                                       /* no entry came */
+        CHECK_CODE(dd_param_set(st, 2, "depth", "3", err), DD_OK, err);
+        CHECK_CODE(dd_dir_time(st, "params", 2, ts, err), DD_OK, err);
+        CHECK(strcmp(ts, "2026-02-01") > 0);                     /* params/ gained one */
+        CHECK_CODE(dd_dir_time(st, "metrics", 2, ts, err), DD_OK, err);
+        CHECK_STR(ts, "");                                       /* its sibling did not */
+        CHECK_CODE(dd_iteration_get(st, 2, &it, err), DD_OK, err);
+        CHECK_STR(it.updated_date, "2026-01-04T00:00:00.000Z");  /* nor notes etc. */
+        dd_iteration_clear(&it);
+        CHECK_CODE(dd_project_delete(st, 2, false, err), DD_OK, err);
+        CHECK_CODE(dd_dir_time(st, "projects", 0, ts, err), DD_OK, err);
+        CHECK(strcmp(ts, "2026-02-01") > 0);
+        CHECK_CODE(dd_iteration_delete(st, 2, err), DD_OK, err);   /* its rows go with it */
+        CHECK(raw_int(path, "SELECT COUNT(*) FROM dir_time WHERE name = 'params'") == 0);
+        CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
+        dd_store_close(st);
+    }
+}
+
 static void test_newer_schema_refused(void)
 {
     char path[1024];
@@ -871,6 +944,7 @@ int main(void)
 {
     test_open_and_migrate();
     test_metric_migration();
+    test_row_times_migration();
     test_newer_schema_refused();
     test_corrupted_file_refused();
     test_open_waits_for_writer();

@@ -679,7 +679,7 @@ static void test_cascades(dd_store *st, const world *w, int64_t resnet)
     char *val = NULL;
     CHECK_CODE(dd_param_get(st, ic1, "lr", &val, err), DD_NOT_FOUND, err);
     CHECK_CODE(dd_param_get(st, ic2, "lr", &val, err), DD_NOT_FOUND, err);
-    CHECK_CODE(dd_param_get_by_id(st, param_id, NULL, NULL, NULL, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_param_get_by_id(st, param_id, NULL, NULL, NULL, NULL, err), DD_NOT_FOUND, err);
     CHECK_CODE(dd_metric_series_get(st, ic1, "loss", &ms, tsb, err), DD_NOT_FOUND, err);
     char *skey = NULL;
     CHECK_CODE(dd_metric_series_by_id(st, series_id, &ms, &skey, tsb, err), DD_NOT_FOUND, err);

@@ -714,15 +714,15 @@ static void test_params(dd_store *st)
     CHECK(lr_id2 == lr_id);
     int64_t owner = 0;
     char *k = NULL;
-    CHECK_CODE(dd_param_get_by_id(st, lr_id, &owner, &k, &v, err), DD_OK, err);
+    CHECK_CODE(dd_param_get_by_id(st, lr_id, &owner, &k, &v, NULL, err), DD_OK, err);
     CHECK(owner == it);
     CHECK_STR(k, "lr");
     CHECK_STR(v, "0.02");
     free(k);
     free(v);
     k = v = NULL;
-    CHECK_CODE(dd_param_get_by_id(st, lr_id, NULL, NULL, NULL, err), DD_OK, err);
-    CHECK_CODE(dd_param_get_by_id(st, 999999, &owner, &k, &v, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_param_get_by_id(st, lr_id, NULL, NULL, NULL, NULL, err), DD_OK, err);
+    CHECK_CODE(dd_param_get_by_id(st, 999999, &owner, &k, &v, NULL, err), DD_NOT_FOUND, err);
 
     /* Key order in the listing, not insertion order. */
     CHECK_CODE(dd_param_set(st, it, "zeta", "z", err), DD_OK, err);
@@ -798,7 +798,7 @@ static void test_params(dd_store *st)
     CHECK_CODE(dd_param_delete(st, it, "lr", err), DD_OK, err);
     CHECK_CODE(dd_param_get(st, it, "lr", &v, err), DD_NOT_FOUND, err);
     CHECK_CODE(dd_param_find(st, it, "lr", &lr_id2, err), DD_NOT_FOUND, err);
-    CHECK_CODE(dd_param_get_by_id(st, lr_id, &owner, NULL, NULL, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_param_get_by_id(st, lr_id, &owner, NULL, NULL, NULL, err), DD_NOT_FOUND, err);
     CHECK_CODE(dd_param_delete(st, it, "lr", err), DD_NOT_FOUND, err);
     CHECK_CODE(dd_param_delete(st, 999999, "lr", err), DD_NOT_FOUND, err);
     memset(&kv, 0, sizeof kv);

@@ -134,6 +134,31 @@ int main(void)
     snprintf(path, sizeof path, "%s/metrics.json", run);
     CHECK_STR(read_file(path), "{\"loss\": 0.1}\n");
 
+    /* a rewrite (an editor's save, a rename over the file) repeats points, never twice */
+    snprintf(path, sizeof path, "%s/metrics/loss", run);
+    char old[4096], more[4200];
+    snprintf(old, sizeof old, "%s", read_file(path));
+    CHECK(write_file(path, old, O_WRONLY | O_TRUNC) == 0);
+    CHECK_STR(read_file(path), old);
+    CHECK(vfs_metric_rewrite(V, 1, "loss", old, strlen(old)) == 0);
+    CHECK_STR(read_file(path), old);
+    CHECK(vfs_metric_rewrite(V, 1, "loss", old, strlen(old) - 1) == 0);   /* no final \n */
+    CHECK_STR(read_file(path), old);
+    CHECK(vfs_metric_rewrite(V, 1, "loss", strchr(old, '\n') + 1,
+                             strlen(strchr(old, '\n') + 1)) == -EINVAL);   /* one left out */
+    CHECK(vfs_metric_rewrite(V, 1, "loss", "0.9\n", 4) == -EINVAL);      /* a changed line */
+    CHECK(write_file(path, "9 0.5 2026-01-01T00:00:00Z\n", O_WRONLY | O_TRUNC) == -EINVAL);
+    CHECK_STR(read_file(path), old);
+    snprintf(more, sizeof more, "%s0.75\n", old);
+    CHECK(vfs_metric_rewrite(V, 1, "loss", more, strlen(more)) == 0);
+    text = read_file(path);
+    CHECK(text && strncmp(text, old, strlen(old)) == 0 && strstr(text + strlen(old), "8 0.75 "));
+    CHECK(vfs_metric_rewrite(V, 1, "fresh", "3 0.5\n", 6) == 0);         /* a new key */
+    snprintf(path, sizeof path, "%s/metrics/fresh", run);
+    CHECK(read_file(path) && strncmp(read_file(path), "3 0.5 ", 6) == 0);
+    snprintf(path, sizeof path, "%s/metrics.json", run);
+    CHECK_STR(read_file(path), "{\"fresh\": 0.5, \"loss\": 0.75}\n");
+
     /* ending the iteration makes it read-only */
     snprintf(path, sizeof path, "%s/status", run);
     CHECK(write_file(path, "SUCCEEDED\n", O_WRONLY | O_TRUNC) == 0);

@@ -1,0 +1,280 @@
+/*
+ * h_models.c - models (routes 58-62) and model versions (routes 63-67).
+ *
+ * Deviations (README "REST API"): model names are unique in the whole registry (409);
+ * a duplicate rename is 409 (the original: 500); a PATCH with no field is 422 (the
+ * original stamped updated_date and answered 200); version numbers are never reused;
+ * promotion to PRODUCTION archives the incumbent in the same transaction.
+ */
+#include "server.h"
+
+static json_t *model_json(const dd_model *m)
+{
+    return json_pack("{s:I, s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)m->id, "project_id",
+                     (json_int_t)m->project_id, "name", m->name, "description",
+                     m->description ? m->description : "", "created_date", m->created_date,
+                     "updated_date", dd_json_date(m->updated_date));
+}
+
+static json_t *version_json(const dd_model_version *v)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:i, s:s, s:s, s:o}", "id", (json_int_t)v->id,
+                     "model_id", (json_int_t)v->model_id, "version", (json_int_t)v->version,
+                     "iteration_id", (json_int_t)v->iteration_id, "resource_id",
+                     v->resource_id ? json_integer(v->resource_id) : json_null(), "stage_id",
+                     v->stage_id, "description", v->description ? v->description : "",
+                     "created_date", v->created_date, "updated_date",
+                     dd_json_date(v->updated_date));
+}
+
+static int64_t project_of_model(dd_store *st, int64_t model_id)
+{
+    dd_model m;
+    if (dd_model_get(st, model_id, &m, NULL) != DD_OK)
+        return 0;
+    int64_t pid = m.project_id;
+    dd_model_clear(&m);
+    return pid;
+}
+
+int64_t dd_resolve_model(dd_req *r)
+{
+    int64_t id;
+    return dd_parse_id(r->param[0], &id) ? project_of_model(r->srv->st, id) : 0;
+}
+
+int64_t dd_resolve_version(dd_req *r)
+{
+    int64_t id;
+    dd_model_version v;
+    if (!dd_parse_id(r->param[0], &id) || dd_version_get(r->srv->st, id, &v, NULL) != DD_OK)
+        return 0;
+    int64_t mid = v.model_id;
+    dd_version_clear(&v);
+    return project_of_model(r->srv->st, mid);
+}
+
+/* ---------------------------------------------------------------- models */
+
+void h_model_get(dd_req *r)
+{
+    int64_t id;
+    if (dd_req_id(r, 0, &id) != 0)
+        return;
+    dd_model m;
+    dd_err err = {0};
+    dd_code code = dd_model_get(r->srv->st, id, &m, &err);
+    if (code == DD_NOT_FOUND) {
+        dd_reply_error(r, 404, "NOT_FOUND", "Model not found");
+        return;
+    }
+    if (code != DD_OK) {
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
+    dd_reply_json(r, 200, model_json(&m));
+    dd_model_clear(&m);
+}
+
+static int page_model(void *ctx, const dd_model *m)
+{
+    dd_page *p = ctx;
+    if (dd_page_take(p))
+        json_array_append_new(p->data, model_json(m));
+    return 0;
+}
+
+void h_model_list(dd_req *r)
+{
+    int64_t pid;
+    if (dd_req_id(r, 0, &pid) != 0)
+        return;
+    dd_page p;
+    dd_page_init(r, &p);
+    dd_err err = {0};
+    /* project_id 0 would list every model: no project has id 0 */
+    if (pid != 0 && dd_model_list(r->srv->st, pid, page_model, &p, &err) != DD_OK) {
+        json_decref(p.data);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
+    dd_page_reply(r, &p);
+}
+
+void h_model_create(dd_req *r)
+{
+    static const dd_field spec[] = {{"name", F_STRING, true}, {"description", F_STRING, false}};
+    int64_t pid, id;
+    json_t *root, *v[2];
+    if (dd_req_id(r, 0, &pid) != 0 || dd_req_body(r, spec, 2, &root, v) != 0)
+        return;
+    dd_err err = {0};
+    const char *desc = v[1] ? json_string_value(v[1]) : "";
+    dd_project p;
+    /* The store would take project 0 as "no project": refuse unknown ones first. */
+    dd_code code = dd_project_get(r->srv->st, pid, &p, &err);
+    if (code == DD_OK) {
+        dd_project_clear(&p);
+        code = dd_model_create(r->srv->st, pid, json_string_value(v[0]), desc, &id, &err);
+    }
+    if (code == DD_OK)
+        dd_reply_created(r, "model_id", id);
+    else
+        dd_reply_store_error(r, "create", "model", &err);
+    json_decref(root);
+}
+
+void h_model_update(dd_req *r)
+{
+    static const dd_field spec[] = {{"name", F_STRING, false}, {"description", F_STRING, false}};
+    int64_t id;
+    json_t *root, *v[2];
+    if (dd_req_id(r, 0, &id) != 0 || dd_req_body(r, spec, 2, &root, v) != 0)
+        return;
+    dd_err err = {0};
+    dd_code code = !v[0] && !v[1] ? dd_fail(&err, DD_INVALID, "no field to update") : DD_OK;
+    if (code == DD_OK && v[0])   /* the rename first: the step a taken name refuses */
+        code = dd_model_rename(r->srv->st, id, json_string_value(v[0]), &err);
+    if (code == DD_OK && v[1])
+        code = dd_model_set_description(r->srv->st, id, json_string_value(v[1]), &err);
+    if (code == DD_OK)
+        dd_reply_updated(r);
+    else
+        dd_reply_store_error(r, "update", "model", &err);
+    json_decref(root);
+}
+
+void h_model_delete(dd_req *r)
+{
+    int64_t id;
+    if (dd_req_id(r, 0, &id) != 0)
+        return;
+    dd_err err = {0};
+    if (dd_model_delete(r->srv->st, id, &err) == DD_OK)
+        dd_reply_ok(r);
+    else
+        dd_reply_store_error(r, "delete", "model", &err);
+}
+
+/* ---------------------------------------------------------------- versions */
+
+void h_version_get(dd_req *r)
+{
+    int64_t id;
+    if (dd_req_id(r, 0, &id) != 0)
+        return;
+    dd_model_version v;
+    dd_err err = {0};
+    dd_code code = dd_version_get(r->srv->st, id, &v, &err);
+    if (code == DD_NOT_FOUND) {
+        dd_reply_error(r, 404, "NOT_FOUND", "Model version not found");
+        return;
+    }
+    if (code != DD_OK) {
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
+    dd_reply_json(r, 200, version_json(&v));
+    dd_version_clear(&v);
+}
+
+static int page_version(void *ctx, const dd_model_version *v)
+{
+    dd_page *p = ctx;
+    if (dd_page_take(p))
+        json_array_append_new(p->data, version_json(v));
+    return 0;
+}
+
+void h_version_list(dd_req *r)
+{
+    int64_t mid;
+    if (dd_req_id(r, 0, &mid) != 0)
+        return;
+    dd_page p;
+    dd_page_init(r, &p);
+    dd_err err = {0};
+    if (dd_version_list(r->srv->st, mid, page_version, &p, &err) != DD_OK) {
+        json_decref(p.data);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
+    dd_page_reply(r, &p);
+}
+
+void h_version_create(dd_req *r)
+{
+    static const dd_field spec[] = {{"iteration_id", F_INT, true},
+                                    {"resource_id", F_INT, false},
+                                    {"description", F_STRING, false}};
+    int64_t mid, id;
+    json_t *root, *v[3];
+    if (dd_req_id(r, 0, &mid) != 0 || dd_req_body(r, spec, 3, &root, v) != 0)
+        return;
+    dd_err err = {0};
+    int64_t iid = json_integer_value(v[0]), rid = v[1] ? json_integer_value(v[1]) : 0;
+    dd_code code = iid <= 0 || (v[1] && rid <= 0)
+                       ? dd_fail(&err, DD_NOT_FOUND, "no such iteration or resource")
+                       : dd_version_create(r->srv->st, mid, iid, rid,
+                                           v[2] ? json_string_value(v[2]) : "", &id, NULL, &err);
+    if (code == DD_OK)
+        dd_reply_created(r, "modelversion_id", id);
+    else
+        dd_reply_store_error(r, "create", "model version", &err);
+    json_decref(root);
+}
+
+/* Checks first (the version exists, the stage is 1..4, a resource id is positive), then
+ * the resource link (refused for a resource elsewhere), the stage, the description. */
+static dd_code version_patch(dd_store *st, int64_t id, json_t **v, dd_err *err)
+{
+    dd_model_version cur;
+    int64_t stage = v[0] ? json_integer_value(v[0]) : 0;
+    if (!v[0] && !v[1] && !v[2])
+        return dd_fail(err, DD_INVALID, "no field to update");
+    if (v[0] && !dd_stage_name((int)stage))
+        return dd_fail(err, DD_INVALID, "stage_id must be 1, 2, 3 or 4");
+    if (v[2] && json_integer_value(v[2]) <= 0)
+        return dd_fail(err, DD_INVALID, "resource_id must be a resource's id");
+    dd_code code = dd_version_get(st, id, &cur, err);
+    if (code != DD_OK)
+        return code;
+    dd_version_clear(&cur);
+    if (v[2])
+        code = dd_version_set_resource(st, id, json_integer_value(v[2]), err);
+    if (code == DD_OK && v[0])
+        code = dd_version_set_stage(st, id, (int)stage, err);
+    if (code == DD_OK && v[1])
+        code = dd_version_set_description(st, id, json_string_value(v[1]), err);
+    return code;
+}
+
+void h_version_update(dd_req *r)
+{
+    static const dd_field spec[] = {{"stage_id", F_INT, false},
+                                    {"description", F_STRING, false},
+                                    {"resource_id", F_INT, false}};
+    int64_t id;
+    json_t *root, *v[3];
+    if (dd_req_id(r, 0, &id) != 0 || dd_req_body(r, spec, 3, &root, v) != 0)
+        return;
+    dd_err err = {0};
+    if (version_patch(r->srv->st, id, v, &err) == DD_OK)
+        dd_reply_updated(r);
+    else
+        dd_reply_store_error(r, "update", "model version", &err);
+    json_decref(root);
+}
+
+void h_version_delete(dd_req *r)
+{
+    int64_t id;
+    if (dd_req_id(r, 0, &id) != 0)
+        return;
+    dd_err err = {0};
+    dd_code code = dd_version_delete(r->srv->st, id, &err);
+    if (code == DD_OK || code == DD_NOT_FOUND)   /* unknown: OK, as the original */
+        dd_reply_ok(r);
+    else
+        dd_reply_store_error(r, "delete", "model version", &err);
+}

@@ -1,0 +1,379 @@
+/*
+ * h_values.c - parameters (routes 33-37) and metrics (routes 38-43).
+ *
+ * Deviations (README "REST API"): parameter keys are unique per iteration (a second POST
+ * of a key is 409; PATCH renaming onto a taken key is 409); lists of parameters are in key
+ * order. Metric ids are opaque: series id * 2^32 + position in the series, stable and
+ * never reused. A batch is one transaction (all or nothing), keeps array order and keeps
+ * repeated keys as separate points. Metric points are append-only, as on the mount: PATCH
+ * and DELETE /metric/{id} are 422.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+#define METRIC_ID(series, pos) ((series) * ((int64_t)1 << 32) + (pos))
+
+/* ---------------------------------------------------------------- parameters */
+
+static json_t *param_json(int64_t id, int64_t iteration_id, const char *key, const char *value)
+{
+    return json_pack("{s:I, s:I, s:s, s:s}", "id", (json_int_t)id, "iteration_id",
+                     (json_int_t)iteration_id, "key", key, "value", value);
+}
+
+int64_t dd_resolve_parameter(dd_req *r)
+{
+    int64_t id, iid;
+    if (!dd_parse_id(r->param[0], &id)
+        || dd_param_get_by_id(r->srv->st, id, &iid, NULL, NULL, NULL, NULL) != DD_OK)
+        return 0;
+    return dd_project_of_iteration(r->srv->st, iid);
+}
+
+void h_param_get(dd_req *r)
+{
+    int64_t id, iid;
+    if (dd_req_id(r, 0, &id) != 0)
+        return;
+    char *key = NULL, *value = NULL;
+    dd_err err = {0};
+    dd_code code = dd_param_get_by_id(r->srv->st, id, &iid, &key, &value, NULL, &err);
+    if (code == DD_NOT_FOUND)
+        dd_reply_error(r, 404, "NOT_FOUND", "Parameter not found");
+    else if (code != DD_OK)
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+    else
+        dd_reply_json(r, 200, param_json(id, iid, key, value));
+    free(key);
+    free(value);
+}
+
+typedef struct kv {
+    char *key, *value;
+} kv;
+
+typedef struct param_page {
+    dd_page page;
+    kv *rows;
+    size_t n;
+} param_page;
+
+static int collect_param(void *ctx, const char *key, const char *value)
+{
+    param_page *pp = ctx;
+    if (!dd_page_take(&pp->page))
+        return 0;
+    kv *rows = realloc(pp->rows, (pp->n + 1) * sizeof *rows);
+    if (!rows)
+        return 1;
+    pp->rows = rows;
+    rows[pp->n].key = strdup(key);
+    rows[pp->n++].value = strdup(value);
+    return 0;
+}
+
+void h_param_list(dd_req *r)
+{
+    int64_t iid;
+    if (dd_req_id(r, 0, &iid) != 0)
+        return;
+    param_page pp = {0};
+    dd_page_init(r, &pp.page);
+    dd_err err = {0};
+    dd_code code = dd_param_list(r->srv->st, iid, collect_param, &pp, &err);
+    /* The ids after the listing: a callback may not call back into the store. */
+    for (size_t i = 0; i < pp.n; i++) {
+        int64_t id = 0;
+        if (code == DD_OK && pp.rows[i].key && pp.rows[i].value
+            && dd_param_find(r->srv->st, iid, pp.rows[i].key, &id, &err) == DD_OK)
+            json_array_append_new(pp.page.data,
+                                  param_json(id, iid, pp.rows[i].key, pp.rows[i].value));
+        free(pp.rows[i].key);
+        free(pp.rows[i].value);
+    }
+    free(pp.rows);
+    if (code != DD_OK) {
+        json_decref(pp.page.data);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
+    dd_page_reply(r, &pp.page);
+}
+
+static const dd_field param_spec[] = {{"key", F_STRING, true}, {"value", F_STRING, true}};
+
+void h_param_create(dd_req *r)
+{
+    int64_t iid, id;
+    json_t *root, *v[2];
+    if (dd_req_id(r, 0, &iid) != 0 || dd_req_body(r, param_spec, 2, &root, v) != 0)
+        return;
+    const char *key = json_string_value(v[0]);
+    dd_err err = {0};
+    dd_code code = dd_param_find(r->srv->st, iid, key, &id, &err);
+    if (code == DD_OK)
+        code = dd_fail(&err, DD_CONFLICT, "parameter \"%s\" already exists", key);
+    else if (code == DD_NOT_FOUND)
+        code = dd_param_set(r->srv->st, iid, key, json_string_value(v[1]), &err);
+    if (code == DD_OK)
+        code = dd_param_find(r->srv->st, iid, key, &id, &err);
+    if (code == DD_OK)
+        dd_reply_created(r, "parameter_id", id);
+    else
+        dd_reply_store_error(r, "create", "parameter", &err);
+    json_decref(root);
+}
+
+/* Rename (refusing a taken key: the store's rename would replace it), then set the value;
+ * the rename is the step that can break a rule, so a refused PATCH changes nothing. */
+static dd_code param_patch(dd_store *st, int64_t iid, const char *old_key, const char *new_key,
+                           const char *value, dd_err *err)
+{
+    int64_t other;
+    dd_code code = DD_OK;
+    if (value && !*value)
+        return dd_fail(err, DD_INVALID, "a parameter value cannot be empty");
+    if (new_key && strcmp(new_key, old_key) != 0) {
+        code = dd_param_find(st, iid, new_key, &other, err);
+        if (code == DD_OK)
+            return dd_fail(err, DD_CONFLICT, "parameter \"%s\" already exists", new_key);
+        if (code == DD_NOT_FOUND)
+            code = dd_param_rename(st, iid, old_key, new_key, err);
+    }
+    if (code == DD_OK && value)
+        code = dd_param_set(st, iid, new_key ? new_key : old_key, value, err);
+    return code;
+}
+
+void h_param_update(dd_req *r)
+{
+    dd_field spec[2] = {param_spec[0], param_spec[1]};
+    spec[0].required = spec[1].required = false;
+    int64_t id, iid;
+    json_t *root, *v[2];
+    if (dd_req_id(r, 0, &id) != 0 || dd_req_body(r, spec, 2, &root, v) != 0)
+        return;
+    char *key = NULL;
+    dd_err err = {0};
+    dd_code code = !v[0] && !v[1] ? dd_fail(&err, DD_INVALID, "no field to update")
+                                  : dd_param_get_by_id(r->srv->st, id, &iid, &key, NULL, NULL, &err);
+    if (code == DD_OK)
+        code = param_patch(r->srv->st, iid, key, json_string_value(v[0]),
+                           json_string_value(v[1]), &err);
+    if (code == DD_OK)
+        dd_reply_updated(r);
+    else
+        dd_reply_store_error(r, "update", "parameter", &err);
+    free(key);
+    json_decref(root);
+}
+
+void h_param_delete(dd_req *r)
+{
+    int64_t id, iid;
+    if (dd_req_id(r, 0, &id) != 0)
+        return;
+    char *key = NULL;
+    dd_err err = {0};
+    dd_code code = dd_param_get_by_id(r->srv->st, id, &iid, &key, NULL, NULL, &err);
+    if (code == DD_OK)
+        code = dd_param_delete(r->srv->st, iid, key, &err);
+    if (code == DD_OK)
+        dd_reply_ok(r);
+    else
+        dd_reply_store_error(r, "delete", "parameter", &err);
+    free(key);
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+static json_t *metric_json(const dd_metric_point_row *m)
+{
+    return json_pack("{s:I, s:I, s:s, s:f, s:I, s:s}", "id",
+                     (json_int_t)METRIC_ID(m->series_id, m->position), "iteration_id",
+                     (json_int_t)m->iteration_id, "key", m->key, "value", m->value, "step",
+                     (json_int_t)m->step, "recorded_at", m->recorded_at);
+}
+
+static bool split_metric_id(int64_t id, int64_t *series, int64_t *pos)
+{
+    if (id <= 0)
+        return false;
+    *series = id >> 32, *pos = id & 0xffffffff;
+    return true;
+}
+
+static int store_metric_json(void *ctx, const dd_metric_point_row *row)
+{
+    *(json_t **)ctx = metric_json(row);
+    return 0;
+}
+
+int64_t dd_resolve_metric(dd_req *r)
+{
+    int64_t id, series, pos;
+    json_t *m = NULL;
+    if (!dd_parse_id(r->param[0], &id) || !split_metric_id(id, &series, &pos)
+        || dd_metric_point_get(r->srv->st, series, pos, store_metric_json, &m, NULL) != DD_OK)
+        return 0;
+    int64_t iid = json_integer_value(json_object_get(m, "iteration_id"));
+    json_decref(m);
+    return dd_project_of_iteration(r->srv->st, iid);
+}
+
+void h_metric_get(dd_req *r)
+{
+    int64_t id, series, pos;
+    if (dd_req_id(r, 0, &id) != 0)
+        return;
+    json_t *m = NULL;
+    dd_err err = {0};
+    dd_code code = split_metric_id(id, &series, &pos)
+                       ? dd_metric_point_get(r->srv->st, series, pos, store_metric_json, &m, &err)
+                       : DD_NOT_FOUND;
+    if (code == DD_NOT_FOUND) {
+        dd_reply_error(r, 404, "NOT_FOUND", "Metric not found");
+        return;
+    }
+    if (code != DD_OK) {
+        json_decref(m);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
+    dd_reply_json(r, 200, m);
+}
+
+static int page_metric(void *ctx, const dd_metric_point_row *row)
+{
+    dd_page *p = ctx;
+    if (dd_page_take(p))
+        json_array_append_new(p->data, metric_json(row));
+    return 0;
+}
+
+void h_metric_list(dd_req *r)
+{
+    int64_t iid;
+    if (dd_req_id(r, 0, &iid) != 0)
+        return;
+    dd_page p;
+    dd_page_init(r, &p);
+    dd_err err = {0};
+    if (dd_metric_points_list(r->srv->st, iid, page_metric, &p, &err) != DD_OK) {
+        json_decref(p.data);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
+    dd_page_reply(r, &p);
+}
+
+/* step and recorded_at into a point; false after replying 422. */
+static bool point_options(dd_req *r, json_t *step, json_t *recorded_at, dd_metric_point *pt)
+{
+    pt->has_step = step != NULL;
+    pt->step = step ? json_integer_value(step) : 0;
+    pt->recorded_at[0] = '\0';
+    dd_err err = {0};
+    if (recorded_at && dd_time_parse(json_string_value(recorded_at), pt->recorded_at, &err)
+                           != DD_OK) {
+        dd_reply_store_error(r, "create", "metric", &err);
+        return false;
+    }
+    return true;
+}
+
+/* Append and answer: 201 {key: id} for one, {metric_ids: [...]} for a batch. */
+static void append_and_reply(dd_req *r, int64_t iid, const dd_metric_item *items, size_t n,
+                             bool batch)
+{
+    int64_t *series = calloc(n ? n : 1, sizeof *series), *pos = calloc(n ? n : 1, sizeof *pos);
+    dd_err err = {0};
+    dd_code code = !series || !pos ? dd_fail(&err, DD_IO, "out of memory")
+                   : n ? dd_metric_append_items(r->srv->st, iid, items, n, series, pos, &err)
+                       : DD_OK;
+    if (code != DD_OK)
+        dd_reply_store_error(r, "create", batch ? "metrics" : "metric", &err);
+    else if (!batch)
+        dd_reply_created(r, "metric_id", METRIC_ID(series[0], pos[0]));
+    else {
+        json_t *ids = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(ids, json_integer(METRIC_ID(series[i], pos[i])));
+        dd_reply_json(r, 201, json_pack("{s:o}", "metric_ids", ids));
+    }
+    free(series);
+    free(pos);
+}
+
+void h_metric_create(dd_req *r)
+{
+    static const dd_field spec[] = {{"key", F_STRING, true},
+                                    {"value", F_NUMBER, true},
+                                    {"step", F_INT, false},
+                                    {"recorded_at", F_STRING, false}};
+    int64_t iid;
+    json_t *root, *v[4];
+    if (dd_req_id(r, 0, &iid) != 0 || dd_req_body(r, spec, 4, &root, v) != 0)
+        return;
+    dd_metric_item it = {json_string_value(v[0]), {.value = json_number_value(v[1])}};
+    if (point_options(r, v[2], v[3], &it.point))
+        append_and_reply(r, iid, &it, 1, false);
+    json_decref(root);
+}
+
+/* The batch's items, each checked like a body of its own; NULL after replying 400. */
+static dd_metric_item *batch_items(dd_req *r, json_t *arr, const dd_metric_point *shared)
+{
+    static const dd_field spec[] = {{"key", F_STRING, true}, {"value", F_NUMBER, true}};
+    size_t n = json_array_size(arr);
+    dd_metric_item *items = calloc(n ? n : 1, sizeof *items);
+    if (!items)
+        return dd_reply_error(r, 500, "SERVER_ERROR", "out of memory"), NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = json_array_get(arr, i);
+        json_t *key = json_object_get(m, "key"), *value = json_object_get(m, "value");
+        if (!json_is_object(m) || !json_is_string(key) || !json_is_number(value)) {
+            free(items);
+            dd_reply_error(r, 400, "BAD_REQUEST", "metrics[%zu] must be {\"%s\": string, "
+                           "\"%s\": number}", i, spec[0].name, spec[1].name);
+            return NULL;
+        }
+        items[i].key = json_string_value(key);
+        items[i].point = *shared;
+        items[i].point.value = json_number_value(value);
+    }
+    return items;
+}
+
+void h_metric_batch(dd_req *r)
+{
+    static const dd_field spec[] = {{"step", F_INT, false},
+                                    {"recorded_at", F_STRING, false},
+                                    {"metrics", F_ARRAY, true}};
+    int64_t iid;
+    json_t *root, *v[3];
+    if (dd_req_id(r, 0, &iid) != 0 || dd_req_body(r, spec, 3, &root, v) != 0)
+        return;
+    dd_metric_point shared = {0};
+    /* One recorded_at for the whole batch, as the original: now, once. */
+    if (point_options(r, v[0], v[1], &shared)) {
+        if (!shared.recorded_at[0])
+            dd_now(shared.recorded_at);
+        dd_metric_item *items = batch_items(r, v[2], &shared);
+        if (items)
+            append_and_reply(r, iid, items, json_array_size(v[2]), true);
+        free(items);
+    }
+    json_decref(root);
+}
+
+void h_metric_immutable(dd_req *r)
+{
+    int64_t id;
+    if (dd_req_id(r, 0, &id) == 0)
+        dd_reply_error(r, 422, "INVALID_PAYLOAD",
+                       "metric points are append-only: they cannot be changed or deleted one by "
+                       "one (delete the iteration, or the series from a mount)");
+}

@@ -1,0 +1,169 @@
+"""Harness for `deardiary serve`: a real server on 127.0.0.1 on a free port over a real
+SQLite file, driven with python3-requests.
+
+`Server` starts the process and waits for GET /health; `stop()` sends SIGTERM and requires
+a clean exit with no sanitizer report in its log. The fixtures `srv` (auth disabled, the
+original's default) and `asrv` (auth enabled, secret "testsecret") stop the server even
+when the test fails. Import the fixtures into a test module with
+`from helpers_serve import srv, asrv  # noqa: F401`.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import BIN, BAD_OUTPUT
+
+SECRET = "testsecret"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, root, auth=False, db=None, env=None, args=(), tls=None):
+        """tls: (cert, key) PEM paths to serve HTTPS (the session then trusts cert)."""
+        self.root = root
+        self.db = db or os.path.join(root, "registry.db")
+        self.port = free_port()
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
+        if tls:
+            args = (*args, "--tls-cert", tls[0], "--tls-key", tls[1])
+        e = dict(os.environ)
+        e.update({"DEARDIARY_ENABLE_AUTH": "true" if auth else "false",
+                  "DEARDIARY_JWT_SECRET": SECRET,
+                  "DEARDIARY_ARTIFACT_FS_ROOT": os.path.join(root, "artifacts")})
+        e.update(env or {})
+        self.log = open(os.path.join(root, "serve-%d.log" % self.port), "w+")
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--db", self.db, "--port", str(self.port), *args],
+            stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        self.s = requests.Session()
+        # per request: requests lets REQUESTS_CA_BUNDLE override a session's verify
+        self.verify = tls[0] if tls else True
+        deadline = time.time() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("serve exited with %s:\n%s" % (self.proc.returncode,
+                                                                 self.output()))
+            try:
+                if self.s.get(self.url + "/health", timeout=2,
+                              verify=self.verify).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.time() > deadline:
+                self.kill()
+                raise RuntimeError("serve did not answer in 30 s")
+            time.sleep(0.05)
+
+    def output(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def req(self, method, path, token=None, **kw):
+        headers = kw.pop("headers", {})
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        kw.setdefault("verify", self.verify)
+        return self.s.request(method, self.url + path, headers=headers, timeout=30, **kw)
+
+    def get(self, path, **kw):
+        return self.req("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.req("POST", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.req("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.req("DELETE", path, **kw)
+
+    def login(self, username="default", password="default"):
+        r = self.post("/auth", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        return r.json()["access_token"]
+
+    def stop(self):
+        self.s.close()
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=30)
+        out = self.output()
+        assert rc == 0, "serve exited with %d:\n%s" % (rc, out)
+        assert not BAD_OUTPUT.search(out), out
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _serve(tmp_path, auth):
+    s = Server(str(tmp_path), auth=auth)
+    try:
+        yield s
+    except BaseException:
+        s.kill()
+        raise
+    if s.proc.poll() is None:
+        s.stop()
+    else:
+        pytest.fail("serve died during the test:\n" + s.output())
+
+
+@pytest.fixture
+def srv(tmp_path):
+    """A server with auth disabled on a fresh database."""
+    yield from _serve(tmp_path, False)
+
+
+@pytest.fixture
+def asrv(tmp_path):
+    """A server with auth enabled (secret SECRET) on a fresh database."""
+    yield from _serve(tmp_path, True)
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_token(claims, secret=SECRET, header=None):
+    """A JWT built independently of the server (to test expiry, tampering, alg none)."""
+    h = b64url(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode())
+    p = b64url(json.dumps(claims).encode())
+    sig = hmac.new(secret.encode(), (h + "." + p).encode(), hashlib.sha256).digest()
+    return h + "." + p + "." + b64url(sig)
+
+
+def decode_claims(token):
+    p = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+
+
+def db_dump(db):
+    """Every row of the database as text (sqlite3 .dump), to compare before and after.
+    AUTOINCREMENT counters (sqlite_sequence) are left out: a refused upload may have
+    staged bytes, whose bookkeeping rows are gone again, but ids are never reused."""
+    out = subprocess.run(["sqlite3", db, ".dump"], capture_output=True, text=True,
+                         check=True).stdout
+    return "\n".join(line for line in out.splitlines() if "sqlite_sequence" not in line)
+
+
+def assert_error(r, status, code):
+    assert r.status_code == status, (r.status_code, r.text)
+    body = r.json()
+    assert body["code"] == code, body
+    assert body["message"], body

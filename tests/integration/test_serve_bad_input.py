@@ -1,0 +1,195 @@
+"""`deardiary serve` against bad input: malformed, oversized and mistyped bodies,
+non-integer and out-of-range ids, bad UTF-8, unicode names, many connections, a slow
+client. Every refusal is a 4xx with the {code, message} envelope, and the database is
+byte-for-byte the same before and after (sqlite3 .dump)."""
+import socket
+import threading
+import time
+
+from helpers_serve import srv, assert_error, db_dump  # noqa: F401
+
+
+def seed(s):
+    s.post("/project/", json={"name": "p"})
+    s.post("/experiment/project/1", json={"status_id": 1, "name": "e"})
+    s.post("/iteration/experiment/1")
+
+
+BAD_BODIES = [
+    b"{bad",
+    b"",
+    b"[]",
+    b"42",
+    b"\"name\"",
+    b"{\"name\": \"a\", \"name\": \"b\"}",          # duplicate key
+    b"{\"name\": \"\xff\xfe\"}",                     # bad UTF-8
+    b"{\"name\": \"a\\u0000b\"}",                    # NUL inside a string
+    b"{\"name\": 5}",
+    b"{\"name\": null}",
+    b"{\"name\": [\"a\"]}",
+    b"{\"nom\": \"a\"}",
+]
+
+
+def test_bad_bodies_change_nothing(srv):
+    seed(srv)
+    before = db_dump(srv.db)
+    for body in BAD_BODIES:
+        for path in ("/project/", "/experiment/project/1"):
+            r = srv.post(path, data=body, headers={"Content-Type": "application/json"})
+            assert_error(r, 400, "BAD_REQUEST")
+    wrong_types = [
+        ("PATCH", "/user/1", {"first_name": 5}),
+        ("PATCH", "/user/1", {"is_admin": "yes"}),
+        ("POST", "/experiment/project/1", {"status_id": "1", "name": "x"}),
+        ("POST", "/experiment/project/1", {"status_id": 1.5, "name": "x"}),
+        ("PATCH", "/experiment/1", {"status_id": True}),
+        ("PATCH", "/iteration/1", {"status_id": 2.0}),
+        ("POST", "/userpermission/user/1/project/1",
+         {"create_permission": 1, "read_permission": True, "update_permission": True,
+          "delete_permission": True}),
+    ]
+    for method, path, body in wrong_types:
+        assert_error(srv.req(method, path, json=body), 400, "BAD_REQUEST")
+    rules = [
+        ("POST", "/project/", {"name": "a/b"}),
+        ("POST", "/project/", {"name": ".."}),
+        ("POST", "/project/", {"name": "x" * 256}),
+        ("POST", "/project/", {"name": "tab\there"}),
+        ("PATCH", "/experiment/1", {"status_id": 2, "end_date": "yesterday"}),
+        ("PATCH", "/iteration/1", {"status_id": 2, "end_date": "2025-13-45T99:00:00"}),
+        ("PATCH", "/experiment/1", {"status_id": 2 ** 40}),
+    ]
+    for method, path, body in rules:
+        assert_error(srv.req(method, path, json=body), 422, "INVALID_PAYLOAD")
+    assert db_dump(srv.db) == before
+
+
+def test_unknown_fields_are_ignored(srv):
+    r = srv.post("/project/", json={"name": "p", "colour": "blue", "nested": {"a": [1]}})
+    assert r.status_code == 201
+
+
+def test_unicode_names_round_trip(srv):
+    for name in ("été", "模型", "🚀 launch", "a b"):
+        r = srv.post("/project/", json={"name": name})
+        assert r.status_code == 201, r.text
+        assert srv.get("/project/%d" % r.json()["project_id"]).json()["name"] == name
+
+
+def test_bad_ids(srv):
+    seed(srv)
+    before = db_dump(srv.db)
+    for path in ("/experiment/abc", "/experiment/1.5", "/experiment/0x10",
+                 "/experiment/99999999999999999999", "/experiment/%20", "/user/1e3"):
+        assert_error(srv.get(path), 400, "BAD_REQUEST")
+        assert_error(srv.delete(path), 400, "BAD_REQUEST")
+    for path in ("/experiment/-1", "/experiment/0", "/experiment/9223372036854775807"):
+        assert_error(srv.get(path), 404, "NOT_FOUND")
+    assert_error(srv.get("/experiment/1/2/3/4/5/6/7/8/9"), 404, "NOT_FOUND")
+    assert_error(srv.get("/../../etc/passwd"), 404, "NOT_FOUND")
+    assert db_dump(srv.db) == before
+
+
+def test_oversized_body_is_413(srv):
+    seed(srv)
+    before = db_dump(srv.db)
+    big = b"{\"name\": \"" + b"a" * (1024 * 1024) + b"\"}"
+    r = srv.post("/project/", data=big, headers={"Content-Type": "application/json"})
+    assert_error(r, 413, "PAYLOAD_TOO_LARGE")
+
+    # chunked (no Content-Length): the connection is closed once past the limit
+    def gen():
+        yield b"{\"name\": \""
+        for _ in range(40):
+            yield b"a" * 65536
+        yield b"\"}"
+    try:
+        r = srv.post("/project/", data=gen())
+        assert r.status_code >= 400
+    except Exception:   # requests may see the close as a connection error
+        pass
+    assert db_dump(srv.db) == before
+    assert srv.get("/health").status_code == 200
+
+
+def test_just_under_the_limit_is_accepted(srv):
+    body = {"name": "p", "pad": "a" * (1024 * 1024 - 100)}
+    r = srv.post("/project/", json=body)
+    assert r.status_code == 201, r.text
+
+
+def test_many_concurrent_connections(srv):
+    """1000 connections open at once, each then sending a request: all answered."""
+    socks = []
+    try:
+        for _ in range(1000):
+            socks.append(socket.create_connection(("127.0.0.1", srv.port), timeout=30))
+        for s in socks:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        ok = 0
+        for s in socks:
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            ok += data.startswith(b"HTTP/1.1 200")
+        assert ok == 1000
+    finally:
+        for s in socks:
+            s.close()
+    assert srv.get("/health").status_code == 200
+
+
+def test_slow_client_does_not_block_others(srv):
+    """A client that never finishes its headers holds only its own connection; others are
+    served meanwhile (it is closed after the 30 s header timeout)."""
+    slow = socket.create_connection(("127.0.0.1", srv.port))
+    slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+    try:
+        results = []
+
+        def worker():
+            results.append(srv.get("/health").status_code)
+        threads = [threading.Thread(target=worker) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == [200] * 20
+        slow.settimeout(60)
+        start = time.time()
+        assert slow.recv(4096) == b""          # closed by the server, nothing answered
+        assert time.time() - start < 45
+    finally:
+        slow.close()
+
+
+def test_connection_limit(tmp_path):
+    """server.max_connections: connections past the limit are closed unanswered; once the
+    idle ones go, requests are served again."""
+    import requests
+    from helpers_serve import Server
+    s = Server(str(tmp_path), env={"DEARDIARY_SERVER_MAX_CONNECTIONS": "8"})
+    idle = []
+    try:
+        s.s.close()          # the harness's own keep-alive connection would count
+        idle = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(8)]
+        time.sleep(0.3)
+        refused = False
+        try:
+            r = requests.get(s.url + "/health", timeout=5)
+        except requests.RequestException:
+            refused = True
+        assert refused, r.status_code
+        for c in idle:
+            c.close()
+        idle = []
+        time.sleep(0.3)
+        assert requests.get(s.url + "/health", timeout=5).status_code == 200
+    finally:
+        for c in idle:
+            c.close()
+        s.stop()
