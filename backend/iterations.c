@@ -202,14 +202,10 @@ dd_code dd_iteration_file_set(dd_store *st, int64_t iteration_id, const char *na
         code = db_iteration_begin(st, iteration_id, &c, err);
     if (code != DD_OK)
         return code;
-    /* Replace, else create; not an upsert, whose conflict policy would override the
-     * iteration_file_changed trigger's INSERT OR REPLACE into dir_time (as dd_alias_set). */
-    code = db_exec(c, err, "iteration file",
-                   "UPDATE iteration_file SET content = ? WHERE iteration_id = ? AND name = ?",
-                   "bit", data, len, iteration_id, name);
-    if (code == DD_OK && db_changes(c) == 0)
+    if (code == DD_OK)
         code = db_exec(c, err, "iteration file",
-                       "INSERT INTO iteration_file(iteration_id, name, content) VALUES (?, ?, ?)",
+                       "INSERT INTO iteration_file(iteration_id, name, content) VALUES (?, ?, ?)"
+                       " ON CONFLICT(iteration_id, name) DO UPDATE SET content = excluded.content",
                        "itb", iteration_id, name, data, len);
     return db_end(c, code, err);
 }

@@ -394,17 +394,10 @@ dd_code dd_alias_set(dd_store *st, int64_t model_id, const char *alias, int64_t 
                   "SELECT model_id FROM model_version WHERE id = ?", "i", version_id);
     if (code == DD_OK && owner != model_id)
         code = dd_fail(err, DD_INVALID, "an alias must point at a version of its own model");
-    /* Move, else create; not an upsert: inside an upsert SQLite lets the outer statement's
-     * conflict policy override the alias_moved trigger's INSERT OR REPLACE into dir_time
-     * (schema 008), so a move failed with "already exists" whenever the aliases directory
-     * time was from another millisecond. The write transaction makes the pair atomic. */
     if (code == DD_OK)
         code = db_exec(c, err, "alias",
-                       "UPDATE model_alias SET version_id = ? WHERE model_id = ? AND alias = ?",
-                       "iit", version_id, model_id, alias);
-    if (code == DD_OK && db_changes(c) == 0)
-        code = db_exec(c, err, "alias",
-                       "INSERT INTO model_alias(model_id, alias, version_id) VALUES (?, ?, ?)",
+                       "INSERT INTO model_alias(model_id, alias, version_id) VALUES (?, ?, ?)"
+                       " ON CONFLICT(model_id, alias) DO UPDATE SET version_id = excluded.version_id",
                        "iti", model_id, alias, version_id);
     return db_end(c, code, err);
 }

@@ -339,23 +339,35 @@ static dd_code user_and_project(dd_conn *c, const char *username, const char *pr
     return code;
 }
 
+/* The opening of every change to a (user, project) permission named on a command line:
+ * a write transaction and both ids. As db_iteration_begin, nothing is left open on an
+ * error, so the caller just returns it. */
+static dd_code user_and_project_begin(dd_store *st, const char *username, const char *project,
+                                      dd_conn **c, int64_t *uid, int64_t *pid, dd_err *err)
+{
+    *uid = 0, *pid = 0;
+    dd_code code = db_write_begin(st, c, err);
+    if (code != DD_OK)
+        return code;
+    code = user_and_project(*c, username, project, uid, pid, err);
+    return code == DD_OK ? DD_OK : db_end(*c, code, err);
+}
+
 dd_code dd_permission_set(dd_store *st, const char *username, const char *project, int cr,
                           int r, int u, int d, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
+    int64_t uid, pid;
+    dd_code code = user_and_project_begin(st, username, project, &c, &uid, &pid, err);
     if (code != DD_OK)
         return code;
-    int64_t uid = 0, pid = 0;
-    code = user_and_project(c, username, project, &uid, &pid, err);
     /* a new row holds nothing until this grant says so (the column defaults are the
      * creator's row of dd_project_create: read only) */
-    if (code == DD_OK)
-        code = db_exec(c, err, "user permission",
-                       "INSERT INTO user_permission(user_id, project_id, create_permission,"
-                       " read_permission, update_permission, delete_permission)"
-                       " VALUES (?, ?, 0, 0, 0, 0) ON CONFLICT(user_id, project_id) DO NOTHING",
-                       "ii", uid, pid);
+    code = db_exec(c, err, "user permission",
+                   "INSERT INTO user_permission(user_id, project_id, create_permission,"
+                   " read_permission, update_permission, delete_permission)"
+                   " VALUES (?, ?, 0, 0, 0, 0) ON CONFLICT(user_id, project_id) DO NOTHING",
+                   "ii", uid, pid);
     if (code == DD_OK)
         code = db_exec(c, err, "user permission",
                        "UPDATE user_permission SET"
@@ -372,15 +384,13 @@ dd_code dd_permission_remove(dd_store *st, const char *username, const char *pro
                              dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
+    int64_t uid, pid;
+    dd_code code = user_and_project_begin(st, username, project, &c, &uid, &pid, err);
     if (code != DD_OK)
         return code;
-    int64_t uid = 0, pid = 0;
-    code = user_and_project(c, username, project, &uid, &pid, err);
-    if (code == DD_OK)
-        code = db_exec(c, err, "user permission",
-                       "DELETE FROM user_permission WHERE user_id = ? AND project_id = ?", "ii",
-                       uid, pid);
+    code = db_exec(c, err, "user permission",
+                   "DELETE FROM user_permission WHERE user_id = ? AND project_id = ?", "ii", uid,
+                   pid);
     return db_end(c, code, err);
 }
 

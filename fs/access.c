@@ -96,6 +96,7 @@ typedef struct acc_project {
 typedef struct acc_user {
     uid_t uid;
     double loaded;        /* monotonic seconds */
+    int64_t user_id;      /* the DearDiary user; 0: none (users.unknown) */
     bool admin;
     bool read_all;        /* no DearDiary user and users.unknown: read */
     acc_project *rights;
@@ -203,6 +204,7 @@ static int user_load(const dd_access *a, dd_store *st, uid_t uid, acc_user *u)
     }
     if (code == DD_OK) {
         u->admin = row.is_admin;
+        u->user_id = row.id;
         code = dd_permission_list(st, row.id, 0, collect_right, u, &err);
         dd_user_clear(&row);
     }
@@ -218,7 +220,7 @@ static int user_load(const dd_access *a, dd_store *st, uid_t uid, acc_user *u)
 /* The rights of a user in one project. */
 static acc_rights rights_in(const acc_user *u, int64_t project_id)
 {
-    acc_rights r = {.admin = u->admin, .read = u->read_all};
+    acc_rights r = {.user_id = u->user_id, .admin = u->admin, .read = u->read_all};
     for (size_t i = 0; i < u->n; i++)
         if (u->rights[i].project_id == project_id) {
             r.read = r.read || u->rights[i].r;

@@ -36,6 +36,8 @@ typedef enum acc_op {
 
 /* What one caller may do in one project (or outside any: project 0). */
 typedef struct acc_rights {
+    int64_t user_id;      /* the caller's DearDiary user, 0 for none (the creator of a
+                             project made through the mount gets its default rights) */
     bool admin;
     bool read, create, update, del;
 } acc_rights;

@@ -51,6 +51,21 @@ static int req_check(fuse_req_t req, uint64_t ino, acc_op op, struct stat *st)
     return acc_check(c->acc, c->v, x->uid, x->gid, ino, op, st);
 }
 
+/* The caller's DearDiary user id on a shared mount; 0 (the seeded `default`, as the
+ * mounting account) on a single-user mount or for an account with no user. */
+static int req_user(fuse_req_t req, int64_t *user_id)
+{
+    dd_fuse_ctx *c = fuse_req_userdata(req);
+    *user_id = 0;
+    if (!c->acc)
+        return 0;
+    int64_t project;
+    acc_rights r;
+    int rc = acc_resolve(c->acc, c->v, fuse_req_ctx(req)->uid, VFS_ROOT_INO, &project, &r);
+    *user_id = rc ? 0 : r.user_id;
+    return rc;
+}
+
 /* How long the kernel may keep a name or attributes: never on a shared mount. */
 static double req_timeout(fuse_req_t req, double t)
 {
@@ -155,8 +170,11 @@ static void dd_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
     (void)mode;
     vfs_entry e;
     int rc = req_check(req, parent, acc_mkdir_op(parent), NULL);
+    int64_t creator = 0;
     if (!rc)
-        rc = vfs_mkdir(req_vfs(req), parent, name, &e);
+        rc = req_user(req, &creator);
+    if (!rc)
+        rc = vfs_mkdir_as(req_vfs(req), parent, name, creator, &e);
     if (!rc)
         rc = req_check(req, e.ino, ACC_SEE, &e.st);
     if (rc == -ENOENT)

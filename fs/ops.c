@@ -416,6 +416,11 @@ static int removal_begin(vfs *v, nk kind, int64_t id, pid_t pid)
 
 int vfs_mkdir(vfs *v, uint64_t parent, const char *name, vfs_entry *out)
 {
+    return vfs_mkdir_as(v, parent, name, 0, out);
+}
+
+int vfs_mkdir_as(vfs *v, uint64_t parent, const char *name, int64_t creator, vfs_entry *out)
+{
     nk pk = ino_kind(parent);
     int64_t pid = ino_id(parent), id = 0;
     dd_err err = {0};
@@ -423,7 +428,7 @@ int vfs_mkdir(vfs *v, uint64_t parent, const char *name, vfs_entry *out)
     nk kind;
     if (pk == NK_PROJECTS) {
         kind = NK_PROJECT;
-        code = dd_project_create(v->st, 0, name, &id, &err);
+        code = dd_project_create(v->st, creator, name, &id, &err);
     } else if (pk == NK_P_EXPERIMENTS) {
         kind = NK_EXPERIMENT;
         code = dd_experiment_create(v->st, pid, name, &id, &err);

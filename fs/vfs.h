@@ -71,6 +71,9 @@ int vfs_readdir(vfs *v, uint64_t ino, vfs_dir_cb cb, void *ctx);
 int vfs_readlink(vfs *v, uint64_t ino, char *buf, size_t len);
 
 int vfs_mkdir(vfs *v, uint64_t parent, const char *name, vfs_entry *out);
+/* vfs_mkdir by DearDiary user `creator` (0: the seeded `default`): a new project gives its
+ * creator the original's default permission row, in the creating transaction. */
+int vfs_mkdir_as(vfs *v, uint64_t parent, const char *name, int64_t creator, vfs_entry *out);
 /* `caller` is the requesting thread (as FUSE reports it): an `rm -r` in progress (see
  * ops.c) belongs to the process (thread group) that started it, all of its threads, and
  * does not change what other processes' removals do. vfs_listed records that `caller`

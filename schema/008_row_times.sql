@@ -19,6 +19,9 @@
 -- upsert, a metric batch's summary) are stamped by the store's own statement instead. 'now'
 -- is one value for a whole statement, so the "IS NOT now" guards make a bulk delete (200k
 -- parameters of a project removed by `rm -r`) write each directory once, not once per row.
+-- The triggers upsert (ON CONFLICT DO UPDATE), never INSERT OR REPLACE: a trigger fired by
+-- an upsert's DO UPDATE runs its statements under the outer statement's conflict policy
+-- (ABORT), so OR REPLACE failed with a UNIQUE error (replacing an env/ file).
 
 ALTER TABLE project ADD COLUMN updated_date TEXT;
 ALTER TABLE experiment ADD COLUMN updated_date TEXT;
@@ -47,19 +50,22 @@ SELECT 'models', 0, coalesce((SELECT max(created_date) FROM model), strftime('%Y
 -- ---------------------------------------------------------------- projects, models
 
 CREATE TRIGGER project_listed AFTER INSERT ON project BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'projects', 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'projects' AND owner_id = 0 AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'projects', 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER project_unlisted AFTER DELETE ON project BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'projects', 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'projects' AND owner_id = 0 AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'projects', 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER project_renamed AFTER UPDATE OF name ON project BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'projects', 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'projects' AND owner_id = 0 AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'projects', 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER project_changed AFTER UPDATE OF name, description ON project BEGIN
     UPDATE project SET updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
@@ -69,28 +75,34 @@ CREATE TRIGGER project_dirs_gone AFTER DELETE ON project BEGIN
     DELETE FROM dir_time WHERE owner_id = OLD.id AND name IN ('experiments', 'p_models', 'p_tags');
 END;
 CREATE TRIGGER model_listed AFTER INSERT ON model BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'models', 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'models' AND owner_id = 0 AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'p_models', NEW.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'p_models' AND owner_id = NEW.project_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'models', 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'p_models', NEW.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER model_unlisted AFTER DELETE ON model BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'models', 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'models' AND owner_id = 0 AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'p_models', OLD.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'p_models' AND owner_id = OLD.project_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'models', 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'p_models', OLD.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER model_renamed AFTER UPDATE OF name ON model BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'models', 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'models' AND owner_id = 0 AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'p_models', NEW.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'p_models' AND owner_id = NEW.project_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'models', 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'p_models', NEW.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER model_dirs_gone AFTER DELETE ON model BEGIN
     DELETE FROM dir_time WHERE owner_id = OLD.id AND name IN ('versions', 'aliases');
@@ -99,19 +111,22 @@ END;
 -- ---------------------------------------------------------------- experiments
 
 CREATE TRIGGER experiment_listed AFTER INSERT ON experiment BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'experiments', NEW.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'experiments' AND owner_id = NEW.project_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'experiments', NEW.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER experiment_unlisted AFTER DELETE ON experiment BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'experiments', OLD.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'experiments' AND owner_id = OLD.project_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'experiments', OLD.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER experiment_renamed AFTER UPDATE OF name ON experiment BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'experiments', NEW.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'experiments' AND owner_id = NEW.project_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'experiments', NEW.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER experiment_changed AFTER UPDATE OF name, description, status_id, end_date ON experiment BEGIN
     UPDATE experiment SET updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
@@ -121,60 +136,71 @@ CREATE TRIGGER experiment_dirs_gone AFTER DELETE ON experiment BEGIN
     DELETE FROM dir_time WHERE owner_id = OLD.id AND name IN ('iterations', 'resources', 'e_tags');
 END;
 CREATE TRIGGER resource_listed AFTER INSERT ON resource BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'resources', NEW.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'resources' AND owner_id = NEW.experiment_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'resources', NEW.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER resource_unlisted AFTER DELETE ON resource BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'resources', OLD.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'resources' AND owner_id = OLD.experiment_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'resources', OLD.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER resource_renamed AFTER UPDATE OF name ON resource BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'resources', NEW.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'resources' AND owner_id = NEW.experiment_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'resources', NEW.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER experiment_tag_listed AFTER INSERT ON experiment_tag BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'e_tags', NEW.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'e_tags' AND owner_id = NEW.experiment_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'e_tags', NEW.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER experiment_tag_unlisted AFTER DELETE ON experiment_tag BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'e_tags', OLD.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'e_tags' AND owner_id = OLD.experiment_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'e_tags', OLD.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER project_tag_listed AFTER INSERT ON project_tag BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'p_tags', NEW.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'p_tags' AND owner_id = NEW.project_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'p_tags', NEW.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER project_tag_unlisted AFTER DELETE ON project_tag BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'p_tags', OLD.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'p_tags' AND owner_id = OLD.project_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'p_tags', OLD.project_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 
 -- ---------------------------------------------------------------- iterations
 
 CREATE TRIGGER iteration_listed AFTER INSERT ON iteration BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'iterations', NEW.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'iterations' AND owner_id = NEW.experiment_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'iterations', NEW.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
+    INSERT INTO dir_time(name, owner_id, updated_date)
     SELECT 'children', NEW.parent_iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE NEW.parent_iteration_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'children' AND owner_id = NEW.parent_iteration_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    WHERE NEW.parent_iteration_id IS NOT NULL
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER iteration_unlisted AFTER DELETE ON iteration BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'iterations', OLD.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'iterations' AND owner_id = OLD.experiment_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'iterations', OLD.experiment_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
+    INSERT INTO dir_time(name, owner_id, updated_date)
     SELECT 'children', OLD.parent_iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    WHERE OLD.parent_iteration_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'children' AND owner_id = OLD.parent_iteration_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    WHERE OLD.parent_iteration_id IS NOT NULL
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER iteration_changed AFTER UPDATE OF notes, status_id, end_date, error_message, julia_version, git_sha,
                 git_dirty, entrypoint, project_toml, manifest_toml ON iteration BEGIN
@@ -185,81 +211,96 @@ CREATE TRIGGER iteration_dirs_gone AFTER DELETE ON iteration BEGIN
     DELETE FROM dir_time WHERE owner_id = OLD.id AND name IN ('params', 'metrics', 'env', 'children', 'i_tags');
 END;
 CREATE TRIGGER parameter_listed AFTER INSERT ON parameter BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'params', NEW.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'params' AND owner_id = NEW.iteration_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'params', NEW.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER parameter_unlisted AFTER DELETE ON parameter BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'params', OLD.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'params' AND owner_id = OLD.iteration_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'params', OLD.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER parameter_renamed AFTER UPDATE OF key ON parameter BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'params', NEW.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'params' AND owner_id = NEW.iteration_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'params', NEW.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER metric_series_listed AFTER INSERT ON metric_latest BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'metrics', NEW.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'metrics' AND owner_id = NEW.iteration_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'metrics', NEW.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER metric_series_unlisted AFTER DELETE ON metric_latest BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'metrics', OLD.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'metrics' AND owner_id = OLD.iteration_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'metrics', OLD.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 -- env/<file> shows its directory's time (the file rows keep none).
 CREATE TRIGGER iteration_file_listed AFTER INSERT ON iteration_file BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'env', NEW.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'env' AND owner_id = NEW.iteration_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'env', NEW.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER iteration_file_unlisted AFTER DELETE ON iteration_file BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'env', OLD.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'env' AND owner_id = OLD.iteration_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'env', OLD.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER iteration_file_changed AFTER UPDATE OF content ON iteration_file BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'env', NEW.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'env' AND owner_id = NEW.iteration_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'env', NEW.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER iteration_tag_listed AFTER INSERT ON iteration_tag BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'i_tags', NEW.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'i_tags' AND owner_id = NEW.iteration_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'i_tags', NEW.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER iteration_tag_unlisted AFTER DELETE ON iteration_tag BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'i_tags', OLD.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'i_tags' AND owner_id = OLD.iteration_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'i_tags', OLD.iteration_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 
 -- ---------------------------------------------------------------- the registry
 
 CREATE TRIGGER version_listed AFTER INSERT ON model_version BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'versions', NEW.model_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'versions' AND owner_id = NEW.model_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'versions', NEW.model_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER version_unlisted AFTER DELETE ON model_version BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'versions', OLD.model_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'versions' AND owner_id = OLD.model_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'versions', OLD.model_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER alias_listed AFTER INSERT ON model_alias BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'aliases', NEW.model_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'aliases' AND owner_id = NEW.model_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'aliases', NEW.model_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER alias_unlisted AFTER DELETE ON model_alias BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'aliases', OLD.model_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'aliases' AND owner_id = OLD.model_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'aliases', OLD.model_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;
 CREATE TRIGGER alias_moved AFTER UPDATE OF version_id ON model_alias BEGIN
-    INSERT OR REPLACE INTO dir_time(name, owner_id, updated_date)
-    SELECT 'aliases', NEW.model_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE NOT EXISTS (SELECT 1 FROM dir_time
-        WHERE name = 'aliases' AND owner_id = NEW.model_id AND updated_date = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    INSERT INTO dir_time(name, owner_id, updated_date)
+    SELECT 'aliases', NEW.model_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE true
+    ON CONFLICT(name, owner_id) DO UPDATE SET updated_date = excluded.updated_date
+    WHERE dir_time.updated_date IS NOT excluded.updated_date;
 END;

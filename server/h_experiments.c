@@ -13,48 +13,18 @@
 
 /* ---------------------------------------------------------------- experiments */
 
+DD_FETCH_FN(fetch_experiment, dd_experiment, dd_experiment_get, dd_json_experiment,
+            dd_experiment_clear)
+DD_LIST_FN(list_experiments, dd_experiment, dd_experiment_list, dd_json_experiment)
+
 void h_experiment_get(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_experiment e;
-    dd_err err = {0};
-    dd_code code = dd_experiment_get(r->srv->st, id, &e, &err);
-    if (code == DD_NOT_FOUND) {
-        dd_reply_error(r, 404, "NOT_FOUND", "Experiment not found");
-        return;
-    }
-    if (code != DD_OK) {
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, dd_json_experiment(&e));
-    dd_experiment_clear(&e);
-}
-
-static int page_experiment(void *ctx, const dd_experiment *e)
-{
-    dd_page *p = ctx;
-    if (dd_page_take(p))
-        json_array_append_new(p->data, dd_json_experiment(e));
-    return 0;
+    dd_serve_get(r, fetch_experiment, "NOT_FOUND", "Experiment not found");
 }
 
 void h_experiment_list(dd_req *r)
 {
-    int64_t pid;
-    if (dd_req_id(r, 0, &pid) != 0)
-        return;
-    dd_page p;
-    dd_page_init(r, &p);
-    dd_err err = {0};
-    if (dd_experiment_list(r->srv->st, pid, page_experiment, &p, &err) != DD_OK) {
-        json_decref(p.data);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_page_reply(r, &p);
+    dd_serve_list(r, list_experiments);
 }
 
 void h_experiment_create(dd_req *r)
@@ -121,62 +91,31 @@ void h_experiment_update(dd_req *r)
     json_decref(root);
 }
 
+/* With its iterations, resources and tags (cascade): the REST DELETE removes it whole. */
+static dd_code delete_experiment(dd_store *st, int64_t id, dd_err *err)
+{
+    return dd_experiment_delete(st, id, true, err);
+}
+
 void h_experiment_delete(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_err err = {0};
-    if (dd_experiment_delete(r->srv->st, id, true, &err) == DD_OK)
-        dd_reply_ok(r);
-    else
-        dd_reply_store_error(r, "delete", "experiment", &err);
+    dd_serve_delete(r, delete_experiment, "experiment", false);
 }
 
 /* ---------------------------------------------------------------- iterations */
 
+DD_FETCH_FN(fetch_iteration, dd_iteration, dd_iteration_get, dd_json_iteration,
+            dd_iteration_clear)
+DD_LIST_FN(list_iterations, dd_iteration, dd_iteration_list, dd_json_iteration)
+
 void h_iteration_get(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_iteration it;
-    dd_err err = {0};
-    dd_code code = dd_iteration_get(r->srv->st, id, &it, &err);
-    if (code == DD_NOT_FOUND) {
-        dd_reply_error(r, 404, "NOT_FOUND", "Iteration not found");
-        return;
-    }
-    if (code != DD_OK) {
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, dd_json_iteration(&it));
-    dd_iteration_clear(&it);
-}
-
-static int page_iteration(void *ctx, const dd_iteration *it)
-{
-    dd_page *p = ctx;
-    if (dd_page_take(p))
-        json_array_append_new(p->data, dd_json_iteration(it));
-    return 0;
+    dd_serve_get(r, fetch_iteration, "NOT_FOUND", "Iteration not found");
 }
 
 void h_iteration_list(dd_req *r)
 {
-    int64_t eid;
-    if (dd_req_id(r, 0, &eid) != 0)
-        return;
-    dd_page p;
-    dd_page_init(r, &p);
-    dd_err err = {0};
-    if (dd_iteration_list(r->srv->st, eid, page_iteration, &p, &err) != DD_OK) {
-        json_decref(p.data);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_page_reply(r, &p);
+    dd_serve_list(r, list_iterations);
 }
 
 static int append_iteration(void *ctx, const dd_iteration *it)
@@ -192,12 +131,8 @@ void h_iteration_children(dd_req *r)
         return;
     json_t *arr = json_array();
     dd_err err = {0};
-    if (dd_iteration_list_children(r->srv->st, id, append_iteration, arr, &err) != DD_OK) {
-        json_decref(arr);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, arr);
+    dd_code code = dd_iteration_list_children(r->srv->st, id, append_iteration, arr, &err);
+    dd_reply_array(r, arr, code, &err);
 }
 
 void h_iteration_snapshot(dd_req *r)
@@ -301,12 +236,5 @@ void h_iteration_update(dd_req *r)
 
 void h_iteration_delete(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_err err = {0};
-    if (dd_iteration_delete(r->srv->st, id, &err) == DD_OK)
-        dd_reply_ok(r);
-    else
-        dd_reply_store_error(r, "delete", "iteration", &err);
+    dd_serve_delete(r, dd_iteration_delete, "iteration", false);
 }

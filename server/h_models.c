@@ -56,49 +56,23 @@ int64_t dd_resolve_version(dd_req *r)
 
 /* ---------------------------------------------------------------- models */
 
-void h_model_get(dd_req *r)
+DD_FETCH_FN(fetch_model, dd_model, dd_model_get, model_json, dd_model_clear)
+DD_LIST_FN(list_models_any, dd_model, dd_model_list, model_json)
+
+static dd_code list_models(dd_store *st, int64_t pid, dd_page *p, dd_err *err)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_model m;
-    dd_err err = {0};
-    dd_code code = dd_model_get(r->srv->st, id, &m, &err);
-    if (code == DD_NOT_FOUND) {
-        dd_reply_error(r, 404, "NOT_FOUND", "Model not found");
-        return;
-    }
-    if (code != DD_OK) {
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, model_json(&m));
-    dd_model_clear(&m);
+    /* project_id 0 would list every model: no project has id 0 */
+    return pid != 0 ? list_models_any(st, pid, p, err) : DD_OK;
 }
 
-static int page_model(void *ctx, const dd_model *m)
+void h_model_get(dd_req *r)
 {
-    dd_page *p = ctx;
-    if (dd_page_take(p))
-        json_array_append_new(p->data, model_json(m));
-    return 0;
+    dd_serve_get(r, fetch_model, "NOT_FOUND", "Model not found");
 }
 
 void h_model_list(dd_req *r)
 {
-    int64_t pid;
-    if (dd_req_id(r, 0, &pid) != 0)
-        return;
-    dd_page p;
-    dd_page_init(r, &p);
-    dd_err err = {0};
-    /* project_id 0 would list every model: no project has id 0 */
-    if (pid != 0 && dd_model_list(r->srv->st, pid, page_model, &p, &err) != DD_OK) {
-        json_decref(p.data);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_page_reply(r, &p);
+    dd_serve_list(r, list_models);
 }
 
 void h_model_create(dd_req *r)
@@ -126,80 +100,27 @@ void h_model_create(dd_req *r)
 
 void h_model_update(dd_req *r)
 {
-    static const dd_field spec[] = {{"name", F_STRING, false}, {"description", F_STRING, false}};
-    int64_t id;
-    json_t *root, *v[2];
-    if (dd_req_id(r, 0, &id) != 0 || dd_req_body(r, spec, 2, &root, v) != 0)
-        return;
-    dd_err err = {0};
-    dd_code code = !v[0] && !v[1] ? dd_fail(&err, DD_INVALID, "no field to update") : DD_OK;
-    if (code == DD_OK && v[0])   /* the rename first: the step a taken name refuses */
-        code = dd_model_rename(r->srv->st, id, json_string_value(v[0]), &err);
-    if (code == DD_OK && v[1])
-        code = dd_model_set_description(r->srv->st, id, json_string_value(v[1]), &err);
-    if (code == DD_OK)
-        dd_reply_updated(r);
-    else
-        dd_reply_store_error(r, "update", "model", &err);
-    json_decref(root);
+    dd_serve_name_update(r, dd_model_rename, dd_model_set_description, "model");
 }
 
 void h_model_delete(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_err err = {0};
-    if (dd_model_delete(r->srv->st, id, &err) == DD_OK)
-        dd_reply_ok(r);
-    else
-        dd_reply_store_error(r, "delete", "model", &err);
+    dd_serve_delete(r, dd_model_delete, "model", false);
 }
 
 /* ---------------------------------------------------------------- versions */
 
+DD_FETCH_FN(fetch_version, dd_model_version, dd_version_get, version_json, dd_version_clear)
+DD_LIST_FN(list_versions, dd_model_version, dd_version_list, version_json)
+
 void h_version_get(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_model_version v;
-    dd_err err = {0};
-    dd_code code = dd_version_get(r->srv->st, id, &v, &err);
-    if (code == DD_NOT_FOUND) {
-        dd_reply_error(r, 404, "NOT_FOUND", "Model version not found");
-        return;
-    }
-    if (code != DD_OK) {
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, version_json(&v));
-    dd_version_clear(&v);
-}
-
-static int page_version(void *ctx, const dd_model_version *v)
-{
-    dd_page *p = ctx;
-    if (dd_page_take(p))
-        json_array_append_new(p->data, version_json(v));
-    return 0;
+    dd_serve_get(r, fetch_version, "NOT_FOUND", "Model version not found");
 }
 
 void h_version_list(dd_req *r)
 {
-    int64_t mid;
-    if (dd_req_id(r, 0, &mid) != 0)
-        return;
-    dd_page p;
-    dd_page_init(r, &p);
-    dd_err err = {0};
-    if (dd_version_list(r->srv->st, mid, page_version, &p, &err) != DD_OK) {
-        json_decref(p.data);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_page_reply(r, &p);
+    dd_serve_list(r, list_versions);
 }
 
 void h_version_create(dd_req *r)
@@ -268,13 +189,6 @@ void h_version_update(dd_req *r)
 
 void h_version_delete(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_err err = {0};
-    dd_code code = dd_version_delete(r->srv->st, id, &err);
-    if (code == DD_OK || code == DD_NOT_FOUND)   /* unknown: OK, as the original */
-        dd_reply_ok(r);
-    else
-        dd_reply_store_error(r, "delete", "model version", &err);
+    /* unknown: OK, as the original */
+    dd_serve_delete(r, dd_version_delete, "model version", true);
 }

@@ -56,32 +56,14 @@ void h_project_list(dd_req *r)
     if (code == DD_OK)
         code = dd_project_list(r->srv->st, append_project, &rd, &err);
     free(rd.ids);
-    if (code != DD_OK) {
-        json_decref(rd.arr);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, rd.arr);
+    dd_reply_array(r, rd.arr, code, &err);
 }
+
+DD_FETCH_FN(fetch_project, dd_project, dd_project_get, dd_json_project, dd_project_clear)
 
 void h_project_get(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_project p;
-    dd_err err = {0};
-    dd_code code = dd_project_get(r->srv->st, id, &p, &err);
-    if (code == DD_NOT_FOUND) {
-        dd_reply_error(r, 404, "NOT_FOUND", "Project not found");
-        return;
-    }
-    if (code != DD_OK) {
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, dd_json_project(&p));
-    dd_project_clear(&p);
+    dd_serve_get(r, fetch_project, "NOT_FOUND", "Project not found");
 }
 
 void h_project_create(dd_req *r)
@@ -101,39 +83,18 @@ void h_project_create(dd_req *r)
 
 void h_project_update(dd_req *r)
 {
-    static const dd_field spec[] = {{"name", F_STRING, false}, {"description", F_STRING, false}};
-    int64_t id;
-    json_t *root, *v[2];
-    if (dd_req_id(r, 0, &id) != 0 || dd_req_body(r, spec, 2, &root, v) != 0)
-        return;
-    dd_err err = {0};
-    dd_code code = DD_OK;
-    /* The rename first: it is the step that can break a rule (a taken or bad name), so a
-     * refused PATCH changes nothing. */
-    if (!v[0] && !v[1])
-        code = dd_fail(&err, DD_INVALID, "no field to update");
-    if (code == DD_OK && v[0])
-        code = dd_project_rename(r->srv->st, id, json_string_value(v[0]), &err);
-    if (code == DD_OK && v[1])
-        code = dd_project_set_description(r->srv->st, id, json_string_value(v[1]), &err);
-    if (code == DD_OK)
-        dd_reply_updated(r);
-    else
-        dd_reply_store_error(r, "update", "project", &err);
-    json_decref(root);
+    dd_serve_name_update(r, dd_project_rename, dd_project_set_description, "project");
+}
+
+/* As `rm -r` on the mount: a project whose models have registered versions stays
+ * (serving code may be reading them); delete the models first. */
+static dd_code delete_project(dd_store *st, int64_t id, dd_err *err)
+{
+    dd_code code = dd_delete_check(st, DD_TAG_PROJECT, id, err);
+    return code == DD_OK ? dd_project_delete(st, id, true, err) : code;
 }
 
 void h_project_delete(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_err err = {0};
-    /* As `rm -r` on the mount: a project whose models have registered versions stays
-     * (serving code may be reading them); delete the models first. */
-    if (dd_delete_check(r->srv->st, DD_TAG_PROJECT, id, &err) == DD_OK
-        && dd_project_delete(r->srv->st, id, true, &err) == DD_OK)
-        dd_reply_ok(r);
-    else
-        dd_reply_store_error(r, "delete", "project", &err);
+    dd_serve_delete(r, delete_project, "project", false);
 }

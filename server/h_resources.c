@@ -48,60 +48,22 @@ int64_t dd_resolve_resource(dd_req *r)
     return dd_project_of_experiment(r->srv->st, eid);
 }
 
+DD_FETCH_FN(fetch_resource, dd_resource, dd_resource_get, resource_json, dd_resource_clear)
+DD_LIST_FN(list_resources, dd_resource, dd_resource_list, resource_json)
+
 void h_resource_get(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_resource x;
-    dd_err err = {0};
-    dd_code code = dd_resource_get(r->srv->st, id, &x, &err);
-    if (code == DD_NOT_FOUND) {
-        dd_reply_error(r, 404, "NOT_FOUND", "Resource not found");
-        return;
-    }
-    if (code != DD_OK) {
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, resource_json(&x));
-    dd_resource_clear(&x);
-}
-
-static int page_resource(void *ctx, const dd_resource *x)
-{
-    dd_page *p = ctx;
-    if (dd_page_take(p))
-        json_array_append_new(p->data, resource_json(x));
-    return 0;
+    dd_serve_get(r, fetch_resource, "NOT_FOUND", "Resource not found");
 }
 
 void h_resource_list(dd_req *r)
 {
-    int64_t eid;
-    if (dd_req_id(r, 0, &eid) != 0)
-        return;
-    dd_page p;
-    dd_page_init(r, &p);
-    dd_err err = {0};
-    if (dd_resource_list(r->srv->st, eid, page_resource, &p, &err) != DD_OK) {
-        json_decref(p.data);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_page_reply(r, &p);
+    dd_serve_list(r, list_resources);
 }
 
 void h_resource_delete(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_err err = {0};
-    if (dd_resource_delete(r->srv->st, id, &err) == DD_OK)
-        dd_reply_ok(r);
-    else
-        dd_reply_store_error(r, "delete", "resource", &err);
+    dd_serve_delete(r, dd_resource_delete, "resource", false);
 }
 
 /* ---------------------------------------------------------------- bytes out */
@@ -171,11 +133,7 @@ void h_resource_data(dd_req *r)
                       : dd_fail(&err, DD_IO, "out of memory");
     if (code != DD_OK) {
         free(rd);
-        if (code == DD_NOT_FOUND) {
-            dd_reply_error(r, 404, "NOT_FOUND", "Resource not found");
-            return;
-        }
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        dd_reply_found(r, code, NULL, &err, "NOT_FOUND", "Resource not found");
         return;
     }
     int64_t size = dd_artifact_size(rd->ar), first = 0, last = size - 1;

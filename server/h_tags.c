@@ -24,21 +24,19 @@ static dd_tag_kind tag_kind(dd_req *r)
                                                          : DD_TAG_ITERATION;
 }
 
+static dd_code fetch_tag(dd_store *st, int64_t id, json_t **out, dd_err *err)
+{
+    char *value = NULL;
+    dd_code code = dd_tag_get(st, id, &value, err);
+    if (code == DD_OK)
+        *out = tag_json(id, value);
+    free(value);
+    return code;
+}
+
 void h_tag_get(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    char *value = NULL;
-    dd_err err = {0};
-    dd_code code = dd_tag_get(r->srv->st, id, &value, &err);
-    if (code == DD_NOT_FOUND)
-        dd_reply_error(r, 404, "NOT_FOUND", "Tag not found");
-    else if (code != DD_OK)
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-    else
-        dd_reply_json(r, 200, tag_json(id, value));
-    free(value);
+    dd_serve_get(r, fetch_tag, "NOT_FOUND", "Tag not found");
 }
 
 static int collect_value(void *ctx, int64_t link_id, const char *value)
@@ -64,12 +62,7 @@ void h_tag_list(dd_req *r)
             json_array_append_new(out, tag_json(id, json_string_value(v)));
     }
     json_decref(values);
-    if (code != DD_OK) {
-        json_decref(out);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, out);
+    dd_reply_array(r, out, code, &err);
 }
 
 void h_tag_attach(dd_req *r)
@@ -96,13 +89,6 @@ void h_tag_attach(dd_req *r)
 
 void h_tag_delete(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_err err = {0};
-    dd_code code = dd_tag_delete_unused(r->srv->st, id, &err);
-    if (code == DD_OK || code == DD_NOT_FOUND)   /* unknown: OK, as the original */
-        dd_reply_ok(r);
-    else
-        dd_reply_store_error(r, "delete", "tag", &err);
+    /* unknown: OK, as the original */
+    dd_serve_delete(r, dd_tag_delete_unused, "tag", true);
 }

@@ -25,12 +25,8 @@ void h_user_list(dd_req *r)
 {
     json_t *arr = json_array();
     dd_err err = {0};
-    if (dd_user_list(r->srv->st, append_user, arr, &err) != DD_OK) {
-        json_decref(arr);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, arr);
+    dd_code code = dd_user_list(r->srv->st, append_user, arr, &err);
+    dd_reply_array(r, arr, code, &err);
 }
 
 void h_user_create(dd_req *r)
@@ -54,39 +50,30 @@ void h_user_create(dd_req *r)
     json_decref(root);
 }
 
+DD_FETCH_FN(fetch_user, dd_user, dd_user_get, dd_json_user, dd_user_clear)
+
 void h_user_get(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_user u;
-    dd_err err = {0};
-    dd_code code = dd_user_get(r->srv->st, id, &u, &err);
-    if (code == DD_NOT_FOUND) {
-        dd_reply_error(r, 404, "USER_NOT_FOUND", "User not found");
-        return;
-    }
-    if (code != DD_OK) {
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, dd_json_user(&u));
-    dd_user_clear(&u);
+    dd_serve_get(r, fetch_user, "USER_NOT_FOUND", "User not found");
 }
 
-void h_user_permissions(dd_req *r)
+/* The permissions of one user (user_id) or of one project's members (project_id), named
+ * by path parameter 0; the other id is 0, "any" to the store. */
+static void reply_permissions(dd_req *r, bool of_project)
 {
     int64_t id;
     if (dd_req_id(r, 0, &id) != 0)
         return;
     json_t *arr = json_array();
     dd_err err = {0};
-    if (dd_permission_list(r->srv->st, id, 0, append_perm, arr, &err) != DD_OK) {
-        json_decref(arr);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, arr);
+    dd_code code = dd_permission_list(r->srv->st, of_project ? 0 : id, of_project ? id : 0,
+                                      append_perm, arr, &err);
+    dd_reply_array(r, arr, code, &err);
+}
+
+void h_user_permissions(dd_req *r)
+{
+    reply_permissions(r, false);
 }
 
 void h_user_update(dd_req *r)
@@ -118,31 +105,14 @@ void h_user_update(dd_req *r)
 
 void h_user_delete(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_err err = {0};
-    if (dd_user_delete(r->srv->st, id, &err) == DD_OK)
-        dd_reply_ok(r);
-    else
-        dd_reply_store_error(r, "delete", "user", &err);
+    dd_serve_delete(r, dd_user_delete, "user", false);
 }
 
 /* ---------------------------------------------------------------- permissions */
 
 void h_project_members(dd_req *r)
 {
-    int64_t pid;
-    if (dd_req_id(r, 0, &pid) != 0)
-        return;
-    json_t *arr = json_array();
-    dd_err err = {0};
-    if (dd_permission_list(r->srv->st, 0, pid, append_perm, arr, &err) != DD_OK) {
-        json_decref(arr);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, arr);
+    reply_permissions(r, true);
 }
 
 void h_perm_get(dd_req *r)
@@ -153,15 +123,8 @@ void h_perm_get(dd_req *r)
     dd_user_permission p;
     dd_err err = {0};
     dd_code code = dd_permission_get(r->srv->st, uid, pid, &p, &err);
-    if (code == DD_NOT_FOUND) {
-        dd_reply_error(r, 404, "NOT_FOUND", "User permission not found");
-        return;
-    }
-    if (code != DD_OK) {
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, dd_json_permission(&p));
+    dd_reply_found(r, code, code == DD_OK ? dd_json_permission(&p) : NULL, &err, "NOT_FOUND",
+                   "User permission not found");
 }
 
 static const dd_field perm_spec[] = {{"create_permission", F_BOOL, true},
@@ -214,14 +177,6 @@ void h_perm_update(dd_req *r)
 
 void h_perm_delete(dd_req *r)
 {
-    int64_t id;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    dd_err err = {0};
-    dd_code code = dd_permission_delete(r->srv->st, id, &err);
     /* As the original: deleting a permission that does not exist succeeds. */
-    if (code == DD_OK || code == DD_NOT_FOUND)
-        dd_reply_ok(r);
-    else
-        dd_reply_store_error(r, "delete", "user permission", &err);
+    dd_serve_delete(r, dd_permission_delete, "user permission", true);
 }

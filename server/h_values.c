@@ -32,22 +32,21 @@ int64_t dd_resolve_parameter(dd_req *r)
     return dd_project_of_iteration(r->srv->st, iid);
 }
 
-void h_param_get(dd_req *r)
+static dd_code fetch_param(dd_store *st, int64_t id, json_t **out, dd_err *err)
 {
-    int64_t id, iid;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
+    int64_t iid;
     char *key = NULL, *value = NULL;
-    dd_err err = {0};
-    dd_code code = dd_param_get_by_id(r->srv->st, id, &iid, &key, &value, NULL, &err);
-    if (code == DD_NOT_FOUND)
-        dd_reply_error(r, 404, "NOT_FOUND", "Parameter not found");
-    else if (code != DD_OK)
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-    else
-        dd_reply_json(r, 200, param_json(id, iid, key, value));
+    dd_code code = dd_param_get_by_id(st, id, &iid, &key, &value, NULL, err);
+    if (code == DD_OK)
+        *out = param_json(id, iid, key, value);
     free(key);
     free(value);
+    return code;
+}
+
+void h_param_get(dd_req *r)
+{
+    dd_serve_get(r, fetch_param, "NOT_FOUND", "Parameter not found");
 }
 
 typedef struct kv {
@@ -94,12 +93,7 @@ void h_param_list(dd_req *r)
         free(pp.rows[i].value);
     }
     free(pp.rows);
-    if (code != DD_OK) {
-        json_decref(pp.page.data);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_page_reply(r, &pp.page);
+    dd_page_finish(r, &pp.page, code, &err);
 }
 
 static const dd_field param_spec[] = {{"key", F_STRING, true}, {"value", F_STRING, true}};
@@ -170,21 +164,21 @@ void h_param_update(dd_req *r)
     json_decref(root);
 }
 
+/* The store deletes a parameter by (iteration, key): look those up from its id. */
+static dd_code delete_param(dd_store *st, int64_t id, dd_err *err)
+{
+    int64_t iid;
+    char *key = NULL;
+    dd_code code = dd_param_get_by_id(st, id, &iid, &key, NULL, NULL, err);
+    if (code == DD_OK)
+        code = dd_param_delete(st, iid, key, err);
+    free(key);
+    return code;
+}
+
 void h_param_delete(dd_req *r)
 {
-    int64_t id, iid;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    char *key = NULL;
-    dd_err err = {0};
-    dd_code code = dd_param_get_by_id(r->srv->st, id, &iid, &key, NULL, NULL, &err);
-    if (code == DD_OK)
-        code = dd_param_delete(r->srv->st, iid, key, &err);
-    if (code == DD_OK)
-        dd_reply_ok(r);
-    else
-        dd_reply_store_error(r, "delete", "parameter", &err);
-    free(key);
+    dd_serve_delete(r, delete_param, "parameter", false);
 }
 
 /* ---------------------------------------------------------------- metrics */
@@ -223,50 +217,24 @@ int64_t dd_resolve_metric(dd_req *r)
     return dd_project_of_iteration(r->srv->st, iid);
 }
 
-void h_metric_get(dd_req *r)
+static dd_code fetch_metric(dd_store *st, int64_t id, json_t **out, dd_err *err)
 {
-    int64_t id, series, pos;
-    if (dd_req_id(r, 0, &id) != 0)
-        return;
-    json_t *m = NULL;
-    dd_err err = {0};
-    dd_code code = split_metric_id(id, &series, &pos)
-                       ? dd_metric_point_get(r->srv->st, series, pos, store_metric_json, &m, &err)
-                       : DD_NOT_FOUND;
-    if (code == DD_NOT_FOUND) {
-        dd_reply_error(r, 404, "NOT_FOUND", "Metric not found");
-        return;
-    }
-    if (code != DD_OK) {
-        json_decref(m);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_reply_json(r, 200, m);
+    int64_t series, pos;
+    return split_metric_id(id, &series, &pos)
+               ? dd_metric_point_get(st, series, pos, store_metric_json, out, err)
+               : DD_NOT_FOUND;
 }
 
-static int page_metric(void *ctx, const dd_metric_point_row *row)
+DD_LIST_FN(list_metrics, dd_metric_point_row, dd_metric_points_list, metric_json)
+
+void h_metric_get(dd_req *r)
 {
-    dd_page *p = ctx;
-    if (dd_page_take(p))
-        json_array_append_new(p->data, metric_json(row));
-    return 0;
+    dd_serve_get(r, fetch_metric, "NOT_FOUND", "Metric not found");
 }
 
 void h_metric_list(dd_req *r)
 {
-    int64_t iid;
-    if (dd_req_id(r, 0, &iid) != 0)
-        return;
-    dd_page p;
-    dd_page_init(r, &p);
-    dd_err err = {0};
-    if (dd_metric_points_list(r->srv->st, iid, page_metric, &p, &err) != DD_OK) {
-        json_decref(p.data);
-        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
-        return;
-    }
-    dd_page_reply(r, &p);
+    dd_serve_list(r, list_metrics);
 }
 
 /* step and recorded_at into a point; false after replying 422. */

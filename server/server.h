@@ -5,7 +5,8 @@
  * CORS, logging); routes.c holds the route table as data and the authorization guards;
  * h_*.c are the handlers, one file per route family, which talk to the store only through
  * backend/store.h and backend/artifacts.h (no SQL here); json.c validates request bodies
- * (jansson) and builds responses; jwt.c signs and verifies HS256 tokens (OpenSSL HMAC).
+ * (jansson) and builds responses; crud.c answers the get / list / delete shapes the
+ * handlers share; jwt.c signs and verifies HS256 tokens (OpenSSL HMAC).
  *
  * Threads: libmicrohttpd's internal thread pool calls the handlers; a dd_server is shared
  * read-only by all of them once started (the store has a connection per thread).
@@ -190,6 +191,69 @@ void dd_page_init(dd_req *r, dd_page *p);
 /* Count one more row; true when it falls inside the page (the caller then appends it). */
 bool dd_page_take(dd_page *p);
 void dd_page_reply(dd_req *r, dd_page *p);
+
+/* ---------------------------------------------------------------- shared shapes (crud.c) */
+
+/* Entity `id` rendered as JSON: *out is a new reference, set when DD_OK is returned
+ * (and freed by the caller on any other code, in case a renderer ran before a failure). */
+typedef dd_code (*dd_fetch_fn)(dd_store *st, int64_t id, json_t **out, dd_err *err);
+/* Offer every row under `parent` to page `p` (dd_page_take keeps those it shows). */
+typedef dd_code (*dd_list_fn)(dd_store *st, int64_t parent, dd_page *p, dd_err *err);
+typedef dd_code (*dd_delete_fn)(dd_store *st, int64_t id, dd_err *err);
+
+/* A lookup's answer: 200 with `body` on DD_OK, 404 {missing_code, missing_msg} on
+ * DD_NOT_FOUND, else 500 SERVER_ERROR with the store's message. Takes `body`. */
+void dd_reply_found(dd_req *r, dd_code code, json_t *body, const dd_err *err,
+                    const char *missing_code, const char *missing_msg);
+/* GET by path parameter 0: `fetch`, then dd_reply_found. */
+void dd_serve_get(dd_req *r, dd_fetch_fn fetch, const char *missing_code,
+                  const char *missing_msg);
+/* A whole listing's answer: 200 with `arr` on DD_OK, else 500 SERVER_ERROR. Takes `arr`. */
+void dd_reply_array(dd_req *r, json_t *arr, dd_code code, const dd_err *err);
+/* A page's answer: dd_page_reply on DD_OK, else 500 SERVER_ERROR (the rows freed). */
+void dd_page_finish(dd_req *r, dd_page *p, dd_code code, const dd_err *err);
+/* Paginated GET of the rows under path parameter 0. */
+void dd_serve_list(dd_req *r, dd_list_fn list);
+/* DELETE by path parameter 0: 200 OK, or dd_reply_store_error(r, "delete", what, ...).
+ * `missing_ok`: an unknown id is 200 OK too (the original's answer for some routes). */
+void dd_serve_delete(dd_req *r, dd_delete_fn del, const char *what, bool missing_ok);
+/* Set one text field of entity `id` (its name, its description). */
+typedef dd_code (*dd_set_text_fn)(dd_store *st, int64_t id, const char *text, dd_err *err);
+/* PATCH {"name"?, "description"?} of the entity named by path parameter 0: 200 UPDATED,
+ * 422 when neither is given, else dd_reply_store_error(r, "update", what, ...). */
+void dd_serve_name_update(dd_req *r, dd_set_text_fn rename, dd_set_text_fn describe,
+                          const char *what);
+
+/* Define `name`, a dd_fetch_fn for an entity the store reads into a `type` with
+ * get(st, id, &row, err), renders with render(&row) and frees with clear(&row). A macro
+ * because the row types differ: calling the typed store functions through one generic
+ * pointer type would be undefined behaviour. */
+#define DD_FETCH_FN(name, type, get, render, clear)                                       \
+    static dd_code name(dd_store *st, int64_t id, json_t **out, dd_err *err)              \
+    {                                                                                     \
+        type row;                                                                         \
+        dd_code code = get(st, id, &row, err);                                            \
+        if (code == DD_OK) {                                                              \
+            *out = render(&row);                                                          \
+            clear(&row);                                                                  \
+        }                                                                                 \
+        return code;                                                                      \
+    }
+
+/* Define `name`, a dd_list_fn over list(st, parent, cb, ctx, err), whose callback gets
+ * `const type *` rows, each rendered with render(row); and name##_row, that callback. */
+#define DD_LIST_FN(name, type, list, render)                                              \
+    static int name##_row(void *ctx, const type *row)                                     \
+    {                                                                                     \
+        dd_page *p = ctx;                                                                 \
+        if (dd_page_take(p))                                                              \
+            json_array_append_new(p->data, render(row));                                  \
+        return 0;                                                                         \
+    }                                                                                     \
+    static dd_code name(dd_store *st, int64_t parent, dd_page *p, dd_err *err)            \
+    {                                                                                     \
+        return list(st, parent, name##_row, p, err);                                      \
+    }
 
 /* ---------------------------------------------------------------- jwt.c */
 

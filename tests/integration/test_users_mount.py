@@ -266,8 +266,15 @@ def test_projects_are_for_admins(shared, accounts):
             r = as_user(accounts[role], cmd, m.path)
             assert refused(r, msg), (role, cmd, r.stderr)
         assert state(m.db) == before
-    r = as_user(accounts["admin"], "mkdir projects/by-admin && mv projects/by-admin "
-                "projects/by-admin2 && rmdir projects/by-admin2", m.path)
+    r = as_user(accounts["admin"], "mkdir projects/by-admin", m.path)
+    assert r.returncode == 0, r.stderr
+    # the creator (not the seeded `default`) gets the original's default permission row
+    creators = sqlite_rows(m.db, "SELECT u.username FROM user_permission x JOIN user u ON"
+                           " u.id = x.user_id JOIN project p ON p.id = x.project_id"
+                           " WHERE p.name = 'by-admin'")
+    assert creators == [[accounts["admin"]]], creators
+    r = as_user(accounts["admin"], "mv projects/by-admin projects/by-admin2 && rmdir"
+                " projects/by-admin2", m.path)
     assert r.returncode == 0, r.stderr
 
 

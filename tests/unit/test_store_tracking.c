@@ -1036,7 +1036,9 @@ static void test_env(dd_store *st)
     CHECK(fid > 0 && flen == strlen(req));
 
     const char req2[] = "numpy==2.0\nscipy\n";
-    usleep(5000);       /* a replace in another millisecond moves the env directory time */
+    /* a later millisecond: replacing the file must move env/'s time through its trigger
+     * (an upsert firing an INSERT OR REPLACE trigger failed then with a UNIQUE error) */
+    usleep(3000);
     CHECK_CODE(dd_iteration_file_set(st, it, "requirements.txt", req2, strlen(req2), err), DD_OK,
                err);
     CHECK_CODE(dd_iteration_file_get(st, it, "requirements.txt", &data, &len, err), DD_OK, err);
