@@ -346,7 +346,7 @@ static dd_code uuid_in_use(dd_store *st, const char *uuid, bool *used, dd_err *e
     if (code == DD_OK)
         code = db_int(c, &n, err, "resource",
                       "SELECT COUNT(*) FROM resource WHERE backend = 'filesystem'"
-                      " AND substr(uri, -37) = ?", "t", tail);
+                      " AND substr(uri, length(uri) - 36) = ?", "t", tail);
     *used = n > 0;
     return code;
 }
@@ -476,7 +476,7 @@ static dd_code fs_file_wanted(dd_store *st, const char *root, const char *uuid, 
     if (code == DD_OK)
         code = db_int(c, &n, err, "artifact_trash",
                       "SELECT COUNT(*) FROM artifact_trash WHERE backend = 'filesystem'"
-                      " AND substr(uri, -37) = ?", "t", tail);
+                      " AND substr(uri, length(uri) - 36) = ?", "t", tail);
     *wanted = n > 0;
     return code;
 }

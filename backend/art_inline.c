@@ -2,11 +2,10 @@
  * art_inline.c - the inline artifact backend: bytes inside the SQLite file as chunk sets
  * (schema/002_artifact_chunks.sql). Uploads insert one 1 MiB chunk per short write
  * transaction, so a long copy never holds the write lock and other writers (metric
- * appends) keep going; reads use incremental blob I/O (sqlite3_blob_open, then
- * sqlite3_blob_reopen from chunk to chunk) within one call, so no read transaction stays
- * open between calls. Also here: the process registry that tells gc which uploads and
- * chunk sets this process still uses, and the gc of abandoned uploads and unreferenced
- * chunk sets.
+ * appends) keep going; reads use incremental blob I/O (db_blob_read, one chunk at a
+ * time) within one call, so no read transaction stays open between calls. Also here: the
+ * process registry that tells gc which uploads and chunk sets this process still uses,
+ * and the gc of abandoned uploads and unreferenced chunk sets.
  */
 #include <errno.h>
 #include <limits.h>
@@ -191,11 +190,10 @@ dd_code art_inline_begin(dd_store *st, art_inline_up *u, dd_err *err)
     dd_conn *c;
     dd_code code = db_write_begin(st, &c, err);
     if (code == DD_OK) {
-        code = db_exec(c, err, "starting an inline upload",
-                       "INSERT INTO artifact_upload(owner_pid, owner_start, owner_token,"
-                       " started_at) VALUES (?, ?, ?, ?)", "iiit", pid, start, u->token, now);
-        if (code == DD_OK)
-            u->set_id = db_last_id(c);
+        code = db_insert_id(c, &u->set_id, err, "starting an inline upload",
+                            "INSERT INTO artifact_upload(owner_pid, owner_start, owner_token,"
+                            " started_at) VALUES (?, ?, ?, ?) RETURNING id", "iiit", pid, start,
+                            u->token, now);
         code = db_end(c, code, err);
     }
     if (code != DD_OK) {
@@ -276,22 +274,23 @@ dd_code art_inline_flush(dd_store *st, art_inline_up *u, dd_err *err)
 
 dd_code art_inline_claim(dd_conn *c, const art_inline_up *u, int64_t size, dd_err *err)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     int64_t want = (size + (int64_t)ART_CHUNK - 1) / (int64_t)ART_CHUNK;
     /* length() of a blob comes from the record header: no chunk is read */
-    dd_code code = db_prep(c, &s, err, "SELECT COUNT(*), COALESCE(SUM(length(data)), 0),"
+    dd_code code = db_prep(c, &s, err, "SELECT COUNT(*),"
+                           " CAST(COALESCE(SUM(length(data)), 0) AS BIGINT),"
                            " COALESCE(MAX(seq), -1) FROM artifact_chunk WHERE set_id = ?", "i",
                            u->set_id);
     if (code != DD_OK)
         return code;
     bool row;
     code = db_step(c, s, &row, "checking an upload's chunks", err);
-    if (code == DD_OK && (!row || sqlite3_column_int64(s, 0) != want ||
-                          sqlite3_column_int64(s, 1) != size ||
-                          sqlite3_column_int64(s, 2) != want - 1))
+    if (code == DD_OK && (!row || db_col_int64(s, 0) != want ||
+                          db_col_int64(s, 1) != size ||
+                          db_col_int64(s, 2) != want - 1))
         code = dd_fail(err, DD_IO, "the staged chunks of upload %lld do not hold its %lld bytes",
                        (long long)u->set_id, (long long)size);
-    sqlite3_reset(s);
+    db_reset(s);
     if (code == DD_OK)
         code = db_exec(c, err, "finishing an inline upload",
                        "DELETE FROM artifact_upload WHERE id = ? AND owner_token = ?", "ii",
@@ -349,45 +348,27 @@ dd_code art_inline_pread(dd_conn *c, int64_t set_id, int64_t size, int64_t off, 
     size_t n = (uint64_t)(size - off) < len ? (size_t)(size - off) : len;
     int64_t seq = off / (int64_t)ART_CHUNK;
     size_t in = (size_t)(off % (int64_t)ART_CHUNK);
-    sqlite3_blob *blob = NULL;
     size_t done = 0;
     dd_code code = DD_OK;
     while (done < n && code == DD_OK) {
-        int64_t rowid = 0;
-        code = db_int(c, &rowid, err, "artifact chunk",
-                      "SELECT id FROM artifact_chunk WHERE set_id = ? AND seq = ?", "ii", set_id,
-                      seq);
+        int64_t rest = size - seq * (int64_t)ART_CHUNK;
+        size_t chunk_len = rest < (int64_t)ART_CHUNK ? (size_t)rest : ART_CHUNK;
+        size_t k = chunk_len - in < n - done ? chunk_len - in : n - done;
+        size_t part = 0;
+        int64_t held = 0;
+        code = db_blob_read(c, DB_BLOB_CHUNK, set_id, seq, (int64_t)in,
+                            (unsigned char *)buf + done, k, &part, &held, err);
         if (code == DD_NOT_FOUND)
             code = dd_fail(err, DD_IO, "chunk %lld of inline artifact bytes %lld is missing",
                            (long long)seq, (long long)set_id);
-        if (code != DD_OK)
-            break;
-        int rc = blob ? sqlite3_blob_reopen(blob, rowid)
-                      : sqlite3_blob_open(c->db, "main", "artifact_chunk", "data", rowid, 0, &blob);
-        if (rc != SQLITE_OK) {
-            code = db_error(c, rc, "opening an artifact chunk", err);
-            break;
-        }
-        int64_t rest = size - seq * (int64_t)ART_CHUNK;
-        size_t chunk_len = rest < (int64_t)ART_CHUNK ? (size_t)rest : ART_CHUNK;
-        if ((size_t)sqlite3_blob_bytes(blob) != chunk_len) {
-            code = dd_fail(err, DD_IO, "chunk %lld of inline artifact bytes %lld holds %d bytes,"
-                           " not %zu", (long long)seq, (long long)set_id,
-                           sqlite3_blob_bytes(blob), chunk_len);
-            break;
-        }
-        size_t k = chunk_len - in < n - done ? chunk_len - in : n - done;
-        rc = sqlite3_blob_read(blob, (unsigned char *)buf + done, (int)k, (int)in);
-        if (rc != SQLITE_OK) {
-            code = db_error(c, rc, "reading an artifact chunk", err);
-            break;
-        }
-        done += k;
+        else if (code == DD_OK && held != (int64_t)chunk_len)
+            code = dd_fail(err, DD_IO, "chunk %lld of inline artifact bytes %lld holds %lld"
+                           " bytes, not %zu", (long long)seq, (long long)set_id,
+                           (long long)held, chunk_len);
+        done += part;
         seq++;
         in = 0;
     }
-    if (blob)
-        sqlite3_blob_close(blob);
     if (code == DD_OK)
         *got = n;
     return code;
@@ -399,28 +380,18 @@ dd_code art_legacy_pread(dd_conn *c, int64_t resource_id, int64_t expect, int64_
     *got = 0;
     if (off < 0)
         return dd_fail(err, DD_INVALID, "negative offset");
-    sqlite3_blob *blob = NULL;
-    int rc = sqlite3_blob_open(c->db, "main", "resource", "data", resource_id, 0, &blob);
-    if (rc != SQLITE_OK) {
-        if (blob)
-            sqlite3_blob_close(blob);
+    size_t part = 0;
+    int64_t size = 0;
+    dd_code code = db_blob_read(c, DB_BLOB_RESOURCE_DATA, resource_id, 0, off, buf, len,
+                                &part, &size, err);
+    if (code == DD_NOT_FOUND)
         return dd_fail(err, DD_IO, "the bytes of resource %lld are gone (replaced or deleted)",
                        (long long)resource_id);
-    }
-    dd_code code = DD_OK;
-    int64_t size = sqlite3_blob_bytes(blob);
-    if (expect >= 0 && size != expect) {
+    if (code == DD_OK && expect >= 0 && size != expect)
         code = dd_fail(err, DD_IO, "the bytes of resource %lld were replaced",
                        (long long)resource_id);
-    } else if (off < size && len > 0) {
-        size_t n = (uint64_t)(size - off) < len ? (size_t)(size - off) : len;
-        rc = sqlite3_blob_read(blob, buf, (int)n, (int)off);
-        if (rc != SQLITE_OK)
-            code = db_error(c, rc, "reading resource bytes", err);
-        else
-            *got = n;
-    }
-    sqlite3_blob_close(blob);
+    if (code == DD_OK)
+        *got = part;
     return code;
 }
 
@@ -482,18 +453,18 @@ dd_code art_inline_remove_trashed(dd_store *st, int64_t trash_id, int64_t set_id
     return code;
 }
 
-static int collect_upload(sqlite3_stmt *s, void *arg)
+static int collect_upload(db_stmt *s, void *arg)
 {
     i64_vec *v = arg;           /* id, pid, start, token per row */
     for (int i = 0; i < 4; i++)
-        vec_push(v, sqlite3_column_int64(s, i));
+        vec_push(v, db_col_int64(s, i));
     return v->oom;
 }
 
-static int collect_one(sqlite3_stmt *s, void *arg)
+static int collect_one(db_stmt *s, void *arg)
 {
     i64_vec *v = arg;
-    vec_push(v, sqlite3_column_int64(s, 0));
+    vec_push(v, db_col_int64(s, 0));
     return v->oom;
 }
 
@@ -501,7 +472,7 @@ static int collect_one(sqlite3_stmt *s, void *arg)
  * that token), as (id, owner_pid, owner_token) triples in *dead. */
 static dd_code list_dead_uploads(dd_conn *c, i64_vec *dead, dd_err *err)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     i64_vec rows = {0};
     dd_code code = db_prep(c, &s, err, "SELECT id, owner_pid, owner_start, owner_token"
                            " FROM artifact_upload ORDER BY id", NULL);
@@ -528,7 +499,7 @@ static dd_code list_dead_uploads(dd_conn *c, i64_vec *dead, dd_err *err)
 /* Chunk sets that no resource, upload or trash row refers to, in *sets. */
 static dd_code list_orphan_sets(dd_conn *c, i64_vec *sets, dd_err *err)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_prep(c, &s, err, "SELECT DISTINCT set_id FROM artifact_chunk k"
                            " WHERE NOT EXISTS (SELECT 1 FROM resource WHERE chunk_set = k.set_id)"
                            " AND NOT EXISTS (SELECT 1 FROM artifact_upload WHERE id = k.set_id)"
@@ -596,7 +567,7 @@ dd_code art_inline_check(dd_conn *c, int64_t resource_id, int64_t set_id, bool l
                          int64_t size, char *why, size_t why_len, dd_err *err)
 {
     why[0] = 0;
-    sqlite3_stmt *s;
+    db_stmt *s;
     bool row;
     if (!set_id) {
         if (!legacy) {
@@ -620,7 +591,7 @@ dd_code art_inline_check(dd_conn *c, int64_t resource_id, int64_t set_id, bool l
         code = db_step(c, s, &row, "reading artifact chunks", err);
         if (code != DD_OK || !row)
             break;
-        int64_t seq = sqlite3_column_int64(s, 0), len = sqlite3_column_int64(s, 1);
+        int64_t seq = db_col_int64(s, 0), len = db_col_int64(s, 1);
         if (!why[0] && seq != expect_seq)
             snprintf(why, why_len, "chunk %lld of set %lld is missing", (long long)expect_seq,
                      (long long)set_id);
@@ -631,7 +602,7 @@ dd_code art_inline_check(dd_conn *c, int64_t resource_id, int64_t set_id, bool l
         last_len = len;
         total += len;
     }
-    sqlite3_reset(s);
+    db_reset(s);
     if (code == DD_OK && !why[0] && total != size)
         snprintf(why, why_len, "chunk set %lld holds %lld bytes, the row says %lld",
                  (long long)set_id, (long long)total, (long long)size);

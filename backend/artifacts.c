@@ -366,7 +366,7 @@ static dd_code pin_loc(dd_artifacts *a, dd_artifact_reader *r, const art_loc *w,
         code = dd_fail(err, DD_IO, "resource %lld is stored in \"%s\", which this build"
                        " cannot read", (long long)r->id, w->backend);
     }
-    if (code == DD_OK) {
+    if (code == DD_OK && !*again) {     /* a retry pins again: record only what is held */
         r->loc = *w;
         r->loc.uri = strdup(w->uri);
         if (!r->loc.uri)
@@ -542,7 +542,7 @@ typedef struct trash_vec {
     bool oom;
 } trash_vec;
 
-static int collect_trash(sqlite3_stmt *s, void *arg)
+static int collect_trash(db_stmt *s, void *arg)
 {
     trash_vec *t = arg;
     if (t->n == t->cap) {
@@ -556,10 +556,10 @@ static int collect_trash(sqlite3_stmt *s, void *arg)
         t->cap = cap;
     }
     trash_item *it = &t->v[t->n];
-    it->id = sqlite3_column_int64(s, 0);
+    it->id = db_col_int64(s, 0);
     snprintf(it->backend, sizeof it->backend, "%s", db_col_text(s, 1));
     it->uri = db_col_dup(s, 2);
-    it->set_id = sqlite3_column_int64(s, 3);
+    it->set_id = db_col_int64(s, 3);
     if (!it->uri) {
         t->oom = true;
         return 1;
@@ -607,7 +607,7 @@ static dd_code list_trash(dd_artifacts *a, int64_t lo, int64_t hi, int64_t set_i
                           trash_vec *out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(a->st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT id, backend, uri, chunk_set FROM artifact_trash"

@@ -1,13 +1,8 @@
 /*
- * db.c - the store object and its private SQLite layer: per-thread connections,
- * the prepared-statement cache, typed binding, write transactions, error mapping and
- * schema migrations.
- *
- * Why one connection per thread: SQLite connections are not meant to be shared by
- * concurrent threads, and WAL lets each reader see a consistent snapshot while one
- * writer commits. Writers take BEGIN IMMEDIATE so that two transactions never both read
- * and then fight over the write lock (which SQLite reports as an immediate
- * SQLITE_BUSY that no busy handler can resolve).
+ * db.c - the store object and its private statement layer: per-thread connections,
+ * the prepared-statement cache, typed binding and columns, write transactions and schema
+ * migrations. Every engine call goes through the store's engine table (engine.h,
+ * st->eng); this file names no engine library (docs/ENGINES.md §2.3).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,10 +13,40 @@
 #include <time.h>
 
 #include "db.h"
+#include "engine.h"
 #include "migrations.h"
+
+#define DB_STMT_CACHE 256
+
+/* A prepared statement: one slot of its connection's cache. Entity files see only the
+ * opaque db_stmt (db.h); the slot never moves, so a pointer to it stays valid. */
+struct db_stmt {
+    const char *sql;        /* a string literal: the pointer is the cache key */
+    db_estmt *stmt;
+    const struct dd_engine *eng;
+};
+
+/* One thread's connection to the store's database. */
+struct dd_conn {
+    db_econn *e;
+    dd_store *st;
+    db_stmt cache[DB_STMT_CACHE];
+    struct dd_conn *next;   /* in the store's list of open connections */
+    /* Bounded waits (db_wait_begin): on a thread's own connection, the monotonic time in
+     * ms at which every wait of the operation under way gives up (0: none under way);
+     * wait_depth counts nested scopes. busy_until is the deadline of a busy episode met
+     * outside any scope (set by the busy handler on this connection). */
+    double wait_deadline;
+    int wait_depth;
+    double busy_until;
+    /* artifact_trash rows queued by the write transaction under way (db_trash_queued):
+     * ids trash_lo..trash_hi, 0 when none; handed to the trash hook once it commits. */
+    int64_t trash_lo, trash_hi;
+};
 
 struct dd_store {
     char *path;
+    const struct dd_engine *eng;
     int busy_timeout_ms;
     bool read_only;
     pthread_key_t conn_key;     /* this thread's dd_conn */
@@ -79,43 +104,6 @@ dd_code dd_fail(dd_err *err, dd_code code, const char *fmt, ...)
     return code;
 }
 
-dd_code db_error(dd_conn *c, int rc, const char *what, dd_err *err)
-{
-    const char *detail = c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
-    int ext = c && c->db ? sqlite3_extended_errcode(c->db) : rc;
-    switch (ext) {
-    case SQLITE_CONSTRAINT_UNIQUE:
-    case SQLITE_CONSTRAINT_PRIMARYKEY:
-        return dd_fail(err, DD_CONFLICT, "%s: already exists", what);
-    case SQLITE_CONSTRAINT_CHECK:
-    case SQLITE_CONSTRAINT_NOTNULL:
-        return dd_fail(err, DD_INVALID, "%s: invalid value (%s)", what, detail);
-    case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return dd_fail(err, DD_IN_USE, "%s: still referenced", what);
-    default:
-        break;
-    }
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return dd_fail(err, DD_BUSY, "%s: database is busy (%s)", what, detail);
-    case SQLITE_READONLY:
-        return dd_fail(err, DD_READ_ONLY, "%s: database is read-only (%s)", what, detail);
-    case SQLITE_FULL:
-        return dd_fail(err, DD_NO_SPACE, "%s: %s", what, detail);
-    case SQLITE_TOOBIG:
-        return dd_fail(err, DD_TOO_BIG, "%s: %s (a value holds at most %d bytes)", what,
-                       detail, DD_VALUE_MAX);
-    default:
-        break;
-    }
-    /* A full disk met while growing the -shm or -wal file comes back as an I/O error
-     * whose system errno says what happened. */
-    int sys = c && c->db ? sqlite3_system_errno(c->db) : 0;
-    return dd_fail(err, sys == ENOSPC || sys == EDQUOT ? DD_NO_SPACE : DD_IO, "%s: %s", what,
-                   detail);
-}
-
 /* ---------------------------------------------------------------- bounded waits */
 
 double db_mono_ms(void)
@@ -147,26 +135,16 @@ double db_wait_deadline(dd_store *st)
     return c && c->wait_depth ? c->wait_deadline : db_mono_ms() + st->busy_timeout_ms;
 }
 
-/* SQLite's busy handler on every connection: sleep (SQLite's own back-off, 1 ms up to
- * 100 ms) until the calling thread's operation deadline, or, outside any scope, until
- * the busy timeout after this episode began. Returns 0 (give up: SQLITE_BUSY) then. */
-static int busy_wait(void *arg, int count)
+/* The engine's lock waits on connection c (SQLite's busy handler) give up at the calling
+ * thread's operation deadline, or, outside any scope, at the busy timeout after this
+ * episode (`first`: its first wait) began. */
+static double busy_deadline(void *arg, bool first)
 {
-    static const int delays[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
     dd_conn *c = arg;
     dd_conn *mine = pthread_getspecific(c->st->conn_key);
-    double now = db_mono_ms();
-    if (count == 0)
-        c->busy_until = now + c->st->busy_timeout_ms;
-    double deadline = mine && mine->wait_depth ? mine->wait_deadline : c->busy_until;
-    if (now >= deadline)
-        return 0;
-    int n = (int)(sizeof delays / sizeof delays[0]);
-    double ms = delays[count < n ? count : n - 1];
-    if (ms > deadline - now)
-        ms = deadline - now;
-    sqlite3_sleep(ms < 1 ? 1 : (int)ms);
-    return 1;
+    if (first)
+        c->busy_until = db_mono_ms() + c->st->busy_timeout_ms;
+    return mine && mine->wait_depth ? mine->wait_deadline : c->busy_until;
 }
 
 /* Take the writer mutex, waiting no later than this thread's deadline. */
@@ -194,8 +172,8 @@ static void conn_free(dd_conn *c)
 {
     for (int i = 0; i < DB_STMT_CACHE; i++)
         if (c->cache[i].stmt)
-            sqlite3_finalize(c->cache[i].stmt);
-    sqlite3_close_v2(c->db);
+            c->st->eng->finalize(c->cache[i].stmt);
+    c->st->eng->close(c->e);
     free(c);
 }
 
@@ -219,43 +197,15 @@ static void conn_thread_exit(void *arg)
     conn_free(c);
 }
 
-static dd_code conn_configure(dd_conn *c, dd_err *err)
-{
-    sqlite3_busy_handler(c->db, busy_wait, c);
-    sqlite3_extended_result_codes(c->db, 1);
-    /* NORMAL in WAL mode: a commit survives a crash of this process (it is in the WAL
-     * file); only an OS crash or power loss can lose the last commits. */
-    const char *pragmas = c->st->read_only
-        ? "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;"
-        : "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
-    int rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
-    /* the first statement reads the file's header: a damaged file is found here */
-    bool damaged = (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
-    if (rc != SQLITE_OK)
-        return db_error(c, rc, damaged ? "not a valid DearDiary database"
-                                       : "configuring the database connection", err);
-    return DD_OK;
-}
-
 static dd_code conn_open(dd_store *st, dd_conn **out, dd_err *err)
 {
     dd_conn *c = calloc(1, sizeof *c);
     if (!c)
         return dd_fail(err, DD_IO, "out of memory");
     c->st = st;
-    int flags = st->read_only ? SQLITE_OPEN_READONLY
-                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    flags |= SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(st->path, &c->db, flags, NULL);
-    if (rc != SQLITE_OK) {
-        dd_code code = dd_fail(err, DD_IO, "cannot open database %s: %s", st->path,
-                               c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
-        conn_free(c);
-        return code;
-    }
-    dd_code code = conn_configure(c, err);
+    dd_code code = st->eng->open(st->path, st->read_only, busy_deadline, c, &c->e, err);
     if (code != DD_OK) {
-        conn_free(c);
+        free(c);
         return code;
     }
     pthread_mutex_lock(&st->mu);
@@ -287,76 +237,38 @@ dd_code db_conn(dd_store *st, dd_conn **out, dd_err *err)
 
 /* ---------------------------------------------------------------- statements */
 
-static db_stmt_slot *cache_slot(dd_conn *c, const char *sql)
+static db_stmt *cache_slot(dd_conn *c, const char *sql)
 {
     uintptr_t h = ((uintptr_t)sql >> 3) * 2654435761u;
     for (int i = 0; i < DB_STMT_CACHE; i++) {
-        db_stmt_slot *slot = &c->cache[(h + (uintptr_t)i) % DB_STMT_CACHE];
+        db_stmt *slot = &c->cache[(h + (uintptr_t)i) % DB_STMT_CACHE];
         if (slot->sql == sql || slot->sql == NULL)
             return slot;
     }
     return NULL;
 }
 
-static dd_code bind_args(dd_conn *c, sqlite3_stmt *s, const char *fmt, va_list ap,
-                         dd_err *err)
-{
-    int rc = SQLITE_OK;
-    for (int i = 1; fmt && *fmt && rc == SQLITE_OK; fmt++, i++) {
-        switch (*fmt) {
-        case 'i': rc = sqlite3_bind_int64(s, i, va_arg(ap, int64_t)); break;
-        case 'I': {
-            int64_t v = va_arg(ap, int64_t);
-            rc = v ? sqlite3_bind_int64(s, i, v) : sqlite3_bind_null(s, i);
-            break;
-        }
-        case 'n': rc = sqlite3_bind_int(s, i, va_arg(ap, int)); break;
-        case 'd': rc = sqlite3_bind_double(s, i, va_arg(ap, double)); break;
-        case 't': {
-            const char *t = va_arg(ap, const char *);
-            rc = t ? sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
-            break;
-        }
-        case 'b': {
-            const void *p = va_arg(ap, const void *);
-            size_t n = va_arg(ap, size_t);
-            rc = sqlite3_bind_blob64(s, i, n ? p : "", n, SQLITE_STATIC);
-            break;
-        }
-        case 'z': rc = sqlite3_bind_zeroblob64(s, i, (sqlite3_uint64)va_arg(ap, int64_t)); break;
-        default:
-            return dd_fail(err, DD_IO, "internal error: bad bind format '%c'", *fmt);
-        }
-    }
-    if (rc != SQLITE_OK)
-        return db_error(c, rc, "binding query arguments", err);
-    return DD_OK;
-}
-
-dd_code db_vprep(dd_conn *c, sqlite3_stmt **out, dd_err *err, const char *sql,
+dd_code db_vprep(dd_conn *c, db_stmt **out, dd_err *err, const char *sql,
                  const char *fmt, va_list ap)
 {
-    db_stmt_slot *slot = cache_slot(c, sql);
-    sqlite3_stmt *s = slot && slot->stmt ? slot->stmt : NULL;
-    if (s) {
-        sqlite3_reset(s);
-        sqlite3_clear_bindings(s);
+    const struct dd_engine *eng = c->st->eng;
+    db_stmt *slot = cache_slot(c, sql);
+    if (!slot)                  /* cache full: should not happen, the SQL set is fixed */
+        return dd_fail(err, DD_IO, "internal error: statement cache full");
+    if (slot->stmt) {
+        eng->reset(slot->stmt);
     } else {
-        int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
-        if (rc != SQLITE_OK)
-            return db_error(c, rc, "preparing a query", err);
-        if (!slot) {            /* cache full: should not happen, the SQL set is fixed */
-            sqlite3_finalize(s);
-            return dd_fail(err, DD_IO, "internal error: statement cache full");
-        }
+        dd_code code = eng->prepare(c->e, sql, &slot->stmt, err);
+        if (code != DD_OK)
+            return code;
         slot->sql = sql;
-        slot->stmt = s;
+        slot->eng = eng;
     }
-    *out = s;
-    return bind_args(c, s, fmt, ap, err);
+    *out = slot;
+    return eng->bind(c->e, slot->stmt, fmt, ap, err);
 }
 
-dd_code db_prep(dd_conn *c, sqlite3_stmt **out, dd_err *err, const char *sql,
+dd_code db_prep(dd_conn *c, db_stmt **out, dd_err *err, const char *sql,
                 const char *fmt, ...)
 {
     va_list ap;
@@ -366,22 +278,14 @@ dd_code db_prep(dd_conn *c, sqlite3_stmt **out, dd_err *err, const char *sql,
     return code;
 }
 
-dd_code db_step(dd_conn *c, sqlite3_stmt *s, bool *row, const char *what, dd_err *err)
+void db_reset(db_stmt *s) { s->eng->reset(s->stmt); }
+
+dd_code db_step(dd_conn *c, db_stmt *s, bool *row, const char *what, dd_err *err)
 {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *row = true;
-        return DD_OK;
-    }
-    *row = false;
-    if (rc == SQLITE_DONE)
-        return DD_OK;
-    dd_code code = db_error(c, rc, what, err);
-    sqlite3_reset(s);
-    return code;
+    return s->eng->step(c->e, s->stmt, row, what, err);
 }
 
-dd_code db_each(dd_conn *c, sqlite3_stmt *s, const char *what, db_row_fn fn, void *ctx,
+dd_code db_each(dd_conn *c, db_stmt *s, const char *what, db_row_fn fn, void *ctx,
                 dd_err *err)
 {
     bool row = true;
@@ -391,14 +295,14 @@ dd_code db_each(dd_conn *c, sqlite3_stmt *s, const char *what, db_row_fn fn, voi
         if (code == DD_OK && row && fn(s, ctx))
             break;
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
 dd_code db_exec(dd_conn *c, dd_err *err, const char *what, const char *sql, const char *fmt,
                 ...)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     va_list ap;
     va_start(ap, fmt);
     dd_code code = db_vprep(c, &s, err, sql, fmt, ap);
@@ -407,14 +311,14 @@ dd_code db_exec(dd_conn *c, dd_err *err, const char *what, const char *sql, cons
         return code;
     bool row;
     code = db_step(c, s, &row, what, err);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
 dd_code db_int(dd_conn *c, int64_t *out, dd_err *err, const char *what, const char *sql,
                const char *fmt, ...)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     va_list ap;
     va_start(ap, fmt);
     dd_code code = db_vprep(c, &s, err, sql, fmt, ap);
@@ -426,30 +330,37 @@ dd_code db_int(dd_conn *c, int64_t *out, dd_err *err, const char *what, const ch
     if (code == DD_OK && !row)
         code = dd_fail(err, DD_NOT_FOUND, "%s not found", what);
     if (code == DD_OK)
-        *out = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
+        *out = db_col_int64(s, 0);
+    db_reset(s);
     return code;
 }
 
-int db_changes(dd_conn *c) { return sqlite3_changes(c->db); }
-int64_t db_last_id(dd_conn *c) { return sqlite3_last_insert_rowid(c->db); }
+int db_changes(dd_conn *c) { return (int)c->st->eng->changes(c->e); }
 
-char *db_col_dup(sqlite3_stmt *s, int col)
+/* ---------------------------------------------------------------- columns */
+
+int db_col_count(db_stmt *s) { return s->eng->col_count(s->stmt); }
+bool db_col_is_null(db_stmt *s, int col) { return s->eng->col_null(s->stmt, col); }
+int64_t db_col_int64(db_stmt *s, int col) { return s->eng->col_int64(s->stmt, col); }
+int db_col_int(db_stmt *s, int col) { return (int)s->eng->col_int64(s->stmt, col); }
+double db_col_double(db_stmt *s, int col) { return s->eng->col_double(s->stmt, col); }
+
+const void *db_col_blob(db_stmt *s, int col, size_t *len)
 {
-    const unsigned char *t = sqlite3_column_text(s, col);
-    return strdup(t ? (const char *)t : "");
+    return s->eng->col_blob(s->stmt, col, len);
 }
 
-void db_col_ts(sqlite3_stmt *s, int col, char out[DD_TS_LEN])
+const char *db_col_text(db_stmt *s, int col)
 {
-    const unsigned char *t = sqlite3_column_text(s, col);
-    snprintf(out, DD_TS_LEN, "%s", t ? (const char *)t : "");
+    const char *t = s->eng->col_text(s->stmt, col);
+    return t ? t : "";
 }
 
-const char *db_col_text(sqlite3_stmt *s, int col)
+char *db_col_dup(db_stmt *s, int col) { return strdup(db_col_text(s, col)); }
+
+void db_col_ts(db_stmt *s, int col, char out[DD_TS_LEN])
 {
-    const unsigned char *t = sqlite3_column_text(s, col);
-    return t ? (const char *)t : "";
+    snprintf(out, DD_TS_LEN, "%s", db_col_text(s, col));
 }
 
 /* ---------------------------------------------------------------- transactions */
@@ -474,7 +385,7 @@ dd_code db_begin(dd_conn **c, dd_err *err)
     code = st->writer ? DD_OK : conn_open(st, &st->writer, err);
     if (code == DD_OK) {
         *c = st->writer;
-        code = db_exec(*c, err, "starting a write transaction", "BEGIN IMMEDIATE", NULL);
+        code = st->eng->begin((*c)->e, DB_TXN_WRITE, err);
     }
     if (code != DD_OK) {
         st->write_owned = false;
@@ -502,12 +413,12 @@ dd_code db_iteration_begin(dd_store *st, int64_t iteration_id, dd_conn **c, dd_e
 dd_code db_end(dd_conn *c, dd_code code, dd_err *err)
 {
     if (code == DD_OK) {
-        dd_code cc = db_exec(c, err, "committing", "COMMIT", NULL);
+        dd_code cc = c->st->eng->commit(c->e, err);
         if (cc != DD_OK)
             code = cc;
     }
-    if (code != DD_OK && !sqlite3_get_autocommit(c->db))
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    if (code != DD_OK)
+        c->st->eng->rollback(c->e);
     int64_t lo = c->trash_lo, hi = c->trash_hi;
     c->trash_lo = c->trash_hi = 0;
     if (c == c->st->writer) {
@@ -525,23 +436,26 @@ void db_set_trash_hook(dd_store *st, db_trash_hook hook, void *ctx)
     st->trash_ctx = ctx;
 }
 
-void db_trash_queued(dd_conn *c)
+void db_trash_queued(dd_conn *c, int64_t trash_id)
 {
-    int n = sqlite3_changes(c->db);
-    if (n <= 0)
-        return;
-    int64_t hi = sqlite3_last_insert_rowid(c->db), lo = hi - n + 1;
-    if (!c->trash_lo || lo < c->trash_lo)
-        c->trash_lo = lo;
-    if (hi > c->trash_hi)
-        c->trash_hi = hi;
+    if (!c->trash_lo || trash_id < c->trash_lo)
+        c->trash_lo = trash_id;
+    if (trash_id > c->trash_hi)
+        c->trash_hi = trash_id;
+}
+
+int64_t db_trash_take(dd_conn *c)
+{
+    int64_t hi = c->trash_hi;
+    c->trash_lo = c->trash_hi = 0;
+    return hi;
 }
 
 /* ---------------------------------------------------------------- shared guards */
 
 dd_code db_iteration_writable(dd_conn *c, int64_t iteration_id, dd_err *err)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_prep(c, &s, err, "SELECT end_date FROM iteration WHERE id = ?", "i",
                            iteration_id);
     if (code != DD_OK)
@@ -550,10 +464,10 @@ dd_code db_iteration_writable(dd_conn *c, int64_t iteration_id, dd_err *err)
     code = db_step(c, s, &row, "reading an iteration", err);
     if (code == DD_OK && !row)
         code = dd_fail(err, DD_NOT_FOUND, "iteration %lld not found", (long long)iteration_id);
-    else if (code == DD_OK && sqlite3_column_type(s, 0) != SQLITE_NULL)
+    else if (code == DD_OK && !db_col_is_null(s, 0))
         code = dd_fail(err, DD_READ_ONLY, "iteration %lld has ended and is read-only",
                        (long long)iteration_id);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -571,8 +485,9 @@ dd_code db_project_of_resource(dd_conn *c, int64_t resource_id, int64_t *out, dd
                   " WHERE r.id = ?", "i", resource_id);
 }
 
-dd_code db_update_text(dd_store *st, const char *sql, int64_t id, const char *value,
-                       const char *what, dd_err *err)
+/* db_update_text and db_update_text_ts: `stamp` binds dd_now() between value and id. */
+static dd_code update_text(dd_store *st, const char *sql, int64_t id, const char *value,
+                           bool stamp, const char *what, dd_err *err)
 {
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
@@ -580,10 +495,25 @@ dd_code db_update_text(dd_store *st, const char *sql, int64_t id, const char *va
         return code;
     if (!value)
         return dd_fail(err, DD_INVALID, "%s: missing value", what);
-    code = db_exec(c, err, what, sql, "ti", value, id);
+    char now[DD_TS_LEN];
+    dd_now(now);
+    code = stamp ? db_exec(c, err, what, sql, "tti", value, now, id)
+                 : db_exec(c, err, what, sql, "ti", value, id);
     if (code == DD_OK && db_changes(c) == 0)
         code = dd_fail(err, DD_NOT_FOUND, "%s: %lld not found", what, (long long)id);
     return code;
+}
+
+dd_code db_update_text(dd_store *st, const char *sql, int64_t id, const char *value,
+                       const char *what, dd_err *err)
+{
+    return update_text(st, sql, id, value, false, what, err);
+}
+
+dd_code db_update_text_ts(dd_store *st, const char *sql, int64_t id, const char *value,
+                          const char *what, dd_err *err)
+{
+    return update_text(st, sql, id, value, true, what, err);
 }
 
 /* ---------------------------------------------------------------- migrations */
@@ -617,12 +547,10 @@ static dd_code apply_migration(dd_conn *c, const dd_migration *m, dd_err *err)
     code = db_int(c, &seen, err, "schema_migrations",
                   "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", "n", m->version);
     if (code == DD_OK && seen == 0) {
-        char *msg = NULL;
-        if (sqlite3_exec(c->db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
+        dd_err why = {0};
+        if (c->st->eng->exec_script(c->e, m->sql, &why) != DD_OK)
             code = dd_fail(err, DD_IO, "migration %03d_%s failed: %s", m->version, m->name,
-                           msg ? msg : "unknown error");
-            sqlite3_free(msg);
-        }
+                           why.msg);
         char now[DD_TS_LEN];
         dd_now(now);
         if (code == DD_OK)
@@ -636,7 +564,7 @@ static dd_code apply_migration(dd_conn *c, const dd_migration *m, dd_err *err)
 static dd_code seed_default_user(dd_conn *c, dd_err *err)
 {
     int64_t n = 0;
-    dd_code code = db_int(c, &n, err, "user", "SELECT COUNT(*) FROM user WHERE username = ?",
+    dd_code code = db_int(c, &n, err, "user", "SELECT COUNT(*) FROM \"user\" WHERE username = ?",
                           "t", DD_DEFAULT_USERNAME);
     if (code != DD_OK || n > 0)
         return code;
@@ -647,7 +575,7 @@ static dd_code seed_default_user(dd_conn *c, dd_err *err)
     char now[DD_TS_LEN];
     dd_now(now);
     code = db_exec(c, err, "seeding the default user",
-                   "INSERT INTO user(first_name, last_name, username, password, created_date,"
+                   "INSERT INTO \"user\"(first_name, last_name, username, password, created_date,"
                    " is_admin) VALUES ('Default User', '', ?, ?, ?, 1)"
                    " ON CONFLICT(username) DO NOTHING",
                    "ttt", DD_DEFAULT_USERNAME, hash, now);
@@ -655,25 +583,12 @@ static dd_code seed_default_user(dd_conn *c, dd_err *err)
     return code;
 }
 
-/* WAL is a property of the database file: set once, kept by every later open. Switching
- * needs a write lock and SQLite does not run the busy handler for it, so wait here, up to
- * the busy timeout, for a writer (another process opening the same new file) to finish. */
-static dd_code enable_wal(dd_conn *c, dd_err *err)
-{
-    /* the budget is wall time: one attempt may itself wait in SQLite's busy handler */
-    double deadline = db_mono_ms() + c->st->busy_timeout_ms;
-    int rc;
-    while ((rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL)) != SQLITE_OK &&
-           (rc & 0xff) == SQLITE_BUSY && db_mono_ms() < deadline)
-        sqlite3_sleep(10);
-    return rc == SQLITE_OK ? DD_OK : db_error(c, rc, "opening the database", err);
-}
-
 static dd_code migrate(dd_conn *c, dd_err *err)
 {
-    dd_code wal = enable_wal(c, err);
-    if (wal != DD_OK)
-        return wal;
+    /* SQLite: WAL, a property of the file, set by the first opener */
+    dd_code ready = c->st->eng->prepare_schema(c->e, c->st->busy_timeout_ms, err);
+    if (ready != DD_OK)
+        return ready;
     dd_code code = migrations_table(c, err);
     int64_t have = 0;
     if (code == DD_OK)
@@ -715,6 +630,12 @@ dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store *
     if (!st || !(st->path = strdup(path))) {
         free(st);
         return dd_fail(err, DD_IO, "out of memory");
+    }
+    st->eng = dd_engine_for(path);
+    if (!st->eng) {
+        free(st->path);
+        free(st);
+        return dd_fail(err, DD_INVALID, "%s: no store engine of this build opens it", path);
     }
     st->busy_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 30000;
     st->read_only = opts && opts->read_only;
@@ -788,24 +709,27 @@ dd_code dd_schema_version(dd_store *st, int *out, dd_err *err)
     return code;
 }
 
-dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err)
+/* The calling thread's engine connection; NULL (with *code and err set) when it cannot
+ * be opened. */
+static db_econn *thread_econn(dd_store *st, dd_code *code, dd_err *err)
 {
     dd_conn *c;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_int(c, out, err, "data_version", "PRAGMA data_version", NULL);
-    /* data_version moves only for other connections' commits; add this connection's own
-     * changes so that every commit moves the number */
-    if (code == DD_OK)
-        *out += (int64_t)sqlite3_total_changes64(c->db);
-    return code;
+    *code = db_conn(st, &c, err);
+    return *code == DD_OK ? c->e : NULL;
+}
+
+dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err)
+{
+    dd_code code;
+    db_econn *e = thread_econn(st, &code, err);
+    return e ? st->eng->data_version(e, out, err) : code;
 }
 
 dd_code dd_dir_time(dd_store *st, const char *name, int64_t owner_id, char out[DD_TS_LEN],
                     dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     out[0] = 0;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -817,24 +741,42 @@ dd_code dd_dir_time(dd_store *st, const char *name, int64_t owner_id, char out[D
     code = db_step(c, s, &row, "reading a directory's time", err);
     if (code == DD_OK && row)
         db_col_ts(s, 0, out);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
 dd_code dd_store_check_integrity(dd_store *st, dd_err *err)
 {
-    dd_conn *c;
-    sqlite3_stmt *s;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_prep(c, &s, err, "PRAGMA integrity_check", NULL);
-    if (code != DD_OK)
-        return code;
-    bool row;
-    code = db_step(c, s, &row, "integrity check", err);
-    if (code == DD_OK && (!row || strcmp(db_col_text(s, 0), "ok") != 0))
-        code = dd_fail(err, DD_IO, "integrity check failed: %s",
-                       row ? db_col_text(s, 0) : "no result");
-    sqlite3_reset(s);
-    return code;
+    dd_code code;
+    db_econn *e = thread_econn(st, &code, err);
+    return e ? st->eng->check_integrity(e, err) : code;
+}
+
+dd_code dd_store_quick_check(dd_store *st, dd_err *err)
+{
+    dd_code code;
+    db_econn *e = thread_econn(st, &code, err);
+    return e ? st->eng->quick_check(e, err) : code;
+}
+
+dd_code db_integrity_lines(dd_store *st, db_line_fn fn, void *ctx, dd_err *err)
+{
+    dd_code code;
+    db_econn *e = thread_econn(st, &code, err);
+    return e ? st->eng->integrity(e, fn, ctx, err) : code;
+}
+
+dd_code db_blob_read(dd_conn *c, db_blob which, int64_t key, int64_t seq, int64_t off,
+                     void *buf, size_t len, size_t *got, int64_t *total, dd_err *err)
+{
+    return c->st->eng->blob_read(c->e, which, key, seq, off, buf, len, got, total, err);
+}
+
+const struct dd_engine *dd_engine_for(const char *locator)
+{
+    static const struct dd_engine *const engines[] = {&dd_engine_sqlite};
+    for (size_t i = 0; i < sizeof engines / sizeof engines[0]; i++)
+        if (engines[i]->accepts(locator))
+            return engines[i];
+    return NULL;
 }

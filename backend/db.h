@@ -1,50 +1,23 @@
 /*
- * db.h - the store's private SQLite layer: this thread's connection, cached prepared
- * statements, typed binding, write transactions and the SQLite-to-dd_code mapping.
+ * db.h - the store's private statement layer: this thread's connection, cached prepared
+ * statements, typed binding and typed columns, write transactions and the mapping of the
+ * engine's errors to dd_code. Nothing here names the engine (docs/ENGINES.md §2.2):
+ * connections and statements are opaque, so entity files are the same on every engine.
  * Only the backend sources include this; everything above the store sees store.h alone.
  */
 #ifndef DD_DB_H
 #define DD_DB_H
 
-#include <sqlite3.h>
 #include <stdarg.h>
+#include <stddef.h>
 
 #include "store.h"
 
-#define DB_STMT_CACHE 256
-
-/* SQL for the current time in the store's timestamp format (as dd_now), for statements
- * that stamp a row themselves. */
-#define DB_NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-
-typedef struct db_stmt_slot {
-    const char *sql;        /* a string literal: the pointer is the cache key */
-    sqlite3_stmt *stmt;
-} db_stmt_slot;
-
-/* One thread's connection to the store's database. */
-typedef struct dd_conn {
-    sqlite3 *db;
-    dd_store *st;
-    db_stmt_slot cache[DB_STMT_CACHE];
-    struct dd_conn *next;   /* in the store's list of open connections */
-    /* Bounded waits (db_wait_begin): on a thread's own connection, the monotonic time in
-     * ms at which every wait of the operation under way gives up (0: none under way);
-     * wait_depth counts nested scopes. busy_until is the deadline of a busy episode met
-     * outside any scope (set by the busy handler on this connection). */
-    double wait_deadline;
-    int wait_depth;
-    double busy_until;
-    /* artifact_trash rows queued by the write transaction under way (db_trash_queued):
-     * ids trash_lo..trash_hi, 0 when none; handed to the trash hook once it commits. */
-    int64_t trash_lo, trash_hi;
-} dd_conn;
+typedef struct dd_conn dd_conn;      /* one connection of this store (per thread, + writer) */
+typedef struct db_stmt db_stmt;      /* a prepared statement cached on a connection */
 
 /* The calling thread's connection, opened (and configured) on first use. */
 dd_code db_conn(dd_store *st, dd_conn **out, dd_err *err);
-
-/* Map the connection's last SQLite error to a dd_code and message about `what`. */
-dd_code db_error(dd_conn *c, int rc, const char *what, dd_err *err);
 
 /*
  * Prepare (or reuse) `sql` and bind arguments described by `fmt`, one char per
@@ -53,19 +26,30 @@ dd_code db_error(dd_conn *c, int rc, const char *what, dd_err *err);
  * 'z' zero-filled blob of int64_t bytes. The statement is reset when handed out.
  * `sql` must be a string literal (its address keys the cache).
  */
-dd_code db_prep(dd_conn *c, sqlite3_stmt **out, dd_err *err, const char *sql,
+dd_code db_prep(dd_conn *c, db_stmt **out, dd_err *err, const char *sql,
                 const char *fmt, ...);
-dd_code db_vprep(dd_conn *c, sqlite3_stmt **out, dd_err *err, const char *sql,
+dd_code db_vprep(dd_conn *c, db_stmt **out, dd_err *err, const char *sql,
                  const char *fmt, va_list ap);
 
 /* Step once: DD_OK with *row true (a row) or false (done), or an error. */
-dd_code db_step(dd_conn *c, sqlite3_stmt *s, bool *row, const char *what, dd_err *err);
+dd_code db_step(dd_conn *c, db_stmt *s, bool *row, const char *what, dd_err *err);
+/* Done with a statement before its last row: release it (its cursor, read locks). */
+void db_reset(db_stmt *s);
 
 /* Step through every row of a prepared statement, calling fn(s, ctx) for each; a
  * non-zero return stops early. The statement is reset afterwards, whatever happened. */
-typedef int (*db_row_fn)(sqlite3_stmt *s, void *ctx);
-dd_code db_each(dd_conn *c, sqlite3_stmt *s, const char *what, db_row_fn fn, void *ctx,
+typedef int (*db_row_fn)(db_stmt *s, void *ctx);
+dd_code db_each(dd_conn *c, db_stmt *s, const char *what, db_row_fn fn, void *ctx,
                 dd_err *err);
+
+/* Typed columns of the current row (0-based). NULL reads as 0, 0.0, "" or (NULL, 0). Text
+ * and blob pointers are valid until the next step or reset of `s`. */
+int db_col_count(db_stmt *s);
+bool db_col_is_null(db_stmt *s, int col);
+int64_t db_col_int64(db_stmt *s, int col);
+int db_col_int(db_stmt *s, int col);
+double db_col_double(db_stmt *s, int col);
+const void *db_col_blob(db_stmt *s, int col, size_t *len);
 
 /* What list functions hand to their db_row_fn: the caller's typed callback and context. */
 typedef struct db_list_ctx {
@@ -82,9 +66,12 @@ dd_code db_exec(dd_conn *c, dd_err *err, const char *what, const char *sql, cons
 dd_code db_int(dd_conn *c, int64_t *out, dd_err *err, const char *what, const char *sql,
                const char *fmt, ...);
 
-/* sqlite3_changes() of the connection's last statement. */
+/* New rows' ids come from INSERT ... RETURNING id through db_int (both engines accept
+ * it; there is no last-insert-id call). */
+#define db_insert_id db_int
+
+/* Rows changed by the connection's last statement. */
 int db_changes(dd_conn *c);
-int64_t db_last_id(dd_conn *c);
 
 /* BEGIN IMMEDIATE (waits for other writers up to the busy timeout), COMMIT, ROLLBACK.
  * db_begin replaces *c with the store's writer connection, held by this thread until
@@ -117,15 +104,18 @@ double db_mono_ms(void);
 
 /*
  * Freeing deleted artifact bytes at once. Whoever queues rows in artifact_trash inside a
- * write transaction reports them with db_trash_queued (the ids of the rows its last
- * INSERT made); when that transaction commits, db_end calls the store's trash hook with
+ * write transaction reports them with db_trash_queued (each row's id, from
+ * INSERT ... RETURNING id); when that transaction commits, db_end calls the store's trash hook with
  * their id range, after releasing the writer, so the hook may run its own transactions.
  * The artifact stores install the hook (dd_artifacts_open); NULL removes it. A caller
  * that disposes of its trash rows itself (migrate.c) reports nothing.
  */
 typedef void (*db_trash_hook)(void *ctx, int64_t lo, int64_t hi);
 void db_set_trash_hook(dd_store *st, db_trash_hook hook, void *ctx);
-void db_trash_queued(dd_conn *c);
+void db_trash_queued(dd_conn *c, int64_t trash_id);
+/* Forget the trash rows queued so far in this transaction (the caller disposes of them
+ * itself); returns the highest queued id, 0 when none. */
+int64_t db_trash_take(dd_conn *c);
 
 /* The store's metric log slot (metric_log.c), its busy timeout, and whether the calling
  * thread is inside a write transaction (between db_begin and db_end). */
@@ -141,11 +131,29 @@ dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
                             dd_err *err);
 
 /* A column as a heap copy ("" for NULL); NULL only when out of memory. */
-char *db_col_dup(sqlite3_stmt *s, int col);
+char *db_col_dup(db_stmt *s, int col);
 /* A column copied into a DD_TS_LEN buffer ("" for NULL). */
-void db_col_ts(sqlite3_stmt *s, int col, char out[DD_TS_LEN]);
+void db_col_ts(db_stmt *s, int col, char out[DD_TS_LEN]);
 /* A column as text, "" for NULL; valid until the next step or reset. */
-const char *db_col_text(sqlite3_stmt *s, int col);
+const char *db_col_text(db_stmt *s, int col);
+
+/* ---- whole-database operations the engine does its own way */
+
+/* Read one stored blob without loading it whole: chunk `seq` of inline chunk set `key`
+ * (DB_BLOB_CHUNK), or the legacy resource.data of resource `key` (DB_BLOB_RESOURCE_DATA).
+ * Copies min(len, size - off) bytes at `off` (none when off >= size) into buf; *got is
+ * how many, *total the blob's size. DD_NOT_FOUND (no message the caller should show)
+ * when there is no such blob (no row; for resource data also a NULL column). */
+typedef enum db_blob { DB_BLOB_CHUNK, DB_BLOB_RESOURCE_DATA } db_blob;
+dd_code db_blob_read(dd_conn *c, db_blob which, int64_t key, int64_t seq, int64_t off,
+                     void *buf, size_t len, size_t *got, int64_t *total, dd_err *err);
+
+/* The engine's own check of the whole database (SQLite: integrity_check, then
+ * foreign_key_check), one line per finding ("integrity_check: ..." or "foreign key:
+ * ..."); nothing when sound. fn returns non-zero to stop. Foreign keys of model_alias to
+ * model_version are left out: fsck's alias rule reports (and repairs) those. */
+typedef int (*db_line_fn)(void *ctx, const char *line);
+dd_code db_integrity_lines(dd_store *st, db_line_fn fn, void *ctx, dd_err *err);
 
 /* Common guards used inside write transactions. */
 /* DD_NOT_FOUND unless the row exists; DD_READ_ONLY when the iteration has ended. */
@@ -194,6 +202,10 @@ dd_code db_resource_put_bytes(dd_conn *c, int64_t experiment_id, const char *nam
 /* Simple text column update: UPDATE <sql> with (value, id); DD_NOT_FOUND for no row. */
 dd_code db_update_text(dd_store *st, const char *sql, int64_t id, const char *value,
                        const char *what, dd_err *err);
+/* The same, with updated_date: <sql> binds (value, dd_now(), id). The time comes from C,
+ * never from SQL, so every engine stores the same canonical text. */
+dd_code db_update_text_ts(dd_store *st, const char *sql, int64_t id, const char *value,
+                          const char *what, dd_err *err);
 
 /* Hash a password with bcrypt (libxcrypt). *out is malloc'd. */
 dd_code dd_password_hash(const char *password, char **out, dd_err *err);

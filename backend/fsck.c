@@ -93,49 +93,25 @@ static dd_fsck_kind unfixable(const fsck *f)
     return f->repair ? DD_FSCK_UNREPAIRED : DD_FSCK_PROBLEM;
 }
 
-/* ================================================================ 1. SQLite */
+/* ================================================================ 1. the engine's own check */
 
-static int collect_text(sqlite3_stmt *s, void *arg)
+static int collect_line(void *arg, const char *line)
 {
     str_vec *v = arg;
-    char line[1024];
-    int cols = sqlite3_column_count(s);
-    size_t off = 0;
-    line[0] = 0;
-    for (int i = 0; i < cols && off < sizeof line; i++)
-        off += (size_t)snprintf(line + off, sizeof line - off, "%s%s", i ? " " : "",
-                                db_col_text(s, i));
     vec_add(v, line);
     return v->oom;
 }
 
-static dd_code check_sqlite(fsck *f, dd_err *err)
+/* Collected first, reported after: the report callback runs outside the statement. */
+static dd_code check_database(fsck *f, dd_err *err)
 {
-    dd_conn *c;
-    sqlite3_stmt *s;
-    str_vec ic = {0}, fk = {0};
-    dd_code code = db_conn(f->st, &c, err);
-    if (code == DD_OK)
-        code = db_prep(c, &s, err, "PRAGMA integrity_check", NULL);
-    if (code == DD_OK)
-        code = db_each(c, s, "PRAGMA integrity_check", collect_text, &ic, err);
-    if (code == DD_OK)
-        /* an alias's dangling version is the alias rule's (check_registry), which can
-         * repair it */
-        code = db_prep(c, &s, err, "SELECT \"table\", 'row', rowid, 'refers to a missing',"
-                       " parent, 'row' FROM pragma_foreign_key_check WHERE NOT"
-                       " (\"table\" = 'model_alias' AND parent = 'model_version')", NULL);
-    if (code == DD_OK)
-        code = db_each(c, s, "PRAGMA foreign_key_check", collect_text, &fk, err);
-    if (code == DD_OK && (ic.oom || fk.oom))
+    str_vec lines = {0};
+    dd_code code = db_integrity_lines(f->st, collect_line, &lines, err);
+    if (code == DD_OK && lines.oom)
         code = dd_fail(err, DD_IO, "out of memory");
-    for (size_t i = 0; code == DD_OK && i < ic.n; i++)
-        if (strcmp(ic.v[i], "ok") != 0)
-            say(f, unfixable(f), "database: integrity_check: %s", ic.v[i]);
-    for (size_t i = 0; code == DD_OK && i < fk.n; i++)
-        say(f, unfixable(f), "database: foreign key: %s", fk.v[i]);
-    vec_free(&ic);
-    vec_free(&fk);
+    for (size_t i = 0; code == DD_OK && i < lines.n; i++)
+        say(f, unfixable(f), "database: %s", lines.v[i]);
+    vec_free(&lines);
     return code;
 }
 
@@ -160,7 +136,7 @@ typedef struct res_vec {
     bool oom;
 } res_vec;
 
-static int collect_resource(sqlite3_stmt *s, void *arg)
+static int collect_resource(db_stmt *s, void *arg)
 {
     res_vec *rv = arg;
     if (rv->n == rv->cap) {
@@ -175,15 +151,15 @@ static int collect_resource(sqlite3_stmt *s, void *arg)
     }
     res_row *r = &rv->v[rv->n];
     memset(r, 0, sizeof *r);
-    r->id = sqlite3_column_int64(s, 0);
+    r->id = db_col_int64(s, 0);
     snprintf(r->backend, sizeof r->backend, "%s", db_col_text(s, 1));
     r->uri = db_col_dup(s, 2);
-    r->size = sqlite3_column_int64(s, 3);
+    r->size = db_col_int64(s, 3);
     snprintf(r->hash, sizeof r->hash, "%s", db_col_text(s, 4));
-    r->chunk_set = sqlite3_column_int64(s, 5);
-    r->legacy = sqlite3_column_int(s, 6) != 0;
-    r->broken = sqlite3_column_int(s, 7) != 0;
-    r->generation = sqlite3_column_int64(s, 8);
+    r->chunk_set = db_col_int64(s, 5);
+    r->legacy = db_col_int(s, 6) != 0;
+    r->broken = db_col_int(s, 7) != 0;
+    r->generation = db_col_int64(s, 8);
     r->path = db_col_dup(s, 9);
     if (!r->uri || !r->path) {
         free(r->uri);
@@ -424,7 +400,7 @@ static void add_root(fsck *f, const char *root)
         vec_add(&f->roots, root);
 }
 
-static int collect_root(sqlite3_stmt *s, void *arg)
+static int collect_root(db_stmt *s, void *arg)
 {
     fsck *f = arg;
     char root[4096];
@@ -436,12 +412,12 @@ static int collect_root(sqlite3_stmt *s, void *arg)
 static dd_code check_resources(fsck *f, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     res_vec rows = {0};
     dd_code code = db_conn(f->st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT r.id, r.backend, r.uri, r.size_bytes,"
-                       " r.content_hash, r.chunk_set, typeof(r.data) = 'blob', r.broken,"
+                       " r.content_hash, r.chunk_set, length(r.data) IS NOT NULL, r.broken,"
                        " r.generation, coalesce(p.name, '?') || '/' || coalesce(e.name, '?')"
                        " || '/' || r.name FROM resource r"
                        " LEFT JOIN experiment e ON e.id = r.experiment_id"
@@ -538,7 +514,7 @@ typedef struct series_truth {
 static dd_code series_compute(dd_conn *c, int64_t iteration_id, const char *key,
                               series_truth *t, dd_err *err)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(t, 0, sizeof *t);
     dd_code code = db_prep(c, &s, err, "SELECT value, step, recorded_at FROM metric"
                            " WHERE iteration_id = ? AND key = ? ORDER BY step, id", "it",
@@ -548,15 +524,15 @@ static dd_code series_compute(dd_conn *c, int64_t iteration_id, const char *key,
         code = db_step(c, s, &row, "reading metric points", err);
         if (code != DD_OK || !row)
             break;
-        t->value = sqlite3_column_double(s, 0);
-        t->step = sqlite3_column_int64(s, 1);
+        t->value = db_col_double(s, 0);
+        t->step = db_col_int64(s, 1);
         db_col_ts(s, 2, t->recorded_at);
         t->max_step = t->count == 0 || t->step > t->max_step ? t->step : t->max_step;
         t->count++;
         char line[DD_METRIC_LINE_MAX];
         t->text_bytes += (int64_t)dd_metric_line(t->step, t->value, t->recorded_at, line);
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -565,7 +541,7 @@ static dd_code series_check(dd_conn *c, int64_t iteration_id, const char *key, c
                             size_t why_len, dd_err *err)
 {
     series_truth t;
-    sqlite3_stmt *s;
+    db_stmt *s;
     bool row = false;
     why[0] = 0;
     dd_code code = series_compute(c, iteration_id, key, &t, err);
@@ -581,21 +557,21 @@ static dd_code series_check(dd_conn *c, int64_t iteration_id, const char *key, c
         snprintf(why, why_len, "%lld points but no summary row", (long long)t.count);
     else if (row && !t.count)
         snprintf(why, why_len, "a summary row but no points");
-    else if (row && sqlite3_column_int64(s, 4) != t.count)
+    else if (row && db_col_int64(s, 4) != t.count)
         snprintf(why, why_len, "summary says %lld points, there are %lld",
-                 (long long)sqlite3_column_int64(s, 4), (long long)t.count);
-    else if (row && (sqlite3_column_double(s, 0) != t.value ||
-                     sqlite3_column_int64(s, 1) != t.step ||
+                 (long long)db_col_int64(s, 4), (long long)t.count);
+    else if (row && (db_col_double(s, 0) != t.value ||
+                     db_col_int64(s, 1) != t.step ||
                      strcmp(db_col_text(s, 2), t.recorded_at) != 0))
         snprintf(why, why_len, "summary's latest point is step %lld, the points' is step %lld",
-                 (long long)sqlite3_column_int64(s, 1), (long long)t.step);
-    else if (row && sqlite3_column_int64(s, 3) != t.max_step)   /* (no +1: it may be INT64_MAX) */
+                 (long long)db_col_int64(s, 1), (long long)t.step);
+    else if (row && db_col_int64(s, 3) != t.max_step)   /* (no +1: it may be INT64_MAX) */
         snprintf(why, why_len, "summary's highest step is %lld, the points' is %lld",
-                 (long long)sqlite3_column_int64(s, 3), (long long)t.max_step);
-    else if (row && sqlite3_column_int64(s, 5) != t.text_bytes)
+                 (long long)db_col_int64(s, 3), (long long)t.max_step);
+    else if (row && db_col_int64(s, 5) != t.text_bytes)
         snprintf(why, why_len, "summary's text length is %lld, the points' is %lld",
-                 (long long)sqlite3_column_int64(s, 5), (long long)t.text_bytes);
-    sqlite3_reset(s);
+                 (long long)db_col_int64(s, 5), (long long)t.text_bytes);
+    db_reset(s);
     return DD_OK;
 }
 
@@ -634,7 +610,7 @@ typedef struct key_vec {
     bool oom;
 } key_vec;
 
-static int collect_key(sqlite3_stmt *s, void *arg)
+static int collect_key(db_stmt *s, void *arg)
 {
     key_vec *kv = arg;
     if (kv->n == kv->cap) {
@@ -647,7 +623,7 @@ static int collect_key(sqlite3_stmt *s, void *arg)
         kv->v = nv;
         kv->cap = cap;
     }
-    kv->v[kv->n].iteration_id = sqlite3_column_int64(s, 0);
+    kv->v[kv->n].iteration_id = db_col_int64(s, 0);
     if (!(kv->v[kv->n].key = db_col_dup(s, 1))) {
         kv->oom = true;
         return 1;
@@ -666,17 +642,17 @@ typedef struct rule {
 static const rule rules[] = {
     {"SELECT 'model ' || m.name || ': ' || COUNT(*) || ' versions in PRODUCTION'"
      " FROM model_version v JOIN model m ON m.id = v.model_id WHERE v.stage_id = 3"
-     " GROUP BY v.model_id HAVING COUNT(*) > 1", NULL},
+     " GROUP BY m.id, m.name HAVING COUNT(*) > 1", NULL},
     {"SELECT 'model ' || m.name || ': version number ' || v.version || ' used ' || COUNT(*)"
      " || ' times' FROM model_version v JOIN model m ON m.id = v.model_id"
-     " GROUP BY v.model_id, v.version HAVING COUNT(*) > 1", NULL},
+     " GROUP BY m.id, m.name, v.version HAVING COUNT(*) > 1", NULL},
     {"SELECT 'model ' || m.name || ': version ' || MAX(v.version) || ' is above the counter ("
      "' || m.last_version || '), so a number could be reused', m.id"
      " FROM model m JOIN model_version v ON v.model_id = m.id"
      " GROUP BY m.id HAVING MAX(v.version) > m.last_version",
      "UPDATE model SET last_version = (SELECT MAX(version) FROM model_version"
      " WHERE model_id = model.id) WHERE id = ?"},
-    {"SELECT 'model ' || coalesce(m.name, a.model_id) || ': alias ' || a.alias ||"
+    {"SELECT 'model ' || coalesce(m.name, CAST(a.model_id AS TEXT)) || ': alias ' || a.alias ||"
      " ' points at version row ' || a.version_id || CASE WHEN v.id IS NULL"
      " THEN ', which does not exist' ELSE ', of another model' END, a.model_id, a.alias"
      " FROM model_alias a LEFT JOIN model m ON m.id = a.model_id"
@@ -710,7 +686,7 @@ typedef struct finding_vec {
     bool oom;
 } finding_vec;
 
-static int collect_finding(sqlite3_stmt *s, void *arg)
+static int collect_finding(db_stmt *s, void *arg)
 {
     finding_vec *fv = arg;
     if (fv->n == fv->cap) {
@@ -727,8 +703,8 @@ static int collect_finding(sqlite3_stmt *s, void *arg)
     x->r = fv->r;
     x->text = db_col_dup(s, 0);
     /* up to two repair arguments: an id, then a text (the report text when none) */
-    x->id = sqlite3_column_count(s) > 1 ? sqlite3_column_int64(s, 1) : 0;
-    x->arg = db_col_dup(s, sqlite3_column_count(s) > 2 ? 2 : 0);
+    x->id = db_col_count(s) > 1 ? db_col_int64(s, 1) : 0;
+    x->arg = db_col_dup(s, db_col_count(s) > 2 ? 2 : 0);
     if (!x->text || !x->arg) {
         free(x->text);
         free(x->arg);
@@ -759,7 +735,7 @@ static dd_code rule_repair(fsck *f, const finding *x, bool *done, dd_err *err)
 static dd_code check_registry(fsck *f, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     finding_vec found = {0};
     key_vec keys = {0};
     str_vec bad = {0};          /* "<index>\t<why>" of series that disagree */
@@ -840,7 +816,7 @@ dd_code dd_fsck_run(dd_artifacts *a, bool repair, dd_fsck_report_fn report, void
     f.buf = malloc(HASH_BUF);
     dd_code code = f.buf ? DD_OK : dd_fail(err, DD_IO, "out of memory");
     if (code == DD_OK)
-        code = check_sqlite(&f, err);
+        code = check_database(&f, err);
     if (code == DD_OK)
         code = check_resources(&f, err);
     if (code == DD_OK)

@@ -16,25 +16,25 @@
                        " coalesce(updated_date, end_date, created_date)"
 #define ITER_COLS ITER_LIST_COLS ", project_toml, manifest_toml"
 
-static char *col(sqlite3_stmt *s, int i, bool copy)
+static char *col(db_stmt *s, int i, bool copy)
 {
     return copy ? db_col_dup(s, i) : (char *)db_col_text(s, i);
 }
 
 /* Fill *it from ITER_LIST_COLS (and the two TOML columns when `full`). */
-static void iteration_from_row(sqlite3_stmt *s, dd_iteration *it, bool copy, bool full)
+static void iteration_from_row(db_stmt *s, dd_iteration *it, bool copy, bool full)
 {
-    it->id = sqlite3_column_int64(s, 0);
-    it->experiment_id = sqlite3_column_int64(s, 1);
-    it->parent_iteration_id = sqlite3_column_int64(s, 2);
-    it->status_id = sqlite3_column_int(s, 3);
+    it->id = db_col_int64(s, 0);
+    it->experiment_id = db_col_int64(s, 1);
+    it->parent_iteration_id = db_col_int64(s, 2);
+    it->status_id = db_col_int(s, 3);
     it->notes = col(s, 4, copy);
     it->error_message = col(s, 5, copy);
     db_col_ts(s, 6, it->created_date);
     db_col_ts(s, 7, it->end_date);
     it->julia_version = col(s, 8, copy);
     it->git_sha = col(s, 9, copy);
-    it->git_dirty = sqlite3_column_int(s, 10) != 0;
+    it->git_dirty = db_col_int(s, 10) != 0;
     it->entrypoint = col(s, 11, copy);
     db_col_ts(s, 12, it->updated_date);
     it->project_toml = full ? col(s, 13, copy) : (copy ? strdup("") : (char *)"");
@@ -79,19 +79,21 @@ dd_code dd_iteration_create(dd_store *st, int64_t experiment_id, int64_t parent_
     }
     char now[DD_TS_LEN];
     dd_now(now);
+    int64_t id = 0;
     if (code == DD_OK)
-        code = db_exec(c, err, "iteration",
-                       "INSERT INTO iteration(experiment_id, parent_iteration_id, created_date)"
-                       " VALUES (?, ?, ?)", "iIt", experiment_id, parent_id, now);
+        code = db_insert_id(c, &id, err, "iteration",
+                            "INSERT INTO iteration(experiment_id, parent_iteration_id,"
+                            " created_date) VALUES (?, ?, ?) RETURNING id", "iIt", experiment_id,
+                            parent_id, now);
     if (code == DD_OK && id_out)
-        *id_out = db_last_id(c);
+        *id_out = id;
     return db_end(c, code, err);
 }
 
 dd_code dd_iteration_get(dd_store *st, int64_t id, dd_iteration *out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(out, 0, sizeof *out);
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -104,11 +106,11 @@ dd_code dd_iteration_get(dd_store *st, int64_t id, dd_iteration *out, dd_err *er
         code = dd_fail(err, DD_NOT_FOUND, "iteration %lld not found", (long long)id);
     if (code == DD_OK)
         iteration_from_row(s, out, true, true);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
-static int iteration_row(sqlite3_stmt *s, void *arg)
+static int iteration_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_iteration it;
@@ -120,7 +122,7 @@ dd_code dd_iteration_list(dd_store *st, int64_t experiment_id, dd_iteration_cb c
                           dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " ITER_LIST_COLS " FROM iteration"
@@ -133,7 +135,7 @@ dd_code dd_iteration_list_children(dd_store *st, int64_t parent_id, dd_iteration
                                    void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " ITER_LIST_COLS " FROM iteration"
@@ -212,7 +214,7 @@ dd_code dd_iteration_file_get(dd_store *st, int64_t iteration_id, const char *na
                               void **data_out, size_t *len_out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT content FROM iteration_file"
@@ -225,33 +227,34 @@ dd_code dd_iteration_file_get(dd_store *st, int64_t iteration_id, const char *na
         code = dd_fail(err, DD_NOT_FOUND, "iteration %lld has no file \"%s\"",
                        (long long)iteration_id, name);
     if (code == DD_OK) {
-        size_t n = (size_t)sqlite3_column_bytes(s, 0);
+        size_t n = 0;
+        const void *content = db_col_blob(s, 0, &n);
         void *buf = malloc(n ? n : 1);
         if (!buf)
             code = dd_fail(err, DD_IO, "out of memory");
         else {
             if (n)
-                memcpy(buf, sqlite3_column_blob(s, 0), n);
+                memcpy(buf, content, n);
             *data_out = buf;
             *len_out = n;
         }
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
-static int file_row(sqlite3_stmt *s, void *arg)
+static int file_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
-    return ((dd_iteration_file_cb)l->cb)(l->ctx, sqlite3_column_int64(s, 2), db_col_text(s, 0),
-                                          (size_t)sqlite3_column_int64(s, 1));
+    return ((dd_iteration_file_cb)l->cb)(l->ctx, db_col_int64(s, 2), db_col_text(s, 0),
+                                          (size_t)db_col_int64(s, 1));
 }
 
 dd_code dd_iteration_file_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out,
                                 char **name_out, size_t *len_out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT iteration_id, name, length(content) FROM iteration_file"
@@ -263,12 +266,12 @@ dd_code dd_iteration_file_by_id(dd_store *st, int64_t id, int64_t *iteration_id_
     if (code == DD_OK && !row)
         code = dd_fail(err, DD_NOT_FOUND, "iteration file %lld not found", (long long)id);
     if (code == DD_OK) {
-        *iteration_id_out = sqlite3_column_int64(s, 0);
-        *len_out = (size_t)sqlite3_column_int64(s, 2);
+        *iteration_id_out = db_col_int64(s, 0);
+        *len_out = (size_t)db_col_int64(s, 2);
         if (name_out && !(*name_out = db_col_dup(s, 1)))
             code = dd_fail(err, DD_IO, "out of memory");
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -276,7 +279,7 @@ dd_code dd_iteration_file_find(dd_store *st, int64_t iteration_id, const char *n
                                int64_t *id_out, size_t *len_out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT id, length(content) FROM iteration_file"
@@ -289,10 +292,10 @@ dd_code dd_iteration_file_find(dd_store *st, int64_t iteration_id, const char *n
     if (code == DD_OK && !row)
         code = dd_fail(err, DD_NOT_FOUND, "no file \"%s\"", name ? name : "");
     if (code == DD_OK) {
-        *id_out = sqlite3_column_int64(s, 0);
-        *len_out = (size_t)sqlite3_column_int64(s, 1);
+        *id_out = db_col_int64(s, 0);
+        *len_out = (size_t)db_col_int64(s, 1);
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -300,7 +303,7 @@ dd_code dd_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_
                                void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT name, length(content), id FROM iteration_file"
@@ -323,7 +326,7 @@ dd_code dd_iteration_values_updated(dd_store *st, int64_t id, char params_out[DD
                                     char metrics_out[DD_TS_LEN], dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     params_out[0] = metrics_out[0] = 0;
     dd_code code = dd_metric_log_drain(st, err);
     if (code == DD_OK)
@@ -341,7 +344,7 @@ dd_code dd_iteration_values_updated(dd_store *st, int64_t id, char params_out[DD
         db_col_ts(s, 0, params_out);
         db_col_ts(s, 1, metrics_out);
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -358,11 +361,13 @@ static dd_code param_check(const char *key, const char *value, dd_err *err)
 static dd_code param_upsert(dd_conn *c, int64_t iteration_id, const char *key,
                             const char *value, dd_err *err)
 {
+    char now[DD_TS_LEN];
+    dd_now(now);
     return db_exec(c, err, "parameter",
                    "INSERT INTO parameter(iteration_id, key, value, updated_date)"
-                   " VALUES (?, ?, ?, " DB_NOW_SQL ") ON CONFLICT(iteration_id, key)"
+                   " VALUES (?, ?, ?, ?) ON CONFLICT(iteration_id, key)"
                    " DO UPDATE SET value = excluded.value, updated_date = excluded.updated_date",
-                   "itt", iteration_id, key, value);
+                   "ittt", iteration_id, key, value, now);
 }
 
 dd_code dd_param_set(dd_store *st, int64_t iteration_id, const char *key, const char *value,
@@ -385,7 +390,7 @@ typedef struct param_gone {
     bool oom;
 } param_gone;
 
-static int param_gone_row(sqlite3_stmt *s, void *arg)
+static int param_gone_row(db_stmt *s, void *arg)
 {
     param_gone *g = arg;
     const char *key = db_col_text(s, 0);
@@ -415,7 +420,7 @@ static dd_code param_delete_others(dd_conn *c, int64_t iteration_id, const char 
         return dd_fail(err, DD_IO, "out of memory");
     memcpy(g.keep, keys, n * sizeof *keys);
     qsort(g.keep, n, sizeof *g.keep, str_cmp);
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_prep(c, &s, err, "SELECT key FROM parameter WHERE iteration_id = ?", "i",
                            iteration_id);
     if (code == DD_OK)
@@ -468,7 +473,7 @@ dd_code dd_param_get(dd_store *st, int64_t iteration_id, const char *key, char *
                      dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT value FROM parameter WHERE iteration_id = ? AND key = ?",
@@ -481,11 +486,11 @@ dd_code dd_param_get(dd_store *st, int64_t iteration_id, const char *key, char *
         code = dd_fail(err, DD_NOT_FOUND, "parameter \"%s\" not found", key ? key : "");
     if (code == DD_OK && !(*value_out = db_col_dup(s, 0)))
         code = dd_fail(err, DD_IO, "out of memory");
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
-static int param_row(sqlite3_stmt *s, void *arg)
+static int param_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     return ((dd_param_cb)l->cb)(l->ctx, db_col_text(s, 0), db_col_text(s, 1));
@@ -495,7 +500,7 @@ dd_code dd_param_list(dd_store *st, int64_t iteration_id, dd_param_cb cb, void *
                       dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT key, value FROM parameter WHERE iteration_id = ?"
@@ -523,7 +528,7 @@ dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, 
                            char **value_out, char *updated_out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT iteration_id, key, value, updated_date FROM parameter"
@@ -537,7 +542,7 @@ dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, 
         code = dd_fail(err, DD_NOT_FOUND, "parameter %lld not found", (long long)id);
     if (code == DD_OK) {
         if (iteration_id_out)
-            *iteration_id_out = sqlite3_column_int64(s, 0);
+            *iteration_id_out = db_col_int64(s, 0);
         if (updated_out)
             db_col_ts(s, 3, updated_out);
         if (key_out && !(*key_out = db_col_dup(s, 1)))
@@ -548,7 +553,7 @@ dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, 
             code = dd_fail(err, DD_IO, "out of memory");
         }
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -582,9 +587,11 @@ dd_code dd_param_rename(dd_store *st, int64_t iteration_id, const char *old_key,
         code = db_exec(c, err, "parameter",
                        "DELETE FROM parameter WHERE iteration_id = ? AND key = ?", "it",
                        iteration_id, new_key);
+    char now[DD_TS_LEN];
+    dd_now(now);
     if (code == DD_OK)
         code = db_exec(c, err, "parameter",
-                       "UPDATE parameter SET key = ?, updated_date = " DB_NOW_SQL
-                       " WHERE id = ?", "ti", new_key, id);
+                       "UPDATE parameter SET key = ?, updated_date = ? WHERE id = ?", "tti",
+                       new_key, now, id);
     return db_end(c, code, err);
 }

@@ -21,7 +21,7 @@
  * Ordering and visibility: points of one series are committed in the order they were
  * accepted. Anything in this process that reads metrics, and every write transaction,
  * first drains the log (store.h: dd_metric_log_drain), so within the process the deferral
- * is invisible. Other processes (the sqlite3 shell, a second mount) see a point when its
+ * is invisible. Other processes (a database shell, a second mount) see a point when its
  * batch commits: at once when its writer closes or fsyncs the file (the filesystem drains
  * then), otherwise within milliseconds.
  *

@@ -53,16 +53,16 @@ dd_code dd_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metr
 
 #define POINT_COLS "l.id, m.id, m.iteration_id, m.key, m.step, m.value, m.recorded_at"
 
-static int point_row(sqlite3_stmt *s, void *arg)
+static int point_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_metric_point_row r = {
-        .series_id = sqlite3_column_int64(s, 0),
-        .position = sqlite3_column_int64(s, 1),
-        .iteration_id = sqlite3_column_int64(s, 2),
+        .series_id = db_col_int64(s, 0),
+        .position = db_col_int64(s, 1),
+        .iteration_id = db_col_int64(s, 2),
         .key = db_col_text(s, 3),
-        .step = sqlite3_column_int64(s, 4),
-        .value = sqlite3_column_double(s, 5),
+        .step = db_col_int64(s, 4),
+        .value = db_col_double(s, 5),
         .recorded_at = db_col_text(s, 6),
     };
     return ((dd_metric_point_cb)l->cb)(l->ctx, &r);
@@ -73,7 +73,7 @@ static dd_code list_points(dd_store *st, const char *sql, const char *fmt, int64
                            dd_metric_point_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = dd_metric_log_drain(st, err);
     if (code == DD_OK)
         code = db_conn(st, &c, err);

@@ -27,7 +27,7 @@ typedef struct series_state {
 static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
                            series_state *ss, dd_err *err)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(ss, 0, sizeof *ss);
     dd_code code = db_prep(c, &s, err,
                            "SELECT value, step, recorded_at, max_step, point_count, text_bytes,"
@@ -39,15 +39,15 @@ static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
     code = db_step(c, s, &row, "reading a metric series", err);
     if (code == DD_OK && row) {
         ss->exists = true;
-        ss->value = sqlite3_column_double(s, 0);
-        ss->step = sqlite3_column_int64(s, 1);
+        ss->value = db_col_double(s, 0);
+        ss->step = db_col_int64(s, 1);
         db_col_ts(s, 2, ss->recorded_at);
-        ss->max_step = sqlite3_column_int64(s, 3);
-        ss->count = sqlite3_column_int64(s, 4);
-        ss->text_bytes = sqlite3_column_int64(s, 5);
-        ss->id = sqlite3_column_int64(s, 6);
+        ss->max_step = db_col_int64(s, 3);
+        ss->count = db_col_int64(s, 4);
+        ss->text_bytes = db_col_int64(s, 5);
+        ss->id = db_col_int64(s, 6);
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -177,13 +177,13 @@ dd_code dd_metric_append_each(dd_store *st, int64_t iteration_id, const char *co
     return db_end(c, code, err);
 }
 
-static int metric_row(sqlite3_stmt *s, void *arg)
+static int metric_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_metric_row r = {
-        .id = sqlite3_column_int64(s, 0),
-        .step = sqlite3_column_int64(s, 1),
-        .value = sqlite3_column_double(s, 2),
+        .id = db_col_int64(s, 0),
+        .step = db_col_int64(s, 1),
+        .value = db_col_double(s, 2),
         .recorded_at = db_col_text(s, 3),
     };
     return ((dd_metric_cb)l->cb)(l->ctx, &r);
@@ -194,7 +194,7 @@ dd_code dd_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
                        dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = dd_metric_log_drain(st, err);
     if (code == DD_OK)
         code = db_conn(st, &c, err);
@@ -214,21 +214,21 @@ dd_code dd_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
 #define SERIES_COLS "key, value, step, recorded_at, max_step, point_count, id, iteration_id," \
                     " text_bytes, coalesce(updated_date, recorded_at)"
 
-static void series_from_row(sqlite3_stmt *s, dd_metric_series *m)
+static void series_from_row(db_stmt *s, dd_metric_series *m)
 {
     m->key = db_col_text(s, 0);
-    m->value = sqlite3_column_double(s, 1);
-    m->step = sqlite3_column_int64(s, 2);
+    m->value = db_col_double(s, 1);
+    m->step = db_col_int64(s, 2);
     m->recorded_at = db_col_text(s, 3);
-    m->max_step = sqlite3_column_int64(s, 4);
-    m->point_count = sqlite3_column_int64(s, 5);
-    m->id = sqlite3_column_int64(s, 6);
-    m->iteration_id = sqlite3_column_int64(s, 7);
-    m->text_bytes = sqlite3_column_int64(s, 8);
+    m->max_step = db_col_int64(s, 4);
+    m->point_count = db_col_int64(s, 5);
+    m->id = db_col_int64(s, 6);
+    m->iteration_id = db_col_int64(s, 7);
+    m->text_bytes = db_col_int64(s, 8);
     db_col_ts(s, 9, m->updated_date);
 }
 
-static int series_row(sqlite3_stmt *s, void *arg)
+static int series_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_metric_series m;
@@ -240,7 +240,7 @@ dd_code dd_metric_series_list(dd_store *st, int64_t iteration_id, dd_series_cb c
                               dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = dd_metric_log_drain(st, err);
     if (code == DD_OK)
         code = db_conn(st, &c, err);
@@ -256,7 +256,7 @@ dd_code dd_metric_series_get(dd_store *st, int64_t iteration_id, const char *key
                              dd_metric_series *out, char ts_buf[DD_TS_LEN], dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = dd_metric_log_drain(st, err);
     if (code == DD_OK)
         code = db_conn(st, &c, err);
@@ -276,7 +276,7 @@ dd_code dd_metric_series_get(dd_store *st, int64_t iteration_id, const char *key
         db_col_ts(s, 3, ts_buf);
         out->recorded_at = ts_buf;
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -284,7 +284,7 @@ dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series
                                char **key_out, char ts_buf[DD_TS_LEN], dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = dd_metric_log_drain(st, err);
     if (code == DD_OK)
         code = db_conn(st, &c, err);
@@ -306,7 +306,7 @@ dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series
         if (!*key_out)
             code = dd_fail(err, DD_IO, "out of memory");
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 

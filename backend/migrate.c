@@ -34,7 +34,7 @@ typedef struct mig_rows {
     bool oom;
 } mig_rows;
 
-static int collect_row(sqlite3_stmt *s, void *arg)
+static int collect_row(db_stmt *s, void *arg)
 {
     mig_rows *r = arg;
     if (r->n == r->cap) {
@@ -48,8 +48,8 @@ static int collect_row(sqlite3_stmt *s, void *arg)
         r->cap = cap;
     }
     mig_row *row = &r->v[r->n];
-    row->id = sqlite3_column_int64(s, 0);
-    row->size = sqlite3_column_int64(s, 1);
+    row->id = db_col_int64(s, 0);
+    row->size = db_col_int64(s, 1);
     snprintf(row->backend, sizeof row->backend, "%s", db_col_text(s, 2));
     snprintf(row->hash, sizeof row->hash, "%s", db_col_text(s, 3));
     row->name = db_col_dup(s, 4);
@@ -166,10 +166,10 @@ static dd_code switch_row(mig *m, int64_t id, const art_loc *src, dd_upload *u,
         code = art_upload_claim(c, u, err);
     if (code == DD_OK)
         code = db_queue_resource_bytes(c, id, err);
-    if (code == DD_OK && db_changes(c) > 0)
-        *trash_id = db_last_id(c);
     /* the migrator removes (or, --keep-old, keeps) the old bytes itself, after checking */
-    c->trash_lo = c->trash_hi = 0;
+    int64_t queued = db_trash_take(c);
+    if (code == DD_OK && queued)
+        *trash_id = queued;
     /* same bytes, so the same generation: open files and cached pages stay valid */
     if (code == DD_OK)
         code = db_exec(c, err, "resource", "UPDATE resource SET backend = ?, uri = ?,"
@@ -243,7 +243,7 @@ dd_code dd_artifacts_migrate(dd_artifacts *a, const char *to, const dd_migrate_h
         return code;
     dd_store *st = art_store(a);
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     mig_rows rows = {0};
     code = db_conn(st, &c, err);
     if (code == DD_OK)

@@ -15,25 +15,25 @@
 #define VERSION_COLS "id, model_id, version, iteration_id, resource_id, stage_id, description," \
                      " created_date, updated_date"
 
-static void model_from_row(sqlite3_stmt *s, dd_model *m, bool copy)
+static void model_from_row(db_stmt *s, dd_model *m, bool copy)
 {
-    m->id = sqlite3_column_int64(s, 0);
-    m->project_id = sqlite3_column_int64(s, 1);
+    m->id = db_col_int64(s, 0);
+    m->project_id = db_col_int64(s, 1);
     m->name = copy ? db_col_dup(s, 2) : (char *)db_col_text(s, 2);
     m->description = copy ? db_col_dup(s, 3) : (char *)db_col_text(s, 3);
     db_col_ts(s, 4, m->created_date);
     db_col_ts(s, 5, m->updated_date);
-    m->last_version = sqlite3_column_int64(s, 6);
+    m->last_version = db_col_int64(s, 6);
 }
 
-static void version_from_row(sqlite3_stmt *s, dd_model_version *v, bool copy)
+static void version_from_row(db_stmt *s, dd_model_version *v, bool copy)
 {
-    v->id = sqlite3_column_int64(s, 0);
-    v->model_id = sqlite3_column_int64(s, 1);
-    v->version = sqlite3_column_int64(s, 2);
-    v->iteration_id = sqlite3_column_int64(s, 3);
-    v->resource_id = sqlite3_column_int64(s, 4);
-    v->stage_id = sqlite3_column_int(s, 5);
+    v->id = db_col_int64(s, 0);
+    v->model_id = db_col_int64(s, 1);
+    v->version = db_col_int64(s, 2);
+    v->iteration_id = db_col_int64(s, 3);
+    v->resource_id = db_col_int64(s, 4);
+    v->stage_id = db_col_int(s, 5);
     v->description = copy ? db_col_dup(s, 6) : (char *)db_col_text(s, 6);
     db_col_ts(s, 7, v->created_date);
     db_col_ts(s, 8, v->updated_date);
@@ -71,23 +71,24 @@ dd_code dd_model_create(dd_store *st, int64_t project_id, const char *name,
     code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i", project_id);
     char now[DD_TS_LEN];
     dd_now(now);
+    int64_t id = 0;
     if (code == DD_OK) {
-        code = db_exec(c, err, "model",
-                       "INSERT INTO model(project_id, name, description, created_date)"
-                       " VALUES (?, ?, ?, ?)", "ittt", project_id, name,
-                       description ? description : "", now);
+        code = db_insert_id(c, &id, err, "model",
+                            "INSERT INTO model(project_id, name, description, created_date)"
+                            " VALUES (?, ?, ?, ?) RETURNING id", "ittt", project_id, name,
+                            description ? description : "", now);
         if (code == DD_CONFLICT)
             dd_fail(err, code, "model \"%s\" already exists in the registry", name);
     }
     if (code == DD_OK && id_out)
-        *id_out = db_last_id(c);
+        *id_out = id;
     return db_end(c, code, err);
 }
 
 dd_code dd_model_get(dd_store *st, int64_t id, dd_model *out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(out, 0, sizeof *out);
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -100,7 +101,7 @@ dd_code dd_model_get(dd_store *st, int64_t id, dd_model *out, dd_err *err)
         code = dd_fail(err, DD_NOT_FOUND, "model %lld not found", (long long)id);
     if (code == DD_OK)
         model_from_row(s, out, true);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -116,7 +117,7 @@ dd_code dd_model_find(dd_store *st, const char *name, int64_t *id_out, dd_err *e
     return code;
 }
 
-static int model_row(sqlite3_stmt *s, void *arg)
+static int model_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_model m;
@@ -127,7 +128,7 @@ static int model_row(sqlite3_stmt *s, void *arg)
 dd_code dd_model_list(dd_store *st, int64_t project_id, dd_model_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code != DD_OK)
         return code;
@@ -143,9 +144,8 @@ dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 {
     dd_code code = dd_name_check(name, "model name", err);
     if (code == DD_OK)
-        code = db_update_text(st, "UPDATE model SET name = ?, updated_date = " DB_NOW_SQL
-                              " WHERE id = ?", id, name, "model",
-                              err);
+        code = db_update_text_ts(st, "UPDATE model SET name = ?, updated_date = ?"
+                             " WHERE id = ?", id, name, "model", err);
     if (code == DD_CONFLICT)
         dd_fail(err, code, "model \"%s\" already exists in the registry", name);
     return code;
@@ -154,9 +154,8 @@ dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 dd_code dd_model_set_description(dd_store *st, int64_t id, const char *description,
                                  dd_err *err)
 {
-    return db_update_text(st, "UPDATE model SET description = ?, updated_date = " DB_NOW_SQL
-                          " WHERE id = ?", id, description,
-                          "model", err);
+    return db_update_text_ts(st, "UPDATE model SET description = ?, updated_date = ?"
+                             " WHERE id = ?", id, description, "model", err);
 }
 
 static const char *const model_delete_sql[] = {
@@ -222,13 +221,14 @@ dd_code dd_version_create(dd_store *st, int64_t model_id, int64_t iteration_id,
                       " RETURNING last_version", "i", model_id);
     char now[DD_TS_LEN];
     dd_now(now);
+    int64_t id = 0;
     if (code == DD_OK)
-        code = db_exec(c, err, "model version",
-                       "INSERT INTO model_version(model_id, version, iteration_id, resource_id,"
-                       " stage_id, description, created_date) VALUES (?, ?, ?, ?, 1, ?, ?)",
-                       "iiiItt", model_id, number, iteration_id, resource_id,
-                       description ? description : "", now);
-    int64_t id = code == DD_OK ? db_last_id(c) : 0;
+        code = db_insert_id(c, &id, err, "model version",
+                            "INSERT INTO model_version(model_id, version, iteration_id,"
+                            " resource_id, stage_id, description, created_date)"
+                            " VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING id",
+                            "iiiItt", model_id, number, iteration_id, resource_id,
+                            description ? description : "", now);
     code = db_end(c, code, err);
     if (code == DD_OK) {
         if (id_out)
@@ -242,7 +242,7 @@ dd_code dd_version_create(dd_store *st, int64_t model_id, int64_t iteration_id,
 dd_code dd_version_get(dd_store *st, int64_t id, dd_model_version *out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(out, 0, sizeof *out);
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -256,7 +256,7 @@ dd_code dd_version_get(dd_store *st, int64_t id, dd_model_version *out, dd_err *
         code = dd_fail(err, DD_NOT_FOUND, "model version %lld not found", (long long)id);
     if (code == DD_OK)
         version_from_row(s, out, true);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -289,7 +289,7 @@ dd_code dd_version_find_stage(dd_store *st, int64_t model_id, int stage, int64_t
     return code;
 }
 
-static int version_row(sqlite3_stmt *s, void *arg)
+static int version_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_model_version v;
@@ -301,7 +301,7 @@ dd_code dd_version_list(dd_store *st, int64_t model_id, dd_version_cb cb, void *
                         dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " VERSION_COLS " FROM model_version WHERE model_id = ?"
@@ -338,9 +338,8 @@ dd_code dd_version_set_stage(dd_store *st, int64_t id, int stage, dd_err *err)
 dd_code dd_version_set_description(dd_store *st, int64_t id, const char *description,
                                    dd_err *err)
 {
-    return db_update_text(st, "UPDATE model_version SET description = ?, updated_date = " DB_NOW_SQL
-                          " WHERE id = ?", id, description,
-                          "model version", err);
+    return db_update_text_ts(st, "UPDATE model_version SET description = ?, updated_date = ?"
+                             " WHERE id = ?", id, description, "model version", err);
 }
 
 dd_code dd_version_set_resource(dd_store *st, int64_t id, int64_t resource_id, dd_err *err)
@@ -469,17 +468,17 @@ dd_code dd_alias_rename(dd_store *st, int64_t model_id, const char *from, const 
     return db_end(c, code, err);
 }
 
-static int alias_row(sqlite3_stmt *s, void *arg)
+static int alias_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
-    return ((dd_alias_cb)l->cb)(l->ctx, sqlite3_column_int64(s, 3), db_col_text(s, 0),
-                                sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2));
+    return ((dd_alias_cb)l->cb)(l->ctx, db_col_int64(s, 3), db_col_text(s, 0),
+                                db_col_int64(s, 1), db_col_int64(s, 2));
 }
 
 dd_code dd_alias_list(dd_store *st, int64_t model_id, dd_alias_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT a.alias, a.version_id, v.version, a.id FROM model_alias a"

@@ -59,15 +59,23 @@ dd_code db_delete_iteration(dd_conn *c, int64_t id, dd_err *err)
     return code;
 }
 
-/* Queue rows in artifact_trash; they are freed as soon as this transaction commits
- * (db_trash_queued), or when the last reader of this process lets go of them. */
+static int note_trash_row(db_stmt *s, void *ctx)
+{
+    db_trash_queued(ctx, db_col_int64(s, 0));
+    return 0;
+}
+
+/* Queue rows in artifact_trash (`sql` ends in RETURNING id); they are freed as soon as
+ * this transaction commits (db_trash_queued), or when the last reader of this process lets
+ * go of them. */
 static dd_code queue_trash_sql(dd_conn *c, const char *sql, int64_t id, dd_err *err)
 {
     char now[DD_TS_LEN];
     dd_now(now);
-    dd_code code = db_exec(c, err, "queueing artifact bytes for removal", sql, "ti", now, id);
+    db_stmt *s;
+    dd_code code = db_prep(c, &s, err, sql, "ti", now, id);
     if (code == DD_OK)
-        db_trash_queued(c);
+        code = db_each(c, s, "queueing artifact bytes for removal", note_trash_row, c, err);
     return code;
 }
 
@@ -80,7 +88,8 @@ dd_code db_queue_resource_bytes(dd_conn *c, int64_t id, dd_err *err)
 {
     return queue_trash_sql(c, "INSERT INTO artifact_trash(backend, uri, chunk_set, queued_at)"
                            " SELECT backend, " TRASH_URI ", chunk_set, ? FROM resource"
-                           " WHERE id = ? AND (backend <> 'inline' OR chunk_set IS NOT NULL)",
+                           " WHERE id = ? AND (backend <> 'inline' OR chunk_set IS NOT NULL)"
+                           " RETURNING id",
                            id, err);
 }
 
@@ -141,7 +150,8 @@ static dd_code delete_experiment(dd_conn *c, int64_t id, bool cascade, dd_err *e
         code = queue_trash_sql(c, "INSERT INTO artifact_trash(backend, uri, chunk_set, queued_at)"
                                " SELECT backend, " TRASH_URI ", chunk_set, ? FROM resource"
                                " WHERE experiment_id = ?"
-                               " AND (backend <> 'inline' OR chunk_set IS NOT NULL)", id, err);
+                               " AND (backend <> 'inline' OR chunk_set IS NOT NULL)"
+                               " RETURNING id", id, err);
     if (code == DD_OK)
         code = db_exec(c, err, "deleting resources",
                        "DELETE FROM resource WHERE experiment_id = ?", "i", id);
@@ -161,9 +171,9 @@ static dd_code delete_experiment(dd_conn *c, int64_t id, bool cascade, dd_err *e
 /* The times fall back as dd_project documents (schema/008_row_times.sql). */
 #define PROJECT_COLS "id, name, description, created_date, coalesce(updated_date, created_date)"
 
-static void project_from_row(sqlite3_stmt *s, dd_project *p, bool copy)
+static void project_from_row(db_stmt *s, dd_project *p, bool copy)
 {
-    p->id = sqlite3_column_int64(s, 0);
+    p->id = db_col_int64(s, 0);
     p->name = copy ? db_col_dup(s, 1) : (char *)db_col_text(s, 1);
     p->description = copy ? db_col_dup(s, 2) : (char *)db_col_text(s, 2);
     db_col_ts(s, 3, p->created_date);
@@ -190,22 +200,23 @@ dd_code dd_project_create(dd_store *st, int64_t user_id, const char *name, int64
         return code;
     int64_t admin = 0;
     if (user_id == 0)
-        code = db_int(c, &user_id, err, "default user", "SELECT id FROM user WHERE username = ?",
-                      "t", DD_DEFAULT_USERNAME);
+        code = db_int(c, &user_id, err, "default user",
+                      "SELECT id FROM \"user\" WHERE username = ?", "t", DD_DEFAULT_USERNAME);
     if (code == DD_OK)
-        code = db_int(c, &admin, err, "user", "SELECT is_admin FROM user WHERE id = ?", "i",
+        code = db_int(c, &admin, err, "user", "SELECT is_admin FROM \"user\" WHERE id = ?", "i",
                       user_id);
     if (code == DD_OK && !admin)
         code = dd_fail(err, DD_FORBIDDEN, "only administrators may create projects");
     char now[DD_TS_LEN];
     dd_now(now);
+    int64_t id = 0;
     if (code == DD_OK) {
-        code = db_exec(c, err, "project",
-                       "INSERT INTO project(name, created_date) VALUES (?, ?)", "tt", name, now);
+        code = db_insert_id(c, &id, err, "project",
+                            "INSERT INTO project(name, created_date) VALUES (?, ?) RETURNING id",
+                            "tt", name, now);
         if (code == DD_CONFLICT)
             dd_fail(err, code, "project \"%s\" already exists", name);
     }
-    int64_t id = code == DD_OK ? db_last_id(c) : 0;
     if (code == DD_OK)
         code = db_exec(c, err, "creator permission",
                        "INSERT INTO user_permission(user_id, project_id) VALUES (?, ?)", "ii",
@@ -219,7 +230,7 @@ dd_code dd_project_create(dd_store *st, int64_t user_id, const char *name, int64
 dd_code dd_project_get(dd_store *st, int64_t id, dd_project *out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(out, 0, sizeof *out);
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -233,7 +244,7 @@ dd_code dd_project_get(dd_store *st, int64_t id, dd_project *out, dd_err *err)
         code = dd_fail(err, DD_NOT_FOUND, "project %lld not found", (long long)id);
     if (code == DD_OK)
         project_from_row(s, out, true);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -249,7 +260,7 @@ dd_code dd_project_find(dd_store *st, const char *name, int64_t *id_out, dd_err 
     return code;
 }
 
-static int project_row(sqlite3_stmt *s, void *arg)
+static int project_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_project p;
@@ -260,7 +271,7 @@ static int project_row(sqlite3_stmt *s, void *arg)
 dd_code dd_project_list(dd_store *st, dd_project_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " PROJECT_COLS " FROM project"
@@ -305,7 +316,7 @@ typedef struct id_vec {
     bool oom;
 } id_vec;
 
-static int collect_id(sqlite3_stmt *s, void *arg)
+static int collect_id(db_stmt *s, void *arg)
 {
     id_vec *ids = arg;
     if (ids->n == ids->cap) {
@@ -318,7 +329,7 @@ static int collect_id(sqlite3_stmt *s, void *arg)
         ids->v = v;
         ids->cap = cap;
     }
-    ids->v[ids->n++] = sqlite3_column_int64(s, 0);
+    ids->v[ids->n++] = db_col_int64(s, 0);
     return 0;
 }
 
@@ -337,7 +348,7 @@ static dd_code project_children(dd_conn *c, int64_t id, dd_err *err)
 dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
@@ -367,11 +378,11 @@ dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 #define EXP_COLS "id, project_id, status_id, name, description, created_date, end_date," \
                  " coalesce(updated_date, end_date, created_date)"
 
-static void experiment_from_row(sqlite3_stmt *s, dd_experiment *e, bool copy)
+static void experiment_from_row(db_stmt *s, dd_experiment *e, bool copy)
 {
-    e->id = sqlite3_column_int64(s, 0);
-    e->project_id = sqlite3_column_int64(s, 1);
-    e->status_id = sqlite3_column_int(s, 2);
+    e->id = db_col_int64(s, 0);
+    e->project_id = db_col_int64(s, 1);
+    e->status_id = db_col_int(s, 2);
     e->name = copy ? db_col_dup(s, 3) : (char *)db_col_text(s, 3);
     e->description = copy ? db_col_dup(s, 4) : (char *)db_col_text(s, 4);
     db_col_ts(s, 5, e->created_date);
@@ -401,22 +412,23 @@ dd_code dd_experiment_create(dd_store *st, int64_t project_id, const char *name,
     code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i", project_id);
     char now[DD_TS_LEN];
     dd_now(now);
+    int64_t id = 0;
     if (code == DD_OK) {
-        code = db_exec(c, err, "experiment",
-                       "INSERT INTO experiment(project_id, status_id, name, created_date)"
-                       " VALUES (?, 1, ?, ?)", "itt", project_id, name, now);
+        code = db_insert_id(c, &id, err, "experiment",
+                            "INSERT INTO experiment(project_id, status_id, name, created_date)"
+                            " VALUES (?, 1, ?, ?) RETURNING id", "itt", project_id, name, now);
         if (code == DD_CONFLICT)
             dd_fail(err, code, "experiment \"%s\" already exists in this project", name);
     }
     if (code == DD_OK && id_out)
-        *id_out = db_last_id(c);
+        *id_out = id;
     return db_end(c, code, err);
 }
 
 dd_code dd_experiment_get(dd_store *st, int64_t id, dd_experiment *out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(out, 0, sizeof *out);
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -429,7 +441,7 @@ dd_code dd_experiment_get(dd_store *st, int64_t id, dd_experiment *out, dd_err *
         code = dd_fail(err, DD_NOT_FOUND, "experiment %lld not found", (long long)id);
     if (code == DD_OK)
         experiment_from_row(s, out, true);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -447,7 +459,7 @@ dd_code dd_experiment_find(dd_store *st, int64_t project_id, const char *name,
     return code;
 }
 
-static int experiment_row(sqlite3_stmt *s, void *arg)
+static int experiment_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_experiment e;
@@ -459,7 +471,7 @@ dd_code dd_experiment_list(dd_store *st, int64_t project_id, dd_experiment_cb cb
                            dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " EXP_COLS " FROM experiment WHERE project_id = ?"

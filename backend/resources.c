@@ -20,20 +20,20 @@
 #define RES_COLS "id, experiment_id, name, description, created_date, updated_date, backend," \
                  " uri, size_bytes, content_hash, generation, broken"
 
-static void resource_from_row(sqlite3_stmt *s, dd_resource *r, bool copy)
+static void resource_from_row(db_stmt *s, dd_resource *r, bool copy)
 {
-    r->id = sqlite3_column_int64(s, 0);
-    r->experiment_id = sqlite3_column_int64(s, 1);
+    r->id = db_col_int64(s, 0);
+    r->experiment_id = db_col_int64(s, 1);
     r->name = copy ? db_col_dup(s, 2) : (char *)db_col_text(s, 2);
     r->description = copy ? db_col_dup(s, 3) : (char *)db_col_text(s, 3);
     db_col_ts(s, 4, r->created_date);
     db_col_ts(s, 5, r->updated_date);
     r->backend = copy ? db_col_dup(s, 6) : (char *)db_col_text(s, 6);
     r->uri = copy ? db_col_dup(s, 7) : (char *)db_col_text(s, 7);
-    r->size_bytes = sqlite3_column_int64(s, 8);
+    r->size_bytes = db_col_int64(s, 8);
     r->content_hash = copy ? db_col_dup(s, 9) : (char *)db_col_text(s, 9);
-    r->generation = sqlite3_column_int64(s, 10);
-    r->broken = sqlite3_column_int(s, 11) != 0;
+    r->generation = db_col_int64(s, 10);
+    r->broken = db_col_int(s, 11) != 0;
 }
 
 void dd_resource_clear(dd_resource *r)
@@ -86,21 +86,24 @@ static dd_code resource_insert(dd_store *st, int64_t experiment_id, const char *
     code = experiment_accepts_resources(c, experiment_id, err);
     char now[DD_TS_LEN];
     dd_now(now);
+    int64_t id = 0;
     if (code == DD_OK) {
         code = data
-            ? db_exec(c, err, "resource",
-                      "INSERT INTO resource(experiment_id, name, data, created_date, backend, uri,"
-                      " size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                      "itbtttit", experiment_id, name, data, len, now, backend, uri, size, hash)
-            : db_exec(c, err, "resource",
-                      "INSERT INTO resource(experiment_id, name, created_date, backend, uri,"
-                      " size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                      "ittttit", experiment_id, name, now, backend, uri, size, hash);
+            ? db_insert_id(c, &id, err, "resource",
+                           "INSERT INTO resource(experiment_id, name, data, created_date, backend,"
+                           " uri, size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                           " RETURNING id",
+                           "itbtttit", experiment_id, name, data, len, now, backend, uri, size,
+                           hash)
+            : db_insert_id(c, &id, err, "resource",
+                           "INSERT INTO resource(experiment_id, name, created_date, backend, uri,"
+                           " size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                           "ittttit", experiment_id, name, now, backend, uri, size, hash);
         if (code == DD_CONFLICT)
             dd_fail(err, code, "resource \"%s\" already exists in this experiment", name);
     }
     if (code == DD_OK && id_out)
-        *id_out = db_last_id(c);
+        *id_out = id;
     return db_end(c, code, err);
 }
 
@@ -131,7 +134,7 @@ dd_code dd_resource_create_external(dd_store *st, int64_t experiment_id, const c
 dd_code dd_resource_get(dd_store *st, int64_t id, dd_resource *out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(out, 0, sizeof *out);
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -144,7 +147,7 @@ dd_code dd_resource_get(dd_store *st, int64_t id, dd_resource *out, dd_err *err)
         code = dd_fail(err, DD_NOT_FOUND, "resource %lld not found", (long long)id);
     if (code == DD_OK)
         resource_from_row(s, out, true);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -162,7 +165,7 @@ dd_code dd_resource_find(dd_store *st, int64_t experiment_id, const char *name,
     return code;
 }
 
-static int resource_row(sqlite3_stmt *s, void *arg)
+static int resource_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_resource r;
@@ -174,7 +177,7 @@ dd_code dd_resource_list(dd_store *st, int64_t experiment_id, dd_resource_cb cb,
                          dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " RES_COLS " FROM resource WHERE experiment_id = ?"
@@ -211,11 +214,12 @@ dd_code dd_resource_read_inline(dd_store *st, int64_t id, int64_t offset, void *
 
 dd_code db_resource_locate(dd_conn *c, int64_t id, db_resource_bytes *out, dd_err *err)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(out, 0, sizeof *out);
-    /* typeof() reads the column's type from the record header, never the blob itself */
+    /* length() of a blob reads the record header (SQLite) or the TOAST header
+     * (PostgreSQL), never the bytes themselves */
     dd_code code = db_prep(c, &s, err, "SELECT backend, uri, size_bytes, chunk_set,"
-                           " typeof(data) = 'blob', broken, content_hash, generation"
+                           " length(data) IS NOT NULL, broken, content_hash, generation"
                            " FROM resource WHERE id = ?", "i", id);
     if (code != DD_OK)
         return code;
@@ -226,16 +230,16 @@ dd_code db_resource_locate(dd_conn *c, int64_t id, db_resource_bytes *out, dd_er
     if (code == DD_OK) {
         snprintf(out->backend, sizeof out->backend, "%s", db_col_text(s, 0));
         out->uri = db_col_dup(s, 1);
-        out->size = sqlite3_column_int64(s, 2);
-        out->chunk_set = sqlite3_column_int64(s, 3);
-        out->legacy_data = sqlite3_column_int(s, 4) != 0;
-        out->broken = sqlite3_column_int(s, 5) != 0;
+        out->size = db_col_int64(s, 2);
+        out->chunk_set = db_col_int64(s, 3);
+        out->legacy_data = db_col_int(s, 4) != 0;
+        out->broken = db_col_int(s, 5) != 0;
         snprintf(out->hash, sizeof out->hash, "%s", db_col_text(s, 6));
-        out->generation = sqlite3_column_int64(s, 7);
+        out->generation = db_col_int64(s, 7);
         if (!out->uri)
             code = dd_fail(err, DD_IO, "out of memory");
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -256,12 +260,12 @@ dd_code db_resource_put_bytes(dd_conn *c, int64_t experiment_id, const char *nam
                   "SELECT id FROM resource WHERE experiment_id = ? AND name = ?", "it",
                   experiment_id, name);
     if (code == DD_NOT_FOUND) {
-        code = db_exec(c, err, "resource",
-                       "INSERT INTO resource(experiment_id, name, created_date, backend, uri,"
-                       " size_bytes, content_hash, chunk_set) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       "ittttitI", experiment_id, name, now, backend, uri, size, hash, chunk_set);
-        if (code == DD_OK)
-            id = db_last_id(c);
+        code = db_insert_id(c, &id, err, "resource",
+                            "INSERT INTO resource(experiment_id, name, created_date, backend, uri,"
+                            " size_bytes, content_hash, chunk_set)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                            "ittttitI", experiment_id, name, now, backend, uri, size, hash,
+                            chunk_set);
     } else if (code == DD_OK && !replace) {
         code = dd_fail(err, DD_CONFLICT, "resource \"%s\" already exists in this experiment",
                        name);
@@ -291,9 +295,8 @@ dd_code dd_resource_rename(dd_store *st, int64_t id, const char *name, dd_err *e
 {
     dd_code code = dd_name_check(name, "resource name", err);
     if (code == DD_OK)
-        code = db_update_text(st, "UPDATE resource SET name = ?, updated_date = " DB_NOW_SQL
-                              " WHERE id = ?", id, name,
-                              "resource", err);
+        code = db_update_text_ts(st, "UPDATE resource SET name = ?, updated_date = ?"
+                             " WHERE id = ?", id, name, "resource", err);
     if (code == DD_CONFLICT)
         dd_fail(err, code, "resource \"%s\" already exists in this experiment", name);
     return code;
@@ -302,9 +305,8 @@ dd_code dd_resource_rename(dd_store *st, int64_t id, const char *name, dd_err *e
 dd_code dd_resource_set_description(dd_store *st, int64_t id, const char *description,
                                     dd_err *err)
 {
-    return db_update_text(st, "UPDATE resource SET description = ?, updated_date = " DB_NOW_SQL
-                          " WHERE id = ?", id,
-                          description, "resource", err);
+    return db_update_text_ts(st, "UPDATE resource SET description = ?, updated_date = ?"
+                             " WHERE id = ?", id, description, "resource", err);
 }
 
 dd_code dd_resource_delete(dd_store *st, int64_t id, dd_err *err)
@@ -319,17 +321,17 @@ dd_code dd_resource_delete(dd_store *st, int64_t id, dd_err *err)
 
 /* ---------------------------------------------------------------- trash */
 
-static int trash_row(sqlite3_stmt *s, void *arg)
+static int trash_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
-    return ((dd_trash_cb)l->cb)(l->ctx, sqlite3_column_int64(s, 0), db_col_text(s, 1),
+    return ((dd_trash_cb)l->cb)(l->ctx, db_col_int64(s, 0), db_col_text(s, 1),
                                 db_col_text(s, 2));
 }
 
 dd_code dd_trash_list(dd_store *st, dd_trash_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT id, backend, uri FROM artifact_trash ORDER BY id",

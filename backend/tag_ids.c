@@ -7,7 +7,7 @@
 dd_code dd_tag_get(dd_store *st, int64_t id, char **value_out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     bool row = false;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -19,7 +19,7 @@ dd_code dd_tag_get(dd_store *st, int64_t id, char **value_out, dd_err *err)
         code = dd_fail(err, DD_NOT_FOUND, "tag %lld not found", (long long)id);
     if (code == DD_OK && !(*value_out = db_col_dup(s, 0)))
         code = dd_fail(err, DD_IO, "out of memory");
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 

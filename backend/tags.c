@@ -24,7 +24,7 @@ static const tag_sql tag_kinds[] = {
     [DD_TAG_PROJECT] = {
         "project",
         "SELECT id FROM project WHERE id = ?",
-        "INSERT INTO project_tag(project_id, tag_id) VALUES (?, ?)",
+        "INSERT INTO project_tag(project_id, tag_id) VALUES (?, ?) RETURNING id",
         "DELETE FROM project_tag WHERE project_id = ? AND tag_id = (SELECT id FROM tag WHERE value = ?)",
         "SELECT l.id, t.value FROM project_tag l JOIN tag t ON t.id = l.tag_id"
         " WHERE l.project_id = ? ORDER BY l.id",
@@ -35,7 +35,7 @@ static const tag_sql tag_kinds[] = {
     [DD_TAG_EXPERIMENT] = {
         "experiment",
         "SELECT id FROM experiment WHERE id = ?",
-        "INSERT INTO experiment_tag(experiment_id, tag_id) VALUES (?, ?)",
+        "INSERT INTO experiment_tag(experiment_id, tag_id) VALUES (?, ?) RETURNING id",
         "DELETE FROM experiment_tag WHERE experiment_id = ?"
         " AND tag_id = (SELECT id FROM tag WHERE value = ?)",
         "SELECT l.id, t.value FROM experiment_tag l JOIN tag t ON t.id = l.tag_id"
@@ -47,7 +47,7 @@ static const tag_sql tag_kinds[] = {
     [DD_TAG_ITERATION] = {
         "iteration",
         "SELECT id FROM iteration WHERE id = ?",
-        "INSERT INTO iteration_tag(iteration_id, tag_id) VALUES (?, ?)",
+        "INSERT INTO iteration_tag(iteration_id, tag_id) VALUES (?, ?) RETURNING id",
         "DELETE FROM iteration_tag WHERE iteration_id = ?"
         " AND tag_id = (SELECT id FROM tag WHERE value = ?)",
         "SELECT l.id, t.value FROM iteration_tag l JOIN tag t ON t.id = l.tag_id"
@@ -96,13 +96,14 @@ dd_code dd_tag_attach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const c
                        "t", value);
     if (code == DD_OK)
         code = db_int(c, &tag_id, err, "tag", "SELECT id FROM tag WHERE value = ?", "t", value);
+    int64_t link_id = 0;
     if (code == DD_OK) {
-        code = db_exec(c, err, "tag link", k->attach, "ii", entity_id, tag_id);
+        code = db_insert_id(c, &link_id, err, "tag link", k->attach, "ii", entity_id, tag_id);
         if (code == DD_CONFLICT)
             dd_fail(err, code, "tag \"%s\" is already attached to this %s", value, k->what);
     }
     if (code == DD_OK && link_id_out)
-        *link_id_out = db_last_id(c);
+        *link_id_out = link_id;
     return db_end(c, code, err);
 }
 
@@ -125,10 +126,10 @@ dd_code dd_tag_detach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const c
     return db_end(c, code, err);
 }
 
-static int tag_row(sqlite3_stmt *s, void *arg)
+static int tag_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
-    return ((dd_tag_cb)l->cb)(l->ctx, sqlite3_column_int64(s, 0), db_col_text(s, 1));
+    return ((dd_tag_cb)l->cb)(l->ctx, db_col_int64(s, 0), db_col_text(s, 1));
 }
 
 dd_code dd_tag_list(dd_store *st, dd_tag_kind kind, int64_t entity_id, dd_tag_cb cb, void *ctx,
@@ -138,7 +139,7 @@ dd_code dd_tag_list(dd_store *st, dd_tag_kind kind, int64_t entity_id, dd_tag_cb
     if (!k)
         return DD_INVALID;
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, k->list, "i", entity_id);
@@ -174,7 +175,7 @@ dd_code dd_tag_link_get(dd_store *st, dd_tag_kind kind, int64_t link_id, int64_t
     if (!k)
         return DD_INVALID;
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, k->link_get, "i", link_id);
@@ -185,11 +186,11 @@ dd_code dd_tag_link_get(dd_store *st, dd_tag_kind kind, int64_t link_id, int64_t
     if (code == DD_OK && !row)
         code = dd_fail(err, DD_NOT_FOUND, "tag link %lld not found", (long long)link_id);
     if (code == DD_OK) {
-        *entity_id_out = sqlite3_column_int64(s, 0);
+        *entity_id_out = db_col_int64(s, 0);
         if (value_out && !(*value_out = db_col_dup(s, 1)))
             code = dd_fail(err, DD_IO, "out of memory");
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 

@@ -14,9 +14,9 @@
 
 /* Fill *u from a row of USER_COLS; with `copy` the strings are heap copies, otherwise
  * they borrow the statement's memory. */
-static void user_from_row(sqlite3_stmt *s, dd_user *u, bool copy)
+static void user_from_row(db_stmt *s, dd_user *u, bool copy)
 {
-    u->id = sqlite3_column_int64(s, 0);
+    u->id = db_col_int64(s, 0);
     for (int i = 1; i <= 4; i++) {
         char *v = copy ? db_col_dup(s, i) : (char *)db_col_text(s, i);
         if (i == 1) u->first_name = v;
@@ -25,7 +25,7 @@ static void user_from_row(sqlite3_stmt *s, dd_user *u, bool copy)
         else u->password = v;
     }
     db_col_ts(s, 5, u->created_date);
-    u->is_admin = sqlite3_column_int(s, 6) != 0;
+    u->is_admin = db_col_int(s, 6) != 0;
 }
 
 void dd_user_clear(dd_user *u)
@@ -53,29 +53,28 @@ dd_code dd_user_create(dd_store *st, const char *first_name, const char *last_na
     if (code == DD_OK) {
         char now[DD_TS_LEN];
         dd_now(now);
-        code = db_exec(c, err, "user",
-                       "INSERT INTO user(first_name, last_name, username, password, created_date,"
-                       " is_admin) VALUES (?, ?, ?, ?, ?, 0)",
-                       "ttttt", first_name ? first_name : "", last_name ? last_name : "",
-                       username, hash, now);
+        int64_t id = 0;
+        code = db_insert_id(c, &id, err, "user",
+                            "INSERT INTO \"user\"(first_name, last_name, username, password,"
+                            " created_date, is_admin) VALUES (?, ?, ?, ?, ?, 0) RETURNING id",
+                            "ttttt", first_name ? first_name : "", last_name ? last_name : "",
+                            username, hash, now);
         if (code == DD_CONFLICT)
             dd_fail(err, code, "user \"%s\" already exists", username);
         if (code == DD_OK && id_out)
-            *id_out = db_last_id(c);
+            *id_out = id;
     }
     free(hash);
     return code;
 }
 
-static dd_code user_get_by(dd_store *st, const char *sql, int64_t id, const char *name,
+/* One user by id (name NULL) or by name, read on connection c. */
+static dd_code user_get_on(dd_conn *c, const char *sql, int64_t id, const char *name,
                            dd_user *out, dd_err *err)
 {
-    dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     memset(out, 0, sizeof *out);
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = name ? db_prep(c, &s, err, sql, "t", name) : db_prep(c, &s, err, sql, "i", id);
+    dd_code code = name ? db_prep(c, &s, err, sql, "t", name) : db_prep(c, &s, err, sql, "i", id);
     if (code != DD_OK)
         return code;
     bool row;
@@ -85,22 +84,33 @@ static dd_code user_get_by(dd_store *st, const char *sql, int64_t id, const char
                     : dd_fail(err, DD_NOT_FOUND, "user %lld not found", (long long)id);
     if (code == DD_OK)
         user_from_row(s, out, true);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
+}
+
+#define USER_BY_ID "SELECT " USER_COLS " FROM \"user\" WHERE id = ?"
+
+static dd_code user_get_by(dd_store *st, const char *sql, int64_t id, const char *name,
+                           dd_user *out, dd_err *err)
+{
+    dd_conn *c;
+    memset(out, 0, sizeof *out);
+    dd_code code = db_conn(st, &c, err);
+    return code == DD_OK ? user_get_on(c, sql, id, name, out, err) : code;
 }
 
 dd_code dd_user_get(dd_store *st, int64_t id, dd_user *out, dd_err *err)
 {
-    return user_get_by(st, "SELECT " USER_COLS " FROM user WHERE id = ?", id, NULL, out, err);
+    return user_get_by(st, USER_BY_ID, id, NULL, out, err);
 }
 
 dd_code dd_user_find(dd_store *st, const char *username, dd_user *out, dd_err *err)
 {
-    return user_get_by(st, "SELECT " USER_COLS " FROM user WHERE username = ?", 0,
+    return user_get_by(st, "SELECT " USER_COLS " FROM \"user\" WHERE username = ?", 0,
                        username ? username : "", out, err);
 }
 
-static int user_row(sqlite3_stmt *s, void *arg)
+static int user_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_user u;
@@ -111,10 +121,10 @@ static int user_row(sqlite3_stmt *s, void *arg)
 dd_code dd_user_list(dd_store *st, dd_user_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT " USER_COLS " FROM user ORDER BY id", NULL);
+        code = db_prep(c, &s, err, "SELECT " USER_COLS " FROM \"user\" ORDER BY id", NULL);
     db_list_ctx l = {(void *)cb, ctx};
     return code == DD_OK ? db_each(c, s, "listing users", user_row, &l, err) : code;
 }
@@ -137,12 +147,13 @@ dd_code dd_user_update(dd_store *st, int64_t id, const char *first_name, const c
         return code;
     }
     dd_user u;
-    code = dd_user_get(st, id, &u, err);
+    /* on c: inside the transaction, not on this thread's own connection */
+    code = user_get_on(c, USER_BY_ID, id, NULL, &u, err);
     if (code == DD_OK && is_admin == 0 && strcmp(u.username, DD_DEFAULT_USERNAME) == 0)
         code = dd_fail(err, DD_FORBIDDEN, "the default user cannot be demoted");
     if (code == DD_OK)
         code = db_exec(c, err, "user",
-                       "UPDATE user SET first_name = COALESCE(?, first_name),"
+                       "UPDATE \"user\" SET first_name = COALESCE(?, first_name),"
                        " last_name = COALESCE(?, last_name), password = COALESCE(?, password),"
                        " is_admin = CASE WHEN ? < 0 THEN is_admin ELSE ? END WHERE id = ?",
                        "tttnni", first_name, last_name, hash, is_admin, is_admin ? 1 : 0, id);
@@ -158,14 +169,15 @@ dd_code dd_user_delete(dd_store *st, int64_t id, dd_err *err)
     if (code != DD_OK)
         return code;
     dd_user u;
-    code = dd_user_get(st, id, &u, err);
+    /* on c: inside the transaction, not on this thread's own connection */
+    code = user_get_on(c, USER_BY_ID, id, NULL, &u, err);
     if (code == DD_OK && strcmp(u.username, DD_DEFAULT_USERNAME) == 0)
         code = dd_fail(err, DD_FORBIDDEN, "the default user cannot be deleted");
     if (code == DD_OK)
         code = db_exec(c, err, "user permissions",
                        "DELETE FROM user_permission WHERE user_id = ?", "i", id);
     if (code == DD_OK)
-        code = db_exec(c, err, "user", "DELETE FROM user WHERE id = ?", "i", id);
+        code = db_exec(c, err, "user", "DELETE FROM \"user\" WHERE id = ?", "i", id);
     dd_user_clear(&u);
     return db_end(c, code, err);
 }
@@ -195,18 +207,18 @@ dd_code dd_user_check_password(dd_store *st, const char *username, const char *p
 #define PERM_COLS "id, user_id, project_id, create_permission, read_permission," \
                   " update_permission, delete_permission"
 
-static void perm_from_row(sqlite3_stmt *s, dd_user_permission *p)
+static void perm_from_row(db_stmt *s, dd_user_permission *p)
 {
-    p->id = sqlite3_column_int64(s, 0);
-    p->user_id = sqlite3_column_int64(s, 1);
-    p->project_id = sqlite3_column_int64(s, 2);
-    p->create_permission = sqlite3_column_int(s, 3) != 0;
-    p->read_permission = sqlite3_column_int(s, 4) != 0;
-    p->update_permission = sqlite3_column_int(s, 5) != 0;
-    p->delete_permission = sqlite3_column_int(s, 6) != 0;
+    p->id = db_col_int64(s, 0);
+    p->user_id = db_col_int64(s, 1);
+    p->project_id = db_col_int64(s, 2);
+    p->create_permission = db_col_int(s, 3) != 0;
+    p->read_permission = db_col_int(s, 4) != 0;
+    p->update_permission = db_col_int(s, 5) != 0;
+    p->delete_permission = db_col_int(s, 6) != 0;
 }
 
-static int perm_row(sqlite3_stmt *s, void *arg)
+static int perm_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
     dd_user_permission p;
@@ -222,18 +234,19 @@ dd_code dd_permission_create(dd_store *st, int64_t user_id, int64_t project_id, 
     if (code != DD_OK)
         return code;
     int64_t n;
-    code = db_int(c, &n, err, "user", "SELECT id FROM user WHERE id = ?", "i", user_id);
+    code = db_int(c, &n, err, "user", "SELECT id FROM \"user\" WHERE id = ?", "i", user_id);
     if (code == DD_OK)
         code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i",
                       project_id);
+    int64_t id = 0;
     if (code == DD_OK)
-        code = db_exec(c, err, "user permission",
-                       "INSERT INTO user_permission(user_id, project_id, create_permission,"
-                       " read_permission, update_permission, delete_permission)"
-                       " VALUES (?, ?, ?, ?, ?, ?)",
-                       "iinnnn", user_id, project_id, (int)cr, (int)r, (int)u, (int)d);
+        code = db_insert_id(c, &id, err, "user permission",
+                            "INSERT INTO user_permission(user_id, project_id, create_permission,"
+                            " read_permission, update_permission, delete_permission)"
+                            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                            "iinnnn", user_id, project_id, (int)cr, (int)r, (int)u, (int)d);
     if (code == DD_OK && id_out)
-        *id_out = db_last_id(c);
+        *id_out = id;
     return db_end(c, code, err);
 }
 
@@ -241,7 +254,7 @@ dd_code dd_permission_get(dd_store *st, int64_t user_id, int64_t project_id,
                           dd_user_permission *out, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT " PERM_COLS " FROM user_permission"
@@ -255,7 +268,7 @@ dd_code dd_permission_get(dd_store *st, int64_t user_id, int64_t project_id,
                        (long long)user_id, (long long)project_id);
     if (code == DD_OK)
         perm_from_row(s, out);
-    sqlite3_reset(s);
+    db_reset(s);
     return code;
 }
 
@@ -293,7 +306,7 @@ dd_code dd_permission_list(dd_store *st, int64_t user_id, int64_t project_id,
                            dd_permission_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
-    sqlite3_stmt *s;
+    db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code != DD_OK)
         return code;
@@ -314,7 +327,7 @@ dd_code dd_permission_list(dd_store *st, int64_t user_id, int64_t project_id,
 static dd_code user_and_project(dd_conn *c, const char *username, const char *project,
                                 int64_t *uid, int64_t *pid, dd_err *err)
 {
-    dd_code code = db_int(c, uid, err, "user", "SELECT id FROM user WHERE username = ?", "t",
+    dd_code code = db_int(c, uid, err, "user", "SELECT id FROM \"user\" WHERE username = ?", "t",
                           username ? username : "");
     if (code == DD_NOT_FOUND)
         return dd_fail(err, code, "user \"%s\" not found", username ? username : "");

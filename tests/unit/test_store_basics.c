@@ -119,7 +119,7 @@ static void test_open_and_migrate(void)
     CHECK(applied >= 1);
     CHECK(max_applied == dd_schema_version_known());
     CHECK(applied_at[0] != 0);
-    CHECK(raw_int(path, "SELECT COUNT(*) FROM user WHERE username = 'default'") == 1);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM \"user\" WHERE username = 'default'") == 1);
 
     /* Reopening applies nothing new and seeds no second default user. */
     CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
@@ -144,7 +144,7 @@ static void test_open_and_migrate(void)
                    " (SELECT applied_at FROM schema_migrations ORDER BY version)",
              applied_at2, sizeof applied_at2);
     CHECK_STR(applied_at2, applied_at);
-    CHECK(raw_int(path, "SELECT COUNT(*) FROM user WHERE username = 'default'") == 1);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM \"user\" WHERE username = 'default'") == 1);
 
     /* A read-only open of the same file works and reports the same version. */
     dd_store_options ro = {.read_only = true};

@@ -3,6 +3,7 @@
  * deletes that must either remove a whole subtree or change nothing.
  */
 #include <stdint.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "store.h"
@@ -419,6 +420,16 @@ static void test_versions(dd_store *st, const world *w, int64_t resnet, int64_t 
     CHECK_CODE(dd_alias_get(st, resnet, "champion", &x, err), DD_OK, err);
     CHECK(x == v2);
     CHECK_CODE(dd_alias_set(st, resnet, "champion", v4, err), DD_OK, err);   /* move */
+    CHECK_CODE(dd_alias_get(st, resnet, "champion", &x, err), DD_OK, err);
+    CHECK(x == v4);
+    /* A move a few milliseconds later: the aliases directory time then changes too (an
+     * upsert used to fail here with DD_CONFLICT from schema 008's trigger) */
+    usleep(5000);
+    CHECK_CODE(dd_alias_set(st, resnet, "champion", v2, err), DD_OK, err);
+    CHECK_CODE(dd_alias_get(st, resnet, "champion", &x, err), DD_OK, err);
+    CHECK(x == v2);
+    usleep(5000);
+    CHECK_CODE(dd_alias_set(st, resnet, "champion", v4, err), DD_OK, err);
     CHECK_CODE(dd_alias_get(st, resnet, "champion", &x, err), DD_OK, err);
     CHECK(x == v4);
     CHECK_CODE(dd_alias_set(st, resnet, "challenger", v2, err), DD_OK, err);

@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "store.h"

@@ -1,0 +1,92 @@
+/*
+ * engine.h - the table of store engine operations (docs/ENGINES.md §2.3), in the spirit of
+ * curl's table of TLS backends: one constant `struct dd_engine` per engine, chosen at open
+ * by the locator. db.c is the only caller; only engine_<name>.c includes the engine's own
+ * library header. Private to the store.
+ *
+ * Contracts shared by every operation: a dd_code result carries a message in *err (err
+ * may be NULL); `what` names the operation for that message; text and blob pointers of a
+ * row are valid until the next step, reset or finalize of its statement. Connections are
+ * used by one thread at a time (db.c guarantees it).
+ */
+#ifndef DD_ENGINE_H
+#define DD_ENGINE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "db.h"
+#include "store.h"
+
+typedef struct db_econn db_econn;   /* the engine's connection (SQLite's handle, ...) */
+typedef struct db_estmt db_estmt;   /* the engine's prepared statement */
+
+#define DD_ENG_ONE_WRITER (1u << 0) /* one writer per database: BEGIN takes it (sqlite) */
+#define DD_ENG_FILE       (1u << 4) /* locator is a file: journals beside it (sqlite) */
+#define DD_ENG_PAGE_CHECK (1u << 5) /* quick_check verifies storage pages (sqlite) */
+
+/* What a transaction is for; each engine picks its own BEGIN. */
+typedef enum db_txn_kind {
+    DB_TXN_READ,     /* one snapshot for several reads; not on the writer */
+    DB_TXN_WRITE,    /* on the store's writer connection */
+    DB_TXN_SCHEMA,   /* migrations */
+} db_txn_kind;
+
+/* The engine's lock waits ask db.c when to give up: `first` is true on the first wait of
+ * an episode. Returns a deadline in db_mono_ms() time. */
+typedef double (*db_wait_fn)(void *ctx, bool first);
+
+struct dd_engine {
+    const char *name;                        /* "sqlite" */
+    unsigned supports;                       /* DD_ENG_* */
+    bool (*accepts)(const char *locator);
+
+    /* connections: db.c opens one per thread, plus the store's writer. open applies the
+     * engine's settings (lock waits through `wait`, foreign keys, read-only). */
+    dd_code (*open)(const char *locator, bool read_only, db_wait_fn wait, void *wait_ctx,
+                    db_econn **out, dd_err *err);
+    void (*close)(db_econn *c);              /* also finalizes what close_stmt left */
+
+    /* transactions */
+    dd_code (*begin)(db_econn *c, db_txn_kind kind, dd_err *err);
+    dd_code (*commit)(db_econn *c, dd_err *err);
+    void (*rollback)(db_econn *c);           /* a no-op outside a transaction */
+
+    /* statements. bind clears the previous arguments and binds `fmt` (db.h's format). */
+    dd_code (*prepare)(db_econn *c, const char *sql, db_estmt **out, dd_err *err);
+    dd_code (*bind)(db_econn *c, db_estmt *s, const char *fmt, va_list ap, dd_err *err);
+    /* DD_OK with *row true (a row) or false (done); on an error the statement is reset. */
+    dd_code (*step)(db_econn *c, db_estmt *s, bool *row, const char *what, dd_err *err);
+    void (*reset)(db_estmt *s);
+    void (*finalize)(db_estmt *s);
+    int64_t (*changes)(db_econn *c);         /* rows changed by the last statement */
+
+    /* columns of the current row, as db.h's db_col_* (NULL: 0, 0.0, NULL text, (NULL,0)) */
+    int (*col_count)(db_estmt *s);
+    bool (*col_null)(db_estmt *s, int i);
+    int64_t (*col_int64)(db_estmt *s, int i);
+    double (*col_double)(db_estmt *s, int i);
+    const char *(*col_text)(db_estmt *s, int i);
+    const void *(*col_blob)(db_estmt *s, int i, size_t *len);
+
+    /* whole database. prepare_schema: before migrations (SQLite: WAL), waiting up to
+     * busy_timeout_ms for another opener; exec_script: one migration's SQL, its error as
+     * the engine says it. */
+    dd_code (*prepare_schema)(db_econn *c, int busy_timeout_ms, dd_err *err);
+    dd_code (*exec_script)(db_econn *c, const char *sql, dd_err *err);
+    dd_code (*quick_check)(db_econn *c, dd_err *err);       /* store.h dd_store_quick_check */
+    dd_code (*check_integrity)(db_econn *c, dd_err *err);   /* dd_store_check_integrity */
+    dd_code (*integrity)(db_econn *c, db_line_fn fn, void *ctx, dd_err *err); /* db.h */
+    dd_code (*data_version)(db_econn *c, int64_t *out, dd_err *err);  /* dd_store_data_version */
+    dd_code (*blob_read)(db_econn *c, db_blob which, int64_t key, int64_t seq, int64_t off,
+                         void *buf, size_t len, size_t *got, int64_t *total,
+                         dd_err *err);                       /* db.h db_blob_read */
+};
+
+extern const struct dd_engine dd_engine_sqlite;
+
+/* The engine whose accepts() takes the locator; NULL when none does. One entry today
+ * (SQLite takes every locator); PostgreSQL's URIs arrive with its engine (ENGINES.md C8). */
+const struct dd_engine *dd_engine_for(const char *locator);
+
+#endif /* DD_ENGINE_H */
