@@ -161,22 +161,6 @@ dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
     return db_end(c, code, err);
 }
 
-dd_code dd_metric_append_each(dd_store *st, int64_t iteration_id, const char *const *keys,
-                              const dd_metric_point *points, size_t n, dd_err *err)
-{
-    dd_conn *c;
-    dd_code code = DD_OK;
-    for (size_t i = 0; i < n && code == DD_OK; i++)
-        code = dd_name_check(keys[i], "metric key", err);
-    if (code == DD_OK)
-        code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    for (size_t i = 0; i < n && code == DD_OK; i++)
-        code = db_metric_append_in(c, iteration_id, keys[i], &points[i], 1, true, err);
-    return db_end(c, code, err);
-}
-
 static int metric_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;

@@ -468,12 +468,8 @@ typedef struct dd_metric_point {
  * (there is no next step). */
 dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
                          const dd_metric_point *points, size_t n, dd_err *err);
-
-/* Append one point to each series (iteration, keys[i]) in one transaction (a script's
- * own metrics.json: every number in it logged at once). All or none, as
- * dd_metric_append. */
-dd_code dd_metric_append_each(dd_store *st, int64_t iteration_id, const char *const *keys,
-                              const dd_metric_point *points, size_t n, dd_err *err);
+/* Several keys at once (a REST batch, a script's own metrics.json): dd_metric_append_items
+ * in the REST section below. */
 
 /* Check and complete points as dd_metric_append would, without storing them: the key is
  * a valid name, every value finite, and each recorded_at is made canonical ("" becomes
@@ -552,7 +548,7 @@ typedef struct dd_metric_item {
     dd_metric_point point;
 } dd_metric_item;
 /* Append items (any keys, in array order) to one iteration in one transaction: all or
- * none. Errors as dd_metric_append. series_out[i] and position_out[i] (either may be
+ * none (a REST batch; a script's own metrics.json, every number in it at once). Errors as dd_metric_append. series_out[i] and position_out[i] (either may be
  * NULL) receive each point's series id and position. */
 dd_code dd_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metric_item *items,
                                size_t n, int64_t *series_out, int64_t *position_out,

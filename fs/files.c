@@ -108,7 +108,13 @@ static int commit_metrics_json(vfs *v, vfs_file *f)
         return rc;
     }
     dd_err err = {0};
-    dd_code code = dd_metric_append_each(v->st, f->id, (const char *const *)keys, pts, n, &err);
+    dd_metric_item *items = calloc(n ? n : 1, sizeof *items);
+    dd_code code = items ? DD_OK : dd_fail(&err, DD_IO, "out of memory");
+    for (size_t i = 0; items && i < n; i++)
+        items[i] = (dd_metric_item){.key = keys[i], .point = pts[i]};
+    if (code == DD_OK)
+        code = dd_metric_append_items(v->st, f->id, items, n, NULL, NULL, &err);
+    free(items);
     dd_params_free(keys, NULL, n);
     free(pts);
     if (code == DD_OK)
