@@ -346,7 +346,7 @@ static int commit_pending(vfs *v, vfs_file *f, bool last)
 }
 
 /* A metric handle's points after its first batch are group-committed
- * (backend/metric_log.c); close and fsync wait for them, so that once a writer has closed
+ * (backend/store/metric_log.c); close and fsync wait for them, so that once a writer has closed
  * its file every other process sees its points. A handle that only read, or wrote one
  * batch (committed at once), has nothing to wait for. */
 static int drain_metrics(vfs *v, vfs_file *f)

@@ -1,11 +1,11 @@
 /*
- * fuzz_path.c - libFuzzer target for dd_name_check (backend/values.c), the one check every
+ * fuzz_path.c - libFuzzer target for dd_name_check (backend/store/values.c), the one check every
  * path component a user creates goes through: project, experiment, model, resource and
  * tag names from mkdir/cp/touch, parameter and metric keys from file names and from
  * params.yaml keys; and the two path components that carry numbers (fs/parse.c): the
  * registration file versions/new/<iteration>[:<resource>] and an alias's symlink target.
  *
- * The promise (backend/store.h), checked against an independent reading of it: a name is
+ * The promise (backend/include/store.h), checked against an independent reading of it: a name is
  * accepted exactly when it is 1..255 bytes, not "." or "..", has no '/' and no control
  * byte (0x00-0x1f, 0x7f), and is well-formed UTF-8 (Unicode 15, table 3-7: no overlong
  * forms, no surrogates, nothing past U+10FFFF). A refusal says why: DD_TOO_LONG exactly

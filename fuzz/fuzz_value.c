@@ -2,7 +2,7 @@
  * fuzz_value.c - libFuzzer target for the one-value files: dd_parse_value (fs/parse.c),
  * which every write to a parameter, description, notes, status or stage file goes
  * through, then the parsers the value meets next: the status and stage enums and
- * dd_time_parse (backend/values.c).
+ * dd_time_parse (backend/store/values.c).
  *
  * Promises checked: dd_parse_value refuses exactly the values holding a NUL and
  * otherwise returns the bytes less one trailing "\n" or "\r\n", nothing else changed; an

@@ -1,6 +1,6 @@
 /*
  * fsck_cmd.c - `deardiary fsck [--repair] [DB]`: run the store's consistency checks
- * (backend/fsck.h) and print a report, one finding per line, then a summary.
+ * (backend/include/fsck.h) and print a report, one finding per line, then a summary.
  *
  * Exit status, as fsck(8) users expect: 0 nothing wrong; 1 problems found (with
  * --repair the summary says whether all of them were repaired); 2 usage error, or the

@@ -228,7 +228,7 @@ static int recover_mountpoint(const char *mountpoint)
     return 0;
 }
 
-/* Metric appends through the mount are group-committed (backend/metric_log.c): a training
+/* Metric appends through the mount are group-committed (backend/store/metric_log.c): a training
  * loop writing one point per write() would otherwise pay a transaction per point. */
 static int start_metric_log(dd_store *st)
 {

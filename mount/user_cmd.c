@@ -2,7 +2,7 @@
  * user_cmd.c - `deardiary user add|passwd|list|delete|admin|grant|revoke|show`: the users
  * and per-project rights of a registry, managed from the shell.
  *
- * Every subcommand is one store call and so one transaction (backend/users.c holds the
+ * Every subcommand is one store call and so one transaction (backend/store/users.c holds the
  * rules: `default` can be neither deleted nor demoted, deleting a user removes its rights,
  * passwords are bcrypt hashes). Passwords come from the terminal without echo, or from
  * stdin with --password-stdin; they are never printed, logged or put in a message.

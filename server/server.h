@@ -4,7 +4,7 @@
  * Layers: http.c is the only file that knows libmicrohttpd (connections, bodies, limits,
  * CORS, logging); routes.c holds the route table as data and the authorization guards;
  * h_*.c are the handlers, one file per route family, which talk to the store only through
- * backend/store.h and backend/artifacts.h (no SQL here); json.c validates request bodies
+ * backend/include/store.h and backend/include/artifacts.h (no SQL here); json.c validates request bodies
  * (jansson) and builds responses; crud.c answers the get / list / delete shapes the
  * handlers share; jwt.c signs and verifies HS256 tokens (OpenSSL HMAC).
  *

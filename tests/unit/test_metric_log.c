@@ -1,5 +1,5 @@
 /*
- * test_metric_log.c - the metric log (backend/metric_log.c): points accepted through it
+ * test_metric_log.c - the metric log (backend/store/metric_log.c): points accepted through it
  * are readable at once in this process, land in SQLite exactly once, keep their order,
  * and survive the process dying before they were committed (the next open replays the
  * journal). A child process stands in for a killed daemon: it accepts points while a raw

@@ -1,5 +1,5 @@
 /*
- * test_s3_spool.c - the s3 upload spool (backend/art_s3_spool.c) on real files: the bytes
+ * test_s3_spool.c - the s3 upload spool (backend/artifacts/art_s3_spool.c) on real files: the bytes
  * read back exactly and the hasher's sha256 is the bytes' own (odd write sizes, a hasher
  * racing the writer); the file has no name in the spool directory; a finished spool's file
  * is reused, cut to size, by the next one, whose bytes and hash are its own; a missing or
