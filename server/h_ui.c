@@ -1,0 +1,314 @@
+/*
+ * h_ui.c - the dashboard of `deardiary serve` (issue 17): its embedded files under /ui/,
+ * and the /v1/ routes it reads that the original's API lacks. The pages themselves
+ * (server/ui/app.js) read and write through the original's routes wherever one exists, so
+ * every rule and permission is the API's; the /v1/ routes are read-only and carry the
+ * same ProjectPermissionRequired(read) guard (routes.c).
+ *
+ *   GET /ui/, /ui/{file}                  the embedded files; no token (they hold no data)
+ *   GET /v1/auth/mode                     {"enabled": bool}; no token: the page asks it
+ *                                         whether to show the login form
+ *   GET /v1/experiment/{eid}/iterations   a page of the iteration table: each iteration
+ *                                         with its parameters and latest metric values
+ *   GET /v1/iteration/{iid}/series        every metric series of an iteration as arrays
+ *   GET /v1/iteration/{iid}/env           the files of its environment snapshot
+ *   GET /v1/model/{mid}/aliases           the aliases of a model
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+#include "ui_assets.h"
+
+#define TABLE_LIMIT_DEFAULT 100
+#define TABLE_LIMIT_MAX 1000
+#define ENV_TEXT_MAX (64 * 1024)   /* env files shown inline up to this size */
+
+/* ---------------------------------------------------------------- files */
+
+void h_ui_asset(dd_req *r)
+{
+    const char *name = r->nparams ? r->param[0] : "index.html";
+    for (int i = 0; i < dd_ui_asset_count; i++) {
+        const dd_ui_asset *a = &dd_ui_assets[i];
+        if (strcmp(a->name, name) == 0) {
+            dd_reply_static(r, 200, a->content_type, a->data, a->len);
+            return;
+        }
+    }
+    dd_reply_error(r, 404, "NOT_FOUND", "Not Found");
+}
+
+void h_v1_auth_mode(dd_req *r)
+{
+    dd_reply_json(r, 200, json_pack("{s:b}", "enabled", r->srv->auth));
+}
+
+/* ---------------------------------------------------------------- query helpers */
+
+/* A non-negative integer query argument clamped to [0, max]; `def` when absent or not
+ * an integer. */
+static int64_t query_count(dd_req *r, const char *name, int64_t def, int64_t max)
+{
+    const char *s = dd_req_query(r, name);
+    int64_t v;
+    if (!s || !dd_parse_id(s, &v))
+        return def;
+    return v < 0 ? 0 : v > max ? max : v;
+}
+
+/* Path parameter 0 as an id naming an existing entity (the route's resolver finds its
+ * project); false after replying 400 or 404. */
+static bool target_id(dd_req *r, int64_t *id, const char *missing)
+{
+    if (dd_req_id(r, 0, id) != 0)
+        return false;
+    if (r->route->resolve(r) > 0)
+        return true;
+    dd_reply_error(r, 404, "NOT_FOUND", "%s not found", missing);
+    return false;
+}
+
+/* ---------------------------------------------------------------- the iteration table */
+
+static int add_param(void *ctx, const char *key, const char *value)
+{
+    json_object_set_new(ctx, key, json_string(value));
+    return 0;
+}
+
+static int add_latest(void *ctx, const dd_metric_series *s)
+{
+    json_object_set_new(ctx, s->key, json_real(s->value));
+    return 0;
+}
+
+/* The row's parameters and latest metric values, added to the iteration's JSON. */
+static dd_code complete_row(dd_store *st, json_t *row, dd_err *err)
+{
+    int64_t id = json_integer_value(json_object_get(row, "id"));
+    json_t *params = json_object(), *metrics = json_object();
+    json_object_set_new(row, "params", params);
+    json_object_set_new(row, "metrics", metrics);
+    /* the listing leaves the snapshot texts out: they are the iteration page's */
+    json_object_del(row, "project_toml");
+    json_object_del(row, "manifest_toml");
+    dd_code code = dd_param_list(st, id, add_param, params, err);
+    return code == DD_OK ? dd_metric_series_list(st, id, add_latest, metrics, err) : code;
+}
+
+static int take_iteration(void *ctx, const dd_iteration *it)
+{
+    dd_page *p = ctx;
+    if (dd_page_take(p))
+        json_array_append_new(p->data, dd_json_iteration(it));
+    return 0;
+}
+
+/* {"data": [iteration + "params" {key: value} + "metrics" {key: latest}], "total",
+ * "limit", "offset"}: ?limit default 100, at most 1000 (a table page, larger than the
+ * original's 200), ?offset default 0; in id order. The page's rows are completed after
+ * the listing, so no store call runs inside another's callback. */
+void h_v1_iteration_table(dd_req *r)
+{
+    int64_t eid;
+    if (!target_id(r, &eid, "Experiment"))
+        return;
+    dd_page p = {.limit = query_count(r, "limit", TABLE_LIMIT_DEFAULT, TABLE_LIMIT_MAX),
+                 .offset = query_count(r, "offset", 0, INT64_MAX),
+                 .data = json_array()};
+    dd_err err = {0};
+    dd_code code = dd_iteration_list(r->srv->st, eid, take_iteration, &p, &err);
+    for (size_t i = 0; code == DD_OK && i < json_array_size(p.data); i++)
+        code = complete_row(r->srv->st, json_array_get(p.data, i), &err);
+    dd_page_finish(r, &p, code, &err);
+}
+
+/* ---------------------------------------------------------------- series */
+
+typedef struct series_buf {
+    int64_t *steps;
+    double *values;
+    size_t n, cap;
+} series_buf;
+
+static int collect_point(void *ctx, const dd_metric_row *row)
+{
+    series_buf *b = ctx;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        int64_t *s = realloc(b->steps, cap * sizeof *s);
+        if (!s)
+            return 1;
+        b->steps = s;
+        double *v = realloc(b->values, cap * sizeof *v);
+        if (!v)
+            return 1;
+        b->values = v, b->cap = cap;
+    }
+    b->steps[b->n] = row->step;
+    b->values[b->n++] = row->value;
+    return 0;
+}
+
+typedef struct key_list {
+    char **keys;
+    int64_t *counts;
+    size_t n, cap;
+    const char *only;   /* ?key=: one series only */
+} key_list;
+
+static int collect_key(void *ctx, const dd_metric_series *s)
+{
+    key_list *k = ctx;
+    if (k->only && strcmp(k->only, s->key) != 0)
+        return 0;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 16;
+        char **keys = realloc(k->keys, cap * sizeof *keys);
+        if (!keys)
+            return 1;
+        k->keys = keys;
+        int64_t *counts = realloc(k->counts, cap * sizeof *counts);
+        if (!counts)
+            return 1;
+        k->counts = counts, k->cap = cap;
+    }
+    k->keys[k->n] = strdup(s->key);
+    if (!k->keys[k->n])
+        return 1;
+    k->counts[k->n++] = s->point_count;
+    return 0;
+}
+
+static void key_list_free(key_list *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        free(k->keys[i]);
+    free(k->keys);
+    free(k->counts);
+}
+
+/* One series as {"key", "point_count", "steps": [...], "values": [...]}, the points in
+ * step order. */
+static dd_code series_json(dd_store *st, int64_t iid, const char *key, int64_t count,
+                           json_t **out, dd_err *err)
+{
+    series_buf b = {0};
+    dd_code code = dd_metric_read(st, iid, key, false, 0, 0, collect_point, &b, err);
+    if (code == DD_OK) {
+        json_t *steps = json_array(), *values = json_array();
+        for (size_t i = 0; i < b.n; i++) {
+            json_array_append_new(steps, json_integer(b.steps[i]));
+            json_array_append_new(values, json_real(b.values[i]));
+        }
+        *out = json_pack("{s:s, s:I, s:o, s:o}", "key", key, "point_count", (json_int_t)count,
+                         "steps", steps, "values", values);
+    }
+    free(b.steps);
+    free(b.values);
+    return code;
+}
+
+/* {"iteration_id", "series": [{"key", "point_count", "steps", "values"}, ...]} in key
+ * order; ?key= for one series. */
+void h_v1_iteration_series(dd_req *r)
+{
+    int64_t iid;
+    if (!target_id(r, &iid, "Iteration"))
+        return;
+    key_list k = {.only = dd_req_query(r, "key")};
+    dd_err err = {0};
+    dd_code code = dd_metric_series_list(r->srv->st, iid, collect_key, &k, &err);
+    json_t *arr = json_array();
+    for (size_t i = 0; code == DD_OK && i < k.n; i++) {
+        json_t *one = NULL;
+        code = series_json(r->srv->st, iid, k.keys[i], k.counts[i], &one, &err);
+        if (code == DD_OK)
+            json_array_append_new(arr, one);
+    }
+    key_list_free(&k);
+    if (code != DD_OK) {
+        json_decref(arr);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
+    dd_reply_json(r, 200, json_pack("{s:I, s:o}", "iteration_id", (json_int_t)iid, "series",
+                                    arr));
+}
+
+/* ---------------------------------------------------------------- environment files */
+
+typedef struct env_ctx {
+    json_t *arr;
+} env_ctx;
+
+static int add_env_file(void *ctx, int64_t id, const char *name, size_t len)
+{
+    (void)id;
+    json_array_append_new(((env_ctx *)ctx)->arr,
+                          json_pack("{s:s, s:I}", "name", name, "size", (json_int_t)len));
+    return 0;
+}
+
+/* The file's bytes as a JSON string when it is small UTF-8 text, else null. */
+static json_t *env_text(dd_store *st, int64_t iid, const char *name, size_t len)
+{
+    if (len > ENV_TEXT_MAX)
+        return json_null();
+    void *data = NULL;
+    size_t n = 0;
+    json_t *text = NULL;
+    if (dd_iteration_file_get(st, iid, name, &data, &n, NULL) == DD_OK)
+        text = json_stringn(data, n);   /* NULL for bad UTF-8 or a NUL */
+    free(data);
+    return text ? text : json_null();
+}
+
+/* {"files": [{"name", "size", "text"}]}: the captured files of the iteration's environment
+ * snapshot (lock files), the text inline when small UTF-8. */
+void h_v1_iteration_env(dd_req *r)
+{
+    int64_t iid;
+    if (!target_id(r, &iid, "Iteration"))
+        return;
+    env_ctx c = {.arr = json_array()};
+    dd_err err = {0};
+    dd_code code = dd_iteration_file_list(r->srv->st, iid, add_env_file, &c, &err);
+    for (size_t i = 0; code == DD_OK && i < json_array_size(c.arr); i++) {
+        json_t *f = json_array_get(c.arr, i);
+        json_object_set_new(f, "text",
+                            env_text(r->srv->st, iid,
+                                     json_string_value(json_object_get(f, "name")),
+                                     (size_t)json_integer_value(json_object_get(f, "size"))));
+    }
+    if (code != DD_OK) {
+        json_decref(c.arr);
+        dd_reply_error(r, 500, "SERVER_ERROR", "%s", err.msg);
+        return;
+    }
+    dd_reply_json(r, 200, json_pack("{s:o}", "files", c.arr));
+}
+
+/* ---------------------------------------------------------------- aliases */
+
+static int add_alias(void *ctx, int64_t id, const char *alias, int64_t version_id,
+                     int64_t version)
+{
+    json_array_append_new(ctx, json_pack("{s:I, s:s, s:I, s:I}", "id", (json_int_t)id, "alias",
+                                         alias, "modelversion_id", (json_int_t)version_id,
+                                         "version", (json_int_t)version));
+    return 0;
+}
+
+/* [{"id", "alias", "modelversion_id", "version"}] in the store's order. */
+void h_v1_model_aliases(dd_req *r)
+{
+    int64_t mid;
+    if (!target_id(r, &mid, "Model"))
+        return;
+    json_t *arr = json_array();
+    dd_err err = {0};
+    dd_code code = dd_alias_list(r->srv->st, mid, add_alias, arr, &err);
+    dd_reply_array(r, arr, code, &err);
+}
