@@ -67,7 +67,7 @@ async function api(method, path, body) {
   const data = text ? JSON.parse(text) : null;
   if (r.status === 401 && app.auth) {
     localStorage.removeItem(TOKEN_KEY);
-    location.hash = "#/login";
+    go("#/login");
   }
   if (!r.ok) throw new ApiError(r.status, data);
   return data;
@@ -148,7 +148,9 @@ function chart(container, title, xs, lines) {
  * with nulls where a series has no point at a step. */
 function overlay(seriesList) {
   const joined = uPlot.join(seriesList.map((s) => [s.steps, s.values]));
-  return {xs: joined[0], lines: seriesList.map((s, i) => ({label: s.label, values: joined[i + 1]}))};
+  /* join leaves `undefined` where a series has no point: make it uPlot's documented gap */
+  return {xs: joined[0], lines: seriesList.map((s, i) => ({
+    label: s.label, values: Array.from(joined[i + 1], (v) => (v === undefined ? null : v))}))};
 }
 
 /* ------------------------------------------------------------------ pages */
@@ -170,7 +172,7 @@ async function pageLogin(view) {
     if (!r.ok) { msg.textContent = body.message || "Login failed"; return; }
     localStorage.setItem(TOKEN_KEY, body.access_token);
     await loadMe();
-    location.hash = "#/";
+    go("#/");
   });
   crumbs();
   view.replaceChildren(el("h1", {}, "Log in"), form);
@@ -313,8 +315,12 @@ async function pageExperiment(view, eid, query) {
   }
 
   async function load() {
-    state.page = await get(`/v1/experiment/${eid}/iterations?limit=${limit}&offset=${offset}`);
-    draw();
+    const page = await get(`/v1/experiment/${eid}/iterations?limit=${limit}&offset=${offset}`);
+    /* redraw only what changed: a poll must not rebuild a table the user is clicking in */
+    if (!state.page || JSON.stringify(page) !== JSON.stringify(state.page)) {
+      state.page = page;
+      draw();
+    }
     return state.page.data.some((r) => r.status_id === 1);
   }
   view.replaceChildren(el("h1", {}, e.name), el("p", {}, e.description),
@@ -407,6 +413,9 @@ async function pageIteration(view, iid) {
     el("h2", {}, "Tags"), tags.length ? el("p", {id: "tags"}, tags.map((t) => t.value).join(", "))
                                       : el("p", {class: "muted", id: "tags"}, "None."),
     el("h2", {}, "Environment"), kvTable("env", snapshot),
+    [["Project.toml", it.project_toml], ["Manifest.toml", it.manifest_toml]]
+      .filter(([, text]) => text).map(([name, text]) => el("details", {class: "env-file"},
+        el("summary", {}, name), el("pre", {}, text))),
     env.files.map((f) => el("details", {class: "env-file"},
       el("summary", {}, f.name + " (" + fmtBytes(f.size) + ")"),
       f.text === null ? el("p", {class: "muted"}, "binary or large file") : el("pre", {}, f.text))),
@@ -532,6 +541,12 @@ async function pageModel(view, mid) {
 
 /* ------------------------------------------------------------------ routing */
 
+/* Show the page of `hash`, also when it is the current one (no hashchange then). */
+function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
 /* Re-run `step` every POLL_MS while it returns true and the page is still shown. */
 function poll(step) {
   const gen = app.gen;
@@ -561,7 +576,7 @@ async function loadMe() {
   out.addEventListener("click", () => {
     localStorage.removeItem(TOKEN_KEY);
     app.me = null;
-    location.hash = "#/login";
+    go("#/login");
   });
   who.replaceChildren(app.me.username, app.auth ? out : "");
 }
