@@ -14,15 +14,19 @@
  *   GET /v1/iteration/{iid}/env           the files of its environment snapshot
  *   GET /v1/model/{mid}/aliases           the aliases of a model
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "downsample.h"
 #include "server.h"
 #include "ui_assets.h"
 
 #define TABLE_LIMIT_DEFAULT 100
 #define TABLE_LIMIT_MAX 1000
 #define ENV_TEXT_MAX (64 * 1024)   /* env files shown inline up to this size */
+#define MAX_POINTS_MIN 4            /* M4 keeps up to 4 points a column: one column */
+#define MAX_POINTS_MAX 100000
 
 /* ---------------------------------------------------------------- files */
 
@@ -126,24 +130,40 @@ void h_v1_iteration_table(dd_req *r)
 
 /* ---------------------------------------------------------------- series */
 
+/* Where a series' points go: every point into arrays, or through the shared M4
+ * downsampler (chart/downsample.h, the mount's SVG charts use it too) when the series
+ * has more points than the page asked for. */
 typedef struct series_buf {
     int64_t *steps;
     double *values;
     size_t n, cap;
+    dd_downsample *ds;   /* non-NULL: points are fed to it instead */
+    bool no_memory;      /* an array could not grow: the read stopped short */
 } series_buf;
+
+/* The store has no out-of-memory code; this handler answers 500 SERVER_ERROR with this
+ * message either way, so the code only has to be a failure. */
+static dd_code no_memory(dd_err *err)
+{
+    return dd_fail(err, DD_IO, "out of memory");
+}
 
 static int collect_point(void *ctx, const dd_metric_row *row)
 {
     series_buf *b = ctx;
+    if (b->ds) {
+        dd_ds_add(b->ds, (double)row->step, row->value);
+        return 0;
+    }
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 1024;
         int64_t *s = realloc(b->steps, cap * sizeof *s);
         if (!s)
-            return 1;
+            return b->no_memory = true, 1;
         b->steps = s;
         double *v = realloc(b->values, cap * sizeof *v);
         if (!v)
-            return 1;
+            return b->no_memory = true, 1;
         b->values = v, b->cap = cap;
     }
     b->steps[b->n] = row->step;
@@ -153,7 +173,7 @@ static int collect_point(void *ctx, const dd_metric_row *row)
 
 typedef struct key_list {
     char **keys;
-    int64_t *counts;
+    int64_t *counts, *max_steps;
     size_t n, cap;
     const char *only;   /* ?key=: one series only */
 } key_list;
@@ -172,11 +192,16 @@ static int collect_key(void *ctx, const dd_metric_series *s)
         int64_t *counts = realloc(k->counts, cap * sizeof *counts);
         if (!counts)
             return 1;
-        k->counts = counts, k->cap = cap;
+        k->counts = counts;
+        int64_t *max_steps = realloc(k->max_steps, cap * sizeof *max_steps);
+        if (!max_steps)
+            return 1;
+        k->max_steps = max_steps, k->cap = cap;
     }
     k->keys[k->n] = strdup(s->key);
     if (!k->keys[k->n])
         return 1;
+    k->max_steps[k->n] = s->max_step;
     k->counts[k->n++] = s->point_count;
     return 0;
 }
@@ -187,22 +212,50 @@ static void key_list_free(key_list *k)
         free(k->keys[i]);
     free(k->keys);
     free(k->counts);
+    free(k->max_steps);
 }
 
-/* One series as {"key", "point_count", "steps": [...], "values": [...]}, the points in
- * step order. */
+/* The series (iid, key) into `b`: downsampled to at most `max_points` (0: no limit) when
+ * it holds more than that, over the x range [its first step, max_step]. */
+static dd_code read_series(dd_store *st, int64_t iid, const char *key, int64_t count,
+                           int64_t max_step, int64_t max_points, series_buf *b, dd_err *err)
+{
+    dd_downsample ds;
+    if (max_points == 0 || count <= max_points) {
+        dd_code code = dd_metric_read(st, iid, key, false, 0, 0, collect_point, b, err);
+        return code == DD_OK && b->no_memory ? no_memory(err) : code;
+    }
+    if (dd_ds_init(&ds, (size_t)max_points / 4, NAN, (double)max_step) != 0)
+        return no_memory(err);
+    b->ds = &ds;
+    dd_code code = dd_metric_read(st, iid, key, false, 0, 0, collect_point, b, err);
+    b->ds = NULL;
+    size_t n = 0;
+    const dd_ds_point *pts = code == DD_OK ? dd_ds_finish(&ds, &n) : NULL;
+    for (size_t i = 0; i < n && code == DD_OK; i++) {
+        dd_metric_row row = {.step = (int64_t)pts[i].x, .value = pts[i].y};
+        if (collect_point(b, &row) != 0)
+            code = no_memory(err);
+    }
+    dd_ds_free(&ds);
+    return code;
+}
+
+/* One series as {"key", "point_count", "downsampled", "steps": [...], "values": [...]},
+ * the points in step order. Downsampled steps are exact up to 2^53 (M4 works in double). */
 static dd_code series_json(dd_store *st, int64_t iid, const char *key, int64_t count,
-                           json_t **out, dd_err *err)
+                           int64_t max_step, int64_t max_points, json_t **out, dd_err *err)
 {
     series_buf b = {0};
-    dd_code code = dd_metric_read(st, iid, key, false, 0, 0, collect_point, &b, err);
+    dd_code code = read_series(st, iid, key, count, max_step, max_points, &b, err);
     if (code == DD_OK) {
         json_t *steps = json_array(), *values = json_array();
         for (size_t i = 0; i < b.n; i++) {
             json_array_append_new(steps, json_integer(b.steps[i]));
             json_array_append_new(values, json_real(b.values[i]));
         }
-        *out = json_pack("{s:s, s:I, s:o, s:o}", "key", key, "point_count", (json_int_t)count,
+        *out = json_pack("{s:s, s:I, s:b, s:o, s:o}", "key", key, "point_count",
+                         (json_int_t)count, "downsampled", max_points && count > max_points,
                          "steps", steps, "values", values);
     }
     free(b.steps);
@@ -210,20 +263,26 @@ static dd_code series_json(dd_store *st, int64_t iid, const char *key, int64_t c
     return code;
 }
 
-/* {"iteration_id", "series": [{"key", "point_count", "steps", "values"}, ...]} in key
- * order; ?key= for one series. */
+/* {"iteration_id", "series": [{"key", "point_count", "downsampled", "steps", "values"}]}
+ * in key order; ?key= for one series; ?max_points=N (4..100000) downsamples each series
+ * longer than N with M4 (chart/downsample.h) to at most N points that draw the same line
+ * on a chart N/4 pixels wide, without holding the series in memory. */
 void h_v1_iteration_series(dd_req *r)
 {
     int64_t iid;
     if (!target_id(r, &iid, "Iteration"))
         return;
     key_list k = {.only = dd_req_query(r, "key")};
+    int64_t max_points = query_count(r, "max_points", 0, MAX_POINTS_MAX);
+    if (max_points && max_points < MAX_POINTS_MIN)
+        max_points = MAX_POINTS_MIN;
     dd_err err = {0};
     dd_code code = dd_metric_series_list(r->srv->st, iid, collect_key, &k, &err);
     json_t *arr = json_array();
     for (size_t i = 0; code == DD_OK && i < k.n; i++) {
         json_t *one = NULL;
-        code = series_json(r->srv->st, iid, k.keys[i], k.counts[i], &one, &err);
+        code = series_json(r->srv->st, iid, k.keys[i], k.counts[i], k.max_steps[i], max_points,
+                           &one, &err);
         if (code == DD_OK)
             json_array_append_new(arr, one);
     }

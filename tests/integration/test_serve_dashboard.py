@@ -247,6 +247,23 @@ def test_v1_routes(tmp_path):
         assert series[1]["steps"] == [0, 1, 2, 3, 4] and series[1]["values"] == RUNS[0][2]
         one = s.get("/v1/iteration/%d/series?key=acc" % ids[0]).json()["series"]
         assert [x["key"] for x in one] == ["acc"]
+        # ?max_points: a long series comes back downsampled (M4, chart/downsample.h),
+        # keeping its ends and its extremes; a short one whole
+        n = 10000
+        vals = [((i * 7919) % 1000) / 10.0 for i in range(n)]
+        vals[4321], vals[8765] = -50.0, 500.0
+        write(os.path.join(exp, "iterations", str(ids[2]), "metrics", "big"),
+              "".join("%r\n" % v for v in vals), "a")
+        big = s.get("/v1/iteration/%d/series?key=big&max_points=400" % ids[2]).json()
+        (x,) = big["series"]
+        assert x["point_count"] == n and x["downsampled"] is True
+        assert 4 <= len(x["steps"]) <= 400 and len(x["steps"]) == len(x["values"])
+        assert x["steps"] == sorted(x["steps"]) and x["steps"][0] == 0 and x["steps"][-1] == n - 1
+        assert min(x["values"]) == -50.0 and max(x["values"]) == 500.0
+        assert all(vals[st] == v for st, v in zip(x["steps"], x["values"]))
+        whole = s.get("/v1/iteration/%d/series?key=big&max_points=20000" % ids[2]).json()
+        assert whole["series"][0]["downsampled"] is False
+        assert whole["series"][0]["values"] == vals
         aliases = s.get("/v1/model/1/aliases").json()
         assert [(a["alias"], a["version"]) for a in aliases] == [("champion", 1)]
         # env/ files are captured by `deardiary run` from its working directory
