@@ -264,7 +264,8 @@ static dd_code series_json(dd_store *st, int64_t iid, const char *key, int64_t c
 }
 
 /* {"iteration_id", "series": [{"key", "point_count", "downsampled", "steps", "values"}]}
- * in key order; ?key= for one series; ?max_points=N (4..100000) downsamples each series
+ * in key order; ?key= for one series; ?summary=true: only {"key", "point_count"} (no point
+ * read: a page asks which keys there are, then fetches them in parallel); ?max_points=N (4..100000) downsamples each series
  * longer than N with M4 (chart/downsample.h) to at most N points that draw the same line
  * on a chart N/4 pixels wide, without holding the series in memory. */
 void h_v1_iteration_series(dd_req *r)
@@ -276,13 +277,19 @@ void h_v1_iteration_series(dd_req *r)
     int64_t max_points = query_count(r, "max_points", 0, MAX_POINTS_MAX);
     if (max_points && max_points < MAX_POINTS_MIN)
         max_points = MAX_POINTS_MIN;
+    const char *summary = dd_req_query(r, "summary");
+    bool only_summary = summary && strcmp(summary, "true") == 0;
     dd_err err = {0};
     dd_code code = dd_metric_series_list(r->srv->st, iid, collect_key, &k, &err);
     json_t *arr = json_array();
     for (size_t i = 0; code == DD_OK && i < k.n; i++) {
         json_t *one = NULL;
-        code = series_json(r->srv->st, iid, k.keys[i], k.counts[i], k.max_steps[i], max_points,
-                           &one, &err);
+        if (only_summary)
+            one = json_pack("{s:s, s:I}", "key", k.keys[i], "point_count",
+                            (json_int_t)k.counts[i]);
+        else
+            code = series_json(r->srv->st, iid, k.keys[i], k.counts[i], k.max_steps[i],
+                               max_points, &one, &err);
         if (code == DD_OK)
             json_array_append_new(arr, one);
     }

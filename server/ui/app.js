@@ -25,6 +25,7 @@ const STAGE = {1: "NO_STAGE", 2: "STAGING", 3: "PRODUCTION", 4: "ARCHIVED"};
 const COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
                 "#b07aa1", "#ff9da7", "#9c755f", "#bab0ab"];
 const POLL_MS = 2000;          /* live update of running iterations */
+const MAX_POINTS = 2000;       /* per series: 500 M4 columns, about a chart's width */
 const TOKEN_KEY = "deardiary.token";
 
 const app = {auth: false, me: null, perms: null, timer: null, gen: 0};
@@ -356,7 +357,18 @@ async function download(res) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
+/* Every series of iteration `iid` ({key, steps, values}), downsampled for a chart: one
+ * request per key, in parallel (the server reads each on its own thread). */
+async function fetchSeries(iid) {
+  const keys = (await get("/v1/iteration/" + iid + "/series?summary=true")).series;
+  const one = (k) => get("/v1/iteration/" + iid + "/series?max_points=" + MAX_POINTS +
+                         "&key=" + encodeURIComponent(k.key)).then((d) => d.series);
+  return (await Promise.all(keys.map(one))).flat();
+}
+
 async function pageIteration(view, iid) {
+  const seriesFirst = fetchSeries(iid);   /* the slowest read: start it first */
+  seriesFirst.catch(() => {});   /* its failure is reported where it is awaited */
   const it = await get("/iteration/" + iid);
   const e = await get("/experiment/" + it.experiment_id);
   const p = await get("/project/" + e.project_id);
@@ -437,18 +449,18 @@ async function pageIteration(view, iid) {
       : el("p", {class: "muted"}, "None."));
 
   const plots = new Map();
-  async function loadSeries() {
-    const data = await get("/v1/iteration/" + iid + "/series?max_points=2000");
-    if (!data.series.length && !plots.size) {
+  async function loadSeries(pending) {
+    const series = await (pending || fetchSeries(iid));
+    if (!series.length && !plots.size) {
       charts.replaceChildren(el("p", {class: "muted"}, "No metrics recorded."));
     }
-    for (const s of data.series) {
+    for (const s of series) {
       const plot = plots.get(s.key);
       if (plot) plot.setData([s.steps, s.values]);
       else plots.set(s.key, chart(charts, s.key, s.steps, [{label: s.key, values: s.values}]));
     }
   }
-  await loadSeries();
+  await loadSeries(seriesFirst);
   if (it.status_id === 1) {
     poll(async () => {
       const now = await get("/iteration/" + iid);
@@ -468,7 +480,7 @@ async function pageCompare(view, ids) {
          ["#/compare/" + ids.join(","), "compare"]);
   const [params, series] = await Promise.all([
     Promise.all(ids.map((id) => getAll("/parameter/iteration/" + id))),
-    Promise.all(ids.map((id) => get("/v1/iteration/" + id + "/series?max_points=2000")))]);
+    Promise.all(ids.map(fetchSeries))]);
   const keys = new Set();
   params.forEach((ps) => ps.forEach((x) => keys.add(x.key)));
   const value = (i, k) => { const x = params[i].find((x) => x.key === k); return x ? x.value : ""; };
@@ -487,11 +499,11 @@ async function pageCompare(view, ids) {
        rows),
     el("h2", {}, "Metrics"), charts);
   const metricKeys = new Set();
-  series.forEach((s) => s.series.forEach((x) => metricKeys.add(x.key)));
+  series.forEach((s) => s.forEach((x) => metricKeys.add(x.key)));
   for (const k of [...metricKeys].sort()) {
     const list = [];
     series.forEach((s, i) => {
-      const x = s.series.find((x) => x.key === k);
+      const x = s.find((x) => x.key === k);
       if (x) list.push({label: "iteration " + ids[i], steps: x.steps, values: x.values});
     });
     const o = overlay(list);

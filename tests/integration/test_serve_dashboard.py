@@ -4,15 +4,16 @@ a real mount. Every page must draw with no console error, show what the mount sh
 save a non-blank screenshot under the test's tmp dir. The /v1/ routes the pages read are
 checked on their own too (shapes, 404s, the same permission guard as the original's).
 """
+import contextlib
 import hashlib
 import os
 import subprocess
-import time
 
 import pytest
 import requests
 
 from conftest import BIN, Mount
+from helpers_registry import poll
 from helpers_serve import Server
 from helpers_browser import Browser
 
@@ -22,15 +23,6 @@ RUNS = [("0.1", "32", [1.0, 0.8, 0.6, 0.5, 0.45], [0.5, 0.6], "SUCCEEDED"),
         ("0.01", "32", [1.2, 1.1, 1.0, 0.9, 0.85, 0.8, 0.79], [0.4], "FAILED"),
         ("0.3", "64", [2.0, 1.5, 1.4], [0.3, 0.35, 0.4], None)]
 RESOURCE = b"weights " * 1000
-
-
-def within(seconds, check, interval=0.02):
-    deadline = time.monotonic() + seconds
-    while True:
-        v = check()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(interval)
 
 
 def write(path, text, mode="w"):
@@ -73,15 +65,16 @@ def fill(m):
     return ids, exp
 
 
-@pytest.fixture
-def world(tmp_path):
-    """A mount filled by fill(), a server on its database, a browser; all stopped after."""
+@contextlib.contextmanager
+def running(tmp_path, auth=False, browser=True):
+    """A mount filled by fill(), a server on its database (auth on or off) and, if asked,
+    a browser; all stopped after, the server cleanly (no sanitizer report)."""
     m = Mount(str(tmp_path))
     s = b = None
     try:
         ids, exp = fill(m)
-        s = Server(str(tmp_path), db=m.db)
-        b = Browser()
+        s = Server(str(tmp_path), db=m.db, auth=auth)
+        b = Browser() if browser else None
         yield m, s, b, ids, exp
         s.stop()
         s = None
@@ -94,6 +87,12 @@ def world(tmp_path):
         if s:
             s.kill()
     m.unmount()
+
+
+@pytest.fixture
+def world(tmp_path):
+    with running(tmp_path) as w:
+        yield w
 
 
 def shot(b, tmp_path, name):
@@ -201,7 +200,7 @@ def test_pages_show_what_the_mount_shows(world, tmp_path):
     assert b.find('#model-versions tr[data-version="1"] td.aliases')[0].text == "champion"
     from selenium.webdriver.support.ui import Select
     Select(b.find('select.stage[data-id]')[1]).select_by_visible_text("PRODUCTION")
-    assert within(1.0, lambda: read(os.path.join(vers, "2", "stage")).strip() == "PRODUCTION")
+    assert poll(lambda: read(os.path.join(vers, "2", "stage")).strip() == "PRODUCTION", 1.0)
     b.wait_page("model")
     no_errors(b, "model")
     shot(b, tmp_path, "model")
@@ -215,26 +214,22 @@ def test_running_iteration_updates_live_and_notes_edit(world, tmp_path):
     assert before == {"loss": 3, "acc": 3}
     write(os.path.join(run, "metrics", "loss"), "1.3\n1.2\n", "a")
     # polled every 2 s: the chart grows without a reload
-    assert within(6.0, lambda: {c["key"]: c["points"][0] for c in b.charts()}.get("loss") == 5)
+    assert poll(lambda: {c["key"]: c["points"][0] for c in b.charts()}.get("loss") == 5, 6.0)
     # notes edited from the page go through PATCH /iteration/{id}: the mount shows them
     notes = b.find("#notes")[0]
     notes.clear()
     notes.send_keys("tuned by hand")
     b.find("#save-notes")[0].click()
-    assert within(1.0, lambda: read(os.path.join(run, "notes")).strip() == "tuned by hand")
+    assert poll(lambda: read(os.path.join(run, "notes")).strip() == "tuned by hand", 1.0)
     # ending it through the mount: the page shows the new status without a reload
     write(os.path.join(run, "status"), "KILLED\n")
-    assert within(6.0, lambda: b.text("status") == "KILLED")
+    assert poll(lambda: b.text("status") == "KILLED", 6.0)
     no_errors(b, "live iteration")
     shot(b, tmp_path, "live")
 
 
 def test_v1_routes(tmp_path):
-    m = Mount(str(tmp_path))
-    s = None
-    try:
-        ids, exp = fill(m)
-        s = Server(str(tmp_path), db=m.db)
+    with running(tmp_path, browser=False) as (m, s, _, ids, exp):
         r = s.get("/v1/experiment/1/iterations?limit=2&offset=1").json()
         assert (r["total"], r["limit"], r["offset"]) == (3, 2, 1)
         assert [x["id"] for x in r["data"]] == ids[1:]
@@ -245,6 +240,8 @@ def test_v1_routes(tmp_path):
         series = s.get("/v1/iteration/%d/series" % ids[0]).json()["series"]
         assert [x["key"] for x in series] == ["acc", "loss"]
         assert series[1]["steps"] == [0, 1, 2, 3, 4] and series[1]["values"] == RUNS[0][2]
+        summary = s.get("/v1/iteration/%d/series?summary=true" % ids[0]).json()["series"]
+        assert summary == [{"key": "acc", "point_count": 2}, {"key": "loss", "point_count": 5}]
         one = s.get("/v1/iteration/%d/series?key=acc" % ids[0]).json()["series"]
         assert [x["key"] for x in one] == ["acc"]
         # ?max_points: a long series comes back downsampled (M4, chart/downsample.h),
@@ -289,15 +286,6 @@ def test_v1_routes(tmp_path):
         r = s.get("/ui/uPlot.iife.min.js")
         assert r.status_code == 200 and "uPlot" in r.text[:2000]
         assert s.get("/ui/missing.js").status_code == 404
-        s.stop()
-        s = None
-    except BaseException:
-        m.kill()
-        raise
-    finally:
-        if s:
-            s.kill()
-    m.unmount()
 
 
 def login(s, username, password):
@@ -307,12 +295,8 @@ def login(s, username, password):
 
 
 def test_login_and_permission_limited_views(tmp_path):
-    m = Mount(str(tmp_path))
-    s = b = None
-    try:
-        ids, exp = fill(m)
+    with running(tmp_path, auth=True) as (m, s, b, ids, exp):
         os.makedirs(m.p("projects", "secret", "experiments", "hidden"))
-        s = Server(str(tmp_path), db=m.db, auth=True)
         admin = login(s, "default", "default")
         assert s.get("/v1/auth/mode").json() == {"enabled": True}
         r = s.req("POST", "/user/", token=admin, json={
@@ -335,14 +319,13 @@ def test_login_and_permission_limited_views(tmp_path):
         assert r.status_code == 403 and r.json()["code"] == "PROJECT_PERMISSION_REQUIRED"
         assert s.req("GET", "/v1/experiment/1/iterations", token=ann).status_code == 200
 
-        b = Browser()
         b.page(s.url, "/", expect="login")
         no_errors(b, "login page")
         shot(b, tmp_path, "login")
         b.find("#username")[0].send_keys("ann")
         b.find("#password")[0].send_keys("wrong")
         b.find("#login-submit")[0].click()
-        assert within(5.0, lambda: b.text("login-error") == "Invalid credentials")
+        assert poll(lambda: b.text("login-error") == "Invalid credentials", 5.0)
         b.errors()   # the refused POST /auth is logged by the browser: expected here
         b.find("#password")[0].clear()
         b.find("#password")[0].send_keys("pw-ann-1")
@@ -376,21 +359,9 @@ def test_login_and_permission_limited_views(tmp_path):
         from selenium.webdriver.support.ui import Select
         Select(b.find("select.stage")[0]).select_by_visible_text("ARCHIVED")
         stage = m.p("projects", PROJECT, "models", MODEL, "versions", "1", "stage")
-        assert within(1.0, lambda: read(stage).strip() == "ARCHIVED")
+        assert poll(lambda: read(stage).strip() == "ARCHIVED", 1.0)
         no_errors(b, "admin views")
         shot(b, tmp_path, "admin-model")
-        # a token gone bad (user deleted) sends the page back to the login form
-        s.stop()
-        s = None
-    except BaseException:
-        m.kill()
-        raise
-    finally:
-        if b:
-            b.quit()
-        if s:
-            s.kill()
-    m.unmount()
 
 
 def test_ui_files_need_no_token_and_hold_no_data(tmp_path):
