@@ -13,10 +13,15 @@ a static copy of the same page (its final DOM, canvases turned into PNG images, 
 script) served by nginx from disk: what the same pixels cost with no server work and no
 JavaScript at all; its time is loadEventEnd. Ratio = dashboard / baseline.
 
+Also printed: the iteration page's series requests alone (the server's share).
+The machine is shared with other engineers' builds and tests: print `uptime` next to it.
+
 Usage: bench/dashboard.py [--bin build/deardiary] [--iters 10000] [--points 1000000]
        [--runs 5]   (needs chromium, chromium-driver, python3-selenium, nginx-light)
 """
 import argparse
+import concurrent.futures
+import json
 import os
 import shutil
 import signal
@@ -113,6 +118,22 @@ def measure_static(b, url, runs):
     return median(load), median(fcp)
 
 
+def series_ms(base, iid, runs):
+    """Median ms for the iteration page's series requests alone (the keys, then every key
+    in parallel, as app.js asks): the server's share of the iteration page."""
+    def get(path):
+        return json.loads(urllib.request.urlopen(base + path, timeout=60).read())
+    times = []
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for _ in range(runs):
+            t0 = time.monotonic()
+            keys = get("/v1/iteration/%d/series?summary=true" % iid)["series"]
+            list(pool.map(lambda k: get("/v1/iteration/%d/series?max_points=2000&key=%s"
+                                        % (iid, k["key"])), keys))
+            times.append((time.monotonic() - t0) * 1000)
+    return statistics.median(times)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "deardiary"))
@@ -130,10 +151,11 @@ def main():
                               db, str(a.iters), str(a.points)], check=True,
                              capture_output=True, text=True).stdout.split()
         eid, iid = int(out[0]), int(out[1])
-        print("== dashboard benchmarks (%s, %d cores, %d runs each, median; seeded %d "
-              "iterations and a %d-point iteration in %.1f s)"
-              % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), os.cpu_count(), a.runs,
-                 a.iters, a.points, time.monotonic() - t0))
+        print("== dashboard benchmarks (%s, %d cores, load average %s, %d runs each, "
+              "median; seeded %d iterations and a %d-point iteration in %.1f s)"
+              % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), os.cpu_count(),
+                 "%.1f" % os.getloadavg()[0], a.runs, a.iters, a.points,
+                 time.monotonic() - t0))
         port = free_port()
         log = open(os.path.join(tmp, "serve.log"), "w")
         serve = subprocess.Popen([a.bin, "serve", "--db", db, "--port", str(port)],
@@ -142,6 +164,8 @@ def main():
         base = "http://127.0.0.1:%d" % port
         wait_up(base + "/health")
 
+        print("iteration page's series requests alone (4 keys in parallel, M4 to 2000 "
+              "points each): %.0f ms" % series_ms(base, iid, a.runs), flush=True)
         b = Browser()
         pages = [("experiment", "/experiment/%d" % eid, "%d iterations" % a.iters),
                  ("iteration", "/iteration/%d" % iid, "%d points in 4 series" % a.points)]
