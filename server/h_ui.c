@@ -15,6 +15,7 @@
  *   GET /v1/model/{mid}/aliases           the aliases of a model
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,6 +149,24 @@ static dd_code no_memory(dd_err *err)
     return dd_fail(err, DD_IO, "out of memory");
 }
 
+static bool buf_reserve(series_buf *b, size_t need)
+{
+    if (need <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < need)
+        cap *= 2;
+    int64_t *s = realloc(b->steps, cap * sizeof *s);
+    if (!s)
+        return b->no_memory = true, false;
+    b->steps = s;
+    double *v = realloc(b->values, cap * sizeof *v);
+    if (!v)
+        return b->no_memory = true, false;
+    b->values = v, b->cap = cap;
+    return true;
+}
+
 static int collect_point(void *ctx, const dd_metric_row *row)
 {
     series_buf *b = ctx;
@@ -155,25 +174,119 @@ static int collect_point(void *ctx, const dd_metric_row *row)
         dd_ds_add(b->ds, (double)row->step, row->value);
         return 0;
     }
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        int64_t *s = realloc(b->steps, cap * sizeof *s);
-        if (!s)
-            return b->no_memory = true, 1;
-        b->steps = s;
-        double *v = realloc(b->values, cap * sizeof *v);
-        if (!v)
-            return b->no_memory = true, 1;
-        b->values = v, b->cap = cap;
-    }
+    if (!buf_reserve(b, b->n + 1))
+        return 1;
     b->steps[b->n] = row->step;
     b->values[b->n++] = row->value;
     return 0;
 }
 
+/* The downsampled series last sent, so a page polled every 2 s, or opened again, does not
+ * read a long series again. Points are append-only and a series id is never reused, so
+ * (series id, point count, max_points) names one result for good: an entry can never be
+ * stale, only unused. At most CACHE_SLOTS entries of at most MAX_POINTS_MAX points. */
+#define CACHE_SLOTS 32
+
+typedef struct cache_entry {
+    int64_t series_id, point_count, max_points;   /* series_id 0: empty slot */
+    uint64_t used;                                 /* for least-recently-used eviction */
+    series_buf pts;
+} cache_entry;
+
+struct dd_series_cache {
+    pthread_mutex_t mu;
+    uint64_t clock;
+    cache_entry e[CACHE_SLOTS];
+};
+
+dd_series_cache *dd_series_cache_new(void)
+{
+    dd_series_cache *c = calloc(1, sizeof *c);
+    if (c && pthread_mutex_init(&c->mu, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void dd_series_cache_free(dd_series_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        free(c->e[i].pts.steps);
+        free(c->e[i].pts.values);
+    }
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* Copy the cached points of (sid, count, maxp) into the empty `b`; false on a miss. */
+static bool cache_get(dd_series_cache *c, int64_t sid, int64_t count, int64_t maxp,
+                      series_buf *b)
+{
+    bool hit = false;
+    if (!c)
+        return false;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < CACHE_SLOTS && !hit; i++) {
+        cache_entry *e = &c->e[i];
+        if (e->series_id != sid || e->point_count != count || e->max_points != maxp)
+            continue;
+        hit = buf_reserve(b, e->pts.n);
+        if (hit) {
+            memcpy(b->steps, e->pts.steps, e->pts.n * sizeof *b->steps);
+            memcpy(b->values, e->pts.values, e->pts.n * sizeof *b->values);
+            b->n = e->pts.n;
+            e->used = ++c->clock;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return hit;
+}
+
+/* Keep a copy of `b` as (sid, count, maxp), in the slot of an older result of the same
+ * series and width, else the least recently used one. Nothing kept when out of memory. */
+static void cache_put(dd_series_cache *c, int64_t sid, int64_t count, int64_t maxp,
+                      const series_buf *b)
+{
+    if (!c)
+        return;
+    series_buf copy = {0};
+    if (!buf_reserve(&copy, b->n)) {
+        free(copy.steps);
+        free(copy.values);
+        return;
+    }
+    memcpy(copy.steps, b->steps, b->n * sizeof *b->steps);
+    memcpy(copy.values, b->values, b->n * sizeof *b->values);
+    copy.n = b->n;
+    pthread_mutex_lock(&c->mu);
+    cache_entry *slot = &c->e[0];
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        cache_entry *e = &c->e[i];
+        if (e->series_id == sid && e->max_points == maxp) {
+            slot = e;
+            break;
+        }
+        if (e->used < slot->used)
+            slot = e;
+    }
+    series_buf old = slot->pts;
+    *slot = (cache_entry){sid, count, maxp, ++c->clock, copy};
+    pthread_mutex_unlock(&c->mu);
+    free(old.steps);
+    free(old.values);
+}
+
+/* One series of the iteration, from its summary row. */
+typedef struct series_ref {
+    char *key;
+    int64_t id, count, max_step;
+} series_ref;
+
 typedef struct key_list {
-    char **keys;
-    int64_t *counts, *max_steps;
+    series_ref *refs;
     size_t n, cap;
     const char *only;   /* ?key=: one series only */
 } key_list;
@@ -185,50 +298,43 @@ static int collect_key(void *ctx, const dd_metric_series *s)
         return 0;
     if (k->n == k->cap) {
         size_t cap = k->cap ? k->cap * 2 : 16;
-        char **keys = realloc(k->keys, cap * sizeof *keys);
-        if (!keys)
+        series_ref *refs = realloc(k->refs, cap * sizeof *refs);
+        if (!refs)
             return 1;
-        k->keys = keys;
-        int64_t *counts = realloc(k->counts, cap * sizeof *counts);
-        if (!counts)
-            return 1;
-        k->counts = counts;
-        int64_t *max_steps = realloc(k->max_steps, cap * sizeof *max_steps);
-        if (!max_steps)
-            return 1;
-        k->max_steps = max_steps, k->cap = cap;
+        k->refs = refs, k->cap = cap;
     }
-    k->keys[k->n] = strdup(s->key);
-    if (!k->keys[k->n])
+    char *key = strdup(s->key);
+    if (!key)
         return 1;
-    k->max_steps[k->n] = s->max_step;
-    k->counts[k->n++] = s->point_count;
+    k->refs[k->n++] = (series_ref){key, s->id, s->point_count, s->max_step};
     return 0;
 }
 
 static void key_list_free(key_list *k)
 {
     for (size_t i = 0; i < k->n; i++)
-        free(k->keys[i]);
-    free(k->keys);
-    free(k->counts);
-    free(k->max_steps);
+        free(k->refs[i].key);
+    free(k->refs);
 }
 
-/* The series (iid, key) into `b`: downsampled to at most `max_points` (0: no limit) when
- * it holds more than that, over the x range [its first step, max_step]. */
-static dd_code read_series(dd_store *st, int64_t iid, const char *key, int64_t count,
-                           int64_t max_step, int64_t max_points, series_buf *b, dd_err *err)
+/* The series `ref` of iteration `iid` into the empty `b`: downsampled to at most
+ * `max_points` (0: no limit) when it holds more than that, over the x range [its first
+ * step, max_step], from the cache when it was sent before. */
+static dd_code read_series(dd_server *srv, int64_t iid, const series_ref *ref,
+                           int64_t max_points, series_buf *b, dd_err *err)
 {
-    dd_downsample ds;
-    if (max_points == 0 || count <= max_points) {
-        dd_code code = dd_metric_read(st, iid, key, false, 0, 0, collect_point, b, err);
+    if (max_points == 0 || ref->count <= max_points) {
+        dd_code code = dd_metric_read(srv->st, iid, ref->key, false, 0, 0, collect_point, b,
+                                      err);
         return code == DD_OK && b->no_memory ? no_memory(err) : code;
     }
-    if (dd_ds_init(&ds, (size_t)max_points / 4, NAN, (double)max_step) != 0)
+    if (cache_get(srv->series_cache, ref->id, ref->count, max_points, b))
+        return DD_OK;
+    dd_downsample ds;
+    if (dd_ds_init(&ds, (size_t)max_points / 4, NAN, (double)ref->max_step) != 0)
         return no_memory(err);
     b->ds = &ds;
-    dd_code code = dd_metric_read(st, iid, key, false, 0, 0, collect_point, b, err);
+    dd_code code = dd_metric_read(srv->st, iid, ref->key, false, 0, 0, collect_point, b, err);
     b->ds = NULL;
     size_t n = 0;
     const dd_ds_point *pts = code == DD_OK ? dd_ds_finish(&ds, &n) : NULL;
@@ -237,26 +343,32 @@ static dd_code read_series(dd_store *st, int64_t iid, const char *key, int64_t c
         if (collect_point(b, &row) != 0)
             code = no_memory(err);
     }
+    uint64_t fed = ds.n_in;
     dd_ds_free(&ds);
+    /* A point appended since the summary was read makes the count stale: keep only a
+     * result of exactly `count` points. */
+    if (code == DD_OK && fed == (uint64_t)ref->count)
+        cache_put(srv->series_cache, ref->id, ref->count, max_points, b);
     return code;
 }
 
 /* One series as {"key", "point_count", "downsampled", "steps": [...], "values": [...]},
  * the points in step order. Downsampled steps are exact up to 2^53 (M4 works in double). */
-static dd_code series_json(dd_store *st, int64_t iid, const char *key, int64_t count,
-                           int64_t max_step, int64_t max_points, json_t **out, dd_err *err)
+static dd_code series_json(dd_server *srv, int64_t iid, const series_ref *ref,
+                           int64_t max_points, json_t **out, dd_err *err)
 {
     series_buf b = {0};
-    dd_code code = read_series(st, iid, key, count, max_step, max_points, &b, err);
+    dd_code code = read_series(srv, iid, ref, max_points, &b, err);
     if (code == DD_OK) {
         json_t *steps = json_array(), *values = json_array();
         for (size_t i = 0; i < b.n; i++) {
             json_array_append_new(steps, json_integer(b.steps[i]));
             json_array_append_new(values, json_real(b.values[i]));
         }
-        *out = json_pack("{s:s, s:I, s:b, s:o, s:o}", "key", key, "point_count",
-                         (json_int_t)count, "downsampled", max_points && count > max_points,
-                         "steps", steps, "values", values);
+        *out = json_pack("{s:s, s:I, s:b, s:o, s:o}", "key", ref->key, "point_count",
+                         (json_int_t)ref->count, "downsampled",
+                         max_points && ref->count > max_points, "steps", steps, "values",
+                         values);
     }
     free(b.steps);
     free(b.values);
@@ -265,9 +377,10 @@ static dd_code series_json(dd_store *st, int64_t iid, const char *key, int64_t c
 
 /* {"iteration_id", "series": [{"key", "point_count", "downsampled", "steps", "values"}]}
  * in key order; ?key= for one series; ?summary=true: only {"key", "point_count"} (no point
- * read: a page asks which keys there are, then fetches them in parallel); ?max_points=N (4..100000) downsamples each series
- * longer than N with M4 (chart/downsample.h) to at most N points that draw the same line
- * on a chart N/4 pixels wide, without holding the series in memory. */
+ * read: a page asks which keys there are, then fetches them in parallel); ?max_points=N
+ * (4..100000) downsamples each series longer than N with M4 (chart/downsample.h) to at
+ * most N points that draw the same line on a chart N/4 pixels wide, without holding the
+ * series in memory. */
 void h_v1_iteration_series(dd_req *r)
 {
     int64_t iid;
@@ -285,11 +398,10 @@ void h_v1_iteration_series(dd_req *r)
     for (size_t i = 0; code == DD_OK && i < k.n; i++) {
         json_t *one = NULL;
         if (only_summary)
-            one = json_pack("{s:s, s:I}", "key", k.keys[i], "point_count",
-                            (json_int_t)k.counts[i]);
+            one = json_pack("{s:s, s:I}", "key", k.refs[i].key, "point_count",
+                            (json_int_t)k.refs[i].count);
         else
-            code = series_json(r->srv->st, iid, k.keys[i], k.counts[i], k.max_steps[i],
-                               max_points, &one, &err);
+            code = series_json(r->srv, iid, &k.refs[i], max_points, &one, &err);
         if (code == DD_OK)
             json_array_append_new(arr, one);
     }

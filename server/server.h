@@ -27,6 +27,12 @@
 #define DD_SERVER_HEADER_TIMEOUT_S 30      /* an idle or slow client is closed after this */
 #define DD_TOKEN_TTL_S (24 * 3600)         /* as the original's TOKEN_TTL_HOURS */
 
+/* The dashboard's cache of downsampled metric series (h_ui.c), shared by the threads. */
+typedef struct dd_series_cache dd_series_cache;
+/* NULL when out of memory: the server then runs without one. */
+dd_series_cache *dd_series_cache_new(void);
+void dd_series_cache_free(dd_series_cache *c);
+
 /* The one context of a running server (no other mutable globals). */
 typedef struct dd_server {
     dd_store *st;
@@ -37,6 +43,7 @@ typedef struct dd_server {
     bool cors_credentials;     /* origins listed (no "*") */
     bool log_info;             /* log_level is info or debug: one line per request */
     struct MHD_Daemon *mhd;
+    dd_series_cache *series_cache;   /* may be NULL (no caching) */
 } dd_server;
 
 /* Guards: who may call a route when auth is enabled (§5.5 of the reference). */

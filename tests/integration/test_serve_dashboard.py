@@ -258,6 +258,15 @@ def test_v1_routes(tmp_path):
         assert x["steps"] == sorted(x["steps"]) and x["steps"][0] == 0 and x["steps"][-1] == n - 1
         assert min(x["values"]) == -50.0 and max(x["values"]) == 500.0
         assert all(vals[st] == v for st, v in zip(x["steps"], x["values"]))
+        # asked again: the same answer (from the cache of downsampled series); after an
+        # append, the new point is in (a series' point count is part of the cache key)
+        again = s.get("/v1/iteration/%d/series?key=big&max_points=400" % ids[2]).json()
+        assert again == big
+        write(os.path.join(exp, "iterations", str(ids[2]), "metrics", "big"), "600.0\n", "a")
+        (y,) = s.get("/v1/iteration/%d/series?key=big&max_points=400"
+                     % ids[2]).json()["series"]
+        assert y["point_count"] == n + 1 and y["steps"][-1] == n and max(y["values"]) == 600.0
+        vals.append(600.0)
         whole = s.get("/v1/iteration/%d/series?key=big&max_points=20000" % ids[2]).json()
         assert whole["series"][0]["downsampled"] is False
         assert whole["series"][0]["values"] == vals
