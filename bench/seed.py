@@ -7,6 +7,11 @@
   seed.py cat DB POINTS
       project "bench", experiment "cat", one RUNNING iteration whose metric "loss" holds
       POINTS points; prints "<iteration id> <bytes of the rendered series>"
+  seed.py table DB ITERS POINTS
+      project "bench", experiment "table" (ITERS iterations, each with parameters lr,
+      batch, seed and 3 points of metrics loss and acc) and experiment "big" (one
+      iteration whose metrics loss, acc, lr, grad_norm hold POINTS points in all, for
+      bench/dashboard.py); prints "<table experiment id> <big iteration id>"
   seed.py localdirs DIR N
       N empty subdirectories of DIR (the local-disk baseline of `ls`)
 
@@ -89,6 +94,26 @@ def seed_cat(path, points):
     print(it, n)
 
 
+def seed_table(path, iters, points):
+    db = connect(path)
+    pid = project(db, "bench")
+    table = experiment(db, pid, "table")
+    ids = iterations(db, table, iters)
+    db.executemany("INSERT INTO parameter(iteration_id, key, value) VALUES (?, ?, ?)",
+                   ((it, k, v) for n, it in enumerate(ids)
+                    for k, v in (("lr", "%g" % (0.001 * (1 + n % 10))),
+                                 ("batch", str(32 << (n % 3))), ("seed", str(n)))))
+    for it in ids:
+        series(db, it, "loss", 3)
+        series(db, it, "acc", 3)
+    (big,) = iterations(db, experiment(db, pid, "big"), 1)
+    for key in ("loss", "acc", "lr", "grad_norm"):
+        series(db, big, key, points // 4)
+    db.execute("COMMIT")
+    db.close()
+    print(table, big)
+
+
 def localdirs(path, n):
     os.makedirs(path, exist_ok=True)
     for i in range(1, n + 1):
@@ -100,6 +125,8 @@ def main(argv):
         seed_ls(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
     elif len(argv) >= 2 and argv[1] == "cat" and len(argv) == 4:
         seed_cat(argv[2], int(argv[3]))
+    elif len(argv) >= 2 and argv[1] == "table" and len(argv) == 5:
+        seed_table(argv[2], int(argv[3]), int(argv[4]))
     elif len(argv) >= 2 and argv[1] == "localdirs" and len(argv) == 4:
         localdirs(argv[2], int(argv[3]))
     else:

@@ -37,11 +37,13 @@ test_packages=(
   vim nano perl tmux python3-yaml   # editors and in-place tools on the mount (test_editors.py)
   python3-requests   # the deardiary serve tests
   wrk nginx-light    # bench/serve.sh: the load generator and the download baseline
+  chromium chromium-driver python3-selenium python3-pil   # the dashboard's browser tests
 )
 [ "$want_tests" -eq 1 ] && packages+=("${test_packages[@]}")
 if [ "$list_only" -eq 1 ]; then
   printf '%s\n' "${packages[@]}"
-  [ "$want_tests" -eq 0 ] || printf '%s\n' nodejs npm npm:s3rver
+  printf '%s\n' nodejs npm npm:uplot
+  [ "$want_tests" -eq 0 ] || printf '%s\n' npm:s3rver
   exit 0
 fi
 
@@ -62,12 +64,21 @@ install_missing() {
 
 install_missing "${packages[@]}"
 
+# The dashboard's chart library, uPlot from npm, the version pinned in
+# server/ui/vendor/package-lock.json: CMake embeds its dist files into the binary, so
+# nothing is fetched at run time. Node and npm from Debian only when absent.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  install_missing nodejs npm
+fi
+uidir="$(cd "$(dirname "$0")/.." && pwd)/server/ui/vendor"
+if [ ! -f "$uidir/node_modules/uplot/dist/uPlot.iife.min.js" ]; then
+  echo "setup: vendoring the dashboard's chart library (npm ci in server/ui/vendor)"
+  (cd "$uidir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
 if [ "$want_tests" -eq 1 ]; then
   # The S3-compatible server of the s3 tests and benchmarks: s3rver from npm, the version
-  # pinned in tests/s3/package-lock.json. Node and npm from Debian only when absent.
-  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    install_missing nodejs npm
-  fi
+  # pinned in tests/s3/package-lock.json.
   s3dir="$(cd "$(dirname "$0")/.." && pwd)/tests/s3"
   if [ ! -d "$s3dir/node_modules" ]; then
     echo "setup: installing the s3 test server (npm ci in tests/s3)"

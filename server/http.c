@@ -64,6 +64,20 @@ void dd_reply_json(dd_req *r, int status, json_t *body)
     r->status = status;
 }
 
+void dd_reply_static(dd_req *r, int status, const char *content_type, const void *data,
+                     size_t len)
+{
+    if (r->resp)
+        return;
+    r->resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    if (!r->resp)
+        return;
+    MHD_add_response_header(r->resp, "Content-Type", content_type);
+    MHD_add_response_header(r->resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(r->resp, "X-Content-Type-Options", "nosniff");
+    r->status = status;
+}
+
 /* Send what the handler built (or a 500 if it built nothing) and log the request. */
 static enum MHD_Result send_reply(dd_req *r)
 {

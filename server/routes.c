@@ -89,6 +89,17 @@ static const dd_route routes[] = {
     P("POST", "/modelversion/model/{mid}", h_version_create, A_CREATE, dd_resolve_model),
     P("PATCH", "/modelversion/{id}", h_version_update, A_UPDATE, dd_resolve_version),
     P("DELETE", "/modelversion/{id}", h_version_delete, A_DELETE, dd_resolve_version),
+    /* The dashboard: its files (no data in them, so no token: the login page loads), and
+     * the /v1/ routes the original lacks, under the same guards (h_ui.c). */
+    R("GET", "/ui", h_ui_asset, G_NONE),
+    R("GET", "/ui/{file}", h_ui_asset, G_NONE),
+    R("GET", "/v1/auth/mode", h_v1_auth_mode, G_NONE),
+    P("GET", "/v1/experiment/{eid}/iterations", h_v1_iteration_table, A_READ,
+      dd_resolve_experiment),
+    P("GET", "/v1/iteration/{iid}/series", h_v1_iteration_series, A_READ,
+      dd_resolve_iteration),
+    P("GET", "/v1/iteration/{iid}/env", h_v1_iteration_env, A_READ, dd_resolve_iteration),
+    P("GET", "/v1/model/{mid}/aliases", h_v1_model_aliases, A_READ, dd_resolve_model),
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -220,7 +231,10 @@ static bool exempt(dd_req *r)
 {
     return (strcmp(r->method, "POST") == 0
             && (strcmp(r->url, "/auth") == 0 || strcmp(r->url, "/auth/") == 0))
-           || (strcmp(r->method, "GET") == 0 && strncmp(r->url, "/health", 7) == 0);
+           || (strcmp(r->method, "GET") == 0 && strncmp(r->url, "/health", 7) == 0)
+           || (strcmp(r->method, "GET") == 0 && strncmp(r->url, "/ui", 3) == 0
+               && (r->url[3] == '\0' || r->url[3] == '/'))    /* the dashboard's files */
+           || (strcmp(r->method, "GET") == 0 && strcmp(r->url, "/v1/auth/mode") == 0);
 }
 
 /* ---------------------------------------------------------------- guards */

@@ -133,8 +133,10 @@ int dd_cmd_serve(const char *config_file, int argc, char **argv)
         rc = 1;
     if (rc == 0) {
         srv.cors_origin = cors_origin(cfg.server_cors_origins, &srv.cors_credentials);
+        srv.series_cache = dd_series_cache_new();
         rc = srv.cors_origin ? run(&srv, &cfg, &o) : 1;
     }
+    dd_series_cache_free(srv.series_cache);
     free(srv.cors_origin);
     dd_artifacts_close(srv.art);
     dd_store_close(srv.st);

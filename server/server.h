@@ -27,6 +27,12 @@
 #define DD_SERVER_HEADER_TIMEOUT_S 30      /* an idle or slow client is closed after this */
 #define DD_TOKEN_TTL_S (24 * 3600)         /* as the original's TOKEN_TTL_HOURS */
 
+/* The dashboard's cache of downsampled metric series (h_ui.c), shared by the threads. */
+typedef struct dd_series_cache dd_series_cache;
+/* NULL when out of memory: the server then runs without one. */
+dd_series_cache *dd_series_cache_new(void);
+void dd_series_cache_free(dd_series_cache *c);
+
 /* The one context of a running server (no other mutable globals). */
 typedef struct dd_server {
     dd_store *st;
@@ -37,6 +43,7 @@ typedef struct dd_server {
     bool cors_credentials;     /* origins listed (no "*") */
     bool log_info;             /* log_level is info or debug: one line per request */
     struct MHD_Daemon *mhd;
+    dd_series_cache *series_cache;   /* may be NULL (no caching) */
 } dd_server;
 
 /* Guards: who may call a route when auth is enabled (§5.5 of the reference). */
@@ -119,6 +126,10 @@ int dd_req_multipart(dd_req *r);
 /* Answer `status` with `len` bytes produced by `read(cls, offset, buf, max)` (returns the
  * count, or -1 on error, which aborts the connection), then `done(cls)`. Content-Type
  * application/octet-stream; `content_range` (may be NULL) is sent as Content-Range. */
+/* Answer `status` with `len` bytes at `data`, which outlive the server (an embedded
+ * asset), as `content_type`; revalidated by the browser on each load (no-cache). */
+void dd_reply_static(dd_req *r, int status, const char *content_type, const void *data,
+                     size_t len);
 /* Add a header to the reply the handler has built. */
 void dd_req_add_header(dd_req *r, const char *name, const char *value);
 typedef long (*dd_stream_read)(void *cls, uint64_t off, char *buf, size_t max);
@@ -352,6 +363,15 @@ void h_version_list(dd_req *r);
 void h_version_create(dd_req *r);
 void h_version_update(dd_req *r);
 void h_version_delete(dd_req *r);
+
+/* The dashboard (h_ui.c): its embedded files under /ui/, and the /v1/ routes it reads
+ * that the original lacks (README "Dashboard"). */
+void h_ui_asset(dd_req *r);
+void h_v1_auth_mode(dd_req *r);
+void h_v1_iteration_table(dd_req *r);
+void h_v1_iteration_series(dd_req *r);
+void h_v1_iteration_env(dd_req *r);
+void h_v1_model_aliases(dd_req *r);
 
 /* Project of the entity named by path parameter 0; 0 when unknown or not an id. */
 int64_t dd_resolve_project(dd_req *r);
