@@ -44,6 +44,11 @@ void art_inline_done(art_inline_up *u);
  * artifact_upload row away. Best effort: what fails here is found by gc later. */
 void art_inline_abandon(dd_store *st, art_inline_up *u);
 
+/* An upload that moved to another backend (artifacts.c, "auto"): delete its chunks and
+ * its artifact_upload row now, a few chunks per transaction; on failure they are queued
+ * in artifact_trash as art_inline_abandon does. Forgets the upload either way. */
+void art_inline_discard(dd_store *st, art_inline_up *u);
+
 /* Readers hold the chunk sets they read so that gc in this process leaves them alone.
  * false when out of memory. */
 bool art_inline_hold(int64_t set_id);
