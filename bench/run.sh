@@ -27,7 +27,9 @@
 #   CAT_POINTS=1000000 CAT_MEM_CATS=10       bench "cat" (memory: after 1 and after 10 cats)
 #   BENCH_ARTIFACT_BYTES=1073741824          bench "artifacts": size of the file (made once
 #                                            from /dev/urandom in the temp dir)
-#   BENCH_ARTIFACT_BACKENDS="inline filesystem"   bench "artifacts": backends, in order
+#   BENCH_ARTIFACT_BACKENDS="default inline filesystem"   bench "artifacts": configurations,
+#                         in order: "default" sets nothing (artifacts.backend auto: the
+#                         1 GiB file moves to <db>.artifacts), the others set the backend
 #                         (cold reads drop the page cache: `echo 3 > /proc/sys/vm/drop_caches`,
 #                         so "artifacts" needs root)
 #   BENCH_S3_BYTES=1073741824                bench "s3": size of the file (made once)
@@ -62,7 +64,7 @@ LS_HEAVY_POINTS=${LS_HEAVY_POINTS:-1000}
 CAT_POINTS=${CAT_POINTS:-1000000}
 CAT_MEM_CATS=${CAT_MEM_CATS:-10}
 ART_BYTES=${BENCH_ARTIFACT_BYTES:-1073741824}
-ART_BACKENDS=${BENCH_ARTIFACT_BACKENDS:-inline filesystem}
+ART_BACKENDS=${BENCH_ARTIFACT_BACKENDS:-default inline filesystem}
 BENCH_PERF=${BENCH_PERF:-0}
 S3_BYTES=${BENCH_S3_BYTES:-1073741824}
 S3_THRESHOLDS=${BENCH_S3_THRESHOLDS:-default 67108864}
@@ -529,9 +531,10 @@ bench_artifacts_one() {   # BACKEND SOURCE_FILE
     local db=$WORK/art-$be.db mnt=$WORK/art-$be.mnt psrc=$WORK/art-$be.src pmnt=$WORK/art-$be.pt
     local env=()
     case $be in
-    inline) ;;
+    default) ;;
+    inline) env=(DEARDIARY_ARTIFACT_BACKEND=inline) ;;
     filesystem) env=(DEARDIARY_ARTIFACT_BACKEND=filesystem DEARDIARY_ARTIFACT_FS_ROOT="$WORK/art-$be.root") ;;
-    *) die "artifacts: unknown backend '$be' (inline, filesystem)" ;;
+    *) die "artifacts: unknown configuration '$be' (default, inline, filesystem)" ;;
     esac
     log " backend $be"
     mount_dd "$db" "$mnt" "${env[@]}"
@@ -565,6 +568,12 @@ bench_artifacts_one() {   # BACKEND SOURCE_FILE
         [[ $(stat -c %s "$pmnt/art$i") == "$ART_BYTES" ]] || die "passthrough_ll art$i is not $ART_BYTES bytes"
     done
     cmp "$srcf" "$res/art1" || die "resources/art1 differs from $srcf"
+    local stored want=$be   # where the bytes went: the default moves a 1 GiB file to a file
+    [[ $be == default ]] && want=filesystem
+    stored=$("$PY" -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.deardiary.backend").decode())' \
+        "$res/art1") || die "no backend xattr on resources/art1"
+    [[ $stored == "$want" ]] || die "resources/art1 is stored in $stored, expected $want"
+    log "  resources/art1 is stored in: $stored"
     for ((i = 2; i <= REPEAT; i++)); do rm -f "$res/art$i" "$psrc/art$i"; done   # disk space
     rm -f "$psrc"/sync*
 
@@ -601,6 +610,7 @@ bench_artifacts_one() {   # BACKEND SOURCE_FILE
     ours_warm=$(field median "${lines[1]}")
 
     local fig="$mib MiB, $be backend"
+    [[ $be == default ]] && fig="$mib MiB, default configuration"
     record artifacts "cp into resources/ ($fig)" "MB/s" hi "$(mbs "$ART_BYTES" "$ours_cp")" \
         "passthrough_ll cp" "$(mbs "$ART_BYTES" "$pt_cp")" "ratio>=0.8"
     record artifacts "cp into resources/ ($fig)" "MB/s" hi "$(mbs "$ART_BYTES" "$ours_cp")" \
@@ -615,7 +625,7 @@ bench_artifacts_one() {   # BACKEND SOURCE_FILE
         "passthrough_ll during cp" "$(mb "$pt_mem" 0)" "ours<64"
     stop_daemon "$pmnt" "$pt_pid"
     stop_daemon "$mnt" "$dd_pid"
-    rm -rf "$db" "$db-wal" "$db-shm" "$psrc" "$WORK/art-$be.root"
+    rm -rf "$db" "$db-wal" "$db-shm" "$db.artifacts" "$psrc" "$WORK/art-$be.root"
 }
 
 # bench "s3": the s3 backend against s3rver (tests/s3, on 127.0.0.1), baselines curl in
