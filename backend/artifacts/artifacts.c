@@ -98,7 +98,9 @@ static dd_code auto_root_prepare(const dd_artifacts *a, dd_err *err)
     char *abs = NULL;
     dd_code code = art_fs_prepare_root(a->auto_root, &abs, err);
     free(abs);
-    return code;
+    if (code == DD_INVALID && err)  /* not the writer's mistake: the copy fails with EIO */
+        err->code = DD_IO;
+    return code == DD_INVALID ? DD_IO : code;
 }
 
 dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artifacts **out,
@@ -148,11 +150,15 @@ dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artif
     /* an existing auto root is checked now (gc cleans its staging directory); an absent
      * one is created by the first upload that needs it */
     if (code == DD_OK && a->auto_root && stat(a->auto_root, &rst) == 0) {
+        /* not fatal: only large artifacts need it, and their copies fail with the reason */
         char *abs = NULL;
-        code = art_fs_prepare_root(a->auto_root, &abs, err);
-        if (code == DD_OK) {            /* symlinks resolved, as fs_root's are */
-            free(a->auto_root);
+        dd_err why = {0};
+        if (art_fs_prepare_root(a->auto_root, &abs, &why) == DD_OK) {
+            free(a->auto_root);         /* symlinks resolved, as fs_root's are */
             a->auto_root = abs;
+        } else {
+            syslog(LOG_WARNING, "artifacts larger than inline_max cannot be stored: %s",
+                   why.msg);
         }
     }
     if (code == DD_OK && is_auto && !a->auto_root)

@@ -150,16 +150,17 @@ def test_replace_across_the_threshold_both_ways(tmp_path):
     assert_fsck_clean(db)
 
 
-def test_daemon_killed_mid_copy_leaves_no_orphan(tmp_path):
-    root = str(tmp_path)
-    size = 512 * MiB
+def kill_mid_copy(root, size):
+    """A default mount whose daemon is SIGKILLed a third of the way through a `cp` of
+    `size` bytes into resources/big; returns (the dead Mount, experiment, whether the cp
+    finished first, the staged files left beside the database)."""
     src = os.path.join(root, "big.src")
     subprocess.run("head -c %d /dev/urandom > '%s'" % (size, src), shell=True, check=True)
     m = start(root)
     try:
         exp, _ = make_run(m)
         proc = subprocess.Popen(["cp", src, m.p(exp, "resources", "big")],
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE)
         try:
             assert poll(lambda: proc_wchar(proc.pid) >= size // 3 or proc.poll() is not None,
                         600)
@@ -173,6 +174,12 @@ def test_daemon_killed_mid_copy_leaves_no_orphan(tmp_path):
         raise
     staged = [p for p in files_under(beside(m)) if "/.staging/" in p]
     assert finished or len(staged) == 1, (finished, staged)
+    return m, exp, finished, staged
+
+
+def test_daemon_killed_mid_copy_leaves_no_orphan(tmp_path):
+    root = str(tmp_path)
+    m, exp, finished, staged = kill_mid_copy(root, 512 * MiB)
     # fsck (default configuration) finds the dead copy's staged file, and nothing else
     r = fsck_default(m.db)
     problems = [line for line in r.stdout.splitlines() if line.startswith("PROBLEM")]
@@ -196,26 +203,7 @@ def test_daemon_killed_mid_copy_leaves_no_orphan(tmp_path):
 def test_staged_file_of_a_killed_copy_is_removed_by_the_next_mount(tmp_path):
     """The same crash, repaired by the next mount's gc alone (no fsck --repair)."""
     root = str(tmp_path)
-    size = 256 * MiB
-    src = os.path.join(root, "big.src")
-    subprocess.run("head -c %d /dev/urandom > '%s'" % (size, src), shell=True, check=True)
-    m = start(root)
-    try:
-        exp, _ = make_run(m)
-        proc = subprocess.Popen(["cp", src, m.p(exp, "resources", "big")],
-                                stderr=subprocess.PIPE)
-        try:
-            assert poll(lambda: proc_wchar(proc.pid) >= size // 4 or proc.poll() is not None,
-                        600)
-            finished = proc.poll() == 0
-            kill_daemon(m)
-        finally:
-            kill9(proc)
-    except BaseException:
-        m.kill()
-        raise
-    staged = [p for p in files_under(beside(m)) if "/.staging/" in p]
-    assert finished or len(staged) == 1
+    m, exp, _, _ = kill_mid_copy(root, 256 * MiB)
     with managed(start(root)) as m2:
         assert [p for p in files_under(beside(m2)) if "/.staging/" in p] == []
         assert len(moved_files(m2)) == len(os.listdir(m2.p(exp, "resources")))
@@ -265,3 +253,27 @@ def test_config_prints_the_default(tmp_path):
         r = subprocess.run([BIN, "config"], capture_output=True, text=True, cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "artifacts:\n  backend: auto\n  inline_max: 262144\n" in r.stdout, r.stdout
+
+
+def test_unusable_directory_fails_the_large_copy_and_stores_nothing(tmp_path):
+    """<db>.artifacts taken by a plain file: the mount still works and small artifacts
+    stay inline; a large copy fails with EIO and leaves no resource, chunk or upload."""
+    root = str(tmp_path)
+    small, _ = write_file(root, "small.src", 1000)
+    big, _ = write_file(root, "big.src", MiB)
+    blocker = os.path.join(root, "registry.db.artifacts")
+    with open(blocker, "w") as f:
+        f.write("not a directory\n")
+    with default_mount(root) as m:
+        exp, _ = make_run(m)
+        cp(m, small, exp + "/resources/small")
+        assert xattr(m.p(exp, "resources", "small"), "backend") == "inline"
+        r = subprocess.run(["cp", big, m.p(exp, "resources", "big")], capture_output=True,
+                           text=True)
+        assert r.returncode != 0 and "Input/output error" in r.stderr, r.stderr
+        assert os.listdir(m.p(exp, "resources")) == ["small"]
+        assert sqlite_rows(m.db, "SELECT name FROM resource") == [["small"]]
+        assert sqlite_rows(m.db, "SELECT COUNT(*) FROM artifact_upload") == [["0"]]
+        assert sqlite_rows(m.db, "SELECT COUNT(*) FROM artifact_chunk") == [["1"]]
+        with open(blocker) as f:
+            assert f.read() == "not a directory\n"
