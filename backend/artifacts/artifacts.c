@@ -218,7 +218,8 @@ struct dd_upload {
     int64_t size;
     int64_t move_past;      /* "auto": inline until the size passes this; -1: never moves */
     const char *fs_dir;     /* BK_FS: the root the file goes under (fs_root or auto_root) */
-    EVP_MD_CTX *md;
+    EVP_MD_CTX *md;         /* inline: fed by the writes; fs: by `hash`; s3: by its spool */
+    art_hasher hash;        /* BK_FS: reads the staged file back behind the writes */
     art_inline_up in;
     art_fs_up file;
     art_s3_up *s3;
@@ -246,6 +247,10 @@ dd_code art_upload_begin_in(dd_artifacts *a, const char *backend, dd_upload **ou
         code = u->kind == BK_FS ? art_fs_begin(a->fs_root, &u->file, err)
              : u->kind == BK_S3 ? art_s3_begin(a->s3, &u->s3, err)
                                 : art_inline_begin(a->st, &u->in, err);
+    if (code == DD_OK && u->kind == BK_FS && !art_hasher_start(&u->hash, u->file.fd, u->md, 0)) {
+        art_fs_abandon(&u->file);
+        code = dd_fail(err, DD_IO, "cannot start an upload's hasher thread");
+    }
     if (code != DD_OK) {
         EVP_MD_CTX_free(u->md);
         free(u);
@@ -297,6 +302,9 @@ static dd_code move_to_file(dd_upload *u, dd_err *err)
     if (code != DD_OK)
         return code;
     code = copy_staged(u, &file, err);
+    /* the bytes so far are in the digest already: the hasher takes the rest */
+    if (code == DD_OK && !art_hasher_start(&u->hash, file.fd, u->md, u->size))
+        code = dd_fail(err, DD_IO, "cannot start an upload's hasher thread");
     if (code != DD_OK) {
         art_fs_abandon(&file);
         return code;
@@ -326,9 +334,11 @@ dd_code dd_upload_write(dd_upload *u, const void *data, size_t len, dd_err *err)
         code = u->kind == BK_FS ? art_fs_write(&u->file, data, len, err)
                  : u->kind == BK_S3 ? art_s3_write(u->s3, data, len, err)
                                     : art_inline_write(u->a->st, &u->in, data, len, err);
-    /* the s3 backend hashes its bytes itself, off the write path (art_s3_spool.c) */
-    if (code == DD_OK && u->kind != BK_S3 && EVP_DigestUpdate(u->md, data, len) != 1)
+    /* files and the s3 spool are hashed off the write path, by a thread (art_hasher.c) */
+    if (code == DD_OK && u->kind == BK_INLINE && EVP_DigestUpdate(u->md, data, len) != 1)
         code = dd_fail(err, DD_IO, "sha256 failed");
+    if (code == DD_OK && u->kind == BK_FS)
+        art_hasher_wrote(&u->hash, u->file.written);
     if (code != DD_OK) {
         u->state = UP_BROKEN;       /* bytes may be half written: the upload cannot commit */
         return code;
@@ -359,7 +369,10 @@ dd_code art_upload_stage(dd_upload *u, char hash[65], art_loc *dst, dd_err *err)
     u->state = UP_FINISHED;
     if (broken)
         return dd_fail(err, DD_IO, "an earlier write of this upload failed");
-    dd_code code = u->kind == BK_S3 ? DD_OK : finish_digest(u, hash, err);
+    int e = u->kind == BK_FS ? art_hasher_finish(&u->hash) : 0;
+    dd_code code = e ? dd_fail(err, DD_IO, "cannot read back the staged file %s: %s",
+                               u->file.staging, strerror(e))
+                     : u->kind == BK_S3 ? DD_OK : finish_digest(u, hash, err);
     if (code == DD_OK && u->kind == BK_FS) {
         code = art_fs_publish(u->fs_dir, &u->file, u->size, err);
         if (code == DD_OK && asprintf(&u->uri, "file://%s", u->file.final) < 0) {
@@ -442,6 +455,7 @@ void dd_upload_free(dd_upload *u)
 {
     if (!u)
         return;
+    art_hasher_stop(&u->hash);      /* before its file goes */
     if (u->state != UP_COMMITTED) {
         if (u->kind == BK_FS)
             art_fs_abandon(&u->file);
