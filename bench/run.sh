@@ -2,7 +2,7 @@
 # bench/run.sh - DearDiary FS benchmarks. Not tests: each figure is printed next to a
 # baseline measured in the same run, as a ratio, with the issue's target.
 #
-#   bench/run.sh [BENCH...]      BENCH: append write ls cat artifacts s3 (default: all of them)
+#   bench/run.sh [BENCH...]      BENCH: append write ls cat artifacts artsizes s3 (default: all)
 #   bench/run.sh --list | -h
 #
 # Baselines (DESIGN.md §6): libfuse's passthrough_ll, compiled here from
@@ -27,9 +27,14 @@
 #   CAT_POINTS=1000000 CAT_MEM_CATS=10       bench "cat" (memory: after 1 and after 10 cats)
 #   BENCH_ARTIFACT_BYTES=1073741824          bench "artifacts": size of the file (made once
 #                                            from /dev/urandom in the temp dir)
-#   BENCH_ARTIFACT_BACKENDS="inline filesystem"   bench "artifacts": backends, in order
+#   BENCH_ARTIFACT_BACKENDS="default inline filesystem"   bench "artifacts": configurations,
+#                         in order: "default" sets nothing (artifacts.backend auto: the
+#                         1 GiB file moves to <db>.artifacts), the others set the backend
 #                         (cold reads drop the page cache: `echo 3 > /proc/sys/vm/drop_caches`,
 #                         so "artifacts" needs root)
+#   ARTSIZES="65536 262144 1048576 4194304 16777216" ARTSIZES_N=30   bench "artsizes": cp of
+#                         ARTSIZES_N files of each size into resources/, inline backend
+#                         against filesystem backend (what artifacts.inline_max is chosen by)
 #   BENCH_S3_BYTES=1073741824                bench "s3": size of the file (made once)
 #   BENCH_S3_THRESHOLDS="default 67108864"  bench "s3": artifacts.s3.multipart_threshold
 #                         of each daemon, in order ("default": the setting left unset, 2 GiB,
@@ -47,7 +52,7 @@ BENCH=$ROOT/bench
 OUT=$ROOT/build/bench
 PY=/usr/bin/python3
 PT_SRC=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
-ALL=(append write ls cat artifacts s3)
+ALL=(append write ls cat artifacts artsizes s3)
 
 REPEAT=${BENCH_REPEAT:-3}
 APPEND_N=${APPEND_N:-20000}
@@ -62,9 +67,11 @@ LS_HEAVY_POINTS=${LS_HEAVY_POINTS:-1000}
 CAT_POINTS=${CAT_POINTS:-1000000}
 CAT_MEM_CATS=${CAT_MEM_CATS:-10}
 ART_BYTES=${BENCH_ARTIFACT_BYTES:-1073741824}
-ART_BACKENDS=${BENCH_ARTIFACT_BACKENDS:-inline filesystem}
+ART_BACKENDS=${BENCH_ARTIFACT_BACKENDS:-default inline filesystem}
 BENCH_PERF=${BENCH_PERF:-0}
 S3_BYTES=${BENCH_S3_BYTES:-1073741824}
+ARTSIZES=${ARTSIZES:-65536 262144 1048576 4194304 16777216}
+ARTSIZES_N=${ARTSIZES_N:-30}
 S3_THRESHOLDS=${BENCH_S3_THRESHOLDS:-default 67108864}
 
 usage() {
@@ -76,7 +83,7 @@ for a in "$@"; do
     case $a in
     -h|--help) usage; exit 0 ;;
     --list) printf '%s\n' "${ALL[@]}"; exit 0 ;;
-    append|write|ls|cat|artifacts|s3) selected+=("$a") ;;
+    append|write|ls|cat|artifacts|artsizes|s3) selected+=("$a") ;;
     *) echo "bench/run.sh: unknown benchmark '$a' (one of: ${ALL[*]})" >&2; exit 2 ;;
     esac
 done
@@ -529,9 +536,10 @@ bench_artifacts_one() {   # BACKEND SOURCE_FILE
     local db=$WORK/art-$be.db mnt=$WORK/art-$be.mnt psrc=$WORK/art-$be.src pmnt=$WORK/art-$be.pt
     local env=()
     case $be in
-    inline) ;;
+    default) ;;
+    inline) env=(DEARDIARY_ARTIFACT_BACKEND=inline) ;;
     filesystem) env=(DEARDIARY_ARTIFACT_BACKEND=filesystem DEARDIARY_ARTIFACT_FS_ROOT="$WORK/art-$be.root") ;;
-    *) die "artifacts: unknown backend '$be' (inline, filesystem)" ;;
+    *) die "artifacts: unknown configuration '$be' (default, inline, filesystem)" ;;
     esac
     log " backend $be"
     mount_dd "$db" "$mnt" "${env[@]}"
@@ -565,6 +573,12 @@ bench_artifacts_one() {   # BACKEND SOURCE_FILE
         [[ $(stat -c %s "$pmnt/art$i") == "$ART_BYTES" ]] || die "passthrough_ll art$i is not $ART_BYTES bytes"
     done
     cmp "$srcf" "$res/art1" || die "resources/art1 differs from $srcf"
+    local stored want=$be   # where the bytes went: the default moves a 1 GiB file to a file
+    [[ $be == default ]] && want=filesystem
+    stored=$("$PY" -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.deardiary.backend").decode())' \
+        "$res/art1") || die "no backend xattr on resources/art1"
+    [[ $stored == "$want" ]] || die "resources/art1 is stored in $stored, expected $want"
+    log "  resources/art1 is stored in: $stored"
     for ((i = 2; i <= REPEAT; i++)); do rm -f "$res/art$i" "$psrc/art$i"; done   # disk space
     rm -f "$psrc"/sync*
 
@@ -601,6 +615,7 @@ bench_artifacts_one() {   # BACKEND SOURCE_FILE
     ours_warm=$(field median "${lines[1]}")
 
     local fig="$mib MiB, $be backend"
+    [[ $be == default ]] && fig="$mib MiB, default configuration"
     record artifacts "cp into resources/ ($fig)" "MB/s" hi "$(mbs "$ART_BYTES" "$ours_cp")" \
         "passthrough_ll cp" "$(mbs "$ART_BYTES" "$pt_cp")" "ratio>=0.8"
     record artifacts "cp into resources/ ($fig)" "MB/s" hi "$(mbs "$ART_BYTES" "$ours_cp")" \
@@ -615,7 +630,46 @@ bench_artifacts_one() {   # BACKEND SOURCE_FILE
         "passthrough_ll during cp" "$(mb "$pt_mem" 0)" "ours<64"
     stop_daemon "$pmnt" "$pt_pid"
     stop_daemon "$mnt" "$dd_pid"
-    rm -rf "$db" "$db-wal" "$db-shm" "$psrc" "$WORK/art-$be.root"
+    rm -rf "$db" "$db-wal" "$db-shm" "$db.artifacts" "$psrc" "$WORK/art-$be.root"
+}
+
+# bench "artsizes": per artifact size, the time of one `cp` into resources/ with the inline
+# backend against the filesystem backend, each daemon on its own database, interleaved run
+# by run (ARTSIZES_N files per run, new names each run, a `sync` before each run). Where
+# the ratio crosses 1 is where a file starts to pay: artifacts.inline_max.
+bench_artsizes() {
+    log "[artsizes] cp of $ARTSIZES_N files per size into resources/: inline vs filesystem backend"
+    local mi=$WORK/sz-inline.mnt mf=$WORK/sz-fs.mnt
+    mount_dd "$WORK/sz-inline.db" "$mi" DEARDIARY_ARTIFACT_BACKEND=inline
+    local pid_i=$DAEMON_PID
+    mount_dd "$WORK/sz-fs.db" "$mf" DEARDIARY_ARTIFACT_BACKEND=filesystem \
+        DEARDIARY_ARTIFACT_FS_ROOT="$WORK/sz-fs.root"
+    local pid_f=$DAEMON_PID ri rf size out lines=() ms_i ms_f label
+    ri=$(new_iteration "$mi" sizes)
+    rf=$(new_iteration "$mf" sizes)
+    ri=${ri%/iterations/*}/resources
+    rf=${rf%/iterations/*}/resources
+    # shellcheck disable=SC2016
+    local loop='for k in $(seq "$3"); do cp "$1" "$2-$k" || exit 1; done'
+    for size in $ARTSIZES; do
+        head -c "$size" /dev/urandom >"$WORK/sz.src"
+        label=$(awk -v b="$size" 'BEGIN{ if (b >= 1048576) printf "%g MiB", b/1048576;
+                                         else printf "%g KiB", b/1024 }')
+        out=$(time_alt 2 "inline: $ARTSIZES_N x cp $label" "filesystem: $ARTSIZES_N x cp $label" \
+            --sync sh -c "$loop" sh "$WORK/sz.src" "$ri/s$size-{i}" "$ARTSIZES_N" --- \
+            --sync sh -c "$loop" sh "$WORK/sz.src" "$rf/s$size-{i}" "$ARTSIZES_N")
+        mapfile -t lines <<<"$out"
+        ms_i=$(awk -v t="$(field median "${lines[0]}")" -v n="$ARTSIZES_N" 'BEGIN{print t*1000/n}')
+        ms_f=$(awk -v t="$(field median "${lines[1]}")" -v n="$ARTSIZES_N" 'BEGIN{print t*1000/n}')
+        cmp "$WORK/sz.src" "$ri/s$size-1-1" || die "inline s$size-1-1 differs"
+        cmp "$WORK/sz.src" "$rf/s$size-1-1" || die "filesystem s$size-1-1 differs"
+        record artsizes "cp of one $label artifact, inline backend" "ms" lo "$ms_i" \
+            "filesystem backend" "$ms_f" ""
+        rm -f "$ri"/s"$size"-* "$rf"/s"$size"-*
+    done
+    stop_daemon "$mi" "$pid_i"
+    stop_daemon "$mf" "$pid_f"
+    rm -rf "$WORK"/sz-*
 }
 
 # bench "s3": the s3 backend against s3rver (tests/s3, on 127.0.0.1), baselines curl in

@@ -23,12 +23,13 @@ static bool one_of(const char *s, const char *const *choices)
 
 static void check_limits(const dd_config *c)
 {
-    static const char *const backends[] = {"inline", "filesystem", "s3", NULL};
+    static const char *const backends[] = {"auto", "inline", "filesystem", "s3", NULL};
     static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
     PROMISE(c->db_file && c->db_file[0]);
     PROMISE(c->busy_timeout_ms >= 1);
     PROMISE(c->log_level && one_of(c->log_level, levels));
     PROMISE(c->artifact_backend && one_of(c->artifact_backend, backends));
+    PROMISE(c->artifact_inline_max >= 0 && c->artifact_inline_max <= 1LL << 40);
     PROMISE(c->artifact_fs_root && c->artifact_fs_root[0] == '/');
     PROMISE(c->s3_endpoint && c->s3_bucket && c->s3_access_key && c->s3_secret_key);
     PROMISE(c->s3_region && c->s3_region[0]);
@@ -49,6 +50,7 @@ static void check_same(const dd_config *a, const dd_config *b)
     PROMISE(a->busy_timeout_ms == b->busy_timeout_ms);
     PROMISE(strcmp(a->log_level, b->log_level) == 0);
     PROMISE(strcmp(a->artifact_backend, b->artifact_backend) == 0);
+    PROMISE(a->artifact_inline_max == b->artifact_inline_max);
     PROMISE(strcmp(a->artifact_fs_root, b->artifact_fs_root) == 0);
     PROMISE(strcmp(a->s3_endpoint, b->s3_endpoint) == 0);
     PROMISE(strcmp(a->s3_bucket, b->s3_bucket) == 0);

@@ -156,6 +156,9 @@ int dd_cmd_check_store(dd_store *st, const char *path)
 dd_artifacts_config dd_cmd_artifacts_config(const dd_config *cfg)
 {
     dd_artifacts_config ac = {.backend = cfg->artifact_backend, .fs_root = cfg->artifact_fs_root,
+                              .inline_max = cfg->artifact_inline_max,
+                              .auto_root = cfg->artifact_fs_root_configured
+                                               ? cfg->artifact_fs_root : NULL,
                               .s3_endpoint = cfg->s3_endpoint, .s3_bucket = cfg->s3_bucket,
                               .s3_region = cfg->s3_region, .s3_access_key = cfg->s3_access_key,
                               .s3_secret_key = cfg->s3_secret_key,

@@ -46,7 +46,7 @@ typedef struct config_key {
     bool secret;                 /* printed as "***" */
 } config_key;
 
-static const char *const backends[] = {"inline", "filesystem", "s3", NULL};
+static const char *const backends[] = {"auto", "inline", "filesystem", "s3", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const unknown_users[] = {"deny", "read", NULL};
 
@@ -72,7 +72,11 @@ static const config_key keys[] = {
     {ROW("log_level", "DEARDIARY_LOG_LEVEL", KT_CHOICE, log_level, "info"),
      .choices = log_levels},
     {ROW("artifacts.backend", "DEARDIARY_ARTIFACT_BACKEND", KT_CHOICE, artifact_backend,
-         "inline"), .choices = backends},
+         "auto"), .choices = backends},
+    /* "auto": the largest artifact kept inline; the default is where the filesystem
+     * backend starts to be the faster (BENCHMARKS.md, "Where large artifacts go") */
+    {ROW("artifacts.inline_max", "DEARDIARY_ARTIFACT_INLINE_MAX", KT_SIZE, artifact_inline_max,
+         "262144"), .min = 0, .max = 1024 * GIB},
     {ROW("artifacts.filesystem.root", "DEARDIARY_ARTIFACT_FS_ROOT", KT_PATH, artifact_fs_root,
          "deardiary_artifacts"), .nonempty = true},
     {ROW("artifacts.s3.endpoint", "DEARDIARY_ARTIFACT_S3_ENDPOINT", KT_STRING, s3_endpoint,
@@ -378,6 +382,8 @@ static void note_configured(dd_config *cfg, const config_key *k)
 {
     if (k->offset == offsetof(dd_config, db_file))
         cfg->db_file_configured = true;
+    if (k->offset == offsetof(dd_config, artifact_fs_root))
+        cfg->artifact_fs_root_configured = true;
 }
 
 /* ------------------------------------------------------------------ defaults */

@@ -17,7 +17,7 @@
  *     config.yaml:7: unknown key "artifacts.s3.buckett"
  *     config.yaml:9: mount.threads: must be between 1 and 1024, got 0
  *     environment variable DEARDIARY_MOUNT_THREADS: expected a decimal integer, got "ten"
- *     artifacts.backend: expected one of inline, filesystem, s3; got "gcs"
+ *     artifacts.backend: expected one of auto, inline, filesystem, s3; got "gcs"
  *
  * Threads: no globals, no locks; a dd_config may be read by many threads once loaded.
  * dd_config_load() reads the current directory (to make artifacts.filesystem.root
@@ -45,8 +45,12 @@ typedef struct dd_config {
     int busy_timeout_ms;            /* busy_timeout_ms, >= 1                      */
     char *log_level;                /* log_level: "error", "warn", "info", "debug" */
 
-    char *artifact_backend;         /* artifacts.backend: "inline", "filesystem", "s3" */
+    char *artifact_backend;         /* artifacts.backend: "auto", "inline", "filesystem",
+                                     * "s3" */
+    int64_t artifact_inline_max;    /* artifacts.inline_max, bytes                */
     char *artifact_fs_root;         /* artifacts.filesystem.root, absolute once loaded */
+    bool artifact_fs_root_configured; /* set above the defaults: "auto" then puts large
+                                     * artifacts there, not beside the database      */
 
     char *s3_endpoint;              /* artifacts.s3.endpoint                      */
     char *s3_bucket;                /* artifacts.s3.bucket                        */

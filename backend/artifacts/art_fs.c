@@ -193,6 +193,11 @@ dd_code art_fs_begin(const char *root, art_fs_up *u, dd_err *err)
     return code;
 }
 
+/* Writeback is started every this many bytes, so that the disk writes while the copy
+ * goes on and the fsync before the commit finds little left to do (BENCHMARKS.md,
+ * "Where large artifacts go"). */
+#define FLUSH_EVERY ((int64_t)8 << 20)
+
 dd_code art_fs_write(art_fs_up *u, const void *data, size_t len, dd_err *err)
 {
     const char *p = data;
@@ -205,6 +210,14 @@ dd_code art_fs_write(art_fs_up *u, const void *data, size_t len, dd_err *err)
                            "writing artifact bytes: %s", n < 0 ? strerror(errno) : "no progress");
         p += n;
         len -= (size_t)n;
+        u->written += n;
+    }
+    /* Start (not wait for) writeback of what is written: a hint, so a failure is left
+     * for the fsync at publish to report. */
+    if (u->written - u->flushing >= FLUSH_EVERY) {
+        (void)sync_file_range(u->fd, u->flushing, u->written - u->flushing,
+                              SYNC_FILE_RANGE_WRITE);
+        u->flushing = u->written;
     }
     return DD_OK;
 }

@@ -436,6 +436,25 @@ static dd_code delete_chunks(dd_store *st, int64_t set_id, dd_err *err)
     }
 }
 
+void art_inline_discard(dd_store *st, art_inline_up *u)
+{
+    dd_code code = u->set_id ? delete_chunks(st, u->set_id, NULL) : DD_OK;
+    dd_conn *c;
+    if (code == DD_OK && u->set_id) {
+        code = db_write_begin(st, &c, NULL);
+        if (code == DD_OK) {
+            code = db_exec(c, NULL, "discarding an inline upload",
+                           "DELETE FROM artifact_upload WHERE id = ? AND owner_token = ?", "ii",
+                           u->set_id, u->token);
+            code = db_end(c, code, NULL);
+        }
+    }
+    if (code != DD_OK)
+        art_inline_abandon(st, u);  /* what is left goes to the trash, for gc */
+    else
+        art_inline_done(u);
+}
+
 dd_code art_inline_remove_trashed(dd_store *st, int64_t trash_id, int64_t set_id, bool *done,
                                   dd_err *err)
 {

@@ -6,6 +6,8 @@
 #ifndef DD_ART_INT_H
 #define DD_ART_INT_H
 
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -15,6 +17,38 @@
 /* Every inline chunk holds exactly this many bytes except the last of a set (fixed: a
  * reader finds byte `off` in chunk off / ART_CHUNK; schema/002_artifact_chunks.sql). */
 #define ART_CHUNK ((size_t)1 << 20)
+
+/* ---------------------------------------------------------------- the hasher (art_hasher.c) */
+
+/* An upload's sha256, fed by a thread that reads the upload's file back behind its one
+ * writer thread (the file must be open for reading). Used by the filesystem uploads
+ * (artifacts.c) and the s3 spool (art_s3_spool.c). */
+typedef struct art_hasher {
+    int fd;
+    EVP_MD_CTX *md;             /* the caller's; the hasher's until finished or stopped */
+    pthread_t thread;
+    bool running;               /* started and not joined */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* under mu */
+    int64_t written, hashed;
+    bool stop;                  /* no more writes: hash the rest and end */
+    bool quit;                  /* not wanted any more: end now */
+    int read_errno;             /* the file could not be read back (the hasher ended) */
+} art_hasher;
+
+/* Start hashing the file from byte `from` (the bytes before it are in `md` already).
+ * false when no thread could be started. */
+bool art_hasher_start(art_hasher *h, int fd, EVP_MD_CTX *md, int64_t from);
+/* The file now holds `written` bytes (from offset 0). */
+void art_hasher_wrote(art_hasher *h, int64_t written);
+/* After the last write: wait until every byte is in the digest (the caller's again).
+ * 0, or the errno of the failed read back. */
+int art_hasher_finish(art_hasher *h);
+/* End at once (the digest is not wanted); after art_hasher_finish, nothing. */
+void art_hasher_stop(art_hasher *h);
+/* pread exactly `len` bytes at `off`: 0, or the errno (EIO for a file too short). */
+int art_read_full(int fd, unsigned char *buf, size_t len, int64_t off);
 
 /* ---------------------------------------------------------------- inline (art_inline.c) */
 
@@ -44,6 +78,11 @@ void art_inline_done(art_inline_up *u);
  * artifact_upload row away. Best effort: what fails here is found by gc later. */
 void art_inline_abandon(dd_store *st, art_inline_up *u);
 
+/* An upload that moved to another backend (artifacts.c, "auto"): delete its chunks and
+ * its artifact_upload row now, a few chunks per transaction; on failure they are queued
+ * in artifact_trash as art_inline_abandon does. Forgets the upload either way. */
+void art_inline_discard(dd_store *st, art_inline_up *u);
+
 /* Readers hold the chunk sets they read so that gc in this process leaves them alone.
  * false when out of memory. */
 bool art_inline_hold(int64_t set_id);
@@ -71,6 +110,8 @@ dd_code art_inline_gc(dd_store *st, int64_t *removed, dd_err *err);
 /* A filesystem upload: <root>/.staging/<uuid>, locked (flock) while the upload lives. */
 typedef struct art_fs_up {
     int fd;
+    int64_t written;        /* bytes written so far */
+    int64_t flushing;       /* writeback started for bytes below this (art_fs_write) */
     char uuid[37];
     char *staging;          /* <root>/.staging/<uuid> */
     char *final;            /* <root>/<aa>/<uuid> */

@@ -6,10 +6,10 @@
  * Why a file: a single PUT needs its Content-Length before its first byte and `cp` does
  * not announce its size, so every byte is held until close; in a file (page cache, disk
  * when memory is short) the daemon's memory stays bounded whatever the size.
- * Why a thread: the PUT's x-amz-content-sha256 header needs the hash of the whole body
- * before the body. Hashing in the FUSE write path made every write wait for it (~0.6 s per
- * GiB here); the hasher runs on another core meanwhile, so at close only the last bytes
- * are left to hash (BENCHMARKS.md, "s3 upload").
+ * Why a thread (art_hasher.c): the PUT's x-amz-content-sha256 header needs the hash of the
+ * whole body before the body. Hashing in the FUSE write path made every write wait for it
+ * (~0.6 s per GiB here); the hasher runs on another core meanwhile, so at close only the
+ * last bytes are left to hash (BENCHMARKS.md, "s3 upload").
  * Why a pool: the file of a finished upload is kept, unnamed, for the next one (at most
  * one idle file per service, cut to the size of its last upload), which writes over the
  * pages already in the page cache. Filling fresh pages costs several times more than
@@ -27,23 +27,13 @@
 
 #include "art_s3_int.h"
 
-#define HASH_BLOCK ((size_t)1 << 20)    /* the hasher's reads */
-
 struct s3_spool {
     int fd;
     s3_spool_pool *pool;        /* where the file goes back at close */
     bool failed;                /* a write failed (ENOSPC...): the file is not kept */
     char *dir;                  /* for messages */
-    EVP_MD_CTX *md;             /* the caller's; the hasher's until s3_spool_hashed */
-    pthread_t hasher;
-    bool running;               /* the hasher thread was started and not joined */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    /* under mu */
-    int64_t written, hashed;
-    bool stop;                  /* no more writes: hash the rest and end */
-    bool quit;                  /* the spool is closed: end now */
-    int read_errno;             /* the hasher could not read the file (it ended) */
+    art_hasher hasher;
+    int64_t written;
 };
 
 /* An unnamed file in `dir` (O_TMPFILE; where the filesystem has none, a mkstemp name
@@ -65,52 +55,6 @@ static int open_unnamed(const char *dir)
     free(path);
     errno = e;
     return fd;
-}
-
-/* pread exactly `len` bytes at `off`; 0, or the errno (EIO for a file too short). */
-static int read_full(int fd, unsigned char *buf, size_t len, int64_t off)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + (int64_t)got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? errno : EIO;
-        got += (size_t)n;
-    }
-    return 0;
-}
-
-/* The hasher: feeds every written byte, in order, to the digest; ends when told to stop
- * and everything is hashed, or when the file cannot be read. */
-static void *hasher_main(void *arg)
-{
-    s3_spool *sp = arg;
-    unsigned char *buf = malloc(HASH_BLOCK);
-    pthread_mutex_lock(&sp->mu);
-    if (!buf)
-        sp->read_errno = ENOMEM;
-    while (buf && !sp->read_errno) {
-        while (!sp->stop && !sp->quit && sp->hashed == sp->written)
-            pthread_cond_wait(&sp->cv, &sp->mu);
-        if (sp->quit || sp->hashed == sp->written)
-            break;                                  /* closed, or stopped and all hashed */
-        int64_t off = sp->hashed, avail = sp->written - sp->hashed;
-        size_t n = (uint64_t)avail < HASH_BLOCK ? (size_t)avail : HASH_BLOCK;
-        pthread_mutex_unlock(&sp->mu);
-        int e = read_full(sp->fd, buf, n, off);
-        if (!e && EVP_DigestUpdate(sp->md, buf, n) != 1)
-            e = EIO;
-        pthread_mutex_lock(&sp->mu);
-        if (e)
-            sp->read_errno = e;
-        else
-            sp->hashed += (int64_t)n;
-    }
-    pthread_mutex_unlock(&sp->mu);
-    free(buf);
-    return NULL;
 }
 
 /* Take the pool's idle file, if any (-1). */
@@ -161,18 +105,13 @@ dd_code s3_spool_open(s3_spool_pool *pool, const char *dir, EVP_MD_CTX *md, s3_s
         free(sp);
         return dd_fail(err, DD_IO, "out of memory");
     }
-    sp->md = md;
     sp->pool = pool;
-    pthread_mutex_init(&sp->mu, NULL);
-    pthread_cond_init(&sp->cv, NULL);
     dd_code code = DD_OK;
     if ((sp->fd = pool_take(pool)) < 0 && (sp->fd = open_unnamed(dir)) < 0)
         code = dd_fail(err, DD_IO, "cannot create the s3 upload's spool file in %s"
                        " (artifacts.s3.spool_dir): %s", dir, strerror(errno));
-    else if (pthread_create(&sp->hasher, NULL, hasher_main, sp) != 0)
+    else if (!art_hasher_start(&sp->hasher, sp->fd, md, 0))
         code = dd_fail(err, DD_IO, "cannot start the s3 upload's hasher thread");
-    else
-        sp->running = true;
     if (code != DD_OK) {
         s3_spool_close(sp);
         return code;
@@ -202,10 +141,8 @@ dd_code s3_spool_write(s3_spool *sp, const void *data, size_t len, dd_err *err)
         }
         done += (size_t)n;
     }
-    pthread_mutex_lock(&sp->mu);
     sp->written += (int64_t)len;
-    pthread_cond_signal(&sp->cv);
-    pthread_mutex_unlock(&sp->mu);
+    art_hasher_wrote(&sp->hasher, sp->written);
     return DD_OK;
 }
 
@@ -214,33 +151,18 @@ int s3_spool_fd(const s3_spool *sp)
     return sp->fd;
 }
 
-/* Tell the hasher that no more bytes come (`now`: that its work is not wanted any more)
- * and wait for it to end. */
-static void hasher_join(s3_spool *sp, bool now)
-{
-    if (!sp->running)
-        return;
-    pthread_mutex_lock(&sp->mu);
-    sp->stop = true;
-    sp->quit = now;
-    pthread_cond_signal(&sp->cv);
-    pthread_mutex_unlock(&sp->mu);
-    pthread_join(sp->hasher, NULL);
-    sp->running = false;
-}
-
 dd_code s3_spool_hashed(s3_spool *sp, dd_err *err)
 {
-    hasher_join(sp, false);
-    if (sp->read_errno)
+    int e = art_hasher_finish(&sp->hasher);
+    if (e)
         return dd_fail(err, DD_IO, "cannot read back the s3 upload's spool file in %s: %s",
-                       sp->dir, strerror(sp->read_errno));
+                       sp->dir, strerror(e));
     return DD_OK;
 }
 
 dd_code s3_spool_read(s3_spool *sp, void *buf, size_t len, int64_t off, dd_err *err)
 {
-    int e = read_full(sp->fd, buf, len, off);
+    int e = art_read_full(sp->fd, buf, len, off);
     return e ? dd_fail(err, DD_IO, "cannot read the s3 upload's spool file in %s: %s",
                        sp->dir, strerror(e)) : DD_OK;
 }
@@ -249,13 +171,11 @@ void s3_spool_close(s3_spool *sp)
 {
     if (!sp)
         return;
-    hasher_join(sp, true);
+    art_hasher_stop(&sp->hasher);
     if (sp->fd >= 0 && !sp->failed)
         pool_give(sp->pool, sp->fd, sp->written);
     else if (sp->fd >= 0)
         close(sp->fd);             /* a full disk gets its space back */
-    pthread_mutex_destroy(&sp->mu);
-    pthread_cond_destroy(&sp->cv);
     free(sp->dir);
     free(sp);
 }

@@ -4,8 +4,12 @@
  * replaces the resource row), readers that dispatch on the row's own backend, and gc of
  * trashed and abandoned bytes. The backends themselves are art_inline.c, art_fs.c and
  * art_s3.c; migrate.c moves rows between them with the art_upload_* / art_reader_*
- * functions at the end of art_int.h.
+ * functions at the end of art_int.h. The "auto" default (inline, moving to a file past
+ * inline_max) is here too: it is a policy over two backends, not a backend.
  */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +23,11 @@
 
 struct dd_artifacts {
     dd_store *st;
-    char default_backend[16];   /* "inline", "filesystem" or "s3" */
+    char default_backend[16];   /* "inline", "filesystem" or "s3" ("auto" starts inline) */
     char *fs_root;              /* absolute; NULL when none is configured */
     art_s3 *s3;                 /* NULL when no s3 service is configured */
+    char *auto_root;            /* "auto": absolute, maybe not yet created; NULL: no moves */
+    int64_t inline_max;         /* "auto": the largest artifact that stays inline */
 };
 
 enum { BK_INLINE, BK_FS, BK_S3 };
@@ -33,6 +39,70 @@ static int backend_kind(const char *b)
 
 static void free_trash_range(void *ctx, int64_t lo, int64_t hi);
 
+/* "auto" with no auto_root: <database file>.artifacts, absolute (the daemon changes
+ * directory after opening). NULL, with no error, for a store that is no file: a locator
+ * with a scheme (postgresql://...), SQLite's ":memory:" or an empty path. */
+static dd_code beside_database(dd_store *st, char **out, dd_err *err)
+{
+    *out = NULL;
+    const char *db = dd_store_path(st);
+    if (!db || !*db || db[0] == ':' || strstr(db, "://") || strncmp(db, "file:", 5) == 0)
+        return DD_OK;
+    char *d = strdup(db), *b = strdup(db);
+    char *dir = d && b ? realpath(dirname(d), NULL) : NULL;
+    dd_code code = DD_OK;
+    if (!d || !b)
+        code = dd_fail(err, DD_IO, "out of memory");
+    else if (!dir)
+        code = dd_fail(err, DD_INVALID, "cannot resolve the directory of %s: %s", db,
+                       strerror(errno));
+    else if (asprintf(out, "%s%s%s.artifacts", dir, strcmp(dir, "/") ? "/" : "",
+                      basename(b)) < 0) {
+        *out = NULL;
+        code = dd_fail(err, DD_IO, "out of memory");
+    }
+    free(dir);
+    free(d);
+    free(b);
+    return code;
+}
+
+/* The auto root, absolute, from the configuration (the directory needs not exist). */
+static dd_code auto_root_of(dd_store *st, const dd_artifacts_config *cfg, char **out,
+                            dd_err *err)
+{
+    *out = NULL;
+    const char *r = cfg && cfg->auto_root && *cfg->auto_root ? cfg->auto_root : NULL;
+    if (!r)
+        return beside_database(st, out, err);
+    if (r[0] == '/')
+        *out = strdup(r);
+    else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            return dd_fail(err, DD_INVALID, "cannot make %s absolute: %s", r, strerror(errno));
+        if (asprintf(out, "%s/%s", cwd, r) < 0)
+            *out = NULL;
+    }
+    return *out ? DD_OK : dd_fail(err, DD_IO, "out of memory");
+}
+
+/* Make the auto root usable: created 0700 (artifacts are as private as the database
+ * beside it), with its staging directory. Called at each move, so a root removed while
+ * mounted comes back. */
+static dd_code auto_root_prepare(const dd_artifacts *a, dd_err *err)
+{
+    if (mkdir(a->auto_root, 0700) != 0 && errno != EEXIST)
+        return dd_fail(err, dd_errno_code(errno), "cannot create the artifact directory %s:"
+                       " %s", a->auto_root, strerror(errno));
+    char *abs = NULL;
+    dd_code code = art_fs_prepare_root(a->auto_root, &abs, err);
+    free(abs);
+    if (code == DD_INVALID && err)  /* not the writer's mistake: the copy fails with EIO */
+        err->code = DD_IO;
+    return code == DD_INVALID ? DD_IO : code;
+}
+
 dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artifacts **out,
                           dd_err *err)
 {
@@ -41,10 +111,13 @@ dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artif
         return dd_fail(err, DD_INVALID, "no store");
     const char *backend = cfg && cfg->backend && *cfg->backend ? cfg->backend : "inline";
     const char *root = cfg && cfg->fs_root && *cfg->fs_root ? cfg->fs_root : NULL;
+    bool is_auto = strcmp(backend, "auto") == 0;
     if (strcmp(backend, "inline") != 0 && strcmp(backend, "filesystem") != 0 &&
-        strcmp(backend, "s3") != 0)
-        return dd_fail(err, DD_INVALID, "unknown artifact backend \"%s\" (inline, filesystem,"
-                       " s3)", backend);
+        strcmp(backend, "s3") != 0 && !is_auto)
+        return dd_fail(err, DD_INVALID, "unknown artifact backend \"%s\" (auto, inline,"
+                       " filesystem, s3)", backend);
+    if (is_auto && cfg->inline_max < 0)
+        return dd_fail(err, DD_INVALID, "inline_max must not be negative");
     bool fs = strcmp(backend, "filesystem") == 0;
     if (fs && !root)
         return dd_fail(err, DD_INVALID,
@@ -55,8 +128,9 @@ dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artif
     if (!a)
         return dd_fail(err, DD_IO, "out of memory");
     a->st = st;
-    snprintf(a->default_backend, sizeof a->default_backend, "%s", backend);
-    dd_code code = DD_OK;
+    snprintf(a->default_backend, sizeof a->default_backend, "%s", is_auto ? "inline" : backend);
+    dd_code code = is_auto ? auto_root_of(st, cfg, &a->auto_root, err) : DD_OK;
+    a->inline_max = is_auto ? cfg->inline_max : 0;
     if (want_s3) {
         art_s3_config sc = {
             .endpoint = cfg->s3_endpoint, .bucket = cfg->s3_bucket, .region = cfg->s3_region,
@@ -73,6 +147,24 @@ dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artif
     struct stat rst;
     if (code == DD_OK && root && (fs || (stat(root, &rst) == 0 && S_ISDIR(rst.st_mode))))
         code = art_fs_prepare_root(root, &a->fs_root, err);
+    /* an existing auto root is checked now (gc cleans its staging directory); an absent
+     * one is created by the first upload that needs it */
+    if (code == DD_OK && a->auto_root && stat(a->auto_root, &rst) == 0) {
+        /* not fatal: only large artifacts need it, and their copies fail with the reason */
+        char *abs = NULL;
+        dd_err why = {0};
+        if (art_fs_prepare_root(a->auto_root, &abs, &why) == DD_OK) {
+            free(a->auto_root);         /* symlinks resolved, as fs_root's are */
+            a->auto_root = abs;
+        } else {
+            syslog(LOG_WARNING, "artifacts larger than inline_max cannot be stored: %s",
+                   why.msg);
+        }
+    }
+    if (code == DD_OK && is_auto && !a->auto_root)
+        syslog(LOG_NOTICE, "artifacts.backend auto: %s is no file and no"
+               " artifacts.filesystem.root is configured, so every artifact stays inline",
+               dd_store_path(st));
     if (code != DD_OK) {
         dd_artifacts_close(a);
         return code;
@@ -89,6 +181,7 @@ void dd_artifacts_close(dd_artifacts *a)
     db_set_trash_hook(a->st, NULL, NULL);
     art_s3_free(a->s3);
     free(a->fs_root);
+    free(a->auto_root);
     free(a);
 }
 
@@ -123,7 +216,10 @@ struct dd_upload {
     int kind;               /* BK_* */
     int state;
     int64_t size;
-    EVP_MD_CTX *md;
+    int64_t move_past;      /* "auto": inline until the size passes this; -1: never moves */
+    const char *fs_dir;     /* BK_FS: the root the file goes under (fs_root or auto_root) */
+    EVP_MD_CTX *md;         /* inline: fed by the writes; fs: by `hash`; s3: by its spool */
+    art_hasher hash;        /* BK_FS: reads the staged file back behind the writes */
     art_inline_up in;
     art_fs_up file;
     art_s3_up *s3;
@@ -141,6 +237,8 @@ dd_code art_upload_begin_in(dd_artifacts *a, const char *backend, dd_upload **ou
         return dd_fail(err, DD_IO, "out of memory");
     u->a = a;
     u->kind = backend_kind(backend);
+    u->move_past = -1;
+    u->fs_dir = a->fs_root;
     u->file.fd = -1;
     u->md = EVP_MD_CTX_new();
     code = u->md && EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) == 1
@@ -149,6 +247,10 @@ dd_code art_upload_begin_in(dd_artifacts *a, const char *backend, dd_upload **ou
         code = u->kind == BK_FS ? art_fs_begin(a->fs_root, &u->file, err)
              : u->kind == BK_S3 ? art_s3_begin(a->s3, &u->s3, err)
                                 : art_inline_begin(a->st, &u->in, err);
+    if (code == DD_OK && u->kind == BK_FS && !art_hasher_start(&u->hash, u->file.fd, u->md, 0)) {
+        art_fs_abandon(&u->file);
+        code = dd_fail(err, DD_IO, "cannot start an upload's hasher thread");
+    }
     if (code != DD_OK) {
         EVP_MD_CTX_free(u->md);
         free(u);
@@ -160,7 +262,59 @@ dd_code art_upload_begin_in(dd_artifacts *a, const char *backend, dd_upload **ou
 
 dd_code dd_upload_begin(dd_artifacts *a, dd_upload **out, dd_err *err)
 {
-    return art_upload_begin_in(a, a->default_backend, out, err);
+    dd_code code = art_upload_begin_in(a, a->default_backend, out, err);
+    if (code == DD_OK && a->auto_root)
+        (*out)->move_past = a->inline_max;
+    return code;
+}
+
+/* Copy the bytes an inline upload staged so far (its flushed chunks, then the pending
+ * tail) into a file upload. */
+static dd_code copy_staged(dd_upload *u, art_fs_up *to, dd_err *err)
+{
+    int64_t flushed = u->in.next_seq * (int64_t)ART_CHUNK;
+    unsigned char *buf = flushed ? malloc(ART_CHUNK) : NULL;
+    dd_code code = flushed && !buf ? dd_fail(err, DD_IO, "out of memory") : DD_OK;
+    dd_conn *c = NULL;
+    if (code == DD_OK && flushed)
+        code = db_conn(u->a->st, &c, err);
+    for (int64_t off = 0; code == DD_OK && off < flushed; off += (int64_t)ART_CHUNK) {
+        size_t got = 0;
+        code = art_inline_pread(c, u->in.set_id, flushed, off, buf, ART_CHUNK, &got, err);
+        if (code == DD_OK)
+            code = art_fs_write(to, buf, got, err);
+    }
+    free(buf);
+    if (code == DD_OK && u->in.len)
+        code = art_fs_write(to, u->in.buf, u->in.len, err);
+    return code;
+}
+
+/* "auto": the upload grows past inline_max, so its bytes move to a file under the auto
+ * root and the rest follows them there. On failure the upload stays inline (and the
+ * caller marks it broken). */
+static dd_code move_to_file(dd_upload *u, dd_err *err)
+{
+    art_fs_up file;
+    dd_code code = auto_root_prepare(u->a, err);
+    if (code == DD_OK)
+        code = art_fs_begin(u->a->auto_root, &file, err);
+    if (code != DD_OK)
+        return code;
+    code = copy_staged(u, &file, err);
+    /* the bytes so far are in the digest already: the hasher takes the rest */
+    if (code == DD_OK && !art_hasher_start(&u->hash, file.fd, u->md, u->size))
+        code = dd_fail(err, DD_IO, "cannot start an upload's hasher thread");
+    if (code != DD_OK) {
+        art_fs_abandon(&file);
+        return code;
+    }
+    art_inline_discard(u->a->st, &u->in);
+    u->file = file;
+    u->fs_dir = u->a->auto_root;
+    u->kind = BK_FS;
+    u->move_past = -1;
+    return DD_OK;
 }
 
 dd_code dd_upload_write(dd_upload *u, const void *data, size_t len, dd_err *err)
@@ -173,12 +327,18 @@ dd_code dd_upload_write(dd_upload *u, const void *data, size_t len, dd_err *err)
         return DD_OK;
     if (!data)
         return dd_fail(err, DD_INVALID, "no bytes to write");
-    dd_code code = u->kind == BK_FS ? art_fs_write(&u->file, data, len, err)
+    dd_code code = DD_OK;
+    if (u->move_past >= 0 && u->size + (int64_t)len > u->move_past)
+        code = move_to_file(u, err);
+    if (code == DD_OK)
+        code = u->kind == BK_FS ? art_fs_write(&u->file, data, len, err)
                  : u->kind == BK_S3 ? art_s3_write(u->s3, data, len, err)
                                     : art_inline_write(u->a->st, &u->in, data, len, err);
-    /* the s3 backend hashes its bytes itself, off the write path (art_s3_spool.c) */
-    if (code == DD_OK && u->kind != BK_S3 && EVP_DigestUpdate(u->md, data, len) != 1)
+    /* files and the s3 spool are hashed off the write path, by a thread (art_hasher.c) */
+    if (code == DD_OK && u->kind == BK_INLINE && EVP_DigestUpdate(u->md, data, len) != 1)
         code = dd_fail(err, DD_IO, "sha256 failed");
+    if (code == DD_OK && u->kind == BK_FS)
+        art_hasher_wrote(&u->hash, u->file.written);
     if (code != DD_OK) {
         u->state = UP_BROKEN;       /* bytes may be half written: the upload cannot commit */
         return code;
@@ -209,9 +369,12 @@ dd_code art_upload_stage(dd_upload *u, char hash[65], art_loc *dst, dd_err *err)
     u->state = UP_FINISHED;
     if (broken)
         return dd_fail(err, DD_IO, "an earlier write of this upload failed");
-    dd_code code = u->kind == BK_S3 ? DD_OK : finish_digest(u, hash, err);
+    int e = u->kind == BK_FS ? art_hasher_finish(&u->hash) : 0;
+    dd_code code = e ? dd_fail(err, DD_IO, "cannot read back the staged file %s: %s",
+                               u->file.staging, strerror(e))
+                     : u->kind == BK_S3 ? DD_OK : finish_digest(u, hash, err);
     if (code == DD_OK && u->kind == BK_FS) {
-        code = art_fs_publish(u->a->fs_root, &u->file, u->size, err);
+        code = art_fs_publish(u->fs_dir, &u->file, u->size, err);
         if (code == DD_OK && asprintf(&u->uri, "file://%s", u->file.final) < 0) {
             u->uri = NULL;
             code = dd_fail(err, DD_IO, "out of memory");
@@ -292,6 +455,7 @@ void dd_upload_free(dd_upload *u)
 {
     if (!u)
         return;
+    art_hasher_stop(&u->hash);      /* before its file goes */
     if (u->state != UP_COMMITTED) {
         if (u->kind == BK_FS)
             art_fs_abandon(&u->file);
@@ -451,6 +615,8 @@ dd_code dd_artifact_open_any(dd_artifacts *a, int64_t resource_id, dd_artifact_r
 dd_store *dd_artifacts_store(const dd_artifacts *a) { return a->st; }
 
 const char *dd_artifacts_fs_root(const dd_artifacts *a) { return a->fs_root; }
+
+const char *dd_artifacts_auto_root(const dd_artifacts *a) { return a->auto_root; }
 
 dd_code art_reader_open_at(dd_artifacts *a, const art_loc *loc, dd_artifact_reader **out,
                            dd_err *err)
@@ -647,6 +813,9 @@ dd_code dd_artifacts_gc(dd_artifacts *a, int64_t *removed_out, dd_err *err)
     if (a->fs_root)
         keep_first(&first, art_fs_gc_staging(a->st, a->fs_root, &removed, &item_err), &item_err,
                    err);
+    if (a->auto_root && (!a->fs_root || strcmp(a->auto_root, a->fs_root) != 0))
+        keep_first(&first, art_fs_gc_staging(a->st, a->auto_root, &removed, &item_err),
+                   &item_err, err);
     if (removed_out)
         *removed_out = removed;
     return first;

@@ -437,6 +437,7 @@ static dd_code check_resources(fsck *f, dd_err *err)
     free(rows.v);
     /* every filesystem root some row's bytes live under is searched for orphans */
     add_root(f, dd_artifacts_fs_root(f->a));
+    add_root(f, dd_artifacts_auto_root(f->a));   /* "auto": even before any row uses it */
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT uri FROM resource WHERE backend = 'filesystem'"
                        " UNION SELECT uri FROM artifact_trash WHERE backend = 'filesystem'",

@@ -10,6 +10,15 @@
  * recorded in the row, so a database may mix backends. dd_artifacts_migrate moves rows
  * between backends.
  *
+ * "auto" (the command's default, not a place of its own): an upload starts inline and,
+ * when it grows past inline_max bytes, moves to the filesystem backend under the auto
+ * root (auto_root, else <database file>.artifacts beside an SQLite file, created 0700 at
+ * the first move). The bytes written so far are copied over and the inline ones deleted
+ * at once; the row then says "filesystem" and the file's uri, exactly as an upload to an
+ * explicit filesystem backend would, so reads, replace, delete, gc, fsck and migration
+ * need nothing of their own. A store with no file (a URI locator such as postgresql://)
+ * and no auto_root keeps every artifact inline.
+ *
  * Inline chunks are 1 MiB each (fixed; the last one holds the rest), one chunk per short
  * write transaction, so a long upload never holds the write lock and other writers (metric
  * appends) keep going. Rows written by dd_resource_create_inline keep their bytes in the
@@ -41,8 +50,13 @@
 typedef struct dd_artifacts dd_artifacts;
 
 typedef struct dd_artifacts_config {
-    const char *backend;   /* default for new uploads: "inline" (NULL), "filesystem", "s3" */
+    /* default for new uploads: "inline" (NULL), "filesystem", "s3", or "auto" */
+    const char *backend;
     const char *fs_root;   /* filesystem backend root; created when absent */
+    /* "auto": artifacts larger than inline_max bytes (>= 0) go to files under auto_root
+     * (NULL or "": <database file>.artifacts, none for a store without a file) */
+    int64_t inline_max;
+    const char *auto_root;
     /* s3: endpoint and bucket given (with any default backend) make s3 rows readable */
     const char *s3_endpoint;        /* http(s)://host[:port] */
     const char *s3_bucket;
@@ -67,17 +81,21 @@ void dd_artifacts_close(dd_artifacts *a);
  * root (NULL when none is configured). */
 dd_store *dd_artifacts_store(const dd_artifacts *a);
 const char *dd_artifacts_fs_root(const dd_artifacts *a);
+/* "auto": the absolute directory large artifacts move to (it may not exist yet), NULL
+ * when they stay inline (another backend, or a store without a file and no auto_root). */
+const char *dd_artifacts_auto_root(const dd_artifacts *a);
 
 /* ------------------------------------------------------------------ writing */
 
 typedef struct dd_upload dd_upload;
 
-/* Start new bytes in the default backend. s3: the bucket is asked first, so a missing
- * bucket, wrong credentials or an unreachable endpoint fail here (DD_IO, the S3 error code
- * and message in err). */
+/* Start new bytes in the default backend ("auto": inline, moving to a file past
+ * inline_max). s3: the bucket is asked first, so a missing bucket, wrong credentials or
+ * an unreachable endpoint fail here (DD_IO, the S3 error code and message in err). */
 dd_code dd_upload_begin(dd_artifacts *a, dd_upload **out, dd_err *err);
 /* Append bytes; uploads are sequential. After a failed write the upload is broken:
- * further writes and the commit fail with DD_IO. */
+ * further writes and the commit fail with DD_IO. "auto": the write that takes the upload
+ * past inline_max first moves it to a file (an unusable auto root fails that write). */
 dd_code dd_upload_write(dd_upload *u, const void *data, size_t len, dd_err *err);
 /* Bytes written so far. */
 int64_t dd_upload_size(const dd_upload *u);

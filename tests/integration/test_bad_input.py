@@ -166,7 +166,7 @@ CONFIGS = [
     ("mount:\n  threads: 0\n", "cfg.yaml:2: mount.threads: must be between 1 and 1024, got 0"),
     ("log_level: [debug]\n", "cfg.yaml:1: log_level: expected a single value, got a list"),
     ("artifacts:\n  backend: gcs\n",
-     'cfg.yaml:2: artifacts.backend: expected one of inline, filesystem, s3; got "gcs"'),
+     'cfg.yaml:2: artifacts.backend: expected one of auto, inline, filesystem, s3; got "gcs"'),
     ("mount:\n  foreground: maybe\n",
      'cfg.yaml:2: mount.foreground: expected true/false, yes/no, on/off or 1/0, got "maybe"'),
     ("database: a.db\ndatabase: b.db\n", 'cfg.yaml:2: duplicate key "database" (first on line 1)'),

@@ -8,6 +8,10 @@
  * process (a real SIGKILL) and hand-made leftovers cleaned by gc while live uploads of
  * other processes survive it, bounded memory on a 64 MiB upload, and metric appends that
  * keep going during a long upload. DD_TEST_BIG=1 adds a 1.1 GiB inline upload.
+ * "auto" (the command's default): inline up to inline_max, moved to a file in
+ * <db>.artifacts (0700) past it, at the exact boundary, from the pending tail and from
+ * flushed chunks alike; replace across the threshold both ways, delete, abort, and a
+ * crashed moved upload cleaned by gc.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -940,12 +944,13 @@ static void test_concurrent_metrics(env *e)
 /* ---------------------------------------------------------------- other processes */
 
 /* A child that begins uploads, writes, and dies by SIGKILL before committing. */
-static void crash_child(const char *db, const char *root, bool fs)
+static void crash_child(const char *db, const char *root, int fs)
 {
     dd_store *st = NULL;
     dd_artifacts *a = NULL;
     dd_upload *u = NULL;
-    dd_artifacts_config cfg = {.backend = fs ? "filesystem" : "inline", .fs_root = root};
+    dd_artifacts_config cfg = {.backend = fs == 1 ? "filesystem" : fs == 2 ? "auto" : "inline",
+                               .fs_root = root, .inline_max = 1 << 18};
     unsigned char *data = make_bytes(2 * MIB + MIB / 2, 81);
     if (dd_store_open(db, NULL, &st, NULL) != DD_OK || dd_artifacts_open(st, &cfg, &a, NULL) ||
         dd_upload_begin(a, &u, NULL) || dd_upload_write(u, data, 2 * MIB + MIB / 2, NULL))
@@ -965,8 +970,11 @@ static void test_crash(void)
     check_db_path(db, sizeof db, "artifacts_crash");
     snprintf(root, sizeof root, "%s/artifacts-crash-root", g_tmp);
     rm_rf(root);
+    char beside[1200];
+    snprintf(beside, sizeof beside, "%s.artifacts", db);
+    rm_rf(beside);
     fflush(NULL);
-    for (int fs = 0; fs < 2; fs++) {
+    for (int fs = 0; fs < 3; fs++) {      /* inline, filesystem, auto (moved to a file) */
         pid_t pid = fork();
         if (pid == 0)
             crash_child(db, root, fs);
@@ -974,26 +982,31 @@ static void test_crash(void)
         CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
         CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     }
-    /* What the dead uploads left: an upload row with two flushed chunks, a staged file. */
+    /* What the dead uploads left: an upload row with two flushed chunks, a staged file,
+     * and the moved upload's staged file beside the database (its inline start is gone). */
     CHECK(raw_int(db, "SELECT COUNT(*) FROM artifact_upload") == 1);
     CHECK(raw_int(db, "SELECT COUNT(*) FROM artifact_chunk") == 2);
     int files = 0, staged = 0;
     count_files(root, &files, &staged);
     CHECK(files == 0 && staged == 1);
+    count_files(beside, &files, &staged);
+    CHECK(files == 0 && staged == 1);
 
     env e = {.label = "crash", .fs = true};
     snprintf(e.db, sizeof e.db, "%s", db);
     snprintf(e.root, sizeof e.root, "%s", root);
-    dd_artifacts_config cfg = {.backend = "inline", .fs_root = root};
+    dd_artifacts_config cfg = {.backend = "auto", .fs_root = root, .inline_max = 1 << 18};
     CHECK_CODE(dd_store_open(db, NULL, &e.st, err), DD_OK, err);
     if (!e.st)
         return;
     CHECK_CODE(dd_artifacts_open(e.st, &cfg, &e.a, err), DD_OK, err);
     if (e.a) {
-        CHECK(run_gc(&e) == 2);
+        CHECK(run_gc(&e) == 3);
         CHECK(raw_int(db, "SELECT COUNT(*) FROM artifact_upload") == 0);
         CHECK(raw_int(db, "SELECT COUNT(*) FROM artifact_chunk") == 0);
         count_files(root, &files, &staged);
+        CHECK(files == 0 && staged == 0);
+        count_files(beside, &files, &staged);
         CHECK(files == 0 && staged == 0);
         CHECK(run_gc(&e) == 0);
     }
@@ -1159,6 +1172,212 @@ static void test_mixed(const char *db, const char *root)
     free(b_bytes);
 }
 
+/* ---------------------------------------------------------------- "auto" */
+
+/* The resource's backend and uri (a static buffer). */
+static const char *row_backend(dd_store *st, int64_t id, char *uri, size_t uri_len)
+{
+    static char backend[16];
+    dd_resource r = {0};
+    backend[0] = 0;
+    if (dd_resource_get(st, id, &r, NULL) == DD_OK) {
+        snprintf(backend, sizeof backend, "%s", r.backend);
+        snprintf(uri, uri_len, "%s", r.uri);
+    }
+    dd_resource_clear(&r);
+    return backend;
+}
+
+static int64_t chunk_rows(const char *db)
+{
+    return raw_int(db, "SELECT COUNT(*) FROM artifact_chunk");
+}
+
+/* inline_max = 256 KiB: at the limit inline, one byte past it a file beside the
+ * database; with a 2 MiB + 5 limit the move copies flushed chunks too. */
+static void test_auto_threshold(const char *db, dd_store *st, int64_t exp, const char *beside)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    const size_t max = 256 * 1024;
+    dd_artifacts *a = NULL;
+    dd_artifacts_config cfg = {.backend = "auto", .inline_max = (int64_t)max};
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_OK, err);
+    if (!a)
+        return;
+    CHECK(dd_artifacts_auto_root(a) && strcmp(dd_artifacts_auto_root(a), beside) == 0);
+    CHECK(!file_exists(beside));                  /* made by the first move, not at open */
+    unsigned char *data = make_bytes(3 * MIB, 301);
+    char uri[1400] = "", sha[65], prefix[1300];
+    int64_t small = 0, big = 0, empty = 0, chunks0 = chunk_rows(db);
+    int trash0 = trash(st).count;
+
+    CHECK_CODE(upload(a, data, max, 4099, exp, "at-limit", false, &small, err), DD_OK, err);
+    CHECK_STR(row_backend(st, small, uri, sizeof uri), "inline");
+    CHECK(chunk_rows(db) == chunks0 + 1);
+    CHECK(!file_exists(beside));
+    CHECK(reads_back(a, small, data, max, 65536));
+    CHECK_CODE(upload(a, data, 0, 1, exp, "empty", false, &empty, err), DD_OK, err);
+    CHECK_STR(row_backend(st, empty, uri, sizeof uri), "inline");
+
+    CHECK_CODE(upload(a, data, max + 1, 4099, exp, "past-limit", false, &big, err), DD_OK, err);
+    CHECK_STR(row_backend(st, big, uri, sizeof uri), "filesystem");
+    snprintf(prefix, sizeof prefix, "file://%s/", beside);
+    CHECK(strncmp(uri, prefix, strlen(prefix)) == 0);
+    struct stat sb;
+    CHECK(stat(beside, &sb) == 0 && (sb.st_mode & 0777) == 0700);
+    CHECK(reads_back(a, big, data, max + 1, 100003));
+    dd_resource r = {0};
+    sha_hex(data, max + 1, sha);
+    CHECK_CODE(dd_resource_get(st, big, &r, err), DD_OK, err);
+    CHECK_STR(r.content_hash, sha);
+    CHECK(r.size_bytes == (int64_t)(max + 1));
+    dd_resource_clear(&r);
+    /* the inline start of the moved upload is gone at once, not queued for gc */
+    CHECK(chunk_rows(db) == chunks0 + 1);
+    CHECK(trash(st).count == trash0);
+    CHECK(raw_int(db, "SELECT COUNT(*) FROM artifact_upload") == 0);
+    dd_artifacts_close(a);
+
+    /* A limit past two chunks: the move reads the flushed chunks back. */
+    cfg.inline_max = 2 * (int64_t)MIB + 5;
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_OK, err);
+    if (!a)
+        return;
+    int64_t three = 0, two = 0;
+    CHECK_CODE(upload(a, data, 3 * MIB, 300007, exp, "three-mib", false, &three, err), DD_OK,
+               err);
+    CHECK_STR(row_backend(st, three, uri, sizeof uri), "filesystem");
+    CHECK(reads_back(a, three, data, 3 * MIB, 77777));
+    CHECK(chunk_rows(db) == chunks0 + 1 && trash(st).count == trash0);
+    CHECK_CODE(upload(a, data, 2 * MIB + 5, 1 << 20, exp, "two-mib", false, &two, err), DD_OK,
+               err);
+    CHECK_STR(row_backend(st, two, uri, sizeof uri), "inline");
+    CHECK(reads_back(a, two, data, 2 * MIB + 5, 65536));
+
+    /* An upload that moved and then is dropped leaves no file, staged or final. */
+    dd_upload *u = NULL;
+    CHECK_CODE(dd_upload_begin(a, &u, err), DD_OK, err);
+    CHECK_CODE(dd_upload_write(u, data, 3 * MIB, err), DD_OK, err);
+    int files = 0, staged = 0;
+    count_files(beside, &files, &staged);
+    CHECK(files == 2 && staged == 1);
+    dd_upload_free(u);
+    count_files(beside, &files, &staged);
+    CHECK(files == 2 && staged == 0);
+    CHECK(raw_int(db, "SELECT COUNT(*) FROM artifact_upload") == 0);
+    CHECK(run_gc(&(env){.st = st, .a = a}) == 0);
+    dd_artifacts_close(a);
+
+    /* inline_max 0: everything but an empty artifact goes to a file */
+    cfg.inline_max = 0;
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_OK, err);
+    int64_t one = 0;
+    CHECK_CODE(upload(a, data, 1, 1, exp, "one-byte", false, &one, err), DD_OK, err);
+    CHECK_STR(row_backend(st, one, uri, sizeof uri), "filesystem");
+    CHECK(reads_back(a, one, data, 1, 1));
+    dd_artifacts_close(a);
+    cfg.inline_max = -1;
+    a = NULL;
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_INVALID, err);
+    CHECK(a == NULL);
+    free(data);
+}
+
+/* Replace across the threshold both ways, and delete: a file goes at the commit. */
+static void test_auto_replace(const char *db, dd_store *st, int64_t exp, const char *beside)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_artifacts *a = NULL;
+    dd_artifacts_config cfg = {.backend = "auto", .inline_max = 256 * 1024};
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_OK, err);
+    if (!a)
+        return;
+    unsigned char *big = make_bytes(MIB + 3, 311), *small = make_bytes(1000, 312);
+    char uri[1400] = "", big_uri[1400] = "";
+    int64_t id = 0, id2 = 0;
+    int64_t chunks0 = chunk_rows(db);
+    CHECK_CODE(upload(a, small, 1000, 333, exp, "flip", false, &id, err), DD_OK, err);
+    CHECK_STR(row_backend(st, id, uri, sizeof uri), "inline");
+    CHECK_CODE(upload(a, big, MIB + 3, 65536, exp, "flip", true, &id2, err), DD_OK, err);
+    CHECK(id2 == id);
+    CHECK_STR(row_backend(st, id, big_uri, sizeof big_uri), "filesystem");
+    CHECK(reads_back(a, id, big, MIB + 3, 65536));
+    CHECK(chunk_rows(db) == chunks0);                 /* the small bytes were freed */
+    CHECK_CODE(upload(a, small, 1000, 1000, exp, "flip", true, &id2, err), DD_OK, err);
+    CHECK_STR(row_backend(st, id, uri, sizeof uri), "inline");
+    CHECK(!file_exists(big_uri + 7));                 /* the big file went at the commit */
+    CHECK(reads_back(a, id, small, 1000, 999));
+    CHECK_CODE(upload(a, big, MIB + 3, 65536, exp, "flip", true, &id2, err), DD_OK, err);
+    CHECK_STR(row_backend(st, id, big_uri, sizeof big_uri), "filesystem");
+    CHECK(file_exists(big_uri + 7));
+    CHECK_CODE(dd_resource_delete(st, id, err), DD_OK, err);
+    CHECK(!file_exists(big_uri + 7));
+    CHECK(chunk_rows(db) == chunks0 && trash(st).count == 0);
+    CHECK(run_gc(&(env){.st = st, .a = a}) == 0);
+    dd_artifacts_close(a);
+    free(big);
+    free(small);
+}
+
+/* An explicit auto_root takes the moves; explicit backends never move. */
+static void test_auto_root_and_explicit(dd_store *st, int64_t exp, const char *beside,
+                                        const char *root)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_artifacts *a = NULL;
+    unsigned char *big = make_bytes(MIB, 321);
+    char uri[1400] = "", prefix[1300];
+    int64_t id = 0;
+    char *real = NULL;
+    dd_artifacts_config cfg = {.backend = "auto", .inline_max = 1000, .auto_root = root};
+    CHECK_CODE(dd_artifacts_open(st, &cfg, &a, err), DD_OK, err);
+    if (a) {
+        CHECK_CODE(upload(a, big, MIB, 65536, exp, "to-root", false, &id, err), DD_OK, err);
+        real = realpath(root, NULL);
+        snprintf(prefix, sizeof prefix, "file://%s/", real ? real : root);
+        CHECK_STR(row_backend(st, id, uri, sizeof uri), "filesystem");
+        CHECK(strncmp(uri, prefix, strlen(prefix)) == 0);
+        CHECK(reads_back(a, id, big, MIB, 65536));
+        dd_artifacts_close(a);
+    }
+    free(real);
+    dd_artifacts_config inl = {.backend = "inline", .inline_max = 1000};
+    a = NULL;
+    CHECK_CODE(dd_artifacts_open(st, &inl, &a, err), DD_OK, err);
+    if (a) {
+        CHECK(dd_artifacts_auto_root(a) == NULL);
+        CHECK_CODE(upload(a, big, MIB, 65536, exp, "stays-inline", false, &id, err), DD_OK, err);
+        CHECK_STR(row_backend(st, id, uri, sizeof uri), "inline");
+        dd_artifacts_close(a);
+    }
+    (void)beside;
+    free(big);
+}
+
+static void test_auto(const char *db, const char *root)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_store *st = NULL;
+    int64_t proj = 0, exp = 0;
+    char beside[1200], dir[1100];
+    snprintf(dir, sizeof dir, "%s", db);
+    *strrchr(dir, '/') = 0;
+    char *real = realpath(dir, NULL);
+    snprintf(beside, sizeof beside, "%s/%s.artifacts", real ? real : dir, strrchr(db, '/') + 1);
+    free(real);
+    rm_rf(beside);
+    CHECK_CODE(dd_store_open(db, NULL, &st, err), DD_OK, err);
+    if (!st)
+        return;
+    CHECK_CODE(dd_project_find(st, "art", &proj, err), DD_OK, err);
+    CHECK_CODE(dd_experiment_create(st, proj, "auto", &exp, err), DD_OK, err);
+    test_auto_threshold(db, st, exp, beside);
+    test_auto_replace(db, st, exp, beside);
+    test_auto_root_and_explicit(st, exp, beside, root);
+    dd_store_close(st);
+    rm_rf(beside);
+}
+
 /* ---------------------------------------------------------------- a 1.1 GiB artifact */
 
 static void test_big(env *e)
@@ -1244,5 +1463,6 @@ int main(void)
     }
     dd_store_close(st);
     test_mixed(db, root);
+    test_auto(db, root);
     return check_done();
 }

@@ -56,8 +56,10 @@ static void test_defaults(void)
     CHECK(!cfg.db_file_configured);   /* the default names no registry for run/restore */
     CHECK(cfg.busy_timeout_ms == 30000);
     CHECK_STR(cfg.log_level, "info");
-    CHECK_STR(cfg.artifact_backend, "inline");
+    CHECK_STR(cfg.artifact_backend, "auto");   /* inline, large artifacts in files */
+    CHECK(cfg.artifact_inline_max == 262144);
     CHECK_STR(cfg.artifact_fs_root, root);
+    CHECK(!cfg.artifact_fs_root_configured);   /* "auto" then goes beside the database */
     CHECK_STR(cfg.s3_endpoint, "");
     CHECK_STR(cfg.s3_bucket, "");
     CHECK_STR(cfg.s3_region, "us-east-1");
@@ -203,7 +205,7 @@ static void test_file_errors(void)
     expect_file_error("bool_maybe.yaml", "mount:\n  foreground: maybe\n", 2,
                       "mount.foreground: expected true/false, yes/no, on/off or 1/0, got \"maybe\"");
     expect_file_error("backend.yaml", "artifacts:\n  backend: gcs\n", 2,
-                      "artifacts.backend: expected one of inline, filesystem, s3; got \"gcs\"");
+                      "artifacts.backend: expected one of auto, inline, filesystem, s3; got \"gcs\"");
     expect_file_error("log_level.yaml", "log_level: verbose\n", 1,
                       "log_level: expected one of error, warn, info, debug; got \"verbose\"");
     expect_file_error("empty_db.yaml", "database: \"\"\n", 1, "database: must not be empty");
@@ -278,6 +280,7 @@ static void test_env(void)
                                 "DEARDIARY_BUSY_TIMEOUT_MS=250", "DEARDIARY_LOG_LEVEL=WARN",
                                 "DEARDIARY_ARTIFACT_BACKEND=filesystem",
                                 "DEARDIARY_ARTIFACT_FS_ROOT=/data/art",
+                                "DEARDIARY_ARTIFACT_INLINE_MAX=0",
                                 "DEARDIARY_ARTIFACT_S3_ENDPOINT=https://s3.example",
                                 "DEARDIARY_ARTIFACT_S3_BUCKET=b2",
                                 "DEARDIARY_ARTIFACT_S3_REGION=ap-south-1",
@@ -298,6 +301,8 @@ static void test_env(void)
     CHECK_STR(cfg.log_level, "warn");   /* stored in canonical spelling */
     CHECK_STR(cfg.artifact_backend, "filesystem");
     CHECK_STR(cfg.artifact_fs_root, "/data/art");
+    CHECK(cfg.artifact_fs_root_configured);
+    CHECK(cfg.artifact_inline_max == 0);
     CHECK_STR(cfg.s3_endpoint, "https://s3.example");
     CHECK_STR(cfg.s3_bucket, "b2");
     CHECK_STR(cfg.s3_region, "ap-south-1");
@@ -417,15 +422,25 @@ static void test_set(void)
     CHECK(cfg.s3_part_size == 5242880);
     CHECK(dd_config_set(&cfg, "mount.options", "ro,allow_other", err, sizeof err) == 0);
     CHECK_STR(cfg.mount_options, "ro,allow_other");
+    CHECK(!cfg.artifact_fs_root_configured);
     CHECK(dd_config_set(&cfg, "artifacts.filesystem.root", "/abs/root", err, sizeof err) == 0);
     CHECK_STR(cfg.artifact_fs_root, "/abs/root");
+    CHECK(cfg.artifact_fs_root_configured);
+    CHECK(dd_config_set(&cfg, "artifacts.inline_max", "1048576", err, sizeof err) == 0);
+    CHECK(cfg.artifact_inline_max == 1048576);
+    CHECK(dd_config_set(&cfg, "artifacts.inline_max", "-1", err, sizeof err) == -1);
+    CHECK(contains(err, "artifacts.inline_max: must be between 0 and 1099511627776, got -1"));
+    CHECK(cfg.artifact_inline_max == 1048576);
+    CHECK(dd_config_set(&cfg, "artifacts.backend", "AUTO", err, sizeof err) == 0);
+    CHECK_STR(cfg.artifact_backend, "auto");
+    CHECK(dd_config_set(&cfg, "artifacts.backend", "s3", err, sizeof err) == 0);
     CHECK(!cfg.db_file_configured);
     CHECK(dd_config_set(&cfg, "database", "x.db", err, sizeof err) == 0);
     CHECK(cfg.db_file_configured);
 
     /* Failures name the key and leave the value alone. */
     CHECK(dd_config_set(&cfg, "artifacts.backend", "tape", err, sizeof err) == -1);
-    CHECK(contains(err, "artifacts.backend: expected one of inline, filesystem, s3; got \"tape\""));
+    CHECK(contains(err, "artifacts.backend: expected one of auto, inline, filesystem, s3; got \"tape\""));
     CHECK_STR(cfg.artifact_backend, "s3");
     CHECK(dd_config_set(&cfg, "mount.threads", "-1", err, sizeof err) == -1);
     CHECK(contains(err, "mount.threads: must be between 1 and 1024, got -1"));
@@ -499,7 +514,7 @@ static void test_print(void)
     fclose(f);
     CHECK(contains(text, "secret_key: \"***\""));
     CHECK(!contains(text, "s3cr3t"));
-    CHECK(contains(text, "artifacts:\n  backend: s3\n  filesystem:\n    root: \"/srv/artifacts\"\n"));
+    CHECK(contains(text, "artifacts:\n  backend: s3\n  inline_max: 262144\n  filesystem:\n    root: \"/srv/artifacts\"\n"));
     CHECK(contains(text, "mount:\n  threads: 4\n"));
 
     dd_config back;
