@@ -66,6 +66,15 @@ static char *url_join(const char *scheme, char *host, const char *port, const ch
     return out;
 }
 
+/* Printable ASCII without spaces: a key of the file, a Host header, a log line. */
+static bool url_text_ok(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
 int dd_url_canonical(const char *url, char **out, char *msg, size_t msglen)
 {
     *out = NULL;
@@ -97,6 +106,12 @@ int dd_url_canonical(const char *url, char **out, char *msg, size_t msglen)
     *out = url_join(scheme, host, port, path);
     if (!*out)
         snprintf(msg, msglen, "out of memory");
+    else if (!url_text_ok(*out)) {
+        snprintf(msg, msglen, "a server URL is printable ASCII (non-ASCII names: use their "
+                              "xn-- or %%-encoded form)");
+        free(*out);
+        *out = NULL;
+    }
     rc = *out ? 0 : -1;
 out:
     free(scheme);

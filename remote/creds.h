@@ -28,7 +28,8 @@
  * lowercased, the scheme's default port dropped, no trailing '/', and no user info, query
  * or fragment (refused: a URL naming a path below the server is kept, as a server may be
  * mounted under a prefix). Two spellings of one server give one string, the key of the
- * credentials file. Returns 0, or -1 with the reason in msg.
+ * credentials file; it is printable ASCII (a name outside ASCII is refused: give its
+ * xn-- form). Returns 0, or -1 with the reason in msg.
  */
 int dd_url_canonical(const char *url, char **out, char *msg, size_t msglen);
 
