@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "h_v1.h"
 #include "server.h"
 
 #define R(m, p, h, g) {m, p, false, h, g, A_NONE, NULL}
@@ -89,6 +90,8 @@ static const dd_route routes[] = {
     P("POST", "/modelversion/model/{mid}", h_version_create, A_CREATE, dd_resolve_model),
     P("PATCH", "/modelversion/{id}", h_version_update, A_UPDATE, dd_resolve_version),
     P("DELETE", "/modelversion/{id}", h_version_delete, A_DELETE, dd_resolve_version),
+    P("GET", "/v1/ls/experiment/{eid}/iterations", h_v1_ls_iterations, A_READ,
+      dd_resolve_experiment),
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
