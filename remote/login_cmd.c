@@ -57,13 +57,21 @@ static int parse_args(int argc, char **argv, const char *opts, const char *usage
     return 0;
 }
 
-/* The canonical URL of a command's argument, or NULL after printing why. */
-static char *canonical_arg(const char *cmd, const char *url)
+/* A command's start: its arguments parsed into `a` and the canonical form of its URL
+ * into *url (malloc'd). Returns -1 to go on, or the exit status after printing the usage
+ * (0 for --help) or why the URL is refused (2). */
+static int start(int argc, char **argv, const char *opts, const char *usage, remote_args *a,
+                 char **url)
 {
-    char *canon = NULL, msg[256];
-    if (dd_url_canonical(url, &canon, msg, sizeof msg) != 0)
-        fprintf(stderr, "deardiary %s: %s: %s\n", cmd, url, msg);
-    return canon;
+    char msg[256];
+    *url = NULL;
+    int rc = parse_args(argc, argv, opts, usage, a);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (dd_url_canonical(a->url, url, msg, sizeof msg) == 0)
+        return -1;
+    fprintf(stderr, "deardiary %s: %s: %s\n", argv[0], a->url, msg);
+    return 2;
 }
 
 /* The credentials file's path and contents, or -1 after printing why. */
@@ -153,17 +161,16 @@ int dd_cmd_login(const char *config_file, int argc, char **argv)
 {
     (void)config_file;
     remote_args a = {0};
-    int rc = parse_args(argc, argv, "upc", login_usage, &a);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    char *url;
+    int rc = start(argc, argv, "upc", login_usage, &a, &url);
+    if (rc >= 0)
+        return rc;
     const char *user = a.user ? a.user : default_user();
     if (!user || !user[0]) {
         fprintf(stderr, "deardiary login: no user name; use --user NAME\n");
+        free(url);
         return 2;
     }
-    char *url = canonical_arg("login", a.url);
-    if (!url)
-        return 2;
     /* refuse an unusable credentials file before asking anything */
     char *path = NULL;
     json_t *root = NULL;
@@ -199,13 +206,11 @@ int dd_cmd_logout(const char *config_file, int argc, char **argv)
 {
     (void)config_file;
     remote_args a = {0};
-    int rc = parse_args(argc, argv, "", logout_usage, &a);
-    if (rc)
-        return rc == 1 ? 0 : rc;
-    char *url = canonical_arg("logout", a.url), *path = NULL, msg[512];
+    char *url, *path = NULL, msg[512];
+    int rc = start(argc, argv, "", logout_usage, &a, &url);
+    if (rc >= 0)
+        return rc;
     json_t *root = NULL;
-    if (!url)
-        return 2;
     rc = 1;
     if (creds_open("logout", &path, &root) != 0) {
         /* printed */
@@ -311,12 +316,10 @@ int dd_cmd_whoami(const char *config_file, int argc, char **argv)
 {
     (void)config_file;
     remote_args a = {0};
-    int rc = parse_args(argc, argv, "c", whoami_usage, &a);
-    if (rc)
-        return rc == 1 ? 0 : rc;
-    char *url = canonical_arg("whoami", a.url), *tok = NULL, msg[512];
-    if (!url)
-        return 2;
+    char *url, *tok = NULL, msg[512];
+    int rc = start(argc, argv, "c", whoami_usage, &a, &url);
+    if (rc >= 0)
+        return rc;
     dd_http *h = dd_http_new(url, a.cacert);
     long status = 0;
     json_t *reply = NULL;

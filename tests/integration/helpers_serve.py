@@ -8,6 +8,7 @@ when the test fails. Import the fixtures into a test module with
 `from helpers_serve import srv, asrv  # noqa: F401`.
 """
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -109,6 +110,27 @@ class Server:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+@contextlib.contextmanager
+def served_mount(root):
+    """A real mount and a real server (auth disabled) on one database in `root`:
+    yields (mount, server); both stopped cleanly on success, killed on a failure."""
+    from conftest import Mount
+    m = Mount(root)
+    s = None
+    try:
+        s = Server(root, db=m.db)
+        yield m, s
+        s.stop()
+        s = None
+    except BaseException:
+        m.kill()
+        raise
+    finally:
+        if s:
+            s.kill()
+    m.unmount()
 
 
 def _serve(tmp_path, auth):

@@ -5,8 +5,7 @@ shows, with paging, bad queries, and the guard and rights in both auth modes."""
 import os
 import time
 
-from conftest import Mount
-from helpers_serve import Server, asrv, srv, assert_error, db_dump  # noqa: F401
+from helpers_serve import asrv, srv, assert_error, db_dump, served_mount  # noqa: F401
 
 
 def mk(s, token=None, iterations=0, name="p1"):
@@ -24,10 +23,7 @@ def ls(s, eid, query="", token=None):
 
 
 def test_listing_is_what_the_mount_shows(tmp_path):
-    m = Mount(str(tmp_path))
-    s = None
-    try:
-        s = Server(str(tmp_path), db=m.db)
+    with served_mount(str(tmp_path)) as (m, s):
         pid, eid, iids = mk(s, iterations=3)
         child = s.post("/iteration/experiment/%d?parent_iteration_id=%d" % (eid, iids[0]))
         child = child.json()["iteration_id"]
@@ -57,15 +53,6 @@ def test_listing_is_what_the_mount_shows(tmp_path):
         assert entries[str(iids[1])]["status"] == "FAILED"
         # the directory's time moved when the iterations came
         assert body["dir"]["dir_time"] is not None
-        s.stop()
-        s = None
-    except BaseException:
-        m.kill()
-        raise
-    finally:
-        if s:
-            s.kill()
-    m.unmount()
 
 
 def test_paging_and_bad_queries(srv):
