@@ -102,7 +102,8 @@ static const dd_route routes[] = {
 static int split_path(char *path, char **segs)
 {
     int n = 0;
-    for (char *p = strtok(path, "/"); p; p = strtok(NULL, "/")) {
+    char *save = NULL;   /* strtok_r: worker threads split paths at the same time */
+    for (char *p = strtok_r(path, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
         if (n == MAX_SEGS)
             return -1;
         segs[n++] = p;

@@ -112,6 +112,15 @@ class Server:
             self.proc.wait()
 
 
+def logged(server, line, count=1):
+    """Has the server logged `line` `count` times? It logs a request once it has answered
+    it, so the client may be done first: wait up to 10 s."""
+    deadline = time.time() + 10
+    while server.output().count(line) < count and time.time() < deadline:
+        time.sleep(0.05)
+    return server.output().count(line) >= count
+
+
 @contextlib.contextmanager
 def served_mount(root):
     """A real mount and a real server (auth disabled) on one database in `root`:
