@@ -108,3 +108,33 @@ void h_v1_ls_iterations(dd_req *r)
                             dd_json_date(dir_time), "rights", rights, "entries", w.entries,
                             "next", w.more ? json_integer(w.last) : json_null()));
 }
+
+void h_v1_version_stage(dd_req *r)
+{
+    static const dd_field spec[] = {{"stage", F_STRING, true}};
+    int64_t mid, n, id;
+    json_t *root, *v[1];
+    if (dd_req_id(r, 0, &mid) != 0 || dd_req_id(r, 1, &n) != 0 ||
+        dd_req_body(r, spec, 1, &root, v) != 0)
+        return;
+    int stage;
+    dd_err err = {0};
+    dd_code code;
+    if (dd_stage_parse(json_string_value(v[0]), &stage) != DD_OK)
+        dd_reply_error(r, 422, "INVALID_PAYLOAD",
+                       "stage must be NO_STAGE, STAGING, PRODUCTION or ARCHIVED");
+    else if ((code = dd_version_find(r->srv->st, mid, n, &id, &err)) != DD_OK)
+        dd_reply_found(r, code, NULL, &err, "NOT_FOUND", "Model version not found");
+    else if (dd_version_set_stage(r->srv->st, id, stage, &err) != DD_OK)
+        dd_reply_store_error(r, "update", "model version", &err);
+    else
+        dd_reply_json(r, 200, json_pack("{s:I, s:I, s:s}", "version_id", (json_int_t)id,
+                                        "version", (json_int_t)n, "stage",
+                                        dd_stage_name(stage)));
+    json_decref(root);
+}
+
+void h_v1_root(dd_req *r)
+{
+    dd_reply_json(r, 200, json_pack("{s:i}", "protocol", DD_V1_PROTOCOL));
+}

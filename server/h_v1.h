@@ -27,4 +27,21 @@
  */
 void h_v1_ls_iterations(dd_req *r);
 
+/*
+ * PUT /v1/model/{mid}/version/{n}/stage {"stage": NAME}: set the stage of version number
+ * n of model mid (what `echo PRODUCTION > models/M/versions/3/stage` does), with the
+ * store's rule (a new PRODUCTION archives the incumbent in the same transaction). NAME
+ * is one of NO_STAGE, STAGING, PRODUCTION, ARCHIVED, as the mount's `stage` file shows.
+ * Guard: update on the model's project. 200 {"version_id", "version", "stage"}; 400 for
+ * a body that is not {"stage": string}; 422 INVALID_PAYLOAD for another name; 404
+ * NOT_FOUND for an unknown model or version number.
+ */
+void h_v1_version_stage(dd_req *r);
+
+/* GET /v1/: {"protocol": DD_V1_PROTOCOL}, so a client refuses a server that speaks
+ * another version of these routes (a server without them answers 404). No guard beyond
+ * authentication. */
+#define DD_V1_PROTOCOL 1
+void h_v1_root(dd_req *r);
+
 #endif

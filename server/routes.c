@@ -92,6 +92,9 @@ static const dd_route routes[] = {
     P("DELETE", "/modelversion/{id}", h_version_delete, A_DELETE, dd_resolve_version),
     P("GET", "/v1/ls/experiment/{eid}/iterations", h_v1_ls_iterations, A_READ,
       dd_resolve_experiment),
+    P("PUT", "/v1/model/{mid}/version/{n}/stage", h_v1_version_stage, A_UPDATE,
+      dd_resolve_model),
+    R("GET", "/v1", h_v1_root, G_TOKEN),
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])

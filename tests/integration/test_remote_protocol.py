@@ -5,7 +5,7 @@ shows, with paging, bad queries, and the guard and rights in both auth modes."""
 import os
 import time
 
-from helpers_serve import asrv, srv, assert_error, db_dump, logged, served_mount  # noqa: F401
+from helpers_serve import Server, asrv, srv, assert_error, db_dump, logged, served_mount  # noqa: F401
 
 
 def mk(s, token=None, iterations=0, name="p1"):
@@ -152,3 +152,75 @@ def test_guard_and_rights(asrv):
     grant(asrv, admin, bob_id, pid, create=True, read=True, update=True, delete=True)
     assert ls(asrv, eid, token=bob).json()["dir"]["rights"] == "crud"
     assert ls(asrv, eid, token=admin).json()["dir"]["rights"] == "crud"
+
+
+def mk_versions(s, token=None, n=2, name="p1"):
+    """A project's model `m` with n versions of one iteration; (pid, mid, [version ids])."""
+    pid, eid, (iid,) = mk(s, token=token, iterations=1, name=name)
+    mid = s.post("/model/project/%d" % pid, token=token, json={"name": "m"}).json()["model_id"]
+    vids = []
+    for _ in range(n):
+        r = s.post("/modelversion/model/%d" % mid, token=token, json={"iteration_id": iid})
+        assert r.status_code == 201, r.text
+        vids.append(r.json()["modelversion_id"])
+    return pid, mid, vids
+
+
+def stage(s, mid, n, body, token=None):
+    return s.req("PUT", "/v1/model/%d/version/%d/stage" % (mid, n), token=token, json=body)
+
+
+def test_stage_by_version_number_is_what_the_mount_shows(tmp_path):
+    with served_mount(str(tmp_path)) as (m, s):
+        _, mid, vids = mk_versions(s)
+        r = stage(s, mid, 1, {"stage": "PRODUCTION"})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"version_id": vids[0], "version": 1, "stage": "PRODUCTION"}
+        vdir = m.p("projects", "p1", "models", "m", "versions")
+        with open(os.path.join(vdir, "1", "stage")) as f:
+            assert f.read().strip() == "PRODUCTION"
+        # a new production version archives the incumbent, in one transaction
+        assert stage(s, mid, 2, {"stage": "PRODUCTION"}).status_code == 200
+        assert s.get("/modelversion/%d" % vids[0]).json()["stage_id"] == 4
+        assert s.get("/modelversion/%d" % vids[1]).json()["stage_id"] == 3
+        with open(os.path.join(vdir, "1", "stage")) as f:
+            assert f.read().strip() == "ARCHIVED"
+
+
+def test_stage_refusals_change_nothing(srv):
+    _, mid, vids = mk_versions(srv)
+    before = db_dump(srv.db)
+    assert_error(stage(srv, mid, 1, {"stage": "production"}), 422, "INVALID_PAYLOAD")
+    assert_error(stage(srv, mid, 1, {"stage": 3}), 400, "BAD_REQUEST")
+    assert_error(stage(srv, mid, 1, {}), 400, "BAD_REQUEST")
+    assert_error(stage(srv, mid, 3, {"stage": "STAGING"}), 404, "NOT_FOUND")
+    assert_error(stage(srv, 999, 1, {"stage": "STAGING"}), 404, "NOT_FOUND")
+    assert_error(srv.req("PUT", "/v1/model/%d/version/x/stage" % mid, json={"stage": "STAGING"}),
+                 400, "BAD_REQUEST")
+    assert db_dump(srv.db) == before
+
+
+def test_stage_guard(asrv):
+    admin = asrv.login()
+    pid, mid, vids = mk_versions(asrv, token=admin)
+    bob_id, bob = mk_user(asrv, admin, "bob")
+    assert_error(stage(asrv, mid, 1, {"stage": "STAGING"}), 401, "TOKEN_MISSING")
+    grant(asrv, admin, bob_id, pid, create=True, read=True, delete=True)   # all but update
+    assert_error(stage(asrv, mid, 1, {"stage": "STAGING"}, token=bob), 403,
+                 "PROJECT_PERMISSION_REQUIRED")
+    assert asrv.get("/modelversion/%d" % vids[0], token=admin).json()["stage_id"] == 1
+    grant(asrv, admin, bob_id, pid, update=True)
+    assert stage(asrv, mid, 1, {"stage": "STAGING"}, token=bob).status_code == 200
+    assert asrv.get("/modelversion/%d" % vids[0], token=admin).json()["stage_id"] == 2
+
+
+def test_protocol_version(srv, tmp_path):
+    assert srv.get("/v1").json() == {"protocol": 1}
+    assert srv.get("/v1/").json() == {"protocol": 1}
+    os.makedirs(str(tmp_path / "auth"))
+    a = Server(str(tmp_path / "auth"), auth=True)
+    try:
+        assert_error(a.get("/v1/"), 401, "TOKEN_MISSING")
+        assert a.get("/v1/", token=a.login()).json() == {"protocol": 1}
+    finally:
+        a.stop()
