@@ -58,10 +58,10 @@ v1=$(med 1); paged=$(med 2); local_ls=$(med 3)
 sed -n 1p "$tmp/times" | sed 's/^/v1    /'
 sed -n 2p "$tmp/times" | sed 's/^/paged /'
 sed -n 3p "$tmp/times" | sed 's/^/local /'
-python3 - "$v1" "$paged" "$local_ls" <<'PY'
+python3 - "$v1" "$paged" "$local_ls" "$(( ${#pages[@]} / 3 ))" <<'PY'
 import sys
-v1, paged, local = map(float, sys.argv[1:])
-print("v1 one request: %.3f s; the original's %s pages: %.3f s (v1 %.1fx faster); "
+v1, paged, local = map(float, sys.argv[1:4])
+print("v1 one request: %.3f s; the original's %s pages: %.3f s (paged/v1 %.2f); "
       "local mount ls -l: %.3f s (v1/local %.2f); target: remote ls -l < 1 s"
-      % (v1, "50", paged, paged / v1, local, v1 / local))
+      % (v1, sys.argv[4], paged, paged / v1, local, v1 / local))
 PY
