@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "remote.h"   /* dd_cmd_login/logout/whoami: remote/ links into the command */
 #include "server.h"   /* dd_cmd_serve: server/ links into the command, not into dd_mount */
 
 static void usage(FILE *out)
@@ -32,6 +33,9 @@ static void usage(FILE *out)
             "  migrate-artifacts --to BACKEND\n"
             "                            move every artifact's bytes to another backend\n"
             "  user add|passwd|list|delete|admin|grant|revoke|show  users and rights\n"
+            "  login URL [--user NAME]   log in to a `deardiary serve`; keeps its token\n"
+            "  logout URL                forget the token kept for URL\n"
+            "  whoami URL                the user URL knows this client as\n"
             "\n"
             "options:\n"
             "  --config FILE             YAML configuration file (default $DEARDIARY_CONFIG)\n"
@@ -73,6 +77,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "serve") == 0)
         return dd_cmd_serve(config_file, argc - i, argv + i);
+    if (strcmp(argv[i], "login") == 0)
+        return dd_cmd_login(config_file, argc - i, argv + i);
+    if (strcmp(argv[i], "logout") == 0)
+        return dd_cmd_logout(config_file, argc - i, argv + i);
+    if (strcmp(argv[i], "whoami") == 0)
+        return dd_cmd_whoami(config_file, argc - i, argv + i);
     const dd_command *cmd = dd_command_find(argv[i]);
     if (!cmd) {
         fprintf(stderr, "deardiary: unknown command \"%s\"\n", argv[i]);

@@ -11,13 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "locate.h"
+#include "password.h"
 
-#define PASSWORD_MAX 1024
+#define PASSWORD_MAX DD_PASSWORD_MAX
 
 static void user_usage(FILE *out)
 {
@@ -43,73 +43,10 @@ static void user_usage(FILE *out)
             "refused.\n");
 }
 
-/* ---------------------------------------------------------------- passwords */
-
-/* Strip one trailing "\n" (and a "\r" before it). */
-static void chomp(char *s)
-{
-    size_t n = strlen(s);
-    if (n && s[n - 1] == '\n')
-        s[--n] = '\0';
-    if (n && s[n - 1] == '\r')
-        s[--n] = '\0';
-}
-
-/* Prompt on the terminal `tty` with echo off; 0 or -1. */
-static int ask_tty(FILE *tty, const char *prompt, char *buf, size_t len)
-{
-    struct termios old, quiet;
-    int fd = fileno(tty);
-    if (tcgetattr(fd, &old) != 0)
-        return -1;
-    quiet = old;
-    quiet.c_lflag &= ~(tcflag_t)ECHO;
-    quiet.c_lflag |= ECHONL;
-    fputs(prompt, tty);
-    fflush(tty);
-    if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0)
-        return -1;
-    char *got = fgets(buf, (int)len, tty);
-    tcsetattr(fd, TCSAFLUSH, &old);
-    if (!got)
-        return -1;
-    chomp(buf);
-    return 0;
-}
-
-/* The new password into buf: the first line of stdin, or asked twice on the terminal.
- * Prints the problem and returns -1 (empty, mismatch, no terminal). */
+/* The new password: asked twice on the terminal, or stdin's first line. */
 static int read_password(bool from_stdin, char *buf, size_t len)
 {
-    buf[0] = '\0';
-    if (from_stdin) {
-        if (!fgets(buf, (int)len, stdin))
-            buf[0] = '\0';
-        chomp(buf);
-    } else {
-        FILE *tty = fopen("/dev/tty", "r+");
-        if (!tty) {
-            fprintf(stderr, "deardiary user: no terminal to ask for the password on;"
-                            " use --password-stdin\n");
-            return -1;
-        }
-        char again[PASSWORD_MAX];
-        int rc = ask_tty(tty, "New password: ", buf, len) == 0
-                 && ask_tty(tty, "Repeat it: ", again, sizeof again) == 0 ? 0 : -1;
-        fclose(tty);
-        if (rc == 0 && strcmp(buf, again) != 0) {
-            fprintf(stderr, "deardiary user: the passwords differ; nothing changed\n");
-            rc = -1;
-        }
-        explicit_bzero(again, sizeof again);
-        if (rc != 0)
-            return -1;
-    }
-    if (!buf[0]) {
-        fprintf(stderr, "deardiary user: the password is empty; nothing changed\n");
-        return -1;
-    }
-    return 0;
+    return dd_password_read("deardiary user", "New password: ", from_stdin, true, buf, len);
 }
 
 /* ---------------------------------------------------------------- subcommands */

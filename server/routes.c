@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "h_v1.h"
 #include "server.h"
 
 #define R(m, p, h, g) {m, p, false, h, g, A_NONE, NULL}
@@ -100,6 +101,11 @@ static const dd_route routes[] = {
       dd_resolve_iteration),
     P("GET", "/v1/iteration/{iid}/env", h_v1_iteration_env, A_READ, dd_resolve_iteration),
     P("GET", "/v1/model/{mid}/aliases", h_v1_model_aliases, A_READ, dd_resolve_model),
+    P("GET", "/v1/ls/experiment/{eid}/iterations", h_v1_ls_iterations, A_READ,
+      dd_resolve_experiment),
+    P("PUT", "/v1/model/{mid}/version/{n}/stage", h_v1_version_stage, A_UPDATE,
+      dd_resolve_model),
+    R("GET", "/v1", h_v1_root, G_TOKEN),
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -110,7 +116,8 @@ static const dd_route routes[] = {
 static int split_path(char *path, char **segs)
 {
     int n = 0;
-    for (char *p = strtok(path, "/"); p; p = strtok(NULL, "/")) {
+    char *save = NULL;   /* strtok_r: worker threads split paths at the same time */
+    for (char *p = strtok_r(path, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
         if (n == MAX_SEGS)
             return -1;
         segs[n++] = p;

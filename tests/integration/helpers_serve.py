@@ -8,6 +8,7 @@ when the test fails. Import the fixtures into a test module with
 `from helpers_serve import srv, asrv  # noqa: F401`.
 """
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -109,6 +110,36 @@ class Server:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def logged(server, line, count=1):
+    """Has the server logged `line` `count` times? It logs a request once it has answered
+    it, so the client may be done first: wait up to 10 s."""
+    deadline = time.time() + 10
+    while server.output().count(line) < count and time.time() < deadline:
+        time.sleep(0.05)
+    return server.output().count(line) >= count
+
+
+@contextlib.contextmanager
+def served_mount(root):
+    """A real mount and a real server (auth disabled) on one database in `root`:
+    yields (mount, server); both stopped cleanly on success, killed on a failure."""
+    from conftest import Mount
+    m = Mount(root)
+    s = None
+    try:
+        s = Server(root, db=m.db)
+        yield m, s
+        s.stop()
+        s = None
+    except BaseException:
+        m.kill()
+        raise
+    finally:
+        if s:
+            s.kill()
+    m.unmount()
 
 
 def _serve(tmp_path, auth):

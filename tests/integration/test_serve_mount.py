@@ -3,8 +3,7 @@ within 1 s, and the reverse (one store, one rule set)."""
 import os
 import time
 
-from conftest import Mount
-from helpers_serve import Server
+from helpers_serve import served_mount
 
 
 def within(seconds, check):
@@ -18,10 +17,7 @@ def within(seconds, check):
 
 
 def test_rest_and_mount_see_each_other(tmp_path):
-    m = Mount(str(tmp_path))
-    s = None
-    try:
-        s = Server(str(tmp_path), db=m.db)
+    with served_mount(str(tmp_path)) as (m, s):
         # REST -> mount
         assert s.post("/project/", json={"name": "fraud"}).status_code == 201
         assert s.post("/experiment/project/1", json={"status_id": 1,
@@ -41,12 +37,3 @@ def test_rest_and_mount_see_each_other(tmp_path):
         assert s.patch("/iteration/%d" % iid, json={"status_id": 2}).status_code == 200
         status = os.path.join(exp, "iterations", str(iid), "status")
         assert within(1.0, lambda: open(status).read().strip() == "SUCCEEDED")
-        s.stop()
-        s = None
-    except BaseException:
-        m.kill()
-        raise
-    finally:
-        if s:
-            s.kill()
-    m.unmount()

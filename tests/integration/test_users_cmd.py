@@ -108,33 +108,11 @@ def test_usage_errors(db):
 
 def test_password_prompt_without_echo(db, tmp_path):
     """The password is asked on the terminal, twice, without echo (a real pty)."""
-    import pty
-    import select
-    import time
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(BIN, [BIN, "user", "--db", db, "add", "carol"])
-    out, answered, deadline = b"", 0, time.time() + 20
-    while time.time() < deadline:
-        if answered < out.count(b": ") and answered < 2:
-            os.write(fd, b"s3cret\n")
-            answered += 1
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:     # the child closed the terminal: it exited
-            break
-        if not chunk:
-            break
-        out += chunk
-    if time.time() >= deadline:   # never wait forever for a stuck prompt
-        os.kill(pid, 9)
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
+    from helpers_tty import run_on_tty
+    rc, out, answered = run_on_tty([BIN, "user", "--db", db, "add", "carol"],
+                                   [b"s3cret", b"s3cret"])
     assert answered == 2, out
-    assert os.waitstatus_to_exitcode(status) == 0, out
+    assert rc == 0, out
     assert b"s3cret" not in out
     assert sqlite_rows(db, "SELECT COUNT(*) FROM user WHERE username='carol'") == [["1"]]
 

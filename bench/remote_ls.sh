@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# bench/remote_ls.sh - the one-request listing remote mounts use (docs/REMOTE.md §2.2,
+# issue 16: "`ls -l` of an experiment with 10k iterations through a remote mount < 1 s"),
+# against baselines measured in the same run on the same database:
+#   v1      GET /v1/ls/experiment/1/iterations: 10 000 iterations, one request (curl)
+#   paged   the original's GET /iteration/experiment/1?limit=200&offset=..., the 50 pages
+#           a client of the original needs, one curl (one keep-alive connection)
+#   local   `ls -l` of the same iterations/ directory through a local mount
+# Each command REPEAT times (default 7), interleaved (bench/timecmd.py); medians reported.
+# Knobs: DD_BIN (default build/deardiary), BENCH_TMPDIR (/var/tmp), REPEAT, N (10000).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${DD_BIN:-$root/build/deardiary}
+repeat=${REPEAT:-7}
+n=${N:-10000}
+tmp=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/ddrls.XXXXXX")
+spid=
+cleanup() {
+  [ -n "$spid" ] && kill "$spid" 2>/dev/null || true
+  mountpoint -q "$tmp/mnt" && fusermount3 -u "$tmp/mnt" || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+DEARDIARY_ARTIFACT_FS_ROOT="$tmp/art" "$bin" serve --db "$tmp/r.db" --port "$port" \
+  2>"$tmp/serve.log" & spid=$!
+url="http://127.0.0.1:$port"
+for _ in $(seq 100); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done
+curl -sf -XPOST "$url/project/" -d '{"name":"bench"}' >/dev/null
+curl -sf -XPOST "$url/experiment/project/1" -d '{"status_id":1,"name":"e"}' >/dev/null
+python3 - "$url" "$n" <<'PY'
+import sys, requests
+from concurrent.futures import ThreadPoolExecutor
+url, n = sys.argv[1], int(sys.argv[2])
+def some(k):
+    with requests.Session() as s:
+        for _ in range(k):
+            assert s.post(url + "/iteration/experiment/1", timeout=30).status_code == 201
+with ThreadPoolExecutor(8) as p:
+    list(p.map(some, [n // 8 + (i < n % 8) for i in range(8)]))
+PY
+got=$(curl -sf "$url/v1/ls/experiment/1/iterations?limit=10000" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["entries"]))')
+[ "$got" = "$n" ] || [ "$n" -gt 10000 ] || { echo "listing has $got entries, expected $n" >&2; exit 1; }
+pages=()
+for ((off = 0; off < n; off += 200)); do
+  pages+=(-o /dev/null "$url/iteration/experiment/1?limit=200&offset=$off")
+done
+mkdir "$tmp/mnt"
+"$bin" mount "$tmp/r.db" "$tmp/mnt"
+dir="$tmp/mnt/projects/bench/experiments/e/iterations"
+echo "== remote listing benchmark ($(date -u +%FT%TZ), $(nproc) cores, $n iterations, $repeat runs each, interleaved)"
+python3 "$root/bench/timecmd.py" "$repeat" \
+  curl -sf -o /dev/null "$url/v1/ls/experiment/1/iterations" --- \
+  curl -sf "${pages[@]}" --- \
+  ls -l "$dir" > "$tmp/times"
+med() { sed -n "$1p" "$tmp/times" | sed 's/.*median=\([0-9.]*\).*/\1/'; }
+v1=$(med 1); paged=$(med 2); local_ls=$(med 3)
+sed -n 1p "$tmp/times" | sed 's/^/v1    /'
+sed -n 2p "$tmp/times" | sed 's/^/paged /'
+sed -n 3p "$tmp/times" | sed 's/^/local /'
+python3 - "$v1" "$paged" "$local_ls" "$(( ${#pages[@]} / 3 ))" <<'PY'
+import sys
+v1, paged, local = map(float, sys.argv[1:4])
+print("v1 one request: %.3f s; the original's %s pages: %.3f s (paged/v1 %.2f); "
+      "local mount ls -l: %.3f s (v1/local %.2f); target: remote ls -l < 1 s"
+      % (v1, sys.argv[4], paged, paged / v1, local, v1 / local))
+PY
