@@ -326,14 +326,33 @@ dd_code dd_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_
     return code == DD_OK ? db_each(c, s, "listing iteration files", file_row, &l, err) : code;
 }
 
-dd_code dd_iteration_delete(dd_store *st, int64_t id, dd_err *err)
+/* Inside a write transaction, under the iteration's DELETE lock: DD_NOT_EMPTY when it
+ * holds parameters or metric series. */
+static dd_code iteration_empty(dd_conn *c, int64_t id, dd_err *err)
+{
+    int64_t n = 0;
+    dd_code code = db_int(c, &n, err, "iteration contents",
+                          "SELECT (SELECT COUNT(*) FROM parameter WHERE iteration_id = ?1)"
+                          " + (SELECT COUNT(*) FROM metric_latest WHERE iteration_id = ?1)",
+                          "i", id);
+    if (code == DD_OK && n > 0)
+        code = dd_fail(err, DD_NOT_EMPTY, "iteration %lld holds parameters or metrics",
+                       (long long)id);
+    return code;
+}
+
+dd_code dd_iteration_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 {
     db_txn t;
     DB_TXN(t, st, DB_TXN_WRITE, err) {
-        dd_conn *c = t.c;
-        dd_code code = DD_OK;
-        code = db_delete_iteration(c, id, err);
-        t.code = code;
+        /* the lock first (§3.3): a parameter or point written meanwhile by another node
+         * either committed before (then it is counted) or waits and finds the iteration
+         * gone */
+        t.code = db_lock(t.c, DB_LOCK_DELETE, DB_T_ITERATION, id, err);
+        if (t.code == DD_OK && !cascade)
+            t.code = iteration_empty(t.c, id, err);
+        if (t.code == DD_OK)
+            t.code = db_delete_iteration(t.c, id, err);
     }
     return t.code;
 }

@@ -305,7 +305,7 @@ static void test_row_times_migration(void)
         CHECK_CODE(dd_project_delete(st, 2, false, err), DD_OK, err);
         CHECK_CODE(dd_dir_time(st, "projects", 0, ts, err), DD_OK, err);
         CHECK(strcmp(ts, "2026-02-01") > 0);
-        CHECK_CODE(dd_iteration_delete(st, 2, err), DD_OK, err);   /* its rows go with it */
+        CHECK_CODE(dd_iteration_delete(st, 2, true, err), DD_OK, err);   /* its rows go with it */
         CHECK(raw_int(path, "SELECT COUNT(*) FROM dir_time WHERE name = 'params'") == 0);
         CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
         dd_store_close(st);
