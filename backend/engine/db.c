@@ -70,6 +70,7 @@ struct dd_store {
     /* db_test_fail_next: how many more attempts end in fail_code (tests only) */
     _Atomic int fail_left;
     dd_code fail_code;
+    _Atomic int lose_left;          /* db_test_lose_commits (tests only) */
     db_trash_hook trash_hook;       /* frees queued artifact bytes (artifacts.c) ... */
     void *trash_ctx;                /* ... with this */
 };
@@ -329,18 +330,29 @@ dd_code db_each(dd_conn *c, db_stmt *s, const char *what, db_row_fn fn, void *ct
 
 /* Take one of the test hook's injected failures (db_test_fail_next): its code, or DD_OK
  * when none is left. */
+static bool take_one(_Atomic int *counter)
+{
+    int left = atomic_load(counter);
+    while (left > 0 && !atomic_compare_exchange_weak(counter, &left, left - 1))
+        ;
+    return left > 0;
+}
+
 static dd_code injected_failure(dd_store *st, dd_err *err)
 {
-    int left = atomic_load(&st->fail_left);
-    while (left > 0 && !atomic_compare_exchange_weak(&st->fail_left, &left, left - 1))
-        ;
-    return left > 0 ? dd_fail(err, st->fail_code, "injected failure (test hook)") : DD_OK;
+    return take_one(&st->fail_left)
+        ? dd_fail(err, st->fail_code, "injected failure (test hook)") : DD_OK;
 }
 
 void db_test_fail_next(dd_store *st, dd_code code, int n)
 {
     st->fail_code = code;
     atomic_store(&st->fail_left, n > 0 ? n : 0);
+}
+
+void db_test_lose_commits(dd_store *st, int n)
+{
+    atomic_store(&st->lose_left, n > 0 ? n : 0);
 }
 
 /* Before attempt `attempt` + 1 of a retried transaction or statement: sleep a jittered
@@ -519,6 +531,8 @@ static dd_code txn_finish(db_txn *t)
         code = injected_failure(st, t->err);
     if (code == DD_OK)
         code = st->eng->commit(c->e, t->err);
+    if (code == DD_OK && t->kind == DB_TXN_WRITE && take_one(&st->lose_left))
+        code = dd_fail(t->err, DD_IO, "commit result unknown (test hook)");
     if (code != DD_OK)
         st->eng->rollback(c->e);
     c->in_txn = c->txn_writes = false;

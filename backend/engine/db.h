@@ -155,6 +155,9 @@ dd_code db_lock_children(dd_conn *c, db_table table, db_table parent, int64_t id
  * `code` (DB_RETRY to simulate serialization failures) instead of committing: the
  * transaction is rolled back, the statement not run. n = 0 clears it. */
 void db_test_fail_next(dd_store *st, dd_code code, int n);
+/* Test hook: the next `n` write transactions of this store commit, then report DD_IO
+ * "commit result unknown", as a connection lost after COMMIT was sent does (§3.3). */
+void db_test_lose_commits(dd_store *st, int n);
 
 /*
  * Bounded waits. Every wait of one store operation (draining the metric log, queueing

@@ -37,12 +37,14 @@ dd_code dd_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metr
             int64_t pos = 0, series = 0;
             code = next_position(c, iteration_id, items[i].key, &pos, err);
             if (code == DD_OK)
-                code = db_metric_append_in(c, iteration_id, items[i].key, &items[i].point, 1, false,
-                                           err);
+                code = db_metric_append_in(c, iteration_id, items[i].key, &items[i].point, 1,
+                                       false, err);
             if (code == DD_OK)
                 code = db_int(c, &series, err, "series",
                               "SELECT id FROM metric_latest WHERE iteration_id = ? AND key = ?", "it",
                               iteration_id, items[i].key);
+            /* the caller's arrays are rewritten whole by every run of the body and read
+             * only on DD_OK, so a re-run leaves exactly one run's values */
             if (code == DD_OK && series_out)
                 series_out[i] = series;
             if (code == DD_OK && position_out)

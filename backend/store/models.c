@@ -377,8 +377,8 @@ dd_code dd_version_set_resource(dd_store *st, int64_t id, int64_t resource_id, d
                                    : DD_OK;
         if (code == DD_OK)
             code = db_int(c, &project, err, "model version",
-                      "SELECT m.project_id FROM model_version v JOIN model m ON m.id = v.model_id"
-                      " WHERE v.id = ?", "i", id);
+                          "SELECT m.project_id FROM model_version v"
+                          " JOIN model m ON m.id = v.model_id WHERE v.id = ?", "i", id);
         if (code == DD_OK)
             code = version_lineage_ok(c, project, 0, resource_id, err);
         char now[DD_TS_LEN];
