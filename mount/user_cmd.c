@@ -65,10 +65,12 @@ static int ask_tty(FILE *tty, const char *prompt, char *buf, size_t len)
     quiet = old;
     quiet.c_lflag &= ~(tcflag_t)ECHO;
     quiet.c_lflag |= ECHONL;
-    fputs(prompt, tty);
-    fflush(tty);
+    /* echo off before the prompt shows: an answer typed as soon as it appears must
+     * neither echo nor be discarded by TCSAFLUSH (which drops unread input) */
     if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0)
         return -1;
+    fputs(prompt, tty);
+    fflush(tty);
     char *got = fgets(buf, (int)len, tty);
     tcsetattr(fd, TCSAFLUSH, &old);
     if (!got)

@@ -147,7 +147,14 @@ static dd_code switch_row(mig *m, int64_t id, const art_loc *src, dd_upload *u,
         db_resource_bytes now;
         moved_on = false;
         queued = 0;
-        dd_code code = db_lock(c, DB_LOCK_UPDATE, DB_T_RESOURCE, id, err);
+        /* its experiment (SHARE), then the row (UPDATE), in lock order (§3.3) */
+        int64_t experiment_id = 0;
+        dd_code code = db_int(c, &experiment_id, err, "resource",
+                              "SELECT experiment_id FROM resource WHERE id = ?", "i", id);
+        if (code == DD_OK)
+            code = db_lock(c, DB_LOCK_SHARE, DB_T_EXPERIMENT, experiment_id, err);
+        if (code == DD_OK)
+            code = db_lock(c, DB_LOCK_UPDATE, DB_T_RESOURCE, id, err);
         if (code == DD_OK)
             code = db_resource_locate(c, id, &now, err);
         if (code == DD_OK) {

@@ -328,8 +328,7 @@ dd_code db_each(dd_conn *c, db_stmt *s, const char *what, db_row_fn fn, void *ct
 
 /* ---------------------------------------------------------------- retries */
 
-/* Take one of the test hook's injected failures (db_test_fail_next): its code, or DD_OK
- * when none is left. */
+/* Take one from a test hook's counter: true when one was left. */
 static bool take_one(_Atomic int *counter)
 {
     int left = atomic_load(counter);
@@ -338,6 +337,7 @@ static bool take_one(_Atomic int *counter)
     return left > 0;
 }
 
+/* One of db_test_fail_next's injected failures: its code, or DD_OK when none is left. */
 static dd_code injected_failure(dd_store *st, dd_err *err)
 {
     return take_one(&st->fail_left)
@@ -371,7 +371,8 @@ static bool retry_backoff(int attempt, double deadline)
     double ms = cap / 2 + cap / 2 * (double)(rand_r(&seed) % 1000) / 1000.0;
     if (ms > deadline - now)
         ms = deadline - now;
-    struct timespec ts = {(time_t)(ms / 1e3), (long)((ms - (double)(time_t)(ms / 1e3) * 1e3) * 1e6)};
+    time_t whole = (time_t)(ms / 1e3);
+    struct timespec ts = {whole, (long)((ms - (double)whole * 1e3) * 1e6)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
     return db_mono_ms() < deadline;
