@@ -300,9 +300,11 @@ static void commit_queue(struct metric_log *ml)
     for (ml_rec *r = list; r; r = r->next)
         last = r->seq;
     dd_code code = apply_batch(ml->st, ml->name, list, &err);
-    /* still committing (mu released): nobody else takes the queue meanwhile, so a
-     * re-queued remainder keeps its place before newer points */
-    if (code != DD_OK && !(list = drop_committed(ml, list)))
+    /* Only an I/O failure can hide a commit that happened (a connection lost after COMMIT
+     * was sent is DD_IO "result unknown"); a busy or refused batch never committed. Still
+     * committing (mu released): nobody else takes the queue meanwhile, so a re-queued
+     * remainder keeps its place before newer points. */
+    if (code == DD_IO && !(list = drop_committed(ml, list)))
         code = DD_OK;                   /* it had committed after all */
 
     pthread_mutex_lock(&ml->mu);
