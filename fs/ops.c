@@ -443,20 +443,13 @@ int vfs_mkdir_as(vfs *v, uint64_t parent, const char *name, int64_t creator, vfs
     return node_attr(v, ino_make(kind, id), out);
 }
 
-static bool iteration_has_data(vfs *v, int64_t id);
-
-static bool iteration_has_data(vfs *v, int64_t id);
-
 /* rmdir of an entity directory outside any `rm -r`: only an empty one goes. */
 static dd_code rmdir_plain(vfs *v, nk kind, int64_t id, dd_err *err)
 {
     switch (kind) {
     case NK_PROJECT: return dd_project_delete(v->st, id, false, err);
     case NK_EXPERIMENT: return dd_experiment_delete(v->st, id, false, err);
-    case NK_ITERATION:
-        return iteration_has_data(v, id)
-            ? dd_fail(err, DD_NOT_EMPTY, "iteration %lld holds data", (long long)id)
-            : dd_iteration_delete(v->st, id, err);
+    case NK_ITERATION: return dd_iteration_delete(v->st, id, false, err);
     default:          /* models and versions always hold their own files */
         return dd_fail(err, DD_NOT_EMPTY, "not empty");
     }
@@ -468,7 +461,7 @@ static dd_code rmdir_cascade(vfs *v, nk kind, int64_t id, dd_err *err)
     switch (kind) {
     case NK_PROJECT: return dd_project_delete(v->st, id, true, err);
     case NK_EXPERIMENT: return dd_experiment_delete(v->st, id, true, err);
-    case NK_ITERATION: return dd_iteration_delete(v->st, id, err);
+    case NK_ITERATION: return dd_iteration_delete(v->st, id, true, err);
     case NK_MODEL: return dd_model_delete(v->st, id, err);
     default: return dd_version_delete(v->st, id, err);
     }
@@ -505,30 +498,6 @@ int vfs_rmdir(vfs *v, uint64_t parent, const char *name, pid_t caller)
     case RM_NONE: return -EPERM;
     default: return 0;
     }
-}
-
-static int count_cb(void *ctx, const char *key, const char *value)
-{
-    (void)key;
-    (void)value;
-    ++*(int *)ctx;
-    return 1;
-}
-
-static int count_series_cb(void *ctx, const dd_metric_series *m)
-{
-    (void)m;
-    ++*(int *)ctx;
-    return 1;
-}
-
-static bool iteration_has_data(vfs *v, int64_t id)
-{
-    int n = 0;
-    dd_err err;
-    dd_param_list(v->st, id, count_cb, &n, &err);
-    dd_metric_series_list(v->st, id, count_series_cb, &n, &err);
-    return n > 0;
 }
 
 /* ---------------------------------------------------------------- unlink */

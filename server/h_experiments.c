@@ -234,7 +234,13 @@ void h_iteration_update(dd_req *r)
     json_decref(root);
 }
 
+/* The REST delete takes the iteration's data with it (the original API's behaviour). */
+static dd_code iteration_delete_cascade(dd_store *st, int64_t id, dd_err *err)
+{
+    return dd_iteration_delete(st, id, true, err);
+}
+
 void h_iteration_delete(dd_req *r)
 {
-    dd_serve_delete(r, dd_iteration_delete, "iteration", false);
+    dd_serve_delete(r, iteration_delete_cascade, "iteration", false);
 }

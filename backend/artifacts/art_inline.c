@@ -187,15 +187,15 @@ dd_code art_inline_begin(dd_store *st, art_inline_up *u, dd_err *err)
     self_owner(&pid, &start);
     char now[DD_TS_LEN];
     dd_now(now);
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code == DD_OK) {
-        code = db_insert_id(c, &u->set_id, err, "starting an inline upload",
-                            "INSERT INTO artifact_upload(owner_pid, owner_start, owner_token,"
-                            " started_at) VALUES (?, ?, ?, ?) RETURNING id", "iiit", pid, start,
-                            u->token, now);
-        code = db_end(c, code, err);
-    }
+    int64_t set_id = 0;
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err)
+        t.code = db_insert_id(t.c, &set_id, err, "starting an inline upload",
+                              "INSERT INTO artifact_upload(owner_pid, owner_start, owner_token,"
+                              " started_at) VALUES (?, ?, ?, ?) RETURNING id", "iiit", pid,
+                              start, u->token, now);
+    dd_code code = t.code;
+    u->set_id = set_id;
     if (code != DD_OK) {
         reg_del(&live_tokens, u->token);
         u->registered = false;
@@ -208,17 +208,14 @@ dd_code art_inline_begin(dd_store *st, art_inline_up *u, dd_err *err)
 static dd_code put_chunk(dd_store *st, art_inline_up *u, const void *data, size_t len,
                          dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    code = db_exec(c, err, "writing an artifact chunk",
-                   "INSERT INTO artifact_chunk(set_id, seq, data) VALUES (?, ?, ?)", "iib",
-                   u->set_id, u->next_seq, data, len);
-    code = db_end(c, code, err);
-    if (code == DD_OK)
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err)
+        t.code = db_exec(t.c, err, "writing an artifact chunk",
+                         "INSERT INTO artifact_chunk(set_id, seq, data) VALUES (?, ?, ?)", "iib",
+                         u->set_id, u->next_seq, data, len);
+    if (t.code == DD_OK)
         u->next_seq++;
-    return code;
+    return t.code;
 }
 
 dd_code art_inline_write(dd_store *st, art_inline_up *u, const void *data, size_t len,
@@ -314,21 +311,19 @@ void art_inline_abandon(dd_store *st, art_inline_up *u)
     if (u->set_id) {
         char now[DD_TS_LEN];
         dd_now(now);
-        dd_conn *c;
-        dd_code code = db_write_begin(st, &c, NULL);
-        if (code == DD_OK) {
+        db_txn t;
+        DB_TXN(t, st, DB_TXN_WRITE, NULL) {
             /* the chunks, if any, are gc's to delete (a big set takes many transactions) */
-            code = db_exec(c, NULL, "abandoning an inline upload",
-                           "INSERT INTO artifact_trash(backend, uri, chunk_set, queued_at)"
-                           " SELECT 'inline', 'chunks:' || id, id, ?1 FROM artifact_upload"
-                           " WHERE id = ?2 AND owner_token = ?3"
-                           " AND EXISTS (SELECT 1 FROM artifact_chunk WHERE set_id = ?2)", "tii",
-                           now, u->set_id, u->token);
-            if (code == DD_OK)
-                code = db_exec(c, NULL, "abandoning an inline upload",
-                               "DELETE FROM artifact_upload WHERE id = ? AND owner_token = ?",
-                               "ii", u->set_id, u->token);
-            db_end(c, code, NULL);
+            t.code = db_exec(t.c, NULL, "abandoning an inline upload",
+                             "INSERT INTO artifact_trash(backend, uri, chunk_set, queued_at)"
+                             " SELECT 'inline', 'chunks:' || id, id, ?1 FROM artifact_upload"
+                             " WHERE id = ?2 AND owner_token = ?3"
+                             " AND EXISTS (SELECT 1 FROM artifact_chunk WHERE set_id = ?2)",
+                             "tii", now, u->set_id, u->token);
+            if (t.code == DD_OK)
+                t.code = db_exec(t.c, NULL, "abandoning an inline upload",
+                                 "DELETE FROM artifact_upload WHERE id = ? AND owner_token = ?",
+                                 "ii", u->set_id, u->token);
         }
         /* on failure the row stays, unowned once unregistered: gc finds it */
     }
@@ -422,32 +417,30 @@ static void vec_push(i64_vec *vec, int64_t x)
 static dd_code delete_chunks(dd_store *st, int64_t set_id, dd_err *err)
 {
     for (;;) {
-        dd_conn *c;
-        dd_code code = db_write_begin(st, &c, err);
-        if (code != DD_OK)
-            return code;
-        code = db_exec(c, err, "removing artifact chunks",
-                       "DELETE FROM artifact_chunk WHERE id IN (SELECT id FROM artifact_chunk"
-                       " WHERE set_id = ? ORDER BY seq DESC LIMIT " STR(GC_BATCH) ")", "i", set_id);
-        int changed = code == DD_OK ? db_changes(c) : 0;
-        code = db_end(c, code, err);
-        if (code != DD_OK || changed < GC_BATCH)
-            return code;
+        int changed = 0;
+        db_txn t;
+        DB_TXN(t, st, DB_TXN_WRITE, err) {
+            t.code = db_exec(t.c, err, "removing artifact chunks",
+                             "DELETE FROM artifact_chunk WHERE id IN (SELECT id FROM"
+                             " artifact_chunk WHERE set_id = ? ORDER BY seq DESC LIMIT "
+                             STR(GC_BATCH) ")", "i", set_id);
+            changed = t.code == DD_OK ? db_changes(t.c) : 0;
+        }
+        if (t.code != DD_OK || changed < GC_BATCH)
+            return t.code;
     }
 }
 
 void art_inline_discard(dd_store *st, art_inline_up *u)
 {
     dd_code code = u->set_id ? delete_chunks(st, u->set_id, NULL) : DD_OK;
-    dd_conn *c;
     if (code == DD_OK && u->set_id) {
-        code = db_write_begin(st, &c, NULL);
-        if (code == DD_OK) {
-            code = db_exec(c, NULL, "discarding an inline upload",
-                           "DELETE FROM artifact_upload WHERE id = ? AND owner_token = ?", "ii",
-                           u->set_id, u->token);
-            code = db_end(c, code, NULL);
-        }
+        db_txn t;
+        DB_TXN(t, st, DB_TXN_WRITE, NULL)
+            t.code = db_exec(t.c, NULL, "discarding an inline upload",
+                             "DELETE FROM artifact_upload WHERE id = ? AND owner_token = ?",
+                             "ii", u->set_id, u->token);
+        code = t.code;
     }
     if (code != DD_OK)
         art_inline_abandon(st, u);  /* what is left goes to the trash, for gc */

@@ -427,21 +427,20 @@ dd_code dd_upload_commit(dd_upload *u, int64_t experiment_id, const char *name, 
     char hash[65];
     art_loc dst;
     code = art_upload_stage(u, hash, &dst, err);
-    dd_conn *c = NULL;
-    if (code == DD_OK)
-        code = db_conn(u->a->st, &c, err);
-    if (code == DD_OK)
-        code = db_begin(&c, err);
     if (code != DD_OK) {
         art_loc_clear(&dst);
         return code;     /* dd_upload_free removes what was staged or published */
     }
     int64_t id = 0;
-    code = art_upload_claim(c, u, err);
-    if (code == DD_OK)
-        code = db_resource_put_bytes(c, experiment_id, name, replace, dst.backend, dst.uri,
-                                     u->size, hash, dst.chunk_set, &id, err);
-    code = db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, u->a->st, DB_TXN_WRITE, err) {
+        id = 0;
+        t.code = art_upload_claim(t.c, u, err);
+        if (t.code == DD_OK)
+            t.code = db_resource_put_bytes(t.c, experiment_id, name, replace, dst.backend,
+                                           dst.uri, u->size, hash, dst.chunk_set, &id, err);
+    }
+    code = t.code;
     art_loc_clear(&dst);
     if (code != DD_OK)
         return code;

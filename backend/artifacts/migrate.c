@@ -139,43 +139,52 @@ static dd_code verify(mig *m, const art_loc *dst, const char *want, dd_err *err)
 static dd_code switch_row(mig *m, int64_t id, const art_loc *src, dd_upload *u,
                           const art_loc *dst, bool *changed, int64_t *trash_id, dd_err *err)
 {
-    *changed = false;
-    *trash_id = 0;
-    dd_conn *c;
-    dd_code code = db_write_begin(m->st, &c, err);
-    if (code != DD_OK)
-        return code;
-    db_resource_bytes now;
-    code = db_resource_locate(c, id, &now, err);
-    if (code == DD_NOT_FOUND) {           /* deleted meanwhile */
-        *changed = true;
-        db_end(c, DD_NOT_FOUND, NULL);
-        return DD_OK;
+    bool moved_on = false;
+    int64_t queued = 0;
+    db_txn t;
+    DB_TXN(t, m->st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        db_resource_bytes now;
+        moved_on = false;
+        queued = 0;
+        /* its experiment (SHARE), then the row (UPDATE), in lock order (§3.3) */
+        int64_t experiment_id = 0;
+        dd_code code = db_int(c, &experiment_id, err, "resource",
+                              "SELECT experiment_id FROM resource WHERE id = ?", "i", id);
+        if (code == DD_OK)
+            code = db_lock(c, DB_LOCK_SHARE, DB_T_EXPERIMENT, experiment_id, err);
+        if (code == DD_OK)
+            code = db_lock(c, DB_LOCK_UPDATE, DB_T_RESOURCE, id, err);
+        if (code == DD_OK)
+            code = db_resource_locate(c, id, &now, err);
+        if (code == DD_OK) {
+            moved_on = strcmp(now.backend, src->backend) != 0 ||
+                       strcmp(now.uri, src->uri) != 0 || now.chunk_set != src->chunk_set ||
+                       now.legacy_data != src->legacy || now.size != src->size;
+            free(now.uri);
+        } else if (code == DD_NOT_FOUND) {  /* deleted meanwhile */
+            moved_on = true;
+        }
+        /* moved on: roll back, nothing is written (and the outcome is DD_OK below) */
+        if (code == DD_OK && moved_on)
+            code = DD_CONFLICT;
+        if (code == DD_OK)
+            code = art_upload_claim(c, u, err);
+        if (code == DD_OK)
+            code = db_queue_resource_bytes(c, id, err);
+        /* the migrator removes (or, --keep-old, keeps) the old bytes itself, after
+         * checking */
+        queued = db_trash_take(c);
+        /* same bytes, so the same generation: open files and cached pages stay valid */
+        if (code == DD_OK)
+            code = db_exec(c, err, "resource", "UPDATE resource SET backend = ?, uri = ?,"
+                           " chunk_set = ?, data = NULL WHERE id = ?", "ttIi", dst->backend,
+                           dst->uri, dst->chunk_set, id);
+        t.code = code;
     }
-    if (code == DD_OK) {
-        *changed = strcmp(now.backend, src->backend) != 0 || strcmp(now.uri, src->uri) != 0 ||
-                   now.chunk_set != src->chunk_set || now.legacy_data != src->legacy ||
-                   now.size != src->size;
-        free(now.uri);
-    }
-    if (code == DD_OK && *changed) {
-        db_end(c, DD_CONFLICT, NULL);       /* roll back: nothing was written */
-        return DD_OK;
-    }
-    if (code == DD_OK)
-        code = art_upload_claim(c, u, err);
-    if (code == DD_OK)
-        code = db_queue_resource_bytes(c, id, err);
-    /* the migrator removes (or, --keep-old, keeps) the old bytes itself, after checking */
-    int64_t queued = db_trash_take(c);
-    if (code == DD_OK && queued)
-        *trash_id = queued;
-    /* same bytes, so the same generation: open files and cached pages stay valid */
-    if (code == DD_OK)
-        code = db_exec(c, err, "resource", "UPDATE resource SET backend = ?, uri = ?,"
-                       " chunk_set = ?, data = NULL WHERE id = ?", "ttIi", dst->backend,
-                       dst->uri, dst->chunk_set, id);
-    return db_end(c, code, err);
+    *changed = moved_on;
+    *trash_id = t.code == DD_OK ? queued : 0;
+    return moved_on && (t.code == DD_CONFLICT || t.code == DD_NOT_FOUND) ? DD_OK : t.code;
 }
 
 /* Move one row. *outcome: 0 moved, 1 skipped (changed meanwhile), and DD_OK; or the

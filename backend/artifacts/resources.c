@@ -59,11 +59,14 @@ static dd_code sha256_hex(const void *data, size_t len, char out[65], dd_err *er
     return DD_OK;
 }
 
-/* Inside a write transaction: the experiment must exist and be IN_PROGRESS. */
+/* Inside a write transaction: the experiment must exist and be IN_PROGRESS (checked under
+ * its SHARE lock: it cannot end or go before this transaction commits). */
 static dd_code experiment_accepts_resources(dd_conn *c, int64_t experiment_id, dd_err *err)
 {
     int64_t status = 0;
-    dd_code code = db_int(c, &status, err, "experiment",
+    dd_code code = db_lock(c, DB_LOCK_SHARE, DB_T_EXPERIMENT, experiment_id, err);
+    if (code == DD_OK)
+        code = db_int(c, &status, err, "experiment",
                           "SELECT status_id FROM experiment WHERE id = ?", "i", experiment_id);
     if (code == DD_OK && status != DD_EXP_IN_PROGRESS)
         code = dd_fail(err, DD_INVALID,
@@ -77,34 +80,37 @@ static dd_code resource_insert(dd_store *st, int64_t experiment_id, const char *
                                const char *uri, int64_t size, const char *hash,
                                int64_t *id_out, dd_err *err)
 {
-    dd_conn *c;
     dd_code code = dd_name_check(name, "resource name", err);
-    if (code == DD_OK)
-        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
-    code = experiment_accepts_resources(c, experiment_id, err);
-    char now[DD_TS_LEN];
-    dd_now(now);
     int64_t id = 0;
-    if (code == DD_OK) {
-        code = data
-            ? db_insert_id(c, &id, err, "resource",
-                           "INSERT INTO resource(experiment_id, name, data, created_date, backend,"
-                           " uri, size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                           " RETURNING id",
-                           "itbtttit", experiment_id, name, data, len, now, backend, uri, size,
-                           hash)
-            : db_insert_id(c, &id, err, "resource",
-                           "INSERT INTO resource(experiment_id, name, created_date, backend, uri,"
-                           " size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                           "ittttit", experiment_id, name, now, backend, uri, size, hash);
-        if (code == DD_CONFLICT)
-            dd_fail(err, code, "resource \"%s\" already exists in this experiment", name);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        code = experiment_accepts_resources(c, experiment_id, err);
+        char now[DD_TS_LEN];
+        dd_now(now);
+        id = 0;
+        if (code == DD_OK) {
+            code = data
+                ? db_insert_id(c, &id, err, "resource",
+                               "INSERT INTO resource(experiment_id, name, data, created_date, backend,"
+                               " uri, size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                               " RETURNING id",
+                               "itbtttit", experiment_id, name, data, len, now, backend, uri, size,
+                               hash)
+                : db_insert_id(c, &id, err, "resource",
+                               "INSERT INTO resource(experiment_id, name, created_date, backend, uri,"
+                               " size_bytes, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                               "ittttit", experiment_id, name, now, backend, uri, size, hash);
+            if (code == DD_CONFLICT)
+                dd_fail(err, code, "resource \"%s\" already exists in this experiment", name);
+        }
+        t.code = code;
     }
-    if (code == DD_OK && id_out)
+    if (t.code == DD_OK && id_out)
         *id_out = id;
-    return db_end(c, code, err);
+    return t.code;
 }
 
 dd_code dd_resource_create_inline(dd_store *st, int64_t experiment_id, const char *name,
@@ -271,7 +277,9 @@ dd_code db_resource_put_bytes(dd_conn *c, int64_t experiment_id, const char *nam
                        name);
     } else if (code == DD_OK) {
         int64_t users = 0;
-        code = db_int(c, &users, err, "model version",
+        code = db_lock(c, DB_LOCK_UPDATE, DB_T_RESOURCE, id, err);
+        if (code == DD_OK)
+            code = db_int(c, &users, err, "model version",
                       "SELECT COUNT(*) FROM model_version WHERE resource_id = ?", "i", id);
         if (code == DD_OK && users > 0)
             code = dd_fail(err, DD_IN_USE, "resource \"%s\" is the artifact of %lld model"
@@ -311,12 +319,22 @@ dd_code dd_resource_set_description(dd_store *st, int64_t id, const char *descri
 
 dd_code dd_resource_delete(dd_store *st, int64_t id, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    code = db_delete_resource(c, id, err);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        /* its experiment (SHARE), then the row (DELETE), in lock order */
+        int64_t experiment_id = 0;
+        t.code = db_int(t.c, &experiment_id, err, "resource",
+                        "SELECT experiment_id FROM resource WHERE id = ?", "i", id);
+        if (t.code == DD_NOT_FOUND)
+            t.code = dd_fail(err, t.code, "resource %lld not found", (long long)id);
+        if (t.code == DD_OK)
+            t.code = db_lock(t.c, DB_LOCK_SHARE, DB_T_EXPERIMENT, experiment_id, err);
+        if (t.code == DD_OK)
+            t.code = db_lock(t.c, DB_LOCK_DELETE, DB_T_RESOURCE, id, err);
+        if (t.code == DD_OK)
+            t.code = db_delete_resource(t.c, id, err);
+    }
+    return t.code;
 }
 
 /* ---------------------------------------------------------------- trash */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "db.h"
@@ -42,6 +43,9 @@ struct dd_conn {
     /* artifact_trash rows queued by the write transaction under way (db_trash_queued):
      * ids trash_lo..trash_hi, 0 when none; handed to the trash hook once it commits. */
     int64_t trash_lo, trash_hi;
+    /* A transaction is open on this connection (between a DB_TXN attempt's begin and its
+     * commit or rollback); txn_writes: a write or schema one (row locks apply). */
+    bool in_txn, txn_writes;
 };
 
 struct dd_store {
@@ -53,14 +57,20 @@ struct dd_store {
     pthread_mutex_t mu;         /* guards `conns` */
     dd_conn *conns;             /* every open connection, to close them all at the end */
     /* Every write transaction of this process runs on one connection, held under
-     * write_mu from db_begin to db_end. Writers are serialized by SQLite anyway; sharing
-     * the connection keeps its page cache warm, where per-thread writers would each find
-     * their cache invalidated by the others' commits. */
+     * write_mu for each attempt of a DB_TXN (from its begin to its commit or rollback).
+     * Writers are serialized by SQLite anyway; sharing the connection keeps its page
+     * cache warm, where per-thread writers would each find their cache invalidated by the
+     * others' commits. */
     pthread_mutex_t write_mu;
     dd_conn *writer;
-    _Atomic pthread_t write_owner;  /* the thread between db_begin and db_end ... */
+    _Atomic pthread_t write_owner;  /* the thread holding write_mu ... */
     _Atomic bool write_owned;       /* ... when this is true (set under write_mu) */
     struct metric_log *mlog;        /* group commit for metric appends (metric_log.c) */
+    const db_log_hooks *log_hooks;  /* its drain and stop, registered by it (db.h) */
+    /* db_test_fail_next: how many more attempts end in fail_code (tests only) */
+    _Atomic int fail_left;
+    dd_code fail_code;
+    _Atomic int lose_left;          /* db_test_lose_commits (tests only) */
     db_trash_hook trash_hook;       /* frees queued artifact bytes (artifacts.c) ... */
     void *trash_ctx;                /* ... with this */
 };
@@ -216,12 +226,29 @@ static dd_code conn_open(dd_store *st, dd_conn **out, dd_err *err)
     return DD_OK;
 }
 
+/* The engine's check before a use (a dropped connection reconnects). After a reconnect
+ * every statement prepared on it is gone on the server: the cache slots are finalized
+ * (the engine's finalize must accept statements of a reset connection) and emptied. */
+static dd_code conn_check(dd_conn *c, dd_err *err)
+{
+    bool reset = false;
+    dd_code code = c->st->eng->check(c->e, &reset, err);
+    if (reset) {
+        for (int i = 0; i < DB_STMT_CACHE; i++) {
+            if (c->cache[i].stmt)
+                c->st->eng->finalize(c->cache[i].stmt);
+            c->cache[i] = (db_stmt){0};
+        }
+    }
+    return code;
+}
+
 dd_code db_conn(dd_store *st, dd_conn **out, dd_err *err)
 {
     dd_conn *c = pthread_getspecific(st->conn_key);
     if (c) {
         *out = c;
-        return DD_OK;
+        return c->in_txn ? DD_OK : conn_check(c, err);
     }
     dd_code code = conn_open(st, &c, err);
     if (code != DD_OK)
@@ -299,19 +326,104 @@ dd_code db_each(dd_conn *c, db_stmt *s, const char *what, db_row_fn fn, void *ct
     return code;
 }
 
-dd_code db_exec(dd_conn *c, dd_err *err, const char *what, const char *sql, const char *fmt,
-                ...)
+/* ---------------------------------------------------------------- retries */
+
+/* Take one from a test hook's counter: true when one was left. */
+static bool take_one(_Atomic int *counter)
+{
+    int left = atomic_load(counter);
+    while (left > 0 && !atomic_compare_exchange_weak(counter, &left, left - 1))
+        ;
+    return left > 0;
+}
+
+/* One of db_test_fail_next's injected failures: its code, or DD_OK when none is left. */
+static dd_code injected_failure(dd_store *st, dd_err *err)
+{
+    return take_one(&st->fail_left)
+        ? dd_fail(err, st->fail_code, "injected failure (test hook)") : DD_OK;
+}
+
+void db_test_fail_next(dd_store *st, dd_code code, int n)
+{
+    st->fail_code = code;
+    atomic_store(&st->fail_left, n > 0 ? n : 0);
+}
+
+void db_test_lose_commits(dd_store *st, int n)
+{
+    atomic_store(&st->lose_left, n > 0 ? n : 0);
+}
+
+/* Before attempt `attempt` + 1 of a retried transaction or statement: sleep a jittered
+ * 1, 2, 4 .. 100 ms (so that two nodes that deadlocked do not meet again in step), never
+ * past `deadline`. False when the deadline has passed: give up. */
+static bool retry_backoff(int attempt, double deadline)
+{
+    double now = db_mono_ms();
+    if (now >= deadline)
+        return false;
+    double cap = attempt >= 8 ? 100 : (double)(1 << (attempt - 1));
+    if (cap > 100)
+        cap = 100;
+    /* jitter from the clock's low bits and the thread: no shared random state */
+    unsigned seed = (unsigned)((uint64_t)(now * 1000) ^ (uint64_t)(uintptr_t)pthread_self());
+    double ms = cap / 2 + cap / 2 * (double)(rand_r(&seed) % 1000) / 1000.0;
+    if (ms > deadline - now)
+        ms = deadline - now;
+    time_t whole = (time_t)(ms / 1e3);
+    struct timespec ts = {whole, (long)((ms - (double)whole * 1e3) * 1e6)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    return db_mono_ms() < deadline;
+}
+
+/* An exhausted retry budget: DD_BUSY (EAGAIN) naming the cause, and one syslog line. */
+static dd_code retry_give_up(dd_err *err, const char *what, int attempts)
+{
+    char why[sizeof err->msg];
+    snprintf(why, sizeof why, "%s", err && err->msg[0] ? err->msg : "serialization failure");
+    syslog(LOG_WARNING, "%s: gave up after %d attempts: %s", what, attempts, why);
+    return dd_fail(err, DD_BUSY, "%s: gave up after %d attempts: %s", what, attempts, why);
+}
+
+static dd_code exec_once(dd_conn *c, dd_err *err, const char *what, const char *sql,
+                         const char *fmt, va_list ap)
 {
     db_stmt *s;
-    va_list ap;
-    va_start(ap, fmt);
-    dd_code code = db_vprep(c, &s, err, sql, fmt, ap);
-    va_end(ap);
+    va_list aq;
+    va_copy(aq, ap);
+    dd_code code = db_vprep(c, &s, err, sql, fmt, aq);
+    va_end(aq);
     if (code != DD_OK)
         return code;
     bool row;
     code = db_step(c, s, &row, what, err);
     db_reset(s);
+    return code;
+}
+
+/* Inside a transaction a DB_RETRY goes up to DB_TXN, which re-runs the whole body; an
+ * autocommit statement is its own transaction, so it is simply sent again. */
+dd_code db_exec(dd_conn *c, dd_err *err, const char *what, const char *sql, const char *fmt,
+                ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    double deadline = db_mono_ms() + c->st->busy_timeout_ms;
+    dd_code code;
+    for (int attempt = 1;; attempt++) {
+        code = c->in_txn ? DD_OK : injected_failure(c->st, err);
+        if (code == DD_OK)
+            code = exec_once(c, err, what, sql, fmt, ap);
+        if (code != DB_RETRY || c->in_txn)
+            break;
+        if (!retry_backoff(attempt, deadline)) {
+            code = retry_give_up(err, what, attempt);
+            break;
+        }
+    }
+    va_end(ap);
     return code;
 }
 
@@ -365,29 +477,42 @@ void db_col_ts(db_stmt *s, int col, char out[DD_TS_LEN])
 
 /* ---------------------------------------------------------------- transactions */
 
-/* The three waits of a write's start (the metric log, the writer mutex, SQLite's write
- * lock) share one deadline: db_wait_begin's scope. */
-dd_code db_begin(dd_conn **c, dd_err *err)
+/* Begin one attempt of t: the thread's connection for a read snapshot; otherwise drain
+ * the metric log (writes: they must find every accepted point committed, as the writer who
+ * saw success expects), take the writer mutex and begin on the writer. The waits of every
+ * attempt (the log, the mutex, the engine's lock wait) share the deadline of the first:
+ * db_wait_begin's scope, its deadline pinned to t->deadline_ms after the first attempt. */
+static dd_code txn_begin_attempt(db_txn *t)
 {
-    dd_store *st = (*c)->st;
+    dd_store *st = t->st;
     dd_conn *scope = db_wait_begin(st);
-    /* Points accepted by the metric log go first: a write (ending or deleting the
-     * iteration, say) must find them committed, as the writer who saw success expects. */
-    dd_code code = dd_metric_log_drain(st, err);
+    if (scope && t->attempt > 0 && scope->wait_depth == 1)
+        scope->wait_deadline = t->deadline_ms;
+    if (t->attempt == 0)
+        t->deadline_ms = scope ? scope->wait_deadline : db_mono_ms() + st->busy_timeout_ms;
+    dd_code code = DD_OK;
+    if (t->kind == DB_TXN_READ) {
+        code = db_conn(st, &t->c, t->err);
+    } else {
+        if (t->kind == DB_TXN_WRITE)
+            code = db_drain(st, t->err);
+        if (code == DD_OK)
+            code = writer_lock(st, t->err);
+        if (code == DD_OK) {
+            st->write_owner = pthread_self();
+            st->write_owned = true;
+            code = st->writer ? conn_check(st->writer, t->err)
+                              : conn_open(st, &st->writer, t->err);
+            t->c = st->writer;
+        }
+    }
     if (code == DD_OK)
-        code = writer_lock(st, err);
-    if (code != DD_OK) {
-        db_wait_end(scope);
-        return code;
-    }
-    st->write_owner = pthread_self();
-    st->write_owned = true;
-    code = st->writer ? DD_OK : conn_open(st, &st->writer, err);
+        code = st->eng->begin(t->c->e, t->kind, t->err);
     if (code == DD_OK) {
-        *c = st->writer;
-        code = st->eng->begin((*c)->e, DB_TXN_WRITE, err);
-    }
-    if (code != DD_OK) {
+        t->c->in_txn = true;
+        t->c->txn_writes = t->kind != DB_TXN_READ;
+    } else if (t->kind != DB_TXN_READ && st->write_owned &&
+               pthread_equal(st->write_owner, pthread_self())) {
         st->write_owned = false;
         pthread_mutex_unlock(&st->write_mu);
     }
@@ -395,39 +520,76 @@ dd_code db_begin(dd_conn **c, dd_err *err)
     return code;
 }
 
-dd_code db_write_begin(dd_store *st, dd_conn **c, dd_err *err)
+/* End one attempt: commit when the body succeeded (unless the test hook injects a
+ * failure), else roll back; release the writer; then hand the trash rows of a committed
+ * write to the hook (which may run transactions of its own). Returns the outcome. */
+static dd_code txn_finish(db_txn *t)
 {
-    dd_code code = db_conn(st, c, err);
-    return code == DD_OK ? db_begin(c, err) : code;
-}
-
-dd_code db_iteration_begin(dd_store *st, int64_t iteration_id, dd_conn **c, dd_err *err)
-{
-    dd_code code = db_write_begin(st, c, err);
+    dd_conn *c = t->c;
+    dd_store *st = t->st;
+    dd_code code = t->code;
+    if (code == DD_OK && t->kind == DB_TXN_WRITE)
+        code = injected_failure(st, t->err);
+    if (code == DD_OK)
+        code = st->eng->commit(c->e, t->err);
+    if (code == DD_OK && t->kind == DB_TXN_WRITE && take_one(&st->lose_left))
+        code = dd_fail(t->err, DD_IO, "commit result unknown (test hook)");
     if (code != DD_OK)
-        return code;
-    code = db_iteration_writable(*c, iteration_id, err);
-    return code == DD_OK ? DD_OK : db_end(*c, code, err);
-}
-
-dd_code db_end(dd_conn *c, dd_code code, dd_err *err)
-{
-    if (code == DD_OK) {
-        dd_code cc = c->st->eng->commit(c->e, err);
-        if (cc != DD_OK)
-            code = cc;
-    }
-    if (code != DD_OK)
-        c->st->eng->rollback(c->e);
+        st->eng->rollback(c->e);
+    c->in_txn = c->txn_writes = false;
     int64_t lo = c->trash_lo, hi = c->trash_hi;
     c->trash_lo = c->trash_hi = 0;
-    if (c == c->st->writer) {
-        c->st->write_owned = false;
-        pthread_mutex_unlock(&c->st->write_mu);
+    if (c == st->writer) {
+        st->write_owned = false;
+        pthread_mutex_unlock(&st->write_mu);
     }
-    if (code == DD_OK && lo && c->st->trash_hook)
-        c->st->trash_hook(c->st->trash_ctx, lo, hi);
+    if (code == DD_OK && lo && st->trash_hook)
+        st->trash_hook(st->trash_ctx, lo, hi);
     return code;
+}
+
+void db_txn_start(db_txn *t, dd_store *st, db_txn_kind kind, dd_err *err)
+{
+    *t = (db_txn){.st = st, .kind = kind, .err = err, .code = DD_OK};
+}
+
+bool db_txn_again(db_txn *t)
+{
+    if (t->attempt > 0) {
+        t->code = txn_finish(t);
+        if (t->code != DB_RETRY)
+            return false;
+    }
+    for (;;) {
+        if (t->attempt > 0 && !retry_backoff(t->attempt, t->deadline_ms)) {
+            t->code = retry_give_up(t->err, t->kind == DB_TXN_READ ? "read transaction"
+                                    : "write transaction", t->attempt);
+            return false;
+        }
+        t->code = txn_begin_attempt(t);
+        t->attempt++;
+        if (t->code == DD_OK)
+            return true;
+        if (t->code != DB_RETRY)
+            return false;
+    }
+}
+
+dd_code db_lock(dd_conn *c, db_lock_kind kind, db_table table, int64_t id, dd_err *err)
+{
+    const struct dd_engine *eng = c->st->eng;
+    if (!(eng->supports & DD_ENG_ROW_LOCKS) || !c->txn_writes)
+        return DD_OK;
+    return eng->lock(c->e, kind, table, id, err);
+}
+
+dd_code db_lock_children(dd_conn *c, db_table table, db_table parent, int64_t id,
+                         dd_err *err)
+{
+    const struct dd_engine *eng = c->st->eng;
+    if (!(eng->supports & DD_ENG_ROW_LOCKS) || !c->txn_writes)
+        return DD_OK;
+    return eng->lock_children(c->e, table, parent, id, err);
 }
 
 void db_set_trash_hook(dd_store *st, db_trash_hook hook, void *ctx)
@@ -456,7 +618,9 @@ int64_t db_trash_take(dd_conn *c)
 dd_code db_iteration_writable(dd_conn *c, int64_t iteration_id, dd_err *err)
 {
     db_stmt *s;
-    dd_code code = db_prep(c, &s, err, "SELECT end_date FROM iteration WHERE id = ?", "i",
+    dd_code code = db_lock(c, DB_LOCK_UPDATE, DB_T_ITERATION, iteration_id, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT end_date FROM iteration WHERE id = ?", "i",
                            iteration_id);
     if (code != DD_OK)
         return code;
@@ -537,28 +701,30 @@ static dd_code applied_version(dd_conn *c, int64_t *out, dd_err *err)
                   "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL);
 }
 
-/* Apply one migration in its own transaction, unless another process already did. */
-static dd_code apply_migration(dd_conn *c, const dd_migration *m, dd_err *err)
+/* Apply one migration in its own transaction, unless another process already did
+ * (re-checked inside it: DB_TXN_SCHEMA lets one node migrate at a time). */
+static dd_code apply_migration(dd_store *st, const dd_migration *m, dd_err *err)
 {
-    dd_code code = db_begin(&c, err);
-    if (code != DD_OK)
-        return code;
-    int64_t seen = 0;
-    code = db_int(c, &seen, err, "schema_migrations",
-                  "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", "n", m->version);
-    if (code == DD_OK && seen == 0) {
-        dd_err why = {0};
-        if (c->st->eng->exec_script(c->e, m->sql, &why) != DD_OK)
-            code = dd_fail(err, DD_IO, "migration %03d_%s failed: %s", m->version, m->name,
-                           why.msg);
-        char now[DD_TS_LEN];
-        dd_now(now);
-        if (code == DD_OK)
-            code = db_exec(c, err, "recording a migration",
-                           "INSERT INTO schema_migrations(version, name, applied_at)"
-                           " VALUES (?, ?, ?)", "ntt", m->version, m->name, now);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_SCHEMA, err) {
+        int64_t seen = 0;
+        t.code = db_int(t.c, &seen, err, "schema_migrations",
+                        "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", "n",
+                        m->version);
+        if (t.code == DD_OK && seen == 0) {
+            dd_err why = {0};
+            if (st->eng->exec_script(t.c->e, m->sql, &why) != DD_OK)
+                t.code = dd_fail(err, DD_IO, "migration %03d_%s failed: %s", m->version,
+                                 m->name, why.msg);
+            char now[DD_TS_LEN];
+            dd_now(now);
+            if (t.code == DD_OK)
+                t.code = db_exec(t.c, err, "recording a migration",
+                                 "INSERT INTO schema_migrations(version, name, applied_at)"
+                                 " VALUES (?, ?, ?)", "ntt", m->version, m->name, now);
+        }
     }
-    return db_end(c, code, err);
+    return t.code;
 }
 
 static dd_code seed_default_user(dd_conn *c, dd_err *err)
@@ -601,7 +767,7 @@ static dd_code migrate(dd_conn *c, dd_err *err)
                        " upgrade deardiary", (long long)have, dd_schema_version_known());
     for (int i = 0; i < dd_migration_count && code == DD_OK; i++)
         if (dd_migrations[i].version > have)
-            code = apply_migration(c, &dd_migrations[i], err);
+            code = apply_migration(c->st, &dd_migrations[i], err);
     if (code == DD_OK)
         code = seed_default_user(c, err);
     return code;
@@ -620,7 +786,7 @@ static dd_code check_version_read_only(dd_conn *c, dd_err *err)
 
 /* ---------------------------------------------------------------- the store */
 
-dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store **out,
+dd_code db_store_open(const char *path, const dd_store_options *opts, dd_store **out,
                       dd_err *err)
 {
     *out = NULL;
@@ -652,9 +818,6 @@ dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store *
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = st->read_only ? check_version_read_only(c, err) : migrate(c, err);
-    int replayed = 0;
-    if (code == DD_OK && !st->read_only)
-        code = dd_metric_log_recover(st, &replayed, err);
     if (code != DD_OK) {
         dd_store_close(st);
         return code;
@@ -667,7 +830,8 @@ void dd_store_close(dd_store *st)
 {
     if (!st)
         return;
-    dd_metric_log_stop(st);
+    if (st->log_hooks)
+        st->log_hooks->stop(st);
     pthread_setspecific(st->conn_key, NULL);
     pthread_key_delete(st->conn_key);
     pthread_mutex_lock(&st->mu);
@@ -688,6 +852,13 @@ void dd_store_close(dd_store *st)
 const char *dd_store_path(const dd_store *st) { return st->path; }
 
 struct metric_log **db_metric_log_slot(dd_store *st) { return &st->mlog; }
+
+void db_set_log_hooks(dd_store *st, const db_log_hooks *hooks) { st->log_hooks = hooks; }
+
+dd_code db_drain(dd_store *st, dd_err *err)
+{
+    return st->log_hooks ? st->log_hooks->drain(st, err) : DD_OK;
+}
 
 int db_busy_timeout_ms(const dd_store *st) { return st->busy_timeout_ms; }
 

@@ -57,7 +57,8 @@ typedef struct db_list_ctx {
     void *ctx;
 } db_list_ctx;
 
-/* Run a statement that returns no rows. */
+/* Run a statement that returns no rows. Outside a transaction (autocommit) a DB_RETRY
+ * from the engine re-sends it, within the busy timeout, then DD_BUSY (as DB_TXN). */
 dd_code db_exec(dd_conn *c, dd_err *err, const char *what, const char *sql, const char *fmt,
                 ...);
 
@@ -73,18 +74,90 @@ dd_code db_int(dd_conn *c, int64_t *out, dd_err *err, const char *what, const ch
 /* Rows changed by the connection's last statement. */
 int db_changes(dd_conn *c);
 
-/* BEGIN IMMEDIATE (waits for other writers up to the busy timeout), COMMIT, ROLLBACK.
- * db_begin replaces *c with the store's writer connection, held by this thread until
- * db_end: use *c for everything inside the transaction, and never start a second write
- * transaction inside one. db_end commits when `code` is DD_OK and rolls back otherwise;
- * a failed commit turns `code` into its error. Returns the final code. */
-dd_code db_begin(dd_conn **c, dd_err *err);
-/* db_conn then db_begin: the opening of every write function. */
-dd_code db_write_begin(dd_store *st, dd_conn **c, dd_err *err);
-/* db_write_begin, then db_iteration_writable: the opening of every write to an
- * iteration's own data. On an error nothing is left open (the caller just returns it). */
-dd_code db_iteration_begin(dd_store *st, int64_t iteration_id, dd_conn **c, dd_err *err);
-dd_code db_end(dd_conn *c, dd_code code, dd_err *err);
+/* ---- transactions (docs/ENGINES.md §2.2, §3.3) */
+
+/* What a transaction is for; each engine picks its own BEGIN (§2.3's `begin` row). */
+typedef enum db_txn_kind {
+    DB_TXN_READ,     /* one snapshot for several reads (fsck); not on the writer */
+    DB_TXN_WRITE,    /* on the store's writer connection */
+    DB_TXN_SCHEMA,   /* migrations: nodes migrate one at a time */
+} db_txn_kind;
+
+/* Private to the store, never returned by a dd_* function: the engine reports a
+ * serialization failure, a deadlock or a connection lost before COMMIT was sent, and the
+ * transaction is re-run (DB_TXN) or the autocommit statement re-sent (db_exec). */
+#define DB_RETRY ((dd_code)1000)
+
+/*
+ * A transaction the store re-runs on DB_RETRY. Use it only through DB_TXN:
+ *
+ *     db_txn t;
+ *     DB_TXN(t, st, DB_TXN_WRITE, err) {
+ *         int64_t n = 0;                       // locals (re)initialised in the body
+ *         t.code = db_lock(t.c, DB_LOCK_UPDATE, DB_T_MODEL, model_id, err);
+ *         if (t.code == DD_OK) t.code = db_exec(t.c, ...);
+ *     }
+ *     if (t.code == DD_OK) *out = ...;          // outputs and outside effects after it
+ *     return t.code;
+ *
+ * Body rules: the body may run several times, each time from a fresh transaction, so it
+ * re-initialises every local it reads at its top, uses only t.c, and has no effect outside
+ * the database (no file removal, no freeing of caller data, no output parameters): those
+ * happen after the loop, from t.code. It never `return`s or `break`s out (the writer
+ * would stay held); it sets t.code and falls through. Never start a second transaction
+ * inside one.
+ */
+typedef struct db_txn {
+    dd_store *st;
+    db_txn_kind kind;
+    dd_err *err;
+    dd_conn *c;          /* use only this connection inside the body */
+    dd_code code;        /* the body sets it; the final result after the loop */
+    int attempt;         /* 1 on the first run of the body */
+    double deadline_ms;  /* db_mono_ms() time: the first attempt's start + busy timeout */
+} db_txn;
+
+void db_txn_start(db_txn *t, dd_store *st, db_txn_kind kind, dd_err *err);
+/* First call: drain the metric log (DB_TXN_WRITE), take the writer, begin; true. Later
+ * calls: commit if t->code is DD_OK, else roll back; when the outcome is DB_RETRY and the
+ * deadline is not past, begin again after a jittered backoff (1, 2, 4 .. 100 ms) and
+ * return true; otherwise false with t->code final (an exhausted retry becomes DD_BUSY
+ * "...: gave up after N attempts: <engine message>", with one syslog line). Artifact
+ * bytes queued by a committed write are handed to the trash hook after the writer is
+ * released. */
+bool db_txn_again(db_txn *t);
+#define DB_TXN(t, st, kind, err) \
+    for (db_txn_start(&(t), (st), (kind), (err)); db_txn_again(&(t));)
+
+/* Row locks (§3.3). Kinds, from weakest: */
+typedef enum db_lock_kind {
+    DB_LOCK_SHARE,   /* the row must not change or go until commit (PG FOR SHARE) */
+    DB_LOCK_UPDATE,  /* exclusive, but FK inserts of children pass (PG FOR NO KEY UPDATE) */
+    DB_LOCK_DELETE,  /* also blocks children being inserted, before DELETE (PG FOR UPDATE) */
+} db_lock_kind;
+/* Tables that take row locks; declaration order is lock order (§3.3): a transaction takes
+ * its locks in this order, so only cascades meeting each other can deadlock (retried). */
+typedef enum db_table {
+    DB_T_USER, DB_T_PROJECT, DB_T_MODEL, DB_T_EXPERIMENT, DB_T_ITERATION, DB_T_RESOURCE,
+    DB_T_MODEL_VERSION, DB_T_TAG, DB_T_NODE, DB_T__COUNT
+} db_table;
+/* Lock row `id` of `table` until the transaction ends. A missing row is not an error (the
+ * caller's own check reports DD_NOT_FOUND with its usual message). A no-op on an engine
+ * whose writers already exclude each other (SQLite) and outside a transaction. */
+dd_code db_lock(dd_conn *c, db_lock_kind kind, db_table table, int64_t id, dd_err *err);
+/* Every row of `table` whose `parent` column is `id` (the iterations of an experiment,
+ * ...), for cascades: DB_LOCK_DELETE on each, in id order. Same no-op cases. */
+dd_code db_lock_children(dd_conn *c, db_table table, db_table parent, int64_t id,
+                         dd_err *err);
+
+/* Test hook (white-box unit tests only; nothing outside backend/ sees db.h): the next `n`
+ * transaction attempts of this store, and autocommit db_exec calls outside one, end in
+ * `code` (DB_RETRY to simulate serialization failures) instead of committing: the
+ * transaction is rolled back, the statement not run. n = 0 clears it. */
+void db_test_fail_next(dd_store *st, dd_code code, int n);
+/* Test hook: the next `n` write transactions of this store commit, then report DD_IO
+ * "commit result unknown", as a connection lost after COMMIT was sent does (§3.3). */
+void db_test_lose_commits(dd_store *st, int n);
 
 /*
  * Bounded waits. Every wait of one store operation (draining the metric log, queueing
@@ -105,7 +178,7 @@ double db_mono_ms(void);
 /*
  * Freeing deleted artifact bytes at once. Whoever queues rows in artifact_trash inside a
  * write transaction reports them with db_trash_queued (each row's id, from
- * INSERT ... RETURNING id); when that transaction commits, db_end calls the store's trash hook with
+ * INSERT ... RETURNING id); when that transaction commits, db_txn_again calls the store's trash hook with
  * their id range, after releasing the writer, so the hook may run its own transactions.
  * The artifact stores install the hook (dd_artifacts_open); NULL removes it. A caller
  * that disposes of its trash rows itself (migrate.c) reports nothing.
@@ -117,9 +190,24 @@ void db_trash_queued(dd_conn *c, int64_t trash_id);
  * itself); returns the highest queued id, 0 when none. */
 int64_t db_trash_take(dd_conn *c);
 
-/* The store's metric log slot (metric_log.c), its busy timeout, and whether the calling
- * thread is inside a write transaction (between db_begin and db_end). */
+/*
+ * The store's deferred writer (metric_log.c) without db.c naming it: metric_log.c keeps
+ * its state in the slot and registers its drain and stop here when it starts. db.c calls
+ * them (every write transaction drains first; dd_store_close stops), and so does any
+ * reader that must see accepted points (db_drain). This way db.c needs nothing of
+ * metric_log.c, and metrics.c (which metric_log.c calls to apply a batch) needs nothing
+ * of it either: no two files need each other.
+ */
+typedef struct db_log_hooks {
+    dd_code (*drain)(dd_store *st, dd_err *err);   /* store.h dd_metric_log_drain */
+    void (*stop)(dd_store *st);                    /* store.h dd_metric_log_stop */
+} db_log_hooks;
 struct metric_log **db_metric_log_slot(dd_store *st);
+void db_set_log_hooks(dd_store *st, const db_log_hooks *hooks);   /* NULL: none */
+/* Commit everything the metric log accepted so far (DD_OK at once without a log). */
+dd_code db_drain(dd_store *st, dd_err *err);
+/* The store's busy timeout, and whether the calling thread is inside a write
+ * transaction (between a DB_TXN's begin and its commit or rollback). */
 int db_busy_timeout_ms(const dd_store *st);
 bool db_in_write_txn(dd_store *st);
 
@@ -156,7 +244,9 @@ typedef int (*db_line_fn)(void *ctx, const char *line);
 dd_code db_integrity_lines(dd_store *st, db_line_fn fn, void *ctx, dd_err *err);
 
 /* Common guards used inside write transactions. */
-/* DD_NOT_FOUND unless the row exists; DD_READ_ONLY when the iteration has ended. */
+/* Lock, then check (§2.2): DB_LOCK_UPDATE on the iteration, then DD_NOT_FOUND unless the
+ * row exists, DD_READ_ONLY when the iteration has ended. Every write to an iteration's own
+ * data opens with it, so on PG one writer per iteration at a time. */
 dd_code db_iteration_writable(dd_conn *c, int64_t iteration_id, dd_err *err);
 /* The project an iteration, experiment or resource belongs to. */
 dd_code db_project_of_iteration(dd_conn *c, int64_t iteration_id, int64_t *out, dd_err *err);
@@ -206,6 +296,11 @@ dd_code db_update_text(dd_store *st, const char *sql, int64_t id, const char *va
  * never from SQL, so every engine stores the same canonical text. */
 dd_code db_update_text_ts(dd_store *st, const char *sql, int64_t id, const char *value,
                           const char *what, dd_err *err);
+
+/* The store object without its metric log: dd_store_open (store_open.c) is db_store_open,
+ * then the metric log's recovery, so db.c never calls into metric_log.c. */
+dd_code db_store_open(const char *locator, const dd_store_options *opts, dd_store **out,
+                      dd_err *err);
 
 /* Hash a password with bcrypt (libxcrypt). *out is malloc'd. */
 dd_code dd_password_hash(const char *password, char **out, dd_err *err);

@@ -22,15 +22,11 @@ typedef struct db_econn db_econn;   /* the engine's connection (SQLite's handle,
 typedef struct db_estmt db_estmt;   /* the engine's prepared statement */
 
 #define DD_ENG_ONE_WRITER (1u << 0) /* one writer per database: BEGIN takes it (sqlite) */
+#define DD_ENG_ROW_LOCKS  (1u << 1) /* row locks exist and are needed: db_lock is real (pg) */
+#define DD_ENG_RETRY      (1u << 2) /* transactions can end in DB_RETRY (pg) */
+#define DD_ENG_NETWORK    (1u << 3) /* connections drop and reconnect; other nodes (pg) */
 #define DD_ENG_FILE       (1u << 4) /* locator is a file: journals beside it (sqlite) */
 #define DD_ENG_PAGE_CHECK (1u << 5) /* quick_check verifies storage pages (sqlite) */
-
-/* What a transaction is for; each engine picks its own BEGIN. */
-typedef enum db_txn_kind {
-    DB_TXN_READ,     /* one snapshot for several reads; not on the writer */
-    DB_TXN_WRITE,    /* on the store's writer connection */
-    DB_TXN_SCHEMA,   /* migrations */
-} db_txn_kind;
 
 /* The engine's lock waits ask db.c when to give up: `first` is true on the first wait of
  * an episode. Returns a deadline in db_mono_ms() time. */
@@ -46,11 +42,24 @@ struct dd_engine {
     dd_code (*open)(const char *locator, bool read_only, db_wait_fn wait, void *wait_ctx,
                     db_econn **out, dd_err *err);
     void (*close)(db_econn *c);              /* also finalizes what close_stmt left */
+    /* Before each use (db.c: a thread's connection outside a transaction, the writer at
+     * every transaction attempt): DD_OK if usable; reconnects a dropped connection (true
+     * in *reset: every statement prepared on it is gone, and db.c finalizes its cached
+     * ones, so finalize must accept them); DD_BUSY while unreachable. */
+    dd_code (*check)(db_econn *c, bool *reset, dd_err *err);
 
     /* transactions */
     dd_code (*begin)(db_econn *c, db_txn_kind kind, dd_err *err);
     dd_code (*commit)(db_econn *c, dd_err *err);
     void (*rollback)(db_econn *c);           /* a no-op outside a transaction */
+    /* Row locks (db.h db_lock, db_lock_children; ENGINES.md §3.3). db.c calls them only
+     * inside a write transaction and only when `supports` has DD_ENG_ROW_LOCKS. lock: row
+     * `id` of table `t` until the transaction ends, a missing row is not an error;
+     * lock_children: DB_LOCK_DELETE on every row of `t` whose `parent` column is `id`,
+     * in id order. A lock wait past the busy timeout is DD_BUSY; a deadlock DB_RETRY. */
+    dd_code (*lock)(db_econn *c, db_lock_kind k, db_table t, int64_t id, dd_err *err);
+    dd_code (*lock_children)(db_econn *c, db_table t, db_table parent, int64_t id,
+                             dd_err *err);
 
     /* statements. bind clears the previous arguments and binds `fmt` (db.h's format). */
     dd_code (*prepare)(db_econn *c, const char *sql, db_estmt **out, dd_err *err);

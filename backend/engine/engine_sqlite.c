@@ -186,6 +186,27 @@ static void sq_rollback(db_econn *c)
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* BEGIN IMMEDIATE already excludes every other writer of the file, so a write
+ * transaction's reads cannot be invalidated by anyone: row locks have nothing to add (the
+ * engine does not set DD_ENG_ROW_LOCKS; these exist for the table's completeness). */
+static dd_code sq_lock(db_econn *c, db_lock_kind k, db_table t, int64_t id, dd_err *err)
+{
+    return DD_OK;
+}
+
+static dd_code sq_lock_children(db_econn *c, db_table t, db_table parent, int64_t id,
+                                dd_err *err)
+{
+    return DD_OK;
+}
+
+/* A file connection does not drop. */
+static dd_code sq_check(db_econn *c, bool *reset, dd_err *err)
+{
+    *reset = false;
+    return DD_OK;
+}
+
 /* ---------------------------------------------------------------- statements */
 
 static dd_code sq_prepare(db_econn *c, const char *sql, db_estmt **out, dd_err *err)
@@ -471,9 +492,12 @@ const struct dd_engine dd_engine_sqlite = {
     .accepts = sq_accepts,
     .open = sq_open,
     .close = sq_close,
+    .check = sq_check,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
+    .lock = sq_lock,
+    .lock_children = sq_lock_children,
     .prepare = sq_prepare,
     .bind = sq_bind,
     .step = sq_step,

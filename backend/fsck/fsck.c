@@ -335,15 +335,18 @@ static dd_code row_changed(fsck *f, const res_row *r, bool *changed, dd_err *err
 /* Set or clear the broken mark of a row that still holds the bytes that were checked. */
 static dd_code set_broken(fsck *f, const res_row *r, bool broken, bool *done, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(f->st, &c, err);
-    if (code != DD_OK)
-        return code;
-    code = db_exec(c, err, "marking a resource", "UPDATE resource SET broken = ? WHERE id = ?"
-                   " AND generation = ? AND content_hash = ? AND broken <> ?", "iiiti",
-                   (int64_t)broken, r->id, r->generation, r->hash, (int64_t)broken);
-    *done = code == DD_OK && db_changes(c) == 1;
-    return db_end(c, code, err);
+    int64_t changed = 0;
+    db_txn t;
+    DB_TXN(t, f->st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        dd_code code = db_exec(c, err, "marking a resource", "UPDATE resource SET broken = ? WHERE id = ?"
+                       " AND generation = ? AND content_hash = ? AND broken <> ?", "iiiti",
+                       (int64_t)broken, r->id, r->generation, r->hash, (int64_t)broken);
+        changed = code == DD_OK ? db_changes(c) : 0;
+        t.code = code;
+    }
+    *done = t.code == DD_OK && changed == 1;
+    return t.code;
 }
 
 static dd_code check_resource(fsck *f, const res_row *r, dd_err *err)
@@ -579,25 +582,30 @@ static dd_code series_check(dd_conn *c, int64_t iteration_id, const char *key, c
 /* Rewrite one series' summary from its points, in one transaction. */
 static dd_code series_fix(fsck *f, int64_t iteration_id, const char *key, dd_err *err)
 {
-    dd_conn *c;
-    series_truth t;
-    dd_code code = db_write_begin(f->st, &c, err);
-    if (code != DD_OK)
-        return code;
-    code = series_compute(c, iteration_id, key, &t, err);
-    if (code == DD_OK && t.count == 0)
-        code = db_exec(c, err, "removing a metric summary", "DELETE FROM metric_latest"
-                       " WHERE iteration_id = ? AND key = ?", "it", iteration_id, key);
-    else if (code == DD_OK)
-        code = db_exec(c, err, "rewriting a metric summary",
-                       "INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
-                       " max_step, point_count, text_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                       " ON CONFLICT(iteration_id, key) DO UPDATE SET value = excluded.value,"
-                       " step = excluded.step, recorded_at = excluded.recorded_at,"
-                       " max_step = excluded.max_step, point_count = excluded.point_count,"
-                       " text_bytes = excluded.text_bytes", "itditiii", iteration_id, key,
-                       t.value, t.step, t.recorded_at, t.max_step, t.count, t.text_bytes);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, f->st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        series_truth truth;
+        /* the iteration's lock, as every write to its data takes (§3.3) */
+        dd_code code = db_lock(c, DB_LOCK_UPDATE, DB_T_ITERATION, iteration_id, err);
+        if (code == DD_OK)
+            code = series_compute(c, iteration_id, key, &truth, err);
+        if (code == DD_OK && truth.count == 0)
+            code = db_exec(c, err, "removing a metric summary", "DELETE FROM metric_latest"
+                           " WHERE iteration_id = ? AND key = ?", "it", iteration_id, key);
+        else if (code == DD_OK)
+            code = db_exec(c, err, "rewriting a metric summary",
+                           "INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
+                           " max_step, point_count, text_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                           " ON CONFLICT(iteration_id, key) DO UPDATE SET value = excluded.value,"
+                           " step = excluded.step, recorded_at = excluded.recorded_at,"
+                           " max_step = excluded.max_step, point_count = excluded.point_count,"
+                           " text_bytes = excluded.text_bytes", "itditiii", iteration_id, key,
+                           truth.value, truth.step, truth.recorded_at, truth.max_step,
+                           truth.count, truth.text_bytes);
+        t.code = code;
+    }
+    return t.code;
 }
 
 typedef struct series_key {
@@ -719,58 +727,79 @@ static int collect_finding(db_stmt *s, void *arg)
 /* Repair one finding in its own transaction; *done when it changed exactly one row. */
 static dd_code rule_repair(fsck *f, const finding *x, bool *done, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(f->st, &c, err);
-    if (code != DD_OK)
-        return code;
-    if (x->r == &rules[2])
-        code = db_exec(c, err, "raising a model's version counter", rules[2].repair, "i",
-                       x->id);
-    else
-        code = db_exec(c, err, "removing a dangling alias", rules[3].repair, "it", x->id,
-                       x->arg);
-    *done = code == DD_OK && db_changes(c) == 1;
-    return db_end(c, code, err);
+    int64_t changed = 0;
+    db_txn t;
+    DB_TXN(t, f->st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        dd_code code = DD_OK;
+        if (x->r == &rules[2])
+            code = db_exec(c, err, "raising a model's version counter", rules[2].repair, "i",
+                           x->id);
+        else
+            code = db_exec(c, err, "removing a dangling alias", rules[3].repair, "it", x->id,
+                           x->arg);
+        changed = code == DD_OK ? db_changes(c) : 0;
+        t.code = code;
+    }
+    *done = t.code == DD_OK && changed == 1;
+    return t.code;
+}
+
+/* Free (and empty) what the read pass of check_registry collected. */
+static void registry_free(finding_vec *found, key_vec *keys, str_vec *bad)
+{
+    for (size_t i = 0; i < found->n; i++) {
+        free(found->v[i].text);
+        free(found->v[i].arg);
+    }
+    free(found->v);
+    *found = (finding_vec){.r = found->r};
+    for (size_t i = 0; i < keys->n; i++)
+        free(keys->v[i].key);
+    free(keys->v);
+    *keys = (key_vec){0};
+    vec_free(bad);
+    *bad = (str_vec){0};
 }
 
 static dd_code check_registry(fsck *f, dd_err *err)
 {
-    dd_conn *c;
-    db_stmt *s;
     finding_vec found = {0};
     key_vec keys = {0};
     str_vec bad = {0};          /* "<index>\t<why>" of series that disagree */
-    dd_code code = db_conn(f->st, &c, err);
     /* one read transaction: the rules and every series see one snapshot, even while the
-     * registry is mounted and written */
-    if (code == DD_OK)
-        code = db_exec(c, err, "starting a read transaction", "BEGIN", NULL);
-    if (code != DD_OK)
-        return code;
-    for (size_t i = 0; code == DD_OK && i < sizeof rules / sizeof rules[0]; i++) {
-        found.r = &rules[i];
-        /* the table's strings have fixed addresses, as db_prep's cache needs */
-        code = db_prep(c, &s, err, rules[i].query, NULL);
-        if (code == DD_OK)
-            code = db_each(c, s, "checking the registry", collect_finding, &found, err);
-    }
-    if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT iteration_id, key FROM metric_latest UNION"
-                       " SELECT iteration_id, key FROM metric ORDER BY 1, 2", NULL);
-    if (code == DD_OK)
-        code = db_each(c, s, "listing metric series", collect_key, &keys, err);
-    if (code == DD_OK && (found.oom || keys.oom))
-        code = dd_fail(err, DD_IO, "out of memory");
-    for (size_t i = 0; code == DD_OK && i < keys.n; i++) {
-        char why[256], line[320];
-        code = series_check(c, keys.v[i].iteration_id, keys.v[i].key, why, sizeof why, err);
-        if (code == DD_OK && why[0]) {
-            snprintf(line, sizeof line, "%zu\t%s", i, why);
-            vec_add(&bad, line);
+     * registry is mounted and written. A re-run starts from empty lists. */
+    db_txn t;
+    DB_TXN(t, f->st, DB_TXN_READ, err) {
+        dd_conn *c = t.c;
+        db_stmt *s;
+        dd_code code = DD_OK;
+        registry_free(&found, &keys, &bad);
+        for (size_t i = 0; code == DD_OK && i < sizeof rules / sizeof rules[0]; i++) {
+            found.r = &rules[i];
+            /* the table's strings have fixed addresses, as db_prep's cache needs */
+            code = db_prep(c, &s, err, rules[i].query, NULL);
+            if (code == DD_OK)
+                code = db_each(c, s, "checking the registry", collect_finding, &found, err);
         }
+        if (code == DD_OK)
+            code = db_prep(c, &s, err, "SELECT iteration_id, key FROM metric_latest UNION"
+                           " SELECT iteration_id, key FROM metric ORDER BY 1, 2", NULL);
+        if (code == DD_OK)
+            code = db_each(c, s, "listing metric series", collect_key, &keys, err);
+        if (code == DD_OK && (found.oom || keys.oom))
+            code = dd_fail(err, DD_IO, "out of memory");
+        for (size_t i = 0; code == DD_OK && i < keys.n; i++) {
+            char why[256], line[320];
+            code = series_check(c, keys.v[i].iteration_id, keys.v[i].key, why, sizeof why, err);
+            if (code == DD_OK && why[0]) {
+                snprintf(line, sizeof line, "%zu\t%s", i, why);
+                vec_add(&bad, line);
+            }
+        }
+        t.code = code;
     }
-    dd_err ignored;
-    (void)db_exec(c, &ignored, "ending a read transaction", "COMMIT", NULL);
+    dd_code code = t.code;
     if (code == DD_OK && bad.oom)
         code = dd_fail(err, DD_IO, "out of memory");
     for (size_t i = 0; code == DD_OK && i < found.n; i++) {
@@ -795,15 +824,7 @@ static dd_code check_registry(fsck *f, dd_err *err)
                 "metric %s of iteration %lld: %s%s", k->key, (long long)k->iteration_id,
                 tab ? tab + 1 : "", f->repair ? ": summary recomputed from the points" : "");
     }
-    for (size_t i = 0; i < found.n; i++) {
-        free(found.v[i].text);
-        free(found.v[i].arg);
-    }
-    free(found.v);
-    for (size_t i = 0; i < keys.n; i++)
-        free(keys.v[i].key);
-    free(keys.v);
-    vec_free(&bad);
+    registry_free(&found, &keys, &bad);
     return code;
 }
 

@@ -413,8 +413,10 @@ dd_code dd_iteration_values_updated(dd_store *st, int64_t id, char params_out[DD
                                     char metrics_out[DD_TS_LEN], dd_err *err);
 /* Delete with its parameters, metrics, files and tag links; children become top-level.
  * DD_IN_USE when a model version was produced by it (nothing removed). Allowed on ended
- * iterations. */
-dd_code dd_iteration_delete(dd_store *st, int64_t id, dd_err *err);
+ * iterations. cascade false (a plain rmdir): DD_NOT_EMPTY when it holds parameters or
+ * metric series, checked in the delete's own transaction (points still in the metric log
+ * count: it is drained first), so nothing written meanwhile is ever deleted with it. */
+dd_code dd_iteration_delete(dd_store *st, int64_t id, bool cascade, dd_err *err);
 void dd_iteration_clear(dd_iteration *it);
 
 /* ---------------------------------------------------------------- parameters */

@@ -58,36 +58,43 @@ void dd_iteration_clear(dd_iteration *it)
 dd_code dd_iteration_create(dd_store *st, int64_t experiment_id, int64_t parent_id,
                             int64_t *id_out, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    int64_t status = 0, parent_exp = 0;
-    code = db_int(c, &status, err, "experiment", "SELECT status_id FROM experiment WHERE id = ?",
-                  "i", experiment_id);
-    if (code == DD_OK && status != DD_EXP_IN_PROGRESS)
-        code = dd_fail(err, DD_INVALID,
-                       "experiment %lld is %s; only IN_PROGRESS experiments accept new iterations",
-                       (long long)experiment_id, dd_experiment_status_name((int)status));
-    if (code == DD_OK && parent_id) {
-        code = db_int(c, &parent_exp, err, "parent iteration",
-                      "SELECT experiment_id FROM iteration WHERE id = ?", "i", parent_id);
-        if (code == DD_OK && parent_exp != experiment_id)
-            code = dd_fail(err, DD_INVALID,
-                           "parent iteration %lld belongs to another experiment",
-                           (long long)parent_id);
-    }
-    char now[DD_TS_LEN];
-    dd_now(now);
     int64_t id = 0;
-    if (code == DD_OK)
-        code = db_insert_id(c, &id, err, "iteration",
-                            "INSERT INTO iteration(experiment_id, parent_iteration_id,"
-                            " created_date) VALUES (?, ?, ?) RETURNING id", "iIt", experiment_id,
-                            parent_id, now);
-    if (code == DD_OK && id_out)
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        int64_t status = 0, parent_exp = 0;
+        id = 0;
+        /* the experiment (cannot end or go meanwhile), then the parent iteration */
+        dd_code code = db_lock(c, DB_LOCK_SHARE, DB_T_EXPERIMENT, experiment_id, err);
+        if (code == DD_OK && parent_id)
+            code = db_lock(c, DB_LOCK_SHARE, DB_T_ITERATION, parent_id, err);
+        if (code == DD_OK)
+            code = db_int(c, &status, err, "experiment",
+                          "SELECT status_id FROM experiment WHERE id = ?", "i", experiment_id);
+        if (code == DD_OK && status != DD_EXP_IN_PROGRESS)
+            code = dd_fail(err, DD_INVALID,
+                           "experiment %lld is %s; only IN_PROGRESS experiments accept new iterations",
+                           (long long)experiment_id, dd_experiment_status_name((int)status));
+        if (code == DD_OK && parent_id) {
+            code = db_int(c, &parent_exp, err, "parent iteration",
+                          "SELECT experiment_id FROM iteration WHERE id = ?", "i", parent_id);
+            if (code == DD_OK && parent_exp != experiment_id)
+                code = dd_fail(err, DD_INVALID,
+                               "parent iteration %lld belongs to another experiment",
+                               (long long)parent_id);
+        }
+        char now[DD_TS_LEN];
+        dd_now(now);
+        if (code == DD_OK)
+            code = db_insert_id(c, &id, err, "iteration",
+                                "INSERT INTO iteration(experiment_id, parent_iteration_id,"
+                                " created_date) VALUES (?, ?, ?) RETURNING id", "iIt", experiment_id,
+                                parent_id, now);
+        t.code = code;
+    }
+    if (t.code == DD_OK && id_out)
         *id_out = id;
-    return db_end(c, code, err);
+    return t.code;
 }
 
 dd_code dd_iteration_get(dd_store *st, int64_t id, dd_iteration *out, dd_err *err)
@@ -150,19 +157,21 @@ dd_code dd_iteration_set_status(dd_store *st, int64_t id, int status, const char
 {
     if (!dd_iteration_status_name(status))
         return dd_fail(err, DD_INVALID, "%d is not an iteration status", status);
-    dd_conn *c;
-    dd_code code = db_iteration_begin(st, id, &c, err);
-    if (code != DD_OK)
-        return code;
-    char now[DD_TS_LEN];
-    dd_now(now);
-    if (code == DD_OK)
-        code = db_exec(c, err, "iteration",
-                       "UPDATE iteration SET status_id = ?1,"
-                       " end_date = CASE WHEN ?1 = 1 THEN NULL ELSE ?2 END,"
-                       " error_message = COALESCE(?3, error_message) WHERE id = ?4",
-                       "ntti", status, now, error_message, id);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        dd_code code = db_iteration_writable(c, id, err);
+        char now[DD_TS_LEN];
+        dd_now(now);
+        if (code == DD_OK)
+            code = db_exec(c, err, "iteration",
+                           "UPDATE iteration SET status_id = ?1,"
+                           " end_date = CASE WHEN ?1 = 1 THEN NULL ELSE ?2 END,"
+                           " error_message = COALESCE(?3, error_message) WHERE id = ?4",
+                           "ntti", status, now, error_message, id);
+        t.code = code;
+    }
+    return t.code;
 }
 
 /* Update one text column of a running iteration. */
@@ -171,13 +180,15 @@ static dd_code iteration_set_text(dd_store *st, int64_t id, const char *sql, con
 {
     if (!value)
         return dd_fail(err, DD_INVALID, "%s: missing value", what);
-    dd_conn *c;
-    dd_code code = db_iteration_begin(st, id, &c, err);
-    if (code != DD_OK)
-        return code;
-    if (code == DD_OK)
-        code = db_exec(c, err, what, sql, "ti", value, id);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        dd_code code = db_iteration_writable(c, id, err);
+        if (code == DD_OK)
+            code = db_exec(c, err, what, sql, "ti", value, id);
+        t.code = code;
+    }
+    return t.code;
 }
 
 dd_code dd_iteration_set_notes(dd_store *st, int64_t id, const char *notes, dd_err *err)
@@ -196,18 +207,21 @@ dd_code dd_iteration_set_error_message(dd_store *st, int64_t id, const char *mes
 dd_code dd_iteration_file_set(dd_store *st, int64_t iteration_id, const char *name,
                               const void *data, size_t len, dd_err *err)
 {
-    dd_conn *c;
     dd_code code = dd_name_check(name, "file name", err);
-    if (code == DD_OK)
-        code = db_iteration_begin(st, iteration_id, &c, err);
     if (code != DD_OK)
         return code;
-    if (code == DD_OK)
-        code = db_exec(c, err, "iteration file",
-                       "INSERT INTO iteration_file(iteration_id, name, content) VALUES (?, ?, ?)"
-                       " ON CONFLICT(iteration_id, name) DO UPDATE SET content = excluded.content",
-                       "itb", iteration_id, name, data, len);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        code = db_iteration_writable(c, iteration_id, err);
+        if (code == DD_OK)
+            code = db_exec(c, err, "iteration file",
+                           "INSERT INTO iteration_file(iteration_id, name, content) VALUES (?, ?, ?)"
+                           " ON CONFLICT(iteration_id, name) DO UPDATE SET content = excluded.content",
+                           "itb", iteration_id, name, data, len);
+        t.code = code;
+    }
+    return t.code;
 }
 
 dd_code dd_iteration_file_get(dd_store *st, int64_t iteration_id, const char *name,
@@ -312,14 +326,35 @@ dd_code dd_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_
     return code == DD_OK ? db_each(c, s, "listing iteration files", file_row, &l, err) : code;
 }
 
-dd_code dd_iteration_delete(dd_store *st, int64_t id, dd_err *err)
+/* Inside a write transaction, under the iteration's DELETE lock: DD_NOT_EMPTY when it
+ * holds parameters or metric series. */
+static dd_code iteration_empty(dd_conn *c, int64_t id, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    code = db_delete_iteration(c, id, err);
-    return db_end(c, code, err);
+    int64_t n = 0;
+    dd_code code = db_int(c, &n, err, "iteration contents",
+                          "SELECT (SELECT COUNT(*) FROM parameter WHERE iteration_id = ?1)"
+                          " + (SELECT COUNT(*) FROM metric_latest WHERE iteration_id = ?1)",
+                          "i", id);
+    if (code == DD_OK && n > 0)
+        code = dd_fail(err, DD_NOT_EMPTY, "iteration %lld holds parameters or metrics",
+                       (long long)id);
+    return code;
+}
+
+dd_code dd_iteration_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
+{
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        /* the lock first (§3.3): a parameter or point written meanwhile by another node
+         * either committed before (then it is counted) or waits and finds the iteration
+         * gone */
+        t.code = db_lock(t.c, DB_LOCK_DELETE, DB_T_ITERATION, id, err);
+        if (t.code == DD_OK && !cascade)
+            t.code = iteration_empty(t.c, id, err);
+        if (t.code == DD_OK)
+            t.code = db_delete_iteration(t.c, id, err);
+    }
+    return t.code;
 }
 
 dd_code dd_iteration_values_updated(dd_store *st, int64_t id, char params_out[DD_TS_LEN],
@@ -328,7 +363,7 @@ dd_code dd_iteration_values_updated(dd_store *st, int64_t id, char params_out[DD
     dd_conn *c;
     db_stmt *s;
     params_out[0] = metrics_out[0] = 0;
-    dd_code code = dd_metric_log_drain(st, err);
+    dd_code code = db_drain(st, err);
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -445,16 +480,19 @@ static dd_code param_write_many(dd_store *st, int64_t iteration_id, const char *
     dd_code code = DD_OK;
     for (size_t i = 0; i < n && code == DD_OK; i++)
         code = param_check(keys[i], values[i], err);
-    dd_conn *c;
-    if (code == DD_OK)
-        code = db_iteration_begin(st, iteration_id, &c, err);
     if (code != DD_OK)
         return code;
-    if (replace)
-        code = param_delete_others(c, iteration_id, keys, n, err);
-    for (size_t i = 0; i < n && code == DD_OK; i++)
-        code = param_upsert(c, iteration_id, keys[i], values[i], err);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        code = db_iteration_writable(c, iteration_id, err);
+        if (code == DD_OK && replace)
+            code = param_delete_others(c, iteration_id, keys, n, err);
+        for (size_t i = 0; i < n && code == DD_OK; i++)
+            code = param_upsert(c, iteration_id, keys[i], values[i], err);
+        t.code = code;
+    }
+    return t.code;
 }
 
 dd_code dd_param_set_many(dd_store *st, int64_t iteration_id, const char *const *keys,
@@ -511,17 +549,19 @@ dd_code dd_param_list(dd_store *st, int64_t iteration_id, dd_param_cb cb, void *
 
 dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_iteration_begin(st, iteration_id, &c, err);
-    if (code != DD_OK)
-        return code;
-    if (code == DD_OK)
-        code = db_exec(c, err, "parameter",
-                       "DELETE FROM parameter WHERE iteration_id = ? AND key = ?", "it",
-                       iteration_id, key ? key : "");
-    if (code == DD_OK && db_changes(c) == 0)
-        code = dd_fail(err, DD_NOT_FOUND, "parameter \"%s\" not found", key ? key : "");
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        dd_code code = db_iteration_writable(c, iteration_id, err);
+        if (code == DD_OK)
+            code = db_exec(c, err, "parameter",
+                           "DELETE FROM parameter WHERE iteration_id = ? AND key = ?", "it",
+                           iteration_id, key ? key : "");
+        if (code == DD_OK && db_changes(c) == 0)
+            code = dd_fail(err, DD_NOT_FOUND, "parameter \"%s\" not found", key ? key : "");
+        t.code = code;
+    }
+    return t.code;
 }
 
 dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, char **key_out,
@@ -572,26 +612,29 @@ dd_code dd_param_find(dd_store *st, int64_t iteration_id, const char *key, int64
 dd_code dd_param_rename(dd_store *st, int64_t iteration_id, const char *old_key,
                         const char *new_key, dd_err *err)
 {
-    dd_conn *c;
     dd_code code = dd_name_check(new_key, "parameter key", err);
-    if (code == DD_OK)
-        code = db_iteration_begin(st, iteration_id, &c, err);
     if (code != DD_OK)
         return code;
-    int64_t id = 0;
-    if (code == DD_OK)
-        code = db_int(c, &id, err, "parameter",
-                      "SELECT id FROM parameter WHERE iteration_id = ? AND key = ?", "it",
-                      iteration_id, old_key ? old_key : "");
-    if (code == DD_OK && strcmp(old_key, new_key) != 0)
-        code = db_exec(c, err, "parameter",
-                       "DELETE FROM parameter WHERE iteration_id = ? AND key = ?", "it",
-                       iteration_id, new_key);
-    char now[DD_TS_LEN];
-    dd_now(now);
-    if (code == DD_OK)
-        code = db_exec(c, err, "parameter",
-                       "UPDATE parameter SET key = ?, updated_date = ? WHERE id = ?", "tti",
-                       new_key, now, id);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        code = db_iteration_writable(c, iteration_id, err);
+        int64_t id = 0;
+        if (code == DD_OK)
+            code = db_int(c, &id, err, "parameter",
+                          "SELECT id FROM parameter WHERE iteration_id = ? AND key = ?", "it",
+                          iteration_id, old_key ? old_key : "");
+        if (code == DD_OK && strcmp(old_key, new_key) != 0)
+            code = db_exec(c, err, "parameter",
+                           "DELETE FROM parameter WHERE iteration_id = ? AND key = ?", "it",
+                           iteration_id, new_key);
+        char now[DD_TS_LEN];
+        dd_now(now);
+        if (code == DD_OK)
+            code = db_exec(c, err, "parameter",
+                           "UPDATE parameter SET key = ?, updated_date = ? WHERE id = ?", "tti",
+                           new_key, now, id);
+        t.code = code;
+    }
+    return t.code;
 }

@@ -190,45 +190,99 @@ static ml_rec *rec_decode(const unsigned char *buf, size_t avail, size_t *used)
  * ended. Marks the last seq in metric_log_state under `name`. */
 static dd_code apply_batch(dd_store *st, const char *name, ml_rec *list, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    uint64_t last = 0;
-    for (ml_rec *r = list; r && code == DD_OK;) {
-        ml_rec *run_end = r->next;
-        size_t n = r->n;
-        while (run_end && run_end->iteration_id == r->iteration_id &&
-               strcmp(run_end->key, r->key) == 0)
-            n += run_end->n, run_end = run_end->next;
-        dd_metric_point *pts = r->next == run_end ? r->points : malloc(n * sizeof *pts);
-        if (!pts) {
-            code = dd_fail(err, DD_IO, "out of memory");
-            break;
+    int dropped = 0;
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        uint64_t last = 0;
+        dropped = 0;
+        for (ml_rec *r = list; r && t.code == DD_OK;) {
+            ml_rec *run_end = r->next;
+            size_t n = r->n;
+            while (run_end && run_end->iteration_id == r->iteration_id &&
+                   strcmp(run_end->key, r->key) == 0)
+                n += run_end->n, run_end = run_end->next;
+            dd_metric_point *pts = r->next == run_end ? r->points : malloc(n * sizeof *pts);
+            if (!pts) {
+                t.code = dd_fail(err, DD_IO, "out of memory");
+                break;
+            }
+            size_t k = 0;
+            for (ml_rec *q = r; pts != r->points && q != run_end; q = q->next)
+                memcpy(pts + k, q->points, q->n * sizeof *pts), k += q->n;
+            /* the lock before the existence check (ENGINES.md §3.3): a delete of the
+             * iteration then either committed (its points are dropped) or waits */
+            int64_t exists = 0;
+            t.code = db_lock(t.c, DB_LOCK_UPDATE, DB_T_ITERATION, r->iteration_id, err);
+            if (t.code == DD_OK)
+                t.code = db_int(t.c, &exists, err, "iteration",
+                                "SELECT COUNT(*) FROM iteration WHERE id = ?", "i",
+                                r->iteration_id);
+            if (t.code == DD_OK && exists)
+                t.code = db_metric_append_in(t.c, r->iteration_id, r->key, pts, n, false, err);
+            else if (t.code == DD_OK)
+                dropped++;
+            if (pts != r->points)
+                free(pts);
+            for (ml_rec *q = r; q != run_end; q = q->next)
+                last = q->seq;
+            r = run_end;
         }
-        size_t k = 0;
-        for (ml_rec *q = r; pts != r->points && q != run_end; q = q->next)
-            memcpy(pts + k, q->points, q->n * sizeof *pts), k += q->n;
-        int64_t exists = 0;
-        code = db_int(c, &exists, err, "iteration",
-                      "SELECT COUNT(*) FROM iteration WHERE id = ?", "i", r->iteration_id);
-        if (code == DD_OK && exists)
-            code = db_metric_append_in(c, r->iteration_id, r->key, pts, n, false, err);
-        else if (code == DD_OK)
-            syslog(LOG_WARNING, "metric %s: iteration %lld was deleted before its points were"
-                   " committed; they are dropped with it", r->key, (long long)r->iteration_id);
-        if (pts != r->points)
-            free(pts);
-        for (ml_rec *q = r; q != run_end; q = q->next)
-            last = q->seq;
-        r = run_end;
+        if (t.code == DD_OK && last)
+            t.code = db_exec(t.c, err, "metric log state",
+                             "INSERT INTO metric_log_state(name, seq) VALUES (?, ?)"
+                             " ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+                             "ti", name, (int64_t)last);
     }
-    if (code == DD_OK && last)
+    if (t.code == DD_OK && dropped)
+        syslog(LOG_WARNING, "metric log: %d series' points were dropped: their iteration was"
+               " deleted before they were committed", dropped);
+    return t.code;
+}
+
+/* The highest seq of journal `name` that a batch committed (metric_log_state), 0 when
+ * none. */
+static dd_code committed_seq_of(dd_store *st, const char *name, int64_t *out, dd_err *err)
+{
+    dd_conn *c;
+    *out = 0;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_int(c, out, err, "metric log state",
+                      "SELECT seq FROM metric_log_state WHERE name = ?", "t", name);
+    if (code == DD_NOT_FOUND)
+        code = DD_OK, *out = 0;
+    return code;
+}
+
+/* Remove journal `name`'s row once the journal itself is gone. An autocommit statement
+ * (db_exec retries it) where a write transaction is not needed. */
+static dd_code forget_state(dd_store *st, const char *name, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
         code = db_exec(c, err, "metric log state",
-                       "INSERT INTO metric_log_state(name, seq) VALUES (?, ?)"
-                       " ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
-                       "ti", name, (int64_t)last);
-    return db_end(c, code, err);
+                       "DELETE FROM metric_log_state WHERE name = ?", "t", name);
+    return code;
+}
+
+/* After a failed batch: a commit whose result never reached us (a connection lost after
+ * COMMIT was sent, ENGINES.md §3.3) may have applied it anyway. Drop the records at or
+ * below the seq the database recorded, as replay_one does, so none is appended twice.
+ * Returns the remaining list (the dropped records are freed). */
+static ml_rec *drop_committed(struct metric_log *ml, ml_rec *list)
+{
+    int64_t done = 0;
+    dd_err err = {0};
+    if (committed_seq_of(ml->st, ml->name, &done, &err) != DD_OK)
+        return list;        /* cannot tell: keep all; the next attempt checks again */
+    while (list && list->seq <= (uint64_t)done) {
+        ml_rec *next = list->next;
+        list->next = NULL;
+        rec_free(list);
+        list = next;
+    }
+    return list;
 }
 
 /* Take the queue (mu held) and commit it in this thread (mu released meanwhile). On
@@ -246,6 +300,12 @@ static void commit_queue(struct metric_log *ml)
     for (ml_rec *r = list; r; r = r->next)
         last = r->seq;
     dd_code code = apply_batch(ml->st, ml->name, list, &err);
+    /* Only an I/O failure can hide a commit that happened (a connection lost after COMMIT
+     * was sent is DD_IO "result unknown"); a busy or refused batch never committed. Still
+     * committing (mu released): nobody else takes the queue meanwhile, so a re-queued
+     * remainder keeps its place before newer points. */
+    if (code == DD_IO && !(list = drop_committed(ml, list)))
+        code = DD_OK;                   /* it had committed after all */
 
     pthread_mutex_lock(&ml->mu);
     ml->committing = false;
@@ -384,6 +444,11 @@ static void log_free(struct metric_log *ml)
     free(ml);
 }
 
+static const db_log_hooks log_hooks = {
+    .drain = dd_metric_log_drain,
+    .stop = dd_metric_log_stop,
+};
+
 dd_code dd_metric_log_start(dd_store *st, dd_err *err)
 {
     struct metric_log **slot = db_metric_log_slot(st);
@@ -405,6 +470,7 @@ dd_code dd_metric_log_start(dd_store *st, dd_err *err)
         return code;
     }
     *slot = ml;
+    db_set_log_hooks(st, &log_hooks);
     return DD_OK;
 }
 
@@ -472,17 +538,14 @@ void dd_metric_log_stop(dd_store *st)
     pthread_mutex_unlock(&ml->mu);
     pthread_join(ml->thread, NULL);
     *slot = NULL;
+    db_set_log_hooks(st, NULL);
     if (code != DD_OK) {
         /* Keep the journal: the next process to open the database replays it. */
         syslog(LOG_ERR, "metric log: %s; %s is kept for replay", err.msg, ml->path);
         close(ml->fd);
         ml->fd = -1;
     } else {
-        dd_conn *c;
-        if (db_write_begin(st, &c, &err) == DD_OK)
-            db_end(c, db_exec(c, &err, "metric log state",
-                              "DELETE FROM metric_log_state WHERE name = ?", "t", ml->name),
-                   &err);
+        forget_state(st, ml->name, &err);
     }
     log_free(ml);
 }
@@ -634,15 +697,8 @@ static dd_code replay_one(dd_store *st, const char *path, const char *name, int 
         return DD_OK;   /* its process is alive, or another one replayed it meanwhile
                          * (and removed it before letting go of the lock) */
     }
-    dd_conn *c;
     int64_t done = 0;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK) {
-        code = db_int(c, &done, err, "metric log state",
-                      "SELECT seq FROM metric_log_state WHERE name = ?", "t", name);
-        if (code == DD_NOT_FOUND)
-            code = DD_OK, done = 0;
-    }
+    dd_code code = committed_seq_of(st, name, &done, err);
     ml_rec *all = code == DD_OK ? journal_read(fd) : NULL, *todo = all, *prev = NULL;
     while (todo && todo->seq <= (uint64_t)done)
         prev = todo, todo = todo->next;
@@ -655,10 +711,7 @@ static dd_code replay_one(dd_store *st, const char *path, const char *name, int 
         code = apply_batch(st, name, todo, err);
     if (code == DD_OK) {
         unlink(path);
-        if (db_write_begin(st, &c, err) == DD_OK)
-            code = db_end(c, db_exec(c, err, "metric log state",
-                                     "DELETE FROM metric_log_state WHERE name = ?", "t", name),
-                          err);
+        code = forget_state(st, name, err);
         *replayed += count;
         if (count)
             syslog(LOG_NOTICE, "metric log: replayed %d batch(es) from %s", count, path);

@@ -29,26 +29,30 @@ dd_code dd_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metr
         if (code != DD_OK)
             return code;
     }
-    dd_conn *c;
-    dd_code code = db_iteration_begin(st, iteration_id, &c, err);
-    if (code != DD_OK)
-        return code;
-    for (size_t i = 0; i < n && code == DD_OK; i++) {
-        int64_t pos = 0, series = 0;
-        code = next_position(c, iteration_id, items[i].key, &pos, err);
-        if (code == DD_OK)
-            code = db_metric_append_in(c, iteration_id, items[i].key, &items[i].point, 1, false,
-                                       err);
-        if (code == DD_OK)
-            code = db_int(c, &series, err, "series",
-                          "SELECT id FROM metric_latest WHERE iteration_id = ? AND key = ?", "it",
-                          iteration_id, items[i].key);
-        if (code == DD_OK && series_out)
-            series_out[i] = series;
-        if (code == DD_OK && position_out)
-            position_out[i] = pos;
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        dd_code code = db_iteration_writable(c, iteration_id, err);
+        for (size_t i = 0; i < n && code == DD_OK; i++) {
+            int64_t pos = 0, series = 0;
+            code = next_position(c, iteration_id, items[i].key, &pos, err);
+            if (code == DD_OK)
+                code = db_metric_append_in(c, iteration_id, items[i].key, &items[i].point, 1,
+                                       false, err);
+            if (code == DD_OK)
+                code = db_int(c, &series, err, "series",
+                              "SELECT id FROM metric_latest WHERE iteration_id = ? AND key = ?", "it",
+                              iteration_id, items[i].key);
+            /* the caller's arrays are rewritten whole by every run of the body and read
+             * only on DD_OK, so a re-run leaves exactly one run's values */
+            if (code == DD_OK && series_out)
+                series_out[i] = series;
+            if (code == DD_OK && position_out)
+                position_out[i] = pos;
+        }
+        t.code = code;
     }
-    return db_end(c, code, err);
+    return t.code;
 }
 
 #define POINT_COLS "l.id, m.id, m.iteration_id, m.key, m.step, m.value, m.recorded_at"
@@ -74,7 +78,7 @@ static dd_code list_points(dd_store *st, const char *sql, const char *fmt, int64
 {
     dd_conn *c;
     db_stmt *s;
-    dd_code code = dd_metric_log_drain(st, err);
+    dd_code code = db_drain(st, err);
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)

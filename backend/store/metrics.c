@@ -93,7 +93,11 @@ dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
                             dd_err *err)
 {
     series_state ss = {0};
-    dd_code code = check_writable ? db_iteration_writable(c, iteration_id, err) : DD_OK;
+    /* the iteration's lock even when its end does not matter (replay, batches): one
+     * batch per iteration at a time keeps positions and point_count exact (§3.3) */
+    dd_code code = check_writable
+        ? db_iteration_writable(c, iteration_id, err)
+        : db_lock(c, DB_LOCK_UPDATE, DB_T_ITERATION, iteration_id, err);
     if (code == DD_OK)
         code = series_load(c, iteration_id, key, &ss, err);
     bool existed = ss.exists;
@@ -151,14 +155,13 @@ dd_code dd_metric_points_check(const char *key, dd_metric_point *points, size_t 
 dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
                          const dd_metric_point *points, size_t n, dd_err *err)
 {
-    dd_conn *c;
     dd_code code = dd_name_check(key, "metric key", err);
-    if (code == DD_OK)
-        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
-    code = db_metric_append_in(c, iteration_id, key, points, n, true, err);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err)
+        t.code = db_metric_append_in(t.c, iteration_id, key, points, n, true, err);
+    return t.code;
 }
 
 static int metric_row(db_stmt *s, void *arg)
@@ -179,7 +182,7 @@ dd_code dd_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
 {
     dd_conn *c;
     db_stmt *s;
-    dd_code code = dd_metric_log_drain(st, err);
+    dd_code code = db_drain(st, err);
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code != DD_OK)
@@ -225,7 +228,7 @@ dd_code dd_metric_series_list(dd_store *st, int64_t iteration_id, dd_series_cb c
 {
     dd_conn *c;
     db_stmt *s;
-    dd_code code = dd_metric_log_drain(st, err);
+    dd_code code = db_drain(st, err);
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -241,7 +244,7 @@ dd_code dd_metric_series_get(dd_store *st, int64_t iteration_id, const char *key
 {
     dd_conn *c;
     db_stmt *s;
-    dd_code code = dd_metric_log_drain(st, err);
+    dd_code code = db_drain(st, err);
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -269,7 +272,7 @@ dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series
 {
     dd_conn *c;
     db_stmt *s;
-    dd_code code = dd_metric_log_drain(st, err);
+    dd_code code = db_drain(st, err);
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -296,19 +299,21 @@ dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series
 
 dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_iteration_begin(st, iteration_id, &c, err);
-    if (code != DD_OK)
-        return code;
-    if (code == DD_OK)
-        code = db_exec(c, err, "metric series",
-                       "DELETE FROM metric_latest WHERE iteration_id = ? AND key = ?", "it",
-                       iteration_id, key ? key : "");
-    if (code == DD_OK && db_changes(c) == 0)
-        code = dd_fail(err, DD_NOT_FOUND, "metric \"%s\" not found", key ? key : "");
-    if (code == DD_OK)
-        code = db_exec(c, err, "metric points",
-                       "DELETE FROM metric WHERE iteration_id = ? AND key = ?", "it",
-                       iteration_id, key);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        dd_code code = db_iteration_writable(c, iteration_id, err);
+        if (code == DD_OK)
+            code = db_exec(c, err, "metric series",
+                           "DELETE FROM metric_latest WHERE iteration_id = ? AND key = ?", "it",
+                           iteration_id, key ? key : "");
+        if (code == DD_OK && db_changes(c) == 0)
+            code = dd_fail(err, DD_NOT_FOUND, "metric \"%s\" not found", key ? key : "");
+        if (code == DD_OK)
+            code = db_exec(c, err, "metric points",
+                           "DELETE FROM metric WHERE iteration_id = ? AND key = ?", "it",
+                           iteration_id, key);
+        t.code = code;
+    }
+    return t.code;
 }

@@ -61,28 +61,34 @@ void dd_version_clear(dd_model_version *v)
 dd_code dd_model_create(dd_store *st, int64_t project_id, const char *name,
                         const char *description, int64_t *id_out, dd_err *err)
 {
-    dd_conn *c;
     dd_code code = dd_name_check(name, "model name", err);
-    if (code == DD_OK)
-        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
-    int64_t n;
-    code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i", project_id);
-    char now[DD_TS_LEN];
-    dd_now(now);
     int64_t id = 0;
-    if (code == DD_OK) {
-        code = db_insert_id(c, &id, err, "model",
-                            "INSERT INTO model(project_id, name, description, created_date)"
-                            " VALUES (?, ?, ?, ?) RETURNING id", "ittt", project_id, name,
-                            description ? description : "", now);
-        if (code == DD_CONFLICT)
-            dd_fail(err, code, "model \"%s\" already exists in the registry", name);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        int64_t n = 0;
+        code = db_lock(c, DB_LOCK_SHARE, DB_T_PROJECT, project_id, err);
+        if (code == DD_OK)
+            code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i",
+                          project_id);
+        char now[DD_TS_LEN];
+        dd_now(now);
+        id = 0;
+        if (code == DD_OK) {
+            code = db_insert_id(c, &id, err, "model",
+                                "INSERT INTO model(project_id, name, description, created_date)"
+                                " VALUES (?, ?, ?, ?) RETURNING id", "ittt", project_id, name,
+                                description ? description : "", now);
+            if (code == DD_CONFLICT)
+                dd_fail(err, code, "model \"%s\" already exists in the registry", name);
+        }
+        t.code = code;
     }
-    if (code == DD_OK && id_out)
+    if (t.code == DD_OK && id_out)
         *id_out = id;
-    return db_end(c, code, err);
+    return t.code;
 }
 
 dd_code dd_model_get(dd_store *st, int64_t id, dd_model *out, dd_err *err)
@@ -166,15 +172,17 @@ static const char *const model_delete_sql[] = {
 
 dd_code dd_model_delete(dd_store *st, int64_t id, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    for (size_t i = 0; i < 3 && code == DD_OK; i++)
-        code = db_exec(c, err, "deleting a model", model_delete_sql[i], "i", id);
-    if (code == DD_OK && db_changes(c) == 0)
-        code = dd_fail(err, DD_NOT_FOUND, "model %lld not found", (long long)id);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        dd_code code = db_lock(c, DB_LOCK_DELETE, DB_T_MODEL, id, err);
+        for (size_t i = 0; i < 3 && code == DD_OK; i++)
+            code = db_exec(c, err, "deleting a model", model_delete_sql[i], "i", id);
+        if (code == DD_OK && db_changes(c) == 0)
+            code = dd_fail(err, DD_NOT_FOUND, "model %lld not found", (long long)id);
+        t.code = code;
+    }
+    return t.code;
 }
 
 /* ---------------------------------------------------------------- versions */
@@ -206,30 +214,39 @@ dd_code dd_version_create(dd_store *st, int64_t model_id, int64_t iteration_id,
 {
     if (!iteration_id)
         return dd_fail(err, DD_INVALID, "a model version needs the iteration that produced it");
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    int64_t project = 0, number = 0;
-    code = db_int(c, &project, err, "model", "SELECT project_id FROM model WHERE id = ?", "i",
-                  model_id);
-    if (code == DD_OK)
-        code = version_lineage_ok(c, project, iteration_id, resource_id, err);
-    if (code == DD_OK)
-        code = db_int(c, &number, err, "model",
-                      "UPDATE model SET last_version = last_version + 1 WHERE id = ?"
-                      " RETURNING last_version", "i", model_id);
-    char now[DD_TS_LEN];
-    dd_now(now);
-    int64_t id = 0;
-    if (code == DD_OK)
-        code = db_insert_id(c, &id, err, "model version",
-                            "INSERT INTO model_version(model_id, version, iteration_id,"
-                            " resource_id, stage_id, description, created_date)"
-                            " VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING id",
-                            "iiiItt", model_id, number, iteration_id, resource_id,
-                            description ? description : "", now);
-    code = db_end(c, code, err);
+    int64_t id = 0, number = 0;
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        int64_t project = 0;
+        id = number = 0;
+        /* the model before its counter bump, the lineage rows before they are checked */
+        dd_code code = db_lock(c, DB_LOCK_UPDATE, DB_T_MODEL, model_id, err);
+        if (code == DD_OK)
+            code = db_lock(c, DB_LOCK_SHARE, DB_T_ITERATION, iteration_id, err);
+        if (code == DD_OK && resource_id)
+            code = db_lock(c, DB_LOCK_SHARE, DB_T_RESOURCE, resource_id, err);
+        if (code == DD_OK)
+            code = db_int(c, &project, err, "model", "SELECT project_id FROM model WHERE id = ?",
+                          "i", model_id);
+        if (code == DD_OK)
+            code = version_lineage_ok(c, project, iteration_id, resource_id, err);
+        if (code == DD_OK)
+            code = db_int(c, &number, err, "model",
+                          "UPDATE model SET last_version = last_version + 1 WHERE id = ?"
+                          " RETURNING last_version", "i", model_id);
+        char now[DD_TS_LEN];
+        dd_now(now);
+        if (code == DD_OK)
+            code = db_insert_id(c, &id, err, "model version",
+                                "INSERT INTO model_version(model_id, version, iteration_id,"
+                                " resource_id, stage_id, description, created_date)"
+                                " VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING id",
+                                "iiiItt", model_id, number, iteration_id, resource_id,
+                                description ? description : "", now);
+        t.code = code;
+    }
+    dd_code code = t.code;
     if (code == DD_OK) {
         if (id_out)
             *id_out = id;
@@ -314,25 +331,33 @@ dd_code dd_version_set_stage(dd_store *st, int64_t id, int stage, dd_err *err)
 {
     if (!dd_stage_name(stage))
         return dd_fail(err, DD_INVALID, "%d is not a stage", stage);
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    char now[DD_TS_LEN];
-    dd_now(now);
-    int64_t model_id = 0;
-    code = db_int(c, &model_id, err, "model version",
-                  "SELECT model_id FROM model_version WHERE id = ?", "i", id);
-    if (code == DD_OK && stage == DD_STAGE_PRODUCTION)
-        code = db_exec(c, err, "archiving the production version",
-                       "UPDATE model_version SET stage_id = 4, updated_date = ?"
-                       " WHERE model_id = ? AND stage_id = 3 AND id <> ?", "tii", now, model_id,
-                       id);
-    if (code == DD_OK)
-        code = db_exec(c, err, "model version",
-                       "UPDATE model_version SET stage_id = ?, updated_date = ? WHERE id = ?",
-                       "nti", stage, now, id);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        char now[DD_TS_LEN];
+        dd_now(now);
+        int64_t model_id = 0;
+        /* the model's lock serialises promotions of its versions; the version is read
+         * again under it (deleted meanwhile: not found) */
+        dd_code code = db_int(c, &model_id, err, "model version",
+                              "SELECT model_id FROM model_version WHERE id = ?", "i", id);
+        if (code == DD_OK)
+            code = db_lock(c, DB_LOCK_UPDATE, DB_T_MODEL, model_id, err);
+        if (code == DD_OK)
+            code = db_int(c, &model_id, err, "model version",
+                          "SELECT model_id FROM model_version WHERE id = ?", "i", id);
+        if (code == DD_OK && stage == DD_STAGE_PRODUCTION)
+            code = db_exec(c, err, "archiving the production version",
+                           "UPDATE model_version SET stage_id = 4, updated_date = ?"
+                           " WHERE model_id = ? AND stage_id = 3 AND id <> ?", "tii", now, model_id,
+                           id);
+        if (code == DD_OK)
+            code = db_exec(c, err, "model version",
+                           "UPDATE model_version SET stage_id = ?, updated_date = ? WHERE id = ?",
+                           "nti", stage, now, id);
+        t.code = code;
+    }
+    return t.code;
 }
 
 dd_code dd_version_set_description(dd_store *st, int64_t id, const char *description,
@@ -344,38 +369,52 @@ dd_code dd_version_set_description(dd_store *st, int64_t id, const char *descrip
 
 dd_code dd_version_set_resource(dd_store *st, int64_t id, int64_t resource_id, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    int64_t project = 0;
-    code = db_int(c, &project, err, "model version",
-                  "SELECT m.project_id FROM model_version v JOIN model m ON m.id = v.model_id"
-                  " WHERE v.id = ?", "i", id);
-    if (code == DD_OK)
-        code = version_lineage_ok(c, project, 0, resource_id, err);
-    char now[DD_TS_LEN];
-    dd_now(now);
-    if (code == DD_OK)
-        code = db_exec(c, err, "model version",
-                       "UPDATE model_version SET resource_id = ?, updated_date = ? WHERE id = ?",
-                       "Iti", resource_id, now, id);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        int64_t project = 0;
+        dd_code code = resource_id ? db_lock(c, DB_LOCK_SHARE, DB_T_RESOURCE, resource_id, err)
+                                   : DD_OK;
+        if (code == DD_OK)
+            code = db_int(c, &project, err, "model version",
+                          "SELECT m.project_id FROM model_version v"
+                          " JOIN model m ON m.id = v.model_id WHERE v.id = ?", "i", id);
+        if (code == DD_OK)
+            code = version_lineage_ok(c, project, 0, resource_id, err);
+        char now[DD_TS_LEN];
+        dd_now(now);
+        if (code == DD_OK)
+            code = db_exec(c, err, "model version",
+                           "UPDATE model_version SET resource_id = ?, updated_date = ? WHERE id = ?",
+                           "Iti", resource_id, now, id);
+        t.code = code;
+    }
+    return t.code;
 }
 
 dd_code dd_version_delete(dd_store *st, int64_t id, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    code = db_exec(c, err, "model aliases", "DELETE FROM model_alias WHERE version_id = ?", "i",
-                   id);
-    if (code == DD_OK)
-        code = db_exec(c, err, "model version", "DELETE FROM model_version WHERE id = ?", "i", id);
-    if (code == DD_OK && db_changes(c) == 0)
-        code = dd_fail(err, DD_NOT_FOUND, "model version %lld not found", (long long)id);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        /* the model's lock: a delete and a promotion of its versions serialise */
+        int64_t model_id = 0;
+        dd_code code = db_int(c, &model_id, err, "model version",
+                              "SELECT model_id FROM model_version WHERE id = ?", "i", id);
+        if (code == DD_NOT_FOUND)
+            code = dd_fail(err, code, "model version %lld not found", (long long)id);
+        if (code == DD_OK)
+            code = db_lock(c, DB_LOCK_UPDATE, DB_T_MODEL, model_id, err);
+        if (code == DD_OK)
+            code = db_exec(c, err, "model aliases",
+                           "DELETE FROM model_alias WHERE version_id = ?", "i", id);
+        if (code == DD_OK)
+            code = db_exec(c, err, "model version", "DELETE FROM model_version WHERE id = ?", "i", id);
+        if (code == DD_OK && db_changes(c) == 0)
+            code = dd_fail(err, DD_NOT_FOUND, "model version %lld not found", (long long)id);
+        t.code = code;
+    }
+    return t.code;
 }
 
 /* ---------------------------------------------------------------- aliases */
@@ -383,23 +422,27 @@ dd_code dd_version_delete(dd_store *st, int64_t id, dd_err *err)
 dd_code dd_alias_set(dd_store *st, int64_t model_id, const char *alias, int64_t version_id,
                      dd_err *err)
 {
-    dd_conn *c;
     dd_code code = dd_name_check(alias, "alias", err);
-    if (code == DD_OK)
-        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
-    int64_t owner = 0;
-    code = db_int(c, &owner, err, "model version",
-                  "SELECT model_id FROM model_version WHERE id = ?", "i", version_id);
-    if (code == DD_OK && owner != model_id)
-        code = dd_fail(err, DD_INVALID, "an alias must point at a version of its own model");
-    if (code == DD_OK)
-        code = db_exec(c, err, "alias",
-                       "INSERT INTO model_alias(model_id, alias, version_id) VALUES (?, ?, ?)"
-                       " ON CONFLICT(model_id, alias) DO UPDATE SET version_id = excluded.version_id",
-                       "iti", model_id, alias, version_id);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        int64_t owner = 0;
+        code = db_lock(c, DB_LOCK_SHARE, DB_T_MODEL_VERSION, version_id, err);
+        if (code == DD_OK)
+            code = db_int(c, &owner, err, "model version",
+                      "SELECT model_id FROM model_version WHERE id = ?", "i", version_id);
+        if (code == DD_OK && owner != model_id)
+            code = dd_fail(err, DD_INVALID, "an alias must point at a version of its own model");
+        if (code == DD_OK)
+            code = db_exec(c, err, "alias",
+                           "INSERT INTO model_alias(model_id, alias, version_id) VALUES (?, ?, ?)"
+                           " ON CONFLICT(model_id, alias) DO UPDATE SET version_id = excluded.version_id",
+                           "iti", model_id, alias, version_id);
+        t.code = code;
+    }
+    return t.code;
 }
 
 /* One integer column of the alias (model_id, alias), with a "not found" message. */
@@ -451,21 +494,23 @@ dd_code dd_alias_by_id(dd_store *st, int64_t id, int64_t *model_id_out,
 dd_code dd_alias_rename(dd_store *st, int64_t model_id, const char *from, const char *to,
                         dd_err *err)
 {
-    dd_conn *c;
     dd_code code = dd_name_check(to, "alias", err);
-    if (code == DD_OK)
-        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
-    code = db_exec(c, err, "alias", "DELETE FROM model_alias WHERE model_id = ? AND alias = ?",
-                   "it", model_id, to);
-    if (code == DD_OK)
-        code = db_exec(c, err, "alias",
-                       "UPDATE model_alias SET alias = ? WHERE model_id = ? AND alias = ?",
-                       "tit", to, model_id, from);
-    if (code == DD_OK && db_changes(c) == 0)
-        code = dd_fail(err, DD_NOT_FOUND, "alias \"%s\" not found", from);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        code = db_exec(c, err, "alias", "DELETE FROM model_alias WHERE model_id = ? AND alias = ?",
+                       "it", model_id, to);
+        if (code == DD_OK)
+            code = db_exec(c, err, "alias",
+                           "UPDATE model_alias SET alias = ? WHERE model_id = ? AND alias = ?",
+                           "tit", to, model_id, from);
+        if (code == DD_OK && db_changes(c) == 0)
+            code = dd_fail(err, DD_NOT_FOUND, "alias \"%s\" not found", from);
+        t.code = code;
+    }
+    return t.code;
 }
 
 static int alias_row(db_stmt *s, void *arg)

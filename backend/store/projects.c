@@ -192,36 +192,42 @@ void dd_project_clear(dd_project *p)
 dd_code dd_project_create(dd_store *st, int64_t user_id, const char *name, int64_t *id_out,
                           dd_err *err)
 {
-    dd_conn *c;
     dd_code code = dd_name_check(name, "project name", err);
-    if (code == DD_OK)
-        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
-    int64_t admin = 0;
-    if (user_id == 0)
-        code = db_int(c, &user_id, err, "default user",
-                      "SELECT id FROM \"user\" WHERE username = ?", "t", DD_DEFAULT_USERNAME);
-    if (code == DD_OK)
-        code = db_int(c, &admin, err, "user", "SELECT is_admin FROM \"user\" WHERE id = ?", "i",
-                      user_id);
-    if (code == DD_OK && !admin)
-        code = dd_fail(err, DD_FORBIDDEN, "only administrators may create projects");
-    char now[DD_TS_LEN];
-    dd_now(now);
     int64_t id = 0;
-    if (code == DD_OK) {
-        code = db_insert_id(c, &id, err, "project",
-                            "INSERT INTO project(name, created_date) VALUES (?, ?) RETURNING id",
-                            "tt", name, now);
-        if (code == DD_CONFLICT)
-            dd_fail(err, code, "project \"%s\" already exists", name);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        int64_t admin = 0, uid = user_id;
+        id = 0;
+        code = DD_OK;
+        if (uid == 0)
+            code = db_int(c, &uid, err, "default user",
+                          "SELECT id FROM \"user\" WHERE username = ?", "t", DD_DEFAULT_USERNAME);
+        if (code == DD_OK)
+            code = db_lock(c, DB_LOCK_SHARE, DB_T_USER, uid, err);
+        if (code == DD_OK)
+            code = db_int(c, &admin, err, "user", "SELECT is_admin FROM \"user\" WHERE id = ?",
+                          "i", uid);
+        if (code == DD_OK && !admin)
+            code = dd_fail(err, DD_FORBIDDEN, "only administrators may create projects");
+        char now[DD_TS_LEN];
+        dd_now(now);
+        if (code == DD_OK) {
+            code = db_insert_id(c, &id, err, "project",
+                                "INSERT INTO project(name, created_date) VALUES (?, ?) RETURNING id",
+                                "tt", name, now);
+            if (code == DD_CONFLICT)
+                dd_fail(err, code, "project \"%s\" already exists", name);
+        }
+        if (code == DD_OK)
+            code = db_exec(c, err, "creator permission",
+                           "INSERT INTO user_permission(user_id, project_id) VALUES (?, ?)", "ii",
+                           uid, id);
+        t.code = code;
     }
-    if (code == DD_OK)
-        code = db_exec(c, err, "creator permission",
-                       "INSERT INTO user_permission(user_id, project_id) VALUES (?, ?)", "ii",
-                       user_id, id);
-    code = db_end(c, code, err);
+    code = t.code;
     if (code == DD_OK && id_out)
         *id_out = id;
     return code;
@@ -347,30 +353,42 @@ static dd_code project_children(dd_conn *c, int64_t id, dd_err *err)
 
 dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 {
-    dd_conn *c;
     db_stmt *s;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    if (!cascade)
-        code = project_children(c, id, err);
-    for (size_t i = 0; i < 3 && code == DD_OK; i++)
-        code = db_exec(c, err, "deleting project models", project_sql[i], "i", id);
-    id_vec ids = {0};
-    if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT id FROM experiment WHERE project_id = ?", "i", id);
-    if (code == DD_OK)
-        code = db_each(c, s, "listing experiments", collect_id, &ids, err);
-    if (code == DD_OK && ids.oom)
-        code = dd_fail(err, DD_IO, "out of memory");
-    for (size_t i = 0; i < ids.n && code == DD_OK; i++)
-        code = delete_experiment(c, ids.v[i], true, err);
-    free(ids.v);
-    for (size_t i = 0; i < 3 && code == DD_OK; i++)
-        code = db_exec(c, err, "deleting a project", project_tail_sql[i], "i", id);
-    if (code == DD_OK && db_changes(c) == 0)
-        code = dd_fail(err, DD_NOT_FOUND, "project %lld not found", (long long)id);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        /* the project, its models and experiments, then their iterations and resources:
+         * table by table, in lock order (ENGINES.md §3.3) */
+        dd_code code = db_lock(c, DB_LOCK_DELETE, DB_T_PROJECT, id, err);
+        if (code == DD_OK)
+            code = db_lock_children(c, DB_T_MODEL, DB_T_PROJECT, id, err);
+        if (code == DD_OK)
+            code = db_lock_children(c, DB_T_EXPERIMENT, DB_T_PROJECT, id, err);
+        if (code == DD_OK && !cascade)
+            code = project_children(c, id, err);
+        id_vec ids = {0};
+        if (code == DD_OK)
+            code = db_prep(c, &s, err, "SELECT id FROM experiment WHERE project_id = ?", "i", id);
+        if (code == DD_OK)
+            code = db_each(c, s, "listing experiments", collect_id, &ids, err);
+        if (code == DD_OK && ids.oom)
+            code = dd_fail(err, DD_IO, "out of memory");
+        for (size_t i = 0; i < ids.n && code == DD_OK; i++)
+            code = db_lock_children(c, DB_T_ITERATION, DB_T_EXPERIMENT, ids.v[i], err);
+        for (size_t i = 0; i < ids.n && code == DD_OK; i++)
+            code = db_lock_children(c, DB_T_RESOURCE, DB_T_EXPERIMENT, ids.v[i], err);
+        for (size_t i = 0; i < 3 && code == DD_OK; i++)
+            code = db_exec(c, err, "deleting project models", project_sql[i], "i", id);
+        for (size_t i = 0; i < ids.n && code == DD_OK; i++)
+            code = delete_experiment(c, ids.v[i], true, err);
+        free(ids.v);
+        for (size_t i = 0; i < 3 && code == DD_OK; i++)
+            code = db_exec(c, err, "deleting a project", project_tail_sql[i], "i", id);
+        if (code == DD_OK && db_changes(c) == 0)
+            code = dd_fail(err, DD_NOT_FOUND, "project %lld not found", (long long)id);
+        t.code = code;
+    }
+    return t.code;
 }
 
 /* ---------------------------------------------------------------- experiments */
@@ -402,27 +420,33 @@ void dd_experiment_clear(dd_experiment *e)
 dd_code dd_experiment_create(dd_store *st, int64_t project_id, const char *name,
                              int64_t *id_out, dd_err *err)
 {
-    dd_conn *c;
     dd_code code = dd_name_check(name, "experiment name", err);
-    if (code == DD_OK)
-        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
-    int64_t n;
-    code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i", project_id);
-    char now[DD_TS_LEN];
-    dd_now(now);
     int64_t id = 0;
-    if (code == DD_OK) {
-        code = db_insert_id(c, &id, err, "experiment",
-                            "INSERT INTO experiment(project_id, status_id, name, created_date)"
-                            " VALUES (?, 1, ?, ?) RETURNING id", "itt", project_id, name, now);
-        if (code == DD_CONFLICT)
-            dd_fail(err, code, "experiment \"%s\" already exists in this project", name);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        int64_t n = 0;
+        id = 0;
+        code = db_lock(c, DB_LOCK_SHARE, DB_T_PROJECT, project_id, err);
+        if (code == DD_OK)
+            code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i",
+                          project_id);
+        char now[DD_TS_LEN];
+        dd_now(now);
+        if (code == DD_OK) {
+            code = db_insert_id(c, &id, err, "experiment",
+                                "INSERT INTO experiment(project_id, status_id, name, created_date)"
+                                " VALUES (?, 1, ?, ?) RETURNING id", "itt", project_id, name, now);
+            if (code == DD_CONFLICT)
+                dd_fail(err, code, "experiment \"%s\" already exists in this project", name);
+        }
+        t.code = code;
     }
-    if (code == DD_OK && id_out)
+    if (t.code == DD_OK && id_out)
         *id_out = id;
-    return db_end(c, code, err);
+    return t.code;
 }
 
 dd_code dd_experiment_get(dd_store *st, int64_t id, dd_experiment *out, dd_err *err)
@@ -518,12 +542,19 @@ dd_code dd_experiment_set_status(dd_store *st, int64_t id, int status, dd_err *e
 
 dd_code dd_experiment_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    code = delete_experiment(c, id, cascade, err);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        /* the experiment, then its iterations and resources (§3.3): a writer into it either
+         * committed first or finds it gone */
+        t.code = db_lock(t.c, DB_LOCK_DELETE, DB_T_EXPERIMENT, id, err);
+        if (t.code == DD_OK)
+            t.code = db_lock_children(t.c, DB_T_ITERATION, DB_T_EXPERIMENT, id, err);
+        if (t.code == DD_OK)
+            t.code = db_lock_children(t.c, DB_T_RESOURCE, DB_T_EXPERIMENT, id, err);
+        if (t.code == DD_OK)
+            t.code = delete_experiment(t.c, id, cascade, err);
+    }
+    return t.code;
 }
 
 dd_code dd_delete_check(dd_store *st, dd_tag_kind kind, int64_t id, dd_err *err)

@@ -27,9 +27,13 @@ static dd_code snapshot_columns(dd_conn *c, int64_t id, const dd_snapshot *snap,
 dd_code dd_iteration_set_snapshot(dd_store *st, int64_t id, const dd_snapshot *snap,
                                   dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_iteration_begin(st, id, &c, err);
-    return code == DD_OK ? db_end(c, snapshot_columns(c, id, snap, err), err) : code;
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        t.code = db_iteration_writable(t.c, id, err);
+        if (t.code == DD_OK)
+            t.code = snapshot_columns(t.c, id, snap, err);
+    }
+    return t.code;
 }
 
 dd_code dd_iteration_snapshot_save(dd_store *st, int64_t id, const dd_snapshot *snap,
@@ -40,19 +44,22 @@ dd_code dd_iteration_snapshot_save(dd_store *st, int64_t id, const dd_snapshot *
         if (code != DD_OK)
             return code;
     }
-    dd_conn *c;
-    dd_code code = db_iteration_begin(st, id, &c, err);
-    if (code != DD_OK)
-        return code;
-    code = snapshot_columns(c, id, snap, err);
-    /* a snapshot replaces the previous one whole: files it did not find go away */
-    if (code == DD_OK)
-        code = db_exec(c, err, "iteration files",
-                       "DELETE FROM iteration_file WHERE iteration_id = ?", "i", id);
-    for (size_t i = 0; code == DD_OK && i < nfiles; i++)
-        code = db_exec(c, err, "iteration file",
-                       "INSERT INTO iteration_file(iteration_id, name, content) VALUES (?, ?, ?)",
-                       "itb", id, files[i].name, files[i].data ? files[i].data : "",
-                       files[i].len);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        dd_code code = db_iteration_writable(c, id, err);
+        if (code == DD_OK)
+            code = snapshot_columns(c, id, snap, err);
+        /* a snapshot replaces the previous one whole: files it did not find go away */
+        if (code == DD_OK)
+            code = db_exec(c, err, "iteration files",
+                           "DELETE FROM iteration_file WHERE iteration_id = ?", "i", id);
+        for (size_t i = 0; code == DD_OK && i < nfiles; i++)
+            code = db_exec(c, err, "iteration file",
+                           "INSERT INTO iteration_file(iteration_id, name, content) VALUES (?, ?, ?)",
+                           "itb", id, files[i].name, files[i].data ? files[i].data : "",
+                           files[i].len);
+        t.code = code;
+    }
+    return t.code;
 }

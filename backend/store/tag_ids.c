@@ -34,21 +34,25 @@ dd_code dd_tag_id(dd_store *st, const char *value, int64_t *id_out, dd_err *err)
 
 dd_code dd_tag_delete_unused(dd_store *st, int64_t id, dd_err *err)
 {
-    dd_conn *c;
     int64_t links = 0;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    code = db_int(c, &links, err, "tag",
-                  "SELECT (SELECT COUNT(*) FROM project_tag WHERE tag_id = ?1)"
-                  " + (SELECT COUNT(*) FROM experiment_tag WHERE tag_id = ?1)"
-                  " + (SELECT COUNT(*) FROM iteration_tag WHERE tag_id = ?1)", "i", id);
-    if (code == DD_OK && links > 0)
-        code = dd_fail(err, DD_IN_USE, "tag %lld is attached %lld time(s): detach it first",
-                       (long long)id, (long long)links);
-    if (code == DD_OK)
-        code = db_exec(c, err, "tag", "DELETE FROM tag WHERE id = ?", "i", id);
-    if (code == DD_OK && db_changes(c) == 0)
-        code = dd_fail(err, DD_NOT_FOUND, "tag %lld not found", (long long)id);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        links = 0;
+        dd_code code = db_lock(c, DB_LOCK_DELETE, DB_T_TAG, id, err);
+        if (code == DD_OK)
+            code = db_int(c, &links, err, "tag",
+                      "SELECT (SELECT COUNT(*) FROM project_tag WHERE tag_id = ?1)"
+                      " + (SELECT COUNT(*) FROM experiment_tag WHERE tag_id = ?1)"
+                      " + (SELECT COUNT(*) FROM iteration_tag WHERE tag_id = ?1)", "i", id);
+        if (code == DD_OK && links > 0)
+            code = dd_fail(err, DD_IN_USE, "tag %lld is attached %lld time(s): detach it first",
+                           (long long)id, (long long)links);
+        if (code == DD_OK)
+            code = db_exec(c, err, "tag", "DELETE FROM tag WHERE id = ?", "i", id);
+        if (code == DD_OK && db_changes(c) == 0)
+            code = dd_fail(err, DD_NOT_FOUND, "tag %lld not found", (long long)id);
+        t.code = code;
+    }
+    return t.code;
 }

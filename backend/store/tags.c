@@ -73,8 +73,10 @@ static dd_code entity_taggable(dd_conn *c, const tag_sql *k, dd_tag_kind kind, i
 {
     if (kind == DD_TAG_ITERATION)
         return db_iteration_writable(c, id, err);
-    int64_t found;
-    return db_int(c, &found, err, k->what, k->exists, "i", id);
+    int64_t found = 0;
+    dd_code code = db_lock(c, DB_LOCK_SHARE, kind == DD_TAG_PROJECT ? DB_T_PROJECT
+                           : DB_T_EXPERIMENT, id, err);
+    return code == DD_OK ? db_int(c, &found, err, k->what, k->exists, "i", id) : code;
 }
 
 dd_code dd_tag_attach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const char *value,
@@ -83,28 +85,31 @@ dd_code dd_tag_attach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const c
     const tag_sql *k = kind_sql(kind, err);
     if (!k)
         return DD_INVALID;
-    dd_conn *c;
     dd_code code = dd_name_check(value, "tag", err);
-    if (code == DD_OK)
-        code = db_write_begin(st, &c, err);
     if (code != DD_OK)
         return code;
-    code = entity_taggable(c, k, kind, entity_id, err);
-    int64_t tag_id = 0;
-    if (code == DD_OK)
-        code = db_exec(c, err, "tag", "INSERT INTO tag(value) VALUES (?) ON CONFLICT DO NOTHING",
-                       "t", value);
-    if (code == DD_OK)
-        code = db_int(c, &tag_id, err, "tag", "SELECT id FROM tag WHERE value = ?", "t", value);
     int64_t link_id = 0;
-    if (code == DD_OK) {
-        code = db_insert_id(c, &link_id, err, "tag link", k->attach, "ii", entity_id, tag_id);
-        if (code == DD_CONFLICT)
-            dd_fail(err, code, "tag \"%s\" is already attached to this %s", value, k->what);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        code = entity_taggable(c, k, kind, entity_id, err);
+        int64_t tag_id = 0;
+        if (code == DD_OK)
+            code = db_exec(c, err, "tag", "INSERT INTO tag(value) VALUES (?) ON CONFLICT DO NOTHING",
+                           "t", value);
+        if (code == DD_OK)
+            code = db_int(c, &tag_id, err, "tag", "SELECT id FROM tag WHERE value = ?", "t", value);
+        link_id = 0;
+        if (code == DD_OK) {
+            code = db_insert_id(c, &link_id, err, "tag link", k->attach, "ii", entity_id, tag_id);
+            if (code == DD_CONFLICT)
+                dd_fail(err, code, "tag \"%s\" is already attached to this %s", value, k->what);
+        }
+        t.code = code;
     }
-    if (code == DD_OK && link_id_out)
+    if (t.code == DD_OK && link_id_out)
         *link_id_out = link_id;
-    return db_end(c, code, err);
+    return t.code;
 }
 
 dd_code dd_tag_detach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const char *value,
@@ -113,17 +118,19 @@ dd_code dd_tag_detach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const c
     const tag_sql *k = kind_sql(kind, err);
     if (!k)
         return DD_INVALID;
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    code = entity_taggable(c, k, kind, entity_id, err);
-    if (code == DD_OK)
-        code = db_exec(c, err, "tag link", k->detach, "it", entity_id, value ? value : "");
-    if (code == DD_OK && db_changes(c) == 0)
-        code = dd_fail(err, DD_NOT_FOUND, "tag \"%s\" is not attached to this %s",
-                       value ? value : "", k->what);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        dd_code code = DD_OK;
+        code = entity_taggable(c, k, kind, entity_id, err);
+        if (code == DD_OK)
+            code = db_exec(c, err, "tag link", k->detach, "it", entity_id, value ? value : "");
+        if (code == DD_OK && db_changes(c) == 0)
+            code = dd_fail(err, DD_NOT_FOUND, "tag \"%s\" is not attached to this %s",
+                           value ? value : "", k->what);
+        t.code = code;
+    }
+    return t.code;
 }
 
 static int tag_row(db_stmt *s, void *arg)
@@ -156,16 +163,20 @@ static const char *const tag_delete_sql[] = {
 
 dd_code dd_tag_delete(dd_store *st, const char *value, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    int64_t id = 0;
-    code = db_int(c, &id, err, "tag", "SELECT id FROM tag WHERE value = ?", "t",
-                  value ? value : "");
-    for (size_t i = 0; i < 4 && code == DD_OK; i++)
-        code = db_exec(c, err, "deleting a tag", tag_delete_sql[i], "i", id);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        dd_code code = DD_OK;
+        int64_t id = 0;
+        code = db_int(c, &id, err, "tag", "SELECT id FROM tag WHERE value = ?", "t",
+                      value ? value : "");
+        if (code == DD_OK)
+            code = db_lock(c, DB_LOCK_DELETE, DB_T_TAG, id, err);
+        for (size_t i = 0; i < 4 && code == DD_OK; i++)
+            code = db_exec(c, err, "deleting a tag", tag_delete_sql[i], "i", id);
+        t.code = code;
+    }
+    return t.code;
 }
 
 dd_code dd_tag_link_get(dd_store *st, dd_tag_kind kind, int64_t link_id, int64_t *entity_id_out,

@@ -133,53 +133,53 @@ dd_code dd_user_update(dd_store *st, int64_t id, const char *first_name, const c
                        const char *password, int is_admin, dd_err *err)
 {
     char *hash = NULL;
-    dd_conn *c;
     dd_code code = password ? dd_password_hash(password, &hash, err) : DD_OK;
-    if (code == DD_OK)
-        code = db_conn(st, &c, err);
-    if (code != DD_OK) {
-        free(hash);
+    if (code != DD_OK)
         return code;
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        dd_user u = {0};
+        code = db_lock(c, DB_LOCK_UPDATE, DB_T_USER, id, err);
+        /* on c: inside the transaction, not on this thread's own connection */
+        if (code == DD_OK)
+            code = user_get_on(c, USER_BY_ID, id, NULL, &u, err);
+        if (code == DD_OK && is_admin == 0 && strcmp(u.username, DD_DEFAULT_USERNAME) == 0)
+            code = dd_fail(err, DD_FORBIDDEN, "the default user cannot be demoted");
+        if (code == DD_OK)
+            code = db_exec(c, err, "user",
+                           "UPDATE \"user\" SET first_name = COALESCE(?, first_name),"
+                           " last_name = COALESCE(?, last_name), password = COALESCE(?, password),"
+                           " is_admin = CASE WHEN ? < 0 THEN is_admin ELSE ? END WHERE id = ?",
+                           "tttnni", first_name, last_name, hash, is_admin, is_admin ? 1 : 0, id);
+        dd_user_clear(&u);
+        t.code = code;
     }
-    code = db_begin(&c, err);
-    if (code != DD_OK) {
-        free(hash);
-        return code;
-    }
-    dd_user u;
-    /* on c: inside the transaction, not on this thread's own connection */
-    code = user_get_on(c, USER_BY_ID, id, NULL, &u, err);
-    if (code == DD_OK && is_admin == 0 && strcmp(u.username, DD_DEFAULT_USERNAME) == 0)
-        code = dd_fail(err, DD_FORBIDDEN, "the default user cannot be demoted");
-    if (code == DD_OK)
-        code = db_exec(c, err, "user",
-                       "UPDATE \"user\" SET first_name = COALESCE(?, first_name),"
-                       " last_name = COALESCE(?, last_name), password = COALESCE(?, password),"
-                       " is_admin = CASE WHEN ? < 0 THEN is_admin ELSE ? END WHERE id = ?",
-                       "tttnni", first_name, last_name, hash, is_admin, is_admin ? 1 : 0, id);
-    dd_user_clear(&u);
     free(hash);
-    return db_end(c, code, err);
+    return t.code;
 }
 
 dd_code dd_user_delete(dd_store *st, int64_t id, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    dd_user u;
-    /* on c: inside the transaction, not on this thread's own connection */
-    code = user_get_on(c, USER_BY_ID, id, NULL, &u, err);
-    if (code == DD_OK && strcmp(u.username, DD_DEFAULT_USERNAME) == 0)
-        code = dd_fail(err, DD_FORBIDDEN, "the default user cannot be deleted");
-    if (code == DD_OK)
-        code = db_exec(c, err, "user permissions",
-                       "DELETE FROM user_permission WHERE user_id = ?", "i", id);
-    if (code == DD_OK)
-        code = db_exec(c, err, "user", "DELETE FROM \"user\" WHERE id = ?", "i", id);
-    dd_user_clear(&u);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        dd_user u = {0};
+        dd_code code = db_lock(c, DB_LOCK_DELETE, DB_T_USER, id, err);
+        /* on c: inside the transaction, not on this thread's own connection */
+        if (code == DD_OK)
+            code = user_get_on(c, USER_BY_ID, id, NULL, &u, err);
+        if (code == DD_OK && strcmp(u.username, DD_DEFAULT_USERNAME) == 0)
+            code = dd_fail(err, DD_FORBIDDEN, "the default user cannot be deleted");
+        if (code == DD_OK)
+            code = db_exec(c, err, "user permissions",
+                           "DELETE FROM user_permission WHERE user_id = ?", "i", id);
+        if (code == DD_OK)
+            code = db_exec(c, err, "user", "DELETE FROM \"user\" WHERE id = ?", "i", id);
+        dd_user_clear(&u);
+        t.code = code;
+    }
+    return t.code;
 }
 
 dd_code dd_user_check_password(dd_store *st, const char *username, const char *password,
@@ -229,25 +229,32 @@ static int perm_row(db_stmt *s, void *arg)
 dd_code dd_permission_create(dd_store *st, int64_t user_id, int64_t project_id, bool cr,
                              bool r, bool u, bool d, int64_t *id_out, dd_err *err)
 {
-    dd_conn *c;
-    dd_code code = db_write_begin(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    int64_t n;
-    code = db_int(c, &n, err, "user", "SELECT id FROM \"user\" WHERE id = ?", "i", user_id);
-    if (code == DD_OK)
-        code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i",
-                      project_id);
     int64_t id = 0;
-    if (code == DD_OK)
-        code = db_insert_id(c, &id, err, "user permission",
-                            "INSERT INTO user_permission(user_id, project_id, create_permission,"
-                            " read_permission, update_permission, delete_permission)"
-                            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                            "iinnnn", user_id, project_id, (int)cr, (int)r, (int)u, (int)d);
-    if (code == DD_OK && id_out)
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        int64_t n = 0;
+        id = 0;
+        dd_code code = db_lock(c, DB_LOCK_SHARE, DB_T_USER, user_id, err);
+        if (code == DD_OK)
+            code = db_lock(c, DB_LOCK_SHARE, DB_T_PROJECT, project_id, err);
+        if (code == DD_OK)
+            code = db_int(c, &n, err, "user", "SELECT id FROM \"user\" WHERE id = ?", "i",
+                          user_id);
+        if (code == DD_OK)
+            code = db_int(c, &n, err, "project", "SELECT id FROM project WHERE id = ?", "i",
+                          project_id);
+        if (code == DD_OK)
+            code = db_insert_id(c, &id, err, "user permission",
+                                "INSERT INTO user_permission(user_id, project_id, create_permission,"
+                                " read_permission, update_permission, delete_permission)"
+                                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                                "iinnnn", user_id, project_id, (int)cr, (int)r, (int)u, (int)d);
+        t.code = code;
+    }
+    if (t.code == DD_OK && id_out)
         *id_out = id;
-    return db_end(c, code, err);
+    return t.code;
 }
 
 dd_code dd_permission_get(dd_store *st, int64_t user_id, int64_t project_id,
@@ -339,59 +346,63 @@ static dd_code user_and_project(dd_conn *c, const char *username, const char *pr
     return code;
 }
 
-/* The opening of every change to a (user, project) permission named on a command line:
- * a write transaction and both ids. As db_iteration_begin, nothing is left open on an
- * error, so the caller just returns it. */
-static dd_code user_and_project_begin(dd_store *st, const char *username, const char *project,
-                                      dd_conn **c, int64_t *uid, int64_t *pid, dd_err *err)
+/* Inside a write transaction: the ids of a (user, project) pair named on a command line,
+ * with both rows locked (SHARE: neither goes before this transaction commits). */
+static dd_code user_and_project_locked(dd_conn *c, const char *username, const char *project,
+                                       int64_t *uid, int64_t *pid, dd_err *err)
 {
     *uid = 0, *pid = 0;
-    dd_code code = db_write_begin(st, c, err);
-    if (code != DD_OK)
-        return code;
-    code = user_and_project(*c, username, project, uid, pid, err);
-    return code == DD_OK ? DD_OK : db_end(*c, code, err);
+    dd_code code = user_and_project(c, username, project, uid, pid, err);
+    if (code == DD_OK)
+        code = db_lock(c, DB_LOCK_SHARE, DB_T_USER, *uid, err);
+    if (code == DD_OK)
+        code = db_lock(c, DB_LOCK_SHARE, DB_T_PROJECT, *pid, err);
+    return code;
 }
 
 dd_code dd_permission_set(dd_store *st, const char *username, const char *project, int cr,
                           int r, int u, int d, dd_err *err)
 {
-    dd_conn *c;
-    int64_t uid, pid;
-    dd_code code = user_and_project_begin(st, username, project, &c, &uid, &pid, err);
-    if (code != DD_OK)
-        return code;
-    /* a new row holds nothing until this grant says so (the column defaults are the
-     * creator's row of dd_project_create: read only) */
-    code = db_exec(c, err, "user permission",
-                   "INSERT INTO user_permission(user_id, project_id, create_permission,"
-                   " read_permission, update_permission, delete_permission)"
-                   " VALUES (?, ?, 0, 0, 0, 0) ON CONFLICT(user_id, project_id) DO NOTHING",
-                   "ii", uid, pid);
-    if (code == DD_OK)
-        code = db_exec(c, err, "user permission",
-                       "UPDATE user_permission SET"
-                       " create_permission = CASE WHEN ?1 < 0 THEN create_permission ELSE ?1 END,"
-                       " read_permission = CASE WHEN ?2 < 0 THEN read_permission ELSE ?2 END,"
-                       " update_permission = CASE WHEN ?3 < 0 THEN update_permission ELSE ?3 END,"
-                       " delete_permission = CASE WHEN ?4 < 0 THEN delete_permission ELSE ?4 END"
-                       " WHERE user_id = ?5 AND project_id = ?6", "nnnnii", cr, r, u, d, uid,
-                       pid);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        dd_conn *c = t.c;
+        int64_t uid, pid;
+        dd_code code = user_and_project_locked(c, username, project, &uid, &pid, err);
+        /* a new row holds nothing until this grant says so (the column defaults are the
+         * creator's row of dd_project_create: read only) */
+        if (code == DD_OK)
+            code = db_exec(c, err, "user permission",
+                           "INSERT INTO user_permission(user_id, project_id, create_permission,"
+                           " read_permission, update_permission, delete_permission)"
+                           " VALUES (?, ?, 0, 0, 0, 0) ON CONFLICT(user_id, project_id) DO NOTHING",
+                           "ii", uid, pid);
+        if (code == DD_OK)
+            code = db_exec(c, err, "user permission",
+                           "UPDATE user_permission SET"
+                           " create_permission = CASE WHEN ?1 < 0 THEN create_permission ELSE ?1 END,"
+                           " read_permission = CASE WHEN ?2 < 0 THEN read_permission ELSE ?2 END,"
+                           " update_permission = CASE WHEN ?3 < 0 THEN update_permission ELSE ?3 END,"
+                           " delete_permission = CASE WHEN ?4 < 0 THEN delete_permission ELSE ?4 END"
+                           " WHERE user_id = ?5 AND project_id = ?6", "nnnnii", cr, r, u, d, uid,
+                           pid);
+        t.code = code;
+    }
+    return t.code;
 }
 
 dd_code dd_permission_remove(dd_store *st, const char *username, const char *project,
                              dd_err *err)
 {
-    dd_conn *c;
-    int64_t uid, pid;
-    dd_code code = user_and_project_begin(st, username, project, &c, &uid, &pid, err);
-    if (code != DD_OK)
-        return code;
-    code = db_exec(c, err, "user permission",
-                   "DELETE FROM user_permission WHERE user_id = ? AND project_id = ?", "ii", uid,
-                   pid);
-    return db_end(c, code, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        int64_t uid, pid;
+        t.code = user_and_project_locked(t.c, username, project, &uid, &pid, err);
+        if (t.code == DD_OK)
+            t.code = db_exec(t.c, err, "user permission",
+                             "DELETE FROM user_permission WHERE user_id = ? AND project_id = ?",
+                             "ii", uid, pid);
+    }
+    return t.code;
 }
 
 /* ---------------------------------------------------------------- ownership */

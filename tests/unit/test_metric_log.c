@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "check_sql.h"
+#include "db.h"
 #include "store.h"
 
 /* How many journals of `db` exist next to it. */
@@ -249,6 +250,35 @@ static void test_busy_bounded(const char *path)
     dd_store_close(st);
 }
 
+/* A batch whose commit reached the database but whose result did not (a connection lost
+ * after COMMIT was sent: DD_IO "result unknown") must not be applied again: the log
+ * re-reads the seq its batches recorded and drops what is at or below it before
+ * re-queuing. Without that the points would be appended twice. */
+static void test_lost_commit_result(const char *path)
+{
+    dd_err err = {0};
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, &err), DD_OK, &err);
+    if (!st)
+        return;
+    int64_t it = make_iteration(st, "lost");
+    CHECK_CODE(dd_metric_log_start(st, &err), DD_OK, &err);
+    db_test_lose_commits(st, 1);
+    for (int i = 0; i < 3; i++)
+        CHECK_CODE(append_one(st, it, "loss", i, &err), DD_OK, &err);
+    CHECK_CODE(dd_metric_log_drain(st, &err), DD_OK, &err);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric") == 3);
+    CHECK(raw_int(path, "SELECT point_count FROM metric_latest") == 3);
+    CHECK(raw_int(path, "SELECT MAX(id) FROM metric") == 2);
+    /* the hook was used: by the first batch, whose result was lost */
+    db_test_lose_commits(st, 0);
+    CHECK_CODE(append_one(st, it, "loss", 3, &err), DD_OK, &err);
+    dd_store_close(st);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric") == 4);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_log_state") == 0);
+    CHECK(journals(path) == 0);
+}
+
 int main(void)
 {
     char path[1024];
@@ -258,5 +288,7 @@ int main(void)
     test_replay(path);
     check_db_path(path, sizeof path, "metric_log_busy");
     test_busy_bounded(path);
+    check_db_path(path, sizeof path, "metric_log_lost_commit");
+    test_lost_commit_result(path);
     return check_done();
 }

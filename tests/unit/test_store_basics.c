@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "check_sql.h"
+#include "db.h"
 #include "migrations.h"
 #include "store.h"
 
@@ -304,7 +305,7 @@ static void test_row_times_migration(void)
         CHECK_CODE(dd_project_delete(st, 2, false, err), DD_OK, err);
         CHECK_CODE(dd_dir_time(st, "projects", 0, ts, err), DD_OK, err);
         CHECK(strcmp(ts, "2026-02-01") > 0);
-        CHECK_CODE(dd_iteration_delete(st, 2, err), DD_OK, err);   /* its rows go with it */
+        CHECK_CODE(dd_iteration_delete(st, 2, true, err), DD_OK, err);   /* its rows go with it */
         CHECK(raw_int(path, "SELECT COUNT(*) FROM dir_time WHERE name = 'params'") == 0);
         CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
         dd_store_close(st);
@@ -479,6 +480,88 @@ static void test_open_waits_for_writer(void)
         CHECK(v == dd_schema_version_known());
         dd_store_close(st);
     }
+}
+
+/* ---------------------------------------------------------------- retried transactions */
+
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* DB_TXN re-runs a body when the engine reports DB_RETRY (SQLite never does; the test
+ * hook makes the next attempts fail as PostgreSQL's serialization failures would). A body
+ * re-run n times must give the result of one run: one version numbered 1, a model counter
+ * of 1, three points at positions 0..2; an autocommit statement re-sent gives its one
+ * change. An exhausted budget is DD_BUSY naming the cause and changes nothing. */
+static void test_retry_loop(void)
+{
+    char path[1024];
+    check_db_path(path, sizeof path, "basics_retry");
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_store *st = NULL;
+    dd_store_options opts = {.busy_timeout_ms = 400};
+    CHECK_CODE(dd_store_open(path, &opts, &st, err), DD_OK, err);
+    if (!st)
+        return;
+    int64_t pid = 0, mid = 0, eid = 0, iid = 0, vid = 0, ver = 0;
+    CHECK_CODE(dd_project_create(st, 0, "p", &pid, err), DD_OK, err);
+    CHECK_CODE(dd_model_create(st, pid, "m", "", &mid, err), DD_OK, err);
+    CHECK_CODE(dd_experiment_create(st, pid, "e", &eid, err), DD_OK, err);
+    CHECK_CODE(dd_iteration_create(st, eid, 0, &iid, err), DD_OK, err);
+
+    /* a write transaction re-run three times */
+    db_test_fail_next(st, DB_RETRY, 3);
+    CHECK_CODE(dd_version_create(st, mid, iid, 0, "v", &vid, &ver, err), DD_OK, err);
+    CHECK(ver == 1);
+    CHECK(vid > 0);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM model_version") == 1);
+    CHECK(raw_int(path, "SELECT last_version FROM model") == 1);
+    /* the hook is used up: the next one commits at once */
+    CHECK_CODE(dd_version_create(st, mid, iid, 0, "v2", &vid, &ver, err), DD_OK, err);
+    CHECK(ver == 2);
+
+    /* a metric append (positions and counts come from the series' summary row) */
+    dd_metric_point pts[3] = {{.value = 1.0}, {.value = 2.0}, {.value = 3.0}};
+    db_test_fail_next(st, DB_RETRY, 2);
+    CHECK_CODE(dd_metric_append(st, iid, "loss", pts, 3, err), DD_OK, err);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric") == 3);
+    CHECK(raw_int(path, "SELECT MAX(id) FROM metric") == 2);
+    CHECK(raw_int(path, "SELECT point_count FROM metric_latest") == 3);
+    CHECK(raw_int(path, "SELECT max_step FROM metric_latest") == 2);
+
+    /* an autocommit statement re-sent */
+    db_test_fail_next(st, DB_RETRY, 2);
+    CHECK_CODE(dd_model_rename(st, mid, "m2", err), DD_OK, err);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM model WHERE name = 'm2'") == 1);
+
+    /* an exhausted budget: DD_BUSY after about the busy timeout, nothing changed */
+    db_test_fail_next(st, DB_RETRY, 1000000);
+    double t0 = mono_s();
+    CHECK_CODE(dd_version_create(st, mid, iid, 0, "v3", &vid, &ver, err), DD_BUSY, err);
+    double waited = mono_s() - t0;
+    CHECK(strstr(err->msg, "gave up after") != NULL);
+    CHECK(waited >= 0.3 && waited < 5);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM model_version") == 2);
+    CHECK(raw_int(path, "SELECT last_version FROM model") == 2);
+    CHECK_CODE(dd_metric_append(st, iid, "loss", pts, 3, err), DD_BUSY, err);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric") == 3);
+    CHECK(raw_int(path, "SELECT point_count FROM metric_latest") == 3);
+    CHECK_CODE(dd_model_rename(st, mid, "m3", err), DD_BUSY, err);
+    CHECK(strstr(err->msg, "gave up after") != NULL);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM model WHERE name = 'm2'") == 1);
+    db_test_fail_next(st, DB_RETRY, 0);
+
+    /* and a failure that is not DB_RETRY is not retried: it is the answer, at once */
+    db_test_fail_next(st, DD_IO, 1);
+    CHECK_CODE(dd_version_create(st, mid, iid, 0, "v4", &vid, &ver, err), DD_IO, err);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM model_version") == 2);
+    CHECK_CODE(dd_version_create(st, mid, iid, 0, "v4", &vid, &ver, err), DD_OK, err);
+    CHECK(ver == 3);
+    CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
+    dd_store_close(st);
 }
 
 /* ---------------------------------------------------------------- users */
@@ -948,6 +1031,7 @@ int main(void)
     test_newer_schema_refused();
     test_corrupted_file_refused();
     test_open_waits_for_writer();
+    test_retry_loop();
 
     char path[1024];
     check_db_path(path, sizeof path, "basics_users");

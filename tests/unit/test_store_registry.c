@@ -588,7 +588,7 @@ static void test_cascades(dd_store *st, const world *w, int64_t resnet)
     dd_iteration_clear(&it);
     CHECK(dd_experiment_delete(st, ec, false, err) != DD_OK);
     CHECK(census_eq(take_census(st, pc, ec, ic1, mc), before));
-    CHECK_CODE(dd_iteration_delete(st, ic1, err), DD_IN_USE, err);
+    CHECK_CODE(dd_iteration_delete(st, ic1, true, err), DD_IN_USE, err);
     CHECK(census_eq(take_census(st, pc, ec, ic1, mc), before));
     CHECK_CODE(dd_iteration_get(st, ic2, &it, err), DD_OK, err);
     CHECK(it.parent_iteration_id == ic1);

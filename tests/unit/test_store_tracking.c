@@ -651,7 +651,7 @@ static void test_iterations(dd_store *st)
     CHECK_CODE(dd_iteration_file_get(st, lk, "poetry.lock", &data, &len, err), DD_NOT_FOUND, err);
 
     /* Deleting a parent keeps its children, now top-level. */
-    CHECK_CODE(dd_iteration_delete(st, top, err), DD_OK, err);
+    CHECK_CODE(dd_iteration_delete(st, top, true, err), DD_OK, err);
     CHECK_CODE(dd_iteration_get(st, top, &it, err), DD_NOT_FOUND, err);
     CHECK_CODE(dd_iteration_get(st, c1, &it, err), DD_OK, err);
     CHECK(it.parent_iteration_id == 0);
@@ -666,7 +666,7 @@ static void test_iterations(dd_store *st)
     CHECK(count_iterations(st, ex) == 4);   /* c1, c2, lk, child_of_ended */
 
     /* Deleting an ended iteration is allowed and takes its data with it. */
-    CHECK_CODE(dd_iteration_delete(st, lk, err), DD_OK, err);
+    CHECK_CODE(dd_iteration_delete(st, lk, true, err), DD_OK, err);
     CHECK_CODE(dd_iteration_get(st, lk, &it, err), DD_NOT_FOUND, err);
     CHECK_CODE(dd_param_get(st, lk, "lr", &val, err), DD_NOT_FOUND, err);
     CHECK_CODE(dd_metric_series_get(st, lk, "loss", &ms, tsb, err), DD_NOT_FOUND, err);
@@ -676,8 +676,8 @@ static void test_iterations(dd_store *st)
     memset(&tags, 0, sizeof tags);
     CHECK_CODE(dd_tag_list(st, DD_TAG_ITERATION, lk, collect_tag, &tags, err), DD_OK, err);
     CHECK(tags.count == 0);
-    CHECK_CODE(dd_iteration_delete(st, lk, err), DD_NOT_FOUND, err);
-    CHECK_CODE(dd_iteration_delete(st, 999999, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_iteration_delete(st, lk, true, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_iteration_delete(st, 999999, true, err), DD_NOT_FOUND, err);
     CHECK_CODE(dd_iteration_get(st, child_of_ended, &it, err), DD_OK, err);
     CHECK(it.parent_iteration_id == 0);
     dd_iteration_clear(&it);
@@ -1432,6 +1432,60 @@ static void test_resources(dd_store *st)
     CHECK(s3_queued);
 }
 
+/* ---------------------------------------------------------------- plain delete (rmdir) */
+
+/* A plain (non-cascading) delete refuses an iteration holding one point or one parameter,
+ * in the delete's own transaction, and removes nothing; a point still in the metric log
+ * counts (the delete drains it first). An empty one goes; a cascade takes the data. */
+static void test_iteration_plain_delete(void)
+{
+    char path[1024];
+    check_db_path(path, sizeof path, "store_tracking_plain_delete");
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
+    if (!st)
+        return;
+    int64_t pr = 0, ex = 0, with_point = 0, with_param = 0, logged = 0, empty = 0;
+    CHECK_CODE(dd_project_create(st, 0, "pd", &pr, err), DD_OK, err);
+    CHECK_CODE(dd_experiment_create(st, pr, "e", &ex, err), DD_OK, err);
+    CHECK_CODE(dd_iteration_create(st, ex, 0, &with_point, err), DD_OK, err);
+    CHECK_CODE(dd_iteration_create(st, ex, 0, &with_param, err), DD_OK, err);
+    CHECK_CODE(dd_iteration_create(st, ex, 0, &logged, err), DD_OK, err);
+    CHECK_CODE(dd_iteration_create(st, ex, 0, &empty, err), DD_OK, err);
+    dd_metric_point pt = {.value = 0.5};
+    CHECK_CODE(dd_metric_append(st, with_point, "loss", &pt, 1, err), DD_OK, err);
+    CHECK_CODE(dd_param_set(st, with_param, "lr", "0.1", err), DD_OK, err);
+    CHECK_CODE(dd_metric_log_start(st, err), DD_OK, err);
+    CHECK_CODE(dd_metric_append_logged(st, logged, "acc", &pt, 1, err), DD_OK, err);
+
+    CHECK_CODE(dd_iteration_delete(st, with_point, false, err), DD_NOT_EMPTY, err);
+    CHECK(strstr(err->msg, "holds parameters or metrics") != NULL);
+    CHECK_CODE(dd_iteration_delete(st, with_param, false, err), DD_NOT_EMPTY, err);
+    CHECK_CODE(dd_iteration_delete(st, logged, false, err), DD_NOT_EMPTY, err);
+    dd_iteration it = {0};
+    CHECK_CODE(dd_iteration_get(st, with_point, &it, err), DD_OK, err);
+    dd_iteration_clear(&it);
+    CHECK_CODE(dd_iteration_get(st, with_param, &it, err), DD_OK, err);
+    dd_iteration_clear(&it);
+    CHECK(count_points(st, with_point, "loss") == 1);
+    CHECK(count_points(st, logged, "acc") == 1);
+    char *val = NULL;
+    CHECK_CODE(dd_param_get(st, with_param, "lr", &val, err), DD_OK, err);
+    CHECK(val && strcmp(val, "0.1") == 0);
+    free(val);
+    CHECK(count_iterations(st, ex) == 4);
+
+    CHECK_CODE(dd_iteration_delete(st, empty, false, err), DD_OK, err);
+    CHECK_CODE(dd_iteration_get(st, empty, &it, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_iteration_delete(st, 999999, false, err), DD_NOT_FOUND, err);
+    CHECK_CODE(dd_iteration_delete(st, with_point, true, err), DD_OK, err);
+    CHECK(count_points(st, with_point, "loss") == 0);
+    CHECK(count_iterations(st, ex) == 2);
+    CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
+    dd_store_close(st);
+}
+
 int main(void)
 {
     char path[1024];
@@ -1451,5 +1505,6 @@ int main(void)
     test_resources(st);
     CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
     dd_store_close(st);
+    test_iteration_plain_delete();
     return check_done();
 }
