@@ -61,6 +61,12 @@ struct dd_store {
     _Atomic pthread_t write_owner;  /* the thread between db_begin and db_end ... */
     _Atomic bool write_owned;       /* ... when this is true (set under write_mu) */
     struct metric_log *mlog;        /* group commit for metric appends (metric_log.c) */
+    /* db_group_write: writes waiting to share the next write transaction, and whether a
+     * thread is running one such transaction now (all under group_mu). */
+    pthread_mutex_t group_mu;
+    pthread_cond_t group_cv;
+    struct group_req *group_head, *group_tail;
+    bool group_running;
     db_trash_hook trash_hook;       /* frees queued artifact bytes (artifacts.c) ... */
     void *trash_ctx;                /* ... with this */
 };
@@ -430,6 +436,86 @@ dd_code db_end(dd_conn *c, dd_code code, dd_err *err)
     return code;
 }
 
+/* ---------------------------------------------------------------- group commit */
+
+/* One caller of db_group_write, on its own stack until `done`. */
+typedef struct group_req {
+    struct group_req *next;
+    db_group_fn fn;
+    void *ctx;
+    dd_code code;
+    dd_err err;
+    bool failed;    /* its fn failed: out of the group's later rounds */
+    bool done;
+} group_req;
+
+/* One round: every request of `batch` that has not failed, in one transaction. A fn that
+ * fails rolls the whole round back and drops out (true: run another round); otherwise the
+ * round commits, or fails every request with the reason. No savepoints: in SQLite each
+ * page first changed inside one is copied to a statement journal, which cost more than
+ * the sharing saved; a client's mistake is rare and costs the others one re-run. */
+static bool group_round(dd_store *st, group_req *batch)
+{
+    dd_conn *c;
+    dd_err err = {0};
+    dd_code code = db_write_begin(st, &c, &err);
+    for (group_req *r = batch; r && code == DD_OK; r = r->next) {
+        if (r->failed)
+            continue;
+        r->code = r->fn(c, r->ctx, &r->err);
+        if (r->code != DD_OK) {
+            r->failed = true;
+            db_end(c, r->code, &err);
+            return true;
+        }
+    }
+    if (code == DD_OK)
+        code = db_end(c, DD_OK, &err);
+    for (group_req *r = batch; r && code != DD_OK; r = r->next) {
+        if (!r->failed) {
+            r->code = code;
+            r->err = err;
+        }
+    }
+    return false;
+}
+
+dd_code db_group_write(dd_store *st, db_group_fn fn, void *ctx, dd_err *err)
+{
+    group_req me = {.fn = fn, .ctx = ctx, .code = DD_OK};
+    pthread_mutex_lock(&st->group_mu);
+    if (st->group_tail)
+        st->group_tail->next = &me;
+    else
+        st->group_head = &me;
+    st->group_tail = &me;
+    while (!me.done) {
+        if (st->group_running) {
+            pthread_cond_wait(&st->group_cv, &st->group_mu);
+            continue;
+        }
+        /* Nobody is committing: take every queued request (this one among them) and run
+         * them; requests that arrive meanwhile wait for the next round. */
+        group_req *batch = st->group_head;
+        st->group_head = st->group_tail = NULL;
+        st->group_running = true;
+        pthread_mutex_unlock(&st->group_mu);
+        while (group_round(st, batch))
+            ;
+        pthread_mutex_lock(&st->group_mu);
+        st->group_running = false;
+        for (group_req *r = batch, *next; r; r = next) {
+            next = r->next;   /* read first: once done, r's owner may return */
+            r->done = true;
+        }
+        pthread_cond_broadcast(&st->group_cv);
+    }
+    pthread_mutex_unlock(&st->group_mu);
+    if (err && me.code != DD_OK)
+        *err = me.err;
+    return me.code;
+}
+
 void db_set_trash_hook(dd_store *st, db_trash_hook hook, void *ctx)
 {
     st->trash_hook = hook;
@@ -641,9 +727,13 @@ dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store *
     st->read_only = opts && opts->read_only;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->write_mu, NULL);
+    pthread_mutex_init(&st->group_mu, NULL);
+    pthread_cond_init(&st->group_cv, NULL);
     if (pthread_key_create(&st->conn_key, conn_thread_exit) != 0) {
         pthread_mutex_destroy(&st->mu);
         pthread_mutex_destroy(&st->write_mu);
+        pthread_mutex_destroy(&st->group_mu);
+        pthread_cond_destroy(&st->group_cv);
         free(st->path);
         free(st);
         return dd_fail(err, DD_IO, "cannot create a thread key");
@@ -681,6 +771,8 @@ void dd_store_close(dd_store *st)
     }
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->write_mu);
+    pthread_mutex_destroy(&st->group_mu);
+    pthread_cond_destroy(&st->group_cv);
     free(st->path);
     free(st);
 }
