@@ -167,6 +167,52 @@ def test_slow_client_does_not_block_others(srv):
         slow.close()
 
 
+def _trickle(sock, data, gap):
+    """Send data one byte every `gap` seconds; the elapsed time when the server closed the
+    connection (EOF or reset seen while sending), or None once everything was sent."""
+    import select
+    start = time.time()
+    for i in range(len(data)):
+        try:
+            sock.sendall(data[i:i + 1])
+        except OSError:
+            return time.time() - start
+        if i < len(data) - 1 and select.select([sock], [], [], gap)[0]:
+            try:
+                got = sock.recv(4096)
+            except OSError:
+                return time.time() - start
+            assert got == b"", got                # never an answer to unfinished headers
+            return time.time() - start
+    return None
+
+
+def test_slow_headers_hit_a_whole_header_deadline(tmp_path):
+    """server.header_timeout is a deadline for the whole header block, not an idle timeout:
+    a client trickling one byte every 0.25 s (never idle for long) is cut at the deadline,
+    counted from the connection's opening. Headers finished in time are answered, and on a
+    kept-alive connection the next request's clock starts when the previous one ends."""
+    from helpers_serve import Server
+    s = Server(str(tmp_path), env={"DEARDIARY_SERVER_HEADER_TIMEOUT": "2"})
+    req = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100 + b"\r\n\r\n"
+    try:
+        slow = socket.create_connection(("127.0.0.1", s.port))
+        cut = _trickle(slow, req, 0.25)             # 130 bytes: 32 s if never cut
+        slow.close()
+        assert cut is not None, "a trickling client was never cut"
+        assert 1.8 <= cut <= 4.5, cut
+        ok = socket.create_connection(("127.0.0.1", s.port))
+        ok.settimeout(5)
+        for _ in range(2):                           # 2 x 1.3 s on one connection: > 2 s
+            assert _trickle(ok, req, 0.01) is None   # 130 bytes in about 1.3 s
+            answer = ok.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 200"), answer
+        ok.close()
+        assert s.get("/health").status_code == 200
+    finally:
+        s.stop()
+
+
 def test_connection_limit(tmp_path):
     """server.max_connections: connections past the limit are closed unanswered; once the
     idle ones go, requests are served again."""
