@@ -42,6 +42,10 @@ struct dd_conn {
     /* artifact_trash rows queued by the write transaction under way (db_trash_queued):
      * ids trash_lo..trash_hi, 0 when none; handed to the trash hook once it commits. */
     int64_t trash_lo, trash_hi;
+    /* dd_store_atomic (writer only): how deep inside one the owning thread is (0: not),
+     * and the first error of a write nested in it. */
+    int nest;
+    dd_code nest_code;
 };
 
 struct dd_store {
@@ -222,8 +226,19 @@ static dd_code conn_open(dd_store *st, dd_conn **out, dd_err *err)
     return DD_OK;
 }
 
+/* Inside dd_store_atomic this thread reads and writes on the writer, so it sees its own
+ * uncommitted writes. */
+static bool in_atomic(dd_store *st)
+{
+    return db_in_write_txn(st) && st->writer && st->writer->nest > 0;
+}
+
 dd_code db_conn(dd_store *st, dd_conn **out, dd_err *err)
 {
+    if (in_atomic(st)) {
+        *out = st->writer;
+        return DD_OK;
+    }
     dd_conn *c = pthread_getspecific(st->conn_key);
     if (c) {
         *out = c;
@@ -376,6 +391,11 @@ void db_col_ts(db_stmt *s, int col, char out[DD_TS_LEN])
 dd_code db_begin(dd_conn **c, dd_err *err)
 {
     dd_store *st = (*c)->st;
+    if (in_atomic(st)) {   /* joins the dd_store_atomic transaction under way */
+        *c = st->writer;
+        st->writer->nest++;
+        return DD_OK;
+    }
     dd_conn *scope = db_wait_begin(st);
     /* Points accepted by the metric log go first: a write (ending or deleting the
      * iteration, say) must find them committed, as the writer who saw success expects. */
@@ -418,6 +438,12 @@ dd_code db_iteration_begin(dd_store *st, int64_t iteration_id, dd_conn **c, dd_e
 
 dd_code db_end(dd_conn *c, dd_code code, dd_err *err)
 {
+    if (c->nest > 1) {   /* a nested write: the outermost dd_store_atomic commits */
+        c->nest--;
+        if (code != DD_OK && c->nest_code == DD_OK)
+            c->nest_code = code;
+        return code;
+    }
     if (code == DD_OK) {
         dd_code cc = c->st->eng->commit(c->e, err);
         if (cc != DD_OK)
@@ -434,6 +460,23 @@ dd_code db_end(dd_conn *c, dd_code code, dd_err *err)
     if (code == DD_OK && lo && c->st->trash_hook)
         c->st->trash_hook(c->st->trash_ctx, lo, hi);
     return code;
+}
+
+dd_code dd_store_atomic(dd_store *st, dd_atomic_fn fn, void *ctx, dd_err *err)
+{
+    if (in_atomic(st))
+        return fn(st, ctx, err);
+    dd_conn *c;
+    dd_code code = db_write_begin(st, &c, err);
+    if (code != DD_OK)
+        return code;
+    c->nest = 1;
+    c->nest_code = DD_OK;
+    code = fn(st, ctx, err);
+    if (code == DD_OK && c->nest_code != DD_OK)   /* fn went on after a failed write */
+        code = dd_fail(err, c->nest_code, "a write of this change failed");
+    c->nest = 0;
+    return db_end(c, code, err);
 }
 
 /* ---------------------------------------------------------------- group commit */
@@ -482,6 +525,13 @@ static bool group_round(dd_store *st, group_req *batch)
 
 dd_code db_group_write(dd_store *st, db_group_fn fn, void *ctx, dd_err *err)
 {
+    if (in_atomic(st)) {   /* inside dd_store_atomic: part of that transaction */
+        dd_conn *c;
+        dd_code code = db_write_begin(st, &c, err);
+        if (code == DD_OK)
+            code = db_end(c, fn(c, ctx, err), err);
+        return code;
+    }
     group_req me = {.fn = fn, .ctx = ctx, .code = DD_OK};
     pthread_mutex_lock(&st->group_mu);
     if (st->group_tail)
