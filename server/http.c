@@ -429,12 +429,6 @@ static int probe_port(struct sockaddr_in *sa)
     return ok ? 0 : -1;
 }
 
-/* Each connection's buffer pool (libmicrohttpd's default is 32 KiB). Bodies are read in
- * pieces of up to about half of it, so 256 KiB cuts an upload's recv() and write() calls
- * eightfold (BENCHMARKS.md, serve). The pool is mmap'd: an idle connection keeps only the
- * pages it touched resident (1000 idle connections stay within the memory target). */
-#define DD_SERVER_CONN_MEMORY (256 * 1024)
-
 /* One daemon: one thread over epoll on its own listening socket, bound with SO_REUSEPORT
  * to the same address as its siblings. */
 static struct MHD_Daemon *start_daemon(dd_server *srv, const struct sockaddr_in *sa,
@@ -446,8 +440,7 @@ static struct MHD_Daemon *start_daemon(dd_server *srv, const struct sockaddr_in 
         (unsigned)srv->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)srv->header_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
         srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        1024u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)DD_SERVER_CONN_MEMORY,
-        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        1024u, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 }
 
 /*
