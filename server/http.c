@@ -36,13 +36,15 @@ const char *dd_req_header(dd_req *r, const char *name)
 
 /* ---------------------------------------------------------------- header deadline */
 
-/* One open connection (libmicrohttpd's socket context), in srv->conns. */
+/* One open connection (libmicrohttpd's socket context), in srv->conns (links and `cut`
+ * under conns_mu; the two atomics are written by the connection's worker without it, so
+ * a request takes no lock shared with the other workers). */
 typedef struct conn_state {
     struct conn_state *prev, *next;
     int fd;
-    bool in_headers;       /* waiting for a request's headers to be complete ... */
-    double since_ms;       /* ... since then (monotonic) */
-    bool cut;              /* the sweeper shut it down */
+    _Atomic bool in_headers;   /* waiting for a request's headers to be complete ... */
+    _Atomic double since_ms;   /* ... since then (monotonic) */
+    bool cut;                  /* the sweeper shut it down */
 } conn_state;
 
 static double mono_ms(void)
@@ -60,15 +62,14 @@ static conn_state *conn_state_of(struct MHD_Connection *conn)
 }
 
 /* A request's headers are complete (true) or the next request's wait begins (false). */
-static void headers_done(dd_server *srv, struct MHD_Connection *conn, bool done)
+static void headers_done(struct MHD_Connection *conn, bool done)
 {
     conn_state *cs = conn_state_of(conn);
     if (!cs)
         return;
-    pthread_mutex_lock(&srv->conns_mu);
-    cs->in_headers = !done;
-    cs->since_ms = mono_ms();
-    pthread_mutex_unlock(&srv->conns_mu);
+    atomic_store(&cs->in_headers, false);   /* the sweeper never sees a stale since_ms */
+    atomic_store(&cs->since_ms, mono_ms());
+    atomic_store(&cs->in_headers, !done);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
@@ -83,7 +84,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         cs = ci ? calloc(1, sizeof *cs) : NULL;
         if (!cs)
             return;   /* no deadline for this one: the idle timeout still applies */
-        *cs = (conn_state){.fd = ci->connect_fd, .in_headers = true, .since_ms = mono_ms()};
+        cs->fd = ci->connect_fd;
+        atomic_store(&cs->since_ms, mono_ms());
+        atomic_store(&cs->in_headers, true);
         pthread_mutex_lock(&srv->conns_mu);
         cs->next = srv->conns;
         if (srv->conns)
@@ -119,7 +122,7 @@ static void *sweeper(void *arg)
     while (srv->sweeping) {
         double limit = mono_ms() - srv->header_timeout_s * 1e3;
         for (conn_state *cs = srv->conns; cs; cs = cs->next) {
-            if (cs->in_headers && !cs->cut && cs->since_ms < limit) {
+            if (atomic_load(&cs->in_headers) && !cs->cut && atomic_load(&cs->since_ms) < limit) {
                 shutdown(cs->fd, SHUT_RDWR);
                 cs->cut = true;
             }
@@ -217,7 +220,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     dd_req *r = *con_cls;
     if (!r)
         return;
-    headers_done(r->srv, conn, false);   /* the next request's headers are awaited from now */
+    headers_done(conn, false);   /* the next request's headers are awaited from now */
     log_request(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? r->status : 0);
     if (r->pp)
         MHD_destroy_post_processor(r->pp);
@@ -333,7 +336,7 @@ static enum MHD_Result on_headers(dd_server *srv, struct MHD_Connection *conn, c
         return MHD_NO;
     r->srv = srv, r->conn = conn, r->method = method, r->url = url;
     clock_gettime(CLOCK_MONOTONIC, &r->start);
-    headers_done(srv, conn, true);
+    headers_done(conn, true);
     *con_cls = r;
     if (dd_route_streams(method, url)) {
         dd_dispatch(r);
