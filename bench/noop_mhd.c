@@ -1,7 +1,8 @@
 /*
  * noop_mhd.c - the baseline of `bench/serve.sh health`: a libmicrohttpd server built the
- * way `deardiary serve` is (internal thread pool of 4 over epoll) that answers every
- * request with a fixed small JSON body and does nothing else. Usage: noop_mhd PORT
+ * way `deardiary serve` is (4 single-threaded daemons over epoll sharing the port with
+ * SO_REUSEPORT, server/http.c) that answers every request with a fixed small JSON body
+ * and does nothing else. Usage: noop_mhd PORT
  * (runs until SIGTERM). Compiled by bench/serve.sh into its temporary directory.
  */
 #include <microhttpd.h>
@@ -40,14 +41,18 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)atoi(argv[1]), NULL, NULL,
-        answer, NULL, MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_LIMIT, 2048u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
-    if (!d)
-        return 1;
+    struct MHD_Daemon *d[4];
+    for (int i = 0; i < 4; i++) {
+        d[i] = MHD_start_daemon(
+            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)atoi(argv[1]), NULL, NULL,
+            answer, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_LIMIT,
+            2048u, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+        if (!d[i])
+            return 1;
+    }
     int sig;
     sigwait(&set, &sig);
-    MHD_stop_daemon(d);
+    for (int i = 0; i < 4; i++)
+        MHD_stop_daemon(d[i]);
     return 0;
 }

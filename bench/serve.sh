@@ -8,7 +8,9 @@
 #   memory   the server's peak RSS (VmHWM) over everything, 1000 idle connections included  < 64 MB
 # Load from wrk (Debian) on 127.0.0.1 only; bounded durations.
 # Knobs: DD_BIN (default build/deardiary), BENCH_TMPDIR (/var/tmp), SECS (10),
-#        BENCH_ARTIFACT_BYTES (1073741824).
+#        BENCH_ARTIFACT_BYTES (1073741824), DD_BASE_BIN (another deardiary, e.g. the
+#        previous revision: batch and single are then also measured against it, in turn
+#        with this one, on a database of its own, and printed as ratios).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${DD_BIN:-$root/build/deardiary}
@@ -39,9 +41,20 @@ b=$(wrk -t2 -c20 -d"${secs}s" "http://127.0.0.1:$np/health" | rps)
 echo "health: serve $a req/s, noop libmicrohttpd $b req/s, ratio $(ratio "$a" "$b") (target 0.7)"
 
 # seed: project 1, experiment 1, iteration 1
-curl -sf -XPOST "$url/project/" -d '{"name":"bench"}' >/dev/null
-curl -sf -XPOST "$url/experiment/project/1" -d '{"status_id":1,"name":"e"}' >/dev/null
-curl -sf -XPOST "$url/iteration/experiment/1" >/dev/null
+seed() {
+  curl -sf -XPOST "$1/project/" -d '{"name":"bench"}' >/dev/null
+  curl -sf -XPOST "$1/experiment/project/1" -d '{"status_id":1,"name":"e"}' >/dev/null
+  curl -sf -XPOST "$1/iteration/experiment/1" >/dev/null
+}
+seed "$url"
+base_url=
+if [ -n "${DD_BASE_BIN:-}" ]; then
+  bp=$(free_port)
+  DEARDIARY_ARTIFACT_BACKEND=filesystem DEARDIARY_ARTIFACT_FS_ROOT="$tmp/art-base" \
+    "$DD_BASE_BIN" serve --db "$tmp/base.db" --port "$bp" 2>"$tmp/base.log" & pids+=($!)
+  base_url="http://127.0.0.1:$bp"
+  wait_up "$base_url/health"; seed "$base_url"
+fi
 
 python3 - "$tmp" <<'PY'
 import json, sys
@@ -54,11 +67,20 @@ out=$(wrk -t2 -c20 -d"${secs}s" -s "$tmp/batch.lua" "$url/metric/iteration/1/bat
 r=$(echo "$out" | rps)
 non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
 echo "batch: $r req/s = $(python3 -c "print(int(float('$r')*100))") metrics/s from 20 clients (target 100000)${non2xx:+, NON-2XX: $non2xx}"
+if [ -n "$base_url" ]; then
+  b=$(wrk -t2 -c20 -d"${secs}s" -s "$tmp/batch.lua" "$base_url/metric/iteration/1/batch" | rps)
+  echo "batch, base binary: $b req/s = $(python3 -c "print(int(float('$b')*100))") metrics/s, ratio $(ratio "$r" "$b")"
+fi
 out=$(wrk -t2 -c20 -d"${secs}s" --latency -s "$tmp/single.lua" "$url/metric/iteration/1")
 r=$(echo "$out" | rps)
 p99=$(echo "$out" | awk '$1=="99%" {print $2}')
 p50=$(echo "$out" | awk '$1=="50%" {print $2}')
 echo "single: $r req/s from 20 clients, p50 $p50, p99 $p99 (target 10000 req/s)"
+if [ -n "$base_url" ]; then
+  out=$(wrk -t2 -c20 -d"${secs}s" --latency -s "$tmp/single.lua" "$base_url/metric/iteration/1")
+  b=$(echo "$out" | rps)
+  echo "single, base binary: $b req/s, p99 $(echo "$out" | awk '$1=="99%" {print $2}'), ratio $(ratio "$r" "$b")"
+fi
 points=$(curl -sf "$url/metric/iteration/1?limit=0" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
 echo "  (points stored: $points)"
 

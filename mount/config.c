@@ -120,6 +120,8 @@ static const config_key keys[] = {
          server_max_connections, "2048"), .min = 1, .max = 65536},
     {ROW("server.threads", "DEARDIARY_SERVER_THREADS", KT_INT, server_threads, "4"),
      .min = 1, .max = 256},
+    {ROW("server.header_timeout", "DEARDIARY_SERVER_HEADER_TIMEOUT", KT_INT,
+         server_header_timeout, "30"), .min = 1, .max = 3600},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

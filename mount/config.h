@@ -78,6 +78,7 @@ typedef struct dd_config {
     char *server_cors_origins;      /* server.cors_origins: comma-separated, "*"  */
     int server_max_connections;     /* server.max_connections: more are refused   */
     int server_threads;             /* server.threads: HTTP worker threads        */
+    int server_header_timeout;      /* server.header_timeout: seconds for headers  */
 } dd_config;
 
 /*

@@ -82,6 +82,23 @@ void dd_serve_delete(dd_req *r, dd_delete_fn del, const char *what, bool missing
         dd_reply_store_error(r, "delete", what, &err);
 }
 
+typedef struct name_patch_args {
+    dd_set_text_fn rename, describe;
+    int64_t id;
+    const char *name, *description;
+} name_patch_args;
+
+/* The rename first: it is the step that can break a rule (a taken or bad name). Both in
+ * one transaction (dd_store_atomic), so a refused PATCH changes nothing. */
+static dd_code name_patch(dd_store *st, void *ctx, dd_err *err)
+{
+    name_patch_args *a = ctx;
+    dd_code code = a->name ? a->rename(st, a->id, a->name, err) : DD_OK;
+    if (code == DD_OK && a->description)
+        code = a->describe(st, a->id, a->description, err);
+    return code;
+}
+
 void dd_serve_name_update(dd_req *r, dd_set_text_fn rename, dd_set_text_fn describe,
                           const char *what)
 {
@@ -92,12 +109,9 @@ void dd_serve_name_update(dd_req *r, dd_set_text_fn rename, dd_set_text_fn descr
         return;
     dd_err err = {0};
     dd_code code = !v[0] && !v[1] ? dd_fail(&err, DD_INVALID, "no field to update") : DD_OK;
-    /* The rename first: it is the step that can break a rule (a taken or bad name), so a
-     * refused PATCH changes nothing. */
-    if (code == DD_OK && v[0])
-        code = rename(r->srv->st, id, json_string_value(v[0]), &err);
-    if (code == DD_OK && v[1])
-        code = describe(r->srv->st, id, json_string_value(v[1]), &err);
+    name_patch_args a = {rename, describe, id, json_string_value(v[0]), json_string_value(v[1])};
+    if (code == DD_OK)
+        code = dd_store_atomic(r->srv->st, name_patch, &a, &err);
     if (code == DD_OK)
         dd_reply_updated(r);
     else

@@ -62,6 +62,26 @@ static dd_code experiment_patch_check(dd_store *st, int64_t id, json_t *status, 
     return code;
 }
 
+typedef struct patch_args {
+    int64_t id;
+    json_t **v;
+} patch_args;
+
+/* The writes of an experiment PATCH (v: status_id, name, description, end_date), in one
+ * transaction (dd_store_atomic). */
+static dd_code experiment_patch(dd_store *st, void *ctx, dd_err *err)
+{
+    patch_args *a = ctx;
+    dd_code code = DD_OK;
+    if (a->v[1])
+        code = dd_experiment_rename(st, a->id, json_string_value(a->v[1]), err);
+    if (code == DD_OK && a->v[2])
+        code = dd_experiment_set_description(st, a->id, json_string_value(a->v[2]), err);
+    if (code == DD_OK)
+        code = dd_experiment_set_status(st, a->id, (int)json_integer_value(a->v[0]), err);
+    return code;
+}
+
 void h_experiment_update(dd_req *r)
 {
     static const dd_field spec[] = {{"status_id", F_INT, false},
@@ -78,12 +98,9 @@ void h_experiment_update(dd_req *r)
     dd_code code = experiment_patch_check(st, id, v[0], &err);
     if (code == DD_OK && v[3])   /* checked for the client's sake; the store dates it */
         code = dd_time_parse(json_string_value(v[3]), ts, &err);
-    if (code == DD_OK && v[1])
-        code = dd_experiment_rename(st, id, json_string_value(v[1]), &err);
-    if (code == DD_OK && v[2])
-        code = dd_experiment_set_description(st, id, json_string_value(v[2]), &err);
+    patch_args a = {id, v};
     if (code == DD_OK)
-        code = dd_experiment_set_status(st, id, (int)json_integer_value(v[0]), &err);
+        code = dd_store_atomic(st, experiment_patch, &a, &err);
     if (code == DD_OK)
         dd_reply_updated(r);
     else
@@ -205,6 +222,23 @@ static dd_code iteration_patch_check(dd_store *st, int64_t id, json_t **v, dd_er
     return code;
 }
 
+/* The writes of an iteration PATCH (v: notes, end_date, status_id, error_message), in one
+ * transaction. Notes first, the status last: the status may end the iteration, after
+ * which nothing else could be written. */
+static dd_code iteration_patch(dd_store *st, void *ctx, dd_err *err)
+{
+    patch_args *a = ctx;
+    const char *msg = json_string_value(a->v[3]);
+    dd_code code = DD_OK;
+    if (a->v[0])
+        code = dd_iteration_set_notes(st, a->id, json_string_value(a->v[0]), err);
+    if (code == DD_OK && a->v[3] && !a->v[2])
+        code = dd_iteration_set_error_message(st, a->id, msg, err);
+    if (code == DD_OK && a->v[2])
+        code = dd_iteration_set_status(st, a->id, (int)json_integer_value(a->v[2]), msg, err);
+    return code;
+}
+
 void h_iteration_update(dd_req *r)
 {
     static const dd_field spec[] = {{"notes", F_STRING, false},
@@ -217,16 +251,10 @@ void h_iteration_update(dd_req *r)
         return;
     dd_store *st = r->srv->st;
     dd_err err = {0};
-    const char *msg = json_string_value(v[3]);
     dd_code code = iteration_patch_check(st, id, v, &err);
-    /* Notes first, the status last: the status may end the iteration, after which
-     * nothing else could be written. */
-    if (code == DD_OK && v[0])
-        code = dd_iteration_set_notes(st, id, json_string_value(v[0]), &err);
-    if (code == DD_OK && v[3] && !v[2])
-        code = dd_iteration_set_error_message(st, id, msg, &err);
-    if (code == DD_OK && v[2])
-        code = dd_iteration_set_status(st, id, (int)json_integer_value(v[2]), msg, &err);
+    patch_args a = {id, v};
+    if (code == DD_OK)
+        code = dd_store_atomic(st, iteration_patch, &a, &err);
     if (code == DD_OK)
         dd_reply_updated(r);
     else

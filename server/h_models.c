@@ -147,6 +147,25 @@ void h_version_create(dd_req *r)
 
 /* Checks first (the version exists, the stage is 1..4, a resource id is positive), then
  * the resource link (refused for a resource elsewhere), the stage, the description. */
+typedef struct version_args {
+    int64_t id;
+    json_t **v;
+} version_args;
+
+/* The writes of a version PATCH (v: stage_id, description, resource_id), one transaction. */
+static dd_code version_writes(dd_store *st, void *ctx, dd_err *err)
+{
+    version_args *a = ctx;
+    dd_code code = DD_OK;
+    if (a->v[2])
+        code = dd_version_set_resource(st, a->id, json_integer_value(a->v[2]), err);
+    if (code == DD_OK && a->v[0])
+        code = dd_version_set_stage(st, a->id, (int)json_integer_value(a->v[0]), err);
+    if (code == DD_OK && a->v[1])
+        code = dd_version_set_description(st, a->id, json_string_value(a->v[1]), err);
+    return code;
+}
+
 static dd_code version_patch(dd_store *st, int64_t id, json_t **v, dd_err *err)
 {
     dd_model_version cur;
@@ -161,13 +180,8 @@ static dd_code version_patch(dd_store *st, int64_t id, json_t **v, dd_err *err)
     if (code != DD_OK)
         return code;
     dd_version_clear(&cur);
-    if (v[2])
-        code = dd_version_set_resource(st, id, json_integer_value(v[2]), err);
-    if (code == DD_OK && v[0])
-        code = dd_version_set_stage(st, id, (int)stage, err);
-    if (code == DD_OK && v[1])
-        code = dd_version_set_description(st, id, json_string_value(v[1]), err);
-    return code;
+    version_args a = {id, v};
+    return dd_store_atomic(st, version_writes, &a, err);
 }
 
 void h_version_update(dd_req *r)

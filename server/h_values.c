@@ -98,34 +98,46 @@ void h_param_list(dd_req *r)
 
 static const dd_field param_spec[] = {{"key", F_STRING, true}, {"value", F_STRING, true}};
 
+typedef struct param_args {
+    int64_t iid, id;
+    const char *key, *new_key, *value;
+} param_args;
+
+/* Find the key free, create it, read its id: one transaction, so of two concurrent
+ * creates of one key exactly one succeeds and the other is 409. */
+static dd_code param_create(dd_store *st, void *ctx, dd_err *err)
+{
+    param_args *a = ctx;
+    dd_code code = dd_param_find(st, a->iid, a->key, &a->id, err);
+    if (code == DD_OK)
+        return dd_fail(err, DD_CONFLICT, "parameter \"%s\" already exists", a->key);
+    if (code == DD_NOT_FOUND)
+        code = dd_param_set(st, a->iid, a->key, a->value, err);
+    return code == DD_OK ? dd_param_find(st, a->iid, a->key, &a->id, err) : code;
+}
+
 void h_param_create(dd_req *r)
 {
-    int64_t iid, id;
+    param_args a = {0};
     json_t *root, *v[2];
-    if (dd_req_id(r, 0, &iid) != 0 || dd_req_body(r, param_spec, 2, &root, v) != 0)
+    if (dd_req_id(r, 0, &a.iid) != 0 || dd_req_body(r, param_spec, 2, &root, v) != 0)
         return;
-    const char *key = json_string_value(v[0]);
+    a.key = json_string_value(v[0]), a.value = json_string_value(v[1]);
     dd_err err = {0};
-    dd_code code = dd_param_find(r->srv->st, iid, key, &id, &err);
-    if (code == DD_OK)
-        code = dd_fail(&err, DD_CONFLICT, "parameter \"%s\" already exists", key);
-    else if (code == DD_NOT_FOUND)
-        code = dd_param_set(r->srv->st, iid, key, json_string_value(v[1]), &err);
-    if (code == DD_OK)
-        code = dd_param_find(r->srv->st, iid, key, &id, &err);
-    if (code == DD_OK)
-        dd_reply_created(r, "parameter_id", id);
+    if (dd_store_atomic(r->srv->st, param_create, &a, &err) == DD_OK)
+        dd_reply_created(r, "parameter_id", a.id);
     else
         dd_reply_store_error(r, "create", "parameter", &err);
     json_decref(root);
 }
 
-/* Rename (refusing a taken key: the store's rename would replace it), then set the value;
- * the rename is the step that can break a rule, so a refused PATCH changes nothing. */
-static dd_code param_patch(dd_store *st, int64_t iid, const char *old_key, const char *new_key,
-                           const char *value, dd_err *err)
+/* Rename (refusing a taken key: the store's rename would replace it), then set the value,
+ * in one transaction (dd_store_atomic): a refused PATCH changes nothing. */
+static dd_code param_patch(dd_store *st, void *ctx, dd_err *err)
 {
-    int64_t other;
+    param_args *a = ctx;
+    int64_t iid = a->iid, other;
+    const char *old_key = a->key, *new_key = a->new_key, *value = a->value;
     dd_code code = DD_OK;
     if (value && !*value)
         return dd_fail(err, DD_INVALID, "a parameter value cannot be empty");
@@ -153,9 +165,9 @@ void h_param_update(dd_req *r)
     dd_err err = {0};
     dd_code code = !v[0] && !v[1] ? dd_fail(&err, DD_INVALID, "no field to update")
                                   : dd_param_get_by_id(r->srv->st, id, &iid, &key, NULL, NULL, &err);
+    param_args a = {iid, 0, key, json_string_value(v[0]), json_string_value(v[1])};
     if (code == DD_OK)
-        code = param_patch(r->srv->st, iid, key, json_string_value(v[0]),
-                           json_string_value(v[1]), &err);
+        code = dd_store_atomic(r->srv->st, param_patch, &a, &err);
     if (code == DD_OK)
         dd_reply_updated(r);
     else

@@ -4,8 +4,10 @@
  *
  * Limits: a JSON body over DD_SERVER_BODY_MAX is answered 413 without reading it when its
  * Content-Length says so, and the connection is closed when a chunked one grows past it;
- * at most server.max_connections connections (more are refused by MHD); a connection idle
- * for DD_SERVER_HEADER_TIMEOUT_S (a client that stops sending its headers) is closed.
+ * at most server.max_connections connections (more are refused); a connection idle for
+ * server.header_timeout seconds is closed, and so is one whose request headers are not
+ * complete that long after the connection opened or its previous request ended, however
+ * steadily it trickles them (a slow client, byte by byte, beats any idle timeout).
  */
 #include <inttypes.h>
 #include <microhttpd.h>
@@ -15,8 +17,10 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include "server.h"
 
@@ -28,6 +32,125 @@ const char *dd_req_query(dd_req *r, const char *name)
 const char *dd_req_header(dd_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* ---------------------------------------------------------------- header deadline */
+
+/* One open connection (libmicrohttpd's socket context), in srv->conns (links and `cut`
+ * under conns_mu; the two atomics are written by the connection's worker without it, so
+ * a request takes no lock shared with the other workers). */
+typedef struct conn_state {
+    struct conn_state *prev, *next;
+    int fd;
+    _Atomic bool in_headers;   /* waiting for a request's headers to be complete ... */
+    _Atomic double since_ms;   /* ... since then (monotonic) */
+    bool cut;                  /* the sweeper shut it down */
+} conn_state;
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static conn_state *conn_state_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* A request's headers are complete (true) or the next request's wait begins (false). */
+static void headers_done(struct MHD_Connection *conn, bool done)
+{
+    conn_state *cs = conn_state_of(conn);
+    if (!cs)
+        return;
+    atomic_store(&cs->in_headers, false);   /* the sweeper never sees a stale since_ms */
+    atomic_store(&cs->since_ms, mono_ms());
+    atomic_store(&cs->in_headers, !done);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    dd_server *srv = cls;
+    conn_state *cs = *socket_ctx;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        atomic_fetch_add(&srv->connections, 1);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        cs = ci ? calloc(1, sizeof *cs) : NULL;
+        if (!cs)
+            return;   /* no deadline for this one: the idle timeout still applies */
+        cs->fd = ci->connect_fd;
+        atomic_store(&cs->since_ms, mono_ms());
+        atomic_store(&cs->in_headers, true);
+        pthread_mutex_lock(&srv->conns_mu);
+        cs->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = cs;
+        srv->conns = cs;
+        pthread_mutex_unlock(&srv->conns_mu);
+        *socket_ctx = cs;
+        return;
+    }
+    atomic_fetch_sub(&srv->connections, 1);
+    if (!cs)
+        return;
+    /* Unlinked before libmicrohttpd closes the socket, so the sweeper never touches a
+     * descriptor that may have been reused. */
+    pthread_mutex_lock(&srv->conns_mu);
+    if (cs->prev)
+        cs->prev->next = cs->next;
+    else
+        srv->conns = cs->next;
+    if (cs->next)
+        cs->next->prev = cs->prev;
+    pthread_mutex_unlock(&srv->conns_mu);
+    free(cs);
+    *socket_ctx = NULL;
+}
+
+/* Every 250 ms: shut down the connections past their header deadline. shutdown() (not
+ * close) makes libmicrohttpd's own loop see the end and close the connection itself. */
+static void *sweeper(void *arg)
+{
+    dd_server *srv = arg;
+    pthread_mutex_lock(&srv->conns_mu);
+    while (srv->sweeping) {
+        double limit = mono_ms() - srv->header_timeout_s * 1e3;
+        for (conn_state *cs = srv->conns; cs; cs = cs->next) {
+            if (atomic_load(&cs->in_headers) && !cs->cut && atomic_load(&cs->since_ms) < limit) {
+                shutdown(cs->fd, SHUT_RDWR);
+                cs->cut = true;
+            }
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 250 * 1000000L;
+        if (until.tv_nsec >= 1000000000L)
+            until.tv_sec++, until.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&srv->sweep_cv, &srv->conns_mu, &until);
+    }
+    pthread_mutex_unlock(&srv->conns_mu);
+    return NULL;
+}
+
+static int sweeper_start(dd_server *srv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&srv->conns_mu, NULL);
+    pthread_cond_init(&srv->sweep_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    srv->sweeping = true;
+    if (pthread_create(&srv->sweeper, NULL, sweeper, srv) == 0)
+        return 0;
+    srv->sweeping = false;
+    return -1;
 }
 
 static void add_cors(dd_server *srv, struct MHD_Response *resp)
@@ -111,6 +234,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     dd_req *r = *con_cls;
     if (!r)
         return;
+    headers_done(conn, false);   /* the next request's headers are awaited from now */
     log_request(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? r->status : 0);
     if (r->pp)
         MHD_destroy_post_processor(r->pp);
@@ -226,6 +350,7 @@ static enum MHD_Result on_headers(dd_server *srv, struct MHD_Connection *conn, c
         return MHD_NO;
     r->srv = srv, r->conn = conn, r->method = method, r->url = url;
     clock_gettime(CLOCK_MONOTONIC, &r->start);
+    headers_done(conn, true);
     *con_cls = r;
     if (dd_route_streams(method, url)) {
         dd_dispatch(r);
@@ -300,6 +425,49 @@ static void raise_fd_limit(void)
     }
 }
 
+/* server.max_connections over all the daemons: each daemon's own limit is the whole
+ * budget, so the count of open connections (kept by on_connection) decides. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    dd_server *srv = cls;
+    return atomic_load(&srv->connections) < srv->max_connections ? MHD_YES : MHD_NO;
+}
+
+/* The port must be free: SO_REUSEPORT alone would let a second server of the same user
+ * share it silently. A plain bind answers (and picks the port when `port` is 0). */
+static int probe_port(struct sockaddr_in *sa)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    socklen_t len = sizeof *sa;
+    int ok = fd >= 0 && bind(fd, (struct sockaddr *)sa, sizeof *sa) == 0
+             && getsockname(fd, (struct sockaddr *)sa, &len) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok ? 0 : -1;
+}
+
+/* One daemon: one thread over epoll on its own listening socket, bound with SO_REUSEPORT
+ * to the same address as its siblings. */
+static struct MHD_Daemon *start_daemon(dd_server *srv, const struct sockaddr_in *sa,
+                                       unsigned flags, struct MHD_OptionItem *tls_opts)
+{
+    return MHD_start_daemon(
+        flags, ntohs(sa->sin_port), accept_policy, srv, on_request, srv, MHD_OPTION_SOCK_ADDR,
+        sa, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)srv->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)srv->header_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
+        srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        1024u, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+}
+
+/*
+ * Why a daemon per worker instead of libmicrohttpd's thread pool: in the pool every worker
+ * waits on the one listening socket and whichever wakes first accepts a whole series of
+ * connections, so 20 keep-alive clients were all served by one thread (BENCHMARKS.md,
+ * serve). With SO_REUSEPORT each worker has its own socket and the kernel spreads new
+ * connections over them by address hash. Only processes of the same user can join the
+ * port (Linux's rule for SO_REUSEPORT).
+ */
 int dd_http_start(dd_server *srv, const char *host, int port, int max_connections, int threads,
                   const char *tls_cert, const char *tls_key, char *msg, size_t msglen)
 {
@@ -326,14 +494,26 @@ int dd_http_start(dd_server *srv, const char *host, int port, int max_connection
         {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
         {MHD_OPTION_END, 0, NULL},
     };
-    srv->mhd = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)DD_SERVER_HEADER_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
-        srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+    srv->max_connections = max_connections;
+    srv->n_mhd = 0;
+    if (sweeper_start(srv) != 0) {
+        snprintf(msg, msglen, "cannot start a thread");
+        free(cert), free(key);
+        return -1;
+    }
+    if (threads < 1)
+        threads = 1;
+    if (threads > DD_SERVER_WORKERS_MAX)
+        threads = DD_SERVER_WORKERS_MAX;
+    for (int i = 0; i < threads && (i > 0 || probe_port(&sa) == 0); i++) {
+        struct MHD_Daemon *d = start_daemon(srv, &sa, flags, tls_opts);
+        if (!d)
+            break;
+        srv->mhd[srv->n_mhd++] = d;
+    }
     free(cert), free(key);   /* MHD copies them when it starts */
-    if (!srv->mhd) {
+    if (srv->n_mhd < threads) {
+        dd_http_stop(srv);
         snprintf(msg, msglen, "cannot listen on %s:%d (in use, or not permitted)", host, port);
         return -1;
     }
@@ -342,7 +522,16 @@ int dd_http_start(dd_server *srv, const char *host, int port, int max_connection
 
 void dd_http_stop(dd_server *srv)
 {
-    if (srv->mhd)
-        MHD_stop_daemon(srv->mhd);
-    srv->mhd = NULL;
+    for (int i = 0; i < srv->n_mhd; i++)
+        MHD_stop_daemon(srv->mhd[i]);
+    srv->n_mhd = 0;
+    pthread_mutex_lock(&srv->conns_mu);
+    bool joined = srv->sweeping;
+    srv->sweeping = false;
+    pthread_cond_signal(&srv->sweep_cv);
+    pthread_mutex_unlock(&srv->conns_mu);
+    if (joined)
+        pthread_join(srv->sweeper, NULL);
+    pthread_mutex_destroy(&srv->conns_mu);
+    pthread_cond_destroy(&srv->sweep_cv);
 }

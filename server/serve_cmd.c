@@ -125,6 +125,7 @@ int dd_cmd_serve(const char *config_file, int argc, char **argv)
         serve_usage(stderr);
     const char *path = o.db ? o.db : cfg.db_file;
     dd_server srv = {.auth = cfg.server_enable_auth, .jwt_secret = cfg.server_jwt_secret,
+                     .header_timeout_s = cfg.server_header_timeout,
                      .log_info = strcmp(cfg.log_level, "info") == 0
                                  || strcmp(cfg.log_level, "debug") == 0};
     if (rc == 0 && (dd_cmd_open_store(&cfg, path, &srv.st) != 0

@@ -16,6 +16,8 @@
 #define DD_SERVER_H
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -24,8 +26,8 @@
 #include "store.h"
 
 #define DD_SERVER_BODY_MAX (1024 * 1024)   /* JSON bodies above this get 413 */
-#define DD_SERVER_HEADER_TIMEOUT_S 30      /* an idle or slow client is closed after this */
 #define DD_TOKEN_TTL_S (24 * 3600)         /* as the original's TOKEN_TTL_HOURS */
+#define DD_SERVER_WORKERS_MAX 256          /* server.threads' upper bound */
 
 /* The dashboard's cache of downsampled metric series (h_ui.c), shared by the threads. */
 typedef struct dd_series_cache dd_series_cache;
@@ -42,7 +44,20 @@ typedef struct dd_server {
     char *cors_origin;         /* Access-Control-Allow-Origin value */
     bool cors_credentials;     /* origins listed (no "*") */
     bool log_info;             /* log_level is info or debug: one line per request */
-    struct MHD_Daemon *mhd;
+    /* One single-threaded libmicrohttpd daemon per worker, all listening on the same port
+     * (SO_REUSEPORT), so the kernel spreads connections over the workers (http.c). */
+    struct MHD_Daemon *mhd[DD_SERVER_WORKERS_MAX];
+    int n_mhd;
+    int max_connections;       /* server.max_connections, over all the daemons */
+    _Atomic int connections;   /* open now, over all the daemons */
+    /* server.header_timeout: a request's headers must be complete this many seconds after
+     * the connection opened or its previous request ended (http.c's sweeper). */
+    int header_timeout_s;
+    pthread_mutex_t conns_mu;  /* guards `conns` and `sweeping` */
+    pthread_cond_t sweep_cv;
+    struct conn_state *conns;  /* every open connection */
+    bool sweeping;             /* the sweeper thread runs */
+    pthread_t sweeper;
     dd_series_cache *series_cache;   /* may be NULL (no caching) */
 } dd_server;
 
@@ -111,7 +126,7 @@ struct dd_req {
 
 /* ---------------------------------------------------------------- http.c */
 
-/* Start listening; 0 or -1 with the reason in `msg`. */
+/* Start listening (srv->header_timeout_s set); 0 or -1 with the reason in `msg`. */
 int dd_http_start(dd_server *srv, const char *host, int port, int max_connections, int threads,
                   const char *tls_cert_pem, const char *tls_key_pem, char *msg, size_t msglen);
 void dd_http_stop(dd_server *srv);

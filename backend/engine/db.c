@@ -46,6 +46,10 @@ struct dd_conn {
     /* A transaction is open on this connection (between a DB_TXN attempt's begin and its
      * commit or rollback); txn_writes: a write or schema one (row locks apply). */
     bool in_txn, txn_writes;
+    /* dd_store_atomic (writer only): how deep inside one the owning thread is (0: not),
+     * and the first error of a write nested in it. */
+    int nest;
+    dd_code nest_code;
 };
 
 struct dd_store {
@@ -71,6 +75,12 @@ struct dd_store {
     _Atomic int fail_left;
     dd_code fail_code;
     _Atomic int lose_left;          /* db_test_lose_commits (tests only) */
+    /* db_group_write: writes waiting to share the next write transaction, and whether a
+     * thread is running one such transaction now (all under group_mu). */
+    pthread_mutex_t group_mu;
+    pthread_cond_t group_cv;
+    struct group_req *group_head, *group_tail;
+    bool group_running;
     db_trash_hook trash_hook;       /* frees queued artifact bytes (artifacts.c) ... */
     void *trash_ctx;                /* ... with this */
 };
@@ -243,8 +253,19 @@ static dd_code conn_check(dd_conn *c, dd_err *err)
     return code;
 }
 
+/* Inside dd_store_atomic this thread reads and writes on the writer, so it sees its own
+ * uncommitted writes. */
+static bool in_atomic(dd_store *st)
+{
+    return db_in_write_txn(st) && st->writer && st->writer->nest > 0;
+}
+
 dd_code db_conn(dd_store *st, dd_conn **out, dd_err *err)
 {
+    if (in_atomic(st)) {
+        *out = st->writer;
+        return DD_OK;
+    }
     dd_conn *c = pthread_getspecific(st->conn_key);
     if (c) {
         *out = c;
@@ -485,6 +506,12 @@ void db_col_ts(db_stmt *s, int col, char out[DD_TS_LEN])
 static dd_code txn_begin_attempt(db_txn *t)
 {
     dd_store *st = t->st;
+    if (in_atomic(st)) {   /* joins the dd_store_atomic transaction under way */
+        t->c = st->writer;
+        t->nested = true;
+        st->writer->nest++;
+        return DD_OK;
+    }
     dd_conn *scope = db_wait_begin(st);
     if (scope && t->attempt > 0 && scope->wait_depth == 1)
         scope->wait_deadline = t->deadline_ms;
@@ -528,6 +555,12 @@ static dd_code txn_finish(db_txn *t)
     dd_conn *c = t->c;
     dd_store *st = t->st;
     dd_code code = t->code;
+    if (t->nested) {   /* inside dd_store_atomic: its outermost loop commits or retries */
+        c->nest--;
+        if (code != DD_OK && c->nest_code == DD_OK)
+            c->nest_code = code;
+        return code;
+    }
     if (code == DD_OK && t->kind == DB_TXN_WRITE)
         code = injected_failure(st, t->err);
     if (code == DD_OK)
@@ -557,7 +590,7 @@ bool db_txn_again(db_txn *t)
 {
     if (t->attempt > 0) {
         t->code = txn_finish(t);
-        if (t->code != DB_RETRY)
+        if (t->code != DB_RETRY || t->nested)
             return false;
     }
     for (;;) {
@@ -590,6 +623,116 @@ dd_code db_lock_children(dd_conn *c, db_table table, db_table parent, int64_t id
     if (!(eng->supports & DD_ENG_ROW_LOCKS) || !c->txn_writes)
         return DD_OK;
     return eng->lock_children(c->e, table, parent, id, err);
+}
+
+dd_code dd_store_atomic(dd_store *st, dd_atomic_fn fn, void *ctx, dd_err *err)
+{
+    if (in_atomic(st))
+        return fn(st, ctx, err);
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, err) {
+        t.c->nest = 1;
+        t.c->nest_code = DD_OK;
+        t.code = fn(st, ctx, err);
+        /* fn went on after a failed write: the whole fails (a DB_RETRY re-runs fn whole) */
+        if (t.code == DD_OK && t.c->nest_code != DD_OK)
+            t.code = t.c->nest_code == DB_RETRY
+                         ? DB_RETRY
+                         : dd_fail(err, t.c->nest_code, "a write of this change failed");
+        t.c->nest = 0;
+    }
+    return t.code;
+}
+
+/* ---------------------------------------------------------------- group commit */
+
+/* One caller of db_group_write, on its own stack until `done`. */
+typedef struct group_req {
+    struct group_req *next;
+    db_group_fn fn;
+    void *ctx;
+    dd_code code;
+    dd_err err;
+    bool failed;    /* its fn failed: out of the group's later rounds */
+    bool done;
+} group_req;
+
+/* One round: every request of `batch` that has not failed, in one transaction. A fn that
+ * fails rolls the whole round back and drops out (true: run another round); otherwise the
+ * round commits, or fails every request with the reason. No savepoints: in SQLite each
+ * page first changed inside one is copied to a statement journal, which cost more than
+ * the sharing saved; a client's mistake is rare and costs the others one re-run. */
+static bool group_round(dd_store *st, group_req *batch)
+{
+    dd_err err = {0};
+    bool again = false;
+    db_txn t;
+    DB_TXN(t, st, DB_TXN_WRITE, &err) {
+        again = false;
+        for (group_req *r = batch; r && t.code == DD_OK; r = r->next) {
+            if (r->failed)
+                continue;
+            r->code = r->fn(t.c, r->ctx, &r->err);
+            if (r->code == DB_RETRY) {   /* the engine's: the whole round again */
+                t.code = DB_RETRY;
+            } else if (r->code != DD_OK) {
+                r->failed = true;
+                again = true;
+                t.code = r->code;
+            }
+        }
+    }
+    if (again)
+        return true;
+    for (group_req *r = batch; r && t.code != DD_OK; r = r->next) {
+        if (!r->failed) {
+            r->code = t.code;
+            r->err = err;
+        }
+    }
+    return false;
+}
+
+dd_code db_group_write(dd_store *st, db_group_fn fn, void *ctx, dd_err *err)
+{
+    if (in_atomic(st)) {   /* inside dd_store_atomic: part of that transaction */
+        db_txn t;
+        DB_TXN(t, st, DB_TXN_WRITE, err)
+            t.code = fn(t.c, ctx, err);
+        return t.code;
+    }
+    group_req me = {.fn = fn, .ctx = ctx, .code = DD_OK};
+    pthread_mutex_lock(&st->group_mu);
+    if (st->group_tail)
+        st->group_tail->next = &me;
+    else
+        st->group_head = &me;
+    st->group_tail = &me;
+    while (!me.done) {
+        if (st->group_running) {
+            pthread_cond_wait(&st->group_cv, &st->group_mu);
+            continue;
+        }
+        /* Nobody is committing: take every queued request (this one among them) and run
+         * them; requests that arrive meanwhile wait for the next round. */
+        group_req *batch = st->group_head;
+        st->group_head = st->group_tail = NULL;
+        st->group_running = true;
+        pthread_mutex_unlock(&st->group_mu);
+        while (group_round(st, batch))
+            ;
+        pthread_mutex_lock(&st->group_mu);
+        st->group_running = false;
+        for (group_req *r = batch, *next; r; r = next) {
+            next = r->next;   /* read first: once done, r's owner may return */
+            r->done = true;
+        }
+        pthread_cond_broadcast(&st->group_cv);
+    }
+    pthread_mutex_unlock(&st->group_mu);
+    if (err && me.code != DD_OK)
+        *err = me.err;
+    return me.code;
 }
 
 void db_set_trash_hook(dd_store *st, db_trash_hook hook, void *ctx)
@@ -807,9 +950,13 @@ dd_code db_store_open(const char *path, const dd_store_options *opts, dd_store *
     st->read_only = opts && opts->read_only;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->write_mu, NULL);
+    pthread_mutex_init(&st->group_mu, NULL);
+    pthread_cond_init(&st->group_cv, NULL);
     if (pthread_key_create(&st->conn_key, conn_thread_exit) != 0) {
         pthread_mutex_destroy(&st->mu);
         pthread_mutex_destroy(&st->write_mu);
+        pthread_mutex_destroy(&st->group_mu);
+        pthread_cond_destroy(&st->group_cv);
         free(st->path);
         free(st);
         return dd_fail(err, DD_IO, "cannot create a thread key");
@@ -845,6 +992,8 @@ void dd_store_close(dd_store *st)
     }
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->write_mu);
+    pthread_mutex_destroy(&st->group_mu);
+    pthread_cond_destroy(&st->group_cv);
     free(st->path);
     free(st);
 }

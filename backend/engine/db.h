@@ -115,6 +115,7 @@ typedef struct db_txn {
     dd_code code;        /* the body sets it; the final result after the loop */
     int attempt;         /* 1 on the first run of the body */
     double deadline_ms;  /* db_mono_ms() time: the first attempt's start + busy timeout */
+    bool nested;         /* joined a dd_store_atomic transaction: its loop commits */
 } db_txn;
 
 void db_txn_start(db_txn *t, dd_store *st, db_txn_kind kind, dd_err *err);
@@ -158,6 +159,24 @@ void db_test_fail_next(dd_store *st, dd_code code, int n);
 /* Test hook: the next `n` write transactions of this store commit, then report DD_IO
  * "commit result unknown", as a connection lost after COMMIT was sent does (§3.3). */
 void db_test_lose_commits(dd_store *st, int n);
+
+/*
+ * Group commit: writes of several threads arriving together share one write transaction,
+ * so a page they all touch (a metric series' tail, say) is written to the log once per
+ * group instead of once per write. db_group_write queues fn(c, ctx, err); the first
+ * caller that finds no group running takes every queued fn, begins one write transaction,
+ * runs them in arrival order and commits once; callers arriving meanwhile form the next
+ * group. Each caller gets its own fn's result, all or none: when a fn fails, the
+ * transaction is rolled back, that caller gets its error and the others are run again in
+ * a new transaction (so fn must leave nothing behind outside the database, and may run
+ * more than once). If the transaction itself fails (begin, commit) nothing of the group
+ * is stored and every remaining caller gets that error. Returns once the caller's fn is
+ * committed or has failed. fn runs on whichever thread leads the group: it may use only
+ * `c` and its ctx, must not begin a transaction, and must not keep results from a run
+ * that was rolled back (each run overwrites them).
+ */
+typedef dd_code (*db_group_fn)(dd_conn *c, void *ctx, dd_err *err);
+dd_code db_group_write(dd_store *st, db_group_fn fn, void *ctx, dd_err *err);
 
 /*
  * Bounded waits. Every wait of one store operation (draining the metric log, queueing
@@ -217,6 +236,11 @@ bool db_in_write_txn(dd_store *st);
 dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
                             const dd_metric_point *points, size_t n, bool check_writable,
                             dd_err *err);
+/* db_metric_append_in that also tells where the points went: the series' id and the
+ * position of points[0] in it (the others follow, one apart). n must be > 0 for the id. */
+dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
+                            const dd_metric_point *points, size_t n, bool check_writable,
+                            int64_t *series_id, int64_t *first_position, dd_err *err);
 
 /* A column as a heap copy ("" for NULL); NULL only when out of memory. */
 char *db_col_dup(db_stmt *s, int col);

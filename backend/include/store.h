@@ -151,6 +151,19 @@ void dd_store_close(dd_store *st);
 /* The path the store was opened with. */
 const char *dd_store_path(const dd_store *st);
 
+/*
+ * Several store writes as one transaction (a REST PATCH of several fields, a create that
+ * must first find its key free): fn(st, ctx, err) runs with the store's writer held, every
+ * store write it makes joins one transaction, and every store read it makes sees those
+ * writes. It commits when fn returns DD_OK, else nothing fn wrote is kept; fn returns the
+ * first failure of its writes (a failed write that is a transaction of its own fails the
+ * whole even if fn goes on). Other threads' writes wait meanwhile, so
+ * a check fn makes still holds when it writes. Called inside fn, it just runs its own fn.
+ * fn must not start a thread that writes to the store, nor wait for one.
+ */
+typedef dd_code (*dd_atomic_fn)(dd_store *st, void *ctx, dd_err *err);
+dd_code dd_store_atomic(dd_store *st, dd_atomic_fn fn, void *ctx, dd_err *err);
+
 /* SQLite's quick_check of the whole file (reads every page: ~1 s per GB). DD_OK when the
  * file is sound, DD_IO naming the first problem otherwise ("database disk image is
  * malformed (...)"). The commands that open a user's database call it first. */

@@ -6,20 +6,75 @@
  * that series (metric.id: 0, 1, ... in write order, schema/004_metric_clustered.sql); the
  * REST layer packs the two into one integer.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "db.h"
 
-/* The next position of series (iteration, key): its point count, 0 for a new series. */
-static dd_code next_position(dd_conn *c, int64_t iteration_id, const char *key, int64_t *out,
-                             dd_err *err)
+/* Sort order of a batch's items: by key, then array order (a stable grouping). */
+typedef struct item_ref {
+    const char *key;
+    size_t index;
+} item_ref;
+
+static int item_ref_cmp(const void *a, const void *b)
 {
-    dd_code code = db_int(c, out, err, "series",
-                          "SELECT point_count FROM metric_latest WHERE iteration_id = ? AND key = ?",
-                          "it", iteration_id, key);
-    if (code == DD_NOT_FOUND)
-        *out = 0, code = DD_OK;
+    const item_ref *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Append the items of one key (refs[0..k), in array order) as one run: one summary read,
+ * k point inserts, one summary write; each item's series id and position out. */
+static dd_code append_run(dd_conn *c, int64_t iteration_id, const dd_metric_item *items,
+                          const item_ref *refs, size_t k, dd_metric_point *pts,
+                          int64_t *series_out, int64_t *position_out, dd_err *err)
+{
+    for (size_t j = 0; j < k; j++)
+        pts[j] = items[refs[j].index].point;
+    int64_t series = 0, first = 0;
+    dd_code code = db_metric_append_at(c, iteration_id, refs[0].key, pts, k, false, &series,
+                                       &first, err);
+    for (size_t j = 0; j < k && code == DD_OK; j++) {
+        if (series_out)
+            series_out[refs[j].index] = series;
+        if (position_out)
+            position_out[refs[j].index] = first + (int64_t)j;
+    }
     return code;
 }
 
+/* One caller's batch, for its turn in a group commit (append_batch). */
+typedef struct batch_ctx {
+    int64_t iteration_id;
+    const dd_metric_item *items;
+    const item_ref *refs;      /* the items sorted by key, then array order */
+    size_t n;
+    dd_metric_point *pts;      /* scratch, n points */
+    int64_t *series_out, *position_out;
+} batch_ctx;
+
+static dd_code append_batch(dd_conn *c, void *ctx, dd_err *err)
+{
+    batch_ctx *b = ctx;
+    dd_code code = db_iteration_writable(c, b->iteration_id, err);
+    for (size_t i = 0, k; i < b->n && code == DD_OK; i += k) {
+        for (k = 1; i + k < b->n && strcmp(b->refs[i + k].key, b->refs[i].key) == 0; k++)
+            ;
+        code = append_run(c, b->iteration_id, b->items, b->refs + i, k, b->pts,
+                          b->series_out, b->position_out, err);
+    }
+    return code;
+}
+
+/*
+ * Two things keep a batch cheap. Its items are grouped by key (array order kept within a
+ * key), so each series is read and written back once per batch, not once per point; order
+ * across keys changes nothing stored, since series are independent. And batches of
+ * concurrent callers share one transaction (db_group_write; a batch that fails rolls the
+ * group back and the others run again, so each is still all or none): 20 clients appending to the same 100 series write
+ * each series' tail page once per group, not once per batch.
+ */
 dd_code dd_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metric_item *items,
                                size_t n, int64_t *series_out, int64_t *position_out,
                                dd_err *err)
@@ -29,30 +84,20 @@ dd_code dd_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metr
         if (code != DD_OK)
             return code;
     }
-    db_txn t;
-    DB_TXN(t, st, DB_TXN_WRITE, err) {
-        dd_conn *c = t.c;
-        dd_code code = db_iteration_writable(c, iteration_id, err);
-        for (size_t i = 0; i < n && code == DD_OK; i++) {
-            int64_t pos = 0, series = 0;
-            code = next_position(c, iteration_id, items[i].key, &pos, err);
-            if (code == DD_OK)
-                code = db_metric_append_in(c, iteration_id, items[i].key, &items[i].point, 1,
-                                       false, err);
-            if (code == DD_OK)
-                code = db_int(c, &series, err, "series",
-                              "SELECT id FROM metric_latest WHERE iteration_id = ? AND key = ?", "it",
-                              iteration_id, items[i].key);
-            /* the caller's arrays are rewritten whole by every run of the body and read
-             * only on DD_OK, so a re-run leaves exactly one run's values */
-            if (code == DD_OK && series_out)
-                series_out[i] = series;
-            if (code == DD_OK && position_out)
-                position_out[i] = pos;
-        }
-        t.code = code;
+    item_ref *refs = malloc((n ? n : 1) * sizeof *refs);
+    dd_metric_point *pts = malloc((n ? n : 1) * sizeof *pts);
+    if (!refs || !pts) {
+        free(refs), free(pts);
+        return dd_fail(err, DD_IO, "out of memory");
     }
-    return t.code;
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (item_ref){items[i].key, i};
+    qsort(refs, n, sizeof *refs, item_ref_cmp);
+    batch_ctx b = {iteration_id, items, refs, n, pts, series_out, position_out};
+    dd_code code = db_group_write(st, append_batch, &b, err);
+    free(refs);
+    free(pts);
+    return code;
 }
 
 #define POINT_COLS "l.id, m.id, m.iteration_id, m.key, m.step, m.value, m.recorded_at"

@@ -52,9 +52,10 @@ static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
 }
 
 /* Write the summary back: an UPDATE by rowid for a series that existed when loaded (the
- * append path's common case: no unique-index probe), else an upsert. */
+ * append path's common case: no unique-index probe), else an upsert that sets ss->id from
+ * RETURNING (a new series' id, so a caller learns it without a second lookup). */
 static dd_code series_store(dd_conn *c, int64_t iteration_id, const char *key,
-                            const series_state *ss, bool existed, const char *now, dd_err *err)
+                            series_state *ss, bool existed, const char *now, dd_err *err)
 {
     if (existed)
         return db_exec(c, err, "metric series",
@@ -63,16 +64,17 @@ static dd_code series_store(dd_conn *c, int64_t iteration_id, const char *key,
                        " WHERE id = ?",
                        "ditiiiti", ss->value, ss->step, ss->recorded_at, ss->max_step,
                        ss->count, ss->text_bytes, now, ss->id);
-    return db_exec(c, err, "metric series",
-                   "INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
-                   " max_step, point_count, text_bytes, updated_date)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                   " ON CONFLICT(iteration_id, key) DO UPDATE SET value = excluded.value,"
-                   " step = excluded.step, recorded_at = excluded.recorded_at,"
-                   " max_step = excluded.max_step, point_count = excluded.point_count,"
-                   " text_bytes = excluded.text_bytes, updated_date = excluded.updated_date",
-                   "itditiiit", iteration_id, key, ss->value, ss->step, ss->recorded_at,
-                   ss->max_step, ss->count, ss->text_bytes, now);
+    return db_insert_id(c, &ss->id, err, "metric series",
+                        "INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
+                        " max_step, point_count, text_bytes, updated_date)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT(iteration_id, key) DO UPDATE SET value = excluded.value,"
+                        " step = excluded.step, recorded_at = excluded.recorded_at,"
+                        " max_step = excluded.max_step, point_count = excluded.point_count,"
+                        " text_bytes = excluded.text_bytes, updated_date = excluded.updated_date"
+                        " RETURNING id",
+                        "itditiiit", iteration_id, key, ss->value, ss->step, ss->recorded_at,
+                        ss->max_step, ss->count, ss->text_bytes, now);
 }
 
 static dd_code point_check(const dd_metric_point *p, char ts[DD_TS_LEN], const char *now,
@@ -92,6 +94,14 @@ dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
                             const dd_metric_point *points, size_t n, bool check_writable,
                             dd_err *err)
 {
+    return db_metric_append_at(c, iteration_id, key, points, n, check_writable, NULL, NULL,
+                               err);
+}
+
+dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
+                            const dd_metric_point *points, size_t n, bool check_writable,
+                            int64_t *series_id, int64_t *first_position, dd_err *err)
+{
     series_state ss = {0};
     /* the iteration's lock even when its end does not matter (replay, batches): one
      * batch per iteration at a time keeps positions and point_count exact (§3.3) */
@@ -101,6 +111,8 @@ dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
     if (code == DD_OK)
         code = series_load(c, iteration_id, key, &ss, err);
     bool existed = ss.exists;
+    if (first_position)
+        *first_position = ss.count;
     char now[DD_TS_LEN], ts[DD_TS_LEN];
     dd_now(now);
     for (size_t i = 0; i < n && code == DD_OK; i++) {
@@ -134,6 +146,8 @@ dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
     }
     if (code == DD_OK && n > 0)
         code = series_store(c, iteration_id, key, &ss, existed, now, err);
+    if (series_id)
+        *series_id = ss.id;
     return code;
 }
 

@@ -167,6 +167,55 @@ def test_slow_client_does_not_block_others(srv):
         slow.close()
 
 
+def _trickle(sock, data, gap, piece=1):
+    """Send data `piece` bytes every `gap` seconds; the elapsed time when the server closed
+    the connection (EOF or reset seen while sending), or None once everything was sent."""
+    import select
+    start = time.time()
+    for i in range(0, len(data), piece):
+        try:
+            sock.sendall(data[i:i + piece])
+        except OSError:
+            return time.time() - start
+        if i + piece < len(data) and select.select([sock], [], [], gap)[0]:
+            try:
+                got = sock.recv(4096)
+            except OSError:
+                return time.time() - start
+            assert got == b"", got                # never an answer to unfinished headers
+            return time.time() - start
+    return None
+
+
+def test_slow_headers_hit_a_whole_header_deadline(tmp_path):
+    """server.header_timeout is a deadline for the whole header block, not an idle timeout:
+    a client trickling one byte every 0.25 s (never idle for long) is cut at the deadline,
+    counted from the connection's opening. Headers finished in time are answered, and on a
+    kept-alive connection the next request's clock starts when the previous one ends."""
+    from helpers_serve import Server
+    s = Server(str(tmp_path), env={"DEARDIARY_SERVER_HEADER_TIMEOUT": "3"})
+    req = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100 + b"\r\n\r\n"
+    try:
+        slow = socket.create_connection(("127.0.0.1", s.port))
+        cut = _trickle(slow, req, 0.25)             # 130 bytes: 32 s if never cut
+        slow.close()
+        assert cut is not None, "a trickling client was never cut"
+        assert 2.8 <= cut <= 6, cut
+        ok = socket.create_connection(("127.0.0.1", s.port))
+        ok.settimeout(10)
+        assert _trickle(ok, req, 0.1, 13) is None   # 10 pieces in about 1 s: in time
+        assert ok.recv(4096).startswith(b"HTTP/1.1 200")
+        for _ in range(3):                          # 3 x 1.2 s idle: past 3 s in all
+            time.sleep(1.2)
+            ok.sendall(req)
+            answer = ok.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 200"), answer
+        ok.close()
+        assert s.get("/health").status_code == 200
+    finally:
+        s.stop()
+
+
 def test_connection_limit(tmp_path):
     """server.max_connections: connections past the limit are closed unanswered; once the
     idle ones go, requests are served again."""
