@@ -526,9 +526,11 @@ static dd_code migrations_table(dd_conn *c, dd_err *err)
                    NULL);
 }
 
+/* The newest version: the same on every engine (the build checks it), so SQLite's says. */
 int dd_schema_version_known(void)
 {
-    return dd_migration_count ? dd_migrations[dd_migration_count - 1].version : 0;
+    const dd_migration_set *m = &dd_migrations_sqlite;
+    return m->count ? m->list[m->count - 1].version : 0;
 }
 
 static dd_code applied_version(dd_conn *c, int64_t *out, dd_err *err)
@@ -599,9 +601,15 @@ static dd_code migrate(dd_conn *c, dd_err *err)
         return dd_fail(err, DD_INVALID,
                        "database schema version %lld is newer than this deardiary knows (%d);"
                        " upgrade deardiary", (long long)have, dd_schema_version_known());
-    for (int i = 0; i < dd_migration_count && code == DD_OK; i++)
-        if (dd_migrations[i].version > have)
-            code = apply_migration(c, &dd_migrations[i], err);
+    /* A database of this engine starts at the floor (a baseline); versions below it exist
+     * only on other engines. */
+    const dd_migration_set *set = c->st->eng->migrations;
+    if (have > 0 && have < set->floor)
+        return dd_fail(err, DD_INVALID, "database schema version %lld is older than the first"
+                       " this engine knows (%d)", (long long)have, set->floor);
+    for (int i = 0; i < set->count && code == DD_OK; i++)
+        if (set->list[i].version > have)
+            code = apply_migration(c, &set->list[i], err);
     if (code == DD_OK)
         code = seed_default_user(c, err);
     return code;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "db.h"
+#include "migrations.h"
 #include "store.h"
 
 typedef struct db_econn db_econn;   /* the engine's connection (SQLite's handle, ...) */
@@ -39,6 +40,7 @@ typedef double (*db_wait_fn)(void *ctx, bool first);
 struct dd_engine {
     const char *name;                        /* "sqlite" */
     unsigned supports;                       /* DD_ENG_* */
+    const dd_migration_set *migrations;      /* schema/<name>/, from its floor (migrations.h) */
     bool (*accepts)(const char *locator);
 
     /* connections: db.c opens one per thread, plus the store's writer. open applies the

@@ -468,6 +468,7 @@ static dd_code sq_blob_read(db_econn *c, db_blob which, int64_t key, int64_t seq
 const struct dd_engine dd_engine_sqlite = {
     .name = "sqlite",
     .supports = DD_ENG_ONE_WRITER | DD_ENG_FILE | DD_ENG_PAGE_CHECK,
+    .migrations = &dd_migrations_sqlite,
     .accepts = sq_accepts,
     .open = sq_open,
     .close = sq_close,

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "check_sql.h"
+#include "engine.h"
 #include "migrations.h"
 #include "store.h"
 
@@ -174,13 +175,15 @@ static int raw_schema_up_to(const char *path, int version)
 {
     int rc = raw_exec(path, "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
                             " name TEXT NOT NULL, applied_at TEXT NOT NULL)");
-    for (int i = 0; rc == SQLITE_OK && i < dd_migration_count; i++) {
-        if (dd_migrations[i].version > version)
+    const dd_migration_set *set = dd_engine_sqlite.migrations;
+    for (int i = 0; rc == SQLITE_OK && i < set->count; i++) {
+        const dd_migration *m = &set->list[i];
+        if (m->version > version)
             break;
         char record[256];
         snprintf(record, sizeof record, "INSERT INTO schema_migrations VALUES (%d, '%s',"
-                 " '2026-01-01T00:00:00.000Z')", dd_migrations[i].version, dd_migrations[i].name);
-        rc = raw_exec(path, dd_migrations[i].sql);
+                 " '2026-01-01T00:00:00.000Z')", m->version, m->name);
+        rc = raw_exec(path, m->sql);
         if (rc == SQLITE_OK)
             rc = raw_exec(path, record);
     }
