@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "db.h"
@@ -45,7 +46,9 @@ struct dd_conn {
 };
 
 struct dd_store {
-    char *path;
+    char *path;                 /* the canonical locator: no password (dd_store_path) */
+    char *locator;              /* as given, what connections open */
+    char *journal_base;         /* db_journal_base */
     const struct dd_engine *eng;
     int busy_timeout_ms;
     bool read_only;
@@ -203,7 +206,7 @@ static dd_code conn_open(dd_store *st, dd_conn **out, dd_err *err)
     if (!c)
         return dd_fail(err, DD_IO, "out of memory");
     c->st = st;
-    dd_code code = st->eng->open(st->path, st->read_only, busy_deadline, c, &c->e, err);
+    dd_code code = st->eng->open(st->locator, st->read_only, busy_deadline, c, &c->e, err);
     if (code != DD_OK) {
         free(c);
         return code;
@@ -366,8 +369,9 @@ void db_col_ts(db_stmt *s, int col, char out[DD_TS_LEN])
 /* ---------------------------------------------------------------- transactions */
 
 /* The three waits of a write's start (the metric log, the writer mutex, SQLite's write
- * lock) share one deadline: db_wait_begin's scope. */
-dd_code db_begin(dd_conn **c, dd_err *err)
+ * lock) share one deadline: db_wait_begin's scope. `kind`: DB_TXN_WRITE, or
+ * DB_TXN_SCHEMA for a migration (PostgreSQL: nodes migrate one at a time). */
+static dd_code begin_kind(dd_conn **c, db_txn_kind kind, dd_err *err)
 {
     dd_store *st = (*c)->st;
     dd_conn *scope = db_wait_begin(st);
@@ -385,7 +389,7 @@ dd_code db_begin(dd_conn **c, dd_err *err)
     code = st->writer ? DD_OK : conn_open(st, &st->writer, err);
     if (code == DD_OK) {
         *c = st->writer;
-        code = st->eng->begin((*c)->e, DB_TXN_WRITE, err);
+        code = st->eng->begin((*c)->e, kind, err);
     }
     if (code != DD_OK) {
         st->write_owned = false;
@@ -394,6 +398,8 @@ dd_code db_begin(dd_conn **c, dd_err *err)
     db_wait_end(scope);
     return code;
 }
+
+dd_code db_begin(dd_conn **c, dd_err *err) { return begin_kind(c, DB_TXN_WRITE, err); }
 
 dd_code db_write_begin(dd_store *st, dd_conn **c, dd_err *err)
 {
@@ -542,7 +548,7 @@ static dd_code applied_version(dd_conn *c, int64_t *out, dd_err *err)
 /* Apply one migration in its own transaction, unless another process already did. */
 static dd_code apply_migration(dd_conn *c, const dd_migration *m, dd_err *err)
 {
-    dd_code code = db_begin(&c, err);
+    dd_code code = begin_kind(&c, DB_TXN_SCHEMA, err);
     if (code != DD_OK)
         return code;
     int64_t seen = 0;
@@ -628,22 +634,101 @@ static dd_code check_version_read_only(dd_conn *c, dd_err *err)
 
 /* ---------------------------------------------------------------- the store */
 
+/* mkdir -p, each new directory 0700 (journals hold unacknowledged data of this user). */
+static dd_code make_dirs(const char *path, dd_err *err)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return dd_fail(err, DD_IO, "out of memory");
+    dd_code code = DD_OK;
+    for (char *p = copy + 1; code == DD_OK; p++) {
+        if (*p != '/' && *p != 0)
+            continue;
+        char was = *p;
+        *p = 0;
+        if (mkdir(copy, 0700) != 0 && errno != EEXIST)
+            code = dd_fail(err, dd_errno_code(errno), "cannot create %s: %s", copy,
+                           strerror(errno));
+        *p = was;
+        if (!was)
+            break;
+    }
+    free(copy);
+    return code;
+}
+
+/* The store's canonical locator (st->path) and journal prefix, from st->locator. A file
+ * engine's locator is its own canonical form and its journals sit beside the file. */
+static dd_code store_names(dd_store *st, dd_err *err)
+{
+    if (!st->eng->canonical) {
+        st->path = strdup(st->locator);
+        st->journal_base = strdup(st->locator);
+        return st->path && st->journal_base ? DD_OK : dd_fail(err, DD_IO, "out of memory");
+    }
+    dd_code code = st->eng->canonical(st->locator, &st->path, err);
+    if (code != DD_OK)
+        return code;
+    st->journal_base = st->eng->journal_base(st->path);
+    if (!st->journal_base)
+        return dd_fail(err, DD_IO, "out of memory");
+    char *dir = strdup(st->journal_base);
+    if (!dir)
+        return dd_fail(err, DD_IO, "out of memory");
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = 0;
+        code = make_dirs(dir, err);
+    }
+    free(dir);
+    return code;
+}
+
+const char *db_journal_base(dd_store *st) { return st->journal_base; }
+
+dd_code dd_locator_canonical(const char *locator, char **out, dd_err *err)
+{
+    const struct dd_engine *eng = locator ? dd_engine_for(locator) : NULL;
+    if (!eng)
+        return dd_fail(err, DD_INVALID, "no store engine of this build opens such a URI");
+    if (!eng->canonical) {
+        *out = strdup(locator);
+        return *out ? DD_OK : dd_fail(err, DD_IO, "out of memory");
+    }
+    return eng->canonical(locator, out, err);
+}
+
+bool dd_locator_is_uri(const char *locator)
+{
+    const struct dd_engine *eng = locator ? dd_engine_for(locator) : NULL;
+    return !eng || !(eng->supports & DD_ENG_FILE);
+}
+
+const char *dd_store_engine(const dd_store *st) { return st->eng->name; }
+
 dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store **out,
                       dd_err *err)
 {
     *out = NULL;
     if (!path || !*path)
         return dd_fail(err, DD_INVALID, "no database path given");
+    const struct dd_engine *eng = dd_engine_for(path);
+    if (!eng)
+        return dd_fail(err, DD_INVALID, "%.64s...: no store engine of this build opens such a"
+                       " URI (postgresql://... or a file path)", path);
     dd_store *st = calloc(1, sizeof *st);
-    if (!st || !(st->path = strdup(path))) {
+    if (!st || !(st->locator = strdup(path))) {
         free(st);
         return dd_fail(err, DD_IO, "out of memory");
     }
-    st->eng = dd_engine_for(path);
-    if (!st->eng) {
+    st->eng = eng;
+    dd_code made = store_names(st, err);
+    if (made != DD_OK) {
+        free(st->locator);
         free(st->path);
+        free(st->journal_base);
         free(st);
-        return dd_fail(err, DD_INVALID, "%s: no store engine of this build opens it", path);
+        return made;
     }
     st->busy_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 30000;
     st->read_only = opts && opts->read_only;
@@ -652,7 +737,9 @@ dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store *
     if (pthread_key_create(&st->conn_key, conn_thread_exit) != 0) {
         pthread_mutex_destroy(&st->mu);
         pthread_mutex_destroy(&st->write_mu);
+        free(st->locator);
         free(st->path);
+        free(st->journal_base);
         free(st);
         return dd_fail(err, DD_IO, "cannot create a thread key");
     }
@@ -689,7 +776,9 @@ void dd_store_close(dd_store *st)
     }
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->write_mu);
+    free(st->locator);
     free(st->path);
+    free(st->journal_base);
     free(st);
 }
 
@@ -782,7 +871,7 @@ dd_code db_blob_read(dd_conn *c, db_blob which, int64_t key, int64_t seq, int64_
 
 const struct dd_engine *dd_engine_for(const char *locator)
 {
-    static const struct dd_engine *const engines[] = {&dd_engine_sqlite};
+    static const struct dd_engine *const engines[] = {&dd_engine_pg, &dd_engine_sqlite};
     for (size_t i = 0; i < sizeof engines / sizeof engines[0]; i++)
         if (engines[i]->accepts(locator))
             return engines[i];

@@ -86,6 +86,24 @@ dd_code db_write_begin(dd_store *st, dd_conn **c, dd_err *err);
 dd_code db_iteration_begin(dd_store *st, int64_t iteration_id, dd_conn **c, dd_err *err);
 dd_code db_end(dd_conn *c, dd_code code, dd_err *err);
 
+/* Row locks (docs/ENGINES.md §2.2, §3.3): the engine table's `lock` and `lock_children`
+ * take these. Declared here with the design's exact names so that the retry loop (C5)
+ * and the engines share them. */
+typedef enum db_lock_kind {
+    DB_LOCK_SHARE,   /* PG FOR SHARE: the row must not change or go until commit */
+    DB_LOCK_UPDATE,  /* PG FOR NO KEY UPDATE: exclusive, but FK inserts of children pass */
+    DB_LOCK_DELETE,  /* PG FOR UPDATE: also blocks children being inserted (before DELETE) */
+} db_lock_kind;
+typedef enum db_table {
+    DB_T_USER, DB_T_PROJECT, DB_T_MODEL, DB_T_EXPERIMENT, DB_T_ITERATION, DB_T_RESOURCE,
+    DB_T_MODEL_VERSION, DB_T_TAG, DB_T_NODE, DB_T__COUNT
+} db_table;   /* declaration order = lock order (§3.3) */
+
+/* Where this store's metric journals go: the path prefix `<prefix>-mlog.<16 hex>`
+ * (SQLite: the database file itself, so journals sit beside it as before; PostgreSQL: a
+ * per-registry name in the local journal directory, docs/ENGINES.md §4.3). */
+const char *db_journal_base(dd_store *st);
+
 /*
  * Bounded waits. Every wait of one store operation (draining the metric log, queueing
  * behind this process's writer mutex, SQLite's busy handler) shares one deadline, the

@@ -23,6 +23,9 @@ typedef struct db_econn db_econn;   /* the engine's connection (SQLite's handle,
 typedef struct db_estmt db_estmt;   /* the engine's prepared statement */
 
 #define DD_ENG_ONE_WRITER (1u << 0) /* one writer per database: BEGIN takes it (sqlite) */
+#define DD_ENG_ROW_LOCKS  (1u << 1) /* row locks exist and are needed: db_lock is real (pg) */
+#define DD_ENG_RETRY      (1u << 2) /* transactions can end in DB_RETRY (pg) */
+#define DD_ENG_NETWORK    (1u << 3) /* connections drop and reconnect; other nodes (pg) */
 #define DD_ENG_FILE       (1u << 4) /* locator is a file: journals beside it (sqlite) */
 #define DD_ENG_PAGE_CHECK (1u << 5) /* quick_check verifies storage pages (sqlite) */
 
@@ -48,11 +51,24 @@ struct dd_engine {
     dd_code (*open)(const char *locator, bool read_only, db_wait_fn wait, void *wait_ctx,
                     db_econn **out, dd_err *err);
     void (*close)(db_econn *c);              /* also finalizes what close_stmt left */
+    /* Before each use: DD_OK if usable; reconnects a dropped connection (true in *reset:
+     * every statement prepared on it is prepared again on its next bind); DD_BUSY while
+     * unreachable. NULL: connections never drop (SQLite). */
+    dd_code (*check)(db_econn *c, bool *reset, dd_err *err);
+    /* the canonical locator (ENGINES.md §2.1): no password, safe to log; malloc'd */
+    dd_code (*canonical)(const char *locator, char **out, dd_err *err);
+    /* where journals of this registry go when none is configured: a path prefix, malloc'd */
+    char *(*journal_base)(const char *canonical_locator);
 
     /* transactions */
     dd_code (*begin)(db_econn *c, db_txn_kind kind, dd_err *err);
     dd_code (*commit)(db_econn *c, dd_err *err);
     void (*rollback)(db_econn *c);           /* a no-op outside a transaction */
+    /* Row locks until the transaction ends (§2.3, §3.3); missing rows are no error; a
+     * no-op outside a transaction. NULL on an engine without DD_ENG_ROW_LOCKS. */
+    dd_code (*lock)(db_econn *c, db_lock_kind k, db_table t, int64_t id, dd_err *err);
+    dd_code (*lock_children)(db_econn *c, db_table t, db_table parent, int64_t id,
+                             dd_err *err);
 
     /* statements. bind clears the previous arguments and binds `fmt` (db.h's format). */
     dd_code (*prepare)(db_econn *c, const char *sql, db_estmt **out, dd_err *err);
@@ -86,9 +102,11 @@ struct dd_engine {
 };
 
 extern const struct dd_engine dd_engine_sqlite;
+extern const struct dd_engine dd_engine_pg;
 
-/* The engine whose accepts() takes the locator; NULL when none does. One entry today
- * (SQLite takes every locator); PostgreSQL's URIs arrive with its engine (ENGINES.md C8). */
+/* The engine whose accepts() takes the locator, from { &dd_engine_pg, &dd_engine_sqlite }:
+ * pg takes postgresql:// and postgres://, sqlite anything without "scheme://". NULL for a
+ * URI no engine takes. */
 const struct dd_engine *dd_engine_for(const char *locator);
 
 #endif /* DD_ENGINE_H */

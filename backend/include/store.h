@@ -138,8 +138,13 @@ typedef struct dd_store_options {
     bool read_only;        /* open without migrating or writing (fsck, inspection) */
 } dd_store_options;
 
-/* Open (creating when absent) the database at `path`, apply pending migrations, each in
- * its own transaction, and seed the `default` admin user. A database whose schema is
+/* A locator names a registry: a postgresql:// or postgres:// URI (libpq's connection URI;
+ * passwords from ~/.pgpass, PGPASSFILE or PGPASSWORD, or inline) selects PostgreSQL, in
+ * an existing database that is empty or already a registry; anything else is the path of
+ * a SQLite file.
+ *
+ * Open (a SQLite file: creating it when absent) the registry at locator `path`, apply
+ * pending migrations, each in its own transaction, and seed the `default` admin user. A database whose schema is
  * newer than this binary is refused (DD_INVALID, message names both versions). `opts`
  * may be NULL. On success *out is a store to pass to every other call. */
 dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store **out,
@@ -148,12 +153,23 @@ dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store *
 /* Close every connection and free the store. NULL is accepted. */
 void dd_store_close(dd_store *st);
 
-/* The path the store was opened with. */
+/* The canonical locator: a SQLite path as the store was opened with it, or the URI with
+ * its password removed and its options in a fixed order. Safe to log, print and publish
+ * (the user.deardiary.database xattr). */
 const char *dd_store_path(const dd_store *st);
+#define dd_store_locator dd_store_path
+/* "sqlite" or "postgres". */
+const char *dd_store_engine(const dd_store *st);
+/* The canonical form of a locator without opening it (comparing mounts); *out malloc'd;
+ * DD_INVALID for a URI no engine takes or a bad PostgreSQL URI. */
+dd_code dd_locator_canonical(const char *locator, char **out, dd_err *err);
+/* True for a URI (a server's registry), false for a file path. */
+bool dd_locator_is_uri(const char *locator);
 
-/* SQLite's quick_check of the whole file (reads every page: ~1 s per GB). DD_OK when the
- * file is sound, DD_IO naming the first problem otherwise ("database disk image is
- * malformed (...)"). The commands that open a user's database call it first. */
+/* "Is this a sound DearDiary registry". SQLite: quick_check of the whole file (reads every
+ * page: ~1 s per GB); PostgreSQL: its schema version is recorded and every table is
+ * there. DD_OK when sound, DD_IO naming the first problem otherwise ("database disk image
+ * is malformed (...)"). The commands that open a user's database call it first. */
 dd_code dd_store_quick_check(dd_store *st, dd_err *err);
 
 /* The newest migration this binary knows, and the one applied to the database. */
