@@ -4,7 +4,8 @@
 #   scripts/pgtest.sh start DIR [--fsync]   initdb in DIR/data (when new), start the server
 #                                           on a free port of 127.0.0.1 with its unix
 #                                           socket in DIR, write the port to DIR/port
-#   scripts/pgtest.sh stop DIR              stop it (immediate: nothing in it is kept)
+#   scripts/pgtest.sh stop DIR [--remove]   stop it (immediate: nothing in it is kept);
+#                                           --remove also deletes DIR/data
 #
 # The server runs as the invoking user, or as `nobody` when that is root (PostgreSQL
 # refuses to run as root). Superuser `dd`, trust authentication, UTF8, locale C. fsync is
@@ -13,10 +14,11 @@
 # nor touched: only the binaries in /usr/lib/postgresql/15/bin are used.
 set -euo pipefail
 
-usage() { echo "usage: scripts/pgtest.sh start|stop DIR [--fsync]" >&2; exit 2; }
+usage() { echo "usage: scripts/pgtest.sh start DIR [--fsync] | stop DIR [--remove]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
-cmd=$1 dir=$2 fsync=off
+cmd=$1 dir=$2 fsync=off remove=0
 [ "${3:-}" = "--fsync" ] && fsync=on
+[ "${3:-}" = "--remove" ] && remove=1
 bin=${DD_PG_BIN:-/usr/lib/postgresql/15/bin}
 [ -x "$bin/pg_ctl" ] || { echo "pgtest: $bin/pg_ctl missing (scripts/setup.sh --test installs postgresql)" >&2; exit 1; }
 
@@ -41,6 +43,8 @@ start() {
     as_owner "$bin/initdb" -D "$dir/data" -U dd -A trust -E UTF8 --locale=C --no-sync \
       >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
   fi
+  # a server left running by an interrupted run: stop it, this one starts afresh
+  [ -f "$dir/data/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
   # A port from bind(0) may be taken again before the server binds it: retry with another.
   for _ in 1 2 3 4 5; do
     port=$(free_port)
@@ -57,9 +61,11 @@ start() {
 }
 
 stop() {
-  [ -f "$dir/data/postmaster.pid" ] || return 0
-  as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  if [ -f "$dir/data/postmaster.pid" ]; then
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
   rm -f "$dir/port"
+  [ "$remove" -eq 0 ] || rm -rf "$dir/data"
 }
 
 case "$cmd" in

@@ -51,6 +51,7 @@ struct db_econn {
     unsigned next_name;         /* statement names s1, s2, ... on this connection */
     int64_t changes;            /* rows changed by the last INSERT/UPDATE/DELETE */
     unsigned blob_generation;   /* the generation blob_read's statements were prepared in */
+    int lock_timeout_ms;        /* the session's lock_timeout, as last set */
 };
 
 #define MAX_PARAMS 32
@@ -216,12 +217,30 @@ static dd_code configure(db_econn *c, dd_err *err)
                        " (CREATE DATABASE ... ENCODING 'UTF8')",
                        PQparameterStatus(c->pg, "server_encoding"));
     double budget = c->wait(c->wait_ctx, true) - db_mono_ms();
+    c->lock_timeout_ms = budget > 1 ? (int)budget : 1;
     char sql[256];
     snprintf(sql, sizeof sql, "SET lock_timeout = %d; SET idle_in_transaction_session_timeout"
              " = '60s'; SET client_encoding = 'UTF8'; SET client_min_messages = warning%s",
-             budget > 1 ? (int)budget : 1, c->read_only ? "; SET default_transaction_read_only"
+             c->lock_timeout_ms, c->read_only ? "; SET default_transaction_read_only"
              " = on" : "");
     return run(c, sql, "configuring the database connection", err);
+}
+
+/* Every lock wait of one store operation shares its deadline (db.h, "Bounded waits"), as
+ * SQLite's busy handler does: before a statement, lock_timeout becomes what is left of
+ * it. The setting costs a round trip, so it changes only when it is off by more than
+ * 50 ms (an operation that already waited, or the first one after it). */
+static void fit_lock_timeout(db_econn *c)
+{
+    double left = c->wait(c->wait_ctx, true) - db_mono_ms();
+    int want = left > 1 ? (int)left : 1;
+    if (want > c->lock_timeout_ms - 50 && want < c->lock_timeout_ms + 50)
+        return;
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET lock_timeout = %d", want);
+    dd_err ignored;
+    if (run(c, sql, "setting lock_timeout", &ignored) == DD_OK)
+        c->lock_timeout_ms = want;
 }
 
 static dd_code connect_pg(db_econn *c, dd_err *err)
@@ -367,6 +386,7 @@ static dd_code pg_lock(db_econn *c, db_lock_kind k, db_table t, int64_t id, dd_e
     snprintf(idtext, sizeof idtext, "%lld", (long long)id);
     const char *params[] = {idtext};
     PGresult *r = NULL;
+    fit_lock_timeout(c);
     dd_code code = query(c, sql, 1, params, &r, "locking a row", err);
     PQclear(r);
     return code;
@@ -405,6 +425,7 @@ static dd_code pg_lock_children(db_econn *c, db_table t, db_table parent, int64_
     snprintf(idtext, sizeof idtext, "%lld", (long long)id);
     const char *params[] = {idtext};
     PGresult *r = NULL;
+    fit_lock_timeout(c);
     dd_code code = query(c, sql, 1, params, &r, "locking rows", err);
     PQclear(r);
     return code;
@@ -626,6 +647,7 @@ static dd_code execute(db_econn *c, db_estmt *s, const char *what, dd_err *err)
         if (code != DD_OK)
             return code;
     }
+    fit_lock_timeout(c);
     PGresult *r = PQexecPrepared(c->pg, s->name, s->nparams, s->values, s->lengths,
                                  s->formats, 1);
     ExecStatusType st = PQresultStatus(r);
@@ -849,18 +871,33 @@ static dd_code has_migrations_table(db_econn *c, bool *out, dd_err *err)
     return code;
 }
 
-/* An existing database that is empty (a new registry) or ours (schema_migrations). */
+/* An existing database that is empty (a new registry) or ours (schema_migrations), which
+ * it then has: created here, under the schema lock, because two nodes opening a new
+ * registry at once would otherwise race in CREATE TABLE IF NOT EXISTS (which is not
+ * atomic in PostgreSQL: the loser fails on the catalog's unique index). */
 static dd_code pg_prepare_schema(db_econn *c, int busy_timeout_ms, dd_err *err)
 {
-    (void)busy_timeout_ms;
+    (void)busy_timeout_ms;   /* the wait is bounded by lock_timeout */
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(%lld)", (long long)SCHEMA_LOCK_KEY);
+    dd_code code = run(c, sql, "waiting for another node's migration", err);
+    if (code != DD_OK)
+        return code;
     bool ours = false;
     int64_t tables = 0;
-    dd_code code = has_migrations_table(c, &ours, err);
+    code = has_migrations_table(c, &ours, err);
     if (code == DD_OK && !ours)
         code = count_tables(c, false, &tables, err);
     if (code == DD_OK && !ours && tables > 0)
         code = dd_fail(err, DD_INVALID, "the database holds %lld table(s) and is not a"
                        " DearDiary registry: give an empty database", (long long)tables);
+    if (code == DD_OK && !ours)
+        code = run(c, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY"
+                   " KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+                   "creating schema_migrations", err);
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%lld)", (long long)SCHEMA_LOCK_KEY);
+    dd_err ignored;
+    run(c, sql, "releasing the schema lock", &ignored);
     return code;
 }
 

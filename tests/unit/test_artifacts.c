@@ -22,6 +22,7 @@
 
 #include "artifacts.h"
 #include "check.h"
+#include "engine_fixture.h"
 #include "check_sql.h"
 #include "store.h"
 
@@ -644,13 +645,16 @@ static void test_leftovers(env *e)
 
     /* An upload row of this process that no live upload owns (as after a failed abort),
      * with a chunk; and a chunk set nothing refers to at all. */
+    /* (SQL both engines take: no last_insert_rowid; zero bytes spelt per engine) */
+    const char *zero10 = dd_test_is_pg() ? "'\\x00000000000000000000'::bytea" : "zeroblob(10)";
+    const char *zero5 = dd_test_is_pg() ? "'\\x0000000000'::bytea" : "zeroblob(5)";
     snprintf(sql, sizeof sql,
              "INSERT INTO artifact_upload(owner_pid, owner_start, owner_token, started_at)"
              " VALUES (%d, %lld, 777, '2026-01-01T00:00:00.000Z');"
              "INSERT INTO artifact_chunk(set_id, seq, data)"
-             " VALUES (last_insert_rowid(), 0, zeroblob(10));"
-             "INSERT INTO artifact_chunk(set_id, seq, data) VALUES (987654321, 0, zeroblob(5));",
-             (int)getpid(), (long long)self_start());
+             " VALUES ((SELECT MAX(id) FROM artifact_upload), 0, %s);"
+             "INSERT INTO artifact_chunk(set_id, seq, data) VALUES (987654321, 0, %s);",
+             (int)getpid(), (long long)self_start(), zero10, zero5);
     CHECK(raw_exec(e->db, sql) == SQLITE_OK);
     int64_t expect = 2;
 
@@ -962,7 +966,7 @@ static void test_crash(void)
 {
     dd_err err_buf = {0}, *err = &err_buf;
     char db[1100], root[1100];
-    check_db_path(db, sizeof db, "artifacts_crash");
+    dd_test_locator(db, sizeof db, "artifacts_crash");
     snprintf(root, sizeof root, "%s/artifacts-crash-root", g_tmp);
     rm_rf(root);
     fflush(NULL);
@@ -1043,7 +1047,7 @@ static void test_other_process_live(void)
 {
     dd_err err_buf = {0}, *err = &err_buf;
     char db[1100], root[1100];
-    check_db_path(db, sizeof db, "artifacts_xproc");
+    dd_test_locator(db, sizeof db, "artifacts_xproc");
     snprintf(root, sizeof root, "%s/artifacts-xproc-root", g_tmp);
     rm_rf(root);
     int go[2], report[2];
@@ -1201,7 +1205,7 @@ int main(void)
     snprintf(g_tmp, sizeof g_tmp, "%s", t ? t : "/tmp");
     mkdir(g_tmp, 0755);
     char db[1100], root[1100];
-    check_db_path(db, sizeof db, "artifacts");
+    dd_test_locator(db, sizeof db, "artifacts");
     snprintf(root, sizeof root, "%s/artifacts-root", g_tmp);
     rm_rf(root);
     /* Forking first: children start from a process with no threads or connections yet. */
@@ -1212,7 +1216,7 @@ int main(void)
     dd_store *st = NULL;
     CHECK_CODE(dd_store_open(db, NULL, &st, err), DD_OK, err);
     if (!st)
-        return check_done();
+        return dd_test_done();
     int64_t proj = 0;
     CHECK_CODE(dd_project_create(st, 0, "art", &proj, err), DD_OK, err);
     test_config(st);
@@ -1244,5 +1248,5 @@ int main(void)
     }
     dd_store_close(st);
     test_mixed(db, root);
-    return check_done();
+    return dd_test_done();
 }

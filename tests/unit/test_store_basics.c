@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "engine_fixture.h"
 #include "check_sql.h"
 #include "engine.h"
 #include "migrations.h"
@@ -68,7 +69,7 @@ static int collect_perms(void *ctx, const dd_user_permission *p)
 static void test_open_and_migrate(void)
 {
     char path[1024];
-    check_db_path(path, sizeof path, "basics_open");
+    dd_test_locator(path, sizeof path, "basics_open");
     dd_err err_buf = {0}, *err = &err_buf;
     dd_store *st = NULL;
 
@@ -77,7 +78,18 @@ static void test_open_and_migrate(void)
     CHECK(st != NULL);
     if (!st)
         return;
-    CHECK_STR(dd_store_path(st), path);
+    if (dd_test_is_pg()) {
+        /* the canonical URI: the same registry, never its password */
+        char want[1024];
+        snprintf(want, sizeof want, "postgresql://dd@127.0.0.1:%d/%s", dd_test_pg_port(),
+                 strrchr(path, '/') + 1);
+        CHECK_STR(dd_store_path(st), want);
+        CHECK(strstr(dd_store_path(st), "fixture-pw") == NULL);
+        CHECK_STR(dd_store_engine(st), "postgres");
+    } else {
+        CHECK_STR(dd_store_path(st), path);
+        CHECK_STR(dd_store_engine(st), "sqlite");
+    }
     int v = -1;
     CHECK_CODE(dd_schema_version(st, &v, err), DD_OK, err);
     CHECK(v == dd_schema_version_known());
@@ -114,8 +126,7 @@ static void test_open_and_migrate(void)
     int64_t applied = raw_int(path, "SELECT COUNT(*) FROM schema_migrations");
     int64_t max_applied = raw_int(path, "SELECT MAX(version) FROM schema_migrations");
     char applied_at[64];
-    raw_text(path, "SELECT group_concat(applied_at, ',') FROM"
-                   " (SELECT applied_at FROM schema_migrations ORDER BY version)",
+    raw_join(path, "SELECT applied_at FROM schema_migrations ORDER BY version", ",",
              applied_at, sizeof applied_at);
     CHECK(applied >= 1);
     CHECK(max_applied == dd_schema_version_known());
@@ -141,8 +152,7 @@ static void test_open_and_migrate(void)
     }
     CHECK(raw_int(path, "SELECT COUNT(*) FROM schema_migrations") == applied);
     char applied_at2[64];
-    raw_text(path, "SELECT group_concat(applied_at, ',') FROM"
-                   " (SELECT applied_at FROM schema_migrations ORDER BY version)",
+    raw_join(path, "SELECT applied_at FROM schema_migrations ORDER BY version", ",",
              applied_at2, sizeof applied_at2);
     CHECK_STR(applied_at2, applied_at);
     CHECK(raw_int(path, "SELECT COUNT(*) FROM \"user\" WHERE username = 'default'") == 1);
@@ -195,8 +205,10 @@ static int raw_schema_up_to(const char *path, int version)
  * each series is renumbered 0, 1, ... in its old write order, and appends continue it. */
 static void test_metric_migration(void)
 {
+    /* upgrades from schema 3: below PostgreSQL's floor (a PG registry starts at 8) */
+    DD_TEST_ONLY("sqlite");
     char path[1024];
-    check_db_path(path, sizeof path, "basics_metric_migration");
+    dd_test_locator(path, sizeof path, "basics_metric_migration");
     dd_err err_buf = {0}, *err = &err_buf;
     CHECK(raw_schema_up_to(path, 3) == SQLITE_OK);
     CHECK(raw_exec(path,
@@ -248,8 +260,10 @@ static void test_metric_migration(void)
  * params/ (and no other directory), a deleted project /projects. */
 static void test_row_times_migration(void)
 {
+    /* upgrades from schema 7: below PostgreSQL's floor (a PG registry starts at 8) */
+    DD_TEST_ONLY("sqlite");
     char path[1024];
-    check_db_path(path, sizeof path, "basics_row_times_migration");
+    dd_test_locator(path, sizeof path, "basics_row_times_migration");
     dd_err err_buf = {0}, *err = &err_buf;
     CHECK(raw_schema_up_to(path, 7) == SQLITE_OK);
     CHECK(raw_exec(path,
@@ -317,7 +331,7 @@ static void test_row_times_migration(void)
 static void test_newer_schema_refused(void)
 {
     char path[1024];
-    check_db_path(path, sizeof path, "basics_newer");
+    dd_test_locator(path, sizeof path, "basics_newer");
     dd_err err_buf = {0}, *err = &err_buf;
     dd_store *st = NULL;
     CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
@@ -354,12 +368,14 @@ static void test_newer_schema_refused(void)
 
 static void test_corrupted_file_refused(void)
 {
+    /* the bytes of a SQLite file; a PG server vouches for its own pages */
+    DD_TEST_ONLY("sqlite");
     char path[1024];
     dd_err err_buf = {0}, *err = &err_buf;
     dd_store *st = NULL;
 
     /* Pure garbage. */
-    check_db_path(path, sizeof path, "basics_garbage");
+    dd_test_locator(path, sizeof path, "basics_garbage");
     unsigned char junk[8192];
     uint32_t x = 0x12345678u;
     for (size_t i = 0; i < sizeof junk; i++) {
@@ -377,7 +393,7 @@ static void test_corrupted_file_refused(void)
     st = NULL;
 
     /* Text that is not a database. */
-    check_db_path(path, sizeof path, "basics_text");
+    dd_test_locator(path, sizeof path, "basics_text");
     const char *text = "this is not a database, just a text file that happens to be here\n";
     char big[4096 * 2];
     for (size_t i = 0; i < sizeof big; i++)
@@ -392,7 +408,7 @@ static void test_corrupted_file_refused(void)
     st = NULL;
 
     /* A real database cut short (the schema pages are gone). */
-    check_db_path(path, sizeof path, "basics_truncated");
+    dd_test_locator(path, sizeof path, "basics_truncated");
     CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
     if (st) {
         int64_t pid = 0;
@@ -420,7 +436,7 @@ static void test_corrupted_file_refused(void)
     dd_store_close(st);
     st = NULL;
     /* A read-only open does not create the file. */
-    check_db_path(path, sizeof path, "basics_ro_absent");
+    dd_test_locator(path, sizeof path, "basics_ro_absent");
     dd_store_options ro = {.read_only = true};
     code = dd_store_open(path, &ro, &st, err);
     CHECK(code != DD_OK && st == NULL);
@@ -429,7 +445,7 @@ static void test_corrupted_file_refused(void)
     st = NULL;
 
     /* A valid SQLite header followed by garbage pages. */
-    check_db_path(path, sizeof path, "basics_badpages");
+    dd_test_locator(path, sizeof path, "basics_badpages");
     memcpy(junk, "SQLite format 3", 16);
     CHECK(write_file(path, junk, sizeof junk) == 0);
     memset(err, 0, sizeof *err);
@@ -454,8 +470,10 @@ static void *commit_later(void *arg)
  * not fail with "database is locked". Here the writer commits after 300 ms. */
 static void test_open_waits_for_writer(void)
 {
+    /* a raw SQLite writer holding BEGIN IMMEDIATE (the PG twin waits for C5's locks) */
+    DD_TEST_ONLY("sqlite");
     char path[1024];
-    check_db_path(path, sizeof path, "basics_open_busy");
+    dd_test_locator(path, sizeof path, "basics_open_busy");
     sqlite3 *raw = NULL;
     CHECK(sqlite3_open(path, &raw) == SQLITE_OK);
     /* like any real writer, it waits for the store's brief read locks instead of failing */
@@ -953,7 +971,7 @@ int main(void)
     test_open_waits_for_writer();
 
     char path[1024];
-    check_db_path(path, sizeof path, "basics_users");
+    dd_test_locator(path, sizeof path, "basics_users");
     dd_err err_buf = {0}, *err = &err_buf;
     dd_store *st = NULL;
     CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
@@ -968,5 +986,5 @@ int main(void)
     test_names();
     test_time();
     test_enums();
-    return check_done();
+    return dd_test_done();
 }

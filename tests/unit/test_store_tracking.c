@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "engine_fixture.h"
 #include "store.h"
 #include "textfmt.h"
 
@@ -1435,12 +1436,12 @@ static void test_resources(dd_store *st)
 int main(void)
 {
     char path[1024];
-    check_db_path(path, sizeof path, "store_tracking");
+    dd_test_locator(path, sizeof path, "store_tracking");
     dd_err err_buf = {0}, *err = &err_buf;
     dd_store *st = NULL;
     CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
     if (!st)
-        return check_done();
+        return dd_test_done();
     test_projects(st);
     test_experiments(st);
     test_iterations(st);
@@ -1451,5 +1452,5 @@ int main(void)
     test_resources(st);
     CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
     dd_store_close(st);
-    return check_done();
+    return dd_test_done();
 }
