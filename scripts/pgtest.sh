@@ -38,7 +38,10 @@ free_port() {
 start() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  [ "$(id -u)" -eq 0 ] && chown -R nobody:nogroup "$dir"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown -R nobody:nogroup "$dir"
+    as_owner test -w "$dir" || { echo "pgtest: $dir: nobody cannot reach it (a parent directory is private); use one under /tmp" >&2; exit 1; }
+  fi
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     as_owner "$bin/initdb" -D "$dir/data" -U dd -A trust -E UTF8 --locale=C --no-sync \
       >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }

@@ -686,6 +686,16 @@ static dd_code store_names(dd_store *st, dd_err *err)
 
 const char *db_journal_base(dd_store *st) { return st->journal_base; }
 
+void dd_store_local_dir(const dd_store *st, char *out, size_t len)
+{
+    const char *base = st->journal_base;
+    const char *slash = strrchr(base, '/');
+    if (!slash)
+        snprintf(out, len, ".");
+    else
+        snprintf(out, len, "%.*s", slash == base ? 1 : (int)(slash - base), base);
+}
+
 dd_code dd_locator_canonical(const char *locator, char **out, dd_err *err)
 {
     const struct dd_engine *eng = locator ? dd_engine_for(locator) : NULL;

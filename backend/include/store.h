@@ -160,6 +160,10 @@ const char *dd_store_path(const dd_store *st);
 #define dd_store_locator dd_store_path
 /* "sqlite" or "postgres". */
 const char *dd_store_engine(const dd_store *st);
+/* The local directory whose filesystem holds what this machine keeps of the store (statfs
+ * of a mount reports it): a SQLite file's directory, a server registry's journal
+ * directory. Copied into out (truncated to len). */
+void dd_store_local_dir(const dd_store *st, char *out, size_t len);
 /* The canonical form of a locator without opening it (comparing mounts); *out malloc'd;
  * DD_INVALID for a URI no engine takes or a bad PostgreSQL URI. */
 dd_code dd_locator_canonical(const char *locator, char **out, dd_err *err);
