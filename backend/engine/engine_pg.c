@@ -146,21 +146,34 @@ static bool pg_accepts(const char *locator)
     return strncmp(locator, "postgresql://", 13) == 0 || strncmp(locator, "postgres://", 11) == 0;
 }
 
+/* Append `v` percent-encoded (all but RFC 3986's unreserved characters) to buf at *off. */
+static void put_encoded(char *buf, size_t cap, size_t *off, const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p && *off + 4 < cap; p++)
+        *off += (size_t)(isalnum(*p) || strchr("-._~", *p)
+            ? snprintf(buf + *off, cap - *off, "%c", *p)
+            : snprintf(buf + *off, cap - *off, "%%%02X", *p));
+}
+
 /* The URI without its password: libpq parses it, and the canonical form is rebuilt from
- * the options that name the database (user, host, port, dbname) plus every other option
- * the URI gave, in libpq's fixed order, so two spellings of one registry compare equal. */
+ * the options that name the database (user, host, port, dbname, each percent-encoded)
+ * plus every other option the URI gave, in libpq's fixed order, so two spellings of one
+ * registry compare equal and the form parses back to itself. */
 static dd_code pg_canonical(const char *locator, char **out, dd_err *err)
 {
     char *why = NULL;
     PQconninfoOption *opts = PQconninfoParse(locator, &why);
     if (!opts) {
-        dd_code code = dd_fail(err, DD_INVALID, "%s: not a PostgreSQL URI (%s)", "database",
-                               why ? why : "out of memory");
+        char msg[200];
+        snprintf(msg, sizeof msg, "%s", why ? why : "out of memory");
+        for (char *p = msg; *p; p++)
+            if (*p == '\n')
+                *p = *(p + 1) ? ' ' : '\0';
         PQfreemem(why);
-        return code;
+        return dd_fail(err, DD_INVALID, "not a valid PostgreSQL URI: %s", msg);
     }
     const char *user = "", *host = "", *port = "", *db = "";
-    size_t cap = 256;
+    size_t cap = 64;
     for (PQconninfoOption *o = opts; o->keyword; o++)
         if (o->val)
             cap += strlen(o->keyword) + strlen(o->val) * 3 + 2;
@@ -170,7 +183,7 @@ static dd_code pg_canonical(const char *locator, char **out, dd_err *err)
         PQconninfoFree(opts);
         return dd_fail(err, DD_IO, "out of memory");
     }
-    size_t q = 0;
+    size_t q = 0, b = 0;
     query_part[0] = 0;
     for (PQconninfoOption *o = opts; o->keyword; o++) {
         if (!o->val || !*o->val)
@@ -181,18 +194,33 @@ static dd_code pg_canonical(const char *locator, char **out, dd_err *err)
         else if (strcmp(o->keyword, "dbname") == 0) db = o->val;
         else if (strcmp(o->keyword, "password") != 0) {
             q += (size_t)snprintf(query_part + q, cap - q, "%s%s=", q ? "&" : "?", o->keyword);
-            for (const unsigned char *p = (const unsigned char *)o->val; *p && q + 4 < cap; p++)
-                q += (size_t)(isalnum(*p) || strchr("-._~/", *p)
-                    ? snprintf(query_part + q, cap - q, "%c", *p)
-                    : snprintf(query_part + q, cap - q, "%%%02X", *p));
+            put_encoded(query_part, cap, &q, o->val);
         }
     }
-    /* a host that is a socket directory or an IPv6 address goes in the query */
-    bool host_in_uri = *host && !strchr(host, '/') && !strchr(host, ':') && !strchr(host, ',');
-    if (*host && !host_in_uri)
-        q += (size_t)snprintf(query_part + q, cap - q, "%shost=%s", q ? "&" : "?", host);
-    snprintf(buf, cap, "postgresql://%s%s%s%s%s/%s%s", user, *user ? "@" : "",
-             host_in_uri ? host : "", *port ? ":" : "", port, db, query_part);
+    /* host and port always go in the query: a host list, a socket directory or an IPv6
+     * address need no special spelling there */
+    b = (size_t)snprintf(buf, cap, "postgresql://");
+    put_encoded(buf, cap, &b, user);
+    if (*user)
+        b += (size_t)snprintf(buf + b, cap - b, "@");
+    bool simple = *host && strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-.") == strlen(host) &&
+                  (!*port || strspn(port, "0123456789") == strlen(port));
+    if (simple) {
+        b += (size_t)snprintf(buf + b, cap - b, "%s%s%s", host, *port ? ":" : "", port);
+    } else {
+        if (*host) {
+            q += (size_t)snprintf(query_part + q, cap - q, "%shost=", q ? "&" : "?");
+            put_encoded(query_part, cap, &q, host);
+        }
+        if (*port) {
+            q += (size_t)snprintf(query_part + q, cap - q, "%sport=", q ? "&" : "?");
+            put_encoded(query_part, cap, &q, port);
+        }
+    }
+    b += (size_t)snprintf(buf + b, cap - b, "/");
+    put_encoded(buf, cap, &b, db);
+    snprintf(buf + b, cap - b, "%s", query_part);
     free(query_part);
     PQconninfoFree(opts);
     *out = buf;
