@@ -399,6 +399,20 @@ static const char *const table_names[DB_T__COUNT] = {
     [DB_T_NODE] = "node",
 };
 
+/* Run a locking SELECT whose one parameter is `id`, waiting no longer than the
+ * operation's deadline. */
+static dd_code lock_rows(db_econn *c, const char *sql, int64_t id, dd_err *err)
+{
+    char idtext[24];
+    snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+    const char *params[] = {idtext};
+    PGresult *r = NULL;
+    fit_lock_timeout(c);
+    dd_code code = query(c, sql, 1, params, &r, "locking rows", err);
+    PQclear(r);
+    return code;
+}
+
 static dd_code pg_lock(db_econn *c, db_lock_kind k, db_table t, int64_t id, dd_err *err)
 {
     if (PQtransactionStatus(c->pg) == PQTRANS_IDLE)
@@ -409,15 +423,9 @@ static dd_code pg_lock(db_econn *c, db_lock_kind k, db_table t, int64_t id, dd_e
         [DB_LOCK_SHARE] = "FOR SHARE", [DB_LOCK_UPDATE] = "FOR NO KEY UPDATE",
         [DB_LOCK_DELETE] = "FOR UPDATE",
     };
-    char sql[128], idtext[24];
+    char sql[128];
     snprintf(sql, sizeof sql, "SELECT 1 FROM %s WHERE id = $1 %s", table_names[t], modes[k]);
-    snprintf(idtext, sizeof idtext, "%lld", (long long)id);
-    const char *params[] = {idtext};
-    PGresult *r = NULL;
-    fit_lock_timeout(c);
-    dd_code code = query(c, sql, 1, params, &r, "locking a row", err);
-    PQclear(r);
-    return code;
+    return lock_rows(c, sql, id, err);
 }
 
 /* The column of `t` that points at its parent table. */
@@ -447,16 +455,10 @@ static dd_code pg_lock_children(db_econn *c, db_table t, db_table parent, int64_
     if (!col)
         return dd_fail(err, DD_IO, "internal error: no parent %d of table %d", (int)parent,
                        (int)t);
-    char sql[160], idtext[24];
+    char sql[160];
     snprintf(sql, sizeof sql, "SELECT 1 FROM %s WHERE %s = $1 ORDER BY id FOR UPDATE",
              table_names[t], col);
-    snprintf(idtext, sizeof idtext, "%lld", (long long)id);
-    const char *params[] = {idtext};
-    PGresult *r = NULL;
-    fit_lock_timeout(c);
-    dd_code code = query(c, sql, 1, params, &r, "locking rows", err);
-    PQclear(r);
-    return code;
+    return lock_rows(c, sql, id, err);
 }
 
 /* ---------------------------------------------------------------- statements */

@@ -261,6 +261,22 @@ BEGIN
     RETURN NEW;
 END $$;
 
+-- An entry of directory TG_ARGV[0] came, went, was renamed or changed; the directory's
+-- owner is the row's column TG_ARGV[1], read by name so one function serves every table
+-- whose rule is only that.
+CREATE FUNCTION dd_dir_entry() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    owner bigint;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        EXECUTE format('SELECT ($1).%I', TG_ARGV[1]) INTO owner USING OLD;
+    ELSE
+        EXECUTE format('SELECT ($1).%I', TG_ARGV[1]) INTO owner USING NEW;
+    END IF;
+    PERFORM dd_dir_touch(TG_ARGV[0], owner);
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION dd_project_dirs() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM dd_dir_touch('projects', 0);
@@ -303,41 +319,14 @@ CREATE TRIGGER experiment_dirs AFTER INSERT OR DELETE OR UPDATE OF name ON exper
 CREATE TRIGGER experiment_changed BEFORE UPDATE OF name, description, status_id, end_date
     ON experiment FOR EACH ROW EXECUTE FUNCTION dd_row_changed();
 
-CREATE FUNCTION dd_resource_dirs() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM dd_dir_touch('resources', OLD.experiment_id);
-    ELSE
-        PERFORM dd_dir_touch('resources', NEW.experiment_id);
-    END IF;
-    RETURN NULL;
-END $$;
 CREATE TRIGGER resource_dirs AFTER INSERT OR DELETE OR UPDATE OF name ON resource
-    FOR EACH ROW EXECUTE FUNCTION dd_resource_dirs();
+    FOR EACH ROW EXECUTE FUNCTION dd_dir_entry('resources', 'experiment_id');
 
-CREATE FUNCTION dd_experiment_tag_dirs() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM dd_dir_touch('e_tags', OLD.experiment_id);
-    ELSE
-        PERFORM dd_dir_touch('e_tags', NEW.experiment_id);
-    END IF;
-    RETURN NULL;
-END $$;
 CREATE TRIGGER experiment_tag_dirs AFTER INSERT OR DELETE ON experiment_tag
-    FOR EACH ROW EXECUTE FUNCTION dd_experiment_tag_dirs();
+    FOR EACH ROW EXECUTE FUNCTION dd_dir_entry('e_tags', 'experiment_id');
 
-CREATE FUNCTION dd_project_tag_dirs() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM dd_dir_touch('p_tags', OLD.project_id);
-    ELSE
-        PERFORM dd_dir_touch('p_tags', NEW.project_id);
-    END IF;
-    RETURN NULL;
-END $$;
 CREATE TRIGGER project_tag_dirs AFTER INSERT OR DELETE ON project_tag
-    FOR EACH ROW EXECUTE FUNCTION dd_project_tag_dirs();
+    FOR EACH ROW EXECUTE FUNCTION dd_dir_entry('p_tags', 'project_id');
 
 CREATE FUNCTION dd_iteration_dirs() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -362,75 +351,21 @@ CREATE TRIGGER iteration_changed BEFORE UPDATE OF notes, status_id, end_date, er
     julia_version, git_sha, git_dirty, entrypoint, project_toml, manifest_toml
     ON iteration FOR EACH ROW EXECUTE FUNCTION dd_row_changed();
 
-CREATE FUNCTION dd_parameter_dirs() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM dd_dir_touch('params', OLD.iteration_id);
-    ELSE
-        PERFORM dd_dir_touch('params', NEW.iteration_id);
-    END IF;
-    RETURN NULL;
-END $$;
 CREATE TRIGGER parameter_dirs AFTER INSERT OR DELETE OR UPDATE OF key ON parameter
-    FOR EACH ROW EXECUTE FUNCTION dd_parameter_dirs();
+    FOR EACH ROW EXECUTE FUNCTION dd_dir_entry('params', 'iteration_id');
 
-CREATE FUNCTION dd_metric_series_dirs() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM dd_dir_touch('metrics', OLD.iteration_id);
-    ELSE
-        PERFORM dd_dir_touch('metrics', NEW.iteration_id);
-    END IF;
-    RETURN NULL;
-END $$;
 CREATE TRIGGER metric_series_dirs AFTER INSERT OR DELETE ON metric_latest
-    FOR EACH ROW EXECUTE FUNCTION dd_metric_series_dirs();
+    FOR EACH ROW EXECUTE FUNCTION dd_dir_entry('metrics', 'iteration_id');
 
 -- env/<file> shows its directory's time (the file rows keep none).
-CREATE FUNCTION dd_iteration_file_dirs() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM dd_dir_touch('env', OLD.iteration_id);
-    ELSE
-        PERFORM dd_dir_touch('env', NEW.iteration_id);
-    END IF;
-    RETURN NULL;
-END $$;
 CREATE TRIGGER iteration_file_dirs AFTER INSERT OR DELETE OR UPDATE OF content ON iteration_file
-    FOR EACH ROW EXECUTE FUNCTION dd_iteration_file_dirs();
+    FOR EACH ROW EXECUTE FUNCTION dd_dir_entry('env', 'iteration_id');
 
-CREATE FUNCTION dd_iteration_tag_dirs() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM dd_dir_touch('i_tags', OLD.iteration_id);
-    ELSE
-        PERFORM dd_dir_touch('i_tags', NEW.iteration_id);
-    END IF;
-    RETURN NULL;
-END $$;
 CREATE TRIGGER iteration_tag_dirs AFTER INSERT OR DELETE ON iteration_tag
-    FOR EACH ROW EXECUTE FUNCTION dd_iteration_tag_dirs();
+    FOR EACH ROW EXECUTE FUNCTION dd_dir_entry('i_tags', 'iteration_id');
 
-CREATE FUNCTION dd_version_dirs() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM dd_dir_touch('versions', OLD.model_id);
-    ELSE
-        PERFORM dd_dir_touch('versions', NEW.model_id);
-    END IF;
-    RETURN NULL;
-END $$;
 CREATE TRIGGER version_dirs AFTER INSERT OR DELETE ON model_version
-    FOR EACH ROW EXECUTE FUNCTION dd_version_dirs();
+    FOR EACH ROW EXECUTE FUNCTION dd_dir_entry('versions', 'model_id');
 
-CREATE FUNCTION dd_alias_dirs() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM dd_dir_touch('aliases', OLD.model_id);
-    ELSE
-        PERFORM dd_dir_touch('aliases', NEW.model_id);
-    END IF;
-    RETURN NULL;
-END $$;
 CREATE TRIGGER alias_dirs AFTER INSERT OR DELETE OR UPDATE OF version_id ON model_alias
-    FOR EACH ROW EXECUTE FUNCTION dd_alias_dirs();
+    FOR EACH ROW EXECUTE FUNCTION dd_dir_entry('aliases', 'model_id');
