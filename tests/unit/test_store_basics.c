@@ -4,6 +4,7 @@
  * and the plain values (names, timestamps, enums) every other entity relies on.
  */
 #include <pthread.h>
+#include <stdarg.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <time.h>
@@ -961,9 +962,133 @@ static void test_enums(void)
             CHECK(strcmp(dd_code_name(all[i]), dd_code_name(all[j])) != 0);
 }
 
+/* ---------------------------------------------------------------- PostgreSQL engine ops */
+
+static double short_wait(void *ctx, bool first)
+{
+    (void)first;
+    return *(double *)ctx;
+}
+
+/* Bind no arguments through the engine table (its bind takes a va_list). */
+static dd_code bind_none(db_econn *e, db_estmt *s, dd_err *err, ...)
+{
+    va_list ap;
+    va_start(ap, err);
+    dd_code code = dd_engine_pg.bind(e, s, NULL, ap, err);
+    va_end(ap);
+    return code;
+}
+
+/* One engine statement's first column as an integer (-1 on failure). */
+static int64_t engine_int(db_econn *e, const char *sql)
+{
+    db_estmt *s = NULL;
+    dd_err err = {0};
+    int64_t v = -1;
+    bool row = false;
+    if (dd_engine_pg.prepare(e, sql, &s, &err) == DD_OK && bind_none(e, s, &err) == DD_OK &&
+        dd_engine_pg.step(e, s, &row, "test", &err) == DD_OK && row)
+        v = dd_engine_pg.col_int64(s, 0);
+    if (s)
+        dd_engine_pg.finalize(s);
+    return v;
+}
+
+/* The engine table's row locks and connection check (docs/ENGINES.md §2.3), on a real
+ * server: a lock another connection holds makes `lock` wait until the operation's
+ * deadline and answer DD_BUSY; released, it is taken at once; a missing row or no
+ * transaction is no error; `lock_children` locks a parent's children and refuses a pair
+ * of tables that are not parent and child; `check` reconnects a connection whose server
+ * process was terminated, and a statement prepared before still runs after. */
+static void test_pg_engine_ops(void)
+{
+    DD_TEST_ONLY("postgres");
+    char uri[1024];
+    dd_test_locator(uri, sizeof uri, "basics_pg_ops");
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_store *st = NULL;
+    int64_t pid = 0, eid = 0;
+    CHECK_CODE(dd_store_open(uri, NULL, &st, err), DD_OK, err);
+    if (!st)
+        return;
+    CHECK_CODE(dd_project_create(st, 0, "locked", &pid, err), DD_OK, err);
+    CHECK_CODE(dd_experiment_create(st, pid, "child", &eid, err), DD_OK, err);
+    dd_store_close(st);
+
+    PGconn *holder = PQconnectdb(uri);
+    CHECK(PQstatus(holder) == CONNECTION_OK);
+    char sql[160];
+    snprintf(sql, sizeof sql, "BEGIN; SELECT 1 FROM project WHERE id = %lld FOR UPDATE",
+             (long long)pid);
+    PQclear(PQexec(holder, sql));
+
+    double deadline = db_mono_ms() + 400;
+    db_econn *e = NULL;
+    CHECK_CODE(dd_engine_pg.open(uri, false, short_wait, &deadline, &e, err), DD_OK, err);
+    if (!e) {
+        PQfinish(holder);
+        return;
+    }
+    CHECK_CODE(dd_engine_pg.lock(e, DB_LOCK_SHARE, DB_T_PROJECT, pid, err), DD_OK, err);
+    CHECK_CODE(dd_engine_pg.begin(e, DB_TXN_WRITE, err), DD_OK, err);
+    double t0 = db_mono_ms();
+    CHECK_CODE(dd_engine_pg.lock(e, DB_LOCK_SHARE, DB_T_PROJECT, pid, err), DD_BUSY, err);
+    double waited = db_mono_ms() - t0;
+    CHECK(waited >= 300 && waited < 2000);
+    dd_engine_pg.rollback(e);
+    PQclear(PQexec(holder, "ROLLBACK"));
+
+    deadline = db_mono_ms() + 5000;
+    CHECK_CODE(dd_engine_pg.begin(e, DB_TXN_WRITE, err), DD_OK, err);
+    CHECK_CODE(dd_engine_pg.lock(e, DB_LOCK_DELETE, DB_T_PROJECT, pid, err), DD_OK, err);
+    CHECK_CODE(dd_engine_pg.lock(e, DB_LOCK_UPDATE, DB_T_ITERATION, 987654, err), DD_OK, err);
+    CHECK_CODE(dd_engine_pg.lock_children(e, DB_T_EXPERIMENT, DB_T_PROJECT, pid, err), DD_OK,
+               err);
+    CHECK_CODE(dd_engine_pg.lock_children(e, DB_T_PROJECT, DB_T_MODEL, pid, err), DD_IO, err);
+    dd_engine_pg.rollback(e);
+    /* the children lock conflicts with a writer of the child row */
+    CHECK_CODE(dd_engine_pg.begin(e, DB_TXN_WRITE, err), DD_OK, err);
+    CHECK_CODE(dd_engine_pg.lock_children(e, DB_T_EXPERIMENT, DB_T_PROJECT, pid, err), DD_OK,
+               err);
+    PQclear(PQexec(holder, "SET lock_timeout = 200"));
+    snprintf(sql, sizeof sql, "UPDATE experiment SET description = 'x' WHERE id = %lld",
+             (long long)eid);
+    PGresult *r = PQexec(holder, sql);
+    CHECK(PQresultStatus(r) == PGRES_FATAL_ERROR);
+    CHECK(strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r,
+                 PG_DIAG_SQLSTATE) : "", "55P03") == 0);
+    PQclear(r);
+    dd_engine_pg.rollback(e);
+
+    /* a dropped connection: check() reconnects; an old statement runs again */
+    db_estmt *s = NULL;
+    CHECK_CODE(dd_engine_pg.prepare(e, "SELECT COUNT(*) FROM project", &s, err), DD_OK, err);
+    CHECK_CODE(bind_none(e, s, err), DD_OK, err);
+    bool reset = true, row = false;
+    CHECK_CODE(dd_engine_pg.check(e, &reset, err), DD_OK, err);
+    CHECK(!reset);
+    int64_t backend = engine_int(e, "SELECT pg_backend_pid()");
+    CHECK(backend > 0);
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", (long long)backend);
+    PQclear(PQexec(holder, sql));
+    /* the next use finds the connection gone */
+    CHECK(engine_int(e, "SELECT 1") == -1);
+    CHECK_CODE(dd_engine_pg.check(e, &reset, err), DD_OK, err);
+    CHECK(reset);
+    CHECK(engine_int(e, "SELECT pg_backend_pid()") != backend);
+    CHECK_CODE(bind_none(e, s, err), DD_OK, err);
+    CHECK_CODE(dd_engine_pg.step(e, s, &row, "test", err), DD_OK, err);
+    CHECK(row && dd_engine_pg.col_int64(s, 0) >= 1);
+    dd_engine_pg.finalize(s);
+    dd_engine_pg.close(e);
+    PQfinish(holder);
+}
+
 int main(void)
 {
     test_open_and_migrate();
+    test_pg_engine_ops();
     test_metric_migration();
     test_row_times_migration();
     test_newer_schema_refused();
