@@ -219,12 +219,20 @@ static dd_code conn_open(dd_store *st, dd_conn **out, dd_err *err)
     return DD_OK;
 }
 
+/* An engine whose connections can drop (a server restarted, a network cut) reconnects
+ * them before use; cached statements stay valid (the engine prepares them again). */
+static dd_code conn_usable(dd_conn *c, dd_err *err)
+{
+    bool reset = false;
+    return c->st->eng->check ? c->st->eng->check(c->e, &reset, err) : DD_OK;
+}
+
 dd_code db_conn(dd_store *st, dd_conn **out, dd_err *err)
 {
     dd_conn *c = pthread_getspecific(st->conn_key);
     if (c) {
         *out = c;
-        return DD_OK;
+        return conn_usable(c, err);
     }
     dd_code code = conn_open(st, &c, err);
     if (code != DD_OK)
@@ -386,7 +394,7 @@ static dd_code begin_kind(dd_conn **c, db_txn_kind kind, dd_err *err)
     }
     st->write_owner = pthread_self();
     st->write_owned = true;
-    code = st->writer ? DD_OK : conn_open(st, &st->writer, err);
+    code = st->writer ? conn_usable(st->writer, err) : conn_open(st, &st->writer, err);
     if (code == DD_OK) {
         *c = st->writer;
         code = st->eng->begin((*c)->e, kind, err);

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "engine.h"
@@ -52,6 +53,7 @@ struct db_econn {
     int64_t changes;            /* rows changed by the last INSERT/UPDATE/DELETE */
     unsigned blob_generation;   /* the generation blob_read's statements were prepared in */
     int lock_timeout_ms;        /* the session's lock_timeout, as last set */
+    bool in_txn;                /* between begin and commit/rollback */
 };
 
 #define MAX_PARAMS 32
@@ -114,10 +116,36 @@ static dd_code pg_error(db_econn *c, const PGresult *res, const char *what, dd_e
     return dd_fail(err, DD_IO, "%s: %s", what, msg);
 }
 
+static dd_code pg_check(db_econn *c, bool *reset, dd_err *err);
+
+/* A statement failed because the connection is gone. May it run again on a new one? Only
+ * outside a transaction (inside, its work is lost: the caller rolls back), and only when
+ * it cannot have had an effect: the server said it had ended the session before (57P01-3:
+ * an administrator, a shutdown, a crash), or it changes nothing (SELECT, BEGIN, SET). Then
+ * reconnect; true when that worked. */
+static bool lost_and_back(db_econn *c, const PGresult *r, const char *sql)
+{
+    if (PQstatus(c->pg) == CONNECTION_OK || c->in_txn)
+        return false;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    bool ended = state && strncmp(state, "57P0", 4) == 0;
+    while (isspace((unsigned char)*sql))
+        sql++;
+    bool harmless = strncasecmp(sql, "SELECT", 6) == 0 || strncasecmp(sql, "BEGIN", 5) == 0 ||
+                    strncasecmp(sql, "SET", 3) == 0;
+    bool reset = false;
+    dd_err ignored;
+    return (ended || harmless) && pg_check(c, &reset, &ignored) == DD_OK;
+}
+
 /* Run a command without parameters or rows (BEGIN, SET, ...). */
 static dd_code run(db_econn *c, const char *sql, const char *what, dd_err *err)
 {
     PGresult *r = PQexec(c->pg, sql);
+    if (PQresultStatus(r) == PGRES_FATAL_ERROR && lost_and_back(c, r, sql)) {
+        PQclear(r);
+        r = PQexec(c->pg, sql);
+    }
     ExecStatusType st = PQresultStatus(r);
     dd_code code = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK
         ? DD_OK : pg_error(c, r, what, err);
@@ -328,12 +356,16 @@ static dd_code pg_open(const char *locator, bool read_only, db_wait_fn wait, voi
     return DD_OK;
 }
 
-/* A dropped connection is reset, with a back-off, until the operation's deadline. */
+/* A dropped connection is reset, with a back-off, until the operation's deadline. Not
+ * inside a transaction: its work is gone with the connection, and a new connection must
+ * not carry on as if it were not (the caller rolls back, then the next use reconnects). */
 static dd_code pg_check(db_econn *c, bool *reset, dd_err *err)
 {
     *reset = false;
     if (PQstatus(c->pg) == CONNECTION_OK)
         return DD_OK;
+    if (c->in_txn)
+        return dd_fail(err, DD_IO, "the database connection was lost inside a transaction");
     double deadline = c->wait(c->wait_ctx, true);
     int delay_ms = 10;
     for (;;) {
@@ -355,27 +387,38 @@ static dd_code pg_check(db_econn *c, bool *reset, dd_err *err)
 
 static dd_code pg_begin(db_econn *c, db_txn_kind kind, dd_err *err)
 {
+    dd_code code;
     switch (kind) {
     case DB_TXN_READ:
-        return run(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        code = run(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                    "starting a read transaction", err);
+        break;
     case DB_TXN_SCHEMA: {
         /* one node migrates at a time; the driver re-reads schema_migrations after this */
         char sql[128];
         snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
                  (long long)SCHEMA_LOCK_KEY);
-        return run(c, sql, "starting a schema transaction", err);
+        fit_lock_timeout(c);
+        code = run(c, sql, "starting a schema transaction", err);
+        break;
     }
     case DB_TXN_WRITE:
     default:
-        return run(c, "BEGIN", "starting a write transaction", err);
+        code = run(c, "BEGIN", "starting a write transaction", err);
+        break;
     }
+    c->in_txn = code == DD_OK;
+    if (code != DD_OK && PQstatus(c->pg) == CONNECTION_OK &&
+        PQtransactionStatus(c->pg) != PQTRANS_IDLE)   /* BEGIN ran, the lock did not */
+        PQclear(PQexec(c->pg, "ROLLBACK"));
+    return code;
 }
 
 /* COMMIT of a transaction that met an error answers ROLLBACK without an error: that is a
  * failed commit. */
 static dd_code pg_commit(db_econn *c, dd_err *err)
 {
+    c->in_txn = false;
     PGresult *r = PQexec(c->pg, "COMMIT");
     dd_code code = DD_OK;
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
@@ -388,6 +431,7 @@ static dd_code pg_commit(db_econn *c, dd_err *err)
 
 static void pg_rollback(db_econn *c)
 {
+    c->in_txn = false;
     if (PQtransactionStatus(c->pg) != PQTRANS_IDLE && PQstatus(c->pg) == CONNECTION_OK)
         PQclear(PQexec(c->pg, "ROLLBACK"));
 }
@@ -559,6 +603,10 @@ static dd_code server_prepare(db_estmt *s, const Oid *types, dd_err *err)
     }
     snprintf(s->name, sizeof s->name, "s%u", ++s->c->next_name);
     PGresult *r = PQprepare(s->c->pg, s->name, s->sql, nt, types);
+    if (PQresultStatus(r) == PGRES_FATAL_ERROR && lost_and_back(s->c, r, "SELECT")) {
+        PQclear(r);   /* preparing has no effect: the new connection prepares it */
+        r = PQprepare(s->c->pg, s->name, s->sql, nt, types);
+    }
     dd_code code = PQresultStatus(r) == PGRES_COMMAND_OK
         ? DD_OK : pg_error(s->c, r, "preparing a query", err);
     PQclear(r);
@@ -680,6 +728,13 @@ static dd_code execute(db_econn *c, db_estmt *s, const char *what, dd_err *err)
     fit_lock_timeout(c);
     PGresult *r = PQexecPrepared(c->pg, s->name, s->nparams, s->values, s->lengths,
                                  s->formats, 1);
+    if (PQresultStatus(r) == PGRES_FATAL_ERROR && lost_and_back(c, r, s->sql)) {
+        PQclear(r);
+        dd_code code = server_prepare(s, s->types, err);
+        if (code != DD_OK)
+            return code;
+        r = PQexecPrepared(c->pg, s->name, s->nparams, s->values, s->lengths, s->formats, 1);
+    }
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         dd_code code = pg_error(c, r, what, err);

@@ -99,7 +99,9 @@ static void test_open_and_migrate(void)
     int64_t dv1 = -1, dv2 = -1, dv3 = -1;
     CHECK_CODE(dd_store_data_version(st, &dv1, err), DD_OK, err);
     CHECK_CODE(dd_store_data_version(st, &dv2, err), DD_OK, err);
-    CHECK(dv1 == dv2);   /* no commit in between */
+    /* no commit in between (on PostgreSQL the number is the cluster's snapshot, which
+     * any commit of another database moves: ENGINES.md risk 10, false positives only) */
+    CHECK(dv1 == dv2 || dd_test_is_pg());
     int64_t pid = 0;
     CHECK_CODE(dd_project_create(st, 0, "dv-probe", &pid, err), DD_OK, err);
     CHECK_CODE(dd_store_data_version(st, &dv3, err), DD_OK, err);
@@ -1072,11 +1074,19 @@ static void test_pg_engine_ops(void)
     CHECK(backend > 0);
     snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", (long long)backend);
     PQclear(PQexec(holder, sql));
-    /* the next use finds the connection gone */
+    /* outside a transaction the next statement reconnects by itself; inside one the
+     * loss is an error, and check() reconnects once the transaction is rolled back */
+    int64_t again = engine_int(e, "SELECT pg_backend_pid()");
+    CHECK(again > 0 && again != backend);
+    CHECK_CODE(dd_engine_pg.begin(e, DB_TXN_WRITE, err), DD_OK, err);
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", (long long)again);
+    PQclear(PQexec(holder, sql));
     CHECK(engine_int(e, "SELECT 1") == -1);
+    CHECK_CODE(dd_engine_pg.check(e, &reset, err), DD_IO, err);
+    dd_engine_pg.rollback(e);
     CHECK_CODE(dd_engine_pg.check(e, &reset, err), DD_OK, err);
     CHECK(reset);
-    CHECK(engine_int(e, "SELECT pg_backend_pid()") != backend);
+    CHECK(engine_int(e, "SELECT pg_backend_pid()") != again);
     CHECK_CODE(bind_none(e, s, err), DD_OK, err);
     CHECK_CODE(dd_engine_pg.step(e, s, &row, "test", err), DD_OK, err);
     CHECK(row && dd_engine_pg.col_int64(s, 0) >= 1);
@@ -1085,10 +1095,39 @@ static void test_pg_engine_ops(void)
     PQfinish(holder);
 }
 
+/* The server drops every connection of the store (a restart, a failover): the next
+ * calls reconnect by themselves, reads on this thread's connection and writes on the
+ * store's writer alike, and nothing acknowledged before is lost. */
+static void test_pg_reconnect(void)
+{
+    DD_TEST_ONLY("postgres");
+    char uri[1024];
+    dd_test_locator(uri, sizeof uri, "basics_pg_reconnect");
+    dd_err err_buf = {0}, *err = &err_buf;
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(uri, NULL, &st, err), DD_OK, err);
+    if (!st)
+        return;
+    int64_t a = 0, b = 0, found = 0;
+    CHECK_CODE(dd_project_create(st, 0, "before", &a, err), DD_OK, err);
+    CHECK_CODE(dd_project_find(st, "before", &found, err), DD_OK, err);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+             " WHERE datname = '%s' AND pid <> pg_backend_pid()", strrchr(uri, '/') + 1);
+    CHECK(raw_exec(uri, sql) == 0);
+    CHECK_CODE(dd_project_find(st, "before", &found, err), DD_OK, err);
+    CHECK(found == a);
+    CHECK_CODE(dd_project_create(st, 0, "after", &b, err), DD_OK, err);
+    CHECK(b > a);
+    dd_store_close(st);
+    CHECK(raw_int(uri, "SELECT COUNT(*) FROM project WHERE name IN ('before', 'after')") == 2);
+}
+
 int main(void)
 {
     test_open_and_migrate();
     test_pg_engine_ops();
+    test_pg_reconnect();
     test_metric_migration();
     test_row_times_migration();
     test_newer_schema_refused();

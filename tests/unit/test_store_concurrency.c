@@ -727,9 +727,13 @@ static void test_append_vs_end(dd_store *st, int64_t experiment)
     for (int i = 0; i < NTHREADS - 1; i++)
         pthread_create(&th[i], NULL, end_appender, &c);
     pthread_barrier_wait(&start);
-    /* Long enough for some appends before the end; valgrind runs them one at a time. */
-    struct timespec pause = {0, (quick() ? 400 : 20) * 1000000};
+    /* Long enough for some appends before the end (valgrind runs them one at a time, a
+     * server engine adds round trips, a loaded machine both): at least the pause, and
+     * then until one append went through (at most 10 s more). */
+    struct timespec pause = {0, (quick() ? 400 : 20) * 1000000}, tick = {0, 5000000};
     nanosleep(&pause, NULL);
+    for (int i = 0; i < 2000 && atomic_load(&c.ok) == 0; i++)
+        nanosleep(&tick, NULL);
     CHECK_CODE(dd_iteration_set_status(st, c.iteration, DD_ITER_SUCCEEDED, NULL, err), DD_OK,
                err);
     atomic_store(&c.ended, true);
