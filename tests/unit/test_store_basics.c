@@ -1123,9 +1123,44 @@ static void test_pg_reconnect(void)
     CHECK(raw_int(uri, "SELECT COUNT(*) FROM project WHERE name IN ('before', 'after')") == 2);
 }
 
+/* The PostgreSQL baseline is the schema SQLite's migrations reach: the same tables with
+ * the same columns, and the same named indexes (a migration written for one engine and
+ * forgotten for the other fails here, beyond the build's check of version numbers). */
+static void test_pg_schema_matches_sqlite(void)
+{
+    DD_TEST_ONLY("postgres");
+    char uri[1024], file[1024];
+    dd_test_locator(uri, sizeof uri, "basics_pg_schema");
+    check_db_path(file, sizeof file, "basics_pg_schema_sqlite");
+    dd_err err = {0};
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(uri, NULL, &st, &err), DD_OK, &err);
+    dd_store_close(st);
+    st = NULL;
+    CHECK_CODE(dd_store_open(file, NULL, &st, &err), DD_OK, &err);
+    dd_store_close(st);
+    static char sq[8192], pg[8192];
+    raw_join(file, "SELECT m.name || '(' || p.name || ')' FROM sqlite_master m,"
+             " pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE"
+             " 'sqlite_%' ORDER BY 1", " ", sq, sizeof sq);
+    raw_join(uri, "SELECT table_name || '(' || column_name || ')' COLLATE \"C\" AS c FROM"
+             " information_schema.columns WHERE table_schema = current_schema() ORDER BY c",
+             " ", pg, sizeof pg);
+    CHECK(strlen(sq) > 500);
+    CHECK_STR(pg, sq);
+    raw_join(file, "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE"
+             " 'sqlite_%' ORDER BY 1", " ", sq, sizeof sq);
+    raw_join(uri, "SELECT indexname::text COLLATE \"C\" AS i FROM pg_indexes WHERE schemaname ="
+             " current_schema() AND indexname NOT LIKE '%\\_pkey' AND indexname NOT LIKE"
+             " '%\\_key' ORDER BY i", " ", pg, sizeof pg);
+    CHECK(strlen(sq) > 100);
+    CHECK_STR(pg, sq);
+}
+
 int main(void)
 {
     test_open_and_migrate();
+    test_pg_schema_matches_sqlite();
     test_pg_engine_ops();
     test_pg_reconnect();
     test_metric_migration();
