@@ -184,7 +184,7 @@ dd_code dd_schema_version(dd_store *st, int *out, dd_err *err);
  * another process's) commits to the database. Cheap; used to invalidate caches. */
 dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err);
 
-/* When an entry of a directory last came or went (schema/008_row_times.sql): `name` says
+/* When an entry of a directory last came or went (schema/sqlite/008_row_times.sql): `name` says
  * which directory of its owner row ("params" of iteration `owner_id`, "aliases" of a
  * model...), or is "root", "projects" or "models" with owner_id 0. "" in `out` when
  * nothing came or went since the owner was created. */
@@ -285,7 +285,7 @@ typedef struct dd_project {
     char *description;
     char created_date[DD_TS_LEN];
     /* When the row's own values last changed (end_date, else created_date, if never
-     * since): its value files' mtime (schema/008_row_times.sql). */
+     * since): its value files' mtime (schema/sqlite/008_row_times.sql). */
     char updated_date[DD_TS_LEN];
 } dd_project;
 
@@ -318,7 +318,7 @@ typedef struct dd_experiment {
     char created_date[DD_TS_LEN];
     char end_date[DD_TS_LEN];   /* "" while not ended */
     /* When the row's own values last changed (end_date, else created_date, if never
-     * since): its value files' mtime (schema/008_row_times.sql). */
+     * since): its value files' mtime (schema/sqlite/008_row_times.sql). */
     char updated_date[DD_TS_LEN];
 } dd_experiment;
 
@@ -356,7 +356,7 @@ typedef struct dd_iteration {
     char created_date[DD_TS_LEN];
     char end_date[DD_TS_LEN];      /* "" while running */
     /* When the row's own values last changed (end_date, else created_date, if never
-     * since): its value files' mtime (schema/008_row_times.sql). */
+     * since): its value files' mtime (schema/sqlite/008_row_times.sql). */
     char updated_date[DD_TS_LEN];
     /* environment snapshot */
     char *julia_version;
