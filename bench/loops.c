@@ -11,7 +11,7 @@
  *   loops sqlitebatch DB LINES REPS    plain SQLite: LINES INSERTs per transaction, REPS times
  *
  * The SQLite loops use the store's settings (WAL, synchronous=NORMAL) and the shape of its
- * `metric` table and index (schema/001_baseline.sql), with a prepared statement.
+ * `metric` table and index (schema/sqlite/001_baseline.sql), with a prepared statement.
  *
  * Output, one line: "count=<units> seconds=<elapsed> rate=<units per second>". Units are
  * loop iterations (append, write1, sqlite1) or lines/rows (writebatch, sqlitebatch).
@@ -137,7 +137,7 @@ static sqlite3 *sql_open(const char *path, sqlite3_stmt **ins)
     sql_check(NULL, sqlite3_open(path, &db), "open");
     sql_check(db, sqlite3_exec(db,
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-        /* the store's metric table (schema/004_metric_clustered.sql) */
+        /* the store's metric table (schema/sqlite/004_metric_clustered.sql) */
         "CREATE TABLE IF NOT EXISTS metric ("
         " iteration_id INTEGER NOT NULL, key TEXT NOT NULL CHECK (key <> ''),"
         " step INTEGER NOT NULL, id INTEGER NOT NULL CHECK (id >= 0), value REAL NOT NULL,"

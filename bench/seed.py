@@ -16,7 +16,7 @@
       N empty subdirectories of DIR (the local-disk baseline of `ls`)
 
 DB must exist with the schema (`deardiary init DB`). Rows are inserted with the values the
-store would write (schema/001_baseline.sql): timestamps "YYYY-MM-DDTHH:MM:SS.mmmZ",
+store would write (schema/sqlite/001_baseline.sql): timestamps "YYYY-MM-DDTHH:MM:SS.mmmZ",
 status_id 1, and one metric_latest row per series with its max_step, point_count and
 text_bytes (the length of the lines "<step> <value> <recorded_at>\\n" a cat renders).
 """

@@ -901,15 +901,10 @@ ssize_t vfs_listxattr(vfs *v, uint64_t ino, char *buf, size_t size)
 
 int vfs_statfs(vfs *v, struct statvfs *out)
 {
-    /* the database's directory, not the file: statvfs of the directory works even while
-     * the file is being replaced, and it is the same filesystem */
-    const char *db = dd_store_path(v->st);
-    const char *slash = strrchr(db, '/');
+    /* the store's local directory (a SQLite file's; a server registry's journals), not a
+     * file: statvfs of the directory works even while the file is being replaced */
     char dir[4096];
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", slash == db ? 1 : (int)(slash - db), db);
+    dd_store_local_dir(v->st, dir, sizeof dir);
     if (statvfs(dir, out) != 0)
         return -errno;
     out->f_namemax = DD_NAME_MAX;

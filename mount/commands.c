@@ -43,20 +43,42 @@ int dd_cmd_load_config(dd_config *cfg, const char *config_file)
     return 0;
 }
 
+char *dd_cmd_shown(const char *locator)
+{
+    if (!dd_locator_is_uri(locator))
+        return strdup(locator);
+    char *safe = NULL;
+    dd_err ignored;
+    return dd_locator_canonical(locator, &safe, &ignored) == DD_OK ? safe
+                                                                    : strdup("(a database URI)");
+}
+
 int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out)
 {
     dd_err err = {0};
     dd_store_options opts = {.busy_timeout_ms = (int)cfg->busy_timeout_ms};
     if (dd_store_open(path, &opts, out, &err) != DD_OK) {
-        fprintf(stderr, "deardiary: %s: %s\n", path, err.msg);
+        char *shown = dd_cmd_shown(path);
+        fprintf(stderr, "deardiary: %s: %s\n", shown ? shown : "database", err.msg);
+        free(shown);
         return -1;
     }
     return 0;
 }
 
-/* Do paths `a` and `b` name the same existing file? */
-static bool same_file(const char *a, const char *b)
+/* Do locators `a` and `b` name the same registry: the same existing file, or URIs of the
+ * same canonical form? */
+static bool same_registry(const char *a, const char *b)
 {
+    if (dd_locator_is_uri(a) || dd_locator_is_uri(b)) {
+        char *ca = NULL, *cb = NULL;
+        dd_err ignored;
+        bool same = dd_locator_canonical(a, &ca, &ignored) == DD_OK &&
+                    dd_locator_canonical(b, &cb, &ignored) == DD_OK && strcmp(ca, cb) == 0;
+        free(ca);
+        free(cb);
+        return same;
+    }
     char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
     bool same = ra && rb && strcmp(ra, rb) == 0;
     free(ra);
@@ -85,10 +107,12 @@ char *dd_cmd_registry(const dd_config *cfg, const char *db_opt, const char *cmd)
         return strdup(cfg->db_file);
     /* standing in one registry's mount while another is configured (an exported
      * DEARDIARY_DB_FILE, a nested run): either guess could be the wrong registry */
-    if (cfg->db_file_configured && !same_file(mount_db, cfg->db_file)) {
+    if (cfg->db_file_configured && !same_registry(mount_db, cfg->db_file)) {
+        char *shown = dd_cmd_shown(cfg->db_file);
         fprintf(stderr, "deardiary %s: the current directory is in the mount of %s, but the "
                         "configured database is %s: say which with --db\n", cmd, mount_db,
-                cfg->db_file);
+                shown ? shown : "another");
+        free(shown);
         free(mount_db);
         return NULL;
     }
@@ -98,8 +122,9 @@ char *dd_cmd_registry(const dd_config *cfg, const char *db_opt, const char *cmd)
 int dd_cmd_open_existing(const dd_config *cfg, const char *path, const char *cmd,
                          dd_store **out)
 {
-    /* opening a store creates a missing file: only init and mount may */
-    if (access(path, F_OK) != 0) {
+    /* opening a store creates a missing file: only init and mount may (a URI names a
+     * database on a server, which opening never creates) */
+    if (!dd_locator_is_uri(path) && access(path, F_OK) != 0) {
         int e = errno;
         fprintf(stderr, "deardiary %s: %s: %s%s%s%s\n", cmd, path, strerror(e),
                 e == ENOENT ? " (create a registry with `deardiary init " : "",
@@ -146,8 +171,9 @@ int dd_cmd_check_store(dd_store *st, const char *path)
 {
     dd_err err = {0};
     if (dd_store_quick_check(st, &err) != DD_OK) {
-        fprintf(stderr, "deardiary: %s: not a valid DearDiary database: %s\n", path,
-                err.msg);
+        (void)path;
+        fprintf(stderr, "deardiary: %s: not a valid DearDiary database: %s\n",
+                dd_store_path(st), err.msg);
         return -1;
     }
     return 0;
@@ -203,7 +229,7 @@ int dd_cmd_init(const char *config_file, int argc, char **argv)
         int version = 0;
         dd_err err = {0};
         dd_schema_version(st, &version, &err);
-        printf("%s: schema version %d\n", path, version);
+        printf("%s: schema version %d\n", dd_store_path(st), version);
     }
     dd_store_close(st);
     dd_config_free(&cfg);

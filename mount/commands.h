@@ -20,6 +20,9 @@ const dd_command *dd_command_find(const char *name);
 int dd_cmd_load_config(dd_config *cfg, const char *config_file);
 
 /* Open the store at `path` with the configuration's busy timeout; prints the error. */
+/* How to show a locator to people (messages, logs): a path as it is, a URI without its
+ * password. malloc'd; NULL only when out of memory. */
+char *dd_cmd_shown(const char *locator);
 int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out);
 
 /*

@@ -21,6 +21,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "store.h"
 
 /* ------------------------------------------------------------------ the key table */
 
@@ -44,6 +45,7 @@ typedef struct config_key {
     const char *const *choices;  /* KT_CHOICE, NULL-terminated */
     bool nonempty;               /* string types: "" is an error */
     bool secret;                 /* printed as "***" */
+    bool locator;                /* a registry locator: a URI is printed without password */
 } config_key;
 
 static const char *const backends[] = {"auto", "inline", "filesystem", "s3", NULL};
@@ -66,7 +68,7 @@ static const char *const unknown_users[] = {"deny", "read", NULL};
  */
 static const config_key keys[] = {
     {ROW("database", "DEARDIARY_DB_FILE", KT_STRING, db_file, "deardiary.db"),
-     .nonempty = true},
+     .nonempty = true, .locator = true},
     {ROW("busy_timeout_ms", "DEARDIARY_BUSY_TIMEOUT_MS", KT_INT, busy_timeout_ms, "30000"),
      .min = 1, .max = INT_MAX},
     {ROW("log_level", "DEARDIARY_LOG_LEVEL", KT_CHOICE, log_level, "info"),
@@ -859,10 +861,20 @@ static bool emit_value(yaml_emitter_t *em, const dd_config *cfg, const config_ke
             s = "";
         if (k->secret && s[0])
             s = "***";
+        /* A URI's password never shows; a URI libpq cannot parse shows as "***" too. */
+        char *safe = NULL;
+        if (k->locator && dd_locator_is_uri(s)) {
+            dd_err ignored;
+            if (dd_locator_canonical(s, &safe, &ignored) != DD_OK)
+                safe = NULL;
+            s = safe ? safe : "***";
+        }
         /* A choice is one of our own plain words; anything else is free text. */
         bool plain = k->type == KT_CHOICE && s[0];
-        return emit_scalar(em, str_span(s), plain ? YAML_PLAIN_SCALAR_STYLE
-                                                  : YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+        bool ok = emit_scalar(em, str_span(s), plain ? YAML_PLAIN_SCALAR_STYLE
+                                                     : YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+        free(safe);
+        return ok;
     }
     }
 }

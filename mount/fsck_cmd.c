@@ -116,7 +116,7 @@ int dd_cmd_fsck(const char *config_file, int argc, char **argv)
             if (code != DD_OK)
                 fprintf(stderr, "deardiary fsck: %s\n", err.msg);
             else
-                rc = summarize(path, &sum, repair);
+                rc = summarize(dd_store_path(st), &sum, repair);
         }
     }
     dd_artifacts_close(arts);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "store.h"
+
 /* The database a mount root names, malloc'd; NULL when `dir` is not a mount root. */
 static char *root_database(const char *dir)
 {
@@ -72,9 +74,19 @@ static void unescape_octal(char *s)
     *w = '\0';
 }
 
+/* The form two names of one registry share: a file's real path, a URI's canonical form. */
+static char *registry_key(const char *db)
+{
+    if (!dd_locator_is_uri(db))
+        return realpath(db, NULL);
+    char *out = NULL;
+    dd_err ignored;
+    return dd_locator_canonical(db, &out, &ignored) == DD_OK ? out : NULL;
+}
+
 char *dd_locate_mount_of(const char *db)
 {
-    char *want = realpath(db, NULL);
+    char *want = registry_key(db);
     FILE *f = want ? fopen("/proc/self/mountinfo", "re") : NULL;
     char *line = NULL, *found = NULL;
     size_t cap = 0;
@@ -90,7 +102,7 @@ char *dd_locate_mount_of(const char *db)
             continue;
         unescape_octal(field);
         char *mdb = root_database(field);
-        char *mdb_abs = mdb ? realpath(mdb, NULL) : NULL;
+        char *mdb_abs = mdb ? registry_key(mdb) : NULL;
         if (mdb_abs && strcmp(mdb_abs, want) == 0)
             found = strdup(field);
         free(mdb);

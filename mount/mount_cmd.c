@@ -122,7 +122,7 @@ static int parse_mount_args(int argc, char **argv, dd_config *cfg, mount_args *a
     }
     a->mountpoint = a->mnt_abs;
     a->db = npos == 2 ? pos[0] : cfg->db_file;
-    if (a->db[0] != '/') {
+    if (a->db[0] != '/' && !dd_locator_is_uri(a->db)) {
         char cwd[2048];
         if (!getcwd(cwd, sizeof cwd) ||
             (size_t)snprintf(a->db_abs, sizeof a->db_abs, "%s/%s", cwd, a->db) >=

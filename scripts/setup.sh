@@ -6,8 +6,8 @@
 #                             the compiler, the libraries, fuse3, python3 and git for
 #                             the demo's example runs
 #   scripts/setup.sh --test   that, plus what the tests need (`make test`): pytest,
-#                             boto3, the sqlite3 CLI, shell tools, valgrind, clang, and
-#                             the npm S3 test server
+#                             boto3, the sqlite3 CLI, shell tools, valgrind, clang,
+#                             PostgreSQL 15 (scripts/pgtest.sh) and the npm S3 test server
 #   --list                    print what it would ensure, one name a line, and stop
 set -euo pipefail
 
@@ -29,6 +29,7 @@ packages=(
   python3   # the demo registry's example training loop (examples/train.py)
   git       # deardiary run's snapshot (a run without git just records no SHA)
   libmicrohttpd-dev   # deardiary serve (GnuTLS inside)
+  libpq-dev           # the PostgreSQL store engine (libpq)
 )
 test_packages=(
   python3-pytest python3-boto3 sqlite3
@@ -39,6 +40,7 @@ test_packages=(
   strace openssl     # test_remote_login.py: every write traced; a self-signed CA for HTTPS
   wrk nginx-light    # bench/serve.sh: the load generator and the download baseline
   chromium chromium-driver python3-selenium python3-pil   # the dashboard's browser tests
+  postgresql         # scripts/pgtest.sh: throwaway servers (its cluster service is not used)
 )
 [ "$want_tests" -eq 1 ] && packages+=("${test_packages[@]}")
 if [ "$list_only" -eq 1 ]; then

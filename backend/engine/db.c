@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "db.h"
@@ -53,7 +54,9 @@ struct dd_conn {
 };
 
 struct dd_store {
-    char *path;
+    char *path;                 /* the canonical locator: no password (dd_store_path) */
+    char *locator;              /* as given, what connections open */
+    char *journal_base;         /* db_journal_base */
     const struct dd_engine *eng;
     int busy_timeout_ms;
     bool read_only;
@@ -223,7 +226,7 @@ static dd_code conn_open(dd_store *st, dd_conn **out, dd_err *err)
     if (!c)
         return dd_fail(err, DD_IO, "out of memory");
     c->st = st;
-    dd_code code = st->eng->open(st->path, st->read_only, busy_deadline, c, &c->e, err);
+    dd_code code = st->eng->open(st->locator, st->read_only, busy_deadline, c, &c->e, err);
     if (code != DD_OK) {
         free(c);
         return code;
@@ -833,9 +836,11 @@ static dd_code migrations_table(dd_conn *c, dd_err *err)
                    NULL);
 }
 
+/* The newest version: the same on every engine (the build checks it), so SQLite's says. */
 int dd_schema_version_known(void)
 {
-    return dd_migration_count ? dd_migrations[dd_migration_count - 1].version : 0;
+    const dd_migration_set *m = &dd_migrations_sqlite;
+    return m->count ? m->list[m->count - 1].version : 0;
 }
 
 static dd_code applied_version(dd_conn *c, int64_t *out, dd_err *err)
@@ -908,9 +913,15 @@ static dd_code migrate(dd_conn *c, dd_err *err)
         return dd_fail(err, DD_INVALID,
                        "database schema version %lld is newer than this deardiary knows (%d);"
                        " upgrade deardiary", (long long)have, dd_schema_version_known());
-    for (int i = 0; i < dd_migration_count && code == DD_OK; i++)
-        if (dd_migrations[i].version > have)
-            code = apply_migration(c->st, &dd_migrations[i], err);
+    /* A database of this engine starts at the floor (a baseline); versions below it exist
+     * only on other engines. */
+    const dd_migration_set *set = c->st->eng->migrations;
+    if (have > 0 && have < set->floor)
+        return dd_fail(err, DD_INVALID, "database schema version %lld is older than the first"
+                       " this engine knows (%d)", (long long)have, set->floor);
+    for (int i = 0; i < set->count && code == DD_OK; i++)
+        if (set->list[i].version > have)
+            code = apply_migration(c->st, &set->list[i], err);
     if (code == DD_OK)
         code = seed_default_user(c, err);
     return code;
@@ -929,22 +940,111 @@ static dd_code check_version_read_only(dd_conn *c, dd_err *err)
 
 /* ---------------------------------------------------------------- the store */
 
+/* mkdir -p, each new directory 0700 (journals hold unacknowledged data of this user). */
+static dd_code make_dirs(const char *path, dd_err *err)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return dd_fail(err, DD_IO, "out of memory");
+    dd_code code = DD_OK;
+    for (char *p = copy + 1; code == DD_OK; p++) {
+        if (*p != '/' && *p != 0)
+            continue;
+        char was = *p;
+        *p = 0;
+        if (mkdir(copy, 0700) != 0 && errno != EEXIST)
+            code = dd_fail(err, dd_errno_code(errno), "cannot create %s: %s", copy,
+                           strerror(errno));
+        *p = was;
+        if (!was)
+            break;
+    }
+    free(copy);
+    return code;
+}
+
+/* The store's canonical locator (st->path) and journal prefix, from st->locator. A file
+ * engine's locator is its own canonical form and its journals sit beside the file. */
+static dd_code store_names(dd_store *st, dd_err *err)
+{
+    if (!st->eng->canonical) {
+        st->path = strdup(st->locator);
+        st->journal_base = strdup(st->locator);
+        return st->path && st->journal_base ? DD_OK : dd_fail(err, DD_IO, "out of memory");
+    }
+    dd_code code = st->eng->canonical(st->locator, &st->path, err);
+    if (code != DD_OK)
+        return code;
+    st->journal_base = st->eng->journal_base(st->path);
+    if (!st->journal_base)
+        return dd_fail(err, DD_IO, "out of memory");
+    char *dir = strdup(st->journal_base);
+    if (!dir)
+        return dd_fail(err, DD_IO, "out of memory");
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = 0;
+        code = make_dirs(dir, err);
+    }
+    free(dir);
+    return code;
+}
+
+const char *db_journal_base(dd_store *st) { return st->journal_base; }
+
+void dd_store_local_dir(const dd_store *st, char *out, size_t len)
+{
+    const char *base = st->journal_base;
+    const char *slash = strrchr(base, '/');
+    if (!slash)
+        snprintf(out, len, ".");
+    else
+        snprintf(out, len, "%.*s", slash == base ? 1 : (int)(slash - base), base);
+}
+
+dd_code dd_locator_canonical(const char *locator, char **out, dd_err *err)
+{
+    const struct dd_engine *eng = locator ? dd_engine_for(locator) : NULL;
+    if (!eng)
+        return dd_fail(err, DD_INVALID, "no store engine of this build opens such a URI");
+    if (!eng->canonical) {
+        *out = strdup(locator);
+        return *out ? DD_OK : dd_fail(err, DD_IO, "out of memory");
+    }
+    return eng->canonical(locator, out, err);
+}
+
+bool dd_locator_is_uri(const char *locator)
+{
+    const struct dd_engine *eng = locator ? dd_engine_for(locator) : NULL;
+    return !eng || !(eng->supports & DD_ENG_FILE);
+}
+
+const char *dd_store_engine(const dd_store *st) { return st->eng->name; }
+
 dd_code db_store_open(const char *path, const dd_store_options *opts, dd_store **out,
                       dd_err *err)
 {
     *out = NULL;
     if (!path || !*path)
         return dd_fail(err, DD_INVALID, "no database path given");
+    const struct dd_engine *eng = dd_engine_for(path);
+    if (!eng)
+        return dd_fail(err, DD_INVALID, "%.64s...: no store engine of this build opens such a"
+                       " URI (postgresql://... or a file path)", path);
     dd_store *st = calloc(1, sizeof *st);
-    if (!st || !(st->path = strdup(path))) {
+    if (!st || !(st->locator = strdup(path))) {
         free(st);
         return dd_fail(err, DD_IO, "out of memory");
     }
-    st->eng = dd_engine_for(path);
-    if (!st->eng) {
+    st->eng = eng;
+    dd_code made = store_names(st, err);
+    if (made != DD_OK) {
+        free(st->locator);
         free(st->path);
+        free(st->journal_base);
         free(st);
-        return dd_fail(err, DD_INVALID, "%s: no store engine of this build opens it", path);
+        return made;
     }
     st->busy_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 30000;
     st->read_only = opts && opts->read_only;
@@ -957,7 +1057,9 @@ dd_code db_store_open(const char *path, const dd_store_options *opts, dd_store *
         pthread_mutex_destroy(&st->write_mu);
         pthread_mutex_destroy(&st->group_mu);
         pthread_cond_destroy(&st->group_cv);
+        free(st->locator);
         free(st->path);
+        free(st->journal_base);
         free(st);
         return dd_fail(err, DD_IO, "cannot create a thread key");
     }
@@ -994,7 +1096,9 @@ void dd_store_close(dd_store *st)
     pthread_mutex_destroy(&st->write_mu);
     pthread_mutex_destroy(&st->group_mu);
     pthread_cond_destroy(&st->group_cv);
+    free(st->locator);
     free(st->path);
+    free(st->journal_base);
     free(st);
 }
 
@@ -1094,7 +1198,7 @@ dd_code db_blob_read(dd_conn *c, db_blob which, int64_t key, int64_t seq, int64_
 
 const struct dd_engine *dd_engine_for(const char *locator)
 {
-    static const struct dd_engine *const engines[] = {&dd_engine_sqlite};
+    static const struct dd_engine *const engines[] = {&dd_engine_pg, &dd_engine_sqlite};
     for (size_t i = 0; i < sizeof engines / sizeof engines[0]; i++)
         if (engines[i]->accepts(locator))
             return engines[i];

@@ -178,6 +178,11 @@ void db_test_lose_commits(dd_store *st, int n);
 typedef dd_code (*db_group_fn)(dd_conn *c, void *ctx, dd_err *err);
 dd_code db_group_write(dd_store *st, db_group_fn fn, void *ctx, dd_err *err);
 
+/* Where this store's metric journals go: the path prefix `<prefix>-mlog.<16 hex>`
+ * (SQLite: the database file itself, so journals sit beside it as before; PostgreSQL: a
+ * per-registry name in the local journal directory, docs/ENGINES.md §4.3). */
+const char *db_journal_base(dd_store *st);
+
 /*
  * Bounded waits. Every wait of one store operation (draining the metric log, queueing
  * behind this process's writer mutex, SQLite's busy handler) shares one deadline, the

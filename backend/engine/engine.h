@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "db.h"
+#include "migrations.h"
 #include "store.h"
 
 typedef struct db_econn db_econn;   /* the engine's connection (SQLite's handle, ...) */
@@ -35,6 +36,7 @@ typedef double (*db_wait_fn)(void *ctx, bool first);
 struct dd_engine {
     const char *name;                        /* "sqlite" */
     unsigned supports;                       /* DD_ENG_* */
+    const dd_migration_set *migrations;      /* schema/<name>/, from its floor (migrations.h) */
     bool (*accepts)(const char *locator);
 
     /* connections: db.c opens one per thread, plus the store's writer. open applies the
@@ -47,6 +49,10 @@ struct dd_engine {
      * in *reset: every statement prepared on it is gone, and db.c finalizes its cached
      * ones, so finalize must accept them); DD_BUSY while unreachable. */
     dd_code (*check)(db_econn *c, bool *reset, dd_err *err);
+    /* the canonical locator (ENGINES.md §2.1): no password, safe to log; malloc'd */
+    dd_code (*canonical)(const char *locator, char **out, dd_err *err);
+    /* where journals of this registry go when none is configured: a path prefix, malloc'd */
+    char *(*journal_base)(const char *canonical_locator);
 
     /* transactions */
     dd_code (*begin)(db_econn *c, db_txn_kind kind, dd_err *err);
@@ -93,9 +99,11 @@ struct dd_engine {
 };
 
 extern const struct dd_engine dd_engine_sqlite;
+extern const struct dd_engine dd_engine_pg;
 
-/* The engine whose accepts() takes the locator; NULL when none does. One entry today
- * (SQLite takes every locator); PostgreSQL's URIs arrive with its engine (ENGINES.md C8). */
+/* The engine whose accepts() takes the locator, from { &dd_engine_pg, &dd_engine_sqlite }:
+ * pg takes postgresql:// and postgres://, sqlite anything without "scheme://". NULL for a
+ * URI no engine takes. */
 const struct dd_engine *dd_engine_for(const char *locator);
 
 #endif /* DD_ENGINE_H */

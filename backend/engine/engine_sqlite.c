@@ -69,10 +69,16 @@ static dd_code sq_error(db_econn *c, int rc, const char *what, dd_err *err)
 
 /* ---------------------------------------------------------------- connections */
 
+/* A path: anything but a URI ("scheme://...", which another engine may take). */
 static bool sq_accepts(const char *locator)
 {
-    (void)locator;          /* every locator is a file path until other engines exist */
-    return true;
+    const char *p = locator;
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+        return true;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+           *p == '+' || *p == '.' || *p == '-')
+        p++;
+    return strncmp(p, "://", 3) != 0;
 }
 
 /* SQLite's busy handler: sleep (SQLite's own back-off, 1 ms up to 100 ms) until db.c's
@@ -489,6 +495,7 @@ static dd_code sq_blob_read(db_econn *c, db_blob which, int64_t key, int64_t seq
 const struct dd_engine dd_engine_sqlite = {
     .name = "sqlite",
     .supports = DD_ENG_ONE_WRITER | DD_ENG_FILE | DD_ENG_PAGE_CHECK,
+    .migrations = &dd_migrations_sqlite,
     .accepts = sq_accepts,
     .open = sq_open,
     .close = sq_close,

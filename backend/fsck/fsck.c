@@ -670,14 +670,14 @@ static const rule rules[] = {
      "DELETE FROM model_alias WHERE model_id = ? AND alias = ?"},
     /* a point without a step after step INT64_MAX is refused; before that was, its step
      * wrapped around to INT64_MIN: reported, since the intended step cannot be known */
-    {"SELECT 'metric ' || l.key || ' of iteration ' || l.iteration_id || ': point ' || b.id"
+    {"SELECT DISTINCT 'metric ' || l.key || ' of iteration ' || l.iteration_id || ': point ' || b.id"
      " || ' has step ' || b.step || ' after step ' || a.step || ' (a default step that"
      " overflowed)' FROM metric_latest l"
      " JOIN metric a ON a.iteration_id = l.iteration_id AND a.key = l.key"
      " AND a.step = 9223372036854775807"
      " JOIN metric b ON b.iteration_id = l.iteration_id AND b.key = l.key"
      " AND b.step = -9223372036854775807 - 1 AND b.id > a.id"
-     " WHERE l.max_step = 9223372036854775807 GROUP BY b.iteration_id, b.key, b.id", NULL},
+     " WHERE l.max_step = 9223372036854775807", NULL},
 };
 
 /* One finding of a rule, kept until the read transaction is over. */

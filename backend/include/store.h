@@ -138,8 +138,13 @@ typedef struct dd_store_options {
     bool read_only;        /* open without migrating or writing (fsck, inspection) */
 } dd_store_options;
 
-/* Open (creating when absent) the database at `path`, apply pending migrations, each in
- * its own transaction, and seed the `default` admin user. A database whose schema is
+/* A locator names a registry: a postgresql:// or postgres:// URI (libpq's connection URI;
+ * passwords from ~/.pgpass, PGPASSFILE or PGPASSWORD, or inline) selects PostgreSQL, in
+ * an existing database that is empty or already a registry; anything else is the path of
+ * a SQLite file.
+ *
+ * Open (a SQLite file: creating it when absent) the registry at locator `path`, apply
+ * pending migrations, each in its own transaction, and seed the `default` admin user. A database whose schema is
  * newer than this binary is refused (DD_INVALID, message names both versions). `opts`
  * may be NULL. On success *out is a store to pass to every other call. */
 dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store **out,
@@ -148,8 +153,22 @@ dd_code dd_store_open(const char *path, const dd_store_options *opts, dd_store *
 /* Close every connection and free the store. NULL is accepted. */
 void dd_store_close(dd_store *st);
 
-/* The path the store was opened with. */
+/* The canonical locator: a SQLite path as the store was opened with it, or the URI with
+ * its password removed and its options in a fixed order. Safe to log, print and publish
+ * (the user.deardiary.database xattr). */
 const char *dd_store_path(const dd_store *st);
+#define dd_store_locator dd_store_path
+/* "sqlite" or "postgres". */
+const char *dd_store_engine(const dd_store *st);
+/* The local directory whose filesystem holds what this machine keeps of the store (statfs
+ * of a mount reports it): a SQLite file's directory, a server registry's journal
+ * directory. Copied into out (truncated to len). */
+void dd_store_local_dir(const dd_store *st, char *out, size_t len);
+/* The canonical form of a locator without opening it (comparing mounts); *out malloc'd;
+ * DD_INVALID for a URI no engine takes or a bad PostgreSQL URI. */
+dd_code dd_locator_canonical(const char *locator, char **out, dd_err *err);
+/* True for a URI (a server's registry), false for a file path. */
+bool dd_locator_is_uri(const char *locator);
 
 /*
  * Several store writes as one transaction (a REST PATCH of several fields, a create that
@@ -164,9 +183,10 @@ const char *dd_store_path(const dd_store *st);
 typedef dd_code (*dd_atomic_fn)(dd_store *st, void *ctx, dd_err *err);
 dd_code dd_store_atomic(dd_store *st, dd_atomic_fn fn, void *ctx, dd_err *err);
 
-/* SQLite's quick_check of the whole file (reads every page: ~1 s per GB). DD_OK when the
- * file is sound, DD_IO naming the first problem otherwise ("database disk image is
- * malformed (...)"). The commands that open a user's database call it first. */
+/* "Is this a sound DearDiary registry". SQLite: quick_check of the whole file (reads every
+ * page: ~1 s per GB); PostgreSQL: its schema version is recorded and every table is
+ * there. DD_OK when sound, DD_IO naming the first problem otherwise ("database disk image
+ * is malformed (...)"). The commands that open a user's database call it first. */
 dd_code dd_store_quick_check(dd_store *st, dd_err *err);
 
 /* The newest migration this binary knows, and the one applied to the database. */
@@ -177,7 +197,7 @@ dd_code dd_schema_version(dd_store *st, int *out, dd_err *err);
  * another process's) commits to the database. Cheap; used to invalidate caches. */
 dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err);
 
-/* When an entry of a directory last came or went (schema/008_row_times.sql): `name` says
+/* When an entry of a directory last came or went (schema/sqlite/008_row_times.sql): `name` says
  * which directory of its owner row ("params" of iteration `owner_id`, "aliases" of a
  * model...), or is "root", "projects" or "models" with owner_id 0. "" in `out` when
  * nothing came or went since the owner was created. */
@@ -278,7 +298,7 @@ typedef struct dd_project {
     char *description;
     char created_date[DD_TS_LEN];
     /* When the row's own values last changed (end_date, else created_date, if never
-     * since): its value files' mtime (schema/008_row_times.sql). */
+     * since): its value files' mtime (schema/sqlite/008_row_times.sql). */
     char updated_date[DD_TS_LEN];
 } dd_project;
 
@@ -311,7 +331,7 @@ typedef struct dd_experiment {
     char created_date[DD_TS_LEN];
     char end_date[DD_TS_LEN];   /* "" while not ended */
     /* When the row's own values last changed (end_date, else created_date, if never
-     * since): its value files' mtime (schema/008_row_times.sql). */
+     * since): its value files' mtime (schema/sqlite/008_row_times.sql). */
     char updated_date[DD_TS_LEN];
 } dd_experiment;
 
@@ -349,7 +369,7 @@ typedef struct dd_iteration {
     char created_date[DD_TS_LEN];
     char end_date[DD_TS_LEN];      /* "" while running */
     /* When the row's own values last changed (end_date, else created_date, if never
-     * since): its value files' mtime (schema/008_row_times.sql). */
+     * since): its value files' mtime (schema/sqlite/008_row_times.sql). */
     char updated_date[DD_TS_LEN];
     /* environment snapshot */
     char *julia_version;

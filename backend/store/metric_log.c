@@ -11,7 +11,8 @@
  * synchronous=NORMAL, which is what every other write here gets: it survives any process
  * crash, not a power cut.
  *
- * The journal is `<database>-mlog.<16 hex digits>`, one per process that started a log,
+ * The journal is `<base>-mlog.<16 hex digits>` (base: db_journal_base, the SQLite file, or
+ * a PostgreSQL registry's prefix in the local journal directory), one per process that started a log,
  * held with flock(LOCK_EX) while that process lives: a file nobody holds belongs to a dead
  * process and is replayed. Each batch commit records the highest sequence number it
  * applied in metric_log_state (in the same transaction), so a replay skips what was
@@ -462,7 +463,7 @@ dd_code dd_metric_log_start(dd_store *st, dd_err *err)
     pthread_mutex_init(&ml->mu, NULL);
     pthread_cond_init(&ml->work, NULL);
     pthread_cond_init(&ml->done, NULL);
-    dd_code code = journal_create(ml, dd_store_path(st), err);
+    dd_code code = journal_create(ml, db_journal_base(st), err);
     if (code == DD_OK && pthread_create(&ml->thread, NULL, committer_main, ml) != 0)
         code = dd_fail(err, DD_IO, "cannot start the metric log's thread");
     if (code != DD_OK) {
@@ -726,7 +727,7 @@ static dd_code replay_one(dd_store *st, const char *path, const char *name, int 
 dd_code dd_metric_log_recover(dd_store *st, int *replayed, dd_err *err)
 {
     *replayed = 0;
-    char *copy = strdup(dd_store_path(st)), *copy2 = strdup(dd_store_path(st));
+    char *copy = strdup(db_journal_base(st)), *copy2 = strdup(db_journal_base(st));
     if (!copy || !copy2) {
         free(copy), free(copy2);
         return dd_fail(err, DD_IO, "out of memory");

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import BIN, Mount
 
-SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "schema")
+SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "schema", "sqlite")
 from helpers_tracking import make_run, ok, refused, snapshot
 
 # ---------------------------------------------------------------- renames across kinds

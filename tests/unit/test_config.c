@@ -547,6 +547,39 @@ static void test_print(void)
     dd_config_free(&cfg);
 }
 
+/* A PostgreSQL URI as `database` prints without its password (issue 14: the URI never
+ * appears with a password in `deardiary config`), still loads back as the same registry,
+ * and a path prints as it is. */
+static void test_print_database_uri(void)
+{
+    static const struct { const char *given, *shown; } cases[] = {
+        {"postgresql://dd:s3cr3t@db.cluster:5432/registry?sslmode=require",
+         "database: \"postgresql://dd@db.cluster:5432/registry?sslmode=require\""},
+        {"postgres://u:p%40ss@h/r", "database: \"postgresql://u@h/r\""},
+        {"postgresql://h/r?password=s3cr3t&application_name=x",
+         "database: \"postgresql://h/r?application_name=x\""},
+        {"/srv/registry.db", "database: \"/srv/registry.db\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[512] = "", text[4096] = "";
+        dd_config cfg;
+        CHECK(dd_config_load(&cfg, NULL, no_env, err, sizeof err) == 0);
+        CHECK(dd_config_set(&cfg, "database", cases[i].given, err, sizeof err) == 0);
+        FILE *f = tmpfile();
+        CHECK(f != NULL);
+        if (f) {
+            dd_config_print(&cfg, f);
+            rewind(f);
+            size_t n = fread(text, 1, sizeof text - 1, f);
+            text[n] = '\0';
+            fclose(f);
+        }
+        CHECK(contains(text, cases[i].shown));
+        CHECK(!contains(text, "s3cr3t") && !contains(text, "p%40ss") && !contains(text, "p@ss"));
+        dd_config_free(&cfg);
+    }
+}
+
 /* users.map/unknown/mount_as: a YAML mapping or the text form, the same checks in every
  * layer, and a printout that loads back. */
 static int collect_map(void *ctx, unsigned uid, const char *name)
@@ -715,6 +748,7 @@ int main(void)
     test_set();
     test_precedence();
     test_print();
+    test_print_database_uri();
     test_no_cwd();
     test_users_keys();
     test_server_keys();

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "engine_fixture.h"
 #include "store.h"
 
 #define NTHREADS 8
@@ -649,7 +650,7 @@ static void test_racing_opens(int rounds)
     atomic_int errors = 0;
     for (int r = 0; r < rounds; r++) {
         char path[1024];
-        check_db_path(path, sizeof path, "store_concurrency_open");
+        dd_test_locator(path, sizeof path, "store_concurrency_open");
         pthread_barrier_t start;
         pthread_barrier_init(&start, NULL, NTHREADS);
         open_ctx ctx = {path, &start, &errors};
@@ -726,9 +727,13 @@ static void test_append_vs_end(dd_store *st, int64_t experiment)
     for (int i = 0; i < NTHREADS - 1; i++)
         pthread_create(&th[i], NULL, end_appender, &c);
     pthread_barrier_wait(&start);
-    /* Long enough for some appends before the end; valgrind runs them one at a time. */
-    struct timespec pause = {0, (quick() ? 400 : 20) * 1000000};
+    /* Long enough for some appends before the end (valgrind runs them one at a time, a
+     * server engine adds round trips, a loaded machine both): at least the pause, and
+     * then until one append went through (at most 10 s more). */
+    struct timespec pause = {0, (quick() ? 400 : 20) * 1000000}, tick = {0, 5000000};
     nanosleep(&pause, NULL);
+    for (int i = 0; i < 2000 && atomic_load(&c.ok) == 0; i++)
+        nanosleep(&tick, NULL);
     CHECK_CODE(dd_iteration_set_status(st, c.iteration, DD_ITER_SUCCEEDED, NULL, err), DD_OK,
                err);
     atomic_store(&c.ended, true);
@@ -759,12 +764,12 @@ int main(void)
     int writer_ops = q ? 100 : 1000;
 
     char path[1024];
-    check_db_path(path, sizeof path, "store_concurrency");
+    dd_test_locator(path, sizeof path, "store_concurrency");
     dd_err err_buf = {0}, *err = &err_buf;
     dd_store *st = NULL;
     CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
     if (!st)
-        return check_done();
+        return dd_test_done();
     int64_t proj = 0, ex = 0, it = 0, it_metrics = 0, m_promo = 0, m_reg = 0;
     CHECK_CODE(dd_project_create(st, 0, "concurrency", &proj, err), DD_OK, err);
     CHECK_CODE(dd_experiment_create(st, proj, "race", &ex, err), DD_OK, err);
@@ -799,5 +804,5 @@ int main(void)
     test_racing_opens(q ? 1 : 3);
     printf("(f) %d x %d racing opens of a new file: %.2f s\n", q ? 1 : 3, NTHREADS, now_s() - t);
     printf("total %.2f s\n", now_s() - t0);
-    return check_done();
+    return dd_test_done();
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "engine_fixture.h"
 #include "store.h"
 
 #define MAXROWS 64
@@ -743,12 +744,12 @@ static void test_cascades(dd_store *st, const world *w, int64_t resnet)
 int main(void)
 {
     char path[1024];
-    check_db_path(path, sizeof path, "store_registry");
+    dd_test_locator(path, sizeof path, "store_registry");
     dd_err err_buf = {0}, *err = &err_buf;
     dd_store *st = NULL;
     CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
     if (!st)
-        return check_done();
+        return dd_test_done();
     world w;
     make_world(st, &w);
     int64_t resnet = 0, bert = 0;
@@ -757,5 +758,5 @@ int main(void)
     test_cascades(st, &w, resnet);
     CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
     dd_store_close(st);
-    return check_done();
+    return dd_test_done();
 }

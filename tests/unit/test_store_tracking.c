@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "engine_fixture.h"
 #include "store.h"
 #include "textfmt.h"
 
@@ -1440,7 +1441,7 @@ static void test_resources(dd_store *st)
 static void test_iteration_plain_delete(void)
 {
     char path[1024];
-    check_db_path(path, sizeof path, "store_tracking_plain_delete");
+    dd_test_locator(path, sizeof path, "store_tracking_plain_delete");
     dd_err err_buf = {0}, *err = &err_buf;
     dd_store *st = NULL;
     CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
@@ -1489,12 +1490,12 @@ static void test_iteration_plain_delete(void)
 int main(void)
 {
     char path[1024];
-    check_db_path(path, sizeof path, "store_tracking");
+    dd_test_locator(path, sizeof path, "store_tracking");
     dd_err err_buf = {0}, *err = &err_buf;
     dd_store *st = NULL;
     CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
     if (!st)
-        return check_done();
+        return dd_test_done();
     test_projects(st);
     test_experiments(st);
     test_iterations(st);
@@ -1506,5 +1507,5 @@ int main(void)
     CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
     dd_store_close(st);
     test_iteration_plain_delete();
-    return check_done();
+    return dd_test_done();
 }

@@ -1,0 +1,1208 @@
+/*
+ * engine_pg.c - the PostgreSQL store engine (libpq): every PostgreSQL call of the store
+ * (engine.h; docs/ENGINES.md §2.3 says what each operation does on each engine).
+ *
+ * Why it is built this way:
+ * - Statements use the store's SQL unchanged: `?` and `?NNN` become `$N` at prepare, and
+ *   the parameter types come from the bind format (i, I, n: int8; d: float8; t: text;
+ *   b: bytea), so the server never has to guess a type. The server-side statement is
+ *   prepared at the first bind (that is when the format is known) and again after a
+ *   reconnect.
+ * - Parameters and results travel in binary: integers and doubles exactly, bytea without
+ *   hex encoding (1 MiB chunks). A result column must be one of the types entity SQL may
+ *   produce (int2/4/8, float4/8, bool, text, bytea, ...); anything else (numeric from an
+ *   uncast SUM) fails the step with "internal: column N has type OID X", so a wrong query
+ *   is found by the first test that runs it rather than read as 0.
+ * - A step fetches the statement's whole result at once, so a statement may be run while
+ *   another is being stepped on the same connection (entity code nests them, as SQLite
+ *   allows). Listings are bounded by the registry's size; single-row mode is the option
+ *   if one ever is not.
+ * - Errors are mapped by SQLSTATE. After an error inside a transaction PostgreSQL refuses
+ *   every statement but ROLLBACK: the store's rule that an error ends the transaction is
+ *   what keeps this invisible.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "engine.h"
+
+/* type OIDs (server/catalog/pg_type_d.h, stable since forever) */
+enum {
+    OID_BOOL = 16, OID_BYTEA = 17, OID_NAME = 19, OID_INT8 = 20, OID_INT2 = 21,
+    OID_INT4 = 23, OID_TEXT = 25, OID_OID = 26, OID_FLOAT4 = 700, OID_FLOAT8 = 701,
+    OID_UNKNOWN = 705, OID_BPCHAR = 1042, OID_VARCHAR = 1043, OID_VOID = 2278,
+};
+
+/* Advisory lock key of schema migrations: nodes migrate one at a time ("dd-schema"). */
+#define SCHEMA_LOCK_KEY 0x64642d736368656dLL
+
+struct db_econn {
+    PGconn *pg;
+    char *locator;
+    db_wait_fn wait;            /* db.c's deadline for waits ... */
+    void *wait_ctx;             /* ... with this */
+    bool read_only;
+    unsigned generation;        /* bumped by each reconnect: server statements are gone */
+    unsigned next_name;         /* statement names s1, s2, ... on this connection */
+    int64_t changes;            /* rows changed by the last INSERT/UPDATE/DELETE */
+    unsigned blob_generation;   /* the generation blob_read's statements were prepared in */
+    int lock_timeout_ms;        /* the session's lock_timeout, as last set */
+    bool in_txn;                /* between begin and commit/rollback */
+};
+
+#define MAX_PARAMS 32
+
+struct db_estmt {
+    db_econn *c;
+    char *sql;                  /* rewritten: $N */
+    int nparams;                /* highest $N in sql */
+    char name[24];              /* server-side name, "" until prepared */
+    unsigned generation;        /* of c when prepared */
+    Oid types[MAX_PARAMS];      /* as prepared */
+    int ntypes;
+    /* the bound arguments: pointers into the caller's memory or into ints/zeros */
+    const char *values[MAX_PARAMS];
+    int lengths[MAX_PARAMS];
+    int formats[MAX_PARAMS];
+    uint64_t ints[MAX_PARAMS];  /* network-order int8/float8 */
+    void *zeros;                /* 'z' blobs */
+    PGresult *res;              /* the whole result, after the first step */
+    int row;                    /* the next row step hands out */
+    int cur;                    /* the current row */
+    char (*numtext)[32];        /* col_text of a number, one buffer per column */
+    int numtext_cols;
+};
+
+/* ---------------------------------------------------------------- errors */
+
+/* Map a failed result (or, res NULL, the connection's state) to a dd_code about `what`. */
+static dd_code pg_error(db_econn *c, const PGresult *res, const char *what, dd_err *err)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (!detail || !*detail)
+        detail = PQerrorMessage(c->pg);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", detail && *detail ? detail : "unknown error");
+    for (char *p = msg; *p; p++)
+        if (*p == '\n')
+            *p = *(p + 1) ? ' ' : '\0';
+    if (!state || PQstatus(c->pg) != CONNECTION_OK)
+        return dd_fail(err, DD_IO, "%s: database connection: %s", what, msg);
+    if (strcmp(state, "23505") == 0)
+        return dd_fail(err, DD_CONFLICT, "%s: already exists", what);
+    if (strcmp(state, "23503") == 0)
+        return dd_fail(err, DD_IN_USE, "%s: still referenced", what);
+    if (strcmp(state, "23514") == 0 || strcmp(state, "23502") == 0 ||
+        strncmp(state, "22", 2) == 0)
+        return dd_fail(err, DD_INVALID, "%s: invalid value (%s)", what, msg);
+    /* serialization failure, deadlock: DB_TXN re-runs the transaction (db.h), within the
+     * busy budget; a lock wait past lock_timeout or a cancelled statement is busy */
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+        return dd_fail(err, DB_RETRY, "%s: %s", what, msg);
+    if (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)
+        return dd_fail(err, DD_BUSY, "%s: database is busy (%s)", what, msg);
+    if (strcmp(state, "53100") == 0)
+        return dd_fail(err, DD_NO_SPACE, "%s: %s", what, msg);
+    if (strcmp(state, "25006") == 0)
+        return dd_fail(err, DD_READ_ONLY, "%s: database is read-only (%s)", what, msg);
+    if (strcmp(state, "54000") == 0)
+        return dd_fail(err, DD_TOO_BIG, "%s: %s", what, msg);
+    return dd_fail(err, DD_IO, "%s: %s", what, msg);
+}
+
+static dd_code pg_check(db_econn *c, bool *reset, dd_err *err);
+
+/* A statement failed because the connection is gone. May it run again on a new one? Only
+ * outside a transaction (inside, its work is lost: the caller rolls back), and only when
+ * it cannot have had an effect: the server said it had ended the session before (57P01-3:
+ * an administrator, a shutdown, a crash), or it changes nothing (SELECT, BEGIN, SET). Then
+ * reconnect; true when that worked. */
+static bool lost_and_back(db_econn *c, const PGresult *r, const char *sql)
+{
+    if (PQstatus(c->pg) == CONNECTION_OK || c->in_txn)
+        return false;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    bool ended = state && strncmp(state, "57P0", 4) == 0;
+    while (isspace((unsigned char)*sql))
+        sql++;
+    bool harmless = strncasecmp(sql, "SELECT", 6) == 0 || strncasecmp(sql, "BEGIN", 5) == 0 ||
+                    strncasecmp(sql, "SET", 3) == 0;
+    bool reset = false;
+    dd_err ignored;
+    return (ended || harmless) && pg_check(c, &reset, &ignored) == DD_OK;
+}
+
+/* Run a command without parameters or rows (BEGIN, SET, ...). */
+static dd_code run(db_econn *c, const char *sql, const char *what, dd_err *err)
+{
+    PGresult *r = PQexec(c->pg, sql);
+    if (PQresultStatus(r) == PGRES_FATAL_ERROR && lost_and_back(c, r, sql)) {
+        PQclear(r);
+        r = PQexec(c->pg, sql);
+    }
+    ExecStatusType st = PQresultStatus(r);
+    dd_code code = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK
+        ? DD_OK : pg_error(c, r, what, err);
+    PQclear(r);
+    return code;
+}
+
+/* Run a query with text parameters, expecting rows; *out the result (PQclear it). */
+static dd_code query(db_econn *c, const char *sql, int n, const char *const *params,
+                     PGresult **out, const char *what, dd_err *err)
+{
+    PGresult *r = PQexecParams(c->pg, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        dd_code code = pg_error(c, r, what, err);
+        PQclear(r);
+        return code;
+    }
+    *out = r;
+    return DD_OK;
+}
+
+/* ---------------------------------------------------------------- locators */
+
+static bool pg_accepts(const char *locator)
+{
+    return strncmp(locator, "postgresql://", 13) == 0 || strncmp(locator, "postgres://", 11) == 0;
+}
+
+/* Append `v` percent-encoded (all but RFC 3986's unreserved characters) to buf at *off. */
+static void put_encoded(char *buf, size_t cap, size_t *off, const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p && *off + 4 < cap; p++)
+        *off += (size_t)(isalnum(*p) || strchr("-._~", *p)
+            ? snprintf(buf + *off, cap - *off, "%c", *p)
+            : snprintf(buf + *off, cap - *off, "%%%02X", *p));
+}
+
+/* The URI without its password: libpq parses it, and the canonical form is rebuilt from
+ * the options that name the database (user, host, port, dbname, each percent-encoded)
+ * plus every other option the URI gave, in libpq's fixed order, so two spellings of one
+ * registry compare equal and the form parses back to itself. */
+static dd_code pg_canonical(const char *locator, char **out, dd_err *err)
+{
+    char *why = NULL;
+    PQconninfoOption *opts = PQconninfoParse(locator, &why);
+    if (!opts) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "%s", why ? why : "out of memory");
+        for (char *p = msg; *p; p++)
+            if (*p == '\n')
+                *p = *(p + 1) ? ' ' : '\0';
+        PQfreemem(why);
+        return dd_fail(err, DD_INVALID, "not a valid PostgreSQL URI: %s", msg);
+    }
+    const char *user = "", *host = "", *port = "", *db = "";
+    size_t cap = 64;
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (o->val)
+            cap += strlen(o->keyword) + strlen(o->val) * 3 + 2;
+    char *buf = malloc(cap), *query_part = malloc(cap);
+    if (!buf || !query_part) {
+        free(buf), free(query_part);
+        PQconninfoFree(opts);
+        return dd_fail(err, DD_IO, "out of memory");
+    }
+    size_t q = 0, b = 0;
+    query_part[0] = 0;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !*o->val)
+            continue;
+        if (strcmp(o->keyword, "user") == 0) user = o->val;
+        else if (strcmp(o->keyword, "host") == 0) host = o->val;
+        else if (strcmp(o->keyword, "port") == 0) port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0) db = o->val;
+        else if (strcmp(o->keyword, "password") != 0) {
+            q += (size_t)snprintf(query_part + q, cap - q, "%s%s=", q ? "&" : "?", o->keyword);
+            put_encoded(query_part, cap, &q, o->val);
+        }
+    }
+    /* host and port always go in the query: a host list, a socket directory or an IPv6
+     * address need no special spelling there */
+    b = (size_t)snprintf(buf, cap, "postgresql://");
+    put_encoded(buf, cap, &b, user);
+    if (*user)
+        b += (size_t)snprintf(buf + b, cap - b, "@");
+    bool simple = *host && strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-.") == strlen(host) &&
+                  (!*port || strspn(port, "0123456789") == strlen(port));
+    if (simple) {
+        b += (size_t)snprintf(buf + b, cap - b, "%s%s%s", host, *port ? ":" : "", port);
+    } else {
+        if (*host) {
+            q += (size_t)snprintf(query_part + q, cap - q, "%shost=", q ? "&" : "?");
+            put_encoded(query_part, cap, &q, host);
+        }
+        if (*port) {
+            q += (size_t)snprintf(query_part + q, cap - q, "%sport=", q ? "&" : "?");
+            put_encoded(query_part, cap, &q, port);
+        }
+    }
+    b += (size_t)snprintf(buf + b, cap - b, "/");
+    put_encoded(buf, cap, &b, db);
+    snprintf(buf + b, cap - b, "%s", query_part);
+    free(query_part);
+    PQconninfoFree(opts);
+    *out = buf;
+    return DD_OK;
+}
+
+/* ---------------------------------------------------------------- connections */
+
+static void discard_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;   /* "relation already exists, skipping" and the like */
+}
+
+/* The session settings every connection gets (again after a reconnect). */
+static dd_code configure(db_econn *c, dd_err *err)
+{
+    PQsetNoticeProcessor(c->pg, discard_notice, NULL);
+    if (strcmp(PQparameterStatus(c->pg, "server_encoding") ? PQparameterStatus(c->pg,
+               "server_encoding") : "", "UTF8") != 0)
+        return dd_fail(err, DD_INVALID, "the database's encoding is %s; DearDiary needs UTF8"
+                       " (CREATE DATABASE ... ENCODING 'UTF8')",
+                       PQparameterStatus(c->pg, "server_encoding"));
+    double budget = c->wait(c->wait_ctx, true) - db_mono_ms();
+    c->lock_timeout_ms = budget > 1 ? (int)budget : 1;
+    char sql[256];
+    snprintf(sql, sizeof sql, "SET lock_timeout = %d; SET idle_in_transaction_session_timeout"
+             " = '60s'; SET client_encoding = 'UTF8'; SET client_min_messages = warning%s",
+             c->lock_timeout_ms, c->read_only ? "; SET default_transaction_read_only"
+             " = on" : "");
+    return run(c, sql, "configuring the database connection", err);
+}
+
+/* Every lock wait of one store operation shares its deadline (db.h, "Bounded waits"), as
+ * SQLite's busy handler does: before a statement, lock_timeout becomes what is left of
+ * it. The setting costs a round trip, so it changes only when it is off by more than
+ * 50 ms (an operation that already waited, or the first one after it). */
+static void fit_lock_timeout(db_econn *c)
+{
+    double left = c->wait(c->wait_ctx, true) - db_mono_ms();
+    int want = left > 1 ? (int)left : 1;
+    if (want > c->lock_timeout_ms - 50 && want < c->lock_timeout_ms + 50)
+        return;
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET lock_timeout = %d", want);
+    dd_err ignored;
+    if (run(c, sql, "setting lock_timeout", &ignored) == DD_OK)
+        c->lock_timeout_ms = want;
+}
+
+static dd_code connect_pg(db_econn *c, dd_err *err)
+{
+    /* defaults first: the URI's own options (after them) override them */
+    const char *keys[] = {"application_name", "connect_timeout", "keepalives",
+                          "keepalives_idle", "dbname", NULL};
+    const char *vals[] = {"deardiary", "10", "1", "10", c->locator, NULL};
+    c->pg = PQconnectdbParams(keys, vals, 1);
+    if (!c->pg)
+        return dd_fail(err, DD_IO, "out of memory");
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        char *safe = NULL;
+        dd_err ignored;
+        pg_canonical(c->locator, &safe, &ignored);
+        char msg[400];
+        snprintf(msg, sizeof msg, "%s", PQerrorMessage(c->pg));
+        for (char *p = msg; *p; p++)
+            if (*p == '\n')
+                *p = *(p + 1) ? ' ' : '\0';
+        dd_code code = dd_fail(err, DD_IO, "cannot connect to %s: %s", safe ? safe : "database",
+                               msg);
+        free(safe);
+        return code;
+    }
+    return configure(c, err);
+}
+
+static void pg_close(db_econn *c)
+{
+    if (!c)
+        return;
+    if (c->pg)
+        PQfinish(c->pg);
+    free(c->locator);
+    free(c);
+}
+
+static dd_code pg_open(const char *locator, bool read_only, db_wait_fn wait, void *wait_ctx,
+                       db_econn **out, dd_err *err)
+{
+    db_econn *c = calloc(1, sizeof *c);
+    if (!c || !(c->locator = strdup(locator))) {
+        free(c);
+        return dd_fail(err, DD_IO, "out of memory");
+    }
+    c->wait = wait;
+    c->wait_ctx = wait_ctx;
+    c->read_only = read_only;
+    c->generation = 1;
+    dd_code code = connect_pg(c, err);
+    if (code != DD_OK) {
+        pg_close(c);
+        return code;
+    }
+    *out = c;
+    return DD_OK;
+}
+
+/* A dropped connection is reset, with a back-off, until the operation's deadline. Not
+ * inside a transaction: its work is gone with the connection, and a new connection must
+ * not carry on as if it were not (the caller rolls back, then the next use reconnects). */
+static dd_code pg_check(db_econn *c, bool *reset, dd_err *err)
+{
+    *reset = false;
+    if (PQstatus(c->pg) == CONNECTION_OK)
+        return DD_OK;
+    if (c->in_txn)
+        return dd_fail(err, DD_IO, "the database connection was lost inside a transaction");
+    double deadline = c->wait(c->wait_ctx, true);
+    int delay_ms = 10;
+    for (;;) {
+        PQreset(c->pg);
+        if (PQstatus(c->pg) == CONNECTION_OK) {
+            c->generation++;
+            *reset = true;
+            return configure(c, err);
+        }
+        if (db_mono_ms() + delay_ms >= deadline)
+            return dd_fail(err, DD_BUSY, "database unreachable: %s", PQerrorMessage(c->pg));
+        struct timespec ts = {.tv_sec = delay_ms / 1000, .tv_nsec = (delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        delay_ms = delay_ms < 1000 ? delay_ms * 2 : 1000;
+    }
+}
+
+/* ---------------------------------------------------------------- transactions */
+
+static dd_code pg_begin(db_econn *c, db_txn_kind kind, dd_err *err)
+{
+    dd_code code;
+    switch (kind) {
+    case DB_TXN_READ:
+        code = run(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                   "starting a read transaction", err);
+        break;
+    case DB_TXN_SCHEMA: {
+        /* one node migrates at a time; the driver re-reads schema_migrations after this */
+        char sql[128];
+        snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
+                 (long long)SCHEMA_LOCK_KEY);
+        fit_lock_timeout(c);
+        code = run(c, sql, "starting a schema transaction", err);
+        break;
+    }
+    case DB_TXN_WRITE:
+    default:
+        code = run(c, "BEGIN", "starting a write transaction", err);
+        break;
+    }
+    c->in_txn = code == DD_OK;
+    if (code != DD_OK && PQstatus(c->pg) == CONNECTION_OK &&
+        PQtransactionStatus(c->pg) != PQTRANS_IDLE)   /* BEGIN ran, the lock did not */
+        PQclear(PQexec(c->pg, "ROLLBACK"));
+    return code;
+}
+
+/* COMMIT of a transaction that met an error answers ROLLBACK without an error: that is a
+ * failed commit. */
+static dd_code pg_commit(db_econn *c, dd_err *err)
+{
+    c->in_txn = false;
+    PGresult *r = PQexec(c->pg, "COMMIT");
+    dd_code code = DD_OK;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        code = pg_error(c, r, "committing", err);
+    else if (strcmp(PQcmdStatus(r), "COMMIT") != 0)
+        code = dd_fail(err, DD_IO, "committing: the transaction was rolled back");
+    PQclear(r);
+    return code;
+}
+
+static void pg_rollback(db_econn *c)
+{
+    c->in_txn = false;
+    if (PQtransactionStatus(c->pg) != PQTRANS_IDLE && PQstatus(c->pg) == CONNECTION_OK)
+        PQclear(PQexec(c->pg, "ROLLBACK"));
+}
+
+static const char *const table_names[DB_T__COUNT] = {
+    [DB_T_USER] = "\"user\"", [DB_T_PROJECT] = "project", [DB_T_MODEL] = "model",
+    [DB_T_EXPERIMENT] = "experiment", [DB_T_ITERATION] = "iteration",
+    [DB_T_RESOURCE] = "resource", [DB_T_MODEL_VERSION] = "model_version", [DB_T_TAG] = "tag",
+    [DB_T_NODE] = "node",
+};
+
+/* Run a locking SELECT whose one parameter is `id`, waiting no longer than the
+ * operation's deadline. */
+static dd_code lock_rows(db_econn *c, const char *sql, int64_t id, dd_err *err)
+{
+    char idtext[24];
+    snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+    const char *params[] = {idtext};
+    PGresult *r = NULL;
+    fit_lock_timeout(c);
+    dd_code code = query(c, sql, 1, params, &r, "locking rows", err);
+    PQclear(r);
+    return code;
+}
+
+static dd_code pg_lock(db_econn *c, db_lock_kind k, db_table t, int64_t id, dd_err *err)
+{
+    if (PQtransactionStatus(c->pg) == PQTRANS_IDLE)
+        return DD_OK;
+    if ((unsigned)t >= DB_T__COUNT)
+        return dd_fail(err, DD_IO, "internal error: lock of table %d", (int)t);
+    static const char *const modes[] = {
+        [DB_LOCK_SHARE] = "FOR SHARE", [DB_LOCK_UPDATE] = "FOR NO KEY UPDATE",
+        [DB_LOCK_DELETE] = "FOR UPDATE",
+    };
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT 1 FROM %s WHERE id = $1 %s", table_names[t], modes[k]);
+    return lock_rows(c, sql, id, err);
+}
+
+/* The column of `t` that points at its parent table. */
+static const char *parent_column(db_table t, db_table parent)
+{
+    if ((t == DB_T_EXPERIMENT || t == DB_T_MODEL) && parent == DB_T_PROJECT)
+        return "project_id";
+    if ((t == DB_T_ITERATION || t == DB_T_RESOURCE) && parent == DB_T_EXPERIMENT)
+        return "experiment_id";
+    if (t == DB_T_ITERATION && parent == DB_T_ITERATION)
+        return "parent_iteration_id";
+    if (t == DB_T_MODEL_VERSION && parent == DB_T_MODEL)
+        return "model_id";
+    if (t == DB_T_MODEL_VERSION && parent == DB_T_ITERATION)
+        return "iteration_id";
+    if (t == DB_T_MODEL_VERSION && parent == DB_T_RESOURCE)
+        return "resource_id";
+    return NULL;
+}
+
+static dd_code pg_lock_children(db_econn *c, db_table t, db_table parent, int64_t id,
+                                dd_err *err)
+{
+    if (PQtransactionStatus(c->pg) == PQTRANS_IDLE)
+        return DD_OK;
+    const char *col = (unsigned)t < DB_T__COUNT ? parent_column(t, parent) : NULL;
+    if (!col)
+        return dd_fail(err, DD_IO, "internal error: no parent %d of table %d", (int)parent,
+                       (int)t);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT 1 FROM %s WHERE %s = $1 ORDER BY id FOR UPDATE",
+             table_names[t], col);
+    return lock_rows(c, sql, id, err);
+}
+
+/* ---------------------------------------------------------------- statements */
+
+/* `?` and `?NNN` outside quotes and comments become `$N`; *n the highest N. */
+static char *rewrite_params(const char *sql, int *n)
+{
+    size_t len = strlen(sql);
+    char *out = malloc(len * 4 + 1);   /* "?" -> "$NNN" at worst */
+    if (!out)
+        return NULL;
+    char *o = out;
+    int next = 0, max = 0;
+    char quote = 0;
+    for (const char *p = sql; *p; p++) {
+        if (quote) {
+            *o++ = *p;
+            if (*p == quote)
+                quote = 0;
+            continue;
+        }
+        if (*p == '\'' || *p == '"') {
+            quote = *p;
+            *o++ = *p;
+        } else if (*p == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                *o++ = *p++;
+            if (!*p)
+                break;
+            *o++ = *p;
+        } else if (*p == '?') {
+            int num;
+            if (p[1] >= '0' && p[1] <= '9') {
+                num = (int)strtol(p + 1, (char **)&p, 10);
+                p--;
+            } else {
+                num = ++next;
+            }
+            if (num > max)
+                max = num;
+            o += sprintf(o, "$%d", num);
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = 0;
+    *n = max;
+    return out;
+}
+
+static dd_code pg_prepare(db_econn *c, const char *sql, db_estmt **out, dd_err *err)
+{
+    db_estmt *s = calloc(1, sizeof *s);
+    if (!s || !(s->sql = rewrite_params(sql, &s->nparams))) {
+        free(s);
+        return dd_fail(err, DD_IO, "out of memory");
+    }
+    if (s->nparams > MAX_PARAMS) {
+        free(s->sql);
+        free(s);
+        return dd_fail(err, DD_IO, "internal error: more than %d parameters", MAX_PARAMS);
+    }
+    s->c = c;
+    *out = s;
+    return DD_OK;
+}
+
+static void clear_result(db_estmt *s)
+{
+    PQclear(s->res);
+    s->res = NULL;
+    s->row = 0;
+    s->cur = -1;
+}
+
+static Oid type_of(char f)
+{
+    switch (f) {
+    case 'i': case 'I': case 'n': return OID_INT8;
+    case 'd': return OID_FLOAT8;
+    case 't': return OID_TEXT;
+    default: return OID_BYTEA;
+    }
+}
+
+/* Prepare on the server when not yet prepared in this connection's current session, or
+ * prepared with other parameter types. */
+static dd_code server_prepare(db_estmt *s, const Oid *types, dd_err *err)
+{
+    int nt = s->nparams;
+    bool same = s->ntypes == nt && memcmp(types, s->types, sizeof(Oid) * (size_t)nt) == 0;
+    if (s->name[0] && s->generation == s->c->generation && same)
+        return DD_OK;
+    if (s->name[0] && s->generation == s->c->generation) {
+        char sql[48];
+        snprintf(sql, sizeof sql, "DEALLOCATE %s", s->name);
+        PQclear(PQexec(s->c->pg, sql));
+    }
+    snprintf(s->name, sizeof s->name, "s%u", ++s->c->next_name);
+    PGresult *r = PQprepare(s->c->pg, s->name, s->sql, nt, types);
+    if (PQresultStatus(r) == PGRES_FATAL_ERROR && lost_and_back(s->c, r, "SELECT")) {
+        PQclear(r);   /* preparing has no effect: the new connection prepares it */
+        r = PQprepare(s->c->pg, s->name, s->sql, nt, types);
+    }
+    dd_code code = PQresultStatus(r) == PGRES_COMMAND_OK
+        ? DD_OK : pg_error(s->c, r, "preparing a query", err);
+    PQclear(r);
+    if (code != DD_OK) {
+        s->name[0] = 0;
+        return code;
+    }
+    if (types != s->types)
+        memcpy(s->types, types, sizeof(Oid) * (size_t)nt);
+    s->ntypes = nt;
+    s->generation = s->c->generation;
+    return DD_OK;
+}
+
+static void put_int(db_estmt *s, int i, uint64_t v)
+{
+    uint32_t hi = htonl((uint32_t)(v >> 32)), lo = htonl((uint32_t)v);
+    memcpy((char *)&s->ints[i], &hi, 4);
+    memcpy((char *)&s->ints[i] + 4, &lo, 4);
+    s->values[i] = (const char *)&s->ints[i];
+    s->lengths[i] = 8;
+}
+
+static dd_code pg_bind(db_econn *c, db_estmt *s, const char *fmt, va_list ap, dd_err *err)
+{
+    (void)c;
+    clear_result(s);
+    free(s->zeros);
+    s->zeros = NULL;
+    int n = fmt ? (int)strlen(fmt) : 0;
+    if (n > s->nparams)
+        return dd_fail(err, DD_IO, "internal error: %d arguments for %d parameters", n,
+                       s->nparams);
+    Oid types[MAX_PARAMS] = {0};   /* parameters without an argument: NULL, type inferred */
+    for (int i = 0; i < n; i++)
+        types[i] = type_of(fmt[i]);
+    dd_code code = server_prepare(s, types, err);
+    if (code != DD_OK)
+        return code;
+    for (int i = n; i < s->nparams; i++)
+        s->values[i] = NULL;
+    for (int i = 0; i < n; i++) {
+        s->formats[i] = 1;
+        switch (fmt[i]) {
+        case 'i': put_int(s, i, (uint64_t)va_arg(ap, int64_t)); break;
+        case 'I': {
+            int64_t v = va_arg(ap, int64_t);
+            put_int(s, i, (uint64_t)v);
+            if (!v)
+                s->values[i] = NULL;
+            break;
+        }
+        case 'n': put_int(s, i, (uint64_t)(int64_t)va_arg(ap, int)); break;
+        case 'd': {
+            double d = va_arg(ap, double);
+            uint64_t bits;
+            memcpy(&bits, &d, 8);
+            put_int(s, i, bits);
+            break;
+        }
+        case 't': {
+            const char *t = va_arg(ap, const char *);
+            s->values[i] = t;
+            s->lengths[i] = t ? (int)strlen(t) : 0;
+            break;
+        }
+        case 'b': {
+            const void *p = va_arg(ap, const void *);
+            size_t len = va_arg(ap, size_t);
+            if (len > 0x7fffffff)
+                return dd_fail(err, DD_TOO_BIG, "a value of %zu bytes is too big", len);
+            s->values[i] = len ? p : "";
+            s->lengths[i] = (int)len;
+            break;
+        }
+        case 'z': {
+            int64_t len = va_arg(ap, int64_t);
+            if (len < 0 || len > 0x7fffffff || !(s->zeros = calloc(1, (size_t)len + 1)))
+                return dd_fail(err, DD_TOO_BIG, "a zero blob of %lld bytes", (long long)len);
+            s->values[i] = s->zeros;
+            s->lengths[i] = (int)len;
+            break;
+        }
+        default:
+            return dd_fail(err, DD_IO, "internal error: bad bind format '%c'", fmt[i]);
+        }
+    }
+    return DD_OK;
+}
+
+static bool known_type(Oid t)
+{
+    switch (t) {
+    case OID_BOOL: case OID_BYTEA: case OID_NAME: case OID_INT8: case OID_INT2:
+    case OID_INT4: case OID_TEXT: case OID_OID: case OID_FLOAT4: case OID_FLOAT8:
+    case OID_UNKNOWN: case OID_BPCHAR: case OID_VARCHAR: case OID_VOID:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Rows changed, from the command tag of INSERT, UPDATE, DELETE (also with RETURNING). */
+static void note_changes(db_econn *c, PGresult *r)
+{
+    const char *tag = PQcmdStatus(r);
+    if (strncmp(tag, "INSERT", 6) == 0 || strncmp(tag, "UPDATE", 6) == 0 ||
+        strncmp(tag, "DELETE", 6) == 0)
+        c->changes = strtoll(PQcmdTuples(r), NULL, 10);
+}
+
+static dd_code execute(db_econn *c, db_estmt *s, const char *what, dd_err *err)
+{
+    if (s->generation != c->generation) {   /* reconnected since the bind */
+        dd_code code = server_prepare(s, s->types, err);
+        if (code != DD_OK)
+            return code;
+    }
+    fit_lock_timeout(c);
+    PGresult *r = PQexecPrepared(c->pg, s->name, s->nparams, s->values, s->lengths,
+                                 s->formats, 1);
+    if (PQresultStatus(r) == PGRES_FATAL_ERROR && lost_and_back(c, r, s->sql)) {
+        PQclear(r);
+        dd_code code = server_prepare(s, s->types, err);
+        if (code != DD_OK)
+            return code;
+        r = PQexecPrepared(c->pg, s->name, s->nparams, s->values, s->lengths, s->formats, 1);
+    }
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        dd_code code = pg_error(c, r, what, err);
+        PQclear(r);
+        return code;
+    }
+    for (int i = 0; i < PQnfields(r); i++) {
+        if (!known_type(PQftype(r, i))) {
+            dd_code code = dd_fail(err, DD_IO, "%s: internal: column %d has type OID %u",
+                                   what, i, (unsigned)PQftype(r, i));
+            PQclear(r);
+            return code;
+        }
+    }
+    note_changes(c, r);
+    s->res = r;
+    s->row = 0;
+    return DD_OK;
+}
+
+static dd_code pg_step(db_econn *c, db_estmt *s, bool *row, const char *what, dd_err *err)
+{
+    *row = false;
+    if (!s->res) {
+        dd_code code = execute(c, s, what, err);
+        if (code != DD_OK)
+            return code;
+    }
+    if (s->row < PQntuples(s->res)) {
+        s->cur = s->row++;
+        *row = true;
+    }
+    return DD_OK;
+}
+
+static void pg_reset(db_estmt *s) { clear_result(s); }
+
+static void pg_finalize(db_estmt *s)
+{
+    clear_result(s);
+    free(s->zeros);
+    free(s->numtext);
+    free(s->sql);
+    free(s);
+}
+
+static int64_t pg_changes(db_econn *c) { return c->changes; }
+
+static int pg_col_count(db_estmt *s) { return s->res ? PQnfields(s->res) : 0; }
+
+static bool pg_col_null(db_estmt *s, int i)
+{
+    return !s->res || s->cur < 0 || i >= PQnfields(s->res) || PQgetisnull(s->res, s->cur, i);
+}
+
+static uint64_t be64(const char *p)
+{
+    uint32_t hi, lo;
+    memcpy(&hi, p, 4);
+    memcpy(&lo, p + 4, 4);
+    return (uint64_t)ntohl(hi) << 32 | ntohl(lo);
+}
+
+/* A numeric column's value, as int64 (doubles truncate) or double. */
+static void number(db_estmt *s, int i, int64_t *iv, double *dv)
+{
+    *iv = 0;
+    *dv = 0;
+    if (pg_col_null(s, i))
+        return;
+    const char *p = PQgetvalue(s->res, s->cur, i);
+    int len = PQgetlength(s->res, s->cur, i);
+    switch (PQftype(s->res, i)) {
+    case OID_INT8:
+        if (len == 8)
+            *dv = (double)(*iv = (int64_t)be64(p));
+        break;
+    case OID_INT4:
+    case OID_OID:
+        if (len == 4) {
+            uint32_t v;
+            memcpy(&v, p, 4);
+            v = ntohl(v);
+            *iv = PQftype(s->res, i) == OID_OID ? (int64_t)v : (int64_t)(int32_t)v;
+            *dv = (double)*iv;
+        }
+        break;
+    case OID_INT2:
+        if (len == 2) {
+            uint16_t v;
+            memcpy(&v, p, 2);
+            *dv = (double)(*iv = (int16_t)ntohs(v));
+        }
+        break;
+    case OID_BOOL:
+        *dv = (double)(*iv = len == 1 && p[0] != 0);
+        break;
+    case OID_FLOAT8:
+        if (len == 8) {
+            uint64_t bits = be64(p);
+            memcpy(dv, &bits, 8);
+            *iv = (int64_t)*dv;
+        }
+        break;
+    case OID_FLOAT4:
+        if (len == 4) {
+            uint32_t bits;
+            float f;
+            memcpy(&bits, p, 4);
+            bits = ntohl(bits);
+            memcpy(&f, &bits, 4);
+            *dv = f;
+            *iv = (int64_t)f;
+        }
+        break;
+    default:   /* text: as SQLite converts it */
+        *iv = strtoll(p, NULL, 10);
+        *dv = strtod(p, NULL);
+        break;
+    }
+}
+
+static int64_t pg_col_int64(db_estmt *s, int i)
+{
+    int64_t iv;
+    double dv;
+    number(s, i, &iv, &dv);
+    return iv;
+}
+
+static double pg_col_double(db_estmt *s, int i)
+{
+    int64_t iv;
+    double dv;
+    number(s, i, &iv, &dv);
+    return dv;
+}
+
+static bool is_number(Oid t)
+{
+    return t == OID_INT8 || t == OID_INT4 || t == OID_INT2 || t == OID_OID || t == OID_BOOL ||
+           t == OID_FLOAT8 || t == OID_FLOAT4;
+}
+
+static const char *pg_col_text(db_estmt *s, int i)
+{
+    if (pg_col_null(s, i))
+        return NULL;
+    Oid t = PQftype(s->res, i);
+    if (!is_number(t))
+        return PQgetvalue(s->res, s->cur, i);   /* binary text is the text; NUL-terminated */
+    int cols = PQnfields(s->res);
+    if (s->numtext_cols < cols) {
+        void *grown = realloc(s->numtext, sizeof *s->numtext * (size_t)cols);
+        if (!grown)
+            return NULL;
+        s->numtext = grown;
+        s->numtext_cols = cols;
+    }
+    int64_t iv;
+    double dv;
+    number(s, i, &iv, &dv);
+    if (t == OID_FLOAT8 || t == OID_FLOAT4)
+        snprintf(s->numtext[i], sizeof s->numtext[i], "%.17g", dv);
+    else
+        snprintf(s->numtext[i], sizeof s->numtext[i], "%lld", (long long)iv);
+    return s->numtext[i];
+}
+
+static const void *pg_col_blob(db_estmt *s, int i, size_t *len)
+{
+    *len = 0;
+    if (pg_col_null(s, i))
+        return NULL;
+    *len = (size_t)PQgetlength(s->res, s->cur, i);
+    return PQgetvalue(s->res, s->cur, i);
+}
+
+/* ---------------------------------------------------------------- whole database */
+
+/* The tables of the baseline: a database holding other tables and no schema_migrations
+ * is not ours, and `init` refuses it rather than mixing a registry into it. */
+static const char *const baseline_tables[] = {
+    "user", "project", "user_permission", "experiment", "iteration", "iteration_file",
+    "parameter", "metric", "metric_latest", "resource", "artifact_trash", "tag",
+    "project_tag", "experiment_tag", "iteration_tag", "model", "model_version",
+    "model_alias", "artifact_upload", "artifact_chunk", "metric_log_state", "dir_time",
+};
+
+static dd_code count_tables(db_econn *c, bool ours_only, int64_t *out, dd_err *err)
+{
+    const char *sql = ours_only
+        ? "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
+          " AND tablename = ANY ($1::text[])"
+        : "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()";
+    char list[1024];
+    size_t off = (size_t)snprintf(list, sizeof list, "{");
+    for (size_t i = 0; i < sizeof baseline_tables / sizeof *baseline_tables; i++)
+        off += (size_t)snprintf(list + off, sizeof list - off, "%s\"%s\"", i ? "," : "",
+                                baseline_tables[i]);
+    snprintf(list + off, sizeof list - off, "}");
+    const char *params[] = {list};
+    PGresult *r = NULL;
+    dd_code code = query(c, sql, ours_only ? 1 : 0, params, &r, "reading the catalog", err);
+    if (code == DD_OK)
+        *out = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return code;
+}
+
+static dd_code has_migrations_table(db_econn *c, bool *out, dd_err *err)
+{
+    PGresult *r = NULL;
+    dd_code code = query(c, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, &r,
+                         "reading the catalog", err);
+    if (code == DD_OK)
+        *out = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return code;
+}
+
+/* An existing database that is empty (a new registry) or ours (schema_migrations), which
+ * it then has: created here, under the schema lock, because two nodes opening a new
+ * registry at once would otherwise race in CREATE TABLE IF NOT EXISTS (which is not
+ * atomic in PostgreSQL: the loser fails on the catalog's unique index). */
+static dd_code pg_prepare_schema(db_econn *c, int busy_timeout_ms, dd_err *err)
+{
+    (void)busy_timeout_ms;   /* the wait is bounded by lock_timeout */
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(%lld)", (long long)SCHEMA_LOCK_KEY);
+    dd_code code = run(c, sql, "waiting for another node's migration", err);
+    if (code != DD_OK)
+        return code;
+    bool ours = false;
+    int64_t tables = 0;
+    code = has_migrations_table(c, &ours, err);
+    if (code == DD_OK && !ours)
+        code = count_tables(c, false, &tables, err);
+    if (code == DD_OK && !ours && tables > 0)
+        code = dd_fail(err, DD_INVALID, "the database holds %lld table(s) and is not a"
+                       " DearDiary registry: give an empty database", (long long)tables);
+    if (code == DD_OK && !ours)
+        code = run(c, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY"
+                   " KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+                   "creating schema_migrations", err);
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%lld)", (long long)SCHEMA_LOCK_KEY);
+    dd_err ignored;
+    run(c, sql, "releasing the schema lock", &ignored);
+    return code;
+}
+
+static dd_code pg_exec_script(db_econn *c, const char *sql, dd_err *err)
+{
+    PGresult *r = PQexec(c->pg, sql);
+    ExecStatusType st = PQresultStatus(r);
+    dd_code code = DD_OK;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *msg = PQresultErrorMessage(r);
+        code = dd_fail(err, DD_IO, "%s", msg && *msg ? msg : PQerrorMessage(c->pg));
+        for (char *p = err ? err->msg : NULL; p && *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+    }
+    PQclear(r);
+    return code;
+}
+
+/* "Is this a sound DearDiary registry": its schema version is recorded and every table
+ * of the baseline is there (the server vouches for its own pages). */
+static dd_code pg_quick_check(db_econn *c, dd_err *err)
+{
+    bool ours = false;
+    int64_t tables = 0;
+    dd_code code = has_migrations_table(c, &ours, err);
+    if (code == DD_OK && !ours)
+        return dd_fail(err, DD_IO, "no schema_migrations table (not a DearDiary registry)");
+    if (code == DD_OK)
+        code = count_tables(c, true, &tables, err);
+    size_t want = sizeof baseline_tables / sizeof *baseline_tables;
+    if (code == DD_OK && tables != (int64_t)want)
+        code = dd_fail(err, DD_IO, "%lld of the registry's %zu tables are missing",
+                       (long long)(want - (size_t)tables), want);
+    return code;
+}
+
+/* amcheck's bt_index_check on every index of the registry, when the extension is
+ * installed (it needs a superuser to install); without it the server's own checksums and
+ * constraints are trusted, and there is nothing to report. */
+static dd_code pg_integrity(db_econn *c, db_line_fn fn, void *ctx, dd_err *err)
+{
+    PGresult *r = NULL;
+    dd_code code = query(c, "SELECT 1 FROM pg_extension WHERE extname = 'amcheck'", 0, NULL,
+                         &r, "reading the catalog", err);
+    bool have = code == DD_OK && PQntuples(r) > 0;
+    PQclear(r);
+    if (!have)
+        return code;
+    code = query(c, "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                 " JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'btree'"
+                 " AND c.relnamespace = current_schema()::regnamespace ORDER BY 1", 0, NULL, &r,
+                 "reading the catalog", err);
+    for (int i = 0; code == DD_OK && i < PQntuples(r); i++) {
+        const char *name = PQgetvalue(r, i, 0);
+        const char *params[] = {name};
+        PGresult *chk = PQexecParams(c->pg, "SELECT bt_index_check($1::regclass)", 1, NULL,
+                                     params, NULL, NULL, 0);
+        if (PQresultStatus(chk) != PGRES_TUPLES_OK) {
+            char line[600];
+            snprintf(line, sizeof line, "integrity_check: index %s: %s", name,
+                     PQresultErrorField(chk, PG_DIAG_MESSAGE_PRIMARY)
+                         ? PQresultErrorField(chk, PG_DIAG_MESSAGE_PRIMARY) : "failed");
+            if (fn(ctx, line)) {
+                PQclear(chk);
+                break;
+            }
+        }
+        PQclear(chk);
+    }
+    PQclear(r);
+    return code;
+}
+
+static int first_line(void *ctx, const char *line)
+{
+    snprintf(ctx, DD_ERR_MSG_MAX, "%s", line);
+    return 1;
+}
+
+static dd_code pg_check_integrity(db_econn *c, dd_err *err)
+{
+    char first[DD_ERR_MSG_MAX] = "";
+    dd_code code = pg_integrity(c, first_line, first, err);
+    if (code == DD_OK && first[0])
+        code = dd_fail(err, DD_IO, "integrity check failed: %s", first);
+    return code;
+}
+
+/* Moves on every commit visible to this connection (any transaction that wrote). */
+static dd_code pg_data_version(db_econn *c, int64_t *out, dd_err *err)
+{
+    PGresult *r = NULL;
+    dd_code code = query(c, "SELECT pg_current_snapshot()::text", 0, NULL, &r, "data_version",
+                         err);
+    if (code == DD_OK) {
+        uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+        for (const unsigned char *p = (const unsigned char *)PQgetvalue(r, 0, 0); *p; p++)
+            h = (h ^ *p) * 1099511628211ULL;
+        *out = (int64_t)(h >> 1);
+    }
+    PQclear(r);
+    return code;
+}
+
+/* A slice of one chunk or of legacy resource.data: substr() of an EXTERNAL (uncompressed,
+ * out of line) bytea reads only the TOAST pieces it covers. */
+static dd_code pg_blob_read(db_econn *c, db_blob which, int64_t key, int64_t seq, int64_t off,
+                            void *buf, size_t len, size_t *got, int64_t *total, dd_err *err)
+{
+    *got = 0;
+    *total = 0;
+    static const char *const sql[] = {
+        [DB_BLOB_CHUNK] = "SELECT substr(data, $3::int, $4::int), octet_length(data)"
+                          " FROM artifact_chunk WHERE set_id = $1 AND seq = $2",
+        [DB_BLOB_RESOURCE_DATA] = "SELECT substr(data, $3::int, $4::int), octet_length(data)"
+                                  " FROM resource WHERE id = $1 AND data IS NOT NULL",
+    };
+    static const char *const names[] = {"blob_chunk", "blob_resource"};
+    if (c->blob_generation != c->generation) {
+        for (int i = 0; i < 2; i++) {
+            Oid types[] = {OID_INT8, OID_INT8, OID_INT8, OID_INT8};
+            PGresult *r = PQprepare(c->pg, names[i], sql[i], 4, types);
+            dd_code code = PQresultStatus(r) == PGRES_COMMAND_OK
+                ? DD_OK : pg_error(c, r, "preparing a query", err);
+            PQclear(r);
+            if (code != DD_OK)
+                return code;
+        }
+        c->blob_generation = c->generation;
+    }
+    int64_t want = len > 0x7fffffff ? 0x7fffffff : (int64_t)len;
+    uint64_t v[4] = {(uint64_t)key, (uint64_t)seq, (uint64_t)(off + 1), (uint64_t)want};
+    char bytes[4][8];
+    const char *values[4];
+    int lengths[4] = {8, 8, 8, 8}, formats[4] = {1, 1, 1, 1};
+    for (int i = 0; i < 4; i++) {
+        uint32_t hi = htonl((uint32_t)(v[i] >> 32)), lo = htonl((uint32_t)v[i]);
+        memcpy(bytes[i], &hi, 4);
+        memcpy(bytes[i] + 4, &lo, 4);
+        values[i] = bytes[i];
+    }
+    PGresult *r = PQexecPrepared(c->pg, names[which], 4, values, lengths, formats, 1);
+    dd_code code = DD_OK;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        code = pg_error(c, r, which == DB_BLOB_CHUNK ? "reading an artifact chunk"
+                                                     : "reading resource bytes", err);
+    else if (PQntuples(r) == 0)
+        code = which == DB_BLOB_CHUNK ? dd_fail(err, DD_NOT_FOUND, "artifact chunk not found")
+                                      : dd_fail(err, DD_NOT_FOUND, "no resource data");
+    if (code == DD_OK) {
+        uint32_t t = 0;   /* octet_length: int4 */
+        if (PQgetlength(r, 0, 1) == 4)
+            memcpy(&t, PQgetvalue(r, 0, 1), 4);
+        *total = (int32_t)ntohl(t);
+        size_t n = (size_t)PQgetlength(r, 0, 0);
+        if (n > len)
+            n = len;
+        if (off < *total && n > 0)
+            memcpy(buf, PQgetvalue(r, 0, 0), n);
+        *got = off < *total ? n : 0;
+    }
+    PQclear(r);
+    return code;
+}
+
+/* Journals of a PostgreSQL registry live on this machine, in the XDG state directory
+ * (~/.local/state/deardiary/journal, or $XDG_STATE_HOME/deardiary/journal), one prefix
+ * per registry: "pg-<16 hex of the canonical locator>". */
+static char *pg_journal_base(const char *canonical_locator)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)canonical_locator; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    char dir[3072];
+    if (state && *state == '/')
+        snprintf(dir, sizeof dir, "%s/deardiary/journal", state);
+    else
+        snprintf(dir, sizeof dir, "%s/.local/state/deardiary/journal",
+                 home && *home ? home : "/tmp");
+    char *out = malloc(strlen(dir) + 24);
+    if (out)
+        sprintf(out, "%s/pg-%016llx", dir, (unsigned long long)h);
+    return out;
+}
+
+const struct dd_engine dd_engine_pg = {
+    .name = "postgres",
+    .supports = DD_ENG_ROW_LOCKS | DD_ENG_RETRY | DD_ENG_NETWORK,
+    .migrations = &dd_migrations_postgres,
+    .accepts = pg_accepts,
+    .open = pg_open,
+    .close = pg_close,
+    .check = pg_check,
+    .canonical = pg_canonical,
+    .journal_base = pg_journal_base,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .lock = pg_lock,
+    .lock_children = pg_lock_children,
+    .prepare = pg_prepare,
+    .bind = pg_bind,
+    .step = pg_step,
+    .reset = pg_reset,
+    .finalize = pg_finalize,
+    .changes = pg_changes,
+    .col_count = pg_col_count,
+    .col_null = pg_col_null,
+    .col_int64 = pg_col_int64,
+    .col_double = pg_col_double,
+    .col_text = pg_col_text,
+    .col_blob = pg_col_blob,
+    .prepare_schema = pg_prepare_schema,
+    .exec_script = pg_exec_script,
+    .quick_check = pg_quick_check,
+    .check_integrity = pg_check_integrity,
+    .integrity = pg_integrity,
+    .data_version = pg_data_version,
+    .blob_read = pg_blob_read,
+};
