@@ -120,6 +120,9 @@ int64_t db_trash_take(dd_conn *c);
 /* The store's metric log slot (metric_log.c), its busy timeout, and whether the calling
  * thread is inside a write transaction (between db_begin and db_end). */
 struct metric_log **db_metric_log_slot(dd_store *st);
+/* One more change made through this store (dd_store_stats.writes): db_end calls it for
+ * every commit, the metric log for every batch it accepts into its journal. */
+void db_note_write(dd_store *st);
 int db_busy_timeout_ms(const dd_store *st);
 bool db_in_write_txn(dd_store *st);
 

@@ -140,6 +140,29 @@ dd_code dd_model_list(dd_store *st, int64_t project_id, dd_model_cb cb, void *ct
     return code == DD_OK ? db_each(c, s, "listing models", model_row, &l, err) : code;
 }
 
+static int model_project_row(db_stmt *s, void *arg)
+{
+    db_list_ctx *l = arg;
+    dd_model m;
+    model_from_row(s, &m, false);
+    return ((dd_model_project_cb)l->cb)(l->ctx, &m, db_col_text(s, 7));
+}
+
+dd_code dd_model_list_with_project(dd_store *st, dd_model_project_cb cb, void *ctx,
+                                   dd_err *err)
+{
+    dd_conn *c;
+    db_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT m.id, m.project_id, m.name, m.description,"
+                       " m.created_date, m.updated_date, m.last_version, p.name"
+                       " FROM model m JOIN project p ON p.id = m.project_id ORDER BY m.id",
+                       NULL);
+    db_list_ctx l = {(void *)cb, ctx};
+    return code == DD_OK ? db_each(c, s, "listing models", model_project_row, &l, err) : code;
+}
+
 dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 {
     dd_code code = dd_name_check(name, "model name", err);
