@@ -17,7 +17,6 @@
 #include "textfmt.h"
 #include "vfs_int.h"
 
-
 /* ---------------------------------------------------------------- errors */
 
 int vfs_errno(dd_code code)
@@ -1005,6 +1004,31 @@ int vfs_readlink(vfs *v, uint64_t ino, char *buf, size_t len)
 
 /* ---------------------------------------------------------------- lookup */
 
+/* /models/<m>: a symlink to its project's directory, with the attributes link_attr gives,
+ * from the model's row joined with its project's name (no query of its own). */
+static void model_link_entry(vfs *v, const dd_model *m, const char *project, vfs_entry *e)
+{
+    char target[VFS_LINK_MAX];
+    if (model_link_text(target, sizeof target, project, m->name) != 0)
+        target[0] = 0;    /* cannot be: names are bounded (VFS_LINK_MAX) */
+    fill_stat(v, e, ino_make(NK_MODEL_LINK, m->id), NK_MODEL_LINK, true,
+              (off_t)strlen(target), false);
+    e->timeout = 0;   /* as link_attr: a model deleted and made again must resolve at once */
+    stat_times(&e->st, m->created_date, m->updated_date);
+}
+
+typedef struct model_link_found {
+    vfs *v;
+    vfs_entry *e;
+} model_link_found;
+
+static int found_model_link(void *ctx, const dd_model *m, const char *project)
+{
+    model_link_found *f = ctx;
+    model_link_entry(f->v, m, project, f->e);
+    return 0;
+}
+
 /* A decimal id as a name ("42"), or 0 when the name is not one. */
 static int64_t name_id(const char *name)
 {
@@ -1048,7 +1072,12 @@ static int lookup_rows(vfs *v, nk parent_kind, int64_t pid, const char *name, vf
             return vfs_fail(code, &err, "lookup");
         return node_attr(v, res_ino(id, gen), out);
     }
-    case NK_MODELS: kind = NK_MODEL_LINK; code = dd_model_find(v->st, name, &id, &err); break;
+    case NK_MODELS: {
+        /* one statement: a link's entry timeout is 0, so `ls -l /models` looks up each */
+        model_link_found f = {v, out};
+        code = dd_model_find_with_project(v->st, name, found_model_link, &f, &err);
+        return code == DD_OK ? 0 : vfs_fail(code, &err, "lookup");
+    }
     case NK_P_MODELS: {
         dd_model m = {0};
         kind = NK_MODEL;
@@ -1247,19 +1276,11 @@ static int walk_model(void *ctx, const dd_model *m)
     return walk_emit(w, m->name, &e);
 }
 
-/* /models/<m>: a symlink to its project's directory, with the attributes link_attr gives
- * (the listing joins the project's name, so no query per model). */
 static int walk_model_link(void *ctx, const dd_model *m, const char *project)
 {
     dir_walk *w = ctx;
     vfs_entry e;
-    char target[VFS_LINK_MAX];
-    if (model_link_text(target, sizeof target, project, m->name) != 0)
-        return 0;    /* cannot be: names are bounded (VFS_LINK_MAX) */
-    fill_stat(w->v, &e, ino_make(NK_MODEL_LINK, m->id), NK_MODEL_LINK, true,
-              (off_t)strlen(target), false);
-    e.timeout = 0;   /* as link_attr: a model deleted and made again must resolve at once */
-    stat_times(&e.st, m->created_date, m->updated_date);
+    model_link_entry(w->v, m, project, &e);
     return walk_emit(w, m->name, &e);
 }
 

@@ -719,6 +719,10 @@ typedef int (*dd_model_project_cb)(void *ctx, const dd_model *row, const char *p
  * one statement. Row and name are valid during the callback only. */
 dd_code dd_model_list_with_project(dd_store *st, dd_model_project_cb cb, void *ctx,
                                    dd_err *err);
+/* The model called `name`, handed to `cb` as dd_model_list_with_project does (one
+ * statement); DD_NOT_FOUND when there is none. */
+dd_code dd_model_find_with_project(dd_store *st, const char *name, dd_model_project_cb cb,
+                                   void *ctx, dd_err *err);
 dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err);
 dd_code dd_model_set_description(dd_store *st, int64_t id, const char *description,
                                  dd_err *err);

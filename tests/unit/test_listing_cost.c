@@ -229,7 +229,22 @@ int main(void)
     for (int i = 0; i < l.n; i++)
         CHECK(vfs_getattr(V, l.e[i].ino, &a) == 0 && same_attrs(&a.st, &l.e[i].st));
     CHECK(statements() - before >= (uint64_t)l.n);
+    /* ... and computes what the listing computed: /models/<m> by readlink's path */
+    memset(&l, 0, sizeof l);
+    CHECK(vfs_readdir(V, VFS_ROOT_INO, collect, &l) == 0);
+    uint64_t models = check_walk(V, "models");
+    memset(&l, 0, sizeof l);
+    CHECK(vfs_readdir(V, models, collect, &l) == 0 && l.n == 20);
+    for (int i = 0; i < l.n; i++)
+        CHECK(vfs_getattr(V, l.e[i].ino, &a) == 0 && same_attrs(&a.st, &l.e[i].st));
     vfs_keep_attrs(V, true);
+
+    /* a /models/<m> link is never kept by the kernel (a model made again under its name
+     * must resolve at once), so `ls -l /models` looks each up: one statement each */
+    before = statements();
+    for (int i = 0; i < l.n; i++)
+        CHECK(vfs_lookup(V, models, l.names[i], &a) == 0 && same_attrs(&a.st, &l.e[i].st));
+    CHECK(statements() - before <= (uint64_t)l.n);
 
     /* attributes are kept no longer than their timeout */
     vfs *shortv = vfs_new(ST, NULL, &(vfs_options){.live_timeout = 0.05});
