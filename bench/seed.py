@@ -7,8 +7,14 @@
   seed.py cat DB POINTS
       project "bench", experiment "cat", one RUNNING iteration whose metric "loss" holds
       POINTS points; prints "<iteration id> <bytes of the rendered series>"
+  seed.py params DB N
+      experiment "wide" of project "bench" (made by `ls` first) with one RUNNING iteration
+      holding N parameters p000001.. (values 1..N)
   seed.py localdirs DIR N
       N empty subdirectories of DIR (the local-disk baseline of `ls`)
+  seed.py localfiles DIR N
+      N small files in DIR, named and filled as `params` names and fills its parameters
+      (the local-disk baseline of `ls -l params/`)
 
 DB must exist with the schema (`deardiary init DB`). Rows are inserted with the values the
 store would write (schema/001_baseline.sql): timestamps "YYYY-MM-DDTHH:MM:SS.mmmZ",
@@ -79,6 +85,29 @@ def seed_ls(path, iters, heavy_iters, points):
     db.close()
 
 
+def param_key(i):
+    return "p%06d" % i
+
+
+def seed_params(path, n):
+    db = connect(path)
+    (pid,) = db.execute("SELECT id FROM project WHERE name = 'bench'").fetchone()
+    (it,) = iterations(db, experiment(db, pid, "wide"), 1)
+    db.executemany("INSERT INTO parameter(iteration_id, key, value, updated_date)"
+                   " VALUES (?, ?, ?, ?)", ((it, param_key(i), str(i), TS)
+                                            for i in range(1, n + 1)))
+    db.execute("COMMIT")
+    db.close()
+    print(it)
+
+
+def localfiles(path, n):
+    os.makedirs(path, exist_ok=True)
+    for i in range(1, n + 1):
+        with open(os.path.join(path, param_key(i)), "w") as f:
+            f.write("%d\n" % i)
+
+
 def seed_cat(path, points):
     db = connect(path)
     pid = project(db, "bench")
@@ -100,8 +129,12 @@ def main(argv):
         seed_ls(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
     elif len(argv) >= 2 and argv[1] == "cat" and len(argv) == 4:
         seed_cat(argv[2], int(argv[3]))
+    elif len(argv) >= 2 and argv[1] == "params" and len(argv) == 4:
+        seed_params(argv[2], int(argv[3]))
     elif len(argv) >= 2 and argv[1] == "localdirs" and len(argv) == 4:
         localdirs(argv[2], int(argv[3]))
+    elif len(argv) >= 2 and argv[1] == "localfiles" and len(argv) == 4:
+        localfiles(argv[2], int(argv[3]))
     else:
         sys.stderr.write(__doc__)
         return 2
