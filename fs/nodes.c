@@ -17,6 +17,7 @@
 #include "textfmt.h"
 #include "vfs_int.h"
 
+
 /* ---------------------------------------------------------------- errors */
 
 int vfs_errno(dd_code code)
@@ -630,7 +631,10 @@ static void view_times(vfs *v, nk kind, int64_t iteration, const entity_facts *f
         stat_times(st, own, NULL);
 }
 
-int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
+/* node_attr, with the facts of the node's owner row when the caller has them already
+ * (`known`, NULL when not: a listing of the owner's directory loaded them once for all
+ * of its fixed entries). */
+static int node_attr_known(vfs *v, uint64_t ino, const entity_facts *known, vfs_entry *out)
 {
     nk kind = ino_kind(ino);
     int64_t id = ino_id(ino);
@@ -656,7 +660,7 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
     if (owner == NK_NONE)
         return leaf_attr(v, ino, kind, id, out);
     entity_facts f;
-    int rc = entity_load(v, owner, id, &f);
+    int rc = known ? (f = *known, 0) : entity_load(v, owner, id, &f);
     if (rc)
         return rc;
     if (kind == NK_V_ARTIFACT)
@@ -693,6 +697,11 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
     else   /* a file of the row; a link made with it (production/staging: the model's) */
         stat_times(&out->st, f.created, kind_is_link(kind) ? NULL : f.modified);
     return 0;
+}
+
+int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
+{
+    return node_attr_known(v, ino, NULL, out);
 }
 
 /* What a listing just reported answers, while its timeout runs and nothing was written
@@ -1357,7 +1366,11 @@ static int list_fixed(dir_walk *w, nk kind, int64_t id)
     fixed_set fs = fixed_of(kind);
     for (size_t i = 0; i < fs.n && !w->stop; i++) {
         vfs_entry e;
-        int rc = node_attr(w->v, ino_make(fs.v[i].kind, id), &e);
+        /* the entity's own files hang off the row walk_start loaded */
+        bool same_owner = node_owner(kind) != NK_NONE &&
+                          node_owner(fs.v[i].kind) == node_owner(kind);
+        int rc = node_attr_known(w->v, ino_make(fs.v[i].kind, id),
+                                 same_owner ? &w->owner : NULL, &e);
         if (rc == -ENOENT)      /* e.g. `parent` of a top-level iteration */
             continue;
         if (rc)

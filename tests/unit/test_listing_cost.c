@@ -157,9 +157,12 @@ int main(void)
         if (!model)
             model = m;
     }
+    int64_t first_version = 0;
     for (int i = 0; i < 20; i++) {
         int64_t ver;
         CHECK_CODE(dd_version_create(ST, model, it, 0, "", &ver, NULL, errp), DD_OK, errp);
+        if (!first_version)
+            first_version = ver;
     }
 
     const char *run = "projects/p/experiments/e/iterations/1";
@@ -195,6 +198,23 @@ int main(void)
                " (%" PRIu64 " with no rows)\n", full, c_full, c_bare);
         CHECK(c_full == c_bare);
     }
+    /* ... and a model's: model00 has 20 versions and an alias, model01 nothing */
+    CHECK_CODE(dd_alias_set(ST, model, "champion", first_version, errp), DD_OK, errp);
+    const char *model_dirs[] = {"", "/versions", "/aliases"};
+    for (size_t i = 0; i < sizeof model_dirs / sizeof model_dirs[0]; i++) {
+        char full[256], bare[256];
+        snprintf(full, sizeof full, "projects/p/models/model00%s", model_dirs[i]);
+        snprintf(bare, sizeof bare, "projects/p/models/model01%s", model_dirs[i]);
+        uint64_t c_full = listing_cost(full), c_bare = listing_cost(bare);
+        printf("listing + getattr of every entry: %-50s %3" PRIu64 " statements"
+               " (%" PRIu64 " with no rows)\n", full, c_full, c_bare);
+        CHECK(c_full == c_bare);
+    }
+    const char *fixed_dirs[] = {"projects/p", "projects/p/experiments/e",
+                                "projects/p/models/model00/versions/1"};
+    for (size_t i = 0; i < sizeof fixed_dirs / sizeof fixed_dirs[0]; i++)
+        printf("listing + getattr of every entry: %-50s %3" PRIu64 " statements\n",
+               fixed_dirs[i], listing_cost(fixed_dirs[i]));
 
     /* a write through the core: the next getattr sees the new size, not the listing's */
     snprintf(path, sizeof path, "%s/params", run);
