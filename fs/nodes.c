@@ -1182,10 +1182,13 @@ int vfs_lookup(vfs *v, uint64_t parent, const char *name, vfs_entry *out)
     if (strlen(name) > DD_NAME_MAX)
         return -ENAMETOOLONG;
     int rc = -ENOENT;
+    uint64_t gen = attr_cache_gen(v);
     if (fixed_of(pk).n)
         rc = lookup_fixed(v, pk, pid, name, out);
     if (rc == -ENOENT && (!fixed_of(pk).n || pk == NK_I_ENV))
         rc = lookup_rows(v, pk, pid, name, out);
+    if (rc == 0)     /* fresher than a listing's: a later getattr must not go back */
+        attr_cache_put(v, out, gen);
     /* registry data first: a scratch file never hides a parameter of the same name */
     return rc == -ENOENT && scratch_dir_allows(pk, name) ? scratch_lookup(v, parent, name, out)
                                                          : rc;
