@@ -24,6 +24,7 @@
 #   WRITE1_N=200000 WRITE1_SECS=10           bench "write": one point per write()
 #   BATCH_LINES=10000 BATCH_REPS=100         bench "write": lines per write(), writes
 #   LS_ITERS=100000 LS_HEAVY_ITERS=1000 LS_HEAVY_POINTS=1000   bench "ls"
+#   LS_PARAMS=10000       bench "ls": parameters of the iteration whose params/ is listed
 #   CAT_POINTS=1000000 CAT_MEM_CATS=10       bench "cat" (memory: after 1 and after 10 cats)
 #   BENCH_ARTIFACT_BYTES=1073741824          bench "artifacts": size of the file (made once
 #                                            from /dev/urandom in the temp dir)
@@ -64,6 +65,7 @@ BATCH_REPS=${BATCH_REPS:-100}
 LS_ITERS=${LS_ITERS:-100000}
 LS_HEAVY_ITERS=${LS_HEAVY_ITERS:-1000}
 LS_HEAVY_POINTS=${LS_HEAVY_POINTS:-1000}
+LS_PARAMS=${LS_PARAMS:-10000}
 CAT_POINTS=${CAT_POINTS:-1000000}
 CAT_MEM_CATS=${CAT_MEM_CATS:-10}
 ART_BYTES=${BENCH_ARTIFACT_BYTES:-1073741824}
@@ -398,10 +400,13 @@ bench_write() {
 bench_ls() {
     log "[ls] iterations/ with $LS_ITERS iterations; 'heavy': $LS_HEAVY_ITERS of them hold $LS_HEAVY_POINTS points each"
     local db=$WORK/ls.db mnt=$WORK/ls.mnt local=$WORK/ls.local pmnt=$WORK/ls.pt t0
+    local plocal=$WORK/ls.params wide
     "$DD" init "$db" >/dev/null || die "deardiary init failed"
     t0=$(date +%s.%N)
     "$PY" "$BENCH/seed.py" ls "$db" "$LS_ITERS" "$LS_HEAVY_ITERS" "$LS_HEAVY_POINTS" || die "seeding failed"
+    wide=$("$PY" "$BENCH/seed.py" params "$db" "$LS_PARAMS") || die "seeding parameters failed"
     "$PY" "$BENCH/seed.py" localdirs "$local" "$LS_ITERS" || die "creating $local failed"
+    "$PY" "$BENCH/seed.py" localfiles "$plocal" "$LS_PARAMS" || die "creating $plocal failed"
     log "  seeded in $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s"
     mount_dd "$db" "$mnt"
     local dd_pid=$DAEMON_PID
@@ -434,6 +439,14 @@ bench_ls() {
         record ls "$label iterations/ ($LS_ITERS iterations, no metrics)" s lo "$ours_f" "passthrough_ll" "$pt" "$target"
         record ls "$label iterations/ ($LS_ITERS iterations; $LS_HEAVY_ITERS of them x $LS_HEAVY_POINTS points)" s lo "$ours_h" "same, no metrics" "$ours_f" "$target"
     done
+    # params/: files whose attributes come from rows of their own (issue 14: a listing
+    # used to ask the store again for each entry)
+    local params=$mnt/projects/bench/experiments/wide/iterations/$wide/params
+    n=$("$PY" -c 'import os, sys; print(len(os.listdir(sys.argv[1])))' "$params")
+    [[ $n == "$LS_PARAMS" ]] || die "$params lists $n entries, expected $LS_PARAMS"
+    base=$(time_of "local disk: ls -l params" ls -l "$plocal")
+    ours_f=$(time_of "deardiary: ls -l params" ls -l "$params")
+    record ls "ls -l params/ ($LS_PARAMS parameters)" s lo "$ours_f" "local disk" "$base" ""
     stop_daemon "$pmnt" "$pt_pid"
     stop_daemon "$mnt" "$dd_pid"
 }

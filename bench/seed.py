@@ -12,8 +12,14 @@
       batch, seed and 3 points of metrics loss and acc) and experiment "big" (one
       iteration whose metrics loss, acc, lr, grad_norm hold POINTS points in all, for
       bench/dashboard.py); prints "<table experiment id> <big iteration id>"
+  seed.py params DB N
+      experiment "wide" of project "bench" (made by `ls` first) with one RUNNING iteration
+      holding N parameters p000001.. (values 1..N)
   seed.py localdirs DIR N
       N empty subdirectories of DIR (the local-disk baseline of `ls`)
+  seed.py localfiles DIR N
+      N small files in DIR, named and filled as `params` names and fills its parameters
+      (the local-disk baseline of `ls -l params/`)
 
 DB must exist with the schema (`deardiary init DB`). Rows are inserted with the values the
 store would write (schema/sqlite/001_baseline.sql): timestamps "YYYY-MM-DDTHH:MM:SS.mmmZ",
@@ -84,6 +90,29 @@ def seed_ls(path, iters, heavy_iters, points):
     db.close()
 
 
+def param_key(i):
+    return "p%06d" % i
+
+
+def seed_params(path, n):
+    db = connect(path)
+    (pid,) = db.execute("SELECT id FROM project WHERE name = 'bench'").fetchone()
+    (it,) = iterations(db, experiment(db, pid, "wide"), 1)
+    db.executemany("INSERT INTO parameter(iteration_id, key, value, updated_date)"
+                   " VALUES (?, ?, ?, ?)", ((it, param_key(i), str(i), TS)
+                                            for i in range(1, n + 1)))
+    db.execute("COMMIT")
+    db.close()
+    print(it)
+
+
+def localfiles(path, n):
+    os.makedirs(path, exist_ok=True)
+    for i in range(1, n + 1):
+        with open(os.path.join(path, param_key(i)), "w") as f:
+            f.write("%d\n" % i)
+
+
 def seed_cat(path, points):
     db = connect(path)
     pid = project(db, "bench")
@@ -127,8 +156,12 @@ def main(argv):
         seed_cat(argv[2], int(argv[3]))
     elif len(argv) >= 2 and argv[1] == "table" and len(argv) == 5:
         seed_table(argv[2], int(argv[3]), int(argv[4]))
+    elif len(argv) >= 2 and argv[1] == "params" and len(argv) == 4:
+        seed_params(argv[2], int(argv[3]))
     elif len(argv) >= 2 and argv[1] == "localdirs" and len(argv) == 4:
         localdirs(argv[2], int(argv[3]))
+    elif len(argv) >= 2 and argv[1] == "localfiles" and len(argv) == 4:
+        localfiles(argv[2], int(argv[3]))
     else:
         sys.stderr.write(__doc__)
         return 2

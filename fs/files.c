@@ -521,7 +521,7 @@ static int bind_series(vfs *v, vfs_file *f)
 
 int vfs_getattr_open(vfs *v, uint64_t ino, vfs_file *f, vfs_entry *out)
 {
-    int rc = node_attr(v, ino, out);
+    int rc = f ? node_attr(v, ino, out) : vfs_getattr(v, ino, out);
     if (!f || f->mode != FM_ARTIFACT || !f->reader || (rc && rc != -ENOENT))
         return rc;
     if (rc == -ENOENT) {          /* replaced or deleted since: still the bytes we read */

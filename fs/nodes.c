@@ -451,6 +451,12 @@ static int alias_version(vfs *v, int64_t alias_id, int64_t *version_id)
     return code == DD_OK ? 0 : vfs_fail(code, &err, "readlink");
 }
 
+/* /models/<m>'s target, from its project's name and its own. */
+static int model_link_text(char *buf, size_t len, const char *project, const char *model)
+{
+    return link_print(buf, len, "../projects/%s/models/%s", project, model);
+}
+
 static int model_link(vfs *v, int64_t model_id, char *buf, size_t len)
 {
     dd_err err = {0};
@@ -459,8 +465,7 @@ static int model_link(vfs *v, int64_t model_id, char *buf, size_t len)
     dd_code code = dd_model_get(v->st, model_id, &m, &err);
     if (code == DD_OK)
         code = dd_project_get(v->st, m.project_id, &p, &err);
-    int rc = code == DD_OK ? link_print(buf, len, "../projects/%s/models/%s", p.name, m.name)
-                           : 0;
+    int rc = code == DD_OK ? model_link_text(buf, len, p.name, m.name) : 0;
     dd_project_clear(&p);
     dd_model_clear(&m);
     return code == DD_OK ? rc : vfs_fail(code, &err, "readlink");
@@ -626,7 +631,10 @@ static void view_times(vfs *v, nk kind, int64_t iteration, const entity_facts *f
         stat_times(st, own, NULL);
 }
 
-int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
+/* node_attr, with the facts of the node's owner row when the caller has them already
+ * (`known`, NULL when not: a listing of the owner's directory loaded them once for all
+ * of its fixed entries). */
+static int node_attr_known(vfs *v, uint64_t ino, const entity_facts *known, vfs_entry *out)
 {
     nk kind = ino_kind(ino);
     int64_t id = ino_id(ino);
@@ -652,7 +660,7 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
     if (owner == NK_NONE)
         return leaf_attr(v, ino, kind, id, out);
     entity_facts f;
-    int rc = entity_load(v, owner, id, &f);
+    int rc = known ? (f = *known, 0) : entity_load(v, owner, id, &f);
     if (rc)
         return rc;
     if (kind == NK_V_ARTIFACT)
@@ -691,9 +699,16 @@ int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
     return 0;
 }
 
+int node_attr(vfs *v, uint64_t ino, vfs_entry *out)
+{
+    return node_attr_known(v, ino, NULL, out);
+}
+
+/* What a listing just reported answers, while its timeout runs and nothing was written
+ * (attr_cache.c): `ls -l` then costs the listing alone. */
 int vfs_getattr(vfs *v, uint64_t ino, vfs_entry *out)
 {
-    return node_attr(v, ino, out);
+    return attr_cache_get(v, ino, out) ? 0 : node_attr(v, ino, out);
 }
 
 int64_t node_iteration(vfs *v, nk kind, int64_t id)
@@ -998,6 +1013,31 @@ int vfs_readlink(vfs *v, uint64_t ino, char *buf, size_t len)
 
 /* ---------------------------------------------------------------- lookup */
 
+/* /models/<m>: a symlink to its project's directory, with the attributes link_attr gives,
+ * from the model's row joined with its project's name (no query of its own). */
+static void model_link_entry(vfs *v, const dd_model *m, const char *project, vfs_entry *e)
+{
+    char target[VFS_LINK_MAX];
+    if (model_link_text(target, sizeof target, project, m->name) != 0)
+        target[0] = 0;    /* cannot be: names are bounded (VFS_LINK_MAX) */
+    fill_stat(v, e, ino_make(NK_MODEL_LINK, m->id), NK_MODEL_LINK, true,
+              (off_t)strlen(target), false);
+    e->timeout = 0;   /* as link_attr: a model deleted and made again must resolve at once */
+    stat_times(&e->st, m->created_date, m->updated_date);
+}
+
+typedef struct model_link_found {
+    vfs *v;
+    vfs_entry *e;
+} model_link_found;
+
+static int found_model_link(void *ctx, const dd_model *m, const char *project)
+{
+    model_link_found *f = ctx;
+    model_link_entry(f->v, m, project, f->e);
+    return 0;
+}
+
 /* A decimal id as a name ("42"), or 0 when the name is not one. */
 static int64_t name_id(const char *name)
 {
@@ -1041,7 +1081,12 @@ static int lookup_rows(vfs *v, nk parent_kind, int64_t pid, const char *name, vf
             return vfs_fail(code, &err, "lookup");
         return node_attr(v, res_ino(id, gen), out);
     }
-    case NK_MODELS: kind = NK_MODEL_LINK; code = dd_model_find(v->st, name, &id, &err); break;
+    case NK_MODELS: {
+        /* one statement: a link's entry timeout is 0, so `ls -l /models` looks up each */
+        model_link_found f = {v, out};
+        code = dd_model_find_with_project(v->st, name, found_model_link, &f, &err);
+        return code == DD_OK ? 0 : vfs_fail(code, &err, "lookup");
+    }
     case NK_P_MODELS: {
         dd_model m = {0};
         kind = NK_MODEL;
@@ -1137,10 +1182,13 @@ int vfs_lookup(vfs *v, uint64_t parent, const char *name, vfs_entry *out)
     if (strlen(name) > DD_NAME_MAX)
         return -ENAMETOOLONG;
     int rc = -ENOENT;
+    uint64_t gen = attr_cache_gen(v);
     if (fixed_of(pk).n)
         rc = lookup_fixed(v, pk, pid, name, out);
     if (rc == -ENOENT && (!fixed_of(pk).n || pk == NK_I_ENV))
         rc = lookup_rows(v, pk, pid, name, out);
+    if (rc == 0)     /* fresher than a listing's: a later getattr must not go back */
+        attr_cache_put(v, out, gen);
     /* registry data first: a scratch file never hides a parameter of the same name */
     return rc == -ENOENT && scratch_dir_allows(pk, name) ? scratch_lookup(v, parent, name, out)
                                                          : rc;
@@ -1155,8 +1203,10 @@ typedef struct dir_walk {
     bool ended;            /* the listed directory belongs to an ended iteration */
     int64_t parent_id;
     int stop;
-    dd_buf later;          /* ids to resolve once the listing's statement is done */
-    struct timespec dir_mtime;   /* the listed directory's */
+    entity_facts owner;    /* the row the listed directory hangs off (zero for /, /projects,
+                              /models) */
+    struct timespec dir_mtime;   /* the listed directory's (tags/, aliases/, env/ only) */
+    uint64_t cache_gen;    /* the store's write count before the listing asked it */
 } dir_walk;
 
 /* Entries without a time of their own (tags, aliases, env/ files) show when their
@@ -1166,10 +1216,14 @@ static void walk_dir_times(const dir_walk *w, vfs_entry *e)
     e->st.st_mtim = e->st.st_ctim = e->st.st_atim = w->dir_mtime;
 }
 
+/* Hand an entry to the caller, and keep its attributes for the getattr that usually
+ * follows (`ls -l`, a file manager). */
 static int walk_emit(dir_walk *w, const char *name, const vfs_entry *e)
 {
-    if (!w->stop)
+    if (!w->stop) {
+        attr_cache_put(w->v, e, w->cache_gen);
         w->stop = w->cb(w->ctx, name, e);
+    }
     return w->stop;
 }
 
@@ -1224,18 +1278,22 @@ static int walk_resource(void *ctx, const dd_resource *r)
     return walk_emit(w, r->name, &e);
 }
 
-/* Models: directories under their project, symlinks under /models. */
+/* Models: directories under their project. */
 static int walk_model(void *ctx, const dd_model *m)
 {
     dir_walk *w = ctx;
     vfs_entry e;
-    if (w->parent_id) {
-        fill_stat(w->v, &e, ino_make(NK_MODEL, m->id), NK_MODEL, false, 0, false);
-        stat_times(&e.st, m->created_date, NULL);
-        return walk_emit(w, m->name, &e);
-    }
-    /* the link's target needs the project's name: resolved after the listing */
-    return dd_buf_add(&w->later, &m->id, sizeof m->id) ? 1 : 0;
+    fill_stat(w->v, &e, ino_make(NK_MODEL, m->id), NK_MODEL, false, 0, false);
+    stat_times(&e.st, m->created_date, NULL);
+    return walk_emit(w, m->name, &e);
+}
+
+static int walk_model_link(void *ctx, const dd_model *m, const char *project)
+{
+    dir_walk *w = ctx;
+    vfs_entry e;
+    model_link_entry(w->v, m, project, &e);
+    return walk_emit(w, m->name, &e);
 }
 
 static int walk_version(void *ctx, const dd_model_version *ver)
@@ -1262,14 +1320,15 @@ static int walk_alias(void *ctx, int64_t id, const char *alias, int64_t version_
     return walk_emit(w, alias, &e);
 }
 
-static int walk_param(void *ctx, const char *key, const char *value)
+/* params/<key>: as leaf_attr has it, from the listing's row and the iteration's facts. */
+static int walk_param(void *ctx, const dd_param_row *p)
 {
     dir_walk *w = ctx;
-    (void)value;
     vfs_entry e;
-    /* the listing has no parameter ids: resolve each (one indexed query) */
-    int rc = lookup_rows(w->v, NK_I_PARAMS, w->parent_id, key, &e);
-    return rc ? 0 : walk_emit(w, key, &e);
+    fill_stat(w->v, &e, ino_make(NK_I_PARAM, p->id), NK_I_PARAM, w->ended,
+              (off_t)strlen(p->value) + 1, w->ended);
+    stat_times(&e.st, w->owner.created, p->updated_date);
+    return walk_emit(w, p->key, &e);
 }
 
 static int walk_series(void *ctx, const dd_metric_series *m)
@@ -1310,7 +1369,11 @@ static int list_fixed(dir_walk *w, nk kind, int64_t id)
     fixed_set fs = fixed_of(kind);
     for (size_t i = 0; i < fs.n && !w->stop; i++) {
         vfs_entry e;
-        int rc = node_attr(w->v, ino_make(fs.v[i].kind, id), &e);
+        /* the entity's own files hang off the row walk_start loaded */
+        bool same_owner = node_owner(kind) != NK_NONE &&
+                          node_owner(fs.v[i].kind) == node_owner(kind);
+        int rc = node_attr_known(w->v, ino_make(fs.v[i].kind, id),
+                                 same_owner ? &w->owner : NULL, &e);
         if (rc == -ENOENT)      /* e.g. `parent` of a top-level iteration */
             continue;
         if (rc)
@@ -1320,20 +1383,50 @@ static int list_fixed(dir_walk *w, nk kind, int64_t id)
     return 0;
 }
 
+/* Directories whose entries keep no time of their own (walk_dir_times). */
+static bool kind_lists_dir_times(nk kind)
+{
+    return kind == NK_P_TAGS || kind == NK_E_TAGS || kind == NK_I_TAGS ||
+           kind == NK_M_ALIASES || kind == NK_I_ENV;
+}
+
+/* Before a listing: the directory exists and is one (one query for the row it hangs off,
+ * which also says whether its iteration ended; one more for the directories whose
+ * entries take its time). */
+static int walk_start(dir_walk *w, uint64_t ino)
+{
+    nk kind = ino_kind(ino);
+    if (kind <= NK_NONE || kind >= NK_COUNT)
+        return -ENOENT;
+    if (!kind_is_dir(kind)) {
+        vfs_entry e;
+        int rc = node_attr(w->v, ino, &e);
+        return rc ? rc : -ENOTDIR;
+    }
+    nk owner = node_owner(kind);
+    if (owner != NK_NONE) {
+        int rc = entity_load(w->v, owner, w->parent_id, &w->owner);
+        if (rc)
+            return rc;
+    }
+    w->ended = owner == NK_ITERATION && w->owner.ended;
+    if (kind_lists_dir_times(kind)) {
+        struct stat st = {0};
+        dir_times(w->v, kind, w->parent_id, w->owner.created, &st);
+        w->dir_mtime = st.st_mtim;
+    }
+    return 0;
+}
+
 int vfs_readdir(vfs *v, uint64_t ino, vfs_dir_cb cb, void *ctx)
 {
     nk kind = ino_kind(ino);
     int64_t id = ino_id(ino);
-    dir_walk w = {v, cb, ctx, false, id, 0, {0}, {0}};
-    vfs_entry self;
-    int rc = node_attr(v, ino, &self);
+    dir_walk w = {.v = v, .cb = cb, .ctx = ctx, .parent_id = id};
+    w.cache_gen = attr_cache_gen(v);     /* before any answer the entries come from */
+    int rc = walk_start(&w, ino);
     if (rc)
         return rc;
-    if (!S_ISDIR(self.st.st_mode))
-        return -ENOTDIR;
-    w.dir_mtime = self.st.st_mtim;
-    int64_t it = node_iteration(v, kind, id);
-    w.ended = it && iteration_ended(v, it);
     rc = list_fixed(&w, kind, id);
     if (rc)
         return rc;
@@ -1345,33 +1438,12 @@ int vfs_readdir(vfs *v, uint64_t ino, vfs_dir_cb cb, void *ctx)
     case NK_P_EXPERIMENTS: code = dd_experiment_list(v->st, id, walk_experiment, &w, &err); break;
     case NK_E_ITERATIONS: code = dd_iteration_list(v->st, id, walk_iteration, &w, &err); break;
     case NK_I_CHILDREN: code = dd_iteration_list_children(v->st, id, walk_child, &w, &err); break;
-    case NK_I_PARAMS: {
-        /* collect names first: walk_param queries the store, which a listing
-         * callback must not do while the listing runs */
-        kv_list l = {0};
-        code = dd_param_list(v->st, id, kv_param, &l, &err);
-        for (size_t i = 0; code == DD_OK && i < l.n && !w.stop; i++)
-            walk_param(&w, l.keys[i], l.values[i]);
-        kv_free(&l);
-        break;
-    }
+    case NK_I_PARAMS: code = dd_param_list_rows(v->st, id, walk_param, &w, &err); break;
     case NK_I_METRICS: code = dd_metric_series_list(v->st, id, walk_series, &w, &err); break;
     case NK_E_RESOURCES: code = dd_resource_list(v->st, id, walk_resource, &w, &err); break;
     case NK_P_MODELS: code = dd_model_list(v->st, id, walk_model, &w, &err); break;
     case NK_MODELS:
-        code = dd_model_list(v->st, 0, walk_model, &w, &err);
-        for (size_t i = 0; code == DD_OK && i + sizeof(int64_t) <= w.later.len && !w.stop;
-             i += sizeof(int64_t)) {
-            int64_t mid;
-            memcpy(&mid, w.later.data + i, sizeof mid);
-            dd_model m = {0};
-            vfs_entry e;
-            if (dd_model_get(v->st, mid, &m, &err) == DD_OK &&
-                link_attr(v, ino_make(NK_MODEL_LINK, mid), NK_MODEL_LINK, mid, &e) == 0)
-                walk_emit(&w, m.name, &e);
-            dd_model_clear(&m);
-        }
-        dd_buf_free(&w.later);
+        code = dd_model_list_with_project(v->st, walk_model_link, &w, &err);
         break;
     case NK_M_VERSIONS: code = dd_version_list(v->st, id, walk_version, &w, &err); break;
     case NK_M_ALIASES: code = dd_alias_list(v->st, id, walk_alias, &w, &err); break;

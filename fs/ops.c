@@ -54,6 +54,7 @@ vfs *vfs_new(dd_store *st, dd_artifacts *arts, const vfs_options *opts)
     v->uid = getuid();
     v->gid = getgid();
     pthread_mutex_init(&v->mu, NULL);
+    attr_cache_init(v);
     return v;
 }
 
@@ -68,6 +69,7 @@ void vfs_free(vfs *v)
     if (!v)
         return;
     pthread_mutex_destroy(&v->mu);
+    attr_cache_free(v);
     scratch_free_all(v);
     free(v->removals);
     free(v);

@@ -43,6 +43,10 @@ void vfs_free(vfs *v);
 /* Give a core created with a NULL store its store and artifacts (the daemon opens them
  * after forking, once the mount is in place). */
 void vfs_attach(vfs *v, dd_store *st, struct dd_artifacts *arts);
+/* Whether vfs_getattr may answer from the attributes a listing just reported (default
+ * true; fs/attr_cache.c). A shared mount, whose kernel caches nothing so that each
+ * caller's request is checked, turns it off: every getattr then asks the store. */
+void vfs_keep_attrs(vfs *v, bool keep);
 
 #define VFS_ROOT_INO 1
 

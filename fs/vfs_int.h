@@ -165,6 +165,8 @@ typedef struct scratch {
 
 #define VFS_MAX_SCRATCH 64
 
+struct attr_slot;            /* attr_cache.c */
+
 struct vfs {
     dd_store *st;
     dd_artifacts *arts;
@@ -179,6 +181,9 @@ struct vfs {
     scratch scratches[VFS_MAX_SCRATCH];   /* guarded by mu */
     int64_t next_scratch;
     size_t scratch_bytes;
+    pthread_mutex_t attr_mu;       /* guards attrs, attr_keep */
+    struct attr_slot *attrs;       /* attributes listings reported (attr_cache.c) */
+    bool attr_keep;                /* false on a shared mount (vfs_keep_attrs) */
 };
 
 /* How an open file behaves. */
@@ -255,6 +260,16 @@ int node_render(vfs *v, nk kind, int64_t id, dd_buf *out);
 int64_t node_iteration(vfs *v, nk kind, int64_t id);
 int vfs_fail(dd_code code, const dd_err *err, const char *op);
 bool iteration_ended(vfs *v, int64_t iteration_id);
+
+/* attr_cache.c: the attributes a listing reported, for the getattr of each entry that
+ * follows (see there for how long they are trusted). */
+void attr_cache_init(vfs *v);
+void attr_cache_free(vfs *v);
+/* What to tag entries with: read before the store is asked for them. */
+uint64_t attr_cache_gen(vfs *v);
+void attr_cache_put(vfs *v, const vfs_entry *e, uint64_t gen);
+/* true with *out filled when a listing's attributes for `ino` are still good. */
+bool attr_cache_get(vfs *v, uint64_t ino, vfs_entry *out);
 
 /* ops.c */
 pending *pending_get(vfs *v, int64_t id);

@@ -335,6 +335,7 @@ static int run_session(const mount_args *a, const dd_config *cfg)
      * terminal; the store is opened after the fork (SQLite state must not cross it) */
     if (!v || (cfg->mount_follow_writer && !fc.place) || make_access(a, cfg, &fc.acc) != 0)
         goto out;
+    vfs_keep_attrs(v, fc.acc == NULL);   /* shared: every stat asks the store (fuse_ll.c) */
     se = fuse_session_new(&args, dd_fuse_ops(), sizeof *dd_fuse_ops(), &fc);
     if (!se)
         goto out;

@@ -26,6 +26,7 @@ struct db_stmt {
     const char *sql;        /* a string literal: the pointer is the cache key */
     db_estmt *stmt;
     const struct dd_engine *eng;
+    bool fresh;             /* bound or reset, not stepped yet: its next step is counted */
 };
 
 /* One thread's connection to the store's database. */
@@ -86,6 +87,8 @@ struct dd_store {
     bool group_running;
     db_trash_hook trash_hook;       /* frees queued artifact bytes (artifacts.c) ... */
     void *trash_ctx;                /* ... with this */
+    _Atomic uint64_t statements;    /* statements run (dd_store_stats_get) */
+    _Atomic uint64_t writes;        /* changes made through this store (db_note_write) */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -316,6 +319,7 @@ dd_code db_vprep(dd_conn *c, db_stmt **out, dd_err *err, const char *sql,
         slot->eng = eng;
     }
     *out = slot;
+    slot->fresh = true;
     return eng->bind(c->e, slot->stmt, fmt, ap, err);
 }
 
@@ -329,10 +333,21 @@ dd_code db_prep(dd_conn *c, db_stmt **out, dd_err *err, const char *sql,
     return code;
 }
 
-void db_reset(db_stmt *s) { s->eng->reset(s->stmt); }
+void db_reset(db_stmt *s)
+{
+    s->eng->reset(s->stmt);
+    s->fresh = true;
+}
 
+/* The first step after a bind or reset is one more statement run against the database
+ * (what a listing's cost is measured in: tests/unit/test_listing_cost.c); later steps of
+ * the same run only fetch its rows. */
 dd_code db_step(dd_conn *c, db_stmt *s, bool *row, const char *what, dd_err *err)
 {
+    if (s->fresh) {
+        s->fresh = false;
+        atomic_fetch_add_explicit(&c->st->statements, 1, memory_order_relaxed);
+    }
     return s->eng->step(c->e, s->stmt, row, what, err);
 }
 
@@ -572,6 +587,8 @@ static dd_code txn_finish(db_txn *t)
         code = dd_fail(t->err, DD_IO, "commit result unknown (test hook)");
     if (code != DD_OK)
         st->eng->rollback(c->e);
+    else if (t->kind != DB_TXN_READ)
+        db_note_write(st);
     c->in_txn = c->txn_writes = false;
     int64_t lo = c->trash_lo, hi = c->trash_hi;
     c->trash_lo = c->trash_hi = 0;
@@ -1103,6 +1120,17 @@ void dd_store_close(dd_store *st)
 }
 
 const char *dd_store_path(const dd_store *st) { return st->path; }
+
+void dd_store_stats_get(dd_store *st, dd_store_stats *out)
+{
+    out->statements = atomic_load_explicit(&st->statements, memory_order_relaxed);
+    out->writes = atomic_load_explicit(&st->writes, memory_order_acquire);
+}
+
+void db_note_write(dd_store *st)
+{
+    atomic_fetch_add_explicit(&st->writes, 1, memory_order_release);
+}
 
 struct metric_log **db_metric_log_slot(dd_store *st) { return &st->mlog; }
 

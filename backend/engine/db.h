@@ -227,6 +227,9 @@ typedef struct db_log_hooks {
     void (*stop)(dd_store *st);                    /* store.h dd_metric_log_stop */
 } db_log_hooks;
 struct metric_log **db_metric_log_slot(dd_store *st);
+/* One more change made through this store (dd_store_stats.writes): every committed write
+ * transaction (DB_TXN) calls it, the metric log every batch it accepts into its journal. */
+void db_note_write(dd_store *st);
 void db_set_log_hooks(dd_store *st, const db_log_hooks *hooks);   /* NULL: none */
 /* Commit everything the metric log accepted so far (DD_OK at once without a log). */
 dd_code db_drain(dd_store *st, dd_err *err);

@@ -183,6 +183,20 @@ bool dd_locator_is_uri(const char *locator);
 typedef dd_code (*dd_atomic_fn)(dd_store *st, void *ctx, dd_err *err);
 dd_code dd_store_atomic(dd_store *st, dd_atomic_fn fn, void *ctx, dd_err *err);
 
+/* What this store (every connection and thread of it, in this process) has done so far.
+ * `statements` counts statements run (each execution of a prepared statement, however
+ * many rows it returns; transaction control and the engine's own checks are not
+ * counted): tests read it to bound what an operation costs (a directory listing costs a
+ * constant number of statements, not one per entry). `writes` counts the changes made
+ * through this store (each committed write transaction, each metric batch accepted into
+ * the journal): a cache of what the store answered is valid while it has not moved
+ * (changes made by other processes are not counted). */
+typedef struct dd_store_stats {
+    uint64_t statements;
+    uint64_t writes;
+} dd_store_stats;
+void dd_store_stats_get(dd_store *st, dd_store_stats *out);
+
 /* "Is this a sound DearDiary registry". SQLite: quick_check of the whole file (reads every
  * page: ~1 s per GB); PostgreSQL: its schema version is recorded and every table is
  * there. DD_OK when sound, DD_IO naming the first problem otherwise ("database disk image
@@ -486,6 +500,18 @@ dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, 
 /* The id of parameter (iteration, key). */
 dd_code dd_param_find(dd_store *st, int64_t iteration_id, const char *key, int64_t *id_out,
                       dd_err *err);
+/* A parameter as a listing shows it: its row id (the file's identity), key, value and
+ * when its value was last set. key and value are valid during the callback only. */
+typedef struct dd_param_row {
+    int64_t id;
+    const char *key;
+    const char *value;
+    char updated_date[DD_TS_LEN];
+} dd_param_row;
+typedef int (*dd_param_row_cb)(void *ctx, const dd_param_row *row);
+/* Every parameter of the iteration, in key order, in one statement. */
+dd_code dd_param_list_rows(dd_store *st, int64_t iteration_id, dd_param_row_cb cb, void *ctx,
+                           dd_err *err);
 
 /* ---------------------------------------------------------------- metrics */
 
@@ -723,6 +749,15 @@ dd_code dd_model_find(dd_store *st, const char *name, int64_t *id_out, dd_err *e
 typedef int (*dd_model_cb)(void *ctx, const dd_model *row);
 /* project_id 0 lists every model. In id order. */
 dd_code dd_model_list(dd_store *st, int64_t project_id, dd_model_cb cb, void *ctx, dd_err *err);
+typedef int (*dd_model_project_cb)(void *ctx, const dd_model *row, const char *project_name);
+/* Every model with the name of its project (what /models/<m> links to), in id order, in
+ * one statement. Row and name are valid during the callback only. */
+dd_code dd_model_list_with_project(dd_store *st, dd_model_project_cb cb, void *ctx,
+                                   dd_err *err);
+/* The model called `name`, handed to `cb` as dd_model_list_with_project does (one
+ * statement); DD_NOT_FOUND when there is none. */
+dd_code dd_model_find_with_project(dd_store *st, const char *name, dd_model_project_cb cb,
+                                   void *ctx, dd_err *err);
 dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err);
 dd_code dd_model_set_description(dd_store *st, int64_t id, const char *description,
                                  dd_err *err);

@@ -528,23 +528,40 @@ dd_code dd_param_get(dd_store *st, int64_t iteration_id, const char *key, char *
     return code;
 }
 
-static int param_row(db_stmt *s, void *arg)
+static int param_full_row(db_stmt *s, void *arg)
 {
     db_list_ctx *l = arg;
-    return ((dd_param_cb)l->cb)(l->ctx, db_col_text(s, 0), db_col_text(s, 1));
+    dd_param_row r = {.id = db_col_int64(s, 0), .key = db_col_text(s, 1),
+                      .value = db_col_text(s, 2)};
+    db_col_ts(s, 3, r.updated_date);
+    return ((dd_param_row_cb)l->cb)(l->ctx, &r);
 }
 
-dd_code dd_param_list(dd_store *st, int64_t iteration_id, dd_param_cb cb, void *ctx,
-                      dd_err *err)
+dd_code dd_param_list_rows(dd_store *st, int64_t iteration_id, dd_param_row_cb cb, void *ctx,
+                           dd_err *err)
 {
     dd_conn *c;
     db_stmt *s;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT key, value FROM parameter WHERE iteration_id = ?"
-                       " ORDER BY key", "i", iteration_id);
+        code = db_prep(c, &s, err, "SELECT id, key, value, updated_date FROM parameter"
+                       " WHERE iteration_id = ? ORDER BY key", "i", iteration_id);
     db_list_ctx l = {(void *)cb, ctx};
-    return code == DD_OK ? db_each(c, s, "listing parameters", param_row, &l, err) : code;
+    return code == DD_OK ? db_each(c, s, "listing parameters", param_full_row, &l, err) : code;
+}
+
+/* dd_param_list's callback, fed by dd_param_list_rows. */
+static int param_key_value(void *arg, const dd_param_row *r)
+{
+    db_list_ctx *l = arg;
+    return ((dd_param_cb)l->cb)(l->ctx, r->key, r->value);
+}
+
+dd_code dd_param_list(dd_store *st, int64_t iteration_id, dd_param_cb cb, void *ctx,
+                      dd_err *err)
+{
+    db_list_ctx l = {(void *)cb, ctx};
+    return dd_param_list_rows(st, iteration_id, param_key_value, &l, err);
 }
 
 dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)

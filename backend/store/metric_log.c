@@ -642,6 +642,7 @@ dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *
     ssize_t w = buf ? journal_append(ml->fd, buf, len) : -1;
     if (w == (ssize_t)len) {
         ml->accepted_seq = r->seq;
+        db_note_write(st);     /* readers see it from now on (they drain the log first) */
         if (ml->tail)
             ml->tail->next = r;
         else

@@ -146,6 +146,55 @@ dd_code dd_model_list(dd_store *st, int64_t project_id, dd_model_cb cb, void *ct
     return code == DD_OK ? db_each(c, s, "listing models", model_row, &l, err) : code;
 }
 
+/* A model row with its project's name (MODEL_PROJECT_SELECT), counted in *rows. */
+typedef struct model_project_ctx {
+    dd_model_project_cb cb;
+    void *ctx;
+    int rows;
+} model_project_ctx;
+
+#define MODEL_PROJECT_SELECT "SELECT m.id, m.project_id, m.name, m.description," \
+    " m.created_date, m.updated_date, m.last_version, p.name" \
+    " FROM model m JOIN project p ON p.id = m.project_id"
+
+static int model_project_row(db_stmt *s, void *arg)
+{
+    model_project_ctx *l = arg;
+    dd_model m;
+    model_from_row(s, &m, false);
+    l->rows++;
+    return l->cb(l->ctx, &m, db_col_text(s, 7));
+}
+
+dd_code dd_model_list_with_project(dd_store *st, dd_model_project_cb cb, void *ctx,
+                                   dd_err *err)
+{
+    dd_conn *c;
+    db_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, MODEL_PROJECT_SELECT " ORDER BY m.id", NULL);
+    model_project_ctx l = {cb, ctx, 0};
+    return code == DD_OK ? db_each(c, s, "listing models", model_project_row, &l, err) : code;
+}
+
+dd_code dd_model_find_with_project(dd_store *st, const char *name, dd_model_project_cb cb,
+                                   void *ctx, dd_err *err)
+{
+    dd_conn *c;
+    db_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, MODEL_PROJECT_SELECT " WHERE m.name = ?", "t",
+                       name ? name : "");
+    model_project_ctx l = {cb, ctx, 0};
+    if (code == DD_OK)
+        code = db_each(c, s, "reading a model", model_project_row, &l, err);
+    if (code == DD_OK && l.rows == 0)
+        code = dd_fail(err, DD_NOT_FOUND, "model \"%s\" not found", name ? name : "");
+    return code;
+}
+
 dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 {
     dd_code code = dd_name_check(name, "model name", err);
