@@ -349,6 +349,19 @@ static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
         dd_err err;
         return dd_alias_by_id(v->st, id, eid, NULL, &err) == DD_OK ? NK_MODEL : NK_NONE;
     }
+    case NK_E_CHART: {      /* charts/<key>.svg: its id is a series of the experiment */
+        dd_err err;
+        dd_metric_series m = {0};
+        char *key = NULL, ts[DD_TS_LEN];
+        dd_iteration it = {0};
+        nk k = dd_metric_series_by_id(v->st, id, &m, &key, ts, &err) == DD_OK &&
+               dd_iteration_get(v->st, m.iteration_id, &it, &err) == DD_OK ? NK_EXPERIMENT
+                                                                           : NK_NONE;
+        *eid = it.experiment_id;
+        dd_iteration_clear(&it);
+        free(key);
+        return k;
+    }
     case NK_RESOURCE: {
         dd_err err;
         dd_resource r = {0};

@@ -88,6 +88,10 @@ typedef enum nk {
     NK_ALIAS,           /* aliases/<a> symlink             model_version */
     NK_MODEL_LINK,      /* /models/<m> symlink             model */
     NK_SCRATCH,         /* an editor's temporary file (scratch.c)   scratch slot */
+    /* charts (charts.c) */
+    NK_I_METRIC_SVG,    /* metrics/<key>.svg              metric_latest (series) */
+    NK_E_CHARTS,        /* .../experiments/<e>/charts     experiment */
+    NK_E_CHART,         /* charts/<key>.svg               the key's lowest series id */
     NK_COUNT
 } nk;
 
@@ -255,6 +259,25 @@ int node_render(vfs *v, nk kind, int64_t id, dd_buf *out);
 int64_t node_iteration(vfs *v, nk kind, int64_t id);
 int vfs_fail(dd_code code, const dd_err *err, const char *op);
 bool iteration_ended(vfs *v, int64_t iteration_id);
+
+/* charts.c: the SVG charts (metrics/<key>.svg, experiments/<e>/charts/<key>.svg). */
+typedef struct chart_info {
+    int64_t id;              /* the inode id */
+    int64_t iteration;       /* metrics/<key>.svg: its iteration; charts/: 0 */
+    off_t size;              /* the rendered file's size, known without its points */
+    char mtime[DD_TS_LEN];   /* its newest point (charts/: or iteration status change) */
+} chart_info;
+typedef int (*chart_cb)(void *ctx, const char *name, const chart_info *ci);
+/* NK_I_METRIC_SVG or NK_E_CHART `id`: its size and time (no point read). */
+int chart_info_of(vfs *v, nk kind, int64_t id, chart_info *out);
+/* Its content, drawn now from the store (replaces out's content). */
+int chart_render(vfs *v, nk kind, int64_t id, dd_buf *out);
+/* A chart name in metrics/ (NK_I_METRICS, after the metric files were looked up) or in
+ * charts/ (NK_E_CHARTS): its kind and inode id; -ENOENT when none. */
+int chart_find(vfs *v, nk parent_kind, int64_t pid, const char *name, nk *kind,
+               int64_t *id);
+/* The charts a metrics/ or charts/ directory lists, in key order. */
+int chart_list(vfs *v, nk parent_kind, int64_t pid, chart_cb cb, void *ctx);
 
 /* ops.c */
 pending *pending_get(vfs *v, int64_t id);

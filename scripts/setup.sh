@@ -36,6 +36,7 @@ test_packages=(
   valgrind clang libclang-rt-14-dev
   vim nano perl tmux python3-yaml   # editors and in-place tools on the mount (test_editors.py)
   python3-requests   # the deardiary serve tests
+  librsvg2-bin       # rsvg-convert: test_charts.py renders every chart to PNG
   wrk nginx-light    # bench/serve.sh: the load generator and the download baseline
 )
 [ "$want_tests" -eq 1 ] && packages+=("${test_packages[@]}")
