@@ -2,7 +2,7 @@
 # bench/run.sh - DearDiary FS benchmarks. Not tests: each figure is printed next to a
 # baseline measured in the same run, as a ratio, with the issue's target.
 #
-#   bench/run.sh [BENCH...]      BENCH: append write ls cat artifacts s3 (default: all of them)
+#   bench/run.sh [BENCH...]      BENCH: append write ls cat chart artifacts s3 (default: all)
 #   bench/run.sh --list | -h
 #
 # Baselines (DESIGN.md §6): libfuse's passthrough_ll, compiled here from
@@ -25,6 +25,8 @@
 #   BATCH_LINES=10000 BATCH_REPS=100         bench "write": lines per write(), writes
 #   LS_ITERS=100000 LS_HEAVY_ITERS=1000 LS_HEAVY_POINTS=1000   bench "ls"
 #   CAT_POINTS=1000000 CAT_MEM_CATS=10       bench "cat" (memory: after 1 and after 10 cats)
+#   CHART_POINTS=1000000                     bench "chart": cat of metrics/loss.svg of a
+#                                            series this long, next to cat of metrics/loss
 #   BENCH_ARTIFACT_BYTES=1073741824          bench "artifacts": size of the file (made once
 #                                            from /dev/urandom in the temp dir)
 #   BENCH_ARTIFACT_BACKENDS="inline filesystem"   bench "artifacts": backends, in order
@@ -47,7 +49,7 @@ BENCH=$ROOT/bench
 OUT=$ROOT/build/bench
 PY=/usr/bin/python3
 PT_SRC=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
-ALL=(append write ls cat artifacts s3)
+ALL=(append write ls cat chart artifacts s3)
 
 REPEAT=${BENCH_REPEAT:-3}
 APPEND_N=${APPEND_N:-20000}
@@ -61,6 +63,7 @@ LS_HEAVY_ITERS=${LS_HEAVY_ITERS:-1000}
 LS_HEAVY_POINTS=${LS_HEAVY_POINTS:-1000}
 CAT_POINTS=${CAT_POINTS:-1000000}
 CAT_MEM_CATS=${CAT_MEM_CATS:-10}
+CHART_POINTS=${CHART_POINTS:-1000000}
 ART_BYTES=${BENCH_ARTIFACT_BYTES:-1073741824}
 ART_BACKENDS=${BENCH_ARTIFACT_BACKENDS:-inline filesystem}
 BENCH_PERF=${BENCH_PERF:-0}
@@ -76,7 +79,7 @@ for a in "$@"; do
     case $a in
     -h|--help) usage; exit 0 ;;
     --list) printf '%s\n' "${ALL[@]}"; exit 0 ;;
-    append|write|ls|cat|artifacts|s3) selected+=("$a") ;;
+    append|write|ls|cat|chart|artifacts|s3) selected+=("$a") ;;
     *) echo "bench/run.sh: unknown benchmark '$a' (one of: ${ALL[*]})" >&2; exit 2 ;;
     esac
 done
@@ -485,6 +488,42 @@ bench_cat() {
         "$(mb "$hwmn" "$rss0")" "passthrough_ll, $CAT_MEM_CATS cats" "$(mb "$phwm" "$prss0")" "ours<20"
     stop_daemon "$pmnt" "$pid"
     stop_daemon "$mnt" "$dd_pid"
+}
+
+# The chart of a long series (issue 17): `cat metrics/loss.svg` reads every point through
+# the downsampler and draws the SVG; its baseline is `cat metrics/loss`, the same points as
+# text, in the same daemon, timed interleaved with it.
+bench_chart() {
+    log "[chart] cat of metrics/loss.svg of $CHART_POINTS points, next to cat of metrics/loss"
+    local db=$WORK/chart.db mnt=$WORK/chart.mnt
+    "$DD" init "$db" >/dev/null || die "deardiary init failed"
+    local seeded id bytes
+    seeded=$("$PY" "$BENCH/seed.py" cat "$db" "$CHART_POINTS") || die "seeding failed"
+    read -r id bytes <<<"$seeded"
+    mount_dd "$db" "$mnt"
+    local dd_pid=$DAEMON_PID dir
+    dir=$mnt/projects/bench/experiments/cat/iterations/$id/metrics
+    local svg_size got
+    svg_size=$(stat -c %s "$dir/loss.svg")
+    got=$(cat "$dir/loss.svg" | wc -c)
+    [[ $got == "$svg_size" ]] || die "cat of loss.svg gave $got bytes, st_size says $svg_size"
+    "$PY" -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "$dir/loss.svg" ||
+        die "loss.svg is not well-formed XML"
+    cat "$dir/loss" "$dir/loss.svg" >/dev/null    # the database's pages in the page cache
+    local lines ts tm
+    mapfile -t lines < <(time_alt 2 "deardiary: cat metrics/loss.svg" "deardiary: cat metrics/loss" \
+        cat "$dir/loss.svg" --- cat "$dir/loss")
+    ts=$(field median "${lines[0]}")
+    tm=$(field median "${lines[1]}")
+    log "  loss.svg: $svg_size bytes; metrics/loss: $bytes bytes"
+    record chart "cat of metrics/loss.svg, $CHART_POINTS points" "ms" lo \
+        "$(awk -v t="$ts" 'BEGIN{print t*1000}')" "cat of metrics/loss (the same points as text)" \
+        "$(awk -v t="$tm" 'BEGIN{print t*1000}')" "ours<200"
+    record chart "size of metrics/loss.svg, $CHART_POINTS points" "KB" lo \
+        "$(awk -v b="$svg_size" 'BEGIN{print b/1024}')" "metrics/loss" \
+        "$(awk -v b="$bytes" 'BEGIN{print b/1024}')" "ours<200"
+    stop_daemon "$mnt" "$dd_pid"
+    rm -f "$db" "$db-wal" "$db-shm"
 }
 
 # Commands timed interleaved (timecmd.py CMD --- CMD ...: run 1 of each, then run 2 of

@@ -103,6 +103,86 @@ static int draw(const dd_chart *c, const size_t *max_points, dd_buf *out)
     return 0;
 }
 
+/* ---------------------------------------------------------------- the cache */
+
+/* Why: a chart is drawn from every point of its series (a 1M-point series is a full scan
+ * of it, a good part of a second on a busy machine), but is opened far more often than
+ * the series changes (a finished run's charts never change). So each drawing is kept
+ * with its signature: what it was drawn from, as the summaries say (series ids, point
+ * counts, last steps, update times, the title and the legend). An open whose signature
+ * is the same gets the kept bytes; an appended point changes a count and a time, a
+ * deleted series takes its id with it, a status change the legend. At most
+ * VFS_CHART_CACHE drawings and VFS_CHART_CACHE_BYTES in all, least recently used first
+ * out. */
+
+static void cache_drop(vfs *v, chart_cached *c)
+{
+    v->chart_bytes -= c->svg.len;
+    dd_buf_free(&c->sig);
+    dd_buf_free(&c->svg);
+    c->kind = 0;
+}
+
+static bool cache_get(vfs *v, nk kind, int64_t id, const dd_buf *sig, dd_buf *out)
+{
+    bool hit = false;
+    pthread_mutex_lock(&v->mu);
+    for (size_t i = 0; i < VFS_CHART_CACHE; i++) {
+        chart_cached *c = &v->charts[i];
+        if (c->kind == (int)kind && c->id == id && c->sig.len == sig->len &&
+            memcmp(c->sig.data, sig->data, sig->len) == 0) {
+            c->used = ++v->chart_clock;
+            dd_buf_reset(out);
+            hit = dd_buf_add(out, c->svg.data, c->svg.len) == 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&v->mu);
+    return hit;
+}
+
+static void cache_put(vfs *v, nk kind, int64_t id, const dd_buf *sig, const dd_buf *svg)
+{
+    if (svg->len > VFS_CHART_CACHE_BYTES / 4)
+        return;
+    chart_cached fresh = {(int)kind, id, {0}, {0}, 0};
+    if (dd_buf_add(&fresh.sig, sig->data, sig->len) ||
+        dd_buf_add(&fresh.svg, svg->data, svg->len)) {
+        dd_buf_free(&fresh.sig);
+        dd_buf_free(&fresh.svg);
+        return;
+    }
+    pthread_mutex_lock(&v->mu);
+    for (size_t i = 0; i < VFS_CHART_CACHE; i++)      /* an older drawing of it goes */
+        if (v->charts[i].kind == (int)kind && v->charts[i].id == id)
+            cache_drop(v, &v->charts[i]);
+    for (;;) {
+        chart_cached *free_slot = NULL, *oldest = NULL;
+        for (size_t i = 0; i < VFS_CHART_CACHE; i++) {
+            chart_cached *c = &v->charts[i];
+            if (!c->kind)
+                free_slot = free_slot ? free_slot : c;
+            else if (!oldest || c->used < oldest->used)
+                oldest = c;
+        }
+        if (free_slot && v->chart_bytes + svg->len <= VFS_CHART_CACHE_BYTES) {
+            fresh.used = ++v->chart_clock;
+            *free_slot = fresh;
+            v->chart_bytes += svg->len;
+            break;
+        }
+        cache_drop(v, oldest);    /* not NULL: a full table or too many bytes */
+    }
+    pthread_mutex_unlock(&v->mu);
+}
+
+void chart_cache_free(vfs *v)
+{
+    for (size_t i = 0; i < VFS_CHART_CACHE; i++)
+        if (v->charts[i].kind)
+            cache_drop(v, &v->charts[i]);
+}
+
 /* ---------------------------------------------------------------- metrics/<key>.svg */
 
 static void metric_title(char *buf, size_t len, const char *key, int64_t iteration)
@@ -146,6 +226,14 @@ static int metric_svg_render(vfs *v, int64_t series_id, dd_buf *out)
     dd_code code = dd_metric_series_by_id(v->st, series_id, &m, &key, ts, &err);
     if (code != DD_OK)
         return vfs_fail(code, &err, "chart");
+    dd_buf sig = {0};
+    dd_buf_printf(&sig, "%" PRId64 " %" PRId64 " %" PRId64 " %s %s", m.id, m.point_count,
+                  m.max_step, m.updated_date, key);
+    if (!sig.oom && cache_get(v, NK_I_METRIC_SVG, series_id, &sig, out)) {
+        dd_buf_free(&sig);
+        free(key);
+        return 0;
+    }
     dd_ds_point *pts = NULL;
     size_t n = 0;
     int rc = series_points(v, m.iteration_id, key, m.max_step, &pts, &n);
@@ -160,6 +248,9 @@ static int metric_svg_render(vfs *v, int64_t series_id, dd_buf *out)
         size_t cap = kept_bound(m.point_count);
         rc = draw(&c, &cap, out);
     }
+    if (!rc && !sig.oom)
+        cache_put(v, NK_I_METRIC_SVG, series_id, &sig, out);
+    dd_buf_free(&sig);
     free(pts);
     free(key);
     return rc;
@@ -409,7 +500,19 @@ static int exp_chart_render(vfs *v, int64_t series_id, dd_buf *out)
     size_t *caps = calloc(k ? k : 1, sizeof *caps);
     dd_ds_point **pts = calloc(k ? k : 1, sizeof *pts);
     rc = first == end ? -ENOENT : labels && s && caps && pts ? 0 : -ENOMEM;
+    dd_buf sig = {0};
+    bool hit = false;
     if (!rc) {
+        dd_buf_adds(&sig, title);
+        for (size_t i = first; i < end; i++) {
+            const series_row *r = &e.rows[i];
+            dd_buf_printf(&sig, "|%" PRId64 " %" PRId64 " %" PRId64 " %s %" PRId64 " %d",
+                          r->id, r->points, r->max_step, r->updated, e.its[r->it].id,
+                          e.its[r->it].status);
+        }
+        hit = !sig.oom && cache_get(v, NK_E_CHART, series_id, &sig, out);
+    }
+    if (!rc && !hit) {
         dd_chart c;
         exp_chart(&e, first, end, title, labels, s, &c);
         for (size_t i = 0; !rc && i < k; i++) {
@@ -420,7 +523,10 @@ static int exp_chart_render(vfs *v, int64_t series_id, dd_buf *out)
         }
         if (!rc)
             rc = draw(&c, caps, out);
+        if (!rc && !sig.oom)
+            cache_put(v, NK_E_CHART, series_id, &sig, out);
     }
+    dd_buf_free(&sig);
     for (size_t i = 0; pts && i < k; i++)
         free(pts[i]);
     free(pts);

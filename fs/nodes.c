@@ -545,6 +545,15 @@ static int link_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     return 0;
 }
 
+/* metrics/K.svg names the series' id: `rm metrics/K` and a new K make a new one, which
+ * the next open must find (as a replaced resource's), so its name is not cached while
+ * the iteration runs. */
+static void chart_timeout(nk kind, bool ended, vfs_entry *e)
+{
+    if (kind == NK_I_METRIC_SVG && !ended)
+        e->timeout = 0;
+}
+
 /* A chart (charts.c): read-only, its size and time from the series summaries. */
 static int chart_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
 {
@@ -555,6 +564,7 @@ static int chart_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     bool ended = ci.iteration && iteration_ended(v, ci.iteration);
     fill_stat(v, out, ino, kind, true, ci.size, ended);
     stat_times(&out->st, ci.mtime, NULL);
+    chart_timeout(kind, ended, out);
     return 0;
 }
 
@@ -1314,6 +1324,7 @@ static int walk_chart(void *ctx, const char *name, const chart_info *ci)
     nk kind = ci->iteration ? NK_I_METRIC_SVG : NK_E_CHART;
     fill_stat(w->v, &e, ino_make(kind, ci->id), kind, true, ci->size, w->ended);
     stat_times(&e.st, ci->mtime, NULL);
+    chart_timeout(kind, w->ended, &e);
     return walk_emit(w, name, &e);
 }
 

@@ -69,6 +69,7 @@ void vfs_free(vfs *v)
         return;
     pthread_mutex_destroy(&v->mu);
     scratch_free_all(v);
+    chart_cache_free(v);
     free(v->removals);
     free(v);
 }

@@ -169,6 +169,18 @@ typedef struct scratch {
 
 #define VFS_MAX_SCRATCH 64
 
+/* A drawn chart kept for the next open of the same, unchanged chart (charts.c). */
+typedef struct chart_cached {
+    int kind;             /* NK_I_METRIC_SVG or NK_E_CHART; 0: free slot */
+    int64_t id;
+    dd_buf sig;           /* what it was drawn from: series ids, point counts, times... */
+    dd_buf svg;
+    uint64_t used;        /* LRU clock */
+} chart_cached;
+
+#define VFS_CHART_CACHE 16                 /* charts kept */
+#define VFS_CHART_CACHE_BYTES (8u << 20)   /* their bytes in all */
+
 struct vfs {
     dd_store *st;
     dd_artifacts *arts;
@@ -181,6 +193,9 @@ struct vfs {
     pending pendings[VFS_MAX_PENDING];
     int64_t next_pending;
     scratch scratches[VFS_MAX_SCRATCH];   /* guarded by mu */
+    chart_cached charts[VFS_CHART_CACHE];   /* guarded by mu */
+    uint64_t chart_clock;
+    size_t chart_bytes;
     int64_t next_scratch;
     size_t scratch_bytes;
 };
@@ -278,6 +293,7 @@ int chart_find(vfs *v, nk parent_kind, int64_t pid, const char *name, nk *kind,
                int64_t *id);
 /* The charts a metrics/ or charts/ directory lists, in key order. */
 int chart_list(vfs *v, nk parent_kind, int64_t pid, chart_cb cb, void *ctx);
+void chart_cache_free(vfs *v);     /* vfs_free */
 
 /* ops.c */
 pending *pending_get(vfs *v, int64_t id);

@@ -168,6 +168,11 @@ def test_metric_chart_draws_the_written_points(mnt, tmp_path):
     assert len(polylines(root)[0][1]) == 7
     assert ticks(root, "y")[-1][0] >= 3.5
     assert os.stat(path).st_size == len(data)
+    # a series deleted and logged again is a new series: its own chart
+    ok(mnt, 'rm %s/metrics/loss\necho "0 9.5" >> %s/metrics/loss' % (run, run))
+    root, data = parse(path)
+    assert polylines(root)[0][1] and len(polylines(root)[0][1]) == 1
+    assert "1 points, x 0..0, y 9.5..9.5" in root.find("s:desc", NS).text
 
 
 def test_ls_lists_a_chart_per_metric(mnt):
@@ -288,6 +293,14 @@ def test_experiment_charts_overlay_every_iteration(mnt, tmp_path):
     check_drawn(path, tmp_path, [c for c, _ in lines])
     root, _ = parse(mnt.p(exp, "charts", "acc.svg"))
     assert len(polylines(root)) == 1
+    # a drawing kept by the daemon is the same bytes; a change of what it shows is drawn
+    assert parse(path)[1] == data
+    ok(mnt, "echo '9 0.05' >> %s/metrics/loss\necho SUCCEEDED > %s/status" % (r1, r1))
+    root, data = parse(path)
+    legend = [t.text for t in root.find(".//s:g[@id='legend']", NS).findall("s:text", NS)]
+    assert legend == ["#%s SUCCEEDED" % i1, "#%s FAILED" % i2]
+    assert [len(p) for _, p in polylines(root)] == [5, 8]
+    assert os.stat(path).st_size == len(data)
     # a key's chart goes when its last series goes
     ok(mnt, "rm %s/metrics/acc" % r3)
     assert os.listdir(mnt.p(exp, "charts")) == ["loss.svg"]
