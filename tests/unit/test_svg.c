@@ -138,7 +138,7 @@ static void test_bound(void)
 {
     int over = 0;
     const char *q = getenv("DD_TEST_QUICK");
-    int rounds = q && *q && strcmp(q, "0") != 0 ? 10 : 200;   /* valgrind, sanitizers */
+    int rounds = q && *q && strcmp(q, "0") != 0 ? 10 : 50;   /* valgrind, sanitizers */
     for (int round = 0; round < rounds; round++) {
         size_t ns = 1 + rng() % 40;
         dd_chart_series *s = calloc(ns, sizeof *s);
