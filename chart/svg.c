@@ -437,7 +437,7 @@ int dd_chart_svg(const dd_chart *c, dd_svg_buf *out)
  * test_svg.c checks the bound against random charts. */
 #define FIXED_BYTES 1280          /* header, frame, axis labels' markup, closing tags */
 #define TICK_BYTES (96 + DD_CHART_LABEL_MAX)      /* grid line (56) + tick text (67 with label) */
-#define DESC_BYTES 128            /* a desc line without its label */
+#define DESC_BYTES 160            /* a desc line without its label (137 at most) */
 #define SERIES_BYTES 256          /* polyline markup + the one-point circle */
 #define POINT_BYTES 14            /* " 9999.9,9999.9" */
 #define LEGEND_BYTES 256          /* line + text markup */
