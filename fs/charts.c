@@ -355,7 +355,8 @@ static int exp_series_load(vfs *v, int64_t experiment, exp_series *e)
         exp_series_free(e);
         return code != DD_OK ? vfs_fail(code, &err, "charts") : -ENOMEM;
     }
-    qsort(e->rows, e->n, sizeof *e->rows, row_cmp);
+    if (e->n)                  /* qsort's array may not be NULL, even for 0 rows */
+        qsort(e->rows, e->n, sizeof *e->rows, row_cmp);
     return 0;
 }
 
@@ -606,7 +607,8 @@ static int list_metric_charts(vfs *v, int64_t iteration, chart_cb cb, void *ctx)
     dd_err err = {0};
     dd_code code = dd_metric_series_list(v->st, iteration, collect_series, &e, &err);
     int rc = code != DD_OK ? vfs_fail(code, &err, "readdir") : e.oom ? -ENOMEM : 0;
-    qsort(e.rows, e.n, sizeof *e.rows, row_cmp);
+    if (e.n)
+        qsort(e.rows, e.n, sizeof *e.rows, row_cmp);
     char name[DD_NAME_MAX + sizeof SVG_EXT];
     for (size_t i = 0; !rc && i < e.n; i++) {
         const series_row *r = &e.rows[i];
