@@ -66,8 +66,7 @@ static const fixed project_fixed[] = {
 static const fixed experiment_fixed[] = {
     {"created", NK_E_CREATED}, {"description", NK_E_DESCRIPTION}, {"ended", NK_E_ENDED},
     {"status", NK_E_STATUS}, {"charts", NK_E_CHARTS}, {"iterations", NK_E_ITERATIONS},
-    {"resources", NK_E_RESOURCES},
-    {"tags", NK_E_TAGS},
+    {"resources", NK_E_RESOURCES}, {"tags", NK_E_TAGS},
 };
 static const fixed model_fixed[] = {
     {"created", NK_M_CREATED}, {"description", NK_M_DESCRIPTION}, {"model.yaml", NK_M_YAML},
