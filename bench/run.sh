@@ -2,7 +2,7 @@
 # bench/run.sh - DearDiary FS benchmarks. Not tests: each figure is printed next to a
 # baseline measured in the same run, as a ratio, with the issue's target.
 #
-#   bench/run.sh [BENCH...]      BENCH: append write ls cat artifacts artsizes s3 (default: all)
+#   bench/run.sh [BENCH...]      BENCH: append write ls cat chart artifacts artsizes s3 (default: all)
 #   bench/run.sh --list | -h
 #
 # Baselines (DESIGN.md §6): libfuse's passthrough_ll, compiled here from
@@ -26,6 +26,8 @@
 #   LS_ITERS=100000 LS_HEAVY_ITERS=1000 LS_HEAVY_POINTS=1000   bench "ls"
 #   LS_PARAMS=10000       bench "ls": parameters of the iteration whose params/ is listed
 #   CAT_POINTS=1000000 CAT_MEM_CATS=10       bench "cat" (memory: after 1 and after 10 cats)
+#   CHART_POINTS=1000000                     bench "chart": cat of metrics/loss.svg of a
+#                                            series this long, next to cat of metrics/loss
 #   BENCH_ARTIFACT_BYTES=1073741824          bench "artifacts": size of the file (made once
 #                                            from /dev/urandom in the temp dir)
 #   BENCH_ARTIFACT_BACKENDS="default inline filesystem"   bench "artifacts": configurations,
@@ -53,7 +55,7 @@ BENCH=$ROOT/bench
 OUT=$ROOT/build/bench
 PY=/usr/bin/python3
 PT_SRC=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
-ALL=(append write ls cat artifacts artsizes s3)
+ALL=(append write ls cat chart artifacts artsizes s3)
 
 REPEAT=${BENCH_REPEAT:-3}
 APPEND_N=${APPEND_N:-20000}
@@ -68,6 +70,7 @@ LS_HEAVY_POINTS=${LS_HEAVY_POINTS:-1000}
 LS_PARAMS=${LS_PARAMS:-10000}
 CAT_POINTS=${CAT_POINTS:-1000000}
 CAT_MEM_CATS=${CAT_MEM_CATS:-10}
+CHART_POINTS=${CHART_POINTS:-1000000}
 ART_BYTES=${BENCH_ARTIFACT_BYTES:-1073741824}
 ART_BACKENDS=${BENCH_ARTIFACT_BACKENDS:-default inline filesystem}
 BENCH_PERF=${BENCH_PERF:-0}
@@ -85,7 +88,7 @@ for a in "$@"; do
     case $a in
     -h|--help) usage; exit 0 ;;
     --list) printf '%s\n' "${ALL[@]}"; exit 0 ;;
-    append|write|ls|cat|artifacts|artsizes|s3) selected+=("$a") ;;
+    append|write|ls|cat|chart|artifacts|artsizes|s3) selected+=("$a") ;;
     *) echo "bench/run.sh: unknown benchmark '$a' (one of: ${ALL[*]})" >&2; exit 2 ;;
     esac
 done
@@ -505,6 +508,53 @@ bench_cat() {
         "$(mb "$hwmn" "$rss0")" "passthrough_ll, $CAT_MEM_CATS cats" "$(mb "$phwm" "$prss0")" "ours<20"
     stop_daemon "$pmnt" "$pid"
     stop_daemon "$mnt" "$dd_pid"
+}
+
+# The chart of a long series (issue 17): `cat metrics/loss.svg` reads every point through
+# the downsampler and draws the SVG; its baseline is `cat metrics/loss`, the same points as
+# text, in the same daemon, timed interleaved with it.
+bench_chart() {
+    log "[chart] cat of metrics/loss.svg of $CHART_POINTS points, next to cat of metrics/loss"
+    local db=$WORK/chart.db mnt=$WORK/chart.mnt
+    "$DD" init "$db" >/dev/null || die "deardiary init failed"
+    local seeded id bytes
+    seeded=$("$PY" "$BENCH/seed.py" cat "$db" "$CHART_POINTS") || die "seeding failed"
+    read -r id bytes <<<"$seeded"
+    mount_dd "$db" "$mnt"
+    local dd_pid=$DAEMON_PID dir
+    dir=$mnt/projects/bench/experiments/cat/iterations/$id/metrics
+    local svg_size got
+    svg_size=$(stat -c %s "$dir/loss.svg")
+    got=$(cat "$dir/loss.svg" | wc -c)
+    [[ $got == "$svg_size" ]] || die "cat of loss.svg gave $got bytes, st_size says $svg_size"
+    "$PY" -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "$dir/loss.svg" ||
+        die "loss.svg is not well-formed XML"
+    cat "$dir/loss" "$dir/loss.svg" >/dev/null    # the database's pages in the page cache
+    # drawn: one point appended before each cat (a running iteration's chart between two
+    # looks), so the daemon draws it from every point; kept: the same chart unchanged, as
+    # the daemon keeps it (fs/charts.c); baseline: cat of the series' text, interleaved
+    local lines td tk tm
+    # shellcheck disable=SC2016
+    mapfile -t lines < <(time_alt 3 "deardiary: echo >> loss; cat loss.svg (drawn)" \
+        "deardiary: cat loss.svg (kept, unchanged)" "deardiary: cat metrics/loss" \
+        bash -c 'echo 0.5 >> "$1/loss" && cat "$1/loss.svg"' _ "$dir" --- \
+        cat "$dir/loss.svg" --- cat "$dir/loss")
+    td=$(field median "${lines[0]}")
+    tk=$(field median "${lines[1]}")
+    tm=$(field median "${lines[2]}")
+    log "  loss.svg: $svg_size bytes; metrics/loss: $bytes bytes"
+    local ms='BEGIN{print t*1000}'
+    record chart "cat of metrics/loss.svg, $CHART_POINTS points, drawn (a point appended first)" \
+        "ms" lo "$(awk -v t="$td" "$ms")" "cat of metrics/loss (the same points as text)" \
+        "$(awk -v t="$tm" "$ms")" "ours<200"
+    record chart "cat of metrics/loss.svg, $CHART_POINTS points, unchanged (kept drawing)" \
+        "ms" lo "$(awk -v t="$tk" "$ms")" "cat of metrics/loss (the same points as text)" \
+        "$(awk -v t="$tm" "$ms")" "ours<200"
+    record chart "size of metrics/loss.svg, $CHART_POINTS points" "KB" lo \
+        "$(awk -v b="$svg_size" 'BEGIN{print b/1024}')" "metrics/loss" \
+        "$(awk -v b="$bytes" 'BEGIN{print b/1024}')" "ours<200"
+    stop_daemon "$mnt" "$dd_pid"
+    rm -f "$db" "$db-wal" "$db-shm"
 }
 
 # Commands timed interleaved (timecmd.py CMD --- CMD ...: run 1 of each, then run 2 of

@@ -435,9 +435,9 @@ int dd_chart_svg(const dd_chart *c, dd_svg_buf *out)
  * literal text plus every number at its widest ("%.1f" of a clamped coordinate is at
  * most 6 bytes, "%d" of the canvas at most 11, "%.17g" at most 24, "%zu" at most 20).
  * test_svg.c checks the bound against random charts. */
-#define FIXED_BYTES 2048          /* header, frame, axis labels' markup, closing tags */
-#define TICK_BYTES (96 + DD_CHART_LABEL_MAX)      /* grid line + tick text */
-#define DESC_BYTES 128            /* a desc line without its label */
+#define FIXED_BYTES 1280          /* header, frame, axis labels' markup, closing tags */
+#define TICK_BYTES (96 + DD_CHART_LABEL_MAX)      /* grid line (56) + tick text (67 with label) */
+#define DESC_BYTES 160            /* a desc line without its label (137 at most) */
 #define SERIES_BYTES 256          /* polyline markup + the one-point circle */
 #define POINT_BYTES 14            /* " 9999.9,9999.9" */
 #define LEGEND_BYTES 256          /* line + text markup */

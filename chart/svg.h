@@ -77,7 +77,7 @@ void dd_svg_escape(dd_svg_buf *out, const char *s);
  * at most DD_CHART_MAX_TICKS; integer: spacing at least 1. Returns the count; first and
  * last tick bracket lo and hi (the axis' range); *decimals: digits after the point that
  * tell the ticks apart. */
-#define DD_CHART_MAX_TICKS 16
+#define DD_CHART_MAX_TICKS 12
 size_t dd_chart_ticks(double lo, double hi, int want, bool integer,
                       double ticks[DD_CHART_MAX_TICKS], int *decimals);
 

@@ -65,8 +65,8 @@ static const fixed project_fixed[] = {
 };
 static const fixed experiment_fixed[] = {
     {"created", NK_E_CREATED}, {"description", NK_E_DESCRIPTION}, {"ended", NK_E_ENDED},
-    {"status", NK_E_STATUS}, {"iterations", NK_E_ITERATIONS}, {"resources", NK_E_RESOURCES},
-    {"tags", NK_E_TAGS},
+    {"status", NK_E_STATUS}, {"charts", NK_E_CHARTS}, {"iterations", NK_E_ITERATIONS},
+    {"resources", NK_E_RESOURCES}, {"tags", NK_E_TAGS},
 };
 static const fixed model_fixed[] = {
     {"created", NK_M_CREATED}, {"description", NK_M_DESCRIPTION}, {"model.yaml", NK_M_YAML},
@@ -122,7 +122,7 @@ static bool kind_is_dir(nk k)
     case NK_P_TAGS: case NK_EXPERIMENT: case NK_E_ITERATIONS: case NK_E_TAGS: case NK_ITERATION:
     case NK_I_PARAMS: case NK_I_METRICS: case NK_I_ENV: case NK_I_CHILDREN: case NK_I_TAGS:
     case NK_E_RESOURCES: case NK_P_MODELS: case NK_MODEL: case NK_M_VERSIONS:
-    case NK_M_ALIASES: case NK_V_NEW: case NK_VERSION:
+    case NK_M_ALIASES: case NK_V_NEW: case NK_VERSION: case NK_E_CHARTS:
         return true;
     default:
         return false;
@@ -158,7 +158,7 @@ static bool kind_is_writable(nk k)
 nk node_owner(nk k)
 {
     switch (k) {
-    case NK_E_RESOURCES: return NK_EXPERIMENT;
+    case NK_E_RESOURCES: case NK_E_CHARTS: return NK_EXPERIMENT;
     case NK_P_MODELS: return NK_PROJECT;
     case NK_MODEL: case NK_M_CREATED: case NK_M_DESCRIPTION: case NK_M_YAML: case NK_M_PROJECT:
     case NK_M_PRODUCTION: case NK_M_STAGING: case NK_M_VERSIONS: case NK_M_ALIASES:
@@ -549,8 +549,33 @@ static int link_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
     return 0;
 }
 
+/* metrics/K.svg names the series' id: `rm metrics/K` and a new K make a new one, which
+ * the next open must find (as a replaced resource's), so its name is not cached while
+ * the iteration runs. */
+static void chart_timeout(nk kind, bool ended, vfs_entry *e)
+{
+    if (kind == NK_I_METRIC_SVG && !ended)
+        e->timeout = 0;
+}
+
+/* A chart (charts.c): read-only, its size and time from the series summaries. */
+static int chart_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
+{
+    chart_info ci;
+    int rc = chart_info_of(v, kind, id, &ci);
+    if (rc)
+        return rc;
+    bool ended = ci.iteration && iteration_ended(v, ci.iteration);
+    fill_stat(v, out, ino, kind, true, ci.size, ended);
+    stat_times(&out->st, ci.mtime, NULL);
+    chart_timeout(kind, ended, out);
+    return 0;
+}
+
 static int leaf_attr(vfs *v, uint64_t ino, nk kind, int64_t id, vfs_entry *out)
 {
+    if (kind == NK_I_METRIC_SVG || kind == NK_E_CHART)
+        return chart_attr(v, ino, kind, id, out);
     if (kind == NK_RESOURCE)
         return resource_attr(v, ino, kind, id, out);
     if (kind == NK_ALIAS || kind == NK_MODEL_LINK)
@@ -719,7 +744,7 @@ int64_t node_iteration(vfs *v, nk kind, int64_t id)
     int64_t it = 0;
     if (kind == NK_I_PARAM)
         dd_param_get_by_id(v->st, id, &it, NULL, NULL, NULL, &err);
-    else if (kind == NK_I_METRIC) {
+    else if (kind == NK_I_METRIC || kind == NK_I_METRIC_SVG) {
         dd_metric_series m = {0};
         char *key = NULL, ts[DD_TS_LEN];
         if (dd_metric_series_by_id(v->st, id, &m, &key, ts, &err) == DD_OK)
@@ -970,6 +995,7 @@ int node_render(vfs *v, nk kind, int64_t id, dd_buf *out)
     case NK_V_STAGE: case NK_V_DESCRIPTION: case NK_V_CREATED: case NK_V_YAML:
         return render_version(v, kind, id, out);
     case NK_I_PARAMS_YAML: return render_params_yaml(v, id, out);
+    case NK_I_METRIC_SVG: case NK_E_CHART: return chart_render(v, kind, id, out);
     case NK_I_METRICS_JSON: return render_metrics_json(v, id, out);
     case NK_I_PARAM: {
         char *value = NULL;
@@ -1147,7 +1173,15 @@ static int lookup_rows(vfs *v, nk parent_kind, int64_t pid, const char *name, vf
         kind = NK_I_METRIC;
         code = dd_metric_series_get(v->st, pid, name, &m, ts, &err);
         id = m.id;
+        if (code == DD_NOT_FOUND) {     /* a metric file wins over a chart's name */
+            int rc = chart_find(v, parent_kind, pid, name, &kind, &id);
+            return rc ? rc : node_attr(v, ino_make(kind, id), out);
+        }
         break;
+    }
+    case NK_E_CHARTS: {
+        int rc = chart_find(v, parent_kind, pid, name, &kind, &id);
+        return rc ? rc : node_attr(v, ino_make(kind, id), out);
     }
     case NK_I_ENV: {
         size_t n;
@@ -1341,6 +1375,17 @@ static int walk_series(void *ctx, const dd_metric_series *m)
     return walk_emit(w, m->key, &e);
 }
 
+static int walk_chart(void *ctx, const char *name, const chart_info *ci)
+{
+    dir_walk *w = ctx;
+    vfs_entry e;
+    nk kind = ci->iteration ? NK_I_METRIC_SVG : NK_E_CHART;
+    fill_stat(w->v, &e, ino_make(kind, ci->id), kind, true, ci->size, w->ended);
+    stat_times(&e.st, ci->mtime, NULL);
+    chart_timeout(kind, w->ended, &e);
+    return walk_emit(w, name, &e);
+}
+
 static int walk_file(void *ctx, int64_t id, const char *name, size_t len)
 {
     dir_walk *w = ctx;
@@ -1439,7 +1484,12 @@ int vfs_readdir(vfs *v, uint64_t ino, vfs_dir_cb cb, void *ctx)
     case NK_E_ITERATIONS: code = dd_iteration_list(v->st, id, walk_iteration, &w, &err); break;
     case NK_I_CHILDREN: code = dd_iteration_list_children(v->st, id, walk_child, &w, &err); break;
     case NK_I_PARAMS: code = dd_param_list_rows(v->st, id, walk_param, &w, &err); break;
-    case NK_I_METRICS: code = dd_metric_series_list(v->st, id, walk_series, &w, &err); break;
+    case NK_I_METRICS:
+        code = dd_metric_series_list(v->st, id, walk_series, &w, &err);
+        if (code == DD_OK && !w.stop)
+            return chart_list(v, kind, id, walk_chart, &w);
+        break;
+    case NK_E_CHARTS: return chart_list(v, kind, id, walk_chart, &w);
     case NK_E_RESOURCES: code = dd_resource_list(v->st, id, walk_resource, &w, &err); break;
     case NK_P_MODELS: code = dd_model_list(v->st, id, walk_model, &w, &err); break;
     case NK_MODELS:

@@ -71,6 +71,7 @@ void vfs_free(vfs *v)
     pthread_mutex_destroy(&v->mu);
     attr_cache_free(v);
     scratch_free_all(v);
+    chart_cache_free(v);
     free(v->removals);
     free(v);
 }
@@ -350,6 +351,19 @@ static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
     case NK_ALIAS: {
         dd_err err;
         return dd_alias_by_id(v->st, id, eid, NULL, &err) == DD_OK ? NK_MODEL : NK_NONE;
+    }
+    case NK_E_CHART: {      /* charts/<key>.svg: its id is a series of the experiment */
+        dd_err err;
+        dd_metric_series m = {0};
+        char *key = NULL, ts[DD_TS_LEN];
+        dd_iteration it = {0};
+        nk k = dd_metric_series_by_id(v->st, id, &m, &key, ts, &err) == DD_OK &&
+               dd_iteration_get(v->st, m.iteration_id, &it, &err) == DD_OK ? NK_EXPERIMENT
+                                                                           : NK_NONE;
+        *eid = it.experiment_id;
+        dd_iteration_clear(&it);
+        free(key);
+        return k;
     }
     case NK_RESOURCE: {
         dd_err err;

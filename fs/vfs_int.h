@@ -88,6 +88,10 @@ typedef enum nk {
     NK_ALIAS,           /* aliases/<a> symlink             model_version */
     NK_MODEL_LINK,      /* /models/<m> symlink             model */
     NK_SCRATCH,         /* an editor's temporary file (scratch.c)   scratch slot */
+    /* charts (charts.c) */
+    NK_I_METRIC_SVG,    /* metrics/<key>.svg              metric_latest (series) */
+    NK_E_CHARTS,        /* .../experiments/<e>/charts     experiment */
+    NK_E_CHART,         /* charts/<key>.svg               the key's lowest series id */
     NK_COUNT
 } nk;
 
@@ -166,6 +170,17 @@ typedef struct scratch {
 #define VFS_MAX_SCRATCH 64
 
 struct attr_slot;            /* attr_cache.c */
+/* A drawn chart kept for the next open of the same, unchanged chart (charts.c). */
+typedef struct chart_cached {
+    int kind;             /* NK_I_METRIC_SVG or NK_E_CHART; 0: free slot */
+    int64_t id;
+    dd_buf sig;           /* what it was drawn from: series ids, point counts, times... */
+    dd_buf svg;
+    uint64_t used;        /* LRU clock */
+} chart_cached;
+
+#define VFS_CHART_CACHE 16                 /* charts kept */
+#define VFS_CHART_CACHE_BYTES (8u << 20)   /* their bytes in all */
 
 struct vfs {
     dd_store *st;
@@ -179,6 +194,9 @@ struct vfs {
     pending pendings[VFS_MAX_PENDING];
     int64_t next_pending;
     scratch scratches[VFS_MAX_SCRATCH];   /* guarded by mu */
+    chart_cached charts[VFS_CHART_CACHE];   /* guarded by mu */
+    uint64_t chart_clock;
+    size_t chart_bytes;
     int64_t next_scratch;
     size_t scratch_bytes;
     pthread_mutex_t attr_mu;       /* guards attrs, attr_keep */
@@ -270,6 +288,25 @@ uint64_t attr_cache_gen(vfs *v);
 void attr_cache_put(vfs *v, const vfs_entry *e, uint64_t gen);
 /* true with *out filled when a listing's attributes for `ino` are still good. */
 bool attr_cache_get(vfs *v, uint64_t ino, vfs_entry *out);
+/* charts.c: the SVG charts (metrics/<key>.svg, experiments/<e>/charts/<key>.svg). */
+typedef struct chart_info {
+    int64_t id;              /* the inode id */
+    int64_t iteration;       /* metrics/<key>.svg: its iteration; charts/: 0 */
+    off_t size;              /* the rendered file's size, known without its points */
+    char mtime[DD_TS_LEN];   /* its newest point (charts/: or iteration status change) */
+} chart_info;
+typedef int (*chart_cb)(void *ctx, const char *name, const chart_info *ci);
+/* NK_I_METRIC_SVG or NK_E_CHART `id`: its size and time (no point read). */
+int chart_info_of(vfs *v, nk kind, int64_t id, chart_info *out);
+/* Its content, drawn now from the store (replaces out's content). */
+int chart_render(vfs *v, nk kind, int64_t id, dd_buf *out);
+/* A chart name in metrics/ (NK_I_METRICS, after the metric files were looked up) or in
+ * charts/ (NK_E_CHARTS): its kind and inode id; -ENOENT when none. */
+int chart_find(vfs *v, nk parent_kind, int64_t pid, const char *name, nk *kind,
+               int64_t *id);
+/* The charts a metrics/ or charts/ directory lists, in key order. */
+int chart_list(vfs *v, nk parent_kind, int64_t pid, chart_cb cb, void *ctx);
+void chart_cache_free(vfs *v);     /* vfs_free */
 
 /* ops.c */
 pending *pending_get(vfs *v, int64_t id);

@@ -38,6 +38,7 @@ test_packages=(
   vim nano perl tmux python3-yaml   # editors and in-place tools on the mount (test_editors.py)
   python3-requests   # the deardiary serve tests
   strace openssl     # test_remote_login.py: every write traced; a self-signed CA for HTTPS
+  librsvg2-bin       # rsvg-convert: test_charts.py renders every chart to PNG
   wrk nginx-light    # bench/serve.sh: the load generator and the download baseline
   chromium chromium-driver python3-selenium python3-pil   # the dashboard's browser tests
   postgresql         # scripts/pgtest.sh: throwaway servers (its cluster service is not used)

@@ -306,7 +306,7 @@ def test_refused_metric_lines_store_nothing(mnt):
     # a refused line to a new key creates no series
     refused(mnt, "echo nan >> %s/metrics/fresh" % run, "Invalid argument")
     assert snapshot(mnt.db) == before
-    assert os.listdir(mnt.p(run, "metrics")) == ["loss"]
+    assert os.listdir(mnt.p(run, "metrics")) == ["loss", "loss.svg"]
     assert len(parse_metric(read(mnt, m).decode())) == 1
 
 

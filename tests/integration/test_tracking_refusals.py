@@ -290,7 +290,7 @@ def test_metric_batch_with_one_bad_line(world):
           "Invalid argument")
     check(world, "/usr/bin/printf '0.1\\n0.2\\ninf\\n' >> {R}/metrics/brand_new",
           "Invalid argument")
-    assert os.listdir(world["mnt"].p(world["R"], "metrics")) == ["acc"]
+    assert os.listdir(world["mnt"].p(world["R"], "metrics")) == ["acc", "acc.svg"]
 
 
 @pytest.mark.parametrize("cmd", ["echo 0.9 >> {X}/metrics/acc", "echo 0.9 > {X}/metrics/acc",

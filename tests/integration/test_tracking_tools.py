@@ -95,7 +95,7 @@ def test_python_listdir(mnt):
     assert sorted(os.listdir(mnt.path)) == ["models", "projects"]
     assert os.listdir(mnt.p("projects")) == ["p"]
     assert sorted(os.listdir(mnt.p(run_, "params"))) == ["a", "b"]
-    assert os.listdir(mnt.p(run_, "metrics")) == ["m"]
+    assert os.listdir(mnt.p(run_, "metrics")) == ["m", "m.svg"]
     assert sorted(os.listdir(mnt.p(run_))) == sorted(
         ["children", "created", "ended", "env", "error_message", "iteration.yaml",
          "metrics", "metrics.json", "notes", "params", "params.yaml", "status", "tags"])

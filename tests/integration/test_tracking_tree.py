@@ -27,7 +27,7 @@ def test_mkdir_creates_projects_and_experiments(mnt):
     assert sorted(os.listdir(mnt.p("projects", "p1"))) == ["created", "description",
                                                            "experiments", "models", "tags"]
     assert sorted(os.listdir(mnt.p("projects", "p1", "experiments", "e1"))) == [
-        "created", "description", "ended", "iterations", "resources", "status", "tags"]
+        "charts", "created", "description", "ended", "iterations", "resources", "status", "tags"]
 
 
 def test_utf8_names_round_trip(mnt):

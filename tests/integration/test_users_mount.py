@@ -155,7 +155,8 @@ def expected(role, family):
 
 OPS = {
     "read": ["cat {it}/params/lr", "ls {exp}/iterations", "cat {exp}/status",
-             "cat {exp}/resources/w.bin", "getfattr -n user.deardiary.sha256 {exp}/resources/w.bin"],
+             "cat {exp}/resources/w.bin", "getfattr -n user.deardiary.sha256 {exp}/resources/w.bin",
+             "cat {it}/metrics/acc.svg", "ls {exp}/charts", "cat {exp}/charts/acc.svg"],
     "create": ["cat {exp}/iterations/new", "echo 3 > {it}/params/fresh",
                "echo 1 >> {it}/metrics/newseries", "mkdir {exp}x", "touch {it}/tags/gold",
                "cp /etc/hostname {exp}/resources/new.bin", "cat {it}/children/new"],
