@@ -44,11 +44,15 @@ static size_t slot_of(uint64_t ino)
 }
 
 /* How long an entry's attributes may be trusted. A /models/<m> link has timeout 0 for
- * its name (a model made again under the name must resolve to the new row at once), not
- * for its attributes, which are as live as any other node's. */
+ * its name (a model made again under the name must resolve to the new row at once), and
+ * a running iteration's metrics/<key>.svg for its drawing (the next open must draw the
+ * points appended meanwhile, charts.c): not for their attributes, which are as live as
+ * any other node's (and void after any write through this store). */
 static double attr_ttl(const vfs *v, const vfs_entry *e)
 {
-    return ino_kind(e->ino) == NK_MODEL_LINK ? v->opts.live_timeout : e->timeout;
+    nk kind = ino_kind(e->ino);
+    return kind == NK_MODEL_LINK || kind == NK_I_METRIC_SVG ? v->opts.live_timeout
+                                                            : e->timeout;
 }
 
 void attr_cache_init(vfs *v)

@@ -170,7 +170,7 @@ int main(void)
     snprintf(path, sizeof path, "%s/params", run);
     check_listing(path, 50);
     snprintf(path, sizeof path, "%s/metrics", run);
-    check_listing(path, 50);
+    check_listing(path, 100);   /* 50 series and their 50 charts (<key>.svg) */
     check_listing("models", 20);
     check_listing("projects/p/models", 20);
     check_listing("projects/p/experiments/big/iterations", 200);
