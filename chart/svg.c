@@ -26,74 +26,6 @@ static const char *const palette[] = {
 };
 #define PALETTE_N (sizeof palette / sizeof palette[0])
 
-/* ---------------------------------------------------------------- buffer */
-
-static char *reserve(dd_svg_buf *b, size_t extra)
-{
-    if (b->oom)
-        return NULL;
-    if (extra >= SIZE_MAX / 2 - b->len) {
-        b->oom = 1;
-        return NULL;
-    }
-    if (b->len + extra + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + extra + 1)
-            cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p) {
-            b->oom = 1;
-            return NULL;
-        }
-        b->data = p;
-        b->cap = cap;
-    }
-    return b->data + b->len;
-}
-
-static void add(dd_svg_buf *b, const char *s, size_t n)
-{
-    char *p = reserve(b, n);
-    if (!p)
-        return;
-    memcpy(p, s, n);
-    b->len += n;
-    b->data[b->len] = 0;
-}
-
-static void adds(dd_svg_buf *b, const char *s)
-{
-    add(b, s, strlen(s));
-}
-
-static void addf(dd_svg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void addf(dd_svg_buf *b, const char *fmt, ...)
-{
-    char small[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof small) {
-        add(b, small, (size_t)n);
-        return;
-    }
-    char *p = reserve(b, (size_t)n);
-    if (!p)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(p, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void dd_svg_buf_free(dd_svg_buf *b)
-{
-    free(b->data);
-    *b = (dd_svg_buf){0};
-}
 
 /* ---------------------------------------------------------------- text */
 
@@ -120,25 +52,25 @@ static size_t utf8_len(const unsigned char *s)
     return n;
 }
 
-void dd_svg_escape(dd_svg_buf *out, const char *s)
+void dd_svg_escape(dd_buf *out, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     while (*p) {
         switch (*p) {
-        case '&': adds(out, "&amp;"); p++; continue;
-        case '<': adds(out, "&lt;"); p++; continue;
-        case '>': adds(out, "&gt;"); p++; continue;
-        case '"': adds(out, "&quot;"); p++; continue;
-        case '\'': adds(out, "&apos;"); p++; continue;
+        case '&': dd_buf_adds(out, "&amp;"); p++; continue;
+        case '<': dd_buf_adds(out, "&lt;"); p++; continue;
+        case '>': dd_buf_adds(out, "&gt;"); p++; continue;
+        case '"': dd_buf_adds(out, "&quot;"); p++; continue;
+        case '\'': dd_buf_adds(out, "&apos;"); p++; continue;
         default: break;
         }
         size_t n = utf8_len(p);
         if (n == 0 || (*p < 0x20 && *p != '\t') || *p == 0x7f) {
-            adds(out, "\xef\xbf\xbd");   /* U+FFFD: XML 1.0 has no way to say these */
+            dd_buf_adds(out, "\xef\xbf\xbd");   /* U+FFFD: XML 1.0 has no way to say these */
             p++;
             continue;
         }
-        add(out, (const char *)p, n);
+        dd_buf_add(out, (const char *)p, n);
         p += n;
     }
 }
@@ -303,25 +235,25 @@ static void frame_compute(const dd_chart *c, frame *f)
     f->height = DD_CHART_HEIGHT + (int)(rows > 100000 ? 100000 : rows) * LEGEND_ROW;
 }
 
-static void draw_header(const dd_chart *c, const frame *f, dd_svg_buf *out)
+static void draw_header(const dd_chart *c, const frame *f, dd_buf *out)
 {
-    addf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    dd_buf_printf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
               "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" "
               "height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" "
               "font-size=\"12\">\n<title>",
          DD_CHART_WIDTH, f->height, DD_CHART_WIDTH, f->height);
     dd_svg_escape(out, c->title);
-    addf(out, "</title>\n<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n"
+    dd_buf_printf(out, "</title>\n<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n"
               "<text x=\"%d\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">",
          DD_CHART_WIDTH, f->height, DD_CHART_WIDTH / 2);
     dd_svg_escape(out, c->title);
-    adds(out, "</text>\n");
+    dd_buf_adds(out, "</text>\n");
 }
 
 /* One <desc> line per series: what was drawn (count and ranges), for readers and tests. */
-static void draw_desc(const dd_chart *c, dd_svg_buf *out)
+static void draw_desc(const dd_chart *c, dd_buf *out)
 {
-    adds(out, "<desc>");
+    dd_buf_adds(out, "<desc>");
     for (size_t s = 0; s < c->n_series; s++) {
         const dd_chart_series *se = &c->series[s];
         double xl = 0, xh = 0, yl = 0, yh = 0;
@@ -333,70 +265,70 @@ static void draw_desc(const dd_chart *c, dd_svg_buf *out)
             if (i == 0 || p.y > yh) yh = p.y;
         }
         dd_svg_escape(out, se->label ? se->label : "series");
-        addf(out, ": %zu points, x %.17g..%.17g, y %.17g..%.17g\n", se->n, xl, xh, yl, yh);
+        dd_buf_printf(out, ": %zu points, x %.17g..%.17g, y %.17g..%.17g\n", se->n, xl, xh, yl, yh);
     }
-    adds(out, "</desc>\n");
+    dd_buf_adds(out, "</desc>\n");
 }
 
-static void draw_axes(const dd_chart *c, const frame *f, dd_svg_buf *out)
+static void draw_axes(const dd_chart *c, const frame *f, dd_buf *out)
 {
     char label[DD_CHART_LABEL_MAX];
-    adds(out, "<g id=\"grid\" stroke=\"#e4e4e4\" stroke-width=\"1\">\n");
+    dd_buf_adds(out, "<g id=\"grid\" stroke=\"#e4e4e4\" stroke-width=\"1\">\n");
     for (size_t i = 0; i < f->nx; i++) {
         double x = px_x(f, f->xt[i]);
-        addf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
+        dd_buf_printf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
              x, PLOT_Y0, x, PLOT_Y1);
     }
     for (size_t i = 0; i < f->ny; i++) {
         double y = px_y(f, f->yt[i]);
-        addf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
+        dd_buf_printf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
              PLOT_X0, y, PLOT_X1, y);
     }
-    adds(out, "</g>\n<g id=\"x-ticks\" text-anchor=\"middle\" fill=\"#333333\">\n");
+    dd_buf_adds(out, "</g>\n<g id=\"x-ticks\" text-anchor=\"middle\" fill=\"#333333\">\n");
     for (size_t i = 0; i < f->nx; i++) {
         dd_chart_tick_label(f->xt[i], f->x_dec, label);
-        addf(out, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", px_x(f, f->xt[i]),
+        dd_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", px_x(f, f->xt[i]),
              PLOT_Y1 + 16, label);
     }
-    adds(out, "</g>\n<g id=\"y-ticks\" text-anchor=\"end\" fill=\"#333333\">\n");
+    dd_buf_adds(out, "</g>\n<g id=\"y-ticks\" text-anchor=\"end\" fill=\"#333333\">\n");
     for (size_t i = 0; i < f->ny; i++) {
         dd_chart_tick_label(f->yt[i], f->y_dec, label);
-        addf(out, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", PLOT_X0 - 6,
+        dd_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", PLOT_X0 - 6,
              px_y(f, f->yt[i]) + 4, label);
     }
-    addf(out, "</g>\n<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+    dd_buf_printf(out, "</g>\n<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
               "stroke=\"#444444\" stroke-width=\"1\"/>\n",
          PLOT_X0, PLOT_Y0, PLOT_X1 - PLOT_X0, PLOT_Y1 - PLOT_Y0);
-    addf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
+    dd_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
          (PLOT_X0 + PLOT_X1) / 2, PLOT_Y1 + 36);
     dd_svg_escape(out, c->x_label);
-    addf(out, "</text>\n<text x=\"16\" y=\"%.1f\" text-anchor=\"middle\" "
+    dd_buf_printf(out, "</text>\n<text x=\"16\" y=\"%.1f\" text-anchor=\"middle\" "
               "transform=\"rotate(-90 16 %.1f)\">",
          (PLOT_Y0 + PLOT_Y1) / 2, (PLOT_Y0 + PLOT_Y1) / 2);
     dd_svg_escape(out, c->y_label);
-    adds(out, "</text>\n");
+    dd_buf_adds(out, "</text>\n");
 }
 
 static void draw_series(const frame *f, const dd_chart_series *se, size_t index,
-                        dd_svg_buf *out)
+                        dd_buf *out)
 {
     const char *colour = palette[index % PALETTE_N];
-    addf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" "
+    dd_buf_printf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" "
               "stroke-linejoin=\"round\" points=\"", colour);
     for (size_t i = 0; i < se->n; i++)
-        addf(out, "%s%.1f,%.1f", i ? " " : "", px_x(f, se->points[i].x),
+        dd_buf_printf(out, "%s%.1f,%.1f", i ? " " : "", px_x(f, se->points[i].x),
              px_y(f, se->points[i].y));
-    adds(out, "\"/>\n");
+    dd_buf_adds(out, "\"/>\n");
     if (se->n == 1)     /* a one-point polyline draws nothing: a dot instead */
-        addf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
+        dd_buf_printf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
              px_x(f, se->points[0].x), px_y(f, se->points[0].y), colour);
 }
 
-static void draw_legend(const dd_chart *c, const frame *f, dd_svg_buf *out)
+static void draw_legend(const dd_chart *c, const frame *f, dd_buf *out)
 {
     if (!f->legend_entries)
         return;
-    adds(out, "<g id=\"legend\">\n");
+    dd_buf_adds(out, "<g id=\"legend\">\n");
     size_t k = 0;
     for (size_t s = 0; s < c->n_series; s++) {
         if (!c->series[s].label)
@@ -405,17 +337,17 @@ static void draw_legend(const dd_chart *c, const frame *f, dd_svg_buf *out)
         double y = DD_CHART_HEIGHT - 4 + (double)(k / DD_CHART_LEGEND_PER_ROW) * LEGEND_ROW;
         if (y > 9999.9)
             y = 9999.9;
-        addf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+        dd_buf_printf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                   "stroke-width=\"3\"/><text x=\"%.1f\" y=\"%.1f\">",
              x, y - 4, x + 18, y - 4, palette[s % PALETTE_N], x + 24, y);
         dd_svg_escape(out, c->series[s].label);
-        adds(out, "</text>\n");
+        dd_buf_adds(out, "</text>\n");
         k++;
     }
-    adds(out, "</g>\n");
+    dd_buf_adds(out, "</g>\n");
 }
 
-int dd_chart_svg(const dd_chart *c, dd_svg_buf *out)
+int dd_chart_svg(const dd_chart *c, dd_buf *out)
 {
     frame f;
     frame_compute(c, &f);
@@ -425,7 +357,7 @@ int dd_chart_svg(const dd_chart *c, dd_svg_buf *out)
     for (size_t s = 0; s < c->n_series; s++)
         draw_series(&f, &c->series[s], s, out);
     draw_legend(c, &f, out);
-    adds(out, "</svg>\n");
+    dd_buf_adds(out, "</svg>\n");
     return out->oom ? -1 : 0;
 }
 
@@ -456,14 +388,14 @@ size_t dd_chart_svg_bound(const dd_chart *c, const size_t *max_points)
     return b;
 }
 
-int dd_chart_svg_padded(const dd_chart *c, size_t size, dd_svg_buf *out)
+int dd_chart_svg_padded(const dd_chart *c, size_t size, dd_buf *out)
 {
     size_t start = out->len;
     if (dd_chart_svg(c, out))
         return -1;
     size_t n = out->len - start;
     if (n < size) {
-        char *p = reserve(out, size - n);
+        char *p = dd_buf_reserve(out, size - n);
         if (!p)
             return -1;
         memset(p, '\n', size - n);

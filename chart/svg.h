@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "downsample.h"
 
 #define DD_CHART_WIDTH 800
@@ -33,15 +34,6 @@
 #define DD_CHART_BOTTOM 50
 #define DD_CHART_COLUMNS (DD_CHART_WIDTH - DD_CHART_LEFT - DD_CHART_RIGHT)  /* 700 px */
 #define DD_CHART_LEGEND_PER_ROW 4
-
-/* A growable text buffer (same layout as fs/buf.h's dd_buf, so its memory can be handed
- * over). */
-typedef struct dd_svg_buf {
-    char *data;     /* NUL-terminated when not empty */
-    size_t len;
-    size_t cap;
-    int oom;        /* an allocation failed: later appends are ignored */
-} dd_svg_buf;
 
 typedef struct dd_chart_series {
     const char *label;           /* legend text (user data, escaped), or NULL: no entry */
@@ -59,7 +51,7 @@ typedef struct dd_chart {
 } dd_chart;
 
 /* Draw the chart into out (appending). 0, or -1 when out of memory. */
-int dd_chart_svg(const dd_chart *c, dd_svg_buf *out);
+int dd_chart_svg(const dd_chart *c, dd_buf *out);
 
 /* The most bytes dd_chart_svg can write for this chart when series i has at most
  * max_points[i] points (the points themselves are not looked at). */
@@ -67,11 +59,11 @@ size_t dd_chart_svg_bound(const dd_chart *c, const size_t *max_points);
 
 /* dd_chart_svg, then newlines up to `size` bytes in all when it wrote fewer (size from
  * dd_chart_svg_bound). 0, or -1 when out of memory. */
-int dd_chart_svg_padded(const dd_chart *c, size_t size, dd_svg_buf *out);
+int dd_chart_svg_padded(const dd_chart *c, size_t size, dd_buf *out);
 
 /* Append `s` XML-escaped (&, <, >, ", ' as entities; invalid UTF-8 and control
  * characters other than tab as U+FFFD). At most 6 bytes out per byte in. */
-void dd_svg_escape(dd_svg_buf *out, const char *s);
+void dd_svg_escape(dd_buf *out, const char *s);
 
 /* Ticks at nice numbers covering [lo, hi] (hi > lo, both finite), about `want` of them,
  * at most DD_CHART_MAX_TICKS; integer: spacing at least 1. Returns the count; first and
@@ -85,7 +77,5 @@ size_t dd_chart_ticks(double lo, double hi, int want, bool integer,
  * numbers. out holds DD_CHART_LABEL_MAX bytes. */
 #define DD_CHART_LABEL_MAX 32
 void dd_chart_tick_label(double v, int decimals, char out[DD_CHART_LABEL_MAX]);
-
-void dd_svg_buf_free(dd_svg_buf *b);
 
 #endif

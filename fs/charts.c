@@ -90,9 +90,9 @@ static int series_points(vfs *v, int64_t iteration, const char *key, int64_t max
 static int draw(const dd_chart *c, const size_t *max_points, dd_buf *out)
 {
     size_t size = dd_chart_svg_bound(c, max_points);
-    dd_svg_buf b = {0};
+    dd_buf b = {0};
     if (dd_chart_svg_padded(c, size, &b)) {
-        dd_svg_buf_free(&b);
+        dd_buf_free(&b);
         return -ENOMEM;
     }
     dd_buf_free(out);

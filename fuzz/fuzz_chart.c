@@ -25,7 +25,7 @@ static int by_x(const void *a, const void *b)
 
 static void check_escape(const char *label)
 {
-    dd_svg_buf b = {0};
+    dd_buf b = {0};
     dd_svg_escape(&b, label);
     PROMISE(!b.oom);
     PROMISE(b.len <= 6 * strlen(label));
@@ -47,7 +47,7 @@ static void check_escape(const char *label)
             PROMISE(((unsigned char)b.data[i + j] & 0xc0) == 0x80);
         i += n;
     }
-    dd_svg_buf_free(&b);
+    dd_buf_free(&b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -96,14 +96,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dd_chart c = {label, "step", label, size % 2 == 0, s, 2};
     size_t caps[2] = {m, n};
     size_t bound = dd_chart_svg_bound(&c, caps);
-    dd_svg_buf b = {0};
+    dd_buf b = {0};
     PROMISE(dd_chart_svg(&c, &b) == 0);
     PROMISE(b.len <= bound);
     if (!strstr(label, "nan") && !strstr(label, "inf"))    /* no non-finite number drawn */
         PROMISE(strstr(b.data, "nan") == NULL && strstr(b.data, "inf") == NULL);
-    dd_svg_buf_free(&b);
+    dd_buf_free(&b);
     PROMISE(dd_chart_svg_padded(&c, bound, &b) == 0 && b.len == bound);
-    dd_svg_buf_free(&b);
+    dd_buf_free(&b);
 
     dd_ds_free(&ds);
     free(pts);

@@ -11,7 +11,7 @@
 
 static char *escaped(const char *s)
 {
-    dd_svg_buf b = {0};
+    dd_buf b = {0};
     dd_svg_escape(&b, s);
     return b.data ? b.data : strdup("");
 }
@@ -83,7 +83,7 @@ static void test_chart(void)
     dd_ds_point one[1] = {{7, 3}};
     dd_chart_series s[2] = {{"#1 <running>", pts, 5}, {"#2 \"x\" & y", one, 1}};
     dd_chart c = {"loss & <acc>", "step", "value", true, s, 2};
-    dd_svg_buf b = {0};
+    dd_buf b = {0};
     CHECK(dd_chart_svg(&c, &b) == 0);
     CHECK(strncmp(b.data, "<?xml", 5) == 0);
     CHECK(count(b.data, "<polyline") == 2);
@@ -96,31 +96,31 @@ static void test_chart(void)
     size_t cap[2] = {5, 1};
     size_t bound = dd_chart_svg_bound(&c, cap);
     CHECK(b.len <= bound);
-    dd_svg_buf p = {0};
+    dd_buf p = {0};
     CHECK(dd_chart_svg_padded(&c, bound, &p) == 0);
     CHECK(p.len == bound && memcmp(p.data, b.data, b.len) == 0);
     CHECK(strspn(p.data + b.len, "\n") == bound - b.len);
-    dd_svg_buf_free(&b);
-    dd_svg_buf_free(&p);
+    dd_buf_free(&b);
+    dd_buf_free(&p);
 
     /* nothing to draw, a constant series, one point at the ends of the doubles */
     dd_chart empty = {"empty", "step", "value", true, NULL, 0};
     CHECK(dd_chart_svg(&empty, &b) == 0 && strstr(b.data, "</svg>") != NULL);
     CHECK(b.len <= dd_chart_svg_bound(&empty, NULL));
-    dd_svg_buf_free(&b);
+    dd_buf_free(&b);
     dd_ds_point flat[3] = {{0, 2}, {1, 2}, {2, 2}};
     dd_chart_series fs = {NULL, flat, 3};
     dd_chart fc = {"flat", "step", "value", true, &fs, 1};
     CHECK(dd_chart_svg(&fc, &b) == 0);
     CHECK(strstr(b.data, "nan") == NULL && strstr(b.data, "inf") == NULL);
     CHECK(strstr(b.data, "<g id=\"legend\">") == NULL);
-    dd_svg_buf_free(&b);
+    dd_buf_free(&b);
     dd_ds_point huge[2] = {{0, -DBL_MAX}, {1, DBL_MAX}};
     fs.points = huge;
     fs.n = 2;
     CHECK(dd_chart_svg(&fc, &b) == 0);
     CHECK(strstr(b.data, "nan") == NULL && strstr(b.data, "inf") == NULL);
-    dd_svg_buf_free(&b);
+    dd_buf_free(&b);
 }
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
@@ -159,11 +159,11 @@ static void test_bound(void)
             cap[k] = n;
         }
         dd_chart c = {label, "step", label, rng() % 2 == 0, s, ns};
-        dd_svg_buf b = {0};
+        dd_buf b = {0};
         dd_chart_svg(&c, &b);
         if (b.oom || b.len > dd_chart_svg_bound(&c, cap))
             over++;
-        dd_svg_buf_free(&b);
+        dd_buf_free(&b);
         for (size_t k = 0; k < ns; k++)
             free(pp[k]);
         free(pp);

@@ -1,7 +1,8 @@
 /*
- * buf.c - the growable byte buffer of buf.h.
+ * buf.c - the growable byte buffer of buf.h (common/: used by fs/ and chart/).
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,10 @@ char *dd_buf_reserve(dd_buf *b, size_t extra)
 {
     if (b->oom)
         return NULL;
+    if (extra >= SIZE_MAX / 2 - b->len) {   /* cap doubling below must not overflow */
+        b->oom = 1;
+        return NULL;
+    }
     if (b->len + extra + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + extra + 1)
