@@ -157,7 +157,7 @@ void h_param_update(dd_req *r)
 {
     dd_field spec[2] = {param_spec[0], param_spec[1]};
     spec[0].required = spec[1].required = false;
-    int64_t id, iid;
+    int64_t id, iid = 0;
     json_t *root, *v[2];
     if (dd_req_id(r, 0, &id) != 0 || dd_req_body(r, spec, 2, &root, v) != 0)
         return;
