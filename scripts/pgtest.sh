@@ -35,13 +35,31 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Where the server's files live: DIR itself, or, when DIR sits below a directory `nobody`
+# cannot enter (a checkout under /root, as root), a private directory under /tmp named in
+# DIR/home. Clients only need DIR/port (they connect over TCP to 127.0.0.1).
+server_home() {
+  if [ -f "$dir/home" ]; then cat "$dir/home"; else echo "$dir"; fi
+}
+
 start() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   if [ "$(id -u)" -eq 0 ]; then
     chown -R nobody:nogroup "$dir"
-    as_owner test -w "$dir" || { echo "pgtest: $dir: nobody cannot reach it (a parent directory is private); use one under /tmp" >&2; exit 1; }
+    if ! as_owner test -w "$dir"; then
+      local home
+      home=$(server_home)
+      if [ "$home" = "$dir" ] || [ ! -d "$home" ]; then
+        home=$(mktemp -d /tmp/dd-pgtest.XXXXXX)
+        echo "$home" >"$dir/home"
+      fi
+      chown -R nobody:nogroup "$home"
+      as_owner test -w "$home" || { echo "pgtest: neither $dir nor $home is reachable by nobody" >&2; exit 1; }
+    fi
   fi
+  local real=$dir
+  dir=$(server_home)
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     as_owner "$bin/initdb" -D "$dir/data" -U dd -A trust -E UTF8 --locale=C --no-sync \
       >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
@@ -54,7 +72,7 @@ start() {
     if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
          -o "-h 127.0.0.1 -p $port -k $dir -c fsync=$fsync -c max_connections=300 -c shared_buffers=32MB" \
          >/dev/null 2>&1; then
-      echo "$port" >"$dir/port"
+      echo "$port" >"$real/port"
       return 0
     fi
   done
@@ -64,11 +82,16 @@ start() {
 }
 
 stop() {
-  if [ -f "$dir/data/postmaster.pid" ]; then
-    as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  local home
+  home=$(server_home)
+  if [ -f "$home/data/postmaster.pid" ]; then
+    as_owner "$bin/pg_ctl" -D "$home/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
   rm -f "$dir/port"
-  [ "$remove" -eq 0 ] || rm -rf "$dir/data"
+  if [ "$remove" -eq 1 ]; then
+    rm -rf "$home/data"
+    if [ "$home" != "$dir" ]; then rm -rf "$home"; rm -f "$dir/home"; fi
+  fi
 }
 
 case "$cmd" in
