@@ -457,45 +457,55 @@ static int exp_info(const exp_series *e, size_t first, size_t end, const char *t
     return rc;
 }
 
-static int exp_chart_info(vfs *v, int64_t series_id, chart_info *out)
+#define EXP_TITLE_MAX (2 * DD_NAME_MAX + 64)
+
+/* What both the size and the drawing of charts/<key>.svg start from: the experiment's
+ * series (*e, to exp_series_free), the span [*first, *end) of the chart's key in it,
+ * its title, and the key itself (*key, malloc'd: free it). On failure nothing is held. */
+static int exp_chart_load(vfs *v, int64_t series_id, exp_series *e, char **key,
+                          char title[EXP_TITLE_MAX], size_t *first, size_t *end)
 {
     int64_t experiment;
-    char *key = NULL, *name = NULL;
-    int rc = exp_chart_of(v, series_id, &experiment, &key, &name);
-    exp_series e = {0};
+    char *name = NULL;
+    *key = NULL;
+    int rc = exp_chart_of(v, series_id, &experiment, key, &name);
     if (!rc)
-        rc = exp_series_load(v, experiment, &e);
+        rc = exp_series_load(v, experiment, e);
     if (!rc) {
-        size_t first, end;
-        key_span(&e, key, &first, &end);
-        char title[2 * DD_NAME_MAX + 64];
-        exp_title(title, sizeof title, key, name);
-        rc = first == end ? -ENOENT : exp_info(&e, first, end, title, out);
-        exp_series_free(&e);
+        key_span(e, *key, first, end);
+        exp_title(title, EXP_TITLE_MAX, *key, name);
     }
-    free(key);
     free(name);
+    if (rc) {
+        free(*key);
+        *key = NULL;
+    }
+    return rc;
+}
+
+static int exp_chart_info(vfs *v, int64_t series_id, chart_info *out)
+{
+    exp_series e = {0};
+    char *key, title[EXP_TITLE_MAX];
+    size_t first, end;
+    int rc = exp_chart_load(v, series_id, &e, &key, title, &first, &end);
+    if (rc)
+        return rc;
+    rc = first == end ? -ENOENT : exp_info(&e, first, end, title, out);
+    exp_series_free(&e);
+    free(key);
     return rc;
 }
 
 static int exp_chart_render(vfs *v, int64_t series_id, dd_buf *out)
 {
-    int64_t experiment;
-    char *key = NULL, *name = NULL;
-    int rc = exp_chart_of(v, series_id, &experiment, &key, &name);
     exp_series e = {0};
-    if (!rc)
-        rc = exp_series_load(v, experiment, &e);
-    if (rc) {
-        free(key);
-        free(name);
-        return rc;
-    }
+    char *key, title[EXP_TITLE_MAX];
     size_t first, end;
-    key_span(&e, key, &first, &end);
+    int rc = exp_chart_load(v, series_id, &e, &key, title, &first, &end);
+    if (rc)
+        return rc;
     size_t k = end - first;
-    char title[2 * DD_NAME_MAX + 64];
-    exp_title(title, sizeof title, key, name);
     char (*labels)[48] = calloc(k ? k : 1, sizeof *labels);
     dd_chart_series *s = calloc(k ? k : 1, sizeof *s);
     size_t *caps = calloc(k ? k : 1, sizeof *caps);
@@ -536,7 +546,6 @@ static int exp_chart_render(vfs *v, int64_t series_id, dd_buf *out)
     free(caps);
     exp_series_free(&e);
     free(key);
-    free(name);
     return rc;
 }
 
