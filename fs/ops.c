@@ -407,6 +407,19 @@ static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
     return NK_NONE;
 }
 
+/* The refusal of a removal no `rm -r` covers: EPERM, or ENOENT when the entity is gone.
+ * Another process's `rm -r` of the same entity may finish between this request's lookup
+ * and its look at the marks (that rmdir clears every mark of the entity); what this
+ * caller then meets is a deleted file, as if its lookup had come a moment later. */
+static int refuse_removal(vfs *v, uint64_t node, nk kind, int64_t id)
+{
+    vfs_entry e;
+    if (node_attr(v, node, &e) == -ENOENT)
+        return -ENOENT;
+    return kind != NK_NONE && node_attr(v, ino_make(kind, id), &e) == -ENOENT ? -ENOENT
+                                                                              : -EPERM;
+}
+
 /* Check that `rm -r` of the entity could succeed before marking it. Only a process that
  * listed the entity's directory is running an `rm -r` of it (rm, shutil.rmtree and
  * find -delete all read a directory before removing what it holds): a lone `rm R/notes`
@@ -414,7 +427,7 @@ static nk entity_of(vfs *v, nk kind, int64_t id, int64_t *eid)
 static int removal_begin(vfs *v, nk kind, int64_t id, pid_t pid)
 {
     if (removal_marked(v, kind, id, pid) != RS_LISTED)
-        return -EPERM;
+        return refuse_removal(v, ino_make(kind, id), kind, id);
     dd_err err = {0};
     dd_code code = DD_OK;
     if (kind == NK_PROJECT || kind == NK_EXPERIMENT || kind == NK_ITERATION)
@@ -511,7 +524,7 @@ int vfs_rmdir(vfs *v, uint64_t parent, const char *name, pid_t caller)
     nk ek = entity_of(v, kind, id, &eid);
     switch (removal_state(v, ek, eid, proc)) {
     case RM_REFUSED: return -EBUSY;
-    case RM_NONE: return -EPERM;
+    case RM_NONE: return refuse_removal(v, e.ino, ek, eid);
     default: return 0;
     }
 }
@@ -562,11 +575,11 @@ int vfs_unlink(vfs *v, uint64_t parent, const char *name, pid_t caller)
     case NK_E_TAG: code = dd_tag_detach(v->st, DD_TAG_EXPERIMENT, eid, name, &err); break;
     case NK_I_TAG: code = dd_tag_detach(v->st, DD_TAG_ITERATION, eid, name, &err); break;
     case NK_I_CHILD: case NK_ENV_FILE: case NK_PENDING: case NK_E_NEW: case NK_I_CHILD_NEW:
-        return -EPERM;
+        return refuse_removal(v, e.ino, ek, eid);
     default:
         /* one of an entity's own files: the start of `rm -r` of the entity */
         if (ek == NK_NONE)
-            return -EPERM;
+            return refuse_removal(v, e.ino, ek, eid);
         return removal_begin(v, ek, eid, proc);
     }
     free(key);
