@@ -81,6 +81,23 @@ void h_v1_root(dd_req *r)
 
 /* ---------------------------------------------------------------- lookup */
 
+/* May the caller read project `pid`? 1 yes, 0 no (nothing answered), -1 after 500. */
+static int may_read(dd_req *r, int64_t pid)
+{
+    char rights[5];
+    return !dd_v1_rights(r, pid, rights) ? -1 : rights[1] == 'r';
+}
+
+/* The project is readable (true), or false after answering: 404 (absent, not forbidden)
+ * or 500. */
+static bool visible(dd_req *r, int64_t pid)
+{
+    int ok = may_read(r, pid);
+    if (ok == 0)
+        dd_reply_error(r, 404, "NOT_FOUND", "Not found");
+    return ok == 1;
+}
+
 /* The row found, with the caller's rights on `pid` and whether it has ended; 404 when
  * the caller may not read the project (absent, not forbidden: REMOTE.md §2.1). */
 static void lookup_reply(dd_req *r, int64_t pid, json_t *row, bool ended)
@@ -90,13 +107,8 @@ static void lookup_reply(dd_req *r, int64_t pid, json_t *row, bool ended)
         dd_reply_error(r, 500, "SERVER_ERROR", "could not build the response");
         return;
     }
-    if (!dd_v1_rights(r, pid, rights)) {
+    if (!visible(r, pid) || !dd_v1_rights(r, pid, rights)) {
         json_decref(row);
-        return;
-    }
-    if (rights[1] != 'r') {
-        json_decref(row);
-        dd_reply_error(r, 404, "NOT_FOUND", "Not found");
         return;
     }
     json_object_set_new(row, "rights", json_string(rights));
@@ -148,13 +160,8 @@ static void lookup_path(dd_req *r, const char *text)
         return;
     }
     /* the project's readability first: an unreadable project's names are not probed */
-    char rights[5];
-    if (!dd_v1_rights(r, pid, rights))
+    if (!visible(r, pid))
         return;
-    if (rights[1] != 'r') {
-        dd_reply_error(r, 404, "NOT_FOUND", "Not found");
-        return;
-    }
     if (!found(r, dd_experiment_find(st, pid, path.experiment, &eid, &err), &err))
         return;
     if (path.depth == 3) {
@@ -193,13 +200,8 @@ static void lookup_model(dd_req *r, const char *name, const char *version)
         return;
     }
     dd_model_clear(&m);
-    char rights[5];
-    if (!dd_v1_rights(r, pid, rights))
+    if (!visible(r, pid))
         return;
-    if (rights[1] != 'r') {
-        dd_reply_error(r, 404, "NOT_FOUND", "Not found");
-        return;
-    }
     dd_model_version v;
     if (found(r, dd_version_find(st, mid, n, &vid, &err), &err) &&
         found(r, dd_version_get(st, vid, &v, &err), &err)) {
@@ -283,17 +285,14 @@ static dd_code register_version(dd_store *st, void *ctx, dd_err *err)
 static bool may_read_iteration(dd_req *r, int64_t iid)
 {
     int64_t pid = iid > 0 ? dd_project_of_iteration(r->srv->st, iid) : 0;
-    char rights[5];
     if (!pid) {
         dd_reply_error(r, 404, "NOT_FOUND", "Iteration not found");
         return false;
     }
-    if (!dd_v1_rights(r, pid, rights))
-        return false;
-    if (rights[1] == 'r')
-        return true;
-    dd_reply_error(r, 403, "PROJECT_PERMISSION_REQUIRED", "Project permission required");
-    return false;
+    int ok = may_read(r, pid);
+    if (ok == 0)
+        dd_reply_error(r, 403, "PROJECT_PERMISSION_REQUIRED", "Project permission required");
+    return ok == 1;
 }
 
 void h_v1_version_register(dd_req *r)

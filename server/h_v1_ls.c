@@ -148,25 +148,36 @@ static int ls_project(void *ctx, const dd_project *p)
     return 0;
 }
 
-void h_v1_ls_projects(dd_req *r)
+static dd_code list_projects(dd_store *st, ls_walk *w, dd_err *err)
+{
+    return dd_project_list(st, ls_project, w, err);
+}
+
+/* A root directory (`projects`, `models`): the rows `list` offers, of readable projects
+ * only; `rights` on the directory itself. */
+static void ls_root(dd_req *r, const char *dir_name, const char *rights,
+                    dd_code (*list)(dd_store *st, ls_walk *w, dd_err *err))
 {
     ls_walk w;
     if (!ls_init(r, &w))
         return;
-    dd_store *st = r->srv->st;
     dd_err err = {0};
     char ts[DD_TS_LEN] = "";
     w.entries = json_array();
     dd_code code = load_readable(&w, &err);
     if (code == DD_OK)
-        code = dd_dir_time(st, "projects", 0, ts, &err);
+        code = dd_dir_time(r->srv->st, dir_name, 0, ts, &err);
     if (code == DD_OK)
-        code = dd_project_list(st, ls_project, &w, &err);
+        code = list(r->srv->st, &w, &err);
     free(w.perms);
+    ls_reply(&w, json_pack("{s:o, s:s}", "dir_time", dd_json_date(ts), "rights", rights), code,
+             &err, false);
+}
+
+void h_v1_ls_projects(dd_req *r)
+{
     /* projects/ itself: only admins create in it */
-    ls_reply(&w, json_pack("{s:o, s:s}", "dir_time", dd_json_date(ts),
-                           "rights", r->user.is_admin ? "crud" : "-r--"),
-             code, &err, false);
+    ls_root(r, "projects", r->user.is_admin ? "crud" : "-r--", list_projects);
 }
 
 /* ---------------------------------------------------------------- /v1/ls/models */
@@ -185,23 +196,14 @@ static int ls_model_link(void *ctx, const dd_model *m, const char *project)
     return 0;
 }
 
+static dd_code list_model_links(dd_store *st, ls_walk *w, dd_err *err)
+{
+    return dd_model_list_with_project(st, ls_model_link, w, err);
+}
+
 void h_v1_ls_models(dd_req *r)
 {
-    ls_walk w;
-    if (!ls_init(r, &w))
-        return;
-    dd_store *st = r->srv->st;
-    dd_err err = {0};
-    char ts[DD_TS_LEN] = "";
-    w.entries = json_array();
-    dd_code code = load_readable(&w, &err);
-    if (code == DD_OK)
-        code = dd_dir_time(st, "models", 0, ts, &err);
-    if (code == DD_OK)
-        code = dd_model_list_with_project(st, ls_model_link, &w, &err);
-    free(w.perms);
-    ls_reply(&w, json_pack("{s:o, s:s}", "dir_time", dd_json_date(ts), "rights", "-r--"), code,
-             &err, false);
+    ls_root(r, "models", "-r--", list_model_links);
 }
 
 /* ---------------------------------------------------------------- shared entry kinds */
