@@ -574,6 +574,11 @@ def test_permission_matrix(asrv):
             r = call(asrv, route, tok)
             assert r.status_code == 403 and r.json()["code"] == "PROJECT_PERMISSION_REQUIRED", \
                 (route[0], name, r.status_code, r.text)
+    # an unreadable project answers exactly as one that does not exist
+    nobody = users["nobody"][0]
+    assert lookup(asrv, "?path=p1", nobody).json() == lookup(asrv, "?path=zz", nobody).json()
+    assert lookup(asrv, "?path=p1/e", nobody).json() == \
+        lookup(asrv, "?path=p1/zz", nobody).json()
     # registration also needs read on the iteration's project
     assert_error(call(asrv, routes[11], users["creator"][0]), 403, "PROJECT_PERMISSION_REQUIRED")
     # a listing leaves out what the caller may not read
