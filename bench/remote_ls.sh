@@ -6,13 +6,20 @@
 #   paged   the original's GET /iteration/experiment/1?limit=200&offset=..., the 50 pages
 #           a client of the original needs, one curl (one keep-alive connection)
 #   local   `ls -l` of the same iterations/ directory through a local mount
+# Then one iteration's directory with P parameters and K metric series (R2's
+# /v1/ls/iteration/{id}): one request, against the original's routes a client needs for
+# the same names and values (parameter pages of 200, the metric page) and `ls -l` of
+# params/ and metrics/ through the local mount.
 # Each command REPEAT times (default 7), interleaved (bench/timecmd.py); medians reported.
-# Knobs: DD_BIN (default build/deardiary), BENCH_TMPDIR (/var/tmp), REPEAT, N (10000).
+# Knobs: DD_BIN (default build/deardiary), BENCH_TMPDIR (/var/tmp), REPEAT, N (10000),
+# P (1000), K (100).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${DD_BIN:-$root/build/deardiary}
 repeat=${REPEAT:-7}
 n=${N:-10000}
+np=${P:-1000}
+nk=${K:-100}
 tmp=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/ddrls.XXXXXX")
 spid=
 cleanup() {
@@ -64,4 +71,45 @@ v1, paged, local = map(float, sys.argv[1:4])
 print("v1 one request: %.3f s; the original's %s pages: %.3f s (paged/v1 %.2f); "
       "local mount ls -l: %.3f s (v1/local %.2f); target: remote ls -l < 1 s"
       % (v1, sys.argv[4], paged, paged / v1, local, v1 / local))
+PY
+# ---- one iteration's directory
+iid=$(curl -sf -XPOST "$url/iteration/experiment/1" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["iteration_id"])')
+python3 - "$url" "$iid" "$np" "$nk" <<'PY'
+import sys, requests
+url, iid, np, nk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+with requests.Session() as s:
+    for i in range(np):
+        r = s.post("%s/parameter/iteration/%d" % (url, iid),
+                   json={"key": "p%05d" % i, "value": str(i / 7)}, timeout=30)
+        assert r.status_code == 201, r.text
+    r = s.post("%s/metric/iteration/%d/batch" % (url, iid), timeout=30,
+               json={"step": 1, "metrics": [{"key": "m%03d" % k, "value": k} for k in range(nk)]})
+    assert r.status_code == 201, r.text
+PY
+got=$(curl -sf "$url/v1/ls/iteration/$iid" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["entries"]))')
+[ "$got" = "$((np + nk))" ] || { echo "iteration listing has $got entries, expected $((np + nk))" >&2; exit 1; }
+ipages=()
+for ((off = 0; off < np; off += 200)); do
+  ipages+=(-o /dev/null "$url/parameter/iteration/$iid?limit=200&offset=$off")
+done
+ipages+=(-o /dev/null "$url/metric/iteration/$iid?limit=200")
+idir="$dir/$iid"
+echo "== iteration directory ($np params, $nk metric series, $repeat runs each, interleaved)"
+python3 "$root/bench/timecmd.py" "$repeat" \
+  curl -sf -o /dev/null "$url/v1/ls/iteration/$iid" --- \
+  curl -sf "${ipages[@]}" --- \
+  ls -l "$idir/params" "$idir/metrics" > "$tmp/itimes"
+iv1=$(sed -n 1p "$tmp/itimes" | sed 's/.*median=\([0-9.]*\).*/\1/')
+iorig=$(sed -n 2p "$tmp/itimes" | sed 's/.*median=\([0-9.]*\).*/\1/')
+ilocal=$(sed -n 3p "$tmp/itimes" | sed 's/.*median=\([0-9.]*\).*/\1/')
+sed -n 1p "$tmp/itimes" | sed 's/^/v1    /'
+sed -n 2p "$tmp/itimes" | sed 's/^/orig  /'
+sed -n 3p "$tmp/itimes" | sed 's/^/local /'
+python3 - "$iv1" "$iorig" "$ilocal" "$(( ${#ipages[@]} / 3 ))" <<'PY'
+import sys
+v1, orig, local = map(float, sys.argv[1:4])
+print("v1 one request: %.3f s; the original's %s requests: %.3f s (orig/v1 %.2f); "
+      "local mount ls -l params metrics: %.3f s (v1/local %.2f)"
+      % (v1, sys.argv[4], orig, orig / v1, local, v1 / local))
 PY

@@ -8,25 +8,6 @@
  */
 #include "server.h"
 
-static json_t *model_json(const dd_model *m)
-{
-    return json_pack("{s:I, s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)m->id, "project_id",
-                     (json_int_t)m->project_id, "name", m->name, "description",
-                     m->description ? m->description : "", "created_date", m->created_date,
-                     "updated_date", dd_json_date(m->updated_date));
-}
-
-static json_t *version_json(const dd_model_version *v)
-{
-    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:i, s:s, s:s, s:o}", "id", (json_int_t)v->id,
-                     "model_id", (json_int_t)v->model_id, "version", (json_int_t)v->version,
-                     "iteration_id", (json_int_t)v->iteration_id, "resource_id",
-                     v->resource_id ? json_integer(v->resource_id) : json_null(), "stage_id",
-                     v->stage_id, "description", v->description ? v->description : "",
-                     "created_date", v->created_date, "updated_date",
-                     dd_json_date(v->updated_date));
-}
-
 static int64_t project_of_model(dd_store *st, int64_t model_id)
 {
     dd_model m;
@@ -56,8 +37,8 @@ int64_t dd_resolve_version(dd_req *r)
 
 /* ---------------------------------------------------------------- models */
 
-DD_FETCH_FN(fetch_model, dd_model, dd_model_get, model_json, dd_model_clear)
-DD_LIST_FN(list_models_any, dd_model, dd_model_list, model_json)
+DD_FETCH_FN(fetch_model, dd_model, dd_model_get, dd_json_model, dd_model_clear)
+DD_LIST_FN(list_models_any, dd_model, dd_model_list, dd_json_model)
 
 static dd_code list_models(dd_store *st, int64_t pid, dd_page *p, dd_err *err)
 {
@@ -110,8 +91,8 @@ void h_model_delete(dd_req *r)
 
 /* ---------------------------------------------------------------- versions */
 
-DD_FETCH_FN(fetch_version, dd_model_version, dd_version_get, version_json, dd_version_clear)
-DD_LIST_FN(list_versions, dd_model_version, dd_version_list, version_json)
+DD_FETCH_FN(fetch_version, dd_model_version, dd_version_get, dd_json_version, dd_version_clear)
+DD_LIST_FN(list_versions, dd_model_version, dd_version_list, dd_json_version)
 
 void h_version_get(dd_req *r)
 {

@@ -254,3 +254,22 @@ json_t *dd_json_iteration(const dd_iteration *it)
     json_object_set_new(j, "manifest_toml", json_string(nz(it->manifest_toml)));
     return j;
 }
+
+json_t *dd_json_model(const dd_model *m)
+{
+    return json_pack("{s:I, s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)m->id, "project_id",
+                     (json_int_t)m->project_id, "name", m->name, "description",
+                     m->description ? m->description : "", "created_date", m->created_date,
+                     "updated_date", dd_json_date(m->updated_date));
+}
+
+json_t *dd_json_version(const dd_model_version *v)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:i, s:s, s:s, s:o}", "id", (json_int_t)v->id,
+                     "model_id", (json_int_t)v->model_id, "version", (json_int_t)v->version,
+                     "iteration_id", (json_int_t)v->iteration_id, "resource_id",
+                     v->resource_id ? json_integer(v->resource_id) : json_null(), "stage_id",
+                     v->stage_id, "description", v->description ? v->description : "",
+                     "created_date", v->created_date, "updated_date",
+                     dd_json_date(v->updated_date));
+}

@@ -106,6 +106,25 @@ static const dd_route routes[] = {
     P("PUT", "/v1/model/{mid}/version/{n}/stage", h_v1_version_stage, A_UPDATE,
       dd_resolve_model),
     R("GET", "/v1", h_v1_root, G_TOKEN),
+    /* Remote mounts' routes (h_v1.h, docs/REMOTE.md §2). */
+    R("GET", "/v1/lookup", h_v1_lookup, G_TOKEN),   /* unreadable is 404: in the handler */
+    R("GET", "/v1/ls/projects", h_v1_ls_projects, G_TOKEN),   /* readable ones only */
+    R("GET", "/v1/ls/models", h_v1_ls_models, G_TOKEN),
+    P("GET", "/v1/ls/project/{pid}", h_v1_ls_project, A_READ, dd_resolve_project),
+    P("GET", "/v1/ls/experiment/{eid}", h_v1_ls_experiment, A_READ, dd_resolve_experiment),
+    P("GET", "/v1/ls/iteration/{iid}", h_v1_ls_iteration, A_READ, dd_resolve_iteration),
+    P("GET", "/v1/ls/model/{mid}", h_v1_ls_model, A_READ, dd_resolve_model),
+    P("POST", "/v1/model/{mid}/version", h_v1_version_register, A_CREATE, dd_resolve_model),
+    P("GET", "/v1/delete-check/project/{pid}", h_v1_delete_check_project, A_DELETE,
+      dd_resolve_project),
+    P("GET", "/v1/delete-check/experiment/{eid}", h_v1_delete_check_experiment, A_DELETE,
+      dd_resolve_experiment),
+    P("GET", "/v1/delete-check/iteration/{iid}", h_v1_delete_check_iteration, A_DELETE,
+      dd_resolve_iteration),
+    P("DELETE", "/v1/project/{pid}", h_v1_delete_project, A_DELETE, dd_resolve_project),
+    P("DELETE", "/v1/experiment/{eid}", h_v1_delete_experiment, A_DELETE,
+      dd_resolve_experiment),
+    P("DELETE", "/v1/iteration/{iid}", h_v1_delete_iteration, A_DELETE, dd_resolve_iteration),
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])

@@ -203,6 +203,8 @@ json_t *dd_json_permission(const dd_user_permission *p);
 json_t *dd_json_project(const dd_project *p);
 json_t *dd_json_experiment(const dd_experiment *e);
 json_t *dd_json_iteration(const dd_iteration *it);
+json_t *dd_json_model(const dd_model *m);
+json_t *dd_json_version(const dd_model_version *v);
 /* "" (unset) as null, the rest as strings. */
 json_t *dd_json_date(const char *ts);
 
