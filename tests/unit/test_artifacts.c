@@ -160,10 +160,11 @@ static bool reads_back(dd_artifacts *a, int64_t id, const unsigned char *data, s
 }
 
 /* Start time of this process (field 22 of /proc/self/stat), as the store records it. */
-static int64_t self_start(void)
+static int64_t start_of(pid_t pid)
 {
-    char buf[2048];
-    FILE *f = fopen("/proc/self/stat", "r");
+    char buf[2048], path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
     if (!f)
         return -1;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
@@ -180,6 +181,8 @@ static int64_t self_start(void)
     }
     return p ? strtoll(p, NULL, 10) : -1;
 }
+
+static int64_t self_start(void) { return start_of(getpid()); }
 
 typedef struct trash_rows {
     int count, inline_sets, files;
@@ -725,6 +728,116 @@ static void test_leftovers(env *e)
     CHECK(run_gc(e) == 0);
     CHECK(stray_chunks(e) == 0 && stray_files(e) == 0 && uploads_open(e) == 0);
     free(data);
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+/* The database's clock in ms, as raw SQL of each engine (independent of the store). */
+static const char *db_now_sql(void)
+{
+    return dd_test_is_pg() ? "CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS BIGINT)"
+                           : "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+}
+
+/* A node row (raw SQL) with an inline upload of one chunk; returns the node's id. */
+static int64_t fake_node_upload(const env *e, const char *boot, int64_t pidns, int64_t pid,
+                                int64_t start, int64_t lease_from_now_ms, int64_t token)
+{
+    const char *zero7 = dd_test_is_pg() ? "'\\x00000000000000'::bytea" : "zeroblob(7)";
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO node(machine_id, boot_id, pidns, pid, start_ticks, hostname,"
+             " journal_dir, started_at, lease_until_ms) VALUES ('m-%lld', '%s', %lld, %lld,"
+             " %lld, 'gpu-07', '/var/lib/deardiary/journal', '2026-01-01T00:00:00.000Z',"
+             " %s + %lld);"
+             "INSERT INTO artifact_upload(owner_pid, owner_start, owner_token, started_at,"
+             " node_id) VALUES (%lld, %lld, %lld, '2026-01-01T00:00:00.000Z',"
+             " (SELECT MAX(id) FROM node));"
+             "INSERT INTO artifact_chunk(set_id, seq, data)"
+             " VALUES ((SELECT MAX(id) FROM artifact_upload), 0, %s);",
+             (long long)token, boot, (long long)pidns, (long long)pid, (long long)start,
+             db_now_sql(), (long long)lease_from_now_ms, (long long)pid, (long long)start,
+             (long long)token, zero7);
+    CHECK(raw_exec(e->db, sql) == SQLITE_OK);
+    return raw_int(e->db, "SELECT MAX(id) FROM node");
+}
+
+static int64_t uploads_of(const env *e, int64_t node)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM artifact_upload u JOIN artifact_chunk k"
+             " ON k.set_id = u.id WHERE u.node_id = %lld", (long long)node);
+    return raw_int(e->db, sql);
+}
+
+static int64_t node_rows(const env *e, int64_t node)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM node WHERE id = %lld", (long long)node);
+    return raw_int(e->db, sql);
+}
+
+/* Node-aware ownership (docs/ENGINES.md §4.2). An upload of a node of another boot (or
+ * machine) is kept while its lease is live and collected once it has ended, with the
+ * node's row. On this boot /proc decides, whatever the lease says: a live process's
+ * upload is kept after its lease ended; a dead process's is collected while its lease
+ * still runs. */
+static void test_node_leases(env *e)
+{
+    CHECK(run_gc(e) >= 0);
+    int64_t before = uploads_open(e);
+    int64_t other = fake_node_upload(e, "other-boot-0000", 4026531836LL, 4242, 17, 60000, 901);
+    CHECK(run_gc(e) == 0);
+    CHECK(uploads_of(e, other) == 1 && node_rows(e, other) == 1);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE node SET lease_until_ms = %s - 1 WHERE id = %lld",
+             db_now_sql(), (long long)other);
+    CHECK(raw_exec(e->db, sql) == SQLITE_OK);
+    CHECK(run_gc(e) == 1);
+    CHECK(uploads_of(e, other) == 0 && node_rows(e, other) == 0);
+    CHECK(uploads_open(e) == before);
+
+    /* this boot: a live child with an ended lease, a dead one with a live lease */
+    char boot[64] = "";
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        if (!fgets(boot, sizeof boot, f))
+            boot[0] = 0;
+        fclose(f);
+    }
+    boot[strcspn(boot, "\n")] = 0;
+    struct stat ns;
+    if (!boot[0] || stat("/proc/self/ns/pid", &ns) != 0) {
+        fprintf(stderr, "test_node_leases: no boot id or pid namespace: /proc part skipped\n");
+        return;
+    }
+    int go[2];
+    CHECK(pipe(go) == 0);
+    fflush(NULL);
+    pid_t kid = fork();
+    if (kid == 0) {
+        char c;
+        close(go[1]);
+        _exit(read(go[0], &c, 1) < 0);
+    }
+    close(go[0]);
+    int64_t kid_start = start_of(kid);
+    int64_t live = fake_node_upload(e, boot, (int64_t)ns.st_ino, kid, kid_start, -1000, 902);
+    pid_t dead_kid = fork();
+    if (dead_kid == 0)
+        _exit(0);
+    int64_t dead_start = start_of(dead_kid);
+    int status = 0;
+    CHECK(waitpid(dead_kid, &status, 0) == dead_kid);
+    int64_t dead = fake_node_upload(e, boot, (int64_t)ns.st_ino, dead_kid, dead_start, 600000,
+                                    903);
+    CHECK(run_gc(e) == 1);
+    CHECK(uploads_of(e, live) == 1 && uploads_of(e, dead) == 0 && node_rows(e, dead) == 0);
+    close(go[1]);
+    CHECK(waitpid(kid, &status, 0) == kid);
+    CHECK(run_gc(e) == 1);
+    CHECK(uploads_of(e, live) == 0 && node_rows(e, live) == 0);
+    CHECK(uploads_open(e) == before);
 }
 
 /* ---------------------------------------------------------------- legacy rows */
@@ -1463,6 +1576,8 @@ int main(void)
         test_in_use(&e);
         test_delete(&e);
         test_leftovers(&e);
+        if (!e.fs)
+            test_node_leases(&e);
         test_legacy(&e);
         test_concurrent_metrics(&e);
         if (getenv("DD_TEST_BIG") && !e.fs)
