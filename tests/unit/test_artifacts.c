@@ -13,6 +13,7 @@
  * flushed chunks alike; replace across the threshold both ways, delete, abort, and a
  * crashed moved upload cleaned by gc.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -840,6 +841,69 @@ static void test_node_leases(env *e)
     CHECK(uploads_open(e) == before);
 }
 
+/* A node row alone (raw SQL), of another boot; returns its id. */
+static int64_t fake_node(const env *e, int64_t lease_from_now_ms)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO node(machine_id, boot_id, pidns, pid, start_ticks, hostname,"
+             " started_at, lease_until_ms) VALUES ('m-staged', 'other-boot-1111', 1, 4343,"
+             " 19, 'gpu-08', '2026-01-01T00:00:00.000Z', %s + %lld)", db_now_sql(),
+             (long long)lease_from_now_ms);
+    CHECK(raw_exec(e->db, sql) == SQLITE_OK);
+    return raw_int(e->db, "SELECT MAX(id) FROM node");
+}
+
+/* The filesystem backend's staged files on a shared root (docs/ENGINES.md §4.2): named
+ * <node>-<uuid>; one of another live node is never touched by gc, even unlocked (a root
+ * whose flock is not cluster-wide), with the final name it reached; once the node's lease
+ * ended both go. This process's own staged names carry its node. */
+static void test_node_staged(env *e)
+{
+    CHECK(run_gc(e) >= 0);
+    int64_t other = fake_node(e, 60000);
+    const char *uuid = "5e1b2c3d-0000-4000-8000-0000000000aa";
+    char staged[1400], final[1400];
+    snprintf(staged, sizeof staged, "%s/.staging/%lld-%s", e->root, (long long)other, uuid);
+    snprintf(final, sizeof final, "%s/5e", e->root);
+    mkdir(final, 0755);
+    snprintf(final, sizeof final, "%s/5e/%s", e->root, uuid);
+    FILE *f = fopen(staged, "w");
+    if (f)
+        fclose(f);
+    CHECK(link(staged, final) == 0);
+    CHECK(run_gc(e) == 0);
+    CHECK(file_exists(staged) && file_exists(final));
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE node SET lease_until_ms = %s - 1 WHERE id = %lld",
+             db_now_sql(), (long long)other);
+    CHECK(raw_exec(e->db, sql) == SQLITE_OK);
+    CHECK(run_gc(e) == 1);
+    CHECK(!file_exists(staged) && !file_exists(final));
+    CHECK(node_rows(e, other) == 0);
+
+    /* an upload in progress here: staged under this process's node, and kept */
+    dd_err err = {0};
+    dd_upload *up = NULL;
+    CHECK_CODE(dd_upload_begin(e->a, &up, &err), DD_OK, &err);
+    int64_t mine = raw_int(e->db, "SELECT MAX(id) FROM node");
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%lld-", (long long)mine);
+    char dir[1300];
+    snprintf(dir, sizeof dir, "%s/.staging", e->root);
+    int named = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *x; d && (x = readdir(d)) != NULL;)
+        named += strncmp(x->d_name, prefix, strlen(prefix)) == 0 &&
+                 strlen(x->d_name) == strlen(prefix) + 36;
+    if (d)
+        closedir(d);
+    CHECK(named == 1);
+    CHECK(run_gc(e) == 0);
+    dd_upload_free(up);
+    CHECK(stray_files(e) == 0);
+}
+
 /* ---------------------------------------------------------------- legacy rows */
 
 static void test_legacy(env *e)
@@ -1578,6 +1642,8 @@ int main(void)
         test_leftovers(&e);
         if (!e.fs)
             test_node_leases(&e);
+        else
+            test_node_staged(&e);
         test_legacy(&e);
         test_concurrent_metrics(&e);
         if (getenv("DD_TEST_BIG") && !e.fs)
