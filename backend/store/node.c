@@ -134,7 +134,15 @@ static dd_code register_row(dd_store *st, int64_t *out, dd_err *err)
     int64_t now_ms = 0;
     char now[DD_TS_LEN];
     dd_now(now);
-    const char *jdir = db_journal_dir(st) ? db_journal_dir(st) : db_journal_base(st);
+    /* where its journals are: the journal directory, or the legacy base's directory */
+    char jdir[4096];
+    const char *base = db_journal_base(st), *slash = strrchr(base, '/');
+    if (db_journal_dir(st))
+        snprintf(jdir, sizeof jdir, "%s", db_journal_dir(st));
+    else if (slash)
+        snprintf(jdir, sizeof jdir, "%.*s", slash == base ? 1 : (int)(slash - base), base);
+    else
+        snprintf(jdir, sizeof jdir, ".");
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_server_now_ms(c, &now_ms, err);

@@ -174,6 +174,17 @@ static void test_replay(const char *path)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK(journals(path) == 1);
     CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE key = 'loss'") == 30);
+    /* the dead child's node says where its journal is (fsck's report) */
+    char jdir[1100] = "", want[1100];
+    raw_text(path, "SELECT journal_dir FROM node", jdir, sizeof jdir);
+    if (dd_test_is_pg()) {
+        snprintf(want, sizeof want, "%s/deardiary/journal", getenv("XDG_STATE_HOME"));
+    } else {
+        snprintf(want, sizeof want, "%s", path);
+        *strrchr(want, '/') = 0;
+    }
+    CHECK(strcmp(jdir, want) == 0);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_log_state WHERE node_id IS NOT NULL") == 1);
 
     /* a torn record: the beginning of a write() that never returned */
     char jpath[1600] = "";
@@ -192,6 +203,7 @@ static void test_replay(const char *path)
           100);
     CHECK(raw_int(path, "SELECT point_count FROM metric_latest WHERE key = 'loss'") == 100);
     CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_log_state") == 0);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM node") == 0);
     if (st) {
         CHECK_CODE(dd_store_check_integrity(st, &err), DD_OK, &err);
         dd_store_close(st);
