@@ -503,9 +503,12 @@ dd_code dd_metric_log_start(dd_store *st, dd_err *err)
         code = node_self(st, &ml->node_id, err);
     if (code == DD_OK)
         code = claim_state(st, ml->name, ml->node_id, err);
+    bool claimed = code == DD_OK;
     if (code == DD_OK && pthread_create(&ml->thread, NULL, committer_main, ml) != 0)
         code = dd_fail(err, DD_IO, "cannot start the metric log's thread");
     if (code != DD_OK) {
+        if (claimed)            /* the journal goes: so does its row (best effort) */
+            forget_state(st, ml->name, NULL);
         log_free(ml);
         return code;
     }
