@@ -36,6 +36,8 @@ static void check_limits(const dd_config *c)
     PROMISE(c->s3_multipart_threshold >= 1 && c->s3_multipart_threshold <= 5LL << 30);
     PROMISE(c->s3_part_size >= 5LL << 20 && c->s3_part_size <= 5LL << 30);
     PROMISE(c->s3_spool_dir && (!c->s3_spool_dir[0] || c->s3_spool_dir[0] == '/'));
+    PROMISE(c->metrics_journal_dir &&
+            (!c->metrics_journal_dir[0] || c->metrics_journal_dir[0] == '/'));
     PROMISE(c->mount_threads >= 1 && c->mount_threads <= 1024);
     PROMISE(c->mount_options != NULL);
     PROMISE(c->users_map && dd_config_users_map_each(c->users_map, NULL, NULL) == 0);
@@ -59,6 +61,7 @@ static void check_same(const dd_config *a, const dd_config *b)
     PROMISE(a->s3_multipart_threshold == b->s3_multipart_threshold);
     PROMISE(a->s3_part_size == b->s3_part_size);
     PROMISE(strcmp(a->s3_spool_dir, b->s3_spool_dir) == 0);
+    PROMISE(strcmp(a->metrics_journal_dir, b->metrics_journal_dir) == 0);
     PROMISE(a->mount_threads == b->mount_threads);
     PROMISE(a->mount_foreground == b->mount_foreground);
     PROMISE(strcmp(a->mount_options, b->mount_options) == 0);

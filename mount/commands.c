@@ -56,7 +56,8 @@ char *dd_cmd_shown(const char *locator)
 int dd_cmd_open_store(const dd_config *cfg, const char *path, dd_store **out)
 {
     dd_err err = {0};
-    dd_store_options opts = {.busy_timeout_ms = (int)cfg->busy_timeout_ms};
+    dd_store_options opts = {.busy_timeout_ms = (int)cfg->busy_timeout_ms,
+                             .journal_dir = cfg->metrics_journal_dir};
     if (dd_store_open(path, &opts, out, &err) != DD_OK) {
         char *shown = dd_cmd_shown(path);
         fprintf(stderr, "deardiary: %s: %s\n", shown ? shown : "database", err.msg);

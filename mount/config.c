@@ -96,6 +96,9 @@ static const config_key keys[] = {
          "16777216"), .min = 5 * MIB, .max = 5 * GIB},
     {ROW("artifacts.s3.spool_dir", "DEARDIARY_ARTIFACT_S3_SPOOL_DIR", KT_PATH, s3_spool_dir,
          "")},
+    /* "": beside a SQLite file, ~/.local/state/deardiary/journal for a server registry */
+    {ROW("metrics.journal_dir", "DEARDIARY_METRICS_JOURNAL_DIR", KT_PATH, metrics_journal_dir,
+         "")},
     {ROW("mount.threads", "DEARDIARY_MOUNT_THREADS", KT_INT, mount_threads, "4"),
      .min = 1, .max = 1024},
     {ROW("mount.foreground", NULL, KT_BOOL, mount_foreground, "false")},

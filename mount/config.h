@@ -61,6 +61,9 @@ typedef struct dd_config {
     int64_t s3_part_size;           /* artifacts.s3.part_size, bytes              */
     char *s3_spool_dir;             /* artifacts.s3.spool_dir, absolute; "": $TMPDIR or /var/tmp */
 
+    char *metrics_journal_dir;      /* metrics.journal_dir, absolute; "": the engine's
+                                     * default (beside a SQLite file, the XDG state
+                                     * directory for a server registry)            */
     int mount_threads;              /* mount.threads, >= 1                        */
     bool mount_foreground;          /* mount.foreground                           */
     char *mount_options;            /* mount.options: extra "-o" options          */

@@ -2,11 +2,15 @@
  * art_fs.c - the filesystem artifact backend: bytes in files <root>/<aa>/<uuid> (a random
  * uuid v4; <aa> its first two hex digits; names given by users never become paths).
  *
- * An upload writes <root>/.staging/<uuid> while holding an exclusive flock on it, fsyncs
- * it and hard-links it at its final name just before the committing transaction; after the
- * commit the staging name goes. A crash at any point leaves a staging file that nobody
- * locks: gc removes it, and its final name too unless a committed row uses it. The flock
- * is what tells a live upload (of any process) from a dead one. Where hard links are not
+ * An upload writes <root>/.staging/<node>-<uuid> (<node>: its process's node row, node.h)
+ * while holding an exclusive flock on it, fsyncs it and hard-links it at its final name
+ * just before the committing transaction; after the commit the staging name goes. A crash
+ * at any point leaves a staging file that nobody locks: gc removes it, and its final name
+ * too unless a committed row uses it. What tells a live upload from a dead one: on a root
+ * shared by several machines, the node first (gc never touches a file of another live
+ * node, so a root whose flock is not cluster-wide is safe while leases hold), then the
+ * flock (a dead node's file goes only when it can also be locked). Staged names without a
+ * node (`<uuid>`, before nodes) keep the flock-only rule (docs/ENGINES.md §4.2). Where hard links are not
  * supported the staged file is renamed instead (a crash between that rename and the
  * commit then leaves an unreferenced file that gc does not find).
  *
@@ -26,7 +30,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <glob.h>
+
 #include "art_int.h"
+#include "node.h"
 
 #define STAGING ".staging"
 #define URI_PREFIX "file://"
@@ -130,6 +137,20 @@ dd_code art_fs_prepare_root(const char *root, char **abs_out, dd_err *err)
     return DD_OK;
 }
 
+/* The uuid of a staged name, `<node>-<uuid>` (*node set) or `<uuid>` (*node 0); NULL
+ * for a name this backend did not make. */
+static const char *staged_uuid(const char *name, int64_t *node)
+{
+    *node = 0;
+    if (is_uuid(name))
+        return name;
+    size_t digits = strspn(name, "0123456789");
+    if (digits == 0 || digits > 18 || name[digits] != '-' || !is_uuid(name + digits + 1))
+        return NULL;
+    *node = strtoll(name, NULL, 10);
+    return *node > 0 ? name + digits + 1 : NULL;
+}
+
 /* ---------------------------------------------------------------- writing */
 
 static void fs_up_clear(art_fs_up *u)
@@ -142,17 +163,22 @@ static void fs_up_clear(art_fs_up *u)
     u->fd = -1;
 }
 
-dd_code art_fs_begin(const char *root, art_fs_up *u, dd_err *err)
+dd_code art_fs_begin(dd_store *st, const char *root, art_fs_up *u, dd_err *err)
 {
     memset(u, 0, sizeof *u);
     u->fd = -1;
+    int64_t node = 0;
+    dd_code named = node_self(st, &node, err);
+    if (named != DD_OK)
+        return named;
     for (int attempt = 0; attempt < 8; attempt++) {
         dd_code code = new_uuid(u->uuid, err);
         if (code != DD_OK)
             return code;
         free(u->staging);
         u->staging = NULL;
-        if (asprintf(&u->staging, "%s/" STAGING "/%s", root, u->uuid) < 0) {
+        if (asprintf(&u->staging, "%s/" STAGING "/%lld-%s", root, (long long)node,
+                     u->uuid) < 0) {
             u->staging = NULL;
             return dd_fail(err, DD_IO, "out of memory");
         }
@@ -364,13 +390,30 @@ static dd_code uuid_in_use(dd_store *st, const char *uuid, bool *used, dd_err *e
     return code;
 }
 
-/* Call fn(ctx, dirfd, name) for every staged file under <root>/.staging whose upload is
- * gone: no live upload holds its lock (taken here, exclusively, for the call) and it is
- * still linked. A failure of fn does not stop the walk: the first one is returned. */
-typedef dd_code (*dead_staged_fn)(void *ctx, int dirfd, const char *dir, const char *name,
-                                  dd_err *err);
+/* Is the node of a staged file another live one? Then its file is not ours to judge. */
+static dd_code other_node_alive(dd_store *st, int64_t node, bool *alive, dd_err *err)
+{
+    *alive = false;
+    if (!node)
+        return DD_OK;
+    dd_conn *c;
+    node_state state = NODE_DEAD;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = node_alive(c, node, &state, err);
+    *alive = state == NODE_ALIVE;
+    return code;
+}
 
-static dd_code each_dead_staged(const char *root, dead_staged_fn fn, void *ctx, dd_err *err)
+/* Call fn(ctx, dirfd, name, uuid) for every staged file under <root>/.staging whose
+ * upload is gone: not of another live node, no live upload holds its lock (taken here,
+ * exclusively, for the call) and it is still linked. A failure does not stop the walk:
+ * the first one is returned. */
+typedef dd_code (*dead_staged_fn)(void *ctx, int dirfd, const char *dir, const char *name,
+                                  const char *uuid, dd_err *err);
+
+static dd_code each_dead_staged(dd_store *st, const char *root, dead_staged_fn fn, void *ctx,
+                                dd_err *err)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s/" STAGING, root);
@@ -381,7 +424,16 @@ static dd_code each_dead_staged(const char *root, dead_staged_fn fn, void *ctx, 
     dd_err one = {0};
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (!is_uuid(e->d_name))
+        int64_t node = 0;
+        const char *uuid = staged_uuid(e->d_name, &node);
+        bool alive = false;
+        dd_code code = uuid ? other_node_alive(st, node, &alive, &one) : DD_OK;
+        if (code != DD_OK && first == DD_OK) {
+            first = code;
+            if (err)
+                *err = one;
+        }
+        if (!uuid || code != DD_OK || alive)
             continue;
         int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
@@ -390,7 +442,7 @@ static dd_code each_dead_staged(const char *root, dead_staged_fn fn, void *ctx, 
         /* locked: a live upload; no links: someone else removed it already */
         if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &sb) == 0 && sb.st_nlink > 0 &&
             S_ISREG(sb.st_mode)) {
-            dd_code code = fn(ctx, dirfd(d), dir, e->d_name, &one);
+            code = fn(ctx, dirfd(d), dir, e->d_name, uuid, &one);
             if (code != DD_OK && first == DD_OK) {
                 first = code;
                 if (err)
@@ -412,14 +464,14 @@ typedef struct gc_staging {
 /* Remove a dead staged file; if it got as far as its final name, keep that only if a row
  * commits it. */
 static dd_code remove_dead_staged(void *ctx, int dfd, const char *dir, const char *name,
-                                  dd_err *err)
+                                  const char *uuid, dd_err *err)
 {
     gc_staging *g = ctx;
     bool used = false;
-    dd_code code = uuid_in_use(g->st, name, &used, err);
+    dd_code code = uuid_in_use(g->st, uuid, &used, err);
     if (code == DD_OK && !used) {
         char final[PATH_MAX];
-        snprintf(final, sizeof final, "%s/%.2s/%s", g->root, name, name);
+        snprintf(final, sizeof final, "%s/%.2s/%s", g->root, uuid, uuid);
         if (unlink(final) != 0 && errno != ENOENT)
             code = errno_fail(err, "cannot remove", final);
     }
@@ -433,7 +485,7 @@ static dd_code remove_dead_staged(void *ctx, int dfd, const char *dir, const cha
 dd_code art_fs_gc_staging(dd_store *st, const char *root, int64_t *removed, dd_err *err)
 {
     gc_staging g = {st, root, removed};
-    return each_dead_staged(root, remove_dead_staged, &g, err);
+    return each_dead_staged(st, root, remove_dead_staged, &g, err);
 }
 
 /* ---------------------------------------------------------------- fsck */
@@ -476,6 +528,11 @@ static dd_code fs_file_wanted(dd_store *st, const char *root, const char *uuid, 
     char staged[PATH_MAX];
     snprintf(staged, sizeof staged, "%s/" STAGING "/%s", root, uuid);
     *wanted = access(staged, F_OK) == 0;
+    glob_t g = {0};
+    snprintf(staged, sizeof staged, "%s/" STAGING "/*-%s", root, uuid);
+    if (!*wanted && glob(staged, GLOB_NOSORT | GLOB_NOESCAPE, NULL, &g) == 0)
+        *wanted = g.gl_pathc > 0;
+    globfree(&g);
     if (*wanted)
         return DD_OK;
     dd_code code = uuid_in_use(st, uuid, wanted, err);
@@ -500,9 +557,9 @@ typedef struct report_staged {
 } report_staged;
 
 static dd_code report_dead_staged(void *ctx, int dfd, const char *dir, const char *name,
-                                  dd_err *err)
+                                  const char *uuid, dd_err *err)
 {
-    (void)dfd, (void)err;
+    (void)dfd, (void)uuid, (void)err;
     report_staged *r = ctx;
     char what[PATH_MAX + NAME_MAX + 64];
     snprintf(what, sizeof what, "%s/%s: staged file of an upload that is gone", dir, name);
@@ -511,16 +568,17 @@ static dd_code report_dead_staged(void *ctx, int dfd, const char *dir, const cha
 }
 
 /* Stale staged files: those no live upload holds locked. */
-static dd_code fs_stale_staging(const char *root, art_orphan_fn fn, void *ctx, dd_err *err)
+static dd_code fs_stale_staging(dd_store *st, const char *root, art_orphan_fn fn, void *ctx,
+                                dd_err *err)
 {
     report_staged r = {fn, ctx};
-    return each_dead_staged(root, report_dead_staged, &r, err);
+    return each_dead_staged(st, root, report_dead_staged, &r, err);
 }
 
 dd_code art_fs_orphans(dd_store *st, const char *root, bool remove, art_orphan_fn fn,
                        void *ctx, int64_t *removed, dd_err *err)
 {
-    dd_code code = fs_stale_staging(root, fn, ctx, err);
+    dd_code code = fs_stale_staging(st, root, fn, ctx, err);
     DIR *d = code == DD_OK ? opendir(root) : NULL;
     if (code == DD_OK && !d)
         return errno == ENOENT ? DD_OK : errno_fail(err, "cannot list", root);

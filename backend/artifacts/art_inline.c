@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "art_int.h"
+#include "node.h"
 
 /* Chunks deleted per gc transaction: a few MiB of pages, then the write lock is free. */
 #define GC_BATCH 4
@@ -99,77 +100,6 @@ static bool reg_has(reg_vec *r, int64_t key)
 bool art_inline_hold(int64_t set_id) { return reg_add(&held_sets, set_id); }
 void art_inline_release(int64_t set_id) { reg_del(&held_sets, set_id); }
 
-/* ---------------------------------------------------------------- process identity */
-
-/* State letter and start time (clock ticks after boot) of a process, from /proc. false
- * when unknown (no such process, no /proc). */
-static bool proc_stat(pid_t pid, char *state, int64_t *start)
-{
-    char path[64], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');     /* the command name may hold spaces and parentheses */
-    if (!p || p[1] != ' ' || !p[2])
-        return false;
-    p += 2;                          /* field 3, the state */
-    *state = *p;
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p, ' ');
-        if (!p)
-            return false;
-        p++;
-    }
-    char *end;
-    errno = 0;
-    long long v = strtoll(p, &end, 10);
-    if (errno || end == p)
-        return false;
-    *start = v;
-    return true;
-}
-
-static pthread_mutex_t self_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* This process: pid and start time (-1 when unknown). Recomputed after a fork. */
-static void self_owner(int64_t *pid, int64_t *start)
-{
-    static pid_t cached_pid;
-    static int64_t cached_start;
-    pid_t me = getpid();
-    pthread_mutex_lock(&self_mu);
-    if (cached_pid != me) {
-        char state;
-        if (!proc_stat(me, &state, &cached_start))
-            cached_start = -1;
-        cached_pid = me;
-    }
-    *start = cached_start;
-    pthread_mutex_unlock(&self_mu);
-    *pid = me;
-}
-
-/* Is the process that started an upload still running? When it cannot be told (no
- * /proc), it is presumed alive: gc never removes what might still be written. */
-static bool owner_alive(int64_t pid, int64_t start)
-{
-    if (pid <= 0 || pid > INT_MAX)
-        return false;
-    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-        return false;
-    char state;
-    int64_t now;
-    if (!proc_stat((pid_t)pid, &state, &now))
-        return true;                                    /* it exists; no more is known */
-    if (state == 'Z' || state == 'X')
-        return false;                                   /* exited, not yet reaped */
-    return start < 0 || now == start;                   /* else the pid was reused */
-}
-
 /* ---------------------------------------------------------------- writing */
 
 dd_code art_inline_begin(dd_store *st, art_inline_up *u, dd_err *err)
@@ -183,18 +113,21 @@ dd_code art_inline_begin(dd_store *st, art_inline_up *u, dd_err *err)
     if (!reg_add(&live_tokens, u->token))
         return dd_fail(err, DD_IO, "out of memory");
     u->registered = true;
-    int64_t pid, start;
-    self_owner(&pid, &start);
+    int64_t pid, start, node_id = 0;
+    node_process_self(&pid, &start);
     char now[DD_TS_LEN];
     dd_now(now);
     int64_t set_id = 0;
-    db_txn t;
-    DB_TXN(t, st, DB_TXN_WRITE, err)
-        t.code = db_insert_id(t.c, &set_id, err, "starting an inline upload",
-                              "INSERT INTO artifact_upload(owner_pid, owner_start, owner_token,"
-                              " started_at) VALUES (?, ?, ?, ?) RETURNING id", "iiit", pid,
-                              start, u->token, now);
-    dd_code code = t.code;
+    dd_code code = node_self(st, &node_id, err);
+    if (code == DD_OK) {
+        db_txn t;
+        DB_TXN(t, st, DB_TXN_WRITE, err)
+            t.code = db_insert_id(t.c, &set_id, err, "starting an inline upload",
+                                  "INSERT INTO artifact_upload(owner_pid, owner_start,"
+                                  " owner_token, started_at, node_id) VALUES (?, ?, ?, ?, ?)"
+                                  " RETURNING id", "iiiti", pid, start, u->token, now, node_id);
+        code = t.code;
+    }
     u->set_id = set_id;
     if (code != DD_OK) {
         reg_del(&live_tokens, u->token);
@@ -467,8 +400,8 @@ dd_code art_inline_remove_trashed(dd_store *st, int64_t trash_id, int64_t set_id
 
 static int collect_upload(db_stmt *s, void *arg)
 {
-    i64_vec *v = arg;           /* id, pid, start, token per row */
-    for (int i = 0; i < 4; i++)
+    i64_vec *v = arg;           /* id, pid, start, token, node (0: none) per row */
+    for (int i = 0; i < 5; i++)
         vec_push(v, db_col_int64(s, i));
     return v->oom;
 }
@@ -480,23 +413,42 @@ static int collect_one(db_stmt *s, void *arg)
     return v->oom;
 }
 
-/* Uploads whose owner is gone (a dead process, or this process without a live upload of
- * that token), as (id, owner_pid, owner_token) triples in *dead. */
+/* Is the upload's owner gone? Its node's (docs/ENGINES.md §4.2): this process →
+ * the token is not live here; another node → that node is dead (its process on this boot,
+ * else its lease). A row from before nodes (node 0): today's pid + start time rule. */
+static dd_code upload_gone(dd_conn *c, int64_t pid, int64_t start, int64_t token,
+                           int64_t node_id, bool *gone, dd_err *err)
+{
+    node_state state = NODE_DEAD;
+    if (node_id) {
+        dd_code code = node_alive(c, node_id, &state, err);
+        if (code != DD_OK)
+            return code;
+    } else {
+        int64_t me, my_start;
+        node_process_self(&me, &my_start);
+        state = pid == me && start == my_start ? NODE_SELF
+              : node_process_alive(pid, start) ? NODE_ALIVE : NODE_DEAD;
+    }
+    *gone = state == NODE_SELF ? !reg_has(&live_tokens, token) : state == NODE_DEAD;
+    return DD_OK;
+}
+
+/* Uploads whose owner is gone (upload_gone), as (id, owner_pid, owner_token) triples in
+ * *dead. */
 static dd_code list_dead_uploads(dd_conn *c, i64_vec *dead, dd_err *err)
 {
     db_stmt *s;
     i64_vec rows = {0};
-    dd_code code = db_prep(c, &s, err, "SELECT id, owner_pid, owner_start, owner_token"
-                           " FROM artifact_upload ORDER BY id", NULL);
+    dd_code code = db_prep(c, &s, err, "SELECT id, owner_pid, owner_start, owner_token,"
+                           " COALESCE(node_id, 0) FROM artifact_upload ORDER BY id", NULL);
     if (code == DD_OK)
         code = db_each(c, s, "listing inline uploads", collect_upload, &rows, err);
-    int64_t me, my_start;
-    self_owner(&me, &my_start);
-    for (size_t i = 0; code == DD_OK && i + 4 <= rows.n; i += 4) {
+    for (size_t i = 0; code == DD_OK && i + 5 <= rows.n; i += 5) {
         int64_t id = rows.v[i], pid = rows.v[i + 1], start = rows.v[i + 2], token = rows.v[i + 3];
-        bool gone = pid == me && start == my_start ? !reg_has(&live_tokens, token)
-                                                   : !owner_alive(pid, start);
-        if (gone) {
+        bool gone = false;
+        code = upload_gone(c, pid, start, token, rows.v[i + 4], &gone, err);
+        if (code == DD_OK && gone) {
             vec_push(dead, id);
             vec_push(dead, pid);
             vec_push(dead, token);
@@ -570,6 +522,8 @@ dd_code art_inline_gc(dd_store *st, int64_t *removed, dd_err *err)
     dd_code code = gc_dead_uploads(st, removed, err);
     if (code == DD_OK)
         code = gc_orphan_sets(st, removed, err);
+    if (code == DD_OK)          /* the rows of dead nodes that own nothing any more */
+        code = node_gc(st, NULL, err);
     return code;
 }
 

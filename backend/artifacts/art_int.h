@@ -113,7 +113,7 @@ typedef struct art_fs_up {
     int64_t written;        /* bytes written so far */
     int64_t flushing;       /* writeback started for bytes below this (art_fs_write) */
     char uuid[37];
-    char *staging;          /* <root>/.staging/<uuid> */
+    char *staging;          /* <root>/.staging/<node>-<uuid> */
     char *final;            /* <root>/<aa>/<uuid> */
     bool published;         /* `final` exists */
     bool staging_gone;      /* `staging` was renamed (no hard links) or removed */
@@ -122,7 +122,9 @@ typedef struct art_fs_up {
 /* Make `root` usable (created when absent, with .staging); *abs_out is its absolute path
  * (malloc'd). DD_INVALID with the reason otherwise. */
 dd_code art_fs_prepare_root(const char *root, char **abs_out, dd_err *err);
-dd_code art_fs_begin(const char *root, art_fs_up *u, dd_err *err);
+/* Start an upload staged as <root>/.staging/<node>-<uuid> (node: this process's node of
+ * `st`, node.h), locked with flock while it lives. */
+dd_code art_fs_begin(dd_store *st, const char *root, art_fs_up *u, dd_err *err);
 dd_code art_fs_write(art_fs_up *u, const void *data, size_t len, dd_err *err);
 /* fsync the staged file (which must hold `size` bytes) and link it at its final name. */
 dd_code art_fs_publish(const char *root, art_fs_up *u, int64_t size, dd_err *err);

@@ -244,7 +244,7 @@ dd_code art_upload_begin_in(dd_artifacts *a, const char *backend, dd_upload **ou
     code = u->md && EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) == 1
         ? DD_OK : dd_fail(err, DD_IO, "cannot start a sha256 digest");
     if (code == DD_OK)
-        code = u->kind == BK_FS ? art_fs_begin(a->fs_root, &u->file, err)
+        code = u->kind == BK_FS ? art_fs_begin(a->st, a->fs_root, &u->file, err)
              : u->kind == BK_S3 ? art_s3_begin(a->s3, &u->s3, err)
                                 : art_inline_begin(a->st, &u->in, err);
     if (code == DD_OK && u->kind == BK_FS && !art_hasher_start(&u->hash, u->file.fd, u->md, 0)) {
@@ -298,7 +298,7 @@ static dd_code move_to_file(dd_upload *u, dd_err *err)
     art_fs_up file;
     dd_code code = auto_root_prepare(u->a, err);
     if (code == DD_OK)
-        code = art_fs_begin(u->a->auto_root, &file, err);
+        code = art_fs_begin(u->a->st, u->a->auto_root, &file, err);
     if (code != DD_OK)
         return code;
     code = copy_staged(u, &file, err);

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <openssl/rand.h>
+
 #include "db.h"
 #include "engine.h"
 #include "migrations.h"
@@ -58,6 +60,10 @@ struct dd_store {
     char *path;                 /* the canonical locator: no password (dd_store_path) */
     char *locator;              /* as given, what connections open */
     char *journal_base;         /* db_journal_base */
+    char *journal_dir;          /* db_journal_dir; NULL: legacy names beside the file */
+    char uuid[37];              /* db_registry_uuid */
+    struct dd_node *node;       /* this process's node row (node.c) ... */
+    void (*node_stop)(dd_store *st);    /* ... and its stop */
     const struct dd_engine *eng;
     int busy_timeout_ms;
     bool read_only;
@@ -914,6 +920,53 @@ static dd_code seed_default_user(dd_conn *c, dd_err *err)
     return code;
 }
 
+/* The registry's uuid: seeded once (a random v4 uuid; two first opens racing insert
+ * once, ON CONFLICT), then read into the store. */
+static dd_code seed_registry_uuid(dd_conn *c, dd_err *err)
+{
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof b) != 1)
+        return dd_fail(err, DD_IO, "no random bytes for the registry uuid");
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    char uuid[37];
+    int k = 0;
+    for (int i = 0; i < 16; i++)
+        k += snprintf(uuid + k, sizeof uuid - (size_t)k, "%s%02x",
+                      i == 4 || i == 6 || i == 8 || i == 10 ? "-" : "", b[i]);
+    return db_exec(c, err, "seeding the registry uuid",
+                   "INSERT INTO registry(id, uuid) VALUES (1, ?) ON CONFLICT(id) DO NOTHING",
+                   "t", uuid);
+}
+
+/* Read the uuid into st->uuid. A read-only store of a schema older than the table's
+ * (nothing is migrated then) reads no uuid and leaves "": it never journals. */
+static dd_code load_uuid_row(dd_conn *c, dd_err *err)
+{
+    db_stmt *s;
+    dd_code code = db_prep(c, &s, err, "SELECT uuid FROM registry WHERE id = 1", NULL);
+    bool row = false;
+    if (code == DD_OK)
+        code = db_step(c, s, &row, "reading the registry uuid", err);
+    if (code == DD_OK && row)
+        snprintf(c->st->uuid, sizeof c->st->uuid, "%s", db_col_text(s, 0));
+    if (code == DD_OK)
+        db_reset(s);
+    return code;
+}
+
+/* Read the uuid into st->uuid. A read-only store of a schema older than the table's
+ * (nothing is migrated then) reads no uuid and leaves "": it never journals. */
+static dd_code load_registry_uuid(dd_conn *c, dd_err *err)
+{
+    if (c->st->read_only) {
+        dd_err ignored = {0};
+        load_uuid_row(c, &ignored);
+        return DD_OK;
+    }
+    return load_uuid_row(c, err);
+}
+
 static dd_code migrate(dd_conn *c, dd_err *err)
 {
     /* SQLite: WAL, a property of the file, set by the first opener */
@@ -941,6 +994,8 @@ static dd_code migrate(dd_conn *c, dd_err *err)
             code = apply_migration(c->st, &set->list[i], err);
     if (code == DD_OK)
         code = seed_default_user(c, err);
+    if (code == DD_OK)
+        code = seed_registry_uuid(c, err);
     return code;
 }
 
@@ -982,35 +1037,62 @@ static dd_code make_dirs(const char *path, dd_err *err)
 
 /* The store's canonical locator (st->path) and journal prefix, from st->locator. A file
  * engine's locator is its own canonical form and its journals sit beside the file. */
-static dd_code store_names(dd_store *st, dd_err *err)
+static dd_code store_names(dd_store *st, const char *journal_dir, dd_err *err)
 {
+    dd_code code = DD_OK;
     if (!st->eng->canonical) {
         st->path = strdup(st->locator);
         st->journal_base = strdup(st->locator);
-        return st->path && st->journal_base ? DD_OK : dd_fail(err, DD_IO, "out of memory");
+        if (!st->path || !st->journal_base)
+            return dd_fail(err, DD_IO, "out of memory");
+    } else {
+        code = st->eng->canonical(st->locator, &st->path, err);
+        if (code != DD_OK)
+            return code;
+        st->journal_base = st->eng->journal_base(st->path);
+        if (!st->journal_base)
+            return dd_fail(err, DD_IO, "out of memory");
     }
-    dd_code code = st->eng->canonical(st->locator, &st->path, err);
-    if (code != DD_OK)
-        return code;
-    st->journal_base = st->eng->journal_base(st->path);
-    if (!st->journal_base)
-        return dd_fail(err, DD_IO, "out of memory");
-    char *dir = strdup(st->journal_base);
-    if (!dir)
-        return dd_fail(err, DD_IO, "out of memory");
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = 0;
-        code = make_dirs(dir, err);
+    /* the journal directory: the configured one, else a server registry's default (the
+     * legacy prefix's directory); a file keeps its legacy journals beside it */
+    if (journal_dir && *journal_dir) {
+        st->journal_dir = strdup(journal_dir);
+    } else if (!(st->eng->supports & DD_ENG_FILE)) {
+        st->journal_dir = strdup(st->journal_base);
+        char *slash = st->journal_dir ? strrchr(st->journal_dir, '/') : NULL;
+        if (slash && slash != st->journal_dir)
+            *slash = 0;
+    } else {
+        return DD_OK;
     }
-    free(dir);
+    if (!st->journal_dir)
+        return dd_fail(err, DD_IO, "out of memory");
+    code = make_dirs(st->journal_dir, err);
+    struct stat sb;
+    if (code == DD_OK && (stat(st->journal_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+        code = dd_fail(err, DD_INVALID, "metric journal directory %s is not a directory",
+                       st->journal_dir);
     return code;
 }
 
 const char *db_journal_base(dd_store *st) { return st->journal_base; }
+const char *db_journal_dir(dd_store *st) { return st->journal_dir; }
+const char *db_registry_uuid(dd_store *st) { return st->uuid; }
+
+dd_code db_server_now_ms(dd_conn *c, int64_t *out, dd_err *err)
+{
+    return c->st->eng->server_now_ms(c->e, out, err);
+}
+
+struct dd_node **db_node_slot(dd_store *st) { return &st->node; }
+void db_set_node_stop(dd_store *st, void (*stop)(dd_store *st)) { st->node_stop = stop; }
 
 void dd_store_local_dir(const dd_store *st, char *out, size_t len)
 {
+    if (st->journal_dir && !(st->eng->supports & DD_ENG_FILE)) {
+        snprintf(out, len, "%s", st->journal_dir);
+        return;
+    }
     const char *base = st->journal_base;
     const char *slash = strrchr(base, '/');
     if (!slash)
@@ -1055,11 +1137,12 @@ dd_code db_store_open(const char *path, const dd_store_options *opts, dd_store *
         return dd_fail(err, DD_IO, "out of memory");
     }
     st->eng = eng;
-    dd_code made = store_names(st, err);
+    dd_code made = store_names(st, opts ? opts->journal_dir : NULL, err);
     if (made != DD_OK) {
         free(st->locator);
         free(st->path);
         free(st->journal_base);
+        free(st->journal_dir);
         free(st);
         return made;
     }
@@ -1077,6 +1160,7 @@ dd_code db_store_open(const char *path, const dd_store_options *opts, dd_store *
         free(st->locator);
         free(st->path);
         free(st->journal_base);
+        free(st->journal_dir);
         free(st);
         return dd_fail(err, DD_IO, "cannot create a thread key");
     }
@@ -1084,6 +1168,8 @@ dd_code db_store_open(const char *path, const dd_store_options *opts, dd_store *
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = st->read_only ? check_version_read_only(c, err) : migrate(c, err);
+    if (code == DD_OK)
+        code = load_registry_uuid(c, err);
     if (code != DD_OK) {
         dd_store_close(st);
         return code;
@@ -1098,6 +1184,8 @@ void dd_store_close(dd_store *st)
         return;
     if (st->log_hooks)
         st->log_hooks->stop(st);
+    if (st->node_stop)
+        st->node_stop(st);
     pthread_setspecific(st->conn_key, NULL);
     pthread_key_delete(st->conn_key);
     pthread_mutex_lock(&st->mu);
@@ -1116,6 +1204,7 @@ void dd_store_close(dd_store *st)
     free(st->locator);
     free(st->path);
     free(st->journal_base);
+    free(st->journal_dir);
     free(st);
 }
 

@@ -178,10 +178,25 @@ void db_test_lose_commits(dd_store *st, int n);
 typedef dd_code (*db_group_fn)(dd_conn *c, void *ctx, dd_err *err);
 dd_code db_group_write(dd_store *st, db_group_fn fn, void *ctx, dd_err *err);
 
-/* Where this store's metric journals go: the path prefix `<prefix>-mlog.<16 hex>`
- * (SQLite: the database file itself, so journals sit beside it as before; PostgreSQL: a
- * per-registry name in the local journal directory, docs/ENGINES.md §4.3). */
+/* Where this store's metric journals go (docs/ENGINES.md §4.3). db_journal_dir: the
+ * directory of `<registry uuid>.<16 hex>.mlog` journals: the configured one, or for a
+ * server registry the local default; NULL for a SQLite file without a configured one,
+ * whose journals keep the legacy names `<db_journal_base>-mlog.<16 hex>` beside it.
+ * db_journal_base is that legacy prefix (SQLite: the file; PostgreSQL: the name journals
+ * had before the registry uuid, still replayed). */
+const char *db_journal_dir(dd_store *st);
 const char *db_journal_base(dd_store *st);
+/* The registry's uuid (table registry, seeded at open); "" on a read-only store of a
+ * schema older than 009. */
+const char *db_registry_uuid(dd_store *st);
+/* The database's clock in ms since the epoch (the server's on a server engine): leases. */
+dd_code db_server_now_ms(dd_conn *c, int64_t *out, dd_err *err);
+
+/* This store's node (node.c) without db.c naming it, as the metric log's slot: node.c
+ * keeps its state in the slot and registers its stop, which dd_store_close calls after
+ * the metric log's stop and before the connections close. */
+struct dd_node **db_node_slot(dd_store *st);
+void db_set_node_stop(dd_store *st, void (*stop)(dd_store *st));
 
 /*
  * Bounded waits. Every wait of one store operation (draining the metric log, queueing

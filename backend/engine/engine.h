@@ -93,6 +93,9 @@ struct dd_engine {
     dd_code (*check_integrity)(db_econn *c, dd_err *err);   /* dd_store_check_integrity */
     dd_code (*integrity)(db_econn *c, db_line_fn fn, void *ctx, dd_err *err); /* db.h */
     dd_code (*data_version)(db_econn *c, int64_t *out, dd_err *err);  /* dd_store_data_version */
+    /* the database's clock in ms since the epoch (node leases, ENGINES.md §4.1): the
+     * server's for a server, this machine's for a file */
+    dd_code (*server_now_ms)(db_econn *c, int64_t *out, dd_err *err);
     dd_code (*blob_read)(db_econn *c, db_blob which, int64_t key, int64_t seq, int64_t off,
                          void *buf, size_t len, size_t *got, int64_t *total,
                          dd_err *err);                       /* db.h db_blob_read */

@@ -1089,6 +1089,19 @@ static dd_code pg_data_version(db_econn *c, int64_t *out, dd_err *err)
     return code;
 }
 
+/* The server's clock (leases of node rows, ENGINES.md §4.1): every node of a registry
+ * reads the same clock, so skew between client machines never matters. */
+static dd_code pg_server_now_ms(db_econn *c, int64_t *out, dd_err *err)
+{
+    PGresult *r = NULL;
+    dd_code code = query(c, "SELECT CAST(floor(extract(epoch FROM clock_timestamp()) * 1000)"
+                         " AS bigint)::text", 0, NULL, &r, "server clock", err);
+    if (code == DD_OK)
+        *out = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return code;
+}
+
 /* A slice of one chunk or of legacy resource.data: substr() of an EXTERNAL (uncompressed,
  * out of line) bytea reads only the TOAST pieces it covers. */
 static dd_code pg_blob_read(db_econn *c, db_blob which, int64_t key, int64_t seq, int64_t off,
@@ -1204,5 +1217,6 @@ const struct dd_engine dd_engine_pg = {
     .check_integrity = pg_check_integrity,
     .integrity = pg_integrity,
     .data_version = pg_data_version,
+    .server_now_ms = pg_server_now_ms,
     .blob_read = pg_blob_read,
 };

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine.h"
 
@@ -429,6 +430,16 @@ static dd_code sq_data_version(db_econn *c, int64_t *out, dd_err *err)
     return code;
 }
 
+/* The "server" of a file is this machine: its real-time clock. */
+static dd_code sq_server_now_ms(db_econn *c, int64_t *out, dd_err *err)
+{
+    (void)c, (void)err;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    *out = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return DD_OK;
+}
+
 /* The rowid of chunk `seq` of set `set_id`: incremental blob I/O opens rows by rowid. */
 static dd_code chunk_rowid(db_econn *c, int64_t set_id, int64_t seq, int64_t *out,
                            dd_err *err)
@@ -523,5 +534,6 @@ const struct dd_engine dd_engine_sqlite = {
     .check_integrity = sq_check_integrity,
     .integrity = sq_integrity,
     .data_version = sq_data_version,
+    .server_now_ms = sq_server_now_ms,
     .blob_read = sq_blob_read,
 };

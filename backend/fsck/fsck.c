@@ -1,7 +1,7 @@
 /*
  * fsck.c - `deardiary fsck`'s checks and repairs (fsck.h): SQLite's own checks, every
  * resource row against its backend's bytes and sha256, orphaned bytes, and the registry's
- * invariants. Backend-specific work sits behind a small table (fsck_backends) of "check
+ * invariants, and nodes that died with a metric journal. Backend-specific work sits behind a small table (fsck_backends) of "check
  * this row's bytes" and "list orphans" functions, so a new backend is one more entry;
  * the bytes themselves are read through the artifact reader API (artifacts.h), the same
  * path the filesystem reads them by.
@@ -14,6 +14,7 @@
 
 #include "art_int.h"
 #include "fsck.h"
+#include "node.h"
 #include "textfmt.h"
 
 #define HASH_BUF ((size_t)1 << 20)
@@ -828,6 +829,24 @@ static dd_code check_registry(fsck *f, dd_err *err)
     return code;
 }
 
+/* ================================================================ 5. nodes */
+
+static void dead_journal(void *ctx, int64_t node_id, const char *host, const char *dir,
+                         const char *journal)
+{
+    fsck *f = ctx;
+    say(f, unfixable(f), "node %lld (host %s, journal %s/%s) died with a metric journal whose"
+        " points are not all in the registry; run deardiary fsck or mount on %s",
+        (long long)node_id, host[0] ? host : "?", dir, journal, host[0] ? host : "that host");
+}
+
+/* Nodes that died with a journal on their machine (docs/ENGINES.md §4.3). This machine's
+ * were replayed when the store opened; another machine's only that machine can replay. */
+static dd_code check_nodes(fsck *f, dd_err *err)
+{
+    return node_dead_journals(f->st, dead_journal, f, err);
+}
+
 /* ================================================================ the run */
 
 dd_code dd_fsck_run(dd_artifacts *a, bool repair, dd_fsck_report_fn report, void *ctx,
@@ -845,6 +864,8 @@ dd_code dd_fsck_run(dd_artifacts *a, bool repair, dd_fsck_report_fn report, void
         code = check_orphans(&f, err);
     if (code == DD_OK)
         code = check_registry(&f, err);
+    if (code == DD_OK)
+        code = check_nodes(&f, err);
     free(f.buf);
     vec_free(&f.roots);
     if (out)

@@ -136,6 +136,11 @@ typedef struct dd_store dd_store;
 typedef struct dd_store_options {
     int busy_timeout_ms;   /* how long a writer waits for another; 0 means 30000 */
     bool read_only;        /* open without migrating or writing (fsck, inspection) */
+    /* Where this machine keeps the registry's metric journals (a local directory, made
+     * 0700 when absent; docs/ENGINES.md §4.3). NULL or "": beside a SQLite file, or the
+     * XDG state directory for a server registry. Journals there are named after the
+     * registry's uuid, so one directory serves several registries. */
+    const char *journal_dir;
 } dd_store_options;
 
 /* A locator names a registry: a postgresql:// or postgres:// URI (libpq's connection URI;

@@ -11,13 +11,18 @@
  * synchronous=NORMAL, which is what every other write here gets: it survives any process
  * crash, not a power cut.
  *
- * The journal is `<base>-mlog.<16 hex digits>` (base: db_journal_base, the SQLite file, or
- * a PostgreSQL registry's prefix in the local journal directory), one per process that started a log,
- * held with flock(LOCK_EX) while that process lives: a file nobody holds belongs to a dead
- * process and is replayed. Each batch commit records the highest sequence number it
- * applied in metric_log_state (in the same transaction), so a replay skips what was
- * already committed; the file is truncated whenever everything in it is committed and it
- * has grown past JOURNAL_TRUNCATE_BYTES.
+ * The journal is `<dir>/<registry uuid>.<16 hex digits>.mlog` in the store's journal
+ * directory (db_journal_dir: configured, or a server registry's local default), or, for a
+ * SQLite file without a configured directory, `<db>-mlog.<16 hex digits>` beside it (the
+ * legacy name, which the replay keeps finding). One per process that started a log, held
+ * with flock(LOCK_EX) while that process lives: a file nobody holds belongs to a dead
+ * process and is replayed, by a process of this machine that opens this registry (the
+ * uuid in the name: never another registry's journal). Its metric_log_state row, made
+ * when the journal is, names the owning node (node.c), so fsck anywhere can list a dead
+ * node's journal. Each batch commit records the highest sequence number it applied in
+ * that row (in the same transaction), so a replay skips what was already committed; the
+ * file is truncated whenever everything in it is committed and it has grown past
+ * JOURNAL_TRUNCATE_BYTES.
  *
  * Ordering and visibility: points of one series are committed in the order they were
  * accepted. Anything in this process that reads metrics, and every write transaction,
@@ -45,6 +50,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "node.h"
 
 /* Batches larger than this are appended synchronously (after a drain): they are already
  * one transaction each, and copying them through the journal would only add work. */
@@ -85,6 +91,7 @@ struct metric_log {
     int fd;                    /* the journal, O_APPEND, flock'd */
     char *path;
     char *name;                /* its base name: the key in metric_log_state */
+    int64_t node_id;           /* this process's node (node.c) */
     pthread_mutex_t mu;
     pthread_cond_t work;       /* the queue is not empty, or stop */
     pthread_cond_t done;       /* committed_seq moved, or a commit failed */
@@ -189,7 +196,8 @@ static ml_rec *rec_decode(const unsigned char *buf, size_t avail, size_t *used)
  * one append. A record whose iteration is gone is dropped (deleting the iteration would
  * have deleted its points); an ended iteration still takes points accepted before it
  * ended. Marks the last seq in metric_log_state under `name`. */
-static dd_code apply_batch(dd_store *st, const char *name, ml_rec *list, dd_err *err)
+static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, ml_rec *list,
+                           dd_err *err)
 {
     int dropped = 0;
     db_txn t;
@@ -230,9 +238,10 @@ static dd_code apply_batch(dd_store *st, const char *name, ml_rec *list, dd_err 
         }
         if (t.code == DD_OK && last)
             t.code = db_exec(t.c, err, "metric log state",
-                             "INSERT INTO metric_log_state(name, seq) VALUES (?, ?)"
-                             " ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
-                             "ti", name, (int64_t)last);
+                             "INSERT INTO metric_log_state(name, seq, node_id)"
+                             " VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE"
+                             " SET seq = excluded.seq",
+                             "tiI", name, (int64_t)last, node_id);
     }
     if (t.code == DD_OK && dropped)
         syslog(LOG_WARNING, "metric log: %d series' points were dropped: their iteration was"
@@ -264,6 +273,19 @@ static dd_code forget_state(dd_store *st, const char *name, dd_err *err)
     if (code == DD_OK)
         code = db_exec(c, err, "metric log state",
                        "DELETE FROM metric_log_state WHERE name = ?", "t", name);
+    return code;
+}
+
+/* Record journal `name` as node `node_id`'s, with nothing committed yet. */
+static dd_code claim_state(dd_store *st, const char *name, int64_t node_id, dd_err *err)
+{
+    dd_conn *c;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_exec(c, err, "metric log state",
+                       "INSERT INTO metric_log_state(name, seq, node_id) VALUES (?, 0, ?)"
+                       " ON CONFLICT(name) DO UPDATE SET node_id = excluded.node_id",
+                       "ti", name, node_id);
     return code;
 }
 
@@ -300,7 +322,7 @@ static void commit_queue(struct metric_log *ml)
     uint64_t last = 0;
     for (ml_rec *r = list; r; r = r->next)
         last = r->seq;
-    dd_code code = apply_batch(ml->st, ml->name, list, &err);
+    dd_code code = apply_batch(ml->st, ml->name, ml->node_id, list, &err);
     /* Only an I/O failure can hide a commit that happened (a connection lost after COMMIT
      * was sent is DD_IO "result unknown"); a busy or refused batch never committed. Still
      * committing (mu released): nobody else takes the queue meanwhile, so a re-queued
@@ -398,18 +420,29 @@ static void *committer_main(void *arg)
 
 /* ---------------------------------------------------------------- the public calls */
 
-static dd_code journal_create(struct metric_log *ml, const char *db_path, dd_err *err)
+/* The journal's path: `<dir>/<uuid>.<hex>.mlog` or the legacy `<base>-mlog.<hex>`. */
+static char *journal_path(dd_store *st, const unsigned char rnd[8])
+{
+    const char *dir = db_journal_dir(st), *base = db_journal_base(st);
+    char hex[17];
+    for (int i = 0; i < 8; i++)
+        snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    char *path = NULL;
+    int rc = dir ? asprintf(&path, "%s/%s.%s.mlog", dir, db_registry_uuid(st), hex)
+                 : asprintf(&path, "%s-mlog.%s", base, hex);
+    return rc < 0 ? NULL : path;
+}
+
+static dd_code journal_create(struct metric_log *ml, dd_err *err)
 {
     unsigned char rnd[8];
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return dd_fail(err, DD_IO, "metric log: no random bytes for the journal name");
-    size_t len = strlen(db_path) + 32;
-    ml->path = malloc(len);
+    if (db_journal_dir(ml->st) && strlen(db_registry_uuid(ml->st)) != 36)
+        return dd_fail(err, DD_IO, "metric log: the registry has no uuid");
+    ml->path = journal_path(ml->st, rnd);
     if (!ml->path)
         return dd_fail(err, DD_IO, "out of memory");
-    int k = snprintf(ml->path, len, "%s-mlog.", db_path);
-    for (size_t i = 0; i < sizeof rnd; i++)
-        k += snprintf(ml->path + k, len - (size_t)k, "%02x", rnd[i]);
     const char *slash = strrchr(ml->path, '/');
     ml->name = strdup(slash ? slash + 1 : ml->path);
     /* Made under a name the replay ignores and renamed once locked: other processes look
@@ -463,10 +496,19 @@ dd_code dd_metric_log_start(dd_store *st, dd_err *err)
     pthread_mutex_init(&ml->mu, NULL);
     pthread_cond_init(&ml->work, NULL);
     pthread_cond_init(&ml->done, NULL);
-    dd_code code = journal_create(ml, db_journal_base(st), err);
+    dd_code code = journal_create(ml, err);
+    /* the node and the journal's state row first: from now on fsck anywhere can tell
+     * whose journal it is, even before a batch commits */
+    if (code == DD_OK)
+        code = node_self(st, &ml->node_id, err);
+    if (code == DD_OK)
+        code = claim_state(st, ml->name, ml->node_id, err);
+    bool claimed = code == DD_OK;
     if (code == DD_OK && pthread_create(&ml->thread, NULL, committer_main, ml) != 0)
         code = dd_fail(err, DD_IO, "cannot start the metric log's thread");
     if (code != DD_OK) {
+        if (claimed)            /* the journal goes: so does its row (best effort) */
+            forget_state(st, ml->name, NULL);
         log_free(ml);
         return code;
     }
@@ -710,10 +752,13 @@ static dd_code replay_one(dd_store *st, const char *path, const char *name, int 
     for (ml_rec *r = todo; r; r = r->next)
         count++;
     if (code == DD_OK && todo)
-        code = apply_batch(st, name, todo, err);
+        code = apply_batch(st, name, 0, todo, err);
     if (code == DD_OK) {
         unlink(path);
         code = forget_state(st, name, err);
+        dd_err ignored = {0};
+        if (code == DD_OK && node_gc(st, NULL, &ignored) != DD_OK)   /* its dead node */
+            syslog(LOG_WARNING, "metric log: removing dead nodes: %s", ignored.msg);
         *replayed += count;
         if (count)
             syslog(LOG_NOTICE, "metric log: replayed %d batch(es) from %s", count, path);
@@ -725,22 +770,18 @@ static dd_code replay_one(dd_store *st, const char *path, const char *name, int 
     return code;
 }
 
-dd_code dd_metric_log_recover(dd_store *st, int *replayed, dd_err *err)
+/* Replay every journal in `dir` whose name is `prefix` + 16 hex digits + `suffix`. */
+static dd_code recover_in(dd_store *st, const char *dir, const char *prefix,
+                          const char *suffix, int *replayed, dd_err *err)
 {
-    *replayed = 0;
-    char *copy = strdup(db_journal_base(st)), *copy2 = strdup(db_journal_base(st));
-    if (!copy || !copy2) {
-        free(copy), free(copy2);
-        return dd_fail(err, DD_IO, "out of memory");
-    }
-    const char *dir = dirname(copy), *base = basename(copy2);
-    char prefix[512];
-    snprintf(prefix, sizeof prefix, "%s-mlog.", base);
-    size_t plen = strlen(prefix);
+    size_t plen = strlen(prefix), slen = strlen(suffix);
     DIR *d = opendir(dir);
     dd_code code = DD_OK;
     for (struct dirent *e; d && code == DD_OK && (e = readdir(d)) != NULL;) {
-        if (strncmp(e->d_name, prefix, plen) != 0 || strlen(e->d_name) != plen + 16)
+        size_t len = strlen(e->d_name);
+        if (len != plen + 16 + slen || strncmp(e->d_name, prefix, plen) != 0 ||
+            strspn(e->d_name + plen, "0123456789abcdef") != 16 ||
+            strcmp(e->d_name + plen + 16, suffix) != 0)
             continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
@@ -748,7 +789,31 @@ dd_code dd_metric_log_recover(dd_store *st, int *replayed, dd_err *err)
     }
     if (d)
         closedir(d);
+    return code;
+}
+
+dd_code dd_metric_log_recover(dd_store *st, int *replayed, dd_err *err)
+{
+    *replayed = 0;
+    /* the legacy names beside the base (a SQLite file, or a server registry's journals
+     * from before the registry uuid) */
+    char *copy = strdup(db_journal_base(st)), *copy2 = strdup(db_journal_base(st));
+    if (!copy || !copy2) {
+        free(copy), free(copy2);
+        return dd_fail(err, DD_IO, "out of memory");
+    }
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "%s-mlog.", basename(copy2));
+    dd_code code = recover_in(st, dirname(copy), prefix, "", replayed, err);
     free(copy);
     free(copy2);
+    /* this registry's journals in the journal directory; other registries' stay */
+    const char *uuid = db_registry_uuid(st);
+    if (code == DD_OK && db_journal_dir(st) && strlen(uuid) == 36) {
+        int more = 0;
+        snprintf(prefix, sizeof prefix, "%s.", uuid);
+        code = recover_in(st, db_journal_dir(st), prefix, ".mlog", &more, err);
+        *replayed += more;
+    }
     return code;
 }

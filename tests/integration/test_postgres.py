@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -183,3 +184,121 @@ def test_a_uri_no_engine_takes_is_refused(tmp_path):
     assert r.returncode != 0
     assert "no store engine" in r.stderr
     assert not os.path.exists("mysql:")
+
+
+def hold_metric_tables(port, name):
+    """A psql session that holds the metric tables in EXCLUSIVE mode (reads pass, no batch
+    can commit) until released; returns a release function."""
+    env = dict(os.environ, PGAPPNAME="dd-holder")
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "dd", "-d", name, "-c",
+         "BEGIN; LOCK TABLE metric, metric_latest IN EXCLUSIVE MODE; SELECT pg_sleep(600)"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while psql(port, name, "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a"
+                           " ON a.pid = l.pid WHERE a.application_name = 'dd-holder'"
+                           " AND l.granted AND l.mode = 'ExclusiveLock'"
+                           " AND l.relation = 'metric'::regclass") != [["1"]]:
+        assert time.time() < deadline, "the holder never got its lock"
+        time.sleep(0.05)
+
+    def release():
+        psql(port, name, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                         " WHERE application_name = 'dd-holder'")
+        holder.wait(timeout=30)
+    return release
+
+
+def test_a_killed_mount_replays_its_journal_at_the_next_mount(registry, tmp_path, monkeypatch):
+    """metrics.journal_dir on a PostgreSQL registry (docs/ENGINES.md §4.3): a daemon
+    SIGKILLed with acknowledged points only in its journal (the metric tables held by
+    another session, so no batch could commit) leaves the journal, named by the registry's
+    uuid, in the configured directory; fsck elsewhere (another journal directory) lists
+    the dead node with its journal; the next mount with the directory replays it: every
+    point once, none lost, none twice, and the dead node's row goes."""
+    port, name, uri = registry
+    jdir = str(tmp_path / "journals")
+    monkeypatch.setenv("DEARDIARY_METRICS_JOURNAL_DIR", jdir)
+    # a reader of the held file (the kernel's getattr before an O_APPEND write) waits for
+    # the points to commit up to the busy timeout: short, so the test is too
+    monkeypatch.setenv("DEARDIARY_BUSY_TIMEOUT_MS", "2000")
+    assert run('"%s" init "%s"' % (BIN, uri)).returncode == 0
+    uuid = psql(port, name, "SELECT uuid FROM registry")[0][0]
+    m = Mount(str(tmp_path), db=uri)
+    n = 200
+    try:
+        exp, iid = make_run(m, "fraud", "sweep")
+        journals = [f for f in os.listdir(jdir) if f.startswith(uuid + ".")]
+        assert len(journals) == 1 and journals[0].endswith(".mlog"), os.listdir(jdir)
+        assert oct(os.stat(jdir).st_mode & 0o777) == "0o700"
+        fd = os.open(m.p(exp, "iterations", iid, "metrics", "loss"),
+                     os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        assert os.write(fd, b"0.25\n") == 5      # a handle's first batch commits at once
+        release = hold_metric_tables(port, name)
+        try:
+            for i in range(1, n):
+                line = b"%d.25\n" % i
+                assert os.write(fd, line) == len(line)    # acknowledged: in the journal
+            assert psql(port, name, "SELECT COUNT(*) FROM metric") == [["1"]]
+            assert os.path.getsize(os.path.join(jdir, journals[0])) > 0
+            m.proc.kill()                                 # SIGKILL, nothing flushed
+            m.proc.wait(timeout=30)
+            try:
+                os.close(fd)
+            except OSError:
+                pass                                      # the daemon is gone
+        finally:
+            release()
+        subprocess.run(["fusermount3", "-u", "-z", m.path], capture_output=True)
+    except BaseException:
+        m.kill()
+        raise
+    assert psql(port, name, "SELECT COUNT(*) FROM metric") == [["1"]]
+    assert os.listdir(jdir) == journals
+
+    # fsck with another journal directory cannot replay it, and says whose it is
+    other = str(tmp_path / "elsewhere")
+    r = run('DEARDIARY_METRICS_JOURNAL_DIR="%s" "%s" fsck "%s"' % (other, BIN, uri))
+    assert r.returncode != 0
+    assert "died with a metric journal" in r.stdout and journals[0] in r.stdout, r.stdout
+    assert psql(port, name, "SELECT COUNT(*) FROM metric") == [["1"]]
+
+    m = Mount(str(tmp_path), db=uri, log="daemon2.log")
+    try:
+        got = read(m, "%s/iterations/%s/metrics/loss" % (exp, iid)).decode().splitlines()
+        assert [line.split()[:2] for line in got] == \
+            [[str(i), "%d.25" % i] for i in range(n)]
+    except BaseException:
+        m.kill()
+        raise
+    m.unmount()
+    assert psql(port, name, "SELECT COUNT(*), COUNT(DISTINCT value) FROM metric") == \
+        [[str(n), str(n)]]
+    assert not [f for f in os.listdir(jdir) if f.startswith(uuid + ".")]
+    assert psql(port, name, "SELECT COUNT(*) FROM node") == [["0"]]
+    assert psql(port, name, "SELECT COUNT(*) FROM metric_log_state") == [["0"]]
+    r = run('"%s" fsck "%s"' % (BIN, uri))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_journals_of_another_registry_in_the_directory_are_left_alone(registry, tmp_path,
+                                                                      monkeypatch):
+    """One journal directory, two registries: a mount replays only journals named by its
+    own registry's uuid; a file of another registry stays, byte for byte."""
+    port, name, uri = registry
+    jdir = tmp_path / "journals"
+    jdir.mkdir(mode=0o700)
+    foreign = jdir / "0b6f1b52-1d1e-4c59-9d43-6b8b2a1f0c11.0123456789abcdef.mlog"
+    foreign.write_bytes(b"GOLM" + os.urandom(60))
+    monkeypatch.setenv("DEARDIARY_METRICS_JOURNAL_DIR", str(jdir))
+    assert run('"%s" init "%s"' % (BIN, uri)).returncode == 0
+    m = Mount(str(tmp_path), db=uri)
+    try:
+        ok(m, "ls projects")
+        time.sleep(0.6)      # the committer looks for dead journals every 250 ms
+        assert foreign.exists()
+    except BaseException:
+        m.kill()
+        raise
+    m.unmount()
+    assert foreign.exists() and len(foreign.read_bytes()) == 64

@@ -107,21 +107,6 @@ static inline void dd_test_locator(char *out, size_t len, const char *name)
     snprintf(out, len, "postgresql://dd:fixture-pw@127.0.0.1:%d/%s", dd_test_pg_port(), db);
 }
 
-/* Where the journals of the registry at `locator` go (db_journal_base of its store). */
-static inline void dd_test_journal_base(const char *locator, char *out, size_t len)
-{
-    char *canon = NULL;
-    dd_err err;
-    if (!dd_test_is_pg() || dd_locator_canonical(locator, &canon, &err) != DD_OK) {
-        snprintf(out, len, "%s", locator);
-        return;
-    }
-    char *base = dd_engine_pg.journal_base(canon);
-    snprintf(out, len, "%s", base ? base : "");
-    free(base);
-    free(canon);
-}
-
 /* check_done, saying how many test functions this engine skipped. */
 static inline int dd_test_done(void)
 {

@@ -13,6 +13,7 @@
  * flushed chunks alike; replace across the threshold both ways, delete, abort, and a
  * crashed moved upload cleaned by gc.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -160,10 +161,11 @@ static bool reads_back(dd_artifacts *a, int64_t id, const unsigned char *data, s
 }
 
 /* Start time of this process (field 22 of /proc/self/stat), as the store records it. */
-static int64_t self_start(void)
+static int64_t start_of(pid_t pid)
 {
-    char buf[2048];
-    FILE *f = fopen("/proc/self/stat", "r");
+    char buf[2048], path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
     if (!f)
         return -1;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
@@ -180,6 +182,8 @@ static int64_t self_start(void)
     }
     return p ? strtoll(p, NULL, 10) : -1;
 }
+
+static int64_t self_start(void) { return start_of(getpid()); }
 
 typedef struct trash_rows {
     int count, inline_sets, files;
@@ -725,6 +729,179 @@ static void test_leftovers(env *e)
     CHECK(run_gc(e) == 0);
     CHECK(stray_chunks(e) == 0 && stray_files(e) == 0 && uploads_open(e) == 0);
     free(data);
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+/* The database's clock in ms, as raw SQL of each engine (independent of the store). */
+static const char *db_now_sql(void)
+{
+    return dd_test_is_pg() ? "CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS BIGINT)"
+                           : "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+}
+
+/* A node row (raw SQL) with an inline upload of one chunk; returns the node's id. */
+static int64_t fake_node_upload(const env *e, const char *boot, int64_t pidns, int64_t pid,
+                                int64_t start, int64_t lease_from_now_ms, int64_t token)
+{
+    const char *zero7 = dd_test_is_pg() ? "'\\x00000000000000'::bytea" : "zeroblob(7)";
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO node(machine_id, boot_id, pidns, pid, start_ticks, hostname,"
+             " journal_dir, started_at, lease_until_ms) VALUES ('m-%lld', '%s', %lld, %lld,"
+             " %lld, 'gpu-07', '/var/lib/deardiary/journal', '2026-01-01T00:00:00.000Z',"
+             " %s + %lld);"
+             "INSERT INTO artifact_upload(owner_pid, owner_start, owner_token, started_at,"
+             " node_id) VALUES (%lld, %lld, %lld, '2026-01-01T00:00:00.000Z',"
+             " (SELECT MAX(id) FROM node));"
+             "INSERT INTO artifact_chunk(set_id, seq, data)"
+             " VALUES ((SELECT MAX(id) FROM artifact_upload), 0, %s);",
+             (long long)token, boot, (long long)pidns, (long long)pid, (long long)start,
+             db_now_sql(), (long long)lease_from_now_ms, (long long)pid, (long long)start,
+             (long long)token, zero7);
+    CHECK(raw_exec(e->db, sql) == SQLITE_OK);
+    return raw_int(e->db, "SELECT MAX(id) FROM node");
+}
+
+static int64_t uploads_of(const env *e, int64_t node)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM artifact_upload u JOIN artifact_chunk k"
+             " ON k.set_id = u.id WHERE u.node_id = %lld", (long long)node);
+    return raw_int(e->db, sql);
+}
+
+static int64_t node_rows(const env *e, int64_t node)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM node WHERE id = %lld", (long long)node);
+    return raw_int(e->db, sql);
+}
+
+/* Node-aware ownership (docs/ENGINES.md §4.2). An upload of a node of another boot (or
+ * machine) is kept while its lease is live and collected once it has ended, with the
+ * node's row. On this boot /proc decides, whatever the lease says: a live process's
+ * upload is kept after its lease ended; a dead process's is collected while its lease
+ * still runs. */
+static void test_node_leases(env *e)
+{
+    CHECK(run_gc(e) >= 0);
+    int64_t before = uploads_open(e);
+    int64_t other = fake_node_upload(e, "other-boot-0000", 4026531836LL, 4242, 17, 60000, 901);
+    CHECK(run_gc(e) == 0);
+    CHECK(uploads_of(e, other) == 1 && node_rows(e, other) == 1);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE node SET lease_until_ms = %s - 1 WHERE id = %lld",
+             db_now_sql(), (long long)other);
+    CHECK(raw_exec(e->db, sql) == SQLITE_OK);
+    CHECK(run_gc(e) == 1);
+    CHECK(uploads_of(e, other) == 0 && node_rows(e, other) == 0);
+    CHECK(uploads_open(e) == before);
+
+    /* this boot: a live child with an ended lease, a dead one with a live lease */
+    char boot[64] = "";
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        if (!fgets(boot, sizeof boot, f))
+            boot[0] = 0;
+        fclose(f);
+    }
+    boot[strcspn(boot, "\n")] = 0;
+    struct stat ns;
+    if (!boot[0] || stat("/proc/self/ns/pid", &ns) != 0) {
+        fprintf(stderr, "test_node_leases: no boot id or pid namespace: /proc part skipped\n");
+        return;
+    }
+    int go[2];
+    CHECK(pipe(go) == 0);
+    fflush(NULL);
+    pid_t kid = fork();
+    if (kid == 0) {
+        char c;
+        close(go[1]);
+        _exit(read(go[0], &c, 1) < 0);
+    }
+    close(go[0]);
+    int64_t kid_start = start_of(kid);
+    int64_t live = fake_node_upload(e, boot, (int64_t)ns.st_ino, kid, kid_start, -1000, 902);
+    pid_t dead_kid = fork();
+    if (dead_kid == 0)
+        _exit(0);
+    int64_t dead_start = start_of(dead_kid);
+    int status = 0;
+    CHECK(waitpid(dead_kid, &status, 0) == dead_kid);
+    int64_t dead = fake_node_upload(e, boot, (int64_t)ns.st_ino, dead_kid, dead_start, 600000,
+                                    903);
+    CHECK(run_gc(e) == 1);
+    CHECK(uploads_of(e, live) == 1 && uploads_of(e, dead) == 0 && node_rows(e, dead) == 0);
+    close(go[1]);
+    CHECK(waitpid(kid, &status, 0) == kid);
+    CHECK(run_gc(e) == 1);
+    CHECK(uploads_of(e, live) == 0 && node_rows(e, live) == 0);
+    CHECK(uploads_open(e) == before);
+}
+
+/* A node row alone (raw SQL), of another boot; returns its id. */
+static int64_t fake_node(const env *e, int64_t lease_from_now_ms)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO node(machine_id, boot_id, pidns, pid, start_ticks, hostname,"
+             " started_at, lease_until_ms) VALUES ('m-staged', 'other-boot-1111', 1, 4343,"
+             " 19, 'gpu-08', '2026-01-01T00:00:00.000Z', %s + %lld)", db_now_sql(),
+             (long long)lease_from_now_ms);
+    CHECK(raw_exec(e->db, sql) == SQLITE_OK);
+    return raw_int(e->db, "SELECT MAX(id) FROM node");
+}
+
+/* The filesystem backend's staged files on a shared root (docs/ENGINES.md §4.2): named
+ * <node>-<uuid>; one of another live node is never touched by gc, even unlocked (a root
+ * whose flock is not cluster-wide), with the final name it reached; once the node's lease
+ * ended both go. This process's own staged names carry its node. */
+static void test_node_staged(env *e)
+{
+    CHECK(run_gc(e) >= 0);
+    int64_t other = fake_node(e, 60000);
+    const char *uuid = "5e1b2c3d-0000-4000-8000-0000000000aa";
+    char staged[1400], final[1400];
+    snprintf(staged, sizeof staged, "%s/.staging/%lld-%s", e->root, (long long)other, uuid);
+    snprintf(final, sizeof final, "%s/5e", e->root);
+    mkdir(final, 0755);
+    snprintf(final, sizeof final, "%s/5e/%s", e->root, uuid);
+    FILE *f = fopen(staged, "w");
+    if (f)
+        fclose(f);
+    CHECK(link(staged, final) == 0);
+    CHECK(run_gc(e) == 0);
+    CHECK(file_exists(staged) && file_exists(final));
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE node SET lease_until_ms = %s - 1 WHERE id = %lld",
+             db_now_sql(), (long long)other);
+    CHECK(raw_exec(e->db, sql) == SQLITE_OK);
+    CHECK(run_gc(e) == 1);
+    CHECK(!file_exists(staged) && !file_exists(final));
+    CHECK(node_rows(e, other) == 0);
+
+    /* an upload in progress here: staged under this process's node, and kept */
+    dd_err err = {0};
+    dd_upload *up = NULL;
+    CHECK_CODE(dd_upload_begin(e->a, &up, &err), DD_OK, &err);
+    int64_t mine = raw_int(e->db, "SELECT MAX(id) FROM node");
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%lld-", (long long)mine);
+    char dir[1300];
+    snprintf(dir, sizeof dir, "%s/.staging", e->root);
+    int named = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *x; d && (x = readdir(d)) != NULL;)
+        named += strncmp(x->d_name, prefix, strlen(prefix)) == 0 &&
+                 strlen(x->d_name) == strlen(prefix) + 36;
+    if (d)
+        closedir(d);
+    CHECK(named == 1);
+    CHECK(run_gc(e) == 0);
+    dd_upload_free(up);
+    CHECK(stray_files(e) == 0);
 }
 
 /* ---------------------------------------------------------------- legacy rows */
@@ -1463,6 +1640,10 @@ int main(void)
         test_in_use(&e);
         test_delete(&e);
         test_leftovers(&e);
+        if (!e.fs)
+            test_node_leases(&e);
+        else
+            test_node_staged(&e);
         test_legacy(&e);
         test_concurrent_metrics(&e);
         if (getenv("DD_TEST_BIG") && !e.fs)

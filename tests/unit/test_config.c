@@ -348,6 +348,23 @@ static void test_env(void)
                          sizeof err) == 0);
     CHECK_STR(cfg.s3_spool_dir, "/srv/spool");
     dd_config_free(&cfg);
+
+    /* The metric journal directory: unset is "" (the engine's default), a relative one
+     * from the environment is made absolute, and the file's key sets it too. */
+    CHECK(dd_config_load(&cfg, NULL, ENV("PATH=/usr/bin"), err, sizeof err) == 0);
+    CHECK_STR(cfg.metrics_journal_dir, "");
+    dd_config_free(&cfg);
+    snprintf(want, sizeof want, "%s/journals", cwd);
+    CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_METRICS_JOURNAL_DIR=journals"), err,
+                         sizeof err) == 0);
+    CHECK_STR(cfg.metrics_journal_dir, want);
+    dd_config_free(&cfg);
+    char yaml[PATH_MAX];
+    write_file(yaml, sizeof yaml, "journal_dir.yaml",
+               "metrics:\n  journal_dir: /var/lib/deardiary/journal\n");
+    CHECK(dd_config_load(&cfg, yaml, ENV("PATH=/usr/bin"), err, sizeof err) == 0);
+    CHECK_STR(cfg.metrics_journal_dir, "/var/lib/deardiary/journal");
+    dd_config_free(&cfg);
 }
 
 /* A bad variable fails the load with a message naming the variable and the problem. */

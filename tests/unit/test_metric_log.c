@@ -19,29 +19,60 @@
 #include "engine_fixture.h"
 #include "check_sql.h"
 #include "db.h"
+#include "node.h"
 #include "store.h"
 
-/* How many journals of the registry `db` exist (next to a SQLite file; a PostgreSQL
- * registry's in the journal directory). */
-static int journals(const char *db)
+/* Journals in `dir` named `prefix` + 16 hex digits + `suffix`: how many; the path of
+ * one of them in `found` (when not NULL). */
+static int scan_journals(const char *dir, const char *prefix, const char *suffix, char *found,
+                         size_t len)
 {
-    char dir[1024];
-    dd_test_journal_base(db, dir, sizeof dir);
-    char *slash = strrchr(dir, '/');
-    char base[1024];
-    snprintf(base, sizeof base, "%s", slash ? slash + 1 : dir);
-    char prefix[1040];
-    snprintf(prefix, sizeof prefix, "%s-mlog.", base);
-    if (slash)
-        *slash = 0;
-    DIR *d = opendir(slash ? dir : ".");
+    size_t plen = strlen(prefix), slen = strlen(suffix);
+    DIR *d = opendir(dir);
     int n = 0;
-    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
-        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        size_t l = strlen(e->d_name);
+        if (l == plen + 16 + slen && strncmp(e->d_name, prefix, plen) == 0 &&
+            strcmp(e->d_name + plen + 16, suffix) == 0) {
+            n++;
+            if (found)
+                snprintf(found, len, "%s/%s", dir, e->d_name);
+        }
+    }
     if (d)
         closedir(d);
     return n;
 }
+
+/* The journals of registry `db` in journal directory `jdir` (named by the registry's
+ * uuid), or with jdir NULL where the engine keeps them by default: beside a SQLite file
+ * (`<db>-mlog.<hex>`), in the XDG state directory for a PostgreSQL registry. */
+static int journals_in(const char *db, const char *jdir, char *found, size_t len)
+{
+    char dir[1100], prefix[1200];
+    if (!jdir && !dd_test_is_pg()) {
+        snprintf(dir, sizeof dir, "%s", db);
+        char *slash = strrchr(dir, '/');
+        snprintf(prefix, sizeof prefix, "%s-mlog.", slash ? slash + 1 : dir);
+        if (slash)
+            *slash = 0;
+        return scan_journals(slash ? dir : ".", prefix, "", found, len);
+    }
+    if (jdir) {
+        snprintf(dir, sizeof dir, "%s", jdir);
+    } else {
+        const char *state = getenv("XDG_STATE_HOME");
+        CHECK(state != NULL);
+        snprintf(dir, sizeof dir, "%s/deardiary/journal", state ? state : "/nonexistent");
+    }
+    char uuid[64];
+    raw_text(db, "SELECT uuid FROM registry", uuid, sizeof uuid);
+    CHECK(strlen(uuid) == 36);
+    snprintf(prefix, sizeof prefix, "%s.", uuid);
+    return scan_journals(dir, prefix, ".mlog", found, len);
+}
+
+static int journals(const char *db) { return journals_in(db, NULL, NULL, 0); }
 
 static int64_t make_iteration(dd_store *st, const char *project)
 {
@@ -96,11 +127,13 @@ static void test_in_process(const char *path)
 
 /* The child: accept `committed` points and drain, then hold the write locks from a raw
  * connection and accept `pending` more (they reach only the journal), then die. */
-static void child_accepts_and_dies(const char *path, int64_t it, int committed, int pending)
+static void child_accepts_and_dies(const char *path, const char *jdir, int64_t it,
+                                   int committed, int pending)
 {
     dd_err err = {0};
     dd_store *st = NULL;
-    if (dd_store_open(path, NULL, &st, &err) != DD_OK || dd_metric_log_start(st, &err) != DD_OK)
+    dd_store_options opts = {.journal_dir = jdir};
+    if (dd_store_open(path, &opts, &st, &err) != DD_OK || dd_metric_log_start(st, &err) != DD_OK)
         _exit(10);
     for (int i = 0; i < committed; i++)
         if (append_one(st, it, "loss", i, &err) != DD_OK)
@@ -135,25 +168,27 @@ static void test_replay(const char *path)
 
     pid_t pid = fork();
     if (pid == 0)
-        child_accepts_and_dies(path, it, 30, 70);
+        child_accepts_and_dies(path, NULL, it, 30, 70);
     int status = 0;
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK(journals(path) == 1);
     CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE key = 'loss'") == 30);
+    /* the dead child's node says where its journal is (fsck's report) */
+    char jdir[1100] = "", want[1100];
+    raw_text(path, "SELECT journal_dir FROM node", jdir, sizeof jdir);
+    if (dd_test_is_pg()) {
+        snprintf(want, sizeof want, "%s/deardiary/journal", getenv("XDG_STATE_HOME"));
+    } else {
+        snprintf(want, sizeof want, "%s", path);
+        *strrchr(want, '/') = 0;
+    }
+    CHECK(strcmp(jdir, want) == 0);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_log_state WHERE node_id IS NOT NULL") == 1);
 
     /* a torn record: the beginning of a write() that never returned */
     char jpath[1600] = "";
-    char dir[1024];
-    dd_test_journal_base(path, dir, sizeof dir);
-    char *slash = strrchr(dir, '/');
-    *slash = 0;
-    DIR *d = opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
-        if (strstr(e->d_name, "-mlog.") && strncmp(e->d_name, slash + 1, strlen(slash + 1)) == 0)
-            snprintf(jpath, sizeof jpath, "%s/%s", dir, e->d_name);
-    if (d)
-        closedir(d);
+    CHECK(journals_in(path, NULL, jpath, sizeof jpath) == 1);
     int fd = open(jpath, O_WRONLY | O_APPEND);
     CHECK(fd >= 0 && write(fd, "GOLM\x40\x00\x00\x00partial", 15) == 15);
     if (fd >= 0)
@@ -168,6 +203,7 @@ static void test_replay(const char *path)
           100);
     CHECK(raw_int(path, "SELECT point_count FROM metric_latest WHERE key = 'loss'") == 100);
     CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_log_state") == 0);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM node") == 0);
     if (st) {
         CHECK_CODE(dd_store_check_integrity(st, &err), DD_OK, &err);
         dd_store_close(st);
@@ -177,6 +213,108 @@ static void test_replay(const char *path)
     CHECK_CODE(dd_store_open(path, NULL, &st, &err), DD_OK, &err);
     dd_store_close(st);
     CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE key = 'loss'") == 100);
+}
+
+/* ---------------------------------------------------------------- a journal directory */
+
+static void note_dead(void *ctx, int64_t node_id, const char *host, const char *dir,
+                      const char *journal)
+{
+    (void)host;
+    char *out = ctx;
+    snprintf(out, 1024, "%lld %s %s", (long long)node_id, dir, journal);
+}
+
+/* A child of registry `path` with journal directory `jdir` accepts points it cannot commit
+ * and dies; waits for it. */
+static void kill_child_with_journal(const char *path, const char *jdir, int64_t it)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        child_accepts_and_dies(path, jdir, it, 10, 40);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* metrics.journal_dir (docs/ENGINES.md §4.3): journals go to the configured directory
+ * (made 0700), named by the registry's uuid, none beside the database; their state row
+ * names the owning node, so a dead node's journal is listed (fsck) until it is replayed;
+ * the next open with that directory replays them exactly once and removes the dead
+ * node's row; another registry's journal in the same directory is left alone, and
+ * replayed by its own registry. */
+static void test_journal_dir(const char *path, const char *other)
+{
+    char jdir[1200];
+    snprintf(jdir, sizeof jdir, "%s/journals-%s/node-a", getenv("DD_TEST_TMP"),
+             dd_test_engine());
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", jdir);
+    CHECK(system(cmd) == 0);
+    dd_err err = {0};
+    dd_store_options opts = {.journal_dir = jdir};
+    dd_store *st = NULL, *so = NULL;
+    CHECK_CODE(dd_store_open(path, &opts, &st, &err), DD_OK, &err);
+    CHECK_CODE(dd_store_open(other, &opts, &so, &err), DD_OK, &err);
+    if (!st || !so)
+        return;
+    struct stat sb;
+    CHECK(stat(jdir, &sb) == 0 && S_ISDIR(sb.st_mode) && (sb.st_mode & 0777) == 0700);
+    int64_t it = make_iteration(st, "jdir"), it_other = make_iteration(so, "jdir-other");
+    CHECK(strcmp(db_registry_uuid(st), db_registry_uuid(so)) != 0);
+    dd_store_close(st);
+    dd_store_close(so);
+
+    kill_child_with_journal(other, jdir, it_other);
+    kill_child_with_journal(path, jdir, it);
+    char found[1600] = "";
+    CHECK(journals_in(path, jdir, found, sizeof found) == 1);
+    CHECK(journals_in(other, jdir, NULL, 0) == 1);
+    if (!dd_test_is_pg())
+        CHECK(journals(path) == 0);          /* nothing beside the file */
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric") == 10);
+
+    /* before any replay: the dead node and its journal are listed */
+    char listed[1024] = "";
+    dd_store_options ro = {.read_only = true, .journal_dir = jdir};
+    CHECK_CODE(dd_store_open(path, &ro, &st, &err), DD_OK, &err);
+    if (st) {
+        CHECK_CODE(node_dead_journals(st, note_dead, listed, &err), DD_OK, &err);
+        dd_store_close(st);
+    }
+    int64_t dead_node = raw_int(path, "SELECT node_id FROM metric_log_state");
+    char want[1600];
+    snprintf(want, sizeof want, "%lld %s %s", (long long)dead_node, jdir,
+             strrchr(found, '/') + 1);
+    CHECK(dead_node > 0 && strcmp(listed, want) == 0);
+
+    /* this registry's open replays its journal, not the other's */
+    CHECK_CODE(dd_store_open(path, &opts, &st, &err), DD_OK, &err);
+    dd_store_close(st);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric") == 50);
+    CHECK(raw_int(path, "SELECT COUNT(DISTINCT step) FROM metric") == 50);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_log_state") == 0);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM node") == 0);
+    CHECK(journals_in(path, jdir, NULL, 0) == 0);
+    CHECK(journals_in(other, jdir, NULL, 0) == 1);
+    CHECK(raw_int(other, "SELECT COUNT(*) FROM metric") == 10);
+
+    /* the other registry replays its own */
+    CHECK_CODE(dd_store_open(other, &opts, &so, &err), DD_OK, &err);
+    dd_store_close(so);
+    CHECK(journals_in(other, jdir, NULL, 0) == 0);
+    CHECK(raw_int(other, "SELECT COUNT(*) FROM metric") == 50);
+
+    /* a journal directory that is a file is refused at open */
+    snprintf(cmd, sizeof cmd, "%s/not-a-dir", jdir);
+    FILE *f = fopen(cmd, "w");
+    if (f)
+        fclose(f);
+    dd_store_options bad = {.journal_dir = cmd};
+    st = NULL;
+    CHECK_CODE(dd_store_open(path, &bad, &st, &err), DD_INVALID, &err);
+    CHECK(st == NULL);
 }
 
 /* ---------------------------------------------------------------- a locked database */
@@ -304,6 +442,10 @@ int main(void)
     test_in_process(path);
     dd_test_locator(path, sizeof path, "metric_log_replay");
     test_replay(path);
+    char other[1024];
+    dd_test_locator(path, sizeof path, "metric_log_jdir");
+    dd_test_locator(other, sizeof other, "metric_log_jdir_other");
+    test_journal_dir(path, other);
     dd_test_locator(path, sizeof path, "metric_log_busy");
     test_busy_bounded(path);
     dd_test_locator(path, sizeof path, "metric_log_lost_commit");
