@@ -104,6 +104,10 @@ typedef struct vfs_open_info {
 int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *info);
 int vfs_create(vfs *v, uint64_t parent, const char *name, int flags, vfs_file **out,
                vfs_entry *entry, vfs_open_info *info);
+/* The DearDiary user who opened `f` (a shared mount's user mapping; 0, the default, when
+ * not known): the stage history names them for a stage written or a version registered
+ * through the handle. */
+void vfs_file_set_user(vfs_file *f, int64_t user_id);
 /* Read up to `size` bytes at `off` into `out` (appended). */
 int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out);
 /* Returns the byte count accepted or -errno; a refused write stores nothing. */

@@ -266,6 +266,8 @@ struct vfs_file {
     pthread_mutex_t clone_mu;
     bool cloned;
     int64_t reg_model, reg_iteration;   /* a registration: versions/new/<iteration>... */
+    int64_t user_id;         /* the opener's DearDiary user (0: not known), whom a stage
+                                change or a registration through this handle names */
 };
 
 /* nodes.c */
