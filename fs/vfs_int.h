@@ -92,6 +92,7 @@ typedef enum nk {
     NK_I_METRIC_SVG,    /* metrics/<key>.svg              metric_latest (series) */
     NK_E_CHARTS,        /* .../experiments/<e>/charts     experiment */
     NK_E_CHART,         /* charts/<key>.svg               the key's lowest series id */
+    NK_M_HISTORY,       /* models/<m>/history: its stage changes (read-only)   model */
     NK_COUNT
 } nk;
 
