@@ -220,8 +220,11 @@ static void dd_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     if (!rc)
         rc = req_check(req, newparent, acc_is_project_list(newparent) ? ACC_ADMIN : ACC_UPDATE,
                        NULL);
+    int64_t user = 0;
     if (!rc)
-        rc = vfs_rename(req_vfs(req), parent, name, newparent, newname, flags);
+        rc = req_user(req, &user);
+    if (!rc)
+        rc = vfs_rename_as(req_vfs(req), parent, name, newparent, newname, flags, user);
     fuse_reply_err(req, -rc);
 }
 

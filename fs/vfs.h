@@ -90,6 +90,10 @@ int vfs_unlink(vfs *v, uint64_t parent, const char *name, pid_t caller);
 /* flags: RENAME_NOREPLACE / RENAME_EXCHANGE as in renameat2. */
 int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
                const char *newname, unsigned flags);
+/* vfs_rename by DearDiary user `user_id` (0: not known): an editor's temporary file renamed
+ * over a version's `stage` is a stage change, which the stage history says they made. */
+int vfs_rename_as(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
+                  const char *newname, unsigned flags, int64_t user_id);
 int vfs_symlink(vfs *v, uint64_t parent, const char *name, const char *target, vfs_entry *out);
 
 /* An open file. */

@@ -275,9 +275,14 @@ def test_stage_history_names_the_caller(shared, accounts):
     assert state(m.db) == before
     with open(m.p("models", "m-hist", "versions", "1", "stage"), "w") as f:
         f.write("ARCHIVED\n")
+    # an editor's rename over `stage` (sed -i's temporary file) names its user too
+    r = as_user(accounts["admin"], "sed -i s/ARCHIVED/STAGING/ models/m-hist/versions/1/stage",
+                m.path)
+    assert r.returncode == 0, r.stderr
     r = as_user(accounts["reader"], "cat models/m-hist/history", m.path)
     assert r.returncode == 0, r.stderr
     assert [x.split()[1:] for x in r.stdout.splitlines()] == [
+        ["1", "ARCHIVED", "STAGING", accounts["admin"]],
         ["1", "PRODUCTION", "ARCHIVED", "default"],
         ["1", "NO_STAGE", "PRODUCTION", accounts["updater"]],
         ["1", "-", "NO_STAGE", accounts["creator"]]]
