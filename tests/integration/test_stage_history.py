@@ -7,9 +7,9 @@ real server with auth on, on one SQLite file.
 import contextlib
 import os
 
-from conftest import Mount, sqlite_rows
+from conftest import sqlite_rows
 from helpers_registry import poll
-from helpers_serve import Server
+from helpers_serve import served_mount
 
 PROJECT, SECRET, MODEL = "hist", "hidden", "ranker"
 
@@ -29,15 +29,12 @@ def world(tmp_path):
     """A mount with project PROJECT (two iterations, model MODEL) and SECRET, and a
     server with auth on; user ann may read and update PROJECT, bob may only read it.
     Yields (mount, server, admin token, ann token, bob token, model id, iteration ids)."""
-    m = Mount(str(tmp_path))
-    s = None
-    try:
+    with served_mount(str(tmp_path), auth=True) as (m, s):
         exp = m.p("projects", PROJECT, "experiments", "e")
         os.makedirs(exp)
         os.makedirs(m.p("projects", SECRET, "experiments", "x"))
-        iids = [read(os.path.join(exp, "iterations", "new")).strip() for _ in range(2)]
+        iids = [int(read(os.path.join(exp, "iterations", "new"))) for _ in range(2)]
         os.mkdir(m.p("projects", PROJECT, "models", MODEL))
-        s = Server(str(tmp_path), db=m.db, auth=True)
         admin = s.login()
         pid = [p["id"] for p in s.req("GET", "/project/", token=admin).json()
                if p["name"] == PROJECT][0]
@@ -54,16 +51,7 @@ def world(tmp_path):
             assert r.status_code == 201, r.text
             tokens.append(s.login(name, "pw-%s-1" % name))
         mid = s.req("GET", "/model/project/%d" % pid, token=admin).json()["data"][0]["id"]
-        yield m, s, admin, tokens[0], tokens[1], mid, [int(i) for i in iids]
-        s.stop()
-        s = None
-    except BaseException:
-        m.kill()
-        raise
-    finally:
-        if s:
-            s.kill()
-    m.unmount()
+        yield m, s, admin, tokens[0], tokens[1], mid, iids
 
 
 def rows(s, token, mid, query=""):
