@@ -162,7 +162,8 @@ nk node_owner(nk k)
     case NK_E_RESOURCES: case NK_E_CHARTS: return NK_EXPERIMENT;
     case NK_P_MODELS: return NK_PROJECT;
     case NK_MODEL: case NK_M_CREATED: case NK_M_DESCRIPTION: case NK_M_YAML: case NK_M_PROJECT:
-    case NK_M_HISTORY: case NK_M_PRODUCTION: case NK_M_STAGING: case NK_M_VERSIONS: case NK_M_ALIASES:
+    case NK_M_HISTORY: case NK_M_PRODUCTION: case NK_M_STAGING: case NK_M_VERSIONS:
+    case NK_M_ALIASES:
     case NK_V_NEW:
         return NK_MODEL;
     case NK_VERSION: case NK_V_ARTIFACT: case NK_V_STAGE: case NK_V_DESCRIPTION:

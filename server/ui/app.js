@@ -568,7 +568,9 @@ function historyRow(h) {
 /* The newest HISTORY_PAGE changes, newest first; "Older changes" fetches the next page
  * (the server bounds each request). */
 function historyTable(mid, first) {
-  if (!first.data.length) return el("p", {class: "muted", id: "stage-history"}, "No stage changes.");
+  if (!first.data.length) {
+    return el("p", {class: "muted", id: "stage-history"}, "No stage changes.");
+  }
   const table = el("table", {id: "stage-history"},
     el("tr", {}, ["time", "version", "change", "user"].map((h) => el("th", {}, h))),
     first.data.map(historyRow));

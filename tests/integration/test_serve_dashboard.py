@@ -232,6 +232,24 @@ def test_pages_show_what_the_mount_shows(world, tmp_path):
     shot(b, tmp_path, "model")
 
 
+def test_long_stage_history_pages(world, tmp_path):
+    """The model page shows the newest 100 changes; "Older changes" fetches the rest."""
+    m, s, b, ids, exp = world
+    stage = m.p("models", MODEL, "versions", "2", "stage")
+    for i in range(100):
+        write(stage, ("STAGING" if i % 2 == 0 else "NO_STAGE") + "\n")
+    total = s.get("/v1/model/1/stagehistory").json()["total"]
+    assert total == 103
+    b.page(s.url, "/model/1")
+    assert len(history_rows(b)) == 100
+    assert history_rows(b)[0] == ("v2", "STAGING \u2192 NO_STAGE", "")
+    b.click("#history-more")
+    assert poll(lambda: len(history_rows(b) or []) == total, 5.0)
+    assert history_rows(b)[-1] == ("v1", "registered \u2192 NO_STAGE", "")
+    assert not b.find("#history-more")
+    no_errors(b, "long history")
+
+
 def test_running_iteration_updates_live_and_notes_edit(world, tmp_path):
     m, s, b, ids, exp = world
     run = os.path.join(exp, "iterations", str(ids[2]))
