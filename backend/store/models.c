@@ -418,9 +418,9 @@ dd_code dd_version_set_stage_as(dd_store *st, int64_t id, int stage, int64_t use
         dd_conn *c = t.c;
         char now[DD_TS_LEN];
         dd_now(now);
-        int64_t model_id = 0, old = 0;
+        int64_t model_id = 0;
         /* the model's lock serialises promotions of its versions; the version is read
-         * again under it (deleted meanwhile: not found), with the stage it leaves */
+         * again under it (deleted meanwhile: not found) */
         dd_code code = db_int(c, &model_id, err, "model version",
                               "SELECT model_id FROM model_version WHERE id = ?", "i", id);
         if (code == DD_OK)
@@ -428,16 +428,19 @@ dd_code dd_version_set_stage_as(dd_store *st, int64_t id, int stage, int64_t use
         if (code == DD_OK)
             code = db_int(c, &model_id, err, "model version",
                           "SELECT model_id FROM model_version WHERE id = ?", "i", id);
+        /* the history first, from the stages the rows leave, in one statement: the
+         * incumbent a promotion archives (its row first: it left PRODUCTION before the
+         * version took it), then the version unless it has that stage already (no change) */
         if (code == DD_OK)
-            code = db_int(c, &old, err, "model version",
-                          "SELECT stage_id FROM model_version WHERE id = ?", "i", id);
-        /* the incumbent's history first: it left PRODUCTION before the version took it */
-        if (code == DD_OK && stage == DD_STAGE_PRODUCTION)
             code = db_exec(c, err, "recording a stage change",
                            "INSERT INTO stage_change(model_id, model_version_id, from_stage_id,"
-                           " to_stage_id, changed_at, user_id) SELECT model_id, id, 3, 4, ?, ?"
-                           " FROM model_version WHERE model_id = ? AND stage_id = 3 AND id <> ?"
-                           " ORDER BY id", "tIii", now, user_id, model_id, id);
+                           " to_stage_id, changed_at, user_id)"
+                           " SELECT model_id, id, stage_id, CASE WHEN id = ?1 THEN ?2 ELSE 4 END,"
+                           " ?3, ?4 FROM model_version"
+                           " WHERE (id = ?1 AND stage_id <> ?2) OR (?2 = 3 AND model_id = ?5"
+                           " AND stage_id = 3 AND id <> ?1)"
+                           " ORDER BY CASE WHEN id = ?1 THEN 1 ELSE 0 END, id",
+                           "iitIi", id, (int64_t)stage, now, user_id, model_id);
         if (code == DD_OK && stage == DD_STAGE_PRODUCTION)
             code = db_exec(c, err, "archiving the production version",
                            "UPDATE model_version SET stage_id = 4, updated_date = ?"
@@ -447,9 +450,6 @@ dd_code dd_version_set_stage_as(dd_store *st, int64_t id, int stage, int64_t use
             code = db_exec(c, err, "model version",
                            "UPDATE model_version SET stage_id = ?, updated_date = ? WHERE id = ?",
                            "nti", stage, now, id);
-        /* writing the stage it has is no change: nothing to record */
-        if (code == DD_OK && old != stage)
-            code = stage_change_add(c, model_id, id, (int)old, stage, user_id, now, err);
         t.code = code;
     }
     return t.code;
