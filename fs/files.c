@@ -53,6 +53,11 @@ static dd_code commit_status(vfs *v, vfs_file *f, const char *value, dd_err *err
     return dd_iteration_set_status(v->st, f->id, status, NULL, err);
 }
 
+void vfs_file_set_user(vfs_file *f, int64_t user_id)
+{
+    f->user_id = user_id;
+}
+
 /* Store the value a value-file handle collected. */
 static int commit_value(vfs *v, vfs_file *f)
 {
@@ -76,7 +81,7 @@ static int commit_value(vfs *v, vfs_file *f)
     case NK_V_STAGE: {
         int stage = 0;
         code = dd_stage_parse(value, &stage) == DD_OK
-            ? dd_version_set_stage(v->st, f->id, stage, &err)
+            ? dd_version_set_stage_as(v->st, f->id, stage, f->user_id, &err)
             : dd_fail(&err, DD_INVALID,
                       "\"%s\" is not NO_STAGE, STAGING, PRODUCTION or ARCHIVED", value);
         break;
@@ -411,7 +416,8 @@ static int register_version(vfs *v, vfs_file *f)
         dd_iteration_clear(&it);
     }
     if (code == DD_OK)
-        code = dd_version_create(v->st, model, iteration, resource, "", &id, &number, &err);
+        code = dd_version_create_as(v->st, model, iteration, resource, "", f->user_id, &id,
+                                    &number, &err);
     if (code != DD_OK)
         return vfs_fail(code, &err, "register");
     return dd_buf_printf(&f->content, "%" PRId64 "\n", number) ? -ENOMEM : 0;

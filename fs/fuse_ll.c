@@ -220,8 +220,11 @@ static void dd_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     if (!rc)
         rc = req_check(req, newparent, acc_is_project_list(newparent) ? ACC_ADMIN : ACC_UPDATE,
                        NULL);
+    int64_t user = 0;
     if (!rc)
-        rc = vfs_rename(req_vfs(req), parent, name, newparent, newname, flags);
+        rc = req_user(req, &user);
+    if (!rc)
+        rc = vfs_rename_as(req_vfs(req), parent, name, newparent, newname, flags, user);
     fuse_reply_err(req, -rc);
 }
 
@@ -254,12 +257,16 @@ static void dd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     vfs_file *f = NULL;
     vfs_open_info info = {0};
     int rc = req_check(req, ino, acc_open_op(ino, fi->flags), NULL);
+    int64_t user = 0;
+    if (!rc)
+        rc = req_user(req, &user);
     if (!rc)
         rc = vfs_open(req_vfs(req), ino, fi->flags, &f, &info);
     if (rc) {
         fuse_reply_err(req, -rc);
         return;
     }
+    vfs_file_set_user(f, user);   /* the stage history's "by whom" (RELEASE has no caller) */
     set_open_info(req, fi, f, &info);
     if (fuse_reply_open(req, fi) != 0)
         vfs_release(req_vfs(req), f);   /* the opener went away */

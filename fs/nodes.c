@@ -69,7 +69,8 @@ static const fixed experiment_fixed[] = {
     {"resources", NK_E_RESOURCES}, {"tags", NK_E_TAGS},
 };
 static const fixed model_fixed[] = {
-    {"created", NK_M_CREATED}, {"description", NK_M_DESCRIPTION}, {"model.yaml", NK_M_YAML},
+    {"created", NK_M_CREATED}, {"description", NK_M_DESCRIPTION}, {"history", NK_M_HISTORY},
+    {"model.yaml", NK_M_YAML},
     {"production", NK_M_PRODUCTION}, {"project", NK_M_PROJECT}, {"staging", NK_M_STAGING},
     {"aliases", NK_M_ALIASES}, {"versions", NK_M_VERSIONS},
 };
@@ -161,7 +162,8 @@ nk node_owner(nk k)
     case NK_E_RESOURCES: case NK_E_CHARTS: return NK_EXPERIMENT;
     case NK_P_MODELS: return NK_PROJECT;
     case NK_MODEL: case NK_M_CREATED: case NK_M_DESCRIPTION: case NK_M_YAML: case NK_M_PROJECT:
-    case NK_M_PRODUCTION: case NK_M_STAGING: case NK_M_VERSIONS: case NK_M_ALIASES:
+    case NK_M_HISTORY: case NK_M_PRODUCTION: case NK_M_STAGING: case NK_M_VERSIONS:
+    case NK_M_ALIASES:
     case NK_V_NEW:
         return NK_MODEL;
     case NK_VERSION: case NK_V_ARTIFACT: case NK_V_STAGE: case NK_V_DESCRIPTION:
@@ -656,6 +658,23 @@ static void view_times(vfs *v, nk kind, int64_t iteration, const entity_facts *f
         stat_times(st, own, NULL);
 }
 
+static int keep_first_change(void *ctx, const dd_stage_change *ch)
+{
+    *(dd_stage_change *)ctx = *ch;
+    ((dd_stage_change *)ctx)->username = NULL;   /* valid during the callback only */
+    return 1;
+}
+
+/* When models/<m>/history last changed: its newest change (none: the model's creation). */
+static void history_time(vfs *v, int64_t id, const char *created, struct stat *st)
+{
+    dd_stage_change newest = {0};
+    dd_err err;
+    if (dd_stage_history(v->st, id, 1, 0, keep_first_change, &newest, NULL, &err) != DD_OK)
+        newest.changed_at[0] = 0;
+    stat_times(st, created, newest.changed_at);
+}
+
 /* node_attr, with the facts of the node's owner row when the caller has them already
  * (`known`, NULL when not: a listing of the owner's directory loaded them once for all
  * of its fixed entries). */
@@ -715,6 +734,8 @@ static int node_attr_known(vfs *v, uint64_t ino, const entity_facts *known, vfs_
         out->timeout = 0;     /* registration names are resolved anew each time */
     if (kind == NK_I_PARAMS_YAML || kind == NK_I_METRICS_JSON)
         view_times(v, kind, id, &f, &out->st);
+    else if (kind == NK_M_HISTORY)
+        history_time(v, id, f.created, &out->st);
     else if (kind == NK_E_NEW || kind == NK_I_CHILD_NEW)
         stat_now(&out->st);   /* each read makes a new iteration */
     else if (kind_is_dir(kind))
@@ -927,6 +948,28 @@ static int render_model(vfs *v, nk kind, int64_t id, dd_buf *out)
     return code == DD_OK ? rc : vfs_fail(code, &err, "read");
 }
 
+/* models/<m>/history: the model's newest DD_STAGE_HISTORY_MAX stage changes, newest first
+ * (as GET /v1/model/{mid}/stagehistory), one a line:
+ * "<changed_at> <version> <from> <to> <user>", "-" for the from-stage of a registration
+ * and for a user not known. The user comes last: nothing after it to mistake. */
+static int history_line(void *ctx, const dd_stage_change *ch)
+{
+    dd_buf_printf(ctx, "%s %" PRId64 " %s %s %s\n", ch->changed_at, ch->version,
+                  ch->from_stage ? dd_stage_name(ch->from_stage) : "-",
+                  dd_stage_name(ch->to_stage), ch->username ? ch->username : "-");
+    return 0;
+}
+
+static int render_history(vfs *v, int64_t id, dd_buf *out)
+{
+    dd_err err = {0};
+    dd_code code = dd_stage_history(v->st, id, DD_STAGE_HISTORY_MAX, 0, history_line, out, NULL,
+                                    &err);
+    if (code != DD_OK)
+        return vfs_fail(code, &err, "read");
+    return out->oom ? -ENOMEM : 0;
+}
+
 static int render_version(vfs *v, nk kind, int64_t id, dd_buf *out)
 {
     dd_err err = {0};
@@ -987,6 +1030,7 @@ int node_render(vfs *v, nk kind, int64_t id, dd_buf *out)
         return 0;   /* a tag is its name: the file is empty */
     case NK_M_CREATED: case NK_M_DESCRIPTION: case NK_M_YAML: case NK_M_PROJECT:
         return render_model(v, kind, id, out);
+    case NK_M_HISTORY: return render_history(v, id, out);
     case NK_I_CHILD: {
         char text[24];
         snprintf(text, sizeof text, "%" PRId64, id);

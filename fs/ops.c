@@ -669,7 +669,7 @@ int vfs_create(vfs *v, uint64_t parent, const char *name, int flags, vfs_file **
  * target in params/, metrics/ or resources/ is created as `echo > new` would. The
  * scratch file is gone only when the commit succeeded. */
 static int scratch_commit(vfs *v, int64_t id, const vfs_entry *target, uint64_t newparent,
-                          const char *newname)
+                          const char *newname, int64_t user_id)
 {
     nk pk = ino_kind(newparent);
     if (!target && pk != NK_I_PARAMS && pk != NK_I_METRICS && pk != NK_E_RESOURCES)
@@ -684,6 +684,7 @@ static int scratch_commit(vfs *v, int64_t id, const vfs_entry *target, uint64_t 
                     : vfs_create(v, newparent, newname, O_WRONLY | O_CREAT | O_TRUNC, &f, &e,
                                  &info);
     if (rc == 0) {
+        vfs_file_set_user(f, user_id);   /* a stage set this way names its writer too */
         /* a metric file's new text goes through the rewrite rules whole (repeats skipped,
          * changes refused), not through one write() and its request-size bound */
         bool rewrite = f->mode == FM_METRIC;
@@ -705,7 +706,7 @@ static int scratch_commit(vfs *v, int64_t id, const vfs_entry *target, uint64_t 
 /* Renaming a scratch file: onto another scratch name it stays a scratch file; onto a
  * real file it commits (scratch_commit). */
 static int rename_scratch(vfs *v, int64_t id, uint64_t newparent, const char *newname,
-                          unsigned flags)
+                          unsigned flags, int64_t user_id)
 {
     vfs_entry target, dir;
     int rc = vfs_lookup(v, newparent, newname, &target);
@@ -717,11 +718,17 @@ static int rename_scratch(vfs *v, int64_t id, uint64_t newparent, const char *ne
         return ino_id(target.ino) == id ? 0 : scratch_move(v, id, newparent, newname);
     if (rc == -ENOENT && scratch_dir_allows(ino_kind(newparent), newname))
         return node_attr(v, newparent, &dir) ? -ENOENT : scratch_move(v, id, newparent, newname);
-    return scratch_commit(v, id, rc == 0 ? &target : NULL, newparent, newname);
+    return scratch_commit(v, id, rc == 0 ? &target : NULL, newparent, newname, user_id);
 }
 
 int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
                const char *newname, unsigned flags)
+{
+    return vfs_rename_as(v, parent, name, newparent, newname, flags, 0);
+}
+
+int vfs_rename_as(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
+                  const char *newname, unsigned flags, int64_t user_id)
 {
     vfs_entry e;
     int rc = vfs_lookup(v, parent, name, &e);
@@ -732,7 +739,7 @@ int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
     nk kind = ino_kind(e.ino);
     int64_t id = ino_id(e.ino);
     if (kind == NK_SCRATCH)
-        return rename_scratch(v, id, newparent, newname, flags);
+        return rename_scratch(v, id, newparent, newname, flags, user_id);
     vfs_entry target;
     bool exists = vfs_lookup(v, newparent, newname, &target) == 0;
     if (exists && (flags & 1u))

@@ -90,6 +90,10 @@ int vfs_unlink(vfs *v, uint64_t parent, const char *name, pid_t caller);
 /* flags: RENAME_NOREPLACE / RENAME_EXCHANGE as in renameat2. */
 int vfs_rename(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
                const char *newname, unsigned flags);
+/* vfs_rename by DearDiary user `user_id` (0: not known): an editor's temporary file renamed
+ * over a version's `stage` is a stage change, which the stage history says they made. */
+int vfs_rename_as(vfs *v, uint64_t parent, const char *name, uint64_t newparent,
+                  const char *newname, unsigned flags, int64_t user_id);
 int vfs_symlink(vfs *v, uint64_t parent, const char *name, const char *target, vfs_entry *out);
 
 /* An open file. */
@@ -104,6 +108,10 @@ typedef struct vfs_open_info {
 int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *info);
 int vfs_create(vfs *v, uint64_t parent, const char *name, int flags, vfs_file **out,
                vfs_entry *entry, vfs_open_info *info);
+/* The DearDiary user who opened `f` (a shared mount's user mapping; 0, the default, when
+ * not known): the stage history names them for a stage written or a version registered
+ * through the handle. */
+void vfs_file_set_user(vfs_file *f, int64_t user_id);
 /* Read up to `size` bytes at `off` into `out` (appended). */
 int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out);
 /* Returns the byte count accepted or -errno; a refused write stores nothing. */

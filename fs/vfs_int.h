@@ -92,6 +92,7 @@ typedef enum nk {
     NK_I_METRIC_SVG,    /* metrics/<key>.svg              metric_latest (series) */
     NK_E_CHARTS,        /* .../experiments/<e>/charts     experiment */
     NK_E_CHART,         /* charts/<key>.svg               the key's lowest series id */
+    NK_M_HISTORY,       /* models/<m>/history: its stage changes (read-only)   model */
     NK_COUNT
 } nk;
 
@@ -266,6 +267,8 @@ struct vfs_file {
     pthread_mutex_t clone_mu;
     bool cloned;
     int64_t reg_model, reg_iteration;   /* a registration: versions/new/<iteration>... */
+    int64_t user_id;         /* the opener's DearDiary user (0: not known), whom a stage
+                                change or a registration through this handle names */
 };
 
 /* nodes.c */

@@ -117,8 +117,9 @@ void h_version_create(dd_req *r)
     int64_t iid = json_integer_value(v[0]), rid = v[1] ? json_integer_value(v[1]) : 0;
     dd_code code = iid <= 0 || (v[1] && rid <= 0)
                        ? dd_fail(&err, DD_NOT_FOUND, "no such iteration or resource")
-                       : dd_version_create(r->srv->st, mid, iid, rid,
-                                           v[2] ? json_string_value(v[2]) : "", &id, NULL, &err);
+                       : dd_version_create_as(r->srv->st, mid, iid, rid,
+                                              v[2] ? json_string_value(v[2]) : "",
+                                              dd_acting_user(r), &id, NULL, &err);
     if (code == DD_OK)
         dd_reply_created(r, "modelversion_id", id);
     else
@@ -131,6 +132,7 @@ void h_version_create(dd_req *r)
 typedef struct version_args {
     int64_t id;
     json_t **v;
+    int64_t user_id;   /* whom the stage history names */
 } version_args;
 
 /* The writes of a version PATCH (v: stage_id, description, resource_id), one transaction. */
@@ -141,13 +143,14 @@ static dd_code version_writes(dd_store *st, void *ctx, dd_err *err)
     if (a->v[2])
         code = dd_version_set_resource(st, a->id, json_integer_value(a->v[2]), err);
     if (code == DD_OK && a->v[0])
-        code = dd_version_set_stage(st, a->id, (int)json_integer_value(a->v[0]), err);
+        code = dd_version_set_stage_as(st, a->id, (int)json_integer_value(a->v[0]), a->user_id,
+                                       err);
     if (code == DD_OK && a->v[1])
         code = dd_version_set_description(st, a->id, json_string_value(a->v[1]), err);
     return code;
 }
 
-static dd_code version_patch(dd_store *st, int64_t id, json_t **v, dd_err *err)
+static dd_code version_patch(dd_store *st, int64_t id, json_t **v, int64_t user_id, dd_err *err)
 {
     dd_model_version cur;
     int64_t stage = v[0] ? json_integer_value(v[0]) : 0;
@@ -161,7 +164,7 @@ static dd_code version_patch(dd_store *st, int64_t id, json_t **v, dd_err *err)
     if (code != DD_OK)
         return code;
     dd_version_clear(&cur);
-    version_args a = {id, v};
+    version_args a = {id, v, user_id};
     return dd_store_atomic(st, version_writes, &a, err);
 }
 
@@ -175,7 +178,7 @@ void h_version_update(dd_req *r)
     if (dd_req_id(r, 0, &id) != 0 || dd_req_body(r, spec, 3, &root, v) != 0)
         return;
     dd_err err = {0};
-    if (version_patch(r->srv->st, id, v, &err) == DD_OK)
+    if (version_patch(r->srv->st, id, v, dd_acting_user(r), &err) == DD_OK)
         dd_reply_updated(r);
     else
         dd_reply_store_error(r, "update", "model version", &err);

@@ -13,6 +13,8 @@
  *   GET /v1/iteration/{iid}/series        every metric series of an iteration as arrays
  *   GET /v1/iteration/{iid}/env           the files of its environment snapshot
  *   GET /v1/model/{mid}/aliases           the aliases of a model
+ *   GET /v1/model/{mid}/stagehistory      a page of its versions' stage changes, newest
+ *                                         first
  */
 #include <math.h>
 #include <pthread.h>
@@ -28,6 +30,7 @@
 #define ENV_TEXT_MAX (64 * 1024)   /* env files shown inline up to this size */
 #define MAX_POINTS_MIN 4            /* M4 keeps up to 4 points a column: one column */
 #define MAX_POINTS_MAX 100000
+#define HISTORY_LIMIT_DEFAULT 100
 
 /* ---------------------------------------------------------------- files */
 
@@ -489,4 +492,43 @@ void h_v1_model_aliases(dd_req *r)
     dd_err err = {0};
     dd_code code = dd_alias_list(r->srv->st, mid, add_alias, arr, &err);
     dd_reply_array(r, arr, code, &err);
+}
+
+/* ---------------------------------------------------------------- stage history */
+
+static int add_stage_change(void *ctx, const dd_stage_change *ch)
+{
+    json_array_append_new(
+        ctx, json_pack("{s:I, s:I, s:I, s:o, s:s, s:s, s:o, s:o}", "id", (json_int_t)ch->id,
+                       "modelversion_id", (json_int_t)ch->version_id, "version",
+                       (json_int_t)ch->version, "from_stage",
+                       ch->from_stage ? json_string(dd_stage_name(ch->from_stage)) : json_null(),
+                       "to_stage", dd_stage_name(ch->to_stage), "changed_at", ch->changed_at,
+                       "user_id", ch->user_id ? json_integer(ch->user_id) : json_null(),
+                       "username", ch->username ? json_string(ch->username) : json_null()));
+    return 0;
+}
+
+/* {"data": [{"id", "modelversion_id", "version", "from_stage" (null: registered),
+ * "to_stage", "changed_at", "user_id", "username"}], "total", "limit", "offset"}: newest
+ * first; ?limit default 100, at most DD_STAGE_HISTORY_MAX; ?offset default 0. */
+void h_v1_model_stage_history(dd_req *r)
+{
+    int64_t mid;
+    if (!target_id(r, &mid, "Model"))
+        return;
+    dd_page p = {.limit = query_count(r, "limit", HISTORY_LIMIT_DEFAULT, DD_STAGE_HISTORY_MAX),
+                 .offset = query_count(r, "offset", 0, INT64_MAX),
+                 .data = json_array()};
+    if (p.limit < 1)
+        p.limit = 1;
+    dd_err err = {0};
+    dd_code code = dd_stage_history(r->srv->st, mid, p.limit, p.offset, add_stage_change,
+                                    p.data, &p.total, &err);
+    if (code == DD_NOT_FOUND) {   /* deleted since target_id looked */
+        json_decref(p.data);
+        dd_reply_error(r, 404, "NOT_FOUND", "Model not found");
+        return;
+    }
+    dd_page_finish(r, &p, code, &err);
 }

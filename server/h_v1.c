@@ -242,7 +242,7 @@ void h_v1_version_stage(dd_req *r)
                        "stage must be NO_STAGE, STAGING, PRODUCTION or ARCHIVED");
     else if ((code = dd_version_find(r->srv->st, mid, n, &id, &err)) != DD_OK)
         dd_reply_found(r, code, NULL, &err, "NOT_FOUND", "Model version not found");
-    else if (dd_version_set_stage(r->srv->st, id, stage, &err) != DD_OK)
+    else if (dd_version_set_stage_as(r->srv->st, id, stage, dd_acting_user(r), &err) != DD_OK)
         dd_reply_store_error(r, "update", "model version", &err);
     else
         dd_reply_json(r, 200, json_pack("{s:I, s:I, s:s}", "version_id", (json_int_t)id,

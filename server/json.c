@@ -146,6 +146,11 @@ bool dd_parse_id(const char *s, int64_t *out)
     return true;
 }
 
+int64_t dd_acting_user(const dd_req *r)
+{
+    return r->srv->auth ? r->user.id : 0;
+}
+
 int dd_req_id(dd_req *r, int i, int64_t *out)
 {
     if (i < r->nparams && dd_parse_id(r->param[i], out))

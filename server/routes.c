@@ -101,6 +101,7 @@ static const dd_route routes[] = {
       dd_resolve_iteration),
     P("GET", "/v1/iteration/{iid}/env", h_v1_iteration_env, A_READ, dd_resolve_iteration),
     P("GET", "/v1/model/{mid}/aliases", h_v1_model_aliases, A_READ, dd_resolve_model),
+    P("GET", "/v1/model/{mid}/stagehistory", h_v1_model_stage_history, A_READ, dd_resolve_model),
     P("GET", "/v1/ls/experiment/{eid}/iterations", h_v1_ls_iterations, A_READ,
       dd_resolve_experiment),
     P("PUT", "/v1/model/{mid}/version/{n}/stage", h_v1_version_stage, A_UPDATE,

@@ -194,6 +194,9 @@ int dd_req_body(dd_req *r, const dd_field *spec, size_t n, json_t **root_out, js
 /* The path parameter `i` as an id (a decimal integer in int64 range); replies 400
  * BAD_REQUEST and returns -1 when it is not one. */
 int dd_req_id(dd_req *r, int i, int64_t *out);
+/* The user a change is recorded as made by (the stage history): the token's user when auth
+ * is enabled, else 0 (not known: every request acts as `default`). */
+int64_t dd_acting_user(const dd_req *r);
 /* Parse a decimal int64 with nothing around it; false otherwise. */
 bool dd_parse_id(const char *s, int64_t *out);
 
@@ -389,6 +392,7 @@ void h_v1_iteration_table(dd_req *r);
 void h_v1_iteration_series(dd_req *r);
 void h_v1_iteration_env(dd_req *r);
 void h_v1_model_aliases(dd_req *r);
+void h_v1_model_stage_history(dd_req *r);
 
 /* Project of the entity named by path parameter 0; 0 when unknown or not an id. */
 int64_t dd_resolve_project(dd_req *r);

@@ -649,6 +649,10 @@ typedef struct rule {
     const char *repair;
 } rule;
 
+/* A stage id as its name, in SQL (the report's words are the mount's `stage` file's). */
+#define STAGE_NAME_SQL(col) "CASE " col " WHEN 1 THEN 'NO_STAGE' WHEN 2 THEN 'STAGING'" \
+    " WHEN 3 THEN 'PRODUCTION' WHEN 4 THEN 'ARCHIVED' END"
+
 static const rule rules[] = {
     {"SELECT 'model ' || m.name || ': ' || COUNT(*) || ' versions in PRODUCTION'"
      " FROM model_version v JOIN model m ON m.id = v.model_id WHERE v.stage_id = 3"
@@ -679,6 +683,20 @@ static const rule rules[] = {
      " JOIN metric b ON b.iteration_id = l.iteration_id AND b.key = l.key"
      " AND b.step = -9223372036854775807 - 1 AND b.id > a.id"
      " WHERE l.max_step = 9223372036854775807", NULL},
+    /* the stage history (schema 009): the store writes a change with every stage it sets,
+     * so a version's newest change ends in its stage, and names the version's own model.
+     * Reported only: what happened in between cannot be known */
+    {"SELECT 'model ' || m.name || ': version ' || v.version || ' is ' || "
+     STAGE_NAME_SQL("v.stage_id") " || ' but its stage history ' || CASE WHEN h.id IS NULL"
+     " THEN 'is empty' ELSE 'ends in ' || " STAGE_NAME_SQL("h.to_stage_id") " END"
+     " FROM model_version v JOIN model m ON m.id = v.model_id"
+     " LEFT JOIN stage_change h ON h.id = (SELECT MAX(x.id) FROM stage_change x"
+     " WHERE x.model_version_id = v.id)"
+     " WHERE h.id IS NULL OR h.to_stage_id <> v.stage_id", NULL},
+    {"SELECT 'stage change ' || h.id || ' of version row ' || h.model_version_id ||"
+     " ' names model ' || h.model_id || ', not its model ' || v.model_id"
+     " FROM stage_change h JOIN model_version v ON v.id = h.model_version_id"
+     " WHERE h.model_id <> v.model_id", NULL},
 };
 
 /* One finding of a rule, kept until the read transaction is over. */

@@ -766,7 +766,7 @@ dd_code dd_model_find_with_project(dd_store *st, const char *name, dd_model_proj
 dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err);
 dd_code dd_model_set_description(dd_store *st, int64_t id, const char *description,
                                  dd_err *err);
-/* Delete the model with its versions and aliases; resources are kept. */
+/* Delete the model with its versions, aliases and stage history; resources are kept. */
 dd_code dd_model_delete(dd_store *st, int64_t id, dd_err *err);
 void dd_model_clear(dd_model *m);
 
@@ -789,6 +789,11 @@ typedef struct dd_model_version {
 dd_code dd_version_create(dd_store *st, int64_t model_id, int64_t iteration_id,
                           int64_t resource_id, const char *description, int64_t *id_out,
                           int64_t *version_out, dd_err *err);
+/* dd_version_create by DearDiary user `user_id` (0: not known), whom the version's first
+ * stage change (none -> NO_STAGE, same transaction) names. */
+dd_code dd_version_create_as(dd_store *st, int64_t model_id, int64_t iteration_id,
+                             int64_t resource_id, const char *description, int64_t user_id,
+                             int64_t *id_out, int64_t *version_out, dd_err *err);
 dd_code dd_version_get(dd_store *st, int64_t id, dd_model_version *out, dd_err *err);
 dd_code dd_version_find(dd_store *st, int64_t model_id, int64_t version, int64_t *id_out,
                         dd_err *err);
@@ -801,15 +806,43 @@ typedef int (*dd_version_cb)(void *ctx, const dd_model_version *row);
 dd_code dd_version_list(dd_store *st, int64_t model_id, dd_version_cb cb, void *ctx,
                         dd_err *err);
 /* Any transition is allowed. PRODUCTION archives the incumbent in the same transaction,
- * so a model never has two PRODUCTION versions, not even for a moment. */
+ * so a model never has two PRODUCTION versions, not even for a moment. The change (and
+ * the incumbent's, PRODUCTION -> ARCHIVED) is recorded in the model's stage history in
+ * that transaction; setting the stage a version already has changes nothing there. */
 dd_code dd_version_set_stage(dd_store *st, int64_t id, int stage, dd_err *err);
+/* dd_version_set_stage by DearDiary user `user_id` (0: not known), whom the recorded
+ * changes name. */
+dd_code dd_version_set_stage_as(dd_store *st, int64_t id, int stage, int64_t user_id,
+                                dd_err *err);
 dd_code dd_version_set_description(dd_store *st, int64_t id, const char *description,
                                    dd_err *err);
 /* resource_id 0 clears the link (the original could not). */
 dd_code dd_version_set_resource(dd_store *st, int64_t id, int64_t resource_id, dd_err *err);
-/* Delete the version and its aliases; the resource is kept; its number is not reused. */
+/* Delete the version, its aliases and its stage history; the resource is kept; its number
+ * is not reused. */
 dd_code dd_version_delete(dd_store *st, int64_t id, dd_err *err);
 void dd_version_clear(dd_model_version *v);
+
+/* One stage change of a model version (issue 17's "history of stage changes"). */
+typedef struct dd_stage_change {
+    int64_t id;              /* increasing: a later change of a model has a higher id */
+    int64_t model_id;
+    int64_t version_id;      /* the model_version row */
+    int64_t version;         /* its number */
+    int from_stage;          /* 0: the version was registered in to_stage */
+    int to_stage;
+    char changed_at[DD_TS_LEN];
+    int64_t user_id;         /* 0: not known (no auth, a single-user mount, a deleted user) */
+    const char *username;    /* NULL when user_id is 0; valid during the callback only */
+} dd_stage_change;
+typedef int (*dd_stage_change_cb)(void *ctx, const dd_stage_change *row);
+#define DD_STAGE_HISTORY_MAX 1000   /* most rows one call hands out */
+/* A model's stage changes, newest first: at most `limit` of them (clamped to 1..
+ * DD_STAGE_HISTORY_MAX) after skipping the `offset` newest; *total_out (may be NULL) is
+ * how many the model has in all, from the same snapshot. DD_NOT_FOUND for an unknown
+ * model. */
+dd_code dd_stage_history(dd_store *st, int64_t model_id, int64_t limit, int64_t offset,
+                         dd_stage_change_cb cb, void *ctx, int64_t *total_out, dd_err *err);
 
 /* Aliases: `alias` is a name; setting an existing alias moves it (keeping its id). Each
  * alias has its own row id (never reused), which the filesystem uses as its inode. */

@@ -5,6 +5,9 @@
  * concurrent registrations get distinct increasing numbers and a deleted number is never
  * handed out again. Promotion to PRODUCTION archives the incumbent in the same
  * transaction; a partial unique index makes two PRODUCTION versions impossible anyway.
+ * Every stage a version takes (its first at registration, each change after, the archiving
+ * of an incumbent) is recorded in stage_change by the transaction that makes it, here and
+ * nowhere else, so no caller can change a stage without its history.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +217,7 @@ dd_code dd_model_set_description(dd_store *st, int64_t id, const char *descripti
 }
 
 static const char *const model_delete_sql[] = {
+    "DELETE FROM stage_change WHERE model_id = ?",
     "DELETE FROM model_alias WHERE model_id = ?",
     "DELETE FROM model_version WHERE model_id = ?",
     "DELETE FROM model WHERE id = ?",
@@ -225,7 +229,8 @@ dd_code dd_model_delete(dd_store *st, int64_t id, dd_err *err)
     DB_TXN(t, st, DB_TXN_WRITE, err) {
         dd_conn *c = t.c;
         dd_code code = db_lock(c, DB_LOCK_DELETE, DB_T_MODEL, id, err);
-        for (size_t i = 0; i < 3 && code == DD_OK; i++)
+        for (size_t i = 0; i < sizeof model_delete_sql / sizeof *model_delete_sql && code == DD_OK;
+             i++)
             code = db_exec(c, err, "deleting a model", model_delete_sql[i], "i", id);
         if (code == DD_OK && db_changes(c) == 0)
             code = dd_fail(err, DD_NOT_FOUND, "model %lld not found", (long long)id);
@@ -235,6 +240,18 @@ dd_code dd_model_delete(dd_store *st, int64_t id, dd_err *err)
 }
 
 /* ---------------------------------------------------------------- versions */
+
+/* Inside the write transaction that makes the change: version `version_id` of `model_id`
+ * went from stage `from` (0: it was registered) to `to` at `now`, by DearDiary user
+ * `user_id` (0: not known). */
+static dd_code stage_change_add(dd_conn *c, int64_t model_id, int64_t version_id, int from,
+                                int to, int64_t user_id, const char *now, dd_err *err)
+{
+    return db_exec(c, err, "recording a stage change",
+                   "INSERT INTO stage_change(model_id, model_version_id, from_stage_id,"
+                   " to_stage_id, changed_at, user_id) VALUES (?, ?, ?, ?, ?, ?)",
+                   "iiIntI", model_id, version_id, (int64_t)from, to, now, user_id);
+}
 
 /* Inside a write transaction: iteration and resource exist and share the model's project. */
 static dd_code version_lineage_ok(dd_conn *c, int64_t model_project, int64_t iteration_id,
@@ -260,6 +277,14 @@ static dd_code version_lineage_ok(dd_conn *c, int64_t model_project, int64_t ite
 dd_code dd_version_create(dd_store *st, int64_t model_id, int64_t iteration_id,
                           int64_t resource_id, const char *description, int64_t *id_out,
                           int64_t *version_out, dd_err *err)
+{
+    return dd_version_create_as(st, model_id, iteration_id, resource_id, description, 0, id_out,
+                                version_out, err);
+}
+
+dd_code dd_version_create_as(dd_store *st, int64_t model_id, int64_t iteration_id,
+                             int64_t resource_id, const char *description, int64_t user_id,
+                             int64_t *id_out, int64_t *version_out, dd_err *err)
 {
     if (!iteration_id)
         return dd_fail(err, DD_INVALID, "a model version needs the iteration that produced it");
@@ -293,6 +318,8 @@ dd_code dd_version_create(dd_store *st, int64_t model_id, int64_t iteration_id,
                                 " VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING id",
                                 "iiiItt", model_id, number, iteration_id, resource_id,
                                 description ? description : "", now);
+        if (code == DD_OK)
+            code = stage_change_add(c, model_id, id, 0, DD_STAGE_NONE, user_id, now, err);
         t.code = code;
     }
     dd_code code = t.code;
@@ -378,6 +405,12 @@ dd_code dd_version_list(dd_store *st, int64_t model_id, dd_version_cb cb, void *
 
 dd_code dd_version_set_stage(dd_store *st, int64_t id, int stage, dd_err *err)
 {
+    return dd_version_set_stage_as(st, id, stage, 0, err);
+}
+
+dd_code dd_version_set_stage_as(dd_store *st, int64_t id, int stage, int64_t user_id,
+                                dd_err *err)
+{
     if (!dd_stage_name(stage))
         return dd_fail(err, DD_INVALID, "%d is not a stage", stage);
     db_txn t;
@@ -395,6 +428,19 @@ dd_code dd_version_set_stage(dd_store *st, int64_t id, int stage, dd_err *err)
         if (code == DD_OK)
             code = db_int(c, &model_id, err, "model version",
                           "SELECT model_id FROM model_version WHERE id = ?", "i", id);
+        /* the history first, from the stages the rows leave, in one statement: the
+         * incumbent a promotion archives (its row first: it left PRODUCTION before the
+         * version took it), then the version unless it has that stage already (no change) */
+        if (code == DD_OK)
+            code = db_exec(c, err, "recording a stage change",
+                           "INSERT INTO stage_change(model_id, model_version_id, from_stage_id,"
+                           " to_stage_id, changed_at, user_id)"
+                           " SELECT model_id, id, stage_id, CASE WHEN id = ?1 THEN ?2 ELSE 4 END,"
+                           " ?3, ?4 FROM model_version"
+                           " WHERE (id = ?1 AND stage_id <> ?2) OR (?2 = 3 AND model_id = ?5"
+                           " AND stage_id = 3 AND id <> ?1)"
+                           " ORDER BY CASE WHEN id = ?1 THEN 1 ELSE 0 END, id",
+                           "iitIi", id, (int64_t)stage, now, user_id, model_id);
         if (code == DD_OK && stage == DD_STAGE_PRODUCTION)
             code = db_exec(c, err, "archiving the production version",
                            "UPDATE model_version SET stage_id = 4, updated_date = ?"
@@ -458,11 +504,110 @@ dd_code dd_version_delete(dd_store *st, int64_t id, dd_err *err)
             code = db_exec(c, err, "model aliases",
                            "DELETE FROM model_alias WHERE version_id = ?", "i", id);
         if (code == DD_OK)
+            code = db_exec(c, err, "stage history",
+                           "DELETE FROM stage_change WHERE model_version_id = ?", "i", id);
+        if (code == DD_OK)
             code = db_exec(c, err, "model version", "DELETE FROM model_version WHERE id = ?", "i", id);
         if (code == DD_OK && db_changes(c) == 0)
             code = dd_fail(err, DD_NOT_FOUND, "model version %lld not found", (long long)id);
         t.code = code;
     }
+    return t.code;
+}
+
+/* ---------------------------------------------------------------- stage history */
+
+/* The rows of one page, kept until the read transaction is over: the caller's callback
+ * runs after it, so a re-run transaction never hands a row out twice. */
+typedef struct stage_page {
+    dd_stage_change *rows;
+    size_t n, cap;
+    bool oom;
+} stage_page;
+
+static void stage_page_clear(stage_page *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free((char *)p->rows[i].username);
+    free(p->rows);
+    memset(p, 0, sizeof *p);
+}
+
+static int stage_change_row(db_stmt *s, void *arg)
+{
+    stage_page *p = arg;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        dd_stage_change *rows = realloc(p->rows, cap * sizeof *rows);
+        if (!rows) {
+            p->oom = true;
+            return 1;
+        }
+        p->rows = rows;
+        p->cap = cap;
+    }
+    dd_stage_change *ch = &p->rows[p->n];
+    *ch = (dd_stage_change){
+        .id = db_col_int64(s, 0),
+        .model_id = db_col_int64(s, 1),
+        .version_id = db_col_int64(s, 2),
+        .version = db_col_int64(s, 3),
+        .from_stage = db_col_int(s, 4),
+        .to_stage = db_col_int(s, 5),
+        .user_id = db_col_int64(s, 7),
+        .username = db_col_is_null(s, 8) ? NULL : db_col_dup(s, 8),
+    };
+    db_col_ts(s, 6, ch->changed_at);
+    if (!db_col_is_null(s, 8) && !ch->username) {
+        p->oom = true;
+        return 1;
+    }
+    p->n++;
+    return 0;
+}
+
+dd_code dd_stage_history(dd_store *st, int64_t model_id, int64_t limit, int64_t offset,
+                         dd_stage_change_cb cb, void *ctx, int64_t *total_out, dd_err *err)
+{
+    limit = limit < 1 ? 1 : limit > DD_STAGE_HISTORY_MAX ? DD_STAGE_HISTORY_MAX : limit;
+    offset = offset < 0 ? 0 : offset;
+    int64_t total = 0;
+    stage_page page = {0};
+    db_txn t;
+    /* one snapshot: the count and the page agree even while stages change */
+    DB_TXN(t, st, DB_TXN_READ, err) {
+        dd_conn *c = t.c;
+        db_stmt *s;
+        int64_t found = 0;
+        total = 0;
+        stage_page_clear(&page);
+        dd_code code = db_int(c, &found, err, "model", "SELECT id FROM model WHERE id = ?", "i",
+                              model_id);
+        if (code == DD_NOT_FOUND)
+            code = dd_fail(err, code, "model %lld not found", (long long)model_id);
+        if (code == DD_OK)
+            code = db_int(c, &total, err, "stage history",
+                          "SELECT COUNT(*) FROM stage_change WHERE model_id = ?", "i", model_id);
+        if (code == DD_OK)
+            code = db_prep(c, &s, err,
+                           "SELECT h.id, h.model_id, h.model_version_id, v.version,"
+                           " h.from_stage_id, h.to_stage_id, h.changed_at, h.user_id, u.username"
+                           " FROM stage_change h JOIN model_version v ON v.id = h.model_version_id"
+                           " LEFT JOIN \"user\" u ON u.id = h.user_id"
+                           " WHERE h.model_id = ? ORDER BY h.id DESC LIMIT ? OFFSET ?",
+                           "iii", model_id, limit, offset);
+        if (code == DD_OK)
+            code = db_each(c, s, "reading the stage history", stage_change_row, &page, err);
+        if (code == DD_OK && page.oom)
+            code = dd_fail(err, DD_IO, "out of memory reading the stage history");
+        t.code = code;
+    }
+    for (size_t i = 0; t.code == DD_OK && i < page.n; i++)
+        if (cb(ctx, &page.rows[i]) != 0)
+            break;
+    stage_page_clear(&page);
+    if (t.code == DD_OK && total_out)
+        *total_out = total;
     return t.code;
 }
 

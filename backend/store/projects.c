@@ -305,6 +305,7 @@ dd_code dd_project_set_description(dd_store *st, int64_t id, const char *descrip
 }
 
 static const char *const project_sql[] = {
+    "DELETE FROM stage_change WHERE model_id IN (SELECT id FROM model WHERE project_id = ?)",
     "DELETE FROM model_alias WHERE model_id IN (SELECT id FROM model WHERE project_id = ?)",
     "DELETE FROM model_version WHERE model_id IN (SELECT id FROM model WHERE project_id = ?)",
     "DELETE FROM model WHERE project_id = ?",
@@ -377,7 +378,7 @@ dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
             code = db_lock_children(c, DB_T_ITERATION, DB_T_EXPERIMENT, ids.v[i], err);
         for (size_t i = 0; i < ids.n && code == DD_OK; i++)
             code = db_lock_children(c, DB_T_RESOURCE, DB_T_EXPERIMENT, ids.v[i], err);
-        for (size_t i = 0; i < 3 && code == DD_OK; i++)
+        for (size_t i = 0; i < sizeof project_sql / sizeof *project_sql && code == DD_OK; i++)
             code = db_exec(c, err, "deleting project models", project_sql[i], "i", id);
         for (size_t i = 0; i < ids.n && code == DD_OK; i++)
             code = delete_experiment(c, ids.v[i], true, err);

@@ -11,7 +11,7 @@
  *   #/experiment/E?offset=N   the iteration table (a server page; sort and filter here)
  *   #/iteration/I             one iteration, one chart per metric key
  *   #/compare/I1,I2,...       curves overlaid, parameters side by side
- *   #/model/M                 versions, stages (editable), aliases
+ *   #/model/M                 versions, stages (editable), aliases, stage history
  *   #/login                   when auth is on and there is no valid token
  *
  * For tests and benchmarks: document.body.dataset.page names the page once it has drawn
@@ -27,6 +27,7 @@ const COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948"
 const POLL_MS = 2000;          /* live update of running iterations */
 const MAX_POINTS = 2000;       /* per series: 500 M4 columns, about a chart's width */
 const TOKEN_KEY = "deardiary.token";
+const HISTORY_PAGE = 100;      /* stage changes a model page shows, then "Older changes" */
 
 const app = {auth: false, me: null, perms: null, timer: null, gen: 0};
 window.ddCharts = [];
@@ -516,8 +517,9 @@ async function pageModel(view, mid) {
   const m = await get("/model/" + mid);
   const p = await get("/project/" + m.project_id);
   crumbs(["#/", "projects"], ["#/project/" + p.id, p.name], ["#/model/" + mid, m.name]);
-  const [versions, aliases] = await Promise.all([getAll("/modelversion/model/" + mid),
-                                                 get("/v1/model/" + mid + "/aliases")]);
+  const [versions, aliases, history] = await Promise.all([
+    getAll("/modelversion/model/" + mid), get("/v1/model/" + mid + "/aliases"),
+    get("/v1/model/" + mid + "/stagehistory?limit=" + HISTORY_PAGE)]);
   const msg = el("p", {id: "stage-msg", class: "muted"});
   const editable = canUpdate(p.id);
   const rows = versions.map((v) => {
@@ -548,8 +550,44 @@ async function pageModel(view, mid) {
                     "description"].map((h) => el("th", {}, h))), rows)
       : el("p", {class: "muted"}, "No versions."),
     msg,
-    el("p", {class: "muted"}, "The store keeps each version's current stage, not a history " +
-       "of stage changes."));
+    el("h2", {}, "Stage history"), historyTable(mid, history));
+}
+
+/* One row of the stage history: when, which version, from -> to (from nothing: it was
+ * registered), by whom ("" when not known: no auth, a single-user mount). */
+function historyRow(h) {
+  return el("tr", {"data-id": h.id, "data-version": h.version},
+    el("td", {class: "when"}, fmtDate(h.changed_at)),
+    el("td", {class: "version"}, "v" + h.version),
+    el("td", {class: "change"},
+       el("span", {class: "from"}, h.from_stage === null ? "registered" : h.from_stage),
+       " \u2192 ", el("span", {class: "to stage-" + h.to_stage}, h.to_stage)),
+    el("td", {class: "user"}, h.username === null ? "" : h.username));
+}
+
+/* The newest HISTORY_PAGE changes, newest first; "Older changes" fetches the next page
+ * (the server bounds each request). */
+function historyTable(mid, first) {
+  if (!first.data.length) {
+    return el("p", {class: "muted", id: "stage-history"}, "No stage changes.");
+  }
+  const table = el("table", {id: "stage-history"},
+    el("tr", {}, ["time", "version", "change", "user"].map((h) => el("th", {}, h))),
+    first.data.map(historyRow));
+  const box = el("div", {}, table);
+  let shown = first.data.length;
+  if (shown < first.total) {
+    const more = el("button", {id: "history-more"}, "Older changes");
+    more.addEventListener("click", async () => {
+      const page = await get("/v1/model/" + mid + "/stagehistory?limit=" + HISTORY_PAGE +
+                             "&offset=" + shown);
+      page.data.forEach((h) => table.append(historyRow(h)));
+      shown += page.data.length;
+      if (shown >= page.total || !page.data.length) more.remove();
+    });
+    box.append(more);
+  }
+  return box;
 }
 
 /* ------------------------------------------------------------------ routing */

@@ -122,14 +122,14 @@ def logged(server, line, count=1):
 
 
 @contextlib.contextmanager
-def served_mount(root):
-    """A real mount and a real server (auth disabled) on one database in `root`:
+def served_mount(root, auth=False):
+    """A real mount and a real server (auth enabled or not) on one database in `root`:
     yields (mount, server); both stopped cleanly on success, killed on a failure."""
     from conftest import Mount
     m = Mount(root)
     s = None
     try:
-        s = Server(root, db=m.db)
+        s = Server(root, db=m.db, auth=auth)
         yield m, s
         s.stop()
         s = None

@@ -206,3 +206,32 @@ def test_sqlite_damage_is_reported_not_guessed(tmp_path):
     assert r.returncode == 1
     assert "NOT REPAIRED: database: foreign key: parameter row" in r.stdout, r.stdout
     assert "1 NOT repaired" in r.stdout
+
+
+def test_stage_history_that_disagrees_is_reported(tmp_path):
+    """The store writes a stage change with every stage it sets (registration, the mount's
+    `stage` file): a clean registry's history ends in each version's stage. A stage set
+    behind the store's back, a history removed, a change of a version that is gone, are
+    reported and never guessed at (what happened in between cannot be known)."""
+    m, _ = build(str(tmp_path), "inline")
+    assert sqlite_rows(m.db, "SELECT from_stage_id, to_stage_id FROM stage_change"
+                             " ORDER BY id") == [["", "1"], ["1", "3"]]
+    subprocess.run(["sqlite3", m.db, "UPDATE model_version SET stage_id = 2"], check=True)
+    r = fsck(m.db, "--repair")
+    assert r.returncode == 1, r.stdout
+    assert ("NOT REPAIRED: registry: model m: version 1 is STAGING but its stage history"
+            " ends in PRODUCTION") in r.stdout, r.stdout
+    subprocess.run(["sqlite3", m.db, "DELETE FROM stage_change"], check=True)
+    r = fsck(m.db)
+    assert r.returncode == 1
+    assert "registry: model m: version 1 is STAGING but its stage history is empty" in r.stdout
+    subprocess.run(["sqlite3", m.db, "PRAGMA foreign_keys = OFF; INSERT INTO stage_change"
+                    "(model_id, model_version_id, to_stage_id, changed_at)"
+                    " VALUES (1, 4242, 2, '2026-01-01T00:00:00.000Z');"
+                    " INSERT INTO stage_change(model_id, model_version_id, from_stage_id,"
+                    " to_stage_id, changed_at) SELECT model_id, id, NULL, stage_id,"
+                    " '2026-01-01T00:00:00.000Z' FROM model_version"], check=True)
+    r = fsck(m.db)
+    assert r.returncode == 1
+    assert "database: foreign key: stage_change row" in r.stdout, r.stdout
+    assert "version 1 is" not in r.stdout   # its history ends in its stage again

@@ -23,8 +23,9 @@ def test_model_directory(mnt):
     assert os.readlink(m) == "../projects/p/models/m"
     assert os.listdir(mnt.p("projects", "p", "models")) == ["m"]
     # no production/staging link before any version is in that stage
-    assert sorted(os.listdir(m)) == ["aliases", "created", "description", "model.yaml",
-                                     "project", "versions"]
+    assert sorted(os.listdir(m)) == ["aliases", "created", "description", "history",
+                                     "model.yaml", "project", "versions"]
+    assert read(mnt, "models/m/history") == b""   # no version: no stage change yet
     assert os.listdir(os.path.join(m, "versions")) == []
     assert os.listdir(os.path.join(m, "aliases")) == []
     assert read(mnt, "models/m/project") == b"p\n"     # the owning project's name
@@ -133,7 +134,8 @@ def test_stages_production_and_staging_links(mnt):
     ok(mnt, "echo NO_STAGE > models/m/versions/1/stage")
     assert link("production") is None
     assert sorted(os.listdir(mnt.p("models/m"))) == ["aliases", "created", "description",
-                                                     "model.yaml", "project", "versions"]
+                                                     "history", "model.yaml", "project",
+                                                     "versions"]
     assert sqlite_rows(mnt.db, "SELECT COUNT(*) FROM model_version WHERE stage_id = %d"
                        % STAGE_ID["PRODUCTION"]) == [["0"]]
     # a trailing-newline-less write works too (the value is committed at close)

@@ -103,8 +103,8 @@ def test_tutorial(mnt):
     assert os.readlink(m) == "../projects/Fraud detection/models/fraud-classifier"
     # `project` names the owning project (a file: a link to ../.. was a cycle)
     assert read(mnt, "models/fraud-classifier/project") == b"Fraud detection\n"
-    assert sorted(os.listdir(m)) == ["aliases", "created", "description", "model.yaml",
-                                     "production", "project", "versions"]
+    assert sorted(os.listdir(m)) == ["aliases", "created", "description", "history",
+                                     "model.yaml", "production", "project", "versions"]
     assert read(mnt, "models/fraud-classifier/description") == b"Fraud classifier\n"
     assert TS_RE.match(read(mnt, "models/fraud-classifier/created").decode().strip())
 

@@ -100,6 +100,19 @@ def shot(b, tmp_path, name):
     assert colours > 20, "%s: a blank screenshot (%d colours)" % (name, colours)
 
 
+def history_rows(b):
+    """The model page's stage history: (version, "from \u2192 to", user) per row (None
+    while the page redraws under the lookup)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    try:
+        return [(r.find_element("css selector", "td.version").text,
+                 r.find_element("css selector", "td.change").text,
+                 r.find_element("css selector", "td.user").text)
+                for r in b.find("#stage-history tr[data-id]")]
+    except StaleElementReferenceException:
+        return None
+
+
 def no_errors(b, where):
     errs = b.errors()
     assert not errs, "%s: console errors %s" % (where, errs)
@@ -204,8 +217,37 @@ def test_pages_show_what_the_mount_shows(world, tmp_path):
     Select(b.find('select.stage[data-id]')[1]).select_by_visible_text("PRODUCTION")
     assert poll(lambda: read(os.path.join(vers, "2", "stage")).strip() == "PRODUCTION", 1.0)
     b.wait_page("model")
+    # the stage history, newest first: every change the mount and the page made (no auth:
+    # no user), the same rows as the mount's models/<m>/history
+    want = [("v2", "NO_STAGE \u2192 PRODUCTION"), ("v2", "registered \u2192 NO_STAGE"),
+            ("v1", "NO_STAGE \u2192 STAGING"), ("v1", "registered \u2192 NO_STAGE")]
+    assert poll(lambda: history_rows(b) == [(v, c, "") for v, c in want], 2.0), history_rows(b)
+    lines = read(os.path.join(m.p("models", MODEL), "history")).splitlines()
+    assert [(("v" + x.split()[1]), x.split()[2].replace("-", "registered") + " \u2192 " +
+             x.split()[3]) for x in lines] == want
+    assert [r.find_element("css selector", "td.when").text for r in
+            b.find("#stage-history tr[data-id]")] == \
+        [x.split()[0].replace("T", " ").split(".")[0] + "Z" for x in lines]
     no_errors(b, "model")
     shot(b, tmp_path, "model")
+
+
+def test_long_stage_history_pages(world, tmp_path):
+    """The model page shows the newest 100 changes; "Older changes" fetches the rest."""
+    m, s, b, ids, exp = world
+    stage = m.p("models", MODEL, "versions", "2", "stage")
+    for i in range(100):
+        write(stage, ("STAGING" if i % 2 == 0 else "NO_STAGE") + "\n")
+    total = s.get("/v1/model/1/stagehistory").json()["total"]
+    assert total == 103
+    b.page(s.url, "/model/1")
+    assert len(history_rows(b)) == 100
+    assert history_rows(b)[0] == ("v2", "STAGING \u2192 NO_STAGE", "")
+    b.click("#history-more")
+    assert poll(lambda: len(history_rows(b) or []) == total, 5.0)
+    assert history_rows(b)[-1] == ("v1", "registered \u2192 NO_STAGE", "")
+    assert not b.find("#history-more")
+    no_errors(b, "long history")
 
 
 def test_running_iteration_updates_live_and_notes_edit(world, tmp_path):
@@ -274,6 +316,18 @@ def test_v1_routes(tmp_path):
         assert whole["series"][0]["values"] == vals
         aliases = s.get("/v1/model/1/aliases").json()
         assert [(a["alias"], a["version"]) for a in aliases] == [("champion", 1)]
+        # the stage history: newest first, paged, no user without auth
+        hist = s.get("/v1/model/1/stagehistory").json()
+        assert (hist["total"], hist["limit"], hist["offset"]) == (3, 100, 0)
+        assert [(h["version"], h["from_stage"], h["to_stage"], h["username"], h["user_id"])
+                for h in hist["data"]] == [(2, None, "NO_STAGE", None, None),
+                                           (1, "NO_STAGE", "STAGING", None, None),
+                                           (1, None, "NO_STAGE", None, None)]
+        assert hist["data"][0]["changed_at"] >= hist["data"][1]["changed_at"]
+        page = s.get("/v1/model/1/stagehistory?limit=1&offset=1").json()
+        assert (page["total"], page["limit"], page["offset"]) == (3, 1, 1)
+        assert page["data"] == hist["data"][1:2]
+        assert s.get("/v1/model/1/stagehistory?limit=5000").json()["limit"] == 1000
         # env/ files are captured by `deardiary run` from its working directory
         work = tmp_path / "work"
         work.mkdir()
@@ -286,7 +340,8 @@ def test_v1_routes(tmp_path):
         assert {"name": "requirements.txt", "size": 12, "text": "numpy==1.26\n"} in files
         assert s.get("/v1/iteration/%d/env" % ids[0]).json() == {"files": []}
         for path in ("/v1/experiment/99/iterations", "/v1/iteration/99/series",
-                     "/v1/iteration/99/env", "/v1/model/99/aliases"):
+                     "/v1/iteration/99/env", "/v1/model/99/aliases",
+                     "/v1/model/99/stagehistory"):
             r = s.get(path)
             assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND", path
         assert s.get("/v1/iteration/x/series").status_code == 400
@@ -350,6 +405,7 @@ def test_login_and_permission_limited_views(tmp_path):
         # read-only: the stage and notes controls are off
         b.page(s.url, "/model/1")
         assert all(x.get_attribute("disabled") for x in b.find("select.stage"))
+        assert len(history_rows(b) or []) == 3   # a reader sees the history too
         b.page(s.url, "/iteration/%d" % ids[2])
         assert b.find("#notes")[0].get_attribute("disabled")
         no_errors(b, "member views")
@@ -371,6 +427,12 @@ def test_login_and_permission_limited_views(tmp_path):
         Select(b.find("select.stage")[0]).select_by_visible_text("ARCHIVED")
         stage = m.p("projects", PROJECT, "models", MODEL, "versions", "1", "stage")
         assert poll(lambda: read(stage).strip() == "ARCHIVED", 1.0)
+        # the change names the user who made it (auth on); the mount's earlier ones none
+        b.wait_page("model")
+        assert poll(lambda: history_rows(b)[:2] == [
+            ("v1", "STAGING \u2192 ARCHIVED", "default"),
+            ("v2", "registered \u2192 NO_STAGE", "")], 2.0), history_rows(b)
+        assert len(history_rows(b) or []) == 4
         no_errors(b, "admin views")
         shot(b, tmp_path, "admin-model")
 
@@ -383,7 +445,7 @@ def test_ui_files_need_no_token_and_hold_no_data(tmp_path):
         for f in ("/ui", "/ui/", "/ui/app.js", "/ui/app.css", "/ui/uPlot.min.css"):
             assert s.get(f).status_code == 200, f
         for path in ("/v1/experiment/1/iterations", "/v1/iteration/1/env",
-                     "/v1/model/1/aliases", "/project/"):
+                     "/v1/model/1/aliases", "/v1/model/1/stagehistory", "/project/"):
             r = s.get(path)
             assert r.status_code == 401 and r.json()["code"] == "TOKEN_MISSING", path
         assert requests.get(s.url + "/ui/../project/", timeout=5).status_code in (401, 404)

@@ -29,7 +29,7 @@ RIGHTS = {"admin": None, "reader": "r", "creator": "rc", "updater": "ru", "delet
 FLAGS = {"r": "--read", "c": "--create", "u": "--update", "d": "--delete"}
 TABLES = ["project", "experiment", "iteration", "parameter", "metric_latest", "resource",
           "model", "model_version", "model_alias", "tag", "project_tag", "experiment_tag",
-          "iteration_tag", "user_permission"]
+          "iteration_tag", "user_permission", "stage_change"]
 DENIED = "Permission denied"
 HIDDEN = "No such file or directory"
 
@@ -255,6 +255,40 @@ def test_registry_rights(shared, accounts):
         r = as_user(accounts[role], cmd, m.path)
         assert r.returncode == 0, (role, cmd, r.stderr)
         assert state(m.db) != before
+
+
+def test_stage_history_names_the_caller(shared, accounts):
+    """On a shared mount the stage history names the DearDiary user each account is: who
+    registered (create), who changed a stage (update); the mounting account (root) acts as
+    `default`. A refused change records nothing; a reader reads the history file."""
+    m = shared
+    exp, it = fresh_experiment(m)
+    os.mkdir(m.p("projects", "alpha", "models", "m-hist"))
+    r = as_user(accounts["creator"], "cat models/m-hist/versions/new/%s" % os.path.basename(it),
+                m.path)
+    assert r.returncode == 0 and r.stdout == "1\n", r.stderr
+    r = as_user(accounts["updater"], "echo PRODUCTION > models/m-hist/versions/1/stage", m.path)
+    assert r.returncode == 0, r.stderr
+    before = state(m.db)
+    r = as_user(accounts["reader"], "echo STAGING > models/m-hist/versions/1/stage", m.path)
+    assert refused(r, DENIED), r.stderr
+    assert state(m.db) == before
+    with open(m.p("models", "m-hist", "versions", "1", "stage"), "w") as f:
+        f.write("ARCHIVED\n")
+    # an editor's rename over `stage` (sed -i's temporary file) names its user too
+    r = as_user(accounts["admin"], "sed -i s/ARCHIVED/STAGING/ models/m-hist/versions/1/stage",
+                m.path)
+    assert r.returncode == 0, r.stderr
+    r = as_user(accounts["reader"], "cat models/m-hist/history", m.path)
+    assert r.returncode == 0, r.stderr
+    assert [x.split()[1:] for x in r.stdout.splitlines()] == [
+        ["1", "ARCHIVED", "STAGING", accounts["admin"]],
+        ["1", "PRODUCTION", "ARCHIVED", "default"],
+        ["1", "NO_STAGE", "PRODUCTION", accounts["updater"]],
+        ["1", "-", "NO_STAGE", accounts["creator"]]]
+    # another project's reader does not see the model at all
+    r = as_user(accounts["stranger"], "cat models/m-hist/history", m.path)
+    assert refused(r, HIDDEN), r.stderr
 
 
 def test_projects_are_for_admins(shared, accounts):

@@ -331,6 +331,85 @@ static void test_row_times_migration(void)
     }
 }
 
+/* The version of the embedded SQLite migration called `name` (its number changes when
+ * another is merged before it, so tests look it up); 0 when there is none. */
+static int migration_version(const char *name)
+{
+    const dd_migration_set *set = dd_engine_sqlite.migrations;
+    for (int i = 0; i < set->count; i++)
+        if (strcmp(set->list[i].name, name) == 0)
+            return set->list[i].version;
+    return 0;
+}
+
+static int ignore_change(void *ctx, const dd_stage_change *ch)
+{
+    (void)ctx;
+    (void)ch;
+    return 0;
+}
+
+static int count_change(void *ctx, const dd_stage_change *ch)
+{
+    dd_stage_change *rows = ctx;
+    int i = 0;
+    while (rows[i].id)
+        i++;
+    if (i < 3) {
+        rows[i] = *ch;
+        rows[i].username = NULL;
+    }
+    return 0;
+}
+
+/* stage_history on a database holding versions: each version gets one change, from
+ * nothing to its current stage at its creation, so no history starts empty; later
+ * changes follow it. */
+static void test_stage_history_migration(void)
+{
+    /* a PostgreSQL registry starts at its baseline, below this migration only on SQLite */
+    DD_TEST_ONLY("sqlite");
+    char path[1024];
+    dd_test_locator(path, sizeof path, "basics_stage_history_migration");
+    dd_err err_buf = {0}, *err = &err_buf;
+    int version = migration_version("stage_history");
+    CHECK(version > 0);
+    CHECK(raw_schema_up_to(path, version - 1) == SQLITE_OK);
+    CHECK(raw_exec(path,
+        "BEGIN;"
+        "INSERT INTO project(id, name, created_date) VALUES (1, 'p', '2026-01-01T00:00:00.000Z');"
+        "INSERT INTO experiment(id, project_id, name, created_date)"
+        " VALUES (1, 1, 'e', '2026-01-01T00:00:00.000Z');"
+        "INSERT INTO iteration(id, experiment_id, created_date)"
+        " VALUES (1, 1, '2026-01-02T00:00:00.000Z');"
+        "INSERT INTO model(id, project_id, name, created_date, last_version)"
+        " VALUES (1, 1, 'm', '2026-01-02T00:00:00.000Z', 2);"
+        "INSERT INTO model_version(id, model_id, version, iteration_id, stage_id, created_date)"
+        " VALUES (1, 1, 1, 1, 3, '2026-01-03T00:00:00.000Z'),"
+        " (2, 1, 2, 1, 1, '2026-01-04T00:00:00.000Z');"
+        "COMMIT;") == SQLITE_OK);
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
+    if (!st)
+        return;
+    dd_stage_change rows[4] = {{0}};
+    int64_t total = 0;
+    CHECK_CODE(dd_stage_history(st, 1, 10, 0, count_change, rows, &total, err), DD_OK, err);
+    CHECK(total == 2);
+    CHECK(rows[0].version == 2 && rows[0].from_stage == 0 && rows[0].to_stage == DD_STAGE_NONE);
+    CHECK_STR(rows[0].changed_at, "2026-01-04T00:00:00.000Z");
+    CHECK(rows[1].version == 1 && rows[1].from_stage == 0 &&
+          rows[1].to_stage == DD_STAGE_PRODUCTION);
+    CHECK_STR(rows[1].changed_at, "2026-01-03T00:00:00.000Z");
+    CHECK(rows[0].user_id == 0 && rows[1].user_id == 0);
+    /* the next change continues it: v2 takes PRODUCTION, v1 is archived */
+    CHECK_CODE(dd_version_set_stage(st, 2, DD_STAGE_PRODUCTION, err), DD_OK, err);
+    CHECK_CODE(dd_stage_history(st, 1, 10, 0, ignore_change, NULL, &total, err), DD_OK, err);
+    CHECK(total == 4);
+    CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
+    dd_store_close(st);
+}
+
 static void test_newer_schema_refused(void)
 {
     char path[1024];
@@ -1247,6 +1326,7 @@ int main(void)
     test_pg_reconnect();
     test_metric_migration();
     test_row_times_migration();
+    test_stage_history_migration();
     test_newer_schema_refused();
     test_corrupted_file_refused();
     test_open_waits_for_writer();

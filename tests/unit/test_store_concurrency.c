@@ -91,6 +91,78 @@ static void *promo_worker(void *arg)
     return NULL;
 }
 
+/* The stage history of the racing promotions, replayed oldest first: each change starts
+ * from the stage the previous one left its version in (none before its registration), no
+ * version is PRODUCTION next to another, and the replay ends in the stages the versions
+ * have. A change recorded outside its promotion's transaction, or from a stale read,
+ * breaks the chain. */
+typedef struct replay {
+    int64_t ids[NTHREADS];
+    int stage[NTHREADS];         /* 0: not registered yet */
+    int rows, broken, two_in_production;   /* rows after which two were PRODUCTION */
+    dd_stage_change *all;
+    int n, cap;
+} replay;
+
+static int keep_change(void *ctx, const dd_stage_change *ch)
+{
+    replay *r = ctx;
+    if (r->n < r->cap)
+        r->all[r->n++] = *ch;
+    return 0;
+}
+
+static void replay_one(replay *r, const dd_stage_change *ch)
+{
+    int i = 0;
+    while (i < NTHREADS && r->ids[i] != ch->version_id)
+        i++;
+    if (i == NTHREADS || ch->from_stage != r->stage[i]) {
+        r->broken++;
+        return;
+    }
+    r->stage[i] = ch->to_stage;
+    int production = 0;
+    for (int j = 0; j < NTHREADS; j++)
+        production += r->stage[j] == DD_STAGE_PRODUCTION;
+    /* a promotion's archive row comes before its own: never two at once */
+    if (production > 1)
+        r->two_in_production++;
+    r->rows++;
+}
+
+static void check_promotion_history(dd_store *st, int64_t model, const int64_t *versions,
+                                    int rounds)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    replay r = {.cap = NTHREADS * (2 * rounds + 1)};   /* registrations, 2 rows a promotion */
+    memcpy(r.ids, versions, sizeof r.ids);
+    r.all = calloc((size_t)r.cap, sizeof *r.all);
+    int64_t total = 0;
+    dd_code code = DD_OK;
+    for (int64_t off = 0; r.all && code == DD_OK && (off == 0 || off < total);
+         off += DD_STAGE_HISTORY_MAX)
+        code = dd_stage_history(st, model, DD_STAGE_HISTORY_MAX, off, keep_change, &r, &total,
+                                err);
+    CHECK_CODE(code, DD_OK, err);
+    CHECK(r.all != NULL && r.n == total);
+    /* the registrations, then at least the first promotion (nobody to archive); each
+     * promotion of a version not in PRODUCTION adds two rows, of one already there none */
+    CHECK(total >= NTHREADS + 1 && total <= r.cap);
+    for (int k = r.n - 1; k >= 0; k--)
+        replay_one(&r, &r.all[k]);
+    CHECK(r.broken == 0);
+    CHECK(r.two_in_production == 0);
+    CHECK(r.rows == r.n);
+    for (int i = 0; i < NTHREADS; i++) {
+        dd_model_version v = {0};
+        CHECK_CODE(dd_version_get(st, versions[i], &v, err), DD_OK, err);
+        CHECK(v.stage_id == r.stage[i]);
+        dd_version_clear(&v);
+    }
+    free(r.all);
+}
+
 static void test_promotions(dd_store *st, int64_t model, int64_t iteration, int rounds)
 {
     dd_err err_buf = {0}, *err = &err_buf;
@@ -135,6 +207,7 @@ static void test_promotions(dd_store *st, int64_t model, int64_t iteration, int 
     CHECK_CODE(dd_version_list(st, model, collect_version, &vr, err), DD_OK, err);
     CHECK(vr.count == NTHREADS);
     CHECK(vr.production == 1);
+    check_promotion_history(st, model, versions, rounds);
 }
 
 /* ---------------------------------------------------------------- (b) racing registrations */

@@ -741,6 +741,173 @@ static void test_cascades(dd_store *st, const world *w, int64_t resnet)
     CHECK_CODE(dd_model_create(st, x, "cascade-model-2", NULL, &x, err), DD_OK, err);
 }
 
+/* ---------------------------------------------------------------- stage history */
+
+typedef struct hist_rows {
+    int count;
+    dd_stage_change rows[MAXROWS];
+    char users[MAXROWS][32];
+} hist_rows;
+
+static int collect_change(void *ctx, const dd_stage_change *ch)
+{
+    hist_rows *h = ctx;
+    if (h->count < MAXROWS) {
+        h->rows[h->count] = *ch;
+        snprintf(h->users[h->count], 32, "%s", ch->username ? ch->username : "-");
+        h->rows[h->count].username = NULL;
+    }
+    h->count++;
+    return 0;
+}
+
+/* The whole history of `model` (newest first), and its total. */
+static int64_t history(dd_store *st, int64_t model, hist_rows *h)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    int64_t total = -1;
+    memset(h, 0, sizeof *h);
+    CHECK_CODE(dd_stage_history(st, model, MAXROWS, 0, collect_change, h, &total, err), DD_OK,
+               err);
+    CHECK(total == h->count);
+    return total;
+}
+
+/* Row i of h is version row `vid` going from `from` (0: registered) to `to` by `user`
+ * ("-": not known). */
+static void check_change(const hist_rows *h, int i, int64_t vid, int from, int to,
+                         const char *user)
+{
+    CHECK(i < h->count);
+    if (i >= h->count)
+        return;
+    CHECK(h->rows[i].version_id == vid);
+    CHECK(h->rows[i].from_stage == from);
+    CHECK(h->rows[i].to_stage == to);
+    CHECK_STR(h->users[i], user);
+    CHECK(is_canonical_ts(h->rows[i].changed_at));
+    if (i + 1 < h->count) {   /* newest first */
+        CHECK(h->rows[i].id > h->rows[i + 1].id);
+        CHECK(strcmp(h->rows[i].changed_at, h->rows[i + 1].changed_at) >= 0);
+    }
+}
+
+typedef struct promote_then_fail {
+    int64_t version;
+} promote_then_fail;
+
+/* A PATCH whose later field fails: the promotion before it must leave no trace. */
+static dd_code promote_then_fail_fn(dd_store *st, void *ctx, dd_err *err)
+{
+    promote_then_fail *a = ctx;
+    dd_code code = dd_version_set_stage_as(st, a->version, DD_STAGE_PRODUCTION, 0, err);
+    return code == DD_OK ? dd_version_set_resource(st, a->version, 999999, err) : code;
+}
+
+static void test_stage_history(dd_store *st, const world *w)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    int64_t model = 0, other = 0, ann = 0, v1 = 0, v2 = 0, v3 = 0, n = 0;
+    hist_rows h;
+    CHECK_CODE(dd_model_create(st, w->pa, "hist-model", NULL, &model, err), DD_OK, err);
+    CHECK_CODE(dd_model_create(st, w->pa, "hist-other", NULL, &other, err), DD_OK, err);
+    CHECK_CODE(dd_user_create(st, "Ann", "Lee", "hist-ann", "pw-ann-1", &ann, err), DD_OK, err);
+    CHECK(history(st, model, &h) == 0);
+    CHECK_CODE(dd_stage_history(st, 999999, 10, 0, collect_change, &h, NULL, err), DD_NOT_FOUND,
+               err);
+
+    /* registration: none -> NO_STAGE, by whom the caller says */
+    CHECK_CODE(dd_version_create_as(st, model, w->ia1, 0, NULL, ann, &v1, &n, err), DD_OK, err);
+    CHECK_CODE(dd_version_create(st, model, w->ia2, 0, NULL, &v2, &n, err), DD_OK, err);
+    CHECK(history(st, model, &h) == 2);
+    check_change(&h, 0, v2, 0, DD_STAGE_NONE, "-");
+    check_change(&h, 1, v1, 0, DD_STAGE_NONE, "hist-ann");
+    CHECK(h.rows[0].version == 2 && h.rows[1].version == 1 && h.rows[0].model_id == model);
+
+    /* a promotion over an incumbent records both: the archive, then the promotion */
+    CHECK_CODE(dd_version_set_stage_as(st, v1, DD_STAGE_PRODUCTION, ann, err), DD_OK, err);
+    CHECK_CODE(dd_version_set_stage(st, v2, DD_STAGE_PRODUCTION, err), DD_OK, err);
+    CHECK(history(st, model, &h) == 5);
+    check_change(&h, 0, v2, DD_STAGE_NONE, DD_STAGE_PRODUCTION, "-");
+    check_change(&h, 1, v1, DD_STAGE_PRODUCTION, DD_STAGE_ARCHIVED, "-");
+    check_change(&h, 2, v1, DD_STAGE_NONE, DD_STAGE_PRODUCTION, "hist-ann");
+    CHECK_STR(h.rows[0].changed_at, h.rows[1].changed_at);   /* one transaction */
+
+    /* the stage it has already: no change, nothing recorded; STAGING archives nobody */
+    CHECK_CODE(dd_version_set_stage_as(st, v2, DD_STAGE_PRODUCTION, ann, err), DD_OK, err);
+    CHECK(history(st, model, &h) == 5);
+    CHECK_CODE(dd_version_set_stage_as(st, v1, DD_STAGE_STAGING, ann, err), DD_OK, err);
+    CHECK(history(st, model, &h) == 6);
+    check_change(&h, 0, v1, DD_STAGE_ARCHIVED, DD_STAGE_STAGING, "hist-ann");
+
+    /* refused changes record nothing: a bad stage, an unknown version, and a promotion
+     * whose transaction fails after it (it archived the incumbent and recorded both) */
+    CHECK_CODE(dd_version_set_stage_as(st, v1, 9, ann, err), DD_INVALID, err);
+    CHECK_CODE(dd_version_set_stage_as(st, 999999, DD_STAGE_STAGING, ann, err), DD_NOT_FOUND,
+               err);
+    promote_then_fail a = {v1};
+    CHECK(dd_store_atomic(st, promote_then_fail_fn, &a, err) != DD_OK);
+    CHECK(history(st, model, &h) == 6);
+    dd_model_version v = {0};
+    CHECK_CODE(dd_version_get(st, v2, &v, err), DD_OK, err);
+    CHECK(v.stage_id == DD_STAGE_PRODUCTION);
+    dd_version_clear(&v);
+    /* a refused registration records nothing either */
+    CHECK_CODE(dd_version_create_as(st, model, w->ib1, 0, NULL, ann, &v3, &n, err), DD_INVALID,
+               err);
+    CHECK(history(st, model, &h) == 6);
+
+    /* pages: newest first, bounded, the total of them all */
+    int64_t total = 0;
+    hist_rows page = {0};
+    CHECK_CODE(dd_stage_history(st, model, 2, 1, collect_change, &page, &total, err), DD_OK, err);
+    CHECK(total == 6 && page.count == 2);
+    CHECK(page.rows[0].id == h.rows[1].id && page.rows[1].id == h.rows[2].id);
+    memset(&page, 0, sizeof page);
+    CHECK_CODE(dd_stage_history(st, model, 0, 100, collect_change, &page, &total, err), DD_OK,
+               err);
+    CHECK(total == 6 && page.count == 0);
+    memset(&page, 0, sizeof page);
+    CHECK_CODE(dd_stage_history(st, model, 0, 0, collect_change, &page, &total, err), DD_OK, err);
+    CHECK(page.count == 1);   /* limit clamped to at least one row */
+
+    /* another model's history is its own */
+    CHECK_CODE(dd_version_create(st, other, w->ia1, 0, NULL, &v3, &n, err), DD_OK, err);
+    CHECK(history(st, other, &h) == 1);
+    check_change(&h, 0, v3, 0, DD_STAGE_NONE, "-");
+
+    /* a deleted user's changes stay, without the name */
+    CHECK_CODE(dd_user_delete(st, ann, err), DD_OK, err);
+    CHECK(history(st, model, &h) == 6);
+    check_change(&h, 0, v1, DD_STAGE_ARCHIVED, DD_STAGE_STAGING, "-");
+    CHECK(h.rows[0].user_id == 0);
+
+    /* deleting a version removes its history, the model's other rows stay */
+    CHECK_CODE(dd_version_delete(st, v1, err), DD_OK, err);
+    CHECK(history(st, model, &h) == 2);
+    check_change(&h, 0, v2, DD_STAGE_NONE, DD_STAGE_PRODUCTION, "-");
+    check_change(&h, 1, v2, 0, DD_STAGE_NONE, "-");
+    /* deleting the model removes the rest; the other model keeps its own */
+    CHECK_CODE(dd_model_delete(st, model, err), DD_OK, err);
+    CHECK_CODE(dd_stage_history(st, model, 10, 0, collect_change, &h, NULL, err), DD_NOT_FOUND,
+               err);
+    CHECK(history(st, other, &h) == 1);
+    CHECK_CODE(dd_model_delete(st, other, err), DD_OK, err);
+
+    /* a project's cascade takes its models' history along (a row left behind would break
+     * its foreign key to the version: both engines refuse the delete then) */
+    int64_t p = 0, e = 0, it = 0, m = 0, ver = 0;
+    CHECK_CODE(dd_project_create(st, 0, "hist-proj", &p, err), DD_OK, err);
+    CHECK_CODE(dd_experiment_create(st, p, "train", &e, err), DD_OK, err);
+    CHECK_CODE(dd_iteration_create(st, e, 0, &it, err), DD_OK, err);
+    CHECK_CODE(dd_model_create(st, p, "hist-proj-model", NULL, &m, err), DD_OK, err);
+    CHECK_CODE(dd_version_create(st, m, it, 0, NULL, &ver, &n, err), DD_OK, err);
+    CHECK_CODE(dd_version_set_stage(st, ver, DD_STAGE_PRODUCTION, err), DD_OK, err);
+    CHECK(history(st, m, &h) == 2);
+    CHECK_CODE(dd_project_delete(st, p, true, err), DD_OK, err);
+    CHECK_CODE(dd_stage_history(st, m, 10, 0, collect_change, &h, NULL, err), DD_NOT_FOUND, err);
+}
+
 int main(void)
 {
     char path[1024];
@@ -755,6 +922,7 @@ int main(void)
     int64_t resnet = 0, bert = 0;
     test_models(st, &w, &resnet, &bert);
     test_versions(st, &w, resnet, bert);
+    test_stage_history(st, &w);
     test_cascades(st, &w, resnet);
     CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
     dd_store_close(st);
