@@ -36,26 +36,28 @@ CREATE TABLE metric_block (
     PRIMARY KEY (iteration_id, key, block)
 ) WITHOUT ROWID;
 
--- The blocks of the series already stored (the same SQL as fsck's check).
+-- The blocks of the series already stored (the same rows the store's appends make:
+-- test_metric_blocks.c runs this again and compares). Partition-only windows (one sort per
+-- level) rather than row_number() per order: about half the time on 1M points.
+-- lo_id / hi_id: the least position holding the least / greatest value.
 INSERT INTO metric_block(iteration_id, key, block, n, ordered, first_step, first_value,
                          last_step, last_value, lo_id, lo_step, lo_value, hi_id, hi_step,
                          hi_value)
 SELECT iteration_id, key, block, COUNT(*), 1 - MAX(descent),
-       MAX(CASE WHEN r_first = 1 THEN step END), MAX(CASE WHEN r_first = 1 THEN value END),
-       MAX(CASE WHEN r_last = 1 THEN step END), MAX(CASE WHEN r_last = 1 THEN value END),
-       MAX(CASE WHEN r_lo = 1 THEN id END), MAX(CASE WHEN r_lo = 1 THEN step END),
-       MAX(CASE WHEN r_lo = 1 THEN value END),
-       MAX(CASE WHEN r_hi = 1 THEN id END), MAX(CASE WHEN r_hi = 1 THEN step END),
-       MAX(CASE WHEN r_hi = 1 THEN value END)
-FROM (SELECT iteration_id, key, id, step, value, id / 64 AS block,
-             CASE WHEN step < lag(step) OVER (PARTITION BY iteration_id, key, id / 64
-                                              ORDER BY id) THEN 1 ELSE 0 END AS descent,
-             row_number() OVER (PARTITION BY iteration_id, key, id / 64 ORDER BY id) AS r_first,
-             row_number() OVER (PARTITION BY iteration_id, key, id / 64
-                                ORDER BY id DESC) AS r_last,
-             row_number() OVER (PARTITION BY iteration_id, key, id / 64
-                                ORDER BY value, id) AS r_lo,
-             row_number() OVER (PARTITION BY iteration_id, key, id / 64
-                                ORDER BY value DESC, id) AS r_hi
-      FROM metric) p
+       MAX(CASE WHEN id = first_id THEN step END), MAX(CASE WHEN id = first_id THEN value END),
+       MAX(CASE WHEN id = last_id THEN step END), MAX(CASE WHEN id = last_id THEN value END),
+       MAX(CASE WHEN id = lo_id THEN id END), MAX(CASE WHEN id = lo_id THEN step END),
+       MAX(CASE WHEN id = lo_id THEN value END),
+       MAX(CASE WHEN id = hi_id THEN id END), MAX(CASE WHEN id = hi_id THEN step END),
+       MAX(CASE WHEN id = hi_id THEN value END)
+FROM (SELECT iteration_id, key, id, step, value, block, descent, first_id, last_id,
+             MIN(CASE WHEN value = lo_v THEN id END) OVER w AS lo_id,
+             MIN(CASE WHEN value = hi_v THEN id END) OVER w AS hi_id
+      FROM (SELECT iteration_id, key, id, step, value, id / 64 AS block,
+                   CASE WHEN step < lag(step) OVER (PARTITION BY iteration_id, key, id / 64
+                                                    ORDER BY id) THEN 1 ELSE 0 END AS descent,
+                   MIN(id) OVER w AS first_id, MAX(id) OVER w AS last_id,
+                   MIN(value) OVER w AS lo_v, MAX(value) OVER w AS hi_v
+            FROM metric WINDOW w AS (PARTITION BY iteration_id, key, id / 64)) p
+      WINDOW w AS (PARTITION BY iteration_id, key, block)) q
 GROUP BY iteration_id, key, block;
