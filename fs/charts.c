@@ -4,7 +4,9 @@
  *
  * A chart is drawn from the store at open (a snapshot, like every small file) by
  * streaming the series through the M4 downsampler (chart/downsample.h) into the SVG
- * writer (chart/svg.h): memory is O(plot width) per series, whatever its length.
+ * writer (chart/svg.h), by its block summaries (chart/read/chart_read.h): memory is
+ * O(plot width) for the drawing plus, while reading, 96 bytes per 64 points of the
+ * series (its block summaries, 1.5 MB for 1M points).
  * Its size is known without reading a point: the writer's bound from the series
  * summaries (point counts, key, labels), the drawing padded with trailing newlines to it
  * (svg.h). So `ls -l`, `stat` and a listing cost what they cost for the metric files.

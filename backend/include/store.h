@@ -604,7 +604,8 @@ typedef struct dd_metric_scan_ops {
  * (ops->run) whose points are consecutive in that order and that ops->whole accepted.
  * Runs are given only when the series' steps never decrease in write order (then write
  * order is step order); any other series is given point by point, as dd_metric_read
- * would. For charts of long series: a run stands for up to 64 points. */
+ * would. For charts of long series: a run stands for up to 64 points. Memory: the
+ * series' block summaries (96 bytes per 64 points) are held during the call. */
 dd_code dd_metric_scan(dd_store *st, int64_t iteration_id, const char *key,
                        const dd_metric_scan_ops *ops, void *ctx, dd_err *err);
 
