@@ -510,8 +510,9 @@ bench_cat() {
     stop_daemon "$mnt" "$dd_pid"
 }
 
-# The chart of a long series (issue 17): `cat metrics/loss.svg` reads every point through
-# the downsampler and draws the SVG; its baseline is `cat metrics/loss`, the same points as
+# The chart of a long series (issue 17): `cat metrics/loss.svg` reads the series through
+# the downsampler (by its block summaries, schema 009: whole blocks where a pixel column
+# holds them, points elsewhere) and draws the SVG; its baseline is `cat metrics/loss`, the same points as
 # text, in the same daemon, timed interleaved with it.
 bench_chart() {
     log "[chart] cat of metrics/loss.svg of $CHART_POINTS points, next to cat of metrics/loss"
@@ -531,7 +532,7 @@ bench_chart() {
         die "loss.svg is not well-formed XML"
     cat "$dir/loss" "$dir/loss.svg" >/dev/null    # the database's pages in the page cache
     # drawn: one point appended before each cat (a running iteration's chart between two
-    # looks), so the daemon draws it from every point; kept: the same chart unchanged, as
+    # looks), so the daemon draws it again from the store; kept: the same chart unchanged, as
     # the daemon keeps it (fs/charts.c); baseline: cat of the series' text, interleaved
     local lines td tk tm
     # shellcheck disable=SC2016

@@ -23,8 +23,9 @@
 
 DB must exist with the schema (`deardiary init DB`). Rows are inserted with the values the
 store would write (schema/sqlite/001_baseline.sql): timestamps "YYYY-MM-DDTHH:MM:SS.mmmZ",
-status_id 1, and one metric_latest row per series with its max_step, point_count and
-text_bytes (the length of the lines "<step> <value> <recorded_at>\\n" a cat renders).
+status_id 1, one metric_latest row per series with its max_step, point_count and
+text_bytes (the length of the lines "<step> <value> <recorded_at>\\n" a cat renders), and
+its metric_block rows (schema 009) when the schema has them.
 """
 import os
 import sqlite3
@@ -67,11 +68,33 @@ def iterations(db, eid, n):
     return list(range(first, first + n))
 
 
+BLOCK = 64   # points per metric_block row (schema/sqlite/011_metric_blocks.sql)
+
+
+def blocks(db, iteration_id, key, points):
+    """The metric_block rows the store keeps for the points series() writes (steps 0, 1,
+    ...; `deardiary fsck` checks them), when the schema has the table."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'metric_block'").fetchone():
+        return
+    rows = []
+    for b in range((points + BLOCK - 1) // BLOCK):
+        ids = range(b * BLOCK, min(points, (b + 1) * BLOCK))
+        lo = min(ids, key=lambda i: (value(i), i))
+        hi = min(ids, key=lambda i: (-value(i), i))
+        rows.append((iteration_id, key, b, len(ids), ids[0], value(ids[0]), ids[-1],
+                     value(ids[-1]), lo, lo, value(lo), hi, hi, value(hi)))
+    db.executemany("INSERT INTO metric_block(iteration_id, key, block, n, ordered,"
+                   " first_step, first_value, last_step, last_value, lo_id, lo_step,"
+                   " lo_value, hi_id, hi_step, hi_value)"
+                   " VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
 def series(db, iteration_id, key, points):
     db.executemany("INSERT INTO metric(iteration_id, key, value, step, id, recorded_at)"
                    " VALUES (?, ?, ?, ?, ?, ?)",
                    ((iteration_id, key, value(i), i, i, TS) for i in range(points)))
     text_bytes = sum(line_len(i, value(i)) for i in range(points))
+    blocks(db, iteration_id, key, points)
     last = points - 1
     db.execute("INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
                " max_step, point_count, text_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

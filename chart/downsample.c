@@ -25,18 +25,41 @@ int dd_ds_init(dd_downsample *ds, size_t columns, double x_lo, double x_hi)
     return 0;
 }
 
-/* The column of x: the range split into `columns` equal parts, the ends clamped. */
-static long column_of(const dd_downsample *ds, double x)
+void dd_ds_restart(dd_downsample *ds, double x_lo, double x_hi)
 {
-    double span = ds->x_hi - ds->x_lo;
+    dd_ds_point *out = ds->out;
+    size_t columns = ds->columns;
+    *ds = (dd_downsample){.columns = columns, .x_lo = x_lo, .x_hi = x_hi, .out = out,
+                          .cur = -1};
+}
+
+/* The column of x: [lo, hi] split into `columns` equal parts, the ends clamped.
+ * Nondecreasing in x (every operation rounds monotonically), so the points between two
+ * of the same column are in it too. */
+static long column_in(double lo, double hi, size_t columns, double x)
+{
+    double span = hi - lo;
     if (!(span > 0))
         return 0;
-    double c = floor((x - ds->x_lo) / span * (double)ds->columns);
+    double c = floor((x - lo) / span * (double)columns);
     if (!(c >= 0))
         return 0;
-    if (c >= (double)ds->columns)
-        return (long)ds->columns - 1;
+    if (c >= (double)columns)
+        return (long)columns - 1;
     return (long)c;
+}
+
+static long column_of(const dd_downsample *ds, double x)
+{
+    return column_in(ds->x_lo, ds->x_hi, ds->columns, x);
+}
+
+bool dd_ds_one_column(const dd_downsample *ds, double x0, double x1)
+{
+    /* before the first point, the range dd_ds_add will set from x0 */
+    double lo = isnan(ds->x_lo) ? x0 : ds->x_lo;
+    double hi = ds->x_hi >= lo ? ds->x_hi : lo;
+    return column_in(lo, hi, ds->columns, x0) == column_in(lo, hi, ds->columns, x1);
 }
 
 static void emit(dd_downsample *ds, dd_ds_point p)
@@ -97,6 +120,30 @@ void dd_ds_add(dd_downsample *ds, double x, double y)
     if (y > ds->max.y) { ds->max = p; ds->i_max = i; }
     ds->last = p;
     ds->i_last = i;
+}
+
+void dd_ds_add_run(dd_downsample *ds, const dd_ds_run *r)
+{
+    uint64_t base = ds->n_in;
+    dd_ds_add(ds, r->first.x, r->first.y);   /* opens the column, or joins the current one */
+    if (r->n < 2)
+        return;
+    /* the rest of the run, as its points would have done it: strict comparisons keep the
+     * first point reaching an extreme, the run's own extremes being its first such points */
+    if (r->min.y < ds->min.y) {
+        ds->min = r->min;
+        ds->i_min = base + r->i_min;
+    }
+    if (r->max.y > ds->max.y) {
+        ds->max = r->max;
+        ds->i_max = base + r->i_max;
+    }
+    if (r->min.y < ds->y_min) ds->y_min = r->min.y;
+    if (r->max.y > ds->y_max) ds->y_max = r->max.y;
+    ds->last = r->last;
+    ds->i_last = base + r->n - 1;
+    ds->n_in = base + r->n;
+    ds->x_last = r->last.x;
 }
 
 const dd_ds_point *dd_ds_finish(dd_downsample *ds, size_t *n)

@@ -20,6 +20,7 @@
 #ifndef DD_CHART_DOWNSAMPLE_H
 #define DD_CHART_DOWNSAMPLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,9 @@ typedef struct dd_downsample {
  * Returns 0, or -1 when the array cannot be allocated or columns is 0. */
 int dd_ds_init(dd_downsample *ds, size_t columns, double x_lo, double x_hi);
 
+/* Forget every point fed: as just after dd_ds_init(ds, ds->columns, x_lo, x_hi). */
+void dd_ds_restart(dd_downsample *ds, double x_lo, double x_hi);
+
 /* Feed one point (x nondecreasing from call to call; finite values). */
 void dd_ds_add(dd_downsample *ds, double x, double y);
 
@@ -53,6 +57,25 @@ void dd_ds_add(dd_downsample *ds, double x, double y);
  * dd_ds_free); *n gets their count, 0 when nothing was fed. Call once, after the last
  * dd_ds_add. */
 const dd_ds_point *dd_ds_finish(dd_downsample *ds, size_t *n);
+
+/* A run of consecutive input points, summarised: its count, its first and last point,
+ * and the first point (in input order) holding its least and its greatest y, with their
+ * offsets in the run (0 .. n-1). */
+typedef struct dd_ds_run {
+    uint64_t n;                    /* >= 1 */
+    dd_ds_point first, min, max, last;
+    uint64_t i_min, i_max;
+} dd_ds_run;
+
+/* Whether points with x from x0 to x1 (x0 <= x1, the next ones to feed) all fall into
+ * one column. */
+bool dd_ds_one_column(const dd_downsample *ds, double x0, double x1);
+
+/* Feed a run whose points all fall into one column (dd_ds_one_column of its first and
+ * last x): the state afterwards is exactly that of feeding its points one by one, as
+ * M4 keeps only the first, least, greatest and last point of a column. */
+void dd_ds_add_run(dd_downsample *ds, const dd_ds_run *r);
+
 
 void dd_ds_free(dd_downsample *ds);
 

@@ -4,7 +4,9 @@
  *
  * A chart is drawn from the store at open (a snapshot, like every small file) by
  * streaming the series through the M4 downsampler (chart/downsample.h) into the SVG
- * writer (chart/svg.h): memory is O(plot width) per series, whatever its length.
+ * writer (chart/svg.h), by its block summaries (chart/read/chart_read.h): memory is
+ * O(plot width) for the drawing plus, while reading, 96 bytes per 64 points of the
+ * series (its block summaries, 1.5 MB for 1M points).
  * Its size is known without reading a point: the writer's bound from the series
  * summaries (point counts, key, labels), the drawing padded with trailing newlines to it
  * (svg.h). So `ls -l`, `stat` and a listing cost what they cost for the metric files.
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chart_read.h"
 #include "svg.h"
 #include "vfs_int.h"
 
@@ -51,37 +54,27 @@ static size_t kept_bound(int64_t n)
     return n < 0 ? 0 : (uint64_t)n < cap ? (size_t)n : cap;
 }
 
-typedef struct ds_fill {
-    dd_downsample ds;
-} ds_fill;
-
-static int ds_point_cb(void *ctx, const dd_metric_row *row)
-{
-    dd_ds_add(&((ds_fill *)ctx)->ds, (double)row->step, row->value);
-    return 0;
-}
-
-/* One series read through the downsampler; *pts (malloc'd, *n of them) are the kept
- * points. */
+/* One series read through the downsampler (by its block summaries, chart_read.h);
+ * *pts (malloc'd, *n of them) are the kept points. */
 static int series_points(vfs *v, int64_t iteration, const char *key, int64_t max_step,
                          dd_ds_point **pts, size_t *n)
 {
-    ds_fill f;
-    if (dd_ds_init(&f.ds, DD_CHART_COLUMNS, NAN, (double)max_step))
+    dd_downsample ds;
+    if (dd_ds_init(&ds, DD_CHART_COLUMNS, NAN, (double)max_step))
         return -ENOMEM;
     dd_err err = {0};
-    dd_code code = dd_metric_read(v->st, iteration, key, false, 0, 0, ds_point_cb, &f, &err);
+    dd_code code = dd_chart_read_series(v->st, iteration, key, &ds, &err);
     if (code != DD_OK) {
-        dd_ds_free(&f.ds);
+        dd_ds_free(&ds);
         return vfs_fail(code, &err, "chart");
     }
     size_t m;
-    const dd_ds_point *kept = dd_ds_finish(&f.ds, &m);
+    const dd_ds_point *kept = dd_ds_finish(&ds, &m);
     *pts = malloc((m ? m : 1) * sizeof **pts);
     if (*pts)
         memcpy(*pts, kept, m * sizeof **pts);
     *n = m;
-    dd_ds_free(&f.ds);
+    dd_ds_free(&ds);
     return *pts ? 0 : -ENOMEM;
 }
 

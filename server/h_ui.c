@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chart_read.h"
 #include "downsample.h"
 #include "server.h"
 #include "ui_assets.h"
@@ -134,14 +135,13 @@ void h_v1_iteration_table(dd_req *r)
 
 /* ---------------------------------------------------------------- series */
 
-/* Where a series' points go: every point into arrays, or through the shared M4
- * downsampler (chart/downsample.h, the mount's SVG charts use it too) when the series
- * has more points than the page asked for. */
+/* Where a series' points go: every point into arrays (a series longer than the page
+ * asked for goes through the shared M4 downsampler first, chart_read.h, as the mount's
+ * SVG charts do). */
 typedef struct series_buf {
     int64_t *steps;
     double *values;
     size_t n, cap;
-    dd_downsample *ds;   /* non-NULL: points are fed to it instead */
     bool no_memory;      /* an array could not grow: the read stopped short */
 } series_buf;
 
@@ -173,10 +173,6 @@ static bool buf_reserve(series_buf *b, size_t need)
 static int collect_point(void *ctx, const dd_metric_row *row)
 {
     series_buf *b = ctx;
-    if (b->ds) {
-        dd_ds_add(b->ds, (double)row->step, row->value);
-        return 0;
-    }
     if (!buf_reserve(b, b->n + 1))
         return 1;
     b->steps[b->n] = row->step;
@@ -336,9 +332,7 @@ static dd_code read_series(dd_server *srv, int64_t iid, const series_ref *ref,
     dd_downsample ds;
     if (dd_ds_init(&ds, (size_t)max_points / 4, NAN, (double)ref->max_step) != 0)
         return no_memory(err);
-    b->ds = &ds;
-    dd_code code = dd_metric_read(srv->st, iid, ref->key, false, 0, 0, collect_point, b, err);
-    b->ds = NULL;
+    dd_code code = dd_chart_read_series(srv->st, iid, ref->key, &ds, err);
     size_t n = 0;
     const dd_ds_point *pts = code == DD_OK ? dd_ds_finish(&ds, &n) : NULL;
     for (size_t i = 0; i < n && code == DD_OK; i++) {

@@ -265,6 +265,34 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
                             const dd_metric_point *points, size_t n, bool check_writable,
                             int64_t *series_id, int64_t *first_position, dd_err *err);
 
+/* The block summaries of metric series (metric_blocks.c, schema/sqlite/009_metric_blocks.sql):
+ * block b of a series holds positions DB_METRIC_BLOCK*b .. DB_METRIC_BLOCK*(b+1)-1. */
+#define DB_METRIC_BLOCK 64
+typedef struct db_block {
+    bool stored;          /* the row exists (the batch updates it rather than inserting) */
+    int64_t block;
+    int64_t n;            /* 0: empty (nothing to store) */
+    bool ordered;
+    int64_t first_step, last_step, lo_id, lo_step, hi_id, hi_step;
+    double first_value, last_value, lo_value, hi_value;
+} db_block;
+/* The columns of metric_block that db_block_from_row reads, from its column `col` on, for
+ * a LEFT JOIN of the block `b` (all NULL: no such block). */
+#define DB_BLOCK_COLS "b.n, b.ordered, b.first_step, b.first_value, b.last_step," \
+                      " b.last_value, b.lo_id, b.lo_step, b.lo_value, b.hi_id, b.hi_step," \
+                      " b.hi_value"
+void db_block_from_row(db_stmt *s, int col, int64_t block, db_block *b);
+/* Add the point at `position` (the next one of the series) to *b; when it belongs to a
+ * later block than *b, *b is stored first and starts over as that block. */
+dd_code db_block_add(dd_conn *c, int64_t iteration_id, const char *key, db_block *b,
+                     int64_t position, int64_t step, double value, dd_err *err);
+/* Fold the point at `position` into *b, which is empty or that point's block (fsck
+ * computes blocks with it, without storing). */
+void db_block_fold(db_block *b, int64_t position, int64_t step, double value);
+/* Write *b (when it holds points): one INSERT or UPDATE. */
+dd_code db_block_store(dd_conn *c, int64_t iteration_id, const char *key, db_block *b,
+                       dd_err *err);
+
 /* A column as a heap copy ("" for NULL); NULL only when out of memory. */
 char *db_col_dup(db_stmt *s, int col);
 /* A column copied into a DD_TS_LEN buffer ("" for NULL). */

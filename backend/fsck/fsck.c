@@ -541,6 +541,95 @@ static dd_code series_compute(dd_conn *c, int64_t iteration_id, const char *key,
     return code;
 }
 
+/* The blocks (metric_block) a series' points make, in block order. */
+typedef struct block_vec {
+    db_block *v;
+    size_t n, cap;
+    bool oom;
+} block_vec;
+
+static bool block_push(block_vec *bv, const db_block *b)
+{
+    if (bv->n == bv->cap) {
+        size_t cap = bv->cap ? 2 * bv->cap : 64;
+        db_block *v = realloc(bv->v, cap * sizeof *v);
+        if (!v)
+            return !(bv->oom = true);
+        bv->v = v, bv->cap = cap;
+    }
+    bv->v[bv->n++] = *b;
+    return true;
+}
+
+static int truth_block_row(db_stmt *s, void *arg)
+{
+    block_vec *bv = arg;
+    int64_t position = db_col_int64(s, 0);
+    if (bv->n && bv->v[bv->n - 1].block == position / DB_METRIC_BLOCK) {
+        db_block_fold(&bv->v[bv->n - 1], position, db_col_int64(s, 1), db_col_double(s, 2));
+        return 0;
+    }
+    db_block b = {0};
+    db_block_fold(&b, position, db_col_int64(s, 1), db_col_double(s, 2));
+    return !block_push(bv, &b);
+}
+
+static int stored_block_row(db_stmt *s, void *arg)
+{
+    db_block b;
+    db_block_from_row(s, 1, db_col_int64(s, 0), &b);
+    return !block_push(arg, &b);
+}
+
+/* The blocks the points make (truth) and the blocks stored (stored). */
+static dd_code blocks_compute(dd_conn *c, int64_t iteration_id, const char *key,
+                              block_vec *truth, block_vec *stored, dd_err *err)
+{
+    db_stmt *s;
+    dd_code code = db_prep(c, &s, err, "SELECT id, step, value FROM metric"
+                           " WHERE iteration_id = ? AND key = ? ORDER BY id", "it",
+                           iteration_id, key);
+    if (code == DD_OK)
+        code = db_each(c, s, "reading metric points", truth_block_row, truth, err);
+    if (code == DD_OK && stored)
+        code = db_prep(c, &s, err, "SELECT b.block, " DB_BLOCK_COLS " FROM metric_block b"
+                       " WHERE b.iteration_id = ? AND b.key = ? ORDER BY b.block", "it",
+                       iteration_id, key);
+    if (code == DD_OK && stored)
+        code = db_each(c, s, "reading metric blocks", stored_block_row, stored, err);
+    if (code == DD_OK && (truth->oom || (stored && stored->oom)))
+        code = dd_fail(err, DD_IO, "out of memory");
+    return code;
+}
+
+static bool block_same(const db_block *a, const db_block *b)
+{
+    return a->block == b->block && a->n == b->n && a->ordered == b->ordered &&
+           a->first_step == b->first_step && a->first_value == b->first_value &&
+           a->last_step == b->last_step && a->last_value == b->last_value &&
+           a->lo_id == b->lo_id && a->lo_step == b->lo_step && a->lo_value == b->lo_value &&
+           a->hi_id == b->hi_id && a->hi_step == b->hi_step && a->hi_value == b->hi_value;
+}
+
+/* Compare a series' block summaries with its points; *why "" when they agree. */
+static dd_code blocks_check(dd_conn *c, int64_t iteration_id, const char *key, char *why,
+                            size_t why_len, dd_err *err)
+{
+    block_vec truth = {0}, stored = {0};
+    dd_code code = blocks_compute(c, iteration_id, key, &truth, &stored, err);
+    size_t i = 0;
+    while (i < truth.n && i < stored.n && block_same(&truth.v[i], &stored.v[i]))
+        i++;
+    if (code == DD_OK && truth.n != stored.n)
+        snprintf(why, why_len, "%zu block summaries, the points make %zu", stored.n, truth.n);
+    else if (code == DD_OK && i < truth.n)
+        snprintf(why, why_len, "block summary %lld (points %lld..) disagrees with its points",
+                 (long long)truth.v[i].block, (long long)truth.v[i].block * DB_METRIC_BLOCK);
+    free(truth.v);
+    free(stored.v);
+    return code;
+}
+
 /* Compare a series' summary row with its points; *why "" when they agree. */
 static dd_code series_check(dd_conn *c, int64_t iteration_id, const char *key, char *why,
                             size_t why_len, dd_err *err)
@@ -577,7 +666,21 @@ static dd_code series_check(dd_conn *c, int64_t iteration_id, const char *key, c
         snprintf(why, why_len, "summary's text length is %lld, the points' is %lld",
                  (long long)db_col_int64(s, 5), (long long)t.text_bytes);
     db_reset(s);
-    return DD_OK;
+    return why[0] ? DD_OK : blocks_check(c, iteration_id, key, why, why_len, err);
+}
+
+/* Rewrite one series' block summaries from its points (inside series_fix). */
+static dd_code blocks_fix(dd_conn *c, int64_t iteration_id, const char *key, dd_err *err)
+{
+    block_vec truth = {0};
+    dd_code code = db_exec(c, err, "removing metric blocks", "DELETE FROM metric_block"
+                           " WHERE iteration_id = ? AND key = ?", "it", iteration_id, key);
+    if (code == DD_OK)
+        code = blocks_compute(c, iteration_id, key, &truth, NULL, err);
+    for (size_t i = 0; code == DD_OK && i < truth.n; i++)
+        code = db_block_store(c, iteration_id, key, &truth.v[i], err);
+    free(truth.v);
+    return code;
 }
 
 /* Rewrite one series' summary from its points, in one transaction. */
@@ -604,6 +707,8 @@ static dd_code series_fix(fsck *f, int64_t iteration_id, const char *key, dd_err
                            " text_bytes = excluded.text_bytes", "itditiii", iteration_id, key,
                            truth.value, truth.step, truth.recorded_at, truth.max_step,
                            truth.count, truth.text_bytes);
+        if (code == DD_OK)
+            code = blocks_fix(c, iteration_id, key, err);
         t.code = code;
     }
     return t.code;
@@ -803,7 +908,8 @@ static dd_code check_registry(fsck *f, dd_err *err)
         }
         if (code == DD_OK)
             code = db_prep(c, &s, err, "SELECT iteration_id, key FROM metric_latest UNION"
-                           " SELECT iteration_id, key FROM metric ORDER BY 1, 2", NULL);
+                           " SELECT iteration_id, key FROM metric UNION"
+                           " SELECT iteration_id, key FROM metric_block ORDER BY 1, 2", NULL);
         if (code == DD_OK)
             code = db_each(c, s, "listing metric series", collect_key, &keys, err);
         if (code == DD_OK && (found.oom || keys.oom))
@@ -841,7 +947,7 @@ static dd_code check_registry(fsck *f, dd_err *err)
         if (code == DD_OK)
             say(f, f->repair ? DD_FSCK_REPAIRED : DD_FSCK_PROBLEM,
                 "metric %s of iteration %lld: %s%s", k->key, (long long)k->iteration_id,
-                tab ? tab + 1 : "", f->repair ? ": summary recomputed from the points" : "");
+                tab ? tab + 1 : "", f->repair ? ": summaries recomputed from the points" : "");
     }
     registry_free(&found, &keys, &bad);
     return code;

@@ -15,14 +15,15 @@
  *   4. Registry invariants: at most one PRODUCTION version per model, version numbers
  *      unique and not above the model's counter, aliases pointing at versions of their own
  *      model, and metric_latest equal to what the metric rows say (count, latest point,
- *      next default step, text length); every series with points has its summary row.
+ *      next default step, text length), and its block summaries (metric_block) equal to
+ *      what its points make, block by block; every series with points has its summary row.
  *
  * Repairs (with `repair`): orphaned bytes are removed (dd_artifacts_gc, then unnamed files
  * under the filesystem roots); a resource whose bytes are missing, short or wrong is
  * marked broken (reads then fail with EIO; the row stays as the record of what was lost),
  * and the mark is cleared when its bytes verify again; a model counter below its highest
- * version is raised; a dangling alias is removed; a wrong metric summary is recomputed
- * from the points. Damage SQLite reports (integrity or foreign keys) and duplicate
+ * version is raised; a dangling alias is removed; a wrong metric summary or block summary
+ * is recomputed (both, for that series) from the points. Damage SQLite reports (integrity or foreign keys) and duplicate
  * PRODUCTION versions or version numbers are reported, never guessed at.
  *
  * Safe to run while the registry is mounted (uploads in progress are not orphans); a

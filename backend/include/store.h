@@ -581,6 +581,39 @@ dd_code dd_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
                        int64_t after_step, int64_t after_id, dd_metric_cb cb, void *ctx,
                        dd_err *err);
 
+/* A run of consecutive points of a series, summarised (a block of the metric_block table,
+ * schema/sqlite/009_metric_blocks.sql): what a min/max-per-column chart keeps of it. */
+typedef struct dd_metric_run {
+    int64_t first_position;    /* the position of its first point in the series */
+    int64_t n;                 /* its points: positions first_position .. + n - 1 */
+    int64_t first_step, last_step;
+    double first_value, last_value;
+    int64_t lo_offset, lo_step;    /* the first point holding its least value: offset in */
+    double lo_value;               /* the run (0 .. n-1), step, value */
+    int64_t hi_offset, hi_step;    /* the same for its greatest value */
+    double hi_value;
+} dd_metric_run;
+/* What dd_metric_scan hands its points to. restart: called before anything else, and again
+ * when the read starts over (a retried snapshot): forget what was given so far. whole:
+ * may the run of points whose steps go from first_step to last_step be given as one
+ * dd_metric_run (true) rather than point by point (false)? point and run: non-zero stops
+ * the scan (DD_OK is returned, as by dd_metric_read). */
+typedef struct dd_metric_scan_ops {
+    void (*restart)(void *ctx);
+    bool (*whole)(void *ctx, int64_t first_step, int64_t last_step);
+    int (*point)(void *ctx, const dd_metric_row *row);
+    int (*run)(void *ctx, const dd_metric_run *run);
+} dd_metric_scan_ops;
+/* Every point of one series in the order of dd_metric_read (step, then id), from one
+ * snapshot, each either alone (ops->point; recorded_at is "") or inside a run
+ * (ops->run) whose points are consecutive in that order and that ops->whole accepted.
+ * Runs are given only when the series' steps never decrease in write order (then write
+ * order is step order); any other series is given point by point, as dd_metric_read
+ * would. For charts of long series: a run stands for up to 64 points. Memory: the
+ * series' block summaries (96 bytes per 64 points) are held during the call. */
+dd_code dd_metric_scan(dd_store *st, int64_t iteration_id, const char *key,
+                       const dd_metric_scan_ops *ops, void *ctx, dd_err *err);
+
 typedef struct dd_metric_series {
     int64_t id;            /* stable id of the series (never reused) */
     int64_t iteration_id;

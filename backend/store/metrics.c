@@ -22,6 +22,8 @@ typedef struct series_state {
     int64_t max_step;
     int64_t count;
     int64_t text_bytes;
+    db_block block;         /* the series' last block (metric_blocks.c): where the next
+                               point goes */
 } series_state;
 
 static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
@@ -29,10 +31,14 @@ static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
 {
     db_stmt *s;
     memset(ss, 0, sizeof *ss);
+    /* the block the next point goes to, in the same read (no row: it starts empty) */
     dd_code code = db_prep(c, &s, err,
-                           "SELECT value, step, recorded_at, max_step, point_count, text_bytes,"
-                           " id FROM metric_latest WHERE iteration_id = ? AND key = ?",
-                           "it", iteration_id, key);
+                           "SELECT l.value, l.step, l.recorded_at, l.max_step, l.point_count,"
+                           " l.text_bytes, l.id, " DB_BLOCK_COLS " FROM metric_latest l"
+                           " LEFT JOIN metric_block b ON b.iteration_id = l.iteration_id"
+                           " AND b.key = l.key AND b.block = l.point_count / ?"
+                           " WHERE l.iteration_id = ? AND l.key = ?",
+                           "iit", (int64_t)DB_METRIC_BLOCK, iteration_id, key);
     if (code != DD_OK)
         return code;
     bool row;
@@ -46,6 +52,7 @@ static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
         ss->count = db_col_int64(s, 4);
         ss->text_bytes = db_col_int64(s, 5);
         ss->id = db_col_int64(s, 6);
+        db_block_from_row(s, 7, ss->count / DB_METRIC_BLOCK, &ss->block);
     }
     db_reset(s);
     return code;
@@ -131,6 +138,8 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
                            "INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)"
                            " VALUES (?, ?, ?, ?, ?, ?)", "itiidt", iteration_id, key, step,
                            ss.count, value, ts);
+        if (code == DD_OK)
+            code = db_block_add(c, iteration_id, key, &ss.block, ss.count, step, value, err);
         if (code != DD_OK)
             break;
         if (!ss.exists || step >= ss.step) {
@@ -144,6 +153,8 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
         ss.text_bytes += (int64_t)dd_metric_line(step, value, ts, line);
         ss.exists = true;
     }
+    if (code == DD_OK && n > 0)
+        code = db_block_store(c, iteration_id, key, &ss.block, err);
     if (code == DD_OK && n > 0)
         code = series_store(c, iteration_id, key, &ss, existed, now, err);
     if (series_id)
@@ -326,6 +337,10 @@ dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd
         if (code == DD_OK)
             code = db_exec(c, err, "metric points",
                            "DELETE FROM metric WHERE iteration_id = ? AND key = ?", "it",
+                           iteration_id, key);
+        if (code == DD_OK)
+            code = db_exec(c, err, "metric blocks",
+                           "DELETE FROM metric_block WHERE iteration_id = ? AND key = ?", "it",
                            iteration_id, key);
         t.code = code;
     }

@@ -16,15 +16,18 @@
 
 /* Data hanging off iterations, deleted for one iteration (scope "i") or all iterations of an
  * experiment (scope "e"). Statements are listed per scope so each stays a literal. */
-static const char *const iteration_data_sql[2][6] = {
+static const char *const iteration_data_sql[2][7] = {
     {"DELETE FROM parameter WHERE iteration_id = ?",
      "DELETE FROM metric WHERE iteration_id = ?",
+     "DELETE FROM metric_block WHERE iteration_id = ?",
      "DELETE FROM metric_latest WHERE iteration_id = ?",
      "DELETE FROM iteration_file WHERE iteration_id = ?",
      "DELETE FROM iteration_tag WHERE iteration_id = ?",
      "DELETE FROM iteration WHERE id = ?"},
     {"DELETE FROM parameter WHERE iteration_id IN (SELECT id FROM iteration WHERE experiment_id = ?)",
      "DELETE FROM metric WHERE iteration_id IN (SELECT id FROM iteration WHERE experiment_id = ?)",
+     "DELETE FROM metric_block WHERE iteration_id IN"
+     " (SELECT id FROM iteration WHERE experiment_id = ?)",
      "DELETE FROM metric_latest WHERE iteration_id IN"
      " (SELECT id FROM iteration WHERE experiment_id = ?)",
      "DELETE FROM iteration_file WHERE iteration_id IN"
@@ -38,7 +41,7 @@ static const char *const iteration_data_sql[2][6] = {
 static dd_code delete_iteration_data(dd_conn *c, int scope, int64_t id, dd_err *err)
 {
     dd_code code = DD_OK;
-    for (int i = 0; i < 6 && code == DD_OK; i++)
+    for (int i = 0; i < 7 && code == DD_OK; i++)
         code = db_exec(c, err, "deleting iteration data", iteration_data_sql[scope][i], "i", id);
     return code;
 }

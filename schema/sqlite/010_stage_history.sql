@@ -1,4 +1,4 @@
--- 009_stage_history: every change of a model version's stage, with when and by whom (issue
+-- 010_stage_history: every change of a model version's stage, with when and by whom (issue
 -- 17: the dashboard's model page shows "a history of stage changes"; `models/<m>/history`
 -- in the mount and GET /v1/model/{mid}/stagehistory read it).
 --

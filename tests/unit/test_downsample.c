@@ -1,7 +1,8 @@
 /*
  * test_downsample.c - chart/downsample.c (M4): bounded output, every column's extremes,
  * first and last kept, constant / single-point / empty series, x range learnt from the
- * first point, points outside the range clamped.
+ * first point, points outside the range clamped, runs fed whole (dd_ds_add_run) equal to
+ * their points.
  */
 #include <math.h>
 
@@ -151,8 +152,60 @@ static void test_clamp(void)
     dd_ds_free(&ds);
 }
 
+/* Runs (dd_ds_add_run) in place of their points wherever dd_ds_one_column says they fit:
+ * the same output, point for point, for x ranges given or learnt (NAN), a range shorter
+ * than the data (clamped ends), tied x and y, and runs of 1..97 points. */
+static void test_runs_equal_points(void)
+{
+    static const double ranges[][2] = {{NAN, 99999}, {0, 99999}, {-500, 40000}, {NAN, 0},
+                                       {7, 7}};
+    static const size_t cols[] = {700, 13, 1};
+    const long n = 100000;
+    for (size_t r = 0; r < sizeof ranges / sizeof *ranges; r++)
+        for (size_t c = 0; c < sizeof cols / sizeof *cols; c++)
+            for (long len = 1; len <= 97; len += 32) {
+                dd_downsample a, b;
+                CHECK(dd_ds_init(&a, cols[c], ranges[r][0], ranges[r][1]) == 0);
+                CHECK(dd_ds_init(&b, cols[c], ranges[r][0], ranges[r][1]) == 0);
+                long runs = 0;
+                for (long i = 0; i < n; i += len) {
+                    long end = i + len < n ? i + len : n;
+                    /* x: ties in threes; y: the noisy curve rounded, so extremes tie */
+                    dd_ds_run run = {.n = (uint64_t)(end - i)};
+                    for (long j = i; j < end; j++) {
+                        dd_ds_point p = {(double)(j / 3), round(curve(j) * 20.0)};
+                        dd_ds_add(&a, p.x, p.y);
+                        uint64_t k = (uint64_t)(j - i);
+                        if (k == 0)
+                            run.first = run.min = run.max = p;
+                        if (p.y < run.min.y) run.min = p, run.i_min = k;
+                        if (p.y > run.max.y) run.max = p, run.i_max = k;
+                        run.last = p;
+                    }
+                    if (dd_ds_one_column(&b, run.first.x, run.last.x)) {
+                        dd_ds_add_run(&b, &run);
+                        runs++;
+                        continue;
+                    }
+                    for (long j = i; j < end; j++)
+                        dd_ds_add(&b, (double)(j / 3), round(curve(j) * 20.0));
+                }
+                size_t na, nb;
+                const dd_ds_point *pa = dd_ds_finish(&a, &na), *pb = dd_ds_finish(&b, &nb);
+                int equal = na == nb && a.n_in == b.n_in && a.y_min == b.y_min &&
+                            a.y_max == b.y_max && a.x_last == b.x_last;
+                for (size_t k = 0; equal && k < na; k++)
+                    equal = same(pa[k], pb[k].x, pb[k].y);
+                CHECK(equal);
+                CHECK(runs > 0);
+                dd_ds_free(&a);
+                dd_ds_free(&b);
+            }
+}
+
 int main(void)
 {
+    test_runs_equal_points();
     test_million(800);
     test_million(1);
     test_constant();
