@@ -371,6 +371,36 @@ dd_code db_each(dd_conn *c, db_stmt *s, const char *what, db_row_fn fn, void *ct
     return code;
 }
 
+typedef struct ids_fill {
+    db_ids *ids;
+    bool oom;
+} ids_fill;
+
+static int fill_id(db_stmt *s, void *arg)
+{
+    ids_fill *f = arg;
+    db_ids *ids = f->ids;
+    if (ids->n == ids->cap) {
+        size_t cap = ids->cap ? ids->cap * 2 : 16;
+        int64_t *v = realloc(ids->v, cap * sizeof *v);
+        if (!v) {
+            f->oom = true;
+            return 1;
+        }
+        ids->v = v;
+        ids->cap = cap;
+    }
+    ids->v[ids->n++] = db_col_int64(s, 0);
+    return 0;
+}
+
+dd_code db_collect_ids(dd_conn *c, db_stmt *s, const char *what, db_ids *ids, dd_err *err)
+{
+    ids_fill f = {ids, false};
+    dd_code code = db_each(c, s, what, fill_id, &f, err);
+    return code == DD_OK && f.oom ? dd_fail(err, DD_IO, "out of memory") : code;
+}
+
 /* ---------------------------------------------------------------- retries */
 
 /* Take one from a test hook's counter: true when one was left. */

@@ -42,6 +42,15 @@ typedef int (*db_row_fn)(db_stmt *s, void *ctx);
 dd_code db_each(dd_conn *c, db_stmt *s, const char *what, db_row_fn fn, void *ctx,
                 dd_err *err);
 
+/* The first column (an id) of every row of `s`, in order, into a growing array the caller
+ * frees (`ids->v`, `ids->n`; start from {0}). Out of memory: DD_IO "out of memory", with
+ * the ids collected so far kept for the caller to free. */
+typedef struct db_ids {
+    int64_t *v;
+    size_t n, cap;
+} db_ids;
+dd_code db_collect_ids(dd_conn *c, db_stmt *s, const char *what, db_ids *ids, dd_err *err);
+
 /* Typed columns of the current row (0-based). NULL reads as 0, 0.0, "" or (NULL, 0). Text
  * and blob pointers are valid until the next step or reset of `s`. */
 int db_col_count(db_stmt *s);

@@ -338,34 +338,11 @@ dd_code node_alive(dd_conn *c, int64_t node_id, node_state *out, dd_err *err)
     return code;
 }
 
-typedef struct id_vec {
-    int64_t *v;
-    size_t n, cap;
-    bool oom;
-} id_vec;
-
-static int collect_id(db_stmt *s, void *arg)
-{
-    id_vec *ids = arg;
-    if (ids->n == ids->cap) {
-        size_t cap = ids->cap ? ids->cap * 2 : 16;
-        int64_t *v = realloc(ids->v, cap * sizeof *v);
-        if (!v) {
-            ids->oom = true;
-            return 1;
-        }
-        ids->v = v;
-        ids->cap = cap;
-    }
-    ids->v[ids->n++] = db_col_int64(s, 0);
-    return 0;
-}
-
 dd_code node_gc(dd_store *st, int64_t *removed, dd_err *err)
 {
     dd_conn *c;
     db_stmt *s;
-    id_vec ids = {0};
+    db_ids ids = {0};
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT id FROM node n"
@@ -373,9 +350,7 @@ dd_code node_gc(dd_store *st, int64_t *removed, dd_err *err)
                        " AND NOT EXISTS (SELECT 1 FROM metric_log_state WHERE node_id = n.id)"
                        " ORDER BY id", NULL);
     if (code == DD_OK)
-        code = db_each(c, s, "listing nodes", collect_id, &ids, err);
-    if (code == DD_OK && ids.oom)
-        code = dd_fail(err, DD_IO, "out of memory");
+        code = db_collect_ids(c, s, "listing nodes", &ids, err);
     for (size_t i = 0; code == DD_OK && i < ids.n; i++) {
         node_state state;
         code = node_alive(c, ids.v[i], &state, err);

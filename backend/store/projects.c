@@ -319,30 +319,6 @@ static const char *const project_tail_sql[] = {
     "DELETE FROM project WHERE id = ?",
 };
 
-/* The experiments of a project, collected before deleting them one by one. */
-typedef struct id_vec {
-    int64_t *v;
-    size_t n, cap;
-    bool oom;
-} id_vec;
-
-static int collect_id(db_stmt *s, void *arg)
-{
-    id_vec *ids = arg;
-    if (ids->n == ids->cap) {
-        size_t cap = ids->cap ? ids->cap * 2 : 16;
-        int64_t *v = realloc(ids->v, cap * sizeof *v);
-        if (!v) {
-            ids->oom = true;
-            return 1;
-        }
-        ids->v = v;
-        ids->cap = cap;
-    }
-    ids->v[ids->n++] = db_col_int64(s, 0);
-    return 0;
-}
-
 static dd_code project_children(dd_conn *c, int64_t id, dd_err *err)
 {
     int64_t n = 0;
@@ -370,13 +346,11 @@ dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
             code = db_lock_children(c, DB_T_EXPERIMENT, DB_T_PROJECT, id, err);
         if (code == DD_OK && !cascade)
             code = project_children(c, id, err);
-        id_vec ids = {0};
+        db_ids ids = {0};  /* collected before deleting them one by one */
         if (code == DD_OK)
             code = db_prep(c, &s, err, "SELECT id FROM experiment WHERE project_id = ?", "i", id);
         if (code == DD_OK)
-            code = db_each(c, s, "listing experiments", collect_id, &ids, err);
-        if (code == DD_OK && ids.oom)
-            code = dd_fail(err, DD_IO, "out of memory");
+            code = db_collect_ids(c, s, "listing experiments", &ids, err);
         for (size_t i = 0; i < ids.n && code == DD_OK; i++)
             code = db_lock_children(c, DB_T_ITERATION, DB_T_EXPERIMENT, ids.v[i], err);
         for (size_t i = 0; i < ids.n && code == DD_OK; i++)
