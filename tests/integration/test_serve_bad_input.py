@@ -2,6 +2,7 @@
 non-integer and out-of-range ids, bad UTF-8, unicode names, many connections, a slow
 client. Every refusal is a 4xx with the {code, message} envelope, and the database is
 byte-for-byte the same before and after (sqlite3 .dump)."""
+import os
 import socket
 import threading
 import time
@@ -216,6 +217,36 @@ def test_slow_headers_hit_a_whole_header_deadline(tmp_path):
         s.stop()
 
 
+def accepted_connections(pid, port):
+    """How many connections to `port` the server process has accepted: its socket
+    descriptors that /proc/net/tcp lists as established on that local port (a connection
+    still in a listening socket's backlog is established too, but no descriptor names it)."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    n = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if int(cols[1].split(":")[1], 16) == port and cols[3] == "01" and cols[9] in inodes:
+                n += 1
+    return n
+
+
+def wait_accepted(pid, port, want, timeout=10.0):
+    """Wait until the server holds exactly `want` accepted connections (each worker accepts
+    from its own socket in its own thread: on a loaded machine that lags the client)."""
+    deadline = time.time() + timeout
+    while accepted_connections(pid, port) != want and time.time() < deadline:
+        time.sleep(0.05)
+    assert accepted_connections(pid, port) == want
+
+
 def test_connection_limit(tmp_path):
     """server.max_connections: connections past the limit are closed unanswered; once the
     idle ones go, requests are served again."""
@@ -226,7 +257,7 @@ def test_connection_limit(tmp_path):
     try:
         s.s.close()          # the harness's own keep-alive connection would count
         idle = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(8)]
-        time.sleep(0.3)
+        wait_accepted(s.proc.pid, s.port, 8)
         refused = False
         try:
             r = requests.get(s.url + "/health", timeout=5)
