@@ -74,13 +74,22 @@ mount: build
 unmount:
 	fusermount3 -u $(DEMO_MNT)
 
-# Every test, on the normal build, then again under AddressSanitizer + UBSan (the big
+# The integration suites run a second time on PostgreSQL (normal build only: DD_TEST_ENGINE
+# gives every test a database of its own on one throwaway server; docs/ENGINES.md).
+PG_SUITES ?= $(addprefix tests/integration/,test_tracking_lifecycle.py test_tracking_tools.py \
+	test_tracking_tree.py test_registry_models.py test_registry_concurrency.py \
+	test_registry_tutorial.py test_serve_mount.py test_serve_models.py test_serve_atomic.py \
+	test_links.py test_users_cmd.py)
+
+# Every test, on the normal build, then the PG_SUITES on PostgreSQL, then again under AddressSanitizer + UBSan (the big
 # 1 GiB artifact copies run at 64 MiB there and the soak for 20 s instead of 60: the
 # sanitizers make them slow, not different), then the unit tests under valgrind and each
 # fuzz target for a bounded time from its corpus.
 test: build-tests asan
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	DEARDIARY_BIN=$(CURDIR)/$(BUILD)/deardiary $(PYTHON) -m pytest -q tests/integration
+	DEARDIARY_BIN=$(CURDIR)/$(BUILD)/deardiary DD_TEST_ENGINE=postgres \
+		$(PYTHON) -m pytest -q $(PG_SUITES)
 	cd build-asan && DD_TEST_QUICK=1 ctest --output-on-failure -j$(JOBS)
 	DEARDIARY_BIN=$(CURDIR)/build-asan/deardiary DD_TEST_BIG_BYTES=67108864 DD_TEST_QUICK=1 \
 		$(PYTHON) -m pytest -q tests/integration

@@ -54,6 +54,7 @@ class PgServer:
     metric journals of a server registry go to its state/ (XDG_STATE_HOME), not to ~."""
     dir = None
     port = None
+    template = None
     dbs = {}
 
     @classmethod
@@ -75,25 +76,35 @@ class PgServer:
         if cls.dir:
             subprocess.run([PGTEST, "stop", cls.dir, "--remove"], capture_output=True)
             shutil.rmtree(cls.dir, ignore_errors=True)
-            cls.dir = cls.port = None
+            cls.dir = cls.port = cls.template = None
 
     @classmethod
     def uri(cls, name):
         return "postgresql://dd:%s@127.0.0.1:%d/%s" % (PG_PASSWORD, cls.start(), name)
 
     @classmethod
-    def new_database(cls, name):
-        """CREATE DATABASE name (dropped first if a previous run left it) and `deardiary
-        init` it; returns its URI."""
-        cls.start()
+    def _create(cls, name, template):
         psql(cls.port, "postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
-        psql(cls.port, "postgres", "CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' "
-                                   "LOCALE 'C'" % name)
+        psql(cls.port, "postgres", "CREATE DATABASE %s TEMPLATE %s ENCODING 'UTF8' "
+                                   "LOCALE 'C'" % (name, template))
         uri = cls.uri(name)
         r = subprocess.run([BIN, "init", uri], capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError("deardiary init %s: %s" % (name, r.stderr))
         return uri
+
+    @classmethod
+    def new_database(cls, name):
+        """CREATE DATABASE name (dropped first if a previous run left it) and `deardiary
+        init` it; returns its URI. The session's first call makes dd_template, an empty
+        database `deardiary init` gave the schema; later ones copy it (CREATE DATABASE ...
+        TEMPLATE, 0.3 s against 1 s for init's migrations) and run `deardiary init` on the
+        copy, which finds the schema current and changes nothing."""
+        cls.start()
+        if not cls.template:
+            cls._create("dd_template", "template0")
+            cls.template = "dd_template"
+        return cls._create(name, cls.template)
 
 
 def psql(port, db, sql):

@@ -195,8 +195,10 @@ def db_dump(db):
         out = subprocess.run(["pg_dump", "--data-only", "--no-owner", "-h", "127.0.0.1",
                               "-p", str(port), "-U", "dd", name], capture_output=True,
                              text=True, check=True).stdout
+        # \restrict and \unrestrict carry a random key each run (pg_dump 15.14 on)
         return "\n".join(line for line in out.splitlines()
-                         if "pg_catalog.setval" not in line and not line.startswith("--"))
+                         if "pg_catalog.setval" not in line and
+                         not line.startswith(("--", "\\restrict", "\\unrestrict")))
     out = subprocess.run(["sqlite3", db, ".dump"], capture_output=True, text=True,
                          check=True).stdout
     return "\n".join(line for line in out.splitlines() if "sqlite_sequence" not in line)
