@@ -20,8 +20,11 @@ def params(mnt, iid):
 
 
 def points(mnt, iid, key):
-    return sqlite_rows(mnt.db, "SELECT step, value FROM metric WHERE iteration_id = %s AND "
-                               "key = '%s' ORDER BY step, id" % (iid, key))
+    """[step, value] rows; the value as Python prints the float (as the sqlite3 shell does;
+    psql prints 1.0 as 1)."""
+    return [[s, repr(float(v))] for s, v in sqlite_rows(
+        mnt.db, "SELECT step, value FROM metric WHERE iteration_id = %s AND key = '%s'"
+                " ORDER BY step, id" % (iid, key))]
 
 
 # ---------------------------------------------------------------- params
