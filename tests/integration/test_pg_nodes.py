@@ -21,7 +21,10 @@ from helpers_registry import environ, make_run, ok, poll, read, register, stage_
 from helpers_serve import Server
 
 ROUNDS = 15
-FRESH = 1.0     # the freshness every node promises (README, "A registry on PostgreSQL")
+# The freshness every node promises (README, "A registry on PostgreSQL"), asserted per
+# sample; twice that under the sanitizers (`make test` sets DD_TEST_QUICK for its ASan
+# pass), which make a loaded machine's daemons slow, not different.
+FRESH = 1.0 * (2 if os.environ.get("DD_TEST_QUICK") else 1)
 
 
 def db_name(request):
@@ -144,7 +147,7 @@ def test_writes_on_one_node_are_seen_on_the_other_within_a_second(two_nodes):
         for k, v in lags.items()))
     for kind, v in lags.items():
         assert None not in v, (kind, v)
-        assert max(v) < FRESH, (kind, v)
+        assert max(v) < FRESH, (kind, ["%d: %.3f" % (i, x) for i, x in enumerate(v)])
     # the points a appended are all in PostgreSQL, in order, exactly once
     assert db_rows(uri, "SELECT step, value FROM metric WHERE key = 'acc' ORDER BY id") == \
         [[str(i), "%d.25" % i] for i in range(20)]
