@@ -7,14 +7,13 @@ mountpoint, then `fusermount3 -u` and require a clean exit. On any failure the m
 detached lazily and the daemon killed, so no test leaves a dead mount behind. The
 daemon's stderr is checked for sanitizer reports and crashes.
 
-Engines (docs/ENGINES.md, "The PG fixture"): with DD_TEST_ENGINE=postgres one throwaway
+Engines (docs/ENGINES.md §7): with DD_TEST_ENGINE=postgres one throwaway
 PostgreSQL server serves the whole session (scripts/pgtest.sh, started at the first need,
 stopped and removed at the end) and every test directory that a Mount or a Server is given
 without an explicit database gets its own fresh database (CREATE DATABASE, `deardiary init
 URI`), just as it would get its own registry.db on SQLite. `default_db(root)` names it;
 `db_rows`/`db_exec` read and write it with the engine's own command-line tool (sqlite3 or
-psql), independent of the product. Tests that need a SQLite file as such are marked
-`sqlite_only("why")`.
+psql), independent of the product.
 """
 import atexit
 import hashlib
@@ -35,12 +34,6 @@ ENGINE = os.environ.get("DD_TEST_ENGINE", "sqlite")
 assert ENGINE in ("sqlite", "postgres"), "DD_TEST_ENGINE is sqlite or postgres, not " + ENGINE
 PGTEST = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "pgtest.sh")
 PG_PASSWORD = "pg-s3cret-pw"   # in every test URI; the trust-authenticated server ignores it
-
-
-def sqlite_only(why):
-    """Mark a test that checks something only a SQLite file has (its bytes, its -wal, the
-    sqlite3 shell's own behaviour); `why` is shown when it is skipped on another engine."""
-    return pytest.mark.skipif(ENGINE != "sqlite", reason="SQLite only: " + why)
 
 
 def is_uri(db):
@@ -285,5 +278,5 @@ def db_exec(db, sql):
 sqlite_rows = db_rows   # the name the suites were written with
 
 
-__all__ = ["run", "Mount", "sqlite_rows", "db_rows", "db_rows_many", "db_exec", "sqlite_only", "ENGINE",
+__all__ = ["run", "Mount", "sqlite_rows", "db_rows", "db_rows_many", "db_exec", "ENGINE",
            "default_db", "engine_env", "shutil"]
