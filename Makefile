@@ -76,7 +76,7 @@ unmount:
 
 # The integration suites that matter most run a second time on PostgreSQL (normal build
 # only; DD_TEST_ENGINE gives every test a database of its own on one throwaway server:
-# docs/ENGINES.md §7). About 6 minutes; the rest (registry_artifacts, metric_files,
+# docs/ENGINES.md §7). About 3 minutes (6 when loaded); the rest (registry_artifacts, metric_files,
 # users_mount, serve_bad_input, serve_dashboard: 6 more) pass too, run by hand.
 PG_SUITES ?= $(addprefix tests/integration/,test_tracking_data.py test_tracking_lifecycle.py \
 	test_tracking_tools.py test_tracking_tree.py test_tracking_refusals.py \
