@@ -6,6 +6,10 @@
 #                                           socket in DIR, write the port to DIR/port
 #   scripts/pgtest.sh stop DIR [--remove]   stop it (immediate: nothing in it is kept);
 #                                           --remove also deletes DIR/data
+#   scripts/pgtest.sh down DIR              stop it as a crash would (immediate), keeping
+#                                           DIR/port: an outage under clients
+#   scripts/pgtest.sh up DIR                start it again after `down`, on the same port
+#                                           and with the same fsync setting
 #
 # The server runs as the invoking user, or as `nobody` when that is root (PostgreSQL
 # refuses to run as root). Superuser `dd`, trust authentication, UTF8, locale C. fsync is
@@ -14,7 +18,7 @@
 # nor touched: only the binaries in /usr/lib/postgresql/15/bin are used.
 set -euo pipefail
 
-usage() { echo "usage: scripts/pgtest.sh start DIR [--fsync] | stop DIR [--remove]" >&2; exit 2; }
+usage() { echo "usage: scripts/pgtest.sh start DIR [--fsync] | stop DIR [--remove] | down DIR | up DIR" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1 dir=$2 fsync=off remove=0
 [ "${3:-}" = "--fsync" ] && fsync=on
@@ -40,6 +44,13 @@ free_port() {
 # DIR/home. Clients only need DIR/port (they connect over TCP to 127.0.0.1).
 server_home() {
   if [ -f "$dir/home" ]; then cat "$dir/home"; else echo "$dir"; fi
+}
+
+# Start the server of the cluster in $dir (the server's home) on $1; true when it runs.
+launch() {
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
+    -o "-h 127.0.0.1 -p $1 -k $dir -c fsync=$fsync -c max_connections=300 -c shared_buffers=32MB" \
+    >/dev/null 2>&1
 }
 
 start() {
@@ -69,10 +80,9 @@ start() {
   # A port from bind(0) may be taken again before the server binds it: retry with another.
   for _ in 1 2 3 4 5; do
     port=$(free_port)
-    if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
-         -o "-h 127.0.0.1 -p $port -k $dir -c fsync=$fsync -c max_connections=300 -c shared_buffers=32MB" \
-         >/dev/null 2>&1; then
+    if launch "$port"; then
       echo "$port" >"$real/port"
+      echo "$fsync" >"$real/fsync"
       return 0
     fi
   done
@@ -87,15 +97,33 @@ stop() {
   if [ -f "$home/data/postmaster.pid" ]; then
     as_owner "$bin/pg_ctl" -D "$home/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
-  rm -f "$dir/port"
+  rm -f "$dir/port" "$dir/fsync"
   if [ "$remove" -eq 1 ]; then
     rm -rf "$home/data"
     if [ "$home" != "$dir" ]; then rm -rf "$home"; rm -f "$dir/home"; fi
   fi
 }
 
+down() {
+  local home
+  home=$(server_home)
+  as_owner "$bin/pg_ctl" -D "$home/data" -m immediate -w stop >/dev/null 2>&1
+}
+
+up() {
+  [ -f "$dir/port" ] || { echo "pgtest: $dir/port missing (start it first)" >&2; exit 1; }
+  local port
+  port=$(cat "$dir/port")
+  fsync=$(cat "$dir/fsync" 2>/dev/null || echo off)
+  dir=$(server_home)
+  launch "$port" || { echo "pgtest: the server did not start again on $port:" >&2;
+                      tail -20 "$dir/server.log" >&2; exit 1; }
+}
+
 case "$cmd" in
   start) start ;;
   stop) stop ;;
+  down) down ;;
+  up) up ;;
   *) usage ;;
 esac

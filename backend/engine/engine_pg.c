@@ -54,6 +54,7 @@ struct db_econn {
     unsigned blob_generation;   /* the generation blob_read's statements were prepared in */
     int lock_timeout_ms;        /* the session's lock_timeout, as last set */
     bool in_txn;                /* between begin and commit/rollback */
+    bool unreachable;           /* lost_and_back could not reconnect by the deadline */
 };
 
 #define MAX_PARAMS 32
@@ -93,8 +94,17 @@ static dd_code pg_error(db_econn *c, const PGresult *res, const char *what, dd_e
     for (char *p = msg; *p; p++)
         if (*p == '\n')
             *p = *(p + 1) ? ' ' : '\0';
+    /* A connection lost inside a transaction (before its COMMIT: pg_commit clears in_txn
+     * first) took the transaction with it and committed nothing: DB_TXN may run it again
+     * on a new connection, and gives up busy (EAGAIN) at the deadline. Elsewhere the
+     * statement's effect is unknown. */
+    bool unreachable = c->unreachable;
+    c->unreachable = false;
+    if (!state && unreachable && PQstatus(c->pg) != CONNECTION_OK)
+        return dd_fail(err, DD_BUSY, "%s: database unreachable: %s", what, msg);
     if (!state || PQstatus(c->pg) != CONNECTION_OK)
-        return dd_fail(err, DD_IO, "%s: database connection: %s", what, msg);
+        return dd_fail(err, c->in_txn ? DB_RETRY : DD_IO, "%s: database connection: %s",
+                       what, msg);
     if (strcmp(state, "23505") == 0)
         return dd_fail(err, DD_CONFLICT, "%s: already exists", what);
     if (strcmp(state, "23503") == 0)
@@ -135,8 +145,14 @@ static bool lost_and_back(db_econn *c, const PGresult *r, const char *sql)
     bool harmless = strncasecmp(sql, "SELECT", 6) == 0 || strncasecmp(sql, "BEGIN", 5) == 0 ||
                     strncasecmp(sql, "SET", 3) == 0;
     bool reset = false;
-    dd_err ignored;
-    return (ended || harmless) && pg_check(c, &reset, &ignored) == DD_OK;
+    dd_err why;
+    if (!ended && !harmless)
+        return false;
+    dd_code code = pg_check(c, &reset, &why);
+    /* the server stayed away until the deadline: the statement had no effect, so the
+     * caller's error is busy (EAGAIN), not a lost connection (pg_error) */
+    c->unreachable = code == DD_BUSY;
+    return code == DD_OK;
 }
 
 /* Run a command without parameters or rows (BEGIN, SET, ...). */
@@ -365,8 +381,8 @@ static dd_code pg_check(db_econn *c, bool *reset, dd_err *err)
     *reset = false;
     if (PQstatus(c->pg) == CONNECTION_OK)
         return DD_OK;
-    if (c->in_txn)
-        return dd_fail(err, DD_IO, "the database connection was lost inside a transaction");
+    if (c->in_txn)     /* nothing of it was committed: DB_TXN runs it again (pg_error) */
+        return dd_fail(err, DB_RETRY, "the database connection was lost inside a transaction");
     double deadline = c->wait(c->wait_ctx, true);
     int delay_ms = 10;
     for (;;) {
@@ -376,9 +392,11 @@ static dd_code pg_check(db_econn *c, bool *reset, dd_err *err)
             *reset = true;
             return configure(c, err);
         }
-        if (db_mono_ms() + delay_ms >= deadline)
+        double left = deadline - db_mono_ms();
+        if (left <= 0)
             return dd_fail(err, DD_BUSY, "database unreachable: %s", PQerrorMessage(c->pg));
-        struct timespec ts = {.tv_sec = delay_ms / 1000, .tv_nsec = (delay_ms % 1000) * 1000000L};
+        int nap = delay_ms < left ? delay_ms : (int)left + 1;  /* a last try at the deadline */
+        struct timespec ts = {.tv_sec = nap / 1000, .tv_nsec = (nap % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         delay_ms = delay_ms < 1000 ? delay_ms * 2 : 1000;
     }
@@ -409,6 +427,9 @@ static dd_code pg_begin(db_econn *c, db_txn_kind kind, dd_err *err)
         break;
     }
     c->in_txn = code == DD_OK;
+    if (code == DD_IO && PQstatus(c->pg) != CONNECTION_OK)   /* BEGIN had no effect */
+        code = dd_fail(err, DB_RETRY, "starting a transaction: the database connection was"
+                       " lost");
     if (code != DD_OK && PQstatus(c->pg) == CONNECTION_OK &&
         PQtransactionStatus(c->pg) != PQTRANS_IDLE)   /* BEGIN ran, the lock did not */
         PQclear(PQexec(c->pg, "ROLLBACK"));

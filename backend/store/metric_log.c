@@ -33,6 +33,17 @@
  *
  * Who commits: a dedicated thread, or any thread that drains while no commit is running
  * (it takes the queue and commits it itself rather than wait for a thread switch).
+ *
+ * A server out of reach (PostgreSQL restarted, a connection dropped: issue 14): a batch
+ * is checked against the database before it is accepted (its iteration writable, its
+ * default steps clear of overflow), and that check cannot run then. A batch of a series
+ * whose previous batch passed the check in this process (`seen`) is accepted into the
+ * journal anyway, so a training loop holding its metric file keeps writing through an
+ * outage; its points reach the server when it is back, committed as every other batch
+ * (a series whose iteration was deleted meanwhile is dropped with a syslog warning, as
+ * for a delete racing an accepted batch). Anything else waits and fails as any write.
+ * A SQLite file is never out of reach in this sense: there the check's failure is
+ * returned, as before.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -61,6 +72,9 @@
  * after write() returned. Points queued by this process can raise a series' committed
  * max_step by at most their number, far below this margin. */
 #define STEP_MARGIN ((int64_t)1 << 40)
+/* Series remembered as checked (a direct-mapped table: a clash forgets one, which only
+ * means that series' batches wait for the server in an outage, as without the table). */
+#define SEEN_SLOTS 256
 /* Past this size a fully committed journal is truncated (not after every batch: that
  * would add a syscall to every single-point append). */
 #define JOURNAL_TRUNCATE_BYTES ((off_t)1 << 20)
@@ -101,6 +115,9 @@ struct metric_log {
     bool committing;           /* a committer holds a batch taken from the queue */
     pthread_t committer;       /* ... this thread */
     dd_code failure;           /* the last batch's error, DD_OK once one succeeds */
+    struct { int64_t iteration_id; uint64_t key_hash; } seen[SEEN_SLOTS];
+                               /* series whose last batch passed the checks (0: empty) */
+    bool unreachable;          /* the last check met an unreachable server (logged once) */
     char failure_msg[DD_ERR_MSG_MAX];
     bool stop;
     pthread_t thread;
@@ -638,6 +655,57 @@ static dd_code steps_loggable(dd_conn *c, int64_t iteration_id, const char *key,
     return code;
 }
 
+/* FNV-1a of a series key, never 0 (0 marks an empty `seen` slot). */
+static uint64_t key_hash(const char *key)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+static size_t seen_slot(int64_t iteration_id, uint64_t h)
+{
+    return (size_t)((h ^ (uint64_t)iteration_id * 0x9E3779B97F4A7C15ULL) % SEEN_SLOTS);
+}
+
+/* Under ml->mu: remember that a batch of the series passed the checks. */
+static void seen_note(struct metric_log *ml, int64_t iteration_id, const char *key)
+{
+    uint64_t h = key_hash(key);
+    size_t i = seen_slot(iteration_id, h);
+    ml->seen[i].iteration_id = iteration_id;
+    ml->seen[i].key_hash = h;
+    ml->unreachable = false;
+}
+
+/* May a batch whose checks failed with `code` be accepted all the same? Only when the
+ * failure says the server is out of reach (a network engine's lost connection or a
+ * reconnect that timed out), the series passed the checks before, and no explicit step
+ * needs the overflow check (default steps advance by one a point: STEP_MARGIN of them
+ * cannot be written during an outage). Under ml->mu. */
+static bool accept_unchecked(struct metric_log *ml, int64_t iteration_id, const char *key,
+                             const dd_metric_point *points, size_t n, dd_code code,
+                             const dd_err *err)
+{
+    if ((code != DD_IO && code != DD_BUSY && code != DB_RETRY) ||
+        !dd_locator_is_uri(dd_store_path(ml->st)))
+        return false;
+    uint64_t h = key_hash(key);
+    size_t i = seen_slot(iteration_id, h);
+    if (ml->seen[i].iteration_id != iteration_id || ml->seen[i].key_hash != h)
+        return false;
+    for (size_t k = 0; k < n; k++)
+        if (points[k].has_step && points[k].step > INT64_MAX - STEP_MARGIN)
+            return false;
+    if (!ml->unreachable)
+        syslog(LOG_WARNING, "metric log: the database is out of reach (%s); points of series"
+               " already being written are kept in the journal %s until it is back",
+               err->msg, ml->path);
+    ml->unreachable = true;
+    return true;
+}
+
 /* The synchronous append, after everything accepted before it. */
 static dd_code append_now(dd_store *st, int64_t iteration_id, const char *key,
                           const dd_metric_point *points, size_t n, dd_err *err)
@@ -673,11 +741,20 @@ dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *
         code = db_iteration_writable(c, iteration_id, err);
     if (code == DD_OK)
         code = steps_loggable(c, iteration_id, key, points, n, &loggable, err);
-    if (code != DD_OK || !loggable) {
+    if (code == DD_OK && !loggable) {
         rec_free(r);
-        return code == DD_OK ? append_now(st, iteration_id, key, points, n, err) : code;
+        return append_now(st, iteration_id, key, points, n, err);
     }
     pthread_mutex_lock(&ml->mu);
+    if (code == DD_OK)
+        seen_note(ml, iteration_id, key);
+    else if (accept_unchecked(ml, iteration_id, key, points, n, code, err))
+        code = DD_OK, *err = (dd_err){0};
+    if (code != DD_OK) {
+        pthread_mutex_unlock(&ml->mu);
+        rec_free(r);
+        return code;
+    }
     r->seq = ml->accepted_seq + 1;
     size_t len = 0;
     unsigned char *buf = rec_encode(r, &len);

@@ -11,7 +11,7 @@ import re
 import subprocess
 import time
 
-from conftest import Mount, run, sqlite_rows
+from conftest import Mount, db_rows_many, run, sqlite_rows
 from helpers_tracking import refused, sh  # noqa: F401 (re-exported)
 
 # Tables a registry or artifact operation may create, change or delete. `resource` is
@@ -69,8 +69,8 @@ def counts(db):
 def snapshot(db):
     """Every row of every registry table (ordered), as text: equal snapshots mean nothing
     changed."""
-    return {t: sqlite_rows(db, "SELECT %s FROM %s ORDER BY 1, 2" % (cols, t))
-            for t, cols in TABLES.items()}
+    return dict(zip(TABLES, db_rows_many(db, ["SELECT %s FROM %s ORDER BY 1, 2" % (cols, t)
+                                              for t, cols in TABLES.items()])))
 
 
 def one(db, sql):

@@ -1,5 +1,6 @@
 """Harness for `deardiary serve`: a real server on 127.0.0.1 on a free port over a real
-SQLite file, driven with python3-requests.
+SQLite file (or PostgreSQL database: conftest's DD_TEST_ENGINE), driven with
+python3-requests.
 
 `Server` starts the process and waits for GET /health; `stop()` sends SIGTERM and requires
 a clean exit with no sanitizer report in its log. The fixtures `srv` (auth disabled, the
@@ -21,7 +22,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, BAD_OUTPUT
+from conftest import BIN, BAD_OUTPUT, default_db, is_uri, pg_target
 
 SECRET = "testsecret"
 
@@ -36,7 +37,7 @@ class Server:
     def __init__(self, root, auth=False, db=None, env=None, args=(), tls=None):
         """tls: (cert, key) PEM paths to serve HTTPS (the session then trusts cert)."""
         self.root = root
-        self.db = db or os.path.join(root, "registry.db")
+        self.db = db or default_db(root)
         self.port = free_port()
         self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
         if tls:
@@ -185,9 +186,19 @@ def decode_claims(token):
 
 
 def db_dump(db):
-    """Every row of the database as text (sqlite3 .dump), to compare before and after.
-    AUTOINCREMENT counters (sqlite_sequence) are left out: a refused upload may have
-    staged bytes, whose bookkeeping rows are gone again, but ids are never reused."""
+    """Every row of the database as text (sqlite3 .dump, or pg_dump --data-only of a
+    PostgreSQL registry), to compare before and after. Id counters (sqlite_sequence, the
+    identity sequences' setval) are left out: a refused upload may have staged bytes,
+    whose bookkeeping rows are gone again, but ids are never reused."""
+    if is_uri(db):
+        port, name = pg_target(db)
+        out = subprocess.run(["pg_dump", "--data-only", "--no-owner", "-h", "127.0.0.1",
+                              "-p", str(port), "-U", "dd", name], capture_output=True,
+                             text=True, check=True).stdout
+        # \restrict and \unrestrict carry a random key each run (pg_dump 15.14 on)
+        return "\n".join(line for line in out.splitlines()
+                         if "pg_catalog.setval" not in line and
+                         not line.startswith(("--", "\\restrict", "\\unrestrict")))
     out = subprocess.run(["sqlite3", db, ".dump"], capture_output=True, text=True,
                          check=True).stdout
     return "\n".join(line for line in out.splitlines() if "sqlite_sequence" not in line)

@@ -9,7 +9,7 @@ import stat
 import subprocess
 import time
 
-from conftest import run, sqlite_rows
+from conftest import db_rows_many, run, sqlite_rows
 
 # Tables whose rows a tracking operation may create, change or delete.
 TABLES = ("project", "experiment", "iteration", "iteration_file", "parameter", "metric",
@@ -54,10 +54,8 @@ def counts(db):
 def snapshot(db):
     """Every row of every tracking table (ordered), as text: equal snapshots mean nothing
     changed."""
-    out = {}
-    for t in TABLES:
-        out[t] = sqlite_rows(db, "SELECT * FROM %s ORDER BY 1, 2" % t)
-    return out
+    return dict(zip(TABLES, db_rows_many(db, ["SELECT * FROM %s ORDER BY 1, 2" % t
+                                              for t in TABLES])))
 
 
 def make_run(mnt, project="proj", experiment="exp"):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import sqlite_rows
+from conftest import db_exec, sqlite_rows
 from helpers_tracking import snapshot
 
 # The largest write() that is all or nothing (README "Bad input"): FUSE's max_write (1 MiB)
@@ -318,9 +318,9 @@ def test_fsck_reports_a_wrapped_default_step(run_dir):
     append(os.path.join(run, "metrics", "last"), "%d 0.5\n" % STEP_MAX)
     clean = subprocess.run([BIN, "fsck", mnt.db], capture_output=True, text=True)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    subprocess.run(["sqlite3", mnt.db, "INSERT INTO metric(iteration_id, key, step, id, value,"
-                    " recorded_at) SELECT iteration_id, key, -9223372036854775807 - 1, 1, 0.6,"
-                    " recorded_at FROM metric WHERE key = 'last'"], check=True)
+    db_exec(mnt.db, "INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)"
+                    " SELECT iteration_id, key, -9223372036854775807 - 1, 1, 0.6,"
+                    " recorded_at FROM metric WHERE key = 'last'")
     r = subprocess.run([BIN, "fsck", mnt.db], capture_output=True, text=True)
     assert r.returncode == 1, r.stdout + r.stderr
     assert ("metric last of iteration 1: point 1 has step -9223372036854775808 after step"

@@ -7,50 +7,21 @@ authenticated server ignores: it must never show (xattr, config, messages, daemo
 """
 import hashlib
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import BIN, Mount, run
-from helpers_registry import make_run, ok, put, read, register, stage_files
+from conftest import BIN, Mount, PgServer, psql, run
+from helpers_registry import make_run, ok, put, read, register, stage_files, start_mount
 
-ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
-PGTEST = os.path.join(ROOT, "scripts", "pgtest.sh")
 SECRET = "pg-s3cret-pw"
 
 
 @pytest.fixture(scope="module")
 def pg_server():
-    """The server's port, for the module's tests; stopped and removed afterwards. Its
-    directory is directly under /tmp: the server runs as nobody when we are root, and
-    pytest's own temporary directories are private to their owner."""
-    d = tempfile.mkdtemp(prefix="dd-pg-")
-    r = subprocess.run([PGTEST, "start", d], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail("pgtest.sh start: " + r.stderr)
-    with open(os.path.join(d, "port")) as f:
-        port = int(f.read())
-    # the daemons' metric journals of a server registry: here, not in ~/.local/state
-    old = os.environ.get("XDG_STATE_HOME")
-    os.environ["XDG_STATE_HOME"] = os.path.join(d, "state")
-    yield port
-    if old is None:
-        del os.environ["XDG_STATE_HOME"]
-    else:
-        os.environ["XDG_STATE_HOME"] = old
-    subprocess.run([PGTEST, "stop", d, "--remove"], capture_output=True)
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def psql(port, db, sql):
-    """Rows of a query through psql (tab-separated), as lists of strings."""
-    out = subprocess.run(["psql", "-X", "-At", "-F", "\t", "-h", "127.0.0.1", "-p", str(port),
-                          "-U", "dd", "-d", db, "-c", sql], capture_output=True, text=True,
-                         check=True).stdout
-    return [line.split("\t") for line in out.splitlines()]
+    """The session's server (conftest.PgServer), its port."""
+    return PgServer.start()
 
 
 @pytest.fixture
@@ -98,7 +69,7 @@ def test_init_creates_the_schema_and_never_shows_the_password(registry, tmp_path
 def test_tracking_and_registry_walk_through_a_mount(registry, tmp_path):
     port, name, uri = registry
     assert run('"%s" init "%s"' % (BIN, uri)).returncode == 0
-    m = Mount(str(tmp_path), db=uri)
+    m = start_mount(str(tmp_path), "inline", db=uri)   # the bytes in artifact_chunk
     try:
         # the registry's name, published for `deardiary run` and people: no password
         r = run('getfattr --only-values -n user.deardiary.database "%s"' % m.path)

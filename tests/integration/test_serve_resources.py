@@ -10,6 +10,7 @@ import time
 
 import requests
 
+from conftest import is_uri
 from helpers_serve import srv, Server, assert_error, db_dump  # noqa: F401
 from test_serve_api import mk_project, mk_experiment, mk_iteration
 
@@ -175,7 +176,8 @@ def test_sigkill_during_upload_leaves_nothing(tmp_path):
         assert s2.get("/resource/experiment/%d" % eid).json()["total"] == 0
         r = upload(s2, eid, "half", b"ok")
         assert r.status_code == 201
-        assert subprocess.run(["sqlite3", s.db, "PRAGMA integrity_check"], capture_output=True,
-                              text=True).stdout.strip() == "ok"
+        if not is_uri(s.db):   # a PostgreSQL server keeps its own pages
+            assert subprocess.run(["sqlite3", s.db, "PRAGMA integrity_check"],
+                                  capture_output=True, text=True).stdout.strip() == "ok"
     finally:
         s2.stop()

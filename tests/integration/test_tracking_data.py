@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import sqlite_rows
+from conftest import db_exec, sqlite_rows
 from helpers_tracking import (TS_RE, counts, make_run, mode, ok, parse_metric, poll, read,
                               refused, sh, sig_digits, snapshot)
 
@@ -20,8 +20,11 @@ def params(mnt, iid):
 
 
 def points(mnt, iid, key):
-    return sqlite_rows(mnt.db, "SELECT step, value FROM metric WHERE iteration_id = %s AND "
-                               "key = '%s' ORDER BY step, id" % (iid, key))
+    """[step, value] rows; the value as Python prints the float (as the sqlite3 shell does;
+    psql prints 1.0 as 1)."""
+    return [[s, repr(float(v))] for s, v in sqlite_rows(
+        mnt.db, "SELECT step, value FROM metric WHERE iteration_id = %s AND key = '%s'"
+                " ORDER BY step, id" % (iid, key))]
 
 
 # ---------------------------------------------------------------- params
@@ -409,12 +412,12 @@ def test_env_files_exist_and_are_read_only(mnt):
 
 def test_env_shows_snapshot_columns(mnt):
     exp, run, iid = make_run(mnt)
-    # the snapshot is written by the original's clients; here by the sqlite3 CLI
-    subprocess.run(["sqlite3", mnt.db,
+    # the snapshot is written by the original's clients; here by the engine's CLI
+    db_exec(mnt.db,
                     "UPDATE iteration SET git_sha = 'abc123', git_dirty = 1, "
                     "entrypoint = 'train.jl', project_toml = 'name = \"X\"' WHERE id = %s;"
                     "INSERT INTO iteration_file (iteration_id, name, content) VALUES "
-                    "(%s, 'requirements.txt', 'numpy==2.0\n');" % (iid, iid)], check=True)
+                    "(%s, 'requirements.txt', 'numpy==2.0\n');" % (iid, iid))
 
     def seen():
         try:

@@ -2,7 +2,7 @@
 mount of the same database."""
 import os
 
-from conftest import Mount, sqlite_rows
+from conftest import Mount, db_exec, sqlite_rows
 from helpers_tracking import counts, make_run, ok, poll, populate, read, run, walk
 
 
@@ -146,8 +146,7 @@ def test_change_from_sqlite_cli_visible_within_a_second(mnt):
     exp, run_, iid = make_run(mnt, "p", "e")
     ok(mnt, "echo 1 > %s/params/lr" % run_)
     assert read(mnt, run_ + "/params/lr") == b"1\n"
-    r = run("sqlite3 '%s' \"UPDATE parameter SET value = '3' WHERE key = 'lr'\"" % mnt.db)
-    assert r.returncode == 0, r.stderr
+    db_exec(mnt.db, "UPDATE parameter SET value = '3' WHERE key = 'lr'")
 
     def visible():
         return read(mnt, run_ + "/params/lr") == b"3\n" and \

@@ -1,11 +1,11 @@
 """`deardiary user ...`: users and rights managed from the shell, on a real database file
-(checked with the sqlite3 CLI), and every refusal leaving the database unchanged."""
+or PostgreSQL database (checked with the sqlite3 CLI or psql), and every refusal leaving the database unchanged."""
 import os
 import subprocess
 
 import pytest
 
-from conftest import BIN, sqlite_rows
+from conftest import BIN, db_exec, default_db, sqlite_rows
 
 
 def dd(db, *args, stdin=None):
@@ -15,16 +15,16 @@ def dd(db, *args, stdin=None):
 
 def dump(db):
     return (sqlite_rows(db, "SELECT id, username, password, is_admin, first_name, last_name"
-                            " FROM user ORDER BY id"),
+                            " FROM \"user\" ORDER BY id"),
             sqlite_rows(db, "SELECT * FROM user_permission ORDER BY id"))
 
 
 @pytest.fixture
 def db(tmp_path):
-    path = str(tmp_path / "reg.db")
+    path = default_db(str(tmp_path))
     subprocess.run([BIN, "init", path], check=True, capture_output=True)
-    subprocess.run(["sqlite3", path, "INSERT INTO project(name, created_date)"
-                    " VALUES ('fraud', '2026-01-01T00:00:00.000Z')"], check=True)
+    db_exec(path, "INSERT INTO project(name, created_date)"
+                  " VALUES ('fraud', '2026-01-01T00:00:00.000Z')")
     return path
 
 
@@ -33,7 +33,7 @@ def test_add_list_show_grant_revoke_delete(db):
            "--password-stdin", stdin="wonder land\n")
     assert r.returncode == 0, r.stderr
     assert "wonder" not in r.stdout + r.stderr
-    row = sqlite_rows(db, "SELECT first_name, last_name, is_admin, password FROM user"
+    row = sqlite_rows(db, "SELECT first_name, last_name, is_admin, password FROM \"user\""
                           " WHERE username = 'alice'")[0]
     assert row[:3] == ["Alice", "Liddell", "0"]
     assert row[3].startswith("$2") and "wonder" not in row[3]      # bcrypt, not the text
@@ -43,7 +43,7 @@ def test_add_list_show_grant_revoke_delete(db):
 
     assert dd(db, "grant", "alice", "fraud", "--read", "--create", "--update").returncode == 0
     assert sqlite_rows(db, "SELECT create_permission, read_permission, update_permission,"
-                           " delete_permission FROM user_permission p JOIN user u"
+                           " delete_permission FROM user_permission p JOIN \"user\" u"
                            " ON u.id = p.user_id WHERE username = 'alice'") == [["1", "1", "1", "0"]]
     show = dd(db, "show", "alice").stdout
     assert "admin: no" in show and "  fraud\tcru-" in show
@@ -54,19 +54,19 @@ def test_add_list_show_grant_revoke_delete(db):
     assert "rights (create, read, update, delete): none" in dd(db, "show", "alice").stdout
 
     assert dd(db, "admin", "alice").returncode == 0
-    assert sqlite_rows(db, "SELECT is_admin FROM user WHERE username='alice'") == [["1"]]
+    assert sqlite_rows(db, "SELECT is_admin FROM \"user\" WHERE username='alice'") == [["1"]]
     assert dd(db, "admin", "alice", "--off").returncode == 0
-    assert sqlite_rows(db, "SELECT is_admin FROM user WHERE username='alice'") == [["0"]]
+    assert sqlite_rows(db, "SELECT is_admin FROM \"user\" WHERE username='alice'") == [["0"]]
 
-    old = sqlite_rows(db, "SELECT password FROM user WHERE username='alice'")
+    old = sqlite_rows(db, "SELECT password FROM \"user\" WHERE username='alice'")
     assert dd(db, "passwd", "alice", "--password-stdin", stdin="rabbit\n").returncode == 0
-    assert sqlite_rows(db, "SELECT password FROM user WHERE username='alice'") != old
+    assert sqlite_rows(db, "SELECT password FROM \"user\" WHERE username='alice'") != old
 
     dd(db, "grant", "alice", "fraud", "--delete")
     assert dd(db, "delete", "alice").returncode == 0
-    assert sqlite_rows(db, "SELECT COUNT(*) FROM user WHERE username='alice'") == [["0"]]
+    assert sqlite_rows(db, "SELECT COUNT(*) FROM \"user\" WHERE username='alice'") == [["0"]]
     assert sqlite_rows(db, "SELECT COUNT(*) FROM user_permission WHERE user_id NOT IN"
-                           " (SELECT id FROM user)") == [["0"]]
+                           " (SELECT id FROM \"user\")") == [["0"]]
 
 
 @pytest.mark.parametrize("args,stdin,message", [
@@ -114,7 +114,7 @@ def test_password_prompt_without_echo(db, tmp_path):
     assert answered == 2, out
     assert rc == 0, out
     assert b"s3cret" not in out
-    assert sqlite_rows(db, "SELECT COUNT(*) FROM user WHERE username='carol'") == [["1"]]
+    assert sqlite_rows(db, "SELECT COUNT(*) FROM \"user\" WHERE username='carol'") == [["1"]]
 
 
 def test_db_may_be_a_path_in_a_mount(mnt):
@@ -123,5 +123,5 @@ def test_db_may_be_a_path_in_a_mount(mnt):
     r = dd(mnt.p("projects", "fraud"), "add", "dora", "--password-stdin", stdin="pw\n")
     assert r.returncode == 0, r.stderr
     assert dd(mnt.path, "grant", "dora", "fraud", "--read").returncode == 0
-    assert sqlite_rows(mnt.db, "SELECT read_permission FROM user_permission p JOIN user u"
+    assert sqlite_rows(mnt.db, "SELECT read_permission FROM user_permission p JOIN \"user\" u"
                                " ON u.id = p.user_id WHERE username = 'dora'") == [["1"]]

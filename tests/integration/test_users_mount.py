@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import BIN, Mount, sqlite_rows
+from conftest import BIN, Mount, db_exec, default_db, sqlite_rows
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates Unix accounts: needs root")
 
@@ -304,7 +304,7 @@ def test_projects_are_for_admins(shared, accounts):
     r = as_user(accounts["admin"], "mkdir projects/by-admin", m.path)
     assert r.returncode == 0, r.stderr
     # the creator (not the seeded `default`) gets the original's default permission row
-    creators = sqlite_rows(m.db, "SELECT u.username FROM user_permission x JOIN user u ON"
+    creators = sqlite_rows(m.db, "SELECT u.username FROM user_permission x JOIN \"user\" u ON"
                            " u.id = x.user_id JOIN project p ON p.id = x.project_id"
                            " WHERE p.name = 'by-admin'")
     assert creators == [[accounts["admin"]]], creators
@@ -430,10 +430,10 @@ def test_users_map_unknown_read_and_as(shared_dir, accounts):
     root = os.path.join(shared_dir, "mapped")
     os.makedirs(root)
     os.chmod(root, 0o755)
-    db = os.path.join(root, "registry.db")
+    db = default_db(root)
     subprocess.run([BIN, "init", db], check=True, capture_output=True)
-    subprocess.run(["sqlite3", db, "INSERT INTO project(name, created_date) VALUES"
-                    " ('alpha', '2026-01-01T00:00:00.000Z')"], check=True)
+    db_exec(db, "INSERT INTO project(name, created_date) VALUES"
+                " ('alpha', '2026-01-01T00:00:00.000Z')")
     os.mkdir(os.path.join(root, "mnt"))
     dduser(db, "add", "mapped-writer", "--password-stdin", stdin="pw\n")
     dduser(db, "grant", "mapped-writer", "alpha", "--read", "--create")

@@ -1236,14 +1236,15 @@ static void test_pg_engine_ops(void)
     snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", (long long)backend);
     PQclear(PQexec(holder, sql));
     /* outside a transaction the next statement reconnects by itself; inside one the
-     * loss is an error, and check() reconnects once the transaction is rolled back */
+     * loss is DB_RETRY (nothing was committed: DB_TXN runs the body again), and check()
+     * reconnects once the transaction is rolled back */
     int64_t again = engine_int(e, "SELECT pg_backend_pid()");
     CHECK(again > 0 && again != backend);
     CHECK_CODE(dd_engine_pg.begin(e, DB_TXN_WRITE, err), DD_OK, err);
     snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", (long long)again);
     PQclear(PQexec(holder, sql));
     CHECK(engine_int(e, "SELECT 1") == -1);
-    CHECK_CODE(dd_engine_pg.check(e, &reset, err), DD_IO, err);
+    CHECK_CODE(dd_engine_pg.check(e, &reset, err), DB_RETRY, err);
     dd_engine_pg.rollback(e);
     CHECK_CODE(dd_engine_pg.check(e, &reset, err), DD_OK, err);
     CHECK(reset);
