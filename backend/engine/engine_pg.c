@@ -98,9 +98,12 @@ static dd_code pg_error(db_econn *c, const PGresult *res, const char *what, dd_e
      * first) took the transaction with it and committed nothing: DB_TXN may run it again
      * on a new connection, and gives up busy (EAGAIN) at the deadline. Elsewhere the
      * statement's effect is unknown. */
+    /* lost_and_back judged the statement without effect (the server ended the session
+     * before it, 57P01-3, or it changes nothing) and could not reconnect by the deadline:
+     * busy, whatever SQLSTATE the farewell carried */
     bool unreachable = c->unreachable;
     c->unreachable = false;
-    if (!state && unreachable && PQstatus(c->pg) != CONNECTION_OK)
+    if (unreachable && PQstatus(c->pg) != CONNECTION_OK)
         return dd_fail(err, DD_BUSY, "%s: database unreachable: %s", what, msg);
     if (!state || PQstatus(c->pg) != CONNECTION_OK)
         return dd_fail(err, c->in_txn ? DB_RETRY : DD_IO, "%s: database connection: %s",

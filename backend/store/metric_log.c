@@ -221,7 +221,20 @@ static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, ml_r
     DB_TXN(t, st, DB_TXN_WRITE, err) {
         uint64_t last = 0;
         dropped = 0;
-        for (ml_rec *r = list; r && t.code == DD_OK;) {
+        /* Records at or below the seq the database holds were committed by an earlier
+         * attempt whose result never reached us (a COMMIT lost with its connection), even
+         * if nobody could ask since (the server was away, and the next attempts failed
+         * busy before drop_committed ran): skip them here, in the transaction that would
+         * append them again, so that each point lands once whatever came between. */
+        int64_t done = 0;
+        t.code = db_int(t.c, &done, err, "metric log state",
+                        "SELECT seq FROM metric_log_state WHERE name = ?", "t", name);
+        if (t.code == DD_NOT_FOUND)
+            t.code = DD_OK, done = 0;
+        ml_rec *start = list;
+        while (start && start->seq <= (uint64_t)done)
+            start = start->next;
+        for (ml_rec *r = start; r && t.code == DD_OK;) {
             ml_rec *run_end = r->next;
             size_t n = r->n;
             while (run_end && run_end->iteration_id == r->iteration_id &&

@@ -279,7 +279,8 @@ def test_server_restarted_under_a_writing_mount(private_pg, tmp_path):
         assert before > 0
         # during the outage: EAGAIN only, each after at least the bounded wait
         assert m.proc.poll() is None, "the daemon died:\n" + m.output()[-3000:]
-        assert {e for _, _, e, _ in failures} <= {errno.EAGAIN}, failures
+        assert {e for _, _, e, _ in failures} <= {errno.EAGAIN}, (failures,
+                                                                 m.output()[-3000:])
         assert all(took >= 0.9 * BUSY_MS / 1000.0 for _, _, _, took in failures), failures
         # a held metric file's write() never failed: its lines went to the journal
         assert held_failed == [] and held_during > 0, (held_failed, held_during)
