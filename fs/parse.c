@@ -402,7 +402,6 @@ int dd_parse_value(const char *buf, size_t len, char **out)
 /* ---------------------------------------------------------------- params.yaml */
 
 #define PARAMS_MAX 100000      /* parameters in one file */
-#define PARAMS_DEPTH 64        /* nesting levels */
 #define PARAMS_VISITS 1000000  /* key/value pairs walked, aliases expanded */
 
 typedef struct params_ctx {
@@ -525,9 +524,9 @@ static int params_walk(params_ctx *c, yaml_node_t *map, const char *prefix, size
         int rc = 0;
         switch (v->type) {
         case YAML_MAPPING_NODE:
-            if (depth >= PARAMS_DEPTH) {
+            if (depth >= DD_PARAMS_DEPTH_MAX) {
                 set_msg(c->msg, c->msglen, "line %zu: mappings nested deeper than %d levels",
-                        line, PARAMS_DEPTH);
+                        line, DD_PARAMS_DEPTH_MAX);
                 return -EINVAL;
             }
             rc = params_walk(c, v, key, full, depth + 1);

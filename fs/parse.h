@@ -11,6 +11,10 @@
 #ifndef DD_PARSE_H
 #define DD_PARSE_H
 
+/* Levels of nested mappings params.yaml may hold (the document's own is the first); the
+ * renderer (render.c) nests no deeper, so what params.yaml shows always parses back. */
+#define DD_PARAMS_DEPTH_MAX 64
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -11,6 +11,7 @@
 
 #include <yaml.h>
 
+#include "parse.h"
 #include "render.h"
 #include "textfmt.h"
 
@@ -188,7 +189,8 @@ static int emit_pair(yaml_emitter_t *e, const dd_buf *out, enum map_mode mode, c
  * is a parameter too) or has an empty component ("a..b", "a.", ".a"), since a mapping
  * cannot hold both. The parser flattens either form to the same keys. */
 static int emit_params(yaml_emitter_t *e, const dd_buf *out, const char *const *keys,
-                       const char *const *values, const size_t *idx, size_t m, size_t skip)
+                       const char *const *values, const size_t *idx, size_t m, size_t skip,
+                       int depth)
 {
     size_t *group = malloc((m ? m : 1) * sizeof *group);
     bool *done = calloc(m ? m : 1, sizeof *done);
@@ -198,7 +200,7 @@ static int emit_params(yaml_emitter_t *e, const dd_buf *out, const char *const *
             continue;
         const char *first = keys[idx[i]] + skip;
         size_t cl = strcspn(first, "."), g = 0;
-        bool nest = cl > 0;
+        bool nest = cl > 0 && depth < DD_PARAMS_DEPTH_MAX;   /* deeper stays flat */
         for (size_t j = i; j < m; j++) {
             const char *rest = keys[idx[j]] + skip;
             if (done[j] || strncmp(rest, first, cl) != 0 || (rest[cl] && rest[cl] != '.'))
@@ -224,7 +226,7 @@ static int emit_params(yaml_emitter_t *e, const dd_buf *out, const char *const *
         if (!rc && !yaml_emitter_emit(e, &ev))
             rc = emitter_rc(e, out);
         if (!rc)
-            rc = emit_params(e, out, keys, values, group, g, skip + cl + 1);
+            rc = emit_params(e, out, keys, values, group, g, skip + cl + 1, depth + 1);
         if (!rc && !yaml_mapping_end_event_initialize(&ev))
             rc = -ENOMEM;
         if (!rc && !yaml_emitter_emit(e, &ev))
@@ -246,7 +248,7 @@ static int emit_pairs(yaml_emitter_t *e, const dd_buf *out, enum map_mode mode,
             return -ENOMEM;
         for (size_t i = 0; i < n; i++)
             idx[i] = i;
-        int rc = emit_params(e, out, keys, values, idx, n, 0);
+        int rc = emit_params(e, out, keys, values, idx, n, 0, 1);
         free(idx);
         return rc;
     }

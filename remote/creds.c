@@ -103,6 +103,12 @@ int dd_url_canonical(const char *url, char **out, char *msg, size_t msglen)
         snprintf(msg, msglen, "a server URL names a host");
         goto out;
     }
+    /* curl decodes a %-escape in a host once more each time it reads one ("x%%443" comes
+     * back as "x%d3", which reads as a byte above 0x7f): no canonical form exists */
+    if (strchr(host, '%')) {
+        snprintf(msg, msglen, "a server URL's host is a name or an address, without %%-escapes");
+        goto out;
+    }
     *out = url_join(scheme, host, port, path);
     if (!*out)
         snprintf(msg, msglen, "out of memory");

@@ -467,8 +467,25 @@ static void test_yaml_map(void)
     dd_buf_free(&b);
 }
 
+/* A key of more components than params.yaml may nest (DD_PARAMS_DEPTH_MAX): the renderer
+ * nests as deep as the parser reads and writes the rest of the key flat, so `cat
+ * params.yaml > params.yaml` works for every stored key (found by fuzz_params_yaml: 70
+ * levels were rendered and the parser refused them). */
+static void test_params_deep_keys(void)
+{
+    char deep[512] = "", deeper[512] = "";
+    for (int i = 0; i < 80; i++)
+        strcat(deep, i ? ".k" : "k");
+    snprintf(deeper, sizeof deeper, "%s.z", deep);
+    const char *keys[] = {deep, deeper, "top"}, *values[] = {"1", "2", "3"};
+    CHECK(params_round_trip(keys + 1, values + 1, 2, 1));
+    const char *one[] = {deep};
+    CHECK(params_round_trip(one, values, 1, 1));
+}
+
 int main(void)
 {
+    test_params_deep_keys();
     test_params_exact();
     test_params_round_trip();
     test_params_fuzz();
