@@ -473,7 +473,7 @@ static void test_yaml_map(void)
  * levels were rendered and the parser refused them). */
 static void test_params_deep_keys(void)
 {
-    char deep[512] = "", deeper[512] = "";
+    char deep[512] = "", deeper[sizeof deep + 2] = "";
     for (int i = 0; i < 80; i++)
         strcat(deep, i ? ".k" : "k");
     snprintf(deeper, sizeof deeper, "%s.z", deep);
