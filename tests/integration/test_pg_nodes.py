@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import BIN, PGTEST, Mount, PgServer, db_rows, psql
-from helpers_registry import environ, make_run, ok, poll, read, register, stage_files
+from helpers_registry import environ, finish_mount, make_run, ok, poll, read, register, stage_files
 from helpers_serve import Server
 
 ROUNDS = 15
@@ -29,17 +29,6 @@ FRESH = 1.0 * (2 if os.environ.get("DD_TEST_QUICK") else 1)
 
 def db_name(request):
     return "n_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
-
-
-def unmount_all(mounts):
-    """Unmount cleanly (asserting clean exits) or, after a failure, kill and detach."""
-    for m in mounts:
-        if m.proc.poll() is None and os.path.ismount(m.path):
-            m.unmount()
-        else:
-            out = m.output()
-            m.kill()
-            raise AssertionError("daemon died during the test:\n" + out)
 
 
 @pytest.fixture
@@ -59,7 +48,8 @@ def two_nodes(request, tmp_path):
         for m in mounts:
             m.kill()
         raise
-    unmount_all(mounts)
+    for m in mounts:
+        finish_mount(m)
 
 
 def write_file(path, data, mode="w"):
