@@ -22,6 +22,7 @@ static const dd_command commands[] = {
     {"restore", dd_cmd_restore},
     {"fsck", dd_cmd_fsck},
     {"migrate-artifacts", dd_cmd_migrate_artifacts},
+    {"migrate-db", dd_cmd_migrate_db},
     {"user", dd_cmd_user},
 };
 

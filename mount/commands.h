@@ -69,6 +69,7 @@ int dd_cmd_run(const char *config_file, int argc, char **argv);
 int dd_cmd_restore(const char *config_file, int argc, char **argv);
 int dd_cmd_fsck(const char *config_file, int argc, char **argv);
 int dd_cmd_migrate_artifacts(const char *config_file, int argc, char **argv);
+int dd_cmd_migrate_db(const char *config_file, int argc, char **argv);
 int dd_cmd_user(const char *config_file, int argc, char **argv);
 
 #endif

@@ -32,6 +32,8 @@ static void usage(FILE *out)
             "                            serve the REST API (see `deardiary serve --help`)\n"
             "  migrate-artifacts --to BACKEND\n"
             "                            move every artifact's bytes to another backend\n"
+            "  migrate-db SRC DST        copy a whole registry to another engine (SQLite,\n"
+            "                            PostgreSQL), into a DST just made by `init`\n"
             "  user add|passwd|list|delete|admin|grant|revoke|show  users and rights\n"
             "  login URL [--user NAME]   log in to a `deardiary serve`; keeps its token\n"
             "  logout URL                forget the token kept for URL\n"

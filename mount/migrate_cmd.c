@@ -6,11 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "artifacts.h"
 #include "commands.h"
+#include "progress.h"
 
 static void migrate_usage(FILE *out)
 {
@@ -27,36 +26,18 @@ static void migrate_usage(FILE *out)
 }
 
 typedef struct bar {
-    bool tty;
+    dd_bar bar;
     const char *to;
-    double last;
 } bar;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void draw(bar *b, const dd_migrate_stats *s, bool force)
 {
-    double t = now_s();
-    if (!b->tty || (!force && t - b->last < 0.1))
-        return;
-    b->last = t;
     double frac = s->bytes_total > 0 ? (double)s->bytes_done / (double)s->bytes_total : 1.0;
-    if (frac > 1)
-        frac = 1;
-    char cells[31];
-    int fill = (int)(frac * 30);
-    for (int i = 0; i < 30; i++)
-        cells[i] = i < fill ? '#' : '.';
-    cells[30] = 0;
-    fprintf(stderr, "\rto %s [%s] %3d%% %lld rows, %.1f/%.1f MiB", b->to, cells,
-            (int)(frac * 100), (long long)s->rows, (double)s->bytes_done / 1048576.0,
-            (double)s->bytes_total / 1048576.0);
-    fflush(stderr);
+    char label[64], detail[128];
+    snprintf(label, sizeof label, "to %s", b->to);
+    snprintf(detail, sizeof detail, "%lld rows, %.1f/%.1f MiB", (long long)s->rows,
+             (double)s->bytes_done / 1048576.0, (double)s->bytes_total / 1048576.0);
+    dd_bar_draw(&b->bar, label, frac, detail, force);
 }
 
 static void on_progress(void *ctx, const dd_migrate_stats *s)
@@ -67,8 +48,7 @@ static void on_progress(void *ctx, const dd_migrate_stats *s)
 static void on_failure(void *ctx, int64_t id, const char *name, const dd_err *err)
 {
     bar *b = ctx;
-    if (b->tty)
-        fputc('\n', stderr);
+    dd_bar_end(&b->bar);
     fprintf(stderr, "deardiary migrate-artifacts: resource %lld (%s) stays where it is: %s\n",
             (long long)id, name, err->msg);
 }
@@ -125,14 +105,13 @@ int dd_cmd_migrate_artifacts(const char *config_file, int argc, char **argv)
         rc = 1;
     }
     if (rc == 0) {
-        bar b = {.tty = isatty(STDERR_FILENO) == 1, .to = to};
+        bar b = {.bar = dd_bar_start(), .to = to};
         dd_migrate_hooks hooks = {.progress = on_progress, .failure = on_failure, .ctx = &b,
                                   .keep_old = keep_old};
         dd_migrate_stats s;
         dd_code code = dd_artifacts_migrate(arts, to, &hooks, &s, &err);
         draw(&b, &s, true);
-        if (b.tty)
-            fputc('\n', stderr);
+        dd_bar_end(&b.bar);
         if (code != DD_OK) {
             fprintf(stderr, "deardiary migrate-artifacts: %s\n", err.msg);
             rc = 1;

@@ -1343,6 +1343,12 @@ dd_code db_blob_read(dd_conn *c, db_blob which, int64_t key, int64_t seq, int64_
     return c->st->eng->blob_read(c->e, which, key, seq, off, buf, len, got, total, err);
 }
 
+dd_code db_id_counter(dd_conn *c, const char *table, int64_t raise_to, int64_t *out,
+                      dd_err *err)
+{
+    return c->st->eng->id_counter(c->e, table, raise_to, out, err);
+}
+
 const struct dd_engine *dd_engine_for(const char *locator)
 {
     static const struct dd_engine *const engines[] = {&dd_engine_pg, &dd_engine_sqlite};

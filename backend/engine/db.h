@@ -320,6 +320,14 @@ typedef enum db_blob { DB_BLOB_CHUNK, DB_BLOB_RESOURCE_DATA } db_blob;
 dd_code db_blob_read(dd_conn *c, db_blob which, int64_t key, int64_t seq, int64_t off,
                      void *buf, size_t len, size_t *got, int64_t *total, dd_err *err);
 
+/* The id counter of `table` (an id column that never reuses ids: SQLite AUTOINCREMENT,
+ * PostgreSQL identity): the last id handed out, after raising it to at least raise_to
+ * (0 leaves it). migrate-db copies ids and then raises the counters, so that rows created
+ * afterwards never take an id the source had used. PostgreSQL: a raise is not undone by a
+ * rollback (sequences are not transactional). */
+dd_code db_id_counter(dd_conn *c, const char *table, int64_t raise_to, int64_t *out,
+                      dd_err *err);
+
 /* The engine's own check of the whole database (SQLite: integrity_check, then
  * foreign_key_check), one line per finding ("integrity_check: ..." or "foreign key:
  * ..."); nothing when sound. fn returns non-zero to stop. Foreign keys of model_alias to

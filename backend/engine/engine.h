@@ -99,6 +99,11 @@ struct dd_engine {
     dd_code (*blob_read)(db_econn *c, db_blob which, int64_t key, int64_t seq, int64_t off,
                          void *buf, size_t len, size_t *got, int64_t *total,
                          dd_err *err);                       /* db.h db_blob_read */
+    /* db.h db_id_counter: raise table's id counter (the last id handed out: SQLite's
+     * sqlite_sequence, PostgreSQL's identity sequence) to at least raise_to (0: leave it),
+     * then read it into *out. */
+    dd_code (*id_counter)(db_econn *c, const char *table, int64_t raise_to, int64_t *out,
+                          dd_err *err);
 };
 
 extern const struct dd_engine dd_engine_sqlite;

@@ -1208,6 +1208,29 @@ static char *pg_journal_base(const char *canonical_locator)
     return out;
 }
 
+/* An identity column's sequence (pg_get_serial_sequence; the table name quoted, "user" is
+ * a reserved word). pg_sequences.last_value is NULL until the first nextval or setval. */
+static dd_code pg_id_counter(db_econn *c, const char *table, int64_t raise_to, int64_t *out,
+                             dd_err *err)
+{
+    char quoted[128], v[24];
+    snprintf(quoted, sizeof quoted, "\"%s\"", table);
+    snprintf(v, sizeof v, "%lld", (long long)raise_to);
+    const char *params[] = {quoted, v};
+    PGresult *r = NULL;
+    dd_code code = query(c, "WITH cur AS (SELECT coalesce((SELECT last_value FROM pg_sequences"
+                         " WHERE format('%I.%I', schemaname, sequencename)::regclass"
+                         " = pg_get_serial_sequence($1, 'id')::regclass), 0) AS v),"
+                         " raised AS (SELECT setval(pg_get_serial_sequence($1, 'id'), $2::bigint)"
+                         " AS v FROM cur WHERE $2::bigint > cur.v)"
+                         " SELECT greatest((SELECT v FROM cur), coalesce((SELECT v FROM raised),"
+                         " 0))::text", 2, params, &r, "the id counter", err);
+    if (code == DD_OK)
+        *out = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return code;
+}
+
 const struct dd_engine dd_engine_pg = {
     .name = "postgres",
     .supports = DD_ENG_ROW_LOCKS | DD_ENG_RETRY | DD_ENG_NETWORK,
@@ -1243,4 +1266,5 @@ const struct dd_engine dd_engine_pg = {
     .data_version = pg_data_version,
     .server_now_ms = pg_server_now_ms,
     .blob_read = pg_blob_read,
+    .id_counter = pg_id_counter,
 };

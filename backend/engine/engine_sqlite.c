@@ -503,6 +503,46 @@ static dd_code sq_blob_read(db_econn *c, db_blob which, int64_t key, int64_t seq
     return code;
 }
 
+/* One statement of sq_id_counter: ?1 the table, ?2 the value; a row's first column into
+ * *out when out is not NULL. */
+static dd_code counter_stmt(db_econn *c, const char *sql, const char *table, int64_t v,
+                            int64_t *out, dd_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(s, 2, v);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && out)
+        *out = sqlite3_column_int64(s, 0);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    sqlite3_finalize(s);
+    return rc == SQLITE_OK ? DD_OK : sq_error(c, rc, "the id counter", err);
+}
+
+/* AUTOINCREMENT's counter is the table's row of sqlite_sequence (none: 0). */
+static dd_code sq_id_counter(db_econn *c, const char *table, int64_t raise_to, int64_t *out,
+                             dd_err *err)
+{
+    dd_code code = DD_OK;
+    if (raise_to > 0)
+        code = counter_stmt(c, "INSERT INTO sqlite_sequence(name, seq) SELECT ?1, ?2"
+                            " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?1)",
+                            table, raise_to, NULL, err);
+    if (code == DD_OK && raise_to > 0)
+        code = counter_stmt(c, "UPDATE sqlite_sequence SET seq = ?2 WHERE name = ?1 AND seq < ?2",
+                            table, raise_to, NULL, err);
+    *out = 0;
+    if (code == DD_OK)
+        code = counter_stmt(c, "SELECT coalesce((SELECT seq FROM sqlite_sequence"
+                            " WHERE name = ?1), 0 * ?2)", table, 0, out, err);
+    return code;
+}
+
 const struct dd_engine dd_engine_sqlite = {
     .name = "sqlite",
     .supports = DD_ENG_ONE_WRITER | DD_ENG_FILE | DD_ENG_PAGE_CHECK,
@@ -536,4 +576,5 @@ const struct dd_engine dd_engine_sqlite = {
     .data_version = sq_data_version,
     .server_now_ms = sq_server_now_ms,
     .blob_read = sq_blob_read,
+    .id_counter = sq_id_counter,
 };
