@@ -602,9 +602,16 @@ static dd_code copy_page(run *rn, const table *tb, dd_conn *dc, cursor *k, int64
     int limit = tb->page ? tb->page : rn->page_rows;
     db_stmt *s;
     page p = {.tb = tb, .dc = dc, .k = k, .code = DD_OK, .err = err};
-    dd_code code = page_prep(rn->sc, tb, k, limit, &s, err);
+    /* the statement keeps pointing at the bound key text while it steps, and each row
+     * moves *k: it binds a copy that lives until the page is done */
+    cursor from = {0};
+    cursor_copy(&from, k);
+    dd_code code = k->t && !from.t ? dd_fail(err, DD_IO, "out of memory") : DD_OK;
+    if (code == DD_OK)
+        code = page_prep(rn->sc, tb, &from, limit, &s, err);
     if (code == DD_OK)
         code = db_each(rn->sc, s, tb->name, put_row, &p, err);
+    free(from.t);
     if (code == DD_OK)
         code = p.code;
     *rows = p.rows;
