@@ -524,22 +524,32 @@ static dd_code counter_stmt(db_econn *c, const char *sql, const char *table, int
     return rc == SQLITE_OK ? DD_OK : sq_error(c, rc, "the id counter", err);
 }
 
-/* AUTOINCREMENT's counter is the table's row of sqlite_sequence (none: 0). */
+/* AUTOINCREMENT's counter is the table's row of sqlite_sequence. A table without
+ * AUTOINCREMENT (artifact_chunk) gets no row: its next rowid is above its highest anyway,
+ * which is what it reads as. */
 static dd_code sq_id_counter(db_econn *c, const char *table, int64_t raise_to, int64_t *out,
                              dd_err *err)
 {
     dd_code code = DD_OK;
     if (raise_to > 0)
         code = counter_stmt(c, "INSERT INTO sqlite_sequence(name, seq) SELECT ?1, ?2"
-                            " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?1)",
+                            " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?1)"
+                            " AND EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                            " AND name = ?1 AND sql LIKE '%AUTOINCREMENT%')",
                             table, raise_to, NULL, err);
     if (code == DD_OK && raise_to > 0)
         code = counter_stmt(c, "UPDATE sqlite_sequence SET seq = ?2 WHERE name = ?1 AND seq < ?2",
                             table, raise_to, NULL, err);
     *out = 0;
+    /* the last id handed out: the counter, or a table's highest rowid when it has none */
+    char *sql = sqlite3_mprintf("SELECT max(coalesce((SELECT seq FROM sqlite_sequence"
+                                " WHERE name = ?1), 0), coalesce((SELECT max(rowid) FROM \"%w\"),"
+                                " 0)) + 0 * ?2", table);
+    if (code == DD_OK && !sql)
+        code = dd_fail(err, DD_IO, "out of memory");
     if (code == DD_OK)
-        code = counter_stmt(c, "SELECT coalesce((SELECT seq FROM sqlite_sequence"
-                            " WHERE name = ?1), 0 * ?2)", table, 0, out, err);
+        code = counter_stmt(c, sql, table, 0, out, err);
+    sqlite3_free(sql);
     return code;
 }
 

@@ -253,7 +253,8 @@ def test_round_trip_sqlite_postgres_sqlite_is_identical(registry, tmp_path):
         try:
             assert read(m, facts["exp"] + "/resources/model.bin") == facts["big"]
             assert read(m, facts["exp"] + "/resources/table.csv") == facts["small"]
-            assert read(m, "models/clf/production/artifact") is not None
+            assert read(m, "models/clf/versions/1/artifact") == facts["big"]
+            assert read(m, "models/clf/versions/2/stage").strip() == b"PRODUCTION"
             # ids after the migration: never one SRC used (the removed project's included)
             ok(m, "mkdir projects/newer && mkdir projects/newer/experiments/e2 && "
                   "cat projects/newer/experiments/e2/iterations/new")
