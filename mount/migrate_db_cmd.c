@@ -38,15 +38,19 @@ typedef struct bar {
     dd_bar bar;
 } bar;
 
-static void on_progress(void *ctx, const dd_migrate_db_stats *s)
+static void draw(bar *b, const dd_migrate_db_stats *s, bool force)
 {
-    bar *b = ctx;
     double frac = s->rows_total > 0 ? (double)s->rows_done / (double)s->rows_total : 1.0;
     char detail[160];
     snprintf(detail, sizeof detail, "%lld/%lld rows, %.1f MiB inline, %s",
              (long long)s->rows_done, (long long)s->rows_total,
              (double)s->chunk_bytes / 1048576.0, s->table ? s->table : "");
-    dd_bar_draw(&b->bar, "copying", frac, detail, false);
+    dd_bar_draw(&b->bar, "copying", frac, detail, force);
+}
+
+static void on_progress(void *ctx, const dd_migrate_db_stats *s)
+{
+    draw(ctx, s, false);
 }
 
 /* sha256 of a resource's bytes, through `a`, into hex[65]. */
@@ -201,7 +205,7 @@ int dd_cmd_migrate_db(const char *config_file, int argc, char **argv)
     if (rc == 0) {
         dd_migrate_db_hooks hooks = {.progress = on_progress, .ctx = &b};
         dd_code code = dd_migrate_db_copy(src, dst, &hooks, &s, &err);
-        on_progress(&b, &s);
+        draw(&b, &s, true);
         dd_bar_end(&b.bar);
         if (code != DD_OK) {
             fprintf(stderr, "deardiary migrate-db: %s\n", err.msg);

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from conftest import BIN, PgServer, psql, run
+from helpers_tty import run_on_tty
 from helpers_registry import make_run, ok, put, read, register, start_mount, finish_mount
 
 NOT_COPIED = {"schema_migrations", "sqlite_sequence"}   # the schema's own bookkeeping
@@ -278,10 +279,14 @@ def test_round_trip_sqlite_postgres_sqlite_is_identical(registry, tmp_path):
 
 
 def test_rerun_on_a_finished_copy_changes_nothing(registry, tmp_path):
+    """The first run on a terminal (a progress bar on it), a second one after it."""
     db, _ = registry
     dst = str(tmp_path / "dst.db")
     assert run('"%s" init "%s"' % (BIN, dst)).returncode == 0
-    assert migrate(db, dst).returncode == 0
+    code, shown, _ = run_on_tty([os.path.abspath(BIN), "migrate-db", db, dst], [])
+    assert code == 0, shown
+    assert b"\rcopying [##############################] 100% " in shown, shown
+    assert b"row counts match, 2 artifacts verified" in shown
     before = dump(dst)
     r = migrate(db, dst)
     assert r.returncode == 0, r.stderr
