@@ -404,3 +404,29 @@ def test_a_killed_copy_resumes_to_an_identical_registry(tmp_path):
     r = migrate(pg, back)
     assert r.returncode == 0, r.stderr
     assert dump(back) == src_dump
+
+
+def test_a_difference_is_reported(tmp_path):
+    """The checks at the end can fail: a row gone from SRC since the copy (the rerun finds
+    DST with one more), and an artifact whose bytes differ from its recorded sha256."""
+    db, facts = build_registry(str(tmp_path))
+    dst = str(tmp_path / "dst.db")
+    assert run('"%s" init "%s"' % (BIN, dst)).returncode == 0
+    assert migrate(db, dst).returncode == 0
+    sq(db, "DELETE FROM iteration_tag")
+    r = migrate(db, dst)
+    assert r.returncode == 1
+    assert "table iteration_tag: SRC has 0 rows, DST 1 (did SRC change" in r.stderr, r.stderr
+    sq(dst, "DELETE FROM iteration_tag")
+    assert migrate(db, dst).returncode == 0
+    # the filesystem artifact's file (shared by both: DST's row points to it) damaged
+    with sqlite3.connect(dst) as c:
+        uri = c.execute("SELECT uri FROM resource WHERE backend = 'filesystem'").fetchone()[0]
+    path = uri[len("file://"):] if uri.startswith("file://") else uri
+    if not os.path.isabs(path):
+        path = os.path.join(facts["root"], "artifacts", path)
+    with open(path, "r+b") as f:
+        f.write(b"\0damaged")
+    r = migrate(db, dst)
+    assert r.returncode == 1
+    assert "resource" in r.stderr and "(table.csv): sha256" in r.stderr, r.stderr
