@@ -17,6 +17,7 @@
  * tests/integration/test_migrate_db.py fails when the schema has a table this list lacks.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -477,12 +478,24 @@ static bool same_file(const char *a, const char *b)
            stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+#define INIT_HINT " (DST must be a registry made by `deardiary init DST`)"
+
+/* Say which registry an error is about, and what to do about it (hint, or ""). */
+static dd_code about(dd_code code, const char *who, const char *hint, dd_err *err)
+{
+    if (code == DD_OK || !err)
+        return code;
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    return dd_fail(err, code, "%s: %s%s", who, msg, hint);
+}
+
 static dd_code check_versions(dd_store *src, dd_store *dst, dd_err *err)
 {
     int vs = 0, vd = 0;
-    dd_code code = dd_schema_version(src, &vs, err);
+    dd_code code = about(dd_schema_version(src, &vs, err), "SRC", "", err);
     if (code == DD_OK)
-        code = dd_schema_version(dst, &vd, err);
+        code = about(dd_schema_version(dst, &vd, err), "DST", INIT_HINT, err);
     if (code != DD_OK)
         return code;
     int known = dd_schema_version_known();
@@ -534,9 +547,10 @@ dd_code dd_migrate_db_open(const char *src, const char *dst, const dd_store_opti
     ro.read_only = true;
     dd_store *s = NULL, *d = NULL;
     if (code == DD_OK)
-        code = dd_store_open(src, &ro, &s, err);
+        code = about(dd_store_open(src, &ro, &s, err), "SRC", "", err);
     if (code == DD_OK)
-        code = dd_store_open(dst, &ro, &d, err);
+        code = about(dd_store_open(dst, &ro, &d, err), "DST",
+                     " (DST must be reachable and made by `deardiary init DST`)", err);
     if (code == DD_OK)
         code = check_pair(s, d, err);
     dd_store_close(d);
