@@ -171,10 +171,8 @@ int dd_cmd_migrate_db(const char *config_file, int argc, char **argv)
             return 0;
         }
         if (strcmp(argv[i], "--tables") == 0) {   /* what is copied, in order (tests) */
-            size_t nt = 0;
-            const char *const *t = dd_migrate_db_tables(&nt);
-            for (size_t k = 0; k < nt; k++)
-                printf("%s\n", t[k]);
+            for (size_t k = 0; dd_migrate_db_table(k); k++)
+                printf("%s\n", dd_migrate_db_table(k));
             return 0;
         }
         if (argv[i][0] == '-' || n == 2) {

@@ -9,7 +9,7 @@
  * version as SRC) or the partial result of an earlier run from the same SRC: the first
  * transaction gives DST the registry uuid of SRC, which is how a rerun recognises it.
  *
- * Table list: dd_migrate_db_tables, every table of the schema except schema_migrations
+ * Table list: dd_migrate_db_table, every table of the schema except schema_migrations
  * (the schema itself, the same on both at one version).
  */
 #ifndef DD_MIGRATE_DB_H
@@ -17,8 +17,8 @@
 
 #include "store.h"
 
-/* The tables copied, in copy (foreign-key) order; *n their number. */
-const char *const *dd_migrate_db_tables(size_t *n);
+/* The i-th table copied, in copy (foreign-key) order; NULL past the last. */
+const char *dd_migrate_db_table(size_t i);
 
 /* Open SRC (read-only) and DST (read-write, without replaying any metric journal: a
  * journal of SRC's uuid must not land in DST) and check that they may be copied: not the

@@ -349,13 +349,9 @@ static const table tables[] = {
 };
 #define N_TABLES (sizeof tables / sizeof *tables)
 
-const char *const *dd_migrate_db_tables(size_t *n)
+const char *dd_migrate_db_table(size_t i)
 {
-    static const char *names[N_TABLES];
-    for (size_t i = 0; i < N_TABLES; i++)
-        names[i] = tables[i].name;
-    *n = N_TABLES;
-    return names;
+    return i < N_TABLES ? tables[i].name : NULL;
 }
 
 /* ---------------------------------------------------------------- keys */
@@ -364,7 +360,6 @@ const char *const *dd_migrate_db_tables(size_t *n)
 typedef struct cursor {
     int64_t a, b, c;
     char *t;
-    bool any;            /* a row was seen */
 } cursor;
 
 static void cursor_start(cursor *k)
@@ -378,7 +373,6 @@ static dd_code cursor_read(cursor *k, key_kind kind, db_stmt *r, dd_err *err)
 {
     free(k->t);
     k->t = NULL;
-    k->any = true;
     switch (kind) {
     case KEY_ID:
         k->a = db_col_int64(r, 0);
@@ -423,7 +417,7 @@ static dd_code page_prep(dd_conn *c, const table *tb, const cursor *k, int limit
     return dd_fail(err, DD_IO, "internal error: key kind");
 }
 
-/* DST's last key of the table (k->any false when it holds no row). */
+/* DST's last key of the table (cursor_start's when it holds no row). */
 static dd_code last_key(dd_conn *c, const table *tb, cursor *k, dd_err *err)
 {
     cursor_start(k);
