@@ -1,6 +1,6 @@
 /*
  * migrate_db.h - `deardiary migrate-db SRC DST`: copy a whole registry between store
- * engines (SQLite and PostgreSQL, either way), ids included (docs/ENGINES.md §3.5).
+ * engines (SQLite and PostgreSQL, either way), ids included (docs/ENGINES.md §3.4).
  *
  * The copy reads SRC in one read snapshot per run and writes DST in bounded transactions
  * (one page of one table each), in foreign-key order, so a killed run leaves DST holding
