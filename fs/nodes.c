@@ -36,6 +36,7 @@ int vfs_errno(dd_code code)
     case DD_IO: return EIO;
     case DD_NO_SPACE: return ENOSPC;
     case DD_TOO_BIG: return EFBIG;
+    case DD_UNSUPPORTED: return EOPNOTSUPP;
     }
     return EIO;
 }
