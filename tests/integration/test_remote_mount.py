@@ -103,7 +103,7 @@ def tree(top, contents=True):
             st = os.lstat(p)
             kind = stat.S_IFMT(st.st_mode)
             body = None
-            if (contents and stat.S_ISREG(st.st_mode) and not n.endswith(".svg") and
+            if (contents and stat.S_ISREG(st.st_mode) and
                     not p.endswith(NOT_YET)):
                 with open(p, "rb") as f:
                     body = f.read()
