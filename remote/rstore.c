@@ -70,6 +70,8 @@ static dd_code status_code(rstore *rs, long status, json_t *reply, const char *p
 static dd_code fetch_locked(rstore *rs, const char *path, json_t **out, dd_err *err)
 {
     *out = NULL;
+    if (!rs->http)   /* no connection (fuzz/fuzz_rstore_answer.c): the cache only */
+        return dd_fail(err, DD_IO, "%s%s: not connected", rs->url, path);
     dd_code code = token_locked(rs, err);
     if (code != DD_OK)
         return code;

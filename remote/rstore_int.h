@@ -19,7 +19,7 @@ typedef struct rstore {
     /* One connection, one request at a time: mu is held across each request. (A pool
      * per FUSE worker is for R5/R8, when writes and the benchmarks need it.) */
     pthread_mutex_t mu;
-    dd_http *http;
+    dd_http *http;          /* NULL: answers come from the cache only (fuzzing) */
     char *token;            /* NULL until the first request */
     double token_at;        /* monotonic seconds when it was read (re-read every 60 s) */
     /* path -> [expiry, answer] for the ttl; "#<kind>:<id>" -> owner id (which listing
