@@ -159,6 +159,18 @@ static dd_code fetch_pages_locked(rstore *rs, const char *path, json_t **out, dd
     return code;
 }
 
+/* Drop the answers past their time (mu held), so a mount that walks many directories
+ * holds only what it read in the last ttl, not everything it ever read. */
+static void sweep_locked(rstore *rs, double now)
+{
+    const char *key;
+    json_t *slot;
+    void *iter;
+    json_object_foreach_safe(rs->cache, iter, key, slot)
+        if (key[0] != '#' && json_real_value(json_array_get(slot, 0)) <= now)
+            json_object_del(rs->cache, key);
+}
+
 dd_code rs_get(dd_store *st, json_t **out, dd_err *err, const char *fmt, ...)
 {
     char path[1024];
@@ -177,6 +189,8 @@ dd_code rs_get(dd_store *st, json_t **out, dd_err *err, const char *fmt, ...)
         *out = json_incref(json_array_get(slot, 1));
     } else {
         code = fetch_pages_locked(rs, path, out, err);
+        if (code == DD_OK && ++rs->stored % 256 == 0)
+            sweep_locked(rs, now);
         if (code == DD_OK)
             json_object_set_new(rs->cache, path,
                                 json_pack("[f, O]", now_s() + rs->ttl, *out));

@@ -26,6 +26,7 @@ typedef struct rstore {
      * holds a row known only by its id; ids are never reused, so these never expire) */
     json_t *cache;
     unsigned long requests;
+    unsigned long stored;   /* answers put in the cache; every 256th sweeps out the stale */
 } rstore;
 
 /* GET `path` (below the server URL) and its 200 answer (a new reference) into *out:
