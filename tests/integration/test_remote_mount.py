@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import BIN, Mount, run
-from helpers_serve import served_mount
+from helpers_serve import db_dump, served_mount
 
 
 def login(url, cfg, user="default", password="default"):
@@ -152,7 +152,7 @@ def test_every_mode_is_read_only_and_writes_are_erofs(remote):
             if not stat.S_ISLNK(st.st_mode):
                 assert st.st_mode & 0o222 == 0, (os.path.join(d, n), oct(st.st_mode))
     rel = os.path.relpath(run_dir, m.path)
-    before = run("sqlite3 %s .dump" % m.db).stdout
+    before = db_dump(m.db)
     p = run("echo 0.2 > %s/params/lr" % r.p(rel))
     assert p.returncode != 0 and "Read-only file system" in p.stderr, p.stderr
     p = run("echo 9 >> %s/metrics/loss" % r.p(rel))
@@ -161,7 +161,7 @@ def test_every_mode_is_read_only_and_writes_are_erofs(remote):
     assert p.returncode != 0 and "Read-only file system" in p.stderr, p.stderr
     with open(os.path.join(run_dir, "params", "lr")) as f:
         assert f.read() == "0.1\n"
-    assert run("sqlite3 %s .dump" % m.db).stdout == before
+    assert db_dump(m.db) == before
 
 
 def requests_logged(s):
