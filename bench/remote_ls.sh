@@ -6,6 +6,8 @@
 #   paged   the original's GET /iteration/experiment/1?limit=200&offset=..., the 50 pages
 #           a client of the original needs, one curl (one keep-alive connection)
 #   local   `ls -l` of the same iterations/ directory through a local mount
+#   remote  `ls -l` of it through a remote mount of the server (`deardiary mount URL`,
+#           step R4; auth is off, so any token is the default admin's)
 # Then one iteration's directory with P parameters and K metric series (R2's
 # /v1/ls/iteration/{id}): one request, against the original's routes a client needs for
 # the same names and values (parameter pages of 200, the metric page) and `ls -l` of
@@ -25,6 +27,7 @@ spid=
 cleanup() {
   [ -n "$spid" ] && kill "$spid" 2>/dev/null || true
   mountpoint -q "$tmp/mnt" && fusermount3 -u "$tmp/mnt" || true
+  mountpoint -q "$tmp/rmnt" && fusermount3 -u "$tmp/rmnt" || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -55,22 +58,30 @@ done
 mkdir "$tmp/mnt"
 "$bin" mount "$tmp/r.db" "$tmp/mnt"
 dir="$tmp/mnt/projects/bench/experiments/e/iterations"
+mkdir "$tmp/rmnt"
+DEARDIARY_TOKEN=bench "$bin" mount "$url" "$tmp/rmnt"
+rdir="$tmp/rmnt/projects/bench/experiments/e/iterations"
 echo "== remote listing benchmark ($(date -u +%FT%TZ), $(nproc) cores, $n iterations, $repeat runs each, interleaved)"
 python3 "$root/bench/timecmd.py" "$repeat" \
   curl -sf -o /dev/null "$url/v1/ls/experiment/1/iterations" --- \
   curl -sf "${pages[@]}" --- \
-  ls -l "$dir" > "$tmp/times"
+  ls -l "$dir" --- \
+  ls -l "$rdir" > "$tmp/times"
 med() { sed -n "$1p" "$tmp/times" | sed 's/.*median=\([0-9.]*\).*/\1/'; }
-v1=$(med 1); paged=$(med 2); local_ls=$(med 3)
-sed -n 1p "$tmp/times" | sed 's/^/v1    /'
-sed -n 2p "$tmp/times" | sed 's/^/paged /'
-sed -n 3p "$tmp/times" | sed 's/^/local /'
-python3 - "$v1" "$paged" "$local_ls" "$(( ${#pages[@]} / 3 ))" <<'PY'
+v1=$(med 1); paged=$(med 2); local_ls=$(med 3); remote_ls=$(med 4)
+sed -n 1p "$tmp/times" | sed 's/^/v1     /'
+sed -n 2p "$tmp/times" | sed 's/^/paged  /'
+sed -n 3p "$tmp/times" | sed 's/^/local  /'
+sed -n 4p "$tmp/times" | sed 's/^/remote /'
+python3 - "$v1" "$paged" "$local_ls" "$(( ${#pages[@]} / 3 ))" "$remote_ls" <<'PY'
 import sys
 v1, paged, local = map(float, sys.argv[1:4])
+remote = float(sys.argv[5])
 print("v1 one request: %.3f s; the original's %s pages: %.3f s (paged/v1 %.2f); "
-      "local mount ls -l: %.3f s (v1/local %.2f); target: remote ls -l < 1 s"
-      % (v1, sys.argv[4], paged, paged / v1, local, v1 / local))
+      "local mount ls -l: %.3f s (v1/local %.2f); remote mount ls -l: %.3f s "
+      "(remote/local %.2f, remote/v1 %.2f; target < 1 s)"
+      % (v1, sys.argv[4], paged, paged / v1, local, v1 / local, remote, remote / local,
+         remote / v1))
 PY
 # ---- one iteration's directory
 iid=$(curl -sf -XPOST "$url/iteration/experiment/1" |

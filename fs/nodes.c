@@ -36,6 +36,7 @@ int vfs_errno(dd_code code)
     case DD_IO: return EIO;
     case DD_NO_SPACE: return ENOSPC;
     case DD_TOO_BIG: return EFBIG;
+    case DD_UNSUPPORTED: return EOPNOTSUPP;
     }
     return EIO;
 }
@@ -376,9 +377,13 @@ static void fill_stat(vfs *v, vfs_entry *out, uint64_t ino, nk kind, bool read_o
         out->st.st_nlink = 1;
         out->st.st_size = size;
     }
+    if (v->read_only && !kind_is_link(kind))
+        out->st.st_mode &= ~(mode_t)0222;
     out->st.st_blocks = (out->st.st_size + 511) / 512;
     out->timeout = immutable ? v->opts.immutable_timeout : v->opts.live_timeout;
 }
+
+void vfs_read_only(vfs *v, bool read_only) { v->read_only = read_only; }
 
 /* Print a symlink target: 0, or -ENAMETOOLONG when it does not fit whole (a cut target
  * would resolve to another file, or dangle). */

@@ -203,6 +203,7 @@ struct vfs {
     pthread_mutex_t attr_mu;       /* guards attrs, attr_keep */
     struct attr_slot *attrs;       /* attributes listings reported (attr_cache.c) */
     bool attr_keep;                /* false on a shared mount (vfs_keep_attrs) */
+    bool read_only;                /* modes without write bits (vfs_read_only) */
 };
 
 /* How an open file behaves. */

@@ -64,6 +64,17 @@ int dd_cmd_open_artifacts(const dd_config *cfg, dd_store *st, struct dd_artifact
 int dd_cmd_init(const char *config_file, int argc, char **argv);
 int dd_cmd_config(const char *config_file, int argc, char **argv);
 int dd_cmd_mount(const char *config_file, int argc, char **argv);
+
+/* How `mount` opens a server's registry (an http:// or https:// URL in place of DB,
+ * docs/REMOTE.md): remote/ provides it and main.c passes it in, as mount/ links below
+ * remote/. open: the store of `url` (CAs of `cacert` when not NULL; answers reused for
+ * `ttl` seconds); prints the reason and returns -1 when it cannot be had. */
+typedef struct dd_url_opener {
+    int (*open)(const char *url, const char *cacert, double ttl, dd_store **out);
+} dd_url_opener;
+/* dd_cmd_mount, with `urls` (NULL: a URL is refused as this build cannot mount one). */
+int dd_cmd_mount_urls(const char *config_file, int argc, char **argv,
+                      const dd_url_opener *urls);
 int dd_cmd_register(const char *config_file, int argc, char **argv);
 int dd_cmd_run(const char *config_file, int argc, char **argv);
 int dd_cmd_restore(const char *config_file, int argc, char **argv);

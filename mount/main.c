@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "remote.h"   /* dd_cmd_login/logout/whoami: remote/ links into the command */
+#include "rstore.h"   /* dd_remote_url_opener: `mount URL` */
 #include "server.h"   /* dd_cmd_serve: server/ links into the command, not into dd_mount */
 
 static void usage(FILE *out)
@@ -20,7 +21,7 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  init [DB]                 create (or migrate) a database; prints its path\n"
-            "  mount [DB] MOUNTPOINT     mount a database (see `deardiary mount --help`)\n"
+            "  mount [DB|URL] MOUNTPOINT mount a database, or a server's (read-only for now)\n"
             "  register MODEL ITERATION [RESOURCE]\n"
             "                            register a model version; prints its number\n"
             "  run EXPERIMENT -- COMMAND [ARGS...]\n"
@@ -79,6 +80,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "serve") == 0)
         return dd_cmd_serve(config_file, argc - i, argv + i);
+    if (strcmp(argv[i], "mount") == 0)
+        return dd_cmd_mount_urls(config_file, argc - i, argv + i, &dd_remote_url_opener);
     if (strcmp(argv[i], "login") == 0)
         return dd_cmd_login(config_file, argc - i, argv + i);
     if (strcmp(argv[i], "logout") == 0)

@@ -37,23 +37,29 @@ typedef struct mount_args {
     bool debug;
     int threads;
     char options[1024];    /* comma-separated -o options */
+    const char *cacert;    /* --cacert: a remote mount's CA file */
+    bool remote;           /* db is an http(s):// URL: a server's registry */
 } mount_args;
 
 static void mount_usage(FILE *out)
 {
     fprintf(out,
-            "usage: deardiary mount [DB] MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]] [-t N]\n"
+            "usage: deardiary mount [DB|URL] MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]] [-t N]\n"
             "\n"
             "Mounts the registry in DB (default: the configured `database`, created when\n"
-            "absent).\n"
+            "absent), or the one a `deardiary serve` at URL (http:// or https://) serves,\n"
+            "as the user `deardiary login URL` logged in (read-only for now).\n"
             "  -f          stay in the foreground\n"
             "  -d          debug: foreground, and print every FUSE request\n"
             "  -o OPTS     FUSE mount options (allow_other, default_permissions, ...)\n"
             "  -t N        worker threads (default: mount.threads, 4)\n"
             "  --as USER   with allow_other: the DearDiary user the mounting account (and\n"
             "              root) act as (default: users.mount_as, `default`)\n"
+            "  --cacert F  a URL's CAs (a server with a private CA)\n"
             "Unmount with: fusermount3 -u MOUNTPOINT\n");
 }
+
+static bool has_option(const char *options, const char *opt);
 
 /* 0, 1 for --help, -1 for a usage error, -2 for an error already reported. */
 static int parse_mount_args(int argc, char **argv, dd_config *cfg, mount_args *a)
@@ -74,6 +80,8 @@ static int parse_mount_args(int argc, char **argv, dd_config *cfg, mount_args *a
                 fprintf(stderr, "deardiary mount: --as: %s\n", msg);
                 return -1;
             }
+        } else if (strcmp(s, "--cacert") == 0 && i + 1 < argc) {
+            a->cacert = argv[++i];
         } else if (strcmp(s, "-f") == 0)
             a->foreground = true;
         else if (strcmp(s, "-d") == 0)
@@ -122,6 +130,12 @@ static int parse_mount_args(int argc, char **argv, dd_config *cfg, mount_args *a
     }
     a->mountpoint = a->mnt_abs;
     a->db = npos == 2 ? pos[0] : cfg->db_file;
+    a->remote = strncmp(a->db, "http://", 7) == 0 || strncmp(a->db, "https://", 8) == 0;
+    if (a->remote && has_option(a->options, "allow_other")) {
+        fprintf(stderr, "deardiary mount: a server's registry is mounted for one user (the"
+                " one logged in): -o allow_other is refused\n");
+        return -2;
+    }
     if (a->db[0] != '/' && !dd_locator_is_uri(a->db)) {
         char cwd[2048];
         if (!getcwd(cwd, sizeof cwd) ||
@@ -316,12 +330,26 @@ static int check_mount_as(const mount_args *a, const dd_config *cfg, dd_store *s
     return 0;
 }
 
-static int run_session(const mount_args *a, const dd_config *cfg)
+/* The store of the mount: the database's, or the server's (no metric log, no artifact
+ * stores: a remote mount is read-only until REMOTE.md step R5). */
+static int open_mount_store(const mount_args *a, const dd_config *cfg,
+                            const dd_url_opener *urls, dd_store **st, dd_artifacts **arts)
+{
+    if (a->remote)
+        return urls->open(a->db, a->cacert, 0.5, st);
+    if (dd_cmd_open_store(cfg, a->db, st) != 0 || dd_cmd_open_artifacts(cfg, *st, arts) != 0 ||
+        start_metric_log(*st) != 0)
+        return -1;
+    return 0;
+}
+
+static int run_session(const mount_args *a, const dd_config *cfg, const dd_url_opener *urls)
 {
     /* the database path stays out of the option string: a comma in it would split it */
     char *opts = NULL;
-    if (asprintf(&opts, "-ofsname=deardiary,subtype=deardiary%s%s", a->options[0] ? "," : "",
-                 a->options) < 0)
+    /* a server's registry: read-only until REMOTE.md step R5, so every write is EROFS */
+    if (asprintf(&opts, "-ofsname=deardiary,subtype=deardiary%s%s%s", a->remote ? ",ro" : "",
+                 a->options[0] ? "," : "", a->options) < 0)
         return 1;
     char *argv[] = {"deardiary", opts, a->debug ? "-d" : NULL, NULL};
     struct fuse_args args = FUSE_ARGS_INIT(a->debug ? 3 : 2, argv);
@@ -336,6 +364,7 @@ static int run_session(const mount_args *a, const dd_config *cfg)
     if (!v || (cfg->mount_follow_writer && !fc.place) || make_access(a, cfg, &fc.acc) != 0)
         goto out;
     vfs_keep_attrs(v, fc.acc == NULL);   /* shared: every stat asks the store (fuse_ll.c) */
+    vfs_read_only(v, a->remote);
     se = fuse_session_new(&args, dd_fuse_ops(), sizeof *dd_fuse_ops(), &fc);
     if (!se)
         goto out;
@@ -345,8 +374,7 @@ static int run_session(const mount_args *a, const dd_config *cfg)
         goto out_signals;
     if (fuse_daemonize(a->foreground) != 0)
         goto out_unmount;
-    if (dd_cmd_open_store(cfg, a->db, &st) != 0 || dd_cmd_open_artifacts(cfg, st, &arts) != 0 ||
-        start_metric_log(st) != 0)
+    if (open_mount_store(a, cfg, urls, &st, &arts) != 0)
         goto out_unmount;
     vfs_attach(v, st, arts);
     struct fuse_loop_config *lc = fuse_loop_cfg_create();
@@ -372,6 +400,40 @@ out:
 
 int dd_cmd_mount(const char *config_file, int argc, char **argv)
 {
+    return dd_cmd_mount_urls(config_file, argc, argv, NULL);
+}
+
+/* The database, checked before becoming a daemon: sound, its mount_as user, its
+ * artifact stores. */
+static int check_database(const mount_args *a, const dd_config *cfg, dd_store **st,
+                          dd_artifacts **arts)
+{
+    int rc = dd_cmd_open_store(cfg, a->db, st);
+    if (rc == 0)
+        rc = dd_cmd_check_store(*st, a->db);
+    if (rc == 0)
+        rc = check_mount_as(a, cfg, *st);
+    if (rc == 0)
+        rc = dd_cmd_open_artifacts(cfg, *st, arts);
+    return rc;
+}
+
+/* A server's registry, checked before becoming a daemon (reachable, /v1, the token). */
+static int check_remote(const mount_args *a, const dd_url_opener *urls)
+{
+    if (!urls) {
+        fprintf(stderr, "deardiary mount: %s: this build cannot mount a server\n", a->db);
+        return -1;
+    }
+    dd_store *st = NULL;
+    int rc = urls->open(a->db, a->cacert, 0.5, &st);
+    dd_store_close(st);
+    return rc;
+}
+
+int dd_cmd_mount_urls(const char *config_file, int argc, char **argv,
+                      const dd_url_opener *urls)
+{
     dd_config cfg;
     if (dd_cmd_load_config(&cfg, config_file) != 0)
         return 1;
@@ -388,19 +450,15 @@ int dd_cmd_mount(const char *config_file, int argc, char **argv)
     dd_store *st = NULL;
     dd_artifacts *arts = NULL;
     int rc = recover_mountpoint(a.mountpoint);
-    if (rc == 0)
-        rc = dd_cmd_open_store(&cfg, a.db, &st);
-    if (rc == 0)
-        rc = dd_cmd_check_store(st, a.db);
-    if (rc == 0)
-        rc = check_mount_as(&a, &cfg, st);
-    if (rc == 0)
-        rc = dd_cmd_open_artifacts(&cfg, st, &arts);
+    if (rc == 0 && a.remote)
+        rc = check_remote(&a, urls);
+    else if (rc == 0)
+        rc = check_database(&a, &cfg, &st, &arts);
     dd_artifacts_close(arts);
     dd_store_close(st);
     if (rc == 0) {
         openlog("deardiary", LOG_PID | (a.foreground ? LOG_PERROR : 0), LOG_DAEMON);
-        rc = run_session(&a, &cfg);
+        rc = run_session(&a, &cfg, urls);
         closelog();
     }
     dd_config_free(&cfg);

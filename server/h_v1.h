@@ -37,21 +37,28 @@
  *                               last_version, rights}
  *   project/{pid}              experiment {id, name, status, created, modified, end_date,
  *                               ended}, model {id, name, created, modified, last_version},
- *                               tag {id (the link's), name}
+ *                               tag {id (the link's), name}; `dir` also holds the
+ *                               project's `row` {id, name, description, created, modified}
  *   experiment/{eid}           resource {id, name, size, generation, created, modified,
- *                               backend, broken}, tag
+ *                               backend, broken}, tag; `dir` also holds the experiment's
+ *                               `row` {id, project_id, name, description, status, created,
+ *                               modified, end_date, ended} and `dir_times` has
+ *                               "iterations" too
  *   experiment/{eid}/iterations {id, name, status, parent_iteration_id, created, modified,
  *                               end_date, ended}, paged by id (`after` an iteration id)
  *   iteration/{iid}            param {id, name, size, value (null past
  *                               DD_V1_LS_VALUE_MAX bytes), modified}, metric {id, name,
  *                               size, point_count, step, value, max_step, modified}, env
  *                               {id, name, size}, child {id, name, created}, tag; `dir`
- *                               also says whether the iteration has `ended` and holds
+ *                               also says whether the iteration has `ended`, when its
+ *                               row last changed (`modified`) and holds
  *                               its `row` (GET /iteration/{id}'s), whose snapshot
  *                               columns are env/'s fixed files
  *   model/{mid}                version {id, name, version, stage, iteration_id,
  *                               resource_id, created, modified}, alias {id, name,
- *                               version_id, version}
+ *                               version_id, version}; `dir` also holds the model's `row`
+ *                               {id, project_id, name, description, created, modified,
+ *                               last_version}
  *
  * Every listing but the iterations' pages by position (`after` = entries already sent).
  */

@@ -270,10 +270,17 @@ void h_v1_ls_project(dd_req *r)
         dd_reply_found(r, code, NULL, &err, "NOT_FOUND", "Project not found");
         return;
     }
+    /* the project's own row: a remote mount's getattr of it and its files (REMOTE.md §7) */
+    json_t *row = json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)p.id, "name",
+                            p.name, "description", p.description ? p.description : "",
+                            "created", p.created_date, "modified", p.updated_date);
     dd_project_clear(&p);
     json_t *dir = owner_dir(&w, pid, pid, keys, names, 3, &err, &code);
-    if (!dir)
+    if (!dir) {
+        json_decref(row);
         return;
+    }
+    json_object_set_new(dir, "row", row);
     w.entries = json_array();
     if (code == DD_OK && (w.kind = "experiment"))
         code = dd_experiment_list(st, pid, ls_experiment, &w, &err);
@@ -298,8 +305,20 @@ static int ls_resource(void *ctx, const dd_resource *x)
     return w->more;
 }
 
-/* The experiment's project (0 after answering 404 or 500). */
-static int64_t experiment_project(dd_req *r, int64_t eid)
+/* The experiment's row as its listing's `dir` shows it (NULL: not wanted). */
+static json_t *experiment_row(const dd_experiment *x)
+{
+    return json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:b}", "id", (json_int_t)x->id,
+                     "project_id", (json_int_t)x->project_id, "name", x->name, "description",
+                     x->description ? x->description : "", "status",
+                     dd_experiment_status_name(x->status_id), "created", x->created_date,
+                     "modified", x->updated_date, "end_date", dd_json_date(x->end_date),
+                     "ended", x->end_date[0] != 0);
+}
+
+/* The experiment's project (0 after answering 404 or 500), and its row into *row when
+ * row is not NULL. */
+static int64_t experiment_project(dd_req *r, int64_t eid, json_t **row)
 {
     dd_experiment e;
     dd_err err = {0};
@@ -309,24 +328,31 @@ static int64_t experiment_project(dd_req *r, int64_t eid)
         return 0;
     }
     int64_t pid = e.project_id;
+    if (row)
+        *row = experiment_row(&e);
     dd_experiment_clear(&e);
     return pid;
 }
 
 void h_v1_ls_experiment(dd_req *r)
 {
-    static const char *const keys[] = {"resources", "tags"};
-    static const char *const names[] = {"resources", "e_tags"};
+    static const char *const keys[] = {"resources", "tags", "iterations"};
+    static const char *const names[] = {"resources", "e_tags", "iterations"};
     int64_t eid, pid;
     ls_walk w;
-    if (dd_req_id(r, 0, &eid) != 0 || !ls_init(r, &w) || !(pid = experiment_project(r, eid)))
+    json_t *row = NULL;
+    if (dd_req_id(r, 0, &eid) != 0 || !ls_init(r, &w) ||
+        !(pid = experiment_project(r, eid, &row)))
         return;
     dd_store *st = r->srv->st;
     dd_err err = {0};
     dd_code code;
-    json_t *dir = owner_dir(&w, pid, eid, keys, names, 2, &err, &code);
-    if (!dir)
+    json_t *dir = owner_dir(&w, pid, eid, keys, names, 3, &err, &code);
+    if (!dir) {
+        json_decref(row);
         return;
+    }
+    json_object_set_new(dir, "row", row);
     w.entries = json_array();
     if (code == DD_OK && (w.kind = "resource"))
         code = dd_resource_list(st, eid, ls_resource, &w, &err);
@@ -365,7 +391,8 @@ void h_v1_ls_iterations(dd_req *r)
 {
     int64_t eid, pid;
     ls_walk w;
-    if (dd_req_id(r, 0, &eid) != 0 || !ls_init(r, &w) || !(pid = experiment_project(r, eid)))
+    if (dd_req_id(r, 0, &eid) != 0 || !ls_init(r, &w) ||
+        !(pid = experiment_project(r, eid, NULL)))
         return;
     char rights[5], dir_time[DD_TS_LEN] = "";
     if (!dd_v1_rights(r, pid, rights))
@@ -446,16 +473,19 @@ void h_v1_ls_iteration(dd_req *r)
     /* the row too: env/'s fixed files (Project.toml, git_sha...) are its columns */
     json_t *row = dd_json_iteration(&it);
     bool ended = it.end_date[0] != 0;
+    json_t *modified = json_string(it.updated_date);
     int64_t pid = dd_project_of_experiment(st, it.experiment_id);
     dd_iteration_clear(&it);
     json_t *dir = pid ? owner_dir(&w, pid, iid, keys, names, 5, &err, &code) : NULL;
     if (!dir) {
         json_decref(row);
+        json_decref(modified);
         if (!pid)
             dd_reply_error(r, 404, "NOT_FOUND", "Iteration not found");
         return;
     }
     json_object_set_new(dir, "ended", json_boolean(ended));
+    json_object_set_new(dir, "modified", modified);   /* the row's updated_date */
     json_object_set_new(dir, "row", row);
     w.entries = json_array();
     if (code == DD_OK && (w.kind = "param"))
@@ -515,10 +545,18 @@ void h_v1_ls_model(dd_req *r)
         return;
     }
     int64_t pid = m.project_id;
+    json_t *row = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:I}", "id", (json_int_t)m.id,
+                            "project_id", (json_int_t)pid, "name", m.name, "description",
+                            m.description ? m.description : "", "created", m.created_date,
+                            "modified", m.updated_date, "last_version",
+                            (json_int_t)m.last_version);
     dd_model_clear(&m);
     json_t *dir = owner_dir(&w, pid, mid, keys, keys, 2, &err, &code);
-    if (!dir)
+    if (!dir) {
+        json_decref(row);
         return;
+    }
+    json_object_set_new(dir, "row", row);
     w.entries = json_array();
     if (code == DD_OK && (w.kind = "version"))
         code = dd_version_list(st, mid, ls_version, &w, &err);

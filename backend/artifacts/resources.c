@@ -16,6 +16,7 @@
 
 #include "art_int.h"
 #include "db.h"
+#include "store_local.h"
 
 #define RES_COLS "id, experiment_id, name, description, created_date, updated_date, backend," \
                  " uri, size_bytes, content_hash, generation, broken"
@@ -137,7 +138,7 @@ dd_code dd_resource_create_external(dd_store *st, int64_t experiment_id, const c
                            content_hash, id_out, err);
 }
 
-dd_code dd_resource_get(dd_store *st, int64_t id, dd_resource *out, dd_err *err)
+dd_code local_resource_get(dd_store *st, int64_t id, dd_resource *out, dd_err *err)
 {
     dd_conn *c;
     db_stmt *s;
@@ -157,7 +158,7 @@ dd_code dd_resource_get(dd_store *st, int64_t id, dd_resource *out, dd_err *err)
     return code;
 }
 
-dd_code dd_resource_find(dd_store *st, int64_t experiment_id, const char *name,
+dd_code local_resource_find(dd_store *st, int64_t experiment_id, const char *name,
                          int64_t *id_out, dd_err *err)
 {
     dd_conn *c;
@@ -179,7 +180,7 @@ static int resource_row(db_stmt *s, void *arg)
     return ((dd_resource_cb)l->cb)(l->ctx, &r);
 }
 
-dd_code dd_resource_list(dd_store *st, int64_t experiment_id, dd_resource_cb cb, void *ctx,
+dd_code local_resource_list(dd_store *st, int64_t experiment_id, dd_resource_cb cb, void *ctx,
                          dd_err *err)
 {
     dd_conn *c;
@@ -299,7 +300,7 @@ dd_code db_resource_put_bytes(dd_conn *c, int64_t experiment_id, const char *nam
     return code;
 }
 
-dd_code dd_resource_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
+dd_code local_resource_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 {
     dd_code code = dd_name_check(name, "resource name", err);
     if (code == DD_OK)
@@ -317,7 +318,7 @@ dd_code dd_resource_set_description(dd_store *st, int64_t id, const char *descri
                              " WHERE id = ?", id, description, "resource", err);
 }
 
-dd_code dd_resource_delete(dd_store *st, int64_t id, dd_err *err)
+dd_code local_resource_delete(dd_store *st, int64_t id, dd_err *err)
 {
     db_txn t;
     DB_TXN(t, st, DB_TXN_WRITE, err) {
@@ -368,7 +369,7 @@ dd_code dd_trash_forget(dd_store *st, int64_t id, dd_err *err)
     return code;
 }
 
-dd_code dd_resource_check_replaceable(dd_store *st, int64_t id, dd_err *err)
+dd_code local_resource_check_replaceable(dd_store *st, int64_t id, dd_err *err)
 {
     dd_conn *c;
     int64_t n = 0;

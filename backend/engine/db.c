@@ -19,6 +19,7 @@
 #include "db.h"
 #include "engine.h"
 #include "migrations.h"
+#include "store_local.h"
 
 #define DB_STMT_CACHE 256
 
@@ -57,6 +58,7 @@ struct dd_conn {
 };
 
 struct dd_store {
+    struct dd_store_head head;  /* first: the table of operations (store_ops.h) */
     char *path;                 /* the canonical locator: no password (dd_store_path) */
     char *locator;              /* as given, what connections open */
     char *journal_base;         /* db_journal_base */
@@ -115,6 +117,7 @@ const char *dd_code_name(dd_code code)
     case DD_IO: return "io";
     case DD_NO_SPACE: return "no_space";
     case DD_TOO_BIG: return "too_big";
+    case DD_UNSUPPORTED: return "unsupported";
     }
     return "unknown";
 }
@@ -1117,7 +1120,7 @@ dd_code db_server_now_ms(dd_conn *c, int64_t *out, dd_err *err)
 struct dd_node **db_node_slot(dd_store *st) { return &st->node; }
 void db_set_node_stop(dd_store *st, void (*stop)(dd_store *st)) { st->node_stop = stop; }
 
-void dd_store_local_dir(const dd_store *st, char *out, size_t len)
+void local_store_local_dir(const dd_store *st, char *out, size_t len)
 {
     if (st->journal_dir && !(st->eng->supports & DD_ENG_FILE)) {
         snprintf(out, len, "%s", st->journal_dir);
@@ -1149,7 +1152,36 @@ bool dd_locator_is_uri(const char *locator)
     return !eng || !(eng->supports & DD_ENG_FILE);
 }
 
-const char *dd_store_engine(const dd_store *st) { return st->eng->name; }
+const char *dd_store_engine(const dd_store *st)
+{
+    return st->eng ? st->eng->name : st->head.ops->name;
+}
+
+dd_code dd_store_wrap(const dd_store_ops *ops, void *impl, const char *locator,
+                      dd_store **out, dd_err *err)
+{
+    *out = NULL;
+    dd_store *st = calloc(1, sizeof *st);
+    if (!st || !(st->path = strdup(locator))) {
+        free(st);
+        return dd_fail(err, DD_IO, "out of memory");
+    }
+    st->head.ops = ops;
+    st->head.impl = impl;
+    *out = st;
+    return DD_OK;
+}
+
+void *dd_store_impl(const dd_store *st) { return st->head.impl; }
+
+/* A wrapped store (dd_store_wrap: no engine) holds its path and its implementation. */
+static void wrapped_close(dd_store *st)
+{
+    if (st->head.ops->close)
+        st->head.ops->close(st);
+    free(st->path);
+    free(st);
+}
 
 dd_code db_store_open(const char *path, const dd_store_options *opts, dd_store **out,
                       dd_err *err)
@@ -1166,6 +1198,7 @@ dd_code db_store_open(const char *path, const dd_store_options *opts, dd_store *
         free(st);
         return dd_fail(err, DD_IO, "out of memory");
     }
+    st->head.ops = &dd_store_local_ops;
     st->eng = eng;
     dd_code made = store_names(st, opts ? opts->journal_dir : NULL, err);
     if (made != DD_OK) {
@@ -1212,6 +1245,10 @@ void dd_store_close(dd_store *st)
 {
     if (!st)
         return;
+    if (!st->eng) {
+        wrapped_close(st);
+        return;
+    }
     if (st->log_hooks)
         st->log_hooks->stop(st);
     if (st->node_stop)
@@ -1296,7 +1333,7 @@ dd_code dd_store_data_version(dd_store *st, int64_t *out, dd_err *err)
     return e ? st->eng->data_version(e, out, err) : code;
 }
 
-dd_code dd_dir_time(dd_store *st, const char *name, int64_t owner_id, char out[DD_TS_LEN],
+dd_code local_dir_time(dd_store *st, const char *name, int64_t owner_id, char out[DD_TS_LEN],
                     dd_err *err)
 {
     dd_conn *c;

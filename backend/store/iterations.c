@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "store_local.h"
 
 #define ITER_LIST_COLS "id, experiment_id, parent_iteration_id, status_id, notes, error_message," \
                        " created_date, end_date, julia_version, git_sha, git_dirty, entrypoint," \
@@ -55,7 +56,7 @@ void dd_iteration_clear(dd_iteration *it)
     memset(it, 0, sizeof *it);
 }
 
-dd_code dd_iteration_create(dd_store *st, int64_t experiment_id, int64_t parent_id,
+dd_code local_iteration_create(dd_store *st, int64_t experiment_id, int64_t parent_id,
                             int64_t *id_out, dd_err *err)
 {
     int64_t id = 0;
@@ -97,7 +98,7 @@ dd_code dd_iteration_create(dd_store *st, int64_t experiment_id, int64_t parent_
     return t.code;
 }
 
-dd_code dd_iteration_get(dd_store *st, int64_t id, dd_iteration *out, dd_err *err)
+dd_code local_iteration_get(dd_store *st, int64_t id, dd_iteration *out, dd_err *err)
 {
     dd_conn *c;
     db_stmt *s;
@@ -125,7 +126,7 @@ static int iteration_row(db_stmt *s, void *arg)
     return ((dd_iteration_cb)l->cb)(l->ctx, &it);
 }
 
-dd_code dd_iteration_list(dd_store *st, int64_t experiment_id, dd_iteration_cb cb, void *ctx,
+dd_code local_iteration_list(dd_store *st, int64_t experiment_id, dd_iteration_cb cb, void *ctx,
                           dd_err *err)
 {
     dd_conn *c;
@@ -138,7 +139,7 @@ dd_code dd_iteration_list(dd_store *st, int64_t experiment_id, dd_iteration_cb c
     return code == DD_OK ? db_each(c, s, "listing iterations", iteration_row, &l, err) : code;
 }
 
-dd_code dd_iteration_list_children(dd_store *st, int64_t parent_id, dd_iteration_cb cb,
+dd_code local_iteration_list_children(dd_store *st, int64_t parent_id, dd_iteration_cb cb,
                                    void *ctx, dd_err *err)
 {
     dd_conn *c;
@@ -152,7 +153,7 @@ dd_code dd_iteration_list_children(dd_store *st, int64_t parent_id, dd_iteration
                          : code;
 }
 
-dd_code dd_iteration_set_status(dd_store *st, int64_t id, int status, const char *error_message,
+dd_code local_iteration_set_status(dd_store *st, int64_t id, int status, const char *error_message,
                                 dd_err *err)
 {
     if (!dd_iteration_status_name(status))
@@ -191,13 +192,13 @@ static dd_code iteration_set_text(dd_store *st, int64_t id, const char *sql, con
     return t.code;
 }
 
-dd_code dd_iteration_set_notes(dd_store *st, int64_t id, const char *notes, dd_err *err)
+dd_code local_iteration_set_notes(dd_store *st, int64_t id, const char *notes, dd_err *err)
 {
     return iteration_set_text(st, id, "UPDATE iteration SET notes = ? WHERE id = ?", notes,
                               "iteration notes", err);
 }
 
-dd_code dd_iteration_set_error_message(dd_store *st, int64_t id, const char *message,
+dd_code local_iteration_set_error_message(dd_store *st, int64_t id, const char *message,
                                        dd_err *err)
 {
     return iteration_set_text(st, id, "UPDATE iteration SET error_message = ? WHERE id = ?",
@@ -224,7 +225,7 @@ dd_code dd_iteration_file_set(dd_store *st, int64_t iteration_id, const char *na
     return t.code;
 }
 
-dd_code dd_iteration_file_get(dd_store *st, int64_t iteration_id, const char *name,
+dd_code local_iteration_file_get(dd_store *st, int64_t iteration_id, const char *name,
                               void **data_out, size_t *len_out, dd_err *err)
 {
     dd_conn *c;
@@ -264,7 +265,7 @@ static int file_row(db_stmt *s, void *arg)
                                           (size_t)db_col_int64(s, 1));
 }
 
-dd_code dd_iteration_file_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out,
+dd_code local_iteration_file_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out,
                                 char **name_out, size_t *len_out, dd_err *err)
 {
     dd_conn *c;
@@ -289,7 +290,7 @@ dd_code dd_iteration_file_by_id(dd_store *st, int64_t id, int64_t *iteration_id_
     return code;
 }
 
-dd_code dd_iteration_file_find(dd_store *st, int64_t iteration_id, const char *name,
+dd_code local_iteration_file_find(dd_store *st, int64_t iteration_id, const char *name,
                                int64_t *id_out, size_t *len_out, dd_err *err)
 {
     dd_conn *c;
@@ -313,7 +314,7 @@ dd_code dd_iteration_file_find(dd_store *st, int64_t iteration_id, const char *n
     return code;
 }
 
-dd_code dd_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_file_cb cb,
+dd_code local_iteration_file_list(dd_store *st, int64_t iteration_id, dd_iteration_file_cb cb,
                                void *ctx, dd_err *err)
 {
     dd_conn *c;
@@ -341,7 +342,7 @@ static dd_code iteration_empty(dd_conn *c, int64_t id, dd_err *err)
     return code;
 }
 
-dd_code dd_iteration_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
+dd_code local_iteration_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 {
     db_txn t;
     DB_TXN(t, st, DB_TXN_WRITE, err) {
@@ -357,7 +358,7 @@ dd_code dd_iteration_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
     return t.code;
 }
 
-dd_code dd_iteration_values_updated(dd_store *st, int64_t id, char params_out[DD_TS_LEN],
+dd_code local_iteration_values_updated(dd_store *st, int64_t id, char params_out[DD_TS_LEN],
                                     char metrics_out[DD_TS_LEN], dd_err *err)
 {
     dd_conn *c;
@@ -405,7 +406,7 @@ static dd_code param_upsert(dd_conn *c, int64_t iteration_id, const char *key,
                    "ittt", iteration_id, key, value, now);
 }
 
-dd_code dd_param_set(dd_store *st, int64_t iteration_id, const char *key, const char *value,
+dd_code local_param_set(dd_store *st, int64_t iteration_id, const char *key, const char *value,
                      dd_err *err)
 {
     return dd_param_set_many(st, iteration_id, &key, &value, 1, err);
@@ -495,13 +496,13 @@ static dd_code param_write_many(dd_store *st, int64_t iteration_id, const char *
     return t.code;
 }
 
-dd_code dd_param_set_many(dd_store *st, int64_t iteration_id, const char *const *keys,
+dd_code local_param_set_many(dd_store *st, int64_t iteration_id, const char *const *keys,
                           const char *const *values, size_t n, dd_err *err)
 {
     return param_write_many(st, iteration_id, keys, values, n, false, err);
 }
 
-dd_code dd_param_replace_all(dd_store *st, int64_t iteration_id, const char *const *keys,
+dd_code local_param_replace_all(dd_store *st, int64_t iteration_id, const char *const *keys,
                              const char *const *values, size_t n, dd_err *err)
 {
     return param_write_many(st, iteration_id, keys, values, n, true, err);
@@ -537,7 +538,7 @@ static int param_full_row(db_stmt *s, void *arg)
     return ((dd_param_row_cb)l->cb)(l->ctx, &r);
 }
 
-dd_code dd_param_list_rows(dd_store *st, int64_t iteration_id, dd_param_row_cb cb, void *ctx,
+dd_code local_param_list_rows(dd_store *st, int64_t iteration_id, dd_param_row_cb cb, void *ctx,
                            dd_err *err)
 {
     dd_conn *c;
@@ -557,14 +558,14 @@ static int param_key_value(void *arg, const dd_param_row *r)
     return ((dd_param_cb)l->cb)(l->ctx, r->key, r->value);
 }
 
-dd_code dd_param_list(dd_store *st, int64_t iteration_id, dd_param_cb cb, void *ctx,
+dd_code local_param_list(dd_store *st, int64_t iteration_id, dd_param_cb cb, void *ctx,
                       dd_err *err)
 {
     db_list_ctx l = {(void *)cb, ctx};
     return dd_param_list_rows(st, iteration_id, param_key_value, &l, err);
 }
 
-dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
+dd_code local_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
 {
     db_txn t;
     DB_TXN(t, st, DB_TXN_WRITE, err) {
@@ -581,7 +582,7 @@ dd_code dd_param_delete(dd_store *st, int64_t iteration_id, const char *key, dd_
     return t.code;
 }
 
-dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, char **key_out,
+dd_code local_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, char **key_out,
                            char **value_out, char *updated_out, dd_err *err)
 {
     dd_conn *c;
@@ -614,7 +615,7 @@ dd_code dd_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out, 
     return code;
 }
 
-dd_code dd_param_find(dd_store *st, int64_t iteration_id, const char *key, int64_t *id_out,
+dd_code local_param_find(dd_store *st, int64_t iteration_id, const char *key, int64_t *id_out,
                       dd_err *err)
 {
     dd_conn *c;
@@ -626,7 +627,7 @@ dd_code dd_param_find(dd_store *st, int64_t iteration_id, const char *key, int64
     return code;
 }
 
-dd_code dd_param_rename(dd_store *st, int64_t iteration_id, const char *old_key,
+dd_code local_param_rename(dd_store *st, int64_t iteration_id, const char *old_key,
                         const char *new_key, dd_err *err)
 {
     dd_code code = dd_name_check(new_key, "parameter key", err);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "store_local.h"
 
 /* ---------------------------------------------------------------- writing */
 
@@ -219,7 +220,7 @@ static dd_code scan_in(dd_conn *c, int64_t iteration_id, const char *key, scan_c
     return code;
 }
 
-dd_code dd_metric_scan(dd_store *st, int64_t iteration_id, const char *key,
+dd_code local_metric_scan(dd_store *st, int64_t iteration_id, const char *key,
                        const dd_metric_scan_ops *ops, void *ctx, dd_err *err)
 {
     dd_code code = db_drain(st, err);

@@ -62,6 +62,7 @@
 
 #include "db.h"
 #include "node.h"
+#include "store_local.h"
 
 /* Batches larger than this are appended synchronously (after a drain): they are already
  * one transaction each, and copying them through the journal would only add work. */
@@ -576,7 +577,7 @@ static dd_code drain_locked(struct metric_log *ml, uint64_t target, dd_err *err)
     return DD_OK;
 }
 
-dd_code dd_metric_log_drain(dd_store *st, dd_err *err)
+dd_code local_metric_log_drain(dd_store *st, dd_err *err)
 {
     struct metric_log *ml = *db_metric_log_slot(st);
     if (!ml)
@@ -727,7 +728,7 @@ static dd_code append_now(dd_store *st, int64_t iteration_id, const char *key,
     return code == DD_OK ? dd_metric_append(st, iteration_id, key, points, n, err) : code;
 }
 
-dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
+dd_code local_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
                                 const dd_metric_point *points, size_t n, dd_err *err)
 {
     struct metric_log *ml = *db_metric_log_slot(st);

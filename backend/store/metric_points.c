@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "store_local.h"
 
 /* Sort order of a batch's items: by key, then array order (a stable grouping). */
 typedef struct item_ref {
@@ -75,7 +76,7 @@ static dd_code append_batch(dd_conn *c, void *ctx, dd_err *err)
  * group back and the others run again, so each is still all or none): 20 clients appending to the same 100 series write
  * each series' tail page once per group, not once per batch.
  */
-dd_code dd_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metric_item *items,
+dd_code local_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metric_item *items,
                                size_t n, int64_t *series_out, int64_t *position_out,
                                dd_err *err)
 {

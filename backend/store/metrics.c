@@ -12,6 +12,7 @@
 
 #include "db.h"
 #include "textfmt.h"
+#include "store_local.h"
 
 typedef struct series_state {
     bool exists;
@@ -177,7 +178,7 @@ dd_code dd_metric_points_check(const char *key, dd_metric_point *points, size_t 
     return code;
 }
 
-dd_code dd_metric_append(dd_store *st, int64_t iteration_id, const char *key,
+dd_code local_metric_append(dd_store *st, int64_t iteration_id, const char *key,
                          const dd_metric_point *points, size_t n, dd_err *err)
 {
     dd_code code = dd_name_check(key, "metric key", err);
@@ -201,7 +202,7 @@ static int metric_row(db_stmt *s, void *arg)
     return ((dd_metric_cb)l->cb)(l->ctx, &r);
 }
 
-dd_code dd_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool resume,
+dd_code local_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool resume,
                        int64_t after_step, int64_t after_id, dd_metric_cb cb, void *ctx,
                        dd_err *err)
 {
@@ -248,7 +249,7 @@ static int series_row(db_stmt *s, void *arg)
     return ((dd_series_cb)l->cb)(l->ctx, &m);
 }
 
-dd_code dd_metric_series_list(dd_store *st, int64_t iteration_id, dd_series_cb cb, void *ctx,
+dd_code local_metric_series_list(dd_store *st, int64_t iteration_id, dd_series_cb cb, void *ctx,
                               dd_err *err)
 {
     dd_conn *c;
@@ -264,7 +265,7 @@ dd_code dd_metric_series_list(dd_store *st, int64_t iteration_id, dd_series_cb c
     return code == DD_OK ? db_each(c, s, "listing metric series", series_row, &l, err) : code;
 }
 
-dd_code dd_metric_series_get(dd_store *st, int64_t iteration_id, const char *key,
+dd_code local_metric_series_get(dd_store *st, int64_t iteration_id, const char *key,
                              dd_metric_series *out, char ts_buf[DD_TS_LEN], dd_err *err)
 {
     dd_conn *c;
@@ -292,7 +293,7 @@ dd_code dd_metric_series_get(dd_store *st, int64_t iteration_id, const char *key
     return code;
 }
 
-dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series *out,
+dd_code local_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series *out,
                                char **key_out, char ts_buf[DD_TS_LEN], dd_err *err)
 {
     dd_conn *c;
@@ -322,7 +323,7 @@ dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series
     return code;
 }
 
-dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
+dd_code local_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
 {
     db_txn t;
     DB_TXN(t, st, DB_TXN_WRITE, err) {

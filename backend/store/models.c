@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "store_local.h"
 
 #define MODEL_COLS "id, project_id, name, description, created_date, updated_date, last_version"
 #define VERSION_COLS "id, model_id, version, iteration_id, resource_id, stage_id, description," \
@@ -61,7 +62,7 @@ void dd_version_clear(dd_model_version *v)
 
 /* ---------------------------------------------------------------- models */
 
-dd_code dd_model_create(dd_store *st, int64_t project_id, const char *name,
+dd_code local_model_create(dd_store *st, int64_t project_id, const char *name,
                         const char *description, int64_t *id_out, dd_err *err)
 {
     dd_code code = dd_name_check(name, "model name", err);
@@ -94,7 +95,7 @@ dd_code dd_model_create(dd_store *st, int64_t project_id, const char *name,
     return t.code;
 }
 
-dd_code dd_model_get(dd_store *st, int64_t id, dd_model *out, dd_err *err)
+dd_code local_model_get(dd_store *st, int64_t id, dd_model *out, dd_err *err)
 {
     dd_conn *c;
     db_stmt *s;
@@ -114,7 +115,7 @@ dd_code dd_model_get(dd_store *st, int64_t id, dd_model *out, dd_err *err)
     return code;
 }
 
-dd_code dd_model_find(dd_store *st, const char *name, int64_t *id_out, dd_err *err)
+dd_code local_model_find(dd_store *st, const char *name, int64_t *id_out, dd_err *err)
 {
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
@@ -134,7 +135,7 @@ static int model_row(db_stmt *s, void *arg)
     return ((dd_model_cb)l->cb)(l->ctx, &m);
 }
 
-dd_code dd_model_list(dd_store *st, int64_t project_id, dd_model_cb cb, void *ctx, dd_err *err)
+dd_code local_model_list(dd_store *st, int64_t project_id, dd_model_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
     db_stmt *s;
@@ -169,7 +170,7 @@ static int model_project_row(db_stmt *s, void *arg)
     return l->cb(l->ctx, &m, db_col_text(s, 7));
 }
 
-dd_code dd_model_list_with_project(dd_store *st, dd_model_project_cb cb, void *ctx,
+dd_code local_model_list_with_project(dd_store *st, dd_model_project_cb cb, void *ctx,
                                    dd_err *err)
 {
     dd_conn *c;
@@ -181,7 +182,7 @@ dd_code dd_model_list_with_project(dd_store *st, dd_model_project_cb cb, void *c
     return code == DD_OK ? db_each(c, s, "listing models", model_project_row, &l, err) : code;
 }
 
-dd_code dd_model_find_with_project(dd_store *st, const char *name, dd_model_project_cb cb,
+dd_code local_model_find_with_project(dd_store *st, const char *name, dd_model_project_cb cb,
                                    void *ctx, dd_err *err)
 {
     dd_conn *c;
@@ -198,7 +199,7 @@ dd_code dd_model_find_with_project(dd_store *st, const char *name, dd_model_proj
     return code;
 }
 
-dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
+dd_code local_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 {
     dd_code code = dd_name_check(name, "model name", err);
     if (code == DD_OK)
@@ -209,7 +210,7 @@ dd_code dd_model_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
     return code;
 }
 
-dd_code dd_model_set_description(dd_store *st, int64_t id, const char *description,
+dd_code local_model_set_description(dd_store *st, int64_t id, const char *description,
                                  dd_err *err)
 {
     return db_update_text_ts(st, "UPDATE model SET description = ?, updated_date = ?"
@@ -223,7 +224,7 @@ static const char *const model_delete_sql[] = {
     "DELETE FROM model WHERE id = ?",
 };
 
-dd_code dd_model_delete(dd_store *st, int64_t id, dd_err *err)
+dd_code local_model_delete(dd_store *st, int64_t id, dd_err *err)
 {
     db_txn t;
     DB_TXN(t, st, DB_TXN_WRITE, err) {
@@ -282,7 +283,7 @@ dd_code dd_version_create(dd_store *st, int64_t model_id, int64_t iteration_id,
                                 version_out, err);
 }
 
-dd_code dd_version_create_as(dd_store *st, int64_t model_id, int64_t iteration_id,
+dd_code local_version_create_as(dd_store *st, int64_t model_id, int64_t iteration_id,
                              int64_t resource_id, const char *description, int64_t user_id,
                              int64_t *id_out, int64_t *version_out, dd_err *err)
 {
@@ -332,7 +333,7 @@ dd_code dd_version_create_as(dd_store *st, int64_t model_id, int64_t iteration_i
     return code;
 }
 
-dd_code dd_version_get(dd_store *st, int64_t id, dd_model_version *out, dd_err *err)
+dd_code local_version_get(dd_store *st, int64_t id, dd_model_version *out, dd_err *err)
 {
     dd_conn *c;
     db_stmt *s;
@@ -353,7 +354,7 @@ dd_code dd_version_get(dd_store *st, int64_t id, dd_model_version *out, dd_err *
     return code;
 }
 
-dd_code dd_version_find(dd_store *st, int64_t model_id, int64_t version, int64_t *id_out,
+dd_code local_version_find(dd_store *st, int64_t model_id, int64_t version, int64_t *id_out,
                         dd_err *err)
 {
     dd_conn *c;
@@ -367,7 +368,7 @@ dd_code dd_version_find(dd_store *st, int64_t model_id, int64_t version, int64_t
     return code;
 }
 
-dd_code dd_version_find_stage(dd_store *st, int64_t model_id, int stage, int64_t *id_out,
+dd_code local_version_find_stage(dd_store *st, int64_t model_id, int stage, int64_t *id_out,
                               dd_err *err)
 {
     dd_conn *c;
@@ -390,7 +391,7 @@ static int version_row(db_stmt *s, void *arg)
     return ((dd_version_cb)l->cb)(l->ctx, &v);
 }
 
-dd_code dd_version_list(dd_store *st, int64_t model_id, dd_version_cb cb, void *ctx,
+dd_code local_version_list(dd_store *st, int64_t model_id, dd_version_cb cb, void *ctx,
                         dd_err *err)
 {
     dd_conn *c;
@@ -408,7 +409,7 @@ dd_code dd_version_set_stage(dd_store *st, int64_t id, int stage, dd_err *err)
     return dd_version_set_stage_as(st, id, stage, 0, err);
 }
 
-dd_code dd_version_set_stage_as(dd_store *st, int64_t id, int stage, int64_t user_id,
+dd_code local_version_set_stage_as(dd_store *st, int64_t id, int stage, int64_t user_id,
                                 dd_err *err)
 {
     if (!dd_stage_name(stage))
@@ -455,7 +456,7 @@ dd_code dd_version_set_stage_as(dd_store *st, int64_t id, int stage, int64_t use
     return t.code;
 }
 
-dd_code dd_version_set_description(dd_store *st, int64_t id, const char *description,
+dd_code local_version_set_description(dd_store *st, int64_t id, const char *description,
                                    dd_err *err)
 {
     return db_update_text_ts(st, "UPDATE model_version SET description = ?, updated_date = ?"
@@ -487,7 +488,7 @@ dd_code dd_version_set_resource(dd_store *st, int64_t id, int64_t resource_id, d
     return t.code;
 }
 
-dd_code dd_version_delete(dd_store *st, int64_t id, dd_err *err)
+dd_code local_version_delete(dd_store *st, int64_t id, dd_err *err)
 {
     db_txn t;
     DB_TXN(t, st, DB_TXN_WRITE, err) {
@@ -566,7 +567,7 @@ static int stage_change_row(db_stmt *s, void *arg)
     return 0;
 }
 
-dd_code dd_stage_history(dd_store *st, int64_t model_id, int64_t limit, int64_t offset,
+dd_code local_stage_history(dd_store *st, int64_t model_id, int64_t limit, int64_t offset,
                          dd_stage_change_cb cb, void *ctx, int64_t *total_out, dd_err *err)
 {
     limit = limit < 1 ? 1 : limit > DD_STAGE_HISTORY_MAX ? DD_STAGE_HISTORY_MAX : limit;
@@ -613,7 +614,7 @@ dd_code dd_stage_history(dd_store *st, int64_t model_id, int64_t limit, int64_t 
 
 /* ---------------------------------------------------------------- aliases */
 
-dd_code dd_alias_set(dd_store *st, int64_t model_id, const char *alias, int64_t version_id,
+dd_code local_alias_set(dd_store *st, int64_t model_id, const char *alias, int64_t version_id,
                      dd_err *err)
 {
     dd_code code = dd_name_check(alias, "alias", err);
@@ -659,14 +660,14 @@ dd_code dd_alias_get(dd_store *st, int64_t model_id, const char *alias, int64_t 
                      model_id, alias, version_id_out, err);
 }
 
-dd_code dd_alias_find(dd_store *st, int64_t model_id, const char *alias, int64_t *id_out,
+dd_code local_alias_find(dd_store *st, int64_t model_id, const char *alias, int64_t *id_out,
                       dd_err *err)
 {
     return alias_int(st, "SELECT id FROM model_alias WHERE model_id = ? AND alias = ?",
                      model_id, alias, id_out, err);
 }
 
-dd_code dd_alias_by_id(dd_store *st, int64_t id, int64_t *model_id_out,
+dd_code local_alias_by_id(dd_store *st, int64_t id, int64_t *model_id_out,
                        int64_t *version_id_out, dd_err *err)
 {
     dd_conn *c;
@@ -685,7 +686,7 @@ dd_code dd_alias_by_id(dd_store *st, int64_t id, int64_t *model_id_out,
     return code;
 }
 
-dd_code dd_alias_rename(dd_store *st, int64_t model_id, const char *from, const char *to,
+dd_code local_alias_rename(dd_store *st, int64_t model_id, const char *from, const char *to,
                         dd_err *err)
 {
     dd_code code = dd_name_check(to, "alias", err);
@@ -714,7 +715,7 @@ static int alias_row(db_stmt *s, void *arg)
                                 db_col_int64(s, 1), db_col_int64(s, 2));
 }
 
-dd_code dd_alias_list(dd_store *st, int64_t model_id, dd_alias_cb cb, void *ctx, dd_err *err)
+dd_code local_alias_list(dd_store *st, int64_t model_id, dd_alias_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
     db_stmt *s;
@@ -727,7 +728,7 @@ dd_code dd_alias_list(dd_store *st, int64_t model_id, dd_alias_cb cb, void *ctx,
     return code == DD_OK ? db_each(c, s, "listing aliases", alias_row, &l, err) : code;
 }
 
-dd_code dd_alias_delete(dd_store *st, int64_t model_id, const char *alias, dd_err *err)
+dd_code local_alias_delete(dd_store *st, int64_t model_id, const char *alias, dd_err *err)
 {
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "store_local.h"
 
 /* ---------------------------------------------------------------- cascades */
 
@@ -192,7 +193,7 @@ void dd_project_clear(dd_project *p)
     memset(p, 0, sizeof *p);
 }
 
-dd_code dd_project_create(dd_store *st, int64_t user_id, const char *name, int64_t *id_out,
+dd_code local_project_create(dd_store *st, int64_t user_id, const char *name, int64_t *id_out,
                           dd_err *err)
 {
     dd_code code = dd_name_check(name, "project name", err);
@@ -236,7 +237,7 @@ dd_code dd_project_create(dd_store *st, int64_t user_id, const char *name, int64
     return code;
 }
 
-dd_code dd_project_get(dd_store *st, int64_t id, dd_project *out, dd_err *err)
+dd_code local_project_get(dd_store *st, int64_t id, dd_project *out, dd_err *err)
 {
     dd_conn *c;
     db_stmt *s;
@@ -257,7 +258,7 @@ dd_code dd_project_get(dd_store *st, int64_t id, dd_project *out, dd_err *err)
     return code;
 }
 
-dd_code dd_project_find(dd_store *st, const char *name, int64_t *id_out, dd_err *err)
+dd_code local_project_find(dd_store *st, const char *name, int64_t *id_out, dd_err *err)
 {
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
@@ -277,7 +278,7 @@ static int project_row(db_stmt *s, void *arg)
     return ((dd_project_cb)l->cb)(l->ctx, &p);
 }
 
-dd_code dd_project_list(dd_store *st, dd_project_cb cb, void *ctx, dd_err *err)
+dd_code local_project_list(dd_store *st, dd_project_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
     db_stmt *s;
@@ -289,7 +290,7 @@ dd_code dd_project_list(dd_store *st, dd_project_cb cb, void *ctx, dd_err *err)
     return code == DD_OK ? db_each(c, s, "listing projects", project_row, &l, err) : code;
 }
 
-dd_code dd_project_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
+dd_code local_project_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 {
     dd_code code = dd_name_check(name, "project name", err);
     if (code == DD_OK)
@@ -300,7 +301,7 @@ dd_code dd_project_rename(dd_store *st, int64_t id, const char *name, dd_err *er
     return code;
 }
 
-dd_code dd_project_set_description(dd_store *st, int64_t id, const char *description,
+dd_code local_project_set_description(dd_store *st, int64_t id, const char *description,
                                    dd_err *err)
 {
     return db_update_text(st, "UPDATE project SET description = ? WHERE id = ?", id,
@@ -331,7 +332,7 @@ static dd_code project_children(dd_conn *c, int64_t id, dd_err *err)
     return code;
 }
 
-dd_code dd_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
+dd_code local_project_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 {
     db_stmt *s;
     db_txn t;
@@ -395,7 +396,7 @@ void dd_experiment_clear(dd_experiment *e)
     memset(e, 0, sizeof *e);
 }
 
-dd_code dd_experiment_create(dd_store *st, int64_t project_id, const char *name,
+dd_code local_experiment_create(dd_store *st, int64_t project_id, const char *name,
                              int64_t *id_out, dd_err *err)
 {
     dd_code code = dd_name_check(name, "experiment name", err);
@@ -427,7 +428,7 @@ dd_code dd_experiment_create(dd_store *st, int64_t project_id, const char *name,
     return t.code;
 }
 
-dd_code dd_experiment_get(dd_store *st, int64_t id, dd_experiment *out, dd_err *err)
+dd_code local_experiment_get(dd_store *st, int64_t id, dd_experiment *out, dd_err *err)
 {
     dd_conn *c;
     db_stmt *s;
@@ -447,7 +448,7 @@ dd_code dd_experiment_get(dd_store *st, int64_t id, dd_experiment *out, dd_err *
     return code;
 }
 
-dd_code dd_experiment_find(dd_store *st, int64_t project_id, const char *name,
+dd_code local_experiment_find(dd_store *st, int64_t project_id, const char *name,
                            int64_t *id_out, dd_err *err)
 {
     dd_conn *c;
@@ -469,7 +470,7 @@ static int experiment_row(db_stmt *s, void *arg)
     return ((dd_experiment_cb)l->cb)(l->ctx, &e);
 }
 
-dd_code dd_experiment_list(dd_store *st, int64_t project_id, dd_experiment_cb cb, void *ctx,
+dd_code local_experiment_list(dd_store *st, int64_t project_id, dd_experiment_cb cb, void *ctx,
                            dd_err *err)
 {
     dd_conn *c;
@@ -482,7 +483,7 @@ dd_code dd_experiment_list(dd_store *st, int64_t project_id, dd_experiment_cb cb
     return code == DD_OK ? db_each(c, s, "listing experiments", experiment_row, &l, err) : code;
 }
 
-dd_code dd_experiment_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
+dd_code local_experiment_rename(dd_store *st, int64_t id, const char *name, dd_err *err)
 {
     dd_code code = dd_name_check(name, "experiment name", err);
     if (code == DD_OK)
@@ -493,14 +494,14 @@ dd_code dd_experiment_rename(dd_store *st, int64_t id, const char *name, dd_err 
     return code;
 }
 
-dd_code dd_experiment_set_description(dd_store *st, int64_t id, const char *description,
+dd_code local_experiment_set_description(dd_store *st, int64_t id, const char *description,
                                       dd_err *err)
 {
     return db_update_text(st, "UPDATE experiment SET description = ? WHERE id = ?", id,
                           description, "experiment", err);
 }
 
-dd_code dd_experiment_set_status(dd_store *st, int64_t id, int status, dd_err *err)
+dd_code local_experiment_set_status(dd_store *st, int64_t id, int status, dd_err *err)
 {
     if (!dd_experiment_status_name(status))
         return dd_fail(err, DD_INVALID, "%d is not an experiment status", status);
@@ -518,7 +519,7 @@ dd_code dd_experiment_set_status(dd_store *st, int64_t id, int status, dd_err *e
     return code;
 }
 
-dd_code dd_experiment_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
+dd_code local_experiment_delete(dd_store *st, int64_t id, bool cascade, dd_err *err)
 {
     db_txn t;
     DB_TXN(t, st, DB_TXN_WRITE, err) {
@@ -535,7 +536,7 @@ dd_code dd_experiment_delete(dd_store *st, int64_t id, bool cascade, dd_err *err
     return t.code;
 }
 
-dd_code dd_delete_check(dd_store *st, dd_tag_kind kind, int64_t id, dd_err *err)
+dd_code local_delete_check(dd_store *st, dd_tag_kind kind, int64_t id, dd_err *err)
 {
     dd_conn *c;
     int64_t n = 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "store_local.h"
 
 /* The statements for one kind of tagged entity. */
 typedef struct tag_sql {
@@ -79,7 +80,7 @@ static dd_code entity_taggable(dd_conn *c, const tag_sql *k, dd_tag_kind kind, i
     return code == DD_OK ? db_int(c, &found, err, k->what, k->exists, "i", id) : code;
 }
 
-dd_code dd_tag_attach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const char *value,
+dd_code local_tag_attach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const char *value,
                       int64_t *link_id_out, dd_err *err)
 {
     const tag_sql *k = kind_sql(kind, err);
@@ -112,7 +113,7 @@ dd_code dd_tag_attach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const c
     return t.code;
 }
 
-dd_code dd_tag_detach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const char *value,
+dd_code local_tag_detach(dd_store *st, dd_tag_kind kind, int64_t entity_id, const char *value,
                       dd_err *err)
 {
     const tag_sql *k = kind_sql(kind, err);
@@ -139,7 +140,7 @@ static int tag_row(db_stmt *s, void *arg)
     return ((dd_tag_cb)l->cb)(l->ctx, db_col_int64(s, 0), db_col_text(s, 1));
 }
 
-dd_code dd_tag_list(dd_store *st, dd_tag_kind kind, int64_t entity_id, dd_tag_cb cb, void *ctx,
+dd_code local_tag_list(dd_store *st, dd_tag_kind kind, int64_t entity_id, dd_tag_cb cb, void *ctx,
                     dd_err *err)
 {
     const tag_sql *k = kind_sql(kind, err);
@@ -179,7 +180,7 @@ dd_code dd_tag_delete(dd_store *st, const char *value, dd_err *err)
     return t.code;
 }
 
-dd_code dd_tag_link_get(dd_store *st, dd_tag_kind kind, int64_t link_id, int64_t *entity_id_out,
+dd_code local_tag_link_get(dd_store *st, dd_tag_kind kind, int64_t link_id, int64_t *entity_id_out,
                         char **value_out, dd_err *err)
 {
     const tag_sql *k = kind_sql(kind, err);
@@ -205,7 +206,7 @@ dd_code dd_tag_link_get(dd_store *st, dd_tag_kind kind, int64_t link_id, int64_t
     return code;
 }
 
-dd_code dd_tag_link_find(dd_store *st, dd_tag_kind kind, int64_t entity_id, const char *value,
+dd_code local_tag_link_find(dd_store *st, dd_tag_kind kind, int64_t entity_id, const char *value,
                          int64_t *link_id_out, dd_err *err)
 {
     const tag_sql *k = kind_sql(kind, err);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "store_local.h"
 
 #define USER_COLS "id, first_name, last_name, username, password, created_date, is_admin"
 
@@ -104,7 +105,7 @@ dd_code dd_user_get(dd_store *st, int64_t id, dd_user *out, dd_err *err)
     return user_get_by(st, USER_BY_ID, id, NULL, out, err);
 }
 
-dd_code dd_user_find(dd_store *st, const char *username, dd_user *out, dd_err *err)
+dd_code local_user_find(dd_store *st, const char *username, dd_user *out, dd_err *err)
 {
     return user_get_by(st, "SELECT " USER_COLS " FROM \"user\" WHERE username = ?", 0,
                        username ? username : "", out, err);
@@ -309,7 +310,7 @@ dd_code dd_permission_delete(dd_store *st, int64_t id, dd_err *err)
     return code;
 }
 
-dd_code dd_permission_list(dd_store *st, int64_t user_id, int64_t project_id,
+dd_code local_permission_list(dd_store *st, int64_t user_id, int64_t project_id,
                            dd_permission_cb cb, void *ctx, dd_err *err)
 {
     dd_conn *c;
@@ -437,7 +438,7 @@ static const char *const project_of_sql[DD_ENT_COUNT] = {
                      " JOIN model m ON m.id = a.model_id WHERE a.id = ?",
 };
 
-dd_code dd_project_of(dd_store *st, dd_entity kind, int64_t id, int64_t *project_id,
+dd_code local_project_of(dd_store *st, dd_entity kind, int64_t id, int64_t *project_id,
                       dd_err *err)
 {
     if ((unsigned)kind >= DD_ENT_COUNT)

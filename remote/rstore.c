@@ -1,0 +1,311 @@
+/*
+ * rstore.c - the remote store's requests, answer cache and lifetime (rstore.h).
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "creds.h"
+#include "remote.h"
+#include "rstore_int.h"
+
+/* A token is read again (the credentials file, refreshed past half its life) this often,
+ * so a mount that runs for days keeps sending a live one. */
+#define TOKEN_REREAD_S 60.0
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static rstore *rs_of(const dd_store *st) { return dd_store_impl(st); }
+
+/* The token to send (mu held). */
+static dd_code token_locked(rstore *rs, dd_err *err)
+{
+    if (rs->token && now_s() - rs->token_at < TOKEN_REREAD_S)
+        return DD_OK;
+    char msg[DD_ERR_MSG_MAX], *tok = NULL;
+    if (dd_remote_token(rs->http, rs->url, &tok, msg, sizeof msg) != 0) {
+        syslog(LOG_ERR, "%s: %s", rs->url, msg);
+        return dd_fail(err, DD_FORBIDDEN, "%s", msg);
+    }
+    if (rs->token) {
+        explicit_bzero(rs->token, strlen(rs->token));
+        free(rs->token);
+    }
+    rs->token = tok;
+    rs->token_at = now_s();
+    return DD_OK;
+}
+
+/* The dd_code of a non-200 answer. */
+static dd_code status_code(rstore *rs, long status, json_t *reply, const char *path,
+                           dd_err *err)
+{
+    char text[200];
+    dd_http_error_text(status, reply, text, sizeof text);
+    if (status == 404 || status == 403)
+        return dd_fail(err, DD_NOT_FOUND, "%s: not found (%s)", path, text);
+    if (status == 401) {
+        syslog(LOG_ERR, "%s refused the token (%s): run `deardiary login %s`", rs->url, text,
+               rs->url);
+        return dd_fail(err, DD_FORBIDDEN, "%s: %s; run `deardiary login %s`", rs->url, text,
+                       rs->url);
+    }
+    if (status == 503)
+        return dd_fail(err, DD_BUSY, "%s%s: %s", rs->url, path, text);
+    syslog(LOG_ERR, "%s%s: %s", rs->url, path, text);
+    return dd_fail(err, status >= 400 && status < 500 ? DD_INVALID : DD_IO, "%s%s: %s",
+                   rs->url, path, text);
+}
+
+/* One GET from the server (mu held). */
+static dd_code fetch_locked(rstore *rs, const char *path, json_t **out, dd_err *err)
+{
+    *out = NULL;
+    if (!rs->http)   /* no connection (fuzz/fuzz_rstore_answer.c): the cache only */
+        return dd_fail(err, DD_IO, "%s%s: not connected", rs->url, path);
+    dd_code code = token_locked(rs, err);
+    if (code != DD_OK)
+        return code;
+    long status = 0;
+    json_t *reply = NULL;
+    char msg[DD_ERR_MSG_MAX];
+    rs->requests++;
+    if (dd_http_json(rs->http, "GET", path, rs->token, NULL, &status, &reply, msg,
+                     sizeof msg) != 0) {
+        syslog(LOG_ERR, "%s", msg);
+        return dd_fail(err, DD_IO, "%s", msg);
+    }
+    if (status == 200 && reply) {
+        *out = reply;
+        return DD_OK;
+    }
+    code = status == 200 ? dd_fail(err, DD_IO, "%s%s: the answer is not JSON", rs->url, path)
+                         : status_code(rs, status, reply, path, err);
+    json_decref(reply);
+    return code;
+}
+
+/* One of the original's lists ({data, total, limit, offset}: at most 200 a page) with all
+ * its pages: the first answer, its data extended by the following pages' (mu held). */
+static dd_code fetch_offsets_locked(rstore *rs, const char *path, json_t **out, dd_err *err)
+{
+    char page[1100];
+    int n = snprintf(page, sizeof page, "%.1024s%climit=200", path, strchr(path, '?') ? '&' : '?');
+    if (n < 0 || (size_t)n >= sizeof page)
+        return dd_fail(err, DD_INVALID, "request path too long");
+    dd_code code = fetch_locked(rs, page, out, err);
+    json_t *all = code == DD_OK ? json_object_get(*out, "data") : NULL;
+    json_int_t total = json_integer_value(json_object_get(*out, "total"));
+    while (code == DD_OK && json_is_array(all) && (json_int_t)json_array_size(all) < total) {
+        snprintf(page, sizeof page, "%.1024s%climit=200&offset=%zu", path,
+                 strchr(path, '?') ? '&' : '?', json_array_size(all));
+        json_t *more = NULL;
+        code = fetch_locked(rs, page, &more, err);
+        json_t *data = json_object_get(more, "data");
+        if (code == DD_OK && !json_array_size(data))
+            code = dd_fail(err, DD_IO, "%s%s: a page came back empty", rs->url, path);
+        if (code == DD_OK)
+            json_array_extend(all, data);
+        json_decref(more);
+    }
+    if (code != DD_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return code;
+}
+
+/* A /v1/ls listing with all its pages: the first answer, its entries extended by the
+ * following pages' (mu held). The original's paged lists (/metric/iteration/...) by
+ * offset. */
+static dd_code fetch_pages_locked(rstore *rs, const char *path, json_t **out, dd_err *err)
+{
+    if (strncmp(path, "/metric/iteration/", 18) == 0)
+        return fetch_offsets_locked(rs, path, out, err);
+    dd_code code = fetch_locked(rs, path, out, err);
+    if (code != DD_OK || strncmp(path, "/v1/ls/", 7) != 0)
+        return code;
+    json_t *all = json_object_get(*out, "entries");
+    json_t *next = json_object_get(*out, "next");
+    while (code == DD_OK && json_is_integer(next) && json_is_array(all)) {
+        char more[1100];
+        int n = snprintf(more, sizeof more, "%.1024s%cafter=%" JSON_INTEGER_FORMAT, path,
+                         strchr(path, '?') ? '&' : '?', json_integer_value(next));
+        if (n < 0 || (size_t)n >= sizeof more)
+            code = dd_fail(err, DD_INVALID, "request path too long");
+        json_t *page = NULL;
+        if (code == DD_OK)
+            code = fetch_locked(rs, more, &page, err);
+        if (code == DD_OK) {
+            json_array_extend(all, json_object_get(page, "entries"));
+            json_object_set(*out, "next", json_object_get(page, "next"));
+            next = json_object_get(*out, "next");
+        }
+        json_decref(page);
+    }
+    if (code != DD_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return code;
+}
+
+/* Drop the answers past their time (mu held), so a mount that walks many directories
+ * holds only what it read in the last ttl, not everything it ever read. */
+static void sweep_locked(rstore *rs, double now)
+{
+    const char *key;
+    json_t *slot;
+    void *iter;
+    json_object_foreach_safe(rs->cache, iter, key, slot)
+        if (key[0] != '#' && json_real_value(json_array_get(slot, 0)) <= now)
+            json_object_del(rs->cache, key);
+}
+
+dd_code rs_get(dd_store *st, json_t **out, dd_err *err, const char *fmt, ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return dd_fail(err, DD_INVALID, "request path too long");
+    rstore *rs = rs_of(st);
+    pthread_mutex_lock(&rs->mu);
+    json_t *slot = json_object_get(rs->cache, path);
+    double now = now_s();
+    dd_code code = DD_OK;
+    if (slot && json_real_value(json_array_get(slot, 0)) > now) {
+        *out = json_incref(json_array_get(slot, 1));
+    } else {
+        code = fetch_pages_locked(rs, path, out, err);
+        if (code == DD_OK && ++rs->stored % 256 == 0)
+            sweep_locked(rs, now);
+        if (code == DD_OK)
+            json_object_set_new(rs->cache, path,
+                                json_pack("[f, O]", now_s() + rs->ttl, *out));
+        else
+            json_object_del(rs->cache, path);
+    }
+    pthread_mutex_unlock(&rs->mu);
+    return code;
+}
+
+void rs_index_put(dd_store *st, const char *kind, int64_t id, int64_t owner)
+{
+    char key[64];
+    snprintf(key, sizeof key, "#%s:%" PRId64, kind, id);
+    rstore *rs = rs_of(st);
+    pthread_mutex_lock(&rs->mu);
+    json_object_set_new(rs->cache, key, json_integer(owner));
+    pthread_mutex_unlock(&rs->mu);
+}
+
+int64_t rs_index_get(dd_store *st, const char *kind, int64_t id)
+{
+    char key[64];
+    snprintf(key, sizeof key, "#%s:%" PRId64, kind, id);
+    rstore *rs = rs_of(st);
+    pthread_mutex_lock(&rs->mu);
+    int64_t owner = json_integer_value(json_object_get(rs->cache, key));
+    pthread_mutex_unlock(&rs->mu);
+    return owner;
+}
+
+static void rs_free(rstore *rs)
+{
+    if (!rs)
+        return;
+    if (rs->token) {
+        explicit_bzero(rs->token, strlen(rs->token));
+        free(rs->token);
+    }
+    dd_http_free(rs->http);
+    json_decref(rs->cache);
+    pthread_mutex_destroy(&rs->mu);
+    free(rs->url);
+    free(rs);
+}
+
+void rs_close(dd_store *st) { rs_free(rs_of(st)); }
+
+unsigned long dd_remote_store_requests(dd_store *st)
+{
+    rstore *rs = rs_of(st);
+    pthread_mutex_lock(&rs->mu);
+    unsigned long n = rs->requests;
+    pthread_mutex_unlock(&rs->mu);
+    return n;
+}
+
+/* GET /v1/: the server speaks our protocol and takes the token. */
+static dd_code check_protocol(dd_store *st, dd_err *err)
+{
+    json_t *root = NULL;
+    dd_code code = rs_get(st, &root, err, "/v1/");
+    if (code == DD_NOT_FOUND)
+        return dd_fail(err, DD_INVALID, "%s has no /v1/ routes: not a deardiary serve new"
+                       " enough for remote mounts (protocol 1 wanted)", dd_store_path(st));
+    if (code != DD_OK)
+        return code;
+    json_int_t p = json_integer_value(json_object_get(root, "protocol"));
+    json_decref(root);
+    if (p != 1)
+        return dd_fail(err, DD_INVALID, "%s speaks protocol %" JSON_INTEGER_FORMAT
+                       " of the /v1/ routes; this deardiary speaks 1", dd_store_path(st), p);
+    return DD_OK;
+}
+
+dd_code dd_remote_store_open(const char *url, const dd_remote_options *opts, dd_store **out,
+                             dd_err *err)
+{
+    *out = NULL;
+    char msg[DD_ERR_MSG_MAX];
+    rstore *rs = calloc(1, sizeof *rs);
+    if (!rs)
+        return dd_fail(err, DD_IO, "out of memory");
+    pthread_mutex_init(&rs->mu, NULL);
+    if (dd_url_canonical(url, &rs->url, msg, sizeof msg) != 0) {
+        rs_free(rs);
+        return dd_fail(err, DD_INVALID, "%s", msg);
+    }
+    rs->ttl = opts && opts->ttl > 0 ? opts->ttl : 0.5;
+    rs->http = dd_http_new(rs->url, opts ? opts->cacert : NULL);
+    rs->cache = json_object();
+    dd_code code = !rs->http || !rs->cache ? dd_fail(err, DD_IO, "out of memory")
+                   : dd_store_wrap(&dd_store_remote_ops, rs, rs->url, out, err);
+    if (code != DD_OK) {
+        rs_free(rs);
+        return code;
+    }
+    code = check_protocol(*out, err);
+    if (code != DD_OK) {
+        dd_store_close(*out);
+        *out = NULL;
+    }
+    return code;
+}
+
+/* `deardiary mount URL`: the store, or the reason on stderr (and syslog in the daemon). */
+static int mount_open(const char *url, const char *cacert, double ttl, dd_store **out)
+{
+    dd_remote_options o = {.cacert = cacert, .ttl = ttl};
+    dd_err err = {0};
+    if (dd_remote_store_open(url, &o, out, &err) == DD_OK)
+        return 0;
+    fprintf(stderr, "deardiary mount: %s\n", err.msg);
+    syslog(LOG_ERR, "mount: %s", err.msg);
+    return -1;
+}
+
+const dd_url_opener dd_remote_url_opener = {mount_open};
