@@ -67,6 +67,7 @@ static void put(dd_reqlog *l, const char *buf, size_t len)
             syslog(LOG_NOTICE, "deardiary serve: the request log is written again (%llu lines"
                    " were lost)", (unsigned long long)l->lost);
         l->failing = false;
+        l->lost = 0;
         return;
     }
     int e = errno;
