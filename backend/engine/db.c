@@ -816,7 +816,7 @@ dd_code db_group_write_many(dd_store *st, db_group_many_fn many, void *ctx, dd_e
 {
     if (in_atomic(st)) {
         db_txn t;
-        size_t culprit;
+        size_t culprit = 1;   /* one context: the culprit of any failure (unread) */
         DB_TXN(t, st, DB_TXN_WRITE, err)
             t.code = many(t.c, &ctx, 1, &culprit, err);
         return t.code;
