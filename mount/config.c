@@ -123,7 +123,7 @@ static const config_key keys[] = {
          "*"), .nonempty = true},
     {ROW("server.max_connections", "DEARDIARY_SERVER_MAX_CONNECTIONS", KT_INT,
          server_max_connections, "2048"), .min = 1, .max = 65536},
-    {ROW("server.threads", "DEARDIARY_SERVER_THREADS", KT_INT, server_threads, "4"),
+    {ROW("server.threads", "DEARDIARY_SERVER_THREADS", KT_INT, server_threads, "16"),
      .min = 1, .max = 256},
     {ROW("server.header_timeout", "DEARDIARY_SERVER_HEADER_TIMEOUT", KT_INT,
          server_header_timeout, "30"), .min = 1, .max = 3600},

@@ -113,13 +113,18 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     *socket_ctx = NULL;
 }
 
-/* Every 250 ms: shut down the connections past their header deadline. shutdown() (not
- * close) makes libmicrohttpd's own loop see the end and close the connection itself. */
+/* Every DD_REQLOG_FLUSH_MS: write the workers' request log lines, and shut down the
+ * connections past their header deadline. shutdown() (not close) makes libmicrohttpd's
+ * own loop see the end and close the connection itself. */
 static void *sweeper(void *arg)
 {
     dd_server *srv = arg;
     pthread_mutex_lock(&srv->conns_mu);
     while (srv->sweeping) {
+        pthread_mutex_unlock(&srv->conns_mu);   /* no write() under the connections' lock */
+        for (int i = 0; i < srv->n_workers; i++)
+            dd_reqlog_flush(&srv->workers[i].log);
+        pthread_mutex_lock(&srv->conns_mu);
         double limit = mono_ms() - srv->header_timeout_s * 1e3;
         for (conn_state *cs = srv->conns; cs; cs = cs->next) {
             if (atomic_load(&cs->in_headers) && !cs->cut && atomic_load(&cs->since_ms) < limit) {
@@ -129,7 +134,7 @@ static void *sweeper(void *arg)
         }
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += 250 * 1000000L;
+        until.tv_nsec += DD_REQLOG_FLUSH_MS * 1000000L;
         if (until.tv_nsec >= 1000000000L)
             until.tv_sec++, until.tv_nsec -= 1000000000L;
         pthread_cond_timedwait(&srv->sweep_cv, &srv->conns_mu, &until);
@@ -172,6 +177,15 @@ void dd_reply_json(dd_req *r, int status, json_t *body)
     }
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
+    dd_reply_json_text(r, status, text);
+}
+
+void dd_reply_json_text(dd_req *r, int status, char *text)
+{
+    if (r->resp) {
+        free(text);
+        return;
+    }
     if (!text) {
         status = 500;
         text = strdup("{\"code\":\"SERVER_ERROR\",\"message\":\"could not build the response\"}");
@@ -216,7 +230,7 @@ static enum MHD_Result send_reply(dd_req *r)
     return ok;
 }
 
-static void log_request(dd_req *r, int status)
+static void log_request(dd_worker *w, dd_req *r, int status)
 {
     if (!r->srv->log_info)
         return;
@@ -225,7 +239,7 @@ static void log_request(dd_req *r, int status)
     int64_t us = (int64_t)(end.tv_sec - r->start.tv_sec) * 1000000
                  + (end.tv_nsec - r->start.tv_nsec) / 1000;
     /* The path only: MHD strips the query string, and headers (tokens) are never logged. */
-    fprintf(stderr, "deardiary serve: %s %s %d %" PRId64 "us\n", r->method, r->url, status, us);
+    dd_reqlog_line(&w->log, r->method, r->url, status, us);
 }
 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -235,7 +249,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     if (!r)
         return;
     headers_done(conn, false);   /* the next request's headers are awaited from now */
-    log_request(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? r->status : 0);
+    log_request(cls, r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? r->status : 0);
     if (r->pp)
         MHD_destroy_post_processor(r->pp);
     if (r->stream_free)
@@ -342,17 +356,18 @@ void dd_reply_stream(dd_req *r, int status, uint64_t len, dd_stream_read read,
 
 /* The first call for a request: only its headers are in. Streaming routes are dispatched
  * now, so authentication and the guard run before any byte of the body is read. */
-static enum MHD_Result on_headers(dd_server *srv, struct MHD_Connection *conn, const char *url,
+static enum MHD_Result on_headers(dd_worker *w, struct MHD_Connection *conn, const char *url,
                                   const char *method, void **con_cls)
 {
     dd_req *r = calloc(1, sizeof *r);
     if (!r)
         return MHD_NO;
-    r->srv = srv, r->conn = conn, r->method = method, r->url = url;
+    r->srv = w->srv, r->conn = conn, r->method = method, r->url = url;
     clock_gettime(CLOCK_MONOTONIC, &r->start);
     headers_done(conn, true);
     *con_cls = r;
-    if (dd_route_streams(method, url)) {
+    dd_route_lookup(r);   /* once: dd_dispatch acts on it after authentication */
+    if (r->route && r->route->streams) {
         dd_dispatch(r);
         return r->resp ? send_reply(r) : MHD_YES;
     }
@@ -433,6 +448,16 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
     return atomic_load(&srv->connections) < srv->max_connections ? MHD_YES : MHD_NO;
 }
 
+/* The workers' log buffers, written out (no daemon or sweeper may use them any more). */
+static void workers_free(dd_server *srv)
+{
+    for (int i = 0; i < srv->n_workers; i++)
+        dd_reqlog_destroy(&srv->workers[i].log);
+    free(srv->workers);
+    srv->workers = NULL;
+    srv->n_workers = 0;
+}
+
 /* The port must be free: SO_REUSEPORT alone would let a second server of the same user
  * share it silently. A plain bind answers (and picks the port when `port` is 0). */
 static int probe_port(struct sockaddr_in *sa)
@@ -448,15 +473,16 @@ static int probe_port(struct sockaddr_in *sa)
 
 /* One daemon: one thread over epoll on its own listening socket, bound with SO_REUSEPORT
  * to the same address as its siblings. */
-static struct MHD_Daemon *start_daemon(dd_server *srv, const struct sockaddr_in *sa,
+static struct MHD_Daemon *start_daemon(dd_worker *w, const struct sockaddr_in *sa,
                                        unsigned flags, struct MHD_OptionItem *tls_opts)
 {
+    dd_server *srv = w->srv;
     return MHD_start_daemon(
-        flags, ntohs(sa->sin_port), accept_policy, srv, on_request, srv, MHD_OPTION_SOCK_ADDR,
+        flags, ntohs(sa->sin_port), accept_policy, srv, on_request, w, MHD_OPTION_SOCK_ADDR,
         sa, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)srv->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)srv->header_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
-        srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        w, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         1024u, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 }
 
@@ -496,20 +522,32 @@ int dd_http_start(dd_server *srv, const char *host, int port, int max_connection
     };
     srv->max_connections = max_connections;
     srv->n_mhd = 0;
-    if (sweeper_start(srv) != 0) {
-        snprintf(msg, msglen, "cannot start a thread");
-        free(cert), free(key);
-        return -1;
-    }
     if (threads < 1)
         threads = 1;
     if (threads > DD_SERVER_WORKERS_MAX)
         threads = DD_SERVER_WORKERS_MAX;
+    srv->workers = calloc((size_t)threads, sizeof *srv->workers);
+    if (!srv->workers) {
+        snprintf(msg, msglen, "out of memory");
+        free(cert), free(key);
+        return -1;
+    }
+    srv->n_workers = threads;
+    for (int i = 0; i < threads; i++) {
+        srv->workers[i].srv = srv;
+        dd_reqlog_init(&srv->workers[i].log, STDERR_FILENO);
+    }
+    if (sweeper_start(srv) != 0) {
+        snprintf(msg, msglen, "cannot start a thread");
+        free(cert), free(key);
+        workers_free(srv);
+        return -1;
+    }
     for (int i = 0; i < threads && (i > 0 || probe_port(&sa) == 0); i++) {
-        struct MHD_Daemon *d = start_daemon(srv, &sa, flags, tls_opts);
-        if (!d)
+        dd_worker *w = &srv->workers[i];
+        if (!(w->mhd = start_daemon(w, &sa, flags, tls_opts)))
             break;
-        srv->mhd[srv->n_mhd++] = d;
+        srv->n_mhd++;
     }
     free(cert), free(key);   /* MHD copies them when it starts */
     if (srv->n_mhd < threads) {
@@ -523,7 +561,7 @@ int dd_http_start(dd_server *srv, const char *host, int port, int max_connection
 void dd_http_stop(dd_server *srv)
 {
     for (int i = 0; i < srv->n_mhd; i++)
-        MHD_stop_daemon(srv->mhd[i]);
+        MHD_stop_daemon(srv->workers[i].mhd);
     srv->n_mhd = 0;
     pthread_mutex_lock(&srv->conns_mu);
     bool joined = srv->sweeping;
@@ -534,4 +572,5 @@ void dd_http_stop(dd_server *srv)
         pthread_join(srv->sweeper, NULL);
     pthread_mutex_destroy(&srv->conns_mu);
     pthread_cond_destroy(&srv->sweep_cv);
+    workers_free(srv);   /* after the daemons and the sweeper: the last lines are written */
 }

@@ -145,25 +145,28 @@ static int split_path(char *path, char **segs)
     return n;
 }
 
-/* Does `pattern` match the segments? Literal segments win over parameters by table order:
- * "/experiment/project/{pid}" is listed after "/experiment/{id}" but has more segments. */
+/* Does `pattern` match the segments? One pass over the pattern, comparing each literal
+ * segment character by character (this runs for every route on every request). */
 static bool match(const char *pattern, char **segs, int n, const char **params, int *np)
 {
     int i = 0, k = 0;
-    for (const char *p = pattern; *p; i++) {
-        p++;   /* the '/' */
-        const char *end = strchr(p, '/');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
+    for (const char *p = pattern; *p == '/'; i++) {
+        p++;
         if (i >= n)
             return false;
-        if (p[0] == '{') {
+        if (*p == '{') {
             if (k == DD_MAX_PARAMS)
                 return false;
             params[k++] = segs[i];
-        } else if (strlen(segs[i]) != len || strncmp(segs[i], p, len) != 0) {
-            return false;
+            while (*p && *p != '/')
+                p++;
+            continue;
         }
-        p += len;
+        const char *q = segs[i];
+        while (*p && *p != '/' && *p == *q)
+            p++, q++;
+        if (*q || (*p && *p != '/'))
+            return false;
     }
     *np = k;
     return i == n;
@@ -187,7 +190,7 @@ static const dd_route *find_route(dd_req *r, char **segs, int n)
     for (size_t i = 0; i < NROUTES; i++) {
         const char *params[DD_MAX_PARAMS];
         int np = 0;
-        if (strcmp(routes[i].method, r->method) != 0
+        if (routes[i].method[0] != r->method[0] || strcmp(routes[i].method, r->method) != 0
             || !match(routes[i].pattern, segs, n, params, &np))
             continue;
         int lit = literal_count(routes[i].pattern);
@@ -200,14 +203,12 @@ static const dd_route *find_route(dd_req *r, char **segs, int n)
     return best;
 }
 
-bool dd_route_streams(const char *method, const char *url)
+void dd_route_lookup(dd_req *r)
 {
-    dd_req probe = {.method = method};
-    char *copy = strdup(url), *segs[MAX_SEGS];
-    int n = copy ? split_path(copy, segs) : -1;
-    const dd_route *rt = n >= 0 ? find_route(&probe, segs, n) : NULL;
-    free(copy);
-    return rt && rt->streams;
+    char *segs[MAX_SEGS];
+    r->path_copy = strdup(r->url);
+    int n = r->path_copy ? split_path(r->path_copy, segs) : -1;
+    r->route = n >= 0 ? find_route(r, segs, n) : NULL;
 }
 
 /* ---------------------------------------------------------------- authentication */
@@ -353,11 +354,7 @@ void dd_dispatch(dd_req *r)
     /* GET /health and POST /auth act as nobody: no token, and no user to load. */
     if (!exempt(r) && (r->srv->auth ? !authenticate(r) : !load_default_user(r)))
         return;
-    r->path_copy = strdup(r->url);
-    char *segs[MAX_SEGS];
-    int n = r->path_copy ? split_path(r->path_copy, segs) : -1;
-    r->route = n >= 0 ? find_route(r, segs, n) : NULL;
-    if (!r->route) {
+    if (!r->route) {   /* looked up by dd_route_lookup when the headers came in */
         dd_reply_error(r, 404, "NOT_FOUND", "Not Found");
         return;
     }

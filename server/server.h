@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "artifacts.h"
+#include "reqlog.h"
 #include "store.h"
 
 #define DD_SERVER_BODY_MAX (1024 * 1024)   /* JSON bodies above this get 413 */
@@ -35,6 +36,14 @@ typedef struct dd_series_cache dd_series_cache;
 dd_series_cache *dd_series_cache_new(void);
 void dd_series_cache_free(dd_series_cache *c);
 
+/* One worker: its daemon, and its buffer of request log lines (reqlog.h). The daemon's
+ * request callbacks get it as their closure; they all run on the daemon's one thread. */
+typedef struct dd_worker {
+    struct dd_server *srv;
+    struct MHD_Daemon *mhd;
+    dd_reqlog log;
+} dd_worker;
+
 /* The one context of a running server (no other mutable globals). */
 typedef struct dd_server {
     dd_store *st;
@@ -46,8 +55,8 @@ typedef struct dd_server {
     bool log_info;             /* log_level is info or debug: one line per request */
     /* One single-threaded libmicrohttpd daemon per worker, all listening on the same port
      * (SO_REUSEPORT), so the kernel spreads connections over the workers (http.c). */
-    struct MHD_Daemon *mhd[DD_SERVER_WORKERS_MAX];
-    int n_mhd;
+    struct dd_worker *workers;   /* n_workers of them, n_mhd started */
+    int n_workers, n_mhd;
     int max_connections;       /* server.max_connections, over all the daemons */
     _Atomic int connections;   /* open now, over all the daemons */
     /* server.header_timeout: a request's headers must be complete this many seconds after
@@ -155,6 +164,8 @@ void dd_reply_stream(dd_req *r, int status, uint64_t len, dd_stream_read read,
 
 /* Answer `status` with the JSON `body` (reference stolen). */
 void dd_reply_json(dd_req *r, int status, json_t *body);
+/* The same with the body already as JSON text (malloc'd, taken; NULL: a 500). */
+void dd_reply_json_text(dd_req *r, int status, char *text);
 /* The error envelope {"code","message"}. */
 void dd_reply_error(dd_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -314,11 +325,12 @@ dd_jwt_result dd_jwt_verify(const char *token, size_t len, const char *key, int6
 
 /* ---------------------------------------------------------------- routes.c */
 
-/* Route, authenticate and authorize `r` (its body complete), then call the handler.
- * Always replies. */
+/* Look up the route of (r->method, r->url): r->route (NULL when none), its path
+ * parameters in r->param. Nothing else: dd_dispatch authenticates before acting on it. */
+void dd_route_lookup(dd_req *r);
+/* Authenticate and authorize `r` (its body complete, dd_route_lookup done), then call the
+ * route's handler (404 when there is none). Always replies. */
 void dd_dispatch(dd_req *r);
-/* Does the route for (method, url) stream its body (multipart upload)? */
-bool dd_route_streams(const char *method, const char *url);
 
 /* The handler families (h_*.c) and their resolvers. */
 void h_health(dd_req *r);

@@ -93,6 +93,8 @@ struct dd_store {
     pthread_cond_t group_cv;
     struct group_req *group_head, *group_tail;
     bool group_running;
+    size_t group_last;              /* how many requests the last group ran */
+    bool group_gathering;           /* its next leader waits for them (group_cv) */
     db_trash_hook trash_hook;       /* frees queued artifact bytes (artifacts.c) ... */
     void *trash_ctx;                /* ... with this */
     _Atomic uint64_t statements;    /* statements run (dd_store_stats_get) */
@@ -708,13 +710,53 @@ dd_code dd_store_atomic(dd_store *st, dd_atomic_fn fn, void *ctx, dd_err *err)
 /* One caller of db_group_write, on its own stack until `done`. */
 typedef struct group_req {
     struct group_req *next;
-    db_group_fn fn;
+    db_group_fn fn;          /* one of fn ... */
+    db_group_many_fn many;   /* ... or many (db_group_write_many) */
     void *ctx;
     dd_code code;
     dd_err err;
     bool failed;    /* its fn failed: out of the group's later rounds */
+    bool solo;      /* a merged run failed without naming a culprit: many() alone from now */
+    bool ran;       /* this round: already part of a merged many() call */
     bool done;
 } group_req;
+
+/* Run every request of `batch` (from `r` on) that shares r->many and is not solo in one
+ * call of it (they all ran). On failure returns its code with the culprit marked failed,
+ * or, when many() could not name one, all of them solo (and *again set either way). */
+static dd_code group_many(dd_conn *c, group_req *r, bool *again)
+{
+    size_t k = 0;
+    for (group_req *q = r; q; q = q->next)
+        k += !q->failed && !q->ran && q->many == r->many && q->solo == r->solo
+             && (!r->solo || q == r);
+    void **ctxs = malloc(k * sizeof *ctxs);
+    group_req **reqs = malloc(k * sizeof *reqs);
+    dd_err err = {0};
+    if (!ctxs || !reqs) {
+        free(ctxs), free(reqs);
+        return dd_fail(&r->err, r->code = DD_IO, "out of memory");
+    }
+    k = 0;
+    for (group_req *q = r; q; q = q->next)
+        if (!q->failed && !q->ran && q->many == r->many && q->solo == r->solo
+            && (!r->solo || q == r))
+            q->ran = true, reqs[k] = q, ctxs[k++] = q->ctx;
+    size_t culprit = k;
+    dd_code code = r->many(c, ctxs, k, &culprit, &err);
+    if (k == 1)
+        culprit = 0;   /* alone: it is the culprit, whatever many() could tell */
+    if (code != DD_OK && code != DB_RETRY) {
+        *again = true;
+        if (culprit < k)
+            reqs[culprit]->failed = true, reqs[culprit]->code = code, reqs[culprit]->err = err;
+        for (size_t i = 0; culprit >= k && i < k; i++)
+            reqs[i]->solo = true;
+    }
+    free(ctxs);
+    free(reqs);
+    return code;
+}
 
 /* One round: every request of `batch` that has not failed, in one transaction. A fn that
  * fails rolls the whole round back and drops out (true: run another round); otherwise the
@@ -728,9 +770,15 @@ static bool group_round(dd_store *st, group_req *batch)
     db_txn t;
     DB_TXN(t, st, DB_TXN_WRITE, &err) {
         again = false;
+        for (group_req *r = batch; r; r = r->next)
+            r->ran = false;
         for (group_req *r = batch; r && t.code == DD_OK; r = r->next) {
-            if (r->failed)
+            if (r->failed || r->ran)
                 continue;
+            if (r->many) {
+                t.code = group_many(t.c, r, &again);
+                continue;
+            }
             r->code = r->fn(t.c, r->ctx, &r->err);
             if (r->code == DB_RETRY) {   /* the engine's: the whole round again */
                 t.code = DB_RETRY;
@@ -752,6 +800,9 @@ static bool group_round(dd_store *st, group_req *batch)
     return false;
 }
 
+/* Queue `me` and wait until its group has run (leading the group if nobody is). */
+static dd_code group_join(dd_store *st, group_req *me, dd_err *err);
+
 dd_code db_group_write(dd_store *st, db_group_fn fn, void *ctx, dd_err *err)
 {
     if (in_atomic(st)) {   /* inside dd_store_atomic: part of that transaction */
@@ -761,19 +812,67 @@ dd_code db_group_write(dd_store *st, db_group_fn fn, void *ctx, dd_err *err)
         return t.code;
     }
     group_req me = {.fn = fn, .ctx = ctx, .code = DD_OK};
+    return group_join(st, &me, err);
+}
+
+dd_code db_group_write_many(dd_store *st, db_group_many_fn many, void *ctx, dd_err *err)
+{
+    if (in_atomic(st)) {
+        db_txn t;
+        size_t culprit = 1;   /* one context: the culprit of any failure (unread) */
+        DB_TXN(t, st, DB_TXN_WRITE, err)
+            t.code = many(t.c, &ctx, 1, &culprit, err);
+        return t.code;
+    }
+    group_req me = {.many = many, .ctx = ctx, .code = DD_OK};
+    return group_join(st, &me, err);
+}
+
+/* Before a group runs (group_mu held): when the last group had company, let the queue
+ * grow to its size, for at most GROUP_GATHER_US. Concurrent writers come back together
+ * (20 clients answered by one commit send their next batches at about the same moment);
+ * without the wait the first of them commits alone and the rest form the next group.
+ * A lone writer (last group of one) never waits. */
+#define GROUP_GATHER_US 1000
+static void group_gather(dd_store *st)
+{
+    if (st->group_last < 2)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += GROUP_GATHER_US * 1000L;
+    if (until.tv_nsec >= 1000000000L)
+        until.tv_sec++, until.tv_nsec -= 1000000000L;
+    st->group_gathering = true;
+    for (;;) {
+        size_t queued = 0;
+        for (group_req *r = st->group_head; r; r = r->next)
+            queued++;
+        if (queued >= st->group_last
+            || pthread_cond_timedwait(&st->group_cv, &st->group_mu, &until) == ETIMEDOUT)
+            break;
+    }
+    st->group_gathering = false;
+}
+
+static dd_code group_join(dd_store *st, group_req *me, dd_err *err)
+{
     pthread_mutex_lock(&st->group_mu);
     if (st->group_tail)
-        st->group_tail->next = &me;
+        st->group_tail->next = me;
     else
-        st->group_head = &me;
-    st->group_tail = &me;
-    while (!me.done) {
-        if (st->group_running) {
+        st->group_head = me;
+    st->group_tail = me;
+    if (st->group_gathering)
+        pthread_cond_broadcast(&st->group_cv);
+    while (!me->done) {
+        if (st->group_running || st->group_gathering) {
             pthread_cond_wait(&st->group_cv, &st->group_mu);
             continue;
         }
         /* Nobody is committing: take every queued request (this one among them) and run
          * them; requests that arrive meanwhile wait for the next round. */
+        group_gather(st);
         group_req *batch = st->group_head;
         st->group_head = st->group_tail = NULL;
         st->group_running = true;
@@ -782,16 +881,19 @@ dd_code db_group_write(dd_store *st, db_group_fn fn, void *ctx, dd_err *err)
             ;
         pthread_mutex_lock(&st->group_mu);
         st->group_running = false;
+        st->group_last = 0;
         for (group_req *r = batch, *next; r; r = next) {
             next = r->next;   /* read first: once done, r's owner may return */
             r->done = true;
+            st->group_last++;
         }
         pthread_cond_broadcast(&st->group_cv);
     }
     pthread_mutex_unlock(&st->group_mu);
-    if (err && me.code != DD_OK)
-        *err = me.err;
-    return me.code;
+    dd_code code = me->code;
+    if (err && code != DD_OK)
+        *err = me->err;
+    return code;
 }
 
 void db_set_trash_hook(dd_store *st, db_trash_hook hook, void *ctx)

@@ -186,6 +186,16 @@ void db_test_lose_commits(dd_store *st, int n);
  */
 typedef dd_code (*db_group_fn)(dd_conn *c, void *ctx, dd_err *err);
 dd_code db_group_write(dd_store *st, db_group_fn fn, void *ctx, dd_err *err);
+/* The same, where the writes of a group can be merged (one metric series' points of
+ * several batches appended by one statement run): the group's leader calls many(c, ctxs,
+ * n, &culprit, err) once with the contexts of every queued caller of the same `many`, in
+ * arrival order. All or none still holds for each caller: on failure many() sets
+ * *culprit to the index of the context that caused it, which gets the error while the
+ * others run again; when it cannot tell (a merged write failed), it leaves *culprit as it
+ * was (n) and the group is run again with many() called for one context at a time. */
+typedef dd_code (*db_group_many_fn)(dd_conn *c, void **ctxs, size_t n, size_t *culprit,
+                                    dd_err *err);
+dd_code db_group_write_many(dd_store *st, db_group_many_fn many, void *ctx, dd_err *err);
 
 /* Where this store's metric journals go (docs/ENGINES.md §4.3). db_journal_dir: the
  * directory of `<registry uuid>.<16 hex>.mlog` journals: the configured one, or for a

@@ -12,69 +12,125 @@
 #include "db.h"
 #include "store_local.h"
 
-/* Sort order of a batch's items: by key, then array order (a stable grouping). */
-typedef struct item_ref {
-    const char *key;
-    size_t index;
-} item_ref;
+/* One caller's batch, for its turn in a group commit (append_batches). */
+typedef struct batch_ctx {
+    int64_t iteration_id;
+    const dd_metric_item *items;
+    size_t n;
+    int64_t *series_out, *position_out;
+} batch_ctx;
 
-static int item_ref_cmp(const void *a, const void *b)
+/* One point of a merged group: batch b's item i. */
+typedef struct point_ref {
+    const batch_ctx *b;
+    size_t batch;              /* b's index in the group: arrival order */
+    size_t i;
+} point_ref;
+
+/* By series (iteration, key), then arrival order of the batch, then array order: each
+ * series' points in the order a run of the batches one after the other would append them. */
+static int point_ref_cmp(const void *x, const void *y)
 {
-    const item_ref *x = a, *y = b;
-    int c = strcmp(x->key, y->key);
-    return c ? c : (x->index > y->index) - (x->index < y->index);
+    const point_ref *a = x, *b = y;
+    if (a->b->iteration_id != b->b->iteration_id)
+        return a->b->iteration_id < b->b->iteration_id ? -1 : 1;
+    int c = strcmp(a->b->items[a->i].key, b->b->items[b->i].key);
+    if (c)
+        return c;
+    if (a->batch != b->batch)
+        return a->batch < b->batch ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i);
 }
 
-/* Append the items of one key (refs[0..k), in array order) as one run: one summary read,
- * k point inserts, one summary write; each item's series id and position out. */
-static dd_code append_run(dd_conn *c, int64_t iteration_id, const dd_metric_item *items,
-                          const item_ref *refs, size_t k, dd_metric_point *pts,
-                          int64_t *series_out, int64_t *position_out, dd_err *err)
+/* Each batch's iteration exists and has not ended (checked once per iteration; the check
+ * also takes the iteration's lock where the engine has row locks). */
+static dd_code batches_writable(dd_conn *c, batch_ctx **bs, size_t n, size_t *culprit,
+                                dd_err *err)
+{
+    for (size_t j = 0; j < n; j++) {
+        size_t seen = 0;
+        while (seen < j && bs[seen]->iteration_id != bs[j]->iteration_id)
+            seen++;
+        if (seen < j)
+            continue;   /* an earlier batch's iteration, already checked */
+        dd_code code = db_iteration_writable(c, bs[j]->iteration_id, err);
+        if (code != DD_OK) {
+            *culprit = j;   /* the later batches of its iteration fail the same way next */
+            return code;
+        }
+    }
+    return DD_OK;
+}
+
+/* Append refs[0..k) (one series, in order) with one db_metric_append_at; positions out. */
+static dd_code append_run(dd_conn *c, const point_ref *refs, size_t k, dd_metric_point *pts,
+                          dd_err *err)
 {
     for (size_t j = 0; j < k; j++)
-        pts[j] = items[refs[j].index].point;
+        pts[j] = refs[j].b->items[refs[j].i].point;
     int64_t series = 0, first = 0;
-    dd_code code = db_metric_append_at(c, iteration_id, refs[0].key, pts, k, false, &series,
-                                       &first, err);
+    const batch_ctx *b0 = refs[0].b;
+    dd_code code = db_metric_append_at(c, b0->iteration_id, b0->items[refs[0].i].key, pts, k,
+                                       false, &series, &first, err);
     for (size_t j = 0; j < k && code == DD_OK; j++) {
-        if (series_out)
-            series_out[refs[j].index] = series;
-        if (position_out)
-            position_out[refs[j].index] = first + (int64_t)j;
+        const batch_ctx *b = refs[j].b;
+        if (b->series_out)
+            b->series_out[refs[j].i] = series;
+        if (b->position_out)
+            b->position_out[refs[j].i] = first + (int64_t)j;
     }
     return code;
 }
 
-/* One caller's batch, for its turn in a group commit (append_batch). */
-typedef struct batch_ctx {
-    int64_t iteration_id;
-    const dd_metric_item *items;
-    const item_ref *refs;      /* the items sorted by key, then array order */
-    size_t n;
-    dd_metric_point *pts;      /* scratch, n points */
-    int64_t *series_out, *position_out;
-} batch_ctx;
-
-static dd_code append_batch(dd_conn *c, void *ctx, dd_err *err)
+/* db_group_many_fn: the batches of a group, merged by series: each series is read, appended
+ * to and written back once for the whole group, whatever number of batches have points in
+ * it. A failure inside a series that holds points of one batch only names that batch; one
+ * that mixes batches names none (the group is then run batch by batch). */
+static dd_code append_batches(dd_conn *c, void **ctxs, size_t n, size_t *culprit, dd_err *err)
 {
-    batch_ctx *b = ctx;
-    dd_code code = db_iteration_writable(c, b->iteration_id, err);
-    for (size_t i = 0, k; i < b->n && code == DD_OK; i += k) {
-        for (k = 1; i + k < b->n && strcmp(b->refs[i + k].key, b->refs[i].key) == 0; k++)
-            ;
-        code = append_run(c, b->iteration_id, b->items, b->refs + i, k, b->pts,
-                          b->series_out, b->position_out, err);
+    batch_ctx **bs = (batch_ctx **)ctxs;
+    dd_code code = batches_writable(c, bs, n, culprit, err);
+    if (code != DD_OK)
+        return code;
+    size_t total = 0;
+    for (size_t j = 0; j < n; j++)
+        total += bs[j]->n;
+    point_ref *refs = malloc((total ? total : 1) * sizeof *refs);
+    dd_metric_point *pts = malloc((total ? total : 1) * sizeof *pts);
+    if (!refs || !pts) {
+        free(refs), free(pts);
+        return dd_fail(err, DD_IO, "out of memory");
     }
+    size_t m = 0;
+    for (size_t j = 0; j < n; j++)
+        for (size_t i = 0; i < bs[j]->n; i++)
+            refs[m++] = (point_ref){bs[j], j, i};
+    qsort(refs, total, sizeof *refs, point_ref_cmp);
+    for (size_t i = 0, k; i < total && code == DD_OK; i += k) {
+        const point_ref *r = &refs[i];
+        bool mixed = false;
+        for (k = 1; i + k < total && r[k].b->iteration_id == r->b->iteration_id
+                    && strcmp(r[k].b->items[r[k].i].key, r->b->items[r->i].key) == 0; k++)
+            mixed = mixed || r[k].batch != r->batch;
+        code = append_run(c, r, k, pts, err);
+        if (code != DD_OK && !mixed)
+            *culprit = r->batch;
+    }
+    free(refs);
+    free(pts);
     return code;
 }
 
 /*
- * Two things keep a batch cheap. Its items are grouped by key (array order kept within a
- * key), so each series is read and written back once per batch, not once per point; order
- * across keys changes nothing stored, since series are independent. And batches of
- * concurrent callers share one transaction (db_group_write; a batch that fails rolls the
- * group back and the others run again, so each is still all or none): 20 clients appending to the same 100 series write
- * each series' tail page once per group, not once per batch.
+ * Two things keep a batch cheap. Batches of concurrent callers share one transaction
+ * (db_group_write_many), so 20 clients appending to the same 100 series write each
+ * series' tail page once per group, not once per batch. And the group's points are
+ * appended series by series (arrival order, then array order, kept within a series; order
+ * across series changes nothing stored, since series are independent): each series is
+ * read and written back once per group, not once per batch or per point. Each batch is
+ * still all or none: one that fails rolls the group back and the others run again.
+ * Everything a client can get wrong in its points is checked here first, so that a
+ * merged write rarely fails for one batch's fault.
  */
 dd_code local_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metric_item *items,
                                size_t n, int64_t *series_out, int64_t *position_out,
@@ -85,20 +141,16 @@ dd_code local_metric_append_items(dd_store *st, int64_t iteration_id, const dd_m
         if (code != DD_OK)
             return code;
     }
-    item_ref *refs = malloc((n ? n : 1) * sizeof *refs);
+    /* the values and times (on a copy: the store's own clock fills what is unset) */
     dd_metric_point *pts = malloc((n ? n : 1) * sizeof *pts);
-    if (!refs || !pts) {
-        free(refs), free(pts);
+    if (!pts)
         return dd_fail(err, DD_IO, "out of memory");
-    }
     for (size_t i = 0; i < n; i++)
-        refs[i] = (item_ref){items[i].key, i};
-    qsort(refs, n, sizeof *refs, item_ref_cmp);
-    batch_ctx b = {iteration_id, items, refs, n, pts, series_out, position_out};
-    dd_code code = db_group_write(st, append_batch, &b, err);
-    free(refs);
+        pts[i] = items[i].point;
+    dd_code code = n ? dd_metric_points_check(items[0].key, pts, n, err) : DD_OK;
     free(pts);
-    return code;
+    batch_ctx b = {iteration_id, items, n, series_out, position_out};
+    return code == DD_OK ? db_group_write_many(st, append_batches, &b, err) : code;
 }
 
 #define POINT_COLS "l.id, m.id, m.iteration_id, m.key, m.step, m.value, m.recorded_at"
