@@ -62,6 +62,8 @@
 #                         67108864 makes the file a multipart upload of 16 MiB parts)
 #   PG_SECS=5 PG_N=200000                    pg*: each timed loop runs PG_N ops or PG_SECS
 #   PG_NODES=4                               pgnodes: nodes (and passthrough_ll mounts)
+#   PG_FSYNC=on           pg*: off starts the server with fsync off (what a commit costs
+#                         without its flush; information only, the targets are judged on)
 #   BENCH_PERF=1          also `perf record -g` the deardiary daemon during each of its
 #                         measurements (build/bench/perf-<figure>.data)
 #
@@ -100,6 +102,7 @@ S3_THRESHOLDS=${BENCH_S3_THRESHOLDS:-default 67108864}
 PG_SECS=${PG_SECS:-5}
 PG_N=${PG_N:-200000}
 PG_NODES=${PG_NODES:-4}
+PG_FSYNC=${PG_FSYNC:-on}
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -857,7 +860,9 @@ PGPORT=""
 pg_start() {   # the throwaway server of the pg* benches, once per run; fsync on
     [[ -n $PGDIR ]] && return 0
     PGDIR=$WORK/pg
-    bash "$ROOT/scripts/pgtest.sh" start "$PGDIR" --fsync >&2 || die "scripts/pgtest.sh start failed"
+    local sync=(--fsync)
+    [[ $PG_FSYNC == off ]] && sync=()
+    bash "$ROOT/scripts/pgtest.sh" start "$PGDIR" "${sync[@]}" >&2 || die "scripts/pgtest.sh start failed"
     PGPORT=$(cat "$PGDIR/port")
     log "  PostgreSQL $(psql -X -A -t -h 127.0.0.1 -p "$PGPORT" -U dd -d postgres -c 'SHOW server_version') on" \
         "127.0.0.1:$PGPORT, fsync $(psql -X -A -t -h 127.0.0.1 -p "$PGPORT" -U dd -d postgres -c 'SHOW fsync')," \
