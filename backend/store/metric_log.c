@@ -645,7 +645,7 @@ static ssize_t journal_append(int fd, const unsigned char *buf, size_t len)
 
 /* The checks a batch passes before the journal, in one read (one round trip on a server
  * engine: two reads per write() held the PostgreSQL mount to a fraction of the SQLite
- * one, BENCHMARKS.md "PostgreSQL"): the iteration exists and has not ended (the rule and
+ * one, BENCHMARKS.md "PostgreSQL mounts"): the iteration exists and has not ended (the rule and
  * the messages of db_iteration_writable, outside a transaction, where it takes no lock),
  * and may this batch go through the journal as far as steps go? An explicit step near
  * INT64_MAX may not; a batch with points without a step may not when the series' highest

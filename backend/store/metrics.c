@@ -100,7 +100,7 @@ static dd_code point_check(const dd_metric_point *p, char ts[DD_TS_LEN], const c
 /*
  * Points are inserted APPEND_ROWS to a statement: on a server engine each statement is a
  * round trip, and 10,000 points one INSERT each spent nearly all their time waiting for
- * replies (BENCHMARKS.md, "PostgreSQL"). The statement is a fixed 64-row INSERT (a
+ * replies (BENCHMARKS.md, "PostgreSQL mounts"). The statement is a fixed 64-row INSERT (a
  * literal, so the statement cache keeps it prepared); a remainder goes row by row.
  */
 #define APPEND_ROWS 64
@@ -284,9 +284,11 @@ dd_code dd_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
         code = from
             ? db_prep(c, &s, err, "SELECT id, step, value, recorded_at FROM metric"
                       " WHERE iteration_id = ?1 AND key = ?2 AND (step, id) > (?3, ?4)"
-                      " ORDER BY step, id" LIMIT_SLICE(READ_SLICE), "itii", iteration_id, key, l.step, l.id)
+                      " ORDER BY step, id" LIMIT_SLICE(READ_SLICE), "itii", iteration_id, key,
+                      l.step, l.id)
             : db_prep(c, &s, err, "SELECT id, step, value, recorded_at FROM metric"
-                      " WHERE iteration_id = ? AND key = ? ORDER BY step, id" LIMIT_SLICE(READ_SLICE), "it",
+                      " WHERE iteration_id = ? AND key = ?"
+                      " ORDER BY step, id" LIMIT_SLICE(READ_SLICE), "it",
                       iteration_id, key);
         l.rows = 0;
         if (code == DD_OK)
