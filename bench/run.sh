@@ -2,7 +2,8 @@
 # bench/run.sh - DearDiary FS benchmarks. Not tests: each figure is printed next to a
 # baseline measured in the same run, as a ratio, with the issue's target.
 #
-#   bench/run.sh [BENCH...]      BENCH: append write ls cat chart artifacts artsizes s3 (default: all)
+#   bench/run.sh [BENCH...]      BENCH: append write ls cat chart artifacts artsizes s3
+#                                pgwrite pgnodes pgls pgcp (default: all); "pg" = the four pg*
 #   bench/run.sh --list | -h
 #
 # Baselines (DESIGN.md §6): libfuse's passthrough_ll, compiled here from
@@ -12,6 +13,21 @@
 # operation on the local disk; for held-open writes also bench/noop_ll.c, a FUSE server
 # that accepts writes and does nothing (the most one round trip per write allows here).
 # "artifacts" runs once per artifact backend (a daemon each).
+# The pg* groups (issue 14) start their own throwaway PostgreSQL 15 (scripts/pgtest.sh, in
+# the temp dir's pg/, fsync ON: durable commits, as a real registry has) and measure a
+# PostgreSQL-backed mount against the SQLite-backed mount (pgwrite, pgls, pgcp) or against
+# passthrough_ll (pgnodes, pgcp), figure and baseline interleaved run by run:
+#   pgwrite  open/append/close of one line; one line per write() held open; 10k lines per
+#            write(): PG mount vs SQLite mount; each daemon's VmHWM
+#   pgnodes  PG_NODES daemons (mountpoints, journal dirs) on one PG registry, one
+#            open/append/close writer each, all at once, against PG_NODES passthrough_ll
+#            mounts doing the same side by side; aggregate ops/s; each daemon's VmHWM
+#   pgls     ls, ls -l of an iterations/ of LS_ITERS iterations (PG seeded with one
+#            INSERT ... SELECT generate_series), next to the SQLite mount and local disk
+#   pgcp     a BENCH_ARTIFACT_BYTES cp into resources/: passthrough_ll, the SQLite mount's
+#            default, the PG mount's default (every artifact inline: no shared root is
+#            configured) and the PG mount with artifacts.filesystem.root set (the cluster
+#            set-up, docs/CONFIGURATION.md); daemon VmRSS sampled during each cp
 #
 # Knobs (environment):
 #   DD_BIN=PATH           use this deardiary binary instead of building build/bench/dd
@@ -44,6 +60,10 @@
 #                         so the 1 GiB file is spooled and goes in one PUT, judged against
 #                         the target; a number: that threshold, reported as information;
 #                         67108864 makes the file a multipart upload of 16 MiB parts)
+#   PG_SECS=5 PG_N=200000                    pg*: each timed loop runs PG_N ops or PG_SECS
+#   PG_NODES=4                               pgnodes: nodes (and passthrough_ll mounts)
+#   PG_FSYNC=on           pg*: off starts the server with fsync off (what a commit costs
+#                         without its flush; information only, the targets are judged on)
 #   BENCH_PERF=1          also `perf record -g` the deardiary daemon during each of its
 #                         measurements (build/bench/perf-<figure>.data)
 #
@@ -55,7 +75,8 @@ BENCH=$ROOT/bench
 OUT=$ROOT/build/bench
 PY=/usr/bin/python3
 PT_SRC=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
-ALL=(append write ls cat chart artifacts artsizes s3)
+ALL=(append write ls cat chart artifacts artsizes s3 pgwrite pgnodes pgls pgcp)
+PG_GROUPS=(pgwrite pgnodes pgls pgcp)
 
 REPEAT=${BENCH_REPEAT:-3}
 APPEND_N=${APPEND_N:-20000}
@@ -78,6 +99,10 @@ S3_BYTES=${BENCH_S3_BYTES:-1073741824}
 ARTSIZES=${ARTSIZES:-65536 262144 1048576 4194304 16777216}
 ARTSIZES_N=${ARTSIZES_N:-30}
 S3_THRESHOLDS=${BENCH_S3_THRESHOLDS:-default 67108864}
+PG_SECS=${PG_SECS:-5}
+PG_N=${PG_N:-200000}
+PG_NODES=${PG_NODES:-4}
+PG_FSYNC=${PG_FSYNC:-on}
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -88,7 +113,8 @@ for a in "$@"; do
     case $a in
     -h|--help) usage; exit 0 ;;
     --list) printf '%s\n' "${ALL[@]}"; exit 0 ;;
-    append|write|ls|cat|chart|artifacts|artsizes|s3) selected+=("$a") ;;
+    append|write|ls|cat|chart|artifacts|artsizes|s3|pgwrite|pgnodes|pgls|pgcp) selected+=("$a") ;;
+    pg) selected+=("${PG_GROUPS[@]}") ;;
     *) echo "bench/run.sh: unknown benchmark '$a' (one of: ${ALL[*]})" >&2; exit 2 ;;
     esac
 done
@@ -108,6 +134,7 @@ MOUNTS=()      # mountpoints we mounted, index-aligned with PIDS
 PIDS=()
 PERF_PID=""
 S3_PID=""      # the s3rver of bench "s3"
+PGDIR=""       # the throwaway PostgreSQL of the pg* benches (scripts/pgtest.sh)
 
 is_mounted() {   # MOUNTPOINT: in the mount table, alive or dead ("Transport endpoint ...")
     awk -v m="$1" '$2 == m {found = 1} END {exit !found}' /proc/self/mounts
@@ -143,6 +170,7 @@ cleanup() {
         [[ -n ${MOUNTS[i]} ]] && stop_daemon "${MOUNTS[i]}" "${PIDS[i]}"
     done
     if [[ -n $S3_PID ]]; then kill "$S3_PID" 2>/dev/null; wait "$S3_PID" 2>/dev/null; fi
+    [[ -n $PGDIR ]] && bash "$ROOT/scripts/pgtest.sh" stop "$PGDIR" --remove
     [[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
     exit "$rc"
 }
@@ -232,10 +260,10 @@ field() {   # KEY LINE: the value of KEY=... in a "k=v k=v" line
     die "no $1 in: $2"
 }
 
-points_check() {   # FILE: the metric holds 1 + every unit counted since the last check
-    local want got
-    want=$(awk '{s += $1} END {print 1 + s}' "$WORK/counts")
-    : >"$WORK/counts"
+points_check() {   # FILE [COUNTS]: the metric holds 1 + every unit counted since the last check
+    local want got counts=${2:-$WORK/counts}
+    want=$(awk '{s += $1} END {print 1 + s}' "$counts")
+    : >"$counts"
     got=$(wc -l <"$1")
     [[ $got == "$want" ]] || die "$1 holds $got points, expected $want"
     log "  (${1##*/iterations/} holds $got points, as written)"
@@ -824,6 +852,284 @@ bench_s3_one() {   # ENDPOINT SOURCE_FILE THRESHOLD
             "$ep/bench/base-$th-$i" || true
     done
     rm -rf "$db" "$db-wal" "$db-shm" "$WORK/s3-$th.root"
+}
+
+# ------------------------------------------------------------------ PostgreSQL (issue 14)
+
+PGPORT=""
+pg_start() {   # the throwaway server of the pg* benches, once per run; fsync on
+    [[ -n $PGDIR ]] && return 0
+    PGDIR=$WORK/pg
+    local sync=(--fsync)
+    [[ $PG_FSYNC == off ]] && sync=()
+    bash "$ROOT/scripts/pgtest.sh" start "$PGDIR" "${sync[@]}" >&2 || die "scripts/pgtest.sh start failed"
+    PGPORT=$(cat "$PGDIR/port")
+    log "  PostgreSQL $(psql -X -A -t -h 127.0.0.1 -p "$PGPORT" -U dd -d postgres -c 'SHOW server_version') on" \
+        "127.0.0.1:$PGPORT, fsync $(psql -X -A -t -h 127.0.0.1 -p "$PGPORT" -U dd -d postgres -c 'SHOW fsync')," \
+        "synchronous_commit $(psql -X -A -t -h 127.0.0.1 -p "$PGPORT" -U dd -d postgres -c 'SHOW synchronous_commit')"
+}
+
+pg_sql() {   # DB SQL: run SQL in database DB of the bench server, quietly
+    psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U dd -d "$1" -c "$2" >/dev/null ||
+        die "psql $1: $2 failed"
+}
+
+pg_db() {   # NAME: a new empty database; prints its URI
+    pg_sql postgres "CREATE DATABASE $1"
+    echo "postgresql://dd@127.0.0.1:$PGPORT/$1"
+}
+
+rate_once() {   # LABEL COUNTS LOOPS-ARGS...: one run of bench/loops.c; prints its rate
+    local label=$1 counts=$2 line
+    shift 2
+    line=$("$LOOPS" "$@") || die "$label: loops $* failed"
+    field count "$line" >>"$counts"
+    log "  $(printf '%-44s' "$label") $(field rate "$line")/s"
+    field rate "$line"
+}
+
+hwm_mb() { awk -v k="$(mem_kb "$1" VmHWM)" 'BEGIN{print k/1024}'; }   # PID: peak RSS, MB
+
+# bench "pgwrite": the metric write paths of bench "append" and "write" on a PostgreSQL
+# mount, each run next to the same run on a SQLite mount (interleaved run by run).
+bench_pgwrite() {
+    pg_start
+    log "[pgwrite] PG mount vs SQLite mount: open/append/close, 1 line/write held open," \
+        "$BATCH_LINES lines/write; PG_N=$PG_N or ${PG_SECS}s per loop"
+    local ms=$WORK/pgw-sqlite.mnt mp=$WORK/pgw-pg.mnt uri
+    uri=$(pg_db pgwrite)
+    mount_dd "$WORK/pgw.db" "$ms"
+    local spid=$DAEMON_PID
+    mount_dd "$uri" "$mp" DEARDIARY_METRICS_JOURNAL_DIR="$WORK/pgw.journal"
+    local ppid=$DAEMON_PID is ip k
+    is=$(new_iteration "$ms" w)
+    ip=$(new_iteration "$mp" w)
+    for k in append one batch; do echo 0.5 >>"$is/metrics/$k"; echo 0.5 >>"$ip/metrics/$k"; done
+    local cs=$WORK/counts.s cp=$WORK/counts.p i
+    : >"$cs"
+    : >"$cp"
+    local sa=() pa=() s1=() p1=() sb=() pb=()
+    for ((i = 1; i <= REPEAT; i++)); do
+        sa+=("$(rate_once "SQLite mount: open/append/close" "$cs" append "$is/metrics/append" "$PG_N" "$PG_SECS")")
+        pa+=("$(rate_once "PG mount: open/append/close" "$cp" append "$ip/metrics/append" "$PG_N" "$PG_SECS")")
+    done
+    points_check "$is/metrics/append" "$cs"
+    points_check "$ip/metrics/append" "$cp"
+    for ((i = 1; i <= REPEAT; i++)); do
+        s1+=("$(rate_once "SQLite mount: 1 line/write, held" "$cs" write1 "$is/metrics/one" "$PG_N" "$PG_SECS")")
+        p1+=("$(rate_once "PG mount: 1 line/write, held" "$cp" write1 "$ip/metrics/one" "$PG_N" "$PG_SECS")")
+    done
+    points_check "$is/metrics/one" "$cs"
+    points_check "$ip/metrics/one" "$cp"
+    for ((i = 1; i <= REPEAT; i++)); do
+        sb+=("$(rate_once "SQLite mount: $BATCH_LINES lines/write" "$cs" writebatch "$is/metrics/batch" "$BATCH_LINES" "$BATCH_REPS")")
+        pb+=("$(rate_once "PG mount: $BATCH_LINES lines/write" "$cp" writebatch "$ip/metrics/batch" "$BATCH_LINES" "$BATCH_REPS")")
+    done
+    points_check "$is/metrics/batch" "$cs"
+    points_check "$ip/metrics/batch" "$cp"
+    log "  runs (SQLite | PG): append ${sa[*]} | ${pa[*]}; 1/write ${s1[*]} | ${p1[*]};" \
+        "batch ${sb[*]} | ${pb[*]}"
+    record pgwrite "open/append/close of 1 point, PG mount" "ops/s" hi "$(median "${pa[@]}")" \
+        "SQLite mount" "$(median "${sa[@]}")" "ratio>=0.5"
+    record pgwrite "1 point per write(), held open, PG mount" "points/s" hi "$(median "${p1[@]}")" \
+        "SQLite mount" "$(median "${s1[@]}")" "ratio>=0.8"
+    record pgwrite "$BATCH_LINES points in one write(), PG mount" "points/s" hi "$(median "${pb[@]}")" \
+        "SQLite mount" "$(median "${sb[@]}")" "ours>=300000"
+    record pgwrite "daemon VmHWM (peak RSS), PG mount" "MB" lo "$(hwm_mb "$ppid")" \
+        "SQLite mount" "$(hwm_mb "$spid")" "ours<64"
+    stop_daemon "$mp" "$ppid"
+    stop_daemon "$ms" "$spid"
+}
+
+# Runs PG_NODES `loops append` at once, FILE_1 .. FILE_n one each; prints the aggregate
+# rate (all units / the longest run's seconds) and adds "FILE count" lines to COUNTS.
+concurrent_appends() {   # LABEL COUNTS FILE...
+    local label=$1 counts=$2 f k=0 pids=() outs=()
+    shift 2
+    for f in "$@"; do
+        k=$((k + 1))
+        "$LOOPS" append "$f" "$PG_N" "$PG_SECS" >"$WORK/conc.$k" &
+        pids+=($!)
+        outs+=("$WORK/conc.$k")
+    done
+    for ((k = 0; k < ${#pids[@]}; k++)); do wait "${pids[k]}" || die "$label: writer $((k + 1)) failed"; done
+    local total=0 secs=0 line c s rates=()
+    for ((k = 0; k < ${#outs[@]}; k++)); do
+        line=$(cat "${outs[k]}")
+        c=$(field count "$line")
+        s=$(field seconds "$line")
+        rates+=("$(field rate "$line")")
+        echo "${*:k+1:1} $c" >>"$counts"
+        total=$((total + c))
+        secs=$(awk -v a="$secs" -v b="$s" 'BEGIN{print (b > a) ? b : a}')
+    done
+    local agg
+    agg=$(awk -v t="$total" -v s="$secs" 'BEGIN{printf "%.1f", t/s}')
+    log "  $(printf '%-44s' "$label") $agg/s aggregate; writers: ${rates[*]}"
+    echo "$agg"
+}
+
+# bench "pgnodes": PG_NODES daemons on one PostgreSQL registry (a node each: its own
+# mountpoint and journal directory), one open/append/close writer per node on its own
+# iteration, all at once; against PG_NODES passthrough_ll mounts, one writer each.
+bench_pgnodes() {
+    pg_start
+    log "[pgnodes] $PG_NODES nodes on one PG registry, one open/append/close writer each, at once," \
+        "vs $PG_NODES passthrough_ll mounts; PG_N=$PG_N or ${PG_SECS}s"
+    local uri k mnt ddpids=() files=() pfiles=()
+    uri=$(pg_db pgnodes)
+    for ((k = 1; k <= PG_NODES; k++)); do
+        mnt=$WORK/node$k.mnt
+        mount_dd "$uri" "$mnt" DEARDIARY_METRICS_JOURNAL_DIR="$WORK/node$k.journal"
+        ddpids+=("$DAEMON_PID")
+        files+=("$(new_iteration "$mnt" nodes)/metrics/loss")
+        echo 0.5 >>"${files[k - 1]}"
+        mount_pt "$WORK/node$k.src" "$WORK/node$k.pt"
+        : >"$WORK/node$k.pt/loss"
+        pfiles+=("$WORK/node$k.pt/loss")
+    done
+    local cp=$WORK/counts.nodes cpt=$WORK/counts.pt i pr=() dr=()
+    : >"$cp"
+    : >"$cpt"
+    for ((i = 1; i <= REPEAT; i++)); do
+        pr+=("$(concurrent_appends "$PG_NODES x passthrough_ll" "$cpt" "${pfiles[@]}")")
+        dr+=("$(concurrent_appends "$PG_NODES PG nodes" "$cp" "${files[@]}")")
+    done
+    local f want got
+    for f in "${files[@]}"; do   # every acknowledged point is there, through another node
+        want=$(awk -v f="$f" '$1 == f {s += $2} END {print 1 + s}' "$cp")
+        got=$(wc -l <"${WORK}/node1.mnt/${f#"$WORK"/node*.mnt/}")
+        [[ $got == "$want" ]] || die "$f holds $got points through node 1, expected $want"
+    done
+    log "  (each node's series holds every point written, read through node 1)"
+    record pgnodes "$PG_NODES nodes, open/append/close at once, aggregate" "ops/s" hi \
+        "$(median "${dr[@]}")" "$PG_NODES passthrough_ll mounts" "$(median "${pr[@]}")" "ratio>=0.5"
+    local hw=() maxhw=0
+    for ((k = 0; k < PG_NODES; k++)); do
+        hw+=("$(hwm_mb "${ddpids[k]}")")
+        maxhw=$(awk -v a="$maxhw" -v b="${hw[k]}" 'BEGIN{print (b > a) ? b : a}')
+    done
+    log "  daemons' VmHWM (MB): ${hw[*]}"
+    record pgnodes "daemon VmHWM (peak RSS), largest of the $PG_NODES nodes" "MB" lo "$maxhw" "" "" "ours<64"
+    for ((k = PG_NODES; k >= 1; k--)); do
+        stop_daemon "$WORK/node$k.pt" "$(pid_of "$WORK/node$k.pt")"
+        stop_daemon "$WORK/node$k.mnt" "${ddpids[k - 1]}"
+    done
+}
+
+# bench "pgls": iterations/ of LS_ITERS iterations on PG (seeded by one INSERT ... SELECT
+# generate_series), on SQLite (bench/seed.py) and on local disk, interleaved run by run.
+bench_pgls() {
+    pg_start
+    log "[pgls] ls and ls -l of iterations/ with $LS_ITERS iterations: PG mount, SQLite mount, local disk"
+    local uri db=$WORK/pgls.db local=$WORK/pgls.local t0
+    uri=$(pg_db pgls)
+    "$DD" init "$uri" >/dev/null || die "deardiary init $uri failed"
+    "$DD" init "$db" >/dev/null || die "deardiary init $db failed"
+    t0=$(date +%s.%N)
+    pg_sql pgls "BEGIN;
+        INSERT INTO project(name, created_date) VALUES ('bench', '2026-11-23T12:00:00.000Z');
+        INSERT INTO experiment(project_id, name, created_date)
+            SELECT id, 'flat', '2026-11-23T12:00:00.000Z' FROM project WHERE name = 'bench';
+        INSERT INTO iteration(experiment_id, created_date, status_id)
+            SELECT e.id, '2026-11-23T12:00:00.000Z', 1
+            FROM experiment e, generate_series(1, $LS_ITERS) WHERE e.name = 'flat';
+        COMMIT; ANALYZE"
+    log "  PG seeded in $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s"
+    "$PY" "$BENCH/seed.py" ls "$db" "$LS_ITERS" 0 0 || die "seeding $db failed"
+    "$PY" "$BENCH/seed.py" localdirs "$local" "$LS_ITERS" || die "creating $local failed"
+    mount_dd "$db" "$WORK/pgls-sqlite.mnt"
+    local spid=$DAEMON_PID
+    mount_dd "$uri" "$WORK/pgls-pg.mnt" DEARDIARY_METRICS_JOURNAL_DIR="$WORK/pgls.journal"
+    local ppid=$DAEMON_PID
+    local sd=$WORK/pgls-sqlite.mnt/projects/bench/experiments/flat/iterations
+    local pd=$WORK/pgls-pg.mnt/projects/bench/experiments/flat/iterations d n
+    for d in "$sd" "$pd" "$local"; do
+        n=$("$PY" -c 'import os, sys; print(len(os.listdir(sys.argv[1])))' "$d")
+        [[ $n == "$LS_ITERS" ]] || die "$d lists $n entries, expected $LS_ITERS"
+    done
+    local kind cmd label target out lines=()
+    for kind in ls ls-l; do
+        case $kind in
+        ls) cmd=(ls); label="ls"; target="ours<1" ;;
+        ls-l) cmd=(ls -l); label="ls -l"; target="ours<3" ;;
+        esac
+        out=$(time_alt 3 "local disk: $label" "SQLite mount: $label" "PG mount: $label" \
+            "${cmd[@]}" "$local" --- "${cmd[@]}" "$sd" --- "${cmd[@]}" "$pd")
+        mapfile -t lines <<<"$out"
+        record pgls "$label iterations/ ($LS_ITERS iterations), PG mount" s lo \
+            "$(field median "${lines[2]}")" "SQLite mount" "$(field median "${lines[1]}")" "$target"
+        record pgls "$label iterations/ ($LS_ITERS iterations), PG mount" s lo \
+            "$(field median "${lines[2]}")" "local disk" "$(field median "${lines[0]}")" "$target"
+    done
+    record pgls "daemon VmHWM (peak RSS), PG mount" "MB" lo "$(hwm_mb "$ppid")" \
+        "SQLite mount" "$(hwm_mb "$spid")" "ours<64"
+    stop_daemon "$WORK/pgls-pg.mnt" "$ppid"
+    stop_daemon "$WORK/pgls-sqlite.mnt" "$spid"
+    rm -rf "$local" "$db" "$db-wal" "$db-shm"
+}
+
+# bench "pgcp": one BENCH_ARTIFACT_BYTES file copied into resources/ of: passthrough_ll
+# (the baseline), the SQLite mount's default configuration, the PG mount's default
+# configuration, and the PG mount with artifacts.filesystem.root set (what a cluster
+# configures: a shared root), interleaved run by run, each run after a sync.
+bench_pgcp() {
+    pg_start
+    local mib srcf=$WORK/art.bin
+    mib=$(awk -v b="$ART_BYTES" 'BEGIN{printf "%g", b/1048576}')
+    log "[pgcp] a $mib MiB file: cp into resources/, passthrough_ll / SQLite default / PG default /" \
+        "PG with artifacts.filesystem.root"
+    [[ -f $srcf ]] || head -c "$ART_BYTES" /dev/urandom >"$srcf" || die "cannot write $srcf"
+    local uri ms=$WORK/pgcp-sqlite.mnt mp=$WORK/pgcp-pg.mnt mr=$WORK/pgcp-pgroot.mnt pmnt=$WORK/pgcp.pt
+    uri=$(pg_db pgcp)
+    mount_dd "$WORK/pgcp.db" "$ms"
+    local spid=$DAEMON_PID
+    mount_dd "$uri" "$mp" DEARDIARY_METRICS_JOURNAL_DIR="$WORK/pgcp.journal"
+    local ppid=$DAEMON_PID
+    mount_dd "$uri" "$mr" DEARDIARY_METRICS_JOURNAL_DIR="$WORK/pgcp-root.journal" \
+        DEARDIARY_ARTIFACT_FS_ROOT="$WORK/pgcp.root"
+    local rpid=$DAEMON_PID
+    mount_pt "$WORK/pgcp.src" "$pmnt"
+    local ptpid=$DAEMON_PID rs rp rr
+    rs=$(new_iteration "$ms" art)
+    rs=${rs%/iterations/*}/resources
+    rp=$(new_iteration "$mp" art)
+    rp=${rp%/iterations/*}/resources
+    rr=$(new_iteration "$mr" art2)
+    rr=${rr%/iterations/*}/resources
+    cat "$srcf" >/dev/null
+    local out lines=()
+    out=$(time_alt 4 "passthrough_ll: cp" "SQLite mount, default: cp" "PG mount, default: cp" \
+        "PG mount, filesystem.root set: cp" \
+        --sync --rss "$ptpid" cp "$srcf" "$pmnt/art{i}" --- \
+        --sync --rss "$spid" cp "$srcf" "$rs/art{i}" --- \
+        --sync --rss "$ppid" cp "$srcf" "$rp/art{i}" --- \
+        --sync --rss "$rpid" cp "$srcf" "$rr/art{i}")
+    mapfile -t lines <<<"$out"
+    local d where
+    for d in "$rs" "$rp" "$rr"; do
+        cmp "$srcf" "$d/art1" || die "$d/art1 differs from $srcf"
+        where=$("$PY" -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.deardiary.backend").decode())' \
+            "$d/art1") || die "no backend xattr on $d/art1"
+        log "  ${d#"$WORK"/}/art1 is stored in: $where"
+    done
+    local pt
+    pt=$(field median "${lines[0]}")
+    record pgcp "cp into resources/ ($mib MiB), SQLite mount, default configuration" "MB/s" hi \
+        "$(mbs "$ART_BYTES" "$(field median "${lines[1]}")")" "passthrough_ll cp" "$(mbs "$ART_BYTES" "$pt")" "ratio>=0.8"
+    record pgcp "cp into resources/ ($mib MiB), PG mount, default configuration (inline)" "MB/s" hi \
+        "$(mbs "$ART_BYTES" "$(field median "${lines[2]}")")" "passthrough_ll cp" "$(mbs "$ART_BYTES" "$pt")" "ratio>=0.8"
+    record pgcp "cp into resources/ ($mib MiB), PG mount, artifacts.filesystem.root set" "MB/s" hi \
+        "$(mbs "$ART_BYTES" "$(field median "${lines[3]}")")" "passthrough_ll cp" "$(mbs "$ART_BYTES" "$pt")" "ratio>=0.8"
+    record pgcp "daemon VmRSS peak during cp, PG mount, default" "MB" lo \
+        "$(mb "$(field rss_peak_kb "${lines[2]}")" 0)" "SQLite mount" "$(mb "$(field rss_peak_kb "${lines[1]}")" 0)" "ours<64"
+    record pgcp "daemon VmRSS peak during cp, PG mount, filesystem.root set" "MB" lo \
+        "$(mb "$(field rss_peak_kb "${lines[3]}")" 0)" "SQLite mount" "$(mb "$(field rss_peak_kb "${lines[1]}")" 0)" "ours<64"
+    stop_daemon "$pmnt" "$ptpid"
+    stop_daemon "$mr" "$rpid"
+    stop_daemon "$mp" "$ppid"
+    stop_daemon "$ms" "$spid"
+    rm -rf "$WORK"/pgcp.* "$srcf"
 }
 
 # ------------------------------------------------------------------ main

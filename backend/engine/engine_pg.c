@@ -57,7 +57,10 @@ struct db_econn {
     bool unreachable;           /* lost_and_back could not reconnect by the deadline */
 };
 
-#define MAX_PARAMS 32
+/* PostgreSQL takes up to 65535; the store's largest statement is the metric append's
+ * multi-row INSERT (metrics.c, 64 rows x 6). The per-parameter arrays are sized to each
+ * statement, so a one-parameter SELECT does not carry the multi-row INSERT's arrays. */
+#define MAX_PARAMS 1024
 
 struct db_estmt {
     db_econn *c;
@@ -65,13 +68,15 @@ struct db_estmt {
     int nparams;                /* highest $N in sql */
     char name[24];              /* server-side name, "" until prepared */
     unsigned generation;        /* of c when prepared */
-    Oid types[MAX_PARAMS];      /* as prepared */
+    Oid *types;                 /* as prepared */
+    Oid *bind_types;            /* what the arguments of the current bind ask for */
     int ntypes;
-    /* the bound arguments: pointers into the caller's memory or into ints/zeros */
-    const char *values[MAX_PARAMS];
-    int lengths[MAX_PARAMS];
-    int formats[MAX_PARAMS];
-    uint64_t ints[MAX_PARAMS];  /* network-order int8/float8 */
+    /* the bound arguments: pointers into the caller's memory or into ints/zeros; each
+     * array has nparams slots (at least one), allocated with the statement */
+    const char **values;
+    int *lengths;
+    int *formats;
+    uint64_t *ints;             /* network-order int8/float8 */
     void *zeros;                /* 'z' blobs */
     PGresult *res;              /* the whole result, after the first step */
     int row;                    /* the next row step hands out */
@@ -578,6 +583,16 @@ static char *rewrite_params(const char *sql, int *n)
     return out;
 }
 
+static void free_params(db_estmt *s)
+{
+    free(s->types);
+    free(s->bind_types);
+    free(s->values);
+    free(s->lengths);
+    free(s->formats);
+    free(s->ints);
+}
+
 static dd_code pg_prepare(db_econn *c, const char *sql, db_estmt **out, dd_err *err)
 {
     db_estmt *s = calloc(1, sizeof *s);
@@ -589,6 +604,19 @@ static dd_code pg_prepare(db_econn *c, const char *sql, db_estmt **out, dd_err *
         free(s->sql);
         free(s);
         return dd_fail(err, DD_IO, "internal error: more than %d parameters", MAX_PARAMS);
+    }
+    size_t slots = s->nparams > 0 ? (size_t)s->nparams : 1;
+    s->types = calloc(slots, sizeof *s->types);
+    s->bind_types = calloc(slots, sizeof *s->bind_types);
+    s->values = calloc(slots, sizeof *s->values);
+    s->lengths = calloc(slots, sizeof *s->lengths);
+    s->formats = calloc(slots, sizeof *s->formats);
+    s->ints = calloc(slots, sizeof *s->ints);
+    if (!s->types || !s->bind_types || !s->values || !s->lengths || !s->formats || !s->ints) {
+        free_params(s);
+        free(s->sql);
+        free(s);
+        return dd_fail(err, DD_IO, "out of memory");
     }
     s->c = c;
     *out = s;
@@ -665,9 +693,9 @@ static dd_code pg_bind(db_econn *c, db_estmt *s, const char *fmt, va_list ap, dd
     if (n > s->nparams)
         return dd_fail(err, DD_IO, "internal error: %d arguments for %d parameters", n,
                        s->nparams);
-    Oid types[MAX_PARAMS] = {0};   /* parameters without an argument: NULL, type inferred */
-    for (int i = 0; i < n; i++)
-        types[i] = type_of(fmt[i]);
+    Oid *types = s->bind_types;   /* parameters without an argument: NULL, type inferred */
+    for (int i = 0; i < s->nparams; i++)
+        types[i] = i < n ? type_of(fmt[i]) : 0;
     dd_code code = server_prepare(s, types, err);
     if (code != DD_OK)
         return code;
@@ -802,6 +830,7 @@ static void pg_finalize(db_estmt *s)
     clear_result(s);
     free(s->zeros);
     free(s->numtext);
+    free_params(s);
     free(s->sql);
     free(s);
 }

@@ -118,39 +118,68 @@ dd_code local_iteration_get(dd_store *st, int64_t id, dd_iteration *out, dd_err 
     return code;
 }
 
+/* Listings are read LIST_SLICE rows a statement, each slice resuming after the last id
+ * (an index range: (experiment_id, id), (parent_iteration_id, id)): the PostgreSQL engine
+ * holds a statement's whole result, and `ls -l` of 100k iterations as one result held
+ * 135 MB in the daemon (BENCHMARKS.md, "PostgreSQL mounts"). */
+#define LIST_SLICE 4096
+#define LIST_SLICE_TEXT(n) #n
+#define LIST_LIMIT(n) " ORDER BY id LIMIT " LIST_SLICE_TEXT(n)
+typedef struct iteration_slice {
+    dd_iteration_cb cb;
+    void *ctx;
+    int64_t rows, last;       /* rows of this slice; the last id handed out */
+    bool stopped;             /* the callback asked to stop */
+} iteration_slice;
+
 static int iteration_row(db_stmt *s, void *arg)
 {
-    db_list_ctx *l = arg;
+    iteration_slice *l = arg;
     dd_iteration it;
     iteration_from_row(s, &it, false, false);
-    return ((dd_iteration_cb)l->cb)(l->ctx, &it);
+    l->rows++;
+    l->last = it.id;
+    l->stopped = l->cb(l->ctx, &it) != 0;
+    return l->stopped;
+}
+
+/* Every slice of the listing of an experiment's iterations, or (children) of an iteration's
+ * direct children. */
+static dd_code list_sliced(dd_store *st, int64_t owner, bool children, dd_iteration_cb cb,
+                           void *ctx, dd_err *err)
+{
+    dd_conn *c;
+    db_stmt *s;
+    dd_code code = db_conn(st, &c, err);
+    iteration_slice l = {.cb = cb, .ctx = ctx};
+    while (code == DD_OK) {
+        code = children
+            ? db_prep(c, &s, err, "SELECT " ITER_LIST_COLS " FROM iteration"
+                      " WHERE parent_iteration_id = ? AND id > ?" LIST_LIMIT(LIST_SLICE), "ii",
+                      owner, l.last)
+            : db_prep(c, &s, err, "SELECT " ITER_LIST_COLS " FROM iteration"
+                      " WHERE experiment_id = ? AND id > ?" LIST_LIMIT(LIST_SLICE), "ii",
+                      owner, l.last);
+        l.rows = 0;
+        if (code == DD_OK)
+            code = db_each(c, s, children ? "listing child iterations" : "listing iterations",
+                           iteration_row, &l, err);
+        if (l.stopped || l.rows < LIST_SLICE)
+            break;
+    }
+    return code;
 }
 
 dd_code local_iteration_list(dd_store *st, int64_t experiment_id, dd_iteration_cb cb, void *ctx,
                           dd_err *err)
 {
-    dd_conn *c;
-    db_stmt *s;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT " ITER_LIST_COLS " FROM iteration"
-                       " WHERE experiment_id = ? ORDER BY id", "i", experiment_id);
-    db_list_ctx l = {(void *)cb, ctx};
-    return code == DD_OK ? db_each(c, s, "listing iterations", iteration_row, &l, err) : code;
+    return list_sliced(st, experiment_id, false, cb, ctx, err);
 }
 
 dd_code local_iteration_list_children(dd_store *st, int64_t parent_id, dd_iteration_cb cb,
                                    void *ctx, dd_err *err)
 {
-    dd_conn *c;
-    db_stmt *s;
-    dd_code code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = db_prep(c, &s, err, "SELECT " ITER_LIST_COLS " FROM iteration"
-                       " WHERE parent_iteration_id = ? ORDER BY id", "i", parent_id);
-    db_list_ctx l = {(void *)cb, ctx};
-    return code == DD_OK ? db_each(c, s, "listing child iterations", iteration_row, &l, err)
-                         : code;
+    return list_sliced(st, parent_id, true, cb, ctx, err);
 }
 
 dd_code local_iteration_set_status(dd_store *st, int64_t id, int status, const char *error_message,

@@ -644,11 +644,15 @@ static ssize_t journal_append(int fd, const unsigned char *buf, size_t len)
     return (ssize_t)len;
 }
 
-/* May this batch go through the journal as far as steps go? An explicit step near
+/* The checks a batch passes before the journal, in one read (one round trip on a server
+ * engine: two reads per write() held the PostgreSQL mount to a fraction of the SQLite
+ * one, BENCHMARKS.md "PostgreSQL mounts"): the iteration exists and has not ended (the rule and
+ * the messages of db_iteration_writable, outside a transaction, where it takes no lock),
+ * and may this batch go through the journal as far as steps go? An explicit step near
  * INT64_MAX may not; a batch with points without a step may not when the series' highest
- * committed step is near it (one indexed read, only for such batches). */
-static dd_code steps_loggable(dd_conn *c, int64_t iteration_id, const char *key,
-                              const dd_metric_point *points, size_t n, bool *ok, dd_err *err)
+ * committed step is near it. */
+static dd_code batch_checks(dd_conn *c, int64_t iteration_id, const char *key,
+                            const dd_metric_point *points, size_t n, bool *ok, dd_err *err)
 {
     bool defaults = false;
     *ok = true;
@@ -657,15 +661,22 @@ static dd_code steps_loggable(dd_conn *c, int64_t iteration_id, const char *key,
             *ok = false;
         defaults = defaults || !points[i].has_step;
     }
-    if (!*ok || !defaults)
-        return DD_OK;
-    int64_t max_step = 0;
-    dd_code code = db_int(c, &max_step, err, "metric series", "SELECT max_step FROM"
-                          " metric_latest WHERE iteration_id = ? AND key = ?", "it",
-                          iteration_id, key);
-    if (code == DD_NOT_FOUND)
-        return DD_OK;
-    *ok = code == DD_OK && max_step <= INT64_MAX - STEP_MARGIN;
+    db_stmt *s;
+    dd_code code = db_prep(c, &s, err, "SELECT i.end_date, (SELECT max_step FROM metric_latest"
+                           " WHERE iteration_id = i.id AND key = ?) FROM iteration i"
+                           " WHERE i.id = ?", "ti", key, iteration_id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading an iteration", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "iteration %lld not found", (long long)iteration_id);
+    else if (code == DD_OK && !db_col_is_null(s, 0))
+        code = dd_fail(err, DD_READ_ONLY, "iteration %lld has ended and is read-only",
+                       (long long)iteration_id);
+    else if (code == DD_OK && defaults && !db_col_is_null(s, 1))
+        *ok = *ok && db_col_int64(s, 1) <= INT64_MAX - STEP_MARGIN;
+    db_reset(s);
     return code;
 }
 
@@ -752,9 +763,7 @@ dd_code local_metric_append_logged(dd_store *st, int64_t iteration_id, const cha
     if (code == DD_OK)
         code = db_conn(st, &c, err);
     if (code == DD_OK)
-        code = db_iteration_writable(c, iteration_id, err);
-    if (code == DD_OK)
-        code = steps_loggable(c, iteration_id, key, points, n, &loggable, err);
+        code = batch_checks(c, iteration_id, key, points, n, &loggable, err);
     if (code == DD_OK && !loggable) {
         rec_free(r);
         return append_now(st, iteration_id, key, points, n, err);

@@ -98,6 +98,49 @@ static dd_code point_check(const dd_metric_point *p, char ts[DD_TS_LEN], const c
     return dd_time_parse(p->recorded_at, ts, err);
 }
 
+/*
+ * Points are inserted APPEND_ROWS to a statement: on a server engine each statement is a
+ * round trip, and 10,000 points one INSERT each spent nearly all their time waiting for
+ * replies (BENCHMARKS.md, "PostgreSQL mounts"). The statement is a fixed 64-row INSERT (a
+ * literal, so the statement cache keeps it prepared); a remainder goes row by row.
+ */
+#define APPEND_ROWS 64
+typedef struct pending_rows {
+    int n;
+    int64_t step[APPEND_ROWS], id[APPEND_ROWS];
+    double value[APPEND_ROWS];
+    char ts[APPEND_ROWS][DD_TS_LEN];
+} pending_rows;
+
+#define ROW1 "(?, ?, ?, ?, ?, ?)"
+#define ROW4 ROW1 ", " ROW1 ", " ROW1 ", " ROW1
+#define ROW16 ROW4 ", " ROW4 ", " ROW4 ", " ROW4
+#define FMT1 "itiidt"
+#define FMT4 FMT1 FMT1 FMT1 FMT1
+#define FMT16 FMT4 FMT4 FMT4 FMT4
+#define ARG1(k) iteration_id, key, r->step[k], r->id[k], r->value[k], (const char *)r->ts[k]
+#define ARG4(k) ARG1(k), ARG1(k + 1), ARG1(k + 2), ARG1(k + 3)
+#define ARG16(k) ARG4(k), ARG4(k + 4), ARG4(k + 8), ARG4(k + 12)
+
+/* Insert the pending rows and empty r. */
+static dd_code rows_flush(dd_conn *c, int64_t iteration_id, const char *key, pending_rows *r,
+                          dd_err *err)
+{
+    dd_code code = DD_OK;
+    if (r->n == APPEND_ROWS)
+        code = db_exec(c, err, "metric points",
+                       "INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)"
+                       " VALUES " ROW16 ", " ROW16 ", " ROW16 ", " ROW16,
+                       FMT16 FMT16 FMT16 FMT16, ARG16(0), ARG16(16), ARG16(32), ARG16(48));
+    else
+        for (int k = 0; k < r->n && code == DD_OK; k++)
+            code = db_exec(c, err, "metric point",
+                           "INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)"
+                           " VALUES " ROW1, FMT1, ARG1(k));
+    r->n = 0;
+    return code;
+}
+
 dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
                             const dd_metric_point *points, size_t n, bool check_writable,
                             dd_err *err)
@@ -123,6 +166,8 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
         *first_position = ss.count;
     char now[DD_TS_LEN], ts[DD_TS_LEN];
     dd_now(now);
+    pending_rows rows;
+    rows.n = 0;
     for (size_t i = 0; i < n && code == DD_OK; i++) {
         const dd_metric_point *p = &points[i];
         code = point_check(p, ts, now, err);
@@ -134,11 +179,14 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
         int64_t step = p->has_step || last ? p->step : (ss.exists ? ss.max_step + 1 : 0);
         double value = p->value == 0.0 ? 0.0 : p->value;   /* SQLite keeps no -0.0 */
         /* The point's id is its position in the series (schema/004_metric_clustered.sql). */
-        if (code == DD_OK)
-            code = db_exec(c, err, "metric point",
-                           "INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)"
-                           " VALUES (?, ?, ?, ?, ?, ?)", "itiidt", iteration_id, key, step,
-                           ss.count, value, ts);
+        if (code == DD_OK) {
+            rows.step[rows.n] = step;
+            rows.id[rows.n] = ss.count;
+            rows.value[rows.n] = value;
+            memcpy(rows.ts[rows.n], ts, DD_TS_LEN);
+            if (++rows.n == APPEND_ROWS)
+                code = rows_flush(c, iteration_id, key, &rows, err);
+        }
         if (code == DD_OK)
             code = db_block_add(c, iteration_id, key, &ss.block, ss.count, step, value, err);
         if (code != DD_OK)
@@ -154,6 +202,8 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
         ss.text_bytes += (int64_t)dd_metric_line(step, value, ts, line);
         ss.exists = true;
     }
+    if (code == DD_OK && rows.n > 0)
+        code = rows_flush(c, iteration_id, key, &rows, err);
     if (code == DD_OK && n > 0)
         code = db_block_store(c, iteration_id, key, &ss.block, err);
     if (code == DD_OK && n > 0)
@@ -190,16 +240,34 @@ dd_code local_metric_append(dd_store *st, int64_t iteration_id, const char *key,
     return t.code;
 }
 
-static int metric_row(db_stmt *s, void *arg)
+/* A series is read READ_SLICE points a statement, each slice resuming after the last
+ * (step, id) of the one before: the PostgreSQL engine holds a statement's whole result,
+ * so one statement for a series of a million points held it all in the daemon (100 MB
+ * for the 600k points of the "pgwrite" bench, over its 64 MB target). */
+#define READ_SLICE 8192
+#define SLICE_TEXT(n) #n
+#define LIMIT_SLICE(n) " LIMIT " SLICE_TEXT(n)
+typedef struct slice_ctx {
+    dd_metric_cb cb;
+    void *ctx;
+    int64_t rows, step, id;   /* rows of this slice; the last (step, id) handed out */
+    bool stopped;             /* the callback asked to stop */
+} slice_ctx;
+
+static int slice_row(db_stmt *s, void *arg)
 {
-    db_list_ctx *l = arg;
+    slice_ctx *l = arg;
     dd_metric_row r = {
         .id = db_col_int64(s, 0),
         .step = db_col_int64(s, 1),
         .value = db_col_double(s, 2),
         .recorded_at = db_col_text(s, 3),
     };
-    return ((dd_metric_cb)l->cb)(l->ctx, &r);
+    l->rows++;
+    l->step = r.step;
+    l->id = r.id;
+    l->stopped = l->cb(l->ctx, &r) != 0;
+    return l->stopped;
 }
 
 dd_code local_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool resume,
@@ -211,17 +279,26 @@ dd_code local_metric_read(dd_store *st, int64_t iteration_id, const char *key, b
     dd_code code = db_drain(st, err);
     if (code == DD_OK)
         code = db_conn(st, &c, err);
-    if (code != DD_OK)
-        return code;
-    code = resume
-        ? db_prep(c, &s, err, "SELECT id, step, value, recorded_at FROM metric"
-                  " WHERE iteration_id = ?1 AND key = ?2 AND (step, id) > (?3, ?4)"
-                  " ORDER BY step, id", "itii", iteration_id, key, after_step, after_id)
-        : db_prep(c, &s, err, "SELECT id, step, value, recorded_at FROM metric"
-                  " WHERE iteration_id = ? AND key = ? ORDER BY step, id", "it",
-                  iteration_id, key);
-    db_list_ctx l = {(void *)cb, ctx};
-    return code == DD_OK ? db_each(c, s, "reading a metric series", metric_row, &l, err) : code;
+    slice_ctx l = {.cb = cb, .ctx = ctx, .step = after_step, .id = after_id};
+    bool from = resume;
+    while (code == DD_OK) {
+        code = from
+            ? db_prep(c, &s, err, "SELECT id, step, value, recorded_at FROM metric"
+                      " WHERE iteration_id = ?1 AND key = ?2 AND (step, id) > (?3, ?4)"
+                      " ORDER BY step, id" LIMIT_SLICE(READ_SLICE), "itii", iteration_id, key,
+                      l.step, l.id)
+            : db_prep(c, &s, err, "SELECT id, step, value, recorded_at FROM metric"
+                      " WHERE iteration_id = ? AND key = ?"
+                      " ORDER BY step, id" LIMIT_SLICE(READ_SLICE), "it",
+                      iteration_id, key);
+        l.rows = 0;
+        if (code == DD_OK)
+            code = db_each(c, s, "reading a metric series", slice_row, &l, err);
+        if (l.stopped || l.rows < READ_SLICE)
+            break;
+        from = true;
+    }
+    return code;
 }
 
 #define SERIES_COLS "key, value, step, recorded_at, max_step, point_count, id, iteration_id," \

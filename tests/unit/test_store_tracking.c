@@ -1487,6 +1487,126 @@ static void test_iteration_plain_delete(void)
     dd_store_close(st);
 }
 
+/* A batch longer than one multi-row INSERT (metrics.c: 64 rows a statement, the rest row
+ * by row): 131 points, steps descending from 1000 with a default step in the middle, one
+ * with its own recorded_at. Every point is stored once, in order, with its own step,
+ * value, position and time, and the series' summary counts them all. */
+static void test_metric_multirow(dd_store *st)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    int64_t proj = 0, ex = 0, it = 0;
+    CHECK_CODE(dd_project_create(st, 0, "multirow-proj", &proj, err), DD_OK, err);
+    CHECK_CODE(dd_experiment_create(st, proj, "e", &ex, err), DD_OK, err);
+    CHECK_CODE(dd_iteration_create(st, ex, 0, &it, err), DD_OK, err);
+    enum { N = 131 };
+    dd_metric_point p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = pt_step(0.25 * i, 1000 - i);
+    p[70] = pt(-7.5);                        /* default step: max_step + 1 = 1001 */
+    snprintf(p[130].recorded_at, DD_TS_LEN, "2026-01-02T03:04:05.678Z");   /* in the remainder */
+    CHECK_CODE(dd_metric_append(st, it, "m", p, N, err), DD_OK, err);
+    metric_rows *mr = calloc(1, sizeof *mr);
+    CHECK_CODE(dd_metric_read(st, it, "m", false, 0, 0, collect_metric, mr, err), DD_OK, err);
+    CHECK(mr->count == N);
+    bool each = mr->count == N;
+    /* read by step: position i has step 1000 - i (70: 1001), so every position comes
+     * once, with its own step and value */
+    int seen = 0;
+    for (int k = 0; k < mr->count && k < N; k++) {
+        int64_t i = mr->ids[k];
+        double want_v = i == 70 ? -7.5 : 0.25 * (double)i;
+        int64_t want_s = i == 70 ? 1001 : 1000 - i;
+        each = each && i >= 0 && i < N && mr->steps[k] == want_s && mr->values[k] == want_v;
+        seen++;
+    }
+    CHECK(each && seen == N);
+    CHECK(mr->count == N && mr->steps[N - 1] == 1001 && mr->ids[N - 1] == 70);
+    dd_metric_series ms;
+    char ts[DD_TS_LEN];
+    CHECK_CODE(dd_metric_series_get(st, it, "m", &ms, ts, err), DD_OK, err);
+    CHECK(ms.point_count == N && ms.max_step == 1001);
+    CHECK(ms.text_bytes == mr->text_bytes);
+    /* the point with its own time kept it (position 130, step 870: read first); the
+     * others got the time of the append */
+    CHECK(mr->ids[0] == 130 && strcmp(mr->ts[0], "2026-01-02T03:04:05.678Z") == 0);
+    CHECK(strcmp(mr->ts[1], "2026-01-02T03:04:05.678Z") > 0 && is_canonical_ts(mr->ts[1]));
+    free(mr);
+}
+
+/* Long results are read in slices (iterations.c: 4096 rows, metrics.c: 8192 points, each
+ * resuming after the last key): across the boundaries every row comes once, in order, and
+ * a callback that stops is not called again. */
+typedef struct order_check {
+    int64_t count, last, stop_at;
+    bool ordered;
+} order_check;
+
+static int iteration_order(void *ctx, const dd_iteration *it)
+{
+    order_check *o = ctx;
+    o->ordered = o->ordered && it->id > o->last;
+    o->last = it->id;
+    return ++o->count == o->stop_at;
+}
+
+static int point_order(void *ctx, const dd_metric_row *m)
+{
+    order_check *o = ctx;
+    o->ordered = o->ordered && m->id == o->count && m->step == o->count;
+    return ++o->count == o->stop_at;
+}
+
+typedef struct many_iterations {
+    int64_t experiment, n;
+} many_iterations;
+
+static dd_code create_many(dd_store *st, void *ctx, dd_err *err)
+{
+    many_iterations *m = ctx;
+    dd_code code = DD_OK;
+    for (int64_t i = 0; i < m->n && code == DD_OK; i++)
+        code = dd_iteration_create(st, m->experiment, 0, NULL, err);
+    return code;
+}
+
+static void test_sliced_reads(dd_store *st)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    int64_t proj = 0, ex = 0, it = 0;
+    CHECK_CODE(dd_project_create(st, 0, "slices-proj", &proj, err), DD_OK, err);
+    CHECK_CODE(dd_experiment_create(st, proj, "e", &ex, err), DD_OK, err);
+    many_iterations m = {ex, 2 * 4096 + 7};
+    CHECK_CODE(dd_store_atomic(st, create_many, &m, err), DD_OK, err);
+    order_check o = {.ordered = true};
+    CHECK_CODE(dd_iteration_list(st, ex, iteration_order, &o, err), DD_OK, err);
+    CHECK(o.count == m.n && o.ordered);
+    o = (order_check){.ordered = true, .stop_at = 4096};     /* stops at a slice's end */
+    CHECK_CODE(dd_iteration_list(st, ex, iteration_order, &o, err), DD_OK, err);
+    CHECK(o.count == 4096 && o.ordered);
+
+    CHECK_CODE(dd_iteration_create(st, ex, 0, &it, err), DD_OK, err);
+    enum { N = 2 * 8192 + 5 };
+    dd_metric_point *p = calloc(N, sizeof *p);
+    for (int i = 0; p && i < N; i++)
+        p[i] = pt(0.5);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    CHECK_CODE(dd_metric_append(st, it, "long", p, N, err), DD_OK, err);
+    free(p);
+    o = (order_check){.ordered = true};
+    CHECK_CODE(dd_metric_read(st, it, "long", false, 0, 0, point_order, &o, err), DD_OK, err);
+    CHECK(o.count == N && o.ordered);
+    o = (order_check){.ordered = true, .stop_at = 8193};     /* one past a slice */
+    CHECK_CODE(dd_metric_read(st, it, "long", false, 0, 0, point_order, &o, err), DD_OK, err);
+    CHECK(o.count == 8193 && o.ordered);
+    /* resuming from the middle of a slice reads the rest once */
+    o = (order_check){.ordered = true, .count = 9000};
+    CHECK_CODE(dd_metric_read(st, it, "long", true, 8999, 8999, point_order, &o, err), DD_OK,
+               err);
+    CHECK(o.count == N && o.ordered);
+}
+
 int main(void)
 {
     char path[1024];
@@ -1501,6 +1621,8 @@ int main(void)
     test_iterations(st);
     test_params(st);
     test_metrics(st);
+    test_metric_multirow(st);
+    test_sliced_reads(st);
     test_env(st);
     test_tags(st);
     test_resources(st);
