@@ -386,8 +386,10 @@ static void commit_queue(struct metric_log *ml)
     for (ml_rec *r = list; r; r = r->next)
         last = r->seq;
     dd_code code = apply_batch(ml->st, ml->name, ml->node_id, list, &err);
-    /* Only an I/O failure can hide a commit that happened (a connection lost after COMMIT
-     * was sent is DD_IO "result unknown"); a busy or refused batch never committed. Still
+    /* An I/O failure can hide a commit that happened (on PostgreSQL a COMMIT whose answer
+     * was lost is resolved by asking the server, but one whose server stayed away past the
+     * deadline is DD_BUSY, outcome unknown: apply_batch's seq check covers that case when
+     * the batch is applied again). Still
      * committing (mu released): nobody else takes the queue meanwhile, so a re-queued
      * remainder keeps its place before newer points. */
     if (code == DD_IO && !(list = drop_committed(ml, list)))
@@ -752,18 +754,30 @@ static bool accept_unchecked(struct metric_log *ml, int64_t iteration_id, const 
     return true;
 }
 
-/* LOG_BACKLOG_MAX (mu held): wait for the queue to shrink when it is long and commits are
- * succeeding. A wait that fails (busy past the deadline, a commit error) is not the
- * batch's failure: it is accepted all the same, as in an outage. */
+/* LOG_BACKLOG_MAX (mu held): wait for the queue to shrink to half when it is long, as
+ * long as commits succeed and no later than the caller's deadline (db_wait_deadline). The
+ * first failing commit ends the wait (an outage, a lock held elsewhere): the batch is then
+ * accepted all the same, which is what the journal is for. */
 static void backpressure(struct metric_log *ml)
 {
-    if (ml->accepted_seq - ml->committed_seq <= LOG_BACKLOG_MAX || ml->failure != DD_OK)
-        return;
     bool committing_here = ml->committing && pthread_equal(ml->committer, pthread_self());
     if (committing_here || db_in_write_txn(ml->st))
         return;
-    dd_err ignored = {0};   /* waits up to the caller's deadline (db_wait_deadline) */
-    drain_locked(ml, ml->accepted_seq - LOG_BACKLOG_MAX / 2, &ignored);
+    double deadline = db_wait_deadline(ml->st);
+    if (ml->accepted_seq - ml->committed_seq <= LOG_BACKLOG_MAX)
+        return;
+    while (ml->accepted_seq - ml->committed_seq > LOG_BACKLOG_MAX / 2 &&
+           ml->failure == DD_OK) {
+        if (!ml->committing && ml->head) {
+            commit_queue(ml);
+            continue;
+        }
+        double left = deadline - db_mono_ms();
+        if (left <= 0)
+            return;
+        struct timespec until = realtime_in(left < 50 ? (left < 1 ? 1 : (long)left) : 50);
+        pthread_cond_timedwait(&ml->done, &ml->mu, &until);
+    }
 }
 
 /* The synchronous append, after everything accepted before it. */
