@@ -638,6 +638,13 @@ dd_code dd_metric_series_get(dd_store *st, int64_t iteration_id, const char *key
 /* A series by its id. *key_out is malloc'd. */
 dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series *out,
                                char **key_out, char ts_buf[DD_TS_LEN], dd_err *err);
+/* A series' iteration and key by its id (*key_out malloc'd); DD_NOT_FOUND when there is
+ * no such series. Neither ever changes once the series exists, so unlike
+ * dd_metric_series_by_id this does not drain the metric log: opening a metric file to
+ * append does not wait for the commit of points an earlier close left in the journal
+ * (`metrics.close_waits: journal`, docs/ENGINES.md §4.4). */
+dd_code dd_metric_series_name(dd_store *st, int64_t series_id, int64_t *iteration_id,
+                              char **key_out, dd_err *err);
 /* Remove a whole series. DD_READ_ONLY on an ended iteration. */
 dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err);
 
