@@ -83,7 +83,7 @@ PG_SUITES ?= $(addprefix tests/integration/,test_tracking_data.py test_tracking_
 	test_registry_models.py test_registry_concurrency.py test_registry_tutorial.py \
 	test_registry_refusals.py test_serve_api.py test_serve_auth.py test_serve_resources.py \
 	test_serve_values.py test_serve_atomic.py test_serve_models.py test_serve_tags.py \
-	test_serve_mount.py test_links.py test_users_cmd.py)
+	test_serve_mount.py test_links.py test_users_cmd.py test_crash.py test_soak.py)
 
 # Every test, on the normal build (then PG_SUITES on PostgreSQL), then again under
 # AddressSanitizer + UBSan (the big 1 GiB artifact copies run at 64 MiB there and the soak

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fuse_lowlevel.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,6 +344,19 @@ static int open_mount_store(const mount_args *a, const dd_config *cfg,
     return 0;
 }
 
+/* glibc serves a block of at least M_MMAP_THRESHOLD with its own mapping, returned to the
+ * system at free; but it raises the threshold to the size of each such block freed (up
+ * to 32 MB), after which a big listing's snapshot (fuse_ll.c: 17 MB for 100k entries)
+ * comes from a worker's arena and stays resident after releasedir. Setting the
+ * threshold fixes it, so a daemon's memory falls back after every large listing or
+ * rendering: `ls -l` of 100k iterations left 59 MB resident, now ~12 MB. Blocks below
+ * 4 MiB (write buffers, rows) stay in the arenas, as they were. */
+static void keep_big_blocks_out_of_arenas(void)
+{
+    if (mallopt(M_MMAP_THRESHOLD, 4 << 20) != 1)
+        syslog(LOG_WARNING, "mallopt(M_MMAP_THRESHOLD) refused: large listings stay resident");
+}
+
 static int run_session(const mount_args *a, const dd_config *cfg, const dd_url_opener *urls)
 {
     /* the database path stays out of the option string: a comma in it would split it */
@@ -382,6 +396,7 @@ static int run_session(const mount_args *a, const dd_config *cfg, const dd_url_o
     if (open_mount_store(a, cfg, urls, &st, &arts) != 0)
         goto out_unmount;
     vfs_attach(v, st, arts);
+    keep_big_blocks_out_of_arenas();
     struct fuse_loop_config *lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(lc, (unsigned)a->threads);
     rc = fuse_session_loop_mt(se, lc) == 0 ? 0 : 1;

@@ -56,6 +56,8 @@ struct dd_engine {
 
     /* transactions */
     dd_code (*begin)(db_econn *c, db_txn_kind kind, dd_err *err);
+    /* DD_OK only when committed; DB_RETRY when it certainly did not commit and may run
+     * again (pg: the answer to COMMIT was lost and the server says aborted). */
     dd_code (*commit)(db_econn *c, dd_err *err);
     void (*rollback)(db_econn *c);           /* a no-op outside a transaction */
     /* Row locks (db.h db_lock, db_lock_children; ENGINES.md §3.3). db.c calls them only

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "engine.h"
@@ -54,6 +55,9 @@ struct db_econn {
     unsigned blob_generation;   /* the generation blob_read's statements were prepared in */
     int lock_timeout_ms;        /* the session's lock_timeout, as last set */
     bool in_txn;                /* between begin and commit/rollback */
+    /* the write transaction's id, read at its BEGIN ("" when none): when the answer to
+     * its COMMIT is lost, the server says from it whether it committed (pg_commit) */
+    char xid[24];
     bool unreachable;           /* lost_and_back could not reconnect by the deadline */
 };
 
@@ -163,8 +167,10 @@ static bool lost_and_back(db_econn *c, const PGresult *r, const char *sql)
     return code == DD_OK;
 }
 
-/* Run a command without parameters or rows (BEGIN, SET, ...). */
-static dd_code run(db_econn *c, const char *sql, const char *what, dd_err *err)
+/* Run commands without parameters (BEGIN, SET, ...); when `out` is not NULL and the last
+ * one returned a row, its first column is copied there (`cap` bytes), else "". */
+static dd_code run_get(db_econn *c, const char *sql, const char *what, char *out, size_t cap,
+                       dd_err *err)
 {
     PGresult *r = PQexec(c->pg, sql);
     if (PQresultStatus(r) == PGRES_FATAL_ERROR && lost_and_back(c, r, sql)) {
@@ -174,8 +180,17 @@ static dd_code run(db_econn *c, const char *sql, const char *what, dd_err *err)
     ExecStatusType st = PQresultStatus(r);
     dd_code code = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK
         ? DD_OK : pg_error(c, r, what, err);
+    if (out)
+        snprintf(out, cap, "%s", code == DD_OK && st == PGRES_TUPLES_OK && PQntuples(r) > 0
+                                     ? PQgetvalue(r, 0, 0) : "");
     PQclear(r);
     return code;
+}
+
+/* Run commands without parameters or rows (BEGIN, SET, ...). */
+static dd_code run(db_econn *c, const char *sql, const char *what, dd_err *err)
+{
+    return run_get(c, sql, what, NULL, 0, err);
 }
 
 /* Run a query with text parameters, expecting rows; *out the result (PQclear it). */
@@ -412,9 +427,22 @@ static dd_code pg_check(db_econn *c, bool *reset, dd_err *err)
 
 /* ---------------------------------------------------------------- transactions */
 
+/* A write transaction's BEGIN also reads its transaction id, in the same round trip: an
+ * id is assigned at once (a transaction that then writes nothing still commits one WAL
+ * record), and a COMMIT whose answer is lost can be asked about (commit_outcome). A
+ * read-only session writes nothing, so it has no outcome to ask about. */
+static dd_code begin_write(db_econn *c, const char *begin, const char *what, dd_err *err)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "%s%s", begin,
+             c->read_only ? "" : "; SELECT pg_current_xact_id()::text");
+    return run_get(c, sql, what, c->xid, sizeof c->xid, err);
+}
+
 static dd_code pg_begin(db_econn *c, db_txn_kind kind, dd_err *err)
 {
     dd_code code;
+    c->xid[0] = 0;
     switch (kind) {
     case DB_TXN_READ:
         code = run(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
@@ -426,12 +454,12 @@ static dd_code pg_begin(db_econn *c, db_txn_kind kind, dd_err *err)
         snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
                  (long long)SCHEMA_LOCK_KEY);
         fit_lock_timeout(c);
-        code = run(c, sql, "starting a schema transaction", err);
+        code = begin_write(c, sql, "starting a schema transaction", err);
         break;
     }
     case DB_TXN_WRITE:
     default:
-        code = run(c, "BEGIN", "starting a write transaction", err);
+        code = begin_write(c, "BEGIN", "starting a write transaction", err);
         break;
     }
     c->in_txn = code == DD_OK;
@@ -444,14 +472,79 @@ static dd_code pg_begin(db_econn *c, db_txn_kind kind, dd_err *err)
     return code;
 }
 
+static void nap_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The connection was lost after COMMIT of transaction `xid` was sent and before its answer
+ * came (ENGINES.md §6, risk 3): the transaction may have committed or not. Reconnect
+ * (pg_check: until the operation's deadline, busy_timeout_ms) and ask the server
+ * (pg_xact_status): committed is success; aborted is DB_RETRY (nothing of it is stored:
+ * DB_TXN runs the body again). "in progress" (the old session has not yet noticed that
+ * its client is gone, or is still committing) is asked again until the deadline, and a
+ * server out of reach until then is DD_BUSY (EAGAIN, with a syslog line): the outcome is
+ * then unknown, but the connection, not the storage, failed. `lost` is libpq's message. */
+static dd_code commit_outcome(db_econn *c, const char *xid, const char *lost, dd_err *err)
+{
+    double deadline = c->wait(c->wait_ctx, true);
+    char why[256] = "";
+    for (int delay_ms = 5;; delay_ms = delay_ms < 200 ? delay_ms * 2 : 200) {
+        bool reset;
+        dd_err e = {0};
+        dd_code code = pg_check(c, &reset, &e);
+        if (code == DD_OK) {
+            const char *params[] = {xid};
+            PGresult *r = PQexecParams(c->pg, "SELECT pg_xact_status($1::xid8)", 1, NULL,
+                                       params, NULL, NULL, 0);
+            const char *status = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+                ? PQgetvalue(r, 0, 0) : NULL;
+            bool committed = status && strcmp(status, "committed") == 0;
+            bool aborted = status && strcmp(status, "aborted") == 0;
+            snprintf(why, sizeof why, "%s", status ? (*status ? status : "unknown")
+                                                   : PQerrorMessage(c->pg));
+            PQclear(r);
+            if (committed)
+                return DD_OK;
+            if (aborted)
+                return dd_fail(err, DB_RETRY, "committing: the database connection was lost"
+                               " and the transaction was not committed: %s", lost);
+        } else {
+            snprintf(why, sizeof why, "%s", e.msg);
+        }
+        if (db_mono_ms() >= deadline)
+            break;
+        nap_ms(delay_ms);
+    }
+    for (char *p = why; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    syslog(LOG_WARNING, "committing transaction %s: the database connection was lost (%s)"
+           " and its outcome could not be learnt by the deadline: %s", xid, lost, why);
+    return dd_fail(err, DD_BUSY, "committing: the database connection was lost and whether"
+                   " the change was stored could not be learnt: %s", why);
+}
+
 /* COMMIT of a transaction that met an error answers ROLLBACK without an error: that is a
- * failed commit. */
+ * failed commit. A COMMIT whose answer the lost connection took along is resolved by
+ * commit_outcome. */
 static dd_code pg_commit(db_econn *c, dd_err *err)
 {
     c->in_txn = false;
+    char xid[sizeof c->xid];
+    snprintf(xid, sizeof xid, "%s", c->xid);
+    c->xid[0] = 0;
     PGresult *r = PQexec(c->pg, "COMMIT");
     dd_code code = DD_OK;
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQstatus(c->pg) != CONNECTION_OK && xid[0]) {
+        char lost[200];
+        snprintf(lost, sizeof lost, "%s", PQerrorMessage(c->pg));
+        for (char *p = lost; *p; p++)
+            if (*p == '\n')
+                *p = *(p + 1) ? ' ' : '\0';
+        code = commit_outcome(c, xid, lost, err);
+    } else if (PQresultStatus(r) != PGRES_COMMAND_OK)
         code = pg_error(c, r, "committing", err);
     else if (strcmp(PQcmdStatus(r), "COMMIT") != 0)
         code = dd_fail(err, DD_IO, "committing: the transaction was rolled back");
@@ -462,6 +555,7 @@ static dd_code pg_commit(db_econn *c, dd_err *err)
 static void pg_rollback(db_econn *c)
 {
     c->in_txn = false;
+    c->xid[0] = 0;
     if (PQtransactionStatus(c->pg) != PQTRANS_IDLE && PQstatus(c->pg) == CONNECTION_OK)
         PQclear(PQexec(c->pg, "ROLLBACK"));
 }

@@ -76,6 +76,14 @@
 /* Series remembered as checked (a direct-mapped table: a clash forgets one, which only
  * means that series' batches wait for the server in an outage, as without the table). */
 #define SEEN_SLOTS 256
+/* Backpressure: while commits succeed, a batch that finds more records than this queued
+ * first waits (committing them itself when no one else is) until half of them are in.
+ * Without it one writer appending lines to a held file as fast as it can (10k+ records a
+ * second) outruns the commits without bound: the queue, its memory and the journal grow,
+ * and every synchronous write of the node (which waits for the whole queue) stalls for the
+ * busy timeout. Not during an outage (a commit failing): then the journal takes points
+ * without waiting, as it exists to. */
+#define LOG_BACKLOG_MAX 4096
 /* Past this size a fully committed journal is truncated (not after every batch: that
  * would add a syscall to every single-point append). */
 #define JOURNAL_TRUNCATE_BYTES ((off_t)1 << 20)
@@ -210,13 +218,36 @@ static ml_rec *rec_decode(const unsigned char *buf, size_t avail, size_t *used)
 
 /* ---------------------------------------------------------------- applying batches */
 
-/* Apply a list of records in one transaction: consecutive records of one series become
- * one append. A record whose iteration is gone is dropped (deleting the iteration would
- * have deleted its points); an ended iteration still takes points accepted before it
- * ended. Marks the last seq in metric_log_state under `name`. */
+/* Series order for apply_batch: iteration, key, then seq (acceptance order). */
+static int series_order(const void *a, const void *b)
+{
+    const ml_rec *x = *(ml_rec *const *)a, *y = *(ml_rec *const *)b;
+    if (x->iteration_id != y->iteration_id)
+        return x->iteration_id < y->iteration_id ? -1 : 1;
+    int k = strcmp(x->key, y->key);
+    if (k)
+        return k;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Apply a list of records in one transaction: the records of one series (iteration, key)
+ * become one append, in the order they were accepted. Series are independent, so records
+ * are grouped by series rather than taken as they come: writers interleaving two series
+ * (one line to `loss`, one to `acc`, ...) would otherwise make one small append per
+ * record, thousands of statements in one transaction holding the iteration's row lock,
+ * which every other node's writes to that iteration then wait for (ENGINES.md §6, risk 4).
+ * Iterations are locked in id order. A record whose iteration is gone is dropped (deleting
+ * the iteration would have deleted its points); an ended iteration still takes points
+ * accepted before it ended. Marks the last seq in metric_log_state under `name`. */
 static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, ml_rec *list,
                            dd_err *err)
 {
+    size_t count = 0;
+    for (ml_rec *r = list; r; r = r->next)
+        count++;
+    ml_rec **recs = malloc((count ? count : 1) * sizeof *recs);
+    if (!recs)
+        return dd_fail(err, DD_IO, "out of memory");
     int dropped = 0;
     size_t dropped_points = 0;
     int64_t dropped_iteration = 0;
@@ -236,23 +267,25 @@ static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, ml_r
                         "SELECT seq FROM metric_log_state WHERE name = ?", "t", name);
         if (t.code == DD_NOT_FOUND)
             t.code = DD_OK, done = 0;
-        ml_rec *start = list;
-        while (start && start->seq <= (uint64_t)done)
-            start = start->next;
-        for (ml_rec *r = start; r && t.code == DD_OK;) {
-            ml_rec *run_end = r->next;
+        size_t todo = 0;
+        for (ml_rec *r = list; r; r = r->next)
+            if (r->seq > (uint64_t)done)
+                recs[todo++] = r;
+        qsort(recs, todo, sizeof *recs, series_order);
+        for (size_t i = 0, run_end; i < todo && t.code == DD_OK; i = run_end) {
+            ml_rec *r = recs[i];
             size_t n = r->n;
-            while (run_end && run_end->iteration_id == r->iteration_id &&
-                   strcmp(run_end->key, r->key) == 0)
-                n += run_end->n, run_end = run_end->next;
-            dd_metric_point *pts = r->next == run_end ? r->points : malloc(n * sizeof *pts);
+            for (run_end = i + 1; run_end < todo && recs[run_end]->iteration_id ==
+                 r->iteration_id && strcmp(recs[run_end]->key, r->key) == 0; run_end++)
+                n += recs[run_end]->n;
+            dd_metric_point *pts = run_end == i + 1 ? r->points : malloc(n * sizeof *pts);
             if (!pts) {
                 t.code = dd_fail(err, DD_IO, "out of memory");
                 break;
             }
             size_t k = 0;
-            for (ml_rec *q = r; pts != r->points && q != run_end; q = q->next)
-                memcpy(pts + k, q->points, q->n * sizeof *pts), k += q->n;
+            for (size_t q = i; pts != r->points && q < run_end; q++)
+                memcpy(pts + k, recs[q]->points, recs[q]->n * sizeof *pts), k += recs[q]->n;
             /* the lock before the existence check (ENGINES.md §3.3): a delete of the
              * iteration then either committed (its points are dropped) or waits */
             int64_t exists = 0;
@@ -271,9 +304,8 @@ static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, ml_r
             }
             if (pts != r->points)
                 free(pts);
-            for (ml_rec *q = r; q != run_end; q = q->next)
-                last = q->seq;
-            r = run_end;
+            for (size_t q = i; q < run_end; q++)
+                last = recs[q]->seq > last ? recs[q]->seq : last;
         }
         if (t.code == DD_OK && last)
             t.code = db_exec(t.c, err, "metric log state",
@@ -282,6 +314,7 @@ static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, ml_r
                              " SET seq = excluded.seq",
                              "tiI", name, (int64_t)last, node_id);
     }
+    free(recs);
     /* Acknowledged points are never dropped silently: the one case, an iteration deleted
      * (here or through another node) between a batch's check and its commit, is named. */
     if (t.code == DD_OK && dropped)
@@ -366,8 +399,10 @@ static void commit_queue(struct metric_log *ml)
     for (ml_rec *r = list; r; r = r->next)
         last = r->seq;
     dd_code code = apply_batch(ml->st, ml->name, ml->node_id, list, &err);
-    /* Only an I/O failure can hide a commit that happened (a connection lost after COMMIT
-     * was sent is DD_IO "result unknown"); a busy or refused batch never committed. Still
+    /* An I/O failure can hide a commit that happened (on PostgreSQL a COMMIT whose answer
+     * was lost is resolved by asking the server, but one whose server stayed away past the
+     * deadline is DD_BUSY, outcome unknown: apply_batch's seq check covers that case when
+     * the batch is applied again). Still
      * committing (mu released): nobody else takes the queue meanwhile, so a re-queued
      * remainder keeps its place before newer points. */
     if (code == DD_IO && !(list = drop_committed(ml, list)))
@@ -743,6 +778,32 @@ static bool accept_unchecked(struct metric_log *ml, int64_t iteration_id, const 
     return true;
 }
 
+/* LOG_BACKLOG_MAX (mu held): wait for the queue to shrink to half when it is long, as
+ * long as commits succeed and no later than the caller's deadline (db_wait_deadline). The
+ * first failing commit ends the wait (an outage, a lock held elsewhere): the batch is then
+ * accepted all the same, which is what the journal is for. */
+static void backpressure(struct metric_log *ml)
+{
+    bool committing_here = ml->committing && pthread_equal(ml->committer, pthread_self());
+    if (committing_here || db_in_write_txn(ml->st))
+        return;
+    double deadline = db_wait_deadline(ml->st);
+    if (ml->accepted_seq - ml->committed_seq <= LOG_BACKLOG_MAX)
+        return;
+    while (ml->accepted_seq - ml->committed_seq > LOG_BACKLOG_MAX / 2 &&
+           ml->failure == DD_OK) {
+        if (!ml->committing && ml->head) {
+            commit_queue(ml);
+            continue;
+        }
+        double left = deadline - db_mono_ms();
+        if (left <= 0)
+            return;
+        struct timespec until = realtime_in(left < 50 ? (left < 1 ? 1 : (long)left) : 50);
+        pthread_cond_timedwait(&ml->done, &ml->mu, &until);
+    }
+}
+
 /* The synchronous append, after everything accepted before it. */
 static dd_code append_now(dd_store *st, int64_t iteration_id, const char *key,
                           const dd_metric_point *points, size_t n, dd_err *err)
@@ -781,6 +842,8 @@ dd_code local_metric_append_logged(dd_store *st, int64_t iteration_id, const cha
         return append_now(st, iteration_id, key, points, n, err);
     }
     pthread_mutex_lock(&ml->mu);
+    if (code == DD_OK)
+        backpressure(ml);
     if (code == DD_OK)
         seen_note(ml, iteration_id, key);
     else if (accept_unchecked(ml, iteration_id, key, points, n, code, err))

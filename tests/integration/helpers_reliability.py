@@ -5,7 +5,7 @@ checked with SQL written independently of the daemon's, and SIGKILL of a daemon.
 import os
 import subprocess
 
-from conftest import BIN, sqlite_rows
+from conftest import BIN, is_uri, sqlite_rows
 
 
 def fsck(db, *args, fs_root=None):
@@ -26,8 +26,26 @@ def assert_fsck_clean(db, fs_root=None):
 
 
 def integrity_ok(db):
-    assert sqlite_rows(db, "PRAGMA integrity_check") == [["ok"]]
-    assert sqlite_rows(db, "PRAGMA foreign_key_check") == []
+    """The engine's own page-level checks, run by its command-line tool: SQLite's
+    integrity_check and foreign_key_check for a file; for PostgreSQL amcheck (the test
+    server's user is its superuser, so it may install the extension): verify_heapam on
+    every table of the registry and bt_index_check with heapallindexed on every btree
+    index (every heap tuple must be found in each index). PostgreSQL enforces foreign keys
+    itself."""
+    if not is_uri(db):
+        assert sqlite_rows(db, "PRAGMA integrity_check") == [["ok"]]
+        assert sqlite_rows(db, "PRAGMA foreign_key_check") == []
+        return
+    sqlite_rows(db, "CREATE EXTENSION IF NOT EXISTS amcheck")
+    assert sqlite_rows(db, "SELECT c.relname, v.blkno, v.msg FROM pg_class c"
+                           " CROSS JOIN LATERAL verify_heapam(c.oid) v"
+                           " WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace"
+                       ) == []
+    checked = sqlite_rows(db, "SELECT c.relname, bt_index_check(c.oid, true) FROM pg_index i"
+                              " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a"
+                              " ON a.oid = c.relam WHERE a.amname = 'btree'"
+                              " AND c.relnamespace = 'public'::regnamespace")
+    assert len(checked) > 10, checked   # the registry's indexes were there to check
 
 
 def invariant_violations(db):
@@ -55,7 +73,7 @@ def invariant_violations(db):
             "SELECT DISTINCT iteration_id, key FROM metric m WHERE NOT EXISTS (SELECT 1"
             " FROM metric_latest l WHERE l.iteration_id = m.iteration_id AND l.key = m.key)",
         "metric_latest value not the latest point's":
-            "SELECT l.iteration_id, l.key FROM metric_latest l WHERE l.value IS NOT"
+            "SELECT l.iteration_id, l.key FROM metric_latest l WHERE l.value IS DISTINCT FROM"
             " (SELECT value FROM metric m WHERE m.iteration_id = l.iteration_id"
             " AND m.key = l.key ORDER BY step DESC, id DESC LIMIT 1)",
         "rows of deleted parents":

@@ -1,11 +1,14 @@
 """Crash suite: the daemon is killed with SIGKILL in the middle of a big copy, of metric
 appends from 4 processes, of a promotion storm and of an `rm -r` of a large project. After
-a restart on the same database (the mount command recovers the dead mountpoint): SQLite's
-integrity_check passes, every metric point whose write() returned is there, no partial
+a restart on the same database (the mount command recovers the dead mountpoint): the
+engine's own checks pass (SQLite's integrity_check, PostgreSQL's amcheck), every metric point whose write() returned is there, no partial
 artifact is visible, the registry invariants hold, and `deardiary fsck` is clean.
 
 The durability contract under test is the daemon's, not the machine's: SQLite in WAL mode
-with synchronous=NORMAL keeps every committed transaction when the process dies.
+with synchronous=NORMAL keeps every committed transaction when the process dies, and so
+does a PostgreSQL server whose client dies (DD_TEST_ENGINE=postgres: the same tests, the
+metric journal then lives in the session server's XDG_STATE_HOME and is replayed by the
+next mount).
 """
 import contextlib
 import os

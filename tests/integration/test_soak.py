@@ -3,7 +3,7 @@ registrations, promotions, renames and deletes against one mount for DD_SOAK_SEC
 (60 s; 20 s with DD_TEST_QUICK), while a loop runs `deardiary register` on the same
 database file. Every error a worker sees must be one the README's table documents for
 that operation (ENOENT is always possible: another worker may have deleted the thing); at
-the end SQLite's integrity_check passes, the registry invariants hold, `deardiary fsck`
+the end the engine's own checks pass (SQLite's integrity_check, PostgreSQL's amcheck), the registry invariants hold, `deardiary fsck`
 is clean and the daemon exits cleanly on unmount (no sanitizer output: conftest checks).
 """
 import json
