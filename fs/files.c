@@ -277,13 +277,15 @@ static int commit_metric_lines(vfs *v, vfs_file *f, const char *data, size_t len
         return rc;
     }
     dd_err err = {0};
-    /* The first batch of a handle is committed at once: `echo 0.9 >> loss` writes once
-     * and closes, and the group commit would only add a journal write to it. A writer
-     * that keeps the file open goes through the metric log from its second batch on. */
+    /* With close_waits commit, the first batch of a handle is committed at once: `echo
+     * 0.9 >> loss` writes once and closes, and the group commit would only add a journal
+     * write to it; a writer that keeps the file open goes through the metric log from its
+     * second batch on. With close_waits journal every batch goes through the log (close
+     * does not wait for the commit either: one commit serves many closes). */
     dd_code code = DD_OK;
     const dd_metric_point *fresh = pts + skip;
     size_t nfresh = n - skip;
-    if (nfresh && f->metric_written) {
+    if (nfresh && (f->metric_written || v->opts.close_waits == VFS_CLOSE_WAITS_JOURNAL)) {
         code = dd_metric_append_logged(v->st, f->iteration_id, f->key, fresh, nfresh, &err);
         f->metric_logged = f->metric_logged || code == DD_OK;
     } else if (nfresh) {
@@ -351,12 +353,16 @@ static int commit_pending(vfs *v, vfs_file *f, bool last)
 }
 
 /* A metric handle's points after its first batch are group-committed
- * (backend/store/metric_log.c); close and fsync wait for them, so that once a writer has closed
- * its file every other process sees its points. A handle that only read, or wrote one
- * batch (committed at once), has nothing to wait for. */
+ * (backend/store/metric_log.c). With close_waits commit, close and fsync wait for them,
+ * so that once a writer has closed its file every other process sees its points. A
+ * handle that only read, or wrote one batch (committed at once), has nothing to wait for.
+ * With close_waits journal they do not wait: the points are in this node's journal (a
+ * killed daemon's are replayed) and committed by the log's thread within its bound;
+ * other processes see them then, this one at once (its reads drain the log). */
 static int drain_metrics(vfs *v, vfs_file *f)
 {
-    if (f->mode != FM_METRIC || !f->metric_logged)
+    if (f->mode != FM_METRIC || !f->metric_logged ||
+        v->opts.close_waits == VFS_CLOSE_WAITS_JOURNAL)
         return 0;
     dd_err err = {0};
     dd_code code = dd_metric_log_drain(v->st, &err);
@@ -502,13 +508,11 @@ static int bind_series(vfs *v, vfs_file *f)
 {
     dd_err err = {0};
     dd_code code = DD_OK;
-    char *key = NULL, ts[DD_TS_LEN];
+    char *key = NULL;
     if (f->kind == NK_I_PARAM) {
         code = dd_param_get_by_id(v->st, f->id, &f->iteration_id, &key, NULL, NULL, &err);
     } else if (f->kind == NK_I_METRIC) {
-        dd_metric_series m = {0};
-        code = dd_metric_series_by_id(v->st, f->id, &m, &key, ts, &err);
-        f->iteration_id = m.iteration_id;
+        code = dd_metric_series_name(v->st, f->id, &f->iteration_id, &key, &err);
     } else if (f->kind == NK_PENDING) {
         pending *p = pending_get(v, f->id);
         if (!p)

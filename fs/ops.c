@@ -41,6 +41,17 @@ static double now_mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The engine's default for metrics.close_waits, once there is a store: a server
+ * registry (PostgreSQL) acknowledges at the journal, since its commit is a flushed one
+ * over the network (BENCHMARKS.md "PostgreSQL mounts"); a SQLite file commits at close,
+ * in process and unflushed (synchronous=NORMAL), as it always did. */
+static void close_waits_resolve(vfs *v)
+{
+    if (v->st && v->opts.close_waits == VFS_CLOSE_WAITS_ENGINE)
+        v->opts.close_waits = dd_locator_is_uri(dd_store_path(v->st)) ? VFS_CLOSE_WAITS_JOURNAL
+                                                                       : VFS_CLOSE_WAITS_COMMIT;
+}
+
 vfs *vfs_new(dd_store *st, dd_artifacts *arts, const vfs_options *opts)
 {
     vfs *v = calloc(1, sizeof *v);
@@ -51,6 +62,8 @@ vfs *vfs_new(dd_store *st, dd_artifacts *arts, const vfs_options *opts)
     v->opts.live_timeout = opts && opts->live_timeout > 0 ? opts->live_timeout : 0.5;
     v->opts.immutable_timeout = opts && opts->immutable_timeout > 0 ? opts->immutable_timeout
                                                                      : 60.0;
+    v->opts.close_waits = opts ? opts->close_waits : VFS_CLOSE_WAITS_ENGINE;
+    close_waits_resolve(v);
     v->uid = getuid();
     v->gid = getgid();
     pthread_mutex_init(&v->mu, NULL);
@@ -62,6 +75,7 @@ void vfs_attach(vfs *v, dd_store *st, dd_artifacts *arts)
 {
     v->st = st;
     v->arts = arts;
+    close_waits_resolve(v);
 }
 
 void vfs_free(vfs *v)

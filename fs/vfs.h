@@ -29,9 +29,17 @@ typedef struct vfs_entry {
     double timeout;       /* seconds the kernel may trust the name and attributes */
 } vfs_entry;
 
+/* When close() and fsync() of a metric file return (config `metrics.close_waits`). */
+typedef enum vfs_close_waits {
+    VFS_CLOSE_WAITS_ENGINE = 0,   /* journal on a server registry, commit on a SQLite file */
+    VFS_CLOSE_WAITS_COMMIT,       /* once the file's points are committed */
+    VFS_CLOSE_WAITS_JOURNAL,      /* once they are in this node's journal (every batch) */
+} vfs_close_waits;
+
 typedef struct vfs_options {
     double live_timeout;       /* entry/attr timeout for things that change; default 0.5 */
     double immutable_timeout;  /* for things that never change (ended iterations); 60 */
+    vfs_close_waits close_waits;   /* ENGINE is resolved when the store is known */
 } vfs_options;
 
 struct dd_artifacts;

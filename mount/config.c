@@ -51,6 +51,8 @@ typedef struct config_key {
 static const char *const backends[] = {"auto", "inline", "filesystem", "s3", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const unknown_users[] = {"deny", "read", NULL};
+/* metrics.close_waits: engine = journal on a server registry, commit on a SQLite file */
+static const char *const close_waits[] = {"engine", "commit", "journal", NULL};
 
 #define MIB (1024LL * 1024)
 #define GIB (1024LL * MIB)
@@ -99,6 +101,8 @@ static const config_key keys[] = {
     /* "": beside a SQLite file, ~/.local/state/deardiary/journal for a server registry */
     {ROW("metrics.journal_dir", "DEARDIARY_METRICS_JOURNAL_DIR", KT_PATH, metrics_journal_dir,
          "")},
+    {ROW("metrics.close_waits", "DEARDIARY_METRICS_CLOSE_WAITS", KT_CHOICE,
+         metrics_close_waits, "engine"), .choices = close_waits},
     {ROW("mount.threads", "DEARDIARY_MOUNT_THREADS", KT_INT, mount_threads, "4"),
      .min = 1, .max = 1024},
     {ROW("mount.foreground", NULL, KT_BOOL, mount_foreground, "false")},

@@ -64,6 +64,8 @@ typedef struct dd_config {
     char *metrics_journal_dir;      /* metrics.journal_dir, absolute; "": the engine's
                                      * default (beside a SQLite file, the XDG state
                                      * directory for a server registry)            */
+    char *metrics_close_waits;      /* metrics.close_waits: engine, commit or journal
+                                     * (when close/fsync of a metric file returns) */
     int mount_threads;              /* mount.threads, >= 1                        */
     bool mount_foreground;          /* mount.foreground                           */
     char *mount_options;            /* mount.options: extra "-o" options          */

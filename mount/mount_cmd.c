@@ -370,7 +370,12 @@ static int run_session(const mount_args *a, const dd_config *cfg, const dd_url_o
     struct fuse_session *se = NULL;
     dd_store *st = NULL;
     dd_artifacts *arts = NULL;
-    vfs *v = vfs_new(NULL, NULL, NULL);
+    vfs_options vo = {.close_waits = strcmp(cfg->metrics_close_waits, "commit") == 0
+                                         ? VFS_CLOSE_WAITS_COMMIT
+                                     : strcmp(cfg->metrics_close_waits, "journal") == 0
+                                         ? VFS_CLOSE_WAITS_JOURNAL
+                                         : VFS_CLOSE_WAITS_ENGINE};
+    vfs *v = vfs_new(NULL, NULL, &vo);
     dd_fuse_ctx fc = {v, cfg->mount_follow_writer ? dd_placement_new() : NULL, NULL};
     int rc = 1;
     /* session and mount first, so that a bad -o option or mountpoint is reported on the

@@ -556,7 +556,12 @@ dd_code dd_metric_points_check(const char *key, dd_metric_point *points, size_t 
  * process whose log is started replays a killed neighbour's journal within a second. */
 dd_code dd_metric_log_start(dd_store *st, dd_err *err);
 /* Without a started log (or for a batch of more than 256 points, or one whose steps come
- * near INT64_MAX) this is dd_metric_append after a drain. */
+ * near INT64_MAX) this is dd_metric_append after a drain. Once accepted, a batch is
+ * committed by the log's thread within its bound (a 1 ms group window; a failed commit
+ * retried after 10 ms doubling to 1 s) unless the database does not answer. Between the
+ * check and the commit another process may end the iteration (the points are still
+ * committed: accepted while it ran) or delete it (they are dropped with it, and a syslog
+ * warning counts them): docs/ENGINES.md §4.4. */
 dd_code dd_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
                                 const dd_metric_point *points, size_t n, dd_err *err);
 /* Wait until every point accepted so far is committed. DD_BUSY when the database stays
@@ -638,6 +643,13 @@ dd_code dd_metric_series_get(dd_store *st, int64_t iteration_id, const char *key
 /* A series by its id. *key_out is malloc'd. */
 dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series *out,
                                char **key_out, char ts_buf[DD_TS_LEN], dd_err *err);
+/* A series' iteration and key by its id (*key_out malloc'd); DD_NOT_FOUND when there is
+ * no such series. Neither ever changes once the series exists, so unlike
+ * dd_metric_series_by_id this does not drain the metric log: opening a metric file to
+ * append does not wait for the commit of points an earlier close left in the journal
+ * (`metrics.close_waits: journal`, docs/ENGINES.md §4.4). */
+dd_code dd_metric_series_name(dd_store *st, int64_t series_id, int64_t *iteration_id,
+                              char **key_out, dd_err *err);
 /* Remove a whole series. DD_READ_ONLY on an ended iteration. */
 dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err);
 

@@ -124,6 +124,8 @@ struct dd_store_ops {
         dd_metric_series *out, char ts_buf[DD_TS_LEN], dd_err *err);
     dd_code (*metric_series_by_id)(dd_store *st, int64_t series_id, dd_metric_series *out,
         char **key_out, char ts_buf[DD_TS_LEN], dd_err *err);
+    dd_code (*metric_series_name)(dd_store *st, int64_t series_id, int64_t *iteration_id,
+        char **key_out, dd_err *err);   /* NULL: metric_series_by_id answers */
     dd_code (*metric_delete)(dd_store *st, int64_t iteration_id, const char *key, dd_err *err);
     dd_code (*metric_append_items)(dd_store *st, int64_t iteration_id,
         const dd_metric_item *items, size_t n, int64_t *series_out, int64_t *position_out,

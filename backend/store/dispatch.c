@@ -464,6 +464,20 @@ dd_code dd_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series
     return o->metric_series_by_id(st, series_id, out, key_out, ts_buf, err);
 }
 
+dd_code dd_metric_series_name(dd_store *st, int64_t series_id, int64_t *iteration_id,
+                              char **key_out, dd_err *err)
+{
+    const dd_store_ops *o = OPS(st);
+    if (o->metric_series_name)
+        return o->metric_series_name(st, series_id, iteration_id, key_out, err);
+    /* a store without the lighter call: the whole summary, then keep the name */
+    dd_metric_series m = {0};
+    char ts[DD_TS_LEN];
+    dd_code code = dd_metric_series_by_id(st, series_id, &m, key_out, ts, err);
+    *iteration_id = m.iteration_id;
+    return code;
+}
+
 dd_code dd_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
 {
     const dd_store_ops *o = OPS(st);

@@ -56,6 +56,7 @@ const dd_store_ops dd_store_local_ops = {
     .metric_series_list = local_metric_series_list,
     .metric_series_get = local_metric_series_get,
     .metric_series_by_id = local_metric_series_by_id,
+    .metric_series_name = local_metric_series_name,
     .metric_delete = local_metric_delete,
     .metric_append_items = local_metric_append_items,
     .resource_get = local_resource_get,

@@ -249,10 +249,14 @@ static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, ml_r
     if (!recs)
         return dd_fail(err, DD_IO, "out of memory");
     int dropped = 0;
+    size_t dropped_points = 0;
+    int64_t dropped_iteration = 0;
+    char dropped_key[DD_NAME_MAX + 1] = "";
     db_txn t;
     DB_TXN(t, st, DB_TXN_WRITE, err) {
         uint64_t last = 0;
         dropped = 0;
+        dropped_points = 0;
         /* Records at or below the seq the database holds were committed by an earlier
          * attempt whose result never reached us (a COMMIT lost with its connection), even
          * if nobody could ask since (the server was away, and the next attempts failed
@@ -292,8 +296,12 @@ static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, ml_r
                                 r->iteration_id);
             if (t.code == DD_OK && exists)
                 t.code = db_metric_append_in(t.c, r->iteration_id, r->key, pts, n, false, err);
-            else if (t.code == DD_OK)
+            else if (t.code == DD_OK) {
                 dropped++;
+                dropped_points += n;
+                dropped_iteration = r->iteration_id;
+                snprintf(dropped_key, sizeof dropped_key, "%s", r->key);
+            }
             if (pts != r->points)
                 free(pts);
             for (size_t q = i; q < run_end; q++)
@@ -307,9 +315,13 @@ static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, ml_r
                              "tiI", name, (int64_t)last, node_id);
     }
     free(recs);
+    /* Acknowledged points are never dropped silently: the one case, an iteration deleted
+     * (here or through another node) between a batch's check and its commit, is named. */
     if (t.code == DD_OK && dropped)
-        syslog(LOG_WARNING, "metric log: %d series' points were dropped: their iteration was"
-               " deleted before they were committed", dropped);
+        syslog(LOG_WARNING, "metric log: %zu acknowledged point(s) of %d series were dropped:"
+               " their iteration was deleted before they were committed (the last: iteration"
+               " %lld, metric %s)", dropped_points, dropped, (long long)dropped_iteration,
+               dropped_key);
     return t.code;
 }
 

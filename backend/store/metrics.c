@@ -400,6 +400,34 @@ dd_code local_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_ser
     return code;
 }
 
+/* No drain (store.h): a series' iteration and key are fixed at its first commit, and a
+ * series still only in the journal has no id to ask by. */
+dd_code local_metric_series_name(dd_store *st, int64_t series_id, int64_t *iteration_id,
+                                 char **key_out, dd_err *err)
+{
+    dd_conn *c;
+    db_stmt *s;
+    *key_out = NULL;
+    dd_code code = db_conn(st, &c, err);
+    if (code == DD_OK)
+        code = db_prep(c, &s, err, "SELECT iteration_id, key FROM metric_latest WHERE id = ?",
+                       "i", series_id);
+    if (code != DD_OK)
+        return code;
+    bool row;
+    code = db_step(c, s, &row, "reading a metric series", err);
+    if (code == DD_OK && !row)
+        code = dd_fail(err, DD_NOT_FOUND, "metric series %lld not found", (long long)series_id);
+    if (code == DD_OK) {
+        *iteration_id = db_col_int64(s, 0);
+        *key_out = db_col_dup(s, 1);
+        if (!*key_out)
+            code = dd_fail(err, DD_IO, "out of memory");
+    }
+    db_reset(s);
+    return code;
+}
+
 dd_code local_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
 {
     db_txn t;

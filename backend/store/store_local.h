@@ -93,6 +93,8 @@ dd_code local_metric_series_list(dd_store *st, int64_t iteration_id, dd_series_c
                                  dd_err *err);
 dd_code local_metric_series_get(dd_store *st, int64_t iteration_id, const char *key,
                                 dd_metric_series *out, char ts_buf[DD_TS_LEN], dd_err *err);
+dd_code local_metric_series_name(dd_store *st, int64_t series_id, int64_t *iteration_id,
+                                 char **key_out, dd_err *err);
 dd_code local_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series *out,
                                   char **key_out, char ts_buf[DD_TS_LEN], dd_err *err);
 dd_code local_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err);

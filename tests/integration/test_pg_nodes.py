@@ -154,9 +154,12 @@ def test_writes_on_one_node_are_seen_on_the_other_within_a_second(two_nodes):
     lags = {"metric": [], "param": [], "mkdir": []}
     for i in range(20):
         assert write_file(a.p(it, "metrics", "acc"), "%d %d.25\n" % (i, i), "a") is None
+        # metrics.close_waits journal (the PostgreSQL default, docs/ENGINES.md §4.4): the
+        # close returns before the commit, so b may not have the file yet: not seen yet
         lags["metric"].append(seen_within(
-            lambda: [str(i), "%d.25" % i] in [line.split()[:2] for line in
-                                               read(b, it + "/metrics/acc").decode().splitlines()],
+            lambda: os.path.exists(b.p(it, "metrics", "acc")) and
+            [str(i), "%d.25" % i] in [line.split()[:2] for line in
+                                      read(b, it + "/metrics/acc").decode().splitlines()],
             2 * FRESH))
         assert write_file(a.p(it, "params", "lr"), "%d\n" % i) is None
         lags["param"].append(seen_within(      # content, and size as stat gives it
@@ -358,11 +361,12 @@ def test_writes_through_one_of_three_nodes_are_seen_by_the_others_within_a_secon
         w = mounts[i % 3]
         others = [m for m in mounts if m is not w]
         assert write_file(w.p(it, "metrics", "acc"), "%d %d.5\n" % (i, i), "a") is None
-        for m in others:
+        for m in others:   # not there yet (close_waits journal): not seen yet
             lags["metric"].append(seen_within(
-                lambda: [str(i), "%d.5" % i] in [line.split()[:2] for line in
-                                                  read(m, it + "/metrics/acc").decode()
-                                                  .splitlines()], 2 * FRESH))
+                lambda: os.path.exists(m.p(it, "metrics", "acc")) and
+                [str(i), "%d.5" % i] in [line.split()[:2] for line in
+                                         read(m, it + "/metrics/acc").decode()
+                                         .splitlines()], 2 * FRESH))
         assert write_file(w.p(it, "params", "lr"), "%d\n" % i) is None
         for m in others:
             lags["param"].append(seen_within(

@@ -5,6 +5,7 @@ tools, `deardiary run` inside the mount, and `deardiary fsck URI`. What is store
 checked with psql, an independent reader. The URI carries a password the trust-
 authenticated server ignores: it must never show (xattr, config, messages, daemon log).
 """
+import errno
 import hashlib
 import os
 import subprocess
@@ -180,6 +181,89 @@ def hold_metric_tables(port, name):
     return release
 
 
+def wait_for_points(port, name, n, bound=1.0):
+    """Wait until PostgreSQL holds n metric points: what another node sees of points a
+    PostgreSQL mount acknowledged into its journal (metrics.close_waits journal, the
+    default there), committed by its log's thread within `bound` seconds (docs/ENGINES.md
+    §4.4; a loaded machine gets a few times that)."""
+    deadline = time.time() + 5 * bound
+    while psql(port, name, "SELECT COUNT(*) FROM metric") != [[str(n)]]:
+        assert time.time() < deadline, psql(port, name, "SELECT COUNT(*) FROM metric")
+        time.sleep(0.02)
+
+
+def test_open_append_close_is_acknowledged_at_the_journal_and_survives_a_kill(
+        registry, tmp_path, monkeypatch):
+    """metrics.close_waits (docs/ENGINES.md §4.4): on PostgreSQL (default `engine`:
+    journal) `echo x >> metrics/loss` returns once the point is checked and in the node's
+    journal: with the metric tables held by another session (no batch can commit) every
+    open/append/close still succeeds at once; the daemon SIGKILLed then, the next mount
+    replays them all, once each, in order. With `commit` the same close waits for the
+    commit (EAGAIN after the busy timeout while the tables are held)."""
+    port, name, uri = registry
+    jdir = str(tmp_path / "journals")
+    monkeypatch.setenv("DEARDIARY_METRICS_JOURNAL_DIR", jdir)
+    monkeypatch.setenv("DEARDIARY_BUSY_TIMEOUT_MS", "2000")
+    assert run('"%s" init "%s"' % (BIN, uri)).returncode == 0
+    m = Mount(str(tmp_path), db=uri)
+    try:
+        exp, iid = make_run(m, "fraud", "sweep")
+        loss = m.p(exp, "iterations", iid, "metrics", "loss")
+        with open(loss, "a") as f:
+            f.write("0.5\n")
+        wait_for_points(port, name, 1)
+        release = hold_metric_tables(port, name)
+        try:
+            # A lookup of the name drains the log (this node reads its own writes), which
+            # cannot finish while the tables are held: write within the kernel's entry
+            # time (live_timeout, 0.5 s) of one lookup made with nothing pending.
+            time.sleep(0.6)
+            os.stat(loss)
+            start, n = time.time(), 0
+            while time.time() - start < 0.25 or n < 3:
+                fd = os.open(loss, os.O_WRONLY | os.O_APPEND)
+                line = b"%d.5\n" % (n + 1)
+                assert os.write(fd, line) == len(line)
+                os.close(fd)                           # does not wait for the commit
+                n += 1
+            assert psql(port, name, "SELECT COUNT(*) FROM metric") == [["1"]]
+            m.proc.kill()                              # SIGKILL, nothing committed
+            m.proc.wait(timeout=30)
+        finally:
+            release()
+        subprocess.run(["fusermount3", "-u", "-z", m.path], capture_output=True)
+    except BaseException:
+        m.kill()
+        raise
+    assert psql(port, name, "SELECT COUNT(*) FROM metric") == [["1"]]
+
+    monkeypatch.setenv("DEARDIARY_METRICS_CLOSE_WAITS", "commit")
+    m = Mount(str(tmp_path), db=uri, log="daemon2.log")
+    try:
+        got = read(m, "%s/iterations/%s/metrics/loss" % (exp, iid)).decode().splitlines()
+        assert [line.split()[:2] for line in got] == \
+            [[str(i), "%d.5" % i] for i in range(n + 1)]
+        # commit: the close (here the write: a handle's first batch) waits for the commit
+        release = hold_metric_tables(port, name)
+        try:
+            fd = os.open(loss, os.O_WRONLY | os.O_APPEND)
+            with pytest.raises(OSError) as e:
+                os.write(fd, b"9.5\n")
+                os.close(fd)
+                fd = None
+            assert e.value.errno == errno.EAGAIN
+            if fd is not None:
+                os.close(fd)
+        finally:
+            release()
+    except BaseException:
+        m.kill()
+        raise
+    m.unmount()
+    assert psql(port, name, "SELECT COUNT(*), COUNT(DISTINCT value) FROM metric") == \
+        [[str(n + 1), str(n + 1)]]
+
+
 def test_a_killed_mount_replays_its_journal_at_the_next_mount(registry, tmp_path, monkeypatch):
     """metrics.journal_dir on a PostgreSQL registry (docs/ENGINES.md §4.3): a daemon
     SIGKILLed with acknowledged points only in its journal (the metric tables held by
@@ -204,7 +288,8 @@ def test_a_killed_mount_replays_its_journal_at_the_next_mount(registry, tmp_path
         assert oct(os.stat(jdir).st_mode & 0o777) == "0o700"
         fd = os.open(m.p(exp, "iterations", iid, "metrics", "loss"),
                      os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        assert os.write(fd, b"0.25\n") == 5      # a handle's first batch commits at once
+        assert os.write(fd, b"0.25\n") == 5      # acknowledged: in the journal
+        wait_for_points(port, name, 1)             # committed by the log's thread
         release = hold_metric_tables(port, name)
         try:
             for i in range(1, n):

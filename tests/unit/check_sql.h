@@ -124,6 +124,30 @@ static inline int raw_writer_hold(raw_writer *w, const char *path)
            sqlite3_exec(w->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK;
 }
 
+/* Run `sql` (statements separated by ';') in the held transaction and commit it, as
+ * another node's write that got in first; then release. 0 on success. */
+static inline int raw_writer_commit(raw_writer *w, const char *sql)
+{
+    int rc = 1;
+    if (w->pg) {
+        PGresult *r = PQexec(w->pg, sql);
+        rc = PQresultStatus(r) != PGRES_COMMAND_OK;
+        PQclear(r);
+        r = PQexec(w->pg, rc ? "ROLLBACK" : "COMMIT");
+        rc = rc || PQresultStatus(r) != PGRES_COMMAND_OK;
+        PQclear(r);
+        PQfinish(w->pg);
+    }
+    if (w->db) {
+        rc = sqlite3_exec(w->db, sql, NULL, NULL, NULL) != SQLITE_OK;
+        rc = sqlite3_exec(w->db, rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL) != SQLITE_OK || rc;
+        sqlite3_close(w->db);
+    }
+    w->db = NULL;
+    w->pg = NULL;
+    return rc;
+}
+
 static inline void raw_writer_release(raw_writer *w)
 {
     if (w->pg) {

@@ -365,6 +365,20 @@ static void test_env(void)
     CHECK(dd_config_load(&cfg, yaml, ENV("PATH=/usr/bin"), err, sizeof err) == 0);
     CHECK_STR(cfg.metrics_journal_dir, "/var/lib/deardiary/journal");
     dd_config_free(&cfg);
+
+    /* metrics.close_waits: "engine" unless set (the engine decides, fs/vfs.h); the
+     * environment and the file set it; anything else is refused (test_env_errors). */
+    CHECK(dd_config_load(&cfg, NULL, ENV("PATH=/usr/bin"), err, sizeof err) == 0);
+    CHECK_STR(cfg.metrics_close_waits, "engine");
+    dd_config_free(&cfg);
+    CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_METRICS_CLOSE_WAITS=Journal"), err,
+                         sizeof err) == 0);
+    CHECK_STR(cfg.metrics_close_waits, "journal");
+    dd_config_free(&cfg);
+    write_file(yaml, sizeof yaml, "close_waits.yaml", "metrics:\n  close_waits: commit\n");
+    CHECK(dd_config_load(&cfg, yaml, ENV("PATH=/usr/bin"), err, sizeof err) == 0);
+    CHECK_STR(cfg.metrics_close_waits, "commit");
+    dd_config_free(&cfg);
 }
 
 /* A bad variable fails the load with a message naming the variable and the problem. */
@@ -382,6 +396,9 @@ static void expect_env_error(char *var, const char *name, const char *what)
 
 static void test_env_errors(void)
 {
+    expect_env_error("DEARDIARY_METRICS_CLOSE_WAITS=never",
+                     "environment variable DEARDIARY_METRICS_CLOSE_WAITS",
+                     "expected one of engine, commit, journal");
     expect_env_error("DEARDIARY_MOUNT_THREADS=ten", "environment variable DEARDIARY_MOUNT_THREADS",
                      "expected a decimal integer, got \"ten\"");
     expect_env_error("DEARDIARY_MOUNT_THREADS=0", "DEARDIARY_MOUNT_THREADS",

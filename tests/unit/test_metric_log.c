@@ -435,6 +435,51 @@ static void test_lost_commit_result(const char *path)
     CHECK(journals(path) == 0);
 }
 
+/* Another writer (a node, a database shell) ends one iteration and deletes another between
+ * the check of points accepted into the journal and their commit (docs/ENGINES.md §4.4):
+ * the ended iteration keeps them (accepted before it ended: as if written just before),
+ * the deleted one's are dropped with it (with a syslog line; the delete would have taken
+ * them had they been committed first); later points of the ended one are refused. */
+static void test_end_or_delete_before_the_commit(const char *path)
+{
+    dd_err err = {0};
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, &err), DD_OK, &err);
+    if (!st)
+        return;
+    int64_t ended = make_iteration(st, "race_end"), gone = make_iteration(st, "race_gone");
+    CHECK_CODE(dd_metric_log_start(st, &err), DD_OK, &err);
+    CHECK_CODE(append_one(st, ended, "loss", 1, &err), DD_OK, &err);
+    CHECK_CODE(append_one(st, gone, "loss", 1, &err), DD_OK, &err);
+    CHECK_CODE(dd_metric_log_drain(st, &err), DD_OK, &err);
+    raw_writer w;
+    CHECK(raw_writer_hold(&w, path) == 0);
+    CHECK_CODE(append_one(st, ended, "loss", 2, &err), DD_OK, &err);   /* checked, in the */
+    CHECK_CODE(append_one(st, gone, "loss", 2, &err), DD_OK, &err);    /* journal only */
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "UPDATE iteration SET end_date = '2026-12-07T09:00:00.000Z', status_id = 2"
+             " WHERE id = %lld; DELETE FROM metric_block WHERE iteration_id = %lld;"
+             " DELETE FROM metric WHERE iteration_id = %lld;"
+             " DELETE FROM metric_latest WHERE iteration_id = %lld;"
+             " DELETE FROM iteration WHERE id = %lld", (long long)ended, (long long)gone,
+             (long long)gone, (long long)gone, (long long)gone);
+    CHECK(raw_writer_commit(&w, sql) == 0);
+    CHECK_CODE(dd_metric_log_drain(st, &err), DD_OK, &err);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM metric WHERE iteration_id = %lld",
+             (long long)ended);
+    CHECK(raw_int(path, sql) == 2);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM metric WHERE iteration_id = %lld",
+             (long long)gone);
+    CHECK(raw_int(path, sql) == 0);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM metric_latest WHERE iteration_id = %lld",
+             (long long)gone);
+    CHECK(raw_int(path, sql) == 0);
+    CHECK_CODE(append_one(st, ended, "loss", 3, &err), DD_READ_ONLY, &err);
+    dd_store_close(st);
+    CHECK(journals(path) == 0);
+}
+
 int main(void)
 {
     char path[1024];
@@ -450,5 +495,7 @@ int main(void)
     test_busy_bounded(path);
     dd_test_locator(path, sizeof path, "metric_log_lost_commit");
     test_lost_commit_result(path);
+    dd_test_locator(path, sizeof path, "metric_log_race");
+    test_end_or_delete_before_the_commit(path);
     return dd_test_done();
 }
