@@ -331,6 +331,37 @@ static void test_metric_timestamps(void)
     CHECK(accepted > 5000);
 }
 
+/* dd_time_parse's canonical shortcut ("YYYY-MM-DDTHH:MM:SS.mmmZ" copied as is) agrees
+ * with its calendar path, reached by the same instant written with "+00:00". */
+static void test_canonical_timestamps(void)
+{
+    int bad = 0, accepted = 0;
+    for (int i = 0; i < 50000; i++) {
+        char ts[64], slow[72];
+        int y = (int)(rng() % 5 == 0 ? rng() % 10000 : 1990 + rng() % 60);
+        int mo = (int)(rng() % 14), d = (int)(rng() % 33), h = (int)(rng() % 25);
+        int mi = (int)(rng() % 61), s = (int)(rng() % 62), ms = (int)(rng() % 1000);
+        snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, mo, d, h, mi, s, ms);
+        snprintf(slow, sizeof slow, "%.23s+00:00", ts);
+        char a[DD_TS_LEN] = "", b[DD_TS_LEN] = "";
+        int a_ok = dd_time_parse(ts, a, NULL) == DD_OK;
+        int b_ok = dd_time_parse(slow, b, NULL) == DD_OK;
+        accepted += a_ok;
+        if ((a_ok != b_ok || (a_ok && strcmp(a, b) != 0)) && bad++ < 5)
+            fprintf(stderr, "timestamp \"%s\": \"%s\" (%d) against \"%s\" (%d)\n", ts, a,
+                    a_ok, b, b_ok);
+    }
+    CHECK(bad == 0);
+    CHECK(accepted > 10000);
+    char out[DD_TS_LEN];
+    CHECK(dd_time_parse("2024-02-29T23:59:60.000Z", out, NULL) == DD_OK);   /* leap second */
+    CHECK_STR(out, "2024-03-01T00:00:00.000Z");
+    CHECK(dd_time_parse("2023-02-29T00:00:00.000Z", out, NULL) != DD_OK);
+    CHECK(dd_time_parse("2023-01-01T00:00:00.000Zx", out, NULL) != DD_OK);
+    CHECK(dd_time_parse("2023-01-01T00:00:00.000", out, NULL) == DD_OK);
+    CHECK_STR(out, "2023-01-01T00:00:00.000Z");
+}
+
 /* ---------------------------------------------------------------- one value */
 
 static void test_value(void)
@@ -648,6 +679,7 @@ int main(void)
     test_metric_lines_bad();
     test_metric_lines_many();
     test_metric_timestamps();
+    test_canonical_timestamps();
     test_value();
     test_params_ok();
     test_params_bad();
