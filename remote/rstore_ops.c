@@ -213,16 +213,24 @@ static dd_code r_project_get(dd_store *st, int64_t id, dd_project *out, dd_err *
     return code;
 }
 
-static dd_code r_project_find(dd_store *st, const char *name, int64_t *id_out, dd_err *err)
+/* The id of a top-level entity (a project, a model) by name, from the listing of its
+ * kind at `path`. */
+static dd_code find_top(dd_store *st, const char *path, const char *what, const char *name,
+                        int64_t *id_out, dd_err *err)
 {
     json_t *a;
-    dd_code code = rs_get(st, &a, err, "/v1/ls/projects");
+    dd_code code = rs_get(st, &a, err, "%s", path);
     if (code != DD_OK)
         return code;
     json_t *e = entry_by_name(a, NULL, name);
-    code = e ? (*id_out = jint(e, "id"), DD_OK) : no_name(err, "project", name);
+    code = e ? (*id_out = jint(e, "id"), DD_OK) : no_name(err, what, name);
     json_decref(a);
     return code;
+}
+
+static dd_code r_project_find(dd_store *st, const char *name, int64_t *id_out, dd_err *err)
+{
+    return find_top(st, "/v1/ls/projects", "project", name, id_out, err);
 }
 
 /* ---------------------------------------------------------------- experiments */
@@ -1027,14 +1035,7 @@ static dd_code r_model_get(dd_store *st, int64_t id, dd_model *out, dd_err *err)
 
 static dd_code r_model_find(dd_store *st, const char *name, int64_t *id_out, dd_err *err)
 {
-    json_t *a;
-    dd_code code = rs_get(st, &a, err, "/v1/ls/models");
-    if (code != DD_OK)
-        return code;
-    json_t *e = entry_by_name(a, NULL, name);
-    code = e ? (*id_out = jint(e, "id"), DD_OK) : no_name(err, "model", name);
-    json_decref(a);
-    return code;
+    return find_top(st, "/v1/ls/models", "model", name, id_out, err);
 }
 
 static dd_code model_ls(dd_store *st, int64_t mid, json_t **a, dd_err *err)

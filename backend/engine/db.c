@@ -929,13 +929,20 @@ dd_code db_iteration_writable(dd_conn *c, int64_t iteration_id, dd_err *err)
     if (code != DD_OK)
         return code;
     bool row;
-    code = db_step(c, s, &row, "reading an iteration", err);
-    if (code == DD_OK && !row)
+    code = db_iteration_step_writable(c, s, iteration_id, &row, err);
+    db_reset(s);
+    return code;
+}
+
+dd_code db_iteration_step_writable(dd_conn *c, db_stmt *s, int64_t iteration_id, bool *row,
+                                   dd_err *err)
+{
+    dd_code code = db_step(c, s, row, "reading an iteration", err);
+    if (code == DD_OK && !*row)
         code = dd_fail(err, DD_NOT_FOUND, "iteration %lld not found", (long long)iteration_id);
     else if (code == DD_OK && !db_col_is_null(s, 0))
         code = dd_fail(err, DD_READ_ONLY, "iteration %lld has ended and is read-only",
                        (long long)iteration_id);
-    db_reset(s);
     return code;
 }
 

@@ -350,6 +350,12 @@ dd_code db_integrity_lines(dd_store *st, db_line_fn fn, void *ctx, dd_err *err);
  * row exists, DD_READ_ONLY when the iteration has ended. Every write to an iteration's own
  * data opens with it, so on PG one writer per iteration at a time. */
 dd_code db_iteration_writable(dd_conn *c, int64_t iteration_id, dd_err *err);
+/* Step `s`, a query whose first column is an iteration's end_date (NULL while it runs),
+ * and say DD_NOT_FOUND without a row, DD_READ_ONLY when it has ended: the messages of
+ * db_iteration_writable, for a caller whose query reads more columns beside it. The
+ * caller resets `s`. */
+dd_code db_iteration_step_writable(dd_conn *c, db_stmt *s, int64_t iteration_id, bool *row,
+                                   dd_err *err);
 /* The project an iteration, experiment or resource belongs to. */
 dd_code db_project_of_iteration(dd_conn *c, int64_t iteration_id, int64_t *out, dd_err *err);
 dd_code db_project_of_resource(dd_conn *c, int64_t resource_id, int64_t *out, dd_err *err);

@@ -715,13 +715,8 @@ static dd_code batch_checks(dd_conn *c, int64_t iteration_id, const char *key,
     if (code != DD_OK)
         return code;
     bool row;
-    code = db_step(c, s, &row, "reading an iteration", err);
-    if (code == DD_OK && !row)
-        code = dd_fail(err, DD_NOT_FOUND, "iteration %lld not found", (long long)iteration_id);
-    else if (code == DD_OK && !db_col_is_null(s, 0))
-        code = dd_fail(err, DD_READ_ONLY, "iteration %lld has ended and is read-only",
-                       (long long)iteration_id);
-    else if (code == DD_OK && defaults && !db_col_is_null(s, 1))
+    code = db_iteration_step_writable(c, s, iteration_id, &row, err);
+    if (code == DD_OK && defaults && !db_col_is_null(s, 1))
         *ok = *ok && db_col_int64(s, 1) <= INT64_MAX - STEP_MARGIN;
     db_reset(s);
     return code;
