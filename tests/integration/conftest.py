@@ -51,9 +51,32 @@ class PgServer:
     dbs = {}
 
     @classmethod
+    def sweep_orphans(cls):
+        """Stop the servers of earlier sessions that were killed (SIGKILL, a timeout), so
+        their atexit never ran: each directory names its session's pid in `owner`; one
+        whose owner is gone is stopped and removed. A live session's server is left be."""
+        tmp = tempfile.gettempdir()
+        for name in os.listdir(tmp):
+            d = os.path.join(tmp, name)
+            if not name.startswith("dd-pgit-") or not os.path.isdir(d):
+                continue
+            try:
+                with open(os.path.join(d, "owner")) as f:
+                    owner = int(f.read())
+            except (OSError, ValueError):
+                continue                  # not ours to judge (being created, or older)
+            if pid_alive(owner):
+                continue
+            subprocess.run([PGTEST, "stop", d, "--remove"], capture_output=True)
+            shutil.rmtree(d, ignore_errors=True)
+
+    @classmethod
     def start(cls, fsync=False):
         if cls.port is None:
+            cls.sweep_orphans()
             cls.dir = tempfile.mkdtemp(prefix="dd-pgit-")
+            with open(os.path.join(cls.dir, "owner"), "w") as f:
+                f.write(str(os.getpid()))
             r = subprocess.run([PGTEST, "start", cls.dir] + (["--fsync"] if fsync else []),
                                capture_output=True, text=True)
             if r.returncode != 0:
@@ -98,6 +121,16 @@ class PgServer:
             cls._create("dd_template", "template0")
             cls.template = "dd_template"
         return cls._create(name, cls.template)
+
+
+def pid_alive(pid):
+    """Whether a process runs: a zombie (killed, not yet reaped by a parent that may never
+    reap it) counts as gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def psql(port, db, sql):
