@@ -356,13 +356,15 @@ static int commit_pending(vfs *v, vfs_file *f, bool last)
  * (backend/store/metric_log.c). With close_waits commit, close and fsync wait for them,
  * so that once a writer has closed its file every other process sees its points. A
  * handle that only read, or wrote one batch (committed at once), has nothing to wait for.
- * With close_waits journal they do not wait: the points are in this node's journal (a
- * killed daemon's are replayed) and committed by the log's thread within its bound;
- * other processes see them then, this one at once (its reads drain the log). */
-static int drain_metrics(vfs *v, vfs_file *f)
+ * With close_waits journal close does not wait: the points are in this node's journal
+ * (a killed daemon's are replayed) and committed by the log's thread within its bound;
+ * other processes see them then, this one at once (its reads drain the log). fsync
+ * (`durable`) always waits: the journal is not flushed per write, so only the commit
+ * makes the points durable, which is what a caller of fsync asks for. */
+static int drain_metrics(vfs *v, vfs_file *f, bool durable)
 {
     if (f->mode != FM_METRIC || !f->metric_logged ||
-        v->opts.close_waits == VFS_CLOSE_WAITS_JOURNAL)
+        (!durable && v->opts.close_waits == VFS_CLOSE_WAITS_JOURNAL))
         return 0;
     dd_err err = {0};
     dd_code code = dd_metric_log_drain(v->st, &err);
@@ -953,21 +955,21 @@ int vfs_flush(vfs *v, vfs_file *f, pid_t caller)
     }
     int rc = commit_pending(v, f, false);
     if (!rc)
-        rc = drain_metrics(v, f);
+        rc = drain_metrics(v, f, false);
     return rc ? rc : rewrite_finish(f);
 }
 
 int vfs_fsync(vfs *v, vfs_file *f)
 {
     int rc = commit_pending(v, f, false);
-    return rc ? rc : drain_metrics(v, f);
+    return rc ? rc : drain_metrics(v, f, true);
 }
 
 int vfs_release(vfs *v, vfs_file *f)
 {
     int rc = commit_pending(v, f, true);
     if (rc == 0)
-        rc = drain_metrics(v, f);
+        rc = drain_metrics(v, f, false);
     if (f->mode == FM_SCRATCH)
         scratch_release(v, f->id);
     if (f->kind == NK_PENDING) {

@@ -198,7 +198,8 @@ def test_open_append_close_is_acknowledged_at_the_journal_and_survives_a_kill(
     journal) `echo x >> metrics/loss` returns once the point is checked and in the node's
     journal: with the metric tables held by another session (no batch can commit) every
     open/append/close still succeeds at once; the daemon SIGKILLed then, the next mount
-    replays them all, once each, in order. With `commit` the same close waits for the
+    replays them all, once each, in order. fsync waits for the commit in either mode
+    (EAGAIN while the tables are held). With `commit` the same close waits for the
     commit (EAGAIN after the busy timeout while the tables are held)."""
     port, name, uri = registry
     jdir = str(tmp_path / "journals")
@@ -226,6 +227,18 @@ def test_open_append_close_is_acknowledged_at_the_journal_and_survives_a_kill(
                 assert os.write(fd, line) == len(line)
                 os.close(fd)                           # does not wait for the commit
                 n += 1
+            assert psql(port, name, "SELECT COUNT(*) FROM metric") == [["1"]]
+            # fsync asks for durability, which only the commit gives: it waits, and
+            # while the tables stay held it fails (EAGAIN) instead of claiming it
+            fd = os.open(loss, os.O_WRONLY | os.O_APPEND)
+            try:
+                assert os.write(fd, b"%d.5\n" % (n + 1)) == len(b"%d.5\n" % (n + 1))
+                n += 1
+                with pytest.raises(OSError) as e:
+                    os.fsync(fd)
+                assert e.value.errno == errno.EAGAIN
+            finally:
+                os.close(fd)
             assert psql(port, name, "SELECT COUNT(*) FROM metric") == [["1"]]
             m.proc.kill()                              # SIGKILL, nothing committed
             m.proc.wait(timeout=30)
