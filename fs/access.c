@@ -355,6 +355,32 @@ static int node_project(vfs *v, uint64_t ino, int64_t *out)
     return code == DD_OK ? 0 : vfs_fail(code, &err, "access: project of a node");
 }
 
+static int take_rights(void *ctx, const dd_user_permission *p)
+{
+    acc_rights *r = ctx;
+    r->read = p->read_permission, r->create = p->create_permission;
+    r->update = p->update_permission, r->del = p->delete_permission;
+    return 1;
+}
+
+void acc_rights_mode(vfs *v, uint64_t ino, struct stat *st)
+{
+    int64_t project = 0;
+    acc_rights r = {0};
+    dd_user u = {0};
+    if (node_project(v, ino, &project) != 0) {   /* unknown: advise nothing writable */
+        st->st_mode &= ~(mode_t)0222;
+        return;
+    }
+    if (dd_user_find(v->st, "", &u, NULL) == DD_OK) {
+        r.user_id = u.id, r.admin = u.is_admin;
+        dd_user_clear(&u);
+    }
+    if (project && !r.admin)
+        dd_permission_list(v->st, r.user_id, project, take_rights, &r, NULL);
+    acc_mode(r, project, st->st_uid, st->st_gid, st);
+}
+
 int acc_resolve(dd_access *a, vfs *v, uid_t uid, uint64_t ino, int64_t *project_out,
                 acc_rights *out)
 {

@@ -62,6 +62,14 @@ acc_op acc_mkdir_op(uint64_t parent);
 /* Is `dir` the project list (/projects), whose entries are projects? */
 bool acc_is_project_list(uint64_t dir);
 
+/* A remote mount's modes (docs/REMOTE.md §6; a vfs_mode_fn): acc_mode with the rights of
+ * the store's one user (dd_user_find, dd_permission_list: the remote store answers them
+ * from its listings for the token's user), so a file is 0644 where it may update and
+ * 0444 otherwise, a directory 0755 where it may create in it and 0555 otherwise. Advice
+ * for `ls -l` and tools: the server decides each request. A node whose project cannot be
+ * found shows no write bit. */
+void acc_rights_mode(struct vfs *v, uint64_t ino, struct stat *st);
+
 /* ---------------------------------------------------------------- the context */
 
 typedef struct acc_map_entry {

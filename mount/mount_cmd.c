@@ -332,7 +332,8 @@ static int check_mount_as(const mount_args *a, const dd_config *cfg, dd_store *s
 }
 
 /* The store of the mount: the database's, or the server's (no metric log, no artifact
- * stores: a remote mount is read-only until REMOTE.md step R5). */
+ * stores: metric appends are EROFS until REMOTE.md step R6, artifact bytes EOPNOTSUPP
+ * until R7). */
 static int open_mount_store(const mount_args *a, const dd_config *cfg,
                             const dd_url_opener *urls, dd_store **st, dd_artifacts **arts)
 {
@@ -361,9 +362,8 @@ static int run_session(const mount_args *a, const dd_config *cfg, const dd_url_o
 {
     /* the database path stays out of the option string: a comma in it would split it */
     char *opts = NULL;
-    /* a server's registry: read-only until REMOTE.md step R5, so every write is EROFS */
-    if (asprintf(&opts, "-ofsname=deardiary,subtype=deardiary%s%s%s", a->remote ? ",ro" : "",
-                 a->options[0] ? "," : "", a->options) < 0)
+    if (asprintf(&opts, "-ofsname=deardiary,subtype=deardiary%s%s", a->options[0] ? "," : "",
+                 a->options) < 0)
         return 1;
     char *argv[] = {"deardiary", opts, a->debug ? "-d" : NULL, NULL};
     struct fuse_args args = FUSE_ARGS_INIT(a->debug ? 3 : 2, argv);
@@ -383,7 +383,7 @@ static int run_session(const mount_args *a, const dd_config *cfg, const dd_url_o
     if (!v || (cfg->mount_follow_writer && !fc.place) || make_access(a, cfg, &fc.acc) != 0)
         goto out;
     vfs_keep_attrs(v, fc.acc == NULL);   /* shared: every stat asks the store (fuse_ll.c) */
-    vfs_read_only(v, a->remote);
+    vfs_mode_hook(v, a->remote ? acc_rights_mode : NULL);
     se = fuse_session_new(&args, dd_fuse_ops(), sizeof *dd_fuse_ops(), &fc);
     if (!se)
         goto out;

@@ -34,7 +34,7 @@ static dd_code token_locked(rstore *rs, dd_err *err)
     char msg[DD_ERR_MSG_MAX], *tok = NULL;
     if (dd_remote_token(rs->http, rs->url, &tok, msg, sizeof msg) != 0) {
         syslog(LOG_ERR, "%s: %s", rs->url, msg);
-        return dd_fail(err, DD_FORBIDDEN, "%s", msg);
+        return dd_fail(err, DD_DENIED, "%s", msg);
     }
     if (rs->token) {
         explicit_bzero(rs->token, strlen(rs->token));
@@ -45,31 +45,55 @@ static dd_code token_locked(rstore *rs, dd_err *err)
     return DD_OK;
 }
 
-/* The dd_code of a non-200 answer. */
+/* The store's code a refusal names in its "reason" (server.h dd_reply_store_failure), or
+ * DD_OK when it names none we know. */
+static dd_code reason_code(json_t *reply)
+{
+    const char *reason = json_string_value(json_object_get(reply, "reason"));
+    for (int c = DD_NOT_FOUND; reason && c <= DD_DENIED; c++)
+        if (strcmp(reason, dd_code_name((dd_code)c)) == 0)
+            return (dd_code)c;
+    return DD_OK;
+}
+
+/* The dd_code of a non-2xx answer (REMOTE.md §6). A read: 404 and 403 are DD_NOT_FOUND
+ * (a project the user may not read does not exist for it). A write: 403 is DD_DENIED
+ * (EACCES), and a refusal's "reason" is the code the local store gives. Both: 401 (the
+ * token refused, refresh could not help) DD_DENIED with a syslog line naming `deardiary
+ * login URL`; 503 DD_BUSY; other 5xx DD_IO with a syslog line naming the server's error. */
 static dd_code status_code(rstore *rs, long status, json_t *reply, const char *path,
-                           dd_err *err)
+                           bool write, dd_err *err)
 {
     char text[200];
     dd_http_error_text(status, reply, text, sizeof text);
-    if (status == 404 || status == 403)
-        return dd_fail(err, DD_NOT_FOUND, "%s: not found (%s)", path, text);
+    dd_code reason = reason_code(reply);
     if (status == 401) {
         syslog(LOG_ERR, "%s refused the token (%s): run `deardiary login %s`", rs->url, text,
                rs->url);
-        return dd_fail(err, DD_FORBIDDEN, "%s: %s; run `deardiary login %s`", rs->url, text,
+        return dd_fail(err, DD_DENIED, "%s: %s; run `deardiary login %s`", rs->url, text,
                        rs->url);
     }
+    if (status == 404 || (status == 403 && !write))
+        return dd_fail(err, DD_NOT_FOUND, "%s: not found (%s)", path, text);
+    if (status == 403)
+        return dd_fail(err, DD_DENIED, "%s%s: %s", rs->url, path, text);
     if (status == 503)
         return dd_fail(err, DD_BUSY, "%s%s: %s", rs->url, path, text);
-    syslog(LOG_ERR, "%s%s: %s", rs->url, path, text);
+    syslog(status >= 500 ? LOG_ERR : LOG_INFO, "%s%s: %s", rs->url, path, text);
+    if (status >= 400 && status < 500 && reason != DD_OK)
+        return dd_fail(err, reason, "%s%s: %s", rs->url, path, text);
+    if (status == 409)   /* NAME_TAKEN, CONFLICT: NOT_EMPTY and IN_USE carry a reason */
+        return dd_fail(err, DD_CONFLICT, "%s%s: %s", rs->url, path, text);
     return dd_fail(err, status >= 400 && status < 500 ? DD_INVALID : DD_IO, "%s%s: %s",
                    rs->url, path, text);
 }
 
-/* One GET from the server (mu held). */
-static dd_code fetch_locked(rstore *rs, const char *path, json_t **out, dd_err *err)
+/* One request to the server (mu held): 200 or 201 with a JSON answer into *out. */
+static dd_code request_locked(rstore *rs, const char *method, const char *path, json_t *body,
+                              json_t **out, dd_err *err)
 {
     *out = NULL;
+    bool write = strcmp(method, "GET") != 0;
     if (!rs->http)   /* no connection (fuzz/fuzz_rstore_answer.c): the cache only */
         return dd_fail(err, DD_IO, "%s%s: not connected", rs->url, path);
     dd_code code = token_locked(rs, err);
@@ -79,19 +103,26 @@ static dd_code fetch_locked(rstore *rs, const char *path, json_t **out, dd_err *
     json_t *reply = NULL;
     char msg[DD_ERR_MSG_MAX];
     rs->requests++;
-    if (dd_http_json(rs->http, "GET", path, rs->token, NULL, &status, &reply, msg,
+    if (dd_http_json(rs->http, method, path, rs->token, body, &status, &reply, msg,
                      sizeof msg) != 0) {
-        syslog(LOG_ERR, "%s", msg);
+        syslog(LOG_ERR, "%s %s: %s", method, path, msg);
         return dd_fail(err, DD_IO, "%s", msg);
     }
-    if (status == 200 && reply) {
+    bool ok = status == 200 || (write && status == 201);
+    if (ok && reply) {
         *out = reply;
         return DD_OK;
     }
-    code = status == 200 ? dd_fail(err, DD_IO, "%s%s: the answer is not JSON", rs->url, path)
-                         : status_code(rs, status, reply, path, err);
+    code = ok ? dd_fail(err, DD_IO, "%s%s: the answer is not JSON", rs->url, path)
+              : status_code(rs, status, reply, path, write, err);
     json_decref(reply);
     return code;
+}
+
+/* One GET from the server (mu held). */
+static dd_code fetch_locked(rstore *rs, const char *path, json_t **out, dd_err *err)
+{
+    return request_locked(rs, "GET", path, NULL, out, err);
 }
 
 /* One of the original's lists ({data, total, limit, offset}: at most 200 a page) with all
@@ -198,6 +229,48 @@ dd_code rs_get(dd_store *st, json_t **out, dd_err *err, const char *fmt, ...)
             json_object_del(rs->cache, path);
     }
     pthread_mutex_unlock(&rs->mu);
+    return code;
+}
+
+/* Drop every cached answer, keeping the id index (mu held). */
+static void forget_locked(rstore *rs)
+{
+    const char *key;
+    json_t *slot;
+    void *iter;
+    json_object_foreach_safe(rs->cache, iter, key, slot)
+        if (key[0] != '#')
+            json_object_del(rs->cache, key);
+}
+
+dd_code rs_send(dd_store *st, const char *method, json_t *body, json_t **out, dd_err *err,
+                const char *fmt, ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    json_t *reply = NULL;
+    rstore *rs = rs_of(st);
+    dd_code code;
+    if (n < 0 || (size_t)n >= sizeof path)
+        code = dd_fail(err, DD_INVALID, "request path too long");
+    else if (!body && strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0)
+        /* json_pack refuses text that is not UTF-8 (and fails when out of memory) */
+        code = dd_fail(err, DD_INVALID, "%s: a value that is not UTF-8 text", path);
+    else {
+        pthread_mutex_lock(&rs->mu);
+        code = request_locked(rs, method, path, body, &reply, err);
+        if (strcmp(method, "GET") != 0)
+            forget_locked(rs);
+        pthread_mutex_unlock(&rs->mu);
+    }
+    json_decref(body);
+    if (out)
+        *out = reply;
+    else
+        json_decref(reply);
     return code;
 }
 

@@ -27,7 +27,7 @@ typedef struct dd_remote_options {
  * credentials file (or DEARDIARY_TOKEN) holds for it (remote.h dd_remote_token). Asks
  * GET /v1/ first: a server without the /v1 routes, or speaking another protocol, or
  * refusing the token, is refused here with a message naming the reason (DD_INVALID,
- * DD_FORBIDDEN, or DD_IO when it cannot be reached). dd_store_close frees it.
+ * DD_DENIED, or DD_IO when it cannot be reached). dd_store_close frees it.
  */
 dd_code dd_remote_store_open(const char *url, const dd_remote_options *opts, dd_store **out,
                              dd_err *err);

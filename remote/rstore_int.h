@@ -32,11 +32,20 @@ typedef struct rstore {
 /* GET `path` (below the server URL) and its 200 answer (a new reference) into *out:
  * from the cache while younger than the ttl, else from the server (a /v1/ls listing
  * with every page, its entries merged). 404, and 403 (a project the user may not read),
- * are DD_NOT_FOUND; 401 DD_FORBIDDEN (syslog: `deardiary login URL`); 503 DD_BUSY;
+ * are DD_NOT_FOUND; 401 DD_DENIED (syslog: `deardiary login URL`); 503 DD_BUSY;
  * other statuses DD_INVALID (4xx) or DD_IO (5xx, unreachable), naming the server's
  * {code, message}. */
 dd_code rs_get(dd_store *st, json_t **out, dd_err *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* `method` `path` with JSON `body` (taken; NULL for none: GET and DELETE only, else a
+ * json_pack that failed on text that is not UTF-8: DD_INVALID), never from the cache and never cached; the 200/201 answer into
+ * *out (NULL: dropped). A write (any method but GET) drops every cached answer before it
+ * returns, whatever its outcome (a refused one may have raced a change): the next read of
+ * any directory asks the server again, so a write is never followed by a stale answer.
+ * Refusals map to the store's codes as REMOTE.md §6 says (status_code in rstore.c). */
+dd_code rs_send(dd_store *st, const char *method, json_t *body, json_t **out, dd_err *err,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* Remember that row `id` of `kind` ("series", "param"...) is listed under owner `owner`
  * (its iteration, experiment, model...), and look it up: 0 when never seen. */
@@ -45,6 +54,30 @@ int64_t rs_index_get(dd_store *st, const char *kind, int64_t id);
 
 /* dd_store_close's call: frees the implementation. */
 void rs_close(dd_store *st);
+
+/* The entries rstore_write.c fills (the non-metric writes, REMOTE.md §9), each
+ * `rw_<entry>` with the table's signature; rstore_ops.c's table lists them through
+ * RS_WRITE_ENTRIES, so the one const table stays in one place. */
+#define RS_WRITE_ENTRIES(X)                                                                 \
+    X(project_create) X(project_rename) X(project_set_description) X(project_delete)        \
+    X(experiment_create) X(experiment_rename) X(experiment_set_description)                 \
+    X(experiment_set_status) X(experiment_delete) X(iteration_create)                       \
+    X(iteration_set_status) X(iteration_set_notes) X(iteration_set_error_message)           \
+    X(iteration_delete) X(param_set) X(param_set_many) X(param_replace_all) X(param_delete) \
+    X(param_rename) X(resource_rename) X(resource_delete) X(tag_attach) X(tag_detach)       \
+    X(delete_check) X(model_create) X(model_rename) X(model_set_description)                \
+    X(model_delete) X(version_create_as) X(version_set_stage_as)                            \
+    X(version_set_description) X(version_delete) X(alias_set) X(alias_delete)               \
+    X(alias_rename)
+
+/* The rights entries (rstore_rights.c): the token's user and its rights per project,
+ * from the listings' `rights`, for the modes of REMOTE.md §6 (fs/nodes.c). */
+#define RS_RIGHTS_ENTRIES(X) X(user_find) X(permission_list) X(project_of)
+
+#define RS_DECLARE(entry) extern __typeof__(*((dd_store_ops *)0)->entry) rw_##entry;
+RS_WRITE_ENTRIES(RS_DECLARE)
+RS_RIGHTS_ENTRIES(RS_DECLARE)
+#undef RS_DECLARE
 
 extern const dd_store_ops dd_store_remote_ops;
 

@@ -331,6 +331,7 @@ static dd_code r_iteration_list(dd_store *st, int64_t experiment_id, dd_iteratio
         return code;
     size_t i;
     json_array_foreach(json_object_get(a, "entries"), i, e) {
+        rs_index_put(st, "iteration", jint(e, "id"), experiment_id);   /* dd_project_of */
         dd_iteration it;
         iteration_of_entry(e, experiment_id, &it);
         if (cb(ctx, &it))
@@ -1240,22 +1241,27 @@ static dd_code r_stage_history(dd_store *st, int64_t model_id, int64_t limit, in
 
 /* ---------------------------------------------------------------- the table */
 
-/* What a remote mount does not offer (REMOTE.md §1.2): the shared-mount checks (the
- * server decides every right) and, until they are built, the reads named here. Every
- * other missing entry is a write: read-only until R5. */
-static const char *const unsupported[] = {
-    "dd_user_find", "dd_permission_list", "dd_project_of",
+/* A NULL entry (REMOTE.md §1.2). The metric writes and artifact replacement of steps R6
+ * and R7, until their files fill the entries: DD_READ_ONLY (EROFS), as a read-only mount
+ * answers, so `echo 1 >> metrics/loss` says "Read-only file system" rather than that
+ * the operation is unknown. Everything else is not offered by a remote store at all
+ * (fsck, users, the trash: commands that take a database): DD_UNSUPPORTED. */
+static const char *const not_yet[] = {
+    "dd_metric_append", "dd_metric_append_logged", "dd_metric_append_items",
+    "dd_metric_delete", "dd_resource_check_replaceable",
 };
 
 static dd_code r_missing(const dd_store *st, const char *fn, dd_err *err)
 {
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (strcmp(fn, unsupported[i]) == 0)
-            return dd_fail(err, DD_UNSUPPORTED, "%s: not offered by a remote mount (%s)", fn,
-                           dd_store_path(st));
-    return dd_fail(err, DD_READ_ONLY, "%s: remote mounts are read-only for now (%s)", fn,
+    for (size_t i = 0; i < sizeof not_yet / sizeof not_yet[0]; i++)
+        if (strcmp(fn, not_yet[i]) == 0)
+            return dd_fail(err, DD_READ_ONLY, "%s: not yet writable through a remote mount (%s)",
+                           fn, dd_store_path(st));
+    return dd_fail(err, DD_UNSUPPORTED, "%s: not offered by a remote mount (%s)", fn,
                    dd_store_path(st));
 }
+
+#define RS_ENTRY(entry) .entry = rw_##entry,
 
 const dd_store_ops dd_store_remote_ops = {
     .name = "remote",
@@ -1306,4 +1312,6 @@ const dd_store_ops dd_store_remote_ops = {
     .alias_by_id = r_alias_by_id,
     .alias_find = r_alias_find,
     .stage_history = r_stage_history,
+    RS_WRITE_ENTRIES(RS_ENTRY)    /* rstore_write.c */
+    RS_RIGHTS_ENTRIES(RS_ENTRY)   /* rstore_rights.c */
 };

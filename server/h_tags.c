@@ -79,9 +79,10 @@ void h_tag_attach(dd_req *r)
         dd_reply_created(r, "association_id", link);
     else if (err.code == DD_NOT_FOUND || err.code == DD_CONFLICT || err.code == DD_INVALID
              || err.code == DD_TOO_LONG || err.code == DD_READ_ONLY)
-        dd_reply_error(r, err.code == DD_CONFLICT ? 409 : 422,
-                       err.code == DD_CONFLICT ? "CONFLICT" : "INVALID_PAYLOAD",
-                       "Failed to attach tag to %s: %s", what[kind], err.msg);
+        dd_reply_store_failure(r, err.code == DD_CONFLICT ? 409 : 422,
+                               err.code == DD_CONFLICT ? "CONFLICT" : "INVALID_PAYLOAD",
+                               err.code, "Failed to attach tag to %s: %s", what[kind],
+                               err.msg);
     else
         dd_reply_store_error(r, "create", "tag", &err);
     json_decref(root);

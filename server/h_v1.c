@@ -69,7 +69,8 @@ void dd_v1_store_error(dd_req *r, const char *verb, const char *what, const dd_e
     case DD_BUSY: status = 503, code = "SERVER_BUSY"; break;
     default: break;
     }
-    dd_reply_error(r, status, code, "Failed to %s %s: %s", verb, what, err->msg);
+    dd_reply_store_failure(r, status, code, err->code, "Failed to %s %s: %s", verb, what,
+                           err->msg);
 }
 
 /* ---------------------------------------------------------------- GET /v1/ */

@@ -124,6 +124,41 @@ void h_v1_delete_project(dd_req *r);
 void h_v1_delete_experiment(dd_req *r);
 void h_v1_delete_iteration(dd_req *r);
 
+/*
+ * Writes of remote mounts with no one-to-one original route (h_v1_write.c). Each is one
+ * store call (or one transaction), 200 {"message": "OK"}, refusals as dd_v1_store_error
+ * (404 NOT_FOUND, 409 NAME_TAKEN / NOT_EMPTY / IN_USE, 422 ENDED / INVALID_PAYLOAD, each
+ * with the store's "reason"); 400 for a body of other types.
+ *
+ * PUT /v1/iteration/{iid}/params {"params": {key: value...}, "replace": bool}:
+ *   dd_param_set_many, or with replace dd_param_replace_all (`> params.yaml`). Guard:
+ *   update.
+ * POST /v1/iteration/{iid}/params/rename {"from", "to"}: dd_param_rename (replaces a
+ *   parameter called `to`, as mv does). Guard: update.
+ * POST /v1/tag/{project|experiment|iteration}/{id}/detach {"value"}: dd_tag_detach (the
+ *   original's DELETE /tag/{id} deletes the tag itself and is admin-only). Guard: delete.
+ * PUT /v1/model/{mid}/alias {"alias", "version_id"}: dd_alias_set (moves an existing one);
+ * POST /v1/model/{mid}/alias/delete {"alias"}: dd_alias_delete;
+ * POST /v1/model/{mid}/alias/rename {"from", "to"}: dd_alias_rename. Guard: update.
+ * PATCH /v1/experiment/{eid} {"name"?, "description"?, "status"?: IN_PROGRESS | STOPPED |
+ *   FINISHED}: one transaction (the original's PATCH requires status_id). Guard: update.
+ * PATCH /v1/project/{pid} {"description"}: guard update (the original's PATCH
+ *   /project/{id}, which renames too, is admin-only, and stays so for renames).
+ * PATCH /v1/resource/{id} {"name"}: dd_resource_rename (the original's PATCH replaces
+ *   the bytes). Guard: update.
+ */
+void h_v1_params_put(dd_req *r);
+void h_v1_param_rename(dd_req *r);
+void h_v1_tag_detach_project(dd_req *r);
+void h_v1_tag_detach_experiment(dd_req *r);
+void h_v1_tag_detach_iteration(dd_req *r);
+void h_v1_alias_set(dd_req *r);
+void h_v1_alias_delete(dd_req *r);
+void h_v1_alias_rename(dd_req *r);
+void h_v1_experiment_patch(dd_req *r);
+void h_v1_project_describe(dd_req *r);
+void h_v1_resource_rename(dd_req *r);
+
 /* GET /v1/: {"protocol": DD_V1_PROTOCOL}, so a client refuses a server that speaks
  * another version of these routes (a server without them answers 404). No guard beyond
  * authentication. */

@@ -22,6 +22,18 @@ void dd_reply_error(dd_req *r, int status, const char *code, const char *fmt, ..
     dd_reply_json(r, status, json_pack("{s:s, s:s}", "code", code, "message", msg));
 }
 
+void dd_reply_store_failure(dd_req *r, int status, const char *code, dd_code reason,
+                            const char *fmt, ...)
+{
+    char msg[DD_ERR_MSG_MAX + 128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    dd_reply_json(r, status, json_pack("{s:s, s:s, s:s}", "code", code, "message", msg,
+                                       "reason", dd_code_name(reason)));
+}
+
 void dd_reply_updated(dd_req *r)
 {
     dd_reply_json(r, 200, json_pack("{s:s}", "message", "UPDATED"));
@@ -60,7 +72,8 @@ void dd_reply_store_error(dd_req *r, const char *verb, const char *what, const d
     default:
         break;
     }
-    dd_reply_error(r, status, code, "Failed to %s %s: %s", verb, what, err->msg);
+    dd_reply_store_failure(r, status, code, err->code, "Failed to %s %s: %s", verb, what,
+                           err->msg);
 }
 
 /* ---------------------------------------------------------------- bodies */

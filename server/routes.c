@@ -126,6 +126,22 @@ static const dd_route routes[] = {
     P("DELETE", "/v1/experiment/{eid}", h_v1_delete_experiment, A_DELETE,
       dd_resolve_experiment),
     P("DELETE", "/v1/iteration/{iid}", h_v1_delete_iteration, A_DELETE, dd_resolve_iteration),
+    /* Remote mounts' writes with no one-to-one original route (h_v1.h, REMOTE.md §3). */
+    P("PUT", "/v1/iteration/{iid}/params", h_v1_params_put, A_UPDATE, dd_resolve_iteration),
+    P("POST", "/v1/iteration/{iid}/params/rename", h_v1_param_rename, A_UPDATE,
+      dd_resolve_iteration),
+    P("POST", "/v1/tag/project/{pid}/detach", h_v1_tag_detach_project, A_DELETE,
+      dd_resolve_project),
+    P("POST", "/v1/tag/experiment/{eid}/detach", h_v1_tag_detach_experiment, A_DELETE,
+      dd_resolve_experiment),
+    P("POST", "/v1/tag/iteration/{iid}/detach", h_v1_tag_detach_iteration, A_DELETE,
+      dd_resolve_iteration),
+    P("PUT", "/v1/model/{mid}/alias", h_v1_alias_set, A_UPDATE, dd_resolve_model),
+    P("POST", "/v1/model/{mid}/alias/delete", h_v1_alias_delete, A_UPDATE, dd_resolve_model),
+    P("POST", "/v1/model/{mid}/alias/rename", h_v1_alias_rename, A_UPDATE, dd_resolve_model),
+    P("PATCH", "/v1/experiment/{eid}", h_v1_experiment_patch, A_UPDATE, dd_resolve_experiment),
+    P("PATCH", "/v1/project/{pid}", h_v1_project_describe, A_UPDATE, dd_resolve_project),
+    P("PATCH", "/v1/resource/{id}", h_v1_resource_rename, A_UPDATE, dd_resolve_resource),
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])

@@ -179,6 +179,13 @@ void dd_reply_created(dd_req *r, const char *key, int64_t id);
  * DD_NOT_FOUND -> 422 for create and update (a parent or the target is unknown, as the
  * original) and 404 NOT_FOUND for delete; DD_BUSY -> 503; I/O -> 500 SERVER_ERROR. */
 void dd_reply_store_error(dd_req *r, const char *verb, const char *what, const dd_err *err);
+/* The envelope of a store failure: {"code", "message", "reason"}, `reason` the store's
+ * code by name (dd_code_name: "read_only", "too_long"...), so a client such as a remote
+ * mount maps the answer back to exactly the code a local store gives (several codes
+ * share one HTTP status and `code`). Every store failure answered by the helpers above
+ * and dd_v1_store_error carries it; clients of the original ignore the extra member. */
+void dd_reply_store_failure(dd_req *r, int status, const char *code, dd_code reason,
+                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* ---------------------------------------------------------------- bodies (json.c) */
 

@@ -120,6 +120,7 @@ const char *dd_code_name(dd_code code)
     case DD_NO_SPACE: return "no_space";
     case DD_TOO_BIG: return "too_big";
     case DD_UNSUPPORTED: return "unsupported";
+    case DD_DENIED: return "denied";
     }
     return "unknown";
 }

@@ -56,6 +56,8 @@ typedef enum dd_code {
     DD_NO_SPACE,   /* a disk or quota is full (database, artifact root, s3 spool)  -> ENOSPC   */
     DD_TOO_BIG,    /* a value longer than DD_VALUE_MAX bytes                       -> EFBIG    */
     DD_UNSUPPORTED,/* this store does not offer it (store_ops.h)        -> EOPNOTSUPP */
+    DD_DENIED,     /* the caller lacks the right (a remote mount: the server said so,
+                      or its token is refused)                             -> EACCES   */
 } dd_code;
 
 /* The most bytes one value (a parameter, a description, notes, params.yaml as a whole)
