@@ -368,6 +368,9 @@ void acc_rights_mode(vfs *v, uint64_t ino, struct stat *st)
     int64_t project = 0;
     acc_rights r = {0};
     dd_user u = {0};
+    nk kind = ino_kind(ino);
+    if (kind == NK_PENDING || kind == NK_SCRATCH || kind == NK_V_NEW_FILE)
+        return;   /* being created by this node: its modes are the vfs's */
     if (node_project(v, ino, &project) != 0) {   /* unknown: advise nothing writable */
         st->st_mode &= ~(mode_t)0222;
         return;

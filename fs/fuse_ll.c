@@ -40,13 +40,24 @@ static bool shared(fuse_req_t req)
     return ((dd_fuse_ctx *)fuse_req_userdata(req))->acc != NULL;
 }
 
+/* The modes a single-user mount shows (dd_fuse_ctx.modes). */
+static void show_modes(dd_fuse_ctx *c, uint64_t ino, struct stat *st)
+{
+    if (c->modes && !S_ISLNK(st->st_mode))
+        c->modes(c->v, ino, st);
+}
+
 /* A shared mount's check of `op` on `ino` for the request's caller; with `st`, the
- * attributes become what that caller sees (owner, write bits). 0 on a single-user mount. */
+ * attributes become what that caller sees (owner, write bits). 0 on a single-user mount,
+ * whose `st` gets its modes (show_modes). */
 static int req_check(fuse_req_t req, uint64_t ino, acc_op op, struct stat *st)
 {
     dd_fuse_ctx *c = fuse_req_userdata(req);
-    if (!c->acc)
+    if (!c->acc) {
+        if (st)
+            show_modes(c, ino, st);
         return 0;
+    }
     const struct fuse_ctx *x = fuse_req_ctx(req);
     return acc_check(c->acc, c->v, x->uid, x->gid, ino, op, st);
 }
@@ -413,10 +424,26 @@ static int filter_add(void *ctx, const char *name, const vfs_entry *e)
     return snap_add(f->d, name, &mine);
 }
 
-/* vfs_readdir into `d`, through the filter on a shared mount. */
+typedef struct modes_filter {
+    dir_snap *d;
+    dd_fuse_ctx *c;
+} modes_filter;
+
+static int modes_add(void *ctx, const char *name, const vfs_entry *e)
+{
+    modes_filter *f = ctx;
+    vfs_entry mine = *e;
+    show_modes(f->c, e->ino, &mine.st);
+    return snap_add(f->d, name, &mine);
+}
+
+/* vfs_readdir into `d`, through the filter on a shared mount (or the modes' of a remote
+ * one). */
 static int list_dir(fuse_req_t req, fuse_ino_t ino, dir_snap *d)
 {
     dd_fuse_ctx *c = fuse_req_userdata(req);
+    if (!c->acc && c->modes)
+        return vfs_readdir(c->v, ino, modes_add, (modes_filter[]){{d, c}});
     if (!c->acc)
         return vfs_readdir(c->v, ino, snap_add, d);
     dir_filter f = {.d = d, .req = req};

@@ -378,14 +378,9 @@ static void fill_stat(vfs *v, vfs_entry *out, uint64_t ino, nk kind, bool read_o
         out->st.st_nlink = 1;
         out->st.st_size = size;
     }
-    if (v->mode_hook && !kind_is_link(kind) && kind != NK_PENDING && kind != NK_SCRATCH &&
-        kind != NK_V_NEW_FILE)
-        v->mode_hook(v, ino, &out->st);
     out->st.st_blocks = (out->st.st_size + 511) / 512;
     out->timeout = immutable ? v->opts.immutable_timeout : v->opts.live_timeout;
 }
-
-void vfs_mode_hook(vfs *v, vfs_mode_fn fn) { v->mode_hook = fn; }
 
 /* Print a symlink target: 0, or -ENAMETOOLONG when it does not fit whole (a cut target
  * would resolve to another file, or dangle). */

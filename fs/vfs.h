@@ -56,13 +56,6 @@ void vfs_attach(vfs *v, dd_store *st, struct dd_artifacts *arts);
  * caller's request is checked, turns it off: every getattr then asks the store. */
 void vfs_keep_attrs(vfs *v, bool keep);
 
-/* A function that adjusts the mode of every node the vfs reports after filling it (not
- * symlinks, nor files being created or editors' scratch files), NULL for none (the
- * default): a remote mount's write bits from the token's rights (docs/REMOTE.md §6,
- * access.h acc_rights_mode). It may call the store (not while the vfs holds a lock). */
-typedef void (*vfs_mode_fn)(struct vfs *v, uint64_t ino, struct stat *st);
-void vfs_mode_hook(vfs *v, vfs_mode_fn fn);
-
 #define VFS_ROOT_INO 1
 
 /* The largest write request the filesystem takes (FUSE max_write; fuse_ll.c asks for it):

@@ -203,7 +203,6 @@ struct vfs {
     pthread_mutex_t attr_mu;       /* guards attrs, attr_keep */
     struct attr_slot *attrs;       /* attributes listings reported (attr_cache.c) */
     bool attr_keep;                /* false on a shared mount (vfs_keep_attrs) */
-    vfs_mode_fn mode_hook;         /* adjusts each node's mode (vfs_mode_hook) */
 };
 
 /* How an open file behaves. */

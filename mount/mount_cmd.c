@@ -376,14 +376,14 @@ static int run_session(const mount_args *a, const dd_config *cfg, const dd_url_o
                                          ? VFS_CLOSE_WAITS_JOURNAL
                                          : VFS_CLOSE_WAITS_ENGINE};
     vfs *v = vfs_new(NULL, NULL, &vo);
-    dd_fuse_ctx fc = {v, cfg->mount_follow_writer ? dd_placement_new() : NULL, NULL};
+    dd_fuse_ctx fc = {v, cfg->mount_follow_writer ? dd_placement_new() : NULL, NULL,
+                      a->remote ? acc_rights_mode : NULL};
     int rc = 1;
     /* session and mount first, so that a bad -o option or mountpoint is reported on the
      * terminal; the store is opened after the fork (SQLite state must not cross it) */
     if (!v || (cfg->mount_follow_writer && !fc.place) || make_access(a, cfg, &fc.acc) != 0)
         goto out;
     vfs_keep_attrs(v, fc.acc == NULL);   /* shared: every stat asks the store (fuse_ll.c) */
-    vfs_mode_hook(v, a->remote ? acc_rights_mode : NULL);
     se = fuse_session_new(&args, dd_fuse_ops(), sizeof *dd_fuse_ops(), &fc);
     if (!se)
         goto out;

@@ -83,13 +83,26 @@ static dd_code row_field(dd_store *st, const char *kind, int64_t id, const char 
     return *out ? DD_OK : dd_fail(err, DD_NOT_FOUND, "%s %" PRId64 ": no %s", kind, id, field);
 }
 
-/* The owner (`kind` "experiment": its project; "iteration": its experiment; "model": its
- * project) from the index, else from the row. */
+/* The owner (`kind` "experiment": its project; "iteration": its experiment) from the
+ * index, else from the row. */
 static dd_code owner_of(dd_store *st, const char *kind, const char *field, int64_t id,
                         int64_t *out, dd_err *err)
 {
     *out = rs_index_get(st, kind, id);
     return *out ? DD_OK : row_field(st, kind, id, field, out, err);
+}
+
+/* `field` of the original's GET `path` (an id appended): a row no listing indexed. */
+static dd_code get_field(dd_store *st, const char *path, int64_t id, const char *field,
+                         int64_t *out, dd_err *err)
+{
+    json_t *row;
+    dd_code code = rs_get(st, &row, err, "%s/%" PRId64, path, id);
+    if (code != DD_OK)
+        return code;
+    *out = (int64_t)json_integer_value(json_object_get(row, field));
+    json_decref(row);
+    return *out ? DD_OK : dd_fail(err, DD_NOT_FOUND, "%s/%" PRId64 ": no %s", path, id, field);
 }
 
 static dd_code project_of_experiment(dd_store *st, int64_t id, int64_t *out, dd_err *err)
@@ -109,12 +122,19 @@ static dd_code project_of_model(dd_store *st, int64_t id, int64_t *out, dd_err *
     return row_field(st, "model", id, "project_id", out, err);
 }
 
-/* A row known only through the listing that showed it: its owner from the index. */
+/* A row's owner from the index of the listing that showed it; a version or resource
+ * looked up by name or number (not listed) from its own row. */
 static dd_code indexed_owner(dd_store *st, const char *kind, int64_t id, int64_t *out,
                              dd_err *err)
 {
     *out = rs_index_get(st, kind, id);
-    return *out ? DD_OK : dd_fail(err, DD_NOT_FOUND, "%s %" PRId64 " not listed", kind, id);
+    if (*out)
+        return DD_OK;
+    if (strcmp(kind, "version") == 0)
+        return get_field(st, "/modelversion", id, "model_id", out, err);
+    if (strcmp(kind, "resource") == 0)
+        return get_field(st, "/resource", id, "experiment_id", out, err);
+    return dd_fail(err, DD_NOT_FOUND, "%s %" PRId64 " not listed", kind, id);
 }
 
 dd_code rw_project_of(dd_store *st, dd_entity kind, int64_t id, int64_t *project_id,
