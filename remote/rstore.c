@@ -202,13 +202,14 @@ static void sweep_locked(rstore *rs, double now)
             json_object_del(rs->cache, key);
 }
 
-dd_code rs_get(dd_store *st, json_t **out, dd_err *err, const char *fmt, ...)
+static dd_code get_for(dd_store *st, double ttl, json_t **out, dd_err *err, const char *fmt,
+                       va_list ap) __attribute__((format(printf, 5, 0)));
+
+static dd_code get_for(dd_store *st, double ttl, json_t **out, dd_err *err, const char *fmt,
+                       va_list ap)
 {
     char path[1024];
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
     if (n < 0 || (size_t)n >= sizeof path)
         return dd_fail(err, DD_INVALID, "request path too long");
     rstore *rs = rs_of(st);
@@ -223,8 +224,7 @@ dd_code rs_get(dd_store *st, json_t **out, dd_err *err, const char *fmt, ...)
         if (code == DD_OK && ++rs->stored % 256 == 0)
             sweep_locked(rs, now);
         if (code == DD_OK)
-            json_object_set_new(rs->cache, path,
-                                json_pack("[f, O]", now_s() + rs->ttl, *out));
+            json_object_set_new(rs->cache, path, json_pack("[f, O]", now_s() + ttl, *out));
         else
             json_object_del(rs->cache, path);
     }
@@ -271,6 +271,24 @@ dd_code rs_send(dd_store *st, const char *method, json_t *body, json_t **out, dd
         *out = reply;
     else
         json_decref(reply);
+    return code;
+}
+
+dd_code rs_get(dd_store *st, json_t **out, dd_err *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dd_code code = get_for(st, rs_of(st)->ttl, out, err, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+dd_code rs_get_for(dd_store *st, double ttl, json_t **out, dd_err *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dd_code code = get_for(st, ttl, out, err, fmt, ap);
+    va_end(ap);
     return code;
 }
 

@@ -47,6 +47,10 @@ dd_code rs_get(dd_store *st, json_t **out, dd_err *err, const char *fmt, ...)
 dd_code rs_send(dd_store *st, const char *method, json_t *body, json_t **out, dd_err *err,
                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* rs_get with answers kept `ttl` seconds (what changes rarely: the token's user). */
+dd_code rs_get_for(dd_store *st, double ttl, json_t **out, dd_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Remember that row `id` of `kind` ("series", "param"...) is listed under owner `owner`
  * (its iteration, experiment, model...), and look it up: 0 when never seen. */
 void rs_index_put(dd_store *st, const char *kind, int64_t id, int64_t owner);

@@ -5,7 +5,8 @@
  * listings' `rights` and rows, so `ls -l` costs no request beyond the listings it reads.
  * Advice only: the server decides every request.
  *
- *   user_find            GET /auth/me (any name: a remote mount has one user, the token's)
+ *   user_find            GET /auth/me, kept a minute (any name: a remote mount has one
+ *                        user, the token's)
  *   permission_list      GET /v1/ls/projects: one row per project with its `rights`
  *   project_of           the index of the listings that showed the row (rs_index_*), else
  *                        the row's own listing (/v1/ls/experiment/{id}, /iteration/{id},
@@ -23,7 +24,9 @@ dd_code rw_user_find(dd_store *st, const char *username, dd_user *out, dd_err *e
     (void)username;
     memset(out, 0, sizeof *out);
     json_t *me;
-    dd_code code = rs_get(st, &me, err, "/auth/me");
+    /* kept a minute (a write drops it sooner): an admin flag changes rarely, and `ls -l`
+     * asks it for every entry */
+    dd_code code = rs_get_for(st, 60.0, &me, err, "/auth/me");
     if (code != DD_OK)
         return code;
     out->id = (int64_t)json_integer_value(json_object_get(me, "id"));

@@ -259,6 +259,7 @@ def fill(s, token=None, name="p1"):
         body = {"iteration_id": iid, **({"resource_id": rid} if rid else {})}
         r = s.post("/modelversion/model/%d" % ids["mid"], token=token, json=body)
         assert r.status_code == 201, r.text
+        ids["vid"] = r.json()["modelversion_id"]
     return ids
 
 
@@ -528,6 +529,24 @@ def v1_routes(ids):
          "delete"),
         ("delete iteration", "DELETE", "/v1/iteration/%d?cascade=1" % ids["other"], None,
          "delete"),
+        # the writes of remote mounts with no one-to-one original route (R5)
+        ("params", "PUT", "/v1/iteration/%d/params" % iid, {"params": {"lr": "0.02"}},
+         "update"),
+        ("param rename", "POST", "/v1/iteration/%d/params/rename" % iid,
+         {"from": "big", "to": "huge"}, "update"),
+        ("detach p", "POST", "/v1/tag/project/%d/detach" % pid, {"value": "team"}, "delete"),
+        ("detach e", "POST", "/v1/tag/experiment/%d/detach" % eid, {"value": "nightly"},
+         "delete"),
+        ("detach i", "POST", "/v1/tag/iteration/%d/detach" % iid, {"value": "gold"}, "delete"),
+        ("alias set", "PUT", "/v1/model/%d/alias" % mid,
+         {"alias": "best", "version_id": ids["vid"]}, "update"),
+        ("alias rename", "POST", "/v1/model/%d/alias/rename" % mid, {"from": "best", "to": "top"},
+         "update"),
+        ("alias delete", "POST", "/v1/model/%d/alias/delete" % mid, {"alias": "top"}, "update"),
+        ("experiment", "PATCH", "/v1/experiment/%d" % eid,
+         {"description": "d", "status": "STOPPED"}, "update"),
+        ("project", "PATCH", "/v1/project/%d" % pid, {"description": "d"}, "update"),
+        ("resource", "PATCH", "/v1/resource/%d" % ids["rid"], {"name": "w2.bin"}, "update"),
     ]
 
 
@@ -623,3 +642,53 @@ def test_deletes_in_both_auth_modes(asrv):
     assert_error(asrv.delete("/v1/project/%d" % pid, token=tok), 409, "NOT_EMPTY")
     assert asrv.delete("/v1/project/%d?cascade=1" % pid, token=tok).status_code == 200
     assert asrv.get("/experiment/%d" % eid, token=admin).status_code == 404
+
+
+def test_write_routes_do_what_the_store_does(srv):
+    """The R5 write routes: each one store call, its refusals with the store's reason (so
+    a remote mount maps them back to the local errno), the database unchanged after each."""
+    ids = fill(srv)
+    iid, mid, eid = ids["iid"], ids["mid"], ids["eid"]
+    r = srv.req("PUT", "/v1/iteration/%d/params" % iid, json={"params": {"a": "1", "b": "2"},
+                                                       "replace": True})
+    assert r.status_code == 200, r.text
+    keys = sorted(p["key"] for p in srv.get("/parameter/iteration/%d" % iid).json()["data"])
+    assert keys == ["a", "b"]
+    r = srv.post("/v1/iteration/%d/params/rename" % iid, json={"from": "a", "to": "b"})
+    assert r.status_code == 200, r.text   # replaces, as mv does
+    assert [(p["key"], p["value"]) for p in
+            srv.get("/parameter/iteration/%d" % iid).json()["data"]] == [("b", "1")]
+    r = srv.patch("/v1/experiment/%d" % eid, json={"name": "e2", "status": "FINISHED"})
+    assert r.status_code == 200, r.text
+    assert srv.get("/experiment/%d" % eid).json()["name"] == "e2"
+    assert srv.req("PUT", "/v1/model/%d/alias" % mid,
+                   json={"alias": "best", "version_id": ids["vid"]}).status_code == 200
+    srv.patch("/iteration/%d" % iid, json={"status_id": 2})   # ends it
+    before = db_dump(srv.db)
+    for (method, path, body), (status, code, reason) in [
+        (("PUT", "/v1/iteration/%d/params" % iid, {"params": {"c": "3"}}),
+         (422, "ENDED", "read_only")),
+        (("PUT", "/v1/iteration/%d/params" % ids["other"], {"params": {"c": ""}}),
+         (422, "INVALID_PAYLOAD", "invalid")),
+        (("PUT", "/v1/iteration/%d/params" % ids["other"], {"params": {"c": 3}}),
+         (400, "BAD_REQUEST", None)),
+        (("PUT", "/v1/iteration/%d/params" % ids["other"], {"params": []}),
+         (400, "BAD_REQUEST", None)),
+        (("POST", "/v1/iteration/%d/params/rename" % ids["other"], {"from": "x", "to": "y"}),
+         (404, "NOT_FOUND", "not_found")),
+        (("POST", "/v1/tag/experiment/%d/detach" % eid, {"value": "never"}),
+         (404, "NOT_FOUND", "not_found")),
+        (("POST", "/v1/model/%d/alias/rename" % mid, {"from": "best", "to": "bad/name"}),
+         (422, "INVALID_PAYLOAD", "invalid")),
+        (("PATCH", "/v1/experiment/%d" % eid, {"status": "SLEEPING"}),
+         (422, "INVALID_PAYLOAD", "invalid")),
+        (("PATCH", "/v1/experiment/%d" % eid, {}), (422, "INVALID_PAYLOAD", "invalid")),
+        (("PATCH", "/v1/resource/%d" % ids["rid"], {"name": "x" * 300}),
+         (422, "INVALID_PAYLOAD", "too_long")),
+        (("DELETE", "/v1/experiment/%d?cascade=0" % eid, None), (409, "NOT_EMPTY", "not_empty")),
+        (("DELETE", "/resource/%d" % ids["rid"], None), (409, "CONFLICT", "in_use")),
+    ]:
+        r = srv.req(method, path, **({"json": body} if body is not None else {}))
+        assert_error(r, status, code)
+        assert r.json().get("reason") == reason, (path, r.text)
+        assert db_dump(srv.db) == before, path

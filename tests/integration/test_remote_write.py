@@ -213,16 +213,6 @@ def test_modes_follow_the_rights(remote):
         assert modes(r) == want, (name, [oct(x) for x in modes(r)])
 
 
-def test_metric_appends_stay_read_only_until_r6(remote):
-    m, s, mount_as = remote
-    exp, run_dir = fill(m)
-    r = mount_as(s)
-    before = db_dump(m.db)
-    p = run("echo 9 >> %s/metrics/loss" % r.p(os.path.relpath(run_dir, m.path)))
-    assert p.returncode != 0 and "Read-only file system" in p.stderr, p.stderr
-    assert db_dump(m.db) == before
-
-
 def test_a_write_while_the_server_is_down_is_eio(tmp_path, monkeypatch):
     root = str(tmp_path)
     m = Mount(root)
