@@ -265,6 +265,8 @@ dd_code rs_send(dd_store *st, const char *method, json_t *body, json_t **out, dd
         if (strcmp(method, "GET") != 0)
             forget_locked(rs);
         pthread_mutex_unlock(&rs->mu);
+        if (strcmp(method, "GET") != 0)
+            dd_store_wrapped_wrote(st);
     }
     json_decref(body);
     if (out)

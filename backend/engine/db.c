@@ -1284,6 +1284,8 @@ dd_code dd_store_wrap(const dd_store_ops *ops, void *impl, const char *locator,
 
 void *dd_store_impl(const dd_store *st) { return st->head.impl; }
 
+void dd_store_wrapped_wrote(dd_store *st) { db_note_write(st); }
+
 /* A wrapped store (dd_store_wrap: no engine) holds its path and its implementation. */
 static void wrapped_close(dd_store *st)
 {

@@ -210,6 +210,10 @@ dd_code dd_store_wrap(const dd_store_ops *ops, void *impl, const char *locator,
                       dd_store **out, dd_err *err);
 /* The `impl` a store was wrapped with (NULL for a local store). */
 void *dd_store_impl(const dd_store *st);
+/* A wrapped store's implementation changed data (or may have: a write whose answer never
+ * came): counted in dd_store_stats.writes, so what the filesystem keeps from a listing
+ * read before it (fs/attr_cache.c) is not trusted after it, as after a local write. */
+void dd_store_wrapped_wrote(dd_store *st);
 
 #ifdef __cplusplus
 }

@@ -232,10 +232,29 @@ class Mount:
                 self.proc.wait()
 
 
+def pytest_generate_tests(metafunc):
+    """A module with REMOTE = True runs each test that takes `mnt` over a local mount and
+    over a remote one (a real `deardiary serve` of the same kind of registry, mounted by
+    URL: docs/REMOTE.md step R5). Its REMOTE_NOT_YET maps the tests that cannot run
+    remote yet to the reason (metric appends: R6; artifact bytes: R7); they are skipped
+    there, saying so."""
+    if "mnt" in metafunc.fixturenames and getattr(metafunc.module, "REMOTE", False):
+        not_yet = getattr(metafunc.module, "REMOTE_NOT_YET", {})
+        reason = not_yet.get(metafunc.function.__name__)
+        metafunc.parametrize("mnt", [
+            "local", pytest.param("remote", marks=pytest.mark.skip(reason=reason))
+            if reason else "remote"], indirect=True)
+
+
 @pytest.fixture
-def mnt(tmp_path):
-    """A freshly mounted empty registry; yields a Mount."""
-    m = Mount(str(tmp_path))
+def mnt(tmp_path, request):
+    """A freshly mounted empty registry; yields a Mount (or a helpers_serve.RemoteMount
+    where the module asks for both kinds: pytest_generate_tests)."""
+    if getattr(request, "param", "local") == "remote":
+        from helpers_serve import RemoteMount
+        m = RemoteMount(str(tmp_path))
+    else:
+        m = Mount(str(tmp_path))
     try:
         yield m
     except BaseException:

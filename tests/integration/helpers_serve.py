@@ -209,3 +209,54 @@ def assert_error(r, status, code):
     body = r.json()
     assert body["code"] == code, body
     assert body["message"], body
+
+
+class RemoteMount:
+    """A remote mount (docs/REMOTE.md) shaped like conftest's Mount, for the suites that
+    run over both kinds (conftest `mnt` with a module's REMOTE = True): a real server on
+    the registry `db` (auth on, logged in as `default` with `deardiary login`) and
+    `deardiary mount URL` of it. `db` is the server's database, so the suites' direct
+    reads of it (sqlite3) check what the server stored."""
+
+    def __init__(self, root, db=None):
+        from conftest import Mount
+        self.root = root
+        self.server = Server(root, db=db, auth=True)
+        self.db = self.server.db
+        d = os.path.join(root, "remote")
+        os.makedirs(d, exist_ok=True)
+        self.cfg = os.path.join(d, "cfg")
+        env = dict(os.environ, XDG_CONFIG_HOME=self.cfg)
+        p = subprocess.run([BIN, "login", self.server.url, "--user", "default",
+                            "--password-stdin"], input="default\n", text=True,
+                           capture_output=True, env=env)
+        if p.returncode != 0:
+            self.server.kill()
+            raise RuntimeError("login: " + p.stderr)
+        old = os.environ.get("XDG_CONFIG_HOME")
+        os.environ["XDG_CONFIG_HOME"] = self.cfg   # the daemon reads its token there
+        try:
+            self.mount = Mount(d, db=self.server.url, log="remote.log")
+        except BaseException:
+            self.server.kill()
+            raise
+        finally:
+            if old is None:
+                os.environ.pop("XDG_CONFIG_HOME", None)
+            else:
+                os.environ["XDG_CONFIG_HOME"] = old
+        self.path, self.proc, self.log = self.mount.path, self.mount.proc, self.mount.log
+
+    def p(self, *parts):
+        return self.mount.p(*parts)
+
+    def output(self):
+        return self.mount.output()
+
+    def unmount(self):
+        self.mount.unmount()
+        self.server.stop()
+
+    def kill(self):
+        self.mount.kill()
+        self.server.kill()

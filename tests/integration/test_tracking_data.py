@@ -13,6 +13,23 @@ from conftest import db_exec, sqlite_rows
 from helpers_tracking import (TS_RE, counts, make_run, mode, ok, parse_metric, poll, read,
                               refused, sh, sig_digits, snapshot)
 
+# conftest: each test that takes `mnt` runs over a local and a remote mount
+REMOTE = True
+REMOTE_NOT_YET = {  # test -> why it cannot run remote yet
+    "test_metric_line_forms_and_default_steps": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_metric_stat_size_negative_zero": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_metrics_json_latest_values": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_one_write_of_many_lines_is_one_batch": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_overwrite_redirect_appends": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_partial_line_kept_until_close": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_python_loop_with_print": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_reading_format_and_shortest_floats": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_refused_metric_lines_store_nothing": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_stepped_lines_from_two_writers": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_two_bash_loops_append_concurrently": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_two_python_writers_append_concurrently": "metric appends through a remote mount: REMOTE.md step R6",
+}
+
 
 def params(mnt, iid):
     return sqlite_rows(mnt.db, "SELECT key, value FROM parameter WHERE iteration_id = %s "
