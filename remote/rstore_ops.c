@@ -98,6 +98,138 @@ static dd_code oom(dd_err *err)
     return dd_fail(err, DD_IO, "out of memory");
 }
 
+/* ---------------------------------------------------------------- listings as data */
+
+/* One kind of row a /v1/ls listing shows (h_v1.h): the owner's listing (`path`, printf
+ * with the owner's id), its entries of `kind` (NULL: all), what a message calls them,
+ * and the index its rows are remembered under (rs_index_*; NULL: none), so a row met
+ * again only by its id (an inode) finds the listing that holds it. Each list, find and
+ * get-by-id call below is one of these and a function turning an entry into the
+ * store's struct. */
+typedef struct listing {
+    const char *path;
+    const char *kind;
+    const char *what;
+    const char *index;
+} listing;
+
+static const listing PROJECTS = {"/v1/ls/projects", NULL, "project", NULL};
+static const listing EXPERIMENTS = {"/v1/ls/project/%" PRId64, "experiment", "experiment",
+                                    "experiment"};
+static const listing P_MODELS = {"/v1/ls/project/%" PRId64, "model", "model", NULL};
+static const listing ITERATIONS = {"/v1/ls/experiment/%" PRId64 "/iterations", NULL,
+                                   "iteration", "iteration"};   /* dd_project_of */
+static const listing CHILDREN = {"/v1/ls/iteration/%" PRId64, "child", "iteration", NULL};
+static const listing ENV_FILES = {"/v1/ls/iteration/%" PRId64, "env", "env file", "env"};
+static const listing PARAMS = {"/v1/ls/iteration/%" PRId64, "param", "parameter", "param"};
+static const listing SERIES = {"/v1/ls/iteration/%" PRId64, "metric", "series", "metric"};
+static const listing RESOURCES = {"/v1/ls/experiment/%" PRId64, "resource", "resource",
+                                  "resource"};
+static const listing MODELS = {"/v1/ls/models", NULL, "model", NULL};
+static const listing VERSIONS = {"/v1/ls/model/%" PRId64, "version", "model version",
+                                 "version"};
+static const listing ALIASES = {"/v1/ls/model/%" PRId64, "alias", "alias", "alias"};
+static const listing TAGS[] = {
+    [DD_TAG_PROJECT] = {"/v1/ls/project/%" PRId64, "tag", "tag", "ptag"},
+    [DD_TAG_EXPERIMENT] = {"/v1/ls/experiment/%" PRId64, "tag", "tag", "etag"},
+    [DD_TAG_ITERATION] = {"/v1/ls/iteration/%" PRId64, "tag", "tag", "itag"},
+};
+
+/* The listing of `l` under `owner` (a new reference in *a). */
+static dd_code listing_get(dd_store *st, const listing *l, int64_t owner, json_t **a,
+                           dd_err *err)
+{
+    char path[128];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+#pragma GCC diagnostic ignored "-Wformat-extra-args"
+    snprintf(path, sizeof path, l->path, owner);
+#pragma GCC diagnostic pop
+    return rs_get(st, a, err, "%s", path);
+}
+
+/* One entry to a list call's callback; non-zero stops the listing. */
+typedef int (*entry_fn)(void *ctx, json_t *e, int64_t owner);
+
+/* The entries of `l` under `owner`, each remembered in the index and given to `each`. */
+static dd_code walk(dd_store *st, const listing *l, int64_t owner, entry_fn each, void *ctx,
+                    dd_err *err)
+{
+    json_t *a, *e;
+    dd_code code = listing_get(st, l, owner, &a, err);
+    if (code != DD_OK)
+        return code;
+    size_t i;
+    json_array_foreach(json_object_get(a, "entries"), i, e) {
+        if (l->kind && !is_kind(e, l->kind))
+            continue;
+        if (l->index)
+            rs_index_put(st, l->index, jint(e, "id"), owner);
+        if (each(ctx, e, owner))
+            break;
+    }
+    json_decref(a);
+    return DD_OK;
+}
+
+/* The entry of `l` named `name` under `owner` (remembered in the index), with a new
+ * reference to its listing in *a. */
+static dd_code find_named(dd_store *st, const listing *l, int64_t owner, const char *name,
+                          json_t **a, json_t **e, dd_err *err)
+{
+    *e = NULL;
+    dd_code code = listing_get(st, l, owner, a, err);
+    if (code == DD_OK && !(*e = entry_by_name(*a, l->kind, name))) {
+        json_decref(*a);
+        *a = NULL;
+        code = no_name(err, l->what, name);
+    }
+    if (code == DD_OK && l->index)
+        rs_index_put(st, l->index, jint(*e, "id"), owner);
+    return code;
+}
+
+/* find_named's id only. */
+static dd_code find_id(dd_store *st, const listing *l, int64_t owner, const char *name,
+                       int64_t *id_out, dd_err *err)
+{
+    json_t *a, *e;
+    dd_code code = find_named(st, l, owner, name, &a, &e, err);
+    if (code == DD_OK) {
+        if (id_out)
+            *id_out = jint(e, "id");
+        json_decref(a);
+    }
+    return code;
+}
+
+/* The entry of `l` with id `id`, in the listing of the owner that last showed it (the
+ * index): a new reference to that listing in *a, the owner in *owner. */
+static dd_code find_listed(dd_store *st, const listing *l, int64_t id, json_t **a,
+                           json_t **e, int64_t *owner, dd_err *err)
+{
+    *a = *e = NULL;
+    *owner = rs_index_get(st, l->index, id);
+    if (!*owner)
+        return no_row(err, l->what, id);
+    dd_code code = listing_get(st, l, *owner, a, err);
+    if (code == DD_OK && !(*e = entry_by_id(*a, l->kind, id))) {
+        json_decref(*a);
+        *a = NULL;
+        code = no_row(err, l->what, id);
+    }
+    return code;
+}
+
+/* A list call's callback and its context, called through an entry_fn (the callback's
+ * type is the entry function's to know). */
+typedef struct list_cb {
+    void (*cb)(void);
+    void *ctx;
+} list_cb;
+
+#define LIST_CB(cb, ctx) (&(list_cb){(void (*)(void))(cb), (ctx)})
+
 /* ---------------------------------------------------------------- the store itself */
 
 static void r_store_local_dir(const dd_store *st, char *out, size_t len)
@@ -171,21 +303,18 @@ static void project_of_entry(json_t *e, dd_project *p)
     jts(e, "modified", p->updated_date);
 }
 
+static int project_entry(void *ctx, json_t *e, int64_t owner)
+{
+    list_cb *l = ctx;
+    dd_project p;
+    (void)owner;
+    project_of_entry(e, &p);
+    return ((dd_project_cb)l->cb)(l->ctx, &p);
+}
+
 static dd_code r_project_list(dd_store *st, dd_project_cb cb, void *ctx, dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = rs_get(st, &a, err, "/v1/ls/projects");
-    if (code != DD_OK)
-        return code;
-    size_t i;
-    json_array_foreach(json_object_get(a, "entries"), i, e) {
-        dd_project p;
-        project_of_entry(e, &p);
-        if (cb(ctx, &p))
-            break;
-    }
-    json_decref(a);
-    return DD_OK;
+    return walk(st, &PROJECTS, 0, project_entry, LIST_CB(cb, ctx), err);
 }
 
 /* The `row` an entity's own listing carries in its `dir` (h_v1.h). */
@@ -213,24 +342,9 @@ static dd_code r_project_get(dd_store *st, int64_t id, dd_project *out, dd_err *
     return code;
 }
 
-/* The id of a top-level entity (a project, a model) by name, from the listing of its
- * kind at `path`. */
-static dd_code find_top(dd_store *st, const char *path, const char *what, const char *name,
-                        int64_t *id_out, dd_err *err)
-{
-    json_t *a;
-    dd_code code = rs_get(st, &a, err, "%s", path);
-    if (code != DD_OK)
-        return code;
-    json_t *e = entry_by_name(a, NULL, name);
-    code = e ? (*id_out = jint(e, "id"), DD_OK) : no_name(err, what, name);
-    json_decref(a);
-    return code;
-}
-
 static dd_code r_project_find(dd_store *st, const char *name, int64_t *id_out, dd_err *err)
 {
-    return find_top(st, "/v1/ls/projects", "project", name, id_out, err);
+    return find_id(st, &PROJECTS, 0, name, id_out, err);
 }
 
 /* ---------------------------------------------------------------- experiments */
@@ -250,25 +364,18 @@ static void experiment_of_entry(json_t *e, int64_t pid, dd_experiment *x)
     jts(e, "modified", x->updated_date);
 }
 
+static int experiment_entry(void *ctx, json_t *e, int64_t owner)
+{
+    list_cb *l = ctx;
+    dd_experiment x;
+    experiment_of_entry(e, owner, &x);
+    return ((dd_experiment_cb)l->cb)(l->ctx, &x);
+}
+
 static dd_code r_experiment_list(dd_store *st, int64_t project_id, dd_experiment_cb cb,
                                  void *ctx, dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = rs_get(st, &a, err, "/v1/ls/project/%" PRId64, project_id);
-    if (code != DD_OK)
-        return code;
-    size_t i;
-    json_array_foreach(json_object_get(a, "entries"), i, e) {
-        if (!is_kind(e, "experiment"))
-            continue;
-        rs_index_put(st, "experiment", jint(e, "id"), project_id);
-        dd_experiment x;
-        experiment_of_entry(e, project_id, &x);
-        if (cb(ctx, &x))
-            break;
-    }
-    json_decref(a);
-    return DD_OK;
+    return walk(st, &EXPERIMENTS, project_id, experiment_entry, LIST_CB(cb, ctx), err);
 }
 
 static dd_code r_experiment_get(dd_store *st, int64_t id, dd_experiment *out, dd_err *err)
@@ -293,14 +400,7 @@ static dd_code r_experiment_get(dd_store *st, int64_t id, dd_experiment *out, dd
 static dd_code r_experiment_find(dd_store *st, int64_t project_id, const char *name,
                                  int64_t *id_out, dd_err *err)
 {
-    json_t *a;
-    dd_code code = rs_get(st, &a, err, "/v1/ls/project/%" PRId64, project_id);
-    if (code != DD_OK)
-        return code;
-    json_t *e = entry_by_name(a, "experiment", name);
-    code = e ? (*id_out = jint(e, "id"), DD_OK) : no_name(err, "experiment", name);
-    json_decref(a);
-    return code;
+    return find_id(st, &EXPERIMENTS, project_id, name, id_out, err);
 }
 
 /* ---------------------------------------------------------------- iterations */
@@ -321,24 +421,18 @@ static void iteration_of_entry(json_t *e, int64_t eid, dd_iteration *it)
     jts(e, "modified", it->updated_date);
 }
 
+static int iteration_entry_cb(void *ctx, json_t *e, int64_t owner)
+{
+    list_cb *l = ctx;
+    dd_iteration it;
+    iteration_of_entry(e, owner, &it);
+    return ((dd_iteration_cb)l->cb)(l->ctx, &it);
+}
+
 static dd_code r_iteration_list(dd_store *st, int64_t experiment_id, dd_iteration_cb cb,
                                 void *ctx, dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = rs_get(st, &a, err, "/v1/ls/experiment/%" PRId64 "/iterations",
-                          experiment_id);
-    if (code != DD_OK)
-        return code;
-    size_t i;
-    json_array_foreach(json_object_get(a, "entries"), i, e) {
-        rs_index_put(st, "iteration", jint(e, "id"), experiment_id);   /* dd_project_of */
-        dd_iteration it;
-        iteration_of_entry(e, experiment_id, &it);
-        if (cb(ctx, &it))
-            break;
-    }
-    json_decref(a);
-    return DD_OK;
+    return walk(st, &ITERATIONS, experiment_id, iteration_entry_cb, LIST_CB(cb, ctx), err);
 }
 
 /* GET /v1/ls/iteration/{id}: the iteration's own listing (its row in dir.row). */
@@ -382,90 +476,57 @@ static dd_code r_iteration_get(dd_store *st, int64_t id, dd_iteration *out, dd_e
     return code;
 }
 
+typedef struct child_ctx {
+    dd_iteration_cb cb;
+    void *ctx;
+    int64_t experiment_id;
+} child_ctx;
+
+static int child_entry(void *ctx, json_t *e, int64_t owner)
+{
+    child_ctx *c = ctx;
+    dd_iteration it;
+    iteration_of_entry(e, c->experiment_id, &it);
+    it.parent_iteration_id = owner;
+    return c->cb(c->ctx, &it);
+}
+
 static dd_code r_iteration_list_children(dd_store *st, int64_t parent_id, dd_iteration_cb cb,
                                          void *ctx, dd_err *err)
 {
-    json_t *a, *e;
+    json_t *a;
     dd_code code = iteration_ls(st, parent_id, &a, err);
     if (code != DD_OK)
         return code;
-    int64_t eid = jint(json_object_get(json_object_get(a, "dir"), "row"), "experiment_id");
-    size_t i;
-    json_array_foreach(json_object_get(a, "entries"), i, e) {
-        if (!is_kind(e, "child"))
-            continue;
-        dd_iteration it;
-        iteration_of_entry(e, eid, &it);
-        it.parent_iteration_id = parent_id;
-        if (cb(ctx, &it))
-            break;
-    }
+    child_ctx c = {cb, ctx, jint(own_row(a), "experiment_id")};
     json_decref(a);
-    return DD_OK;
+    return walk(st, &CHILDREN, parent_id, child_entry, &c, err);
 }
 
-/* The entry of `kind` with id `id` in the listing of the iteration that last showed it
- * (index `kind`), a new reference to that listing in *a. */
-static dd_code iteration_entry(dd_store *st, const char *kind, int64_t id, json_t **a,
-                               json_t **e, dd_err *err)
+static int env_entry(void *ctx, json_t *e, int64_t owner)
 {
-    *a = *e = NULL;
-    int64_t iid = rs_index_get(st, kind, id);
-    if (!iid)
-        return no_row(err, kind, id);
-    dd_code code = iteration_ls(st, iid, a, err);
-    if (code == DD_OK && !(*e = entry_by_id(*a, kind, id))) {
-        json_decref(*a);
-        *a = NULL;
-        code = no_row(err, kind, id);
-    }
-    return code;
-}
-
-/* The entry of `kind` named `name` in iteration `iid`'s listing. */
-static dd_code iteration_entry_named(dd_store *st, int64_t iid, const char *kind,
-                                     const char *name, json_t **a, json_t **e, dd_err *err)
-{
-    *e = NULL;
-    dd_code code = iteration_ls(st, iid, a, err);
-    if (code == DD_OK && !(*e = entry_by_name(*a, kind, name))) {
-        json_decref(*a);
-        *a = NULL;
-        code = no_name(err, kind, name);
-    }
-    if (code == DD_OK)
-        rs_index_put(st, kind, jint(*e, "id"), iid);
-    return code;
+    list_cb *l = ctx;
+    (void)owner;
+    return ((dd_iteration_file_cb)l->cb)(l->ctx, jint(e, "id"), jstr(e, "name"),
+                                         (size_t)jint(e, "size"));
 }
 
 static dd_code r_iteration_file_list(dd_store *st, int64_t iteration_id,
                                      dd_iteration_file_cb cb, void *ctx, dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = iteration_ls(st, iteration_id, &a, err);
-    if (code != DD_OK)
-        return code;
-    size_t i;
-    json_array_foreach(json_object_get(a, "entries"), i, e) {
-        if (!is_kind(e, "env"))
-            continue;
-        rs_index_put(st, "env", jint(e, "id"), iteration_id);
-        if (cb(ctx, jint(e, "id"), jstr(e, "name"), (size_t)jint(e, "size")))
-            break;
-    }
-    json_decref(a);
-    return DD_OK;
+    return walk(st, &ENV_FILES, iteration_id, env_entry, LIST_CB(cb, ctx), err);
 }
 
 static dd_code r_iteration_file_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out,
                                       char **name_out, size_t *len_out, dd_err *err)
 {
     json_t *a, *e;
-    dd_code code = iteration_entry(st, "env", id, &a, &e, err);
+    int64_t iid;
+    dd_code code = find_listed(st, &ENV_FILES, id, &a, &e, &iid, err);
     if (code != DD_OK)
         return code;
     if (iteration_id_out)
-        *iteration_id_out = rs_index_get(st, "env", id);
+        *iteration_id_out = iid;
     if (len_out)
         *len_out = (size_t)jint(e, "size");
     if (name_out && !(*name_out = jdup(e, "name")))
@@ -478,7 +539,7 @@ static dd_code r_iteration_file_find(dd_store *st, int64_t iteration_id, const c
                                      int64_t *id_out, size_t *len_out, dd_err *err)
 {
     json_t *a, *e;
-    dd_code code = iteration_entry_named(st, iteration_id, "env", name, &a, &e, err);
+    dd_code code = find_named(st, &ENV_FILES, iteration_id, name, &a, &e, err);
     if (code != DD_OK)
         return code;
     if (id_out)
@@ -557,31 +618,34 @@ static dd_code param_value(dd_store *st, json_t *e, char **out, dd_err *err)
     return code;
 }
 
+typedef struct param_rows {
+    dd_store *st;
+    dd_param_row_cb cb;
+    void *ctx;
+    dd_code code;
+    dd_err *err;
+} param_rows;
+
+static int param_entry(void *ctx, json_t *e, int64_t owner)
+{
+    param_rows *p = ctx;
+    char *value = NULL;
+    (void)owner;
+    if ((p->code = param_value(p->st, e, &value, p->err)) != DD_OK)
+        return 1;
+    dd_param_row row = {.id = jint(e, "id"), .key = jstr(e, "name"), .value = value};
+    jts(e, "modified", row.updated_date);
+    int stop = p->cb(p->ctx, &row);
+    free(value);
+    return stop;
+}
+
 static dd_code r_param_list_rows(dd_store *st, int64_t iteration_id, dd_param_row_cb cb,
                                  void *ctx, dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = iteration_ls(st, iteration_id, &a, err);
-    if (code != DD_OK)
-        return code;
-    size_t i;
-    json_array_foreach(json_object_get(a, "entries"), i, e) {
-        if (!is_kind(e, "param"))
-            continue;
-        rs_index_put(st, "param", jint(e, "id"), iteration_id);
-        char *value = NULL;
-        code = param_value(st, e, &value, err);
-        if (code != DD_OK)
-            break;
-        dd_param_row row = {.id = jint(e, "id"), .key = jstr(e, "name"), .value = value};
-        jts(e, "modified", row.updated_date);
-        int stop = cb(ctx, &row);
-        free(value);
-        if (stop)
-            break;
-    }
-    json_decref(a);
-    return code;
+    param_rows p = {st, cb, ctx, DD_OK, err};
+    dd_code code = walk(st, &PARAMS, iteration_id, param_entry, &p, err);
+    return code != DD_OK ? code : p.code;
 }
 
 typedef struct param_adapt {
@@ -605,13 +669,7 @@ static dd_code r_param_list(dd_store *st, int64_t iteration_id, dd_param_cb cb, 
 static dd_code r_param_find(dd_store *st, int64_t iteration_id, const char *key,
                             int64_t *id_out, dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = iteration_entry_named(st, iteration_id, "param", key, &a, &e, err);
-    if (code == DD_OK) {
-        *id_out = jint(e, "id");
-        json_decref(a);
-    }
-    return code;
+    return find_id(st, &PARAMS, iteration_id, key, id_out, err);
 }
 
 static dd_code r_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id_out,
@@ -619,11 +677,12 @@ static dd_code r_param_get_by_id(dd_store *st, int64_t id, int64_t *iteration_id
                                  dd_err *err)
 {
     json_t *a, *e;
-    dd_code code = iteration_entry(st, "param", id, &a, &e, err);
+    int64_t iid;
+    dd_code code = find_listed(st, &PARAMS, id, &a, &e, &iid, err);
     if (code != DD_OK)
         return code;
     if (iteration_id_out)
-        *iteration_id_out = rs_index_get(st, "param", id);
+        *iteration_id_out = iid;
     if (updated_out)
         jts(e, "modified", updated_out);
     if (key_out && !(*key_out = jdup(e, "name")))
@@ -655,32 +714,25 @@ static void series_of_entry(json_t *e, int64_t iid, dd_metric_series *m)
     jts(e, "modified", m->updated_date);
 }
 
+static int series_entry(void *ctx, json_t *e, int64_t owner)
+{
+    list_cb *l = ctx;
+    dd_metric_series m;
+    series_of_entry(e, owner, &m);
+    return ((dd_series_cb)l->cb)(l->ctx, &m);
+}
+
 static dd_code r_metric_series_list(dd_store *st, int64_t iteration_id, dd_series_cb cb,
                                     void *ctx, dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = iteration_ls(st, iteration_id, &a, err);
-    if (code != DD_OK)
-        return code;
-    size_t i;
-    json_array_foreach(json_object_get(a, "entries"), i, e) {
-        if (!is_kind(e, "metric"))
-            continue;
-        rs_index_put(st, "metric", jint(e, "id"), iteration_id);
-        dd_metric_series m;
-        series_of_entry(e, iteration_id, &m);
-        if (cb(ctx, &m))
-            break;
-    }
-    json_decref(a);
-    return DD_OK;
+    return walk(st, &SERIES, iteration_id, series_entry, LIST_CB(cb, ctx), err);
 }
 
 static dd_code r_metric_series_get(dd_store *st, int64_t iteration_id, const char *key,
                                    dd_metric_series *out, char ts_buf[DD_TS_LEN], dd_err *err)
 {
     json_t *a, *e;
-    dd_code code = iteration_entry_named(st, iteration_id, "metric", key, &a, &e, err);
+    dd_code code = find_named(st, &SERIES, iteration_id, key, &a, &e, err);
     if (code != DD_OK)
         return code;
     series_of_entry(e, iteration_id, out);
@@ -695,10 +747,11 @@ static dd_code r_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_
                                      char **key_out, char ts_buf[DD_TS_LEN], dd_err *err)
 {
     json_t *a, *e;
-    dd_code code = iteration_entry(st, "metric", series_id, &a, &e, err);
+    int64_t iid;
+    dd_code code = find_listed(st, &SERIES, series_id, &a, &e, &iid, err);
     if (code != DD_OK)
         return code;
-    series_of_entry(e, rs_index_get(st, "metric", series_id), out);
+    series_of_entry(e, iid, out);
     ts_buf[0] = 0;
     out->recorded_at = ts_buf;
     *key_out = jdup(e, "name");
@@ -767,67 +820,31 @@ static dd_code r_metric_log_drain(dd_store *st, dd_err *err)
 
 /* ---------------------------------------------------------------- tags */
 
-static const char *tag_owner_path(dd_tag_kind kind)
+static int tag_entry(void *ctx, json_t *e, int64_t owner)
 {
-    return kind == DD_TAG_PROJECT      ? "/v1/ls/project/%" PRId64
-           : kind == DD_TAG_EXPERIMENT ? "/v1/ls/experiment/%" PRId64
-                                       : "/v1/ls/iteration/%" PRId64;
-}
-
-static const char *tag_index(dd_tag_kind kind)
-{
-    return kind == DD_TAG_PROJECT ? "ptag" : kind == DD_TAG_EXPERIMENT ? "etag" : "itag";
-}
-
-static dd_code tag_owner_ls(dd_store *st, dd_tag_kind kind, int64_t entity_id, json_t **a,
-                            dd_err *err)
-{
-    char path[64];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    snprintf(path, sizeof path, tag_owner_path(kind), entity_id);
-#pragma GCC diagnostic pop
-    return rs_get(st, a, err, "%s", path);
+    list_cb *l = ctx;
+    (void)owner;
+    return ((dd_tag_cb)l->cb)(l->ctx, jint(e, "id"), jstr(e, "name"));
 }
 
 static dd_code r_tag_list(dd_store *st, dd_tag_kind kind, int64_t entity_id, dd_tag_cb cb,
                           void *ctx, dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = tag_owner_ls(st, kind, entity_id, &a, err);
-    if (code != DD_OK)
-        return code;
-    size_t i;
-    json_array_foreach(json_object_get(a, "entries"), i, e) {
-        if (!is_kind(e, "tag"))
-            continue;
-        rs_index_put(st, tag_index(kind), jint(e, "id"), entity_id);
-        if (cb(ctx, jint(e, "id"), jstr(e, "name")))
-            break;
-    }
-    json_decref(a);
-    return DD_OK;
+    return walk(st, &TAGS[kind], entity_id, tag_entry, LIST_CB(cb, ctx), err);
 }
 
 static dd_code r_tag_link_get(dd_store *st, dd_tag_kind kind, int64_t link_id,
                               int64_t *entity_id_out, char **value_out, dd_err *err)
 {
-    int64_t owner = rs_index_get(st, tag_index(kind), link_id);
-    json_t *a;
-    if (!owner)
-        return no_row(err, "tag link", link_id);
-    dd_code code = tag_owner_ls(st, kind, owner, &a, err);
+    json_t *a, *e;
+    int64_t owner;
+    dd_code code = find_listed(st, &TAGS[kind], link_id, &a, &e, &owner, err);
     if (code != DD_OK)
         return code;
-    json_t *e = entry_by_id(a, "tag", link_id);
-    if (!e)
-        code = no_row(err, "tag link", link_id);
-    else {
-        if (entity_id_out)
-            *entity_id_out = owner;
-        if (value_out && !(*value_out = jdup(e, "name")))
-            code = oom(err);
-    }
+    if (entity_id_out)
+        *entity_id_out = owner;
+    if (value_out && !(*value_out = jdup(e, "name")))
+        code = oom(err);
     json_decref(a);
     return code;
 }
@@ -835,20 +852,7 @@ static dd_code r_tag_link_get(dd_store *st, dd_tag_kind kind, int64_t link_id,
 static dd_code r_tag_link_find(dd_store *st, dd_tag_kind kind, int64_t entity_id,
                                const char *value, int64_t *link_id_out, dd_err *err)
 {
-    json_t *a;
-    dd_code code = tag_owner_ls(st, kind, entity_id, &a, err);
-    if (code != DD_OK)
-        return code;
-    json_t *e = entry_by_name(a, "tag", value);
-    if (!e)
-        code = no_name(err, "tag", value);
-    else {
-        rs_index_put(st, tag_index(kind), jint(e, "id"), entity_id);
-        if (link_id_out)
-            *link_id_out = jint(e, "id");
-    }
-    json_decref(a);
-    return code;
+    return find_id(st, &TAGS[kind], entity_id, value, link_id_out, err);
 }
 
 /* ---------------------------------------------------------------- resources */
@@ -868,25 +872,18 @@ static void resource_of_entry(json_t *e, int64_t eid, dd_resource *r)
     r->broken = json_is_true(json_object_get(e, "broken"));
 }
 
+static int resource_entry(void *ctx, json_t *e, int64_t owner)
+{
+    list_cb *l = ctx;
+    dd_resource r;
+    resource_of_entry(e, owner, &r);
+    return ((dd_resource_cb)l->cb)(l->ctx, &r);
+}
+
 static dd_code r_resource_list(dd_store *st, int64_t experiment_id, dd_resource_cb cb,
                                void *ctx, dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = rs_get(st, &a, err, "/v1/ls/experiment/%" PRId64, experiment_id);
-    if (code != DD_OK)
-        return code;
-    size_t i;
-    json_array_foreach(json_object_get(a, "entries"), i, e) {
-        if (!is_kind(e, "resource"))
-            continue;
-        rs_index_put(st, "resource", jint(e, "id"), experiment_id);
-        dd_resource r;
-        resource_of_entry(e, experiment_id, &r);
-        if (cb(ctx, &r))
-            break;
-    }
-    json_decref(a);
-    return DD_OK;
+    return walk(st, &RESOURCES, experiment_id, resource_entry, LIST_CB(cb, ctx), err);
 }
 
 static dd_code r_resource_get(dd_store *st, int64_t id, dd_resource *out, dd_err *err)
@@ -928,19 +925,7 @@ static dd_code r_resource_get(dd_store *st, int64_t id, dd_resource *out, dd_err
 static dd_code r_resource_find(dd_store *st, int64_t experiment_id, const char *name,
                                int64_t *id_out, dd_err *err)
 {
-    json_t *a;
-    dd_code code = rs_get(st, &a, err, "/v1/ls/experiment/%" PRId64, experiment_id);
-    if (code != DD_OK)
-        return code;
-    json_t *e = entry_by_name(a, "resource", name);
-    if (!e)
-        code = no_name(err, "resource", name);
-    else {
-        *id_out = jint(e, "id");
-        rs_index_put(st, "resource", *id_out, experiment_id);
-    }
-    json_decref(a);
-    return code;
+    return find_id(st, &RESOURCES, experiment_id, name, id_out, err);
 }
 
 /* ---------------------------------------------------------------- models */
@@ -957,62 +942,45 @@ static void model_of_entry(json_t *e, int64_t pid, dd_model *m)
     m->last_version = jint(e, "last_version");
 }
 
+static int model_project_entry(void *ctx, json_t *e, int64_t owner)
+{
+    list_cb *l = ctx;
+    dd_model m;
+    model_of_entry(e, owner, &m);
+    return ((dd_model_project_cb)l->cb)(l->ctx, &m, jstr(e, "project"));
+}
+
 static dd_code r_model_list_with_project(dd_store *st, dd_model_project_cb cb, void *ctx,
                                          dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = rs_get(st, &a, err, "/v1/ls/models");
-    if (code != DD_OK)
-        return code;
-    size_t i;
-    json_array_foreach(json_object_get(a, "entries"), i, e) {
-        dd_model m;
-        model_of_entry(e, 0, &m);
-        if (cb(ctx, &m, jstr(e, "project")))
-            break;
-    }
-    json_decref(a);
-    return DD_OK;
+    return walk(st, &MODELS, 0, model_project_entry, LIST_CB(cb, ctx), err);
 }
 
 static dd_code r_model_find_with_project(dd_store *st, const char *name, dd_model_project_cb cb,
                                          void *ctx, dd_err *err)
 {
-    json_t *a;
-    dd_code code = rs_get(st, &a, err, "/v1/ls/models");
-    if (code != DD_OK)
-        return code;
-    json_t *e = entry_by_name(a, NULL, name);
-    if (!e)
-        code = no_name(err, "model", name);
-    else {
-        dd_model m;
-        model_of_entry(e, 0, &m);
-        cb(ctx, &m, jstr(e, "project"));
+    json_t *a, *e;
+    dd_code code = find_named(st, &MODELS, 0, name, &a, &e, err);
+    if (code == DD_OK) {
+        model_project_entry(LIST_CB(cb, ctx), e, 0);
+        json_decref(a);
     }
-    json_decref(a);
     return code;
+}
+
+static int model_entry(void *ctx, json_t *e, int64_t owner)
+{
+    list_cb *l = ctx;
+    dd_model m;
+    model_of_entry(e, owner, &m);
+    return ((dd_model_cb)l->cb)(l->ctx, &m);
 }
 
 static dd_code r_model_list(dd_store *st, int64_t project_id, dd_model_cb cb, void *ctx,
                             dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = project_id ? rs_get(st, &a, err, "/v1/ls/project/%" PRId64, project_id)
-                              : rs_get(st, &a, err, "/v1/ls/models");
-    if (code != DD_OK)
-        return code;
-    size_t i;
-    json_array_foreach(json_object_get(a, "entries"), i, e) {
-        if (project_id && !is_kind(e, "model"))
-            continue;
-        dd_model m;
-        model_of_entry(e, project_id, &m);
-        if (cb(ctx, &m))
-            break;
-    }
-    json_decref(a);
-    return DD_OK;
+    return walk(st, project_id ? &P_MODELS : &MODELS, project_id, model_entry,
+                LIST_CB(cb, ctx), err);
 }
 
 static dd_code r_model_get(dd_store *st, int64_t id, dd_model *out, dd_err *err)
@@ -1036,7 +1004,7 @@ static dd_code r_model_get(dd_store *st, int64_t id, dd_model *out, dd_err *err)
 
 static dd_code r_model_find(dd_store *st, const char *name, int64_t *id_out, dd_err *err)
 {
-    return find_top(st, "/v1/ls/models", "model", name, id_out, err);
+    return find_id(st, &MODELS, 0, name, id_out, err);
 }
 
 static dd_code model_ls(dd_store *st, int64_t mid, json_t **a, dd_err *err)
@@ -1060,25 +1028,18 @@ static void version_of_entry(json_t *e, int64_t mid, dd_model_version *v)
     jts(e, "modified", v->updated_date);
 }
 
+static int version_entry(void *ctx, json_t *e, int64_t owner)
+{
+    list_cb *l = ctx;
+    dd_model_version v;
+    version_of_entry(e, owner, &v);
+    return ((dd_version_cb)l->cb)(l->ctx, &v);
+}
+
 static dd_code r_version_list(dd_store *st, int64_t model_id, dd_version_cb cb, void *ctx,
                               dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = model_ls(st, model_id, &a, err);
-    if (code != DD_OK)
-        return code;
-    size_t i;
-    json_array_foreach(json_object_get(a, "entries"), i, e) {
-        if (!is_kind(e, "version"))
-            continue;
-        rs_index_put(st, "version", jint(e, "id"), model_id);
-        dd_model_version v;
-        version_of_entry(e, model_id, &v);
-        if (cb(ctx, &v))
-            break;
-    }
-    json_decref(a);
-    return DD_OK;
+    return walk(st, &VERSIONS, model_id, version_entry, LIST_CB(cb, ctx), err);
 }
 
 static dd_code r_version_get(dd_store *st, int64_t id, dd_model_version *out, dd_err *err)
@@ -1143,64 +1104,40 @@ static dd_code r_version_find_stage(dd_store *st, int64_t model_id, int stage, i
     return best ? DD_OK : dd_fail(err, DD_NOT_FOUND, "no version in %s", name ? name : "?");
 }
 
+static int alias_entry(void *ctx, json_t *e, int64_t owner)
+{
+    list_cb *l = ctx;
+    (void)owner;
+    return ((dd_alias_cb)l->cb)(l->ctx, jint(e, "id"), jstr(e, "name"), jint(e, "version_id"),
+                                jint(e, "version"));
+}
+
 static dd_code r_alias_list(dd_store *st, int64_t model_id, dd_alias_cb cb, void *ctx,
                             dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = model_ls(st, model_id, &a, err);
-    if (code != DD_OK)
-        return code;
-    size_t i;
-    json_array_foreach(json_object_get(a, "entries"), i, e) {
-        if (!is_kind(e, "alias"))
-            continue;
-        rs_index_put(st, "alias", jint(e, "id"), model_id);
-        if (cb(ctx, jint(e, "id"), jstr(e, "name"), jint(e, "version_id"), jint(e, "version")))
-            break;
-    }
-    json_decref(a);
-    return DD_OK;
+    return walk(st, &ALIASES, model_id, alias_entry, LIST_CB(cb, ctx), err);
 }
 
 static dd_code r_alias_by_id(dd_store *st, int64_t id, int64_t *model_id_out,
                              int64_t *version_id_out, dd_err *err)
 {
-    int64_t mid = rs_index_get(st, "alias", id);
-    json_t *a;
-    if (!mid)
-        return no_row(err, "alias", id);
-    dd_code code = model_ls(st, mid, &a, err);
+    json_t *a, *e;
+    int64_t mid;
+    dd_code code = find_listed(st, &ALIASES, id, &a, &e, &mid, err);
     if (code != DD_OK)
         return code;
-    json_t *e = entry_by_id(a, "alias", id);
-    if (!e)
-        code = no_row(err, "alias", id);
-    else {
-        if (model_id_out)
-            *model_id_out = mid;
-        if (version_id_out)
-            *version_id_out = jint(e, "version_id");
-    }
+    if (model_id_out)
+        *model_id_out = mid;
+    if (version_id_out)
+        *version_id_out = jint(e, "version_id");
     json_decref(a);
-    return code;
+    return DD_OK;
 }
 
 static dd_code r_alias_find(dd_store *st, int64_t model_id, const char *alias, int64_t *id_out,
                             dd_err *err)
 {
-    json_t *a;
-    dd_code code = model_ls(st, model_id, &a, err);
-    if (code != DD_OK)
-        return code;
-    json_t *e = entry_by_name(a, "alias", alias);
-    if (!e)
-        code = no_name(err, "alias", alias);
-    else {
-        *id_out = jint(e, "id");
-        rs_index_put(st, "alias", *id_out, model_id);
-    }
-    json_decref(a);
-    return code;
+    return find_id(st, &ALIASES, model_id, alias, id_out, err);
 }
 
 /* GET /v1/model/{mid}/stagehistory (the dashboard's), one page of `limit`. */
