@@ -232,6 +232,8 @@ def test_a_write_while_the_server_is_down_is_eio(tmp_path, monkeypatch):
             s.stop()
             p = run("echo 0.9 > %s" % r.p(rel, "params", "lr"))
             assert p.returncode != 0 and "Input/output error" in p.stderr, p.stderr
+            # syslog (stderr with -f) names the request and the server's error
+            assert "PATCH /parameter/1: cannot reach %s" % s.url in r.output(), r.output()
             assert q(m, "SELECT value FROM parameter WHERE key='lr'") == [["0.1"]]
         finally:
             r.unmount()
@@ -239,3 +241,25 @@ def test_a_write_while_the_server_is_down_is_eio(tmp_path, monkeypatch):
                 s.stop()
     finally:
         m.unmount()
+
+
+def test_a_deleted_user_gets_eacces_and_the_log_names_login(remote):
+    """A token the server refuses (its user deleted: refresh cannot help) is EACCES
+    "Permission denied" on every request, reads and writes, and the daemon's log says
+    `deardiary login URL` is needed; nothing is stored."""
+    m, s, mount_as = remote
+    exp, run_dir = fill(m)
+    rel = os.path.relpath(run_dir, m.path)
+    add_user(m, "gone", "read", "update")
+    r = mount_as(s, "gone", "pw-gone")
+    with open(r.p(rel, "params", "lr")) as f:
+        assert f.read() == "0.1\n"
+    p = run("%s user --db %s delete gone" % (BIN, m.db))
+    assert p.returncode == 0, p.stderr
+    time.sleep(0.6)   # past the kernel's and the remote store's 0.5 s
+    before = db_dump(m.db)
+    p = run("echo 0.5 > %s" % r.p(rel, "params", "lr"))
+    assert p.returncode != 0 and "Permission denied" in p.stderr, p.stderr
+    assert errno_of(os.listdir, r.p(rel, "params")) == errno.EACCES
+    assert db_dump(m.db) == before
+    assert "run `deardiary login %s`" % s.url in r.output(), r.output()   # syslog, -f: stderr
