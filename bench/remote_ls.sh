@@ -12,9 +12,11 @@
 # /v1/ls/iteration/{id}): one request, against the original's routes a client needs for
 # the same names and values (parameter pages of 200, the metric page) and `ls -l` of
 # params/ and metrics/ through the local mount.
+#   base    (with DD_BASE_BIN) `ls -l` of it through a remote mount made by that other
+#           deardiary (another revision's client against the same server)
 # Each command REPEAT times (default 7), interleaved (bench/timecmd.py); medians reported.
-# Knobs: DD_BIN (default build/deardiary), BENCH_TMPDIR (/var/tmp), REPEAT, N (10000),
-# P (1000), K (100).
+# Knobs: DD_BIN (default build/deardiary), DD_BASE_BIN, BENCH_TMPDIR (/var/tmp), REPEAT,
+# N (10000), P (1000), K (100).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${DD_BIN:-$root/build/deardiary}
@@ -28,6 +30,7 @@ cleanup() {
   [ -n "$spid" ] && kill "$spid" 2>/dev/null || true
   mountpoint -q "$tmp/mnt" && fusermount3 -u "$tmp/mnt" || true
   mountpoint -q "$tmp/rmnt" && fusermount3 -u "$tmp/rmnt" || true
+  mountpoint -q "$tmp/bmnt" && fusermount3 -u "$tmp/bmnt" || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -61,18 +64,29 @@ dir="$tmp/mnt/projects/bench/experiments/e/iterations"
 mkdir "$tmp/rmnt"
 DEARDIARY_TOKEN=bench "$bin" mount "$url" "$tmp/rmnt"
 rdir="$tmp/rmnt/projects/bench/experiments/e/iterations"
+base=()
+if [ -n "${DD_BASE_BIN:-}" ]; then
+  mkdir "$tmp/bmnt"
+  DEARDIARY_TOKEN=bench "$DD_BASE_BIN" mount "$url" "$tmp/bmnt"
+  base=(--- ls -l "$tmp/bmnt/projects/bench/experiments/e/iterations")
+fi
 echo "== remote listing benchmark ($(date -u +%FT%TZ), $(nproc) cores, $n iterations, $repeat runs each, interleaved)"
 python3 "$root/bench/timecmd.py" "$repeat" \
   curl -sf -o /dev/null "$url/v1/ls/experiment/1/iterations" --- \
   curl -sf "${pages[@]}" --- \
   ls -l "$dir" --- \
-  ls -l "$rdir" > "$tmp/times"
+  ls -l "$rdir" "${base[@]}" > "$tmp/times"
 med() { sed -n "$1p" "$tmp/times" | sed 's/.*median=\([0-9.]*\).*/\1/'; }
 v1=$(med 1); paged=$(med 2); local_ls=$(med 3); remote_ls=$(med 4)
 sed -n 1p "$tmp/times" | sed 's/^/v1     /'
 sed -n 2p "$tmp/times" | sed 's/^/paged  /'
 sed -n 3p "$tmp/times" | sed 's/^/local  /'
 sed -n 4p "$tmp/times" | sed 's/^/remote /'
+if [ -n "${DD_BASE_BIN:-}" ]; then
+  sed -n 5p "$tmp/times" | sed 's/^/base   /'
+  python3 -c 'import sys; print("remote / base remote: %.2f" % (float(sys.argv[1]) / float(sys.argv[2])))' \
+    "$remote_ls" "$(med 5)"
+fi
 python3 - "$v1" "$paged" "$local_ls" "$(( ${#pages[@]} / 3 ))" "$remote_ls" <<'PY'
 import sys
 v1, paged, local = map(float, sys.argv[1:4])
