@@ -72,40 +72,30 @@ dd_code rw_permission_list(dd_store *st, int64_t user_id, int64_t project_id,
     return DD_OK;
 }
 
-/* `field` of the own row of the listing at /v1/ls/<kind>/<id>. */
-static dd_code row_field(dd_store *st, const char *kind, int64_t id, const char *field,
-                         int64_t *out, dd_err *err)
+/* `field` of the answer at `path`/<id>, or (own_row) of the own row its `dir` carries (a
+ * /v1/ls listing's, h_v1.h): an owner's id, never 0. */
+static dd_code id_field(dd_store *st, const char *path, int64_t id, bool own_row,
+                        const char *field, int64_t *out, dd_err *err)
 {
     json_t *a;
-    dd_code code = rs_get(st, &a, err, "/v1/ls/%s/%" PRId64, kind, id);
+    dd_code code = rs_get(st, &a, err, "%s/%" PRId64, path, id);
     if (code != DD_OK)
         return code;
-    *out = (int64_t)json_integer_value(
-        json_object_get(json_object_get(json_object_get(a, "dir"), "row"), field));
+    json_t *row = own_row ? json_object_get(json_object_get(a, "dir"), "row") : a;
+    *out = (int64_t)json_integer_value(json_object_get(row, field));
     json_decref(a);
-    return *out ? DD_OK : dd_fail(err, DD_NOT_FOUND, "%s %" PRId64 ": no %s", kind, id, field);
+    return *out ? DD_OK : dd_fail(err, DD_NOT_FOUND, "%s/%" PRId64 ": no %s", path, id, field);
 }
 
-/* The owner (`kind` "experiment": its project; "iteration": its experiment) from the
- * index, else from the row. */
+/* The owner of an experiment (its project) or iteration (its experiment) from the index,
+ * else from the row its own listing carries. */
 static dd_code owner_of(dd_store *st, const char *kind, const char *field, int64_t id,
                         int64_t *out, dd_err *err)
 {
+    char path[32];
     *out = rs_index_get(st, kind, id);
-    return *out ? DD_OK : row_field(st, kind, id, field, out, err);
-}
-
-/* `field` of the original's GET `path` (an id appended): a row no listing indexed. */
-static dd_code get_field(dd_store *st, const char *path, int64_t id, const char *field,
-                         int64_t *out, dd_err *err)
-{
-    json_t *row;
-    dd_code code = rs_get(st, &row, err, "%s/%" PRId64, path, id);
-    if (code != DD_OK)
-        return code;
-    *out = (int64_t)json_integer_value(json_object_get(row, field));
-    json_decref(row);
-    return *out ? DD_OK : dd_fail(err, DD_NOT_FOUND, "%s/%" PRId64 ": no %s", path, id, field);
+    snprintf(path, sizeof path, "/v1/ls/%s", kind);
+    return *out ? DD_OK : id_field(st, path, id, true, field, out, err);
 }
 
 static dd_code project_of_experiment(dd_store *st, int64_t id, int64_t *out, dd_err *err)
@@ -122,7 +112,7 @@ static dd_code project_of_iteration(dd_store *st, int64_t id, int64_t *out, dd_e
 
 static dd_code project_of_model(dd_store *st, int64_t id, int64_t *out, dd_err *err)
 {
-    return row_field(st, "model", id, "project_id", out, err);
+    return id_field(st, "/v1/ls/model", id, true, "project_id", out, err);
 }
 
 /* A row's owner from the index of the listing that showed it; a version or resource
@@ -134,9 +124,9 @@ static dd_code indexed_owner(dd_store *st, const char *kind, int64_t id, int64_t
     if (*out)
         return DD_OK;
     if (strcmp(kind, "version") == 0)
-        return get_field(st, "/modelversion", id, "model_id", out, err);
+        return id_field(st, "/modelversion", id, false, "model_id", out, err);
     if (strcmp(kind, "resource") == 0)
-        return get_field(st, "/resource", id, "experiment_id", out, err);
+        return id_field(st, "/resource", id, false, "experiment_id", out, err);
     return dd_fail(err, DD_NOT_FOUND, "%s %" PRId64 " not listed", kind, id);
 }
 
