@@ -5,6 +5,17 @@ import os
 from conftest import Mount, db_exec, sqlite_rows
 from helpers_tracking import counts, make_run, ok, poll, populate, read, run, walk
 
+# conftest: each test that takes `mnt` runs over a local and a remote mount
+REMOTE = True
+REMOTE_NOT_YET = {  # test -> why it cannot run remote yet
+    "test_change_through_second_mount_visible_within_a_second": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_find_lists_everything": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_grep_r_finds_a_metric_value": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_python_listdir": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_rsync_a_out_equal": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_tar_out_and_extract_byte_equal": "metric appends through a remote mount: REMOTE.md step R6",
+}
+
 
 def assert_same_tree(src, dst):
     a, b = walk(src), walk(dst)
