@@ -6,11 +6,14 @@
  * Input: JSON text, taken as the answer to every request the store can make about the
  * entities with ids 1 and 2 (the listings of /v1/ls/..., the original's GETs), put in the
  * store's cache so nothing is asked of a network. Then every read of the table is called
- * through the public store.h functions.
+ * through the public store.h functions, with the rights a remote mount's modes come from
+ * (user, permissions, the project of every kind of row), and writes.
  * Promises checked: no call crashes or leaks (ASan); each returns DD_OK or a failure with
  * a message; on DD_OK every string of a row handed out or filled is non-NULL and every
  * timestamp is NUL-terminated within DD_TS_LEN; a row filled and then cleared frees what
- * it holds; a failed call fills nothing a caller must free.
+ * it holds; a failed call fills nothing a caller must free; a permission listing for a
+ * project hands out only that project's row; a write without a connection fails with
+ * DD_IO and a message, a metric append (step R6) with DD_READ_ONLY.
  */
 #include <jansson.h>
 #include <string.h>
@@ -23,7 +26,7 @@ static const char *const paths[] = {
     "/v1/ls/experiment/1", "/v1/ls/experiment/2", "/v1/ls/experiment/1/iterations",
     "/v1/ls/iteration/1", "/v1/ls/iteration/2", "/v1/ls/model/1", "/v1/ls/model/2",
     "/metric/iteration/1", "/v1/iteration/1/env", "/parameter/1", "/parameter/2",
-    "/modelversion/1", "/resource/1",
+    "/modelversion/1", "/resource/1", "/modelversion/2", "/resource/2", "/auth/me",
     "/v1/model/1/stagehistory?limit=10&offset=0",
 };
 
@@ -133,6 +136,20 @@ static int on_alias(void *ctx, int64_t id, const char *alias, int64_t vid, int64
     return 0;
 }
 
+/* A permission row of the project asked for (ctx), and only of it. */
+static int on_permission(void *ctx, const dd_user_permission *p)
+{
+    PROMISE(p->project_id == *(const int64_t *)ctx);
+    return 0;
+}
+
+/* A call's outcome: DD_OK, or a failure with a message. */
+static dd_code answered(dd_code code, const dd_err *err)
+{
+    PROMISE(code == DD_OK || err->msg[0]);
+    return code;
+}
+
 static int on_change(void *ctx, const dd_stage_change *c)
 {
     (void)ctx;
@@ -147,7 +164,7 @@ static int scan_run(void *ctx, const dd_metric_run *r) { (void)ctx, (void)r; ret
 /* Every read of the remote table, for ids 1 and 2. */
 static void read_everything(dd_store *st)
 {
-    dd_err err;
+    dd_err err = {0};
     char ts[DD_TS_LEN], ts2[DD_TS_LEN];
     int64_t id;
     for (int64_t i = 1; i <= 2; i++) {
@@ -249,10 +266,27 @@ static void read_everything(dd_store *st)
         dd_alias_by_id(st, i, &mid, &vid, &err);
         dd_stage_history(st, i, 10, 0, on_change, NULL, &id, &err);
     }
-    /* writes are refused, and say so */
+    /* the rights behind a remote mount's modes (rstore_rights.c), from the same answers */
+    dd_user u;
     err.msg[0] = 0;
-    PROMISE(dd_param_set(st, 1, "k", "v", &err) == DD_READ_ONLY && err.msg[0]);
-    PROMISE(dd_project_of(st, DD_ENT_PROJECT, 1, &id, &err) == DD_UNSUPPORTED);
+    if (answered(dd_user_find(st, "", &u, &err), &err) == DD_OK) {
+        str_ok(u.username);
+        dd_user_clear(&u);
+    }
+    for (int64_t i = 1; i <= 2; i++) {
+        answered(dd_permission_list(st, 0, i, on_permission, &i, &err), &err);
+        for (int k = 0; k < DD_ENT_COUNT; k++)
+            answered(dd_project_of(st, (dd_entity)k, i, &id, &err), &err);
+    }
+    /* writes: a store with no connection fails them, saying so (no answer is taken from
+     * the cache for a write); metric appends are refused until step R6 */
+    err.msg[0] = 0;
+    PROMISE(dd_param_set(st, 1, "k", "v", &err) == DD_IO && err.msg[0]);
+    err.msg[0] = 0;
+    PROMISE(dd_tag_attach(st, DD_TAG_ITERATION, 1, "t", &id, &err) == DD_IO && err.msg[0]);
+    err.msg[0] = 0;
+    dd_metric_point pt = {.value = 1.0};
+    PROMISE(dd_metric_append(st, 1, "loss", &pt, 1, &err) == DD_READ_ONLY && err.msg[0]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
