@@ -43,6 +43,10 @@ dd_code rs_get(dd_store *st, json_t **out, dd_err *err, const char *fmt, ...)
 void rs_index_put(dd_store *st, const char *kind, int64_t id, int64_t owner);
 int64_t rs_index_get(dd_store *st, const char *kind, int64_t id);
 
+/* A copy of the token to send (the caller wipes and frees it), for the requests that
+ * do not go through rs_get (artifact bytes, rstore_artifacts.c). */
+dd_code rs_token_dup(dd_store *st, char **out, dd_err *err);
+
 /* dd_store_close's call: frees the implementation. */
 void rs_close(dd_store *st);
 

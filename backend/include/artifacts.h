@@ -84,6 +84,8 @@ const char *dd_artifacts_fs_root(const dd_artifacts *a);
 /* "auto": the absolute directory large artifacts move to (it may not exist yet), NULL
  * when they stay inline (another backend, or a store without a file and no auto_root). */
 const char *dd_artifacts_auto_root(const dd_artifacts *a);
+/* True for a dd_artifacts made by dd_artifacts_wrap (artifacts_ops.h). */
+bool dd_artifacts_wrapped(const dd_artifacts *a);
 
 /* ------------------------------------------------------------------ writing */
 
@@ -133,6 +135,11 @@ typedef struct dd_artifact_reader dd_artifact_reader;
  * and inline bytes removed by gc run in another process. */
 dd_code dd_artifact_open(dd_artifacts *a, int64_t resource_id, dd_artifact_reader **out,
                          dd_err *err);
+/* The bytes of a registered model version's artifact (immutable while registered): as
+ * dd_artifact_open, except that a wrapped store (a remote mount, artifacts_ops.h) may
+ * serve them from its node cache. */
+dd_code dd_artifact_open_version(dd_artifacts *a, int64_t resource_id,
+                                 dd_artifact_reader **out, dd_err *err);
 /* A resource marked broken by `deardiary fsck --repair` (schema/004_resource_broken.sql)
  * gets DD_IO from dd_artifact_open; dd_artifact_open_any opens it anyway, for fsck to
  * check whether its bytes came back. */

@@ -1,0 +1,33 @@
+/*
+ * rstore_artifacts.h - the artifact stores of a remote mount (docs/REMOTE.md §8, step R7):
+ * a dd_artifacts (artifacts_ops.h) over a remote store whose bytes come from the server.
+ *
+ * Reads: GET /resource/{id}/data with Range, 1 MiB read ahead per open handle (memory per
+ * handle: the read-ahead plus the largest read asked, so at most 2 MiB with FUSE's 1 MiB
+ * requests). The size is the one the first answer names (its Content-Range), so an open
+ * of resources/<name> sees the bytes of that moment; if the resource is replaced while
+ * it is open, a later read whose answer names another size fails with EIO (the server
+ * keeps no old bytes to serve: never a mix of sizes; a replace by bytes of the same size
+ * is not detected, the one way such a reader can see a mix).
+ * A model version's artifact (immutable while registered) is read from the node cache
+ * (cache.h): fetched whole once into cache_dir, then read from that file; one larger than
+ * cache_max is read with ranges as above.
+ * Uploads: not yet (remote mounts are read-only until R5; step 3 of R7): EROFS.
+ */
+#ifndef DD_RSTORE_ARTIFACTS_H
+#define DD_RSTORE_ARTIFACTS_H
+
+#include "artifacts.h"
+
+typedef struct dd_remote_artifacts_options {
+    const char *cacert;     /* PEM file of CAs to trust (NULL: the system's) */
+    const char *cache_dir;  /* NULL or "": $XDG_CACHE_HOME/deardiary, ~/.cache/deardiary */
+    int64_t cache_max;      /* bytes; 0 caches nothing */
+} dd_remote_artifacts_options;
+
+/* The artifact stores of remote store `st` (dd_remote_store_open; not owned). DD_IO with
+ * the reason when the cache directory cannot be made. */
+dd_code dd_remote_artifacts_open(dd_store *st, const dd_remote_artifacts_options *o,
+                                 dd_artifacts **out, dd_err *err);
+
+#endif
