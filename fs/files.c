@@ -487,8 +487,9 @@ static int open_artifact(vfs *v, vfs_file *f, int flags, vfs_open_info *info)
             }
             dd_resource_clear(&r);
         }
-        if (code == DD_OK)
-            code = dd_upload_begin(v->arts, &f->upload, &err);
+        dd_upload_target t = {f->experiment_id, f->key, f->replace};
+        if (code == DD_OK)     /* a remote mount starts sending to the server now */
+            code = dd_upload_begin_for(v->arts, &t, &f->upload, &err);
         f->dirty = code == DD_OK;     /* even empty: `touch` or `: >` make an empty one */
         /* the new bytes must not land in the page cache of the old bytes' inode */
         info->direct_io = true;
@@ -599,7 +600,8 @@ int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *inf
     info->keep_cache = false;
     nk k = f->kind;
     if (f->writable && !(e.st.st_mode & 0200))
-        rc = node_iteration(v, k, f->id) && iteration_ended(v, node_iteration(v, k, f->id))
+        rc = v->read_only || (node_iteration(v, k, f->id) &&
+                              iteration_ended(v, node_iteration(v, k, f->id)))
                  ? -EROFS : -EPERM;
     else if (k == NK_SCRATCH) {
         f->mode = FM_SCRATCH;
@@ -1003,7 +1005,7 @@ int vfs_truncate(vfs *v, uint64_t ino, vfs_file *f, off_t size)
     if (k == NK_SCRATCH)
         return scratch_truncate(v, ino_id(ino), size);
     if (!(e.st.st_mode & 0200))
-        return node_iteration(v, k, ino_id(ino)) ? -EROFS : -EPERM;
+        return v->read_only || node_iteration(v, k, ino_id(ino)) ? -EROFS : -EPERM;
     if (k == NK_I_METRIC)               /* append-only: ftruncate(fd, 0) announces a */
         return f && size == 0 ? 0 : -EPERM;   /* rewrite, as O_TRUNC does (vim) */
     if (f && f->mode == FM_ARTIFACT && f->upload && !f->abandoned &&

@@ -377,7 +377,7 @@ static void fill_stat(vfs *v, vfs_entry *out, uint64_t ino, nk kind, bool read_o
         out->st.st_nlink = 1;
         out->st.st_size = size;
     }
-    if (v->read_only && !kind_is_link(kind))
+    if (v->read_only && !kind_is_link(kind) && kind != NK_E_RESOURCES && kind != NK_RESOURCE)
         out->st.st_mode &= ~(mode_t)0222;
     out->st.st_blocks = (out->st.st_size + 511) / 512;
     out->timeout = immutable ? v->opts.immutable_timeout : v->opts.live_timeout;
@@ -700,8 +700,8 @@ static int node_attr_known(vfs *v, uint64_t ino, const entity_facts *known, vfs_
         pending *p = pending_get(v, id);
         if (!p)
             return -ENOENT;
-        fill_stat(v, out, ino, kind, false, 0, false);
-        out->st.st_blksize = blksize_of(p->kind);   /* a resource being copied in */
+        /* a resource being copied in shows its kind's size and modes */
+        fill_stat(v, out, ino, p->kind == NK_RESOURCE ? NK_RESOURCE : kind, false, 0, false);
         stat_now(&out->st);
         return 0;
     }

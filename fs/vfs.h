@@ -56,8 +56,10 @@ void vfs_attach(vfs *v, dd_store *st, struct dd_artifacts *arts);
  * caller's request is checked, turns it off: every getattr then asks the store. */
 void vfs_keep_attrs(vfs *v, bool keep);
 
-/* Show every file 0444 and every directory 0555 (a store whose every write is refused:
- * a remote mount before step R5, docs/REMOTE.md §6). Default false. */
+/* Show every file 0444 and every directory 0555, and refuse their writes with EROFS (a
+ * store whose every write is refused: a remote mount before step R5, docs/REMOTE.md §6),
+ * except resources/ and its files: artifacts upload through a remote mount (step R7).
+ * Default false. */
 void vfs_read_only(vfs *v, bool read_only);
 
 #define VFS_ROOT_INO 1

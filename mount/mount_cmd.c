@@ -363,9 +363,10 @@ static int run_session(const mount_args *a, const dd_config *cfg, const dd_url_o
 {
     /* the database path stays out of the option string: a comma in it would split it */
     char *opts = NULL;
-    /* a server's registry: read-only until REMOTE.md step R5, so every write is EROFS */
-    if (asprintf(&opts, "-ofsname=deardiary,subtype=deardiary%s%s%s", a->remote ? ",ro" : "",
-                 a->options[0] ? "," : "", a->options) < 0)
+    /* a server's registry: the kernel lets writes through (R7: artifact uploads); the
+     * remote store answers EROFS for the others until REMOTE.md step R5 */
+    if (asprintf(&opts, "-ofsname=deardiary,subtype=deardiary%s%s", a->options[0] ? "," : "",
+                 a->options) < 0)
         return 1;
     char *argv[] = {"deardiary", opts, a->debug ? "-d" : NULL, NULL};
     struct fuse_args args = FUSE_ARGS_INIT(a->debug ? 3 : 2, argv);

@@ -144,7 +144,7 @@ static void evict_for(dd_rcache *c, int64_t need)
                 break;
             v = m;
         }
-        snprintf(v[n].name, sizeof v[n].name, "%s", e->d_name);
+        memcpy(v[n].name, e->d_name, strlen(e->d_name) + 1);   /* length checked above */
         v[n].size = sb.st_size;
         v[n].atime = sb.st_atim;
         total += sb.st_size;

@@ -336,3 +336,18 @@ dd_code rs_token_dup(dd_store *st, char **out, dd_err *err)
     pthread_mutex_unlock(&rs->mu);
     return code;
 }
+
+void rs_forget(dd_store *st, const char *fmt, ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return;
+    rstore *rs = rs_of(st);
+    pthread_mutex_lock(&rs->mu);
+    json_object_del(rs->cache, path);
+    pthread_mutex_unlock(&rs->mu);
+}

@@ -5,6 +5,7 @@
  * window; each handle has its own connection, so parallel readers do not queue behind
  * one another or behind the listings), the same without Range for a node-cache fetch.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -258,28 +259,289 @@ static dd_code ra_pread(void *rd, int64_t off, void *buf, size_t len, size_t *go
 
 /* ---------------------------------------------------------------- uploads */
 
-static dd_code ra_upload_begin(void *impl, void **up, dd_err *err)
+/*
+ * An upload is one streamed request (REMOTE.md §8): POST /resource/experiment/{eid} (a
+ * new name) or PATCH /resource/{id} (new bytes for an existing one), a multipart body
+ * whose "name" part comes first (so the server refuses a taken or bad name before any
+ * byte is stored) and whose "data" part has no length: libcurl sends it chunked, pulling
+ * from a RING-byte ring on a thread of its own. dd_upload_write copies into the ring and
+ * waits while it is full (the FUSE writer is held back: bounded memory whatever the
+ * size); commit marks the end, and waits for the server's answer (201 or 200: the bytes
+ * are the resource's); free without commit aborts the transfer, and the server discards
+ * a cut upload (nothing of it is ever visible).
+ */
+#define RING ((size_t)4 << 20)
+#define ANSWER_MAX 65536
+
+typedef struct rupload {
+    rarts *ra;
+    int64_t experiment_id;
+    char name[DD_NAME_MAX + 1];
+    int64_t replace_id;         /* PATCH this resource; 0: POST a new one */
+    CURL *curl;
+    curl_mime *mime;
+    struct curl_slist *hdrs;
+    char *auth;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *ring;
+    size_t head, len;           /* bytes [head, head + len) mod RING wait to be sent */
+    bool eof, abort, done;      /* done: the transfer ended (answered, failed, aborted) */
+    CURLcode rc;
+    long status;
+    char answer[ANSWER_MAX];
+    size_t answer_len;
+} rupload;
+
+/* libcurl's read callback: up to `size * n` bytes from the ring; 0 at the end. */
+static size_t ring_read(char *buf, size_t size, size_t n, void *ctx)
 {
-    (void)up;
+    rupload *u = ctx;
+    size_t want = size * n, got = 0;
+    pthread_mutex_lock(&u->mu);
+    while (!u->len && !u->eof && !u->abort)
+        pthread_cond_wait(&u->cv, &u->mu);
+    if (u->abort) {
+        pthread_mutex_unlock(&u->mu);
+        return CURL_READFUNC_ABORT;
+    }
+    while (got < want && u->len) {
+        size_t run = RING - u->head < u->len ? RING - u->head : u->len;
+        if (run > want - got)
+            run = want - got;
+        memcpy(buf + got, u->ring + u->head, run);
+        u->head = (u->head + run) % RING, u->len -= run, got += run;
+    }
+    pthread_cond_broadcast(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+    return got;
+}
+
+static size_t answer_write(char *ptr, size_t size, size_t n, void *ctx)
+{
+    rupload *u = ctx;
+    size_t len = size * n, room = ANSWER_MAX - 1 - u->answer_len;
+    memcpy(u->answer + u->answer_len, ptr, len < room ? len : room);
+    u->answer_len += len < room ? len : room;
+    return len;
+}
+
+static void *transfer(void *ctx)
+{
+    rupload *u = ctx;
+    CURLcode rc = curl_easy_perform(u->curl);
+    long status = 0;
+    curl_easy_getinfo(u->curl, CURLINFO_RESPONSE_CODE, &status);
+    pthread_mutex_lock(&u->mu);
+    u->rc = rc, u->status = status, u->done = true;
+    pthread_cond_broadcast(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+    return NULL;
+}
+
+/* The request, ready to perform. */
+static dd_code upload_request(rupload *u, const char *token, dd_err *err)
+{
+    char *url = NULL;
+    const char *base = dd_store_path(u->ra->st);
+    int n = u->replace_id ? asprintf(&url, "%s/resource/%" PRId64, base, u->replace_id)
+                          : asprintf(&url, "%s/resource/experiment/%" PRId64, base,
+                                     u->experiment_id);
+    u->curl = n < 0 ? NULL : curl_easy_init();
+    u->mime = u->curl ? curl_mime_init(u->curl) : NULL;
+    curl_mimepart *name = u->mime ? curl_mime_addpart(u->mime) : NULL;
+    curl_mimepart *data = u->mime ? curl_mime_addpart(u->mime) : NULL;
+    if (asprintf(&u->auth, "Authorization: Bearer %s", token) < 0)
+        u->auth = NULL;
+    struct curl_slist *h = u->auth ? curl_slist_append(NULL, u->auth) : NULL;
+    /* no "Expect: 100-continue" round trip: the name part lets the server refuse early */
+    u->hdrs = h ? curl_slist_append(h, "Expect:") : NULL;
+    if (!u->hdrs && h)
+        curl_slist_free_all(h);
+    if (!url || !name || !data || !u->hdrs) {
+        free(url);
+        return dd_fail(err, DD_IO, "out of memory");
+    }
+    curl_mime_name(name, "name");
+    curl_mime_data(name, u->name, CURL_ZERO_TERMINATED);
+    curl_mime_name(data, "data");
+    curl_mime_filename(data, u->name);
+    curl_mime_data_cb(data, -1, ring_read, NULL, NULL, u);   /* unknown size: chunked */
+    CURL *c = u->curl;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_MIMEPOST, u->mime);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, u->hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, answer_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, u);
+    if (u->replace_id)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PATCH");
+    if (u->ra->cacert)
+        curl_easy_setopt(c, CURLOPT_CAINFO, u->ra->cacert);
+    free(url);
+    return DD_OK;
+}
+
+static void upload_free(rupload *u)
+{
+    if (!u)
+        return;
+    if (u->started) {
+        pthread_mutex_lock(&u->mu);
+        u->abort = !u->eof || u->abort;
+        pthread_cond_broadcast(&u->cv);
+        pthread_mutex_unlock(&u->mu);
+        pthread_join(u->thread, NULL);
+    }
+    if (u->mime)
+        curl_mime_free(u->mime);
+    if (u->curl)
+        curl_easy_cleanup(u->curl);
+    curl_slist_free_all(u->hdrs);
+    if (u->auth) {
+        explicit_bzero(u->auth, strlen(u->auth));
+        free(u->auth);
+    }
+    free(u->ring);
+    pthread_cond_destroy(&u->cv);
+    pthread_mutex_destroy(&u->mu);
+    free(u);
+}
+
+static void ra_upload_free(void *up) { upload_free(up); }
+
+static dd_code ra_upload_begin(void *impl, const dd_upload_target *t, void **up, dd_err *err)
+{
     rarts *ra = impl;
-    return dd_fail(err, DD_READ_ONLY, "uploads through a remote mount are not built yet (%s)",
-                   dd_store_path(ra->st));
+    if (!t)
+        return dd_fail(err, DD_INVALID, "an upload through a remote mount names its resource"
+                       " when it begins");
+    rupload *u = calloc(1, sizeof *u);
+    if (!u)
+        return dd_fail(err, DD_IO, "out of memory");
+    u->ra = ra;
+    u->experiment_id = t->experiment_id;
+    snprintf(u->name, sizeof u->name, "%s", t->name);
+    pthread_mutex_init(&u->mu, NULL);
+    pthread_cond_init(&u->cv, NULL);
+    dd_code code = dd_name_check(t->name, "resource name", err);
+    int64_t id = 0;
+    /* replace: new bytes for the name if it exists (PATCH), else a new resource */
+    if (code == DD_OK && t->replace) {
+        code = dd_resource_find(ra->st, t->experiment_id, t->name, &id, err);
+        u->replace_id = code == DD_OK ? id : 0;
+        code = code == DD_NOT_FOUND ? DD_OK : code;
+    }
+    char *token = NULL;
+    if (code == DD_OK)
+        code = rs_token_dup(ra->st, &token, err);
+    if (code == DD_OK && !(u->ring = malloc(RING)))
+        code = dd_fail(err, DD_IO, "out of memory");
+    if (code == DD_OK)
+        code = upload_request(u, token, err);
+    if (token) {
+        explicit_bzero(token, strlen(token));
+        free(token);
+    }
+    if (code == DD_OK && pthread_create(&u->thread, NULL, transfer, u) != 0)
+        code = dd_fail(err, DD_IO, "cannot start an upload thread");
+    u->started = code == DD_OK;
+    if (code != DD_OK) {
+        upload_free(u);
+        return code;
+    }
+    *up = u;
+    return DD_OK;
+}
+
+/* The dd_code of a finished transfer that did not end in 200/201 (mu not needed: done). */
+static dd_code upload_failure(rupload *u, dd_err *err)
+{
+    const char *what = u->name;
+    if (u->rc != CURLE_OK && !u->status) {
+        syslog(LOG_ERR, "%s: upload of %s: %s", dd_store_path(u->ra->st), what,
+               curl_easy_strerror(u->rc));
+        return dd_fail(err, DD_IO, "%s: upload of %s: %s", dd_store_path(u->ra->st), what,
+                       curl_easy_strerror(u->rc));
+    }
+    u->answer[u->answer_len] = '\0';
+    json_t *reply = json_loads(u->answer, 0, NULL);
+    char text[300];
+    dd_http_error_text(u->status, reply, text, sizeof text);
+    json_decref(reply);
+    /* the original routes answer 409 for a taken name (POST) and for bytes a model
+     * version uses (PATCH: the name is the resource's own) */
+    dd_code code = u->status == 409 ? (u->replace_id ? DD_IN_USE : DD_CONFLICT)
+                   : u->status == 404 ? DD_NOT_FOUND
+                   : u->status == 401 || u->status == 403 ? DD_FORBIDDEN
+                   : u->status == 422 || u->status == 400 ? DD_INVALID
+                   : u->status == 503 ? DD_BUSY : DD_IO;
+    if (code == DD_IO)
+        syslog(LOG_ERR, "%s: upload of %s: %s", dd_store_path(u->ra->st), what, text);
+    return dd_fail(err, code, "resource %s: %s", what, text);
 }
 
 static dd_code ra_upload_write(void *up, const void *data, size_t len, dd_err *err)
 {
-    (void)up, (void)data, (void)len;
-    return dd_fail(err, DD_READ_ONLY, "uploads through a remote mount are not built yet");
+    rupload *u = up;
+    const char *p = data;
+    pthread_mutex_lock(&u->mu);
+    while (len && !u->done) {
+        while (u->len == RING && !u->done)
+            pthread_cond_wait(&u->cv, &u->mu);
+        size_t tail = (u->head + u->len) % RING;
+        size_t run = RING - u->len;
+        if (run > RING - tail)
+            run = RING - tail;
+        if (run > len)
+            run = len;
+        memcpy(u->ring + tail, p, run);
+        u->len += run, p += run, len -= run;
+        pthread_cond_broadcast(&u->cv);
+    }
+    bool done = u->done;
+    pthread_mutex_unlock(&u->mu);
+    /* the server answered before the end (a refusal): the writer hears it now */
+    return done ? upload_failure(u, err) : DD_OK;
 }
 
 static dd_code ra_upload_commit(void *up, int64_t experiment_id, const char *name,
                                 bool replace, int64_t *id_out, dd_err *err)
 {
-    (void)up, (void)experiment_id, (void)name, (void)replace, (void)id_out;
-    return dd_fail(err, DD_READ_ONLY, "uploads through a remote mount are not built yet");
+    (void)replace;
+    rupload *u = up;
+    if (experiment_id != u->experiment_id || strcmp(name, u->name) != 0)
+        return dd_fail(err, DD_INVALID, "the upload was begun for another resource");
+    pthread_mutex_lock(&u->mu);
+    u->eof = true;
+    pthread_cond_broadcast(&u->cv);
+    while (!u->done)
+        pthread_cond_wait(&u->cv, &u->mu);
+    pthread_mutex_unlock(&u->mu);
+    if (u->rc != CURLE_OK || (u->status != 201 && u->status != 200))
+        return upload_failure(u, err);
+    u->answer[u->answer_len] = '\0';
+    json_t *reply = json_loads(u->answer, 0, NULL);
+    if (id_out)
+        *id_out = u->replace_id ? u->replace_id
+                                : json_integer_value(json_object_get(reply, "resource_id"));
+    json_decref(reply);
+    rs_forget(u->ra->st, "/v1/ls/experiment/%" PRId64, u->experiment_id);
+    return DD_OK;
 }
 
-static void ra_upload_free(void *up) { (void)up; }
+/* The store's check before new bytes (store_ops.h resource_check_replaceable): which
+ * versions use a resource is not in any listing the node holds, so the server decides,
+ * at the upload (409 -> DD_IN_USE: EBUSY at the write or the close, not at the open). */
+dd_code rs_resource_check_replaceable(dd_store *st, int64_t id, dd_err *err)
+{
+    (void)st, (void)id, (void)err;
+    return DD_OK;
+}
 
 /* ---------------------------------------------------------------- the table */
 

@@ -12,7 +12,12 @@
  * A model version's artifact (immutable while registered) is read from the node cache
  * (cache.h): fetched whole once into cache_dir, then read from that file; one larger than
  * cache_max is read with ranges as above.
- * Uploads: not yet (remote mounts are read-only until R5; step 3 of R7): EROFS.
+ * Uploads (`cp x resources/`): streamed to the server as they are written, one chunked
+ * multipart request per upload, through a 4 MiB ring per upload (the writer waits while it
+ * is full); close commits and waits for the server's 201 (or 200 for new bytes of an
+ * existing name); a copy whose writer was killed is aborted and the server keeps nothing.
+ * Refusals the server makes before the end (a taken name, an experiment that takes no
+ * resources) fail the next write. Needs dd_upload_begin_for (the target at open).
  */
 #ifndef DD_RSTORE_ARTIFACTS_H
 #define DD_RSTORE_ARTIFACTS_H

@@ -1290,6 +1290,7 @@ const dd_store_ops dd_store_remote_ops = {
     .resource_get = r_resource_get,
     .resource_find = r_resource_find,
     .resource_list = r_resource_list,
+    .resource_check_replaceable = rs_resource_check_replaceable,
     .tag_link_get = r_tag_link_get,
     .tag_link_find = r_tag_link_find,
     .tag_list = r_tag_list,

@@ -290,13 +290,14 @@ dd_code art_upload_begin_in(dd_artifacts *a, const char *backend, dd_upload **ou
 }
 
 /* A wrapped store's upload: ours holds its handle and counts its bytes. */
-static dd_code wrapped_begin(dd_artifacts *a, dd_upload **out, dd_err *err)
+static dd_code wrapped_begin(dd_artifacts *a, const dd_upload_target *t, dd_upload **out,
+                             dd_err *err)
 {
     *out = calloc(1, sizeof **out);
     if (!*out)
         return dd_fail(err, DD_IO, "out of memory");
     (*out)->a = a;
-    dd_code code = a->ops->upload_begin(a->impl, &(*out)->impl, err);
+    dd_code code = a->ops->upload_begin(a->impl, t, &(*out)->impl, err);
     if (code != DD_OK) {
         free(*out);
         *out = NULL;
@@ -307,11 +308,17 @@ static dd_code wrapped_begin(dd_artifacts *a, dd_upload **out, dd_err *err)
 dd_code dd_upload_begin(dd_artifacts *a, dd_upload **out, dd_err *err)
 {
     if (a->ops)
-        return wrapped_begin(a, out, err);
+        return wrapped_begin(a, NULL, out, err);
     dd_code code = art_upload_begin_in(a, a->default_backend, out, err);
     if (code == DD_OK && a->auto_root)
         (*out)->move_past = a->inline_max;
     return code;
+}
+
+dd_code dd_upload_begin_for(dd_artifacts *a, const dd_upload_target *t, dd_upload **out,
+                            dd_err *err)
+{
+    return a->ops ? wrapped_begin(a, t, out, err) : dd_upload_begin(a, out, err);
 }
 
 /* Copy the bytes an inline upload staged so far (its flushed chunks, then the pending

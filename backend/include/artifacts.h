@@ -95,6 +95,18 @@ typedef struct dd_upload dd_upload;
  * inline_max). s3: the bucket is asked first, so a missing bucket, wrong credentials or
  * an unreachable endpoint fail here (DD_IO, the S3 error code and message in err). */
 dd_code dd_upload_begin(dd_artifacts *a, dd_upload **out, dd_err *err);
+/* What an upload will become, when that is known as it begins (the filesystem knows it
+ * at open): the arguments its dd_upload_commit will be given. */
+typedef struct dd_upload_target {
+    int64_t experiment_id;
+    const char *name;
+    bool replace;
+} dd_upload_target;
+/* dd_upload_begin for `t` (the commit must then name the same experiment and name, or
+ * fails with DD_INVALID). A local store ignores it; a wrapped one (a remote mount,
+ * artifacts_ops.h) needs it to start sending the bytes to the server at once. */
+dd_code dd_upload_begin_for(dd_artifacts *a, const dd_upload_target *t, dd_upload **out,
+                            dd_err *err);
 /* Append bytes; uploads are sequential. After a failed write the upload is broken:
  * further writes and the commit fail with DD_IO. "auto": the write that takes the upload
  * past inline_max first moves it to a file (an unusable auto root fails that write). */

@@ -23,7 +23,8 @@ typedef struct dd_artifacts_ops {
     const char *name;   /* "remote": named in messages */
     /* dd_artifacts_close: free `impl` (every upload and reader is freed before). */
     void (*close)(void *impl);
-    dd_code (*upload_begin)(void *impl, void **up, dd_err *err);
+    /* `t`: what the upload becomes (NULL when the caller used dd_upload_begin) */
+    dd_code (*upload_begin)(void *impl, const dd_upload_target *t, void **up, dd_err *err);
     dd_code (*upload_write)(void *up, const void *data, size_t len, dd_err *err);
     dd_code (*upload_commit)(void *up, int64_t experiment_id, const char *name, bool replace,
                              int64_t *id_out, dd_err *err);

@@ -6,6 +6,7 @@ handle); a model version's `artifact` is fetched whole once into the node cache
 log), and the cache keeps to remote.cache_max by evicting the least recently used copy.
 Bytes are compared by sha256 with the local mount's; memory is checked from /proc
 (VmHWM) of the daemon and the server."""
+import errno
 import hashlib
 import os
 import subprocess
@@ -15,7 +16,7 @@ import time
 import pytest
 
 from conftest import BIN, Mount, run
-from helpers_serve import served_mount
+from helpers_serve import logged, served_mount
 
 MIB = 1 << 20
 
@@ -254,3 +255,100 @@ def test_replaced_while_open_is_eio_never_a_mix(remote, tmp_path):
         assert e.value.errno == 5   # EIO
     time.sleep(1)   # past the attribute timeout: a new open sees the new bytes
     assert sha_of(far) == sha_of(os.path.join(exp, "resources", "x"))
+
+
+def resources_of(s):
+    return {x["name"]: x for x in
+            s.get("/resource/experiment/1", token=s.login()).json()["data"]}
+
+
+def test_cp_streams_to_the_server_with_bounded_memory(remote, tmp_path):
+    m, s, mount = remote
+    setup_registry(m, str(tmp_path), {})
+    r = mount()
+    far = r.p("projects", "p", "experiments", "e", "resources")
+    src = os.path.join(str(tmp_path), "big")
+    digest = write_random(src, 200 * MIB, "up")
+    p = run("cp %s %s/big.bin" % (src, far))
+    assert p.returncode == 0, p.stderr
+    os.unlink(src)
+    # committed when cp returned: visible at once on both mounts, the same bytes
+    assert "big.bin" in os.listdir(far)
+    assert sha_of(m.p("projects", "p", "experiments", "e", "resources", "big.bin")) == digest
+    assert resources_of(s)["big.bin"]["size_bytes"] == 200 * MIB
+    assert hwm_kb(r.proc.pid) < 64 * 1024, hwm_kb(r.proc.pid)
+    assert hwm_kb(s.proc.pid) < 64 * 1024, hwm_kb(s.proc.pid)
+    # small, empty, and new bytes for an existing name (cp over it)
+    for name, size in (("small", 5000), ("empty", 0), ("big.bin", 3 * MIB + 5)):
+        d = write_random(src, size, name)
+        p = run("cp %s %s/%s" % (src, far, name))
+        assert p.returncode == 0, (name, p.stderr)
+        # an empty copy is committed at release, which the kernel sends after close
+        # returns (as on a local mount: a shell flushes a redirection before writing)
+        deadline = time.time() + 5
+        while not os.path.exists(os.path.join(far, name)) and time.time() < deadline:
+            time.sleep(0.05)
+        assert sha_of(m.p("projects", "p", "experiments", "e", "resources", name)) == d
+        assert sha_of(os.path.join(far, name)) == d
+    # the server's request log: one streamed request per copy
+    assert logged(s, "POST /resource/experiment/1 201", 3)
+    assert logged(s, "PATCH /resource/%d 200" % resources_of(s)["big.bin"]["id"])
+
+
+def test_refusals_reach_the_writer_and_change_nothing(remote, tmp_path):
+    m, s, mount = remote
+    setup_registry(m, str(tmp_path), {"used": 1000})   # registered as version 1
+    r = mount()
+    far = r.p("projects", "p", "experiments", "e", "resources")
+    before = resources_of(s)
+    # bytes a model version uses are immutable: EBUSY, as on a local mount
+    # (the server decides, so the refusal comes at close, not at open as locally; a
+    # shell's redirection ignores close errors, cp and python do not)
+    with pytest.raises(OSError) as e:
+        with open(os.path.join(far, "used"), "wb") as f:
+            f.write(b"abc")
+    assert e.value.errno == errno.EBUSY, e.value
+    # a bad name
+    p = run("printf abc > '%s/%s'" % (far, "x" * 256))
+    assert p.returncode != 0 and "too long" in p.stderr, p.stderr
+    # an experiment that takes no resources (stopped): refused before any byte is kept
+    with open(m.p("projects", "p", "experiments", "e", "status"), "w") as f:
+        f.write("STOPPED\n")
+    time.sleep(0.6)
+    src = os.path.join(str(tmp_path), "x")
+    write_random(src, 10 * MIB, "x")
+    p = run("cp %s %s/late.bin" % (src, far))
+    assert p.returncode != 0, p.stderr
+    assert resources_of(s) == before
+
+
+def test_killed_cp_leaves_nothing_on_the_server(remote, tmp_path):
+    m, s, mount = remote
+    setup_registry(m, str(tmp_path), {})
+    r = mount()
+    far = r.p("projects", "p", "experiments", "e", "resources", "cut.bin")
+    # a writer that has sent some MiB and is still writing when it is killed
+    w = subprocess.Popen(["python3", "-c", """
+import sys, time
+f = open(sys.argv[1], "wb")
+for i in range(10000):
+    f.write(bytes([i % 251]) * (1 << 20))
+    f.flush()
+    if i == 8:
+        print("sent", flush=True)
+    time.sleep(0.01)
+""", far], stdout=subprocess.PIPE, text=True)
+    assert w.stdout.readline() == "sent\n"
+    w.kill()
+    w.wait()
+    time.sleep(1)
+    assert "cut.bin" not in resources_of(s)
+    assert "cut.bin" not in os.listdir(m.p("projects", "p", "experiments", "e",
+                                           "resources"))
+    assert not [line for line in s.output().splitlines()
+                if "POST /resource/experiment/1 201" in line]
+    # the mount goes on: the next copy of that name is whole
+    src = os.path.join(str(tmp_path), "ok")
+    d = write_random(src, 2 * MIB, "ok")
+    assert run("cp %s %s" % (src, far)).returncode == 0
+    assert sha_of(m.p("projects", "p", "experiments", "e", "resources", "cut.bin")) == d
