@@ -10,6 +10,9 @@
 #            read fetched it into the node cache (remote.cache_dir): the daemon's pread of
 #            its cache file (keep_cache: the kernel may keep the pages too)
 #   local    cat of a local copy of the same bytes in the page cache (read once first)
+#   lmount   cat of resources/big.bin through a local mount of the server's database
+#            (direct_io as on the remote mount: what FUSE itself costs)
+#   ranged1m dd bs=1M of resources/big.bin through the remote mount (1 MiB FUSE reads)
 # and, once, the first read of the version's artifact (the fetch into the cache) against
 # one curl download. Each command REPEAT times (default 5), interleaved (bench/timecmd.py);
 # medians reported, the daemon's VmRSS sampled during the ranged reads.
@@ -42,7 +45,7 @@ mkdir "$tmp/mnt" "$tmp/rmnt"
 DEARDIARY_ARTIFACT_FS_ROOT="$tmp/art" "$bin" mount "$tmp/r.db" "$tmp/mnt"
 mkdir "$tmp/mnt/projects/bench/models/m"
 cat "$tmp/mnt/models/m/versions/new/1:big.bin" >/dev/null
-fusermount3 -u "$tmp/mnt"
+# the 1 GiB of the server's registry, read from the local mount too (a reference)
 XDG_CACHE_HOME="$tmp/cache" DEARDIARY_TOKEN=bench "$bin" mount "$url" "$tmp/rmnt"
 dpid=$(pgrep -n -f "deardiary mount $url $tmp/rmnt")
 res="$tmp/rmnt/projects/bench/experiments/e/resources/big.bin"
@@ -59,17 +62,22 @@ python3 "$root/bench/timecmd.py" "$repeat" \
   curl -sf -o /dev/null "$url/resource/1/data" --- \
   --rss "$dpid" cat "$res" --- \
   cat "$art" --- \
-  cat "$tmp/big.bin" > "$tmp/times"
+  cat "$tmp/big.bin" --- \
+  cat "$tmp/mnt/projects/bench/experiments/e/resources/big.bin" --- \
+  dd if="$res" bs=1M status=none > "$tmp/times"
 med() { sed -n "$1p" "$tmp/times" | sed 's/.*median=\([0-9.]*\).*/\1/'; }
 sed -n 1p "$tmp/times" | sed 's/^/curl    /'
 sed -n 2p "$tmp/times" | sed 's/^/ranged  /'
 sed -n 3p "$tmp/times" | sed 's/^/cached  /'
 sed -n 4p "$tmp/times" | sed 's/^/local   /'
+sed -n 5p "$tmp/times" | sed 's/^/lmount  /'
+sed -n 6p "$tmp/times" | sed 's/^/ranged1m /'
 fetches=$(grep -c "GET /resource/1/data 200" "$tmp/serve.log" || true)
-python3 - "$(med 1)" "$(med 2)" "$(med 3)" "$(med 4)" "$size_mb" "$fetches" "$repeat" <<'PY'
+python3 - "$(med 1)" "$(med 2)" "$(med 3)" "$(med 4)" "$size_mb" "$fetches" "$repeat" "$(med 5)" "$(med 6)" <<'PY'
 import sys
 curl, ranged, cached, local = map(float, sys.argv[1:5])
 mb, fetches, repeat = float(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+lmount, ranged1m = float(sys.argv[8]), float(sys.argv[9])
 def rate(s):
     return "%.0f MB/s" % (mb * 1.048576 / s)
 print("ranged read through the remote mount: %.3f s (%s) vs curl %.3f s (%s): %.2fx"

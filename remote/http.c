@@ -168,6 +168,7 @@ void dd_http_error_text(long status, json_t *reply, char *msg, size_t msglen)
 typedef struct bytes_get {
     CURL *curl;
     dd_http_sink sink;
+    dd_http_head head;
     void *ctx;
     long status;            /* 0 until the first body byte */
     int64_t range_total;    /* from Content-Range, -1 none */
@@ -215,6 +216,16 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ctx)
 {
     bytes_get *g = ctx;
     size_t n = size * nmemb, k = strlen("content-range:");
+    if ((n == 2 && ptr[0] == '\r') || (n == 1 && ptr[0] == '\n')) {   /* the headers' end */
+        long status = 0;
+        curl_off_t cl = -1;
+        curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (status == 200)
+            curl_easy_getinfo(g->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+        if (g->head && status >= 200)
+            g->head(g->ctx, status, status == 200 ? (int64_t)cl : g->range_total);
+        return n;
+    }
     if (n > k && strncasecmp(ptr, "content-range:", k) == 0) {
         const char *v = ptr + k, *e = ptr + n;
         while (v < e && (*v == ' ' || *v == '\t'))
@@ -246,12 +257,13 @@ static size_t on_bytes(char *ptr, size_t size, size_t nmemb, void *ctx)
 }
 
 int dd_http_get_bytes(dd_http *h, const char *path, const char *token, int64_t first,
-                      int64_t last, dd_http_sink sink, void *ctx, long *status,
-                      int64_t *total, char *msg, size_t msglen)
+                      int64_t last, dd_http_head head, dd_http_sink sink, void *ctx,
+                      long *status, int64_t *total, char *msg, size_t msglen)
 {
     *status = 0;
     *total = -1;
-    bytes_get g = {.curl = h->curl, .sink = sink, .ctx = ctx, .range_total = -1};
+    bytes_get g = {.curl = h->curl, .sink = sink, .head = head, .ctx = ctx,
+                   .range_total = -1};
     char *url = NULL, *auth = NULL, range[64];
     int ret = -1;
     struct curl_slist *hdrs = headers_for(token, false, &auth);
@@ -269,6 +281,7 @@ int dd_http_get_bytes(dd_http *h, const char *path, const char *token, int64_t f
     curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &g);
     curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &g);
+    curl_easy_setopt(h->curl, CURLOPT_BUFFERSIZE, 512L * 1024);   /* fewer, larger pieces */
     if (first >= 0) {
         if (last >= 0)
             snprintf(range, sizeof range, "%lld-%lld", (long long)first, (long long)last);

@@ -20,7 +20,12 @@
 #include "rstore_artifacts.h"
 #include "rstore_int.h"
 
-#define READ_AHEAD ((size_t)1 << 20)
+/* A handle's window of the bytes: up to AHEAD read ahead of the furthest byte a read has
+ * taken, and KEEP behind it (reads a little out of order, as the kernel's readahead
+ * issues them, are served without asking again). */
+#define AHEAD ((int64_t)1 << 20)
+#define KEEP ((int64_t)256 << 10)
+#define WINDOW (AHEAD + KEEP)
 
 typedef struct rarts {
     dd_store *st;
@@ -28,18 +33,33 @@ typedef struct rarts {
     dd_rcache *cache;       /* NULL: nothing is cached (cache_max 0) */
 } rarts;
 
+/*
+ * A reader. From the node cache: pread of its copy (fd). Otherwise a stream: one GET
+ * with "Range: bytes=OFF-" per run of sequential reads, on a thread of the handle's own
+ * that fills the window (a ring: byte p at win[p % WINDOW]) and waits while it is full;
+ * a read before the window, or more than AHEAD past it, ends that GET and starts another
+ * at its offset. Memory per handle: WINDOW bytes.
+ */
 typedef struct rreader {
     rarts *ra;
     int64_t id;
-    int64_t size;
-    int fd;                 /* the node cache's copy, or -1: ranged reads */
-    /* ranged reads: one request at a time per handle (FUSE may read in parallel) */
-    pthread_mutex_t mu;
+    int64_t size;           /* named by the first answer; a later GET naming another: EIO */
+    int fd;                 /* the node cache's copy, or -1: streamed */
+    pthread_mutex_t op;     /* one read at a time per handle (FUSE may read in parallel) */
     dd_http *http;
     char *token;
-    char *buf;              /* [buf_off, buf_off + buf_len) of the bytes */
-    size_t buf_len, cap;
-    int64_t buf_off;
+    char *win;
+    /* the stream, under mu: */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    bool running;           /* a thread to join */
+    bool head, over, stop;  /* headers in; the GET ended; asked to stop */
+    long status;
+    int64_t total;          /* the size this GET names */
+    int64_t base, end, hi;  /* [base, end) in the window; hi: furthest byte taken */
+    char msg[DD_ERR_MSG_MAX];   /* why the GET ended short */
+    int64_t from;           /* where the current GET began */
 } rreader;
 
 /* ---------------------------------------------------------------- requests */
@@ -56,54 +76,151 @@ static dd_code status_fail(long status, const char *path, const char *msg, dd_er
     return dd_fail(err, DD_IO, "%s: %s", path, msg);
 }
 
-typedef struct fill {
-    char *dst;
-    size_t len, cap;
-} fill;
-
-static int fill_sink(void *ctx, const void *data, size_t len)
+static void on_head(void *ctx, long status, int64_t total)
 {
-    fill *f = ctx;
-    if (len > f->cap - f->len)
-        return -1;      /* more than asked: a server that ignored the range */
-    memcpy(f->dst + f->len, data, len);
-    f->len += len;
-    return 0;
+    rreader *r = ctx;
+    pthread_mutex_lock(&r->mu);
+    r->head = true, r->status = status, r->total = total;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
 }
 
-/* Bytes [first, first + want) into r->buf (mu held); *total the size the answer names. */
-static dd_code get_range(rreader *r, int64_t first, size_t want, int64_t *total, dd_err *err)
+/* The stream's sink: into the window, waiting while it is full. */
+static int on_window(void *ctx, const void *data, size_t len)
 {
+    rreader *r = ctx;
+    const char *p = data;
+    pthread_mutex_lock(&r->mu);
+    while (len && !r->stop) {
+        if (r->end - r->base == WINDOW && r->hi - KEEP > r->base)
+            r->base = r->hi - KEEP < r->end ? r->hi - KEEP : r->end;   /* drop the oldest */
+        if (r->end - r->base == WINDOW) {
+            pthread_cond_wait(&r->cv, &r->mu);
+            continue;
+        }
+        size_t at = (size_t)(r->end % WINDOW);
+        size_t run = (size_t)(WINDOW - (r->end - r->base));
+        if (run > (size_t)WINDOW - at)
+            run = (size_t)WINDOW - at;
+        if (run > len)
+            run = len;
+        memcpy(r->win + at, p, run);
+        r->end += (int64_t)run, p += run, len -= run;
+        pthread_cond_broadcast(&r->cv);
+    }
+    int rc = r->stop ? -1 : 0;
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+static void *stream(void *ctx)
+{
+    rreader *r = ctx;
     char path[64], msg[DD_ERR_MSG_MAX] = "";
     snprintf(path, sizeof path, "/resource/%" PRId64 "/data", r->id);
-    if (want > r->cap) {
-        char *b = realloc(r->buf, want);
-        if (!b)
-            return dd_fail(err, DD_IO, "out of memory");
-        r->buf = b, r->cap = want;
-    }
-    fill f = {r->buf, 0, want};
     long status;
-    r->buf_len = 0;
-    if (dd_http_get_bytes(r->http, path, r->token, first, first + (int64_t)want - 1, fill_sink,
-                          &f, &status, total, msg, sizeof msg) != 0) {
-        syslog(LOG_ERR, "%s", msg);
-        return dd_fail(err, DD_IO, "%s", msg);
-    }
-    if (status == 416) {        /* at or past the end: nothing (an empty resource) */
-        r->buf_off = first;
-        return *total >= 0 ? DD_OK : dd_fail(err, DD_IO, "%s: 416 without a size", path);
-    }
-    if (status != 206 && status != 200)
-        return status_fail(status, path, msg, err);
-    if (status == 200 && first > 0)
-        return dd_fail(err, DD_IO, "%s: the server ignored the range", path);
-    if (*total < 0 || f.len != (size_t)((*total - first) < (int64_t)want ? *total - first
-                                                                         : (int64_t)want))
-        return dd_fail(err, DD_IO, "%s: a short answer (%zu bytes)", path, f.len);
-    r->buf_off = first;
-    r->buf_len = f.len;
+    int64_t total;
+    int rc = dd_http_get_bytes(r->http, path, r->token, r->from, -1, on_head, on_window, r,
+                               &status, &total, msg, sizeof msg);
+    pthread_mutex_lock(&r->mu);
+    if (!r->head)
+        r->status = rc == 0 ? status : 0, r->total = total;
+    r->head = r->over = true;
+    snprintf(r->msg, sizeof r->msg, "%s", rc == 0 && (status == 200 || status == 206)
+                                              ? "the answer ended early" : msg);
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* End the current GET, if any (op held, mu not). */
+static void stream_stop(rreader *r)
+{
+    if (!r->running)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    r->running = false;
+}
+
+/* A GET from `off` on, its headers in (op held, mu not). The answer's status and size
+ * are checked: the size must be the reader's (once known). */
+static dd_code stream_start(rreader *r, int64_t off, dd_err *err)
+{
+    stream_stop(r);
+    r->head = r->over = r->stop = false;
+    r->status = 0, r->total = -1;
+    r->base = r->end = r->hi = r->from = off;
+    r->msg[0] = '\0';
+    if (pthread_create(&r->thread, NULL, stream, r) != 0)
+        return dd_fail(err, DD_IO, "cannot start a reading thread");
+    r->running = true;
+    pthread_mutex_lock(&r->mu);
+    while (!r->head)
+        pthread_cond_wait(&r->cv, &r->mu);
+    long status = r->status;
+    int64_t total = r->total;
+    pthread_mutex_unlock(&r->mu);
+    char path[64];
+    snprintf(path, sizeof path, "/resource/%" PRId64 "/data", r->id);
+    if (status == 416 && total >= 0 && off >= total)   /* at or past the end */
+        status = 206;
+    else if (status == 0)
+        return dd_fail(err, DD_IO, "%s", r->msg);
+    else if (status != 206 && !(status == 200 && off == 0))
+        return status == 200 ? dd_fail(err, DD_IO, "%s: the server ignored the range", path)
+                             : status_fail(status, path, r->msg, err);
+    if (total < 0)
+        return dd_fail(err, DD_IO, "%s: the answer names no size", path);
+    if (r->size >= 0 && total != r->size)
+        return dd_fail(err, DD_IO, "resource %" PRId64 " was replaced while open (%" PRId64
+                       " bytes, now %" PRId64 ")", r->id, r->size, total);
+    r->size = total;
     return DD_OK;
+}
+
+/* Bytes [off, off + len) of the stream into buf (op held; len > 0, off + len <= size). */
+static dd_code stream_read(rreader *r, int64_t off, char *buf, size_t len, dd_err *err)
+{
+    int64_t want = off + (int64_t)len;
+    for (int attempt = 0;; attempt++) {
+        pthread_mutex_lock(&r->mu);
+        bool reach = r->running && !r->stop && off >= r->base && off <= r->end + AHEAD;
+        if (reach) {
+            if (off > r->hi)
+                r->hi = off;            /* let the window move on to it */
+            pthread_cond_broadcast(&r->cv);
+            while (r->end < want && !r->over)
+                pthread_cond_wait(&r->cv, &r->mu);
+            reach = off >= r->base && r->end >= want;
+        }
+        if (reach) {
+            for (int64_t p = off; p < want;) {
+                size_t at = (size_t)(p % WINDOW);
+                size_t run = (size_t)(want - p) < (size_t)WINDOW - at ? (size_t)(want - p)
+                                                                     : (size_t)WINDOW - at;
+                memcpy(buf + (p - off), r->win + at, run);
+                p += (int64_t)run;
+            }
+            if (want > r->hi)
+                r->hi = want;
+            pthread_cond_broadcast(&r->cv);
+        }
+        bool over = r->over;
+        pthread_mutex_unlock(&r->mu);
+        if (reach)
+            return DD_OK;
+        /* out of reach, or the GET ended short (a cut connection): one new GET */
+        if (attempt == 2 || (attempt == 1 && over))
+            return dd_fail(err, DD_IO, "resource %" PRId64 ": %s", r->id,
+                           r->msg[0] ? r->msg : "cannot read");
+        dd_code code = stream_start(r, off, err);
+        if (code != DD_OK)
+            return code;
+    }
 }
 
 /* ---------------------------------------------------------------- readers */
@@ -112,6 +229,7 @@ static void reader_free(rreader *r)
 {
     if (!r)
         return;
+    stream_stop(r);
     if (r->fd >= 0)
         close(r->fd);
     dd_http_free(r->http);
@@ -119,8 +237,10 @@ static void reader_free(rreader *r)
         explicit_bzero(r->token, strlen(r->token));
         free(r->token);
     }
-    free(r->buf);
+    free(r->win);
+    pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
+    pthread_mutex_destroy(&r->op);
     free(r);
 }
 
@@ -155,8 +275,8 @@ static int fetch_whole(void *ctx, int fd, char *msg, size_t msglen)
     to_file t = {fd, 0};
     long status;
     int64_t total;
-    if (dd_http_get_bytes(r->http, path, r->token, -1, -1, file_sink, &t, &status, &total,
-                          msg, msglen) != 0) {
+    if (dd_http_get_bytes(r->http, path, r->token, -1, -1, NULL, file_sink, &t, &status,
+                          &total, msg, msglen) != 0) {
         if (t.err)
             snprintf(msg, msglen, "artifact cache: %s", strerror(t.err));
         return -1;
@@ -166,8 +286,8 @@ static int fetch_whole(void *ctx, int fd, char *msg, size_t msglen)
     return 0;
 }
 
-/* A version's artifact from the node cache; *fd -1 when it is not cached (too large, or
- * no cache), an error when the fetch failed. */
+/* A version's artifact from the node cache; r->fd stays -1 when it is not cached (too
+ * large), an error when the fetch failed. */
 static dd_code open_cached(rreader *r, dd_err *err)
 {
     dd_resource row;
@@ -195,23 +315,24 @@ static dd_code ra_open(void *impl, int64_t resource_id, bool version, void **rd,
     rreader *r = calloc(1, sizeof *r);
     if (!r)
         return dd_fail(err, DD_IO, "out of memory");
-    r->ra = ra, r->id = resource_id, r->fd = -1;
+    r->ra = ra, r->id = resource_id, r->fd = -1, r->size = -1;
+    pthread_mutex_init(&r->op, NULL);
     pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
     r->http = dd_http_new(dd_store_path(ra->st), ra->cacert);
     dd_code code = r->http ? rs_token_dup(ra->st, &r->token, err)
                            : dd_fail(err, DD_IO, "out of memory");
     if (code == DD_OK && version && ra->cache)
         code = open_cached(r, err);
-    int64_t total = -1;
-    /* not cached: the first window now, whose answer names the size */
+    /* not cached: the stream starts now, and its answer names the size */
+    if (code == DD_OK && r->fd < 0 && !(r->win = malloc((size_t)WINDOW)))
+        code = dd_fail(err, DD_IO, "out of memory");
     if (code == DD_OK && r->fd < 0)
-        code = get_range(r, 0, READ_AHEAD, &total, err);
+        code = stream_start(r, 0, err);
     if (code != DD_OK) {
         reader_free(r);
         return code;
     }
-    if (r->fd < 0)
-        r->size = total;
     *size_out = r->size;
     *rd = r;
     return DD_OK;
@@ -238,22 +359,16 @@ static dd_code ra_pread(void *rd, int64_t off, void *buf, size_t len, size_t *go
         }
         return DD_OK;
     }
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->op);
+    /* more than the window at once: in window-sized pieces */
     dd_code code = DD_OK;
-    if (off < r->buf_off || off + (int64_t)len > r->buf_off + (int64_t)r->buf_len) {
-        int64_t total = -1;
-        code = get_range(r, off, len > READ_AHEAD ? len : READ_AHEAD, &total, err);
-        if (code == DD_OK && total != r->size)
-            code = dd_fail(err, DD_IO, "resource %" PRId64 " was replaced while open (%"
-                           PRId64 " bytes, now %" PRId64 ")", r->id, r->size, total);
-        if (code == DD_OK && off + (int64_t)len > r->buf_off + (int64_t)r->buf_len)
-            code = dd_fail(err, DD_IO, "resource %" PRId64 ": a short answer", r->id);
+    while (code == DD_OK && *got < len) {
+        size_t piece = len - *got < (size_t)AHEAD ? len - *got : (size_t)AHEAD;
+        code = stream_read(r, off + (int64_t)*got, (char *)buf + *got, piece, err);
+        if (code == DD_OK)
+            *got += piece;
     }
-    if (code == DD_OK) {
-        memcpy(buf, r->buf + (off - r->buf_off), len);
-        *got = len;
-    }
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->op);
     return code;
 }
 

@@ -2,13 +2,15 @@
  * rstore_artifacts.h - the artifact stores of a remote mount (docs/REMOTE.md §8, step R7):
  * a dd_artifacts (artifacts_ops.h) over a remote store whose bytes come from the server.
  *
- * Reads: GET /resource/{id}/data with Range, 1 MiB read ahead per open handle (memory per
- * handle: the read-ahead plus the largest read asked, so at most 2 MiB with FUSE's 1 MiB
- * requests). The size is the one the first answer names (its Content-Range), so an open
- * of resources/<name> sees the bytes of that moment; if the resource is replaced while
- * it is open, a later read whose answer names another size fails with EIO (the server
- * keeps no old bytes to serve: never a mix of sizes; a replace by bytes of the same size
- * is not detected, the one way such a reader can see a mix).
+ * Reads: GET /resource/{id}/data with "Range: bytes=OFF-", streamed by a thread of the
+ * open handle into a window of 1 MiB ahead of the reads and 256 KiB behind (memory per
+ * handle: 1.25 MiB; sequential reads are one request, however large the artifact); a
+ * read outside the window ends that GET and starts another at its offset. The size is
+ * the one the first answer names (its Content-Range), so an open of resources/<name>
+ * sees the bytes of that moment: the GET under way keeps serving the bytes it began with
+ * (the server holds them open) if the resource is replaced meanwhile, and a new GET that
+ * names another size fails the read with EIO, never a mix of sizes (a replacement of the
+ * same size read through a new GET is not detected: the answer carries no generation).
  * A model version's artifact (immutable while registered) is read from the node cache
  * (cache.h): fetched whole once into cache_dir, then read from that file; one larger than
  * cache_max is read with ranges as above.
