@@ -151,7 +151,8 @@ static void evict_for(dd_rcache *c, int64_t need)
         n++;
     }
     closedir(d);
-    qsort(v, n, sizeof *v, older_first);
+    if (n)
+        qsort(v, n, sizeof *v, older_first);
     for (size_t i = 0; i < n && total + need > c->max; i++)
         if (unlinkat(c->dirfd, v[i].name, 0) == 0 || errno == ENOENT)
             total -= v[i].size;
