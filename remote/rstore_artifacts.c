@@ -146,8 +146,11 @@ static void stream_stop(rreader *r)
     r->running = false;
 }
 
+static dd_code stream_check(rreader *r, int64_t off, dd_err *err);
+
 /* A GET from `off` on, its headers in (op held, mu not). The answer's status and size
- * are checked: the size must be the reader's (once known). */
+ * are checked: the size must be the reader's (once known). A refused answer's GET is
+ * ended at once, so no later read takes its bytes. */
 static dd_code stream_start(rreader *r, int64_t off, dd_err *err)
 {
     stream_stop(r);
@@ -158,6 +161,15 @@ static dd_code stream_start(rreader *r, int64_t off, dd_err *err)
     if (pthread_create(&r->thread, NULL, stream, r) != 0)
         return dd_fail(err, DD_IO, "cannot start a reading thread");
     r->running = true;
+    dd_code code = stream_check(r, off, err);
+    if (code != DD_OK)
+        stream_stop(r);
+    return code;
+}
+
+/* The new GET's headers: wait for them, check status and size. */
+static dd_code stream_check(rreader *r, int64_t off, dd_err *err)
+{
     pthread_mutex_lock(&r->mu);
     while (!r->head)
         pthread_cond_wait(&r->cv, &r->mu);
