@@ -487,15 +487,18 @@ static int open_artifact(vfs *v, vfs_file *f, int flags, vfs_open_info *info)
             }
             dd_resource_clear(&r);
         }
-        if (code == DD_OK)
-            code = dd_upload_begin(v->arts, &f->upload, &err);
+        dd_upload_target t = {f->experiment_id, f->key, f->replace};
+        if (code == DD_OK)     /* a remote mount starts sending to the server now */
+            code = dd_upload_begin_for(v->arts, &t, &f->upload, &err);
         f->dirty = code == DD_OK;     /* even empty: `touch` or `: >` make an empty one */
         /* the new bytes must not land in the page cache of the old bytes' inode */
         info->direct_io = true;
     } else if (code == DD_OK) {
-        /* no artifact stores: a remote mount before REMOTE.md step R7 */
-        code = v->arts ? dd_artifact_open(v->arts, resource, &f->reader, &err)
-                       : dd_fail(&err, DD_UNSUPPORTED, "no artifact store to read from");
+        /* a version's bytes never change: a remote mount serves them from its cache */
+        code = !v->arts ? dd_fail(&err, DD_UNSUPPORTED, "no artifact store to read from")
+               : f->kind == NK_V_ARTIFACT
+                   ? dd_artifact_open_version(v->arts, resource, &f->reader, &err)
+                   : dd_artifact_open(v->arts, resource, &f->reader, &err);
         /* A version's artifact can never change: the kernel keeps its pages. A resource
          * may still be replaced, and the kernel's size and pages of one inode are shared
          * by all its readers, so each open reads its own snapshot directly instead. */

@@ -697,8 +697,8 @@ static int node_attr_known(vfs *v, uint64_t ino, const entity_facts *known, vfs_
         pending *p = pending_get(v, id);
         if (!p)
             return -ENOENT;
-        fill_stat(v, out, ino, kind, false, 0, false);
-        out->st.st_blksize = blksize_of(p->kind);   /* a resource being copied in */
+        /* a resource being copied in shows its kind's size and modes */
+        fill_stat(v, out, ino, p->kind == NK_RESOURCE ? NK_RESOURCE : kind, false, 0, false);
         stat_now(&out->st);
         return 0;
     }

@@ -71,6 +71,10 @@ int dd_cmd_mount(const char *config_file, int argc, char **argv);
  * `ttl` seconds); prints the reason and returns -1 when it cannot be had. */
 typedef struct dd_url_opener {
     int (*open)(const char *url, const char *cacert, double ttl, dd_store **out);
+    /* the artifact stores over that store (remote.cache_dir, remote.cache_max of cfg);
+     * errors printed, as open's */
+    int (*open_artifacts)(dd_store *st, const char *cacert, const dd_config *cfg,
+                          dd_artifacts **out);
 } dd_url_opener;
 /* dd_cmd_mount, with `urls` (NULL: a URL is refused as this build cannot mount one). */
 int dd_cmd_mount_urls(const char *config_file, int argc, char **argv,

@@ -109,6 +109,10 @@ static const config_key keys[] = {
     {ROW("mount.options", NULL, KT_STRING, mount_options, "")},
     {ROW("mount.follow_writer", "DEARDIARY_MOUNT_FOLLOW_WRITER", KT_BOOL, mount_follow_writer,
          "true")},
+    /* remote mounts (docs/REMOTE.md §11): "": $XDG_CACHE_HOME/deardiary, ~/.cache/... */
+    {ROW("remote.cache_dir", "DEARDIARY_REMOTE_CACHE_DIR", KT_PATH, remote_cache_dir, "")},
+    {ROW("remote.cache_max", "DEARDIARY_REMOTE_CACHE_MAX", KT_SIZE, remote_cache_max,
+         "10737418240"), .min = 0, .max = 1024 * 1024 * GIB},
     {ROW("users.map", "DEARDIARY_USERS_MAP", KT_UIDMAP, users_map, "")},
     {ROW("users.unknown", "DEARDIARY_USERS_UNKNOWN", KT_CHOICE, users_unknown, "deny"),
      .choices = unknown_users},

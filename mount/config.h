@@ -71,6 +71,10 @@ typedef struct dd_config {
     char *mount_options;            /* mount.options: extra "-o" options          */
     bool mount_follow_writer;       /* mount.follow_writer (fs/placement.h)       */
 
+    char *remote_cache_dir;         /* remote.cache_dir, absolute; "": the XDG cache
+                                     * directory (REMOTE.md §8, the artifact cache) */
+    int64_t remote_cache_max;       /* remote.cache_max, bytes (0: cache nothing)  */
+
     /* A mount with allow_other: who is who (README "Users and permissions"). */
     char *users_map;                /* users.map: {uid: username}; as text
                                        "1001:alice,1002:bob" (the env/option form) */

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* An answer body larger than this is refused (the routes login uses answer < 1 KiB; the
  * listings of docs/REMOTE.md §2.2 are paged below it). */
@@ -39,3 +40,32 @@ int dd_http_json(dd_http *h, const char *method, const char *path, const char *t
 void dd_http_error_text(long status, json_t *reply, char *msg, size_t msglen);
 
 #endif
+
+/* Where the bytes of dd_http_get_bytes go: `len` bytes at a time; nonzero stops the
+ * transfer (the call then fails with "stopped"). It may block (the transfer waits). */
+typedef int (*dd_http_sink)(void *ctx, const void *data, size_t len);
+/* Called once when the answer's headers are in, before any body byte: its status and the
+ * size its Content-Range (or, for a 200, its Content-Length) names, -1 if none. */
+typedef void (*dd_http_head)(void *ctx, long status, int64_t total);
+
+/*
+ * GET base+`path` as bytes (an artifact's /resource/{id}/data), with "Range: bytes=
+ * first-last" when first >= 0 (last < 0: to the end). A 200 or 206 answer's body goes to
+ * `sink`; another status's body (an error, at most 4 KiB) is kept for its {code,
+ * message} in msg. *status is the HTTP status; *total the size the answer's
+ * Content-Range names ("bytes a-b/N" or "bytes * /N"; -1 when it names none, or for a
+ * 200: its Content-Length). `head` (may be NULL) hears status and size first. Returns 0 when the server answered (any status), -1 when no
+ * whole answer came (unreachable, cut, the sink stopped), msg saying why. No timeout on
+ * the whole transfer (a 1 GiB body takes what it takes); a transfer that moves under
+ * 1 KiB/s for 60 s fails.
+ */
+int dd_http_get_bytes(dd_http *h, const char *path, const char *token, int64_t first,
+                      int64_t last, dd_http_head head, dd_http_sink sink, void *ctx,
+                      long *status, int64_t *total, char *msg, size_t msglen);
+
+/* Parse a Content-Range header's value: "bytes FIRST-LAST/TOTAL" (0 <= FIRST <= LAST <
+ * TOTAL) or "bytes * /TOTAL" (without the space; *first = *last = -1). Untrusted input
+ * (the server's answer): 0 when it is one of these exactly, -1 otherwise (outputs then
+ * untouched). */
+int dd_content_range_parse(const char *s, size_t len, int64_t *first, int64_t *last,
+                           int64_t *total);

@@ -11,6 +11,7 @@
 
 #include "creds.h"
 #include "remote.h"
+#include "rstore_artifacts.h"
 #include "rstore_int.h"
 
 /* A token is read again (the credentials file, refreshed past half its life) this often,
@@ -401,4 +402,45 @@ static int mount_open(const char *url, const char *cacert, double ttl, dd_store 
     return -1;
 }
 
-const dd_url_opener dd_remote_url_opener = {mount_open};
+static int mount_open_artifacts(dd_store *st, const char *cacert, const dd_config *cfg,
+                                dd_artifacts **out)
+{
+    dd_remote_artifacts_options o = {.cacert = cacert, .cache_dir = cfg->remote_cache_dir,
+                                     .cache_max = cfg->remote_cache_max};
+    dd_err err = {0};
+    if (dd_remote_artifacts_open(st, &o, out, &err) == DD_OK)
+        return 0;
+    fprintf(stderr, "deardiary mount: %s\n", err.msg);
+    syslog(LOG_ERR, "mount: %s", err.msg);
+    return -1;
+}
+
+const dd_url_opener dd_remote_url_opener = {mount_open, mount_open_artifacts};
+
+dd_code rs_token_dup(dd_store *st, char **out, dd_err *err)
+{
+    rstore *rs = rs_of(st);
+    pthread_mutex_lock(&rs->mu);
+    dd_code code = rs->http ? token_locked(rs, err)
+                            : dd_fail(err, DD_IO, "%s: not connected", rs->url);
+    *out = code == DD_OK ? strdup(rs->token) : NULL;
+    if (code == DD_OK && !*out)
+        code = dd_fail(err, DD_IO, "out of memory");
+    pthread_mutex_unlock(&rs->mu);
+    return code;
+}
+
+void rs_forget(dd_store *st, const char *fmt, ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return;
+    rstore *rs = rs_of(st);
+    pthread_mutex_lock(&rs->mu);
+    json_object_del(rs->cache, path);
+    pthread_mutex_unlock(&rs->mu);
+}

@@ -56,6 +56,17 @@ dd_code rs_get_for(dd_store *st, double ttl, json_t **out, dd_err *err, const ch
 void rs_index_put(dd_store *st, const char *kind, int64_t id, int64_t owner);
 int64_t rs_index_get(dd_store *st, const char *kind, int64_t id);
 
+/* A copy of the token to send (the caller wipes and frees it), for the requests that
+ * do not go through rs_get (artifact bytes, rstore_artifacts.c). */
+dd_code rs_token_dup(dd_store *st, char **out, dd_err *err);
+
+/* Forget the answer to GET `fmt...` (a write through this mount changed it: the next
+ * read asks the server). */
+void rs_forget(dd_store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* rstore_artifacts.c: the table's entry for dd_resource_check_replaceable. */
+dd_code rs_resource_check_replaceable(dd_store *st, int64_t id, dd_err *err);
+
 /* dd_store_close's call: frees the implementation. */
 void rs_close(dd_store *st);
 

@@ -1185,7 +1185,7 @@ static dd_code r_stage_history(dd_store *st, int64_t model_id, int64_t limit, in
  * (fsck, users, the trash: commands that take a database): DD_UNSUPPORTED. */
 static const char *const not_yet[] = {
     "dd_metric_append", "dd_metric_append_logged", "dd_metric_append_items",
-    "dd_metric_delete", "dd_resource_check_replaceable",
+    "dd_metric_delete",
 };
 
 static dd_code r_missing(const dd_store *st, const char *fn, dd_err *err)
@@ -1233,6 +1233,7 @@ const dd_store_ops dd_store_remote_ops = {
     .resource_get = r_resource_get,
     .resource_find = r_resource_find,
     .resource_list = r_resource_list,
+    .resource_check_replaceable = rs_resource_check_replaceable,
     .tag_link_get = r_tag_link_get,
     .tag_link_find = r_tag_link_find,
     .tag_list = r_tag_list,

@@ -90,10 +90,7 @@ static void reader_done(void *cls)
     free(rd);
 }
 
-/* A single "bytes=a-b", "bytes=a-" or "bytes=-n" range of a `size`-byte body: 1 with
- * [*first, *last] set, 0 to send it all (no header, another unit, several ranges or bad
- * syntax, which RFC 9110 says to ignore), -1 when it cannot be satisfied. */
-static int parse_range(const char *h, int64_t size, int64_t *first, int64_t *last)
+int dd_range_parse(const char *h, int64_t size, int64_t *first, int64_t *last)
 {
     if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
         return 0;
@@ -138,7 +135,7 @@ void h_resource_data(dd_req *r)
     }
     int64_t size = dd_artifact_size(rd->ar), first = 0, last = size - 1;
     char cr[96];
-    int range = parse_range(dd_req_header(r, "Range"), size, &first, &last);
+    int range = dd_range_parse(dd_req_header(r, "Range"), size, &first, &last);
     if (range < 0) {
         reader_done(rd);
         dd_reply_error(r, 416, "RANGE_NOT_SATISFIABLE", "the resource has %" PRId64 " bytes",

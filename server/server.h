@@ -388,6 +388,11 @@ void h_tag_attach(dd_req *r);
 void h_tag_delete(dd_req *r);
 void h_resource_get(dd_req *r);
 void h_resource_data(dd_req *r);
+/* A Range header's value (untrusted; fuzz/fuzz_range.c): a single "bytes=a-b", "bytes=a-"
+ * or "bytes=-n" range of a `size`-byte body: 1 with 0 <= *first <= *last < size set, 0 to
+ * send it all (no header, another unit, several ranges or bad syntax, which RFC 9110 says
+ * to ignore), -1 when it cannot be satisfied (416). */
+int dd_range_parse(const char *h, int64_t size, int64_t *first, int64_t *last);
 void h_resource_list(dd_req *r);
 void h_resource_create(dd_req *r);
 void h_resource_update(dd_req *r);

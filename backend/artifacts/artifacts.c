@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "art_int.h"
+#include "artifacts_ops.h"
 #include "artifacts.h"
 
 struct dd_artifacts {
@@ -28,6 +29,8 @@ struct dd_artifacts {
     art_s3 *s3;                 /* NULL when no s3 service is configured */
     char *auto_root;            /* "auto": absolute, maybe not yet created; NULL: no moves */
     int64_t inline_max;         /* "auto": the largest artifact that stays inline */
+    const dd_artifacts_ops *ops;    /* a wrapped store's (artifacts_ops.h); NULL: local */
+    void *impl;
 };
 
 enum { BK_INLINE, BK_FS, BK_S3 };
@@ -174,10 +177,35 @@ dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artif
     return DD_OK;
 }
 
+dd_code dd_artifacts_wrap(dd_store *st, const dd_artifacts_ops *ops, void *impl,
+                          dd_artifacts **out, dd_err *err)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out) {
+        ops->close(impl);
+        return dd_fail(err, DD_IO, "out of memory");
+    }
+    (*out)->st = st;
+    (*out)->ops = ops;
+    (*out)->impl = impl;
+    snprintf((*out)->default_backend, sizeof (*out)->default_backend, "%s", ops->name);
+    return DD_OK;
+}
+
+static dd_code not_offered(const dd_artifacts *a, const char *fn, dd_err *err)
+{
+    return dd_fail(err, DD_UNSUPPORTED, "%s: not offered by a %s store", fn, a->ops->name);
+}
+
 void dd_artifacts_close(dd_artifacts *a)
 {
     if (!a)
         return;
+    if (a->ops) {
+        a->ops->close(a->impl);
+        free(a);
+        return;
+    }
     db_set_trash_hook(a->st, NULL, NULL);
     art_s3_free(a->s3);
     free(a->fs_root);
@@ -224,6 +252,7 @@ struct dd_upload {
     art_fs_up file;
     art_s3_up *s3;
     char *uri;              /* fs/s3: once published */
+    void *impl;             /* a wrapped store's upload */
 };
 
 dd_code art_upload_begin_in(dd_artifacts *a, const char *backend, dd_upload **out, dd_err *err)
@@ -260,12 +289,36 @@ dd_code art_upload_begin_in(dd_artifacts *a, const char *backend, dd_upload **ou
     return DD_OK;
 }
 
+/* A wrapped store's upload: ours holds its handle and counts its bytes. */
+static dd_code wrapped_begin(dd_artifacts *a, const dd_upload_target *t, dd_upload **out,
+                             dd_err *err)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return dd_fail(err, DD_IO, "out of memory");
+    (*out)->a = a;
+    dd_code code = a->ops->upload_begin(a->impl, t, &(*out)->impl, err);
+    if (code != DD_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return code;
+}
+
 dd_code dd_upload_begin(dd_artifacts *a, dd_upload **out, dd_err *err)
 {
+    if (a->ops)
+        return wrapped_begin(a, NULL, out, err);
     dd_code code = art_upload_begin_in(a, a->default_backend, out, err);
     if (code == DD_OK && a->auto_root)
         (*out)->move_past = a->inline_max;
     return code;
+}
+
+dd_code dd_upload_begin_for(dd_artifacts *a, const dd_upload_target *t, dd_upload **out,
+                            dd_err *err)
+{
+    return a->ops ? wrapped_begin(a, t, out, err) : dd_upload_begin(a, out, err);
 }
 
 /* Copy the bytes an inline upload staged so far (its flushed chunks, then the pending
@@ -319,6 +372,12 @@ static dd_code move_to_file(dd_upload *u, dd_err *err)
 
 dd_code dd_upload_write(dd_upload *u, const void *data, size_t len, dd_err *err)
 {
+    if (u->a->ops) {
+        dd_code code = u->a->ops->upload_write(u->impl, data, len, err);
+        if (code == DD_OK)
+            u->size += (int64_t)len;
+        return code;
+    }
     if (u->state == UP_BROKEN)
         return dd_fail(err, DD_IO, "an earlier write of this upload failed");
     if (u->state != UP_OPEN)
@@ -417,6 +476,8 @@ void art_upload_committed(dd_upload *u)
 dd_code dd_upload_commit(dd_upload *u, int64_t experiment_id, const char *name, bool replace,
                          int64_t *id_out, dd_err *err)
 {
+    if (u->a->ops)
+        return u->a->ops->upload_commit(u->impl, experiment_id, name, replace, id_out, err);
     if (u->state != UP_OPEN && u->state != UP_BROKEN)
         return dd_fail(err, DD_INVALID, "the upload is finished");
     dd_code code = dd_name_check(name, "resource name", err);
@@ -454,6 +515,11 @@ void dd_upload_free(dd_upload *u)
 {
     if (!u)
         return;
+    if (u->a->ops) {
+        u->a->ops->upload_free(u->impl);
+        free(u);
+        return;
+    }
     art_hasher_stop(&u->hash);      /* before its file goes */
     if (u->state != UP_COMMITTED) {
         if (u->kind == BK_FS)
@@ -481,6 +547,7 @@ struct dd_artifact_reader {
     int fd;                 /* RD_FILE */
     art_s3_rd *s3;          /* RD_S3 */
     art_loc loc;            /* what is pinned */
+    void *impl;             /* a wrapped store's reader */
 };
 
 /* Open the bytes at `w` (one attempt). *again when they went away in the meantime (a
@@ -599,19 +666,50 @@ static dd_code reader_open(dd_artifacts *a, int64_t resource_id, bool allow_brok
     return DD_OK;
 }
 
+/* A wrapped store's reader: ours holds its handle and its size. */
+static dd_code wrapped_open(dd_artifacts *a, int64_t resource_id, bool version,
+                            dd_artifact_reader **out, dd_err *err)
+{
+    *out = NULL;
+    dd_artifact_reader *r = reader_new(a, resource_id);
+    if (!r)
+        return dd_fail(err, DD_IO, "out of memory");
+    dd_code code = a->ops->open(a->impl, resource_id, version, &r->impl, &r->size, err);
+    if (code != DD_OK) {
+        free(r);
+        return code;
+    }
+    *out = r;
+    return DD_OK;
+}
+
 dd_code dd_artifact_open(dd_artifacts *a, int64_t resource_id, dd_artifact_reader **out,
                          dd_err *err)
 {
+    if (a->ops)
+        return wrapped_open(a, resource_id, false, out, err);
+    return reader_open(a, resource_id, false, out, err);
+}
+
+dd_code dd_artifact_open_version(dd_artifacts *a, int64_t resource_id,
+                                 dd_artifact_reader **out, dd_err *err)
+{
+    if (a->ops)
+        return wrapped_open(a, resource_id, true, out, err);
     return reader_open(a, resource_id, false, out, err);
 }
 
 dd_code dd_artifact_open_any(dd_artifacts *a, int64_t resource_id, dd_artifact_reader **out,
                              dd_err *err)
 {
+    if (a->ops)
+        return not_offered(a, "dd_artifact_open_any", err);
     return reader_open(a, resource_id, true, out, err);
 }
 
 dd_store *dd_artifacts_store(const dd_artifacts *a) { return a->st; }
+
+bool dd_artifacts_wrapped(const dd_artifacts *a) { return a->ops != NULL; }
 
 const char *dd_artifacts_fs_root(const dd_artifacts *a) { return a->fs_root; }
 
@@ -646,6 +744,8 @@ dd_code dd_artifact_pread(dd_artifact_reader *r, int64_t off, void *buf, size_t 
         return dd_fail(err, DD_INVALID, "negative offset");
     if (off >= r->size || len == 0)
         return DD_OK;
+    if (r->a->ops)
+        return r->a->ops->pread(r->impl, off, buf, len, got, err);
     if (r->kind == RD_FILE)
         return art_fs_pread(r->fd, r->size, off, buf, len, got, err);
     if (r->kind == RD_S3)
@@ -685,6 +785,11 @@ void dd_artifact_close(dd_artifact_reader *r)
 {
     if (!r)
         return;
+    if (r->a->ops) {
+        r->a->ops->close_reader(r->impl);
+        free(r);
+        return;
+    }
     dd_artifacts *a = r->a;
     int64_t set_id = r->kind == RD_CHUNKS ? r->set_id : 0;
     art_reader_close_keep(r);
@@ -787,6 +892,8 @@ static dd_code list_trash(dd_artifacts *a, int64_t lo, int64_t hi, int64_t set_i
 
 dd_code dd_artifacts_gc(dd_artifacts *a, int64_t *removed_out, dd_err *err)
 {
+    if (a->ops)
+        return not_offered(a, "dd_artifacts_gc", err);
     int64_t removed = 0;
     trash_vec trash = {0};
     dd_code code = list_trash(a, 0, INT64_MAX, 0, &trash, err);

@@ -247,6 +247,9 @@ dd_code dd_artifacts_migrate(dd_artifacts *a, const char *to, const dd_migrate_h
     memset(out, 0, sizeof *out);
     if (!to)
         return dd_fail(err, DD_INVALID, "no target backend");
+    if (dd_artifacts_wrapped(a))
+        return dd_fail(err, DD_UNSUPPORTED, "dd_artifacts_migrate: not offered by a remote"
+                       " store");
     dd_code code = art_backend_check(a, to, err);
     if (code != DD_OK)
         return code;

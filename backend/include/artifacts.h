@@ -84,6 +84,8 @@ const char *dd_artifacts_fs_root(const dd_artifacts *a);
 /* "auto": the absolute directory large artifacts move to (it may not exist yet), NULL
  * when they stay inline (another backend, or a store without a file and no auto_root). */
 const char *dd_artifacts_auto_root(const dd_artifacts *a);
+/* True for a dd_artifacts made by dd_artifacts_wrap (artifacts_ops.h). */
+bool dd_artifacts_wrapped(const dd_artifacts *a);
 
 /* ------------------------------------------------------------------ writing */
 
@@ -93,6 +95,18 @@ typedef struct dd_upload dd_upload;
  * inline_max). s3: the bucket is asked first, so a missing bucket, wrong credentials or
  * an unreachable endpoint fail here (DD_IO, the S3 error code and message in err). */
 dd_code dd_upload_begin(dd_artifacts *a, dd_upload **out, dd_err *err);
+/* What an upload will become, when that is known as it begins (the filesystem knows it
+ * at open): the arguments its dd_upload_commit will be given. */
+typedef struct dd_upload_target {
+    int64_t experiment_id;
+    const char *name;
+    bool replace;
+} dd_upload_target;
+/* dd_upload_begin for `t` (the commit must then name the same experiment and name, or
+ * fails with DD_INVALID). A local store ignores it; a wrapped one (a remote mount,
+ * artifacts_ops.h) needs it to start sending the bytes to the server at once. */
+dd_code dd_upload_begin_for(dd_artifacts *a, const dd_upload_target *t, dd_upload **out,
+                            dd_err *err);
 /* Append bytes; uploads are sequential. After a failed write the upload is broken:
  * further writes and the commit fail with DD_IO. "auto": the write that takes the upload
  * past inline_max first moves it to a file (an unusable auto root fails that write). */
@@ -133,6 +147,11 @@ typedef struct dd_artifact_reader dd_artifact_reader;
  * and inline bytes removed by gc run in another process. */
 dd_code dd_artifact_open(dd_artifacts *a, int64_t resource_id, dd_artifact_reader **out,
                          dd_err *err);
+/* The bytes of a registered model version's artifact (immutable while registered): as
+ * dd_artifact_open, except that a wrapped store (a remote mount, artifacts_ops.h) may
+ * serve them from its node cache. */
+dd_code dd_artifact_open_version(dd_artifacts *a, int64_t resource_id,
+                                 dd_artifact_reader **out, dd_err *err);
 /* A resource marked broken by `deardiary fsck --repair` (schema/004_resource_broken.sql)
  * gets DD_IO from dd_artifact_open; dd_artifact_open_any opens it anyway, for fsck to
  * check whether its bytes came back. */

@@ -37,6 +37,7 @@ def remote(tmp_path, monkeypatch):
         cfg = os.path.join(d, "cfg")
         login(s.url, cfg, user, password)
         monkeypatch.setenv("XDG_CONFIG_HOME", cfg)
+        monkeypatch.setenv("XDG_CACHE_HOME", os.path.join(d, "cache"))
         r = Mount(d, db=s.url, log="remote.log")
         mounts.append(r)
         return r
@@ -103,20 +104,13 @@ def tree(top, contents=True):
             st = os.lstat(p)
             kind = stat.S_IFMT(st.st_mode)
             body = None
-            if (contents and stat.S_ISREG(st.st_mode) and
-                    not p.endswith(NOT_YET)):
+            if contents and stat.S_ISREG(st.st_mode):
                 with open(p, "rb") as f:
                     body = f.read()
             out[os.path.relpath(p, top)] = (kind, st.st_ino, st.st_size,
                                             os.readlink(p) if stat.S_ISLNK(st.st_mode) else None,
                                             body)
     return out
-
-
-# What a remote mount does not show the same, and why (README "Remote mounts"):
-# artifact bytes come with REMOTE.md step R7 (sizes and names are the same, reading them
-# is EOPNOTSUPP until then).
-NOT_YET = ("resources/model.bin", "/artifact")
 
 
 def test_tree_is_the_local_one(remote):
@@ -126,16 +120,10 @@ def test_tree_is_the_local_one(remote):
     local, far = tree(m.path, contents=False), tree(r.path, contents=False)
     assert sorted(far) == sorted(local)
     assert far == local
-    with_bytes = {p: v for p, v in tree(m.path).items() if not p.endswith(NOT_YET)}
-    far_bytes = {p: v for p, v in tree(r.path).items() if not p.endswith(NOT_YET)}
+    # every file's bytes too, artifacts included (REMOTE.md step R7)
+    with_bytes, far_bytes = tree(m.path), tree(r.path)
     assert far_bytes == with_bytes
-    for p in NOT_YET:
-        target = [q for q in far if q.endswith(p)][0]
-        try:
-            open(os.path.join(r.path, target), "rb").close()
-            assert False, target
-        except OSError as e:
-            assert e.errno == errno.EOPNOTSUPP, e
+    assert [p for p, v in far_bytes.items() if p.endswith("/artifact") and v[4]]
     # the long series came in pages of 200 points and reads whole
     loss = os.path.join("projects", "p1", "experiments", "e", "iterations", "1", "metrics",
                         "loss")
