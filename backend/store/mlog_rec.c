@@ -75,6 +75,8 @@ dd_mlog_rec *dd_mlog_decode(const unsigned char *buf, size_t avail, size_t *used
     dd_mlog_rec *r = calloc(1, sizeof *r);
     if (end != REC_END || !r)
         return free(r), NULL;
+    if (memchr(buf + 32, 0, klen))
+        return free(r), NULL;   /* a key never holds a NUL: damage */
     memcpy(&r->seq, buf + 8, 8);
     memcpy(&r->iteration_id, buf + 16, 8);
     r->key = strndup((const char *)buf + 32, klen);
