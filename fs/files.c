@@ -596,9 +596,9 @@ int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *inf
     info->direct_io = true;
     info->keep_cache = false;
     nk k = f->kind;
-    if (f->writable && !(e.st.st_mode & 0200))
-        rc = node_iteration(v, k, f->id) && iteration_ended(v, node_iteration(v, k, f->id))
-                 ? -EROFS : -EPERM;
+    if (f->writable && !(e.st.st_mode & 0200))   /* a read-only store (vfs_read_only): EROFS */
+        rc = v->read_only || (node_iteration(v, k, f->id) &&
+                              iteration_ended(v, node_iteration(v, k, f->id))) ? -EROFS : -EPERM;
     else if (k == NK_SCRATCH) {
         f->mode = FM_SCRATCH;
         rc = scratch_open(v, f->id, f->writable && (flags & O_TRUNC));

@@ -377,7 +377,8 @@ static void fill_stat(vfs *v, vfs_entry *out, uint64_t ino, nk kind, bool read_o
         out->st.st_nlink = 1;
         out->st.st_size = size;
     }
-    if (v->read_only && !kind_is_link(kind))
+    /* a read-only remote mount still appends metrics (its node journal: REMOTE.md §4) */
+    if (v->read_only && !kind_is_link(kind) && kind != NK_I_METRIC && kind != NK_PENDING)
         out->st.st_mode &= ~(mode_t)0222;
     out->st.st_blocks = (out->st.st_size + 511) / 512;
     out->timeout = immutable ? v->opts.immutable_timeout : v->opts.live_timeout;

@@ -56,8 +56,10 @@ void vfs_attach(vfs *v, dd_store *st, struct dd_artifacts *arts);
  * caller's request is checked, turns it off: every getattr then asks the store. */
 void vfs_keep_attrs(vfs *v, bool keep);
 
-/* Show every file 0444 and every directory 0555 (a store whose every write is refused:
- * a remote mount before step R5, docs/REMOTE.md §6). Default false. */
+/* Show every file 0444 and every directory 0555, but metric files (and files being
+ * created), which stay appendable: a store whose every other write is refused, a remote
+ * mount before step R5 whose metric appends go to its node journal (docs/REMOTE.md §4,
+ * §6). Default false. */
 void vfs_read_only(vfs *v, bool read_only);
 
 #define VFS_ROOT_INO 1

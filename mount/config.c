@@ -103,6 +103,11 @@ static const config_key keys[] = {
          "")},
     {ROW("metrics.close_waits", "DEARDIARY_METRICS_CLOSE_WAITS", KT_CHOICE,
          metrics_close_waits, "engine"), .choices = close_waits},
+    /* a remote mount's node journal (docs/REMOTE.md §4): "" is the XDG state directory */
+    {ROW("remote.journal_dir", "DEARDIARY_REMOTE_JOURNAL_DIR", KT_PATH, remote_journal_dir,
+         "")},
+    {ROW("remote.journal_max", "DEARDIARY_REMOTE_JOURNAL_MAX", KT_SIZE, remote_journal_max,
+         "1073741824"), .min = 4096, .max = 1024 * GIB},
     {ROW("mount.threads", "DEARDIARY_MOUNT_THREADS", KT_INT, mount_threads, "4"),
      .min = 1, .max = 1024},
     {ROW("mount.foreground", NULL, KT_BOOL, mount_foreground, "false")},

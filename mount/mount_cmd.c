@@ -331,13 +331,16 @@ static int check_mount_as(const mount_args *a, const dd_config *cfg, dd_store *s
     return 0;
 }
 
-/* The store of the mount: the database's, or the server's (no metric log, no artifact
- * stores: a remote mount is read-only until REMOTE.md step R5). */
+/* The store of the mount: the database's, or the server's (no metric log but the node
+ * journal, no artifact stores: besides metric appends a remote mount is read-only until
+ * REMOTE.md step R5). */
 static int open_mount_store(const mount_args *a, const dd_config *cfg,
                             const dd_url_opener *urls, dd_store **st, dd_artifacts **arts)
 {
     if (a->remote)
-        return urls->open(a->db, a->cacert, 0.5, st);
+        return urls->open(a->db, a->cacert, 0.5, st) != 0 ||
+               urls->start(*st, a->cacert, cfg->remote_journal_dir, cfg->remote_journal_max)
+               != 0 ? -1 : 0;
     if (dd_cmd_open_store(cfg, a->db, st) != 0 || dd_cmd_open_artifacts(cfg, *st, arts) != 0 ||
         start_metric_log(*st) != 0)
         return -1;
@@ -361,9 +364,10 @@ static int run_session(const mount_args *a, const dd_config *cfg, const dd_url_o
 {
     /* the database path stays out of the option string: a comma in it would split it */
     char *opts = NULL;
-    /* a server's registry: read-only until REMOTE.md step R5, so every write is EROFS */
-    if (asprintf(&opts, "-ofsname=deardiary,subtype=deardiary%s%s%s", a->remote ? ",ro" : "",
-                 a->options[0] ? "," : "", a->options) < 0)
+    /* a server's registry: not mounted `ro`, as metric appends go to the node journal
+     * (REMOTE.md §4); every other write is refused by the store (EROFS) until step R5 */
+    if (asprintf(&opts, "-ofsname=deardiary,subtype=deardiary%s%s", a->options[0] ? "," : "",
+                 a->options) < 0)
         return 1;
     char *argv[] = {"deardiary", opts, a->debug ? "-d" : NULL, NULL};
     struct fuse_args args = FUSE_ARGS_INIT(a->debug ? 3 : 2, argv);

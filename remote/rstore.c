@@ -237,7 +237,11 @@ static void rs_free(rstore *rs)
     free(rs);
 }
 
-void rs_close(dd_store *st) { rs_free(rs_of(st)); }
+void rs_close(dd_store *st)
+{
+    rs_metrics_stop(st);
+    rs_free(rs_of(st));
+}
 
 unsigned long dd_remote_store_requests(dd_store *st)
 {
@@ -308,4 +312,16 @@ static int mount_open(const char *url, const char *cacert, double ttl, dd_store 
     return -1;
 }
 
-const dd_url_opener dd_remote_url_opener = {mount_open};
+/* The daemon's: the node journal and its sender (rstore_metrics.c). */
+static int mount_start(dd_store *st, const char *cacert, const char *journal_dir,
+                       int64_t journal_max)
+{
+    dd_err err = {0};
+    if (rs_metrics_start(st, journal_dir, journal_max, cacert, &err) == DD_OK)
+        return 0;
+    fprintf(stderr, "deardiary mount: node journal: %s\n", err.msg);
+    syslog(LOG_ERR, "mount: node journal: %s", err.msg);
+    return -1;
+}
+
+const dd_url_opener dd_remote_url_opener = {mount_open, mount_start};

@@ -1,0 +1,515 @@
+/*
+ * rstore_metrics.c - metric appends of a remote mount (docs/REMOTE.md §4, step R6): the
+ * store entries that put a write()'s points in the node journal (journal.c) and return,
+ * the sender thread that delivers them to POST /v1/metrics exactly once, and the read
+ * that shows the server's points followed by the node's undelivered ones.
+ *
+ *   metric_append         journal, then wait for its group fdatasync (a handle's first
+ *                           batch, as a local mount commits it at once)
+ *   metric_append_logged  journal only (the handle's later batches)
+ *   metric_log_drain      wait for the group fdatasync (close/fsync of a metric file):
+ *                           from then on the points are the node's to deliver
+ *   metric_read/scan      GET /metric/iteration/{iid} + the undelivered points (§4.6)
+ *
+ * Checks before a point is accepted: the points as dd_metric_append checks them, and the
+ * iteration exists and runs (its listing, from the answer cache). When the server cannot
+ * be reached, an iteration this mount has already seen running is taken as running, so a
+ * training loop keeps writing through an outage (the server drops, and syslogs, a batch
+ * whose iteration ended or went meanwhile); any other is the error (EIO).
+ *
+ * Sender: one thread, one request in flight, batches of at most 10 000 points and about
+ * 900 KiB of JSON (below the server's 1 MiB body limit), each keyed with its last record's
+ * seq; the same request (same body, same key) is retried with backoff 100 ms doubling to
+ * 30 s after no answer, 5xx, 401 (the token is read again, refreshed when due), 403 or
+ * 429; a 400 (a body the server cannot take: a bug) is set aside in `journal.rejected`
+ * with a syslog line, and delivery goes on.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "creds.h"
+#include "journal.h"
+#include "remote.h"
+#include "rstore_int.h"
+
+#define SEND_POINTS_MAX 10000
+#define SEND_BYTES_MAX (900 * 1024)
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 30000
+/* Iterations remembered as running, for accepting points during an outage (direct
+ * mapped: a clash forgets one, whose points then wait for the server as without it). */
+#define RUNNING_SLOTS 256
+
+struct rs_metrics {
+    dd_journal *journal;
+    dd_http *http;             /* the sender's own connection */
+    char *url;
+    pthread_t sender;
+    pthread_mutex_t mu;        /* stop, running[]; `wake` waits on it */
+    pthread_cond_t wake;
+    bool stop;
+    bool failing;              /* the last attempt failed (no grace at unmount then) */
+    int64_t running[RUNNING_SLOTS];
+    /* held by a read across its server answer and journal walk, and by the sender across
+     * marking records delivered and dropping the cached answers: a read never sees a
+     * point in neither (delivered, but an answer from before the delivery) */
+    pthread_mutex_t view_mu;
+};
+
+static rstore *rs_of(const dd_store *st) { return dd_store_impl(st); }
+
+/* ---------------------------------------------------------------- accepting points */
+
+static void running_note(rs_metrics *m, int64_t iid)
+{
+    pthread_mutex_lock(&m->mu);
+    m->running[(uint64_t)iid % RUNNING_SLOTS] = iid;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static bool running_known(rs_metrics *m, int64_t iid)
+{
+    pthread_mutex_lock(&m->mu);
+    bool known = m->running[(uint64_t)iid % RUNNING_SLOTS] == iid;
+    pthread_mutex_unlock(&m->mu);
+    return known;
+}
+
+/* The iteration exists and runs (DD_NOT_FOUND, DD_READ_ONLY as the local store says); a
+ * server out of reach is DD_OK for an iteration seen running before. */
+static dd_code iteration_running(dd_store *st, rs_metrics *m, int64_t iid, dd_err *err)
+{
+    dd_iteration it;
+    dd_code code = dd_iteration_get(st, iid, &it, err);
+    if (code == DD_OK) {
+        bool ended = it.end_date[0] != '\0';
+        dd_iteration_clear(&it);
+        if (ended)
+            return dd_fail(err, DD_READ_ONLY, "iteration %" PRId64 " has ended: its metrics "
+                           "are read-only", iid);
+        running_note(m, iid);
+        return DD_OK;
+    }
+    if ((code == DD_IO || code == DD_BUSY) && running_known(m, iid))
+        return DD_OK;
+    return code;
+}
+
+/* Check, complete (recorded_at: now) and journal one batch. */
+static dd_code journal_batch(dd_store *st, int64_t iid, const char *key,
+                             const dd_metric_point *points, size_t n, dd_err *err)
+{
+    rs_metrics *m = rs_of(st)->metrics;
+    if (!m)
+        return dd_fail(err, DD_READ_ONLY, "%s: this remote store has no journal",
+                       dd_store_path(st));
+    dd_metric_point *pts = malloc((n ? n : 1) * sizeof *pts);
+    if (!pts)
+        return dd_fail(err, DD_IO, "out of memory");
+    memcpy(pts, points, n * sizeof *pts);
+    dd_code code = dd_metric_points_check(key, pts, n, err);
+    if (code == DD_OK)
+        code = iteration_running(st, m, iid, err);
+    if (code == DD_OK && n)
+        code = dd_journal_append(m->journal, iid, key, pts, n, err);
+    free(pts);
+    return code;
+}
+
+dd_code rs_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
+                                const dd_metric_point *points, size_t n, dd_err *err)
+{
+    return journal_batch(st, iteration_id, key, points, n, err);
+}
+
+dd_code rs_metric_log_drain(dd_store *st, dd_err *err)
+{
+    rs_metrics *m = rs_of(st)->metrics;
+    return m ? dd_journal_sync(m->journal, err) : DD_OK;
+}
+
+dd_code rs_metric_append(dd_store *st, int64_t iteration_id, const char *key,
+                         const dd_metric_point *points, size_t n, dd_err *err)
+{
+    dd_code code = journal_batch(st, iteration_id, key, points, n, err);
+    return code == DD_OK ? rs_metric_log_drain(st, err) : code;
+}
+
+/* ---------------------------------------------------------------- reads (§4.6) */
+
+typedef struct merged {
+    dd_metric_row *rows;
+    char (*ts)[DD_TS_LEN];     /* the node's points' recorded_at (rows point into it) */
+    size_t n, cap, server;     /* the first `server` rows are the server's */
+    int64_t max_step;          /* the series' highest step so far */
+    bool any;
+    bool oom;
+} merged;
+
+static dd_metric_row *merged_add(merged *g)
+{
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 256;
+        dd_metric_row *rows = realloc(g->rows, cap * sizeof *rows);
+        if (rows)
+            g->rows = rows;
+        char (*ts)[DD_TS_LEN] = rows ? realloc(g->ts, cap * sizeof *ts) : NULL;
+        if (!ts)
+            return g->oom = true, NULL;
+        g->ts = ts;
+        g->cap = cap;
+    }
+    return &g->rows[g->n++];
+}
+
+static int server_point(void *ctx, const dd_metric_row *row)
+{
+    merged *g = ctx;
+    dd_metric_row *r = merged_add(g);
+    if (!r)
+        return 1;
+    *r = *row;
+    g->max_step = g->any && g->max_step > row->step ? g->max_step : row->step;
+    g->any = true;
+    return 0;
+}
+
+/* An undelivered point: its provisional step (max + 1 when it has none: what the server
+ * will assign, as this node's points of a series reach it in order), the next position. */
+static int node_point(void *ctx, const dd_metric_point *p)
+{
+    merged *g = ctx;
+    dd_metric_row *r = merged_add(g);
+    if (!r)
+        return 1;
+    int64_t step = p->has_step ? p->step : !g->any ? 0
+                   : g->max_step < INT64_MAX ? g->max_step + 1 : INT64_MAX;
+    g->max_step = g->any && g->max_step > step ? g->max_step : step;
+    g->any = true;
+    memcpy(g->ts[g->n - 1], p->recorded_at, DD_TS_LEN);
+    *r = (dd_metric_row){.id = (int64_t)(g->n - 1), .step = step, .value = p->value};
+    return 0;
+}
+
+static int row_order(const void *a, const void *b)
+{
+    const dd_metric_row *x = a, *y = b;
+    if (x->step != y->step)
+        return x->step < y->step ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+dd_code rs_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool resume,
+                       int64_t after_step, int64_t after_id, dd_metric_cb cb, void *ctx,
+                       dd_err *err)
+{
+    rs_metrics *m = rs_of(st)->metrics;   /* NULL: no journal (a check, the fuzzer) */
+    merged g = {0};
+    json_t *keep = NULL;   /* the server's answer: its rows' recorded_at point into it */
+    if (m)
+        pthread_mutex_lock(&m->view_mu);
+    dd_code code = rs_server_metric_rows(st, iteration_id, key, server_point, &g, &keep, err);
+    g.server = g.n;
+    if (m && code == DD_OK && !g.oom)
+        dd_journal_series(m->journal, iteration_id, key, node_point, &g);
+    if (m)
+        pthread_mutex_unlock(&m->view_mu);
+    if (code == DD_OK && g.oom)
+        code = dd_fail(err, DD_IO, "out of memory");
+    for (size_t i = g.server; code == DD_OK && i < g.n; i++)
+        g.rows[i].recorded_at = g.ts[i];
+    if (code == DD_OK)
+        qsort(g.rows, g.n, sizeof *g.rows, row_order);
+    for (size_t i = 0; code == DD_OK && i < g.n; i++) {
+        const dd_metric_row *r = &g.rows[i];
+        if (resume && (r->step < after_step || (r->step == after_step && r->id <= after_id)))
+            continue;
+        if (cb(ctx, r))
+            break;
+    }
+    json_decref(keep);
+    free(g.rows);
+    free(g.ts);
+    return code;
+}
+
+/* ---------------------------------------------------------------- the sender */
+
+/* The request's body: one batch per record, points [step|null, value, recorded_at]. */
+static json_t *request_body(const dd_mlog_rec **recs, size_t k)
+{
+    json_t *batches = json_array();
+    for (size_t i = 0; batches && i < k; i++) {
+        const dd_mlog_rec *r = recs[i];
+        json_t *pts = json_array();
+        for (size_t p = 0; pts && p < r->n; p++) {
+            const dd_metric_point *pt = &r->points[p];
+            json_array_append_new(pts, json_pack("[o,f,s]", pt->has_step
+                                                 ? json_integer(pt->step) : json_null(),
+                                                 pt->value, pt->recorded_at));
+        }
+        json_array_append_new(batches, json_pack("{s:I,s:s,s:o*}", "iteration_id",
+                                                 (json_int_t)r->iteration_id, "key", r->key,
+                                                 "points", pts));
+    }
+    return batches ? json_pack("{s:o}", "batches", batches) : NULL;
+}
+
+/* Sleep `ms` unless stopping; true when stopping. */
+static bool nap(rs_metrics *m, long ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&m->mu);
+    if (!m->stop)
+        pthread_cond_timedwait(&m->wake, &m->mu, &until);
+    bool stop = m->stop;
+    pthread_mutex_unlock(&m->mu);
+    return stop;
+}
+
+static bool stopping(rs_metrics *m)
+{
+    pthread_mutex_lock(&m->mu);
+    bool stop = m->stop;
+    pthread_mutex_unlock(&m->mu);
+    return stop;
+}
+
+/* The answer's drops, each a syslog line (the node acknowledged those points: they are
+ * lost, and the log is where a user finds out why). */
+static void log_drops(rs_metrics *m, json_t *reply, const dd_mlog_rec **recs, size_t k)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(reply, "dropped"), i, d) {
+        json_int_t b = json_integer_value(json_object_get(d, "batch"));
+        const char *code = json_string_value(json_object_get(d, "code"));
+        if (b >= 0 && (size_t)b < k)
+            syslog(LOG_WARNING, "%s refused %zu points of iteration %" PRId64 " metric %s "
+                   "(%s): they are dropped", m->url, recs[b]->n, recs[b]->iteration_id,
+                   recs[b]->key, code ? code : "?");
+    }
+}
+
+/* A body the server refuses as malformed, kept beside the journal for a human. */
+static void set_aside(rs_metrics *m, const char *text, const char *why)
+{
+    char path[4200];
+    int n = snprintf(path, sizeof path, "%s/journal.rejected", dd_journal_path(m->journal));
+    FILE *f = n > 0 && (size_t)n < sizeof path ? fopen(path, "ae") : NULL;
+    if (f) {
+        fprintf(f, "%s\n", text);
+        fclose(f);
+    }
+    syslog(LOG_ERR, "%s refused a metric delivery (%s): set aside in %s", m->url, why,
+           f ? path : "(nowhere: cannot write it)");
+}
+
+/* Forget what the answer cache holds of these records' iterations, so a read after the
+ * delivery asks the server (which now has them) rather than show a stale answer. */
+static void forget_answers(dd_store *st, const dd_mlog_rec **recs, size_t k)
+{
+    rstore *rs = rs_of(st);
+    pthread_mutex_lock(&rs->mu);
+    for (size_t i = 0; i < k; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/metric/iteration/%" PRId64, recs[i]->iteration_id);
+        json_object_del(rs->cache, path);
+        snprintf(path, sizeof path, "/v1/ls/iteration/%" PRId64, recs[i]->iteration_id);
+        json_object_del(rs->cache, path);
+    }
+    pthread_mutex_unlock(&rs->mu);
+}
+
+/* One request until the server has it (true), or stopping (false). */
+static bool deliver(dd_store *st, rs_metrics *m, const dd_mlog_rec **recs, size_t k)
+{
+    json_t *body = request_body(recs, k);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    char header[80];
+    snprintf(header, sizeof header, "Idempotency-Key: %s:%" PRIu64,
+             dd_journal_node_id(m->journal), recs[k - 1]->seq);
+    long backoff = BACKOFF_MIN_MS;
+    char last[DD_ERR_MSG_MAX] = "";
+    bool done = false;
+    while (text && !done && !stopping(m)) {
+        char msg[DD_ERR_MSG_MAX] = "", *token = NULL;
+        long status = 0;
+        json_t *reply = NULL;
+        if (dd_remote_token(m->http, m->url, &token, msg, sizeof msg) == 0 &&
+            dd_http_send(m->http, "POST", "/v1/metrics", token, header, text, &status, &reply,
+                         msg, sizeof msg) == 0 && status != 200)
+            dd_http_error_text(status, reply, msg, sizeof msg);
+        if (token) {
+            explicit_bzero(token, strlen(token));
+            free(token);
+        }
+        dd_err err = {0};
+        if (status == 200 || status == 400) {
+            if (status == 400)
+                set_aside(m, text, msg);
+            log_drops(m, reply, recs, k);
+            pthread_mutex_lock(&m->view_mu);
+            done = dd_journal_delivered(m->journal, recs[k - 1]->seq, &err) == DD_OK;
+            forget_answers(st, recs, k);
+            pthread_mutex_unlock(&m->view_mu);
+            if (!done)
+                snprintf(msg, sizeof msg, "%s", err.msg);
+        }
+        if (!done && strcmp(msg, last) != 0) {   /* once per kind of failure */
+            syslog(LOG_WARNING, "%s: metric delivery: %s (%" PRIu64 " points wait in %s; "
+                   "retrying)", m->url, msg, dd_journal_pending(m->journal),
+                   dd_journal_path(m->journal));
+            snprintf(last, sizeof last, "%s", msg);
+        }
+        json_decref(reply);
+        pthread_mutex_lock(&m->mu);
+        m->failing = !done;
+        pthread_mutex_unlock(&m->mu);
+        if (!done && !nap(m, backoff))
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    if (done && last[0])
+        syslog(LOG_INFO, "%s: metric delivery resumed", m->url);
+    free(text);
+    return done;
+}
+
+static void *sender_main(void *arg)
+{
+    dd_store *st = arg;
+    rs_metrics *m = rs_of(st)->metrics;
+    const dd_mlog_rec **recs = malloc(SEND_POINTS_MAX * sizeof *recs);
+    while (recs && !stopping(m)) {
+        size_t k = dd_journal_take(m->journal, SEND_POINTS_MAX, SEND_BYTES_MAX, 200, recs,
+                                   SEND_POINTS_MAX);
+        if (k && !deliver(st, m, recs, k))
+            break;
+    }
+    free(recs);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- lifetime */
+
+/* The journal's directory name: a hash of the server and the user it writes as, so
+ * another user's or server's journal is never taken over. */
+static void journal_name(const char *url, char out[17])
+{
+    char msg[DD_ERR_MSG_MAX], *path = dd_creds_path(msg, sizeof msg);
+    json_t *root = NULL;
+    dd_cred c = {0};
+    char user[300];
+    if (getenv("DEARDIARY_TOKEN") || !path || dd_creds_load(path, &root, msg, sizeof msg) != 0
+        || dd_creds_get(root, url, &c) != 0 || !c.user)
+        snprintf(user, sizeof user, "uid %ld", (long)getuid());
+    else
+        snprintf(user, sizeof user, "user %s", c.user);
+    json_decref(root);
+    free(path);
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *s = url; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    h = (h ^ '\n') * 1099511628211ULL;
+    for (const char *s = user; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    snprintf(out, 17, "%016" PRIx64, h);
+}
+
+/* remote.journal_dir's default: $XDG_STATE_HOME/deardiary/journal, else
+ * ~/.local/state/deardiary/journal. */
+static char *default_root(void)
+{
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    char *out = NULL;
+    if (xdg && xdg[0] == '/')
+        return asprintf(&out, "%s/deardiary/journal", xdg) < 0 ? NULL : out;
+    if (!home || home[0] != '/') {
+        struct passwd *pw = getpwuid(getuid());
+        home = pw ? pw->pw_dir : "/tmp";
+    }
+    return asprintf(&out, "%s/.local/state/deardiary/journal", home) < 0 ? NULL : out;
+}
+
+static void metrics_free(rs_metrics *m)
+{
+    dd_journal_close(m->journal);
+    dd_http_free(m->http);
+    pthread_cond_destroy(&m->wake);
+    pthread_mutex_destroy(&m->mu);
+    pthread_mutex_destroy(&m->view_mu);
+    free(m->url);
+    free(m);
+}
+
+dd_code rs_metrics_start(dd_store *st, const char *journal_dir, int64_t journal_max,
+                         const char *cacert, dd_err *err)
+{
+    rstore *rs = rs_of(st);
+    rs_metrics *m = calloc(1, sizeof *m);
+    if (!m)
+        return dd_fail(err, DD_IO, "out of memory");
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_mutex_init(&m->view_mu, NULL);
+    pthread_cond_init(&m->wake, NULL);
+    m->url = strdup(rs->url);
+    m->http = dd_http_new(rs->url, cacert);
+    char *root = journal_dir && journal_dir[0] ? strdup(journal_dir) : default_root(), name[17];
+    journal_name(rs->url, name);
+    dd_code code = !m->url || !m->http || !root ? dd_fail(err, DD_IO, "out of memory")
+                   : dd_journal_open(root, name, journal_max, &m->journal, err);
+    free(root);
+    if (code == DD_OK) {
+        rs->metrics = m;
+        if (pthread_create(&m->sender, NULL, sender_main, st) != 0) {
+            rs->metrics = NULL;
+            code = dd_fail(err, DD_IO, "cannot start the metric sender thread");
+        }
+    }
+    if (code != DD_OK)
+        metrics_free(m);
+    return code;
+}
+
+/* At unmount, while the server takes them, the undelivered points get this long. */
+#define UNMOUNT_GRACE_MS 5000
+
+void rs_metrics_stop(dd_store *st)
+{
+    rs_metrics *m = rs_of(st)->metrics;
+    if (!m)
+        return;
+    for (int waited = 0; waited < UNMOUNT_GRACE_MS && dd_journal_pending(m->journal);
+         waited += 20) {
+        pthread_mutex_lock(&m->mu);
+        bool failing = m->failing;
+        pthread_mutex_unlock(&m->mu);
+        if (failing)
+            break;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_broadcast(&m->wake);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->sender, NULL);
+    if (dd_journal_pending(m->journal))
+        syslog(LOG_INFO, "%s: %" PRIu64 " points not yet delivered stay in %s for the next "
+               "mount", m->url, dd_journal_pending(m->journal), dd_journal_path(m->journal));
+    rs_of(st)->metrics = NULL;
+    metrics_free(m);
+}
