@@ -194,7 +194,13 @@ dd_code rs_get(dd_store *st, json_t **out, dd_err *err, const char *fmt, ...)
         if (code == DD_OK)
             json_object_set_new(rs->cache, path,
                                 json_pack("[f, O]", now_s() + rs->ttl, *out));
-        else
+        else if (code == DD_IO && slot && rs->metrics) {
+            /* the server is out of reach: a mount that appends through its journal keeps
+             * answering from what it last saw, so a training loop can still open its
+             * metric file (`echo x >> loss`) during an outage (REMOTE.md §4) */
+            *out = json_incref(json_array_get(slot, 1));
+            code = DD_OK;
+        } else
             json_object_del(rs->cache, path);
     }
     pthread_mutex_unlock(&rs->mu);

@@ -317,19 +317,22 @@ static void set_aside(rs_metrics *m, const char *text, const char *why)
            f ? path : "(nowhere: cannot write it)");
 }
 
-/* Forget what the answer cache holds of these records' iterations, so a read after the
- * delivery asks the server (which now has them) rather than show a stale answer. */
+/* Expire what the answer cache holds of these records' iterations, so a read after the
+ * delivery asks the server (which now has them) rather than show an old answer (kept, as
+ * every expired answer, for an outage: rstore.c rs_get). */
 static void forget_answers(dd_store *st, const dd_mlog_rec **recs, size_t k)
 {
+    static const char *const paths[] = {"/metric/iteration/", "/v1/ls/iteration/"};
     rstore *rs = rs_of(st);
     pthread_mutex_lock(&rs->mu);
-    for (size_t i = 0; i < k; i++) {
-        char path[64];
-        snprintf(path, sizeof path, "/metric/iteration/%" PRId64, recs[i]->iteration_id);
-        json_object_del(rs->cache, path);
-        snprintf(path, sizeof path, "/v1/ls/iteration/%" PRId64, recs[i]->iteration_id);
-        json_object_del(rs->cache, path);
-    }
+    for (size_t i = 0; i < k; i++)
+        for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
+            char path[64];
+            snprintf(path, sizeof path, "%s%" PRId64, paths[p], recs[i]->iteration_id);
+            json_t *slot = json_object_get(rs->cache, path);
+            if (slot)
+                json_array_set_new(slot, 0, json_real(0));
+        }
     pthread_mutex_unlock(&rs->mu);
 }
 
