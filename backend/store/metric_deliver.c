@@ -2,10 +2,10 @@
  * metric_deliver.c - exactly-once delivery of a remote mount's journaled metric points
  * (dd_metric_deliver, store.h; docs/REMOTE.md §2.6, schema 012_remote_delivery).
  *
- * One request of a node is one write transaction: its high-water mark is read first (a
- * request at or below it was committed before and changes nothing: the node retries
- * after a lost answer with the same key), then each batch is appended, then the mark is
- * raised. A batch that cannot be stored is dropped, not the request: the node has already
+ * One request of a node is one write transaction: its high-water mark is raised first,
+ * unless it is already at or above the request's seq (then the request was committed
+ * before and changes nothing: the node retries after a lost answer with the same key),
+ * then each batch is appended. A batch that cannot be stored is dropped, not the request: the node has already
  * acknowledged those points to its writer and cannot hand them back. A drop found only by
  * the append itself (a default step past INT64_MAX) may leave that statement half done,
  * so the transaction is rolled back and run again without the batch (at most once per
@@ -59,12 +59,19 @@ static dd_code deliver_in(dd_conn *c, const char *node_id, int64_t seq,
                           dd_metric_delivery *b, size_t n, dd_code *results,
                           int64_t *max_steps, bool *duplicate, size_t *culprit, dd_err *err)
 {
-    int64_t done = 0;
-    dd_code code = db_int(c, &done, err, "remote delivery",
-                          "SELECT seq FROM remote_delivery WHERE node_id = ?", "t", node_id);
-    if (code == DD_NOT_FOUND)
-        code = DD_OK, done = 0;
-    *duplicate = code == DD_OK && done >= seq;
+    /* The mark first: raising it takes the node's row lock (or the key's, for its first
+     * row), so a second request with the same key that the server is still running (a
+     * client retrying after a cut connection) waits for this one, then finds the mark
+     * raised and changes nothing (PostgreSQL re-reads the row after the wait; SQLite has
+     * one writer). */
+    char now[DD_TS_LEN];
+    dd_now(now);
+    dd_code code = db_exec(c, err, "recording the delivery", "INSERT INTO remote_delivery("
+                           "node_id, seq, committed_at) VALUES (?, ?, ?) ON CONFLICT (node_id)"
+                           " DO UPDATE SET seq = excluded.seq, committed_at ="
+                           " excluded.committed_at WHERE remote_delivery.seq < excluded.seq",
+                           "tit", node_id, seq, now);
+    *duplicate = code == DD_OK && db_changes(c) == 0;
     for (size_t i = 0; i < n && code == DD_OK && !*duplicate; i++) {
         if (results[i] != DD_OK || b[i].n == 0)
             continue;
@@ -90,14 +97,6 @@ static dd_code deliver_in(dd_conn *c, const char *node_id, int64_t seq,
             *err = why;
             code = r;
         }
-    }
-    if (code == DD_OK && !*duplicate) {
-        char now[DD_TS_LEN];
-        dd_now(now);
-        code = db_exec(c, err, "recording the delivery", "INSERT INTO remote_delivery(node_id,"
-                       " seq, committed_at) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE"
-                       " SET seq = excluded.seq, committed_at = excluded.committed_at",
-                       "tit", node_id, seq, now);
     }
     return code;
 }

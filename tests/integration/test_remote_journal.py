@@ -11,7 +11,6 @@ import errno
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -19,7 +18,7 @@ import time
 import pytest
 
 import helpers_serve
-from conftest import Mount, run
+from conftest import Mount, db_rows, run
 from helpers_serve import Server, logged
 from test_remote_mount import login
 
@@ -33,10 +32,10 @@ def project(s, token):
 
 
 def server_values(db, iid, key):
-    """The values of a series on the server, in cat order (step, then position)."""
-    with sqlite3.connect(db) as c:
-        return [v for (v,) in c.execute("SELECT value FROM metric WHERE iteration_id = ? AND"
-                                        " key = ? ORDER BY step, id", (iid, key))]
+    """The values of a series on the server, in cat order (step, then position), read with
+    the database engine's own shell."""
+    return [float(v) for (v,) in db_rows(db, "SELECT value FROM metric WHERE iteration_id ="
+                                             " %d AND key = '%s' ORDER BY step, id" % (iid, key))]
 
 
 def wait_for(cond, timeout=60, what="condition"):
@@ -171,9 +170,8 @@ def test_points_reach_the_server_exactly_once(node):
     (jdir,) = n.journals()
     with open(os.path.join(n.state, "deardiary", "journal", jdir, "node_id")) as f:
         node_id = f.read()
-    with sqlite3.connect(s.db) as c:
-        assert c.execute("SELECT COUNT(*) FROM remote_delivery WHERE node_id = ?",
-                         (node_id,)).fetchone() == (1,)
+    assert db_rows(s.db, "SELECT COUNT(*) FROM remote_delivery WHERE node_id = '%s'"
+                   % node_id) == [["1"]]
     # after delivery, cat shows the server's points: the same text
     with open(os.path.join(d, "loss")) as f:
         assert [ln.split()[:2] for ln in f.read().splitlines()] == \
@@ -313,8 +311,7 @@ def test_answer_lost_after_commit_is_no_duplicate(tmp_path, monkeypatch):
         assert logged(s, "POST /v1/metrics 200", 3)
         time.sleep(1)
         assert server_values(s.db, iid, "loss") == [float(i) for i in range(1, 102)]
-        with sqlite3.connect(s.db) as c:
-            assert c.execute("SELECT COUNT(*) FROM metric").fetchone() == (101,)
+        assert db_rows(s.db, "SELECT COUNT(*) FROM metric") == [["101"]]
         ok = True
     finally:
         n.close(ok)

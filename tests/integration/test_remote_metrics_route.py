@@ -3,8 +3,7 @@ once by their Idempotency-Key `<node id>:<seq>`, against a real `deardiary serve
 127.0.0.1 and its real SQLite database: one transaction for every batch, server-assigned
 steps, per-batch drops, create permission per batch's project, and every refusal leaving
 the database unchanged."""
-import sqlite3
-
+from conftest import db_rows
 from helpers_serve import asrv, srv, assert_error, db_dump  # noqa: F401
 from test_remote_protocol import grant, mk, mk_user
 
@@ -25,16 +24,16 @@ def batch(iid, key, *points):
 
 
 def rows(db, iid, key):
-    """(step, value, recorded_at) of a series, in write order, straight from the database."""
-    with sqlite3.connect(db) as c:
-        return c.execute("SELECT step, value, recorded_at FROM metric WHERE iteration_id = ?"
-                         " AND key = ? ORDER BY id", (iid, key)).fetchall()
+    """(step, value, recorded_at) of a series, in write order, straight from the database
+    (its engine's own shell)."""
+    return [(int(st), float(v), t) for st, v, t in
+            db_rows(db, "SELECT step, value, recorded_at FROM metric WHERE iteration_id = %d"
+                        " AND key = '%s' ORDER BY id" % (iid, key))]
 
 
 def mark(db, node=NODE):
-    with sqlite3.connect(db) as c:
-        r = c.execute("SELECT seq FROM remote_delivery WHERE node_id = ?", (node,)).fetchone()
-        return r[0] if r else None
+    r = db_rows(db, "SELECT seq FROM remote_delivery WHERE node_id = '%s'" % node)
+    return int(r[0][0]) if r else None
 
 
 def test_null_steps_in_order_and_explicit_steps(srv):
