@@ -366,8 +366,8 @@ static bool deliver(dd_store *st, rs_metrics *m, const dd_mlog_rec **recs, size_
                 set_aside(m, text, msg);
             log_drops(m, reply, recs, k);
             pthread_mutex_lock(&m->view_mu);
+            forget_answers(st, recs, k);   /* before: delivered records are freed */
             done = dd_journal_delivered(m->journal, recs[k - 1]->seq, &err) == DD_OK;
-            forget_answers(st, recs, k);
             pthread_mutex_unlock(&m->view_mu);
             if (!done)
                 snprintf(msg, sizeof msg, "%s", err.msg);
