@@ -151,6 +151,8 @@ def test_points_reach_the_server_exactly_once(node):
     d = metrics_dir(m, iid)
     p = run("echo 0.5 >> %s/loss" % d)
     assert p.returncode == 0, p.stderr
+    # a new series is listed once the server has it (REMOTE.md §10)
+    wait_for(lambda: "loss" in os.listdir(d), what="the series listed")
     with open(os.path.join(d, "loss"), "a") as f:
         for i in range(1, 300):
             f.write("%d\n" % i)
