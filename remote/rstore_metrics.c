@@ -225,7 +225,7 @@ dd_code rs_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
         code = dd_fail(err, DD_IO, "out of memory");
     for (size_t i = g.server; code == DD_OK && i < g.n; i++)
         g.rows[i].recorded_at = g.ts[i];
-    if (code == DD_OK)
+    if (code == DD_OK && g.n)   /* qsort wants an array, even of nothing */
         qsort(g.rows, g.n, sizeof *g.rows, row_order);
     for (size_t i = 0; code == DD_OK && i < g.n; i++) {
         const dd_metric_row *r = &g.rows[i];
