@@ -37,7 +37,9 @@ struct dd_journal {
     int lock_fd, fd, delivered_fd;
     int64_t max_bytes;
     pthread_mutex_t mu;
-    pthread_cond_t more;       /* a record was appended, or closing */
+    pthread_cond_t wake_sync;  /* for the fdatasync thread: records to sync, or closing */
+    pthread_cond_t wake_send;  /* for dd_journal_take: a record, or closing */
+    bool sync_idle, send_idle; /* who waits for a record (an append signals only them) */
     pthread_cond_t synced;     /* synced_seq moved, or a sync failed */
     dd_mlog_rec *head, *tail;  /* undelivered, seq order */
     int64_t bytes;             /* their encoded size */
@@ -227,14 +229,21 @@ static void *syncer_main(void *arg)
     dd_journal *j = arg;
     pthread_mutex_lock(&j->mu);
     for (;;) {
-        while (!j->stop && j->synced_seq + 1 >= j->next_seq)
-            pthread_cond_wait(&j->more, &j->mu);
+        while (!j->stop && j->synced_seq + 1 >= j->next_seq) {
+            j->sync_idle = true;
+            pthread_cond_wait(&j->wake_sync, &j->mu);
+            j->sync_idle = false;
+        }
         if (j->synced_seq + 1 >= j->next_seq)
             break;   /* stopping with nothing left to sync */
-        /* let the appends of the window join this fdatasync */
-        struct timespec until = realtime_in(GROUP_WINDOW_MS);
-        if (!j->stop)
-            pthread_cond_timedwait(&j->more, &j->mu, &until);
+        /* let the appends of the window join this fdatasync (a sleep: they do not wake
+         * this thread, which would cost each of them a thread switch) */
+        if (!j->stop) {
+            pthread_mutex_unlock(&j->mu);
+            struct timespec window = {0, GROUP_WINDOW_MS * 1000000L};
+            nanosleep(&window, NULL);
+            pthread_mutex_lock(&j->mu);
+        }
         uint64_t target = j->next_seq - 1;
         pthread_mutex_unlock(&j->mu);
         int rc = fdatasync(j->fd), e = errno;
@@ -273,7 +282,8 @@ dd_code dd_journal_open(const char *root, const char *name, int64_t max_bytes,
     j->lock_fd = j->fd = j->delivered_fd = -1;
     j->max_bytes = max_bytes;
     pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->more, NULL);
+    pthread_cond_init(&j->wake_sync, NULL);
+    pthread_cond_init(&j->wake_send, NULL);
     pthread_cond_init(&j->synced, NULL);
     uint64_t delivered = 0;
     dd_code code = take_dir(j, root, name, err);
@@ -311,7 +321,8 @@ void dd_journal_close(dd_journal *j)
     if (j->thread_started) {
         pthread_mutex_lock(&j->mu);
         j->stop = true;
-        pthread_cond_broadcast(&j->more);
+        pthread_cond_broadcast(&j->wake_sync);
+        pthread_cond_broadcast(&j->wake_send);
         pthread_mutex_unlock(&j->mu);
         pthread_join(j->syncer, NULL);
     }
@@ -322,7 +333,8 @@ void dd_journal_close(dd_journal *j)
     if (j->lock_fd >= 0)
         close(j->lock_fd);   /* releases the flock: the next mount takes the directory */
     dd_mlog_free(j->head);
-    pthread_cond_destroy(&j->more);
+    pthread_cond_destroy(&j->wake_sync);
+    pthread_cond_destroy(&j->wake_send);
     pthread_cond_destroy(&j->synced);
     pthread_mutex_destroy(&j->mu);
     free(j->dir);
@@ -455,7 +467,10 @@ dd_code dd_journal_append(dd_journal *j, int64_t iteration_id, const char *key,
         j->tail = list;
         list = NULL;
         j->bytes += (int64_t)len;
-        pthread_cond_broadcast(&j->more);
+        if (j->sync_idle)
+            pthread_cond_signal(&j->wake_sync);
+        if (j->send_idle)
+            pthread_cond_signal(&j->wake_send);
     }
     pthread_mutex_unlock(&j->mu);
     free(buf);
@@ -478,7 +493,9 @@ size_t dd_journal_take(dd_journal *j, size_t max_points, size_t max_bytes, int w
     pthread_mutex_lock(&j->mu);
     if (!j->head && !j->stop && wait_ms > 0) {
         struct timespec until = realtime_in(wait_ms);
-        pthread_cond_timedwait(&j->more, &j->mu, &until);
+        j->send_idle = true;
+        pthread_cond_timedwait(&j->wake_send, &j->mu, &until);
+        j->send_idle = false;
     }
     size_t k = 0, points = 0, bytes = 0;
     for (const dd_mlog_rec *r = j->head; r && k < cap; r = r->next) {

@@ -56,28 +56,58 @@ struct rs_metrics {
     pthread_cond_t wake;
     bool stop;
     bool failing;              /* the last attempt failed (no grace at unmount then) */
-    int64_t running[RUNNING_SLOTS];
-    /* held by a read across its server answer and journal walk, and by the sender across
-     * marking records delivered and dropping the cached answers: a read never sees a
-     * point in neither (delivered, but an answer from before the delivery) */
+    struct { int64_t iid; double at; } running[RUNNING_SLOTS];   /* seen running, when */
+    /* held by a read across its server answer and journal walk, and by the sender to
+     * start a request (`inflight`) and to end it (marking its records delivered and
+     * expiring the cached answers): a read never sees a point in neither (delivered, but
+     * an answer from before the delivery), and waits (up to READ_WAIT_MS) for a request
+     * in flight to end, as its points may be committed but still in the journal */
     pthread_mutex_t view_mu;
+    pthread_cond_t view_idle;  /* inflight went false */
+    bool inflight;
 };
+
+/* How long a read waits for a delivery in flight before showing what it has (its points
+ * may then show twice, the server's and the journal's, until the answer comes). */
+#define READ_WAIT_MS 2000
 
 static rstore *rs_of(const dd_store *st) { return dd_store_impl(st); }
 
+/* CLOCK_REALTIME `ms` from now, for pthread_cond_timedwait. */
+static struct timespec realtime_ms(long ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    t.tv_sec += t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    return t;
+}
+
 /* ---------------------------------------------------------------- accepting points */
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static void running_note(rs_metrics *m, int64_t iid)
 {
     pthread_mutex_lock(&m->mu);
-    m->running[(uint64_t)iid % RUNNING_SLOTS] = iid;
+    m->running[(uint64_t)iid % RUNNING_SLOTS].iid = iid;
+    m->running[(uint64_t)iid % RUNNING_SLOTS].at = mono_s();
     pthread_mutex_unlock(&m->mu);
 }
 
-static bool running_known(rs_metrics *m, int64_t iid)
+/* Was the iteration seen running (ever: -1), or within the last `within` seconds? */
+static bool running_known(rs_metrics *m, int64_t iid, double within)
 {
     pthread_mutex_lock(&m->mu);
-    bool known = m->running[(uint64_t)iid % RUNNING_SLOTS] == iid;
+    bool known = m->running[(uint64_t)iid % RUNNING_SLOTS].iid == iid &&
+                 (within < 0 || mono_s() - m->running[(uint64_t)iid % RUNNING_SLOTS].at < within);
     pthread_mutex_unlock(&m->mu);
     return known;
 }
@@ -86,6 +116,10 @@ static bool running_known(rs_metrics *m, int64_t iid)
  * server out of reach is DD_OK for an iteration seen running before. */
 static dd_code iteration_running(dd_store *st, rs_metrics *m, int64_t iid, dd_err *err)
 {
+    /* seen running within the answer cache's time: the row would be that same answer
+     * (and building a whole iteration row per write() would cost most of the write) */
+    if (running_known(m, iid, rs_of(st)->ttl))
+        return DD_OK;
     dd_iteration it;
     dd_code code = dd_iteration_get(st, iid, &it, err);
     if (code == DD_OK) {
@@ -97,7 +131,7 @@ static dd_code iteration_running(dd_store *st, rs_metrics *m, int64_t iid, dd_er
         running_note(m, iid);
         return DD_OK;
     }
-    if ((code == DD_IO || code == DD_BUSY) && running_known(m, iid))
+    if ((code == DD_IO || code == DD_BUSY) && running_known(m, iid, -1))
         return DD_OK;
     return code;
 }
@@ -213,8 +247,13 @@ dd_code rs_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
     rs_metrics *m = rs_of(st)->metrics;   /* NULL: no journal (a check, the fuzzer) */
     merged g = {0};
     json_t *keep = NULL;   /* the server's answer: its rows' recorded_at point into it */
-    if (m)
+    if (m) {
         pthread_mutex_lock(&m->view_mu);
+        struct timespec until = realtime_ms(READ_WAIT_MS);
+        while (m->inflight &&
+               pthread_cond_timedwait(&m->view_idle, &m->view_mu, &until) == 0)
+            ;
+    }
     dd_code code = rs_server_metric_rows(st, iteration_id, key, server_point, &g, &keep, err);
     g.server = g.n;
     if (m && code == DD_OK && !g.oom)
@@ -265,12 +304,7 @@ static json_t *request_body(const dd_mlog_rec **recs, size_t k)
 /* Sleep `ms` unless stopping; true when stopping. */
 static bool nap(rs_metrics *m, long ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    struct timespec until = realtime_ms(ms);
     pthread_mutex_lock(&m->mu);
     if (!m->stop)
         pthread_cond_timedwait(&m->wake, &m->mu, &until);
@@ -352,6 +386,9 @@ static bool deliver(dd_store *st, rs_metrics *m, const dd_mlog_rec **recs, size_
         char msg[DD_ERR_MSG_MAX] = "", *token = NULL;
         long status = 0;
         json_t *reply = NULL;
+        pthread_mutex_lock(&m->view_mu);
+        m->inflight = true;
+        pthread_mutex_unlock(&m->view_mu);
         if (dd_remote_token(m->http, m->url, &token, msg, sizeof msg) == 0 &&
             dd_http_send(m->http, "POST", "/v1/metrics", token, header, text, &status, &reply,
                          msg, sizeof msg) == 0 && status != 200)
@@ -372,6 +409,10 @@ static bool deliver(dd_store *st, rs_metrics *m, const dd_mlog_rec **recs, size_
             if (!done)
                 snprintf(msg, sizeof msg, "%s", err.msg);
         }
+        pthread_mutex_lock(&m->view_mu);
+        m->inflight = false;
+        pthread_cond_broadcast(&m->view_idle);
+        pthread_mutex_unlock(&m->view_mu);
         if (!done && strcmp(msg, last) != 0) {   /* once per kind of failure */
             syslog(LOG_WARNING, "%s: metric delivery: %s (%" PRIu64 " points wait in %s; "
                    "retrying)", m->url, msg, dd_journal_pending(m->journal),
@@ -454,6 +495,7 @@ static void metrics_free(rs_metrics *m)
     pthread_cond_destroy(&m->wake);
     pthread_mutex_destroy(&m->mu);
     pthread_mutex_destroy(&m->view_mu);
+    pthread_cond_destroy(&m->view_idle);
     free(m->url);
     free(m);
 }
@@ -467,6 +509,7 @@ dd_code rs_metrics_start(dd_store *st, const char *journal_dir, int64_t journal_
         return dd_fail(err, DD_IO, "out of memory");
     pthread_mutex_init(&m->mu, NULL);
     pthread_mutex_init(&m->view_mu, NULL);
+    pthread_cond_init(&m->view_idle, NULL);
     pthread_cond_init(&m->wake, NULL);
     m->url = strdup(rs->url);
     m->http = dd_http_new(rs->url, cacert);
