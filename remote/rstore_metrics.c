@@ -65,7 +65,12 @@ struct rs_metrics {
     pthread_mutex_t view_mu;
     pthread_cond_t view_idle;  /* inflight went false */
     bool inflight;
+    char *token;               /* the sender's, read again every TOKEN_REREAD_S or after a 401 */
+    double token_at;
 };
+
+/* As rstore.c's: the credentials file (refreshed past half its life) is read this often. */
+#define TOKEN_REREAD_S 60.0
 
 /* How long a read waits for a delivery in flight before showing what it has (its points
  * may then show twice, the server's and the journal's, until the answer comes). */
@@ -370,6 +375,15 @@ static void forget_answers(dd_store *st, const dd_mlog_rec **recs, size_t k)
     pthread_mutex_unlock(&rs->mu);
 }
 
+static void forget_token(rs_metrics *m)
+{
+    if (m->token) {
+        explicit_bzero(m->token, strlen(m->token));
+        free(m->token);
+    }
+    m->token = NULL;
+}
+
 /* One request until the server has it (true), or stopping (false). */
 static bool deliver(dd_store *st, rs_metrics *m, const dd_mlog_rec **recs, size_t k)
 {
@@ -389,14 +403,18 @@ static bool deliver(dd_store *st, rs_metrics *m, const dd_mlog_rec **recs, size_
         pthread_mutex_lock(&m->view_mu);
         m->inflight = true;
         pthread_mutex_unlock(&m->view_mu);
-        if (dd_remote_token(m->http, m->url, &token, msg, sizeof msg) == 0 &&
-            dd_http_send(m->http, "POST", "/v1/metrics", token, header, text, &status, &reply,
-                         msg, sizeof msg) == 0 && status != 200)
-            dd_http_error_text(status, reply, msg, sizeof msg);
-        if (token) {
-            explicit_bzero(token, strlen(token));
-            free(token);
+        if (m->token && mono_s() - m->token_at < TOKEN_REREAD_S)
+            token = m->token;
+        else if (dd_remote_token(m->http, m->url, &token, msg, sizeof msg) == 0) {
+            forget_token(m);
+            m->token = token;
+            m->token_at = mono_s();
         }
+        if (token && dd_http_send(m->http, "POST", "/v1/metrics", token, header, text, &status,
+                                  &reply, msg, sizeof msg) == 0 && status != 200)
+            dd_http_error_text(status, reply, msg, sizeof msg);
+        if (status == 401)
+            forget_token(m);   /* expired or replaced: read (and refresh) it again */
         dd_err err = {0};
         if (status == 200 || status == 400) {
             if (status == 400)
@@ -440,8 +458,8 @@ static void *sender_main(void *arg)
     while (recs && !stopping(m)) {
         size_t k = dd_journal_take(m->journal, SEND_POINTS_MAX, SEND_BYTES_MAX, 200, recs,
                                    SEND_POINTS_MAX);
-        if (k && !deliver(st, m, recs, k))
-            break;
+        if (k && !deliver(st, m, recs, k) && !stopping(m))
+            nap(m, BACKOFF_MAX_MS);   /* out of memory for the body: try again later */
     }
     free(recs);
     return NULL;
@@ -490,6 +508,7 @@ static char *default_root(void)
 
 static void metrics_free(rs_metrics *m)
 {
+    forget_token(m);
     dd_journal_close(m->journal);
     dd_http_free(m->http);
     pthread_cond_destroy(&m->wake);
