@@ -26,6 +26,10 @@
 #define GROUP_WINDOW_MS 1
 /* Past this size a journal whose records are all delivered is emptied. */
 #define JOURNAL_TRUNCATE_BYTES ((off_t)1 << 20)
+/* A journal whose delivered records (its head) take more than this and more than half of
+ * it is compacted: its undelivered tail copied to a new file that replaces it (REMOTE.md
+ * §4.5), so a writer the sender never quite catches up with does not grow it forever. */
+#define JOURNAL_COMPACT_BYTES ((off_t)16 << 20)
 /* A second mount of the same (URL, user) takes the next suffix, up to this many. */
 #define DIR_SUFFIXES 64
 /* "journal full" is logged at most this often. */
@@ -40,6 +44,7 @@ struct dd_journal {
     pthread_cond_t wake_sync;  /* for the fdatasync thread: records to sync, or closing */
     pthread_cond_t wake_send;  /* for dd_journal_take: a record, or closing */
     bool sync_idle, send_idle; /* who waits for a record (an append signals only them) */
+    bool syncing;              /* the fdatasync thread is using fd without the mutex */
     pthread_cond_t synced;     /* synced_seq moved, or a sync failed */
     dd_mlog_rec *head, *tail;  /* undelivered, seq order */
     int64_t bytes;             /* their encoded size */
@@ -245,9 +250,12 @@ static void *syncer_main(void *arg)
             pthread_mutex_lock(&j->mu);
         }
         uint64_t target = j->next_seq - 1;
+        int fd = j->fd;
+        j->syncing = true;   /* compaction waits for it before it replaces the fd */
         pthread_mutex_unlock(&j->mu);
-        int rc = fdatasync(j->fd), e = errno;
+        int rc = fdatasync(fd), e = errno;
         pthread_mutex_lock(&j->mu);
+        j->syncing = false;
         j->sync_errno = rc == 0 ? 0 : e;
         if (rc == 0 && target > j->synced_seq)
             j->synced_seq = target;
@@ -510,6 +518,42 @@ size_t dd_journal_take(dd_journal *j, size_t max_points, size_t max_bytes, int w
     return k;
 }
 
+/* Copy [from, end) of the journal to journal.new, fdatasync it, rename it over the
+ * journal and append to it from then on (mu held; appends wait meanwhile). Any failure
+ * leaves the old journal in use (its delivered head is skipped at replay by seq). */
+static void compact_locked(dd_journal *j, off_t from)
+{
+    char path[PATH_BUF], tmp[PATH_BUF];
+    if (!join(path, j->dir, "journal") || !join(tmp, j->dir, "journal.new"))
+        return;
+    while (j->syncing)   /* the fdatasync thread holds the old fd outside the mutex */
+        pthread_cond_wait(&j->synced, &j->mu);
+    enum { CHUNK = 1 << 16 };
+    int nfd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    unsigned char *buf = malloc(CHUNK);
+    bool ok = nfd >= 0 && buf;
+    for (off_t off = from; ok && off < j->file_bytes;) {
+        size_t want = (size_t)(j->file_bytes - off) < CHUNK ? (size_t)(j->file_bytes - off)
+                                                            : CHUNK;
+        ssize_t got = pread(j->fd, buf, want, off);
+        ok = got > 0 && write(nfd, buf, (size_t)got) == got;
+        off += ok ? got : 0;
+    }
+    free(buf);
+    ok = ok && fdatasync(nfd) == 0 && rename(tmp, path) == 0;
+    if (!ok) {
+        syslog(LOG_WARNING, "%s: compacting the journal: %s (it keeps growing)", j->dir,
+               strerror(errno));
+        if (nfd >= 0)
+            close(nfd);
+        unlink(tmp);
+        return;
+    }
+    close(j->fd);
+    j->fd = nfd;
+    j->file_bytes -= from;
+}
+
 dd_code dd_journal_delivered(dd_journal *j, uint64_t seq, dd_err *err)
 {
     if (pwrite(j->delivered_fd, &seq, 8, 0) != 8 || fdatasync(j->delivered_fd) != 0)
@@ -519,10 +563,7 @@ dd_code dd_journal_delivered(dd_journal *j, uint64_t seq, dd_err *err)
     while (j->head && j->head->seq <= seq) {
         dd_mlog_rec *r = j->head;
         j->head = r->next;
-        size_t len = 0;
-        unsigned char *buf = dd_mlog_encode(r, &len);
-        free(buf);
-        j->bytes -= (int64_t)len;
+        j->bytes -= (int64_t)dd_mlog_size(r);
         j->points -= r->n;
         r->next = NULL;
         *tail = r;
@@ -536,6 +577,9 @@ dd_code dd_journal_delivered(dd_journal *j, uint64_t seq, dd_err *err)
             ftruncate(j->fd, 0) == 0)
             j->file_bytes = 0;
     }
+    off_t prefix = j->file_bytes - (off_t)j->bytes;   /* the undelivered are the tail */
+    if (prefix > JOURNAL_COMPACT_BYTES && prefix > j->file_bytes / 2)
+        compact_locked(j, prefix);
     pthread_mutex_unlock(&j->mu);
     dd_mlog_free(done);
     return DD_OK;

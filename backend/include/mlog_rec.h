@@ -32,6 +32,8 @@ void dd_mlog_free(dd_mlog_rec *r);
 /* The journal form of one record (r->next is ignored): a malloc'd buffer, its length in
  * *len; NULL when out of memory. */
 unsigned char *dd_mlog_encode(const dd_mlog_rec *r, size_t *len);
+/* The length of dd_mlog_encode(r)'s output, without encoding. */
+size_t dd_mlog_size(const dd_mlog_rec *r);
 /* Decode the record at buf[0..avail); NULL when it is incomplete or damaged (the torn
  * tail of a journal whose writer died inside write(): that write never returned), else
  * the record (next NULL) and its length in *used. Any bytes are safe to hand it

@@ -26,6 +26,11 @@ void dd_mlog_free(dd_mlog_rec *r)
 
 static size_t point_bytes(void) { return sizeof(double) + sizeof(int64_t) + 1 + DD_TS_LEN; }
 
+size_t dd_mlog_size(const dd_mlog_rec *r)
+{
+    return 4 + 4 + 8 + 8 + 4 + 4 + strlen(r->key) + r->n * point_bytes() + 4;
+}
+
 /* The journal form of a record: magic, length, seq, iteration, key length, point count,
  * key, points, end marker. Native byte order: the journal never leaves this machine's
  * database directory. Returns a malloc'd buffer, its length in *len. */

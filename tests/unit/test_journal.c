@@ -147,9 +147,45 @@ static void test_second_open_and_limits(void)
     dd_journal_close(c);
 }
 
+/* A journal whose delivered head passes 16 MiB and half of it is compacted: the file
+ * shrinks to the undelivered tail, which a reopen reads back with its seqs. */
+static void test_compaction(void)
+{
+    fresh_root();
+    dd_err err = {0};
+    dd_journal *j = NULL;
+    CHECK_CODE(dd_journal_open(root, "big", (int64_t)1 << 30, &j, &err), DD_OK, &err);
+    static dd_metric_point batch[DD_JOURNAL_RECORD_POINTS];
+    for (int i = 0; i < DD_JOURNAL_RECORD_POINTS; i++)
+        batch[i] = pt(i, true, i);
+    for (int r = 0; r < 500; r++)
+        CHECK_CODE(dd_journal_append(j, 9, "m", batch, DD_JOURNAL_RECORD_POINTS, &err), DD_OK,
+                   &err);
+    CHECK_CODE(dd_journal_sync(j, &err), DD_OK, &err);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/journal", dd_journal_path(j));
+    struct stat before, after;
+    CHECK(stat(path, &before) == 0 && before.st_size > (off_t)20 << 20);
+    CHECK_CODE(dd_journal_delivered(j, 450, &err), DD_OK, &err);
+    CHECK(stat(path, &after) == 0 && after.st_size * 9 < before.st_size);
+    /* appends after the compaction go to the new file */
+    dd_metric_point p = pt(-1, false, 0);
+    CHECK_CODE(dd_journal_append(j, 9, "m", &p, 1, &err), DD_OK, &err);
+    CHECK_CODE(dd_journal_sync(j, &err), DD_OK, &err);
+    dd_journal_close(j);
+    j = NULL;
+    CHECK_CODE(dd_journal_open(root, "big", (int64_t)1 << 30, &j, &err), DD_OK, &err);
+    CHECK(dd_journal_pending(j) == 50 * DD_JOURNAL_RECORD_POINTS + 1);
+    const dd_mlog_rec *recs[64];
+    CHECK(dd_journal_take(j, 100000, (size_t)1 << 30, 0, recs, 64) == 51);
+    CHECK(recs[0]->seq == 451 && recs[50]->seq == 501 && recs[50]->points[0].value == -1);
+    dd_journal_close(j);
+}
+
 int main(void)
 {
     test_reopen_torn_tail_and_delivery();
     test_second_open_and_limits();
+    test_compaction();
     return check_done();
 }
