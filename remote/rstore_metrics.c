@@ -375,6 +375,7 @@ static void forget_answers(dd_store *st, const dd_mlog_rec **recs, size_t k)
     pthread_mutex_unlock(&rs->mu);
 }
 
+/* Drop the sender's token (wiped). */
 static void forget_token(rs_metrics *m)
 {
     if (m->token) {
@@ -384,60 +385,85 @@ static void forget_token(rs_metrics *m)
     m->token = NULL;
 }
 
-/* One request until the server has it (true), or stopping (false). */
+/* A request starts or ends (reads wait for its end: rs_metric_read). */
+static void set_inflight(rs_metrics *m, bool on)
+{
+    pthread_mutex_lock(&m->view_mu);
+    m->inflight = on;
+    if (!on)
+        pthread_cond_broadcast(&m->view_idle);
+    pthread_mutex_unlock(&m->view_mu);
+}
+
+/* One attempt: POST the body with the token (kept TOKEN_REREAD_S, read again after a
+ * 401). The answer's status (0: none came) and body; msg says why when not 200. */
+static long attempt(rs_metrics *m, const char *header, const char *text, json_t **reply,
+                    char *msg, size_t msglen)
+{
+    long status = 0;
+    char *token = NULL;
+    *reply = NULL;
+    if (m->token && mono_s() - m->token_at < TOKEN_REREAD_S)
+        token = m->token;
+    else if (dd_remote_token(m->http, m->url, &token, msg, msglen) == 0) {
+        forget_token(m);
+        m->token = token;
+        m->token_at = mono_s();
+    }
+    if (token && dd_http_send(m->http, "POST", "/v1/metrics", token, header, text, &status,
+                              reply, msg, msglen) == 0 && status != 200)
+        dd_http_error_text(status, *reply, msg, msglen);
+    if (status == 401)
+        forget_token(m);   /* expired or replaced: read (and refresh) it again */
+    return status;
+}
+
+/* The server answered the request (200, or 400 for a body it will never take): log its
+ * drops, forget the records. False with msg when `delivered` cannot be written. */
+static bool answered(dd_store *st, rs_metrics *m, long status, json_t *reply,
+                     const char *text, const dd_mlog_rec **recs, size_t k, char *msg,
+                     size_t msglen)
+{
+    if (status == 400)
+        set_aside(m, text, msg);
+    log_drops(m, reply, recs, k);
+    dd_err err = {0};
+    pthread_mutex_lock(&m->view_mu);
+    forget_answers(st, recs, k);   /* before: delivered records are freed */
+    bool done = dd_journal_delivered(m->journal, recs[k - 1]->seq, &err) == DD_OK;
+    pthread_mutex_unlock(&m->view_mu);
+    if (!done)
+        snprintf(msg, msglen, "%s", err.msg);
+    return done;
+}
+
+/* One request until the server has it (true), or stopping (false): the same body and
+ * key each time, backoff between attempts, syslog once per kind of failure. */
 static bool deliver(dd_store *st, rs_metrics *m, const dd_mlog_rec **recs, size_t k)
 {
     json_t *body = request_body(recs, k);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    char header[80];
+    char header[80], last[DD_ERR_MSG_MAX] = "";
     snprintf(header, sizeof header, "Idempotency-Key: %s:%" PRIu64,
              dd_journal_node_id(m->journal), recs[k - 1]->seq);
     long backoff = BACKOFF_MIN_MS;
-    char last[DD_ERR_MSG_MAX] = "";
     bool done = false;
     while (text && !done && !stopping(m)) {
-        char msg[DD_ERR_MSG_MAX] = "", *token = NULL;
-        long status = 0;
-        json_t *reply = NULL;
-        pthread_mutex_lock(&m->view_mu);
-        m->inflight = true;
-        pthread_mutex_unlock(&m->view_mu);
-        if (m->token && mono_s() - m->token_at < TOKEN_REREAD_S)
-            token = m->token;
-        else if (dd_remote_token(m->http, m->url, &token, msg, sizeof msg) == 0) {
-            forget_token(m);
-            m->token = token;
-            m->token_at = mono_s();
-        }
-        if (token && dd_http_send(m->http, "POST", "/v1/metrics", token, header, text, &status,
-                                  &reply, msg, sizeof msg) == 0 && status != 200)
-            dd_http_error_text(status, reply, msg, sizeof msg);
-        if (status == 401)
-            forget_token(m);   /* expired or replaced: read (and refresh) it again */
-        dd_err err = {0};
-        if (status == 200 || status == 400) {
-            if (status == 400)
-                set_aside(m, text, msg);
-            log_drops(m, reply, recs, k);
-            pthread_mutex_lock(&m->view_mu);
-            forget_answers(st, recs, k);   /* before: delivered records are freed */
-            done = dd_journal_delivered(m->journal, recs[k - 1]->seq, &err) == DD_OK;
-            pthread_mutex_unlock(&m->view_mu);
-            if (!done)
-                snprintf(msg, sizeof msg, "%s", err.msg);
-        }
-        pthread_mutex_lock(&m->view_mu);
-        m->inflight = false;
-        pthread_cond_broadcast(&m->view_idle);
-        pthread_mutex_unlock(&m->view_mu);
-        if (!done && strcmp(msg, last) != 0) {   /* once per kind of failure */
+        char msg[DD_ERR_MSG_MAX] = "";
+        json_t *reply;
+        set_inflight(m, true);
+        long status = attempt(m, header, text, &reply, msg, sizeof msg);
+        if (status == 200 || status == 400)
+            done = answered(st, m, status, reply, text, recs, k, msg, sizeof msg);
+        set_inflight(m, false);
+        json_decref(reply);
+        if (!done && strcmp(msg, last) != 0) {
             syslog(LOG_WARNING, "%s: metric delivery: %s (%" PRIu64 " points wait in %s; "
                    "retrying)", m->url, msg, dd_journal_pending(m->journal),
                    dd_journal_path(m->journal));
             snprintf(last, sizeof last, "%s", msg);
         }
-        json_decref(reply);
         pthread_mutex_lock(&m->mu);
         m->failing = !done;
         pthread_mutex_unlock(&m->mu);
