@@ -31,7 +31,7 @@
  * §4.5), so a writer the sender never quite catches up with does not grow it forever. */
 #define JOURNAL_COMPACT_BYTES ((off_t)16 << 20)
 /* A second mount of the same (URL, user) takes the next suffix, up to this many. */
-#define DIR_SUFFIXES 64
+#define DIR_SUFFIXES DD_JOURNAL_DIRS
 /* "journal full" is logged at most this often. */
 #define FULL_LOG_PERIOD_S 60
 
@@ -166,12 +166,16 @@ static dd_code load_records(dd_journal *j, uint64_t delivered, dd_err *err)
     return DD_OK;
 }
 
-/* Take directory `dir` if nobody holds it: 1 taken, 0 held by another mount, -1 error. */
-static int try_dir(dd_journal *j, const char *dir, dd_err *err)
+/* Take directory `dir` if nobody holds it: 1 taken, 0 held by another mount (or absent,
+ * with `existing`), -1 error. */
+static int try_dir(dd_journal *j, const char *dir, bool existing, dd_err *err)
 {
     char path[PATH_BUF];
     if (!join(path, dir, "lock"))
         return set_err(err, DD_IO, dir, ENAMETOOLONG), -1;
+    struct stat sb;
+    if (existing && stat(path, &sb) != 0)
+        return 0;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return set_err(err, DD_IO, dir, errno), -1;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -187,7 +191,16 @@ static int try_dir(dd_journal *j, const char *dir, dd_err *err)
     return j->dir ? 1 : (dd_fail(err, DD_IO, "out of memory"), -1);
 }
 
-static dd_code take_dir(dd_journal *j, const char *root, const char *name, dd_err *err)
+/* `<root>/<name>` for k = 0, else `<root>/<name>.<k>`; false when it does not fit. */
+static bool dir_name(char out[PATH_BUF], const char *root, const char *name, int k)
+{
+    int len = k == 0 ? snprintf(out, PATH_BUF, "%s/%s", root, name)
+                     : snprintf(out, PATH_BUF, "%s/%s.%d", root, name, k);
+    return len >= 0 && len < PATH_BUF;
+}
+
+static dd_code take_dir(dd_journal *j, const char *root, const char *name, int only,
+                        dd_err *err)
 {
     if (mkdir(root, 0700) != 0 && errno != EEXIST) {
         /* the parents of the default ($XDG_STATE_HOME/deardiary/journal) may be missing */
@@ -203,16 +216,16 @@ static dd_code take_dir(dd_journal *j, const char *root, const char *name, dd_er
         if (mkdir(root, 0700) != 0 && errno != EEXIST)
             return set_err(err, DD_IO, root, errno), DD_IO;
     }
-    for (int k = 0; k < DIR_SUFFIXES; k++) {
+    for (int k = only < 0 ? 0 : only; k < (only < 0 ? DIR_SUFFIXES : only + 1); k++) {
         char dir[PATH_BUF];
-        int len = k == 0 ? snprintf(dir, sizeof dir, "%s/%s", root, name)
-                         : snprintf(dir, sizeof dir, "%s/%s.%d", root, name, k);
-        if (len < 0 || len >= (int)sizeof dir)
+        if (!dir_name(dir, root, name, k))
             return set_err(err, DD_IO, root, ENAMETOOLONG), DD_IO;
-        int rc = try_dir(j, dir, err);
+        int rc = try_dir(j, dir, only >= 0, err);
         if (rc != 0)
             return rc > 0 ? DD_OK : DD_IO;
     }
+    if (only >= 0)
+        return dd_fail(err, DD_NOT_FOUND, "no journal %s.%d nobody holds", name, only);
     return dd_fail(err, DD_IO, "%s/%s: %d mounts of this server and user already hold a "
                    "journal here", root, name, DIR_SUFFIXES);
 }
@@ -280,8 +293,23 @@ dd_code dd_journal_sync(dd_journal *j, dd_err *err)
 
 /* ---------------------------------------------------------------- open, close */
 
+static dd_code journal_open(const char *root, const char *name, int only, int64_t max_bytes,
+                            dd_journal **out, dd_err *err);
+
 dd_code dd_journal_open(const char *root, const char *name, int64_t max_bytes,
                         dd_journal **out, dd_err *err)
+{
+    return journal_open(root, name, -1, max_bytes, out, err);
+}
+
+dd_code dd_journal_adopt(const char *root, const char *name, int k, dd_journal **out,
+                         dd_err *err)
+{
+    return journal_open(root, name, k, INT64_MAX, out, err);
+}
+
+static dd_code journal_open(const char *root, const char *name, int only, int64_t max_bytes,
+                            dd_journal **out, dd_err *err)
 {
     *out = NULL;
     dd_journal *j = calloc(1, sizeof *j);
@@ -294,7 +322,7 @@ dd_code dd_journal_open(const char *root, const char *name, int64_t max_bytes,
     pthread_cond_init(&j->wake_send, NULL);
     pthread_cond_init(&j->synced, NULL);
     uint64_t delivered = 0;
-    dd_code code = take_dir(j, root, name, err);
+    dd_code code = take_dir(j, root, name, only, err);
     if (code == DD_OK)
         code = read_node_id(j, err);
     if (code == DD_OK)

@@ -36,6 +36,13 @@ typedef struct dd_journal dd_journal;
  * for a directory that cannot be made or read. */
 dd_code dd_journal_open(const char *root, const char *name, int64_t max_bytes,
                         dd_journal **out, dd_err *err);
+/* Directories of one name a mount may hold: `<name>`, `<name>.1` ... */
+#define DD_JOURNAL_DIRS 64
+/* Take over `<root>/<name>[.<k>]` (k: 0 .. DD_JOURNAL_DIRS-1) when it exists and no mount
+ * holds it: a journal a killed daemon left, whose records another journal of this mount
+ * delivers (REMOTE.md §4.7). DD_NOT_FOUND when absent or held. Nothing is appended to it. */
+dd_code dd_journal_adopt(const char *root, const char *name, int k, dd_journal **out,
+                         dd_err *err);
 /* Stop the fdatasync thread (after a last fdatasync), release the lock, free. */
 void dd_journal_close(dd_journal *j);
 

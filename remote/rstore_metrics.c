@@ -66,6 +66,8 @@ struct rs_metrics {
     pthread_cond_t view_idle;  /* inflight went false */
     bool inflight;
     char *token;               /* the sender's, read again every TOKEN_REREAD_S or after a 401 */
+    dd_journal *orphans[DD_JOURNAL_DIRS];   /* dead mounts' journals this one delivers */
+    int n_orphans;
     double token_at;
 };
 
@@ -343,10 +345,10 @@ static void log_drops(rs_metrics *m, json_t *reply, const dd_mlog_rec **recs, si
 }
 
 /* A body the server refuses as malformed, kept beside the journal for a human. */
-static void set_aside(rs_metrics *m, const char *text, const char *why)
+static void set_aside(rs_metrics *m, dd_journal *j, const char *text, const char *why)
 {
     char path[4200];
-    int n = snprintf(path, sizeof path, "%s/journal.rejected", dd_journal_path(m->journal));
+    int n = snprintf(path, sizeof path, "%s/journal.rejected", dd_journal_path(j));
     FILE *f = n > 0 && (size_t)n < sizeof path ? fopen(path, "ae") : NULL;
     if (f) {
         fprintf(f, "%s\n", text);
@@ -420,17 +422,17 @@ static long attempt(rs_metrics *m, const char *header, const char *text, json_t 
 
 /* The server answered the request (200, or 400 for a body it will never take): log its
  * drops, forget the records. False with msg when `delivered` cannot be written. */
-static bool answered(dd_store *st, rs_metrics *m, long status, json_t *reply,
+static bool answered(dd_store *st, rs_metrics *m, dd_journal *j, long status, json_t *reply,
                      const char *text, const dd_mlog_rec **recs, size_t k, char *msg,
                      size_t msglen)
 {
     if (status == 400)
-        set_aside(m, text, msg);
+        set_aside(m, j, text, msg);
     log_drops(m, reply, recs, k);
     dd_err err = {0};
     pthread_mutex_lock(&m->view_mu);
     forget_answers(st, recs, k);   /* before: delivered records are freed */
-    bool done = dd_journal_delivered(m->journal, recs[k - 1]->seq, &err) == DD_OK;
+    bool done = dd_journal_delivered(j, recs[k - 1]->seq, &err) == DD_OK;
     pthread_mutex_unlock(&m->view_mu);
     if (!done)
         snprintf(msg, msglen, "%s", err.msg);
@@ -439,14 +441,15 @@ static bool answered(dd_store *st, rs_metrics *m, long status, json_t *reply,
 
 /* One request until the server has it (true), or stopping (false): the same body and
  * key each time, backoff between attempts, syslog once per kind of failure. */
-static bool deliver(dd_store *st, rs_metrics *m, const dd_mlog_rec **recs, size_t k)
+static bool deliver(dd_store *st, rs_metrics *m, dd_journal *j, const dd_mlog_rec **recs,
+                    size_t k)
 {
     json_t *body = request_body(recs, k);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     char header[80], last[DD_ERR_MSG_MAX] = "";
     snprintf(header, sizeof header, "Idempotency-Key: %s:%" PRIu64,
-             dd_journal_node_id(m->journal), recs[k - 1]->seq);
+             dd_journal_node_id(j), recs[k - 1]->seq);
     long backoff = BACKOFF_MIN_MS;
     bool done = false;
     while (text && !done && !stopping(m)) {
@@ -455,13 +458,12 @@ static bool deliver(dd_store *st, rs_metrics *m, const dd_mlog_rec **recs, size_
         set_inflight(m, true);
         long status = attempt(m, header, text, &reply, msg, sizeof msg);
         if (status == 200 || status == 400)
-            done = answered(st, m, status, reply, text, recs, k, msg, sizeof msg);
+            done = answered(st, m, j, status, reply, text, recs, k, msg, sizeof msg);
         set_inflight(m, false);
         json_decref(reply);
         if (!done && strcmp(msg, last) != 0) {
             syslog(LOG_WARNING, "%s: metric delivery: %s (%" PRIu64 " points wait in %s; "
-                   "retrying)", m->url, msg, dd_journal_pending(m->journal),
-                   dd_journal_path(m->journal));
+                   "retrying)", m->url, msg, dd_journal_pending(j), dd_journal_path(j));
             snprintf(last, sizeof last, "%s", msg);
         }
         pthread_mutex_lock(&m->mu);
@@ -482,10 +484,18 @@ static void *sender_main(void *arg)
     rs_metrics *m = rs_of(st)->metrics;
     const dd_mlog_rec **recs = malloc(SEND_POINTS_MAX * sizeof *recs);
     while (recs && !stopping(m)) {
-        size_t k = dd_journal_take(m->journal, SEND_POINTS_MAX, SEND_BYTES_MAX, 200, recs,
-                                   SEND_POINTS_MAX);
-        if (k && !deliver(st, m, recs, k) && !stopping(m))
+        /* dead mounts' journals first, each released once delivered (REMOTE.md §4.7) */
+        dd_journal *j = m->n_orphans ? m->orphans[m->n_orphans - 1] : m->journal;
+        size_t k = dd_journal_take(j, SEND_POINTS_MAX, SEND_BYTES_MAX, j == m->journal ? 200
+                                   : 0, recs, SEND_POINTS_MAX);
+        if (k && !deliver(st, m, j, recs, k) && !stopping(m))
             nap(m, BACKOFF_MAX_MS);   /* out of memory for the body: try again later */
+        if (j != m->journal && dd_journal_pending(j) == 0) {
+            syslog(LOG_INFO, "%s: a dead mount's journal %s is delivered", m->url,
+                   dd_journal_path(j));
+            dd_journal_close(j);
+            m->n_orphans--;
+        }
     }
     free(recs);
     return NULL;
@@ -532,9 +542,30 @@ static char *default_root(void)
     return asprintf(&out, "%s/.local/state/deardiary/journal", home) < 0 ? NULL : out;
 }
 
+/* Every other directory of this server and user that no mount holds and that still has
+ * undelivered points (more than one mount died): delivered by this mount's sender. */
+static void adopt_orphans(rs_metrics *m, const char *root, const char *name)
+{
+    for (int k = 0; k < DD_JOURNAL_DIRS; k++) {
+        dd_journal *o = NULL;
+        dd_err err = {0};
+        if (dd_journal_adopt(root, name, k, &o, &err) != DD_OK)
+            continue;
+        if (dd_journal_pending(o) == 0) {
+            dd_journal_close(o);
+            continue;
+        }
+        syslog(LOG_INFO, "%s: delivering the %" PRIu64 " points a dead mount left in %s",
+               m->url, dd_journal_pending(o), dd_journal_path(o));
+        m->orphans[m->n_orphans++] = o;
+    }
+}
+
 static void metrics_free(rs_metrics *m)
 {
     forget_token(m);
+    while (m->n_orphans)
+        dd_journal_close(m->orphans[--m->n_orphans]);
     dd_journal_close(m->journal);
     dd_http_free(m->http);
     pthread_cond_destroy(&m->wake);
@@ -562,6 +593,8 @@ dd_code rs_metrics_start(dd_store *st, const char *journal_dir, int64_t journal_
     journal_name(rs->url, name);
     dd_code code = !m->url || !m->http || !root ? dd_fail(err, DD_IO, "out of memory")
                    : dd_journal_open(root, name, journal_max, &m->journal, err);
+    if (code == DD_OK)
+        adopt_orphans(m, root, name);
     free(root);
     if (code == DD_OK) {
         rs->metrics = m;

@@ -321,31 +321,41 @@ def test_answer_lost_after_commit_is_no_duplicate(tmp_path, monkeypatch):
         s.kill()
 
 
-def test_daemon_killed_while_server_down_delivers_at_next_mount(node):
+def test_daemons_killed_while_server_down_deliver_at_next_mount(node):
+    """Two mounts of one server and user are SIGKILLed while the server is down, holding
+    acknowledged points; the next mount delivers both journals (its own directory and the
+    other dead one)."""
     state, _, iid, n = node
     s = state["s"]
     port = s.port
-    m = n.mount()
-    d = metrics_dir(m, iid)
-    with open(os.path.join(d, "loss"), "a") as f:
-        f.write("".join("%d\n" % i for i in range(100)))
-    wait_for(lambda: len(server_values(s.db, iid, "loss")) == 100, what="delivery")
+    mounts = [n.mount(), n.mount()]
+    keys = ("loss", "acc")
+    for m, key in zip(mounts, keys):
+        with open(os.path.join(metrics_dir(m, iid), key), "a") as f:
+            f.write("".join("%d\n" % i for i in range(100)))
+    wait_for(lambda: all(len(server_values(s.db, iid, k)) == 100 for k in keys),
+             what="delivery")
     s.stop()
-    with open(os.path.join(d, "loss"), "a") as f:     # acknowledged by the journal only
-        for i in range(100, 150):
-            f.write("%d\n" % i)
-            f.flush()
-    m.proc.send_signal(signal.SIGKILL)
-    m.proc.wait()
-    subprocess.run(["fusermount3", "-u", "-z", m.path], capture_output=True)
+    for m, key in zip(mounts, keys):     # acknowledged by the journals only
+        with open(os.path.join(metrics_dir(m, iid), key), "a") as f:
+            for i in range(100, 150):
+                f.write("%d\n" % i)
+                f.flush()
+    for m in mounts:
+        m.proc.send_signal(signal.SIGKILL)
+        m.proc.wait()
+        subprocess.run(["fusermount3", "-u", "-z", m.path], capture_output=True)
     state["s"] = s = restart(s.root, port)
     time.sleep(1)
-    assert len(server_values(s.db, iid, "loss")) == 100   # nobody delivers a dead journal
-    n.mount()                                            # ... until the next mount
-    wait_for(lambda: len(server_values(s.db, iid, "loss")) >= 150, what="replay")
+    for k in keys:                        # nobody delivers a dead journal
+        assert len(server_values(s.db, iid, k)) == 100
+    n.mount()                             # ... until the next mount
+    wait_for(lambda: all(len(server_values(s.db, iid, k)) >= 150 for k in keys),
+             what="replay of both journals")
     time.sleep(0.5)
-    assert server_values(s.db, iid, "loss") == [float(i) for i in range(150)]
-    assert len(n.journals()) == 1    # the dead mount's directory was taken over
+    for k in keys:
+        assert server_values(s.db, iid, k) == [float(i) for i in range(150)]
+    assert len(n.journals()) == 2         # the dead mounts' directories were taken over
 
 
 def test_full_journal_is_enospc_and_loses_nothing(node):
