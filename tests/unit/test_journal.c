@@ -126,8 +126,23 @@ static void test_second_open_and_limits(void)
         accepted += code == DD_OK;
     }
     CHECK(code == DD_NO_SPACE && accepted > 20 && dd_journal_pending(a) == (uint64_t)accepted);
-    dd_journal_close(a);
+    /* b's mount dies with a point journaled: its directory can be adopted, a's cannot
+     * (held), and an absent one is not made */
+    dd_metric_point one = pt(1, false, 0);
+    CHECK_CODE(dd_journal_append(b, 1, "k", &one, 1, &err), DD_OK, &err);
+    char bdir[4200];
+    snprintf(bdir, sizeof bdir, "%s", dd_journal_path(b));
     dd_journal_close(b);
+    dd_journal *o = NULL;
+    CHECK_CODE(dd_journal_adopt(root, "n", 0, &o, &err), DD_NOT_FOUND, &err);
+    CHECK_CODE(dd_journal_adopt(root, "n", 5, &o, &err), DD_NOT_FOUND, &err);
+    char absent[4300];
+    snprintf(absent, sizeof absent, "%s/n.5", root);
+    CHECK(access(absent, F_OK) != 0);
+    CHECK_CODE(dd_journal_adopt(root, "n", 1, &o, &err), DD_OK, &err);
+    CHECK(o && strcmp(dd_journal_path(o), bdir) == 0 && dd_journal_pending(o) == 1);
+    dd_journal_close(o);
+    dd_journal_close(a);
 
     /* a batch over a record's points is split into records, one seq each */
     fresh_root();
