@@ -68,13 +68,19 @@ int dd_cmd_mount(const char *config_file, int argc, char **argv);
 /* How `mount` opens a server's registry (an http:// or https:// URL in place of DB,
  * docs/REMOTE.md): remote/ provides it and main.c passes it in, as mount/ links below
  * remote/. open: the store of `url` (CAs of `cacert` when not NULL; answers reused for
- * `ttl` seconds); prints the reason and returns -1 when it cannot be had. */
+ * `ttl` seconds); prints the reason and returns -1 when it cannot be had. start: the
+ * mount's daemon, after the fork, makes metric appends of an opened store writable
+ * (the node journal in `journal_dir`, "" for its default, bounded by `journal_max`
+ * bytes, and its sender: docs/REMOTE.md §4); -1 after printing why. */
 typedef struct dd_url_opener {
     int (*open)(const char *url, const char *cacert, double ttl, dd_store **out);
     /* the artifact stores over that store (remote.cache_dir, remote.cache_max of cfg);
      * errors printed, as open's */
     int (*open_artifacts)(dd_store *st, const char *cacert, const dd_config *cfg,
                           dd_artifacts **out);
+    /* the daemon's, after the fork (see above) */
+    int (*start)(dd_store *st, const char *cacert, const char *journal_dir,
+                 int64_t journal_max);
 } dd_url_opener;
 /* dd_cmd_mount, with `urls` (NULL: a URL is refused as this build cannot mount one). */
 int dd_cmd_mount_urls(const char *config_file, int argc, char **argv,

@@ -66,6 +66,9 @@ typedef struct dd_config {
                                      * directory for a server registry)            */
     char *metrics_close_waits;      /* metrics.close_waits: engine, commit or journal
                                      * (when close/fsync of a metric file returns) */
+    char *remote_journal_dir;       /* remote.journal_dir, absolute; "": $XDG_STATE_HOME/
+                                     * deardiary/journal (a remote mount's node journal) */
+    int64_t remote_journal_max;     /* remote.journal_max, bytes undelivered before ENOSPC */
     int mount_threads;              /* mount.threads, >= 1                        */
     bool mount_foreground;          /* mount.foreground                           */
     char *mount_options;            /* mount.options: extra "-o" options          */

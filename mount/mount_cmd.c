@@ -331,15 +331,17 @@ static int check_mount_as(const mount_args *a, const dd_config *cfg, dd_store *s
     return 0;
 }
 
-/* The store of the mount: the database's, or the server's (no metric log: metric appends
- * are EROFS until REMOTE.md step R6; its artifact stores read from and upload to the
+/* The store of the mount: the database's, or the server's (no metric log but the node
+ * journal, remote/rstore_metrics.h; its artifact stores read from and upload to the
  * server, remote/rstore_artifacts.h). */
 static int open_mount_store(const mount_args *a, const dd_config *cfg,
                             const dd_url_opener *urls, dd_store **st, dd_artifacts **arts)
 {
     if (a->remote)
         return urls->open(a->db, a->cacert, 0.5, st) != 0 ||
-                       urls->open_artifacts(*st, a->cacert, cfg, arts) != 0
+                       urls->open_artifacts(*st, a->cacert, cfg, arts) != 0 ||
+                       urls->start(*st, a->cacert, cfg->remote_journal_dir,
+                                   cfg->remote_journal_max) != 0
                    ? -1 : 0;
     if (dd_cmd_open_store(cfg, a->db, st) != 0 || dd_cmd_open_artifacts(cfg, *st, arts) != 0 ||
         start_metric_log(*st) != 0)

@@ -89,10 +89,16 @@ static void set_common(dd_http *h, const char *url, reply_buf *b)
         curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
 }
 
-/* Build the header list; NULL on out-of-memory. The token header is wiped after use. */
-static struct curl_slist *headers_for(const char *token, bool json_body, char **auth)
+/* Build the header list (with `extra`, a whole "Name: value" line, when not NULL); NULL on
+ * out-of-memory. The token header is wiped after use. */
+static struct curl_slist *headers_for(const char *token, bool json_body, const char *extra,
+                                      char **auth)
 {
     struct curl_slist *l = curl_slist_append(NULL, "Accept: application/json");
+    if (l && extra) {
+        struct curl_slist *n = curl_slist_append(l, extra);
+        l = n ? n : (curl_slist_free_all(l), NULL);
+    }
     if (l && json_body) {
         struct curl_slist *n = curl_slist_append(l, "Content-Type: application/json");
         l = n ? n : (curl_slist_free_all(l), NULL);
@@ -110,13 +116,27 @@ static struct curl_slist *headers_for(const char *token, bool json_body, char **
 int dd_http_json(dd_http *h, const char *method, const char *path, const char *token,
                  json_t *body, long *status, json_t **reply, char *msg, size_t msglen)
 {
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    int ret = body && !text ? (snprintf(msg, msglen, "out of memory"), -1)
+              : dd_http_send(h, method, path, token, NULL, text, status, reply, msg, msglen);
+    /* the body may hold a password */
+    if (text)
+        explicit_bzero(text, strlen(text));
+    free(text);
+    return ret;
+}
+
+int dd_http_send(dd_http *h, const char *method, const char *path, const char *token,
+                 const char *header, const char *text, long *status, json_t **reply,
+                 char *msg, size_t msglen)
+{
     *status = 0;
     *reply = NULL;
-    char *url = NULL, *auth = NULL, *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *url = NULL, *auth = NULL;
     reply_buf b = {0};
     int ret = -1;
-    struct curl_slist *hdrs = headers_for(token, body != NULL, &auth);
-    if (!hdrs || (body && !text) || asprintf(&url, "%s%s", h->base, path) < 0) {
+    struct curl_slist *hdrs = headers_for(token, text != NULL, header, &auth);
+    if (!hdrs || asprintf(&url, "%s%s", h->base, path) < 0) {
         snprintf(msg, msglen, "out of memory");
         url = NULL;
         goto out;
@@ -137,13 +157,10 @@ int dd_http_json(dd_http *h, const char *method, const char *path, const char *t
         *reply = json_loadb(b.data, b.len, 0, NULL);
     ret = 0;
 out:
-    /* the buffers may hold a token or a password */
+    /* the answer may hold a token */
     if (b.data)
         explicit_bzero(b.data, b.len);
     free(b.data);
-    if (text)
-        explicit_bzero(text, strlen(text));
-    free(text);
     free(url);
     if (auth)
         explicit_bzero(auth, strlen(auth));
@@ -266,7 +283,7 @@ int dd_http_get_bytes(dd_http *h, const char *path, const char *token, int64_t f
                    .range_total = -1};
     char *url = NULL, *auth = NULL, range[64];
     int ret = -1;
-    struct curl_slist *hdrs = headers_for(token, false, &auth);
+    struct curl_slist *hdrs = headers_for(token, false, NULL, &auth);
     if (!hdrs || asprintf(&url, "%s%s", h->base, path) < 0) {
         snprintf(msg, msglen, "out of memory");
         url = NULL;

@@ -35,6 +35,12 @@ void dd_http_free(dd_http *h);
 int dd_http_json(dd_http *h, const char *method, const char *path, const char *token,
                  json_t *body, long *status, json_t **reply, char *msg, size_t msglen);
 
+/* dd_http_json with the body already JSON text (NULL: none) and one more header line
+ * `header` ("Name: value", NULL: none), e.g. POST /v1/metrics' Idempotency-Key. */
+int dd_http_send(dd_http *h, const char *method, const char *path, const char *token,
+                 const char *header, const char *text, long *status, json_t **reply,
+                 char *msg, size_t msglen);
+
 /* "CODE: message" of a {code, message} error answer, or "HTTP <status>" when the answer
  * is not one (the original client's rule), into msg. */
 void dd_http_error_text(long status, json_t *reply, char *msg, size_t msglen);

@@ -226,7 +226,13 @@ static dd_code get_for(dd_store *st, double ttl, json_t **out, dd_err *err, cons
             sweep_locked(rs, now);
         if (code == DD_OK)
             json_object_set_new(rs->cache, path, json_pack("[f, O]", now_s() + ttl, *out));
-        else
+        else if (code == DD_IO && slot && rs->metrics) {
+            /* the server is out of reach: a mount that appends through its journal keeps
+             * answering from what it last saw, so a training loop can still open its
+             * metric file (`echo x >> loss`) during an outage (REMOTE.md §4) */
+            *out = json_incref(json_array_get(slot, 1));
+            code = DD_OK;
+        } else
             json_object_del(rs->cache, path);
     }
     pthread_mutex_unlock(&rs->mu);
@@ -331,7 +337,11 @@ static void rs_free(rstore *rs)
     free(rs);
 }
 
-void rs_close(dd_store *st) { rs_free(rs_of(st)); }
+void rs_close(dd_store *st)
+{
+    rs_metrics_stop(st);
+    rs_free(rs_of(st));
+}
 
 unsigned long dd_remote_store_requests(dd_store *st)
 {
@@ -415,7 +425,6 @@ static int mount_open_artifacts(dd_store *st, const char *cacert, const dd_confi
     return -1;
 }
 
-const dd_url_opener dd_remote_url_opener = {mount_open, mount_open_artifacts};
 
 dd_code rs_token_dup(dd_store *st, char **out, dd_err *err)
 {
@@ -444,3 +453,17 @@ void rs_forget(dd_store *st, const char *fmt, ...)
     json_object_del(rs->cache, path);
     pthread_mutex_unlock(&rs->mu);
 }
+
+/* The daemon's: the node journal and its sender (rstore_metrics.c). */
+static int mount_start(dd_store *st, const char *cacert, const char *journal_dir,
+                       int64_t journal_max)
+{
+    dd_err err = {0};
+    if (rs_metrics_start(st, journal_dir, journal_max, cacert, &err) == DD_OK)
+        return 0;
+    fprintf(stderr, "deardiary mount: node journal: %s\n", err.msg);
+    syslog(LOG_ERR, "mount: node journal: %s", err.msg);
+    return -1;
+}
+
+const dd_url_opener dd_remote_url_opener = {mount_open, mount_open_artifacts, mount_start};

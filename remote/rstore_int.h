@@ -12,6 +12,9 @@
 #include "rstore.h"
 #include "store_ops.h"
 
+/* Metric appends through the node journal (rstore_metrics.c). */
+typedef struct rs_metrics rs_metrics;
+
 /* A wrapped store's implementation (dd_store_impl). */
 typedef struct rstore {
     char *url;              /* canonical (creds.h): what dd_store_path answers */
@@ -27,6 +30,7 @@ typedef struct rstore {
     json_t *cache;
     unsigned long requests;
     unsigned long stored;   /* answers put in the cache; every 256th sweeps out the stale */
+    rs_metrics *metrics;    /* NULL until rs_metrics_start: appends are then refused */
 } rstore;
 
 /* GET `path` (below the server URL) and its 200 answer (a new reference) into *out:
@@ -95,5 +99,31 @@ RS_RIGHTS_ENTRIES(RS_DECLARE)
 #undef RS_DECLARE
 
 extern const dd_store_ops dd_store_remote_ops;
+
+/* ---- metric appends (rstore_metrics.c; docs/REMOTE.md §4) */
+
+/* Open the node journal under `journal_dir` ("" or NULL: $XDG_STATE_HOME/deardiary/
+ * journal), bounded by `journal_max` bytes, take over a dead mount's, and start the
+ * sender (its own connection, CAs of `cacert`). The mount's daemon calls it once, after
+ * the fork. */
+dd_code rs_metrics_start(dd_store *st, const char *journal_dir, int64_t journal_max,
+                         const char *cacert, dd_err *err);
+/* Stop the sender (after up to 5 s for the undelivered points while the server takes
+ * them) and close the journal; what is left is delivered by the next mount. */
+void rs_metrics_stop(dd_store *st);
+/* The table's entries (store_ops.h contracts; REMOTE.md §4.2, §4.6). */
+dd_code rs_metric_append(dd_store *st, int64_t iteration_id, const char *key,
+                         const dd_metric_point *points, size_t n, dd_err *err);
+dd_code rs_metric_append_logged(dd_store *st, int64_t iteration_id, const char *key,
+                                const dd_metric_point *points, size_t n, dd_err *err);
+dd_code rs_metric_log_drain(dd_store *st, dd_err *err);
+dd_code rs_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool resume,
+                       int64_t after_step, int64_t after_id, dd_metric_cb cb, void *ctx,
+                       dd_err *err);
+/* The server's points of one series (rstore_ops.c: GET /metric/iteration/{iid}), in its
+ * order (step, then position), to cb; *keep receives the answer their strings point into
+ * (the caller json_decref's it, also on failure). */
+dd_code rs_server_metric_rows(dd_store *st, int64_t iteration_id, const char *key,
+                              dd_metric_cb cb, void *ctx, json_t **keep, dd_err *err);
 
 #endif

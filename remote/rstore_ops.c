@@ -15,8 +15,10 @@
  *     env files, children, tags of I
  *   a long parameter value            GET /parameter/{id}
  *   env file bytes                    GET /v1/iteration/{iid}/env
- *   points of a series                GET /metric/iteration/{iid} (pages of 200: R6
- *                                       brings a route for one series after a point)
+ *   points of a series                GET /metric/iteration/{iid} (pages of 200), then
+ *                                       the node's undelivered ones (rstore_metrics.c)
+ *   metric appends                    the node journal, delivered by POST /v1/metrics
+ *                                       (rstore_metrics.c)
  *   models (root), model_find         GET /v1/ls/models
  *   model_get; versions, aliases of M GET /v1/ls/model/{mid} (its `row`; a version's
  *                                       description: GET /modelversion/{id})
@@ -761,13 +763,13 @@ static dd_code r_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_
 }
 
 /* Points of one series from GET /metric/iteration/{iid} (every point of the iteration,
- * ordered by step, series, position; a point's id is series << 32 | position), in
- * dd_metric_read's order and resume rule. */
-static dd_code r_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool resume,
-                             int64_t after_step, int64_t after_id, dd_metric_cb cb, void *ctx,
-                             dd_err *err)
+ * ordered by step, series, position; a point's id is series << 32 | position). The
+ * node's undelivered points join them in rs_metric_read (rstore_metrics.c). */
+dd_code rs_server_metric_rows(dd_store *st, int64_t iteration_id, const char *key,
+                              dd_metric_cb cb, void *ctx, json_t **keep, dd_err *err)
 {
     json_t *a, *p;
+    *keep = NULL;
     dd_code code = rs_get(st, &a, err, "/metric/iteration/%" PRId64, iteration_id);
     if (code != DD_OK)
         return code;
@@ -778,12 +780,10 @@ static dd_code r_metric_read(dd_store *st, int64_t iteration_id, const char *key
         dd_metric_row row = {.id = jint(p, "id") & 0xffffffff, .step = jint(p, "step"),
                              .value = json_number_value(json_object_get(p, "value")),
                              .recorded_at = jstr(p, "recorded_at")};
-        if (resume && (row.step < after_step || (row.step == after_step && row.id <= after_id)))
-            continue;
         if (cb(ctx, &row))
             break;
     }
-    json_decref(a);
+    *keep = a;
     return DD_OK;
 }
 
@@ -807,15 +807,7 @@ static dd_code r_metric_scan(dd_store *st, int64_t iteration_id, const char *key
 {
     scan_adapt s = {ops, ctx};
     ops->restart(ctx);
-    return r_metric_read(st, iteration_id, key, false, 0, 0, scan_point, &s, err);
-}
-
-/* Nothing is journaled on the node before R6: nothing to wait for. */
-static dd_code r_metric_log_drain(dd_store *st, dd_err *err)
-{
-    (void)st;
-    (void)err;
-    return DD_OK;
+    return rs_metric_read(st, iteration_id, key, false, 0, 0, scan_point, &s, err);
 }
 
 /* ---------------------------------------------------------------- tags */
@@ -1184,8 +1176,7 @@ static dd_code r_stage_history(dd_store *st, int64_t model_id, int64_t limit, in
  * the operation is unknown. Everything else is not offered by a remote store at all
  * (fsck, users, the trash: commands that take a database): DD_UNSUPPORTED. */
 static const char *const not_yet[] = {
-    "dd_metric_append", "dd_metric_append_logged", "dd_metric_append_items",
-    "dd_metric_delete",
+    "dd_metric_append_items", "dd_metric_delete",
 };
 
 static dd_code r_missing(const dd_store *st, const char *fn, dd_err *err)
@@ -1224,8 +1215,10 @@ const dd_store_ops dd_store_remote_ops = {
     .param_get_by_id = r_param_get_by_id,
     .param_find = r_param_find,
     .param_list_rows = r_param_list_rows,
-    .metric_log_drain = r_metric_log_drain,
-    .metric_read = r_metric_read,
+    .metric_append = rs_metric_append,               /* rstore_metrics.c */
+    .metric_append_logged = rs_metric_append_logged,
+    .metric_log_drain = rs_metric_log_drain,
+    .metric_read = rs_metric_read,
     .metric_scan = r_metric_scan,
     .metric_series_list = r_metric_series_list,
     .metric_series_get = r_metric_series_get,

@@ -197,4 +197,45 @@ int dd_v1_path_parse(const char *s, size_t len, dd_v1_path *out, char *msg, size
  * anything else (*out untouched). */
 int dd_v1_flag_parse(const char *s, bool *out);
 
+/* ---------------------------------------------------------------- POST /v1/metrics */
+
+/* Limits of one delivery request (a node sends at most 10 000 points, REMOTE.md §4.3). */
+#define DD_V1_METRICS_POINTS_MAX 10000
+#define DD_V1_METRICS_BATCHES_MAX 10000
+
+/*
+ * POST /v1/metrics, header Idempotency-Key: <node id>:<seq>, body {"batches": [{
+ * "iteration_id": n, "key": name, "points": [[step|null, value, recorded_at], ...]}]}:
+ * a remote mount's journaled points (REMOTE.md §2.6), stored exactly once with
+ * dd_metric_deliver: one transaction for every batch; a batch whose iteration is gone,
+ * whose project the caller may not create in (PROJECT_PERMISSION_REQUIRED), or that
+ * holds a point recorded after its iteration ended is dropped and listed, the rest
+ * stored. Guard: a token (the handler checks create per batch's project). 200
+ * {"accepted": points stored, "last_steps": {"<iid>/<key>": the series' highest step},
+ * "dropped": [{"batch": i, "code": ...}], "duplicate": false}; a key at or below the
+ * node's stored seq: 200 {"accepted": 0, "duplicate": true, ...}, nothing changed. 400
+ * BAD_REQUEST for a missing or malformed key or body (nothing changed).
+ */
+void h_v1_metrics(dd_req *r);
+
+/* A parsed delivery body: batches whose keys and points it owns. */
+typedef struct dd_v1_metrics {
+    dd_metric_delivery *batches;
+    size_t n;
+    size_t points;    /* over all batches */
+} dd_v1_metrics;
+/* Parse a POST /v1/metrics body of `len` bytes (any content): a JSON object with exactly
+ * "batches", an array of at most DD_V1_METRICS_BATCHES_MAX objects with exactly
+ * "iteration_id" (positive integer), "key" (dd_name_check) and "points" (an array; at most
+ * DD_V1_METRICS_POINTS_MAX points over all batches), each point [null or integer step,
+ * finite number, recorded_at dd_time_parse accepts]. 0 with *out filled (recorded_at
+ * canonical, result DD_OK), or 400 with `msg` and *out empty. Pure;
+ * fuzz/fuzz_v1_metrics.c holds it to these promises. */
+int dd_v1_metrics_parse(const char *body, size_t len, dd_v1_metrics *out, char *msg,
+                        size_t msglen);
+void dd_v1_metrics_free(dd_v1_metrics *m);
+/* An Idempotency-Key `<32 lowercase hex digits>:<positive decimal seq>`: 0 with the
+ * parts, -1 for anything else (outputs untouched). */
+int dd_v1_idem_parse(const char *s, char node_id[33], int64_t *seq);
+
 #endif

@@ -459,12 +459,16 @@ static void workers_free(dd_server *srv)
 }
 
 /* The port must be free: SO_REUSEPORT alone would let a second server of the same user
- * share it silently. A plain bind answers (and picks the port when `port` is 0). */
+ * share it silently. A bind answers (and picks the port when `port` is 0); with
+ * SO_REUSEADDR, which Linux still refuses beside a listening socket but not beside the
+ * TIME_WAIT connections a stopped server leaves for a minute, so a restarted server gets
+ * its port back at once (its remote mounts' URL names it). */
 static int probe_port(struct sockaddr_in *sa)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
     socklen_t len = sizeof *sa;
-    int ok = fd >= 0 && bind(fd, (struct sockaddr *)sa, sizeof *sa) == 0
+    int ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0
+             && bind(fd, (struct sockaddr *)sa, sizeof *sa) == 0
              && getsockname(fd, (struct sockaddr *)sa, &len) == 0;
     if (fd >= 0)
         close(fd);

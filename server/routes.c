@@ -109,6 +109,7 @@ static const dd_route routes[] = {
     R("GET", "/v1", h_v1_root, G_TOKEN),
     /* Remote mounts' routes (h_v1.h, docs/REMOTE.md §2). */
     R("GET", "/v1/lookup", h_v1_lookup, G_TOKEN),   /* unreadable is 404: in the handler */
+    R("POST", "/v1/metrics", h_v1_metrics, G_TOKEN),   /* create per batch: in the handler */
     R("GET", "/v1/ls/projects", h_v1_ls_projects, G_TOKEN),   /* readable ones only */
     R("GET", "/v1/ls/models", h_v1_ls_models, G_TOKEN),
     P("GET", "/v1/ls/project/{pid}", h_v1_ls_project, A_READ, dd_resolve_project),

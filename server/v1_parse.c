@@ -1,9 +1,12 @@
 /*
  * v1_parse.c - the parsers of the /v1 routes' own inputs (h_v1.h): the name path of
- * GET /v1/lookup and the yes/no query flags. Pure (no I/O, no store), bounded by their
+ * GET /v1/lookup, the yes/no query flags, and POST /v1/metrics' body and Idempotency-Key. Pure (no I/O, no store), bounded by their
  * length arguments; fuzz/fuzz_v1_lookup.c holds them to their promises.
  */
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "h_v1.h"
@@ -98,4 +101,129 @@ int dd_v1_flag_parse(const char *s, bool *out)
         return 0;
     }
     return -1;
+}
+
+/* ---------------------------------------------------------------- POST /v1/metrics */
+
+int dd_v1_idem_parse(const char *s, char node_id[33], int64_t *seq)
+{
+    if (!s)
+        return -1;
+    const char *colon = strchr(s, ':');
+    if (!colon || colon - s != 32)
+        return -1;
+    for (const char *p = s; p < colon; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return -1;
+    int64_t v;
+    if (!positive_id(colon + 1, strlen(colon + 1), &v))
+        return -1;
+    memcpy(node_id, s, 32);
+    node_id[32] = '\0';
+    *seq = v;
+    return 0;
+}
+
+void dd_v1_metrics_free(dd_v1_metrics *m)
+{
+    for (size_t i = 0; m->batches && i < m->n; i++) {
+        free((char *)m->batches[i].key);
+        free(m->batches[i].points);
+    }
+    free(m->batches);
+    memset(m, 0, sizeof *m);
+}
+
+/* Point j of a batch: [step|null, value, recorded_at]. */
+static int parse_point(json_t *p, dd_metric_point *pt, char *msg, size_t msglen,
+                       size_t bi, size_t j)
+{
+    json_t *step = json_array_get(p, 0), *value = json_array_get(p, 1),
+           *at = json_array_get(p, 2);
+    if (!json_is_array(p) || json_array_size(p) != 3 || !(json_is_null(step) ||
+        json_is_integer(step)) || !json_is_number(value) || !json_is_string(at)) {
+        snprintf(msg, msglen, "batches[%zu].points[%zu] must be [step or null, number, "
+                 "recorded_at]", bi, j);
+        return 400;
+    }
+    pt->has_step = json_is_integer(step);
+    pt->step = pt->has_step ? (int64_t)json_integer_value(step) : 0;
+    pt->value = json_number_value(value);
+    dd_err err = {0};
+    if (!isfinite(pt->value) || dd_time_parse(json_string_value(at), pt->recorded_at, &err)
+                                    != DD_OK) {
+        snprintf(msg, msglen, "batches[%zu].points[%zu]: %s", bi, j,
+                 isfinite(pt->value) ? err.msg : "the value is not finite");
+        return 400;
+    }
+    return 0;
+}
+
+/* Batch i: {"iteration_id", "key", "points"} into *b (which it then owns). */
+static int parse_batch(json_t *o, size_t i, dd_metric_delivery *b, size_t *points,
+                       char *msg, size_t msglen)
+{
+    json_t *iid = json_object_get(o, "iteration_id"), *key = json_object_get(o, "key"),
+           *pts = json_object_get(o, "points");
+    if (!json_is_object(o) || json_object_size(o) != 3 || !json_is_integer(iid) ||
+        json_integer_value(iid) <= 0 || !json_is_string(key) || !json_is_array(pts)) {
+        snprintf(msg, msglen, "batches[%zu] must be {\"iteration_id\": positive integer, "
+                 "\"key\": string, \"points\": array}", i);
+        return 400;
+    }
+    dd_err err = {0};
+    if (strlen(json_string_value(key)) != json_string_length(key) ||
+        dd_name_check(json_string_value(key), "metric key", &err) != DD_OK) {
+        snprintf(msg, msglen, "batches[%zu]: %s", i, err.msg[0] ? err.msg : "a key holds a "
+                 "NUL byte");
+        return 400;
+    }
+    size_t n = json_array_size(pts);
+    if (n > DD_V1_METRICS_POINTS_MAX - *points) {
+        snprintf(msg, msglen, "a request holds at most %d points", DD_V1_METRICS_POINTS_MAX);
+        return 400;
+    }
+    *points += n;
+    b->iteration_id = (int64_t)json_integer_value(iid);
+    b->key = strdup(json_string_value(key));
+    b->points = calloc(n ? n : 1, sizeof *b->points);
+    b->n = n;
+    if (!b->key || !b->points) {
+        snprintf(msg, msglen, "out of memory");
+        return 400;
+    }
+    for (size_t j = 0; j < n; j++)
+        if (parse_point(json_array_get(pts, j), &b->points[j], msg, msglen, i, j) != 0)
+            return 400;
+    return 0;
+}
+
+int dd_v1_metrics_parse(const char *body, size_t len, dd_v1_metrics *out, char *msg,
+                        size_t msglen)
+{
+    memset(out, 0, sizeof *out);
+    json_error_t je;
+    json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+    json_t *arr = json_object_get(root, "batches");
+    int rc = 0;
+    if (!root)
+        snprintf(msg, msglen, "the body is not JSON: %s", je.text), rc = 400;
+    else if (!json_is_object(root) || json_object_size(root) != 1 || !json_is_array(arr))
+        snprintf(msg, msglen, "the body must be {\"batches\": [...]}"), rc = 400;
+    else if (json_array_size(arr) > DD_V1_METRICS_BATCHES_MAX)
+        snprintf(msg, msglen, "a request holds at most %d batches",
+                 DD_V1_METRICS_BATCHES_MAX), rc = 400;
+    size_t n = rc ? 0 : json_array_size(arr);
+    out->batches = calloc(n ? n : 1, sizeof *out->batches);
+    if (!rc && !out->batches)
+        snprintf(msg, msglen, "out of memory"), rc = 400;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        out->n = i + 1;
+        rc = parse_batch(json_array_get(arr, i), i, &out->batches[i], &out->points, msg,
+                         msglen);
+    }
+    json_decref(root);
+    if (rc != 0)
+        dd_v1_metrics_free(out);
+    return rc;
 }

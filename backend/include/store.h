@@ -667,6 +667,31 @@ typedef struct dd_metric_item {
 dd_code dd_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metric_item *items,
                                size_t n, int64_t *series_out, int64_t *position_out,
                                dd_err *err);
+/* A remote mount's delivery of journaled points (metric_deliver.c, docs/REMOTE.md §2.6):
+ * one batch of one series, as the node accepted it. */
+typedef struct dd_metric_delivery {
+    int64_t iteration_id;
+    const char *key;
+    dd_metric_point *points;   /* recorded_at: when the node accepted the point */
+    size_t n;
+    dd_code result;            /* in: DD_OK, or why the caller drops it (the caller's own
+                                  checks: a permission); out: DD_OK when stored, else why
+                                  it was dropped (DD_NOT_FOUND: no such iteration;
+                                  DD_READ_ONLY: a point recorded after the iteration
+                                  ended; DD_INVALID: no next step, a bad point) */
+    int64_t max_step;          /* out, when stored: the series' highest step after it */
+} dd_metric_delivery;
+/* Store the batches of request `seq` of node `node_id` (32 hex digits) exactly once: in
+ * one transaction, unless remote_delivery already holds a seq >= `seq` for the node
+ * (*duplicate true, nothing changed), every batch whose result is DD_OK is appended (a
+ * point without a step gets max + 1, in array order), the others are dropped without
+ * failing the rest, and the node's seq becomes `seq`. A point of an ended iteration is
+ * stored when recorded at or before its end (it was accepted while the iteration ran).
+ * Fails as a whole only for the database (DD_IO, DD_BUSY) or a bad node id / seq
+ * (DD_INVALID); then nothing is stored. */
+dd_code dd_metric_deliver(dd_store *st, const char *node_id, int64_t seq,
+                          dd_metric_delivery *batches, size_t n, bool *duplicate,
+                          dd_err *err);
 typedef struct dd_metric_point_row {
     int64_t series_id;
     int64_t position;

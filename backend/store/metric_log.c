@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "mlog_rec.h"
 #include "node.h"
 #include "store_local.h"
 
@@ -96,18 +97,6 @@
  * second, not only when some process next opens the database. One readdir each time. */
 #define RECOVER_PERIOD_MS 250
 
-#define REC_MAGIC 0x4d4c4f47u   /* "MLOG" */
-#define REC_END 0x454e4421u     /* "END!" */
-
-/* One accepted batch of points for one series. */
-typedef struct ml_rec {
-    struct ml_rec *next;
-    uint64_t seq;
-    int64_t iteration_id;
-    char *key;
-    size_t n;
-    dd_metric_point *points;   /* recorded_at filled in when accepted */
-} ml_rec;
 
 struct metric_log {
     dd_store *st;
@@ -118,7 +107,7 @@ struct metric_log {
     pthread_mutex_t mu;
     pthread_cond_t work;       /* the queue is not empty, or stop */
     pthread_cond_t done;       /* committed_seq moved, or a commit failed */
-    ml_rec *head, *tail;       /* accepted, not yet taken by a committer */
+    dd_mlog_rec *head, *tail;       /* accepted, not yet taken by a committer */
     uint64_t accepted_seq;     /* last sequence number handed out */
     uint64_t committed_seq;    /* every record up to here is in SQLite */
     bool committing;           /* a committer holds a batch taken from the queue */
@@ -132,96 +121,12 @@ struct metric_log {
     pthread_t thread;
 };
 
-/* ---------------------------------------------------------------- records */
-
-static void rec_free(ml_rec *r)
-{
-    while (r) {
-        ml_rec *next = r->next;
-        free(r->key);
-        free(r->points);
-        free(r);
-        r = next;
-    }
-}
-
-static size_t point_bytes(void) { return sizeof(double) + sizeof(int64_t) + 1 + DD_TS_LEN; }
-
-/* The journal form of a record: magic, length, seq, iteration, key length, point count,
- * key, points, end marker. Native byte order: the journal never leaves this machine's
- * database directory. Returns a malloc'd buffer, its length in *len. */
-static unsigned char *rec_encode(const ml_rec *r, size_t *len)
-{
-    uint32_t klen = (uint32_t)strlen(r->key), n = (uint32_t)r->n;
-    size_t total = 4 + 4 + 8 + 8 + 4 + 4 + klen + r->n * point_bytes() + 4;
-    unsigned char *buf = malloc(total), *p = buf;
-    if (!buf)
-        return NULL;
-    uint32_t magic = REC_MAGIC, end = REC_END, tl = (uint32_t)total;
-    memcpy(p, &magic, 4), p += 4;
-    memcpy(p, &tl, 4), p += 4;
-    memcpy(p, &r->seq, 8), p += 8;
-    memcpy(p, &r->iteration_id, 8), p += 8;
-    memcpy(p, &klen, 4), p += 4;
-    memcpy(p, &n, 4), p += 4;
-    memcpy(p, r->key, klen), p += klen;
-    for (size_t i = 0; i < r->n; i++) {
-        const dd_metric_point *pt = &r->points[i];
-        unsigned char has = pt->has_step;
-        memcpy(p, &pt->value, 8), p += 8;
-        memcpy(p, &pt->step, 8), p += 8;
-        *p++ = has;
-        memcpy(p, pt->recorded_at, DD_TS_LEN), p += DD_TS_LEN;
-    }
-    memcpy(p, &end, 4);
-    *len = total;
-    return buf;
-}
-
-/* Decode the record at buf[0..avail); NULL when it is incomplete or damaged (the torn
- * tail of a journal whose writer died inside write(): that write never returned). */
-static ml_rec *rec_decode(const unsigned char *buf, size_t avail, size_t *used)
-{
-    uint32_t magic, tl, klen, n, end;
-    if (avail < 32)
-        return NULL;
-    memcpy(&magic, buf, 4);
-    memcpy(&tl, buf + 4, 4);
-    memcpy(&klen, buf + 24, 4);
-    memcpy(&n, buf + 28, 4);
-    if (magic != REC_MAGIC || tl > avail || klen == 0 || klen > DD_NAME_MAX ||
-        tl != 32 + klen + (size_t)n * point_bytes() + 4)
-        return NULL;
-    memcpy(&end, buf + tl - 4, 4);
-    ml_rec *r = calloc(1, sizeof *r);
-    if (end != REC_END || !r)
-        return free(r), NULL;
-    memcpy(&r->seq, buf + 8, 8);
-    memcpy(&r->iteration_id, buf + 16, 8);
-    r->key = strndup((const char *)buf + 32, klen);
-    r->n = n;
-    r->points = calloc(n ? n : 1, sizeof *r->points);
-    if (!r->key || !r->points)
-        return rec_free(r), NULL;
-    const unsigned char *p = buf + 32 + klen;
-    for (uint32_t i = 0; i < n; i++) {
-        dd_metric_point *pt = &r->points[i];
-        memcpy(&pt->value, p, 8), p += 8;
-        memcpy(&pt->step, p, 8), p += 8;
-        pt->has_step = *p++ != 0;
-        memcpy(pt->recorded_at, p, DD_TS_LEN), p += DD_TS_LEN;
-        pt->recorded_at[DD_TS_LEN - 1] = 0;
-    }
-    *used = tl;
-    return r;
-}
-
 /* ---------------------------------------------------------------- applying batches */
 
 /* Series order for apply_batch: iteration, key, then seq (acceptance order). */
 static int series_order(const void *a, const void *b)
 {
-    const ml_rec *x = *(ml_rec *const *)a, *y = *(ml_rec *const *)b;
+    const dd_mlog_rec *x = *(dd_mlog_rec *const *)a, *y = *(dd_mlog_rec *const *)b;
     if (x->iteration_id != y->iteration_id)
         return x->iteration_id < y->iteration_id ? -1 : 1;
     int k = strcmp(x->key, y->key);
@@ -239,13 +144,13 @@ static int series_order(const void *a, const void *b)
  * Iterations are locked in id order. A record whose iteration is gone is dropped (deleting
  * the iteration would have deleted its points); an ended iteration still takes points
  * accepted before it ended. Marks the last seq in metric_log_state under `name`. */
-static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, ml_rec *list,
+static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, dd_mlog_rec *list,
                            dd_err *err)
 {
     size_t count = 0;
-    for (ml_rec *r = list; r; r = r->next)
+    for (dd_mlog_rec *r = list; r; r = r->next)
         count++;
-    ml_rec **recs = malloc((count ? count : 1) * sizeof *recs);
+    dd_mlog_rec **recs = malloc((count ? count : 1) * sizeof *recs);
     if (!recs)
         return dd_fail(err, DD_IO, "out of memory");
     int dropped = 0;
@@ -268,12 +173,12 @@ static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, ml_r
         if (t.code == DD_NOT_FOUND)
             t.code = DD_OK, done = 0;
         size_t todo = 0;
-        for (ml_rec *r = list; r; r = r->next)
+        for (dd_mlog_rec *r = list; r; r = r->next)
             if (r->seq > (uint64_t)done)
                 recs[todo++] = r;
         qsort(recs, todo, sizeof *recs, series_order);
         for (size_t i = 0, run_end; i < todo && t.code == DD_OK; i = run_end) {
-            ml_rec *r = recs[i];
+            dd_mlog_rec *r = recs[i];
             size_t n = r->n;
             for (run_end = i + 1; run_end < todo && recs[run_end]->iteration_id ==
                  r->iteration_id && strcmp(recs[run_end]->key, r->key) == 0; run_end++)
@@ -369,16 +274,16 @@ static dd_code claim_state(dd_store *st, const char *name, int64_t node_id, dd_e
  * COMMIT was sent, ENGINES.md §3.3) may have applied it anyway. Drop the records at or
  * below the seq the database recorded, as replay_one does, so none is appended twice.
  * Returns the remaining list (the dropped records are freed). */
-static ml_rec *drop_committed(struct metric_log *ml, ml_rec *list)
+static dd_mlog_rec *drop_committed(struct metric_log *ml, dd_mlog_rec *list)
 {
     int64_t done = 0;
     dd_err err = {0};
     if (committed_seq_of(ml->st, ml->name, &done, &err) != DD_OK)
         return list;        /* cannot tell: keep all; the next attempt checks again */
     while (list && list->seq <= (uint64_t)done) {
-        ml_rec *next = list->next;
+        dd_mlog_rec *next = list->next;
         list->next = NULL;
-        rec_free(list);
+        dd_mlog_free(list);
         list = next;
     }
     return list;
@@ -388,7 +293,7 @@ static ml_rec *drop_committed(struct metric_log *ml, ml_rec *list)
  * failure the batch goes back to the front of the queue, in order. */
 static void commit_queue(struct metric_log *ml)
 {
-    ml_rec *list = ml->head;
+    dd_mlog_rec *list = ml->head;
     ml->head = ml->tail = NULL;
     ml->committing = true;
     ml->committer = pthread_self();
@@ -396,7 +301,7 @@ static void commit_queue(struct metric_log *ml)
 
     dd_err err = {0};
     uint64_t last = 0;
-    for (ml_rec *r = list; r; r = r->next)
+    for (dd_mlog_rec *r = list; r; r = r->next)
         last = r->seq;
     dd_code code = apply_batch(ml->st, ml->name, ml->node_id, list, &err);
     /* An I/O failure can hide a commit that happened (on PostgreSQL a COMMIT whose answer
@@ -413,7 +318,7 @@ static void commit_queue(struct metric_log *ml)
     ml->failure = code;
     if (code == DD_OK) {
         ml->committed_seq = last;
-        rec_free(list);
+        dd_mlog_free(list);
         struct stat sb;
         if (!ml->head && fstat(ml->fd, &sb) == 0 && sb.st_size > JOURNAL_TRUNCATE_BYTES &&
             ftruncate(ml->fd, 0) != 0)
@@ -421,7 +326,7 @@ static void commit_queue(struct metric_log *ml)
     } else {
         snprintf(ml->failure_msg, sizeof ml->failure_msg, "%s", err.msg);
         syslog(LOG_ERR, "metric log: committing points failed (will retry): %s", err.msg);
-        ml_rec *t = list;
+        dd_mlog_rec *t = list;
         while (t->next)
             t = t->next;
         t->next = ml->head;
@@ -547,7 +452,7 @@ static void log_free(struct metric_log *ml)
         unlink(ml->path);
         close(ml->fd);
     }
-    rec_free(ml->head);
+    dd_mlog_free(ml->head);
     pthread_mutex_destroy(&ml->mu);
     pthread_cond_destroy(&ml->work);
     pthread_cond_destroy(&ml->done);
@@ -817,9 +722,9 @@ dd_code local_metric_append_logged(dd_store *st, int64_t iteration_id, const cha
         return append_now(st, iteration_id, key, points, n, err);
     /* Everything the synchronous append would refuse is refused now, before the journal:
      * a bad key or value, an ended or missing iteration. */
-    ml_rec *r = calloc(1, sizeof *r);
+    dd_mlog_rec *r = calloc(1, sizeof *r);
     if (!r || !(r->key = strdup(key)) || !(r->points = malloc(n * sizeof *points))) {
-        rec_free(r);
+        dd_mlog_free(r);
         return dd_fail(err, DD_IO, "out of memory");
     }
     memcpy(r->points, points, n * sizeof *points);
@@ -833,7 +738,7 @@ dd_code local_metric_append_logged(dd_store *st, int64_t iteration_id, const cha
     if (code == DD_OK)
         code = batch_checks(c, iteration_id, key, points, n, &loggable, err);
     if (code == DD_OK && !loggable) {
-        rec_free(r);
+        dd_mlog_free(r);
         return append_now(st, iteration_id, key, points, n, err);
     }
     pthread_mutex_lock(&ml->mu);
@@ -845,12 +750,12 @@ dd_code local_metric_append_logged(dd_store *st, int64_t iteration_id, const cha
         code = DD_OK, *err = (dd_err){0};
     if (code != DD_OK) {
         pthread_mutex_unlock(&ml->mu);
-        rec_free(r);
+        dd_mlog_free(r);
         return code;
     }
     r->seq = ml->accepted_seq + 1;
     size_t len = 0;
-    unsigned char *buf = rec_encode(r, &len);
+    unsigned char *buf = dd_mlog_encode(r, &len);
     ssize_t w = buf ? journal_append(ml->fd, buf, len) : -1;
     if (w == (ssize_t)len) {
         ml->accepted_seq = r->seq;
@@ -868,7 +773,7 @@ dd_code local_metric_append_logged(dd_store *st, int64_t iteration_id, const cha
                        e ? strerror(e) : "out of memory");
         if (w > 0 && ftruncate(ml->fd, lseek(ml->fd, 0, SEEK_END) - w) != 0)
             syslog(LOG_ERR, "metric journal %s: cannot drop a torn record", ml->path);
-        rec_free(r);
+        dd_mlog_free(r);
     }
     pthread_mutex_unlock(&ml->mu);
     free(buf);
@@ -876,26 +781,6 @@ dd_code local_metric_append_logged(dd_store *st, int64_t iteration_id, const cha
 }
 
 /* ---------------------------------------------------------------- replay */
-
-/* Read a whole journal file into memory: its records, in order, up to a torn tail. */
-static ml_rec *journal_read(int fd)
-{
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || sb.st_size <= 0)
-        return NULL;
-    unsigned char *buf = malloc((size_t)sb.st_size);
-    ssize_t got = buf ? pread(fd, buf, (size_t)sb.st_size, 0) : -1;
-    ml_rec *head = NULL, **tail = &head;
-    for (size_t off = 0, used = 0; got > 0 && off < (size_t)got; off += used) {
-        ml_rec *r = rec_decode(buf + off, (size_t)got - off, &used);
-        if (!r)
-            break;
-        *tail = r;
-        tail = &r->next;
-    }
-    free(buf);
-    return head;
-}
 
 /* Replay one journal whose owner is gone: apply the records after the recorded seq in
  * one transaction, then remove the file, then its state row. */
@@ -913,13 +798,13 @@ static dd_code replay_one(dd_store *st, const char *path, const char *name, int 
     }
     int64_t done = 0;
     dd_code code = committed_seq_of(st, name, &done, err);
-    ml_rec *all = code == DD_OK ? journal_read(fd) : NULL, *todo = all, *prev = NULL;
+    dd_mlog_rec *all = code == DD_OK ? dd_mlog_read_fd(fd) : NULL, *todo = all, *prev = NULL;
     while (todo && todo->seq <= (uint64_t)done)
         prev = todo, todo = todo->next;
     if (prev)
         prev->next = NULL;
     int count = 0;
-    for (ml_rec *r = todo; r; r = r->next)
+    for (dd_mlog_rec *r = todo; r; r = r->next)
         count++;
     if (code == DD_OK && todo)
         code = apply_batch(st, name, 0, todo, err);
@@ -934,8 +819,8 @@ static dd_code replay_one(dd_store *st, const char *path, const char *name, int 
             syslog(LOG_NOTICE, "metric log: replayed %d batch(es) from %s", count, path);
     }
     if (todo != all)
-        rec_free(todo);
-    rec_free(all);
+        dd_mlog_free(todo);
+    dd_mlog_free(all);
     close(fd);
     return code;
 }

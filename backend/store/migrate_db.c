@@ -98,6 +98,12 @@ static dd_code put_metric_log_state(dd_conn *c, db_stmt *r, dd_err *err)
                    " node_id) VALUES (?, ?, ?)", "tiI", T(0), I(2), I(3));
 }
 
+static dd_code put_remote_delivery(dd_conn *c, db_stmt *r, dd_err *err)
+{
+    return db_exec(c, err, "copying remote_delivery", "INSERT INTO remote_delivery(node_id,"
+                   " seq, committed_at) VALUES (?, ?, ?)", "tit", T(0), I(2), T(3));
+}
+
 static dd_code put_model(dd_conn *c, db_stmt *r, dd_err *err)
 {
     return db_exec(c, err, "copying model", "INSERT INTO model(id, project_id, name, description,"
@@ -301,6 +307,11 @@ static const table tables[] = {
      " ORDER BY name LIMIT ?",
      "SELECT name, 1 FROM metric_log_state ORDER BY name DESC LIMIT 1",
      "SELECT COUNT(*) FROM metric_log_state", put_metric_log_state},
+    {"remote_delivery", RESUME, KEY_NAME, false, 0,
+     "SELECT node_id, 1, seq, committed_at FROM remote_delivery WHERE (node_id, 1) > (?, ?)"
+     " ORDER BY node_id LIMIT ?",
+     "SELECT node_id, 1 FROM remote_delivery ORDER BY node_id DESC LIMIT 1",
+     "SELECT COUNT(*) FROM remote_delivery", put_remote_delivery},
     ID_TABLE("model", "id, project_id, name, description, created_date, updated_date,"
              " last_version", 0, put_model),
     ID_TABLE("experiment", "id, project_id, status_id, name, description, created_date,"

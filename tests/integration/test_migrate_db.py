@@ -167,6 +167,10 @@ def build_registry(root):
         VALUES ('journal-a', 12, (SELECT max(id) FROM node)), ('journal-b', 0, NULL);
         INSERT INTO artifact_trash(backend, uri, queued_at, chunk_set)
         VALUES ('filesystem', '/nowhere/x', '2026-01-01T00:00:00.000Z', NULL);
+        INSERT INTO remote_delivery(node_id, seq, committed_at)
+        VALUES ('0123456789abcdef0123456789abcdef', 9223372036854775807,
+                '2026-01-01T00:00:00.000Z'),
+               ('fedcba9876543210fedcba9876543210', 1, '2026-01-01T00:00:00.001Z');
         INSERT INTO iteration_file(iteration_id, name, content)
         VALUES ((SELECT min(id) FROM iteration), 'Project.toml', X'00ff0a6e616d65');
         INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)
@@ -200,7 +204,8 @@ def max_ids(db):
     """The highest id of every table that has an id column, read on either engine."""
     out = {}
     for t in (sqlite_tables(db) if not db.startswith("postgresql") else pg_tables(db)):
-        if t in ("metric", "metric_block", "dir_time", "metric_log_state", "registry"):
+        if t in ("metric", "metric_block", "dir_time", "metric_log_state", "registry",
+                 "remote_delivery"):
             continue
         if db.startswith("postgresql"):
             port, name = pg_port_db(db)

@@ -38,6 +38,7 @@ def remote(tmp_path, monkeypatch):
         login(s.url, cfg, user, password)
         monkeypatch.setenv("XDG_CONFIG_HOME", cfg)
         monkeypatch.setenv("XDG_CACHE_HOME", os.path.join(d, "cache"))
+        monkeypatch.setenv("XDG_STATE_HOME", os.path.join(d, "state"))   # the node journal
         r = Mount(d, db=s.url, log="remote.log")
         mounts.append(r)
         return r
@@ -130,17 +131,27 @@ def test_tree_is_the_local_one(remote):
     assert far_bytes[loss][4].count(b"\n") == 450
 
 
-def test_metric_appends_are_erofs_until_r6(remote):
-    """Writes other than metric appends are test_remote_write.py's (step R5); appends
-    come with the node journal (R6): until then they are EROFS, the database unchanged."""
+def test_metric_appends_go_through_the_node_journal(remote):
+    """Other writes are test_remote_write.py's (step R5). A metric append goes to the node
+    journal (R6) and reaches the server; `rm` of a series is not offered yet: EROFS, the
+    database unchanged."""
     m, s, mount_as = remote
     exp, run_dir = fill(m)
     r = mount_as(s)
     rel = os.path.relpath(run_dir, m.path)
     before = db_dump(m.db)
-    p = run("echo 9 >> %s/metrics/loss" % r.p(rel))
+    p = run("rm %s/metrics/loss" % r.p(rel))
     assert p.returncode != 0 and "Read-only file system" in p.stderr, p.stderr
     assert db_dump(m.db) == before
+    p = run("echo 9 >> %s/metrics/loss" % r.p(rel))
+    assert p.returncode == 0, p.stderr
+    deadline = time.time() + 10
+    with open(os.path.join(run_dir, "metrics", "loss")) as f:
+        while f.read().count("\n") != 451 and time.time() < deadline:
+            time.sleep(0.05)
+            f.seek(0)
+        f.seek(0)
+        assert f.read().splitlines()[-1].split()[:2] == ["450", "9"]
 
 
 def requests_logged(s):
