@@ -1495,6 +1495,33 @@ dd_code db_id_counter(dd_conn *c, const char *table, int64_t raise_to, int64_t *
     return c->st->eng->id_counter(c->e, table, raise_to, out, err);
 }
 
+bool db_can_copy(dd_conn *c)
+{
+    return (c->st->eng->supports & DD_ENG_COPY) != 0;
+}
+
+dd_code db_copy_begin(dd_conn *c, const char *table, const char *cols, dd_err *err)
+{
+    if (!db_can_copy(c) || !c->in_txn || !c->txn_writes)
+        return dd_fail(err, DD_IO, "internal: a copy into %s outside a write transaction"
+                       " or on an engine without copy", table);
+    return c->st->eng->copy_begin(c->e, table, cols, err);
+}
+
+dd_code db_copy_row(dd_conn *c, dd_err *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dd_code code = c->st->eng->copy_row(c->e, fmt, ap, err);
+    va_end(ap);
+    return code;
+}
+
+dd_code db_copy_end(dd_conn *c, bool ok, const char *what, dd_err *err)
+{
+    return c->st->eng->copy_end(c->e, ok, what, err);
+}
+
 const struct dd_engine *dd_engine_for(const char *locator)
 {
     static const struct dd_engine *const engines[] = {&dd_engine_pg, &dd_engine_sqlite};

@@ -338,6 +338,19 @@ dd_code db_blob_read(dd_conn *c, db_blob which, int64_t key, int64_t seq, int64_
 dd_code db_id_counter(dd_conn *c, const char *table, int64_t raise_to, int64_t *out,
                       dd_err *err);
 
+/* Bulk rows, where the engine has them (PostgreSQL's COPY FROM STDIN: no per-row parse,
+ * plan and executor start, rows sent in a stream rather than one statement a round trip).
+ * db_can_copy says whether it has; callers keep their INSERTs for the engines that do not.
+ * Only inside a write transaction (DD_IO "internal" otherwise). db_copy_begin starts a
+ * copy into table(cols); db_copy_row adds one row (fmt as db_prep, one letter a column,
+ * integers into BIGINT columns only); db_copy_end ends it: ok false abandons it (after a
+ * failed row), and the result is DD_OK only when every row was stored. Call db_copy_end
+ * after every successful db_copy_begin; no other statement on c in between. */
+bool db_can_copy(dd_conn *c);
+dd_code db_copy_begin(dd_conn *c, const char *table, const char *cols, dd_err *err);
+dd_code db_copy_row(dd_conn *c, dd_err *err, const char *fmt, ...);
+dd_code db_copy_end(dd_conn *c, bool ok, const char *what, dd_err *err);
+
 /* The engine's own check of the whole database (SQLite: integrity_check, then
  * foreign_key_check), one line per finding ("integrity_check: ..." or "foreign key:
  * ..."); nothing when sound. fn returns non-zero to stop. Foreign keys of model_alias to

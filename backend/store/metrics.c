@@ -141,6 +141,35 @@ static dd_code rows_flush(dd_conn *c, int64_t iteration_id, const char *key, pen
     return code;
 }
 
+/*
+ * Where the engine has bulk rows (db_can_copy: PostgreSQL's COPY FROM STDIN), a batch of
+ * COPY_MIN_POINTS or more goes as one copy instead: two round trips whatever its size, and
+ * the server skips the parse, plan and executor start of every 64-row statement. The
+ * 64-row INSERT sends the remainder row by row, so already 8 points cost up to 8 round
+ * trips that way; below that the copy's own two round trips win little.
+ */
+#define COPY_MIN_POINTS 8
+typedef struct copy_point {
+    int64_t step, id;
+    double value;
+    char ts[DD_TS_LEN];
+} copy_point;
+
+static dd_code copy_points(dd_conn *c, int64_t iteration_id, const char *key,
+                           const copy_point *p, size_t n, dd_err *err)
+{
+    dd_code code = db_copy_begin(c, "metric", "iteration_id, key, step, id, value, recorded_at",
+                                 err);
+    if (code != DD_OK)
+        return code;
+    for (size_t i = 0; i < n && code == DD_OK; i++)
+        code = db_copy_row(c, err, "itiidt", iteration_id, key, p[i].step, p[i].id, p[i].value,
+                           (const char *)p[i].ts);
+    dd_err ignored;   /* after a failed row, the row's error is the one to report */
+    dd_code end = db_copy_end(c, code == DD_OK, "metric points", code == DD_OK ? err : &ignored);
+    return code != DD_OK ? code : end;
+}
+
 dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
                             const dd_metric_point *points, size_t n, bool check_writable,
                             dd_err *err)
@@ -168,6 +197,11 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
     dd_now(now);
     pending_rows rows;
     rows.n = 0;
+    copy_point *copy = NULL;
+    size_t ncopy = 0;
+    if (code == DD_OK && n >= COPY_MIN_POINTS && db_can_copy(c) &&
+        !(copy = malloc(n * sizeof *copy)))
+        code = dd_fail(err, DD_IO, "out of memory");
     for (size_t i = 0; i < n && code == DD_OK; i++) {
         const dd_metric_point *p = &points[i];
         code = point_check(p, ts, now, err);
@@ -179,7 +213,10 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
         int64_t step = p->has_step || last ? p->step : (ss.exists ? ss.max_step + 1 : 0);
         double value = p->value == 0.0 ? 0.0 : p->value;   /* SQLite keeps no -0.0 */
         /* The point's id is its position in the series (schema/004_metric_clustered.sql). */
-        if (code == DD_OK) {
+        if (code == DD_OK && copy) {
+            copy[ncopy] = (copy_point){.step = step, .id = ss.count, .value = value};
+            memcpy(copy[ncopy++].ts, ts, DD_TS_LEN);
+        } else if (code == DD_OK) {
             rows.step[rows.n] = step;
             rows.id[rows.n] = ss.count;
             rows.value[rows.n] = value;
@@ -204,6 +241,9 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
     }
     if (code == DD_OK && rows.n > 0)
         code = rows_flush(c, iteration_id, key, &rows, err);
+    if (code == DD_OK && ncopy > 0)
+        code = copy_points(c, iteration_id, key, copy, ncopy, err);
+    free(copy);
     if (code == DD_OK && n > 0)
         code = db_block_store(c, iteration_id, key, &ss.block, err);
     if (code == DD_OK && n > 0)
