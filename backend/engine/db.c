@@ -55,6 +55,8 @@ struct dd_conn {
      * and the first error of a write nested in it. */
     int nest;
     dd_code nest_code;
+    /* the transaction under way ended or deleted iterations (db_iterations_changed) */
+    bool iterations_changed;
 };
 
 struct dd_store {
@@ -639,6 +641,10 @@ static dd_code txn_finish(db_txn *t)
     }
     if (code == DD_OK && lo && st->trash_hook)
         st->trash_hook(st->trash_ctx, lo, hi);
+    const db_log_hooks *hooks = st->log_hooks;
+    if (c->iterations_changed && hooks && hooks->forget)
+        hooks->forget(st);
+    c->iterations_changed = false;
     return code;
 }
 
@@ -1400,6 +1406,8 @@ void db_note_write(dd_store *st)
 struct metric_log **db_metric_log_slot(dd_store *st) { return &st->mlog; }
 
 void db_set_log_hooks(dd_store *st, const db_log_hooks *hooks) { st->log_hooks = hooks; }
+
+void db_iterations_changed(dd_conn *c) { c->iterations_changed = true; }
 
 dd_code db_drain(dd_store *st, dd_err *err)
 {

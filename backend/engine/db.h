@@ -259,12 +259,18 @@ int64_t db_trash_take(dd_conn *c);
 typedef struct db_log_hooks {
     dd_code (*drain)(dd_store *st, dd_err *err);   /* store.h dd_metric_log_drain */
     void (*stop)(dd_store *st);                    /* store.h dd_metric_log_stop */
+    void (*forget)(dd_store *st);    /* an iteration ended or went: cached checks are void */
 } db_log_hooks;
 struct metric_log **db_metric_log_slot(dd_store *st);
 /* One more change made through this store (dd_store_stats.writes): every committed write
  * transaction (DB_TXN) calls it, the metric log every batch it accepts into its journal. */
 void db_note_write(dd_store *st);
 void db_set_log_hooks(dd_store *st, const db_log_hooks *hooks);   /* NULL: none */
+/* Inside a write transaction that ends or deletes iterations: when it finishes (committed
+ * or not: forgetting is always safe), the metric log forgets the checks it cached
+ * (docs/ARCHITECTURE.md "Metric appends", the held-write check), before the caller's
+ * store call returns. */
+void db_iterations_changed(dd_conn *c);
 /* Commit everything the metric log accepted so far (DD_OK at once without a log). */
 dd_code db_drain(dd_store *st, dd_err *err);
 /* The store's busy timeout, and whether the calling thread is inside a write
