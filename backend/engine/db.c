@@ -55,8 +55,9 @@ struct dd_conn {
      * and the first error of a write nested in it. */
     int nest;
     dd_code nest_code;
-    /* the transaction under way ended or deleted iterations (db_iterations_changed) */
-    bool iterations_changed;
+    /* the transaction under way changed what the metric log's checks read
+     * (db_forget_metric_checks) */
+    bool forget_checks;
 };
 
 struct dd_store {
@@ -642,9 +643,9 @@ static dd_code txn_finish(db_txn *t)
     if (code == DD_OK && lo && st->trash_hook)
         st->trash_hook(st->trash_ctx, lo, hi);
     const db_log_hooks *hooks = st->log_hooks;
-    if (c->iterations_changed && hooks && hooks->forget)
+    if (c->forget_checks && hooks && hooks->forget)
         hooks->forget(st);
-    c->iterations_changed = false;
+    c->forget_checks = false;
     return code;
 }
 
@@ -1407,7 +1408,15 @@ struct metric_log **db_metric_log_slot(dd_store *st) { return &st->mlog; }
 
 void db_set_log_hooks(dd_store *st, const db_log_hooks *hooks) { st->log_hooks = hooks; }
 
-void db_iterations_changed(dd_conn *c) { c->iterations_changed = true; }
+void db_forget_metric_checks(dd_conn *c)
+{
+    /* now, so that no cached check taken before serves during the transaction, and again
+     * when it finishes (txn_finish), for a check that read meanwhile what it changes */
+    const db_log_hooks *hooks = c->st->log_hooks;
+    if (hooks && hooks->forget)
+        hooks->forget(c->st);
+    c->forget_checks = true;
+}
 
 dd_code db_drain(dd_store *st, dd_err *err)
 {

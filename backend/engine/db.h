@@ -266,11 +266,12 @@ struct metric_log **db_metric_log_slot(dd_store *st);
  * transaction (DB_TXN) calls it, the metric log every batch it accepts into its journal. */
 void db_note_write(dd_store *st);
 void db_set_log_hooks(dd_store *st, const db_log_hooks *hooks);   /* NULL: none */
-/* Inside a write transaction that ends or deletes iterations: when it finishes (committed
- * or not: forgetting is always safe), the metric log forgets the checks it cached
- * (docs/ARCHITECTURE.md "Metric appends", the held-write check), before the caller's
- * store call returns. */
-void db_iterations_changed(dd_conn *c);
+/* Inside a write transaction that changes what the metric log's write() checks read (an
+ * iteration ended or deleted; a series' max_step taken near INT64_MAX): when it finishes
+ * (committed or not: forgetting is always safe), the metric log forgets the checks it
+ * cached (docs/ARCHITECTURE.md "Metric appends", rule 6), before the caller's store call
+ * returns. */
+void db_forget_metric_checks(dd_conn *c);
 /* Commit everything the metric log accepted so far (DD_OK at once without a log). */
 dd_code db_drain(dd_store *st, dd_err *err);
 /* The store's busy timeout, and whether the calling thread is inside a write

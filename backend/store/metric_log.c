@@ -249,15 +249,6 @@ static int series_order(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Apply a list of records in one transaction: the records of one series (iteration, key)
- * become one append, in the order they were accepted. Series are independent, so records
- * are grouped by series rather than taken as they come: writers interleaving two series
- * (one line to `loss`, one to `acc`, ...) would otherwise make one small append per
- * record, thousands of statements in one transaction holding the iteration's row lock,
- * which every other node's writes to that iteration then wait for (ENGINES.md §6, risk 4).
- * Iterations are locked in id order. A record whose iteration is gone is dropped (deleting
- * the iteration would have deleted its points); an ended iteration still takes points
- * accepted before it ended. Marks the last seq in metric_log_state under `name`. */
 /* What a commit learnt of a series' iteration under its row lock (check_obs_note). */
 typedef struct check_obs {
     int64_t iteration_id;
@@ -289,6 +280,17 @@ static dd_code series_state(dd_conn *c, int64_t iteration_id, const char *key, b
     return code;
 }
 
+/* Apply a list of records in one transaction: the records of one series (iteration, key)
+ * become one append, in the order they were accepted. Series are independent, so records
+ * are grouped by series rather than taken as they come: writers interleaving two series
+ * (one line to `loss`, one to `acc`, ...) would otherwise make one small append per
+ * record, thousands of statements in one transaction holding the iteration's row lock,
+ * which every other node's writes to that iteration then wait for (ENGINES.md §6, risk 4).
+ * Iterations are locked in id order. A record whose iteration is gone is dropped (deleting
+ * the iteration would have deleted its points); an ended iteration still takes points
+ * accepted before it ended. Marks the last seq in metric_log_state under `name`. With
+ * `obs` (commit_queue; NULL for a replay), what it read of each series' iteration goes
+ * there, *nobs of them, for the write() cache (ARCHITECTURE.md "Metric appends", rule 6). */
 static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, ml_rec *list,
                            atomic_uint_fast64_t *epoch, check_obs *obs, size_t *nobs,
                            dd_err *err)

@@ -288,6 +288,10 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
             memcpy(ss.recorded_at, ts, DD_TS_LEN);
         }
         ss.max_step = !ss.exists || step > ss.max_step ? step : ss.max_step;
+        /* a step near the last one: a write() cached as "default steps fit" may not be
+         * (metric_log.c STEP_MARGIN, 2^40; the log's own commits never come near it) */
+        if (step > INT64_MAX - ((int64_t)1 << 40))
+            db_forget_metric_checks(c);
         ss.count++;
         char line[DD_METRIC_LINE_MAX];
         ss.text_bytes += (int64_t)dd_metric_line(step, value, ts, line);
