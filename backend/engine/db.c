@@ -55,6 +55,9 @@ struct dd_conn {
      * and the first error of a write nested in it. */
     int nest;
     dd_code nest_code;
+    /* the transaction under way changed what the metric log's checks read
+     * (db_forget_metric_checks) */
+    bool forget_checks;
 };
 
 struct dd_store {
@@ -640,6 +643,10 @@ static dd_code txn_finish(db_txn *t)
     }
     if (code == DD_OK && lo && st->trash_hook)
         st->trash_hook(st->trash_ctx, lo, hi);
+    const db_log_hooks *hooks = st->log_hooks;
+    if (c->forget_checks && hooks && hooks->forget)
+        hooks->forget(st);
+    c->forget_checks = false;
     return code;
 }
 
@@ -1404,6 +1411,16 @@ struct metric_log **db_metric_log_slot(dd_store *st) { return &st->mlog; }
 
 void db_set_log_hooks(dd_store *st, const db_log_hooks *hooks) { st->log_hooks = hooks; }
 
+void db_forget_metric_checks(dd_conn *c)
+{
+    /* now, so that no cached check taken before serves during the transaction, and again
+     * when it finishes (txn_finish), for a check that read meanwhile what it changes */
+    const db_log_hooks *hooks = c->st->log_hooks;
+    if (hooks && hooks->forget)
+        hooks->forget(c->st);
+    c->forget_checks = true;
+}
+
 dd_code db_drain(dd_store *st, dd_err *err)
 {
     return st->log_hooks ? st->log_hooks->drain(st, err) : DD_OK;
@@ -1496,6 +1513,33 @@ dd_code db_id_counter(dd_conn *c, const char *table, int64_t raise_to, int64_t *
                       dd_err *err)
 {
     return c->st->eng->id_counter(c->e, table, raise_to, out, err);
+}
+
+bool db_can_copy(dd_conn *c)
+{
+    return (c->st->eng->supports & DD_ENG_COPY) != 0;
+}
+
+dd_code db_copy_begin(dd_conn *c, const char *table, const char *cols, dd_err *err)
+{
+    if (!db_can_copy(c) || !c->in_txn || !c->txn_writes)
+        return dd_fail(err, DD_IO, "internal: a copy into %s outside a write transaction"
+                       " or on an engine without copy", table);
+    return c->st->eng->copy_begin(c->e, table, cols, err);
+}
+
+dd_code db_copy_row(dd_conn *c, dd_err *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dd_code code = c->st->eng->copy_row(c->e, fmt, ap, err);
+    va_end(ap);
+    return code;
+}
+
+dd_code db_copy_end(dd_conn *c, bool ok, const char *what, dd_err *err)
+{
+    return c->st->eng->copy_end(c->e, ok, what, err);
 }
 
 const struct dd_engine *dd_engine_for(const char *locator)

@@ -259,12 +259,19 @@ int64_t db_trash_take(dd_conn *c);
 typedef struct db_log_hooks {
     dd_code (*drain)(dd_store *st, dd_err *err);   /* store.h dd_metric_log_drain */
     void (*stop)(dd_store *st);                    /* store.h dd_metric_log_stop */
+    void (*forget)(dd_store *st);    /* an iteration ended or went: cached checks are void */
 } db_log_hooks;
 struct metric_log **db_metric_log_slot(dd_store *st);
 /* One more change made through this store (dd_store_stats.writes): every committed write
  * transaction (DB_TXN) calls it, the metric log every batch it accepts into its journal. */
 void db_note_write(dd_store *st);
 void db_set_log_hooks(dd_store *st, const db_log_hooks *hooks);   /* NULL: none */
+/* Inside a write transaction that changes what the metric log's write() checks read (an
+ * iteration ended or deleted; a series' max_step taken near INT64_MAX): when it finishes
+ * (committed or not: forgetting is always safe), the metric log forgets the checks it
+ * cached (docs/ARCHITECTURE.md "Metric appends", rule 6), before the caller's store call
+ * returns. */
+void db_forget_metric_checks(dd_conn *c);
 /* Commit everything the metric log accepted so far (DD_OK at once without a log). */
 dd_code db_drain(dd_store *st, dd_err *err);
 /* The store's busy timeout, and whether the calling thread is inside a write
@@ -337,6 +344,19 @@ dd_code db_blob_read(dd_conn *c, db_blob which, int64_t key, int64_t seq, int64_
  * rollback (sequences are not transactional). */
 dd_code db_id_counter(dd_conn *c, const char *table, int64_t raise_to, int64_t *out,
                       dd_err *err);
+
+/* Bulk rows, where the engine has them (PostgreSQL's COPY FROM STDIN: no per-row parse,
+ * plan and executor start, rows sent in a stream rather than one statement a round trip).
+ * db_can_copy says whether it has; callers keep their INSERTs for the engines that do not.
+ * Only inside a write transaction (DD_IO "internal" otherwise). db_copy_begin starts a
+ * copy into table(cols); db_copy_row adds one row (fmt as db_prep, one letter a column,
+ * integers into BIGINT columns only); db_copy_end ends it: ok false abandons it (after a
+ * failed row), and the result is DD_OK only when every row was stored. Call db_copy_end
+ * after every successful db_copy_begin; no other statement on c in between. */
+bool db_can_copy(dd_conn *c);
+dd_code db_copy_begin(dd_conn *c, const char *table, const char *cols, dd_err *err);
+dd_code db_copy_row(dd_conn *c, dd_err *err, const char *fmt, ...);
+dd_code db_copy_end(dd_conn *c, bool ok, const char *what, dd_err *err);
 
 /* The engine's own check of the whole database (SQLite: integrity_check, then
  * foreign_key_check), one line per finding ("integrity_check: ..." or "foreign key:

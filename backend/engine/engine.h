@@ -28,6 +28,8 @@ typedef struct db_estmt db_estmt;   /* the engine's prepared statement */
 #define DD_ENG_NETWORK    (1u << 3) /* connections drop and reconnect; other nodes (pg) */
 #define DD_ENG_FILE       (1u << 4) /* locator is a file: journals beside it (sqlite) */
 #define DD_ENG_PAGE_CHECK (1u << 5) /* quick_check verifies storage pages (sqlite) */
+#define DD_ENG_COPY       (1u << 6) /* bulk rows: copy_begin/row/end exist (pg: COPY FROM
+                                       STDIN); without it they are NULL */
 
 /* The engine's lock waits ask db.c when to give up: `first` is true on the first wait of
  * an episode. Returns a deadline in db_mono_ms() time. */
@@ -106,6 +108,18 @@ struct dd_engine {
      * then read it into *out. */
     dd_code (*id_counter)(db_econn *c, const char *table, int64_t raise_to, int64_t *out,
                           dd_err *err);
+
+    /* Bulk rows (db.h db_copy_*; only with DD_ENG_COPY), inside a write transaction:
+     * copy_begin starts `COPY table(cols) FROM STDIN`; copy_row sends one row, its values
+     * in the column order, formats as `bind` ('i', 'I', 'n' go to BIGINT columns only, 'd',
+     * 't', 'b'; no 'z'); copy_end finishes (ok) or abandons (!ok) the copy and says
+     * whether every row was stored; the connection takes statements again after it, and
+     * a failed copy leaves the transaction to be rolled back. Between begin and end no
+     * other statement may run on the connection. copy_end is called after every
+     * successful copy_begin, whatever copy_row returned (rollback also ends a copy). */
+    dd_code (*copy_begin)(db_econn *c, const char *table, const char *cols, dd_err *err);
+    dd_code (*copy_row)(db_econn *c, const char *fmt, va_list ap, dd_err *err);
+    dd_code (*copy_end)(db_econn *c, bool ok, const char *what, dd_err *err);
 };
 
 extern const struct dd_engine dd_engine_sqlite;

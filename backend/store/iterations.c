@@ -199,6 +199,8 @@ dd_code local_iteration_set_status(dd_store *st, int64_t id, int status, const c
                            " end_date = CASE WHEN ?1 = 1 THEN NULL ELSE ?2 END,"
                            " error_message = COALESCE(?3, error_message) WHERE id = ?4",
                            "ntti", status, now, error_message, id);
+        if (code == DD_OK)
+            db_forget_metric_checks(c);   /* held metric files: see the end at once */
         t.code = code;
     }
     return t.code;

@@ -51,6 +51,7 @@
 #include <libgen.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +76,17 @@
  * max_step by at most their number, far below this margin. */
 #define STEP_MARGIN ((int64_t)1 << 40)
 /* Series remembered as checked (a direct-mapped table: a clash forgets one, which only
- * means that series' batches wait for the server in an outage, as without the table). */
+ * means that series' batches wait for the server in an outage, as without the table, and
+ * are checked again). */
 #define SEEN_SLOTS 256
+/* The held-write check from the cache (a server registry only; docs/ARCHITECTURE.md
+ * "Metric appends", rule 6): a batch of a series whose iteration this process saw running
+ * less than this long ago (a check read, or a commit that read it under the iteration's
+ * row lock), with no iteration ended or deleted through this process since, is accepted
+ * without asking the server. So an end made through another node refuses this node's
+ * writes at most this much (plus the commit under way) later than a check read would:
+ * well inside issue 14's 1 s bound for another node's change to show. */
+#define CHECK_VALID_MS 100.0
 /* Backpressure: while commits succeed, a batch that finds more records than this queued
  * first waits (committing them itself when no one else is) until half of them are in.
  * Without it one writer appending lines to a held file as fast as it can (10k+ records a
@@ -113,8 +123,17 @@ struct metric_log {
     bool committing;           /* a committer holds a batch taken from the queue */
     pthread_t committer;       /* ... this thread */
     dd_code failure;           /* the last batch's error, DD_OK once one succeeds */
-    struct { int64_t iteration_id; uint64_t key_hash; } seen[SEEN_SLOTS];
-                               /* series whose last batch passed the checks (0: empty) */
+    struct {
+        int64_t iteration_id;  /* 0: empty */
+        uint64_t key_hash;
+        double at;             /* db_mono_ms() before the read that saw it running */
+        uint64_t epoch;        /* `epoch` then */
+        bool steps_ok;         /* its committed max_step was clear of STEP_MARGIN then */
+    } seen[SEEN_SLOTS];        /* series whose last batch passed the checks */
+    /* Bumped whenever an iteration ends or goes through this process (the store's forget
+     * hook) or a commit finds one ended: older `seen` entries no longer spare a check. */
+    atomic_uint_fast64_t epoch;
+    bool cache_checks;         /* a server registry: write() may use `seen` (CHECK_VALID_MS) */
     bool unreachable;          /* the last check met an unreachable server (logged once) */
     char failure_msg[DD_ERR_MSG_MAX];
     bool stop;
@@ -135,6 +154,37 @@ static int series_order(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* What a commit learnt of a series' iteration under its row lock (check_obs_note). */
+typedef struct check_obs {
+    int64_t iteration_id;
+    const char *key;           /* the record's: valid while the list is */
+    bool running, steps_ok;
+    double at;
+    uint64_t epoch;
+} check_obs;
+
+/* The iteration's state under its row lock, in one read: *exists, *running (not ended),
+ * *steps_ok (the series' max_step clear of STEP_MARGIN, or no series yet). */
+static dd_code series_state(dd_conn *c, int64_t iteration_id, const char *key, bool *exists,
+                            bool *running, bool *steps_ok, dd_err *err)
+{
+    db_stmt *s;
+    dd_code code = db_prep(c, &s, err, "SELECT CASE WHEN i.end_date IS NULL THEN 1 ELSE 0 END,"
+                           " (SELECT max_step FROM metric_latest WHERE iteration_id = i.id"
+                           " AND key = ?) FROM iteration i WHERE i.id = ?", "ti", key,
+                           iteration_id);
+    if (code == DD_OK)
+        code = db_step(c, s, exists, "reading an iteration", err);
+    if (code == DD_OK) {
+        *running = *exists && db_col_int64(s, 0) == 1;
+        *steps_ok = !*exists || db_col_is_null(s, 1) ||
+                    db_col_int64(s, 1) <= INT64_MAX - STEP_MARGIN;
+    }
+    if (code == DD_OK)
+        db_reset(s);
+    return code;
+}
+
 /* Apply a list of records in one transaction: the records of one series (iteration, key)
  * become one append, in the order they were accepted. Series are independent, so records
  * are grouped by series rather than taken as they come: writers interleaving two series
@@ -143,8 +193,11 @@ static int series_order(const void *a, const void *b)
  * which every other node's writes to that iteration then wait for (ENGINES.md §6, risk 4).
  * Iterations are locked in id order. A record whose iteration is gone is dropped (deleting
  * the iteration would have deleted its points); an ended iteration still takes points
- * accepted before it ended. Marks the last seq in metric_log_state under `name`. */
+ * accepted before it ended. Marks the last seq in metric_log_state under `name`. With
+ * `obs` (commit_queue; NULL for a replay), what it read of each series' iteration goes
+ * there, *nobs of them, for the write() cache (ARCHITECTURE.md "Metric appends", rule 6). */
 static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, dd_mlog_rec *list,
+                           atomic_uint_fast64_t *epoch, check_obs *obs, size_t *nobs,
                            dd_err *err)
 {
     size_t count = 0;
@@ -162,6 +215,8 @@ static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, dd_m
         uint64_t last = 0;
         dropped = 0;
         dropped_points = 0;
+        if (nobs)
+            *nobs = 0;
         /* Records at or below the seq the database holds were committed by an earlier
          * attempt whose result never reached us (a COMMIT lost with its connection), even
          * if nobody could ask since (the server was away, and the next attempts failed
@@ -192,13 +247,19 @@ static dd_code apply_batch(dd_store *st, const char *name, int64_t node_id, dd_m
             for (size_t q = i; pts != r->points && q < run_end; q++)
                 memcpy(pts + k, recs[q]->points, recs[q]->n * sizeof *pts), k += recs[q]->n;
             /* the lock before the existence check (ENGINES.md §3.3): a delete of the
-             * iteration then either committed (its points are dropped) or waits */
-            int64_t exists = 0;
+             * iteration then either committed (its points are dropped) or waits. What
+             * the read sees holds from before it (`at`) until this commit at least: the
+             * write() cache may count on it (check_obs_note). */
+            bool exists = false, running = false, steps_ok = false;
+            double at = db_mono_ms();
+            uint64_t ep = epoch ? atomic_load(epoch) : 0;
             t.code = db_lock(t.c, DB_LOCK_UPDATE, DB_T_ITERATION, r->iteration_id, err);
             if (t.code == DD_OK)
-                t.code = db_int(t.c, &exists, err, "iteration",
-                                "SELECT COUNT(*) FROM iteration WHERE id = ?", "i",
-                                r->iteration_id);
+                t.code = series_state(t.c, r->iteration_id, r->key, &exists, &running,
+                                      &steps_ok, err);
+            if (t.code == DD_OK && obs)
+                obs[(*nobs)++] = (check_obs){r->iteration_id, r->key, running, steps_ok, at,
+                                             ep};
             if (t.code == DD_OK && exists)
                 t.code = db_metric_append_in(t.c, r->iteration_id, r->key, pts, n, false, err);
             else if (t.code == DD_OK) {
@@ -289,6 +350,24 @@ static dd_mlog_rec *drop_committed(struct metric_log *ml, dd_mlog_rec *list)
     return list;
 }
 
+static void seen_note(struct metric_log *ml, int64_t iteration_id, const char *key, double at,
+                      uint64_t epoch, bool steps_ok);
+
+/* Under mu, after a commit: what it read under the row locks. A series whose iteration
+ * ran is remembered as checked at the time of that read (when no end or delete of this
+ * process came between); an iteration found ended or gone voids every cached check, so
+ * the next write() of any of its series asks the server (and is refused). */
+static void check_obs_note(struct metric_log *ml, const check_obs *obs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!obs[i].running)
+            atomic_fetch_add(&ml->epoch, 1);
+    for (size_t i = 0; i < n; i++)
+        if (obs[i].running && obs[i].epoch == atomic_load(&ml->epoch))
+            seen_note(ml, obs[i].iteration_id, obs[i].key, obs[i].at, obs[i].epoch,
+                      obs[i].steps_ok);
+}
+
 /* Take the queue (mu held) and commit it in this thread (mu released meanwhile). On
  * failure the batch goes back to the front of the queue, in order. */
 static void commit_queue(struct metric_log *ml)
@@ -301,9 +380,14 @@ static void commit_queue(struct metric_log *ml)
 
     dd_err err = {0};
     uint64_t last = 0;
+    size_t count = 0, nobs = 0;
     for (dd_mlog_rec *r = list; r; r = r->next)
-        last = r->seq;
-    dd_code code = apply_batch(ml->st, ml->name, ml->node_id, list, &err);
+        last = r->seq, count++;
+    /* one observation per series at most; without memory, none (writes then ask) */
+    check_obs *obs = ml->cache_checks ? malloc(count * sizeof *obs) : NULL;
+    dd_code code = apply_batch(ml->st, ml->name, ml->node_id, list, &ml->epoch, obs,
+                               obs ? &nobs : NULL, &err);
+    bool applied = code == DD_OK;
     /* An I/O failure can hide a commit that happened (on PostgreSQL a COMMIT whose answer
      * was lost is resolved by asking the server, but one whose server stayed away past the
      * deadline is DD_BUSY, outcome unknown: apply_batch's seq check covers that case when
@@ -316,6 +400,9 @@ static void commit_queue(struct metric_log *ml)
     pthread_mutex_lock(&ml->mu);
     ml->committing = false;
     ml->failure = code;
+    if (applied)
+        check_obs_note(ml, obs, nobs);
+    free(obs);
     if (code == DD_OK) {
         ml->committed_seq = last;
         dd_mlog_free(list);
@@ -461,9 +548,18 @@ static void log_free(struct metric_log *ml)
     free(ml);
 }
 
+/* db.h forget hook: an iteration ended or was deleted through this store. */
+static void log_forget(dd_store *st)
+{
+    struct metric_log *ml = *db_metric_log_slot(st);
+    if (ml)
+        atomic_fetch_add(&ml->epoch, 1);
+}
+
 static const db_log_hooks log_hooks = {
     .drain = dd_metric_log_drain,
     .stop = dd_metric_log_stop,
+    .forget = log_forget,
 };
 
 dd_code dd_metric_log_start(dd_store *st, dd_err *err)
@@ -476,6 +572,8 @@ dd_code dd_metric_log_start(dd_store *st, dd_err *err)
         return dd_fail(err, DD_IO, "out of memory");
     ml->st = st;
     ml->fd = -1;
+    ml->cache_checks = dd_locator_is_uri(dd_store_path(st));
+    atomic_init(&ml->epoch, 1);
     pthread_mutex_init(&ml->mu, NULL);
     pthread_cond_init(&ml->work, NULL);
     pthread_cond_init(&ml->done, NULL);
@@ -604,7 +702,8 @@ static ssize_t journal_append(int fd, const unsigned char *buf, size_t len)
  * INT64_MAX may not; a batch with points without a step may not when the series' highest
  * committed step is near it. */
 static dd_code batch_checks(dd_conn *c, int64_t iteration_id, const char *key,
-                            const dd_metric_point *points, size_t n, bool *ok, dd_err *err)
+                            const dd_metric_point *points, size_t n, bool *ok, bool *steps_ok,
+                            dd_err *err)
 {
     bool defaults = false;
     *ok = true;
@@ -621,8 +720,10 @@ static dd_code batch_checks(dd_conn *c, int64_t iteration_id, const char *key,
         return code;
     bool row;
     code = db_iteration_step_writable(c, s, iteration_id, &row, err);
-    if (code == DD_OK && defaults && !db_col_is_null(s, 1))
-        *ok = *ok && db_col_int64(s, 1) <= INT64_MAX - STEP_MARGIN;
+    *steps_ok = code == DD_OK && (db_col_is_null(s, 1) ||
+                                  db_col_int64(s, 1) <= INT64_MAX - STEP_MARGIN);
+    if (code == DD_OK && defaults)
+        *ok = *ok && *steps_ok;
     db_reset(s);
     return code;
 }
@@ -641,14 +742,42 @@ static size_t seen_slot(int64_t iteration_id, uint64_t h)
     return (size_t)((h ^ (uint64_t)iteration_id * 0x9E3779B97F4A7C15ULL) % SEEN_SLOTS);
 }
 
-/* Under ml->mu: remember that a batch of the series passed the checks. */
-static void seen_note(struct metric_log *ml, int64_t iteration_id, const char *key)
+/* Under ml->mu: remember that the series' iteration was seen running at `at` (epoch
+ * `epoch`), its max_step clear of STEP_MARGIN or not. */
+static void seen_note(struct metric_log *ml, int64_t iteration_id, const char *key, double at,
+                      uint64_t epoch, bool steps_ok)
 {
     uint64_t h = key_hash(key);
     size_t i = seen_slot(iteration_id, h);
     ml->seen[i].iteration_id = iteration_id;
     ml->seen[i].key_hash = h;
-    ml->unreachable = false;
+    ml->seen[i].at = at;
+    ml->seen[i].epoch = epoch;
+    ml->seen[i].steps_ok = steps_ok;
+}
+
+/* Under ml->mu: may the batch skip the check read (CHECK_VALID_MS)? Only on a server
+ * registry, for a series seen running recently, with no end or delete through this
+ * process since, and only when the steps need nothing the cache may not know: no explicit
+ * step near INT64_MAX, and default steps only on a series whose max_step was clear. The
+ * series is matched by iteration id and a 64-bit hash of its key; a clash of two keys
+ * could only lend one's `steps_ok` to the other. */
+static bool check_cached(struct metric_log *ml, int64_t iteration_id, const char *key,
+                         const dd_metric_point *points, size_t n)
+{
+    if (!ml->cache_checks)
+        return false;
+    uint64_t h = key_hash(key);
+    size_t i = seen_slot(iteration_id, h);
+    if (ml->seen[i].iteration_id != iteration_id || ml->seen[i].key_hash != h ||
+        ml->seen[i].epoch != atomic_load(&ml->epoch) ||
+        db_mono_ms() - ml->seen[i].at >= CHECK_VALID_MS)
+        return false;
+    for (size_t k = 0; k < n; k++)
+        if (points[k].has_step ? points[k].step > INT64_MAX - STEP_MARGIN
+                               : !ml->seen[i].steps_ok)
+            return false;
+    return true;
 }
 
 /* May a batch whose checks failed with `code` be accepted all the same? Only when the
@@ -731,12 +860,19 @@ dd_code local_metric_append_logged(dd_store *st, int64_t iteration_id, const cha
     r->n = n;
     r->iteration_id = iteration_id;
     dd_conn *c;
-    bool loggable = true;
+    bool loggable = true, steps_ok = false, cached = false;
     dd_code code = dd_metric_points_check(key, r->points, n, err);
-    if (code == DD_OK)
+    if (code == DD_OK && ml->cache_checks) {
+        pthread_mutex_lock(&ml->mu);
+        cached = check_cached(ml, iteration_id, key, points, n);
+        pthread_mutex_unlock(&ml->mu);
+    }
+    double at = db_mono_ms();
+    uint64_t epoch = atomic_load(&ml->epoch);
+    if (code == DD_OK && !cached)
         code = db_conn(st, &c, err);
-    if (code == DD_OK)
-        code = batch_checks(c, iteration_id, key, points, n, &loggable, err);
+    if (code == DD_OK && !cached)
+        code = batch_checks(c, iteration_id, key, points, n, &loggable, &steps_ok, err);
     if (code == DD_OK && !loggable) {
         dd_mlog_free(r);
         return append_now(st, iteration_id, key, points, n, err);
@@ -744,9 +880,10 @@ dd_code local_metric_append_logged(dd_store *st, int64_t iteration_id, const cha
     pthread_mutex_lock(&ml->mu);
     if (code == DD_OK)
         backpressure(ml);
-    if (code == DD_OK)
-        seen_note(ml, iteration_id, key);
-    else if (accept_unchecked(ml, iteration_id, key, points, n, code, err))
+    if (code == DD_OK && !cached) {
+        seen_note(ml, iteration_id, key, at, epoch, steps_ok);
+        ml->unreachable = false;
+    } else if (code != DD_OK && accept_unchecked(ml, iteration_id, key, points, n, code, err))
         code = DD_OK, *err = (dd_err){0};
     if (code != DD_OK) {
         pthread_mutex_unlock(&ml->mu);
@@ -807,7 +944,7 @@ static dd_code replay_one(dd_store *st, const char *path, const char *name, int 
     for (dd_mlog_rec *r = todo; r; r = r->next)
         count++;
     if (code == DD_OK && todo)
-        code = apply_batch(st, name, 0, todo, err);
+        code = apply_batch(st, name, 0, todo, NULL, NULL, NULL, err);
     if (code == DD_OK) {
         unlink(path);
         code = forget_state(st, name, err);

@@ -141,6 +141,84 @@ static dd_code rows_flush(dd_conn *c, int64_t iteration_id, const char *key, pen
     return code;
 }
 
+/*
+ * Where the engine has bulk rows (db_can_copy: PostgreSQL's COPY FROM STDIN), a batch of
+ * COPY_MIN_POINTS or more goes as one copy instead: two round trips whatever its size, and
+ * the server skips the parse, plan and executor start of every 64-row statement. The
+ * 64-row INSERT sends the remainder row by row, so already 8 points cost up to 8 round
+ * trips that way; below that the copy's own two round trips win little.
+ */
+#define COPY_MIN_POINTS 8
+typedef struct copy_point {
+    int64_t step, id;
+    double value;
+    char ts[DD_TS_LEN];
+} copy_point;
+
+static dd_code copy_points(dd_conn *c, int64_t iteration_id, const char *key,
+                           const copy_point *p, size_t n, dd_err *err)
+{
+    dd_code code = db_copy_begin(c, "metric", "iteration_id, key, step, id, value, recorded_at",
+                                 err);
+    if (code != DD_OK)
+        return code;
+    for (size_t i = 0; i < n && code == DD_OK; i++)
+        code = db_copy_row(c, err, "itiidt", iteration_id, key, p[i].step, p[i].id, p[i].value,
+                           (const char *)p[i].ts);
+    dd_err ignored;   /* after a failed row, the row's error is the one to report */
+    dd_code end = db_copy_end(c, code == DD_OK, "metric points", code == DD_OK ? err : &ignored);
+    return code != DD_OK ? code : end;
+}
+
+/* The blocks a copied batch filled (db_block_add's INSERTs, one round trip per 64 points,
+ * cost a 10,000-point batch as much as its points' copy): new ones gather here and go as
+ * one copy after the points; the series' loaded last block, when stored, is updated. */
+typedef struct copy_blocks {
+    db_block *v;
+    size_t n;
+} copy_blocks;
+
+static dd_code copy_block_add(dd_conn *c, int64_t iteration_id, const char *key,
+                              copy_blocks *cb, db_block *b, int64_t position, int64_t step,
+                              double value, dd_err *err)
+{
+    int64_t block = position / DB_METRIC_BLOCK;
+    if (b->n > 0 && block != b->block) {
+        if (b->stored) {
+            dd_code code = db_block_store(c, iteration_id, key, b, err);
+            if (code != DD_OK)
+                return code;
+        } else {
+            cb->v[cb->n++] = *b;
+        }
+        *b = (db_block){.block = block};
+    }
+    db_block_fold(b, position, step, value);
+    return DD_OK;
+}
+
+static dd_code copy_blocks_store(dd_conn *c, int64_t iteration_id, const char *key,
+                                 const copy_blocks *cb, dd_err *err)
+{
+    if (cb->n == 0)
+        return DD_OK;
+    dd_code code = db_copy_begin(c, "metric_block", "iteration_id, key, block, n, ordered,"
+                                 " first_step, first_value, last_step, last_value, lo_id,"
+                                 " lo_step, lo_value, hi_id, hi_step, hi_value", err);
+    if (code != DD_OK)
+        return code;
+    for (size_t i = 0; i < cb->n && code == DD_OK; i++) {
+        const db_block *b = &cb->v[i];
+        code = db_copy_row(c, err, "itiiiididiidiid", iteration_id, key, b->block, b->n,
+                           (int64_t)b->ordered, b->first_step, b->first_value, b->last_step,
+                           b->last_value, b->lo_id, b->lo_step, b->lo_value, b->hi_id,
+                           b->hi_step, b->hi_value);
+    }
+    dd_err ignored;
+    dd_code end = db_copy_end(c, code == DD_OK, "metric blocks", code == DD_OK ? err : &ignored);
+    return code != DD_OK ? code : end;
+}
+
 dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
                             const dd_metric_point *points, size_t n, bool check_writable,
                             dd_err *err)
@@ -168,6 +246,13 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
     dd_now(now);
     pending_rows rows;
     rows.n = 0;
+    copy_point *copy = NULL;
+    size_t ncopy = 0;
+    copy_blocks blocks = {0};
+    if (code == DD_OK && n >= COPY_MIN_POINTS && db_can_copy(c) &&
+        (!(copy = malloc(n * sizeof *copy)) ||
+         !(blocks.v = malloc((n / DB_METRIC_BLOCK + 1) * sizeof *blocks.v))))
+        code = dd_fail(err, DD_IO, "out of memory");
     for (size_t i = 0; i < n && code == DD_OK; i++) {
         const dd_metric_point *p = &points[i];
         code = point_check(p, ts, now, err);
@@ -179,7 +264,10 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
         int64_t step = p->has_step || last ? p->step : (ss.exists ? ss.max_step + 1 : 0);
         double value = p->value == 0.0 ? 0.0 : p->value;   /* SQLite keeps no -0.0 */
         /* The point's id is its position in the series (schema/004_metric_clustered.sql). */
-        if (code == DD_OK) {
+        if (code == DD_OK && copy) {
+            copy[ncopy] = (copy_point){.step = step, .id = ss.count, .value = value};
+            memcpy(copy[ncopy++].ts, ts, DD_TS_LEN);
+        } else if (code == DD_OK) {
             rows.step[rows.n] = step;
             rows.id[rows.n] = ss.count;
             rows.value[rows.n] = value;
@@ -187,7 +275,10 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
             if (++rows.n == APPEND_ROWS)
                 code = rows_flush(c, iteration_id, key, &rows, err);
         }
-        if (code == DD_OK)
+        if (code == DD_OK && copy)
+            code = copy_block_add(c, iteration_id, key, &blocks, &ss.block, ss.count, step,
+                                  value, err);
+        else if (code == DD_OK)
             code = db_block_add(c, iteration_id, key, &ss.block, ss.count, step, value, err);
         if (code != DD_OK)
             break;
@@ -197,6 +288,10 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
             memcpy(ss.recorded_at, ts, DD_TS_LEN);
         }
         ss.max_step = !ss.exists || step > ss.max_step ? step : ss.max_step;
+        /* a step near the last one: a write() cached as "default steps fit" may not be
+         * (metric_log.c STEP_MARGIN, 2^40; the log's own commits never come near it) */
+        if (step > INT64_MAX - ((int64_t)1 << 40))
+            db_forget_metric_checks(c);
         ss.count++;
         char line[DD_METRIC_LINE_MAX];
         ss.text_bytes += (int64_t)dd_metric_line(step, value, ts, line);
@@ -204,6 +299,12 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
     }
     if (code == DD_OK && rows.n > 0)
         code = rows_flush(c, iteration_id, key, &rows, err);
+    if (code == DD_OK && ncopy > 0)
+        code = copy_points(c, iteration_id, key, copy, ncopy, err);
+    if (code == DD_OK)
+        code = copy_blocks_store(c, iteration_id, key, &blocks, err);
+    free(copy);
+    free(blocks.v);
     if (code == DD_OK && n > 0)
         code = db_block_store(c, iteration_id, key, &ss.block, err);
     if (code == DD_OK && n > 0)

@@ -42,6 +42,7 @@ static const char *const iteration_data_sql[2][7] = {
 static dd_code delete_iteration_data(dd_conn *c, int scope, int64_t id, dd_err *err)
 {
     dd_code code = DD_OK;
+    db_forget_metric_checks(c);   /* held metric files: see the delete at once */
     for (int i = 0; i < 7 && code == DD_OK; i++)
         code = db_exec(c, err, "deleting iteration data", iteration_data_sql[scope][i], "i", id);
     return code;

@@ -480,6 +480,82 @@ static void test_end_or_delete_before_the_commit(const char *path)
     CHECK(journals(path) == 0);
 }
 
+/* The held-write check from the cache (metric_log.c CHECK_VALID_MS; ARCHITECTURE.md
+ * "Metric appends", rule 6). On a server registry a write() of a series whose iteration was
+ * seen running within the last 100 ms asks the server nothing: with the commits held off
+ * by another writer, 100 writes run fewer statements than one check each would. Points
+ * accepted so before another node ended the iteration are committed (rule 5); once a
+ * commit has seen the end, or 100 ms after the last sighting, writes are refused; an end
+ * or a delete through this process refuses the very next write. SQLite asks every time. */
+static void test_cached_check(const char *path)
+{
+    dd_err err = {0};
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, &err), DD_OK, &err);
+    if (!st)
+        return;
+    int64_t it = make_iteration(st, "cache_end"), it2 = make_iteration(st, "cache_stale"),
+            it3 = make_iteration(st, "cache_del"), it4 = make_iteration(st, "cache_inproc");
+    CHECK_CODE(dd_metric_log_start(st, &err), DD_OK, &err);
+    raw_writer w;
+    CHECK(raw_writer_hold(&w, path) == 0);
+    CHECK_CODE(append_one(st, it, "loss", 0, &err), DD_OK, &err);      /* the check read */
+    dd_store_stats before, after;
+    dd_store_stats_get(st, &before);
+    for (int i = 1; i <= 100; i++)
+        CHECK_CODE(append_one(st, it, "loss", i, &err), DD_OK, &err);
+    dd_store_stats_get(st, &after);
+    uint64_t ran = after.statements - before.statements;
+    if (dd_test_is_pg())
+        CHECK(ran < 50);
+    else
+        CHECK(ran >= 100);
+    if (ran >= 50 && dd_test_is_pg())
+        fprintf(stderr, "test_cached_check: %llu statements for 100 writes\n",
+                (unsigned long long)ran);
+    /* another node ends the iteration (and lets the held commit through) */
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE iteration SET end_date = '2026-12-07T09:00:00.000Z',"
+             " status_id = 2 WHERE id = %lld", (long long)it);
+    CHECK(raw_writer_commit(&w, sql) == 0);
+    CHECK_CODE(dd_metric_log_drain(st, &err), DD_OK, &err);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM metric WHERE iteration_id = %lld",
+             (long long)it);
+    CHECK(raw_int(path, sql) == 101);
+    CHECK_CODE(append_one(st, it, "loss", 1, &err), DD_READ_ONLY, &err);
+    CHECK_CODE(append_one(st, it, "acc", 1, &err), DD_READ_ONLY, &err);
+
+    /* ended by another node with nothing of ours in flight: refused once the last
+     * sighting is 100 ms old */
+    CHECK_CODE(append_one(st, it2, "loss", 0, &err), DD_OK, &err);
+    CHECK_CODE(dd_metric_log_drain(st, &err), DD_OK, &err);
+    snprintf(sql, sizeof sql, "UPDATE iteration SET end_date = '2026-12-07T09:00:00.000Z',"
+             " status_id = 2 WHERE id = %lld", (long long)it2);
+    CHECK(raw_exec(path, sql) == 0);
+    struct timespec pause = {0, 150 * 1000000L};
+    nanosleep(&pause, NULL);
+    CHECK_CODE(append_one(st, it2, "loss", 1, &err), DD_READ_ONLY, &err);
+
+    /* through this process: the next write already knows */
+    CHECK_CODE(append_one(st, it3, "loss", 0, &err), DD_OK, &err);
+    CHECK_CODE(dd_iteration_delete(st, it3, true, &err), DD_OK, &err);
+    CHECK_CODE(append_one(st, it3, "loss", 1, &err), DD_NOT_FOUND, &err);
+    CHECK_CODE(append_one(st, it4, "loss", 0, &err), DD_OK, &err);
+    CHECK_CODE(append_one(st, it4, "loss", 1, &err), DD_OK, &err);
+    /* a step at INT64_MAX written through this process (it bypasses the journal): a
+     * point without a step has no next step, and the very next write is refused, never
+     * accepted into the journal on a cached "steps fit" */
+    dd_metric_point last = {.value = 1, .has_step = true, .step = INT64_MAX};
+    CHECK_CODE(dd_metric_append_logged(st, it4, "loss", &last, 1, &err), DD_OK, &err);
+    CHECK_CODE(append_one(st, it4, "loss", 2, &err), DD_INVALID, &err);
+    CHECK_CODE(dd_iteration_set_status(st, it4, DD_ITER_SUCCEEDED, NULL, &err), DD_OK, &err);
+    CHECK_CODE(append_one(st, it4, "loss", 2, &err), DD_READ_ONLY, &err);
+    dd_store_close(st);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM metric WHERE iteration_id = %lld",
+             (long long)it4);
+    CHECK(raw_int(path, sql) == 3);
+}
+
 int main(void)
 {
     char path[1024];
@@ -497,5 +573,7 @@ int main(void)
     test_lost_commit_result(path);
     dd_test_locator(path, sizeof path, "metric_log_race");
     test_end_or_delete_before_the_commit(path);
+    dd_test_locator(path, sizeof path, "metric_log_cache");
+    test_cached_check(path);
     return dd_test_done();
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "check_sql.h"
 #include "engine_fixture.h"
 #include "store.h"
 #include "textfmt.h"
@@ -1607,6 +1608,73 @@ static void test_sliced_reads(dd_store *st)
     CHECK(o.count == N && o.ordered);
 }
 
+/* Large batches (where the engine has bulk rows, PostgreSQL's COPY: metrics.c
+ * copy_points) store every value bit for bit, and a batch that fails part way through
+ * stores nothing and leaves the store usable: here a row put in its way by a raw writer
+ * (position 500 of the series taken) makes the 1,000-point batch a conflict. */
+static void test_metric_bulk(dd_store *st, const char *path)
+{
+    dd_err err_buf = {0}, *err = &err_buf;
+    int64_t proj = 0, ex = 0, it = 0;
+    CHECK_CODE(dd_project_create(st, 0, "bulk-proj", &proj, err), DD_OK, err);
+    CHECK_CODE(dd_experiment_create(st, proj, "e", &ex, err), DD_OK, err);
+    CHECK_CODE(dd_iteration_create(st, ex, 0, &it, err), DD_OK, err);
+    enum { N = 1000 };
+    static const double odd[] = {1.0 / 3, 1e-300, -2.5e300, 4.9e-324, -0.1, 123456789.123456789};
+    dd_metric_point *p = calloc(N, sizeof *p);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    for (int i = 0; i < N; i++)
+        p[i] = i % 7 == 3 ? pt_step(odd[i % 6], 5000 + i) : pt(odd[i % 6] * (i + 1));
+    CHECK_CODE(dd_metric_append(st, it, "bulk.key-1", p, N, err), DD_OK, err);
+    metric_rows *mr = calloc(1, sizeof *mr);
+    CHECK_CODE(dd_metric_read(st, it, "bulk.key-1", false, 0, 0, collect_metric, mr, err),
+               DD_OK, err);
+    CHECK(mr->count == N);
+    bool exact = mr->count == N;
+    for (int k = 0; k < mr->count && k < N && exact; k++) {
+        int64_t i = mr->ids[k];
+        exact = i >= 0 && i < N &&
+                memcmp(&mr->values[k], &p[i].value, sizeof(double)) == 0 &&
+                (!p[i].has_step || mr->steps[k] == p[i].step);
+    }
+    CHECK(exact);
+    dd_metric_series ms;
+    char ts[DD_TS_LEN];
+    CHECK_CODE(dd_metric_series_get(st, it, "bulk.key-1", &ms, ts, err), DD_OK, err);
+    CHECK(ms.point_count == N && ms.text_bytes == mr->text_bytes);
+
+    /* the next batch's 501st point (position N + 500, default step max_step + 501) taken
+     * behind the store's back: that batch fails there, and none of it (nor its summary
+     * or blocks) stays */
+    char sql[256];
+    snprintf(sql, sizeof sql, "INSERT INTO metric(iteration_id, key, step, id, value,"
+             " recorded_at) VALUES (%lld, 'bulk.key-1', %lld, %d, 0,"
+             " '2026-01-01T00:00:00.000Z')", (long long)it, (long long)ms.max_step + 501,
+             N + 500);
+    CHECK(raw_exec(path, sql) == 0);
+    for (int i = 0; i < N; i++)
+        p[i] = pt(2.0);
+    CHECK_CODE(dd_metric_append(st, it, "bulk.key-1", p, N, err), DD_CONFLICT, err);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM metric WHERE iteration_id = %lld",
+             (long long)it);
+    CHECK(raw_int(path, sql) == N + 1);
+    snprintf(sql, sizeof sql, "SELECT point_count FROM metric_latest WHERE iteration_id = %lld",
+             (long long)it);
+    CHECK(raw_int(path, sql) == N);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM metric_block WHERE iteration_id = %lld",
+             (long long)it);
+    CHECK(raw_int(path, sql) == (N + 63) / 64);
+    /* the connection takes statements again: a small batch and a large one of another
+     * series go in */
+    CHECK_CODE(dd_metric_append(st, it, "other", p, 3, err), DD_OK, err);
+    CHECK_CODE(dd_metric_append(st, it, "other", p, N, err), DD_OK, err);
+    CHECK(count_points(st, it, "other") == N + 3);
+    free(mr);
+    free(p);
+}
+
 int main(void)
 {
     char path[1024];
@@ -1622,6 +1690,7 @@ int main(void)
     test_params(st);
     test_metrics(st);
     test_metric_multirow(st);
+    test_metric_bulk(st, path);
     test_sliced_reads(st);
     test_env(st);
     test_tags(st);
