@@ -101,9 +101,10 @@ static dd_code point_check(const dd_metric_point *p, char ts[DD_TS_LEN], const c
 /*
  * Points are inserted DB_POINT_ROWS to a statement: on a server engine each statement is a
  * round trip, and 10,000 points one INSERT each spent nearly all their time waiting for
- * replies (BENCHMARKS.md, "PostgreSQL mounts"); on SQLite a statement's own cost (bind,
- * step, halt, reset) was a third of a single-row INSERT's (BENCHMARKS.md, serve, fifth
- * session). Each row names its series, so one statement takes the rows of many series.
+ * replies (BENCHMARKS.md, "PostgreSQL mounts"); on SQLite the count matters little (each
+ * row's b-tree work dominates: BENCHMARKS.md, serve, fifth session). Each row names its
+ * series, so one statement takes the rows of many series (a group of REST batches puts a
+ * few points in each of a hundred series: one round trip for 64 of them, not one each).
  * The statements are fixed 64-, 16- and 1-row literals (the statement cache keeps them
  * prepared): a remainder of up to 63 rows takes at most 3 + 15 statements.
  */
