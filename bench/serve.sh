@@ -24,6 +24,7 @@ for t in wrk curl nginx; do command -v $t >/dev/null || { echo "bench/serve.sh: 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 rps() { awk '/Requests\/sec/ {print $2}'; }
+done_n() { awk '/requests in/ {print $1}'; }   # responses wrk got (all 2xx, or NON-2XX is said)
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b))" "$1" "$2"; }
 
 cc -O2 -o "$tmp/noop_mhd" "$root/bench/noop_mhd.c" $(pkg-config --cflags --libs libmicrohttpd) -lpthread
@@ -65,6 +66,7 @@ open(t + "/single.lua", "w").write('wrk.method = "POST"\nwrk.headers["Content-Ty
 PY
 out=$(wrk -t2 -c20 -d"${secs}s" -s "$tmp/batch.lua" "$url/metric/iteration/1/batch")
 r=$(echo "$out" | rps)
+acked=$(( $(echo "$out" | done_n) * 100 ))
 non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
 echo "batch: $r req/s = $(python3 -c "print(int(float('$r')*100))") metrics/s from 20 clients (target 100000)${non2xx:+, NON-2XX: $non2xx}"
 if [ -n "$base_url" ]; then
@@ -73,6 +75,7 @@ if [ -n "$base_url" ]; then
 fi
 out=$(wrk -t2 -c20 -d"${secs}s" --latency -s "$tmp/single.lua" "$url/metric/iteration/1")
 r=$(echo "$out" | rps)
+acked=$((acked + $(echo "$out" | done_n)))
 p99=$(echo "$out" | awk '$1=="99%" {print $2}')
 p50=$(echo "$out" | awk '$1=="50%" {print $2}')
 echo "single: $r req/s from 20 clients, p50 $p50, p99 $p99 (target 10000 req/s)"
@@ -82,7 +85,14 @@ if [ -n "$base_url" ]; then
   echo "single, base binary: $b req/s, p99 $(echo "$out" | awk '$1=="99%" {print $2}'), ratio $(ratio "$r" "$b")"
 fi
 points=$(curl -sf "$url/metric/iteration/1?limit=0" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
-echo "  (points stored: $points)"
+# Every acknowledged point is stored; beyond them, at most the requests in flight when wrk
+# stopped (20 batches and 20 single points, committed but not counted by wrk).
+inflight=$((20 * 100 + 20))
+if [ -z "$non2xx" ] && [ "$points" -ge "$acked" ] && [ "$points" -le $((acked + inflight)) ]; then
+  echo "  (points stored: $points; acknowledged $acked: every one committed)"
+else
+  echo "  POINT COUNT MISMATCH: stored $points, acknowledged $acked (+ at most $inflight in flight)${non2xx:+, NON-2XX: $non2xx}"
+fi
 
 # 1 GiB: upload vs dd, download vs nginx
 head -c "$bytes" /dev/urandom > "$tmp/big"

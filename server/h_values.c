@@ -327,6 +327,30 @@ static dd_metric_item *batch_items(dd_req *r, json_t *arr, const dd_metric_point
     return items;
 }
 
+/* A checked batch, waiting for its writer thread (dd_req_defer). */
+typedef struct batch_job {
+    json_t *root;              /* the body: items' keys point into it */
+    dd_metric_item *items;
+    size_t n;
+    int64_t iid;
+} batch_job;
+
+static void batch_job_free(void *ctx)
+{
+    batch_job *j = ctx;
+    json_decref(j->root);
+    free(j->items);
+    free(j);
+}
+
+static void batch_work(dd_req *r)
+{
+    batch_job *j = r->defer_ctx;
+    append_and_reply(r, j->iid, j->items, j->n, true);
+}
+
+/* The batch is parsed and checked here, on the worker; its append waits for the group
+ * commit on a writer thread, so the worker's other connections are not held up. */
 void h_metric_batch(dd_req *r)
 {
     static const dd_field spec[] = {{"step", F_INT, false},
@@ -342,6 +366,12 @@ void h_metric_batch(dd_req *r)
         if (!shared.recorded_at[0])
             dd_now(shared.recorded_at);
         dd_metric_item *items = batch_items(r, v[2], &shared);
+        batch_job *j = items ? malloc(sizeof *j) : NULL;
+        if (j) {
+            *j = (batch_job){root, items, json_array_size(v[2]), iid};
+            dd_req_defer(r, batch_work, j, batch_job_free);
+            return;   /* j owns root and items now */
+        }
         if (items)
             append_and_reply(r, iid, items, json_array_size(v[2]), true);
         free(items);

@@ -254,6 +254,8 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
         MHD_destroy_post_processor(r->pp);
     if (r->stream_free)
         r->stream_free(r->stream);
+    if (r->defer_free)
+        r->defer_free(r->defer_ctx);
     if (r->resp)
         MHD_destroy_response(r->resp);
     dd_user_clear(&r->user);
@@ -379,6 +381,84 @@ static enum MHD_Result on_headers(dd_worker *w, struct MHD_Connection *conn, con
     return MHD_YES;
 }
 
+/* ---------------------------------------------------------------- deferred work */
+
+void dd_req_defer(dd_req *r, void (*work)(dd_req *r), void *ctx, void (*ctx_free)(void *ctx))
+{
+    dd_defer_q *q = &r->srv->defer;
+    r->defer_ctx = ctx, r->defer_free = ctx_free;
+    pthread_mutex_lock(&q->mu);
+    if (!q->running) {   /* stopping: no writer thread will take it */
+        pthread_mutex_unlock(&q->mu);
+        work(r);
+        return;
+    }
+    /* Suspended before it is queued: a writer may finish it and resume the connection
+     * before this thread returns to libmicrohttpd. */
+    r->deferred = work;
+    MHD_suspend_connection(r->conn);
+    r->defer_next = NULL;
+    if (q->tail)
+        q->tail->defer_next = r;
+    else
+        q->head = r;
+    q->tail = r;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* A writer thread: take the queued requests one at a time until the queue stops and is
+ * empty (nothing queued is left suspended). */
+static void *defer_main(void *arg)
+{
+    dd_defer_q *q = arg;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->head && q->running)
+            pthread_cond_wait(&q->cv, &q->mu);
+        dd_req *r = q->head;
+        if (!r)
+            break;
+        q->head = r->defer_next;
+        if (!q->head)
+            q->tail = NULL;
+        pthread_mutex_unlock(&q->mu);
+        r->deferred(r);
+        atomic_store(&r->defer_done, true);
+        MHD_resume_connection(r->conn);   /* r is not ours from here on */
+        pthread_mutex_lock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+static int defer_start(dd_defer_q *q)
+{
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->head = q->tail = NULL;
+    q->running = true;
+    for (q->n_threads = 0; q->n_threads < DD_SERVER_WRITERS; q->n_threads++)
+        if (pthread_create(&q->threads[q->n_threads], NULL, defer_main, q) != 0)
+            break;
+    return q->n_threads > 0 ? 0 : -1;
+}
+
+/* Before the daemons stop: every queued request is answered and resumed, and later ones
+ * run in their worker. */
+static void defer_stop(dd_defer_q *q)
+{
+    if (q->n_threads == 0)
+        return;   /* never started, or stopped already */
+    pthread_mutex_lock(&q->mu);
+    q->running = false;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    for (int i = 0; i < q->n_threads; i++)
+        pthread_join(q->threads[i], NULL);
+    q->n_threads = 0;
+}
+
 static enum MHD_Result on_body(dd_req *r, const char *data, size_t *size)
 {
     size_t n = *size;
@@ -401,6 +481,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     dd_req *r = *con_cls;
     if (!r)
         return on_headers(cls, conn, url, method, con_cls);
+    if (r->deferred)   /* resumed: the writer thread has answered */
+        return atomic_load(&r->defer_done) ? send_reply(r) : MHD_YES;
     if (r->answered)   /* answered before the body (401, 403, 413): drop whatever comes */
         return *upload_data_size = 0, MHD_YES;
     if (*upload_data_size > 0)
@@ -409,6 +491,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->on_done(r);
     else if (!r->resp)
         dd_dispatch(r);
+    if (r->deferred)   /* suspended: answered once a writer thread resumes it */
+        return MHD_YES;
     return send_reply(r);
 }
 
@@ -507,7 +591,8 @@ int dd_http_start(dd_server *srv, const char *host, int port, int max_connection
         return -1;
     }
     char *cert = NULL, *key = NULL;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG
+                     | MHD_ALLOW_SUSPEND_RESUME;
     if (tls_cert || tls_key) {
         cert = tls_cert ? read_file_text(tls_cert) : NULL;
         key = tls_key ? read_file_text(tls_key) : NULL;
@@ -547,6 +632,12 @@ int dd_http_start(dd_server *srv, const char *host, int port, int max_connection
         workers_free(srv);
         return -1;
     }
+    if (defer_start(&srv->defer) != 0) {
+        snprintf(msg, msglen, "cannot start a thread");
+        free(cert), free(key);
+        dd_http_stop(srv);
+        return -1;
+    }
     for (int i = 0; i < threads && (i > 0 || probe_port(&sa) == 0); i++) {
         dd_worker *w = &srv->workers[i];
         if (!(w->mhd = start_daemon(w, &sa, flags, tls_opts)))
@@ -564,6 +655,7 @@ int dd_http_start(dd_server *srv, const char *host, int port, int max_connection
 
 void dd_http_stop(dd_server *srv)
 {
+    defer_stop(&srv->defer);   /* first: no connection stays suspended */
     for (int i = 0; i < srv->n_mhd; i++)
         MHD_stop_daemon(srv->workers[i].mhd);
     srv->n_mhd = 0;

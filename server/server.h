@@ -44,6 +44,18 @@ typedef struct dd_worker {
     dd_reqlog log;
 } dd_worker;
 
+/* Deferred work (http.c, dd_req_defer): requests whose answer waits on a group commit,
+ * run by DD_SERVER_WRITERS threads of their own while their connections are suspended. */
+#define DD_SERVER_WRITERS 32
+typedef struct dd_defer_q {
+    pthread_mutex_t mu;        /* guards the queue and `running` */
+    pthread_cond_t cv;
+    struct dd_req *head, *tail;
+    pthread_t threads[DD_SERVER_WRITERS];
+    int n_threads;
+    bool running;              /* false: dd_req_defer runs the work in the caller */
+} dd_defer_q;
+
 /* The one context of a running server (no other mutable globals). */
 typedef struct dd_server {
     dd_store *st;
@@ -68,6 +80,7 @@ typedef struct dd_server {
     bool sweeping;             /* the sweeper thread runs */
     pthread_t sweeper;
     dd_series_cache *series_cache;   /* may be NULL (no caching) */
+    dd_defer_q defer;          /* deferred work (dd_req_defer) */
 } dd_server;
 
 /* Guards: who may call a route when auth is enabled (§5.5 of the reference). */
@@ -131,9 +144,26 @@ struct dd_req {
     bool stream_failed;    /* the parser or on_part stopped; on_done answers */
     void *stream;
     void (*stream_free)(void *stream);
+    /* Deferred work (dd_req_defer): run by a writer thread while the connection is
+     * suspended; `defer_ctx` is its state, freed with defer_free when the request ends. */
+    void (*deferred)(dd_req *r);
+    dd_req *defer_next;        /* in srv->defer's queue */
+    _Atomic bool defer_done;   /* the work has answered: send it when resumed */
+    void *defer_ctx;
+    void (*defer_free)(void *ctx);
 };
 
 /* ---------------------------------------------------------------- http.c */
+
+/* Run work(r) on one of the server's writer threads and answer the request with what it
+ * replies (dd_reply_*), keeping the connection suspended meanwhile, so the worker serves
+ * its other connections while the write waits for a commit. Why: a worker blocked in a
+ * group commit kept its other connections out of that commit, and one commit took the
+ * batches of at most as many connections as there are workers that hold one (BENCHMARKS.md,
+ * serve, fifth session). `ctx` (work's state, which may be NULL) is freed with ctx_free when
+ * the request ends, however it ends. Once the server stops, the work runs here at once.
+ * Call from a handler, at most once, with no answer given yet. */
+void dd_req_defer(dd_req *r, void (*work)(dd_req *r), void *ctx, void (*ctx_free)(void *ctx));
 
 /* Start listening (srv->header_timeout_s set); 0 or -1 with the reason in `msg`. */
 int dd_http_start(dd_server *srv, const char *host, int port, int max_connections, int threads,

@@ -291,6 +291,29 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
                             const dd_metric_point *points, size_t n, bool check_writable,
                             int64_t *series_id, int64_t *first_position, dd_err *err);
 
+/* Metric rows waiting for their INSERT, from any number of series (metrics.c): a group of
+ * REST batches puts a few points in each of many series, and one multi-row statement for
+ * all of them costs less than a statement (or more) per series. Start zeroed; the keys
+ * are borrowed, so they must outlive the next db_point_rows_flush. */
+#define DB_POINT_ROWS 64
+typedef struct db_point_rows {
+    int n;
+    bool flush_failed;    /* a flush failed: the failure may be any pending row's */
+    int64_t iteration_id[DB_POINT_ROWS], step[DB_POINT_ROWS], id[DB_POINT_ROWS];
+    const char *key[DB_POINT_ROWS];
+    double value[DB_POINT_ROWS];
+    char ts[DB_POINT_ROWS][DD_TS_LEN];
+} db_point_rows;
+/* db_metric_append_at without the iteration check (its lock is taken), with the points'
+ * rows left in `rows` (flushed whenever it fills) rather than inserted at once: the
+ * caller flushes before the transaction ends, and before anything reads `metric`. */
+dd_code db_metric_append_pending(dd_conn *c, int64_t iteration_id, const char *key,
+                                 const dd_metric_point *points, size_t n, db_point_rows *rows,
+                                 int64_t *series_id, int64_t *first_position, dd_err *err);
+/* Insert the pending rows (one statement per DB_POINT_ROWS, fewer for the remainder) and
+ * empty `rows`; sets rows->flush_failed on failure. */
+dd_code db_point_rows_flush(dd_conn *c, db_point_rows *rows, dd_err *err);
+
 /* The block summaries of metric series (metric_blocks.c, schema/sqlite/009_metric_blocks.sql):
  * block b of a series holds positions DB_METRIC_BLOCK*b .. DB_METRIC_BLOCK*(b+1)-1. */
 #define DB_METRIC_BLOCK 64

@@ -62,16 +62,17 @@ static dd_code batches_writable(dd_conn *c, batch_ctx **bs, size_t n, size_t *cu
     return DD_OK;
 }
 
-/* Append refs[0..k) (one series, in order) with one db_metric_append_at; positions out. */
+/* Append refs[0..k) (one series, in order) with one db_metric_append_pending, its rows
+ * left in `rows`; positions out. */
 static dd_code append_run(dd_conn *c, const point_ref *refs, size_t k, dd_metric_point *pts,
-                          dd_err *err)
+                          db_point_rows *rows, dd_err *err)
 {
     for (size_t j = 0; j < k; j++)
         pts[j] = refs[j].b->items[refs[j].i].point;
     int64_t series = 0, first = 0;
     const batch_ctx *b0 = refs[0].b;
-    dd_code code = db_metric_append_at(c, b0->iteration_id, b0->items[refs[0].i].key, pts, k,
-                                       false, &series, &first, err);
+    dd_code code = db_metric_append_pending(c, b0->iteration_id, b0->items[refs[0].i].key, pts,
+                                            k, rows, &series, &first, err);
     for (size_t j = 0; j < k && code == DD_OK; j++) {
         const batch_ctx *b = refs[j].b;
         if (b->series_out)
@@ -106,16 +107,23 @@ static dd_code append_batches(dd_conn *c, void **ctxs, size_t n, size_t *culprit
         for (size_t i = 0; i < bs[j]->n; i++)
             refs[m++] = (point_ref){bs[j], j, i};
     qsort(refs, total, sizeof *refs, point_ref_cmp);
+    /* the rows of all the group's series, inserted DB_POINT_ROWS a statement: a failed
+     * INSERT may hold any series' rows, so it names no batch */
+    db_point_rows rows;
+    rows.n = 0;
+    rows.flush_failed = false;
     for (size_t i = 0, k; i < total && code == DD_OK; i += k) {
         const point_ref *r = &refs[i];
         bool mixed = false;
         for (k = 1; i + k < total && r[k].b->iteration_id == r->b->iteration_id
                     && strcmp(r[k].b->items[r[k].i].key, r->b->items[r->i].key) == 0; k++)
             mixed = mixed || r[k].batch != r->batch;
-        code = append_run(c, r, k, pts, err);
-        if (code != DD_OK && !mixed)
+        code = append_run(c, r, k, pts, &rows, err);
+        if (code != DD_OK && !mixed && !rows.flush_failed)
             *culprit = r->batch;
     }
+    if (code == DD_OK && rows.n > 0)
+        code = db_point_rows_flush(c, &rows, err);
     free(refs);
     free(pts);
     return code;

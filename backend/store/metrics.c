@@ -99,45 +99,43 @@ static dd_code point_check(const dd_metric_point *p, char ts[DD_TS_LEN], const c
 }
 
 /*
- * Points are inserted APPEND_ROWS to a statement: on a server engine each statement is a
+ * Points are inserted DB_POINT_ROWS to a statement: on a server engine each statement is a
  * round trip, and 10,000 points one INSERT each spent nearly all their time waiting for
- * replies (BENCHMARKS.md, "PostgreSQL mounts"). The statement is a fixed 64-row INSERT (a
- * literal, so the statement cache keeps it prepared); a remainder goes row by row.
+ * replies (BENCHMARKS.md, "PostgreSQL mounts"); on SQLite the count matters little (each
+ * row's b-tree work dominates: BENCHMARKS.md, serve, fifth session). Each row names its
+ * series, so one statement takes the rows of many series (a group of REST batches puts a
+ * few points in each of a hundred series: one round trip for 64 of them, not one each).
+ * The statements are fixed 64-, 16- and 1-row literals (the statement cache keeps them
+ * prepared): a remainder of up to 63 rows takes at most 3 + 15 statements.
  */
-#define APPEND_ROWS 64
-typedef struct pending_rows {
-    int n;
-    int64_t step[APPEND_ROWS], id[APPEND_ROWS];
-    double value[APPEND_ROWS];
-    char ts[APPEND_ROWS][DD_TS_LEN];
-} pending_rows;
-
 #define ROW1 "(?, ?, ?, ?, ?, ?)"
 #define ROW4 ROW1 ", " ROW1 ", " ROW1 ", " ROW1
 #define ROW16 ROW4 ", " ROW4 ", " ROW4 ", " ROW4
 #define FMT1 "itiidt"
 #define FMT4 FMT1 FMT1 FMT1 FMT1
 #define FMT16 FMT4 FMT4 FMT4 FMT4
-#define ARG1(k) iteration_id, key, r->step[k], r->id[k], r->value[k], (const char *)r->ts[k]
+#define ARG1(k) r->iteration_id[k], r->key[k], r->step[k], r->id[k], r->value[k], \
+                (const char *)r->ts[k]
 #define ARG4(k) ARG1(k), ARG1(k + 1), ARG1(k + 2), ARG1(k + 3)
 #define ARG16(k) ARG4(k), ARG4(k + 4), ARG4(k + 8), ARG4(k + 12)
+#define INSERT_POINTS "INSERT INTO metric(iteration_id, key, step, id, value, recorded_at) VALUES "
 
-/* Insert the pending rows and empty r. */
-static dd_code rows_flush(dd_conn *c, int64_t iteration_id, const char *key, pending_rows *r,
-                          dd_err *err)
+dd_code db_point_rows_flush(dd_conn *c, db_point_rows *r, dd_err *err)
 {
+    _Static_assert(DB_POINT_ROWS == 64, "the 64-row statement below");
     dd_code code = DD_OK;
-    if (r->n == APPEND_ROWS)
+    int k = 0;
+    if (r->n == DB_POINT_ROWS)
         code = db_exec(c, err, "metric points",
-                       "INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)"
-                       " VALUES " ROW16 ", " ROW16 ", " ROW16 ", " ROW16,
-                       FMT16 FMT16 FMT16 FMT16, ARG16(0), ARG16(16), ARG16(32), ARG16(48));
-    else
-        for (int k = 0; k < r->n && code == DD_OK; k++)
-            code = db_exec(c, err, "metric point",
-                           "INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)"
-                           " VALUES " ROW1, FMT1, ARG1(k));
+                       INSERT_POINTS ROW16 ", " ROW16 ", " ROW16 ", " ROW16,
+                       FMT16 FMT16 FMT16 FMT16, ARG16(0), ARG16(16), ARG16(32), ARG16(48)),
+        k = DB_POINT_ROWS;
+    for (; k + 16 <= r->n && code == DD_OK; k += 16)
+        code = db_exec(c, err, "metric points", INSERT_POINTS ROW16, FMT16, ARG16(k));
+    for (; k < r->n && code == DD_OK; k++)
+        code = db_exec(c, err, "metric point", INSERT_POINTS ROW1, FMT1, ARG1(k));
     r->n = 0;
+    r->flush_failed = r->flush_failed || code != DD_OK;
     return code;
 }
 
@@ -227,9 +225,11 @@ dd_code db_metric_append_in(dd_conn *c, int64_t iteration_id, const char *key,
                                err);
 }
 
-dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
-                            const dd_metric_point *points, size_t n, bool check_writable,
-                            int64_t *series_id, int64_t *first_position, dd_err *err)
+/* The body of db_metric_append_at and db_metric_append_pending: rows go to `rows`. */
+static dd_code append_series(dd_conn *c, int64_t iteration_id, const char *key,
+                             const dd_metric_point *points, size_t n, bool check_writable,
+                             db_point_rows *rows, int64_t *series_id, int64_t *first_position,
+                             dd_err *err)
 {
     series_state ss = {0};
     /* the iteration's lock even when its end does not matter (replay, batches): one
@@ -244,8 +244,8 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
         *first_position = ss.count;
     char now[DD_TS_LEN], ts[DD_TS_LEN];
     dd_now(now);
-    pending_rows rows;
-    rows.n = 0;
+    /* a long batch on an engine with bulk rows goes as one copy; else its rows join
+     * `rows`, which its caller flushes (with other series' rows: a group of batches) */
     copy_point *copy = NULL;
     size_t ncopy = 0;
     copy_blocks blocks = {0};
@@ -268,12 +268,15 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
             copy[ncopy] = (copy_point){.step = step, .id = ss.count, .value = value};
             memcpy(copy[ncopy++].ts, ts, DD_TS_LEN);
         } else if (code == DD_OK) {
-            rows.step[rows.n] = step;
-            rows.id[rows.n] = ss.count;
-            rows.value[rows.n] = value;
-            memcpy(rows.ts[rows.n], ts, DD_TS_LEN);
-            if (++rows.n == APPEND_ROWS)
-                code = rows_flush(c, iteration_id, key, &rows, err);
+            int k = rows->n;
+            rows->iteration_id[k] = iteration_id;
+            rows->key[k] = key;
+            rows->step[k] = step;
+            rows->id[k] = ss.count;
+            rows->value[k] = value;
+            memcpy(rows->ts[k], ts, DD_TS_LEN);
+            if (++rows->n == DB_POINT_ROWS)
+                code = db_point_rows_flush(c, rows, err);
         }
         if (code == DD_OK && copy)
             code = copy_block_add(c, iteration_id, key, &blocks, &ss.block, ss.count, step,
@@ -297,8 +300,6 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
         ss.text_bytes += (int64_t)dd_metric_line(step, value, ts, line);
         ss.exists = true;
     }
-    if (code == DD_OK && rows.n > 0)
-        code = rows_flush(c, iteration_id, key, &rows, err);
     if (code == DD_OK && ncopy > 0)
         code = copy_points(c, iteration_id, key, copy, ncopy, err);
     if (code == DD_OK)
@@ -312,6 +313,26 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
     if (series_id)
         *series_id = ss.id;
     return code;
+}
+
+dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
+                            const dd_metric_point *points, size_t n, bool check_writable,
+                            int64_t *series_id, int64_t *first_position, dd_err *err)
+{
+    db_point_rows rows;
+    rows.n = 0;
+    rows.flush_failed = false;
+    dd_code code = append_series(c, iteration_id, key, points, n, check_writable, &rows,
+                                 series_id, first_position, err);
+    return code == DD_OK && rows.n > 0 ? db_point_rows_flush(c, &rows, err) : code;
+}
+
+dd_code db_metric_append_pending(dd_conn *c, int64_t iteration_id, const char *key,
+                                 const dd_metric_point *points, size_t n, db_point_rows *rows,
+                                 int64_t *series_id, int64_t *first_position, dd_err *err)
+{
+    return append_series(c, iteration_id, key, points, n, false, rows, series_id,
+                         first_position, err);
 }
 
 dd_code dd_metric_points_check(const char *key, dd_metric_point *points, size_t n,

@@ -162,3 +162,49 @@ def test_sigkill_during_batches_never_partial(tmp_path):
         s.kill()
         raise
     s.stop()
+
+
+def test_batch_waiting_for_its_commit_leaves_its_worker_free(tmp_path):
+    """One worker (server.threads 1): while a batch waits for its commit (another process
+    holds the write lock), the batch's connection is suspended and the worker answers its
+    other connections; the batch is answered 201 only once the lock goes, and its points
+    are stored. (When the worker itself waited for the commit, /health waited too.)"""
+    import sqlite3
+    import threading
+    import time
+    import pytest
+    import requests
+    from conftest import is_uri
+    from helpers_serve import Server
+    s = Server(str(tmp_path), env={"DEARDIARY_SERVER_THREADS": "1"})
+    try:
+        if is_uri(s.db):
+            pytest.skip("holds the write lock with sqlite3")
+        iid = running(s)
+        lock = sqlite3.connect(s.db, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")   # the write lock: the batch cannot commit
+        answer = {}
+
+        def post():
+            body = {"metrics": [{"key": "k%d" % i, "value": i} for i in range(3)]}
+            r = requests.post(s.url + "/metric/iteration/%d/batch" % iid, json=body,
+                              timeout=60)
+            answer["at"], answer["r"] = time.monotonic(), r
+        t = threading.Thread(target=post)
+        t.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        assert requests.get(s.url + "/health", timeout=10).status_code == 200
+        assert time.monotonic() - t0 < 5
+        assert "r" not in answer          # not answered before its commit
+        released = time.monotonic()
+        lock.execute("ROLLBACK")
+        lock.close()
+        t.join(60)
+        assert answer["r"].status_code == 201 and answer["at"] >= released
+        assert len(answer["r"].json()["metric_ids"]) == 3
+        assert s.get("/metric/iteration/%d" % iid).json()["total"] == 3
+    except BaseException:
+        s.kill()
+        raise
+    s.stop()
