@@ -14,31 +14,26 @@ again would show; the rows are read with psql, not through the proxy. Runs whate
 DD_TEST_ENGINE says (always PostgreSQL).
 """
 import os
-import socket
 import struct
 import threading
 
 import pytest
 
 from conftest import Mount, PgServer, db_rows
+from helpers_proxy import TcpProxy
 from helpers_registry import environ, finish_mount, make_run
 
 SSL_REQUEST, GSSENC_REQUEST = 80877103, 80877104
 
 
-class CommitCutter:
+class CommitCutter(TcpProxy):
     """A TCP proxy to PostgreSQL that can cut one connection at one COMMIT."""
 
     def __init__(self, target_port):
-        self.target = target_port
         self.lock = threading.Lock()
         self.marker, self.forward = None, False
         self.fired = threading.Event()
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(target_port)
 
     def arm(self, marker, forward):
         """Cut the connection at the next COMMIT of a transaction whose messages contain
@@ -47,45 +42,7 @@ class CommitCutter:
             self.marker, self.forward = marker, forward
             self.fired.clear()
 
-    def close(self):
-        self.listener.close()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", self.target))
-            threading.Thread(target=self._pipe, args=(server, client), daemon=True).start()
-            threading.Thread(target=self._from_client, args=(client, server),
-                             daemon=True).start()
-
-    @staticmethod
-    def _pipe(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def _cut(self, client, server):
-        for s in (server, client):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-    def _from_client(self, client, server):
+    def up(self, client, server, conn):
         """Forward the client's messages one by one, watching BEGIN ... COMMIT."""
         buf, startup, txn = b"", True, None
         try:
@@ -125,7 +82,7 @@ class CommitCutter:
                         if hit:
                             if forward:
                                 server.sendall(msg)
-                            self._cut(client, server)
+                            self.cut(client, server)
                             self.fired.set()
                             return
                     elif txn is not None:
@@ -133,7 +90,7 @@ class CommitCutter:
                     server.sendall(msg)
         except OSError:
             pass
-        self._cut(client, server)
+        self.cut(client, server)
 
 
 @pytest.fixture

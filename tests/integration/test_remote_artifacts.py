@@ -15,8 +15,9 @@ import time
 
 import pytest
 
-from conftest import BIN, Mount, run
-from helpers_serve import logged, served_mount
+from conftest import BIN, run
+from helpers_serve import logged
+from test_remote_mount import remote_mounts
 
 MIB = 1 << 20
 # An ASan build's memory is the sanitizer's (its quarantine keeps 256 MB of freed blocks):
@@ -25,42 +26,11 @@ with open(BIN, "rb") as _f:
     SANITIZED = b"__asan_init" in _f.read()
 
 
-def login(url, cfg):
-    env = dict(os.environ, XDG_CONFIG_HOME=cfg)
-    p = subprocess.run([BIN, "login", url, "--user", "default", "--password-stdin"],
-                       input="default\n", text=True, capture_output=True, env=env)
-    assert p.returncode == 0, p.stderr
-
-
 @pytest.fixture
 def remote(tmp_path, monkeypatch):
     """(local mount, server, factory of remote mounts with their own cache directory)."""
-    root = str(tmp_path)
-    mounts = []
-
-    def mount(cache_max=None):
-        d = os.path.join(root, "r%d" % len(mounts))
-        os.makedirs(d)
-        cfg = os.path.join(d, "cfg")
-        login(s.url, cfg)
-        monkeypatch.setenv("XDG_CONFIG_HOME", cfg)
-        monkeypatch.setenv("XDG_CACHE_HOME", os.path.join(d, "cache"))
-        if cache_max is not None:
-            monkeypatch.setenv("DEARDIARY_REMOTE_CACHE_MAX", str(cache_max))
-        r = Mount(d, db=s.url, log="remote.log")
-        r.cache = os.path.join(d, "cache", "deardiary")
-        mounts.append(r)
-        return r
-
-    with served_mount(root, auth=True) as (m, s):
-        try:
-            yield m, s, mount
-        except BaseException:
-            for r in mounts:
-                r.kill()
-            raise
-        for r in mounts:
-            r.unmount()
+    for m, s, mount_as in remote_mounts(str(tmp_path), monkeypatch):
+        yield m, s, lambda cache_max=None: mount_as(s, cache_max=cache_max)
 
 
 def write_random(path, size, seed):

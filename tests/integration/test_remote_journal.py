@@ -10,7 +10,6 @@ a quick local run): long enough for the sender's backoff (100 ms doubling) to re
 import errno
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -19,6 +18,7 @@ import pytest
 
 import helpers_serve
 from conftest import Mount, db_rows, run
+from helpers_proxy import TcpProxy
 from helpers_serve import Server, logged
 from test_remote_mount import login
 
@@ -228,46 +228,17 @@ def test_server_down_while_two_mounts_append(node):
     check_writers(s.db, iid, writers)
 
 
-class AnswerCutter:
+class AnswerCutter(TcpProxy):
     """A TCP proxy to the server that, once armed, lets the next POST /v1/metrics reach
     the server and cuts the connection when the answer comes (the server has committed;
     the client never hears)."""
 
     def __init__(self, target_port):
-        self.target = target_port
         self.armed = threading.Event()
         self.fired = threading.Event()
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(target_port)
 
-    def close(self):
-        self.listener.close()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", self.target))
-            conn = {"drop": False}
-            threading.Thread(target=self._up, args=(client, server, conn), daemon=True).start()
-            threading.Thread(target=self._down, args=(server, client, conn),
-                             daemon=True).start()
-
-    @staticmethod
-    def _cut(*socks):
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-    def _up(self, client, server, conn):
+    def up(self, client, server, conn):
         try:
             while True:
                 data = client.recv(65536)
@@ -279,21 +250,21 @@ class AnswerCutter:
                 server.sendall(data)
         except OSError:
             pass
-        self._cut(client, server)
+        self.cut(client, server)
 
-    def _down(self, server, client, conn):
+    def down(self, server, client, conn):
         try:
             while True:
                 data = server.recv(65536)
                 if not data:
                     break
-                if conn["drop"]:
+                if conn.get("drop"):
                     self.fired.set()
                     break
                 client.sendall(data)
         except OSError:
             pass
-        self._cut(client, server)
+        self.cut(client, server)
 
 
 def test_answer_lost_after_commit_is_no_duplicate(tmp_path, monkeypatch):

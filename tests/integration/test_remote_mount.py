@@ -4,7 +4,6 @@ real local mount of the same database. The remote tree must be the local one (na
 types, inode numbers, sizes, contents, link targets); `ls -l` of an experiment costs one
 request per directory it shows; a project the user may not read is absent. Writes:
 test_remote_write.py (R5)."""
-import errno
 import os
 import shutil
 import stat
@@ -24,14 +23,13 @@ def login(url, cfg, user="default", password="default"):
     assert p.returncode == 0, p.stderr
 
 
-@pytest.fixture
-def remote(tmp_path, monkeypatch):
-    """(local mount, server, remote mount factory): the factory mounts the server as the
-    user it is given, in a directory of its own."""
-    root = str(tmp_path)
+def remote_mounts(root, monkeypatch):
+    """Generator of (local mount, server, remote mount factory), unmounting at its end:
+    the factory mounts the server as the user it is given, in a directory of its own
+    (`r.cache`: its artifact cache; `cache_max`: remote.cache_max)."""
     mounts = []
 
-    def mount_as(s, user="default", password="default"):
+    def mount_as(s, user="default", password="default", cache_max=None):
         d = os.path.join(root, "r%d" % len(mounts))
         os.makedirs(d)
         cfg = os.path.join(d, "cfg")
@@ -39,7 +37,10 @@ def remote(tmp_path, monkeypatch):
         monkeypatch.setenv("XDG_CONFIG_HOME", cfg)
         monkeypatch.setenv("XDG_CACHE_HOME", os.path.join(d, "cache"))
         monkeypatch.setenv("XDG_STATE_HOME", os.path.join(d, "state"))   # the node journal
+        if cache_max is not None:
+            monkeypatch.setenv("DEARDIARY_REMOTE_CACHE_MAX", str(cache_max))
         r = Mount(d, db=s.url, log="remote.log")
+        r.cache = os.path.join(d, "cache", "deardiary")
         mounts.append(r)
         return r
 
@@ -52,6 +53,11 @@ def remote(tmp_path, monkeypatch):
             raise
         for r in mounts:
             r.unmount()
+
+
+@pytest.fixture
+def remote(tmp_path, monkeypatch):
+    yield from remote_mounts(str(tmp_path), monkeypatch)
 
 
 def fill(m):
