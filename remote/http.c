@@ -89,6 +89,16 @@ static void set_common(dd_http *h, const char *url, reply_buf *b)
         curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
 }
 
+/* Free what headers_for and the URL of a request took; the token header is wiped first. */
+static void request_free(char *url, char *auth, struct curl_slist *hdrs)
+{
+    free(url);
+    if (auth)
+        explicit_bzero(auth, strlen(auth));
+    free(auth);
+    curl_slist_free_all(hdrs);
+}
+
 /* Build the header list (with `extra`, a whole "Name: value" line, when not NULL); NULL on
  * out-of-memory. The token header is wiped after use. */
 static struct curl_slist *headers_for(const char *token, bool json_body, const char *extra,
@@ -161,11 +171,7 @@ out:
     if (b.data)
         explicit_bzero(b.data, b.len);
     free(b.data);
-    free(url);
-    if (auth)
-        explicit_bzero(auth, strlen(auth));
-    free(auth);
-    curl_slist_free_all(hdrs);
+    request_free(url, auth, hdrs);
     return ret;
 }
 
@@ -327,10 +333,6 @@ int dd_http_get_bytes(dd_http *h, const char *path, const char *token, int64_t f
     ret = 0;
 out:
     free(g.err.data);
-    free(url);
-    if (auth)
-        explicit_bzero(auth, strlen(auth));
-    free(auth);
-    curl_slist_free_all(hdrs);
+    request_free(url, auth, hdrs);
     return ret;
 }
