@@ -13,7 +13,8 @@
 #                             second read from the node cache vs a page-cache read (>= 0.5x)
 # and, for each, the peak memory (VmHWM) of the server and of the mount daemons, sampled
 # from /proc every 0.2 s by this script (every process of `deardiary` whose command line
-# names this run's temporary directory; the last 0.2 s of a process can be missed).
+# names this run's temporary directory, counted in the section it was first seen in; the
+# last 0.2 s of a process can be missed).
 # Knobs (defaults = the issue's sizes): DD_BIN, BENCH_TMPDIR (/var/tmp), REMOTE_REPEAT
 # (runs per figure, 3), REMOTE_SECS (seconds per append run, 5), REMOTE_MOUNTS (16),
 # REMOTE_REPS (write()s of 1000 lines per fan-in writer, 100), REMOTE_LS_N (10000
@@ -35,9 +36,9 @@ export BENCH_TMPDIR=$tmp
 python3 - "$tmp" > "$tmp/hwm" <<'PY' & sampler=$!
 import os, signal, sys, time
 prefix = sys.argv[1] + "/"
-peak = {}  # (section, role, pid) -> VmHWM kB
+peak = {}  # pid -> [section it was first seen in, role, VmHWM kB]
 def stop(*_):
-    for (section, role, pid), kb in sorted(peak.items()):
+    for pid, (section, role, kb) in sorted(peak.items()):
         print(section, role, pid, kb)
     sys.stdout.flush()
     os._exit(0)
@@ -61,8 +62,8 @@ while True:
                 continue
             with open("/proc/%s/status" % pid) as f:
                 kb = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
-            key = (section, role, int(pid))
-            peak[key] = max(peak.get(key, 0), kb)
+            seen = peak.setdefault(int(pid), [section, role, 0])
+            seen[2] = max(seen[2], kb)
         except (OSError, StopIteration, ValueError):
             pass
     time.sleep(0.2)
@@ -124,7 +125,7 @@ with open(d + "/hwm") as fh:
     for line in fh:
         section, role, pid, kb = line.split()
         hwm.setdefault((section, role), []).append(int(kb))
-print("\nmemory, peak VmHWM per process (MiB; max over the processes of that kind, and their count):")
+print("\nmemory, peak VmHWM per process (MiB; max over the processes of that kind, their count, sum):")
 for (section, role), kbs in sorted(hwm.items()):
     print("  %-9s %-14s max %6.1f MiB  (%d processes seen, sum %.1f MiB)"
           % (section, role, max(kbs) / 1024, len(kbs), sum(kbs) / 1024))

@@ -13,7 +13,8 @@
 #           remote setup has
 # Both clocks start when the writers start and stop when the database holds every point
 # the writers were acknowledged for (counted with sqlite3 every POLL s): delivered points/s.
-# Also printed: when the last writer returned (acknowledged points/s). Local and remote
+# Also printed: when the last writer returned (acknowledged points/s), and the CPU time the
+# server and the mount daemon(s) used over the run (/proc/PID/stat), to see where time goes. Local and remote
 # alternate, REPEAT times each (default 1).
 # Knobs: DD_BIN (build/deardiary), BENCH_TMPDIR (/var/tmp), REPEAT (1), MOUNTS (16),
 # LINES (1000), REPS (100: 100k points per writer), POLL (0.05).
@@ -60,6 +61,12 @@ for k in $(seq "$m"); do
   f="$tmp/r$k/$(it $((m + k)))"
   for _ in $(seq 100); do [ -e "$f" ] && break; sleep 0.1; done
 done
+dpids=$(pgrep -f "deardiary mount $url $tmp/r[0-9]" | tr '\n' ' ')
+lpid=$(pgrep -f "deardiary mount $tmp/r.db $tmp/mnt")
+cpu() {  # CPU seconds (user + system) of the processes $@ so far
+  for p in "$@"; do cut -d' ' -f14,15 "/proc/$p/stat"; done |
+    awk -v hz="$(getconf CLK_TCK)" '{s += $1 + $2} END {printf "%.2f", s / hz}'
+}
 count() {  # points on the server's database of iterations $1..$2
   sqlite3 "$tmp/r.db" "SELECT COUNT(*) FROM metric WHERE iteration_id BETWEEN $1 AND $2"
 }
@@ -69,6 +76,9 @@ run() {
   if [ "$kind" = local ]; then lo=1; hi=$m; else lo=$((m + 1)); hi=$((2 * m)); fi
   before=$(count "$lo" "$hi")
   want=$((before + m * lines * reps))
+  local c0s c0d=0 c1s c1d
+  c0s=$(cpu "$spid")
+  if [ "$kind" = local ]; then c0d=$(cpu "$lpid"); else c0d=$(cpu $dpids); fi
   t0=$(date +%s.%N)
   for k in $(seq "$m"); do
     if [ "$kind" = local ]; then f="$tmp/mnt/$(it "$k")"; else f="$tmp/r$k/$(it $((m + k)))"; fi
@@ -82,6 +92,9 @@ run() {
     sleep "$poll"
   done
   t2=$(date +%s.%N)
+  c1s=$(cpu "$spid")
+  if [ "$kind" = local ]; then c1d=$(cpu "$lpid"); else c1d=$(cpu $dpids); fi
+  echo "$kind $t0 $t2 $c0s $c1s $c0d $c1d" | awk '{printf "%s: CPU over the %.2f s: server %.2f s, mount daemon(s) %.2f s\n", $1, $3 - $2, $5 - $4, $7 - $6}' > "$tmp/cpu"
   [ "$got" -eq "$want" ] || { echo "$kind: $got points on the server, expected exactly $want" >&2; exit 1; }
   echo "$t0 $t1 $t2" | awk -v n=$((m * lines * reps)) '{printf "%.3f %.3f %d\n", $2 - $1, $3 - $1, n}'
 }
@@ -90,9 +103,11 @@ declare -a ld rd
 for i in $(seq "$repeat"); do
   read -r la ldv n < <(run local)
   echo "local  run $i: $n points, acknowledged in $la s, on the database after $ldv s: $(awk -v n="$n" -v s="$ldv" 'BEGIN{printf "%.0f", n/s}') points/s"
+  cat "$tmp/cpu"
   ld+=("$(awk -v n="$n" -v s="$ldv" 'BEGIN{print n/s}')")
   read -r ra rdv n < <(run remote)
   echo "remote run $i: $n points, acknowledged in $ra s, on the server after $rdv s: $(awk -v n="$n" -v s="$rdv" 'BEGIN{printf "%.0f", n/s}') points/s"
+  cat "$tmp/cpu"
   rd+=("$(awk -v n="$n" -v s="$rdv" 'BEGIN{print n/s}')")
 done
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
