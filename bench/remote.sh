@@ -109,7 +109,7 @@ row("%d remote mounts, points/s delivered" % n, "%.0f/s" % fr, "one local mount 
 s = text("ls")
 rl, ll = num(r"remote mount ls -l: ([0-9.]+) s", s), num(r"local mount ls -l: ([0-9.]+) s", s)
 v1 = num(r"v1 one request: ([0-9.]+) s", s)
-row("ls -l of %s iterations, remote" % num(r"\(.*cores, (\d+) iterations", s).__int__(), "%.3f s" % rl,
+row("ls -l of %d iterations, remote" % int(num(r"\(.*cores, (\d+) iterations", s)), "%.3f s" % rl,
     "local mount %.3f s; request %.3f s" % (ll, v1), rl / ll, "< 1 s", rl < 1)
 t = text("artifact")
 cu, rg = num(r"vs curl ([0-9.]+) s", t), num(r"through the remote mount: ([0-9.]+) s", t)
