@@ -1496,6 +1496,14 @@ dd_code dd_store_quick_check(dd_store *st, dd_err *err)
     return e ? st->eng->quick_check(e, err) : code;
 }
 
+int db_first_line(void *ctx, const char *line)
+{
+    size_t n = strnlen(line, DD_ERR_MSG_MAX - 1);
+    memcpy(ctx, line, n);
+    ((char *)ctx)[n] = '\0';
+    return 1;
+}
+
 dd_code db_integrity_lines(dd_store *st, db_line_fn fn, void *ctx, dd_err *err)
 {
     dd_code code;

@@ -386,6 +386,9 @@ dd_code db_copy_end(dd_conn *c, bool ok, const char *what, dd_err *err);
  * ..."); nothing when sound. fn returns non-zero to stop. Foreign keys of model_alias to
  * model_version are left out: fsck's alias rule reports (and repairs) those. */
 typedef int (*db_line_fn)(void *ctx, const char *line);
+/* A db_line_fn that keeps the first line in ctx, a char[DD_ERR_MSG_MAX] (cut to fit: it
+ * goes into a message), and stops: the engines' check_integrity. */
+int db_first_line(void *ctx, const char *line);
 dd_code db_integrity_lines(dd_store *st, db_line_fn fn, void *ctx, dd_err *err);
 
 /* Common guards used inside write transactions. */

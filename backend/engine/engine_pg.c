@@ -1379,16 +1379,10 @@ static dd_code pg_integrity(db_econn *c, db_line_fn fn, void *ctx, dd_err *err)
     return code;
 }
 
-static int first_line(void *ctx, const char *line)
-{
-    snprintf(ctx, DD_ERR_MSG_MAX, "%s", line);
-    return 1;
-}
-
 static dd_code pg_check_integrity(db_econn *c, dd_err *err)
 {
     char first[DD_ERR_MSG_MAX] = "";
-    dd_code code = pg_integrity(c, first_line, first, err);
+    dd_code code = pg_integrity(c, db_first_line, first, err);
     if (code == DD_OK && first[0])
         code = dd_fail(err, DD_IO, "integrity check failed: %s", first);
     return code;

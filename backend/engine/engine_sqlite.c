@@ -385,17 +385,11 @@ static dd_code each_line(db_econn *c, const char *sql, const char *what, const c
     return code;
 }
 
-static int first_line(void *ctx, const char *line)
-{
-    snprintf(ctx, DD_ERR_MSG_MAX, "%s", line);
-    return 1;
-}
-
 static dd_code sq_check_integrity(db_econn *c, dd_err *err)
 {
     char first[DD_ERR_MSG_MAX] = "";
     dd_code code = each_line(c, "PRAGMA integrity_check", "integrity check", "", true,
-                             first_line, first, err);
+                             db_first_line, first, err);
     if (code == DD_OK && first[0])
         code = dd_fail(err, DD_IO, "integrity check failed: %s", first);
     return code;
