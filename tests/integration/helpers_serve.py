@@ -248,8 +248,9 @@ class RemoteMount:
     """A remote mount (docs/REMOTE.md) shaped like conftest's Mount, for the suites that
     run over both kinds (conftest `mnt` with a module's REMOTE = True): a real server on
     the registry `db` (auth on, logged in as `default` with `deardiary login`) and
-    `deardiary mount URL` of it. `db` is the server's database (once the points are delivered), so the suites' direct
-    reads of it (sqlite3) check what the server stored."""
+    `deardiary mount URL` of it. `db` is the server's database, read once the mount's
+    points are delivered, so the suites' direct reads of it (sqlite3) check what the
+    server stored. Its node journals are its own (`journals`).
 
     def __init__(self, root, db=None):
         from conftest import Mount
