@@ -250,7 +250,7 @@ class RemoteMount:
     the registry `db` (auth on, logged in as `default` with `deardiary login`) and
     `deardiary mount URL` of it. `db` is the server's database, read once the mount's
     points are delivered, so the suites' direct reads of it (sqlite3) check what the
-    server stored. Its node journals are its own (`journals`).
+    server stored. Its node journals are its own (`journals`)."""
 
     def __init__(self, root, db=None):
         from conftest import Mount
