@@ -111,6 +111,11 @@ dd_code rs_metrics_start(dd_store *st, const char *journal_dir, int64_t journal_
 /* Stop the sender (after up to 5 s for the undelivered points while the server takes
  * them) and close the journal; what is left is delivered by the next mount. */
 void rs_metrics_stop(dd_store *st);
+/* This mount changed iteration `iid`'s status: its next metric append asks the server
+ * whether it still runs, rather than trusting that it was seen running within the ttl
+ * (an append accepted after `echo KILLED > status` would be acknowledged, then refused
+ * by the server: a lost point). */
+void rs_metrics_forget_running(dd_store *st, int64_t iid);
 /* The table's entries (store_ops.h contracts; REMOTE.md §4.2, §4.6). */
 dd_code rs_metric_append(dd_store *st, int64_t iteration_id, const char *key,
                          const dd_metric_point *points, size_t n, dd_err *err);

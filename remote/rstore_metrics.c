@@ -109,6 +109,17 @@ static void running_note(rs_metrics *m, int64_t iid)
     pthread_mutex_unlock(&m->mu);
 }
 
+void rs_metrics_forget_running(dd_store *st, int64_t iid)
+{
+    rs_metrics *m = rs_of(st)->metrics;
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    if (m->running[(uint64_t)iid % RUNNING_SLOTS].iid == iid)
+        m->running[(uint64_t)iid % RUNNING_SLOTS].iid = 0;
+    pthread_mutex_unlock(&m->mu);
+}
+
 /* Was the iteration seen running (ever: -1), or within the last `within` seconds? */
 static bool running_known(rs_metrics *m, int64_t iid, double within)
 {

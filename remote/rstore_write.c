@@ -209,9 +209,13 @@ dd_code rw_experiment_set_status(dd_store *st, int64_t id, int status, dd_err *e
 dd_code rw_iteration_set_status(dd_store *st, int64_t id, int status,
                                       const char *error_message, dd_err *err)
 {
-    return rs_send(st, "PATCH",
-                   json_pack("{s:i, s:s*}", "status_id", status, "error_message", error_message),
-                   NULL, err, "/iteration/%" PRId64, id);
+    dd_code code = rs_send(st, "PATCH", json_pack("{s:i, s:s*}", "status_id", status,
+                                                  "error_message", error_message),
+                           NULL, err, "/iteration/%" PRId64, id);
+    /* after the answer (an append checked meanwhile re-notes it), whatever it was: a
+     * request that failed may still have committed */
+    rs_metrics_forget_running(st, id);
+    return code;
 }
 
 dd_code rw_version_set_stage_as(dd_store *st, int64_t id, int stage, int64_t user_id,

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 
@@ -211,18 +212,50 @@ def assert_error(r, status, code):
     assert body["message"], body
 
 
+def journal_last_seq(path):
+    """The seq of the last whole record of a node journal file (backend/include/mlog_rec.h:
+    magic u32, total length u32, seq u64, ..., native byte order), 0 when it has none."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    off, last = 0, 0
+    while off + 16 <= len(buf):
+        magic, total, seq = struct.unpack_from("=IIQ", buf, off)
+        if magic != 0x4d4c4f47 or total < 36 or off + total > len(buf):
+            break   # a record being appended (its write() has not returned)
+        last, off = seq, off + total
+    return last
+
+
+def undelivered_journals(root):
+    """[(journal dir, last seq, delivered seq)] of the node journals under `root` that hold
+    records the server has not acknowledged."""
+    pending = []
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        d = os.path.join(root, name)
+        try:
+            with open(os.path.join(d, "delivered"), "rb") as f:
+                raw = f.read(8)
+            last = journal_last_seq(os.path.join(d, "journal"))
+        except FileNotFoundError:
+            continue    # a directory being set up: nothing acknowledged in it yet
+        delivered = struct.unpack("=Q", raw)[0] if len(raw) == 8 else 0
+        if last > delivered:
+            pending.append((d, last, delivered))
+    return pending
+
+
 class RemoteMount:
     """A remote mount (docs/REMOTE.md) shaped like conftest's Mount, for the suites that
     run over both kinds (conftest `mnt` with a module's REMOTE = True): a real server on
     the registry `db` (auth on, logged in as `default` with `deardiary login`) and
-    `deardiary mount URL` of it. `db` is the server's database, so the suites' direct
-    reads of it (sqlite3) check what the server stored."""
+    `deardiary mount URL` of it. `db` is the server's database, read once the mount's
+    points are delivered, so the suites' direct reads of it (sqlite3) check what the
+    server stored. Its node journals are its own (`journals`)."""
 
     def __init__(self, root, db=None):
         from conftest import Mount
         self.root = root
         self.server = Server(root, db=db, auth=True)
-        self.db = self.server.db
         d = os.path.join(root, "remote")
         os.makedirs(d, exist_ok=True)
         self.cfg = os.path.join(d, "cfg")
@@ -233,25 +266,56 @@ class RemoteMount:
         if p.returncode != 0:
             self.server.kill()
             raise RuntimeError("login: " + p.stderr)
-        old = os.environ.get("XDG_CONFIG_HOME")
-        os.environ["XDG_CONFIG_HOME"] = self.cfg   # the daemon reads its token there
+        # the daemon reads its token from cfg and keeps its node journal in journals (its
+        # own: a journal left by another test's mount would be taken over, REMOTE.md §4.7)
+        self.journals = os.path.join(d, "journals")
+        env = {"XDG_CONFIG_HOME": self.cfg, "DEARDIARY_REMOTE_JOURNAL_DIR": self.journals}
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         try:
             self.mount = Mount(d, db=self.server.url, log="remote.log")
         except BaseException:
             self.server.kill()
             raise
         finally:
-            if old is None:
-                os.environ.pop("XDG_CONFIG_HOME", None)
-            else:
-                os.environ["XDG_CONFIG_HOME"] = old
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         self.path, self.proc, self.log = self.mount.path, self.mount.proc, self.mount.log
+
+    @property
+    def db(self):
+        """The server's database, once every point this mount acknowledged is in it: the
+        suites read it right after their writes, as they do a local mount's, and metric
+        points reach it through the node journal (delivered())."""
+        self.delivered()
+        return self.server.db
 
     def p(self, *parts):
         return self.mount.p(*parts)
 
     def output(self):
         return self.mount.output()
+
+    def delivered(self, timeout=30):
+        """Return once every point this mount acknowledged is on the server (committed in
+        its database): in each journal directory (docs/REMOTE.md §4.1), `delivered` (the
+        last seq the server acknowledged) has reached the journal file's last record's seq.
+        Call it after the writes returned; it cannot pass early: a record still in the
+        journal past `delivered` is undelivered (the file is only emptied, or compacted to
+        its undelivered tail, once its head is delivered). Fails after `timeout` s."""
+        deadline = time.time() + timeout
+        while True:
+            pending = undelivered_journals(self.journals)
+            if not pending:
+                return
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise AssertionError("points not delivered in %s s (journal, last seq, "
+                                     "delivered): %s\n%s" % (timeout, pending,
+                                                              self.output()))
+            time.sleep(0.02)
 
     def unmount(self):
         self.mount.unmount()

@@ -9,17 +9,7 @@ from helpers_registry import (STAGE_ID, TS_RE, make_run, mounted, ok, one, patte
 
 # conftest: each test that takes `mnt` runs over a local and a remote mount
 REMOTE = True
-REMOTE_NOT_YET = {  # test -> why it cannot run remote yet
-    "test_aliases": "artifact uploads through a remote mount: REMOTE.md step R7",
-    "test_delete_model_with_versions_and_aliases": "artifact uploads through a remote mount: REMOTE.md step R7",
-    "test_iteration_of_another_experiment_in_the_same_project": "artifact uploads through a remote mount: REMOTE.md step R7",
-    "test_model_deleted_and_recreated_is_usable_at_once": "artifact uploads through a remote mount: REMOTE.md step R7",
-    "test_model_directory": "artifact uploads through a remote mount: REMOTE.md step R7",
-    "test_register_prints_the_number_only": "artifact uploads through a remote mount: REMOTE.md step R7",
-    "test_stages_production_and_staging_links": "artifact uploads through a remote mount: REMOTE.md step R7",
-    "test_version_directory": "artifact uploads through a remote mount: REMOTE.md step R7",
-    "test_version_numbers_are_never_reused": "artifact uploads through a remote mount: REMOTE.md step R7",
-}
+REMOTE_NOT_YET = {}  # test -> why it cannot run remote yet
 
 
 def setup_model(mnt, resources=("r1", "r2", "r3")):

@@ -13,6 +13,14 @@ from helpers_registry import (STAGE_ID, make_run, ok, pattern, put, read, refuse
 # (housekeeping, invisible); everything else must stay as it was.
 HOUSEKEEPING = ("artifact_trash", "artifact_upload")
 
+REMOTE = True
+REMOTE_NOT_YET = {  # test -> why it cannot run remote yet
+    "test_replace_bytes_of_a_registered_resource":
+        "a remote mount refuses new bytes for a resource a version uses at close, not at open "
+        "(REMOTE.md §10): `echo new >` succeeds, as bash ignores close's EBUSY (nothing is "
+        "stored; the `cat >` and `cp` forms report it)",
+}
+
 
 @pytest.fixture
 def world(mnt):

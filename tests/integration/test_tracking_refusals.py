@@ -12,6 +12,9 @@ from helpers_tracking import counts, make_run, ok, read, refused, sh, snapshot
 
 LONG = "x" * 256
 
+REMOTE = True
+REMOTE_NOT_YET = {}  # test -> why it cannot run remote yet
+
 
 @pytest.fixture
 def world(mnt):

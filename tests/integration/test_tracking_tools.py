@@ -7,14 +7,7 @@ from helpers_tracking import counts, make_run, ok, poll, populate, read, run, wa
 
 # conftest: each test that takes `mnt` runs over a local and a remote mount
 REMOTE = True
-REMOTE_NOT_YET = {  # test -> why it cannot run remote yet
-    "test_change_through_second_mount_visible_within_a_second": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_find_lists_everything": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_grep_r_finds_a_metric_value": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_python_listdir": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_rsync_a_out_equal": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_tar_out_and_extract_byte_equal": "metric appends through a remote mount: REMOTE.md step R6",
-}
+REMOTE_NOT_YET = {}  # test -> why it cannot run remote yet
 
 
 def assert_same_tree(src, dst):
@@ -103,6 +96,7 @@ def test_python_listdir(mnt):
     exp, run_, iid = make_run(mnt, "p", "e")
     ok(mnt, "echo 1 > %s/params/a\necho 2 > %s/params/b\necho 0.5 >> %s/metrics/m"
        % (run_, run_, run_))
+    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     assert sorted(os.listdir(mnt.path)) == ["models", "projects"]
     assert os.listdir(mnt.p("projects")) == ["p"]
     assert sorted(os.listdir(mnt.p(run_, "params"))) == ["a", "b"]

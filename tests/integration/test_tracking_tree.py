@@ -10,16 +10,8 @@ from helpers_tracking import (TS_RE, counts, make_run, mode, ok, populate, read,
 # conftest: each test that takes `mnt` runs over a local and a remote mount
 REMOTE = True
 REMOTE_NOT_YET = {  # test -> why it cannot run remote yet
-    "test_ended_iteration_refuses_writes_and_stores_nothing": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_ls_l_modes": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_rm_r_experiment": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_rm_r_iteration_keeps_children_as_top_level": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_rm_r_iteration_without_children": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_rm_r_project_deletes_everything_below": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_sizes_follow_changes": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_stat_size_equals_bytes_read_everywhere": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_terminal_iteration_status_ends_it": "metric appends through a remote mount: REMOTE.md step R6",
-    "test_walking_tools_never_create_iterations": "metric appends through a remote mount: REMOTE.md step R6",
+    "test_sizes_follow_changes": "a metric file's stat size counts the delivered points only, "
+                                 "`cat` the undelivered ones too (REMOTE.md §10)",
 }
 
 
