@@ -554,6 +554,30 @@ int vfs_getattr_open(vfs *v, uint64_t ino, vfs_file *f, vfs_entry *out)
     return 0;
 }
 
+/* Enter an opened handle in v->files (vfs_int.h: why). */
+static void file_track(vfs *v, vfs_file *f)
+{
+    pthread_mutex_lock(&v->files_mu);
+    f->prev = NULL;
+    f->next = v->files;
+    if (v->files)
+        v->files->prev = f;
+    v->files = f;
+    pthread_mutex_unlock(&v->files_mu);
+}
+
+static void file_untrack(vfs *v, vfs_file *f)
+{
+    pthread_mutex_lock(&v->files_mu);
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        v->files = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    pthread_mutex_unlock(&v->files_mu);
+}
+
 /* A metric file opened for appending: one query finds the series, and the store refuses
  * writes to an ended iteration itself (EROFS at write), so open reads nothing more. */
 static int open_metric_fast(vfs *v, uint64_t ino, int flags, vfs_file **out,
@@ -575,6 +599,7 @@ static int open_metric_fast(vfs *v, uint64_t ino, int flags, vfs_file **out,
     f->append_flag = (flags & O_APPEND) != 0;
     info->direct_io = true;
     info->keep_cache = false;
+    file_track(v, f);
     *out = f;
     return 0;
 }
@@ -645,6 +670,7 @@ int vfs_open(vfs *v, uint64_t ino, int flags, vfs_file **out, vfs_open_info *inf
             p->refs++;
         pthread_mutex_unlock(&v->mu);
     }
+    file_track(v, f);
     *out = f;
     return 0;
 }
@@ -968,11 +994,9 @@ int vfs_fsync(vfs *v, vfs_file *f)
     return rc ? rc : drain_metrics(v, f, true);
 }
 
-int vfs_release(vfs *v, vfs_file *f)
+/* Free a handle without committing anything (a pending upload is aborted). */
+static void file_free(vfs *v, vfs_file *f)
 {
-    int rc = commit_pending(v, f, true);
-    if (rc == 0)
-        rc = drain_metrics(v, f, false);
     if (f->mode == FM_SCRATCH)
         scratch_release(v, f->id);
     if (f->kind == NK_PENDING) {
@@ -991,7 +1015,29 @@ int vfs_release(vfs *v, vfs_file *f)
     dd_buf_free(&f->content);
     dd_buf_free(&f->wbuf);
     free(f);
+}
+
+int vfs_release(vfs *v, vfs_file *f)
+{
+    file_untrack(v, f);
+    int rc = commit_pending(v, f, true);
+    if (rc == 0)
+        rc = drain_metrics(v, f, false);
+    file_free(v, f);
     return rc;
+}
+
+void files_free_open(vfs *v)
+{
+    pthread_mutex_lock(&v->files_mu);
+    vfs_file *f = v->files;
+    v->files = NULL;
+    pthread_mutex_unlock(&v->files_mu);
+    while (f) {
+        vfs_file *next = f->next;
+        file_free(v, f);
+        f = next;
+    }
 }
 
 int vfs_truncate(vfs *v, uint64_t ino, vfs_file *f, off_t size)

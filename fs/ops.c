@@ -67,6 +67,7 @@ vfs *vfs_new(dd_store *st, dd_artifacts *arts, const vfs_options *opts)
     v->uid = getuid();
     v->gid = getgid();
     pthread_mutex_init(&v->mu, NULL);
+    pthread_mutex_init(&v->files_mu, NULL);
     attr_cache_init(v);
     return v;
 }
@@ -82,6 +83,8 @@ void vfs_free(vfs *v)
 {
     if (!v)
         return;
+    files_free_open(v);
+    pthread_mutex_destroy(&v->files_mu);
     pthread_mutex_destroy(&v->mu);
     attr_cache_free(v);
     scratch_free_all(v);

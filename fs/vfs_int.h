@@ -203,6 +203,10 @@ struct vfs {
     pthread_mutex_t attr_mu;       /* guards attrs, attr_keep */
     struct attr_slot *attrs;       /* attributes listings reported (attr_cache.c) */
     bool attr_keep;                /* false on a shared mount (vfs_keep_attrs) */
+    /* Every open handle (files.c): at unmount the kernel drops the RELEASEs still
+     * queued (close() does not wait for them), so vfs_free frees what is left here. */
+    pthread_mutex_t files_mu;
+    struct vfs_file *files;
 };
 
 /* How an open file behaves. */
@@ -268,8 +272,12 @@ struct vfs_file {
     bool cloned;
     int64_t reg_model, reg_iteration;   /* a registration: versions/new/<iteration>... */
     int64_t user_id;         /* the opener's DearDiary user (0: not known), whom a stage
-                                change or a registration through this handle names */
+                                change or a registration through this handle names */    struct vfs_file *prev, *next;   /* v->files, under v->files_mu */
 };
+
+/* files.c: the handles still open when the filesystem ends are freed, never committed
+ * (their writers' close() already returned: what flush committed is all they get). */
+void files_free_open(vfs *v);
 
 /* nodes.c */
 /* The entity (NK_PROJECT ... NK_VERSION) whose row id a node of this kind carries, or
