@@ -31,13 +31,8 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-DEARDIARY_ARTIFACT_BACKEND=filesystem DEARDIARY_ARTIFACT_FS_ROOT="$tmp/art" \
-  "$bin" serve --db "$tmp/r.db" --port "$port" 2>"$tmp/serve.log" & spid=$!
-url="http://127.0.0.1:$port"
-for _ in $(seq 100); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done
-curl -sf -XPOST "$url/project/" -d '{"name":"bench"}' >/dev/null
-curl -sf -XPOST "$url/experiment/project/1" -d '{"status_id":1,"name":"e"}' >/dev/null
+. "$root/bench/remote_lib.sh"
+start_server
 curl -sf -XPOST "$url/iteration/experiment/1" >/dev/null
 head -c "${size_mb}M" /dev/urandom > "$tmp/big.bin"
 curl -sf -XPOST "$url/resource/experiment/1" -F name=big.bin -F "data=@$tmp/big.bin" >/dev/null

@@ -38,13 +38,8 @@ cleanup() {
 }
 trap cleanup EXIT
 gcc -O2 -Wall -Wextra -o "$tmp/loops" "$root/bench/loops.c" -lsqlite3
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-DEARDIARY_ARTIFACT_FS_ROOT="$tmp/art" "$bin" serve --db "$tmp/r.db" --port "$port" \
-  2>"$tmp/serve.log" & spid=$!
-url="http://127.0.0.1:$port"
-for _ in $(seq 100); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done
-curl -sf -XPOST "$url/project/" -d '{"name":"bench"}' >/dev/null
-curl -sf -XPOST "$url/experiment/project/1" -d '{"status_id":1,"name":"e"}' >/dev/null
+. "$root/bench/remote_lib.sh"
+start_server
 # iterations 1..m: the local mount's writers; m+1..2m: the remote mounts' (one each)
 for i in $(seq $((2 * m))); do
   curl -sf -XPOST "$url/iteration/experiment/1" >/dev/null
