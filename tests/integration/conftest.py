@@ -240,9 +240,12 @@ def pytest_generate_tests(metafunc):
     """A module with REMOTE = True runs each test that takes `mnt` over a local mount and
     over a remote one (a real `deardiary serve` of the same kind of registry, mounted by
     URL: docs/REMOTE.md step R5). Its REMOTE_NOT_YET maps the tests that cannot run
-    remote yet to the reason (metric appends: R6; artifact bytes: R7); they are skipped
-    there, saying so."""
-    if "mnt" in metafunc.fixturenames and getattr(metafunc.module, "REMOTE", False):
+    remote yet to the reason (the differences of REMOTE.md §10); they are skipped there,
+    saying so. Under DD_TEST_QUICK (`make test`'s sanitizer run) the suites run local
+    only: the remote store's code is under the sanitizers through test_remote_*.py, and
+    running every suite twice there would cost `make test` about 8 minutes."""
+    if "mnt" in metafunc.fixturenames and getattr(metafunc.module, "REMOTE", False) and \
+            not os.environ.get("DD_TEST_QUICK"):
         not_yet = getattr(metafunc.module, "REMOTE_NOT_YET", {})
         reason = not_yet.get(metafunc.function.__name__)
         metafunc.parametrize("mnt", [
