@@ -24,7 +24,12 @@ def sh(mnt, script, **kw):
     env = {**os.environ, "MNT": mnt.path, "LC_ALL": "C"}
     env.update(kw.pop("env", {}))
     kw.setdefault("errors", "replace")       # messages may quote non-UTF-8 names
-    return run(script, cwd=mnt.path, env=env, **kw)
+    r = run(script, cwd=mnt.path, env=env, **kw)
+    # through a remote mount a new series is listed once the server has its points
+    # (docs/REMOTE.md §10): the next script sees what this one wrote, as on a local mount
+    if hasattr(mnt, "delivered"):
+        mnt.delivered()
+    return r
 
 
 def ok(mnt, script):
