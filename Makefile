@@ -8,6 +8,11 @@ DEMO_DB ?= demo/registry.db
 DEMO_MNT ?= demo/mnt
 JOBS ?= $(shell nproc)
 PYTHON ?= /usr/bin/python3
+# pytest workers (pytest-xdist): the integration tests mostly wait (on mounts, servers,
+# delivery), so three share even two cores; each worker has its own mounts, servers and
+# PostgreSQL (conftest.py), and no test depends on another's order.
+PYTEST_JOBS ?= $(shell n=$$(nproc); [ $$n -lt 3 ] && n=3; echo $$n)
+PYTEST = $(PYTHON) -m pytest -q -n $(PYTEST_JOBS)
 FUZZ_SECONDS ?= 20
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -91,12 +96,12 @@ PG_SUITES ?= $(addprefix tests/integration/,test_tracking_data.py test_tracking_
 # tests under valgrind and each fuzz target for a bounded time from its corpus.
 test: build-tests asan
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
-	DEARDIARY_BIN=$(CURDIR)/$(BUILD)/deardiary $(PYTHON) -m pytest -q tests/integration
+	DEARDIARY_BIN=$(CURDIR)/$(BUILD)/deardiary $(PYTEST) tests/integration
 	DEARDIARY_BIN=$(CURDIR)/$(BUILD)/deardiary DD_TEST_ENGINE=postgres \
-		$(PYTHON) -m pytest -q $(PG_SUITES)
+		$(PYTEST) $(PG_SUITES)
 	cd build-asan && DD_TEST_QUICK=1 ctest --output-on-failure -j$(JOBS)
 	DEARDIARY_BIN=$(CURDIR)/build-asan/deardiary DD_TEST_BIG_BYTES=67108864 DD_TEST_QUICK=1 \
-		$(PYTHON) -m pytest -q tests/integration
+		$(PYTEST) tests/integration
 	$(MAKE) --no-print-directory valgrind fuzz
 
 asan: setup-test

@@ -32,7 +32,7 @@ packages=(
   libpq-dev           # the PostgreSQL store engine (libpq)
 )
 test_packages=(
-  python3-pytest python3-boto3 sqlite3
+  python3-pytest python3-pytest-xdist python3-boto3 sqlite3
   rsync tar findutils grep coreutils attr man-db
   valgrind clang libclang-rt-14-dev
   vim nano perl tmux python3-yaml   # editors and in-place tools on the mount (test_editors.py)

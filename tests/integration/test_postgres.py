@@ -220,6 +220,9 @@ def test_open_append_close_is_acknowledged_at_the_journal_and_survives_a_kill(
             # time (live_timeout, 0.5 s) of one lookup made with nothing pending.
             time.sleep(0.6)
             os.stat(loss)
+            # the handle of the fsync check below, opened inside the same window (on a
+            # loaded machine the loop may outlast it)
+            held = os.open(loss, os.O_WRONLY | os.O_APPEND)
             start, n = time.time(), 0
             while time.time() - start < 0.25 or n < 3:
                 fd = os.open(loss, os.O_WRONLY | os.O_APPEND)
@@ -230,7 +233,7 @@ def test_open_append_close_is_acknowledged_at_the_journal_and_survives_a_kill(
             assert psql(port, name, "SELECT COUNT(*) FROM metric") == [["1"]]
             # fsync asks for durability, which only the commit gives: it waits, and
             # while the tables stay held it fails (EAGAIN) instead of claiming it
-            fd = os.open(loss, os.O_WRONLY | os.O_APPEND)
+            fd = held
             try:
                 assert os.write(fd, b"%d.5\n" % (n + 1)) == len(b"%d.5\n" % (n + 1))
                 n += 1

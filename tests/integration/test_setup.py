@@ -10,7 +10,7 @@ import subprocess
 from conftest import BIN, sqlite_rows
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-TEST_ONLY = {"python3-pytest", "python3-boto3", "valgrind", "clang", "libclang-rt-14-dev",
+TEST_ONLY = {"python3-pytest", "python3-pytest-xdist", "python3-boto3", "valgrind", "clang", "libclang-rt-14-dev",
              "npm:s3rver", "sqlite3", "chromium", "chromium-driver", "python3-selenium"}
 
 
