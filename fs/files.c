@@ -23,6 +23,10 @@
 
 /* Metric reads render this much per trip to the store. */
 #define METRIC_SLICE (256 * 1024)
+/* How long a registration waits for a resource this mount is still storing: its RELEASE
+ * follows the close within milliseconds; a writer that holds it open longer has not
+ * written it yet, and the registration says so (ENOENT). */
+#define PENDING_WAIT_S 2.0
 
 static bool kind_is_value(nk k)
 {
@@ -421,6 +425,12 @@ static int register_version(vfs *v, vfs_file *f)
         code = dd_iteration_get(v->st, iteration, &it, &err);
         if (code == DD_OK)
             code = dd_resource_find(v->st, it.experiment_id, colon + 1, &resource, &err);
+        /* a resource this mount is still storing (an empty one waits for its RELEASE) */
+        if (code == DD_NOT_FOUND &&
+            pending_resource_wait(v, it.experiment_id, colon + 1, PENDING_WAIT_S)) {
+            err = (dd_err){0};
+            code = dd_resource_find(v->st, it.experiment_id, colon + 1, &resource, &err);
+        }
         dd_iteration_clear(&it);
     }
     if (code == DD_OK)
@@ -1002,8 +1012,10 @@ static void file_free(vfs *v, vfs_file *f)
     if (f->kind == NK_PENDING) {
         pthread_mutex_lock(&v->mu);
         pending *p = pending_get(v, f->id);
-        if (p && --p->refs <= 0)
+        if (p && --p->refs <= 0) {
             memset(p, 0, sizeof *p);      /* stored or abandoned: the name resolves anew */
+            pthread_cond_broadcast(&v->pending_gone);
+        }
         pthread_mutex_unlock(&v->mu);
     }
     if (f->upload)

@@ -67,6 +67,7 @@ vfs *vfs_new(dd_store *st, dd_artifacts *arts, const vfs_options *opts)
     v->uid = getuid();
     v->gid = getgid();
     pthread_mutex_init(&v->mu, NULL);
+    pthread_cond_init(&v->pending_gone, NULL);
     pthread_mutex_init(&v->files_mu, NULL);
     attr_cache_init(v);
     return v;
@@ -85,6 +86,7 @@ void vfs_free(vfs *v)
         return;
     files_free_open(v);
     pthread_mutex_destroy(&v->files_mu);
+    pthread_cond_destroy(&v->pending_gone);
     pthread_mutex_destroy(&v->mu);
     attr_cache_free(v);
     scratch_free_all(v);
@@ -102,6 +104,35 @@ pending *pending_get(vfs *v, int64_t id)
         if (v->pendings[i].id == id && id != 0)
             return &v->pendings[i];
     return NULL;
+}
+
+/* The pending resource (experiment, name), or NULL; caller holds v->mu. */
+static pending *pending_resource(vfs *v, int64_t experiment_id, const char *name)
+{
+    for (int i = 0; i < VFS_MAX_PENDING; i++) {
+        pending *p = &v->pendings[i];
+        if (p->id && p->kind == NK_RESOURCE && p->iteration_id == experiment_id &&
+            strcmp(p->name, name) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+bool pending_resource_wait(vfs *v, int64_t experiment_id, const char *name, double timeout_s)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);   /* pthread_cond_timedwait's clock */
+    until.tv_sec += (time_t)timeout_s;
+    until.tv_nsec += (long)((timeout_s - (double)(time_t)timeout_s) * 1e9);
+    if (until.tv_nsec >= 1000000000L)
+        until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&v->mu);
+    bool was = pending_resource(v, experiment_id, name) != NULL;
+    while (pending_resource(v, experiment_id, name) &&
+           pthread_cond_timedwait(&v->pending_gone, &v->mu, &until) == 0)
+        ;
+    pthread_mutex_unlock(&v->mu);
+    return was;
 }
 
 /* A slot for a new pending file; caller holds v->mu. A free slot, else the registration

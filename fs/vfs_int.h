@@ -190,6 +190,8 @@ struct vfs {
     uid_t uid;
     gid_t gid;
     pthread_mutex_t mu;   /* guards removals and pending */
+    pthread_cond_t pending_gone;   /* broadcast (mu held) when a pending file's last handle
+                                    * is freed: its row is stored, or it never will be */
     removal *removals;    /* grown as needed (ops.c, removal_mark) */
     size_t n_removals;
     pending pendings[VFS_MAX_PENDING];
@@ -324,6 +326,11 @@ pending *pending_get(vfs *v, int64_t id);
 /* A registration file versions/new/<iteration>[:<resource>] of `model_id`: validates the
  * name and returns its slot id (an NK_V_NEW_FILE inode id). */
 int registration_slot(vfs *v, int64_t model_id, const char *name, int64_t *id_out);
+/* Waits up to `timeout_s` while resources/<name> of experiment `experiment_id` is a pending
+ * file of this mount (created, its handle not yet released). True when it was pending: its
+ * row may exist now. An empty upload is stored at RELEASE, which the kernel sends after
+ * close() has returned, so `cp empty resources/x` returns before the row exists. */
+bool pending_resource_wait(vfs *v, int64_t experiment_id, const char *name, double timeout_s);
 
 /* scratch.c: editors' temporary files (see there for what they are and their bounds).
  * All return 0 or -errno and lock v->mu themselves. */

@@ -2,6 +2,8 @@
 version numbering (never reused), the production and staging symlinks, aliases with
 ln -sfn, rm -r of versions and models, persistence across a remount."""
 import os
+import threading
+import time
 
 from conftest import sqlite_rows
 from helpers_registry import (STAGE_ID, TS_RE, make_run, mounted, ok, one, pattern, put, read,
@@ -57,6 +59,31 @@ def test_register_prints_the_number_only(mnt):
     assert sorted(os.listdir(mnt.p("models/m/versions"))) == ["1", "2"]
     ok(mnt, "find models/m/ projects/ > /dev/null; ls -R models/m/ > /dev/null")
     assert one(mnt.db, "SELECT COUNT(*) FROM model_version") == "2"
+
+
+def test_register_a_resource_this_mount_is_still_storing(mnt):
+    """An empty resource is stored when its handle is released, which the kernel sends
+    after close() has returned: `cp empty resources/x` returns before the row exists, and
+    a registration naming it at once waits for this mount's pending resource instead of
+    answering ENOENT (it failed so once under load)."""
+    exp, iid = setup_model(mnt, resources=())
+    fd = os.open(mnt.p(exp, "resources", "empty"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    got = {}
+    t = threading.Thread(target=lambda: got.update(
+        r=sh(mnt, 'cat "models/m/versions/new/%s:empty"' % iid)))
+    try:
+        t.start()
+        time.sleep(0.5)
+        assert t.is_alive()          # it waits for the handle, not answering ENOENT
+    finally:
+        os.close(fd)                 # RELEASE: the empty resource is stored
+        t.join(30)
+    r = got["r"]
+    assert (r.returncode, r.stdout, r.stderr) == (0, "1\n", "")
+    assert one(mnt.db, "SELECT size_bytes FROM resource WHERE name = 'empty'") == "0"
+    # a name nothing stores is still ENOENT, at once
+    r = sh(mnt, 'cat "models/m/versions/new/%s:nothing"' % iid)
+    assert r.returncode != 0 and "No such file" in r.stderr
 
 
 def test_version_directory(mnt):
