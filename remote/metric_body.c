@@ -83,11 +83,11 @@ static void put_columns(dd_buf *b, const dd_mlog_rec *r)
         put_value(b, r->points[p].value);
     }
     dd_buf_add(b, "],\"steps\":", 10);
-    for (size_t p = 0; steps && p < r->n; p++) {
+    for (size_t p = 0; steps && p < r->n; p++) {   /* steps: some point, so r->n > 0 */
         dd_buf_add(b, p ? "," : "[", 1);
         put_step(b, &r->points[p]);
     }
-    dd_buf_adds(b, !steps ? "null" : r->n ? "]" : "[]");
+    dd_buf_adds(b, steps ? "]" : "null");
     dd_buf_add(b, ",\"recorded_at\":", 15);
     if (one_time && r->n) {
         if (put_string(b, r->points[0].recorded_at) != 0)

@@ -5,7 +5,9 @@ steps, per-batch drops, create permission per batch's project, and every refusal
 the database unchanged; in both forms of a batch (rows of points, columns of values), and
 through a real remote mount, whose sender uses columns where GET /v1/ offers them and rows
 where it does not."""
+import contextlib
 import os
+import sqlite3
 import threading
 
 import pytest
@@ -40,12 +42,14 @@ def cols(iid, key, values, steps=None, at=T0):
 
 def exact(db, iid, key):
     """(step, value, recorded_at) of a series in write order, the value as the database
-    holds it, to the last bit (shortest round-trip text: printf %.17g in SQLite, PostgreSQL's
-    default float text)."""
-    v = "value::text" if is_uri(db) else "printf('%.17g', value)"
-    return [(int(st), float(x), t) for st, x, t in
-            db_rows(db, "SELECT step, %s, recorded_at FROM metric WHERE iteration_id = %d"
-                        " AND key = '%s' ORDER BY id" % (v, iid, key))]
+    holds it, to the last bit: read with the sqlite3 library (the shell prints 15 digits),
+    or as PostgreSQL's default float text (the shortest that reads back exactly)."""
+    sql = ("SELECT step, %s, recorded_at FROM metric WHERE iteration_id = %d AND key = '%s'"
+           " ORDER BY id" % ("value::text" if is_uri(db) else "value", iid, key))
+    if is_uri(db):
+        return [(int(st), float(x), t) for st, x, t in db_rows(db, sql)]
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        return [(st, x, t) for st, x, t in c.execute(sql)]
 
 
 def rows(db, iid, key):
@@ -301,30 +305,19 @@ class FormSpy(TcpProxy):
         super().__init__(target_port)
 
     def up(self, client, server, conn):
-        try:
-            while True:
-                data = client.recv(65536)
-                if not data:
-                    break
-                with self.lock:
-                    self.sent.append(data)
-                server.sendall(data)
-        except OSError:
-            pass
-        self.cut(client, server)
+        self.pipe(client, server, self.keep)
 
     def down(self, server, client, conn):
-        try:
-            while True:
-                data = server.recv(65536)
-                if not data:
-                    break
-                if self.hide:
-                    data = data.replace(b'"metric_columns"', b'"metric_columnz"')
-                client.sendall(data)
-        except OSError:
-            pass
-        self.cut(client, server)
+        self.pipe(server, client, self.rename if self.hide else None)
+
+    def keep(self, data):
+        with self.lock:
+            self.sent.append(data)
+        return data
+
+    @staticmethod
+    def rename(data):
+        return data.replace(b'"metric_columns"', b'"metric_columnz"')
 
     def count(self, what):
         with self.lock:
