@@ -12,8 +12,9 @@
  * finite value and a canonical recorded_at (dd_time_parse gives it back unchanged); and
  * dd_metric_body of those batches, columnar and as rows, parses back to the same batches
  * (iteration, key, and per point the value bit for bit but for the sign of a zero, the
- * step or its absence, recorded_at). The key parser accepts exactly 32 lowercase hex digits, ':', a positive decimal without sign
- * or leading zero that fits int64, and gives them back.
+ * step or its absence, recorded_at). The key parser accepts exactly 32 lowercase hex
+ * digits, ':', a positive decimal without sign or leading zero that fits int64, and gives
+ * them back.
  */
 #include <inttypes.h>
 #include <math.h>

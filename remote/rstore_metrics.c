@@ -19,10 +19,11 @@
  *
  * Sender: one thread, one request in flight, batches of at most 10 000 points and about
  * 900 KiB of JSON (below the server's 1 MiB body limit), each keyed with its last record's
- * seq, one batch per record, columnar where the server takes it (metric_body.c); the same request (same body, same key) is retried with backoff 100 ms doubling to
- * 30 s after no answer, 5xx, 401 (the token is read again, refreshed when due), 403 or
- * 429; a 400 (a body the server cannot take: a bug) is set aside in `journal.rejected`
- * with a syslog line, and delivery goes on.
+ * seq, one batch per record, columnar where the server takes it (metric_body.c); the
+ * same request (same body, same key) is retried with backoff 100 ms doubling to 30 s
+ * after no answer, 5xx, 401 (the token is read again, refreshed when due), 403 or 429;
+ * a 400 (a body the server cannot take: a bug) is set aside in `journal.rejected` with a
+ * syslog line, and delivery goes on.
  */
 #include <inttypes.h>
 #include <math.h>
