@@ -1,16 +1,20 @@
 /*
  * fuzz_v1_metrics.c - libFuzzer target for POST /v1/metrics' inputs (server/v1_parse.c):
- * dd_v1_metrics_parse (the body a remote mount sends) and dd_v1_idem_parse (its
- * Idempotency-Key header).
+ * dd_v1_metrics_parse (the body a remote mount sends, in rows or columns) and
+ * dd_v1_idem_parse (its Idempotency-Key header); and for the node's encoder of that body
+ * (remote/metric_body.c), whose output the parser must read back as what it encoded.
  *
  * Input: any bytes, as the body and, up to the first newline, as the header.
  * Promises checked: no crash or leak (ASan); the body parser answers 0 or 400; on 400 the
  * message is non-empty and *out empty; on 0 there are at most DD_V1_METRICS_BATCHES_MAX
  * batches and DD_V1_METRICS_POINTS_MAX points (their sum is `points`), each batch has a
  * positive iteration id, a key dd_name_check accepts, result DD_OK, and every point a
- * finite value and a canonical recorded_at (dd_time_parse gives it back unchanged). The
- * key parser accepts exactly 32 lowercase hex digits, ':', a positive decimal without sign
- * or leading zero that fits int64, and gives them back.
+ * finite value and a canonical recorded_at (dd_time_parse gives it back unchanged); and
+ * dd_metric_body of those batches, columnar and as rows, parses back to the same batches
+ * (iteration, key, and per point the value bit for bit but for the sign of a zero, the
+ * step or its absence, recorded_at). The key parser accepts exactly 32 lowercase hex
+ * digits, ':', a positive decimal without sign or leading zero that fits int64, and gives
+ * them back.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -18,6 +22,54 @@
 
 #include "fuzz.h"
 #include "h_v1.h"
+#include "metric_body.h"
+
+/* a and b hold the same points (a zero's sign aside: "-0" is read as the integer 0). */
+static void same_batches(const dd_v1_metrics *a, const dd_v1_metrics *b)
+{
+    PROMISE(a->n == b->n && a->points == b->points);
+    for (size_t i = 0; i < a->n; i++) {
+        const dd_metric_delivery *x = &a->batches[i], *y = &b->batches[i];
+        PROMISE(x->iteration_id == y->iteration_id && strcmp(x->key, y->key) == 0 &&
+                x->n == y->n);
+        for (size_t j = 0; j < x->n; j++) {
+            const dd_metric_point *p = &x->points[j], *q = &y->points[j];
+            PROMISE(p->value == q->value && p->has_step == q->has_step &&
+                    (!p->has_step || p->step == q->step) &&
+                    strcmp(p->recorded_at, q->recorded_at) == 0);
+        }
+    }
+}
+
+/* Encode the parsed batches as a node would (both forms) and parse them again. */
+static void check_round_trip(const dd_v1_metrics *m)
+{
+    dd_mlog_rec *recs = calloc(m->n ? m->n : 1, sizeof *recs);
+    const dd_mlog_rec **ptrs = calloc(m->n ? m->n : 1, sizeof *ptrs);
+    PROMISE(recs && ptrs);
+    for (size_t i = 0; i < m->n; i++) {
+        recs[i] = (dd_mlog_rec){.seq = i + 1, .iteration_id = m->batches[i].iteration_id,
+                                .key = (char *)m->batches[i].key, .n = m->batches[i].n,
+                                .points = m->batches[i].points};
+        ptrs[i] = &recs[i];
+    }
+    for (int columns = 0; columns < 2; columns++) {
+        size_t len = 0;
+        char *text = dd_metric_body(ptrs, m->n, columns, &len);
+        PROMISE(text && strlen(text) == len);
+        dd_v1_metrics again;
+        char msg[DD_ERR_MSG_MAX] = "";
+        int rc = dd_v1_metrics_parse(text, len, &again, msg, sizeof msg);
+        if (rc != 0)
+            fprintf(stderr, "%s\n%s\n", msg, text);
+        PROMISE(rc == 0);
+        same_batches(m, &again);
+        dd_v1_metrics_free(&again);
+        free(text);
+    }
+    free(ptrs);
+    free(recs);
+}
 
 static void check_body(const char *s, size_t len)
 {
@@ -45,6 +97,7 @@ static void check_body(const char *s, size_t len)
         }
     }
     PROMISE(total == m.points);
+    check_round_trip(&m);
     dd_v1_metrics_free(&m);
 }
 

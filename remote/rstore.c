@@ -352,7 +352,8 @@ unsigned long dd_remote_store_requests(dd_store *st)
     return n;
 }
 
-/* GET /v1/: the server speaks our protocol and takes the token. */
+/* GET /v1/: the server speaks our protocol and takes the token; whether it takes
+ * columnar metric batches (REMOTE.md §2.7). */
 static dd_code check_protocol(dd_store *st, dd_err *err)
 {
     json_t *root = NULL;
@@ -363,6 +364,7 @@ static dd_code check_protocol(dd_store *st, dd_err *err)
     if (code != DD_OK)
         return code;
     json_int_t p = json_integer_value(json_object_get(root, "protocol"));
+    rs_of(st)->metric_columns = json_is_true(json_object_get(root, "metric_columns"));
     json_decref(root);
     if (p != 1)
         return dd_fail(err, DD_INVALID, "%s speaks protocol %" JSON_INTEGER_FORMAT

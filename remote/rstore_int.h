@@ -31,6 +31,8 @@ typedef struct rstore {
     unsigned long requests;
     unsigned long stored;   /* answers put in the cache; every 256th sweeps out the stale */
     rs_metrics *metrics;    /* NULL until rs_metrics_start: appends are then refused */
+    bool metric_columns;    /* GET /v1/ said the server takes columnar metric batches (set
+                               at open, before the sender starts; read-only after) */
 } rstore;
 
 /* GET `path` (below the server URL) and its 200 answer (a new reference) into *out:

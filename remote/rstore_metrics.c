@@ -19,10 +19,11 @@
  *
  * Sender: one thread, one request in flight, batches of at most 10 000 points and about
  * 900 KiB of JSON (below the server's 1 MiB body limit), each keyed with its last record's
- * seq; the same request (same body, same key) is retried with backoff 100 ms doubling to
- * 30 s after no answer, 5xx, 401 (the token is read again, refreshed when due), 403 or
- * 429; a 400 (a body the server cannot take: a bug) is set aside in `journal.rejected`
- * with a syslog line, and delivery goes on.
+ * seq, one batch per record, columnar where the server takes it (metric_body.c); the
+ * same request (same body, same key) is retried with backoff 100 ms doubling to 30 s
+ * after no answer, 5xx, 401 (the token is read again, refreshed when due), 403 or 429;
+ * a 400 (a body the server cannot take: a bug) is set aside in `journal.rejected` with a
+ * syslog line, and delivery goes on.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -36,6 +37,7 @@
 
 #include "creds.h"
 #include "journal.h"
+#include "metric_body.h"
 #include "remote.h"
 #include "rstore_int.h"
 
@@ -299,26 +301,6 @@ dd_code rs_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
 
 /* ---------------------------------------------------------------- the sender */
 
-/* The request's body: one batch per record, points [step|null, value, recorded_at]. */
-static json_t *request_body(const dd_mlog_rec **recs, size_t k)
-{
-    json_t *batches = json_array();
-    for (size_t i = 0; batches && i < k; i++) {
-        const dd_mlog_rec *r = recs[i];
-        json_t *pts = json_array();
-        for (size_t p = 0; pts && p < r->n; p++) {
-            const dd_metric_point *pt = &r->points[p];
-            json_array_append_new(pts, json_pack("[o,f,s]", pt->has_step
-                                                 ? json_integer(pt->step) : json_null(),
-                                                 pt->value, pt->recorded_at));
-        }
-        json_array_append_new(batches, json_pack("{s:I,s:s,s:o*}", "iteration_id",
-                                                 (json_int_t)r->iteration_id, "key", r->key,
-                                                 "points", pts));
-    }
-    return batches ? json_pack("{s:o}", "batches", batches) : NULL;
-}
-
 /* Sleep `ms` unless stopping; true when stopping. */
 static bool nap(rs_metrics *m, long ms)
 {
@@ -455,9 +437,8 @@ static bool answered(dd_store *st, rs_metrics *m, dd_journal *j, long status, js
 static bool deliver(dd_store *st, rs_metrics *m, dd_journal *j, const dd_mlog_rec **recs,
                     size_t k)
 {
-    json_t *body = request_body(recs, k);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
+    /* columnar where the server takes it (metric_body.h), rows for an older server */
+    char *text = dd_metric_body(recs, k, rs_of(st)->metric_columns, NULL);
     char header[80], last[DD_ERR_MSG_MAX] = "";
     snprintf(header, sizeof header, "Idempotency-Key: %s:%" PRIu64,
              dd_journal_node_id(j), recs[k - 1]->seq);

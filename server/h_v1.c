@@ -77,7 +77,8 @@ void dd_v1_store_error(dd_req *r, const char *verb, const char *what, const dd_e
 
 void h_v1_root(dd_req *r)
 {
-    dd_reply_json(r, 200, json_pack("{s:i}", "protocol", DD_V1_PROTOCOL));
+    dd_reply_json(r, 200, json_pack("{s:i,s:b}", "protocol", DD_V1_PROTOCOL,
+                                    "metric_columns", 1));
 }
 
 /* ---------------------------------------------------------------- lookup */

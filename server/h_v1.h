@@ -159,8 +159,10 @@ void h_v1_experiment_patch(dd_req *r);
 void h_v1_project_describe(dd_req *r);
 void h_v1_resource_rename(dd_req *r);
 
-/* GET /v1/: {"protocol": DD_V1_PROTOCOL}, so a client refuses a server that speaks
- * another version of these routes (a server without them answers 404). No guard beyond
+/* GET /v1/: {"protocol": DD_V1_PROTOCOL, "metric_columns": true}, so a client refuses a
+ * server that speaks another version of these routes (a server without them answers
+ * 404), and sends metric batches in the columnar form only to a server that takes it
+ * (one without "metric_columns" gets rows: REMOTE.md §2.7). No guard beyond
  * authentication. */
 #define DD_V1_PROTOCOL 1
 void h_v1_root(dd_req *r);
@@ -204,9 +206,14 @@ int dd_v1_flag_parse(const char *s, bool *out);
 #define DD_V1_METRICS_BATCHES_MAX 10000
 
 /*
- * POST /v1/metrics, header Idempotency-Key: <node id>:<seq>, body {"batches": [{
- * "iteration_id": n, "key": name, "points": [[step|null, value, recorded_at], ...]}]}:
- * a remote mount's journaled points (REMOTE.md §2.6), stored exactly once with
+ * POST /v1/metrics, header Idempotency-Key: <node id>:<seq>, body {"batches": [...]}, each
+ * batch one series in either form (REMOTE.md §2.6):
+ *   rows     {"iteration_id": n, "key": name, "points": [[step|null, value, recorded_at]]}
+ *   columns  {"iteration_id": n, "key": name, "values": [value, ...], "steps": null (or
+ *            absent: the server assigns every step) | [step|null, ...], "recorded_at":
+ *            one timestamp for every point | [timestamp, ...]} (arrays as long as values;
+ *            GET /v1/ says "metric_columns": true where it is taken)
+ * a remote mount's journaled points, stored exactly once with
  * dd_metric_deliver: one transaction for every batch; a batch whose iteration is gone,
  * whose project the caller may not create in (PROJECT_PERMISSION_REQUIRED), or that
  * holds a point recorded after its iteration ended is dropped and listed, the rest
@@ -225,10 +232,12 @@ typedef struct dd_v1_metrics {
     size_t points;    /* over all batches */
 } dd_v1_metrics;
 /* Parse a POST /v1/metrics body of `len` bytes (any content): a JSON object with exactly
- * "batches", an array of at most DD_V1_METRICS_BATCHES_MAX objects with exactly
- * "iteration_id" (positive integer), "key" (dd_name_check) and "points" (an array; at most
- * DD_V1_METRICS_POINTS_MAX points over all batches), each point [null or integer step,
- * finite number, recorded_at dd_time_parse accepts]. 0 with *out filled (recorded_at
+ * "batches", an array of at most DD_V1_METRICS_BATCHES_MAX objects, each with exactly
+ * "iteration_id" (positive integer), "key" (dd_name_check) and either "points" (an array
+ * of points [null or integer step, finite number, recorded_at dd_time_parse accepts]) or
+ * "values" (an array of finite numbers), "recorded_at" (one timestamp, or an array of as
+ * many) and optionally "steps" (null, or an array of as many integers or nulls); at most
+ * DD_V1_METRICS_POINTS_MAX points over all batches. 0 with *out filled (recorded_at
  * canonical, result DD_OK), or 400 with `msg` and *out empty. Pure;
  * fuzz/fuzz_v1_metrics.c holds it to these promises. */
 int dd_v1_metrics_parse(const char *body, size_t len, dd_v1_metrics *out, char *msg,

@@ -134,7 +134,7 @@ void dd_v1_metrics_free(dd_v1_metrics *m)
     memset(m, 0, sizeof *m);
 }
 
-/* Point j of a batch: [step|null, value, recorded_at]. */
+/* Point j of a row batch: [step|null, value, recorded_at]. */
 static int parse_point(json_t *p, dd_metric_point *pt, char *msg, size_t msglen,
                        size_t bi, size_t j)
 {
@@ -159,16 +159,109 @@ static int parse_point(json_t *p, dd_metric_point *pt, char *msg, size_t msglen,
     return 0;
 }
 
-/* Batch i: {"iteration_id", "key", "points"} into *b (which it then owns). */
+/* The points of a row batch {"iteration_id", "key", "points"} (exactly those keys). */
+static int parse_rows(json_t *o, size_t i, dd_metric_delivery *b, char *msg, size_t msglen)
+{
+    json_t *pts = json_object_get(o, "points");
+    for (size_t j = 0; j < b->n; j++)
+        if (parse_point(json_array_get(pts, j), &b->points[j], msg, msglen, i, j) != 0)
+            return 400;
+    return 0;
+}
+
+/* recorded_at of a columnar batch: one timestamp for every point, parsed once. */
+static int shared_time(json_t *at, dd_metric_delivery *b, char *msg, size_t msglen, size_t i)
+{
+    char ts[DD_TS_LEN];
+    dd_err err = {0};
+    if (dd_time_parse(json_string_value(at), ts, &err) != DD_OK) {
+        snprintf(msg, msglen, "batches[%zu].recorded_at: %s", i, err.msg);
+        return 400;
+    }
+    for (size_t j = 0; j < b->n; j++)
+        memcpy(b->points[j].recorded_at, ts, DD_TS_LEN);
+    return 0;
+}
+
+/* The points of a columnar batch {"iteration_id", "key", "values": [numbers], "steps":
+ * null (or absent) | [step or null, ...], "recorded_at": string | [strings]}, the arrays
+ * as long as values. Each value is one jansson number, not a point's array, real and
+ * string: BENCHMARKS.md, "Remote fan-in: columnar metric batches". */
+static int parse_columns(json_t *o, size_t i, dd_metric_delivery *b, char *msg,
+                         size_t msglen)
+{
+    json_t *vals = json_object_get(o, "values"), *steps = json_object_get(o, "steps"),
+           *at = json_object_get(o, "recorded_at");
+    for (size_t j = 0; j < b->n; j++) {
+        dd_metric_point *pt = &b->points[j];
+        json_t *v = json_array_get(vals, j), *s = json_array_get(steps, j);
+        pt->value = json_number_value(v);
+        if (!json_is_number(v) || !isfinite(pt->value)) {
+            snprintf(msg, msglen, "batches[%zu].values[%zu] must be a finite number", i, j);
+            return 400;
+        }
+        if (steps && !json_is_null(steps) && !json_is_null(s) && !json_is_integer(s)) {
+            snprintf(msg, msglen, "batches[%zu].steps[%zu] must be an integer or null", i, j);
+            return 400;
+        }
+        pt->has_step = json_is_integer(s);
+        pt->step = pt->has_step ? (int64_t)json_integer_value(s) : 0;
+        dd_err err = {0};
+        if (json_is_array(at) && (!json_is_string(json_array_get(at, j)) ||
+            dd_time_parse(json_string_value(json_array_get(at, j)), pt->recorded_at, &err)
+            != DD_OK)) {
+            snprintf(msg, msglen, "batches[%zu].recorded_at[%zu]: %s", i, j,
+                     err.msg[0] ? err.msg : "must be a timestamp string");
+            return 400;
+        }
+    }
+    return json_is_string(at) ? shared_time(at, b, msg, msglen, i) : 0;
+}
+
+/* The points of batch i, rows or columns: how many, or (size_t)-1 with `msg` for a
+ * batch of neither shape. */
+static size_t batch_points(json_t *o, size_t i, bool *columns, char *msg, size_t msglen)
+{
+    json_t *pts = json_object_get(o, "points"), *vals = json_object_get(o, "values"),
+           *steps = json_object_get(o, "steps"), *at = json_object_get(o, "recorded_at");
+    *columns = vals != NULL;
+    if (!*columns) {
+        if (json_object_size(o) == 3 && json_is_array(pts))
+            return json_array_size(pts);
+        snprintf(msg, msglen, "batches[%zu] must be {\"iteration_id\": positive integer, "
+                 "\"key\": string, \"points\": array} or {\"iteration_id\", \"key\", "
+                 "\"values\": array, \"steps\": null or array, \"recorded_at\": string or "
+                 "array}", i);
+        return (size_t)-1;
+    }
+    size_t n = json_array_size(vals);
+    if (!json_is_array(vals) || json_object_size(o) != (steps ? 5u : 4u) || !at ||
+        !(json_is_null(steps) || json_is_array(steps) || !steps) ||
+        !(json_is_string(at) || json_is_array(at))) {
+        snprintf(msg, msglen, "batches[%zu] must be {\"iteration_id\", \"key\", \"values\": "
+                 "array, \"steps\": null or array, \"recorded_at\": string or array}", i);
+        return (size_t)-1;
+    }
+    if ((json_is_array(steps) && json_array_size(steps) != n) ||
+        (json_is_array(at) && json_array_size(at) != n)) {
+        snprintf(msg, msglen, "batches[%zu]: \"%s\" must be as long as \"values\" (%zu)", i,
+                 json_is_array(steps) && json_array_size(steps) != n ? "steps"
+                 : "recorded_at", n);
+        return (size_t)-1;
+    }
+    return n;
+}
+
+/* Batch i into *b (which it then owns): its iteration and key, then its points as rows
+ * or columns; `points` counts them over the request. */
 static int parse_batch(json_t *o, size_t i, dd_metric_delivery *b, size_t *points,
                        char *msg, size_t msglen)
 {
-    json_t *iid = json_object_get(o, "iteration_id"), *key = json_object_get(o, "key"),
-           *pts = json_object_get(o, "points");
-    if (!json_is_object(o) || json_object_size(o) != 3 || !json_is_integer(iid) ||
-        json_integer_value(iid) <= 0 || !json_is_string(key) || !json_is_array(pts)) {
-        snprintf(msg, msglen, "batches[%zu] must be {\"iteration_id\": positive integer, "
-                 "\"key\": string, \"points\": array}", i);
+    json_t *iid = json_object_get(o, "iteration_id"), *key = json_object_get(o, "key");
+    if (!json_is_object(o) || !json_is_integer(iid) || json_integer_value(iid) <= 0 ||
+        !json_is_string(key)) {
+        snprintf(msg, msglen, "batches[%zu] must be an object with \"iteration_id\" "
+                 "(positive integer) and \"key\" (string)", i);
         return 400;
     }
     dd_err err = {0};
@@ -178,7 +271,10 @@ static int parse_batch(json_t *o, size_t i, dd_metric_delivery *b, size_t *point
                  "NUL byte");
         return 400;
     }
-    size_t n = json_array_size(pts);
+    bool columns;
+    size_t n = batch_points(o, i, &columns, msg, msglen);
+    if (n == (size_t)-1)
+        return 400;
     if (n > DD_V1_METRICS_POINTS_MAX - *points) {
         snprintf(msg, msglen, "a request holds at most %d points", DD_V1_METRICS_POINTS_MAX);
         return 400;
@@ -192,10 +288,7 @@ static int parse_batch(json_t *o, size_t i, dd_metric_delivery *b, size_t *point
         snprintf(msg, msglen, "out of memory");
         return 400;
     }
-    for (size_t j = 0; j < n; j++)
-        if (parse_point(json_array_get(pts, j), &b->points[j], msg, msglen, i, j) != 0)
-            return 400;
-    return 0;
+    return columns ? parse_columns(o, i, b, msg, msglen) : parse_rows(o, i, b, msg, msglen);
 }
 
 int dd_v1_metrics_parse(const char *body, size_t len, dd_v1_metrics *out, char *msg,

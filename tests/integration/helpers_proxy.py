@@ -45,14 +45,15 @@ class TcpProxy:
     def down(self, server, client, conn):
         self.pipe(server, client)
 
-    def pipe(self, src, dst):
-        """Forward everything until either side ends, then end both."""
+    def pipe(self, src, dst, each=None):
+        """Forward everything until either side ends, then end both; `each`, when given,
+        sees every chunk and returns what to forward in its place."""
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
-                dst.sendall(data)
+                dst.sendall(each(data) if each else data)
         except OSError:
             pass
         self.cut(src, dst)

@@ -2,9 +2,20 @@
 once by their Idempotency-Key `<node id>:<seq>`, against a real `deardiary serve` on
 127.0.0.1 and its real SQLite database: one transaction for every batch, server-assigned
 steps, per-batch drops, create permission per batch's project, and every refusal leaving
-the database unchanged."""
-from conftest import db_rows
-from helpers_serve import asrv, srv, assert_error, db_dump  # noqa: F401
+the database unchanged; in both forms of a batch (rows of points, columns of values), and
+through a real remote mount, whose sender uses columns where GET /v1/ offers them and rows
+where it does not."""
+import contextlib
+import os
+import sqlite3
+import threading
+
+import pytest
+
+from conftest import db_rows, is_uri
+from helpers_proxy import TcpProxy
+from helpers_serve import Server, asrv, srv, assert_error, db_dump  # noqa: F401
+from test_remote_journal import Node, metrics_dir, project, wait_for
 from test_remote_protocol import grant, mk, mk_user
 
 NODE = "0123456789abcdef0123456789abcdef"
@@ -21,6 +32,24 @@ def post(s, seq, batches, token=None, node=NODE, raw=None):
 
 def batch(iid, key, *points):
     return {"iteration_id": iid, "key": key, "points": [list(p) for p in points]}
+
+
+def cols(iid, key, values, steps=None, at=T0):
+    """A columnar batch (steps None: the server assigns them)."""
+    return {"iteration_id": iid, "key": key, "values": list(values), "steps": steps,
+            "recorded_at": at}
+
+
+def exact(db, iid, key):
+    """(step, value, recorded_at) of a series in write order, the value as the database
+    holds it, to the last bit: read with the sqlite3 library (the shell prints 15 digits),
+    or as PostgreSQL's default float text (the shortest that reads back exactly)."""
+    sql = ("SELECT step, %s, recorded_at FROM metric WHERE iteration_id = %d AND key = '%s'"
+           " ORDER BY id" % ("value::text" if is_uri(db) else "value", iid, key))
+    if is_uri(db):
+        return [(int(st), float(x), t) for st, x, t in db_rows(db, sql)]
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        return [(st, x, t) for st, x, t in c.execute(sql)]
 
 
 def rows(db, iid, key):
@@ -180,3 +209,158 @@ def test_permissions_matrix(asrv):
     # admin: both
     assert post(asrv, 6, body, token=admin).json()["accepted"] == 2
     assert mark(asrv.db) == 6
+
+
+T1 = "2026-12-07T01:02:04.500Z"
+# doubles that only the shortest round-trip text (or 17 digits) keeps
+TRICKY = [0.5, 0.1 + 0.2, 5e-324, -2.5e300, 1e15 + 0.5, 123456789.125, 1 / 3, -7.0, 1e-05,
+          1.7976931348623157e308]
+
+
+def test_columns_store_what_rows_store(srv):
+    _, _, (iid, other) = mk(srv, iterations=2)
+    r = post(srv, 1, [cols(iid, "loss", TRICKY),
+                      batch(iid, "loss", (None, 7.5, T0)),                  # rows after columns
+                      cols(other, "acc", [1.0, 2, 3.5], steps=[5, None, 2], at=[T0, T1, T0]),
+                      {"iteration_id": iid, "key": "nosteps", "values": [3.0],
+                       "recorded_at": T1},                                  # "steps" absent
+                      cols(iid, "empty", [], steps=[], at=[])])
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": 15, "dropped": [], "duplicate": False,
+                        "last_steps": {"%d/loss" % iid: 10, "%d/acc" % other: 6,
+                                       "%d/nosteps" % iid: 0}}
+    assert exact(srv.db, iid, "loss") == [(i, v, T0) for i, v in enumerate(TRICKY)] + \
+        [(10, 7.5, T0)]
+    assert exact(srv.db, other, "acc") == [(5, 1.0, T0), (6, 2.0, T1), (2, 3.5, T0)]
+    assert exact(srv.db, iid, "nosteps") == [(0, 3.0, T1)]
+    assert exact(srv.db, iid, "empty") == []
+    assert mark(srv.db) == 1
+    # the same key again is a duplicate in this form too
+    before = db_dump(srv.db)
+    r = post(srv, 1, [cols(iid, "loss", [1.0])])
+    assert r.json() == {"accepted": 0, "dropped": [], "duplicate": True, "last_steps": {}}
+    assert db_dump(srv.db) == before
+    # and the drops are per batch: one recorded after its iteration ended
+    assert srv.patch("/iteration/%d" % other, json={"status_id": 3}).status_code == 200
+    r = post(srv, 2, [cols(other, "acc", [9.0], at="2999-01-01T00:00:00.000Z"),
+                      cols(other, "acc", [8.0], steps=[40]), cols(iid, "loss", [0.25])])
+    assert r.json()["dropped"] == [{"batch": 0, "code": "ENDED"}], r.text
+    assert r.json()["accepted"] == 2
+    assert exact(srv.db, other, "acc")[-1] == (40, 8.0, T0)
+    assert exact(srv.db, iid, "loss")[-1] == (11, 0.25, T0)
+
+
+def test_column_refusals_change_nothing(srv):
+    _, _, (iid,) = mk(srv, iterations=1)
+    post(srv, 1, [cols(iid, "loss", [0.5])])
+    before = db_dump(srv.db)
+
+    def bad(**over):
+        b = cols(iid, "loss", [1.0, 2.0], steps=[1, 2], at=[T0, T1])
+        b.update(over)
+        return b
+    bodies = [
+        [bad(values=[1.0, "2"])], [bad(values=[1.0, None])], [bad(values=[True, 1.0])],
+        [bad(values=[[1.0], 2.0])], [bad(values={"0": 1.0})], [bad(values="1 2")],
+        [bad(steps=[1])], [bad(steps=[1, 2, 3])], [bad(steps=[1, 1.5])], [bad(steps="1")],
+        [bad(steps=[1, "2"])], [bad(steps={})],
+        [bad(recorded_at=[T0])], [bad(recorded_at=[T0, T1, T1])], [bad(recorded_at=5)],
+        [bad(recorded_at=[T0, 5])], [bad(recorded_at="yesterday")],
+        [bad(recorded_at=[T0, "yesterday"])], [bad(recorded_at=None)],
+        [bad(points=[[None, 1.0, T0]])], [bad(extra=1)],
+        [{"iteration_id": iid, "key": "loss", "values": [1.0]}],            # no recorded_at
+        [{"iteration_id": iid, "key": "loss", "steps": None, "recorded_at": T0}],  # no values
+        [bad(key="a/b")], [bad(iteration_id=0)], [bad(iteration_id="1")],
+        # a good batch (either form) before a bad one: nothing of the request is stored
+        [cols(iid, "loss", [1.0]), batch(iid, "loss", (None, 1.0, T0)), bad(steps=[1])],
+        # limits: 10 001 values in one batch, or over several batches and both forms
+        [cols(iid, "a", [1.0] * 10001)],
+        [cols(iid, "a", [1.0] * 5001), cols(iid, "b", [1.0] * 5000)],
+        [cols(iid, "a", [1.0] * 9000), batch(iid, "b", *[(None, 1.0, T0)] * 1001)],
+        [cols(iid, "a", [], at=[])] * 10001,
+    ]
+    for body in bodies:
+        assert_error(post(srv, 2, body), 400, "BAD_REQUEST")
+    for raw in ('{"batches": [{"iteration_id": %d, "key": "a", "values": [1e999], '
+                '"recorded_at": "%s"}]}' % (iid, T0),
+                '{"batches": [{"iteration_id": %d, "key": "a", "values": [NaN], '
+                '"recorded_at": "%s"}]}' % (iid, T0),
+                '{"batches": [{"iteration_id": %d, "key": "a", "values": [1], "values": [2],'
+                ' "recorded_at": "%s"}]}' % (iid, T0)):
+        assert_error(post(srv, 2, None, raw=raw), 400, "BAD_REQUEST")
+    assert db_dump(srv.db) == before
+    assert mark(srv.db) == 1
+    # 10 000 values over two batches is one request
+    r = post(srv, 2, [cols(iid, "a", [1.0] * 4000), cols(iid, "b", [2.0] * 6000)])
+    assert r.status_code == 200 and r.json()["accepted"] == 10000, r.text
+
+
+class FormSpy(TcpProxy):
+    """A TCP proxy to the server that keeps what the node sends, and when `hide` is set
+    renames "metric_columns" in the answers (same length), as a server without the
+    columnar form would answer GET /v1/."""
+
+    def __init__(self, target_port, hide):
+        self.hide, self.sent, self.lock = hide, [], threading.Lock()
+        super().__init__(target_port)
+
+    def up(self, client, server, conn):
+        self.pipe(client, server, self.keep)
+
+    def down(self, server, client, conn):
+        self.pipe(server, client, self.rename if self.hide else None)
+
+    def keep(self, data):
+        with self.lock:
+            self.sent.append(data)
+        return data
+
+    @staticmethod
+    def rename(data):
+        return data.replace(b'"metric_columns"', b'"metric_columnz"')
+
+    def count(self, what):
+        with self.lock:
+            return b"".join(self.sent).count(what)
+
+
+@pytest.mark.parametrize("form", ["columns", "rows"])
+def test_mount_sends_columns_where_offered(tmp_path, monkeypatch, form):
+    """Points written through a remote mount reach the server with the same values (to
+    the bit), steps and times whichever form its sender uses: columns for this server,
+    rows for one whose GET /v1/ does not offer them (an older server)."""
+    s = Server(str(tmp_path), auth=True)
+    spy = FormSpy(s.port, hide=form == "rows")
+    iid = project(s, s.login())
+    n = Node(str(tmp_path / "node"), "http://127.0.0.1:%d" % spy.port, monkeypatch)
+    ok = False
+    try:
+        m = n.mount()
+        path = os.path.join(metrics_dir(m, iid), "loss")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            for chunk in ("".join("%r\n" % v for v in TRICKY),       # one time, no steps
+                          "100 0.25\n101 0.5\n",                       # steps
+                          "200 1.5 %s\n201 2.5 %s\n" % (T0, T1),       # steps and times
+                          "7\n300 8\n"):                               # with and without
+                os.write(fd, chunk.encode())
+        finally:
+            os.close(fd)
+        want = len(TRICKY) + 6
+        wait_for(lambda: len(exact(s.db, iid, "loss")) >= want, what="delivery")
+        got = exact(s.db, iid, "loss")
+        assert [(st, v) for st, v, _ in got] == \
+            [(i, v) for i, v in enumerate(TRICKY)] + \
+            [(100, 0.25), (101, 0.5), (200, 1.5), (201, 2.5), (202, 7.0), (300, 8.0)]
+        assert [t for _, _, t in got[-4:-2]] == [T0, T1]
+        assert len(set(t for _, _, t in got[:len(TRICKY)])) == 1   # one write(), one time
+        columns, points = spy.count(b'"values":['), spy.count(b'"points":[')
+        if form == "columns":
+            assert columns >= 1 and points == 0, (columns, points)
+        else:
+            assert points >= 1 and columns == 0, (columns, points)
+        ok = True
+    finally:
+        n.close(ok)
+        spy.close()
+        s.kill()

@@ -215,13 +215,15 @@ def test_stage_guard(asrv):
 
 
 def test_protocol_version(srv, tmp_path):
-    assert srv.get("/v1").json() == {"protocol": 1}
-    assert srv.get("/v1/").json() == {"protocol": 1}
+    # "metric_columns": POST /v1/metrics takes columnar batches (REMOTE.md §2.7)
+    v1 = {"protocol": 1, "metric_columns": True}
+    assert srv.get("/v1").json() == v1
+    assert srv.get("/v1/").json() == v1
     os.makedirs(str(tmp_path / "auth"))
     a = Server(str(tmp_path / "auth"), auth=True)
     try:
         assert_error(a.get("/v1/"), 401, "TOKEN_MISSING")
-        assert a.get("/v1/", token=a.login()).json() == {"protocol": 1}
+        assert a.get("/v1/", token=a.login()).json() == v1
     finally:
         a.stop()
 
