@@ -184,3 +184,63 @@ def test_a_mount_outlives_its_tokens_and_a_deleted_user_gets_eacces(tmp_path, mo
             s.stop()
         else:
             s.kill()
+
+
+def test_a_token_refused_as_expired_is_retried_once_with_another(tmp_path, monkeypatch):
+    """A mount that holds a token past its expiry (its entry claims a day of life, so it is
+    kept a minute; the server's tokens live 5 s): the server answers 401 TOKEN_EXPIRED.
+    With nothing else kept, the write is EACCES and the log says `deardiary login URL`;
+    once a new login stored another token, the next refused request is retried once with
+    it and succeeds (the request and the sender's delivery alike)."""
+    root = str(tmp_path)
+    s = Server(root, auth=True, env={"DEARDIARY_TOKEN_TTL": "5"})
+    r = None
+    ok = False
+    try:
+        iid = setup_registry(s)
+        add_user(s, "ana", "anapw")
+        node = os.path.join(root, "node")
+        cfg, journals = os.path.join(node, "cfg"), os.path.join(node, "journals")
+        os.makedirs(node)
+        login(s.url, cfg, "ana", "anapw")
+        path = os.path.join(cfg, "deardiary", "credentials")
+        with open(path) as f:
+            creds = json.load(f)
+        creds[s.url].update(lifetime=86400, expires_at=int(time.time()) + 86400)
+        with open(path, "w") as f:
+            json.dump(creds, f)
+        monkeypatch.setenv("XDG_CONFIG_HOME", cfg)
+        monkeypatch.setenv("DEARDIARY_REMOTE_JOURNAL_DIR", journals)
+        r = Mount(node, db=s.url, log="remote.log")
+        it = r.p("projects", "p", "experiments", "e", "iterations", str(iid))
+        lr, loss = os.path.join(it, "params", "lr"), os.path.join(it, "metrics", "loss")
+        write(lr, "0.1\n")
+        append(loss, 1)
+        wait_delivered(journals, r)
+        time.sleep(6)   # the token both readers hold expired; they keep it (a minute)
+        assert errno_of(write, lr, "0.2\n") == errno.EACCES
+        assert "refused the token as expired and no other is kept; run `deardiary login " \
+               "%s`" % s.url in r.output(), r.output()
+        assert logged(s, "401", 1)
+        before = s.output().count(" 401 ")
+
+        login(s.url, cfg, "ana", "anapw")   # another token in the file
+        write(lr, "0.3\n")
+        append(loss, 2)
+        wait_delivered(journals, r)
+        assert db_rows(s.db, "SELECT value FROM parameter WHERE iteration_id = %d AND key ="
+                             " 'lr'" % iid) == [["0.3"]]
+        assert server_values(s.db, iid, "loss") == [1.0, 2.0]
+        # each reader was refused once more (its held token), then retried with the new one
+        assert logged(s, "POST /v1/metrics 200", 2)
+        assert 1 <= s.output().count(" 401 ") - before <= 2, s.output()
+        ok = True
+    finally:
+        if r and ok:
+            r.unmount()
+        elif r:
+            r.kill()
+        if ok:
+            s.stop()
+        else:
+            s.kill()
