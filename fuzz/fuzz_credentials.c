@@ -5,7 +5,8 @@
  * Input: the text of a credentials file; its first line also as a server URL.
  * Promises checked (remote/creds.h): a refusal is NULL with a one-line message that quotes
  * no token; an accepted file has only canonical URL keys, entries of exactly user (no
- * control characters), token (dd_token_ok) and integer expires_at, and written back the
+ * control characters), token (dd_token_ok), integer expires_at and, when present, an integer
+ * lifetime above 0 (what dd_creds_get reads; 0 when absent), and written back the
  * way dd_creds_save writes it, parses to an equal object. A canonical URL is its own
  * canonical form, http(s) only, printable ASCII, without a trailing '/', and carries no
  * '?', '#' or user info.
@@ -53,7 +54,11 @@ static void check_entries(json_t *root)
         PROMISE(c.user && c.user[0] && c.token && dd_token_ok(c.token));
         for (const char *s = c.user; *s; s++)
             PROMISE((unsigned char)*s >= 0x20 && *s != 0x7f);
-        PROMISE(json_object_size(v) == 3);
+        json_t *life = json_object_get(v, "lifetime");
+        PROMISE(json_object_size(v) == (life ? 4u : 3u));
+        PROMISE(life ? json_is_integer(life) && c.lifetime == json_integer_value(life) &&
+                       c.lifetime > 0
+                     : c.lifetime == 0);
     }
 }
 

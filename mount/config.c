@@ -140,6 +140,12 @@ static const config_key keys[] = {
      .min = 1, .max = 256},
     {ROW("server.header_timeout", "DEARDIARY_SERVER_HEADER_TIMEOUT", KT_INT,
          server_header_timeout, "30"), .min = 1, .max = 3600},
+    /* the lifetime of the tokens POST /auth and /auth/refresh issue: at least 5 s (a
+     * client refreshes past half of it and rereads its token every quarter), at most a
+     * year (the original's 24 h is the default; a longer-lived stateless token cannot be
+     * revoked but by deleting its user) */
+    {ROW("server.token_ttl", "DEARDIARY_TOKEN_TTL", KT_INT, server_token_ttl, "86400"),
+     .min = 5, .max = 365 * 86400},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -91,6 +91,7 @@ typedef struct dd_config {
     int server_max_connections;     /* server.max_connections: more are refused   */
     int server_threads;             /* server.threads: HTTP worker threads        */
     int server_header_timeout;      /* server.header_timeout: seconds for headers  */
+    int server_token_ttl;           /* server.token_ttl: seconds a token lives     */
 } dd_config;
 
 /*

@@ -161,12 +161,15 @@ static int entry_check(const char *key, json_t *v, char *msg, size_t msglen)
         return -1;
     }
     json_t *user = json_object_get(v, "user"), *tok = json_object_get(v, "token"),
-           *exp = json_object_get(v, "expires_at");
-    if (!json_is_object(v) || json_object_size(v) != 3 || !json_is_string(user) ||
-        !text_ok(json_string_value(user)) || !json_is_string(tok) ||
-        !dd_token_ok(json_string_value(tok)) || !json_is_integer(exp)) {
+           *exp = json_object_get(v, "expires_at"), *life = json_object_get(v, "lifetime");
+    /* lifetime is optional: entries written before it was kept have none */
+    bool life_ok = !life || (json_is_integer(life) && json_integer_value(life) > 0);
+    if (!json_is_object(v) || json_object_size(v) != (life ? 4u : 3u) ||
+        !json_is_string(user) || !text_ok(json_string_value(user)) || !json_is_string(tok) ||
+        !dd_token_ok(json_string_value(tok)) || !json_is_integer(exp) || !life_ok) {
         snprintf(msg, msglen,
-                 "the entry of %.200s is not {\"user\", \"token\", \"expires_at\"}", key);
+                 "the entry of %.200s is not {\"user\", \"token\", \"expires_at\"[, "
+                 "\"lifetime\" > 0]}", key);
         return -1;
     }
     return 0;
@@ -359,14 +362,19 @@ int dd_creds_get(json_t *root, const char *url, dd_cred *out)
     out->user = json_string_value(json_object_get(v, "user"));
     out->token = json_string_value(json_object_get(v, "token"));
     out->expires_at = (int64_t)json_integer_value(json_object_get(v, "expires_at"));
+    out->lifetime = (int64_t)json_integer_value(json_object_get(v, "lifetime"));   /* 0: none */
     return 0;
 }
 
 int dd_creds_set(json_t *root, const char *url, const char *user, const char *token,
-                 int64_t expires_at)
+                 int64_t expires_at, int64_t lifetime)
 {
     json_t *v = json_pack("{s:s, s:s, s:I}", "user", user, "token", token, "expires_at",
                           (json_int_t)expires_at);
+    if (v && lifetime > 0 && json_object_set_new(v, "lifetime", json_integer(lifetime)) != 0) {
+        json_decref(v);
+        return -1;
+    }
     return v && json_object_set_new(root, url, v) == 0 ? 0 : -1;
 }
 

@@ -4,9 +4,14 @@
  * mode 0600 in a 0700 directory.
  *
  * Format: a JSON object keyed by canonical server URL (dd_url_canonical), each value
- * {"user": NAME, "token": TOKEN, "expires_at": UNIX-SECONDS}:
+ * {"user": NAME, "token": TOKEN, "expires_at": UNIX-SECONDS, "lifetime": SECONDS}:
  *
- *   {"http://127.0.0.1:9000": {"user": "ana", "token": "eyJ...", "expires_at": 1765000000}}
+ *   {"http://127.0.0.1:9000": {"user": "ana", "token": "eyJ...", "expires_at": 1765000000,
+ *                              "lifetime": 86400}}
+ *
+ * "lifetime" is the token's whole life as the client saw it (expires_at minus the time it
+ * got the token), so it is refreshed past half of it; it is optional (entries written
+ * before it was kept have none, and are refreshed with 12 h left, remote.h).
  *
  * The file holds secrets: nothing here prints a token, and a file another user could read
  * is refused rather than used. It holds other servers' tokens too: a file that does not
@@ -42,8 +47,9 @@ bool dd_token_ok(const char *tok);
  * Returns the JSON object (the caller json_decref's it), or NULL with the reason in msg
  * (never quoting a token). Promises: every key of the result is a canonical URL (equal
  * to its own dd_url_canonical), every value an object with a non-empty "user" string
- * without control characters, a "token" that passes dd_token_ok and an integer
- * "expires_at"; other members are refused. Empty text is an empty object.
+ * without control characters, a "token" that passes dd_token_ok, an integer
+ * "expires_at" and optionally an integer "lifetime" above 0; other members are refused.
+ * Empty text is an empty object.
  */
 json_t *dd_creds_parse(const char *text, size_t len, char *msg, size_t msglen);
 
@@ -65,13 +71,15 @@ typedef struct dd_cred {
     const char *user;
     const char *token;
     int64_t expires_at;
+    int64_t lifetime;       /* seconds; 0 when the entry has none */
 } dd_cred;
 
 /* The entry of canonical URL `url`: 0, or -1 when there is none. */
 int dd_creds_get(json_t *root, const char *url, dd_cred *out);
-/* Set (replace) the entry of `url`; 0, or -1 on out-of-memory. */
+/* Set (replace) the entry of `url` (`lifetime` <= 0: the entry has none); 0, or -1 on
+ * out-of-memory. */
 int dd_creds_set(json_t *root, const char *url, const char *user, const char *token,
-                 int64_t expires_at);
+                 int64_t expires_at, int64_t lifetime);
 /* Remove the entry of `url`: 0, or -1 when there was none. */
 int dd_creds_remove(json_t *root, const char *url);
 

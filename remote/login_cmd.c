@@ -89,15 +89,18 @@ static int creds_open(const char *cmd, char **path, json_t **root)
     return 0;
 }
 
-/* A token answer ({access_token, expires_at, ...}) checked: the token and its expiry, or
- * NULL when the answer is not one. */
-static const char *token_of(json_t *reply, int64_t *expires_at)
+/* A token answer ({access_token, expires_at, ...}) checked: the token, its expiry and its
+ * lifetime as seen here (expires_at minus now; 0, none, when the clocks disagree so much
+ * that it came expired), or NULL when the answer is not one. */
+static const char *token_of(json_t *reply, int64_t *expires_at, int64_t *lifetime)
 {
     const char *tok = json_string_value(json_object_get(reply, "access_token"));
     json_t *exp = json_object_get(reply, "expires_at");
     if (!tok || !dd_token_ok(tok) || !json_is_integer(exp))
         return NULL;
     *expires_at = (int64_t)json_integer_value(exp);
+    int64_t now = (int64_t)time(NULL);
+    *lifetime = *expires_at > now ? *expires_at - now : 0;
     return tok;
 }
 
@@ -126,8 +129,8 @@ static int login_with(dd_http *h, const char *url, const char *user, const char 
         return 1;
     }
     json_decref(body);
-    int64_t exp = 0;
-    const char *tok = status == 200 ? token_of(reply, &exp) : NULL;
+    int64_t exp = 0, life = 0;
+    const char *tok = status == 200 ? token_of(reply, &exp, &life) : NULL;
     int rc = 1;
     char *path = NULL;
     json_t *root = NULL;
@@ -136,7 +139,7 @@ static int login_with(dd_http *h, const char *url, const char *user, const char 
         fprintf(stderr, "deardiary login: %s refused the login of %s: %s\n", url, user,
                 status == 200 ? "not a token answer" : msg);
     } else if (creds_open("login", &path, &root) == 0) {
-        if (dd_creds_set(root, url, user, tok, exp) != 0 ||
+        if (dd_creds_set(root, url, user, tok, exp, life) != 0 ||
             dd_creds_save(path, root, msg, sizeof msg) != 0)
             fprintf(stderr, "deardiary login: %s\n", msg);
         else {
@@ -240,12 +243,12 @@ static char *refresh(dd_http *h, const char *url, const char *user, const char *
 {
     long status;
     json_t *reply = NULL;
-    int64_t exp = 0;
+    int64_t exp = 0, life = 0;
     *refused = false;
     if (dd_http_json(h, "POST", "/auth/refresh", tok, NULL, &status, &reply, msg,
                      msglen) != 0)
         return NULL;
-    const char *fresh = status == 200 ? token_of(reply, &exp) : NULL;
+    const char *fresh = status == 200 ? token_of(reply, &exp, &life) : NULL;
     char *out = NULL;
     if (!fresh) {
         char why[300];
@@ -253,7 +256,8 @@ static char *refresh(dd_http *h, const char *url, const char *user, const char *
         snprintf(msg, msglen, "%s refused the token of %s (%s); run `deardiary login %s`",
                  url, user, why, url);
         *refused = true;
-    } else if (dd_creds_set(root, url, user, fresh, exp) != 0 || !(out = strdup(fresh))) {
+    } else if (dd_creds_set(root, url, user, fresh, exp, life) != 0 ||
+               !(out = strdup(fresh))) {
         snprintf(msg, msglen, "out of memory");
     } else if (dd_creds_save(path, root, msg, msglen) != 0) {
         explicit_bzero(out, strlen(out));   /* refused with the reason: a token that */
@@ -264,9 +268,32 @@ static char *refresh(dd_http *h, const char *url, const char *user, const char *
     return out;
 }
 
-int dd_remote_token(dd_http *h, const char *url, char **out, char *msg, size_t msglen)
+/* Is the entry's token due for a refresh: half its lifetime or more gone (integer
+ * seconds: refreshed a little early rather than late), DD_REFRESH_BEFORE_S left for an
+ * entry without a lifetime. */
+static bool refresh_due(const dd_cred *c, int64_t now)
+{
+    int64_t left = c->expires_at - now;
+    return c->lifetime > 0 ? left * 2 <= c->lifetime : left < DD_REFRESH_BEFORE_S;
+}
+
+/* How long a token of entry `c` may be held (remote.h dd_remote_token). */
+static double reread_after(const dd_cred *c, int64_t now)
+{
+    double r = DD_TOKEN_REREAD_S, left = (double)(c->expires_at - now);
+    if (c->lifetime > 0 && c->lifetime / 4.0 < r)
+        r = c->lifetime / 4.0;
+    if (refresh_due(c, now) && left / 2 < r)   /* not refreshed: the server is away */
+        r = left / 2 > 1 ? left / 2 : 1;
+    return r;
+}
+
+int dd_remote_token(dd_http *h, const char *url, char **out, double *reread_s, char *msg,
+                    size_t msglen)
 {
     *out = NULL;
+    if (reread_s)
+        *reread_s = DD_TOKEN_REREAD_S;
     const char *env = getenv("DEARDIARY_TOKEN");
     if (env && env[0]) {
         if (!dd_token_ok(env)) {
@@ -285,23 +312,82 @@ int dd_remote_token(dd_http *h, const char *url, char **out, char *msg, size_t m
     }
     if (dd_creds_get(root, url, &c) != 0) {
         snprintf(msg, msglen, "not logged in to %s; run `deardiary login %s`", url, url);
-    } else if (c.expires_at - (int64_t)time(NULL) >= DD_REFRESH_BEFORE_S) {
+    } else if (!refresh_due(&c, (int64_t)time(NULL))) {
         *out = strdup(c.token);
     } else {
         bool refused;
         char *user = strdup(c.user), *old = strdup(c.token);   /* root changes */
         if (user && old)
             *out = refresh(h, url, user, old, root, path, &refused, msg, msglen);
-        if (!*out && user && old && !refused && c.expires_at > (int64_t)time(NULL))
+        if (*out)
+            dd_creds_get(root, url, &c);   /* the new entry, for reread_s */
+        else if (user && old && !refused && c.expires_at > (int64_t)time(NULL))
             *out = strdup(old);   /* not reachable now: the old token still holds */
         if (old)
             explicit_bzero(old, strlen(old));
         free(old);
         free(user);
     }
+    if (*out && reread_s)
+        *reread_s = reread_after(&c, (int64_t)time(NULL));
     json_decref(root);
     free(path);
     return *out ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- a daemon's token */
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void dd_token_slot_clear(dd_token_slot *s)
+{
+    if (s->token) {
+        explicit_bzero(s->token, strlen(s->token));
+        free(s->token);
+    }
+    s->token = NULL;
+}
+
+int dd_token_slot_get(dd_token_slot *s, dd_http *h, const char *url, bool again,
+                      const char **out, char *msg, size_t msglen)
+{
+    if (s->token && !again && mono_s() - s->at < s->reread_s) {
+        *out = s->token;
+        return 0;
+    }
+    char *tok = NULL;
+    double reread = DD_TOKEN_REREAD_S;
+    if (dd_remote_token(h, url, &tok, &reread, msg, msglen) != 0)
+        return -1;
+    dd_token_slot_clear(s);
+    s->token = tok;
+    s->at = mono_s();
+    s->reread_s = reread;
+    *out = tok;
+    return 0;
+}
+
+bool dd_token_slot_renew(dd_token_slot *s, dd_http *h, const char *url, char *msg,
+                         size_t msglen)
+{
+    char *refused = s->token;   /* kept to compare, wiped below */
+    s->token = NULL;
+    const char *tok = NULL;
+    bool other = dd_token_slot_get(s, h, url, true, &tok, msg, msglen) == 0 &&
+                 (!refused || strcmp(tok, refused) != 0);
+    if (tok && !other)
+        snprintf(msg, msglen, "%s refused the token as expired and no other is kept; run "
+                 "`deardiary login %s`", url, url);
+    if (refused) {
+        explicit_bzero(refused, strlen(refused));
+        free(refused);
+    }
+    return other;
 }
 
 /* ---------------------------------------------------------------- whoami */
@@ -324,7 +410,7 @@ int dd_cmd_whoami(const char *config_file, int argc, char **argv)
     long status = 0;
     json_t *reply = NULL;
     rc = 1;
-    if (!h || dd_remote_token(h, url, &tok, msg, sizeof msg) != 0 ||
+    if (!h || dd_remote_token(h, url, &tok, NULL, msg, sizeof msg) != 0 ||
         dd_http_json(h, "GET", "/auth/me", tok, NULL, &status, &reply, msg, sizeof msg) != 0)
         fprintf(stderr, "deardiary whoami: %s\n", h ? msg : "out of memory");
     else if (status != 200 || !json_is_string(json_object_get(reply, "username"))) {

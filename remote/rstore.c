@@ -14,10 +14,6 @@
 #include "rstore_artifacts.h"
 #include "rstore_int.h"
 
-/* A token is read again (the credentials file, refreshed past half its life) this often,
- * so a mount that runs for days keeps sending a live one. */
-#define TOKEN_REREAD_S 60.0
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -27,23 +23,30 @@ static double now_s(void)
 
 static rstore *rs_of(const dd_store *st) { return dd_store_impl(st); }
 
-/* The token to send (mu held). */
-static dd_code token_locked(rstore *rs, dd_err *err)
+/* The token to send (mu held): the slot's (remote.h: read again four times per lifetime,
+ * at least every minute, refreshed past half its life). */
+static dd_code token_locked(rstore *rs, const char **tok, dd_err *err)
 {
-    if (rs->token && now_s() - rs->token_at < TOKEN_REREAD_S)
+    char msg[DD_ERR_MSG_MAX];
+    if (dd_token_slot_get(&rs->token, rs->http, rs->url, false, tok, msg, sizeof msg) == 0)
         return DD_OK;
-    char msg[DD_ERR_MSG_MAX], *tok = NULL;
-    if (dd_remote_token(rs->http, rs->url, &tok, msg, sizeof msg) != 0) {
-        syslog(LOG_ERR, "%s: %s", rs->url, msg);
-        return dd_fail(err, DD_DENIED, "%s", msg);
-    }
-    if (rs->token) {
-        explicit_bzero(rs->token, strlen(rs->token));
-        free(rs->token);
-    }
-    rs->token = tok;
-    rs->token_at = now_s();
-    return DD_OK;
+    syslog(LOG_ERR, "%s: %s", rs->url, msg);
+    return dd_fail(err, DD_DENIED, "%s", msg);
+}
+
+/* A 401 TOKEN_EXPIRED answer to the slot's token (mu held): true when another token is
+ * now in the slot (refreshed, or stored by another process) to retry with once; false
+ * with a syslog line (`deardiary login URL`) when there is none. */
+static bool token_renewed(rstore *rs, long status, json_t *reply)
+{
+    const char *code = json_string_value(json_object_get(reply, "code"));
+    if (status != 401 || !code || strcmp(code, "TOKEN_EXPIRED") != 0)
+        return false;
+    char msg[DD_ERR_MSG_MAX];
+    if (dd_token_slot_renew(&rs->token, rs->http, rs->url, msg, sizeof msg))
+        return true;
+    syslog(LOG_ERR, "%s: %s", rs->url, msg);
+    return false;
 }
 
 /* The store's code a refusal names in its "reason" (server.h dd_reply_store_failure), or
@@ -69,6 +72,9 @@ static dd_code status_code(rstore *rs, long status, json_t *reply, const char *p
     dd_http_error_text(status, reply, text, sizeof text);
     dd_code reason = reason_code(reply);
     if (status == 401) {
+        /* the token's user is asked again (rstore_rights.c keeps it a minute): who logs
+         * in next on this node may be another, or the same name with another id */
+        json_object_del(rs->cache, "/auth/me");
         syslog(LOG_ERR, "%s refused the token (%s): run `deardiary login %s`", rs->url, text,
                rs->url);
         return dd_fail(err, DD_DENIED, "%s: %s; run `deardiary login %s`", rs->url, text,
@@ -97,17 +103,26 @@ static dd_code request_locked(rstore *rs, const char *method, const char *path, 
     bool write = strcmp(method, "GET") != 0;
     if (!rs->http)   /* no connection (fuzz/fuzz_rstore_answer.c): the cache only */
         return dd_fail(err, DD_IO, "%s%s: not connected", rs->url, path);
-    dd_code code = token_locked(rs, err);
-    if (code != DD_OK)
-        return code;
     long status = 0;
     json_t *reply = NULL;
     char msg[DD_ERR_MSG_MAX];
-    rs->requests++;
-    if (dd_http_json(rs->http, method, path, rs->token, body, &status, &reply, msg,
-                     sizeof msg) != 0) {
-        syslog(LOG_ERR, "%s %s: %s", method, path, msg);
-        return dd_fail(err, DD_IO, "%s", msg);
+    const char *tok;
+    dd_code code;
+    /* a token refused as expired is asked again once (refreshed when due) */
+    for (int attempt = 0;; attempt++) {
+        json_decref(reply);
+        reply = NULL;
+        code = token_locked(rs, &tok, err);
+        if (code != DD_OK)
+            return code;
+        rs->requests++;
+        if (dd_http_json(rs->http, method, path, tok, body, &status, &reply, msg,
+                         sizeof msg) != 0) {
+            syslog(LOG_ERR, "%s %s: %s", method, path, msg);
+            return dd_fail(err, DD_IO, "%s", msg);
+        }
+        if (attempt > 0 || !token_renewed(rs, status, reply))
+            break;
     }
     bool ok = status == 200 || (write && status == 201);
     if (ok && reply) {
@@ -326,10 +341,7 @@ static void rs_free(rstore *rs)
 {
     if (!rs)
         return;
-    if (rs->token) {
-        explicit_bzero(rs->token, strlen(rs->token));
-        free(rs->token);
-    }
+    dd_token_slot_clear(&rs->token);
     dd_http_free(rs->http);
     json_decref(rs->cache);
     pthread_mutex_destroy(&rs->mu);
@@ -432,9 +444,10 @@ dd_code rs_token_dup(dd_store *st, char **out, dd_err *err)
 {
     rstore *rs = rs_of(st);
     pthread_mutex_lock(&rs->mu);
-    dd_code code = rs->http ? token_locked(rs, err)
+    const char *tok = NULL;
+    dd_code code = rs->http ? token_locked(rs, &tok, err)
                             : dd_fail(err, DD_IO, "%s: not connected", rs->url);
-    *out = code == DD_OK ? strdup(rs->token) : NULL;
+    *out = code == DD_OK ? strdup(tok) : NULL;
     if (code == DD_OK && !*out)
         code = dd_fail(err, DD_IO, "out of memory");
     pthread_mutex_unlock(&rs->mu);

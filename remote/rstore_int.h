@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "http.h"
+#include "remote.h"
 #include "rstore.h"
 #include "store_ops.h"
 
@@ -23,8 +24,7 @@ typedef struct rstore {
      * per FUSE worker is for R5/R8, when writes and the benchmarks need it.) */
     pthread_mutex_t mu;
     dd_http *http;          /* NULL: answers come from the cache only (fuzzing) */
-    char *token;            /* NULL until the first request */
-    double token_at;        /* monotonic seconds when it was read (re-read every 60 s) */
+    dd_token_slot token;    /* empty until the first request (remote.h) */
     /* path -> [expiry, answer] for the ttl; "#<kind>:<id>" -> owner id (which listing
      * holds a row known only by its id; ids are never reused, so these never expire) */
     json_t *cache;

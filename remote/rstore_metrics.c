@@ -67,14 +67,12 @@ struct rs_metrics {
     pthread_mutex_t view_mu;
     pthread_cond_t view_idle;  /* inflight went false */
     bool inflight;
-    char *token;               /* the sender's, read again every TOKEN_REREAD_S or after a 401 */
+    /* the sender's (remote.h: read again four times per lifetime, at least every minute,
+     * refreshed past half its life, and after a 401) */
+    dd_token_slot token;
     dd_journal *orphans[DD_JOURNAL_DIRS];   /* dead mounts' journals this one delivers */
     int n_orphans;
-    double token_at;
 };
-
-/* As rstore.c's: the credentials file (refreshed past half its life) is read this often. */
-#define TOKEN_REREAD_S 60.0
 
 /* How long a read waits for a delivery in flight before showing what it has (its points
  * may then show twice, the server's and the journal's, until the answer comes). */
@@ -370,16 +368,6 @@ static void forget_answers(dd_store *st, const dd_mlog_rec **recs, size_t k)
     pthread_mutex_unlock(&rs->mu);
 }
 
-/* Drop the sender's token (wiped). */
-static void forget_token(rs_metrics *m)
-{
-    if (m->token) {
-        explicit_bzero(m->token, strlen(m->token));
-        free(m->token);
-    }
-    m->token = NULL;
-}
-
 /* A request starts or ends (reads wait for its end: rs_metric_read). */
 static void set_inflight(rs_metrics *m, bool on)
 {
@@ -390,26 +378,38 @@ static void set_inflight(rs_metrics *m, bool on)
     pthread_mutex_unlock(&m->view_mu);
 }
 
-/* One attempt: POST the body with the token (kept TOKEN_REREAD_S, read again after a
- * 401). The answer's status (0: none came) and body; msg says why when not 200. */
+/* One attempt: POST the body with the sender's token; a 401 TOKEN_EXPIRED is retried at
+ * once when reading the token again gives another (refreshed, or stored by another
+ * process), any other 401 drops it (read again at the next attempt). The answer's status
+ * (0: none came) and body; msg says why when not 200. */
 static long attempt(rs_metrics *m, const char *header, const char *text, json_t **reply,
                     char *msg, size_t msglen)
 {
     long status = 0;
-    char *token = NULL;
+    const char *token = NULL;
     *reply = NULL;
-    if (m->token && mono_s() - m->token_at < TOKEN_REREAD_S)
-        token = m->token;
-    else if (dd_remote_token(m->http, m->url, &token, msg, msglen) == 0) {
-        forget_token(m);
-        m->token = token;
-        m->token_at = mono_s();
+    for (int again = 0; again < 2; again++) {
+        json_decref(*reply);
+        *reply = NULL;
+        status = 0;
+        if (dd_token_slot_get(&m->token, m->http, m->url, false, &token, msg, msglen) != 0)
+            break;
+        if (dd_http_send(m->http, "POST", "/v1/metrics", token, header, text, &status,
+                         reply, msg, msglen) != 0)
+            break;
+        const char *code = json_string_value(json_object_get(*reply, "code"));
+        if (status != 401 || again || !code || strcmp(code, "TOKEN_EXPIRED") != 0 ||
+            !dd_token_slot_renew(&m->token, m->http, m->url, msg, msglen))
+            break;
     }
-    if (token && dd_http_send(m->http, "POST", "/v1/metrics", token, header, text, &status,
-                              reply, msg, msglen) == 0 && status != 200)
+    if (status && status != 200)
         dd_http_error_text(status, *reply, msg, msglen);
-    if (status == 401)
-        forget_token(m);   /* expired or replaced: read (and refresh) it again */
+    if (status == 401) {   /* refused: read (and refresh) it again at the next attempt */
+        size_t n = strlen(msg);
+        snprintf(msg + n, msglen - n, " (token refused: `deardiary login %s` may be needed)",
+                 m->url);
+        dd_token_slot_clear(&m->token);
+    }
     return status;
 }
 
@@ -555,7 +555,7 @@ static void adopt_orphans(rs_metrics *m, const char *root, const char *name)
 
 static void metrics_free(rs_metrics *m)
 {
-    forget_token(m);
+    dd_token_slot_clear(&m->token);
     while (m->n_orphans)
         dd_journal_close(m->orphans[--m->n_orphans]);
     dd_journal_close(m->journal);

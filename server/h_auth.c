@@ -20,10 +20,11 @@ void h_health(dd_req *r)
     dd_reply_json_text(r, 200, text);
 }
 
-/* The token envelope for the user in r->user. */
+/* The token envelope for the user in r->user, valid server.token_ttl seconds. */
 static void reply_token(dd_req *r, const dd_user *u)
 {
-    int64_t exp = (int64_t)time(NULL) + DD_TOKEN_TTL_S;
+    int64_t ttl = r->srv->token_ttl_s > 0 ? r->srv->token_ttl_s : DD_TOKEN_TTL_S;
+    int64_t exp = (int64_t)time(NULL) + ttl;
     char *tok = dd_jwt_sign(u->username, u->id, exp, r->srv->jwt_secret);
     if (!tok) {
         dd_reply_error(r, 500, "SERVER_ERROR", "cannot sign a token");

@@ -24,7 +24,8 @@ static void serve_usage(FILE *out)
             "\n"
             "Serve the REST API of DearDiary on the database (default 127.0.0.1:9000).\n"
             "Configuration: server.* keys, DEARDIARY_HOST, DEARDIARY_PORT,\n"
-            "DEARDIARY_ENABLE_AUTH, DEARDIARY_JWT_SECRET, DEARDIARY_CORS_ORIGINS.\n");
+            "DEARDIARY_ENABLE_AUTH, DEARDIARY_JWT_SECRET, DEARDIARY_TOKEN_TTL,\n"
+            "DEARDIARY_CORS_ORIGINS.\n");
 }
 
 typedef struct serve_opts {
@@ -125,6 +126,7 @@ int dd_cmd_serve(const char *config_file, int argc, char **argv)
         serve_usage(stderr);
     const char *path = o.db ? o.db : cfg.db_file;
     dd_server srv = {.auth = cfg.server_enable_auth, .jwt_secret = cfg.server_jwt_secret,
+                     .token_ttl_s = cfg.server_token_ttl,
                      .header_timeout_s = cfg.server_header_timeout,
                      .log_info = strcmp(cfg.log_level, "info") == 0
                                  || strcmp(cfg.log_level, "debug") == 0};

@@ -27,7 +27,8 @@
 #include "store.h"
 
 #define DD_SERVER_BODY_MAX (1024 * 1024)   /* JSON bodies above this get 413 */
-#define DD_TOKEN_TTL_S (24 * 3600)         /* as the original's TOKEN_TTL_HOURS */
+#define DD_TOKEN_TTL_S (24 * 3600)         /* as the original's TOKEN_TTL_HOURS: server.token_ttl's
+                                              default, and the lifetime when it is 0 */
 #define DD_SERVER_WORKERS_MAX 256          /* server.threads' upper bound */
 
 /* The dashboard's cache of downsampled metric series (h_ui.c), shared by the threads. */
@@ -62,6 +63,7 @@ typedef struct dd_server {
     dd_artifacts *art;
     bool auth;                 /* server.enable_auth */
     const char *jwt_secret;
+    int64_t token_ttl_s;       /* server.token_ttl: a token's lifetime (0: DD_TOKEN_TTL_S) */
     char *cors_origin;         /* Access-Control-Allow-Origin value */
     bool cors_credentials;     /* origins listed (no "*") */
     bool log_info;             /* log_level is info or debug: one line per request */

@@ -63,7 +63,8 @@ def test_login_stores_the_token_0600(asrv, env):
     creds = read_creds(env)
     assert list(creds) == [asrv.url]
     entry = creds[asrv.url]
-    assert set(entry) == {"user", "token", "expires_at"} and entry["user"] == "default"
+    assert set(entry) == {"user", "token", "expires_at", "lifetime"}
+    assert entry["user"] == "default" and entry["lifetime"] in (86399, 86400)
     assert decode_claims(entry["token"]) == {"sub": "default", "id": 1,
                                              "exp": entry["expires_at"]}
     # the kept token is one the server takes
@@ -222,6 +223,52 @@ def test_refresh_past_half_life(asrv, env):
     assert asrv.output().count("POST /auth/refresh") == 1
 
 
+def test_refresh_follows_the_kept_lifetime(tmp_path, env):
+    """A server whose tokens live 60 s (server.token_ttl): the entry keeps that lifetime and
+    the token is refreshed past half of it, not with 12 h left; an entry without a lifetime
+    (written before it was kept) keeps the 12 h rule and gets one at its refresh."""
+    s = Server(str(tmp_path), auth=True, env={"DEARDIARY_TOKEN_TTL": "60"})
+    try:
+        assert login(env, s.url).returncode == 0
+        entry = read_creds(env)[s.url]
+        assert entry["lifetime"] in (59, 60) and entry["expires_at"] <= time.time() + 60
+        assert dd(env, "whoami", s.url).stdout == "default\n"    # 60 s left of 60: kept
+        assert read_creds(env)[s.url] == entry
+        set_expiry(env, s.url, int(time.time()) + 25)              # past half: refreshed
+        assert dd(env, "whoami", s.url).stdout == "default\n"
+        fresh = read_creds(env)[s.url]
+        # (the same token when within the same second as the login: same claims)
+        assert fresh["expires_at"] > time.time() + 50 and fresh["lifetime"] in (59, 60)
+        assert decode_claims(fresh["token"])["exp"] == fresh["expires_at"]
+        assert logged(s, "POST /auth/refresh 200", 1)
+        # an old entry: no lifetime, 13 h left by its own account: not refreshed
+        creds = read_creds(env)
+        del creds[s.url]["lifetime"]
+        creds[s.url]["expires_at"] = int(time.time()) + 13 * 3600
+        with open(creds_path(env), "w") as f:
+            json.dump(creds, f)
+        assert dd(env, "whoami", s.url).stdout == "default\n"
+        assert "lifetime" not in read_creds(env)[s.url]
+        set_expiry(env, s.url, int(time.time()) + 11 * 3600)     # less than 12 h: refreshed
+        assert dd(env, "whoami", s.url).stdout == "default\n"
+        assert read_creds(env)[s.url]["lifetime"] in (59, 60)
+        assert logged(s, "POST /auth/refresh 200", 2)
+        assert s.output().count("POST /auth/refresh") == 2
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize("ttl", ["0", "-60", "4", "31536001", "1d"])
+def test_bad_token_lifetime_is_refused_at_start(tmp_path, ttl):
+    env = dict(os.environ, DEARDIARY_ENABLE_AUTH="true", DEARDIARY_JWT_SECRET="s",
+               DEARDIARY_TOKEN_TTL=ttl)
+    p = subprocess.run([BIN, "serve", "--db", str(tmp_path / "r.db"), "--port",
+                        str(free_port())], capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 1 and "DEARDIARY_TOKEN_TTL" in p.stderr, p.stderr
+    assert ("between 5 and 31536000, got %s" % ttl in p.stderr
+            or "expected a decimal integer" in p.stderr), p.stderr
+
+
 def test_refused_token_says_login_is_needed(asrv, env):
     uid = add_user(asrv, "bob", "bobpw")
     assert login(env, asrv.url, "bob", "bobpw").returncode == 0
@@ -247,6 +294,10 @@ def test_unusable_credentials_file_is_refused_not_overwritten(asrv, env):
     assert dd(env, "whoami", asrv.url).returncode == 1
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
     for text in ['{"http://127.0.0.1:1": {"user": "a", "token": "x\\ny", "expires_at": 1}}',
+                 '{"http://127.0.0.1:1": {"user": "a", "token": "x", "expires_at": 1, '
+                 '"lifetime": 0}}',
+                 '{"http://127.0.0.1:1": {"user": "a", "token": "x", "expires_at": 1, '
+                 '"lifetime": "60"}}',
                  '{"http://127.0.0.1:1/": {"user": "a", "token": "x", "expires_at": 1}}',
                  '{"http://127.0.0.1:1": {"user": "a", "token": "x"}}',
                  "not json", "[]"]:

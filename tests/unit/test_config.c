@@ -757,6 +757,29 @@ static void test_server_keys(void)
     CHECK(strstr(err, "DEARDIARY_PORT") != NULL);
     CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_ENABLE_AUTH=maybe"), err, sizeof err) == -1);
     CHECK(strstr(err, "DEARDIARY_ENABLE_AUTH") != NULL);
+    /* server.token_ttl: seconds, 86400 as the original; 0, negative or absurd refused */
+    CHECK(dd_config_load(&cfg, NULL, NULL, err, sizeof err) == 0);
+    CHECK(cfg.server_token_ttl == 86400);
+    dd_config_free(&cfg);
+    CHECK(dd_config_load(&cfg, NULL, ENV("DEARDIARY_TOKEN_TTL=6"), err, sizeof err) == 0);
+    CHECK(cfg.server_token_ttl == 6);
+    dd_config_free(&cfg);
+    f = write_file(path, sizeof path, "ttl.yaml", "server:\n  token_ttl: 3600\n");
+    CHECK(dd_config_load(&cfg, f, NULL, err, sizeof err) == 0);
+    CHECK(cfg.server_token_ttl == 3600);
+    dd_config_free(&cfg);
+    char *bad_ttl[] = {"DEARDIARY_TOKEN_TTL=0", "DEARDIARY_TOKEN_TTL=-60",
+                       "DEARDIARY_TOKEN_TTL=4", "DEARDIARY_TOKEN_TTL=31536001",
+                       "DEARDIARY_TOKEN_TTL=99999999999999999999", "DEARDIARY_TOKEN_TTL=1d"};
+    for (size_t i = 0; i < sizeof bad_ttl / sizeof *bad_ttl; i++) {
+        CHECK(dd_config_load(&cfg, NULL, ENV(bad_ttl[i]), err, sizeof err) == -1);
+        CHECK(strstr(err, "DEARDIARY_TOKEN_TTL") != NULL);
+    }
+    CHECK(strstr(err, "must be") != NULL || strstr(err, "integer") != NULL);
+    f = write_file(path, sizeof path, "ttl_bad.yaml", "server:\n  token_ttl: 0\n");
+    CHECK(dd_config_load(&cfg, f, NULL, err, sizeof err) == -1);
+    CHECK(strstr(err, "server.token_ttl") != NULL && strstr(err, "between 5 and 31536000"));
+
     f = write_file(path, sizeof path, "server_bad.yaml", "server:\n  portt: 1\n");
     CHECK(dd_config_load(&cfg, f, NULL, err, sizeof err) == -1);
     CHECK(strstr(err, "server.portt") != NULL);
