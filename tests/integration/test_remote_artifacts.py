@@ -150,6 +150,60 @@ def test_reads_at_offsets(remote, tmp_path):
                 assert f.read(70000) == g.read(70000), off
 
 
+def test_uncached_version_reads_once_then_from_the_page_cache(remote, tmp_path):
+    """Without the node cache (cache_max 0) a version's artifact is streamed: the open asks
+    nothing (a version's size is its row's), the first `cat` is one GET, and a second
+    `cat` is served by the kernel's page cache (a version's bytes never change: keep_cache),
+    so the server sees no request at all."""
+    m, s, mount = remote
+    digests, _ = setup_registry(m, str(tmp_path), {"v.bin": 6 * MIB + 5})
+    r = mount(cache_max=0)
+    rid = resource_id(s, "v.bin")
+    path = r.p("models", "clf", "versions", "1", "artifact")
+    with open(path, "rb"):
+        pass
+    time.sleep(0.3)
+    assert data_gets(s, rid) == []
+    assert sha_of(path) == digests["v.bin"]
+    assert logged(s, "GET /resource/%d/data 206" % rid)
+    assert run("cat %s > /dev/null" % path).returncode == 0
+    assert sha_of(path) == digests["v.bin"]
+    time.sleep(0.3)
+    assert len(data_gets(s, rid)) == 1, data_gets(s, rid)
+    assert not os.path.exists(r.cache) or os.listdir(r.cache) == []
+
+
+def test_random_reads_match_and_a_sequential_run_keeps_its_stream(remote, tmp_path):
+    """Reads at random offsets and lengths (within and far outside the handle's window,
+    backwards and forwards) give the bytes of a local mount; a sequential read that
+    follows them asks the server once more, however long it is."""
+    import random
+    m, s, mount = remote
+    setup_registry(m, str(tmp_path), {"r.bin": 40 * MIB + 17})
+    r = mount()
+    rel = os.path.join("projects", "p", "experiments", "e", "resources", "r.bin")
+    rid = resource_id(s, "r.bin")
+    rng = random.Random(16)
+    with open(r.p(rel), "rb", buffering=0) as f, open(m.p(rel), "rb") as g:
+        for _ in range(60):
+            off = rng.randrange(0, 40 * MIB + 100)
+            n = rng.choice((1, 4096, 65536, 300000, MIB, 2 * MIB + 3))
+            f.seek(off)
+            g.seek(off)
+            assert f.read(n) == g.read(n), (off, n)
+        time.sleep(0.3)
+        before = len(data_gets(s, rid))
+        f.seek(3 * MIB + 1)
+        g.seek(3 * MIB + 1)
+        while True:
+            a = f.read(MIB)
+            assert a == g.read(MIB)
+            if not a:
+                break
+    time.sleep(0.3)
+    assert len(data_gets(s, rid)) - before <= 1, data_gets(s, rid)[before:]
+
+
 def test_sixteen_readers_fetch_once(remote, tmp_path):
     m, s, mount = remote
     digests, _ = setup_registry(m, str(tmp_path), {"model.bin": 20 * MIB})
