@@ -1,9 +1,10 @@
 /*
  * rstore_artifacts.c - see rstore_artifacts.h.
  *
- * Requests: GET /resource/{id}/data with "Range: bytes=a-b" for reads (one per read-ahead
- * window; each handle has its own connection, so parallel readers do not queue behind
- * one another or behind the listings), the same without Range for a node-cache fetch.
+ * Requests: GET /resource/{id}/data with "Range: bytes=OFF-" for reads (one per run of
+ * sequential reads; each handle has its own connection, so parallel readers do not queue
+ * behind one another or behind the listings), the same without Range for a node-cache
+ * fetch.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -38,7 +39,8 @@ typedef struct rarts {
 } rarts;
 
 /*
- * A reader. From the node cache: pread of its copy (fd). Otherwise a stream: one GET
+ * A reader. From the node cache: pread of its copy (fd), following the fill thread while
+ * this handle fetches the copy (fill). Otherwise a stream: one GET
  * with "Range: bytes=OFF-" per run of sequential reads, on a thread of the handle's own
  * that fills the window (a ring: byte p at win[p % WINDOW]) and waits while it is full;
  * a read before the window, or more than AHEAD past it, ends that GET and starts another

@@ -1,9 +1,10 @@
 """Artifact bytes through a remote mount (docs/REMOTE.md §8, step R7), against a real
 `deardiary serve` on 127.0.0.1 beside a real local mount of the same database: reading
-`resources/<name>` streams with ranged GETs of /resource/{id}/data (1 MiB read-ahead per
-handle); a model version's `artifact` is fetched whole once into the node cache
-(remote.cache_dir), so concurrent readers fetch once (counted in the server's request
-log), and the cache keeps to remote.cache_max by evicting the least recently used copy.
+`resources/<name>` streams with one ranged GET of /resource/{id}/data per run of
+sequential reads (8 MiB read-ahead per handle); a model version's `artifact` is fetched
+whole once into the node cache (remote.cache_dir), its first reader following the fetch,
+so concurrent readers fetch once (counted in the server's request log), and the cache
+keeps to remote.cache_max by evicting the least recently used copy.
 Bytes are compared by sha256 with the local mount's; memory is checked from /proc
 (VmHWM) of the daemon and the server."""
 import errno
@@ -128,7 +129,7 @@ def test_bytes_equal_small_and_large_with_bounded_memory(remote, tmp_path):
     # 200 MiB read twice (ranged, then the node cache's copy): neither side held it
     assert_hwm_below(r.proc.pid, 64)
     assert_hwm_below(s.proc.pid, 64)
-    # a sequential read is one ranged GET streamed through the handle's 1.25 MiB window;
+    # a sequential read is one ranged GET streamed through the handle's 10 MiB window;
     # the version's artifact one whole GET into the node cache
     rid = resource_id(s, "big.bin")
     gets = data_gets(s, rid)
