@@ -211,6 +211,34 @@ def test_random_reads_match_and_a_sequential_run_keeps_its_stream(remote, tmp_pa
     assert len(answered(s, rid)) - before <= 1, answered(s, rid)[before:]
 
 
+def test_first_read_follows_the_fetch_and_an_early_close_abandons_it(remote, tmp_path):
+    """A version's first open fetches the node cache's copy on a thread of its handle, and
+    its reads follow that fetch (4 KiB read, then closed: usually before the 64 MiB copy
+    is complete, which is not asserted, as a fast machine may finish first). After the
+    close no temporary copy is left: the copy is complete or abandoned, and the next read
+    gives the whole bytes, with at most one more fetch."""
+    m, s, mount = remote
+    digests, _ = setup_registry(m, str(tmp_path), {"f.bin": 64 * MIB})
+    r = mount()
+    rid = resource_id(s, "f.bin")
+    path = r.p("models", "clf", "versions", "1", "artifact")
+    with open(path, "rb") as f:
+        assert len(f.read(4096)) == 4096
+        # the copy is still a temporary one, or complete if the fetch was that fast
+        names = os.listdir(r.cache)
+        assert any(".tmp." in n for n in names) or "%d-0" % rid in names, names
+    deadline = time.time() + 10
+    while time.time() < deadline and any(".tmp." in n for n in os.listdir(r.cache)):
+        time.sleep(0.05)
+    names = sorted(os.listdir(r.cache))
+    assert not any(".tmp." in n for n in names), names
+    assert sha_of(path) == digests["f.bin"]
+    assert "%d-0" % rid in os.listdir(r.cache)
+    time.sleep(0.3)
+    # one whole GET per fetch: the abandoned one (if it was abandoned) and the complete one
+    assert 1 <= len(data_gets(s, rid)) <= 2, data_gets(s, rid)
+
+
 def test_sixteen_readers_fetch_once(remote, tmp_path):
     m, s, mount = remote
     digests, _ = setup_registry(m, str(tmp_path), {"model.bin": 20 * MIB})
