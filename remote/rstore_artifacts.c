@@ -64,6 +64,8 @@ typedef struct rreader {
     long status;
     int64_t total;          /* the size this GET names */
     int64_t base, end, hi;  /* [base, end) in the window; hi: furthest byte taken */
+    int64_t pin;            /* a read uses the bytes from here on, without mu: they stay
+                               until it is done (INT64_MAX: none) */
     char msg[DD_ERR_MSG_MAX];   /* why the GET ended short */
     int64_t from;           /* where the current GET began */
     /* a version's first read: the node cache's copy filled by the thread (fd is its
@@ -103,8 +105,9 @@ static int on_window(void *ctx, const void *data, size_t len)
     const char *p = data;
     pthread_mutex_lock(&r->mu);
     while (len && !r->stop) {
-        if (r->end - r->base == WINDOW && r->hi - KEEP > r->base)
-            r->base = r->hi - KEEP < r->end ? r->hi - KEEP : r->end;   /* drop the oldest */
+        int64_t keep = r->hi - KEEP < r->pin ? r->hi - KEEP : r->pin;
+        if (r->end - r->base == WINDOW && keep > r->base)
+            r->base = keep < r->end ? keep : r->end;   /* drop the oldest */
         if (r->end - r->base == WINDOW) {
             pthread_cond_wait(&r->cv, &r->mu);
             continue;
@@ -168,6 +171,7 @@ static dd_code stream_start(rreader *r, int64_t off, dd_err *err)
     r->head = r->over = r->stop = false;
     r->status = 0, r->total = -1;
     r->base = r->end = r->hi = r->from = off;
+    r->pin = INT64_MAX;
     r->msg[0] = '\0';
     if (pthread_create(&r->thread, NULL, stream, r) != 0)
         return dd_fail(err, DD_IO, "cannot start a reading thread");
@@ -207,8 +211,7 @@ static dd_code stream_check(rreader *r, int64_t off, dd_err *err)
 
 /* Wait until bytes [off, want) are in the window (op held; off < want <= size), starting
  * a GET at off when they are out of its reach or the GET under way ended short. The
- * window keeps them until stream_release: the thread only drops bytes below hi - KEEP,
- * and hi does not move past off meanwhile. */
+ * window keeps them until stream_release (pin: the thread drops no byte from off on). */
 static dd_code stream_hold(rreader *r, int64_t off, int64_t want, dd_err *err)
 {
     for (int attempt = 0;; attempt++) {
@@ -222,6 +225,8 @@ static dd_code stream_hold(rreader *r, int64_t off, int64_t want, dd_err *err)
                 pthread_cond_wait(&r->cv, &r->mu);
             reach = off >= r->base && r->end >= want;
         }
+        if (reach)
+            r->pin = off;       /* read without mu until stream_release */
         bool over = r->over;
         pthread_mutex_unlock(&r->mu);
         if (reach)
@@ -237,7 +242,7 @@ static dd_code stream_hold(rreader *r, int64_t off, int64_t want, dd_err *err)
 }
 
 /* The held bytes [off, want) as at most two runs of the ring; their count. The thread
- * writes only outside [base, end), so they can be read without mu. */
+ * writes only outside [base, end) and keeps base <= pin, so they can be read without mu. */
 static int stream_runs(const rreader *r, int64_t off, int64_t want, struct iovec iov[2])
 {
     int n = 0;
@@ -258,6 +263,7 @@ static void stream_release(rreader *r, int64_t want)
     pthread_mutex_lock(&r->mu);
     if (want > r->hi)
         r->hi = want;
+    r->pin = INT64_MAX;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
