@@ -5,7 +5,8 @@
 # local file"), each figure against its baseline measured in the same run:
 #   curl     GET /resource/1/data of the 1 GiB artifact, to /dev/null (one request)
 #   ranged   cat of resources/big.bin through a remote mount (`deardiary mount URL`):
-#            ranged GETs of 1 MiB windows (direct_io: every run goes to the server)
+#            one streamed GET "Range: bytes=0-" per run, 8 MiB read ahead, replies
+#            written from that window (direct_io: every run goes to the server)
 #   cached   cat of models/m/versions/1/artifact through the remote mount, after a first
 #            read fetched it into the node cache (remote.cache_dir): the daemon's pread of
 #            its cache file (keep_cache: the kernel may keep the pages too)
@@ -13,8 +14,8 @@
 #   lmount   cat of resources/big.bin through a local mount of the server's database
 #            (direct_io as on the remote mount: what FUSE itself costs)
 #   ranged1m dd bs=1M of resources/big.bin through the remote mount (1 MiB FUSE reads)
-# and, once, the first read of the version's artifact (the fetch into the cache) against
-# one curl download. Each command REPEAT times (default 5), interleaved (bench/timecmd.py);
+# and, once, the first read of the version's artifact (its reads follow the fetch into
+# the cache) against one curl download. Each command REPEAT times (default 5), interleaved (bench/timecmd.py);
 # medians reported, the daemon's VmRSS sampled during the ranged reads.
 # Knobs: DD_BIN (default build/deardiary), BENCH_TMPDIR (/var/tmp), REPEAT, SIZE_MB (1024).
 set -euo pipefail

@@ -761,6 +761,16 @@ static int read_artifact(vfs_file *f, off_t off, size_t size, dd_buf *out)
     return 0;
 }
 
+int vfs_read_with(vfs *v, vfs_file *f, off_t off, size_t size, vfs_take take, void *ctx)
+{
+    (void)v;
+    if (f->mode != FM_ARTIFACT || !f->reader)
+        return 0;
+    dd_err err = {0};
+    dd_code code = dd_artifact_pread_with(f->reader, off, size, take, ctx, &err);
+    return code == DD_OK ? 1 : code == DD_UNSUPPORTED ? 0 : vfs_fail(code, &err, "read");
+}
+
 int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out)
 {
     if (f->mode == FM_SCRATCH)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "buf.h"
 #include "store.h"
@@ -122,6 +123,12 @@ int vfs_create(vfs *v, uint64_t parent, const char *name, int flags, vfs_file **
 void vfs_file_set_user(vfs_file *f, int64_t user_id);
 /* Read up to `size` bytes at `off` into `out` (appended). */
 int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out);
+/* vfs_read without copying into a buffer, for files whose reader holds the bytes in
+ * memory of its own (artifacts.h dd_artifact_pread_with): `take` gets them as 0 to 2 runs,
+ * valid until it returns. 1 when taken; 0 when this file or read cannot (nothing taken:
+ * use vfs_read); -errno on failure (nothing taken). */
+typedef void (*vfs_take)(void *ctx, const struct iovec *iov, int n);
+int vfs_read_with(vfs *v, vfs_file *f, off_t off, size_t size, vfs_take take, void *ctx);
 /* Returns the byte count accepted or -errno; a refused write stores nothing. */
 ssize_t vfs_write(vfs *v, vfs_file *f, off_t off, const char *data, size_t size);
 /* Commit what the handle still holds; may be called several times. `caller` is the

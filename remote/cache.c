@@ -176,31 +176,96 @@ static int open_copy(dd_rcache *c, const char *name, int64_t size)
     return fd;
 }
 
-/* Fetch into a temporary name, then rename it to `name` (the lock held). */
-static int fetch_copy(dd_rcache *c, const char *name, int64_t size, dd_rcache_fetch fetch,
-                      void *ctx, char *msg, size_t msglen)
-{
+struct dd_rcache_fill {
+    dd_rcache *c;
+    int lk;             /* the copy's lock, held until dd_rcache_fill_end */
+    int fd;             /* the temporary copy, read-write */
+    int64_t size;
+    char name[48];
     char tmp[96];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", name, (long)getpid());
-    int fd = openat(c->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
+};
+
+/* The lock of copy `name`, held; -1 with msg. */
+static int lock_copy(dd_rcache *c, const char *name, char *msg, size_t msglen)
+{
+    char lock[64];
+    snprintf(lock, sizeof lock, "%s.lock", name);
+    int lk = openat(c->dirfd, lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lk < 0 || flock(lk, LOCK_EX) != 0) {
         snprintf(msg, msglen, "artifact cache %s: %s", c->dir, strerror(errno));
+        if (lk >= 0)
+            close(lk);
         return -1;
     }
+    return lk;
+}
+
+int dd_rcache_begin(dd_rcache *c, int64_t id, int64_t generation, int64_t size,
+                    dd_rcache_fill **fill, char *msg, size_t msglen)
+{
+    *fill = NULL;
+    if (size > c->max) {
+        snprintf(msg, msglen, "larger than remote.cache_max");
+        return errno = EFBIG, -1;
+    }
+    char name[48];
+    snprintf(name, sizeof name, "%" PRId64 "-%" PRId64, id, generation);
+    int fd = open_copy(c, name, size);
+    if (fd >= 0)
+        return fd;
+    int lk = lock_copy(c, name, msg, msglen);
+    if (lk < 0)
+        return errno = EIO, -1;
+    /* the lock file stays: removing it would let a third opener lock a new inode while
+     * a second still waits on the old one, and fetch twice */
+    fd = open_copy(c, name, size);     /* fetched by whoever held the lock before us */
+    if (fd >= 0) {
+        close(lk);
+        return fd;
+    }
+    evict_for(c, size);
+    dd_rcache_fill *f = calloc(1, sizeof *f);
+    if (!f) {
+        close(lk);
+        snprintf(msg, msglen, "out of memory");
+        return errno = EIO, -1;
+    }
+    f->c = c, f->lk = lk, f->size = size;
+    snprintf(f->name, sizeof f->name, "%s", name);
+    snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", name, (long)getpid());
+    f->fd = openat(c->dirfd, f->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (f->fd < 0) {
+        snprintf(msg, msglen, "artifact cache %s: %s", c->dir, strerror(errno));
+        close(lk);
+        free(f);
+        return errno = EIO, -1;
+    }
+    *fill = f;
+    return f->fd;
+}
+
+int dd_rcache_fill_end(dd_rcache_fill *f, int ok, char *msg, size_t msglen)
+{
+    dd_rcache *c = f->c;
     struct stat sb;
-    int rc = fetch(ctx, fd, msg, msglen);
-    if (rc == 0 && (fstat(fd, &sb) != 0 || sb.st_size != size)) {
+    int rc = ok ? 0 : -1;
+    if (rc == 0 && (fstat(f->fd, &sb) != 0 || sb.st_size != f->size)) {
         snprintf(msg, msglen, "artifact cache: the server sent %lld bytes of %lld",
-                 (long long)sb.st_size, (long long)size);
+                 (long long)sb.st_size, (long long)f->size);
         rc = -1;
     }
-    if (rc == 0 && renameat(c->dirfd, tmp, c->dirfd, name) != 0) {
+    if (rc == 0 && renameat(c->dirfd, f->tmp, c->dirfd, f->name) != 0) {
         snprintf(msg, msglen, "artifact cache %s: %s", c->dir, strerror(errno));
         rc = -1;
     }
-    close(fd);
-    if (rc != 0)
-        unlinkat(c->dirfd, tmp, 0);
+    if (rc == 0) {      /* just used: the most recent in the LRU order */
+        struct timespec ts[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};
+        futimens(f->fd, ts);
+    } else {
+        unlinkat(c->dirfd, f->tmp, 0);
+    }
+    close(f->lk);
+    free(f);
     return rc;
 }
 
@@ -209,38 +274,17 @@ int dd_rcache_open(dd_rcache *c, int64_t id, int64_t generation, int64_t size,
 {
     if (fetched)
         *fetched = 0;
-    if (size > c->max) {
-        snprintf(msg, msglen, "larger than remote.cache_max");
-        return errno = EFBIG, -1;
-    }
-    char name[48], lock[56];
-    snprintf(name, sizeof name, "%" PRId64 "-%" PRId64, id, generation);
-    snprintf(lock, sizeof lock, "%s.lock", name);
-    int fd = open_copy(c, name, size);
-    if (fd >= 0)
+    dd_rcache_fill *f;
+    int fd = dd_rcache_begin(c, id, generation, size, &f, msg, msglen);
+    if (fd < 0 || !f)
         return fd;
-    int lk = openat(c->dirfd, lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (lk < 0 || flock(lk, LOCK_EX) != 0) {
-        snprintf(msg, msglen, "artifact cache %s: %s", c->dir, strerror(errno));
-        if (lk >= 0)
-            close(lk);
+    int ok = fetch(ctx, fd, msg, msglen) == 0;
+    if (dd_rcache_fill_end(f, ok, msg, msglen) != 0) {
+        close(fd);
         return errno = EIO, -1;
     }
-    fd = open_copy(c, name, size);     /* fetched by whoever held the lock before us */
-    if (fd < 0) {
-        evict_for(c, size);
-        if (fetch_copy(c, name, size, fetch, ctx, msg, msglen) == 0) {
-            fd = open_copy(c, name, size);
-            if (fd < 0)
-                snprintf(msg, msglen, "artifact cache %s: the copy went away", c->dir);
-            else if (fetched)
-                *fetched = 1;
-        }
-    }
-    /* the lock file stays: removing it would let a third opener lock a new inode while
-     * a second still waits on the old one, and fetch twice */
-    close(lk);
-    if (fd < 0)
-        errno = EIO;
+    if (fetched)
+        *fetched = 1;
+    /* read-only from here (the copy is complete) */
     return fd;
 }

@@ -45,4 +45,19 @@ void dd_rcache_free(dd_rcache *c);
 int dd_rcache_open(dd_rcache *c, int64_t id, int64_t generation, int64_t size,
                    dd_rcache_fetch fetch, void *ctx, int *fetched, char *msg, size_t msglen);
 
+/*
+ * dd_rcache_open without the fetch: the complete copy's read-only fd (*fill NULL), or,
+ * when this caller is to fetch it, the fd of its temporary copy (read-write, empty) and
+ * *fill: the caller writes the bytes in order (and may read back what it wrote, e.g. to
+ * serve reads while the rest arrives), then calls dd_rcache_fill_end, which frees *fill
+ * and leaves the fd open. Until then others wanting the copy wait. -1 with msg as
+ * dd_rcache_open (errno EFBIG: larger than the cache).
+ */
+typedef struct dd_rcache_fill dd_rcache_fill;
+int dd_rcache_begin(dd_rcache *c, int64_t id, int64_t generation, int64_t size,
+                    dd_rcache_fill **fill, char *msg, size_t msglen);
+/* The end of a fill: `ok` and the size right, the copy takes its final name (0);
+ * otherwise it is removed (-1, msg says why when ok was true). Releases the waiters. */
+int dd_rcache_fill_end(dd_rcache_fill *f, int ok, char *msg, size_t msglen);
+
 #endif

@@ -1,9 +1,10 @@
 /*
  * rstore_artifacts.c - see rstore_artifacts.h.
  *
- * Requests: GET /resource/{id}/data with "Range: bytes=a-b" for reads (one per read-ahead
- * window; each handle has its own connection, so parallel readers do not queue behind
- * one another or behind the listings), the same without Range for a node-cache fetch.
+ * Requests: GET /resource/{id}/data with "Range: bytes=OFF-" for reads (one per run of
+ * sequential reads; each handle has its own connection, so parallel readers do not queue
+ * behind one another or behind the listings), the same without Range for a node-cache
+ * fetch.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "artifacts_ops.h"
@@ -22,9 +24,12 @@
 
 /* A handle's window of the bytes: up to AHEAD read ahead of the furthest byte a read has
  * taken, and KEEP behind it (reads a little out of order, as the kernel's readahead
- * issues them, are served without asking again). */
-#define AHEAD ((int64_t)1 << 20)
-#define KEEP ((int64_t)256 << 10)
+ * issues them, are served without asking again). 8 MiB ahead lets the stream run on
+ * while the reader's requests go through FUSE (with 1 MiB, exactly one 1 MiB request
+ * ahead, the stream stopped at every request; BENCHMARKS.md "Remote artifact reads:
+ * streamed"), as the s3 backend's 16 MiB ring does. */
+#define AHEAD ((int64_t)8 << 20)
+#define KEEP ((int64_t)2 << 20)
 #define WINDOW (AHEAD + KEEP)
 
 typedef struct rarts {
@@ -34,7 +39,8 @@ typedef struct rarts {
 } rarts;
 
 /*
- * A reader. From the node cache: pread of its copy (fd). Otherwise a stream: one GET
+ * A reader. From the node cache: pread of its copy (fd), following the fill thread while
+ * this handle fetches the copy (fill). Otherwise a stream: one GET
  * with "Range: bytes=OFF-" per run of sequential reads, on a thread of the handle's own
  * that fills the window (a ring: byte p at win[p % WINDOW]) and waits while it is full;
  * a read before the window, or more than AHEAD past it, ends that GET and starts another
@@ -58,8 +64,15 @@ typedef struct rreader {
     long status;
     int64_t total;          /* the size this GET names */
     int64_t base, end, hi;  /* [base, end) in the window; hi: furthest byte taken */
+    int64_t pin;            /* a read uses the bytes from here on, without mu: they stay
+                               until it is done (INT64_MAX: none) */
     char msg[DD_ERR_MSG_MAX];   /* why the GET ended short */
     int64_t from;           /* where the current GET began */
+    /* a version's first read: the node cache's copy filled by the thread (fd is its
+     * temporary copy), under mu */
+    dd_rcache_fill *fill;   /* the thread's until it ends the fill */
+    int64_t filled;         /* bytes written to fd so far */
+    bool fill_over;         /* the fill ended (complete, or failed with msg) */
 } rreader;
 
 /* ---------------------------------------------------------------- requests */
@@ -92,8 +105,9 @@ static int on_window(void *ctx, const void *data, size_t len)
     const char *p = data;
     pthread_mutex_lock(&r->mu);
     while (len && !r->stop) {
-        if (r->end - r->base == WINDOW && r->hi - KEEP > r->base)
-            r->base = r->hi - KEEP < r->end ? r->hi - KEEP : r->end;   /* drop the oldest */
+        int64_t keep = r->hi - KEEP < r->pin ? r->hi - KEEP : r->pin;
+        if (r->end - r->base == WINDOW && keep > r->base)
+            r->base = keep < r->end ? keep : r->end;   /* drop the oldest */
         if (r->end - r->base == WINDOW) {
             pthread_cond_wait(&r->cv, &r->mu);
             continue;
@@ -157,6 +171,7 @@ static dd_code stream_start(rreader *r, int64_t off, dd_err *err)
     r->head = r->over = r->stop = false;
     r->status = 0, r->total = -1;
     r->base = r->end = r->hi = r->from = off;
+    r->pin = INT64_MAX;
     r->msg[0] = '\0';
     if (pthread_create(&r->thread, NULL, stream, r) != 0)
         return dd_fail(err, DD_IO, "cannot start a reading thread");
@@ -194,10 +209,11 @@ static dd_code stream_check(rreader *r, int64_t off, dd_err *err)
     return DD_OK;
 }
 
-/* Bytes [off, off + len) of the stream into buf (op held; len > 0, off + len <= size). */
-static dd_code stream_read(rreader *r, int64_t off, char *buf, size_t len, dd_err *err)
+/* Wait until bytes [off, want) are in the window (op held; off < want <= size), starting
+ * a GET at off when they are out of its reach or the GET under way ended short. The
+ * window keeps them until stream_release (pin: the thread drops no byte from off on). */
+static dd_code stream_hold(rreader *r, int64_t off, int64_t want, dd_err *err)
 {
-    int64_t want = off + (int64_t)len;
     for (int attempt = 0;; attempt++) {
         pthread_mutex_lock(&r->mu);
         bool reach = r->running && !r->stop && off >= r->base && off <= r->end + AHEAD;
@@ -209,18 +225,8 @@ static dd_code stream_read(rreader *r, int64_t off, char *buf, size_t len, dd_er
                 pthread_cond_wait(&r->cv, &r->mu);
             reach = off >= r->base && r->end >= want;
         }
-        if (reach) {
-            for (int64_t p = off; p < want;) {
-                size_t at = (size_t)(p % WINDOW);
-                size_t run = (size_t)(want - p) < (size_t)WINDOW - at ? (size_t)(want - p)
-                                                                     : (size_t)WINDOW - at;
-                memcpy(buf + (p - off), r->win + at, run);
-                p += (int64_t)run;
-            }
-            if (want > r->hi)
-                r->hi = want;
-            pthread_cond_broadcast(&r->cv);
-        }
+        if (reach)
+            r->pin = off;       /* read without mu until stream_release */
         bool over = r->over;
         pthread_mutex_unlock(&r->mu);
         if (reach)
@@ -233,6 +239,49 @@ static dd_code stream_read(rreader *r, int64_t off, char *buf, size_t len, dd_er
         if (code != DD_OK)
             return code;
     }
+}
+
+/* The held bytes [off, want) as at most two runs of the ring; their count. The thread
+ * writes only outside [base, end) and keeps base <= pin, so they can be read without mu. */
+static int stream_runs(const rreader *r, int64_t off, int64_t want, struct iovec iov[2])
+{
+    int n = 0;
+    for (int64_t p = off; p < want; n++) {
+        size_t at = (size_t)(p % WINDOW);
+        size_t run = (size_t)(want - p) < (size_t)WINDOW - at ? (size_t)(want - p)
+                                                             : (size_t)WINDOW - at;
+        iov[n].iov_base = r->win + at;
+        iov[n].iov_len = run;
+        p += (int64_t)run;
+    }
+    return n;
+}
+
+/* Done with [.., want): the window may move on past it. */
+static void stream_release(rreader *r, int64_t want)
+{
+    pthread_mutex_lock(&r->mu);
+    if (want > r->hi)
+        r->hi = want;
+    r->pin = INT64_MAX;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Bytes [off, off + len) of the stream into buf (op held; len > 0, off + len <= size,
+ * len <= AHEAD). */
+static dd_code stream_read(rreader *r, int64_t off, char *buf, size_t len, dd_err *err)
+{
+    int64_t want = off + (int64_t)len;
+    dd_code code = stream_hold(r, off, want, err);
+    if (code != DD_OK)
+        return code;
+    struct iovec iov[2];
+    int n = stream_runs(r, off, want, iov);
+    for (int i = 0, at = 0; i < n; at += (int)iov[i].iov_len, i++)
+        memcpy(buf + at, iov[i].iov_base, iov[i].iov_len);
+    stream_release(r, want);
+    return DD_OK;
 }
 
 /* ---------------------------------------------------------------- readers */
@@ -258,65 +307,107 @@ static void reader_free(rreader *r)
 
 static void ra_close_reader(void *rd) { reader_free(rd); }
 
-typedef struct to_file {
-    int fd;
-    int err;
-} to_file;
-
-static int file_sink(void *ctx, const void *data, size_t len)
-{
-    to_file *t = ctx;
-    const char *p = data;
-    while (len) {
-        ssize_t n = write(t->fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return t->err = n < 0 ? errno : ENOSPC, -1;
-        p += n, len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* The node cache's fetch of a whole artifact (cache.h dd_rcache_fetch). */
-static int fetch_whole(void *ctx, int fd, char *msg, size_t msglen)
+/* The fill's sink: the bytes to the temporary copy, in order, then counted as readable. */
+static int fill_sink(void *ctx, const void *data, size_t len)
 {
     rreader *r = ctx;
-    char path[64];
+    const char *p = data;
+    for (size_t left = len; left;) {
+        ssize_t n = write(r->fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            pthread_mutex_lock(&r->mu);
+            snprintf(r->msg, sizeof r->msg, "artifact cache: %s",
+                     n < 0 ? strerror(errno) : "cannot write");
+            pthread_mutex_unlock(&r->mu);
+            return -1;
+        }
+        p += n, left -= (size_t)n;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->filled += (int64_t)len;
+    pthread_cond_broadcast(&r->cv);
+    int rc = r->stop ? -1 : 0;
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+/* The fill's thread: one GET of the whole artifact into the node cache's temporary copy,
+ * which the handle's reads follow; then the copy takes its name (or goes, on failure). */
+static void *fill_run(void *ctx)
+{
+    rreader *r = ctx;
+    char path[64], msg[DD_ERR_MSG_MAX] = "";
     snprintf(path, sizeof path, "/resource/%" PRId64 "/data", r->id);
-    to_file t = {fd, 0};
     long status;
     int64_t total;
-    if (dd_http_get_bytes(r->http, path, r->token, -1, -1, NULL, file_sink, &t, &status,
-                          &total, msg, msglen) != 0) {
-        if (t.err)
-            snprintf(msg, msglen, "artifact cache: %s", strerror(t.err));
-        return -1;
-    }
-    if (status != 200)
-        return -1;      /* msg names the server's answer */
-    return 0;
+    int rc = dd_http_get_bytes(r->http, path, r->token, -1, -1, NULL, fill_sink, r, &status,
+                               &total, msg, sizeof msg);
+    pthread_mutex_lock(&r->mu);
+    if (r->msg[0])          /* the sink's own reason (a full disk) */
+        snprintf(msg, sizeof msg, "%s", r->msg);
+    bool stopped = r->stop;
+    pthread_mutex_unlock(&r->mu);
+    int ok = rc == 0 && status == 200;
+    if (dd_rcache_fill_end(r->fill, ok, msg, sizeof msg) != 0)
+        ok = 0;
+    if (!ok && !stopped)
+        syslog(LOG_ERR, "resource %" PRId64 ": %s", r->id, msg);
+    pthread_mutex_lock(&r->mu);
+    r->fill = NULL;
+    r->fill_over = true;
+    if (!ok)
+        snprintf(r->msg, sizeof r->msg, "%s", msg[0] ? msg : "the fetch failed");
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* Wait until the fill has written [.., want), or ended (mu not held). DD_IO when it
+ * failed before those bytes. */
+static dd_code fill_wait(rreader *r, int64_t want, dd_err *err)
+{
+    pthread_mutex_lock(&r->mu);
+    while (r->running && !r->fill_over && r->filled < want)
+        pthread_cond_wait(&r->cv, &r->mu);
+    dd_code code = !r->running || r->filled >= want
+                       ? DD_OK
+                       : dd_fail(err, DD_IO, "resource %" PRId64 ": %s", r->id, r->msg);
+    pthread_mutex_unlock(&r->mu);
+    return code;
 }
 
 /* A version's artifact from the node cache; r->fd stays -1 when it is not cached (too
- * large), an error when the fetch failed. */
-static dd_code open_cached(rreader *r, dd_err *err)
+ * large, or no cache), an error when the fetch failed. The size is the row's: a version's
+ * bytes cannot change while it is registered. */
+static dd_code open_version(rreader *r, dd_err *err)
 {
     dd_resource row;
     dd_code code = dd_resource_get(r->ra->st, r->id, &row, err);
     if (code != DD_OK)
         return code;
-    char msg[DD_ERR_MSG_MAX] = "";
-    int fetched = 0;
-    r->fd = dd_rcache_open(r->ra->cache, r->id, row.generation, row.size_bytes, fetch_whole,
-                           r, &fetched, msg, sizeof msg);
-    if (r->fd >= 0)
-        r->size = row.size_bytes;
+    r->size = row.size_bytes;
+    int64_t generation = row.generation;
     dd_resource_clear(&row);
+    if (!r->ra->cache)
+        return DD_OK;
+    char msg[DD_ERR_MSG_MAX] = "";
+    r->fd = dd_rcache_begin(r->ra->cache, r->id, generation, r->size, &r->fill, msg,
+                            sizeof msg);
     if (r->fd < 0 && errno != EFBIG) {
         syslog(LOG_ERR, "resource %" PRId64 ": %s", r->id, msg);
         return dd_fail(err, DD_IO, "resource %" PRId64 ": %s", r->id, msg);
     }
+    if (!r->fill)
+        return DD_OK;
+    /* not cached yet: reads follow the fetch instead of waiting for all of it */
+    if (pthread_create(&r->thread, NULL, fill_run, r) != 0) {
+        dd_rcache_fill_end(r->fill, 0, msg, sizeof msg);
+        r->fill = NULL;
+        return dd_fail(err, DD_IO, "cannot start a reading thread");
+    }
+    r->running = true;
     return DD_OK;
 }
 
@@ -334,12 +425,13 @@ static dd_code ra_open(void *impl, int64_t resource_id, bool version, void **rd,
     r->http = dd_http_new(dd_store_path(ra->st), ra->cacert);
     dd_code code = r->http ? rs_token_dup(ra->st, &r->token, err)
                            : dd_fail(err, DD_IO, "out of memory");
-    if (code == DD_OK && version && ra->cache)
-        code = open_cached(r, err);
-    /* not cached: the stream starts now, and its answer names the size */
+    if (code == DD_OK && version)
+        code = open_version(r, err);
     if (code == DD_OK && r->fd < 0 && !(r->win = malloc((size_t)WINDOW)))
         code = dd_fail(err, DD_IO, "out of memory");
-    if (code == DD_OK && r->fd < 0)
+    /* a resource's stream starts now, and its answer names the size; a version's starts
+     * at the first read that needs it (the kernel may serve every read from its cache) */
+    if (code == DD_OK && r->fd < 0 && !version)
         code = stream_start(r, 0, err);
     if (code != DD_OK) {
         reader_free(r);
@@ -360,6 +452,9 @@ static dd_code ra_pread(void *rd, int64_t off, void *buf, size_t len, size_t *go
     if ((int64_t)len > r->size - off)
         len = (size_t)(r->size - off);
     if (r->fd >= 0) {
+        dd_code code = fill_wait(r, off + (int64_t)len, err);
+        if (code != DD_OK)
+            return code;
         while (*got < len) {
             ssize_t n = pread(r->fd, (char *)buf + *got, len - *got, off + (int64_t)*got);
             if (n < 0 && errno == EINTR)
@@ -379,6 +474,34 @@ static dd_code ra_pread(void *rd, int64_t off, void *buf, size_t len, size_t *go
         code = stream_read(r, off + (int64_t)*got, (char *)buf + *got, piece, err);
         if (code == DD_OK)
             *got += piece;
+    }
+    pthread_mutex_unlock(&r->op);
+    return code;
+}
+
+/* The bytes handed over from the window itself (artifacts_ops.h pread_with): no copy
+ * into the caller's buffer. A copy in the node cache, or a read longer than the window
+ * holds ahead, is DD_UNSUPPORTED (the caller uses pread). */
+static dd_code ra_pread_with(void *rd, int64_t off, size_t len, dd_artifact_take take,
+                             void *ctx, dd_err *err)
+{
+    rreader *r = rd;
+    if (r->fd >= 0 || len > (size_t)AHEAD)
+        return DD_UNSUPPORTED;
+    if (off >= r->size || len == 0) {
+        take(ctx, NULL, 0);
+        return DD_OK;
+    }
+    if ((int64_t)len > r->size - off)
+        len = (size_t)(r->size - off);
+    int64_t want = off + (int64_t)len;
+    pthread_mutex_lock(&r->op);
+    dd_code code = stream_hold(r, off, want, err);
+    if (code == DD_OK) {
+        struct iovec iov[2];
+        int n = stream_runs(r, off, want, iov);
+        take(ctx, iov, n);
+        stream_release(r, want);
     }
     pthread_mutex_unlock(&r->op);
     return code;
@@ -691,6 +814,7 @@ static const dd_artifacts_ops remote_artifacts_ops = {
     .upload_free = ra_upload_free,
     .open = ra_open,
     .pread = ra_pread,
+    .pread_with = ra_pread_with,
     .close_reader = ra_close_reader,
 };
 

@@ -3,17 +3,24 @@
  * a dd_artifacts (artifacts_ops.h) over a remote store whose bytes come from the server.
  *
  * Reads: GET /resource/{id}/data with "Range: bytes=OFF-", streamed by a thread of the
- * open handle into a window of 1 MiB ahead of the reads and 256 KiB behind (memory per
- * handle: 1.25 MiB; sequential reads are one request, however large the artifact); a
- * read outside the window ends that GET and starts another at its offset. The size is
- * the one the first answer names (its Content-Range), so an open of resources/<name>
- * sees the bytes of that moment: the GET under way keeps serving the bytes it began with
- * (the server holds them open) if the resource is replaced meanwhile, and a new GET that
- * names another size fails the read with EIO, never a mix of sizes (a replacement of the
- * same size read through a new GET is not detected: the answer carries no generation).
- * A model version's artifact (immutable while registered) is read from the node cache
- * (cache.h): fetched whole once into cache_dir, then read from that file; one larger than
- * cache_max is read with ranges as above.
+ * open handle into a window of 8 MiB ahead of the reads and 2 MiB behind (memory per
+ * handle: 10 MiB; sequential reads are one request, however large the artifact); a
+ * read outside the window ends that GET and starts another at its offset. A read is
+ * answered from the window itself (dd_artifact_pread_with: FUSE's reply is written from
+ * the window, no copy into a reply buffer). The size is the one the first answer names
+ * (its Content-Range), so an open of resources/<name> sees the bytes of that moment: the
+ * GET under way keeps serving the bytes it began with (the server holds them open) if
+ * the resource is replaced meanwhile, and a new GET that names another size fails the
+ * read with EIO, never a mix of sizes (a replacement of the same size read through a new
+ * GET is not detected: the answer carries no generation).
+ * A model version's artifact (immutable while registered) has the size of its row, so
+ * its open asks nothing; it is read from the node cache (cache.h): the first open of a
+ * copy not yet cached fetches it whole into cache_dir on a thread of the handle, and
+ * that handle's reads follow the fetch (each waits for its bytes, not for the whole
+ * copy); opens elsewhere meanwhile wait for the copy. A handle closed before the copy is
+ * complete abandons it (the next open fetches again). One larger than cache_max, or with
+ * no cache, is streamed as above from its first read (the kernel keeps its pages, so a
+ * second read asks the server nothing).
  * Uploads (`cp x resources/`): streamed to the server as they are written, one chunked
  * multipart request per upload, through a 4 MiB ring per upload (the writer waits while it
  * is full); close commits and waits for the server's 201 (or 200 for new bytes of an

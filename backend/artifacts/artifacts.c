@@ -761,6 +761,17 @@ dd_code dd_artifact_pread(dd_artifact_reader *r, int64_t off, void *buf, size_t 
     return DD_OK;
 }
 
+dd_code dd_artifact_pread_with(dd_artifact_reader *r, int64_t off, size_t len,
+                               dd_artifact_take take, void *ctx, dd_err *err)
+{
+    if (off < 0)
+        return dd_fail(err, DD_INVALID, "negative offset");
+    /* a local reader's bytes are in a file, SQLite or s3: pread copies them once anyway */
+    if (!r->a->ops || !r->a->ops->pread_with)
+        return DD_UNSUPPORTED;
+    return r->a->ops->pread_with(r->impl, off, len, take, ctx, err);
+}
+
 int64_t dd_artifact_size(const dd_artifact_reader *r) { return r->size; }
 
 void art_reader_close_keep(dd_artifact_reader *r)

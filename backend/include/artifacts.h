@@ -46,6 +46,7 @@
 #define DD_ARTIFACTS_H
 
 #include "store.h"
+#include <sys/uio.h>
 
 typedef struct dd_artifacts dd_artifacts;
 
@@ -161,6 +162,16 @@ dd_code dd_artifact_open_any(dd_artifacts *a, int64_t resource_id, dd_artifact_r
  * or past the end. DD_INVALID for a negative offset. */
 dd_code dd_artifact_pread(dd_artifact_reader *r, int64_t off, void *buf, size_t len,
                           size_t *got, dd_err *err);
+/* Where dd_artifact_pread_with hands bytes over: `n` (0 to 2) runs, in order, valid only
+ * until take returns. */
+typedef void (*dd_artifact_take)(void *ctx, const struct iovec *iov, int n);
+/* The bytes dd_artifact_pread would copy (up to `len` at `off`; none at or past the end),
+ * handed to `take` as runs of the reader's own memory instead: one copy fewer, for readers
+ * that keep the bytes in a buffer of their own (a remote mount's stream). `take` is called
+ * once on DD_OK, never on an error. DD_UNSUPPORTED, with nothing taken and no error text,
+ * when this reader cannot do it for this read: use dd_artifact_pread. */
+dd_code dd_artifact_pread_with(dd_artifact_reader *r, int64_t off, size_t len,
+                               dd_artifact_take take, void *ctx, dd_err *err);
 int64_t dd_artifact_size(const dd_artifact_reader *r);
 void dd_artifact_close(dd_artifact_reader *r);
 

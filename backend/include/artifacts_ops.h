@@ -5,7 +5,7 @@
  *
  * dd_artifacts_wrap makes a dd_artifacts whose uploads and readers are the table's: each
  * public function of artifacts.h that the filesystem calls (upload begin/write/size/
- * commit/free, open/pread/size/close) passes the implementation's own handle to the
+ * commit/free, open/pread/pread_with/size/close) passes the implementation's own handle to the
  * entry; dd_upload_size and dd_artifact_size are kept by artifacts.c (counted writes, the
  * size an open answers). Everything else of artifacts.h (gc, migration, fs_root,
  * open_any) is for a local store: on a wrapped one gc and migration answer
@@ -34,6 +34,9 @@ typedef struct dd_artifacts_ops {
     dd_code (*open)(void *impl, int64_t resource_id, bool version, void **rd,
                     int64_t *size_out, dd_err *err);
     dd_code (*pread)(void *rd, int64_t off, void *buf, size_t len, size_t *got, dd_err *err);
+    /* dd_artifact_pread_with (off >= 0); NULL: DD_UNSUPPORTED for every read */
+    dd_code (*pread_with)(void *rd, int64_t off, size_t len, dd_artifact_take take,
+                          void *ctx, dd_err *err);
     void (*close_reader)(void *rd);
 } dd_artifacts_ops;
 

@@ -1,9 +1,10 @@
 """Artifact bytes through a remote mount (docs/REMOTE.md §8, step R7), against a real
 `deardiary serve` on 127.0.0.1 beside a real local mount of the same database: reading
-`resources/<name>` streams with ranged GETs of /resource/{id}/data (1 MiB read-ahead per
-handle); a model version's `artifact` is fetched whole once into the node cache
-(remote.cache_dir), so concurrent readers fetch once (counted in the server's request
-log), and the cache keeps to remote.cache_max by evicting the least recently used copy.
+`resources/<name>` streams with one ranged GET of /resource/{id}/data per run of
+sequential reads (8 MiB read-ahead per handle); a model version's `artifact` is fetched
+whole once into the node cache (remote.cache_dir), its first reader following the fetch,
+so concurrent readers fetch once (counted in the server's request log), and the cache
+keeps to remote.cache_max by evicting the least recently used copy.
 Bytes are compared by sha256 with the local mount's; memory is checked from /proc
 (VmHWM) of the daemon and the server."""
 import errno
@@ -88,6 +89,12 @@ def data_gets(s, rid=None):
             "/data " in line]
 
 
+def answered(s, rid):
+    """The GETs of resource rid's bytes the server answered (a stream the mount ended is
+    logged with status 0, when the server notices)."""
+    return [g for g in data_gets(s, rid) if g.split()[4] in ("200", "206")]
+
+
 def resource_id(s, name):
     for x in s.get("/resource/experiment/1", token=s.login()).json()["data"]:
         if x["name"] == name:
@@ -122,7 +129,7 @@ def test_bytes_equal_small_and_large_with_bounded_memory(remote, tmp_path):
     # 200 MiB read twice (ranged, then the node cache's copy): neither side held it
     assert_hwm_below(r.proc.pid, 64)
     assert_hwm_below(s.proc.pid, 64)
-    # a sequential read is one ranged GET streamed through the handle's 1.25 MiB window;
+    # a sequential read is one ranged GET streamed through the handle's 10 MiB window;
     # the version's artifact one whole GET into the node cache
     rid = resource_id(s, "big.bin")
     gets = data_gets(s, rid)
@@ -148,6 +155,88 @@ def test_reads_at_offsets(remote, tmp_path):
                 f.seek(off)
                 g.seek(off)
                 assert f.read(70000) == g.read(70000), off
+
+
+def test_uncached_version_reads_once_then_from_the_page_cache(remote, tmp_path):
+    """Without the node cache (cache_max 0) a version's artifact is streamed: the open asks
+    nothing (a version's size is its row's), the first `cat` is one GET, and a second
+    `cat` is served by the kernel's page cache (a version's bytes never change: keep_cache),
+    so the server sees no request at all."""
+    m, s, mount = remote
+    digests, _ = setup_registry(m, str(tmp_path), {"v.bin": 6 * MIB + 5})
+    r = mount(cache_max=0)
+    rid = resource_id(s, "v.bin")
+    path = r.p("models", "clf", "versions", "1", "artifact")
+    with open(path, "rb"):
+        pass
+    time.sleep(0.3)
+    assert data_gets(s, rid) == []
+    assert sha_of(path) == digests["v.bin"]
+    assert logged(s, "GET /resource/%d/data 206" % rid)
+    assert run("cat %s > /dev/null" % path).returncode == 0
+    assert sha_of(path) == digests["v.bin"]
+    time.sleep(0.3)
+    assert len(data_gets(s, rid)) == 1, data_gets(s, rid)
+    assert not os.path.exists(r.cache) or os.listdir(r.cache) == []
+
+
+def test_random_reads_match_and_a_sequential_run_keeps_its_stream(remote, tmp_path):
+    """Reads at random offsets and lengths (within and far outside the handle's window,
+    backwards and forwards) give the bytes of a local mount; a sequential read that
+    follows them asks the server once more, however long it is."""
+    import random
+    m, s, mount = remote
+    setup_registry(m, str(tmp_path), {"r.bin": 40 * MIB + 17})
+    r = mount()
+    rel = os.path.join("projects", "p", "experiments", "e", "resources", "r.bin")
+    rid = resource_id(s, "r.bin")
+    rng = random.Random(16)
+    with open(r.p(rel), "rb", buffering=0) as f, open(m.p(rel), "rb") as g:
+        for _ in range(60):
+            off = rng.randrange(0, 40 * MIB + 100)
+            n = rng.choice((1, 4096, 65536, 300000, MIB, 2 * MIB + 3))
+            f.seek(off)
+            g.seek(off)
+            assert f.read(n) == g.read(n), (off, n)
+        time.sleep(0.3)
+        before = len(answered(s, rid))
+        f.seek(3 * MIB + 1)
+        g.seek(3 * MIB + 1)
+        while True:
+            a = f.read(MIB)
+            assert a == g.read(MIB)
+            if not a:
+                break
+    time.sleep(0.3)
+    assert len(answered(s, rid)) - before <= 1, answered(s, rid)[before:]
+
+
+def test_first_read_follows_the_fetch_and_an_early_close_abandons_it(remote, tmp_path):
+    """A version's first open fetches the node cache's copy on a thread of its handle, and
+    its reads follow that fetch (4 KiB read, then closed: usually before the 64 MiB copy
+    is complete, which is not asserted, as a fast machine may finish first). After the
+    close no temporary copy is left: the copy is complete or abandoned, and the next read
+    gives the whole bytes, with at most one more fetch."""
+    m, s, mount = remote
+    digests, _ = setup_registry(m, str(tmp_path), {"f.bin": 64 * MIB})
+    r = mount()
+    rid = resource_id(s, "f.bin")
+    path = r.p("models", "clf", "versions", "1", "artifact")
+    with open(path, "rb") as f:
+        assert len(f.read(4096)) == 4096
+        # the copy is still a temporary one, or complete if the fetch was that fast
+        names = os.listdir(r.cache)
+        assert any(".tmp." in n for n in names) or "%d-0" % rid in names, names
+    deadline = time.time() + 10
+    while time.time() < deadline and any(".tmp." in n for n in os.listdir(r.cache)):
+        time.sleep(0.05)
+    names = sorted(os.listdir(r.cache))
+    assert not any(".tmp." in n for n in names), names
+    assert sha_of(path) == digests["f.bin"]
+    assert "%d-0" % rid in os.listdir(r.cache)
+    time.sleep(0.3)
+    # one whole GET per fetch: the abandoned one (if it was abandoned) and the complete one
+    assert 1 <= len(data_gets(s, rid)) <= 2, data_gets(s, rid)
 
 
 def test_sixteen_readers_fetch_once(remote, tmp_path):
@@ -218,7 +307,7 @@ def test_replaced_while_open_is_eio_never_a_mix(remote, tmp_path):
     setup_registry(m, str(tmp_path), {})
     exp = m.p("projects", "p", "experiments", "e")
     src = os.path.join(str(tmp_path), "x")
-    write_random(src, 3 * MIB, "one")
+    write_random(src, 24 * MIB, "one")
     with open(src, "rb") as f:
         old = f.read()
     assert run("cp %s %s/resources/x" % (src, exp)).returncode == 0
@@ -229,10 +318,10 @@ def test_replaced_while_open_is_eio_never_a_mix(remote, tmp_path):
         write_random(src, 2 * MIB, "two")
         assert run("cp %s %s/resources/x" % (src, exp)).returncode == 0
         # read on in order: the GET under way keeps serving the bytes it began with
-        f.seek(2 * MIB - 4096)
-        assert f.read(8192) == old[2 * MIB - 4096:2 * MIB + 4096]
-        # back to the start, out of the handle's window: a new GET, which names another
-        # size: EIO, never the new bytes under the old size
+        f.seek(12 * MIB - 4096)
+        assert f.read(8192) == old[12 * MIB - 4096:12 * MIB + 4096]
+        # back to the start, out of the handle's window (8 MiB ahead, 2 MiB behind): a
+        # new GET, which names another size: EIO, never the new bytes under the old size
         for _ in range(2):     # and again: the refused GET left nothing to read
             f.seek(0)
             with pytest.raises(OSError) as e:

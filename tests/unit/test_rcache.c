@@ -9,6 +9,9 @@
  * (d) at insert, the least recently opened copies go until the new one fits
  * (e) the temporary copy of a dead fetcher is removed; a live one's is kept
  * (f) eight threads opening one copy at once: one fetch, every fd reads the bytes
+ * (g) a fill by the caller (dd_rcache_begin): its fd reads back what it wrote so far;
+ *     another opener waits for its end and then fetches nothing; a fill ended as failed
+ *     leaves nothing, and the next begin fills again
  */
 #include <dirent.h>
 #include <errno.h>
@@ -111,6 +114,15 @@ static void *race(void *p)
     return NULL;
 }
 
+/* (g)'s other opener: copy 11, 8192 bytes. */
+static void *race_g(void *p)
+{
+    racer *r = p;
+    char msg[256];
+    r->fd = dd_rcache_open(r->c, 11, 0, 8192, fetch, r->s, NULL, msg, sizeof msg);
+    return NULL;
+}
+
 int main(void)
 {
     char dir[4200], msg[256];
@@ -193,6 +205,47 @@ int main(void)
             close(rs[i].fd);
     }
     CHECK(r.calls == 1);
+
+    /* (g) */
+    dd_rcache_fill *f = NULL;
+    fd = dd_rcache_begin(c, 11, 0, 8192, &f, msg, sizeof msg);
+    CHECK(fd >= 0 && f != NULL);
+    if (fd >= 0 && f) {
+        src none = {.byte = 'n', .len = 8192, .mu = PTHREAD_MUTEX_INITIALIZER};
+        racer w = {c, &none, -1};
+        pthread_t wt;
+        char half[4096], back[4096];
+        memset(half, 'g', sizeof half);
+        CHECK(write(fd, half, sizeof half) == (ssize_t)sizeof half);
+        CHECK(pread(fd, back, sizeof back, 0) == (ssize_t)sizeof back &&
+              memcmp(back, half, sizeof half) == 0);
+        w.c = c;
+        pthread_create(&wt, NULL, race_g, &w);
+        usleep(50000);
+        CHECK(w.fd == -1);              /* waiting for the fill */
+        CHECK(write(fd, half, sizeof half) == (ssize_t)sizeof half);
+        CHECK(dd_rcache_fill_end(f, 1, msg, sizeof msg) == 0);
+        pthread_join(wt, NULL);
+        CHECK(w.fd >= 0 && none.calls == 0 && reads_as(w.fd, 'g', 8192));
+        CHECK(reads_as(fd, 'g', 8192) && exists(dir, "11-0"));
+        if (w.fd >= 0)
+            close(w.fd);
+        close(fd);
+    }
+    fd = dd_rcache_begin(c, 12, 0, 100, &f, msg, sizeof msg);
+    CHECK(fd >= 0 && f != NULL);
+    if (fd >= 0 && f) {
+        CHECK(write(fd, "x", 1) == 1);
+        CHECK(dd_rcache_fill_end(f, 0, msg, sizeof msg) != 0);
+        CHECK(!exists(dir, "12-0") && count_entries(dir, "12-0.tmp.") == 0);
+        close(fd);
+        fd = dd_rcache_begin(c, 12, 0, 100, &f, msg, sizeof msg);
+        CHECK(fd >= 0 && f != NULL);
+        if (fd >= 0 && f) {
+            CHECK(dd_rcache_fill_end(f, 1, msg, sizeof msg) != 0 && strstr(msg, "0 bytes of"));
+            close(fd);
+        }
+    }
     dd_rcache_free(c);
     return check_done();
 }
