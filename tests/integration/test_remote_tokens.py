@@ -18,6 +18,7 @@ import time
 from conftest import BIN, Mount, db_rows, run
 from helpers_serve import Server, logged, undelivered_journals
 from test_remote_mount import login
+from test_remote_write import errno_of, write
 
 TTL = 6                  # seconds a token lives: the client refreshes past 3, rereads every 1.5
 LIFETIMES = 4
@@ -54,18 +55,12 @@ def append(path, value):
         f.write("%d\n" % value)
 
 
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def errno_of(fn, *args):
-    """The errno `fn(*args)` fails with, 0 when it succeeds."""
-    try:
-        fn(*args)
-        return 0
-    except OSError as e:
-        return e.errno
+def stop_all(r, s, ok):
+    """Unmount the mount r (if any) and stop the server s: cleanly after a test that
+    passed, killed after one that failed (nothing waits on a broken daemon)."""
+    if r:
+        r.unmount() if ok else r.kill()
+    s.stop() if ok else s.kill()
 
 
 def wait_delivered(journals, r, timeout=30):
@@ -176,14 +171,7 @@ def test_a_mount_outlives_its_tokens_and_a_deleted_user_gets_eacces(tmp_path, mo
                              " 'lr'" % iid) == [[lr]]
         ok = True
     finally:
-        if r and ok:
-            r.unmount()
-        elif r:
-            r.kill()
-        if ok:
-            s.stop()
-        else:
-            s.kill()
+        stop_all(r, s, ok)
 
 
 def test_a_token_refused_as_expired_is_retried_once_with_another(tmp_path, monkeypatch):
@@ -236,11 +224,4 @@ def test_a_token_refused_as_expired_is_retried_once_with_another(tmp_path, monke
         assert 1 <= s.output().count(" 401 ") - before <= 2, s.output()
         ok = True
     finally:
-        if r and ok:
-            r.unmount()
-        elif r:
-            r.kill()
-        if ok:
-            s.stop()
-        else:
-            s.kill()
+        stop_all(r, s, ok)
