@@ -11,7 +11,8 @@
  *   loops sqlitebatch DB LINES REPS    plain SQLite: LINES INSERTs per transaction, REPS times
  *
  * The SQLite loops use the store's settings (WAL, synchronous=NORMAL) and the shape of its
- * `metric` table and index (schema/sqlite/001_baseline.sql), with a prepared statement.
+ * `metric_point` table (schema/sqlite/014_metric_series_points.sql), with a prepared
+ * statement.
  *
  * Output, one line: "count=<units> seconds=<elapsed> rate=<units per second>". Units are
  * loop iterations (append, write1, sqlite1) or lines/rows (writebatch, sqlitebatch).
@@ -137,15 +138,15 @@ static sqlite3 *sql_open(const char *path, sqlite3_stmt **ins)
     sql_check(NULL, sqlite3_open(path, &db), "open");
     sql_check(db, sqlite3_exec(db,
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-        /* the store's metric table (schema/sqlite/004_metric_clustered.sql) */
-        "CREATE TABLE IF NOT EXISTS metric ("
-        " iteration_id INTEGER NOT NULL, key TEXT NOT NULL CHECK (key <> ''),"
+        /* the store's points table (schema/sqlite/014_metric_series_points.sql) */
+        "CREATE TABLE IF NOT EXISTS metric_point ("
+        " series_id INTEGER NOT NULL,"
         " step INTEGER NOT NULL, id INTEGER NOT NULL CHECK (id >= 0), value REAL NOT NULL,"
         " recorded_at TEXT NOT NULL CHECK (recorded_at <> ''),"
-        " PRIMARY KEY (iteration_id, key, step, id)) WITHOUT ROWID;",
+        " PRIMARY KEY (series_id, step, id)) WITHOUT ROWID;",
         NULL, NULL, NULL), "schema");
     sql_check(db, sqlite3_prepare_v2(db,
-        "INSERT INTO metric(iteration_id, key, value, step, id, recorded_at) VALUES (1, 'loss',"
+        "INSERT INTO metric_point(series_id, value, step, id, recorded_at) VALUES (1,"
         " ?1, ?2, ?2, '2026-11-23T12:00:00.000Z')", -1, ins, NULL), "prepare");
     return db;
 }
@@ -155,8 +156,8 @@ static long long sql_next_step(sqlite3 *db)
 {
     sqlite3_stmt *s;
     long long next = 0;
-    sql_check(db, sqlite3_prepare_v2(db, "SELECT coalesce(max(step) + 1, 0) FROM metric", -1,
-                                     &s, NULL), "prepare");
+    sql_check(db, sqlite3_prepare_v2(db, "SELECT coalesce(max(step) + 1, 0) FROM metric_point",
+                                     -1, &s, NULL), "prepare");
     if (sqlite3_step(s) == SQLITE_ROW)
         next = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);

@@ -90,15 +90,22 @@ def blocks(db, iteration_id, key, points):
 
 
 def series(db, iteration_id, key, points):
-    db.executemany("INSERT INTO metric(iteration_id, key, value, step, id, recorded_at)"
-                   " VALUES (?, ?, ?, ?, ?, ?)",
-                   ((iteration_id, key, value(i), i, i, TS) for i in range(points)))
     text_bytes = sum(line_len(i, value(i)) for i in range(points))
-    blocks(db, iteration_id, key, points)
     last = points - 1
-    db.execute("INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
-               " max_step, point_count, text_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               (iteration_id, key, value(last), last, TS, last, points, text_bytes))
+    sid = db.execute("INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
+                     " max_step, point_count, text_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (iteration_id, key, value(last), last, TS, last, points,
+                      text_bytes)).lastrowid
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'metric_point'").fetchone():
+        # schema 014: points name their series by id
+        db.executemany("INSERT INTO metric_point(series_id, value, step, id, recorded_at)"
+                       " VALUES (?, ?, ?, ?, ?)",
+                       ((sid, value(i), i, i, TS) for i in range(points)))
+    else:
+        db.executemany("INSERT INTO metric(iteration_id, key, value, step, id, recorded_at)"
+                       " VALUES (?, ?, ?, ?, ?, ?)",
+                       ((iteration_id, key, value(i), i, i, TS) for i in range(points)))
+    blocks(db, iteration_id, key, points)
     return text_bytes
 
 

@@ -293,26 +293,32 @@ dd_code db_metric_append_at(dd_conn *c, int64_t iteration_id, const char *key,
 
 /* Metric rows waiting for their INSERT, from any number of series (metrics.c): a group of
  * REST batches puts a few points in each of many series, and one multi-row statement for
- * all of them costs less than a statement (or more) per series. Start zeroed; the keys
- * are borrowed, so they must outlive the next db_point_rows_flush. */
+ * all of them costs less than a statement (or more) per series. Start zeroed. A row names
+ * its series by id (metric_point.series_id = metric_latest.id, schema 014). */
 #define DB_POINT_ROWS 64
 typedef struct db_point_rows {
     int n;
     bool flush_failed;    /* a flush failed: the failure may be any pending row's */
-    int64_t iteration_id[DB_POINT_ROWS], step[DB_POINT_ROWS], id[DB_POINT_ROWS];
-    const char *key[DB_POINT_ROWS];
+    int64_t series_id[DB_POINT_ROWS], step[DB_POINT_ROWS], id[DB_POINT_ROWS];
     double value[DB_POINT_ROWS];
     char ts[DB_POINT_ROWS][DD_TS_LEN];
 } db_point_rows;
 /* db_metric_append_at without the iteration check (its lock is taken), with the points'
  * rows left in `rows` (flushed whenever it fills) rather than inserted at once: the
- * caller flushes before the transaction ends, and before anything reads `metric`. */
+ * caller flushes before the transaction ends, and before anything reads `metric_point`. */
 dd_code db_metric_append_pending(dd_conn *c, int64_t iteration_id, const char *key,
                                  const dd_metric_point *points, size_t n, db_point_rows *rows,
                                  int64_t *series_id, int64_t *first_position, dd_err *err);
 /* Insert the pending rows (one statement per DB_POINT_ROWS, fewer for the remainder) and
  * empty `rows`; sets rows->flush_failed on failure. */
 dd_code db_point_rows_flush(dd_conn *c, db_point_rows *rows, dd_err *err);
+
+/* SQL: the id of the series (iteration ITER, key KEY), for `series_id = ` + this. ITER
+ * and KEY are parameter texts ("?", "?1"). A scalar subquery, not a join: both engines
+ * run it once and then scan metric_point's key range of that one series in (step, id)
+ * order. No row: NULL, which matches no point. */
+#define DB_SERIES_ID(iter, key) \
+    "(SELECT id FROM metric_latest WHERE iteration_id = " iter " AND key = " key ")"
 
 /* The block summaries of metric series (metric_blocks.c, schema/sqlite/009_metric_blocks.sql):
  * block b of a series holds positions DB_METRIC_BLOCK*b .. DB_METRIC_BLOCK*(b+1)-1. */

@@ -61,6 +61,12 @@ static dd_code sq_error(db_econn *c, int rc, const char *what, dd_err *err)
     default:
         break;
     }
+    /* A damaged file, wherever it is met (the first statement's header read, the open's
+     * own first writes, a page a listing reads): said first, then what was being done.
+     * Which page a damage hits is chance (test_bad_input.py overwrites the middle one:
+     * since schema 014 that is the registry table's, written at every open). */
+    if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB)
+        return dd_fail(err, DD_IO, "not a valid DearDiary database: %s (%s)", detail, what);
     /* A full disk met while growing the -shm or -wal file comes back as an I/O error
      * whose system errno says what happened. */
     int sys = c && c->db ? sqlite3_system_errno(c->db) : 0;
@@ -122,11 +128,10 @@ static dd_code configure(db_econn *c, bool read_only, dd_err *err)
         ? "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;"
         : "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
     int rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
-    /* the first statement reads the file's header: a damaged file is found here */
-    bool damaged = (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
+    /* the first statement reads the file's header: a damaged file is found here (sq_error
+     * names it) */
     if (rc != SQLITE_OK)
-        return sq_error(c, rc, damaged ? "not a valid DearDiary database"
-                                       : "configuring the database connection", err);
+        return sq_error(c, rc, "configuring the database connection", err);
     return DD_OK;
 }
 

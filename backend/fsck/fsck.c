@@ -521,9 +521,9 @@ static dd_code series_compute(dd_conn *c, int64_t iteration_id, const char *key,
 {
     db_stmt *s;
     memset(t, 0, sizeof *t);
-    dd_code code = db_prep(c, &s, err, "SELECT value, step, recorded_at FROM metric"
-                           " WHERE iteration_id = ? AND key = ? ORDER BY step, id", "it",
-                           iteration_id, key);
+    dd_code code = db_prep(c, &s, err, "SELECT value, step, recorded_at FROM metric_point"
+                           " WHERE series_id = " DB_SERIES_ID("?", "?") " ORDER BY step, id",
+                           "it", iteration_id, key);
     while (code == DD_OK) {
         bool row;
         code = db_step(c, s, &row, "reading metric points", err);
@@ -586,8 +586,8 @@ static dd_code blocks_compute(dd_conn *c, int64_t iteration_id, const char *key,
                               block_vec *truth, block_vec *stored, dd_err *err)
 {
     db_stmt *s;
-    dd_code code = db_prep(c, &s, err, "SELECT id, step, value FROM metric"
-                           " WHERE iteration_id = ? AND key = ? ORDER BY id", "it",
+    dd_code code = db_prep(c, &s, err, "SELECT id, step, value FROM metric_point"
+                           " WHERE series_id = " DB_SERIES_ID("?", "?") " ORDER BY id", "it",
                            iteration_id, key);
     if (code == DD_OK)
         code = db_each(c, s, "reading metric points", truth_block_row, truth, err);
@@ -783,9 +783,8 @@ static const rule rules[] = {
     {"SELECT DISTINCT 'metric ' || l.key || ' of iteration ' || l.iteration_id || ': point ' || b.id"
      " || ' has step ' || b.step || ' after step ' || a.step || ' (a default step that"
      " overflowed)' FROM metric_latest l"
-     " JOIN metric a ON a.iteration_id = l.iteration_id AND a.key = l.key"
-     " AND a.step = 9223372036854775807"
-     " JOIN metric b ON b.iteration_id = l.iteration_id AND b.key = l.key"
+     " JOIN metric_point a ON a.series_id = l.id AND a.step = 9223372036854775807"
+     " JOIN metric_point b ON b.series_id = l.id"
      " AND b.step = -9223372036854775807 - 1 AND b.id > a.id"
      " WHERE l.max_step = 9223372036854775807", NULL},
     /* the stage history (schema 009): the store writes a change with every stage it sets,
@@ -798,16 +797,18 @@ static const rule rules[] = {
      " LEFT JOIN stage_change h ON h.id = (SELECT MAX(x.id) FROM stage_change x"
      " WHERE x.model_version_id = v.id)"
      " WHERE h.id IS NULL OR h.to_stage_id <> v.stage_id", NULL},
-    /* points (or block summaries) of an iteration that does not exist: on PostgreSQL
-     * the store's locks keep the rule, not a foreign key (schema/postgres/013), so raw
-     * SQL can break it. Reported only: whose points they were cannot be known */
-    {"SELECT 'metric ' || x.key || ' of iteration ' || x.iteration_id || ': points or"
-     " block summaries of an iteration that does not exist (' || CAST(SUM(x.n) AS BIGINT)"
-     " || ' points)' FROM (SELECT iteration_id, key, COUNT(*) AS n FROM metric"
-     " GROUP BY iteration_id, key UNION ALL SELECT iteration_id, key, 0 AS n"
-     " FROM metric_block GROUP BY iteration_id, key) x"
-     " LEFT JOIN iteration i ON i.id = x.iteration_id WHERE i.id IS NULL"
-     " GROUP BY x.iteration_id, x.key", NULL},
+    /* block summaries of an iteration that does not exist, and points of a series that
+     * does not exist: the store's transactions keep both rules, not foreign keys
+     * (schema/postgres/013, schema 014), so raw SQL can break them. Reported only: whose
+     * points they were cannot be known (a point names its series by id alone) */
+    {"SELECT 'metric ' || x.key || ' of iteration ' || x.iteration_id || ': block summaries"
+     " of an iteration that does not exist' FROM (SELECT DISTINCT iteration_id, key"
+     " FROM metric_block) x LEFT JOIN iteration i ON i.id = x.iteration_id WHERE i.id IS NULL",
+     NULL},
+    {"SELECT 'metric series ' || p.series_id || ': points of a series that does not exist ('"
+     " || COUNT(*) || ' points)' FROM metric_point p"
+     " LEFT JOIN metric_latest l ON l.id = p.series_id WHERE l.id IS NULL"
+     " GROUP BY p.series_id", NULL},
     {"SELECT 'stage change ' || h.id || ' of version row ' || h.model_version_id ||"
      " ' names model ' || h.model_id || ', not its model ' || v.model_id"
      " FROM stage_change h JOIN model_version v ON v.id = h.model_version_id"
@@ -918,10 +919,10 @@ static dd_code check_registry(fsck *f, dd_err *err)
         }
         if (code == DD_OK)
             /* series of an existing iteration: the others are a rule's finding above,
-             * and no summary can be made for them */
+             * and no summary can be made for them (points are found through their
+             * series' row: those without one are a finding above too) */
             code = db_prep(c, &s, err, "SELECT k.iteration_id, k.key FROM"
                            " (SELECT iteration_id, key FROM metric_latest UNION"
-                           " SELECT iteration_id, key FROM metric UNION"
                            " SELECT iteration_id, key FROM metric_block) k"
                            " JOIN iteration i ON i.id = k.iteration_id ORDER BY 1, 2", NULL);
         if (code == DD_OK)

@@ -182,8 +182,9 @@ static dd_code scan_run(dd_conn *c, int64_t iteration_id, const char *key, scan_
         return DD_OK;
     }
     db_stmt *s;
-    dd_code code = db_prep(c, &s, err, "SELECT id, step, value FROM metric"
-                           " WHERE iteration_id = ?1 AND key = ?2 AND (step, id) >= (?3, ?4)"
+    dd_code code = db_prep(c, &s, err, "SELECT id, step, value FROM metric_point"
+                           " WHERE series_id = " DB_SERIES_ID("?1", "?2")
+                           " AND (step, id) >= (?3, ?4)"
                            " AND (step, id) <= (?5, ?6) ORDER BY step, id", "itiiii",
                            iteration_id, key, r->first_step, r->first_position, r->last_step,
                            r->first_position + r->n - 1);
@@ -209,8 +210,8 @@ static dd_code scan_in(dd_conn *c, int64_t iteration_id, const char *key, scan_c
         return code;
     if (!x->usable || x->points != count) {
         /* steps out of order (or blocks that do not add up): every point, as today */
-        code = db_prep(c, &s, err, "SELECT id, step, value FROM metric"
-                       " WHERE iteration_id = ? AND key = ? ORDER BY step, id", "it",
+        code = db_prep(c, &s, err, "SELECT id, step, value FROM metric_point"
+                       " WHERE series_id = " DB_SERIES_ID("?", "?") " ORDER BY step, id", "it",
                        iteration_id, key);
         return code == DD_OK ? db_each(c, s, "reading a metric series", point_row, x, err)
                              : code;

@@ -3,7 +3,8 @@
  * in one transaction, and points addressed by (series id, position).
  *
  * A point's identity is its series (metric_latest.id, never reused) and its position in
- * that series (metric.id: 0, 1, ... in write order, schema/004_metric_clustered.sql); the
+ * that series (metric_point.id: 0, 1, ... in write order, schema/004_metric_clustered.sql;
+ * metric_point.series_id is the series, schema 014); the
  * REST layer packs the two into one integer.
  */
 #include <stdlib.h>
@@ -161,7 +162,7 @@ dd_code local_metric_append_items(dd_store *st, int64_t iteration_id, const dd_m
     return code == DD_OK ? db_group_write_many(st, append_batches, &b, err) : code;
 }
 
-#define POINT_COLS "l.id, m.id, m.iteration_id, m.key, m.step, m.value, m.recorded_at"
+#define POINT_COLS "l.id, m.id, l.iteration_id, l.key, m.step, m.value, m.recorded_at"
 
 static int point_row(db_stmt *s, void *arg)
 {
@@ -197,9 +198,9 @@ dd_code dd_metric_points_list(dd_store *st, int64_t iteration_id, dd_metric_poin
                               void *ctx, dd_err *err)
 {
     return list_points(st,
-                       "SELECT " POINT_COLS " FROM metric m JOIN metric_latest l"
-                       " ON l.iteration_id = m.iteration_id AND l.key = m.key"
-                       " WHERE m.iteration_id = ? ORDER BY m.step, l.id, m.id",
+                       "SELECT " POINT_COLS " FROM metric_latest l JOIN metric_point m"
+                       " ON m.series_id = l.id"
+                       " WHERE l.iteration_id = ? ORDER BY m.step, l.id, m.id",
                        "i", iteration_id, 0, cb, ctx, err);
 }
 
@@ -221,9 +222,8 @@ dd_code dd_metric_point_get(dd_store *st, int64_t series_id, int64_t position,
 {
     found_point f = {cb, ctx, false};
     dd_code code = list_points(st,
-                               "SELECT " POINT_COLS " FROM metric_latest l JOIN metric m"
-                               " ON m.iteration_id = l.iteration_id AND m.key = l.key"
-                               " WHERE l.id = ? AND m.id = ?", "ii",
+                               "SELECT " POINT_COLS " FROM metric_latest l JOIN metric_point m"
+                               " ON m.series_id = l.id WHERE l.id = ? AND m.id = ?", "ii",
                                series_id, position, found_cb, &f, err);
     if (code == DD_OK && !f.found)
         code = dd_fail(err, DD_NOT_FOUND, "metric point %lld/%lld not found",

@@ -5,6 +5,10 @@
  * A batch is one transaction: the series' summary row is read once, the points are
  * inserted in array order (a point without a step gets max(step)+1, counting the batch's
  * own earlier points), and the summary is written back once.
+ *
+ * The summary row is the series: its id (metric_latest.id) is what each point names
+ * (metric_point.series_id, schema 014), so a new series' row is inserted before its
+ * points and updated with their summary after them.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -15,8 +19,8 @@
 #include "store_local.h"
 
 typedef struct series_state {
-    bool exists;
-    int64_t id;             /* metric_latest's rowid, when it exists */
+    bool exists;            /* the series has points */
+    int64_t id;             /* metric_latest's id, when the row exists (else 0) */
     double value;
     int64_t step;
     char recorded_at[DD_TS_LEN];
@@ -59,30 +63,28 @@ static dd_code series_load(dd_conn *c, int64_t iteration_id, const char *key,
     return code;
 }
 
-/* Write the summary back: an UPDATE by rowid for a series that existed when loaded (the
- * append path's common case: no unique-index probe), else an upsert that sets ss->id from
- * RETURNING (a new series' id, so a caller learns it without a second lookup). */
-static dd_code series_store(dd_conn *c, int64_t iteration_id, const char *key,
-                            series_state *ss, bool existed, const char *now, dd_err *err)
+/* A new series' row, before its first points (they name it by id). Its summary columns
+ * are placeholders until series_store, in the same transaction. No upsert: the caller
+ * holds the iteration's lock and found no row, so a conflict is a fault to report. */
+static dd_code series_create(dd_conn *c, int64_t iteration_id, const char *key,
+                             series_state *ss, const char *now, dd_err *err)
 {
-    if (existed)
-        return db_exec(c, err, "metric series",
-                       "UPDATE metric_latest SET value = ?, step = ?, recorded_at = ?,"
-                       " max_step = ?, point_count = ?, text_bytes = ?, updated_date = ?"
-                       " WHERE id = ?",
-                       "ditiiiti", ss->value, ss->step, ss->recorded_at, ss->max_step,
-                       ss->count, ss->text_bytes, now, ss->id);
     return db_insert_id(c, &ss->id, err, "metric series",
                         "INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at,"
                         " max_step, point_count, text_bytes, updated_date)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                        " ON CONFLICT(iteration_id, key) DO UPDATE SET value = excluded.value,"
-                        " step = excluded.step, recorded_at = excluded.recorded_at,"
-                        " max_step = excluded.max_step, point_count = excluded.point_count,"
-                        " text_bytes = excluded.text_bytes, updated_date = excluded.updated_date"
-                        " RETURNING id",
-                        "itditiiit", iteration_id, key, ss->value, ss->step, ss->recorded_at,
-                        ss->max_step, ss->count, ss->text_bytes, now);
+                        " VALUES (?, ?, 0, 0, ?, 0, 0, 0, ?) RETURNING id",
+                        "ittt", iteration_id, key, now, now);
+}
+
+/* Write the summary back: an UPDATE by id (no unique-index probe). */
+static dd_code series_store(dd_conn *c, const series_state *ss, const char *now, dd_err *err)
+{
+    return db_exec(c, err, "metric series",
+                   "UPDATE metric_latest SET value = ?, step = ?, recorded_at = ?,"
+                   " max_step = ?, point_count = ?, text_bytes = ?, updated_date = ?"
+                   " WHERE id = ?",
+                   "ditiiiti", ss->value, ss->step, ss->recorded_at, ss->max_step,
+                   ss->count, ss->text_bytes, now, ss->id);
 }
 
 static dd_code point_check(const dd_metric_point *p, char ts[DD_TS_LEN], const char *now,
@@ -108,17 +110,16 @@ static dd_code point_check(const dd_metric_point *p, char ts[DD_TS_LEN], const c
  * The statements are fixed 64-, 16- and 1-row literals (the statement cache keeps them
  * prepared): a remainder of up to 63 rows takes at most 3 + 15 statements.
  */
-#define ROW1 "(?, ?, ?, ?, ?, ?)"
+#define ROW1 "(?, ?, ?, ?, ?)"
 #define ROW4 ROW1 ", " ROW1 ", " ROW1 ", " ROW1
 #define ROW16 ROW4 ", " ROW4 ", " ROW4 ", " ROW4
-#define FMT1 "itiidt"
+#define FMT1 "iiidt"
 #define FMT4 FMT1 FMT1 FMT1 FMT1
 #define FMT16 FMT4 FMT4 FMT4 FMT4
-#define ARG1(k) r->iteration_id[k], r->key[k], r->step[k], r->id[k], r->value[k], \
-                (const char *)r->ts[k]
+#define ARG1(k) r->series_id[k], r->step[k], r->id[k], r->value[k], (const char *)r->ts[k]
 #define ARG4(k) ARG1(k), ARG1(k + 1), ARG1(k + 2), ARG1(k + 3)
 #define ARG16(k) ARG4(k), ARG4(k + 4), ARG4(k + 8), ARG4(k + 12)
-#define INSERT_POINTS "INSERT INTO metric(iteration_id, key, step, id, value, recorded_at) VALUES "
+#define INSERT_POINTS "INSERT INTO metric_point(series_id, step, id, value, recorded_at) VALUES "
 
 dd_code db_point_rows_flush(dd_conn *c, db_point_rows *r, dd_err *err)
 {
@@ -153,15 +154,15 @@ typedef struct copy_point {
     char ts[DD_TS_LEN];
 } copy_point;
 
-static dd_code copy_points(dd_conn *c, int64_t iteration_id, const char *key,
-                           const copy_point *p, size_t n, dd_err *err)
+static dd_code copy_points(dd_conn *c, int64_t series_id, const copy_point *p, size_t n,
+                           dd_err *err)
 {
-    dd_code code = db_copy_begin(c, "metric", "iteration_id, key, step, id, value, recorded_at",
+    dd_code code = db_copy_begin(c, "metric_point", "series_id, step, id, value, recorded_at",
                                  err);
     if (code != DD_OK)
         return code;
     for (size_t i = 0; i < n && code == DD_OK; i++)
-        code = db_copy_row(c, err, "itiidt", iteration_id, key, p[i].step, p[i].id, p[i].value,
+        code = db_copy_row(c, err, "iiidt", series_id, p[i].step, p[i].id, p[i].value,
                            (const char *)p[i].ts);
     dd_err ignored;   /* after a failed row, the row's error is the one to report */
     dd_code end = db_copy_end(c, code == DD_OK, "metric points", code == DD_OK ? err : &ignored);
@@ -239,11 +240,12 @@ static dd_code append_series(dd_conn *c, int64_t iteration_id, const char *key,
         : db_lock(c, DB_LOCK_UPDATE, DB_T_ITERATION, iteration_id, err);
     if (code == DD_OK)
         code = series_load(c, iteration_id, key, &ss, err);
-    bool existed = ss.exists;
     if (first_position)
         *first_position = ss.count;
     char now[DD_TS_LEN], ts[DD_TS_LEN];
     dd_now(now);
+    if (code == DD_OK && !ss.exists && n > 0)
+        code = series_create(c, iteration_id, key, &ss, now, err);
     /* a long batch on an engine with bulk rows goes as one copy; else its rows join
      * `rows`, which its caller flushes (with other series' rows: a group of batches) */
     copy_point *copy = NULL;
@@ -269,8 +271,7 @@ static dd_code append_series(dd_conn *c, int64_t iteration_id, const char *key,
             memcpy(copy[ncopy++].ts, ts, DD_TS_LEN);
         } else if (code == DD_OK) {
             int k = rows->n;
-            rows->iteration_id[k] = iteration_id;
-            rows->key[k] = key;
+            rows->series_id[k] = ss.id;
             rows->step[k] = step;
             rows->id[k] = ss.count;
             rows->value[k] = value;
@@ -301,7 +302,7 @@ static dd_code append_series(dd_conn *c, int64_t iteration_id, const char *key,
         ss.exists = true;
     }
     if (code == DD_OK && ncopy > 0)
-        code = copy_points(c, iteration_id, key, copy, ncopy, err);
+        code = copy_points(c, ss.id, copy, ncopy, err);
     if (code == DD_OK)
         code = copy_blocks_store(c, iteration_id, key, &blocks, err);
     free(copy);
@@ -309,7 +310,7 @@ static dd_code append_series(dd_conn *c, int64_t iteration_id, const char *key,
     if (code == DD_OK && n > 0)
         code = db_block_store(c, iteration_id, key, &ss.block, err);
     if (code == DD_OK && n > 0)
-        code = series_store(c, iteration_id, key, &ss, existed, now, err);
+        code = series_store(c, &ss, now, err);
     if (series_id)
         *series_id = ss.id;
     return code;
@@ -405,12 +406,13 @@ dd_code local_metric_read(dd_store *st, int64_t iteration_id, const char *key, b
     bool from = resume;
     while (code == DD_OK) {
         code = from
-            ? db_prep(c, &s, err, "SELECT id, step, value, recorded_at FROM metric"
-                      " WHERE iteration_id = ?1 AND key = ?2 AND (step, id) > (?3, ?4)"
+            ? db_prep(c, &s, err, "SELECT id, step, value, recorded_at FROM metric_point"
+                      " WHERE series_id = " DB_SERIES_ID("?1", "?2")
+                      " AND (step, id) > (?3, ?4)"
                       " ORDER BY step, id" LIMIT_SLICE(READ_SLICE), "itii", iteration_id, key,
                       l.step, l.id)
-            : db_prep(c, &s, err, "SELECT id, step, value, recorded_at FROM metric"
-                      " WHERE iteration_id = ? AND key = ?"
+            : db_prep(c, &s, err, "SELECT id, step, value, recorded_at FROM metric_point"
+                      " WHERE series_id = " DB_SERIES_ID("?", "?")
                       " ORDER BY step, id" LIMIT_SLICE(READ_SLICE), "it",
                       iteration_id, key);
         l.rows = 0;
@@ -556,16 +558,17 @@ dd_code local_metric_delete(dd_store *st, int64_t iteration_id, const char *key,
     DB_TXN(t, st, DB_TXN_WRITE, err) {
         dd_conn *c = t.c;
         dd_code code = db_iteration_writable(c, iteration_id, err);
+        /* the points first: they find their series by its row */
+        if (code == DD_OK)
+            code = db_exec(c, err, "metric points",
+                           "DELETE FROM metric_point WHERE series_id = " DB_SERIES_ID("?", "?"),
+                           "it", iteration_id, key ? key : "");
         if (code == DD_OK)
             code = db_exec(c, err, "metric series",
                            "DELETE FROM metric_latest WHERE iteration_id = ? AND key = ?", "it",
                            iteration_id, key ? key : "");
         if (code == DD_OK && db_changes(c) == 0)
             code = dd_fail(err, DD_NOT_FOUND, "metric \"%s\" not found", key ? key : "");
-        if (code == DD_OK)
-            code = db_exec(c, err, "metric points",
-                           "DELETE FROM metric WHERE iteration_id = ? AND key = ?", "it",
-                           iteration_id, key);
         if (code == DD_OK)
             code = db_exec(c, err, "metric blocks",
                            "DELETE FROM metric_block WHERE iteration_id = ? AND key = ?", "it",

@@ -145,11 +145,11 @@ static dd_code put_parameter(dd_conn *c, db_stmt *r, dd_err *err)
                    T(3), N(4));
 }
 
-static dd_code put_metric(dd_conn *c, db_stmt *r, dd_err *err)
+static dd_code put_metric_point(dd_conn *c, db_stmt *r, dd_err *err)
 {
-    return db_exec(c, err, "copying metric", "INSERT INTO metric(iteration_id, key, step, id,"
-                   " value, recorded_at) VALUES (?, ?, ?, ?, ?, ?)", "itiidt", I(0), T(1), I(2),
-                   I(3), D(4), T(5));
+    return db_exec(c, err, "copying metric_point", "INSERT INTO metric_point(series_id, step,"
+                   " id, value, recorded_at) VALUES (?, ?, ?, ?, ?)", "iiidt", I(0), I(1),
+                   I(2), D(3), T(4));
 }
 
 static dd_code put_metric_latest(dd_conn *c, db_stmt *r, dd_err *err)
@@ -253,7 +253,7 @@ static dd_code put_dir_time(dd_conn *c, db_stmt *r, dd_err *err)
 typedef enum key_kind {
     KEY_ID,      /* id: ? = (a), then LIMIT */
     KEY_NAME,    /* (name, a) > (?, ?) with a constant 1 in the row: a text key */
-    KEY_METRIC,  /* (iteration_id, key, step, id) > (a, t, b, c) */
+    KEY_POINT,   /* (series_id, step, id) > (a, b, c) */
     KEY_BLOCK,   /* (iteration_id, key, block) > (a, t, b) */
 } key_kind;
 
@@ -323,15 +323,15 @@ static const table tables[] = {
              put_iteration),
     ID_TABLE("iteration_file", "id, iteration_id, name, content", 64, put_iteration_file),
     ID_TABLE("parameter", "id, iteration_id, key, value, updated_date", 0, put_parameter),
-    {"metric", RESUME, KEY_METRIC, false, 0,
-     "SELECT iteration_id, key, step, id, value, recorded_at FROM metric"
-     " WHERE (iteration_id, key, step, id) > (?, ?, ?, ?)"
-     " ORDER BY iteration_id, key, step, id LIMIT ?",
-     "SELECT iteration_id, key, step, id FROM metric"
-     " ORDER BY iteration_id DESC, key DESC, step DESC, id DESC LIMIT 1",
-     "SELECT COUNT(*) FROM metric", put_metric},
     ID_TABLE("metric_latest", "id, iteration_id, key, value, step, recorded_at, max_step,"
              " point_count, text_bytes, updated_date", 0, put_metric_latest),
+    /* after the series it names (no foreign key: the order only keeps a copy readable) */
+    {"metric_point", RESUME, KEY_POINT, false, 0,
+     "SELECT series_id, step, id, value, recorded_at FROM metric_point"
+     " WHERE (series_id, step, id) > (?, ?, ?) ORDER BY series_id, step, id LIMIT ?",
+     "SELECT series_id, step, id FROM metric_point"
+     " ORDER BY series_id DESC, step DESC, id DESC LIMIT 1",
+     "SELECT COUNT(*) FROM metric_point", put_metric_point},
     {"metric_block", RESUME, KEY_BLOCK, false, 0,
      "SELECT iteration_id, key, block, n, ordered, first_step, first_value, last_step,"
      " last_value, lo_id, lo_step, lo_value, hi_id, hi_step, hi_value FROM metric_block"
@@ -392,12 +392,15 @@ static dd_code cursor_read(cursor *k, key_kind kind, db_stmt *r, dd_err *err)
         k->t = db_col_dup(r, 0);
         k->a = db_col_int64(r, 1);
         break;
-    case KEY_METRIC:
+    case KEY_POINT:
+        k->a = db_col_int64(r, 0);
+        k->b = db_col_int64(r, 1);
+        k->c = db_col_int64(r, 2);
+        return DD_OK;
     case KEY_BLOCK:
         k->a = db_col_int64(r, 0);
         k->t = db_col_dup(r, 1);
         k->b = db_col_int64(r, 2);
-        k->c = kind == KEY_METRIC ? db_col_int64(r, 3) : 0;
         break;
     }
     return k->t ? DD_OK : dd_fail(err, DD_IO, "out of memory");
@@ -420,8 +423,8 @@ static dd_code page_prep(dd_conn *c, const table *tb, const cursor *k, int limit
         return db_prep(c, s, err, tb->select, "ii", k->a, (int64_t)limit);
     case KEY_NAME:
         return db_prep(c, s, err, tb->select, "tii", t, k->a, (int64_t)limit);
-    case KEY_METRIC:
-        return db_prep(c, s, err, tb->select, "itiii", k->a, t, k->b, k->c, (int64_t)limit);
+    case KEY_POINT:
+        return db_prep(c, s, err, tb->select, "iiii", k->a, k->b, k->c, (int64_t)limit);
     case KEY_BLOCK:
         return db_prep(c, s, err, tb->select, "itii", k->a, t, k->b, (int64_t)limit);
     }

@@ -19,14 +19,17 @@
  * experiment (scope "e"). Statements are listed per scope so each stays a literal. */
 static const char *const iteration_data_sql[2][7] = {
     {"DELETE FROM parameter WHERE iteration_id = ?",
-     "DELETE FROM metric WHERE iteration_id = ?",
+     /* points before their series' rows: they find them through them (schema 014) */
+     "DELETE FROM metric_point WHERE series_id IN"
+     " (SELECT id FROM metric_latest WHERE iteration_id = ?)",
      "DELETE FROM metric_block WHERE iteration_id = ?",
      "DELETE FROM metric_latest WHERE iteration_id = ?",
      "DELETE FROM iteration_file WHERE iteration_id = ?",
      "DELETE FROM iteration_tag WHERE iteration_id = ?",
      "DELETE FROM iteration WHERE id = ?"},
     {"DELETE FROM parameter WHERE iteration_id IN (SELECT id FROM iteration WHERE experiment_id = ?)",
-     "DELETE FROM metric WHERE iteration_id IN (SELECT id FROM iteration WHERE experiment_id = ?)",
+     "DELETE FROM metric_point WHERE series_id IN (SELECT l.id FROM metric_latest l"
+     " JOIN iteration i ON i.id = l.iteration_id WHERE i.experiment_id = ?)",
      "DELETE FROM metric_block WHERE iteration_id IN"
      " (SELECT id FROM iteration WHERE experiment_id = ?)",
      "DELETE FROM metric_latest WHERE iteration_id IN"

@@ -237,19 +237,28 @@ def test_stage_history_that_disagrees_is_reported(tmp_path):
     assert "version 1 is" not in r.stdout   # its history ends in its stage again
 
 
-def test_points_of_a_missing_iteration_are_reported(tmp_path):
-    """On PostgreSQL no foreign key ties points and block summaries to their iteration
-    (schema/postgres/013: the store's row locks keep that rule, one query per point less);
-    points left by raw SQL under an iteration that does not exist are reported, never
-    guessed at. On SQLite the foreign key check reports them too."""
+def test_points_of_a_missing_series_are_reported(tmp_path):
+    """No foreign key ties points to their series (schema 014: a point names its series by
+    id; the store deletes both in one transaction), nor, on PostgreSQL, block summaries to
+    their iteration (schema/postgres/013): points left by raw SQL under a series that does
+    not exist, and blocks under an iteration that does not exist, are reported, never
+    guessed at, and left as they are."""
     m, _ = build(str(tmp_path), "inline")
-    row = ("INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)"
-           " VALUES (4242, 'ghost', 0, 0, 1.0, '2026-01-01T00:00:00.000Z');"
-           " INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)"
-           " VALUES (4242, 'ghost', 1, 1, 2.0, '2026-01-01T00:00:00.000Z');")
+    row = ("INSERT INTO metric_point(series_id, step, id, value, recorded_at)"
+           " VALUES (4242, 0, 0, 1.0, '2026-01-01T00:00:00.000Z');"
+           " INSERT INTO metric_point(series_id, step, id, value, recorded_at)"
+           " VALUES (4242, 1, 1, 2.0, '2026-01-01T00:00:00.000Z');"
+           " INSERT INTO metric_block(iteration_id, key, block, n, ordered, first_step,"
+           " first_value, last_step, last_value, lo_id, lo_step, lo_value, hi_id, hi_step,"
+           " hi_value) VALUES (4343, 'ghost', 0, 1, 1, 0, 1.0, 0, 1.0, 0, 0, 1.0, 0, 0, 1.0);")
     db_exec(m.db, row if is_uri(m.db) else "PRAGMA foreign_keys = OFF; " + row)
     r = fsck(m.db, "--repair", fs_root=m.fs_root)
     assert r.returncode == 1, r.stdout
-    assert ("NOT REPAIRED: registry: metric ghost of iteration 4242: points or block"
-            " summaries of an iteration that does not exist (2 points)") in r.stdout, r.stdout
-    assert sqlite_rows(m.db, "SELECT COUNT(*) FROM metric WHERE iteration_id = 4242") == [["2"]]
+    assert ("NOT REPAIRED: registry: metric series 4242: points of a series that does not"
+            " exist (2 points)") in r.stdout, r.stdout
+    assert ("NOT REPAIRED: registry: metric ghost of iteration 4343: block summaries of an"
+            " iteration that does not exist") in r.stdout, r.stdout
+    assert sqlite_rows(m.db, "SELECT COUNT(*) FROM metric_point WHERE series_id = 4242") == \
+        [["2"]]
+    assert sqlite_rows(m.db, "SELECT COUNT(*) FROM metric_block WHERE iteration_id = 4343") == \
+        [["1"]]

@@ -320,9 +320,10 @@ def test_fsck_reports_a_wrapped_default_step(run_dir):
     append(os.path.join(run, "metrics", "last"), "%d 0.5\n" % STEP_MAX)
     clean = subprocess.run([BIN, "fsck", mnt.db], capture_output=True, text=True)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    db_exec(mnt.db, "INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)"
-                    " SELECT iteration_id, key, -9223372036854775807 - 1, 1, 0.6,"
-                    " recorded_at FROM metric WHERE key = 'last'")
+    db_exec(mnt.db, "INSERT INTO metric_point(series_id, step, id, value, recorded_at)"
+                    " SELECT series_id, -9223372036854775807 - 1, 1, 0.6, recorded_at"
+                    " FROM metric_point WHERE series_id = (SELECT id FROM metric_latest"
+                    " WHERE key = 'last')")
     r = subprocess.run([BIN, "fsck", mnt.db], capture_output=True, text=True)
     assert r.returncode == 1, r.stdout + r.stderr
     assert ("metric last of iteration 1: point 1 has step -9223372036854775808 after step"

@@ -173,10 +173,14 @@ def build_registry(root):
                ('fedcba9876543210fedcba9876543210', 1, '2026-01-01T00:00:00.001Z');
         INSERT INTO iteration_file(iteration_id, name, content)
         VALUES ((SELECT min(id) FROM iteration), 'Project.toml', X'00ff0a6e616d65');
-        INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)
-        VALUES ((SELECT min(id) FROM iteration), 'odd', -5, 0, 1e-300, '2026-01-01T00:00:00.000Z'),
-               ((SELECT min(id) FROM iteration), 'odd', 3, 1, -2.5e300, '2026-01-01T00:00:00.001Z'),
-               ((SELECT min(id) FROM iteration), 'odd', 4, 2, 0.1, '2026-01-01T00:00:00.002Z');
+        INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at, max_step,
+                                  point_count, text_bytes)
+        VALUES ((SELECT min(id) FROM iteration), 'odd', 0.1, 4, '2026-01-01T00:00:00.002Z',
+                4, 3, 0);
+        INSERT INTO metric_point(series_id, step, id, value, recorded_at)
+        VALUES ((SELECT max(id) FROM metric_latest), -5, 0, 1e-300, '2026-01-01T00:00:00.000Z'),
+               ((SELECT max(id) FROM metric_latest), 3, 1, -2.5e300, '2026-01-01T00:00:00.001Z'),
+               ((SELECT max(id) FROM metric_latest), 4, 2, 0.1, '2026-01-01T00:00:00.002Z');
         UPDATE iteration SET parent_iteration_id = (SELECT min(id) FROM iteration)
         WHERE id = (SELECT max(id) FROM iteration);
     """)
@@ -204,7 +208,7 @@ def max_ids(db):
     """The highest id of every table that has an id column, read on either engine."""
     out = {}
     for t in (sqlite_tables(db) if not db.startswith("postgresql") else pg_tables(db)):
-        if t in ("metric", "metric_block", "dir_time", "metric_log_state", "registry",
+        if t in ("metric_point", "metric_block", "dir_time", "metric_log_state", "registry",
                  "remote_delivery"):
             continue
         if db.startswith("postgresql"):
@@ -357,11 +361,15 @@ def big_registry(root, points):
     in one statement: a mount would take minutes) and an inline artifact."""
     db, facts = build_registry(root)
     sq(db, """
+        INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at, max_step,
+                                  point_count, text_bytes)
+        VALUES ((SELECT min(id) FROM iteration), 'big', %d * 0.5, %d,
+                '2026-01-01T00:00:00.000Z', %d, %d, 0);
         WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d)
-        INSERT INTO metric(iteration_id, key, step, id, value, recorded_at)
-        SELECT (SELECT min(id) FROM iteration), 'big', i, i, i * 0.5,
+        INSERT INTO metric_point(series_id, step, id, value, recorded_at)
+        SELECT (SELECT max(id) FROM metric_latest), i, i, i * 0.5,
                '2026-01-01T00:00:00.000Z' FROM n;
-    """ % (points - 1))
+    """ % (points - 1, points - 1, points - 1, points, points - 1))
     return db, facts
 
 
@@ -376,13 +384,13 @@ def test_a_killed_copy_resumes_to_an_identical_registry(tmp_path):
     p = subprocess.Popen([BIN, "migrate-db", db, pg], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
-    while int(psql(port, name, "SELECT COUNT(*) FROM metric")[0][0]) < 20000:
+    while int(psql(port, name, "SELECT COUNT(*) FROM metric_point")[0][0]) < 20000:
         assert p.poll() is None, "finished before the kill: %s" % p.communicate()[1]
         assert time.time() < deadline
         time.sleep(0.05)
     p.send_signal(signal.SIGKILL)
     p.wait()
-    copied = int(psql(port, name, "SELECT COUNT(*) FROM metric")[0][0])
+    copied = int(psql(port, name, "SELECT COUNT(*) FROM metric_point")[0][0])
     assert 0 < copied < 150000 + 3003
     r = migrate(db, pg)
     assert r.returncode == 0, r.stderr
@@ -399,7 +407,7 @@ def test_a_killed_copy_resumes_to_an_identical_registry(tmp_path):
         assert time.time() < deadline
         try:
             with sqlite3.connect(back, timeout=0.2) as c:
-                if c.execute("SELECT COUNT(*) FROM metric").fetchone()[0] > 10000:
+                if c.execute("SELECT COUNT(*) FROM metric_point").fetchone()[0] > 10000:
                     break
         except sqlite3.OperationalError:
             pass

@@ -44,8 +44,11 @@ def test_init_creates_the_schema_and_never_shows_the_password(registry, tmp_path
     assert SECRET not in r.stdout + r.stderr
     tables = {t for (t,) in psql(port, name, "SELECT tablename FROM pg_tables"
                                              " WHERE schemaname = 'public'")}
-    assert {"project", "iteration", "metric", "model_version", "artifact_chunk",
+    assert {"project", "iteration", "metric_point", "model_version", "artifact_chunk",
             "dir_time", "schema_migrations", "user"} <= tables
+    # the points' view with the old columns (schema 014), for reading with SQL
+    assert psql(port, name, "SELECT viewname FROM pg_views WHERE schemaname = 'public'") == \
+        [["metric"]]
     assert psql(port, name, 'SELECT username FROM "user"') == [["default"]]
     # again: nothing new
     r = run('"%s" init "%s"' % (BIN, uri))

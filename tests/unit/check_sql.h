@@ -114,7 +114,7 @@ static inline int raw_writer_hold(raw_writer *w, const char *path)
     if (raw_is_pg(path)) {
         w->pg = PQconnectdb(path);
         PGresult *r = PQstatus(w->pg) == CONNECTION_OK
-            ? PQexec(w->pg, "BEGIN; LOCK TABLE metric, metric_latest, parameter IN EXCLUSIVE MODE")
+            ? PQexec(w->pg, "BEGIN; LOCK TABLE metric_point, metric_latest, parameter IN EXCLUSIVE MODE")
             : NULL;
         int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
         PQclear(r);

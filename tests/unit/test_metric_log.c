@@ -460,7 +460,8 @@ static void test_end_or_delete_before_the_commit(const char *path)
     snprintf(sql, sizeof sql,
              "UPDATE iteration SET end_date = '2026-12-07T09:00:00.000Z', status_id = 2"
              " WHERE id = %lld; DELETE FROM metric_block WHERE iteration_id = %lld;"
-             " DELETE FROM metric WHERE iteration_id = %lld;"
+             " DELETE FROM metric_point WHERE series_id IN"
+             " (SELECT id FROM metric_latest WHERE iteration_id = %lld);"
              " DELETE FROM metric_latest WHERE iteration_id = %lld;"
              " DELETE FROM iteration WHERE id = %lld", (long long)ended, (long long)gone,
              (long long)gone, (long long)gone, (long long)gone);

@@ -188,7 +188,8 @@ static int raw_schema_up_to(const char *path, int version)
 {
     int rc = raw_exec(path, "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
                             " name TEXT NOT NULL, applied_at TEXT NOT NULL)");
-    const dd_migration_set *set = dd_engine_sqlite.migrations;
+    const dd_migration_set *set = raw_is_pg(path) ? dd_engine_pg.migrations
+                                                  : dd_engine_sqlite.migrations;
     for (int i = 0; rc == SQLITE_OK && i < set->count; i++) {
         const dd_migration *m = &set->list[i];
         if (m->version > version)
@@ -406,6 +407,78 @@ static void test_stage_history_migration(void)
     CHECK_CODE(dd_version_set_stage(st, 2, DD_STAGE_PRODUCTION, err), DD_OK, err);
     CHECK_CODE(dd_stage_history(st, 1, 10, 0, ignore_change, NULL, &total, err), DD_OK, err);
     CHECK(total == 4);
+    CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
+    dd_store_close(st);
+}
+
+/* metric_series_points (schema 014) on a registry holding points: every point moves to
+ * metric_point under its series' id with its step, position, value and time; a series
+ * whose summary row is missing gets one first (its points kept); the `metric` view shows
+ * the old columns; reads, appends and deletes go on from there. Both engines. */
+static void test_series_points_migration(void)
+{
+    char path[1024];
+    dd_test_locator(path, sizeof path, "basics_series_points_migration");
+    dd_err err_buf = {0}, *err = &err_buf;
+    int version = migration_version("metric_series_points");
+    CHECK(version > 0);
+    CHECK(raw_schema_up_to(path, version - 1) == 0);
+    CHECK(raw_exec(path,
+        "BEGIN;"
+        "INSERT INTO project(id, name, created_date) VALUES (1, 'p', '2026-01-01T00:00:00.000Z');"
+        "INSERT INTO experiment(id, project_id, name, created_date)"
+        " VALUES (1, 1, 'e', '2026-01-01T00:00:00.000Z');"
+        "INSERT INTO iteration(id, experiment_id, created_date)"
+        " VALUES (1, 1, '2026-01-01T00:00:00.000Z'), (2, 1, '2026-01-01T00:00:00.000Z');"
+        /* loss: two points at step 1 (positions 1, 2); acc in another iteration; lost: no
+         * summary row (its latest point by (step, id) is the one at step 5) */
+        "INSERT INTO metric(iteration_id, key, step, id, value, recorded_at) VALUES"
+        " (1, 'loss', 0, 0, 0.5, '2026-01-01T00:00:00.000Z'),"
+        " (1, 'loss', 1, 1, 0.4, '2026-01-01T00:00:01.000Z'),"
+        " (1, 'loss', 1, 2, 0.3, '2026-01-01T00:00:02.000Z'),"
+        " (2, 'acc', 7, 0, 0.125, '2026-01-01T00:00:03.000Z'),"
+        " (1, 'lost', 5, 0, 2.5, '2026-01-01T00:00:04.000Z'),"
+        " (1, 'lost', 3, 1, 1.5, '2026-01-01T00:00:05.000Z');"
+        "INSERT INTO metric_latest(iteration_id, key, value, step, recorded_at, max_step,"
+        " point_count, text_bytes) VALUES"
+        " (1, 'loss', 0.3, 1, '2026-01-01T00:00:02.000Z', 1, 3, 99),"
+        " (2, 'acc', 0.125, 7, '2026-01-01T00:00:03.000Z', 7, 1, 42);"
+        "COMMIT;") == 0);
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
+    if (!st)
+        return;
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_point") == 6);
+    char got[256];
+    raw_join(path, "SELECT CAST(l.iteration_id AS TEXT) || l.key || ':' || CAST(p.step AS TEXT)"
+             " || ':' || CAST(p.id AS TEXT) || ':' || CAST(p.value AS TEXT) || ':' ||"
+             " substr(p.recorded_at, 18, 2) FROM metric_point p JOIN metric_latest l"
+             " ON l.id = p.series_id WHERE l.key IN ('loss', 'acc')"
+             " ORDER BY l.id, p.step, p.id", " ", got, sizeof got);
+    CHECK_STR(got, "1loss:0:0:0.5:00 1loss:1:1:0.4:01 1loss:1:2:0.3:02 2acc:7:0:0.125:03");
+    /* the missing summary, from the points: latest (step 5), highest step, count */
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_latest WHERE key = 'lost' AND step = 5"
+                        " AND value = 2.5 AND max_step = 5 AND point_count = 2"
+                        " AND text_bytes = 0 AND id > (SELECT MAX(id) FROM metric_latest"
+                        " WHERE key IN ('loss', 'acc'))") == 1);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_point p JOIN metric_latest l"
+                        " ON l.id = p.series_id WHERE l.key = 'lost'") == 2);
+    /* the view: the old columns */
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric WHERE iteration_id = 1 AND key = 'loss'"
+                        " AND step = 1") == 2);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric") == 6);
+    /* the store carries on: positions continue, a new series gets its own id */
+    dd_metric_point pt = {.value = 0.25, .has_step = true, .step = 1};
+    CHECK_CODE(dd_metric_append(st, 1, "loss", &pt, 1, err), DD_OK, err);
+    CHECK_CODE(dd_metric_append(st, 2, "new", &pt, 1, err), DD_OK, err);
+    raw_join(path, "SELECT CAST(id AS TEXT) || ':' || CAST(value AS TEXT) FROM metric"
+             " WHERE key = 'loss' AND step = 1 ORDER BY id", " ", got, sizeof got);
+    CHECK_STR(got, "1:0.4 2:0.3 3:0.25");
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_point p JOIN metric_latest l"
+                        " ON l.id = p.series_id WHERE l.key = 'new' AND l.iteration_id = 2") == 1);
+    /* 6 migrated + 2 appended, less lost's 2 */
+    CHECK_CODE(dd_metric_delete(st, 1, "lost", err), DD_OK, err);
+    CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_point") == 6);
     CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
     dd_store_close(st);
 }
@@ -1303,7 +1376,7 @@ static void test_pg_schema_matches_sqlite(void)
     dd_store_close(st);
     static char sq[8192], pg[8192];
     raw_join(file, "SELECT m.name || '(' || p.name || ')' FROM sqlite_master m,"
-             " pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE"
+             " pragma_table_info(m.name) p WHERE m.type IN ('table', 'view') AND m.name NOT LIKE"
              " 'sqlite_%' ORDER BY 1", " ", sq, sizeof sq);
     raw_join(uri, "SELECT table_name || '(' || column_name || ')' COLLATE \"C\" AS c FROM"
              " information_schema.columns WHERE table_schema = current_schema() ORDER BY c",
@@ -1328,6 +1401,7 @@ int main(void)
     test_metric_migration();
     test_row_times_migration();
     test_stage_history_migration();
+    test_series_points_migration();
     test_newer_schema_refused();
     test_corrupted_file_refused();
     test_open_waits_for_writer();

@@ -1648,11 +1648,11 @@ static void test_metric_bulk(dd_store *st, const char *path)
     /* the next batch's 501st point (position N + 500, default step max_step + 501) taken
      * behind the store's back: that batch fails there, and none of it (nor its summary
      * or blocks) stays */
-    char sql[256];
-    snprintf(sql, sizeof sql, "INSERT INTO metric(iteration_id, key, step, id, value,"
-             " recorded_at) VALUES (%lld, 'bulk.key-1', %lld, %d, 0,"
-             " '2026-01-01T00:00:00.000Z')", (long long)it, (long long)ms.max_step + 501,
-             N + 500);
+    char sql[512];
+    snprintf(sql, sizeof sql, "INSERT INTO metric_point(series_id, step, id, value,"
+             " recorded_at) SELECT id, %lld, %d, 0, '2026-01-01T00:00:00.000Z'"
+             " FROM metric_latest WHERE iteration_id = %lld AND key = 'bulk.key-1'",
+             (long long)ms.max_step + 501, N + 500, (long long)it);
     CHECK(raw_exec(path, sql) == 0);
     for (int i = 0; i < N; i++)
         p[i] = pt(2.0);
