@@ -15,10 +15,7 @@ from helpers_tracking import (TS_RE, counts, make_run, mode, ok, parse_metric, p
 
 # conftest: each test that takes `mnt` runs over a local and a remote mount
 REMOTE = True
-REMOTE_NOT_YET = {  # test -> why it cannot run remote yet
-    "test_metrics_json_latest_values": "metrics.json's stat size can be the one from before "
-                                       "the points' delivery (REMOTE.md §10)",
-}
+REMOTE_NOT_YET = {}  # test -> why it cannot run remote yet
 
 
 def params(mnt, iid):
