@@ -46,6 +46,7 @@ struct dd_journal {
     bool sync_idle, send_idle; /* who waits for a record (an append signals only them) */
     bool syncing;              /* the fdatasync thread is using fd without the mutex */
     pthread_cond_t synced;     /* synced_seq moved, or a sync failed */
+    pthread_cond_t delivered_cv;  /* the head moved (records delivered), or closing */
     dd_mlog_rec *head, *tail;  /* undelivered, seq order */
     int64_t bytes;             /* their encoded size */
     uint64_t points;           /* their points */
@@ -321,6 +322,7 @@ static dd_code journal_open(const char *root, const char *name, int only, int64_
     pthread_cond_init(&j->wake_sync, NULL);
     pthread_cond_init(&j->wake_send, NULL);
     pthread_cond_init(&j->synced, NULL);
+    pthread_cond_init(&j->delivered_cv, NULL);
     uint64_t delivered = 0;
     dd_code code = take_dir(j, root, name, only, err);
     if (code == DD_OK)
@@ -359,6 +361,7 @@ void dd_journal_close(dd_journal *j)
         j->stop = true;
         pthread_cond_broadcast(&j->wake_sync);
         pthread_cond_broadcast(&j->wake_send);
+        pthread_cond_broadcast(&j->delivered_cv);
         pthread_mutex_unlock(&j->mu);
         pthread_join(j->syncer, NULL);
     }
@@ -372,6 +375,7 @@ void dd_journal_close(dd_journal *j)
     pthread_cond_destroy(&j->wake_sync);
     pthread_cond_destroy(&j->wake_send);
     pthread_cond_destroy(&j->synced);
+    pthread_cond_destroy(&j->delivered_cv);
     pthread_mutex_destroy(&j->mu);
     free(j->dir);
     free(j);
@@ -608,6 +612,7 @@ dd_code dd_journal_delivered(dd_journal *j, uint64_t seq, dd_err *err)
     off_t prefix = j->file_bytes - (off_t)j->bytes;   /* the undelivered are the tail */
     if (prefix > JOURNAL_COMPACT_BYTES && prefix > j->file_bytes / 2)
         compact_locked(j, prefix);
+    pthread_cond_broadcast(&j->delivered_cv);
     pthread_mutex_unlock(&j->mu);
     dd_mlog_free(done);
     return DD_OK;
@@ -633,4 +638,39 @@ uint64_t dd_journal_pending(dd_journal *j)
     uint64_t n = j->points;
     pthread_mutex_unlock(&j->mu);
     return n;
+}
+
+uint64_t dd_journal_series_last(dd_journal *j, int64_t iteration_id, const char *key)
+{
+    pthread_mutex_lock(&j->mu);
+    uint64_t last = 0;
+    for (const dd_mlog_rec *r = j->head; r; r = r->next)
+        if (r->iteration_id == iteration_id && strcmp(r->key, key) == 0)
+            last = r->seq;
+    pthread_mutex_unlock(&j->mu);
+    return last;
+}
+
+bool dd_journal_wait_delivered(dd_journal *j, uint64_t seq, int wait_ms)
+{
+    struct timespec until = realtime_in(wait_ms);
+    pthread_mutex_lock(&j->mu);
+    while (j->head && j->head->seq <= seq && !j->stop &&
+           pthread_cond_timedwait(&j->delivered_cv, &j->mu, &until) == 0)
+        ;
+    bool done = !j->head || j->head->seq > seq;
+    pthread_mutex_unlock(&j->mu);
+    return done;
+}
+
+void dd_journal_iteration(dd_journal *j, int64_t iteration_id, dd_journal_keyed_cb cb,
+                          void *ctx)
+{
+    pthread_mutex_lock(&j->mu);
+    int stop = 0;
+    for (const dd_mlog_rec *r = j->head; r && !stop; r = r->next)
+        if (r->iteration_id == iteration_id)
+            for (size_t i = 0; i < r->n && !stop; i++)
+                stop = cb(ctx, r->key, &r->points[i]);
+    pthread_mutex_unlock(&j->mu);
 }

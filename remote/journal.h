@@ -78,4 +78,16 @@ void dd_journal_series(dd_journal *j, int64_t iteration_id, const char *key,
 /* Undelivered points in all. */
 uint64_t dd_journal_pending(dd_journal *j);
 
+/* The seq of the newest undelivered record of series (iteration_id, key); 0 when the
+ * journal holds none of it. */
+uint64_t dd_journal_series_last(dd_journal *j, int64_t iteration_id, const char *key);
+/* Wait up to `wait_ms` until every record up to `seq` is delivered (or the journal is
+ * closing); true when they are. */
+bool dd_journal_wait_delivered(dd_journal *j, uint64_t seq, int wait_ms);
+/* Every undelivered point of iteration `iteration_id`, any series, in acceptance order,
+ * with its series' key; cb returns non-zero to stop. */
+typedef int (*dd_journal_keyed_cb)(void *ctx, const char *key, const dd_metric_point *p);
+void dd_journal_iteration(dd_journal *j, int64_t iteration_id, dd_journal_keyed_cb cb,
+                          void *ctx);
+
 #endif

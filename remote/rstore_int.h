@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "http.h"
+#include "journal.h"
 #include "remote.h"
 #include "rstore.h"
 #include "store_ops.h"
@@ -89,7 +90,7 @@ void rs_close(dd_store *st);
     X(delete_check) X(model_create) X(model_rename) X(model_set_description)                \
     X(model_delete) X(version_create_as) X(version_set_stage_as)                            \
     X(version_set_description) X(version_delete) X(alias_set) X(alias_delete)               \
-    X(alias_rename)
+    X(alias_rename) X(metric_delete) X(metric_append_items)
 
 /* The rights entries (rstore_rights.c): the token's user and its rights per project,
  * from the listings' `rights`, for the modes of REMOTE.md §6 (fs/nodes.c). */
@@ -127,6 +128,35 @@ dd_code rs_metric_log_drain(dd_store *st, dd_err *err);
 dd_code rs_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool resume,
                        int64_t after_step, int64_t after_id, dd_metric_cb cb, void *ctx,
                        dd_err *err);
+/* A write that must reach the server after this node's points of series (iteration_id,
+ * key) (the series' delete, a metrics.json naming it: REMOTE.md §4.9) waits until the
+ * journal's records of it appended before the call are delivered: DD_OK then (at once
+ * when there are none); DD_IO when a delivery attempt fails meanwhile (the server is out
+ * of reach: EIO, as every write that is not journaled); DD_BUSY after 30 s of a server
+ * that takes them slowly. */
+dd_code rs_metrics_flush(dd_store *st, int64_t iteration_id, const char *key, dd_err *err);
+/* A series summary that counts the node's undelivered points must be read consistently
+ * with them: rs_metrics_view_begin, when the journal holds points of the iteration, waits
+ * for the delivery in flight and takes the view lock (true), so the answer fetched next
+ * and rs_metrics_undelivered see each point exactly once; rs_metrics_view_end (only
+ * after true) releases it. */
+bool rs_metrics_view_begin(dd_store *st, int64_t iteration_id);
+void rs_metrics_view_end(dd_store *st);
+/* Every undelivered point of the iteration with its key, in acceptance order (journal.h
+ * dd_journal_iteration); nothing without a journal. */
+void rs_metrics_undelivered(dd_store *st, int64_t iteration_id, dd_journal_keyed_cb cb,
+                            void *ctx);
+/* Series ids of this mount's own range (above any id a server hands out, below the
+ * inode's 48 bits): a series shown while only the journal held it keeps the id it was
+ * given then for the mount's life (or until it is deleted), so its inode never changes
+ * under a reader (REMOTE.md §10). rs_metrics_local_id: the id of (iteration_id, key), made when `create`, 0 when
+ * none; rs_metrics_local_series: the series of such an id (*key_out malloc'd). */
+#define RS_LOCAL_SERIES ((int64_t)1 << 46)
+int64_t rs_metrics_local_id(dd_store *st, int64_t iteration_id, const char *key, bool create);
+bool rs_metrics_local_series(dd_store *st, int64_t id, int64_t *iteration_id, char **key_out);
+/* The series was deleted: its id names nothing from now on (never another series: an
+ * inode the kernel may still hold must not come back as a new file). */
+void rs_metrics_local_forget(dd_store *st, int64_t iteration_id, const char *key);
 /* The server's points of one series (rstore_ops.c: GET /metric/iteration/{iid}), in its
  * order (step, then position), to cb; *keep receives the answer their strings point into
  * (the caller json_decref's it, also on failure). */

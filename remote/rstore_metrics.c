@@ -72,6 +72,10 @@ struct rs_metrics {
     dd_token_slot token;
     dd_journal *orphans[DD_JOURNAL_DIRS];   /* dead mounts' journals this one delivers */
     int n_orphans;
+    unsigned long attempts;    /* requests tried (under mu): rs_metrics_flush counts them */
+    /* Series this mount showed while only its journal held them (under mu): "iid/key" ->
+     * id, and [iid, key] at index id - RS_LOCAL_SERIES; kept for the mount's life. */
+    json_t *local_ids, *local_rows;
 };
 
 /* How long a read waits for a delivery in flight before showing what it has (its points
@@ -171,6 +175,8 @@ static dd_code journal_batch(dd_store *st, int64_t iid, const char *key,
         code = iteration_running(st, m, iid, err);
     if (code == DD_OK && n)
         code = dd_journal_append(m->journal, iid, key, pts, n, err);
+    if (code == DD_OK && n)
+        dd_store_wrapped_wrote(st);   /* a listing's sizes count them: fs/attr_cache.c */
     free(pts);
     return code;
 }
@@ -258,6 +264,48 @@ static int row_order(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* Take the view lock (REMOTE.md §4.8 "Reads"), after the request in flight ends (up to
+ * READ_WAIT_MS): while it is held no delivery starts or ends. */
+static void view_lock(rs_metrics *m)
+{
+    pthread_mutex_lock(&m->view_mu);
+    struct timespec until = realtime_ms(READ_WAIT_MS);
+    while (m->inflight && pthread_cond_timedwait(&m->view_idle, &m->view_mu, &until) == 0)
+        ;
+}
+
+static int any_point(void *ctx, const char *key, const dd_metric_point *p)
+{
+    (void)key;
+    (void)p;
+    *(bool *)ctx = true;
+    return 1;
+}
+
+bool rs_metrics_view_begin(dd_store *st, int64_t iteration_id)
+{
+    rs_metrics *m = rs_of(st)->metrics;
+    bool any = false;
+    if (m)
+        dd_journal_iteration(m->journal, iteration_id, any_point, &any);
+    if (any)
+        view_lock(m);
+    return any;
+}
+
+void rs_metrics_view_end(dd_store *st)
+{
+    pthread_mutex_unlock(&rs_of(st)->metrics->view_mu);
+}
+
+void rs_metrics_undelivered(dd_store *st, int64_t iteration_id, dd_journal_keyed_cb cb,
+                            void *ctx)
+{
+    rs_metrics *m = rs_of(st)->metrics;
+    if (m)
+        dd_journal_iteration(m->journal, iteration_id, cb, ctx);
+}
+
 dd_code rs_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool resume,
                        int64_t after_step, int64_t after_id, dd_metric_cb cb, void *ctx,
                        dd_err *err)
@@ -265,13 +313,8 @@ dd_code rs_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
     rs_metrics *m = rs_of(st)->metrics;   /* NULL: no journal (a check, the fuzzer) */
     merged g = {0};
     json_t *keep = NULL;   /* the server's answer: its rows' recorded_at point into it */
-    if (m) {
-        pthread_mutex_lock(&m->view_mu);
-        struct timespec until = realtime_ms(READ_WAIT_MS);
-        while (m->inflight &&
-               pthread_cond_timedwait(&m->view_idle, &m->view_mu, &until) == 0)
-            ;
-    }
+    if (m)
+        view_lock(m);
     dd_code code = rs_server_metric_rows(st, iteration_id, key, server_point, &g, &keep, err);
     g.server = g.n;
     if (m && code == DD_OK && !g.oom)
@@ -295,6 +338,95 @@ dd_code rs_metric_read(dd_store *st, int64_t iteration_id, const char *key, bool
     free(g.rows);
     free(g.ts);
     return code;
+}
+
+/* ---------------------------------------------------------------- writes that wait */
+
+/* How long a write that must follow the node's points (rs_metrics_flush) waits for their
+ * delivery while the server takes them, before EAGAIN. */
+#define FLUSH_WAIT_S 30.0
+
+dd_code rs_metrics_flush(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
+{
+    rs_metrics *m = rs_of(st)->metrics;
+    uint64_t seq = m ? dd_journal_series_last(m->journal, iteration_id, key) : 0;
+    if (!seq)
+        return DD_OK;
+    pthread_mutex_lock(&m->mu);
+    unsigned long start = m->attempts;
+    pthread_cond_broadcast(&m->wake);   /* a sender napping between retries tries now */
+    pthread_mutex_unlock(&m->mu);
+    double until = mono_s() + FLUSH_WAIT_S;
+    while (!dd_journal_wait_delivered(m->journal, seq, 50)) {
+        pthread_mutex_lock(&m->mu);
+        bool failed = m->failing && m->attempts > start, stop = m->stop;
+        pthread_mutex_unlock(&m->mu);
+        if (failed || stop) {
+            syslog(LOG_WARNING, "%s: a change of metric %s of iteration %" PRId64 " waits for "
+                   "its points in %s, which the server does not take now: refused (EIO)",
+                   m->url, key, iteration_id, dd_journal_path(m->journal));
+            return dd_fail(err, DD_IO, "%s is out of reach: this node's points of metric %s "
+                           "(iteration %" PRId64 ") must reach it first", m->url, key,
+                           iteration_id);
+        }
+        if (mono_s() > until)
+            return dd_fail(err, DD_BUSY, "this node's points of metric %s (iteration %" PRId64
+                           ") are still being delivered to %s", key, iteration_id, m->url);
+    }
+    return DD_OK;
+}
+
+int64_t rs_metrics_local_id(dd_store *st, int64_t iteration_id, const char *key, bool create)
+{
+    rs_metrics *m = rs_of(st)->metrics;
+    if (!m)
+        return 0;
+    char name[32 + DD_NAME_MAX];
+    snprintf(name, sizeof name, "%" PRId64 "/%s", iteration_id, key);
+    pthread_mutex_lock(&m->mu);
+    json_t *id = json_object_get(m->local_ids, name);
+    int64_t out = id ? (int64_t)json_integer_value(id) : 0;
+    if (!id && create) {
+        size_t k = json_array_size(m->local_rows);
+        if (json_array_append_new(m->local_rows, json_pack("[I,s]", (json_int_t)iteration_id,
+                                                           key)) == 0 &&
+            json_object_set_new(m->local_ids, name,
+                                json_integer((json_int_t)(RS_LOCAL_SERIES + (int64_t)k))) == 0)
+            out = RS_LOCAL_SERIES + (int64_t)k;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return out;
+}
+
+void rs_metrics_local_forget(dd_store *st, int64_t iteration_id, const char *key)
+{
+    rs_metrics *m = rs_of(st)->metrics;
+    if (!m)
+        return;
+    char name[32 + DD_NAME_MAX];
+    snprintf(name, sizeof name, "%" PRId64 "/%s", iteration_id, key);
+    pthread_mutex_lock(&m->mu);
+    json_t *id = json_object_get(m->local_ids, name);
+    if (id) {
+        json_array_set_new(m->local_rows, (size_t)(json_integer_value(id) - RS_LOCAL_SERIES),
+                           json_null());
+        json_object_del(m->local_ids, name);
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+bool rs_metrics_local_series(dd_store *st, int64_t id, int64_t *iteration_id, char **key_out)
+{
+    rs_metrics *m = rs_of(st)->metrics;
+    if (!m || id < RS_LOCAL_SERIES)
+        return false;
+    pthread_mutex_lock(&m->mu);
+    json_t *row = json_array_get(m->local_rows, (size_t)(id - RS_LOCAL_SERIES));
+    *iteration_id = (int64_t)json_integer_value(json_array_get(row, 0));
+    const char *key = json_string_value(json_array_get(row, 1));   /* NULL: forgotten */
+    *key_out = key ? strdup(key) : NULL;
+    pthread_mutex_unlock(&m->mu);
+    return *key_out != NULL;
 }
 
 /* ---------------------------------------------------------------- the sender */
@@ -460,6 +592,7 @@ static bool deliver(dd_store *st, rs_metrics *m, dd_journal *j, const dd_mlog_re
         }
         pthread_mutex_lock(&m->mu);
         m->failing = !done;
+        m->attempts++;
         pthread_mutex_unlock(&m->mu);
         if (!done && !nap(m, backoff))
             backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
@@ -556,6 +689,8 @@ static void adopt_orphans(rs_metrics *m, const char *root, const char *name)
 static void metrics_free(rs_metrics *m)
 {
     dd_token_slot_clear(&m->token);
+    json_decref(m->local_ids);
+    json_decref(m->local_rows);
     while (m->n_orphans)
         dd_journal_close(m->orphans[--m->n_orphans]);
     dd_journal_close(m->journal);
@@ -581,9 +716,12 @@ dd_code rs_metrics_start(dd_store *st, const char *journal_dir, int64_t journal_
     pthread_cond_init(&m->wake, NULL);
     m->url = strdup(rs->url);
     m->http = dd_http_new(rs->url, cacert);
+    m->local_ids = json_object();
+    m->local_rows = json_array();
     char *root = journal_dir && journal_dir[0] ? strdup(journal_dir) : default_root(), name[17];
     journal_name(rs->url, name);
-    dd_code code = !m->url || !m->http || !root ? dd_fail(err, DD_IO, "out of memory")
+    dd_code code = !m->url || !m->http || !root || !m->local_ids || !m->local_rows
+                   ? dd_fail(err, DD_IO, "out of memory")
                    : dd_journal_open(root, name, journal_max, &m->journal, err);
     if (code == DD_OK)
         adopt_orphans(m, root, name);

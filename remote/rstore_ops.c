@@ -11,8 +11,10 @@
  *   iterations of E                   GET /v1/ls/experiment/{eid}/iterations (all pages)
  *   experiment_get; resources, tags   GET /v1/ls/experiment/{eid} (its `row`, and its
  *     of E                              iterations/' time)
- *   iteration_get, params, series,    GET /v1/ls/iteration/{iid} (its `row`)
- *     env files, children, tags of I
+ *   iteration_get, params, series,    GET /v1/ls/iteration/{iid} (its `row`); the
+ *     env files, children, tags of I     series' summaries count the node's undelivered
+ *                                       points, and list the series only they hold
+ *                                       (REMOTE.md §4.9)
  *   a long parameter value            GET /parameter/{id}
  *   env file bytes                    GET /v1/iteration/{iid}/env
  *   points of a series                GET /metric/iteration/{iid} (pages of 200), then
@@ -35,6 +37,7 @@
 #include <string.h>
 
 #include "rstore_int.h"
+#include "textfmt.h"
 
 /* ---------------------------------------------------------------- JSON fields */
 
@@ -716,50 +719,187 @@ static void series_of_entry(json_t *e, int64_t iid, dd_metric_series *m)
     jts(e, "modified", m->updated_date);
 }
 
-static int series_entry(void *ctx, json_t *e, int64_t owner)
+/* The series of an iteration as this node shows them (REMOTE.md §4.6, §10): the server's
+ * summaries, each completed with the node's undelivered points of it (counted, sized as
+ * `cat` prints them, with the provisional steps rs_metric_read gives them), and the series
+ * only the journal holds, with an id of the mount's own range (rs_metrics_local_id). */
+typedef struct series_row {
+    dd_metric_series s;
+    char *key;
+    char ts[DD_TS_LEN];     /* the latest point's recorded_at, when it is a node's */
+} series_row;
+
+typedef struct series_view {
+    series_row *rows;
+    size_t n, cap;
+    series_row *last;       /* the row the previous point went to (points come in runs) */
+    bool oom;
+} series_view;
+
+static void series_view_free(series_view *v)
 {
-    list_cb *l = ctx;
-    dd_metric_series m;
-    series_of_entry(e, owner, &m);
-    return ((dd_series_cb)l->cb)(l->ctx, &m);
+    for (size_t i = 0; i < v->n; i++)
+        free(v->rows[i].key);
+    free(v->rows);
+}
+
+/* The row of `key` (added, empty, when new); NULL when out of memory. */
+static series_row *series_row_of(series_view *v, const char *key)
+{
+    if (v->last && strcmp(v->last->key, key) == 0)
+        return v->last;
+    for (size_t i = 0; i < v->n; i++)
+        if (strcmp(v->rows[i].key, key) == 0)
+            return v->last = &v->rows[i];
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? 2 * v->cap : 16;
+        series_row *rows = realloc(v->rows, cap * sizeof *rows);
+        if (!rows)
+            return v->oom = true, NULL;
+        v->rows = rows;
+        v->cap = cap;
+    }
+    series_row *r = &v->rows[v->n];
+    memset(r, 0, sizeof *r);
+    if (!(r->key = strdup(key)))
+        return v->oom = true, NULL;
+    r->s.recorded_at = "";
+    v->n++;
+    return v->last = r;
+}
+
+/* One undelivered point joins its series' summary (the step as rs_metric_read's
+ * node_point gives it: max + 1 when it has none). */
+static int series_point(void *ctx, const char *key, const dd_metric_point *p)
+{
+    series_view *v = ctx;
+    series_row *r = series_row_of(v, key);
+    if (!r)
+        return 1;
+    dd_metric_series *s = &r->s;
+    int64_t step = p->has_step ? p->step : s->point_count == 0 ? 0
+                   : s->max_step < INT64_MAX ? s->max_step + 1 : INT64_MAX;
+    char line[DD_METRIC_LINE_MAX];
+    s->text_bytes += (int64_t)dd_metric_line(step, p->value, p->recorded_at, line);
+    if (s->point_count == 0 || step >= s->step) {   /* latest: greatest step, last on ties */
+        s->step = step;
+        s->value = p->value;
+        memcpy(r->ts, p->recorded_at, DD_TS_LEN);
+    }
+    s->max_step = s->point_count == 0 || step > s->max_step ? step : s->max_step;
+    s->point_count++;
+    if (strcmp(p->recorded_at, s->updated_date) > 0)
+        memcpy(s->updated_date, p->recorded_at, DD_TS_LEN);
+    return 0;
+}
+
+static int row_by_key(const void *a, const void *b)
+{
+    return strcmp(((const series_row *)a)->key, ((const series_row *)b)->key);
+}
+
+static dd_code series_view_load(dd_store *st, int64_t iid, series_view *v, dd_err *err)
+{
+    memset(v, 0, sizeof *v);
+    bool merge = rs_metrics_view_begin(st, iid);
+    json_t *a, *e;
+    dd_code code = listing_get(st, &SERIES, iid, &a, err);
+    size_t i;
+    if (code == DD_OK) {
+        json_array_foreach(json_object_get(a, "entries"), i, e) {
+            series_row *r = is_kind(e, SERIES.kind) ? series_row_of(v, jstr(e, "name")) : NULL;
+            if (!r)
+                continue;
+            series_of_entry(e, iid, &r->s);
+            rs_index_put(st, SERIES.index, r->s.id, iid);
+        }
+        json_decref(a);
+        if (merge)
+            rs_metrics_undelivered(st, iid, series_point, v);
+    }
+    if (merge)
+        rs_metrics_view_end(st);
+    if (code == DD_OK && v->oom)
+        code = oom(err);
+    for (i = 0; code == DD_OK && i < v->n; i++) {
+        series_row *r = &v->rows[i];
+        int64_t local = rs_metrics_local_id(st, iid, r->key, r->s.id == 0);
+        r->s.id = local ? local : r->s.id;
+        r->s.key = r->key;
+        r->s.iteration_id = iid;
+        r->s.recorded_at = r->ts;
+    }
+    if (code == DD_OK && v->n)
+        qsort(v->rows, v->n, sizeof *v->rows, row_by_key);
+    if (code != DD_OK)
+        series_view_free(v);
+    return code;
 }
 
 static dd_code r_metric_series_list(dd_store *st, int64_t iteration_id, dd_series_cb cb,
                                     void *ctx, dd_err *err)
 {
-    return walk(st, &SERIES, iteration_id, series_entry, LIST_CB(cb, ctx), err);
+    series_view v;
+    dd_code code = series_view_load(st, iteration_id, &v, err);
+    for (size_t i = 0; code == DD_OK && i < v.n; i++)
+        if (v.rows[i].s.id && cb(ctx, &v.rows[i].s))   /* id 0: no memory for a local one */
+            break;
+    if (code == DD_OK)
+        series_view_free(&v);
+    return code;
 }
 
 static dd_code r_metric_series_get(dd_store *st, int64_t iteration_id, const char *key,
                                    dd_metric_series *out, char ts_buf[DD_TS_LEN], dd_err *err)
 {
-    json_t *a, *e;
-    dd_code code = find_named(st, &SERIES, iteration_id, key, &a, &e, err);
+    series_view v;
+    dd_code code = series_view_load(st, iteration_id, &v, err);
     if (code != DD_OK)
         return code;
-    series_of_entry(e, iteration_id, out);
-    out->key = key;
-    ts_buf[0] = 0;
-    out->recorded_at = ts_buf;
+    code = no_name(err, SERIES.what, key);
+    for (size_t i = 0; i < v.n; i++)
+        if (v.rows[i].s.id && strcmp(v.rows[i].key, key) == 0) {
+            *out = v.rows[i].s;
+            memcpy(ts_buf, v.rows[i].ts, DD_TS_LEN);
+            out->recorded_at = ts_buf;
+            out->key = key;
+            code = DD_OK;
+            break;
+        }
+    series_view_free(&v);
+    return code;
+}
+
+/* A series' iteration and key by its id (opening a metric file to append: no points
+ * counted, so no wait for a delivery in flight). */
+static dd_code r_metric_series_name(dd_store *st, int64_t series_id, int64_t *iteration_id,
+                                    char **key_out, dd_err *err)
+{
+    if (rs_metrics_local_series(st, series_id, iteration_id, key_out))
+        return DD_OK;
+    json_t *a, *e;
+    dd_code code = find_listed(st, &SERIES, series_id, &a, &e, iteration_id, err);
+    if (code != DD_OK)
+        return code;
+    *key_out = jdup(e, "name");
     json_decref(a);
-    return DD_OK;
+    return *key_out ? DD_OK : oom(err);
 }
 
 static dd_code r_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series *out,
                                      char **key_out, char ts_buf[DD_TS_LEN], dd_err *err)
 {
-    json_t *a, *e;
-    int64_t iid;
-    dd_code code = find_listed(st, &SERIES, series_id, &a, &e, &iid, err);
-    if (code != DD_OK)
-        return code;
-    series_of_entry(e, iid, out);
-    ts_buf[0] = 0;
-    out->recorded_at = ts_buf;
-    *key_out = jdup(e, "name");
-    out->key = *key_out;
-    json_decref(a);
-    return *key_out ? DD_OK : oom(err);
+    int64_t iid = 0;
+    char *key = NULL;
+    dd_code code = r_metric_series_name(st, series_id, &iid, &key, err);
+    if (code == DD_OK)
+        code = r_metric_series_get(st, iid, key, out, ts_buf, err);
+    if (code == DD_OK) {
+        *key_out = key;
+        out->key = key;
+    } else
+        free(key);
+    return code;
 }
 
 /* Points of one series from GET /metric/iteration/{iid} (every point of the iteration,
@@ -1170,21 +1310,10 @@ static dd_code r_stage_history(dd_store *st, int64_t model_id, int64_t limit, in
 
 /* ---------------------------------------------------------------- the table */
 
-/* A NULL entry (REMOTE.md §1.2). The metric writes and artifact replacement of steps R6
- * and R7, until their files fill the entries: DD_READ_ONLY (EROFS), as a read-only mount
- * answers, so `echo 1 >> metrics/loss` says "Read-only file system" rather than that
- * the operation is unknown. Everything else is not offered by a remote store at all
- * (fsck, users, the trash: commands that take a database): DD_UNSUPPORTED. */
-static const char *const not_yet[] = {
-    "dd_metric_append_items", "dd_metric_delete",
-};
-
+/* A NULL entry (REMOTE.md §1.2): not offered by a remote store at all (fsck, users, the
+ * trash: commands that take a database): DD_UNSUPPORTED. */
 static dd_code r_missing(const dd_store *st, const char *fn, dd_err *err)
 {
-    for (size_t i = 0; i < sizeof not_yet / sizeof not_yet[0]; i++)
-        if (strcmp(fn, not_yet[i]) == 0)
-            return dd_fail(err, DD_READ_ONLY, "%s: not yet writable through a remote mount (%s)",
-                           fn, dd_store_path(st));
     return dd_fail(err, DD_UNSUPPORTED, "%s: not offered by a remote mount (%s)", fn,
                    dd_store_path(st));
 }
@@ -1223,6 +1352,7 @@ const dd_store_ops dd_store_remote_ops = {
     .metric_series_list = r_metric_series_list,
     .metric_series_get = r_metric_series_get,
     .metric_series_by_id = r_metric_series_by_id,
+    .metric_series_name = r_metric_series_name,
     .resource_get = r_resource_get,
     .resource_find = r_resource_find,
     .resource_list = r_resource_list,

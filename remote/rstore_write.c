@@ -41,6 +41,13 @@
  *   version_delete                  DELETE /modelversion/{id}
  *   alias_set, _delete, _rename     PUT /v1/model/{mid}/alias, POST .../alias/delete,
  *                                   POST .../alias/rename
+ *   metric_delete                   POST /v1/iteration/{iid}/metrics/delete {key}, once
+ *                                   the node's undelivered points of the series are
+ *                                   delivered (rs_metrics_flush: REMOTE.md §4.9)
+ *   metric_append_items             POST /metric/iteration/{iid}/batch {metrics: [{key,
+ *                                   value}...]} (one transaction; a metrics.json), once
+ *                                   the node's undelivered points of its keys are
+ *                                   delivered, so default steps follow them
  *
  * The server acts as the token's user: the user ids some calls take (the creator, whom
  * the stage history names) are the daemon's idea of the caller and are not sent.
@@ -333,4 +340,82 @@ dd_code rw_alias_rename(dd_store *st, int64_t model_id, const char *from, const 
 {
     return rs_send(st, "POST", json_pack("{s:s, s:s}", "from", from, "to", to), NULL, err,
                    "/v1/model/%" PRId64 "/alias/rename", model_id);
+}
+
+/* ---------------------------------------------------------------- metrics (REMOTE.md §4.9) */
+
+dd_code rw_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err)
+{
+    dd_code code = rs_metrics_flush(st, iteration_id, key, err);
+    if (code == DD_OK)
+        code = rs_send(st, "POST", json_pack("{s:s}", "key", key), NULL, err,
+                       "/v1/iteration/%" PRId64 "/metrics/delete", iteration_id);
+    if (code == DD_OK)
+        rs_metrics_local_forget(st, iteration_id, key);
+    return code;
+}
+
+/* The batch route's body: one step and one time for all (as the original's route, and as
+ * a metrics.json has: none), each item {key, value}; the items' checks are the local
+ * store's, and each key's undelivered points are flushed first. NULL with *code set. */
+static json_t *items_body(dd_store *st, int64_t iid, const dd_metric_item *items, size_t n,
+                          dd_code *code, dd_err *err)
+{
+    json_t *arr = json_array(), *seen = json_object();
+    const dd_metric_point *first = n ? &items[0].point : NULL;
+    *code = arr && seen ? DD_OK : dd_fail(err, DD_IO, "out of memory");
+    for (size_t i = 0; *code == DD_OK && i < n; i++) {
+        dd_metric_point pt = items[i].point;
+        *code = dd_name_check(items[i].key, "metric key", err);
+        if (*code == DD_OK)
+            *code = dd_metric_points_check(items[i].key, &pt, 1, err);
+        if (*code == DD_OK && (pt.has_step != first->has_step ||
+                               (pt.has_step && pt.step != first->step) ||
+                               strcmp(items[i].point.recorded_at, first->recorded_at) != 0))
+            *code = dd_fail(err, DD_UNSUPPORTED, "a remote store sends one step and one time "
+                            "for all the points of a batch");
+        if (*code == DD_OK && !json_object_get(seen, items[i].key)) {
+            *code = rs_metrics_flush(st, iid, items[i].key, err);
+            json_object_set_new(seen, items[i].key, json_true());
+        }
+        if (*code == DD_OK && json_array_append_new(arr, json_pack("{s:s,s:f}", "key",
+                                                                   items[i].key, "value",
+                                                                   pt.value)) != 0)
+            *code = dd_fail(err, DD_IO, "out of memory");
+    }
+    json_decref(seen);
+    json_t *body = *code == DD_OK ? json_pack("{s:o}", "metrics", arr) : NULL;
+    if (*code != DD_OK)
+        json_decref(arr);
+    if (body && first && first->has_step)
+        json_object_set_new(body, "step", json_integer((json_int_t)first->step));
+    if (body && first && first->recorded_at[0])
+        json_object_set_new(body, "recorded_at", json_string(first->recorded_at));
+    if (*code == DD_OK && !body)
+        *code = dd_fail(err, DD_IO, "out of memory");
+    return body;
+}
+
+dd_code rw_metric_append_items(dd_store *st, int64_t iteration_id, const dd_metric_item *items,
+                               size_t n, int64_t *series_out, int64_t *position_out,
+                               dd_err *err)
+{
+    dd_code code;
+    json_t *body = items_body(st, iteration_id, items, n, &code, err), *reply = NULL;
+    if (code == DD_OK)
+        code = rs_send(st, "POST", body, &reply, err, "/metric/iteration/%" PRId64 "/batch",
+                       iteration_id);
+    json_t *ids = json_object_get(reply, "metric_ids");
+    if (code == DD_OK && json_array_size(ids) != n)
+        code = dd_fail(err, DD_IO, "the server's answer names %zu points, not %zu",
+                       json_array_size(ids), n);
+    for (size_t i = 0; code == DD_OK && i < n; i++) {
+        int64_t id = (int64_t)json_integer_value(json_array_get(ids, i));
+        if (series_out)
+            series_out[i] = id >> 32;    /* the original's point id: series << 32 | position */
+        if (position_out)
+            position_out[i] = id & 0xffffffff;
+    }
+    json_decref(reply);
+    return code;
 }

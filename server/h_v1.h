@@ -135,6 +135,9 @@ void h_v1_delete_iteration(dd_req *r);
  *   update.
  * POST /v1/iteration/{iid}/params/rename {"from", "to"}: dd_param_rename (replaces a
  *   parameter called `to`, as mv does). Guard: update.
+ * POST /v1/iteration/{iid}/metrics/delete {"key"}: dd_metric_delete, the whole series
+ *   (`rm metrics/<key>`; the original's DELETE /metric/{id} refuses: points are
+ *   append-only). Guard: delete.
  * POST /v1/tag/{project|experiment|iteration}/{id}/detach {"value"}: dd_tag_detach (the
  *   original's DELETE /tag/{id} deletes the tag itself and is admin-only). Guard: delete.
  * PUT /v1/model/{mid}/alias {"alias", "version_id"}: dd_alias_set (moves an existing one);
@@ -149,6 +152,7 @@ void h_v1_delete_iteration(dd_req *r);
  */
 void h_v1_params_put(dd_req *r);
 void h_v1_param_rename(dd_req *r);
+void h_v1_metric_delete(dd_req *r);
 void h_v1_tag_detach_project(dd_req *r);
 void h_v1_tag_detach_experiment(dd_req *r);
 void h_v1_tag_detach_iteration(dd_req *r);

@@ -1,9 +1,9 @@
 /*
  * h_v1_write.c - the /v1 writes a remote mount makes where no route of the original maps
  * one to one onto a store call (docs/REMOTE.md §3, §9; contracts in h_v1.h): a whole
- * parameter set, a parameter rename that replaces, a tag detach, the aliases, an
- * experiment's or project's fields without the original's required ones, a resource's
- * name. Each is one store call (or one dd_store_atomic), answered with dd_v1_store_error,
+ * parameter set, a parameter rename that replaces, a metric series' delete, a tag detach,
+ * the aliases, an experiment's or project's fields without the original's required ones,
+ * a resource's name. Each is one store call (or one dd_store_atomic), answered with dd_v1_store_error,
  * so the client maps every refusal back to the store's code.
  */
 #include <stdlib.h>
@@ -86,6 +86,21 @@ void h_v1_param_rename(dd_req *r)
     dd_code code = dd_param_rename(r->srv->st, iid, json_string_value(v[0]),
                                    json_string_value(v[1]), &err);
     done(r, code, &err, "rename", "parameter");
+    json_decref(root);
+}
+
+/* ---------------------------------------------------------------- metric series */
+
+void h_v1_metric_delete(dd_req *r)
+{
+    static const dd_field spec[] = {{"key", F_STRING, true}};
+    int64_t iid;
+    json_t *root, *v[1];
+    if (dd_req_id(r, 0, &iid) != 0 || dd_req_body(r, spec, 1, &root, v) != 0)
+        return;
+    dd_err err = {0};
+    dd_code code = dd_metric_delete(r->srv->st, iid, json_string_value(v[0]), &err);
+    done(r, code, &err, "delete", "metric series");
     json_decref(root);
 }
 

@@ -131,6 +131,8 @@ static const dd_route routes[] = {
     P("PUT", "/v1/iteration/{iid}/params", h_v1_params_put, A_UPDATE, dd_resolve_iteration),
     P("POST", "/v1/iteration/{iid}/params/rename", h_v1_param_rename, A_UPDATE,
       dd_resolve_iteration),
+    P("POST", "/v1/iteration/{iid}/metrics/delete", h_v1_metric_delete, A_DELETE,
+      dd_resolve_iteration),
     P("POST", "/v1/tag/project/{pid}/detach", h_v1_tag_detach_project, A_DELETE,
       dd_resolve_project),
     P("POST", "/v1/tag/experiment/{eid}/detach", h_v1_tag_detach_experiment, A_DELETE,

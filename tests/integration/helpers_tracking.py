@@ -25,8 +25,9 @@ def sh(mnt, script, **kw):
     env.update(kw.pop("env", {}))
     kw.setdefault("errors", "replace")       # messages may quote non-UTF-8 names
     r = run(script, cwd=mnt.path, env=env, **kw)
-    # through a remote mount a new series is listed once the server has its points
-    # (docs/REMOTE.md §10): the next script sees what this one wrote, as on a local mount
+    # through a remote mount: return once its points are on the server, so the suite's
+    # direct reads of the server's database (and other clients) see what this script
+    # wrote, as on a local mount; the mount itself shows them at once (REMOTE.md §4.9)
     if hasattr(mnt, "delivered"):
         mnt.delivered()
     return r

@@ -16,10 +16,7 @@ from helpers_tracking import counts, make_run, ok, poll, read, refused, sh, snap
 
 # conftest: each test that takes `mnt` runs over a local and a remote mount
 REMOTE = True
-REMOTE_NOT_YET = {  # test -> why it cannot run remote yet
-    "test_script_writes_its_own_metrics_json": "writing metrics.json (dd_metric_append_items) "
-                                               "is not built remote yet: EROFS (REMOTE.md §10)",
-}
+REMOTE_NOT_YET = {}  # test -> why it cannot run remote yet
 
 
 def params(mnt, iid):

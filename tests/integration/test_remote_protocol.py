@@ -549,6 +549,9 @@ def v1_routes(ids):
          {"description": "d", "status": "STOPPED"}, "update"),
         ("project", "PATCH", "/v1/project/%d" % pid, {"description": "d"}, "update"),
         ("resource", "PATCH", "/v1/resource/%d" % ids["rid"], {"name": "w2.bin"}, "update"),
+        # rm of a metric series (the original's DELETE /metric/{id} refuses)
+        ("metric delete", "POST", "/v1/iteration/%d/metrics/delete" % iid, {"key": "acc"},
+         "delete"),
     ]
 
 
@@ -687,6 +690,12 @@ def test_write_routes_do_what_the_store_does(srv):
         (("PATCH", "/v1/experiment/%d" % eid, {}), (422, "INVALID_PAYLOAD", "invalid")),
         (("PATCH", "/v1/resource/%d" % ids["rid"], {"name": "x" * 300}),
          (422, "INVALID_PAYLOAD", "too_long")),
+        (("POST", "/v1/iteration/%d/metrics/delete" % iid, {"key": "loss"}),
+         (422, "ENDED", "read_only")),
+        (("POST", "/v1/iteration/%d/metrics/delete" % ids["other"], {"key": "never"}),
+         (404, "NOT_FOUND", "not_found")),
+        (("POST", "/v1/iteration/%d/metrics/delete" % ids["other"], {"key": 3}),
+         (400, "BAD_REQUEST", None)),
         (("DELETE", "/v1/experiment/%d?cascade=0" % eid, None), (409, "NOT_EMPTY", "not_empty")),
         (("DELETE", "/resource/%d" % ids["rid"], None), (409, "CONFLICT", "in_use")),
     ]:

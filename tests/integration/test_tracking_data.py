@@ -15,10 +15,7 @@ from helpers_tracking import (TS_RE, counts, make_run, mode, ok, parse_metric, p
 
 # conftest: each test that takes `mnt` runs over a local and a remote mount
 REMOTE = True
-REMOTE_NOT_YET = {  # test -> why it cannot run remote yet
-    "test_metrics_json_latest_values": "metrics.json's stat size can be the one from before "
-                                       "the points' delivery (REMOTE.md §10)",
-}
+REMOTE_NOT_YET = {}  # test -> why it cannot run remote yet
 
 
 def params(mnt, iid):
@@ -225,7 +222,6 @@ def test_metric_line_forms_and_default_steps(mnt):
     echo 0.9 >> {m}
     echo 1 >> {r}/metrics/other
     """.format(m=m, r=run))
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     pts = parse_metric(read(mnt, m).decode())
     assert [(s, v) for s, v, _, _ in pts] == [(0, 0.5), (1, 0.6), (3, 0.55), (4, 0.56),
                                               (5, 0.57), (10, 0.7), (11, 0.8), (12, 0.9)]
@@ -242,7 +238,6 @@ def test_overwrite_redirect_appends(mnt):
     exp, run, iid = make_run(mnt)
     m = run + "/metrics/loss"
     ok(mnt, "echo 0.5 > {m}\necho 0.4 > {m}\necho 0.3 >> {m}".format(m=m))
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     pts = parse_metric(read(mnt, m).decode())
     assert [(s, v) for s, v, _, _ in pts] == [(0, 0.5), (1, 0.4), (2, 0.3)]
 
@@ -254,7 +249,6 @@ def test_one_write_of_many_lines_is_one_batch(mnt):
     # shares one recorded_at
     ok(mnt, "/usr/bin/printf '0.9\\n0.8\\n0.7\\n5 0.95\\n6 0.96 2026-11-23T12:00:00Z\\n' >> %s"
        % m)
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     pts = parse_metric(read(mnt, m).decode())
     assert [(s, v) for s, v, _, _ in pts] == [(0, 0.9), (1, 0.8), (2, 0.7), (5, 0.95),
                                               (6, 0.96)]
@@ -272,7 +266,6 @@ def test_reading_format_and_shortest_floats(mnt):
     values = ["0.1", "1e-05", "0.30000000000000004", "123456.789", "-2.5", "1e+100",
               "3", "1.5e-300", "0.000123", "100"]
     ok(mnt, "/usr/bin/printf '%s\\n' >> %s" % ("\\n".join(values), m))
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     text = read(mnt, m).decode()
     assert text.endswith("\n")
     pts = parse_metric(text)
@@ -289,7 +282,6 @@ def test_metric_stat_size_negative_zero(mnt):
     exp, run, iid = make_run(mnt)
     m = run + "/metrics/v"
     ok(mnt, "echo -0 >> %s\necho 0.5 >> %s" % (m, m))
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     data = read(mnt, m)
     assert len(parse_metric(data.decode())) == 2
     assert os.stat(mnt.p(m)).st_size == len(data)
@@ -304,7 +296,6 @@ def test_metrics_json_latest_values(mnt):
     echo '0 0.9' >> {r}/metrics/loss
     echo 1e-05 >> {r}/metrics/lr
     """.format(r=run))
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     text = read(mnt, run + "/metrics.json")
     assert json.loads(text) == {"acc": 0.7, "loss": 0.1, "lr": 1e-05}
     assert os.stat(mnt.p(run, "metrics.json")).st_size == len(text)
@@ -314,7 +305,6 @@ def test_refused_metric_lines_store_nothing(mnt):
     exp, run, iid = make_run(mnt)
     m = run + "/metrics/loss"
     ok(mnt, "echo 0.5 >> %s" % m)
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     read(mnt, m)   # close_waits journal (PostgreSQL): a read through the mount commits it
     before = snapshot(mnt.db)
     for line in ("nan", "NaN", "inf", "-inf", "Infinity", "3 nan", "abc", "1 2 3 4",
@@ -334,7 +324,6 @@ def test_python_loop_with_print(mnt):
     with open(path, "a") as f:
         for i in range(1000):
             print(i / 1000, file=f)
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     pts = parse_metric(read(mnt, run + "/metrics/loss").decode())
     assert [(s, v) for s, v, _, _ in pts] == [(i, i / 1000) for i in range(1000)]
     # line-buffered and flushed per line too
@@ -342,7 +331,6 @@ def test_python_loop_with_print(mnt):
         for i in range(50):
             print(f"{i} {i / 7}", file=f)
             f.flush()
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     pts = parse_metric(read(mnt, run + "/metrics/acc").decode())
     assert [(s, v) for s, v, _, _ in pts] == [(i, i / 7) for i in range(50)]
 
@@ -357,7 +345,6 @@ def test_partial_line_kept_until_close(mnt):
         os.write(fd, b"75")
     finally:
         os.close(fd)
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     pts = parse_metric(read(mnt, run + "/metrics/m").decode())
     assert [(s, v) for s, v, _, _ in pts] == [(0, 0.25), (1, 0.75)]
 
@@ -370,7 +357,6 @@ def test_two_bash_loops_append_concurrently(mnt):
     (for i in $(seq 1 2000); do echo "2$i" >> {m}; done) &
     wait
     """.format(m=m))
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     pts = parse_metric(read(mnt, m).decode())
     assert len(pts) == 4000
     expected = {float("1%d" % i) for i in range(1, 2001)} | {float("2%d" % i)
@@ -391,7 +377,6 @@ def test_two_python_writers_append_concurrently(mnt):
             "        print('%d.%04d1' % (int(sys.argv[2]), i), file=f)\n")
     procs = [subprocess.Popen([sys.executable, "-c", code, path, str(k)]) for k in (1, 2)]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     pts = parse_metric(read(mnt, run + "/metrics/conc").decode())
     assert len(pts) == 4000
     expected = sorted(float("%d.%04d1" % (k, i)) for k in (1, 2) for i in range(2000))
@@ -406,7 +391,6 @@ def test_stepped_lines_from_two_writers(mnt):
     (for i in $(seq 1000 1999); do echo "$i 2.5" >> {m}; done) &
     wait
     """.format(m=m))
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     pts = parse_metric(read(mnt, m).decode())
     assert [s for s, _, _, _ in pts] == list(range(2000))
     assert all(v == (1.5 if s < 1000 else 2.5) for s, v, _, _ in pts)

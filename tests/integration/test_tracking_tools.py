@@ -96,7 +96,6 @@ def test_python_listdir(mnt):
     exp, run_, iid = make_run(mnt, "p", "e")
     ok(mnt, "echo 1 > %s/params/a\necho 2 > %s/params/b\necho 0.5 >> %s/metrics/m"
        % (run_, run_, run_))
-    mnt.delivered()   # a series new to the server is found once delivered (REMOTE.md §10)
     assert sorted(os.listdir(mnt.path)) == ["models", "projects"]
     assert os.listdir(mnt.p("projects")) == ["p"]
     assert sorted(os.listdir(mnt.p(run_, "params"))) == ["a", "b"]

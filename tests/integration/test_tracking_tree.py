@@ -9,10 +9,7 @@ from helpers_tracking import (TS_RE, counts, make_run, mode, ok, populate, read,
 
 # conftest: each test that takes `mnt` runs over a local and a remote mount
 REMOTE = True
-REMOTE_NOT_YET = {  # test -> why it cannot run remote yet
-    "test_sizes_follow_changes": "a metric file's stat size counts the delivered points only, "
-                                 "`cat` the undelivered ones too (REMOTE.md §10)",
-}
+REMOTE_NOT_YET = {}  # test -> why it cannot run remote yet
 
 
 # ---------------------------------------------------------------- projects / experiments

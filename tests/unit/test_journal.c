@@ -3,11 +3,13 @@
  * come back in order after a reopen, a torn last record is cut off (and what is appended
  * after it is readable), delivered records are not handed out again, a second open of the
  * same name while the first holds it gets its own directory, the size bound is ENOSPC with
- * nothing appended, a batch larger than a record is split, and sync returns once
- * fdatasync'd.
+ * nothing appended, a batch larger than a record is split, sync returns once
+ * fdatasync'd, and a series' newest record can be waited on until delivered.
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <time.h>
 
 #include "check.h"
 #include "journal.h"
@@ -197,8 +199,78 @@ static void test_compaction(void)
     dd_journal_close(j);
 }
 
+typedef struct keyed {
+    char keys[8][16];
+    double v[8];
+    size_t n;
+} keyed;
+
+static int collect_keyed(void *ctx, const char *key, const dd_metric_point *p)
+{
+    keyed *k = ctx;
+    if (k->n < 8) {
+        snprintf(k->keys[k->n], sizeof k->keys[0], "%s", key);
+        k->v[k->n++] = p->value;
+    }
+    return 0;
+}
+
+typedef struct deliverer {
+    dd_journal *j;
+    uint64_t seq;
+} deliverer;
+
+static void *deliver_later(void *arg)
+{
+    deliverer *d = arg;
+    struct timespec ts = {0, 100 * 1000000L};
+    nanosleep(&ts, NULL);
+    dd_err err = {0};
+    CHECK_CODE(dd_journal_delivered(d->j, d->seq, &err), DD_OK, &err);
+    return NULL;
+}
+
+/* What a change of a series waits on (REMOTE.md §4.9): the newest undelivered record of
+ * one series, a wait for its delivery (woken by dd_journal_delivered, bounded otherwise),
+ * and an iteration's undelivered points with their keys (the merged summaries). */
+static void test_series_last_wait_and_iteration(void)
+{
+    fresh_root();
+    dd_err err = {0};
+    dd_journal *j = NULL;
+    CHECK_CODE(dd_journal_open(root, "series", 1 << 20, &j, &err), DD_OK, &err);
+    const char *keys[] = {"loss", "acc", "loss", "lr"};
+    int64_t iids[] = {7, 7, 7, 8};
+    for (int i = 0; i < 4; i++) {
+        dd_metric_point p = pt(i, false, 0);
+        CHECK_CODE(dd_journal_append(j, iids[i], keys[i], &p, 1, &err), DD_OK, &err);
+    }
+    CHECK(dd_journal_series_last(j, 7, "loss") == 3);
+    CHECK(dd_journal_series_last(j, 7, "acc") == 2);
+    CHECK(dd_journal_series_last(j, 8, "loss") == 0);
+    keyed k = {0};
+    dd_journal_iteration(j, 7, collect_keyed, &k);
+    CHECK(k.n == 3 && strcmp(k.keys[0], "loss") == 0 && strcmp(k.keys[1], "acc") == 0 &&
+          strcmp(k.keys[2], "loss") == 0 && k.v[2] == 2);
+    CHECK(!dd_journal_wait_delivered(j, 2, 30));          /* nothing delivered: times out */
+    deliverer d = {j, 2};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, deliver_later, &d) == 0);
+    CHECK(dd_journal_wait_delivered(j, 2, 10000));        /* woken by the delivery */
+    pthread_join(t, NULL);
+    CHECK(!dd_journal_wait_delivered(j, 3, 0));
+    CHECK(dd_journal_series_last(j, 7, "acc") == 0 && dd_journal_series_last(j, 7, "loss") == 3);
+    CHECK_CODE(dd_journal_delivered(j, 4, &err), DD_OK, &err);
+    CHECK(dd_journal_wait_delivered(j, 4, 0) && dd_journal_series_last(j, 7, "loss") == 0);
+    k.n = 0;
+    dd_journal_iteration(j, 7, collect_keyed, &k);
+    CHECK(k.n == 0);
+    dd_journal_close(j);
+}
+
 int main(void)
 {
+    test_series_last_wait_and_iteration();
     test_reopen_torn_tail_and_delivery();
     test_second_open_and_limits();
     test_compaction();
