@@ -8,12 +8,19 @@
  * id (an iteration created meanwhile never shifts a page); the others by position in
  * their fixed order (kinds in the order the header lists them, each in the store's list
  * order), which is enough for directories that hold far fewer than a page.
+ *
+ * Memory: each entry is written out as JSON text as soon as it is made and its jansson
+ * object freed, so a page costs its text (about 200 bytes an entry), not a tree of
+ * objects. A tree of 10,000 iterations was about 20 MB per listing, held in the arena of
+ * the worker that built it: a server whose workers had each served one took 104 MiB
+ * (BENCHMARKS.md, "serve memory").
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "h_v1.h"
 
 /* ---------------------------------------------------------------- one page */
@@ -24,7 +31,8 @@ typedef struct ls_walk {
     int64_t pos;            /* entries offered so far (position paging) */
     int64_t last;           /* id of the last entry taken (id paging) */
     bool more;              /* an entry past the page exists */
-    json_t *entries;
+    int64_t n;              /* entries on the page ... */
+    dd_buf out;             /* ... as JSON text, comma-separated (put) */
     const char *kind;       /* the "kind" of the entries being walked, NULL: none */
     /* projects readable by a non-admin caller, with the rights on each */
     bool all;
@@ -51,35 +59,65 @@ static bool take(ls_walk *w)
         return false;
     if (w->pos++ < w->after)
         return false;
-    if ((int64_t)json_array_size(w->entries) == w->limit) {
+    if (w->n == w->limit) {
         w->more = true;
         return false;
     }
     return true;
 }
 
-/* Append `entry` (stolen), with its kind when the directory mixes kinds. */
+static int buf_dump(const char *text, size_t size, void *buf)
+{
+    return dd_buf_add(buf, text, size);
+}
+
+/* Append `entry` (stolen) to the page's text, with its kind when the directory mixes
+ * kinds. A NULL entry (jansson out of memory) or a failed append leaves w->out.oom set,
+ * and the answer is a 500. */
 static void put(ls_walk *w, json_t *entry)
 {
     if (entry && w->kind)
         json_object_set_new(entry, "kind", json_string(w->kind));
-    json_array_append_new(w->entries, entry);
+    if (!entry || (w->n > 0 && dd_buf_add(&w->out, ",", 1) != 0)
+        || json_dump_callback(entry, buf_dump, &w->out, JSON_COMPACT) != 0)
+        w->out.oom = 1;
+    json_decref(entry);
+    w->n++;
 }
 
-/* 200 {"dir": dir, "entries", "next"} (dir stolen), or 500 when `code` failed. */
+/* 200 {"dir": dir, "entries", "next"} (dir stolen), or 500 when `code` failed. The
+ * entries' text is moved into place, not copied: the buffer becomes the answer. */
 static void ls_reply(ls_walk *w, json_t *dir, dd_code code, const dd_err *err, bool by_id)
 {
-    if (code != DD_OK) {
-        json_decref(dir);
-        json_decref(w->entries);
-        dd_reply_error(w->r, 500, "SERVER_ERROR", "%s", err->msg);
-        return;
+    char *head = code == DD_OK && dir ? json_dumps(dir, JSON_COMPACT) : NULL;
+    json_decref(dir);
+    char tail[48];
+    if (w->more)
+        snprintf(tail, sizeof tail, "],\"next\":%" PRId64 "}",
+                 by_id ? w->last : w->after + w->limit);
+    else
+        snprintf(tail, sizeof tail, "],\"next\":null}");
+    static const char pre[] = "{\"dir\":", mid[] = ",\"entries\":[";
+    size_t hl = head ? strlen(pre) + strlen(head) + strlen(mid) : 0;
+    if (head && dd_buf_reserve(&w->out, hl + strlen(tail)) && !w->out.oom) {
+        memmove(w->out.data + hl, w->out.data, w->out.len);
+        char *p = w->out.data;
+        memcpy(p, pre, strlen(pre));
+        memcpy(p + strlen(pre), head, strlen(head));
+        memcpy(p + hl - strlen(mid), mid, strlen(mid));
+        w->out.len += hl;
+        dd_buf_add(&w->out, tail, strlen(tail));
     }
-    json_t *next = !w->more ? json_null()
-                   : by_id  ? json_integer(w->last)
-                            : json_integer(w->after + w->limit);
-    dd_reply_json(w->r, 200,
-                  json_pack("{s:o, s:o, s:o}", "dir", dir, "entries", w->entries, "next", next));
+    free(head);
+    if (code != DD_OK)
+        dd_reply_error(w->r, 500, "SERVER_ERROR", "%s", err->msg);
+    else if (!hl || w->out.oom)
+        dd_reply_error(w->r, 500, "SERVER_ERROR", "out of memory");
+    else {
+        dd_reply_json_text(w->r, 200, w->out.data);   /* takes the buffer */
+        w->out = (dd_buf){0};
+    }
+    dd_buf_free(&w->out);
 }
 
 /* dir_times[key] = when directory `name` of `owner` last gained or lost an entry. */
@@ -163,7 +201,6 @@ static void ls_root(dd_req *r, const char *dir_name, const char *rights,
         return;
     dd_err err = {0};
     char ts[DD_TS_LEN] = "";
-    w.entries = json_array();
     dd_code code = load_readable(&w, &err);
     if (code == DD_OK)
         code = dd_dir_time(r->srv->st, dir_name, 0, ts, &err);
@@ -281,7 +318,6 @@ void h_v1_ls_project(dd_req *r)
         return;
     }
     json_object_set_new(dir, "row", row);
-    w.entries = json_array();
     if (code == DD_OK && (w.kind = "experiment"))
         code = dd_experiment_list(st, pid, ls_experiment, &w, &err);
     if (code == DD_OK && (w.kind = "model"))
@@ -353,7 +389,6 @@ void h_v1_ls_experiment(dd_req *r)
         return;
     }
     json_object_set_new(dir, "row", row);
-    w.entries = json_array();
     if (code == DD_OK && (w.kind = "resource"))
         code = dd_resource_list(st, eid, ls_resource, &w, &err);
     if (code == DD_OK && (w.kind = "tag"))
@@ -368,7 +403,7 @@ static int ls_iteration(void *ctx, const dd_iteration *it)
     ls_walk *w = ctx;
     if (it->id <= w->after)
         return 0;
-    if ((int64_t)json_array_size(w->entries) == w->limit) {
+    if (w->n == w->limit) {
         w->more = true;
         return 1;
     }
@@ -376,13 +411,11 @@ static int ls_iteration(void *ctx, const dd_iteration *it)
     snprintf(name, sizeof name, "%" PRId64, it->id);
     json_t *parent = it->parent_iteration_id ? json_integer(it->parent_iteration_id)
                                              : json_null();
-    json_array_append_new(
-        w->entries,
-        json_pack("{s:I, s:s, s:s, s:o, s:s, s:s, s:o, s:b}", "id", (json_int_t)it->id, "name",
-                  name, "status", dd_iteration_status_name(it->status_id),
-                  "parent_iteration_id", parent, "created", it->created_date, "modified",
-                  it->updated_date, "end_date", dd_json_date(it->end_date), "ended",
-                  it->end_date[0] != 0));
+    put(w, json_pack("{s:I, s:s, s:s, s:o, s:s, s:s, s:o, s:b}", "id", (json_int_t)it->id,
+                     "name", name, "status", dd_iteration_status_name(it->status_id),
+                     "parent_iteration_id", parent, "created", it->created_date, "modified",
+                     it->updated_date, "end_date", dd_json_date(it->end_date), "ended",
+                     it->end_date[0] != 0));
     w->last = it->id;
     return 0;
 }
@@ -398,7 +431,6 @@ void h_v1_ls_iterations(dd_req *r)
     if (!dd_v1_rights(r, pid, rights))
         return;
     dd_err err = {0};
-    w.entries = json_array();
     dd_code code = dd_dir_time(r->srv->st, "iterations", eid, dir_time, &err);
     if (code == DD_OK)
         code = dd_iteration_list(r->srv->st, eid, ls_iteration, &w, &err);
@@ -487,7 +519,6 @@ void h_v1_ls_iteration(dd_req *r)
     json_object_set_new(dir, "ended", json_boolean(ended));
     json_object_set_new(dir, "modified", modified);   /* the row's updated_date */
     json_object_set_new(dir, "row", row);
-    w.entries = json_array();
     if (code == DD_OK && (w.kind = "param"))
         code = dd_param_list_rows(st, iid, ls_param, &w, &err);
     if (code == DD_OK && (w.kind = "metric"))
@@ -557,7 +588,6 @@ void h_v1_ls_model(dd_req *r)
         return;
     }
     json_object_set_new(dir, "row", row);
-    w.entries = json_array();
     if (code == DD_OK && (w.kind = "version"))
         code = dd_version_list(st, mid, ls_version, &w, &err);
     if (code == DD_OK && (w.kind = "alias"))

@@ -5,6 +5,7 @@
  * Refuses to start (exit 1, one line on stderr) when auth is enabled with the default
  * secret, as the original does.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -82,6 +83,24 @@ static char *cors_origin(const char *list, bool *credentials)
     return out;
 }
 
+/*
+ * glibc's allocator, bounded for a server of many threads. By default each thread that
+ * allocates while another holds its arena gets an arena of its own, up to 8 per core, and
+ * an arena keeps what was freed inside it; memory freed above the dynamic mmap threshold,
+ * which rises to the largest block freed so far, is kept too. With 16 workers and 32
+ * writer threads, each worker that had served one large answer (a 10,000-entry listing)
+ * kept its peak: 104 MiB for bench/remote_ls.sh, over the 64 MB target (BENCHMARKS.md,
+ * "serve memory"). Four arenas and a fixed threshold (blocks of 128 KiB and more are
+ * mapped on their own and unmapped when freed) keep the peak near what is live at once.
+ */
+#define SERVE_ARENAS 4
+#define SERVE_MMAP_THRESHOLD (128 * 1024)
+static void bound_allocator(void)
+{
+    mallopt(M_ARENA_MAX, SERVE_ARENAS);
+    mallopt(M_MMAP_THRESHOLD, SERVE_MMAP_THRESHOLD);
+}
+
 /* Serve until SIGINT or SIGTERM. */
 static int run(dd_server *srv, const dd_config *cfg, const serve_opts *o)
 {
@@ -92,6 +111,7 @@ static int run(dd_server *srv, const dd_config *cfg, const serve_opts *o)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);   /* before MHD's threads exist: they inherit it */
     signal(SIGPIPE, SIG_IGN);
+    bound_allocator();   /* before the threads: arenas are taken as threads first allocate */
     if (dd_http_start(srv, cfg->server_host, cfg->server_port, cfg->server_max_connections,
                       cfg->server_threads, o->tls_cert, o->tls_key, msg, sizeof msg) != 0) {
         fprintf(stderr, "deardiary serve: %s\n", msg);

@@ -100,6 +100,27 @@ static dd_code point_check(const dd_metric_point *p, char ts[DD_TS_LEN], const c
     return dd_time_parse(p->recorded_at, ts, err);
 }
 
+/* The recorded_at text the last point_check_seq parsed into its ts (text[0] == 0: none). */
+typedef struct ts_memo {
+    char text[DD_TS_LEN];
+} ts_memo;
+
+/* point_check for the points of one array in turn, `ts` kept between calls: a point whose
+ * recorded_at is the text the previous point's ts came from (a REST batch's shared time,
+ * which every item carries) reuses that parse instead of parsing again per point. */
+static dd_code point_check_seq(const dd_metric_point *p, char ts[DD_TS_LEN], ts_memo *m,
+                               const char *now, dd_err *err)
+{
+    if (isfinite(p->value) && p->recorded_at[0] && strcmp(m->text, p->recorded_at) == 0)
+        return DD_OK;
+    dd_code code = point_check(p, ts, now, err);
+    if (code == DD_OK && p->recorded_at[0])
+        memcpy(m->text, p->recorded_at, DD_TS_LEN);
+    else
+        m->text[0] = '\0';
+    return code;
+}
+
 /*
  * Points are inserted DB_POINT_ROWS to a statement: on a server engine each statement is a
  * round trip, and 10,000 points one INSERT each spent nearly all their time waiting for
@@ -255,9 +276,10 @@ static dd_code append_series(dd_conn *c, int64_t iteration_id, const char *key,
         (!(copy = malloc(n * sizeof *copy)) ||
          !(blocks.v = malloc((n / DB_METRIC_BLOCK + 1) * sizeof *blocks.v))))
         code = dd_fail(err, DD_IO, "out of memory");
+    ts_memo memo = {""};
     for (size_t i = 0; i < n && code == DD_OK; i++) {
         const dd_metric_point *p = &points[i];
-        code = point_check(p, ts, now, err);
+        code = point_check_seq(p, ts, &memo, now, err);
         bool last = ss.exists && ss.max_step == INT64_MAX;   /* no max_step + 1 */
         if (code == DD_OK && !p->has_step && last)
             code = dd_fail(err, DD_INVALID, "metric %s: step %lld is the last one, so a"
@@ -340,11 +362,11 @@ dd_code dd_metric_points_check(const char *key, dd_metric_point *points, size_t 
                                dd_err *err)
 {
     dd_code code = dd_name_check(key, "metric key", err);
-    char now[DD_TS_LEN];
+    char now[DD_TS_LEN], ts[DD_TS_LEN];
     dd_now(now);
+    ts_memo memo = {""};
     for (size_t i = 0; i < n && code == DD_OK; i++) {
-        char ts[DD_TS_LEN];
-        code = point_check(&points[i], ts, now, err);
+        code = point_check_seq(&points[i], ts, &memo, now, err);
         if (code == DD_OK)
             memcpy(points[i].recorded_at, ts, DD_TS_LEN);
     }
