@@ -17,6 +17,16 @@ from test_remote_journal import (metrics_dir, node, restart, server_values,  # n
                                  wait_for)
 
 
+def mounted_node(node):
+    """(state, server, its port, iteration id, a new remote mount of the node, the
+    iteration's metrics/ through it, its metrics.json) of the `node` fixture."""
+    state, _, iid, n = node
+    s = state["s"]
+    m = n.mount()
+    d = metrics_dir(m, iid)
+    return state, s, s.port, iid, m, d, os.path.join(os.path.dirname(d), "metrics.json")
+
+
 def ok(cmd):
     p = run(cmd)
     assert p.returncode == 0, (cmd, p.stderr)
@@ -57,11 +67,7 @@ def fields(text, n=2):
 
 
 def test_rm_of_a_series_comes_after_its_undelivered_points(node):
-    state, _, iid, n = node
-    s = state["s"]
-    port = s.port
-    m = n.mount()
-    d = metrics_dir(m, iid)
+    state, s, port, iid, m, d, _ = mounted_node(node)
     # 20 000 points in one write() (two requests at least), then rm at once: the delete
     # reaches the server after them, so nothing of the series is left, nor comes later
     with open(os.path.join(d, "loss"), "a") as f:
@@ -94,12 +100,7 @@ def test_rm_of_a_series_comes_after_its_undelivered_points(node):
 
 
 def test_metrics_json_is_one_transaction_after_the_node_points(node):
-    state, _, iid, n = node
-    s = state["s"]
-    port = s.port
-    m = n.mount()
-    d = metrics_dir(m, iid)
-    doc = os.path.join(os.path.dirname(d), "metrics.json")
+    state, s, port, iid, m, d, doc = mounted_node(node)
     ok("echo 0.1 >> %s/acc" % d)
     wait_for(lambda: server_values(s.db, iid, "acc") == [0.1], what="delivery")
     look(m, d, "acc", "../metrics.json")
@@ -125,12 +126,7 @@ def test_metrics_json_is_one_transaction_after_the_node_points(node):
 
 
 def test_a_series_only_the_journal_holds_is_listed_sized_read_and_rewritten(node):
-    state, _, iid, n = node
-    s = state["s"]
-    port = s.port
-    m = n.mount()
-    d = metrics_dir(m, iid)
-    doc = os.path.join(os.path.dirname(d), "metrics.json")
+    state, s, port, iid, m, d, doc = mounted_node(node)
     ok("echo 0.5 >> %s/loss" % d)
     wait_for(lambda: server_values(s.db, iid, "loss") == [0.5], what="delivery")
     assert sorted(os.listdir(d)) == ["loss", "loss.svg"]

@@ -11,23 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from conftest import BIN
 from helpers_serve import srv  # noqa: F401
-
 # An ASan build's memory is the sanitizer's (its quarantine keeps freed blocks): the
 # bound is checked on a normal build only, with fewer iterations under ASan.
-with open(BIN, "rb") as _f:
-    SANITIZED = b"__asan_init" in _f.read()
+from test_remote_artifacts import SANITIZED, hwm_kb
+
 N = 2000 if SANITIZED else 10000
 MIB = 1024
 
 
-def hwm_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmHWM")
 
 
 def create_iterations(url, eid, n, clients=8):
