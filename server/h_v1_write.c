@@ -91,16 +91,28 @@ void h_v1_param_rename(dd_req *r)
 
 /* ---------------------------------------------------------------- metric series */
 
+/* The path's first id and the body's one required string field `spec` (its text stays
+ * valid until *root is released); false when the request was refused (answered). */
+static bool id_and_text(dd_req *r, const dd_field *spec, int64_t *id, json_t **root,
+                        const char **text)
+{
+    json_t *v[1];
+    if (dd_req_id(r, 0, id) != 0 || dd_req_body(r, spec, 1, root, v) != 0)
+        return false;
+    *text = json_string_value(v[0]);
+    return true;
+}
+
 void h_v1_metric_delete(dd_req *r)
 {
     static const dd_field spec[] = {{"key", F_STRING, true}};
     int64_t iid;
-    json_t *root, *v[1];
-    if (dd_req_id(r, 0, &iid) != 0 || dd_req_body(r, spec, 1, &root, v) != 0)
+    json_t *root;
+    const char *key;
+    if (!id_and_text(r, spec, &iid, &root, &key))
         return;
     dd_err err = {0};
-    dd_code code = dd_metric_delete(r->srv->st, iid, json_string_value(v[0]), &err);
-    done(r, code, &err, "delete", "metric series");
+    done(r, dd_metric_delete(r->srv->st, iid, key, &err), &err, "delete", "metric series");
     json_decref(root);
 }
 
@@ -110,12 +122,12 @@ static void detach(dd_req *r, dd_tag_kind kind)
 {
     static const dd_field spec[] = {{"value", F_STRING, true}};
     int64_t id;
-    json_t *root, *v[1];
-    if (dd_req_id(r, 0, &id) != 0 || dd_req_body(r, spec, 1, &root, v) != 0)
+    json_t *root;
+    const char *value;
+    if (!id_and_text(r, spec, &id, &root, &value))
         return;
     dd_err err = {0};
-    dd_code code = dd_tag_detach(r->srv->st, kind, id, json_string_value(v[0]), &err);
-    done(r, code, &err, "detach", "tag");
+    done(r, dd_tag_detach(r->srv->st, kind, id, value, &err), &err, "detach", "tag");
     json_decref(root);
 }
 
@@ -143,12 +155,12 @@ void h_v1_alias_delete(dd_req *r)
 {
     static const dd_field spec[] = {{"alias", F_STRING, true}};
     int64_t mid;
-    json_t *root, *v[1];
-    if (dd_req_id(r, 0, &mid) != 0 || dd_req_body(r, spec, 1, &root, v) != 0)
+    json_t *root;
+    const char *alias;
+    if (!id_and_text(r, spec, &mid, &root, &alias))
         return;
     dd_err err = {0};
-    dd_code code = dd_alias_delete(r->srv->st, mid, json_string_value(v[0]), &err);
-    done(r, code, &err, "delete", "alias");
+    done(r, dd_alias_delete(r->srv->st, mid, alias, &err), &err, "delete", "alias");
     json_decref(root);
 }
 
