@@ -50,7 +50,7 @@ class Browser:
         finally:
             shutil.rmtree(self.profile, ignore_errors=True)
 
-    def page(self, base, route, expect=None, timeout=10):
+    def page(self, base, route, expect=None, timeout=30):
         """Load /ui/#route from scratch; wait for the page named `expect` (default: the
         route's first word, "projects" for "/") to draw. Returns the seconds it took."""
         self.d.get("about:blank")
@@ -60,7 +60,7 @@ class Browser:
         self.wait_page(name, timeout)
         return time.monotonic() - t0
 
-    def wait_page(self, name, timeout=10):
+    def wait_page(self, name, timeout=30):
         deadline = time.monotonic() + timeout
         while True:
             got = self.js("return document.body.dataset.page || null")

@@ -23,6 +23,12 @@ RUNS = [("0.1", "32", [1.0, 0.8, 0.6, 0.5, 0.45], [0.5, 0.6], "SUCCEEDED"),
         ("0.01", "32", [1.2, 1.1, 1.0, 0.9, 0.85, 0.8, 0.79], [0.4], "FAILED"),
         ("0.3", "64", [2.0, 1.5, 1.4], [0.3, 0.35, 0.4], None)]
 RESOURCE = b"weights " * 1000
+# How long to wait for what a click makes: the page (headless Chromium, which a loaded
+# machine or parallel test workers slow most) and the mount behind it. Each wait ends as
+# soon as it holds; the 1 s bound between the server and a mount is test_serve_mount's,
+# which has no browser between them.
+UI_WAIT = 30.0
+MOUNT_WAIT = 10.0
 
 
 def write(path, text, mode="w"):
@@ -215,13 +221,13 @@ def test_pages_show_what_the_mount_shows(world, tmp_path):
     assert b.find('#model-versions tr[data-version="1"] td.aliases')[0].text == "champion"
     from selenium.webdriver.support.ui import Select
     Select(b.find('select.stage[data-id]')[1]).select_by_visible_text("PRODUCTION")
-    assert poll(lambda: read(os.path.join(vers, "2", "stage")).strip() == "PRODUCTION", 1.0)
+    assert poll(lambda: read(os.path.join(vers, "2", "stage")).strip() == "PRODUCTION", MOUNT_WAIT)
     b.wait_page("model")
     # the stage history, newest first: every change the mount and the page made (no auth:
     # no user), the same rows as the mount's models/<m>/history
     want = [("v2", "NO_STAGE \u2192 PRODUCTION"), ("v2", "registered \u2192 NO_STAGE"),
             ("v1", "NO_STAGE \u2192 STAGING"), ("v1", "registered \u2192 NO_STAGE")]
-    assert poll(lambda: history_rows(b) == [(v, c, "") for v, c in want], 2.0), history_rows(b)
+    assert poll(lambda: history_rows(b) == [(v, c, "") for v, c in want], UI_WAIT), history_rows(b)
     lines = read(os.path.join(m.p("models", MODEL), "history")).splitlines()
     assert [(("v" + x.split()[1]), x.split()[2].replace("-", "registered") + " \u2192 " +
              x.split()[3]) for x in lines] == want
@@ -244,7 +250,7 @@ def test_long_stage_history_pages(world, tmp_path):
     assert len(history_rows(b)) == 100
     assert history_rows(b)[0] == ("v2", "STAGING \u2192 NO_STAGE", "")
     b.click("#history-more")
-    assert poll(lambda: len(history_rows(b) or []) == total, 5.0)
+    assert poll(lambda: len(history_rows(b) or []) == total, UI_WAIT)
     assert history_rows(b)[-1] == ("v1", "registered \u2192 NO_STAGE", "")
     assert not b.find("#history-more")
     no_errors(b, "long history")
@@ -258,16 +264,16 @@ def test_running_iteration_updates_live_and_notes_edit(world, tmp_path):
     assert before == {"loss": 3, "acc": 3}
     write(os.path.join(run, "metrics", "loss"), "1.3\n1.2\n", "a")
     # polled every 2 s: the chart grows without a reload
-    assert poll(lambda: {c["key"]: c["points"][0] for c in b.charts()}.get("loss") == 5, 6.0)
+    assert poll(lambda: {c["key"]: c["points"][0] for c in b.charts()}.get("loss") == 5, UI_WAIT)
     # notes edited from the page go through PATCH /iteration/{id}: the mount shows them
     notes = b.find("#notes")[0]
     notes.clear()
     notes.send_keys("tuned by hand")
     b.find("#save-notes")[0].click()
-    assert poll(lambda: read(os.path.join(run, "notes")).strip() == "tuned by hand", 1.0)
+    assert poll(lambda: read(os.path.join(run, "notes")).strip() == "tuned by hand", MOUNT_WAIT)
     # ending it through the mount: the page shows the new status without a reload
     write(os.path.join(run, "status"), "KILLED\n")
-    assert poll(lambda: b.text("status") == "KILLED", 6.0)
+    assert poll(lambda: b.text("status") == "KILLED", UI_WAIT)
     no_errors(b, "live iteration")
     shot(b, tmp_path, "live")
 
@@ -391,7 +397,7 @@ def test_login_and_permission_limited_views(tmp_path):
         b.find("#username")[0].send_keys("ann")
         b.find("#password")[0].send_keys("wrong")
         b.find("#login-submit")[0].click()
-        assert poll(lambda: b.text("login-error") == "Invalid credentials", 5.0)
+        assert poll(lambda: b.text("login-error") == "Invalid credentials", UI_WAIT)
         b.errors()   # the refused POST /auth is logged by the browser: expected here
         b.find("#password")[0].clear()
         b.find("#password")[0].send_keys("pw-ann-1")
@@ -426,12 +432,12 @@ def test_login_and_permission_limited_views(tmp_path):
         from selenium.webdriver.support.ui import Select
         Select(b.find("select.stage")[0]).select_by_visible_text("ARCHIVED")
         stage = m.p("projects", PROJECT, "models", MODEL, "versions", "1", "stage")
-        assert poll(lambda: read(stage).strip() == "ARCHIVED", 1.0)
+        assert poll(lambda: read(stage).strip() == "ARCHIVED", MOUNT_WAIT)
         # the change names the user who made it (auth on); the mount's earlier ones none
         b.wait_page("model")
         assert poll(lambda: history_rows(b)[:2] == [
             ("v1", "STAGING \u2192 ARCHIVED", "default"),
-            ("v2", "registered \u2192 NO_STAGE", "")], 2.0), history_rows(b)
+            ("v2", "registered \u2192 NO_STAGE", "")], UI_WAIT), history_rows(b)
         assert len(history_rows(b) or []) == 4
         no_errors(b, "admin views")
         shot(b, tmp_path, "admin-model")
