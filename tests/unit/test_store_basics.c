@@ -207,6 +207,12 @@ static int raw_schema_up_to(const char *path, int version)
 /* 004_metric_clustered on a database that holds points in the old layout (a rowid table,
  * ids global across series): every point survives with its value, step and recorded_at,
  * each series is renumbered 0, 1, ... in its old write order, and appends continue it. */
+/* Project 1 'p' and its experiment 1 'e', as the migration tests seed an old schema. */
+#define SEED_PROJECT_EXPERIMENT \
+    "INSERT INTO project(id, name, created_date) VALUES (1, 'p', '2026-01-01T00:00:00.000Z');" \
+    "INSERT INTO experiment(id, project_id, name, created_date)" \
+    " VALUES (1, 1, 'e', '2026-01-01T00:00:00.000Z');"
+
 static void test_metric_migration(void)
 {
     /* upgrades from schema 3: below PostgreSQL's floor (a PG registry starts at 8) */
@@ -217,9 +223,7 @@ static void test_metric_migration(void)
     CHECK(raw_schema_up_to(path, 3) == SQLITE_OK);
     CHECK(raw_exec(path,
         "BEGIN;"
-        "INSERT INTO project(id, name, created_date) VALUES (1, 'p', '2026-01-01T00:00:00.000Z');"
-        "INSERT INTO experiment(id, project_id, name, created_date)"
-        " VALUES (1, 1, 'e', '2026-01-01T00:00:00.000Z');"
+        SEED_PROJECT_EXPERIMENT
         "INSERT INTO iteration(id, experiment_id, created_date)"
         " VALUES (1, 1, '2026-01-01T00:00:00.000Z');"
         /* two series interleaved; loss has two points at step 1, written 12 then 14 */
@@ -378,9 +382,7 @@ static void test_stage_history_migration(void)
     CHECK(raw_schema_up_to(path, version - 1) == SQLITE_OK);
     CHECK(raw_exec(path,
         "BEGIN;"
-        "INSERT INTO project(id, name, created_date) VALUES (1, 'p', '2026-01-01T00:00:00.000Z');"
-        "INSERT INTO experiment(id, project_id, name, created_date)"
-        " VALUES (1, 1, 'e', '2026-01-01T00:00:00.000Z');"
+        SEED_PROJECT_EXPERIMENT
         "INSERT INTO iteration(id, experiment_id, created_date)"
         " VALUES (1, 1, '2026-01-02T00:00:00.000Z');"
         "INSERT INTO model(id, project_id, name, created_date, last_version)"
@@ -425,9 +427,7 @@ static void test_series_points_migration(void)
     CHECK(raw_schema_up_to(path, version - 1) == 0);
     CHECK(raw_exec(path,
         "BEGIN;"
-        "INSERT INTO project(id, name, created_date) VALUES (1, 'p', '2026-01-01T00:00:00.000Z');"
-        "INSERT INTO experiment(id, project_id, name, created_date)"
-        " VALUES (1, 1, 'e', '2026-01-01T00:00:00.000Z');"
+        SEED_PROJECT_EXPERIMENT
         "INSERT INTO iteration(id, experiment_id, created_date)"
         " VALUES (1, 1, '2026-01-01T00:00:00.000Z'), (2, 1, '2026-01-01T00:00:00.000Z');"
         /* loss: two points at step 1 (positions 1, 2); acc in another iteration; lost: no
