@@ -118,17 +118,10 @@ bool dd_artifacts_root_marked(dd_store *st, const char *root, char *why, size_t 
     return why[0] == 0;
 }
 
-/* Write the marker (atomically: a temporary file, fsync, rename), or find it there. */
-static dd_code write_marker(dd_store *st, const char *root, dd_err *err)
+/* Put `uuid` in the marker (atomically: a temporary file, fsync, rename). */
+static dd_code put_marker(const char *root, const char *uuid, dd_err *err)
 {
-    char held[37], tmp[PATH_MAX], path[PATH_MAX];
-    const char *uuid = db_registry_uuid(st);
-    if (read_marker(root, held) != 0)
-        return dd_fail(err, DD_IO, "cannot read %s/" MARKER ": %s", root, strerror(errno));
-    if (held[0])
-        return strcmp(held, uuid) == 0 ? DD_OK
-            : dd_fail(err, DD_CONFLICT, "%s holds the artifacts of another registry (its "
-                      MARKER " says %s): give another directory", root, held);
+    char tmp[PATH_MAX], path[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s/" MARKER ".%d", root, (int)getpid());
     snprintf(path, sizeof path, "%s/" MARKER, root);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -141,6 +134,32 @@ static dd_code write_marker(dd_store *st, const char *root, dd_err *err)
     saved = ok ? errno : saved;
     unlink(tmp);
     return dd_fail(err, DD_IO, "cannot write %s: %s", path, strerror(saved));
+}
+
+/* Write this registry's marker, or find it there (another registry's: DD_CONFLICT). */
+static dd_code write_marker(dd_store *st, const char *root, dd_err *err)
+{
+    char held[37];
+    const char *uuid = db_registry_uuid(st);
+    if (read_marker(root, held) != 0)
+        return dd_fail(err, DD_IO, "cannot read %s/" MARKER ": %s", root, strerror(errno));
+    if (held[0])
+        return strcmp(held, uuid) == 0 ? DD_OK
+            : dd_fail(err, DD_CONFLICT, "%s holds the artifacts of another registry (its "
+                      MARKER " says %s): give another directory", root, held);
+    return put_marker(root, uuid, err);
+}
+
+dd_code dd_artifacts_root_follow_uuid(dd_store *src, dd_store *dst, dd_err *err)
+{
+    char *root = NULL, why[600];
+    dd_code code = dd_artifacts_recorded_root(dst, &root, err);
+    /* only a marker that held DST's own uuid as DST was opened: never another's */
+    if (code == DD_OK && root && dd_artifacts_root_marked(dst, root, why, sizeof why) &&
+        strcmp(db_registry_uuid(src), db_registry_uuid(dst)) != 0)
+        code = put_marker(root, db_registry_uuid(src), err);
+    free(root);
+    return code;
 }
 
 /* The row: set when none is recorded. *taken: another root was recorded first. */

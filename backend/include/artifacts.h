@@ -121,6 +121,11 @@ bool dd_artifacts_root_marked(dd_store *st, const char *root, char *why, size_t 
  * (the caller compares). */
 dd_code dd_artifacts_record_root(dd_store *st, const char *root, char **out, dd_err *err);
 
+/* After dd_migrate_db_copy gave DST the uuid of SRC (both stores still open, DST's
+ * holding its former uuid): the marker of DST's recorded root, when it held DST's former
+ * uuid, now holds SRC's, so DST keeps using its root. Nothing else is touched. */
+dd_code dd_artifacts_root_follow_uuid(dd_store *src, dd_store *dst, dd_err *err);
+
 /* True for a dd_artifacts made by dd_artifacts_wrap (artifacts_ops.h). */
 bool dd_artifacts_wrapped(const dd_artifacts *a);
 

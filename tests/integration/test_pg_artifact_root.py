@@ -239,3 +239,25 @@ def test_init_artifact_root_records_it_once(tmp_path, registry):
     assert r.returncode == 2 and "PostgreSQL" in r.stderr
     assert not os.path.exists(tmp_path / "x.db")
     shutil.rmtree(shared)
+
+
+def test_migrate_db_into_a_registry_made_by_init_keeps_its_root(tmp_path, registry):
+    """migrate-db gives DST the uuid of SRC: the marker of the root DST's init recorded
+    follows it, so a mount of DST still puts large artifacts there."""
+    port, name, uri = registry
+    root, _ = init_default(tmp_path, registry)
+    src_db = str(tmp_path / "src.db")
+    assert dd("init", src_db).returncode == 0
+    r = dd("migrate-db", src_db, uri)
+    assert r.returncode == 0, r.stdout + r.stderr
+    uuid = one(port, name, "SELECT uuid FROM registry")
+    assert uuid == subprocess.run(["sqlite3", src_db, "SELECT uuid FROM registry"],
+                                  capture_output=True, text=True).stdout.strip()
+    with open(os.path.join(root, ".deardiary-registry")) as f:
+        assert f.read() == uuid + "\n"
+    assert one(port, name, "SELECT artifact_root FROM registry") == root
+    src = random_file(tmp_path, "m.bin")
+    with managed(mount(str(tmp_path / "a"), uri)) as m:
+        dst = os.path.join(experiment(m), "m.bin")
+        cp(src, dst)
+        assert xattr(dst, "uri").startswith("file://" + root + "/") and same(src, dst)
