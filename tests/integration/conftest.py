@@ -106,6 +106,12 @@ class PgServer:
         psql(cls.port, "postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
         psql(cls.port, "postgres", "CREATE DATABASE %s TEMPLATE %s ENCODING 'UTF8' "
                                    "LOCALE 'C'" % (name, template))
+        if template != "template0":
+            # a registry of its own, as a real one is: its own uuid, and the artifact root
+            # its `deardiary init` records below (a copy would share the template's, and
+            # one registry's fsck would find another's files there)
+            psql(cls.port, name, "UPDATE registry SET uuid = gen_random_uuid()::text,"
+                                 " artifact_root = NULL")
         uri = cls.uri(name)
         r = subprocess.run([BIN, "init", uri], capture_output=True, text=True)
         if r.returncode != 0:
