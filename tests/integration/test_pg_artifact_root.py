@@ -209,6 +209,14 @@ def test_a_configured_root_and_an_explicit_backend_still_win(tmp_path, registry)
         cp(src, dst)
         assert xattr(dst, "backend") == "inline" and same(src, dst)
     assert sorted(os.listdir(recorded)) == [".deardiary-registry"]
+    # a configured root that is absent here is not reachable either: before, fsck --repair
+    # marked every artifact under it broken
+    os.rename(configured, configured + ".away")
+    r = dd("fsck", "--repair", uri, env={"DEARDIARY_ARTIFACT_FS_ROOT": configured})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "artifact root %s: not reachable from this node (No such file or directory)" % (
+        os.path.realpath(configured + ".away")[:-len(".away")]) in r.stdout, r.stdout
+    assert one(port, name, "SELECT COUNT(*) FROM resource WHERE broken <> 0") == "0"
 
 
 def test_init_artifact_root_records_it_once(tmp_path, registry):
