@@ -234,8 +234,8 @@ start_daemon() {   # MOUNTPOINT CMD...: run CMD (a foreground FUSE daemon), wait
     die "$mnt not mounted after 30 s"
 }
 
-mount_dd() {   # DB MOUNTPOINT [VAR=VALUE...]: the daemon with these in its environment
-    "$DD" init "$1" >/dev/null || die "deardiary init $1 failed"
+mount_dd() {   # DB MOUNTPOINT [VAR=VALUE...]: init and the daemon with these in their environment
+    env "${@:3}" "$DD" init "$1" >/dev/null || die "deardiary init $1 failed"
     start_daemon "$2" env "${@:3}" "$DD" mount "$1" "$2" -f    # env execs: same pid
 }
 
@@ -864,6 +864,9 @@ pg_start() {   # the throwaway server of the pg* benches, once per run; fsync on
     [[ $PG_FSYNC == off ]] && sync=()
     bash "$ROOT/scripts/pgtest.sh" start "$PGDIR" "${sync[@]}" >&2 || die "scripts/pgtest.sh start failed"
     PGPORT=$(cat "$PGDIR/port")
+    # `deardiary init` of a PG registry records its artifact root, by default under
+    # XDG_DATA_HOME: the bench's own directory (local disk, as ~/.local/share would be)
+    export XDG_DATA_HOME=$WORK/xdg
     log "  PostgreSQL $(psql -X -A -t -h 127.0.0.1 -p "$PGPORT" -U dd -d postgres -c 'SHOW server_version') on" \
         "127.0.0.1:$PGPORT, fsync $(psql -X -A -t -h 127.0.0.1 -p "$PGPORT" -U dd -d postgres -c 'SHOW fsync')," \
         "synchronous_commit $(psql -X -A -t -h 127.0.0.1 -p "$PGPORT" -U dd -d postgres -c 'SHOW synchronous_commit')"
@@ -1071,8 +1074,11 @@ bench_pgls() {
 
 # bench "pgcp": one BENCH_ARTIFACT_BYTES file copied into resources/ of: passthrough_ll
 # (the baseline), the SQLite mount's default configuration, the PG mount's default
-# configuration, and the PG mount with artifacts.filesystem.root set (what a cluster
-# configures: a shared root), interleaved run by run, each run after a sync.
+# configuration (large artifacts go to the root `deardiary init` recorded, by default
+# $XDG_DATA_HOME/deardiary/artifacts/<uuid>), and the PG mount with
+# artifacts.filesystem.root set (what a cluster configures: a shared root), interleaved
+# run by run, each run after a sync. Where each copy went (its backend xattr) is logged
+# and the PG default's is part of its figure's name.
 bench_pgcp() {
     pg_start
     local mib srcf=$WORK/art.bin
@@ -1106,18 +1112,19 @@ bench_pgcp() {
         --sync --rss "$ppid" cp "$srcf" "$rp/art{i}" --- \
         --sync --rss "$rpid" cp "$srcf" "$rr/art{i}")
     mapfile -t lines <<<"$out"
-    local d where
+    local d where pgwhere=""
     for d in "$rs" "$rp" "$rr"; do
         cmp "$srcf" "$d/art1" || die "$d/art1 differs from $srcf"
         where=$("$PY" -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.deardiary.backend").decode())' \
             "$d/art1") || die "no backend xattr on $d/art1"
         log "  ${d#"$WORK"/}/art1 is stored in: $where"
+        [[ $d == "$rp" ]] && pgwhere=$where
     done
     local pt
     pt=$(field median "${lines[0]}")
     record pgcp "cp into resources/ ($mib MiB), SQLite mount, default configuration" "MB/s" hi \
         "$(mbs "$ART_BYTES" "$(field median "${lines[1]}")")" "passthrough_ll cp" "$(mbs "$ART_BYTES" "$pt")" "ratio>=0.8"
-    record pgcp "cp into resources/ ($mib MiB), PG mount, default configuration (inline)" "MB/s" hi \
+    record pgcp "cp into resources/ ($mib MiB), PG mount, default configuration ($pgwhere)" "MB/s" hi \
         "$(mbs "$ART_BYTES" "$(field median "${lines[2]}")")" "passthrough_ll cp" "$(mbs "$ART_BYTES" "$pt")" "ratio>=0.8"
     record pgcp "cp into resources/ ($mib MiB), PG mount, artifacts.filesystem.root set" "MB/s" hi \
         "$(mbs "$ART_BYTES" "$(field median "${lines[3]}")")" "passthrough_ll cp" "$(mbs "$ART_BYTES" "$pt")" "ratio>=0.8"
@@ -1129,6 +1136,10 @@ bench_pgcp() {
     stop_daemon "$mr" "$rpid"
     stop_daemon "$mp" "$ppid"
     stop_daemon "$ms" "$spid"
+    local recorded
+    recorded=$(psql -X -A -t -h 127.0.0.1 -p "$PGPORT" -U dd -d pgcp \
+        -c 'SELECT artifact_root FROM registry') || die "cannot read pgcp's artifact root"
+    [[ $recorded == "$XDG_DATA_HOME"/deardiary/artifacts/* ]] && rm -rf "$recorded"
     rm -rf "$WORK"/pgcp.* "$srcf"
 }
 

@@ -210,19 +210,89 @@ int dd_cmd_open_artifacts(const dd_config *cfg, dd_store *st, dd_artifacts **out
     return 0;
 }
 
+/* init's line about a server registry's artifact root: where large artifacts go, and
+ * what a cluster needs. */
+static void say_artifact_root(dd_store *st, const char *root)
+{
+    char why[600];
+    bool here = dd_artifacts_root_marked(st, root, why, sizeof why);
+    printf("%s: artifacts larger than artifacts.inline_max go to %s%s%s%s; every node of a"
+           " cluster must see that directory at that path (a shared NFS/Lustre root, given"
+           " at init: --artifact-root DIR or artifacts.filesystem.root), or use"
+           " artifacts.backend s3\n", dd_store_path(st), root,
+           here ? "" : " (not reachable from this machine: ", here ? "" : why, here ? "" : ")");
+}
+
+/* A server registry's artifact root at init (docs/CONFIGURATION.md "Where artifacts go"):
+ * the one recorded stays (another `--artifact-root` is refused); else `want` (the option,
+ * else the configured artifacts.filesystem.root), else the default under XDG_DATA_HOME, is
+ * created with its marker and recorded. An explicit other backend records nothing unless
+ * the option asks. 0, or -1 after saying why. */
+static int init_artifact_root(const dd_config *cfg, dd_store *st, const char *option)
+{
+    dd_err err = {0};
+    char *have = NULL, *want = NULL, *got = NULL;
+    const char *wanted = option ? option
+                       : cfg->artifact_fs_root_configured ? cfg->artifact_fs_root : NULL;
+    dd_code code = dd_artifacts_recorded_root(st, &have, &err);
+    bool record = option || strcmp(cfg->artifact_backend, "auto") == 0;
+    if (code == DD_OK && have && option &&
+        !((want = realpath(option, NULL)) && strcmp(want, have) == 0)) {
+        fprintf(stderr, "deardiary init: %s records its artifact root %s already; it is not"
+                " changed by init: set artifacts.filesystem.root on every node (a configured"
+                " root wins over the recorded one), and move the existing files with"
+                " `deardiary migrate-artifacts` (docs/CONFIGURATION.md)\n",
+                dd_store_path(st), have);
+        free(want);
+        free(have);
+        return -1;
+    }
+    free(want);
+    want = NULL;
+    if (code == DD_OK && !have && record && !wanted)
+        code = dd_artifacts_default_root(st, &want, &err);
+    if (code == DD_OK && !have && record)
+        code = dd_artifacts_record_root(st, wanted ? wanted : want, &got, &err);
+    if (code == DD_OK && (have || got))
+        say_artifact_root(st, have ? have : got);
+    if (code != DD_OK)
+        fprintf(stderr, "deardiary init: the artifact root: %s\n", err.msg);
+    free(have);
+    free(want);
+    free(got);
+    return code == DD_OK ? 0 : -1;
+}
+
 int dd_cmd_init(const char *config_file, int argc, char **argv)
 {
-    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
-        fprintf(stderr, "usage: deardiary init [DB]\n"
-                        "Creates the database (default: the configured `database`) or applies"
-                        " pending migrations.\n");
-        return argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
-                   ? 0 : 2;
+    const char *root = NULL;
+    if (argc >= 3 && strcmp(argv[1], "--artifact-root") == 0) {
+        root = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
+    if (argc > 2 || (argc == 2 && argv[1][0] == '-') || (root && !*root)) {
+        bool help = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
+        fprintf(help ? stdout : stderr,
+                "usage: deardiary init [--artifact-root DIR] [DB]\n"
+                "Creates the database (default: the configured `database`) or applies"
+                " pending migrations.\n"
+                "A PostgreSQL registry records where large artifacts go: DIR, else the"
+                " configured\nartifacts.filesystem.root, else"
+                " $XDG_DATA_HOME/deardiary/artifacts/<uuid> on this machine.\n");
+        return help ? 0 : 2;
     }
     dd_config cfg;
     if (dd_cmd_load_config(&cfg, config_file) != 0)
         return 1;
     const char *path = argc == 2 ? argv[1] : cfg.db_file;
+    if (root && !dd_locator_is_uri(path)) {
+        fprintf(stderr, "deardiary init: --artifact-root is for a PostgreSQL registry; a"
+                " SQLite registry keeps its large artifacts beside its file (or under a"
+                " configured artifacts.filesystem.root)\n");
+        dd_config_free(&cfg);
+        return 2;
+    }
     dd_store *st = NULL;
     int rc = dd_cmd_open_store(&cfg, path, &st);
     if (rc == 0)
@@ -233,9 +303,41 @@ int dd_cmd_init(const char *config_file, int argc, char **argv)
         dd_schema_version(st, &version, &err);
         printf("%s: schema version %d\n", dd_store_path(st), version);
     }
+    if (rc == 0 && dd_locator_is_uri(path))
+        rc = init_artifact_root(&cfg, st, root);
     dd_store_close(st);
     dd_config_free(&cfg);
     return rc == 0 ? 0 : 1;
+}
+
+/* `deardiary config` of a server registry: the artifact root it records (a YAML comment:
+ * it is the registry's, not a key of this file) and whether this node uses it. Read-only;
+ * the registry is never created or migrated here. */
+static void print_recorded_root(const dd_config *cfg)
+{
+    dd_store_options opts = {.busy_timeout_ms = (int)cfg->busy_timeout_ms, .read_only = true,
+                             .journal_dir = cfg->metrics_journal_dir};
+    dd_store *st = NULL;
+    dd_err err = {0};
+    char *root = NULL, why[600] = "";
+    dd_code code = dd_store_open(cfg->db_file, &opts, &st, &err);
+    if (code == DD_OK)
+        code = dd_artifacts_recorded_root(st, &root, &err);
+    if (code == DD_OK && root)
+        dd_artifacts_root_marked(st, root, why, sizeof why);
+    printf("# the registry's recorded artifact root (deardiary init; artifacts.backend auto"
+           " uses it\n# when artifacts.filesystem.root is not set): ");
+    for (char *nl = strchr(err.msg, '\n'); nl; nl = strchr(nl, '\n'))
+        *nl = ' ';      /* one comment line */
+    if (code != DD_OK)
+        printf("unknown, the registry cannot be read: %s\n", err.msg);
+    else if (!root)
+        printf("none\n");
+    else
+        printf("%s (%s%s)\n", root, why[0] ? "not used on this node: " : "reachable here",
+               why);
+    free(root);
+    dd_store_close(st);
 }
 
 int dd_cmd_config(const char *config_file, int argc, char **argv)
@@ -248,13 +350,16 @@ int dd_cmd_config(const char *config_file, int argc, char **argv)
                 "Prints the effective configuration as YAML, every key: the built-in defaults,\n"
                 "overridden by the config file (--config FILE or $DEARDIARY_CONFIG), then by\n"
                 "DEARDIARY_* variables. The output is a valid config file; a secret key is\n"
-                "shown as ***. Keys and variables: docs/CONFIGURATION.md.\n");
+                "shown as ***. Keys and variables: docs/CONFIGURATION.md. For a PostgreSQL\n"
+                "`database`, a last comment gives the artifact root the registry records.\n");
         return help ? 0 : 2;
     }
     dd_config cfg;
     if (dd_cmd_load_config(&cfg, config_file) != 0)
         return 1;
     dd_config_print(&cfg, stdout);
+    if (dd_locator_is_uri(cfg.db_file))
+        print_recorded_root(&cfg);
     dd_config_free(&cfg);
     return 0;
 }

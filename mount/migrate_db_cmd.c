@@ -205,6 +205,8 @@ int dd_cmd_migrate_db(const char *config_file, int argc, char **argv)
         dd_code code = dd_migrate_db_copy(src, dst, &hooks, &s, &err);
         draw(&b, &s, true);
         dd_bar_end(&b.bar);
+        if (code == DD_OK)   /* DST's recorded artifact root follows its new uuid */
+            code = dd_artifacts_root_follow_uuid(src, dst, &err);
         if (code != DD_OK) {
             fprintf(stderr, "deardiary migrate-db: %s\n", err.msg);
             rc = 1;

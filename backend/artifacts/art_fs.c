@@ -71,8 +71,7 @@ static dd_code errno_fail(dd_err *err, const char *what, const char *path)
     return dd_fail(err, DD_IO, "%s %s: %s", what, path, strerror(errno));
 }
 
-/* mkdir -p */
-static int make_dirs(const char *path)
+int art_make_dirs(const char *path, mode_t mode)
 {
     char *p = strdup(path);
     if (!p) {
@@ -84,7 +83,7 @@ static int make_dirs(const char *path)
         if (*q == '/' || *q == 0) {
             char saved = *q;
             *q = 0;
-            if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            if (mkdir(p, mode) != 0 && errno != EEXIST)
                 rc = -1;
             *q = saved;
             if (!saved)
@@ -112,7 +111,7 @@ dd_code art_fs_prepare_root(const char *root, char **abs_out, dd_err *err)
     *abs_out = NULL;
     if (!root || !*root)
         return dd_fail(err, DD_INVALID, "no artifact root directory given");
-    if (make_dirs(root) != 0)
+    if (art_make_dirs(root, 0755) != 0)
         return dd_fail(err, DD_INVALID, "cannot create the artifact root %s: %s", root,
                        strerror(errno));
     char *abs = realpath(root, NULL);

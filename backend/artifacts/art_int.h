@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "artifacts.h"
 #include "db.h"
@@ -119,6 +120,8 @@ typedef struct art_fs_up {
     bool staging_gone;      /* `staging` was renamed (no hard links) or removed */
 } art_fs_up;
 
+/* mkdir -p `path`, each missing directory made with `mode`: 0, or -1 with errno. */
+int art_make_dirs(const char *path, mode_t mode);
 /* Make `root` usable (created when absent, with .staging); *abs_out is its absolute path
  * (malloc'd). DD_INVALID with the reason otherwise. */
 dd_code art_fs_prepare_root(const char *root, char **abs_out, dd_err *err);

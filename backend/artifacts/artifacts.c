@@ -28,6 +28,8 @@ struct dd_artifacts {
     char *fs_root;              /* absolute; NULL when none is configured */
     art_s3 *s3;                 /* NULL when no s3 service is configured */
     char *auto_root;            /* "auto": absolute, maybe not yet created; NULL: no moves */
+    char *recorded;             /* the registry's recorded root (art_root.c); NULL: none */
+    char recorded_why[512];     /* why `recorded` is not used here; "": it is (or none) */
     int64_t inline_max;         /* "auto": the largest artifact that stays inline */
     const dd_artifacts_ops *ops;    /* a wrapped store's (artifacts_ops.h); NULL: local */
     void *impl;
@@ -70,14 +72,31 @@ static dd_code beside_database(dd_store *st, char **out, dd_err *err)
     return code;
 }
 
-/* The auto root, absolute, from the configuration (the directory needs not exist). */
-static dd_code auto_root_of(dd_store *st, const dd_artifacts_config *cfg, char **out,
+/* The registry's recorded root, into a->recorded, and whether this process may use it
+ * (its marker holds this registry's uuid): a->recorded_why says why not. */
+static dd_code load_recorded(dd_artifacts *a, dd_err *err)
+{
+    dd_code code = dd_artifacts_recorded_root(a->st, &a->recorded, err);
+    if (code == DD_OK && a->recorded)
+        dd_artifacts_root_marked(a->st, a->recorded, a->recorded_why, sizeof a->recorded_why);
+    return code;
+}
+
+/* The auto root, absolute (the directory needs not exist): the configured one, else
+ * beside a SQLite file, else the registry's recorded root when this process sees its
+ * marker (a->recorded loaded). */
+static dd_code auto_root_of(dd_artifacts *a, const dd_artifacts_config *cfg, char **out,
                             dd_err *err)
 {
     *out = NULL;
     const char *r = cfg && cfg->auto_root && *cfg->auto_root ? cfg->auto_root : NULL;
-    if (!r)
-        return beside_database(st, out, err);
+    if (!r) {
+        dd_code code = beside_database(a->st, out, err);
+        if (code == DD_OK && !*out && a->recorded && !a->recorded_why[0] &&
+            !(*out = strdup(a->recorded)))
+            code = dd_fail(err, DD_IO, "out of memory");
+        return code;
+    }
     if (r[0] == '/')
         *out = strdup(r);
     else {
@@ -132,7 +151,9 @@ dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artif
         return dd_fail(err, DD_IO, "out of memory");
     a->st = st;
     snprintf(a->default_backend, sizeof a->default_backend, "%s", is_auto ? "inline" : backend);
-    dd_code code = is_auto ? auto_root_of(st, cfg, &a->auto_root, err) : DD_OK;
+    dd_code code = load_recorded(a, err);
+    if (code == DD_OK && is_auto)
+        code = auto_root_of(a, cfg, &a->auto_root, err);
     a->inline_max = is_auto ? cfg->inline_max : 0;
     if (want_s3) {
         art_s3_config sc = {
@@ -164,10 +185,15 @@ dd_code dd_artifacts_open(dd_store *st, const dd_artifacts_config *cfg, dd_artif
                    why.msg);
         }
     }
-    if (code == DD_OK && is_auto && !a->auto_root)
-        syslog(LOG_NOTICE, "artifacts.backend auto: %s is no file and no"
-               " artifacts.filesystem.root is configured, so every artifact stays inline",
-               dd_store_path(st));
+    if (code == DD_OK && is_auto && !a->auto_root && a->recorded)
+        syslog(LOG_WARNING, "artifacts.backend auto: the registry's artifact root %s is not"
+               " used on this node (%s), so every artifact stays inline here; mount the"
+               " shared root at that path, or set artifacts.filesystem.root",
+               a->recorded, a->recorded_why);
+    else if (code == DD_OK && is_auto && !a->auto_root)
+        syslog(LOG_NOTICE, "artifacts.backend auto: %s is no file and has no artifact root"
+               " recorded (deardiary init records one) and no artifacts.filesystem.root is"
+               " configured, so every artifact stays inline", dd_store_path(st));
     if (code != DD_OK) {
         dd_artifacts_close(a);
         return code;
@@ -210,6 +236,7 @@ void dd_artifacts_close(dd_artifacts *a)
     art_s3_free(a->s3);
     free(a->fs_root);
     free(a->auto_root);
+    free(a->recorded);
     free(a);
 }
 
@@ -605,6 +632,34 @@ static dd_code pin_loc(dd_artifacts *a, dd_artifact_reader *r, const art_loc *w,
     return code;
 }
 
+static bool root_unreached(const dd_artifacts *a, const char *uri, char *root, size_t len,
+                           char *why, size_t why_len);
+
+/* What a pin's last attempt comes to (`again`: the bytes went away at every attempt):
+ * missing bytes are DD_IO, and a file under a root this node does not reach (a shared root
+ * not mounted here) says that root and why, for the caller's log line (256 bytes: the
+ * root, not the file). */
+static dd_code pinned(const dd_artifacts *a, const dd_artifact_reader *r, const art_loc *l,
+                      bool again, dd_code code, dd_err *err)
+{
+    char root[PATH_MAX], why[200];
+    if (again && code != DD_NOT_FOUND)
+        return dd_fail(err, DD_BUSY, "the bytes of resource %lld keep changing",
+                       (long long)r->id);
+    if (code != DD_OK && strcmp(l->backend, "filesystem") == 0 &&
+        root_unreached(a, l->uri, root, sizeof root, why, sizeof why))
+        return dd_fail(err, again ? DD_IO : code, "resource %lld is a file under the artifact"
+                       " root %s, which this node does not reach (%s)", (long long)r->id, root,
+                       why);
+    if (again) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+        return dd_fail(err, DD_IO, "the bytes of resource %lld are missing: %s",
+                       (long long)r->id, msg);
+    }
+    return code;
+}
+
 /* Pin the bytes the row names, following a replace or delete that commits meanwhile. */
 static dd_code reader_pin(dd_artifacts *a, dd_artifact_reader *r, bool allow_broken,
                           dd_err *err)
@@ -626,19 +681,16 @@ static dd_code reader_pin(dd_artifacts *a, dd_artifact_reader *r, bool allow_bro
         snprintf(l.backend, sizeof l.backend, "%s", w.backend);
         bool again = false;
         code = pin_loc(a, r, &l, true, &again, err);
-        free(w.uri);
-        if (!again)
+        if (!again || attempt >= 3) {
+            code = pinned(a, r, &l, again, code, err);
+            free(w.uri);
             return code;
-        if (attempt >= 3)
-            return code == DD_NOT_FOUND
-                ? dd_fail(err, DD_IO, "the bytes of resource %lld are missing", (long long)r->id)
-                : dd_fail(err, DD_BUSY, "the bytes of resource %lld keep changing",
-                          (long long)r->id);
+        }
+        free(w.uri);
         code = DD_OK;
     }
     return code;
 }
-
 static dd_artifact_reader *reader_new(dd_artifacts *a, int64_t id)
 {
     dd_artifact_reader *r = calloc(1, sizeof *r);
@@ -714,6 +766,34 @@ bool dd_artifacts_wrapped(const dd_artifacts *a) { return a->ops != NULL; }
 const char *dd_artifacts_fs_root(const dd_artifacts *a) { return a->fs_root; }
 
 const char *dd_artifacts_auto_root(const dd_artifacts *a) { return a->auto_root; }
+
+const char *dd_artifacts_recorded(const dd_artifacts *a, const char **why_unused)
+{
+    if (why_unused)
+        *why_unused = a->recorded_why;
+    return a->recorded;
+}
+
+bool dd_artifacts_root_reachable(const dd_artifacts *a, const char *root, char *why,
+                                 size_t why_len)
+{
+    struct stat sb;
+    why[0] = 0;
+    if (a->recorded && strcmp(root, a->recorded) == 0 && a->recorded_why[0])
+        snprintf(why, why_len, "%s", a->recorded_why);
+    else if (stat(root, &sb) != 0)
+        snprintf(why, why_len, "%s", strerror(errno));
+    else if (!S_ISDIR(sb.st_mode))
+        snprintf(why, why_len, "not a directory");
+    return why[0] == 0;
+}
+
+/* A file row's root (its uri's), when this node does not reach it: why. */
+static bool root_unreached(const dd_artifacts *a, const char *uri, char *root, size_t len,
+                           char *why, size_t why_len)
+{
+    return art_fs_root_of(uri, root, len) && !dd_artifacts_root_reachable(a, root, why, why_len);
+}
 
 dd_code art_reader_open_at(dd_artifacts *a, const art_loc *loc, dd_artifact_reader **out,
                            dd_err *err)
@@ -856,6 +936,10 @@ static dd_code gc_trash_item(dd_artifacts *a, const trash_item *it, bool *done, 
     if (strcmp(it->backend, "inline") == 0 && it->set_id)
         return art_inline_remove_trashed(a->st, it->id, it->set_id, done, err);
     dd_code code = DD_OK;
+    char root[PATH_MAX], why[600];
+    if (strcmp(it->backend, "filesystem") == 0 &&
+        root_unreached(a, it->uri, root, sizeof root, why, sizeof why))
+        return DD_OK;   /* a root this node does not see: left queued for a node that does */
     if (strcmp(it->backend, "filesystem") == 0) {
         bool removed;   /* false for a uri this backend never made: forget it, touch nothing */
         code = art_fs_remove_uri(it->uri, &removed, err);

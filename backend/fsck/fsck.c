@@ -33,6 +33,7 @@ typedef struct fsck {
     void *ctx;
     dd_fsck_summary sum;
     str_vec roots;          /* filesystem roots: the configured one and those rows name */
+    str_vec unreached;      /* roots this node does not reach (named once, left alone) */
     unsigned char *buf;     /* HASH_BUF bytes for hashing */
 } fsck;
 
@@ -350,6 +351,32 @@ static dd_code set_broken(fsck *f, const res_row *r, bool broken, bool *done, dd
     return t.code;
 }
 
+/* Does this node reach `root`? A root it does not (a shared root not mounted here: absent,
+ * or the registry's recorded root without its marker) is named once, and nothing under it
+ * is checked or repaired: its files are not known to be gone, only not seen from here. */
+static bool root_reached(fsck *f, const char *root)
+{
+    char why[600];
+    if (dd_artifacts_root_reachable(f->a, root, why, sizeof why))
+        return true;
+    if (!vec_has(&f->unreached, root)) {
+        vec_add(&f->unreached, root);
+        say(f, DD_FSCK_NOTE, "artifact root %s: not reachable from this node (%s): the"
+            " artifacts under it are not checked and nothing under it is repaired; run"
+            " deardiary fsck on a node that mounts it", root, why);
+    }
+    return false;
+}
+
+/* A filesystem row whose root this node does not reach: *why says so. */
+static void root_unreached(fsck *f, const res_row *r, char *why, size_t why_len)
+{
+    char root[4096];
+    if (strcmp(r->backend, "filesystem") == 0 && art_fs_root_of(r->uri, root, sizeof root) &&
+        !root_reached(f, root))
+        snprintf(why, why_len, "artifact root %.900s not reachable from this node", root);
+}
+
 static dd_code check_resource(fsck *f, const res_row *r, dd_err *err)
 {
     const fsck_backend *b = backend_of(r->backend);
@@ -358,6 +385,8 @@ static dd_code check_resource(fsck *f, const res_row *r, dd_err *err)
         snprintf(why, sizeof why, "%s backend unavailable in this build", r->backend);
     else if (b->unavailable)
         b->unavailable(f, why, sizeof why);
+    if (!why[0])
+        root_unreached(f, r, why, sizeof why);
     if (why[0]) {
         f->sum.not_checked++;
         say(f, DD_FSCK_NOTE, "resource %lld (%s): not checked (%s)", (long long)r->id,
@@ -398,9 +427,12 @@ static dd_code check_resource(fsck *f, const res_row *r, dd_err *err)
     return code;
 }
 
-static void add_root(fsck *f, const char *root)
+/* A root to search for orphans. One that rows name is searched only if this node reaches
+ * it (root_reached names it otherwise); a configured one that is absent has none. */
+static void add_root(fsck *f, const char *root, bool named_by_rows)
 {
-    if (root && *root && !vec_has(&f->roots, root))
+    if (root && *root && !vec_has(&f->roots, root) && !vec_has(&f->unreached, root) &&
+        (!named_by_rows || root_reached(f, root)))
         vec_add(&f->roots, root);
 }
 
@@ -409,7 +441,7 @@ static int collect_root(db_stmt *s, void *arg)
     fsck *f = arg;
     char root[4096];
     if (art_fs_root_of(db_col_text(s, 0), root, sizeof root))
-        add_root(f, root);
+        add_root(f, root, true);
     return f->roots.oom;
 }
 
@@ -440,8 +472,8 @@ static dd_code check_resources(fsck *f, dd_err *err)
     }
     free(rows.v);
     /* every filesystem root some row's bytes live under is searched for orphans */
-    add_root(f, dd_artifacts_fs_root(f->a));
-    add_root(f, dd_artifacts_auto_root(f->a));   /* "auto": even before any row uses it */
+    add_root(f, dd_artifacts_fs_root(f->a), false);
+    add_root(f, dd_artifacts_auto_root(f->a), false);   /* "auto": before any row uses it */
     if (code == DD_OK)
         code = db_prep(c, &s, err, "SELECT uri FROM resource WHERE backend = 'filesystem'"
                        " UNION SELECT uri FROM artifact_trash WHERE backend = 'filesystem'",
@@ -1007,6 +1039,7 @@ dd_code dd_fsck_run(dd_artifacts *a, bool repair, dd_fsck_report_fn report, void
         code = check_nodes(&f, err);
     free(f.buf);
     vec_free(&f.roots);
+    vec_free(&f.unreached);
     if (out)
         *out = f.sum;
     return code;

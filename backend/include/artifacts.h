@@ -55,7 +55,8 @@ typedef struct dd_artifacts_config {
     const char *backend;
     const char *fs_root;   /* filesystem backend root; created when absent */
     /* "auto": artifacts larger than inline_max bytes (>= 0) go to files under auto_root
-     * (NULL or "": <database file>.artifacts, none for a store without a file) */
+     * (NULL or "": <database file>.artifacts; for a store without a file, the registry's
+     * recorded root when it holds the registry's marker, else none: see below) */
     int64_t inline_max;
     const char *auto_root;
     /* s3: endpoint and bucket given (with any default backend) make s3 rows readable */
@@ -85,6 +86,46 @@ const char *dd_artifacts_fs_root(const dd_artifacts *a);
 /* "auto": the absolute directory large artifacts move to (it may not exist yet), NULL
  * when they stay inline (another backend, or a store without a file and no auto_root). */
 const char *dd_artifacts_auto_root(const dd_artifacts *a);
+/* Is `root` (a filesystem root some row's file lives under) reachable from this process?
+ * False, with the reason in `why`, when the directory is absent (or no directory), or
+ * when it is the registry's recorded root (below) without this registry's marker. fsck
+ * checks and repairs nothing under an unreachable root, gc leaves its files queued, and
+ * a read's error names it. */
+bool dd_artifacts_root_reachable(const dd_artifacts *a, const char *root, char *why,
+                                 size_t why_len);
+/* The registry's recorded root (NULL when none) and, when it is not used by this process,
+ * why ("" when it is). */
+const char *dd_artifacts_recorded(const dd_artifacts *a, const char **why_unused);
+
+/* ------------------------------------------------------------ the recorded root
+ *
+ * A registry may record where "auto" puts its large artifacts (registry.artifact_root,
+ * schema 015; art_root.c): `deardiary init postgresql://...` records the configured
+ * artifacts.filesystem.root, else dd_artifacts_default_root, and writes the marker file
+ * `.deardiary-registry` (the registry's uuid) into it. dd_artifacts_open with "auto" and no
+ * auto_root, over a store that is no file, uses the recorded root only when that marker
+ * holds this registry's uuid (dd_artifacts_root_marked); otherwise every artifact stays
+ * inline there, with one syslog line naming the root and why. A SQLite file records
+ * nothing (its root is beside it). */
+
+/* *out: the recorded root (malloc'd), NULL when none (or the schema predates 015). */
+dd_code dd_artifacts_recorded_root(dd_store *st, char **out, dd_err *err);
+/* *out: $XDG_DATA_HOME/deardiary/artifacts/<registry uuid>, else under
+ * $HOME/.local/share (malloc'd; not created). */
+dd_code dd_artifacts_default_root(dd_store *st, char **out, dd_err *err);
+/* Does `root` hold this registry's marker? false with the reason in `why` otherwise. */
+bool dd_artifacts_root_marked(dd_store *st, const char *root, char *why, size_t why_len);
+/* Record `root` unless a root is recorded already: create it (mode 0700, parents too),
+ * write its marker (DD_CONFLICT when it holds another registry's) and set the row. *out:
+ * the root now recorded (malloc'd), absolute: `root` resolved, or the one recorded before
+ * (the caller compares). */
+dd_code dd_artifacts_record_root(dd_store *st, const char *root, char **out, dd_err *err);
+
+/* After dd_migrate_db_copy gave DST the uuid of SRC (both stores still open, DST's
+ * holding its former uuid): the marker of DST's recorded root, when it held DST's former
+ * uuid, now holds SRC's, so DST keeps using its root. Nothing else is touched. */
+dd_code dd_artifacts_root_follow_uuid(dd_store *src, dd_store *dst, dd_err *err);
+
 /* True for a dd_artifacts made by dd_artifacts_wrap (artifacts_ops.h). */
 bool dd_artifacts_wrapped(const dd_artifacts *a);
 

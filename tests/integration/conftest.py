@@ -44,7 +44,8 @@ class PgServer:
     """The session's PostgreSQL server: started at the first need, stopped (and its files
     removed) at interpreter exit. Its directory is directly under /tmp: as root the server
     runs as nobody, who cannot enter pytest's private temporary directories. The daemons'
-    metric journals of a server registry go to its state/ (XDG_STATE_HOME), not to ~."""
+    metric journals of a server registry go to its state/ (XDG_STATE_HOME), and the artifact
+    roots `deardiary init` records by default to its data/ (XDG_DATA_HOME), not to ~."""
     dir = None
     port = None
     template = None
@@ -84,6 +85,8 @@ class PgServer:
             with open(os.path.join(cls.dir, "port")) as f:
                 cls.port = int(f.read())
             os.environ["XDG_STATE_HOME"] = os.path.join(cls.dir, "state")
+            # `deardiary init` records a server registry's default artifact root there
+            os.environ["XDG_DATA_HOME"] = os.path.join(cls.dir, "data")
             atexit.register(cls.stop)
         return cls.port
 
@@ -103,6 +106,12 @@ class PgServer:
         psql(cls.port, "postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
         psql(cls.port, "postgres", "CREATE DATABASE %s TEMPLATE %s ENCODING 'UTF8' "
                                    "LOCALE 'C'" % (name, template))
+        if template != "template0":
+            # a registry of its own, as a real one is: its own uuid, and the artifact root
+            # its `deardiary init` records below (a copy would share the template's, and
+            # one registry's fsck would find another's files there)
+            psql(cls.port, name, "UPDATE registry SET uuid = gen_random_uuid()::text,"
+                                 " artifact_root = NULL")
         uri = cls.uri(name)
         r = subprocess.run([BIN, "init", uri], capture_output=True, text=True)
         if r.returncode != 0:
@@ -156,12 +165,13 @@ def default_db(root):
     return PgServer.dbs[root]
 
 
-def engine_env(root, db, env=None):
+def engine_env(root, db, env=None, configure_root=True):
     """The environment a daemon or server of root on db runs with: for a PostgreSQL
     registry (which has no directory of its own) the artifact root is root/artifacts
-    unless DEARDIARY_ARTIFACT_FS_ROOT says otherwise."""
+    unless DEARDIARY_ARTIFACT_FS_ROOT says otherwise (or configure_root is False: the
+    tests of the root `deardiary init` records)."""
     e = dict(os.environ if env is None else env)
-    if is_uri(db) and not e.get("DEARDIARY_ARTIFACT_FS_ROOT"):
+    if is_uri(db) and configure_root and not e.get("DEARDIARY_ARTIFACT_FS_ROOT"):
         e["DEARDIARY_ARTIFACT_FS_ROOT"] = os.path.join(root, "artifacts")
     return e
 
@@ -184,7 +194,7 @@ def answers(path):
 
 
 class Mount:
-    def __init__(self, root, db=None, extra_args=(), log="daemon.log"):
+    def __init__(self, root, db=None, extra_args=(), log="daemon.log", configure_root=True):
         self.root = root
         self.db = db or default_db(root)
         self.path = os.path.join(root, "mnt")
@@ -195,7 +205,8 @@ class Mount:
         self.log = open(os.path.join(root, log), "w+")
         self.proc = subprocess.Popen([BIN, "mount", self.db, self.path, "-f", *extra_args],
                                      stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=engine_env(root, self.db))
+                                     env=engine_env(root, self.db,
+                                                    configure_root=configure_root))
         deadline = time.time() + 30
         while not answers(self.path):
             if self.proc.poll() is not None:

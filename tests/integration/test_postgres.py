@@ -39,8 +39,13 @@ def test_init_creates_the_schema_and_never_shows_the_password(registry, tmp_path
     port, name, uri = registry
     r = run('"%s" init "%s"' % (BIN, uri))
     assert r.returncode == 0, r.stderr
-    assert r.stdout == "postgresql://dd@127.0.0.1:%d/%s: schema version %s\n" % (
+    schema_line, root_line = r.stdout.splitlines()
+    assert schema_line == "postgresql://dd@127.0.0.1:%d/%s: schema version %s" % (
         port, name, psql(port, name, "SELECT max(version) FROM schema_migrations")[0][0])
+    # and where large artifacts go: the root it recorded (test_pg_artifact_root.py)
+    root = psql(port, name, "SELECT artifact_root FROM registry")[0][0]
+    assert root_line.startswith("postgresql://dd@127.0.0.1:%d/%s: artifacts larger than"
+                                " artifacts.inline_max go to %s;" % (port, name, root))
     assert SECRET not in r.stdout + r.stderr
     tables = {t for (t,) in psql(port, name, "SELECT tablename FROM pg_tables"
                                              " WHERE schemaname = 'public'")}

@@ -9,6 +9,12 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "artifacts.h"
 #include "check.h"
 #include "engine_fixture.h"
 #include "check_sql.h"
@@ -481,6 +487,74 @@ static void test_series_points_migration(void)
     CHECK(raw_int(path, "SELECT COUNT(*) FROM metric_point") == 6);
     CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
     dd_store_close(st);
+}
+
+/* artifact_root (schema 015) on a registry of 014: the registry row keeps its uuid and
+ * records no root; recording one creates it 0700 with the marker, a second record keeps
+ * the first, and only an absolute path fits the column. Both engines. */
+static void test_artifact_root_migration(void)
+{
+    char path[1024];
+    dd_test_locator(path, sizeof path, "basics_artifact_root_migration");
+    dd_err err_buf = {0}, *err = &err_buf;
+    int version = migration_version("artifact_root");
+    CHECK(version > 0);
+    CHECK(raw_schema_up_to(path, version - 1) == 0);
+    const char *uuid = "0f1e2d3c-4b5a-4697-8887-766554433221";
+    char sql[256];
+    snprintf(sql, sizeof sql, "INSERT INTO registry(id, uuid) VALUES (1, '%s')", uuid);
+    CHECK(raw_exec(path, sql) == 0);
+    dd_store *st = NULL;
+    CHECK_CODE(dd_store_open(path, NULL, &st, err), DD_OK, err);
+    if (!st)
+        return;
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM registry WHERE uuid = '%s' AND"
+             " artifact_root IS NULL", uuid);
+    CHECK(raw_int(path, sql) == 1);
+    char *root = NULL;
+    CHECK_CODE(dd_artifacts_recorded_root(st, &root, err), DD_OK, err);
+    CHECK(root == NULL);
+    char tmpl[] = "/tmp/dd-art-root-XXXXXX", dir[PATH_MAX + 32], other[PATH_MAX + 32];
+    CHECK(mkdtemp(tmpl) != NULL);
+    char *base = realpath(tmpl, NULL);
+    snprintf(dir, sizeof dir, "%s/a/root", base);
+    snprintf(other, sizeof other, "%s/other", base);
+    CHECK_CODE(dd_artifacts_record_root(st, dir, &root, err), DD_OK, err);
+    CHECK_STR(root ? root : "", dir);
+    free(root);
+    struct stat sb;
+    CHECK(stat(dir, &sb) == 0 && (sb.st_mode & 0777) == 0700);
+    char marker[PATH_MAX + 64], held[64] = "";
+    snprintf(marker, sizeof marker, "%s/.deardiary-registry", dir);
+    FILE *f = fopen(marker, "r");
+    CHECK(f && fgets(held, sizeof held, f));
+    if (f)
+        fclose(f);
+    snprintf(sql, sizeof sql, "%s\n", uuid);
+    CHECK_STR(held, sql);
+    char why[256];
+    CHECK(dd_artifacts_root_marked(st, dir, why, sizeof why));
+    CHECK(!dd_artifacts_root_marked(st, base, why, sizeof why));
+    CHECK(strstr(why, "no .deardiary-registry") != NULL);
+    /* recorded already: the first stays, the other directory is not made */
+    root = NULL;
+    CHECK_CODE(dd_artifacts_record_root(st, other, &root, err), DD_OK, err);
+    CHECK_STR(root ? root : "", dir);
+    free(root);
+    CHECK(access(other, F_OK) != 0);
+    char *q = NULL;
+    CHECK(asprintf(&q, "SELECT COUNT(*) FROM registry WHERE artifact_root = '%s'", dir) > 0);
+    CHECK(q && raw_int(path, q) == 1);
+    free(q);
+    CHECK(raw_exec(path, "UPDATE registry SET artifact_root = 'relative/dir'") != 0);
+    CHECK_CODE(dd_store_check_integrity(st, err), DD_OK, err);
+    dd_store_close(st);
+    unlink(marker);
+    rmdir(dir);
+    snprintf(dir, sizeof dir, "%s/a", base);
+    rmdir(dir);
+    rmdir(base);
+    free(base);
 }
 
 static void test_newer_schema_refused(void)
@@ -1402,6 +1476,7 @@ int main(void)
     test_row_times_migration();
     test_stage_history_migration();
     test_series_points_migration();
+    test_artifact_root_migration();
     test_newer_schema_refused();
     test_corrupted_file_refused();
     test_open_waits_for_writer();
