@@ -273,11 +273,13 @@ static void ckpt_run(dd_store *st, db_econn **e, int *restart_at)
         pthread_mutex_lock(&st->write_mu);
         code = st->eng->checkpoint(*e, false, &log, &done, &err);
         pthread_mutex_unlock(&st->write_mu);
-        /* restarted when everything is copied and no reader is left on the log */
-        bool restarted = code == DD_OK && log >= 0 && done == log;
-        *restart_at = restarted ? DB_CKPT_RESTART_PAGES : log + DB_CKPT_RESTART_PAGES;
-        if (restarted)
+        /* DD_BUSY: a reader (or another process's writer) outlasted the wait */
+        *restart_at = code == DD_OK ? DB_CKPT_RESTART_PAGES
+                                    : (log > 0 ? log : *restart_at) + DB_CKPT_RESTART_PAGES;
+        if (code == DD_OK)
             atomic_store(&st->ckpt_done, 0);
+        else if (code == DD_BUSY)
+            code = DD_OK;   /* tried again once the log has grown as much more */
     }
     if (code != DD_OK)
         syslog(LOG_WARNING, "deardiary: %s: %s", st->path, err.msg);

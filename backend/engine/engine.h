@@ -118,8 +118,9 @@ struct dd_engine {
      * still needs without waiting for anyone; otherwise it waits (c's lock waits) for the
      * writer and the readers, copies everything, and leaves the log to start over at the
      * next write. *log_pages / *done_pages: the log's size and how much of it is now in
-     * the database (-1 when not known); DD_OK also when a wait ran out or another
-     * checkpoint was under way (what could be copied was). Durability is the
+     * the database (-1 when not known); a passive one is DD_OK also when another
+     * checkpoint was under way, a restarting one DD_BUSY when its wait ran out (what
+     * could be copied was, either way). Durability is the
      * connections' own (synchronous): a checkpoint syncs as an automatic one would. */
     void (*wal_watch)(db_econn *c, void (*fn)(void *ctx, int pages), void *ctx);
     dd_code (*checkpoint)(db_econn *c, bool passive, int *log_pages, int *done_pages,

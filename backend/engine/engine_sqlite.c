@@ -584,8 +584,11 @@ static dd_code sq_checkpoint(db_econn *c, bool passive, int *log_pages, int *don
                                        : SQLITE_CHECKPOINT_RESTART, log_pages, done_pages);
     /* BUSY: another checkpoint runs (another process's), or, restarting, the wait for the
      * writer or a reader ran out; what could be copied was */
-    if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY)
+    if (rc == SQLITE_OK || ((rc & 0xff) == SQLITE_BUSY && passive))
         return DD_OK;
+    if ((rc & 0xff) == SQLITE_BUSY)
+        return dd_fail(err, DD_BUSY, "checkpointing the write-ahead log: a reader or a writer"
+                       " kept it from starting over");
     return sq_error(c, rc, "checkpointing the write-ahead log", err);
 }
 

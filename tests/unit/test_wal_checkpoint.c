@@ -4,7 +4,7 @@
  * the log over once it is long. Under a steady stream of group commits from several
  * writers, with a reader beside them:
  *   - the -wal file stays bounded (a log that is only ever copied passively, never started
- *     over, grows with every commit: several hundred MB here),
+ *     over, grows with every commit: about 900 MB here),
  *   - the database file receives the pages (nothing else checkpoints while the store is
  *     open: the commits' automatic checkpoint is off),
  *   - every acknowledged point is there, in this store and after a reopen,
@@ -153,8 +153,9 @@ int main(void)
            (double)db_before / 1e6, (double)db_after / 1e6);
     if (!quick()) {
         /* restarted at 32 MB of log (db.c DB_CKPT_RESTART_PAGES), with the slack of the
-         * commits made while the copy before the restart ran */
-        CHECK(atomic_load(&r.wal_max) < 96 * 1000 * 1000);
+         * commits made while the copies before the restart ran (40-70 MB seen, release
+         * and ASan, on a loaded machine); never started over, it passes 800 MB */
+        CHECK(atomic_load(&r.wal_max) < 192 * 1000 * 1000);
         /* the points' pages reached the database file while the store was open */
         CHECK(db_after > db_before + 4 * 1000 * 1000);
     }
