@@ -265,28 +265,47 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     *con_cls = NULL;
 }
 
-/* Append a piece of body; false once past the limit. */
+/* The body's declared length (Content-Length), -1 when there is none. */
+static int64_t declared_length(struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    int64_t n;
+    return cl && dd_parse_id(cl, &n) ? n : -1;
+}
+
+static bool declared_too_large(struct MHD_Connection *conn)
+{
+    return declared_length(conn) > DD_SERVER_BODY_MAX;
+}
+
+/* Append a piece of body; false once past the limit. The buffer is sized once from
+ * Content-Length (libmicrohttpd hands a body over in pieces: growing it piece by piece
+ * copied it each time), and grows by doubling past it (chunked bodies). */
 static bool body_append(dd_req *r, const char *data, size_t len)
 {
     if (r->body_len + len > DD_SERVER_BODY_MAX) {
         r->body_too_large = true;
         return false;
     }
-    char *nb = realloc(r->body, r->body_len + len + 1);
-    if (!nb)
-        return false;
-    memcpy(nb + r->body_len, data, len);
-    r->body = nb;
+    if (r->body_len + len + 1 > r->body_cap) {
+        int64_t declared = r->body ? -1 : declared_length(r->conn);
+        size_t cap = r->body_cap ? r->body_cap * 2 : 1024;
+        if (declared >= 0 && (size_t)declared >= r->body_len + len)
+            cap = (size_t)declared + 1;
+        if (cap < r->body_len + len + 1)
+            cap = r->body_len + len + 1;
+        if (cap > DD_SERVER_BODY_MAX + 1)
+            cap = DD_SERVER_BODY_MAX + 1;
+        char *nb = realloc(r->body, cap);
+        if (!nb)
+            return false;
+        r->body = nb;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, len);
     r->body_len += len;
     r->body[r->body_len] = '\0';
     return true;
-}
-
-static bool declared_too_large(struct MHD_Connection *conn)
-{
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    int64_t n;
-    return cl && dd_parse_id(cl, &n) && n > DD_SERVER_BODY_MAX;
 }
 
 static enum MHD_Result part_iterator(void *cls, enum MHD_ValueKind kind, const char *key,

@@ -78,34 +78,72 @@ static void put(dd_reqlog *l, const char *buf, size_t len)
     l->failing = true;
 }
 
+#define LINE_HEAD "deardiary serve: "
+
+/* Decimal digits of v into out (at most 20), returning how many. */
+static size_t put_uint(char *out, uint64_t v)
+{
+    char rev[20];
+    size_t n = 0;
+    do
+        rev[n++] = (char)('0' + v % 10);
+    while (v /= 10);
+    for (size_t i = 0; i < n; i++)
+        out[i] = rev[n - 1 - i];
+    return n;
+}
+
+/* The line "deardiary serve: METHOD PATH STATUS <us>us\n" into out, which has room for
+ * it (line_max); returns its length. By hand, not by snprintf: printf's machinery was a
+ * few percent of GET /health's CPU (BENCHMARKS.md, serve, ingest3). */
+static size_t line_max(const char *method, const char *url)
+{
+    return sizeof LINE_HEAD + strlen(method) + strlen(url) + 2 * 21 + 4;
+}
+
+static size_t line_put(char *out, const char *method, const char *url, int status, int64_t us)
+{
+    char *p = out;
+    size_t m = strlen(method), u = strlen(url);
+    memcpy(p, LINE_HEAD, sizeof LINE_HEAD - 1);
+    p += sizeof LINE_HEAD - 1;
+    memcpy(p, method, m);
+    p += m;
+    *p++ = ' ';
+    memcpy(p, url, u);
+    p += u;
+    *p++ = ' ';
+    if (status < 0)
+        *p++ = '-', status = -status;
+    p += put_uint(p, (uint64_t)status);
+    *p++ = ' ';
+    if (us < 0)
+        *p++ = '-';
+    p += put_uint(p, us < 0 ? 0 - (uint64_t)us : (uint64_t)us);
+    memcpy(p, "us\n", 3);
+    return (size_t)(p + 3 - out);
+}
+
 void dd_reqlog_line(dd_reqlog *l, const char *method, const char *url, int status,
                     int64_t us)
 {
+    size_t max = line_max(method, url);
     pthread_mutex_lock(&l->mu);
-    for (int tries = 0; tries < 2; tries++) {
-        size_t room = sizeof l->buf - l->len;
-        int n = snprintf(l->buf + l->len, room, "deardiary serve: %s %s %d %" PRId64 "us\n",
-                         method, url, status, us);
-        if (n < 0)
-            break;
-        if ((size_t)n < room) {
-            l->len += (size_t)n;
-            break;
-        }
-        /* does not fit: write what is gathered, then try again in the empty buffer; a line
-         * longer than the whole buffer (a very long path) is written on its own */
+    if (max > sizeof l->buf - l->len) {
+        /* may not fit: write what is gathered first; a line longer than the whole buffer
+         * (a very long path) is written on its own */
         put(l, l->buf, l->len);
         l->len = 0;
-        if ((size_t)n >= sizeof l->buf) {
-            char *big = malloc((size_t)n + 1);
-            if (big && snprintf(big, (size_t)n + 1, "deardiary serve: %s %s %d %" PRId64 "us\n",
-                                method, url, status, us) == n)
-                put(l, big, (size_t)n);
-            else
-                put(l, TOO_LONG, sizeof TOO_LONG - 1);
-            free(big);
-            break;
-        }
+    }
+    if (max <= sizeof l->buf) {
+        l->len += line_put(l->buf + l->len, method, url, status, us);
+    } else {
+        char *big = malloc(max);
+        if (big)
+            put(l, big, line_put(big, method, url, status, us));
+        else
+            put(l, TOO_LONG, sizeof TOO_LONG - 1);
+        free(big);
     }
     pthread_mutex_unlock(&l->mu);
 }

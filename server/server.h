@@ -123,7 +123,7 @@ struct dd_req {
     struct timespec start;
     /* body, accumulated by http.c up to DD_SERVER_BODY_MAX (streaming routes excepted) */
     char *body;
-    size_t body_len;
+    size_t body_len, body_cap;   /* bytes in it, bytes allocated */
     bool body_too_large;
     /* routing */
     const dd_route *route;

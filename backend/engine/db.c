@@ -102,6 +102,17 @@ struct dd_store {
     void *trash_ctx;                /* ... with this */
     _Atomic uint64_t statements;    /* statements run (dd_store_stats_get) */
     _Atomic uint64_t writes;        /* changes made through this store (db_note_write) */
+    /* The checkpointer (engines with wal_watch: SQLite's WAL), started by the first
+     * commit that leaves the log past DB_CKPT_PAGES: one thread with its own connection
+     * copying the log back into the database, so that no commit does it. ckpt_wanted is
+     * set by the commits (ckpt_note), the rest is under ckpt_mu. */
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    pthread_t ckpt_thread;
+    bool ckpt_started, ckpt_stop;
+    _Atomic bool ckpt_wanted;
+    _Atomic int ckpt_done;          /* log pages copied by the last checkpoint */
+    double ckpt_until;              /* its connection's deadline for a lock wait */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -207,6 +218,127 @@ static dd_code writer_lock(dd_store *st, dd_err *err)
                    : strerror(rc));
 }
 
+/* ---------------------------------------------------------------- the checkpointer */
+
+/*
+ * Why a thread: SQLite's automatic checkpoint runs inside the commit that passes its
+ * threshold, so one write in every few copied the log back into the database and synced
+ * both files while every other writer of the store waited for it. Here commits only
+ * append to the log; one thread copies it (passive checkpoints: they never wait for, nor
+ * hold up, a reader or a writer).
+ *
+ * A passive checkpoint alone would let the log grow without bound under a steady stream
+ * of commits: SQLite starts the log over only at a write whose transaction began with
+ * the whole log already copied, and with commits arriving during every copy that moment
+ * never comes. So once the log passes DB_CKPT_RESTART_PAGES the thread takes the
+ * store's writer mutex (no transaction of this process is then under way) and runs a
+ * restarting checkpoint, which copies the few pages written since the last copy and
+ * waits (at most DB_CKPT_WAIT_MS) for readers still on the log: the next write starts
+ * it over. Durability is unchanged: commits are as synced as before (the connections'
+ * synchronous level), and a checkpoint syncs the log before copying it, as SQLite's own.
+ */
+
+/* Pages appended to the log since the last copy after which a commit asks for a copy:
+ * SQLite's own automatic checkpoint threshold (4 MB at 4 KiB pages). */
+#define DB_CKPT_PAGES 1000
+/* A log this long is copied whole and started over (32 MB at 4 KiB pages); a restart
+ * that readers prevented is tried again once the log has grown as much more. */
+#define DB_CKPT_RESTART_PAGES 8192
+/* How long a restarting checkpoint waits for readers still on the log (new writers of
+ * this process wait behind it meanwhile, on the writer mutex). */
+#define DB_CKPT_WAIT_MS 200
+
+/* The checkpointer connection's lock waits: DB_CKPT_WAIT_MS from the first. */
+static double ckpt_wait(void *ctx, bool first)
+{
+    dd_store *st = ctx;
+    if (first)
+        st->ckpt_until = db_mono_ms() + DB_CKPT_WAIT_MS;
+    return st->ckpt_until;
+}
+
+/* One round: a passive copy, then, when the log is past *restart_at, a restarting one
+ * under the writer mutex. Its connection is opened on first use (*e). A failure is
+ * logged; the next commit asks again. */
+static void ckpt_run(dd_store *st, db_econn **e, int *restart_at)
+{
+    dd_err err = {0};
+    dd_code code = *e ? DD_OK : st->eng->open(st->locator, false, ckpt_wait, st, e, &err);
+    int log = -1, done = -1;
+    if (code == DD_OK)
+        code = st->eng->checkpoint(*e, true, &log, &done, &err);
+    if (code == DD_OK && done >= 0)
+        atomic_store(&st->ckpt_done, done);
+    if (code == DD_OK && log >= *restart_at) {
+        pthread_mutex_lock(&st->write_mu);
+        code = st->eng->checkpoint(*e, false, &log, &done, &err);
+        pthread_mutex_unlock(&st->write_mu);
+        /* DD_BUSY: a reader (or another process's writer) outlasted the wait */
+        *restart_at = code == DD_OK ? DB_CKPT_RESTART_PAGES
+                                    : (log > 0 ? log : *restart_at) + DB_CKPT_RESTART_PAGES;
+        if (code == DD_OK)
+            atomic_store(&st->ckpt_done, 0);
+        else if (code == DD_BUSY)
+            code = DD_OK;   /* tried again once the log has grown as much more */
+    }
+    if (code != DD_OK)
+        syslog(LOG_WARNING, "deardiary: %s: %s", st->path, err.msg);
+}
+
+/* The checkpointer thread: a round each time commits ask, until the store closes. */
+static void *ckpt_main(void *arg)
+{
+    dd_store *st = arg;
+    db_econn *e = NULL;
+    int restart_at = DB_CKPT_RESTART_PAGES;
+    pthread_mutex_lock(&st->ckpt_mu);
+    while (!st->ckpt_stop) {
+        if (!atomic_exchange(&st->ckpt_wanted, false)) {
+            pthread_cond_wait(&st->ckpt_cv, &st->ckpt_mu);
+            continue;
+        }
+        pthread_mutex_unlock(&st->ckpt_mu);
+        ckpt_run(st, &e, &restart_at);
+        pthread_mutex_lock(&st->ckpt_mu);
+    }
+    pthread_mutex_unlock(&st->ckpt_mu);
+    if (e)
+        st->eng->close(e);
+    return NULL;
+}
+
+/* The engine's wal_watch callback, after every commit of this store's connections (on
+ * the committing thread, inside its commit): DB_CKPT_PAGES appended since the last copy
+ * ask the checkpointer, starting it the first time. Nothing once the store is closing. */
+static void ckpt_note(void *ctx, int pages)
+{
+    dd_store *st = ctx;
+    int done = atomic_load_explicit(&st->ckpt_done, memory_order_relaxed);
+    if (done > pages)   /* the log started over */
+        done = 0;
+    if (pages - done < DB_CKPT_PAGES
+        || atomic_load_explicit(&st->ckpt_wanted, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&st->ckpt_mu);
+    if (!st->ckpt_stop && !st->ckpt_started)
+        st->ckpt_started = pthread_create(&st->ckpt_thread, NULL, ckpt_main, st) == 0;
+    atomic_store(&st->ckpt_wanted, true);
+    pthread_cond_signal(&st->ckpt_cv);
+    pthread_mutex_unlock(&st->ckpt_mu);
+}
+
+/* At close, before the connections: the thread finishes its round and exits. */
+static void ckpt_stop(dd_store *st)
+{
+    pthread_mutex_lock(&st->ckpt_mu);
+    bool join = st->ckpt_started;
+    st->ckpt_stop = true;
+    pthread_cond_signal(&st->ckpt_cv);
+    pthread_mutex_unlock(&st->ckpt_mu);
+    if (join)
+        pthread_join(st->ckpt_thread, NULL);
+}
+
 /* ---------------------------------------------------------------- connections */
 
 static void conn_free(dd_conn *c)
@@ -249,6 +381,8 @@ static dd_code conn_open(dd_store *st, dd_conn **out, dd_err *err)
         free(c);
         return code;
     }
+    if (!st->read_only && st->eng->wal_watch)   /* its commits leave the log to ckpt_main */
+        st->eng->wal_watch(c->e, ckpt_note, st);
     pthread_mutex_lock(&st->mu);
     c->next = st->conns;
     st->conns = c;
@@ -1346,6 +1480,8 @@ dd_code db_store_open(const char *path, const dd_store_options *opts, dd_store *
         free(st);
         return dd_fail(err, DD_IO, "cannot create a thread key");
     }
+    pthread_mutex_init(&st->ckpt_mu, NULL);
+    pthread_cond_init(&st->ckpt_cv, NULL);
     dd_conn *c;
     dd_code code = db_conn(st, &c, err);
     if (code == DD_OK)
@@ -1372,6 +1508,7 @@ void dd_store_close(dd_store *st)
         st->log_hooks->stop(st);
     if (st->node_stop)
         st->node_stop(st);
+    ckpt_stop(st);
     pthread_setspecific(st->conn_key, NULL);
     pthread_key_delete(st->conn_key);
     pthread_mutex_lock(&st->mu);
@@ -1387,6 +1524,8 @@ void dd_store_close(dd_store *st)
     pthread_mutex_destroy(&st->write_mu);
     pthread_mutex_destroy(&st->group_mu);
     pthread_cond_destroy(&st->group_cv);
+    pthread_mutex_destroy(&st->ckpt_mu);
+    pthread_cond_destroy(&st->ckpt_cv);
     free(st->locator);
     free(st->path);
     free(st->journal_base);

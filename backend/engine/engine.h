@@ -109,6 +109,23 @@ struct dd_engine {
     dd_code (*id_counter)(db_econn *c, const char *table, int64_t raise_to, int64_t *out,
                           dd_err *err);
 
+    /* Write-ahead log upkeep (docs/ENGINES.md §2.3), for an engine whose commits append to
+     * a log that a checkpoint copies back into the database (SQLite's WAL); NULL for the
+     * others. wal_watch: commits on c no longer checkpoint themselves (SQLite's automatic
+     * checkpoint is replaced) and each calls fn(ctx, pages), pages being the log's size
+     * in pages after it, on the committing thread inside the commit (fn must be quick and
+     * must not use c). checkpoint: one checkpoint on c; passive copies what no reader
+     * still needs without waiting for anyone; otherwise it waits (c's lock waits) for the
+     * writer and the readers, copies everything, and leaves the log to start over at the
+     * next write. *log_pages / *done_pages: the log's size and how much of it is now in
+     * the database (-1 when not known); a passive one is DD_OK also when another
+     * checkpoint was under way, a restarting one DD_BUSY when its wait ran out (what
+     * could be copied was, either way). Durability is the
+     * connections' own (synchronous): a checkpoint syncs as an automatic one would. */
+    void (*wal_watch)(db_econn *c, void (*fn)(void *ctx, int pages), void *ctx);
+    dd_code (*checkpoint)(db_econn *c, bool passive, int *log_pages, int *done_pages,
+                          dd_err *err);
+
     /* Bulk rows (db.h db_copy_*; only with DD_ENG_COPY), inside a write transaction:
      * copy_begin starts `COPY table(cols) FROM STDIN`; copy_row sends one row, its values
      * in the column order, formats as `bind` ('i', 'I', 'n' go to BIGINT columns only, 'd',

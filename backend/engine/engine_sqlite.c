@@ -22,6 +22,10 @@ struct db_econn {
     void *wait_ctx;             /* ... with this */
     /* statements run on every write or chunk read, prepared on first use */
     sqlite3_stmt *begin_write, *begin_read, *commit, *chunk_id;
+    struct wal_watcher {        /* sq_wal_watch's: told the WAL's size after each commit */
+        void (*fn)(void *ctx, int pages);
+        void *ctx;
+    } watcher;
 };
 
 /* db_estmt is SQLite's own statement: the pointer is converted, never dereferenced. */
@@ -552,6 +556,42 @@ static dd_code sq_id_counter(db_econn *c, const char *table, int64_t raise_to, i
     return code;
 }
 
+/* ---------------------------------------------------------------- WAL upkeep */
+
+/* SQLite's WAL hook: after each commit, with the WAL's size in frames (= pages). */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db, (void)name;
+    const struct wal_watcher *w = arg;
+    w->fn(w->ctx, pages);
+    return SQLITE_OK;
+}
+
+/* sqlite3_wal_hook replaces the automatic checkpoint (which is itself a WAL hook), so
+ * this commit path never checkpoints; whoever watches does it (db.c's checkpointer). */
+static void sq_wal_watch(db_econn *c, void (*fn)(void *ctx, int pages), void *ctx)
+{
+    c->watcher.fn = fn;
+    c->watcher.ctx = ctx;
+    sqlite3_wal_hook(c->db, wal_hook, &c->watcher);
+}
+
+static dd_code sq_checkpoint(db_econn *c, bool passive, int *log_pages, int *done_pages,
+                             dd_err *err)
+{
+    *log_pages = *done_pages = -1;
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, passive ? SQLITE_CHECKPOINT_PASSIVE
+                                       : SQLITE_CHECKPOINT_RESTART, log_pages, done_pages);
+    /* BUSY: another checkpoint runs (another process's), or, restarting, the wait for the
+     * writer or a reader ran out; what could be copied was */
+    if (rc == SQLITE_OK || ((rc & 0xff) == SQLITE_BUSY && passive))
+        return DD_OK;
+    if ((rc & 0xff) == SQLITE_BUSY)
+        return dd_fail(err, DD_BUSY, "checkpointing the write-ahead log: a reader or a writer"
+                       " kept it from starting over");
+    return sq_error(c, rc, "checkpointing the write-ahead log", err);
+}
+
 const struct dd_engine dd_engine_sqlite = {
     .name = "sqlite",
     .supports = DD_ENG_ONE_WRITER | DD_ENG_FILE | DD_ENG_PAGE_CHECK,
@@ -586,4 +626,6 @@ const struct dd_engine dd_engine_sqlite = {
     .server_now_ms = sq_server_now_ms,
     .blob_read = sq_blob_read,
     .id_counter = sq_id_counter,
+    .wal_watch = sq_wal_watch,
+    .checkpoint = sq_checkpoint,
 };

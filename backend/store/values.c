@@ -51,19 +51,33 @@ static void put_digits(char *out, unsigned v, int n)
 
 /* false when the instant falls outside years 0000..9999 (no canonical form). Digits are
  * placed by hand, not by snprintf: every metric point's time passes here (the REST batch
- * route spent 5% of its CPU in printf's machinery, BENCHMARKS.md "serve"). */
+ * route spent 5% of its CPU in printf's machinery, BENCHMARKS.md "serve"). The date is
+ * computed from the day count (the proleptic Gregorian calendar, as gmtime's: H. Hinnant's
+ * civil_from_days), not by gmtime_r, which takes glibc's time zone lock: every worker
+ * of `deardiary serve` calls dd_now for each request (GET /health's server_time). */
 static bool format_ts(time_t secs, int ms, char out[DD_TS_LEN])
 {
-    struct tm tm;
-    if (!gmtime_r(&secs, &tm) || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
+    /* 0000-01-01 is day -719528 from the epoch, 9999-12-31 day 2932896 */
+    int64_t days = (int64_t)(secs / 86400), sod = (int64_t)(secs % 86400);
+    if (sod < 0)
+        sod += 86400, days--;
+    if (days < -719528 || days > 2932896)
         return false;
+    int64_t z = days + 719468;                       /* days since 0000-03-01 */
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);     /* day of the 400-year era */
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);   /* from March 1st */
+    unsigned mp = (5 * doy + 2) / 153;
+    unsigned day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+    int64_t year = (int64_t)yoe + era * 400 + (month <= 2);
     memcpy(out, "0000-00-00T00:00:00.000Z", DD_TS_LEN);
-    put_digits(out, (unsigned)(tm.tm_year + 1900), 4);
-    put_digits(out + 5, (unsigned)(tm.tm_mon + 1), 2);
-    put_digits(out + 8, (unsigned)tm.tm_mday, 2);
-    put_digits(out + 11, (unsigned)tm.tm_hour, 2);
-    put_digits(out + 14, (unsigned)tm.tm_min, 2);
-    put_digits(out + 17, (unsigned)tm.tm_sec % 100u, 2);
+    put_digits(out, (unsigned)year, 4);
+    put_digits(out + 5, month, 2);
+    put_digits(out + 8, day, 2);
+    put_digits(out + 11, (unsigned)(sod / 3600), 2);
+    put_digits(out + 14, (unsigned)(sod / 60 % 60), 2);
+    put_digits(out + 17, (unsigned)(sod % 60), 2);
     put_digits(out + 20, (unsigned)(ms < 0 ? 0 : ms) % 1000u, 3);
     return true;
 }

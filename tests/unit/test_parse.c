@@ -362,6 +362,42 @@ static void test_canonical_timestamps(void)
     CHECK_STR(out, "2023-01-01T00:00:00.000Z");
 }
 
+/* Unix seconds are put into calendar form without gmtime_r (values.c format_ts): the
+ * same date and time as gmtime_r's, years 1970..9999, leap days and century years
+ * included; past 9999 refused. */
+static void test_epoch_timestamps(void)
+{
+    static const long long edges[] = {0, 59, 86399, 86400, 951782400 /* 2000-02-29 */,
+                                      951868800, 4107542400 /* 2100-03-01 */, 4107456000,
+                                      253402300799 /* 9999-12-31T23:59:59 */};
+    int bad = 0;
+    for (int i = 0; i < 50000 + (int)(sizeof edges / sizeof edges[0]); i++) {
+        long long secs = i < (int)(sizeof edges / sizeof edges[0])
+            ? edges[i] : (long long)(rng() % 253402300800ull);
+        char text[32], got[DD_TS_LEN] = "", want[64];
+        int ms = (int)(rng() % 1000);
+        snprintf(text, sizeof text, "%lld.%03d", secs, ms);
+        time_t t = (time_t)secs;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        size_t n = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want + n, sizeof want - n, ".%03dZ", ms);
+        if ((dd_time_parse(text, got, NULL) != DD_OK || strcmp(got, want) != 0) && bad++ < 5)
+            fprintf(stderr, "epoch %s: \"%s\", gmtime_r says \"%s\"\n", text, got, want);
+    }
+    CHECK(bad == 0);
+    char out[DD_TS_LEN];
+    CHECK(dd_time_parse("253402300800", out, NULL) != DD_OK);   /* 10000-01-01 */
+    CHECK(dd_time_parse("0000-01-01T00:00:00+00:00", out, NULL) == DD_OK);
+    CHECK_STR(out, "0000-01-01T00:00:00.000Z");
+    CHECK(dd_time_parse("0000-01-01T00:00:00+00:01", out, NULL) != DD_OK);   /* year -1 */
+    CHECK(dd_time_parse("1969-12-31T23:59:59.999Z", out, NULL) == DD_OK);
+    CHECK(dd_time_parse("1970-01-01T00:00:00-00:01", out, NULL) == DD_OK);
+    CHECK_STR(out, "1970-01-01T00:01:00.000Z");
+    CHECK(dd_time_parse("1900-03-01T00:00:00+01:00", out, NULL) == DD_OK);
+    CHECK_STR(out, "1900-02-28T23:00:00.000Z");
+}
+
 /* ---------------------------------------------------------------- one value */
 
 static void test_value(void)
@@ -680,6 +716,7 @@ int main(void)
     test_metric_lines_many();
     test_metric_timestamps();
     test_canonical_timestamps();
+    test_epoch_timestamps();
     test_value();
     test_params_ok();
     test_params_bad();
