@@ -87,6 +87,13 @@
  * writes at most this much (plus the commit under way) later than a check read would:
  * well inside issue 14's 1 s bound for another node's change to show. */
 #define CHECK_VALID_MS 100.0
+/* Series names remembered (id -> iteration, key; a direct-mapped table): a server registry's
+ * open of a metric file for appending asks the server which series its inode is, one round
+ * trip per `echo >> metrics/x`. A series' iteration and key never change and ids are never
+ * reused, so the answer only goes stale when the series or its iteration is deleted; it is
+ * kept CHECK_VALID_MS and dropped at every end or delete through this process, the bounds
+ * of the `seen` checks above. */
+#define NAME_SLOTS 256
 /* Backpressure: while commits succeed, a batch that finds more records than this queued
  * first waits (committing them itself when no one else is) until half of them are in.
  * Without it one writer appending lines to a held file as fast as it can (10k+ records a
@@ -130,6 +137,14 @@ struct metric_log {
         uint64_t epoch;        /* `epoch` then */
         bool steps_ok;         /* its committed max_step was clear of STEP_MARGIN then */
     } seen[SEEN_SLOTS];        /* series whose last batch passed the checks */
+    pthread_mutex_t names_mu;  /* names[]: not mu, which a commit to the server holds */
+    struct {
+        int64_t series_id;     /* 0: empty */
+        int64_t iteration_id;
+        double at;             /* db_mono_ms() before the read that answered */
+        uint64_t epoch;        /* `epoch` then */
+        char key[DD_NAME_MAX + 1];
+    } names[NAME_SLOTS];       /* series names read from the server (NAME_SLOTS) */
     /* Bumped whenever an iteration ends or goes through this process (the store's forget
      * hook) or a commit finds one ended: older `seen` entries no longer spare a check. */
     atomic_uint_fast64_t epoch;
@@ -543,6 +558,7 @@ static void log_free(struct metric_log *ml)
     pthread_mutex_destroy(&ml->mu);
     pthread_cond_destroy(&ml->work);
     pthread_cond_destroy(&ml->done);
+    pthread_mutex_destroy(&ml->names_mu);
     free(ml->path);
     free(ml->name);
     free(ml);
@@ -575,6 +591,7 @@ dd_code dd_metric_log_start(dd_store *st, dd_err *err)
     ml->cache_checks = dd_locator_is_uri(dd_store_path(st));
     atomic_init(&ml->epoch, 1);
     pthread_mutex_init(&ml->mu, NULL);
+    pthread_mutex_init(&ml->names_mu, NULL);
     pthread_cond_init(&ml->work, NULL);
     pthread_cond_init(&ml->done, NULL);
     dd_code code = journal_create(ml, err);
@@ -1007,5 +1024,55 @@ dd_code dd_metric_log_recover(dd_store *st, int *replayed, dd_err *err)
         code = recover_in(st, db_journal_dir(st), prefix, ".mlog", &more, err);
         *replayed += more;
     }
+    return code;
+}
+
+/* ---------------------------------------------------------------- series names */
+
+/* The remembered name of series `id`, when still valid (NAME_SLOTS): true with
+ * *iteration_id and a copy in *key_out (NULL when out of memory: the caller reads). */
+static bool name_cached(struct metric_log *ml, int64_t id, int64_t *iteration_id,
+                        char **key_out)
+{
+    size_t i = (size_t)((uint64_t)id % NAME_SLOTS);
+    pthread_mutex_lock(&ml->names_mu);
+    bool hit = ml->names[i].series_id == id && ml->names[i].epoch == atomic_load(&ml->epoch) &&
+               db_mono_ms() - ml->names[i].at < CHECK_VALID_MS;
+    if (hit) {
+        *iteration_id = ml->names[i].iteration_id;
+        *key_out = strdup(ml->names[i].key);
+        hit = *key_out != NULL;
+    }
+    pthread_mutex_unlock(&ml->names_mu);
+    return hit;
+}
+
+static void name_note(struct metric_log *ml, int64_t id, int64_t iteration_id, const char *key,
+                      double at, uint64_t epoch)
+{
+    size_t i = (size_t)((uint64_t)id % NAME_SLOTS);
+    if (strlen(key) > DD_NAME_MAX)
+        return;
+    pthread_mutex_lock(&ml->names_mu);
+    ml->names[i].series_id = id;
+    ml->names[i].iteration_id = iteration_id;
+    ml->names[i].at = at;
+    ml->names[i].epoch = epoch;
+    snprintf(ml->names[i].key, sizeof ml->names[i].key, "%s", key);
+    pthread_mutex_unlock(&ml->names_mu);
+}
+
+dd_code local_metric_series_name_cached(dd_store *st, int64_t series_id, int64_t *iteration_id,
+                                        char **key_out, dd_err *err)
+{
+    struct metric_log *ml = *db_metric_log_slot(st);
+    bool cache = ml && ml->cache_checks;
+    if (cache && name_cached(ml, series_id, iteration_id, key_out))
+        return DD_OK;
+    double at = db_mono_ms();
+    uint64_t epoch = cache ? atomic_load(&ml->epoch) : 0;
+    dd_code code = local_metric_series_name(st, series_id, iteration_id, key_out, err);
+    if (code == DD_OK && cache)
+        name_note(ml, series_id, *iteration_id, *key_out, at, epoch);
     return code;
 }

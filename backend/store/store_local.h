@@ -95,6 +95,11 @@ dd_code local_metric_series_get(dd_store *st, int64_t iteration_id, const char *
                                 dd_metric_series *out, char ts_buf[DD_TS_LEN], dd_err *err);
 dd_code local_metric_series_name(dd_store *st, int64_t series_id, int64_t *iteration_id,
                                  char **key_out, dd_err *err);
+/* local_metric_series_name through the metric log's table of names (metric_log.c,
+ * NAME_SLOTS): on a server registry a name read less than 100 ms ago, with no end or delete
+ * through this process since, is answered without a read. */
+dd_code local_metric_series_name_cached(dd_store *st, int64_t series_id, int64_t *iteration_id,
+                                        char **key_out, dd_err *err);
 dd_code local_metric_series_by_id(dd_store *st, int64_t series_id, dd_metric_series *out,
                                   char **key_out, char ts_buf[DD_TS_LEN], dd_err *err);
 dd_code local_metric_delete(dd_store *st, int64_t iteration_id, const char *key, dd_err *err);
