@@ -353,6 +353,16 @@ static int migration_version(const char *name)
     return 0;
 }
 
+/* A registry `label` of this test's engine at the schema just before migration `name`,
+ * its locator in path. */
+static void registry_before(const char *name, const char *label, char *path, size_t n)
+{
+    dd_test_locator(path, n, label);
+    int version = migration_version(name);
+    CHECK(version > 0);
+    CHECK(raw_schema_up_to(path, version - 1) == 0);
+}
+
 static int ignore_change(void *ctx, const dd_stage_change *ch)
 {
     (void)ctx;
@@ -381,11 +391,8 @@ static void test_stage_history_migration(void)
     /* a PostgreSQL registry starts at its baseline, below this migration only on SQLite */
     DD_TEST_ONLY("sqlite");
     char path[1024];
-    dd_test_locator(path, sizeof path, "basics_stage_history_migration");
+    registry_before("stage_history", "basics_stage_history_migration", path, sizeof path);
     dd_err err_buf = {0}, *err = &err_buf;
-    int version = migration_version("stage_history");
-    CHECK(version > 0);
-    CHECK(raw_schema_up_to(path, version - 1) == SQLITE_OK);
     CHECK(raw_exec(path,
         "BEGIN;"
         SEED_PROJECT_EXPERIMENT
@@ -426,11 +433,8 @@ static void test_stage_history_migration(void)
 static void test_series_points_migration(void)
 {
     char path[1024];
-    dd_test_locator(path, sizeof path, "basics_series_points_migration");
+    registry_before("metric_series_points", "basics_series_points_migration", path, sizeof path);
     dd_err err_buf = {0}, *err = &err_buf;
-    int version = migration_version("metric_series_points");
-    CHECK(version > 0);
-    CHECK(raw_schema_up_to(path, version - 1) == 0);
     CHECK(raw_exec(path,
         "BEGIN;"
         SEED_PROJECT_EXPERIMENT
@@ -495,11 +499,8 @@ static void test_series_points_migration(void)
 static void test_artifact_root_migration(void)
 {
     char path[1024];
-    dd_test_locator(path, sizeof path, "basics_artifact_root_migration");
+    registry_before("artifact_root", "basics_artifact_root_migration", path, sizeof path);
     dd_err err_buf = {0}, *err = &err_buf;
-    int version = migration_version("artifact_root");
-    CHECK(version > 0);
-    CHECK(raw_schema_up_to(path, version - 1) == 0);
     const char *uuid = "0f1e2d3c-4b5a-4697-8887-766554433221";
     char sql[256];
     snprintf(sql, sizeof sql, "INSERT INTO registry(id, uuid) VALUES (1, '%s')", uuid);
