@@ -123,6 +123,21 @@ def logged(server, line, count=1):
     return server.output().count(line) >= count
 
 
+def settled(server, quiet=0.5, timeout=10):
+    """The server's log once it has stopped growing for `quiet` s (at most `timeout` s):
+    a request is logged after it is answered, so a count taken the moment a client is
+    done may miss lines still to come."""
+    deadline = time.time() + timeout
+    out = server.output()
+    while time.time() < deadline:
+        time.sleep(quiet)
+        now = server.output()
+        if now == out:
+            return now
+        out = now
+    return out
+
+
 @contextlib.contextmanager
 def served_mount(root, auth=False):
     """A real mount and a real server (auth enabled or not) on one database in `root`:
