@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import BIN, run
-from helpers_serve import logged
+from helpers_serve import logged, settled
 from test_remote_mount import remote_mounts
 
 MIB = 1 << 20
@@ -132,6 +132,7 @@ def test_bytes_equal_small_and_large_with_bounded_memory(remote, tmp_path):
     # a sequential read is one ranged GET streamed through the handle's 10 MiB window;
     # the version's artifact one whole GET into the node cache
     rid = resource_id(s, "big.bin")
+    settled(s)
     gets = data_gets(s, rid)
     assert [g.split()[4] for g in gets] == ["206", "200"], gets
     assert os.path.exists(os.path.join(r.cache, "%d-0" % rid))
@@ -169,13 +170,13 @@ def test_uncached_version_reads_once_then_from_the_page_cache(remote, tmp_path):
     path = r.p("models", "clf", "versions", "1", "artifact")
     with open(path, "rb"):
         pass
-    time.sleep(0.3)
+    settled(s)   # the server logs a request once it has answered it
     assert data_gets(s, rid) == []
     assert sha_of(path) == digests["v.bin"]
     assert logged(s, "GET /resource/%d/data 206" % rid)
     assert run("cat %s > /dev/null" % path).returncode == 0
     assert sha_of(path) == digests["v.bin"]
-    time.sleep(0.3)
+    settled(s)   # the server logs a request once it has answered it
     assert len(data_gets(s, rid)) == 1, data_gets(s, rid)
     assert not os.path.exists(r.cache) or os.listdir(r.cache) == []
 
@@ -198,7 +199,7 @@ def test_random_reads_match_and_a_sequential_run_keeps_its_stream(remote, tmp_pa
             f.seek(off)
             g.seek(off)
             assert f.read(n) == g.read(n), (off, n)
-        time.sleep(0.3)
+        settled(s)   # the server logs a request once it has answered it
         before = len(answered(s, rid))
         f.seek(3 * MIB + 1)
         g.seek(3 * MIB + 1)
@@ -207,7 +208,7 @@ def test_random_reads_match_and_a_sequential_run_keeps_its_stream(remote, tmp_pa
             assert a == g.read(MIB)
             if not a:
                 break
-    time.sleep(0.3)
+    settled(s)   # the server logs a request once it has answered it
     assert len(answered(s, rid)) - before <= 1, answered(s, rid)[before:]
 
 
@@ -234,7 +235,7 @@ def test_first_read_follows_the_fetch_and_an_early_close_abandons_it(remote, tmp
     assert not any(".tmp." in n for n in names), names
     assert sha_of(path) == digests["f.bin"]
     assert "%d-0" % rid in os.listdir(r.cache)
-    time.sleep(0.3)
+    settled(s)   # the server logs a request once it has answered it
     # one whole GET per fetch: the abandoned one (if it was abandoned) and the complete one
     assert 1 <= len(data_gets(s, rid)) <= 2, data_gets(s, rid)
 
@@ -259,7 +260,7 @@ def test_sixteen_readers_fetch_once(remote, tmp_path):
     for t in threads:
         t.join()
     assert results == [digests["model.bin"]] * 16
-    time.sleep(0.3)   # the server logs a request once answered
+    settled(s)   # the server logs a request once it has answered it
     assert len(data_gets(s)) - before == 1, data_gets(s)
     assert len(data_gets(s, rid)) == 1
     # a second mount on the node sharing the cache directory fetches nothing
@@ -290,10 +291,10 @@ def test_cache_evicts_least_recently_used_at_cache_max(remote, tmp_path):
     assert cached() == sorted(["%d-0" % ids["a"], "%d-0" % ids["c"]])
     n = len(data_gets(s, ids["a"]))
     read("1", "a")          # still cached: no request
-    time.sleep(0.3)
+    settled(s)   # the server logs a request once it has answered it
     assert len(data_gets(s, ids["a"])) == n
     read("2", "b")          # evicted: fetched again
-    time.sleep(0.3)
+    settled(s)   # the server logs a request once it has answered it
     assert len(data_gets(s, ids["b"])) == 2
     # larger than cache_max: read with ranges, never cached
     read("4", "huge")

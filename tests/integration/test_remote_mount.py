@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import BIN, Mount, run
-from helpers_serve import served_mount
+from helpers_serve import served_mount, settled
 
 
 def login(url, cfg, user="default", password="default"):
@@ -175,7 +175,7 @@ def test_ls_l_of_an_experiment_is_one_request(remote):
         time.sleep(1.0)    # past the 0.5 s the kernel and the remote store keep answers
         n0 = len(requests_logged(s))
         p = subprocess.run(["ls", "-l"], capture_output=True, text=True)
-        time.sleep(0.3)    # the server logs a request once it has answered it
+        settled(s)         # the server logs a request once it has answered it
         shown = requests_logged(s)[n0:]
     finally:
         os.chdir(here)
