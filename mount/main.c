@@ -22,7 +22,7 @@ static void usage(FILE *out)
             "commands:\n"
             "  init [--artifact-root DIR] [DB]\n"
             "                            create (or migrate) a database; prints its path\n"
-            "  mount [DB|URL] MOUNTPOINT mount a database, or a server's (read-only for now)\n"
+            "  mount [DB|URL] MOUNTPOINT mount a database, or the one a server serves\n"
             "  register MODEL ITERATION [RESOURCE]\n"
             "                            register a model version; prints its number\n"
             "  run EXPERIMENT -- COMMAND [ARGS...]\n"

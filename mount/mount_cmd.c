@@ -49,7 +49,7 @@ static void mount_usage(FILE *out)
             "\n"
             "Mounts the registry in DB (default: the configured `database`, created when\n"
             "absent), or the one a `deardiary serve` at URL (http:// or https://) serves,\n"
-            "as the user `deardiary login URL` logged in (read-only for now).\n"
+            "as the user `deardiary login URL` logged in (docs/REMOTE.md).\n"
             "  -f          stay in the foreground\n"
             "  -d          debug: foreground, and print every FUSE request\n"
             "  -o OPTS     FUSE mount options (allow_other, default_permissions, ...)\n"
