@@ -761,16 +761,6 @@ static int read_artifact(vfs_file *f, off_t off, size_t size, dd_buf *out)
     return 0;
 }
 
-int vfs_read_with(vfs *v, vfs_file *f, off_t off, size_t size, vfs_take take, void *ctx)
-{
-    (void)v;
-    if (f->mode != FM_ARTIFACT || !f->reader)
-        return 0;
-    dd_err err = {0};
-    dd_code code = dd_artifact_pread_with(f->reader, off, size, take, ctx, &err);
-    return code == DD_OK ? 1 : code == DD_UNSUPPORTED ? 0 : vfs_fail(code, &err, "read");
-}
-
 int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out)
 {
     if (f->mode == FM_SCRATCH)
@@ -1039,13 +1029,35 @@ static void file_free(vfs *v, vfs_file *f)
     free(f);
 }
 
+/* Let go of `f`: the open handle (vfs_release) and each read in vfs_read_with hold it;
+ * the last to let go frees it. `holders` counts the reads, so a handle no read holds
+ * goes at once, as before. */
+static void file_put(vfs *v, vfs_file *f)
+{
+    if (atomic_fetch_sub(&f->holders, 1) == 0)
+        file_free(v, f);
+}
+
 int vfs_release(vfs *v, vfs_file *f)
 {
     file_untrack(v, f);
     int rc = commit_pending(v, f, true);
     if (rc == 0)
         rc = drain_metrics(v, f, false);
-    file_free(v, f);
+    file_put(v, f);
+    return rc;
+}
+
+int vfs_read_with(vfs *v, vfs_file *f, off_t off, size_t size, vfs_take take, void *ctx)
+{
+    if (f->mode != FM_ARTIFACT || !f->reader)
+        return 0;
+    /* `take` replies: from then on the kernel may release the handle (vfs_int.h holders) */
+    atomic_fetch_add(&f->holders, 1);
+    dd_err err = {0};
+    dd_code code = dd_artifact_pread_with(f->reader, off, size, take, ctx, &err);
+    int rc = code == DD_OK ? 1 : code == DD_UNSUPPORTED ? 0 : vfs_fail(code, &err, "read");
+    file_put(v, f);
     return rc;
 }
 

@@ -126,7 +126,9 @@ int vfs_read(vfs *v, vfs_file *f, off_t off, size_t size, dd_buf *out);
 /* vfs_read without copying into a buffer, for files whose reader holds the bytes in
  * memory of its own (artifacts.h dd_artifact_pread_with): `take` gets them as 0 to 2 runs,
  * valid until it returns. 1 when taken; 0 when this file or read cannot (nothing taken:
- * use vfs_read); -errno on failure (nothing taken). */
+ * use vfs_read); -errno on failure (nothing taken). When `take` replies to the kernel,
+ * the handle may be released on another thread at once: vfs_read_with keeps it until it
+ * returns, and after a 1 the caller must not touch `f` again. */
 typedef void (*vfs_take)(void *ctx, const struct iovec *iov, int n);
 int vfs_read_with(vfs *v, vfs_file *f, off_t off, size_t size, vfs_take take, void *ctx);
 /* Returns the byte count accepted or -errno; a refused write stores nothing. */

@@ -6,6 +6,7 @@
 #define DD_VFS_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "artifacts.h"
 #include "vfs.h"
@@ -274,7 +275,14 @@ struct vfs_file {
     bool cloned;
     int64_t reg_model, reg_iteration;   /* a registration: versions/new/<iteration>... */
     int64_t user_id;         /* the opener's DearDiary user (0: not known), whom a stage
-                                change or a registration through this handle names */    struct vfs_file *prev, *next;   /* v->files, under v->files_mu */
+                                change or a registration through this handle names */
+    /* Reads answering from the reader's own memory (vfs_read_with) in progress. Their
+     * reply is written before they return, and the kernel may send RELEASE as soon as it
+     * has the reply of the last read: another thread can run vfs_release while the
+     * replying one still unwinds through the reader. So the handle is freed by whichever
+     * of release and those reads lets go last (files.c file_put). */
+    _Atomic int holders;
+    struct vfs_file *prev, *next;   /* v->files, under v->files_mu */
 };
 
 /* files.c: the handles still open when the filesystem ends are freed, never committed

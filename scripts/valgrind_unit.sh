@@ -26,6 +26,7 @@ run_one() {
 }
 export -f run_one
 export tmp
+export DD_TEST_BIN="$build/deardiary"   # as ctest gives it: tests that start a server
 
 tests=()
 for t in "$build"/tests/unit/test_*; do
