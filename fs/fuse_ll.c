@@ -385,6 +385,7 @@ typedef struct dir_snap {
     size_t n, cap;
     dd_buf names;
     bool oom;
+    struct dir_snap *prev, *next;   /* dd_fuse_ctx.dirs, while open */
 } dir_snap;
 
 static int snap_add(void *ctx, const char *name, const vfs_entry *e)
@@ -411,6 +412,45 @@ static void snap_free(dir_snap *d)
     dd_buf_free(&d->names);
     free(d->items);
     free(d);
+}
+
+/* An open listing joins c->dirs before its open is answered (RELEASEDIR may follow at
+ * once, on another thread) and leaves at its release. */
+static void snap_track(dd_fuse_ctx *c, dir_snap *d)
+{
+    pthread_mutex_lock(&c->dirs_mu);
+    d->prev = NULL;
+    d->next = c->dirs;
+    if (c->dirs)
+        c->dirs->prev = d;
+    c->dirs = d;
+    pthread_mutex_unlock(&c->dirs_mu);
+}
+
+static void snap_release(dd_fuse_ctx *c, dir_snap *d)
+{
+    pthread_mutex_lock(&c->dirs_mu);
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        c->dirs = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    pthread_mutex_unlock(&c->dirs_mu);
+    snap_free(d);
+}
+
+int dd_fuse_ctx_init(dd_fuse_ctx *c)
+{
+    c->dirs = NULL;
+    return pthread_mutex_init(&c->dirs_mu, NULL) == 0 ? 0 : -1;
+}
+
+void dd_fuse_ctx_end(dd_fuse_ctx *c)
+{
+    while (c->dirs)
+        snap_release(c, c->dirs);
+    pthread_mutex_destroy(&c->dirs_mu);
 }
 
 /* A listing on a shared mount: every entry as its caller sees it. Entries of a directory
@@ -491,8 +531,10 @@ static void dd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         return;
     }
     fi->fh = (uint64_t)(uintptr_t)d;
+    dd_fuse_ctx *c = fuse_req_userdata(req);
+    snap_track(c, d);
     if (fuse_reply_open(req, fi) != 0)
-        snap_free(d);
+        snap_release(c, d);
 }
 
 static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
@@ -546,7 +588,7 @@ static void dd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void dd_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
-    snap_free((dir_snap *)(uintptr_t)fi->fh);
+    snap_release(fuse_req_userdata(req), (dir_snap *)(uintptr_t)fi->fh);
     fuse_reply_err(req, 0);
 }
 

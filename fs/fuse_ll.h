@@ -6,6 +6,10 @@
 #ifndef DD_FUSE_LL_H
 #define DD_FUSE_LL_H
 
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
 struct fuse_lowlevel_ops;
 struct vfs;
 struct dd_placement;
@@ -20,7 +24,18 @@ typedef struct dd_fuse_ctx {
      * mount's write bits from the token's rights (access.h acc_rights_mode). Applied to
      * what is reported only, so the vfs's own checks keep the modes it made. */
     void (*modes)(struct vfs *v, uint64_t ino, struct stat *st);
+    /* The listings open from opendir to releasedir, under dirs_mu: a session can end
+     * before the kernel's last RELEASEDIR is read (it is sent asynchronously; a SIGTERM
+     * ends the loop at once), and dd_fuse_ctx_end frees what is left. */
+    struct dir_snap *dirs;
+    pthread_mutex_t dirs_mu;
 } dd_fuse_ctx;
+
+/* Make the parts of `c` the operations keep (c's other fields are the caller's). 0, or
+ * -1 when a mutex cannot be made. */
+int dd_fuse_ctx_init(dd_fuse_ctx *c);
+/* After the session has ended: free the listings no RELEASEDIR came for. */
+void dd_fuse_ctx_end(dd_fuse_ctx *c);
 
 const struct fuse_lowlevel_ops *dd_fuse_ops(void);
 

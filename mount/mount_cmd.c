@@ -380,12 +380,14 @@ static int run_session(const mount_args *a, const dd_config *cfg, const dd_url_o
                                          ? VFS_CLOSE_WAITS_JOURNAL
                                          : VFS_CLOSE_WAITS_ENGINE};
     vfs *v = vfs_new(NULL, NULL, &vo);
-    dd_fuse_ctx fc = {v, cfg->mount_follow_writer ? dd_placement_new() : NULL, NULL,
-                      a->remote ? acc_rights_mode : NULL};
+    dd_fuse_ctx fc = {.v = v, .place = cfg->mount_follow_writer ? dd_placement_new() : NULL,
+                      .modes = a->remote ? acc_rights_mode : NULL};
     int rc = 1;
+    bool fc_made = dd_fuse_ctx_init(&fc) == 0;
     /* session and mount first, so that a bad -o option or mountpoint is reported on the
      * terminal; the store is opened after the fork (SQLite state must not cross it) */
-    if (!v || (cfg->mount_follow_writer && !fc.place) || make_access(a, cfg, &fc.acc) != 0)
+    if (!v || !fc_made || (cfg->mount_follow_writer && !fc.place) ||
+        make_access(a, cfg, &fc.acc) != 0)
         goto out;
     vfs_keep_attrs(v, fc.acc == NULL);   /* shared: every stat asks the store (fuse_ll.c) */
     se = fuse_session_new(&args, dd_fuse_ops(), sizeof *dd_fuse_ops(), &fc);
@@ -403,7 +405,10 @@ static int run_session(const mount_args *a, const dd_config *cfg, const dd_url_o
     keep_big_blocks_out_of_arenas();
     struct fuse_loop_config *lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(lc, (unsigned)a->threads);
-    rc = fuse_session_loop_mt(se, lc) == 0 ? 0 : 1;
+    /* the loop returns the signal's number when SIGTERM, SIGINT or SIGHUP ended it: a
+     * shutdown asked for, and done (a service manager's stop is not a failure); a
+     * negative errno when reading /dev/fuse failed */
+    rc = fuse_session_loop_mt(se, lc) >= 0 ? 0 : 1;
     fuse_loop_cfg_destroy(lc);
 out_unmount:
     fuse_session_unmount(se);
@@ -412,6 +417,8 @@ out_signals:
 out:
     if (se)
         fuse_session_destroy(se);
+    if (fc_made)
+        dd_fuse_ctx_end(&fc);
     vfs_free(v);
     dd_placement_free(fc.place);
     acc_free(fc.acc);

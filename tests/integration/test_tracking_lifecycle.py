@@ -5,7 +5,7 @@ import signal
 import subprocess
 import uuid
 
-from conftest import BIN, Mount, sqlite_rows
+from conftest import BAD_OUTPUT, BIN, Mount, sqlite_rows
 from helpers_tracking import (detach_all, make_run, mounted_in_proc, ok, poll,
                               read, run, sh)
 
@@ -49,6 +49,33 @@ def test_fusermount_u_clean_exit(tmp_path):
         assert not os.path.ismount(m.path)
         assert os.listdir(m.path) == []
     finally:
+        m.kill()
+    assert sqlite_rows(m.db, "SELECT key, value FROM parameter") == [["a", "7"]]
+
+
+def test_sigterm_with_open_handles_exits_cleanly(tmp_path):
+    """SIGTERM ends the daemon while a listing and a file are open (as does an unmount
+    that comes before the kernel's asynchronous RELEASEDIR is read: CI met that as a
+    LeakSanitizer report): exit status 0, and what was open is freed (no sanitizer
+    report under ASan), the committed data intact."""
+    m = Mount(str(tmp_path))
+    fds = []
+    try:
+        exp, r, iid = make_run(m)
+        ok(m, "echo 7 > %s/params/a" % r)
+        d = os.open(os.path.join(m.path, r, "params"), os.O_RDONLY | os.O_DIRECTORY)
+        fds.append(d)
+        assert os.listdir(d) == ["a"]
+        fds.append(os.open(os.path.join(m.path, r, "params", "a"), os.O_RDONLY))
+        m.proc.send_signal(signal.SIGTERM)
+        assert m.proc.wait(timeout=30) == 0, m.output()
+        assert not BAD_OUTPUT.search(m.output()), m.output()
+    finally:
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         m.kill()
     assert sqlite_rows(m.db, "SELECT key, value FROM parameter") == [["a", "7"]]
 
