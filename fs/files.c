@@ -568,23 +568,14 @@ int vfs_getattr_open(vfs *v, uint64_t ino, vfs_file *f, vfs_entry *out)
 static void file_track(vfs *v, vfs_file *f)
 {
     pthread_mutex_lock(&v->files_mu);
-    f->prev = NULL;
-    f->next = v->files;
-    if (v->files)
-        v->files->prev = f;
-    v->files = f;
+    dd_dlist_push(&v->files, &f->link);
     pthread_mutex_unlock(&v->files_mu);
 }
 
 static void file_untrack(vfs *v, vfs_file *f)
 {
     pthread_mutex_lock(&v->files_mu);
-    if (f->prev)
-        f->prev->next = f->next;
-    else
-        v->files = f->next;
-    if (f->next)
-        f->next->prev = f->prev;
+    dd_dlist_remove(&v->files, &f->link);
     pthread_mutex_unlock(&v->files_mu);
 }
 
@@ -1064,13 +1055,13 @@ int vfs_read_with(vfs *v, vfs_file *f, off_t off, size_t size, vfs_take take, vo
 void files_free_open(vfs *v)
 {
     pthread_mutex_lock(&v->files_mu);
-    vfs_file *f = v->files;
+    dd_dlink *l = v->files;
     v->files = NULL;
     pthread_mutex_unlock(&v->files_mu);
-    while (f) {
-        vfs_file *next = f->next;
-        file_free(v, f);
-        f = next;
+    while (l) {
+        dd_dlink *next = l->next;
+        file_free(v, DD_CONTAINER(l, vfs_file, link));
+        l = next;
     }
 }
 

@@ -21,6 +21,7 @@
 #include <sys/xattr.h>
 
 #include "access.h"
+#include "dlist.h"
 #include "fuse_ll.h"
 #include "placement.h"
 #include "vfs.h"
@@ -385,7 +386,7 @@ typedef struct dir_snap {
     size_t n, cap;
     dd_buf names;
     bool oom;
-    struct dir_snap *prev, *next;   /* dd_fuse_ctx.dirs, while open */
+    dd_dlink link;        /* on dd_fuse_ctx.dirs while open */
 } dir_snap;
 
 static int snap_add(void *ctx, const char *name, const vfs_entry *e)
@@ -419,23 +420,14 @@ static void snap_free(dir_snap *d)
 static void snap_track(dd_fuse_ctx *c, dir_snap *d)
 {
     pthread_mutex_lock(&c->dirs_mu);
-    d->prev = NULL;
-    d->next = c->dirs;
-    if (c->dirs)
-        c->dirs->prev = d;
-    c->dirs = d;
+    dd_dlist_push(&c->dirs, &d->link);
     pthread_mutex_unlock(&c->dirs_mu);
 }
 
 static void snap_release(dd_fuse_ctx *c, dir_snap *d)
 {
     pthread_mutex_lock(&c->dirs_mu);
-    if (d->prev)
-        d->prev->next = d->next;
-    else
-        c->dirs = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
+    dd_dlist_remove(&c->dirs, &d->link);
     pthread_mutex_unlock(&c->dirs_mu);
     snap_free(d);
 }
@@ -449,7 +441,7 @@ int dd_fuse_ctx_init(dd_fuse_ctx *c)
 void dd_fuse_ctx_end(dd_fuse_ctx *c)
 {
     while (c->dirs)
-        snap_release(c, c->dirs);
+        snap_release(c, DD_CONTAINER(c->dirs, dir_snap, link));
     pthread_mutex_destroy(&c->dirs_mu);
 }
 

@@ -27,7 +27,7 @@ typedef struct dd_fuse_ctx {
     /* The listings open from opendir to releasedir, under dirs_mu: a session can end
      * before the kernel's last RELEASEDIR is read (it is sent asynchronously; a SIGTERM
      * ends the loop at once), and dd_fuse_ctx_end frees what is left. */
-    struct dir_snap *dirs;
+    struct dd_dlink *dirs;        /* dir_snap.link (dlist.h) */
     pthread_mutex_t dirs_mu;
 } dd_fuse_ctx;
 

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "artifacts.h"
+#include "dlist.h"
 #include "vfs.h"
 
 /* What a node is. The id in its inode is the row it belongs to (noted per kind). */
@@ -209,7 +210,7 @@ struct vfs {
     /* Every open handle (files.c): at unmount the kernel drops the RELEASEs still
      * queued (close() does not wait for them), so vfs_free frees what is left here. */
     pthread_mutex_t files_mu;
-    struct vfs_file *files;
+    dd_dlink *files;               /* vfs_file.link */
 };
 
 /* How an open file behaves. */
@@ -282,7 +283,7 @@ struct vfs_file {
      * replying one still unwinds through the reader. So the handle is freed by whichever
      * of release and those reads lets go last (files.c file_put). */
     _Atomic int holders;
-    struct vfs_file *prev, *next;   /* v->files, under v->files_mu */
+    dd_dlink link;         /* on v->files, under v->files_mu */
 };
 
 /* files.c: the handles still open when the filesystem ends are freed, never committed
