@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -89,6 +90,11 @@ static pid_t start_server(const char *db, int port, const char *dir)
     snprintf(root, sizeof root, "%s/artifacts", dir);
     pid_t pid = fork();
     if (pid == 0) {
+        /* the server goes with the test, even when the test dies first (a sanitizer's
+         * abort, a failed CHECK's crash): nothing is left listening */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() == 1)
+            _exit(127);
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fd >= 0) {
             dup2(fd, 1);
